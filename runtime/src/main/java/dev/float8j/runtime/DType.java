@@ -1,0 +1,18 @@
+package dev.float8j.runtime;
+
+/** Element types of high-precision tensors. */
+public enum DType {
+    F32(4),
+    /** bfloat16 storage; arithmetic happens in float32. */
+    BF16(2);
+
+    private final int bytes;
+
+    DType(int bytes) {
+        this.bytes = bytes;
+    }
+
+    public int bytes() {
+        return bytes;
+    }
+}

@@ -1,0 +1,191 @@
+package dev.float8j.runtime;
+
+import java.util.Arrays;
+
+/**
+ * A dense, row-major host tensor of F32 or BF16 elements, with at least two dimensions.
+ *
+ * <p>Every operation views it as a matrix of {@link #rows()} (the product of all leading dimensions)
+ * by {@link #cols()} (the last dimension). Gemms never need a transposed copy: they take the axis
+ * each operand is contracted along (see {@link Backend}).
+ */
+public final class Tensor {
+    private final int[] shape;
+    private final DType dtype;
+    private final float[] f32;
+    private final short[] bf16;
+
+    private Tensor(int[] shape, DType dtype, float[] f32, short[] bf16) {
+        this.shape = shape;
+        this.dtype = dtype;
+        this.f32 = f32;
+        this.bf16 = bf16;
+    }
+
+    /** Wraps data (no copy) as an F32 tensor of the given shape. */
+    public static Tensor of(float[] data, int... shape) {
+        int[] s = checkShape(shape);
+        if (data.length != count(s)) {
+            throw new IllegalArgumentException("data holds " + data.length + " elements, shape " + Arrays.toString(s)
+                    + " needs " + count(s));
+        }
+        return new Tensor(s, DType.F32, data, null);
+    }
+
+    /** Wraps bfloat16 bits (no copy) as a BF16 tensor of the given shape. */
+    public static Tensor ofBf16(short[] bits, int... shape) {
+        int[] s = checkShape(shape);
+        if (bits.length != count(s)) {
+            throw new IllegalArgumentException("data holds " + bits.length + " elements, shape " + Arrays.toString(s)
+                    + " needs " + count(s));
+        }
+        return new Tensor(s, DType.BF16, null, bits);
+    }
+
+    public static Tensor zeros(DType dtype, int... shape) {
+        int[] s = checkShape(shape);
+        int n = count(s);
+        return dtype == DType.F32 ? new Tensor(s, dtype, new float[n], null) : new Tensor(s, dtype, null, new short[n]);
+    }
+
+    private static int[] checkShape(int[] shape) {
+        if (shape.length < 2) {
+            throw new IllegalArgumentException("a tensor needs at least 2 dimensions, got shape " + Arrays.toString(shape));
+        }
+        for (int d : shape) {
+            if (d <= 0) {
+                throw new IllegalArgumentException("every dimension must be positive, got shape " + Arrays.toString(shape));
+            }
+        }
+        if (count(shape) > Integer.MAX_VALUE - 8) {
+            throw new IllegalArgumentException("shape " + Arrays.toString(shape) + " has more than 2^31 elements");
+        }
+        return shape.clone();
+    }
+
+    private static int count(int[] shape) {
+        long n = 1;
+        for (int d : shape) {
+            n *= d;
+        }
+        return n > Integer.MAX_VALUE ? Integer.MAX_VALUE : (int) n;
+    }
+
+    public DType dtype() {
+        return dtype;
+    }
+
+    public int[] shape() {
+        return shape.clone();
+    }
+
+    public int dim(int i) {
+        return shape[i];
+    }
+
+    public int rank() {
+        return shape.length;
+    }
+
+    public int size() {
+        return count(shape);
+    }
+
+    /** The product of all dimensions but the last. */
+    public int rows() {
+        return size() / cols();
+    }
+
+    /** The last dimension. */
+    public int cols() {
+        return shape[shape.length - 1];
+    }
+
+    /** Element (r, c) of the matrix view, as a float. */
+    public float get(int r, int c) {
+        int i = r * cols() + c;
+        return dtype == DType.F32 ? f32[i] : BFloat16.toFloat(bf16[i]);
+    }
+
+    /** Stores value at (r, c); a BF16 tensor rounds it to nearest even. */
+    public void set(int r, int c, float value) {
+        int i = r * cols() + c;
+        if (dtype == DType.F32) {
+            f32[i] = value;
+        } else {
+            bf16[i] = BFloat16.fromFloat(value);
+        }
+    }
+
+    /** Element i in row-major order, as a float. */
+    public float getFlat(int i) {
+        return dtype == DType.F32 ? f32[i] : BFloat16.toFloat(bf16[i]);
+    }
+
+    /** The F32 backing array (no copy); BF16 tensors have none. */
+    public float[] data() {
+        if (dtype != DType.F32) {
+            throw new IllegalStateException("a " + dtype + " tensor has no float[] backing array; use toFloatArray()");
+        }
+        return f32;
+    }
+
+    /** The BF16 backing array (no copy); F32 tensors have none. */
+    public short[] bf16Data() {
+        if (dtype != DType.BF16) {
+            throw new IllegalStateException("a " + dtype + " tensor has no short[] backing array");
+        }
+        return bf16;
+    }
+
+    /** The elements in row-major order as a new float array. */
+    public float[] toFloatArray() {
+        if (dtype == DType.F32) {
+            return f32.clone();
+        }
+        float[] out = new float[bf16.length];
+        for (int i = 0; i < out.length; i++) {
+            out[i] = BFloat16.toFloat(bf16[i]);
+        }
+        return out;
+    }
+
+    /** This tensor in another dtype (a copy; F32 to BF16 rounds to nearest even). */
+    public Tensor to(DType target) {
+        if (target == DType.F32) {
+            return Tensor.of(toFloatArray(), shape);
+        }
+        short[] out = new short[size()];
+        if (dtype == DType.BF16) {
+            System.arraycopy(bf16, 0, out, 0, out.length);
+        } else {
+            for (int i = 0; i < out.length; i++) {
+                out[i] = BFloat16.fromFloat(f32[i]);
+            }
+        }
+        return Tensor.ofBf16(out, shape);
+    }
+
+    /** The same elements under another shape with the same element count (a view for F32 and BF16 alike). */
+    public Tensor reshape(int... newShape) {
+        int[] s = checkShape(newShape);
+        if (count(s) != size()) {
+            throw new IllegalArgumentException("cannot reshape " + Arrays.toString(shape) + " to " + Arrays.toString(s));
+        }
+        return new Tensor(s, dtype, f32, bf16);
+    }
+
+    public Tensor copy() {
+        return new Tensor(shape.clone(), dtype, f32 == null ? null : f32.clone(), bf16 == null ? null : bf16.clone());
+    }
+
+    /** Bytes held by the elements. */
+    public long bytes() {
+        return (long) size() * dtype.bytes();
+    }
+
+    @Override
+    public String toString() {
+        return "Tensor" + Arrays.toString(shape) + " " + dtype;
+    }
+}

@@ -1,0 +1,158 @@
+package dev.float8j.runtime.quant;
+
+import dev.float8j.runtime.DType;
+import dev.float8j.runtime.E8M0;
+import dev.float8j.runtime.Fp8Format;
+import java.util.Arrays;
+
+/**
+ * A quantized tensor: FP8 codes in the row-major layout of the original, plus one float32 scale per block.
+ *
+ * <p>Element (r, c) dequantizes to {@code format.decode(codes[r * cols + c]) / scale(r, c)}. Scales are
+ * stored row-major over the grid of blocks, each block {@code blockRows x blockCols} and clipped at the
+ * edges: sizes that are not a multiple of the block get a partial last block with a scale of its own,
+ * so no padding is ever stored.
+ */
+public final class Float8Tensor {
+    private final byte[] codes;
+    private final float[] scales;
+    private final QuantSpec spec;
+    private final DType originalDType;
+    private final int[] shape;
+    private final int rows;
+    private final int cols;
+    private final int blockRows;
+    private final int blockCols;
+    private final int scaleCols;
+
+    public Float8Tensor(byte[] codes, float[] scales, QuantSpec spec, DType originalDType, int... shape) {
+        this.shape = shape.clone();
+        this.cols = shape[shape.length - 1];
+        this.rows = codes.length / Math.max(cols, 1);
+        if ((long) rows * cols != codes.length || shape.length < 2) {
+            throw new IllegalArgumentException(codes.length + " codes do not fill shape " + Arrays.toString(shape));
+        }
+        this.codes = codes;
+        this.scales = scales;
+        this.spec = spec;
+        this.originalDType = originalDType;
+        this.blockRows = spec.blockRows(rows);
+        this.blockCols = spec.blockCols(cols);
+        this.scaleCols = ceilDiv(cols, blockCols);
+        int expectedScales = ceilDiv(rows, blockRows) * scaleCols;
+        if (scales.length != expectedScales) {
+            throw new IllegalArgumentException(spec.granularity() + " along axis " + spec.axis() + " of a " + rows + "x"
+                    + cols + " matrix needs " + expectedScales + " scales, got " + scales.length);
+        }
+    }
+
+    static int ceilDiv(int a, int b) {
+        return (a + b - 1) / b;
+    }
+
+    /** The codes in the row-major layout of the original tensor (no copy). */
+    public byte[] codes() {
+        return codes;
+    }
+
+    /** The quantization multipliers, row-major over the block grid (no copy). */
+    public float[] scales() {
+        return scales;
+    }
+
+    public QuantSpec spec() {
+        return spec;
+    }
+
+    public Fp8Format format() {
+        return spec.format();
+    }
+
+    public ScalingGranularity granularity() {
+        return spec.granularity();
+    }
+
+    /** The axis the scales run along: the dimension a gemm sums over. */
+    public int axis() {
+        return spec.axis();
+    }
+
+    public DType originalDType() {
+        return originalDType;
+    }
+
+    /** The logical shape of the original tensor. */
+    public int[] shape() {
+        return shape.clone();
+    }
+
+    public int rows() {
+        return rows;
+    }
+
+    public int cols() {
+        return cols;
+    }
+
+    public int blockRows() {
+        return blockRows;
+    }
+
+    public int blockCols() {
+        return blockCols;
+    }
+
+    public int scaleRows() {
+        return scales.length / scaleCols;
+    }
+
+    public int scaleCols() {
+        return scaleCols;
+    }
+
+    /** The scale of the block holding element (r, c). */
+    public float scale(int r, int c) {
+        return scales[(r / blockRows) * scaleCols + c / blockCols];
+    }
+
+    /** Element (r, c) dequantized: decode(code) / scale. */
+    public float dequantized(int r, int c) {
+        return spec.format().decode(codes[r * cols + c]) / scale(r, c);
+    }
+
+    /** MX scales as E8M0 codes of the dequantization multipliers 1/scale. */
+    public byte[] e8m0Scales() {
+        if (!spec.powerOfTwoScales()) {
+            throw new IllegalStateException("only power-of-two scales have an E8M0 form; this tensor is "
+                    + spec.granularity() + " without power-of-two scales");
+        }
+        byte[] out = new byte[scales.length];
+        for (int i = 0; i < out.length; i++) {
+            out[i] = E8M0.fromExponent(-Math.getExponent(scales[i]));
+        }
+        return out;
+    }
+
+    /**
+     * The same tensor seen with its scales along the other axis. Only transposeable granularities
+     * (tensorwise, 128x128) have one: the codes and scales are shared, nothing is requantized.
+     */
+    public Float8Tensor alongOtherAxis() {
+        if (!spec.granularity().transposeable()) {
+            throw new IllegalStateException(spec.granularity() + " is not transposeable: requantize along axis "
+                    + (1 - spec.axis()) + " instead");
+        }
+        return new Float8Tensor(codes, scales, spec.otherAxis(), originalDType, shape);
+    }
+
+    /** Bytes held: one per code plus four per scale. */
+    public long bytes() {
+        return codes.length + 4L * scales.length;
+    }
+
+    @Override
+    public String toString() {
+        return "Float8Tensor" + Arrays.toString(shape) + " " + spec.format() + " " + spec.granularity() + " axis="
+                + spec.axis() + (spec.powerOfTwoScales() ? " pow2" : "");
+    }
+}

@@ -1,0 +1,31 @@
+package dev.float8j.runtime.quant;
+
+/**
+ * Thrown when a tensor to be quantized holds NaN or an infinity. A NaN amax would give a NaN scale and
+ * silently poison every value of the block, so float8j refuses by default and says where it was found.
+ */
+public final class NonFiniteException extends ArithmeticException {
+    private final int row;
+    private final int col;
+    private final float value;
+
+    public NonFiniteException(String what, int row, int col, float value) {
+        super("cannot quantize " + what + ": element [" + row + ", " + col + "] is " + value
+                + " (quantizing NaN or Inf would give a NaN or zero scale for its whole block)");
+        this.row = row;
+        this.col = col;
+        this.value = value;
+    }
+
+    public int row() {
+        return row;
+    }
+
+    public int col() {
+        return col;
+    }
+
+    public float value() {
+        return value;
+    }
+}
