@@ -54,6 +54,7 @@ public final class StatisticsObserver implements QuantizationObserver, Closeable
         if (csv) {
             out.write(CSV_HEADER);
             out.newLine();
+            out.flush();
         }
     }
 
