@@ -1,11 +1,11 @@
 package dev.float8j.samples;
 
-/** The main job of ./float8j demo. */
+/** The main job of ./float8j demo: for now, the quantization error table (see {@link QuantizationErrorTable}). */
 public final class Demo {
     private Demo() {
     }
 
     public static void main(String[] args) {
-        System.out.println("float8j demo: nothing to show yet");
+        QuantizationErrorTable.main(args);
     }
 }
