@@ -5,6 +5,7 @@ import dev.float8j.runtime.quant.NonFiniteException;
 import dev.float8j.runtime.quant.QuantSpec;
 import dev.float8j.runtime.quant.Scales;
 import java.util.Arrays;
+import java.util.Objects;
 
 /**
  * The scalar backend: every operation written in the most direct way, one element at a time.
@@ -19,6 +20,8 @@ public final class ReferenceBackend implements Backend {
 
     @Override
     public Float8Tensor quantize(Tensor x, QuantSpec spec) {
+        Objects.requireNonNull(x, "x");
+        Objects.requireNonNull(spec, "spec");
         int rows = x.rows();
         int cols = x.cols();
         for (int r = 0; r < rows; r++) {

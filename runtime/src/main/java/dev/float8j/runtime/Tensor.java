@@ -1,6 +1,7 @@
 package dev.float8j.runtime;
 
 import java.util.Arrays;
+import java.util.Objects;
 
 /**
  * A dense, row-major host tensor of F32 or BF16 elements, with at least two dimensions.
@@ -14,16 +15,21 @@ public final class Tensor {
     private final DType dtype;
     private final float[] f32;
     private final short[] bf16;
+    private final int rows;
+    private final int cols;
 
     private Tensor(int[] shape, DType dtype, float[] f32, short[] bf16) {
         this.shape = shape;
         this.dtype = dtype;
         this.f32 = f32;
         this.bf16 = bf16;
+        this.cols = shape[shape.length - 1];
+        this.rows = count(shape) / cols;
     }
 
     /** Wraps data (no copy) as an F32 tensor of the given shape. */
     public static Tensor of(float[] data, int... shape) {
+        Objects.requireNonNull(data, "data");
         int[] s = checkShape(shape);
         if (data.length != count(s)) {
             throw new IllegalArgumentException("data holds " + data.length + " elements, shape " + Arrays.toString(s)
@@ -34,6 +40,7 @@ public final class Tensor {
 
     /** Wraps bfloat16 bits (no copy) as a BF16 tensor of the given shape. */
     public static Tensor ofBf16(short[] bits, int... shape) {
+        Objects.requireNonNull(bits, "bits");
         int[] s = checkShape(shape);
         if (bits.length != count(s)) {
             throw new IllegalArgumentException("data holds " + bits.length + " elements, shape " + Arrays.toString(s)
@@ -43,13 +50,14 @@ public final class Tensor {
     }
 
     public static Tensor zeros(DType dtype, int... shape) {
+        Objects.requireNonNull(dtype, "dtype");
         int[] s = checkShape(shape);
         int n = count(s);
         return dtype == DType.F32 ? new Tensor(s, dtype, new float[n], null) : new Tensor(s, dtype, null, new short[n]);
     }
 
     private static int[] checkShape(int[] shape) {
-        if (shape.length < 2) {
+        if (shape == null || shape.length < 2) {
             throw new IllegalArgumentException("a tensor needs at least 2 dimensions, got shape " + Arrays.toString(shape));
         }
         for (int d : shape) {
@@ -93,28 +101,37 @@ public final class Tensor {
 
     /** The product of all dimensions but the last. */
     public int rows() {
-        return size() / cols();
+        return rows;
     }
 
     /** The last dimension. */
     public int cols() {
-        return shape[shape.length - 1];
+        return cols;
     }
 
     /** Element (r, c) of the matrix view, as a float. */
     public float get(int r, int c) {
-        int i = r * cols() + c;
+        int i = index(r, c);
         return dtype == DType.F32 ? f32[i] : BFloat16.toFloat(bf16[i]);
     }
 
     /** Stores value at (r, c); a BF16 tensor rounds it to nearest even. */
     public void set(int r, int c, float value) {
-        int i = r * cols() + c;
+        int i = index(r, c);
         if (dtype == DType.F32) {
             f32[i] = value;
         } else {
             bf16[i] = BFloat16.fromFloat(value);
         }
+    }
+
+    /** The row-major index of (r, c); a column past the last would silently read the next row, so both are checked. */
+    private int index(int r, int c) {
+        if (r < 0 || r >= rows || c < 0 || c >= cols) {
+            throw new IndexOutOfBoundsException("element [" + r + ", " + c + "] is outside the " + rows + "x" + cols
+                    + " matrix view of " + this);
+        }
+        return r * cols + c;
     }
 
     /** Element i in row-major order, as a float. */

@@ -3,6 +3,7 @@ package dev.float8j.samples;
 import dev.float8j.runtime.Backend;
 import dev.float8j.runtime.Backends;
 import dev.float8j.runtime.ReferenceBackend;
+import dev.float8j.runtime.cpu.CpuBackend;
 import dev.float8j.runtime.debug.Float8Debug;
 import dev.float8j.runtime.debug.Selection;
 import dev.float8j.runtime.debug.StatisticsObserver;
@@ -63,8 +64,7 @@ public final class Demo implements Callable<Integer> {
     @Option(names = "--lr", description = "peak learning rate of AdamW (default: ${DEFAULT-VALUE})")
     double learningRate = 3e-3;
 
-    @Option(names = "--backend", description = "cpu (the Vector API backend when present, else the reference backend), "
-            + "reference or cuda (default: ${DEFAULT-VALUE})")
+    @Option(names = "--backend", description = "cpu (the Vector API backend), reference (the scalar oracle, slow) or cuda (default: ${DEFAULT-VALUE})")
     String backend = "cpu";
 
     @Option(names = "--eval-windows", description = "validation windows (default: ${DEFAULT-VALUE})")
@@ -76,6 +76,9 @@ public final class Demo implements Callable<Integer> {
     @Option(names = "--out", description = "parent folder of the report (default: ${DEFAULT-VALUE})")
     Path out = Path.of("reports");
 
+    @Option(names = "--quantization-table", description = "print the quantization error (SQNR) of every granularity and exit")
+    boolean quantizationTable;
+
     public static void main(String[] args) {
         System.setProperty("java.awt.headless", "true");
         System.exit(new CommandLine(new Demo()).execute(args));
@@ -83,6 +86,10 @@ public final class Demo implements Callable<Integer> {
 
     @Override
     public Integer call() throws Exception {
+        if (quantizationTable) {
+            QuantizationErrorTable.main(new String[0]);
+            return 0;
+        }
         Backends.use(backend(backend));
         TextCorpus corpus = data == null ? TextCorpus.generated(seed, 400_000) : TextCorpus.fromFile(data);
         List<TrainingRecipe> chosen = new ArrayList<>();
@@ -177,6 +184,6 @@ public final class Demo implements Callable<Integer> {
     }
 
     private static Backend cpuBackend() {
-        return new ReferenceBackend();
+        return new CpuBackend();
     }
 }

@@ -1,12 +1,25 @@
 package dev.float8j.samples;
 
+import dev.float8j.annotations.Backward;
+import dev.float8j.runtime.nn.Float8Linear;
+import dev.float8j.runtime.plan.Float8Plan;
+
 /**
  * A way to train the sample: which linear layers run in FP8 and how. The head (the last projection to
  * the vocabulary) stays in high precision in every recipe, as is usual for FP8 training; the projection
  * and both linears of every block follow the recipe.
  */
 public enum TrainingRecipe {
-    HIGH_PRECISION("hp", "every gemm in F32", LinearFactory.highPrecision());
+    HIGH_PRECISION("hp", "every gemm in F32", LinearFactory.highPrecision()),
+    TENSORWISE("tensorwise", "one scale per tensor", generic(Float8Plan.tensorwise())),
+    ROWWISE("rowwise", "rowwise, backward keeps x in F32", generic(Float8Plan.rowwise())),
+    ROWWISE_REQUANTIZE("rowwise-requantize", "rowwise, backward requantizes the FP8 x",
+            generic(Float8Plan.rowwise().withBackward(Backward.REQUANTIZE))),
+    ROWWISE_BOTH_AXES("rowwise-both-axes", "rowwise, forward quantizes x along both axes",
+            generic(Float8Plan.rowwise().withBackward(Backward.BOTH_AXES))),
+    ROWWISE_GW_HP("rowwise-gw-hp", "rowwise, grad_weight in F32", generic(Float8Plan.rowwiseGradWeightHighPrecision())),
+    BLOCKWISE("blockwise", "1x128 activations and gradients, 128x128 weights", generic(Float8Plan.blockwise())),
+    MX("mx", "1x32 blocks, power-of-two scales", generic(Float8Plan.mx()));
 
     private final String id;
     private final String description;
@@ -16,6 +29,10 @@ public enum TrainingRecipe {
         this.id = id;
         this.description = description;
         this.fp8Layers = fp8Layers;
+    }
+
+    private static LinearFactory generic(Float8Plan plan) {
+        return (name, in, out) -> new Float8Linear(in, out, plan);
     }
 
     /** The short name used on the command line and in reports. */

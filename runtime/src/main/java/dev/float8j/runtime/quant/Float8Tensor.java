@@ -4,6 +4,7 @@ import dev.float8j.runtime.DType;
 import dev.float8j.runtime.E8M0;
 import dev.float8j.runtime.Fp8Format;
 import java.util.Arrays;
+import java.util.Objects;
 
 /**
  * A quantized tensor: FP8 codes in the row-major layout of the original, plus one float32 scale per block.
@@ -26,12 +27,28 @@ public final class Float8Tensor {
     private final int scaleCols;
 
     public Float8Tensor(byte[] codes, float[] scales, QuantSpec spec, DType originalDType, int... shape) {
+        Objects.requireNonNull(codes, "codes");
+        Objects.requireNonNull(scales, "scales");
+        Objects.requireNonNull(spec, "spec");
+        Objects.requireNonNull(originalDType, "originalDType");
+        if (shape == null || shape.length < 2) {
+            throw new IllegalArgumentException("a Float8Tensor needs at least 2 dimensions, got shape "
+                    + Arrays.toString(shape));
+        }
+        long elements = 1;
+        for (int d : shape) {
+            if (d <= 0) {
+                throw new IllegalArgumentException("every dimension must be positive, got shape " + Arrays.toString(shape));
+            }
+            elements *= d;
+        }
+        if (elements != codes.length) {
+            throw new IllegalArgumentException(codes.length + " codes do not fill shape " + Arrays.toString(shape)
+                    + " (" + elements + " elements)");
+        }
         this.shape = shape.clone();
         this.cols = shape[shape.length - 1];
-        this.rows = codes.length / Math.max(cols, 1);
-        if ((long) rows * cols != codes.length || shape.length < 2) {
-            throw new IllegalArgumentException(codes.length + " codes do not fill shape " + Arrays.toString(shape));
-        }
+        this.rows = codes.length / cols;
         this.codes = codes;
         this.scales = scales;
         this.spec = spec;
@@ -41,8 +58,20 @@ public final class Float8Tensor {
         this.scaleCols = ceilDiv(cols, blockCols);
         int expectedScales = ceilDiv(rows, blockRows) * scaleCols;
         if (scales.length != expectedScales) {
-            throw new IllegalArgumentException(spec.granularity() + " along axis " + spec.axis() + " of a " + rows + "x"
-                    + cols + " matrix needs " + expectedScales + " scales, got " + scales.length);
+            throw new IllegalArgumentException(spec.granularity() + " along axis " + spec.axis() + " of shape "
+                    + Arrays.toString(shape) + " (a " + rows + "x" + cols + " matrix) needs " + expectedScales
+                    + " scales, got " + scales.length);
+        }
+        for (int i = 0; i < scales.length; i++) {
+            // 1/scale must be a finite, nonzero dequantization multiplier
+            if (!(scales[i] > 0f) || Float.isInfinite(scales[i])) {
+                throw new IllegalArgumentException("scale " + i + " of " + Arrays.toString(shape) + " is " + scales[i]
+                        + "; scales must be positive and finite");
+            }
+            if (spec.powerOfTwoScales() && Math.scalb(1f, Math.getExponent(scales[i])) != scales[i]) {
+                throw new IllegalArgumentException("scale " + i + " of " + Arrays.toString(shape) + " is " + scales[i]
+                        + ", not a power of two as " + spec + " requires");
+            }
         }
     }
 
@@ -112,12 +141,21 @@ public final class Float8Tensor {
 
     /** The scale of the block holding element (r, c). */
     public float scale(int r, int c) {
+        checkElement(r, c);
         return scales[(r / blockRows) * scaleCols + c / blockCols];
     }
 
     /** Element (r, c) dequantized: decode(code) / scale. */
     public float dequantized(int r, int c) {
+        checkElement(r, c);
         return spec.format().decode(codes[r * cols + c]) / scale(r, c);
+    }
+
+    private void checkElement(int r, int c) {
+        if (r < 0 || r >= rows || c < 0 || c >= cols) {
+            throw new IndexOutOfBoundsException("element [" + r + ", " + c + "] is outside the " + rows + "x" + cols
+                    + " matrix view of " + this);
+        }
     }
 
     /** MX scales as E8M0 codes of the dequantization multipliers 1/scale. */

@@ -1,0 +1,87 @@
+package dev.float8j.runtime.cpu;
+
+import dev.float8j.runtime.Backend;
+import dev.float8j.runtime.Tensor;
+import dev.float8j.runtime.quant.Float8Tensor;
+import dev.float8j.runtime.quant.QuantSpec;
+import java.util.Arrays;
+
+/**
+ * The CPU backend: quantization and gemms vectorized with the JDK Vector API ({@code jdk.incubator.vector}),
+ * blocked for the caches and spread over {@code float8j.threads} threads (default: all processors).
+ *
+ * <p>Quantization equals {@link dev.float8j.runtime.ReferenceBackend} bit for bit. Gemms decode FP8 (or
+ * BF16) once into packed float32 panels and accumulate in float32 with FMA; they equal the reference up to
+ * the order of float32 additions. Block scales are applied per K chunk (the shorter of the two operands'
+ * block extents along K), tensorwise and rowwise scales once at the end, as the reference does.
+ */
+public final class CpuBackend implements Backend {
+    private final CpuThreads threads;
+    private final CpuQuantizer quantizer;
+
+    /** A backend on {@code float8j.threads} threads (default: every available processor). */
+    public CpuBackend() {
+        this(CpuThreads.defaultCount());
+    }
+
+    /** A backend on its own pool of the given number of threads (the caller's thread being one of them). */
+    public CpuBackend(int threadCount) {
+        this.threads = new CpuThreads(threadCount);
+        this.quantizer = new CpuQuantizer(threads);
+    }
+
+    @Override
+    public String name() {
+        return "cpu";
+    }
+
+    public int threads() {
+        return threads.count();
+    }
+
+    @Override
+    public Float8Tensor quantize(Tensor x, QuantSpec spec) {
+        return quantizer.quantize(x, spec);
+    }
+
+    @Override
+    public Float8Tensor[] quantizeBothAxes(Tensor x, QuantSpec alongColumns, QuantSpec alongRows) {
+        return quantizer.quantizeBothAxes(x, alongColumns, alongRows);
+    }
+
+    @Override
+    public Tensor dequantize(Float8Tensor q) {
+        return quantizer.dequantize(q);
+    }
+
+    @Override
+    public Float8Tensor requantize(Float8Tensor q, QuantSpec spec) {
+        Float8Tensor r = quantizer.quantize(quantizer.dequantize(q), spec);
+        return new Float8Tensor(r.codes(), r.scales(), spec, q.originalDType(), q.shape());
+    }
+
+    @Override
+    public Tensor gemm(Float8Tensor a, Float8Tensor b) {
+        GemmOperand left = GemmOperand.of(a);
+        GemmOperand right = GemmOperand.of(b);
+        checkDepth("gemm", a.shape(), a.axis(), left, b.shape(), b.axis(), right);
+        return Tensor.of(GemmEngine.multiply(left, right, true, threads), left.free, right.free);
+    }
+
+    @Override
+    public Tensor matmul(Tensor a, int aAxis, Tensor b, int bAxis) {
+        GemmOperand left = GemmOperand.of(a, aAxis);
+        GemmOperand right = GemmOperand.of(b, bAxis);
+        checkDepth("matmul", a.shape(), aAxis, left, b.shape(), bAxis, right);
+        return Tensor.of(GemmEngine.multiply(left, right, false, threads), left.free, right.free);
+    }
+
+    private static void checkDepth(String op, int[] aShape, int aAxis, GemmOperand a, int[] bShape, int bAxis,
+            GemmOperand b) {
+        if (a.depth != b.depth) {
+            throw new IllegalArgumentException(op + ": A " + Arrays.toString(aShape) + " along axis " + aAxis
+                    + " sums over " + a.depth + " elements, B " + Arrays.toString(bShape) + " along axis " + bAxis
+                    + " over " + b.depth);
+        }
+    }
+}

@@ -1,0 +1,277 @@
+package dev.float8j.runtime.cpu;
+
+import static dev.float8j.runtime.cpu.Fp8Vectors.FLOATS;
+import static dev.float8j.runtime.cpu.Fp8Vectors.INTS;
+import static dev.float8j.runtime.cpu.Fp8Vectors.LANES;
+
+import dev.float8j.runtime.DType;
+import dev.float8j.runtime.Tensor;
+import dev.float8j.runtime.quant.Float8Tensor;
+import dev.float8j.runtime.quant.NonFiniteException;
+import dev.float8j.runtime.quant.QuantSpec;
+import dev.float8j.runtime.quant.Scales;
+import java.util.ArrayList;
+import java.util.List;
+import jdk.incubator.vector.FloatVector;
+import jdk.incubator.vector.IntVector;
+import jdk.incubator.vector.VectorOperators;
+
+/**
+ * Vectorized quantization of one input under one or more specs at once, in two row-major sweeps:
+ * the first reads every element once and takes the absolute maximum of every block of every spec
+ * (as float bits: for non-negative floats integer order is float order, and NaN or Inf shows up as
+ * bits at or above 0x7F800000); the second reads every element once more and writes the codes of
+ * every spec. Scales come from {@link Scales#scale}, codes from the same rounding as
+ * {@link dev.float8j.runtime.Fp8Format#encodeSaturating}, so the result equals the reference bit for bit.
+ */
+final class CpuQuantizer {
+    /** Rows are handed to threads in multiples of this, so no block taller than one row spans two threads. */
+    private static final int ROW_ALIGNMENT = 128;
+    private static final int PARALLEL_THRESHOLD = 1 << 16;
+    private static final int NON_FINITE_BITS = 0x7F80_0000;
+
+    private final CpuThreads threads;
+
+    CpuQuantizer(CpuThreads threads) {
+        this.threads = threads;
+    }
+
+    /** One spec's work: its block geometry, its amax grid (float bits) and then its scales and codes. */
+    private static final class Target {
+        final QuantSpec spec;
+        final Fp8Vectors.Codec codec;
+        final int rows;
+        final int cols;
+        final int blockRows;
+        final int blockCols;
+        final int scaleCols;
+        final int[] amaxBits;
+        final float[] scales;
+        final byte[] codes;
+        /** True when one block spans all rows, so threads keep private amax grids and merge them. */
+        final boolean wholeColumnBlocks;
+
+        Target(QuantSpec spec, int rows, int cols) {
+            this.spec = spec;
+            this.codec = new Fp8Vectors.Codec(spec.format());
+            this.rows = rows;
+            this.cols = cols;
+            this.blockRows = spec.blockRows(rows);
+            this.blockCols = spec.blockCols(cols);
+            this.scaleCols = (cols + blockCols - 1) / blockCols;
+            int scaleRows = (rows + blockRows - 1) / blockRows;
+            this.amaxBits = new int[scaleRows * scaleCols];
+            this.scales = new float[scaleRows * scaleCols];
+            this.codes = new byte[rows * cols];
+            this.wholeColumnBlocks = blockRows >= rows;
+        }
+    }
+
+    Float8Tensor quantize(Tensor x, QuantSpec spec) {
+        Target t = new Target(spec, x.rows(), x.cols());
+        run(x, List.of(t), spec.axis());
+        return new Float8Tensor(t.codes, t.scales, spec, x.dtype(), x.shape());
+    }
+
+    Float8Tensor[] quantizeBothAxes(Tensor x, QuantSpec alongColumns, QuantSpec alongRows) {
+        Target columns = new Target(alongColumns.withAxis(1), x.rows(), x.cols());
+        Target rows = new Target(alongRows.withAxis(0), x.rows(), x.cols());
+        run(x, List.of(columns, rows), 1);
+        return new Float8Tensor[] {new Float8Tensor(columns.codes, columns.scales, columns.spec, x.dtype(), x.shape()),
+                new Float8Tensor(rows.codes, rows.scales, rows.spec, x.dtype(), x.shape())};
+    }
+
+    private void run(Tensor x, List<Target> targets, int reportedAxis) {
+        int rows = x.rows();
+        int cols = x.cols();
+        int parts = (long) rows * cols < PARALLEL_THRESHOLD ? 1
+                : Math.max(1, Math.min(threads.count(), (rows + ROW_ALIGNMENT - 1) / ROW_ALIGNMENT));
+        int alignedUnits = (rows + ROW_ALIGNMENT - 1) / ROW_ALIGNMENT;
+        int[] bounds = new int[parts + 1];
+        for (int p = 0; p <= parts; p++) {
+            bounds[p] = Math.min(rows, (int) ((long) alignedUnits * p / parts) * ROW_ALIGNMENT);
+        }
+        // Sweep 1: amax of every block; whole-column blocks get a private grid per thread, merged after.
+        List<int[][]> privateGrids = new ArrayList<>();
+        for (int p = 0; p < parts; p++) {
+            int[][] grids = new int[targets.size()][];
+            for (int i = 0; i < targets.size(); i++) {
+                Target t = targets.get(i);
+                grids[i] = t.wholeColumnBlocks && parts > 1 ? new int[t.amaxBits.length] : t.amaxBits;
+            }
+            privateGrids.add(grids);
+        }
+        threads.forEach(parts, p -> {
+            float[] rowBuffer = x.dtype() == DType.BF16 ? new float[cols] : null;
+            int[][] grids = privateGrids.get(p);
+            for (int r = bounds[p]; r < bounds[p + 1]; r++) {
+                float[] src = rowSource(x, r, rowBuffer);
+                int off = rowBuffer == null ? r * cols : 0;
+                for (int i = 0; i < targets.size(); i++) {
+                    accumulateAmax(targets.get(i), grids[i], src, off, r);
+                }
+            }
+        });
+        for (int i = 0; i < targets.size(); i++) {
+            Target t = targets.get(i);
+            if (t.wholeColumnBlocks && parts > 1) {
+                for (int[][] grids : privateGrids) {
+                    for (int g = 0; g < t.amaxBits.length; g++) {
+                        t.amaxBits[g] = Math.max(t.amaxBits[g], grids[i][g]);
+                    }
+                }
+            }
+        }
+        for (Target t : targets) {
+            for (int g = 0; g < t.amaxBits.length; g++) {
+                if (t.amaxBits[g] >= NON_FINITE_BITS) {
+                    throw firstNonFinite(x, reportedAxis);
+                }
+            }
+        }
+        for (Target t : targets) {
+            for (int g = 0; g < t.scales.length; g++) {
+                t.scales[g] = Scales.scale(Float.intBitsToFloat(t.amaxBits[g]), t.spec.format(),
+                        t.spec.powerOfTwoScales());
+            }
+        }
+        // Sweep 2: codes of every spec from one read of each row.
+        threads.forEach(parts, p -> {
+            float[] rowBuffer = x.dtype() == DType.BF16 ? new float[cols] : null;
+            for (int r = bounds[p]; r < bounds[p + 1]; r++) {
+                float[] src = rowSource(x, r, rowBuffer);
+                int off = rowBuffer == null ? r * cols : 0;
+                for (Target t : targets) {
+                    encodeRow(t, src, off, r);
+                }
+            }
+        });
+    }
+
+    /** The row's floats: the F32 backing array itself, or the BF16 row widened into buffer. */
+    private static float[] rowSource(Tensor x, int r, float[] buffer) {
+        if (buffer == null) {
+            return x.data();
+        }
+        short[] bits = x.bf16Data();
+        int cols = buffer.length;
+        int base = r * cols;
+        int c = 0;
+        for (; c <= cols - LANES; c += LANES) {
+            Fp8Vectors.loadBf16(bits, base + c).intoArray(buffer, c);
+        }
+        for (; c < cols; c++) {
+            buffer[c] = Float.intBitsToFloat(bits[base + c] << 16);
+        }
+        return buffer;
+    }
+
+    private static void accumulateAmax(Target t, int[] grid, float[] src, int off, int r) {
+        int cols = t.cols;
+        int gridRow = (r / t.blockRows) * t.scaleCols;
+        if (t.blockCols == 1) {
+            // One block per column: the grid row lines up with the data row.
+            int c = 0;
+            for (; c <= cols - LANES; c += LANES) {
+                IntVector v = FloatVector.fromArray(FLOATS, src, off + c).reinterpretAsInts().and(0x7FFF_FFFF);
+                IntVector.fromArray(INTS, grid, gridRow + c).max(v).intoArray(grid, gridRow + c);
+            }
+            for (; c < cols; c++) {
+                grid[gridRow + c] = Math.max(grid[gridRow + c], Float.floatToRawIntBits(src[off + c]) & 0x7FFF_FFFF);
+            }
+            return;
+        }
+        for (int bc = 0; bc < t.scaleCols; bc++) {
+            int c0 = bc * t.blockCols;
+            int c1 = Math.min(cols, c0 + t.blockCols);
+            IntVector acc = IntVector.zero(INTS);
+            int c = c0;
+            for (; c <= c1 - LANES; c += LANES) {
+                acc = acc.max(FloatVector.fromArray(FLOATS, src, off + c).reinterpretAsInts().and(0x7FFF_FFFF));
+            }
+            int m = acc.reduceLanes(VectorOperators.MAX);
+            for (; c < c1; c++) {
+                m = Math.max(m, Float.floatToRawIntBits(src[off + c]) & 0x7FFF_FFFF);
+            }
+            grid[gridRow + bc] = Math.max(grid[gridRow + bc], m);
+        }
+    }
+
+    private static void encodeRow(Target t, float[] src, int off, int r) {
+        int cols = t.cols;
+        int out = r * cols;
+        int gridRow = (r / t.blockRows) * t.scaleCols;
+        Fp8Vectors.Codec codec = t.codec;
+        if (t.blockCols == 1) {
+            int c = 0;
+            for (; c <= cols - LANES; c += LANES) {
+                FloatVector v = FloatVector.fromArray(FLOATS, src, off + c)
+                        .mul(FloatVector.fromArray(FLOATS, t.scales, gridRow + c));
+                codec.encodeInto(v, t.codes, out + c);
+            }
+            for (; c < cols; c++) {
+                t.codes[out + c] = t.spec.format().encodeSaturating(src[off + c] * t.scales[gridRow + c]);
+            }
+            return;
+        }
+        for (int bc = 0; bc < t.scaleCols; bc++) {
+            int c0 = bc * t.blockCols;
+            int c1 = Math.min(cols, c0 + t.blockCols);
+            float scale = t.scales[gridRow + bc];
+            int c = c0;
+            for (; c <= c1 - LANES; c += LANES) {
+                codec.encodeInto(FloatVector.fromArray(FLOATS, src, off + c).mul(scale), t.codes, out + c);
+            }
+            for (; c < c1; c++) {
+                t.codes[out + c] = t.spec.format().encodeSaturating(src[off + c] * scale);
+            }
+        }
+    }
+
+    private static NonFiniteException firstNonFinite(Tensor x, int axis) {
+        for (int r = 0; r < x.rows(); r++) {
+            for (int c = 0; c < x.cols(); c++) {
+                float v = x.get(r, c);
+                if (!Float.isFinite(v)) {
+                    return new NonFiniteException(x + " along axis " + axis, r, c, v);
+                }
+            }
+        }
+        throw new IllegalStateException("amax saw a non-finite value that a rescan of " + x + " cannot find");
+    }
+
+    /** decode(code) / scale for every element, vectorized like the encoder. */
+    Tensor dequantize(Float8Tensor q) {
+        int rows = q.rows();
+        int cols = q.cols();
+        float[] out = new float[rows * cols];
+        Fp8Vectors.Codec codec = new Fp8Vectors.Codec(q.format());
+        byte[] codes = q.codes();
+        float[] scales = q.scales();
+        int blockRows = q.blockRows();
+        int blockCols = q.blockCols();
+        int scaleCols = q.scaleCols();
+        int parts = (long) rows * cols < PARALLEL_THRESHOLD ? 1 : Math.min(threads.count(), rows);
+        threads.forEach(parts, p -> {
+            int r0 = (int) ((long) rows * p / parts);
+            int r1 = (int) ((long) rows * (p + 1) / parts);
+            for (int r = r0; r < r1; r++) {
+                int base = r * cols;
+                int gridRow = (r / blockRows) * scaleCols;
+                int c = 0;
+                for (; c <= cols - LANES; c += LANES) {
+                    FloatVector scale = blockCols == 1 ? FloatVector.fromArray(FLOATS, scales, gridRow + c)
+                            : FloatVector.broadcast(FLOATS, scales[gridRow + c / blockCols]);
+                    if (blockCols > 1 && (c % blockCols) + LANES > blockCols) {
+                        break; // a vector straddling two blocks: finish the row one element at a time
+                    }
+                    codec.decode(codes, base + c).div(scale).intoArray(out, base + c);
+                }
+                for (; c < cols; c++) {
+                    out[base + c] = q.format().decode(codes[base + c]) / scales[gridRow + c / blockCols];
+                }
+            }
+        });
+        return Tensor.of(out, q.shape());
+    }
+}

@@ -1,0 +1,174 @@
+package dev.float8j.runtime.cpu;
+
+import dev.float8j.runtime.DType;
+import dev.float8j.runtime.Tensor;
+import dev.float8j.runtime.quant.Float8Tensor;
+
+/**
+ * One gemm operand seen as the logical matrix {@code X(i, k)} (i the free index, k the contracted one),
+ * read in the layout it already has: axis 1 means {@code X(i, k) = data[i * cols + k]} (K contiguous),
+ * axis 0 means {@code X(i, k) = data[k * cols + i]} (K strided). It packs panels of float32 for the
+ * microkernel, decoding FP8 or BF16 exactly once per packed element.
+ */
+abstract class GemmOperand {
+    final int axis;
+    final int cols;
+    final int free;
+    final int depth;
+
+    GemmOperand(int rows, int cols, int axis) {
+        if (axis != 0 && axis != 1) {
+            throw new IllegalArgumentException("axis must be 0 or 1, got " + axis);
+        }
+        this.axis = axis;
+        this.cols = cols;
+        this.free = axis == 1 ? rows : cols;
+        this.depth = axis == 1 ? cols : rows;
+    }
+
+    static GemmOperand of(Tensor t, int axis) {
+        return t.dtype() == DType.F32 ? new F32(t.data(), t.rows(), t.cols(), axis)
+                : new Bf16(t.bf16Data(), t.rows(), t.cols(), axis);
+    }
+
+    static GemmOperand of(Float8Tensor q) {
+        return new Fp8(q);
+    }
+
+    /**
+     * Packs X(i0 .. i0+width-1, k0 .. k0+kc-1) as kc rows of width floats (k-major), zero past the free edge.
+     */
+    final void pack(int i0, int width, int k0, int kc, float[] dst, int dstOff) {
+        int valid = Math.min(width, free - i0);
+        if (axis == 1) {
+            packKContiguous(i0, valid, width, k0, kc, dst, dstOff);
+        } else {
+            packKStrided(i0, valid, width, k0, kc, dst, dstOff);
+        }
+        if (valid < width) {
+            for (int k = 0; k < kc; k++) {
+                for (int w = valid; w < width; w++) {
+                    dst[dstOff + k * width + w] = 0f;
+                }
+            }
+        }
+    }
+
+    /** Element (i, k) lies at data[i * cols + k]: read rows, write them across the panel. */
+    abstract void packKContiguous(int i0, int valid, int width, int k0, int kc, float[] dst, int dstOff);
+
+    /** Element (i, k) lies at data[k * cols + i]: each k holds a contiguous run of the free index. */
+    abstract void packKStrided(int i0, int valid, int width, int k0, int kc, float[] dst, int dstOff);
+
+    /** Scale extent along K (the whole depth for unscaled and tensorwise/rowwise operands). */
+    int chunkAlongK() {
+        return depth;
+    }
+
+    /** 1 / scale of the block holding X(i, k); 1 for unscaled operands. */
+    float inverseScale(int i, int k) {
+        return 1f;
+    }
+
+    private static final class F32 extends GemmOperand {
+        private final float[] data;
+
+        F32(float[] data, int rows, int cols, int axis) {
+            super(rows, cols, axis);
+            this.data = data;
+        }
+
+        @Override
+        void packKContiguous(int i0, int valid, int width, int k0, int kc, float[] dst, int dstOff) {
+            for (int w = 0; w < valid; w++) {
+                int src = (i0 + w) * cols + k0;
+                for (int k = 0; k < kc; k++) {
+                    dst[dstOff + k * width + w] = data[src + k];
+                }
+            }
+        }
+
+        @Override
+        void packKStrided(int i0, int valid, int width, int k0, int kc, float[] dst, int dstOff) {
+            for (int k = 0; k < kc; k++) {
+                System.arraycopy(data, (k0 + k) * cols + i0, dst, dstOff + k * width, valid);
+            }
+        }
+    }
+
+    private static final class Bf16 extends GemmOperand {
+        private final short[] data;
+
+        Bf16(short[] data, int rows, int cols, int axis) {
+            super(rows, cols, axis);
+            this.data = data;
+        }
+
+        @Override
+        void packKContiguous(int i0, int valid, int width, int k0, int kc, float[] dst, int dstOff) {
+            for (int w = 0; w < valid; w++) {
+                int src = (i0 + w) * cols + k0;
+                for (int k = 0; k < kc; k++) {
+                    dst[dstOff + k * width + w] = Float.intBitsToFloat(data[src + k] << 16);
+                }
+            }
+        }
+
+        @Override
+        void packKStrided(int i0, int valid, int width, int k0, int kc, float[] dst, int dstOff) {
+            for (int k = 0; k < kc; k++) {
+                int src = (k0 + k) * cols + i0;
+                int d = dstOff + k * width;
+                for (int w = 0; w < valid; w++) {
+                    dst[d + w] = Float.intBitsToFloat(data[src + w] << 16);
+                }
+            }
+        }
+    }
+
+    private static final class Fp8 extends GemmOperand {
+        private final byte[] codes;
+        private final float[] table;
+        private final Float8Tensor q;
+        private final int chunk;
+
+        Fp8(Float8Tensor q) {
+            super(q.rows(), q.cols(), q.axis());
+            this.q = q;
+            this.codes = q.codes();
+            this.table = q.format().decodeTable();
+            this.chunk = axis == 1 ? q.blockCols() : q.blockRows();
+        }
+
+        @Override
+        void packKContiguous(int i0, int valid, int width, int k0, int kc, float[] dst, int dstOff) {
+            for (int w = 0; w < valid; w++) {
+                int src = (i0 + w) * cols + k0;
+                for (int k = 0; k < kc; k++) {
+                    dst[dstOff + k * width + w] = table[codes[src + k] & 0xFF];
+                }
+            }
+        }
+
+        @Override
+        void packKStrided(int i0, int valid, int width, int k0, int kc, float[] dst, int dstOff) {
+            for (int k = 0; k < kc; k++) {
+                int src = (k0 + k) * cols + i0;
+                int d = dstOff + k * width;
+                for (int w = 0; w < valid; w++) {
+                    dst[d + w] = table[codes[src + w] & 0xFF];
+                }
+            }
+        }
+
+        @Override
+        int chunkAlongK() {
+            return chunk;
+        }
+
+        @Override
+        float inverseScale(int i, int k) {
+            return 1f / (axis == 1 ? q.scale(i, k) : q.scale(k, i));
+        }
+    }
+}

@@ -1,0 +1,69 @@
+package dev.float8j.runtime.nn;
+
+import dev.float8j.runtime.plan.Float8Plan;
+import java.lang.reflect.Constructor;
+import java.lang.reflect.InvocationTargetException;
+
+/**
+ * Finds the class the {@code @Float8} processor wrote for an annotated layer: for {@code com.acme.FeedForwardUp} it is
+ * {@code com.acme.FeedForwardUpFloat8}; a nested {@code com.acme.Model.Up} gives {@code com.acme.Model_UpFloat8}.
+ */
+public final class Float8Layers {
+    private Float8Layers() {
+    }
+
+    /** A new FP8 layer of the annotated type with the given sizes: an instance of its generated subclass. */
+    public static <T extends Linear> T create(Class<T> annotated, int inFeatures, int outFeatures) {
+        Class<? extends T> generated = generatedClass(annotated);
+        try {
+            Constructor<? extends T> constructor = generated.getDeclaredConstructor(int.class, int.class);
+            return constructor.newInstance(inFeatures, outFeatures);
+        } catch (InvocationTargetException e) {
+            if (e.getCause() instanceof RuntimeException r) {
+                throw r;
+            }
+            throw new IllegalStateException("constructing " + generated.getName() + " failed", e.getCause());
+        } catch (ReflectiveOperationException e) {
+            throw new IllegalStateException(generated.getName() + " has no public (int, int) constructor; rebuild with "
+                    + "the float8j processor of the same version as the runtime", e);
+        }
+    }
+
+    /** The plan the processor resolved for the annotated type (the generated class's PLAN). */
+    public static Float8Plan plan(Class<? extends Linear> annotated) {
+        Class<?> generated = generatedClass(annotated);
+        try {
+            return (Float8Plan) generated.getField("PLAN").get(null);
+        } catch (ReflectiveOperationException e) {
+            throw new IllegalStateException(generated.getName() + " has no public static PLAN; rebuild with the float8j "
+                    + "processor of the same version as the runtime", e);
+        }
+    }
+
+    /** The name the processor gives the generated class of annotated. */
+    public static String generatedName(Class<?> annotated) {
+        String packageName = annotated.getPackageName();
+        String binary = annotated.getName();
+        String local = packageName.isEmpty() ? binary : binary.substring(packageName.length() + 1);
+        return (packageName.isEmpty() ? "" : packageName + ".") + local.replace('$', '_') + "Float8";
+    }
+
+    private static <T> Class<? extends T> generatedClass(Class<T> annotated) {
+        String name = generatedName(annotated);
+        Class<?> generated;
+        try {
+            generated = Class.forName(name, true, annotated.getClassLoader());
+        } catch (ClassNotFoundException e) {
+            throw new IllegalStateException("no generated class " + name + " for " + annotated.getName()
+                    + ": is it annotated with @Float8, and did the float8j processor run? On JDK 23+ javac runs no "
+                    + "processor it finds on the classpath: name dev.float8j:float8j-processor in the compiler's "
+                    + "annotationProcessorPaths (Maven) or annotationProcessor configuration (Gradle); samples/pom.xml "
+                    + "shows how", e);
+        }
+        if (!annotated.isAssignableFrom(generated)) {
+            throw new IllegalStateException(name + " does not extend " + annotated.getName()
+                    + "; it was not written by the float8j processor");
+        }
+        return generated.asSubclass(annotated);
+    }
+}

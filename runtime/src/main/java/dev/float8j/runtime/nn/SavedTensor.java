@@ -1,0 +1,58 @@
+package dev.float8j.runtime.nn;
+
+import dev.float8j.runtime.Tensor;
+import dev.float8j.runtime.quant.Float8Tensor;
+import java.util.Arrays;
+
+/**
+ * The input x as an FP8 layer's forward saved it for backward: either the high-precision tensor or an FP8
+ * copy (exactly one of the two is set).
+ */
+public record SavedTensor(Tensor highPrecision, Float8Tensor fp8) {
+
+    public SavedTensor {
+        if ((highPrecision == null) == (fp8 == null)) {
+            throw new IllegalArgumentException("save either the high-precision tensor or its FP8 copy");
+        }
+    }
+
+    public static SavedTensor highPrecision(Tensor x) {
+        return new SavedTensor(x, null);
+    }
+
+    public static SavedTensor fp8(Float8Tensor q) {
+        return new SavedTensor(null, q);
+    }
+
+    public boolean isFp8() {
+        return fp8 != null;
+    }
+
+    /** The shape of the input that was saved. */
+    public int[] shape() {
+        return isFp8() ? fp8.shape() : highPrecision.shape();
+    }
+
+    /** Rows of the saved input's matrix view (all but the last dimension). */
+    public int rows() {
+        return isFp8() ? fp8.rows() : highPrecision.rows();
+    }
+
+    /** Bytes held: 4 or 2 per element in high precision, 1 per element plus the scales in FP8. */
+    public long bytes() {
+        return isFp8() ? fp8.bytes() : highPrecision.bytes();
+    }
+
+    /** Throws unless gradOutput is [rows of the saved input, outFeatures of layer]. */
+    public void checkGradOutput(Linear layer, Tensor gradOutput) {
+        if (gradOutput.cols() != layer.outFeatures() || gradOutput.rows() != rows()) {
+            throw new IllegalArgumentException(layer + ": gradient of shape " + Arrays.toString(gradOutput.shape())
+                    + " does not match the output [" + rows() + ", " + layer.outFeatures() + "] of the saved forward");
+        }
+    }
+
+    /** dX, computed as a [rows, inFeatures] matrix, in the shape of the saved input. */
+    public Tensor shapeLikeInput(Tensor dx2d) {
+        return dx2d.reshape(shape());
+    }
+}
