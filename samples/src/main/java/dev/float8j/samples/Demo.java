@@ -1,11 +1,189 @@
 package dev.float8j.samples;
 
-/** The main job of ./float8j demo: for now, the quantization error table (see {@link QuantizationErrorTable}). */
-public final class Demo {
-    private Demo() {
+import dev.float8j.runtime.Backend;
+import dev.float8j.runtime.Backends;
+import dev.float8j.runtime.ReferenceBackend;
+import dev.float8j.runtime.cpu.CpuBackend;
+import dev.float8j.runtime.debug.Float8Debug;
+import dev.float8j.runtime.debug.Selection;
+import dev.float8j.runtime.debug.StatisticsObserver;
+import dev.float8j.runtime.nn.Init;
+import java.nio.file.Path;
+import java.time.LocalDateTime;
+import java.time.format.DateTimeFormatter;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Locale;
+import java.util.concurrent.Callable;
+import picocli.CommandLine;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Option;
+
+/**
+ * The main job of {@code ./float8j demo}: trains the sample character model once in high precision and
+ * once per FP8 recipe from the same seed and data, then writes a report folder with loss curves, a
+ * results table and the FP8 statistics of the last steps.
+ */
+@Command(name = "demo", mixinStandardHelpOptions = true, sortOptions = false,
+        description = "Trains a small character-level language model with several FP8 recipes against a high-precision "
+                + "baseline and writes a report folder.")
+public final class Demo implements Callable<Integer> {
+
+    @Option(names = "--data", paramLabel = "FILE", description = "UTF-8 text to train on (default: generated English-like text)")
+    Path data;
+
+    @Option(names = "--recipes", split = ",", paramLabel = "ID", converter = RecipeConverter.class,
+            completionCandidates = RecipeIds.class,
+            description = "recipes to run, comma separated (default: all; hp always runs). Available: ${COMPLETION-CANDIDATES}")
+    List<TrainingRecipe> recipes;
+
+    /** The recipe ids, for --help. */
+    static final class RecipeIds implements Iterable<String> {
+        @Override
+        public java.util.Iterator<String> iterator() {
+            return java.util.Arrays.stream(TrainingRecipe.values()).map(TrainingRecipe::id).iterator();
+        }
     }
 
+    static final class RecipeConverter implements CommandLine.ITypeConverter<TrainingRecipe> {
+        @Override
+        public TrainingRecipe convert(String value) {
+            return TrainingRecipe.byId(value.strip());
+        }
+    }
+
+    @Option(names = "--steps", description = "training steps per run (default: ${DEFAULT-VALUE})")
+    int steps = 300;
+
+    @Option(names = "--batch", description = "contexts per step (default: ${DEFAULT-VALUE})")
+    int batch = 64;
+
+    @Option(names = "--seed", description = "seed of weights and batches (default: ${DEFAULT-VALUE})")
+    long seed = 1;
+
+    @Option(names = "--lr", description = "peak learning rate of AdamW (default: ${DEFAULT-VALUE})")
+    double learningRate = 3e-3;
+
+    @Option(names = "--backend", description = "cpu (the Vector API backend), reference (the scalar oracle, slow) or cuda (default: ${DEFAULT-VALUE})")
+    String backend = "cpu";
+
+    @Option(names = "--eval-windows", description = "validation windows (default: ${DEFAULT-VALUE})")
+    int evalWindows = 2048;
+
+    @Option(names = "--stats-steps", description = "record FP8 statistics over this many last steps (default: ${DEFAULT-VALUE})")
+    int statsSteps = 5;
+
+    @Option(names = "--out", description = "parent folder of the report (default: ${DEFAULT-VALUE})")
+    Path out = Path.of("reports");
+
+    @Option(names = "--quantization-table", description = "print the quantization error (SQNR) of every granularity and exit")
+    boolean quantizationTable;
+
     public static void main(String[] args) {
-        QuantizationErrorTable.main(args);
+        System.setProperty("java.awt.headless", "true");
+        System.exit(new CommandLine(new Demo()).execute(args));
+    }
+
+    @Override
+    public Integer call() throws Exception {
+        if (quantizationTable) {
+            QuantizationErrorTable.main(new String[0]);
+            return 0;
+        }
+        Backends.use(backend(backend));
+        TextCorpus corpus = data == null ? TextCorpus.generated(seed, 400_000) : TextCorpus.fromFile(data);
+        List<TrainingRecipe> chosen = new ArrayList<>();
+        if (recipes == null) {
+            chosen.addAll(List.of(TrainingRecipe.values()));
+        } else {
+            chosen.addAll(new java.util.LinkedHashSet<>(recipes));
+        }
+        if (!chosen.contains(TrainingRecipe.HIGH_PRECISION)) {
+            chosen.add(0, TrainingRecipe.HIGH_PRECISION);
+        }
+        CharModel.Config model = modelConfig(corpus);
+        Trainer.Settings settings = new Trainer.Settings(batch, steps, learningRate, learningRate / 10, Math.max(1, steps / 20),
+                0.01, 1.0, seed);
+        System.out.printf(Locale.ROOT, "float8j demo: %s, vocabulary %d, backend %s%n", corpus.description(),
+                corpus.vocabularySize(), Backends.current().name());
+        System.out.printf(Locale.ROOT, "model %s, %d steps of %d contexts, AdamW peak lr %.0e%n", model, steps, batch,
+                learningRate);
+
+        List<RunResult> results = new ArrayList<>();
+        for (TrainingRecipe recipe : chosen) {
+            results.add(run(recipe, corpus, model, settings));
+        }
+        Path folder = out.resolve(LocalDateTime.now().format(DateTimeFormatter.ofPattern("yyyyMMdd-HHmmss")));
+        Report report = new Report(corpus.description(), model, settings, Backends.current().name(), results);
+        report.write(folder);
+        System.out.println();
+        System.out.print(report.resultsMarkdown());
+        System.out.println("\nreport written to " + folder.toAbsolutePath());
+        return 0;
+    }
+
+    /** Sizes of the sample: dims are multiples of 128 so that every block granularity tiles them exactly. */
+    static CharModel.Config modelConfig(TextCorpus corpus) {
+        return new CharModel.Config(corpus.vocabularySize(), 16, 16, 128, 256, 2);
+    }
+
+    private RunResult run(TrainingRecipe recipe, TextCorpus corpus, CharModel.Config config, Trainer.Settings settings) {
+        Init.seed(settings.seed());
+        CharModel model = new CharModel(config, recipe.linears());
+        Trainer trainer = new Trainer(model, corpus, settings);
+        StatisticsObserver stats = new StatisticsObserver(Selection.all().steps(Math.max(0, steps - statsSteps), steps - 1));
+        Float8Debug.addObserver(stats);
+        ProgressBar bar = new ProgressBar(System.out, recipe.id(), steps);
+        float[] losses = new float[steps];
+        List<long[]> evalAt = new ArrayList<>();
+        List<Float> evalLoss = new ArrayList<>();
+        long trainNanos = 0;
+        long savedBytes = 0;
+        int evalEvery = Math.max(1, steps / 5);
+        try {
+            for (int s = 0; s < steps; s++) {
+                Trainer.StepResult r = trainer.trainStep();
+                losses[s] = r.loss();
+                trainNanos += r.nanos();
+                savedBytes = r.savedBytes();
+                bar.update(s + 1, r.loss(), (double) (s + 1) * batch / (trainNanos / 1e9));
+                if ((s + 1) % evalEvery == 0 || s + 1 == steps) {
+                    evalAt.add(new long[] {s + 1});
+                    evalLoss.add(trainer.validationLoss(evalWindows));
+                }
+            }
+        } finally {
+            Float8Debug.removeObserver(stats);
+        }
+        int tail = Math.min(20, steps);
+        double tailSum = 0;
+        for (int s = steps - tail; s < steps; s++) {
+            tailSum += losses[s];
+        }
+        long[] vSteps = evalAt.stream().mapToLong(a -> a[0]).toArray();
+        float[] vLoss = new float[evalLoss.size()];
+        for (int i = 0; i < vLoss.length; i++) {
+            vLoss[i] = evalLoss.get(i);
+        }
+        double seconds = trainNanos / 1e9;
+        RunResult result = new RunResult(recipe, losses, vSteps, vLoss, (float) (tailSum / tail), vLoss[vLoss.length - 1],
+                steps * (double) batch / seconds, savedBytes, seconds, stats);
+        bar.finish(String.format(Locale.ROOT, "val %.4f  %.0fs", result.finalValidationLoss(), seconds));
+        return result;
+    }
+
+    static Backend backend(String name) {
+        return switch (name) {
+            case "cpu" -> cpuBackend();
+            case "reference" -> new ReferenceBackend();
+            case "cuda" -> throw new CommandLine.ParameterException(new CommandLine(new Demo()),
+                    "the CUDA backend is not part of this build yet; use --backend cpu");
+            default -> throw new CommandLine.ParameterException(new CommandLine(new Demo()),
+                    "unknown backend '" + name + "'; use cpu, reference or cuda");
+        };
+    }
+
+    private static Backend cpuBackend() {
+        return new CpuBackend();
     }
 }

@@ -9,6 +9,9 @@ import java.util.concurrent.CopyOnWriteArrayList;
  * they are tagged with, and the gemms forced to high precision to bisect a numerics problem.
  *
  * <p>With no observer and nothing switched off, every check here is a field read: no statistics, no allocation.
+ *
+ * <p>At class initialization it applies the text configuration named by the system properties
+ * {@code float8j.debug} and {@code float8j.debug.file}, if set (see {@link DebugConfig}).
  */
 public final class Float8Debug {
     private static volatile QuantizationObserver observer;
@@ -30,9 +33,35 @@ public final class Float8Debug {
         return observer;
     }
 
-    /** Installs an observer (null removes it). */
+    /** Installs an observer (null removes it), replacing any present. */
     public static void observe(QuantizationObserver o) {
         observer = o;
+    }
+
+    /** Installs an observer beside those present: each sees the quantizations it selects. */
+    public static synchronized void addObserver(QuantizationObserver o) {
+        QuantizationObserver present = observer;
+        if (present == null) {
+            observer = o;
+        } else if (present instanceof CompositeObserver c) {
+            List<QuantizationObserver> all = new java.util.ArrayList<>(c.observers());
+            all.add(o);
+            observer = new CompositeObserver(all);
+        } else {
+            observer = new CompositeObserver(List.of(present, o));
+        }
+    }
+
+    /** Removes one observer installed by {@link #observe} or {@link #addObserver}, leaving the others. */
+    public static synchronized void removeObserver(QuantizationObserver o) {
+        QuantizationObserver present = observer;
+        if (present == o) {
+            observer = null;
+        } else if (present instanceof CompositeObserver c && c.observers().contains(o)) {
+            List<QuantizationObserver> rest = new java.util.ArrayList<>(c.observers());
+            rest.remove(o);
+            observer = rest.size() == 1 ? rest.get(0) : new CompositeObserver(rest);
+        }
     }
 
     public static long step() {
@@ -67,5 +96,9 @@ public final class Float8Debug {
             }
         }
         return true;
+    }
+
+    static {
+        DebugConfig.applySystemProperties();
     }
 }

@@ -45,6 +45,11 @@ public class Float8Linear extends Linear {
     }
 
     @Override
+    public String float8Plan() {
+        return plan.toString();
+    }
+
+    @Override
     public Tensor forward(Tensor x) {
         checkInput(x);
         String module = module();

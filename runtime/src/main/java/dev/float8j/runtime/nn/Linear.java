@@ -15,7 +15,7 @@ import java.util.Deque;
  * <p>Each {@link #forward} saves what its backward needs; {@link #backward} consumes the most recent
  * save, so a layer applied several times is differentiated in reverse order.
  */
-public class Linear extends Module {
+public class Linear extends Module implements Layer {
     protected final int inFeatures;
     protected final int outFeatures;
     protected final Parameter weight;
@@ -47,7 +47,16 @@ public class Linear extends Module {
         return Backends.current();
     }
 
+    /**
+     * How this layer runs its gemms, in words: "high precision" here; FP8 layers describe their plan.
+     * Checkpoints record it, so that weights are never loaded into a layer with a different plan unnoticed.
+     */
+    public String float8Plan() {
+        return "high precision";
+    }
+
     /** x of shape [..., inFeatures] to y of shape [..., outFeatures]. */
+    @Override
     public Tensor forward(Tensor x) {
         checkInput(x);
         savedInputs.push(x);
@@ -55,6 +64,7 @@ public class Linear extends Module {
     }
 
     /** Takes dY of shape [..., outFeatures], adds dW to the weight's gradient and returns dX. */
+    @Override
     public Tensor backward(Tensor gradOutput) {
         Tensor x = popSaved(savedInputs);
         checkGradOutput(gradOutput, x);

@@ -1,0 +1,33 @@
+package dev.float8j.runtime.debug;
+
+import dev.float8j.runtime.Backend;
+import dev.float8j.runtime.Tensor;
+import dev.float8j.runtime.quant.Float8Tensor;
+import java.util.List;
+
+/** Several observers behind one: a quantization is offered to each that wants it. */
+public record CompositeObserver(List<QuantizationObserver> observers) implements QuantizationObserver {
+
+    public CompositeObserver {
+        observers = List.copyOf(observers);
+    }
+
+    @Override
+    public boolean wants(Site site, long step) {
+        for (QuantizationObserver o : observers) {
+            if (o.wants(site, step)) {
+                return true;
+            }
+        }
+        return false;
+    }
+
+    @Override
+    public void observe(Site site, long step, Tensor highPrecision, Float8Tensor quantized, Backend backend) {
+        for (QuantizationObserver o : observers) {
+            if (o.wants(site, step)) {
+                o.observe(site, step, highPrecision, quantized, backend);
+            }
+        }
+    }
+}

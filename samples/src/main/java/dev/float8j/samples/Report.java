@@ -1,0 +1,145 @@
+package dev.float8j.samples;
+
+import dev.float8j.runtime.debug.StatisticsObserver;
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.List;
+import java.util.Locale;
+import org.knowm.xchart.BitmapEncoder;
+import org.knowm.xchart.XYChart;
+import org.knowm.xchart.XYChartBuilder;
+import org.knowm.xchart.XYSeries;
+import org.knowm.xchart.style.markers.SeriesMarkers;
+
+/**
+ * The demo's report folder: loss.png (training loss, smoothed, and validation loss of every run),
+ * results.md and results.csv (final losses, throughput, bytes saved for backward, the 1% target) and
+ * fp8-stats.md plus fp8-stats-RECIPE.csv (FP8 statistics of the last steps, by module).
+ */
+final class Report {
+    /** The target: an FP8 run's validation loss within this relative distance of the baseline's. */
+    static final double TOLERANCE = 0.01;
+    private static final int SMOOTHING = 10;
+
+    private final String data;
+    private final CharModel.Config model;
+    private final Trainer.Settings settings;
+    private final String backend;
+    private final List<RunResult> runs;
+
+    Report(String data, CharModel.Config model, Trainer.Settings settings, String backend, List<RunResult> runs) {
+        this.data = data;
+        this.model = model;
+        this.settings = settings;
+        this.backend = backend;
+        this.runs = runs;
+    }
+
+    void write(Path folder) throws IOException {
+        Files.createDirectories(folder);
+        writeChart(folder.resolve("loss.png"));
+        Files.writeString(folder.resolve("results.md"), header() + resultsMarkdown());
+        Files.writeString(folder.resolve("results.csv"), resultsCsv());
+        StringBuilder stats = new StringBuilder("# FP8 statistics of the last steps, latest per site\n\n");
+        for (RunResult r : runs) {
+            StatisticsObserver s = r.statistics();
+            if (s.latest().isEmpty()) {
+                continue;
+            }
+            stats.append("## ").append(r.recipe().id()).append(" (").append(r.recipe().description()).append(")\n\n```\n")
+                    .append(s.table()).append("```\n\n");
+            Files.writeString(folder.resolve("fp8-stats-" + r.recipe().id() + ".csv"), s.latestCsv());
+        }
+        Files.writeString(folder.resolve("fp8-stats.md"), stats.toString());
+    }
+
+    private String header() {
+        return String.format(Locale.ROOT, "# float8j demo%n%ndata: %s%n%nmodel: %s, backend: %s%n%nsettings: %s%n%n", data, model,
+                backend, settings);
+    }
+
+    private RunResult baseline() {
+        return runs.stream().filter(r -> !r.recipe().isFp8()).findFirst().orElseThrow();
+    }
+
+    /** Relative distance of a run's validation loss from the baseline's. */
+    private double gap(RunResult r) {
+        return (r.finalValidationLoss() - baseline().finalValidationLoss()) / baseline().finalValidationLoss();
+    }
+
+    String resultsMarkdown() {
+        StringBuilder sb = new StringBuilder();
+        sb.append("| run | description | train loss | val loss | vs hp | within 1% | tokens/s | saved for backward | time |\n");
+        sb.append("|---|---|---|---|---|---|---|---|---|\n");
+        RunResult hp = baseline();
+        for (RunResult r : runs) {
+            boolean fp8 = r.recipe().isFp8();
+            sb.append(String.format(Locale.ROOT, "| %s | %s | %.4f | %.4f | %s | %s | %,.0f | %s | %.0f s |%n", r.recipe().id(),
+                    r.recipe().description(), r.finalTrainLoss(), r.finalValidationLoss(),
+                    fp8 ? String.format(Locale.ROOT, "%+.2f%%", 100 * gap(r)) : "baseline",
+                    fp8 ? (Math.abs(gap(r)) <= TOLERANCE ? "yes" : "**NO**") : "-", r.tokensPerSecond(),
+                    bytes(r.savedBytes()) + (r == hp ? "" : String.format(Locale.ROOT, " (%.0f%%)",
+                            100.0 * r.savedBytes() / hp.savedBytes())), r.trainSeconds()));
+        }
+        List<RunResult> missed = runs.stream().filter(r -> r.recipe().isFp8() && Math.abs(gap(r)) > TOLERANCE).toList();
+        sb.append('\n');
+        if (missed.isEmpty()) {
+            sb.append("Every FP8 run's validation loss is within 1% (relative) of the high-precision baseline.\n");
+        } else {
+            for (RunResult r : missed) {
+                sb.append(String.format(Locale.ROOT, "NOT within 1%%: %s is %+.2f%% from the baseline.%n", r.recipe().id(),
+                        100 * gap(r)));
+            }
+        }
+        return sb.toString();
+    }
+
+    private String resultsCsv() {
+        StringBuilder sb = new StringBuilder("run,final_train_loss,final_val_loss,val_gap_relative,tokens_per_second,saved_bytes,"
+                + "train_seconds\n");
+        for (RunResult r : runs) {
+            sb.append(String.format(Locale.ROOT, "%s,%s,%s,%s,%.1f,%d,%.2f%n", r.recipe().id(), r.finalTrainLoss(),
+                    r.finalValidationLoss(), gap(r), r.tokensPerSecond(), r.savedBytes(), r.trainSeconds()));
+        }
+        return sb.toString();
+    }
+
+    private void writeChart(Path file) throws IOException {
+        XYChart chart = new XYChartBuilder().width(1000).height(650).title("float8j demo: loss by recipe").xAxisTitle("step")
+                .yAxisTitle("cross-entropy (nats/char)").build();
+        chart.getStyler().setMarkerSize(6);
+        for (RunResult r : runs) {
+            double[] x = new double[r.trainLosses().length];
+            double[] y = new double[x.length];
+            double window = 0;
+            for (int i = 0; i < x.length; i++) {
+                window += r.trainLosses()[i];
+                if (i >= SMOOTHING) {
+                    window -= r.trainLosses()[i - SMOOTHING];
+                }
+                x[i] = i + 1;
+                y[i] = window / Math.min(i + 1, SMOOTHING);
+            }
+            XYSeries train = chart.addSeries(r.recipe().id() + " train", x, y);
+            train.setMarker(SeriesMarkers.NONE);
+            double[] vx = new double[r.validationSteps().length];
+            double[] vy = new double[vx.length];
+            for (int i = 0; i < vx.length; i++) {
+                vx[i] = r.validationSteps()[i];
+                vy[i] = r.validationLosses()[i];
+            }
+            XYSeries val = chart.addSeries(r.recipe().id() + " val", vx, vy);
+            val.setLineColor(train.getLineColor());
+            val.setMarkerColor(train.getLineColor());
+            val.setLineStyle(new java.awt.BasicStroke(1f, java.awt.BasicStroke.CAP_BUTT, java.awt.BasicStroke.JOIN_MITER, 10f,
+                    new float[] {4f, 4f}, 0f));
+        }
+        BitmapEncoder.saveBitmap(chart, file.toString(), BitmapEncoder.BitmapFormat.PNG);
+    }
+
+    private static String bytes(long n) {
+        return n >= 1 << 20 ? String.format(Locale.ROOT, "%.2f MiB", n / 1048576.0)
+                : String.format(Locale.ROOT, "%.1f KiB", n / 1024.0);
+    }
+}
