@@ -3,10 +3,11 @@ package dev.float8j.runtime;
 /**
  * The two OCP FP8 formats, with float32 conversions that round to nearest even.
  *
- * <p>{@link #encode} matches PyTorch's float32 to float8 conversion for finite inputs that do not overflow,
- * for NaN and for signed zeros. On overflow it follows the rule float8j's quantizers rely on:
- * E4M3FN (which has no infinity) saturates to ±448, E5M2 (IEEE-like) overflows to ±Inf.
- * {@link #encodeSaturating} clamps both formats to ±max.
+ * <p>{@link #encode} matches PyTorch's float32 to float8 conversion for every E5M2 input and, for E4M3FN,
+ * for every input up to 464 in magnitude, NaN and signed zeros included. Past that it follows the rule
+ * float8j's quantizers rely on: E4M3FN (which has no infinity) saturates to ±448 where PyTorch's scalar
+ * conversion gives NaN; E5M2 (IEEE-like) overflows to ±Inf. {@link #encodeSaturating} clamps both formats
+ * to ±max. See docs/formats.md.
  */
 public enum Fp8Format {
     /** 4 exponent bits, bias 7, 3 mantissa bits; no infinities; S.1111.111 is NaN; max 448. */

@@ -17,9 +17,11 @@ public record GemmPlan(Gemm gemm, QuantSpec first, QuantSpec second) {
             throw new IllegalArgumentException("gemm is required");
         }
         if ((first == null) != (second == null)) {
-            throw new IllegalArgumentException("the " + name(gemm) + " gemm mixes an FP8 " + firstOperand(gemm).name().toLowerCase()
-                    + "/" + secondOperand(gemm).name().toLowerCase() + " with a high-precision one: "
-                    + "quantize both operands or run the gemm in high precision");
+            Operand quantized = first != null ? firstOperand(gemm) : secondOperand(gemm);
+            Operand kept = first != null ? secondOperand(gemm) : firstOperand(gemm);
+            throw new IllegalArgumentException("the " + name(gemm) + " gemm quantizes its " + quantized.name().toLowerCase()
+                    + " but not its " + kept.name().toLowerCase() + ": float8j does not mix FP8 and high-precision operands "
+                    + "in one gemm; give both a spec, or neither (GemmPlan.highPrecision)");
         }
         if (first != null) {
             checkAxis(gemm, firstOperand(gemm), first, firstAxis(gemm));

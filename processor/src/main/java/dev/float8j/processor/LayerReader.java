@@ -1,0 +1,319 @@
+package dev.float8j.processor;
+
+import com.palantir.javapoet.ClassName;
+import dev.float8j.processor.LayerModel.GemmKind;
+import dev.float8j.processor.LayerModel.GemmModel;
+import dev.float8j.processor.LayerModel.OperandModel;
+import dev.float8j.processor.LayerModel.Role;
+import dev.float8j.processor.LayerModel.SavedInput;
+import java.util.Map;
+import java.util.Optional;
+import javax.annotation.processing.Messager;
+import javax.annotation.processing.ProcessingEnvironment;
+import javax.lang.model.element.AnnotationMirror;
+import javax.lang.model.element.AnnotationValue;
+import javax.lang.model.element.Element;
+import javax.lang.model.element.ElementKind;
+import javax.lang.model.element.ExecutableElement;
+import javax.lang.model.element.Modifier;
+import javax.lang.model.element.NestingKind;
+import javax.lang.model.element.TypeElement;
+import javax.lang.model.element.VariableElement;
+import javax.lang.model.type.TypeKind;
+import javax.lang.model.util.ElementFilter;
+import javax.lang.model.util.Elements;
+import javax.lang.model.util.Types;
+
+/**
+ * Reads one {@code @Float8} class into a {@link LayerModel}, reporting every problem on the element and the
+ * annotation value that caused it. Returns no model if anything was an error.
+ */
+final class LayerReader {
+    static final String FLOAT8 = "dev.float8j.annotations.Float8";
+    static final String LINEAR = "dev.float8j.runtime.nn.Linear";
+
+    private final Elements elements;
+    private final Types types;
+    private final Messager messager;
+    private TypeElement type;
+    private boolean failed;
+
+    LayerReader(ProcessingEnvironment env) {
+        this.elements = env.getElementUtils();
+        this.types = env.getTypeUtils();
+        this.messager = env.getMessager();
+    }
+
+    Optional<LayerModel> read(Element element) {
+        AnnotationMirror float8 = mirror(element, FLOAT8);
+        failed = false;
+        if (element.getKind() != ElementKind.CLASS) {
+            report(Message.NOT_A_CLASS, element, float8, null, element.getSimpleName(),
+                    "a" + (element.getKind() == ElementKind.INTERFACE ? "n " : " ") + element.getKind().name().toLowerCase().replace('_', ' '));
+            return Optional.empty();
+        }
+        type = (TypeElement) element;
+        ClassName annotated = ClassName.get(type);
+        ClassName generated = ClassName.get(annotated.packageName(), String.join("_", annotated.simpleNames()) + "Float8");
+        checkType(float8, generated);
+
+        String recipe = enumValue(float8, "recipe");
+        String granularity = layerGranularity(float8, recipe);
+        boolean powerOfTwo = powerOfTwo(float8, granularity);
+        GemmModel output = gemm(float8, GemmKind.OUTPUT, recipe, granularity, powerOfTwo);
+        GemmModel gradInput = gemm(float8, GemmKind.GRAD_INPUT, recipe, granularity, powerOfTwo);
+        GemmModel gradWeight = gemm(float8, GemmKind.GRAD_WEIGHT, recipe, granularity, powerOfTwo);
+        String backward = enumValue(float8, "backward");
+        SavedInput saved = savedInput(float8, output, gradWeight, backward);
+        if (!output.fp8() && !gradInput.fp8() && !gradWeight.fp8()) {
+            report(Message.NO_FP8_GEMM, type, float8, null, type.getSimpleName());
+        }
+        if (failed) {
+            return Optional.empty();
+        }
+        return Optional.of(new LayerModel(type, annotated, generated, output, gradInput, gradWeight, backward, saved));
+    }
+
+    private void checkType(AnnotationMirror float8, ClassName generated) {
+        TypeElement linear = elements.getTypeElement(LINEAR);
+        if (linear == null) {
+            report(Message.RUNTIME_MISSING, type, float8, null);
+        } else if (!types.isSubtype(types.erasure(type.asType()), types.erasure(linear.asType()))) {
+            report(Message.NOT_LINEAR, type, float8, null, type.getSimpleName(), type.getSuperclass());
+        }
+        if (type.getModifiers().contains(Modifier.ABSTRACT)) {
+            report(Message.ABSTRACT_CLASS, type, float8, null, type.getSimpleName());
+        }
+        if (type.getNestingKind() == NestingKind.LOCAL || type.getNestingKind() == NestingKind.ANONYMOUS) {
+            report(Message.LOCAL_CLASS, type, float8, null, type.getSimpleName());
+        } else if (type.getNestingKind() == NestingKind.MEMBER && !type.getModifiers().contains(Modifier.STATIC)) {
+            report(Message.INNER_CLASS, type, float8, null, type.getSimpleName());
+        }
+        for (Element e = type; e instanceof TypeElement t; e = t.getEnclosingElement()) {
+            if (t.getModifiers().contains(Modifier.PRIVATE)) {
+                report(Message.PRIVATE_CLASS, type, float8, null, t.getSimpleName(), generated.simpleName());
+            }
+        }
+        if (type.getModifiers().contains(Modifier.FINAL)) {
+            report(Message.FINAL_CLASS, type, float8, null, type.getSimpleName(), generated.simpleName());
+        }
+        if (!type.getTypeParameters().isEmpty()) {
+            report(Message.GENERIC_CLASS, type, float8, null, type.getSimpleName(), generated.simpleName());
+        }
+        boolean sizeConstructor = false;
+        for (ExecutableElement c : ElementFilter.constructorsIn(type.getEnclosedElements())) {
+            sizeConstructor |= !c.getModifiers().contains(Modifier.PRIVATE) && c.getParameters().size() == 2
+                    && c.getParameters().get(0).asType().getKind() == TypeKind.INT
+                    && c.getParameters().get(1).asType().getKind() == TypeKind.INT;
+        }
+        if (!sizeConstructor) {
+            report(Message.NO_SIZE_CONSTRUCTOR, type, float8, null, type.getSimpleName());
+        }
+        if (linear != null) {
+            for (ExecutableElement m : ElementFilter.methodsIn(elements.getAllMembers(type))) {
+                String name = m.getSimpleName().toString();
+                boolean replaced = name.equals("forward") || name.equals("backward") || name.equals("savedBytes");
+                if (replaced && m.getModifiers().contains(Modifier.FINAL) && !m.getEnclosingElement().equals(linear)) {
+                    Element where = m.getEnclosingElement().equals(type) ? m : type;
+                    report(Message.FINAL_METHOD, where, where == type ? float8 : null, null,
+                            m.getEnclosingElement().getSimpleName() + "." + name + "()");
+                }
+            }
+        }
+    }
+
+    /** The base granularity: the recipe's, or the granularity attribute when there is no recipe. */
+    private String layerGranularity(AnnotationMirror float8, String recipe) {
+        AnnotationValue explicit = explicit(float8, "granularity");
+        if (recipe.equals("NONE")) {
+            return enumValue(float8, "granularity");
+        }
+        String fromRecipe = recipeGranularity(recipe);
+        if (explicit != null && !enumName(explicit).equals(fromRecipe)) {
+            report(Message.RECIPE_GRANULARITY_CONFLICT, type, float8, explicit, recipe, fromRecipe, enumName(explicit));
+        }
+        return fromRecipe;
+    }
+
+    private static String recipeGranularity(String recipe) {
+        return switch (recipe) {
+            case "ROWWISE", "ROWWISE_GW_HP" -> "ROWWISE";
+            default -> recipe;
+        };
+    }
+
+    private boolean powerOfTwo(AnnotationMirror float8, String granularity) {
+        AnnotationValue explicit = explicit(float8, "powerOfTwoScales");
+        boolean value = explicit != null && (Boolean) explicit.getValue();
+        if (explicit != null && !value && granularity.equals("MX")) {
+            report(Message.MX_WITHOUT_POWER_OF_TWO, type, float8, explicit);
+        }
+        return value;
+    }
+
+    /** The layer granularity as the runtime granularity of one operand: BLOCKWISE is 1x128 for x and dY, 128x128 for W. */
+    private static String expand(String layerGranularity, Role role) {
+        return switch (layerGranularity) {
+            case "BLOCKWISE" -> role == Role.WEIGHT ? "BLOCK_128X128" : "TILE_1X128";
+            case "MX" -> "MX_1X32";
+            default -> layerGranularity;
+        };
+    }
+
+    private GemmModel gemm(AnnotationMirror float8, GemmKind kind, String recipe, String layerGranularity, boolean powerOfTwo) {
+        AnnotationMirror config = nested(float8, kind.attribute);
+        for (Role role : Role.values()) {
+            AnnotationValue operand = explicit(config, role.attribute);
+            if (operand != null && !kind.has(role)) {
+                report(Message.OPERAND_NOT_IN_GEMM, type, config, operand, kind.title, kind.formula, role.attribute,
+                        kind.first.attribute, kind.second.attribute);
+            }
+        }
+        AnnotationValue gemmHighPrecision = explicit(config, "highPrecision");
+        boolean recipeHighPrecision = recipe.equals("ROWWISE_GW_HP") && kind == GemmKind.GRAD_WEIGHT;
+        if (recipeHighPrecision && gemmHighPrecision != null && !(Boolean) gemmHighPrecision.getValue()) {
+            report(Message.RECIPE_HIGH_PRECISION_CONFLICT, type, config, gemmHighPrecision);
+        }
+        boolean highPrecision = recipeHighPrecision || (gemmHighPrecision != null && (Boolean) gemmHighPrecision.getValue());
+        AnnotationMirror first = nested(config, kind.first.attribute);
+        AnnotationMirror second = nested(config, kind.second.attribute);
+        if (highPrecision) {
+            noQuantizationSettings(kind, kind.first, first);
+            noQuantizationSettings(kind, kind.second, second);
+            return new GemmModel(kind, null, null);
+        }
+        AnnotationValue firstHighPrecision = trueOrNull(explicit(first, "highPrecision"));
+        AnnotationValue secondHighPrecision = trueOrNull(explicit(second, "highPrecision"));
+        if (firstHighPrecision != null && secondHighPrecision != null) {
+            report(Message.BOTH_OPERANDS_HIGH_PRECISION, type, config, null, kind.title, kind.attribute);
+            return new GemmModel(kind, null, null);
+        }
+        if (firstHighPrecision != null || secondHighPrecision != null) {
+            boolean firstIsHigh = firstHighPrecision != null;
+            report(Message.MIXED_PRECISION_GEMM, type, firstIsHigh ? first : second,
+                    firstIsHigh ? firstHighPrecision : secondHighPrecision, kind.title,
+                    (firstIsHigh ? kind.first : kind.second).attribute, (firstIsHigh ? kind.second : kind.first).attribute,
+                    kind.attribute);
+            return new GemmModel(kind, null, null);
+        }
+        OperandModel a = operand(kind, kind.first, kind.firstAxis, first, recipe, layerGranularity, powerOfTwo);
+        OperandModel b = operand(kind, kind.second, kind.secondAxis, second, recipe, layerGranularity, powerOfTwo);
+        boolean aMx = a.granularity().equals("MX_1X32");
+        boolean bMx = b.granularity().equals("MX_1X32");
+        if (aMx != bMx) {
+            OperandModel mx = aMx ? a : b;
+            OperandModel other = aMx ? b : a;
+            AnnotationMirror blame = explicit(first, "granularity") != null ? first : second;
+            report(Message.MX_PARTNER, type, blame, explicit(blame, "granularity"), kind.title, mx.role().attribute,
+                    other.granularity(), other.role().attribute);
+        }
+        return new GemmModel(kind, a, b);
+    }
+
+    private void noQuantizationSettings(GemmKind kind, Role role, AnnotationMirror operand) {
+        for (String attribute : new String[] {"granularity", "format"}) {
+            AnnotationValue v = explicit(operand, attribute);
+            if (v != null) {
+                report(Message.SETTINGS_ON_HIGH_PRECISION_GEMM, type, operand, v, kind.title, role.attribute, attribute,
+                        enumName(v));
+            }
+        }
+    }
+
+    private OperandModel operand(GemmKind kind, Role role, int axis, AnnotationMirror config, String recipe,
+            String layerGranularity, boolean powerOfTwo) {
+        String granularity = expand(layerGranularity, role);
+        AnnotationValue override = explicit(config, "granularity");
+        if (override != null && !enumName(override).equals("INHERIT")) {
+            String requested = enumName(override);
+            if (!recipe.equals("NONE") && !requested.equals(granularity)) {
+                report(Message.RECIPE_OPERAND_CONFLICT, type, config, override, recipe, role.attribute, kind.title,
+                        granularity, requested);
+            }
+            if (requested.equals("BLOCK_128X128") && role != Role.WEIGHT) {
+                report(Message.BLOCKS_ON_ACTIVATIONS, type, config, override, role.attribute, kind.title);
+            }
+            granularity = requested;
+        }
+        AnnotationValue format = explicit(config, "format");
+        String fp8Format = format == null || enumName(format).equals("DEFAULT") ? "E4M3FN"
+                : enumName(format).equals("E4M3") ? "E4M3FN" : enumName(format);
+        // MX scales are E8M0 powers of two whatever the layer says (the runtime's QuantSpec agrees)
+        return new OperandModel(kind, role, axis, fp8Format, granularity, powerOfTwo || granularity.equals("MX_1X32"));
+    }
+
+    /** What forward saves for grad_weight; warns when the backward policy was set but changes nothing. */
+    private SavedInput savedInput(AnnotationMirror float8, GemmModel output, GemmModel gradWeight, String backward) {
+        AnnotationValue explicit = explicit(float8, "backward");
+        boolean policyMatters = explicit != null && !backward.equals("KEEP_HIGH_PRECISION");
+        if (!output.fp8() || !gradWeight.fp8()) {
+            if (policyMatters) {
+                report(Message.POLICY_IGNORED_HIGH_PRECISION, type, float8, explicit, backward,
+                        (output.fp8() ? gradWeight : output).kind().title);
+            }
+            return SavedInput.HIGH_PRECISION;
+        }
+        OperandModel forward = output.first();
+        if (forward.transposeable() && forward.sameScaling(gradWeight.second())) {
+            if (policyMatters) {
+                report(Message.POLICY_IGNORED_TRANSPOSEABLE, type, float8, explicit, backward, forward.granularity());
+            }
+            return SavedInput.FORWARD_FP8_TRANSPOSED;
+        }
+        return switch (backward) {
+            case "REQUANTIZE" -> SavedInput.FORWARD_FP8_REQUANTIZED;
+            case "BOTH_AXES" -> SavedInput.BOTH_AXES_COPY;
+            default -> SavedInput.HIGH_PRECISION;
+        };
+    }
+
+    private void report(Message message, Element element, AnnotationMirror mirror, AnnotationValue value, Object... args) {
+        failed |= message.kind == javax.tools.Diagnostic.Kind.ERROR;
+        messager.printMessage(message.kind, message.format(args), element, mirror, value);
+    }
+
+    private static AnnotationMirror mirror(Element element, String annotation) {
+        for (AnnotationMirror m : element.getAnnotationMirrors()) {
+            if (((TypeElement) m.getAnnotationType().asElement()).getQualifiedName().contentEquals(annotation)) {
+                return m;
+            }
+        }
+        throw new IllegalStateException(element + " is not annotated with " + annotation);
+    }
+
+    /** The value written in the source for attribute, or null when it was left to its default. */
+    private static AnnotationValue explicit(AnnotationMirror mirror, String attribute) {
+        for (Map.Entry<? extends ExecutableElement, ? extends AnnotationValue> e : mirror.getElementValues().entrySet()) {
+            if (e.getKey().getSimpleName().contentEquals(attribute)) {
+                return e.getValue();
+            }
+        }
+        return null;
+    }
+
+    private AnnotationValue valueWithDefault(AnnotationMirror mirror, String attribute) {
+        for (Map.Entry<? extends ExecutableElement, ? extends AnnotationValue> e
+                : elements.getElementValuesWithDefaults(mirror).entrySet()) {
+            if (e.getKey().getSimpleName().contentEquals(attribute)) {
+                return e.getValue();
+            }
+        }
+        throw new IllegalStateException(mirror + " has no attribute " + attribute);
+    }
+
+    private String enumValue(AnnotationMirror mirror, String attribute) {
+        return enumName(valueWithDefault(mirror, attribute));
+    }
+
+    private AnnotationMirror nested(AnnotationMirror mirror, String attribute) {
+        return (AnnotationMirror) valueWithDefault(mirror, attribute).getValue();
+    }
+
+    private static String enumName(AnnotationValue value) {
+        return ((VariableElement) value.getValue()).getSimpleName().toString();
+    }
+
+    private static AnnotationValue trueOrNull(AnnotationValue value) {
+        return value != null && (Boolean) value.getValue() ? value : null;
+    }
+}
