@@ -1,12 +1,22 @@
 package dev.float8j.samples;
 
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
+import dev.float8j.runtime.Backend;
+import dev.float8j.runtime.Backends;
 import dev.float8j.runtime.Tensor;
+import dev.float8j.runtime.cpu.CpuBackend;
+import dev.float8j.runtime.train.CheckpointException;
+import java.nio.file.Path;
+import java.util.Arrays;
 import dev.float8j.runtime.nn.Init;
 import dev.float8j.runtime.nn.Linear;
 import dev.float8j.runtime.nn.Module;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.EnumSource;
 
@@ -59,5 +69,38 @@ class Fp8TrainingTest {
         // F32 is 4 bytes an element, FP8 one plus the scales: a quarter, and a little more
         double ratio = (double) fp8 / keep;
         assertTrue(ratio > 0.25 && ratio < 0.3, recipe + " holds " + fp8 + " bytes against " + keep);
+    }
+
+    @Test
+    void fp8RunResumesBitForBitOnTheCpuBackend(@TempDir Path dir) throws Exception {
+        Backend before = Backends.current();
+        Backends.use(new CpuBackend());
+        try {
+            TrainingRecipe recipe = TrainingRecipe.ROWWISE_REQUANTIZE;
+            float[] whole = TrainingTest.losses(TrainingTest.trainer(recipe, 16), 16);
+            assertArrayEquals(whole, TrainingTest.losses(TrainingTest.trainer(recipe, 16), 16), "same seed, same run");
+            Trainer first = TrainingTest.trainer(recipe, 16);
+            float[] head = TrainingTest.losses(first, 8);
+            first.save(dir.resolve("c.f8j"));
+            Trainer resumed = TrainingTest.trainer(recipe, 16);
+            resumed.resume(dir.resolve("c.f8j"));
+            float[] tail = TrainingTest.losses(resumed, 8);
+            assertArrayEquals(Arrays.copyOfRange(whole, 0, 8), head);
+            assertArrayEquals(Arrays.copyOfRange(whole, 8, 16), tail);
+        } finally {
+            Backends.use(before);
+        }
+    }
+
+    @Test
+    void checkpointOfAnotherPlanIsRefused(@TempDir Path dir) throws Exception {
+        Trainer rowwise = TrainingTest.trainer(TrainingRecipe.ROWWISE, 10);
+        TrainingTest.losses(rowwise, 1);
+        rowwise.save(dir.resolve("c.f8j"));
+        Trainer blockwise = TrainingTest.trainer(TrainingRecipe.BLOCKWISE, 10);
+        float before = blockwise.model().namedParameters().get("proj.weight").value().data()[0];
+        CheckpointException e = assertThrows(CheckpointException.class, () -> blockwise.resume(dir.resolve("c.f8j")));
+        assertTrue(e.getMessage().contains("layer proj was saved with FP8 plan"), e.getMessage());
+        assertEquals(before, blockwise.model().namedParameters().get("proj.weight").value().data()[0]);
     }
 }
