@@ -53,7 +53,7 @@ public final class Demo implements Callable<Integer> {
     }
 
     @Option(names = "--steps", description = "training steps per run (default: ${DEFAULT-VALUE})")
-    int steps = 300;
+    int steps = 250;
 
     @Option(names = "--batch", description = "contexts per step (default: ${DEFAULT-VALUE})")
     int batch = 64;
@@ -79,7 +79,8 @@ public final class Demo implements Callable<Integer> {
     @Option(names = "--backend", description = "cpu (the Vector API backend), reference (the scalar oracle, slow) or cuda (default: ${DEFAULT-VALUE})")
     String backend = "cpu";
 
-    @Option(names = "--eval-windows", description = "validation windows (default: ${DEFAULT-VALUE})")
+    @Option(names = "--eval-windows", description = "validation windows of the final evaluation; the three during "
+            + "training use a quarter (default: ${DEFAULT-VALUE})")
     int evalWindows = 2048;
 
     @Option(names = "--stats-steps", description = "record FP8 statistics over this many last steps (default: ${DEFAULT-VALUE})")
@@ -152,7 +153,7 @@ public final class Demo implements Callable<Integer> {
         long trainNanos = 0;
         long laterHalfNanos = 0;
         long savedBytes = 0;
-        int evalEvery = Math.max(1, steps / 5);
+        int evalEvery = Math.max(1, steps / 4);
         try {
             for (int s = 0; s < steps; s++) {
                 Trainer.StepResult r = trainer.trainStep();
@@ -165,7 +166,7 @@ public final class Demo implements Callable<Integer> {
                 bar.update(s + 1, r.loss(), (double) (s + 1) * batch / (trainNanos / 1e9));
                 if ((s + 1) % evalEvery == 0 || s + 1 == steps) {
                     evalAt.add(new long[] {s + 1});
-                    evalLoss.add(trainer.validationLoss(evalWindows));
+                    evalLoss.add(trainer.validationLoss(s + 1 == steps ? evalWindows : Math.max(1, evalWindows / 4)));
                 }
             }
         } finally {
