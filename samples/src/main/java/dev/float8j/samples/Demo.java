@@ -53,7 +53,7 @@ public final class Demo implements Callable<Integer> {
     }
 
     @Option(names = "--steps", description = "training steps per run (default: ${DEFAULT-VALUE})")
-    int steps = 250;
+    int steps = 400;
 
     @Option(names = "--batch", description = "contexts per step (default: ${DEFAULT-VALUE})")
     int batch = 64;

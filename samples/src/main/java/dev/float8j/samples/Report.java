@@ -13,7 +13,8 @@ import org.knowm.xchart.XYSeries;
 import org.knowm.xchart.style.markers.SeriesMarkers;
 
 /**
- * The demo's report folder: loss.png (training loss, smoothed, and validation loss of every run),
+ * The demo's report folder: loss.png (training loss, smoothed, and validation loss of every run; loss-second-half.png
+ * zooms in on the second half),
  * results.md and results.csv (final losses, throughput, bytes saved for backward, the 1% target) and
  * fp8-stats.md plus fp8-stats-RECIPE.csv (FP8 statistics of the last steps, by module).
  */
@@ -38,7 +39,9 @@ final class Report {
 
     void write(Path folder) throws IOException {
         Files.createDirectories(folder);
-        writeChart(folder.resolve("loss.png"));
+        writeChart(folder.resolve("loss.png"), 0, "loss by recipe");
+        writeChart(folder.resolve("loss-second-half.png"), runs.get(0).trainLosses().length / 2,
+                "loss by recipe, second half of training");
         Files.writeString(folder.resolve("results.md"), header() + resultsMarkdown());
         Files.writeString(folder.resolve("results.csv"), resultsCsv());
         StringBuilder stats = new StringBuilder("# FP8 statistics of the last steps, latest per site\n\n");
@@ -105,29 +108,37 @@ final class Report {
         return sb.toString();
     }
 
-    private void writeChart(Path file) throws IOException {
-        XYChart chart = new XYChartBuilder().width(1000).height(650).title("float8j demo: loss by recipe").xAxisTitle("step")
+    /** Training loss (moving average of SMOOTHING steps) and validation loss of every run, from step fromStep on. */
+    private void writeChart(Path file, int fromStep, String title) throws IOException {
+        XYChart chart = new XYChartBuilder().width(1000).height(650).title("float8j demo: " + title).xAxisTitle("step")
                 .yAxisTitle("cross-entropy (nats/char)").build();
         chart.getStyler().setMarkerSize(6);
         for (RunResult r : runs) {
-            double[] x = new double[r.trainLosses().length];
+            int n = r.trainLosses().length;
+            double[] x = new double[n - fromStep];
             double[] y = new double[x.length];
             double window = 0;
-            for (int i = 0; i < x.length; i++) {
+            for (int i = 0; i < n; i++) {
                 window += r.trainLosses()[i];
                 if (i >= SMOOTHING) {
                     window -= r.trainLosses()[i - SMOOTHING];
                 }
-                x[i] = i + 1;
-                y[i] = window / Math.min(i + 1, SMOOTHING);
+                if (i >= fromStep) {
+                    x[i - fromStep] = i + 1;
+                    y[i - fromStep] = window / Math.min(i + 1, SMOOTHING);
+                }
             }
             XYSeries train = chart.addSeries(r.recipe().id() + " train", x, y);
             train.setMarker(SeriesMarkers.NONE);
-            double[] vx = new double[r.validationSteps().length];
+            int first = 0;
+            while (r.validationSteps()[first] < fromStep) {
+                first++;
+            }
+            double[] vx = new double[r.validationSteps().length - first];
             double[] vy = new double[vx.length];
             for (int i = 0; i < vx.length; i++) {
-                vx[i] = r.validationSteps()[i];
-                vy[i] = r.validationLosses()[i];
+                vx[i] = r.validationSteps()[first + i];
+                vy[i] = r.validationLosses()[first + i];
             }
             XYSeries val = chart.addSeries(r.recipe().id() + " val", vx, vy);
             val.setLineColor(train.getLineColor());

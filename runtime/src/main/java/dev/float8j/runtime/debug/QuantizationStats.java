@@ -11,7 +11,8 @@ import dev.float8j.runtime.quant.Float8Tensor;
  * @param minScale smallest block scale (quantization multiplier)
  * @param maxScale largest block scale
  * @param underflowShare share of nonzero inputs that became zero
- * @param saturationShare share of inputs whose scaled magnitude exceeded the format's maximum and was clipped
+ * @param saturationShare share of inputs clipped to the format's maximum: their scaled magnitude lies past the
+ *     midpoint between the maximum and the next step above it, so rounding alone would not have brought them back
  * @param sqnrDb signal-to-quantization-noise ratio, 10·log10(Σx² / Σ(x − dequantized)²); +Inf when exact
  * @param relativeMse Σ(x − dequantized)² / Σx² (0 when exact or when x is all zeros)
  */
@@ -24,6 +25,9 @@ public record QuantizationStats(long elements, float amax, float minScale, float
         int rows = q.rows();
         int cols = q.cols();
         float fmax = q.format().max();
+        // the step between the largest codes, e.g. 32 for E4M3 (416, 448); beyond fmax + step/2 a value saturates
+        float step = Math.scalb(1f, Math.getExponent(fmax) - q.format().mantissaBits());
+        float clipsAbove = fmax + step / 2;
         float amax = 0;
         long underflow = 0;
         long saturated = 0;
@@ -37,7 +41,7 @@ public record QuantizationStats(long elements, float amax, float minScale, float
                 if (x != 0 && d == 0) {
                     underflow++;
                 }
-                if (Math.abs(x * q.scale(r, c)) > fmax) {
+                if (Math.abs(x * q.scale(r, c)) > clipsAbove) {
                     saturated++;
                 }
                 signal += (double) x * x;

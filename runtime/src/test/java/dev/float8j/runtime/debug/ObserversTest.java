@@ -57,9 +57,12 @@ class ObserversTest {
         assertEquals(10 * Math.log10(signal / noise), s.sqnrDb(), 1e-9);
         assertEquals(noise / signal, s.relativeMse(), 1e-15);
 
-        // with scale 5, 448 and 100 scale past 448 and would have been clipped
+        // with scale 5, 448 and 100 scale past 464 (the midpoint of 448 and the next E4M3 step, 480) and are clipped;
+        // with scale 1.03, 448 becomes 461.4, which rounds to 448 anyway: not saturated
         Float8Tensor scaled = new Float8Tensor(q.codes(), new float[] {5f}, q.spec(), q.originalDType(), 2, 3);
         assertEquals(2.0 / 6, QuantizationStats.of(hp, scaled, backend).saturationShare(), 1e-12);
+        Float8Tensor barely = new Float8Tensor(q.codes(), new float[] {1.03f}, q.spec(), q.originalDType(), 2, 3);
+        assertEquals(0.0, QuantizationStats.of(hp, barely, backend).saturationShare());
     }
 
     @Test
