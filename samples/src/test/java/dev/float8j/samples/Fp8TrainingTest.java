@@ -93,6 +93,13 @@ class Fp8TrainingTest {
     }
 
     @Test
+    void bothAxesGivesTheSameBitsAsKeepingHighPrecision() {
+        // both quantize the same F32 x along M for grad_weight: one in forward, one in backward
+        assertArrayEquals(TrainingTest.losses(TrainingTest.trainer(TrainingRecipe.ROWWISE, 12), 12),
+                TrainingTest.losses(TrainingTest.trainer(TrainingRecipe.ROWWISE_BOTH_AXES, 12), 12));
+    }
+
+    @Test
     void checkpointOfAnotherPlanIsRefused(@TempDir Path dir) throws Exception {
         Trainer rowwise = TrainingTest.trainer(TrainingRecipe.ROWWISE, 10);
         TrainingTest.losses(rowwise, 1);
