@@ -8,6 +8,7 @@ import dev.float8j.runtime.debug.Float8Debug;
 import dev.float8j.runtime.debug.Selection;
 import dev.float8j.runtime.debug.StatisticsObserver;
 import dev.float8j.runtime.nn.Init;
+import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.LocalDateTime;
 import java.time.format.DateTimeFormatter;
@@ -104,7 +105,7 @@ public final class Demo implements Callable<Integer> {
             return 0;
         }
         Backends.use(backend(backend));
-        TextCorpus corpus = data == null ? TextCorpus.generated(seed, 400_000) : TextCorpus.fromFile(data);
+        TextCorpus corpus = data == null ? TextCorpus.generated(seed, 400_000) : readData(data);
         List<TrainingRecipe> chosen = new ArrayList<>();
         if (recipes == null) {
             chosen.addAll(List.of(TrainingRecipe.values()));
@@ -187,6 +188,20 @@ public final class Demo implements Callable<Integer> {
                 (steps - steps / 2) * (double) batch / (laterHalfNanos / 1e9), savedBytes, seconds, stats);
         bar.finish(String.format(Locale.ROOT, "val %.4f  %.0fs", result.finalValidationLoss(), seconds));
         return result;
+    }
+
+    private static TextCorpus readData(Path file) {
+        CommandLine cl = new CommandLine(new Demo());
+        if (!Files.isRegularFile(file) || !Files.isReadable(file)) {
+            throw new CommandLine.ParameterException(cl, "--data " + file + ": no readable file there");
+        }
+        try {
+            return TextCorpus.fromFile(file);
+        } catch (java.nio.charset.MalformedInputException e) {
+            throw new CommandLine.ParameterException(cl, "--data " + file + " is not UTF-8 text");
+        } catch (java.io.IOException | IllegalArgumentException e) {
+            throw new CommandLine.ParameterException(cl, "--data " + file + ": " + e.getMessage());
+        }
     }
 
     static Backend backend(String name) {
