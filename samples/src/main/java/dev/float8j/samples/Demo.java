@@ -149,7 +149,7 @@ public final class Demo implements Callable<Integer> {
         Float8Debug.addObserver(stats);
         ProgressBar bar = new ProgressBar(System.out, recipe.id(), steps);
         float[] losses = new float[steps];
-        List<long[]> evalAt = new ArrayList<>();
+        List<Long> evalAt = new ArrayList<>();
         List<Float> evalLoss = new ArrayList<>();
         long trainNanos = 0;
         long laterHalfNanos = 0;
@@ -166,7 +166,7 @@ public final class Demo implements Callable<Integer> {
                 savedBytes = r.savedBytes();
                 bar.update(s + 1, r.loss(), (double) (s + 1) * batch / (trainNanos / 1e9));
                 if ((s + 1) % evalEvery == 0 || s + 1 == steps) {
-                    evalAt.add(new long[] {s + 1});
+                    evalAt.add(s + 1L);
                     evalLoss.add(trainer.validationLoss(s + 1 == steps ? evalWindows : Math.max(1, evalWindows / 4)));
                 }
             }
@@ -178,7 +178,7 @@ public final class Demo implements Callable<Integer> {
         for (int s = steps - tail; s < steps; s++) {
             tailSum += losses[s];
         }
-        long[] vSteps = evalAt.stream().mapToLong(a -> a[0]).toArray();
+        long[] vSteps = evalAt.stream().mapToLong(Long::longValue).toArray();
         float[] vLoss = new float[evalLoss.size()];
         for (int i = 0; i < vLoss.length; i++) {
             vLoss[i] = evalLoss.get(i);
