@@ -44,12 +44,20 @@ final class Microkernel {
     // for C2 to compile whole: a kernel that outgrows C2's inlining budget (NodeCountInliningCutoff)
     // leaves Vector API calls un-inlined, and the vectors they touch are then allocated on the heap.
 
-    /** C += A.B over len k values. */
+    /** C += A.B over len k values, accumulating onto C itself (its loads are issued before the loop, not after). */
     private static void accumulate(float[] a, int ao, float[] b, int bo, int len, float[] c, int cOff, int ldc) {
-        FloatVector c00 = FloatVector.zero(SPECIES), c01 = FloatVector.zero(SPECIES);
-        FloatVector c10 = FloatVector.zero(SPECIES), c11 = FloatVector.zero(SPECIES);
-        FloatVector c20 = FloatVector.zero(SPECIES), c21 = FloatVector.zero(SPECIES);
-        FloatVector c30 = FloatVector.zero(SPECIES), c31 = FloatVector.zero(SPECIES);
+        int o0 = cOff;
+        FloatVector c00 = FloatVector.fromArray(SPECIES, c, o0);
+        FloatVector c01 = FloatVector.fromArray(SPECIES, c, o0 + LANES);
+        int o1 = cOff + ldc;
+        FloatVector c10 = FloatVector.fromArray(SPECIES, c, o1);
+        FloatVector c11 = FloatVector.fromArray(SPECIES, c, o1 + LANES);
+        int o2 = cOff + 2 * ldc;
+        FloatVector c20 = FloatVector.fromArray(SPECIES, c, o2);
+        FloatVector c21 = FloatVector.fromArray(SPECIES, c, o2 + LANES);
+        int o3 = cOff + 3 * ldc;
+        FloatVector c30 = FloatVector.fromArray(SPECIES, c, o3);
+        FloatVector c31 = FloatVector.fromArray(SPECIES, c, o3 + LANES);
         for (int k = 0; k < len; k++) {
             int bi = bo + k * NR;
             int ai = ao + k * MR;
@@ -68,18 +76,14 @@ final class Microkernel {
             c30 = x3.fma(b0, c30);
             c31 = x3.fma(b1, c31);
         }
-        int o0 = cOff;
-        FloatVector.fromArray(SPECIES, c, o0).add(c00).intoArray(c, o0);
-        FloatVector.fromArray(SPECIES, c, o0 + LANES).add(c01).intoArray(c, o0 + LANES);
-        int o1 = cOff + ldc;
-        FloatVector.fromArray(SPECIES, c, o1).add(c10).intoArray(c, o1);
-        FloatVector.fromArray(SPECIES, c, o1 + LANES).add(c11).intoArray(c, o1 + LANES);
-        int o2 = cOff + 2 * ldc;
-        FloatVector.fromArray(SPECIES, c, o2).add(c20).intoArray(c, o2);
-        FloatVector.fromArray(SPECIES, c, o2 + LANES).add(c21).intoArray(c, o2 + LANES);
-        int o3 = cOff + 3 * ldc;
-        FloatVector.fromArray(SPECIES, c, o3).add(c30).intoArray(c, o3);
-        FloatVector.fromArray(SPECIES, c, o3 + LANES).add(c31).intoArray(c, o3 + LANES);
+        c00.intoArray(c, o0);
+        c01.intoArray(c, o0 + LANES);
+        c10.intoArray(c, o1);
+        c11.intoArray(c, o1 + LANES);
+        c20.intoArray(c, o2);
+        c21.intoArray(c, o2 + LANES);
+        c30.intoArray(c, o3);
+        c31.intoArray(c, o3 + LANES);
     }
 
     /**
