@@ -111,15 +111,23 @@ final class LayerReader {
         }
         if (linear != null) {
             for (ExecutableElement m : ElementFilter.methodsIn(elements.getAllMembers(type))) {
-                String name = m.getSimpleName().toString();
-                boolean replaced = name.equals("forward") || name.equals("backward") || name.equals("savedBytes");
-                if (replaced && m.getModifiers().contains(Modifier.FINAL) && !m.getEnclosingElement().equals(linear)) {
-                    Element where = m.getEnclosingElement().equals(type) ? m : type;
-                    report(Message.FINAL_METHOD, where, where == type ? float8 : null, null,
-                            m.getEnclosingElement().getSimpleName() + "." + name + "()");
+                if (replacedByGenerated(m) && !m.getEnclosingElement().equals(linear)) {
+                    boolean here = m.getEnclosingElement().equals(type);
+                    report(Message.REPLACED_METHOD, here ? m : type, here ? null : float8, null,
+                            m.getEnclosingElement().getSimpleName() + "." + m.getSimpleName() + "()", generated.simpleName());
                 }
             }
         }
+    }
+
+    /** forward(Tensor), backward(Tensor) or savedBytes(): the methods the generated class writes. */
+    private static boolean replacedByGenerated(ExecutableElement m) {
+        String name = m.getSimpleName().toString();
+        if (name.equals("savedBytes")) {
+            return m.getParameters().isEmpty();
+        }
+        return (name.equals("forward") || name.equals("backward")) && m.getParameters().size() == 1
+                && m.getParameters().get(0).asType().toString().equals("dev.float8j.runtime.Tensor");
     }
 
     /** The base granularity: the recipe's, or the granularity attribute when there is no recipe. */

@@ -156,7 +156,7 @@ class DiagnosticsTest {
     }
 
     @Test
-    void finalForward() {
+    void overriddenForward() {
         JavaFileObject file = layer("@Float8", """
                 public class Layer extends Linear {
                     public Layer(int inFeatures, int outFeatures) {
@@ -164,13 +164,28 @@ class DiagnosticsTest {
                     }
 
                     @Override
-                    public final dev.float8j.runtime.Tensor forward(dev.float8j.runtime.Tensor x) {
+                    public dev.float8j.runtime.Tensor forward(dev.float8j.runtime.Tensor x) {
                         return super.forward(x);
                     }
                 }""");
         assertError(Compiled.compile(file), file,
-                "Layer.forward() is final, so the generated class cannot replace it with the FP8 version: remove 'final'",
-                "forward(");
+                "Layer.forward() would never run: the generated LayerFloat8 replaces it with the FP8 version; remove it, "
+                        + "and put extra work in a module around the layer", "forward(");
+    }
+
+    @Test
+    void overloadsOfForwardAreFine() {
+        JavaFileObject file = layer("@Float8", """
+                public class Layer extends Linear {
+                    public Layer(int inFeatures, int outFeatures) {
+                        super(inFeatures, outFeatures);
+                    }
+
+                    public dev.float8j.runtime.Tensor forward(dev.float8j.runtime.Tensor x, int times) {
+                        return forward(x);
+                    }
+                }""");
+        assertThat(Compiled.compile(file)).succeededWithoutWarnings();
     }
 
     @Test
