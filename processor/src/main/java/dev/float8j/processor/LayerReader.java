@@ -44,6 +44,32 @@ final class LayerReader {
         this.messager = env.getMessager();
     }
 
+    /**
+     * False while the class or its annotation still refer to types javac has not resolved (its superclass may be
+     * generated later in this build, or the code has an error javac will report itself): read it in a later round.
+     */
+    boolean resolved(Element element) {
+        if (element instanceof TypeElement t && t.getSuperclass().getKind() == TypeKind.ERROR) {
+            return false;
+        }
+        return resolved(mirror(element, FLOAT8));
+    }
+
+    private boolean resolved(AnnotationMirror mirror) {
+        if (mirror.getAnnotationType().getKind() == TypeKind.ERROR) {
+            return false;
+        }
+        for (AnnotationValue value : elements.getElementValuesWithDefaults(mirror).values()) {
+            Object v = value.getValue();
+            boolean ok = v instanceof VariableElement || v instanceof Boolean
+                    || (v instanceof AnnotationMirror nested && resolved(nested));
+            if (!ok) {
+                return false;
+            }
+        }
+        return true;
+    }
+
     Optional<LayerModel> read(Element element) {
         AnnotationMirror float8 = mirror(element, FLOAT8);
         failed = false;
