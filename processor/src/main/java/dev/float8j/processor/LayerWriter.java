@@ -88,6 +88,7 @@ final class LayerWriter {
         type.addMethod(forward());
         type.addMethod(backward());
         type.addMethod(savedBytes());
+        type.addMethod(float8Plan());
         if (layer.anyFp8()) {
             type.addMethod(module());
         }
@@ -298,6 +299,16 @@ final class LayerWriter {
                 .addStatement("total += s.bytes()")
                 .endControlFlow()
                 .addStatement("return total")
+                .build();
+    }
+
+    private MethodSpec float8Plan() {
+        return MethodSpec.methodBuilder("float8Plan")
+                .addJavadoc("The plan in words, as checkpoints record it: the same text as a {@code Float8Linear} with {@link #PLAN}.\n")
+                .addAnnotation(Override.class)
+                .addModifiers(Modifier.PUBLIC)
+                .returns(String.class)
+                .addStatement("return PLAN.toString()")
                 .build();
     }
 

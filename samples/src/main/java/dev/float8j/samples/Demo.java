@@ -53,10 +53,22 @@ public final class Demo implements Callable<Integer> {
     }
 
     @Option(names = "--steps", description = "training steps per run (default: ${DEFAULT-VALUE})")
-    int steps = 300;
+    int steps = 250;
 
     @Option(names = "--batch", description = "contexts per step (default: ${DEFAULT-VALUE})")
     int batch = 64;
+
+    @Option(names = "--context", description = "characters of context (default: ${DEFAULT-VALUE})")
+    int context = 16;
+
+    @Option(names = "--width", description = "model width (default: ${DEFAULT-VALUE})")
+    int width = 256;
+
+    @Option(names = "--hidden", description = "hidden size of each MLP block (default: ${DEFAULT-VALUE})")
+    int hidden = 512;
+
+    @Option(names = "--blocks", description = "residual MLP blocks (default: ${DEFAULT-VALUE})")
+    int blocks = 2;
 
     @Option(names = "--seed", description = "seed of weights and batches (default: ${DEFAULT-VALUE})")
     long seed = 1;
@@ -67,7 +79,8 @@ public final class Demo implements Callable<Integer> {
     @Option(names = "--backend", description = "cpu (the Vector API backend), reference (the scalar oracle, slow) or cuda (default: ${DEFAULT-VALUE})")
     String backend = "cpu";
 
-    @Option(names = "--eval-windows", description = "validation windows (default: ${DEFAULT-VALUE})")
+    @Option(names = "--eval-windows", description = "validation windows of the final evaluation; the three during "
+            + "training use a quarter (default: ${DEFAULT-VALUE})")
     int evalWindows = 2048;
 
     @Option(names = "--stats-steps", description = "record FP8 statistics over this many last steps (default: ${DEFAULT-VALUE})")
@@ -122,9 +135,9 @@ public final class Demo implements Callable<Integer> {
         return 0;
     }
 
-    /** Sizes of the sample: dims are multiples of 128 so that every block granularity tiles them exactly. */
-    static CharModel.Config modelConfig(TextCorpus corpus) {
-        return new CharModel.Config(corpus.vocabularySize(), 16, 16, 128, 256, 2);
+    /** The sample's sizes; with the defaults the FP8 layers' dims are multiples of 128, so 128-blocks tile them exactly. */
+    private CharModel.Config modelConfig(TextCorpus corpus) {
+        return new CharModel.Config(corpus.vocabularySize(), context, 16, width, hidden, blocks);
     }
 
     private RunResult run(TrainingRecipe recipe, TextCorpus corpus, CharModel.Config config, Trainer.Settings settings) {
@@ -138,18 +151,22 @@ public final class Demo implements Callable<Integer> {
         List<long[]> evalAt = new ArrayList<>();
         List<Float> evalLoss = new ArrayList<>();
         long trainNanos = 0;
+        long laterHalfNanos = 0;
         long savedBytes = 0;
-        int evalEvery = Math.max(1, steps / 5);
+        int evalEvery = Math.max(1, steps / 4);
         try {
             for (int s = 0; s < steps; s++) {
                 Trainer.StepResult r = trainer.trainStep();
                 losses[s] = r.loss();
                 trainNanos += r.nanos();
+                if (s >= steps / 2) {
+                    laterHalfNanos += r.nanos();
+                }
                 savedBytes = r.savedBytes();
                 bar.update(s + 1, r.loss(), (double) (s + 1) * batch / (trainNanos / 1e9));
                 if ((s + 1) % evalEvery == 0 || s + 1 == steps) {
                     evalAt.add(new long[] {s + 1});
-                    evalLoss.add(trainer.validationLoss(evalWindows));
+                    evalLoss.add(trainer.validationLoss(s + 1 == steps ? evalWindows : Math.max(1, evalWindows / 4)));
                 }
             }
         } finally {
@@ -167,7 +184,7 @@ public final class Demo implements Callable<Integer> {
         }
         double seconds = trainNanos / 1e9;
         RunResult result = new RunResult(recipe, losses, vSteps, vLoss, (float) (tailSum / tail), vLoss[vLoss.length - 1],
-                steps * (double) batch / seconds, savedBytes, seconds, stats);
+                (steps - steps / 2) * (double) batch / (laterHalfNanos / 1e9), savedBytes, seconds, stats);
         bar.finish(String.format(Locale.ROOT, "val %.4f  %.0fs", result.finalValidationLoss(), seconds));
         return result;
     }

@@ -92,7 +92,7 @@ public final class Trainer {
         Float8Debug.observe(null);
         try {
             double total = 0;
-            int chunk = settings.batchSize();
+            int chunk = Math.max(256, settings.batchSize());
             for (int from = 0; from < starts.length; from += chunk) {
                 int[] part = java.util.Arrays.copyOfRange(starts, from, Math.min(starts.length, from + chunk));
                 Batch batch = Batch.at(corpus, context, part);

@@ -1,25 +1,44 @@
 package dev.float8j.samples;
 
-import dev.float8j.annotations.Backward;
-import dev.float8j.runtime.nn.Float8Linear;
-import dev.float8j.runtime.plan.Float8Plan;
+import dev.float8j.runtime.nn.Float8Layers;
+import dev.float8j.runtime.nn.Linear;
+import dev.float8j.samples.layers.AttentionOutput;
+import dev.float8j.samples.layers.FeedForwardDown;
+import dev.float8j.samples.layers.FeedForwardUp;
+import dev.float8j.samples.recipes.BlockwiseLinear;
+import dev.float8j.samples.recipes.MxLinear;
+import dev.float8j.samples.recipes.RowwiseBothAxesLinear;
+import dev.float8j.samples.recipes.RowwiseGwHpLinear;
+import dev.float8j.samples.recipes.RowwiseLinear;
+import dev.float8j.samples.recipes.RowwiseRequantizeLinear;
+import dev.float8j.samples.recipes.TensorwiseLinear;
 
 /**
- * A way to train the sample: which linear layers run in FP8 and how. The head (the last projection to
+ * A way to train the sample: which linear layers run in FP8 and how. Every FP8 layer is an instance of
+ * the class the {@code @Float8} processor generated for an annotated layer (package {@code recipes}, one per
+ * recipe, and {@code layers}, one per role); open target/generated-sources/annotations to read their code. The head (the last projection to
  * the vocabulary) stays in high precision in every recipe, as is usual for FP8 training; the projection
  * and both linears of every block follow the recipe.
  */
 public enum TrainingRecipe {
     HIGH_PRECISION("hp", "every gemm in F32", LinearFactory.highPrecision()),
-    TENSORWISE("tensorwise", "one scale per tensor", generic(Float8Plan.tensorwise())),
-    ROWWISE("rowwise", "rowwise, backward keeps x in F32", generic(Float8Plan.rowwise())),
-    ROWWISE_REQUANTIZE("rowwise-requantize", "rowwise, backward requantizes the FP8 x",
-            generic(Float8Plan.rowwise().withBackward(Backward.REQUANTIZE))),
-    ROWWISE_BOTH_AXES("rowwise-both-axes", "rowwise, forward quantizes x along both axes",
-            generic(Float8Plan.rowwise().withBackward(Backward.BOTH_AXES))),
-    ROWWISE_GW_HP("rowwise-gw-hp", "rowwise, grad_weight in F32", generic(Float8Plan.rowwiseGradWeightHighPrecision())),
-    BLOCKWISE("blockwise", "1x128 activations and gradients, 128x128 weights", generic(Float8Plan.blockwise())),
-    MX("mx", "1x32 blocks, power-of-two scales", generic(Float8Plan.mx()));
+    TENSORWISE("tensorwise", "one scale per tensor", annotated(TensorwiseLinear.class)),
+    ROWWISE("rowwise", "rowwise, backward keeps x in F32", annotated(RowwiseLinear.class)),
+    ROWWISE_REQUANTIZE("rowwise-requantize", "rowwise, backward requantizes the FP8 x", annotated(RowwiseRequantizeLinear.class)),
+    ROWWISE_BOTH_AXES("rowwise-both-axes", "rowwise, forward quantizes x along both axes", annotated(RowwiseBothAxesLinear.class)),
+    ROWWISE_GW_HP("rowwise-gw-hp", "rowwise, grad_weight in F32", annotated(RowwiseGwHpLinear.class)),
+    BLOCKWISE("blockwise", "1x128 activations and gradients, 128x128 weights", annotated(BlockwiseLinear.class)),
+    MX("mx", "1x32 blocks, power-of-two scales", annotated(MxLinear.class)),
+    /** A plan per layer role, from the annotated layers of dev.float8j.samples.layers. */
+    MIXED("mixed", "proj: AttentionOutput, up: FeedForwardUp, down: FeedForwardDown", (name, in, out) -> {
+        if (name.endsWith(".up")) {
+            return Float8Layers.create(FeedForwardUp.class, in, out);
+        }
+        if (name.endsWith(".down")) {
+            return Float8Layers.create(FeedForwardDown.class, in, out);
+        }
+        return Float8Layers.create(AttentionOutput.class, in, out);
+    });
 
     private final String id;
     private final String description;
@@ -31,8 +50,9 @@ public enum TrainingRecipe {
         this.fp8Layers = fp8Layers;
     }
 
-    private static LinearFactory generic(Float8Plan plan) {
-        return (name, in, out) -> new Float8Linear(in, out, plan);
+    /** Layers of the class the @Float8 processor generated for an annotated one. */
+    private static LinearFactory annotated(Class<? extends Linear> layer) {
+        return (name, in, out) -> Float8Layers.create(layer, in, out);
     }
 
     /** The short name used on the command line and in reports. */

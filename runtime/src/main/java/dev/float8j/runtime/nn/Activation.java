@@ -24,39 +24,51 @@ public final class Activation extends Module implements Layer {
         GELU {
             @Override
             float apply(float x) {
-                return (float) (0.5 * x * (1 + Math.tanh(inner(x))));
+                return 0.5f * x * (1 + tanh(inner(x)));
             }
 
             @Override
             float derivative(float x) {
-                double t = Math.tanh(inner(x));
-                double dInner = SQRT_2_OVER_PI * (1 + 3 * 0.044715 * x * x);
-                return (float) (0.5 * (1 + t) + 0.5 * x * (1 - t * t) * dInner);
+                float t = tanh(inner(x));
+                float dInner = SQRT_2_OVER_PI * (1 + 3 * 0.044715f * x * x);
+                return 0.5f * (1 + t) + 0.5f * x * (1 - t * t) * dInner;
             }
 
-            private static double inner(double x) {
-                return SQRT_2_OVER_PI * (x + 0.044715 * x * x * x);
+            private static float inner(float x) {
+                return SQRT_2_OVER_PI * (x + 0.044715f * x * x * x);
             }
         },
         /** SiLU (swish): x·sigmoid(x). */
         SILU {
             @Override
             float apply(float x) {
-                return (float) (x * sigmoid(x));
+                return x * sigmoid(x);
             }
 
             @Override
             float derivative(float x) {
-                double s = sigmoid(x);
-                return (float) (s * (1 + x * (1 - s)));
-            }
-
-            private static double sigmoid(double x) {
-                return 1 / (1 + Math.exp(-x));
+                float s = sigmoid(x);
+                return s * (1 + x * (1 - s));
             }
         };
 
-        private static final double SQRT_2_OVER_PI = Math.sqrt(2 / Math.PI);
+        private static final float SQRT_2_OVER_PI = (float) Math.sqrt(2 / Math.PI);
+
+        /** tanh through one exp (an intrinsic, several times faster than Math.tanh); saturates cleanly for large |u|. */
+        static float tanh(float u) {
+            if (u > 20f) {
+                return 1f;
+            }
+            if (u < -20f) {
+                return -1f;
+            }
+            float e = (float) Math.exp(2 * u);
+            return (e - 1) / (e + 1);
+        }
+
+        static float sigmoid(float x) {
+            return (float) (1 / (1 + Math.exp(-x)));
+        }
 
         abstract float apply(float x);
 
