@@ -33,7 +33,7 @@ for step in "$@"; do
         --select-package dev.float8j.runtime.cuda --details=tree --disable-banner 2>&1 | tee "$out/gpu-tests.txt"
       ;;
     bench)
-      java_run dev.float8j.benchmarks.cuda.GpuLinearBenchmark "${BENCH_ARGS:-}" 2>&1 | tee "$out/gpu-bench.txt"
+      bash .gpu/gpu.sh ${BENCH_ARGS:-} 2>&1 | tee "$out/gpu-bench.txt"
       ;;
     *) echo "unknown step $step" ;;
   esac

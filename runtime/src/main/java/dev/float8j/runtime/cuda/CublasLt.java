@@ -1,6 +1,7 @@
 package dev.float8j.runtime.cuda;
 
 import static java.lang.foreign.ValueLayout.ADDRESS;
+import static java.lang.foreign.ValueLayout.JAVA_BYTE;
 import static java.lang.foreign.ValueLayout.JAVA_FLOAT;
 import static java.lang.foreign.ValueLayout.JAVA_INT;
 import static java.lang.foreign.ValueLayout.JAVA_LONG;
@@ -193,7 +194,10 @@ final class CublasLt {
                 // The heuristic wants scale pointers set; it never reads them, any aligned address serves.
                 setPointer(desc, DESC_A_SCALE_POINTER, workspace, arena);
                 setPointer(desc, DESC_B_SCALE_POINTER, workspace, arena);
-                setInt(desc, DESC_FAST_ACCUM, s.fastAccum() ? 1 : 0, "FAST_ACCUM");
+                // FAST_ACCUM is an int8_t attribute.
+                MemorySegment fast = arena.allocateFrom(JAVA_BYTE, (byte) (s.fastAccum() ? 1 : 0));
+                check((int) cublasLtMatmulDescSetAttribute.invokeExact(desc, DESC_FAST_ACCUM, fast, 1L),
+                        "cublasLtMatmulDescSetAttribute(FAST_ACCUM)");
             }
             MemorySegment aLayout = s.transa() == OP_T ? layout(s.aType(), s.k(), s.m(), s.lda())
                     : layout(s.aType(), s.m(), s.k(), s.lda());

@@ -38,9 +38,9 @@ public final class CudaProbe {
         int major = driver.attribute(device, CudaDriver.ATTR_COMPUTE_CAPABILITY_MAJOR);
         int minor = driver.attribute(device, CudaDriver.ATTR_COMPUTE_CAPABILITY_MINOR);
         System.out.println("device 0: " + driver.deviceName(device) + ", sm_" + major + minor + ", "
-                + driver.attribute(device, CudaDriver.ATTR_MULTIPROCESSOR_COUNT) + " SMs, memory "
-                + Arrays.toString(driver.memInfo()));
+                + driver.attribute(device, CudaDriver.ATTR_MULTIPROCESSOR_COUNT) + " SMs");
         driver.retainPrimaryContext(device);
+        System.out.println("memory free/total bytes: " + Arrays.toString(driver.memInfo()));
         stream = driver.createStream();
         nvrtc = new Nvrtc();
         System.out.println("nvrtc: " + nvrtc.loadedFrom() + ", version " + nvrtc.version());

@@ -20,6 +20,7 @@ final class KernelArgs {
                 case Long l -> arena.allocateFrom(JAVA_LONG, l);
                 case Integer n -> arena.allocateFrom(JAVA_INT, n);
                 case Float f -> arena.allocateFrom(JAVA_FLOAT, f);
+                case MemorySegment struct -> struct;
                 default -> throw new IllegalArgumentException("unsupported kernel argument " + args[i]);
             };
             params.setAtIndex(ADDRESS, i, value);
