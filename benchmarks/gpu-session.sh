@@ -30,7 +30,7 @@ for step in "$@"; do
     test)
       java --add-modules jdk.incubator.vector --enable-native-access=ALL-UNNAMED -Xmx24g -jar .gpu/junit-console.jar \
         execute --class-path '.gpu/test-classes' --class-path "$(ls .gpu/lib/*.jar | tr '\n' ':')" \
-        --select-package dev.float8j.runtime.cuda --details=tree --disable-banner 2>&1 | tee "$out/gpu-tests.txt"
+        --select-package dev.float8j.runtime.cuda --details=tree --disable-banner --disable-ansi-colors 2>&1 | tee "$out/gpu-tests.txt"
       ;;
     bench)
       bash .gpu/gpu.sh ${BENCH_ARGS:-} 2>&1 | tee "$out/gpu-bench.txt"

@@ -210,10 +210,14 @@ public final class GpuLinearBenchmark {
         return op(0, () -> cuda.quantizeBothAxes(t, spec.withAxis(1), spec.withAxis(0)));
     }
 
+    /** REQUANTIZE's backward copy: transposeable granularities transpose exactly, the others round again. */
     private DeviceFloat8 requantize(DeviceFloat8 q, QuantSpec spec) {
         long elements = (long) q.rows() * q.cols();
-        int passes = spec.granularity() == ScalingGranularity.TENSORWISE
-                || spec.granularity() == ScalingGranularity.ROWWISE ? 2 : 1;
+        if (spec.granularity().transposeable() && spec.equals(q.spec().otherAxis())) {
+            castBytes += 2 * elements;
+            return op(0, () -> cuda.transpose(q));
+        }
+        int passes = spec.granularity() == ScalingGranularity.ROWWISE ? 2 : 1;
         castBytes += passes * elements + elements;
         return op(0, () -> cuda.requantize(q, spec));
     }
@@ -306,6 +310,9 @@ public final class GpuLinearBenchmark {
                     int passes = g == ScalingGranularity.TENSORWISE || g == ScalingGranularity.ROWWISE ? 2 : 1;
                     reportCast(g, "requantize along 1 -> along 0", passes * codes + codes,
                             () -> cuda.requantize(q, spec.withAxis(0)).close());
+                    if (g.transposeable()) {
+                        reportCast(g, "transpose along 1 -> along 0", 2 * codes, () -> cuda.transpose(q).close());
+                    }
                 }
             }
         }

@@ -37,6 +37,8 @@ public final class CudaBackend implements Backend {
     private static final int IN_F32 = 0;
     private static final int IN_BF16 = 1;
     private static final int IN_FP8 = 2;
+    /** Threads per block of the tile kernels (THREADS in kernels.cu). */
+    private static final int TILE_THREADS = 512;
 
     private final CudaContext cuda;
 
@@ -208,6 +210,35 @@ public final class CudaBackend implements Backend {
         return out[spec.axis() == 1 ? 0 : 1];
     }
 
+    /**
+     * The other axis's copy of a transposeable (tensorwise or 128x128-block) tensor: the codes transposed, the
+     * same scales. This is exact, where {@link #requantize} would round again.
+     */
+    public DeviceFloat8 transpose(DeviceFloat8 q) {
+        if (!q.spec().granularity().transposeable()) {
+            throw new IllegalArgumentException(q + " is not transposeable: requantize it along the other axis");
+        }
+        DeviceFloat8 t = allocateCopy(q.spec().otherAxis(), q.rows(), q.cols());
+        transposeMatrix(q.codes().pointer(), q.storedRows(), q.ld(), t.codes().pointer(), t.ld(), 1);
+        if (q.spec().granularity() == ScalingGranularity.TENSORWISE) {
+            cuda.driver.copyOnDevice(t.scales().pointer(), q.scales().pointer(), 4, cuda.stream);
+            cuda.driver.copyOnDevice(t.inverseScales().pointer(), q.inverseScales().pointer(), 4, cuda.stream);
+        } else {
+            int scaleRows = ceilDiv(q.free(), 128);
+            transposeMatrix(q.scales().pointer(), scaleRows, q.ldScale(), t.scales().pointer(), t.ldScale(), 4);
+            transposeMatrix(q.inverseScales().pointer(), scaleRows, q.ldScale(), t.inverseScales().pointer(),
+                    t.ldScale(), 4);
+        }
+        return t;
+    }
+
+    private void transposeMatrix(long in, int rows, int cols, long out, int ldOut, int elementBytes) {
+        try (Arena arena = Arena.ofConfined()) {
+            cuda.driver.launch(cuda.kernels.transpose(), "transpose", ceilDiv(cols, 64), ceilDiv(rows, 64), 1, 256, 1,
+                    1, 0, cuda.stream, KernelArgs.pack(arena, in, rows, cols, cols, out, ldOut, elementBytes));
+        }
+    }
+
     /** The Source struct of kernels.cu (48 bytes). */
     private record Source(long data, int type, int ld, int axis, int fmt, int mode, long scale, int ldScale, int tile) {
         MemorySegment pack(Arena arena) {
@@ -311,11 +342,13 @@ public final class CudaBackend implements Backend {
                     rowAmax = rowCopy != null ? zeroedWords(rows) : null;
                     colAmax = colCopy != null ? zeroedWords(cols) : null;
                 }
-                cuda.driver.launch(cuda.kernels.amaxTiles(), "amax_tiles", gridX, gridY, 1, 256, 1, 1, 0, cuda.stream,
+                cuda.driver.launch(cuda.kernels.amaxTiles()[src.type()], "amax_tiles", gridX, gridY, 1, TILE_THREADS, 1, 1,
+                        0, cuda.stream,
                         KernelArgs.pack(arena, source, rows, cols, pointerOf(rowAmax), pointerOf(colAmax),
                                 pointerOf(totalAmax)));
             }
-            cuda.driver.launch(cuda.kernels.castTiles(), "cast_tiles", gridX, gridY, 1, 256, 1, 1, 0, cuda.stream,
+            cuda.driver.launch(cuda.kernels.castTiles()[src.type()], "cast_tiles", gridX, gridY, 1, TILE_THREADS, 1, 1, 0,
+                    cuda.stream,
                     KernelArgs.pack(arena, source, rows, cols, mode, tile(g), packCopy(arena, rowCopy),
                             packCopy(arena, colCopy), pointerOf(rowAmax), pointerOf(colAmax), pointerOf(totalAmax)));
         } finally {

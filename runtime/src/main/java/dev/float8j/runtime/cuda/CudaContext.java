@@ -24,8 +24,9 @@ final class CudaContext {
     final int computeCapability;
     final Kernels kernels;
 
-    /** Kernel handles of kernels.cu. */
-    record Kernels(MemorySegment amaxTiles, MemorySegment castTiles, MemorySegment dequantize, MemorySegment convert) {
+    /** Kernel handles of kernels.cu; amaxTiles and castTiles are indexed by source type (F32, BF16, FP8). */
+    record Kernels(MemorySegment[] amaxTiles, MemorySegment[] castTiles, MemorySegment dequantize,
+            MemorySegment convert, MemorySegment transpose) {
     }
 
     private CudaContext() {
@@ -49,8 +50,15 @@ final class CudaContext {
         byte[] cubin = nvrtc.compile(source(), "kernels.cu",
                 List.of("--gpu-architecture=sm_" + computeCapability, "--std=c++17"));
         MemorySegment module = driver.loadModule(cubin);
-        kernels = new Kernels(driver.function(module, "amax_tiles"), driver.function(module, "cast_tiles"),
-                driver.function(module, "dequantize"), driver.function(module, "convert"));
+        String[] types = {"f32", "bf16", "fp8"};
+        MemorySegment[] amax = new MemorySegment[types.length];
+        MemorySegment[] cast = new MemorySegment[types.length];
+        for (int i = 0; i < types.length; i++) {
+            amax[i] = driver.function(module, "amax_tiles_" + types[i]);
+            cast[i] = driver.function(module, "cast_tiles_" + types[i]);
+        }
+        kernels = new Kernels(amax, cast, driver.function(module, "dequantize"), driver.function(module, "convert"),
+                driver.function(module, "transpose"));
         lt = new CublasLt();
         lt.start(driver);
         allocator = new DeviceAllocator(driver);

@@ -47,7 +47,7 @@ public final class DeviceAllocator {
     }
 
     synchronized void release(DeviceBuffer buffer) {
-        free.computeIfAbsent(buffer.capacity(), k -> new ArrayDeque<>()).push(buffer.pointer());
+        free.computeIfAbsent(buffer.capacity(), k -> new ArrayDeque<>()).push(buffer.address());
         bytesInUse -= buffer.capacity();
         bytesCached += buffer.capacity();
     }

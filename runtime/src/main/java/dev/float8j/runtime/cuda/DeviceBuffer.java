@@ -30,6 +30,11 @@ public final class DeviceBuffer implements AutoCloseable {
         return capacity;
     }
 
+    /** The address, for the allocator only (valid after close too). */
+    long address() {
+        return pointer;
+    }
+
     @Override
     public void close() {
         if (!released) {

@@ -1,7 +1,8 @@
 // float8j's quantization kernels, compiled at run time by NVRTC (no headers needed).
 //
-// Every kernel works on 128x128 tiles of a logical rows x cols matrix with 256 threads: warp w holds rows
-// 16w..16w+15 of the tile, lane l holds columns 4l..4l+3, so a thread keeps 64 values in registers.
+// Every kernel works on 128x128 tiles of a logical rows x cols matrix with 512 threads: warp w holds rows
+// 8w..8w+7 of the tile, lane l holds columns 4l..4l+3, so a thread keeps 32 values in registers (few enough
+// registers for two blocks, 32 warps, per multiprocessor: the loads of one block overlap the other's work).
 // A quantized copy "along 1" (scales run along the columns, the gemm sums over cols) is written row-major
 // [rows][ld]; a copy "along 0" is written transposed, [cols][ld], so that both are K-contiguous as
 // cuBLASLt's FP8 gemm needs. Padding (ld beyond the data) is never written and stays zero.
@@ -94,8 +95,9 @@ __device__ __forceinline__ float source_scale(const Source& s, int r, int c) {
     }
 }
 
+template <int IN>
 __device__ __forceinline__ float load1(const Source& s, int r, int c) {
-    switch (s.type) {
+    switch (IN) {
         case IN_F32: return ((const float*) s.data)[(long) r * s.ld + c];
         case IN_BF16: return __uint_as_float((u32) ((const u16*) s.data)[(long) r * s.ld + c] << 16);
         default: {
@@ -105,16 +107,29 @@ __device__ __forceinline__ float load1(const Source& s, int r, int c) {
     }
 }
 
+#define WARPS 16
+#define ROWS_PER_WARP 8
+#define THREADS (WARPS * 32)
+
 // Loads the tile at (r0, c0) into v; values outside the matrix read as 0.
-__device__ __forceinline__ void load_tile(const Source& s, int rows, int cols, int r0, int c0, float v[16][4]) {
+// IN is the source type as a compile-time constant, so that each kernel instance holds one load path.
+template <int IN>
+__device__ __forceinline__ void load_tile(const Source& s, int rows, int cols, int r0, int c0,
+                                          float v[ROWS_PER_WARP][4]) {
     int warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
     int c = c0 + lane * 4;
-    bool vec = s.type != IN_FP8 && c + 3 < cols && (s.ld & 3) == 0;
+    bool vec = (IN != IN_FP8 || s.axis == 1) && c + 3 < cols && (s.ld & 3) == 0;
 #pragma unroll
-    for (int i = 0; i < 16; i++) {
-        int r = r0 + warp * 16 + i;
+    for (int i = 0; i < ROWS_PER_WARP; i++) {
+        int r = r0 + warp * ROWS_PER_WARP + i;
         if (r < rows && vec) {
-            if (s.type == IN_F32) {
+            if (IN == IN_FP8) {
+                u32 q = *(const u32*) ((const u8*) s.data + (long) r * s.ld + c);
+#pragma unroll
+                for (int j = 0; j < 4; j++) {
+                    v[i][j] = __fdiv_rn(decode_fp8((q >> (8 * j)) & 0xFFu, s.fmt), source_scale(s, r, c + j));
+                }
+            } else if (IN == IN_F32) {
                 V4f q = *(const V4f*) ((const float*) s.data + (long) r * s.ld + c);
                 v[i][0] = q.x; v[i][1] = q.y; v[i][2] = q.z; v[i][3] = q.w;
             } else {
@@ -125,7 +140,7 @@ __device__ __forceinline__ void load_tile(const Source& s, int rows, int cols, i
         } else {
 #pragma unroll
             for (int j = 0; j < 4; j++) {
-                v[i][j] = (r < rows && c + j < cols) ? load1(s, r, c + j) : 0.0f;
+                v[i][j] = (r < rows && c + j < cols) ? load1<IN>(s, r, c + j) : 0.0f;
             }
         }
     }
@@ -148,16 +163,17 @@ __device__ __forceinline__ u32 group_max(u32 x, int lanes) {
 }
 
 // Per-row, per-column and whole-tensor absolute maxima (as float bits), by atomicMax; any may be null.
-extern "C" __global__ void __launch_bounds__(256) amax_tiles(Source src, int rows, int cols, u32* rowAmax,
-                                                             u32* colAmax, u32* totalAmax) {
-    __shared__ u32 colPart[8][128];
-    float v[16][4];
+template <int IN>
+__device__ __forceinline__ void amax_tiles(Source src, int rows, int cols, u32* rowAmax, u32* colAmax,
+                                           u32* totalAmax) {
+    __shared__ u32 colPart[WARPS][128];
+    float v[ROWS_PER_WARP][4];
     int r0 = blockIdx.y * 128, c0 = blockIdx.x * 128;
     int warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
-    load_tile(src, rows, cols, r0, c0, v);
+    load_tile<IN>(src, rows, cols, r0, c0, v);
     u32 total = 0, col[4] = {0, 0, 0, 0};
 #pragma unroll
-    for (int i = 0; i < 16; i++) {
+    for (int i = 0; i < ROWS_PER_WARP; i++) {
         u32 m = 0;
 #pragma unroll
         for (int j = 0; j < 4; j++) {
@@ -168,7 +184,7 @@ extern "C" __global__ void __launch_bounds__(256) amax_tiles(Source src, int row
         total = max(total, m);
         if (rowAmax) {
             m = group_max(m, 32);
-            int r = r0 + warp * 16 + i;
+            int r = r0 + warp * ROWS_PER_WARP + i;
             if (lane == 0 && r < rows) atomicMax(rowAmax + r, m);
         }
     }
@@ -178,14 +194,22 @@ extern "C" __global__ void __launch_bounds__(256) amax_tiles(Source src, int row
         __syncthreads();
         if (threadIdx.x < 128) {
             u32 m = 0;
-            for (int w = 0; w < 8; w++) m = max(m, colPart[w][threadIdx.x]);
+            for (int w = 0; w < WARPS; w++) m = max(m, colPart[w][threadIdx.x]);
             int c = c0 + threadIdx.x;
             if (c < cols) atomicMax(colAmax + c, m);
         }
     }
     if (totalAmax) {
+        // one atomic per block: many blocks hitting one address would serialize in L2
+        __shared__ u32 warpTotal[WARPS];
         total = group_max(total, 32);
-        if (lane == 0) atomicMax(totalAmax, total);
+        if (lane == 0) warpTotal[warp] = total;
+        __syncthreads();
+        if (threadIdx.x == 0) {
+            u32 t = 0;
+            for (int w = 0; w < WARPS; w++) t = max(t, warpTotal[w]);
+            atomicMax(totalAmax, t);
+        }
     }
 }
 
@@ -206,20 +230,21 @@ __device__ __forceinline__ void put_scale(const Copy& o, long at, float s) {
 
 // Quantizes one tile into the along-1 copy (rowCopy) and/or the along-0 copy (colCopy).
 // TENSOR and ROWWISE modes take their amax from amax_tiles; TILE and BLOCK modes find it in the tile.
-extern "C" __global__ void __launch_bounds__(256) cast_tiles(Source src, int rows, int cols, int mode, int tile,
-                                                             Copy rowCopy, Copy colCopy, const u32* rowAmax,
-                                                             const u32* colAmax, const u32* totalAmax) {
-    __shared__ u32 colPart[8][128];
+template <int IN>
+__device__ __forceinline__ void cast_tiles(Source src, int rows, int cols, int mode, int tile, Copy rowCopy,
+                                           Copy colCopy, const u32* rowAmax, const u32* colAmax,
+                                           const u32* totalAmax) {
+    __shared__ u32 colPart[WARPS][128];
     __shared__ float blockScale[2];
-    float v[16][4];
+    float v[ROWS_PER_WARP][4];
     int r0 = blockIdx.y * 128, c0 = blockIdx.x * 128;
     int warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
-    load_tile(src, rows, cols, r0, c0, v);
+    load_tile<IN>(src, rows, cols, r0, c0, v);
 
     if (mode == MODE_BLOCK) {
         u32 m = 0;
 #pragma unroll
-        for (int i = 0; i < 16; i++)
+        for (int i = 0; i < ROWS_PER_WARP; i++)
 #pragma unroll
             for (int j = 0; j < 4; j++) m = max(m, abs_bits(v[i][j]));
         m = group_max(m, 32);
@@ -227,7 +252,7 @@ extern "C" __global__ void __launch_bounds__(256) cast_tiles(Source src, int row
         __syncthreads();
         if (threadIdx.x == 0) {
             u32 t = 0;
-            for (int w = 0; w < 8; w++) t = max(t, colPart[0][w]);
+            for (int w = 0; w < WARPS; w++) t = max(t, colPart[0][w]);
             float amax = __uint_as_float(t);
             int rb = blockIdx.y, cb = blockIdx.x;
             if (rowCopy.codes) {
@@ -246,8 +271,8 @@ extern "C" __global__ void __launch_bounds__(256) cast_tiles(Source src, int row
         int c = c0 + lane * 4;
         float tensorScale = mode == MODE_TENSOR ? scale_from_amax(__uint_as_float(*totalAmax), rowCopy.fmt, rowCopy.pow2) : 0.0f;
 #pragma unroll
-        for (int i = 0; i < 16; i++) {
-            int r = r0 + warp * 16 + i;
+        for (int i = 0; i < ROWS_PER_WARP; i++) {
+            int r = r0 + warp * ROWS_PER_WARP + i;
             float s;
             if (mode == MODE_TENSOR) {
                 s = tensorScale;
@@ -278,17 +303,17 @@ extern "C" __global__ void __launch_bounds__(256) cast_tiles(Source src, int row
     if (colCopy.codes) {
         float s[4];
         if (mode == MODE_TILE) {
-            // column amax over groups of `tile` rows: warps hold 16 rows each
+            // column amax over groups of `tile` rows: warps hold ROWS_PER_WARP rows each
             u32 col[4] = {0, 0, 0, 0};
 #pragma unroll
-            for (int i = 0; i < 16; i++)
+            for (int i = 0; i < ROWS_PER_WARP; i++)
 #pragma unroll
                 for (int j = 0; j < 4; j++) col[j] = max(col[j], abs_bits(v[i][j]));
             __syncthreads();
 #pragma unroll
             for (int j = 0; j < 4; j++) colPart[warp][lane * 4 + j] = col[j];
             __syncthreads();
-            int warpsPerGroup = tile / 16;
+            int warpsPerGroup = tile / ROWS_PER_WARP;
             int g0 = (warp / warpsPerGroup) * warpsPerGroup;
 #pragma unroll
             for (int j = 0; j < 4; j++) {
@@ -296,7 +321,7 @@ extern "C" __global__ void __launch_bounds__(256) cast_tiles(Source src, int row
                 for (int w = g0; w < g0 + warpsPerGroup; w++) m = max(m, colPart[w][lane * 4 + j]);
                 s[j] = scale_from_amax(__uint_as_float(m), colCopy.fmt, colCopy.pow2);
                 int c = c0 + lane * 4 + j;
-                int rGroup = r0 + g0 * 16;
+                int rGroup = r0 + g0 * ROWS_PER_WARP;
                 if (warp == g0 && c < cols && rGroup < rows) {
                     put_scale(colCopy, (long) (rGroup / tile) * colCopy.ldScale + c, s[j]);
                 }
@@ -318,24 +343,39 @@ extern "C" __global__ void __launch_bounds__(256) cast_tiles(Source src, int row
                 put_scale(colCopy, 0, s[0]);
             }
         }
-        // A thread's 16 codes of one column are 16 consecutive bytes of the transposed copy: one 16-byte store.
-        int r = r0 + warp * 16;
+        // A thread's 8 codes of one column are 8 consecutive bytes of the transposed copy: one 8-byte store.
+        int r = r0 + warp * ROWS_PER_WARP;
 #pragma unroll
         for (int j = 0; j < 4; j++) {
-            u32 w[4];
+            u32 w[2];
 #pragma unroll
-            for (int q = 0; q < 4; q++) {
+            for (int q = 0; q < 2; q++) {
                 int i = q * 4;
                 w[q] = fp8_pair(__fmul_rn(v[i][j], s[j]), __fmul_rn(v[i + 1][j], s[j]), colCopy.fmt)
                      | (fp8_pair(__fmul_rn(v[i + 2][j], s[j]), __fmul_rn(v[i + 3][j], s[j]), colCopy.fmt) << 16);
             }
             int c = c0 + lane * 4 + j;
             if (c < cols && r < colCopy.ld) {
-                *(V4u*) (colCopy.codes + (long) c * colCopy.ld + r) = V4u{w[0], w[1], w[2], w[3]};
+                *(V2u*) (colCopy.codes + (long) c * colCopy.ld + r) = V2u{w[0], w[1]};
             }
         }
     }
 }
+
+// One kernel per source type: amax_tiles_f32, cast_tiles_bf16, ...
+#define INSTANTIATE(NAME, IN, MIN_BLOCKS)                                                                                \
+    extern "C" __global__ void __launch_bounds__(THREADS, MIN_BLOCKS) amax_tiles_##NAME(                             \
+            Source src, int rows, int cols, u32* rowAmax, u32* colAmax, u32* totalAmax) {                       \
+        amax_tiles<IN>(src, rows, cols, rowAmax, colAmax, totalAmax);                                           \
+    }                                                                                                           \
+    extern "C" __global__ void __launch_bounds__(THREADS, MIN_BLOCKS) cast_tiles_##NAME(                             \
+            Source src, int rows, int cols, int mode, int tile, Copy rowCopy, Copy colCopy, const u32* rowAmax, \
+            const u32* colAmax, const u32* totalAmax) {                                                         \
+        cast_tiles<IN>(src, rows, cols, mode, tile, rowCopy, colCopy, rowAmax, colAmax, totalAmax);            \
+    }
+INSTANTIATE(f32, IN_F32, 2)
+INSTANTIATE(bf16, IN_BF16, 2)
+INSTANTIATE(fp8, IN_FP8, 1)  // decoding needs more registers; two blocks would spill
 
 // Converts a row-major F32 matrix to BF16 (toBf16 = 1) or BF16 to F32 (toBf16 = 0), rounding to nearest even.
 extern "C" __global__ void convert(const void* in, void* out, long n, int toBf16) {
@@ -353,11 +393,41 @@ extern "C" __global__ void dequantize(Source src, int rows, int cols, void* out,
     long n = (long) rows * cols;
     for (long i = blockIdx.x * (long) blockDim.x + threadIdx.x; i < n; i += (long) gridDim.x * blockDim.x) {
         int r = (int) (i / cols), c = (int) (i % cols);
-        float x = load1(src, r, c);
+        float x = load1<IN_FP8>(src, r, c);
         if (outType == 0) {
             ((float*) out)[i] = x;
         } else {
             ((u16*) out)[i] = bf16_from_float(x);
+        }
+    }
+}
+
+// Transposes a rows x cols matrix of 1-byte (codes) or 4-byte (scales) elements, row stride ldIn, into
+// out (cols x rows, row stride ldOut). The backward copy of a tensorwise or 128x128-block tensor is exactly
+// its forward copy transposed, with the same scales.
+extern "C" __global__ void transpose(const void* in, int rows, int cols, int ldIn, void* out, int ldOut,
+                                     int elementBytes) {
+    __shared__ u32 t[64][65];
+    int r0 = blockIdx.y * 64, c0 = blockIdx.x * 64;
+    for (int i = threadIdx.x; i < 64 * 64; i += blockDim.x) {
+        int r = r0 + i / 64, c = c0 + i % 64;
+        u32 x = 0;
+        if (r < rows && c < cols) {
+            long at = (long) r * ldIn + c;
+            x = elementBytes == 1 ? ((const u8*) in)[at] : ((const u32*) in)[at];
+        }
+        t[i / 64][i % 64] = x;
+    }
+    __syncthreads();
+    for (int i = threadIdx.x; i < 64 * 64; i += blockDim.x) {
+        int c = c0 + i / 64, r = r0 + i % 64;
+        if (c < cols && r < rows) {
+            long at = (long) c * ldOut + r;
+            if (elementBytes == 1) {
+                ((u8*) out)[at] = (u8) t[i % 64][i / 64];
+            } else {
+                ((u32*) out)[at] = t[i % 64][i / 64];
+            }
         }
     }
 }

@@ -26,6 +26,12 @@ class CudaBackendTest {
     private static CudaBackend cuda;
     private static final ReferenceBackend REF = new ReferenceBackend();
     /** Shapes that are not multiples of 16 or 128, and some that are. */
+    /**
+     * Products of FP8 codes are exact, but Hopper's FP8 tensor cores add them with fewer than float32's
+     * mantissa bits before cuBLASLt promotes the partial sums: tensorwise gemms were measured at 2.5e-4
+     * relative (Frobenius) error against the float32 reference. A wrong scale or layout gives errors near 1.
+     */
+    private static final double GEMM_TOLERANCE = 1e-3;
     private static final int[][] SHAPES = {{1, 1}, {37, 300}, {130, 257}, {256, 128}, {5, 1000}, {300, 33}};
 
     @BeforeAll
@@ -165,13 +171,13 @@ class CudaBackendTest {
                     Float8Tensor a = REF.quantize((Tensor) g[0], QuantSpec.of(Fp8Format.E4M3FN, pair[0], (int) g[1]));
                     Float8Tensor b = REF.quantize((Tensor) g[2], QuantSpec.of(second, pair[1], (int) g[3]));
                     double err = relativeError(REF.gemm(a, b), cuda.gemm(a, b));
-                    assertTrue(err < 1e-5, a + " x " + b + ": relative error " + err);
+                    assertTrue(err < GEMM_TOLERANCE, a + " x " + b + ": relative error " + err);
                 }
             }
         }
         Float8Tensor a = REF.quantize(x, QuantSpec.of(Fp8Format.E5M2, ScalingGranularity.ROWWISE, 1));
         Float8Tensor b = REF.quantize(w, QuantSpec.of(Fp8Format.E5M2, ScalingGranularity.ROWWISE, 1));
-        assertTrue(relativeError(REF.gemm(a, b), cuda.gemm(a, b)) < 1e-5, "E5M2 x E5M2");
+        assertTrue(relativeError(REF.gemm(a, b), cuda.gemm(a, b)) < GEMM_TOLERANCE, "E5M2 x E5M2");
     }
 
     @Test
@@ -207,7 +213,25 @@ class CudaBackendTest {
                         DeviceTensor y = cuda.gemm(qx, qw, DType.F32, false)) {
                     Tensor expected = REF.gemm(REF.quantize(x, sx), REF.quantize(w, sw));
                     double err = relativeError(expected, cuda.download(y));
-                    assertTrue(err < 1e-5, "device gemm " + r[0] + " x " + r[1] + ": " + err);
+                    assertTrue(err < GEMM_TOLERANCE, "device gemm " + r[0] + " x " + r[1] + ": " + err);
+                }
+            }
+        }
+    }
+
+    @Test
+    void transposeGivesTheReferenceOtherAxisCopyExactly() {
+        for (int[] shape : SHAPES) {
+            Tensor x = random(shape[0], shape[1], DType.BF16, 900 + shape[0]);
+            for (ScalingGranularity g : new ScalingGranularity[] {ScalingGranularity.TENSORWISE,
+                ScalingGranularity.BLOCK_128X128}) {
+                for (int axis = 0; axis < 2; axis++) {
+                    QuantSpec spec = QuantSpec.of(Fp8Format.E4M3FN, g, axis);
+                    try (DeviceTensor d = cuda.upload(x); DeviceFloat8 q = cuda.quantize(d, spec);
+                            DeviceFloat8 t = cuda.transpose(q)) {
+                        assertSameQuantization(REF.quantize(x, spec).alongOtherAxis(),
+                                cuda.toHost(t, x.dtype(), x.shape()), "transpose of " + q);
+                    }
                 }
             }
         }
