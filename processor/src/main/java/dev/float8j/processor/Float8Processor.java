@@ -2,6 +2,9 @@ package dev.float8j.processor;
 
 import com.google.auto.service.AutoService;
 import java.io.IOException;
+import java.util.ArrayList;
+import java.util.LinkedHashSet;
+import java.util.List;
 import java.util.Optional;
 import java.util.Set;
 import javax.annotation.processing.AbstractProcessor;
@@ -19,6 +22,8 @@ import javax.tools.Diagnostic;
  */
 @AutoService(Processor.class)
 public final class Float8Processor extends AbstractProcessor {
+    /** Layers whose superclass or annotation was not resolved yet, by qualified name, for the next round. */
+    private final Set<String> deferred = new LinkedHashSet<>();
 
     @Override
     public Set<String> getSupportedAnnotationTypes() {
@@ -37,7 +42,19 @@ public final class Float8Processor extends AbstractProcessor {
             return false;
         }
         LayerReader reader = new LayerReader(processingEnv);
-        for (Element element : round.getElementsAnnotatedWith(float8)) {
+        List<Element> elements = new ArrayList<>(round.getElementsAnnotatedWith(float8));
+        for (String name : deferred) {
+            elements.add(processingEnv.getElementUtils().getTypeElement(name));
+        }
+        deferred.clear();
+        for (Element element : elements) {
+            if (!reader.resolved(element)) {
+                // javac reports what is unresolved if no later round resolves it
+                if (!round.processingOver() && element instanceof TypeElement t) {
+                    deferred.add(t.getQualifiedName().toString());
+                }
+                continue;
+            }
             Optional<LayerModel> layer = reader.read(element);
             if (layer.isPresent()) {
                 try {

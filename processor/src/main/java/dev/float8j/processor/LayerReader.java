@@ -44,6 +44,32 @@ final class LayerReader {
         this.messager = env.getMessager();
     }
 
+    /**
+     * False while the class or its annotation still refer to types javac has not resolved (its superclass may be
+     * generated later in this build, or the code has an error javac will report itself): read it in a later round.
+     */
+    boolean resolved(Element element) {
+        if (element instanceof TypeElement t && t.getSuperclass().getKind() == TypeKind.ERROR) {
+            return false;
+        }
+        return resolved(mirror(element, FLOAT8));
+    }
+
+    private boolean resolved(AnnotationMirror mirror) {
+        if (mirror.getAnnotationType().getKind() == TypeKind.ERROR) {
+            return false;
+        }
+        for (AnnotationValue value : elements.getElementValuesWithDefaults(mirror).values()) {
+            Object v = value.getValue();
+            boolean ok = v instanceof VariableElement || v instanceof Boolean
+                    || (v instanceof AnnotationMirror nested && resolved(nested));
+            if (!ok) {
+                return false;
+            }
+        }
+        return true;
+    }
+
     Optional<LayerModel> read(Element element) {
         AnnotationMirror float8 = mirror(element, FLOAT8);
         failed = false;
@@ -111,15 +137,23 @@ final class LayerReader {
         }
         if (linear != null) {
             for (ExecutableElement m : ElementFilter.methodsIn(elements.getAllMembers(type))) {
-                String name = m.getSimpleName().toString();
-                boolean replaced = name.equals("forward") || name.equals("backward") || name.equals("savedBytes");
-                if (replaced && m.getModifiers().contains(Modifier.FINAL) && !m.getEnclosingElement().equals(linear)) {
-                    Element where = m.getEnclosingElement().equals(type) ? m : type;
-                    report(Message.FINAL_METHOD, where, where == type ? float8 : null, null,
-                            m.getEnclosingElement().getSimpleName() + "." + name + "()");
+                if (replacedByGenerated(m) && !m.getEnclosingElement().equals(linear)) {
+                    boolean here = m.getEnclosingElement().equals(type);
+                    report(Message.REPLACED_METHOD, here ? m : type, here ? null : float8, null,
+                            m.getEnclosingElement().getSimpleName() + "." + m.getSimpleName() + "()", generated.simpleName());
                 }
             }
         }
+    }
+
+    /** forward(Tensor), backward(Tensor) or savedBytes(): the methods the generated class writes. */
+    private static boolean replacedByGenerated(ExecutableElement m) {
+        String name = m.getSimpleName().toString();
+        if (name.equals("savedBytes")) {
+            return m.getParameters().isEmpty();
+        }
+        return (name.equals("forward") || name.equals("backward")) && m.getParameters().size() == 1
+                && m.getParameters().get(0).asType().toString().equals("dev.float8j.runtime.Tensor");
     }
 
     /** The base granularity: the recipe's, or the granularity attribute when there is no recipe. */

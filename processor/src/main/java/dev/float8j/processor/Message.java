@@ -25,8 +25,9 @@ enum Message {
     NO_SIZE_CONSTRUCTOR(Diagnostic.Kind.ERROR,
             "%s has no non-private constructor (int inFeatures, int outFeatures) for the generated class to call: "
                     + "add one that calls super(inFeatures, outFeatures)"),
-    FINAL_METHOD(Diagnostic.Kind.ERROR,
-            "%s is final, so the generated class cannot replace it with the FP8 version: remove 'final'"),
+    REPLACED_METHOD(Diagnostic.Kind.ERROR,
+            "%s would never run: the generated %s replaces it with the FP8 version; remove it, and put extra work in "
+                    + "a module around the layer"),
     RECIPE_GRANULARITY_CONFLICT(Diagnostic.Kind.ERROR,
             "recipe %s uses %s granularity, which contradicts granularity = %s: remove granularity, or set recipe = NONE"),
     RECIPE_HIGH_PRECISION_CONFLICT(Diagnostic.Kind.ERROR,

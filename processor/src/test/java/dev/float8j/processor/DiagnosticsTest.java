@@ -156,7 +156,7 @@ class DiagnosticsTest {
     }
 
     @Test
-    void finalForward() {
+    void overriddenForward() {
         JavaFileObject file = layer("@Float8", """
                 public class Layer extends Linear {
                     public Layer(int inFeatures, int outFeatures) {
@@ -164,13 +164,28 @@ class DiagnosticsTest {
                     }
 
                     @Override
-                    public final dev.float8j.runtime.Tensor forward(dev.float8j.runtime.Tensor x) {
+                    public dev.float8j.runtime.Tensor forward(dev.float8j.runtime.Tensor x) {
                         return super.forward(x);
                     }
                 }""");
         assertError(Compiled.compile(file), file,
-                "Layer.forward() is final, so the generated class cannot replace it with the FP8 version: remove 'final'",
-                "forward(");
+                "Layer.forward() would never run: the generated LayerFloat8 replaces it with the FP8 version; remove it, "
+                        + "and put extra work in a module around the layer", "forward(");
+    }
+
+    @Test
+    void overloadsOfForwardAreFine() {
+        JavaFileObject file = layer("@Float8", """
+                public class Layer extends Linear {
+                    public Layer(int inFeatures, int outFeatures) {
+                        super(inFeatures, outFeatures);
+                    }
+
+                    public dev.float8j.runtime.Tensor forward(dev.float8j.runtime.Tensor x, int times) {
+                        return forward(x);
+                    }
+                }""");
+        assertThat(Compiled.compile(file)).succeededWithoutWarnings();
     }
 
     @Test
@@ -299,5 +314,60 @@ class DiagnosticsTest {
         assertThat(c).succeeded();
         assertThat(c).hadWarningContaining("every gemm of Layer runs in high precision, so @Float8 only adds overhead")
                 .inFile(file).onLine(line(file, "@Float8")).atColumn(1);
+    }
+
+    @Test
+    void unresolvedValuesAreLeftToJavac() {
+        JavaFileObject file = layer("@Float8(recipe = Recipe.ROWWISE_PLUS)", LINEAR_BODY);
+        Compilation c = Compiled.compile(file);
+        assertThat(c).failed();
+        assertThat(c).hadErrorCount(1);
+        assertThat(c).hadErrorContaining("an enum annotation value must be an enum constant").inFile(file)
+                .onLine(line(file, "ROWWISE_PLUS"));
+    }
+
+    @Test
+    void superclassWrittenByAnotherProcessorInALaterRoundIsWaitedFor() {
+        JavaFileObject file = layer("@Float8", """
+                public class Layer extends LaterBase {
+                    public Layer(int inFeatures, int outFeatures) {
+                        super(inFeatures, outFeatures);
+                    }
+                }""");
+        Compilation c = com.google.testing.compile.Compiler.javac()
+                .withProcessors(new BaseWriter(), new Float8Processor())
+                .compile(file);
+        assertThat(c).succeededWithoutWarnings();
+        assertThat(c).generatedSourceFile("test.LayerFloat8");
+    }
+
+    /** Writes test.LaterBase, a Linear, in the first round, as some other processor might. */
+    static final class BaseWriter extends javax.annotation.processing.AbstractProcessor {
+        private boolean written;
+
+        @Override
+        public java.util.Set<String> getSupportedAnnotationTypes() {
+            return java.util.Set.of("*");
+        }
+
+        @Override
+        public javax.lang.model.SourceVersion getSupportedSourceVersion() {
+            return javax.lang.model.SourceVersion.latestSupported();
+        }
+
+        @Override
+        public boolean process(java.util.Set<? extends javax.lang.model.element.TypeElement> annotations,
+                javax.annotation.processing.RoundEnvironment round) {
+            if (!written) {
+                written = true;
+                try (java.io.Writer w = processingEnv.getFiler().createSourceFile("test.LaterBase").openWriter()) {
+                    w.write("package test; public class LaterBase extends dev.float8j.runtime.nn.Linear {"
+                            + " public LaterBase(int i, int o) { super(i, o); } }");
+                } catch (java.io.IOException e) {
+                    throw new java.io.UncheckedIOException(e);
+                }
+            }
+            return false;
+        }
     }
 }

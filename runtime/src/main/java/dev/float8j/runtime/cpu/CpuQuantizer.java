@@ -17,16 +17,13 @@ import jdk.incubator.vector.IntVector;
 import jdk.incubator.vector.VectorOperators;
 
 /**
- * Vectorized quantization of one input under one or more specs at once, in two row-major sweeps:
- * the first reads every element once and takes the absolute maximum of every block of every spec
- * (as float bits: for non-negative floats integer order is float order, and NaN or Inf shows up as
- * bits at or above 0x7F800000); the second reads every element once more and writes the codes of
- * every spec. Scales come from {@link Scales#scale}, codes from the same rounding as
+ * Vectorized quantization of one input under one or more specs at once. Rows go in groups holding whole
+ * blocks: a group is read once to take the absolute maximum of every block of every spec (as float bits:
+ * for non-negative floats integer order is float order, and NaN or Inf shows up as bits at or above
+ * 0x7F800000), then read again from cache to write the codes of every spec. Scales come from {@link Scales#scale}, codes from the same rounding as
  * {@link dev.float8j.runtime.Fp8Format#encodeSaturating}, so the result equals the reference bit for bit.
  */
 final class CpuQuantizer {
-    /** Rows are handed to threads in multiples of this, so no block taller than one row spans two threads. */
-    private static final int ROW_ALIGNMENT = 128;
     private static final int PARALLEL_THRESHOLD = 1 << 16;
     private static final int NON_FINITE_BITS = 0x7F80_0000;
 
@@ -84,68 +81,102 @@ final class CpuQuantizer {
     private void run(Tensor x, List<Target> targets, int reportedAxis) {
         int rows = x.rows();
         int cols = x.cols();
-        int parts = (long) rows * cols < PARALLEL_THRESHOLD ? 1
-                : Math.max(1, Math.min(threads.count(), (rows + ROW_ALIGNMENT - 1) / ROW_ALIGNMENT));
-        int alignedUnits = (rows + ROW_ALIGNMENT - 1) / ROW_ALIGNMENT;
+        // Rows are processed in groups that hold whole blocks of every target whose blocks are shorter
+        // than the tensor (1, 32 or 128 rows: each divides the next), so a group is read from memory once
+        // and again from cache. Targets with one block over all rows (tensorwise, rowwise along axis 0)
+        // need their amax over the whole tensor first: one extra sweep, which nothing can avoid.
+        int group = 1;
+        List<Target> global = new ArrayList<>();
+        for (Target t : targets) {
+            if (t.wholeColumnBlocks) {
+                global.add(t);
+            } else {
+                group = Math.max(group, t.blockRows);
+            }
+        }
+        int groups = (rows + group - 1) / group;
+        int parts = (long) rows * cols < PARALLEL_THRESHOLD ? 1 : Math.max(1, Math.min(threads.count(), groups));
         int[] bounds = new int[parts + 1];
         for (int p = 0; p <= parts; p++) {
-            bounds[p] = Math.min(rows, (int) ((long) alignedUnits * p / parts) * ROW_ALIGNMENT);
+            bounds[p] = Math.min(rows, (int) ((long) groups * p / parts) * group);
         }
-        // Sweep 1: amax of every block; whole-column blocks get a private grid per thread, merged after.
-        List<int[][]> privateGrids = new ArrayList<>();
-        for (int p = 0; p < parts; p++) {
-            int[][] grids = new int[targets.size()][];
-            for (int i = 0; i < targets.size(); i++) {
-                Target t = targets.get(i);
-                grids[i] = t.wholeColumnBlocks && parts > 1 ? new int[t.amaxBits.length] : t.amaxBits;
-            }
-            privateGrids.add(grids);
-        }
-        threads.forEach(parts, p -> {
-            float[] rowBuffer = x.dtype() == DType.BF16 ? new float[cols] : null;
-            int[][] grids = privateGrids.get(p);
-            for (int r = bounds[p]; r < bounds[p + 1]; r++) {
-                float[] src = rowSource(x, r, rowBuffer);
-                int off = rowBuffer == null ? r * cols : 0;
-                for (int i = 0; i < targets.size(); i++) {
-                    accumulateAmax(targets.get(i), grids[i], src, off, r);
+        if (!global.isEmpty()) {
+            int[][][] privateGrids = new int[parts][global.size()][];
+            threads.forEach(parts, p -> {
+                float[] rowBuffer = x.dtype() == DType.BF16 ? new float[cols] : null;
+                for (int i = 0; i < global.size(); i++) {
+                    privateGrids[p][i] = parts == 1 ? global.get(i).amaxBits : new int[global.get(i).amaxBits.length];
                 }
-            }
-        });
-        for (int i = 0; i < targets.size(); i++) {
-            Target t = targets.get(i);
-            if (t.wholeColumnBlocks && parts > 1) {
-                for (int[][] grids : privateGrids) {
-                    for (int g = 0; g < t.amaxBits.length; g++) {
-                        t.amaxBits[g] = Math.max(t.amaxBits[g], grids[i][g]);
+                for (int r = bounds[p]; r < bounds[p + 1]; r++) {
+                    float[] src = rowSource(x, r, rowBuffer);
+                    int off = rowBuffer == null ? r * cols : 0;
+                    for (int i = 0; i < global.size(); i++) {
+                        accumulateAmax(global.get(i), privateGrids[p][i], src, off, r);
                     }
                 }
-            }
-        }
-        for (Target t : targets) {
-            for (int g = 0; g < t.amaxBits.length; g++) {
-                if (t.amaxBits[g] >= NON_FINITE_BITS) {
+            });
+            for (int i = 0; i < global.size(); i++) {
+                Target t = global.get(i);
+                for (int p = 0; p < parts && parts > 1; p++) {
+                    for (int g = 0; g < t.amaxBits.length; g++) {
+                        t.amaxBits[g] = Math.max(t.amaxBits[g], privateGrids[p][i][g]);
+                    }
+                }
+                if (finishScales(t, 0, t.amaxBits.length)) {
                     throw firstNonFinite(x, reportedAxis);
                 }
             }
         }
-        for (Target t : targets) {
-            for (int g = 0; g < t.scales.length; g++) {
-                t.scales[g] = Scales.scale(Float.intBitsToFloat(t.amaxBits[g]), t.spec.format(),
-                        t.spec.powerOfTwoScales());
-            }
-        }
-        // Sweep 2: codes of every spec from one read of each row.
+        int groupRows = group;
+        boolean[] nonFinite = new boolean[parts];
         threads.forEach(parts, p -> {
             float[] rowBuffer = x.dtype() == DType.BF16 ? new float[cols] : null;
-            for (int r = bounds[p]; r < bounds[p + 1]; r++) {
-                float[] src = rowSource(x, r, rowBuffer);
-                int off = rowBuffer == null ? r * cols : 0;
+            for (int r0 = bounds[p]; r0 < bounds[p + 1] && !nonFinite[p]; r0 += groupRows) {
+                int r1 = Math.min(rows, r0 + groupRows);
+                for (int r = r0; r < r1; r++) {
+                    float[] src = rowSource(x, r, rowBuffer);
+                    int off = rowBuffer == null ? r * cols : 0;
+                    for (Target t : targets) {
+                        if (!t.wholeColumnBlocks) {
+                            accumulateAmax(t, t.amaxBits, src, off, r);
+                        }
+                    }
+                }
                 for (Target t : targets) {
-                    encodeRow(t, src, off, r);
+                    if (!t.wholeColumnBlocks) {
+                        int from = (r0 / t.blockRows) * t.scaleCols;
+                        int to = ((r1 - 1) / t.blockRows + 1) * t.scaleCols;
+                        nonFinite[p] |= finishScales(t, from, to);
+                    }
+                }
+                if (nonFinite[p]) {
+                    break;
+                }
+                for (int r = r0; r < r1; r++) {
+                    float[] src = rowSource(x, r, rowBuffer);
+                    int off = rowBuffer == null ? r * cols : 0;
+                    for (Target t : targets) {
+                        encodeRow(t, src, off, r);
+                    }
                 }
             }
         });
+        for (boolean bad : nonFinite) {
+            if (bad) {
+                throw firstNonFinite(x, reportedAxis);
+            }
+        }
+    }
+
+    /** Turns amax grid entries [from, to) into scales; true if one of them saw NaN or Inf. */
+    private static boolean finishScales(Target t, int from, int to) {
+        boolean nonFinite = false;
+        for (int g = from; g < to; g++) {
+            int bits = t.amaxBits[g];
+            nonFinite |= bits >= NON_FINITE_BITS;
+            t.scales[g] = Scales.scale(Float.intBitsToFloat(bits), t.spec.format(), t.spec.powerOfTwoScales());
+        }
+        return nonFinite;
     }
 
     /** The row's floats: the F32 backing array itself, or the BF16 row widened into buffer. */

@@ -16,7 +16,7 @@ import jdk.incubator.vector.FloatVector;
  */
 final class GemmEngine {
     static final int KC = 256;
-    static final int MC = 16 * MR;
+    static final int MC = 32 * MR;
     static final int NC = 2048;
     /** The shortest K segment that can carry its own scales (MX's 32); KC is a multiple of it. */
     private static final int MIN_CHUNK = 32;

@@ -126,26 +126,58 @@ abstract class GemmOperand {
         }
     }
 
+    /**
+     * FP8 codes with their scales. Power-of-two scales (MX, or any spec with power-of-two scales) are folded
+     * into the packed values: code / scale is then exact, so each product equals the reference's up to
+     * where the scaling happens, the sum changes only in float32 rounding order, and the K chunk needs no
+     * scaling step at all. Other scales are applied per K chunk by the kernel.
+     */
     private static final class Fp8 extends GemmOperand {
         private final byte[] codes;
         private final float[] table;
-        private final Float8Tensor q;
+        /** 1 / scale for every block, in the layout of the scales. */
+        private final float[] inverse;
+        private final int blockRows;
+        private final int blockCols;
+        private final int scaleCols;
+        private final boolean folded;
         private final int chunk;
 
         Fp8(Float8Tensor q) {
             super(q.rows(), q.cols(), q.axis());
-            this.q = q;
             this.codes = q.codes();
             this.table = q.format().decodeTable();
-            this.chunk = axis == 1 ? q.blockCols() : q.blockRows();
+            float[] scales = q.scales();
+            this.inverse = new float[scales.length];
+            for (int s = 0; s < scales.length; s++) {
+                inverse[s] = 1f / scales[s];
+            }
+            this.blockRows = q.blockRows();
+            this.blockCols = q.blockCols();
+            this.scaleCols = q.scaleCols();
+            this.folded = q.spec().powerOfTwoScales();
+            this.chunk = folded ? depth : (axis == 1 ? blockCols : blockRows);
         }
 
         @Override
         void packKContiguous(int i0, int valid, int width, int k0, int kc, float[] dst, int dstOff) {
             for (int w = 0; w < valid; w++) {
-                int src = (i0 + w) * cols + k0;
-                for (int k = 0; k < kc; k++) {
-                    dst[dstOff + k * width + w] = table[codes[src + k] & 0xFF];
+                int row = i0 + w;
+                int src = row * cols + k0;
+                if (!folded) {
+                    for (int k = 0; k < kc; k++) {
+                        dst[dstOff + k * width + w] = table[codes[src + k] & 0xFF];
+                    }
+                    continue;
+                }
+                int scaleRow = (row / blockRows) * scaleCols;
+                for (int k = 0; k < kc;) {
+                    int col = k0 + k;
+                    int end = Math.min(kc, k + blockCols - col % blockCols);
+                    float s = inverse[scaleRow + col / blockCols];
+                    for (; k < end; k++) {
+                        dst[dstOff + k * width + w] = table[codes[src + k] & 0xFF] * s;
+                    }
                 }
             }
         }
@@ -155,8 +187,15 @@ abstract class GemmOperand {
             for (int k = 0; k < kc; k++) {
                 int src = (k0 + k) * cols + i0;
                 int d = dstOff + k * width;
+                if (!folded) {
+                    for (int w = 0; w < valid; w++) {
+                        dst[d + w] = table[codes[src + w] & 0xFF];
+                    }
+                    continue;
+                }
+                int scaleRow = ((k0 + k) / blockRows) * scaleCols;
                 for (int w = 0; w < valid; w++) {
-                    dst[d + w] = table[codes[src + w] & 0xFF];
+                    dst[d + w] = table[codes[src + w] & 0xFF] * inverse[scaleRow + (i0 + w) / blockCols];
                 }
             }
         }
@@ -168,7 +207,11 @@ abstract class GemmOperand {
 
         @Override
         float inverseScale(int i, int k) {
-            return 1f / (axis == 1 ? q.scale(i, k) : q.scale(k, i));
+            if (folded) {
+                return 1f;
+            }
+            return axis == 1 ? inverse[(i / blockRows) * scaleCols + k / blockCols]
+                    : inverse[(k / blockRows) * scaleCols + i / blockCols];
         }
     }
 }

@@ -4,10 +4,11 @@ import jdk.incubator.vector.FloatVector;
 import jdk.incubator.vector.VectorSpecies;
 
 /**
- * The register-blocked inner kernel: a {@link #MR} x {@link #NR} tile of C, held as twelve vector
- * accumulators (6 rows x 2 vectors), updated by broadcasting one packed A element per row and
- * multiplying it into two packed B vectors with FMA. With 16 vector registers (AVX2) this is 12
- * accumulators + 2 B vectors + 1 broadcast.
+ * The register-blocked inner kernel: an {@link #MR} x {@link #NR} tile of C held in eight vector
+ * accumulators (4 rows x 2 vectors), updated by broadcasting one packed A element per row and multiplying
+ * it into two packed B vectors with FMA. With AVX2's 16 vector registers, 4 x 2 leaves C2 room to keep
+ * everything in registers (6 x 2, the usual hand-written choice, makes C2 spill and runs at half speed),
+ * and eight independent accumulators cover the FMA latency.
  *
  * <p>K is walked in segments: each segment is summed from zero in registers, then added to C, scaled
  * by {@code (1/sa) * (1/sb)} when the operands carry block scales (DeepSeek-style promotion).
@@ -15,7 +16,7 @@ import jdk.incubator.vector.VectorSpecies;
 final class Microkernel {
     static final VectorSpecies<Float> SPECIES = FloatVector.SPECIES_PREFERRED;
     static final int LANES = SPECIES.length();
-    static final int MR = 6;
+    static final int MR = 4;
     static final int NR = 2 * LANES;
 
     private Microkernel() {
@@ -30,68 +31,106 @@ final class Microkernel {
             float[] sb, int sbOff, float[] c, int cOff, int ldc) {
         for (int s0 = 0, s = 0; s0 < kc; s0 += segment, s++) {
             int len = Math.min(segment, kc - s0);
-            int ao = aOff + s0 * MR;
-            int bo = bOff + s0 * NR;
-            FloatVector c00 = FloatVector.zero(SPECIES), c01 = FloatVector.zero(SPECIES);
-            FloatVector c10 = FloatVector.zero(SPECIES), c11 = FloatVector.zero(SPECIES);
-            FloatVector c20 = FloatVector.zero(SPECIES), c21 = FloatVector.zero(SPECIES);
-            FloatVector c30 = FloatVector.zero(SPECIES), c31 = FloatVector.zero(SPECIES);
-            FloatVector c40 = FloatVector.zero(SPECIES), c41 = FloatVector.zero(SPECIES);
-            FloatVector c50 = FloatVector.zero(SPECIES), c51 = FloatVector.zero(SPECIES);
-            for (int k = 0; k < len; k++) {
-                int bi = bo + k * NR;
-                int ai = ao + k * MR;
-                FloatVector b0 = FloatVector.fromArray(SPECIES, b, bi);
-                FloatVector b1 = FloatVector.fromArray(SPECIES, b, bi + LANES);
-                FloatVector x = FloatVector.broadcast(SPECIES, a[ai]);
-                c00 = x.fma(b0, c00);
-                c01 = x.fma(b1, c01);
-                x = FloatVector.broadcast(SPECIES, a[ai + 1]);
-                c10 = x.fma(b0, c10);
-                c11 = x.fma(b1, c11);
-                x = FloatVector.broadcast(SPECIES, a[ai + 2]);
-                c20 = x.fma(b0, c20);
-                c21 = x.fma(b1, c21);
-                x = FloatVector.broadcast(SPECIES, a[ai + 3]);
-                c30 = x.fma(b0, c30);
-                c31 = x.fma(b1, c31);
-                x = FloatVector.broadcast(SPECIES, a[ai + 4]);
-                c40 = x.fma(b0, c40);
-                c41 = x.fma(b1, c41);
-                x = FloatVector.broadcast(SPECIES, a[ai + 5]);
-                c50 = x.fma(b0, c50);
-                c51 = x.fma(b1, c51);
-            }
             if (sa == null) {
-                addRow(c, cOff, c00, c01);
-                addRow(c, cOff + ldc, c10, c11);
-                addRow(c, cOff + 2 * ldc, c20, c21);
-                addRow(c, cOff + 3 * ldc, c30, c31);
-                addRow(c, cOff + 4 * ldc, c40, c41);
-                addRow(c, cOff + 5 * ldc, c50, c51);
+                accumulate(a, aOff + s0 * MR, b, bOff + s0 * NR, len, c, cOff, ldc);
             } else {
-                int so = saOff + s * MR;
-                FloatVector sb0 = FloatVector.fromArray(SPECIES, sb, sbOff + s * NR);
-                FloatVector sb1 = FloatVector.fromArray(SPECIES, sb, sbOff + s * NR + LANES);
-                addScaledRow(c, cOff, c00, c01, sa[so], sb0, sb1);
-                addScaledRow(c, cOff + ldc, c10, c11, sa[so + 1], sb0, sb1);
-                addScaledRow(c, cOff + 2 * ldc, c20, c21, sa[so + 2], sb0, sb1);
-                addScaledRow(c, cOff + 3 * ldc, c30, c31, sa[so + 3], sb0, sb1);
-                addScaledRow(c, cOff + 4 * ldc, c40, c41, sa[so + 4], sb0, sb1);
-                addScaledRow(c, cOff + 5 * ldc, c50, c51, sa[so + 5], sb0, sb1);
+                accumulateScaled(a, aOff + s0 * MR, b, bOff + s0 * NR, len, sa, saOff + s * MR, sb, sbOff + s * NR,
+                        c, cOff, ldc);
             }
         }
     }
 
-    private static void addRow(float[] c, int off, FloatVector v0, FloatVector v1) {
-        FloatVector.fromArray(SPECIES, c, off).add(v0).intoArray(c, off);
-        FloatVector.fromArray(SPECIES, c, off + LANES).add(v1).intoArray(c, off + LANES);
+    // The two kernels below are kept apart and written out without helper methods, each small enough
+    // for C2 to compile whole: a kernel that outgrows C2's inlining budget (NodeCountInliningCutoff)
+    // leaves Vector API calls un-inlined, and the vectors they touch are then allocated on the heap.
+
+    /** C += A.B over len k values, accumulating onto C itself (its loads are issued before the loop, not after). */
+    private static void accumulate(float[] a, int ao, float[] b, int bo, int len, float[] c, int cOff, int ldc) {
+        int o0 = cOff;
+        FloatVector c00 = FloatVector.fromArray(SPECIES, c, o0);
+        FloatVector c01 = FloatVector.fromArray(SPECIES, c, o0 + LANES);
+        int o1 = cOff + ldc;
+        FloatVector c10 = FloatVector.fromArray(SPECIES, c, o1);
+        FloatVector c11 = FloatVector.fromArray(SPECIES, c, o1 + LANES);
+        int o2 = cOff + 2 * ldc;
+        FloatVector c20 = FloatVector.fromArray(SPECIES, c, o2);
+        FloatVector c21 = FloatVector.fromArray(SPECIES, c, o2 + LANES);
+        int o3 = cOff + 3 * ldc;
+        FloatVector c30 = FloatVector.fromArray(SPECIES, c, o3);
+        FloatVector c31 = FloatVector.fromArray(SPECIES, c, o3 + LANES);
+        for (int k = 0; k < len; k++) {
+            int bi = bo + k * NR;
+            int ai = ao + k * MR;
+            FloatVector b0 = FloatVector.fromArray(SPECIES, b, bi);
+            FloatVector b1 = FloatVector.fromArray(SPECIES, b, bi + LANES);
+            FloatVector x0 = FloatVector.broadcast(SPECIES, a[ai]);
+            c00 = x0.fma(b0, c00);
+            c01 = x0.fma(b1, c01);
+            FloatVector x1 = FloatVector.broadcast(SPECIES, a[ai + 1]);
+            c10 = x1.fma(b0, c10);
+            c11 = x1.fma(b1, c11);
+            FloatVector x2 = FloatVector.broadcast(SPECIES, a[ai + 2]);
+            c20 = x2.fma(b0, c20);
+            c21 = x2.fma(b1, c21);
+            FloatVector x3 = FloatVector.broadcast(SPECIES, a[ai + 3]);
+            c30 = x3.fma(b0, c30);
+            c31 = x3.fma(b1, c31);
+        }
+        c00.intoArray(c, o0);
+        c01.intoArray(c, o0 + LANES);
+        c10.intoArray(c, o1);
+        c11.intoArray(c, o1 + LANES);
+        c20.intoArray(c, o2);
+        c21.intoArray(c, o2 + LANES);
+        c30.intoArray(c, o3);
+        c31.intoArray(c, o3 + LANES);
     }
 
-    /** C += partial * ((1/sa) * (1/sb)): the product of inverse scales first, as the reference rounds it. */
-    private static void addScaledRow(float[] c, int off, FloatVector v0, FloatVector v1, float inverseA,
-            FloatVector inverseB0, FloatVector inverseB1) {
-        FloatVector.fromArray(SPECIES, c, off).add(v0.mul(inverseB0.mul(inverseA))).intoArray(c, off);
-        FloatVector.fromArray(SPECIES, c, off + LANES).add(v1.mul(inverseB1.mul(inverseA))).intoArray(c, off + LANES);
+    /**
+     * C += (A.B over len k values) * ((1/sa) * (1/sb)), the inverse scales packed per row and column; the
+     * product of the inverse scales is rounded first, as the reference does.
+     */
+    private static void accumulateScaled(float[] a, int ao, float[] b, int bo, int len, float[] sa, int so,
+            float[] sb, int sbo, float[] c, int cOff, int ldc) {
+        FloatVector c00 = FloatVector.zero(SPECIES), c01 = FloatVector.zero(SPECIES);
+        FloatVector c10 = FloatVector.zero(SPECIES), c11 = FloatVector.zero(SPECIES);
+        FloatVector c20 = FloatVector.zero(SPECIES), c21 = FloatVector.zero(SPECIES);
+        FloatVector c30 = FloatVector.zero(SPECIES), c31 = FloatVector.zero(SPECIES);
+        for (int k = 0; k < len; k++) {
+            int bi = bo + k * NR;
+            int ai = ao + k * MR;
+            FloatVector b0 = FloatVector.fromArray(SPECIES, b, bi);
+            FloatVector b1 = FloatVector.fromArray(SPECIES, b, bi + LANES);
+            FloatVector x0 = FloatVector.broadcast(SPECIES, a[ai]);
+            c00 = x0.fma(b0, c00);
+            c01 = x0.fma(b1, c01);
+            FloatVector x1 = FloatVector.broadcast(SPECIES, a[ai + 1]);
+            c10 = x1.fma(b0, c10);
+            c11 = x1.fma(b1, c11);
+            FloatVector x2 = FloatVector.broadcast(SPECIES, a[ai + 2]);
+            c20 = x2.fma(b0, c20);
+            c21 = x2.fma(b1, c21);
+            FloatVector x3 = FloatVector.broadcast(SPECIES, a[ai + 3]);
+            c30 = x3.fma(b0, c30);
+            c31 = x3.fma(b1, c31);
+        }
+        FloatVector sb0 = FloatVector.fromArray(SPECIES, sb, sbo);
+        FloatVector sb1 = FloatVector.fromArray(SPECIES, sb, sbo + LANES);
+        int o0 = cOff;
+        FloatVector s0 = FloatVector.broadcast(SPECIES, sa[so]);
+        FloatVector.fromArray(SPECIES, c, o0).add(c00.mul(sb0.mul(s0))).intoArray(c, o0);
+        FloatVector.fromArray(SPECIES, c, o0 + LANES).add(c01.mul(sb1.mul(s0))).intoArray(c, o0 + LANES);
+        int o1 = cOff + ldc;
+        FloatVector s1 = FloatVector.broadcast(SPECIES, sa[so + 1]);
+        FloatVector.fromArray(SPECIES, c, o1).add(c10.mul(sb0.mul(s1))).intoArray(c, o1);
+        FloatVector.fromArray(SPECIES, c, o1 + LANES).add(c11.mul(sb1.mul(s1))).intoArray(c, o1 + LANES);
+        int o2 = cOff + 2 * ldc;
+        FloatVector s2 = FloatVector.broadcast(SPECIES, sa[so + 2]);
+        FloatVector.fromArray(SPECIES, c, o2).add(c20.mul(sb0.mul(s2))).intoArray(c, o2);
+        FloatVector.fromArray(SPECIES, c, o2 + LANES).add(c21.mul(sb1.mul(s2))).intoArray(c, o2 + LANES);
+        int o3 = cOff + 3 * ldc;
+        FloatVector s3 = FloatVector.broadcast(SPECIES, sa[so + 3]);
+        FloatVector.fromArray(SPECIES, c, o3).add(c30.mul(sb0.mul(s3))).intoArray(c, o3);
+        FloatVector.fromArray(SPECIES, c, o3 + LANES).add(c31.mul(sb1.mul(s3))).intoArray(c, o3 + LANES);
     }
 }

@@ -1,0 +1,40 @@
+#!/usr/bin/env bash
+# Everything float8j does on the GPU host, in one call (the host has CUDA and PyTorch but no JDK).
+# Expects in .gpu/: jre.tar.xz (../shared/gpu/pack-jre.sh), lib/*.jar (float8j jars and dependencies),
+# test-classes/ and junit-console.jar for the GPU tests, fp8_vs_pytorch.py.
+# Usage, from the repository root: .gpu/gpu-session.sh STEP... with steps probe, fp8check, test, bench.
+# Outputs go to $OUT (default /tmp/float8j-out).
+set -uo pipefail
+out=${OUT:-/tmp/float8j-out}
+mkdir -p "$out"
+[ -x /tmp/jre/bin/java ] || tar -C /tmp -xJf .gpu/jre.tar.xz
+export PATH=/tmp/jre/bin:$PATH
+java_run() { java --add-modules jdk.incubator.vector --enable-native-access=ALL-UNNAMED -Xmx24g -cp '.gpu/lib/*' "$@"; }
+
+for step in "$@"; do
+  echo "=== $step $(date -u +%FT%TZ)"
+  case $step in
+    probe)
+      nvidia-smi --query-gpu=name,driver_version,memory.total,clocks.sm,clocks.max.sm --format=csv | tee "$out/probe.txt"
+      hdr=/usr/local/cuda/include/cublasLt.h
+      grep -n -E "CUBLASLT_MATMUL_DESC_(TRANSA|TRANSB|A_SCALE_POINTER|B_SCALE_POINTER|FAST_ACCUM|A_SCALE_MODE|B_SCALE_MODE) |CUBLASLT_MATMUL_MATRIX_SCALE_[A-Z0-9x_]+ *=|CUBLASLT_MATMUL_PREF_MAX_WORKSPACE_BYTES *=" "$hdr" | tee -a "$out/probe.txt"
+      grep -n -B2 -A8 -E "SCALE_VEC128_32F|SCALE_BLK128x128_32F|SCALE_OUTER_VEC_32F" "$hdr" > "$out/cublasLt-scale-modes.txt"
+      java_run dev.float8j.runtime.cuda.CudaProbe 2>&1 | tee -a "$out/probe.txt"
+      ;;
+    fp8check)
+      for f in E4M3FN E5M2; do
+        lower=$(echo "$f" | tr A-Z a-z)
+        java_run -Xmx2g dev.float8j.benchmarks.Fp8EncodeStream "$f" | PYTHONUNBUFFERED=1 python3 .gpu/fp8_vs_pytorch.py "$lower"
+      done 2>&1 | tee "$out/fp8-vs-pytorch.txt"
+      ;;
+    test)
+      java --add-modules jdk.incubator.vector --enable-native-access=ALL-UNNAMED -Xmx24g -jar .gpu/junit-console.jar \
+        execute --class-path '.gpu/test-classes' --class-path "$(ls .gpu/lib/*.jar | tr '\n' ':')" \
+        --select-package dev.float8j.runtime.cuda --details=tree --disable-banner --disable-ansi-colors 2>&1 | tee "$out/gpu-tests.txt"
+      ;;
+    bench)
+      bash .gpu/gpu.sh ${BENCH_ARGS:-} 2>&1 | tee "$out/gpu-bench.txt"
+      ;;
+    *) echo "unknown step $step" ;;
+  esac
+done

@@ -1,0 +1,280 @@
+package dev.float8j.benchmarks;
+
+import dev.float8j.runtime.Fp8Format;
+import dev.float8j.runtime.Tensor;
+import dev.float8j.runtime.cpu.CpuBackend;
+import dev.float8j.runtime.quant.Float8Tensor;
+import dev.float8j.runtime.quant.QuantSpec;
+import dev.float8j.runtime.quant.ScalingGranularity;
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.List;
+import java.util.Locale;
+import java.util.Random;
+import java.util.concurrent.CountDownLatch;
+import java.util.function.IntConsumer;
+import jdk.incubator.vector.FloatVector;
+import jdk.incubator.vector.VectorSpecies;
+
+/**
+ * Speed of the CPU backend, printed as CSV: {@code op,granularity,M,K,N,threads,gflops,ceiling_gflops}.
+ *
+ * <p>Gemm rows ({@code op} = gemm): GFLOP/s of 2*M*K*N over the best of several runs, against the
+ * FloatVector FMA ceiling (register-resident FMAs, no memory) measured in the same run on as many threads.
+ * Quantization rows ({@code op} = quantize_axis1 and so on, M x K = the tensor, N = 0): the gflops column
+ * holds GB/s (input bytes read + codes and scales written, once each) and ceiling_gflops holds the GB/s of
+ * a plain array copy (bytes read + written) of the same input on as many threads.
+ *
+ * <p>Arguments (all optional): {@code --sizes=512,1024,2048,4096,2048x1024x4096,2048x4096x1024}
+ * {@code --ops=f32,tensorwise,rowwise,blockwise,mx,quant} {@code --threads=2,1} {@code --reps=5}
+ * {@code --clock=wall|cpu}. The default clock is wall time. {@code --clock=cpu} divides the process's CPU
+ * time by the thread count instead: on a machine shared with other work, where the threads are
+ * descheduled part of the time, it estimates what an idle machine would show (ceiling included).
+ */
+public final class CpuBenchmark {
+    private static final VectorSpecies<Float> SPECIES = FloatVector.SPECIES_PREFERRED;
+
+    private static boolean cpuClock;
+    private static int clockThreads = 1;
+
+    private CpuBenchmark() {
+    }
+
+    public static void main(String[] args) {
+        List<int[]> sizes = new ArrayList<>();
+        List<String> ops = List.of("f32", "tensorwise", "rowwise", "blockwise", "mx", "quant");
+        int[] threadCounts = {Runtime.getRuntime().availableProcessors()};
+        int reps = 5;
+        for (String arg : args) {
+            String[] kv = arg.split("=", 2);
+            switch (kv[0]) {
+                case "--sizes" -> {
+                    for (String s : kv[1].split(",")) {
+                        String[] d = s.split("x");
+                        sizes.add(d.length == 1 ? new int[] {Integer.parseInt(d[0]), Integer.parseInt(d[0]), Integer.parseInt(d[0])}
+                                : new int[] {Integer.parseInt(d[0]), Integer.parseInt(d[1]), Integer.parseInt(d[2])});
+                    }
+                }
+                case "--ops" -> ops = List.of(kv[1].split(","));
+                case "--threads" -> threadCounts = Arrays.stream(kv[1].split(",")).mapToInt(Integer::parseInt).toArray();
+                case "--reps" -> reps = Integer.parseInt(kv[1]);
+                case "--clock" -> cpuClock = switch (kv[1]) {
+                    case "cpu" -> true;
+                    case "wall" -> false;
+                    default -> throw new IllegalArgumentException("--clock is wall or cpu, not " + kv[1]);
+                };
+                default -> throw new IllegalArgumentException("unknown argument " + arg
+                        + " (known: --sizes=512,2048x1024x4096 --ops=f32,tensorwise,rowwise,blockwise,mx,quant"
+                        + " --threads=2,1 --reps=5 --clock=wall|cpu)");
+            }
+        }
+        if (sizes.isEmpty()) {
+            for (int[] s : new int[][] {{512, 512, 512}, {1024, 1024, 1024}, {2048, 2048, 2048}, {4096, 4096, 4096},
+                    {2048, 1024, 4096}, {2048, 4096, 1024}}) {
+                sizes.add(s);
+            }
+        }
+        System.out.println("op,granularity,M,K,N,threads,gflops,ceiling_gflops");
+        for (int threads : threadCounts) {
+            CpuBackend backend = new CpuBackend(threads);
+            clockThreads = threads;
+            Pool pool = new Pool(threads);
+            double ceiling = fmaCeiling(pool);
+            for (int[] s : sizes) {
+                for (String op : ops) {
+                    if (op.equals("quant")) {
+                        quantCases(backend, pool, s[0], s[1], reps);
+                    } else {
+                        double gflops = gemm(backend, op, s[0], s[1], s[2], reps);
+                        row("gemm", op.equals("f32") ? "F32" : granularityName(op), s[0], s[1], s[2], threads, gflops,
+                                ceiling);
+                    }
+                }
+            }
+            pool.close();
+        }
+    }
+
+    private static void row(String op, String granularity, int m, int k, int n, int threads, double value,
+            double ceiling) {
+        System.out.println(String.format(Locale.ROOT, "%s,%s,%d,%d,%d,%d,%.1f,%.1f", op, granularity, m, k, n, threads,
+                value, ceiling));
+        System.out.flush();
+    }
+
+    private static String granularityName(String op) {
+        return switch (op) {
+            case "tensorwise" -> "TENSORWISE";
+            case "rowwise" -> "ROWWISE";
+            case "blockwise" -> "TILE_1X128*BLOCK_128X128";
+            case "mx" -> "MX_1X32";
+            default -> throw new IllegalArgumentException("unknown op " + op);
+        };
+    }
+
+    private static Tensor random(int rows, int cols, long seed) {
+        Random r = new Random(seed);
+        float[] v = new float[rows * cols];
+        for (int i = 0; i < v.length; i++) {
+            v[i] = (float) r.nextGaussian();
+        }
+        return Tensor.of(v, rows, cols);
+    }
+
+    /** The output gemm y = x.W^T with x [M,K] and W [N,K], both contracted along axis 1. */
+    private static double gemm(CpuBackend backend, String op, int m, int k, int n, int reps) {
+        Tensor x = random(m, k, 1);
+        Tensor w = random(n, k, 2);
+        Runnable run;
+        if (op.equals("f32")) {
+            run = () -> backend.matmul(x, 1, w, 1);
+        } else {
+            ScalingGranularity ga;
+            ScalingGranularity gb;
+            switch (op) {
+                case "tensorwise" -> { ga = ScalingGranularity.TENSORWISE; gb = ga; }
+                case "rowwise" -> { ga = ScalingGranularity.ROWWISE; gb = ga; }
+                case "blockwise" -> { ga = ScalingGranularity.TILE_1X128; gb = ScalingGranularity.BLOCK_128X128; }
+                case "mx" -> { ga = ScalingGranularity.MX_1X32; gb = ga; }
+                default -> throw new IllegalArgumentException("unknown op " + op);
+            }
+            Float8Tensor qx = backend.quantize(x, QuantSpec.of(Fp8Format.E4M3FN, ga, 1));
+            Float8Tensor qw = backend.quantize(w, QuantSpec.of(Fp8Format.E4M3FN, gb, 1));
+            run = () -> backend.gemm(qx, qw);
+        }
+        double seconds = best(run, reps);
+        return 2.0 * m * k * n / seconds / 1e9;
+    }
+
+    private static void quantCases(CpuBackend backend, Pool pool, int rows, int cols, int reps) {
+        Tensor x = random(rows, cols, 3);
+        long elements = (long) rows * cols;
+        float[] copy = new float[rows * cols];
+        float[] src = x.data();
+        double copySeconds = best(() -> pool.run(t -> {
+            int from = (int) (elements * t / pool.threads);
+            int to = (int) (elements * (t + 1) / pool.threads);
+            System.arraycopy(src, from, copy, from, to - from);
+        }), reps);
+        double copyGBps = 8.0 * elements / copySeconds / 1e9;
+        int threads = pool.threads;
+        for (ScalingGranularity g : ScalingGranularity.values()) {
+            for (int axis = 1; axis >= 0; axis--) {
+                QuantSpec spec = QuantSpec.of(Fp8Format.E4M3FN, g, axis);
+                Float8Tensor q = backend.quantize(x, spec);
+                double bytes = 5.0 * elements + 4.0 * q.scales().length;
+                double seconds = best(() -> backend.quantize(x, spec), reps);
+                row("quantize_axis" + axis, g.name(), rows, cols, 0, threads, bytes / seconds / 1e9, copyGBps);
+            }
+            QuantSpec spec = QuantSpec.of(Fp8Format.E4M3FN, g, 1);
+            Float8Tensor[] both = backend.quantizeBothAxes(x, spec, spec.withAxis(0));
+            double bothBytes = 6.0 * elements + 4.0 * (both[0].scales().length + both[1].scales().length);
+            double bothSeconds = best(() -> backend.quantizeBothAxes(x, spec, spec.withAxis(0)), reps);
+            row("quantize_both_axes", g.name(), rows, cols, 0, threads, bothBytes / bothSeconds / 1e9, copyGBps);
+            double deqBytes = 5.0 * elements + 4.0 * both[0].scales().length;
+            double deqSeconds = best(() -> backend.dequantize(both[0]), reps);
+            row("dequantize", g.name(), rows, cols, 0, threads, deqBytes / deqSeconds / 1e9, copyGBps);
+        }
+    }
+
+    /**
+     * Best time per run over reps samples, after two warm-up runs (JIT compilation, page faults). Each
+     * sample repeats the run enough times to last about 0.2 s, so that the clock's resolution does not matter.
+     */
+    private static double best(Runnable run, int reps) {
+        run.run();
+        long w0 = System.nanoTime();
+        run.run();
+        double once = Math.max(1e-6, (System.nanoTime() - w0) / 1e9);
+        int inner = (int) Math.max(1, Math.ceil(0.2 / once));
+        double best = Double.MAX_VALUE;
+        for (int i = 0; i < reps; i++) {
+            long t0 = now();
+            for (int j = 0; j < inner; j++) {
+                run.run();
+            }
+            best = Math.min(best, (now() - t0) / 1e9 / inner);
+        }
+        return best;
+    }
+
+    /** Nanoseconds of wall time, or of process CPU time per benchmark thread (see --clock). */
+    private static long now() {
+        if (!cpuClock) {
+            return System.nanoTime();
+        }
+        var os = (com.sun.management.OperatingSystemMXBean) java.lang.management.ManagementFactory
+                .getOperatingSystemMXBean();
+        return os.getProcessCpuTime() / clockThreads;
+    }
+
+    /**
+     * GFLOP/s of FloatVector FMAs on 12 independent register accumulators (enough to cover the FMA latency),
+     * no memory traffic, on every thread of the pool at once: the most the gemm microkernel could reach.
+     */
+    private static double fmaCeiling(Pool pool) {
+        int iterations = 20_000_000;
+        float[] sink = new float[pool.threads * SPECIES.length()];
+        double best = Double.MAX_VALUE;
+        for (int rep = 0; rep < 7; rep++) {
+            long t0 = now();
+            pool.run(t -> fmaLoop(iterations, sink, t * SPECIES.length()));
+            best = Math.min(best, (now() - t0) / 1e9);
+        }
+        return 2.0 * 12 * SPECIES.length() * (double) iterations * pool.threads / best / 1e9;
+    }
+
+    private static void fmaLoop(int iterations, float[] sink, int off) {
+        FloatVector m = FloatVector.broadcast(SPECIES, 0.999999f);
+        FloatVector a = FloatVector.broadcast(SPECIES, 1e-7f);
+        FloatVector c0 = FloatVector.broadcast(SPECIES, 1f), c1 = c0.add(1), c2 = c0.add(2), c3 = c0.add(3);
+        FloatVector c4 = c0.add(4), c5 = c0.add(5), c6 = c0.add(6), c7 = c0.add(7);
+        FloatVector c8 = c0.add(8), c9 = c0.add(9), c10 = c0.add(10), c11 = c0.add(11);
+        for (int i = 0; i < iterations; i++) {
+            c0 = c0.fma(m, a); c1 = c1.fma(m, a); c2 = c2.fma(m, a); c3 = c3.fma(m, a);
+            c4 = c4.fma(m, a); c5 = c5.fma(m, a); c6 = c6.fma(m, a); c7 = c7.fma(m, a);
+            c8 = c8.fma(m, a); c9 = c9.fma(m, a); c10 = c10.fma(m, a); c11 = c11.fma(m, a);
+        }
+        c0.add(c1).add(c2).add(c3).add(c4).add(c5).add(c6).add(c7).add(c8).add(c9).add(c10).add(c11)
+                .intoArray(sink, off);
+    }
+
+    /** A fixed set of threads that run one body together, for the ceiling and the copy. */
+    private static final class Pool {
+        final int threads;
+        private final java.util.concurrent.ExecutorService executor;
+
+        Pool(int threads) {
+            this.threads = threads;
+            this.executor = java.util.concurrent.Executors.newFixedThreadPool(threads, r -> {
+                Thread t = new Thread(r, "benchmark");
+                t.setDaemon(true);
+                return t;
+            });
+        }
+
+        void run(IntConsumer body) {
+            CountDownLatch done = new CountDownLatch(threads);
+            for (int t = 0; t < threads; t++) {
+                int index = t;
+                executor.execute(() -> {
+                    try {
+                        body.accept(index);
+                    } finally {
+                        done.countDown();
+                    }
+                });
+            }
+            try {
+                done.await();
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+                throw new IllegalStateException(e);
+            }
+        }
+
+        void close() {
+            executor.shutdown();
+        }
+    }
+}

@@ -1,0 +1,325 @@
+package dev.float8j.benchmarks.cuda;
+
+import dev.float8j.runtime.BFloat16;
+import dev.float8j.runtime.DType;
+import dev.float8j.runtime.Fp8Format;
+import dev.float8j.runtime.Tensor;
+import dev.float8j.runtime.cuda.CudaBackend;
+import dev.float8j.runtime.cuda.DeviceFloat8;
+import dev.float8j.runtime.cuda.DeviceTensor;
+import dev.float8j.runtime.quant.QuantSpec;
+import dev.float8j.runtime.quant.ScalingGranularity;
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.List;
+import java.util.Random;
+
+/**
+ * Times forward+backward of one FP8 linear layer (y = x·Wᵀ, x [M,K], W [N,K], dY [M,N], all BF16) against the
+ * same layer in BF16 (three cuBLASLt BF16 gemms), side by side in one run, on the device API: casts as the
+ * recipe and backward policy say, then three gemms. Prints CSV {@code recipe,policy,M,K,N,fp8_ms,bf16_ms,speedup},
+ * then the breakdown of cast time against gemm time, then the cast kernels alone.
+ * Arguments: {@code --quick} (only M=16384, K=N=8192), {@code --fast-accum-all} (fast accumulation in the two
+ * backward gemms too; by default only the output gemm uses it, as torchao does).
+ */
+public final class GpuLinearBenchmark {
+    enum Recipe {
+        TENSORWISE, ROWWISE, ROWWISE_GW_HP, BLOCKWISE;
+
+        String csvName() {
+            return name().toLowerCase();
+        }
+    }
+
+    enum Policy { KEEP_HIGH_PRECISION, REQUANTIZE, BOTH_AXES }
+
+    private final CudaBackend cuda;
+    private final boolean fastAccumAll;
+    private final CudaBackend.Event[] events;
+    private final List<String> breakdown = new ArrayList<>();
+    private int eventCount;
+    private final List<int[]> opSlots = new ArrayList<>();  // {category 0 cast / 1 gemm, start event, end event}
+    private boolean tracing;
+    private long castBytes;
+
+    private GpuLinearBenchmark(CudaBackend cuda, boolean fastAccumAll) {
+        this.cuda = cuda;
+        this.fastAccumAll = fastAccumAll;
+        events = new CudaBackend.Event[64];
+        for (int i = 0; i < events.length; i++) {
+            events[i] = cuda.newEvent();
+        }
+    }
+
+    public static void main(String[] args) {
+        List<String> options = Arrays.asList(args);
+        CudaBackend cuda = CudaBackend.create();
+        GpuLinearBenchmark bench = new GpuLinearBenchmark(cuda, options.contains("--fast-accum-all"));
+        System.out.println("# device: " + cuda.deviceName() + ", fast accumulation: output gemm"
+                + (bench.fastAccumAll ? " and backward gemms" : " only"));
+        int m = 16384;
+        int[][] kn = options.contains("--quick") ? new int[][] {{8192, 8192}}
+                : new int[][] {{4096, 4096}, {4096, 14336}, {14336, 4096}, {8192, 8192}};
+        List<int[]> shapes = new ArrayList<>();
+        for (int[] s : kn) {
+            shapes.add(new int[] {m, s[0], s[1]});
+        }
+        if (!options.contains("--quick")) {
+            shapes.add(new int[] {8192, 8192, 8192});
+        }
+        System.out.println("recipe,policy,M,K,N,fp8_ms,bf16_ms,speedup");
+        for (int[] s : shapes) {
+            bench.runShape(s[0], s[1], s[2]);
+        }
+        System.out.println();
+        System.out.println("# breakdown: GPU time inside cast kernels and inside gemms, per step (events around each op)");
+        System.out.println("recipe,policy,M,K,N,cast_ms,gemm_ms,cast_GB_per_s,gemm_TFLOP_per_s");
+        bench.breakdown.forEach(System.out::println);
+        System.out.println();
+        bench.castKernels(16384, 8192);
+        System.out.println("# allocator: " + cuda.allocator().driverAllocations() + " driver allocations, "
+                + cuda.allocator().bytesInUse() + " bytes in use at the end");
+    }
+
+    private DeviceTensor randomBf16(int rows, int cols, float std, long seed) {
+        Random rnd = new Random(seed);
+        short[] block = new short[1 << 20];
+        for (int i = 0; i < block.length; i++) {
+            block[i] = BFloat16.fromFloat((float) rnd.nextGaussian() * std);
+        }
+        short[] data = new short[rows * cols];
+        for (int at = 0; at < data.length; at += block.length) {
+            // shift the block each time so rows do not repeat with a short period
+            int offset = rnd.nextInt(block.length);
+            for (int i = 0; i < Math.min(block.length, data.length - at); i++) {
+                data[at + i] = block[(i + offset) & (block.length - 1)];
+            }
+        }
+        return cuda.upload(Tensor.ofBf16(data, rows, cols));
+    }
+
+    private void runShape(int m, int k, int n) {
+        try (DeviceTensor x = randomBf16(m, k, 1f, 1); DeviceTensor w = randomBf16(n, k, 0.02f, 2);
+                DeviceTensor dy = randomBf16(m, n, 1e-3f, 3)) {
+            double bf16 = timeSteps(() -> bf16Step(x, w, dy));
+            for (Recipe recipe : Recipe.values()) {
+                for (Policy policy : Policy.values()) {
+                    double fp8 = timeSteps(() -> fp8Step(recipe, policy, x, w, dy));
+                    System.out.printf("%s,%s,%d,%d,%d,%.3f,%.3f,%.3f%n", recipe.csvName(), policy, m, k, n, fp8, bf16,
+                            bf16 / fp8);
+                    traceBreakdown(recipe, policy, m, k, n, x, w, dy);
+                }
+            }
+        }
+    }
+
+    /** Median milliseconds of one step over 10 timed steps after 3 warm-up steps. */
+    private double timeSteps(Runnable step) {
+        for (int i = 0; i < 3; i++) {
+            step.run();
+        }
+        cuda.synchronize();
+        double[] ms = new double[10];
+        for (int i = 0; i < ms.length; i++) {
+            cuda.record(events[0]);
+            step.run();
+            cuda.record(events[1]);
+            ms[i] = cuda.elapsedMillis(events[0], events[1]);
+        }
+        Arrays.sort(ms);
+        return (ms[4] + ms[5]) / 2;
+    }
+
+    private void traceBreakdown(Recipe recipe, Policy policy, int m, int k, int n, DeviceTensor x, DeviceTensor w,
+            DeviceTensor dy) {
+        double cast = 0;
+        double gemm = 0;
+        int reps = 3;
+        long bytes = 0;
+        for (int rep = 0; rep < reps; rep++) {
+            tracing = true;
+            eventCount = 2;
+            opSlots.clear();
+            castBytes = 0;
+            fp8Step(recipe, policy, x, w, dy);
+            tracing = false;
+            cuda.synchronize();
+            for (int[] slot : opSlots) {
+                double t = cuda.elapsedMillis(events[slot[1]], events[slot[2]]);
+                if (slot[0] == 0) {
+                    cast += t;
+                } else {
+                    gemm += t;
+                }
+            }
+            bytes = castBytes;
+        }
+        cast /= reps;
+        gemm /= reps;
+        double flop = 2.0 * m * n * k * (recipe == Recipe.ROWWISE_GW_HP ? 2 : 3);
+        breakdown.add(String.format("%s,%s,%d,%d,%d,%.3f,%.3f,%.0f,%.0f", recipe.csvName(), policy, m, k, n, cast,
+                gemm, bytes / cast / 1e6, flop / gemm / 1e9));
+    }
+
+    private <T> T op(int category, java.util.function.Supplier<T> work) {
+        if (!tracing) {
+            return work.get();
+        }
+        int start = eventCount++;
+        int end = eventCount++;
+        cuda.record(events[start]);
+        T result = work.get();
+        cuda.record(events[end]);
+        opSlots.add(new int[] {category, start, end});
+        return result;
+    }
+
+    private void bf16Step(DeviceTensor x, DeviceTensor w, DeviceTensor dy) {
+        try (DeviceTensor y = cuda.matmul(x, 1, w, 1, DType.BF16);
+                DeviceTensor dx = cuda.matmul(dy, 1, w, 0, DType.BF16);
+                DeviceTensor dw = cuda.matmul(dy, 0, x, 0, DType.BF16)) {
+            // results are released to the allocator's cache at the end of the step
+        }
+    }
+
+    private static ScalingGranularity inputGranularity(Recipe r) {
+        return switch (r) {
+            case TENSORWISE -> ScalingGranularity.TENSORWISE;
+            case ROWWISE, ROWWISE_GW_HP -> ScalingGranularity.ROWWISE;
+            case BLOCKWISE -> ScalingGranularity.TILE_1X128;
+        };
+    }
+
+    private static ScalingGranularity weightGranularity(Recipe r) {
+        return r == Recipe.BLOCKWISE ? ScalingGranularity.BLOCK_128X128 : inputGranularity(r);
+    }
+
+    private static long hpBytesRead(DeviceTensor t, ScalingGranularity g) {
+        // tensorwise and rowwise read the input twice: once for the amax, once for the cast
+        int passes = g == ScalingGranularity.TENSORWISE || g == ScalingGranularity.ROWWISE ? 2 : 1;
+        return passes * t.bytes();
+    }
+
+    private DeviceFloat8 quantize(DeviceTensor t, QuantSpec spec) {
+        castBytes += hpBytesRead(t, spec.granularity()) + (long) t.rows() * t.cols();
+        return op(0, () -> cuda.quantize(t, spec));
+    }
+
+    private DeviceFloat8[] both(DeviceTensor t, QuantSpec spec) {
+        castBytes += hpBytesRead(t, spec.granularity()) + 2L * t.rows() * t.cols();
+        return op(0, () -> cuda.quantizeBothAxes(t, spec.withAxis(1), spec.withAxis(0)));
+    }
+
+    /** REQUANTIZE's backward copy: transposeable granularities transpose exactly, the others round again. */
+    private DeviceFloat8 requantize(DeviceFloat8 q, QuantSpec spec) {
+        long elements = (long) q.rows() * q.cols();
+        if (spec.granularity().transposeable() && spec.equals(q.spec().otherAxis())) {
+            castBytes += 2 * elements;
+            return op(0, () -> cuda.transpose(q));
+        }
+        int passes = spec.granularity() == ScalingGranularity.ROWWISE ? 2 : 1;
+        castBytes += passes * elements + elements;
+        return op(0, () -> cuda.requantize(q, spec));
+    }
+
+    private DeviceTensor gemm(DeviceFloat8 a, DeviceFloat8 b, boolean fast) {
+        return op(1, () -> cuda.gemm(a, b, DType.BF16, fast));
+    }
+
+    private void fp8Step(Recipe recipe, Policy policy, DeviceTensor x, DeviceTensor w, DeviceTensor dy) {
+        boolean gradWeightHp = recipe == Recipe.ROWWISE_GW_HP;
+        Fp8Format gradFormat = recipe == Recipe.TENSORWISE ? Fp8Format.E5M2 : Fp8Format.E4M3FN;
+        QuantSpec xSpec = QuantSpec.of(Fp8Format.E4M3FN, inputGranularity(recipe), 1);
+        QuantSpec wSpec = QuantSpec.of(Fp8Format.E4M3FN, weightGranularity(recipe), 1);
+        QuantSpec dySpec = QuantSpec.of(gradFormat, inputGranularity(recipe), 1);
+        List<AutoCloseable> release = new ArrayList<>();
+        // forward
+        DeviceFloat8 x1;
+        DeviceFloat8 x0 = null;
+        if (policy == Policy.BOTH_AXES && !gradWeightHp) {
+            DeviceFloat8[] q = both(x, xSpec);
+            x1 = q[0];
+            x0 = q[1];
+        } else {
+            x1 = quantize(x, xSpec);
+        }
+        DeviceFloat8 w1;
+        DeviceFloat8 w0 = null;
+        if (policy == Policy.BOTH_AXES) {
+            DeviceFloat8[] q = both(w, wSpec);
+            w1 = q[0];
+            w0 = q[1];
+        } else {
+            w1 = quantize(w, wSpec);
+        }
+        DeviceTensor y = gemm(x1, w1, true);
+        // backward
+        DeviceFloat8 dy1;
+        DeviceFloat8 dy0 = null;
+        if (gradWeightHp) {
+            dy1 = quantize(dy, dySpec);
+        } else {
+            DeviceFloat8[] q = both(dy, dySpec);
+            dy1 = q[0];
+            dy0 = q[1];
+        }
+        if (w0 == null) {
+            w0 = policy == Policy.REQUANTIZE ? requantize(w1, wSpec.withAxis(0)) : quantize(w, wSpec.withAxis(0));
+        }
+        DeviceTensor dx = gemm(dy1, w0, fastAccumAll);
+        DeviceTensor dw;
+        if (gradWeightHp) {
+            dw = op(1, () -> cuda.matmul(dy, 0, x, 0, DType.BF16));
+        } else {
+            if (x0 == null) {
+                x0 = policy == Policy.REQUANTIZE ? requantize(x1, xSpec.withAxis(0)) : quantize(x, xSpec.withAxis(0));
+            }
+            dw = gemm(dy0, x0, fastAccumAll);
+        }
+        release.addAll(Arrays.asList(x1, x0, w1, w0, dy1, dy0, y, dx, dw));
+        for (AutoCloseable c : release) {
+            if (c != null) {
+                try {
+                    c.close();
+                } catch (Exception e) {
+                    throw new IllegalStateException(e);
+                }
+            }
+        }
+    }
+
+    /** Each cast kernel alone on a rows x cols BF16 tensor: time and bytes moved per second. */
+    private void castKernels(int rows, int cols) {
+        System.out.println("# cast kernels alone on a " + rows + "x" + cols + " BF16 tensor"
+                + " (bytes = each read of the input + each FP8 copy written)");
+        System.out.println("granularity,what,ms,GB_per_s");
+        try (DeviceTensor x = randomBf16(rows, cols, 1f, 9)) {
+            for (ScalingGranularity g : new ScalingGranularity[] {ScalingGranularity.TENSORWISE,
+                ScalingGranularity.ROWWISE, ScalingGranularity.TILE_1X128, ScalingGranularity.BLOCK_128X128}) {
+                QuantSpec spec = QuantSpec.of(Fp8Format.E4M3FN, g, 1);
+                long read = hpBytesRead(x, g);
+                long codes = (long) rows * cols;
+                reportCast(g, "along 1", read + codes, () -> cuda.quantize(x, spec).close());
+                reportCast(g, "along 0 (transposed)", read + codes, () -> cuda.quantize(x, spec.withAxis(0)).close());
+                reportCast(g, "both axes", read + 2 * codes, () -> {
+                    for (DeviceFloat8 q : cuda.quantizeBothAxes(x, spec, spec.withAxis(0))) {
+                        q.close();
+                    }
+                });
+                try (DeviceFloat8 q = cuda.quantize(x, spec)) {
+                    int passes = g == ScalingGranularity.TENSORWISE || g == ScalingGranularity.ROWWISE ? 2 : 1;
+                    reportCast(g, "requantize along 1 -> along 0", passes * codes + codes,
+                            () -> cuda.requantize(q, spec.withAxis(0)).close());
+                    if (g.transposeable()) {
+                        reportCast(g, "transpose along 1 -> along 0", 2 * codes, () -> cuda.transpose(q).close());
+                    }
+                }
+            }
+        }
+    }
+
+    private void reportCast(ScalingGranularity g, String what, long bytes, Runnable work) {
+        double ms = timeSteps(work);
+        System.out.printf("%s,%s,%.3f,%.0f%n", g, what, ms, bytes / ms / 1e6);
+    }
+}

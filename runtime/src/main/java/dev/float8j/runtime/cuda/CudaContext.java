@@ -1,0 +1,95 @@
+package dev.float8j.runtime.cuda;
+
+import java.io.IOException;
+import java.io.InputStream;
+import java.io.UncheckedIOException;
+import java.lang.foreign.MemorySegment;
+import java.nio.charset.StandardCharsets;
+import java.util.List;
+
+/**
+ * The loaded CUDA stack for one GPU: driver, primary context, one stream, cuBLASLt, the float8j kernels
+ * (compiled once by NVRTC for this GPU) and the caching allocator. Created once per process.
+ */
+final class CudaContext {
+    private static CudaContext instance;
+    private static CudaException failure;
+
+    final CudaDriver driver;
+    final CublasLt lt;
+    final DeviceAllocator allocator;
+    final MemorySegment stream;
+    final MemorySegment context;
+    final String deviceName;
+    final int computeCapability;
+    final Kernels kernels;
+
+    /** Kernel handles of kernels.cu; amaxTiles and castTiles are indexed by source type (F32, BF16, FP8). */
+    record Kernels(MemorySegment[] amaxTiles, MemorySegment[] castTiles, MemorySegment dequantize,
+            MemorySegment convert, MemorySegment transpose) {
+    }
+
+    private CudaContext() {
+        driver = new CudaDriver();
+        driver.init();
+        if (driver.deviceCount() == 0) {
+            throw new CudaUnavailableException("the CUDA driver (" + driver.loadedFrom() + ") sees no GPU");
+        }
+        int device = driver.device(0);
+        deviceName = driver.deviceName(device);
+        int major = driver.attribute(device, CudaDriver.ATTR_COMPUTE_CAPABILITY_MAJOR);
+        int minor = driver.attribute(device, CudaDriver.ATTR_COMPUTE_CAPABILITY_MINOR);
+        computeCapability = major * 10 + minor;
+        if (computeCapability < 89) {
+            throw new CudaUnavailableException(deviceName + " (sm_" + computeCapability
+                    + ") has no FP8 tensor cores; float8j's CUDA backend needs sm_89 or newer");
+        }
+        context = driver.retainPrimaryContext(device);
+        stream = driver.createStream();
+        Nvrtc nvrtc = new Nvrtc();
+        byte[] cubin = nvrtc.compile(source(), "kernels.cu",
+                List.of("--gpu-architecture=sm_" + computeCapability, "--std=c++17"));
+        MemorySegment module = driver.loadModule(cubin);
+        String[] types = {"f32", "bf16", "fp8"};
+        MemorySegment[] amax = new MemorySegment[types.length];
+        MemorySegment[] cast = new MemorySegment[types.length];
+        for (int i = 0; i < types.length; i++) {
+            amax[i] = driver.function(module, "amax_tiles_" + types[i]);
+            cast[i] = driver.function(module, "cast_tiles_" + types[i]);
+        }
+        kernels = new Kernels(amax, cast, driver.function(module, "dequantize"), driver.function(module, "convert"),
+                driver.function(module, "transpose"));
+        lt = new CublasLt();
+        lt.start(driver);
+        allocator = new DeviceAllocator(driver);
+    }
+
+    private static String source() {
+        try (InputStream in = CudaContext.class.getResourceAsStream("kernels.cu")) {
+            if (in == null) {
+                throw new IllegalStateException("kernels.cu is missing from the float8j jar");
+            }
+            return new String(in.readAllBytes(), StandardCharsets.UTF_8);
+        } catch (IOException e) {
+            throw new UncheckedIOException(e);
+        }
+    }
+
+    /** The process-wide context, created on first use; a failure is remembered and thrown again. */
+    static synchronized CudaContext get() {
+        if (instance == null) {
+            if (failure != null) {
+                throw failure;
+            }
+            try {
+                instance = new CudaContext();
+            } catch (CudaException e) {
+                failure = e;
+                throw e;
+            }
+        }
+        // Contexts are per thread in the driver API: make ours current wherever the backend is called from.
+        instance.driver.setCurrent(instance.context);
+        return instance;
+    }
+}

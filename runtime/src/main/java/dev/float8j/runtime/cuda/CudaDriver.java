@@ -1,0 +1,370 @@
+package dev.float8j.runtime.cuda;
+
+import static java.lang.foreign.ValueLayout.ADDRESS;
+import static java.lang.foreign.ValueLayout.JAVA_BYTE;
+import static java.lang.foreign.ValueLayout.JAVA_FLOAT;
+import static java.lang.foreign.ValueLayout.JAVA_INT;
+import static java.lang.foreign.ValueLayout.JAVA_LONG;
+
+import java.lang.foreign.Arena;
+import java.lang.foreign.FunctionDescriptor;
+import java.lang.foreign.MemorySegment;
+import java.lang.invoke.MethodHandle;
+
+/**
+ * FFM bindings to the CUDA driver API (libcuda.so.1): primary context, memory, streams, events,
+ * modules and kernel launches. Every status is checked; failures carry cuGetErrorString's text.
+ * Device pointers are plain longs (CUdeviceptr).
+ */
+final class CudaDriver {
+    static final int ATTR_MULTIPROCESSOR_COUNT = 16;
+    static final int ATTR_COMPUTE_CAPABILITY_MAJOR = 75;
+    static final int ATTR_COMPUTE_CAPABILITY_MINOR = 76;
+
+    private final NativeLibrary lib;
+    private final MethodHandle cuInit;
+    private final MethodHandle cuDriverGetVersion;
+    private final MethodHandle cuDeviceGetCount;
+    private final MethodHandle cuDeviceGet;
+    private final MethodHandle cuDeviceGetName;
+    private final MethodHandle cuDeviceGetAttribute;
+    private final MethodHandle cuDevicePrimaryCtxRetain;
+    private final MethodHandle cuCtxSetCurrent;
+    private final MethodHandle cuCtxSynchronize;
+    private final MethodHandle cuMemAlloc;
+    private final MethodHandle cuMemFree;
+    private final MethodHandle cuMemGetInfo;
+    private final MethodHandle cuMemcpyHtoD;
+    private final MethodHandle cuMemcpyDtoH;
+    private final MethodHandle cuMemcpyDtoDAsync;
+    private final MethodHandle cuMemsetD8Async;
+    private final MethodHandle cuMemsetD32Async;
+    private final MethodHandle cuStreamCreate;
+    private final MethodHandle cuStreamSynchronize;
+    private final MethodHandle cuEventCreate;
+    private final MethodHandle cuEventRecord;
+    private final MethodHandle cuEventSynchronize;
+    private final MethodHandle cuEventElapsedTime;
+    private final MethodHandle cuModuleLoadData;
+    private final MethodHandle cuModuleGetFunction;
+    private final MethodHandle cuFuncSetAttribute;
+    private final MethodHandle cuLaunchKernel;
+    private final MethodHandle cuGetErrorString;
+
+    CudaDriver() {
+        lib = NativeLibrary.open("the CUDA driver", "float8j.cuda.libcuda", "libcuda.so.1", "libcuda.so");
+        FunctionDescriptor i = FunctionDescriptor.of(JAVA_INT, JAVA_INT);
+        FunctionDescriptor p = FunctionDescriptor.of(JAVA_INT, ADDRESS);
+        cuInit = lib.bind("cuInit", i);
+        cuDriverGetVersion = lib.bind("cuDriverGetVersion", p);
+        cuDeviceGetCount = lib.bind("cuDeviceGetCount", p);
+        cuDeviceGet = lib.bind("cuDeviceGet", FunctionDescriptor.of(JAVA_INT, ADDRESS, JAVA_INT));
+        cuDeviceGetName = lib.bind("cuDeviceGetName", FunctionDescriptor.of(JAVA_INT, ADDRESS, JAVA_INT, JAVA_INT));
+        cuDeviceGetAttribute = lib.bind("cuDeviceGetAttribute",
+                FunctionDescriptor.of(JAVA_INT, ADDRESS, JAVA_INT, JAVA_INT));
+        cuDevicePrimaryCtxRetain = lib.bind("cuDevicePrimaryCtxRetain",
+                FunctionDescriptor.of(JAVA_INT, ADDRESS, JAVA_INT));
+        cuCtxSetCurrent = lib.bind("cuCtxSetCurrent", p);
+        cuCtxSynchronize = lib.bind("cuCtxSynchronize", FunctionDescriptor.of(JAVA_INT));
+        cuMemAlloc = lib.bind("cuMemAlloc_v2", FunctionDescriptor.of(JAVA_INT, ADDRESS, JAVA_LONG));
+        cuMemFree = lib.bind("cuMemFree_v2", FunctionDescriptor.of(JAVA_INT, JAVA_LONG));
+        cuMemGetInfo = lib.bind("cuMemGetInfo_v2", FunctionDescriptor.of(JAVA_INT, ADDRESS, ADDRESS));
+        cuMemcpyHtoD = lib.bind("cuMemcpyHtoD_v2", FunctionDescriptor.of(JAVA_INT, JAVA_LONG, ADDRESS, JAVA_LONG));
+        cuMemcpyDtoH = lib.bind("cuMemcpyDtoH_v2", FunctionDescriptor.of(JAVA_INT, ADDRESS, JAVA_LONG, JAVA_LONG));
+        cuMemcpyDtoDAsync = lib.bind("cuMemcpyDtoDAsync_v2",
+                FunctionDescriptor.of(JAVA_INT, JAVA_LONG, JAVA_LONG, JAVA_LONG, ADDRESS));
+        cuMemsetD8Async = lib.bind("cuMemsetD8Async",
+                FunctionDescriptor.of(JAVA_INT, JAVA_LONG, JAVA_BYTE, JAVA_LONG, ADDRESS));
+        cuMemsetD32Async = lib.bind("cuMemsetD32Async",
+                FunctionDescriptor.of(JAVA_INT, JAVA_LONG, JAVA_INT, JAVA_LONG, ADDRESS));
+        cuStreamCreate = lib.bind("cuStreamCreate", FunctionDescriptor.of(JAVA_INT, ADDRESS, JAVA_INT));
+        cuStreamSynchronize = lib.bind("cuStreamSynchronize", p);
+        cuEventCreate = lib.bind("cuEventCreate", FunctionDescriptor.of(JAVA_INT, ADDRESS, JAVA_INT));
+        cuEventRecord = lib.bind("cuEventRecord", FunctionDescriptor.of(JAVA_INT, ADDRESS, ADDRESS));
+        cuEventSynchronize = lib.bind("cuEventSynchronize", p);
+        cuEventElapsedTime = lib.bind("cuEventElapsedTime", FunctionDescriptor.of(JAVA_INT, ADDRESS, ADDRESS, ADDRESS));
+        cuModuleLoadData = lib.bind("cuModuleLoadData", FunctionDescriptor.of(JAVA_INT, ADDRESS, ADDRESS));
+        cuModuleGetFunction = lib.bind("cuModuleGetFunction",
+                FunctionDescriptor.of(JAVA_INT, ADDRESS, ADDRESS, ADDRESS));
+        cuFuncSetAttribute = lib.bind("cuFuncSetAttribute",
+                FunctionDescriptor.of(JAVA_INT, ADDRESS, JAVA_INT, JAVA_INT));
+        cuLaunchKernel = lib.bind("cuLaunchKernel", FunctionDescriptor.of(JAVA_INT, ADDRESS, JAVA_INT, JAVA_INT,
+                JAVA_INT, JAVA_INT, JAVA_INT, JAVA_INT, JAVA_INT, ADDRESS, ADDRESS, ADDRESS));
+        cuGetErrorString = lib.bind("cuGetErrorString", FunctionDescriptor.of(JAVA_INT, JAVA_INT, ADDRESS));
+    }
+
+    String loadedFrom() {
+        return lib.loadedFrom();
+    }
+
+    void check(int status, String call) {
+        if (status != 0) {
+            String text;
+            try (Arena arena = Arena.ofConfined()) {
+                MemorySegment out = arena.allocate(ADDRESS);
+                int s = (int) cuGetErrorString.invokeExact(status, out);
+                text = s == 0 ? NativeLibrary.cString(out.get(ADDRESS, 0)) : "unknown error";
+            } catch (Throwable t) {
+                text = "unknown error";
+            }
+            throw new CudaException(call + " failed: CUDA error " + status + " (" + text + ")");
+        }
+    }
+
+    static RuntimeException rethrow(Throwable t) {
+        if (t instanceof RuntimeException r) {
+            return r;
+        }
+        if (t instanceof Error e) {
+            throw e;
+        }
+        return new CudaException(t.toString());
+    }
+
+    void init() {
+        try {
+            check((int) cuInit.invokeExact(0), "cuInit");
+        } catch (Throwable t) {
+            throw rethrow(t);
+        }
+    }
+
+    int driverVersion() {
+        try (Arena arena = Arena.ofConfined()) {
+            MemorySegment v = arena.allocate(JAVA_INT);
+            check((int) cuDriverGetVersion.invokeExact(v), "cuDriverGetVersion");
+            return v.get(JAVA_INT, 0);
+        } catch (Throwable t) {
+            throw rethrow(t);
+        }
+    }
+
+    int deviceCount() {
+        try (Arena arena = Arena.ofConfined()) {
+            MemorySegment v = arena.allocate(JAVA_INT);
+            check((int) cuDeviceGetCount.invokeExact(v), "cuDeviceGetCount");
+            return v.get(JAVA_INT, 0);
+        } catch (Throwable t) {
+            throw rethrow(t);
+        }
+    }
+
+    int device(int ordinal) {
+        try (Arena arena = Arena.ofConfined()) {
+            MemorySegment v = arena.allocate(JAVA_INT);
+            check((int) cuDeviceGet.invokeExact(v, ordinal), "cuDeviceGet(" + ordinal + ")");
+            return v.get(JAVA_INT, 0);
+        } catch (Throwable t) {
+            throw rethrow(t);
+        }
+    }
+
+    String deviceName(int device) {
+        try (Arena arena = Arena.ofConfined()) {
+            MemorySegment name = arena.allocate(256);
+            check((int) cuDeviceGetName.invokeExact(name, 256, device), "cuDeviceGetName");
+            return name.getString(0);
+        } catch (Throwable t) {
+            throw rethrow(t);
+        }
+    }
+
+    int attribute(int device, int attribute) {
+        try (Arena arena = Arena.ofConfined()) {
+            MemorySegment v = arena.allocate(JAVA_INT);
+            check((int) cuDeviceGetAttribute.invokeExact(v, attribute, device), "cuDeviceGetAttribute(" + attribute + ")");
+            return v.get(JAVA_INT, 0);
+        } catch (Throwable t) {
+            throw rethrow(t);
+        }
+    }
+
+    /** Retains the device's primary context and makes it current on the calling thread. */
+    MemorySegment retainPrimaryContext(int device) {
+        try (Arena arena = Arena.ofConfined()) {
+            MemorySegment v = arena.allocate(ADDRESS);
+            check((int) cuDevicePrimaryCtxRetain.invokeExact(v, device), "cuDevicePrimaryCtxRetain");
+            MemorySegment ctx = v.get(ADDRESS, 0);
+            setCurrent(ctx);
+            return ctx;
+        } catch (Throwable t) {
+            throw rethrow(t);
+        }
+    }
+
+    void setCurrent(MemorySegment context) {
+        try {
+            check((int) cuCtxSetCurrent.invokeExact(context), "cuCtxSetCurrent");
+        } catch (Throwable t) {
+            throw rethrow(t);
+        }
+    }
+
+    void synchronize() {
+        try {
+            check((int) cuCtxSynchronize.invokeExact(), "cuCtxSynchronize");
+        } catch (Throwable t) {
+            throw rethrow(t);
+        }
+    }
+
+    long malloc(long bytes) {
+        try (Arena arena = Arena.ofConfined()) {
+            MemorySegment v = arena.allocate(JAVA_LONG);
+            check((int) cuMemAlloc.invokeExact(v, bytes), "cuMemAlloc(" + bytes + " bytes)");
+            return v.get(JAVA_LONG, 0);
+        } catch (Throwable t) {
+            throw rethrow(t);
+        }
+    }
+
+    void free(long pointer) {
+        try {
+            check((int) cuMemFree.invokeExact(pointer), "cuMemFree");
+        } catch (Throwable t) {
+            throw rethrow(t);
+        }
+    }
+
+    /** {free, total} device memory in bytes. */
+    long[] memInfo() {
+        try (Arena arena = Arena.ofConfined()) {
+            MemorySegment f = arena.allocate(JAVA_LONG);
+            MemorySegment t = arena.allocate(JAVA_LONG);
+            check((int) cuMemGetInfo.invokeExact(f, t), "cuMemGetInfo");
+            return new long[] {f.get(JAVA_LONG, 0), t.get(JAVA_LONG, 0)};
+        } catch (Throwable t) {
+            throw rethrow(t);
+        }
+    }
+
+    void copyToDevice(long dst, MemorySegment src, long bytes) {
+        try {
+            check((int) cuMemcpyHtoD.invokeExact(dst, src, bytes), "cuMemcpyHtoD(" + bytes + " bytes)");
+        } catch (Throwable t) {
+            throw rethrow(t);
+        }
+    }
+
+    void copyToHost(MemorySegment dst, long src, long bytes) {
+        try {
+            check((int) cuMemcpyDtoH.invokeExact(dst, src, bytes), "cuMemcpyDtoH(" + bytes + " bytes)");
+        } catch (Throwable t) {
+            throw rethrow(t);
+        }
+    }
+
+    void copyOnDevice(long dst, long src, long bytes, MemorySegment stream) {
+        try {
+            check((int) cuMemcpyDtoDAsync.invokeExact(dst, src, bytes, stream), "cuMemcpyDtoDAsync(" + bytes + " bytes)");
+        } catch (Throwable t) {
+            throw rethrow(t);
+        }
+    }
+
+    void memset8(long dst, byte value, long count, MemorySegment stream) {
+        try {
+            check((int) cuMemsetD8Async.invokeExact(dst, value, count, stream), "cuMemsetD8Async");
+        } catch (Throwable t) {
+            throw rethrow(t);
+        }
+    }
+
+    void memset32(long dst, int value, long count, MemorySegment stream) {
+        try {
+            check((int) cuMemsetD32Async.invokeExact(dst, value, count, stream), "cuMemsetD32Async");
+        } catch (Throwable t) {
+            throw rethrow(t);
+        }
+    }
+
+    MemorySegment createStream() {
+        try (Arena arena = Arena.ofConfined()) {
+            MemorySegment v = arena.allocate(ADDRESS);
+            check((int) cuStreamCreate.invokeExact(v, 0), "cuStreamCreate");
+            return v.get(ADDRESS, 0);
+        } catch (Throwable t) {
+            throw rethrow(t);
+        }
+    }
+
+    void synchronize(MemorySegment stream) {
+        try {
+            check((int) cuStreamSynchronize.invokeExact(stream), "cuStreamSynchronize");
+        } catch (Throwable t) {
+            throw rethrow(t);
+        }
+    }
+
+    MemorySegment createEvent() {
+        try (Arena arena = Arena.ofConfined()) {
+            MemorySegment v = arena.allocate(ADDRESS);
+            check((int) cuEventCreate.invokeExact(v, 0), "cuEventCreate");
+            return v.get(ADDRESS, 0);
+        } catch (Throwable t) {
+            throw rethrow(t);
+        }
+    }
+
+    void record(MemorySegment event, MemorySegment stream) {
+        try {
+            check((int) cuEventRecord.invokeExact(event, stream), "cuEventRecord");
+        } catch (Throwable t) {
+            throw rethrow(t);
+        }
+    }
+
+    /** Milliseconds between two recorded events, after waiting for the second. */
+    float elapsedMillis(MemorySegment start, MemorySegment end) {
+        try (Arena arena = Arena.ofConfined()) {
+            check((int) cuEventSynchronize.invokeExact(end), "cuEventSynchronize");
+            MemorySegment v = arena.allocate(JAVA_FLOAT);
+            check((int) cuEventElapsedTime.invokeExact(v, start, end), "cuEventElapsedTime");
+            return v.get(JAVA_FLOAT, 0);
+        } catch (Throwable t) {
+            throw rethrow(t);
+        }
+    }
+
+    MemorySegment loadModule(byte[] image) {
+        try (Arena arena = Arena.ofConfined()) {
+            MemorySegment data = arena.allocate(image.length + 1L);
+            data.copyFrom(MemorySegment.ofArray(image));
+            MemorySegment v = arena.allocate(ADDRESS);
+            check((int) cuModuleLoadData.invokeExact(v, data), "cuModuleLoadData");
+            return v.get(ADDRESS, 0);
+        } catch (Throwable t) {
+            throw rethrow(t);
+        }
+    }
+
+    MemorySegment function(MemorySegment module, String name) {
+        try (Arena arena = Arena.ofConfined()) {
+            MemorySegment v = arena.allocate(ADDRESS);
+            check((int) cuModuleGetFunction.invokeExact(v, module, arena.allocateFrom(name)),
+                    "cuModuleGetFunction(" + name + ")");
+            return v.get(ADDRESS, 0);
+        } catch (Throwable t) {
+            throw rethrow(t);
+        }
+    }
+
+    void setFunctionAttribute(MemorySegment function, int attribute, int value) {
+        try {
+            check((int) cuFuncSetAttribute.invokeExact(function, attribute, value), "cuFuncSetAttribute");
+        } catch (Throwable t) {
+            throw rethrow(t);
+        }
+    }
+
+    /** Launches a kernel; params is a void*[] of pointers to each argument's value. */
+    void launch(MemorySegment function, String name, int gx, int gy, int gz, int bx, int by, int bz, int sharedBytes,
+            MemorySegment stream, MemorySegment params) {
+        try {
+            check((int) cuLaunchKernel.invokeExact(function, gx, gy, gz, bx, by, bz, sharedBytes, stream, params,
+                    MemorySegment.NULL), "cuLaunchKernel(" + name + ", grid " + gx + "x" + gy + "x" + gz + ")");
+        } catch (Throwable t) {
+            throw rethrow(t);
+        }
+    }
+}

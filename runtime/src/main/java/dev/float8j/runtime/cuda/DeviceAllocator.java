@@ -1,0 +1,81 @@
+package dev.float8j.runtime.cuda;
+
+import java.util.ArrayDeque;
+import java.util.HashMap;
+import java.util.Map;
+
+/**
+ * A caching device allocator: freed blocks go back to a per-size free list and are handed out again, so a
+ * training step allocates nothing from the driver once the first steps have filled the cache. Sizes are
+ * rounded up (to 512 bytes, then to 2 MiB for blocks of 1 MiB and more) so that close sizes share blocks.
+ * All work runs on one stream, so a block freed after its last use is safe to reuse at once.
+ */
+public final class DeviceAllocator {
+    private final CudaDriver driver;
+    private final Map<Long, ArrayDeque<Long>> free = new HashMap<>();
+    private long bytesInUse;
+    private long bytesCached;
+    private long driverAllocations;
+
+    DeviceAllocator(CudaDriver driver) {
+        this.driver = driver;
+    }
+
+    static long roundedSize(long bytes) {
+        long unit = bytes >= (1L << 20) ? 2L << 20 : 512;
+        return Math.max(unit, (bytes + unit - 1) / unit * unit);
+    }
+
+    synchronized DeviceBuffer allocate(long bytes) {
+        long size = roundedSize(bytes);
+        ArrayDeque<Long> list = free.get(size);
+        long pointer;
+        if (list != null && !list.isEmpty()) {
+            pointer = list.pop();
+            bytesCached -= size;
+        } else {
+            try {
+                pointer = driver.malloc(size);
+            } catch (CudaException outOfMemory) {
+                emptyCache();
+                pointer = driver.malloc(size);
+            }
+            driverAllocations++;
+        }
+        bytesInUse += size;
+        return new DeviceBuffer(this, pointer, bytes, size);
+    }
+
+    synchronized void release(DeviceBuffer buffer) {
+        free.computeIfAbsent(buffer.capacity(), k -> new ArrayDeque<>()).push(buffer.address());
+        bytesInUse -= buffer.capacity();
+        bytesCached += buffer.capacity();
+    }
+
+    /** Returns every cached block to the driver. */
+    public synchronized void emptyCache() {
+        driver.synchronize();
+        for (var entry : free.entrySet()) {
+            for (long pointer : entry.getValue()) {
+                driver.free(pointer);
+            }
+        }
+        free.clear();
+        bytesCached = 0;
+    }
+
+    /** Bytes in blocks handed out and not yet released. */
+    public synchronized long bytesInUse() {
+        return bytesInUse;
+    }
+
+    /** Bytes in released blocks kept for reuse. */
+    public synchronized long bytesCached() {
+        return bytesCached;
+    }
+
+    /** How many times the driver was asked for memory since start. */
+    public synchronized long driverAllocations() {
+        return driverAllocations;
+    }
+}

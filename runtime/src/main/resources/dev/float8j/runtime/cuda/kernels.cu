@@ -1,0 +1,433 @@
+// float8j's quantization kernels, compiled at run time by NVRTC (no headers needed).
+//
+// Every kernel works on 128x128 tiles of a logical rows x cols matrix with 512 threads: warp w holds rows
+// 8w..8w+7 of the tile, lane l holds columns 4l..4l+3, so a thread keeps 32 values in registers (few enough
+// registers for two blocks, 32 warps, per multiprocessor: the loads of one block overlap the other's work).
+// A quantized copy "along 1" (scales run along the columns, the gemm sums over cols) is written row-major
+// [rows][ld]; a copy "along 0" is written transposed, [cols][ld], so that both are K-contiguous as
+// cuBLASLt's FP8 gemm needs. Padding (ld beyond the data) is never written and stays zero.
+//
+// Scale layouts follow cuBLASLt (F = free dimension, K = summed dimension of the copy):
+//   TENSOR: [1];  ROWWISE: [F];  TILE (1x128 or 1x32 along K): [K/tile][ldScale] (F fastest);
+//   BLOCK (128x128): [F/128][ldScale = ceil(K/128)].
+// Scales are quantization multipliers (q = x * scale); inv holds 1/scale, what cuBLASLt multiplies by.
+
+#define MODE_TENSOR 0
+#define MODE_ROWWISE 1
+#define MODE_TILE 2
+#define MODE_BLOCK 3
+
+#define IN_F32 0
+#define IN_BF16 1
+#define IN_FP8 2
+
+#define FMT_E4M3 0
+#define FMT_E5M2 1
+
+typedef unsigned char u8;
+typedef unsigned short u16;
+typedef unsigned int u32;
+// Own vector types, so that the source needs no CUDA header.
+struct alignas(16) V4u { u32 x, y, z, w; };
+struct alignas(16) V4f { float x, y, z, w; };
+struct alignas(8) V2u { u32 x, y; };
+
+struct Source {
+    const void* data;
+    int type;      // IN_F32, IN_BF16 or IN_FP8
+    int ld;        // row stride in elements (for FP8: of the stored copy)
+    // FP8 sources only: how to dequantize (decode(code) / scale)
+    int axis;      // 1: codes stored [rows][ld]; 0: stored [cols][ld]
+    int fmt;
+    int mode;
+    const float* scale;
+    int ldScale;
+    int tile;
+};
+
+__device__ __forceinline__ float decode_fp8(u32 code, int fmt) {
+    u32 sign = code & 0x80u;
+    u32 mag = code & 0x7Fu;
+    float v;
+    if (fmt == FMT_E4M3) {
+        if (mag == 0x7Fu) return __int_as_float(0x7FC00000);
+        u32 e = mag >> 3, m = mag & 7u;
+        v = e == 0 ? (float) m * 0.001953125f : __int_as_float(((e + 120u) << 23) | (m << 20));
+    } else {
+        u32 e = mag >> 2, m = mag & 3u;
+        if (e == 31u) return m == 0 ? (sign ? -__int_as_float(0x7F800000) : __int_as_float(0x7F800000))
+                                    : __int_as_float(0x7FC00000);
+        v = e == 0 ? (float) m * 0.0000152587890625f : __int_as_float(((e + 112u) << 23) | (m << 21));
+    }
+    return sign ? -v : v;
+}
+
+__device__ __forceinline__ u32 fp8_pair(float lo, float hi, int fmt) {
+    u16 out;
+    if (fmt == FMT_E4M3) {
+        asm("cvt.rn.satfinite.e4m3x2.f32 %0, %1, %2;" : "=h"(out) : "f"(hi), "f"(lo));
+    } else {
+        asm("cvt.rn.satfinite.e5m2x2.f32 %0, %1, %2;" : "=h"(out) : "f"(hi), "f"(lo));
+    }
+    return out;
+}
+
+// scale = fmax / max(amax, 1e-12) rounded to nearest (as Java's float division), optionally 2^floor(log2).
+__device__ __forceinline__ float scale_from_amax(float amax, int fmt, int pow2) {
+    float fmax = fmt == FMT_E4M3 ? 448.0f : 57344.0f;
+    float s = __fdiv_rn(fmax, fmaxf(amax, 1e-12f));
+    if (pow2) {
+        int e = (int) ((__float_as_uint(s) >> 23) & 0xFF) - 127;
+        e = max(-126, min(127, e));
+        s = __uint_as_float((u32) (e + 127) << 23);
+    }
+    return s;
+}
+
+__device__ __forceinline__ float source_scale(const Source& s, int r, int c) {
+    int f = s.axis == 1 ? r : c;   // free index of the stored copy
+    int k = s.axis == 1 ? c : r;   // summed index
+    switch (s.mode) {
+        case MODE_TENSOR: return s.scale[0];
+        case MODE_ROWWISE: return s.scale[f];
+        case MODE_TILE: return s.scale[(k / s.tile) * s.ldScale + f];
+        default: return s.scale[(f / 128) * s.ldScale + k / 128];
+    }
+}
+
+template <int IN>
+__device__ __forceinline__ float load1(const Source& s, int r, int c) {
+    switch (IN) {
+        case IN_F32: return ((const float*) s.data)[(long) r * s.ld + c];
+        case IN_BF16: return __uint_as_float((u32) ((const u16*) s.data)[(long) r * s.ld + c] << 16);
+        default: {
+            long at = s.axis == 1 ? (long) r * s.ld + c : (long) c * s.ld + r;
+            return __fdiv_rn(decode_fp8(((const u8*) s.data)[at], s.fmt), source_scale(s, r, c));
+        }
+    }
+}
+
+#define WARPS 16
+#define ROWS_PER_WARP 8
+#define THREADS (WARPS * 32)
+
+// Loads the tile at (r0, c0) into v; values outside the matrix read as 0.
+// IN is the source type as a compile-time constant, so that each kernel instance holds one load path.
+template <int IN>
+__device__ __forceinline__ void load_tile(const Source& s, int rows, int cols, int r0, int c0,
+                                          float v[ROWS_PER_WARP][4]) {
+    int warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
+    int c = c0 + lane * 4;
+    bool vec = (IN != IN_FP8 || s.axis == 1) && c + 3 < cols && (s.ld & 3) == 0;
+#pragma unroll
+    for (int i = 0; i < ROWS_PER_WARP; i++) {
+        int r = r0 + warp * ROWS_PER_WARP + i;
+        if (r < rows && vec) {
+            if (IN == IN_FP8) {
+                u32 q = *(const u32*) ((const u8*) s.data + (long) r * s.ld + c);
+#pragma unroll
+                for (int j = 0; j < 4; j++) {
+                    v[i][j] = __fdiv_rn(decode_fp8((q >> (8 * j)) & 0xFFu, s.fmt), source_scale(s, r, c + j));
+                }
+            } else if (IN == IN_F32) {
+                V4f q = *(const V4f*) ((const float*) s.data + (long) r * s.ld + c);
+                v[i][0] = q.x; v[i][1] = q.y; v[i][2] = q.z; v[i][3] = q.w;
+            } else {
+                V2u q = *(const V2u*) ((const u16*) s.data + (long) r * s.ld + c);
+                v[i][0] = __uint_as_float(q.x << 16); v[i][1] = __uint_as_float(q.x & 0xFFFF0000u);
+                v[i][2] = __uint_as_float(q.y << 16); v[i][3] = __uint_as_float(q.y & 0xFFFF0000u);
+            }
+        } else {
+#pragma unroll
+            for (int j = 0; j < 4; j++) {
+                v[i][j] = (r < rows && c + j < cols) ? load1<IN>(s, r, c + j) : 0.0f;
+            }
+        }
+    }
+}
+
+__device__ __forceinline__ u16 bf16_from_float(float x) {
+    u32 bits = __float_as_uint(x);
+    if ((bits & 0x7FFFFFFFu) > 0x7F800000u) return (u16) ((bits >> 16) | 0x40u);  // keep NaN quiet
+    return (u16) ((bits + 0x7FFFu + ((bits >> 16) & 1u)) >> 16);
+}
+
+__device__ __forceinline__ u32 abs_bits(float x) {
+    return __float_as_uint(x) & 0x7FFFFFFFu;  // NaN and Inf order above every finite value
+}
+
+// Max over groups of `lanes` consecutive lanes (lanes a power of two <= 32).
+__device__ __forceinline__ u32 group_max(u32 x, int lanes) {
+    for (int o = lanes >> 1; o > 0; o >>= 1) x = max(x, __shfl_xor_sync(0xFFFFFFFFu, x, o));
+    return x;
+}
+
+// Per-row, per-column and whole-tensor absolute maxima (as float bits), by atomicMax; any may be null.
+template <int IN>
+__device__ __forceinline__ void amax_tiles(Source src, int rows, int cols, u32* rowAmax, u32* colAmax,
+                                           u32* totalAmax) {
+    __shared__ u32 colPart[WARPS][128];
+    float v[ROWS_PER_WARP][4];
+    int r0 = blockIdx.y * 128, c0 = blockIdx.x * 128;
+    int warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
+    load_tile<IN>(src, rows, cols, r0, c0, v);
+    u32 total = 0, col[4] = {0, 0, 0, 0};
+#pragma unroll
+    for (int i = 0; i < ROWS_PER_WARP; i++) {
+        u32 m = 0;
+#pragma unroll
+        for (int j = 0; j < 4; j++) {
+            u32 a = abs_bits(v[i][j]);
+            m = max(m, a);
+            col[j] = max(col[j], a);
+        }
+        total = max(total, m);
+        if (rowAmax) {
+            m = group_max(m, 32);
+            int r = r0 + warp * ROWS_PER_WARP + i;
+            if (lane == 0 && r < rows) atomicMax(rowAmax + r, m);
+        }
+    }
+    if (colAmax) {
+#pragma unroll
+        for (int j = 0; j < 4; j++) colPart[warp][lane * 4 + j] = col[j];
+        __syncthreads();
+        if (threadIdx.x < 128) {
+            u32 m = 0;
+            for (int w = 0; w < WARPS; w++) m = max(m, colPart[w][threadIdx.x]);
+            int c = c0 + threadIdx.x;
+            if (c < cols) atomicMax(colAmax + c, m);
+        }
+    }
+    if (totalAmax) {
+        // one atomic per block: many blocks hitting one address would serialize in L2
+        __shared__ u32 warpTotal[WARPS];
+        total = group_max(total, 32);
+        if (lane == 0) warpTotal[warp] = total;
+        __syncthreads();
+        if (threadIdx.x == 0) {
+            u32 t = 0;
+            for (int w = 0; w < WARPS; w++) t = max(t, warpTotal[w]);
+            atomicMax(totalAmax, t);
+        }
+    }
+}
+
+struct Copy {
+    u8* codes;      // null: this copy is not wanted
+    int ld;
+    float* scale;
+    float* inv;
+    int ldScale;
+    int fmt;
+    int pow2;
+};
+
+__device__ __forceinline__ void put_scale(const Copy& o, long at, float s) {
+    o.scale[at] = s;
+    o.inv[at] = __fdiv_rn(1.0f, s);
+}
+
+// Quantizes one tile into the along-1 copy (rowCopy) and/or the along-0 copy (colCopy).
+// TENSOR and ROWWISE modes take their amax from amax_tiles; TILE and BLOCK modes find it in the tile.
+template <int IN>
+__device__ __forceinline__ void cast_tiles(Source src, int rows, int cols, int mode, int tile, Copy rowCopy,
+                                           Copy colCopy, const u32* rowAmax, const u32* colAmax,
+                                           const u32* totalAmax) {
+    __shared__ u32 colPart[WARPS][128];
+    __shared__ float blockScale[2];
+    float v[ROWS_PER_WARP][4];
+    int r0 = blockIdx.y * 128, c0 = blockIdx.x * 128;
+    int warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
+    load_tile<IN>(src, rows, cols, r0, c0, v);
+
+    if (mode == MODE_BLOCK) {
+        u32 m = 0;
+#pragma unroll
+        for (int i = 0; i < ROWS_PER_WARP; i++)
+#pragma unroll
+            for (int j = 0; j < 4; j++) m = max(m, abs_bits(v[i][j]));
+        m = group_max(m, 32);
+        if (lane == 0) colPart[0][warp] = m;
+        __syncthreads();
+        if (threadIdx.x == 0) {
+            u32 t = 0;
+            for (int w = 0; w < WARPS; w++) t = max(t, colPart[0][w]);
+            float amax = __uint_as_float(t);
+            int rb = blockIdx.y, cb = blockIdx.x;
+            if (rowCopy.codes) {
+                blockScale[0] = scale_from_amax(amax, rowCopy.fmt, rowCopy.pow2);
+                put_scale(rowCopy, (long) rb * rowCopy.ldScale + cb, blockScale[0]);
+            }
+            if (colCopy.codes) {
+                blockScale[1] = scale_from_amax(amax, colCopy.fmt, colCopy.pow2);
+                put_scale(colCopy, (long) cb * colCopy.ldScale + rb, blockScale[1]);
+            }
+        }
+        __syncthreads();
+    }
+
+    if (rowCopy.codes) {
+        int c = c0 + lane * 4;
+        float tensorScale = mode == MODE_TENSOR ? scale_from_amax(__uint_as_float(*totalAmax), rowCopy.fmt, rowCopy.pow2) : 0.0f;
+#pragma unroll
+        for (int i = 0; i < ROWS_PER_WARP; i++) {
+            int r = r0 + warp * ROWS_PER_WARP + i;
+            float s;
+            if (mode == MODE_TENSOR) {
+                s = tensorScale;
+            } else if (mode == MODE_ROWWISE) {
+                s = scale_from_amax(__uint_as_float(r < rows ? rowAmax[r] : 0u), rowCopy.fmt, rowCopy.pow2);
+            } else if (mode == MODE_TILE) {
+                u32 m = max(max(abs_bits(v[i][0]), abs_bits(v[i][1])), max(abs_bits(v[i][2]), abs_bits(v[i][3])));
+                m = group_max(m, tile / 4);
+                s = scale_from_amax(__uint_as_float(m), rowCopy.fmt, rowCopy.pow2);
+                if ((lane & (tile / 4 - 1)) == 0 && r < rows && c < cols) {
+                    put_scale(rowCopy, (long) (c / tile) * rowCopy.ldScale + r, s);
+                }
+            } else {
+                s = blockScale[0];
+            }
+            if (r < rows && c < rowCopy.ld) {
+                *(u32*) (rowCopy.codes + (long) r * rowCopy.ld + c) =
+                        fp8_pair(__fmul_rn(v[i][0], s), __fmul_rn(v[i][1], s), rowCopy.fmt)
+                        | (fp8_pair(__fmul_rn(v[i][2], s), __fmul_rn(v[i][3], s), rowCopy.fmt) << 16);
+            }
+            if (mode == MODE_ROWWISE && blockIdx.x == 0 && lane == 0 && r < rows) put_scale(rowCopy, r, s);
+        }
+        if (mode == MODE_TENSOR && blockIdx.x == 0 && blockIdx.y == 0 && threadIdx.x == 0) {
+            put_scale(rowCopy, 0, scale_from_amax(__uint_as_float(*totalAmax), rowCopy.fmt, rowCopy.pow2));
+        }
+    }
+
+    if (colCopy.codes) {
+        float s[4];
+        if (mode == MODE_TILE) {
+            // column amax over groups of `tile` rows: warps hold ROWS_PER_WARP rows each
+            u32 col[4] = {0, 0, 0, 0};
+#pragma unroll
+            for (int i = 0; i < ROWS_PER_WARP; i++)
+#pragma unroll
+                for (int j = 0; j < 4; j++) col[j] = max(col[j], abs_bits(v[i][j]));
+            __syncthreads();
+#pragma unroll
+            for (int j = 0; j < 4; j++) colPart[warp][lane * 4 + j] = col[j];
+            __syncthreads();
+            int warpsPerGroup = tile / ROWS_PER_WARP;
+            int g0 = (warp / warpsPerGroup) * warpsPerGroup;
+#pragma unroll
+            for (int j = 0; j < 4; j++) {
+                u32 m = 0;
+                for (int w = g0; w < g0 + warpsPerGroup; w++) m = max(m, colPart[w][lane * 4 + j]);
+                s[j] = scale_from_amax(__uint_as_float(m), colCopy.fmt, colCopy.pow2);
+                int c = c0 + lane * 4 + j;
+                int rGroup = r0 + g0 * ROWS_PER_WARP;
+                if (warp == g0 && c < cols && rGroup < rows) {
+                    put_scale(colCopy, (long) (rGroup / tile) * colCopy.ldScale + c, s[j]);
+                }
+            }
+        } else {
+#pragma unroll
+            for (int j = 0; j < 4; j++) {
+                int c = c0 + lane * 4 + j;
+                if (mode == MODE_TENSOR) {
+                    s[j] = scale_from_amax(__uint_as_float(*totalAmax), colCopy.fmt, colCopy.pow2);
+                } else if (mode == MODE_ROWWISE) {
+                    s[j] = scale_from_amax(__uint_as_float(c < cols ? colAmax[c] : 0u), colCopy.fmt, colCopy.pow2);
+                    if (blockIdx.y == 0 && warp == 0 && c < cols) put_scale(colCopy, c, s[j]);
+                } else {
+                    s[j] = blockScale[1];
+                }
+            }
+            if (mode == MODE_TENSOR && blockIdx.x == 0 && blockIdx.y == 0 && threadIdx.x == 0) {
+                put_scale(colCopy, 0, s[0]);
+            }
+        }
+        // A thread's 8 codes of one column are 8 consecutive bytes of the transposed copy: one 8-byte store.
+        int r = r0 + warp * ROWS_PER_WARP;
+#pragma unroll
+        for (int j = 0; j < 4; j++) {
+            u32 w[2];
+#pragma unroll
+            for (int q = 0; q < 2; q++) {
+                int i = q * 4;
+                w[q] = fp8_pair(__fmul_rn(v[i][j], s[j]), __fmul_rn(v[i + 1][j], s[j]), colCopy.fmt)
+                     | (fp8_pair(__fmul_rn(v[i + 2][j], s[j]), __fmul_rn(v[i + 3][j], s[j]), colCopy.fmt) << 16);
+            }
+            int c = c0 + lane * 4 + j;
+            if (c < cols && r < colCopy.ld) {
+                *(V2u*) (colCopy.codes + (long) c * colCopy.ld + r) = V2u{w[0], w[1]};
+            }
+        }
+    }
+}
+
+// One kernel per source type: amax_tiles_f32, cast_tiles_bf16, ...
+#define INSTANTIATE(NAME, IN, MIN_BLOCKS)                                                                                \
+    extern "C" __global__ void __launch_bounds__(THREADS, MIN_BLOCKS) amax_tiles_##NAME(                             \
+            Source src, int rows, int cols, u32* rowAmax, u32* colAmax, u32* totalAmax) {                       \
+        amax_tiles<IN>(src, rows, cols, rowAmax, colAmax, totalAmax);                                           \
+    }                                                                                                           \
+    extern "C" __global__ void __launch_bounds__(THREADS, MIN_BLOCKS) cast_tiles_##NAME(                             \
+            Source src, int rows, int cols, int mode, int tile, Copy rowCopy, Copy colCopy, const u32* rowAmax, \
+            const u32* colAmax, const u32* totalAmax) {                                                         \
+        cast_tiles<IN>(src, rows, cols, mode, tile, rowCopy, colCopy, rowAmax, colAmax, totalAmax);            \
+    }
+INSTANTIATE(f32, IN_F32, 2)
+INSTANTIATE(bf16, IN_BF16, 2)
+INSTANTIATE(fp8, IN_FP8, 1)  // decoding needs more registers; two blocks would spill
+
+// Converts a row-major F32 matrix to BF16 (toBf16 = 1) or BF16 to F32 (toBf16 = 0), rounding to nearest even.
+extern "C" __global__ void convert(const void* in, void* out, long n, int toBf16) {
+    for (long i = blockIdx.x * (long) blockDim.x + threadIdx.x; i < n; i += (long) gridDim.x * blockDim.x) {
+        if (toBf16) {
+            ((u16*) out)[i] = bf16_from_float(((const float*) in)[i]);
+        } else {
+            ((float*) out)[i] = __uint_as_float((u32) ((const u16*) in)[i] << 16);
+        }
+    }
+}
+
+// Dequantizes an FP8 source into a row-major rows x cols F32 (outType 0) or BF16 (outType 1) matrix.
+extern "C" __global__ void dequantize(Source src, int rows, int cols, void* out, int outType) {
+    long n = (long) rows * cols;
+    for (long i = blockIdx.x * (long) blockDim.x + threadIdx.x; i < n; i += (long) gridDim.x * blockDim.x) {
+        int r = (int) (i / cols), c = (int) (i % cols);
+        float x = load1<IN_FP8>(src, r, c);
+        if (outType == 0) {
+            ((float*) out)[i] = x;
+        } else {
+            ((u16*) out)[i] = bf16_from_float(x);
+        }
+    }
+}
+
+// Transposes a rows x cols matrix of 1-byte (codes) or 4-byte (scales) elements, row stride ldIn, into
+// out (cols x rows, row stride ldOut). The backward copy of a tensorwise or 128x128-block tensor is exactly
+// its forward copy transposed, with the same scales.
+extern "C" __global__ void transpose(const void* in, int rows, int cols, int ldIn, void* out, int ldOut,
+                                     int elementBytes) {
+    __shared__ u32 t[64][65];
+    int r0 = blockIdx.y * 64, c0 = blockIdx.x * 64;
+    for (int i = threadIdx.x; i < 64 * 64; i += blockDim.x) {
+        int r = r0 + i / 64, c = c0 + i % 64;
+        u32 x = 0;
+        if (r < rows && c < cols) {
+            long at = (long) r * ldIn + c;
+            x = elementBytes == 1 ? ((const u8*) in)[at] : ((const u32*) in)[at];
+        }
+        t[i / 64][i % 64] = x;
+    }
+    __syncthreads();
+    for (int i = threadIdx.x; i < 64 * 64; i += blockDim.x) {
+        int c = c0 + i / 64, r = r0 + i % 64;
+        if (c < cols && r < rows) {
+            long at = (long) c * ldOut + r;
+            if (elementBytes == 1) {
+                ((u8*) out)[at] = (u8) t[i % 64][i / 64];
+            } else {
+                ((u32*) out)[at] = t[i % 64][i / 64];
+            }
+        }
+    }
+}

@@ -1,0 +1,32 @@
+package dev.float8j.runtime.cuda;
+
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import org.junit.jupiter.api.Test;
+
+/** Runs everywhere: a missing library gives a message that lists what was tried. */
+class NativeLibraryTest {
+
+    @Test
+    void missingLibraryListsEveryCandidate() {
+        CudaUnavailableException e = assertThrows(CudaUnavailableException.class,
+                () -> NativeLibrary.open("a test library", "float8j.test.nolibrary", "libfloat8j-missing.so.13",
+                        "libfloat8j-missing.so.12"));
+        assertTrue(e.getMessage().contains("libfloat8j-missing.so.13"), e.getMessage());
+        assertTrue(e.getMessage().contains("libfloat8j-missing.so.12"), e.getMessage());
+        assertTrue(e.getMessage().contains("-Dfloat8j.test.nolibrary"), e.getMessage());
+    }
+
+    @Test
+    void overrideIsTheOnlyCandidate() {
+        System.setProperty("float8j.test.override", "/nonexistent/libcuda-override.so");
+        try {
+            CudaUnavailableException e = assertThrows(CudaUnavailableException.class,
+                    () -> NativeLibrary.open("a test library", "float8j.test.override", "libc.so.6"));
+            assertTrue(e.getMessage().contains("/nonexistent/libcuda-override.so"), e.getMessage());
+        } finally {
+            System.clearProperty("float8j.test.override");
+        }
+    }
+}
