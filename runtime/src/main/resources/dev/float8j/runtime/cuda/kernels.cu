@@ -9,7 +9,7 @@
 //
 // Scale layouts follow cuBLASLt (F = free dimension, K = summed dimension of the copy):
 //   TENSOR: [1];  ROWWISE: [F];  TILE (1x128 or 1x32 along K): [K/tile][ldScale] (F fastest);
-//   BLOCK (128x128): [F/128][ldScale = ceil(K/128)].
+//   BLOCK (128x128): [F/128][ldScale = ceil(K/128) rounded up to 4].
 // Scales are quantization multipliers (q = x * scale); inv holds 1/scale, what cuBLASLt multiplies by.
 
 #define MODE_TENSOR 0
@@ -235,6 +235,7 @@ __device__ __forceinline__ void cast_tiles(Source src, int rows, int cols, int m
                                            Copy colCopy, const u32* rowAmax, const u32* colAmax,
                                            const u32* totalAmax) {
     __shared__ u32 colPart[WARPS][128];
+    __shared__ u32 transposed[128][32];
     __shared__ float blockScale[2];
     float v[ROWS_PER_WARP][4];
     int r0 = blockIdx.y * 128, c0 = blockIdx.x * 128;
@@ -343,20 +344,28 @@ __device__ __forceinline__ void cast_tiles(Source src, int rows, int cols, int m
                 put_scale(colCopy, 0, s[0]);
             }
         }
-        // A thread's 8 codes of one column are 8 consecutive bytes of the transposed copy: one 8-byte store.
-        int r = r0 + warp * ROWS_PER_WARP;
+        // Transpose through shared memory so that each warp stores 128 contiguous bytes of a transposed row.
+        // Word w of transposed row cl sits at column w ^ (cl / 4): the 32 lanes of a warp, which hold rows
+        // cl = 4 * lane + j, then write 32 different banks.
+        int w0 = warp * 2;
 #pragma unroll
         for (int j = 0; j < 4; j++) {
-            u32 w[2];
+            int cl = lane * 4 + j;
 #pragma unroll
             for (int q = 0; q < 2; q++) {
                 int i = q * 4;
-                w[q] = fp8_pair(__fmul_rn(v[i][j], s[j]), __fmul_rn(v[i + 1][j], s[j]), colCopy.fmt)
-                     | (fp8_pair(__fmul_rn(v[i + 2][j], s[j]), __fmul_rn(v[i + 3][j], s[j]), colCopy.fmt) << 16);
+                u32 word = fp8_pair(__fmul_rn(v[i][j], s[j]), __fmul_rn(v[i + 1][j], s[j]), colCopy.fmt)
+                         | (fp8_pair(__fmul_rn(v[i + 2][j], s[j]), __fmul_rn(v[i + 3][j], s[j]), colCopy.fmt) << 16);
+                transposed[cl][(w0 + q) ^ (cl >> 2)] = word;
             }
-            int c = c0 + lane * 4 + j;
+        }
+        __syncthreads();
+        for (int idx = threadIdx.x; idx < 128 * 32; idx += THREADS) {
+            int cl = idx >> 5, w = idx & 31;
+            int c = c0 + cl;
+            int r = r0 + w * 4;
             if (c < cols && r < colCopy.ld) {
-                *(V2u*) (colCopy.codes + (long) c * colCopy.ld + r) = V2u{w[0], w[1]};
+                *(u32*) (colCopy.codes + (long) c * colCopy.ld + r) = transposed[cl][w ^ (cl >> 2)];
             }
         }
     }
