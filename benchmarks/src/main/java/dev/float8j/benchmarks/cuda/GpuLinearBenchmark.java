@@ -156,7 +156,7 @@ public final class GpuLinearBenchmark {
         }
         cast /= reps;
         gemm /= reps;
-        double flop = 2.0 * m * n * k * (recipe == Recipe.ROWWISE_GW_HP ? 2 : 3);
+        double flop = 2.0 * m * n * k * 3;  // all three gemms (grad_weight in BF16 for rowwise_gw_hp)
         breakdown.add(String.format("%s,%s,%d,%d,%d,%.3f,%.3f,%.0f,%.0f", recipe.csvName(), policy, m, k, n, cast,
                 gemm, bytes / cast / 1e6, flop / gemm / 1e9));
     }
