@@ -345,6 +345,10 @@ public final class CudaBackend implements Backend {
         int gridY = ceilDiv(rows, 128);
         try (Arena arena = Arena.ofConfined()) {
             MemorySegment source = src.pack(arena);
+            // BF16 sources whose rows split into 16-byte chunks take the pipelined kernel: a persistent grid of two
+            // blocks per multiprocessor, each prefetching its next tile while it works on the current one.
+            boolean pipelined = src.type() == IN_BF16 && cols % 8 == 0;
+            int tiles = gridX * gridY;
             if (mode == MODE_TENSOR || mode == MODE_ROWWISE) {
                 if (mode == MODE_TENSOR) {
                     totalAmax = zeroedWords(1);
@@ -352,15 +356,18 @@ public final class CudaBackend implements Backend {
                     rowAmax = rowCopy != null ? zeroedWords(rows) : null;
                     colAmax = colCopy != null ? zeroedWords(cols) : null;
                 }
-                cuda.driver.launch(cuda.kernels.amaxTiles()[src.type()], "amax_tiles", gridX, gridY, 1, TILE_THREADS, 1, 1,
-                        0, cuda.stream,
+                cuda.driver.launch(cuda.kernels.amaxTiles()[src.type()], "amax_tiles",
+                        pipelined ? Math.min(tiles, 2 * cuda.multiprocessors) : gridX, pipelined ? 1 : gridY, 1,
+                        TILE_THREADS, 1, 1, pipelined ? CudaContext.PIPELINE_STAGE_BYTES : 0, cuda.stream,
                         KernelArgs.pack(arena, source, rows, cols, pointerOf(rowAmax), pointerOf(colAmax),
-                                pointerOf(totalAmax)));
+                                pointerOf(totalAmax), pipelined ? 1 : 0));
             }
-            cuda.driver.launch(cuda.kernels.castTiles()[src.type()], "cast_tiles", gridX, gridY, 1, TILE_THREADS, 1, 1, 0,
-                    cuda.stream,
+            cuda.driver.launch(cuda.kernels.castTiles()[src.type()], "cast_tiles",
+                    pipelined ? Math.min(tiles, 2 * cuda.multiprocessors) : gridX, pipelined ? 1 : gridY, 1,
+                    TILE_THREADS, 1, 1, pipelined ? CudaContext.PIPELINE_STAGE_BYTES : 0, cuda.stream,
                     KernelArgs.pack(arena, source, rows, cols, mode, tile(g), packCopy(arena, rowCopy),
-                            packCopy(arena, colCopy), pointerOf(rowAmax), pointerOf(colAmax), pointerOf(totalAmax)));
+                            packCopy(arena, colCopy), pointerOf(rowAmax), pointerOf(colAmax), pointerOf(totalAmax),
+                            pipelined ? 1 : 0));
         } finally {
             for (DeviceBuffer b : new DeviceBuffer[] {rowAmax, colAmax, totalAmax}) {
                 if (b != null) {
