@@ -88,12 +88,6 @@ final class LayerWriter {
         type.addMethod(forward());
         type.addMethod(backward());
         type.addMethod(savedBytes());
-        type.addMethod(MethodSpec.methodBuilder("float8Plan")
-                .addJavadoc("How this layer runs its gemms, in words: the same text as {@code Float8Linear} with {@link #PLAN}.")
-                .addModifiers(Modifier.PUBLIC)
-                .returns(String.class)
-                .addStatement("return PLAN.toString()")
-                .build());
         if (layer.anyFp8()) {
             type.addMethod(module());
         }

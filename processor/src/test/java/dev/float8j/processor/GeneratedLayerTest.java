@@ -145,13 +145,12 @@ class GeneratedLayerTest {
     }
 
     @Test
-    void generatedAndGenericAreBitIdentical() throws ReflectiveOperationException {
+    void generatedAndGenericAreBitIdentical() {
         for (String name : GoldenSourceTest.CASES) {
             Linear generated = generated(name);
             Run expected = run(generic(plan(generated)));
             Run actual = run(generated);
             assertSameRun(expected, actual, name);
-            assertEquals(generated.getClass().getMethod("float8Plan").invoke(generated), plan(generated).toString(), name);
             assertTrue(!actual.sites().isEmpty() && actual.sites().stream().allMatch(site -> site.startsWith("up/")),
                     name + ": " + actual.sites());
         }
