@@ -1,6 +1,7 @@
 package dev.float8j.benchmarks;
 
 import dev.float8j.benchmarks.layers.RowwiseRequantize;
+import dev.float8j.runtime.Backend;
 import dev.float8j.runtime.Backends;
 import dev.float8j.runtime.Tensor;
 import dev.float8j.runtime.nn.Float8Layers;
@@ -13,7 +14,7 @@ import java.util.function.Supplier;
 /**
  * Does specializing a layer at compile time pay? Times forward + backward of the processor's class for
  * {@link RowwiseRequantize} against {@link Float8Linear} with the same plan, side by side in one run on the
- * current backend: a tiny layer, where per-call overhead dominates, and a larger one, end to end. The
+ * current backend (or the one named on the command line): a tiny layer, where per-call overhead dominates, and a larger one, end to end. The
  * high-precision {@link Linear} runs alongside for scale.
  * Each round times all three layers, in alternating order, so that drift affects all; the median round is reported.
  */
@@ -21,7 +22,11 @@ public final class GeneratedVsGeneric {
     private GeneratedVsGeneric() {
     }
 
-    public static void main(String[] args) {
+    /** args: optionally the class name of the backend to time, with a public no-argument constructor. */
+    public static void main(String[] args) throws ReflectiveOperationException {
+        if (args.length > 0) {
+            Backends.use((Backend) Class.forName(args[0]).getConstructor().newInstance());
+        }
         System.out.printf("backend %s, plan %s%n", Backends.current().name(), Float8Layers.plan(RowwiseRequantize.class));
         compare("tiny layer, per call", 16, 16, 4, 20_000, 7);
         compare("larger layer, end to end", 512, 512, 128, 2, 7);

@@ -1,6 +1,8 @@
 package dev.float8j.runtime;
 
+import dev.float8j.runtime.cuda.CudaBackend;
 import java.util.Objects;
+import java.util.logging.Logger;
 
 /** The backend that layers use when none is given explicitly: one setting for the whole program. */
 public final class Backends {
@@ -11,6 +13,45 @@ public final class Backends {
 
     public static Backend current() {
         return current;
+    }
+
+    /**
+     * The fastest backend this machine offers: CUDA when a GPU and its libraries are found, else the CPU
+     * backend (logging one line that says why).
+     */
+    public static Backend auto() {
+        String[] whyNot = new String[1];
+        Backend cuda = CudaBackend.availableOrNull(whyNot);
+        if (cuda != null) {
+            return cuda;
+        }
+        Backend cpu = cpu();
+        Logger.getLogger("dev.float8j").info("float8j: no CUDA backend (" + whyNot[0] + "); using " + cpu.name());
+        return cpu;
+    }
+
+    /** A backend by name: "cuda" (fails with the reason when CUDA is unavailable), "cpu", "reference" or "auto". */
+    public static Backend named(String name) {
+        return switch (name) {
+            case "cuda" -> CudaBackend.create();
+            case "cpu" -> cpu();
+            case "reference" -> new ReferenceBackend();
+            case "auto" -> auto();
+            default -> throw new IllegalArgumentException("unknown backend '" + name
+                    + "'; choose cuda, cpu, reference or auto");
+        };
+    }
+
+    /**
+     * The Vector API CPU backend when this build has it (dev.float8j.runtime.cpu.CpuBackend), else the
+     * reference backend. Looked up by name so this class does not depend on the CPU backend's constructor.
+     */
+    private static Backend cpu() {
+        try {
+            return (Backend) Class.forName("dev.float8j.runtime.cpu.CpuBackend").getConstructor().newInstance();
+        } catch (ReflectiveOperationException | LinkageError e) {
+            return new ReferenceBackend();
+        }
     }
 
     /** Makes backend the default for every layer from now on. */

@@ -102,6 +102,14 @@ public final class CudaBackend implements Backend {
         return cuda.driver.elapsedMillis(start.handle(), end.handle());
     }
 
+    /**
+     * Row stride of a 128x128-block scale grid: the number of blocks along K rounded up to 4 (16 bytes), as
+     * cuBLASLt reads BLK128x128_32F scales.
+     */
+    private static int blockScaleStride(int depth) {
+        return roundUp(ceilDiv(depth, 128), 4);
+    }
+
     static int roundUp(int n, int multiple) {
         return (n + multiple - 1) / multiple * multiple;
     }
@@ -219,23 +227,25 @@ public final class CudaBackend implements Backend {
             throw new IllegalArgumentException(q + " is not transposeable: requantize it along the other axis");
         }
         DeviceFloat8 t = allocateCopy(q.spec().otherAxis(), q.rows(), q.cols());
-        transposeMatrix(q.codes().pointer(), q.storedRows(), q.ld(), t.codes().pointer(), t.ld(), 1);
+        transposeMatrix(q.codes().pointer(), q.storedRows(), q.ld(), q.ld(), t.codes().pointer(), t.ld(), 1);
         if (q.spec().granularity() == ScalingGranularity.TENSORWISE) {
             cuda.driver.copyOnDevice(t.scales().pointer(), q.scales().pointer(), 4, cuda.stream);
             cuda.driver.copyOnDevice(t.inverseScales().pointer(), q.inverseScales().pointer(), 4, cuda.stream);
         } else {
             int scaleRows = ceilDiv(q.free(), 128);
-            transposeMatrix(q.scales().pointer(), scaleRows, q.ldScale(), t.scales().pointer(), t.ldScale(), 4);
-            transposeMatrix(q.inverseScales().pointer(), scaleRows, q.ldScale(), t.inverseScales().pointer(),
+            int scaleCols = ceilDiv(q.depth(), 128);
+            transposeMatrix(q.scales().pointer(), scaleRows, scaleCols, q.ldScale(), t.scales().pointer(),
                     t.ldScale(), 4);
+            transposeMatrix(q.inverseScales().pointer(), scaleRows, scaleCols, q.ldScale(),
+                    t.inverseScales().pointer(), t.ldScale(), 4);
         }
         return t;
     }
 
-    private void transposeMatrix(long in, int rows, int cols, long out, int ldOut, int elementBytes) {
+    private void transposeMatrix(long in, int rows, int cols, int ldIn, long out, int ldOut, int elementBytes) {
         try (Arena arena = Arena.ofConfined()) {
             cuda.driver.launch(cuda.kernels.transpose(), "transpose", ceilDiv(cols, 64), ceilDiv(rows, 64), 1, 256, 1,
-                    1, 0, cuda.stream, KernelArgs.pack(arena, in, rows, cols, cols, out, ldOut, elementBytes));
+                    1, 0, cuda.stream, KernelArgs.pack(arena, in, rows, cols, ldIn, out, ldOut, elementBytes));
         }
     }
 
@@ -303,8 +313,8 @@ public final class CudaBackend implements Backend {
                 ldScale = freePadded;
             }
             default -> {
-                scaleCount = ceilDiv(free, 128) * ceilDiv(depth, 128);
-                ldScale = ceilDiv(depth, 128);
+                ldScale = blockScaleStride(depth);
+                scaleCount = ceilDiv(free, 128) * ldScale;
             }
         }
         DeviceBuffer codes = cuda.allocator.allocate((long) freePadded * ld);
@@ -335,6 +345,10 @@ public final class CudaBackend implements Backend {
         int gridY = ceilDiv(rows, 128);
         try (Arena arena = Arena.ofConfined()) {
             MemorySegment source = src.pack(arena);
+            // BF16 sources whose rows split into 16-byte chunks take the pipelined kernel: a persistent grid of two
+            // blocks per multiprocessor, each prefetching its next tile while it works on the current one.
+            boolean pipelined = src.type() == IN_BF16 && cols % 8 == 0;
+            int tiles = gridX * gridY;
             if (mode == MODE_TENSOR || mode == MODE_ROWWISE) {
                 if (mode == MODE_TENSOR) {
                     totalAmax = zeroedWords(1);
@@ -342,15 +356,18 @@ public final class CudaBackend implements Backend {
                     rowAmax = rowCopy != null ? zeroedWords(rows) : null;
                     colAmax = colCopy != null ? zeroedWords(cols) : null;
                 }
-                cuda.driver.launch(cuda.kernels.amaxTiles()[src.type()], "amax_tiles", gridX, gridY, 1, TILE_THREADS, 1, 1,
-                        0, cuda.stream,
+                cuda.driver.launch(cuda.kernels.amaxTiles()[src.type()], "amax_tiles",
+                        pipelined ? Math.min(tiles, 2 * cuda.multiprocessors) : gridX, pipelined ? 1 : gridY, 1,
+                        TILE_THREADS, 1, 1, pipelined ? CudaContext.PIPELINE_STAGE_BYTES : 0, cuda.stream,
                         KernelArgs.pack(arena, source, rows, cols, pointerOf(rowAmax), pointerOf(colAmax),
-                                pointerOf(totalAmax)));
+                                pointerOf(totalAmax), pipelined ? 1 : 0));
             }
-            cuda.driver.launch(cuda.kernels.castTiles()[src.type()], "cast_tiles", gridX, gridY, 1, TILE_THREADS, 1, 1, 0,
-                    cuda.stream,
+            cuda.driver.launch(cuda.kernels.castTiles()[src.type()], "cast_tiles",
+                    pipelined ? Math.min(tiles, 2 * cuda.multiprocessors) : gridX, pipelined ? 1 : gridY, 1,
+                    TILE_THREADS, 1, 1, pipelined ? CudaContext.PIPELINE_STAGE_BYTES : 0, cuda.stream,
                     KernelArgs.pack(arena, source, rows, cols, mode, tile(g), packCopy(arena, rowCopy),
-                            packCopy(arena, colCopy), pointerOf(rowAmax), pointerOf(colAmax), pointerOf(totalAmax)));
+                            packCopy(arena, colCopy), pointerOf(rowAmax), pointerOf(colAmax), pointerOf(totalAmax),
+                            pipelined ? 1 : 0));
         } finally {
             for (DeviceBuffer b : new DeviceBuffer[] {rowAmax, colAmax, totalAmax}) {
                 if (b != null) {
@@ -620,6 +637,7 @@ public final class CudaBackend implements Backend {
         int free = t.axis() == 1 ? t.rows() : t.cols();
         int depth = t.axis() == 1 ? t.cols() : t.rows();
         int kBlocks = ceilDiv(ld, 128);
+        int blockStride = blockScaleStride(ld);
         float[] out;
         switch (ltMode) {
             case CublasLt.SCALE_SCALAR_32F -> out = new float[] {1f / t.scale(0, 0)};
@@ -638,10 +656,10 @@ public final class CudaBackend implements Backend {
                 }
             }
             default -> {
-                out = new float[ceilDiv(freePadded, 128) * kBlocks];
+                out = new float[ceilDiv(freePadded, 128) * blockStride];
                 for (int fb = 0; fb * 128 < free; fb++) {
                     for (int kb = 0; kb * 128 < depth; kb++) {
-                        out[fb * kBlocks + kb] = 1f / scaleAt(t, fb * 128, kb * 128);
+                        out[fb * blockStride + kb] = 1f / scaleAt(t, fb * 128, kb * 128);
                     }
                 }
             }

@@ -12,6 +12,8 @@ import java.util.List;
  * (compiled once by NVRTC for this GPU) and the caching allocator. Created once per process.
  */
 final class CudaContext {
+    /** Dynamic shared memory of the pipelined cast: two stages of 128 rows x 256 bytes. */
+    static final int PIPELINE_STAGE_BYTES = 2 * 128 * 256;
     private static CudaContext instance;
     private static CudaException failure;
 
@@ -22,6 +24,7 @@ final class CudaContext {
     final MemorySegment context;
     final String deviceName;
     final int computeCapability;
+    final int multiprocessors;
     final Kernels kernels;
 
     /** Kernel handles of kernels.cu; amaxTiles and castTiles are indexed by source type (F32, BF16, FP8). */
@@ -40,6 +43,7 @@ final class CudaContext {
         int major = driver.attribute(device, CudaDriver.ATTR_COMPUTE_CAPABILITY_MAJOR);
         int minor = driver.attribute(device, CudaDriver.ATTR_COMPUTE_CAPABILITY_MINOR);
         computeCapability = major * 10 + minor;
+        multiprocessors = driver.attribute(device, CudaDriver.ATTR_MULTIPROCESSOR_COUNT);
         if (computeCapability < 89) {
             throw new CudaUnavailableException(deviceName + " (sm_" + computeCapability
                     + ") has no FP8 tensor cores; float8j's CUDA backend needs sm_89 or newer");
@@ -57,6 +61,9 @@ final class CudaContext {
             amax[i] = driver.function(module, "amax_tiles_" + types[i]);
             cast[i] = driver.function(module, "cast_tiles_" + types[i]);
         }
+        // The pipelined BF16 kernels keep two 32 KiB tile stages in dynamic shared memory.
+        driver.setFunctionAttribute(cast[1], CudaDriver.FUNC_ATTR_MAX_DYNAMIC_SHARED_BYTES, PIPELINE_STAGE_BYTES);
+        driver.setFunctionAttribute(amax[1], CudaDriver.FUNC_ATTR_MAX_DYNAMIC_SHARED_BYTES, PIPELINE_STAGE_BYTES);
         kernels = new Kernels(amax, cast, driver.function(module, "dequantize"), driver.function(module, "convert"),
                 driver.function(module, "transpose"));
         lt = new CublasLt();

@@ -20,6 +20,8 @@ final class CudaDriver {
     static final int ATTR_MULTIPROCESSOR_COUNT = 16;
     static final int ATTR_COMPUTE_CAPABILITY_MAJOR = 75;
     static final int ATTR_COMPUTE_CAPABILITY_MINOR = 76;
+    /** CU_FUNC_ATTRIBUTE_MAX_DYNAMIC_SHARED_SIZE_BYTES. */
+    static final int FUNC_ATTR_MAX_DYNAMIC_SHARED_BYTES = 8;
 
     private final NativeLibrary lib;
     private final MethodHandle cuInit;

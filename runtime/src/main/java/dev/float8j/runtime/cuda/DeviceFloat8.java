@@ -7,7 +7,7 @@ import dev.float8j.runtime.quant.QuantSpec;
  * are stored [rows][ld], along axis 0 transposed, [cols][ld] (ld = the summed length rounded up to 16;
  * padding and padded free rows hold zero codes). Scales (quantization multipliers) and their inverses
  * (what cuBLASLt multiplies by) are in cuBLASLt's layout for the granularity:
- * tensorwise [1]; rowwise [F]; 1xT tiles [ceil(K/T)][ldScale], F fastest; 128x128 [ceil(F/128)][ldScale = ceil(K/128)],
+ * tensorwise [1]; rowwise [F]; 1xT tiles [ceil(K/T)][ldScale], F fastest; 128x128 [ceil(F/128)][ldScale = ceil(K/128) rounded up to 4],
  * where F is the free length (padded) and K the summed one.
  */
 public record DeviceFloat8(DeviceBuffer codes, DeviceBuffer scales, DeviceBuffer inverseScales, QuantSpec spec,

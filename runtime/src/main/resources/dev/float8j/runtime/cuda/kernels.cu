@@ -9,7 +9,7 @@
 //
 // Scale layouts follow cuBLASLt (F = free dimension, K = summed dimension of the copy):
 //   TENSOR: [1];  ROWWISE: [F];  TILE (1x128 or 1x32 along K): [K/tile][ldScale] (F fastest);
-//   BLOCK (128x128): [F/128][ldScale = ceil(K/128)].
+//   BLOCK (128x128): [F/128][ldScale = ceil(K/128) rounded up to 4].
 // Scales are quantization multipliers (q = x * scale); inv holds 1/scale, what cuBLASLt multiplies by.
 
 #define MODE_TENSOR 0
@@ -163,14 +163,37 @@ __device__ __forceinline__ u32 group_max(u32 x, int lanes) {
 }
 
 // Per-row, per-column and whole-tensor absolute maxima (as float bits), by atomicMax; any may be null.
-template <int IN>
-__device__ __forceinline__ void amax_tiles(Source src, int rows, int cols, u32* rowAmax, u32* colAmax,
-                                           u32* totalAmax) {
+__device__ __forceinline__ u32 shared_address(const void* p) {
+    u32 a;
+    asm("{ .reg .u64 t; cvta.to.shared.u64 t, %1; cvt.u32.u64 %0, t; }" : "=r"(a) : "l"(p));
+    return a;
+}
+
+#define STAGE_BYTES (128 * 256)
+
+// Starts copying BF16 tile t (128 rows of 256 bytes) into a shared-memory stage with cp.async; rows past the
+// matrix are zero-filled. Needs cols % 8 == 0 so that a 16-byte chunk is wholly inside or outside.
+__device__ __forceinline__ void prefetch_bf16_tile(const Source& s, int rows, int cols, int tilesX, int t, u8* stage) {
+    int r0 = (t / tilesX) * 128, c0 = (t % tilesX) * 128;
+#pragma unroll
+    for (int k = 0; k < 4; k++) {
+        int chunk = threadIdx.x + k * THREADS;
+        int row = chunk >> 4, part = chunk & 15;
+        int r = r0 + row, c = c0 + part * 8;
+        bool inside = r < rows && c < cols;
+        const u16* from = (const u16*) s.data + (inside ? (long) r * s.ld + c : 0);
+        asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;" ::"r"(shared_address(stage + row * 256 + part * 16)),
+                     "l"(from), "r"(inside ? 16 : 0));
+    }
+    asm volatile("cp.async.commit_group;");
+}
+
+// Folds the absolute maxima of tile (tileY, tileX), whose values v holds, into the amax arrays.
+__device__ __forceinline__ void amax_tile(int rows, int cols, u32* rowAmax, u32* colAmax, u32* totalAmax,
+                                          int tileY, int tileX, float v[ROWS_PER_WARP][4]) {
     __shared__ u32 colPart[WARPS][128];
-    float v[ROWS_PER_WARP][4];
-    int r0 = blockIdx.y * 128, c0 = blockIdx.x * 128;
+    int r0 = tileY * 128, c0 = tileX * 128;
     int warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
-    load_tile<IN>(src, rows, cols, r0, c0, v);
     u32 total = 0, col[4] = {0, 0, 0, 0};
 #pragma unroll
     for (int i = 0; i < ROWS_PER_WARP; i++) {
@@ -230,16 +253,15 @@ __device__ __forceinline__ void put_scale(const Copy& o, long at, float s) {
 
 // Quantizes one tile into the along-1 copy (rowCopy) and/or the along-0 copy (colCopy).
 // TENSOR and ROWWISE modes take their amax from amax_tiles; TILE and BLOCK modes find it in the tile.
-template <int IN>
-__device__ __forceinline__ void cast_tiles(Source src, int rows, int cols, int mode, int tile, Copy rowCopy,
-                                           Copy colCopy, const u32* rowAmax, const u32* colAmax,
-                                           const u32* totalAmax) {
+// Quantizes tile (tileY, tileX), whose values v already holds.
+__device__ __forceinline__ void cast_tile(int rows, int cols, int mode, int tile, const Copy& rowCopy,
+                                          const Copy& colCopy, const u32* rowAmax, const u32* colAmax,
+                                          const u32* totalAmax, int tileY, int tileX, float v[ROWS_PER_WARP][4]) {
     __shared__ u32 colPart[WARPS][128];
+    __shared__ u32 transposed[128][32];
     __shared__ float blockScale[2];
-    float v[ROWS_PER_WARP][4];
-    int r0 = blockIdx.y * 128, c0 = blockIdx.x * 128;
+    int r0 = tileY * 128, c0 = tileX * 128;
     int warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
-    load_tile<IN>(src, rows, cols, r0, c0, v);
 
     if (mode == MODE_BLOCK) {
         u32 m = 0;
@@ -254,7 +276,7 @@ __device__ __forceinline__ void cast_tiles(Source src, int rows, int cols, int m
             u32 t = 0;
             for (int w = 0; w < WARPS; w++) t = max(t, colPart[0][w]);
             float amax = __uint_as_float(t);
-            int rb = blockIdx.y, cb = blockIdx.x;
+            int rb = tileY, cb = tileX;
             if (rowCopy.codes) {
                 blockScale[0] = scale_from_amax(amax, rowCopy.fmt, rowCopy.pow2);
                 put_scale(rowCopy, (long) rb * rowCopy.ldScale + cb, blockScale[0]);
@@ -293,9 +315,9 @@ __device__ __forceinline__ void cast_tiles(Source src, int rows, int cols, int m
                         fp8_pair(__fmul_rn(v[i][0], s), __fmul_rn(v[i][1], s), rowCopy.fmt)
                         | (fp8_pair(__fmul_rn(v[i][2], s), __fmul_rn(v[i][3], s), rowCopy.fmt) << 16);
             }
-            if (mode == MODE_ROWWISE && blockIdx.x == 0 && lane == 0 && r < rows) put_scale(rowCopy, r, s);
+            if (mode == MODE_ROWWISE && tileX == 0 && lane == 0 && r < rows) put_scale(rowCopy, r, s);
         }
-        if (mode == MODE_TENSOR && blockIdx.x == 0 && blockIdx.y == 0 && threadIdx.x == 0) {
+        if (mode == MODE_TENSOR && tileX == 0 && tileY == 0 && threadIdx.x == 0) {
             put_scale(rowCopy, 0, scale_from_amax(__uint_as_float(*totalAmax), rowCopy.fmt, rowCopy.pow2));
         }
     }
@@ -334,44 +356,95 @@ __device__ __forceinline__ void cast_tiles(Source src, int rows, int cols, int m
                     s[j] = scale_from_amax(__uint_as_float(*totalAmax), colCopy.fmt, colCopy.pow2);
                 } else if (mode == MODE_ROWWISE) {
                     s[j] = scale_from_amax(__uint_as_float(c < cols ? colAmax[c] : 0u), colCopy.fmt, colCopy.pow2);
-                    if (blockIdx.y == 0 && warp == 0 && c < cols) put_scale(colCopy, c, s[j]);
+                    if (tileY == 0 && warp == 0 && c < cols) put_scale(colCopy, c, s[j]);
                 } else {
                     s[j] = blockScale[1];
                 }
             }
-            if (mode == MODE_TENSOR && blockIdx.x == 0 && blockIdx.y == 0 && threadIdx.x == 0) {
+            if (mode == MODE_TENSOR && tileX == 0 && tileY == 0 && threadIdx.x == 0) {
                 put_scale(colCopy, 0, s[0]);
             }
         }
-        // A thread's 8 codes of one column are 8 consecutive bytes of the transposed copy: one 8-byte store.
-        int r = r0 + warp * ROWS_PER_WARP;
+        // Transpose through shared memory so that each warp stores 128 contiguous bytes of a transposed row.
+        // Word w of transposed row cl sits at column w ^ (cl / 4): the 32 lanes of a warp, which hold rows
+        // cl = 4 * lane + j, then write 32 different banks.
+        int w0 = warp * 2;
 #pragma unroll
         for (int j = 0; j < 4; j++) {
-            u32 w[2];
+            int cl = lane * 4 + j;
 #pragma unroll
             for (int q = 0; q < 2; q++) {
                 int i = q * 4;
-                w[q] = fp8_pair(__fmul_rn(v[i][j], s[j]), __fmul_rn(v[i + 1][j], s[j]), colCopy.fmt)
-                     | (fp8_pair(__fmul_rn(v[i + 2][j], s[j]), __fmul_rn(v[i + 3][j], s[j]), colCopy.fmt) << 16);
-            }
-            int c = c0 + lane * 4 + j;
-            if (c < cols && r < colCopy.ld) {
-                *(V2u*) (colCopy.codes + (long) c * colCopy.ld + r) = V2u{w[0], w[1]};
+                u32 word = fp8_pair(__fmul_rn(v[i][j], s[j]), __fmul_rn(v[i + 1][j], s[j]), colCopy.fmt)
+                         | (fp8_pair(__fmul_rn(v[i + 2][j], s[j]), __fmul_rn(v[i + 3][j], s[j]), colCopy.fmt) << 16);
+                transposed[cl][(w0 + q) ^ (cl >> 2)] = word;
             }
         }
+        __syncthreads();
+        for (int idx = threadIdx.x; idx < 128 * 32; idx += THREADS) {
+            int cl = idx >> 5, w = idx & 31;
+            int c = c0 + cl;
+            int r = r0 + w * 4;
+            if (c < cols && r < colCopy.ld) {
+                *(u32*) (colCopy.codes + (long) c * colCopy.ld + r) = transposed[cl][w ^ (cl >> 2)];
+            }
+        }
+    }
+}
+
+// Runs work(tileY, tileX, v) over every tile: one block per tile, or (pipelined: BF16 sources with
+// cols % 8 == 0) a persistent block that loads its next tile into shared memory with cp.async while it
+// works on the current one.
+template <int IN, class Work>
+__device__ __forceinline__ void for_each_tile(const Source& src, int rows, int cols, int pipelined, Work work) {
+    float v[ROWS_PER_WARP][4];
+    if (IN == IN_BF16 && pipelined) {
+        extern __shared__ V4u stageWords[];
+        u8* stages = (u8*) stageWords;
+        int warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
+        int tilesX = (cols + 127) / 128;
+        int tiles = tilesX * ((rows + 127) / 128);
+        if (blockIdx.x < tiles) prefetch_bf16_tile(src, rows, cols, tilesX, blockIdx.x, stages);
+        int it = 0;
+        for (int t = blockIdx.x; t < tiles; t += gridDim.x, it++) {
+            int next = t + gridDim.x;
+            if (next < tiles) {
+                prefetch_bf16_tile(src, rows, cols, tilesX, next, stages + ((it + 1) & 1) * STAGE_BYTES);
+                asm volatile("cp.async.wait_group 1;");
+            } else {
+                asm volatile("cp.async.wait_group 0;");
+            }
+            __syncthreads();
+            const u8* stage = stages + (it & 1) * STAGE_BYTES;
+#pragma unroll
+            for (int i = 0; i < ROWS_PER_WARP; i++) {
+                V2u q = *(const V2u*) (stage + (warp * ROWS_PER_WARP + i) * 256 + lane * 8);
+                v[i][0] = __uint_as_float(q.x << 16); v[i][1] = __uint_as_float(q.x & 0xFFFF0000u);
+                v[i][2] = __uint_as_float(q.y << 16); v[i][3] = __uint_as_float(q.y & 0xFFFF0000u);
+            }
+            work(t / tilesX, t % tilesX, v);
+            __syncthreads();  // the stage just read is the next prefetch's target
+        }
+    } else {
+        load_tile<IN>(src, rows, cols, blockIdx.y * 128, blockIdx.x * 128, v);
+        work(blockIdx.y, blockIdx.x, v);
     }
 }
 
 // One kernel per source type: amax_tiles_f32, cast_tiles_bf16, ...
 #define INSTANTIATE(NAME, IN, MIN_BLOCKS)                                                                                \
     extern "C" __global__ void __launch_bounds__(THREADS, MIN_BLOCKS) amax_tiles_##NAME(                             \
-            Source src, int rows, int cols, u32* rowAmax, u32* colAmax, u32* totalAmax) {                       \
-        amax_tiles<IN>(src, rows, cols, rowAmax, colAmax, totalAmax);                                           \
+            Source src, int rows, int cols, u32* rowAmax, u32* colAmax, u32* totalAmax, int pipelined) {        \
+        for_each_tile<IN>(src, rows, cols, pipelined, [&](int ty, int tx, float (&v)[ROWS_PER_WARP][4]) {         \
+            amax_tile(rows, cols, rowAmax, colAmax, totalAmax, ty, tx, v);                                      \
+        });                                                                                                     \
     }                                                                                                           \
     extern "C" __global__ void __launch_bounds__(THREADS, MIN_BLOCKS) cast_tiles_##NAME(                             \
             Source src, int rows, int cols, int mode, int tile, Copy rowCopy, Copy colCopy, const u32* rowAmax, \
-            const u32* colAmax, const u32* totalAmax) {                                                         \
-        cast_tiles<IN>(src, rows, cols, mode, tile, rowCopy, colCopy, rowAmax, colAmax, totalAmax);            \
+            const u32* colAmax, const u32* totalAmax, int pipelined) {                                          \
+        for_each_tile<IN>(src, rows, cols, pipelined, [&](int ty, int tx, float (&v)[ROWS_PER_WARP][4]) {         \
+            cast_tile(rows, cols, mode, tile, rowCopy, colCopy, rowAmax, colAmax, totalAmax, ty, tx, v);        \
+        });                                                                                                     \
     }
 INSTANTIATE(f32, IN_F32, 2)
 INSTANTIATE(bf16, IN_BF16, 2)

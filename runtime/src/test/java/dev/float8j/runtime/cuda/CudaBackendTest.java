@@ -19,6 +19,7 @@ import java.util.List;
 import java.util.Random;
 import org.junit.jupiter.api.Assumptions;
 import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
 
 /** Compares every CUDA kernel and gemm with the reference backend on random data. Skips without a GPU. */
@@ -34,11 +35,19 @@ class CudaBackendTest {
     private static final double GEMM_TOLERANCE = 1e-3;
     private static final int[][] SHAPES = {{1, 1}, {37, 300}, {130, 257}, {256, 128}, {5, 1000}, {300, 33}};
 
+    private static String whyNoGpu;
+
     @BeforeAll
-    static void needsGpu() {
+    static void findGpu() {
         String[] why = new String[1];
         cuda = CudaBackend.availableOrNull(why);
-        Assumptions.assumeTrue(cuda != null, () -> "skipped: no CUDA GPU or library here: " + why[0]);
+        whyNoGpu = why[0];
+    }
+
+    /** Each test reports itself skipped, with the reason, where there is no GPU (as on CI). */
+    @BeforeEach
+    void needsGpu() {
+        Assumptions.assumeTrue(cuda != null, () -> "skipped: no CUDA GPU or library here: " + whyNoGpu);
     }
 
     /** Random values spanning several magnitudes, with rows and columns of very different ranges. */

@@ -3,6 +3,8 @@ package dev.float8j.runtime.cuda;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
+import dev.float8j.runtime.Backend;
+import dev.float8j.runtime.Backends;
 import org.junit.jupiter.api.Test;
 
 /** Runs everywhere: a missing library gives a message that lists what was tried. */
@@ -28,5 +30,13 @@ class NativeLibraryTest {
         } finally {
             System.clearProperty("float8j.test.override");
         }
+    }
+
+    @Test
+    void autoSelectionAlwaysGivesABackend() {
+        Backend backend = Backends.auto();
+        String[] whyNot = new String[1];
+        boolean gpu = CudaBackend.availableOrNull(whyNot) != null;
+        assertTrue(gpu == backend.name().startsWith("cuda"), backend.name() + " (CUDA: " + whyNot[0] + ")");
     }
 }
