@@ -2,9 +2,7 @@ package dev.float8j.samples;
 
 import dev.float8j.runtime.Backend;
 import dev.float8j.runtime.Backends;
-import dev.float8j.runtime.ReferenceBackend;
-import dev.float8j.runtime.cpu.CpuBackend;
-import dev.float8j.runtime.cuda.CudaBackend;
+import dev.float8j.runtime.cuda.CudaException;
 import dev.float8j.runtime.debug.Float8Debug;
 import dev.float8j.runtime.debug.Selection;
 import dev.float8j.runtime.debug.StatisticsObserver;
@@ -78,7 +76,8 @@ public final class Demo implements Callable<Integer> {
     @Option(names = "--lr", description = "peak learning rate of AdamW (default: ${DEFAULT-VALUE})")
     double learningRate = 3e-3;
 
-    @Option(names = "--backend", description = "cpu (the Vector API backend), reference (the scalar oracle, slow) or cuda (an NVIDIA GPU) (default: ${DEFAULT-VALUE})")
+    @Option(names = "--backend", description = "cpu (the Vector API backend), reference (the scalar oracle, slow), cuda (an NVIDIA GPU) or auto (cuda if "
+            + "present, else cpu) (default: ${DEFAULT-VALUE})")
     String backend = "cpu";
 
     @Option(names = "--eval-windows", description = "validation windows of the final evaluation; the three during "
@@ -205,28 +204,12 @@ public final class Demo implements Callable<Integer> {
         }
     }
 
+    /** The backend by name (see {@link Backends#named}), or a usage error saying why it is unavailable. */
     static Backend backend(String name) {
-        return switch (name) {
-            case "cpu" -> cpuBackend();
-            case "reference" -> new ReferenceBackend();
-            case "cuda" -> cudaBackend();
-            default -> throw new CommandLine.ParameterException(new CommandLine(new Demo()),
-                    "unknown backend '" + name + "'; use cpu, reference or cuda");
-        };
-    }
-
-    /** The CUDA backend through its host-tensor API (each operation uploads and downloads its tensors). */
-    private static Backend cudaBackend() {
-        String[] whyNot = new String[1];
-        Backend cuda = CudaBackend.availableOrNull(whyNot);
-        if (cuda == null) {
-            throw new CommandLine.ParameterException(new CommandLine(new Demo()), "--backend cuda: CUDA is unavailable here ("
-                    + whyNot[0] + "); use --backend cpu");
+        try {
+            return Backends.named(name);
+        } catch (IllegalArgumentException | CudaException | LinkageError e) {
+            throw new CommandLine.ParameterException(new CommandLine(new Demo()), "--backend " + name + ": " + e.getMessage());
         }
-        return cuda;
-    }
-
-    private static Backend cpuBackend() {
-        return new CpuBackend();
     }
 }
