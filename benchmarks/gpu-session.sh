@@ -2,7 +2,7 @@
 # Everything float8j does on the GPU host, in one call (the host has CUDA and PyTorch but no JDK).
 # Expects in .gpu/: jre.tar.xz (../shared/gpu/pack-jre.sh), lib/*.jar (float8j jars and dependencies),
 # test-classes/ and junit-console.jar for the GPU tests, fp8_vs_pytorch.py.
-# Usage, from the repository root: .gpu/gpu-session.sh STEP... with steps probe, fp8check, test, bench.
+# Usage, from the repository root: .gpu/gpu-session.sh STEP... with steps probe, fp8check, test, bench, train.
 # Outputs go to $OUT (default /tmp/float8j-out).
 set -uo pipefail
 out=${OUT:-/tmp/float8j-out}
@@ -34,6 +34,15 @@ for step in "$@"; do
       ;;
     bench)
       bash .gpu/gpu.sh ${BENCH_ARGS:-} 2>&1 | tee "$out/gpu-bench.txt"
+      ;;
+    train)
+      # the sample model on the GPU and on the host CPU, same seed: their losses must agree within FP8 tolerance
+      for b in cuda cpu; do
+        java_run -Djava.awt.headless=true dev.float8j.samples.Demo --backend $b --out "$out/reports-$b" ${TRAIN_ARGS:-} 2>&1 \
+          | tr '\r' '\n' > "$out/train-$b.txt"
+        tail -n 30 "$out/train-$b.txt"
+      done
+      (cd "$out" && tar -czf reports.tgz reports-* && rm -rf reports-*)
       ;;
     *) echo "unknown step $step" ;;
   esac

@@ -39,9 +39,6 @@ final class Report {
 
     void write(Path folder) throws IOException {
         Files.createDirectories(folder);
-        writeChart(folder.resolve("loss.png"), 0, "loss by recipe");
-        writeChart(folder.resolve("loss-second-half.png"), runs.get(0).trainLosses().length / 2,
-                "loss by recipe, second half of training");
         Files.writeString(folder.resolve("results.md"), header() + resultsMarkdown());
         Files.writeString(folder.resolve("results.csv"), resultsCsv());
         StringBuilder stats = new StringBuilder("# FP8 statistics of the last steps, latest per site\n\n");
@@ -55,6 +52,15 @@ final class Report {
             Files.writeString(folder.resolve("fp8-stats-" + r.recipe().id() + ".csv"), s.latestCsv());
         }
         Files.writeString(folder.resolve("fp8-stats.md"), stats.toString());
+        // charts last: the tables above must survive a machine whose Java cannot draw text
+        try {
+            writeChart(folder.resolve("loss.png"), 0, "loss by recipe");
+            writeChart(folder.resolve("loss-second-half.png"), runs.get(0).trainLosses().length / 2,
+                    "loss by recipe, second half of training");
+        } catch (RuntimeException | LinkageError | java.awt.AWTError e) {
+            System.err.println("float8j demo: loss charts not drawn (" + e.getMessage() + "); the tables are written."
+                    + " Headless Java needs fontconfig and a font to draw text, e.g. apt-get install fontconfig fonts-dejavu-core");
+        }
     }
 
     private String header() {
