@@ -20,7 +20,7 @@ import jdk.incubator.vector.VectorSpecies;
  * Speed of the CPU backend, printed as CSV: {@code op,granularity,M,K,N,threads,gflops,ceiling_gflops}.
  *
  * <p>Gemm rows ({@code op} = gemm): GFLOP/s of 2*M*K*N over the best of several runs, against the
- * FloatVector FMA ceiling (register-resident FMAs, no memory) measured in the same run on as many threads.
+ * FloatVector FMA ceiling (register-resident FMAs, no memory) measured right before the case on as many threads.
  * Quantization rows ({@code op} = quantize_axis1 and so on, M x K = the tensor, N = 0): the gflops column
  * holds GB/s (input bytes read + codes and scales written, once each) and ceiling_gflops holds the GB/s of
  * a plain array copy (bytes read + written) of the same input on as many threads.
@@ -79,12 +79,14 @@ public final class CpuBenchmark {
             CpuBackend backend = new CpuBackend(threads);
             clockThreads = threads;
             Pool pool = new Pool(threads);
-            double ceiling = fmaCeiling(pool);
             for (int[] s : sizes) {
                 for (String op : ops) {
                     if (op.equals("quant")) {
                         quantCases(backend, pool, s[0], s[1], reps);
                     } else {
+                        // The ceiling is measured right before each case: on a shared machine the CPU time
+                        // available changes from minute to minute.
+                        double ceiling = fmaCeiling(pool);
                         double gflops = gemm(backend, op, s[0], s[1], s[2], reps);
                         row("gemm", op.equals("f32") ? "F32" : granularityName(op), s[0], s[1], s[2], threads, gflops,
                                 ceiling);
@@ -178,14 +180,29 @@ public final class CpuBenchmark {
     }
 
     /**
-     * Best time per run over reps samples, after two warm-up runs (JIT compilation, page faults). Each
+     * Best time per run over reps samples, after warm-up runs (JIT compilation, page faults). Each
      * sample repeats the run enough times to last about 0.2 s, so that the clock's resolution does not matter.
      */
     private static double best(Runnable run, int reps) {
-        run.run();
-        long w0 = System.nanoTime();
-        run.run();
-        double once = Math.max(1e-6, (System.nanoTime() - w0) / 1e9);
+        // Warm up for at least half a second: the first FP8 case also pays for compiling (and, as more
+        // operand kinds show up, recompiling) the packing code.
+        // The first call of a kernel runs interpreted, where the Vector API is orders of magnitude slower,
+        // so keep warming up (up to 10 s) while runs still get more than 20% faster.
+        long start = System.nanoTime();
+        int warmRuns = 0;
+        double once = Double.MAX_VALUE;
+        double previousBest = Double.MAX_VALUE;
+        while (warmRuns < 10 || System.nanoTime() - start < 500_000_000L
+                || (once < 0.8 * previousBest && System.nanoTime() - start < 10_000_000_000L)) {
+            long w0 = System.nanoTime();
+            run.run();
+            double t = Math.max(1e-6, (System.nanoTime() - w0) / 1e9);
+            if (warmRuns % 5 == 4) {
+                previousBest = once;
+            }
+            once = Math.min(once, t);
+            warmRuns++;
+        }
         int inner = (int) Math.max(1, Math.ceil(0.2 / once));
         double best = Double.MAX_VALUE;
         for (int i = 0; i < reps; i++) {

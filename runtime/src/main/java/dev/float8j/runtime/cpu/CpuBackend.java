@@ -65,7 +65,7 @@ public final class CpuBackend implements Backend {
         GemmOperand left = GemmOperand.of(a);
         GemmOperand right = GemmOperand.of(b);
         checkDepth("gemm", a.shape(), a.axis(), left, b.shape(), b.axis(), right);
-        return Tensor.of(GemmEngine.multiply(left, right, true, threads), left.free, right.free);
+        return Tensor.of(GemmEngine.multiply(left, right, threads), left.free, right.free);
     }
 
     @Override
@@ -73,7 +73,7 @@ public final class CpuBackend implements Backend {
         GemmOperand left = GemmOperand.of(a, aAxis);
         GemmOperand right = GemmOperand.of(b, bAxis);
         checkDepth("matmul", a.shape(), aAxis, left, b.shape(), bAxis, right);
-        return Tensor.of(GemmEngine.multiply(left, right, false, threads), left.free, right.free);
+        return Tensor.of(GemmEngine.multiply(left, right, threads), left.free, right.free);
     }
 
     private static void checkDepth(String op, int[] aShape, int aAxis, GemmOperand a, int[] bShape, int bAxis,

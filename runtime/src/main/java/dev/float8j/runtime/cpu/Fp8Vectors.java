@@ -33,8 +33,10 @@ final class Fp8Vectors {
     static final class Codec {
         final Fp8Format format;
         private final int mantissaShift;
-        private final int roundingBias;
-        private final int exponentRebias;
+        /** Half an ulp of the code less one, minus the exponent rebias (pre-shifted): one addend for both. */
+        private final int normalBias;
+        /** The smallest normal code: exponent field 1, mantissa 0. */
+        private final int minNormalCode;
         private final int minNormalBits;
         private final float subnormalScale;
         private final int maxCode;
@@ -46,8 +48,8 @@ final class Fp8Vectors {
             int mantissaBits = format.mantissaBits();
             int bias = format == Fp8Format.E4M3FN ? 7 : 15;
             this.mantissaShift = 23 - mantissaBits;
-            this.roundingBias = (1 << (mantissaShift - 1)) - 1;
-            this.exponentRebias = (127 - bias) << mantissaBits;
+            this.normalBias = (1 << (mantissaShift - 1)) - 1 - ((127 - bias) << 23);
+            this.minNormalCode = 1 << mantissaBits;
             this.minNormalBits = Float.floatToRawIntBits(format.minNormal());
             this.subnormalScale = Math.scalb(1f, bias - 1 + mantissaBits);
             this.maxCode = Byte.toUnsignedInt(format.encodeSaturating(format.max()));
@@ -55,21 +57,30 @@ final class Fp8Vectors {
             this.e4m3 = format == Fp8Format.E4M3FN;
         }
 
-        /** Codes (in the low byte of each int lane) of finite or infinite values; NaN is not handled. */
+        /**
+         * Codes (in the low byte of each int lane) of finite or infinite values; NaN is not handled.
+         * The common case, every lane in the normal range, takes a short path; a vector with a lane that
+         * is subnormal, overflows or rounds past the largest code takes the full one.
+         */
         IntVector encode(FloatVector v) {
             IntVector bits = v.reinterpretAsInts();
-            IntVector sign = bits.lanewise(VectorOperators.LSHR, 24).and(0x80);
             IntVector magnitude = bits.and(0x7FFF_FFFF);
-            // Below the smallest normal: the value in units of the smallest subnormal, rounded half to even
-            // by adding 2^23 (the sum's ulp is 1), then read back from the float's mantissa.
-            IntVector subnormal = magnitude.reinterpretAsFloats().mul(subnormalScale).add(TWO_POW_23)
-                    .reinterpretAsInts().sub(Float.floatToRawIntBits(TWO_POW_23));
-            // Normal: round the mantissa half to even at bit mantissaShift; a carry moves into the exponent.
+            // Round the mantissa half to even at bit mantissaShift and rebias the exponent in one addition
+            // (exact for normal values, where the sum cannot go negative); a carry moves into the exponent.
             IntVector lsb = magnitude.lanewise(VectorOperators.LSHR, mantissaShift).and(1);
-            IntVector normal = magnitude.add(roundingBias).add(lsb).lanewise(VectorOperators.LSHR, mantissaShift)
-                    .sub(exponentRebias);
-            IntVector code = normal.blend(subnormal, magnitude.lt(minNormalBits));
-            return code.min(maxCode).or(sign);
+            IntVector code = magnitude.add(normalBias).add(lsb).lanewise(VectorOperators.LSHR, mantissaShift);
+            // Below the normal range the short path gives a code under minNormalCode or a wrapped, huge
+            // one (the only subnormal inputs it maps into range round up to the smallest normal, where it
+            // is right); past the largest finite code it gives more than maxCode.
+            if (code.lt(minNormalCode).or(code.compare(VectorOperators.GT, maxCode)).anyTrue()) {
+                // The full path, written out here: a vector handed to a method C2 does not inline is boxed.
+                // Below the smallest normal: the value in units of the smallest subnormal, rounded half to
+                // even by adding 2^23 (the sum's ulp is 1), then read back from the float's mantissa.
+                IntVector subnormal = magnitude.reinterpretAsFloats().mul(subnormalScale).add(TWO_POW_23)
+                        .reinterpretAsInts().sub(Float.floatToRawIntBits(TWO_POW_23));
+                code = code.blend(subnormal, magnitude.lt(minNormalBits)).min(maxCode);
+            }
+            return code.or(bits.lanewise(VectorOperators.LSHR, 24).and(0x80));
         }
 
         /** Encodes LANES floats times scale into dst[off ..]. */

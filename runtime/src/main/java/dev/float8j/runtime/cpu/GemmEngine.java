@@ -47,10 +47,11 @@ final class GemmEngine {
     }
 
     /**
-     * Multiplies a (m x depth) by b (n x depth). If {@code scaled}, scales apply: per K chunk when a
-     * chunk is shorter than K, else once at the end.
+     * Multiplies a (m x depth) by b (n x depth). Scales the operands carry apply per K chunk when a chunk
+     * is shorter than K, else once at the end.
      */
-    static float[] multiply(GemmOperand a, GemmOperand b, boolean scaled, CpuThreads threads) {
+    static float[] multiply(GemmOperand a, GemmOperand b, CpuThreads threads) {
+        boolean scaled = a.carriesScales() || b.carriesScales();
         int m = a.free;
         int n = b.free;
         int depth = a.depth;

@@ -65,6 +65,11 @@ abstract class GemmOperand {
         return depth;
     }
 
+    /** True if the gemm must apply this operand's scales (false for unscaled and for folded scales). */
+    boolean carriesScales() {
+        return false;
+    }
+
     /** 1 / scale of the block holding X(i, k); 1 for unscaled operands. */
     float inverseScale(int i, int k) {
         return 1f;
@@ -203,6 +208,11 @@ abstract class GemmOperand {
         @Override
         int chunkAlongK() {
             return chunk;
+        }
+
+        @Override
+        boolean carriesScales() {
+            return !folded;
         }
 
         @Override
