@@ -1,5 +1,6 @@
 package dev.float8j.runtime;
 
+import dev.float8j.runtime.cpu.CpuBackend;
 import dev.float8j.runtime.cuda.CudaBackend;
 import java.util.Objects;
 import java.util.logging.Logger;
@@ -42,16 +43,13 @@ public final class Backends {
         };
     }
 
-    /**
-     * The Vector API CPU backend when this build has it (dev.float8j.runtime.cpu.CpuBackend), else the
-     * reference backend. Looked up by name so this class does not depend on the CPU backend's constructor.
-     */
+    /** One CPU backend for the program, so that its worker threads are made once. */
     private static Backend cpu() {
-        try {
-            return (Backend) Class.forName("dev.float8j.runtime.cpu.CpuBackend").getConstructor().newInstance();
-        } catch (ReflectiveOperationException | LinkageError e) {
-            return new ReferenceBackend();
-        }
+        return CpuBackendHolder.INSTANCE;
+    }
+
+    private static final class CpuBackendHolder {
+        static final Backend INSTANCE = new CpuBackend();
     }
 
     /** Makes backend the default for every layer from now on. */
