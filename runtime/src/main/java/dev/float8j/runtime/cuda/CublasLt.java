@@ -55,6 +55,8 @@ final class CublasLt {
     static final int CANDIDATES = 8;
     /** Products of at least this many multiply-adds (2048^3) are tuned; smaller ones take the first algorithm. */
     static final long TUNE_MIN_MACS = 1L << 33;
+    /** {@code -Dfloat8j.cuda.tuneGemms=false} takes the heuristic's first algorithm for every shape. */
+    private static final boolean TUNE = Boolean.parseBoolean(System.getProperty("float8j.cuda.tuneGemms", "true"));
     private static final int TUNE_REPEATS = 3;
 
     private final NativeLibrary lib;
@@ -268,7 +270,7 @@ final class CublasLt {
             MemorySegment bLayout = s.transb() == OP_N ? layout(s.bType(), s.k(), s.n(), s.ldb())
                     : layout(s.bType(), s.n(), s.k(), s.ldb());
             MemorySegment dLayout = layout(s.dType(), s.m(), s.n(), s.m());
-            int wanted = s.m() * s.n() * s.k() >= TUNE_MIN_MACS ? CANDIDATES : 1;
+            int wanted = TUNE && s.m() * s.n() * s.k() >= TUNE_MIN_MACS ? CANDIDATES : 1;
             MemorySegment results = arena.allocate((long) HEURISTIC_RESULT_BYTES * wanted, 8);
             MemorySegment count = arena.allocate(JAVA_INT);
             check((int) cublasLtMatmulAlgoGetHeuristic.invokeExact(handle, desc, aLayout, bLayout, dLayout, dLayout,

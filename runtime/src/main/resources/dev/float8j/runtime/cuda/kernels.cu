@@ -260,6 +260,7 @@ __device__ __forceinline__ void cast_tile(int rows, int cols, int mode, int tile
     __shared__ u32 colPart[WARPS][128];
     __shared__ u32 transposed[128][32];
     __shared__ float blockScale[2];
+    __shared__ float colScale[4][128];  // along-0 scales of rowwise and tile modes, per group of rows and column
     int r0 = tileY * 128, c0 = tileX * 128;
     int warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
 
@@ -291,6 +292,32 @@ __device__ __forceinline__ void cast_tile(int rows, int cols, int mode, int tile
 
     if (rowCopy.codes) {
         int c = c0 + lane * 4;
+        // Scales that vary by row are computed once each, spread over the lanes (a division is costly), then
+        // passed to the lanes that need them by shuffles. ROWWISE: lane l < 8 owns row l of the warp. TILE
+        // (tile 32 or 128, so 8 rows x groupsPerRow <= 32 scales): lane l owns row l / groupsPerRow, group
+        // l % groupsPerRow.
+        int lanesPerGroup = tile / 4, groupsPerRow = 128 / tile;
+        float laneScale = 0.0f;
+        if (mode == MODE_ROWWISE) {
+            int r = r0 + warp * ROWS_PER_WARP + (lane & (ROWS_PER_WARP - 1));
+            laneScale = scale_from_amax(__uint_as_float(r < rows ? rowAmax[r] : 0u), rowCopy.fmt, rowCopy.pow2);
+            if (tileX == 0 && lane < ROWS_PER_WARP && r < rows) put_scale(rowCopy, r, laneScale);
+        } else if (mode == MODE_TILE) {
+            u32 mine = 0;
+#pragma unroll
+            for (int i = 0; i < ROWS_PER_WARP; i++) {
+                u32 m = max(max(abs_bits(v[i][0]), abs_bits(v[i][1])), max(abs_bits(v[i][2]), abs_bits(v[i][3])));
+                m = group_max(m, lanesPerGroup);
+                m = __shfl_sync(0xFFFFFFFFu, m, (lane % groupsPerRow) * lanesPerGroup);
+                if (lane / groupsPerRow == i) mine = m;
+            }
+            laneScale = scale_from_amax(__uint_as_float(mine), rowCopy.fmt, rowCopy.pow2);
+            int r = r0 + warp * ROWS_PER_WARP + lane / groupsPerRow;
+            int cg = c0 + (lane % groupsPerRow) * tile;
+            if (lane < ROWS_PER_WARP * groupsPerRow && r < rows && cg < cols) {
+                put_scale(rowCopy, (long) (cg / tile) * rowCopy.ldScale + r, laneScale);
+            }
+        }
         float tensorScale = mode == MODE_TENSOR ? scale_from_amax(__uint_as_float(*totalAmax), rowCopy.fmt, rowCopy.pow2) : 0.0f;
 #pragma unroll
         for (int i = 0; i < ROWS_PER_WARP; i++) {
@@ -299,14 +326,9 @@ __device__ __forceinline__ void cast_tile(int rows, int cols, int mode, int tile
             if (mode == MODE_TENSOR) {
                 s = tensorScale;
             } else if (mode == MODE_ROWWISE) {
-                s = scale_from_amax(__uint_as_float(r < rows ? rowAmax[r] : 0u), rowCopy.fmt, rowCopy.pow2);
+                s = __shfl_sync(0xFFFFFFFFu, laneScale, i);
             } else if (mode == MODE_TILE) {
-                u32 m = max(max(abs_bits(v[i][0]), abs_bits(v[i][1])), max(abs_bits(v[i][2]), abs_bits(v[i][3])));
-                m = group_max(m, tile / 4);
-                s = scale_from_amax(__uint_as_float(m), rowCopy.fmt, rowCopy.pow2);
-                if ((lane & (tile / 4 - 1)) == 0 && r < rows && c < cols) {
-                    put_scale(rowCopy, (long) (c / tile) * rowCopy.ldScale + r, s);
-                }
+                s = __shfl_sync(0xFFFFFFFFu, laneScale, i * groupsPerRow + lane / lanesPerGroup);
             } else {
                 s = blockScale[0];
             }
@@ -315,7 +337,6 @@ __device__ __forceinline__ void cast_tile(int rows, int cols, int mode, int tile
                         fp8_pair(__fmul_rn(v[i][0], s), __fmul_rn(v[i][1], s), rowCopy.fmt)
                         | (fp8_pair(__fmul_rn(v[i][2], s), __fmul_rn(v[i][3], s), rowCopy.fmt) << 16);
             }
-            if (mode == MODE_ROWWISE && tileX == 0 && lane == 0 && r < rows) put_scale(rowCopy, r, s);
         }
         if (mode == MODE_TENSOR && tileX == 0 && tileY == 0 && threadIdx.x == 0) {
             put_scale(rowCopy, 0, scale_from_amax(__uint_as_float(*totalAmax), rowCopy.fmt, rowCopy.pow2));
@@ -335,32 +356,37 @@ __device__ __forceinline__ void cast_tile(int rows, int cols, int mode, int tile
 #pragma unroll
             for (int j = 0; j < 4; j++) colPart[warp][lane * 4 + j] = col[j];
             __syncthreads();
+            // One thread per (group of `tile` rows, column) finds the maximum and the scale, once (tile 32 or
+            // 128: 128 x 128 / tile <= 512 threads); the others read it from shared memory.
             int warpsPerGroup = tile / ROWS_PER_WARP;
-            int g0 = (warp / warpsPerGroup) * warpsPerGroup;
-#pragma unroll
-            for (int j = 0; j < 4; j++) {
+            if (threadIdx.x < 128 * (128 / tile)) {
+                int g = threadIdx.x >> 7, cl = threadIdx.x & 127;
                 u32 m = 0;
-                for (int w = g0; w < g0 + warpsPerGroup; w++) m = max(m, colPart[w][lane * 4 + j]);
-                s[j] = scale_from_amax(__uint_as_float(m), colCopy.fmt, colCopy.pow2);
-                int c = c0 + lane * 4 + j;
-                int rGroup = r0 + g0 * ROWS_PER_WARP;
-                if (warp == g0 && c < cols && rGroup < rows) {
-                    put_scale(colCopy, (long) (rGroup / tile) * colCopy.ldScale + c, s[j]);
-                }
+                for (int w = g * warpsPerGroup; w < (g + 1) * warpsPerGroup; w++) m = max(m, colPart[w][cl]);
+                float sc = scale_from_amax(__uint_as_float(m), colCopy.fmt, colCopy.pow2);
+                colScale[g][cl] = sc;
+                int c = c0 + cl, rGroup = r0 + g * tile;
+                if (c < cols && rGroup < rows) put_scale(colCopy, (long) (rGroup / tile) * colCopy.ldScale + c, sc);
             }
-        } else {
+            __syncthreads();
 #pragma unroll
-            for (int j = 0; j < 4; j++) {
-                int c = c0 + lane * 4 + j;
-                if (mode == MODE_TENSOR) {
-                    s[j] = scale_from_amax(__uint_as_float(*totalAmax), colCopy.fmt, colCopy.pow2);
-                } else if (mode == MODE_ROWWISE) {
-                    s[j] = scale_from_amax(__uint_as_float(c < cols ? colAmax[c] : 0u), colCopy.fmt, colCopy.pow2);
-                    if (tileY == 0 && warp == 0 && c < cols) put_scale(colCopy, c, s[j]);
-                } else {
-                    s[j] = blockScale[1];
-                }
+            for (int j = 0; j < 4; j++) s[j] = colScale[warp / warpsPerGroup][lane * 4 + j];
+        } else if (mode == MODE_ROWWISE) {
+            // one thread per column computes its scale; the others read it from shared memory
+            if (threadIdx.x < 128) {
+                int c = c0 + threadIdx.x;
+                float sc = scale_from_amax(__uint_as_float(c < cols ? colAmax[c] : 0u), colCopy.fmt, colCopy.pow2);
+                colScale[0][threadIdx.x] = sc;
+                if (tileY == 0 && c < cols) put_scale(colCopy, c, sc);
             }
+            __syncthreads();
+#pragma unroll
+            for (int j = 0; j < 4; j++) s[j] = colScale[0][lane * 4 + j];
+        } else {
+            float one = mode == MODE_TENSOR ? scale_from_amax(__uint_as_float(*totalAmax), colCopy.fmt, colCopy.pow2)
+                                            : blockScale[1];
+#pragma unroll
+            for (int j = 0; j < 4; j++) s[j] = one;
             if (mode == MODE_TENSOR && tileX == 0 && tileY == 0 && threadIdx.x == 0) {
                 put_scale(colCopy, 0, s[0]);
             }
