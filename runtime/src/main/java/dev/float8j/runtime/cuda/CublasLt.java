@@ -10,16 +10,12 @@ import java.lang.foreign.Arena;
 import java.lang.foreign.FunctionDescriptor;
 import java.lang.foreign.MemorySegment;
 import java.lang.invoke.MethodHandle;
-import java.util.ArrayList;
-import java.util.List;
 import java.util.concurrent.ConcurrentHashMap;
 
 /**
  * FFM bindings to cuBLASLt (libcublasLt.so.13, then .12): scaled FP8 matmuls in every scale mode
  * the GPU accepts and BF16/F32 matmuls. Plans (descriptors plus the heuristic's algorithm) are cached
- * per shape. For large products the plan is tuned once: every algorithm among the heuristic's first
- * {@value #CANDIDATES} is timed on the call's own operands and the fastest is kept (the heuristic's first
- * choice is often not the fastest for FP8). Failures carry cublasLtGetStatusString's text.
+ * per shape. Failures carry cublasLtGetStatusString's text.
  *
  * <p>cuBLASLt is column-major. A row-major product {@code C[i][j] = sum_k A(i,k) B(j,k)} of M x N is
  * the column-major N x M matrix {@code B' · A'}, so cuBLASLt's "A" is our B and its "B" is our A.
@@ -50,14 +46,6 @@ final class CublasLt {
 
     static final long WORKSPACE_BYTES = 32L << 20;
     private static final int HEURISTIC_RESULT_BYTES = 96;
-    private static final int ALGO_BYTES = 64;
-    /** How many of the heuristic's algorithms a large shape tries. */
-    static final int CANDIDATES = 8;
-    /** Products of at least this many multiply-adds (2048^3) are tuned; smaller ones take the first algorithm. */
-    static final long TUNE_MIN_MACS = 1L << 33;
-    /** {@code -Dfloat8j.cuda.tuneGemms=false} takes the heuristic's first algorithm for every shape. */
-    private static final boolean TUNE = Boolean.parseBoolean(System.getProperty("float8j.cuda.tuneGemms", "true"));
-    private static final int TUNE_REPEATS = 3;
 
     private final NativeLibrary lib;
     private final MethodHandle cublasLtCreate;
@@ -77,7 +65,6 @@ final class CublasLt {
     private MemorySegment handle;
     private MemorySegment preference;
     private long workspace;
-    private CudaDriver driver;
 
     CublasLt() {
         lib = NativeLibrary.open("cuBLASLt", "float8j.cuda.libcublaslt", "libcublasLt.so.13", "libcublasLt.so.12",
@@ -116,7 +103,6 @@ final class CublasLt {
             check((int) cublasLtMatmulPreferenceSetAttribute.invokeExact(preference, PREF_MAX_WORKSPACE_BYTES, ws, 8L),
                     "cublasLtMatmulPreferenceSetAttribute(MAX_WORKSPACE_BYTES)");
             workspace = driver.malloc(WORKSPACE_BYTES);
-            this.driver = driver;
         } catch (Throwable t) {
             throw CudaDriver.rethrow(t);
         }
@@ -155,74 +141,22 @@ final class CublasLt {
             int aScaleMode, int bScaleMode, boolean fastAccum) {
     }
 
-    private record Plan(Shape shape, MemorySegment desc, MemorySegment aLayout, MemorySegment bLayout,
-            MemorySegment dLayout,
-            List<MemorySegment> algos) {
-        MemorySegment algo() {
-            return algos.getFirst();
-        }
-
-        Plan with(MemorySegment chosen) {
-            return new Plan(shape, desc, aLayout, bLayout, dLayout, List.of(chosen));
-        }
+    private record Plan(MemorySegment desc, MemorySegment aLayout, MemorySegment bLayout, MemorySegment dLayout,
+            MemorySegment algo) {
     }
 
     /** Runs D = op(A)·op(B) with the given device pointers; scale pointers are 0 for unscaled matmuls. */
     void matmul(Shape shape, long a, long b, long d, long aScale, long bScale, MemorySegment stream) {
-        Plan plan = plans.get(shape);
-        if (plan == null) {
-            plan = plan(shape);
-            if (plan.algos().size() > 1) {
-                plan = plan.with(fastest(plan, a, b, d, aScale, bScale, stream));
-            }
-            plans.put(shape, plan);
-        }
-        run(plan, plan.algo(), a, b, d, aScale, bScale, stream);
-    }
-
-    /** Times each candidate algorithm on the given operands (one warm-up, then the best of a few) and returns the fastest. */
-    private MemorySegment fastest(Plan plan, long a, long b, long d, long aScale, long bScale, MemorySegment stream) {
-        MemorySegment start = driver.createEvent();
-        MemorySegment end = driver.createEvent();
-        MemorySegment best = null;
-        float bestMillis = Float.MAX_VALUE;
-        for (MemorySegment algo : plan.algos()) {
-            float millis = Float.MAX_VALUE;
-            try {
-                run(plan, algo, a, b, d, aScale, bScale, stream);
-                for (int i = 0; i < TUNE_REPEATS; i++) {
-                    driver.record(start, stream);
-                    run(plan, algo, a, b, d, aScale, bScale, stream);
-                    driver.record(end, stream);
-                    millis = Math.min(millis, driver.elapsedMillis(start, end));
-                }
-            } catch (CudaException refused) {
-                continue; // an algorithm the heuristic listed but this problem rejects at launch: not a candidate
-            }
-            if (millis < bestMillis) {
-                bestMillis = millis;
-                best = algo;
-            }
-        }
-        driver.destroyEvent(start);
-        driver.destroyEvent(end);
-        if (best == null) {
-            throw new CudaException("none of cuBLASLt's " + plan.algos().size() + " algorithms ran");
-        }
-        return best;
-    }
-
-    private void run(Plan plan, MemorySegment algo, long a, long b, long d, long aScale, long bScale,
-            MemorySegment stream) {
+        Plan plan = plans.computeIfAbsent(shape, this::plan);
         try (Arena call = Arena.ofConfined()) {
-            if (plan.shape().aScaleMode() >= 0) {
+            if (shape.aScaleMode() >= 0) {
                 setPointer(plan.desc(), DESC_A_SCALE_POINTER, aScale, call);
                 setPointer(plan.desc(), DESC_B_SCALE_POINTER, bScale, call);
             }
             check((int) cublasLtMatmul.invokeExact(handle, plan.desc(), alphaOne, MemorySegment.ofAddress(a),
                     plan.aLayout(), MemorySegment.ofAddress(b), plan.bLayout(), betaZero, MemorySegment.ofAddress(d),
-                    plan.dLayout(), MemorySegment.ofAddress(d), plan.dLayout(), algo,
-                    MemorySegment.ofAddress(workspace), WORKSPACE_BYTES, stream), "cublasLtMatmul(" + plan.shape() + ")");
+                    plan.dLayout(), MemorySegment.ofAddress(d), plan.dLayout(), plan.algo(),
+                    MemorySegment.ofAddress(workspace), WORKSPACE_BYTES, stream), "cublasLtMatmul(" + shape + ")");
         } catch (Throwable t) {
             throw CudaDriver.rethrow(t);
         }
@@ -270,27 +204,14 @@ final class CublasLt {
             MemorySegment bLayout = s.transb() == OP_N ? layout(s.bType(), s.k(), s.n(), s.ldb())
                     : layout(s.bType(), s.n(), s.k(), s.ldb());
             MemorySegment dLayout = layout(s.dType(), s.m(), s.n(), s.m());
-            int wanted = TUNE && s.m() * s.n() * s.k() >= TUNE_MIN_MACS ? CANDIDATES : 1;
-            MemorySegment results = arena.allocate((long) HEURISTIC_RESULT_BYTES * wanted, 8);
+            MemorySegment results = arena.allocate(HEURISTIC_RESULT_BYTES, 8);
             MemorySegment count = arena.allocate(JAVA_INT);
             check((int) cublasLtMatmulAlgoGetHeuristic.invokeExact(handle, desc, aLayout, bLayout, dLayout, dLayout,
-                    preference, wanted, results, count), "cublasLtMatmulAlgoGetHeuristic(" + s + ")");
-            int found = count.get(JAVA_INT, 0);
-            if (found == 0) {
+                    preference, 1, results, count), "cublasLtMatmulAlgoGetHeuristic(" + s + ")");
+            if (count.get(JAVA_INT, 0) == 0) {
                 throw new CudaException("cuBLASLt has no algorithm for " + s);
             }
-            List<MemorySegment> algos = new ArrayList<>();
-            for (int i = 0; i < found; i++) {
-                MemorySegment result = results.asSlice((long) HEURISTIC_RESULT_BYTES * i, HEURISTIC_RESULT_BYTES);
-                // cublasLtMatmulHeuristicResult_t: algo (64 bytes), workspaceSize (size_t), state (status)
-                if (result.get(JAVA_INT, ALGO_BYTES + 8) == 0) {
-                    algos.add(result.asSlice(0, ALGO_BYTES));
-                }
-            }
-            if (algos.isEmpty()) {
-                throw new CudaException("cuBLASLt returned no usable algorithm for " + s);
-            }
-            return new Plan(s, desc, aLayout, bLayout, dLayout, List.copyOf(algos));
+            return new Plan(desc, aLayout, bLayout, dLayout, results.asSlice(0, 64));
         } catch (Throwable t) {
             throw CudaDriver.rethrow(t);
         }

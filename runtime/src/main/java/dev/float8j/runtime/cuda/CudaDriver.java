@@ -46,7 +46,6 @@ final class CudaDriver {
     private final MethodHandle cuEventCreate;
     private final MethodHandle cuEventRecord;
     private final MethodHandle cuEventSynchronize;
-    private final MethodHandle cuEventDestroy;
     private final MethodHandle cuEventElapsedTime;
     private final MethodHandle cuModuleLoadData;
     private final MethodHandle cuModuleGetFunction;
@@ -85,7 +84,6 @@ final class CudaDriver {
         cuEventCreate = lib.bind("cuEventCreate", FunctionDescriptor.of(JAVA_INT, ADDRESS, JAVA_INT));
         cuEventRecord = lib.bind("cuEventRecord", FunctionDescriptor.of(JAVA_INT, ADDRESS, ADDRESS));
         cuEventSynchronize = lib.bind("cuEventSynchronize", p);
-        cuEventDestroy = lib.bind("cuEventDestroy_v2", p);
         cuEventElapsedTime = lib.bind("cuEventElapsedTime", FunctionDescriptor.of(JAVA_INT, ADDRESS, ADDRESS, ADDRESS));
         cuModuleLoadData = lib.bind("cuModuleLoadData", FunctionDescriptor.of(JAVA_INT, ADDRESS, ADDRESS));
         cuModuleGetFunction = lib.bind("cuModuleGetFunction",
@@ -305,14 +303,6 @@ final class CudaDriver {
             MemorySegment v = arena.allocate(ADDRESS);
             check((int) cuEventCreate.invokeExact(v, 0), "cuEventCreate");
             return v.get(ADDRESS, 0);
-        } catch (Throwable t) {
-            throw rethrow(t);
-        }
-    }
-
-    void destroyEvent(MemorySegment event) {
-        try {
-            check((int) cuEventDestroy.invokeExact(event), "cuEventDestroy");
         } catch (Throwable t) {
             throw rethrow(t);
         }
