@@ -236,6 +236,19 @@ __device__ __forceinline__ void amax_tile(int rows, int cols, u32* rowAmax, u32*
     }
 }
 
+// After cast_tile's reduce-scatter of 8 row maxima over a group of `lanes` lanes (8 or 32), the row whose
+// maximum a lane holds: the halving steps used lane bits lanes/2, lanes/4, lanes/8 for row bits 4, 2, 1.
+__device__ __forceinline__ int row_of_lane(int lane, int lanes) {
+    int b = lanes >> 3;  // the lowest of the three bits
+    return ((lane & (4 * b)) ? 4 : 0) + ((lane & (2 * b)) ? 2 : 0) + ((lane & b) ? 1 : 0);
+}
+
+// The lane of `lane`'s group that holds row i's maximum, lowest of those that do.
+__device__ __forceinline__ int row_owner(int i, int lane, int lanes) {
+    int b = lanes >> 3;
+    return (lane & ~(lanes - 1)) + ((i >> 2) & 1) * 4 * b + ((i >> 1) & 1) * 2 * b + (i & 1) * b;
+}
+
 struct Copy {
     u8* codes;      // null: this copy is not wanted
     int ld;
@@ -293,28 +306,39 @@ __device__ __forceinline__ void cast_tile(int rows, int cols, int mode, int tile
     if (rowCopy.codes) {
         int c = c0 + lane * 4;
         // Scales that vary by row are computed once each, spread over the lanes (a division is costly), then
-        // passed to the lanes that need them by shuffles. ROWWISE: lane l < 8 owns row l of the warp. TILE
-        // (tile 32 or 128, so 8 rows x groupsPerRow <= 32 scales): lane l owns row l / groupsPerRow, group
-        // l % groupsPerRow.
-        int lanesPerGroup = tile / 4, groupsPerRow = 128 / tile;
+        // passed to the lanes that need them by shuffles. ROWWISE: lane l < 8 owns row l of the warp.
+        // TILE (tile 32 or 128, a group of tile / 4 lanes per tile of a row): a reduce-scatter over the group
+        // leaves each lane with the maximum of one row (3 halving steps for 8 rows, then plain reduction
+        // across the remaining lanes), found by row_owner below.
+        int lanesPerGroup = tile / 4;
         float laneScale = 0.0f;
         if (mode == MODE_ROWWISE) {
             int r = r0 + warp * ROWS_PER_WARP + (lane & (ROWS_PER_WARP - 1));
             laneScale = scale_from_amax(__uint_as_float(r < rows ? rowAmax[r] : 0u), rowCopy.fmt, rowCopy.pow2);
             if (tileX == 0 && lane < ROWS_PER_WARP && r < rows) put_scale(rowCopy, r, laneScale);
         } else if (mode == MODE_TILE) {
-            u32 mine = 0;
+            u32 m[8];
 #pragma unroll
             for (int i = 0; i < ROWS_PER_WARP; i++) {
-                u32 m = max(max(abs_bits(v[i][0]), abs_bits(v[i][1])), max(abs_bits(v[i][2]), abs_bits(v[i][3])));
-                m = group_max(m, lanesPerGroup);
-                m = __shfl_sync(0xFFFFFFFFu, m, (lane % groupsPerRow) * lanesPerGroup);
-                if (lane / groupsPerRow == i) mine = m;
+                m[i] = max(max(abs_bits(v[i][0]), abs_bits(v[i][1])), max(abs_bits(v[i][2]), abs_bits(v[i][3])));
             }
+            int o = lanesPerGroup >> 1;
+#pragma unroll
+            for (int half = 4; half >= 1; half >>= 1, o >>= 1) {
+                bool upper = lane & o;  // this lane keeps the upper half of its rows, its partner the lower
+#pragma unroll
+                for (int k = 0; k < half; k++) {
+                    u32 send = upper ? m[k] : m[k + half];
+                    u32 keep = upper ? m[k + half] : m[k];
+                    m[k] = max(keep, __shfl_xor_sync(0xFFFFFFFFu, send, o));
+                }
+            }
+            u32 mine = group_max(m[0], o * 2);  // the lanes left below the halving steps' bits (tile 128: 4)
             laneScale = scale_from_amax(__uint_as_float(mine), rowCopy.fmt, rowCopy.pow2);
-            int r = r0 + warp * ROWS_PER_WARP + lane / groupsPerRow;
-            int cg = c0 + (lane % groupsPerRow) * tile;
-            if (lane < ROWS_PER_WARP * groupsPerRow && r < rows && cg < cols) {
+            int i = row_of_lane(lane, lanesPerGroup);
+            int r = r0 + warp * ROWS_PER_WARP + i;
+            int cg = c0 + (lane / lanesPerGroup) * tile;
+            if (lane == row_owner(i, lane, lanesPerGroup) && r < rows && cg < cols) {
                 put_scale(rowCopy, (long) (cg / tile) * rowCopy.ldScale + r, laneScale);
             }
         }
@@ -328,7 +352,7 @@ __device__ __forceinline__ void cast_tile(int rows, int cols, int mode, int tile
             } else if (mode == MODE_ROWWISE) {
                 s = __shfl_sync(0xFFFFFFFFu, laneScale, i);
             } else if (mode == MODE_TILE) {
-                s = __shfl_sync(0xFFFFFFFFu, laneScale, i * groupsPerRow + lane / lanesPerGroup);
+                s = __shfl_sync(0xFFFFFFFFu, laneScale, row_owner(i, lane, lanesPerGroup));
             } else {
                 s = blockScale[0];
             }
