@@ -236,6 +236,19 @@ __device__ __forceinline__ void amax_tile(int rows, int cols, u32* rowAmax, u32*
     }
 }
 
+// After cast_tile's reduce-scatter of 8 row maxima over a group of `lanes` lanes (8 or 32), the row whose
+// maximum a lane holds: the halving steps used lane bits lanes/2, lanes/4, lanes/8 for row bits 4, 2, 1.
+__device__ __forceinline__ int row_of_lane(int lane, int lanes) {
+    int b = lanes >> 3;  // the lowest of the three bits
+    return ((lane & (4 * b)) ? 4 : 0) + ((lane & (2 * b)) ? 2 : 0) + ((lane & b) ? 1 : 0);
+}
+
+// The lane of `lane`'s group that holds row i's maximum, lowest of those that do.
+__device__ __forceinline__ int row_owner(int i, int lane, int lanes) {
+    int b = lanes >> 3;
+    return (lane & ~(lanes - 1)) + ((i >> 2) & 1) * 4 * b + ((i >> 1) & 1) * 2 * b + (i & 1) * b;
+}
+
 struct Copy {
     u8* codes;      // null: this copy is not wanted
     int ld;
@@ -260,6 +273,7 @@ __device__ __forceinline__ void cast_tile(int rows, int cols, int mode, int tile
     __shared__ u32 colPart[WARPS][128];
     __shared__ u32 transposed[128][32];
     __shared__ float blockScale[2];
+    __shared__ float colScale[4][128];  // along-0 scales of rowwise and tile modes, per group of rows and column
     int r0 = tileY * 128, c0 = tileX * 128;
     int warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
 
@@ -291,6 +305,43 @@ __device__ __forceinline__ void cast_tile(int rows, int cols, int mode, int tile
 
     if (rowCopy.codes) {
         int c = c0 + lane * 4;
+        // Scales that vary by row are computed once each, spread over the lanes (a division is costly), then
+        // passed to the lanes that need them by shuffles. ROWWISE: lane l < 8 owns row l of the warp.
+        // TILE (tile 32 or 128, a group of tile / 4 lanes per tile of a row): a reduce-scatter over the group
+        // leaves each lane with the maximum of one row (3 halving steps for 8 rows, then plain reduction
+        // across the remaining lanes), found by row_owner below.
+        int lanesPerGroup = tile / 4;
+        float laneScale = 0.0f;
+        if (mode == MODE_ROWWISE) {
+            int r = r0 + warp * ROWS_PER_WARP + (lane & (ROWS_PER_WARP - 1));
+            laneScale = scale_from_amax(__uint_as_float(r < rows ? rowAmax[r] : 0u), rowCopy.fmt, rowCopy.pow2);
+            if (tileX == 0 && lane < ROWS_PER_WARP && r < rows) put_scale(rowCopy, r, laneScale);
+        } else if (mode == MODE_TILE) {
+            u32 m[8];
+#pragma unroll
+            for (int i = 0; i < ROWS_PER_WARP; i++) {
+                m[i] = max(max(abs_bits(v[i][0]), abs_bits(v[i][1])), max(abs_bits(v[i][2]), abs_bits(v[i][3])));
+            }
+            int o = lanesPerGroup >> 1;
+#pragma unroll
+            for (int half = 4; half >= 1; half >>= 1, o >>= 1) {
+                bool upper = lane & o;  // this lane keeps the upper half of its rows, its partner the lower
+#pragma unroll
+                for (int k = 0; k < half; k++) {
+                    u32 send = upper ? m[k] : m[k + half];
+                    u32 keep = upper ? m[k + half] : m[k];
+                    m[k] = max(keep, __shfl_xor_sync(0xFFFFFFFFu, send, o));
+                }
+            }
+            u32 mine = group_max(m[0], o * 2);  // the lanes left below the halving steps' bits (tile 128: 4)
+            laneScale = scale_from_amax(__uint_as_float(mine), rowCopy.fmt, rowCopy.pow2);
+            int i = row_of_lane(lane, lanesPerGroup);
+            int r = r0 + warp * ROWS_PER_WARP + i;
+            int cg = c0 + (lane / lanesPerGroup) * tile;
+            if (lane == row_owner(i, lane, lanesPerGroup) && r < rows && cg < cols) {
+                put_scale(rowCopy, (long) (cg / tile) * rowCopy.ldScale + r, laneScale);
+            }
+        }
         float tensorScale = mode == MODE_TENSOR ? scale_from_amax(__uint_as_float(*totalAmax), rowCopy.fmt, rowCopy.pow2) : 0.0f;
 #pragma unroll
         for (int i = 0; i < ROWS_PER_WARP; i++) {
@@ -299,14 +350,9 @@ __device__ __forceinline__ void cast_tile(int rows, int cols, int mode, int tile
             if (mode == MODE_TENSOR) {
                 s = tensorScale;
             } else if (mode == MODE_ROWWISE) {
-                s = scale_from_amax(__uint_as_float(r < rows ? rowAmax[r] : 0u), rowCopy.fmt, rowCopy.pow2);
+                s = __shfl_sync(0xFFFFFFFFu, laneScale, i);
             } else if (mode == MODE_TILE) {
-                u32 m = max(max(abs_bits(v[i][0]), abs_bits(v[i][1])), max(abs_bits(v[i][2]), abs_bits(v[i][3])));
-                m = group_max(m, tile / 4);
-                s = scale_from_amax(__uint_as_float(m), rowCopy.fmt, rowCopy.pow2);
-                if ((lane & (tile / 4 - 1)) == 0 && r < rows && c < cols) {
-                    put_scale(rowCopy, (long) (c / tile) * rowCopy.ldScale + r, s);
-                }
+                s = __shfl_sync(0xFFFFFFFFu, laneScale, row_owner(i, lane, lanesPerGroup));
             } else {
                 s = blockScale[0];
             }
@@ -315,7 +361,6 @@ __device__ __forceinline__ void cast_tile(int rows, int cols, int mode, int tile
                         fp8_pair(__fmul_rn(v[i][0], s), __fmul_rn(v[i][1], s), rowCopy.fmt)
                         | (fp8_pair(__fmul_rn(v[i][2], s), __fmul_rn(v[i][3], s), rowCopy.fmt) << 16);
             }
-            if (mode == MODE_ROWWISE && tileX == 0 && lane == 0 && r < rows) put_scale(rowCopy, r, s);
         }
         if (mode == MODE_TENSOR && tileX == 0 && tileY == 0 && threadIdx.x == 0) {
             put_scale(rowCopy, 0, scale_from_amax(__uint_as_float(*totalAmax), rowCopy.fmt, rowCopy.pow2));
@@ -335,32 +380,37 @@ __device__ __forceinline__ void cast_tile(int rows, int cols, int mode, int tile
 #pragma unroll
             for (int j = 0; j < 4; j++) colPart[warp][lane * 4 + j] = col[j];
             __syncthreads();
+            // One thread per (group of `tile` rows, column) finds the maximum and the scale, once (tile 32 or
+            // 128: 128 x 128 / tile <= 512 threads); the others read it from shared memory.
             int warpsPerGroup = tile / ROWS_PER_WARP;
-            int g0 = (warp / warpsPerGroup) * warpsPerGroup;
-#pragma unroll
-            for (int j = 0; j < 4; j++) {
+            if (threadIdx.x < 128 * (128 / tile)) {
+                int g = threadIdx.x >> 7, cl = threadIdx.x & 127;
                 u32 m = 0;
-                for (int w = g0; w < g0 + warpsPerGroup; w++) m = max(m, colPart[w][lane * 4 + j]);
-                s[j] = scale_from_amax(__uint_as_float(m), colCopy.fmt, colCopy.pow2);
-                int c = c0 + lane * 4 + j;
-                int rGroup = r0 + g0 * ROWS_PER_WARP;
-                if (warp == g0 && c < cols && rGroup < rows) {
-                    put_scale(colCopy, (long) (rGroup / tile) * colCopy.ldScale + c, s[j]);
-                }
+                for (int w = g * warpsPerGroup; w < (g + 1) * warpsPerGroup; w++) m = max(m, colPart[w][cl]);
+                float sc = scale_from_amax(__uint_as_float(m), colCopy.fmt, colCopy.pow2);
+                colScale[g][cl] = sc;
+                int c = c0 + cl, rGroup = r0 + g * tile;
+                if (c < cols && rGroup < rows) put_scale(colCopy, (long) (rGroup / tile) * colCopy.ldScale + c, sc);
             }
-        } else {
+            __syncthreads();
 #pragma unroll
-            for (int j = 0; j < 4; j++) {
-                int c = c0 + lane * 4 + j;
-                if (mode == MODE_TENSOR) {
-                    s[j] = scale_from_amax(__uint_as_float(*totalAmax), colCopy.fmt, colCopy.pow2);
-                } else if (mode == MODE_ROWWISE) {
-                    s[j] = scale_from_amax(__uint_as_float(c < cols ? colAmax[c] : 0u), colCopy.fmt, colCopy.pow2);
-                    if (tileY == 0 && warp == 0 && c < cols) put_scale(colCopy, c, s[j]);
-                } else {
-                    s[j] = blockScale[1];
-                }
+            for (int j = 0; j < 4; j++) s[j] = colScale[warp / warpsPerGroup][lane * 4 + j];
+        } else if (mode == MODE_ROWWISE) {
+            // one thread per column computes its scale; the others read it from shared memory
+            if (threadIdx.x < 128) {
+                int c = c0 + threadIdx.x;
+                float sc = scale_from_amax(__uint_as_float(c < cols ? colAmax[c] : 0u), colCopy.fmt, colCopy.pow2);
+                colScale[0][threadIdx.x] = sc;
+                if (tileY == 0 && c < cols) put_scale(colCopy, c, sc);
             }
+            __syncthreads();
+#pragma unroll
+            for (int j = 0; j < 4; j++) s[j] = colScale[0][lane * 4 + j];
+        } else {
+            float one = mode == MODE_TENSOR ? scale_from_amax(__uint_as_float(*totalAmax), colCopy.fmt, colCopy.pow2)
+                                            : blockScale[1];
+#pragma unroll
+            for (int j = 0; j < 4; j++) s[j] = one;
             if (mode == MODE_TENSOR && tileX == 0 && tileY == 0 && threadIdx.x == 0) {
                 put_scale(colCopy, 0, s[0]);
             }
