@@ -131,7 +131,10 @@ final class CpuQuantizer {
         boolean[] nonFinite = new boolean[parts];
         threads.forEach(parts, p -> {
             float[] rowBuffer = x.dtype() == DType.BF16 ? new float[cols] : null;
-            for (int r0 = bounds[p]; r0 < bounds[p + 1] && !nonFinite[p]; r0 += groupRows) {
+            // A local flag, stored once at the end: the threads' flags share a cache line, and a store per
+            // row group made that line bounce between the cores.
+            boolean sawNonFinite = false;
+            for (int r0 = bounds[p]; r0 < bounds[p + 1]; r0 += groupRows) {
                 int r1 = Math.min(rows, r0 + groupRows);
                 for (int r = r0; r < r1; r++) {
                     float[] src = rowSource(x, r, rowBuffer);
@@ -146,10 +149,10 @@ final class CpuQuantizer {
                     if (!t.wholeColumnBlocks) {
                         int from = (r0 / t.blockRows) * t.scaleCols;
                         int to = ((r1 - 1) / t.blockRows + 1) * t.scaleCols;
-                        nonFinite[p] |= finishScales(t, from, to);
+                        sawNonFinite |= finishScales(t, from, to);
                     }
                 }
-                if (nonFinite[p]) {
+                if (sawNonFinite) {
                     break;
                 }
                 for (int r = r0; r < r1; r++) {
@@ -160,6 +163,7 @@ final class CpuQuantizer {
                     }
                 }
             }
+            nonFinite[p] = sawNonFinite;
         });
         for (boolean bad : nonFinite) {
             if (bad) {
