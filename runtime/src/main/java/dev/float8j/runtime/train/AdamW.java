@@ -9,34 +9,26 @@ import java.util.Map;
  * Adam with decoupled weight decay (Loshchilov and Hutter): w -= lr·(m̂ / (√v̂ + eps) + weightDecay·w),
  * with bias-corrected moment estimates m̂ and v̂.
  */
-public final class AdamW implements Optimizer {
-    private final List<Parameter> params;
+public final class AdamW extends ParameterOptimizer {
     private final double beta1;
     private final double beta2;
     private final double eps;
     private final double weightDecay;
     private final float[][] expAvg;
     private final float[][] expAvgSq;
-    private double learningRate;
-    private long steps;
 
     public AdamW(List<Parameter> params, double learningRate, double beta1, double beta2, double eps, double weightDecay) {
         if (!(beta1 >= 0 && beta1 < 1 && beta2 >= 0 && beta2 < 1 && eps > 0 && weightDecay >= 0 && learningRate >= 0)) {
             throw new IllegalArgumentException("AdamW needs 0 <= betas < 1, eps > 0, weightDecay >= 0 and lr >= 0; got lr="
                     + learningRate + " betas=(" + beta1 + ", " + beta2 + ") eps=" + eps + " weightDecay=" + weightDecay);
         }
-        this.params = List.copyOf(params);
-        this.learningRate = learningRate;
+        super(params, learningRate);
         this.beta1 = beta1;
         this.beta2 = beta2;
         this.eps = eps;
         this.weightDecay = weightDecay;
-        this.expAvg = new float[this.params.size()][];
-        this.expAvgSq = new float[this.params.size()][];
-        for (int i = 0; i < this.params.size(); i++) {
-            expAvg[i] = new float[this.params.get(i).value().size()];
-            expAvgSq[i] = new float[expAvg[i].length];
-        }
+        this.expAvg = zerosLikeParameters();
+        this.expAvgSq = zerosLikeParameters();
     }
 
     /** The usual settings: betas (0.9, 0.999), eps 1e-8. */
@@ -50,25 +42,9 @@ public final class AdamW implements Optimizer {
     }
 
     @Override
-    public List<Parameter> parameters() {
-        return params;
-    }
-
-    @Override
-    public double learningRate() {
-        return learningRate;
-    }
-
-    @Override
-    public void setLearningRate(double learningRate) {
-        this.learningRate = learningRate;
-    }
-
-    @Override
-    public void step() {
-        steps++;
-        double correction1 = 1 - Math.pow(beta1, steps);
-        double correction2 = 1 - Math.pow(beta2, steps);
+    protected void update(long step) {
+        double correction1 = 1 - Math.pow(beta1, step);
+        double correction2 = 1 - Math.pow(beta2, step);
         for (int i = 0; i < params.size(); i++) {
             float[] w = params.get(i).value().data();
             float[] g = params.get(i).grad().data();
@@ -84,20 +60,9 @@ public final class AdamW implements Optimizer {
     }
 
     @Override
-    public long steps() {
-        return steps;
-    }
-
-    @Override
     public Map<String, float[]> state() {
         Map<String, float[]> out = new LinkedHashMap<>(OptimizerState.named(params, "exp_avg", expAvg));
         out.putAll(OptimizerState.named(params, "exp_avg_sq", expAvgSq));
         return out;
-    }
-
-    @Override
-    public void loadState(Map<String, float[]> state, long steps) {
-        OptimizerState.restore(state(), state);
-        this.steps = steps;
     }
 }

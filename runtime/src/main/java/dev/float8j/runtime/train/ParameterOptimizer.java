@@ -1,0 +1,61 @@
+package dev.float8j.runtime.train;
+
+import dev.float8j.runtime.nn.Parameter;
+import java.util.List;
+import java.util.Map;
+
+/** What every optimizer here shares: its parameters, the learning rate, the step count and restoring state. */
+abstract class ParameterOptimizer implements Optimizer {
+    protected final List<Parameter> params;
+    protected double learningRate;
+    private long steps;
+
+    ParameterOptimizer(List<Parameter> params, double learningRate) {
+        this.params = List.copyOf(params);
+        this.learningRate = learningRate;
+    }
+
+    /** One zero array per parameter, as long as its value: the shape of per-parameter optimizer state. */
+    protected final float[][] zerosLikeParameters() {
+        float[][] out = new float[params.size()][];
+        for (int i = 0; i < out.length; i++) {
+            out[i] = new float[params.get(i).value().size()];
+        }
+        return out;
+    }
+
+    /** Applies update number step (counted from 1) to every parameter. */
+    protected abstract void update(long step);
+
+    @Override
+    public final void step() {
+        steps++;
+        update(steps);
+    }
+
+    @Override
+    public final List<Parameter> parameters() {
+        return params;
+    }
+
+    @Override
+    public final double learningRate() {
+        return learningRate;
+    }
+
+    @Override
+    public final void setLearningRate(double learningRate) {
+        this.learningRate = learningRate;
+    }
+
+    @Override
+    public final long steps() {
+        return steps;
+    }
+
+    @Override
+    public final void loadState(Map<String, float[]> state, long steps) {
+        OptimizerState.restore(state(), state);
+        this.steps = steps;
+    }
+}
