@@ -12,8 +12,8 @@ import dev.float8j.runtime.Tensor;
 import dev.float8j.runtime.quant.Float8Tensor;
 import dev.float8j.runtime.quant.NonFiniteException;
 import dev.float8j.runtime.quant.QuantSpec;
+import dev.float8j.runtime.quant.QuantSpecs;
 import dev.float8j.runtime.quant.ScalingGranularity;
-import java.util.ArrayList;
 import java.util.List;
 import java.util.SplittableRandom;
 import org.junit.jupiter.api.Test;
@@ -55,28 +55,13 @@ class CpuBackendTest {
         assertArrayEquals(expected.codes(), actual.codes(), what + ": codes");
     }
 
-    private static List<QuantSpec> allSpecs() {
-        List<QuantSpec> specs = new ArrayList<>();
-        for (ScalingGranularity g : ScalingGranularity.values()) {
-            for (Fp8Format f : Fp8Format.values()) {
-                for (int axis = 0; axis < 2; axis++) {
-                    specs.add(new QuantSpec(f, g, axis, false));
-                    if (!g.powerOfTwoScalesOnly()) {
-                        specs.add(new QuantSpec(f, g, axis, true));
-                    }
-                }
-            }
-        }
-        return specs;
-    }
-
     @Test
     void quantizeDequantizeRequantizeMatchReferenceBitForBit() {
         SplittableRandom random = new SplittableRandom(1);
         for (int[] shape : QUANT_SHAPES) {
             for (DType dtype : DType.values()) {
                 Tensor x = randomTensor(random, shape[0], shape[1], dtype);
-                for (QuantSpec spec : allSpecs()) {
+                for (QuantSpec spec : QuantSpecs.all()) {
                     String what = spec + " " + x;
                     Float8Tensor expected = REFERENCE.quantize(x, spec);
                     Float8Tensor actual = CPU.quantize(x, spec);
@@ -117,7 +102,7 @@ class CpuBackendTest {
                 x.set(211, 13, bad);
                 x.set(250, 2, bad);
                 Tensor input = x.to(dtype);
-                for (QuantSpec spec : allSpecs()) {
+                for (QuantSpec spec : QuantSpecs.all()) {
                     NonFiniteException expected = assertThrows(NonFiniteException.class, () -> REFERENCE.quantize(input, spec));
                     NonFiniteException actual = assertThrows(NonFiniteException.class, () -> CPU.quantize(input, spec));
                     assertEquals(expected.getMessage(), actual.getMessage());

@@ -13,8 +13,8 @@ import dev.float8j.runtime.Tensor;
 import dev.float8j.runtime.quant.Float8Tensor;
 import dev.float8j.runtime.quant.NonFiniteException;
 import dev.float8j.runtime.quant.QuantSpec;
+import dev.float8j.runtime.quant.QuantSpecs;
 import dev.float8j.runtime.quant.ScalingGranularity;
-import java.util.ArrayList;
 import java.util.List;
 import java.util.Random;
 import org.junit.jupiter.api.Assumptions;
@@ -65,21 +65,6 @@ class CudaBackendTest {
         return dtype == DType.F32 ? t : t.to(DType.BF16);
     }
 
-    private static List<QuantSpec> specs() {
-        List<QuantSpec> specs = new ArrayList<>();
-        for (ScalingGranularity g : ScalingGranularity.values()) {
-            for (Fp8Format f : Fp8Format.values()) {
-                for (int axis = 0; axis < 2; axis++) {
-                    specs.add(new QuantSpec(f, g, axis, false));
-                    if (!g.powerOfTwoScalesOnly()) {
-                        specs.add(new QuantSpec(f, g, axis, true));
-                    }
-                }
-            }
-        }
-        return specs;
-    }
-
     private static void assertSameQuantization(Float8Tensor expected, Float8Tensor actual, String what) {
         assertArrayEquals(expected.scales(), actual.scales(), what + ": scales");
         byte[] e = expected.codes();
@@ -99,7 +84,7 @@ class CudaBackendTest {
         for (int[] shape : SHAPES) {
             for (DType dtype : DType.values()) {
                 Tensor x = random(shape[0], shape[1], dtype, seed++);
-                for (QuantSpec spec : specs()) {
+                for (QuantSpec spec : QuantSpecs.all()) {
                     assertSameQuantization(REF.quantize(x, spec), cuda.quantize(x, spec), x + " " + spec);
                 }
             }
