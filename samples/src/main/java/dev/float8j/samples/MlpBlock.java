@@ -24,21 +24,21 @@ public final class MlpBlock extends Module implements Layer {
 
     @Override
     public Tensor forward(Tensor x) {
-        Tensor h = down.forward(act.forward(up.forward(norm.forward(x))));
-        float[] out = h.toFloatArray();
-        for (int i = 0; i < out.length; i++) {
-            out[i] += x.getFlat(i);
-        }
-        return Tensor.of(out, x.shape());
+        return sum(down.forward(act.forward(up.forward(norm.forward(x)))), x);
     }
 
     @Override
     public Tensor backward(Tensor gradOutput) {
-        Tensor g = norm.backward(up.backward(act.backward(down.backward(gradOutput))));
-        float[] out = g.toFloatArray();
+        // the residual path passes the gradient through unchanged
+        return sum(norm.backward(up.backward(act.backward(down.backward(gradOutput)))), gradOutput);
+    }
+
+    /** The residual sum branch + skip, element by element, shaped like skip. */
+    private static Tensor sum(Tensor branch, Tensor skip) {
+        float[] out = branch.toFloatArray();
         for (int i = 0; i < out.length; i++) {
-            out[i] += gradOutput.getFlat(i);
+            out[i] += skip.getFlat(i);
         }
-        return Tensor.of(out, gradOutput.shape());
+        return Tensor.of(out, skip.shape());
     }
 }
