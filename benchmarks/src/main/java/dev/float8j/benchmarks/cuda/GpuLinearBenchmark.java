@@ -38,7 +38,8 @@ public final class GpuLinearBenchmark {
     private final CudaBackend.Event[] events;
     private final List<String> breakdown = new ArrayList<>();
     private int eventCount;
-    private final List<int[]> opSlots = new ArrayList<>();  // {category 0 cast / 1 gemm, start event, end event}
+    /** {category, start event, end event}: category 0 is a cast, 1, 2, 3 the output, grad_input, grad_weight gemm. */
+    private final List<int[]> opSlots = new ArrayList<>();
     private boolean tracing;
     private long castBytes;
 
@@ -72,8 +73,10 @@ public final class GpuLinearBenchmark {
             bench.runShape(s[0], s[1], s[2]);
         }
         System.out.println();
-        System.out.println("# breakdown: GPU time inside cast kernels and inside gemms, per step (events around each op)");
-        System.out.println("recipe,policy,M,K,N,cast_ms,gemm_ms,cast_GB_per_s,gemm_TFLOP_per_s");
+        System.out.println("# breakdown: GPU time inside cast kernels and inside gemms, per step (events around each op);"
+                + " host_enqueue_ms: time the host takes to queue one untraced FP8 step (median)");
+        System.out.println("recipe,policy,M,K,N,host_enqueue_ms,cast_ms,gemm_ms,cast_GB_per_s,gemm_TFLOP_per_s,"
+                + "output_TFLOP_per_s,grad_input_TFLOP_per_s,grad_weight_TFLOP_per_s");
         bench.breakdown.forEach(System.out::println);
         System.out.println();
         bench.castKernels(16384, 8192);
@@ -108,7 +111,7 @@ public final class GpuLinearBenchmark {
                     double fp8 = ms[1];
                     System.out.printf("%s,%s,%d,%d,%d,%.3f,%.3f,%.3f%n", recipe.csvName(), policy, m, k, n, fp8, bf16,
                             bf16 / fp8);
-                    traceBreakdown(recipe, policy, m, k, n, x, w, dy);
+                    traceBreakdown(recipe, policy, m, k, n, x, w, dy, ms[2]);
                 }
             }
         }
@@ -125,17 +128,23 @@ public final class GpuLinearBenchmark {
         }
         cuda.synchronize();
         double[][] ms = new double[2][15];
+        double[] hostMs = new double[15];
         for (int i = 0; i < 15; i++) {
             for (int which = 0; which < 2; which++) {
                 cuda.record(events[0]);
+                long start = System.nanoTime();
                 (which == 0 ? a : b).run();
+                if (which == 1) {
+                    hostMs[i] = (System.nanoTime() - start) / 1e6;
+                }
                 cuda.record(events[1]);
                 ms[which][i] = cuda.elapsedMillis(events[0], events[1]);
             }
         }
         Arrays.sort(ms[0]);
         Arrays.sort(ms[1]);
-        return new double[] {ms[0][7], ms[1][7]};
+        Arrays.sort(hostMs);
+        return new double[] {ms[0][7], ms[1][7], hostMs[7]};
     }
 
     /** Median milliseconds of one step over 10 timed steps after 3 warm-up steps. */
@@ -156,9 +165,9 @@ public final class GpuLinearBenchmark {
     }
 
     private void traceBreakdown(Recipe recipe, Policy policy, int m, int k, int n, DeviceTensor x, DeviceTensor w,
-            DeviceTensor dy) {
+            DeviceTensor dy, double hostMs) {
         double cast = 0;
-        double gemm = 0;
+        double[] gemms = new double[4];  // by category 1..3
         int reps = 3;
         long bytes = 0;
         for (int rep = 0; rep < reps; rep++) {
@@ -174,16 +183,17 @@ public final class GpuLinearBenchmark {
                 if (slot[0] == 0) {
                     cast += t;
                 } else {
-                    gemm += t;
+                    gemms[slot[0]] += t;
                 }
             }
             bytes = castBytes;
         }
         cast /= reps;
-        gemm /= reps;
-        double flop = 2.0 * m * n * k * 3;  // all three gemms (grad_weight in BF16 for rowwise_gw_hp)
-        breakdown.add(String.format("%s,%s,%d,%d,%d,%.3f,%.3f,%.0f,%.0f", recipe.csvName(), policy, m, k, n, cast,
-                gemm, bytes / cast / 1e6, flop / gemm / 1e9));
+        double gemm = (gemms[1] + gemms[2] + gemms[3]) / reps;
+        double flop = 2.0 * m * n * k;  // per gemm (grad_weight in BF16 for rowwise_gw_hp)
+        breakdown.add(String.format("%s,%s,%d,%d,%d,%.3f,%.3f,%.3f,%.0f,%.0f,%.0f,%.0f,%.0f", recipe.csvName(), policy,
+                m, k, n, hostMs, cast, gemm, bytes / cast / 1e6, 3 * flop / gemm / 1e9, flop / (gemms[1] / reps) / 1e9,
+                flop / (gemms[2] / reps) / 1e9, flop / (gemms[3] / reps) / 1e9));
     }
 
     private <T> T op(int category, java.util.function.Supplier<T> work) {
@@ -247,8 +257,8 @@ public final class GpuLinearBenchmark {
         return op(0, () -> cuda.requantize(q, spec));
     }
 
-    private DeviceTensor gemm(DeviceFloat8 a, DeviceFloat8 b, boolean fast) {
-        return op(1, () -> cuda.gemm(a, b, DType.BF16, fast));
+    private DeviceTensor gemm(int which, DeviceFloat8 a, DeviceFloat8 b, boolean fast) {
+        return op(which, () -> cuda.gemm(a, b, DType.BF16, fast));
     }
 
     private void fp8Step(Recipe recipe, Policy policy, DeviceTensor x, DeviceTensor w, DeviceTensor dy) {
@@ -277,7 +287,7 @@ public final class GpuLinearBenchmark {
         } else {
             w1 = quantize(w, wSpec);
         }
-        DeviceTensor y = gemm(x1, w1, true);
+        DeviceTensor y = gemm(1, x1, w1, true);
         // backward
         DeviceFloat8 dy1;
         DeviceFloat8 dy0 = null;
@@ -291,15 +301,15 @@ public final class GpuLinearBenchmark {
         if (w0 == null) {
             w0 = policy == Policy.REQUANTIZE ? requantize(w1, wSpec.withAxis(0)) : quantize(w, wSpec.withAxis(0));
         }
-        DeviceTensor dx = gemm(dy1, w0, fastAccumAll);
+        DeviceTensor dx = gemm(2, dy1, w0, fastAccumAll);
         DeviceTensor dw;
         if (gradWeightHp) {
-            dw = op(1, () -> cuda.matmul(dy, 0, x, 0, DType.BF16));
+            dw = op(3, () -> cuda.matmul(dy, 0, x, 0, DType.BF16));
         } else {
             if (x0 == null) {
                 x0 = policy == Policy.REQUANTIZE ? requantize(x1, xSpec.withAxis(0)) : quantize(x, xSpec.withAxis(0));
             }
-            dw = gemm(dy0, x0, fastAccumAll);
+            dw = gemm(3, dy0, x0, fastAccumAll);
         }
         release.addAll(Arrays.asList(x1, x0, w1, w0, dy1, dy0, y, dx, dw));
         for (AutoCloseable c : release) {
@@ -319,6 +329,8 @@ public final class GpuLinearBenchmark {
                 + " (bytes = each read of the input + each FP8 copy written)");
         System.out.println("granularity,what,ms,GB_per_s");
         try (DeviceTensor x = randomBf16(rows, cols, 1f, 9)) {
+            // the ceiling: a device-to-device copy of the same tensor (read once, written once)
+            reportCast("COPY", "device-to-device copy", 2 * x.bytes(), () -> cuda.convert(x, DType.BF16).close());
             for (ScalingGranularity g : new ScalingGranularity[] {ScalingGranularity.TENSORWISE,
                 ScalingGranularity.ROWWISE, ScalingGranularity.TILE_1X128, ScalingGranularity.BLOCK_128X128}) {
                 QuantSpec spec = QuantSpec.of(Fp8Format.E4M3FN, g, 1);
@@ -343,7 +355,7 @@ public final class GpuLinearBenchmark {
         }
     }
 
-    private void reportCast(ScalingGranularity g, String what, long bytes, Runnable work) {
+    private void reportCast(Object g, String what, long bytes, Runnable work) {
         double ms = timeSteps(work);
         System.out.printf("%s,%s,%.3f,%.0f%n", g, what, ms, bytes / ms / 1e6);
     }

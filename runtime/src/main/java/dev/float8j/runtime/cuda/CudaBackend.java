@@ -80,9 +80,14 @@ public final class CudaBackend implements Backend {
         return cuda.allocator;
     }
 
-    /** Waits until all queued GPU work is done. */
+    /**
+     * Waits until all queued GPU work is done.
+     *
+     * @throws NonFiniteException if a cast queued since the last check met NaN or Inf
+     */
     public void synchronize() {
         cuda.driver.synchronize(cuda.stream);
+        cuda.faults.check();
     }
 
     /** A CUDA event on the backend's stream, for timing. */
@@ -140,6 +145,7 @@ public final class CudaBackend implements Backend {
         try (Arena arena = Arena.ofConfined()) {
             MemorySegment host = arena.allocate(d.bytes(), 8);
             cuda.driver.copyToHost(host, d.pointer(), d.bytes());
+            cuda.faults.check();
             return d.dtype() == DType.F32 ? Tensor.of(host.toArray(JAVA_FLOAT), d.rows(), d.cols())
                     : Tensor.ofBf16(host.toArray(JAVA_SHORT), d.rows(), d.cols());
         }
@@ -165,6 +171,7 @@ public final class CudaBackend implements Backend {
         try (Arena arena = Arena.ofConfined()) {
             MemorySegment host = arena.allocate(count);
             cuda.driver.copyToHost(host, d.pointer(), count);
+            cuda.faults.check();
             return host.toArray(JAVA_BYTE);
         }
     }
@@ -173,6 +180,7 @@ public final class CudaBackend implements Backend {
         try (Arena arena = Arena.ofConfined()) {
             MemorySegment host = arena.allocate(JAVA_FLOAT, count);
             cuda.driver.copyToHost(host, d.pointer(), 4L * count);
+            cuda.faults.check();
             return host.toArray(JAVA_FLOAT);
         }
     }
@@ -198,7 +206,7 @@ public final class CudaBackend implements Backend {
 
     /** Quantizes x along spec's axis into the K-contiguous layout the gemm reads. */
     public DeviceFloat8 quantize(DeviceTensor x, QuantSpec spec) {
-        DeviceFloat8[] out = cast(hpSource(x), x.rows(), x.cols(), spec.axis() == 1 ? spec : null,
+        DeviceFloat8[] out = cast(hpSource(x), x.toString(), x.rows(), x.cols(), spec.axis() == 1 ? spec : null,
                 spec.axis() == 0 ? spec : null);
         return out[spec.axis() == 1 ? 0 : 1];
     }
@@ -208,12 +216,12 @@ public final class CudaBackend implements Backend {
      * whole row or column first). Element 0 is along axis 1, element 1 along axis 0; the granularities must match.
      */
     public DeviceFloat8[] quantizeBothAxes(DeviceTensor x, QuantSpec alongColumns, QuantSpec alongRows) {
-        return cast(hpSource(x), x.rows(), x.cols(), alongColumns.withAxis(1), alongRows.withAxis(0));
+        return cast(hpSource(x), x.toString(), x.rows(), x.cols(), alongColumns.withAxis(1), alongRows.withAxis(0));
     }
 
     /** Quantizes q again under spec, from its dequantized values (REQUANTIZE's backward copy). */
     public DeviceFloat8 requantize(DeviceFloat8 q, QuantSpec spec) {
-        DeviceFloat8[] out = cast(fp8Source(q), q.rows(), q.cols(), spec.axis() == 1 ? spec : null,
+        DeviceFloat8[] out = cast(fp8Source(q), q.toString(), q.rows(), q.cols(), spec.axis() == 1 ? spec : null,
                 spec.axis() == 0 ? spec : null);
         return out[spec.axis() == 1 ? 0 : 1];
     }
@@ -275,9 +283,11 @@ public final class CudaBackend implements Backend {
                 mode(q.spec().granularity()), q.scales().pointer(), q.ldScale(), tile(q.spec().granularity()));
     }
 
-    /** The Copy struct of kernels.cu (48 bytes); an absent copy has null codes. */
-    private static MemorySegment packCopy(Arena arena, DeviceFloat8 q) {
-        MemorySegment s = arena.allocate(48, 8);
+    /** The Copy struct of kernels.cu (56 bytes); an absent copy has null codes. */
+    private MemorySegment packCopy(Arena arena, DeviceFloat8 q, int castId) {
+        MemorySegment s = arena.allocate(56, 8);
+        s.set(JAVA_INT, 44, castId);
+        s.set(JAVA_LONG, 48, cuda.faults.pointer());
         if (q != null) {
             s.set(JAVA_LONG, 0, q.codes().pointer());
             s.set(JAVA_INT, 8, q.ld());
@@ -328,7 +338,8 @@ public final class CudaBackend implements Backend {
         return new DeviceFloat8(codes, scales, inverse, spec, rows, cols, ld, ldScale);
     }
 
-    private DeviceFloat8[] cast(Source src, int rows, int cols, QuantSpec alongColumns, QuantSpec alongRows) {
+    private DeviceFloat8[] cast(Source src, String what, int rows, int cols, QuantSpec alongColumns,
+            QuantSpec alongRows) {
         if (alongColumns != null && alongRows != null
                 && alongColumns.granularity() != alongRows.granularity()) {
             throw new IllegalArgumentException("a both-axes quantization needs one granularity, got "
@@ -343,13 +354,32 @@ public final class CudaBackend implements Backend {
         DeviceBuffer totalAmax = null;
         int gridX = ceilDiv(cols, 128);
         int gridY = ceilDiv(rows, 128);
+        int castId = cuda.faults.register(what + " under " + (alongColumns != null ? alongColumns : "")
+                + (alongColumns != null && alongRows != null ? " and " : "") + (alongRows != null ? alongRows : ""));
         try (Arena arena = Arena.ofConfined()) {
             MemorySegment source = src.pack(arena);
+            MemorySegment rowCopyArg = packCopy(arena, rowCopy, castId);
+            MemorySegment colCopyArg = packCopy(arena, colCopy, castId);
+            // Tensorwise over contiguous, 16-byte aligned F32 or BF16 data: flat kernels (16-byte loads, several in
+            // flight), for the amax always and for the cast when the one copy wanted is along 1 and unpadded.
+            boolean flat = mode == MODE_TENSOR && src.type() != IN_FP8 && src.data() % 16 == 0;
+            if (flat) {
+                totalAmax = zeroedWords(1);
+                long n = (long) rows * cols;
+                int blocks = 8 * cuda.multiprocessors;
+                cuda.driver.launch(cuda.kernels.amaxFlat()[src.type()], "amax_flat", blocks, 1, 1, 256, 1, 1, 0,
+                        cuda.stream, KernelArgs.pack(arena, src.data(), n, totalAmax.pointer()));
+                if (colCopy == null && rowCopy.ld() == cols && rowCopy.storedRows() == rows) {
+                    cuda.driver.launch(cuda.kernels.castFlat()[src.type()], "cast_flat", blocks, 1, 1, 256, 1, 1, 0,
+                            cuda.stream, KernelArgs.pack(arena, src.data(), n, rowCopyArg, totalAmax.pointer()));
+                    return new DeviceFloat8[] {rowCopy, null};
+                }
+            }
             // BF16 sources whose rows split into 16-byte chunks take the pipelined kernel: a persistent grid of two
             // blocks per multiprocessor, each prefetching its next tile while it works on the current one.
             boolean pipelined = src.type() == IN_BF16 && cols % 8 == 0;
             int tiles = gridX * gridY;
-            if (mode == MODE_TENSOR || mode == MODE_ROWWISE) {
+            if (!flat && (mode == MODE_TENSOR || mode == MODE_ROWWISE)) {
                 if (mode == MODE_TENSOR) {
                     totalAmax = zeroedWords(1);
                 } else {
@@ -365,8 +395,7 @@ public final class CudaBackend implements Backend {
             cuda.driver.launch(cuda.kernels.castTiles()[src.type()], "cast_tiles",
                     pipelined ? Math.min(tiles, 2 * cuda.multiprocessors) : gridX, pipelined ? 1 : gridY, 1,
                     TILE_THREADS, 1, 1, pipelined ? CudaContext.PIPELINE_STAGE_BYTES : 0, cuda.stream,
-                    KernelArgs.pack(arena, source, rows, cols, mode, tile(g), packCopy(arena, rowCopy),
-                            packCopy(arena, colCopy), pointerOf(rowAmax), pointerOf(colAmax), pointerOf(totalAmax),
+                    KernelArgs.pack(arena, source, rows, cols, mode, tile(g), rowCopyArg, colCopyArg, pointerOf(rowAmax), pointerOf(colAmax), pointerOf(totalAmax),
                             pipelined ? 1 : 0));
         } finally {
             for (DeviceBuffer b : new DeviceBuffer[] {rowAmax, colAmax, totalAmax}) {

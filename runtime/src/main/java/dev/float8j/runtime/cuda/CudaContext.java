@@ -26,10 +26,14 @@ final class CudaContext {
     final int computeCapability;
     final int multiprocessors;
     final Kernels kernels;
+    final CastFaults faults;
 
-    /** Kernel handles of kernels.cu; amaxTiles and castTiles are indexed by source type (F32, BF16, FP8). */
-    record Kernels(MemorySegment[] amaxTiles, MemorySegment[] castTiles, MemorySegment dequantize,
-            MemorySegment convert, MemorySegment transpose) {
+    /**
+     * Kernel handles of kernels.cu; amaxTiles and castTiles are indexed by source type (F32, BF16, FP8),
+     * amaxFlat and castFlat (tensorwise over contiguous data) by high-precision type (F32, BF16).
+     */
+    record Kernels(MemorySegment[] amaxTiles, MemorySegment[] castTiles, MemorySegment[] amaxFlat,
+            MemorySegment[] castFlat, MemorySegment dequantize, MemorySegment convert, MemorySegment transpose) {
     }
 
     private CudaContext() {
@@ -64,11 +68,14 @@ final class CudaContext {
         // The pipelined BF16 kernels keep two 32 KiB tile stages in dynamic shared memory.
         driver.setFunctionAttribute(cast[1], CudaDriver.FUNC_ATTR_MAX_DYNAMIC_SHARED_BYTES, PIPELINE_STAGE_BYTES);
         driver.setFunctionAttribute(amax[1], CudaDriver.FUNC_ATTR_MAX_DYNAMIC_SHARED_BYTES, PIPELINE_STAGE_BYTES);
-        kernels = new Kernels(amax, cast, driver.function(module, "dequantize"), driver.function(module, "convert"),
-                driver.function(module, "transpose"));
+        MemorySegment[] amaxFlat = {driver.function(module, "amax_flat_f32"), driver.function(module, "amax_flat_bf16")};
+        MemorySegment[] castFlat = {driver.function(module, "cast_flat_f32"), driver.function(module, "cast_flat_bf16")};
+        kernels = new Kernels(amax, cast, amaxFlat, castFlat, driver.function(module, "dequantize"),
+                driver.function(module, "convert"), driver.function(module, "transpose"));
         lt = new CublasLt();
         lt.start(driver);
         allocator = new DeviceAllocator(driver);
+        faults = new CastFaults(driver, stream);
     }
 
     private static String source() {

@@ -17,6 +17,18 @@ public final class NonFiniteException extends ArithmeticException {
         this.value = value;
     }
 
+    /**
+     * A non-finite value found where its position is not known (inside a GPU cast, whose kernels report only
+     * that a block's amax was NaN or Inf); row and col are then -1 and value is NaN.
+     */
+    public NonFiniteException(String what) {
+        super("cannot quantize " + what + ": it holds NaN or Inf (found on the GPU; element position unknown; "
+                + "quantizing NaN or Inf would give a NaN or zero scale for its whole block)");
+        this.row = -1;
+        this.col = -1;
+        this.value = Float.NaN;
+    }
+
     public int row() {
         return row;
     }

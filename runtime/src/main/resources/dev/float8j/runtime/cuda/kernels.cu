@@ -72,11 +72,29 @@ __device__ __forceinline__ u32 fp8_pair(float lo, float hi, int fmt) {
     return out;
 }
 
+struct Copy {
+    u8* codes;      // null: this copy is not wanted
+    int ld;
+    float* scale;
+    float* inv;
+    int ldScale;
+    int fmt;
+    int pow2;
+    u32 castId;     // the host's number for this cast, reported through fault
+    u32* fault;     // lowest castId whose input held NaN or Inf (atomicMin; 0xFFFFFFFF: none)
+};
+
 // scale = fmax / max(amax, 1e-12) rounded to nearest (as Java's float division), optionally 2^floor(log2).
-__device__ __forceinline__ float scale_from_amax(float amax, int fmt, int pow2) {
-    float fmax = fmt == FMT_E4M3 ? 448.0f : 57344.0f;
+// A NaN or infinite amax (its bits at or above 0x7F800000) would poison the block silently: it is reported
+// through o.fault, which the host checks at its next synchronization, and the scale is made 1.
+__device__ __forceinline__ float scale_from_amax(float amax, const Copy& o) {
+    if (__float_as_uint(amax) >= 0x7F800000u) {
+        atomicMin(o.fault, o.castId);
+        return 1.0f;
+    }
+    float fmax = o.fmt == FMT_E4M3 ? 448.0f : 57344.0f;
     float s = __fdiv_rn(fmax, fmaxf(amax, 1e-12f));
-    if (pow2) {
+    if (o.pow2) {
         int e = (int) ((__float_as_uint(s) >> 23) & 0xFF) - 127;
         e = max(-126, min(127, e));
         s = __uint_as_float((u32) (e + 127) << 23);
@@ -249,15 +267,6 @@ __device__ __forceinline__ int row_owner(int i, int lane, int lanes) {
     return (lane & ~(lanes - 1)) + ((i >> 2) & 1) * 4 * b + ((i >> 1) & 1) * 2 * b + (i & 1) * b;
 }
 
-struct Copy {
-    u8* codes;      // null: this copy is not wanted
-    int ld;
-    float* scale;
-    float* inv;
-    int ldScale;
-    int fmt;
-    int pow2;
-};
 
 __device__ __forceinline__ void put_scale(const Copy& o, long at, float s) {
     o.scale[at] = s;
@@ -292,11 +301,11 @@ __device__ __forceinline__ void cast_tile(int rows, int cols, int mode, int tile
             float amax = __uint_as_float(t);
             int rb = tileY, cb = tileX;
             if (rowCopy.codes) {
-                blockScale[0] = scale_from_amax(amax, rowCopy.fmt, rowCopy.pow2);
+                blockScale[0] = scale_from_amax(amax, rowCopy);
                 put_scale(rowCopy, (long) rb * rowCopy.ldScale + cb, blockScale[0]);
             }
             if (colCopy.codes) {
-                blockScale[1] = scale_from_amax(amax, colCopy.fmt, colCopy.pow2);
+                blockScale[1] = scale_from_amax(amax, colCopy);
                 put_scale(colCopy, (long) cb * colCopy.ldScale + rb, blockScale[1]);
             }
         }
@@ -314,7 +323,7 @@ __device__ __forceinline__ void cast_tile(int rows, int cols, int mode, int tile
         float laneScale = 0.0f;
         if (mode == MODE_ROWWISE) {
             int r = r0 + warp * ROWS_PER_WARP + (lane & (ROWS_PER_WARP - 1));
-            laneScale = scale_from_amax(__uint_as_float(r < rows ? rowAmax[r] : 0u), rowCopy.fmt, rowCopy.pow2);
+            laneScale = scale_from_amax(__uint_as_float(r < rows ? rowAmax[r] : 0u), rowCopy);
             if (tileX == 0 && lane < ROWS_PER_WARP && r < rows) put_scale(rowCopy, r, laneScale);
         } else if (mode == MODE_TILE) {
             u32 m[8];
@@ -334,7 +343,7 @@ __device__ __forceinline__ void cast_tile(int rows, int cols, int mode, int tile
                 }
             }
             u32 mine = group_max(m[0], o * 2);  // the lanes left below the halving steps' bits (tile 128: 4)
-            laneScale = scale_from_amax(__uint_as_float(mine), rowCopy.fmt, rowCopy.pow2);
+            laneScale = scale_from_amax(__uint_as_float(mine), rowCopy);
             int i = row_of_lane(lane, lanesPerGroup);
             int r = r0 + warp * ROWS_PER_WARP + i;
             int cg = c0 + (lane / lanesPerGroup) * tile;
@@ -342,7 +351,7 @@ __device__ __forceinline__ void cast_tile(int rows, int cols, int mode, int tile
                 put_scale(rowCopy, (long) (cg / tile) * rowCopy.ldScale + r, laneScale);
             }
         }
-        float tensorScale = mode == MODE_TENSOR ? scale_from_amax(__uint_as_float(*totalAmax), rowCopy.fmt, rowCopy.pow2) : 0.0f;
+        float tensorScale = mode == MODE_TENSOR ? scale_from_amax(__uint_as_float(*totalAmax), rowCopy) : 0.0f;
 #pragma unroll
         for (int i = 0; i < ROWS_PER_WARP; i++) {
             int r = r0 + warp * ROWS_PER_WARP + i;
@@ -363,7 +372,7 @@ __device__ __forceinline__ void cast_tile(int rows, int cols, int mode, int tile
             }
         }
         if (mode == MODE_TENSOR && tileX == 0 && tileY == 0 && threadIdx.x == 0) {
-            put_scale(rowCopy, 0, scale_from_amax(__uint_as_float(*totalAmax), rowCopy.fmt, rowCopy.pow2));
+            put_scale(rowCopy, 0, scale_from_amax(__uint_as_float(*totalAmax), rowCopy));
         }
     }
 
@@ -387,7 +396,7 @@ __device__ __forceinline__ void cast_tile(int rows, int cols, int mode, int tile
                 int g = threadIdx.x >> 7, cl = threadIdx.x & 127;
                 u32 m = 0;
                 for (int w = g * warpsPerGroup; w < (g + 1) * warpsPerGroup; w++) m = max(m, colPart[w][cl]);
-                float sc = scale_from_amax(__uint_as_float(m), colCopy.fmt, colCopy.pow2);
+                float sc = scale_from_amax(__uint_as_float(m), colCopy);
                 colScale[g][cl] = sc;
                 int c = c0 + cl, rGroup = r0 + g * tile;
                 if (c < cols && rGroup < rows) put_scale(colCopy, (long) (rGroup / tile) * colCopy.ldScale + c, sc);
@@ -399,7 +408,7 @@ __device__ __forceinline__ void cast_tile(int rows, int cols, int mode, int tile
             // one thread per column computes its scale; the others read it from shared memory
             if (threadIdx.x < 128) {
                 int c = c0 + threadIdx.x;
-                float sc = scale_from_amax(__uint_as_float(c < cols ? colAmax[c] : 0u), colCopy.fmt, colCopy.pow2);
+                float sc = scale_from_amax(__uint_as_float(c < cols ? colAmax[c] : 0u), colCopy);
                 colScale[0][threadIdx.x] = sc;
                 if (tileY == 0 && c < cols) put_scale(colCopy, c, sc);
             }
@@ -407,7 +416,7 @@ __device__ __forceinline__ void cast_tile(int rows, int cols, int mode, int tile
 #pragma unroll
             for (int j = 0; j < 4; j++) s[j] = colScale[0][lane * 4 + j];
         } else {
-            float one = mode == MODE_TENSOR ? scale_from_amax(__uint_as_float(*totalAmax), colCopy.fmt, colCopy.pow2)
+            float one = mode == MODE_TENSOR ? scale_from_amax(__uint_as_float(*totalAmax), colCopy)
                                             : blockScale[1];
 #pragma unroll
             for (int j = 0; j < 4; j++) s[j] = one;
@@ -499,6 +508,94 @@ __device__ __forceinline__ void for_each_tile(const Source& src, int rows, int c
 INSTANTIATE(f32, IN_F32, 2)
 INSTANTIATE(bf16, IN_BF16, 2)
 INSTANTIATE(fp8, IN_FP8, 1)  // decoding needs more registers; two blocks would spill
+
+// Tensorwise scaling over a contiguous F32 or BF16 tensor of n values, flat: no tiles, just 16-byte loads with
+// four in flight per thread, the shape that reaches copy bandwidth. chunk(i) is the i-th 16-byte chunk.
+#define FLAT_UNROLL 4
+
+template <int IN>
+__device__ __forceinline__ u32 chunk_amax(V4u q) {
+    if (IN == IN_F32) {
+        return max(max(q.x & 0x7FFFFFFFu, q.y & 0x7FFFFFFFu), max(q.z & 0x7FFFFFFFu, q.w & 0x7FFFFFFFu));
+    }
+    // BF16: each word holds two values; compare their 15-bit magnitudes, then widen to float bits
+    u32 m = max(max(q.x & 0x7FFFu, q.x >> 16 & 0x7FFFu), max(q.y & 0x7FFFu, q.y >> 16 & 0x7FFFu));
+    m = max(m, max(max(q.z & 0x7FFFu, q.z >> 16 & 0x7FFFu), max(q.w & 0x7FFFu, q.w >> 16 & 0x7FFFu)));
+    return m << 16;
+}
+
+template <int IN>
+__device__ __forceinline__ float element(const void* data, long i) {
+    return IN == IN_F32 ? ((const float*) data)[i] : __uint_as_float((u32) ((const u16*) data)[i] << 16);
+}
+
+// The whole-tensor absolute maximum (float bits) into *totalAmax, one atomicMax per block.
+template <int IN>
+__device__ __forceinline__ void amax_flat(const void* data, long n, u32* totalAmax) {
+    const long perChunk = IN == IN_F32 ? 4 : 8;
+    const V4u* chunks = (const V4u*) data;
+    long count = n / perChunk;
+    long stride = (long) gridDim.x * blockDim.x;
+    long i = blockIdx.x * (long) blockDim.x + threadIdx.x;
+    u32 m = 0;
+    for (; i + (FLAT_UNROLL - 1) * stride < count; i += FLAT_UNROLL * stride) {
+        V4u q[FLAT_UNROLL];
+#pragma unroll
+        for (int u = 0; u < FLAT_UNROLL; u++) q[u] = chunks[i + u * stride];
+#pragma unroll
+        for (int u = 0; u < FLAT_UNROLL; u++) m = max(m, chunk_amax<IN>(q[u]));
+    }
+    for (; i < count; i += stride) m = max(m, chunk_amax<IN>(chunks[i]));
+    long tail = count * perChunk + blockIdx.x * (long) blockDim.x + threadIdx.x;
+    if (tail < n) m = max(m, abs_bits(element<IN>(data, tail)));  // fewer than perChunk values are left
+    __shared__ u32 warpMax[32];
+    m = group_max(m, 32);
+    if ((threadIdx.x & 31) == 0) warpMax[threadIdx.x >> 5] = m;
+    __syncthreads();
+    if (threadIdx.x == 0) {
+        for (int w = 1; w < (int) (blockDim.x >> 5); w++) m = max(m, warpMax[w]);
+        atomicMax(totalAmax, m);
+    }
+}
+
+// Codes of a contiguous tensor under one tensor scale, written contiguously (the along-1 copy when it has no
+// padding, so n is a multiple of 256): 16 bytes in, 8 (BF16) or 4 (F32) bytes out per chunk.
+template <int IN>
+__device__ __forceinline__ void cast_flat(const void* data, long n, Copy o, const u32* totalAmax) {
+    float s = scale_from_amax(__uint_as_float(*totalAmax), o);
+    if (blockIdx.x == 0 && threadIdx.x == 0) put_scale(o, 0, s);
+    const long perChunk = IN == IN_F32 ? 4 : 8;
+    const V4u* chunks = (const V4u*) data;
+    long count = n / perChunk;
+    long stride = (long) gridDim.x * blockDim.x;
+    for (long i = blockIdx.x * (long) blockDim.x + threadIdx.x; i < count; i += stride) {
+        V4u q = chunks[i];
+        if (IN == IN_F32) {
+            ((u32*) o.codes)[i] = fp8_pair(__fmul_rn(__uint_as_float(q.x), s), __fmul_rn(__uint_as_float(q.y), s), o.fmt)
+                    | (fp8_pair(__fmul_rn(__uint_as_float(q.z), s), __fmul_rn(__uint_as_float(q.w), s), o.fmt) << 16);
+        } else {
+            u32 w[4] = {q.x, q.y, q.z, q.w};
+            u32 out[2];
+#pragma unroll
+            for (int h = 0; h < 2; h++) {
+                u32 a = w[2 * h], b = w[2 * h + 1];
+                out[h] = fp8_pair(__fmul_rn(__uint_as_float(a << 16), s), __fmul_rn(__uint_as_float(a & 0xFFFF0000u), s), o.fmt)
+                       | (fp8_pair(__fmul_rn(__uint_as_float(b << 16), s), __fmul_rn(__uint_as_float(b & 0xFFFF0000u), s), o.fmt) << 16);
+            }
+            ((V2u*) o.codes)[i] = V2u{out[0], out[1]};
+        }
+    }
+}
+
+#define INSTANTIATE_FLAT(NAME, IN)                                                                         \
+    extern "C" __global__ void amax_flat_##NAME(const void* data, long n, u32* totalAmax) {                 \
+        amax_flat<IN>(data, n, totalAmax);                                                                \
+    }                                                                                                     \
+    extern "C" __global__ void cast_flat_##NAME(const void* data, long n, Copy o, const u32* totalAmax) {   \
+        cast_flat<IN>(data, n, o, totalAmax);                                                             \
+    }
+INSTANTIATE_FLAT(f32, IN_F32)
+INSTANTIATE_FLAT(bf16, IN_BF16)
 
 // Converts a row-major F32 matrix to BF16 (toBf16 = 1) or BF16 to F32 (toBf16 = 0), rounding to nearest even.
 extern "C" __global__ void convert(const void* in, void* out, long n, int toBf16) {

@@ -256,6 +256,56 @@ class CudaBackendTest {
     }
 
     @Test
+    void tensorwiseCastsOfLargeTensorsMatchReference() {
+        // Large enough for every thread of the flat amax kernel to run its unrolled loop; 4104 columns need
+        // padding, so that cast takes the tile kernel after the flat amax.
+        long seed = 900;
+        for (int[] shape : new int[][] {{2048, 2048}, {1024, 4104}, {4096, 1024}}) {
+            for (DType dtype : DType.values()) {
+                Tensor x = random(shape[0], shape[1], dtype, seed++);
+                for (Fp8Format f : Fp8Format.values()) {
+                    for (int axis = 0; axis < 2; axis++) {
+                        QuantSpec spec = QuantSpec.of(f, ScalingGranularity.TENSORWISE, axis);
+                        assertSameQuantization(REF.quantize(x, spec), cuda.quantize(x, spec), x + " " + spec);
+                    }
+                }
+            }
+        }
+    }
+
+    @Test
+    void deviceCastOfNonFiniteInputThrowsAtTheNextSynchronization() {
+        // 320 x 256 needs no padding: tensorwise along 1 takes the flat cast kernel, the others the tile kernel
+        for (ScalingGranularity g : ScalingGranularity.values()) {
+            for (DType dtype : DType.values()) {
+                for (float bad : new float[] {Float.NaN, Float.POSITIVE_INFINITY, Float.NEGATIVE_INFINITY}) {
+                    Tensor x = random(320, 256, dtype, 1000);
+                    x.set(291, 17, bad);
+                    QuantSpec spec = QuantSpec.of(Fp8Format.E4M3FN, g, 1);
+                    try (DeviceTensor d = cuda.upload(x)) {
+                        for (boolean bothAxes : new boolean[] {false, true}) {
+                            DeviceFloat8[] out = bothAxes ? cuda.quantizeBothAxes(d, spec, spec.withAxis(0))
+                                    : new DeviceFloat8[] {cuda.quantize(d, spec)};
+                            for (DeviceFloat8 q : out) {
+                                q.close();
+                            }
+                            String what = g + " " + dtype + " " + bad + (bothAxes ? " both axes" : " along 1");
+                            NonFiniteException e = assertThrows(NonFiniteException.class, cuda::synchronize, what);
+                            assertTrue(e.getMessage().contains(d.toString()) && e.getMessage().contains(g.toString()),
+                                    what + ": " + e.getMessage());
+                        }
+                    }
+                    // the report is consumed: a clean cast afterwards synchronizes quietly
+                    try (DeviceTensor clean = cuda.upload(random(320, 256, dtype, 1001));
+                            DeviceFloat8 q = cuda.quantize(clean, spec)) {
+                        cuda.synchronize();
+                    }
+                }
+            }
+        }
+    }
+
+    @Test
     void cachingAllocatorLeaksNothingAcrossSteps() {
         int m = 512;
         int k = 384;
