@@ -46,4 +46,48 @@ public interface Backend {
 
     /** The high-precision gemm under the same convention: F32 or BF16 inputs, F32 accumulation and result. */
     Tensor matmul(Tensor a, int aAxis, Tensor b, int bAxis);
+
+    /**
+     * t where this backend computes. A backend with its own memory (CUDA) copies host tensors there; host
+     * backends return t. Results of a backend's operations stay where its operands were.
+     */
+    default Tensor toDevice(Tensor t) {
+        return toHost(t);
+    }
+
+    /** t on the host: t itself when it is there already. */
+    default Tensor toHost(Tensor t) {
+        if (t.isOnDevice()) {
+            throw new IllegalArgumentException(t + ": the " + name() + " backend cannot read device memory");
+        }
+        return t;
+    }
+
+    /** q on the host: q itself when it is there already. */
+    default Float8Tensor toHost(Float8Tensor q) {
+        if (q.isOnDevice()) {
+            throw new IllegalArgumentException(q + ": the " + name() + " backend cannot read device memory");
+        }
+        return q;
+    }
+
+    /** into += g, element by element (into is F32, g F32 or BF16 with as many elements), where into lives. */
+    default void accumulate(Tensor into, Tensor g) {
+        float[] acc = into.data();
+        if (g.size() != acc.length) {
+            throw new IllegalArgumentException("cannot add " + g + " into " + into + ": element counts differ");
+        }
+        for (int i = 0; i < acc.length; i++) {
+            acc[i] += g.getFlat(i);
+        }
+    }
+
+    /** Sets every element of t to zero, where t lives. */
+    default void zero(Tensor t) {
+        if (t.dtype() == DType.F32) {
+            java.util.Arrays.fill(t.data(), 0f);
+        } else {
+            java.util.Arrays.fill(t.bf16Data(), (short) 0);
+        }
+    }
 }

@@ -31,7 +31,7 @@ public final class Quantize {
         Float8Tensor r = backend.requantize(q, spec);
         QuantizationObserver o = Float8Debug.observer();
         if (o != null && o.wants(site, Float8Debug.step())) {
-            o.observe(site, Float8Debug.step(), backend.dequantize(q), r, backend);
+            o.observe(site, Float8Debug.step(), backend.toHost(backend.dequantize(q)), backend.toHost(r), backend);
         }
         return r;
     }
@@ -53,7 +53,8 @@ public final class Quantize {
     private static void notifyObserver(Site site, Tensor x, Float8Tensor q, Backend backend) {
         QuantizationObserver o = Float8Debug.observer();
         if (o != null && o.wants(site, Float8Debug.step())) {
-            o.observe(site, Float8Debug.step(), x, q, backend);
+            // observers read elements: device tensors are copied to the host, only for the sites observed
+            o.observe(site, Float8Debug.step(), backend.toHost(x), backend.toHost(q), backend);
         }
     }
 

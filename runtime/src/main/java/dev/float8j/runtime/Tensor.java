@@ -4,7 +4,9 @@ import java.util.Arrays;
 import java.util.Objects;
 
 /**
- * A dense, row-major host tensor of F32 or BF16 elements, with at least two dimensions.
+ * A dense, row-major tensor of F32 or BF16 elements, with at least two dimensions, on the host or (made by a
+ * backend such as CUDA, see {@link #onDevice}) on an accelerator. Element access needs a host tensor: a device
+ * tensor says so, and {@link Backend#toHost(Tensor)} copies it.
  *
  * <p>Every operation views it as a matrix of {@link #rows()} (the product of all leading dimensions)
  * by {@link #cols()} (the last dimension). Gemms never need a transposed copy: they take the axis
@@ -15,14 +17,16 @@ public final class Tensor {
     private final DType dtype;
     private final float[] f32;
     private final short[] bf16;
+    private final DeviceData device;
     private final int rows;
     private final int cols;
 
-    private Tensor(int[] shape, DType dtype, float[] f32, short[] bf16) {
+    private Tensor(int[] shape, DType dtype, float[] f32, short[] bf16, DeviceData device) {
         this.shape = shape;
         this.dtype = dtype;
         this.f32 = f32;
         this.bf16 = bf16;
+        this.device = device;
         this.cols = shape[shape.length - 1];
         this.rows = count(shape) / cols;
     }
@@ -35,7 +39,7 @@ public final class Tensor {
             throw new IllegalArgumentException("data holds " + data.length + " elements, shape " + Arrays.toString(s)
                     + " needs " + count(s));
         }
-        return new Tensor(s, DType.F32, data, null);
+        return new Tensor(s, DType.F32, data, null, null);
     }
 
     /** Wraps bfloat16 bits (no copy) as a BF16 tensor of the given shape. */
@@ -46,14 +50,42 @@ public final class Tensor {
             throw new IllegalArgumentException("data holds " + bits.length + " elements, shape " + Arrays.toString(s)
                     + " needs " + count(s));
         }
-        return new Tensor(s, DType.BF16, null, bits);
+        return new Tensor(s, DType.BF16, null, bits, null);
     }
 
     public static Tensor zeros(DType dtype, int... shape) {
         Objects.requireNonNull(dtype, "dtype");
         int[] s = checkShape(shape);
         int n = count(s);
-        return dtype == DType.F32 ? new Tensor(s, dtype, new float[n], null) : new Tensor(s, dtype, null, new short[n]);
+        return dtype == DType.F32 ? new Tensor(s, dtype, new float[n], null, null)
+                : new Tensor(s, dtype, null, new short[n], null);
+    }
+
+    /** A tensor whose elements live on an accelerator, in data; for backends, which alone can read data. */
+    public static Tensor onDevice(DeviceData data, DType dtype, int... shape) {
+        Objects.requireNonNull(data, "data");
+        Objects.requireNonNull(dtype, "dtype");
+        return new Tensor(checkShape(shape), dtype, null, null, data);
+    }
+
+    /** True when the elements live on an accelerator (see {@link #deviceData()}). */
+    public boolean isOnDevice() {
+        return device != null;
+    }
+
+    /** The accelerator memory of a device tensor. */
+    public DeviceData deviceData() {
+        if (device == null) {
+            throw new IllegalStateException(this + " lives on the host");
+        }
+        return device;
+    }
+
+    private void requireHost() {
+        if (device != null) {
+            throw new IllegalStateException(this + " lives on " + device.device()
+                    + "; copy it to the host with backend.toHost(tensor) to read its elements");
+        }
     }
 
     private static int[] checkShape(int[] shape) {
@@ -111,12 +143,14 @@ public final class Tensor {
 
     /** Element (r, c) of the matrix view, as a float. */
     public float get(int r, int c) {
+        requireHost();
         int i = index(r, c);
         return dtype == DType.F32 ? f32[i] : BFloat16.toFloat(bf16[i]);
     }
 
     /** Stores value at (r, c); a BF16 tensor rounds it to nearest even. */
     public void set(int r, int c, float value) {
+        requireHost();
         int i = index(r, c);
         if (dtype == DType.F32) {
             f32[i] = value;
@@ -136,11 +170,13 @@ public final class Tensor {
 
     /** Element i in row-major order, as a float. */
     public float getFlat(int i) {
+        requireHost();
         return dtype == DType.F32 ? f32[i] : BFloat16.toFloat(bf16[i]);
     }
 
     /** The F32 backing array (no copy); BF16 tensors have none. */
     public float[] data() {
+        requireHost();
         if (dtype != DType.F32) {
             throw new IllegalStateException("a " + dtype + " tensor has no float[] backing array; use toFloatArray()");
         }
@@ -149,6 +185,7 @@ public final class Tensor {
 
     /** The BF16 backing array (no copy); F32 tensors have none. */
     public short[] bf16Data() {
+        requireHost();
         if (dtype != DType.BF16) {
             throw new IllegalStateException("a " + dtype + " tensor has no short[] backing array");
         }
@@ -157,6 +194,7 @@ public final class Tensor {
 
     /** The elements in row-major order as a new float array. */
     public float[] toFloatArray() {
+        requireHost();
         if (dtype == DType.F32) {
             return f32.clone();
         }
@@ -169,6 +207,7 @@ public final class Tensor {
 
     /** This tensor in another dtype (a copy; F32 to BF16 rounds to nearest even). */
     public Tensor to(DType target) {
+        requireHost();
         if (target == DType.F32) {
             return Tensor.of(toFloatArray(), shape);
         }
@@ -189,11 +228,12 @@ public final class Tensor {
         if (count(s) != size()) {
             throw new IllegalArgumentException("cannot reshape " + Arrays.toString(shape) + " to " + Arrays.toString(s));
         }
-        return new Tensor(s, dtype, f32, bf16);
+        return new Tensor(s, dtype, f32, bf16, device);
     }
 
     public Tensor copy() {
-        return new Tensor(shape.clone(), dtype, f32 == null ? null : f32.clone(), bf16 == null ? null : bf16.clone());
+        requireHost();
+        return new Tensor(shape.clone(), dtype, f32 == null ? null : f32.clone(), bf16 == null ? null : bf16.clone(), null);
     }
 
     /** Bytes held by the elements. */
@@ -203,6 +243,6 @@ public final class Tensor {
 
     @Override
     public String toString() {
-        return "Tensor" + Arrays.toString(shape) + " " + dtype;
+        return "Tensor" + Arrays.toString(shape) + " " + dtype + (device == null ? "" : " on " + device.device());
     }
 }

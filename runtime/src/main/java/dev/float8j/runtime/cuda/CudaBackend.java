@@ -9,6 +9,7 @@ import static java.lang.foreign.ValueLayout.JAVA_SHORT;
 
 import dev.float8j.runtime.Backend;
 import dev.float8j.runtime.DType;
+import dev.float8j.runtime.DeviceData;
 import dev.float8j.runtime.Fp8Format;
 import dev.float8j.runtime.Tensor;
 import dev.float8j.runtime.quant.Float8Tensor;
@@ -17,6 +18,7 @@ import dev.float8j.runtime.quant.QuantSpec;
 import dev.float8j.runtime.quant.ScalingGranularity;
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
+import java.lang.ref.Reference;
 import java.util.Arrays;
 
 /**
@@ -537,11 +539,23 @@ public final class CudaBackend implements Backend {
         }
     }
 
+    // Tensors carry their device and these methods follow them: if an operand lives on this GPU the work stays
+    // there (host operands are uploaded) and the result is a device tensor; with host operands only, everything
+    // is uploaded, computed and downloaded. Device results hold their memory until the garbage collector finds
+    // them unreachable (Resident); reachabilityFence keeps an operand's memory alive until its work is queued.
+
     @Override
     public Float8Tensor quantize(Tensor x, QuantSpec spec) {
+        if (x.isOnDevice()) {
+            try {
+                return resident(quantize(deviceView(x), spec), x.dtype(), x.shape());
+            } finally {
+                Reference.reachabilityFence(x);
+            }
+        }
         checkFinite(x, spec);
         try (DeviceTensor d = upload(x); DeviceFloat8 q = quantize(d, spec)) {
-            return toHost(q, x.dtype(), x.shape());
+            return downloadFloat8(q, x.dtype(), x.shape());
         }
     }
 
@@ -550,31 +564,72 @@ public final class CudaBackend implements Backend {
         if (alongColumns.granularity() != alongRows.granularity()) {
             return Backend.super.quantizeBothAxes(x, alongColumns, alongRows);
         }
+        if (x.isOnDevice()) {
+            try {
+                DeviceFloat8[] both = quantizeBothAxes(deviceView(x), alongColumns, alongRows);
+                return new Float8Tensor[] {resident(both[0], x.dtype(), x.shape()), resident(both[1], x.dtype(), x.shape())};
+            } finally {
+                Reference.reachabilityFence(x);
+            }
+        }
         checkFinite(x, alongColumns);
         try (DeviceTensor d = upload(x)) {
             DeviceFloat8[] both = quantizeBothAxes(d, alongColumns, alongRows);
             try (DeviceFloat8 q1 = both[0]; DeviceFloat8 q0 = both[1]) {
-                return new Float8Tensor[] {toHost(q1, x.dtype(), x.shape()), toHost(q0, x.dtype(), x.shape())};
+                return new Float8Tensor[] {downloadFloat8(q1, x.dtype(), x.shape()), downloadFloat8(q0, x.dtype(), x.shape())};
             }
         }
     }
 
     @Override
     public Tensor dequantize(Float8Tensor q) {
-        try (DeviceFloat8 d = toDevice(q); DeviceTensor out = dequantize(d, DType.F32)) {
+        if (q.isOnDevice()) {
+            try {
+                return resident(dequantize(ours(q).fp8, DType.F32), q.shape());
+            } finally {
+                Reference.reachabilityFence(q);
+            }
+        }
+        try (DeviceFloat8 d = uploadFloat8(q); DeviceTensor out = dequantize(d, DType.F32)) {
             return Tensor.of(download(out).data(), q.shape());
         }
     }
 
     @Override
     public Float8Tensor requantize(Float8Tensor q, QuantSpec spec) {
-        try (DeviceFloat8 d = toDevice(q); DeviceFloat8 r = requantize(d, spec)) {
-            return toHost(r, q.originalDType(), q.shape());
+        if (q.isOnDevice()) {
+            try {
+                return resident(requantize(ours(q).fp8, spec), q.originalDType(), q.shape());
+            } finally {
+                Reference.reachabilityFence(q);
+            }
+        }
+        try (DeviceFloat8 d = uploadFloat8(q); DeviceFloat8 r = requantize(d, spec)) {
+            return downloadFloat8(r, q.originalDType(), q.shape());
         }
     }
 
     @Override
     public Tensor matmul(Tensor a, int aAxis, Tensor b, int bAxis) {
+        if (a.isOnDevice() || b.isOnDevice()) {
+            Tensor da = toDevice(a);
+            Tensor db = toDevice(b);
+            try {
+                DeviceTensor va = deviceView(da);
+                DeviceTensor vb = deviceView(db);
+                if (va.dtype() != vb.dtype()) {
+                    va = va.dtype() == DType.F32 ? va : convert(va, DType.F32);
+                    vb = vb.dtype() == DType.F32 ? vb : convert(vb, DType.F32);
+                }
+                DeviceTensor d = matmul(va, aAxis, vb, bAxis, DType.F32);
+                closeIfCopy(va, da);
+                closeIfCopy(vb, db);
+                return resident(d, d.rows(), d.cols());
+            } finally {
+                Reference.reachabilityFence(da);
+                Reference.reachabilityFence(db);
+            }
+        }
         if (a.dtype() != b.dtype()) {
             a = a.to(DType.F32);
             b = b.to(DType.F32);
@@ -582,6 +637,150 @@ public final class CudaBackend implements Backend {
         try (DeviceTensor da = upload(a); DeviceTensor db = upload(b);
                 DeviceTensor d = matmul(da, aAxis, db, bAxis, DType.F32)) {
             return download(d);
+        }
+    }
+
+    @Override
+    public Tensor toDevice(Tensor t) {
+        if (t.isOnDevice()) {
+            deviceView(t);  // checks that it is this GPU's
+            return t;
+        }
+        return resident(upload(t), t.shape());
+    }
+
+    @Override
+    public Tensor toHost(Tensor t) {
+        if (!t.isOnDevice()) {
+            return t;
+        }
+        try {
+            return download(deviceView(t)).reshape(t.shape());
+        } finally {
+            Reference.reachabilityFence(t);
+        }
+    }
+
+    @Override
+    public Float8Tensor toHost(Float8Tensor q) {
+        if (!q.isOnDevice()) {
+            return q;
+        }
+        try {
+            DeviceFloat8 stored = ours(q).fp8;
+            Float8Tensor host = downloadFloat8(stored, q.originalDType(), q.shape());
+            return host.spec().equals(q.spec()) ? host : host.alongOtherAxis();
+        } finally {
+            Reference.reachabilityFence(q);
+        }
+    }
+
+    @Override
+    public void accumulate(Tensor into, Tensor g) {
+        if (!into.isOnDevice()) {
+            Backend.super.accumulate(into, toHost(g));
+            return;
+        }
+        if (into.dtype() != DType.F32 || g.size() != into.size()) {
+            throw new IllegalArgumentException("cannot add " + g + " into " + into
+                    + ": needs an F32 target and equal element counts");
+        }
+        Tensor dg = toDevice(g);
+        try (Arena arena = Arena.ofConfined()) {
+            long n = into.size();
+            cuda.driver.launch(cuda.kernels.addInto(), "add_into", (int) Math.min(4096, (n + 255) / 256), 1, 1, 256, 1, 1,
+                    0, cuda.stream, KernelArgs.pack(arena, deviceView(into).pointer(), deviceView(dg).pointer(), n,
+                            dg.dtype() == DType.F32 ? 0 : 1));
+        } finally {
+            Reference.reachabilityFence(into);
+            Reference.reachabilityFence(dg);
+        }
+    }
+
+    @Override
+    public void zero(Tensor t) {
+        if (!t.isOnDevice()) {
+            Backend.super.zero(t);
+            return;
+        }
+        try {
+            DeviceTensor d = deviceView(t);
+            if (t.dtype() == DType.F32) {
+                cuda.driver.memset32(d.pointer(), 0, t.size(), cuda.stream);
+            } else {
+                cuda.driver.memset8(d.pointer(), (byte) 0, d.bytes(), cuda.stream);
+            }
+        } finally {
+            Reference.reachabilityFence(t);
+        }
+    }
+
+    private String deviceLabel() {
+        return "cuda (" + cuda.deviceName + ")";
+    }
+
+    private Tensor resident(DeviceTensor d, int... shape) {
+        return Tensor.onDevice(Resident.of(deviceLabel(), d), d.dtype(), shape);
+    }
+
+    private Float8Tensor resident(DeviceFloat8 q, DType originalDType, int[] shape) {
+        return Float8Tensor.onDevice(Resident.of(deviceLabel(), q), q.spec(), originalDType, shape);
+    }
+
+    private static Resident ours(Object t, DeviceData data) {
+        if (!(data instanceof Resident r)) {
+            throw new IllegalArgumentException(t + " is not memory of the CUDA backend");
+        }
+        return r;
+    }
+
+    private static Resident ours(Float8Tensor q) {
+        return ours(q, q.deviceData());
+    }
+
+    /** The device tensor behind t, seen with t's own matrix shape (a reshape shares the memory). */
+    private static DeviceTensor deviceView(Tensor t) {
+        DeviceTensor d = ours(t, t.deviceData()).tensor;
+        return new DeviceTensor(d.buffer(), t.rows(), t.cols(), t.dtype());
+    }
+
+    /**
+     * q on this GPU in the K-contiguous layout of q's own axis; temporary when it had to be made: uploaded from
+     * the host, or the exact transpose of a device copy seen through {@link Float8Tensor#alongOtherAxis()}.
+     */
+    private record GemmOperand(DeviceFloat8 q, boolean temporary) {
+    }
+
+    private GemmOperand gemmOperand(Float8Tensor q) {
+        if (!q.isOnDevice()) {
+            return new GemmOperand(uploadFloat8(q), true);
+        }
+        DeviceFloat8 stored = ours(q).fp8;
+        return stored.spec().equals(q.spec()) ? new GemmOperand(stored, false) : new GemmOperand(transpose(stored), true);
+    }
+
+    private Tensor deviceGemm(Float8Tensor a, Float8Tensor b) {
+        GemmOperand da = null;
+        GemmOperand db = null;
+        try {
+            da = gemmOperand(a);
+            db = gemmOperand(b);
+            DeviceTensor d = gemm(da.q(), db.q(), DType.F32, false);
+            return resident(d, d.rows(), d.cols());
+        } finally {
+            for (GemmOperand o : new GemmOperand[] {da, db}) {
+                if (o != null && o.temporary()) {
+                    o.q().close();
+                }
+            }
+            Reference.reachabilityFence(a);
+            Reference.reachabilityFence(b);
+        }
+    }
+
+    private static void closeIfCopy(DeviceTensor used, Tensor of) {
+        if (used.buffer() != deviceView(of).buffer()) {
+            used.close();
         }
     }
 
@@ -599,6 +798,9 @@ public final class CudaBackend implements Backend {
         if (mx || bothE5m2) {
             // No cuBLASLt FP8 kernel here: multiply the dequantized values in F32 instead.
             return matmul(dequantize(a), a.axis(), dequantize(b), b.axis());
+        }
+        if (a.isOnDevice() || b.isOnDevice()) {
+            return deviceGemm(a, b);
         }
         int[] modes = hostGemmModes(a.granularity(), b.granularity());
         int ltA = modes[1];
@@ -718,7 +920,7 @@ public final class CudaBackend implements Backend {
     }
 
     /** A device copy as a host Float8Tensor: codes back in the original row-major layout, scales as a grid. */
-    Float8Tensor toHost(DeviceFloat8 q, DType originalDType, int[] shape) {
+    Float8Tensor downloadFloat8(DeviceFloat8 q, DType originalDType, int[] shape) {
         synchronize();
         byte[] stored = downloadBytes(q.codes(), (long) q.storedRows() * q.ld());
         float[] deviceScales = downloadFloats(q.scales(), scaleCount(q));
@@ -745,8 +947,8 @@ public final class CudaBackend implements Backend {
         return new Float8Tensor(codes, scales, spec, originalDType, shape);
     }
 
-    /** A host Float8Tensor in the device layout (the inverse of {@link #toHost}). */
-    DeviceFloat8 toDevice(Float8Tensor t) {
+    /** A host Float8Tensor in the device layout (the inverse of {@link #downloadFloat8}). */
+    DeviceFloat8 uploadFloat8(Float8Tensor t) {
         DeviceFloat8 q = allocateCopy(t.spec(), t.rows(), t.cols());
         byte[] stored = kContiguousCodes(t, q.storedRows(), q.ld());
         float[] scales = new float[scaleCount(q)];

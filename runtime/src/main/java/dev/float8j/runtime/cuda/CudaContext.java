@@ -33,7 +33,8 @@ final class CudaContext {
      * amaxFlat and castFlat (tensorwise over contiguous data) by high-precision type (F32, BF16).
      */
     record Kernels(MemorySegment[] amaxTiles, MemorySegment[] castTiles, MemorySegment[] amaxFlat,
-            MemorySegment[] castFlat, MemorySegment dequantize, MemorySegment convert, MemorySegment transpose) {
+            MemorySegment[] castFlat, MemorySegment dequantize, MemorySegment convert, MemorySegment transpose,
+            MemorySegment addInto) {
     }
 
     private CudaContext() {
@@ -71,7 +72,8 @@ final class CudaContext {
         MemorySegment[] amaxFlat = {driver.function(module, "amax_flat_f32"), driver.function(module, "amax_flat_bf16")};
         MemorySegment[] castFlat = {driver.function(module, "cast_flat_f32"), driver.function(module, "cast_flat_bf16")};
         kernels = new Kernels(amax, cast, amaxFlat, castFlat, driver.function(module, "dequantize"),
-                driver.function(module, "convert"), driver.function(module, "transpose"));
+                driver.function(module, "convert"), driver.function(module, "transpose"),
+                driver.function(module, "add_into"));
         lt = new CublasLt();
         lt.start(driver);
         allocator = new DeviceAllocator(driver);

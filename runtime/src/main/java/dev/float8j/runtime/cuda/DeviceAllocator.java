@@ -26,7 +26,34 @@ public final class DeviceAllocator {
         return Math.max(unit, (bytes + unit - 1) / unit * unit);
     }
 
-    synchronized DeviceBuffer allocate(long bytes) {
+    DeviceBuffer allocate(long bytes) {
+        CudaException outOfMemory;
+        try {
+            return allocateOrEmptyCache(bytes);
+        } catch (CudaException e) {
+            outOfMemory = e;
+        }
+        // Device tensors that the program dropped are returned by the garbage collector's cleaners (see
+        // Resident), outside this allocator's lock: collect, give them a moment, and try again.
+        for (int attempt = 0; attempt < 6; attempt++) {
+            System.gc();
+            try {
+                Thread.sleep(10L << attempt);
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+                break;
+            }
+            try {
+                return allocateOrEmptyCache(bytes);
+            } catch (CudaException e) {
+                outOfMemory = e;
+            }
+        }
+        throw new CudaException("out of device memory: " + bytes + " bytes requested, " + bytesInUse()
+                + " bytes in use by live tensors (" + outOfMemory.getMessage() + ")");
+    }
+
+    private synchronized DeviceBuffer allocateOrEmptyCache(long bytes) {
         long size = roundedSize(bytes);
         ArrayDeque<Long> list = free.get(size);
         long pointer;

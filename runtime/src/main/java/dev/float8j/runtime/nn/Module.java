@@ -108,6 +108,23 @@ public abstract class Module {
         }
     }
 
+    /**
+     * Moves every parameter of this module and its descendants to where backend computes (see
+     * {@link Parameter#moveTo}); layers then take device inputs and return device outputs with no copies.
+     */
+    public final void moveTo(dev.float8j.runtime.Backend backend) {
+        for (Parameter p : parameters()) {
+            p.moveTo(backend);
+        }
+    }
+
+    /** Copies every parameter back to the host, for host optimizers and checkpoints. */
+    public final void moveToHost() {
+        for (Parameter p : parameters()) {
+            p.moveToHost();
+        }
+    }
+
     @Override
     public String toString() {
         return getClass().getSimpleName() + "(" + (name().isEmpty() ? "<root>" : name()) + ")";

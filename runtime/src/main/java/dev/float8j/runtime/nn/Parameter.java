@@ -1,15 +1,21 @@
 package dev.float8j.runtime.nn;
 
+import dev.float8j.runtime.Backend;
 import dev.float8j.runtime.DType;
 import dev.float8j.runtime.Tensor;
 import java.util.Arrays;
 
-/** A trainable F32 tensor with its gradient, owned by a module. */
+/**
+ * A trainable F32 tensor with its gradient, owned by a module. Both live on the host unless {@link #moveTo}
+ * put them on a backend's device, where gradients are then accumulated.
+ */
 public final class Parameter {
     private final Module owner;
     private final String localName;
-    private final Tensor value;
-    private final Tensor grad;
+    private Tensor value;
+    private Tensor grad;
+    /** The backend whose device holds value and grad; null on the host. */
+    private Backend device;
 
     Parameter(Module owner, String localName, Tensor initial) {
         if (initial.dtype() != DType.F32) {
@@ -38,11 +44,19 @@ public final class Parameter {
         return grad;
     }
 
-    /** Adds g to the gradient, element by element. */
+    /** Adds g to the gradient, element by element, where the gradient lives. */
     public void accumulateGrad(Tensor g) {
         if (!Arrays.equals(g.shape(), value.shape()) && g.size() != value.size()) {
             throw new IllegalArgumentException("gradient of " + name() + " must have shape " + Arrays.toString(value.shape())
                     + ", got " + Arrays.toString(g.shape()));
+        }
+        if (device != null) {
+            device.accumulate(grad, g);
+            return;
+        }
+        if (g.isOnDevice()) {
+            throw new IllegalStateException("the gradient of " + name() + " was computed on " + g.deviceData().device()
+                    + " but the parameter lives on the host; move the module there first with module.moveTo(backend)");
         }
         float[] acc = grad.data();
         for (int i = 0; i < acc.length; i++) {
@@ -51,7 +65,34 @@ public final class Parameter {
     }
 
     public void zeroGrad() {
-        Arrays.fill(grad.data(), 0f);
+        if (device != null) {
+            device.zero(grad);
+        } else {
+            Arrays.fill(grad.data(), 0f);
+        }
+    }
+
+    /**
+     * Moves value and grad to where backend computes (a no-op for host backends), so that layers running there
+     * read the weight and accumulate its gradient without copies. Host optimizers need them back: see
+     * {@link #moveToHost}.
+     */
+    public void moveTo(Backend backend) {
+        Tensor v = backend.toDevice(value);
+        if (v.isOnDevice()) {
+            grad = backend.toDevice(grad);
+            value = v;
+            device = backend;
+        }
+    }
+
+    /** Copies value and grad back to the host, if they are on a device. */
+    public void moveToHost() {
+        if (device != null) {
+            value = device.toHost(value);
+            grad = device.toHost(grad);
+            device = null;
+        }
     }
 
     @Override

@@ -1,6 +1,7 @@
 package dev.float8j.runtime.quant;
 
 import dev.float8j.runtime.DType;
+import dev.float8j.runtime.DeviceData;
 import dev.float8j.runtime.E8M0;
 import dev.float8j.runtime.Fp8Format;
 import java.util.Arrays;
@@ -13,6 +14,9 @@ import java.util.Objects;
  * stored row-major over the grid of blocks, each block {@code blockRows x blockCols} and clipped at the
  * edges: sizes that are not a multiple of the block get a partial last block with a scale of its own,
  * so no padding is ever stored.
+ *
+ * <p>A backend with its own memory (CUDA) makes device tensors ({@link #onDevice}): same spec and shape, codes
+ * and scales in the backend's layout, readable on the host only after {@code backend.toHost(q)}.
  */
 public final class Float8Tensor {
     private final byte[] codes;
@@ -25,6 +29,60 @@ public final class Float8Tensor {
     private final int blockRows;
     private final int blockCols;
     private final int scaleCols;
+    private final DeviceData device;
+
+    private Float8Tensor(DeviceData device, QuantSpec spec, DType originalDType, int[] shape) {
+        this.codes = null;
+        this.scales = null;
+        this.device = device;
+        this.spec = spec;
+        this.originalDType = originalDType;
+        this.shape = shape.clone();
+        this.cols = shape[shape.length - 1];
+        long elements = 1;
+        for (int d : shape) {
+            elements *= d;
+        }
+        this.rows = (int) (elements / cols);
+        this.blockRows = spec.blockRows(rows);
+        this.blockCols = spec.blockCols(cols);
+        this.scaleCols = ceilDiv(cols, blockCols);
+    }
+
+    /**
+     * A quantized tensor whose codes and scales live on an accelerator, in data; for backends, which alone can
+     * read data.
+     */
+    public static Float8Tensor onDevice(DeviceData data, QuantSpec spec, DType originalDType, int... shape) {
+        Objects.requireNonNull(data, "data");
+        Objects.requireNonNull(spec, "spec");
+        Objects.requireNonNull(originalDType, "originalDType");
+        if (shape == null || shape.length < 2) {
+            throw new IllegalArgumentException("a Float8Tensor needs at least 2 dimensions, got shape "
+                    + Arrays.toString(shape));
+        }
+        return new Float8Tensor(data, spec, originalDType, shape);
+    }
+
+    /** True when codes and scales live on an accelerator (see {@link #deviceData()}). */
+    public boolean isOnDevice() {
+        return device != null;
+    }
+
+    /** The accelerator memory of a device tensor. */
+    public DeviceData deviceData() {
+        if (device == null) {
+            throw new IllegalStateException(this + " lives on the host");
+        }
+        return device;
+    }
+
+    private void requireHost() {
+        if (device != null) {
+            throw new IllegalStateException(this + " lives on " + device.device()
+                    + "; copy it to the host with backend.toHost(q) to read its codes and scales");
+        }
+    }
 
     public Float8Tensor(byte[] codes, float[] scales, QuantSpec spec, DType originalDType, int... shape) {
         Objects.requireNonNull(codes, "codes");
@@ -51,6 +109,7 @@ public final class Float8Tensor {
         this.rows = codes.length / cols;
         this.codes = codes;
         this.scales = scales;
+        this.device = null;
         this.spec = spec;
         this.originalDType = originalDType;
         this.blockRows = spec.blockRows(rows);
@@ -81,11 +140,13 @@ public final class Float8Tensor {
 
     /** The codes in the row-major layout of the original tensor (no copy). */
     public byte[] codes() {
+        requireHost();
         return codes;
     }
 
     /** The quantization multipliers, row-major over the block grid (no copy). */
     public float[] scales() {
+        requireHost();
         return scales;
     }
 
@@ -132,7 +193,7 @@ public final class Float8Tensor {
     }
 
     public int scaleRows() {
-        return scales.length / scaleCols;
+        return ceilDiv(rows, blockRows);
     }
 
     public int scaleCols() {
@@ -141,12 +202,14 @@ public final class Float8Tensor {
 
     /** The scale of the block holding element (r, c). */
     public float scale(int r, int c) {
+        requireHost();
         checkElement(r, c);
         return scales[(r / blockRows) * scaleCols + c / blockCols];
     }
 
     /** Element (r, c) dequantized: decode(code) / scale. */
     public float dequantized(int r, int c) {
+        requireHost();
         checkElement(r, c);
         return spec.format().decode(codes[r * cols + c]) / scale(r, c);
     }
@@ -160,6 +223,7 @@ public final class Float8Tensor {
 
     /** MX scales as E8M0 codes of the dequantization multipliers 1/scale. */
     public byte[] e8m0Scales() {
+        requireHost();
         if (!spec.powerOfTwoScales()) {
             throw new IllegalStateException("only power-of-two scales have an E8M0 form; this tensor is "
                     + spec.granularity() + " without power-of-two scales");
@@ -173,24 +237,28 @@ public final class Float8Tensor {
 
     /**
      * The same tensor seen with its scales along the other axis. Only transposeable granularities
-     * (tensorwise, 128x128) have one: the codes and scales are shared, nothing is requantized.
+     * (tensorwise, 128x128) have one: the codes and scales are shared, nothing is requantized (a device backend
+     * whose gemm needs the other layout transposes the codes exactly when it reads this view).
      */
     public Float8Tensor alongOtherAxis() {
         if (!spec.granularity().transposeable()) {
             throw new IllegalStateException(spec.granularity() + " is not transposeable: requantize along axis "
                     + (1 - spec.axis()) + " instead");
         }
+        if (device != null) {
+            return new Float8Tensor(device, spec.otherAxis(), originalDType, shape);
+        }
         return new Float8Tensor(codes, scales, spec.otherAxis(), originalDType, shape);
     }
 
     /** Bytes held: one per code plus four per scale. */
     public long bytes() {
-        return codes.length + 4L * scales.length;
+        return (long) rows * cols + 4L * scaleRows() * scaleCols;
     }
 
     @Override
     public String toString() {
         return "Float8Tensor" + Arrays.toString(shape) + " " + spec.format() + " " + spec.granularity() + " axis="
-                + spec.axis() + (spec.powerOfTwoScales() ? " pow2" : "");
+                + spec.axis() + (spec.powerOfTwoScales() ? " pow2" : "") + (device == null ? "" : " on " + device.device());
     }
 }

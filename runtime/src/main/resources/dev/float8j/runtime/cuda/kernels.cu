@@ -597,6 +597,13 @@ __device__ __forceinline__ void cast_flat(const void* data, long n, Copy o, cons
 INSTANTIATE_FLAT(f32, IN_F32)
 INSTANTIATE_FLAT(bf16, IN_BF16)
 
+// into[i] += g[i] for n elements; into is F32, g F32 (gType 0) or BF16 (gType 1). Gradient accumulation.
+extern "C" __global__ void add_into(float* into, const void* g, long n, int gType) {
+    for (long i = blockIdx.x * (long) blockDim.x + threadIdx.x; i < n; i += (long) gridDim.x * blockDim.x) {
+        into[i] += gType == 0 ? ((const float*) g)[i] : __uint_as_float((u32) ((const u16*) g)[i] << 16);
+    }
+}
+
 // Converts a row-major F32 matrix to BF16 (toBf16 = 1) or BF16 to F32 (toBf16 = 0), rounding to nearest even.
 extern "C" __global__ void convert(const void* in, void* out, long n, int toBf16) {
     for (long i = blockIdx.x * (long) blockDim.x + threadIdx.x; i < n; i += (long) gridDim.x * blockDim.x) {

@@ -224,7 +224,7 @@ class CudaBackendTest {
                     try (DeviceTensor d = cuda.upload(x); DeviceFloat8 q = cuda.quantize(d, spec);
                             DeviceFloat8 t = cuda.transpose(q)) {
                         assertSameQuantization(REF.quantize(x, spec).alongOtherAxis(),
-                                cuda.toHost(t, x.dtype(), x.shape()), "transpose of " + q);
+                                cuda.downloadFloat8(t, x.dtype(), x.shape()), "transpose of " + q);
                     }
                 }
             }

@@ -1,0 +1,47 @@
+package dev.float8j.runtime.cuda;
+
+import dev.float8j.runtime.DeviceData;
+import java.lang.ref.Cleaner;
+
+/**
+ * Device memory held by a host-side {@link dev.float8j.runtime.Tensor} or
+ * {@link dev.float8j.runtime.quant.Float8Tensor}: a device tensor or a quantized device copy. Layers drop their
+ * intermediate tensors without closing them, so the memory goes back to the caching allocator when the
+ * garbage collector finds this object unreachable (the allocator runs the collector when the device is full).
+ * Every operation runs on the backend's one stream, so reuse after the last queued use is safe.
+ */
+final class Resident implements DeviceData {
+    private static final Cleaner CLEANER = Cleaner.create();
+
+    private final String device;
+    /** Exactly one is set. */
+    final DeviceTensor tensor;
+    final DeviceFloat8 fp8;
+
+    private Resident(String device, DeviceTensor tensor, DeviceFloat8 fp8) {
+        this.device = device;
+        this.tensor = tensor;
+        this.fp8 = fp8;
+        AutoCloseable owned = tensor != null ? tensor : fp8;
+        CLEANER.register(this, () -> {
+            try {
+                owned.close();
+            } catch (Exception e) {
+                throw new IllegalStateException(e);
+            }
+        });
+    }
+
+    static Resident of(String device, DeviceTensor tensor) {
+        return new Resident(device, tensor, null);
+    }
+
+    static Resident of(String device, DeviceFloat8 fp8) {
+        return new Resident(device, null, fp8);
+    }
+
+    @Override
+    public String device() {
+        return device;
+    }
+}

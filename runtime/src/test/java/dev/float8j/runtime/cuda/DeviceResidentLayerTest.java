@@ -1,0 +1,140 @@
+package dev.float8j.runtime.cuda;
+
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import dev.float8j.annotations.Backward;
+import dev.float8j.runtime.Backend;
+import dev.float8j.runtime.Backends;
+import dev.float8j.runtime.DType;
+import dev.float8j.runtime.Tensor;
+import dev.float8j.runtime.nn.Float8Linear;
+import dev.float8j.runtime.plan.Float8Plan;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Random;
+import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.Assumptions;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.BeforeEach;
+import org.junit.jupiter.api.Test;
+
+/**
+ * The same FP8 layer with its weight and activations on the GPU: results stay there, and match the layer run
+ * through the host API (upload, compute, download) on the same GPU.
+ */
+class DeviceResidentLayerTest {
+    private static CudaBackend cuda;
+    private static String whyNoGpu;
+    private Backend previous;
+
+    @BeforeAll
+    static void findGpu() {
+        String[] why = new String[1];
+        cuda = CudaBackend.availableOrNull(why);
+        whyNoGpu = why[0];
+    }
+
+    /** Each test reports itself skipped, with the reason, where there is no GPU (as on CI). */
+    @BeforeEach
+    void needsGpu() {
+        Assumptions.assumeTrue(cuda != null, () -> "skipped: no CUDA GPU or library here: " + whyNoGpu);
+        previous = Backends.current();
+        Backends.use(cuda);
+    }
+
+    @AfterEach
+    void restoreBackend() {
+        if (previous != null) {
+            Backends.use(previous);
+        }
+    }
+
+    private static Tensor random(int rows, int cols, long seed) {
+        Random rnd = new Random(seed);
+        float[] data = new float[rows * cols];
+        for (int i = 0; i < data.length; i++) {
+            data[i] = (float) rnd.nextGaussian();
+        }
+        return Tensor.of(data, rows, cols);
+    }
+
+    private static List<Float8Plan> plans() {
+        List<Float8Plan> plans = new ArrayList<>();
+        for (Backward policy : Backward.values()) {
+            plans.add(Float8Plan.tensorwise().withBackward(policy));
+            plans.add(Float8Plan.rowwise().withBackward(policy));
+            plans.add(Float8Plan.blockwise().withBackward(policy));
+        }
+        plans.add(Float8Plan.rowwiseGradWeightHighPrecision());
+        plans.add(Float8Plan.mx());
+        return plans;
+    }
+
+    /** Largest difference relative to the largest magnitude of expected. */
+    private static double relativeError(Tensor expected, Tensor actual) {
+        assertArrayEquals(expected.shape(), actual.shape());
+        double max = 0;
+        double diff = 0;
+        for (int i = 0; i < expected.size(); i++) {
+            max = Math.max(max, Math.abs(expected.getFlat(i)));
+            diff = Math.max(diff, Math.abs(expected.getFlat(i) - actual.getFlat(i)));
+        }
+        return diff / max;
+    }
+
+    @Test
+    void layerOnDeviceTensorsMatchesTheHostApi() {
+        int m = 64;
+        int k = 256;
+        int n = 96;
+        long seed = 1;
+        for (Float8Plan plan : plans()) {
+            Float8Linear onHost = new Float8Linear(k, n, plan);
+            Float8Linear onDevice = new Float8Linear(k, n, plan);
+            System.arraycopy(onHost.weight().value().data(), 0, onDevice.weight().value().data(), 0, n * k);
+            onDevice.moveTo(cuda);
+            assertTrue(onDevice.weight().value().isOnDevice());
+            Tensor x = random(m, k, seed++);
+            Tensor dy = random(m, n, seed++);
+
+            Tensor y = onHost.forward(x);
+            Tensor dx = onHost.backward(dy);
+            Tensor yDevice = onDevice.forward(cuda.toDevice(x));
+            Tensor dxDevice = onDevice.backward(cuda.toDevice(dy));
+            assertTrue(yDevice.isOnDevice() && dxDevice.isOnDevice(), plan + ": results left the GPU");
+
+            // Both run the same kernels; only the gemms' padding (and so cuBLASLt's algorithm) may differ.
+            String what = plan.toString();
+            assertTrue(relativeError(y, cuda.toHost(yDevice)) < 1e-5, what + ": y");
+            assertTrue(relativeError(dx, cuda.toHost(dxDevice)) < 1e-5, what + ": dX");
+            assertTrue(relativeError(onHost.weight().grad(), cuda.toHost(onDevice.weight().grad())) < 1e-5,
+                    what + ": dW");
+            onDevice.moveToHost();
+            assertArrayEquals(onHost.weight().value().data(), onDevice.weight().value().data(), what + ": W");
+        }
+    }
+
+    @Test
+    void droppedDeviceTensorsGoBackToTheAllocator() throws InterruptedException {
+        Float8Linear layer = new Float8Linear(512, 512, Float8Plan.rowwise().withBackward(Backward.BOTH_AXES));
+        layer.moveTo(cuda);
+        Tensor x = cuda.toDevice(random(256, 512, 7));
+        Tensor dy = cuda.toDevice(random(256, 512, 8));
+        cuda.synchronize();
+        long baseline = cuda.allocator().bytesInUse();
+        for (int step = 0; step < 20; step++) {
+            layer.forward(x);
+            layer.backward(dy);
+            layer.zeroGrad();
+        }
+        cuda.synchronize();
+        // Nothing is closed by hand: the garbage collector's cleaners return every intermediate.
+        for (int attempt = 0; attempt < 50 && cuda.allocator().bytesInUse() > baseline; attempt++) {
+            System.gc();
+            Thread.sleep(20);
+        }
+        assertEquals(baseline, cuda.allocator().bytesInUse(), "bytes in use after dropping every step's tensors");
+    }
+}
