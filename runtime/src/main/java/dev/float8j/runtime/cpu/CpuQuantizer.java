@@ -130,21 +130,26 @@ final class CpuQuantizer {
         int groupRows = group;
         boolean[] nonFinite = new boolean[parts];
         threads.forEach(parts, p -> {
-            float[] rowBuffer = x.dtype() == DType.BF16 ? new float[cols] : null;
+            float[] bufferA = x.dtype() == DType.BF16 ? new float[cols] : null;
+            float[] bufferB = x.dtype() == DType.BF16 ? new float[cols] : null;
             // A local flag, stored once at the end: the threads' flags share a cache line, and a store per
             // row group made that line bounce between the cores.
             boolean sawNonFinite = false;
-            for (int r0 = bounds[p]; r0 < bounds[p + 1]; r0 += groupRows) {
-                int r1 = Math.min(rows, r0 + groupRows);
-                for (int r = r0; r < r1; r++) {
-                    float[] src = rowSource(x, r, rowBuffer);
-                    int off = rowBuffer == null ? r * cols : 0;
-                    for (Target t : targets) {
-                        if (!t.wholeColumnBlocks) {
-                            accumulateAmax(t, t.amaxBits, src, off, r);
-                        }
+            int end = bounds[p + 1];
+            // Software pipelining: the codes of one group are written in the same loop that reads the next
+            // group for its amax, so the reads from memory overlap the encoder's arithmetic (a separate
+            // amax pass leaves the core waiting on memory, then the encoder leaves memory idle).
+            for (int r = bounds[p]; r < Math.min(end, bounds[p] + groupRows); r++) {
+                float[] src = rowSource(x, r, bufferB);
+                int off = bufferB == null ? r * cols : 0;
+                for (Target t : targets) {
+                    if (!t.wholeColumnBlocks) {
+                        accumulateAmax(t, t.amaxBits, src, off, r);
                     }
                 }
+            }
+            for (int r0 = bounds[p]; r0 < end; r0 += groupRows) {
+                int r1 = Math.min(end, r0 + groupRows);
                 for (Target t : targets) {
                     if (!t.wholeColumnBlocks) {
                         int from = (r0 / t.blockRows) * t.scaleCols;
@@ -155,11 +160,21 @@ final class CpuQuantizer {
                 if (sawNonFinite) {
                     break;
                 }
+                int next1 = Math.min(end, r1 + groupRows);
                 for (int r = r0; r < r1; r++) {
-                    float[] src = rowSource(x, r, rowBuffer);
-                    int off = rowBuffer == null ? r * cols : 0;
-                    for (Target t : targets) {
-                        encodeRow(t, src, off, r);
+                    float[] src = rowSource(x, r, bufferA);
+                    int off = bufferA == null ? r * cols : 0;
+                    int ahead = r1 + (r - r0);
+                    if (ahead < next1) {
+                        float[] srcAhead = rowSource(x, ahead, bufferB);
+                        int offAhead = bufferB == null ? ahead * cols : 0;
+                        for (Target t : targets) {
+                            encodeRow(t, src, off, r, t.wholeColumnBlocks ? null : srcAhead, offAhead, ahead);
+                        }
+                    } else {
+                        for (Target t : targets) {
+                            encodeRow(t, src, off, r, null, 0, 0);
+                        }
                     }
                 }
             }
@@ -245,6 +260,56 @@ final class CpuQuantizer {
                 m = Math.max(m, Float.floatToRawIntBits(src[off + c]) & 0x7FFF_FFFF);
             }
             grid[gridRow + bc] = Math.max(grid[gridRow + bc], m);
+        }
+    }
+
+    /**
+     * Writes the codes of row r and, when ahead is not null, folds row rAhead (a row of the next group) into
+     * the amax grid in the same loop.
+     */
+    private static void encodeRow(Target t, float[] src, int off, int r, float[] ahead, int offAhead, int rAhead) {
+        if (ahead == null) {
+            encodeRow(t, src, off, r);
+            return;
+        }
+        int cols = t.cols;
+        int out = r * cols;
+        int gridRow = (r / t.blockRows) * t.scaleCols;
+        int gridRowAhead = (rAhead / t.blockRows) * t.scaleCols;
+        Fp8Vectors.Codec codec = t.codec;
+        int[] grid = t.amaxBits;
+        if (t.blockCols == 1) {
+            int c = 0;
+            for (; c <= cols - LANES; c += LANES) {
+                FloatVector v = FloatVector.fromArray(FLOATS, src, off + c)
+                        .mul(FloatVector.fromArray(FLOATS, t.scales, gridRow + c));
+                codec.encodeInto(v, t.codes, out + c);
+                IntVector a = FloatVector.fromArray(FLOATS, ahead, offAhead + c).reinterpretAsInts().and(0x7FFF_FFFF);
+                IntVector.fromArray(INTS, grid, gridRowAhead + c).max(a).intoArray(grid, gridRowAhead + c);
+            }
+            for (; c < cols; c++) {
+                t.codes[out + c] = t.spec.format().encodeSaturating(src[off + c] * t.scales[gridRow + c]);
+                grid[gridRowAhead + c] = Math.max(grid[gridRowAhead + c],
+                        Float.floatToRawIntBits(ahead[offAhead + c]) & 0x7FFF_FFFF);
+            }
+            return;
+        }
+        for (int bc = 0; bc < t.scaleCols; bc++) {
+            int c0 = bc * t.blockCols;
+            int c1 = Math.min(cols, c0 + t.blockCols);
+            float scale = t.scales[gridRow + bc];
+            IntVector acc = IntVector.zero(INTS);
+            int c = c0;
+            for (; c <= c1 - LANES; c += LANES) {
+                codec.encodeInto(FloatVector.fromArray(FLOATS, src, off + c).mul(scale), t.codes, out + c);
+                acc = acc.max(FloatVector.fromArray(FLOATS, ahead, offAhead + c).reinterpretAsInts().and(0x7FFF_FFFF));
+            }
+            int m = acc.reduceLanes(VectorOperators.MAX);
+            for (; c < c1; c++) {
+                t.codes[out + c] = t.spec.format().encodeSaturating(src[off + c] * scale);
+                m = Math.max(m, Float.floatToRawIntBits(ahead[offAhead + c]) & 0x7FFF_FFFF);
+            }
+            grid[gridRowAhead + bc] = Math.max(grid[gridRowAhead + bc], m);
         }
     }
 
