@@ -12,6 +12,7 @@ import dev.float8j.runtime.quant.QuantSpec;
 import dev.float8j.runtime.quant.Scales;
 import java.util.ArrayList;
 import java.util.List;
+import java.util.concurrent.atomic.AtomicInteger;
 import jdk.incubator.vector.FloatVector;
 import jdk.incubator.vector.IntVector;
 import jdk.incubator.vector.VectorOperators;
@@ -26,6 +27,8 @@ import jdk.incubator.vector.VectorOperators;
 final class CpuQuantizer {
     private static final int PARALLEL_THRESHOLD = 1 << 16;
     private static final int NON_FINITE_BITS = 0x7F80_0000;
+    /** Rows per chunk of work (rounded to whole row groups): 256 KiB of a 2048-column F32 tensor. */
+    private static final int CHUNK_ROWS = 32;
 
     private final CpuThreads threads;
 
@@ -44,7 +47,8 @@ final class CpuQuantizer {
         final int scaleCols;
         final int[] amaxBits;
         final float[] scales;
-        final byte[] codes;
+        /** Allocated by {@link #allocateCodes}, on the calling thread while the other threads start reading. */
+        byte[] codes;
         /** True when one block spans all rows, so threads keep private amax grids and merge them. */
         final boolean wholeColumnBlocks;
 
@@ -59,8 +63,11 @@ final class CpuQuantizer {
             int scaleRows = (rows + blockRows - 1) / blockRows;
             this.amaxBits = new int[scaleRows * scaleCols];
             this.scales = new float[scaleRows * scaleCols];
-            this.codes = new byte[rows * cols];
             this.wholeColumnBlocks = blockRows >= rows;
+        }
+
+        void allocateCodes() {
+            codes = new byte[rows * cols];
         }
     }
 
@@ -94,24 +101,31 @@ final class CpuQuantizer {
                 group = Math.max(group, t.blockRows);
             }
         }
-        int groups = (rows + group - 1) / group;
-        int parts = (long) rows * cols < PARALLEL_THRESHOLD ? 1 : Math.max(1, Math.min(threads.count(), groups));
-        int[] bounds = new int[parts + 1];
-        for (int p = 0; p <= parts; p++) {
-            bounds[p] = Math.min(rows, (int) ((long) groups * p / parts) * group);
-        }
+        // Threads take chunks of whole groups from a shared counter, so one that starts late or is
+        // descheduled takes fewer of them. The calling thread first allocates the code arrays (4 MiB at
+        // 2048x2048, a serial memset), meanwhile the others read ahead.
+        int chunkRows = Math.max(group, CHUNK_ROWS / group * group);
+        int chunks = (rows + chunkRows - 1) / chunkRows;
+        int parts = (long) rows * cols < PARALLEL_THRESHOLD ? 1 : Math.max(1, Math.min(threads.count(), chunks));
+        Chunks work = new Chunks(x, targets, chunkRows, chunks);
         if (!global.isEmpty()) {
             int[][][] privateGrids = new int[parts][global.size()][];
+            AtomicInteger next = new AtomicInteger();
             threads.forEach(parts, p -> {
+                if (p == 0) {
+                    work.allocateCodes();
+                }
                 float[] rowBuffer = x.dtype() == DType.BF16 ? new float[cols] : null;
                 for (int i = 0; i < global.size(); i++) {
                     privateGrids[p][i] = parts == 1 ? global.get(i).amaxBits : new int[global.get(i).amaxBits.length];
                 }
-                for (int r = bounds[p]; r < bounds[p + 1]; r++) {
-                    float[] src = rowSource(x, r, rowBuffer);
-                    int off = rowBuffer == null ? r * cols : 0;
-                    for (int i = 0; i < global.size(); i++) {
-                        accumulateAmax(global.get(i), privateGrids[p][i], src, off, r);
+                for (int k; (k = next.getAndIncrement()) < chunks; ) {
+                    for (int r = k * chunkRows; r < Math.min(rows, (k + 1) * chunkRows); r++) {
+                        float[] src = rowSource(x, r, rowBuffer);
+                        int off = rowBuffer == null ? r * cols : 0;
+                        for (int i = 0; i < global.size(); i++) {
+                            accumulateAmax(global.get(i), privateGrids[p][i], src, off, r);
+                        }
                     }
                 }
             });
@@ -127,47 +141,151 @@ final class CpuQuantizer {
                 }
             }
         }
-        int groupRows = group;
         boolean[] nonFinite = new boolean[parts];
         threads.forEach(parts, p -> {
-            float[] rowBuffer = x.dtype() == DType.BF16 ? new float[cols] : null;
-            // A local flag, stored once at the end: the threads' flags share a cache line, and a store per
-            // row group made that line bounce between the cores.
-            boolean sawNonFinite = false;
-            for (int r0 = bounds[p]; r0 < bounds[p + 1]; r0 += groupRows) {
-                int r1 = Math.min(rows, r0 + groupRows);
-                for (int r = r0; r < r1; r++) {
-                    float[] src = rowSource(x, r, rowBuffer);
-                    int off = rowBuffer == null ? r * cols : 0;
-                    for (Target t : targets) {
-                        if (!t.wholeColumnBlocks) {
-                            accumulateAmax(t, t.amaxBits, src, off, r);
-                        }
-                    }
-                }
-                for (Target t : targets) {
-                    if (!t.wholeColumnBlocks) {
-                        int from = (r0 / t.blockRows) * t.scaleCols;
-                        int to = ((r1 - 1) / t.blockRows + 1) * t.scaleCols;
-                        sawNonFinite |= finishScales(t, from, to);
-                    }
-                }
-                if (sawNonFinite) {
-                    break;
-                }
-                for (int r = r0; r < r1; r++) {
-                    float[] src = rowSource(x, r, rowBuffer);
-                    int off = rowBuffer == null ? r * cols : 0;
-                    for (Target t : targets) {
-                        encodeRow(t, src, off, r);
-                    }
-                }
+            if (p == 0) {
+                work.allocateCodes();
             }
-            nonFinite[p] = sawNonFinite;
+            // A local flag, stored once at the end: the threads' flags share a cache line.
+            nonFinite[p] = work.encode();
         });
         for (boolean bad : nonFinite) {
             if (bad) {
                 throw firstNonFinite(x, reportedAxis);
+            }
+        }
+    }
+
+    /** The chunks of one call, handed out to the threads, and the state of the code arrays. */
+    private static final class Chunks {
+        private static final int PENDING = 0;
+        private static final int READY = 1;
+        private static final int FAILED = 2;
+
+        private final Tensor x;
+        private final List<Target> targets;
+        private final int chunkRows;
+        private final int chunks;
+        private final AtomicInteger next = new AtomicInteger();
+        private volatile int codes = PENDING;
+
+        Chunks(Tensor x, List<Target> targets, int chunkRows, int chunks) {
+            this.x = x;
+            this.targets = targets;
+            this.chunkRows = chunkRows;
+            this.chunks = chunks;
+        }
+
+        void allocateCodes() {
+            if (codes != PENDING) {
+                return;
+            }
+            try {
+                for (Target t : targets) {
+                    t.allocateCodes();
+                }
+                codes = READY;
+            } catch (RuntimeException | Error e) {
+                codes = FAILED; // the other threads stop waiting; forEach rethrows e
+                throw e;
+            }
+        }
+
+        /** Encodes chunks until none is left; true if a block saw NaN or Inf (the caller then throws). */
+        boolean encode() {
+            int cols = x.cols();
+            float[] bufferA = x.dtype() == DType.BF16 ? new float[cols] : null;
+            float[] bufferB = x.dtype() == DType.BF16 ? new float[cols] : null;
+            // While the code arrays are being allocated: the amax and scales of whole chunks, encoded later.
+            int[] early = new int[chunks];
+            int earlyCount = 0;
+            while (codes == PENDING) {
+                int k = next.getAndIncrement();
+                if (k >= chunks) {
+                    break;
+                }
+                readAmax(k, bufferB);
+                if (finishChunkScales(k)) {
+                    return true;
+                }
+                early[earlyCount++] = k;
+            }
+            if (earlyCount > 0) {
+                while (codes == PENDING) {
+                    Thread.onSpinWait();
+                }
+            }
+            if (codes == FAILED) {
+                return false;
+            }
+            for (int i = 0; i < earlyCount; i++) {
+                encodeChunk(early[i], bufferA, -1, bufferB);
+            }
+            // Software pipelining: the codes of one chunk are written in the same loop that reads the next
+            // chunk for its amax, so the reads from memory overlap the encoder's arithmetic (a separate
+            // amax pass leaves the core waiting on memory, then the encoder leaves memory idle).
+            int current = next.getAndIncrement();
+            if (current < chunks) {
+                readAmax(current, bufferB);
+            }
+            while (current < chunks) {
+                if (finishChunkScales(current)) {
+                    return true;
+                }
+                int following = next.getAndIncrement();
+                encodeChunk(current, bufferA, following < chunks ? following : -1, bufferB);
+                current = following;
+            }
+            return false;
+        }
+
+        private void readAmax(int k, float[] buffer) {
+            int cols = x.cols();
+            for (int r = k * chunkRows; r < Math.min(x.rows(), (k + 1) * chunkRows); r++) {
+                float[] src = rowSource(x, r, buffer);
+                int off = buffer == null ? r * cols : 0;
+                for (Target t : targets) {
+                    if (!t.wholeColumnBlocks) {
+                        accumulateAmax(t, t.amaxBits, src, off, r);
+                    }
+                }
+            }
+        }
+
+        private boolean finishChunkScales(int k) {
+            int r0 = k * chunkRows;
+            int r1 = Math.min(x.rows(), r0 + chunkRows);
+            boolean nonFinite = false;
+            for (Target t : targets) {
+                if (!t.wholeColumnBlocks) {
+                    nonFinite |= finishScales(t, (r0 / t.blockRows) * t.scaleCols, ((r1 - 1) / t.blockRows + 1) * t.scaleCols);
+                }
+            }
+            return nonFinite;
+        }
+
+        /** Writes the codes of chunk k and, if ahead is not -1, reads chunk ahead for its amax in the same loop. */
+        private void encodeChunk(int k, float[] bufferA, int ahead, float[] bufferB) {
+            int rows = x.rows();
+            int cols = x.cols();
+            int r0 = k * chunkRows;
+            int r1 = Math.min(rows, r0 + chunkRows);
+            int aheadEnd = ahead < 0 ? 0 : Math.min(rows, (ahead + 1) * chunkRows);
+            for (int r = r0; r < r1; r++) {
+                float[] src = rowSource(x, r, bufferA);
+                int off = bufferA == null ? r * cols : 0;
+                int rAhead = ahead * chunkRows + (r - r0);
+                if (ahead >= 0 && rAhead < aheadEnd) {
+                    float[] srcAhead = rowSource(x, rAhead, bufferB);
+                    int offAhead = bufferB == null ? rAhead * cols : 0;
+                    for (Target t : targets) {
+                        encodeRow(t, src, off, r, t.wholeColumnBlocks ? null : srcAhead, offAhead, rAhead);
+                    }
+                } else {
+                    for (Target t : targets) {
+                        encodeRow(t, src, off, r, null, 0, 0);
+                    }
+                }
             }
         }
     }
@@ -245,6 +363,56 @@ final class CpuQuantizer {
                 m = Math.max(m, Float.floatToRawIntBits(src[off + c]) & 0x7FFF_FFFF);
             }
             grid[gridRow + bc] = Math.max(grid[gridRow + bc], m);
+        }
+    }
+
+    /**
+     * Writes the codes of row r and, when ahead is not null, folds row rAhead (a row of the next group) into
+     * the amax grid in the same loop.
+     */
+    private static void encodeRow(Target t, float[] src, int off, int r, float[] ahead, int offAhead, int rAhead) {
+        if (ahead == null) {
+            encodeRow(t, src, off, r);
+            return;
+        }
+        int cols = t.cols;
+        int out = r * cols;
+        int gridRow = (r / t.blockRows) * t.scaleCols;
+        int gridRowAhead = (rAhead / t.blockRows) * t.scaleCols;
+        Fp8Vectors.Codec codec = t.codec;
+        int[] grid = t.amaxBits;
+        if (t.blockCols == 1) {
+            int c = 0;
+            for (; c <= cols - LANES; c += LANES) {
+                FloatVector v = FloatVector.fromArray(FLOATS, src, off + c)
+                        .mul(FloatVector.fromArray(FLOATS, t.scales, gridRow + c));
+                codec.encodeInto(v, t.codes, out + c);
+                IntVector a = FloatVector.fromArray(FLOATS, ahead, offAhead + c).reinterpretAsInts().and(0x7FFF_FFFF);
+                IntVector.fromArray(INTS, grid, gridRowAhead + c).max(a).intoArray(grid, gridRowAhead + c);
+            }
+            for (; c < cols; c++) {
+                t.codes[out + c] = t.spec.format().encodeSaturating(src[off + c] * t.scales[gridRow + c]);
+                grid[gridRowAhead + c] = Math.max(grid[gridRowAhead + c],
+                        Float.floatToRawIntBits(ahead[offAhead + c]) & 0x7FFF_FFFF);
+            }
+            return;
+        }
+        for (int bc = 0; bc < t.scaleCols; bc++) {
+            int c0 = bc * t.blockCols;
+            int c1 = Math.min(cols, c0 + t.blockCols);
+            float scale = t.scales[gridRow + bc];
+            IntVector acc = IntVector.zero(INTS);
+            int c = c0;
+            for (; c <= c1 - LANES; c += LANES) {
+                codec.encodeInto(FloatVector.fromArray(FLOATS, src, off + c).mul(scale), t.codes, out + c);
+                acc = acc.max(FloatVector.fromArray(FLOATS, ahead, offAhead + c).reinterpretAsInts().and(0x7FFF_FFFF));
+            }
+            int m = acc.reduceLanes(VectorOperators.MAX);
+            for (; c < c1; c++) {
+                t.codes[out + c] = t.spec.format().encodeSaturating(src[off + c] * scale);
+                m = Math.max(m, Float.floatToRawIntBits(ahead[offAhead + c]) & 0x7FFF_FFFF);
+            }
+            grid[gridRowAhead + bc] = Math.max(grid[gridRowAhead + bc], m);
         }
     }
 

@@ -121,13 +121,17 @@ public final class Float8Tensor {
                     + Arrays.toString(shape) + " (a " + rows + "x" + cols + " matrix) needs " + expectedScales
                     + " scales, got " + scales.length);
         }
+        // On the bits, so that MX (a scale per 32 codes) spends little time here.
+        boolean powerOfTwoScales = spec.powerOfTwoScales();
         for (int i = 0; i < scales.length; i++) {
-            // 1/scale must be a finite, nonzero dequantization multiplier
-            if (!(scales[i] > 0f) || Float.isInfinite(scales[i])) {
+            int bits = Float.floatToRawIntBits(scales[i]);
+            // 1/scale must be a finite, nonzero dequantization multiplier: sign clear, not zero, not Inf or NaN
+            if (bits <= 0 || bits >= 0x7F80_0000) {
                 throw new IllegalArgumentException("scale " + i + " of " + Arrays.toString(shape) + " is " + scales[i]
                         + "; scales must be positive and finite");
             }
-            if (spec.powerOfTwoScales() && Math.scalb(1f, Math.getExponent(scales[i])) != scales[i]) {
+            // a power of two: no mantissa bits, or 2^-127, the one subnormal that Math.getExponent maps back to itself
+            if (powerOfTwoScales && (bits & 0x007F_FFFF) != 0 && bits != 0x0040_0000) {
                 throw new IllegalArgumentException("scale " + i + " of " + Arrays.toString(shape) + " is " + scales[i]
                         + ", not a power of two as " + spec + " requires");
             }
