@@ -1,12 +1,18 @@
 package dev.float8j.benchmarks.cuda;
 
+import dev.float8j.annotations.Backward;
 import dev.float8j.runtime.BFloat16;
+import dev.float8j.runtime.Backend;
+import dev.float8j.runtime.Backends;
 import dev.float8j.runtime.DType;
 import dev.float8j.runtime.Fp8Format;
 import dev.float8j.runtime.Tensor;
 import dev.float8j.runtime.cuda.CudaBackend;
 import dev.float8j.runtime.cuda.DeviceFloat8;
+import dev.float8j.runtime.cuda.DeviceScope;
 import dev.float8j.runtime.cuda.DeviceTensor;
+import dev.float8j.runtime.nn.Float8Linear;
+import dev.float8j.runtime.plan.Float8Plan;
 import dev.float8j.runtime.quant.QuantSpec;
 import dev.float8j.runtime.quant.ScalingGranularity;
 import java.util.ArrayList;
@@ -80,6 +86,8 @@ public final class GpuLinearBenchmark {
         bench.breakdown.forEach(System.out::println);
         System.out.println();
         bench.castKernels(16384, 8192);
+        System.out.println();
+        bench.layerOnDevice(16384, 8192, 8192);
         System.out.println("# allocator: " + cuda.allocator().driverAllocations() + " driver allocations, "
                 + cuda.allocator().bytesInUse() + " bytes in use at the end");
     }
@@ -320,6 +328,43 @@ public final class GpuLinearBenchmark {
                     throw new IllegalStateException(e);
                 }
             }
+        }
+    }
+
+    /**
+     * The library's own layer, {@code Float8Linear}, forward+backward on device tensors (parameters moved to the
+     * GPU), against the raw FP8 step of the same recipe and policy above. The layer keeps an F32 master weight
+     * (its casts read 4 bytes per weight element) and returns F32 y and dX and accumulates an F32 dW, as the
+     * {@code Backend} API defines; the raw step reads a BF16 weight and writes BF16 results. Each layer step runs
+     * in a {@link DeviceScope}, so its memory is reused the next step as the raw step's is.
+     */
+    private void layerOnDevice(int m, int k, int n) {
+        System.out.println("# Float8Linear on device tensors (F32 master weight, F32 outputs) against the raw FP8 step");
+        System.out.println("recipe,policy,M,K,N,layer_ms,raw_fp8_ms,layer_over_raw");
+        Backend previous = Backends.current();
+        Backends.use(cuda);
+        try (DeviceTensor x = randomBf16(m, k, 1f, 11); DeviceTensor w = randomBf16(n, k, 0.02f, 12);
+                DeviceTensor dy = randomBf16(m, n, 1e-3f, 13)) {
+            Tensor xOnDevice = cuda.toDevice(cuda.download(x));
+            Tensor dyOnDevice = cuda.toDevice(cuda.download(dy));
+            for (Recipe recipe : new Recipe[] {Recipe.TENSORWISE, Recipe.ROWWISE}) {
+                Policy policy = Policy.BOTH_AXES;
+                Float8Plan plan = (recipe == Recipe.TENSORWISE ? Float8Plan.tensorwise() : Float8Plan.rowwise())
+                        .withBackward(Backward.BOTH_AXES);
+                Float8Linear layer = new Float8Linear(k, n, plan);
+                layer.moveTo(cuda);
+                double layerMs = timeSteps(() -> {
+                    try (DeviceScope step = cuda.openScope()) {
+                        layer.forward(xOnDevice);
+                        layer.backward(dyOnDevice);
+                    }
+                });
+                double rawMs = timeSteps(() -> fp8Step(recipe, policy, x, w, dy));
+                System.out.printf("%s,%s,%d,%d,%d,%.3f,%.3f,%.3f%n", recipe.csvName(), policy, m, k, n, layerMs, rawMs,
+                        layerMs / rawMs);
+            }
+        } finally {
+            Backends.use(previous);
         }
     }
 

@@ -715,16 +715,41 @@ public final class CudaBackend implements Backend {
         }
     }
 
+    /** Open scopes, innermost last (see {@link DeviceScope}). */
+    private final java.util.ArrayDeque<DeviceScope> scopes = new java.util.ArrayDeque<>();
+
+    /** Opens a scope that frees every device tensor made until it closes; scopes nest. */
+    public DeviceScope openScope() {
+        DeviceScope scope = new DeviceScope(this);
+        scopes.addLast(scope);
+        return scope;
+    }
+
+    void closeScope(DeviceScope scope) {
+        if (scopes.peekLast() != scope) {
+            throw new IllegalStateException("device scopes must close innermost first");
+        }
+        scopes.removeLast();
+    }
+
+    private Resident track(Resident r) {
+        DeviceScope scope = scopes.peekLast();
+        if (scope != null) {
+            scope.add(r);
+        }
+        return r;
+    }
+
     private String deviceLabel() {
         return "cuda (" + cuda.deviceName + ")";
     }
 
     private Tensor resident(DeviceTensor d, int... shape) {
-        return Tensor.onDevice(Resident.of(deviceLabel(), d), d.dtype(), shape);
+        return Tensor.onDevice(track(Resident.of(deviceLabel(), d)), d.dtype(), shape);
     }
 
     private Float8Tensor resident(DeviceFloat8 q, DType originalDType, int[] shape) {
-        return Float8Tensor.onDevice(Resident.of(deviceLabel(), q), q.spec(), originalDType, shape);
+        return Float8Tensor.onDevice(track(Resident.of(deviceLabel(), q)), q.spec(), originalDType, shape);
     }
 
     private static Resident ours(Object t, DeviceData data) {

@@ -7,7 +7,8 @@ import java.lang.ref.Cleaner;
  * Device memory held by a host-side {@link dev.float8j.runtime.Tensor} or
  * {@link dev.float8j.runtime.quant.Float8Tensor}: a device tensor or a quantized device copy. Layers drop their
  * intermediate tensors without closing them, so the memory goes back to the caching allocator when the
- * garbage collector finds this object unreachable (the allocator runs the collector when the device is full).
+ * garbage collector finds this object unreachable (the allocator runs the collector when the device is full),
+ * or at once when the {@link DeviceScope} it was made in closes.
  * Every operation runs on the backend's one stream, so reuse after the last queued use is safe.
  */
 final class Resident implements DeviceData {
@@ -17,19 +18,25 @@ final class Resident implements DeviceData {
     /** Exactly one is set. */
     final DeviceTensor tensor;
     final DeviceFloat8 fp8;
+    private final Cleaner.Cleanable release;
 
     private Resident(String device, DeviceTensor tensor, DeviceFloat8 fp8) {
         this.device = device;
         this.tensor = tensor;
         this.fp8 = fp8;
         AutoCloseable owned = tensor != null ? tensor : fp8;
-        CLEANER.register(this, () -> {
+        release = CLEANER.register(this, () -> {
             try {
                 owned.close();
             } catch (Exception e) {
                 throw new IllegalStateException(e);
             }
         });
+    }
+
+    /** Hands the memory back now (a {@link DeviceScope} closing); the collector will then find nothing to do. */
+    void free() {
+        release.clean();
     }
 
     static Resident of(String device, DeviceTensor tensor) {

@@ -117,13 +117,34 @@ class DeviceResidentLayerTest {
     }
 
     @Test
+    void aClosedScopeFreesItsStepAtOnce() {
+        Float8Linear layer = new Float8Linear(512, 512, Float8Plan.tensorwise().withBackward(Backward.BOTH_AXES));
+        layer.moveTo(cuda);
+        Tensor x = cuda.toDevice(random(256, 512, 9));
+        Tensor dy = cuda.toDevice(random(256, 512, 10));
+        long baseline = cuda.allocator().bytesInUse();
+        Tensor y;
+        try (DeviceScope step = cuda.openScope()) {
+            y = layer.forward(x);
+            layer.backward(dy);
+            assertTrue(cuda.allocator().bytesInUse() > baseline);
+        }
+        assertEquals(baseline, cuda.allocator().bytesInUse(), "bytes in use after the scope closed");
+        IllegalStateException e = org.junit.jupiter.api.Assertions.assertThrows(IllegalStateException.class,
+                () -> cuda.toHost(y));
+        assertTrue(e.getMessage().contains("after close"), e.getMessage());
+        // the parameters, moved before the scope, are still there
+        assertEquals(512 * 512, cuda.toHost(layer.weight().grad()).size());
+    }
+
+    @Test
     void droppedDeviceTensorsGoBackToTheAllocator() throws InterruptedException {
         Float8Linear layer = new Float8Linear(512, 512, Float8Plan.rowwise().withBackward(Backward.BOTH_AXES));
         layer.moveTo(cuda);
         Tensor x = cuda.toDevice(random(256, 512, 7));
         Tensor dy = cuda.toDevice(random(256, 512, 8));
         cuda.synchronize();
-        long baseline = cuda.allocator().bytesInUse();
+        long baseline = settledBytesInUse();
         for (int step = 0; step < 20; step++) {
             layer.forward(x);
             layer.backward(dy);
@@ -131,10 +152,19 @@ class DeviceResidentLayerTest {
         }
         cuda.synchronize();
         // Nothing is closed by hand: the garbage collector's cleaners return every intermediate.
-        for (int attempt = 0; attempt < 50 && cuda.allocator().bytesInUse() > baseline; attempt++) {
+        assertEquals(baseline, settledBytesInUse(), "bytes in use after dropping every step's tensors");
+    }
+
+    /** Bytes in use once the collector has returned every unreachable tensor (earlier tests leave some). */
+    private static long settledBytesInUse() throws InterruptedException {
+        long last = -1;
+        for (int stable = 0, attempt = 0; stable < 3 && attempt < 100; attempt++) {
             System.gc();
             Thread.sleep(20);
+            long now = cuda.allocator().bytesInUse();
+            stable = now == last ? stable + 1 : 0;
+            last = now;
         }
-        assertEquals(baseline, cuda.allocator().bytesInUse(), "bytes in use after dropping every step's tensors");
+        return last;
     }
 }
