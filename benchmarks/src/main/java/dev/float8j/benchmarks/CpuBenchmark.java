@@ -20,10 +20,11 @@ import jdk.incubator.vector.VectorSpecies;
  * Speed of the CPU backend, printed as CSV: {@code op,granularity,M,K,N,threads,gflops,ceiling_gflops}.
  *
  * <p>Gemm rows ({@code op} = gemm): GFLOP/s of 2*M*K*N over the best of several runs, against the
- * FloatVector FMA ceiling (register-resident FMAs, no memory) measured right before the case on as many threads.
+ * FloatVector FMA ceiling (register-resident FMAs, no memory) on as many threads, its samples taken alternately
+ * with the kernel's.
  * Quantization rows ({@code op} = quantize_axis1 and so on, M x K = the tensor, N = 0): the gflops column
  * holds GB/s (input bytes read + codes and scales written, once each) and ceiling_gflops holds the GB/s of
- * a plain array copy (bytes read + written) of the same input on as many threads.
+ * a plain array copy (bytes read + written) of the same input on as many threads, sampled alternately with it.
  *
  * <p>Arguments (all optional): {@code --sizes=512,1024,2048,4096,2048x1024x4096,2048x4096x1024}
  * {@code --ops=f32,tensorwise,rowwise,blockwise,mx,quant} {@code --threads=2,1} {@code --reps=5}
@@ -84,12 +85,7 @@ public final class CpuBenchmark {
                     if (op.equals("quant")) {
                         quantCases(backend, pool, s[0], s[1], reps);
                     } else {
-                        // The ceiling is measured right before each case: on a shared machine the CPU time
-                        // available changes from minute to minute.
-                        double ceiling = fmaCeiling(pool);
-                        double gflops = gemm(backend, op, s[0], s[1], s[2], reps);
-                        row("gemm", op.equals("f32") ? "F32" : granularityName(op), s[0], s[1], s[2], threads, gflops,
-                                ceiling);
+                        gemmCase(backend, pool, op, s[0], s[1], s[2], reps);
                     }
                 }
             }
@@ -123,8 +119,12 @@ public final class CpuBenchmark {
         return Tensor.of(v, rows, cols);
     }
 
-    /** The output gemm y = x.W^T with x [M,K] and W [N,K], both contracted along axis 1. */
-    private static double gemm(CpuBackend backend, String op, int m, int k, int n, int reps) {
+    /**
+     * The output gemm y = x.W^T with x [M,K] and W [N,K], both contracted along axis 1, and the FMA ceiling, their
+     * samples taken alternately: on a shared machine the CPU time available changes from second to second, and
+     * alternating lets both see the same.
+     */
+    private static void gemmCase(CpuBackend backend, Pool pool, String op, int m, int k, int n, int reps) {
         Tensor x = random(m, k, 1);
         Tensor w = random(n, k, 2);
         Runnable run;
@@ -144,50 +144,82 @@ public final class CpuBenchmark {
             Float8Tensor qw = backend.quantize(w, QuantSpec.of(Fp8Format.E4M3FN, gb, 1));
             run = () -> backend.gemm(qx, qw);
         }
-        double seconds = best(run, reps);
-        return 2.0 * m * k * n / seconds / 1e9;
+        float[] sink = new float[pool.threads * SPECIES.length()];
+        Runnable ceiling = () -> pool.run(t -> fmaLoop(CEILING_ITERATIONS, sink, t * SPECIES.length()));
+        double[] seconds = bestAlternating(run, ceiling, reps);
+        double ceilingFlops = 2.0 * 12 * SPECIES.length() * (double) CEILING_ITERATIONS * pool.threads;
+        row("gemm", op.equals("f32") ? "F32" : granularityName(op), m, k, n, pool.threads,
+                2.0 * m * k * n / seconds[0] / 1e9, ceilingFlops / seconds[1] / 1e9);
     }
 
+    /** Each quantization kernel against a copy of the same F32 tensor, their samples taken alternately. */
     private static void quantCases(CpuBackend backend, Pool pool, int rows, int cols, int reps) {
         Tensor x = random(rows, cols, 3);
         long elements = (long) rows * cols;
         float[] copy = new float[rows * cols];
         float[] src = x.data();
-        double copySeconds = best(() -> pool.run(t -> {
+        Runnable copyRun = () -> pool.run(t -> {
             int from = (int) (elements * t / pool.threads);
             int to = (int) (elements * (t + 1) / pool.threads);
             System.arraycopy(src, from, copy, from, to - from);
-        }), reps);
-        double copyGBps = 8.0 * elements / copySeconds / 1e9;
+        });
+        double copyBytes = 8.0 * elements;
         int threads = pool.threads;
         for (ScalingGranularity g : ScalingGranularity.values()) {
             for (int axis = 1; axis >= 0; axis--) {
                 QuantSpec spec = QuantSpec.of(Fp8Format.E4M3FN, g, axis);
                 Float8Tensor q = backend.quantize(x, spec);
                 double bytes = 5.0 * elements + 4.0 * q.scales().length;
-                double seconds = best(() -> backend.quantize(x, spec), reps);
-                row("quantize_axis" + axis, g.name(), rows, cols, 0, threads, bytes / seconds / 1e9, copyGBps);
+                double[] seconds = bestAlternating(() -> backend.quantize(x, spec), copyRun, reps);
+                row("quantize_axis" + axis, g.name(), rows, cols, 0, threads, bytes / seconds[0] / 1e9,
+                        copyBytes / seconds[1] / 1e9);
             }
             QuantSpec spec = QuantSpec.of(Fp8Format.E4M3FN, g, 1);
             Float8Tensor[] both = backend.quantizeBothAxes(x, spec, spec.withAxis(0));
             double bothBytes = 6.0 * elements + 4.0 * (both[0].scales().length + both[1].scales().length);
-            double bothSeconds = best(() -> backend.quantizeBothAxes(x, spec, spec.withAxis(0)), reps);
-            row("quantize_both_axes", g.name(), rows, cols, 0, threads, bothBytes / bothSeconds / 1e9, copyGBps);
+            double[] bothSeconds = bestAlternating(() -> backend.quantizeBothAxes(x, spec, spec.withAxis(0)), copyRun,
+                    reps);
+            row("quantize_both_axes", g.name(), rows, cols, 0, threads, bothBytes / bothSeconds[0] / 1e9,
+                    copyBytes / bothSeconds[1] / 1e9);
             double deqBytes = 5.0 * elements + 4.0 * both[0].scales().length;
-            double deqSeconds = best(() -> backend.dequantize(both[0]), reps);
-            row("dequantize", g.name(), rows, cols, 0, threads, deqBytes / deqSeconds / 1e9, copyGBps);
+            double[] deqSeconds = bestAlternating(() -> backend.dequantize(both[0]), copyRun, reps);
+            row("dequantize", g.name(), rows, cols, 0, threads, deqBytes / deqSeconds[0] / 1e9,
+                    copyBytes / deqSeconds[1] / 1e9);
         }
     }
 
     /**
-     * Best time per run over reps samples, after warm-up runs (JIT compilation, page faults). Each
-     * sample repeats the run enough times to last about 0.2 s, so that the clock's resolution does not matter.
+     * Best seconds per run of a and of b over reps samples each, taken alternately (a, b, a, b, ...) after both
+     * are warmed up. Each sample repeats its run enough times to last about 0.2 s, so that the clock's
+     * resolution does not matter.
      */
-    private static double best(Runnable run, int reps) {
-        // Warm up for at least half a second: the first FP8 case also pays for compiling (and, as more
-        // operand kinds show up, recompiling) the packing code.
-        // The first call of a kernel runs interpreted, where the Vector API is orders of magnitude slower,
-        // so keep warming up (up to 10 s) while runs still get more than 20% faster.
+    private static double[] bestAlternating(Runnable a, Runnable b, int reps) {
+        Runnable[] runs = {a, b};
+        int[] inner = new int[2];
+        for (int i = 0; i < 2; i++) {
+            inner[i] = (int) Math.max(1, Math.ceil(0.2 / warmUp(runs[i])));
+        }
+        double[] best = {Double.MAX_VALUE, Double.MAX_VALUE};
+        for (int rep = 0; rep < reps; rep++) {
+            for (int i = 0; i < 2; i++) {
+                long t0 = now();
+                for (int j = 0; j < inner[i]; j++) {
+                    runs[i].run();
+                }
+                best[i] = Math.min(best[i], (now() - t0) / 1e9 / inner[i]);
+            }
+        }
+        return best;
+    }
+
+    /**
+     * Runs run until it is warm (JIT compiled, pages touched) and returns its fastest single run in seconds.
+     * Warm up for at least half a second: the first FP8 case also pays for compiling (and, as more operand
+     * kinds show up, recompiling) the packing code. The first call of a kernel runs interpreted, where the
+     * Vector API is orders of magnitude slower, so keep warming up (up to 10 s) while runs still get more than
+     * 20% faster.
+     */
+    private static double warmUp(Runnable run) {
         long start = System.nanoTime();
         int warmRuns = 0;
         double once = Double.MAX_VALUE;
@@ -203,16 +235,7 @@ public final class CpuBenchmark {
             once = Math.min(once, t);
             warmRuns++;
         }
-        int inner = (int) Math.max(1, Math.ceil(0.2 / once));
-        double best = Double.MAX_VALUE;
-        for (int i = 0; i < reps; i++) {
-            long t0 = now();
-            for (int j = 0; j < inner; j++) {
-                run.run();
-            }
-            best = Math.min(best, (now() - t0) / 1e9 / inner);
-        }
-        return best;
+        return once;
     }
 
     /** Nanoseconds of wall time, or of process CPU time per benchmark thread (see --clock). */
@@ -226,20 +249,11 @@ public final class CpuBenchmark {
     }
 
     /**
-     * GFLOP/s of FloatVector FMAs on 12 independent register accumulators (enough to cover the FMA latency),
-     * no memory traffic, on every thread of the pool at once: the most the gemm microkernel could reach.
+     * FloatVector FMAs on 12 independent register accumulators (enough to cover the FMA latency), no memory
+     * traffic, on every thread of the pool at once: the most the gemm microkernel could reach. One run of the
+     * ceiling does this many iterations per thread (a few milliseconds).
      */
-    private static double fmaCeiling(Pool pool) {
-        int iterations = 20_000_000;
-        float[] sink = new float[pool.threads * SPECIES.length()];
-        double best = Double.MAX_VALUE;
-        for (int rep = 0; rep < 7; rep++) {
-            long t0 = now();
-            pool.run(t -> fmaLoop(iterations, sink, t * SPECIES.length()));
-            best = Math.min(best, (now() - t0) / 1e9);
-        }
-        return 2.0 * 12 * SPECIES.length() * (double) iterations * pool.threads / best / 1e9;
-    }
+    private static final int CEILING_ITERATIONS = 2_000_000;
 
     private static void fmaLoop(int iterations, float[] sink, int off) {
         FloatVector m = FloatVector.broadcast(SPECIES, 0.999999f);
