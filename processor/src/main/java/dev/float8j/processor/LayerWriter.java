@@ -216,9 +216,34 @@ final class LayerWriter {
             m.addStatement("String module = module()");
         }
         m.addStatement("$T backend = backend()", BACKEND).addStatement("$T w = weight.value()", TENSOR);
+        if (fusesGradOutput()) {
+            OperandModel alongN = layer.gradInput().first();
+            OperandModel alongM = layer.gradWeight().first();
+            m.addCode("\n")
+                    .addComment("dY in one pass, for grad_input: $L", alongN.describe())
+                    .addComment("and for grad_weight: $L (unless either gemm is switched off)", alongM.describe())
+                    .addStatement("$T[] dYBothAxes = $T.fp8Enabled(module, $T.GRAD_INPUT) && $T.fp8Enabled(module, $T.GRAD_WEIGHT)"
+                            + "\n? $T.quantizeBothAxes(backend, dY, $L, $L, $L, $L)\n: null", FLOAT8_TENSOR, FLOAT8_DEBUG, GEMM,
+                            FLOAT8_DEBUG, GEMM, QUANTIZE, alongN.specConstant(), alongN.siteField(), alongM.specConstant(),
+                            alongM.siteField());
+        }
         gradWeight(m);
         gradInput(m);
         return m.build();
+    }
+
+    /** Both backward gemms quantize dY, with one granularity: one pass over dY serves both. */
+    private boolean fusesGradOutput() {
+        return layer.gradInput().fp8() && layer.gradWeight().fp8()
+                && layer.gradInput().first().granularity().equals(layer.gradWeight().first().granularity());
+    }
+
+    /** dY's copy for one backward gemm: from the both-axes pass when there is one, else quantized here. */
+    private CodeBlock gradOutput(OperandModel dY, int bothAxesIndex) {
+        if (!fusesGradOutput()) {
+            return quantize(dY, "dY");
+        }
+        return CodeBlock.of("dYBothAxes != null ? dYBothAxes[$L] : $L", bothAxesIndex, quantize(dY, "dY"));
     }
 
     private void gradWeight(MethodSpec.Builder m) {
@@ -235,7 +260,7 @@ final class LayerWriter {
         if (layer.savedInput().fp8()) {
             m.beginControlFlow("if (saved.isFp8())")
                     .addComment("dY: $L", dY.describe())
-                    .addStatement("$T $L = $L", FLOAT8_TENSOR, dY.local(), quantize(dY, "dY"));
+                    .addStatement("$T $L = $L", FLOAT8_TENSOR, dY.local(), gradOutput(dY, 1));
             switch (layer.savedInput()) {
                 case FORWARD_FP8_TRANSPOSED -> m.addComment("x: the saved FP8 x along K, read along M ($L is transposeable)", x.granularity())
                         .addStatement("$T $L = saved.fp8().alongOtherAxis()", FLOAT8_TENSOR, x.local());
@@ -246,17 +271,17 @@ final class LayerWriter {
                         .addStatement("$T $L = saved.fp8()", FLOAT8_TENSOR, x.local());
                 case HIGH_PRECISION -> throw new IllegalStateException("unreachable");
             }
-            m.addStatement("weight.accumulateGrad(backend.gemm($L, $L))", dY.local(), x.local())
+            m.addStatement("weight.accumulateGradGemm(backend, $L, $L)", dY.local(), x.local())
                     .nextControlFlow("else if ($T.fp8Enabled(module, $T.GRAD_WEIGHT))", FLOAT8_DEBUG, GEMM)
                     .addComment("the output gemm was switched off, so x was saved as is");
         } else {
             m.beginControlFlow("if ($T.fp8Enabled(module, $T.GRAD_WEIGHT))", FLOAT8_DEBUG, GEMM);
         }
         m.addComment("dY: $L", dY.describe())
-                .addStatement("$T $L = $L", FLOAT8_TENSOR, dY.local(), quantize(dY, "dY"))
+                .addStatement("$T $L = $L", FLOAT8_TENSOR, dY.local(), gradOutput(dY, 1))
                 .addComment("x: quantized from the saved high-precision x, $L", x.describe())
                 .addStatement("$T $L = $L", FLOAT8_TENSOR, x.local(), quantize(x, "saved.highPrecision()"))
-                .addStatement("weight.accumulateGrad(backend.gemm($L, $L))", dY.local(), x.local())
+                .addStatement("weight.accumulateGradGemm(backend, $L, $L)", dY.local(), x.local())
                 .nextControlFlow("else")
                 .addComment("grad_weight switched off for debugging")
                 .addStatement("weight.accumulateGrad(backend.matmul(dY, 0, saved.highPrecision(), 0))")
@@ -279,7 +304,7 @@ final class LayerWriter {
                 .addStatement("return saved.shapeLikeInput(backend.matmul(dY, 1, w, 0))")
                 .endControlFlow()
                 .addComment("dY: $L", dY.describe())
-                .addStatement("$T $L = $L", FLOAT8_TENSOR, dY.local(), quantize(dY, "dY"))
+                .addStatement("$T $L = $L", FLOAT8_TENSOR, dY.local(), gradOutput(dY, 0))
                 .addComment("W: $L, from the master weight", w.describe())
                 .addStatement("$T $L = $L", FLOAT8_TENSOR, w.local(), quantize(w, "w"))
                 .addStatement("return saved.shapeLikeInput(backend.gemm($L, $L))", dY.local(), w.local());

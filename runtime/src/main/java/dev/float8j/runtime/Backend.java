@@ -82,6 +82,14 @@ public interface Backend {
         }
     }
 
+    /**
+     * into += gemm(a, b), where into lives (F32, [a's free length, b's free length]). A gradient accumulates
+     * this way; a backend whose gemm can add into its output (CUDA) skips the temporary result.
+     */
+    default void gemmAccumulate(Tensor into, Float8Tensor a, Float8Tensor b) {
+        accumulate(into, gemm(a, b));
+    }
+
     /** Sets every element of t to zero, where t lives. */
     default void zero(Tensor t) {
         if (t.dtype() == DType.F32) {

@@ -61,6 +61,7 @@ final class CublasLt {
     private final Arena arena = Arena.ofShared();
     private final MemorySegment alphaOne;
     private final MemorySegment betaZero;
+    private final MemorySegment betaOne;
     private final ConcurrentHashMap<Shape, Plan> plans = new ConcurrentHashMap<>();
     private MemorySegment handle;
     private MemorySegment preference;
@@ -89,6 +90,7 @@ final class CublasLt {
                 ADDRESS));
         alphaOne = arena.allocateFrom(JAVA_FLOAT, 1f);
         betaZero = arena.allocateFrom(JAVA_FLOAT, 0f);
+        betaOne = arena.allocateFrom(JAVA_FLOAT, 1f);
     }
 
     /** Creates the handle, the preference and the workspace; needs a current context. */
@@ -135,17 +137,18 @@ final class CublasLt {
     /**
      * One matmul shape in cuBLASLt's column-major terms: D (m x n, ld m) = op(A) · op(B) over k.
      * A is stored k x m (lda) when transa is T, m x k when N; B is k x n (ldb) when transb is N, n x k when T.
-     * Scale modes are -1 for unscaled operands (BF16/F32 matmuls).
+     * Scale modes are -1 for unscaled operands (BF16/F32 matmuls). accumulate: D += op(A)·op(B) (beta = 1,
+     * C = D) instead of D = op(A)·op(B).
      */
     record Shape(long m, long n, long k, int aType, int bType, int dType, int transa, int transb, long lda, long ldb,
-            int aScaleMode, int bScaleMode, boolean fastAccum) {
+            int aScaleMode, int bScaleMode, boolean fastAccum, boolean accumulate) {
     }
 
     private record Plan(MemorySegment desc, MemorySegment aLayout, MemorySegment bLayout, MemorySegment dLayout,
             MemorySegment algo) {
     }
 
-    /** Runs D = op(A)·op(B) with the given device pointers; scale pointers are 0 for unscaled matmuls. */
+    /** Runs D = op(A)·op(B) (or D += with shape.accumulate) on device pointers; scale pointers are 0 for unscaled matmuls. */
     void matmul(Shape shape, long a, long b, long d, long aScale, long bScale, MemorySegment stream) {
         Plan plan = plans.computeIfAbsent(shape, this::plan);
         try (Arena call = Arena.ofConfined()) {
@@ -154,7 +157,8 @@ final class CublasLt {
                 setPointer(plan.desc(), DESC_B_SCALE_POINTER, bScale, call);
             }
             check((int) cublasLtMatmul.invokeExact(handle, plan.desc(), alphaOne, MemorySegment.ofAddress(a),
-                    plan.aLayout(), MemorySegment.ofAddress(b), plan.bLayout(), betaZero, MemorySegment.ofAddress(d),
+                    plan.aLayout(), MemorySegment.ofAddress(b), plan.bLayout(), shape.accumulate() ? betaOne : betaZero,
+                    MemorySegment.ofAddress(d),
                     plan.dLayout(), MemorySegment.ofAddress(d), plan.dLayout(), plan.algo(),
                     MemorySegment.ofAddress(workspace), WORKSPACE_BYTES, stream), "cublasLtMatmul(" + shape + ")");
         } catch (Throwable t) {

@@ -481,6 +481,21 @@ public final class CudaBackend implements Backend {
      * accumulate in the tensor cores' reduced precision (tensorwise and rowwise only).
      */
     public DeviceTensor gemm(DeviceFloat8 a, DeviceFloat8 b, DType out, boolean fastAccum) {
+        DeviceTensor d = allocate(a.free(), b.free(), out);
+        runGemm(a, b, d, fastAccum, false);
+        return d;
+    }
+
+    /** d += A·Bᵀ under the axis convention, on the GPU, accumulated by cuBLASLt itself (beta = 1); d is F32. */
+    public void gemmAccumulate(DeviceTensor d, DeviceFloat8 a, DeviceFloat8 b) {
+        if (d.dtype() != DType.F32 || d.rows() != a.free() || d.cols() != b.free()) {
+            throw new IllegalArgumentException("cannot accumulate the gemm of " + a + " and " + b + " (" + a.free() + "x"
+                    + b.free() + ") into " + d + ": needs an F32 target of that shape");
+        }
+        runGemm(a, b, d, false, true);
+    }
+
+    private void runGemm(DeviceFloat8 a, DeviceFloat8 b, DeviceTensor d, boolean fastAccum, boolean accumulate) {
         if (a.depth() != b.depth()) {
             throw new IllegalArgumentException("gemm: " + a + " sums over " + a.depth() + " elements, " + b + " over "
                     + b.depth());
@@ -496,13 +511,11 @@ public final class CudaBackend implements Backend {
                     + b.spec().granularity() + " scales on the device; the host API expands scales to 1x128 form");
         }
         boolean fast = fastAccum && (aMode == CublasLt.SCALE_SCALAR_32F || aMode == CublasLt.SCALE_OUTER_VEC_32F);
-        DeviceTensor d = allocate(a.free(), b.free(), out);
         CublasLt.Shape shape = new CublasLt.Shape(b.free(), a.free(), a.depth(), ltType(b.spec().format()),
-                ltType(a.spec().format()), ltType(out), CublasLt.OP_T, CublasLt.OP_N, b.ld(), a.ld(), aMode, bMode,
-                fast);
+                ltType(a.spec().format()), ltType(d.dtype()), CublasLt.OP_T, CublasLt.OP_N, b.ld(), a.ld(), aMode, bMode,
+                fast, accumulate);
         cuda.lt.matmul(shape, b.codes().pointer(), a.codes().pointer(), d.pointer(), b.inverseScales().pointer(),
                 a.inverseScales().pointer(), cuda.stream);
-        return d;
     }
 
     /** The high-precision gemm under the axis convention on the GPU; a and b share a dtype (F32 or BF16). */
@@ -521,7 +534,7 @@ public final class CudaBackend implements Backend {
         DeviceTensor d = allocate(m, n, out);
         CublasLt.Shape shape = new CublasLt.Shape(n, m, depth, ltType(b.dtype()), ltType(a.dtype()), ltType(out),
                 bAxis == 1 ? CublasLt.OP_T : CublasLt.OP_N, aAxis == 1 ? CublasLt.OP_N : CublasLt.OP_T, b.cols(),
-                a.cols(), -1, -1, false);
+                a.cols(), -1, -1, false, false);
         cuda.lt.matmul(shape, b.pointer(), a.pointer(), d.pointer(), 0, 0, cuda.stream);
         return d;
     }
@@ -637,6 +650,32 @@ public final class CudaBackend implements Backend {
         try (DeviceTensor da = upload(a); DeviceTensor db = upload(b);
                 DeviceTensor d = matmul(da, aAxis, db, bAxis, DType.F32)) {
             return download(d);
+        }
+    }
+
+    @Override
+    public void gemmAccumulate(Tensor into, Float8Tensor a, Float8Tensor b) {
+        boolean mx = a.granularity() == ScalingGranularity.MX_1X32 || b.granularity() == ScalingGranularity.MX_1X32;
+        boolean bothE5m2 = a.format() == Fp8Format.E5M2 && b.format() == Fp8Format.E5M2;
+        if (!into.isOnDevice() || mx || bothE5m2) {
+            Backend.super.gemmAccumulate(into, a, b);
+            return;
+        }
+        GemmOperand da = null;
+        GemmOperand db = null;
+        try {
+            da = gemmOperand(a);
+            db = gemmOperand(b);
+            gemmAccumulate(deviceView(into), da.q(), db.q());
+        } finally {
+            for (GemmOperand o : new GemmOperand[] {da, db}) {
+                if (o != null && o.temporary()) {
+                    o.q().close();
+                }
+            }
+            Reference.reachabilityFence(into);
+            Reference.reachabilityFence(a);
+            Reference.reachabilityFence(b);
         }
     }
 
@@ -842,7 +881,7 @@ public final class CudaBackend implements Backend {
                 DeviceBuffer invB = uploadFloats(inverseScales(b, ltA, nPadded, ld));
                 DeviceBuffer d = cuda.allocator.allocate(4L * mPadded * nPadded)) {
             CublasLt.Shape shape = new CublasLt.Shape(nPadded, mPadded, ld, ltType(b.format()), ltType(a.format()),
-                    CublasLt.CUDA_R_32F, CublasLt.OP_T, CublasLt.OP_N, ld, ld, ltA, ltB, false);
+                    CublasLt.CUDA_R_32F, CublasLt.OP_T, CublasLt.OP_N, ld, ld, ltA, ltB, false, false);
             cuda.lt.matmul(shape, codesB.pointer(), codesA.pointer(), d.pointer(), invB.pointer(), invA.pointer(),
                     cuda.stream);
             float[] padded = downloadFloats(d, mPadded * nPadded);

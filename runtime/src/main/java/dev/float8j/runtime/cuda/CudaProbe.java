@@ -139,7 +139,7 @@ public final class CudaProbe {
         try {
             CublasLt.Shape shape = new CublasLt.Shape(m, n, k, CublasLt.CUDA_R_8F_E4M3,
                     e5m2Second ? CublasLt.CUDA_R_8F_E5M2 : CublasLt.CUDA_R_8F_E4M3, CublasLt.CUDA_R_32F, CublasLt.OP_T,
-                    CublasLt.OP_N, k, k, aMode, bMode, false);
+                    CublasLt.OP_N, k, k, aMode, bMode, false, false);
             lt.matmul(shape, da, db, dd, dsa, dsb, stream);
             driver.synchronize(stream);
             float[] d = download(dd, m * n);
@@ -222,7 +222,7 @@ public final class CudaProbe {
         long scales = upload(filledScales((int) Math.max(m, n) * (int) ((k + 127) / 128), 1f));
         double flop = 2.0 * m * n * k;
         CublasLt.Shape bf16 = new CublasLt.Shape(n, m, k, CublasLt.CUDA_R_16BF, CublasLt.CUDA_R_16BF,
-                CublasLt.CUDA_R_16BF, CublasLt.OP_T, CublasLt.OP_N, k, k, -1, -1, false);
+                CublasLt.CUDA_R_16BF, CublasLt.OP_T, CublasLt.OP_N, k, k, -1, -1, false, false);
         report("bf16", m, n, k, flop, () -> lt.matmul(bf16, b16, a16, d, 0, 0, stream));
         int[][] modes = {
             {CublasLt.SCALE_SCALAR_32F, CublasLt.SCALE_SCALAR_32F},
@@ -234,7 +234,7 @@ public final class CudaProbe {
             for (boolean fast : new boolean[] {false, true}) {
                 try {
                     CublasLt.Shape s = new CublasLt.Shape(n, m, k, CublasLt.CUDA_R_8F_E4M3, CublasLt.CUDA_R_8F_E4M3,
-                            CublasLt.CUDA_R_16BF, CublasLt.OP_T, CublasLt.OP_N, k, k, mode[0], mode[1], fast);
+                            CublasLt.CUDA_R_16BF, CublasLt.OP_T, CublasLt.OP_N, k, k, mode[0], mode[1], fast, false);
                     report("fp8 " + modeName(mode[0]) + " x " + modeName(mode[1]) + (fast ? " fast-accum" : ""), m, n,
                             k, flop, () -> lt.matmul(s, b8, a8, d, scales, scales, stream));
                 } catch (CudaException e) {

@@ -86,20 +86,30 @@ public class Float8Linear extends Linear {
         Tensor w = weight.value();
 
         GemmPlan gradWeight = plan.gradWeight();
+        GemmPlan gradInput = plan.gradInput();
+        // dY for both backward gemms in one pass when both quantize it with one granularity
+        Float8Tensor[] dYBothAxes = gradInput.fp8() && gradWeight.fp8()
+                && gradInput.first().granularity() == gradWeight.first().granularity()
+                && Float8Debug.fp8Enabled(module, Gemm.GRAD_INPUT) && Float8Debug.fp8Enabled(module, Gemm.GRAD_WEIGHT)
+                ? Quantize.quantizeBothAxes(backend, gradOutput, gradInput.first(), site(Gemm.GRAD_INPUT, Operand.GRAD_OUTPUT),
+                        gradWeight.first(), site(Gemm.GRAD_WEIGHT, Operand.GRAD_OUTPUT))
+                : null;
         if (saved.isFp8()) {
-            Float8Tensor dYq = Quantize.quantize(backend, gradOutput, gradWeight.first(), site(Gemm.GRAD_WEIGHT, Operand.GRAD_OUTPUT));
-            weight.accumulateGrad(backend.gemm(dYq, savedInputAlongRows(backend, saved.fp8())));
+            Float8Tensor dYq = dYBothAxes != null ? dYBothAxes[1]
+                    : Quantize.quantize(backend, gradOutput, gradWeight.first(), site(Gemm.GRAD_WEIGHT, Operand.GRAD_OUTPUT));
+            weight.accumulateGradGemm(backend, dYq, savedInputAlongRows(backend, saved.fp8()));
         } else if (gradWeight.fp8() && Float8Debug.fp8Enabled(module, Gemm.GRAD_WEIGHT)) {
-            Float8Tensor dYq = Quantize.quantize(backend, gradOutput, gradWeight.first(), site(Gemm.GRAD_WEIGHT, Operand.GRAD_OUTPUT));
+            Float8Tensor dYq = dYBothAxes != null ? dYBothAxes[1]
+                    : Quantize.quantize(backend, gradOutput, gradWeight.first(), site(Gemm.GRAD_WEIGHT, Operand.GRAD_OUTPUT));
             Float8Tensor xq = Quantize.quantize(backend, saved.highPrecision(), gradWeight.second(), site(Gemm.GRAD_WEIGHT, Operand.INPUT));
-            weight.accumulateGrad(backend.gemm(dYq, xq));
+            weight.accumulateGradGemm(backend, dYq, xq);
         } else {
             weight.accumulateGrad(backend.matmul(gradOutput, 0, saved.highPrecision(), 0));
         }
 
-        GemmPlan gradInput = plan.gradInput();
         if (gradInput.fp8() && Float8Debug.fp8Enabled(module, Gemm.GRAD_INPUT)) {
-            Float8Tensor dYq = Quantize.quantize(backend, gradOutput, gradInput.first(), site(Gemm.GRAD_INPUT, Operand.GRAD_OUTPUT));
+            Float8Tensor dYq = dYBothAxes != null ? dYBothAxes[0]
+                    : Quantize.quantize(backend, gradOutput, gradInput.first(), site(Gemm.GRAD_INPUT, Operand.GRAD_OUTPUT));
             Float8Tensor wq = Quantize.quantize(backend, w, gradInput.second(), site(Gemm.GRAD_INPUT, Operand.WEIGHT));
             return saved.shapeLikeInput(backend.gemm(dYq, wq));
         }

@@ -3,6 +3,7 @@ package dev.float8j.runtime.nn;
 import dev.float8j.runtime.Backend;
 import dev.float8j.runtime.DType;
 import dev.float8j.runtime.Tensor;
+import dev.float8j.runtime.quant.Float8Tensor;
 import java.util.Arrays;
 
 /**
@@ -62,6 +63,24 @@ public final class Parameter {
         for (int i = 0; i < acc.length; i++) {
             acc[i] += g.getFlat(i);
         }
+    }
+
+    /**
+     * Adds the FP8 gemm of a and b (see {@link Backend#gemm}) to the gradient, where the gradient lives; the CUDA
+     * backend accumulates inside the gemm. Host backends give exactly {@code accumulateGrad(backend.gemm(a, b))}.
+     */
+    public void accumulateGradGemm(Backend backend, Float8Tensor a, Float8Tensor b) {
+        int rows = a.axis() == 1 ? a.rows() : a.cols();
+        int cols = b.axis() == 1 ? b.rows() : b.cols();
+        if (rows * cols != value.size() || cols != value.cols()) {
+            throw new IllegalArgumentException("gradient of " + name() + " must have shape "
+                    + Arrays.toString(value.shape()) + ", the gemm of " + a + " and " + b + " gives " + rows + "x" + cols);
+        }
+        if (device == null && (a.isOnDevice() || b.isOnDevice())) {
+            throw new IllegalStateException("the gradient of " + name() + " is computed from device tensors but the"
+                    + " parameter lives on the host; move the module there first with module.moveTo(backend)");
+        }
+        backend.gemmAccumulate(grad, a, b);
     }
 
     public void zeroGrad() {

@@ -8,9 +8,13 @@ import dev.float8j.annotations.Backward;
 import dev.float8j.runtime.Backend;
 import dev.float8j.runtime.Backends;
 import dev.float8j.runtime.DType;
+import dev.float8j.runtime.Fp8Format;
 import dev.float8j.runtime.Tensor;
 import dev.float8j.runtime.nn.Float8Linear;
 import dev.float8j.runtime.plan.Float8Plan;
+import dev.float8j.runtime.quant.Float8Tensor;
+import dev.float8j.runtime.quant.QuantSpec;
+import dev.float8j.runtime.quant.ScalingGranularity;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Random;
@@ -113,6 +117,26 @@ class DeviceResidentLayerTest {
                     what + ": dW");
             onDevice.moveToHost();
             assertArrayEquals(onHost.weight().value().data(), onDevice.weight().value().data(), what + ": W");
+        }
+    }
+
+    @Test
+    void gemmAccumulatesIntoADeviceTensor() {
+        Tensor a = random(64, 256, 20);
+        Tensor b = random(96, 256, 21);
+        Tensor c = random(64, 96, 22);
+        for (ScalingGranularity g : new ScalingGranularity[] {ScalingGranularity.TENSORWISE,
+            ScalingGranularity.ROWWISE, ScalingGranularity.TILE_1X128}) {
+            QuantSpec spec = QuantSpec.of(Fp8Format.E4M3FN, g, 1);
+            Float8Tensor qa = cuda.quantize(cuda.toDevice(a), spec);
+            Float8Tensor qb = cuda.quantize(cuda.toDevice(b), spec);
+            Tensor into = cuda.toDevice(c);
+            cuda.gemmAccumulate(into, qa, qb);
+            float[] expected = cuda.gemm(cuda.toHost(qa), cuda.toHost(qb)).data().clone();
+            for (int i = 0; i < expected.length; i++) {
+                expected[i] += c.getFlat(i);
+            }
+            assertTrue(relativeError(Tensor.of(expected, 64, 96), cuda.toHost(into)) < 1e-5, g + ": into += a b^T");
         }
     }
 
