@@ -156,9 +156,10 @@ final class CublasLt {
                 setPointer(plan.desc(), DESC_A_SCALE_POINTER, aScale, call);
                 setPointer(plan.desc(), DESC_B_SCALE_POINTER, bScale, call);
             }
+            // a local, not a conditional in the call: invokeExact would see the conditional's type as Object
+            MemorySegment beta = shape.accumulate() ? betaOne : betaZero;
             check((int) cublasLtMatmul.invokeExact(handle, plan.desc(), alphaOne, MemorySegment.ofAddress(a),
-                    plan.aLayout(), MemorySegment.ofAddress(b), plan.bLayout(), shape.accumulate() ? betaOne : betaZero,
-                    MemorySegment.ofAddress(d),
+                    plan.aLayout(), MemorySegment.ofAddress(b), plan.bLayout(), beta, MemorySegment.ofAddress(d),
                     plan.dLayout(), MemorySegment.ofAddress(d), plan.dLayout(), plan.algo(),
                     MemorySegment.ofAddress(workspace), WORKSPACE_BYTES, stream), "cublasLtMatmul(" + shape + ")");
         } catch (Throwable t) {
