@@ -20,6 +20,7 @@ import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
 import java.lang.ref.Reference;
 import java.util.Arrays;
+import java.util.function.BiFunction;
 
 /**
  * The CUDA backend: FP8 gemms through cuBLASLt and quantization kernels compiled by NVRTC, reached through
@@ -655,27 +656,17 @@ public final class CudaBackend implements Backend {
 
     @Override
     public void gemmAccumulate(Tensor into, Float8Tensor a, Float8Tensor b) {
-        boolean mx = a.granularity() == ScalingGranularity.MX_1X32 || b.granularity() == ScalingGranularity.MX_1X32;
-        boolean bothE5m2 = a.format() == Fp8Format.E5M2 && b.format() == Fp8Format.E5M2;
-        if (!into.isOnDevice() || mx || bothE5m2) {
+        if (!into.isOnDevice() || needsDequantizedGemm(a, b)) {
             Backend.super.gemmAccumulate(into, a, b);
             return;
         }
-        GemmOperand da = null;
-        GemmOperand db = null;
         try {
-            da = gemmOperand(a);
-            db = gemmOperand(b);
-            gemmAccumulate(deviceView(into), da.q(), db.q());
+            onGemmOperands(a, b, (qa, qb) -> {
+                gemmAccumulate(deviceView(into), qa, qb);
+                return null;
+            });
         } finally {
-            for (GemmOperand o : new GemmOperand[] {da, db}) {
-                if (o != null && o.temporary()) {
-                    o.q().close();
-                }
-            }
             Reference.reachabilityFence(into);
-            Reference.reachabilityFence(a);
-            Reference.reachabilityFence(b);
         }
     }
 
@@ -823,14 +814,14 @@ public final class CudaBackend implements Backend {
         return stored.spec().equals(q.spec()) ? new GemmOperand(stored, false) : new GemmOperand(transpose(stored), true);
     }
 
-    private Tensor deviceGemm(Float8Tensor a, Float8Tensor b) {
+    /** Runs work on a and b as device gemm operands, then closes those made for it. */
+    private <T> T onGemmOperands(Float8Tensor a, Float8Tensor b, BiFunction<DeviceFloat8, DeviceFloat8, T> work) {
         GemmOperand da = null;
         GemmOperand db = null;
         try {
             da = gemmOperand(a);
             db = gemmOperand(b);
-            DeviceTensor d = gemm(da.q(), db.q(), DType.F32, false);
-            return resident(d, d.rows(), d.cols());
+            return work.apply(da.q(), db.q());
         } finally {
             for (GemmOperand o : new GemmOperand[] {da, db}) {
                 if (o != null && o.temporary()) {
@@ -840,6 +831,12 @@ public final class CudaBackend implements Backend {
             Reference.reachabilityFence(a);
             Reference.reachabilityFence(b);
         }
+    }
+
+    /** MX scales and E5M2 x E5M2 have no cuBLASLt FP8 kernel here: such gemms multiply the dequantized values. */
+    private static boolean needsDequantizedGemm(Float8Tensor a, Float8Tensor b) {
+        boolean mx = a.granularity() == ScalingGranularity.MX_1X32 || b.granularity() == ScalingGranularity.MX_1X32;
+        return mx || a.format() == Fp8Format.E5M2 && b.format() == Fp8Format.E5M2;
     }
 
     private static void closeIfCopy(DeviceTensor used, Tensor of) {
@@ -857,14 +854,14 @@ public final class CudaBackend implements Backend {
                     + " sums over " + depth + " elements, B " + Arrays.toString(b.shape()) + " along axis " + b.axis()
                     + " over " + depthB);
         }
-        boolean mx = a.granularity() == ScalingGranularity.MX_1X32 || b.granularity() == ScalingGranularity.MX_1X32;
-        boolean bothE5m2 = a.format() == Fp8Format.E5M2 && b.format() == Fp8Format.E5M2;
-        if (mx || bothE5m2) {
-            // No cuBLASLt FP8 kernel here: multiply the dequantized values in F32 instead.
+        if (needsDequantizedGemm(a, b)) {
             return matmul(dequantize(a), a.axis(), dequantize(b), b.axis());
         }
         if (a.isOnDevice() || b.isOnDevice()) {
-            return deviceGemm(a, b);
+            return onGemmOperands(a, b, (qa, qb) -> {
+                DeviceTensor d = gemm(qa, qb, DType.F32, false);
+                return resident(d, d.rows(), d.cols());
+            });
         }
         int[] modes = hostGemmModes(a.granularity(), b.granularity());
         int ltA = modes[1];

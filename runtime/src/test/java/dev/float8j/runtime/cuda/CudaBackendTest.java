@@ -17,37 +17,26 @@ import dev.float8j.runtime.quant.QuantSpecs;
 import dev.float8j.runtime.quant.ScalingGranularity;
 import java.util.List;
 import java.util.Random;
-import org.junit.jupiter.api.Assumptions;
-import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
 
 /** Compares every CUDA kernel and gemm with the reference backend on random data. Skips without a GPU. */
 class CudaBackendTest {
-    private static CudaBackend cuda;
     private static final ReferenceBackend REF = new ReferenceBackend();
-    /** Shapes that are not multiples of 16 or 128, and some that are. */
     /**
      * Products of FP8 codes are exact, but Hopper's FP8 tensor cores add them with fewer than float32's
      * mantissa bits before cuBLASLt promotes the partial sums: tensorwise gemms were measured at 2.5e-4
      * relative (Frobenius) error against the float32 reference. A wrong scale or layout gives errors near 1.
      */
     private static final double GEMM_TOLERANCE = 1e-3;
+    /** Shapes that are not multiples of 16 or 128, and some that are. */
     private static final int[][] SHAPES = {{1, 1}, {37, 300}, {130, 257}, {256, 128}, {5, 1000}, {300, 33}};
 
-    private static String whyNoGpu;
+    private CudaBackend cuda;
 
-    @BeforeAll
-    static void findGpu() {
-        String[] why = new String[1];
-        cuda = CudaBackend.availableOrNull(why);
-        whyNoGpu = why[0];
-    }
-
-    /** Each test reports itself skipped, with the reason, where there is no GPU (as on CI). */
     @BeforeEach
     void needsGpu() {
-        Assumptions.assumeTrue(cuda != null, () -> "skipped: no CUDA GPU or library here: " + whyNoGpu);
+        cuda = TestGpu.require();
     }
 
     /** Random values spanning several magnitudes, with rows and columns of very different ranges. */
@@ -330,7 +319,7 @@ class CudaBackendTest {
     }
 
     /** One FP8 linear layer forward and backward on the device (rowwise, both axes). */
-    private static void linearStep(DeviceTensor x, DeviceTensor w, DeviceTensor dy) {
+    private void linearStep(DeviceTensor x, DeviceTensor w, DeviceTensor dy) {
         QuantSpec spec = QuantSpec.of(Fp8Format.E4M3FN, ScalingGranularity.ROWWISE, 1);
         DeviceFloat8[] qx = cuda.quantizeBothAxes(x, spec, spec.withAxis(0));
         DeviceFloat8[] qw = cuda.quantizeBothAxes(w, spec, spec.withAxis(0));

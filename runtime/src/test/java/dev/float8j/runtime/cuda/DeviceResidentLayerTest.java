@@ -19,8 +19,6 @@ import java.util.ArrayList;
 import java.util.List;
 import java.util.Random;
 import org.junit.jupiter.api.AfterEach;
-import org.junit.jupiter.api.Assumptions;
-import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
 
@@ -30,20 +28,11 @@ import org.junit.jupiter.api.Test;
  */
 class DeviceResidentLayerTest {
     private static CudaBackend cuda;
-    private static String whyNoGpu;
     private Backend previous;
 
-    @BeforeAll
-    static void findGpu() {
-        String[] why = new String[1];
-        cuda = CudaBackend.availableOrNull(why);
-        whyNoGpu = why[0];
-    }
-
-    /** Each test reports itself skipped, with the reason, where there is no GPU (as on CI). */
     @BeforeEach
     void needsGpu() {
-        Assumptions.assumeTrue(cuda != null, () -> "skipped: no CUDA GPU or library here: " + whyNoGpu);
+        cuda = TestGpu.require();
         previous = Backends.current();
         Backends.use(cuda);
     }
