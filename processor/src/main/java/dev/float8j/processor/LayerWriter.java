@@ -155,13 +155,13 @@ final class LayerWriter {
         if (!output.fp8()) {
             return m.addComment("output gemm $L in high precision; x saved as is for backward", output.kind().formula)
                     .addStatement("savedInputs.push($T.highPrecision(x))", SAVED)
-                    .addStatement("return outputShape(backend.matmul(x, 1, w, 1), x)")
+                    .addStatement("return outputShape(backend.matmul(x, 1, w, 1, x.dtype()), x)")
                     .build();
         }
         m.beginControlFlow("if (!$T.fp8Enabled(module, $T.OUTPUT))", FLOAT8_DEBUG, GEMM)
                 .addComment("output gemm switched off for debugging: high precision, x saved as is")
                 .addStatement("savedInputs.push($T.highPrecision(x))", SAVED)
-                .addStatement("return outputShape(backend.matmul(x, 1, w, 1), x)")
+                .addStatement("return outputShape(backend.matmul(x, 1, w, 1, x.dtype()), x)")
                 .endControlFlow();
         OperandModel x = output.first();
         OperandModel w = output.second();
@@ -200,7 +200,7 @@ final class LayerWriter {
         }
         return m.addComment("W: $L", w.describe())
                 .addStatement("$T $L = $L", FLOAT8_TENSOR, w.local(), quantize(w, "w"))
-                .addStatement("return outputShape(backend.gemm($L, $L), x)", x.local(), w.local())
+                .addStatement("return outputShape(backend.gemm($L, $L, x.dtype()), x)", x.local(), w.local())
                 .build();
     }
 
@@ -293,7 +293,7 @@ final class LayerWriter {
         m.addCode("\n");
         if (!gemm.fp8()) {
             m.addComment("grad_input gemm $L in high precision", gemm.kind().formula)
-                    .addStatement("return saved.shapeLikeInput(backend.matmul(dY, 1, w, 0))");
+                    .addStatement("return saved.shapeLikeInput(backend.matmul(dY, 1, w, 0, saved.dtype()))");
             return;
         }
         OperandModel dY = gemm.first();
@@ -301,13 +301,13 @@ final class LayerWriter {
         m.addComment("grad_input gemm: $L", gemm.kind().formula)
                 .beginControlFlow("if (!$T.fp8Enabled(module, $T.GRAD_INPUT))", FLOAT8_DEBUG, GEMM)
                 .addComment("grad_input switched off for debugging")
-                .addStatement("return saved.shapeLikeInput(backend.matmul(dY, 1, w, 0))")
+                .addStatement("return saved.shapeLikeInput(backend.matmul(dY, 1, w, 0, saved.dtype()))")
                 .endControlFlow()
                 .addComment("dY: $L", dY.describe())
                 .addStatement("$T $L = $L", FLOAT8_TENSOR, dY.local(), gradOutput(dY, 0))
                 .addComment("W: $L, from the master weight", w.describe())
                 .addStatement("$T $L = $L", FLOAT8_TENSOR, w.local(), quantize(w, "w"))
-                .addStatement("return saved.shapeLikeInput(backend.gemm($L, $L))", dY.local(), w.local());
+                .addStatement("return saved.shapeLikeInput(backend.gemm($L, $L, saved.dtype()))", dY.local(), w.local());
     }
 
     private static CodeBlock quantize(OperandModel operand, String tensor) {

@@ -44,8 +44,23 @@ public interface Backend {
     /** The scaled FP8 gemm {@code C = A·Bᵀ} under the axis convention above, accumulated and returned in F32. */
     Tensor gemm(Float8Tensor a, Float8Tensor b);
 
+    /**
+     * {@link #gemm(Float8Tensor, Float8Tensor)} with the result in dtype out: accumulated in F32, then rounded to
+     * BF16 (nearest even) when out is BF16. A layer asks for its input's dtype, so BF16 activations stay BF16.
+     */
+    default Tensor gemm(Float8Tensor a, Float8Tensor b, DType out) {
+        Tensor c = gemm(a, b);
+        return out == DType.F32 ? c : c.to(out);
+    }
+
     /** The high-precision gemm under the same convention: F32 or BF16 inputs, F32 accumulation and result. */
     Tensor matmul(Tensor a, int aAxis, Tensor b, int bAxis);
+
+    /** {@link #matmul(Tensor, int, Tensor, int)} with the result in dtype out, accumulated in F32 as there. */
+    default Tensor matmul(Tensor a, int aAxis, Tensor b, int bAxis, DType out) {
+        Tensor c = matmul(a, aAxis, b, bAxis);
+        return out == DType.F32 ? c : c.to(out);
+    }
 
     /**
      * t where this backend computes. A backend with its own memory (CUDA) copies host tensors there; host

@@ -334,12 +334,12 @@ public final class GpuLinearBenchmark {
     /**
      * The library's own layer, {@code Float8Linear}, forward+backward on device tensors (parameters moved to the
      * GPU), against the raw FP8 step of the same recipe and policy above. The layer keeps an F32 master weight
-     * (its casts read 4 bytes per weight element) and returns F32 y and dX and accumulates an F32 dW, as the
-     * {@code Backend} API defines; the raw step reads a BF16 weight and writes BF16 results. Each layer step runs
-     * in a {@link DeviceScope}, so its memory is reused the next step as the raw step's is.
+     * (its casts read 4 bytes per weight element), returns y and dX in x's dtype (BF16 here, as the raw step)
+     * and accumulates an F32 dW; the raw step reads a BF16 weight. Each layer step runs in a
+     * {@link DeviceScope}, so its memory is reused the next step as the raw step's is.
      */
     private void layerOnDevice(int m, int k, int n) {
-        System.out.println("# Float8Linear on device tensors (F32 master weight, F32 outputs) against the raw FP8 step");
+        System.out.println("# Float8Linear on device tensors (F32 master weight, BF16 x and dY in, BF16 y and dX out) against the raw FP8 step");
         System.out.println("recipe,policy,M,K,N,layer_ms,raw_fp8_ms,layer_over_raw");
         Backend previous = Backends.current();
         Backends.use(cuda);

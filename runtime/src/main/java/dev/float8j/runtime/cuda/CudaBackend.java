@@ -625,6 +625,11 @@ public final class CudaBackend implements Backend {
 
     @Override
     public Tensor matmul(Tensor a, int aAxis, Tensor b, int bAxis) {
+        return matmul(a, aAxis, b, bAxis, DType.F32);
+    }
+
+    @Override
+    public Tensor matmul(Tensor a, int aAxis, Tensor b, int bAxis, DType out) {
         if (a.isOnDevice() || b.isOnDevice()) {
             Tensor da = toDevice(a);
             Tensor db = toDevice(b);
@@ -635,7 +640,7 @@ public final class CudaBackend implements Backend {
                     va = va.dtype() == DType.F32 ? va : convert(va, DType.F32);
                     vb = vb.dtype() == DType.F32 ? vb : convert(vb, DType.F32);
                 }
-                DeviceTensor d = matmul(va, aAxis, vb, bAxis, DType.F32);
+                DeviceTensor d = matmul(va, aAxis, vb, bAxis, out);
                 closeIfCopy(va, da);
                 closeIfCopy(vb, db);
                 return resident(d, d.rows(), d.cols());
@@ -649,7 +654,7 @@ public final class CudaBackend implements Backend {
             b = b.to(DType.F32);
         }
         try (DeviceTensor da = upload(a); DeviceTensor db = upload(b);
-                DeviceTensor d = matmul(da, aAxis, db, bAxis, DType.F32)) {
+                DeviceTensor d = matmul(da, aAxis, db, bAxis, out)) {
             return download(d);
         }
     }
@@ -847,6 +852,12 @@ public final class CudaBackend implements Backend {
 
     @Override
     public Tensor gemm(Float8Tensor a, Float8Tensor b) {
+        return gemm(a, b, DType.F32);
+    }
+
+    /** On device operands cuBLASLt writes out itself (its epilogue rounds the F32 result to BF16). */
+    @Override
+    public Tensor gemm(Float8Tensor a, Float8Tensor b, DType out) {
         int depth = a.axis() == 1 ? a.cols() : a.rows();
         int depthB = b.axis() == 1 ? b.cols() : b.rows();
         if (depth != depthB) {
@@ -855,14 +866,19 @@ public final class CudaBackend implements Backend {
                     + " over " + depthB);
         }
         if (needsDequantizedGemm(a, b)) {
-            return matmul(dequantize(a), a.axis(), dequantize(b), b.axis());
+            return matmul(dequantize(a), a.axis(), dequantize(b), b.axis(), out);
         }
         if (a.isOnDevice() || b.isOnDevice()) {
             return onGemmOperands(a, b, (qa, qb) -> {
-                DeviceTensor d = gemm(qa, qb, DType.F32, false);
+                DeviceTensor d = gemm(qa, qb, out, false);
                 return resident(d, d.rows(), d.cols());
             });
         }
+        return out == DType.F32 ? hostGemm(a, b, depth) : hostGemm(a, b, depth).to(out);
+    }
+
+    /** The host API's FP8 gemm: operands padded and uploaded, the F32 result downloaded. */
+    private Tensor hostGemm(Float8Tensor a, Float8Tensor b, int depth) {
         int[] modes = hostGemmModes(a.granularity(), b.granularity());
         int ltA = modes[1];
         int ltB = modes[0];

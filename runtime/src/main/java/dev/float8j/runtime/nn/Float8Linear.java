@@ -58,7 +58,7 @@ public class Float8Linear extends Linear {
         GemmPlan output = plan.output();
         if (!output.fp8() || !Float8Debug.fp8Enabled(module, Gemm.OUTPUT)) {
             savedInputs.push(SavedTensor.highPrecision(x));
-            return outputShape(backend.matmul(x, 1, w, 1), x);
+            return outputShape(backend.matmul(x, 1, w, 1, x.dtype()), x);
         }
         Float8Plan.SavedInput saving = Float8Debug.fp8Enabled(module, Gemm.GRAD_WEIGHT)
                 ? plannedSave
@@ -74,7 +74,7 @@ public class Float8Linear extends Linear {
             savedInputs.push(saving == Float8Plan.SavedInput.HIGH_PRECISION ? SavedTensor.highPrecision(x) : SavedTensor.fp8(xq));
         }
         Float8Tensor wq = Quantize.quantize(backend, w, output.second(), site(Gemm.OUTPUT, Operand.WEIGHT));
-        return outputShape(backend.gemm(xq, wq), x);
+        return outputShape(backend.gemm(xq, wq, x.dtype()), x);
     }
 
     @Override
@@ -111,9 +111,9 @@ public class Float8Linear extends Linear {
             Float8Tensor dYq = dYBothAxes != null ? dYBothAxes[0]
                     : Quantize.quantize(backend, gradOutput, gradInput.first(), site(Gemm.GRAD_INPUT, Operand.GRAD_OUTPUT));
             Float8Tensor wq = Quantize.quantize(backend, w, gradInput.second(), site(Gemm.GRAD_INPUT, Operand.WEIGHT));
-            return saved.shapeLikeInput(backend.gemm(dYq, wq));
+            return saved.shapeLikeInput(backend.gemm(dYq, wq, saved.dtype()));
         }
-        return saved.shapeLikeInput(backend.matmul(gradOutput, 1, w, 0));
+        return saved.shapeLikeInput(backend.matmul(gradOutput, 1, w, 0, saved.dtype()));
     }
 
     /** The saved FP8 x along axis 0, as grad_weight needs it. */

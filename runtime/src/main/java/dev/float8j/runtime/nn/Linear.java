@@ -9,8 +9,9 @@ import java.util.Deque;
 
 /**
  * The high-precision linear layer y = x·Wᵀ, W of shape [outFeatures, inFeatures], no bias (as in most
- * transformer projections). It runs the three gemms in F32 on the current backend, and is the base
- * class that {@code @Float8} layers extend.
+ * transformer projections). It runs the three gemms in high precision on the current backend, accumulating in
+ * F32, and is the base class that {@code @Float8} layers extend. y and dX take x's dtype (BF16 activations stay
+ * BF16); the weight's gradient accumulates in F32.
  *
  * <p>Each {@link #forward} saves what its backward needs; {@link #backward} consumes the most recent
  * save, so a layer applied several times is differentiated in reverse order.
@@ -60,7 +61,7 @@ public class Linear extends Module implements Layer {
     public Tensor forward(Tensor x) {
         checkInput(x);
         savedInputs.push(x);
-        return outputShape(backend().matmul(x, 1, weight.value(), 1), x);
+        return outputShape(backend().matmul(x, 1, weight.value(), 1, x.dtype()), x);
     }
 
     /** Takes dY of shape [..., outFeatures], adds dW to the weight's gradient and returns dX. */
@@ -69,7 +70,7 @@ public class Linear extends Module implements Layer {
         Tensor x = popSaved(savedInputs);
         checkGradOutput(gradOutput, x);
         weight.accumulateGrad(backend().matmul(gradOutput, 0, x, 0));
-        return inputShape(backend().matmul(gradOutput, 1, weight.value(), 0), x);
+        return inputShape(backend().matmul(gradOutput, 1, weight.value(), 0, x.dtype()), x);
     }
 
     protected final void checkInput(Tensor x) {

@@ -1,5 +1,6 @@
 package dev.float8j.runtime.nn;
 
+import dev.float8j.runtime.DType;
 import dev.float8j.runtime.Tensor;
 import dev.float8j.runtime.quant.Float8Tensor;
 import java.util.Arrays;
@@ -31,6 +32,11 @@ public record SavedTensor(Tensor highPrecision, Float8Tensor fp8) {
     /** The shape of the input that was saved. */
     public int[] shape() {
         return isFp8() ? fp8.shape() : highPrecision.shape();
+    }
+
+    /** The dtype of the input that was saved, which its gradient dX takes too. */
+    public DType dtype() {
+        return isFp8() ? fp8.originalDType() : highPrecision.dtype();
     }
 
     /** Rows of the saved input's matrix view (all but the last dimension). */

@@ -109,6 +109,40 @@ class DeviceResidentLayerTest {
         }
     }
 
+    /**
+     * BF16 device activations: cuBLASLt writes y and dX in BF16 (its epilogue rounds the F32 result), which must
+     * agree with the host API's F32 results on the same values within BF16 rounding (2^-8 relative), and dW
+     * stays F32.
+     */
+    @Test
+    void bf16ActivationsStayBf16OnTheDevice() {
+        int m = 64;
+        int k = 256;
+        int n = 96;
+        long seed = 40;
+        for (Float8Plan plan : plans()) {
+            Float8Linear onHost = new Float8Linear(k, n, plan);
+            Float8Linear onDevice = new Float8Linear(k, n, plan);
+            System.arraycopy(onHost.weight().value().data(), 0, onDevice.weight().value().data(), 0, n * k);
+            onDevice.moveTo(cuda);
+            Tensor x = random(m, k, seed++).to(DType.BF16);
+            Tensor dy = random(m, n, seed++).to(DType.BF16);
+
+            Tensor y = onHost.forward(x.to(DType.F32));
+            Tensor dx = onHost.backward(dy.to(DType.F32));
+            Tensor yDevice = onDevice.forward(cuda.toDevice(x));
+            Tensor dxDevice = onDevice.backward(cuda.toDevice(dy));
+            String what = plan.toString();
+            assertEquals(DType.BF16, yDevice.dtype(), what + ": y");
+            assertEquals(DType.BF16, dxDevice.dtype(), what + ": dX");
+            assertTrue(relativeError(y, cuda.toHost(yDevice).to(DType.F32)) < 1e-2, what + ": y");
+            assertTrue(relativeError(dx, cuda.toHost(dxDevice).to(DType.F32)) < 1e-2, what + ": dX");
+            Tensor dw = cuda.toHost(onDevice.weight().grad());
+            assertEquals(DType.F32, dw.dtype(), what + ": dW");
+            assertTrue(relativeError(onHost.weight().grad(), dw) < 1e-5, what + ": dW");
+        }
+    }
+
     @Test
     void gemmAccumulatesIntoADeviceTensor() {
         Tensor a = random(64, 256, 20);

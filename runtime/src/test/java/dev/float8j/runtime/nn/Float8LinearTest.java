@@ -6,6 +6,8 @@ import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import dev.float8j.annotations.Backward;
+import dev.float8j.runtime.BFloat16;
+import dev.float8j.runtime.DType;
 import dev.float8j.runtime.Gemm;
 import dev.float8j.runtime.Tensor;
 import dev.float8j.runtime.debug.Float8Debug;
@@ -129,6 +131,41 @@ class Float8LinearTest {
         fp8.forward(x2);
         assertClose(hp.backward(gradOutput(2)), fp8.backward(gradOutput(2)), 0.08, "second application");
         assertClose(hp.backward(gradOutput(4)), fp8.backward(gradOutput(4)), 0.08, "first application");
+    }
+
+    /**
+     * BF16 activations stay BF16: y and dX come back in BF16, each element the F32 run's (on the same values)
+     * rounded to nearest even, and dW accumulates in F32 exactly as in the F32 run. Every plan and the plain layer.
+     */
+    @Test
+    void bf16InputGivesBf16OutputsRoundedFromTheF32Results() {
+        Tensor x32 = input(1).to(DType.BF16).to(DType.F32); // values a BF16 tensor holds exactly
+        Tensor dy32 = gradOutput(2).to(DType.BF16).to(DType.F32);
+        List<java.util.function.Supplier<Linear>> layers = new java.util.ArrayList<>();
+        layers.add(() -> new Linear(IN, OUT));
+        for (Float8Plan plan : plans()) {
+            layers.add(() -> new Float8Linear(IN, OUT, plan));
+        }
+        for (java.util.function.Supplier<Linear> make : layers) {
+            Linear f32 = seeded(make);
+            Linear bf16 = seeded(make);
+            Tensor y32 = f32.forward(x32);
+            Tensor dx32 = f32.backward(dy32);
+            Tensor y16 = bf16.forward(x32.to(DType.BF16));
+            Tensor dx16 = bf16.backward(dy32.to(DType.BF16));
+            String what = bf16.toString();
+            assertEquals(DType.BF16, y16.dtype(), what + " y");
+            assertEquals(DType.BF16, dx16.dtype(), what + " dX");
+            assertArrayEquals(x32.shape(), dx16.shape(), what + " dX shape");
+            for (int i = 0; i < y32.size(); i++) {
+                assertEquals(BFloat16.fromFloat(y32.getFlat(i)), y16.bf16Data()[i], what + " y element " + i);
+            }
+            for (int i = 0; i < dx32.size(); i++) {
+                assertEquals(BFloat16.fromFloat(dx32.getFlat(i)), dx16.bf16Data()[i], what + " dX element " + i);
+            }
+            assertEquals(DType.F32, bf16.weight().grad().dtype());
+            assertArrayEquals(f32.weight().grad().data(), bf16.weight().grad().data(), what + " dW");
+        }
     }
 
     /** Relative error in the Frobenius norm: ||a - b|| / ||a||. */
