@@ -530,6 +530,12 @@ public final class CudaBackend implements Backend {
             throw new IllegalArgumentException("matmul: " + a + " along axis " + aAxis + " sums over " + depth + ", "
                     + b + " along axis " + bAxis + " over " + depthB);
         }
+        if (a.dtype() == DType.F32 && out == DType.BF16) {
+            // cuBLASLt has no F32 x F32 -> BF16 matmul: F32 result, then rounded
+            try (DeviceTensor f32 = matmul(a, aAxis, b, bAxis, DType.F32)) {
+                return convert(f32, DType.BF16);
+            }
+        }
         int m = aAxis == 1 ? a.rows() : a.cols();
         int n = bAxis == 1 ? b.rows() : b.cols();
         DeviceTensor d = allocate(m, n, out);
