@@ -77,6 +77,15 @@ class DeviceResidentLayerTest {
         return diff / max;
     }
 
+    /** A layer with the plan and layer's weight, moved to the GPU. */
+    private static Float8Linear sameWeightOnDevice(Float8Linear layer, Float8Plan plan) {
+        Float8Linear onDevice = new Float8Linear(layer.inFeatures(), layer.outFeatures(), plan);
+        Tensor w = layer.weight().value();
+        System.arraycopy(w.data(), 0, onDevice.weight().value().data(), 0, w.size());
+        onDevice.moveTo(cuda);
+        return onDevice;
+    }
+
     @Test
     void layerOnDeviceTensorsMatchesTheHostApi() {
         int m = 64;
@@ -85,9 +94,7 @@ class DeviceResidentLayerTest {
         long seed = 1;
         for (Float8Plan plan : plans()) {
             Float8Linear onHost = new Float8Linear(k, n, plan);
-            Float8Linear onDevice = new Float8Linear(k, n, plan);
-            System.arraycopy(onHost.weight().value().data(), 0, onDevice.weight().value().data(), 0, n * k);
-            onDevice.moveTo(cuda);
+            Float8Linear onDevice = sameWeightOnDevice(onHost, plan);
             assertTrue(onDevice.weight().value().isOnDevice());
             Tensor x = random(m, k, seed++);
             Tensor dy = random(m, n, seed++);
@@ -122,9 +129,7 @@ class DeviceResidentLayerTest {
         long seed = 40;
         for (Float8Plan plan : plans()) {
             Float8Linear onHost = new Float8Linear(k, n, plan);
-            Float8Linear onDevice = new Float8Linear(k, n, plan);
-            System.arraycopy(onHost.weight().value().data(), 0, onDevice.weight().value().data(), 0, n * k);
-            onDevice.moveTo(cuda);
+            Float8Linear onDevice = sameWeightOnDevice(onHost, plan);
             Tensor x = random(m, k, seed++).to(DType.BF16);
             Tensor dy = random(m, n, seed++).to(DType.BF16);
 
