@@ -29,11 +29,6 @@ final class CpuQuantizer {
     private static final int NON_FINITE_BITS = 0x7F80_0000;
     /** Rows per chunk of work (rounded to whole row groups): 256 KiB of a 2048-column F32 tensor. */
     private static final int CHUNK_ROWS = 32;
-    /**
-     * {@link #minKey} of zero. Keys are |x| bits plus this, wrapped: zero becomes the largest int and every
-     * nonzero magnitude m the negative m - 1 - 2^31, so a signed min over keys is the smallest nonzero |x|.
-     */
-    private static final int NO_NONZERO = Integer.MAX_VALUE;
 
     private final CpuThreads threads;
 
@@ -51,14 +46,6 @@ final class CpuQuantizer {
         final int blockCols;
         final int scaleCols;
         final int[] amaxBits;
-        /**
-         * Where blocks are wider than one column: the row split into segments of at most 128 columns inside one
-         * block, and per segment the smallest nonzero |x| as a key (see {@link #NO_NONZERO}), so that segments whose
-         * values all encode in the normal range skip the encoder's range check.
-         */
-        final int segmentCols;
-        final int segments;
-        final int[] minKeys;
         final float[] scales;
         /** Allocated by {@link #allocateCodes}, on the calling thread while the other threads start reading. */
         byte[] codes;
@@ -77,16 +64,6 @@ final class CpuQuantizer {
             this.amaxBits = new int[scaleRows * scaleCols];
             this.scales = new float[scaleRows * scaleCols];
             this.wholeColumnBlocks = blockRows >= rows;
-            this.segmentCols = Math.min(blockCols, 128);
-            this.segments = blockCols == 1 ? 0 : (cols + segmentCols - 1) / segmentCols;
-            this.minKeys = blockCols == 1 ? null : new int[rows * segments];
-        }
-
-        /** True when segment s of row r may skip the range check: its scaled values are all normal or zero. */
-        boolean normalOrZero(int r, int s, float scale, int amaxBits) {
-            int key = minKeys[r * segments + s];
-            return (key == NO_NONZERO || Float.intBitsToFloat(key - NO_NONZERO) * scale >= codec.minNormal)
-                    && Float.intBitsToFloat(amaxBits) * scale < codec.belowOverflow;
         }
 
         void allocateCodes() {
@@ -373,27 +350,19 @@ final class CpuQuantizer {
             }
             return;
         }
-        for (int s = 0; s < t.segments; s++) {
-            int c0 = s * t.segmentCols;
-            int c1 = Math.min(cols, c0 + t.segmentCols);
+        for (int bc = 0; bc < t.scaleCols; bc++) {
+            int c0 = bc * t.blockCols;
+            int c1 = Math.min(cols, c0 + t.blockCols);
             IntVector acc = IntVector.zero(INTS);
-            IntVector low = IntVector.broadcast(INTS, NO_NONZERO);
             int c = c0;
             for (; c <= c1 - LANES; c += LANES) {
-                IntVector a = FloatVector.fromArray(FLOATS, src, off + c).reinterpretAsInts().and(0x7FFF_FFFF);
-                acc = acc.max(a);
-                low = low.min(a.add(NO_NONZERO));
+                acc = acc.max(FloatVector.fromArray(FLOATS, src, off + c).reinterpretAsInts().and(0x7FFF_FFFF));
             }
             int m = acc.reduceLanes(VectorOperators.MAX);
-            int key = low.reduceLanes(VectorOperators.MIN);
             for (; c < c1; c++) {
-                int a = Float.floatToRawIntBits(src[off + c]) & 0x7FFF_FFFF;
-                m = Math.max(m, a);
-                key = Math.min(key, a + NO_NONZERO);
+                m = Math.max(m, Float.floatToRawIntBits(src[off + c]) & 0x7FFF_FFFF);
             }
-            int bc = c0 / t.blockCols;
             grid[gridRow + bc] = Math.max(grid[gridRow + bc], m);
-            t.minKeys[r * t.segments + s] = key;
         }
     }
 
@@ -428,39 +397,22 @@ final class CpuQuantizer {
             }
             return;
         }
-        for (int s = 0; s < t.segments; s++) {
-            int c0 = s * t.segmentCols;
-            int c1 = Math.min(cols, c0 + t.segmentCols);
-            int bc = c0 / t.blockCols;
+        for (int bc = 0; bc < t.scaleCols; bc++) {
+            int c0 = bc * t.blockCols;
+            int c1 = Math.min(cols, c0 + t.blockCols);
             float scale = t.scales[gridRow + bc];
             IntVector acc = IntVector.zero(INTS);
-            IntVector low = IntVector.broadcast(INTS, NO_NONZERO);
             int c = c0;
-            if (t.normalOrZero(r, s, scale, t.amaxBits[gridRow + bc])) {
-                for (; c <= c1 - LANES; c += LANES) {
-                    codec.encodeNormalOrZeroInto(FloatVector.fromArray(FLOATS, src, off + c).mul(scale), t.codes, out + c);
-                    IntVector a = FloatVector.fromArray(FLOATS, ahead, offAhead + c).reinterpretAsInts().and(0x7FFF_FFFF);
-                    acc = acc.max(a);
-                    low = low.min(a.add(NO_NONZERO));
-                }
-            } else {
-                for (; c <= c1 - LANES; c += LANES) {
-                    codec.encodeInto(FloatVector.fromArray(FLOATS, src, off + c).mul(scale), t.codes, out + c);
-                    IntVector a = FloatVector.fromArray(FLOATS, ahead, offAhead + c).reinterpretAsInts().and(0x7FFF_FFFF);
-                    acc = acc.max(a);
-                    low = low.min(a.add(NO_NONZERO));
-                }
+            for (; c <= c1 - LANES; c += LANES) {
+                codec.encodeInto(FloatVector.fromArray(FLOATS, src, off + c).mul(scale), t.codes, out + c);
+                acc = acc.max(FloatVector.fromArray(FLOATS, ahead, offAhead + c).reinterpretAsInts().and(0x7FFF_FFFF));
             }
             int m = acc.reduceLanes(VectorOperators.MAX);
-            int key = low.reduceLanes(VectorOperators.MIN);
             for (; c < c1; c++) {
                 t.codes[out + c] = t.spec.format().encodeSaturating(src[off + c] * scale);
-                int a = Float.floatToRawIntBits(ahead[offAhead + c]) & 0x7FFF_FFFF;
-                m = Math.max(m, a);
-                key = Math.min(key, a + NO_NONZERO);
+                m = Math.max(m, Float.floatToRawIntBits(ahead[offAhead + c]) & 0x7FFF_FFFF);
             }
             grid[gridRowAhead + bc] = Math.max(grid[gridRowAhead + bc], m);
-            t.minKeys[rAhead * t.segments + s] = key;
         }
     }
 
@@ -481,20 +433,13 @@ final class CpuQuantizer {
             }
             return;
         }
-        for (int s = 0; s < t.segments; s++) {
-            int c0 = s * t.segmentCols;
-            int c1 = Math.min(cols, c0 + t.segmentCols);
-            int bc = c0 / t.blockCols;
+        for (int bc = 0; bc < t.scaleCols; bc++) {
+            int c0 = bc * t.blockCols;
+            int c1 = Math.min(cols, c0 + t.blockCols);
             float scale = t.scales[gridRow + bc];
             int c = c0;
-            if (t.normalOrZero(r, s, scale, t.amaxBits[gridRow + bc])) {
-                for (; c <= c1 - LANES; c += LANES) {
-                    codec.encodeNormalOrZeroInto(FloatVector.fromArray(FLOATS, src, off + c).mul(scale), t.codes, out + c);
-                }
-            } else {
-                for (; c <= c1 - LANES; c += LANES) {
-                    codec.encodeInto(FloatVector.fromArray(FLOATS, src, off + c).mul(scale), t.codes, out + c);
-                }
+            for (; c <= c1 - LANES; c += LANES) {
+                codec.encodeInto(FloatVector.fromArray(FLOATS, src, off + c).mul(scale), t.codes, out + c);
             }
             for (; c < c1; c++) {
                 t.codes[out + c] = t.spec.format().encodeSaturating(src[off + c] * scale);

@@ -42,10 +42,6 @@ final class Fp8Vectors {
         private final int maxCode;
         private final float decodeScale;
         private final boolean e4m3;
-        /** The format's smallest normal value: from here up the short path needs no subnormal handling. */
-        final float minNormal;
-        /** Halfway from the largest finite value to the next step up: below it the short path stays finite. */
-        final float belowOverflow;
 
         Codec(Fp8Format format) {
             this.format = format;
@@ -59,35 +55,6 @@ final class Fp8Vectors {
             this.maxCode = Byte.toUnsignedInt(format.encodeSaturating(format.max()));
             this.decodeScale = Math.scalb(1f, 127 - bias);
             this.e4m3 = format == Fp8Format.E4M3FN;
-            this.minNormal = format.minNormal();
-            this.belowOverflow = format.max() + Math.scalb(1f, Math.getExponent(format.max()) - mantissaBits - 1);
-        }
-
-        /**
-         * True when every value of a run whose nonzero magnitudes lie in [smallestNonzero, largest] may go
-         * through {@link #encodeNormalOrZero}: the short path is exact from the smallest normal up to
-         * (excluding) halfway past the largest finite value, where it would round to a code past it.
-         */
-        boolean normalOrZero(float smallestNonzero, float largest) {
-            return smallestNonzero >= minNormal && largest < belowOverflow;
-        }
-
-        /**
-         * {@link #encode} for values known to be zero or in [minNormal, belowOverflow): the short path
-         * without its range check. Zero, which the rounding addition would turn negative, is clamped
-         * to code 0 by the signed shift and max.
-         */
-        IntVector encodeNormalOrZero(FloatVector v) {
-            IntVector bits = v.reinterpretAsInts();
-            IntVector magnitude = bits.and(0x7FFF_FFFF);
-            IntVector lsb = magnitude.lanewise(VectorOperators.LSHR, mantissaShift).and(1);
-            IntVector code = magnitude.add(normalBias).add(lsb).lanewise(VectorOperators.ASHR, mantissaShift).max(0);
-            return code.or(bits.lanewise(VectorOperators.LSHR, 24).and(0x80));
-        }
-
-        /** {@link #encodeInto} for values known to be zero or in [minNormal, belowOverflow). */
-        void encodeNormalOrZeroInto(FloatVector v, byte[] dst, int off) {
-            encodeNormalOrZero(v).convertShape(VectorOperators.I2B, BYTES, 0).reinterpretAsBytes().intoArray(dst, off);
         }
 
         /**

@@ -77,11 +77,10 @@ class CpuBackendTest {
     }
 
     /**
-     * Patches of a few rows by 40 columns, each in one regime, so that row segments and blocks of every spec
-     * both take and miss the encoder's check-free path: narrow magnitudes (every scaled value normal), narrow
-     * magnitudes with zeros and negative zeros (still check-free), magnitudes over ten decades (subnormal
-     * codes: checked), all zeros, and a few huge values among small ones. Every seventh row is narrow
-     * throughout, so rowwise and tensorwise segments take the check-free path too.
+     * Patches of a few rows by 40 columns, each in one regime, so that blocks of every spec see uniform and
+     * mixed data: narrow magnitudes (every scaled value a normal FP8 value), narrow magnitudes with zeros and
+     * negative zeros, magnitudes over ten decades (subnormal codes), all zeros, and a few huge values among
+     * small ones. Every seventh row is narrow throughout, so whole rows of narrow data occur too.
      */
     private static Tensor patchworkTensor(SplittableRandom random, int rows, int cols) {
         float[] v = new float[rows * cols];
@@ -102,7 +101,7 @@ class CpuBackendTest {
     }
 
     @Test
-    void checkFreeAndCheckedBlocksMatchReferenceBitForBit() {
+    void blocksOfUniformAndMixedRegimesMatchReferenceBitForBit() {
         SplittableRandom random = new SplittableRandom(7);
         for (int[] shape : new int[][] {{70, 517}, {257, 300}, {1, 1000}, {300, 5}}) {
             Tensor x = patchworkTensor(random, shape[0], shape[1]);
