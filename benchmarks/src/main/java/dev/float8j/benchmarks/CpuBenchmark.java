@@ -25,6 +25,9 @@ import jdk.incubator.vector.VectorSpecies;
  * Quantization rows ({@code op} = quantize_axis1 and so on, M x K = the tensor, N = 0): the gflops column
  * holds GB/s (input bytes read + codes and scales written, once each) and ceiling_gflops holds the GB/s of
  * a plain array copy (bytes read + written) of the same input on as many threads, sampled alternately with it.
+ * They run in steady state, each call first releasing the previous result (whose arrays the backend then
+ * reuses), as a training step does; rows whose op ends in {@code _alloc} run the same kernel with a new
+ * result array each call.
  *
  * <p>Arguments (all optional): {@code --sizes=512,1024,2048,4096,2048x1024x4096,2048x4096x1024}
  * {@code --ops=f32,tensorwise,rowwise,blockwise,mx,quant} {@code --threads=2,1} {@code --reps=5}
@@ -146,7 +149,7 @@ public final class CpuBenchmark {
         }
         float[] sink = new float[pool.threads * SPECIES.length()];
         Runnable ceiling = () -> pool.run(t -> fmaLoop(CEILING_ITERATIONS, sink, t * SPECIES.length()));
-        double[] seconds = bestAlternating(run, ceiling, reps);
+        double[] seconds = bestAlternating(reps, run, ceiling);
         double ceilingFlops = 2.0 * 12 * SPECIES.length() * (double) CEILING_ITERATIONS * pool.threads;
         row("gemm", op.equals("f32") ? "F32" : granularityName(op), m, k, n, pool.threads,
                 2.0 * m * k * n / seconds[0] / 1e9, ceilingFlops / seconds[1] / 1e9);
@@ -164,44 +167,60 @@ public final class CpuBenchmark {
             System.arraycopy(src, from, copy, from, to - from);
         });
         double copyBytes = 8.0 * elements;
-        int threads = pool.threads;
         for (ScalingGranularity g : ScalingGranularity.values()) {
             for (int axis = 1; axis >= 0; axis--) {
                 QuantSpec spec = QuantSpec.of(Fp8Format.E4M3FN, g, axis);
-                Float8Tensor q = backend.quantize(x, spec);
-                double bytes = 5.0 * elements + 4.0 * q.scales().length;
-                double[] seconds = bestAlternating(() -> backend.quantize(x, spec), copyRun, reps);
-                row("quantize_axis" + axis, g.name(), rows, cols, 0, threads, bytes / seconds[0] / 1e9,
-                        copyBytes / seconds[1] / 1e9);
+                Float8Tensor[] last = {backend.quantize(x, spec)};
+                double bytes = 5.0 * elements + 4.0 * last[0].scales().length;
+                quantRows("quantize_axis" + axis, g, rows, cols, pool.threads, bytes, copyBytes, reps, copyRun, () -> {
+                    backend.release(last[0]);
+                    last[0] = backend.quantize(x, spec);
+                }, () -> backend.quantize(x, spec));
             }
             QuantSpec spec = QuantSpec.of(Fp8Format.E4M3FN, g, 1);
-            Float8Tensor[] both = backend.quantizeBothAxes(x, spec, spec.withAxis(0));
-            double bothBytes = 6.0 * elements + 4.0 * (both[0].scales().length + both[1].scales().length);
-            double[] bothSeconds = bestAlternating(() -> backend.quantizeBothAxes(x, spec, spec.withAxis(0)), copyRun,
-                    reps);
-            row("quantize_both_axes", g.name(), rows, cols, 0, threads, bothBytes / bothSeconds[0] / 1e9,
-                    copyBytes / bothSeconds[1] / 1e9);
-            double deqBytes = 5.0 * elements + 4.0 * both[0].scales().length;
-            double[] deqSeconds = bestAlternating(() -> backend.dequantize(both[0]), copyRun, reps);
-            row("dequantize", g.name(), rows, cols, 0, threads, deqBytes / deqSeconds[0] / 1e9,
-                    copyBytes / deqSeconds[1] / 1e9);
+            Float8Tensor[][] both = {backend.quantizeBothAxes(x, spec, spec.withAxis(0))};
+            double bothBytes = 6.0 * elements + 4.0 * (both[0][0].scales().length + both[0][1].scales().length);
+            quantRows("quantize_both_axes", g, rows, cols, pool.threads, bothBytes, copyBytes, reps, copyRun, () -> {
+                backend.release(both[0][0]);
+                backend.release(both[0][1]);
+                both[0] = backend.quantizeBothAxes(x, spec, spec.withAxis(0));
+            }, () -> backend.quantizeBothAxes(x, spec, spec.withAxis(0)));
+            Float8Tensor q = both[0][0];
+            double deqBytes = 5.0 * elements + 4.0 * q.scales().length;
+            Tensor[] values = {backend.dequantize(q)};
+            quantRows("dequantize", g, rows, cols, pool.threads, deqBytes, copyBytes, reps, copyRun, () -> {
+                backend.release(values[0]);
+                values[0] = backend.dequantize(q);
+            }, () -> backend.dequantize(q));
         }
     }
 
     /**
-     * Best seconds per run of a and of b over reps samples each, taken alternately (a, b, a, b, ...) after both
+     * Two rows for one kernel, each against the copy, the three sampled alternately: op in steady state (each
+     * call first releases the previous result, as a training step does, so its arrays are reused), and
+     * op_alloc, where every result is a new array.
+     */
+    private static void quantRows(String op, ScalingGranularity g, int rows, int cols, int threads, double bytes,
+            double copyBytes, int reps, Runnable copyRun, Runnable steady, Runnable allocating) {
+        double[] seconds = bestAlternating(reps, steady, allocating, copyRun);
+        row(op, g.name(), rows, cols, 0, threads, bytes / seconds[0] / 1e9, copyBytes / seconds[2] / 1e9);
+        row(op + "_alloc", g.name(), rows, cols, 0, threads, bytes / seconds[1] / 1e9, copyBytes / seconds[2] / 1e9);
+    }
+
+    /**
+     * Best seconds per run of each of runs over reps samples each, taken alternately (a, b, a, b, ...) after all
      * are warmed up. Each sample repeats its run enough times to last about 0.2 s, so that the clock's
      * resolution does not matter.
      */
-    private static double[] bestAlternating(Runnable a, Runnable b, int reps) {
-        Runnable[] runs = {a, b};
-        int[] inner = new int[2];
-        for (int i = 0; i < 2; i++) {
+    private static double[] bestAlternating(int reps, Runnable... runs) {
+        int[] inner = new int[runs.length];
+        for (int i = 0; i < runs.length; i++) {
             inner[i] = (int) Math.max(1, Math.ceil(0.2 / warmUp(runs[i])));
         }
-        double[] best = {Double.MAX_VALUE, Double.MAX_VALUE};
+        double[] best = new double[runs.length];
+        Arrays.fill(best, Double.MAX_VALUE);
         for (int rep = 0; rep < reps; rep++) {
-            for (int i = 0; i < 2; i++) {
+            for (int i = 0; i < runs.length; i++) {
                 long t0 = now();
                 for (int j = 0; j < inner[i]; j++) {
                     runs[i].run();

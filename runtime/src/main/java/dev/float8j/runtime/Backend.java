@@ -105,6 +105,25 @@ public interface Backend {
         accumulate(into, gemm(a, b));
     }
 
+    /**
+     * The caller is done with q: a backend may reuse its memory for a later result, and every later use of q
+     * (its codes, scales or views made from it) throws {@link IllegalStateException}. So do arrays obtained from
+     * {@code q.codes()} or {@code q.scales()}: they must not be used afterwards. A view that shares q's memory
+     * ({@link Float8Tensor#alongOtherAxis()}) stays valid: the memory is reused only once every view of it is
+     * released. Releasing q twice throws. This default only marks q released.
+     */
+    default void release(Float8Tensor q) {
+        q.markReleased();
+    }
+
+    /**
+     * The caller is done with t, as {@link #release(Float8Tensor)} says for quantized tensors: later uses of t and
+     * of arrays obtained from {@code t.data()} are errors, reshapes of t stay valid until released themselves.
+     */
+    default void release(Tensor t) {
+        t.markReleased();
+    }
+
     /** Sets every element of t to zero, where t lives. */
     default void zero(Tensor t) {
         if (t.dtype() == DType.F32) {

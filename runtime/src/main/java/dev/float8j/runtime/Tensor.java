@@ -20,8 +20,16 @@ public final class Tensor {
     private final DeviceData device;
     private final int rows;
     private final int cols;
+    private final SharedStorage storage;
+    /** Set by {@link #markReleased}; a plain field: release is not meant to race with use. */
+    private boolean released;
 
     private Tensor(int[] shape, DType dtype, float[] f32, short[] bf16, DeviceData device) {
+        this(shape, dtype, f32, bf16, device, new SharedStorage(false));
+    }
+
+    private Tensor(int[] shape, DType dtype, float[] f32, short[] bf16, DeviceData device, SharedStorage storage) {
+        this.storage = storage;
         this.shape = shape;
         this.dtype = dtype;
         this.f32 = f32;
@@ -40,6 +48,16 @@ public final class Tensor {
                     + " needs " + count(s));
         }
         return new Tensor(s, DType.F32, data, null, null);
+    }
+
+    /**
+     * Wraps data (no copy) as an F32 tensor that alone holds it: once it and every view of it are released
+     * ({@link Backend#release(Tensor)}), a backend may reuse data for another result. For backends, which make
+     * such arrays; a caller that keeps a reference to data must use {@link #of} instead.
+     */
+    public static Tensor ofReusable(float[] data, int... shape) {
+        Tensor t = of(data, shape);
+        return new Tensor(t.shape, DType.F32, data, null, null, new SharedStorage(true));
     }
 
     /** Wraps bfloat16 bits (no copy) as a BF16 tensor of the given shape. */
@@ -75,6 +93,7 @@ public final class Tensor {
 
     /** The accelerator memory of a device tensor. */
     public DeviceData deviceData() {
+        requireLive();
         if (device == null) {
             throw new IllegalStateException(this + " lives on the host");
         }
@@ -82,10 +101,36 @@ public final class Tensor {
     }
 
     private void requireHost() {
+        requireLive();
         if (device != null) {
             throw new IllegalStateException(this + " lives on " + device.device()
                     + "; copy it to the host with backend.toHost(tensor) to read its elements");
         }
+    }
+
+    private void requireLive() {
+        if (released) {
+            throw new IllegalStateException(this + " has been released (backend.release): its elements may already"
+                    + " belong to another tensor");
+        }
+    }
+
+    /**
+     * Marks this tensor released: every later access to its elements throws. For backends (callers use
+     * {@link Backend#release(Tensor)}). True when the arrays may now be reused: no other view of them is live
+     * and they belong to tensors alone (see {@link #ofReusable}).
+     *
+     * @throws IllegalStateException if it was released already (reusing its arrays twice would corrupt data)
+     */
+    public boolean markReleased() {
+        requireLive();
+        released = true;
+        return storage.release();
+    }
+
+    /** True after {@link #markReleased}. */
+    public boolean isReleased() {
+        return released;
     }
 
     private static int[] checkShape(int[] shape) {
@@ -224,11 +269,12 @@ public final class Tensor {
 
     /** The same elements under another shape with the same element count (a view for F32 and BF16 alike). */
     public Tensor reshape(int... newShape) {
+        requireLive();
         int[] s = checkShape(newShape);
         if (count(s) != size()) {
             throw new IllegalArgumentException("cannot reshape " + Arrays.toString(shape) + " to " + Arrays.toString(s));
         }
-        return new Tensor(s, dtype, f32, bf16, device);
+        return new Tensor(s, dtype, f32, bf16, device, storage.share());
     }
 
     public Tensor copy() {
@@ -243,6 +289,7 @@ public final class Tensor {
 
     @Override
     public String toString() {
-        return "Tensor" + Arrays.toString(shape) + " " + dtype + (device == null ? "" : " on " + device.device());
+        return "Tensor" + Arrays.toString(shape) + " " + dtype + (device == null ? "" : " on " + device.device())
+                + (released ? " (released)" : "");
     }
 }

@@ -1,6 +1,7 @@
 package dev.float8j.runtime.cpu;
 
 import dev.float8j.runtime.Backend;
+import dev.float8j.runtime.DType;
 import dev.float8j.runtime.Tensor;
 import dev.float8j.runtime.quant.Float8Tensor;
 import dev.float8j.runtime.quant.QuantSpec;
@@ -17,6 +18,7 @@ import java.util.Arrays;
  */
 public final class CpuBackend implements Backend {
     private final CpuThreads threads;
+    private final ArrayPool pool;
     private final CpuQuantizer quantizer;
 
     /** A backend on {@code float8j.threads} threads (default: every available processor). */
@@ -26,8 +28,18 @@ public final class CpuBackend implements Backend {
 
     /** A backend on its own pool of the given number of threads (the caller's thread being one of them). */
     public CpuBackend(int threadCount) {
+        this(threadCount, ArrayPool.defaultCapacity());
+    }
+
+    /** A backend that keeps at most poolBytes of released arrays for reuse. */
+    CpuBackend(int threadCount, long poolBytes) {
         this.threads = new CpuThreads(threadCount);
-        this.quantizer = new CpuQuantizer(threads);
+        this.pool = new ArrayPool(poolBytes);
+        this.quantizer = new CpuQuantizer(threads, pool);
+    }
+
+    ArrayPool pool() {
+        return pool;
     }
 
     @Override
@@ -41,7 +53,7 @@ public final class CpuBackend implements Backend {
 
     @Override
     public Float8Tensor quantize(Tensor x, QuantSpec spec) {
-        return quantizer.quantize(x, spec);
+        return quantizer.quantize(x, spec, x.dtype());
     }
 
     @Override
@@ -56,8 +68,33 @@ public final class CpuBackend implements Backend {
 
     @Override
     public Float8Tensor requantize(Float8Tensor q, QuantSpec spec) {
-        Float8Tensor r = quantizer.quantize(quantizer.dequantize(q), spec);
-        return new Float8Tensor(r.codes(), r.scales(), spec, q.originalDType(), q.shape());
+        Tensor values = quantizer.dequantize(q);
+        Float8Tensor r = quantizer.quantize(values, spec, q.originalDType());
+        release(values);
+        return r;
+    }
+
+    /**
+     * Marks q released and, once no view of its arrays is live and they are this backend's own results, keeps
+     * them for the next quantization of the same size (see {@link Backend#release(Float8Tensor)}).
+     */
+    @Override
+    public void release(Float8Tensor q) {
+        byte[] codes = q.codes(); // throws if q was released already
+        float[] scales = q.scales();
+        if (q.markReleased()) {
+            pool.put(codes);
+            pool.put(scales);
+        }
+    }
+
+    /** As {@link #release(Float8Tensor)}, for the F32 results of dequantize. */
+    @Override
+    public void release(Tensor t) {
+        float[] data = !t.isReleased() && !t.isOnDevice() && t.dtype() == DType.F32 ? t.data() : null;
+        if (t.markReleased() && data != null) {
+            pool.put(data);
+        }
     }
 
     @Override

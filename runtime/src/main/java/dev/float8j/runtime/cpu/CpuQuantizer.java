@@ -31,9 +31,11 @@ final class CpuQuantizer {
     private static final int CHUNK_ROWS = 32;
 
     private final CpuThreads threads;
+    private final ArrayPool pool;
 
-    CpuQuantizer(CpuThreads threads) {
+    CpuQuantizer(CpuThreads threads, ArrayPool pool) {
         this.threads = threads;
+        this.pool = pool;
     }
 
     /** One spec's work: its block geometry, its amax grid (float bits) and then its scales and codes. */
@@ -47,12 +49,14 @@ final class CpuQuantizer {
         final int scaleCols;
         final int[] amaxBits;
         final float[] scales;
-        /** Allocated by {@link #allocateCodes}, on the calling thread while the other threads start reading. */
+        private final ArrayPool pool;
+        /** Taken by {@link #allocateCodes}, on the calling thread while the other threads start reading. */
         byte[] codes;
         /** True when one block spans all rows, so threads keep private amax grids and merge them. */
         final boolean wholeColumnBlocks;
 
-        Target(QuantSpec spec, int rows, int cols) {
+        Target(QuantSpec spec, int rows, int cols, ArrayPool pool) {
+            this.pool = pool;
             this.spec = spec;
             this.codec = new Fp8Vectors.Codec(spec.format());
             this.rows = rows;
@@ -62,27 +66,29 @@ final class CpuQuantizer {
             this.scaleCols = (cols + blockCols - 1) / blockCols;
             int scaleRows = (rows + blockRows - 1) / blockRows;
             this.amaxBits = new int[scaleRows * scaleCols];
-            this.scales = new float[scaleRows * scaleCols];
+            this.scales = pool.floats(scaleRows * scaleCols); // every scale is overwritten
             this.wholeColumnBlocks = blockRows >= rows;
         }
 
+        /** Every code is overwritten, so a released array needs no zeroing; a new one is a serial memset. */
         void allocateCodes() {
-            codes = new byte[rows * cols];
+            codes = pool.bytes(rows * cols);
         }
     }
 
-    Float8Tensor quantize(Tensor x, QuantSpec spec) {
-        Target t = new Target(spec, x.rows(), x.cols());
+    /** x quantized; the result records originalDType as the dtype it stands for. */
+    Float8Tensor quantize(Tensor x, QuantSpec spec, DType originalDType) {
+        Target t = new Target(spec, x.rows(), x.cols(), pool);
         run(x, List.of(t), spec.axis());
-        return new Float8Tensor(t.codes, t.scales, spec, x.dtype(), x.shape());
+        return Float8Tensor.ofReusable(t.codes, t.scales, spec, originalDType, x.shape());
     }
 
     Float8Tensor[] quantizeBothAxes(Tensor x, QuantSpec alongColumns, QuantSpec alongRows) {
-        Target columns = new Target(alongColumns.withAxis(1), x.rows(), x.cols());
-        Target rows = new Target(alongRows.withAxis(0), x.rows(), x.cols());
+        Target columns = new Target(alongColumns.withAxis(1), x.rows(), x.cols(), pool);
+        Target rows = new Target(alongRows.withAxis(0), x.rows(), x.cols(), pool);
         run(x, List.of(columns, rows), 1);
-        return new Float8Tensor[] {new Float8Tensor(columns.codes, columns.scales, columns.spec, x.dtype(), x.shape()),
-                new Float8Tensor(rows.codes, rows.scales, rows.spec, x.dtype(), x.shape())};
+        return new Float8Tensor[] {Float8Tensor.ofReusable(columns.codes, columns.scales, columns.spec, x.dtype(), x.shape()),
+                Float8Tensor.ofReusable(rows.codes, rows.scales, rows.spec, x.dtype(), x.shape())};
     }
 
     private void run(Tensor x, List<Target> targets, int reportedAxis) {
@@ -463,7 +469,7 @@ final class CpuQuantizer {
     Tensor dequantize(Float8Tensor q) {
         int rows = q.rows();
         int cols = q.cols();
-        float[] out = new float[rows * cols];
+        float[] out = pool.floats(rows * cols); // every element is overwritten
         Fp8Vectors.Codec codec = new Fp8Vectors.Codec(q.format());
         byte[] codes = q.codes();
         float[] scales = q.scales();
@@ -491,6 +497,6 @@ final class CpuQuantizer {
                 }
             }
         });
-        return Tensor.of(out, q.shape());
+        return Tensor.ofReusable(out, q.shape());
     }
 }

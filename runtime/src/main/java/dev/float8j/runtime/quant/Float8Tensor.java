@@ -4,6 +4,7 @@ import dev.float8j.runtime.DType;
 import dev.float8j.runtime.DeviceData;
 import dev.float8j.runtime.E8M0;
 import dev.float8j.runtime.Fp8Format;
+import dev.float8j.runtime.SharedStorage;
 import java.util.Arrays;
 import java.util.Objects;
 
@@ -30,8 +31,12 @@ public final class Float8Tensor {
     private final int blockCols;
     private final int scaleCols;
     private final DeviceData device;
+    private final SharedStorage storage;
+    /** Set by {@link #markReleased}; a plain field: release is not meant to race with use. */
+    private boolean released;
 
     private Float8Tensor(DeviceData device, QuantSpec spec, DType originalDType, int[] shape) {
+        this.storage = new SharedStorage(false);
         this.codes = null;
         this.scales = null;
         this.device = device;
@@ -71,13 +76,40 @@ public final class Float8Tensor {
 
     /** The accelerator memory of a device tensor. */
     public DeviceData deviceData() {
+        requireLive();
         if (device == null) {
             throw new IllegalStateException(this + " lives on the host");
         }
         return device;
     }
 
+    private void requireLive() {
+        if (released) {
+            throw new IllegalStateException(this + " has been released (backend.release): its codes and scales may"
+                    + " already belong to another tensor");
+        }
+    }
+
+    /**
+     * Marks this tensor released: every later access to its codes and scales throws. For backends (callers use
+     * {@code backend.release(q)}). True when the arrays may now be reused: no other view of them
+     * ({@link #alongOtherAxis}) is live and they belong to tensors alone (see {@link #ofReusable}).
+     *
+     * @throws IllegalStateException if it was released already (reusing its arrays twice would corrupt data)
+     */
+    public boolean markReleased() {
+        requireLive();
+        released = true;
+        return storage.release();
+    }
+
+    /** True after {@link #markReleased}. */
+    public boolean isReleased() {
+        return released;
+    }
+
     private void requireHost() {
+        requireLive();
         if (device != null) {
             throw new IllegalStateException(this + " lives on " + device.device()
                     + "; copy it to the host with backend.toHost(q) to read its codes and scales");
@@ -85,6 +117,22 @@ public final class Float8Tensor {
     }
 
     public Float8Tensor(byte[] codes, float[] scales, QuantSpec spec, DType originalDType, int... shape) {
+        this(new SharedStorage(false), codes, scales, spec, originalDType, shape);
+    }
+
+    /**
+     * Wraps codes and scales (no copy) as a tensor that alone holds them: once it and every view of it are
+     * released, a backend may reuse them for another result. For backends, which make such arrays; a caller that
+     * keeps a reference to them must use the constructor instead.
+     */
+    public static Float8Tensor ofReusable(byte[] codes, float[] scales, QuantSpec spec, DType originalDType,
+            int... shape) {
+        return new Float8Tensor(new SharedStorage(true), codes, scales, spec, originalDType, shape);
+    }
+
+    private Float8Tensor(SharedStorage storage, byte[] codes, float[] scales, QuantSpec spec, DType originalDType,
+            int[] shape) {
+        this.storage = storage;
         Objects.requireNonNull(codes, "codes");
         Objects.requireNonNull(scales, "scales");
         Objects.requireNonNull(spec, "spec");
@@ -245,6 +293,7 @@ public final class Float8Tensor {
      * whose gemm needs the other layout transposes the codes exactly when it reads this view).
      */
     public Float8Tensor alongOtherAxis() {
+        requireLive();
         if (!spec.granularity().transposeable()) {
             throw new IllegalStateException(spec.granularity() + " is not transposeable: requantize along axis "
                     + (1 - spec.axis()) + " instead");
@@ -252,7 +301,8 @@ public final class Float8Tensor {
         if (device != null) {
             return new Float8Tensor(device, spec.otherAxis(), originalDType, shape);
         }
-        return new Float8Tensor(codes, scales, spec.otherAxis(), originalDType, shape);
+        // Shares the arrays and counts as one more view: they are reused only after both are released.
+        return new Float8Tensor(storage.share(), codes, scales, spec.otherAxis(), originalDType, shape);
     }
 
     /** Bytes held: one per code plus four per scale. */
@@ -263,6 +313,7 @@ public final class Float8Tensor {
     @Override
     public String toString() {
         return "Float8Tensor" + Arrays.toString(shape) + " " + spec.format() + " " + spec.granularity() + " axis="
-                + spec.axis() + (spec.powerOfTwoScales() ? " pow2" : "") + (device == null ? "" : " on " + device.device());
+                + spec.axis() + (spec.powerOfTwoScales() ? " pow2" : "") + (device == null ? "" : " on " + device.device())
+                + (released ? " (released)" : "");
     }
 }

@@ -76,6 +76,51 @@ class CpuBackendTest {
         }
     }
 
+    /**
+     * Patches of a few rows by 40 columns, each in one regime, so that blocks of every spec see uniform and
+     * mixed data: narrow magnitudes (every scaled value a normal FP8 value), narrow magnitudes with zeros and
+     * negative zeros, magnitudes over ten decades (subnormal codes), all zeros, and a few huge values among
+     * small ones. Every seventh row is narrow throughout, so whole rows of narrow data occur too.
+     */
+    private static Tensor patchworkTensor(SplittableRandom random, int rows, int cols) {
+        float[] v = new float[rows * cols];
+        for (int r = 0; r < rows; r++) {
+            for (int c = 0; c < cols; c++) {
+                int regime = r % 7 == 0 ? 0 : (r / 3 + c / 40) % 5;
+                double g = random.nextGaussian();
+                v[r * cols + c] = (float) switch (regime) {
+                    case 0 -> Math.copySign(0.5 + random.nextDouble(), g) * 1e3;
+                    case 1 -> random.nextInt(3) == 0 ? (random.nextBoolean() ? 0.0 : -0.0) : (1 + Math.abs(g)) * 1e-3;
+                    case 2 -> g * Math.pow(10, random.nextDouble(-6, 4));
+                    case 3 -> 0.0;
+                    default -> random.nextInt(50) == 0 ? g * 1e30 : g;
+                };
+            }
+        }
+        return Tensor.of(v, rows, cols);
+    }
+
+    @Test
+    void blocksOfUniformAndMixedRegimesMatchReferenceBitForBit() {
+        SplittableRandom random = new SplittableRandom(7);
+        for (int[] shape : new int[][] {{70, 517}, {257, 300}, {1, 1000}, {300, 5}}) {
+            Tensor x = patchworkTensor(random, shape[0], shape[1]);
+            for (DType dtype : DType.values()) {
+                Tensor input = x.to(dtype);
+                for (QuantSpec spec : QuantSpecs.all()) {
+                    String what = spec + " " + input;
+                    assertSameQuantization(REFERENCE.quantize(input, spec), CPU.quantize(input, spec), what);
+                    assertSameQuantization(REFERENCE.quantize(input, spec), SINGLE.quantize(input, spec), what + " on one thread");
+                }
+                QuantSpec columns = QuantSpec.of(Fp8Format.E5M2, ScalingGranularity.TILE_1X128, 1);
+                QuantSpec rowsSpec = QuantSpec.of(Fp8Format.E4M3FN, ScalingGranularity.BLOCK_128X128, 0);
+                Float8Tensor[] both = CPU.quantizeBothAxes(input, columns, rowsSpec);
+                assertSameQuantization(REFERENCE.quantize(input, columns), both[0], "both axes, columns " + input);
+                assertSameQuantization(REFERENCE.quantize(input, rowsSpec), both[1], "both axes, rows " + input);
+            }
+        }
+    }
+
     @Test
     void quantizeBothAxesMatchesTwoReferenceQuantizations() {
         SplittableRandom random = new SplittableRandom(2);
