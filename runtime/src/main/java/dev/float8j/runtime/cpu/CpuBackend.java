@@ -80,6 +80,7 @@ public final class CpuBackend implements Backend {
      */
     @Override
     public void release(Float8Tensor q) {
+        toHost(q); // refuses device tensors
         byte[] codes = q.codes(); // throws if q was released already
         float[] scales = q.scales();
         if (q.markReleased()) {
@@ -91,7 +92,8 @@ public final class CpuBackend implements Backend {
     /** As {@link #release(Float8Tensor)}, for the F32 results of dequantize. */
     @Override
     public void release(Tensor t) {
-        float[] data = !t.isReleased() && !t.isOnDevice() && t.dtype() == DType.F32 ? t.data() : null;
+        toHost(t); // refuses device tensors
+        float[] data = !t.isReleased() && t.dtype() == DType.F32 ? t.data() : null;
         if (t.markReleased() && data != null) {
             pool.put(data);
         }
