@@ -20,16 +20,14 @@ public final class Tensor {
     private final DeviceData device;
     private final int rows;
     private final int cols;
-    private final SharedStorage storage;
-    /** Set by {@link #markReleased}; a plain field: release is not meant to race with use. */
-    private boolean released;
+    private final StorageView view;
 
     private Tensor(int[] shape, DType dtype, float[] f32, short[] bf16, DeviceData device) {
-        this(shape, dtype, f32, bf16, device, new SharedStorage(false));
+        this(shape, dtype, f32, bf16, device, new StorageView(new SharedStorage(false)));
     }
 
-    private Tensor(int[] shape, DType dtype, float[] f32, short[] bf16, DeviceData device, SharedStorage storage) {
-        this.storage = storage;
+    private Tensor(int[] shape, DType dtype, float[] f32, short[] bf16, DeviceData device, StorageView view) {
+        this.view = view;
         this.shape = shape;
         this.dtype = dtype;
         this.f32 = f32;
@@ -57,7 +55,7 @@ public final class Tensor {
      */
     public static Tensor ofReusable(float[] data, int... shape) {
         Tensor t = of(data, shape);
-        return new Tensor(t.shape, DType.F32, data, null, null, new SharedStorage(true));
+        return new Tensor(t.shape, DType.F32, data, null, null, new StorageView(new SharedStorage(true)));
     }
 
     /** Wraps bfloat16 bits (no copy) as a BF16 tensor of the given shape. */
@@ -109,10 +107,7 @@ public final class Tensor {
     }
 
     private void requireLive() {
-        if (released) {
-            throw new IllegalStateException(this + " has been released (backend.release): its elements may already"
-                    + " belong to another tensor");
-        }
+        view.requireLive(this, "elements");
     }
 
     /**
@@ -123,14 +118,12 @@ public final class Tensor {
      * @throws IllegalStateException if it was released already (reusing its arrays twice would corrupt data)
      */
     public boolean markReleased() {
-        requireLive();
-        released = true;
-        return storage.release();
+        return view.release(this, "elements");
     }
 
     /** True after {@link #markReleased}. */
     public boolean isReleased() {
-        return released;
+        return view.isReleased();
     }
 
     private static int[] checkShape(int[] shape) {
@@ -274,7 +267,7 @@ public final class Tensor {
         if (count(s) != size()) {
             throw new IllegalArgumentException("cannot reshape " + Arrays.toString(shape) + " to " + Arrays.toString(s));
         }
-        return new Tensor(s, dtype, f32, bf16, device, storage.share());
+        return new Tensor(s, dtype, f32, bf16, device, view.share());
     }
 
     public Tensor copy() {
@@ -290,6 +283,6 @@ public final class Tensor {
     @Override
     public String toString() {
         return "Tensor" + Arrays.toString(shape) + " " + dtype + (device == null ? "" : " on " + device.device())
-                + (released ? " (released)" : "");
+                + (view.isReleased() ? " (released)" : "");
     }
 }

@@ -5,6 +5,7 @@ import dev.float8j.runtime.DeviceData;
 import dev.float8j.runtime.E8M0;
 import dev.float8j.runtime.Fp8Format;
 import dev.float8j.runtime.SharedStorage;
+import dev.float8j.runtime.StorageView;
 import java.util.Arrays;
 import java.util.Objects;
 
@@ -31,12 +32,10 @@ public final class Float8Tensor {
     private final int blockCols;
     private final int scaleCols;
     private final DeviceData device;
-    private final SharedStorage storage;
-    /** Set by {@link #markReleased}; a plain field: release is not meant to race with use. */
-    private boolean released;
+    private final StorageView view;
 
     private Float8Tensor(DeviceData device, QuantSpec spec, DType originalDType, int[] shape) {
-        this.storage = new SharedStorage(false);
+        this.view = new StorageView(new SharedStorage(false));
         this.codes = null;
         this.scales = null;
         this.device = device;
@@ -84,10 +83,7 @@ public final class Float8Tensor {
     }
 
     private void requireLive() {
-        if (released) {
-            throw new IllegalStateException(this + " has been released (backend.release): its codes and scales may"
-                    + " already belong to another tensor");
-        }
+        view.requireLive(this, "codes and scales");
     }
 
     /**
@@ -98,14 +94,12 @@ public final class Float8Tensor {
      * @throws IllegalStateException if it was released already (reusing its arrays twice would corrupt data)
      */
     public boolean markReleased() {
-        requireLive();
-        released = true;
-        return storage.release();
+        return view.release(this, "codes and scales");
     }
 
     /** True after {@link #markReleased}. */
     public boolean isReleased() {
-        return released;
+        return view.isReleased();
     }
 
     private void requireHost() {
@@ -117,7 +111,7 @@ public final class Float8Tensor {
     }
 
     public Float8Tensor(byte[] codes, float[] scales, QuantSpec spec, DType originalDType, int... shape) {
-        this(new SharedStorage(false), codes, scales, spec, originalDType, shape);
+        this(new StorageView(new SharedStorage(false)), codes, scales, spec, originalDType, shape);
     }
 
     /**
@@ -127,12 +121,12 @@ public final class Float8Tensor {
      */
     public static Float8Tensor ofReusable(byte[] codes, float[] scales, QuantSpec spec, DType originalDType,
             int... shape) {
-        return new Float8Tensor(new SharedStorage(true), codes, scales, spec, originalDType, shape);
+        return new Float8Tensor(new StorageView(new SharedStorage(true)), codes, scales, spec, originalDType, shape);
     }
 
-    private Float8Tensor(SharedStorage storage, byte[] codes, float[] scales, QuantSpec spec, DType originalDType,
+    private Float8Tensor(StorageView view, byte[] codes, float[] scales, QuantSpec spec, DType originalDType,
             int[] shape) {
-        this.storage = storage;
+        this.view = view;
         Objects.requireNonNull(codes, "codes");
         Objects.requireNonNull(scales, "scales");
         Objects.requireNonNull(spec, "spec");
@@ -302,7 +296,7 @@ public final class Float8Tensor {
             return new Float8Tensor(device, spec.otherAxis(), originalDType, shape);
         }
         // Shares the arrays and counts as one more view: they are reused only after both are released.
-        return new Float8Tensor(storage.share(), codes, scales, spec.otherAxis(), originalDType, shape);
+        return new Float8Tensor(view.share(), codes, scales, spec.otherAxis(), originalDType, shape);
     }
 
     /** Bytes held: one per code plus four per scale. */
@@ -314,6 +308,6 @@ public final class Float8Tensor {
     public String toString() {
         return "Float8Tensor" + Arrays.toString(shape) + " " + spec.format() + " " + spec.granularity() + " axis="
                 + spec.axis() + (spec.powerOfTwoScales() ? " pow2" : "") + (device == null ? "" : " on " + device.device())
-                + (released ? " (released)" : "");
+                + (view.isReleased() ? " (released)" : "");
     }
 }
