@@ -1,5 +1,7 @@
 package dev.float8j.runtime;
 
+import dev.float8j.runtime.ops.ModelOps;
+import dev.float8j.runtime.ops.ReferenceModelOps;
 import dev.float8j.runtime.quant.Float8Tensor;
 import dev.float8j.runtime.quant.QuantSpec;
 
@@ -131,5 +133,13 @@ public interface Backend {
         } else {
             java.util.Arrays.fill(t.bf16Data(), (short) 0);
         }
+    }
+
+    /**
+     * The transformer's non-gemm operations on this backend's tensors: {@link ReferenceModelOps} on the host; a
+     * backend with its own memory overrides this with ops that run there.
+     */
+    default ModelOps ops() {
+        return ReferenceModelOps.INSTANCE;
     }
 }

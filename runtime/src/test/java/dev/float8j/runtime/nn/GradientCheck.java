@@ -4,6 +4,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import dev.float8j.runtime.Tensor;
 import java.util.SplittableRandom;
+import java.util.function.DoubleSupplier;
 import java.util.function.Supplier;
 
 /**
@@ -56,11 +57,12 @@ public final class GradientCheck {
         }
     }
 
-    private interface Objective {
-        double value();
-    }
-
-    private static void compare(String what, float[] analytic, float[] values, Objective f, double h, double tolerance) {
+    /**
+     * Compares analytic, the gradient of f with respect to values, with central differences: values is perturbed in
+     * place (and restored), so f must read it. The error of each entry must be within
+     * tolerance·(|numeric| + the largest |analytic|).
+     */
+    public static void compare(String what, float[] analytic, float[] values, DoubleSupplier f, double h, double tolerance) {
         double maxAbs = 0;
         for (float a : analytic) {
             maxAbs = Math.max(maxAbs, Math.abs(a));
@@ -68,9 +70,9 @@ public final class GradientCheck {
         for (int i = 0; i < values.length; i++) {
             float saved = values[i];
             values[i] = (float) (saved + h);
-            double plus = f.value();
+            double plus = f.getAsDouble();
             values[i] = (float) (saved - h);
-            double minus = f.value();
+            double minus = f.getAsDouble();
             values[i] = saved;
             double numeric = (plus - minus) / (2 * h);
             double err = Math.abs(numeric - analytic[i]);
