@@ -1,15 +1,14 @@
 package dev.float8j.runtime.cuda;
 
-import java.io.IOException;
-import java.io.InputStream;
-import java.io.UncheckedIOException;
 import java.lang.foreign.MemorySegment;
-import java.nio.charset.StandardCharsets;
+import java.lang.foreign.StructLayout;
+import java.util.HashMap;
 import java.util.List;
+import java.util.Map;
 
 /**
- * The loaded CUDA stack for one GPU: driver, primary context, one stream, cuBLASLt, the float8j kernels
- * (compiled once by NVRTC for this GPU) and the caching allocator. Created once per process.
+ * The loaded CUDA stack for one GPU: driver, primary context, one stream, cuBLASLt, the float8j kernel files
+ * (each compiled once by NVRTC for this GPU, on first use) and the caching allocator. Created once per process.
  */
 final class CudaContext {
     /** Dynamic shared memory of the pipelined cast: two stages of 128 rows x 256 bytes. */
@@ -25,17 +24,9 @@ final class CudaContext {
     final String deviceName;
     final int computeCapability;
     final int multiprocessors;
-    final Kernels kernels;
     final CastFaults faults;
-
-    /**
-     * Kernel handles of kernels.cu; amaxTiles and castTiles are indexed by source type (F32, BF16, FP8),
-     * amaxFlat and castFlat (tensorwise over contiguous data) by high-precision type (F32, BF16).
-     */
-    record Kernels(MemorySegment[] amaxTiles, MemorySegment[] castTiles, MemorySegment[] amaxFlat,
-            MemorySegment[] castFlat, MemorySegment dequantize, MemorySegment convert, MemorySegment transpose,
-            MemorySegment addInto) {
-    }
+    /** Kernel files loaded so far, by file name. */
+    private final Map<String, KernelModule> modules = new HashMap<>();
 
     private CudaContext() {
         driver = new CudaDriver();
@@ -55,40 +46,25 @@ final class CudaContext {
         }
         context = driver.retainPrimaryContext(device);
         stream = driver.createStream();
-        Nvrtc nvrtc = new Nvrtc();
-        byte[] cubin = nvrtc.compile(source(), "kernels.cu",
-                List.of("--gpu-architecture=sm_" + computeCapability, "--std=c++17"));
-        MemorySegment module = driver.loadModule(cubin);
-        String[] types = {"f32", "bf16", "fp8"};
-        MemorySegment[] amax = new MemorySegment[types.length];
-        MemorySegment[] cast = new MemorySegment[types.length];
-        for (int i = 0; i < types.length; i++) {
-            amax[i] = driver.function(module, "amax_tiles_" + types[i]);
-            cast[i] = driver.function(module, "cast_tiles_" + types[i]);
-        }
-        // The pipelined BF16 kernels keep two 32 KiB tile stages in dynamic shared memory.
-        driver.setFunctionAttribute(cast[1], CudaDriver.FUNC_ATTR_MAX_DYNAMIC_SHARED_BYTES, PIPELINE_STAGE_BYTES);
-        driver.setFunctionAttribute(amax[1], CudaDriver.FUNC_ATTR_MAX_DYNAMIC_SHARED_BYTES, PIPELINE_STAGE_BYTES);
-        MemorySegment[] amaxFlat = {driver.function(module, "amax_flat_f32"), driver.function(module, "amax_flat_bf16")};
-        MemorySegment[] castFlat = {driver.function(module, "cast_flat_f32"), driver.function(module, "cast_flat_bf16")};
-        kernels = new Kernels(amax, cast, amaxFlat, castFlat, driver.function(module, "dequantize"),
-                driver.function(module, "convert"), driver.function(module, "transpose"),
-                driver.function(module, "add_into"));
         lt = new CublasLt();
         lt.start(driver);
         allocator = new DeviceAllocator(driver);
         faults = new CastFaults(driver, stream);
     }
 
-    private static String source() {
-        try (InputStream in = CudaContext.class.getResourceAsStream("kernels.cu")) {
-            if (in == null) {
-                throw new IllegalStateException("kernels.cu is missing from the float8j jar");
-            }
-            return new String(in.readAllBytes(), StandardCharsets.UTF_8);
-        } catch (IOException e) {
-            throw new UncheckedIOException(e);
+    /** The kernel file (one op family), compiled and loaded on first use; structs are checked as it loads. */
+    synchronized KernelModule module(String file, List<StructLayout> structs) {
+        KernelModule m = modules.get(file);
+        if (m == null) {
+            m = KernelModule.load(this, file, structs);
+            modules.put(file, m);
         }
+        return m;
+    }
+
+    /** A kernel file without argument structs. */
+    KernelModule module(String file) {
+        return module(file, List.of());
     }
 
     /** The process-wide context, created on first use; a failure is remembered and thrown again. */

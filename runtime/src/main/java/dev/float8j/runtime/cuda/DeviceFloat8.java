@@ -25,7 +25,7 @@ public record DeviceFloat8(DeviceBuffer codes, DeviceBuffer scales, DeviceBuffer
 
     /** Rows of the stored (K-contiguous) copy: the free length rounded up to 16. */
     public int storedRows() {
-        return CudaBackend.roundUp(free(), 16);
+        return roundUp(free(), 16);
     }
 
     @Override
@@ -39,5 +39,21 @@ public record DeviceFloat8(DeviceBuffer codes, DeviceBuffer scales, DeviceBuffer
     public String toString() {
         return "DeviceFloat8[" + rows + "x" + cols + " " + spec.format() + " " + spec.granularity() + " axis="
                 + spec.axis() + "]";
+    }
+
+    static int roundUp(int n, int multiple) {
+        return (n + multiple - 1) / multiple * multiple;
+    }
+
+    static int ceilDiv(int a, int b) {
+        return (a + b - 1) / b;
+    }
+
+    /**
+     * Row stride of a 128x128-block scale grid: the number of blocks along K rounded up to 4 (16 bytes), as
+     * cuBLASLt reads BLK128x128_32F scales.
+     */
+    static int blockScaleStride(int depth) {
+        return roundUp(ceilDiv(depth, 128), 4);
     }
 }

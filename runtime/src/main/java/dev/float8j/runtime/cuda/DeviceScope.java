@@ -18,11 +18,11 @@ import java.util.List;
  * }</pre>
  */
 public final class DeviceScope implements AutoCloseable {
-    private final CudaBackend owner;
+    private final DeviceMemory owner;
     private final List<Resident> made = new ArrayList<>();
     private boolean closed;
 
-    DeviceScope(CudaBackend owner) {
+    DeviceScope(DeviceMemory owner) {
         this.owner = owner;
     }
 

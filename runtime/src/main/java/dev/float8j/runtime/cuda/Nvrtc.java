@@ -9,6 +9,7 @@ import java.lang.foreign.FunctionDescriptor;
 import java.lang.foreign.MemorySegment;
 import java.lang.invoke.MethodHandle;
 import java.util.List;
+import java.util.Map;
 
 /**
  * FFM bindings to NVRTC: compiles CUDA C source (kept as a jar resource) to a cubin for the GPU at hand,
@@ -70,10 +71,24 @@ final class Nvrtc {
 
     /** Compiles source to a cubin with the given options (for example --gpu-architecture=sm_90). */
     byte[] compile(String source, String name, List<String> options) {
+        return compile(source, name, Map.of(), options);
+    }
+
+    /** Compiles source, which may #include the given headers (name to text), to a cubin. */
+    byte[] compile(String source, String name, Map<String, String> headers, List<String> options) {
         try (Arena arena = Arena.ofConfined()) {
             MemorySegment programOut = arena.allocate(ADDRESS);
+            MemorySegment headerTexts = arena.allocate(ADDRESS, Math.max(1, headers.size()));
+            MemorySegment headerNames = arena.allocate(ADDRESS, Math.max(1, headers.size()));
+            int h = 0;
+            for (Map.Entry<String, String> header : headers.entrySet()) {
+                headerTexts.setAtIndex(ADDRESS, h, arena.allocateFrom(header.getValue()));
+                headerNames.setAtIndex(ADDRESS, h, arena.allocateFrom(header.getKey()));
+                h++;
+            }
             check((int) nvrtcCreateProgram.invokeExact(programOut, arena.allocateFrom(source), arena.allocateFrom(name),
-                    0, MemorySegment.NULL, MemorySegment.NULL), "nvrtcCreateProgram", null);
+                    headers.size(), headers.isEmpty() ? MemorySegment.NULL : headerTexts,
+                    headers.isEmpty() ? MemorySegment.NULL : headerNames), "nvrtcCreateProgram", null);
             MemorySegment program = programOut.get(ADDRESS, 0);
             try {
                 MemorySegment opts = arena.allocate(ADDRESS, Math.max(1, options.size()));

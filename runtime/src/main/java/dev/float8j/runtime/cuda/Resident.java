@@ -5,7 +5,8 @@ import java.lang.ref.Cleaner;
 
 /**
  * Device memory held by a host-side {@link dev.float8j.runtime.Tensor} or
- * {@link dev.float8j.runtime.quant.Float8Tensor}: a device tensor or a quantized device copy. Layers drop their
+ * {@link dev.float8j.runtime.quant.Float8Tensor}: a device tensor or a quantized device copy (or the raw buffer
+ * of a batch's token ids). Layers drop their
  * intermediate tensors without closing them, so the memory goes back to the caching allocator when the
  * garbage collector finds this object unreachable (the allocator runs the collector when the device is full),
  * or at once when the {@link DeviceScope} it was made in closes.
@@ -18,13 +19,15 @@ final class Resident implements DeviceData {
     /** Exactly one is set. */
     final DeviceTensor tensor;
     final DeviceFloat8 fp8;
+    final DeviceBuffer raw;
     private final Cleaner.Cleanable release;
 
-    private Resident(String device, DeviceTensor tensor, DeviceFloat8 fp8) {
+    private Resident(String device, DeviceTensor tensor, DeviceFloat8 fp8, DeviceBuffer raw) {
         this.device = device;
         this.tensor = tensor;
         this.fp8 = fp8;
-        AutoCloseable owned = tensor != null ? tensor : fp8;
+        this.raw = raw;
+        AutoCloseable owned = tensor != null ? tensor : fp8 != null ? fp8 : raw;
         release = CLEANER.register(this, () -> {
             try {
                 owned.close();
@@ -40,11 +43,16 @@ final class Resident implements DeviceData {
     }
 
     static Resident of(String device, DeviceTensor tensor) {
-        return new Resident(device, tensor, null);
+        return new Resident(device, tensor, null, null);
     }
 
     static Resident of(String device, DeviceFloat8 fp8) {
-        return new Resident(device, null, fp8);
+        return new Resident(device, null, fp8, null);
+    }
+
+    /** Untyped device memory (a batch's token ids). */
+    static Resident of(String device, DeviceBuffer raw) {
+        return new Resident(device, null, null, raw);
     }
 
     @Override

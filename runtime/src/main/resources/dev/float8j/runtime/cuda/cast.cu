@@ -1,4 +1,4 @@
-// float8j's quantization kernels, compiled at run time by NVRTC (no headers needed).
+// float8j's quantization kernels (casts to FP8, dequantization, conversion, transposes), compiled at run time by NVRTC.
 //
 // Every kernel works on 128x128 tiles of a logical rows x cols matrix with 512 threads: warp w holds rows
 // 8w..8w+7 of the tile, lane l holds columns 4l..4l+3, so a thread keeps 32 values in registers (few enough
@@ -24,9 +24,7 @@
 #define FMT_E4M3 0
 #define FMT_E5M2 1
 
-typedef unsigned char u8;
-typedef unsigned short u16;
-typedef unsigned int u32;
+#include "common.cuh"
 // Own vector types, so that the source needs no CUDA header.
 struct alignas(16) V4u { u32 x, y, z, w; };
 struct alignas(16) V4f { float x, y, z, w; };
@@ -162,12 +160,6 @@ __device__ __forceinline__ void load_tile(const Source& s, int rows, int cols, i
             }
         }
     }
-}
-
-__device__ __forceinline__ u16 bf16_from_float(float x) {
-    u32 bits = __float_as_uint(x);
-    if ((bits & 0x7FFFFFFFu) > 0x7F800000u) return (u16) ((bits >> 16) | 0x40u);  // keep NaN quiet
-    return (u16) ((bits + 0x7FFFu + ((bits >> 16) & 1u)) >> 16);
 }
 
 __device__ __forceinline__ u32 abs_bits(float x) {
@@ -597,13 +589,6 @@ __device__ __forceinline__ void cast_flat(const void* data, long n, Copy o, cons
 INSTANTIATE_FLAT(f32, IN_F32)
 INSTANTIATE_FLAT(bf16, IN_BF16)
 
-// into[i] += g[i] for n elements; into is F32, g F32 (gType 0) or BF16 (gType 1). Gradient accumulation.
-extern "C" __global__ void add_into(float* into, const void* g, long n, int gType) {
-    for (long i = blockIdx.x * (long) blockDim.x + threadIdx.x; i < n; i += (long) gridDim.x * blockDim.x) {
-        into[i] += gType == 0 ? ((const float*) g)[i] : __uint_as_float((u32) ((const u16*) g)[i] << 16);
-    }
-}
-
 // Converts a row-major F32 matrix to BF16 (toBf16 = 1) or BF16 to F32 (toBf16 = 0), rounding to nearest even.
 extern "C" __global__ void convert(const void* in, void* out, long n, int toBf16) {
     for (long i = blockIdx.x * (long) blockDim.x + threadIdx.x; i < n; i += (long) gridDim.x * blockDim.x) {
@@ -657,4 +642,17 @@ extern "C" __global__ void transpose(const void* in, int rows, int cols, int ldI
             }
         }
     }
+}
+
+// The layouts of Source and Copy, as CudaCasts.java checks them at load time.
+extern "C" __global__ void cast_layout(long long* out) {
+    int i = 0;
+    LAYOUT_SIZE(Source);
+    LAYOUT_FIELD(Source, data); LAYOUT_FIELD(Source, type); LAYOUT_FIELD(Source, ld); LAYOUT_FIELD(Source, axis);
+    LAYOUT_FIELD(Source, fmt); LAYOUT_FIELD(Source, mode); LAYOUT_FIELD(Source, scale); LAYOUT_FIELD(Source, ldScale);
+    LAYOUT_FIELD(Source, tile);
+    LAYOUT_SIZE(Copy);
+    LAYOUT_FIELD(Copy, codes); LAYOUT_FIELD(Copy, ld); LAYOUT_FIELD(Copy, scale); LAYOUT_FIELD(Copy, inv);
+    LAYOUT_FIELD(Copy, ldScale); LAYOUT_FIELD(Copy, fmt); LAYOUT_FIELD(Copy, pow2); LAYOUT_FIELD(Copy, castId);
+    LAYOUT_FIELD(Copy, fault);
 }

@@ -1,0 +1,216 @@
+package dev.float8j.runtime.cuda;
+
+import static dev.float8j.runtime.cuda.DeviceFloat8.blockScaleStride;
+import static dev.float8j.runtime.cuda.DeviceFloat8.ceilDiv;
+import static dev.float8j.runtime.cuda.DeviceFloat8.roundUp;
+
+import dev.float8j.runtime.DType;
+import dev.float8j.runtime.Fp8Format;
+import dev.float8j.runtime.Tensor;
+import dev.float8j.runtime.quant.Float8Tensor;
+import dev.float8j.runtime.quant.ScalingGranularity;
+
+/**
+ * Gemms through cuBLASLt: the scaled FP8 gemm on device copies, the high-precision matmul, and the host API's
+ * padded FP8 gemm; with the tables from float8j's granularities to cuBLASLt's scale modes and the layouts
+ * cuBLASLt reads.
+ */
+final class CudaGemms {
+    private final CudaContext cuda;
+    private final DeviceMemory memory;
+    private final CudaCasts casts;
+
+    CudaGemms(CudaContext cuda, DeviceMemory memory, CudaCasts casts) {
+        this.cuda = cuda;
+        this.memory = memory;
+        this.casts = casts;
+    }
+
+
+    private static int ltType(Fp8Format f) {
+        return f == Fp8Format.E4M3FN ? CublasLt.CUDA_R_8F_E4M3 : CublasLt.CUDA_R_8F_E5M2;
+    }
+
+    private static int ltType(DType d) {
+        return d == DType.F32 ? CublasLt.CUDA_R_32F : CublasLt.CUDA_R_16BF;
+    }
+
+    /** The cuBLASLt scale mode a device tensor's scales are laid out for. */
+    private static int ltMode(ScalingGranularity g) {
+        return switch (g) {
+            case TENSORWISE -> CublasLt.SCALE_SCALAR_32F;
+            case ROWWISE -> CublasLt.SCALE_OUTER_VEC_32F;
+            case TILE_1X128 -> CublasLt.SCALE_VEC128_32F;
+            case BLOCK_128X128 -> CublasLt.SCALE_BLK128X128_32F;
+            case MX_1X32 -> throw new UnsupportedOperationException(
+                    "cuBLASLt on this GPU has no 1x32 FP32-scale gemm; dequantize MX tensors or use the host API");
+        };
+    }
+
+    private static boolean pairSupported(int aMode, int bMode) {
+        boolean blockish = (aMode == CublasLt.SCALE_VEC128_32F || aMode == CublasLt.SCALE_BLK128X128_32F)
+                && (bMode == CublasLt.SCALE_VEC128_32F || bMode == CublasLt.SCALE_BLK128X128_32F);
+        return aMode == bMode && aMode != CublasLt.SCALE_BLK128X128_32F || blockish && aMode + bMode
+                != 2 * CublasLt.SCALE_BLK128X128_32F;
+    }
+
+    /**
+     * The scaled FP8 gemm C = A·Bᵀ under the axis convention, on the GPU: [A's free length] x [B's free length].
+     * Free and summed lengths must be multiples of 16 here (the host API pads). fastAccum lets cuBLASLt
+     * accumulate in the tensor cores' reduced precision (tensorwise and rowwise only).
+     */
+    DeviceTensor gemm(DeviceFloat8 a, DeviceFloat8 b, DType out, boolean fastAccum) {
+        DeviceTensor d = memory.allocate(a.free(), b.free(), out);
+        runGemm(a, b, d, fastAccum, false);
+        return d;
+    }
+
+    /** d += A·Bᵀ under the axis convention, on the GPU, accumulated by cuBLASLt itself (beta = 1); d is F32. */
+    public void gemmAccumulate(DeviceTensor d, DeviceFloat8 a, DeviceFloat8 b) {
+        if (d.dtype() != DType.F32 || d.rows() != a.free() || d.cols() != b.free()) {
+            throw new IllegalArgumentException("cannot accumulate the gemm of " + a + " and " + b + " (" + a.free() + "x"
+                    + b.free() + ") into " + d + ": needs an F32 target of that shape");
+        }
+        runGemm(a, b, d, false, true);
+    }
+
+    private void runGemm(DeviceFloat8 a, DeviceFloat8 b, DeviceTensor d, boolean fastAccum, boolean accumulate) {
+        if (a.depth() != b.depth()) {
+            throw new IllegalArgumentException("gemm: " + a + " sums over " + a.depth() + " elements, " + b + " over "
+                    + b.depth());
+        }
+        if (a.free() % 16 != 0 || b.free() % 16 != 0 || a.depth() % 16 != 0) {
+            throw new IllegalArgumentException("device gemm of " + a + " and " + b
+                    + " needs free and summed lengths that are multiples of 16 (cuBLASLt FP8); the host API pads");
+        }
+        int aMode = ltMode(b.spec().granularity());
+        int bMode = ltMode(a.spec().granularity());
+        if (!pairSupported(aMode, bMode)) {
+            throw new IllegalArgumentException("cuBLASLt has no FP8 gemm for " + a.spec().granularity() + " x "
+                    + b.spec().granularity() + " scales on the device; the host API expands scales to 1x128 form");
+        }
+        boolean fast = fastAccum && (aMode == CublasLt.SCALE_SCALAR_32F || aMode == CublasLt.SCALE_OUTER_VEC_32F);
+        CublasLt.Shape shape = new CublasLt.Shape(b.free(), a.free(), a.depth(), ltType(b.spec().format()),
+                ltType(a.spec().format()), ltType(d.dtype()), CublasLt.OP_T, CublasLt.OP_N, b.ld(), a.ld(), aMode, bMode,
+                fast, accumulate);
+        cuda.lt.matmul(shape, b.codes().pointer(), a.codes().pointer(), d.pointer(), b.inverseScales().pointer(),
+                a.inverseScales().pointer(), cuda.stream);
+    }
+
+    /** The high-precision gemm under the axis convention on the GPU; a and b share a dtype (F32 or BF16). */
+    DeviceTensor matmul(DeviceTensor a, int aAxis, DeviceTensor b, int bAxis, DType out) {
+        if (a.dtype() != b.dtype()) {
+            throw new IllegalArgumentException("matmul of " + a + " and " + b + ": dtypes differ");
+        }
+        int depth = aAxis == 1 ? a.cols() : a.rows();
+        int depthB = bAxis == 1 ? b.cols() : b.rows();
+        if (depth != depthB) {
+            throw new IllegalArgumentException("matmul: " + a + " along axis " + aAxis + " sums over " + depth + ", "
+                    + b + " along axis " + bAxis + " over " + depthB);
+        }
+        if (a.dtype() == DType.F32 && out == DType.BF16) {
+            // cuBLASLt has no F32 x F32 -> BF16 matmul: F32 result, then rounded
+            try (DeviceTensor f32 = matmul(a, aAxis, b, bAxis, DType.F32)) {
+                return casts.convert(f32, DType.BF16);
+            }
+        }
+        int m = aAxis == 1 ? a.rows() : a.cols();
+        int n = bAxis == 1 ? b.rows() : b.cols();
+        DeviceTensor d = memory.allocate(m, n, out);
+        CublasLt.Shape shape = new CublasLt.Shape(n, m, depth, ltType(b.dtype()), ltType(a.dtype()), ltType(out),
+                bAxis == 1 ? CublasLt.OP_T : CublasLt.OP_N, aAxis == 1 ? CublasLt.OP_N : CublasLt.OP_T, b.cols(),
+                a.cols(), -1, -1, false, false);
+        cuda.lt.matmul(shape, b.pointer(), a.pointer(), d.pointer(), 0, 0, cuda.stream);
+        return d;
+    }
+
+    /** The host API's FP8 gemm: operands padded and uploaded, the F32 result downloaded. */
+    Tensor hostGemm(Float8Tensor a, Float8Tensor b, int depth) {
+        int[] modes = hostGemmModes(a.granularity(), b.granularity());
+        int ltA = modes[1];
+        int ltB = modes[0];
+        boolean blockModes = ltA == CublasLt.SCALE_VEC128_32F || ltA == CublasLt.SCALE_BLK128X128_32F;
+        int ld = roundUp(depth, blockModes ? 128 : 16);
+        int m = a.axis() == 1 ? a.rows() : a.cols();
+        int n = b.axis() == 1 ? b.rows() : b.cols();
+        int mPadded = roundUp(m, 16);
+        int nPadded = roundUp(n, 16);
+        try (DeviceBuffer codesA = memory.uploadBytes(CudaCasts.kContiguousCodes(a, mPadded, ld));
+                DeviceBuffer codesB = memory.uploadBytes(CudaCasts.kContiguousCodes(b, nPadded, ld));
+                DeviceBuffer invA = memory.uploadFloats(inverseScales(a, ltB, mPadded, ld));
+                DeviceBuffer invB = memory.uploadFloats(inverseScales(b, ltA, nPadded, ld));
+                DeviceBuffer d = cuda.allocator.allocate(4L * mPadded * nPadded)) {
+            CublasLt.Shape shape = new CublasLt.Shape(nPadded, mPadded, ld, ltType(b.format()), ltType(a.format()),
+                    CublasLt.CUDA_R_32F, CublasLt.OP_T, CublasLt.OP_N, ld, ld, ltA, ltB, false, false);
+            cuda.lt.matmul(shape, codesB.pointer(), codesA.pointer(), d.pointer(), invB.pointer(), invA.pointer(),
+                    cuda.stream);
+            float[] padded = memory.downloadFloats(d, mPadded * nPadded);
+            float[] out = new float[m * n];
+            for (int i = 0; i < m; i++) {
+                System.arraycopy(padded, i * nPadded, out, i * n, n);
+            }
+            return Tensor.of(out, m, n);
+        }
+    }
+
+    /**
+     * cuBLASLt scale modes {for A, for B} (our operands) that hold these granularities exactly: scalar for two
+     * tensorwise, outer vectors for tensorwise/rowwise, else 128-element vectors and 128x128 blocks (cuBLASLt
+     * has no block x block kernel, so then A's blocks are written as 128-element vectors).
+     */
+    private static int[] hostGemmModes(ScalingGranularity a, ScalingGranularity b) {
+        boolean aSimple = a == ScalingGranularity.TENSORWISE || a == ScalingGranularity.ROWWISE;
+        boolean bSimple = b == ScalingGranularity.TENSORWISE || b == ScalingGranularity.ROWWISE;
+        if (a == ScalingGranularity.TENSORWISE && b == ScalingGranularity.TENSORWISE) {
+            return new int[] {CublasLt.SCALE_SCALAR_32F, CublasLt.SCALE_SCALAR_32F};
+        }
+        if (aSimple && bSimple) {
+            return new int[] {CublasLt.SCALE_OUTER_VEC_32F, CublasLt.SCALE_OUTER_VEC_32F};
+        }
+        int modeB = b == ScalingGranularity.BLOCK_128X128 ? CublasLt.SCALE_BLK128X128_32F : CublasLt.SCALE_VEC128_32F;
+        int modeA = a == ScalingGranularity.BLOCK_128X128 && modeB != CublasLt.SCALE_BLK128X128_32F
+                ? CublasLt.SCALE_BLK128X128_32F : CublasLt.SCALE_VEC128_32F;
+        return new int[] {modeA, modeB};
+    }
+
+    /** 1/scale in cuBLASLt's layout for ltMode; entries for padding are 0. */
+    private static float[] inverseScales(Float8Tensor t, int ltMode, int freePadded, int ld) {
+        int free = t.axis() == 1 ? t.rows() : t.cols();
+        int depth = t.axis() == 1 ? t.cols() : t.rows();
+        int kBlocks = ceilDiv(ld, 128);
+        int blockStride = blockScaleStride(ld);
+        float[] out;
+        switch (ltMode) {
+            case CublasLt.SCALE_SCALAR_32F -> out = new float[] {1f / t.scale(0, 0)};
+            case CublasLt.SCALE_OUTER_VEC_32F -> {
+                out = new float[freePadded];
+                for (int f = 0; f < free; f++) {
+                    out[f] = 1f / scaleAt(t, f, 0);
+                }
+            }
+            case CublasLt.SCALE_VEC128_32F -> {
+                out = new float[kBlocks * freePadded];
+                for (int kb = 0; kb * 128 < depth; kb++) {
+                    for (int f = 0; f < free; f++) {
+                        out[kb * freePadded + f] = 1f / scaleAt(t, f, kb * 128);
+                    }
+                }
+            }
+            default -> {
+                out = new float[ceilDiv(freePadded, 128) * blockStride];
+                for (int fb = 0; fb * 128 < free; fb++) {
+                    for (int kb = 0; kb * 128 < depth; kb++) {
+                        out[fb * blockStride + kb] = 1f / scaleAt(t, fb * 128, kb * 128);
+                    }
+                }
+            }
+        }
+        return out;
+    }
+
+    /** The scale of t at free index f and summed index k. */
+    private static float scaleAt(Float8Tensor t, int f, int k) {
+        return t.axis() == 1 ? t.scale(f, k) : t.scale(k, f);
+    }
+
+}

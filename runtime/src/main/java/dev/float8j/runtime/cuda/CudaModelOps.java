@@ -1,0 +1,528 @@
+package dev.float8j.runtime.cuda;
+
+import static dev.float8j.runtime.cuda.DeviceFloat8.ceilDiv;
+import static java.lang.foreign.ValueLayout.JAVA_FLOAT;
+import static java.lang.foreign.ValueLayout.JAVA_INT;
+import static java.lang.foreign.ValueLayout.JAVA_LONG;
+
+import dev.float8j.runtime.DType;
+import dev.float8j.runtime.Tensor;
+import dev.float8j.runtime.ops.AdamWStep;
+import dev.float8j.runtime.ops.AttentionGrads;
+import dev.float8j.runtime.ops.AttentionResult;
+import dev.float8j.runtime.ops.AttentionShape;
+import dev.float8j.runtime.ops.LossResult;
+import dev.float8j.runtime.ops.ModelOps;
+import dev.float8j.runtime.ops.NormResult;
+import dev.float8j.runtime.ops.ReferenceModelOps;
+import dev.float8j.runtime.ops.TokenIds;
+import java.lang.foreign.Arena;
+import java.lang.foreign.MemoryLayout;
+import java.lang.foreign.MemorySegment;
+import java.lang.foreign.StructLayout;
+import java.lang.ref.Reference;
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.List;
+
+/**
+ * {@link ModelOps} on the GPU: one small kernel per op, queued on the backend's stream with no host
+ * synchronization, F32 math on F32 or BF16 tensors. Kernels live in one file per op family (elementwise.cu,
+ * embedding.cu, rmsnorm.cu, rope.cu, cross_entropy.cu, optimizer.cu); attention is {@code CudaAttention}'s.
+ *
+ * <p>Inputs on the host are copied to the GPU; results are device tensors. Tensors that an op writes into
+ * (gradients, parameters, optimizer moments) must already be device tensors of this backend. Reductions (the
+ * RMSNorm gain's gradient, the loss, the squared norm, repeated embedding ids) add in a fixed order, so a step
+ * gives the same bits every run; their scratch is a grow-only {@link Workspace}, so once warm no op asks the
+ * allocator for more than its results.
+ */
+final class CudaModelOps implements ModelOps {
+    private static final int THREADS = 256;
+    private static final int CE_THREADS = 512;
+    private static final int SUMSQ_BLOCKS = 64;
+    private static final int SUMSQ_THREADS = 256;
+    /** Shared memory the RMSNorm backward may use for its gain sums (a float per column). */
+    private static final int NORM_SHARED_BYTES = 96 * 1024;
+
+    /** struct RopeArgs of rope.cu. */
+    static final StructLayout ROPE_ARGS = MemoryLayout.structLayout(JAVA_INT.withName("seq"),
+            JAVA_INT.withName("heads"), JAVA_INT.withName("headDim"), JAVA_FLOAT.withName("log2Theta"),
+            JAVA_FLOAT.withName("sign")).withName("RopeArgs");
+    /** struct AdamWArgs of optimizer.cu. */
+    static final StructLayout ADAMW_ARGS = MemoryLayout.structLayout(JAVA_FLOAT.withName("learningRate"),
+            JAVA_FLOAT.withName("beta1"), JAVA_FLOAT.withName("beta2"), JAVA_FLOAT.withName("eps"),
+            JAVA_FLOAT.withName("weightDecay"), JAVA_FLOAT.withName("correction1"),
+            JAVA_FLOAT.withName("correction2"), JAVA_FLOAT.withName("maxNorm"),
+            JAVA_LONG.withName("sumOfSquares")).withName("AdamWArgs");
+
+    private final CudaContext cuda;
+    private final DeviceMemory memory;
+    private final KernelModule elementwise;
+    private final KernelModule embedding;
+    private final KernelModule rmsNorm;
+    private final KernelModule rope;
+    private final KernelModule crossEntropy;
+    private final KernelModule optimizer;
+    private final Workspace workspace;
+    /** Host inputs copied for the op being queued. */
+    private final List<DeviceTensor> uploads = new ArrayList<>();
+
+    CudaModelOps(CudaContext cuda, DeviceMemory memory) {
+        this.cuda = cuda;
+        this.memory = memory;
+        elementwise = cuda.module("elementwise.cu");
+        embedding = cuda.module("embedding.cu");
+        rmsNorm = cuda.module("rmsnorm.cu");
+        rope = cuda.module("rope.cu", List.of(ROPE_ARGS));
+        crossEntropy = cuda.module("cross_entropy.cu");
+        optimizer = cuda.module("optimizer.cu", List.of(ADAMW_ARGS));
+        cuda.driver.setFunctionAttribute(rmsNorm.function("rms_norm_backward"),
+                CudaDriver.FUNC_ATTR_MAX_DYNAMIC_SHARED_BYTES, NORM_SHARED_BYTES);
+        workspace = new Workspace(cuda.allocator);
+    }
+
+    // ---------------------------------------------------------------- helpers
+
+    private static int dt(DType d) {
+        return d == DType.F32 ? 0 : 1;
+    }
+
+    /**
+     * t's device memory with t's matrix shape. A host tensor is copied to the GPU first; the copy goes back to the
+     * allocator once the op's kernel is queued (work on the one stream runs in order, so that is safe).
+     */
+    private DeviceTensor in(Tensor t) {
+        if (t.isOnDevice()) {
+            return DeviceMemory.deviceView(t);
+        }
+        DeviceTensor copy = memory.upload(t);
+        uploads.add(copy);
+        return copy;
+    }
+
+    private void releaseUploads() {
+        for (DeviceTensor copy : uploads) {
+            copy.close();
+        }
+        uploads.clear();
+    }
+
+    /** t's device memory, which the op writes into: t must already be an F32 device tensor of this backend. */
+    private static DeviceTensor target(String op, String what, Tensor t) {
+        if (!t.isOnDevice() || t.dtype() != DType.F32) {
+            throw new IllegalArgumentException(op + ": " + what + " must be an F32 tensor on the GPU (move it with"
+                    + " toDevice first), got " + t);
+        }
+        return DeviceMemory.deviceView(t);
+    }
+
+    private Tensor result(DType dtype, int... shape) {
+        int cols = shape[shape.length - 1];
+        int rows = Math.toIntExact(Arrays.stream(shape).asLongStream().reduce(1, (a, b) -> a * b) / cols);
+        return memory.resident(memory.allocate(rows, cols, dtype), shape);
+    }
+
+    private int gridFor(long n) {
+        return (int) Math.max(1, Math.min(ceilDiv((int) Math.min(n, Integer.MAX_VALUE - THREADS), THREADS),
+                32L * cuda.multiprocessors));
+    }
+
+    private void launch(KernelModule module, String kernel, int grid, int threads, int sharedBytes, Object... args) {
+        try (Arena arena = Arena.ofConfined()) {
+            cuda.driver.launch(module.function(kernel), kernel, grid, 1, 1, threads, 1, 1, sharedBytes, cuda.stream,
+                    KernelArgs.pack(arena, args));
+        }
+        releaseUploads();
+    }
+
+    private static void requireActivation(String op, Tensor t) {
+        if (t.dtype() != DType.F32 && t.dtype() != DType.BF16) {
+            throw new IllegalArgumentException(op + ": activations are F32 or BF16, got " + t);
+        }
+    }
+
+    private static void requireSameShape(String op, String whatA, Tensor a, String whatB, Tensor b) {
+        if (!Arrays.equals(a.shape(), b.shape())) {
+            throw new IllegalArgumentException(op + ": " + whatA + " " + Arrays.toString(a.shape()) + " and " + whatB
+                    + " " + Arrays.toString(b.shape()) + " must have one shape");
+        }
+    }
+
+    private static void requireMatrix(String op, String what, Tensor t, int rows, int cols) {
+        if (t.rows() != rows || t.cols() != cols) {
+            throw new IllegalArgumentException(op + ": " + what + " must be a " + rows + " x " + cols + " matrix, got "
+                    + Arrays.toString(t.shape()));
+        }
+    }
+
+    /** ids' device copy, after checking every id on the host against the vocabulary. */
+    private static DeviceTokens tokensOf(String op, TokenIds ids, int vocabulary) {
+        if (!(ids.device() instanceof DeviceTokens d)) {
+            throw new IllegalArgumentException(op + ": token ids must come from this backend's ops().tokens(...)");
+        }
+        int[] tokens = ids.hostIds();
+        for (int i = 0; i < tokens.length; i++) {
+            if (tokens[i] < 0 || tokens[i] >= vocabulary) {
+                throw new IllegalArgumentException(op + ": token " + tokens[i] + " at position " + i
+                        + " is outside the vocabulary [0, " + vocabulary + ")");
+            }
+        }
+        return d;
+    }
+
+    // ---------------------------------------------------------------- ops
+
+    @Override
+    public TokenIds tokens(int[] ids, int batch, int seq) {
+        TokenIds checked = new TokenIds(ids, batch, seq, null);
+        int[] layout = DeviceTokens.layout(ids);
+        Resident holder = memory.resident(memory.uploadInts(layout));
+        return new TokenIds(checked.hostIds(), batch, seq,
+                new DeviceTokens(holder, ids.length, DeviceTokens.distinct(layout, ids.length)));
+    }
+
+    @Override
+    public Tensor embedding(Tensor table, TokenIds ids, DType out) {
+        String op = "embedding";
+        if (table.dtype() != DType.F32) {
+            throw new IllegalArgumentException(op + ": the table must be F32, got " + table);
+        }
+        requireActivationType(op, out);
+        DeviceTokens tokens = tokensOf(op, ids, table.rows());
+        DeviceTensor t = in(table);
+        int dim = table.cols();
+        Tensor y = result(out, ids.count(), dim);
+        launch(embedding, "embedding_gather", ids.count(), THREADS, 0, t.pointer(), tokens.ids(),
+                DeviceMemory.deviceView(y).pointer(), dt(out), dim);
+        Reference.reachabilityFence(table);
+        Reference.reachabilityFence(ids);
+        return y;
+    }
+
+    private static void requireActivationType(String op, DType d) {
+        if (d != DType.F32 && d != DType.BF16) {
+            throw new IllegalArgumentException(op + ": activations are F32 or BF16, got " + d);
+        }
+    }
+
+    @Override
+    public void embeddingBackward(Tensor gradTable, TokenIds ids, Tensor dOut) {
+        String op = "embeddingBackward";
+        DeviceTensor g = target(op, "the table's gradient", gradTable);
+        DeviceTokens tokens = tokensOf(op, ids, gradTable.rows());
+        requireMatrix(op, "dOut", dOut, ids.count(), gradTable.cols());
+        requireActivation(op, dOut);
+        DeviceTensor dy = in(dOut);
+        launch(embedding, "embedding_scatter", tokens.distinct(), THREADS, 0, g.pointer(), tokens.ids(),
+                tokens.order(), tokens.starts(), dy.pointer(), dt(dOut.dtype()), gradTable.cols());
+        Reference.reachabilityFence(gradTable);
+        Reference.reachabilityFence(ids);
+        Reference.reachabilityFence(dOut);
+    }
+
+    @Override
+    public NormResult rmsNorm(Tensor x, Tensor gain, float eps) {
+        String op = "rmsNorm";
+        requireActivation(op, x);
+        int rows = x.rows();
+        int dim = x.cols();
+        requireMatrix(op, "gain", gain, 1, dim);
+        if (gain.dtype() != DType.F32) {
+            throw new IllegalArgumentException(op + ": the gain must be F32, got " + gain);
+        }
+        if (!(eps > 0)) {
+            throw new IllegalArgumentException(op + ": eps must be positive, got " + eps);
+        }
+        DeviceTensor dx = in(x);
+        DeviceTensor dg = in(gain);
+        Tensor y = result(x.dtype(), x.shape());
+        Tensor inverseRms = result(DType.F32, rows, 1);
+        launch(rmsNorm, "rms_norm", rows, THREADS, 0, dx.pointer(), dt(x.dtype()), dg.pointer(),
+                DeviceMemory.deviceView(y).pointer(), DeviceMemory.deviceView(inverseRms).pointer(), dim, eps);
+        Reference.reachabilityFence(x);
+        Reference.reachabilityFence(gain);
+        return new NormResult(y, inverseRms);
+    }
+
+    @Override
+    public Tensor rmsNormBackward(Tensor dY, Tensor x, Tensor gain, Tensor inverseRms, Tensor gradGain) {
+        String op = "rmsNormBackward";
+        int rows = x.rows();
+        int dim = x.cols();
+        requireActivation(op, x);
+        requireActivation(op, dY);
+        requireSameShape(op, "dY", dY, "x", x);
+        requireMatrix(op, "gain", gain, 1, dim);
+        requireMatrix(op, "gradGain", gradGain, 1, dim);
+        requireMatrix(op, "inverseRms", inverseRms, rows, 1);
+        if (4L * dim > NORM_SHARED_BYTES) {
+            throw new IllegalArgumentException(op + ": rows of " + dim + " elements exceed the kernel's limit of "
+                    + NORM_SHARED_BYTES / 4);
+        }
+        DeviceTensor gg = target(op, "gradGain", gradGain);
+        DeviceTensor ddy = in(dY);
+        DeviceTensor dx = in(x);
+        DeviceTensor dg = in(gain);
+        DeviceTensor dinv = in(inverseRms);
+        int blocks = Math.min(rows, 2 * cuda.multiprocessors);
+        long partials = workspace.floats((long) blocks * dim);
+        Tensor dX = result(x.dtype(), x.shape());
+        launch(rmsNorm, "rms_norm_backward", blocks, THREADS, 4 * dim, ddy.pointer(), dt(dY.dtype()), dx.pointer(),
+                dt(x.dtype()), dg.pointer(), dinv.pointer(), DeviceMemory.deviceView(dX).pointer(), partials, rows, dim);
+        launch(rmsNorm, "rms_norm_gain_sum", ceilDiv(dim, THREADS), THREADS, 0, partials, blocks, dim, gg.pointer());
+        Reference.reachabilityFence(dY);
+        Reference.reachabilityFence(x);
+        Reference.reachabilityFence(gain);
+        Reference.reachabilityFence(inverseRms);
+        Reference.reachabilityFence(gradGain);
+        return dX;
+    }
+
+    @Override
+    public Tensor rope(Tensor x, AttentionShape shape, int heads, float theta, boolean inverse) {
+        String op = "rope";
+        requireActivation(op, x);
+        requireMatrix(op, "x", x, shape.tokens(), heads * shape.headDim());
+        if (!(theta > 1)) {
+            throw new IllegalArgumentException(op + ": theta must be above 1, got " + theta);
+        }
+        DeviceTensor dx = in(x);
+        Tensor y = result(x.dtype(), x.shape());
+        long pairs = (long) shape.tokens() * heads * (shape.headDim() / 2);
+        try (Arena arena = Arena.ofConfined()) {
+            MemorySegment args = arena.allocate(ROPE_ARGS);
+            args.set(JAVA_INT, CudaCasts.offset(ROPE_ARGS, "seq"), shape.seq());
+            args.set(JAVA_INT, CudaCasts.offset(ROPE_ARGS, "heads"), heads);
+            args.set(JAVA_INT, CudaCasts.offset(ROPE_ARGS, "headDim"), shape.headDim());
+            args.set(JAVA_FLOAT, CudaCasts.offset(ROPE_ARGS, "log2Theta"), (float) (Math.log(theta) / Math.log(2)));
+            args.set(JAVA_FLOAT, CudaCasts.offset(ROPE_ARGS, "sign"), inverse ? -1f : 1f);
+            launch(rope, "rope", gridFor(pairs), THREADS, 0, dx.pointer(), DeviceMemory.deviceView(y).pointer(),
+                    dt(x.dtype()), (long) shape.tokens(), args);
+        }
+        Reference.reachabilityFence(x);
+        return y;
+    }
+
+    // ---------------------------------------------------------------- attention (CudaAttention's kernels)
+
+    @Override
+    public AttentionResult attention(Tensor q, Tensor k, Tensor v, AttentionShape shape) {
+        String op = "attention";
+        checkAttentionInputs(op, q, k, v, shape);
+        DeviceTensor[] outAndLse;
+        try {
+            outAndLse = attentionForwardKernel(in(q), in(k), in(v), shape);
+        } finally {
+            releaseUploads();
+        }
+        Reference.reachabilityFence(q);
+        Reference.reachabilityFence(k);
+        Reference.reachabilityFence(v);
+        return new AttentionResult(memory.resident(outAndLse[0], q.shape()),
+                memory.resident(outAndLse[1], shape.batch() * shape.heads(), shape.seq()));
+    }
+
+    @Override
+    public AttentionGrads attentionBackward(Tensor dOut, Tensor q, Tensor k, Tensor v, AttentionResult forward,
+            AttentionShape shape) {
+        String op = "attentionBackward";
+        checkAttentionInputs(op, q, k, v, shape);
+        requireSameShape(op, "dOut", dOut, "q", q);
+        requireSameShape(op, "the forward output", forward.out(), "q", q);
+        requireMatrix(op, "logSumExp", forward.logSumExp(), shape.batch() * shape.heads(), shape.seq());
+        DeviceTensor[] grads;
+        try {
+            grads = attentionBackwardKernel(in(dOut), in(q), in(k), in(v), in(forward.out()),
+                    in(forward.logSumExp()), shape);
+        } finally {
+            releaseUploads();
+        }
+        Reference.reachabilityFence(dOut);
+        Reference.reachabilityFence(q);
+        Reference.reachabilityFence(k);
+        Reference.reachabilityFence(v);
+        Reference.reachabilityFence(forward);
+        return new AttentionGrads(memory.resident(grads[0], q.shape()), memory.resident(grads[1], k.shape()),
+                memory.resident(grads[2], v.shape()));
+    }
+
+    private static void checkAttentionInputs(String op, Tensor q, Tensor k, Tensor v, AttentionShape shape) {
+        requireActivation(op, q);
+        requireMatrix(op, "q", q, shape.tokens(), shape.heads() * shape.headDim());
+        requireMatrix(op, "k", k, shape.tokens(), shape.kvHeads() * shape.headDim());
+        requireSameShape(op, "k", k, "v", v);
+        if (k.dtype() != q.dtype() || v.dtype() != q.dtype()) {
+            throw new IllegalArgumentException(op + ": q, k and v must share a dtype, got " + q + ", " + k + ", " + v);
+        }
+    }
+
+    // TEMPORARY until branch attn is merged: replace the bodies of these two methods with
+    // CudaAttention(cuda).forward(q, k, v, shape) and .backward(dOut, q, k, v, out, lse, shape).
+    private DeviceTensor[] attentionForwardKernel(DeviceTensor q, DeviceTensor k, DeviceTensor v, AttentionShape shape) {
+        throw new UnsupportedOperationException("attention kernel not merged");
+    }
+
+    private DeviceTensor[] attentionBackwardKernel(DeviceTensor dOut, DeviceTensor q, DeviceTensor k, DeviceTensor v,
+            DeviceTensor out, DeviceTensor logSumExp, AttentionShape shape) {
+        throw new UnsupportedOperationException("attention kernel not merged");
+    }
+
+    // ---------------------------------------------------------------- SwiGLU and residual
+
+    @Override
+    public Tensor swiglu(Tensor gate, Tensor up) {
+        String op = "swiglu";
+        requireActivation(op, gate);
+        requireActivation(op, up);
+        requireSameShape(op, "gate", gate, "up", up);
+        DeviceTensor g = in(gate);
+        DeviceTensor u = in(up);
+        Tensor h = result(gate.dtype(), gate.shape());
+        launch(elementwise, "swiglu", gridFor(gate.size()), THREADS, 0, g.pointer(), dt(gate.dtype()), u.pointer(),
+                dt(up.dtype()), DeviceMemory.deviceView(h).pointer(), gate.size());
+        Reference.reachabilityFence(gate);
+        Reference.reachabilityFence(up);
+        return h;
+    }
+
+    @Override
+    public Tensor[] swigluBackward(Tensor dH, Tensor gate, Tensor up) {
+        String op = "swigluBackward";
+        requireActivation(op, gate);
+        requireActivation(op, up);
+        requireActivation(op, dH);
+        requireSameShape(op, "gate", gate, "up", up);
+        requireSameShape(op, "dH", dH, "gate", gate);
+        DeviceTensor dh = in(dH);
+        DeviceTensor g = in(gate);
+        DeviceTensor u = in(up);
+        Tensor dGate = result(gate.dtype(), gate.shape());
+        Tensor dUp = result(up.dtype(), up.shape());
+        launch(elementwise, "swiglu_backward", gridFor(gate.size()), THREADS, 0, dh.pointer(), dt(dH.dtype()),
+                g.pointer(), dt(gate.dtype()), u.pointer(), dt(up.dtype()), DeviceMemory.deviceView(dGate).pointer(),
+                DeviceMemory.deviceView(dUp).pointer(), gate.size());
+        Reference.reachabilityFence(dH);
+        Reference.reachabilityFence(gate);
+        Reference.reachabilityFence(up);
+        return new Tensor[] {dGate, dUp};
+    }
+
+    @Override
+    public Tensor add(Tensor a, Tensor b) {
+        String op = "add";
+        requireActivation(op, a);
+        requireActivation(op, b);
+        if (a.size() != b.size()) {
+            throw new IllegalArgumentException(op + ": " + a + " and " + b + " hold different element counts");
+        }
+        DeviceTensor da = in(a);
+        DeviceTensor db = in(b);
+        Tensor sum = result(a.dtype(), a.shape());
+        launch(elementwise, "add", gridFor(a.size()), THREADS, 0, da.pointer(), dt(a.dtype()), db.pointer(),
+                dt(b.dtype()), DeviceMemory.deviceView(sum).pointer(), a.size());
+        Reference.reachabilityFence(a);
+        Reference.reachabilityFence(b);
+        return sum;
+    }
+
+    // ---------------------------------------------------------------- loss
+
+    @Override
+    public LossResult crossEntropy(Tensor logits, TokenIds targets) {
+        String op = "crossEntropy";
+        requireActivation(op, logits);
+        int rows = logits.rows();
+        int classes = logits.cols();
+        if (targets.count() != rows) {
+            throw new IllegalArgumentException(op + ": logits " + Arrays.toString(logits.shape()) + " have " + rows
+                    + " rows but " + targets.count() + " targets were given");
+        }
+        DeviceTokens t = tokensOf(op, targets, classes);
+        DeviceTensor x = in(logits);
+        Tensor dLogits = result(logits.dtype(), logits.shape());
+        Tensor loss = result(DType.F32, 1, 1);
+        long rowLoss = workspace.floats(rows);
+        launch(crossEntropy, "cross_entropy", rows, CE_THREADS, 0, x.pointer(), dt(logits.dtype()), t.ids(),
+                DeviceMemory.deviceView(dLogits).pointer(), rowLoss, rows, classes);
+        launch(crossEntropy, "cross_entropy_mean", 1, 1024, 0, rowLoss, rows, DeviceMemory.deviceView(loss).pointer());
+        Reference.reachabilityFence(logits);
+        Reference.reachabilityFence(targets);
+        return new LossResult(loss, dLogits);
+    }
+
+    // ---------------------------------------------------------------- optimizer
+
+    @Override
+    public Tensor sumOfSquares(List<Tensor> tensors) {
+        Tensor total = result(DType.F32, 1, 1);
+        long partials = workspace.floats((long) Math.max(1, tensors.size()) * SUMSQ_BLOCKS);
+        for (int i = 0; i < tensors.size(); i++) {
+            Tensor t = tensors.get(i);
+            requireActivation("sumOfSquares", t);
+            DeviceTensor d = in(t);
+            launch(optimizer, "sum_squares_partial", SUMSQ_BLOCKS, SUMSQ_THREADS, 0, d.pointer(), dt(t.dtype()),
+                    t.size(), partials + 4L * SUMSQ_BLOCKS * i);
+            Reference.reachabilityFence(t);
+        }
+        launch(optimizer, "sum_squares_total", 1, 1024, 0, partials, tensors.size() * SUMSQ_BLOCKS,
+                DeviceMemory.deviceView(total).pointer());
+        return total;
+    }
+
+    @Override
+    public void adamw(Tensor param, Tensor grad, Tensor expAvg, Tensor expAvgSq, AdamWStep step,
+            Tensor sumOfSquaresOrNull, float maxNorm) {
+        String op = "adamw";
+        requireSameShape(op, "grad", grad, "param", param);
+        requireSameShape(op, "expAvg", expAvg, "param", param);
+        requireSameShape(op, "expAvgSq", expAvgSq, "param", param);
+        DeviceTensor w = target(op, "param", param);
+        DeviceTensor g = target(op, "grad", grad);
+        DeviceTensor m = target(op, "expAvg", expAvg);
+        DeviceTensor v = target(op, "expAvgSq", expAvgSq);
+        long sumOfSquares = 0;
+        if (sumOfSquaresOrNull != null) {
+            if (!(maxNorm > 0)) {
+                throw new IllegalArgumentException(op + ": maxNorm must be positive, got " + maxNorm);
+            }
+            requireMatrix(op, "sumOfSquares", sumOfSquaresOrNull, 1, 1);
+            sumOfSquares = target(op, "sumOfSquares", sumOfSquaresOrNull).pointer();
+        }
+        try (Arena arena = Arena.ofConfined()) {
+            MemorySegment args = arena.allocate(ADAMW_ARGS);
+            args.set(JAVA_FLOAT, CudaCasts.offset(ADAMW_ARGS, "learningRate"), step.learningRate());
+            args.set(JAVA_FLOAT, CudaCasts.offset(ADAMW_ARGS, "beta1"), step.beta1());
+            args.set(JAVA_FLOAT, CudaCasts.offset(ADAMW_ARGS, "beta2"), step.beta2());
+            args.set(JAVA_FLOAT, CudaCasts.offset(ADAMW_ARGS, "eps"), step.eps());
+            args.set(JAVA_FLOAT, CudaCasts.offset(ADAMW_ARGS, "weightDecay"), step.weightDecay());
+            args.set(JAVA_FLOAT, CudaCasts.offset(ADAMW_ARGS, "correction1"),
+                    (float) (1 - Math.pow(step.beta1(), step.step())));
+            args.set(JAVA_FLOAT, CudaCasts.offset(ADAMW_ARGS, "correction2"),
+                    (float) (1 - Math.pow(step.beta2(), step.step())));
+            args.set(JAVA_FLOAT, CudaCasts.offset(ADAMW_ARGS, "maxNorm"), maxNorm);
+            args.set(JAVA_LONG, CudaCasts.offset(ADAMW_ARGS, "sumOfSquares"), sumOfSquares);
+            launch(optimizer, "adamw", gridFor(param.size()), THREADS, 0, w.pointer(), g.pointer(), m.pointer(),
+                    v.pointer(), param.size(), args);
+        }
+        Reference.reachabilityFence(param);
+        Reference.reachabilityFence(grad);
+        Reference.reachabilityFence(expAvg);
+        Reference.reachabilityFence(expAvgSq);
+        Reference.reachabilityFence(sumOfSquaresOrNull);
+    }
+
+    @Override
+    public void zero(Tensor t) {
+        if (!t.isOnDevice()) {
+            ReferenceModelOps.INSTANCE.zero(t);
+            return;
+        }
+        DeviceTensor d = DeviceMemory.deviceView(t);
+        if (t.dtype() == DType.F32) {
+            cuda.driver.memset32(d.pointer(), 0, t.size(), cuda.stream);
+        } else {
+            cuda.driver.memset8(d.pointer(), (byte) 0, d.bytes(), cuda.stream);
+        }
+        Reference.reachabilityFence(t);
+    }
+}

@@ -1,0 +1,125 @@
+package dev.float8j.runtime.cuda;
+
+import static java.lang.foreign.ValueLayout.JAVA_LONG;
+
+import java.io.IOException;
+import java.io.InputStream;
+import java.io.UncheckedIOException;
+import java.lang.foreign.Arena;
+import java.lang.foreign.MemoryLayout;
+import java.lang.foreign.MemorySegment;
+import java.lang.foreign.PaddingLayout;
+import java.lang.foreign.StructLayout;
+import java.nio.charset.StandardCharsets;
+import java.util.ArrayList;
+import java.util.HashMap;
+import java.util.List;
+import java.util.Map;
+
+/**
+ * One kernel source file (one op family, a jar resource next to this class), compiled by NVRTC for the GPU at hand
+ * and loaded as a module. Every file may include common.cuh.
+ *
+ * <p>Argument structs are checked on both sides at load time: a file that passes structs by value exports
+ * {@code <stem>_layout(long long* out)}, which writes, for each struct in order, its sizeof and then the offset of
+ * each field; the Java side lists the same structs as {@link StructLayout}s (padding as padding layouts) and the
+ * two lists must agree, or loading fails naming the struct and field.
+ */
+final class KernelModule {
+    private static final String COMMON_HEADER = "common.cuh";
+
+    private final CudaContext cuda;
+    private final String file;
+    private final MemorySegment module;
+    private final Map<String, MemorySegment> functions = new HashMap<>();
+
+    private KernelModule(CudaContext cuda, String file, MemorySegment module) {
+        this.cuda = cuda;
+        this.file = file;
+        this.module = module;
+    }
+
+    /** Compiles and loads file, then checks its structs (none: no check) against the kernel's own layout. */
+    static KernelModule load(CudaContext cuda, String file, List<StructLayout> structs) {
+        byte[] cubin = new Nvrtc().compile(resource(file), file, Map.of(COMMON_HEADER, resource(COMMON_HEADER)),
+                List.of("--gpu-architecture=sm_" + cuda.computeCapability, "--std=c++17"));
+        KernelModule loaded = new KernelModule(cuda, file, cuda.driver.loadModule(cubin));
+        if (!structs.isEmpty()) {
+            loaded.checkLayouts(structs);
+        }
+        return loaded;
+    }
+
+    /** The kernel of that name, looked up once. */
+    MemorySegment function(String name) {
+        return functions.computeIfAbsent(name, n -> cuda.driver.function(module, n));
+    }
+
+    /** The numbers the kernel's layout function must write: per struct its size, then each field's offset. */
+    static long[] expectedLayout(List<StructLayout> structs) {
+        List<Long> out = new ArrayList<>();
+        for (StructLayout s : structs) {
+            out.add(s.byteSize());
+            long offset = 0;
+            for (MemoryLayout member : s.memberLayouts()) {
+                if (!(member instanceof PaddingLayout)) {
+                    out.add(offset);
+                }
+                offset += member.byteSize();
+            }
+        }
+        return out.stream().mapToLong(Long::longValue).toArray();
+    }
+
+    private void checkLayouts(List<StructLayout> structs) {
+        long[] expected = expectedLayout(structs);
+        String kernel = file.substring(0, file.indexOf('.')) + "_layout";
+        long[] actual;
+        try (DeviceBuffer out = cuda.allocator.allocate(8L * expected.length); Arena arena = Arena.ofConfined()) {
+            cuda.driver.launch(function(kernel), kernel, 1, 1, 1, 1, 1, 1, 0, cuda.stream,
+                    KernelArgs.pack(arena, out.pointer()));
+            cuda.driver.synchronize(cuda.stream);
+            MemorySegment host = arena.allocate(JAVA_LONG, expected.length);
+            cuda.driver.copyToHost(host, out.pointer(), 8L * expected.length);
+            actual = host.toArray(JAVA_LONG);
+        }
+        String mismatch = firstMismatch(structs, expected, actual);
+        if (mismatch != null) {
+            throw new IllegalStateException(file + ": " + mismatch);
+        }
+    }
+
+    /** Null when the lists agree, else which struct and field differ. */
+    static String firstMismatch(List<StructLayout> structs, long[] expected, long[] actual) {
+        int i = 0;
+        for (StructLayout s : structs) {
+            String name = s.name().orElse("struct");
+            if (expected[i] != actual[i]) {
+                return "sizeof(" + name + ") is " + actual[i] + " in the kernel, " + expected[i] + " in Java";
+            }
+            i++;
+            for (MemoryLayout member : s.memberLayouts()) {
+                if (member instanceof PaddingLayout) {
+                    continue;
+                }
+                if (expected[i] != actual[i]) {
+                    return name + "." + member.name().orElse("?") + " is at offset " + actual[i] + " in the kernel, "
+                            + expected[i] + " in Java";
+                }
+                i++;
+            }
+        }
+        return null;
+    }
+
+    private static String resource(String name) {
+        try (InputStream in = KernelModule.class.getResourceAsStream(name)) {
+            if (in == null) {
+                throw new IllegalStateException(name + " is missing from the float8j jar");
+            }
+            return new String(in.readAllBytes(), StandardCharsets.UTF_8);
+        } catch (IOException e) {
+            throw new UncheckedIOException(e);
+        }
+    }
+}

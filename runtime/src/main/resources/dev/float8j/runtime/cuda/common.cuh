@@ -1,0 +1,49 @@
+// Definitions shared by float8j's kernel files (each file is one op family, compiled by NVRTC with this header;
+// no CUDA header is needed).
+#pragma once
+
+typedef unsigned char u8;
+typedef unsigned short u16;
+typedef unsigned int u32;
+
+// Element types of high-precision tensors, as the Java side numbers them (DType F32 and BF16).
+#define DT_F32 0
+#define DT_BF16 1
+
+// F32 to BF16, rounding to nearest even; NaN stays a quiet NaN.
+__device__ __forceinline__ u16 bf16_from_float(float x) {
+    u32 bits = __float_as_uint(x);
+    if ((bits & 0x7FFFFFFFu) > 0x7F800000u) return (u16) ((bits >> 16) | 0x40u);
+    return (u16) ((bits + 0x7FFFu + ((bits >> 16) & 1u)) >> 16);
+}
+
+// Element i of an F32 or BF16 array, as F32.
+__device__ __forceinline__ float load_elem(const void* p, long i, int dtype) {
+    return dtype == DT_F32 ? ((const float*) p)[i] : __uint_as_float((u32) ((const u16*) p)[i] << 16);
+}
+
+// Stores x as element i of an F32 or BF16 array (BF16 rounds to nearest even).
+__device__ __forceinline__ void store_elem(void* p, long i, int dtype, float x) {
+    if (dtype == DT_F32) {
+        ((float*) p)[i] = x;
+    } else {
+        ((u16*) p)[i] = bf16_from_float(x);
+    }
+}
+
+// Sum of v over the block (blockDim.x a multiple of 32, at most 1024); every thread gets the result.
+// scratch holds 32 floats of shared memory; the call begins and ends with a barrier, so it may be reused at once.
+__device__ __forceinline__ float block_sum(float v, float* scratch) {
+    for (int o = 16; o > 0; o >>= 1) v += __shfl_xor_sync(0xFFFFFFFFu, v, o);
+    __syncthreads();
+    if ((threadIdx.x & 31) == 0) scratch[threadIdx.x >> 5] = v;
+    __syncthreads();
+    int warps = blockDim.x >> 5;
+    v = (int) (threadIdx.x & 31) < warps ? scratch[threadIdx.x & 31] : 0.0f;
+    for (int o = 16; o > 0; o >>= 1) v += __shfl_xor_sync(0xFFFFFFFFu, v, o);
+    return v;
+}
+
+// Writes sizeof(T) into out[i++] (the start of a struct's layout report; see KernelModule.java).
+#define LAYOUT_SIZE(T) out[i++] = (long long) sizeof(T)
+#define LAYOUT_FIELD(T, f) out[i++] = (long long) __builtin_offsetof(T, f)

@@ -1,0 +1,45 @@
+// Element-by-element ops of a transformer: residual add, SwiGLU forward and backward, gradient accumulation.
+// Tensors are F32 or BF16 (DT_F32, DT_BF16), math is F32; each kernel is a grid-stride loop over n elements.
+#include "common.cuh"
+
+#define GRID_STRIDE(i, n) \
+    for (long i = blockIdx.x * (long) blockDim.x + threadIdx.x; i < (n); i += (long) gridDim.x * blockDim.x)
+
+// into[i] += g[i] for n elements; into is F32, g F32 or BF16 (gType). Gradient accumulation.
+extern "C" __global__ void add_into(float* into, const void* g, long n, int gType) {
+    GRID_STRIDE(i, n) {
+        into[i] += load_elem(g, i, gType);
+    }
+}
+
+// out = a + b, in a's dtype (the residual stream).
+extern "C" __global__ void add(const void* a, int aType, const void* b, int bType, void* out, long n) {
+    GRID_STRIDE(i, n) {
+        store_elem(out, i, aType, load_elem(a, i, aType) + load_elem(b, i, bType));
+    }
+}
+
+__device__ __forceinline__ float sigmoid(float x) {
+    return 1.0f / (1.0f + expf(-x));
+}
+
+// h = silu(gate) * up, silu(g) = g * sigmoid(g); h in gate's dtype.
+extern "C" __global__ void swiglu(const void* gate, int gType, const void* up, int uType, void* h, long n) {
+    GRID_STRIDE(i, n) {
+        float g = load_elem(gate, i, gType);
+        store_elem(h, i, gType, g * sigmoid(g) * load_elem(up, i, uType));
+    }
+}
+
+// dGate = dH * up * silu'(gate), silu'(g) = s + g s (1 - s); dUp = dH * silu(gate). Each in its input's dtype.
+extern "C" __global__ void swiglu_backward(const void* dH, int dhType, const void* gate, int gType, const void* up,
+                                           int uType, void* dGate, void* dUp, long n) {
+    GRID_STRIDE(i, n) {
+        float dh = load_elem(dH, i, dhType);
+        float g = load_elem(gate, i, gType);
+        float u = load_elem(up, i, uType);
+        float s = sigmoid(g);
+        store_elem(dGate, i, gType, dh * u * (s + g * s * (1.0f - s)));
+        store_elem(dUp, i, uType, dh * g * s);
+    }
+}
