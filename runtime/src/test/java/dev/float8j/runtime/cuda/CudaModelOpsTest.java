@@ -1,0 +1,314 @@
+package dev.float8j.runtime.cuda;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import dev.float8j.runtime.DType;
+import dev.float8j.runtime.Tensor;
+import dev.float8j.runtime.ops.AdamWStep;
+import dev.float8j.runtime.ops.AttentionGrads;
+import dev.float8j.runtime.ops.AttentionResult;
+import dev.float8j.runtime.ops.AttentionShape;
+import dev.float8j.runtime.ops.LossResult;
+import dev.float8j.runtime.ops.ModelOps;
+import dev.float8j.runtime.ops.NormResult;
+import dev.float8j.runtime.ops.ReferenceModelOps;
+import dev.float8j.runtime.ops.TokenIds;
+import java.util.List;
+import java.util.Random;
+import org.junit.jupiter.api.Assumptions;
+import org.junit.jupiter.api.BeforeEach;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.EnumSource;
+
+/**
+ * Every CUDA model op, forward and backward, against {@link ReferenceModelOps} (double math, itself checked by
+ * finite differences) on small odd shapes: rows that are no multiple of a block, a vocabulary that is no power of
+ * two. Skips without a GPU.
+ */
+class CudaModelOpsTest {
+    private static final ReferenceModelOps REF = ReferenceModelOps.INSTANCE;
+
+    private CudaBackend cuda;
+    private ModelOps ops;
+
+    @BeforeEach
+    void needsGpu() {
+        cuda = TestGpu.require();
+        ops = cuda.ops();
+    }
+
+    private static Tensor random(long seed, DType dtype, int rows, int cols) {
+        Random rnd = new Random(seed);
+        float[] data = new float[rows * cols];
+        for (int i = 0; i < data.length; i++) {
+            data[i] = (float) rnd.nextGaussian();
+        }
+        Tensor t = Tensor.of(data, rows, cols);
+        return dtype == DType.F32 ? t : t.to(DType.BF16);
+    }
+
+    private static int[] randomIds(long seed, int count, int vocabulary) {
+        Random rnd = new Random(seed);
+        int[] ids = new int[count];
+        for (int i = 0; i < count; i++) {
+            // a narrow range half of the time, so that ids repeat
+            ids[i] = rnd.nextBoolean() ? rnd.nextInt(Math.min(4, vocabulary)) : rnd.nextInt(vocabulary);
+        }
+        return ids;
+    }
+
+    /**
+     * F32 results agree to float rounding (the kernels compute in F32, the reference in double); BF16 results
+     * may differ by one BF16 rounding step (2^-8 relative) where the F32 value lies near a rounding boundary.
+     */
+    private static double tolerance(DType d) {
+        return d == DType.F32 ? 2e-5 : 8e-3;
+    }
+
+    private void assertClose(Tensor expected, Tensor actualOnDevice, double rtol, double atol, String what) {
+        Tensor actual = cuda.toHost(actualOnDevice);
+        assertEquals(expected.dtype(), actual.dtype(), what + ": dtype");
+        assertEquals(expected.size(), actual.size(), what + ": size");
+        float[] e = expected.toFloatArray();
+        float[] a = actual.toFloatArray();
+        for (int i = 0; i < e.length; i++) {
+            double bound = atol + rtol * Math.abs(e[i]);
+            if (!(Math.abs(e[i] - a[i]) <= bound)) {
+                throw new AssertionError(what + ": element " + i + " is " + a[i] + ", expected " + e[i] + " (+-" + bound
+                        + ")");
+            }
+        }
+    }
+
+    @ParameterizedTest
+    @EnumSource(DType.class)
+    void embeddingGatherAndScatterAddMatchReference(DType dtype) {
+        int vocabulary = 37;
+        int dim = 45;
+        int[] ids = randomIds(1, 2 * 13, vocabulary);
+        Tensor table = random(2, DType.F32, vocabulary, dim);
+        Tensor expected = REF.embedding(table, REF.tokens(ids, 2, 13), dtype);
+        TokenIds deviceIds = ops.tokens(ids, 2, 13);
+        assertClose(expected, ops.embedding(cuda.toDevice(table), deviceIds, dtype), 0, 0, "embedding");
+
+        Tensor dOut = random(3, dtype, ids.length, dim);
+        Tensor gradHost = random(4, DType.F32, vocabulary, dim);
+        Tensor gradDevice = cuda.toDevice(gradHost);
+        REF.embeddingBackward(gradHost, REF.tokens(ids, 2, 13), dOut);
+        ops.embeddingBackward(gradDevice, deviceIds, cuda.toDevice(dOut));
+        assertClose(gradHost, gradDevice, 2e-6, 1e-6, "embedding backward (repeated ids add up)");
+    }
+
+    @Test
+    void tokenOutsideTheVocabularyIsNamed() {
+        TokenIds ids = ops.tokens(new int[] {1, 2, 40}, 1, 3);
+        Tensor table = cuda.toDevice(random(5, DType.F32, 37, 8));
+        IllegalArgumentException e = assertThrows(IllegalArgumentException.class,
+                () -> ops.embedding(table, ids, DType.F32));
+        assertTrue(e.getMessage().contains("token 40 at position 2"), e.getMessage());
+    }
+
+    @ParameterizedTest
+    @EnumSource(DType.class)
+    void rmsNormForwardAndBackwardMatchReference(DType dtype) {
+        // more rows than the backward's blocks (2 per multiprocessor), so blocks loop over rows
+        int rows = 301 + 2 * 132;
+        int dim = 100;
+        Tensor x = random(6, dtype, rows, dim);
+        Tensor gain = random(7, DType.F32, 1, dim);
+        NormResult expected = REF.rmsNorm(x, gain, 1e-5f);
+        NormResult actual = ops.rmsNorm(cuda.toDevice(x), cuda.toDevice(gain), 1e-5f);
+        assertClose(expected.y(), actual.y(), tolerance(dtype), 1e-6, "rmsNorm y");
+        assertClose(expected.inverseRms(), actual.inverseRms(), 2e-6, 0, "rmsNorm inverse rms");
+
+        Tensor dY = random(8, dtype, rows, dim);
+        Tensor gradGainHost = random(9, DType.F32, 1, dim);
+        Tensor gradGainDevice = cuda.toDevice(gradGainHost);
+        Tensor dX = REF.rmsNormBackward(dY, x, gain, expected.inverseRms(), gradGainHost);
+        Tensor dXDevice = ops.rmsNormBackward(cuda.toDevice(dY), cuda.toDevice(x), cuda.toDevice(gain),
+                actual.inverseRms(), gradGainDevice);
+        assertClose(dX, dXDevice, tolerance(dtype), 1e-4, "rmsNorm dX");
+        assertClose(gradGainHost, gradGainDevice, 1e-4, 1e-3, "rmsNorm gain gradient");
+    }
+
+    @ParameterizedTest
+    @EnumSource(DType.class)
+    void ropeAndItsInverseMatchReference(DType dtype) {
+        AttentionShape shape = new AttentionShape(2, 7, 3, 1, 10);
+        Tensor q = random(10, dtype, shape.tokens(), 3 * 10);
+        Tensor k = random(11, dtype, shape.tokens(), 10);
+        for (boolean inverse : new boolean[] {false, true}) {
+            assertClose(REF.rope(q, shape, 3, 10000f, inverse), ops.rope(cuda.toDevice(q), shape, 3, 10000f, inverse),
+                    tolerance(dtype), 1e-5, "rope of q, inverse=" + inverse);
+            assertClose(REF.rope(k, shape, 1, 500f, inverse), ops.rope(cuda.toDevice(k), shape, 1, 500f, inverse),
+                    tolerance(dtype), 1e-5, "rope of k, inverse=" + inverse);
+        }
+    }
+
+    @ParameterizedTest
+    @EnumSource(DType.class)
+    void swigluForwardAndBackwardMatchReference(DType dtype) {
+        Tensor gate = random(12, dtype, 33, 77);
+        Tensor up = random(13, dtype, 33, 77);
+        Tensor dH = random(14, dtype, 33, 77);
+        assertClose(REF.swiglu(gate, up), ops.swiglu(cuda.toDevice(gate), cuda.toDevice(up)), tolerance(dtype), 1e-6,
+                "swiglu");
+        Tensor[] expected = REF.swigluBackward(dH, gate, up);
+        Tensor[] actual = ops.swigluBackward(cuda.toDevice(dH), cuda.toDevice(gate), cuda.toDevice(up));
+        assertClose(expected[0], actual[0], tolerance(dtype), 1e-6, "swiglu dGate");
+        assertClose(expected[1], actual[1], tolerance(dtype), 1e-6, "swiglu dUp");
+    }
+
+    @ParameterizedTest
+    @EnumSource(DType.class)
+    void residualAddMatchesReference(DType dtype) {
+        Tensor a = random(15, dtype, 19, 53);
+        Tensor b = random(16, DType.F32, 19, 53);
+        Tensor c = random(17, DType.BF16, 19, 53);
+        assertClose(REF.add(a, b), ops.add(cuda.toDevice(a), cuda.toDevice(b)), tolerance(dtype), 0, "a + F32");
+        assertClose(REF.add(a, c), ops.add(cuda.toDevice(a), cuda.toDevice(c)), tolerance(dtype), 0, "a + BF16");
+    }
+
+    @ParameterizedTest
+    @EnumSource(DType.class)
+    void crossEntropyLossAndGradientMatchReference(DType dtype) {
+        for (int[] size : new int[][] {{37, 1000}, {3, 32771}}) {
+            int rows = size[0];
+            int vocabulary = size[1];
+            Tensor logits = random(18 + vocabulary, dtype, rows, vocabulary);
+            int[] targets = randomIds(19, rows, vocabulary);
+            LossResult expected = REF.crossEntropy(logits, REF.tokens(targets, 1, rows));
+            LossResult actual = ops.crossEntropy(cuda.toDevice(logits), ops.tokens(targets, 1, rows));
+            String what = "cross-entropy " + rows + " x " + vocabulary;
+            assertClose(expected.loss(), actual.loss(), 2e-5, 0, what + " loss");
+            // gradients are about 1/(rows * vocabulary): the absolute bound is far below them
+            assertClose(expected.dLogits(), actual.dLogits(), tolerance(dtype), 1e-9, what + " dlogits");
+        }
+    }
+
+    @Test
+    void sumOfSquaresOfSeveralTensorsMatchesReference() {
+        List<Tensor> grads = List.of(random(20, DType.F32, 1, 1), random(21, DType.F32, 17, 31),
+                random(22, DType.F32, 300, 129), random(23, DType.BF16, 5, 7));
+        Tensor expected = REF.sumOfSquares(grads);
+        Tensor actual = ops.sumOfSquares(grads.stream().map(cuda::toDevice).toList());
+        assertClose(expected, actual, 1e-5, 0, "sum of squares");
+    }
+
+    @Test
+    void adamwWithAndWithoutClippingMatchesReference() {
+        AdamWStep step = new AdamWStep(1e-2f, 0.9f, 0.95f, 1e-8f, 0.1f, 3);
+        for (boolean clip : new boolean[] {false, true}) {
+            Tensor[] host = {random(24, DType.F32, 19, 23), random(25, DType.F32, 19, 23),
+                    random(26, DType.F32, 19, 23), random(27, DType.F32, 19, 23)};
+            host[3] = Tensor.of(host[3].toFloatArray().clone(), 19, 23);
+            for (int i = 0; i < host[3].size(); i++) {
+                host[3].data()[i] = Math.abs(host[3].data()[i]);  // second moments are not negative
+            }
+            Tensor[] device = new Tensor[4];
+            for (int i = 0; i < 4; i++) {
+                device[i] = cuda.toDevice(host[i]);
+            }
+            // maxNorm 2 is below the gradient's norm (about 21), so clipping scales it
+            Tensor sumHost = clip ? REF.sumOfSquares(List.of(host[1])) : null;
+            Tensor sumDevice = clip ? ops.sumOfSquares(List.of(device[1])) : null;
+            REF.adamw(host[0], host[1], host[2], host[3], step, sumHost, 2f);
+            ops.adamw(device[0], device[1], device[2], device[3], step, sumDevice, 2f);
+            String what = "adamw, clipping " + clip;
+            assertClose(host[0], device[0], 1e-5, 1e-6, what + ": param");
+            assertClose(host[2], device[2], 1e-5, 1e-6, what + ": exp_avg");
+            assertClose(host[3], device[3], 1e-5, 1e-6, what + ": exp_avg_sq");
+        }
+    }
+
+    @ParameterizedTest
+    @EnumSource(DType.class)
+    void zeroClearsADeviceTensor(DType dtype) {
+        Tensor t = cuda.toDevice(random(28, dtype, 13, 29));
+        ops.zero(t);
+        assertClose(Tensor.zeros(dtype, 13, 29), t, 0, 0, "zeroed");
+    }
+
+    @ParameterizedTest
+    @EnumSource(DType.class)
+    void attentionForwardAndBackwardMatchReference(DType dtype) {
+        AttentionShape shape = new AttentionShape(2, 13, 4, 2, 16);
+        Tensor q = random(29, dtype, shape.tokens(), 4 * 16);
+        Tensor k = random(30, dtype, shape.tokens(), 2 * 16);
+        Tensor v = random(31, dtype, shape.tokens(), 2 * 16);
+        Tensor dOut = random(32, dtype, shape.tokens(), 4 * 16);
+        AttentionResult actual;
+        try {
+            actual = ops.attention(cuda.toDevice(q), cuda.toDevice(k), cuda.toDevice(v), shape);
+        } catch (UnsupportedOperationException notYet) {
+            Assumptions.abort("skipped: " + notYet.getMessage());
+            return;
+        }
+        AttentionResult expected = REF.attention(q, k, v, shape);
+        assertClose(expected.out(), actual.out(), 2 * tolerance(dtype), 1e-3, "attention out");
+        assertClose(expected.logSumExp(), actual.logSumExp(), 1e-3, 1e-3, "attention log-sum-exp");
+        AttentionGrads g = REF.attentionBackward(dOut, q, k, v, expected, shape);
+        AttentionGrads a = ops.attentionBackward(cuda.toDevice(dOut), cuda.toDevice(q), cuda.toDevice(k),
+                cuda.toDevice(v), actual, shape);
+        assertClose(g.dQ(), a.dQ(), 2 * tolerance(dtype), 2e-3, "attention dQ");
+        assertClose(g.dK(), a.dK(), 2 * tolerance(dtype), 2e-3, "attention dK");
+        assertClose(g.dV(), a.dV(), 2 * tolerance(dtype), 2e-3, "attention dV");
+    }
+
+    /**
+     * A training step's worth of ops on device tensors, in a scope: once warm, the driver is asked for no more
+     * memory (results come from the allocator's cache, scratch from the grow-only workspace), and every step
+     * leaves the same bytes in use (nothing leaks).
+     */
+    @Test
+    void stepsAllocateNothingFromTheDriverOnceWarm() {
+        int vocabulary = 301;
+        int dim = 64;
+        AttentionShape shape = new AttentionShape(2, 33, 2, 1, 32);
+        Tensor table = cuda.toDevice(random(33, DType.F32, vocabulary, dim));
+        Tensor gain = cuda.toDevice(random(34, DType.F32, 1, dim));
+        Tensor head = cuda.toDevice(random(35, DType.BF16, vocabulary, dim));
+        Tensor[] state = new Tensor[6];
+        for (int i = 0; i < state.length; i++) {
+            state[i] = cuda.toDevice(Tensor.zeros(DType.F32, i < 3 ? vocabulary : 1, dim));
+        }
+        long warm = 0;
+        long inUseWarm = 0;
+        for (int step = 1; step <= 8; step++) {
+            try (DeviceScope scope = cuda.openScope()) {
+                int[] ids = randomIds(step, shape.tokens(), vocabulary);
+                TokenIds tokens = ops.tokens(ids, shape.batch(), shape.seq());
+                Tensor x = ops.embedding(table, tokens, DType.BF16);
+                NormResult norm = ops.rmsNorm(x, gain, 1e-5f);
+                Tensor r = ops.rope(norm.y(), shape, 2, 10000f, false);
+                Tensor h = ops.add(ops.swiglu(r, x), x);
+                Tensor logits = cuda.matmul(h, 1, head, 1, DType.BF16);
+                LossResult loss = ops.crossEntropy(logits, tokens);
+                Tensor dH = cuda.matmul(loss.dLogits(), 1, head, 0, DType.BF16);
+                Tensor[] dSwiglu = ops.swigluBackward(dH, r, x);
+                Tensor dNormY = ops.rope(dSwiglu[0], shape, 2, 10000f, true);
+                Tensor dX = ops.rmsNormBackward(dNormY, x, gain, norm.inverseRms(), state[3]);
+                ops.embeddingBackward(state[0], tokens, ops.add(dX, ops.add(dH, dSwiglu[1])));
+                Tensor sum = ops.sumOfSquares(List.of(state[0], state[3]));
+                AdamWStep adamw = new AdamWStep(1e-3f, 0.9f, 0.95f, 1e-8f, 0.01f, step);
+                ops.adamw(table, state[0], state[1], state[2], adamw, sum, 1f);
+                ops.adamw(gain, state[3], state[4], state[5], adamw, sum, 1f);
+                ops.zero(state[0]);
+                ops.zero(state[3]);
+            }
+            if (step == 3) {
+                cuda.synchronize();
+                warm = cuda.allocator().driverAllocations();
+                inUseWarm = cuda.allocator().bytesInUse();
+            } else if (step > 3) {
+                assertEquals(inUseWarm, cuda.allocator().bytesInUse(), "bytes in use after step " + step);
+            }
+        }
+        cuda.synchronize();
+        assertEquals(warm, cuda.allocator().driverAllocations(), "steps after the third must allocate nothing");
+        assertTrue(Float.isFinite(cuda.toHost(table).toFloatArray()[0]), "the step produced finite parameters");
+    }
+}
