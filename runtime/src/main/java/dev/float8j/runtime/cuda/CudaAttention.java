@@ -1,0 +1,198 @@
+package dev.float8j.runtime.cuda;
+
+import dev.float8j.runtime.DType;
+import dev.float8j.runtime.ops.AttentionShape;
+import java.io.IOException;
+import java.io.InputStream;
+import java.io.UncheckedIOException;
+import java.lang.foreign.Arena;
+import java.lang.foreign.MemorySegment;
+import java.nio.charset.StandardCharsets;
+import java.util.List;
+
+/**
+ * Fused causal self-attention with grouped-query heads in BF16 on the GPU, forward and backward
+ * (attention.cu: flash-attention style, on the tensor cores, never storing the seq x seq scores).
+ * Layouts as in {@link dev.float8j.runtime.ops.ModelOps#attention}: q, out [batch*seq, heads*headDim], k, v
+ * [batch*seq, kvHeads*headDim], lse [batch*heads, seq] F32. Supports headDim 64 and 128 and any seq.
+ * Everything runs on the context's one stream; results are new device tensors the caller closes.
+ */
+public final class CudaAttention {
+    /** Threads and query rows per block of the forward kernel (FWD_WARPS, FWD_M in attention.cu). */
+    private static final int FORWARD_THREADS = 256;
+    private static final int FORWARD_ROWS = 128;
+    /** Threads and keys per block of the backward kernel (BWD_WARPS, TILE_N). */
+    private static final int BACKWARD_THREADS = 128;
+    private static final int BACKWARD_KEYS = 64;
+    /** Keys per tile of the forward, query rows per tile of the backward (TILE_N, BWD_M). */
+    private static final int TILE = 64;
+    private static final int MAX_GRID_Y = 65535;
+
+    private final CudaContext cuda;
+    private final MemorySegment forward64;
+    private final MemorySegment forward128;
+    private final MemorySegment backward64;
+    private final MemorySegment backward128;
+    private final MemorySegment delta;
+    private final MemorySegment dqConvert;
+
+    /** Compiles attention.cu for this GPU and loads it. */
+    CudaAttention(CudaContext cuda) {
+        this.cuda = cuda;
+        byte[] cubin = new Nvrtc().compile(source(), "attention.cu",
+                List.of("--gpu-architecture=sm_" + cuda.computeCapability, "--std=c++17"));
+        CudaDriver driver = cuda.driver;
+        MemorySegment module = driver.loadModule(cubin);
+        forward64 = driver.function(module, "attention_forward_d64");
+        forward128 = driver.function(module, "attention_forward_d128");
+        backward64 = driver.function(module, "attention_backward_d64");
+        backward128 = driver.function(module, "attention_backward_d128");
+        delta = driver.function(module, "attention_backward_delta");
+        dqConvert = driver.function(module, "attention_backward_dq");
+        for (int d : new int[] {64, 128}) {
+            driver.setFunctionAttribute(d == 64 ? forward64 : forward128,
+                    CudaDriver.FUNC_ATTR_MAX_DYNAMIC_SHARED_BYTES, forwardSharedBytes(d));
+            driver.setFunctionAttribute(d == 64 ? backward64 : backward128,
+                    CudaDriver.FUNC_ATTR_MAX_DYNAMIC_SHARED_BYTES, backwardSharedBytes(d));
+        }
+    }
+
+    /** Attention on the process's GPU (the context {@link CudaBackend} uses). */
+    public static CudaAttention create() {
+        return new CudaAttention(CudaContext.get());
+    }
+
+    /** Q tile of 128 rows, then two stages of a K and a V tile of 64 rows. */
+    static int forwardSharedBytes(int headDim) {
+        return FORWARD_ROWS * headDim * 2 + 4 * TILE * headDim * 2;
+    }
+
+    /** K, V and two stages of Q and dOut tiles (64 rows each), the 64 x 64 dS tile, two stages of lse and delta. */
+    static int backwardSharedBytes(int headDim) {
+        return 6 * TILE * headDim * 2 + TILE * TILE * 2 + 2 * 2 * TILE * 4;
+    }
+
+    private static String source() {
+        try (InputStream in = CudaAttention.class.getResourceAsStream("attention.cu")) {
+            if (in == null) {
+                throw new IllegalStateException("attention.cu is missing from the float8j jar");
+            }
+            return new String(in.readAllBytes(), StandardCharsets.UTF_8);
+        } catch (IOException e) {
+            throw new UncheckedIOException(e);
+        }
+    }
+
+    /**
+     * Checks the head size, grid limits and each tensor's dtype and shape against s.
+     *
+     * @throws IllegalArgumentException naming the first mismatch
+     */
+    static void check(AttentionShape s, Operand... operands) {
+        if (s.headDim() != 64 && s.headDim() != 128) {
+            throw new IllegalArgumentException("CUDA attention supports headDim 64 and 128, not " + s.headDim());
+        }
+        if ((long) s.batch() * s.heads() > MAX_GRID_Y || (long) s.tokens() * s.heads() * s.headDim() > Integer.MAX_VALUE) {
+            throw new IllegalArgumentException("CUDA attention: " + s + " is too large (batch * heads <= " + MAX_GRID_Y
+                    + " and batch * seq * heads * headDim < 2^31 are supported)");
+        }
+        for (Operand o : operands) {
+            DeviceTensor d = o.tensor();
+            if (d.dtype() != o.dtype() || d.rows() != o.rows() || d.cols() != o.cols()) {
+                throw new IllegalArgumentException("CUDA attention: " + o.name() + " must be " + o.rows() + "x"
+                        + o.cols() + " " + o.dtype() + " for " + s + ", got " + d);
+            }
+        }
+    }
+
+    /** A tensor argument and the dtype and shape it must have. */
+    record Operand(String name, DeviceTensor tensor, DType dtype, int rows, int cols) {
+    }
+
+    private static Operand bf16(String name, DeviceTensor d, int rows, int cols) {
+        return new Operand(name, d, DType.BF16, rows, cols);
+    }
+
+    private DeviceTensor allocate(int rows, int cols, DType dtype) {
+        return new DeviceTensor(cuda.allocator.allocate((long) rows * cols * dtype.bytes()), rows, cols, dtype);
+    }
+
+    /** Returns {out, lse}: out like q (BF16), lse [batch*heads, seq] F32 (natural log). */
+    public DeviceTensor[] forward(DeviceTensor q, DeviceTensor k, DeviceTensor v, AttentionShape s) {
+        int kvCols = s.kvHeads() * s.headDim();
+        check(s, bf16("q", q, s.tokens(), s.heads() * s.headDim()), bf16("k", k, s.tokens(), kvCols),
+                bf16("v", v, s.tokens(), kvCols));
+        DeviceTensor out = allocate(s.tokens(), s.heads() * s.headDim(), DType.BF16);
+        DeviceTensor lse = null;
+        try {
+            lse = allocate(s.batch() * s.heads(), s.seq(), DType.F32);
+            float scaleLog2 = (float) (1.0 / Math.sqrt(s.headDim()) / Math.log(2));
+            try (Arena arena = Arena.ofConfined()) {
+                MemorySegment args = KernelArgs.pack(arena, q.pointer(), k.pointer(), v.pointer(), out.pointer(),
+                        lse.pointer(), s.seq(), s.heads(), s.kvHeads(), scaleLog2);
+                cuda.driver.launch(s.headDim() == 64 ? forward64 : forward128, "attention_forward",
+                        ceilDiv(s.seq(), FORWARD_ROWS), s.batch() * s.heads(), 1, FORWARD_THREADS, 1, 1,
+                        forwardSharedBytes(s.headDim()), cuda.stream, args);
+            }
+            return new DeviceTensor[] {out, lse};
+        } catch (RuntimeException e) {
+            out.close();
+            if (lse != null) {
+                lse.close();
+            }
+            throw e;
+        }
+    }
+
+    /** Returns {dq, dk, dv}, each BF16 in its input's shape. out and lse are what {@link #forward} returned. */
+    public DeviceTensor[] backward(DeviceTensor dOut, DeviceTensor q, DeviceTensor k, DeviceTensor v, DeviceTensor out,
+            DeviceTensor lse, AttentionShape s) {
+        int qCols = s.heads() * s.headDim();
+        int kvCols = s.kvHeads() * s.headDim();
+        check(s, bf16("q", q, s.tokens(), qCols), bf16("k", k, s.tokens(), kvCols), bf16("v", v, s.tokens(), kvCols),
+                bf16("dOut", dOut, s.tokens(), qCols), bf16("out", out, s.tokens(), qCols),
+                new Operand("lse", lse, DType.F32, s.batch() * s.heads(), s.seq()));
+        float scale = (float) (1.0 / Math.sqrt(s.headDim()));
+        DeviceTensor[] grads = new DeviceTensor[3];
+        try (Arena arena = Arena.ofConfined();
+                DeviceBuffer rowDots = cuda.allocator.allocate(4L * s.batch() * s.heads() * s.seq());
+                DeviceBuffer dqAccum = cuda.allocator.allocate(4L * s.tokens() * qCols)) {
+            grads[0] = allocate(s.tokens(), qCols, DType.BF16);
+            grads[1] = allocate(s.tokens(), kvCols, DType.BF16);
+            grads[2] = allocate(s.tokens(), kvCols, DType.BF16);
+            long items = (long) s.tokens() * s.heads();
+            cuda.driver.launch(delta, "attention_backward_delta", (int) ceilDiv(items, 8), 1, 1, 256, 1, 1, 0,
+                    cuda.stream, KernelArgs.pack(arena, dOut.pointer(), out.pointer(), rowDots.pointer(), s.tokens(),
+                            s.seq(), s.heads(), s.headDim()));
+            long dqCount = (long) s.tokens() * qCols;
+            cuda.driver.memset32(dqAccum.pointer(), 0, dqCount, cuda.stream);
+            cuda.driver.launch(s.headDim() == 64 ? backward64 : backward128, "attention_backward",
+                    ceilDiv(s.seq(), BACKWARD_KEYS), s.batch() * s.kvHeads(), 1, BACKWARD_THREADS, 1, 1,
+                    backwardSharedBytes(s.headDim()), cuda.stream,
+                    KernelArgs.pack(arena, q.pointer(), k.pointer(), v.pointer(), dOut.pointer(), lse.pointer(),
+                            rowDots.pointer(), dqAccum.pointer(), grads[1].pointer(), grads[2].pointer(), s.seq(),
+                            s.heads(), s.kvHeads(), scale));
+            int convertBlocks = (int) Math.min(ceilDiv(dqCount / 2, 256), 8L * cuda.multiprocessors);
+            cuda.driver.launch(dqConvert, "attention_backward_dq", convertBlocks, 1, 1, 256, 1, 1, 0, cuda.stream,
+                    KernelArgs.pack(arena, dqAccum.pointer(), grads[0].pointer(), dqCount, scale));
+            // The scratch buffers go back to the allocator now: the stream runs in order, so a later user
+            // of the same blocks runs after these kernels.
+            return grads;
+        } catch (RuntimeException e) {
+            for (DeviceTensor g : grads) {
+                if (g != null) {
+                    g.close();
+                }
+            }
+            throw e;
+        }
+    }
+
+    private static int ceilDiv(int a, int b) {
+        return (a + b - 1) / b;
+    }
+
+    private static long ceilDiv(long a, long b) {
+        return (a + b - 1) / b;
+    }
+}
