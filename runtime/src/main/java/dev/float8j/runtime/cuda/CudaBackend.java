@@ -26,8 +26,8 @@ import java.util.function.BiFunction;
  * not thread-safe.
  *
  * <p>This class is the entry point; the work is done by one room per concern: {@link DeviceMemory} (transfers
- * and residency), {@link CudaCasts} (quantization), {@link CudaGemms} (cuBLASLt) and {@link CudaModelOps} (the
- * transformer's other ops, one kernel file per op family).
+ * and residency), {@link CudaCasts} (quantization), {@link CudaGemms} (cuBLASLt), {@link CudaModelOps} (the
+ * transformer's other ops, one kernel file per op family) and {@link CudaAttention}, which it calls.
  */
 public final class CudaBackend implements Backend {
     private final CudaContext cuda;
@@ -108,7 +108,7 @@ public final class CudaBackend implements Backend {
     @Override
     public ModelOps ops() {
         if (ops == null) {
-            ops = new CudaModelOps(cuda, memory);
+            ops = new CudaModelOps(cuda, memory, casts);
         }
         return ops;
     }

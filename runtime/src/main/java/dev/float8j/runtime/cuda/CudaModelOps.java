@@ -28,7 +28,8 @@ import java.util.List;
 /**
  * {@link ModelOps} on the GPU: one small kernel per op, queued on the backend's stream with no host
  * synchronization, F32 math on F32 or BF16 tensors. Kernels live in one file per op family (elementwise.cu,
- * embedding.cu, rmsnorm.cu, rope.cu, cross_entropy.cu, optimizer.cu); attention is {@code CudaAttention}'s.
+ * embedding.cu, rmsnorm.cu, rope.cu, cross_entropy.cu, optimizer.cu); attention is {@link CudaAttention}'s
+ * (attention.cu).
  *
  * <p>Inputs on the host are copied to the GPU; results are device tensors. Tensors that an op writes into
  * (gradients, parameters, optimizer moments) must already be device tensors of this backend. Reductions (the
@@ -64,12 +65,16 @@ final class CudaModelOps implements ModelOps {
     private final KernelModule crossEntropy;
     private final KernelModule optimizer;
     private final Workspace workspace;
+    private final CudaCasts casts;
+    /** Made on first use: its kernels compile only when a model has attention. */
+    private CudaAttention attention;
     /** Host inputs copied for the op being queued. */
     private final List<DeviceTensor> uploads = new ArrayList<>();
 
-    CudaModelOps(CudaContext cuda, DeviceMemory memory) {
+    CudaModelOps(CudaContext cuda, DeviceMemory memory, CudaCasts casts) {
         this.cuda = cuda;
         this.memory = memory;
+        this.casts = casts;
         elementwise = cuda.module("elementwise.cu");
         embedding = cuda.module("embedding.cu");
         rmsNorm = cuda.module("rmsnorm.cu");
@@ -356,15 +361,47 @@ final class CudaModelOps implements ModelOps {
         }
     }
 
-    // TEMPORARY until branch attn is merged: replace the bodies of these two methods with
-    // CudaAttention(cuda).forward(q, k, v, shape) and .backward(dOut, q, k, v, out, lse, shape).
+    /**
+     * CudaAttention's kernels run in BF16: F32 inputs are rounded to BF16 for them and the results converted back,
+     * so F32 attention carries BF16 error.
+     */
     private DeviceTensor[] attentionForwardKernel(DeviceTensor q, DeviceTensor k, DeviceTensor v, AttentionShape shape) {
-        throw new UnsupportedOperationException("attention kernel not merged");
+        if (q.dtype() == DType.BF16) {
+            return attentionKernels().forward(q, k, v, shape);
+        }
+        try (DeviceTensor qb = casts.convert(q, DType.BF16); DeviceTensor kb = casts.convert(k, DType.BF16);
+                DeviceTensor vb = casts.convert(v, DType.BF16)) {
+            DeviceTensor[] outAndLse = attentionKernels().forward(qb, kb, vb, shape);
+            try (DeviceTensor outBf16 = outAndLse[0]) {
+                return new DeviceTensor[] {casts.convert(outBf16, DType.F32), outAndLse[1]};
+            }
+        }
     }
 
     private DeviceTensor[] attentionBackwardKernel(DeviceTensor dOut, DeviceTensor q, DeviceTensor k, DeviceTensor v,
             DeviceTensor out, DeviceTensor logSumExp, AttentionShape shape) {
-        throw new UnsupportedOperationException("attention kernel not merged");
+        if (q.dtype() == DType.BF16) {
+            return attentionKernels().backward(dOut, q, k, v, out, logSumExp, shape);
+        }
+        try (DeviceTensor dOutB = casts.convert(dOut, DType.BF16); DeviceTensor qb = casts.convert(q, DType.BF16);
+                DeviceTensor kb = casts.convert(k, DType.BF16); DeviceTensor vb = casts.convert(v, DType.BF16);
+                DeviceTensor outB = casts.convert(out, DType.BF16)) {
+            DeviceTensor[] grads = attentionKernels().backward(dOutB, qb, kb, vb, outB, logSumExp, shape);
+            DeviceTensor[] f32 = new DeviceTensor[3];
+            for (int i = 0; i < 3; i++) {
+                try (DeviceTensor g = grads[i]) {
+                    f32[i] = casts.convert(g, DType.F32);
+                }
+            }
+            return f32;
+        }
+    }
+
+    private CudaAttention attentionKernels() {
+        if (attention == null) {
+            attention = new CudaAttention(cuda);
+        }
+        return attention;
     }
 
     // ---------------------------------------------------------------- SwiGLU and residual

@@ -17,7 +17,6 @@ import dev.float8j.runtime.ops.ReferenceModelOps;
 import dev.float8j.runtime.ops.TokenIds;
 import java.util.List;
 import java.util.Random;
-import org.junit.jupiter.api.Assumptions;
 import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.params.ParameterizedTest;
@@ -81,6 +80,22 @@ class CudaModelOpsTest {
                         + ")");
             }
         }
+    }
+
+    /** ||actual - expected|| / ||expected|| below bound (for BF16 tensor-core results, where errors add up). */
+    private void assertRelativeError(Tensor expected, Tensor actualOnDevice, double bound, String what) {
+        Tensor actual = cuda.toHost(actualOnDevice);
+        assertEquals(expected.dtype(), actual.dtype(), what + ": dtype");
+        float[] e = expected.toFloatArray();
+        float[] a = actual.toFloatArray();
+        double diff = 0;
+        double norm = 0;
+        for (int i = 0; i < e.length; i++) {
+            diff += (double) (a[i] - e[i]) * (a[i] - e[i]);
+            norm += (double) e[i] * e[i];
+        }
+        double error = Math.sqrt(diff / norm);
+        assertTrue(error < bound, what + ": relative error " + error + " (bound " + bound + ")");
     }
 
     @ParameterizedTest
@@ -235,27 +250,23 @@ class CudaModelOpsTest {
     @ParameterizedTest
     @EnumSource(DType.class)
     void attentionForwardAndBackwardMatchReference(DType dtype) {
-        AttentionShape shape = new AttentionShape(2, 13, 4, 2, 16);
-        Tensor q = random(29, dtype, shape.tokens(), 4 * 16);
-        Tensor k = random(30, dtype, shape.tokens(), 2 * 16);
-        Tensor v = random(31, dtype, shape.tokens(), 2 * 16);
-        Tensor dOut = random(32, dtype, shape.tokens(), 4 * 16);
-        AttentionResult actual;
-        try {
-            actual = ops.attention(cuda.toDevice(q), cuda.toDevice(k), cuda.toDevice(v), shape);
-        } catch (UnsupportedOperationException notYet) {
-            Assumptions.abort("skipped: " + notYet.getMessage());
-            return;
-        }
+        // CudaAttention's kernels take head sizes 64 and 128; a sequence that is no multiple of their tiles
+        AttentionShape shape = new AttentionShape(2, 77, 4, 2, 64);
+        Tensor q = random(29, dtype, shape.tokens(), 4 * 64);
+        Tensor k = random(30, dtype, shape.tokens(), 2 * 64);
+        Tensor v = random(31, dtype, shape.tokens(), 2 * 64);
+        Tensor dOut = random(32, dtype, shape.tokens(), 4 * 64);
+        AttentionResult actual = ops.attention(cuda.toDevice(q), cuda.toDevice(k), cuda.toDevice(v), shape);
+        // the kernels multiply in BF16 (F32 inputs are rounded to it): BF16-level agreement, not F32
         AttentionResult expected = REF.attention(q, k, v, shape);
-        assertClose(expected.out(), actual.out(), 2 * tolerance(dtype), 1e-3, "attention out");
-        assertClose(expected.logSumExp(), actual.logSumExp(), 1e-3, 1e-3, "attention log-sum-exp");
+        assertRelativeError(expected.out(), actual.out(), 1e-2, "attention out");
+        assertClose(expected.logSumExp(), actual.logSumExp(), 1e-2, 1e-2, "attention log-sum-exp");
         AttentionGrads g = REF.attentionBackward(dOut, q, k, v, expected, shape);
         AttentionGrads a = ops.attentionBackward(cuda.toDevice(dOut), cuda.toDevice(q), cuda.toDevice(k),
                 cuda.toDevice(v), actual, shape);
-        assertClose(g.dQ(), a.dQ(), 2 * tolerance(dtype), 2e-3, "attention dQ");
-        assertClose(g.dK(), a.dK(), 2 * tolerance(dtype), 2e-3, "attention dK");
-        assertClose(g.dV(), a.dV(), 2 * tolerance(dtype), 2e-3, "attention dV");
+        assertRelativeError(g.dQ(), a.dQ(), 2e-2, "attention dQ");
+        assertRelativeError(g.dK(), a.dK(), 2e-2, "attention dK");
+        assertRelativeError(g.dV(), a.dV(), 2e-2, "attention dV");
     }
 
     /**
@@ -266,8 +277,8 @@ class CudaModelOpsTest {
     @Test
     void stepsAllocateNothingFromTheDriverOnceWarm() {
         int vocabulary = 301;
-        int dim = 64;
-        AttentionShape shape = new AttentionShape(2, 33, 2, 1, 32);
+        int dim = 128;
+        AttentionShape shape = new AttentionShape(2, 33, 2, 2, 64);
         Tensor table = cuda.toDevice(random(33, DType.F32, vocabulary, dim));
         Tensor gain = cuda.toDevice(random(34, DType.F32, 1, dim));
         Tensor head = cuda.toDevice(random(35, DType.BF16, vocabulary, dim));
@@ -284,12 +295,15 @@ class CudaModelOpsTest {
                 Tensor x = ops.embedding(table, tokens, DType.BF16);
                 NormResult norm = ops.rmsNorm(x, gain, 1e-5f);
                 Tensor r = ops.rope(norm.y(), shape, 2, 10000f, false);
-                Tensor h = ops.add(ops.swiglu(r, x), x);
+                AttentionResult attention = ops.attention(r, r, r, shape);
+                Tensor h = ops.add(ops.swiglu(attention.out(), x), x);
                 Tensor logits = cuda.matmul(h, 1, head, 1, DType.BF16);
                 LossResult loss = ops.crossEntropy(logits, tokens);
                 Tensor dH = cuda.matmul(loss.dLogits(), 1, head, 0, DType.BF16);
-                Tensor[] dSwiglu = ops.swigluBackward(dH, r, x);
-                Tensor dNormY = ops.rope(dSwiglu[0], shape, 2, 10000f, true);
+                Tensor[] dSwiglu = ops.swigluBackward(dH, attention.out(), x);
+                AttentionGrads dAttention = ops.attentionBackward(dSwiglu[0], r, r, r, attention, shape);
+                Tensor dR = ops.add(ops.add(dAttention.dQ(), dAttention.dK()), dAttention.dV());
+                Tensor dNormY = ops.rope(dR, shape, 2, 10000f, true);
                 Tensor dX = ops.rmsNormBackward(dNormY, x, gain, norm.inverseRms(), state[3]);
                 ops.embeddingBackward(state[0], tokens, ops.add(dX, ops.add(dH, dSwiglu[1])));
                 Tensor sum = ops.sumOfSquares(List.of(state[0], state[3]));
