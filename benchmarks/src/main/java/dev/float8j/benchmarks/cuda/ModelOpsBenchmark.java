@@ -1,0 +1,120 @@
+package dev.float8j.benchmarks.cuda;
+
+import dev.float8j.runtime.DType;
+import dev.float8j.runtime.Tensor;
+import dev.float8j.runtime.cuda.CudaBackend;
+import dev.float8j.runtime.cuda.DeviceScope;
+import dev.float8j.runtime.ops.AdamWStep;
+import dev.float8j.runtime.ops.AttentionShape;
+import dev.float8j.runtime.ops.LossResult;
+import dev.float8j.runtime.ops.ModelOps;
+import dev.float8j.runtime.ops.NormResult;
+import dev.float8j.runtime.ops.TokenIds;
+import java.util.List;
+import java.util.Random;
+
+/**
+ * Times each CUDA model op (not attention: see AttentionBenchmark) at the Llama benchmark's shapes: batch 4 x
+ * sequence 4096 tokens, dim 4096, 32 heads of 128, FFN 14336, vocabulary 32768, BF16 activations, F32
+ * parameters. Prints CSV {@code op,shape,ms,gb_per_s}, where GB/s counts each tensor read or written once (the
+ * least traffic the op needs), to compare with the device's memory bandwidth.
+ */
+public final class ModelOpsBenchmark {
+    private static final int TOKENS = 4 * 4096;
+    private static final int DIM = 4096;
+    private static final int FFN = 14336;
+    private static final int VOCABULARY = 32768;
+    private static final int REPEATS = 10;
+
+    private final CudaBackend cuda;
+    private final ModelOps ops;
+
+    private ModelOpsBenchmark(CudaBackend cuda) {
+        this.cuda = cuda;
+        this.ops = cuda.ops();
+    }
+
+    public static void main(String[] args) {
+        CudaBackend cuda = CudaBackend.create();
+        System.out.println("# device: " + cuda.deviceName());
+        System.out.println("op,shape,ms,gb_per_s");
+        new ModelOpsBenchmark(cuda).run();
+    }
+
+    /** A device tensor of random values, made on the host (BF16 or F32). */
+    private Tensor random(DType dtype, int rows, int cols, long seed) {
+        Random rnd = new Random(seed);
+        float[] data = new float[rows * cols];
+        for (int i = 0; i < data.length; i++) {
+            data[i] = (float) rnd.nextGaussian();
+        }
+        Tensor t = Tensor.of(data, rows, cols);
+        return cuda.toDevice(dtype == DType.F32 ? t : t.to(DType.BF16));
+    }
+
+    private void time(String op, String shape, double bytes, Runnable work) {
+        work.run();  // compiles kernels, fills the allocator's cache
+        cuda.synchronize();
+        CudaBackend.Event start = cuda.newEvent();
+        CudaBackend.Event end = cuda.newEvent();
+        cuda.record(start);
+        for (int i = 0; i < REPEATS; i++) {
+            try (DeviceScope scope = cuda.openScope()) {
+                work.run();
+            }
+        }
+        cuda.record(end);
+        float ms = cuda.elapsedMillis(start, end) / REPEATS;
+        System.out.printf("%s,%s,%.3f,%.0f%n", op, shape, ms, bytes / (ms * 1e6));
+    }
+
+    private void run() {
+        AttentionShape shape = new AttentionShape(4, 4096, 32, 8, 128);
+        int[] ids = new Random(1).ints(TOKENS, 0, VOCABULARY).toArray();
+        TokenIds tokens = ops.tokens(ids, 4, 4096);
+        long act = 2L * TOKENS * DIM;
+        long ffnAct = 2L * TOKENS * FFN;
+        String tokensByDim = TOKENS + "x" + DIM;
+
+        Tensor table = random(DType.F32, VOCABULARY, DIM, 2);
+        Tensor tableGrad = random(DType.F32, VOCABULARY, DIM, 3);
+        Tensor x = random(DType.BF16, TOKENS, DIM, 4);
+        Tensor dy = random(DType.BF16, TOKENS, DIM, 5);
+        time("embedding", tokensByDim, 2.0 * act + 4.0 * TOKENS, () -> ops.embedding(table, tokens, DType.BF16));
+        time("embedding_backward", tokensByDim, act + 4.0 * TOKENS * DIM * 2,
+                () -> ops.embeddingBackward(tableGrad, tokens, dy));
+
+        Tensor gain = random(DType.F32, 1, DIM, 6);
+        Tensor gainGrad = random(DType.F32, 1, DIM, 7);
+        NormResult norm = ops.rmsNorm(x, gain, 1e-5f);
+        time("rms_norm", tokensByDim, 2.0 * act, () -> ops.rmsNorm(x, gain, 1e-5f));
+        time("rms_norm_backward", tokensByDim, 3.0 * act,
+                () -> ops.rmsNormBackward(dy, x, gain, norm.inverseRms(), gainGrad));
+        time("rope", tokensByDim, 2.0 * act, () -> ops.rope(x, shape, 32, 500000f, false));
+        time("add", tokensByDim, 3.0 * act, () -> ops.add(x, dy));
+
+        Tensor gate = random(DType.BF16, TOKENS, FFN, 8);
+        Tensor up = random(DType.BF16, TOKENS, FFN, 9);
+        Tensor dh = random(DType.BF16, TOKENS, FFN, 10);
+        String tokensByFfn = TOKENS + "x" + FFN;
+        time("swiglu", tokensByFfn, 3.0 * ffnAct, () -> ops.swiglu(gate, up));
+        time("swiglu_backward", tokensByFfn, 5.0 * ffnAct, () -> ops.swigluBackward(dh, gate, up));
+
+        Tensor logits = random(DType.BF16, TOKENS, VOCABULARY, 11);
+        long logitBytes = 2L * TOKENS * VOCABULARY;
+        time("cross_entropy", TOKENS + "x" + VOCABULARY, 2.0 * logitBytes, () -> {
+            LossResult unused = ops.crossEntropy(logits, tokens);
+        });
+
+        Tensor w = random(DType.F32, FFN, DIM, 12);
+        Tensor g = random(DType.F32, FFN, DIM, 13);
+        Tensor m = random(DType.F32, FFN, DIM, 14);
+        Tensor v = cuda.toDevice(Tensor.zeros(DType.F32, FFN, DIM));
+        long param = 4L * FFN * DIM;
+        String paramShape = FFN + "x" + DIM;
+        time("sum_of_squares", paramShape, param, () -> ops.sumOfSquares(List.of(g)));
+        Tensor sum = ops.sumOfSquares(List.of(g));
+        AdamWStep step = new AdamWStep(1e-4f, 0.9f, 0.95f, 1e-8f, 0.1f, 1);
+        time("adamw_clipped", paramShape, 7.0 * param, () -> ops.adamw(w, g, m, v, step, sum, 1f));
+    }
+}
