@@ -2,7 +2,7 @@
 # Everything float8j does on the GPU host, in one call (the host has CUDA and PyTorch but no JDK).
 # Expects in .gpu/: jre.tar.xz (../shared/gpu/pack-jre.sh), lib/*.jar (float8j jars and dependencies),
 # test-classes/ and junit-console.jar for the GPU tests, fp8_vs_pytorch.py.
-# Usage, from the repository root: .gpu/gpu-session.sh STEP... with steps probe, fp8check, test, bench, train.
+# Usage, from the repository root: .gpu/gpu-session.sh STEP... with steps probe, fp8check, test, modelops, bench, train.
 # Outputs go to $OUT (default /tmp/float8j-out).
 set -uo pipefail
 out=${OUT:-/tmp/float8j-out}
@@ -31,6 +31,10 @@ for step in "$@"; do
       java --add-modules jdk.incubator.vector --enable-native-access=ALL-UNNAMED -Xmx24g -jar .gpu/junit-console.jar \
         execute --class-path '.gpu/test-classes' --class-path "$(ls .gpu/lib/*.jar | tr '\n' ':')" \
         --select-package dev.float8j.runtime.cuda --details=tree --disable-banner --disable-ansi-colors 2>&1 | tee "$out/gpu-tests.txt"
+      ;;
+    modelops)
+      # each CUDA model op at the Llama benchmark's shapes (ms and effective GB/s)
+      java_run dev.float8j.benchmarks.cuda.ModelOpsBenchmark 2>&1 | tee "$out/modelops-bench.csv"
       ;;
     bench)
       bash .gpu/gpu.sh ${BENCH_ARGS:-} 2>&1 | tee "$out/gpu-bench.txt"
