@@ -146,10 +146,10 @@ final class LayerReader {
         }
     }
 
-    /** forward(Tensor), backward(Tensor) or savedBytes(): the methods the generated class writes. */
+    /** forward(Tensor), backward(Tensor), savedBytes() or plan(): the methods the generated class writes. */
     private static boolean replacedByGenerated(ExecutableElement m) {
         String name = m.getSimpleName().toString();
-        if (name.equals("savedBytes")) {
+        if (name.equals("savedBytes") || name.equals("plan")) {
             return m.getParameters().isEmpty();
         }
         return (name.equals("forward") || name.equals("backward")) && m.getParameters().size() == 1

@@ -70,6 +70,17 @@ public interface Backend {
         return toHost(t);
     }
 
+    /**
+     * A copy of t where t lives, with its own memory: what a layer saves for backward, so that a caller may
+     * overwrite t meanwhile.
+     */
+    default Tensor copy(Tensor t) {
+        if (t.isOnDevice()) {
+            throw new IllegalArgumentException(t + ": the " + name() + " backend cannot read device memory");
+        }
+        return t.copy();
+    }
+
     /** t on the host: t itself when it is there already. */
     default Tensor toHost(Tensor t) {
         if (t.isOnDevice()) {

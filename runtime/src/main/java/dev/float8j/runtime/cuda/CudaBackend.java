@@ -691,6 +691,18 @@ public final class CudaBackend implements Backend {
     }
 
     @Override
+    public Tensor copy(Tensor t) {
+        if (!t.isOnDevice()) {
+            return t.copy();
+        }
+        try {
+            return resident(convert(deviceView(t), t.dtype()), t.shape());
+        } finally {
+            Reference.reachabilityFence(t);
+        }
+    }
+
+    @Override
     public Tensor toHost(Tensor t) {
         if (!t.isOnDevice()) {
             return t;

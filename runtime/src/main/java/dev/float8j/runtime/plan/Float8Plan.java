@@ -99,6 +99,17 @@ public record Float8Plan(GemmPlan output, GemmPlan gradInput, GemmPlan gradWeigh
                 new QuantSpec(DEFAULT_FORMAT, secondGranularity, GemmPlan.secondAxis(gemm), powerOfTwoScales));
     }
 
+    /** Every gemm in high precision: the plan of a plain {@link dev.float8j.runtime.nn.Linear}. */
+    public static Float8Plan highPrecision() {
+        return new Float8Plan(GemmPlan.highPrecision(Gemm.OUTPUT), GemmPlan.highPrecision(Gemm.GRAD_INPUT),
+                GemmPlan.highPrecision(Gemm.GRAD_WEIGHT), Backward.KEEP_HIGH_PRECISION);
+    }
+
+    /** True when at least one gemm runs in FP8. */
+    public boolean anyFp8() {
+        return output.fp8() || gradInput.fp8() || gradWeight.fp8();
+    }
+
     /** One scale per tensor everywhere. */
     public static Float8Plan tensorwise() {
         return uniform(ScalingGranularity.TENSORWISE, false, Backward.KEEP_HIGH_PRECISION);
