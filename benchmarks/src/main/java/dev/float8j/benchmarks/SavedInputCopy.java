@@ -1,12 +1,12 @@
 package dev.float8j.benchmarks;
 
-import dev.float8j.runtime.Backend;
-import dev.float8j.runtime.Backends;
+import dev.float8j.plan.Float8Plan;
 import dev.float8j.runtime.Tensor;
+import dev.float8j.runtime.backend.Backend;
+import dev.float8j.runtime.backends.Backends;
 import dev.float8j.runtime.nn.Float8Linear;
 import dev.float8j.runtime.nn.Init;
 import dev.float8j.runtime.nn.Linear;
-import dev.float8j.runtime.plan.Float8Plan;
 import java.util.Arrays;
 
 /**

@@ -21,12 +21,13 @@ import javax.lang.model.element.Modifier;
 final class LayerWriter {
     private static final String RUNTIME = "dev.float8j.runtime";
     private static final ClassName TENSOR = ClassName.get(RUNTIME, "Tensor");
-    private static final ClassName GEMM = ClassName.get(RUNTIME, "Gemm");
-    private static final ClassName FP8_FORMAT = ClassName.get(RUNTIME, "Fp8Format");
-    private static final ClassName QUANT_SPEC = ClassName.get(RUNTIME + ".quant", "QuantSpec");
-    private static final ClassName SCALING = ClassName.get(RUNTIME + ".quant", "ScalingGranularity");
-    private static final ClassName PLAN = ClassName.get(RUNTIME + ".plan", "Float8Plan");
-    private static final ClassName GEMM_PLAN = ClassName.get(RUNTIME + ".plan", "GemmPlan");
+    private static final String PLAN_PACKAGE = "dev.float8j.plan";
+    private static final ClassName GEMM = ClassName.get(PLAN_PACKAGE, "Gemm");
+    private static final ClassName FP8_FORMAT = ClassName.get(PLAN_PACKAGE, "Fp8Format");
+    private static final ClassName QUANT_SPEC = ClassName.get(PLAN_PACKAGE, "QuantSpec");
+    private static final ClassName SCALING = ClassName.get(PLAN_PACKAGE, "ScalingGranularity");
+    private static final ClassName PLAN = ClassName.get(PLAN_PACKAGE, "Float8Plan");
+    private static final ClassName GEMM_PLAN = ClassName.get(PLAN_PACKAGE, "GemmPlan");
     private static final ClassName BACKWARD = ClassName.get("dev.float8j.annotations", "Backward");
     private static final ClassName GENERATED = ClassName.get("javax.annotation.processing", "Generated");
 

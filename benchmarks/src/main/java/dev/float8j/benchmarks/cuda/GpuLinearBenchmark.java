@@ -1,20 +1,20 @@
 package dev.float8j.benchmarks.cuda;
 
 import dev.float8j.annotations.Backward;
+import dev.float8j.plan.Float8Plan;
+import dev.float8j.plan.Fp8Format;
+import dev.float8j.plan.QuantSpec;
+import dev.float8j.plan.ScalingGranularity;
 import dev.float8j.runtime.BFloat16;
-import dev.float8j.runtime.Backend;
-import dev.float8j.runtime.Backends;
 import dev.float8j.runtime.DType;
-import dev.float8j.runtime.Fp8Format;
 import dev.float8j.runtime.Tensor;
+import dev.float8j.runtime.backend.Backend;
+import dev.float8j.runtime.backends.Backends;
 import dev.float8j.runtime.cuda.CudaBackend;
 import dev.float8j.runtime.cuda.DeviceFloat8;
 import dev.float8j.runtime.cuda.DeviceScope;
 import dev.float8j.runtime.cuda.DeviceTensor;
 import dev.float8j.runtime.nn.Float8Linear;
-import dev.float8j.runtime.plan.Float8Plan;
-import dev.float8j.runtime.quant.QuantSpec;
-import dev.float8j.runtime.quant.ScalingGranularity;
 import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.List;

@@ -1,6 +1,6 @@
 package dev.float8j.runtime.nn;
 
-import dev.float8j.runtime.plan.Float8Plan;
+import dev.float8j.plan.Float8Plan;
 
 /**
  * A linear layer whose FP8 plan is chosen at run time. Its gemms run through the same {@link Float8Matmul} as the

@@ -1,15 +1,14 @@
 package dev.float8j.runtime.nn;
 
-import dev.float8j.runtime.Backend;
-import dev.float8j.runtime.Gemm;
-import dev.float8j.runtime.Operand;
-import dev.float8j.runtime.Quantize;
+import dev.float8j.plan.Float8Plan;
+import dev.float8j.plan.Gemm;
+import dev.float8j.plan.GemmPlan;
+import dev.float8j.plan.Operand;
+import dev.float8j.runtime.Float8Tensor;
 import dev.float8j.runtime.Tensor;
+import dev.float8j.runtime.backend.Backend;
 import dev.float8j.runtime.debug.Float8Debug;
 import dev.float8j.runtime.debug.Site;
-import dev.float8j.runtime.plan.Float8Plan;
-import dev.float8j.runtime.plan.GemmPlan;
-import dev.float8j.runtime.quant.Float8Tensor;
 import java.util.ArrayDeque;
 import java.util.Deque;
 import java.util.concurrent.atomic.AtomicReference;

@@ -1,9 +1,9 @@
 package dev.float8j.runtime.nn;
 
-import dev.float8j.runtime.Backend;
-import dev.float8j.runtime.Backends;
+import dev.float8j.plan.Float8Plan;
 import dev.float8j.runtime.Tensor;
-import dev.float8j.runtime.plan.Float8Plan;
+import dev.float8j.runtime.backend.Backend;
+import dev.float8j.runtime.backends.Backends;
 import java.util.Arrays;
 
 /**

@@ -139,7 +139,7 @@ public abstract class Module {
      * Moves every parameter of this module and its descendants to where backend computes (see
      * {@link Parameter#moveTo}); layers then take device inputs and return device outputs with no copies.
      */
-    public final void moveTo(dev.float8j.runtime.Backend backend) {
+    public final void moveTo(dev.float8j.runtime.backend.Backend backend) {
         for (Parameter p : parameters()) {
             p.moveTo(backend);
         }

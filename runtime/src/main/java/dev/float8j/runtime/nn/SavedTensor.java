@@ -1,8 +1,8 @@
 package dev.float8j.runtime.nn;
 
 import dev.float8j.runtime.DType;
+import dev.float8j.runtime.Float8Tensor;
 import dev.float8j.runtime.Tensor;
-import dev.float8j.runtime.quant.Float8Tensor;
 import java.util.Arrays;
 
 /**

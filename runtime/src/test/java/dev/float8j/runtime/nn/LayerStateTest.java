@@ -5,13 +5,13 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
-import dev.float8j.runtime.Backend;
-import dev.float8j.runtime.ReferenceBackend;
+import dev.float8j.plan.Float8Plan;
+import dev.float8j.plan.QuantSpec;
+import dev.float8j.runtime.Float8Tensor;
 import dev.float8j.runtime.Tensor;
-import dev.float8j.runtime.plan.Float8Plan;
-import dev.float8j.runtime.quant.Float8Tensor;
+import dev.float8j.runtime.backend.Backend;
+import dev.float8j.runtime.backend.ReferenceBackend;
 import dev.float8j.runtime.quant.NonFiniteException;
-import dev.float8j.runtime.quant.QuantSpec;
 import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.List;

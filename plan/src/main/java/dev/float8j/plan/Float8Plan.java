@@ -1,11 +1,6 @@
-package dev.float8j.runtime.plan;
+package dev.float8j.plan;
 
 import dev.float8j.annotations.Backward;
-import dev.float8j.runtime.Fp8Format;
-import dev.float8j.runtime.Gemm;
-import dev.float8j.runtime.Operand;
-import dev.float8j.runtime.quant.QuantSpec;
-import dev.float8j.runtime.quant.ScalingGranularity;
 
 /**
  * The FP8 plan of one linear layer: each of the three gemms in FP8 (a spec per operand) or in high precision,

@@ -1,7 +1,9 @@
-package dev.float8j.runtime;
+package dev.float8j.runtime.backend;
 
-import dev.float8j.runtime.quant.Float8Tensor;
-import dev.float8j.runtime.quant.QuantSpec;
+import dev.float8j.plan.QuantSpec;
+import dev.float8j.runtime.DType;
+import dev.float8j.runtime.Float8Tensor;
+import dev.float8j.runtime.Tensor;
 
 /**
  * The operations a linear layer's forward and backward passes need, for one kind of hardware.
