@@ -9,7 +9,7 @@ import java.util.Arrays;
  * The input x as an FP8 layer's forward saved it for backward: either the high-precision tensor or an FP8
  * copy (exactly one of the two is set).
  */
-public record SavedTensor(Tensor highPrecision, Float8Tensor fp8) {
+record SavedTensor(Tensor highPrecision, Float8Tensor fp8) {
 
     public SavedTensor {
         if ((highPrecision == null) == (fp8 == null)) {
