@@ -7,6 +7,13 @@ import com.palantir.javapoet.FieldSpec;
 import com.palantir.javapoet.JavaFile;
 import com.palantir.javapoet.MethodSpec;
 import com.palantir.javapoet.TypeSpec;
+import dev.float8j.annotations.Backward;
+import dev.float8j.plan.Float8Plan;
+import dev.float8j.plan.Fp8Format;
+import dev.float8j.plan.Gemm;
+import dev.float8j.plan.GemmPlan;
+import dev.float8j.plan.QuantSpec;
+import dev.float8j.plan.ScalingGranularity;
 import dev.float8j.processor.LayerModel.GemmModel;
 import dev.float8j.processor.LayerModel.OperandModel;
 import java.util.ArrayList;
@@ -21,14 +28,13 @@ import javax.lang.model.element.Modifier;
 final class LayerWriter {
     private static final String RUNTIME = "dev.float8j.runtime";
     private static final ClassName TENSOR = ClassName.get(RUNTIME, "Tensor");
-    private static final String PLAN_PACKAGE = "dev.float8j.plan";
-    private static final ClassName GEMM = ClassName.get(PLAN_PACKAGE, "Gemm");
-    private static final ClassName FP8_FORMAT = ClassName.get(PLAN_PACKAGE, "Fp8Format");
-    private static final ClassName QUANT_SPEC = ClassName.get(PLAN_PACKAGE, "QuantSpec");
-    private static final ClassName SCALING = ClassName.get(PLAN_PACKAGE, "ScalingGranularity");
-    private static final ClassName PLAN = ClassName.get(PLAN_PACKAGE, "Float8Plan");
-    private static final ClassName GEMM_PLAN = ClassName.get(PLAN_PACKAGE, "GemmPlan");
-    private static final ClassName BACKWARD = ClassName.get("dev.float8j.annotations", "Backward");
+    private static final ClassName GEMM = ClassName.get(Gemm.class);
+    private static final ClassName FP8_FORMAT = ClassName.get(Fp8Format.class);
+    private static final ClassName QUANT_SPEC = ClassName.get(QuantSpec.class);
+    private static final ClassName SCALING = ClassName.get(ScalingGranularity.class);
+    private static final ClassName PLAN = ClassName.get(Float8Plan.class);
+    private static final ClassName GEMM_PLAN = ClassName.get(GemmPlan.class);
+    private static final ClassName BACKWARD = ClassName.get(Backward.class);
     private static final ClassName GENERATED = ClassName.get("javax.annotation.processing", "Generated");
 
     private final LayerModel layer;
@@ -50,14 +56,15 @@ final class LayerWriter {
         for (OperandModel operand : operands()) {
             type.addField(FieldSpec.builder(QUANT_SPEC, operand.specConstant(), Modifier.PRIVATE, Modifier.STATIC, Modifier.FINAL)
                     .addJavadoc("$L gemm, $L: $L.", operand.gemm().title, operand.role().symbol, operand.describe())
-                    .initializer("new $T($T.$L, $T.$L, $L, $L)", QUANT_SPEC, FP8_FORMAT, operand.format(), SCALING,
-                            operand.granularity(), operand.axis(), operand.powerOfTwo())
+                    .initializer("new $T($T.$L, $T.$L, $L, $L)", QUANT_SPEC, FP8_FORMAT, operand.spec().format().name(),
+                            SCALING, operand.spec().granularity().name(), operand.spec().axis(),
+                            operand.spec().powerOfTwoScales())
                     .build());
         }
         type.addField(FieldSpec.builder(PLAN, "PLAN", Modifier.PUBLIC, Modifier.STATIC, Modifier.FINAL)
                 .addJavadoc("The plan this class follows: a {@code Float8Linear} with it gives bit-identical results.")
                 .initializer("new $T(\n$>$L,\n$L,\n$L,\n$T.$L$<)", PLAN, gemmPlan(layer.output()), gemmPlan(layer.gradInput()),
-                        gemmPlan(layer.gradWeight()), BACKWARD, layer.backward())
+                        gemmPlan(layer.gradWeight()), BACKWARD, layer.plan().backward().name())
                 .build());
         type.addMethod(MethodSpec.constructorBuilder()
                 .addModifiers(Modifier.PUBLIC)
@@ -98,7 +105,7 @@ final class LayerWriter {
     private String savedDescription() {
         return switch (layer.savedInput()) {
             case HIGH_PRECISION -> "x in high precision" + (layer.gradWeight().fp8() && layer.output().fp8()
-                    ? " (" + layer.backward() + ")" : "");
+                    ? " (" + layer.plan().backward() + ")" : "");
             case FORWARD_FP8_TRANSPOSED -> "the forward's FP8 x, which grad_weight reads along M as is (transposeable)";
             case FORWARD_FP8_REQUANTIZED -> "the forward's FP8 x, requantized along M in backward (REQUANTIZE)";
             case BOTH_AXES_COPY -> "the FP8 x along M, quantized in forward with the copy along K (BOTH_AXES)";
@@ -111,9 +118,9 @@ final class LayerWriter {
 
     private CodeBlock gemmPlan(GemmModel gemm) {
         if (!gemm.fp8()) {
-            return CodeBlock.of("$T.highPrecision($T.$L)", GEMM_PLAN, GEMM, gemm.kind().constant());
+            return CodeBlock.of("$T.highPrecision($T.$L)", GEMM_PLAN, GEMM, gemm.kind().gemm.name());
         }
-        return CodeBlock.of("new $T($T.$L, $L, $L)", GEMM_PLAN, GEMM, gemm.kind().constant(), gemm.first().specConstant(),
+        return CodeBlock.of("new $T($T.$L, $L, $L)", GEMM_PLAN, GEMM, gemm.kind().gemm.name(), gemm.first().specConstant(),
                 gemm.second().specConstant());
     }
 
