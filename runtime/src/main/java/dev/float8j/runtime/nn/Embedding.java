@@ -47,7 +47,9 @@ public final class Embedding extends Module {
             }
             System.arraycopy(table, t * dim, out, i * dim, dim);
         }
-        savedTokens.push(tokens.clone());
+        if (GradMode.isEnabled()) {
+            savedTokens.push(tokens.clone());
+        }
         return Tensor.of(out, tokens.length, dim);
     }
 
@@ -68,5 +70,10 @@ public final class Embedding extends Module {
                 acc[row + c] += gradOutput.getFlat(i * dim + c);
             }
         }
+    }
+
+    @Override
+    protected void discardOwnSaved() {
+        savedTokens.clear();
     }
 }

@@ -60,7 +60,9 @@ public final class RMSNorm extends Module implements Layer {
                 out[base + c] = in[base + c] * inv * g[c];
             }
         }
-        saved.push(new Saved(x, inverseRms));
+        if (GradMode.isEnabled()) {
+            saved.push(new Saved(x, inverseRms));
+        }
         return Tensor.of(out, x.shape());
     }
 
@@ -97,5 +99,10 @@ public final class RMSNorm extends Module implements Layer {
         }
         gain.accumulateGrad(Tensor.of(dGain, 1, dim));
         return Tensor.of(dx, s.x().shape());
+    }
+
+    @Override
+    protected void discardOwnSaved() {
+        saved.clear();
     }
 }
