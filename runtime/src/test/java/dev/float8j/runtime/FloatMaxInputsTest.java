@@ -27,7 +27,10 @@ class FloatMaxInputsTest {
                 x[1] = -MAX;
                 x[2] = MAX / 2;
                 x[65] = 1f;
-                Float8Tensor q = backend.quantize(Tensor.of(x, 2, 64), spec);
+                Tensor input = Tensor.of(x, 2, 64);
+                Float8Tensor q = backend.quantize(input, spec);
+                org.junit.jupiter.api.Assertions.assertArrayEquals(QuantReference.scales(QuantReference.matrix(input), spec),
+                        q.scales(), backend.name() + " " + spec + ": scales");
                 Tensor y = backend.dequantize(q);
                 for (int i : new int[] {0, 1, 2}) {
                     float v = y.getFlat(i);
