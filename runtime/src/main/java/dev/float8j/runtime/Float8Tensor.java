@@ -3,6 +3,7 @@ package dev.float8j.runtime;
 import dev.float8j.plan.Fp8Format;
 import dev.float8j.plan.QuantSpec;
 import dev.float8j.plan.ScalingGranularity;
+import dev.float8j.runtime.quant.Scales;
 import java.util.Arrays;
 import java.util.Objects;
 
@@ -107,8 +108,16 @@ public final class Float8Tensor {
         }
     }
 
+    /**
+     * A tensor of these codes (wrapped, no copy) and a copy of these scales, so that the scales stay as checked here.
+     *
+     * @throws IllegalArgumentException if the shape, the number of codes or of scales do not agree, or a scale is not
+     *     a finite float of at least {@link Scales#minScale} (below it the largest code would dequantize to Inf), or
+     *     not a power of two where the spec requires one
+     */
     public Float8Tensor(byte[] codes, float[] scales, QuantSpec spec, DType originalDType, int... shape) {
-        this(new StorageView(new SharedStorage(false)), codes, scales, spec, originalDType, shape);
+        this(new StorageView(new SharedStorage(false)), codes, Objects.requireNonNull(scales, "scales").clone(), spec,
+                originalDType, shape);
     }
 
     /**
@@ -160,17 +169,19 @@ public final class Float8Tensor {
                     + Arrays.toString(shape) + " (a " + rows + "x" + cols + " matrix) needs " + expectedScales
                     + " scales, got " + scales.length);
         }
-        // On the bits, so that MX (a scale per 32 codes) spends little time here.
+        // Two compares and a mask per scale, so that MX (a scale per 32 codes) spends little time here.
         boolean powerOfTwoScales = spec.powerOfTwoScales();
+        float minScale = Scales.minScale(spec.format());
         for (int i = 0; i < scales.length; i++) {
-            int bits = Float.floatToRawIntBits(scales[i]);
-            // 1/scale must be a finite, nonzero dequantization multiplier: sign clear, not zero, not Inf or NaN
-            if (bits <= 0 || bits >= 0x7F80_0000) {
-                throw new IllegalArgumentException("scale " + i + " of " + Arrays.toString(shape) + " is " + scales[i]
-                        + "; scales must be positive and finite");
+            float scale = scales[i];
+            // every code must dequantize to a finite value: this also refuses NaN, zero, negatives and subnormals
+            if (!(scale >= minScale && scale <= Float.MAX_VALUE)) {
+                throw new IllegalArgumentException("scale " + i + " of " + Arrays.toString(shape) + " is " + scale
+                        + "; scales must be finite and at least " + minScale + " (below it " + spec.format()
+                        + "'s largest code, " + spec.format().max() + ", would dequantize to Inf)");
             }
-            // a power of two: no mantissa bits, or 2^-127, the one subnormal that Math.getExponent maps back to itself
-            if (powerOfTwoScales && (bits & 0x007F_FFFF) != 0 && bits != 0x0040_0000) {
+            // a power of two: no mantissa bits (the minimum above is a normal float, so no subnormal gets here)
+            if (powerOfTwoScales && (Float.floatToRawIntBits(scale) & 0x007F_FFFF) != 0) {
                 throw new IllegalArgumentException("scale " + i + " of " + Arrays.toString(shape) + " is " + scales[i]
                         + ", not a power of two as " + spec + " requires");
             }
@@ -187,8 +198,21 @@ public final class Float8Tensor {
         return codes;
     }
 
-    /** The quantization multipliers, row-major over the block grid (no copy). */
+    /**
+     * A copy of the quantization multipliers, row-major over the block grid: writing it changes nothing here.
+     * {@link #scale(int, int)} reads one without a copy.
+     */
     public float[] scales() {
+        requireHost();
+        return scales.clone();
+    }
+
+    /**
+     * The quantization multipliers themselves, no copy: for backends, whose quantize, dequantize and gemm read
+     * them on every call, and which pool them once the tensor is released. They never write them; callers use
+     * {@link #scales()}, since a changed scale would corrupt this tensor and every view that shares it.
+     */
+    public float[] scalesForBackend() {
         requireHost();
         return scales;
     }

@@ -7,6 +7,7 @@ import dev.float8j.runtime.debug.Float8Debug;
 import dev.float8j.runtime.debug.Selection;
 import dev.float8j.runtime.debug.StatisticsObserver;
 import dev.float8j.runtime.nn.Init;
+import java.io.PrintWriter;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.LocalDateTime;
@@ -16,8 +17,10 @@ import java.util.List;
 import java.util.Locale;
 import java.util.concurrent.Callable;
 import picocli.CommandLine.Command;
+import picocli.CommandLine.Model.CommandSpec;
 import picocli.CommandLine.Option;
 import picocli.CommandLine;
+import picocli.CommandLine.Spec;
 
 /**
  * The main job of {@code ./float8j demo}: trains the sample character model once in high precision and
@@ -93,9 +96,30 @@ public final class Demo implements Callable<Integer> {
     @Option(names = "--quantization-table", description = "print the quantization error (SQNR) of every granularity and exit")
     boolean quantizationTable;
 
+    @Spec
+    CommandSpec spec;
+
     public static void main(String[] args) {
         System.setProperty("java.awt.headless", "true");
-        System.exit(new CommandLine(new Demo()).execute(args));
+        System.exit(execute(new PrintWriter(System.out, true), new PrintWriter(System.err, true), args));
+    }
+
+    /**
+     * Runs the demo with these arguments. Every error, a bad argument or a failure while running, is one line on
+     * err and exit code 2; the arguments are all checked before any training (see {@link DemoArguments}).
+     */
+    static int execute(PrintWriter out, PrintWriter err, String... args) {
+        CommandLine commandLine = new CommandLine(new Demo()).setOut(out).setErr(err);
+        commandLine.setParameterExceptionHandler((e, given) -> oneLineError(err, e.getMessage()
+                + " (./float8j demo --help lists the options)"));
+        commandLine.setExecutionExceptionHandler((e, command, parsed) -> oneLineError(err, e.toString()));
+        return commandLine.execute(args);
+    }
+
+    private static int oneLineError(PrintWriter err, String message) {
+        err.println("float8j demo: " + message.strip().replaceAll("\\s*\\R\\s*", " "));
+        err.flush();
+        return CommandLine.ExitCode.USAGE;
     }
 
     @Override
@@ -104,8 +128,13 @@ public final class Demo implements Callable<Integer> {
             QuantizationErrorTable.main(new String[0]);
             return 0;
         }
+        DemoArguments arguments = new DemoArguments(spec.commandLine());
+        arguments.checkRanges(this);
         Backends.use(backend(backend));
         TextCorpus corpus = data == null ? TextCorpus.generated(seed, 400_000) : readData(data);
+        arguments.checkText(corpus, context);
+        arguments.checkSizes(modelConfig(corpus), batch, Runtime.getRuntime().maxMemory());
+        arguments.checkOutput(out);
         List<TrainingRecipe> chosen = new ArrayList<>();
         if (recipes == null) {
             chosen.addAll(List.of(TrainingRecipe.values()));
@@ -116,8 +145,10 @@ public final class Demo implements Callable<Integer> {
             chosen.add(0, TrainingRecipe.HIGH_PRECISION);
         }
         CharModel.Config model = modelConfig(corpus);
-        Trainer.Settings settings = new Trainer.Settings(batch, steps, learningRate, learningRate / 10, Math.max(1, steps / 20),
-                0.01, 1.0, seed);
+        // a 20th of the steps warm up, at least one, and never all of them (one step runs at the peak rate)
+        long warmup = Math.min(Math.max(1, steps / 20), steps - 1);
+        Trainer.Settings settings = new Trainer.Settings(batch, steps, learningRate, learningRate / 10, warmup, 0.01, 1.0,
+                seed);
         System.out.printf(Locale.ROOT, "float8j demo: %s, vocabulary %d, backend %s%n", corpus.description(),
                 corpus.vocabularySize(), Backends.current().name());
         System.out.printf(Locale.ROOT, "model %s, %d steps of %d contexts, AdamW peak lr %.0e%n", model, steps, batch,

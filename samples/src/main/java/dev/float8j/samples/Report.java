@@ -72,9 +72,15 @@ final class Report {
         return runs.stream().filter(r -> !r.recipe().isFp8()).findFirst().orElseThrow();
     }
 
-    /** Relative distance of a run's validation loss from the baseline's. */
+    /** Relative distance of a run's validation loss from the baseline's; NaN if either loss is NaN. */
     private double gap(RunResult r) {
         return (r.finalValidationLoss() - baseline().finalValidationLoss()) / baseline().finalValidationLoss();
+    }
+
+    /** True when the gap is a number within TOLERANCE: a NaN loss, the run's or the baseline's, never is. */
+    private boolean withinTolerance(RunResult r) {
+        double gap = gap(r);
+        return !Double.isNaN(gap) && Math.abs(gap) <= TOLERANCE;
     }
 
     String resultsMarkdown() {
@@ -87,18 +93,24 @@ final class Report {
             sb.append(String.format(Locale.ROOT, "| %s | %s | %.4f | %.4f | %s | %s | %,.0f | %s | %.0f s |%n", r.recipe().id(),
                     r.recipe().description(), r.finalTrainLoss(), r.finalValidationLoss(),
                     fp8 ? String.format(Locale.ROOT, "%+.2f%%", 100 * gap(r)) : "baseline",
-                    fp8 ? (Math.abs(gap(r)) <= TOLERANCE ? "yes" : "**NO**") : "-", r.tokensPerSecond(),
+                    fp8 ? (withinTolerance(r) ? "yes" : "**NO**") : "-", r.tokensPerSecond(),
                     bytes(r.savedBytes()) + (r == hp ? "" : String.format(Locale.ROOT, " (%.0f%%)",
                             100.0 * r.savedBytes() / hp.savedBytes())), r.trainSeconds()));
         }
-        List<RunResult> missed = runs.stream().filter(r -> r.recipe().isFp8() && Math.abs(gap(r)) > TOLERANCE).toList();
+        List<RunResult> missed = runs.stream().filter(r -> r.recipe().isFp8() && !withinTolerance(r)).toList();
         sb.append('\n');
         if (missed.isEmpty()) {
             sb.append("Every FP8 run's validation loss is within 1% (relative) of the high-precision baseline.\n");
         } else {
             for (RunResult r : missed) {
-                sb.append(String.format(Locale.ROOT, "NOT within 1%%: %s is %+.2f%% from the baseline.%n", r.recipe().id(),
-                        100 * gap(r)));
+                if (Double.isNaN(gap(r))) {
+                    sb.append(String.format(Locale.ROOT, "NOT within 1%%: %s cannot be compared, a validation loss is NaN "
+                            + "(%s %s, baseline %s).%n", r.recipe().id(), r.recipe().id(), r.finalValidationLoss(),
+                            hp.finalValidationLoss()));
+                } else {
+                    sb.append(String.format(Locale.ROOT, "NOT within 1%%: %s is %+.2f%% from the baseline.%n",
+                            r.recipe().id(), 100 * gap(r)));
+                }
             }
         }
         return sb.toString();

@@ -121,7 +121,7 @@ public interface Backend {
     /**
      * The caller is done with q: a backend may reuse its memory for a later result, and every later use of q
      * (its codes, scales or views made from it) throws {@link IllegalStateException}. So do arrays obtained from
-     * {@code q.codes()} or {@code q.scales()}: they must not be used afterwards. A view that shares q's memory
+     * {@code q.codes()} or {@code q.scalesForBackend()}: they must not be used afterwards. A view that shares q's memory
      * ({@link Float8Tensor#alongOtherAxis()}) stays valid: the memory is reused only once every view of it is
      * released. Releasing q twice throws. This default only marks q released.
      */

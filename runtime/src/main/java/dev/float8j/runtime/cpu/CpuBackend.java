@@ -82,7 +82,7 @@ public final class CpuBackend implements Backend {
     public void release(Float8Tensor q) {
         toHost(q); // refuses device tensors
         byte[] codes = q.codes(); // throws if q was released already
-        float[] scales = q.scales();
+        float[] scales = q.scalesForBackend();
         if (q.markReleased()) {
             pool.put(codes);
             pool.put(scales);

@@ -152,7 +152,7 @@ abstract class GemmOperand {
             super(q.rows(), q.cols(), q.axis());
             this.codes = q.codes();
             this.table = q.format().decodeTable();
-            float[] scales = q.scales();
+            float[] scales = q.scalesForBackend();
             this.inverse = new float[scales.length];
             for (int s = 0; s < scales.length; s++) {
                 inverse[s] = 1f / scales[s];

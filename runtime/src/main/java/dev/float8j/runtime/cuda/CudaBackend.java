@@ -1048,10 +1048,11 @@ public final class CudaBackend implements Backend {
         byte[] stored = kContiguousCodes(t, q.storedRows(), q.ld());
         float[] scales = new float[scaleCount(q)];
         float[] inverse = new float[scales.length];
+        float[] hostScales = t.scalesForBackend();
         for (int br = 0; br < t.scaleRows(); br++) {
             for (int bc = 0; bc < t.scaleCols(); bc++) {
                 int at = deviceScaleIndex(t.spec(), q.ldScale(), br * t.blockRows(), bc * t.blockCols());
-                scales[at] = t.scales()[br * t.scaleCols() + bc];
+                scales[at] = hostScales[br * t.scaleCols() + bc];
                 inverse[at] = 1f / scales[at];
             }
         }

@@ -67,6 +67,20 @@ class CudaBackendTest {
         assertEquals(expected.spec(), actual.spec(), what);
     }
 
+    /** Power-of-two scales of an amax near Float.MAX_VALUE stop at the same floor as Scales (docs/formats.md). */
+    @Test
+    void inputsNearFloatMaxSaturateAsInTheReference() {
+        float[] data = new float[4 * 64];
+        data[0] = Float.MAX_VALUE;
+        data[70] = -Float.MAX_VALUE;
+        data[140] = 0.9f * Float.MAX_VALUE;
+        data[200] = 1f;
+        Tensor x = Tensor.of(data, 4, 64);
+        for (QuantSpec spec : QuantSpecs.all()) {
+            assertSameQuantization(REF.quantize(x, spec), cuda.quantize(x, spec), "Float.MAX_VALUE " + spec);
+        }
+    }
+
     @Test
     void quantizeMatchesReferenceBitForBit() {
         long seed = 1;
