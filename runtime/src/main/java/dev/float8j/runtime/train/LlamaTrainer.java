@@ -9,8 +9,11 @@ import dev.float8j.runtime.ops.LossResult;
 import dev.float8j.runtime.ops.ModelOps;
 import dev.float8j.runtime.ops.TokenIds;
 import dev.float8j.runtime.quant.NonFiniteException;
+import java.io.IOException;
+import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
+import java.util.Map;
 import java.util.logging.Logger;
 
 /**
@@ -68,6 +71,18 @@ public final class LlamaTrainer {
     /** Steps taken so far, skipped ones included. */
     public long steps() {
         return step;
+    }
+
+    /** Saves the model, AdamW's state and the step count (see {@link Checkpoint}); metadata identifies the run. */
+    public void save(Path file, Map<String, String> metadata) throws IOException {
+        Checkpoint.save(file, model, optimizer, step, metadata);
+    }
+
+    /** Loads a checkpoint of the same model and optimizer settings; the next step continues from it. */
+    public Checkpoint resume(Path file) throws IOException {
+        Checkpoint c = Checkpoint.load(file, model, optimizer);
+        step = c.step();
+        return c;
     }
 
     /** One step on a batch given as host ids (batch-major); targets are the next tokens. */

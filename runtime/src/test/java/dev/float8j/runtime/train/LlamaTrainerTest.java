@@ -77,6 +77,32 @@ class LlamaTrainerTest {
     }
 
     @Test
+    void aResumedRunContinuesBitForBit(@org.junit.jupiter.api.io.TempDir java.nio.file.Path dir) throws Exception {
+        java.nio.file.Path file = dir.resolve("llama.ckpt");
+        float[] straight = new float[3];
+        float[] resumed = new float[3];
+        for (int run = 0; run < 2; run++) {
+            Init.seed(15);
+            LlamaModel model = new LlamaModel(TINY, DType.F32, LinearFactory.highPrecision());
+            LlamaTrainer trainer = new LlamaTrainer(model, settings(LlamaTrainer.OnNonFinite.FAIL));
+            if (run == 0) {
+                for (int s = 0; s < 4; s++) {
+                    int[][] b = batch(s);
+                    trainer.step(b[0], b[1], BATCH, TINY.seq());
+                }
+                trainer.save(file, java.util.Map.of("run", "tiny"));
+            } else {
+                assertEquals(4, trainer.resume(file).step());
+            }
+            for (int s = 4; s < 7; s++) {
+                int[][] b = batch(s);
+                (run == 0 ? straight : resumed)[s - 4] = trainer.step(b[0], b[1], BATCH, TINY.seq()).loss();
+            }
+        }
+        assertTrue(Arrays.equals(straight, resumed), Arrays.toString(straight) + " vs " + Arrays.toString(resumed));
+    }
+
+    @Test
     void aNonFiniteParameterFailsNamingTheStepAndTheParameter() {
         Init.seed(12);
         LlamaModel model = new LlamaModel(TINY, DType.F32, LinearFactory.highPrecision());
