@@ -1,7 +1,7 @@
 package dev.float8j.samples;
 
-import dev.float8j.runtime.Backend;
-import dev.float8j.runtime.Backends;
+import dev.float8j.runtime.backend.Backend;
+import dev.float8j.runtime.backends.Backends;
 import dev.float8j.runtime.cuda.CudaException;
 import dev.float8j.runtime.debug.Float8Debug;
 import dev.float8j.runtime.debug.Selection;
@@ -15,9 +15,9 @@ import java.util.ArrayList;
 import java.util.List;
 import java.util.Locale;
 import java.util.concurrent.Callable;
-import picocli.CommandLine;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Option;
+import picocli.CommandLine;
 
 /**
  * The main job of {@code ./float8j demo}: trains the sample character model once in high precision and

@@ -1,8 +1,9 @@
 package dev.float8j.samples;
 
-import dev.float8j.runtime.Backend;
-import dev.float8j.runtime.Backends;
+import dev.float8j.runtime.backend.Backend;
+import dev.float8j.runtime.backends.Backends;
 import dev.float8j.runtime.DType;
+import dev.float8j.runtime.nn.GradMode;
 import dev.float8j.runtime.nn.Init;
 import dev.float8j.runtime.nn.transformer.LlamaConfig;
 import dev.float8j.runtime.nn.transformer.LlamaModel;
@@ -207,15 +208,15 @@ final class LlamaDemo implements Callable<Integer> {
         return new LlamaReport.Run(recipe, losses, validationLoss, tokensPerSecond, nanos / 1e9);
     }
 
-    /** Mean loss over the validation batches; each forward is balanced by a zero backward, then gradients cleared. */
+    /** Mean loss over the validation batches, with no saving for backward. */
     private float validationLoss(LlamaModel llama, List<int[][]> validation) {
         double total = 0;
-        for (int[][] b : validation) {
-            var r = llama.forwardLoss(llama.tokens(b[0], batch, seq), llama.tokens(b[1], batch, seq));
-            total += Backends.current().toHost(r.loss()).getFlat(0);
-            llama.backward(r.dLogits());
+        try (GradMode.Scope noGrad = GradMode.disabled()) {
+            for (int[][] b : validation) {
+                var r = llama.forwardLoss(llama.tokens(b[0], batch, seq), llama.tokens(b[1], batch, seq));
+                total += Backends.current().toHost(r.loss()).getFlat(0);
+            }
         }
-        llama.zeroGrad();
         return (float) (total / validation.size());
     }
 }

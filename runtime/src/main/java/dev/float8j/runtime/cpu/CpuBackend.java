@@ -1,17 +1,17 @@
 package dev.float8j.runtime.cpu;
 
-import dev.float8j.runtime.Backend;
+import dev.float8j.plan.QuantSpec;
 import dev.float8j.runtime.DType;
+import dev.float8j.runtime.Float8Tensor;
 import dev.float8j.runtime.Tensor;
-import dev.float8j.runtime.quant.Float8Tensor;
-import dev.float8j.runtime.quant.QuantSpec;
+import dev.float8j.runtime.backend.Backend;
 import java.util.Arrays;
 
 /**
  * The CPU backend: quantization and gemms vectorized with the JDK Vector API ({@code jdk.incubator.vector}),
  * blocked for the caches and spread over {@code float8j.threads} threads (default: all processors).
  *
- * <p>Quantization equals {@link dev.float8j.runtime.ReferenceBackend} bit for bit. Gemms decode FP8 (or
+ * <p>Quantization equals {@link dev.float8j.runtime.backend.ReferenceBackend} bit for bit. Gemms decode FP8 (or
  * BF16) once into packed float32 panels and accumulate in float32 with FMA; they equal the reference up to
  * the order of float32 additions. Block scales are applied per K chunk (the shorter of the two operands'
  * block extents along K), tensorwise and rowwise scales once at the end, as the reference does.

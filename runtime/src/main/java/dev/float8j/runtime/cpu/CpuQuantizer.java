@@ -4,11 +4,11 @@ import static dev.float8j.runtime.cpu.Fp8Vectors.FLOATS;
 import static dev.float8j.runtime.cpu.Fp8Vectors.INTS;
 import static dev.float8j.runtime.cpu.Fp8Vectors.LANES;
 
+import dev.float8j.plan.QuantSpec;
 import dev.float8j.runtime.DType;
+import dev.float8j.runtime.Float8Tensor;
 import dev.float8j.runtime.Tensor;
-import dev.float8j.runtime.quant.Float8Tensor;
 import dev.float8j.runtime.quant.NonFiniteException;
-import dev.float8j.runtime.quant.QuantSpec;
 import dev.float8j.runtime.quant.Scales;
 import java.util.ArrayList;
 import java.util.List;
@@ -22,7 +22,7 @@ import jdk.incubator.vector.VectorOperators;
  * blocks: a group is read once to take the absolute maximum of every block of every spec (as float bits:
  * for non-negative floats integer order is float order, and NaN or Inf shows up as bits at or above
  * 0x7F800000), then read again from cache to write the codes of every spec. Scales come from {@link Scales#scale}, codes from the same rounding as
- * {@link dev.float8j.runtime.Fp8Format#encodeSaturating}, so the result equals the reference bit for bit.
+ * {@link dev.float8j.plan.Fp8Format#encodeSaturating}, so the result equals the reference bit for bit.
  */
 final class CpuQuantizer {
     private static final int PARALLEL_THRESHOLD = 1 << 16;

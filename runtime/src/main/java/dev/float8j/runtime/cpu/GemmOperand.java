@@ -1,8 +1,8 @@
 package dev.float8j.runtime.cpu;
 
 import dev.float8j.runtime.DType;
+import dev.float8j.runtime.Float8Tensor;
 import dev.float8j.runtime.Tensor;
-import dev.float8j.runtime.quant.Float8Tensor;
 
 /**
  * One gemm operand seen as the logical matrix {@code X(i, k)} (i the free index, k the contracted one),

@@ -7,15 +7,15 @@ import static java.lang.foreign.ValueLayout.JAVA_INT;
 import static java.lang.foreign.ValueLayout.JAVA_LONG;
 import static java.lang.foreign.ValueLayout.JAVA_SHORT;
 
-import dev.float8j.runtime.Backend;
+import dev.float8j.plan.Fp8Format;
+import dev.float8j.plan.QuantSpec;
+import dev.float8j.plan.ScalingGranularity;
 import dev.float8j.runtime.DType;
 import dev.float8j.runtime.DeviceData;
-import dev.float8j.runtime.Fp8Format;
+import dev.float8j.runtime.Float8Tensor;
 import dev.float8j.runtime.Tensor;
-import dev.float8j.runtime.quant.Float8Tensor;
+import dev.float8j.runtime.backend.Backend;
 import dev.float8j.runtime.quant.NonFiniteException;
-import dev.float8j.runtime.quant.QuantSpec;
-import dev.float8j.runtime.quant.ScalingGranularity;
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
 import java.lang.ref.Reference;
@@ -688,6 +688,18 @@ public final class CudaBackend implements Backend {
             return t;
         }
         return resident(upload(t), t.shape());
+    }
+
+    @Override
+    public Tensor copy(Tensor t) {
+        if (!t.isOnDevice()) {
+            return t.copy();
+        }
+        try {
+            return resident(convert(deviceView(t), t.dtype()), t.shape());
+        } finally {
+            Reference.reachabilityFence(t);
+        }
     }
 
     @Override

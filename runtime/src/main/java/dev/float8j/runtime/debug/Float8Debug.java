@@ -1,6 +1,6 @@
 package dev.float8j.runtime.debug;
 
-import dev.float8j.runtime.Gemm;
+import dev.float8j.plan.Gemm;
 import java.util.List;
 import java.util.concurrent.CopyOnWriteArrayList;
 

@@ -1,7 +1,7 @@
 package dev.float8j.runtime.debug;
 
-import dev.float8j.runtime.Gemm;
-import dev.float8j.runtime.Operand;
+import dev.float8j.plan.Gemm;
+import dev.float8j.plan.Operand;
 import java.util.EnumSet;
 import java.util.Set;
 

@@ -88,7 +88,9 @@ public final class Activation extends Module implements Layer {
 
     @Override
     public Tensor forward(Tensor x) {
-        savedInputs.push(x);
+        if (GradMode.isEnabled()) {
+            savedInputs.push(x);
+        }
         float[] out = new float[x.size()];
         for (int i = 0; i < out.length; i++) {
             out[i] = kind.apply(x.getFlat(i));
@@ -110,6 +112,12 @@ public final class Activation extends Module implements Layer {
             out[i] = gradOutput.getFlat(i) * kind.derivative(x.getFlat(i));
         }
         return Tensor.of(out, x.shape());
+    }
+
+
+    @Override
+    protected void discardOwnSaved() {
+        savedInputs.clear();
     }
 
     @Override

@@ -54,7 +54,9 @@ public final class Embedding extends Module {
     /** The rows of the given token ids in dtype out: [ids.count(), dim]. */
     public Tensor forward(TokenIds ids, DType out) {
         Tensor y = ops().embedding(weight.value(), ids, out);
-        savedTokens.push(ids);
+        if (GradMode.isEnabled()) {
+            savedTokens.push(ids);
+        }
         return y;
     }
 
@@ -69,5 +71,10 @@ public final class Embedding extends Module {
                     + " tokens of dim " + dim);
         }
         ops().embeddingBackward(weight.grad(), ids, gradOutput.reshape(ids.count(), dim));
+    }
+
+    @Override
+    protected void discardOwnSaved() {
+        savedTokens.clear();
     }
 }

@@ -1,6 +1,6 @@
 package dev.float8j.runtime.nn;
 
-import dev.float8j.runtime.plan.Float8Plan;
+import dev.float8j.plan.Float8Plan;
 import java.lang.reflect.Constructor;
 import java.lang.reflect.InvocationTargetException;
 

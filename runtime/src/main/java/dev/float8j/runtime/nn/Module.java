@@ -5,6 +5,7 @@ import java.util.Collections;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
+import java.util.concurrent.atomic.AtomicInteger;
 
 /**
  * A node of the model tree. A module's fully qualified name comes from its place in the tree, as in
@@ -12,6 +13,8 @@ import java.util.Map;
  * layer is {@code blocks.0.mlp.up}.
  */
 public abstract class Module {
+    /** Counts registrations anywhere: a name cached at one count is current while the count is unchanged. */
+    private static final AtomicInteger TREE_EDITS = new AtomicInteger();
     private Module parent;
     private String localName = "";
     private final Map<String, Module> children = new LinkedHashMap<>();
@@ -29,6 +32,7 @@ public abstract class Module {
         }
         m.parent = this;
         m.localName = name;
+        TREE_EDITS.incrementAndGet();
         return module;
     }
 
@@ -56,6 +60,14 @@ public abstract class Module {
         }
         String parentName = parent.name();
         return parentName.isEmpty() ? localName : parentName + "." + localName;
+    }
+
+    /**
+     * Changes whenever a module is registered anywhere, so that a name cached together with it is known to be
+     * current (a module's name changes only when it or an ancestor is registered).
+     */
+    static int treeEdits() {
+        return TREE_EDITS.get();
     }
 
     String qualify(String local) {
@@ -109,10 +121,25 @@ public abstract class Module {
     }
 
     /**
+     * Drops every pending save of this module and its descendants: what forward kept for a backward that will not
+     * come, e.g. after a step skipped for a NaN loss. The next backward of each layer then fails as having no
+     * matching forward.
+     */
+    public final void discardSaved() {
+        for (Module m : modules()) {
+            m.discardOwnSaved();
+        }
+    }
+
+    /** Drops this module's own pending saves (its children are asked separately); modules that save override it. */
+    protected void discardOwnSaved() {
+    }
+
+    /**
      * Moves every parameter of this module and its descendants to where backend computes (see
      * {@link Parameter#moveTo}); layers then take device inputs and return device outputs with no copies.
      */
-    public final void moveTo(dev.float8j.runtime.Backend backend) {
+    public final void moveTo(dev.float8j.runtime.backend.Backend backend) {
         for (Parameter p : parameters()) {
             p.moveTo(backend);
         }

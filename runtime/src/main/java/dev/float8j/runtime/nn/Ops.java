@@ -1,6 +1,6 @@
 package dev.float8j.runtime.nn;
 
-import dev.float8j.runtime.Backends;
+import dev.float8j.runtime.backends.Backends;
 import dev.float8j.runtime.Tensor;
 import dev.float8j.runtime.ops.ModelOps;
 import dev.float8j.runtime.ops.ReferenceModelOps;

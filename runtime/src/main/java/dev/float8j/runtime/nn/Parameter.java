@@ -1,9 +1,9 @@
 package dev.float8j.runtime.nn;
 
-import dev.float8j.runtime.Backend;
 import dev.float8j.runtime.DType;
+import dev.float8j.runtime.Float8Tensor;
 import dev.float8j.runtime.Tensor;
-import dev.float8j.runtime.quant.Float8Tensor;
+import dev.float8j.runtime.backend.Backend;
 import java.util.Arrays;
 
 /**

@@ -46,7 +46,9 @@ public final class RMSNorm extends Module implements Layer {
                     + " does not end in dim=" + dim);
         }
         NormResult n = Ops.where(x).rmsNorm(x, gain.value(), eps);
-        saved.push(new Saved(x, n.inverseRms()));
+        if (GradMode.isEnabled()) {
+            saved.push(new Saved(x, n.inverseRms()));
+        }
         return n.y();
     }
 
@@ -61,5 +63,10 @@ public final class RMSNorm extends Module implements Layer {
         }
         return Ops.where(s.x()).rmsNormBackward(gradOutput.reshape(s.x().shape()), s.x(), gain.value(), s.inverseRms(),
                 gain.grad());
+    }
+
+    @Override
+    protected void discardOwnSaved() {
+        saved.clear();
     }
 }

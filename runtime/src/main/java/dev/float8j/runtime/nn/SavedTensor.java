@@ -1,15 +1,15 @@
 package dev.float8j.runtime.nn;
 
 import dev.float8j.runtime.DType;
+import dev.float8j.runtime.Float8Tensor;
 import dev.float8j.runtime.Tensor;
-import dev.float8j.runtime.quant.Float8Tensor;
 import java.util.Arrays;
 
 /**
  * The input x as an FP8 layer's forward saved it for backward: either the high-precision tensor or an FP8
  * copy (exactly one of the two is set).
  */
-public record SavedTensor(Tensor highPrecision, Float8Tensor fp8) {
+record SavedTensor(Tensor highPrecision, Float8Tensor fp8) {
 
     public SavedTensor {
         if ((highPrecision == null) == (fp8 == null)) {
@@ -49,11 +49,13 @@ public record SavedTensor(Tensor highPrecision, Float8Tensor fp8) {
         return isFp8() ? fp8.bytes() : highPrecision.bytes();
     }
 
-    /** Throws unless gradOutput is [rows of the saved input, outFeatures of layer]. */
-    public void checkGradOutput(Linear layer, Tensor gradOutput) {
-        if (gradOutput.cols() != layer.outFeatures() || gradOutput.rows() != rows()) {
+    /** Throws unless gradOutput has the saved input's shape with the last dimension outFeatures. */
+    public void checkGradOutput(Object layer, Tensor gradOutput, int outFeatures) {
+        int[] expected = shape();
+        expected[expected.length - 1] = outFeatures;
+        if (!Arrays.equals(gradOutput.shape(), expected)) {
             throw new IllegalArgumentException(layer + ": gradient of shape " + Arrays.toString(gradOutput.shape())
-                    + " does not match the output [" + rows() + ", " + layer.outFeatures() + "] of the saved forward");
+                    + " does not match the output " + Arrays.toString(expected) + " of the saved forward");
         }
     }
 

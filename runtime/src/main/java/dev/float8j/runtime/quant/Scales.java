@@ -1,6 +1,6 @@
 package dev.float8j.runtime.quant;
 
-import dev.float8j.runtime.Fp8Format;
+import dev.float8j.plan.Fp8Format;
 
 /**
  * The one place that turns an absolute maximum into a scale, so that every backend agrees bit for bit.

@@ -2,6 +2,7 @@ package dev.float8j.runtime.train;
 
 import dev.float8j.runtime.Tensor;
 import dev.float8j.runtime.debug.Float8Debug;
+import dev.float8j.runtime.nn.GradMode;
 import dev.float8j.runtime.nn.Ops;
 import dev.float8j.runtime.nn.Parameter;
 import dev.float8j.runtime.nn.transformer.LlamaModel;
@@ -21,7 +22,8 @@ import java.util.logging.Logger;
  * AdamW, all through the ops where the model lives. The host reads two scalars per step, the loss and the squared
  * gradient norm, to catch a NaN or Inf before it reaches the weights: such a step fails with a
  * {@link NonFiniteTrainingException} that names the step and the parameter or module, or, with
- * {@link OnNonFinite#SKIP_STEP}, is skipped (gradients dropped, weights and optimizer untouched) and logged.
+ * {@link OnNonFinite#SKIP_STEP}, is skipped (gradients and saved inputs dropped, weights and optimizer untouched)
+ * and logged.
  */
 public final class LlamaTrainer {
     private static final Logger LOG = Logger.getLogger("dev.float8j");
@@ -101,8 +103,13 @@ public final class LlamaTrainer {
             result = model.forwardLoss(inputs, targets);
             model.backward(result.dLogits());
         } catch (NonFiniteException e) {
-            // an FP8 layer refused to quantize NaN or Inf; its message names the tensor
-            throw new NonFiniteTrainingException(step, e.getMessage());
+            // an FP8 layer refused to quantize NaN or Inf mid-pass; its message names the tensor
+            model.discardSaved();
+            String problem = "an FP8 layer met NaN or Inf: " + e.getMessage();
+            if (settings.onNonFinite() == OnNonFinite.FAIL) {
+                throw new NonFiniteTrainingException(step, problem);
+            }
+            return skip(problem, Float.NaN, Double.NaN, lr, start);
         }
         ModelOps ops = Ops.where(grads.get(0));
         Tensor sumOfSquares = ops.sumOfSquares(grads);
@@ -119,12 +126,16 @@ public final class LlamaTrainer {
             if (settings.onNonFinite() == OnNonFinite.FAIL) {
                 throw new NonFiniteTrainingException(step, problem);
             }
-            LOG.warning("float8j: skipping step " + step + " (weights and optimizer unchanged): " + problem);
-            model.zeroGrad();
-            return new StepResult(step++, loss, Math.sqrt(squares), lr, true, System.nanoTime() - start);
+            return skip(problem, loss, squares, lr, start);
         }
         optimizer.step(sumOfSquares, settings.clipNorm());
         return new StepResult(step++, loss, Math.sqrt(squares), lr, false, System.nanoTime() - start);
+    }
+
+    private StepResult skip(String problem, float loss, double squares, double lr, long start) {
+        LOG.warning("float8j: skipping step " + step + " (weights and optimizer unchanged): " + problem);
+        model.zeroGrad();
+        return new StepResult(step++, loss, Math.sqrt(squares), lr, true, System.nanoTime() - start);
     }
 
     private float readScalar(Tensor t) {
@@ -153,9 +164,8 @@ public final class LlamaTrainer {
             return "parameter " + String.join(", ", badParameters) + " holds NaN or Inf";
         }
         String[] first = new String[1];
-        Tensor logits;
-        try {
-            logits = model.forward(inputs, (name, y) -> {
+        try (GradMode.Scope noGrad = GradMode.disabled()) {
+            model.forward(inputs, (name, y) -> {
                 if (first[0] == null && !Float.isFinite(readScalar(ops.sumOfSquares(List.of(y))))) {
                     first[0] = name;
                 }
@@ -163,8 +173,6 @@ public final class LlamaTrainer {
         } catch (NonFiniteException e) {
             return "every parameter is finite; the forward pass met " + e.getMessage();
         }
-        model.backward(params.get(0).placeLikeValue(Tensor.zeros(logits.dtype(), logits.shape())));
-        model.zeroGrad();
         return first[0] == null ? "every parameter and module output is finite: the loss itself overflowed"
                 : "every parameter is finite; the first module whose output holds NaN or Inf is " + first[0];
     }

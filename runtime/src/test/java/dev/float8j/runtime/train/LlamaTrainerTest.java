@@ -5,10 +5,10 @@ import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
-import dev.float8j.runtime.Backend;
-import dev.float8j.runtime.Backends;
+import dev.float8j.runtime.backend.Backend;
+import dev.float8j.runtime.backends.Backends;
 import dev.float8j.runtime.DType;
-import dev.float8j.runtime.ReferenceBackend;
+import dev.float8j.runtime.backend.ReferenceBackend;
 import dev.float8j.runtime.Tensor;
 import dev.float8j.runtime.cpu.CpuBackend;
 import dev.float8j.runtime.nn.Init;
@@ -112,6 +112,24 @@ class LlamaTrainerTest {
         model.namedParameters().get("blocks.1.mlp_norm.weight").value().data()[3] = Float.NaN;
         var e = assertThrows(NonFiniteTrainingException.class, () -> trainer.step(b[0], b[1], BATCH, TINY.seq()));
         assertEquals("step 1: the loss is NaN; parameter blocks.1.mlp_norm.weight holds NaN or Inf", e.getMessage());
+    }
+
+    @Test
+    void anFp8LayerThatMeetsNaNFailsOrSkipsLeavingNothingSaved() {
+        Init.seed(16);
+        LlamaModel model = new LlamaModel(TINY, DType.F32, (name, in, out) -> name.equals("head") ? new Linear(in, out)
+                : new dev.float8j.runtime.nn.Float8Linear(in, out, dev.float8j.plan.Float8Plan.tensorwise()));
+        model.namedParameters().get("blocks.0.attn_norm.weight").value().data()[0] = Float.NaN;
+        int[][] b = batch(0);
+        LlamaTrainer failing = new LlamaTrainer(model, settings(LlamaTrainer.OnNonFinite.FAIL));
+        var e = assertThrows(NonFiniteTrainingException.class, () -> failing.step(b[0], b[1], BATCH, TINY.seq()));
+        assertTrue(e.getMessage().startsWith("step 0: an FP8 layer met NaN or Inf: cannot quantize"), e.getMessage());
+        assertEquals(0, model.savedBytes());
+
+        LlamaTrainer skipping = new LlamaTrainer(model, settings(LlamaTrainer.OnNonFinite.SKIP_STEP));
+        assertTrue(skipping.step(b[0], b[1], BATCH, TINY.seq()).skipped());
+        assertEquals(0, model.savedBytes(), "the aborted forward's saved inputs are dropped");
+        assertEquals(0, skipping.optimizer().steps());
     }
 
     /** A linear layer whose output or weight gradient turns NaN on request, to inject a failure where it is wanted. */

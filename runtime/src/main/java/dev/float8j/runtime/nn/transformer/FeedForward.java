@@ -1,6 +1,7 @@
 package dev.float8j.runtime.nn.transformer;
 
 import dev.float8j.runtime.Tensor;
+import dev.float8j.runtime.nn.GradMode;
 import dev.float8j.runtime.nn.Layer;
 import dev.float8j.runtime.nn.Linear;
 import dev.float8j.runtime.nn.LinearFactory;
@@ -28,7 +29,9 @@ public final class FeedForward extends Module implements Layer {
     public Tensor forward(Tensor x) {
         Tensor g = gate.forward(x);
         Tensor u = up.forward(x);
-        saved.push(new Tensor[] {g, u});
+        if (GradMode.isEnabled()) {
+            saved.push(new Tensor[] {g, u});
+        }
         return down.forward(Ops.where(x).swiglu(g, u));
     }
 
@@ -42,5 +45,10 @@ public final class FeedForward extends Module implements Layer {
         Tensor[] d = ops.swigluBackward(down.backward(gradOutput), s[0], s[1]);
         Tensor dUp = up.backward(d[1]);
         return ops.add(gate.backward(d[0]), dUp);
+    }
+
+    @Override
+    protected void discardOwnSaved() {
+        saved.clear();
     }
 }

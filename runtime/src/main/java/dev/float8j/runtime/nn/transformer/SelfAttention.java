@@ -1,6 +1,7 @@
 package dev.float8j.runtime.nn.transformer;
 
 import dev.float8j.runtime.Tensor;
+import dev.float8j.runtime.nn.GradMode;
 import dev.float8j.runtime.nn.Linear;
 import dev.float8j.runtime.nn.LinearFactory;
 import dev.float8j.runtime.nn.Module;
@@ -46,7 +47,9 @@ public final class SelfAttention extends Module {
         Tensor keys = rope.forward(k.forward(x), shape, config.kvHeads());
         Tensor values = v.forward(x);
         AttentionResult a = ops.attention(queries, keys, values, shape);
-        saved.push(new Saved(queries, keys, values, a, shape));
+        if (GradMode.isEnabled()) {
+            saved.push(new Saved(queries, keys, values, a, shape));
+        }
         return o.forward(a.out());
     }
 
@@ -61,5 +64,10 @@ public final class SelfAttention extends Module {
         Tensor dx = q.backward(rope.backward(g.dQ(), s.shape(), config.heads()));
         dx = ops.add(dx, k.backward(rope.backward(g.dK(), s.shape(), config.kvHeads())));
         return ops.add(dx, v.backward(g.dV()));
+    }
+
+    @Override
+    protected void discardOwnSaved() {
+        saved.clear();
     }
 }

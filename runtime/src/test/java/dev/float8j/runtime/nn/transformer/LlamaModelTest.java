@@ -15,7 +15,7 @@ import dev.float8j.runtime.nn.LinearFactory;
 import dev.float8j.runtime.nn.Parameter;
 import dev.float8j.runtime.ops.LossResult;
 import dev.float8j.runtime.ops.TokenIds;
-import dev.float8j.runtime.plan.Float8Plan;
+import dev.float8j.plan.Float8Plan;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;

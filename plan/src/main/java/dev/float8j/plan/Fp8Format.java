@@ -1,4 +1,4 @@
-package dev.float8j.runtime;
+package dev.float8j.plan;
 
 /**
  * The two OCP FP8 formats, with float32 conversions that round to nearest even.

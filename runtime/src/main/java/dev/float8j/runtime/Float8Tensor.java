@@ -1,11 +1,8 @@
-package dev.float8j.runtime.quant;
+package dev.float8j.runtime;
 
-import dev.float8j.runtime.DType;
-import dev.float8j.runtime.DeviceData;
-import dev.float8j.runtime.E8M0;
-import dev.float8j.runtime.Fp8Format;
-import dev.float8j.runtime.SharedStorage;
-import dev.float8j.runtime.StorageView;
+import dev.float8j.plan.Fp8Format;
+import dev.float8j.plan.QuantSpec;
+import dev.float8j.plan.ScalingGranularity;
 import java.util.Arrays;
 import java.util.Objects;
 

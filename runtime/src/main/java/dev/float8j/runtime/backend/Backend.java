@@ -1,9 +1,11 @@
-package dev.float8j.runtime;
+package dev.float8j.runtime.backend;
 
+import dev.float8j.plan.QuantSpec;
+import dev.float8j.runtime.DType;
+import dev.float8j.runtime.Float8Tensor;
+import dev.float8j.runtime.Tensor;
 import dev.float8j.runtime.ops.ModelOps;
 import dev.float8j.runtime.ops.ReferenceModelOps;
-import dev.float8j.runtime.quant.Float8Tensor;
-import dev.float8j.runtime.quant.QuantSpec;
 
 /**
  * The operations a linear layer's forward and backward passes need, for one kind of hardware.
@@ -70,6 +72,17 @@ public interface Backend {
      */
     default Tensor toDevice(Tensor t) {
         return toHost(t);
+    }
+
+    /**
+     * A copy of t where t lives, with its own memory: what a layer saves for backward, so that a caller may
+     * overwrite t meanwhile.
+     */
+    default Tensor copy(Tensor t) {
+        if (t.isOnDevice()) {
+            throw new IllegalArgumentException(t + ": the " + name() + " backend cannot read device memory");
+        }
+        return t.copy();
     }
 
     /** t on the host: t itself when it is there already. */

@@ -1,11 +1,13 @@
-package dev.float8j.runtime;
+package dev.float8j.runtime.nn;
 
+import dev.float8j.plan.QuantSpec;
+import dev.float8j.runtime.Float8Tensor;
+import dev.float8j.runtime.Tensor;
+import dev.float8j.runtime.backend.Backend;
 import dev.float8j.runtime.debug.Float8Debug;
 import dev.float8j.runtime.debug.QuantizationObserver;
 import dev.float8j.runtime.debug.Site;
-import dev.float8j.runtime.quant.Float8Tensor;
 import dev.float8j.runtime.quant.NonFiniteException;
-import dev.float8j.runtime.quant.QuantSpec;
 
 /**
  * Quantization as layers call it: on a backend, at a named site, seen by the debug observer if one

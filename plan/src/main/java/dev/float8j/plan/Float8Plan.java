@@ -1,16 +1,12 @@
-package dev.float8j.runtime.plan;
+package dev.float8j.plan;
 
 import dev.float8j.annotations.Backward;
-import dev.float8j.runtime.Fp8Format;
-import dev.float8j.runtime.Gemm;
-import dev.float8j.runtime.Operand;
-import dev.float8j.runtime.quant.QuantSpec;
-import dev.float8j.runtime.quant.ScalingGranularity;
+import dev.float8j.annotations.Recipe;
 
 /**
  * The FP8 plan of one linear layer: each of the three gemms in FP8 (a spec per operand) or in high precision,
  * and what forward saves for grad_weight. The same plan drives the generic
- * {@link dev.float8j.runtime.nn.Float8Linear} and the classes the {@code @Float8} processor writes.
+ * {@code dev.float8j.runtime.nn.Float8Linear} and the classes the {@code @Float8} processor writes.
  *
  * <p>What is saved for backward follows from the plan (see {@link #savedInput()}); the weight needs nothing
  * saved: grad_input quantizes it again from the high-precision master weight, which the layer always keeps.
@@ -73,58 +69,46 @@ public record Float8Plan(GemmPlan output, GemmPlan gradInput, GemmPlan gradWeigh
         };
     }
 
-    /** A plan with the same granularity for every operand of every gemm, formats as {@link #DEFAULT_FORMAT} says. */
-    public static Float8Plan uniform(ScalingGranularity granularity, boolean powerOfTwoScales, Backward backward) {
-        return blockwiseLike(granularity, granularity, powerOfTwoScales, backward);
+    /** Every gemm in high precision: the plan of a plain {@code Linear}. */
+    public static Float8Plan highPrecision() {
+        return new Float8Plan(GemmPlan.highPrecision(Gemm.OUTPUT), GemmPlan.highPrecision(Gemm.GRAD_INPUT),
+                GemmPlan.highPrecision(Gemm.GRAD_WEIGHT), Backward.KEEP_HIGH_PRECISION);
     }
 
-    /** The format of every operand unless a plan says otherwise: E4M3 (docs/annotations.md has the measurement). */
-    public static final Fp8Format DEFAULT_FORMAT = Fp8Format.E4M3FN;
-
-    /** Activations and gradients on one granularity, weights on another; default formats. */
-    public static Float8Plan blockwiseLike(ScalingGranularity activations, ScalingGranularity weights,
-            boolean powerOfTwoScales, Backward backward) {
-        return new Float8Plan(
-                fp8(Gemm.OUTPUT, activations, weights, powerOfTwoScales),
-                fp8(Gemm.GRAD_INPUT, activations, weights, powerOfTwoScales),
-                fp8(Gemm.GRAD_WEIGHT, activations, activations, powerOfTwoScales),
-                backward);
+    /** True when at least one gemm runs in FP8. */
+    public boolean anyFp8() {
+        return output.fp8() || gradInput.fp8() || gradWeight.fp8();
     }
 
-    /** An FP8 gemm with default formats: the first operand on firstGranularity, the second on secondGranularity. */
-    public static GemmPlan fp8(Gemm gemm, ScalingGranularity firstGranularity, ScalingGranularity secondGranularity,
-            boolean powerOfTwoScales) {
-        return new GemmPlan(gemm,
-                new QuantSpec(DEFAULT_FORMAT, firstGranularity, GemmPlan.firstAxis(gemm), powerOfTwoScales),
-                new QuantSpec(DEFAULT_FORMAT, secondGranularity, GemmPlan.secondAxis(gemm), powerOfTwoScales));
-    }
+    /** The format of every operand unless a plan says otherwise (see {@link Recipes#DEFAULT_FORMAT}). */
+    public static final Fp8Format DEFAULT_FORMAT = Recipes.DEFAULT_FORMAT;
 
-    /** One scale per tensor everywhere. */
+    /** {@link Recipe#TENSORWISE}: one scale per tensor everywhere. */
     public static Float8Plan tensorwise() {
-        return uniform(ScalingGranularity.TENSORWISE, false, Backward.KEEP_HIGH_PRECISION);
+        return Recipes.plan(Recipe.TENSORWISE, Backward.KEEP_HIGH_PRECISION);
     }
 
-    /** One scale per row along the summed axis everywhere (torchao's rowwise). */
+    /** {@link Recipe#ROWWISE}: one scale per row along the summed axis everywhere (torchao's rowwise). */
     public static Float8Plan rowwise() {
-        return uniform(ScalingGranularity.ROWWISE, false, Backward.KEEP_HIGH_PRECISION);
+        return Recipes.plan(Recipe.ROWWISE, Backward.KEEP_HIGH_PRECISION);
     }
 
-    /** Rowwise with grad_weight in high precision (torchao's rowwise_with_gw_hp): x needs no second quantization. */
+    /**
+     * {@link Recipe#ROWWISE_GW_HP}: rowwise with grad_weight in high precision (torchao's rowwise_with_gw_hp), so x
+     * needs no second quantization.
+     */
     public static Float8Plan rowwiseGradWeightHighPrecision() {
-        Float8Plan rowwise = rowwise();
-        return new Float8Plan(rowwise.output(), rowwise.gradInput(), GemmPlan.highPrecision(Gemm.GRAD_WEIGHT),
-                Backward.KEEP_HIGH_PRECISION);
+        return Recipes.plan(Recipe.ROWWISE_GW_HP, Backward.KEEP_HIGH_PRECISION);
     }
 
-    /** DeepSeek-V3: 1x128 tiles for x and dY, 128x128 blocks for W. */
+    /** {@link Recipe#BLOCKWISE}: DeepSeek-V3's 1x128 tiles for x and dY, 128x128 blocks for W. */
     public static Float8Plan blockwise() {
-        return blockwiseLike(ScalingGranularity.TILE_1X128, ScalingGranularity.BLOCK_128X128, false,
-                Backward.KEEP_HIGH_PRECISION);
+        return Recipes.plan(Recipe.BLOCKWISE, Backward.KEEP_HIGH_PRECISION);
     }
 
-    /** OCP Microscaling: 1x32 blocks with power-of-two scales everywhere. */
+    /** {@link Recipe#MX}: OCP Microscaling, 1x32 blocks with power-of-two scales everywhere. */
     public static Float8Plan mx() {
-        return uniform(ScalingGranularity.MX_1X32, true, Backward.KEEP_HIGH_PRECISION);
+        return Recipes.plan(Recipe.MX, Backward.KEEP_HIGH_PRECISION);
     }
 
     /** This plan with another backward policy. */

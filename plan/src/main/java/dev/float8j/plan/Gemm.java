@@ -1,4 +1,4 @@
-package dev.float8j.runtime;
+package dev.float8j.plan;
 
 /** The three gemms of a linear layer y = x·Wᵀ. */
 public enum Gemm {

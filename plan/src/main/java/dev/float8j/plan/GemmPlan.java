@@ -1,12 +1,9 @@
-package dev.float8j.runtime.plan;
+package dev.float8j.plan;
 
-import dev.float8j.runtime.Gemm;
-import dev.float8j.runtime.Operand;
-import dev.float8j.runtime.quant.QuantSpec;
 
 /**
  * One gemm of a linear layer: either high precision (both specs null) or FP8 with a spec for each operand.
- * Operands and their axes follow the gemm convention of {@link dev.float8j.runtime.Backend}:
+ * Operands and their axes follow the gemm convention of {@code dev.float8j.runtime.backend.Backend}:
  * output = gemm(x along 1, W along 1), grad_input = gemm(dY along 1, W along 0),
  * grad_weight = gemm(dY along 0, x along 0).
  */

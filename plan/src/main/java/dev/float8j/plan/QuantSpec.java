@@ -1,6 +1,5 @@
-package dev.float8j.runtime.quant;
+package dev.float8j.plan;
 
-import dev.float8j.runtime.Fp8Format;
 
 /**
  * How to quantize one operand: the FP8 format, the granularity, the axis the scales run along

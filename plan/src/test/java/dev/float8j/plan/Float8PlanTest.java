@@ -1,4 +1,4 @@
-package dev.float8j.runtime.plan;
+package dev.float8j.plan;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
@@ -6,11 +6,6 @@ import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import dev.float8j.annotations.Backward;
-import dev.float8j.runtime.Fp8Format;
-import dev.float8j.runtime.Gemm;
-import dev.float8j.runtime.Operand;
-import dev.float8j.runtime.quant.QuantSpec;
-import dev.float8j.runtime.quant.ScalingGranularity;
 import org.junit.jupiter.api.Test;
 
 class Float8PlanTest {

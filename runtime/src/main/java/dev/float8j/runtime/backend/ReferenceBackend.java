@@ -1,8 +1,9 @@
-package dev.float8j.runtime;
+package dev.float8j.runtime.backend;
 
-import dev.float8j.runtime.quant.Float8Tensor;
+import dev.float8j.plan.QuantSpec;
+import dev.float8j.runtime.Float8Tensor;
+import dev.float8j.runtime.Tensor;
 import dev.float8j.runtime.quant.NonFiniteException;
-import dev.float8j.runtime.quant.QuantSpec;
 import dev.float8j.runtime.quant.Scales;
 import java.util.Arrays;
 import java.util.Objects;

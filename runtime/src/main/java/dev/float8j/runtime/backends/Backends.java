@@ -1,5 +1,7 @@
-package dev.float8j.runtime;
+package dev.float8j.runtime.backends;
 
+import dev.float8j.runtime.backend.Backend;
+import dev.float8j.runtime.backend.ReferenceBackend;
 import dev.float8j.runtime.cpu.CpuBackend;
 import dev.float8j.runtime.cuda.CudaBackend;
 import java.util.Objects;

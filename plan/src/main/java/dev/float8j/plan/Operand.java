@@ -1,4 +1,4 @@
-package dev.float8j.runtime;
+package dev.float8j.plan;
 
 /** The tensors that enter a linear layer's gemms. */
 public enum Operand {

@@ -1,4 +1,4 @@
-package dev.float8j.runtime.quant;
+package dev.float8j.plan;
 
 /**
  * How many elements share one scale. Every granularity is a block, clipped at the tensor's edges:
