@@ -83,11 +83,6 @@ public final class Parameter {
         backend.gemmAccumulate(grad, a, b);
     }
 
-    /** The backend whose device holds value and grad, or null when they are on the host. */
-    public Backend deviceBackend() {
-        return device;
-    }
-
     /** A copy of host tensor t where value lives (t itself on the host): how optimizer state joins its parameter. */
     public Tensor placeLikeValue(Tensor t) {
         return device == null ? t : device.toDevice(t);
