@@ -32,6 +32,10 @@ import picocli.CommandLine.Spec;
                 + "baseline and writes a report folder.")
 public final class Demo implements Callable<Integer> {
 
+    @Option(names = "--model", converter = LlamaDemo.ModelName.class, description = "char (default: the quick character "
+            + "model) or llama (a small Llama-style transformer on the JDK's own sources; --model llama --help lists its options)")
+    String model = "char";
+
     @Option(names = "--data", paramLabel = "FILE", description = "UTF-8 text to train on (default: generated English-like text)")
     Path data;
 
@@ -101,6 +105,9 @@ public final class Demo implements Callable<Integer> {
 
     public static void main(String[] args) {
         System.setProperty("java.awt.headless", "true");
+        if (LlamaDemo.requested(args)) {
+            System.exit(LlamaDemo.main(args));
+        }
         System.exit(execute(new PrintWriter(System.out, true), new PrintWriter(System.err, true), args));
     }
 

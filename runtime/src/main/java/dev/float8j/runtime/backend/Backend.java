@@ -4,6 +4,8 @@ import dev.float8j.plan.QuantSpec;
 import dev.float8j.runtime.DType;
 import dev.float8j.runtime.Float8Tensor;
 import dev.float8j.runtime.Tensor;
+import dev.float8j.runtime.ops.ModelOps;
+import dev.float8j.runtime.ops.ReferenceModelOps;
 
 /**
  * The operations a linear layer's forward and backward passes need, for one kind of hardware.
@@ -144,5 +146,13 @@ public interface Backend {
         } else {
             java.util.Arrays.fill(t.bf16Data(), (short) 0);
         }
+    }
+
+    /**
+     * The transformer's non-gemm operations on this backend's tensors: {@link ReferenceModelOps} on the host; a
+     * backend with its own memory overrides this with ops that run there.
+     */
+    default ModelOps ops() {
+        return ReferenceModelOps.INSTANCE;
     }
 }

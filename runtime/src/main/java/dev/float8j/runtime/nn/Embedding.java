@@ -1,15 +1,21 @@
 package dev.float8j.runtime.nn;
 
+import dev.float8j.runtime.DType;
 import dev.float8j.runtime.Tensor;
+import dev.float8j.runtime.ops.ModelOps;
+import dev.float8j.runtime.ops.TokenIds;
 import java.util.ArrayDeque;
 import java.util.Deque;
 
-/** A table of learned vectors, one row per token id: weight of shape [vocabulary, dim]. */
+/**
+ * A table of learned vectors, one row per token id: weight of shape [vocabulary, dim]. Lookups and their
+ * gradients run through {@link ModelOps} where the table lives.
+ */
 public final class Embedding extends Module {
     private final int vocabulary;
     private final int dim;
     private final Parameter weight;
-    private final Deque<int[]> savedTokens = new ArrayDeque<>();
+    private final Deque<TokenIds> savedTokens = new ArrayDeque<>();
 
     public Embedding(int vocabulary, int dim) {
         if (vocabulary <= 0 || dim <= 0) {
@@ -32,25 +38,26 @@ public final class Embedding extends Module {
         return weight;
     }
 
-    /** The rows of the given token ids: [tokens.length, dim]. */
+    /** The ops where the table lives, which also make its {@link TokenIds}. */
+    public ModelOps ops() {
+        return Ops.where(weight.value());
+    }
+
+    /** The F32 rows of the given token ids: [tokens.length, dim]. */
     public Tensor forward(int[] tokens) {
         if (tokens.length == 0) {
             throw new IllegalArgumentException(this + ": no tokens");
         }
-        float[] table = weight.value().data();
-        float[] out = new float[tokens.length * dim];
-        for (int i = 0; i < tokens.length; i++) {
-            int t = tokens[i];
-            if (t < 0 || t >= vocabulary) {
-                throw new IllegalArgumentException(this + ": token " + t + " at position " + i
-                        + " is outside the vocabulary [0, " + vocabulary + ")");
-            }
-            System.arraycopy(table, t * dim, out, i * dim, dim);
-        }
+        return forward(ops().tokens(tokens.clone(), 1, tokens.length), DType.F32);
+    }
+
+    /** The rows of the given token ids in dtype out: [ids.count(), dim]. */
+    public Tensor forward(TokenIds ids, DType out) {
+        Tensor y = ops().embedding(weight.value(), ids, out);
         if (GradMode.isEnabled()) {
-            savedTokens.push(tokens.clone());
+            savedTokens.push(ids);
         }
-        return Tensor.of(out, tokens.length, dim);
+        return y;
     }
 
     /** Adds the gradient of each looked-up row to the table's gradient, in token order. */
@@ -58,18 +65,12 @@ public final class Embedding extends Module {
         if (savedTokens.isEmpty()) {
             throw new IllegalStateException(this + ": backward called without a matching forward");
         }
-        int[] tokens = savedTokens.pop();
-        if (gradOutput.size() != tokens.length * dim) {
-            throw new IllegalArgumentException(this + ": gradient " + gradOutput + " does not match " + tokens.length
+        TokenIds ids = savedTokens.pop();
+        if (gradOutput.size() != ids.count() * dim) {
+            throw new IllegalArgumentException(this + ": gradient " + gradOutput + " does not match " + ids.count()
                     + " tokens of dim " + dim);
         }
-        float[] acc = weight.grad().data();
-        for (int i = 0; i < tokens.length; i++) {
-            int row = tokens[i] * dim;
-            for (int c = 0; c < dim; c++) {
-                acc[row + c] += gradOutput.getFlat(i * dim + c);
-            }
-        }
+        ops().embeddingBackward(weight.grad(), ids, gradOutput.reshape(ids.count(), dim));
     }
 
     @Override

@@ -83,6 +83,16 @@ public final class Parameter {
         backend.gemmAccumulate(grad, a, b);
     }
 
+    /** A copy of host tensor t where value lives (t itself on the host): how optimizer state joins its parameter. */
+    public Tensor placeLikeValue(Tensor t) {
+        return device == null ? t : device.toDevice(t);
+    }
+
+    /** t, a tensor where value lives, on the host (t itself when it is there). */
+    public Tensor toHost(Tensor t) {
+        return t.isOnDevice() ? device.toHost(t) : t;
+    }
+
     public void zeroGrad() {
         if (device != null) {
             device.zero(grad);

@@ -1,13 +1,15 @@
 package dev.float8j.runtime.nn;
 
 import dev.float8j.runtime.Tensor;
+import dev.float8j.runtime.ops.NormResult;
 import java.util.ArrayDeque;
 import java.util.Arrays;
 import java.util.Deque;
 
 /**
  * Root-mean-square normalization over the last dimension with a learned gain:
- * y = x / sqrt(mean(x²) + eps) · gain. Row sums are taken in double, in order, so results are reproducible.
+ * y = x / sqrt(mean(x²) + eps) · gain, through {@link dev.float8j.runtime.ops.ModelOps#rmsNorm} where x lives.
+ * y and dX take x's dtype; the gain and its gradient are F32.
  */
 public final class RMSNorm extends Module implements Layer {
     private final int dim;
@@ -15,7 +17,7 @@ public final class RMSNorm extends Module implements Layer {
     private final Parameter gain;
     private final Deque<Saved> saved = new ArrayDeque<>();
 
-    private record Saved(Tensor x, float[] inverseRms) {
+    private record Saved(Tensor x, Tensor inverseRms) {
     }
 
     public RMSNorm(int dim) {
@@ -23,8 +25,8 @@ public final class RMSNorm extends Module implements Layer {
     }
 
     public RMSNorm(int dim, float eps) {
-        if (dim <= 0) {
-            throw new IllegalArgumentException("RMSNorm needs a positive dimension, got " + dim);
+        if (dim <= 0 || !(eps > 0)) {
+            throw new IllegalArgumentException("RMSNorm needs a positive dimension and eps, got dim=" + dim + " eps=" + eps);
         }
         this.dim = dim;
         this.eps = eps;
@@ -43,27 +45,11 @@ public final class RMSNorm extends Module implements Layer {
             throw new IllegalArgumentException(this + ": input of shape " + Arrays.toString(x.shape())
                     + " does not end in dim=" + dim);
         }
-        int rows = x.rows();
-        float[] in = x.toFloatArray();
-        float[] g = gain.value().data();
-        float[] out = new float[in.length];
-        float[] inverseRms = new float[rows];
-        for (int r = 0; r < rows; r++) {
-            int base = r * dim;
-            double sumSquares = 0;
-            for (int c = 0; c < dim; c++) {
-                sumSquares += (double) in[base + c] * in[base + c];
-            }
-            float inv = (float) (1 / Math.sqrt(sumSquares / dim + eps));
-            inverseRms[r] = inv;
-            for (int c = 0; c < dim; c++) {
-                out[base + c] = in[base + c] * inv * g[c];
-            }
-        }
+        NormResult n = Ops.where(x).rmsNorm(x, gain.value(), eps);
         if (GradMode.isEnabled()) {
-            saved.push(new Saved(x, inverseRms));
+            saved.push(new Saved(x, n.inverseRms()));
         }
-        return Tensor.of(out, x.shape());
+        return n.y();
     }
 
     @Override
@@ -75,30 +61,8 @@ public final class RMSNorm extends Module implements Layer {
         if (gradOutput.size() != s.x().size()) {
             throw new IllegalArgumentException(this + ": gradient " + gradOutput + " does not match the input " + s.x());
         }
-        float[] in = s.x().toFloatArray();
-        float[] dy = gradOutput.toFloatArray();
-        float[] g = gain.value().data();
-        float[] dGain = new float[dim];
-        float[] dx = new float[in.length];
-        int rows = in.length / dim;
-        for (int r = 0; r < rows; r++) {
-            int base = r * dim;
-            float inv = s.inverseRms()[r];
-            // dx = inv · (dxhat − xhat · mean(dxhat · xhat)), with xhat = x·inv and dxhat = dy·gain
-            double dot = 0;
-            for (int c = 0; c < dim; c++) {
-                float xhat = in[base + c] * inv;
-                dot += (double) dy[base + c] * g[c] * xhat;
-                dGain[c] += dy[base + c] * xhat;
-            }
-            float meanDot = (float) (dot / dim);
-            for (int c = 0; c < dim; c++) {
-                float xhat = in[base + c] * inv;
-                dx[base + c] = inv * (dy[base + c] * g[c] - xhat * meanDot);
-            }
-        }
-        gain.accumulateGrad(Tensor.of(dGain, 1, dim));
-        return Tensor.of(dx, s.x().shape());
+        return Ops.where(s.x()).rmsNormBackward(gradOutput.reshape(s.x().shape()), s.x(), gain.value(), s.inverseRms(),
+                gain.grad());
     }
 
     @Override

@@ -55,7 +55,12 @@ abstract class ParameterOptimizer implements Optimizer {
 
     @Override
     public final void loadState(Map<String, float[]> state, long steps) {
-        OptimizerState.restore(state(), state);
+        restoreState(state);
         this.steps = steps;
+    }
+
+    /** Copies loaded into the state, all or nothing; state kept off the host overrides this to copy it there. */
+    protected void restoreState(Map<String, float[]> loaded) {
+        OptimizerState.restore(state(), loaded);
     }
 }

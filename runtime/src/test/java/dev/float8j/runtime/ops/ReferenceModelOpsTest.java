@@ -1,0 +1,306 @@
+package dev.float8j.runtime.ops;
+
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import dev.float8j.runtime.BFloat16;
+import dev.float8j.runtime.DType;
+import dev.float8j.runtime.Tensor;
+import dev.float8j.runtime.nn.GradientCheck;
+import java.util.List;
+import org.junit.jupiter.api.Test;
+
+/** Each op on hand-computed small cases, and every backward against central differences. */
+class ReferenceModelOpsTest {
+    private static final ModelOps OPS = ReferenceModelOps.INSTANCE;
+    private static final double H = 1e-2;
+    private static final double TOLERANCE = 1e-2;
+
+    /** Σ y·r in double: the objective whose gradient with respect to y is r. */
+    private static double dot(Tensor y, Tensor r) {
+        double sum = 0;
+        for (int i = 0; i < y.size(); i++) {
+            sum += (double) y.getFlat(i) * r.getFlat(i);
+        }
+        return sum;
+    }
+
+    // ---- embedding ----
+
+    @Test
+    void embeddingPicksRowsAndItsBackwardAddsRepeatedIds() {
+        Tensor table = Tensor.of(new float[] {1, 2, 3, 4, 5, 6}, 3, 2);
+        TokenIds ids = OPS.tokens(new int[] {2, 0, 2}, 1, 3);
+        Tensor y = OPS.embedding(table, ids, DType.F32);
+        assertArrayEquals(new float[] {5, 6, 1, 2, 5, 6}, y.toFloatArray());
+        assertEquals(DType.BF16, OPS.embedding(table, ids, DType.BF16).dtype());
+
+        Tensor grad = Tensor.zeros(DType.F32, 3, 2);
+        OPS.embeddingBackward(grad, ids, Tensor.of(new float[] {1, 10, 100, 1000, 2, 20}, 3, 2));
+        assertArrayEquals(new float[] {100, 1000, 0, 0, 3, 30}, grad.toFloatArray());
+    }
+
+    @Test
+    void embeddingRejectsAnIdOutsideTheVocabulary() {
+        Tensor table = Tensor.zeros(DType.F32, 3, 2);
+        var e = assertThrows(IllegalArgumentException.class,
+                () -> OPS.embedding(table, OPS.tokens(new int[] {0, 3}, 1, 2), DType.F32));
+        assertTrue(e.getMessage().contains("token 3 at position 1"), e.getMessage());
+    }
+
+    // ---- RMSNorm ----
+
+    @Test
+    void rmsNormDividesByTheRootMeanSquare() {
+        Tensor x = Tensor.of(new float[] {3, 4, 0, 0}, 2, 2);
+        NormResult n = OPS.rmsNorm(x, Tensor.of(new float[] {1, 2}, 1, 2), 1e-6f);
+        double rms = Math.sqrt(12.5 + 1e-6);
+        assertEquals(3 / rms, n.y().get(0, 0), 1e-6);
+        assertEquals(8 / rms, n.y().get(0, 1), 1e-6);
+        assertEquals(1 / rms, n.inverseRms().get(0, 0), 1e-7);
+        assertEquals(0f, n.y().get(1, 0)); // a zero row stays zero: eps keeps the division finite
+        assertEquals(1 / Math.sqrt(1e-6), n.inverseRms().get(1, 0), 1e-2);
+    }
+
+    @Test
+    void rmsNormBackwardMatchesFiniteDifferences() {
+        Tensor x = GradientCheck.random(1, 2f, 3, 5);
+        Tensor gain = GradientCheck.random(2, 1.5f, 1, 5);
+        Tensor r = GradientCheck.random(3, 1f, 3, 5);
+        float eps = 1e-5f;
+        Tensor gradGain = Tensor.zeros(DType.F32, 1, 5);
+        NormResult n = OPS.rmsNorm(x, gain, eps);
+        Tensor dx = OPS.rmsNormBackward(r, x, gain, n.inverseRms(), gradGain);
+        GradientCheck.compare("rmsNorm dx", dx.toFloatArray(), x.data(), () -> dot(OPS.rmsNorm(x, gain, eps).y(), r), H,
+                TOLERANCE);
+        GradientCheck.compare("rmsNorm dGain", gradGain.toFloatArray(), gain.data(),
+                () -> dot(OPS.rmsNorm(x, gain, eps).y(), r), H, TOLERANCE);
+    }
+
+    // ---- rotary position embedding ----
+
+    @Test
+    void ropeRotatesEachPairByItsPositionsAngle() {
+        // batch 1, seq 2, one head of dim 4: pairs (0, 2) at frequency 1 and (1, 3) at 100^(-1/2) = 0.1
+        AttentionShape shape = new AttentionShape(1, 2, 1, 1, 4);
+        Tensor x = Tensor.of(new float[] {1, 2, 3, 4, 1, 2, 3, 4}, 2, 4);
+        Tensor y = OPS.rope(x, shape, 1, 100f, false);
+        assertArrayEquals(new float[] {1, 2, 3, 4}, new float[] {y.get(0, 0), y.get(0, 1), y.get(0, 2), y.get(0, 3)},
+                "position 0 is not rotated");
+        assertEquals(1 * Math.cos(1) - 3 * Math.sin(1), y.get(1, 0), 1e-6);
+        assertEquals(1 * Math.sin(1) + 3 * Math.cos(1), y.get(1, 2), 1e-6);
+        assertEquals(2 * Math.cos(0.1) - 4 * Math.sin(0.1), y.get(1, 1), 1e-6);
+        assertEquals(2 * Math.sin(0.1) + 4 * Math.cos(0.1), y.get(1, 3), 1e-6);
+        assertArrayEquals(x.toFloatArray(), OPS.rope(y, shape, 1, 100f, true).toFloatArray(), 1e-6f);
+    }
+
+    @Test
+    void ropeInverseIsTheBackwardOfRopeOnEveryHeadAndBatch() {
+        AttentionShape shape = new AttentionShape(2, 3, 4, 2, 4);
+        Tensor k = GradientCheck.random(4, 1f, 6, 2 * 4); // kv heads: the heads argument, not shape.heads()
+        Tensor r = GradientCheck.random(5, 1f, 6, 2 * 4);
+        Tensor dk = OPS.rope(r, shape, 2, 10_000f, true);
+        GradientCheck.compare("rope", dk.toFloatArray(), k.data(), () -> dot(OPS.rope(k, shape, 2, 10_000f, false), r), H,
+                TOLERANCE);
+    }
+
+    // ---- attention ----
+
+    @Test
+    void attentionOfTwoPositionsByHand() {
+        // one head of dim 2; position 0 sees only itself, position 1 both
+        AttentionShape shape = new AttentionShape(1, 2, 1, 1, 2);
+        Tensor q = Tensor.of(new float[] {1, 0, 0, 2}, 2, 2);
+        Tensor k = Tensor.of(new float[] {1, 1, 0, 1}, 2, 2);
+        Tensor v = Tensor.of(new float[] {10, 20, 30, 40}, 2, 2);
+        AttentionResult a = OPS.attention(q, k, v, shape);
+        double s = 1 / Math.sqrt(2);
+        assertEquals(10, a.out().get(0, 0), 1e-5);
+        assertEquals(20, a.out().get(0, 1), 1e-5);
+        assertEquals(s * 1, a.logSumExp().get(0, 0), 1e-6);
+        double s0 = s * 2; // q1·k0
+        double s1 = s * 2; // q1·k1
+        double p0 = Math.exp(s0) / (Math.exp(s0) + Math.exp(s1));
+        assertEquals(p0 * 10 + (1 - p0) * 30, a.out().get(1, 0), 1e-5);
+        assertEquals(p0 * 20 + (1 - p0) * 40, a.out().get(1, 1), 1e-5);
+        assertEquals(Math.log(Math.exp(s0) + Math.exp(s1)), a.logSumExp().get(0, 1), 1e-6);
+    }
+
+    @Test
+    void groupedQueryAttentionEqualsFullAttentionWithKeysRepeatedPerHead() {
+        int batch = 2;
+        int seq = 3;
+        int headDim = 2;
+        Tensor q = GradientCheck.random(6, 1f, batch * seq, 4 * headDim);
+        Tensor k = GradientCheck.random(7, 1f, batch * seq, 2 * headDim);
+        Tensor v = GradientCheck.random(8, 1f, batch * seq, 2 * headDim);
+        // query heads 0, 1 read kv head 0; heads 2, 3 read kv head 1
+        Tensor kFull = repeatHeads(k, headDim);
+        Tensor vFull = repeatHeads(v, headDim);
+        AttentionResult gqa = OPS.attention(q, k, v, new AttentionShape(batch, seq, 4, 2, headDim));
+        AttentionResult full = OPS.attention(q, kFull, vFull, new AttentionShape(batch, seq, 4, 4, headDim));
+        assertArrayEquals(full.out().toFloatArray(), gqa.out().toFloatArray(), 1e-6f);
+        assertArrayEquals(full.logSumExp().toFloatArray(), gqa.logSumExp().toFloatArray(), 1e-6f);
+    }
+
+    private static Tensor repeatHeads(Tensor kv, int headDim) {
+        int rows = kv.rows();
+        float[] out = new float[rows * 4 * headDim];
+        for (int r = 0; r < rows; r++) {
+            for (int h = 0; h < 4; h++) {
+                for (int d = 0; d < headDim; d++) {
+                    out[(r * 4 + h) * headDim + d] = kv.get(r, (h / 2) * headDim + d);
+                }
+            }
+        }
+        return Tensor.of(out, rows, 4 * headDim);
+    }
+
+    @Test
+    void attentionIsCausal() {
+        AttentionShape shape = new AttentionShape(1, 3, 1, 1, 2);
+        Tensor q = GradientCheck.random(9, 1f, 3, 2);
+        Tensor k = GradientCheck.random(10, 1f, 3, 2);
+        Tensor v = GradientCheck.random(11, 1f, 3, 2);
+        Tensor before = OPS.attention(q, k, v, shape).out();
+        k.data()[4] += 5; // the last position's key and value
+        v.data()[5] -= 5;
+        Tensor after = OPS.attention(q, k, v, shape).out();
+        assertArrayEquals(java.util.Arrays.copyOf(before.toFloatArray(), 4), java.util.Arrays.copyOf(after.toFloatArray(), 4));
+    }
+
+    @Test
+    void attentionBackwardMatchesFiniteDifferences() {
+        AttentionShape shape = new AttentionShape(2, 3, 4, 2, 2);
+        Tensor q = GradientCheck.random(12, 1.5f, 6, 8);
+        Tensor k = GradientCheck.random(13, 1.5f, 6, 4);
+        Tensor v = GradientCheck.random(14, 1.5f, 6, 4);
+        Tensor r = GradientCheck.random(15, 1f, 6, 8);
+        AttentionResult forward = OPS.attention(q, k, v, shape);
+        AttentionGrads g = OPS.attentionBackward(r, q, k, v, forward, shape);
+        java.util.function.DoubleSupplier objective = () -> dot(OPS.attention(q, k, v, shape).out(), r);
+        GradientCheck.compare("attention dQ", g.dQ().toFloatArray(), q.data(), objective, H, TOLERANCE);
+        GradientCheck.compare("attention dK", g.dK().toFloatArray(), k.data(), objective, H, TOLERANCE);
+        GradientCheck.compare("attention dV", g.dV().toFloatArray(), v.data(), objective, H, TOLERANCE);
+    }
+
+    @Test
+    void attentionRejectsKeysOfTheWrongWidth() {
+        AttentionShape shape = new AttentionShape(1, 2, 2, 1, 2);
+        var e = assertThrows(IllegalArgumentException.class, () -> OPS.attention(Tensor.zeros(DType.F32, 2, 4),
+                Tensor.zeros(DType.F32, 2, 4), Tensor.zeros(DType.F32, 2, 2), shape));
+        assertTrue(e.getMessage().contains("k must be a 2 x 2 matrix"), e.getMessage());
+    }
+
+    // ---- SwiGLU ----
+
+    @Test
+    void swigluIsSiluOfGateTimesUp() {
+        Tensor h = OPS.swiglu(Tensor.of(new float[] {0, 1, -2}, 1, 3), Tensor.of(new float[] {5, 2, 3}, 1, 3));
+        assertEquals(0f, h.get(0, 0));
+        assertEquals(2 / (1 + Math.exp(-1)), h.get(0, 1), 1e-6);
+        assertEquals(3 * -2 / (1 + Math.exp(2)), h.get(0, 2), 1e-6);
+    }
+
+    @Test
+    void swigluBackwardMatchesFiniteDifferences() {
+        Tensor gate = GradientCheck.random(16, 3f, 2, 5);
+        Tensor up = GradientCheck.random(17, 2f, 2, 5);
+        Tensor r = GradientCheck.random(18, 1f, 2, 5);
+        Tensor[] g = OPS.swigluBackward(r, gate, up);
+        GradientCheck.compare("swiglu dGate", g[0].toFloatArray(), gate.data(), () -> dot(OPS.swiglu(gate, up), r), H,
+                TOLERANCE);
+        GradientCheck.compare("swiglu dUp", g[1].toFloatArray(), up.data(), () -> dot(OPS.swiglu(gate, up), r), H,
+                TOLERANCE);
+    }
+
+    // ---- residual, loss ----
+
+    @Test
+    void addKeepsTheFirstDtypeAndRoundsOnce() {
+        Tensor a = Tensor.of(new float[] {1, 2}, 1, 2).to(DType.BF16);
+        Tensor sum = OPS.add(a, Tensor.of(new float[] {0.001f, 0.5f}, 1, 2));
+        assertEquals(DType.BF16, sum.dtype());
+        assertEquals(BFloat16.round(1.001f), sum.get(0, 0));
+        assertEquals(2.5f, sum.get(0, 1));
+    }
+
+    @Test
+    void crossEntropyOfUniformLogitsIsLogClasses() {
+        LossResult l = OPS.crossEntropy(Tensor.zeros(DType.F32, 2, 3), OPS.tokens(new int[] {1, 2}, 1, 2));
+        assertEquals(Math.log(3), l.loss().get(0, 0), 1e-6);
+        assertArrayEquals(new float[] {1 / 6f, -1 / 3f, 1 / 6f, 1 / 6f, 1 / 6f, -1 / 3f}, l.dLogits().toFloatArray(),
+                1e-7f);
+    }
+
+    @Test
+    void crossEntropyGradientMatchesFiniteDifferences() {
+        Tensor logits = GradientCheck.random(19, 4f, 3, 5);
+        TokenIds targets = OPS.tokens(new int[] {4, 0, 2}, 3, 1);
+        LossResult l = OPS.crossEntropy(logits, targets);
+        GradientCheck.compare("crossEntropy", l.dLogits().toFloatArray(), logits.data(),
+                () -> OPS.crossEntropy(logits, targets).loss().get(0, 0), 1e-3, TOLERANCE);
+    }
+
+    // ---- optimizer ----
+
+    @Test
+    void sumOfSquaresAddsOverEveryTensor() {
+        Tensor s = OPS.sumOfSquares(List.of(Tensor.of(new float[] {1, 2}, 1, 2), Tensor.of(new float[] {3}, 1, 1)));
+        assertEquals(14f, s.get(0, 0));
+    }
+
+    @Test
+    void adamwFollowsTheFormulaWithClippingReadFromTheSumOfSquares() {
+        Tensor w = Tensor.of(new float[] {1, -2}, 1, 2);
+        Tensor m = Tensor.zeros(DType.F32, 1, 2);
+        Tensor v = Tensor.zeros(DType.F32, 1, 2);
+        double[] expectW = {1, -2};
+        double[] mom = new double[2];
+        double[] vel = new double[2];
+        float[][] grads = {{3, -4}, {0.25f, 0.5f}};
+        for (int t = 1; t <= 2; t++) {
+            Tensor g = Tensor.of(grads[t - 1].clone(), 1, 2);
+            Tensor sumSq = OPS.sumOfSquares(List.of(g));
+            OPS.adamw(w, g, m, v, new AdamWStep(0.1f, 0.9f, 0.999f, 1e-8f, 0.01f, t), sumSq, 1f);
+            double norm = Math.hypot(grads[t - 1][0], grads[t - 1][1]);
+            double clip = Math.min(1, 1 / (norm + 1e-6)); // 1/5 at step 1, none at step 2
+            for (int i = 0; i < 2; i++) {
+                double gi = grads[t - 1][i] * clip;
+                mom[i] = 0.9 * mom[i] + 0.1 * gi;
+                vel[i] = 0.999 * vel[i] + 0.001 * gi * gi;
+                double mHat = mom[i] / (1 - Math.pow(0.9, t));
+                double vHat = vel[i] / (1 - Math.pow(0.999, t));
+                expectW[i] -= 0.1 * (mHat / (Math.sqrt(vHat) + 1e-8) + 0.01 * expectW[i]);
+                assertEquals(expectW[i], w.get(0, i), 1e-5);
+                assertEquals(mom[i], m.get(0, i), 1e-6);
+            }
+        }
+    }
+
+    // ---- dtypes ----
+
+    @Test
+    void bf16InputsGiveTheF32ResultRoundedOnce() {
+        Tensor x = GradientCheck.random(20, 2f, 2, 4).to(DType.BF16);
+        Tensor gain = GradientCheck.random(21, 1f, 1, 4);
+        Tensor exact = OPS.rmsNorm(x.to(DType.F32), gain, 1e-6f).y();
+        Tensor rounded = OPS.rmsNorm(x, gain, 1e-6f).y();
+        assertEquals(DType.BF16, rounded.dtype());
+        for (int i = 0; i < exact.size(); i++) {
+            assertEquals(BFloat16.round(exact.getFlat(i)), rounded.getFlat(i), "element " + i);
+        }
+    }
+
+    @Test
+    void zeroClearsF32AndBf16() {
+        Tensor a = Tensor.of(new float[] {1, 2}, 1, 2);
+        Tensor b = a.to(DType.BF16);
+        OPS.zero(a);
+        OPS.zero(b);
+        assertArrayEquals(new float[2], a.toFloatArray());
+        assertArrayEquals(new float[2], b.toFloatArray());
+    }
+}
