@@ -83,6 +83,21 @@ public final class Parameter {
         backend.gemmAccumulate(grad, a, b);
     }
 
+    /**
+     * Makes this parameter hold source's value and gradient tensors themselves (not copies), where they live: a
+     * layer converted to another class keeps the weights, gradients and device of the one it replaces, and an
+     * optimizer that updates source's arrays in place updates this parameter too.
+     */
+    void shareTensorsOf(Parameter source) {
+        if (!Arrays.equals(source.value.shape(), value.shape())) {
+            throw new IllegalArgumentException(name() + " has shape " + Arrays.toString(value.shape()) + ", "
+                    + source.name() + " has " + Arrays.toString(source.value.shape()));
+        }
+        value = source.value;
+        grad = source.grad;
+        device = source.device;
+    }
+
     public void zeroGrad() {
         if (device != null) {
             device.zero(grad);

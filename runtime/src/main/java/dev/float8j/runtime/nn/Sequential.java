@@ -24,6 +24,16 @@ public final class Sequential extends Module implements Layer {
         return layer;
     }
 
+    /** Keeps the layer list in step with the tree: the replacement runs where the previous layer ran. */
+    @Override
+    protected void onReplaceChild(String name, Module previous, Module replacement) {
+        if (!(replacement instanceof Layer layer)) {
+            throw new IllegalStateException("cannot replace " + previous.name() + ": Sequential holds layers; "
+                    + replacement.getClass().getName() + " is not one");
+        }
+        layers.set(Integer.parseInt(name), layer);
+    }
+
     public Layer get(int index) {
         return layers.get(index);
     }
