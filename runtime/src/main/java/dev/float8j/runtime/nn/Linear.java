@@ -26,6 +26,7 @@ public class Linear extends Module implements Layer {
         if (inFeatures <= 0 || outFeatures <= 0) {
             throw new IllegalArgumentException("Linear needs positive sizes, got in=" + inFeatures + " out=" + outFeatures);
         }
+        Float8Layers.refuseUngenerated(getClass());
         this.inFeatures = inFeatures;
         this.outFeatures = outFeatures;
         float bound = (float) (1.0 / Math.sqrt(inFeatures));
