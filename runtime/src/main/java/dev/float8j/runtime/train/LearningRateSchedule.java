@@ -2,9 +2,9 @@ package dev.float8j.runtime.train;
 
 /**
  * Linear warmup from 0 to the peak over warmupSteps, then cosine decay to minRate at totalSteps
- * (and minRate after). Steps count from 0; step s uses rate(s).
+ * (and minRate after). Steps count from 0; step s uses rate(s). {@link Schedule} has constant and step decay too.
  */
-public record LearningRateSchedule(double peak, double minRate, long warmupSteps, long totalSteps) {
+public record LearningRateSchedule(double peak, double minRate, long warmupSteps, long totalSteps) implements Schedule {
 
     public LearningRateSchedule {
         if (!(peak > 0 && minRate >= 0 && minRate <= peak && warmupSteps >= 0 && totalSteps > warmupSteps)) {
@@ -13,6 +13,7 @@ public record LearningRateSchedule(double peak, double minRate, long warmupSteps
         }
     }
 
+    @Override
     public double rate(long step) {
         if (step < warmupSteps) {
             return peak * (step + 1) / warmupSteps;
