@@ -18,6 +18,7 @@ import dev.float8j.runtime.quant.QuantSpec;
  */
 public interface Backend {
 
+    /** A short name for logs and reports, e.g. "cpu". */
     String name();
 
     /**

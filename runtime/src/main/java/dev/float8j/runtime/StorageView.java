@@ -8,6 +8,7 @@ public final class StorageView {
     private final SharedStorage storage;
     private boolean released;
 
+    /** A view that holds storage until it is released. */
     public StorageView(SharedStorage storage) {
         this.storage = storage;
     }
@@ -36,6 +37,7 @@ public final class StorageView {
         return storage.release();
     }
 
+    /** True once this view was released. */
     public boolean isReleased() {
         return released;
     }

@@ -31,6 +31,7 @@ public class Float8Linear extends Linear {
     private String module;
     private Site[] sites;
 
+    /** A layer of the given sizes whose gemms follow plan. */
     public Float8Linear(int inFeatures, int outFeatures, Float8Plan plan) {
         super(inFeatures, outFeatures);
         if (plan == null) {
@@ -40,6 +41,7 @@ public class Float8Linear extends Linear {
         this.plannedSave = plan.savedInput();
     }
 
+    /** The plan every forward and backward follows. */
     public Float8Plan plan() {
         return plan;
     }

@@ -32,6 +32,7 @@ public final class Float8Training {
 
     /** What a conversion did: the converted layers' names and, for every other Linear, why it was skipped. */
     public record Conversion(List<String> converted, Map<String, String> skipped) {
+        /** Copies both, keeping their order. */
         public Conversion {
             converted = List.copyOf(converted);
             skipped = java.util.Collections.unmodifiableMap(new LinkedHashMap<>(skipped));

@@ -17,11 +17,15 @@ import java.util.Deque;
  * save, so a layer applied several times is differentiated in reverse order.
  */
 public class Linear extends Module implements Layer {
+    /** K: the length of each input row. */
     protected final int inFeatures;
+    /** N: the length of each output row. */
     protected final int outFeatures;
+    /** W, [outFeatures, inFeatures], the F32 master weight. */
     protected final Parameter weight;
     private final Deque<Tensor> savedInputs = new ArrayDeque<>();
 
+    /** A layer with W drawn uniform in ±1/√inFeatures from {@link Init}. */
     public Linear(int inFeatures, int outFeatures) {
         if (inFeatures <= 0 || outFeatures <= 0) {
             throw new IllegalArgumentException("Linear needs positive sizes, got in=" + inFeatures + " out=" + outFeatures);
@@ -33,18 +37,22 @@ public class Linear extends Module implements Layer {
         this.weight = parameter("weight", Tensor.of(Init.uniform(outFeatures * inFeatures, bound), outFeatures, inFeatures));
     }
 
+    /** K: the length of each input row. */
     public int inFeatures() {
         return inFeatures;
     }
 
+    /** N: the length of each output row. */
     public int outFeatures() {
         return outFeatures;
     }
 
+    /** W, [outFeatures, inFeatures]. */
     public Parameter weight() {
         return weight;
     }
 
+    /** The backend this layer computes on: {@link Backends#current()}. */
     protected Backend backend() {
         return Backends.current();
     }
@@ -74,6 +82,7 @@ public class Linear extends Module implements Layer {
         return inputShape(backend().matmul(gradOutput, 1, weight.value(), 0, x.dtype()), x);
     }
 
+    /** Fails unless x ends in inFeatures. */
     protected final void checkInput(Tensor x) {
         if (x.cols() != inFeatures) {
             throw new IllegalArgumentException(this + ": input of shape " + Arrays.toString(x.shape())
@@ -81,6 +90,7 @@ public class Linear extends Module implements Layer {
         }
     }
 
+    /** Fails unless gradOutput matches the output of the saved forward of input. */
     protected final void checkGradOutput(Tensor gradOutput, Tensor input) {
         if (gradOutput.cols() != outFeatures || gradOutput.rows() != input.rows()) {
             throw new IllegalArgumentException(this + ": gradient of shape " + Arrays.toString(gradOutput.shape())
@@ -88,6 +98,7 @@ public class Linear extends Module implements Layer {
         }
     }
 
+    /** The latest save, removed; fails when backward has no matching forward. */
     protected final <T> T popSaved(Deque<T> saved) {
         if (saved.isEmpty()) {
             throw new IllegalStateException(this + ": backward called without a matching forward");

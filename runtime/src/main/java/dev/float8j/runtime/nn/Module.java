@@ -147,6 +147,7 @@ public abstract class Module {
         return n.isEmpty() ? local : n + "." + local;
     }
 
+    /** The module holding this one, or null for a root. */
     public final Module parent() {
         return parent;
     }
@@ -181,6 +182,7 @@ public abstract class Module {
         return out;
     }
 
+    /** Every parameter of this module and its descendants, in registration order. */
     public final List<Parameter> parameters() {
         return new ArrayList<>(namedParameters().values());
     }

@@ -33,14 +33,17 @@ public final class Parameter {
         return owner.qualify(localName);
     }
 
+    /** The module that registered this parameter. */
     public Module owner() {
         return owner;
     }
 
+    /** The current value (F32). */
     public Tensor value() {
         return value;
     }
 
+    /** The accumulated gradient (F32), shaped like the value. */
     public Tensor grad() {
         return grad;
     }
@@ -98,6 +101,7 @@ public final class Parameter {
         device = source.device;
     }
 
+    /** Sets the gradient to zero, where it lives. */
     public void zeroGrad() {
         if (device != null) {
             device.zero(grad);

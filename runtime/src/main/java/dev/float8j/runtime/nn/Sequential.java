@@ -8,6 +8,7 @@ import java.util.List;
 public final class Sequential extends Module implements Layer {
     private final List<Layer> layers = new ArrayList<>();
 
+    /** The layers in order, named "0", "1", ... */
     public Sequential(Layer... layers) {
         for (Layer layer : layers) {
             add(layer);
@@ -34,10 +35,12 @@ public final class Sequential extends Module implements Layer {
         layers.set(Integer.parseInt(name), layer);
     }
 
+    /** The layer at index. */
     public Layer get(int index) {
         return layers.get(index);
     }
 
+    /** How many layers. */
     public int size() {
         return layers.size();
     }

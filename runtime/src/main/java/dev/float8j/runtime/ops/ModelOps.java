@@ -67,6 +67,7 @@ public interface ModelOps {
 
     // ---- SwiGLU: h = silu(gate) * up, silu(g) = g * sigmoid(g) ----
 
+    /** SiLU(gate) · up, element by element. */
     Tensor swiglu(Tensor gate, Tensor up);
 
     /** {dGate, dUp}. */

@@ -12,6 +12,7 @@ import dev.float8j.runtime.quant.QuantSpec;
  */
 public record GemmPlan(Gemm gemm, QuantSpec first, QuantSpec second) {
 
+    /** Checks that the gemm is named and that both operands have a spec (FP8) or neither (high precision). */
     public GemmPlan {
         if (gemm == null) {
             throw new IllegalArgumentException("gemm is required");
@@ -34,6 +35,7 @@ public record GemmPlan(Gemm gemm, QuantSpec first, QuantSpec second) {
         return new GemmPlan(gemm, null, null);
     }
 
+    /** True when this gemm runs in FP8. */
     public boolean fp8() {
         return first != null;
     }

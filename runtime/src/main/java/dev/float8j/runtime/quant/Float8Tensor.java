@@ -110,6 +110,7 @@ public final class Float8Tensor {
         }
     }
 
+    /** FP8 codes and their scales as spec lays them out, for a tensor of shape that was originalDType before quantization. */
     public Float8Tensor(byte[] codes, float[] scales, QuantSpec spec, DType originalDType, int... shape) {
         this(new StorageView(new SharedStorage(false)), codes, scales, spec, originalDType, shape);
     }
@@ -196,14 +197,17 @@ public final class Float8Tensor {
         return scales;
     }
 
+    /** How this tensor was quantized. */
     public QuantSpec spec() {
         return spec;
     }
 
+    /** The FP8 format of the codes. */
     public Fp8Format format() {
         return spec.format();
     }
 
+    /** The granularity of the scales. */
     public ScalingGranularity granularity() {
         return spec.granularity();
     }
@@ -213,6 +217,7 @@ public final class Float8Tensor {
         return spec.axis();
     }
 
+    /** The dtype of the tensor that was quantized. */
     public DType originalDType() {
         return originalDType;
     }
@@ -222,26 +227,32 @@ public final class Float8Tensor {
         return shape.clone();
     }
 
+    /** Rows of the 2-D view. */
     public int rows() {
         return rows;
     }
 
+    /** Columns of the 2-D view. */
     public int cols() {
         return cols;
     }
 
+    /** Rows covered by one scale. */
     public int blockRows() {
         return blockRows;
     }
 
+    /** Columns covered by one scale. */
     public int blockCols() {
         return blockCols;
     }
 
+    /** Rows of the scale grid. */
     public int scaleRows() {
         return ceilDiv(rows, blockRows);
     }
 
+    /** Columns of the scale grid. */
     public int scaleCols() {
         return scaleCols;
     }

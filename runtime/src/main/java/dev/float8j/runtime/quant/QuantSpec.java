@@ -9,6 +9,7 @@ import dev.float8j.runtime.Fp8Format;
  */
 public record QuantSpec(Fp8Format format, ScalingGranularity granularity, int axis, boolean powerOfTwoScales) {
 
+    /** Checks format, granularity and axis; granularities that allow only power-of-two scales force them. */
     public QuantSpec {
         if (format == null || granularity == null) {
             throw new IllegalArgumentException("format and granularity are required");
@@ -21,6 +22,7 @@ public record QuantSpec(Fp8Format format, ScalingGranularity granularity, int ax
         }
     }
 
+    /** A spec with float (not power-of-two) scales unless the granularity requires them. */
     public static QuantSpec of(Fp8Format format, ScalingGranularity granularity, int axis) {
         return new QuantSpec(format, granularity, axis, false);
     }
@@ -30,6 +32,7 @@ public record QuantSpec(Fp8Format format, ScalingGranularity granularity, int ax
         return new QuantSpec(format, granularity, 1 - axis, powerOfTwoScales);
     }
 
+    /** This spec along another axis. */
     public QuantSpec withAxis(int newAxis) {
         return new QuantSpec(format, granularity, newAxis, powerOfTwoScales);
     }

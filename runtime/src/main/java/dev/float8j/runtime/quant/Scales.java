@@ -20,6 +20,7 @@ public final class Scales {
     private Scales() {
     }
 
+    /** The scale that maps amax to the format's largest finite value (rounded down to a power of two when asked). */
     public static float scale(float amax, Fp8Format format, boolean powerOfTwo) {
         float scale = format.max() / Math.max(amax, EPS);
         return powerOfTwo ? roundDownToPowerOfTwo(scale) : scale;

@@ -6,6 +6,7 @@ package dev.float8j.runtime.train;
  */
 public record LearningRateSchedule(double peak, double minRate, long warmupSteps, long totalSteps) implements Schedule {
 
+    /** Checks the ranges. */
     public LearningRateSchedule {
         if (!(peak > 0 && minRate >= 0 && minRate <= peak && warmupSteps >= 0 && totalSteps > warmupSteps)) {
             throw new IllegalArgumentException("need peak > 0, 0 <= minRate <= peak and 0 <= warmupSteps < totalSteps; got peak="
