@@ -2,7 +2,10 @@ package dev.float8j.benchmarks;
 
 import dev.float8j.runtime.Backend;
 import dev.float8j.runtime.Backends;
+import dev.float8j.runtime.DType;
 import dev.float8j.runtime.Tensor;
+import dev.float8j.runtime.cuda.CudaBackend;
+import dev.float8j.runtime.cuda.DeviceScope;
 import dev.float8j.runtime.nn.Float8Linear;
 import dev.float8j.runtime.nn.Init;
 import dev.float8j.runtime.nn.Linear;
@@ -15,6 +18,9 @@ import java.util.Locale;
  * Measures what sets the default conversion filter's thresholds (Float8Training.sizeFilter): one forward +
  * backward of a linear layer in high precision (F32) and in FP8, side by side, per K = N, at a fixed number of
  * rows M. Rounds alternate the order; the median round is reported, as the ratio FP8 time / F32 time.
+ *
+ * <p>On CUDA both layers run device-resident, as a user runs them there: parameters moved to the GPU, BF16 x and
+ * dY on the device, each step in a {@link DeviceScope} so its memory is reused, timed to a synchronize.
  *
  * <p>args: backend name (cpu, cuda, reference), M, recipe names comma separated, sizes comma separated.
  */
@@ -45,8 +51,16 @@ public final class ConversionThreshold {
         Linear fp8 = new Float8Linear(size, size, plan);
         Tensor x = Tensor.of(Init.normal(rows * size, 1f), rows, size);
         Tensor dy = Tensor.of(Init.normal(rows * size, 1e-3f), rows, size);
-        // enough calls per round for about 50 ms of gemm work at 100 GFLOP/s
-        int calls = (int) Math.max(1, Math.min(200, 5e9 / (6.0 * rows * size * size)));
+        Backend backend = Backends.current();
+        double flopPerRound = 5e9;  // about 50 ms of gemm work at 100 GFLOP/s
+        if (backend instanceof CudaBackend cuda) {
+            f32.moveTo(cuda);
+            fp8.moveTo(cuda);
+            x = cuda.toDevice(x.to(DType.BF16));
+            dy = cuda.toDevice(dy.to(DType.BF16));
+            flopPerRound = 2e12;    // a few ms at the GPU's rate
+        }
+        int calls = (int) Math.max(backend instanceof CudaBackend ? 5 : 1, Math.min(200, flopPerRound / (6.0 * rows * size * size)));
         for (int warm = 0; warm < 3; warm++) {
             time(f32, x, dy, calls);
             time(fp8, x, dy, calls);
@@ -70,6 +84,20 @@ public final class ConversionThreshold {
 
     /** Milliseconds per forward + backward, averaged over calls. */
     private static double time(Linear layer, Tensor x, Tensor dy, int calls) {
+        if (Backends.current() instanceof CudaBackend cuda) {
+            cuda.synchronize();
+            long start = System.nanoTime();
+            for (int i = 0; i < calls; i++) {
+                try (DeviceScope step = cuda.openScope()) {
+                    layer.forward(x);
+                    layer.backward(dy);
+                }
+            }
+            cuda.synchronize();
+            long nanos = System.nanoTime() - start;
+            layer.zeroGrad();
+            return nanos / 1e6 / calls;
+        }
         long start = System.nanoTime();
         for (int i = 0; i < calls; i++) {
             layer.forward(x);
