@@ -80,7 +80,7 @@ public abstract class Module {
         List<Field> holding = new ArrayList<>();
         for (Class<?> c = getClass(); c != Module.class; c = c.getSuperclass()) {
             for (Field f : c.getDeclaredFields()) {
-                if (Modifier.isStatic(f.getModifiers()) || f.getType().isPrimitive()
+                if (Modifier.isStatic(f.getModifiers()) || f.isSynthetic() || f.getType().isPrimitive()
                         || !f.getType().isAssignableFrom(previous.getClass())) {
                     continue;
                 }
