@@ -13,6 +13,7 @@ import dev.float8j.annotations.Recipe;
  */
 public record Float8Plan(GemmPlan output, GemmPlan gradInput, GemmPlan gradWeight, Backward backward) {
 
+    /** Checks that each gemm plan is for its gemm and a backward policy is given. */
     public Float8Plan {
         check(output, Gemm.OUTPUT);
         check(gradInput, Gemm.GRAD_INPUT);
@@ -61,6 +62,7 @@ public record Float8Plan(GemmPlan output, GemmPlan gradInput, GemmPlan gradWeigh
         return forward.granularity().transposeable() && forward.otherAxis().equals(gradWeight.second());
     }
 
+    /** The plan of one gemm. */
     public GemmPlan gemm(Gemm gemm) {
         return switch (gemm) {
             case OUTPUT -> output;

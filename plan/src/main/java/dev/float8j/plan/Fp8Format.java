@@ -117,6 +117,7 @@ public enum Fp8Format {
         return Math.scalb(1f, 1 - bias);
     }
 
+    /** Explicit mantissa bits of the format. */
     public int mantissaBits() {
         return mantissaBits;
     }

@@ -9,6 +9,7 @@ package dev.float8j.plan;
  */
 public record GemmPlan(Gemm gemm, QuantSpec first, QuantSpec second) {
 
+    /** Checks that the gemm is named and that both operands have a spec (FP8) or neither (high precision). */
     public GemmPlan {
         if (gemm == null) {
             throw new IllegalArgumentException("gemm is required");
@@ -31,6 +32,7 @@ public record GemmPlan(Gemm gemm, QuantSpec first, QuantSpec second) {
         return new GemmPlan(gemm, null, null);
     }
 
+    /** True when this gemm runs in FP8. */
     public boolean fp8() {
         return first != null;
     }

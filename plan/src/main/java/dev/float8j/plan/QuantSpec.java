@@ -8,6 +8,7 @@ package dev.float8j.plan;
  */
 public record QuantSpec(Fp8Format format, ScalingGranularity granularity, int axis, boolean powerOfTwoScales) {
 
+    /** Checks format, granularity and axis; granularities that allow only power-of-two scales force them. */
     public QuantSpec {
         if (format == null || granularity == null) {
             throw new IllegalArgumentException("format and granularity are required");
@@ -20,6 +21,7 @@ public record QuantSpec(Fp8Format format, ScalingGranularity granularity, int ax
         }
     }
 
+    /** A spec with float (not power-of-two) scales unless the granularity requires them. */
     public static QuantSpec of(Fp8Format format, ScalingGranularity granularity, int axis) {
         return new QuantSpec(format, granularity, axis, false);
     }
@@ -29,6 +31,7 @@ public record QuantSpec(Fp8Format format, ScalingGranularity granularity, int ax
         return new QuantSpec(format, granularity, 1 - axis, powerOfTwoScales);
     }
 
+    /** This spec along another axis. */
     public QuantSpec withAxis(int newAxis) {
         return new QuantSpec(format, granularity, newAxis, powerOfTwoScales);
     }

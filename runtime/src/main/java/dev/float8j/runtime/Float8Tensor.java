@@ -217,14 +217,17 @@ public final class Float8Tensor {
         return scales;
     }
 
+    /** How this tensor was quantized. */
     public QuantSpec spec() {
         return spec;
     }
 
+    /** The FP8 format of the codes. */
     public Fp8Format format() {
         return spec.format();
     }
 
+    /** The granularity of the scales. */
     public ScalingGranularity granularity() {
         return spec.granularity();
     }
@@ -234,6 +237,7 @@ public final class Float8Tensor {
         return spec.axis();
     }
 
+    /** The dtype of the tensor that was quantized. */
     public DType originalDType() {
         return originalDType;
     }
@@ -243,26 +247,32 @@ public final class Float8Tensor {
         return shape.clone();
     }
 
+    /** Rows of the 2-D view. */
     public int rows() {
         return rows;
     }
 
+    /** Columns of the 2-D view. */
     public int cols() {
         return cols;
     }
 
+    /** Rows covered by one scale. */
     public int blockRows() {
         return blockRows;
     }
 
+    /** Columns covered by one scale. */
     public int blockCols() {
         return blockCols;
     }
 
+    /** Rows of the scale grid. */
     public int scaleRows() {
         return ceilDiv(rows, blockRows);
     }
 
+    /** Columns of the scale grid. */
     public int scaleCols() {
         return scaleCols;
     }

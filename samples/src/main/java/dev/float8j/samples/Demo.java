@@ -189,20 +189,16 @@ public final class Demo implements Callable<Integer> {
         float[] losses = new float[steps];
         List<Long> evalAt = new ArrayList<>();
         List<Float> evalLoss = new ArrayList<>();
-        long trainNanos = 0;
-        long laterHalfNanos = 0;
+        Throughput throughput = new Throughput(steps, batch);
         long savedBytes = 0;
         int evalEvery = Math.max(1, steps / 4);
         try {
             for (int s = 0; s < steps; s++) {
                 Trainer.StepResult r = trainer.trainStep();
                 losses[s] = r.loss();
-                trainNanos += r.nanos();
-                if (s >= steps / 2) {
-                    laterHalfNanos += r.nanos();
-                }
+                throughput.add(r.nanos());
                 savedBytes = r.savedBytes();
-                bar.update(s + 1, r.loss(), (double) (s + 1) * batch / (trainNanos / 1e9));
+                bar.update(s + 1, r.loss(), throughput.tokensPerSecond());
                 if ((s + 1) % evalEvery == 0 || s + 1 == steps) {
                     evalAt.add(s + 1L);
                     evalLoss.add(trainer.validationLoss(s + 1 == steps ? evalWindows : Math.max(1, evalWindows / 4)));
@@ -221,9 +217,9 @@ public final class Demo implements Callable<Integer> {
         for (int i = 0; i < vLoss.length; i++) {
             vLoss[i] = evalLoss.get(i);
         }
-        double seconds = trainNanos / 1e9;
+        double seconds = throughput.seconds();
         RunResult result = new RunResult(recipe, losses, vSteps, vLoss, (float) (tailSum / tail), vLoss[vLoss.length - 1],
-                (steps - steps / 2) * (double) batch / (laterHalfNanos / 1e9), savedBytes, seconds, stats);
+                throughput.tokensPerSecond(), savedBytes, seconds, stats);
         bar.finish(String.format(Locale.ROOT, "val %.4f  %.0fs", result.finalValidationLoss(), seconds));
         return result;
     }

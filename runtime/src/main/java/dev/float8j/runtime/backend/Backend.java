@@ -22,6 +22,7 @@ import dev.float8j.runtime.ops.ReferenceModelOps;
  */
 public interface Backend {
 
+    /** A short name for logs and reports, e.g. "cpu". */
     String name();
 
     /**

@@ -47,6 +47,7 @@ public final class CpuBackend implements Backend {
         return "cpu";
     }
 
+    /** The worker threads that gemms and quantizations use. */
     public int threads() {
         return threads.count();
     }

@@ -8,6 +8,7 @@ import java.util.List;
 /** Several observers behind one: a quantization is offered to each that wants it. */
 public record CompositeObserver(List<QuantizationObserver> observers) implements QuantizationObserver {
 
+    /** Copies the list. */
     public CompositeObserver {
         observers = List.copyOf(observers);
     }

@@ -32,7 +32,9 @@ import java.util.Set;
  * checked before anything is applied.
  */
 public final class DebugConfig {
+    /** The system property holding a debug configuration inline. */
     public static final String PROPERTY = "float8j.debug";
+    /** The system property naming a file that holds a debug configuration. */
     public static final String FILE_PROPERTY = "float8j.debug.file";
 
     private DebugConfig() {

@@ -22,6 +22,7 @@ public final class TensorDumpObserver implements QuantizationObserver {
     private final Path directory;
     private final List<Path> written = new ArrayList<>();
 
+    /** Dumps the selected quantizations as .npy files into directory, which it creates. */
     public TensorDumpObserver(Selection selection, Path directory) throws IOException {
         this.selection = selection;
         this.directory = Files.createDirectories(directory);

@@ -9,6 +9,7 @@ public final class Activation extends Module implements Layer {
 
     /** The functions on offer. */
     public enum Kind {
+        /** max(x, 0). */
         RELU {
             @Override
             float apply(float x) {
@@ -78,10 +79,12 @@ public final class Activation extends Module implements Layer {
     private final Kind kind;
     private final Deque<Tensor> savedInputs = new ArrayDeque<>();
 
+    /** An activation layer applying kind. */
     public Activation(Kind kind) {
         this.kind = kind;
     }
 
+    /** Which function this layer applies. */
     public Kind kind() {
         return kind;
     }

@@ -17,6 +17,7 @@ public final class Embedding extends Module {
     private final Parameter weight;
     private final Deque<TokenIds> savedTokens = new ArrayDeque<>();
 
+    /** A table of vocabulary rows of dim values. */
     public Embedding(int vocabulary, int dim) {
         if (vocabulary <= 0 || dim <= 0) {
             throw new IllegalArgumentException("Embedding needs positive sizes, got vocabulary=" + vocabulary + " dim=" + dim);
@@ -26,14 +27,17 @@ public final class Embedding extends Module {
         this.weight = parameter("weight", Tensor.of(Init.normal(vocabulary * dim, 1f), vocabulary, dim));
     }
 
+    /** Rows of the table: the number of token ids. */
     public int vocabulary() {
         return vocabulary;
     }
 
+    /** Values per token. */
     public int dim() {
         return dim;
     }
 
+    /** The table, [vocabulary, dim]. */
     public Parameter weight() {
         return weight;
     }

@@ -12,6 +12,7 @@ import dev.float8j.plan.Float8Plan;
 public class Float8Linear extends Linear {
     private final Float8Plan plan;
 
+    /** A layer of the given sizes whose gemms follow plan. */
     public Float8Linear(int inFeatures, int outFeatures, Float8Plan plan) {
         if (plan == null) {
             throw new IllegalArgumentException("Float8Linear needs a plan, e.g. Float8Plan.rowwise()");
@@ -20,6 +21,7 @@ public class Float8Linear extends Linear {
         super(inFeatures, outFeatures);
     }
 
+    /** The plan every forward and backward follows. */
     @Override
     public Float8Plan plan() {
         return plan;

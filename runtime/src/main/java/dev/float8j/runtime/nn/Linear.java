@@ -23,15 +23,20 @@ import java.util.Arrays;
  */
 public class Linear extends Module implements Layer {
     private static final Float8Plan HIGH_PRECISION = Float8Plan.highPrecision();
+    /** K: the length of each input row. */
     protected final int inFeatures;
+    /** N: the length of each output row. */
     protected final int outFeatures;
+    /** W, [outFeatures, inFeatures], the F32 master weight. */
     protected final Parameter weight;
     private final Float8Matmul matmul;
 
+    /** A layer with W drawn uniform in ±1/√inFeatures from {@link Init}. */
     public Linear(int inFeatures, int outFeatures) {
         if (inFeatures <= 0 || outFeatures <= 0) {
             throw new IllegalArgumentException("Linear needs positive sizes, got in=" + inFeatures + " out=" + outFeatures);
         }
+        Float8Layers.refuseUngenerated(getClass());
         this.inFeatures = inFeatures;
         this.outFeatures = outFeatures;
         float bound = (float) (1.0 / Math.sqrt(inFeatures));
@@ -44,18 +49,22 @@ public class Linear extends Module implements Layer {
         this.matmul = new Float8Matmul(this, plan);
     }
 
+    /** K: the length of each input row. */
     public int inFeatures() {
         return inFeatures;
     }
 
+    /** N: the length of each output row. */
     public int outFeatures() {
         return outFeatures;
     }
 
+    /** W, [outFeatures, inFeatures]. */
     public Parameter weight() {
         return weight;
     }
 
+    /** The backend this layer computes on: {@link Backends#current()}. */
     protected Backend backend() {
         return Backends.current();
     }
@@ -98,6 +107,7 @@ public class Linear extends Module implements Layer {
         return matmul.backward(backend(), gradOutput, weight);
     }
 
+    /** Fails unless x ends in inFeatures. */
     protected final void checkInput(Tensor x) {
         if (x.cols() != inFeatures) {
             throw new IllegalArgumentException(this + ": input of shape " + Arrays.toString(x.shape())

@@ -33,14 +33,17 @@ public final class Parameter {
         return owner.qualify(localName);
     }
 
+    /** The module that registered this parameter. */
     public Module owner() {
         return owner;
     }
 
+    /** The current value (F32). */
     public Tensor value() {
         return value;
     }
 
+    /** The accumulated gradient (F32), shaped like the value. */
     public Tensor grad() {
         return grad;
     }
@@ -93,6 +96,22 @@ public final class Parameter {
         return t.isOnDevice() ? device.toHost(t) : t;
     }
 
+    /**
+     * Makes this parameter hold source's value and gradient tensors themselves (not copies), where they live: a
+     * layer converted to another class keeps the weights, gradients and device of the one it replaces, and an
+     * optimizer that updates source's arrays in place updates this parameter too.
+     */
+    void shareTensorsOf(Parameter source) {
+        if (!Arrays.equals(source.value.shape(), value.shape())) {
+            throw new IllegalArgumentException(name() + " has shape " + Arrays.toString(value.shape()) + ", "
+                    + source.name() + " has " + Arrays.toString(source.value.shape()));
+        }
+        value = source.value;
+        grad = source.grad;
+        device = source.device;
+    }
+
+    /** Sets the gradient to zero, where it lives. */
     public void zeroGrad() {
         if (device != null) {
             device.zero(grad);

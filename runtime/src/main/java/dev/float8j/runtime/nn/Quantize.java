@@ -17,6 +17,7 @@ public final class Quantize {
     private Quantize() {
     }
 
+    /** x quantized by backend as spec says; observers see it under site. */
     public static Float8Tensor quantize(Backend backend, Tensor x, QuantSpec spec, Site site) {
         Float8Tensor q;
         try {

@@ -20,10 +20,12 @@ public final class RMSNorm extends Module implements Layer {
     private record Saved(Tensor x, Tensor inverseRms) {
     }
 
+    /** RMSNorm over rows of dim values with the usual eps of 1e-6. */
     public RMSNorm(int dim) {
         this(dim, 1e-6f);
     }
 
+    /** RMSNorm over rows of dim values, eps added to the mean square. */
     public RMSNorm(int dim, float eps) {
         if (dim <= 0 || !(eps > 0)) {
             throw new IllegalArgumentException("RMSNorm needs a positive dimension and eps, got dim=" + dim + " eps=" + eps);
@@ -35,6 +37,7 @@ public final class RMSNorm extends Module implements Layer {
         this.gain = parameter("weight", Tensor.of(ones, 1, dim));
     }
 
+    /** The learned gain, [dim]. */
     public Parameter gain() {
         return gain;
     }

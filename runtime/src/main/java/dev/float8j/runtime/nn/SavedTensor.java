@@ -11,20 +11,24 @@ import java.util.Arrays;
  */
 record SavedTensor(Tensor highPrecision, Float8Tensor fp8) {
 
+    /** Checks that exactly one of the two is set. */
     public SavedTensor {
         if ((highPrecision == null) == (fp8 == null)) {
             throw new IllegalArgumentException("save either the high-precision tensor or its FP8 copy");
         }
     }
 
+    /** x saved as it is. */
     public static SavedTensor highPrecision(Tensor x) {
         return new SavedTensor(x, null);
     }
 
+    /** x saved as its FP8 copy q. */
     public static SavedTensor fp8(Float8Tensor q) {
         return new SavedTensor(null, q);
     }
 
+    /** True when the FP8 copy was saved. */
     public boolean isFp8() {
         return fp8 != null;
     }

@@ -30,6 +30,7 @@ public final class AdamW extends ParameterOptimizer {
     private Tensor clipSumOfSquares;
     private float clipMaxNorm;
 
+    /** AdamW over params with the given moments' decay rates, epsilon and decoupled weight decay. */
     public AdamW(List<Parameter> params, double learningRate, double beta1, double beta2, double eps, double weightDecay) {
         if (!(beta1 >= 0 && beta1 < 1 && beta2 >= 0 && beta2 < 1 && eps > 0 && weightDecay >= 0 && learningRate >= 0)) {
             throw new IllegalArgumentException("AdamW needs 0 <= betas < 1, eps > 0, weightDecay >= 0 and lr >= 0; got lr="

@@ -6,7 +6,9 @@ import java.util.Map;
 
 /** What every optimizer here shares: its parameters, the learning rate, the step count and restoring state. */
 abstract class ParameterOptimizer implements Optimizer {
+    /** The parameters updated, in the order given. */
     protected final List<Parameter> params;
+    /** The learning rate of the next step. */
     protected double learningRate;
     private long steps;
 
