@@ -10,6 +10,7 @@ public final class Embedding extends Module {
     private final int dim;
     private final Parameter weight;
     private final Deque<int[]> savedTokens = new ArrayDeque<>();
+    private final SingleThreadGuard guard = new SingleThreadGuard(this);
 
     public Embedding(int vocabulary, int dim) {
         if (vocabulary <= 0 || dim <= 0) {
@@ -34,6 +35,25 @@ public final class Embedding extends Module {
 
     /** The rows of the given token ids: [tokens.length, dim]. */
     public Tensor forward(int[] tokens) {
+        guard.enter();
+        try {
+            return forwardOnce(tokens);
+        } finally {
+            guard.exit();
+        }
+    }
+
+    /** Adds the gradient of each looked-up row to the table's gradient, in token order. */
+    public void backward(Tensor gradOutput) {
+        guard.enter();
+        try {
+            backwardOnce(gradOutput);
+        } finally {
+            guard.exit();
+        }
+    }
+
+    private Tensor forwardOnce(int[] tokens) {
         if (tokens.length == 0) {
             throw new IllegalArgumentException(this + ": no tokens");
         }
@@ -53,16 +73,16 @@ public final class Embedding extends Module {
         return Tensor.of(out, tokens.length, dim);
     }
 
-    /** Adds the gradient of each looked-up row to the table's gradient, in token order. */
-    public void backward(Tensor gradOutput) {
+    private void backwardOnce(Tensor gradOutput) {
         if (savedTokens.isEmpty()) {
             throw new IllegalStateException(this + ": backward called without a matching forward");
         }
-        int[] tokens = savedTokens.pop();
+        int[] tokens = savedTokens.peek();
         if (gradOutput.size() != tokens.length * dim) {
             throw new IllegalArgumentException(this + ": gradient " + gradOutput + " does not match " + tokens.length
                     + " tokens of dim " + dim);
         }
+        savedTokens.pop();
         float[] acc = weight.grad().data();
         for (int i = 0; i < tokens.length; i++) {
             int row = tokens[i] * dim;
@@ -74,6 +94,11 @@ public final class Embedding extends Module {
 
     @Override
     protected void discardOwnSaved() {
-        savedTokens.clear();
+        guard.enter();
+        try {
+            savedTokens.clear();
+        } finally {
+            guard.exit();
+        }
     }
 }

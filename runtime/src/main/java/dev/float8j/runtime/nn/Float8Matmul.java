@@ -13,7 +13,6 @@ import dev.float8j.runtime.debug.Float8Debug;
 import dev.float8j.runtime.debug.Site;
 import java.util.ArrayDeque;
 import java.util.Deque;
-import java.util.concurrent.atomic.AtomicReference;
 
 /**
  * The float8 matmul of one weight: y = x·Wᵀ in forward, dX = dY·W and dW += dYᵀ·x in backward, each gemm in FP8
@@ -45,7 +44,7 @@ public final class Float8Matmul {
     private final Float8Plan plan;
     private final Float8Plan.SavedInput plannedSave;
     private final Deque<SavedTensor> saved = new ArrayDeque<>();
-    private final AtomicReference<Thread> user = new AtomicReference<>();
+    private final SingleThreadGuard guard;
     /** The owner's name and its sites, valid while {@link Module#treeEdits()} equals namedAt. */
     private int namedAt = -1;
     private String module;
@@ -58,6 +57,7 @@ public final class Float8Matmul {
         this.owner = owner;
         this.plan = plan;
         this.plannedSave = plan.savedInput();
+        this.guard = new SingleThreadGuard(owner);
     }
 
     public Float8Plan plan() {
@@ -301,16 +301,11 @@ public final class Float8Matmul {
     }
 
     private void enter() {
-        Thread me = Thread.currentThread();
-        if (!user.compareAndSet(null, me)) {
-            Thread other = user.get();
-            throw new IllegalStateException(owner + " is in use by thread '" + (other == null ? "?" : other.getName())
-                    + "' while thread '" + me.getName() + "' calls it: a layer may be used by one thread at a time");
-        }
+        guard.enter();
     }
 
     private void exit() {
-        user.set(null);
+        guard.exit();
     }
 
     /** The owner's fully qualified name now, with its debug sites, remade only when the module tree changed. */

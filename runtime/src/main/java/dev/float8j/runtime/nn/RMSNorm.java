@@ -14,6 +14,7 @@ public final class RMSNorm extends Module implements Layer {
     private final float eps;
     private final Parameter gain;
     private final Deque<Saved> saved = new ArrayDeque<>();
+    private final SingleThreadGuard guard = new SingleThreadGuard(this);
 
     private record Saved(Tensor x, float[] inverseRms) {
     }
@@ -39,6 +40,25 @@ public final class RMSNorm extends Module implements Layer {
 
     @Override
     public Tensor forward(Tensor x) {
+        guard.enter();
+        try {
+            return forwardOnce(x);
+        } finally {
+            guard.exit();
+        }
+    }
+
+    @Override
+    public Tensor backward(Tensor gradOutput) {
+        guard.enter();
+        try {
+            return backwardOnce(gradOutput);
+        } finally {
+            guard.exit();
+        }
+    }
+
+    private Tensor forwardOnce(Tensor x) {
         if (x.cols() != dim) {
             throw new IllegalArgumentException(this + ": input of shape " + Arrays.toString(x.shape())
                     + " does not end in dim=" + dim);
@@ -61,17 +81,16 @@ public final class RMSNorm extends Module implements Layer {
             }
         }
         if (GradMode.isEnabled()) {
-            saved.push(new Saved(x, inverseRms));
+            saved.push(new Saved(Tensor.of(in, x.shape()), inverseRms));  // in is a copy: x may be reused
         }
         return Tensor.of(out, x.shape());
     }
 
-    @Override
-    public Tensor backward(Tensor gradOutput) {
+    private Tensor backwardOnce(Tensor gradOutput) {
         if (saved.isEmpty()) {
             throw new IllegalStateException(this + ": backward called without a matching forward");
         }
-        Saved s = saved.pop();
+        Saved s = saved.peek();
         if (gradOutput.size() != s.x().size()) {
             throw new IllegalArgumentException(this + ": gradient " + gradOutput + " does not match the input " + s.x());
         }
@@ -97,12 +116,18 @@ public final class RMSNorm extends Module implements Layer {
                 dx[base + c] = inv * (dy[base + c] * g[c] - xhat * meanDot);
             }
         }
+        saved.pop();
         gain.accumulateGrad(Tensor.of(dGain, 1, dim));
         return Tensor.of(dx, s.x().shape());
     }
 
     @Override
     protected void discardOwnSaved() {
-        saved.clear();
+        guard.enter();
+        try {
+            saved.clear();
+        } finally {
+            guard.exit();
+        }
     }
 }
