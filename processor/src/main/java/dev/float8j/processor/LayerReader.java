@@ -1,10 +1,6 @@
 package dev.float8j.processor;
 
 import com.palantir.javapoet.ClassName;
-import dev.float8j.processor.LayerModel.GemmKind;
-import dev.float8j.processor.LayerModel.GemmModel;
-import dev.float8j.processor.LayerModel.OperandModel;
-import dev.float8j.processor.LayerModel.Role;
 import dev.float8j.annotations.Backward;
 import dev.float8j.annotations.Format;
 import dev.float8j.annotations.Granularity;
@@ -14,6 +10,10 @@ import dev.float8j.plan.Float8Plan;
 import dev.float8j.plan.QuantSpec;
 import dev.float8j.plan.Recipes;
 import dev.float8j.plan.ScalingGranularity;
+import dev.float8j.processor.LayerModel.GemmKind;
+import dev.float8j.processor.LayerModel.GemmModel;
+import dev.float8j.processor.LayerModel.OperandModel;
+import dev.float8j.processor.LayerModel.Role;
 import java.util.Map;
 import java.util.Optional;
 import javax.annotation.processing.Messager;

@@ -16,6 +16,7 @@ public final class Embedding extends Module {
     private final int dim;
     private final Parameter weight;
     private final Deque<TokenIds> savedTokens = new ArrayDeque<>();
+    private final SingleThreadGuard guard = new SingleThreadGuard(this);
 
     /** A table of vocabulary rows of dim values. */
     public Embedding(int vocabulary, int dim) {
@@ -57,28 +58,45 @@ public final class Embedding extends Module {
 
     /** The rows of the given token ids in dtype out: [ids.count(), dim]. */
     public Tensor forward(TokenIds ids, DType out) {
-        Tensor y = ops().embedding(weight.value(), ids, out);
-        if (GradMode.isEnabled()) {
-            savedTokens.push(ids);
+        guard.enter();
+        try {
+            Tensor y = ops().embedding(weight.value(), ids, out);
+            if (GradMode.isEnabled()) {
+                savedTokens.push(ids);
+            }
+            return y;
+        } finally {
+            guard.exit();
         }
-        return y;
     }
 
     /** Adds the gradient of each looked-up row to the table's gradient, in token order. */
     public void backward(Tensor gradOutput) {
-        if (savedTokens.isEmpty()) {
-            throw new IllegalStateException(this + ": backward called without a matching forward");
+        guard.enter();
+        try {
+            if (savedTokens.isEmpty()) {
+                throw new IllegalStateException(this + ": backward called without a matching forward");
+            }
+            TokenIds ids = savedTokens.peek();
+            if (gradOutput.size() != ids.count() * dim) {
+                throw new IllegalArgumentException(this + ": gradient " + gradOutput + " does not match " + ids.count()
+                        + " tokens of dim " + dim);
+            }
+            // the save is consumed only once the gradient is known to fit, so a wrong call can be retried
+            savedTokens.pop();
+            ops().embeddingBackward(weight.grad(), ids, gradOutput.reshape(ids.count(), dim));
+        } finally {
+            guard.exit();
         }
-        TokenIds ids = savedTokens.pop();
-        if (gradOutput.size() != ids.count() * dim) {
-            throw new IllegalArgumentException(this + ": gradient " + gradOutput + " does not match " + ids.count()
-                    + " tokens of dim " + dim);
-        }
-        ops().embeddingBackward(weight.grad(), ids, gradOutput.reshape(ids.count(), dim));
     }
 
     @Override
     protected void discardOwnSaved() {
-        savedTokens.clear();
+        guard.enter();
+        try {
+            savedTokens.clear();
+        } finally {
+            guard.exit();
+        }
     }
 }

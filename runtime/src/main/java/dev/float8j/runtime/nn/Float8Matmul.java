@@ -4,6 +4,8 @@ import dev.float8j.plan.Float8Plan;
 import dev.float8j.plan.Gemm;
 import dev.float8j.plan.GemmPlan;
 import dev.float8j.plan.Operand;
+import dev.float8j.plan.QuantSpec;
+import dev.float8j.runtime.DType;
 import dev.float8j.runtime.Float8Tensor;
 import dev.float8j.runtime.Tensor;
 import dev.float8j.runtime.backend.Backend;
@@ -11,7 +13,6 @@ import dev.float8j.runtime.debug.Float8Debug;
 import dev.float8j.runtime.debug.Site;
 import java.util.ArrayDeque;
 import java.util.Deque;
-import java.util.concurrent.atomic.AtomicReference;
 
 /**
  * The float8 matmul of one weight: y = x·Wᵀ in forward, dX = dY·W and dW += dYᵀ·x in backward, each gemm in FP8
@@ -43,7 +44,7 @@ public final class Float8Matmul {
     private final Float8Plan plan;
     private final Float8Plan.SavedInput plannedSave;
     private final Deque<SavedTensor> saved = new ArrayDeque<>();
-    private final AtomicReference<Thread> user = new AtomicReference<>();
+    private final SingleThreadGuard guard;
     /** The owner's name and its sites, valid while {@link Module#treeEdits()} equals namedAt. */
     private int namedAt = -1;
     private String module;
@@ -56,6 +57,7 @@ public final class Float8Matmul {
         this.owner = owner;
         this.plan = plan;
         this.plannedSave = plan.savedInput();
+        this.guard = new SingleThreadGuard(owner);
     }
 
     public Float8Plan plan() {
@@ -172,6 +174,79 @@ public final class Float8Matmul {
         }
     }
 
+    /**
+     * An operand of {@link #gemm}: a tensor in high precision, or one already in FP8 (exactly one is set). A module
+     * that keeps an FP8 copy between calls (a tied head's table, an expert's weight) passes it as is.
+     */
+    public record GemmInput(Tensor highPrecision, Float8Tensor fp8) {
+        public GemmInput {
+            if ((highPrecision == null) == (fp8 == null)) {
+                throw new IllegalArgumentException("give the operand in high precision or in FP8, not both or neither");
+            }
+        }
+
+        public static GemmInput of(Tensor t) {
+            return new GemmInput(t, null);
+        }
+
+        public static GemmInput of(Float8Tensor q) {
+            return new GemmInput(null, q);
+        }
+    }
+
+    /**
+     * One gemm of the plan, stateless: nothing is saved and no gradient is touched. Each operand is used as the
+     * gemm needs it (see {@link dev.float8j.runtime.backend.Backend} for the axes): a high-precision operand is
+     * quantized along the gemm's axis as the plan says; an FP8 operand is used as is when it already has the
+     * plan's spec, or its exact other-axis view when its granularity is transposeable, and is rejected otherwise.
+     * A gemm in high precision (by the plan or switched off by {@link Float8Debug}) takes high-precision operands.
+     * The FP8 copies made here go back through {@link Backend#release}; the caller's operands are left alone.
+     */
+    public Tensor gemm(Backend backend, Gemm gemm, GemmInput first, GemmInput second, DType out) {
+        enter();
+        try {
+            String module = module();
+            GemmPlan g = plan.gemm(gemm);
+            if (!g.fp8() || !Float8Debug.fp8Enabled(module, gemm)) {
+                if (first.fp8() != null || second.fp8() != null) {
+                    throw new IllegalArgumentException(owner + ": the " + gemm.name().toLowerCase() + " gemm runs in high"
+                            + " precision" + (g.fp8() ? " (switched off by Float8Debug)" : "")
+                            + " and takes high-precision operands, got an FP8 one");
+                }
+                return backend.matmul(first.highPrecision(), GemmPlan.firstAxis(gemm), second.highPrecision(),
+                        GemmPlan.secondAxis(gemm), out);
+            }
+            Float8Tensor a = operand(backend, gemm, GemmPlan.firstOperand(gemm), g.first(), first);
+            Float8Tensor b = operand(backend, gemm, GemmPlan.secondOperand(gemm), g.second(), second);
+            Tensor c = backend.gemm(a, b, out);
+            if (a != first.fp8()) {
+                backend.release(a);
+            }
+            if (b != second.fp8()) {
+                backend.release(b);
+            }
+            return c;
+        } finally {
+            exit();
+        }
+    }
+
+    /** The operand as spec says: quantized from high precision, or the given FP8 tensor (or its other-axis view). */
+    private Float8Tensor operand(Backend backend, Gemm gemm, Operand operand, QuantSpec spec, GemmInput given) {
+        if (given.fp8() == null) {
+            return Quantize.quantize(backend, given.highPrecision(), spec, site(gemm, operand));
+        }
+        Float8Tensor q = given.fp8();
+        if (q.spec().equals(spec)) {
+            return q;
+        }
+        if (spec.granularity().transposeable() && q.spec().equals(spec.otherAxis())) {
+            return q.alongOtherAxis();
+        }
+        throw new IllegalArgumentException(owner + ": the " + operand.name().toLowerCase() + " of the "
+                + gemm.name().toLowerCase() + " gemm must be quantized as " + spec + ", got " + q.spec());
+    }
+
     /** The saved FP8 x along axis 0, as grad_weight needs it. */
     private Float8Tensor savedInputAlongRows(Backend backend, Float8Tensor savedX) {
         return switch (plannedSave) {
@@ -226,16 +301,11 @@ public final class Float8Matmul {
     }
 
     private void enter() {
-        Thread me = Thread.currentThread();
-        if (!user.compareAndSet(null, me)) {
-            Thread other = user.get();
-            throw new IllegalStateException(owner + " is in use by thread '" + (other == null ? "?" : other.getName())
-                    + "' while thread '" + me.getName() + "' calls it: a layer may be used by one thread at a time");
-        }
+        guard.enter();
     }
 
     private void exit() {
-        user.set(null);
+        guard.exit();
     }
 
     /** The owner's fully qualified name now, with its debug sites, remade only when the module tree changed. */

@@ -1,5 +1,6 @@
 package dev.float8j.runtime.nn;
 
+import dev.float8j.runtime.backends.Backends;
 import dev.float8j.runtime.Tensor;
 import dev.float8j.runtime.ops.NormResult;
 import java.util.ArrayDeque;
@@ -16,6 +17,7 @@ public final class RMSNorm extends Module implements Layer {
     private final float eps;
     private final Parameter gain;
     private final Deque<Saved> saved = new ArrayDeque<>();
+    private final SingleThreadGuard guard = new SingleThreadGuard(this);
 
     private record Saved(Tensor x, Tensor inverseRms) {
     }
@@ -44,32 +46,50 @@ public final class RMSNorm extends Module implements Layer {
 
     @Override
     public Tensor forward(Tensor x) {
-        if (x.cols() != dim) {
-            throw new IllegalArgumentException(this + ": input of shape " + Arrays.toString(x.shape())
-                    + " does not end in dim=" + dim);
+        guard.enter();
+        try {
+            if (x.cols() != dim) {
+                throw new IllegalArgumentException(this + ": input of shape " + Arrays.toString(x.shape())
+                        + " does not end in dim=" + dim);
+            }
+            NormResult n = Ops.where(x).rmsNorm(x, gain.value(), eps);
+            if (GradMode.isEnabled()) {
+                // a copy where x lives: the caller may reuse x before backward
+                saved.push(new Saved(Backends.current().copy(x), n.inverseRms()));
+            }
+            return n.y();
+        } finally {
+            guard.exit();
         }
-        NormResult n = Ops.where(x).rmsNorm(x, gain.value(), eps);
-        if (GradMode.isEnabled()) {
-            saved.push(new Saved(x, n.inverseRms()));
-        }
-        return n.y();
     }
 
     @Override
     public Tensor backward(Tensor gradOutput) {
-        if (saved.isEmpty()) {
-            throw new IllegalStateException(this + ": backward called without a matching forward");
+        guard.enter();
+        try {
+            if (saved.isEmpty()) {
+                throw new IllegalStateException(this + ": backward called without a matching forward");
+            }
+            Saved s = saved.peek();
+            if (gradOutput.size() != s.x().size()) {
+                throw new IllegalArgumentException(this + ": gradient " + gradOutput + " does not match the input " + s.x());
+            }
+            // the save is consumed only once the gradient is known to fit, so a wrong call can be retried
+            saved.pop();
+            return Ops.where(s.x()).rmsNormBackward(gradOutput.reshape(s.x().shape()), s.x(), gain.value(),
+                    s.inverseRms(), gain.grad());
+        } finally {
+            guard.exit();
         }
-        Saved s = saved.pop();
-        if (gradOutput.size() != s.x().size()) {
-            throw new IllegalArgumentException(this + ": gradient " + gradOutput + " does not match the input " + s.x());
-        }
-        return Ops.where(s.x()).rmsNormBackward(gradOutput.reshape(s.x().shape()), s.x(), gain.value(), s.inverseRms(),
-                gain.grad());
     }
 
     @Override
     protected void discardOwnSaved() {
-        saved.clear();
+        guard.enter();
+        try {
+            saved.clear();
+        } finally {
+            guard.exit();
+        }
     }
 }

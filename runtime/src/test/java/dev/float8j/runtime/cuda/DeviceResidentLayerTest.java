@@ -117,6 +117,34 @@ class DeviceResidentLayerTest {
     }
 
     /**
+     * A device input overwritten between forward and backward (here zeroed with the backend's own kernel) does not
+     * change the gradients: high-precision saves are device copies.
+     */
+    @Test
+    void anOverwrittenDeviceInputDoesNotChangeTheGradients() {
+        int m = 64;
+        int k = 256;
+        int n = 96;
+        for (Float8Plan plan : plans()) {
+            Float8Linear onHost = new Float8Linear(k, n, plan);
+            Float8Linear untouched = sameWeightOnDevice(onHost, plan);
+            Float8Linear reused = sameWeightOnDevice(onHost, plan);
+            Tensor x = random(m, k, 70);
+            Tensor dy = cuda.toDevice(random(m, n, 71));
+            untouched.forward(cuda.toDevice(x));
+            Tensor dxExpected = untouched.backward(dy);
+            Tensor buffer = cuda.toDevice(x);
+            reused.forward(buffer);
+            cuda.zero(buffer);
+            Tensor dx = reused.backward(dy);
+            String what = plan.toString();
+            assertArrayEquals(cuda.toHost(untouched.weight().grad()).data(), cuda.toHost(reused.weight().grad()).data(),
+                    what + ": dW");
+            assertArrayEquals(cuda.toHost(dxExpected).data(), cuda.toHost(dx).data(), what + ": dX");
+        }
+    }
+
+    /**
      * BF16 device activations: cuBLASLt writes y and dX in BF16 (its epilogue rounds the F32 result), which must
      * agree with the host API's F32 results on the same values within BF16 rounding (2^-8 relative), and dW
      * stays F32.

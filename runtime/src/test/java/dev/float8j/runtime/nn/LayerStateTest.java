@@ -227,6 +227,34 @@ class LayerStateTest {
         }
     }
 
+    @Test
+    void activationAndNormKeepTheirOwnCopyAndSurviveAWrongGradient() {
+        for (Supplier<Layer> make : List.<Supplier<Layer>>of(() -> new Activation(Activation.Kind.GELU), () -> new RMSNorm(IN))) {
+            Layer untouched = make.get();
+            Layer layer = make.get();
+            Tensor x = Float8LinearTest.input(1);
+            Tensor buffer = x.copy();
+            Tensor dy = Float8LinearTest.input(2);
+            untouched.forward(x);
+            Tensor expected = untouched.backward(dy);
+            layer.forward(buffer);
+            Arrays.fill(buffer.data(), 0f);
+            assertThrows(IllegalArgumentException.class, () -> layer.backward(Tensor.zeros(dy.dtype(), 3, IN)));
+            assertArrayEquals(expected.data(), layer.backward(dy).data(), 0f, layer.toString());
+        }
+    }
+
+    @Test
+    void anEmbeddingKeepsItsSaveWhenTheGradientIsWrong() {
+        Embedding embedding = new Embedding(10, 4);
+        embedding.forward(new int[] {1, 2, 3});
+        assertThrows(IllegalArgumentException.class, () -> embedding.backward(Tensor.zeros(Float8LinearTest.input(1).dtype(), 2, 4)));
+        float[] ones = new float[12];
+        Arrays.fill(ones, 1f);
+        embedding.backward(Tensor.of(ones, 3, 4));
+        assertEquals(1f, embedding.weight().grad().data()[4]);
+    }
+
     /** The reference backend, remembering every FP8 tensor it makes. */
     static class Recording implements Backend {
         final Backend reference = new ReferenceBackend();
