@@ -10,7 +10,8 @@ import java.lang.annotation.Target;
  * Runs a linear layer's three gemms in FP8. Put it on a class that extends {@code dev.float8j.runtime.nn.Linear}
  * and has an accessible {@code (int inFeatures, int outFeatures)} constructor; the annotation processor checks the
  * plan and writes {@code <Name>Float8}, a subclass whose forward and backward passes follow it step by step.
- * Create layers with {@code Float8Layers.create(Name.class, in, out)}.
+ * Create layers with {@code Float8Layers.create(Name.class, in, out)}: {@code new Name(in, out)} would run in high
+ * precision, so the runtime refuses it (the annotation is kept at run time for that check).
  *
  * <p>How the settings combine (docs/annotations.md has the full table):
  * <ol>
@@ -26,7 +27,7 @@ import java.lang.annotation.Target;
  * </ol>
  */
 @Documented
-@Retention(RetentionPolicy.CLASS)
+@Retention(RetentionPolicy.RUNTIME)
 @Target(ElementType.TYPE)
 public @interface Float8 {
 

@@ -1,11 +1,11 @@
 package dev.float8j.benchmarks;
 
-import dev.float8j.runtime.Fp8Format;
+import dev.float8j.plan.Fp8Format;
+import dev.float8j.plan.QuantSpec;
+import dev.float8j.plan.ScalingGranularity;
+import dev.float8j.runtime.Float8Tensor;
 import dev.float8j.runtime.Tensor;
 import dev.float8j.runtime.cpu.CpuBackend;
-import dev.float8j.runtime.quant.Float8Tensor;
-import dev.float8j.runtime.quant.QuantSpec;
-import dev.float8j.runtime.quant.ScalingGranularity;
 import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.List;
@@ -31,9 +31,12 @@ import jdk.incubator.vector.VectorSpecies;
  *
  * <p>Arguments (all optional): {@code --sizes=512,1024,2048,4096,2048x1024x4096,2048x4096x1024}
  * {@code --ops=f32,tensorwise,rowwise,blockwise,mx,quant} {@code --threads=2,1} {@code --reps=5}
- * {@code --clock=wall|cpu}. The default clock is wall time. {@code --clock=cpu} divides the process's CPU
+ * {@code --clock=wall|cpu} {@code --peer=torch}. The default clock is wall time. {@code --clock=cpu} divides the process's CPU
  * time by the thread count instead: on a machine shared with other work, where the threads are
  * descheduled part of the time, it estimates what an idle machine would show (ceiling included).
+ * {@code --peer=torch} also times PyTorch's CPU matmul for every size (rows with op {@code torch_mm}, granularity
+ * F32 and BF16, against the FMA ceiling like the gemm rows); it needs the classes of the {@code torch-peer}
+ * Maven profile on the classpath, which {@code benchmarks/cpu.sh --peer=torch} builds and adds.
  */
 public final class CpuBenchmark {
     private static final VectorSpecies<Float> SPECIES = FloatVector.SPECIES_PREFERRED;
@@ -49,6 +52,7 @@ public final class CpuBenchmark {
         List<String> ops = List.of("f32", "tensorwise", "rowwise", "blockwise", "mx", "quant");
         int[] threadCounts = {Runtime.getRuntime().availableProcessors()};
         int reps = 5;
+        MatmulPeer peer = null;
         for (String arg : args) {
             String[] kv = arg.split("=", 2);
             switch (kv[0]) {
@@ -67,9 +71,10 @@ public final class CpuBenchmark {
                     case "wall" -> false;
                     default -> throw new IllegalArgumentException("--clock is wall or cpu, not " + kv[1]);
                 };
+                case "--peer" -> peer = peer(kv[1]);
                 default -> throw new IllegalArgumentException("unknown argument " + arg
                         + " (known: --sizes=512,2048x1024x4096 --ops=f32,tensorwise,rowwise,blockwise,mx,quant"
-                        + " --threads=2,1 --reps=5 --clock=wall|cpu)");
+                        + " --threads=2,1 --reps=5 --clock=wall|cpu --peer=torch)");
             }
         }
         if (sizes.isEmpty()) {
@@ -83,7 +88,15 @@ public final class CpuBenchmark {
             CpuBackend backend = new CpuBackend(threads);
             clockThreads = threads;
             Pool pool = new Pool(threads);
+            if (peer != null) {
+                peer.threads(threads);
+            }
             for (int[] s : sizes) {
+                if (peer != null) {
+                    for (String dtype : peer.dtypes()) {
+                        peerCase(peer, pool, dtype, s[0], s[1], s[2], reps);
+                    }
+                }
                 for (String op : ops) {
                     if (op.equals("quant")) {
                         quantCases(backend, pool, s[0], s[1], reps);
@@ -153,6 +166,33 @@ public final class CpuBenchmark {
         double ceilingFlops = 2.0 * 12 * SPECIES.length() * (double) CEILING_ITERATIONS * pool.threads;
         row("gemm", op.equals("f32") ? "F32" : granularityName(op), m, k, n, pool.threads,
                 2.0 * m * k * n / seconds[0] / 1e9, ceilingFlops / seconds[1] / 1e9);
+    }
+
+    /** The peer library named on the command line (its class comes from an optional build profile). */
+    private static MatmulPeer peer(String name) {
+        String className = switch (name) {
+            case "torch" -> "dev.float8j.benchmarks.TorchCpuPeer";
+            default -> throw new IllegalArgumentException("--peer is torch, not " + name);
+        };
+        try {
+            return (MatmulPeer) Class.forName(className).getDeclaredConstructor().newInstance();
+        } catch (ClassNotFoundException e) {
+            throw new IllegalStateException("--peer=" + name + " needs " + className
+                    + ": run benchmarks/cpu.sh --peer=" + name + ", which builds the torch-peer Maven profile");
+        } catch (ReflectiveOperationException e) {
+            throw new IllegalStateException("cannot create " + className + ": " + e, e);
+        }
+    }
+
+    /** The peer's y = x.W^T in one dtype, its samples taken alternately with the FMA ceiling's. */
+    private static void peerCase(MatmulPeer peer, Pool pool, String dtype, int m, int k, int n, int reps) {
+        Runnable run = peer.prepare(dtype, m, k, n);
+        float[] sink = new float[pool.threads * SPECIES.length()];
+        Runnable ceiling = () -> pool.run(t -> fmaLoop(CEILING_ITERATIONS, sink, t * SPECIES.length()));
+        double[] seconds = bestAlternating(reps, run, ceiling);
+        double ceilingFlops = 2.0 * 12 * SPECIES.length() * (double) CEILING_ITERATIONS * pool.threads;
+        row(peer.name(), dtype, m, k, n, pool.threads, 2.0 * m * k * n / seconds[0] / 1e9,
+                ceilingFlops / seconds[1] / 1e9);
     }
 
     /** Each quantization kernel against a copy of the same F32 tensor, their samples taken alternately. */

@@ -1,8 +1,8 @@
 package dev.float8j.benchmarks;
 
-import dev.float8j.runtime.Fp8Format;
-import java.io.FileOutputStream;
+import dev.float8j.plan.Fp8Format;
 import java.io.FileDescriptor;
+import java.io.FileOutputStream;
 import java.io.IOException;
 import java.nio.ByteBuffer;
 import java.nio.channels.FileChannel;

@@ -1,9 +1,9 @@
 package dev.float8j.benchmarks;
 
 import dev.float8j.benchmarks.layers.RowwiseRequantize;
-import dev.float8j.runtime.Backend;
-import dev.float8j.runtime.Backends;
 import dev.float8j.runtime.Tensor;
+import dev.float8j.runtime.backend.Backend;
+import dev.float8j.runtime.backends.Backends;
 import dev.float8j.runtime.nn.Float8Layers;
 import dev.float8j.runtime.nn.Float8Linear;
 import dev.float8j.runtime.nn.Init;

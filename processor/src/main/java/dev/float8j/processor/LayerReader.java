@@ -1,11 +1,19 @@
 package dev.float8j.processor;
 
 import com.palantir.javapoet.ClassName;
+import dev.float8j.annotations.Backward;
+import dev.float8j.annotations.Format;
+import dev.float8j.annotations.Granularity;
+import dev.float8j.annotations.OperandGranularity;
+import dev.float8j.annotations.Recipe;
+import dev.float8j.plan.Float8Plan;
+import dev.float8j.plan.QuantSpec;
+import dev.float8j.plan.Recipes;
+import dev.float8j.plan.ScalingGranularity;
 import dev.float8j.processor.LayerModel.GemmKind;
 import dev.float8j.processor.LayerModel.GemmModel;
 import dev.float8j.processor.LayerModel.OperandModel;
 import dev.float8j.processor.LayerModel.Role;
-import dev.float8j.processor.LayerModel.SavedInput;
 import java.util.Map;
 import java.util.Optional;
 import javax.annotation.processing.Messager;
@@ -83,21 +91,22 @@ final class LayerReader {
         ClassName generated = ClassName.get(annotated.packageName(), String.join("_", annotated.simpleNames()) + "Float8");
         checkType(float8, generated);
 
-        String recipe = enumValue(float8, "recipe");
-        String granularity = layerGranularity(float8, recipe);
+        Recipe recipe = Recipe.valueOf(enumValue(float8, "recipe"));
+        Granularity granularity = layerGranularity(float8, recipe);
         boolean powerOfTwo = powerOfTwo(float8, granularity);
         GemmModel output = gemm(float8, GemmKind.OUTPUT, recipe, granularity, powerOfTwo);
         GemmModel gradInput = gemm(float8, GemmKind.GRAD_INPUT, recipe, granularity, powerOfTwo);
         GemmModel gradWeight = gemm(float8, GemmKind.GRAD_WEIGHT, recipe, granularity, powerOfTwo);
-        String backward = enumValue(float8, "backward");
-        SavedInput saved = savedInput(float8, output, gradWeight, backward);
+        Backward backward = Backward.valueOf(enumValue(float8, "backward"));
         if (!output.fp8() && !gradInput.fp8() && !gradWeight.fp8()) {
             report(Message.NO_FP8_GEMM, type, float8, null, type.getSimpleName());
         }
         if (failed) {
             return Optional.empty();
         }
-        return Optional.of(new LayerModel(type, annotated, generated, output, gradInput, gradWeight, backward, saved));
+        Float8Plan plan = new Float8Plan(output.plan(), gradInput.plan(), gradWeight.plan(), backward);
+        warnIfPolicyIgnored(float8, plan);
+        return Optional.of(new LayerModel(type, annotated, generated, output, gradInput, gradWeight, plan));
     }
 
     private void checkType(AnnotationMirror float8, ClassName generated) {
@@ -146,10 +155,10 @@ final class LayerReader {
         }
     }
 
-    /** forward(Tensor), backward(Tensor) or savedBytes(): the methods the generated class writes. */
+    /** forward(Tensor), backward(Tensor), savedBytes() or plan(): the methods the generated class writes. */
     private static boolean replacedByGenerated(ExecutableElement m) {
         String name = m.getSimpleName().toString();
-        if (name.equals("savedBytes")) {
+        if (name.equals("savedBytes") || name.equals("plan")) {
             return m.getParameters().isEmpty();
         }
         return (name.equals("forward") || name.equals("backward")) && m.getParameters().size() == 1
@@ -157,44 +166,29 @@ final class LayerReader {
     }
 
     /** The base granularity: the recipe's, or the granularity attribute when there is no recipe. */
-    private String layerGranularity(AnnotationMirror float8, String recipe) {
+    private Granularity layerGranularity(AnnotationMirror float8, Recipe recipe) {
         AnnotationValue explicit = explicit(float8, "granularity");
-        if (recipe.equals("NONE")) {
-            return enumValue(float8, "granularity");
+        if (recipe == Recipe.NONE) {
+            return Granularity.valueOf(enumValue(float8, "granularity"));
         }
-        String fromRecipe = recipeGranularity(recipe);
-        if (explicit != null && !enumName(explicit).equals(fromRecipe)) {
+        Granularity fromRecipe = Recipes.granularity(recipe);
+        if (explicit != null && !enumName(explicit).equals(fromRecipe.name())) {
             report(Message.RECIPE_GRANULARITY_CONFLICT, type, float8, explicit, recipe, fromRecipe, enumName(explicit));
         }
         return fromRecipe;
     }
 
-    private static String recipeGranularity(String recipe) {
-        return switch (recipe) {
-            case "ROWWISE", "ROWWISE_GW_HP" -> "ROWWISE";
-            default -> recipe;
-        };
-    }
-
-    private boolean powerOfTwo(AnnotationMirror float8, String granularity) {
+    private boolean powerOfTwo(AnnotationMirror float8, Granularity granularity) {
         AnnotationValue explicit = explicit(float8, "powerOfTwoScales");
         boolean value = explicit != null && (Boolean) explicit.getValue();
-        if (explicit != null && !value && granularity.equals("MX")) {
+        if (explicit != null && !value && granularity == Granularity.MX) {
             report(Message.MX_WITHOUT_POWER_OF_TWO, type, float8, explicit);
         }
         return value;
     }
 
-    /** The layer granularity as the runtime granularity of one operand: BLOCKWISE is 1x128 for x and dY, 128x128 for W. */
-    private static String expand(String layerGranularity, Role role) {
-        return switch (layerGranularity) {
-            case "BLOCKWISE" -> role == Role.WEIGHT ? "BLOCK_128X128" : "TILE_1X128";
-            case "MX" -> "MX_1X32";
-            default -> layerGranularity;
-        };
-    }
-
-    private GemmModel gemm(AnnotationMirror float8, GemmKind kind, String recipe, String layerGranularity, boolean powerOfTwo) {
+    private GemmModel gemm(AnnotationMirror float8, GemmKind kind, Recipe recipe, Granularity layerGranularity,
+            boolean powerOfTwo) {
         AnnotationMirror config = nested(float8, kind.attribute);
         for (Role role : Role.values()) {
             AnnotationValue operand = explicit(config, role.attribute);
@@ -204,7 +198,7 @@ final class LayerReader {
             }
         }
         AnnotationValue gemmHighPrecision = explicit(config, "highPrecision");
-        boolean recipeHighPrecision = recipe.equals("ROWWISE_GW_HP") && kind == GemmKind.GRAD_WEIGHT;
+        boolean recipeHighPrecision = Recipes.keepsHighPrecision(recipe, kind.gemm);
         if (recipeHighPrecision && gemmHighPrecision != null && !(Boolean) gemmHighPrecision.getValue()) {
             report(Message.RECIPE_HIGH_PRECISION_CONFLICT, type, config, gemmHighPrecision);
         }
@@ -232,14 +226,14 @@ final class LayerReader {
         }
         OperandModel a = operand(kind, kind.first, kind.firstAxis, first, recipe, layerGranularity, powerOfTwo);
         OperandModel b = operand(kind, kind.second, kind.secondAxis, second, recipe, layerGranularity, powerOfTwo);
-        boolean aMx = a.granularity().equals("MX_1X32");
-        boolean bMx = b.granularity().equals("MX_1X32");
+        boolean aMx = a.spec().granularity() == ScalingGranularity.MX_1X32;
+        boolean bMx = b.spec().granularity() == ScalingGranularity.MX_1X32;
         if (aMx != bMx) {
             OperandModel mx = aMx ? a : b;
             OperandModel other = aMx ? b : a;
             AnnotationMirror blame = explicit(first, "granularity") != null ? first : second;
             report(Message.MX_PARTNER, type, blame, explicit(blame, "granularity"), kind.title, mx.role().attribute,
-                    other.granularity(), other.role().attribute);
+                    other.spec().granularity(), other.role().attribute);
         }
         return new GemmModel(kind, a, b);
     }
@@ -254,51 +248,41 @@ final class LayerReader {
         }
     }
 
-    private OperandModel operand(GemmKind kind, Role role, int axis, AnnotationMirror config, String recipe,
-            String layerGranularity, boolean powerOfTwo) {
-        String granularity = expand(layerGranularity, role);
+    private OperandModel operand(GemmKind kind, Role role, int axis, AnnotationMirror config, Recipe recipe,
+            Granularity layerGranularity, boolean powerOfTwo) {
+        ScalingGranularity granularity = Recipes.expand(layerGranularity, role.operand);
         AnnotationValue override = explicit(config, "granularity");
-        if (override != null && !enumName(override).equals("INHERIT")) {
-            String requested = enumName(override);
-            if (!recipe.equals("NONE") && !requested.equals(granularity)) {
+        ScalingGranularity requested = override == null ? null
+                : Recipes.granularity(OperandGranularity.valueOf(enumName(override)));
+        if (requested != null) {
+            if (recipe != Recipe.NONE && requested != granularity) {
                 report(Message.RECIPE_OPERAND_CONFLICT, type, config, override, recipe, role.attribute, kind.title,
                         granularity, requested);
             }
-            if (requested.equals("BLOCK_128X128") && role != Role.WEIGHT) {
+            if (requested == ScalingGranularity.BLOCK_128X128 && role != Role.WEIGHT) {
                 report(Message.BLOCKS_ON_ACTIVATIONS, type, config, override, role.attribute, kind.title);
             }
             granularity = requested;
         }
         AnnotationValue format = explicit(config, "format");
-        String fp8Format = format == null || enumName(format).equals("DEFAULT") ? "E4M3FN"
-                : enumName(format).equals("E4M3") ? "E4M3FN" : enumName(format);
-        // MX scales are E8M0 powers of two whatever the layer says (the runtime's QuantSpec agrees)
-        return new OperandModel(kind, role, axis, fp8Format, granularity, powerOfTwo || granularity.equals("MX_1X32"));
+        // MX scales are E8M0 powers of two whatever the layer says: QuantSpec sets powerOfTwoScales for MX itself
+        return new OperandModel(kind, role, new QuantSpec(Recipes.format(format == null ? Format.DEFAULT
+                : Format.valueOf(enumName(format))), granularity, axis, powerOfTwo));
     }
 
-    /** What forward saves for grad_weight; warns when the backward policy was set but changes nothing. */
-    private SavedInput savedInput(AnnotationMirror float8, GemmModel output, GemmModel gradWeight, String backward) {
+    /** Warns when the backward policy was set but the plan gives it nothing to decide. */
+    private void warnIfPolicyIgnored(AnnotationMirror float8, Float8Plan plan) {
         AnnotationValue explicit = explicit(float8, "backward");
-        boolean policyMatters = explicit != null && !backward.equals("KEEP_HIGH_PRECISION");
-        if (!output.fp8() || !gradWeight.fp8()) {
-            if (policyMatters) {
-                report(Message.POLICY_IGNORED_HIGH_PRECISION, type, float8, explicit, backward,
-                        (output.fp8() ? gradWeight : output).kind().title);
-            }
-            return SavedInput.HIGH_PRECISION;
+        if (explicit == null || plan.backward() == Backward.KEEP_HIGH_PRECISION) {
+            return;
         }
-        OperandModel forward = output.first();
-        if (forward.transposeable() && forward.sameScaling(gradWeight.second())) {
-            if (policyMatters) {
-                report(Message.POLICY_IGNORED_TRANSPOSEABLE, type, float8, explicit, backward, forward.granularity());
-            }
-            return SavedInput.FORWARD_FP8_TRANSPOSED;
+        if (!plan.output().fp8() || !plan.gradWeight().fp8()) {
+            report(Message.POLICY_IGNORED_HIGH_PRECISION, type, float8, explicit, plan.backward(),
+                    (plan.output().fp8() ? GemmKind.GRAD_WEIGHT : GemmKind.OUTPUT).title);
+        } else if (plan.savedInput() == Float8Plan.SavedInput.FORWARD_FP8_TRANSPOSED) {
+            report(Message.POLICY_IGNORED_TRANSPOSEABLE, type, float8, explicit, plan.backward(),
+                    plan.output().first().granularity());
         }
-        return switch (backward) {
-            case "REQUANTIZE" -> SavedInput.FORWARD_FP8_REQUANTIZED;
-            case "BOTH_AXES" -> SavedInput.BOTH_AXES_COPY;
-            default -> SavedInput.HIGH_PRECISION;
-        };
     }
 
     private void report(Message message, Element element, AnnotationMirror mirror, AnnotationValue value, Object... args) {

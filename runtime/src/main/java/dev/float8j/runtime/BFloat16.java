@@ -5,6 +5,7 @@ public final class BFloat16 {
     private BFloat16() {
     }
 
+    /** The bfloat16 bits nearest to value (ties to even; NaN stays a quiet NaN). */
     public static short fromFloat(float value) {
         int bits = Float.floatToRawIntBits(value);
         if (Float.isNaN(value)) {
@@ -14,6 +15,7 @@ public final class BFloat16 {
         return (short) ((bits + 0x7FFF + lsb) >>> 16);
     }
 
+    /** The float whose upper 16 bits are bf16 (exact). */
     public static float toFloat(short bf16) {
         return Float.intBitsToFloat((bf16 & 0xFFFF) << 16);
     }

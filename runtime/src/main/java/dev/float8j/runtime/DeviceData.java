@@ -1,7 +1,7 @@
 package dev.float8j.runtime;
 
 /**
- * The memory of a {@link Tensor} or {@link dev.float8j.runtime.quant.Float8Tensor} that lives on an accelerator.
+ * The memory of a {@link Tensor} or {@link dev.float8j.runtime.Float8Tensor} that lives on an accelerator.
  * Only the backend that made it reads it; everyone else sees shape, dtype and spec, and copies the tensor to the
  * host with {@link Backend#toHost(Tensor)} to look at its elements.
  */

@@ -5,7 +5,9 @@ package dev.float8j.runtime;
  * It holds powers of two from 2^-127 to 2^127, and no zero.
  */
 public final class E8M0 {
+    /** The exponent bias: code c stands for 2^(c - 127). */
     public static final int BIAS = 127;
+    /** The NaN code. */
     public static final byte NAN = (byte) 0xFF;
 
     private E8M0() {

@@ -6,17 +6,17 @@ package dev.float8j.runtime;
  * only after the last of them is released, and only if the arrays belong to these views alone (a backend made
  * them; arrays a caller wrapped may still be referenced by the caller). Used by the tensor classes.
  */
-public final class SharedStorage {
+final class SharedStorage {
     private final boolean reusable;
     private int live = 1;
 
     /** Storage seen by one view so far; reusable when no one outside the views holds the arrays. */
-    public SharedStorage(boolean reusable) {
+    SharedStorage(boolean reusable) {
         this.reusable = reusable;
     }
 
     /** Counts one more view of the same arrays. */
-    public synchronized SharedStorage share() {
+    synchronized SharedStorage share() {
         if (live == 0) {
             throw new IllegalStateException("every view of these arrays has been released");
         }
@@ -25,7 +25,7 @@ public final class SharedStorage {
     }
 
     /** Counts one view released; true when it was the last one and the arrays may be reused. */
-    public synchronized boolean release() {
+    synchronized boolean release() {
         if (live == 0) {
             throw new IllegalStateException("every view of these arrays has been released already");
         }

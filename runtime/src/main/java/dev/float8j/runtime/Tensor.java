@@ -69,6 +69,7 @@ public final class Tensor {
         return new Tensor(s, DType.BF16, null, bits, null);
     }
 
+    /** A tensor of zeros on the host. */
     public static Tensor zeros(DType dtype, int... shape) {
         Objects.requireNonNull(dtype, "dtype");
         int[] s = checkShape(shape);
@@ -149,22 +150,27 @@ public final class Tensor {
         return n > Integer.MAX_VALUE ? Integer.MAX_VALUE : (int) n;
     }
 
+    /** The element type. */
     public DType dtype() {
         return dtype;
     }
 
+    /** A copy of the shape. */
     public int[] shape() {
         return shape.clone();
     }
 
+    /** The length of dimension i. */
     public int dim(int i) {
         return shape[i];
     }
 
+    /** The number of dimensions. */
     public int rank() {
         return shape.length;
     }
 
+    /** The number of elements. */
     public int size() {
         return count(shape);
     }
@@ -270,6 +276,7 @@ public final class Tensor {
         return new Tensor(s, dtype, f32, bf16, device, view.share());
     }
 
+    /** A copy with its own storage, of a host tensor. */
     public Tensor copy() {
         requireHost();
         return new Tensor(shape.clone(), dtype, f32 == null ? null : f32.clone(), bf16 == null ? null : bf16.clone(), null);

@@ -5,10 +5,12 @@ import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
+import dev.float8j.plan.Fp8Format;
+import dev.float8j.plan.QuantSpec;
+import dev.float8j.plan.ScalingGranularity;
+import dev.float8j.runtime.backend.Backend;
+import dev.float8j.runtime.backend.ReferenceBackend;
 import dev.float8j.runtime.nn.Linear;
-import dev.float8j.runtime.quant.Float8Tensor;
-import dev.float8j.runtime.quant.QuantSpec;
-import dev.float8j.runtime.quant.ScalingGranularity;
 import org.junit.jupiter.api.Test;
 
 /** Tensors that live on a device: what the host may and may not do with them (no GPU needed). */

@@ -1,8 +1,7 @@
 package dev.float8j.runtime;
 
-import dev.float8j.runtime.quant.Float8Tensor;
-import dev.float8j.runtime.quant.QuantSpec;
-import dev.float8j.runtime.quant.ScalingGranularity;
+import dev.float8j.plan.QuantSpec;
+import dev.float8j.plan.ScalingGranularity;
 import java.util.SplittableRandom;
 
 /**
@@ -26,7 +25,10 @@ final class QuantReference {
         };
     }
 
-    /** fmax / max(amax, eps) in float32, optionally the largest power of two not above it. */
+    /**
+     * fmax / max(amax, eps) in float32, optionally the largest power of two not above it, but never so small that
+     * fmax / scale overflows.
+     */
     static float scale(float amax, float fmax, boolean powerOfTwo) {
         float s = fmax / Math.max(amax, EPS);
         if (!powerOfTwo) {
@@ -38,6 +40,9 @@ final class QuantReference {
         }
         while (p > s) {
             p /= 2;
+        }
+        while (Float.isInfinite(fmax / p)) {
+            p *= 2;
         }
         return p;
     }

@@ -6,11 +6,15 @@ import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 import static org.junit.jupiter.api.Assertions.fail;
 
+import dev.float8j.plan.Fp8Format;
+import dev.float8j.plan.Gemm;
+import dev.float8j.plan.Operand;
+import dev.float8j.plan.QuantSpec;
+import dev.float8j.plan.ScalingGranularity;
+import dev.float8j.runtime.backend.ReferenceBackend;
 import dev.float8j.runtime.debug.Site;
-import dev.float8j.runtime.quant.Float8Tensor;
+import dev.float8j.runtime.nn.Quantize;
 import dev.float8j.runtime.quant.NonFiniteException;
-import dev.float8j.runtime.quant.QuantSpec;
-import dev.float8j.runtime.quant.ScalingGranularity;
 import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.List;

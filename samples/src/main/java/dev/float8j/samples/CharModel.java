@@ -35,10 +35,10 @@ public final class CharModel extends Module {
 
     private final Config config;
     private final Embedding embed;
-    private final Linear proj;
+    private Linear proj;
     private final Sequential blocks;
     private final RMSNorm norm;
-    private final Linear head;
+    private Linear head;
 
     public CharModel(Config config, LinearFactory linears) {
         this.config = config;

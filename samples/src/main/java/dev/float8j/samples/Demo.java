@@ -1,12 +1,13 @@
 package dev.float8j.samples;
 
-import dev.float8j.runtime.Backend;
-import dev.float8j.runtime.Backends;
+import dev.float8j.runtime.backend.Backend;
+import dev.float8j.runtime.backends.Backends;
 import dev.float8j.runtime.cuda.CudaException;
 import dev.float8j.runtime.debug.Float8Debug;
 import dev.float8j.runtime.debug.Selection;
 import dev.float8j.runtime.debug.StatisticsObserver;
 import dev.float8j.runtime.nn.Init;
+import java.io.PrintWriter;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.LocalDateTime;
@@ -17,7 +18,9 @@ import java.util.Locale;
 import java.util.concurrent.Callable;
 import picocli.CommandLine;
 import picocli.CommandLine.Command;
+import picocli.CommandLine.Model.CommandSpec;
 import picocli.CommandLine.Option;
+import picocli.CommandLine.Spec;
 
 /**
  * The main job of {@code ./float8j demo}: trains the sample character model once in high precision and
@@ -28,6 +31,10 @@ import picocli.CommandLine.Option;
         description = "Trains a small character-level language model with several FP8 recipes against a high-precision "
                 + "baseline and writes a report folder.")
 public final class Demo implements Callable<Integer> {
+
+    @Option(names = "--model", converter = LlamaDemo.ModelName.class, description = "char (default: the quick character "
+            + "model) or llama (a small Llama-style transformer on the JDK's own sources; --model llama --help lists its options)")
+    String model = "char";
 
     @Option(names = "--data", paramLabel = "FILE", description = "UTF-8 text to train on (default: generated English-like text)")
     Path data;
@@ -93,9 +100,33 @@ public final class Demo implements Callable<Integer> {
     @Option(names = "--quantization-table", description = "print the quantization error (SQNR) of every granularity and exit")
     boolean quantizationTable;
 
+    @Spec
+    CommandSpec spec;
+
     public static void main(String[] args) {
         System.setProperty("java.awt.headless", "true");
-        System.exit(new CommandLine(new Demo()).execute(args));
+        if (LlamaDemo.requested(args)) {
+            System.exit(LlamaDemo.main(args));
+        }
+        System.exit(execute(new PrintWriter(System.out, true), new PrintWriter(System.err, true), args));
+    }
+
+    /**
+     * Runs the demo with these arguments. Every error, a bad argument or a failure while running, is one line on
+     * err and exit code 2; the arguments are all checked before any training (see {@link DemoArguments}).
+     */
+    static int execute(PrintWriter out, PrintWriter err, String... args) {
+        CommandLine commandLine = new CommandLine(new Demo()).setOut(out).setErr(err);
+        commandLine.setParameterExceptionHandler((e, given) -> oneLineError(err, e.getMessage()
+                + " (./float8j demo --help lists the options)"));
+        commandLine.setExecutionExceptionHandler((e, command, parsed) -> oneLineError(err, e.toString()));
+        return commandLine.execute(args);
+    }
+
+    private static int oneLineError(PrintWriter err, String message) {
+        err.println("float8j demo: " + message.strip().replaceAll("\\s*\\R\\s*", " "));
+        err.flush();
+        return CommandLine.ExitCode.USAGE;
     }
 
     @Override
@@ -104,8 +135,13 @@ public final class Demo implements Callable<Integer> {
             QuantizationErrorTable.main(new String[0]);
             return 0;
         }
+        DemoArguments arguments = new DemoArguments(spec.commandLine());
+        arguments.checkRanges(this);
         Backends.use(backend(backend));
         TextCorpus corpus = data == null ? TextCorpus.generated(seed, 400_000) : readData(data);
+        arguments.checkText(corpus, context);
+        arguments.checkSizes(modelConfig(corpus), batch, Runtime.getRuntime().maxMemory());
+        arguments.checkOutput(out);
         List<TrainingRecipe> chosen = new ArrayList<>();
         if (recipes == null) {
             chosen.addAll(List.of(TrainingRecipe.values()));
@@ -116,8 +152,10 @@ public final class Demo implements Callable<Integer> {
             chosen.add(0, TrainingRecipe.HIGH_PRECISION);
         }
         CharModel.Config model = modelConfig(corpus);
-        Trainer.Settings settings = new Trainer.Settings(batch, steps, learningRate, learningRate / 10, Math.max(1, steps / 20),
-                0.01, 1.0, seed);
+        // a 20th of the steps warm up, at least one, and never all of them (one step runs at the peak rate)
+        long warmup = Math.min(Math.max(1, steps / 20), steps - 1);
+        Trainer.Settings settings = new Trainer.Settings(batch, steps, learningRate, learningRate / 10, warmup, 0.01, 1.0,
+                seed);
         System.out.printf(Locale.ROOT, "float8j demo: %s, vocabulary %d, backend %s%n", corpus.description(),
                 corpus.vocabularySize(), Backends.current().name());
         System.out.printf(Locale.ROOT, "model %s, %d steps of %d contexts, AdamW peak lr %.0e%n", model, steps, batch,
@@ -151,20 +189,16 @@ public final class Demo implements Callable<Integer> {
         float[] losses = new float[steps];
         List<Long> evalAt = new ArrayList<>();
         List<Float> evalLoss = new ArrayList<>();
-        long trainNanos = 0;
-        long laterHalfNanos = 0;
+        Throughput throughput = new Throughput(steps, batch);
         long savedBytes = 0;
         int evalEvery = Math.max(1, steps / 4);
         try {
             for (int s = 0; s < steps; s++) {
                 Trainer.StepResult r = trainer.trainStep();
                 losses[s] = r.loss();
-                trainNanos += r.nanos();
-                if (s >= steps / 2) {
-                    laterHalfNanos += r.nanos();
-                }
+                throughput.add(r.nanos());
                 savedBytes = r.savedBytes();
-                bar.update(s + 1, r.loss(), (double) (s + 1) * batch / (trainNanos / 1e9));
+                bar.update(s + 1, r.loss(), throughput.tokensPerSecond());
                 if ((s + 1) % evalEvery == 0 || s + 1 == steps) {
                     evalAt.add(s + 1L);
                     evalLoss.add(trainer.validationLoss(s + 1 == steps ? evalWindows : Math.max(1, evalWindows / 4)));
@@ -183,9 +217,9 @@ public final class Demo implements Callable<Integer> {
         for (int i = 0; i < vLoss.length; i++) {
             vLoss[i] = evalLoss.get(i);
         }
-        double seconds = trainNanos / 1e9;
+        double seconds = throughput.seconds();
         RunResult result = new RunResult(recipe, losses, vSteps, vLoss, (float) (tailSum / tail), vLoss[vLoss.length - 1],
-                (steps - steps / 2) * (double) batch / (laterHalfNanos / 1e9), savedBytes, seconds, stats);
+                throughput.tokensPerSecond(), savedBytes, seconds, stats);
         bar.finish(String.format(Locale.ROOT, "val %.4f  %.0fs", result.finalValidationLoss(), seconds));
         return result;
     }

@@ -10,9 +10,9 @@ import dev.float8j.runtime.nn.RMSNorm;
 /** A pre-norm residual feed-forward block: y = x + down(act(up(norm(x)))), the MLP half of a transformer block. */
 public final class MlpBlock extends Module implements Layer {
     private final RMSNorm norm;
-    private final Linear up;
+    private Linear up;
     private final Activation act;
-    private final Linear down;
+    private Linear down;
 
     /** name is the block's own module name, used to name its layers for the factory (e.g. blocks.0.up). */
     public MlpBlock(String name, int width, int hidden, Activation.Kind activation, LinearFactory linears) {

@@ -1,11 +1,11 @@
 package dev.float8j.samples;
 
-import dev.float8j.runtime.Backend;
-import dev.float8j.runtime.Fp8Format;
-import dev.float8j.runtime.ReferenceBackend;
+import dev.float8j.plan.Fp8Format;
+import dev.float8j.plan.QuantSpec;
+import dev.float8j.plan.ScalingGranularity;
 import dev.float8j.runtime.Tensor;
-import dev.float8j.runtime.quant.QuantSpec;
-import dev.float8j.runtime.quant.ScalingGranularity;
+import dev.float8j.runtime.backend.Backend;
+import dev.float8j.runtime.backend.ReferenceBackend;
 import java.io.PrintStream;
 import java.util.ArrayList;
 import java.util.Arrays;

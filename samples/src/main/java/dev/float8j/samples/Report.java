@@ -6,22 +6,15 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.List;
 import java.util.Locale;
-import org.knowm.xchart.BitmapEncoder;
-import org.knowm.xchart.XYChart;
-import org.knowm.xchart.XYChartBuilder;
-import org.knowm.xchart.XYSeries;
-import org.knowm.xchart.style.markers.SeriesMarkers;
 
 /**
- * The demo's report folder: loss.png (training loss, smoothed, and validation loss of every run; loss-second-half.png
- * zooms in on the second half),
- * results.md and results.csv (final losses, throughput, bytes saved for backward, the 1% target) and
+ * The demo's report folder: the charts of {@link ReportCharts} (gap.png, final-gap.png, loss.png,
+ * loss-second-half.png), results.md and results.csv (final losses, throughput, bytes saved for backward, the 1% target) and
  * fp8-stats.md plus fp8-stats-RECIPE.csv (FP8 statistics of the last steps, by module).
  */
 final class Report {
     /** The target: an FP8 run's validation loss within this relative distance of the baseline's. */
     static final double TOLERANCE = 0.01;
-    private static final int SMOOTHING = 10;
 
     private final String data;
     private final CharModel.Config model;
@@ -54,9 +47,7 @@ final class Report {
         Files.writeString(folder.resolve("fp8-stats.md"), stats.toString());
         // charts last: the tables above must survive a machine whose Java cannot draw text
         try {
-            writeChart(folder.resolve("loss.png"), 0, "loss by recipe");
-            writeChart(folder.resolve("loss-second-half.png"), runs.get(0).trainLosses().length / 2,
-                    "loss by recipe, second half of training");
+            new ReportCharts(runs, baseline()).writeAll(folder);
         } catch (RuntimeException | LinkageError | java.awt.AWTError e) {
             System.err.println("float8j demo: loss charts not drawn (" + e.getMessage() + "); the tables are written."
                     + " Headless Java needs fontconfig and a font to draw text, e.g. apt-get install fontconfig fonts-dejavu-core");
@@ -72,9 +63,15 @@ final class Report {
         return runs.stream().filter(r -> !r.recipe().isFp8()).findFirst().orElseThrow();
     }
 
-    /** Relative distance of a run's validation loss from the baseline's. */
+    /** Relative distance of a run's validation loss from the baseline's; NaN if either loss is NaN. */
     private double gap(RunResult r) {
         return (r.finalValidationLoss() - baseline().finalValidationLoss()) / baseline().finalValidationLoss();
+    }
+
+    /** True when the gap is a number within TOLERANCE: a NaN loss, the run's or the baseline's, never is. */
+    private boolean withinTolerance(RunResult r) {
+        double gap = gap(r);
+        return !Double.isNaN(gap) && Math.abs(gap) <= TOLERANCE;
     }
 
     String resultsMarkdown() {
@@ -87,18 +84,24 @@ final class Report {
             sb.append(String.format(Locale.ROOT, "| %s | %s | %.4f | %.4f | %s | %s | %,.0f | %s | %.0f s |%n", r.recipe().id(),
                     r.recipe().description(), r.finalTrainLoss(), r.finalValidationLoss(),
                     fp8 ? String.format(Locale.ROOT, "%+.2f%%", 100 * gap(r)) : "baseline",
-                    fp8 ? (Math.abs(gap(r)) <= TOLERANCE ? "yes" : "**NO**") : "-", r.tokensPerSecond(),
+                    fp8 ? (withinTolerance(r) ? "yes" : "**NO**") : "-", r.tokensPerSecond(),
                     bytes(r.savedBytes()) + (r == hp ? "" : String.format(Locale.ROOT, " (%.0f%%)",
                             100.0 * r.savedBytes() / hp.savedBytes())), r.trainSeconds()));
         }
-        List<RunResult> missed = runs.stream().filter(r -> r.recipe().isFp8() && Math.abs(gap(r)) > TOLERANCE).toList();
+        List<RunResult> missed = runs.stream().filter(r -> r.recipe().isFp8() && !withinTolerance(r)).toList();
         sb.append('\n');
         if (missed.isEmpty()) {
             sb.append("Every FP8 run's validation loss is within 1% (relative) of the high-precision baseline.\n");
         } else {
             for (RunResult r : missed) {
-                sb.append(String.format(Locale.ROOT, "NOT within 1%%: %s is %+.2f%% from the baseline.%n", r.recipe().id(),
-                        100 * gap(r)));
+                if (Double.isNaN(gap(r))) {
+                    sb.append(String.format(Locale.ROOT, "NOT within 1%%: %s cannot be compared, a validation loss is NaN "
+                            + "(%s %s, baseline %s).%n", r.recipe().id(), r.recipe().id(), r.finalValidationLoss(),
+                            hp.finalValidationLoss()));
+                } else {
+                    sb.append(String.format(Locale.ROOT, "NOT within 1%%: %s is %+.2f%% from the baseline.%n",
+                            r.recipe().id(), 100 * gap(r)));
+                }
             }
         }
         return sb.toString();
@@ -112,47 +115,6 @@ final class Report {
                     r.finalValidationLoss(), gap(r), r.tokensPerSecond(), r.savedBytes(), r.trainSeconds()));
         }
         return sb.toString();
-    }
-
-    /** Training loss (moving average of SMOOTHING steps) and validation loss of every run, from step fromStep on. */
-    private void writeChart(Path file, int fromStep, String title) throws IOException {
-        XYChart chart = new XYChartBuilder().width(1000).height(650).title("float8j demo: " + title).xAxisTitle("step")
-                .yAxisTitle("cross-entropy (nats/char)").build();
-        chart.getStyler().setMarkerSize(6);
-        for (RunResult r : runs) {
-            int n = r.trainLosses().length;
-            double[] x = new double[n - fromStep];
-            double[] y = new double[x.length];
-            double window = 0;
-            for (int i = 0; i < n; i++) {
-                window += r.trainLosses()[i];
-                if (i >= SMOOTHING) {
-                    window -= r.trainLosses()[i - SMOOTHING];
-                }
-                if (i >= fromStep) {
-                    x[i - fromStep] = i + 1;
-                    y[i - fromStep] = window / Math.min(i + 1, SMOOTHING);
-                }
-            }
-            XYSeries train = chart.addSeries(r.recipe().id() + " train", x, y);
-            train.setMarker(SeriesMarkers.NONE);
-            int first = 0;
-            while (r.validationSteps()[first] < fromStep) {
-                first++;
-            }
-            double[] vx = new double[r.validationSteps().length - first];
-            double[] vy = new double[vx.length];
-            for (int i = 0; i < vx.length; i++) {
-                vx[i] = r.validationSteps()[first + i];
-                vy[i] = r.validationLosses()[first + i];
-            }
-            XYSeries val = chart.addSeries(r.recipe().id() + " val", vx, vy);
-            val.setLineColor(train.getLineColor());
-            val.setMarkerColor(train.getLineColor());
-            val.setLineStyle(new java.awt.BasicStroke(1f, java.awt.BasicStroke.CAP_BUTT, java.awt.BasicStroke.JOIN_MITER, 10f,
-                    new float[] {4f, 4f}, 0f));
-        }
-        BitmapEncoder.saveBitmap(chart, file.toString(), BitmapEncoder.BitmapFormat.PNG);
     }
 
     private static String bytes(long n) {

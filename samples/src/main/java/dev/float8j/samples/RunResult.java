@@ -9,7 +9,8 @@ import dev.float8j.runtime.debug.StatisticsObserver;
  * @param validationSteps the steps after which validation loss was measured (the last one is the final step)
  * @param validationLosses the validation loss at each of those steps
  * @param finalTrainLoss mean training loss over the last steps
- * @param tokensPerSecond predicted tokens per second over the later half of the steps (after JIT warm-up; evaluation excluded)
+ * @param tokensPerSecond tokens per second over the later half of the steps (after JIT warm-up; evaluation excluded), as
+ *     {@link Throughput} counts them for the progress bar too
  * @param savedBytes bytes the linear layers held for backward in one step
  * @param statistics FP8 statistics of the last steps (no entries for high precision)
  */

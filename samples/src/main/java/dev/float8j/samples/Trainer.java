@@ -3,6 +3,7 @@ package dev.float8j.samples;
 import dev.float8j.runtime.Tensor;
 import dev.float8j.runtime.debug.Float8Debug;
 import dev.float8j.runtime.debug.QuantizationObserver;
+import dev.float8j.runtime.nn.GradMode;
 import dev.float8j.runtime.train.AdamW;
 import dev.float8j.runtime.train.Checkpoint;
 import dev.float8j.runtime.train.CheckpointException;
@@ -81,8 +82,8 @@ public final class Trainer {
     }
 
     /**
-     * The mean loss over windows of the validation text. Layers save state in forward, so each chunk is
-     * followed by a backward of a zero gradient (which adds nothing) and the gradients are cleared;
+     * The mean loss over windows of the validation text, computed inside {@link GradMode#disabled()}: layers
+     * save nothing, so memory stays flat over any number of evaluations and no gradient is touched;
      * observers are paused, so evaluation never shows up in FP8 statistics.
      */
     public float validationLoss(int windows) {
@@ -90,7 +91,7 @@ public final class Trainer {
         int[] starts = Batch.validationStarts(corpus, context, windows);
         QuantizationObserver observer = Float8Debug.observer();
         Float8Debug.observe(null);
-        try {
+        try (GradMode.Scope noGrad = GradMode.disabled()) {
             double total = 0;
             int chunk = Math.max(256, settings.batchSize());
             for (int from = 0; from < starts.length; from += chunk) {
@@ -98,10 +99,7 @@ public final class Trainer {
                 Batch batch = Batch.at(corpus, context, part);
                 Tensor logits = model.forward(batch.contexts());
                 total += (double) loss.forward(logits, batch.targets()) * part.length;
-                loss.backward();
-                model.backward(Tensor.zeros(logits.dtype(), logits.shape()));
             }
-            model.zeroGrad();
             return (float) (total / starts.length);
         } finally {
             Float8Debug.observe(observer);

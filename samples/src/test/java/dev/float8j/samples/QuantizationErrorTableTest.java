@@ -2,10 +2,10 @@ package dev.float8j.samples;
 
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
-import dev.float8j.runtime.Fp8Format;
-import dev.float8j.runtime.ReferenceBackend;
-import dev.float8j.runtime.quant.QuantSpec;
-import dev.float8j.runtime.quant.ScalingGranularity;
+import dev.float8j.plan.Fp8Format;
+import dev.float8j.plan.QuantSpec;
+import dev.float8j.plan.ScalingGranularity;
+import dev.float8j.runtime.backend.ReferenceBackend;
 import java.io.ByteArrayOutputStream;
 import java.io.PrintStream;
 import java.nio.charset.StandardCharsets;

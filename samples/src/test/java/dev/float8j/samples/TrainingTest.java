@@ -1,6 +1,7 @@
 package dev.float8j.samples;
 
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
+import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
@@ -40,6 +41,22 @@ class TrainingTest {
         double first = (a[0] + a[1] + a[2]) / 3;
         double last = (a[37] + a[38] + a[39]) / 3;
         assertTrue(last < 0.75 * first, "loss should fall by a quarter: " + first + " -> " + last);
+    }
+
+    @Test
+    void evaluationSavesNothingAndTouchesNoGradient() {
+        Trainer t = trainer(TrainingRecipe.ROWWISE, 4);
+        losses(t, 2);
+        java.util.List<float[]> grads = t.model().parameters().stream().map(p -> p.grad().data().clone()).toList();
+        float first = t.validationLoss(300);
+        for (int i = 0; i < 3; i++) {
+            assertEquals(first, t.validationLoss(300));
+            assertEquals(0, t.model().savedBytes(), "evaluation keeps nothing for backward");
+        }
+        for (int i = 0; i < grads.size(); i++) {
+            assertArrayEquals(grads.get(i), t.model().parameters().get(i).grad().data());
+        }
+        assertTrue(Float.isFinite(first));
     }
 
     @Test

@@ -1,20 +1,24 @@
 package dev.float8j.benchmarks.cuda;
 
 import dev.float8j.annotations.Backward;
+import dev.float8j.annotations.Recipe;
+import dev.float8j.plan.Float8Plan;
+import dev.float8j.plan.Fp8Format;
+import dev.float8j.plan.Gemm;
+import dev.float8j.plan.Operand;
+import dev.float8j.plan.QuantSpec;
+import dev.float8j.plan.Recipes;
+import dev.float8j.plan.ScalingGranularity;
 import dev.float8j.runtime.BFloat16;
-import dev.float8j.runtime.Backend;
-import dev.float8j.runtime.Backends;
 import dev.float8j.runtime.DType;
-import dev.float8j.runtime.Fp8Format;
 import dev.float8j.runtime.Tensor;
+import dev.float8j.runtime.backend.Backend;
+import dev.float8j.runtime.backends.Backends;
 import dev.float8j.runtime.cuda.CudaBackend;
 import dev.float8j.runtime.cuda.DeviceFloat8;
 import dev.float8j.runtime.cuda.DeviceScope;
 import dev.float8j.runtime.cuda.DeviceTensor;
 import dev.float8j.runtime.nn.Float8Linear;
-import dev.float8j.runtime.plan.Float8Plan;
-import dev.float8j.runtime.quant.QuantSpec;
-import dev.float8j.runtime.quant.ScalingGranularity;
 import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.List;
@@ -29,15 +33,8 @@ import java.util.Random;
  * backward gemms too; by default only the output gemm uses it, as torchao does).
  */
 public final class GpuLinearBenchmark {
-    enum Recipe {
-        TENSORWISE, ROWWISE, ROWWISE_GW_HP, BLOCKWISE;
-
-        String csvName() {
-            return name().toLowerCase();
-        }
-    }
-
-    enum Policy { KEEP_HIGH_PRECISION, REQUANTIZE, BOTH_AXES }
+    /** The recipes timed, as the annotations name them; their granularities come from the one recipe table. */
+    private static final Recipe[] RECIPES = {Recipe.TENSORWISE, Recipe.ROWWISE, Recipe.ROWWISE_GW_HP, Recipe.BLOCKWISE};
 
     private final CudaBackend cuda;
     private final boolean fastAccumAll;
@@ -112,12 +109,12 @@ public final class GpuLinearBenchmark {
     private void runShape(int m, int k, int n) {
         try (DeviceTensor x = randomBf16(m, k, 1f, 1); DeviceTensor w = randomBf16(n, k, 0.02f, 2);
                 DeviceTensor dy = randomBf16(m, n, 1e-3f, 3)) {
-            for (Recipe recipe : Recipe.values()) {
-                for (Policy policy : Policy.values()) {
+            for (Recipe recipe : RECIPES) {
+                for (Backward policy : Backward.values()) {
                     double[] ms = timeAlternating(() -> bf16Step(x, w, dy), () -> fp8Step(recipe, policy, x, w, dy));
                     double bf16 = ms[0];
                     double fp8 = ms[1];
-                    System.out.printf("%s,%s,%d,%d,%d,%.3f,%.3f,%.3f%n", recipe.csvName(), policy, m, k, n, fp8, bf16,
+                    System.out.printf("%s,%s,%d,%d,%d,%.3f,%.3f,%.3f%n", csvName(recipe), policy, m, k, n, fp8, bf16,
                             bf16 / fp8);
                     traceBreakdown(recipe, policy, m, k, n, x, w, dy, ms[2]);
                 }
@@ -172,7 +169,7 @@ public final class GpuLinearBenchmark {
         return (ms[4] + ms[5]) / 2;
     }
 
-    private void traceBreakdown(Recipe recipe, Policy policy, int m, int k, int n, DeviceTensor x, DeviceTensor w,
+    private void traceBreakdown(Recipe recipe, Backward policy, int m, int k, int n, DeviceTensor x, DeviceTensor w,
             DeviceTensor dy, double hostMs) {
         double cast = 0;
         double[] gemms = new double[4];  // by category 1..3
@@ -199,7 +196,7 @@ public final class GpuLinearBenchmark {
         cast /= reps;
         double gemm = (gemms[1] + gemms[2] + gemms[3]) / reps;
         double flop = 2.0 * m * n * k;  // per gemm (grad_weight in BF16 for rowwise_gw_hp)
-        breakdown.add(String.format("%s,%s,%d,%d,%d,%.3f,%.3f,%.3f,%.0f,%.0f,%.0f,%.0f,%.0f", recipe.csvName(), policy,
+        breakdown.add(String.format("%s,%s,%d,%d,%d,%.3f,%.3f,%.3f,%.0f,%.0f,%.0f,%.0f,%.0f", csvName(recipe), policy,
                 m, k, n, hostMs, cast, gemm, bytes / cast / 1e6, 3 * flop / gemm / 1e9, flop / (gemms[1] / reps) / 1e9,
                 flop / (gemms[2] / reps) / 1e9, flop / (gemms[3] / reps) / 1e9));
     }
@@ -225,16 +222,16 @@ public final class GpuLinearBenchmark {
         }
     }
 
+    private static String csvName(Recipe r) {
+        return r.name().toLowerCase();
+    }
+
     private static ScalingGranularity inputGranularity(Recipe r) {
-        return switch (r) {
-            case TENSORWISE -> ScalingGranularity.TENSORWISE;
-            case ROWWISE, ROWWISE_GW_HP -> ScalingGranularity.ROWWISE;
-            case BLOCKWISE -> ScalingGranularity.TILE_1X128;
-        };
+        return Recipes.expand(Recipes.granularity(r), Operand.INPUT);
     }
 
     private static ScalingGranularity weightGranularity(Recipe r) {
-        return r == Recipe.BLOCKWISE ? ScalingGranularity.BLOCK_128X128 : inputGranularity(r);
+        return Recipes.expand(Recipes.granularity(r), Operand.WEIGHT);
     }
 
     private static long hpBytesRead(DeviceTensor t, ScalingGranularity g) {
@@ -269,8 +266,8 @@ public final class GpuLinearBenchmark {
         return op(which, () -> cuda.gemm(a, b, DType.BF16, fast));
     }
 
-    private void fp8Step(Recipe recipe, Policy policy, DeviceTensor x, DeviceTensor w, DeviceTensor dy) {
-        boolean gradWeightHp = recipe == Recipe.ROWWISE_GW_HP;
+    private void fp8Step(Recipe recipe, Backward policy, DeviceTensor x, DeviceTensor w, DeviceTensor dy) {
+        boolean gradWeightHp = Recipes.keepsHighPrecision(recipe, Gemm.GRAD_WEIGHT);
         Fp8Format gradFormat = recipe == Recipe.TENSORWISE ? Fp8Format.E5M2 : Fp8Format.E4M3FN;
         QuantSpec xSpec = QuantSpec.of(Fp8Format.E4M3FN, inputGranularity(recipe), 1);
         QuantSpec wSpec = QuantSpec.of(Fp8Format.E4M3FN, weightGranularity(recipe), 1);
@@ -279,7 +276,7 @@ public final class GpuLinearBenchmark {
         // forward
         DeviceFloat8 x1;
         DeviceFloat8 x0 = null;
-        if (policy == Policy.BOTH_AXES && !gradWeightHp) {
+        if (policy == Backward.BOTH_AXES && !gradWeightHp) {
             DeviceFloat8[] q = both(x, xSpec);
             x1 = q[0];
             x0 = q[1];
@@ -288,7 +285,7 @@ public final class GpuLinearBenchmark {
         }
         DeviceFloat8 w1;
         DeviceFloat8 w0 = null;
-        if (policy == Policy.BOTH_AXES) {
+        if (policy == Backward.BOTH_AXES) {
             DeviceFloat8[] q = both(w, wSpec);
             w1 = q[0];
             w0 = q[1];
@@ -307,7 +304,7 @@ public final class GpuLinearBenchmark {
             dy0 = q[1];
         }
         if (w0 == null) {
-            w0 = policy == Policy.REQUANTIZE ? requantize(w1, wSpec.withAxis(0)) : quantize(w, wSpec.withAxis(0));
+            w0 = policy == Backward.REQUANTIZE ? requantize(w1, wSpec.withAxis(0)) : quantize(w, wSpec.withAxis(0));
         }
         DeviceTensor dx = gemm(2, dy1, w0, fastAccumAll);
         DeviceTensor dw;
@@ -315,7 +312,7 @@ public final class GpuLinearBenchmark {
             dw = op(3, () -> cuda.matmul(dy, 0, x, 0, DType.BF16));
         } else {
             if (x0 == null) {
-                x0 = policy == Policy.REQUANTIZE ? requantize(x1, xSpec.withAxis(0)) : quantize(x, xSpec.withAxis(0));
+                x0 = policy == Backward.REQUANTIZE ? requantize(x1, xSpec.withAxis(0)) : quantize(x, xSpec.withAxis(0));
             }
             dw = gemm(3, dy0, x0, fastAccumAll);
         }
@@ -348,9 +345,8 @@ public final class GpuLinearBenchmark {
             Tensor xOnDevice = cuda.toDevice(cuda.download(x));
             Tensor dyOnDevice = cuda.toDevice(cuda.download(dy));
             for (Recipe recipe : new Recipe[] {Recipe.TENSORWISE, Recipe.ROWWISE}) {
-                Policy policy = Policy.BOTH_AXES;
-                Float8Plan plan = (recipe == Recipe.TENSORWISE ? Float8Plan.tensorwise() : Float8Plan.rowwise())
-                        .withBackward(Backward.BOTH_AXES);
+                Backward policy = Backward.BOTH_AXES;
+                Float8Plan plan = Recipes.plan(recipe, policy);
                 Float8Linear layer = new Float8Linear(k, n, plan);
                 layer.moveTo(cuda);
                 double layerMs = timeSteps(() -> {
@@ -360,7 +356,7 @@ public final class GpuLinearBenchmark {
                     }
                 });
                 double rawMs = timeSteps(() -> fp8Step(recipe, policy, x, w, dy));
-                System.out.printf("%s,%s,%d,%d,%d,%.3f,%.3f,%.3f%n", recipe.csvName(), policy, m, k, n, layerMs, rawMs,
+                System.out.printf("%s,%s,%d,%d,%d,%.3f,%.3f,%.3f%n", csvName(recipe), policy, m, k, n, layerMs, rawMs,
                         layerMs / rawMs);
             }
         } finally {

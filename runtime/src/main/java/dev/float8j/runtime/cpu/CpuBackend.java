@@ -1,17 +1,17 @@
 package dev.float8j.runtime.cpu;
 
-import dev.float8j.runtime.Backend;
+import dev.float8j.plan.QuantSpec;
 import dev.float8j.runtime.DType;
+import dev.float8j.runtime.Float8Tensor;
 import dev.float8j.runtime.Tensor;
-import dev.float8j.runtime.quant.Float8Tensor;
-import dev.float8j.runtime.quant.QuantSpec;
+import dev.float8j.runtime.backend.Backend;
 import java.util.Arrays;
 
 /**
  * The CPU backend: quantization and gemms vectorized with the JDK Vector API ({@code jdk.incubator.vector}),
  * blocked for the caches and spread over {@code float8j.threads} threads (default: all processors).
  *
- * <p>Quantization equals {@link dev.float8j.runtime.ReferenceBackend} bit for bit. Gemms decode FP8 (or
+ * <p>Quantization equals {@link dev.float8j.runtime.backend.ReferenceBackend} bit for bit. Gemms decode FP8 (or
  * BF16) once into packed float32 panels and accumulate in float32 with FMA; they equal the reference up to
  * the order of float32 additions. Block scales are applied per K chunk (the shorter of the two operands'
  * block extents along K), tensorwise and rowwise scales once at the end, as the reference does.
@@ -47,6 +47,7 @@ public final class CpuBackend implements Backend {
         return "cpu";
     }
 
+    /** The worker threads that gemms and quantizations use. */
     public int threads() {
         return threads.count();
     }
@@ -82,7 +83,7 @@ public final class CpuBackend implements Backend {
     public void release(Float8Tensor q) {
         toHost(q); // refuses device tensors
         byte[] codes = q.codes(); // throws if q was released already
-        float[] scales = q.scales();
+        float[] scales = q.scalesForBackend();
         if (q.markReleased()) {
             pool.put(codes);
             pool.put(scales);

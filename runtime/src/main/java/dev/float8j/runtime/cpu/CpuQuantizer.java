@@ -4,11 +4,11 @@ import static dev.float8j.runtime.cpu.Fp8Vectors.FLOATS;
 import static dev.float8j.runtime.cpu.Fp8Vectors.INTS;
 import static dev.float8j.runtime.cpu.Fp8Vectors.LANES;
 
+import dev.float8j.plan.QuantSpec;
 import dev.float8j.runtime.DType;
+import dev.float8j.runtime.Float8Tensor;
 import dev.float8j.runtime.Tensor;
-import dev.float8j.runtime.quant.Float8Tensor;
 import dev.float8j.runtime.quant.NonFiniteException;
-import dev.float8j.runtime.quant.QuantSpec;
 import dev.float8j.runtime.quant.Scales;
 import java.util.ArrayList;
 import java.util.List;
@@ -22,7 +22,7 @@ import jdk.incubator.vector.VectorOperators;
  * blocks: a group is read once to take the absolute maximum of every block of every spec (as float bits:
  * for non-negative floats integer order is float order, and NaN or Inf shows up as bits at or above
  * 0x7F800000), then read again from cache to write the codes of every spec. Scales come from {@link Scales#scale}, codes from the same rounding as
- * {@link dev.float8j.runtime.Fp8Format#encodeSaturating}, so the result equals the reference bit for bit.
+ * {@link dev.float8j.plan.Fp8Format#encodeSaturating}, so the result equals the reference bit for bit.
  */
 final class CpuQuantizer {
     private static final int PARALLEL_THRESHOLD = 1 << 16;
@@ -301,24 +301,30 @@ final class CpuQuantizer {
      * per 32 elements, so this runs vectorized (a scalar {@link Scales#scale} per block cost MX about a
      * third of its time): the division is IEEE float division as in {@link Scales#scale}, and the scale of
      * a finite amax is a normal float (between fmax / Float.MAX_VALUE and fmax / 1e-12), which rounds down
-     * to a power of two by clearing its mantissa. A non-finite amax gets a meaningless scale, but the
-     * caller then throws.
+     * to a power of two by clearing its mantissa, then rises to {@link Scales#minScale} (which only a
+     * power-of-two scale of an amax near Float.MAX_VALUE is below). A non-finite amax gets a meaningless scale,
+     * but the caller then throws.
      */
     private static boolean finishScales(Target t, int from, int to) {
         boolean nonFinite = false;
         float fmax = t.spec.format().max();
         int keep = t.spec.powerOfTwoScales() ? 0xFF80_0000 : -1;
+        float minScale = Scales.minScale(t.spec.format(), t.spec.powerOfTwoScales());
         int g = from;
         for (; g <= to - LANES; g += LANES) {
             IntVector bits = IntVector.fromArray(INTS, t.amaxBits, g);
             nonFinite |= bits.compare(VectorOperators.GE, NON_FINITE_BITS).anyTrue();
             FloatVector.broadcast(FLOATS, fmax).div(bits.reinterpretAsFloats().max(Scales.EPS))
-                    .reinterpretAsInts().and(keep).reinterpretAsFloats().intoArray(t.scales, g);
+                    .reinterpretAsInts().and(keep).reinterpretAsFloats().max(minScale).intoArray(t.scales, g);
         }
         for (; g < to; g++) {
             int bits = t.amaxBits[g];
-            nonFinite |= bits >= NON_FINITE_BITS;
-            t.scales[g] = Scales.scale(Float.intBitsToFloat(bits), t.spec.format(), t.spec.powerOfTwoScales());
+            if (bits >= NON_FINITE_BITS) {
+                nonFinite = true;
+                t.scales[g] = 1f;
+            } else {
+                t.scales[g] = Scales.scale(Float.intBitsToFloat(bits), t.spec.format(), t.spec.powerOfTwoScales());
+            }
         }
         return nonFinite;
     }
@@ -472,7 +478,7 @@ final class CpuQuantizer {
         float[] out = pool.floats(rows * cols); // every element is overwritten
         Fp8Vectors.Codec codec = new Fp8Vectors.Codec(q.format());
         byte[] codes = q.codes();
-        float[] scales = q.scales();
+        float[] scales = q.scalesForBackend();
         int blockRows = q.blockRows();
         int blockCols = q.blockCols();
         int scaleCols = q.scaleCols();

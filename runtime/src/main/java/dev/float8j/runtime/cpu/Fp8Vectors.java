@@ -1,6 +1,6 @@
 package dev.float8j.runtime.cpu;
 
-import dev.float8j.runtime.Fp8Format;
+import dev.float8j.plan.Fp8Format;
 import jdk.incubator.vector.ByteVector;
 import jdk.incubator.vector.FloatVector;
 import jdk.incubator.vector.IntVector;

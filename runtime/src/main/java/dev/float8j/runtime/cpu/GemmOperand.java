@@ -1,8 +1,8 @@
 package dev.float8j.runtime.cpu;
 
 import dev.float8j.runtime.DType;
+import dev.float8j.runtime.Float8Tensor;
 import dev.float8j.runtime.Tensor;
-import dev.float8j.runtime.quant.Float8Tensor;
 
 /**
  * One gemm operand seen as the logical matrix {@code X(i, k)} (i the free index, k the contracted one),
@@ -152,7 +152,7 @@ abstract class GemmOperand {
             super(q.rows(), q.cols(), q.axis());
             this.codes = q.codes();
             this.table = q.format().decodeTable();
-            float[] scales = q.scales();
+            float[] scales = q.scalesForBackend();
             this.inverse = new float[scales.length];
             for (int s = 0; s < scales.length; s++) {
                 inverse[s] = 1f / scales[s];

@@ -4,11 +4,11 @@ import jdk.incubator.vector.FloatVector;
 import jdk.incubator.vector.VectorSpecies;
 
 /**
- * The register-blocked inner kernel: an {@link #MR} x {@link #NR} tile of C held in eight vector
- * accumulators (4 rows x 2 vectors), updated by broadcasting one packed A element per row and multiplying
- * it into two packed B vectors with FMA. With AVX2's 16 vector registers, 4 x 2 leaves C2 room to keep
- * everything in registers (6 x 2, the usual hand-written choice, makes C2 spill and runs at half speed),
- * and eight independent accumulators cover the FMA latency.
+ * The register-blocked inner kernel: an {@link #MR} x {@link #NR} tile of C held in vector accumulators
+ * (MR rows x 2 vectors), updated by broadcasting one packed A element per row and multiplying it into two
+ * packed B vectors with FMA. The tile's height follows the register file the vector width implies: 16-float
+ * vectors mean AVX-512 and its 32 registers, where {@link Microkernel12Rows} keeps 24 accumulators; narrower
+ * vectors get {@link Microkernel4Rows}, which fits AVX2's 16 registers.
  *
  * <p>K is walked in segments: each segment is summed from zero in registers, then added to C, scaled
  * by {@code (1/sa) * (1/sb)} when the operands carry block scales (DeepSeek-style promotion).
@@ -16,7 +16,9 @@ import jdk.incubator.vector.VectorSpecies;
 final class Microkernel {
     static final VectorSpecies<Float> SPECIES = FloatVector.SPECIES_PREFERRED;
     static final int LANES = SPECIES.length();
-    static final int MR = 4;
+    /** True where the vectors are 512 bits wide, hence (on x86, AVX-512) 32 vector registers. */
+    private static final boolean TALL = LANES >= 16;
+    static final int MR = TALL ? Microkernel12Rows.ROWS : Microkernel4Rows.ROWS;
     static final int NR = 2 * LANES;
 
     private Microkernel() {
@@ -31,106 +33,21 @@ final class Microkernel {
             float[] sb, int sbOff, float[] c, int cOff, int ldc) {
         for (int s0 = 0, s = 0; s0 < kc; s0 += segment, s++) {
             int len = Math.min(segment, kc - s0);
+            int ao = aOff + s0 * MR;
+            int bo = bOff + s0 * NR;
             if (sa == null) {
-                accumulate(a, aOff + s0 * MR, b, bOff + s0 * NR, len, c, cOff, ldc);
+                if (TALL) {
+                    Microkernel12Rows.accumulate(a, ao, b, bo, len, c, cOff, ldc);
+                } else {
+                    Microkernel4Rows.accumulate(a, ao, b, bo, len, c, cOff, ldc);
+                }
+            } else if (TALL) {
+                Microkernel12Rows.accumulateScaled(a, ao, b, bo, len, sa, saOff + s * MR, sb, sbOff + s * NR, c, cOff,
+                        ldc);
             } else {
-                accumulateScaled(a, aOff + s0 * MR, b, bOff + s0 * NR, len, sa, saOff + s * MR, sb, sbOff + s * NR,
-                        c, cOff, ldc);
+                Microkernel4Rows.accumulateScaled(a, ao, b, bo, len, sa, saOff + s * MR, sb, sbOff + s * NR, c, cOff,
+                        ldc);
             }
         }
-    }
-
-    // The two kernels below are kept apart and written out without helper methods, each small enough
-    // for C2 to compile whole: a kernel that outgrows C2's inlining budget (NodeCountInliningCutoff)
-    // leaves Vector API calls un-inlined, and the vectors they touch are then allocated on the heap.
-
-    /** C += A.B over len k values, accumulating onto C itself (its loads are issued before the loop, not after). */
-    private static void accumulate(float[] a, int ao, float[] b, int bo, int len, float[] c, int cOff, int ldc) {
-        int o0 = cOff;
-        FloatVector c00 = FloatVector.fromArray(SPECIES, c, o0);
-        FloatVector c01 = FloatVector.fromArray(SPECIES, c, o0 + LANES);
-        int o1 = cOff + ldc;
-        FloatVector c10 = FloatVector.fromArray(SPECIES, c, o1);
-        FloatVector c11 = FloatVector.fromArray(SPECIES, c, o1 + LANES);
-        int o2 = cOff + 2 * ldc;
-        FloatVector c20 = FloatVector.fromArray(SPECIES, c, o2);
-        FloatVector c21 = FloatVector.fromArray(SPECIES, c, o2 + LANES);
-        int o3 = cOff + 3 * ldc;
-        FloatVector c30 = FloatVector.fromArray(SPECIES, c, o3);
-        FloatVector c31 = FloatVector.fromArray(SPECIES, c, o3 + LANES);
-        for (int k = 0; k < len; k++) {
-            int bi = bo + k * NR;
-            int ai = ao + k * MR;
-            FloatVector b0 = FloatVector.fromArray(SPECIES, b, bi);
-            FloatVector b1 = FloatVector.fromArray(SPECIES, b, bi + LANES);
-            FloatVector x0 = FloatVector.broadcast(SPECIES, a[ai]);
-            c00 = x0.fma(b0, c00);
-            c01 = x0.fma(b1, c01);
-            FloatVector x1 = FloatVector.broadcast(SPECIES, a[ai + 1]);
-            c10 = x1.fma(b0, c10);
-            c11 = x1.fma(b1, c11);
-            FloatVector x2 = FloatVector.broadcast(SPECIES, a[ai + 2]);
-            c20 = x2.fma(b0, c20);
-            c21 = x2.fma(b1, c21);
-            FloatVector x3 = FloatVector.broadcast(SPECIES, a[ai + 3]);
-            c30 = x3.fma(b0, c30);
-            c31 = x3.fma(b1, c31);
-        }
-        c00.intoArray(c, o0);
-        c01.intoArray(c, o0 + LANES);
-        c10.intoArray(c, o1);
-        c11.intoArray(c, o1 + LANES);
-        c20.intoArray(c, o2);
-        c21.intoArray(c, o2 + LANES);
-        c30.intoArray(c, o3);
-        c31.intoArray(c, o3 + LANES);
-    }
-
-    /**
-     * C += (A.B over len k values) * ((1/sa) * (1/sb)), the inverse scales packed per row and column; the
-     * product of the inverse scales is rounded first, as the reference does.
-     */
-    private static void accumulateScaled(float[] a, int ao, float[] b, int bo, int len, float[] sa, int so,
-            float[] sb, int sbo, float[] c, int cOff, int ldc) {
-        FloatVector c00 = FloatVector.zero(SPECIES), c01 = FloatVector.zero(SPECIES);
-        FloatVector c10 = FloatVector.zero(SPECIES), c11 = FloatVector.zero(SPECIES);
-        FloatVector c20 = FloatVector.zero(SPECIES), c21 = FloatVector.zero(SPECIES);
-        FloatVector c30 = FloatVector.zero(SPECIES), c31 = FloatVector.zero(SPECIES);
-        for (int k = 0; k < len; k++) {
-            int bi = bo + k * NR;
-            int ai = ao + k * MR;
-            FloatVector b0 = FloatVector.fromArray(SPECIES, b, bi);
-            FloatVector b1 = FloatVector.fromArray(SPECIES, b, bi + LANES);
-            FloatVector x0 = FloatVector.broadcast(SPECIES, a[ai]);
-            c00 = x0.fma(b0, c00);
-            c01 = x0.fma(b1, c01);
-            FloatVector x1 = FloatVector.broadcast(SPECIES, a[ai + 1]);
-            c10 = x1.fma(b0, c10);
-            c11 = x1.fma(b1, c11);
-            FloatVector x2 = FloatVector.broadcast(SPECIES, a[ai + 2]);
-            c20 = x2.fma(b0, c20);
-            c21 = x2.fma(b1, c21);
-            FloatVector x3 = FloatVector.broadcast(SPECIES, a[ai + 3]);
-            c30 = x3.fma(b0, c30);
-            c31 = x3.fma(b1, c31);
-        }
-        FloatVector sb0 = FloatVector.fromArray(SPECIES, sb, sbo);
-        FloatVector sb1 = FloatVector.fromArray(SPECIES, sb, sbo + LANES);
-        int o0 = cOff;
-        FloatVector s0 = FloatVector.broadcast(SPECIES, sa[so]);
-        FloatVector.fromArray(SPECIES, c, o0).add(c00.mul(sb0.mul(s0))).intoArray(c, o0);
-        FloatVector.fromArray(SPECIES, c, o0 + LANES).add(c01.mul(sb1.mul(s0))).intoArray(c, o0 + LANES);
-        int o1 = cOff + ldc;
-        FloatVector s1 = FloatVector.broadcast(SPECIES, sa[so + 1]);
-        FloatVector.fromArray(SPECIES, c, o1).add(c10.mul(sb0.mul(s1))).intoArray(c, o1);
-        FloatVector.fromArray(SPECIES, c, o1 + LANES).add(c11.mul(sb1.mul(s1))).intoArray(c, o1 + LANES);
-        int o2 = cOff + 2 * ldc;
-        FloatVector s2 = FloatVector.broadcast(SPECIES, sa[so + 2]);
-        FloatVector.fromArray(SPECIES, c, o2).add(c20.mul(sb0.mul(s2))).intoArray(c, o2);
-        FloatVector.fromArray(SPECIES, c, o2 + LANES).add(c21.mul(sb1.mul(s2))).intoArray(c, o2 + LANES);
-        int o3 = cOff + 3 * ldc;
-        FloatVector s3 = FloatVector.broadcast(SPECIES, sa[so + 3]);
-        FloatVector.fromArray(SPECIES, c, o3).add(c30.mul(sb0.mul(s3))).intoArray(c, o3);
-        FloatVector.fromArray(SPECIES, c, o3 + LANES).add(c31.mul(sb1.mul(s3))).intoArray(c, o3 + LANES);
     }
 }

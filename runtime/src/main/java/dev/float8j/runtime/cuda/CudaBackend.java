@@ -1,14 +1,14 @@
 package dev.float8j.runtime.cuda;
 
-import dev.float8j.runtime.Backend;
+import dev.float8j.runtime.backend.Backend;
 import dev.float8j.runtime.DType;
-import dev.float8j.runtime.Fp8Format;
+import dev.float8j.plan.Fp8Format;
 import dev.float8j.runtime.Tensor;
 import dev.float8j.runtime.ops.ModelOps;
-import dev.float8j.runtime.quant.Float8Tensor;
+import dev.float8j.runtime.Float8Tensor;
 import dev.float8j.runtime.quant.NonFiniteException;
-import dev.float8j.runtime.quant.QuantSpec;
-import dev.float8j.runtime.quant.ScalingGranularity;
+import dev.float8j.plan.QuantSpec;
+import dev.float8j.plan.ScalingGranularity;
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
 import java.lang.ref.Reference;
@@ -336,6 +336,18 @@ public final class CudaBackend implements Backend {
     @Override
     public Tensor toDevice(Tensor t) {
         return memory.toDevice(t);
+    }
+
+    @Override
+    public Tensor copy(Tensor t) {
+        if (!t.isOnDevice()) {
+            return t.copy();
+        }
+        try {
+            return memory.resident(convert(DeviceMemory.deviceView(t), t.dtype()), t.shape());
+        } finally {
+            Reference.reachabilityFence(t);
+        }
     }
 
     @Override

@@ -11,10 +11,10 @@ import static java.lang.foreign.ValueLayout.JAVA_INT;
 import static java.lang.foreign.ValueLayout.JAVA_LONG;
 
 import dev.float8j.runtime.DType;
-import dev.float8j.runtime.Fp8Format;
-import dev.float8j.runtime.quant.Float8Tensor;
-import dev.float8j.runtime.quant.QuantSpec;
-import dev.float8j.runtime.quant.ScalingGranularity;
+import dev.float8j.plan.Fp8Format;
+import dev.float8j.runtime.Float8Tensor;
+import dev.float8j.plan.QuantSpec;
+import dev.float8j.plan.ScalingGranularity;
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemoryLayout;
 import java.lang.foreign.MemorySegment;
@@ -394,10 +394,11 @@ final class CudaCasts {
         byte[] stored = kContiguousCodes(t, q.storedRows(), q.ld());
         float[] scales = new float[scaleCount(q)];
         float[] inverse = new float[scales.length];
+        float[] hostScales = t.scalesForBackend();
         for (int br = 0; br < t.scaleRows(); br++) {
             for (int bc = 0; bc < t.scaleCols(); bc++) {
                 int at = deviceScaleIndex(t.spec(), q.ldScale(), br * t.blockRows(), bc * t.blockCols());
-                scales[at] = t.scales()[br * t.scaleCols() + bc];
+                scales[at] = hostScales[br * t.scaleCols() + bc];
                 inverse[at] = 1f / scales[at];
             }
         }

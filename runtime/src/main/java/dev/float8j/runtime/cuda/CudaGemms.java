@@ -5,10 +5,10 @@ import static dev.float8j.runtime.cuda.DeviceFloat8.ceilDiv;
 import static dev.float8j.runtime.cuda.DeviceFloat8.roundUp;
 
 import dev.float8j.runtime.DType;
-import dev.float8j.runtime.Fp8Format;
+import dev.float8j.plan.Fp8Format;
 import dev.float8j.runtime.Tensor;
-import dev.float8j.runtime.quant.Float8Tensor;
-import dev.float8j.runtime.quant.ScalingGranularity;
+import dev.float8j.runtime.Float8Tensor;
+import dev.float8j.plan.ScalingGranularity;
 
 /**
  * Gemms through cuBLASLt: the scaled FP8 gemm on device copies, the high-precision matmul, and the host API's

@@ -14,6 +14,7 @@ public final class DeviceAllocator {
     private final CudaDriver driver;
     private final Map<Long, ArrayDeque<Long>> free = new HashMap<>();
     private long bytesInUse;
+    private long peakBytesInUse;
     private long bytesCached;
     private long driverAllocations;
 
@@ -70,6 +71,7 @@ public final class DeviceAllocator {
             driverAllocations++;
         }
         bytesInUse += size;
+        peakBytesInUse = Math.max(peakBytesInUse, bytesInUse);
         return new DeviceBuffer(this, pointer, bytes, size);
     }
 
@@ -99,6 +101,16 @@ public final class DeviceAllocator {
     /** Bytes in released blocks kept for reuse. */
     public synchronized long bytesCached() {
         return bytesCached;
+    }
+
+    /** The most bytes in use at once since start or the last {@link #resetPeak()}. */
+    public synchronized long peakBytesInUse() {
+        return peakBytesInUse;
+    }
+
+    /** Starts a new peak from the bytes in use now. */
+    public synchronized void resetPeak() {
+        peakBytesInUse = bytesInUse;
     }
 
     /** How many times the driver was asked for memory since start. */

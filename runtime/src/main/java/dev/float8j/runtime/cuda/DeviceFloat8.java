@@ -1,6 +1,6 @@
 package dev.float8j.runtime.cuda;
 
-import dev.float8j.runtime.quant.QuantSpec;
+import dev.float8j.plan.QuantSpec;
 
 /**
  * An FP8 tensor on the GPU in the layout cuBLASLt's FP8 gemm reads: K-contiguous. Along axis 1 the codes

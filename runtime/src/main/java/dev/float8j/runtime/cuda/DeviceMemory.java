@@ -8,7 +8,7 @@ import static java.lang.foreign.ValueLayout.JAVA_SHORT;
 import dev.float8j.runtime.DType;
 import dev.float8j.runtime.DeviceData;
 import dev.float8j.runtime.Tensor;
-import dev.float8j.runtime.quant.Float8Tensor;
+import dev.float8j.runtime.Float8Tensor;
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
 import java.lang.ref.Reference;

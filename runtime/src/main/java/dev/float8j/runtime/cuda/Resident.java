@@ -5,7 +5,7 @@ import java.lang.ref.Cleaner;
 
 /**
  * Device memory held by a host-side {@link dev.float8j.runtime.Tensor} or
- * {@link dev.float8j.runtime.quant.Float8Tensor}: a device tensor or a quantized device copy (or the raw buffer
+ * {@link dev.float8j.runtime.Float8Tensor}: a device tensor or a quantized device copy (or the raw buffer
  * of a batch's token ids). Layers drop their
  * intermediate tensors without closing them, so the memory goes back to the caching allocator when the
  * garbage collector finds this object unreachable (the allocator runs the collector when the device is full),

@@ -1,13 +1,14 @@
 package dev.float8j.runtime.debug;
 
-import dev.float8j.runtime.Backend;
+import dev.float8j.runtime.Float8Tensor;
 import dev.float8j.runtime.Tensor;
-import dev.float8j.runtime.quant.Float8Tensor;
+import dev.float8j.runtime.backend.Backend;
 import java.util.List;
 
 /** Several observers behind one: a quantization is offered to each that wants it. */
 public record CompositeObserver(List<QuantizationObserver> observers) implements QuantizationObserver {
 
+    /** Copies the list. */
     public CompositeObserver {
         observers = List.copyOf(observers);
     }

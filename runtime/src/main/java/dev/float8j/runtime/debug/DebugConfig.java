@@ -1,7 +1,7 @@
 package dev.float8j.runtime.debug;
 
-import dev.float8j.runtime.Gemm;
-import dev.float8j.runtime.Operand;
+import dev.float8j.plan.Gemm;
+import dev.float8j.plan.Operand;
 import java.io.IOException;
 import java.io.UncheckedIOException;
 import java.nio.file.Files;
@@ -32,7 +32,9 @@ import java.util.Set;
  * checked before anything is applied.
  */
 public final class DebugConfig {
+    /** The system property holding a debug configuration inline. */
     public static final String PROPERTY = "float8j.debug";
+    /** The system property naming a file that holds a debug configuration. */
     public static final String FILE_PROPERTY = "float8j.debug.file";
 
     private DebugConfig() {

@@ -1,6 +1,6 @@
 package dev.float8j.runtime.debug;
 
-import dev.float8j.runtime.Gemm;
+import dev.float8j.plan.Gemm;
 import java.util.List;
 import java.util.concurrent.CopyOnWriteArrayList;
 
@@ -29,6 +29,7 @@ public final class Float8Debug {
     private Float8Debug() {
     }
 
+    /** The observer now offered every quantization, or null. */
     public static QuantizationObserver observer() {
         return observer;
     }
@@ -64,6 +65,7 @@ public final class Float8Debug {
         }
     }
 
+    /** The training step that observations are filed under. */
     public static long step() {
         return step;
     }

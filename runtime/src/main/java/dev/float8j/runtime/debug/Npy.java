@@ -23,7 +23,7 @@ public final class Npy {
     private Npy() {
     }
 
-    /** Writes float32 values ('<f4'). */
+    /** Writes float32 values ({@code '<f4'}). */
     public static void writeFloat32(Path file, float[] values, int... shape) throws IOException {
         check(values.length, shape);
         ByteBuffer data = ByteBuffer.allocate(values.length * Float.BYTES).order(ByteOrder.LITTLE_ENDIAN);

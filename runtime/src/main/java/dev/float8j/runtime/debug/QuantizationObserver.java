@@ -1,8 +1,8 @@
 package dev.float8j.runtime.debug;
 
-import dev.float8j.runtime.Backend;
+import dev.float8j.runtime.Float8Tensor;
 import dev.float8j.runtime.Tensor;
-import dev.float8j.runtime.quant.Float8Tensor;
+import dev.float8j.runtime.backend.Backend;
 
 /** Sees tensors before and after quantization at the sites it selects. */
 public interface QuantizationObserver {

@@ -1,8 +1,8 @@
 package dev.float8j.runtime.debug;
 
-import dev.float8j.runtime.Backend;
+import dev.float8j.runtime.Float8Tensor;
 import dev.float8j.runtime.Tensor;
-import dev.float8j.runtime.quant.Float8Tensor;
+import dev.float8j.runtime.backend.Backend;
 import java.io.IOException;
 import java.io.UncheckedIOException;
 import java.nio.file.Files;
@@ -22,6 +22,7 @@ public final class TensorDumpObserver implements QuantizationObserver {
     private final Path directory;
     private final List<Path> written = new ArrayList<>();
 
+    /** Dumps the selected quantizations as .npy files into directory, which it creates. */
     public TensorDumpObserver(Selection selection, Path directory) throws IOException {
         this.selection = selection;
         this.directory = Files.createDirectories(directory);

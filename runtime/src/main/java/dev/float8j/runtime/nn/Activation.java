@@ -9,6 +9,7 @@ public final class Activation extends Module implements Layer {
 
     /** The functions on offer. */
     public enum Kind {
+        /** max(x, 0). */
         RELU {
             @Override
             float apply(float x) {
@@ -77,39 +78,66 @@ public final class Activation extends Module implements Layer {
 
     private final Kind kind;
     private final Deque<Tensor> savedInputs = new ArrayDeque<>();
+    private final SingleThreadGuard guard = new SingleThreadGuard(this);
 
+    /** An activation layer applying kind. */
     public Activation(Kind kind) {
         this.kind = kind;
     }
 
+    /** Which function this layer applies. */
     public Kind kind() {
         return kind;
     }
 
     @Override
     public Tensor forward(Tensor x) {
-        savedInputs.push(x);
-        float[] out = new float[x.size()];
-        for (int i = 0; i < out.length; i++) {
-            out[i] = kind.apply(x.getFlat(i));
+        guard.enter();
+        try {
+            float[] out = new float[x.size()];
+            for (int i = 0; i < out.length; i++) {
+                out[i] = kind.apply(x.getFlat(i));
+            }
+            if (GradMode.isEnabled()) {
+                savedInputs.push(x.copy());  // the layer's own copy: the caller may reuse x before backward
+            }
+            return Tensor.of(out, x.shape());
+        } finally {
+            guard.exit();
         }
-        return Tensor.of(out, x.shape());
     }
 
     @Override
     public Tensor backward(Tensor gradOutput) {
-        if (savedInputs.isEmpty()) {
-            throw new IllegalStateException(this + ": backward called without a matching forward");
+        guard.enter();
+        try {
+            if (savedInputs.isEmpty()) {
+                throw new IllegalStateException(this + ": backward called without a matching forward");
+            }
+            Tensor x = savedInputs.peek();
+            if (gradOutput.size() != x.size()) {
+                throw new IllegalArgumentException(this + ": gradient of " + gradOutput + " does not match the input " + x);
+            }
+            float[] out = new float[x.size()];
+            for (int i = 0; i < out.length; i++) {
+                out[i] = gradOutput.getFlat(i) * kind.derivative(x.getFlat(i));
+            }
+            savedInputs.pop();
+            return Tensor.of(out, x.shape());
+        } finally {
+            guard.exit();
         }
-        Tensor x = savedInputs.pop();
-        if (gradOutput.size() != x.size()) {
-            throw new IllegalArgumentException(this + ": gradient of " + gradOutput + " does not match the input " + x);
+    }
+
+
+    @Override
+    protected void discardOwnSaved() {
+        guard.enter();
+        try {
+            savedInputs.clear();
+        } finally {
+            guard.exit();
         }
-        float[] out = new float[x.size()];
-        for (int i = 0; i < out.length; i++) {
-            out[i] = gradOutput.getFlat(i) * kind.derivative(x.getFlat(i));
-        }
-        return Tensor.of(out, x.shape());
     }
 
     @Override

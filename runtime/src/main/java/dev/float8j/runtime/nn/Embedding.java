@@ -1,16 +1,24 @@
 package dev.float8j.runtime.nn;
 
+import dev.float8j.runtime.DType;
 import dev.float8j.runtime.Tensor;
+import dev.float8j.runtime.ops.ModelOps;
+import dev.float8j.runtime.ops.TokenIds;
 import java.util.ArrayDeque;
 import java.util.Deque;
 
-/** A table of learned vectors, one row per token id: weight of shape [vocabulary, dim]. */
+/**
+ * A table of learned vectors, one row per token id: weight of shape [vocabulary, dim]. Lookups and their
+ * gradients run through {@link ModelOps} where the table lives.
+ */
 public final class Embedding extends Module {
     private final int vocabulary;
     private final int dim;
     private final Parameter weight;
-    private final Deque<int[]> savedTokens = new ArrayDeque<>();
+    private final Deque<TokenIds> savedTokens = new ArrayDeque<>();
+    private final SingleThreadGuard guard = new SingleThreadGuard(this);
 
+    /** A table of vocabulary rows of dim values. */
     public Embedding(int vocabulary, int dim) {
         if (vocabulary <= 0 || dim <= 0) {
             throw new IllegalArgumentException("Embedding needs positive sizes, got vocabulary=" + vocabulary + " dim=" + dim);
@@ -20,53 +28,75 @@ public final class Embedding extends Module {
         this.weight = parameter("weight", Tensor.of(Init.normal(vocabulary * dim, 1f), vocabulary, dim));
     }
 
+    /** Rows of the table: the number of token ids. */
     public int vocabulary() {
         return vocabulary;
     }
 
+    /** Values per token. */
     public int dim() {
         return dim;
     }
 
+    /** The table, [vocabulary, dim]. */
     public Parameter weight() {
         return weight;
     }
 
-    /** The rows of the given token ids: [tokens.length, dim]. */
+    /** The ops where the table lives, which also make its {@link TokenIds}. */
+    public ModelOps ops() {
+        return Ops.where(weight.value());
+    }
+
+    /** The F32 rows of the given token ids: [tokens.length, dim]. */
     public Tensor forward(int[] tokens) {
         if (tokens.length == 0) {
             throw new IllegalArgumentException(this + ": no tokens");
         }
-        float[] table = weight.value().data();
-        float[] out = new float[tokens.length * dim];
-        for (int i = 0; i < tokens.length; i++) {
-            int t = tokens[i];
-            if (t < 0 || t >= vocabulary) {
-                throw new IllegalArgumentException(this + ": token " + t + " at position " + i
-                        + " is outside the vocabulary [0, " + vocabulary + ")");
+        return forward(ops().tokens(tokens.clone(), 1, tokens.length), DType.F32);
+    }
+
+    /** The rows of the given token ids in dtype out: [ids.count(), dim]. */
+    public Tensor forward(TokenIds ids, DType out) {
+        guard.enter();
+        try {
+            Tensor y = ops().embedding(weight.value(), ids, out);
+            if (GradMode.isEnabled()) {
+                savedTokens.push(ids);
             }
-            System.arraycopy(table, t * dim, out, i * dim, dim);
+            return y;
+        } finally {
+            guard.exit();
         }
-        savedTokens.push(tokens.clone());
-        return Tensor.of(out, tokens.length, dim);
     }
 
     /** Adds the gradient of each looked-up row to the table's gradient, in token order. */
     public void backward(Tensor gradOutput) {
-        if (savedTokens.isEmpty()) {
-            throw new IllegalStateException(this + ": backward called without a matching forward");
-        }
-        int[] tokens = savedTokens.pop();
-        if (gradOutput.size() != tokens.length * dim) {
-            throw new IllegalArgumentException(this + ": gradient " + gradOutput + " does not match " + tokens.length
-                    + " tokens of dim " + dim);
-        }
-        float[] acc = weight.grad().data();
-        for (int i = 0; i < tokens.length; i++) {
-            int row = tokens[i] * dim;
-            for (int c = 0; c < dim; c++) {
-                acc[row + c] += gradOutput.getFlat(i * dim + c);
+        guard.enter();
+        try {
+            if (savedTokens.isEmpty()) {
+                throw new IllegalStateException(this + ": backward called without a matching forward");
             }
+            TokenIds ids = savedTokens.peek();
+            if (gradOutput.size() != ids.count() * dim) {
+                throw new IllegalArgumentException(this + ": gradient " + gradOutput + " does not match " + ids.count()
+                        + " tokens of dim " + dim);
+            }
+            // the save is consumed only once the gradient is known to fit, so a wrong call can be retried
+            savedTokens.pop();
+            ops().embeddingBackward(weight.grad(), ids, gradOutput.reshape(ids.count(), dim));
+        } finally {
+            guard.exit();
+        }
+    }
+
+    @Override
+    protected void discardOwnSaved() {
+        guard.enter();
+        try {
+            savedTokens.clear();
+        } finally {
+            guard.exit();
         }
     }
 }

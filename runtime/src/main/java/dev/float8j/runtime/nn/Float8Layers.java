@@ -1,6 +1,7 @@
 package dev.float8j.runtime.nn;
 
-import dev.float8j.runtime.plan.Float8Plan;
+import dev.float8j.annotations.Float8;
+import dev.float8j.plan.Float8Plan;
 import java.lang.reflect.Constructor;
 import java.lang.reflect.InvocationTargetException;
 
@@ -26,6 +27,21 @@ public final class Float8Layers {
         } catch (ReflectiveOperationException e) {
             throw new IllegalStateException(generated.getName() + " has no public (int, int) constructor; rebuild with "
                     + "the float8j processor of the same version as the runtime", e);
+        }
+    }
+
+    /**
+     * Fails when type is itself annotated with {@code @Float8}: such a class built with {@code new} would quietly
+     * run every gemm in high precision. Its generated subclass carries no annotation, so layers made by
+     * {@link #create} pass. Linear's constructor calls this; it costs one cached annotation lookup per layer made.
+     */
+    static void refuseUngenerated(Class<?> type) {
+        if (type.isAnnotationPresent(Float8.class)) {
+            String simple = type.getSimpleName();
+            throw new IllegalStateException("new " + simple + "(...) would run in high precision: " + type.getName()
+                    + " is @Float8, so create it with Float8Layers.create(" + simple + ".class, in, out), which gives the"
+                    + " generated " + generatedName(type).substring(type.getPackageName().isEmpty() ? 0
+                            : type.getPackageName().length() + 1) + " (for high precision use new Linear(in, out))");
         }
     }
 

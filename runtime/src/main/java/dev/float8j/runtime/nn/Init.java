@@ -17,6 +17,20 @@ public final class Init {
         random = new SplittableRandom(seed);
     }
 
+    /**
+     * Runs make with a throwaway stream, so that what it draws leaves the seeded stream where it was: layers
+     * made only to receive existing weights must not shift the initial weights of layers made after them.
+     */
+    static synchronized <T> T withoutDrawing(java.util.function.Supplier<T> make) {
+        SplittableRandom kept = random;
+        random = new SplittableRandom(0);
+        try {
+            return make.get();
+        } finally {
+            random = kept;
+        }
+    }
+
     /** n values uniform in [-bound, bound). */
     public static synchronized float[] uniform(int n, float bound) {
         float[] out = new float[n];

@@ -9,7 +9,9 @@ import dev.float8j.runtime.Tensor;
  */
 public interface Layer {
 
+    /** Computes the output for x and saves what backward needs. */
     Tensor forward(Tensor x);
 
+    /** Takes the gradient of the latest unconsumed forward's output, adds parameter gradients and returns the gradient of its input. */
     Tensor backward(Tensor gradOutput);
 }

@@ -1,9 +1,9 @@
 package dev.float8j.runtime.nn;
 
-import dev.float8j.runtime.Backend;
 import dev.float8j.runtime.DType;
+import dev.float8j.runtime.Float8Tensor;
 import dev.float8j.runtime.Tensor;
-import dev.float8j.runtime.quant.Float8Tensor;
+import dev.float8j.runtime.backend.Backend;
 import java.util.Arrays;
 
 /**
@@ -33,14 +33,17 @@ public final class Parameter {
         return owner.qualify(localName);
     }
 
+    /** The module that registered this parameter. */
     public Module owner() {
         return owner;
     }
 
+    /** The current value (F32). */
     public Tensor value() {
         return value;
     }
 
+    /** The accumulated gradient (F32), shaped like the value. */
     public Tensor grad() {
         return grad;
     }
@@ -83,6 +86,32 @@ public final class Parameter {
         backend.gemmAccumulate(grad, a, b);
     }
 
+    /** A copy of host tensor t where value lives (t itself on the host): how optimizer state joins its parameter. */
+    public Tensor placeLikeValue(Tensor t) {
+        return device == null ? t : device.toDevice(t);
+    }
+
+    /** t, a tensor where value lives, on the host (t itself when it is there). */
+    public Tensor toHost(Tensor t) {
+        return t.isOnDevice() ? device.toHost(t) : t;
+    }
+
+    /**
+     * Makes this parameter hold source's value and gradient tensors themselves (not copies), where they live: a
+     * layer converted to another class keeps the weights, gradients and device of the one it replaces, and an
+     * optimizer that updates source's arrays in place updates this parameter too.
+     */
+    void shareTensorsOf(Parameter source) {
+        if (!Arrays.equals(source.value.shape(), value.shape())) {
+            throw new IllegalArgumentException(name() + " has shape " + Arrays.toString(value.shape()) + ", "
+                    + source.name() + " has " + Arrays.toString(source.value.shape()));
+        }
+        value = source.value;
+        grad = source.grad;
+        device = source.device;
+    }
+
+    /** Sets the gradient to zero, where it lives. */
     public void zeroGrad() {
         if (device != null) {
             device.zero(grad);

@@ -1,30 +1,36 @@
 package dev.float8j.runtime.nn;
 
+import dev.float8j.runtime.backends.Backends;
 import dev.float8j.runtime.Tensor;
+import dev.float8j.runtime.ops.NormResult;
 import java.util.ArrayDeque;
 import java.util.Arrays;
 import java.util.Deque;
 
 /**
  * Root-mean-square normalization over the last dimension with a learned gain:
- * y = x / sqrt(mean(x²) + eps) · gain. Row sums are taken in double, in order, so results are reproducible.
+ * y = x / sqrt(mean(x²) + eps) · gain, through {@link dev.float8j.runtime.ops.ModelOps#rmsNorm} where x lives.
+ * y and dX take x's dtype; the gain and its gradient are F32.
  */
 public final class RMSNorm extends Module implements Layer {
     private final int dim;
     private final float eps;
     private final Parameter gain;
     private final Deque<Saved> saved = new ArrayDeque<>();
+    private final SingleThreadGuard guard = new SingleThreadGuard(this);
 
-    private record Saved(Tensor x, float[] inverseRms) {
+    private record Saved(Tensor x, Tensor inverseRms) {
     }
 
+    /** RMSNorm over rows of dim values with the usual eps of 1e-6. */
     public RMSNorm(int dim) {
         this(dim, 1e-6f);
     }
 
+    /** RMSNorm over rows of dim values, eps added to the mean square. */
     public RMSNorm(int dim, float eps) {
-        if (dim <= 0) {
-            throw new IllegalArgumentException("RMSNorm needs a positive dimension, got " + dim);
+        if (dim <= 0 || !(eps > 0)) {
+            throw new IllegalArgumentException("RMSNorm needs a positive dimension and eps, got dim=" + dim + " eps=" + eps);
         }
         this.dim = dim;
         this.eps = eps;
@@ -33,69 +39,57 @@ public final class RMSNorm extends Module implements Layer {
         this.gain = parameter("weight", Tensor.of(ones, 1, dim));
     }
 
+    /** The learned gain, [dim]. */
     public Parameter gain() {
         return gain;
     }
 
     @Override
     public Tensor forward(Tensor x) {
-        if (x.cols() != dim) {
-            throw new IllegalArgumentException(this + ": input of shape " + Arrays.toString(x.shape())
-                    + " does not end in dim=" + dim);
-        }
-        int rows = x.rows();
-        float[] in = x.toFloatArray();
-        float[] g = gain.value().data();
-        float[] out = new float[in.length];
-        float[] inverseRms = new float[rows];
-        for (int r = 0; r < rows; r++) {
-            int base = r * dim;
-            double sumSquares = 0;
-            for (int c = 0; c < dim; c++) {
-                sumSquares += (double) in[base + c] * in[base + c];
+        guard.enter();
+        try {
+            if (x.cols() != dim) {
+                throw new IllegalArgumentException(this + ": input of shape " + Arrays.toString(x.shape())
+                        + " does not end in dim=" + dim);
             }
-            float inv = (float) (1 / Math.sqrt(sumSquares / dim + eps));
-            inverseRms[r] = inv;
-            for (int c = 0; c < dim; c++) {
-                out[base + c] = in[base + c] * inv * g[c];
+            NormResult n = Ops.where(x).rmsNorm(x, gain.value(), eps);
+            if (GradMode.isEnabled()) {
+                // a copy where x lives: the caller may reuse x before backward
+                saved.push(new Saved(Backends.current().copy(x), n.inverseRms()));
             }
+            return n.y();
+        } finally {
+            guard.exit();
         }
-        saved.push(new Saved(x, inverseRms));
-        return Tensor.of(out, x.shape());
     }
 
     @Override
     public Tensor backward(Tensor gradOutput) {
-        if (saved.isEmpty()) {
-            throw new IllegalStateException(this + ": backward called without a matching forward");
-        }
-        Saved s = saved.pop();
-        if (gradOutput.size() != s.x().size()) {
-            throw new IllegalArgumentException(this + ": gradient " + gradOutput + " does not match the input " + s.x());
-        }
-        float[] in = s.x().toFloatArray();
-        float[] dy = gradOutput.toFloatArray();
-        float[] g = gain.value().data();
-        float[] dGain = new float[dim];
-        float[] dx = new float[in.length];
-        int rows = in.length / dim;
-        for (int r = 0; r < rows; r++) {
-            int base = r * dim;
-            float inv = s.inverseRms()[r];
-            // dx = inv · (dxhat − xhat · mean(dxhat · xhat)), with xhat = x·inv and dxhat = dy·gain
-            double dot = 0;
-            for (int c = 0; c < dim; c++) {
-                float xhat = in[base + c] * inv;
-                dot += (double) dy[base + c] * g[c] * xhat;
-                dGain[c] += dy[base + c] * xhat;
+        guard.enter();
+        try {
+            if (saved.isEmpty()) {
+                throw new IllegalStateException(this + ": backward called without a matching forward");
             }
-            float meanDot = (float) (dot / dim);
-            for (int c = 0; c < dim; c++) {
-                float xhat = in[base + c] * inv;
-                dx[base + c] = inv * (dy[base + c] * g[c] - xhat * meanDot);
+            Saved s = saved.peek();
+            if (gradOutput.size() != s.x().size()) {
+                throw new IllegalArgumentException(this + ": gradient " + gradOutput + " does not match the input " + s.x());
             }
+            // the save is consumed only once the gradient is known to fit, so a wrong call can be retried
+            saved.pop();
+            return Ops.where(s.x()).rmsNormBackward(gradOutput.reshape(s.x().shape()), s.x(), gain.value(),
+                    s.inverseRms(), gain.grad());
+        } finally {
+            guard.exit();
         }
-        gain.accumulateGrad(Tensor.of(dGain, 1, dim));
-        return Tensor.of(dx, s.x().shape());
+    }
+
+    @Override
+    protected void discardOwnSaved() {
+        guard.enter();
+        try {
+            saved.clear();
+        } finally {
+            guard.exit();
+        }
     }
 }

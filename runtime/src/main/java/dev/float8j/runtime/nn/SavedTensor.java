@@ -1,30 +1,34 @@
 package dev.float8j.runtime.nn;
 
 import dev.float8j.runtime.DType;
+import dev.float8j.runtime.Float8Tensor;
 import dev.float8j.runtime.Tensor;
-import dev.float8j.runtime.quant.Float8Tensor;
 import java.util.Arrays;
 
 /**
  * The input x as an FP8 layer's forward saved it for backward: either the high-precision tensor or an FP8
  * copy (exactly one of the two is set).
  */
-public record SavedTensor(Tensor highPrecision, Float8Tensor fp8) {
+record SavedTensor(Tensor highPrecision, Float8Tensor fp8) {
 
+    /** Checks that exactly one of the two is set. */
     public SavedTensor {
         if ((highPrecision == null) == (fp8 == null)) {
             throw new IllegalArgumentException("save either the high-precision tensor or its FP8 copy");
         }
     }
 
+    /** x saved as it is. */
     public static SavedTensor highPrecision(Tensor x) {
         return new SavedTensor(x, null);
     }
 
+    /** x saved as its FP8 copy q. */
     public static SavedTensor fp8(Float8Tensor q) {
         return new SavedTensor(null, q);
     }
 
+    /** True when the FP8 copy was saved. */
     public boolean isFp8() {
         return fp8 != null;
     }
@@ -49,11 +53,13 @@ public record SavedTensor(Tensor highPrecision, Float8Tensor fp8) {
         return isFp8() ? fp8.bytes() : highPrecision.bytes();
     }
 
-    /** Throws unless gradOutput is [rows of the saved input, outFeatures of layer]. */
-    public void checkGradOutput(Linear layer, Tensor gradOutput) {
-        if (gradOutput.cols() != layer.outFeatures() || gradOutput.rows() != rows()) {
+    /** Throws unless gradOutput has the saved input's shape with the last dimension outFeatures. */
+    public void checkGradOutput(Object layer, Tensor gradOutput, int outFeatures) {
+        int[] expected = shape();
+        expected[expected.length - 1] = outFeatures;
+        if (!Arrays.equals(gradOutput.shape(), expected)) {
             throw new IllegalArgumentException(layer + ": gradient of shape " + Arrays.toString(gradOutput.shape())
-                    + " does not match the output [" + rows() + ", " + layer.outFeatures() + "] of the saved forward");
+                    + " does not match the output " + Arrays.toString(expected) + " of the saved forward");
         }
     }
 

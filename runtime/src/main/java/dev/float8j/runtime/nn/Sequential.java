@@ -8,6 +8,7 @@ import java.util.List;
 public final class Sequential extends Module implements Layer {
     private final List<Layer> layers = new ArrayList<>();
 
+    /** The layers in order, named "0", "1", ... */
     public Sequential(Layer... layers) {
         for (Layer layer : layers) {
             add(layer);
@@ -24,10 +25,22 @@ public final class Sequential extends Module implements Layer {
         return layer;
     }
 
+    /** Keeps the layer list in step with the tree: the replacement runs where the previous layer ran. */
+    @Override
+    protected void onReplaceChild(String name, Module previous, Module replacement) {
+        if (!(replacement instanceof Layer layer)) {
+            throw new IllegalStateException("cannot replace " + previous.name() + ": Sequential holds layers; "
+                    + replacement.getClass().getName() + " is not one");
+        }
+        layers.set(Integer.parseInt(name), layer);
+    }
+
+    /** The layer at index. */
     public Layer get(int index) {
         return layers.get(index);
     }
 
+    /** How many layers. */
     public int size() {
         return layers.size();
     }

@@ -6,7 +6,7 @@ import java.util.List;
 
 /**
  * The operations of a transformer besides its gemms, forward beside backward, one small method per op, for one
- * kind of hardware. Host backends run {@link ReferenceModelOps}; the CUDA backend runs a kernel per op on
+ * kind of hardware. Host backends run {@code ReferenceModelOps}; the CUDA backend runs a kernel per op on
  * device tensors, so a whole training step stays on the device.
  *
  * <p>Conventions shared by every implementation:
@@ -67,6 +67,7 @@ public interface ModelOps {
 
     // ---- SwiGLU: h = silu(gate) * up, silu(g) = g * sigmoid(g) ----
 
+    /** SiLU(gate) · up, element by element. */
     Tensor swiglu(Tensor gate, Tensor up);
 
     /** {dGate, dUp}. */

@@ -148,15 +148,23 @@ public final class ReferenceModelOps implements ModelOps {
         float[] in = HostTensors.read(op, x);
         double[] y = new double[in.length];
         int half = headDim / 2;
-        double sign = inverse ? -1 : 1;
+        // the angles depend on position and pair only: one table per call, shared by every row and head
+        double[] cosines = new double[shape.seq() * half];
+        double[] sines = new double[cosines.length];
+        for (int position = 0; position < shape.seq(); position++) {
+            for (int i = 0; i < half; i++) {
+                double angle = (inverse ? -1 : 1) * position * Math.pow(theta, -2.0 * i / headDim);
+                cosines[position * half + i] = Math.cos(angle);
+                sines[position * half + i] = Math.sin(angle);
+            }
+        }
         for (int row = 0; row < shape.tokens(); row++) {
-            int position = row % shape.seq();
+            int angles = (row % shape.seq()) * half;
             for (int h = 0; h < heads; h++) {
                 int base = row * heads * headDim + h * headDim;
                 for (int i = 0; i < half; i++) {
-                    double angle = sign * position * Math.pow(theta, -2.0 * i / headDim);
-                    double cos = Math.cos(angle);
-                    double sin = Math.sin(angle);
+                    double cos = cosines[angles + i];
+                    double sin = sines[angles + i];
                     double a = in[base + i];
                     double b = in[base + i + half];
                     y[base + i] = a * cos - b * sin;

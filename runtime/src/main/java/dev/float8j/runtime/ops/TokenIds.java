@@ -9,6 +9,7 @@ package dev.float8j.runtime.ops;
  */
 public record TokenIds(int[] hostIds, int batch, int seq, Object device) {
 
+    /** Checks that the ids make batch rows of seq. */
     public TokenIds {
         if (batch <= 0 || seq <= 0 || (long) batch * seq != hostIds.length) {
             throw new IllegalArgumentException("token ids: " + hostIds.length + " ids do not make a batch of " + batch
@@ -16,6 +17,7 @@ public record TokenIds(int[] hostIds, int batch, int seq, Object device) {
         }
     }
 
+    /** batch · seq. */
     public int count() {
         return hostIds.length;
     }

@@ -5,10 +5,14 @@ package dev.float8j.runtime.quant;
  * silently poison every value of the block, so float8j refuses by default and says where it was found.
  */
 public final class NonFiniteException extends ArithmeticException {
+    /** Row of the first non-finite element. */
     private final int row;
+    /** Column of the first non-finite element. */
     private final int col;
+    /** The non-finite value. */
     private final float value;
 
+    /** A NaN or infinity found at (row, col) of what. */
     public NonFiniteException(String what, int row, int col, float value) {
         super("cannot quantize " + what + ": element [" + row + ", " + col + "] is " + value
                 + " (quantizing NaN or Inf would give a NaN or zero scale for its whole block)");
@@ -29,14 +33,17 @@ public final class NonFiniteException extends ArithmeticException {
         this.value = Float.NaN;
     }
 
+    /** Row of the first non-finite element. */
     public int row() {
         return row;
     }
 
+    /** Column of the first non-finite element. */
     public int col() {
         return col;
     }
 
+    /** The non-finite value. */
     public float value() {
         return value;
     }

@@ -12,7 +12,6 @@ import java.io.IOException;
 import java.nio.ByteBuffer;
 import java.nio.file.Files;
 import java.nio.file.Path;
-import java.nio.file.StandardCopyOption;
 import java.util.Arrays;
 import java.util.LinkedHashMap;
 import java.util.Map;
@@ -35,7 +34,11 @@ public record Checkpoint(long step, Map<String, String> metadata, Map<String, Pa
     public record ParameterRecord(int[] shape, float[] values) {
     }
 
-    /** Writes the state of model and optimizer after step completed steps (atomically: a temp file, then a move). */
+    /**
+     * Writes the state of model and optimizer after step completed steps, atomically and durably: to {@code file.tmp},
+     * forced to disk, renamed over file, and the folder forced (see {@link AtomicFile}). A failed save leaves no temp
+     * file and any earlier checkpoint at file as it was; its IOException names the file.
+     */
     public static void save(Path file, Module model, Optimizer optimizer, long step, Map<String, String> metadata)
             throws IOException {
         ByteArrayOutputStream bodyBytes = new ByteArrayOutputStream();
@@ -76,18 +79,14 @@ public record Checkpoint(long step, Map<String, String> metadata, Map<String, Pa
         CRC32C crc = new CRC32C();
         crc.update(content);
 
-        Path absolute = file.toAbsolutePath();
-        if (absolute.getParent() != null) {
-            Files.createDirectories(absolute.getParent());
-        }
-        Path tmp = absolute.resolveSibling(absolute.getFileName() + ".tmp");
-        try (DataOutputStream out = new DataOutputStream(Files.newOutputStream(tmp))) {
+        AtomicFile.write(file, stream -> {
+            DataOutputStream out = new DataOutputStream(stream);
             out.write(MAGIC);
             out.writeLong(content.length);
             out.write(content);
             out.writeLong(crc.getValue());
-        }
-        Files.move(tmp, absolute, StandardCopyOption.REPLACE_EXISTING, StandardCopyOption.ATOMIC_MOVE);
+            out.flush();
+        }, AtomicFile.DISK);
     }
 
     /** Reads and verifies a checkpoint file without touching any model. */

@@ -10,10 +10,13 @@ public interface Optimizer {
     /** A short name recorded in checkpoints, e.g. "AdamW". */
     String kind();
 
+    /** The parameters this optimizer updates. */
     List<Parameter> parameters();
 
+    /** The learning rate of the next step. */
     double learningRate();
 
+    /** Sets the learning rate of the next step, e.g. from a {@link Schedule}. */
     void setLearningRate(double learningRate);
 
     /** One update from the current gradients. */

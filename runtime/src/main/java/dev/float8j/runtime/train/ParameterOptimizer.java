@@ -6,7 +6,9 @@ import java.util.Map;
 
 /** What every optimizer here shares: its parameters, the learning rate, the step count and restoring state. */
 abstract class ParameterOptimizer implements Optimizer {
+    /** The parameters updated, in the order given. */
     protected final List<Parameter> params;
+    /** The learning rate of the next step. */
     protected double learningRate;
     private long steps;
 
@@ -55,7 +57,12 @@ abstract class ParameterOptimizer implements Optimizer {
 
     @Override
     public final void loadState(Map<String, float[]> state, long steps) {
-        OptimizerState.restore(state(), state);
+        restoreState(state);
         this.steps = steps;
+    }
+
+    /** Copies loaded into the state, all or nothing; state kept off the host overrides this to copy it there. */
+    protected void restoreState(Map<String, float[]> loaded) {
+        OptimizerState.restore(state(), loaded);
     }
 }

@@ -10,6 +10,7 @@ public final class Sgd extends ParameterOptimizer {
     private final double weightDecay;
     private final float[][] velocity;
 
+    /** SGD over params with PyTorch-style momentum (0 for none) and L2 weight decay. */
     public Sgd(List<Parameter> params, double learningRate, double momentum, double weightDecay) {
         if (!(momentum >= 0 && momentum < 1 && weightDecay >= 0 && learningRate >= 0)) {
             throw new IllegalArgumentException("SGD needs 0 <= momentum < 1, weightDecay >= 0 and lr >= 0; got lr="

@@ -82,7 +82,8 @@ struct Copy {
     u32* fault;     // lowest castId whose input held NaN or Inf (atomicMin; 0xFFFFFFFF: none)
 };
 
-// scale = fmax / max(amax, 1e-12) rounded to nearest (as Java's float division), optionally 2^floor(log2).
+// scale = fmax / max(amax, 1e-12) rounded to nearest (as Java's float division), optionally 2^floor(log2) but
+// at least 2^-119 (E4M3) or 2^-112 (E5M2), the smallest powers of two for which fmax / scale is finite (Scales.java).
 // A NaN or infinite amax (its bits at or above 0x7F800000) would poison the block silently: it is reported
 // through o.fault, which the host checks at its next synchronization, and the scale is made 1.
 __device__ __forceinline__ float scale_from_amax(float amax, const Copy& o) {
@@ -94,7 +95,7 @@ __device__ __forceinline__ float scale_from_amax(float amax, const Copy& o) {
     float s = __fdiv_rn(fmax, fmaxf(amax, 1e-12f));
     if (o.pow2) {
         int e = (int) ((__float_as_uint(s) >> 23) & 0xFF) - 127;
-        e = max(-126, min(127, e));
+        e = max(o.fmt == FMT_E4M3 ? -119 : -112, min(127, e));
         s = __uint_as_float((u32) (e + 127) << 23);
     }
     return s;

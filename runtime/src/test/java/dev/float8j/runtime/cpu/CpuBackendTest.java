@@ -5,15 +5,15 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.fail;
 
+import dev.float8j.plan.Fp8Format;
+import dev.float8j.plan.QuantSpec;
+import dev.float8j.plan.ScalingGranularity;
 import dev.float8j.runtime.DType;
-import dev.float8j.runtime.Fp8Format;
-import dev.float8j.runtime.ReferenceBackend;
+import dev.float8j.runtime.Float8Tensor;
 import dev.float8j.runtime.Tensor;
-import dev.float8j.runtime.quant.Float8Tensor;
+import dev.float8j.runtime.backend.ReferenceBackend;
 import dev.float8j.runtime.quant.NonFiniteException;
-import dev.float8j.runtime.quant.QuantSpec;
 import dev.float8j.runtime.quant.QuantSpecs;
-import dev.float8j.runtime.quant.ScalingGranularity;
 import java.util.List;
 import java.util.SplittableRandom;
 import org.junit.jupiter.api.Test;
@@ -199,10 +199,14 @@ class CpuBackendTest {
         return sums;
     }
 
-    /** The logical sizes M, K, N: single rows and columns, K below a block, K past the packing depth. */
+    /**
+     * The logical sizes M, K, N: single rows and columns, K below a block, K past the packing depth, and M past
+     * the packed A block (MC = 384 rows with the 12-row tile of 512-bit vectors, 128 with the 4-row tile) with
+     * M and N a multiple of neither tile, the output split by rows (M > N) and by columns.
+     */
     private static final int[][] GEMM_SIZES = {
         {1, 1, 1}, {1, 300, 1}, {1, 40, 7}, {5, 1, 9}, {6, 31, 16}, {33, 20, 17}, {70, 129, 40}, {129, 257, 131},
-        {13, 600, 21}, {100, 700, 120}
+        {13, 600, 21}, {100, 700, 120}, {401, 300, 70}, {25, 260, 403}
     };
 
     /** Tensor [rows, cols] that is contracted along axis and has free length f and depth k. */

@@ -7,13 +7,13 @@ import static org.junit.jupiter.api.Assertions.assertSame;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
-import dev.float8j.runtime.Backend;
-import dev.float8j.runtime.Fp8Format;
-import dev.float8j.runtime.ReferenceBackend;
+import dev.float8j.plan.Fp8Format;
+import dev.float8j.plan.QuantSpec;
+import dev.float8j.plan.ScalingGranularity;
+import dev.float8j.runtime.Float8Tensor;
 import dev.float8j.runtime.Tensor;
-import dev.float8j.runtime.quant.Float8Tensor;
-import dev.float8j.runtime.quant.QuantSpec;
-import dev.float8j.runtime.quant.ScalingGranularity;
+import dev.float8j.runtime.backend.Backend;
+import dev.float8j.runtime.backend.ReferenceBackend;
 import java.util.SplittableRandom;
 import org.junit.jupiter.api.Test;
 
@@ -45,11 +45,11 @@ class CpuReleaseTest {
         Tensor b = random(2, 300, 257);
         Float8Tensor qa = cpu.quantize(a, ROWWISE);
         byte[] codes = qa.codes();
-        float[] scales = qa.scales();
+        float[] scales = qa.scalesForBackend();
         cpu.release(qa);
         Float8Tensor qb = cpu.quantize(b, ROWWISE);
         assertSame(codes, qb.codes(), "the released codes are reused");
-        assertSame(scales, qb.scales(), "the released scales are reused");
+        assertSame(scales, qb.scalesForBackend(), "the released scales are reused");
         assertSameAsReference(b, ROWWISE, qb);
 
         Tensor da = cpu.dequantize(qb);

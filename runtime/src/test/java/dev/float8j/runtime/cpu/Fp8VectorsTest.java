@@ -3,7 +3,7 @@ package dev.float8j.runtime.cpu;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.fail;
 
-import dev.float8j.runtime.Fp8Format;
+import dev.float8j.plan.Fp8Format;
 import java.util.SplittableRandom;
 import jdk.incubator.vector.FloatVector;
 import org.junit.jupiter.params.ParameterizedTest;

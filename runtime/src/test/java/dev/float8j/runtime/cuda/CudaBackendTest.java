@@ -5,16 +5,16 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
+import dev.float8j.plan.Fp8Format;
+import dev.float8j.plan.QuantSpec;
+import dev.float8j.plan.ScalingGranularity;
 import dev.float8j.runtime.BFloat16;
 import dev.float8j.runtime.DType;
-import dev.float8j.runtime.Fp8Format;
-import dev.float8j.runtime.ReferenceBackend;
+import dev.float8j.runtime.Float8Tensor;
 import dev.float8j.runtime.Tensor;
-import dev.float8j.runtime.quant.Float8Tensor;
+import dev.float8j.runtime.backend.ReferenceBackend;
 import dev.float8j.runtime.quant.NonFiniteException;
-import dev.float8j.runtime.quant.QuantSpec;
 import dev.float8j.runtime.quant.QuantSpecs;
-import dev.float8j.runtime.quant.ScalingGranularity;
 import java.util.List;
 import java.util.Random;
 import org.junit.jupiter.api.BeforeEach;
@@ -65,6 +65,20 @@ class CudaBackendTest {
             }
         }
         assertEquals(expected.spec(), actual.spec(), what);
+    }
+
+    /** Power-of-two scales of an amax near Float.MAX_VALUE stop at the same floor as Scales (docs/formats.md). */
+    @Test
+    void inputsNearFloatMaxSaturateAsInTheReference() {
+        float[] data = new float[4 * 64];
+        data[0] = Float.MAX_VALUE;
+        data[70] = -Float.MAX_VALUE;
+        data[140] = 0.9f * Float.MAX_VALUE;
+        data[200] = 1f;
+        Tensor x = Tensor.of(data, 4, 64);
+        for (QuantSpec spec : QuantSpecs.all()) {
+            assertSameQuantization(REF.quantize(x, spec), cuda.quantize(x, spec), "Float.MAX_VALUE " + spec);
+        }
     }
 
     @Test

@@ -5,16 +5,16 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import dev.float8j.annotations.Backward;
-import dev.float8j.runtime.Backend;
-import dev.float8j.runtime.Backends;
+import dev.float8j.plan.Float8Plan;
+import dev.float8j.plan.Fp8Format;
+import dev.float8j.plan.QuantSpec;
+import dev.float8j.plan.ScalingGranularity;
 import dev.float8j.runtime.DType;
-import dev.float8j.runtime.Fp8Format;
+import dev.float8j.runtime.Float8Tensor;
 import dev.float8j.runtime.Tensor;
+import dev.float8j.runtime.backend.Backend;
+import dev.float8j.runtime.backends.Backends;
 import dev.float8j.runtime.nn.Float8Linear;
-import dev.float8j.runtime.plan.Float8Plan;
-import dev.float8j.runtime.quant.Float8Tensor;
-import dev.float8j.runtime.quant.QuantSpec;
-import dev.float8j.runtime.quant.ScalingGranularity;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Random;
@@ -113,6 +113,34 @@ class DeviceResidentLayerTest {
                     what + ": dW");
             onDevice.moveToHost();
             assertArrayEquals(onHost.weight().value().data(), onDevice.weight().value().data(), what + ": W");
+        }
+    }
+
+    /**
+     * A device input overwritten between forward and backward (here zeroed with the backend's own kernel) does not
+     * change the gradients: high-precision saves are device copies.
+     */
+    @Test
+    void anOverwrittenDeviceInputDoesNotChangeTheGradients() {
+        int m = 64;
+        int k = 256;
+        int n = 96;
+        for (Float8Plan plan : plans()) {
+            Float8Linear onHost = new Float8Linear(k, n, plan);
+            Float8Linear untouched = sameWeightOnDevice(onHost, plan);
+            Float8Linear reused = sameWeightOnDevice(onHost, plan);
+            Tensor x = random(m, k, 70);
+            Tensor dy = cuda.toDevice(random(m, n, 71));
+            untouched.forward(cuda.toDevice(x));
+            Tensor dxExpected = untouched.backward(dy);
+            Tensor buffer = cuda.toDevice(x);
+            reused.forward(buffer);
+            cuda.zero(buffer);
+            Tensor dx = reused.backward(dy);
+            String what = plan.toString();
+            assertArrayEquals(cuda.toHost(untouched.weight().grad()).data(), cuda.toHost(reused.weight().grad()).data(),
+                    what + ": dW");
+            assertArrayEquals(cuda.toHost(dxExpected).data(), cuda.toHost(dx).data(), what + ": dX");
         }
     }
 

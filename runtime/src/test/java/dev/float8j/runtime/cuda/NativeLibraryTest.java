@@ -3,8 +3,8 @@ package dev.float8j.runtime.cuda;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
-import dev.float8j.runtime.Backend;
-import dev.float8j.runtime.Backends;
+import dev.float8j.runtime.backend.Backend;
+import dev.float8j.runtime.backends.Backends;
 import org.junit.jupiter.api.Test;
 
 /** Runs everywhere: a missing library gives a message that lists what was tried. */

@@ -7,8 +7,8 @@ import static org.junit.jupiter.api.Assertions.assertNull;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
-import dev.float8j.runtime.Gemm;
-import dev.float8j.runtime.Operand;
+import dev.float8j.plan.Gemm;
+import dev.float8j.plan.Operand;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.List;

@@ -3,8 +3,8 @@ package dev.float8j.runtime.nn;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import dev.float8j.annotations.Backward;
+import dev.float8j.plan.Float8Plan;
 import dev.float8j.runtime.Tensor;
-import dev.float8j.runtime.plan.Float8Plan;
 import java.util.List;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.MethodSource;

@@ -6,13 +6,13 @@ import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import dev.float8j.annotations.Backward;
+import dev.float8j.plan.Float8Plan;
+import dev.float8j.plan.Gemm;
+import dev.float8j.plan.GemmPlan;
 import dev.float8j.runtime.BFloat16;
 import dev.float8j.runtime.DType;
-import dev.float8j.runtime.Gemm;
 import dev.float8j.runtime.Tensor;
 import dev.float8j.runtime.debug.Float8Debug;
-import dev.float8j.runtime.plan.Float8Plan;
-import dev.float8j.runtime.plan.GemmPlan;
 import java.util.List;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.Test;

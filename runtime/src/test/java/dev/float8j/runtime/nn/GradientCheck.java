@@ -63,11 +63,19 @@ public final class GradientCheck {
      * tolerance·(|numeric| + the largest |analytic|).
      */
     public static void compare(String what, float[] analytic, float[] values, DoubleSupplier f, double h, double tolerance) {
+        compare(what, analytic, values, f, h, tolerance, values.length);
+    }
+
+    /** {@link #compare} on at most maxEntries entries spread evenly over values, first and last included. */
+    public static void compare(String what, float[] analytic, float[] values, DoubleSupplier f, double h, double tolerance,
+            int maxEntries) {
         double maxAbs = 0;
         for (float a : analytic) {
             maxAbs = Math.max(maxAbs, Math.abs(a));
         }
-        for (int i = 0; i < values.length; i++) {
+        int checked = Math.min(maxEntries, values.length);
+        for (int n = 0; n < checked; n++) {
+            int i = checked == 1 ? 0 : (int) ((long) n * (values.length - 1) / (checked - 1));
             float saved = values[i];
             values[i] = (float) (saved + h);
             double plus = f.getAsDouble();

@@ -1,11 +1,15 @@
 package dev.float8j.runtime.quant;
 
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
+import dev.float8j.plan.Fp8Format;
+import dev.float8j.plan.QuantSpec;
+import dev.float8j.plan.ScalingGranularity;
 import dev.float8j.runtime.DType;
-import dev.float8j.runtime.Fp8Format;
+import dev.float8j.runtime.Float8Tensor;
 import org.junit.jupiter.api.Test;
 
 class Float8TensorTest {
@@ -55,6 +59,38 @@ class Float8TensorTest {
                 () -> new Float8Tensor(new byte[32], new float[] {3f}, mx, DType.F32, 1, 32));
         assertTrue(e.getMessage().contains("power of two"), e.getMessage());
         new Float8Tensor(new byte[32], new float[] {0.25f}, mx, DType.F32, 1, 32);
+    }
+
+    @Test
+    void scalesBelowTheSmallestThatKeepsEveryCodeFiniteAreRefused() {
+        QuantSpec tensorwise = QuantSpec.of(Fp8Format.E4M3FN, ScalingGranularity.TENSORWISE, 1);
+        // 448 / 1e-37 = 4.5e39 and 448 / 1e-39 overflow float32: the largest code would dequantize to Inf
+        for (float bad : new float[] {1e-39f, Float.MIN_VALUE, Float.MIN_NORMAL, 1e-37f, -0f, -1e-39f,
+            Float.NEGATIVE_INFINITY}) {
+            IllegalArgumentException e = assertThrows(IllegalArgumentException.class,
+                    () -> new Float8Tensor(new byte[4], new float[] {bad}, tensorwise, DType.F32, 2, 2), "scale " + bad);
+            assertTrue(e.getMessage().contains("scale 0 of [2, 2] is " + bad), e.getMessage());
+        }
+        // the smallest accepted scale still dequantizes the largest code (448) to a finite float
+        float smallest = 448f / Float.MAX_VALUE;
+        Float8Tensor t = new Float8Tensor(new byte[] {0x7E, 0, 0, 0}, new float[] {smallest}, tensorwise, DType.F32, 2, 2);
+        assertTrue(Float.isFinite(t.dequantized(0, 0)), "448 / " + smallest + " = " + t.dequantized(0, 0));
+        QuantSpec mx = QuantSpec.of(Fp8Format.E4M3FN, ScalingGranularity.MX_1X32, 1);
+        // 2^-127, the subnormal E8M0 can hold, makes 448 * 2^127 = Inf
+        assertThrows(IllegalArgumentException.class,
+                () -> new Float8Tensor(new byte[32], new float[] {0x1p-127f}, mx, DType.F32, 1, 32));
+    }
+
+    @Test
+    void scalesHandsOutACopyAndTheConstructorKeepsOne() {
+        float[] given = {2f, 4f};
+        Float8Tensor t = new Float8Tensor(new byte[] {0x38, 0x38, 0x38, 0x38}, given, QuantSpec.of(Fp8Format.E4M3FN,
+                ScalingGranularity.ROWWISE, 1), DType.F32, 2, 2);
+        given[0] = 0f; // the caller's array, changed after construction
+        t.scales()[1] = Float.NaN; // a copy, changed by a reader
+        assertArrayEquals(new float[] {2f, 4f}, t.scales());
+        assertEquals(0.5f, t.dequantized(0, 0), "decode(0x38) = 1, over scale 2");
+        assertEquals(0.25f, t.dequantized(1, 1), "decode(0x38) = 1, over scale 4");
     }
 
     @Test

@@ -1,6 +1,8 @@
 package dev.float8j.runtime.quant;
 
-import dev.float8j.runtime.Fp8Format;
+import dev.float8j.plan.Fp8Format;
+import dev.float8j.plan.QuantSpec;
+import dev.float8j.plan.ScalingGranularity;
 import java.util.ArrayList;
 import java.util.List;
 

@@ -140,4 +140,18 @@ class CheckpointTest {
                 () -> Checkpoint.load(file, renamed, new AdamW(renamed.parameters(), 0.01, 0.0)));
         assertTrue(names.getMessage().contains("[b.weight]") && names.getMessage().contains("[c.weight]"), names.getMessage());
     }
+    @Test
+    void aFailedSaveLeavesNoTempFileAndNamesThePath() throws Exception {
+        AdamW[] adam = new AdamW[1];
+        Net net = trained(1, "plan", adam);
+        // a folder that is not empty where the checkpoint should go: the final rename fails
+        Path target = dir.resolve("ckpt");
+        Files.createDirectories(target.resolve("inside"));
+        java.io.IOException e = assertThrows(java.io.IOException.class,
+                () -> Checkpoint.save(target, net, adam[0], 3, Map.of()));
+        assertTrue(e.getMessage().contains(target.toString()), e.getMessage());
+        try (java.util.stream.Stream<Path> files = Files.list(dir)) {
+            assertEquals(java.util.List.of(target), files.toList(), "nothing but the folder that was in the way");
+        }
+    }
 }

@@ -1,0 +1,159 @@
+package dev.float8j.runtime.backend;
+
+import dev.float8j.plan.QuantSpec;
+import dev.float8j.runtime.DType;
+import dev.float8j.runtime.Float8Tensor;
+import dev.float8j.runtime.Tensor;
+import dev.float8j.runtime.ops.ModelOps;
+import dev.float8j.runtime.ops.ReferenceModelOps;
+
+/**
+ * The operations a linear layer's forward and backward passes need, for one kind of hardware.
+ *
+ * <p>Gemms follow one convention: each operand names the axis it is contracted along, and
+ * {@code C[i][j] = sum_k A(i, k) * B(j, k)}, where {@code A(i, k)} is element (i, k) of A if A's axis is 1
+ * and element (k, i) if it is 0. So for x [M,K], W [N,K] and dY [M,N]:
+ * <ul>
+ *   <li>output: y = x·Wᵀ is {@code gemm(x along 1, W along 1)}, [M,N];</li>
+ *   <li>grad_input: dX = dY·W is {@code gemm(dY along 1, W along 0)}, [M,K];</li>
+ *   <li>grad_weight: dW = dYᵀ·x is {@code gemm(dY along 0, x along 0)}, [N,K].</li>
+ * </ul>
+ * A quantized operand's axis is the one its scales run along, so no operand is ever transposed in memory.
+ */
+public interface Backend {
+
+    /** A short name for logs and reports, e.g. "cpu". */
+    String name();
+
+    /**
+     * Quantizes x (viewed as rows x cols) to FP8 as spec says.
+     *
+     * @throws dev.float8j.runtime.quant.NonFiniteException if x holds NaN or Inf
+     */
+    Float8Tensor quantize(Tensor x, QuantSpec spec);
+
+    /** Quantizes x along both axes in one pass: element 0 along axis 1, element 1 along axis 0. */
+    default Float8Tensor[] quantizeBothAxes(Tensor x, QuantSpec alongColumns, QuantSpec alongRows) {
+        return new Float8Tensor[] {quantize(x, alongColumns.withAxis(1)), quantize(x, alongRows.withAxis(0))};
+    }
+
+    /** The F32 tensor that q stands for: decode(code) / scale, element by element. */
+    Tensor dequantize(Float8Tensor q);
+
+    /**
+     * Quantizes an FP8 tensor again under another spec (usually the other axis), from its dequantized
+     * values. Transposeable granularities need no requantization: see {@link Float8Tensor#alongOtherAxis()}.
+     */
+    Float8Tensor requantize(Float8Tensor q, QuantSpec spec);
+
+    /** The scaled FP8 gemm {@code C = A·Bᵀ} under the axis convention above, accumulated and returned in F32. */
+    Tensor gemm(Float8Tensor a, Float8Tensor b);
+
+    /**
+     * {@link #gemm(Float8Tensor, Float8Tensor)} with the result in dtype out: accumulated in F32, then rounded to
+     * BF16 (nearest even) when out is BF16. A layer asks for its input's dtype, so BF16 activations stay BF16.
+     */
+    default Tensor gemm(Float8Tensor a, Float8Tensor b, DType out) {
+        Tensor c = gemm(a, b);
+        return out == DType.F32 ? c : c.to(out);
+    }
+
+    /** The high-precision gemm under the same convention: F32 or BF16 inputs, F32 accumulation and result. */
+    Tensor matmul(Tensor a, int aAxis, Tensor b, int bAxis);
+
+    /** {@link #matmul(Tensor, int, Tensor, int)} with the result in dtype out, accumulated in F32 as there. */
+    default Tensor matmul(Tensor a, int aAxis, Tensor b, int bAxis, DType out) {
+        Tensor c = matmul(a, aAxis, b, bAxis);
+        return out == DType.F32 ? c : c.to(out);
+    }
+
+    /**
+     * t where this backend computes. A backend with its own memory (CUDA) copies host tensors there; host
+     * backends return t. Results of a backend's operations stay where its operands were.
+     */
+    default Tensor toDevice(Tensor t) {
+        return toHost(t);
+    }
+
+    /**
+     * A copy of t where t lives, with its own memory: what a layer saves for backward, so that a caller may
+     * overwrite t meanwhile.
+     */
+    default Tensor copy(Tensor t) {
+        if (t.isOnDevice()) {
+            throw new IllegalArgumentException(t + ": the " + name() + " backend cannot read device memory");
+        }
+        return t.copy();
+    }
+
+    /** t on the host: t itself when it is there already. */
+    default Tensor toHost(Tensor t) {
+        if (t.isOnDevice()) {
+            throw new IllegalArgumentException(t + ": the " + name() + " backend cannot read device memory");
+        }
+        return t;
+    }
+
+    /** q on the host: q itself when it is there already. */
+    default Float8Tensor toHost(Float8Tensor q) {
+        if (q.isOnDevice()) {
+            throw new IllegalArgumentException(q + ": the " + name() + " backend cannot read device memory");
+        }
+        return q;
+    }
+
+    /** into += g, element by element (into is F32, g F32 or BF16 with as many elements), where into lives. */
+    default void accumulate(Tensor into, Tensor g) {
+        float[] acc = into.data();
+        if (g.size() != acc.length) {
+            throw new IllegalArgumentException("cannot add " + g + " into " + into + ": element counts differ");
+        }
+        for (int i = 0; i < acc.length; i++) {
+            acc[i] += g.getFlat(i);
+        }
+    }
+
+    /**
+     * into += gemm(a, b), where into lives (F32, [a's free length, b's free length]). A gradient accumulates
+     * this way; a backend whose gemm can add into its output (CUDA) skips the temporary result.
+     */
+    default void gemmAccumulate(Tensor into, Float8Tensor a, Float8Tensor b) {
+        accumulate(into, gemm(a, b));
+    }
+
+    /**
+     * The caller is done with q: a backend may reuse its memory for a later result, and every later use of q
+     * (its codes, scales or views made from it) throws {@link IllegalStateException}. So do arrays obtained from
+     * {@code q.codes()} or {@code q.scalesForBackend()}: they must not be used afterwards. A view that shares q's memory
+     * ({@link Float8Tensor#alongOtherAxis()}) stays valid: the memory is reused only once every view of it is
+     * released. Releasing q twice throws. This default only marks q released.
+     */
+    default void release(Float8Tensor q) {
+        q.markReleased();
+    }
+
+    /**
+     * The caller is done with t, as {@link #release(Float8Tensor)} says for quantized tensors: later uses of t and
+     * of arrays obtained from {@code t.data()} are errors, reshapes of t stay valid until released themselves.
+     */
+    default void release(Tensor t) {
+        t.markReleased();
+    }
+
+    /** Sets every element of t to zero, where t lives. */
+    default void zero(Tensor t) {
+        if (t.dtype() == DType.F32) {
+            java.util.Arrays.fill(t.data(), 0f);
+        } else {
+            java.util.Arrays.fill(t.bf16Data(), (short) 0);
+        }
+    }
+
+    /**
+     * The transformer's non-gemm operations on this backend's tensors: {@link ReferenceModelOps} on the host; a
+     * backend with its own memory overrides this with ops that run there.
+     */
+    default ModelOps ops() {
+        return ReferenceModelOps.INSTANCE;
+    }
+}

@@ -1,0 +1,334 @@
+package dev.float8j.runtime.nn;
+
+import dev.float8j.plan.Float8Plan;
+import dev.float8j.plan.Gemm;
+import dev.float8j.plan.GemmPlan;
+import dev.float8j.plan.Operand;
+import dev.float8j.plan.QuantSpec;
+import dev.float8j.runtime.DType;
+import dev.float8j.runtime.Float8Tensor;
+import dev.float8j.runtime.Tensor;
+import dev.float8j.runtime.backend.Backend;
+import dev.float8j.runtime.debug.Float8Debug;
+import dev.float8j.runtime.debug.Site;
+import java.util.ArrayDeque;
+import java.util.Deque;
+
+/**
+ * The float8 matmul of one weight: y = x·Wᵀ in forward, dX = dY·W and dW += dYᵀ·x in backward, each gemm in FP8
+ * or high precision as the {@link Float8Plan} says. It is the one place where a layer's three gemms are written:
+ * {@link Linear}, {@link Float8Linear}, the classes the {@code @Float8} processor writes and user modules
+ * (projections, tied heads, experts) all run through it.
+ *
+ * <p>What it owns besides the arithmetic:
+ * <ul>
+ *   <li><b>Saves.</b> Forward saves x as {@link Float8Plan#savedInput()} says; a high-precision save is a copy,
+ *       so a caller may reuse its input buffer before backward. Backward consumes the latest save (LIFO). Nothing
+ *       is saved while {@link GradMode} is disabled; {@link #discardSaved()} drops pending saves.</li>
+ *   <li><b>Failed calls change nothing.</b> Every operand is checked (shapes, and NaN or Inf wherever it is
+ *       quantized) before the save is pushed or popped or a gradient is touched, so a call that throws can be
+ *       retried.</li>
+ *   <li><b>One thread at a time.</b> A second thread calling while a call is under way gets an
+ *       {@link IllegalStateException}; use one layer per thread, or take turns.</li>
+ *   <li><b>Debugging.</b> Each quantization is reported at the {@link Site} of its module, gemm and operand; the
+ *       module's name follows the module tree at every call. A gemm switched off by {@link Float8Debug} runs in
+ *       high precision; the grad_weight switch is read in forward when it decides to save an FP8 x, else in
+ *       backward.</li>
+ *   <li><b>Temporaries.</b> FP8 copies and intermediate results go back through {@link Backend#release} once their
+ *       gemm is done, so a backend can reuse their memory.</li>
+ * </ul>
+ */
+public final class Float8Matmul {
+    private static final int OPERANDS = Operand.values().length;
+    private final Module owner;
+    private final Float8Plan plan;
+    private final Float8Plan.SavedInput plannedSave;
+    private final Deque<SavedTensor> saved = new ArrayDeque<>();
+    private final SingleThreadGuard guard;
+    /** The owner's name and its sites, valid while {@link Module#treeEdits()} equals namedAt. */
+    private int namedAt = -1;
+    private String module;
+    private Site[] sites;
+
+    public Float8Matmul(Module owner, Float8Plan plan) {
+        if (owner == null || plan == null) {
+            throw new IllegalArgumentException("Float8Matmul needs the module it belongs to and a plan, e.g. Float8Plan.rowwise()");
+        }
+        this.owner = owner;
+        this.plan = plan;
+        this.plannedSave = plan.savedInput();
+        this.guard = new SingleThreadGuard(owner);
+    }
+
+    public Float8Plan plan() {
+        return plan;
+    }
+
+    /**
+     * y = x·Wᵀ for x viewed as [rows, K] and W [N, K]: a [rows, N] matrix in x's dtype. Saves x for backward
+     * unless {@link GradMode} is disabled.
+     */
+    public Tensor forward(Backend backend, Tensor x, Tensor w) {
+        enter();
+        try {
+            String module = module();
+            boolean recording = GradMode.isEnabled();
+            GemmPlan output = plan.output();
+            if (!output.fp8() || !Float8Debug.fp8Enabled(module, Gemm.OUTPUT)) {
+                Tensor y = backend.matmul(x, 1, w, 1, x.dtype());
+                if (recording) {
+                    saved.push(SavedTensor.highPrecision(backend.copy(x)));
+                }
+                return y;
+            }
+            Float8Plan.SavedInput saving = !recording ? null
+                    : Float8Debug.fp8Enabled(module, Gemm.GRAD_WEIGHT) ? plannedSave : Float8Plan.SavedInput.HIGH_PRECISION;
+            Float8Tensor xq;
+            SavedTensor save = null;
+            if (saving == Float8Plan.SavedInput.BOTH_AXES_COPY) {
+                Float8Tensor[] both = Quantize.quantizeBothAxes(backend, x, output.first(), site(Gemm.OUTPUT, Operand.INPUT),
+                        plan.gradWeight().second(), site(Gemm.GRAD_WEIGHT, Operand.INPUT));
+                xq = both[0];
+                save = SavedTensor.fp8(both[1]);
+            } else {
+                xq = Quantize.quantize(backend, x, output.first(), site(Gemm.OUTPUT, Operand.INPUT));
+                if (saving == Float8Plan.SavedInput.FORWARD_FP8_TRANSPOSED
+                        || saving == Float8Plan.SavedInput.FORWARD_FP8_REQUANTIZED) {
+                    save = SavedTensor.fp8(xq);
+                }
+            }
+            Float8Tensor wq = Quantize.quantize(backend, w, output.second(), site(Gemm.OUTPUT, Operand.WEIGHT));
+            Tensor y = backend.gemm(xq, wq, x.dtype());
+            backend.release(wq);
+            if (save == null || save.fp8() != xq) {
+                backend.release(xq);
+            }
+            if (saving == Float8Plan.SavedInput.HIGH_PRECISION) {
+                save = SavedTensor.highPrecision(backend.copy(x));
+            }
+            if (save != null) {
+                saved.push(save);
+            }
+            return y;
+        } finally {
+            exit();
+        }
+    }
+
+    /**
+     * Consumes the latest save: adds dW = dYᵀ·x to weight's gradient and returns dX = dY·W in the shape and dtype of
+     * the saved x. dY must have x's shape with the last dimension N.
+     */
+    public Tensor backward(Backend backend, Tensor gradOutput, Parameter weight) {
+        enter();
+        try {
+            if (saved.isEmpty()) {
+                throw new IllegalStateException(owner + ": backward called without a matching forward"
+                        + (GradMode.isEnabled() ? "" : " (forwards inside GradMode.disabled() save nothing)"));
+            }
+            SavedTensor s = saved.peek();
+            Tensor w = weight.value();
+            s.checkGradOutput(owner, gradOutput, w.rows());
+            String module = module();
+            GemmPlan gradWeight = plan.gradWeight();
+            GemmPlan gradInput = plan.gradInput();
+            boolean gradInputFp8 = gradInput.fp8() && Float8Debug.fp8Enabled(module, Gemm.GRAD_INPUT);
+            boolean gradWeightFp8 = s.isFp8() || gradWeight.fp8() && Float8Debug.fp8Enabled(module, Gemm.GRAD_WEIGHT);
+
+            // every operand is quantized (and so checked for NaN and Inf) before any state changes
+            Float8Tensor[] dYBothAxes = gradInputFp8 && gradWeight.fp8()
+                    && gradInput.first().granularity() == gradWeight.first().granularity()
+                    && Float8Debug.fp8Enabled(module, Gemm.GRAD_WEIGHT)
+                    ? Quantize.quantizeBothAxes(backend, gradOutput, gradInput.first(), site(Gemm.GRAD_INPUT, Operand.GRAD_OUTPUT),
+                            gradWeight.first(), site(Gemm.GRAD_WEIGHT, Operand.GRAD_OUTPUT))
+                    : null;
+            Float8Tensor dYForGradWeight = !gradWeightFp8 ? null : dYBothAxes != null ? dYBothAxes[1]
+                    : Quantize.quantize(backend, gradOutput, gradWeight.first(), site(Gemm.GRAD_WEIGHT, Operand.GRAD_OUTPUT));
+            Float8Tensor xForGradWeight = !gradWeightFp8 ? null : s.isFp8() ? savedInputAlongRows(backend, s.fp8())
+                    : Quantize.quantize(backend, s.highPrecision(), gradWeight.second(), site(Gemm.GRAD_WEIGHT, Operand.INPUT));
+            Float8Tensor dYForGradInput = !gradInputFp8 ? null : dYBothAxes != null ? dYBothAxes[0]
+                    : Quantize.quantize(backend, gradOutput, gradInput.first(), site(Gemm.GRAD_INPUT, Operand.GRAD_OUTPUT));
+            Float8Tensor wForGradInput = !gradInputFp8 ? null
+                    : Quantize.quantize(backend, w, gradInput.second(), site(Gemm.GRAD_INPUT, Operand.WEIGHT));
+
+            // from here on the call succeeds: the gradient grows and the save is consumed
+            Tensor dX = gradInputFp8 ? backend.gemm(dYForGradInput, wForGradInput, s.dtype())
+                    : backend.matmul(gradOutput, 1, w, 0, s.dtype());
+            if (gradWeightFp8) {
+                weight.accumulateGradGemm(backend, dYForGradWeight, xForGradWeight);
+            } else {
+                Tensor dW = backend.matmul(gradOutput, 0, s.highPrecision(), 0);
+                weight.accumulateGrad(dW);
+                backend.release(dW);
+            }
+            saved.pop();
+            releaseAll(backend, dYForGradWeight, dYForGradInput, wForGradInput, xForGradWeight);
+            if (s.isFp8() && s.fp8() != xForGradWeight) {
+                backend.release(s.fp8());
+            } else if (!s.isFp8()) {
+                backend.release(s.highPrecision());
+            }
+            return s.shapeLikeInput(dX);
+        } finally {
+            exit();
+        }
+    }
+
+    /**
+     * An operand of {@link #gemm}: a tensor in high precision, or one already in FP8 (exactly one is set). A module
+     * that keeps an FP8 copy between calls (a tied head's table, an expert's weight) passes it as is.
+     */
+    public record GemmInput(Tensor highPrecision, Float8Tensor fp8) {
+        public GemmInput {
+            if ((highPrecision == null) == (fp8 == null)) {
+                throw new IllegalArgumentException("give the operand in high precision or in FP8, not both or neither");
+            }
+        }
+
+        public static GemmInput of(Tensor t) {
+            return new GemmInput(t, null);
+        }
+
+        public static GemmInput of(Float8Tensor q) {
+            return new GemmInput(null, q);
+        }
+    }
+
+    /**
+     * One gemm of the plan, stateless: nothing is saved and no gradient is touched. Each operand is used as the
+     * gemm needs it (see {@link dev.float8j.runtime.backend.Backend} for the axes): a high-precision operand is
+     * quantized along the gemm's axis as the plan says; an FP8 operand is used as is when it already has the
+     * plan's spec, or its exact other-axis view when its granularity is transposeable, and is rejected otherwise.
+     * A gemm in high precision (by the plan or switched off by {@link Float8Debug}) takes high-precision operands.
+     * The FP8 copies made here go back through {@link Backend#release}; the caller's operands are left alone.
+     */
+    public Tensor gemm(Backend backend, Gemm gemm, GemmInput first, GemmInput second, DType out) {
+        enter();
+        try {
+            String module = module();
+            GemmPlan g = plan.gemm(gemm);
+            if (!g.fp8() || !Float8Debug.fp8Enabled(module, gemm)) {
+                if (first.fp8() != null || second.fp8() != null) {
+                    throw new IllegalArgumentException(owner + ": the " + gemm.name().toLowerCase() + " gemm runs in high"
+                            + " precision" + (g.fp8() ? " (switched off by Float8Debug)" : "")
+                            + " and takes high-precision operands, got an FP8 one");
+                }
+                return backend.matmul(first.highPrecision(), GemmPlan.firstAxis(gemm), second.highPrecision(),
+                        GemmPlan.secondAxis(gemm), out);
+            }
+            Float8Tensor a = operand(backend, gemm, GemmPlan.firstOperand(gemm), g.first(), first);
+            Float8Tensor b = operand(backend, gemm, GemmPlan.secondOperand(gemm), g.second(), second);
+            Tensor c = backend.gemm(a, b, out);
+            if (a != first.fp8()) {
+                backend.release(a);
+            }
+            if (b != second.fp8()) {
+                backend.release(b);
+            }
+            return c;
+        } finally {
+            exit();
+        }
+    }
+
+    /** The operand as spec says: quantized from high precision, or the given FP8 tensor (or its other-axis view). */
+    private Float8Tensor operand(Backend backend, Gemm gemm, Operand operand, QuantSpec spec, GemmInput given) {
+        if (given.fp8() == null) {
+            return Quantize.quantize(backend, given.highPrecision(), spec, site(gemm, operand));
+        }
+        Float8Tensor q = given.fp8();
+        if (q.spec().equals(spec)) {
+            return q;
+        }
+        if (spec.granularity().transposeable() && q.spec().equals(spec.otherAxis())) {
+            return q.alongOtherAxis();
+        }
+        throw new IllegalArgumentException(owner + ": the " + operand.name().toLowerCase() + " of the "
+                + gemm.name().toLowerCase() + " gemm must be quantized as " + spec + ", got " + q.spec());
+    }
+
+    /** The saved FP8 x along axis 0, as grad_weight needs it. */
+    private Float8Tensor savedInputAlongRows(Backend backend, Float8Tensor savedX) {
+        return switch (plannedSave) {
+            case FORWARD_FP8_TRANSPOSED -> savedX.alongOtherAxis();
+            case FORWARD_FP8_REQUANTIZED -> Quantize.requantize(backend, savedX, plan.gradWeight().second(),
+                    site(Gemm.GRAD_WEIGHT, Operand.INPUT));
+            case BOTH_AXES_COPY -> savedX;
+            case HIGH_PRECISION -> throw new IllegalStateException("the plan saves x in high precision");
+        };
+    }
+
+    private static void releaseAll(Backend backend, Float8Tensor... temporaries) {
+        for (Float8Tensor q : temporaries) {
+            if (q != null) {
+                backend.release(q);
+            }
+        }
+    }
+
+    /** Bytes held for pending backward passes. */
+    public long savedBytes() {
+        enter();
+        try {
+            long total = 0;
+            for (SavedTensor s : saved) {
+                total += s.bytes();
+            }
+            return total;
+        } finally {
+            exit();
+        }
+    }
+
+    /** Forward calls whose backward has not run yet. */
+    public int pendingBackwards() {
+        enter();
+        try {
+            return saved.size();
+        } finally {
+            exit();
+        }
+    }
+
+    /** Drops every pending save (see {@link Module#discardSaved()}). */
+    public void discardSaved() {
+        enter();
+        try {
+            saved.clear();
+        } finally {
+            exit();
+        }
+    }
+
+    private void enter() {
+        guard.enter();
+    }
+
+    private void exit() {
+        guard.exit();
+    }
+
+    /** The owner's fully qualified name now, with its debug sites, remade only when the module tree changed. */
+    private String module() {
+        int edits = Module.treeEdits();
+        if (edits != namedAt) {
+            String name = owner.name();
+            if (!name.equals(module)) {
+                Site[] all = new Site[Gemm.values().length * OPERANDS];
+                for (Gemm g : Gemm.values()) {
+                    for (Operand o : Operand.values()) {
+                        all[g.ordinal() * OPERANDS + o.ordinal()] = new Site(name, g, o);
+                    }
+                }
+                sites = all;
+                module = name;
+            }
+            namedAt = edits;
+        }
+        return module;
+    }
+
+    private Site site(Gemm gemm, Operand operand) {
+        return sites[gemm.ordinal() * OPERANDS + operand.ordinal()];
+    }
+}

@@ -1,0 +1,54 @@
+package dev.float8j.runtime.nn.transformer;
+
+import dev.float8j.runtime.Tensor;
+import dev.float8j.runtime.nn.GradMode;
+import dev.float8j.runtime.nn.Layer;
+import dev.float8j.runtime.nn.Linear;
+import dev.float8j.runtime.nn.LinearFactory;
+import dev.float8j.runtime.nn.Module;
+import dev.float8j.runtime.nn.Ops;
+import dev.float8j.runtime.ops.ModelOps;
+import java.util.ArrayDeque;
+import java.util.Deque;
+
+/** The SwiGLU feed-forward: down(silu(gate(x)) · up(x)). */
+public final class FeedForward extends Module implements Layer {
+    private final Linear gate;
+    private final Linear up;
+    private final Linear down;
+    private final Deque<Tensor[]> saved = new ArrayDeque<>();
+
+    /** name is this module's fully qualified name, so the factory sees e.g. {@code blocks.0.mlp.gate}. */
+    public FeedForward(String name, int dim, int hidden, LinearFactory linears) {
+        this.gate = child("gate", linears.create(name + ".gate", dim, hidden));
+        this.up = child("up", linears.create(name + ".up", dim, hidden));
+        this.down = child("down", linears.create(name + ".down", hidden, dim));
+    }
+
+    @Override
+    public Tensor forward(Tensor x) {
+        Tensor g = gate.forward(x);
+        Tensor u = up.forward(x);
+        if (GradMode.isEnabled()) {
+            saved.push(new Tensor[] {g, u});
+        }
+        return down.forward(Ops.where(x).swiglu(g, u));
+    }
+
+    @Override
+    public Tensor backward(Tensor gradOutput) {
+        if (saved.isEmpty()) {
+            throw new IllegalStateException(this + ": backward called without a matching forward");
+        }
+        Tensor[] s = saved.pop();
+        ModelOps ops = Ops.where(gradOutput);
+        Tensor[] d = ops.swigluBackward(down.backward(gradOutput), s[0], s[1]);
+        Tensor dUp = up.backward(d[1]);
+        return ops.add(gate.backward(d[0]), dUp);
+    }
+
+    @Override
+    protected void discardOwnSaved() {
+        saved.clear();
+    }
+}

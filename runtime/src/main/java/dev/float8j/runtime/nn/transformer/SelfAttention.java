@@ -1,0 +1,73 @@
+package dev.float8j.runtime.nn.transformer;
+
+import dev.float8j.runtime.Tensor;
+import dev.float8j.runtime.nn.GradMode;
+import dev.float8j.runtime.nn.Linear;
+import dev.float8j.runtime.nn.LinearFactory;
+import dev.float8j.runtime.nn.Module;
+import dev.float8j.runtime.nn.Ops;
+import dev.float8j.runtime.ops.AttentionGrads;
+import dev.float8j.runtime.ops.AttentionResult;
+import dev.float8j.runtime.ops.AttentionShape;
+import dev.float8j.runtime.ops.ModelOps;
+import java.util.ArrayDeque;
+import java.util.Deque;
+
+/**
+ * Causal self-attention with grouped-query heads: projections q, k, v (k and v with kvHeads heads), rotary
+ * embedding of q and k, fused attention through {@link ModelOps#attention}, and the output projection o.
+ */
+public final class SelfAttention extends Module {
+    private final LlamaConfig config;
+    private final Linear q;
+    private final Linear k;
+    private final Linear v;
+    private final Linear o;
+    private final RotaryEmbedding rope;
+    private final Deque<Saved> saved = new ArrayDeque<>();
+
+    /** What backward needs: the rotated queries and keys, the values, the attention's output and log-sum-exp. */
+    private record Saved(Tensor q, Tensor k, Tensor v, AttentionResult attention, AttentionShape shape) {
+    }
+
+    /** name is this module's fully qualified name, so the factory sees e.g. {@code blocks.0.attn.q}. */
+    public SelfAttention(String name, LlamaConfig config, LinearFactory linears) {
+        this.config = config;
+        this.q = child("q", linears.create(name + ".q", config.dim(), config.dim()));
+        this.k = child("k", linears.create(name + ".k", config.dim(), config.kvDim()));
+        this.v = child("v", linears.create(name + ".v", config.dim(), config.kvDim()));
+        this.o = child("o", linears.create(name + ".o", config.dim(), config.dim()));
+        this.rope = child("rope", new RotaryEmbedding(config.ropeTheta()));
+    }
+
+    /** x [batch · seq, dim] to [batch · seq, dim]. */
+    public Tensor forward(Tensor x, AttentionShape shape) {
+        ModelOps ops = Ops.where(x);
+        Tensor queries = rope.forward(q.forward(x), shape, config.heads());
+        Tensor keys = rope.forward(k.forward(x), shape, config.kvHeads());
+        Tensor values = v.forward(x);
+        AttentionResult a = ops.attention(queries, keys, values, shape);
+        if (GradMode.isEnabled()) {
+            saved.push(new Saved(queries, keys, values, a, shape));
+        }
+        return o.forward(a.out());
+    }
+
+    public Tensor backward(Tensor gradOutput) {
+        if (saved.isEmpty()) {
+            throw new IllegalStateException(this + ": backward called without a matching forward");
+        }
+        Saved s = saved.pop();
+        ModelOps ops = Ops.where(gradOutput);
+        Tensor dOut = o.backward(gradOutput);
+        AttentionGrads g = ops.attentionBackward(dOut, s.q(), s.k(), s.v(), s.attention(), s.shape());
+        Tensor dx = q.backward(rope.backward(g.dQ(), s.shape(), config.heads()));
+        dx = ops.add(dx, k.backward(rope.backward(g.dK(), s.shape(), config.kvHeads())));
+        return ops.add(dx, v.backward(g.dV()));
+    }
+
+    @Override
+    protected void discardOwnSaved() {
+        saved.clear();
+    }
+}

@@ -1,0 +1,179 @@
+package dev.float8j.runtime.train;
+
+import dev.float8j.runtime.Tensor;
+import dev.float8j.runtime.debug.Float8Debug;
+import dev.float8j.runtime.nn.GradMode;
+import dev.float8j.runtime.nn.Ops;
+import dev.float8j.runtime.nn.Parameter;
+import dev.float8j.runtime.nn.transformer.LlamaModel;
+import dev.float8j.runtime.ops.LossResult;
+import dev.float8j.runtime.ops.ModelOps;
+import dev.float8j.runtime.ops.TokenIds;
+import dev.float8j.runtime.quant.NonFiniteException;
+import java.io.IOException;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Map;
+import java.util.logging.Logger;
+
+/**
+ * The training step of a {@link LlamaModel}: forward with the fused loss, backward, the global gradient norm and
+ * AdamW, all through the ops where the model lives. The host reads two scalars per step, the loss and the squared
+ * gradient norm, to catch a NaN or Inf before it reaches the weights: such a step fails with a
+ * {@link NonFiniteTrainingException} that names the step and the parameter or module, or, with
+ * {@link OnNonFinite#SKIP_STEP}, is skipped (gradients and saved inputs dropped, weights and optimizer untouched)
+ * and logged.
+ */
+public final class LlamaTrainer {
+    private static final Logger LOG = Logger.getLogger("dev.float8j");
+
+    /** What a step does on a NaN or Inf loss or gradient. */
+    public enum OnNonFinite {
+        FAIL,
+        SKIP_STEP
+    }
+
+    /** The optimizer's settings: the learning rate of each step, AdamW's weight decay, the clipping norm. */
+    public record Settings(LearningRateSchedule schedule, double weightDecay, float clipNorm, OnNonFinite onNonFinite) {
+        public Settings {
+            if (!(clipNorm > 0) || !(weightDecay >= 0)) {
+                throw new IllegalArgumentException("need clipNorm > 0 and weightDecay >= 0, got " + clipNorm + " and "
+                        + weightDecay);
+            }
+        }
+    }
+
+    /** What one step did; gradientNorm is before clipping. */
+    public record StepResult(long step, float loss, double gradientNorm, double learningRate, boolean skipped, long nanos) {
+    }
+
+    private final LlamaModel model;
+    private final Settings settings;
+    private final List<Parameter> params;
+    private final List<Tensor> grads = new ArrayList<>();
+    private final AdamW optimizer;
+    private long step;
+
+    /** Makes AdamW's moments where the model's parameters live: move the model first. */
+    public LlamaTrainer(LlamaModel model, Settings settings) {
+        this.model = model;
+        this.settings = settings;
+        this.params = model.parameters();
+        for (Parameter p : params) {
+            grads.add(p.grad());
+        }
+        this.optimizer = new AdamW(params, settings.schedule().peak(), settings.weightDecay());
+    }
+
+    public AdamW optimizer() {
+        return optimizer;
+    }
+
+    /** Steps taken so far, skipped ones included. */
+    public long steps() {
+        return step;
+    }
+
+    /** Saves the model, AdamW's state and the step count (see {@link Checkpoint}); metadata identifies the run. */
+    public void save(Path file, Map<String, String> metadata) throws IOException {
+        Checkpoint.save(file, model, optimizer, step, metadata);
+    }
+
+    /** Loads a checkpoint of the same model and optimizer settings; the next step continues from it. */
+    public Checkpoint resume(Path file) throws IOException {
+        Checkpoint c = Checkpoint.load(file, model, optimizer);
+        step = c.step();
+        return c;
+    }
+
+    /** One step on a batch given as host ids (batch-major); targets are the next tokens. */
+    public StepResult step(int[] inputs, int[] targets, int batch, int seq) {
+        return step(model.tokens(inputs, batch, seq), model.tokens(targets, batch, seq));
+    }
+
+    public StepResult step(TokenIds inputs, TokenIds targets) {
+        long start = System.nanoTime();
+        Float8Debug.setStep(step);
+        double lr = settings.schedule().rate(step);
+        optimizer.setLearningRate(lr);
+        model.zeroGrad();
+        LossResult result;
+        try {
+            result = model.forwardLoss(inputs, targets);
+            model.backward(result.dLogits());
+        } catch (NonFiniteException e) {
+            // an FP8 layer refused to quantize NaN or Inf mid-pass; its message names the tensor
+            model.discardSaved();
+            String problem = "an FP8 layer met NaN or Inf: " + e.getMessage();
+            if (settings.onNonFinite() == OnNonFinite.FAIL) {
+                throw new NonFiniteTrainingException(step, problem);
+            }
+            return skip(problem, Float.NaN, Double.NaN, lr, start);
+        }
+        ModelOps ops = Ops.where(grads.get(0));
+        Tensor sumOfSquares = ops.sumOfSquares(grads);
+        float loss = readScalar(result.loss());
+        double squares = readScalar(sumOfSquares);
+        String problem = null;
+        if (!Float.isFinite(loss)) {
+            problem = "the loss is " + loss + "; " + whereTheForwardTurnsNonFinite(inputs);
+        } else if (!Double.isFinite(squares)) {
+            problem = "the gradient of " + String.join(", ", nonFinite(ops, true)) + " holds NaN or Inf (the loss, "
+                    + loss + ", is finite)";
+        }
+        if (problem != null) {
+            if (settings.onNonFinite() == OnNonFinite.FAIL) {
+                throw new NonFiniteTrainingException(step, problem);
+            }
+            return skip(problem, loss, squares, lr, start);
+        }
+        optimizer.step(sumOfSquares, settings.clipNorm());
+        return new StepResult(step++, loss, Math.sqrt(squares), lr, false, System.nanoTime() - start);
+    }
+
+    private StepResult skip(String problem, float loss, double squares, double lr, long start) {
+        LOG.warning("float8j: skipping step " + step + " (weights and optimizer unchanged): " + problem);
+        model.zeroGrad();
+        return new StepResult(step++, loss, Math.sqrt(squares), lr, true, System.nanoTime() - start);
+    }
+
+    private float readScalar(Tensor t) {
+        return params.get(0).toHost(t).getFlat(0);
+    }
+
+    /** Names of the parameters whose gradients (or values) hold NaN or Inf. */
+    private List<String> nonFinite(ModelOps ops, boolean gradients) {
+        List<String> names = new ArrayList<>();
+        for (Parameter p : params) {
+            if (!Float.isFinite(readScalar(ops.sumOfSquares(List.of(gradients ? p.grad() : p.value()))))) {
+                names.add(p.name());
+            }
+        }
+        return names;
+    }
+
+    /**
+     * Where a non-finite loss comes from: parameters holding NaN or Inf, else the first module whose output does,
+     * found by running the forward pass again and checking each module's output (only on this error path).
+     */
+    private String whereTheForwardTurnsNonFinite(TokenIds inputs) {
+        ModelOps ops = Ops.where(grads.get(0));
+        List<String> badParameters = nonFinite(ops, false);
+        if (!badParameters.isEmpty()) {
+            return "parameter " + String.join(", ", badParameters) + " holds NaN or Inf";
+        }
+        String[] first = new String[1];
+        try (GradMode.Scope noGrad = GradMode.disabled()) {
+            model.forward(inputs, (name, y) -> {
+                if (first[0] == null && !Float.isFinite(readScalar(ops.sumOfSquares(List.of(y))))) {
+                    first[0] = name;
+                }
+            });
+        } catch (NonFiniteException e) {
+            return "every parameter is finite; the forward pass met " + e.getMessage();
+        }
+        return first[0] == null ? "every parameter and module output is finite: the loss itself overflowed"
+                : "every parameter is finite; the first module whose output holds NaN or Inf is " + first[0];
+    }
+}
