@@ -295,8 +295,11 @@ public final class CudaBackend implements Backend {
                 DeviceTensor va = DeviceMemory.deviceView(da);
                 DeviceTensor vb = DeviceMemory.deviceView(db);
                 if (va.dtype() != vb.dtype()) {
-                    va = va.dtype() == DType.F32 ? va : convert(va, DType.F32);
-                    vb = vb.dtype() == DType.F32 ? vb : convert(vb, DType.F32);
+                    // BF16 activations times an F32 master weight: the weight is rounded to BF16 and the gemm runs
+                    // on BF16 tensor cores with F32 accumulation, as autocast does; converting the activations up
+                    // instead ran an F32 gemm about ten times slower (benchmarks/results/saved-input-copy.md)
+                    va = va.dtype() == DType.BF16 ? va : convert(va, DType.BF16);
+                    vb = vb.dtype() == DType.BF16 ? vb : convert(vb, DType.BF16);
                 }
                 DeviceTensor d = matmul(va, aAxis, vb, bAxis, out);
                 closeIfCopy(va, da);
