@@ -482,8 +482,25 @@ public final class CudaBackend implements Backend {
      * accumulate in the tensor cores' reduced precision (tensorwise and rowwise only).
      */
     public DeviceTensor gemm(DeviceFloat8 a, DeviceFloat8 b, DType out, boolean fastAccum) {
+        return gemm(a, b, null, out, fastAccum);
+    }
+
+    /**
+     * {@link #gemm(DeviceFloat8, DeviceFloat8, DType, boolean)} plus bias (F32, one element per column of the
+     * result; null for none), which cuBLASLt's BIAS epilogue adds to the F32 accumulator before the result is written
+     * in out (see {@link #withBias} for shapes whose epilogue takes no F32 bias).
+     */
+    public DeviceTensor gemm(DeviceFloat8 a, DeviceFloat8 b, DeviceTensor bias, DType out, boolean fastAccum) {
+        if (bias != null) {
+            checkBias(bias, b.free());
+        }
         DeviceTensor d = allocate(a.free(), b.free(), out);
-        runGemm(a, b, d, fastAccum, false);
+        try {
+            runGemm(a, b, d, fastAccum, false, bias);
+        } catch (RuntimeException e) {
+            d.close();
+            throw e;
+        }
         return d;
     }
 
@@ -493,10 +510,11 @@ public final class CudaBackend implements Backend {
             throw new IllegalArgumentException("cannot accumulate the gemm of " + a + " and " + b + " (" + a.free() + "x"
                     + b.free() + ") into " + d + ": needs an F32 target of that shape");
         }
-        runGemm(a, b, d, false, true);
+        runGemm(a, b, d, false, true, null);
     }
 
-    private void runGemm(DeviceFloat8 a, DeviceFloat8 b, DeviceTensor d, boolean fastAccum, boolean accumulate) {
+    private void runGemm(DeviceFloat8 a, DeviceFloat8 b, DeviceTensor d, boolean fastAccum, boolean accumulate,
+            DeviceTensor bias) {
         if (a.depth() != b.depth()) {
             throw new IllegalArgumentException("gemm: " + a + " sums over " + a.depth() + " elements, " + b + " over "
                     + b.depth());
@@ -515,12 +533,90 @@ public final class CudaBackend implements Backend {
         CublasLt.Shape shape = new CublasLt.Shape(b.free(), a.free(), a.depth(), ltType(b.spec().format()),
                 ltType(a.spec().format()), ltType(d.dtype()), CublasLt.OP_T, CublasLt.OP_N, b.ld(), a.ld(), aMode, bMode,
                 fast, accumulate);
-        cuda.lt.matmul(shape, b.codes().pointer(), a.codes().pointer(), d.pointer(), b.inverseScales().pointer(),
-                a.inverseScales().pointer(), cuda.stream);
+        if (bias == null) {
+            cuda.lt.matmul(shape, b.codes().pointer(), a.codes().pointer(), d.pointer(), b.inverseScales().pointer(),
+                    a.inverseScales().pointer(), cuda.stream);
+            return;
+        }
+        withBias(shape, d, bias, (s, target, biasPointer) -> cuda.lt.matmul(s, b.codes().pointer(),
+                a.codes().pointer(), target.pointer(), b.inverseScales().pointer(), a.inverseScales().pointer(),
+                biasPointer, cuda.stream));
+    }
+
+    /** One cuBLASLt call of a gemm: shape (with or without a bias epilogue), its output and the bias pointer (or 0). */
+    @FunctionalInterface
+    private interface GemmCall {
+        void run(CublasLt.Shape shape, DeviceTensor d, long biasPointer);
+    }
+
+    /** Shapes whose BIAS epilogue cuBLASLt refused with an F32 bias: they take the add_bias kernel instead. */
+    private final java.util.Set<CublasLt.Shape> refusedBiasEpilogues = java.util.concurrent.ConcurrentHashMap.newKeySet();
+
+    /**
+     * Runs a gemm of plain's shape into d with bias[j] added to every row of d, in F32 before d is rounded. The bias
+     * stays F32: cuBLASLt's BIAS epilogue with BIAS_DATA_TYPE = F32 adds it to the accumulator where cuBLASLt has a
+     * kernel for that; its documentation lets FP8 kernels take only a BF16 bias, so where it refuses (remembered per
+     * shape) the gemm writes F32 and the add_bias kernel adds the bias and rounds once. Both give the same numbers.
+     */
+    private void withBias(CublasLt.Shape plain, DeviceTensor d, DeviceTensor bias, GemmCall call) {
+        CublasLt.Shape fused = plain.withBias(CublasLt.CUDA_R_32F);
+        if (!refusedBiasEpilogues.contains(fused)) {
+            try {
+                call.run(fused, d, bias.pointer());
+                return;
+            } catch (CudaException e) {
+                refusedBiasEpilogues.add(fused);
+            }
+        }
+        DeviceTensor f32 = d.dtype() == DType.F32 ? d : allocate(d.rows(), d.cols(), DType.F32);
+        try {
+            call.run(plain.withOutput(CublasLt.CUDA_R_32F), f32, 0);
+            try (Arena arena = Arena.ofConfined()) {
+                long n = (long) d.rows() * d.cols();
+                cuda.driver.launch(cuda.kernels.addBias(), "add_bias", (int) Math.min(4096, (n + 255) / 256), 1, 1, 256,
+                        1, 1, 0, cuda.stream, KernelArgs.pack(arena, f32.pointer(), bias.pointer(), (long) d.rows(),
+                                d.cols(), d.pointer(), d.dtype() == DType.F32 ? 0 : 1));
+            }
+        } finally {
+            if (f32 != d) {
+                f32.close();
+            }
+        }
+    }
+
+    /** Fails unless bias is an F32 device tensor of n elements. */
+    private static void checkBias(DeviceTensor bias, int n) {
+        if (bias.dtype() != DType.F32 || (long) bias.rows() * bias.cols() != n) {
+            throw new IllegalArgumentException("the bias of a gemm with " + n + " output columns must be an F32 tensor"
+                    + " of " + n + " elements, got " + bias);
+        }
+    }
+
+    /**
+     * The F32 column sums of g (rows x cols, F32 or BF16), summed from the first row to the last as on the host:
+     * a [1, cols] F32 device tensor. A bias's gradient is the column sums of dY.
+     */
+    public DeviceTensor columnSums(DeviceTensor g) {
+        DeviceTensor out = allocate(1, g.cols(), DType.F32);
+        try (Arena arena = Arena.ofConfined()) {
+            cuda.driver.launch(cuda.kernels.columnSums(), "column_sums", ceilDiv(g.cols(), 256), 1, 1, 256, 1, 1, 0,
+                    cuda.stream, KernelArgs.pack(arena, g.pointer(), g.rows(), g.cols(),
+                            g.dtype() == DType.F32 ? 0 : 1, out.pointer()));
+        }
+        return out;
     }
 
     /** The high-precision gemm under the axis convention on the GPU; a and b share a dtype (F32 or BF16). */
     public DeviceTensor matmul(DeviceTensor a, int aAxis, DeviceTensor b, int bAxis, DType out) {
+        return matmul(a, aAxis, b, bAxis, null, out);
+    }
+
+    /**
+     * The high-precision gemm plus bias (F32, one element per column of the result; null for none), added in F32
+     * before the result is written in out, as {@link #gemm(DeviceFloat8, DeviceFloat8, DeviceTensor, DType, boolean)}
+     * adds it.
+     */
+    public DeviceTensor matmul(DeviceTensor a, int aAxis, DeviceTensor b, int bAxis, DeviceTensor bias, DType out) {
         if (a.dtype() != b.dtype()) {
             throw new IllegalArgumentException("matmul of " + a + " and " + b + ": dtypes differ");
         }
@@ -532,17 +628,30 @@ public final class CudaBackend implements Backend {
         }
         if (a.dtype() == DType.F32 && out == DType.BF16) {
             // cuBLASLt has no F32 x F32 -> BF16 matmul: F32 result, then rounded
-            try (DeviceTensor f32 = matmul(a, aAxis, b, bAxis, DType.F32)) {
+            try (DeviceTensor f32 = matmul(a, aAxis, b, bAxis, bias, DType.F32)) {
                 return convert(f32, DType.BF16);
             }
         }
         int m = aAxis == 1 ? a.rows() : a.cols();
         int n = bAxis == 1 ? b.rows() : b.cols();
+        if (bias != null) {
+            checkBias(bias, n);
+        }
         DeviceTensor d = allocate(m, n, out);
         CublasLt.Shape shape = new CublasLt.Shape(n, m, depth, ltType(b.dtype()), ltType(a.dtype()), ltType(out),
                 bAxis == 1 ? CublasLt.OP_T : CublasLt.OP_N, aAxis == 1 ? CublasLt.OP_N : CublasLt.OP_T, b.cols(),
                 a.cols(), -1, -1, false, false);
-        cuda.lt.matmul(shape, b.pointer(), a.pointer(), d.pointer(), 0, 0, cuda.stream);
+        try {
+            if (bias == null) {
+                cuda.lt.matmul(shape, b.pointer(), a.pointer(), d.pointer(), 0, 0, cuda.stream);
+            } else {
+                withBias(shape, d, bias, (s, target, biasPointer) -> cuda.lt.matmul(s, b.pointer(), a.pointer(),
+                        target.pointer(), 0, 0, biasPointer, cuda.stream));
+            }
+        } catch (RuntimeException e) {
+            d.close();
+            throw e;
+        }
         return d;
     }
 
@@ -636,9 +745,19 @@ public final class CudaBackend implements Backend {
 
     @Override
     public Tensor matmul(Tensor a, int aAxis, Tensor b, int bAxis, DType out) {
-        if (a.isOnDevice() || b.isOnDevice()) {
+        return matmul(a, aAxis, b, bAxis, null, out);
+    }
+
+    /** The bias goes into cuBLASLt's epilogue, on the GPU, with host tensors uploaded for the call. */
+    @Override
+    public Tensor matmul(Tensor a, int aAxis, Tensor b, int bAxis, Tensor bias, DType out) {
+        if (bias != null) {
+            Backend.checkBias(bias, bAxis == 1 ? b.rows() : b.cols());
+        }
+        if (a.isOnDevice() || b.isOnDevice() || bias != null && bias.isOnDevice()) {
             Tensor da = toDevice(a);
             Tensor db = toDevice(b);
+            Tensor dBias = bias == null ? null : toDevice(bias);
             try {
                 DeviceTensor va = deviceView(da);
                 DeviceTensor vb = deviceView(db);
@@ -646,13 +765,14 @@ public final class CudaBackend implements Backend {
                     va = va.dtype() == DType.F32 ? va : convert(va, DType.F32);
                     vb = vb.dtype() == DType.F32 ? vb : convert(vb, DType.F32);
                 }
-                DeviceTensor d = matmul(va, aAxis, vb, bAxis, out);
+                DeviceTensor d = matmul(va, aAxis, vb, bAxis, dBias == null ? null : deviceView(dBias), out);
                 closeIfCopy(va, da);
                 closeIfCopy(vb, db);
                 return resident(d, d.rows(), d.cols());
             } finally {
                 Reference.reachabilityFence(da);
                 Reference.reachabilityFence(db);
+                Reference.reachabilityFence(dBias);
             }
         }
         if (a.dtype() != b.dtype()) {
@@ -660,8 +780,23 @@ public final class CudaBackend implements Backend {
             b = b.to(DType.F32);
         }
         try (DeviceTensor da = upload(a); DeviceTensor db = upload(b);
-                DeviceTensor d = matmul(da, aAxis, db, bAxis, out)) {
+                DeviceTensor dBias = bias == null ? null : upload(bias);
+                DeviceTensor d = matmul(da, aAxis, db, bAxis, dBias, out)) {
             return download(d);
+        }
+    }
+
+    /** Column sums on the GPU for a device tensor, on the host for a host one. */
+    @Override
+    public Tensor columnSums(Tensor g) {
+        if (!g.isOnDevice()) {
+            return Backend.super.columnSums(g);
+        }
+        try {
+            DeviceTensor sums = columnSums(deviceView(g));
+            return resident(sums, 1, g.cols());
+        } finally {
+            Reference.reachabilityFence(g);
         }
     }
 
@@ -876,13 +1011,7 @@ public final class CudaBackend implements Backend {
     /** On device operands cuBLASLt writes out itself (its epilogue rounds the F32 result to BF16). */
     @Override
     public Tensor gemm(Float8Tensor a, Float8Tensor b, DType out) {
-        int depth = a.axis() == 1 ? a.cols() : a.rows();
-        int depthB = b.axis() == 1 ? b.cols() : b.rows();
-        if (depth != depthB) {
-            throw new IllegalArgumentException("gemm: A " + Arrays.toString(a.shape()) + " along axis " + a.axis()
-                    + " sums over " + depth + " elements, B " + Arrays.toString(b.shape()) + " along axis " + b.axis()
-                    + " over " + depthB);
-        }
+        int depth = gemmDepth(a, b);
         if (needsDequantizedGemm(a, b)) {
             return matmul(dequantize(a), a.axis(), dequantize(b), b.axis(), out);
         }
@@ -893,6 +1022,46 @@ public final class CudaBackend implements Backend {
             });
         }
         return out == DType.F32 ? hostGemm(a, b, depth) : hostGemm(a, b, depth).to(out);
+    }
+
+    /**
+     * With device operands (or bias) the bias goes into cuBLASLt's epilogue on the GPU; with host ones the F32
+     * result comes back and the bias is added on the host, before the one rounding to out.
+     */
+    @Override
+    public Tensor gemm(Float8Tensor a, Float8Tensor b, Tensor bias, DType out) {
+        if (bias == null) {
+            return gemm(a, b, out);
+        }
+        gemmDepth(a, b);
+        Backend.checkBias(bias, b.axis() == 1 ? b.rows() : b.cols());
+        if (needsDequantizedGemm(a, b)) {
+            return matmul(dequantize(a), a.axis(), dequantize(b), b.axis(), bias, out);
+        }
+        if (a.isOnDevice() || b.isOnDevice() || bias.isOnDevice()) {
+            Tensor dBias = toDevice(bias);
+            try {
+                return onGemmOperands(a, b, (qa, qb) -> {
+                    DeviceTensor d = gemm(qa, qb, deviceView(dBias), out, false);
+                    return resident(d, d.rows(), d.cols());
+                });
+            } finally {
+                Reference.reachabilityFence(dBias);
+            }
+        }
+        return Backend.super.gemm(a, b, bias, out);
+    }
+
+    /** The length both operands sum over; fails when they differ. */
+    private static int gemmDepth(Float8Tensor a, Float8Tensor b) {
+        int depth = a.axis() == 1 ? a.cols() : a.rows();
+        int depthB = b.axis() == 1 ? b.cols() : b.rows();
+        if (depth != depthB) {
+            throw new IllegalArgumentException("gemm: A " + Arrays.toString(a.shape()) + " along axis " + a.axis()
+                    + " sums over " + depth + " elements, B " + Arrays.toString(b.shape()) + " along axis " + b.axis()
+                    + " over " + depthB);
+        }
+        return depth;
     }
 
     /** The host API's FP8 gemm: operands padded and uploaded, the F32 result downloaded. */

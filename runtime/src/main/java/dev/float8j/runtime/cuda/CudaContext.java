@@ -34,7 +34,7 @@ final class CudaContext {
      */
     record Kernels(MemorySegment[] amaxTiles, MemorySegment[] castTiles, MemorySegment[] amaxFlat,
             MemorySegment[] castFlat, MemorySegment dequantize, MemorySegment convert, MemorySegment transpose,
-            MemorySegment addInto) {
+            MemorySegment addInto, MemorySegment columnSums, MemorySegment addBias) {
     }
 
     private CudaContext() {
@@ -73,7 +73,8 @@ final class CudaContext {
         MemorySegment[] castFlat = {driver.function(module, "cast_flat_f32"), driver.function(module, "cast_flat_bf16")};
         kernels = new Kernels(amax, cast, amaxFlat, castFlat, driver.function(module, "dequantize"),
                 driver.function(module, "convert"), driver.function(module, "transpose"),
-                driver.function(module, "add_into"));
+                driver.function(module, "add_into"), driver.function(module, "column_sums"),
+                driver.function(module, "add_bias"));
         lt = new CublasLt();
         lt.start(driver);
         allocator = new DeviceAllocator(driver);

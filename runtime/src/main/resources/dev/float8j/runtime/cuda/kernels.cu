@@ -605,6 +605,37 @@ extern "C" __global__ void add_into(float* into, const void* g, long n, int gTyp
     }
 }
 
+// out[c] = the sum of column c of a row-major rows x cols matrix g, F32 (gType 0) or BF16 (gType 1), accumulated
+// in F32 from row 0 to the last: a bias's gradient from dY. One thread per column, so neighbouring threads read
+// neighbouring elements of each row and the sum's order (hence its bits) is fixed, as on the host.
+extern "C" __global__ void column_sums(const void* g, int rows, int cols, int gType, float* out) {
+    int c = blockIdx.x * blockDim.x + threadIdx.x;
+    if (c >= cols) {
+        return;
+    }
+    float sum = 0.0f;
+    for (long r = 0; r < rows; r++) {
+        long i = r * cols + c;
+        sum += gType == 0 ? ((const float*) g)[i] : __uint_as_float((u32) ((const u16*) g)[i] << 16);
+    }
+    out[c] = sum;
+}
+
+// out[r][c] = in[r][c] + bias[c] for a row-major rows x cols F32 matrix, written as F32 (outType 0; out may be in)
+// or BF16 (outType 1, rounded to nearest even once, after the F32 add). Used where cuBLASLt's bias epilogue takes
+// no F32 bias for a gemm: the gemm writes F32 and this adds the bias.
+extern "C" __global__ void add_bias(const float* in, const float* bias, long rows, int cols, void* out, int outType) {
+    long n = rows * cols;
+    for (long i = blockIdx.x * (long) blockDim.x + threadIdx.x; i < n; i += (long) gridDim.x * blockDim.x) {
+        float v = in[i] + bias[i % cols];
+        if (outType == 0) {
+            ((float*) out)[i] = v;
+        } else {
+            ((u16*) out)[i] = bf16_from_float(v);
+        }
+    }
+}
+
 // Converts a row-major F32 matrix to BF16 (toBf16 = 1) or BF16 to F32 (toBf16 = 0), rounding to nearest even.
 extern "C" __global__ void convert(const void* in, void* out, long n, int toBf16) {
     for (long i = blockIdx.x * (long) blockDim.x + threadIdx.x; i < n; i += (long) gridDim.x * blockDim.x) {
