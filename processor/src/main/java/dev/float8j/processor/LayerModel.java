@@ -11,10 +11,11 @@ import javax.lang.model.element.TypeElement;
 /**
  * What the processor knows about one {@code @Float8} layer once the annotation is read and checked: the
  * {@link Float8Plan} it resolves to (the same object the runtime builds for that plan), with each gemm's operands
- * named as the generated code names them. The writer turns this, and only this, into code.
+ * named as the generated code names them, and whether the layer has a constructor (int, int, boolean bias) for the
+ * generated class to pass on. The writer turns this, and only this, into code.
  */
 record LayerModel(TypeElement type, ClassName annotated, ClassName generated, GemmModel output, GemmModel gradInput,
-        GemmModel gradWeight, Float8Plan plan) {
+        GemmModel gradWeight, Float8Plan plan, boolean biasConstructor) {
 
     /** What forward saves for grad_weight, as the runtime decides it. */
     Float8Plan.SavedInput savedInput() {

@@ -106,7 +106,8 @@ final class LayerReader {
         }
         Float8Plan plan = new Float8Plan(output.plan(), gradInput.plan(), gradWeight.plan(), backward);
         warnIfPolicyIgnored(float8, plan);
-        return Optional.of(new LayerModel(type, annotated, generated, output, gradInput, gradWeight, plan));
+        return Optional.of(new LayerModel(type, annotated, generated, output, gradInput, gradWeight, plan,
+                hasBiasConstructor(type)));
     }
 
     private void checkType(AnnotationMirror float8, ClassName generated) {
@@ -153,6 +154,22 @@ final class LayerReader {
                 }
             }
         }
+    }
+
+    /**
+     * Whether the layer has a non-private constructor (int inFeatures, int outFeatures, boolean bias): the generated
+     * class then gets one too, which {@code Float8Layers.create(type, in, out, bias)} calls.
+     */
+    private static boolean hasBiasConstructor(TypeElement type) {
+        for (ExecutableElement c : ElementFilter.constructorsIn(type.getEnclosedElements())) {
+            if (!c.getModifiers().contains(Modifier.PRIVATE) && c.getParameters().size() == 3
+                    && c.getParameters().get(0).asType().getKind() == TypeKind.INT
+                    && c.getParameters().get(1).asType().getKind() == TypeKind.INT
+                    && c.getParameters().get(2).asType().getKind() == TypeKind.BOOLEAN) {
+                return true;
+            }
+        }
+        return false;
     }
 
     /** forward(Tensor), backward(Tensor), savedBytes() or plan(): the methods the generated class writes. */

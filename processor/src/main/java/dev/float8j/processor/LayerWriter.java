@@ -72,6 +72,15 @@ final class LayerWriter {
                 .addParameter(int.class, "outFeatures")
                 .addStatement("super(inFeatures, outFeatures)")
                 .build());
+        if (layer.biasConstructor()) {
+            type.addMethod(MethodSpec.constructorBuilder()
+                    .addModifiers(Modifier.PUBLIC)
+                    .addParameter(int.class, "inFeatures")
+                    .addParameter(int.class, "outFeatures")
+                    .addParameter(boolean.class, "bias")
+                    .addStatement("super(inFeatures, outFeatures, bias)")
+                    .build());
+        }
         type.addMethod(plan());
         type.addMethod(forward());
         type.addMethod(backward());
@@ -86,7 +95,8 @@ final class LayerWriter {
         CodeBlock.Builder doc = CodeBlock.builder()
                 .add("The FP8 version of {@link $T}, written by the float8j processor from its {@code @Float8} annotation.\n",
                         layer.annotated())
-                .add("Create it with {@code Float8Layers.create($T.class, in, out)}.\n\n", layer.annotated())
+                .add("Create it with {@code Float8Layers.create($T.class, in, out$L)}.\n\n", layer.annotated(),
+                        layer.biasConstructor() ? "[, bias]" : "")
                 .add("<pre>\n");
         for (GemmModel gemm : gemms()) {
             doc.add("$L $L\n", pad(gemm.kind().title, 12), gemm.kind().formula);
@@ -96,6 +106,10 @@ final class LayerWriter {
             } else {
                 doc.add("    in high precision\n");
             }
+        }
+        if (layer.biasConstructor()) {
+            doc.add("$L y += b in F32 before y is rounded; db = column sums of dY in F32 (never quantized)\n",
+                    pad("bias", 12));
         }
         doc.add("saved for backward: $L\n", savedDescription())
                 .add("    (nothing for W: grad_input quantizes it again from the master weight)\n");
@@ -142,7 +156,7 @@ final class LayerWriter {
                 .returns(TENSOR)
                 .addParameter(TENSOR, "x")
                 .addStatement("checkInput(x)")
-                .addStatement("return outputShape(matmul().forward(backend(), x, weight.value()), x)")
+                .addStatement("return outputShape(matmul().forward(backend(), x, weight.value(), biasValue()), x)")
                 .build();
     }
 
@@ -153,7 +167,7 @@ final class LayerWriter {
                 .addModifiers(Modifier.PUBLIC)
                 .returns(TENSOR)
                 .addParameter(TENSOR, "dY")
-                .addStatement("return matmul().backward(backend(), dY, weight)")
+                .addStatement("return matmul().backward(backend(), dY, weight, bias)")
                 .build();
     }
 

@@ -14,6 +14,7 @@ import dev.float8j.runtime.backend.Backend;
 import dev.float8j.runtime.debug.Float8Debug;
 import dev.float8j.runtime.debug.QuantizationObserver;
 import dev.float8j.runtime.debug.Site;
+import dev.float8j.runtime.nn.Float8Layers;
 import dev.float8j.runtime.nn.Float8Linear;
 import dev.float8j.runtime.nn.Init;
 import dev.float8j.runtime.nn.Linear;
@@ -154,6 +155,46 @@ class GeneratedLayerTest {
             assertTrue(!actual.sites().isEmpty() && actual.sites().stream().allMatch(site -> site.startsWith("up/")),
                     name + ": " + actual.sites());
         }
+    }
+
+    /**
+     * A layer whose annotated class has the (int, int, boolean bias) constructor: made by Float8Layers.create with a
+     * bias, its outputs and all three gradients (bias included) equal Float8Linear's with a bias bit for bit.
+     */
+    @Test
+    void generatedWithBiasAndGenericWithBiasAreBitIdentical() throws ReflectiveOperationException {
+        Class<? extends Linear> annotated = loader.loadClass("golden.RowwiseBias").asSubclass(Linear.class);
+        Init.seed(WEIGHT_SEED);
+        Linear generated = new Block().add("up", Float8Layers.create(annotated, IN, OUT, true));
+        assertTrue(generated.hasBias());
+        Init.seed(WEIGHT_SEED);
+        Float8Linear generic = new Block().add("up", new Float8Linear(IN, OUT, plan(generated), true));
+        assertArrayEquals(generic.bias().value().data(), generated.bias().value().data(), "same initial bias");
+        Run expected = run(generic);
+        Run actual = run(generated);
+        assertSameRun(expected, actual, "RowwiseBias");
+        assertArrayEquals(generic.bias().grad().data(), generated.bias().grad().data(), "grad_bias");
+        assertTrue(java.util.Arrays.stream(toDouble(actual.y1())).anyMatch(v -> v != 0));
+
+        Init.seed(WEIGHT_SEED);
+        Linear withoutBias = Float8Layers.create(annotated, IN, OUT);
+        assertTrue(!withoutBias.hasBias() && withoutBias.bias() == null, "the (int, int) constructor gives no bias");
+    }
+
+    @Test
+    void askingForABiasOfALayerWithoutTheConstructorNamesIt() throws ReflectiveOperationException {
+        Class<? extends Linear> annotated = loader.loadClass("golden.Rowwise").asSubclass(Linear.class);
+        IllegalStateException e = org.junit.jupiter.api.Assertions.assertThrows(IllegalStateException.class,
+                () -> Float8Layers.create(annotated, IN, OUT, true));
+        assertTrue(e.getMessage().contains("(int inFeatures, int outFeatures, boolean bias)"), e.getMessage());
+    }
+
+    private static double[] toDouble(float[] v) {
+        double[] d = new double[v.length];
+        for (int i = 0; i < v.length; i++) {
+            d[i] = v[i];
+        }
+        return d;
     }
 
     @Test

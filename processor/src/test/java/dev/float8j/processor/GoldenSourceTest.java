@@ -17,11 +17,11 @@ import org.junit.jupiter.params.provider.ValueSource;
  */
 class GoldenSourceTest {
     static final String[] CASES = {"Tensorwise", "Rowwise", "RowwiseGwHp", "Blockwise", "Mx", "RowwiseRequantize",
-        "RowwiseBothAxes", "CustomOverrides", "OutputHighPrecision"};
+        "RowwiseBothAxes", "CustomOverrides", "OutputHighPrecision", "RowwiseBias"};
 
     @ParameterizedTest
     @ValueSource(strings = {"Tensorwise", "Rowwise", "RowwiseGwHp", "Blockwise", "Mx", "RowwiseRequantize",
-        "RowwiseBothAxes", "CustomOverrides", "OutputHighPrecision"})
+        "RowwiseBothAxes", "CustomOverrides", "OutputHighPrecision", "RowwiseBias"})
     void generatedSourceMatchesGolden(String name) throws IOException {
         Compilation compilation = Compiled.compile(Compiled.golden(name));
         assertThat(compilation).succeededWithoutWarnings();

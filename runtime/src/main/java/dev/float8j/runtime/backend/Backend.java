@@ -58,6 +58,20 @@ public interface Backend {
         return out == DType.F32 ? c : c.to(out);
     }
 
+    /**
+     * {@link #gemm(Float8Tensor, Float8Tensor, DType)} plus a bias: {@code C[i][j] = sum + bias[j]}, the F32 bias
+     * ([1, B's free length]) added to the F32 accumulator before the one rounding to out. bias null gives the plain
+     * gemm. This default adds it after an F32 gemm; backends override it to add it in the gemm's output write.
+     */
+    default Tensor gemm(Float8Tensor a, Float8Tensor b, Tensor bias, DType out) {
+        if (bias == null) {
+            return gemm(a, b, out);
+        }
+        Tensor c = gemm(a, b);
+        addBias(c, bias);
+        return out == DType.F32 ? c : c.to(out);
+    }
+
     /** The high-precision gemm under the same convention: F32 or BF16 inputs, F32 accumulation and result. */
     Tensor matmul(Tensor a, int aAxis, Tensor b, int bAxis);
 
@@ -65,6 +79,56 @@ public interface Backend {
     default Tensor matmul(Tensor a, int aAxis, Tensor b, int bAxis, DType out) {
         Tensor c = matmul(a, aAxis, b, bAxis);
         return out == DType.F32 ? c : c.to(out);
+    }
+
+    /**
+     * {@link #matmul(Tensor, int, Tensor, int, DType)} plus a bias, as
+     * {@link #gemm(Float8Tensor, Float8Tensor, Tensor, DType)} adds it: in F32, before the one rounding to out.
+     */
+    default Tensor matmul(Tensor a, int aAxis, Tensor b, int bAxis, Tensor bias, DType out) {
+        if (bias == null) {
+            return matmul(a, aAxis, b, bAxis, out);
+        }
+        Tensor c = matmul(a, aAxis, b, bAxis);
+        addBias(c, bias);
+        return out == DType.F32 ? c : c.to(out);
+    }
+
+    /**
+     * The sums of g's columns (g viewed as rows x cols, F32 or BF16), accumulated in F32 from the first row to the
+     * last: an F32 [1, cols] tensor where g lives. A bias's gradient is the column sums of dY.
+     */
+    default Tensor columnSums(Tensor g) {
+        toHost(g); // refuses device tensors
+        int rows = g.rows();
+        int cols = g.cols();
+        float[] sums = new float[cols];
+        for (int r = 0; r < rows; r++) {
+            for (int c = 0; c < cols; c++) {
+                sums[c] += g.get(r, c);
+            }
+        }
+        return Tensor.of(sums, 1, cols);
+    }
+
+    /** c[i][j] += bias[j] for a host F32 c; fails unless bias is F32 with one element per column of c. */
+    static void addBias(Tensor c, Tensor bias) {
+        checkBias(bias, c.cols());
+        float[] out = c.data();
+        int cols = c.cols();
+        for (int i = 0; i < c.rows(); i++) {
+            for (int j = 0; j < cols; j++) {
+                out[i * cols + j] += bias.getFlat(j);
+            }
+        }
+    }
+
+    /** Fails unless bias is an F32 tensor of n elements (a [1, n] row), the bias of a gemm with n output columns. */
+    static void checkBias(Tensor bias, int n) {
+        if (bias.dtype() != DType.F32 || bias.size() != n) {
+            throw new IllegalArgumentException("the bias of a gemm with " + n + " output columns must be an F32 tensor"
+                    + " of " + n + " elements, got " + bias);
+        }
     }
 
     /**

@@ -116,6 +116,37 @@ public final class CpuBackend implements Backend {
         return Tensor.of(GemmEngine.multiply(left, right, threads), left.free, right.free);
     }
 
+    /** The gemm with the bias added in its output write, by each thread to the block it computed. */
+    @Override
+    public Tensor gemm(Float8Tensor a, Float8Tensor b, Tensor bias, DType out) {
+        if (bias == null) {
+            return gemm(a, b, out);
+        }
+        GemmOperand left = GemmOperand.of(a);
+        GemmOperand right = GemmOperand.of(b);
+        checkDepth("gemm", a.shape(), a.axis(), left, b.shape(), b.axis(), right);
+        Tensor c = Tensor.of(GemmEngine.multiply(left, right, biasArray(bias, right.free), threads), left.free, right.free);
+        return out == DType.F32 ? c : c.to(out);
+    }
+
+    /** The high-precision gemm with the bias added in its output write. */
+    @Override
+    public Tensor matmul(Tensor a, int aAxis, Tensor b, int bAxis, Tensor bias, DType out) {
+        if (bias == null) {
+            return matmul(a, aAxis, b, bAxis, out);
+        }
+        GemmOperand left = GemmOperand.of(a, aAxis);
+        GemmOperand right = GemmOperand.of(b, bAxis);
+        checkDepth("matmul", a.shape(), aAxis, left, b.shape(), bAxis, right);
+        Tensor c = Tensor.of(GemmEngine.multiply(left, right, biasArray(bias, right.free), threads), left.free, right.free);
+        return out == DType.F32 ? c : c.to(out);
+    }
+
+    private float[] biasArray(Tensor bias, int columns) {
+        Backend.checkBias(toHost(bias), columns);
+        return bias.data();
+    }
+
     private static void checkDepth(String op, int[] aShape, int aAxis, GemmOperand a, int[] bShape, int bAxis,
             GemmOperand b) {
         if (a.depth != b.depth) {

@@ -51,6 +51,14 @@ final class GemmEngine {
      * is shorter than K, else once at the end.
      */
     static float[] multiply(GemmOperand a, GemmOperand b, CpuThreads threads) {
+        return multiply(a, b, null, threads);
+    }
+
+    /**
+     * As {@link #multiply(GemmOperand, GemmOperand, CpuThreads)}, then {@code C[i][j] += bias[j]} (bias null: none)
+     * by the thread that wrote C's block, while the block is still in its cache: the F32 sum, scaled, plus the bias.
+     */
+    static float[] multiply(GemmOperand a, GemmOperand b, float[] bias, CpuThreads threads) {
         boolean scaled = a.carriesScales() || b.carriesScales();
         int m = a.free;
         int n = b.free;
@@ -81,6 +89,9 @@ final class GemmEngine {
             multiplyBlock(a, b, c, n, m0, m1, n0, n1, chunked ? chunk : KC, chunked, ws);
             if (scaled && !chunked) {
                 scaleOnce(a, b, c, n, m0, m1, n0, n1, ws);
+            }
+            if (bias != null) {
+                addBias(bias, c, n, m0, m1, n0, n1);
             }
         });
         return c;
@@ -156,6 +167,22 @@ final class GemmEngine {
             int k = k0 + s * segment;
             for (int w = 0; w < width; w++) {
                 dst[dstOff + s * width + w] = w < valid ? x.inverseScale(i0 + w, k) : 0f;
+            }
+        }
+    }
+
+    /** C[i][j] += bias[j] over one thread's block of rows m0..m1 and columns n0..n1. */
+    private static void addBias(float[] bias, float[] c, int ldc, int m0, int m1, int n0, int n1) {
+        int vectorEnd = n0 + (n1 - n0) / LANES * LANES;
+        for (int i = m0; i < m1; i++) {
+            int row = i * ldc;
+            int j = n0;
+            for (; j < vectorEnd; j += LANES) {
+                FloatVector.fromArray(SPECIES, c, row + j).add(FloatVector.fromArray(SPECIES, bias, j))
+                        .intoArray(c, row + j);
+            }
+            for (; j < n1; j++) {
+                c[row + j] += bias[j];
             }
         }
     }

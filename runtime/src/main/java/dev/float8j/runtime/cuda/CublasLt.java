@@ -31,12 +31,17 @@ final class CublasLt {
 
     static final int DESC_TRANSA = 3;
     static final int DESC_TRANSB = 4;
+    static final int DESC_EPILOGUE = 7;
+    static final int DESC_BIAS_POINTER = 8;
     static final int DESC_A_SCALE_POINTER = 17;
     static final int DESC_B_SCALE_POINTER = 18;
     static final int DESC_FAST_ACCUM = 25;
+    static final int DESC_BIAS_DATA_TYPE = 26;
     static final int DESC_A_SCALE_MODE = 31;
     static final int DESC_B_SCALE_MODE = 32;
     static final int PREF_MAX_WORKSPACE_BYTES = 1;
+    /** cublasLtEpilogue_t: add a bias vector, one element per row of D (cuBLASLt's m), to every column. */
+    static final int EPILOGUE_BIAS = 4;
 
     /** cublasLtMatmulMatrixScale_t values. */
     static final int SCALE_SCALAR_32F = 0;
@@ -138,10 +143,29 @@ final class CublasLt {
      * One matmul shape in cuBLASLt's column-major terms: D (m x n, ld m) = op(A) · op(B) over k.
      * A is stored k x m (lda) when transa is T, m x k when N; B is k x n (ldb) when transb is N, n x k when T.
      * Scale modes are -1 for unscaled operands (BF16/F32 matmuls). accumulate: D += op(A)·op(B) (beta = 1,
-     * C = D) instead of D = op(A)·op(B).
+     * C = D) instead of D = op(A)·op(B). biasType: -1 for none, else the cudaDataType of a bias vector of m
+     * elements that the BIAS epilogue adds to every column of D before D is written in dType.
      */
     record Shape(long m, long n, long k, int aType, int bType, int dType, int transa, int transb, long lda, long ldb,
-            int aScaleMode, int bScaleMode, boolean fastAccum, boolean accumulate) {
+            int aScaleMode, int bScaleMode, boolean fastAccum, boolean accumulate, int biasType) {
+
+        /** The shape of a matmul without bias. */
+        Shape(long m, long n, long k, int aType, int bType, int dType, int transa, int transb, long lda, long ldb,
+                int aScaleMode, int bScaleMode, boolean fastAccum, boolean accumulate) {
+            this(m, n, k, aType, bType, dType, transa, transb, lda, ldb, aScaleMode, bScaleMode, fastAccum, accumulate, -1);
+        }
+
+        /** This shape with D written in the given cudaDataType. */
+        Shape withOutput(int type) {
+            return new Shape(m, n, k, aType, bType, type, transa, transb, lda, ldb, aScaleMode, bScaleMode, fastAccum,
+                    accumulate, biasType);
+        }
+
+        /** This shape with a bias of the given cudaDataType added in the epilogue. */
+        Shape withBias(int type) {
+            return new Shape(m, n, k, aType, bType, dType, transa, transb, lda, ldb, aScaleMode, bScaleMode, fastAccum,
+                    accumulate, type);
+        }
     }
 
     private record Plan(MemorySegment desc, MemorySegment aLayout, MemorySegment bLayout, MemorySegment dLayout,
@@ -150,11 +174,19 @@ final class CublasLt {
 
     /** Runs D = op(A)·op(B) (or D += with shape.accumulate) on device pointers; scale pointers are 0 for unscaled matmuls. */
     void matmul(Shape shape, long a, long b, long d, long aScale, long bScale, MemorySegment stream) {
+        matmul(shape, a, b, d, aScale, bScale, 0, stream);
+    }
+
+    /** As {@link #matmul(Shape, long, long, long, long, long, MemorySegment)}, adding the bias vector at bias. */
+    void matmul(Shape shape, long a, long b, long d, long aScale, long bScale, long bias, MemorySegment stream) {
         Plan plan = plans.computeIfAbsent(shape, this::plan);
         try (Arena call = Arena.ofConfined()) {
             if (shape.aScaleMode() >= 0) {
                 setPointer(plan.desc(), DESC_A_SCALE_POINTER, aScale, call);
                 setPointer(plan.desc(), DESC_B_SCALE_POINTER, bScale, call);
+            }
+            if (shape.biasType() >= 0) {
+                setPointer(plan.desc(), DESC_BIAS_POINTER, bias, call);
             }
             // a local, not a conditional in the call: invokeExact would see the conditional's type as Object
             MemorySegment beta = shape.accumulate() ? betaOne : betaZero;
@@ -203,6 +235,12 @@ final class CublasLt {
                 MemorySegment fast = arena.allocateFrom(JAVA_BYTE, (byte) (s.fastAccum() ? 1 : 0));
                 check((int) cublasLtMatmulDescSetAttribute.invokeExact(desc, DESC_FAST_ACCUM, fast, 1L),
                         "cublasLtMatmulDescSetAttribute(FAST_ACCUM)");
+            }
+            if (s.biasType() >= 0) {
+                setInt(desc, DESC_EPILOGUE, EPILOGUE_BIAS, "EPILOGUE=BIAS");
+                setInt(desc, DESC_BIAS_DATA_TYPE, s.biasType(), "BIAS_DATA_TYPE=" + s.biasType());
+                // as for the scales: the heuristic wants a pointer, any aligned address serves
+                setPointer(desc, DESC_BIAS_POINTER, workspace, arena);
             }
             MemorySegment aLayout = s.transa() == OP_T ? layout(s.aType(), s.k(), s.m(), s.lda())
                     : layout(s.aType(), s.m(), s.k(), s.lda());

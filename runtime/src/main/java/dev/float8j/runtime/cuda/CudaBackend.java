@@ -187,6 +187,15 @@ public final class CudaBackend implements Backend {
         return gemms.gemm(a, b, out, fastAccum);
     }
 
+    /**
+     * {@link #gemm(DeviceFloat8, DeviceFloat8, DType, boolean)} plus bias (F32, one element per column of the
+     * result; null for none), added to the F32 accumulator before the result is written in out: by cuBLASLt's BIAS
+     * epilogue, or where that takes no F32 bias by the add_bias kernel after an F32 gemm.
+     */
+    public DeviceTensor gemm(DeviceFloat8 a, DeviceFloat8 b, DeviceTensor bias, DType out, boolean fastAccum) {
+        return gemms.gemm(a, b, bias, out, fastAccum);
+    }
+
     /** d += A·Bᵀ under the axis convention, on the GPU, accumulated by cuBLASLt itself (beta = 1); d is F32. */
     public void gemmAccumulate(DeviceTensor d, DeviceFloat8 a, DeviceFloat8 b) {
         gemms.gemmAccumulate(d, a, b);
@@ -195,6 +204,23 @@ public final class CudaBackend implements Backend {
     /** The high-precision gemm under the axis convention on the GPU; a and b share a dtype (F32 or BF16). */
     public DeviceTensor matmul(DeviceTensor a, int aAxis, DeviceTensor b, int bAxis, DType out) {
         return gemms.matmul(a, aAxis, b, bAxis, out);
+    }
+
+    /**
+     * The high-precision gemm plus bias (F32, one element per column of the result; null for none), added in F32
+     * before the result is written in out, as {@link #gemm(DeviceFloat8, DeviceFloat8, DeviceTensor, DType, boolean)}
+     * adds it.
+     */
+    public DeviceTensor matmul(DeviceTensor a, int aAxis, DeviceTensor b, int bAxis, DeviceTensor bias, DType out) {
+        return gemms.matmul(a, aAxis, b, bAxis, bias, out);
+    }
+
+    /**
+     * The F32 column sums of g (rows x cols, F32 or BF16), summed from the first row to the last as on the host:
+     * a [1, cols] F32 device tensor. A bias's gradient is the column sums of dY.
+     */
+    public DeviceTensor columnSums(DeviceTensor g) {
+        return gemms.columnSums(g);
     }
 
 
@@ -288,9 +314,19 @@ public final class CudaBackend implements Backend {
 
     @Override
     public Tensor matmul(Tensor a, int aAxis, Tensor b, int bAxis, DType out) {
-        if (a.isOnDevice() || b.isOnDevice()) {
+        return matmul(a, aAxis, b, bAxis, null, out);
+    }
+
+    /** The bias goes into cuBLASLt's epilogue, on the GPU, with host tensors uploaded for the call. */
+    @Override
+    public Tensor matmul(Tensor a, int aAxis, Tensor b, int bAxis, Tensor bias, DType out) {
+        if (bias != null) {
+            Backend.checkBias(bias, bAxis == 1 ? b.rows() : b.cols());
+        }
+        if (a.isOnDevice() || b.isOnDevice() || bias != null && bias.isOnDevice()) {
             Tensor da = toDevice(a);
             Tensor db = toDevice(b);
+            Tensor dBias = bias == null ? null : toDevice(bias);
             try {
                 DeviceTensor va = DeviceMemory.deviceView(da);
                 DeviceTensor vb = DeviceMemory.deviceView(db);
@@ -301,13 +337,14 @@ public final class CudaBackend implements Backend {
                     va = va.dtype() == DType.BF16 ? va : convert(va, DType.BF16);
                     vb = vb.dtype() == DType.BF16 ? vb : convert(vb, DType.BF16);
                 }
-                DeviceTensor d = matmul(va, aAxis, vb, bAxis, out);
+                DeviceTensor d = matmul(va, aAxis, vb, bAxis, dBias == null ? null : DeviceMemory.deviceView(dBias), out);
                 closeIfCopy(va, da);
                 closeIfCopy(vb, db);
                 return memory.resident(d, d.rows(), d.cols());
             } finally {
                 Reference.reachabilityFence(da);
                 Reference.reachabilityFence(db);
+                Reference.reachabilityFence(dBias);
             }
         }
         if (a.dtype() != b.dtype()) {
@@ -315,8 +352,23 @@ public final class CudaBackend implements Backend {
             b = b.to(DType.F32);
         }
         try (DeviceTensor da = memory.upload(a); DeviceTensor db = memory.upload(b);
-                DeviceTensor d = matmul(da, aAxis, db, bAxis, out)) {
+                DeviceTensor dBias = bias == null ? null : memory.upload(bias);
+                DeviceTensor d = matmul(da, aAxis, db, bAxis, dBias, out)) {
             return memory.download(d);
+        }
+    }
+
+    /** Column sums on the GPU for a device tensor, on the host for a host one. */
+    @Override
+    public Tensor columnSums(Tensor g) {
+        if (!g.isOnDevice()) {
+            return Backend.super.columnSums(g);
+        }
+        try {
+            DeviceTensor sums = columnSums(DeviceMemory.deviceView(g));
+            return memory.resident(sums, 1, g.cols());
+        } finally {
+            Reference.reachabilityFence(g);
         }
     }
 
@@ -466,13 +518,7 @@ public final class CudaBackend implements Backend {
     /** On device operands cuBLASLt writes out itself (its epilogue rounds the F32 result to BF16). */
     @Override
     public Tensor gemm(Float8Tensor a, Float8Tensor b, DType out) {
-        int depth = a.axis() == 1 ? a.cols() : a.rows();
-        int depthB = b.axis() == 1 ? b.cols() : b.rows();
-        if (depth != depthB) {
-            throw new IllegalArgumentException("gemm: A " + Arrays.toString(a.shape()) + " along axis " + a.axis()
-                    + " sums over " + depth + " elements, B " + Arrays.toString(b.shape()) + " along axis " + b.axis()
-                    + " over " + depthB);
-        }
+        int depth = gemmDepth(a, b);
         if (needsDequantizedGemm(a, b)) {
             return matmul(dequantize(a), a.axis(), dequantize(b), b.axis(), out);
         }
@@ -483,6 +529,46 @@ public final class CudaBackend implements Backend {
             });
         }
         return out == DType.F32 ? gemms.hostGemm(a, b, depth) : gemms.hostGemm(a, b, depth).to(out);
+    }
+
+    /**
+     * With device operands (or bias) the bias goes into cuBLASLt's epilogue on the GPU; with host ones the F32
+     * result comes back and the bias is added on the host, before the one rounding to out.
+     */
+    @Override
+    public Tensor gemm(Float8Tensor a, Float8Tensor b, Tensor bias, DType out) {
+        if (bias == null) {
+            return gemm(a, b, out);
+        }
+        gemmDepth(a, b);
+        Backend.checkBias(bias, b.axis() == 1 ? b.rows() : b.cols());
+        if (needsDequantizedGemm(a, b)) {
+            return matmul(dequantize(a), a.axis(), dequantize(b), b.axis(), bias, out);
+        }
+        if (a.isOnDevice() || b.isOnDevice() || bias.isOnDevice()) {
+            Tensor dBias = toDevice(bias);
+            try {
+                return onGemmOperands(a, b, (qa, qb) -> {
+                    DeviceTensor d = gemm(qa, qb, DeviceMemory.deviceView(dBias), out, false);
+                    return memory.resident(d, d.rows(), d.cols());
+                });
+            } finally {
+                Reference.reachabilityFence(dBias);
+            }
+        }
+        return Backend.super.gemm(a, b, bias, out);
+    }
+
+    /** The length both operands sum over; fails when they differ. */
+    private static int gemmDepth(Float8Tensor a, Float8Tensor b) {
+        int depth = a.axis() == 1 ? a.cols() : a.rows();
+        int depthB = b.axis() == 1 ? b.cols() : b.rows();
+        if (depth != depthB) {
+            throw new IllegalArgumentException("gemm: A " + Arrays.toString(a.shape()) + " along axis " + a.axis()
+                    + " sums over " + depth + " elements, B " + Arrays.toString(b.shape()) + " along axis " + b.axis()
+                    + " over " + depthB);
+        }
+        return depth;
     }
 
 }

@@ -9,16 +9,22 @@ import dev.float8j.plan.Fp8Format;
 import dev.float8j.runtime.Tensor;
 import dev.float8j.runtime.Float8Tensor;
 import dev.float8j.plan.ScalingGranularity;
+import java.lang.foreign.Arena;
+import java.util.Set;
+import java.util.concurrent.ConcurrentHashMap;
 
 /**
  * Gemms through cuBLASLt: the scaled FP8 gemm on device copies, the high-precision matmul, and the host API's
  * padded FP8 gemm; with the tables from float8j's granularities to cuBLASLt's scale modes and the layouts
- * cuBLASLt reads.
+ * cuBLASLt reads. A device gemm may add a bias (cuBLASLt's BIAS epilogue, else elementwise.cu's add_bias), and
+ * the bias's gradient, the column sums of dY, is computed here too (elementwise.cu's column_sums).
  */
 final class CudaGemms {
     private final CudaContext cuda;
     private final DeviceMemory memory;
     private final CudaCasts casts;
+    /** Shapes whose BIAS epilogue cuBLASLt refused with an F32 bias: they take the add_bias kernel instead. */
+    private final Set<CublasLt.Shape> refusedBiasEpilogues = ConcurrentHashMap.newKeySet();
 
     CudaGemms(CudaContext cuda, DeviceMemory memory, CudaCasts casts) {
         this.cuda = cuda;
@@ -60,8 +66,25 @@ final class CudaGemms {
      * accumulate in the tensor cores' reduced precision (tensorwise and rowwise only).
      */
     DeviceTensor gemm(DeviceFloat8 a, DeviceFloat8 b, DType out, boolean fastAccum) {
+        return gemm(a, b, null, out, fastAccum);
+    }
+
+    /**
+     * {@link #gemm(DeviceFloat8, DeviceFloat8, DType, boolean)} plus bias (F32, one element per column of the
+     * result; null for none), which cuBLASLt's BIAS epilogue adds to the F32 accumulator before the result is written
+     * in out (see {@link #withBias} for shapes whose epilogue takes no F32 bias).
+     */
+    DeviceTensor gemm(DeviceFloat8 a, DeviceFloat8 b, DeviceTensor bias, DType out, boolean fastAccum) {
+        if (bias != null) {
+            checkBias(bias, b.free());
+        }
         DeviceTensor d = memory.allocate(a.free(), b.free(), out);
-        runGemm(a, b, d, fastAccum, false);
+        try {
+            runGemm(a, b, d, fastAccum, false, bias);
+        } catch (RuntimeException e) {
+            d.close();
+            throw e;
+        }
         return d;
     }
 
@@ -71,10 +94,11 @@ final class CudaGemms {
             throw new IllegalArgumentException("cannot accumulate the gemm of " + a + " and " + b + " (" + a.free() + "x"
                     + b.free() + ") into " + d + ": needs an F32 target of that shape");
         }
-        runGemm(a, b, d, false, true);
+        runGemm(a, b, d, false, true, null);
     }
 
-    private void runGemm(DeviceFloat8 a, DeviceFloat8 b, DeviceTensor d, boolean fastAccum, boolean accumulate) {
+    private void runGemm(DeviceFloat8 a, DeviceFloat8 b, DeviceTensor d, boolean fastAccum, boolean accumulate,
+            DeviceTensor bias) {
         if (a.depth() != b.depth()) {
             throw new IllegalArgumentException("gemm: " + a + " sums over " + a.depth() + " elements, " + b + " over "
                     + b.depth());
@@ -93,12 +117,88 @@ final class CudaGemms {
         CublasLt.Shape shape = new CublasLt.Shape(b.free(), a.free(), a.depth(), ltType(b.spec().format()),
                 ltType(a.spec().format()), ltType(d.dtype()), CublasLt.OP_T, CublasLt.OP_N, b.ld(), a.ld(), aMode, bMode,
                 fast, accumulate);
-        cuda.lt.matmul(shape, b.codes().pointer(), a.codes().pointer(), d.pointer(), b.inverseScales().pointer(),
-                a.inverseScales().pointer(), cuda.stream);
+        if (bias == null) {
+            cuda.lt.matmul(shape, b.codes().pointer(), a.codes().pointer(), d.pointer(), b.inverseScales().pointer(),
+                    a.inverseScales().pointer(), cuda.stream);
+            return;
+        }
+        withBias(shape, d, bias, (s, target, biasPointer) -> cuda.lt.matmul(s, b.codes().pointer(),
+                a.codes().pointer(), target.pointer(), b.inverseScales().pointer(), a.inverseScales().pointer(),
+                biasPointer, cuda.stream));
+    }
+
+    /** One cuBLASLt call of a gemm: shape (with or without a bias epilogue), its output and the bias pointer (or 0). */
+    @FunctionalInterface
+    private interface GemmCall {
+        void run(CublasLt.Shape shape, DeviceTensor d, long biasPointer);
+    }
+
+    /**
+     * Runs a gemm of plain's shape into d with bias[j] added to every row of d, in F32 before d is rounded. The bias
+     * stays F32: cuBLASLt's BIAS epilogue with BIAS_DATA_TYPE = F32 adds it to the accumulator where cuBLASLt has a
+     * kernel for that; its documentation lets FP8 kernels take only a BF16 bias, so where it refuses (remembered per
+     * shape) the gemm writes F32 and the add_bias kernel adds the bias and rounds once. Both give the same numbers.
+     */
+    private void withBias(CublasLt.Shape plain, DeviceTensor d, DeviceTensor bias, GemmCall call) {
+        CublasLt.Shape fused = plain.withBias(CublasLt.CUDA_R_32F);
+        if (!refusedBiasEpilogues.contains(fused)) {
+            try {
+                call.run(fused, d, bias.pointer());
+                return;
+            } catch (CudaException e) {
+                refusedBiasEpilogues.add(fused);
+            }
+        }
+        DeviceTensor f32 = d.dtype() == DType.F32 ? d : memory.allocate(d.rows(), d.cols(), DType.F32);
+        try {
+            call.run(plain.withOutput(CublasLt.CUDA_R_32F), f32, 0);
+            try (Arena arena = Arena.ofConfined()) {
+                long n = (long) d.rows() * d.cols();
+                cuda.driver.launch(cuda.module("elementwise.cu").function("add_bias"), "add_bias",
+                        (int) Math.min(4096, (n + 255) / 256), 1, 1, 256, 1, 1, 0, cuda.stream,
+                        KernelArgs.pack(arena, f32.pointer(), bias.pointer(), (long) d.rows(), d.cols(), d.pointer(),
+                                d.dtype() == DType.F32 ? 0 : 1));
+            }
+        } finally {
+            if (f32 != d) {
+                f32.close();
+            }
+        }
+    }
+
+    /** Fails unless bias is an F32 device tensor of n elements. */
+    private static void checkBias(DeviceTensor bias, int n) {
+        if (bias.dtype() != DType.F32 || (long) bias.rows() * bias.cols() != n) {
+            throw new IllegalArgumentException("the bias of a gemm with " + n + " output columns must be an F32 tensor"
+                    + " of " + n + " elements, got " + bias);
+        }
+    }
+
+    /**
+     * The F32 column sums of g (rows x cols, F32 or BF16), summed from the first row to the last as on the host:
+     * a [1, cols] F32 device tensor. A bias's gradient is the column sums of dY.
+     */
+    DeviceTensor columnSums(DeviceTensor g) {
+        DeviceTensor out = memory.allocate(1, g.cols(), DType.F32);
+        try (Arena arena = Arena.ofConfined()) {
+            cuda.driver.launch(cuda.module("elementwise.cu").function("column_sums"), "column_sums",
+                    ceilDiv(g.cols(), 256), 1, 1, 256, 1, 1, 0, cuda.stream, KernelArgs.pack(arena, g.pointer(),
+                            g.rows(), g.cols(), g.dtype() == DType.F32 ? 0 : 1, out.pointer()));
+        }
+        return out;
     }
 
     /** The high-precision gemm under the axis convention on the GPU; a and b share a dtype (F32 or BF16). */
     DeviceTensor matmul(DeviceTensor a, int aAxis, DeviceTensor b, int bAxis, DType out) {
+        return matmul(a, aAxis, b, bAxis, null, out);
+    }
+
+    /**
+     * The high-precision gemm plus bias (F32, one element per column of the result; null for none), added in F32
+     * before the result is written in out, as {@link #gemm(DeviceFloat8, DeviceFloat8, DeviceTensor, DType, boolean)}
+     * adds it.
+     */
+    DeviceTensor matmul(DeviceTensor a, int aAxis, DeviceTensor b, int bAxis, DeviceTensor bias, DType out) {
         if (a.dtype() != b.dtype()) {
             throw new IllegalArgumentException("matmul of " + a + " and " + b + ": dtypes differ");
         }
@@ -110,17 +210,30 @@ final class CudaGemms {
         }
         if (a.dtype() == DType.F32 && out == DType.BF16) {
             // cuBLASLt has no F32 x F32 -> BF16 matmul: F32 result, then rounded
-            try (DeviceTensor f32 = matmul(a, aAxis, b, bAxis, DType.F32)) {
+            try (DeviceTensor f32 = matmul(a, aAxis, b, bAxis, bias, DType.F32)) {
                 return casts.convert(f32, DType.BF16);
             }
         }
         int m = aAxis == 1 ? a.rows() : a.cols();
         int n = bAxis == 1 ? b.rows() : b.cols();
+        if (bias != null) {
+            checkBias(bias, n);
+        }
         DeviceTensor d = memory.allocate(m, n, out);
         CublasLt.Shape shape = new CublasLt.Shape(n, m, depth, ltType(b.dtype()), ltType(a.dtype()), ltType(out),
                 bAxis == 1 ? CublasLt.OP_T : CublasLt.OP_N, aAxis == 1 ? CublasLt.OP_N : CublasLt.OP_T, b.cols(),
                 a.cols(), -1, -1, false, false);
-        cuda.lt.matmul(shape, b.pointer(), a.pointer(), d.pointer(), 0, 0, cuda.stream);
+        try {
+            if (bias == null) {
+                cuda.lt.matmul(shape, b.pointer(), a.pointer(), d.pointer(), 0, 0, cuda.stream);
+            } else {
+                withBias(shape, d, bias, (s, target, biasPointer) -> cuda.lt.matmul(s, b.pointer(), a.pointer(),
+                        target.pointer(), 0, 0, biasPointer, cuda.stream));
+            }
+        } catch (RuntimeException e) {
+            d.close();
+            throw e;
+        }
         return d;
     }
 

@@ -16,17 +16,44 @@ public final class Float8Layers {
     /** A new FP8 layer of the annotated type with the given sizes: an instance of its generated subclass. */
     public static <T extends Linear> T create(Class<T> annotated, int inFeatures, int outFeatures) {
         Class<? extends T> generated = generatedClass(annotated);
+        Constructor<? extends T> constructor;
         try {
-            Constructor<? extends T> constructor = generated.getDeclaredConstructor(int.class, int.class);
-            return constructor.newInstance(inFeatures, outFeatures);
+            constructor = generated.getDeclaredConstructor(int.class, int.class);
+        } catch (NoSuchMethodException e) {
+            throw new IllegalStateException(generated.getName() + " has no public (int, int) constructor; rebuild with "
+                    + "the float8j processor of the same version as the runtime", e);
+        }
+        return construct(generated, constructor, inFeatures, outFeatures);
+    }
+
+    /**
+     * A new FP8 layer of the annotated type with a bias when bias is true. The annotated class asks for this by
+     * declaring a constructor {@code (int inFeatures, int outFeatures, boolean bias)} that calls
+     * {@code super(inFeatures, outFeatures, bias)}; the processor then gives the generated class the same one.
+     */
+    public static <T extends Linear> T create(Class<T> annotated, int inFeatures, int outFeatures, boolean bias) {
+        Class<? extends T> generated = generatedClass(annotated);
+        Constructor<? extends T> constructor;
+        try {
+            constructor = generated.getDeclaredConstructor(int.class, int.class, boolean.class);
+        } catch (NoSuchMethodException e) {
+            throw new IllegalStateException(annotated.getSimpleName() + " takes no bias: declare a constructor ("
+                    + "int inFeatures, int outFeatures, boolean bias) in " + annotated.getName() + " that calls super("
+                    + "inFeatures, outFeatures, bias), and rebuild so that " + generated.getSimpleName() + " gets one", e);
+        }
+        return construct(generated, constructor, inFeatures, outFeatures, bias);
+    }
+
+    private static <T> T construct(Class<?> generated, Constructor<T> constructor, Object... args) {
+        try {
+            return constructor.newInstance(args);
         } catch (InvocationTargetException e) {
             if (e.getCause() instanceof RuntimeException r) {
                 throw r;
             }
             throw new IllegalStateException("constructing " + generated.getName() + " failed", e.getCause());
         } catch (ReflectiveOperationException e) {
-            throw new IllegalStateException(generated.getName() + " has no public (int, int) constructor; rebuild with "
-                    + "the float8j processor of the same version as the runtime", e);
+            throw new IllegalStateException("cannot construct " + generated.getName() + ": " + e, e);
         }
     }
 

@@ -12,13 +12,18 @@ import dev.float8j.plan.Float8Plan;
 public class Float8Linear extends Linear {
     private final Float8Plan plan;
 
-    /** A layer of the given sizes whose gemms follow plan. */
+    /** A layer of the given sizes, without bias, whose gemms follow plan. */
     public Float8Linear(int inFeatures, int outFeatures, Float8Plan plan) {
+        this(inFeatures, outFeatures, plan, false);
+    }
+
+    /** A layer of the given sizes, with a bias when bias is true, whose gemms follow plan (the bias stays F32). */
+    public Float8Linear(int inFeatures, int outFeatures, Float8Plan plan, boolean bias) {
         if (plan == null) {
             throw new IllegalArgumentException("Float8Linear needs a plan, e.g. Float8Plan.rowwise()");
         }
         this.plan = plan;
-        super(inFeatures, outFeatures);
+        super(inFeatures, outFeatures, bias);
     }
 
     /** The plan every forward and backward follows. */

@@ -15,8 +15,10 @@ import java.util.ArrayDeque;
 import java.util.Deque;
 
 /**
- * The float8 matmul of one weight: y = x·Wᵀ in forward, dX = dY·W and dW += dYᵀ·x in backward, each gemm in FP8
- * or high precision as the {@link Float8Plan} says. It is the one place where a layer's three gemms are written:
+ * The float8 matmul of one weight: y = x·Wᵀ (+ b) in forward, dX = dY·W, dW += dYᵀ·x (and db += the column sums
+ * of dY) in backward, each gemm in FP8 or high precision as the {@link Float8Plan} says. A bias is never
+ * quantized: the backend adds it in F32 to the gemm's F32 accumulator, before the one rounding to the output's
+ * dtype, and its gradient is summed in F32 from dY itself, for every plan. It is the one place where a layer's three gemms are written:
  * {@link Linear}, {@link Float8Linear}, the classes the {@code @Float8} processor writes and user modules
  * (projections, tied heads, experts) all run through it.
  *
@@ -69,13 +71,21 @@ public final class Float8Matmul {
      * unless {@link GradMode} is disabled.
      */
     public Tensor forward(Backend backend, Tensor x, Tensor w) {
+        return forward(backend, x, w, null);
+    }
+
+    /**
+     * y = x·Wᵀ + bias, bias an F32 [1, N] tensor (null: none) added in F32 before y is rounded to x's dtype. Saves
+     * as {@link #forward(Backend, Tensor, Tensor)} does: the bias's gradient needs only dY.
+     */
+    public Tensor forward(Backend backend, Tensor x, Tensor w, Tensor bias) {
         enter();
         try {
             String module = module();
             boolean recording = GradMode.isEnabled();
             GemmPlan output = plan.output();
             if (!output.fp8() || !Float8Debug.fp8Enabled(module, Gemm.OUTPUT)) {
-                Tensor y = backend.matmul(x, 1, w, 1, x.dtype());
+                Tensor y = backend.matmul(x, 1, w, 1, bias, x.dtype());
                 if (recording) {
                     saved.push(SavedTensor.highPrecision(backend.copy(x)));
                 }
@@ -98,7 +108,7 @@ public final class Float8Matmul {
                 }
             }
             Float8Tensor wq = Quantize.quantize(backend, w, output.second(), site(Gemm.OUTPUT, Operand.WEIGHT));
-            Tensor y = backend.gemm(xq, wq, x.dtype());
+            Tensor y = backend.gemm(xq, wq, bias, x.dtype());
             backend.release(wq);
             if (save == null || save.fp8() != xq) {
                 backend.release(xq);
@@ -120,6 +130,14 @@ public final class Float8Matmul {
      * the saved x. dY must have x's shape with the last dimension N.
      */
     public Tensor backward(Backend backend, Tensor gradOutput, Parameter weight) {
+        return backward(backend, gradOutput, weight, null);
+    }
+
+    /**
+     * As {@link #backward(Backend, Tensor, Parameter)}, and adds the column sums of dY (F32) to bias's gradient
+     * when bias is not null.
+     */
+    public Tensor backward(Backend backend, Tensor gradOutput, Parameter weight, Parameter bias) {
         enter();
         try {
             if (saved.isEmpty()) {
@@ -129,6 +147,10 @@ public final class Float8Matmul {
             SavedTensor s = saved.peek();
             Tensor w = weight.value();
             s.checkGradOutput(owner, gradOutput, w.rows());
+            if (bias != null && bias.value().size() != w.rows()) {
+                throw new IllegalArgumentException(owner + ": the bias has " + bias.value().size()
+                        + " elements, the weight " + w.rows() + " rows");
+            }
             String module = module();
             GemmPlan gradWeight = plan.gradWeight();
             GemmPlan gradInput = plan.gradInput();
@@ -151,7 +173,9 @@ public final class Float8Matmul {
             Float8Tensor wForGradInput = !gradInputFp8 ? null
                     : Quantize.quantize(backend, w, gradInput.second(), site(Gemm.GRAD_INPUT, Operand.WEIGHT));
 
-            // from here on the call succeeds: the gradient grows and the save is consumed
+            Tensor dBias = bias == null ? null : backend.columnSums(gradOutput);
+
+            // from here on the call succeeds: the gradients grow and the save is consumed
             Tensor dX = gradInputFp8 ? backend.gemm(dYForGradInput, wForGradInput, s.dtype())
                     : backend.matmul(gradOutput, 1, w, 0, s.dtype());
             if (gradWeightFp8) {
@@ -160,6 +184,10 @@ public final class Float8Matmul {
                 Tensor dW = backend.matmul(gradOutput, 0, s.highPrecision(), 0);
                 weight.accumulateGrad(dW);
                 backend.release(dW);
+            }
+            if (dBias != null) {
+                bias.accumulateGrad(dBias);
+                backend.release(dBias);
             }
             saved.pop();
             releaseAll(backend, dYForGradWeight, dYForGradInput, wForGradInput, xForGradWeight);

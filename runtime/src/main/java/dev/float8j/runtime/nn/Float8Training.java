@@ -13,7 +13,8 @@ import java.util.function.BiPredicate;
 /**
  * Converts an existing model to FP8 training in one call, as torchao's {@code convert_to_float8_training}
  * does: every high-precision {@link Linear} of the module tree that the filter accepts is replaced by a
- * {@link Float8Linear} with the plan, under the same name, holding the same weight and gradient tensors.
+ * {@link Float8Linear} with the plan, under the same name, holding the same weight and gradient tensors (and bias,
+ * which stays in F32).
  *
  * <pre>{@code
  * Float8Training.convert(model, "rowwise");                                   // default filter
@@ -98,8 +99,12 @@ public final class Float8Training {
         List<Linear[]> done = new ArrayList<>();
         try {
             for (Linear old : chosen) {
-                Float8Linear fp8 = Init.withoutDrawing(() -> new Float8Linear(old.inFeatures(), old.outFeatures(), plan));
+                Float8Linear fp8 = Init.withoutDrawing(
+                        () -> new Float8Linear(old.inFeatures(), old.outFeatures(), plan, old.hasBias()));
                 fp8.weight().shareTensorsOf(old.weight());
+                if (old.hasBias()) {
+                    fp8.bias().shareTensorsOf(old.bias());
+                }
                 old.parent().replaceChild(localName(old), fp8);
                 done.add(new Linear[] {old, fp8});
             }

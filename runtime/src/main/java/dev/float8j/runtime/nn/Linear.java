@@ -7,7 +7,11 @@ import dev.float8j.runtime.backends.Backends;
 import java.util.Arrays;
 
 /**
- * The linear layer y = x·Wᵀ, W of shape [outFeatures, inFeatures], no bias (as in most transformer projections).
+ * The linear layer y = x·Wᵀ (+ b), W of shape [outFeatures, inFeatures]; without a bias by default (as in most
+ * transformer projections), with one, b of shape [1, outFeatures], when constructed with {@code bias = true}. The
+ * bias is an F32 master parameter registered as "bias" (so checkpoints, weights files and conversions carry it) that
+ * is never quantized: it is added in F32 to the gemm's F32 result before y is rounded to x's dtype, and its gradient
+ * is the F32 column sums of dY.
  * Its three gemms run through one {@link Float8Matmul} with the layer's {@link #plan()}: all in high precision
  * here, accumulating in F32; {@code @Float8} layers and {@link Float8Linear} give an FP8 plan. y and dX take x's
  * dtype (BF16 activations stay BF16); the weight's gradient accumulates in F32.
@@ -29,10 +33,20 @@ public class Linear extends Module implements Layer {
     protected final int outFeatures;
     /** W, [outFeatures, inFeatures], the F32 master weight. */
     protected final Parameter weight;
+    /** b, [1, outFeatures], the F32 bias; null for a layer without one. */
+    protected final Parameter bias;
     private final Float8Matmul matmul;
 
-    /** A layer with W drawn uniform in ±1/√inFeatures from {@link Init}. */
+    /** A layer without bias, W drawn uniform in ±1/√inFeatures from {@link Init}. */
     public Linear(int inFeatures, int outFeatures) {
+        this(inFeatures, outFeatures, false);
+    }
+
+    /**
+     * A layer with a bias when bias is true; W, then b, drawn uniform in ±1/√inFeatures from {@link Init} (as
+     * PyTorch's {@code nn.Linear} does).
+     */
+    public Linear(int inFeatures, int outFeatures, boolean bias) {
         if (inFeatures <= 0 || outFeatures <= 0) {
             throw new IllegalArgumentException("Linear needs positive sizes, got in=" + inFeatures + " out=" + outFeatures);
         }
@@ -41,6 +55,7 @@ public class Linear extends Module implements Layer {
         this.outFeatures = outFeatures;
         float bound = (float) (1.0 / Math.sqrt(inFeatures));
         this.weight = parameter("weight", Tensor.of(Init.uniform(outFeatures * inFeatures, bound), outFeatures, inFeatures));
+        this.bias = bias ? parameter("bias", Tensor.of(Init.uniform(outFeatures, bound), 1, outFeatures)) : null;
         Float8Plan plan = plan();
         if (plan == null) {
             throw new IllegalStateException(getClass().getName() + ".plan() returned null while the layer was constructed;"
@@ -62,6 +77,21 @@ public class Linear extends Module implements Layer {
     /** W, [outFeatures, inFeatures]. */
     public Parameter weight() {
         return weight;
+    }
+
+    /** b, [1, outFeatures], or null when this layer has no bias. */
+    public Parameter bias() {
+        return bias;
+    }
+
+    /** Whether this layer adds a bias. */
+    public boolean hasBias() {
+        return bias != null;
+    }
+
+    /** b's current value, or null when this layer has no bias: what forward passes to {@link Float8Matmul}. */
+    protected final Tensor biasValue() {
+        return bias == null ? null : bias.value();
     }
 
     /** The backend this layer computes on: {@link Backends#current()}. */
@@ -95,16 +125,16 @@ public class Linear extends Module implements Layer {
     @Override
     public Tensor forward(Tensor x) {
         checkInput(x);
-        return outputShape(matmul.forward(backend(), x, weight.value()), x);
+        return outputShape(matmul.forward(backend(), x, weight.value(), biasValue()), x);
     }
 
     /**
-     * Takes dY of the shape of the matching forward's y ([..., outFeatures]), adds dW to the weight's gradient and
-     * returns dX.
+     * Takes dY of the shape of the matching forward's y ([..., outFeatures]), adds dW to the weight's gradient (and
+     * the column sums of dY to the bias's) and returns dX.
      */
     @Override
     public Tensor backward(Tensor gradOutput) {
-        return matmul.backward(backend(), gradOutput, weight);
+        return matmul.backward(backend(), gradOutput, weight, bias);
     }
 
     /** Fails unless x ends in inFeatures. */
@@ -135,6 +165,6 @@ public class Linear extends Module implements Layer {
     @Override
     public String toString() {
         return getClass().getSimpleName() + "(" + (name().isEmpty() ? "<root>" : name()) + ", in=" + inFeatures + ", out="
-                + outFeatures + ")";
+                + outFeatures + (bias == null ? "" : ", bias") + ")";
     }
 }

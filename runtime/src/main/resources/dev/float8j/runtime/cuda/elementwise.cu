@@ -1,5 +1,7 @@
-// Element-by-element ops of a transformer: residual add, SwiGLU forward and backward, gradient accumulation.
-// Tensors are F32 or BF16 (DT_F32, DT_BF16), math is F32; each kernel is a grid-stride loop over n elements.
+// Element-by-element ops of a transformer: residual add, SwiGLU forward and backward, gradient accumulation, and a
+// gemm's bias (added to its F32 result; its gradient as column sums).
+// Tensors are F32 or BF16 (DT_F32, DT_BF16), math is F32; each kernel but column_sums is a grid-stride loop over
+// n elements.
 #include "common.cuh"
 
 #define GRID_STRIDE(i, n) \
@@ -10,6 +12,30 @@ extern "C" __global__ void add_into(float* into, const void* g, long n, int gTyp
     GRID_STRIDE(i, n) {
         into[i] += load_elem(g, i, gType);
     }
+}
+
+// out[r][c] = in[r][c] + bias[c] for a row-major rows x cols F32 matrix, written in outType: F32 (out may be in)
+// or BF16 (rounded to nearest even once, after the F32 add). Used where cuBLASLt's bias epilogue takes no F32 bias
+// for a gemm: the gemm writes F32 and this adds the bias.
+extern "C" __global__ void add_bias(const float* in, const float* bias, long rows, int cols, void* out, int outType) {
+    GRID_STRIDE(i, rows * cols) {
+        store_elem(out, i, outType, in[i] + bias[i % cols]);
+    }
+}
+
+// out[c] = the sum of column c of a row-major rows x cols matrix g (gType), accumulated in F32 from row 0 to the
+// last: a bias's gradient from dY. One thread per column, so neighbouring threads read neighbouring elements of
+// each row and the sum's order (hence its bits) is fixed, as on the host.
+extern "C" __global__ void column_sums(const void* g, int rows, int cols, int gType, float* out) {
+    int c = blockIdx.x * blockDim.x + threadIdx.x;
+    if (c >= cols) {
+        return;
+    }
+    float sum = 0.0f;
+    for (long r = 0; r < rows; r++) {
+        sum += load_elem(g, r * cols + c, gType);
+    }
+    out[c] = sum;
 }
 
 // out = a + b, in a's dtype (the residual stream).
