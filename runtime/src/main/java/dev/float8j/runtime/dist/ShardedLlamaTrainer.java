@@ -1,0 +1,126 @@
+package dev.float8j.runtime.dist;
+
+import dev.float8j.runtime.Tensor;
+import dev.float8j.runtime.debug.Float8Debug;
+import dev.float8j.runtime.nn.Ops;
+import dev.float8j.runtime.nn.Parameter;
+import dev.float8j.runtime.nn.transformer.LlamaModel;
+import dev.float8j.runtime.ops.LossResult;
+import dev.float8j.runtime.ops.TokenIds;
+import dev.float8j.runtime.train.AdamW;
+import dev.float8j.runtime.train.LlamaTrainer;
+import dev.float8j.runtime.train.NonFiniteTrainingException;
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.List;
+
+/**
+ * Sharded data parallel training of a {@link LlamaModel}, one instance per rank: each rank owns a dim-0 shard of every
+ * parameter, of its gradient and of AdamW's two moments ({@link ParameterShards}), and a full-size copy of the model
+ * that serves as the buffer the weights are gathered into before use. A step:
+ *
+ * <ol>
+ *   <li>all-gathers every parameter from its shards into the model (F32, the parameters' dtype);</li>
+ *   <li>runs forward and backward on this rank's part of the global batch (batch / ranks sequences);</li>
+ *   <li>reduce-scatters every gradient with {@link ReduceOp#MEAN}, so each rank holds its shard of the gradient of
+ *       the global batch's mean loss;</li>
+ *   <li>all-reduces the shards' sum of squares into the global gradient norm for clipping, and the loss;</li>
+ *   <li>steps AdamW on the local shards only.</li>
+ * </ol>
+ *
+ * With the same global batch and initial weights, every rank count computes the same step as one rank, up to the
+ * order of the reductions (the gradient of a sum over rank-sized parts, the mean over ranks). Every rank's model must
+ * start from the same weights (build it with the same seed): each rank takes its shard from its own copy.
+ *
+ * <p>The collectives run one after the other here; the design that overlaps them with compute is in
+ * docs/distributed.md.
+ */
+public final class ShardedLlamaTrainer {
+    private final Communicator comm;
+    private final LlamaModel model;
+    private final LlamaTrainer.Settings settings;
+    private final ParameterShards shards;
+    private final AdamW optimizer;
+    private long step;
+
+    public ShardedLlamaTrainer(Communicator comm, LlamaModel model, LlamaTrainer.Settings settings) {
+        this.comm = comm;
+        this.model = model;
+        this.settings = settings;
+        this.shards = new ParameterShards(model.parameters(), comm.rank(), comm.size());
+        this.optimizer = new AdamW(shards.shards(), settings.schedule().peak(), settings.weightDecay());
+    }
+
+    /** This rank's shards of the parameters (their values, gradients and, through the optimizer, moments). */
+    public List<Parameter> localShards() {
+        return shards.shards();
+    }
+
+    public AdamW optimizer() {
+        return optimizer;
+    }
+
+    /**
+     * One step on the global batch, given in full on every rank as host ids (batch-major, batch · seq each); this
+     * rank trains on sequences [rank · batch / ranks, (rank + 1) · batch / ranks). Returns the global batch's mean
+     * loss, the same on every rank.
+     */
+    public LlamaTrainer.StepResult step(int[] inputs, int[] targets, int batch, int seq) {
+        if (batch % comm.size() != 0 || inputs.length != batch * seq || targets.length != inputs.length) {
+            throw new IllegalArgumentException("a global batch of " + batch + " sequences of " + seq + " tokens ("
+                    + inputs.length + " inputs, " + targets.length + " targets) must split evenly over " + comm.size()
+                    + " ranks");
+        }
+        long start = System.nanoTime();
+        Float8Debug.setStep(step);
+        double lr = settings.schedule().rate(step);
+        optimizer.setLearningRate(lr);
+        int local = batch / comm.size();
+        int from = comm.rank() * local * seq;
+        TokenIds in = model.tokens(Arrays.copyOfRange(inputs, from, from + local * seq), local, seq);
+        TokenIds out = model.tokens(Arrays.copyOfRange(targets, from, from + local * seq), local, seq);
+
+        gatherWeights();
+        model.zeroGrad();
+        LossResult result = model.forwardLoss(in, out);
+        model.backward(result.dLogits());
+        reduceScatterGradients();
+
+        List<Tensor> grads = new ArrayList<>();
+        for (Parameter p : shards.shards()) {
+            grads.add(p.grad());
+        }
+        Tensor sumOfSquares = comm.allReduce(Ops.where(grads.get(0)).sumOfSquares(grads), ReduceOp.SUM);
+        float loss = comm.allReduce(result.loss(), ReduceOp.SUM).getFlat(0) / comm.size();
+        double squares = sumOfSquares.getFlat(0);
+        // every rank sees the same loss and norm, so every rank takes the same branch
+        if (!Float.isFinite(loss) || !Double.isFinite(squares)) {
+            String problem = "the loss is " + loss + " and the squared gradient norm " + squares;
+            if (settings.onNonFinite() == LlamaTrainer.OnNonFinite.FAIL) {
+                throw new NonFiniteTrainingException(step, problem);
+            }
+            shards.zeroGrad();
+            return new LlamaTrainer.StepResult(step++, loss, Math.sqrt(squares), lr, true, System.nanoTime() - start);
+        }
+        optimizer.step(sumOfSquares, settings.clipNorm());
+        return new LlamaTrainer.StepResult(step++, loss, Math.sqrt(squares), lr, false, System.nanoTime() - start);
+    }
+
+    /** Every parameter of the model from the ranks' shards. */
+    private void gatherWeights() {
+        for (int i = 0; i < shards.count(); i++) {
+            Tensor gathered = comm.allGather(shards.shard(i).value());
+            shards.layout(i).unpadInto(gathered, shards.full(i).value());
+        }
+    }
+
+    /** Each rank's shard of the mean over ranks of every gradient. */
+    private void reduceScatterGradients() {
+        for (int i = 0; i < shards.count(); i++) {
+            ShardLayout layout = shards.layout(i);
+            Tensor mine = comm.reduceScatter(layout.padded(shards.full(i).grad()), ReduceOp.MEAN);
+            float[] into = shards.shard(i).grad().data();
+            System.arraycopy(mine.data(), 0, into, 0, into.length);
+        }
+    }
+}
