@@ -816,6 +816,21 @@ public final class CudaBackend implements Backend {
         return ours(q, q.deviceData());
     }
 
+    /** The stream every operation of this backend is queued on: collectives ({@link NcclCommunicator}) join it. */
+    MemorySegment stream() {
+        return cuda.stream;
+    }
+
+    /** The device memory behind a device tensor of this backend, seen with t's matrix shape, for collectives. */
+    static DeviceTensor deviceTensorOf(Tensor t) {
+        return deviceView(t);
+    }
+
+    /** d as a tensor of this backend of the given shape, released like every result of it. */
+    Tensor wrap(DeviceTensor d, int... shape) {
+        return resident(d, shape);
+    }
+
     /** The device tensor behind t, seen with t's own matrix shape (a reshape shares the memory). */
     private static DeviceTensor deviceView(Tensor t) {
         DeviceTensor d = ours(t, t.deviceData()).tensor;
