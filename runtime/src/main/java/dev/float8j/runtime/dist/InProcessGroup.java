@@ -2,8 +2,6 @@ package dev.float8j.runtime.dist;
 
 import java.util.ArrayList;
 import java.util.List;
-import java.util.concurrent.BrokenBarrierException;
-import java.util.concurrent.CyclicBarrier;
 import java.util.concurrent.atomic.AtomicLong;
 import java.util.function.Function;
 
@@ -19,7 +17,11 @@ import java.util.function.Function;
  */
 public final class InProcessGroup {
     private final int size;
-    private final CyclicBarrier barrier;
+    /** The rendezvous: ranks arrived in the current generation, the generation, and whether a rank failed. */
+    private final Object rendezvous = new Object();
+    private int arrived;
+    private long generation;
+    private boolean broken;
     private final Object[] deposits;
     private final String[] calls;
     private final AtomicLong bytesSent = new AtomicLong();
@@ -29,7 +31,6 @@ public final class InProcessGroup {
             throw new IllegalArgumentException("a group needs at least one rank, got " + size);
         }
         this.size = size;
-        this.barrier = new CyclicBarrier(size);
         this.deposits = new Object[size];
         this.calls = new String[size];
     }
@@ -62,7 +63,7 @@ public final class InProcessGroup {
                     results.set(rank, perRank.apply(new InProcessCommunicator(this, rank)));
                 } catch (Throwable t) {
                     failures[rank] = t;
-                    barrier.reset(); // ranks waiting in a collective fail instead of waiting for ever
+                    breakRendezvous(); // ranks in a collective, or arriving later, fail instead of waiting for ever
                 }
             });
         }
@@ -121,14 +122,38 @@ public final class InProcessGroup {
         return all;
     }
 
+    /** Returns once every rank arrived; throws if a rank failed before or while this one waited. */
     private void await(String call) {
-        try {
-            barrier.await();
-        } catch (BrokenBarrierException e) {
-            throw new RendezvousBroken("another rank failed while this one waited in " + call);
-        } catch (InterruptedException e) {
-            Thread.currentThread().interrupt();
-            throw new RendezvousBroken("interrupted in " + call);
+        synchronized (rendezvous) {
+            if (broken) {
+                throw new RendezvousBroken("another rank failed before this one reached " + call);
+            }
+            long mine = generation;
+            if (++arrived == size) {
+                arrived = 0;
+                generation++;
+                rendezvous.notifyAll();
+                return;
+            }
+            while (generation == mine && !broken) {
+                try {
+                    rendezvous.wait();
+                } catch (InterruptedException e) {
+                    Thread.currentThread().interrupt();
+                    breakRendezvous();
+                    throw new RendezvousBroken("interrupted in " + call);
+                }
+            }
+            if (generation == mine) {
+                throw new RendezvousBroken("another rank failed while this one waited in " + call);
+            }
+        }
+    }
+
+    private void breakRendezvous() {
+        synchronized (rendezvous) {
+            broken = true;
+            rendezvous.notifyAll();
         }
     }
 

@@ -1,15 +1,15 @@
-package dev.float8j.runtime.dist;
+package dev.float8j.runtime.train;
 
 import dev.float8j.runtime.Tensor;
+import dev.float8j.runtime.dist.Communicator;
+import dev.float8j.runtime.dist.ReduceOp;
+import dev.float8j.runtime.dist.ShardLayout;
 import dev.float8j.runtime.debug.Float8Debug;
 import dev.float8j.runtime.nn.Ops;
 import dev.float8j.runtime.nn.Parameter;
 import dev.float8j.runtime.nn.transformer.LlamaModel;
 import dev.float8j.runtime.ops.LossResult;
 import dev.float8j.runtime.ops.TokenIds;
-import dev.float8j.runtime.train.AdamW;
-import dev.float8j.runtime.train.LlamaTrainer;
-import dev.float8j.runtime.train.NonFiniteTrainingException;
 import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.List;

@@ -1,4 +1,4 @@
-package dev.float8j.runtime.dist;
+package dev.float8j.runtime.train;
 
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
@@ -9,14 +9,13 @@ import dev.float8j.runtime.DType;
 import dev.float8j.runtime.backend.Backend;
 import dev.float8j.runtime.backend.ReferenceBackend;
 import dev.float8j.runtime.backends.Backends;
+import dev.float8j.runtime.dist.InProcessGroup;
 import dev.float8j.runtime.nn.Float8Linear;
 import dev.float8j.runtime.nn.Init;
 import dev.float8j.runtime.nn.LinearFactory;
 import dev.float8j.runtime.nn.Parameter;
 import dev.float8j.runtime.nn.transformer.LlamaConfig;
 import dev.float8j.runtime.nn.transformer.LlamaModel;
-import dev.float8j.runtime.train.LearningRateSchedule;
-import dev.float8j.runtime.train.LlamaTrainer;
 import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.List;

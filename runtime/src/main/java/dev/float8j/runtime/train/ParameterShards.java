@@ -1,6 +1,7 @@
-package dev.float8j.runtime.dist;
+package dev.float8j.runtime.train;
 
 import dev.float8j.runtime.Tensor;
+import dev.float8j.runtime.dist.ShardLayout;
 import dev.float8j.runtime.nn.Module;
 import dev.float8j.runtime.nn.Parameter;
 import java.util.ArrayList;
