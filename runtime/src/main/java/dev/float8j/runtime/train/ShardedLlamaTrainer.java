@@ -10,9 +10,14 @@ import dev.float8j.runtime.nn.Parameter;
 import dev.float8j.runtime.nn.transformer.LlamaModel;
 import dev.float8j.runtime.ops.LossResult;
 import dev.float8j.runtime.ops.TokenIds;
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.Arrays;
+import java.util.LinkedHashMap;
 import java.util.List;
+import java.util.Map;
 
 /**
  * Sharded data parallel training of a {@link LlamaModel}, one instance per rank: each rank owns a dim-0 shard of every
@@ -104,6 +109,61 @@ public final class ShardedLlamaTrainer {
         }
         optimizer.step(sumOfSquares, settings.clipNorm());
         return new LlamaTrainer.StepResult(step++, loss, Math.sqrt(squares), lr, false, System.nanoTime() - start);
+    }
+
+    /** Steps taken so far, skipped ones included. */
+    public long steps() {
+        return step;
+    }
+
+    /** The file of rank's shards in a sharded checkpoint folder of a run on ranks ranks. */
+    public static Path shardFile(Path dir, int rank, int ranks) {
+        return dir.resolve("rank-" + rank + "-of-" + ranks + ".ckpt");
+    }
+
+    /**
+     * Saves this rank's shards of the parameters and AdamW's moments, the step count, and the model's FP8 plans
+     * into {@link #shardFile} of dir (each rank its own file, each written atomically as {@link Checkpoint} does;
+     * call it on every rank after the same step).
+     */
+    public void save(Path dir, Map<String, String> metadata) throws IOException {
+        Map<String, String> all = new LinkedHashMap<>(metadata);
+        for (Map.Entry<String, String> plan : Checkpoint.plansOf(model).entrySet()) {
+            all.put("plan " + plan.getKey(), plan.getValue());
+        }
+        Checkpoint.save(shardFile(dir, comm.rank(), comm.size()), shards, optimizer, step, all);
+    }
+
+    /**
+     * Loads this rank's file of a sharded checkpoint saved on the same number of ranks with the same FP8 plans; the
+     * next step continues from it, bit for bit. Returns what was read.
+     *
+     * @throws CheckpointException if the folder holds no file for this rank and rank count, or the plans differ
+     */
+    public Checkpoint resume(Path dir) throws IOException {
+        Path file = shardFile(dir, comm.rank(), comm.size());
+        if (!Files.exists(file)) {
+            List<String> found = new ArrayList<>();
+            if (Files.isDirectory(dir)) {
+                try (var files = Files.list(dir)) {
+                    files.map(f -> f.getFileName().toString()).filter(n -> n.startsWith("rank-")).sorted()
+                            .forEach(found::add);
+                }
+            }
+            throw new CheckpointException(file + " does not exist: a sharded checkpoint resumes on the number of ranks"
+                    + " it was saved with (" + dir + " holds " + (found.isEmpty() ? "no shard files" : found) + ")");
+        }
+        Checkpoint read = Checkpoint.read(file);
+        for (Map.Entry<String, String> plan : Checkpoint.plansOf(model).entrySet()) {
+            String saved = read.metadata().get("plan " + plan.getKey());
+            if (!plan.getValue().equals(saved)) {
+                throw new CheckpointException(file + " does not fit the model: layer " + plan.getKey() + " was saved with"
+                        + " FP8 plan [" + saved + "] but the model's is [" + plan.getValue() + "]");
+            }
+        }
+        Checkpoint loaded = Checkpoint.load(file, shards, optimizer);
+        step = loaded.step();
+        return loaded;
     }
 
     /** Every parameter of the model from the ranks' shards. */

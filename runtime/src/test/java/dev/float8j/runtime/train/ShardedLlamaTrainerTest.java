@@ -192,6 +192,63 @@ class ShardedLlamaTrainerTest {
         assertSameLosses(rowwise, sharded(4, fp8(Float8Plan.rowwise()), DType.BF16), FP8_TOLERANCE, "BF16 rowwise, 4 ranks");
     }
 
+    /** Two ranks train 3 steps and save; fresh trainers (other initial weights) resume and continue bit for bit. */
+    @Test
+    void aShardedCheckpointResumesBitForBitOnTheSameRanks(@org.junit.jupiter.api.io.TempDir java.nio.file.Path dir) {
+        LinearFactory rowwise = fp8(Float8Plan.rowwise());
+        List<LlamaModel> first = List.of(model(rowwise), model(rowwise));
+        List<float[]> straight = InProcessGroup.run(2, c -> {
+            ShardedLlamaTrainer t = new ShardedLlamaTrainer(c, first.get(c.rank()), settings());
+            for (int s = 0; s < 3; s++) {
+                int[][] b = batch(s);
+                t.step(b[0], b[1], BATCH, TINY.seq());
+            }
+            save(t, dir);
+            return continueTraining(t);
+        });
+        Init.seed(99);
+        List<LlamaModel> fresh = List.of(new LlamaModel(TINY, DType.F32, rowwise), new LlamaModel(TINY, DType.F32, rowwise));
+        List<float[]> resumed = InProcessGroup.run(2, c -> {
+            ShardedLlamaTrainer t = new ShardedLlamaTrainer(c, fresh.get(c.rank()), settings());
+            try {
+                assertEquals(3, t.resume(dir).step());
+            } catch (java.io.IOException e) {
+                throw new java.io.UncheckedIOException(e);
+            }
+            return continueTraining(t);
+        });
+        assertArrayEquals(straight.get(0), resumed.get(0));
+        assertArrayEquals(straight.get(1), resumed.get(1));
+
+        List<LlamaModel> four = List.of(model(rowwise), model(rowwise), model(rowwise), model(rowwise));
+        CheckpointException e = org.junit.jupiter.api.Assertions.assertThrows(CheckpointException.class,
+                () -> InProcessGroup.run(4, c -> {
+                    try {
+                        return new ShardedLlamaTrainer(c, four.get(c.rank()), settings()).resume(dir);
+                    } catch (java.io.IOException io) {
+                        throw new java.io.UncheckedIOException(io);
+                    }
+                }));
+        assertTrue(e.getMessage().contains("rank-0-of-2.ckpt, rank-1-of-2.ckpt"), e.getMessage());
+    }
+
+    private static void save(ShardedLlamaTrainer t, java.nio.file.Path dir) {
+        try {
+            t.save(dir, java.util.Map.of("run", "tiny"));
+        } catch (java.io.IOException e) {
+            throw new java.io.UncheckedIOException(e);
+        }
+    }
+
+    private static float[] continueTraining(ShardedLlamaTrainer t) {
+        float[] losses = new float[2];
+        for (int s = 3; s < 5; s++) {
+            int[][] b = batch(s);
+            losses[s - 3] = t.step(b[0], b[1], BATCH, TINY.seq()).loss();
+        }
+        return losses;
+    }
+
     @Test
     void eachRankHoldsAShardOfEveryParameterAndItsMoments() {
         List<LlamaModel> models = List.of(model(LinearFactory.highPrecision()), model(LinearFactory.highPrecision()),
