@@ -464,6 +464,21 @@ public final class CudaBackend implements Backend {
         }
     }
 
+    /** The stream every operation of this backend is queued on: collectives ({@link NcclCommunicator}) join it. */
+    MemorySegment stream() {
+        return cuda.stream;
+    }
+
+    /** The device memory behind a device tensor of this backend, seen with t's matrix shape, for collectives. */
+    static DeviceTensor deviceTensorOf(Tensor t) {
+        return DeviceMemory.deviceView(t);
+    }
+
+    /** d as a tensor of this backend of the given shape, released like every result of it. */
+    Tensor wrap(DeviceTensor d, int... shape) {
+        return memory.resident(d, shape);
+    }
+
     /**
      * q on this GPU in the K-contiguous layout of q's own axis; temporary when it had to be made: uploaded from
      * the host, or the exact transpose of a device copy seen through {@link Float8Tensor#alongOtherAxis()}.

@@ -1,0 +1,167 @@
+package dev.float8j.runtime.cuda;
+
+import dev.float8j.runtime.DType;
+import dev.float8j.runtime.Float8Tensor;
+import dev.float8j.runtime.Tensor;
+import dev.float8j.runtime.dist.Communicator;
+import dev.float8j.runtime.dist.ReduceOp;
+import java.lang.foreign.MemorySegment;
+
+/**
+ * The {@link Communicator} of one process driving one GPU, over NCCL: device tensors of a {@link CudaBackend} in, new
+ * device tensors out, every collective queued on the backend's one stream, so it is ordered with the gemms and
+ * kernels around it without a host synchronization ({@link #barrier} alone waits).
+ *
+ * <p>One process per GPU, not one process driving every GPU: float8j's CUDA stack (context, stream, allocator,
+ * compiled kernels) is one per process, and the rank of a process is its GPU, as with torchrun. Rank 0 makes a unique
+ * id ({@link #newUniqueId}) and hands it to the other processes (a file, the launcher's environment); each then calls
+ * {@link #create} with its rank, which blocks until all have joined. NVLink multicast stays off (NCCL_NVLS_ENABLE=0).
+ */
+public final class NcclCommunicator implements Communicator, AutoCloseable {
+    private final Nccl nccl;
+    private final CudaBackend backend;
+    private final MemorySegment comm;
+    private final int rank;
+    private final int size;
+    private boolean closed;
+
+    private NcclCommunicator(Nccl nccl, CudaBackend backend, MemorySegment comm, int rank, int size) {
+        this.nccl = nccl;
+        this.backend = backend;
+        this.comm = comm;
+        this.rank = rank;
+        this.size = size;
+    }
+
+    /**
+     * A unique id for a new group, made once (by rank 0) and passed to every rank's {@link #create}.
+     *
+     * @throws CudaUnavailableException naming every file tried when NCCL cannot be loaded
+     */
+    public static byte[] newUniqueId() {
+        return Nccl.load().uniqueId();
+    }
+
+    /** Joins the group of size ranks named by uniqueId as rank, on backend's GPU; blocks until every rank joined. */
+    public static NcclCommunicator create(CudaBackend backend, byte[] uniqueId, int rank, int size) {
+        if (size < 1 || rank < 0 || rank >= size) {
+            throw new IllegalArgumentException("rank " + rank + " is not in a group of " + size);
+        }
+        Nccl nccl = Nccl.load();
+        return new NcclCommunicator(nccl, backend, nccl.initRank(size, uniqueId, rank), rank, size);
+    }
+
+    /** The NCCL file loaded and its version code (e.g. 22703 for 2.27.3). */
+    public String library() {
+        return nccl.loadedFrom() + " (version " + nccl.version() + ")";
+    }
+
+    @Override
+    public int rank() {
+        return rank;
+    }
+
+    @Override
+    public int size() {
+        return size;
+    }
+
+    @Override
+    public Tensor allGather(Tensor shard) {
+        DeviceTensor in = device(shard);
+        int[] shape = shard.shape();
+        shape[0] *= size;
+        DeviceTensor out = backend.allocate(in.rows() * size, in.cols(), in.dtype());
+        nccl.allGather(in.pointer(), out.pointer(), shard.size(), type(shard.dtype()), comm, backend.stream());
+        return backend.wrap(out, shape);
+    }
+
+    /**
+     * Not written: a device FP8 tensor of the CUDA backend keeps its codes in a padded gemm layout with scales and
+     * inverse scales of its own, and its gather (two NCCL all-gathers of uint8 codes and float scales into that layout)
+     * has not been written or run. Gather the host form, or the high-precision weight.
+     */
+    @Override
+    public Float8Tensor allGather(Float8Tensor shard) {
+        throw new UnsupportedOperationException("the NCCL all-gather of device FP8 tensors is not written yet"
+                + " (docs/distributed.md): gather " + shard + " in high precision");
+    }
+
+    @Override
+    public Tensor reduceScatter(Tensor full, ReduceOp op) {
+        if (op == ReduceOp.MAX) {
+            throw new IllegalArgumentException("reduceScatter sums or averages; MAX is for allReduce");
+        }
+        if (full.dim(0) % size != 0) {
+            throw new IllegalArgumentException("reduceScatter of " + full + ": dim 0 must split evenly into " + size);
+        }
+        DeviceTensor in = device(full);
+        int[] shape = full.shape();
+        shape[0] /= size;
+        DeviceTensor out = backend.allocate(in.rows() / size, in.cols(), in.dtype());
+        nccl.reduceScatter(in.pointer(), out.pointer(), full.size() / size, type(full.dtype()),
+                op == ReduceOp.SUM ? Nccl.SUM : Nccl.AVG, comm, backend.stream());
+        return backend.wrap(out, shape);
+    }
+
+    @Override
+    public Tensor allReduce(Tensor t, ReduceOp op) {
+        if (op == ReduceOp.MEAN) {
+            throw new IllegalArgumentException("allReduce sums or takes the maximum; divide a SUM for a mean");
+        }
+        DeviceTensor in = device(t);
+        DeviceTensor out = backend.allocate(in.rows(), in.cols(), in.dtype());
+        nccl.allReduce(in.pointer(), out.pointer(), t.size(), type(t.dtype()), op == ReduceOp.SUM ? Nccl.SUM : Nccl.MAX,
+                comm, backend.stream());
+        return backend.wrap(out, t.shape());
+    }
+
+    @Override
+    public Tensor broadcast(Tensor t, int root) {
+        if (root < 0 || root >= size) {
+            throw new IllegalArgumentException("root " + root + " is not a rank of a group of " + size);
+        }
+        DeviceTensor in = device(t);
+        DeviceTensor out = backend.allocate(in.rows(), in.cols(), in.dtype());
+        nccl.broadcast(in.pointer(), out.pointer(), t.size(), type(t.dtype()), root, comm, backend.stream());
+        return backend.wrap(out, t.shape());
+    }
+
+    /** An all-reduce of one float, then a wait for the stream: every rank has reached it and all work before it is done. */
+    @Override
+    public void barrier() {
+        Tensor one = backend.toDevice(Tensor.of(new float[] {1f}, 1, 1));
+        allReduce(one, ReduceOp.SUM);
+        backend.synchronize();
+    }
+
+    @Override
+    public void close() {
+        if (!closed) {
+            closed = true;
+            nccl.destroy(comm);
+        }
+    }
+
+    private DeviceTensor device(Tensor t) {
+        if (closed) {
+            throw new IllegalStateException("this NCCL communicator is closed");
+        }
+        if (!t.isOnDevice()) {
+            throw new IllegalArgumentException(t + " lives on the host; NCCL moves device tensors: backend.toDevice(t)");
+        }
+        return CudaBackend.deviceTensorOf(t);
+    }
+
+    private static int type(DType dtype) {
+        return switch (dtype) {
+            case F32 -> Nccl.FLOAT32;
+            case BF16 -> Nccl.BFLOAT16;
+        };
+    }
+
+    @Override
+    public String toString() {
+        return "NcclCommunicator[rank " + rank + " of " + size + ", " + nccl.loadedFrom() + "]";
+    }
+}

@@ -1,0 +1,186 @@
+package dev.float8j.runtime.train;
+
+import dev.float8j.runtime.Tensor;
+import dev.float8j.runtime.dist.Communicator;
+import dev.float8j.runtime.dist.ReduceOp;
+import dev.float8j.runtime.dist.ShardLayout;
+import dev.float8j.runtime.debug.Float8Debug;
+import dev.float8j.runtime.nn.Ops;
+import dev.float8j.runtime.nn.Parameter;
+import dev.float8j.runtime.nn.transformer.LlamaModel;
+import dev.float8j.runtime.ops.LossResult;
+import dev.float8j.runtime.ops.TokenIds;
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+
+/**
+ * Sharded data parallel training of a {@link LlamaModel}, one instance per rank: each rank owns a dim-0 shard of every
+ * parameter, of its gradient and of AdamW's two moments ({@link ParameterShards}), and a full-size copy of the model
+ * that serves as the buffer the weights are gathered into before use. A step:
+ *
+ * <ol>
+ *   <li>all-gathers every parameter from its shards into the model (F32, the parameters' dtype);</li>
+ *   <li>runs forward and backward on this rank's part of the global batch (batch / ranks sequences);</li>
+ *   <li>reduce-scatters every gradient with {@link ReduceOp#MEAN}, so each rank holds its shard of the gradient of
+ *       the global batch's mean loss;</li>
+ *   <li>all-reduces the shards' sum of squares into the global gradient norm for clipping, and the loss;</li>
+ *   <li>steps AdamW on the local shards only.</li>
+ * </ol>
+ *
+ * With the same global batch and initial weights, every rank count computes the same step as one rank, up to the
+ * order of the reductions (the gradient of a sum over rank-sized parts, the mean over ranks). Every rank's model must
+ * start from the same weights (build it with the same seed): each rank takes its shard from its own copy.
+ *
+ * <p>The collectives run one after the other here; the design that overlaps them with compute is in
+ * docs/distributed.md.
+ */
+public final class ShardedLlamaTrainer {
+    private final Communicator comm;
+    private final LlamaModel model;
+    private final LlamaTrainer.Settings settings;
+    private final ParameterShards shards;
+    private final AdamW optimizer;
+    private long step;
+
+    public ShardedLlamaTrainer(Communicator comm, LlamaModel model, LlamaTrainer.Settings settings) {
+        this.comm = comm;
+        this.model = model;
+        this.settings = settings;
+        this.shards = new ParameterShards(model.parameters(), comm.rank(), comm.size());
+        this.optimizer = new AdamW(shards.shards(), settings.schedule().peak(), settings.weightDecay());
+    }
+
+    /** This rank's shards of the parameters (their values, gradients and, through the optimizer, moments). */
+    public List<Parameter> localShards() {
+        return shards.shards();
+    }
+
+    public AdamW optimizer() {
+        return optimizer;
+    }
+
+    /**
+     * One step on the global batch, given in full on every rank as host ids (batch-major, batch · seq each); this
+     * rank trains on sequences [rank · batch / ranks, (rank + 1) · batch / ranks). Returns the global batch's mean
+     * loss, the same on every rank.
+     */
+    public LlamaTrainer.StepResult step(int[] inputs, int[] targets, int batch, int seq) {
+        if (batch % comm.size() != 0 || inputs.length != batch * seq || targets.length != inputs.length) {
+            throw new IllegalArgumentException("a global batch of " + batch + " sequences of " + seq + " tokens ("
+                    + inputs.length + " inputs, " + targets.length + " targets) must split evenly over " + comm.size()
+                    + " ranks");
+        }
+        long start = System.nanoTime();
+        Float8Debug.setStep(step);
+        double lr = settings.schedule().rate(step);
+        optimizer.setLearningRate(lr);
+        int local = batch / comm.size();
+        int from = comm.rank() * local * seq;
+        TokenIds in = model.tokens(Arrays.copyOfRange(inputs, from, from + local * seq), local, seq);
+        TokenIds out = model.tokens(Arrays.copyOfRange(targets, from, from + local * seq), local, seq);
+
+        gatherWeights();
+        model.zeroGrad();
+        LossResult result = model.forwardLoss(in, out);
+        model.backward(result.dLogits());
+        reduceScatterGradients();
+
+        List<Tensor> grads = new ArrayList<>();
+        for (Parameter p : shards.shards()) {
+            grads.add(p.grad());
+        }
+        Tensor sumOfSquares = comm.allReduce(Ops.where(grads.get(0)).sumOfSquares(grads), ReduceOp.SUM);
+        float loss = comm.allReduce(result.loss(), ReduceOp.SUM).getFlat(0) / comm.size();
+        double squares = sumOfSquares.getFlat(0);
+        // every rank sees the same loss and norm, so every rank takes the same branch
+        if (!Float.isFinite(loss) || !Double.isFinite(squares)) {
+            String problem = "the loss is " + loss + " and the squared gradient norm " + squares;
+            if (settings.onNonFinite() == LlamaTrainer.OnNonFinite.FAIL) {
+                throw new NonFiniteTrainingException(step, problem);
+            }
+            shards.zeroGrad();
+            return new LlamaTrainer.StepResult(step++, loss, Math.sqrt(squares), lr, true, System.nanoTime() - start);
+        }
+        optimizer.step(sumOfSquares, settings.clipNorm());
+        return new LlamaTrainer.StepResult(step++, loss, Math.sqrt(squares), lr, false, System.nanoTime() - start);
+    }
+
+    /** Steps taken so far, skipped ones included. */
+    public long steps() {
+        return step;
+    }
+
+    /** The file of rank's shards in a sharded checkpoint folder of a run on ranks ranks. */
+    public static Path shardFile(Path dir, int rank, int ranks) {
+        return dir.resolve("rank-" + rank + "-of-" + ranks + ".ckpt");
+    }
+
+    /**
+     * Saves this rank's shards of the parameters and AdamW's moments, the step count, and the model's FP8 plans
+     * into {@link #shardFile} of dir (each rank its own file, each written atomically as {@link Checkpoint} does;
+     * call it on every rank after the same step).
+     */
+    public void save(Path dir, Map<String, String> metadata) throws IOException {
+        Map<String, String> all = new LinkedHashMap<>(metadata);
+        for (Map.Entry<String, String> plan : Checkpoint.plansOf(model).entrySet()) {
+            all.put("plan " + plan.getKey(), plan.getValue());
+        }
+        Checkpoint.save(shardFile(dir, comm.rank(), comm.size()), shards, optimizer, step, all);
+    }
+
+    /**
+     * Loads this rank's file of a sharded checkpoint saved on the same number of ranks with the same FP8 plans; the
+     * next step continues from it, bit for bit. Returns what was read.
+     *
+     * @throws CheckpointException if the folder holds no file for this rank and rank count, or the plans differ
+     */
+    public Checkpoint resume(Path dir) throws IOException {
+        Path file = shardFile(dir, comm.rank(), comm.size());
+        if (!Files.exists(file)) {
+            List<String> found = new ArrayList<>();
+            if (Files.isDirectory(dir)) {
+                try (var files = Files.list(dir)) {
+                    files.map(f -> f.getFileName().toString()).filter(n -> n.startsWith("rank-")).sorted()
+                            .forEach(found::add);
+                }
+            }
+            throw new CheckpointException(file + " does not exist: a sharded checkpoint resumes on the number of ranks"
+                    + " it was saved with (" + dir + " holds " + (found.isEmpty() ? "no shard files" : found) + ")");
+        }
+        Checkpoint read = Checkpoint.read(file);
+        for (Map.Entry<String, String> plan : Checkpoint.plansOf(model).entrySet()) {
+            String saved = read.metadata().get("plan " + plan.getKey());
+            if (!plan.getValue().equals(saved)) {
+                throw new CheckpointException(file + " does not fit the model: layer " + plan.getKey() + " was saved with"
+                        + " FP8 plan [" + saved + "] but the model's is [" + plan.getValue() + "]");
+            }
+        }
+        Checkpoint loaded = Checkpoint.load(file, shards, optimizer);
+        step = loaded.step();
+        return loaded;
+    }
+
+    /** Every parameter of the model from the ranks' shards. */
+    private void gatherWeights() {
+        for (int i = 0; i < shards.count(); i++) {
+            Tensor gathered = comm.allGather(shards.shard(i).value());
+            shards.layout(i).unpadInto(gathered, shards.full(i).value());
+        }
+    }
+
+    /** Each rank's shard of the mean over ranks of every gradient. */
+    private void reduceScatterGradients() {
+        for (int i = 0; i < shards.count(); i++) {
+            ShardLayout layout = shards.layout(i);
+            Tensor mine = comm.reduceScatter(layout.padded(shards.full(i).grad()), ReduceOp.MEAN);
+            float[] into = shards.shard(i).grad().data();
+            System.arraycopy(mine.data(), 0, into, 0, into.length);
+        }
+    }
+}
