@@ -132,12 +132,7 @@ public final class Activation extends Module implements Layer {
 
     @Override
     protected void discardOwnSaved() {
-        guard.enter();
-        try {
-            savedInputs.clear();
-        } finally {
-            guard.exit();
-        }
+        guard.run(savedInputs::clear);
     }
 
     @Override

@@ -92,11 +92,6 @@ public final class Embedding extends Module {
 
     @Override
     protected void discardOwnSaved() {
-        guard.enter();
-        try {
-            savedTokens.clear();
-        } finally {
-            guard.exit();
-        }
+        guard.run(savedTokens::clear);
     }
 }

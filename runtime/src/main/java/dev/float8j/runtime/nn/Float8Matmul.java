@@ -320,12 +320,7 @@ public final class Float8Matmul {
 
     /** Drops every pending save (see {@link Module#discardSaved()}). */
     public void discardSaved() {
-        enter();
-        try {
-            saved.clear();
-        } finally {
-            exit();
-        }
+        guard.run(saved::clear);
     }
 
     private void enter() {

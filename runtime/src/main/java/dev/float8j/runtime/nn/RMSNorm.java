@@ -85,11 +85,6 @@ public final class RMSNorm extends Module implements Layer {
 
     @Override
     protected void discardOwnSaved() {
-        guard.enter();
-        try {
-            saved.clear();
-        } finally {
-            guard.exit();
-        }
+        guard.run(saved::clear);
     }
 }

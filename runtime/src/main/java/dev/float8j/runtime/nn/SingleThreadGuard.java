@@ -33,4 +33,14 @@ public final class SingleThreadGuard {
     public void exit() {
         user.set(null);
     }
+
+    /** Runs work as one call of the guarded layer, between {@link #enter()} and {@link #exit()}. */
+    public void run(Runnable work) {
+        enter();
+        try {
+            work.run();
+        } finally {
+            exit();
+        }
+    }
 }
