@@ -5,6 +5,7 @@ import dev.float8j.runtime.DType;
 import dev.float8j.runtime.Float8Tensor;
 import dev.float8j.runtime.Tensor;
 import dev.float8j.runtime.backend.Backend;
+import dev.float8j.runtime.ops.ModelOps;
 import java.util.Arrays;
 
 /**
@@ -20,6 +21,7 @@ public final class CpuBackend implements Backend {
     private final CpuThreads threads;
     private final ArrayPool pool;
     private final CpuQuantizer quantizer;
+    private final CpuModelOps ops;
 
     /** A backend on {@code float8j.threads} threads (default: every available processor). */
     public CpuBackend() {
@@ -36,6 +38,7 @@ public final class CpuBackend implements Backend {
         this.threads = new CpuThreads(threadCount);
         this.pool = new ArrayPool(poolBytes);
         this.quantizer = new CpuQuantizer(threads, pool);
+        this.ops = new CpuModelOps(threads);
     }
 
     ArrayPool pool() {
@@ -50,6 +53,18 @@ public final class CpuBackend implements Backend {
     /** The worker threads that gemms and quantizations use. */
     public int threads() {
         return threads.count();
+    }
+
+    /** The transformer's non-gemm ops in float32 on this backend's threads ({@link CpuModelOps}). */
+    @Override
+    public ModelOps ops() {
+        return ops;
+    }
+
+    /** The same ops: this backend computes on host tensors. */
+    @Override
+    public ModelOps hostOps() {
+        return ops;
     }
 
     @Override
