@@ -10,7 +10,6 @@ import dev.float8j.runtime.ops.HostTensors;
 import java.util.Arrays;
 import jdk.incubator.vector.FloatVector;
 import jdk.incubator.vector.VectorOperators;
-import jdk.incubator.vector.VectorSpecies;
 
 /**
  * Causal grouped-query attention in float32, flash style: each query row walks the keys in tiles of
@@ -55,7 +54,6 @@ final class CpuAttention {
         /** seq rounded up to whole vectors: the row length of a transposed [headDim, padded] block. */
         final int padded;
         final float scale;
-        final VectorSpecies<Float> headSpecies;
 
         Layout(AttentionShape shape) {
             seq = shape.seq();
@@ -67,7 +65,6 @@ final class CpuAttention {
             kvStride = kvHeads * headDim;
             padded = (seq + LANES - 1) / LANES * LANES;
             scale = (float) (1 / Math.sqrt(headDim));
-            headSpecies = FloatVectors.speciesFor(headDim);
         }
 
         /** x's rows of kv head kvHead in batch b, transposed to [headDim, padded] (zeros past seq). */
@@ -145,13 +142,13 @@ final class CpuAttention {
                     if (tileMax > max) { // rescale what the earlier tiles summed to the new maximum
                         float correction = FloatVectors.exp(max - tileMax);
                         sum *= correction;
-                        FloatVectors.scale(at.headSpecies, acc, 0, at.headDim, correction);
+                        FloatVectors.scale(acc, 0, at.headDim, correction);
                         max = tileMax;
                     }
                     sum += Layout.exponentials(scores, n, max, probabilities);
                     for (int j = 0; j < n; j++) {
                         int vBase = (b * at.seq + t0 + j) * at.kvStride + kvHead * at.headDim;
-                        FloatVectors.axpy(at.headSpecies, probabilities[j], v, vBase, acc, 0, at.headDim);
+                        FloatVectors.axpy(probabilities[j], v, vBase, acc, 0, at.headDim);
                     }
                 }
                 float inverse = 1 / sum;
@@ -191,7 +188,7 @@ final class CpuAttention {
                     int qBase = (b * at.seq + s) * at.qStride + h * at.headDim;
                     float lse = logSumExp[(b * at.heads + h) * at.seq + s];
                     // dScore_t = p_t (dOut·v_t − dOut·out) · scale, since Σ_t p_t v_t = out
-                    float rowDot = FloatVectors.dot(at.headSpecies, dOut, qBase, out, qBase, at.headDim);
+                    float rowDot = FloatVectors.dot(dOut, qBase, out, qBase, at.headDim);
                     for (int t0 = 0; t0 <= s; t0 += KEY_TILE) {
                         int n = Math.min(KEY_TILE, s + 1 - t0);
                         at.scores(q, qBase, kT, t0, n, scores);
@@ -207,9 +204,9 @@ final class CpuAttention {
                         }
                         for (int j = 0; j < n; j++) {
                             int kvBase = (b * at.seq + t0 + j) * at.kvStride + kvHead * at.headDim;
-                            FloatVectors.axpy(at.headSpecies, probabilities[j], dOut, qBase, dV, kvBase, at.headDim);
-                            FloatVectors.axpy(at.headSpecies, dScores[j], k, kvBase, dQ, qBase, at.headDim);
-                            FloatVectors.axpy(at.headSpecies, dScores[j], q, qBase, dK, kvBase, at.headDim);
+                            FloatVectors.axpy(probabilities[j], dOut, qBase, dV, kvBase, at.headDim);
+                            FloatVectors.axpy(dScores[j], k, kvBase, dQ, qBase, at.headDim);
+                            FloatVectors.axpy(dScores[j], q, qBase, dK, kvBase, at.headDim);
                         }
                     }
                 }

@@ -18,6 +18,7 @@ import java.util.Arrays;
 import java.util.List;
 import jdk.incubator.vector.FloatVector;
 import jdk.incubator.vector.VectorOperators;
+import jdk.incubator.vector.VectorSpecies;
 
 /**
  * {@link ModelOps} of the CPU backend, on host tensors: float32 arithmetic on JDK vectors, spread over the
@@ -87,7 +88,7 @@ public final class CpuModelOps implements ModelOps {
         float[] dy = HostTensors.floats(op, dOut);
         // serial: repeated ids add into one row, and this is a tiny share of a step
         for (int i = 0; i < tokens.length; i++) {
-            FloatVectors.axpy(FLOATS, 1f, dy, i * dim, g, tokens[i] * dim, dim);
+            FloatVectors.axpy(1f, dy, i * dim, g, tokens[i] * dim, dim);
         }
     }
 
@@ -151,7 +152,7 @@ public final class CpuModelOps implements ModelOps {
             }
         });
         for (float[] part : dGainParts) {
-            FloatVectors.axpy(FLOATS, 1f, part, 0, dGain, 0, dim);
+            FloatVectors.axpy(1f, part, 0, dGain, 0, dim);
         }
         return HostTensors.result(dx, x.dtype(), x.shape());
     }
@@ -212,22 +213,14 @@ public final class CpuModelOps implements ModelOps {
                 sines[position * half + i] = (float) Math.sin(angle);
             }
         }
-        var species = FloatVectors.speciesFor(half);
         int rowWidth = heads * headDim;
         forRows(shape.tokens(), rowWidth, (from, to) -> {
             for (int row = from; row < to; row++) {
                 int angles = (row % seq) * half;
                 for (int h = 0; h < heads; h++) {
                     int base = row * rowWidth + h * headDim;
-                    int i = 0;
-                    for (int end = species.loopBound(half); i < end; i += species.length()) {
-                        FloatVector cos = FloatVector.fromArray(species, cosines, angles + i);
-                        FloatVector sin = FloatVector.fromArray(species, sines, angles + i);
-                        FloatVector a = FloatVector.fromArray(species, in, base + i);
-                        FloatVector b = FloatVector.fromArray(species, in, base + i + half);
-                        a.mul(cos).sub(b.mul(sin)).intoArray(y, base + i);
-                        a.mul(sin).add(b.mul(cos)).intoArray(y, base + i + half);
-                    }
+                    int i = rotateSpan(FLOATS, in, y, base, half, cosines, sines, angles, 0);
+                    i = rotateSpan(FloatVectors.NARROW, in, y, base, half, cosines, sines, angles, i);
                     for (; i < half; i++) {
                         float cos = cosines[angles + i];
                         float sin = sines[angles + i];
@@ -240,6 +233,20 @@ public final class CpuModelOps implements ModelOps {
             }
         });
         return HostTensors.result(y, x.dtype(), x.shape());
+    }
+
+    /** The whole vectors of species from pair i on of one head's rotation; returns where they end. */
+    private static int rotateSpan(VectorSpecies<Float> species, float[] in, float[] y, int base, int half,
+            float[] cosines, float[] sines, int angles, int i) {
+        for (int end = i + species.loopBound(half - i); i < end; i += species.length()) {
+            FloatVector cos = FloatVector.fromArray(species, cosines, angles + i);
+            FloatVector sin = FloatVector.fromArray(species, sines, angles + i);
+            FloatVector a = FloatVector.fromArray(species, in, base + i);
+            FloatVector b = FloatVector.fromArray(species, in, base + i + half);
+            a.mul(cos).sub(b.mul(sin)).intoArray(y, base + i);
+            a.mul(sin).add(b.mul(cos)).intoArray(y, base + i + half);
+        }
+        return i;
     }
 
     // ---- attention ----

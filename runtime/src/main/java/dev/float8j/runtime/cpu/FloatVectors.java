@@ -4,25 +4,20 @@ import jdk.incubator.vector.FloatVector;
 import jdk.incubator.vector.VectorOperators;
 import jdk.incubator.vector.VectorSpecies;
 
-/** Float32 loops of the model ops on whole vectors, each with a scalar tail, in float arithmetic throughout. */
+/**
+ * Float32 loops of the model ops on whole vectors, in float arithmetic throughout.
+ *
+ * <p>The loops over one head's dimensions (often 16 to 128 floats, sometimes fewer than one preferred vector) take
+ * the preferred width, then 128-bit vectors, then a scalar tail. Each width is a static final species passed to a
+ * small static method: the JIT inlines it with the species a constant, which the Vector API needs to compile to
+ * vector instructions (a species read from a field or chosen at run time leaves the vectors as objects, many
+ * times slower than scalar code).
+ */
 final class FloatVectors {
     static final VectorSpecies<Float> FLOATS = FloatVector.SPECIES_PREFERRED;
+    static final VectorSpecies<Float> NARROW = FloatVector.SPECIES_128;
 
     private FloatVectors() {
-    }
-
-    /**
-     * The widest float species of at most n lanes (down to 128 bits), so that short rows such as one head's
-     * dimensions (16 or 64 floats) still run on whole vectors; rows under 4 floats take the scalar tails.
-     */
-    static VectorSpecies<Float> speciesFor(int n) {
-        if (n >= FLOATS.length()) {
-            return FLOATS;
-        }
-        if (n >= 8 && FloatVector.SPECIES_256.length() <= FLOATS.length()) {
-            return FloatVector.SPECIES_256;
-        }
-        return FloatVector.SPECIES_128;
     }
 
     /** Σ a[i]² over [from, to). */
@@ -41,13 +36,20 @@ final class FloatVectors {
     }
 
     /** Σ a[aOff + i] · b[bOff + i] over i in [0, n). */
-    static float dot(VectorSpecies<Float> species, float[] a, int aOff, float[] b, int bOff, int n) {
-        FloatVector acc = FloatVector.zero(species);
+    static float dot(float[] a, int aOff, float[] b, int bOff, int n) {
+        FloatVector wide = FloatVector.zero(FLOATS);
         int i = 0;
-        for (int end = species.loopBound(n); i < end; i += species.length()) {
-            acc = FloatVector.fromArray(species, a, aOff + i).fma(FloatVector.fromArray(species, b, bOff + i), acc);
+        for (int end = FLOATS.loopBound(n); i < end; i += FLOATS.length()) {
+            wide = FloatVector.fromArray(FLOATS, a, aOff + i).fma(FloatVector.fromArray(FLOATS, b, bOff + i), wide);
         }
-        float sum = acc.reduceLanes(VectorOperators.ADD);
+        float sum = wide.reduceLanes(VectorOperators.ADD);
+        if (FLOATS.length() > NARROW.length()) {
+            FloatVector narrow = FloatVector.zero(NARROW);
+            for (int end = i + NARROW.loopBound(n - i); i < end; i += NARROW.length()) {
+                narrow = FloatVector.fromArray(NARROW, a, aOff + i).fma(FloatVector.fromArray(NARROW, b, bOff + i), narrow);
+            }
+            sum += narrow.reduceLanes(VectorOperators.ADD);
+        }
         for (; i < n; i++) {
             sum += a[aOff + i] * b[bOff + i];
         }
@@ -55,27 +57,39 @@ final class FloatVectors {
     }
 
     /** y[yOff + i] += alpha · x[xOff + i] over i in [0, n). */
-    static void axpy(VectorSpecies<Float> species, float alpha, float[] x, int xOff, float[] y, int yOff, int n) {
-        FloatVector a = FloatVector.broadcast(species, alpha);
-        int i = 0;
-        for (int end = species.loopBound(n); i < end; i += species.length()) {
-            FloatVector.fromArray(species, x, xOff + i).fma(a, FloatVector.fromArray(species, y, yOff + i))
-                    .intoArray(y, yOff + i);
-        }
+    static void axpy(float alpha, float[] x, int xOff, float[] y, int yOff, int n) {
+        int i = axpySpan(FLOATS, alpha, x, xOff, y, yOff, 0, n);
+        i = axpySpan(NARROW, alpha, x, xOff, y, yOff, i, n);
         for (; i < n; i++) {
             y[yOff + i] += alpha * x[xOff + i];
         }
     }
 
-    /** y[off + i] *= factor over i in [0, n). */
-    static void scale(VectorSpecies<Float> species, float[] y, int off, int n, float factor) {
-        int i = 0;
-        for (int end = species.loopBound(n); i < end; i += species.length()) {
-            FloatVector.fromArray(species, y, off + i).mul(factor).intoArray(y, off + i);
+    /** The whole vectors of species from i on of {@link #axpy}; returns where they end. */
+    private static int axpySpan(VectorSpecies<Float> species, float alpha, float[] x, int xOff, float[] y, int yOff,
+            int i, int n) {
+        FloatVector a = FloatVector.broadcast(species, alpha);
+        for (int end = i + species.loopBound(n - i); i < end; i += species.length()) {
+            FloatVector.fromArray(species, x, xOff + i).fma(a, FloatVector.fromArray(species, y, yOff + i))
+                    .intoArray(y, yOff + i);
         }
+        return i;
+    }
+
+    /** y[off + i] *= factor over i in [0, n). */
+    static void scale(float[] y, int off, int n, float factor) {
+        int i = scaleSpan(FLOATS, y, off, 0, n, factor);
+        i = scaleSpan(NARROW, y, off, i, n, factor);
         for (; i < n; i++) {
             y[off + i] *= factor;
         }
+    }
+
+    private static int scaleSpan(VectorSpecies<Float> species, float[] y, int off, int i, int n, float factor) {
+        for (int end = i + species.loopBound(n - i); i < end; i += species.length()) {
+            FloatVector.fromArray(species, y, off + i).mul(factor).intoArray(y, off + i);
+        }
+        return i;
     }
 
     /** e^x rounded to float, for scalar tails (the vector EXP is accurate to about an ulp as well). */
