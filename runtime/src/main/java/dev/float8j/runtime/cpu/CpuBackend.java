@@ -16,6 +16,9 @@ import java.util.Arrays;
  * BF16) once into packed float32 panels and accumulate in float32 with FMA; they equal the reference up to
  * the order of float32 additions. Block scales are applied per K chunk (the shorter of the two operands'
  * block extents along K), tensorwise and rowwise scales once at the end, as the reference does.
+ *
+ * <p>The transformer's other ops ({@link #ops()}, also {@link #hostOps()}) are {@link CpuModelOps}: float32 on
+ * vectors and the same threads.
  */
 public final class CpuBackend implements Backend {
     private final CpuThreads threads;

@@ -1,6 +1,7 @@
 package dev.float8j.runtime.cpu;
 
 import static dev.float8j.runtime.cpu.FloatVectors.FLOATS;
+import static dev.float8j.runtime.cpu.FloatVectors.NARROW;
 
 import dev.float8j.runtime.DType;
 import dev.float8j.runtime.Tensor;
@@ -18,7 +19,6 @@ import java.util.Arrays;
 import java.util.List;
 import jdk.incubator.vector.FloatVector;
 import jdk.incubator.vector.VectorOperators;
-import jdk.incubator.vector.VectorSpecies;
 
 /**
  * {@link ModelOps} of the CPU backend, on host tensors: float32 arithmetic on JDK vectors, spread over the
@@ -218,35 +218,40 @@ public final class CpuModelOps implements ModelOps {
             for (int row = from; row < to; row++) {
                 int angles = (row % seq) * half;
                 for (int h = 0; h < heads; h++) {
-                    int base = row * rowWidth + h * headDim;
-                    int i = rotateSpan(FLOATS, in, y, base, half, cosines, sines, angles, 0);
-                    i = rotateSpan(FloatVectors.NARROW, in, y, base, half, cosines, sines, angles, i);
-                    for (; i < half; i++) {
-                        float cos = cosines[angles + i];
-                        float sin = sines[angles + i];
-                        float a = in[base + i];
-                        float b = in[base + i + half];
-                        y[base + i] = a * cos - b * sin;
-                        y[base + i + half] = a * sin + b * cos;
-                    }
+                    rotate(in, y, row * rowWidth + h * headDim, half, cosines, sines, angles);
                 }
             }
         });
         return HostTensors.result(y, x.dtype(), x.shape());
     }
 
-    /** The whole vectors of species from pair i on of one head's rotation; returns where they end. */
-    private static int rotateSpan(VectorSpecies<Float> species, float[] in, float[] y, int base, int half,
-            float[] cosines, float[] sines, int angles, int i) {
-        for (int end = i + species.loopBound(half - i); i < end; i += species.length()) {
-            FloatVector cos = FloatVector.fromArray(species, cosines, angles + i);
-            FloatVector sin = FloatVector.fromArray(species, sines, angles + i);
-            FloatVector a = FloatVector.fromArray(species, in, base + i);
-            FloatVector b = FloatVector.fromArray(species, in, base + i + half);
+    /** One head's rotation: pairs (i, i + half) of in[base..] by the angles at cosines/sines[angles..]. */
+    private static void rotate(float[] in, float[] y, int base, int half, float[] cosines, float[] sines, int angles) {
+        int i = 0;
+        for (int end = FLOATS.loopBound(half); i < end; i += FLOATS.length()) {
+            FloatVector cos = FloatVector.fromArray(FLOATS, cosines, angles + i);
+            FloatVector sin = FloatVector.fromArray(FLOATS, sines, angles + i);
+            FloatVector a = FloatVector.fromArray(FLOATS, in, base + i);
+            FloatVector b = FloatVector.fromArray(FLOATS, in, base + i + half);
             a.mul(cos).sub(b.mul(sin)).intoArray(y, base + i);
             a.mul(sin).add(b.mul(cos)).intoArray(y, base + i + half);
         }
-        return i;
+        for (int end = i + NARROW.loopBound(half - i); i < end; i += NARROW.length()) {
+            FloatVector cos = FloatVector.fromArray(NARROW, cosines, angles + i);
+            FloatVector sin = FloatVector.fromArray(NARROW, sines, angles + i);
+            FloatVector a = FloatVector.fromArray(NARROW, in, base + i);
+            FloatVector b = FloatVector.fromArray(NARROW, in, base + i + half);
+            a.mul(cos).sub(b.mul(sin)).intoArray(y, base + i);
+            a.mul(sin).add(b.mul(cos)).intoArray(y, base + i + half);
+        }
+        for (; i < half; i++) {
+            float cos = cosines[angles + i];
+            float sin = sines[angles + i];
+            float a = in[base + i];
+            float b = in[base + i + half];
+            y[base + i] = a * cos - b * sin;
+            y[base + i + half] = a * sin + b * cos;
+        }
     }
 
     // ---- attention ----
@@ -323,7 +328,7 @@ public final class CpuModelOps implements ModelOps {
     }
 
     private static FloatVector sigmoid(FloatVector x) {
-        return FloatVector.broadcast(x.species(), 1f).div(x.neg().lanewise(VectorOperators.EXP).add(1f));
+        return FloatVector.broadcast(FLOATS, 1f).div(x.neg().lanewise(VectorOperators.EXP).add(1f));
     }
 
     private static float sigmoid(float x) {

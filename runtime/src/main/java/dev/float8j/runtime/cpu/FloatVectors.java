@@ -8,10 +8,10 @@ import jdk.incubator.vector.VectorSpecies;
  * Float32 loops of the model ops on whole vectors, in float arithmetic throughout.
  *
  * <p>The loops over one head's dimensions (often 16 to 128 floats, sometimes fewer than one preferred vector) take
- * the preferred width, then 128-bit vectors, then a scalar tail. Each width is a static final species passed to a
- * small static method: the JIT inlines it with the species a constant, which the Vector API needs to compile to
- * vector instructions (a species read from a field or chosen at run time leaves the vectors as objects, many
- * times slower than scalar code).
+ * the preferred width, then 128-bit vectors, then a scalar tail, each loop written out with its static final
+ * species: the Vector API compiles to vector instructions only where the species is a constant in the compiled
+ * code. A species read from a field, or passed to a helper that the JIT compiles on its own rather than inlining,
+ * leaves the vectors as objects, many times slower than scalar code.
  */
 final class FloatVectors {
     static final VectorSpecies<Float> FLOATS = FloatVector.SPECIES_PREFERRED;
@@ -58,38 +58,34 @@ final class FloatVectors {
 
     /** y[yOff + i] += alpha · x[xOff + i] over i in [0, n). */
     static void axpy(float alpha, float[] x, int xOff, float[] y, int yOff, int n) {
-        int i = axpySpan(FLOATS, alpha, x, xOff, y, yOff, 0, n);
-        i = axpySpan(NARROW, alpha, x, xOff, y, yOff, i, n);
+        int i = 0;
+        FloatVector wide = FloatVector.broadcast(FLOATS, alpha);
+        for (int end = FLOATS.loopBound(n); i < end; i += FLOATS.length()) {
+            FloatVector.fromArray(FLOATS, x, xOff + i).fma(wide, FloatVector.fromArray(FLOATS, y, yOff + i))
+                    .intoArray(y, yOff + i);
+        }
+        FloatVector narrow = FloatVector.broadcast(NARROW, alpha);
+        for (int end = i + NARROW.loopBound(n - i); i < end; i += NARROW.length()) {
+            FloatVector.fromArray(NARROW, x, xOff + i).fma(narrow, FloatVector.fromArray(NARROW, y, yOff + i))
+                    .intoArray(y, yOff + i);
+        }
         for (; i < n; i++) {
             y[yOff + i] += alpha * x[xOff + i];
         }
     }
 
-    /** The whole vectors of species from i on of {@link #axpy}; returns where they end. */
-    private static int axpySpan(VectorSpecies<Float> species, float alpha, float[] x, int xOff, float[] y, int yOff,
-            int i, int n) {
-        FloatVector a = FloatVector.broadcast(species, alpha);
-        for (int end = i + species.loopBound(n - i); i < end; i += species.length()) {
-            FloatVector.fromArray(species, x, xOff + i).fma(a, FloatVector.fromArray(species, y, yOff + i))
-                    .intoArray(y, yOff + i);
-        }
-        return i;
-    }
-
     /** y[off + i] *= factor over i in [0, n). */
     static void scale(float[] y, int off, int n, float factor) {
-        int i = scaleSpan(FLOATS, y, off, 0, n, factor);
-        i = scaleSpan(NARROW, y, off, i, n, factor);
+        int i = 0;
+        for (int end = FLOATS.loopBound(n); i < end; i += FLOATS.length()) {
+            FloatVector.fromArray(FLOATS, y, off + i).mul(factor).intoArray(y, off + i);
+        }
+        for (int end = i + NARROW.loopBound(n - i); i < end; i += NARROW.length()) {
+            FloatVector.fromArray(NARROW, y, off + i).mul(factor).intoArray(y, off + i);
+        }
         for (; i < n; i++) {
             y[off + i] *= factor;
         }
-    }
-
-    private static int scaleSpan(VectorSpecies<Float> species, float[] y, int off, int i, int n, float factor) {
-        for (int end = i + species.loopBound(n - i); i < end; i += species.length()) {
-            FloatVector.fromArray(species, y, off + i).mul(factor).intoArray(y, off + i);
-        }
-        return i;
     }
 
     /** e^x rounded to float, for scalar tails (the vector EXP is accurate to about an ulp as well). */
