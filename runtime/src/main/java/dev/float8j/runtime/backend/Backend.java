@@ -220,4 +220,12 @@ public interface Backend {
     default ModelOps ops() {
         return ReferenceModelOps.INSTANCE;
     }
+
+    /**
+     * The ops this backend runs on host tensors (a model kept on the host while this backend computes):
+     * {@link ReferenceModelOps} unless the backend has faster host ops of its own.
+     */
+    default ModelOps hostOps() {
+        return ReferenceModelOps.INSTANCE;
+    }
 }

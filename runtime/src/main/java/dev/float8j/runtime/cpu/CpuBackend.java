@@ -5,6 +5,7 @@ import dev.float8j.runtime.DType;
 import dev.float8j.runtime.Float8Tensor;
 import dev.float8j.runtime.Tensor;
 import dev.float8j.runtime.backend.Backend;
+import dev.float8j.runtime.ops.ModelOps;
 import java.util.Arrays;
 
 /**
@@ -15,11 +16,15 @@ import java.util.Arrays;
  * BF16) once into packed float32 panels and accumulate in float32 with FMA; they equal the reference up to
  * the order of float32 additions. Block scales are applied per K chunk (the shorter of the two operands'
  * block extents along K), tensorwise and rowwise scales once at the end, as the reference does.
+ *
+ * <p>The transformer's other ops ({@link #ops()}, also {@link #hostOps()}) are {@link CpuModelOps}: float32 on
+ * vectors and the same threads.
  */
 public final class CpuBackend implements Backend {
     private final CpuThreads threads;
     private final ArrayPool pool;
     private final CpuQuantizer quantizer;
+    private final CpuModelOps ops;
 
     /** A backend on {@code float8j.threads} threads (default: every available processor). */
     public CpuBackend() {
@@ -36,6 +41,7 @@ public final class CpuBackend implements Backend {
         this.threads = new CpuThreads(threadCount);
         this.pool = new ArrayPool(poolBytes);
         this.quantizer = new CpuQuantizer(threads, pool);
+        this.ops = new CpuModelOps(threads);
     }
 
     ArrayPool pool() {
@@ -50,6 +56,18 @@ public final class CpuBackend implements Backend {
     /** The worker threads that gemms and quantizations use. */
     public int threads() {
         return threads.count();
+    }
+
+    /** The transformer's non-gemm ops in float32 on this backend's threads ({@link CpuModelOps}). */
+    @Override
+    public ModelOps ops() {
+        return ops;
+    }
+
+    /** The same ops: this backend computes on host tensors. */
+    @Override
+    public ModelOps hostOps() {
+        return ops;
     }
 
     @Override

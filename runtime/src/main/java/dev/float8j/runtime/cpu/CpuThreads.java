@@ -39,6 +39,23 @@ final class CpuThreads {
         return count;
     }
 
+    /**
+     * Runs body(0) .. body(items-1) on at most {@link #count()} threads, each taking the next unclaimed item, so
+     * items of unequal cost balance out. What an item computes must depend on its index only (not on which
+     * thread ran it), which keeps results independent of the thread count.
+     */
+    void forEachItem(int items, IntConsumer body) {
+        if (items == 0) {
+            return;
+        }
+        AtomicInteger next = new AtomicInteger();
+        forEach(Math.min(count, items), worker -> {
+            for (int item = next.getAndIncrement(); item < items; item = next.getAndIncrement()) {
+                body.accept(item);
+            }
+        });
+    }
+
     /** Runs body(0) .. body(tasks-1), task 0 on the calling thread, and waits for all of them. */
     void forEach(int tasks, IntConsumer body) {
         if (tasks == 1 || workers == null) {

@@ -27,7 +27,7 @@ public final class ReferenceModelOps implements ModelOps {
     public Tensor embedding(Tensor table, TokenIds ids, DType out) {
         float[] t = HostTensors.f32("embedding", "the table", table);
         int dim = table.cols();
-        int[] tokens = checkIds("embedding", ids, table.rows());
+        int[] tokens = HostTensors.checkIds("embedding", ids, table.rows());
         double[] y = new double[tokens.length * dim];
         for (int i = 0; i < tokens.length; i++) {
             for (int c = 0; c < dim; c++) {
@@ -42,7 +42,7 @@ public final class ReferenceModelOps implements ModelOps {
         String op = "embeddingBackward";
         float[] g = HostTensors.f32(op, "the table's gradient", gradTable);
         int dim = gradTable.cols();
-        int[] tokens = checkIds(op, ids, gradTable.rows());
+        int[] tokens = HostTensors.checkIds(op, ids, gradTable.rows());
         HostTensors.requireMatrix(op, "dOut", dOut, tokens.length, dim);
         float[] dy = HostTensors.read(op, dOut);
         for (int i = 0; i < tokens.length; i++) {
@@ -50,17 +50,6 @@ public final class ReferenceModelOps implements ModelOps {
                 g[tokens[i] * dim + c] += dy[i * dim + c];
             }
         }
-    }
-
-    private static int[] checkIds(String op, TokenIds ids, int vocabulary) {
-        int[] tokens = ids.hostIds();
-        for (int i = 0; i < tokens.length; i++) {
-            if (tokens[i] < 0 || tokens[i] >= vocabulary) {
-                throw new IllegalArgumentException(op + ": token " + tokens[i] + " at position " + i
-                        + " is outside the vocabulary [0, " + vocabulary + ")");
-            }
-        }
-        return tokens;
     }
 
     // ---- RMSNorm ----
@@ -266,7 +255,7 @@ public final class ReferenceModelOps implements ModelOps {
             throw new IllegalArgumentException(op + ": logits " + Arrays.toString(logits.shape()) + " have " + rows
                     + " rows but " + targets.count() + " targets were given");
         }
-        int[] t = checkIds(op, targets, classes);
+        int[] t = HostTensors.checkIds(op, targets, classes);
         float[] x = HostTensors.read(op, logits);
         double[] grad = new double[x.length];
         double total = 0;

@@ -70,9 +70,12 @@ class LlamaTrainerTest {
     @Test
     void referenceAndCpuBackendsAgree() {
         float[] reference = train(new ReferenceBackend(), LinearFactory.highPrecision(), 6);
-        float[] cpu = train(new CpuBackend(1), LinearFactory.highPrecision(), 6);
+        float[] cpu = train(new CpuBackend(2), LinearFactory.highPrecision(), 6);
+        // the CPU backend's ops compute in float32 where the reference's compute in double, and its gemms add in
+        // another order: the losses start a float ulp or so apart (1e-7 relative) and drift as training
+        // amplifies the difference; 1e-5 is far below what a wrong op or a lost gradient would change
         for (int s = 0; s < reference.length; s++) {
-            assertEquals(reference[s], cpu[s], 1e-4 * reference[s], "step " + s);
+            assertEquals(reference[s], cpu[s], 1e-5 * reference[s], "step " + s);
         }
     }
 
