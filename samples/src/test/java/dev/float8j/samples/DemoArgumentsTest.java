@@ -4,6 +4,8 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
+import dev.float8j.runtime.backend.Backend;
+import dev.float8j.runtime.backends.Backends;
 import java.io.IOException;
 import java.io.PrintWriter;
 import java.io.StringWriter;
@@ -14,11 +16,19 @@ import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.stream.Stream;
+import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
 /** The demo refuses bad arguments before it trains, each with one line on stderr and exit code 2. */
 class DemoArgumentsTest {
+    /** The demo makes its --backend the program's default: put back the one the other tests run on. */
+    private final Backend backendBefore = Backends.current();
+
+    @AfterEach
+    void restoreTheBackend() {
+        Backends.use(backendBefore);
+    }
     /** A run small enough for a test: two recipes of a tiny model. */
     private static final String[] TINY = {"--batch", "2", "--width", "8", "--hidden", "8", "--blocks", "1",
         "--eval-windows", "4", "--recipes", "tensorwise"};
