@@ -16,7 +16,8 @@ import java.util.TreeSet;
  * plan to match, so weights trained with one plan load into a model with another, e.g. FP8-trained weights into a
  * high-precision model for inference, or into PyTorch. For resuming training, use {@link Checkpoint}.
  *
- * <p>The file's metadata records each linear layer's plan ({@code float8j.plan.NAME}) for information only.
+ * <p>The file's metadata records each linear layer's plan ({@code float8j.plan.NAME}) for information only. Vectors
+ * (biases, norm gains, [1, n] here) are stored as [n], PyTorch's shape for them.
  */
 public final class Weights {
     private Weights() {
@@ -32,7 +33,7 @@ public final class Weights {
         Map<String, SafeTensors.StoredTensor> tensors = new LinkedHashMap<>();
         for (Parameter p : model.namedParameters().values()) {
             requireHost(p, "save");
-            tensors.put(p.name(), new SafeTensors.StoredTensor("F32", p.value().shape(), p.value().data()));
+            tensors.put(p.name(), new SafeTensors.StoredTensor("F32", storedShape(p.value().shape()), p.value().data()));
         }
         Map<String, String> metadata = new LinkedHashMap<>();
         metadata.put("format", "pt");
@@ -69,7 +70,7 @@ public final class Weights {
         for (Parameter p : params.values()) {
             requireHost(p, "load");
             int[] stored = contents.tensors().get(p.name()).shape();
-            if (!Arrays.equals(stored, p.value().shape())) {
+            if (!Arrays.equals(stored, p.value().shape()) && !Arrays.equals(stored, storedShape(p.value().shape()))) {
                 throw new CheckpointException(file + " does not fit the model: parameter " + p.name() + " has shape "
                         + Arrays.toString(p.value().shape()) + " in the model and " + Arrays.toString(stored) + " in the file");
             }
@@ -79,6 +80,14 @@ public final class Weights {
             System.arraycopy(values, 0, p.value().data(), 0, values.length);
         }
         return contents.metadata();
+    }
+
+    /**
+     * The shape a parameter is stored under: a vector held as [1, n] here (a bias, a norm's gain) is [n], as PyTorch's
+     * nn.Linear and RMSNorm hold it, so the file loads there as it is; matrices keep their shape. Loading accepts both.
+     */
+    private static int[] storedShape(int[] shape) {
+        return shape.length == 2 && shape[0] == 1 ? new int[] {shape[1]} : shape;
     }
 
     private static void requireHost(Parameter p, String what) {

@@ -12,6 +12,7 @@ import dev.float8j.runtime.Tensor;
 import dev.float8j.runtime.nn.Float8Linear;
 import dev.float8j.runtime.nn.Init;
 import dev.float8j.runtime.nn.Linear;
+import dev.float8j.runtime.nn.RMSNorm;
 import dev.float8j.runtime.nn.Sequential;
 import dev.float8j.plan.Float8Plan;
 import java.io.IOException;
@@ -75,6 +76,28 @@ class WeightsTest {
             expectedOffset += 4L * values.length;
         }
         assertEquals(expectedOffset, p.data().remaining(), "the data holds exactly the tensors");
+    }
+
+    @Test
+    void vectorsAreStoredOneDimensionalAsPyTorchHoldsThem() throws IOException {
+        // a bias and a norm gain are [1, n] here but [n] in PyTorch's nn.Linear and RMSNorm
+        Sequential model = new Sequential(new Linear(3, 4, true), new RMSNorm(4));
+        Path file = dir.resolve("vectors.safetensors");
+        Weights.save(model, file);
+        Parsed p = parse(file);
+        for (String name : List.of("0.bias", "1.weight")) {
+            JsonNode shape = p.header().get(name).get("shape");
+            assertEquals(1, shape.size(), name + " is stored as " + shape);
+            assertEquals(4, shape.get(0).asInt(), name);
+        }
+        assertEquals(2, p.header().get("0.weight").get("shape").size(), "matrices keep both dimensions");
+
+        Sequential copy = new Sequential(new Linear(3, 4, true), new RMSNorm(4));
+        Weights.load(copy, file);
+        for (String name : List.of("0.weight", "0.bias", "1.weight")) {
+            assertArrayEquals(model.namedParameters().get(name).value().data(), copy.namedParameters().get(name).value().data(),
+                    name);
+        }
     }
 
     @Test
