@@ -158,6 +158,30 @@ public interface Backend {
         return t;
     }
 
+    /**
+     * Overwrites into, where it lives, with the values of host tensor source (same dtype and element count): how a
+     * checkpoint restores weights and optimizer state in place, so that every holder of into sees them.
+     */
+    default void copyFromHost(Tensor into, Tensor source) {
+        checkCopyFromHost(into, source);
+        if (into.isOnDevice()) {
+            throw new IllegalArgumentException(into + ": the " + name() + " backend cannot write device memory");
+        }
+        if (into.dtype() == DType.F32) {
+            System.arraycopy(source.data(), 0, into.data(), 0, into.size());
+        } else {
+            System.arraycopy(source.bf16Data(), 0, into.bf16Data(), 0, into.size());
+        }
+    }
+
+    /** Fails unless source is a host tensor with into's dtype and element count. */
+    static void checkCopyFromHost(Tensor into, Tensor source) {
+        if (source.isOnDevice() || source.dtype() != into.dtype() || source.size() != into.size()) {
+            throw new IllegalArgumentException("cannot copy " + source + " into " + into
+                    + ": needs a host tensor of the same dtype and element count");
+        }
+    }
+
     /** q on the host: q itself when it is there already. */
     default Float8Tensor toHost(Float8Tensor q) {
         if (q.isOnDevice()) {

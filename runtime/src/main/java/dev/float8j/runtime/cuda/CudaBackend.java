@@ -425,6 +425,20 @@ public final class CudaBackend implements Backend {
     }
 
     @Override
+    public void copyFromHost(Tensor into, Tensor source) {
+        if (!into.isOnDevice()) {
+            Backend.super.copyFromHost(into, source);
+            return;
+        }
+        Backend.checkCopyFromHost(into, source);
+        try {
+            memory.copyFromHost(DeviceMemory.deviceView(into), source);
+        } finally {
+            Reference.reachabilityFence(into);
+        }
+    }
+
+    @Override
     public void accumulate(Tensor into, Tensor g) {
         if (!into.isOnDevice()) {
             Backend.super.accumulate(into, toHost(g));

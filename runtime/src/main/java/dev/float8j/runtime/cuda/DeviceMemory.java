@@ -39,12 +39,23 @@ final class DeviceMemory {
     /** Copies a host tensor (viewed as rows x cols) to the GPU, keeping its dtype. */
     DeviceTensor upload(Tensor x) {
         DeviceTensor d = allocate(x.rows(), x.cols(), x.dtype());
+        copyFromHost(d, x);
+        return d;
+    }
+
+    /**
+     * Overwrites d with host tensor x (same dtype and byte count). The copy runs on the legacy default stream,
+     * which waits for the work already queued on ours (a blocking stream), so no kernel still reading d sees it.
+     */
+    void copyFromHost(DeviceTensor d, Tensor x) {
         try (Arena arena = Arena.ofConfined()) {
             MemorySegment host = x.dtype() == DType.F32 ? arena.allocateFrom(JAVA_FLOAT, x.data())
                     : arena.allocateFrom(JAVA_SHORT, x.bf16Data());
+            if (host.byteSize() != d.bytes()) {
+                throw new IllegalArgumentException("cannot copy " + x + " into " + d + ": sizes differ");
+            }
             cuda.driver.copyToDevice(d.pointer(), host, d.bytes());
         }
-        return d;
     }
 
     /** Copies a device tensor back as a rows x cols host tensor. */

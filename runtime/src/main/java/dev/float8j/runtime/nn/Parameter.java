@@ -97,6 +97,26 @@ public final class Parameter {
     }
 
     /**
+     * Overwrites t, a tensor shaped like value and living where it does (the value itself, or optimizer state made
+     * with {@link #placeLikeValue}), with host values, in place: a checkpoint restores weights and moments this way,
+     * so that every holder of t sees them.
+     */
+    public void copyFromHost(Tensor t, float[] values) {
+        if (values.length != value.size() || t.size() != value.size()) {
+            throw new IllegalArgumentException(name() + " holds " + value.size() + " values; cannot copy "
+                    + values.length + " into " + t);
+        }
+        Tensor source = Tensor.of(values, t.shape());
+        if (device != null) {
+            device.copyFromHost(t, source);
+        } else if (t.isOnDevice()) {
+            throw new IllegalArgumentException(t + " is on a device but " + name() + " lives on the host");
+        } else {
+            System.arraycopy(values, 0, t.data(), 0, values.length);
+        }
+    }
+
+    /**
      * Makes this parameter hold source's value and gradient tensors themselves (not copies), where they live: a
      * layer converted to another class keeps the weights, gradients and device of the one it replaces, and an
      * optimizer that updates source's arrays in place updates this parameter too.

@@ -112,14 +112,15 @@ public final class AdamW extends ParameterOptimizer {
 
     @Override
     protected void restoreState(Map<String, float[]> loaded) {
+        // host moments are the arrays state() returns, so restore() writes them; device moments take the
+        // checked copies in place
         Map<String, float[]> host = state();
         OptimizerState.restore(host, loaded);
         for (int i = 0; i < params.size(); i++) {
             Parameter p = params.get(i);
             if (expAvg[i].isOnDevice()) {
-                int[] shape = p.value().shape();
-                expAvg[i] = p.placeLikeValue(Tensor.of(host.get(p.name() + ".exp_avg"), shape));
-                expAvgSq[i] = p.placeLikeValue(Tensor.of(host.get(p.name() + ".exp_avg_sq"), shape));
+                p.copyFromHost(expAvg[i], host.get(p.name() + ".exp_avg"));
+                p.copyFromHost(expAvgSq[i], host.get(p.name() + ".exp_avg_sq"));
             }
         }
     }

@@ -24,6 +24,9 @@ import java.util.zip.CRC32C;
  * <p>File layout: the magic {@code F8JCKPT1}, the body length, the body, and a CRC-32C of the body.
  * {@link #load} reads and checks the whole file, then checks every name, shape and plan against the
  * model and optimizer, and only then copies anything: a damaged or mismatched checkpoint changes nothing.
+ *
+ * <p>Parameters and optimizer state on a device (a model moved with {@code module.moveTo(backend)}) are copied to
+ * the host to be saved, and loaded back into the same device tensors; the file is the same either way.
  */
 public record Checkpoint(long step, Map<String, String> metadata, Map<String, ParameterRecord> parameters,
         Map<String, String> plans, String optimizerKind, long optimizerSteps, Map<String, float[]> optimizerState) {
@@ -58,7 +61,7 @@ public record Checkpoint(long step, Map<String, String> metadata, Map<String, Pa
             for (int d : shape) {
                 body.writeInt(d);
             }
-            writeFloats(body, p.value().data());
+            writeFloats(body, p.toHost(p.value()).data());
         }
         Map<String, String> plans = plansOf(model);
         body.writeInt(plans.size());
@@ -192,8 +195,7 @@ public record Checkpoint(long step, Map<String, String> metadata, Map<String, Pa
 
     private void copyInto(Module model, Optimizer optimizer) {
         for (Parameter p : model.namedParameters().values()) {
-            float[] src = parameters.get(p.name()).values();
-            System.arraycopy(src, 0, p.value().data(), 0, src.length);
+            p.copyFromHost(p.value(), parameters.get(p.name()).values());
             p.zeroGrad();
         }
         optimizer.loadState(optimizerState, optimizerSteps);
