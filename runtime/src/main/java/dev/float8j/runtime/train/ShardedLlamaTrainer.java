@@ -57,7 +57,10 @@ public final class ShardedLlamaTrainer {
         HIGH_PRECISION,
         /**
          * In FP8 with their scales where the layer's plan allows it (its output gemm in FP8, with a spec
-         * {@link Fp8AllGather} supports), bit-identical to the layer quantizing the gathered F32 weight itself.
+         * {@link Fp8AllGather} supports, and scales that transpose, so the same copy serves grad_input: tensorwise and
+         * 128x128 blocks), bit-identical to the layer quantizing the gathered F32 weight itself. The model's F32 copies
+         * of those weights are then not refreshed: the weights of record are the shards, which checkpoints save; a
+         * model used outside this trainer must be loaded from them.
          */
         FP8
     }
@@ -72,9 +75,9 @@ public final class ShardedLlamaTrainer {
     private long step;
     private long weightGatherBytes;
 
-    /** With {@link WeightGather#FP8}. */
+    /** With {@link WeightGather#HIGH_PRECISION}. */
     public ShardedLlamaTrainer(Communicator comm, LlamaModel model, LlamaTrainer.Settings settings) {
-        this(comm, model, settings, WeightGather.FP8);
+        this(comm, model, settings, WeightGather.HIGH_PRECISION);
     }
 
     public ShardedLlamaTrainer(Communicator comm, LlamaModel model, LlamaTrainer.Settings settings,
@@ -165,7 +168,9 @@ public final class ShardedLlamaTrainer {
     /** Whether the layer's weight is gathered in FP8: its output gemm is FP8 with a spec the FP8 gather supports. */
     private static boolean gathersInFp8(Linear l, int ranks) {
         var output = l.plan().output();
-        if (!output.fp8() || l.weight().value().rows() < ranks) {
+        // only where the FP8 weight also serves grad_input (transposeable scales: tensorwise, 128x128 blocks);
+        // rowwise and MX would need the F32 weight gathered as well, moving more bytes than F32 alone
+        if (!output.fp8() || !l.suppliedWeightServesGradInput() || l.weight().value().rows() < ranks) {
             return false;
         }
         try {
@@ -232,8 +237,8 @@ public final class ShardedLlamaTrainer {
     }
 
     /**
-     * Every parameter of the model from the ranks' shards: FP8 layers' weights in FP8, handed to the layer, plus F32
-     * where the layer's grad_input needs it; the rest in F32 into the model's parameters.
+     * Every parameter of the model from the ranks' shards: the weights of FP8 layers that take them in FP8, handed to
+     * the layer; the rest in F32 into the model's parameters.
      */
     private void gatherWeights() {
         long bytes = 0;
@@ -241,14 +246,12 @@ public final class ShardedLlamaTrainer {
             Tensor shard = shards.shard(i).value();
             ShardLayout layout = shards.layout(i);
             Linear layer = fp8Layers[i];
-            boolean highPrecision = layer == null || !layer.suppliedWeightServesGradInput();
             if (layer != null) {
                 QuantSpec spec = layer.plan().output().second();
                 Float8Tensor wq = Fp8AllGather.gather(comm, Backends.current(), shard, spec, layout);
-                layer.supplyQuantizedWeight(wq, highPrecision);
+                layer.supplyQuantizedWeight(wq, false);
                 bytes += Fp8AllGather.bytesPerRank(layout, spec);
-            }
-            if (highPrecision) {
+            } else {
                 Tensor gathered = comm.allGather(shard);
                 layout.unpadInto(gathered, shards.full(i).value());
                 bytes += 4L * shard.size();
