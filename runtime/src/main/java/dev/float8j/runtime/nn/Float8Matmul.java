@@ -51,6 +51,10 @@ public final class Float8Matmul {
     private int namedAt = -1;
     private String module;
     private Site[] sites;
+    /** The output gemm's weight, quantized elsewhere (an FP8 all-gather), or null: forward quantizes W itself. */
+    private Float8Tensor suppliedWeight;
+    /** Whether W's high-precision value is current while a weight is supplied (else it must not be read). */
+    private boolean weightValueCurrent = true;
 
     public Float8Matmul(Module owner, Float8Plan plan) {
         if (owner == null || plan == null) {
@@ -64,6 +68,54 @@ public final class Float8Matmul {
 
     public Float8Plan plan() {
         return plan;
+    }
+
+    /**
+     * Hands the output gemm its weight already in FP8 for every later forward (and backward) until it is called again
+     * with null: sharded training quantizes the weight on its shard and all-gathers it in FP8, so the layer does not
+     * quantize W again. wq must have exactly the spec of the plan's output gemm weight ({@link GemmPlan#second()}:
+     * format, granularity, axis 1, power-of-two flag) and W's shape, checked at each forward. grad_input uses
+     * {@link Float8Tensor#alongOtherAxis()} of it where {@link #suppliedWeightServesGradInput()}, else W's
+     * high-precision value, which must then be current.
+     *
+     * @param wq the weight in FP8, or null to go back to quantizing W in forward
+     * @param weightValueCurrent whether W's high-precision value is the same weight (false when only the FP8 copy was
+     *     gathered); a call that would need it while false fails with an {@link IllegalStateException}
+     * @throws IllegalArgumentException if the plan's output gemm is not in FP8, or wq's spec is not the one it needs
+     */
+    public void supplyWeight(Float8Tensor wq, boolean weightValueCurrent) {
+        enter();
+        try {
+            if (wq == null) {
+                suppliedWeight = null;
+                this.weightValueCurrent = true;
+                return;
+            }
+            GemmPlan output = plan.output();
+            if (!output.fp8()) {
+                throw new IllegalArgumentException(owner + ": the plan's output gemm runs in high precision and takes no"
+                        + " FP8 weight");
+            }
+            if (!wq.spec().equals(output.second())) {
+                throw new IllegalArgumentException(owner + ": the output gemm's weight must be quantized as "
+                        + output.second() + ", got " + wq.spec());
+            }
+            suppliedWeight = wq;
+            this.weightValueCurrent = weightValueCurrent;
+        } finally {
+            exit();
+        }
+    }
+
+    /**
+     * Whether a supplied output-gemm weight also serves grad_input (dX = dY·W needs W along axis 0): true when the
+     * plan's grad_input is in FP8 with a transposeable granularity (tensorwise, 128x128 blocks) and its weight spec
+     * is the output spec along the other axis; rowwise, MX and 1x128 need W's high-precision value.
+     */
+    public boolean suppliedWeightServesGradInput() {
+        GemmPlan gradInput = plan.gradInput();
+        return plan.output().fp8() && gradInput.fp8() && gradInput.second().granularity().transposeable()
+                && plan.output().second().otherAxis().equals(gradInput.second());
     }
 
     /**
@@ -84,7 +136,12 @@ public final class Float8Matmul {
             String module = module();
             boolean recording = GradMode.isEnabled();
             GemmPlan output = plan.output();
+            if (suppliedWeight != null && (suppliedWeight.rows() != w.rows() || suppliedWeight.cols() != w.cols())) {
+                throw new IllegalArgumentException(owner + ": the supplied FP8 weight is " + suppliedWeight.rows() + "x"
+                        + suppliedWeight.cols() + ", the weight " + w.rows() + "x" + w.cols());
+            }
             if (!output.fp8() || !Float8Debug.fp8Enabled(module, Gemm.OUTPUT)) {
+                requireWeightValue("the output gemm is switched off by Float8Debug");
                 Tensor y = backend.matmul(x, 1, w, 1, bias, x.dtype());
                 if (recording) {
                     saved.push(SavedTensor.highPrecision(backend.copy(x)));
@@ -107,9 +164,12 @@ public final class Float8Matmul {
                     save = SavedTensor.fp8(xq);
                 }
             }
-            Float8Tensor wq = Quantize.quantize(backend, w, output.second(), site(Gemm.OUTPUT, Operand.WEIGHT));
+            Float8Tensor wq = suppliedWeight != null ? suppliedWeight
+                    : Quantize.quantize(backend, w, output.second(), site(Gemm.OUTPUT, Operand.WEIGHT));
             Tensor y = backend.gemm(xq, wq, bias, x.dtype());
-            backend.release(wq);
+            if (wq != suppliedWeight) {
+                backend.release(wq);
+            }
             if (save == null || save.fp8() != xq) {
                 backend.release(xq);
             }
@@ -170,7 +230,11 @@ public final class Float8Matmul {
                     : Quantize.quantize(backend, s.highPrecision(), gradWeight.second(), site(Gemm.GRAD_WEIGHT, Operand.INPUT));
             Float8Tensor dYForGradInput = !gradInputFp8 ? null : dYBothAxes != null ? dYBothAxes[0]
                     : Quantize.quantize(backend, gradOutput, gradInput.first(), site(Gemm.GRAD_INPUT, Operand.GRAD_OUTPUT));
-            Float8Tensor wForGradInput = !gradInputFp8 ? null
+            boolean suppliedForGradInput = gradInputFp8 && suppliedWeight != null && suppliedWeightServesGradInput();
+            if (!suppliedForGradInput) {
+                requireWeightValue("grad_input needs W's high-precision value");
+            }
+            Float8Tensor wForGradInput = !gradInputFp8 ? null : suppliedForGradInput ? suppliedWeight.alongOtherAxis()
                     : Quantize.quantize(backend, w, gradInput.second(), site(Gemm.GRAD_INPUT, Operand.WEIGHT));
 
             Tensor dBias = bias == null ? null : backend.columnSums(gradOutput);
@@ -190,7 +254,8 @@ public final class Float8Matmul {
                 backend.release(dBias);
             }
             saved.pop();
-            releaseAll(backend, dYForGradWeight, dYForGradInput, wForGradInput, xForGradWeight);
+            releaseAll(backend, dYForGradWeight, dYForGradInput, suppliedForGradInput ? null : wForGradInput,
+                    xForGradWeight);
             if (s.isFp8() && s.fp8() != xForGradWeight) {
                 backend.release(s.fp8());
             } else if (!s.isFp8()) {
@@ -284,6 +349,14 @@ public final class Float8Matmul {
             case BOTH_AXES_COPY -> savedX;
             case HIGH_PRECISION -> throw new IllegalStateException("the plan saves x in high precision");
         };
+    }
+
+    /** Fails when a supplied FP8 weight came without W's high-precision value and the call needs that value. */
+    private void requireWeightValue(String why) {
+        if (suppliedWeight != null && !weightValueCurrent) {
+            throw new IllegalStateException(owner + ": " + why + ", but only the FP8 weight was supplied (gather the"
+                    + " high-precision weight too)");
+        }
     }
 
     private static void releaseAll(Backend backend, Float8Tensor... temporaries) {

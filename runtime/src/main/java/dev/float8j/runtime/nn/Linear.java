@@ -108,6 +108,19 @@ public class Linear extends Module implements Layer {
         return HIGH_PRECISION;
     }
 
+    /**
+     * Gives the output gemm this layer's weight already in FP8 for the following forwards and backwards, or null to
+     * go back to quantizing the weight in forward; see {@link Float8Matmul#supplyWeight}.
+     */
+    public void supplyQuantizedWeight(dev.float8j.runtime.Float8Tensor wq, boolean weightValueCurrent) {
+        matmul.supplyWeight(wq, weightValueCurrent);
+    }
+
+    /** Whether a supplied FP8 weight also serves grad_input; see {@link Float8Matmul#suppliedWeightServesGradInput}. */
+    public boolean suppliedWeightServesGradInput() {
+        return matmul.suppliedWeightServesGradInput();
+    }
+
     /** The unit that runs this layer's gemms and holds its saves. */
     protected final Float8Matmul matmul() {
         return matmul;

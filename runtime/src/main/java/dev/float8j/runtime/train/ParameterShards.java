@@ -6,6 +6,7 @@ import dev.float8j.runtime.nn.Module;
 import dev.float8j.runtime.nn.Parameter;
 import java.util.ArrayList;
 import java.util.List;
+import java.util.function.ToIntFunction;
 
 /**
  * One rank's shards of a model's parameters, as parameters of their own (F32 master values and gradients), so that
@@ -19,6 +20,11 @@ final class ParameterShards extends Module {
     private final List<Parameter> shards = new ArrayList<>();
 
     ParameterShards(List<Parameter> full, int rank, int ranks) {
+        this(full, rank, ranks, p -> 1);
+    }
+
+    /** As above, each parameter's shards a multiple of rowAlignment(p) rows (its FP8 scale blocks along dim 0). */
+    ParameterShards(List<Parameter> full, int rank, int ranks, ToIntFunction<Parameter> rowAlignment) {
         this.full = List.copyOf(full);
         for (Parameter p : this.full) {
             Tensor v = p.value();
@@ -26,7 +32,7 @@ final class ParameterShards extends Module {
                 throw new IllegalArgumentException(p + " lives on " + v.deviceData().device() + "; sharded training"
                         + " runs on host parameters (the device path is not written yet, see docs/distributed.md)");
             }
-            ShardLayout layout = v.rows() >= ranks ? ShardLayout.of(v.rows(), v.cols(), ranks, 1)
+            ShardLayout layout = v.rows() >= ranks ? ShardLayout.of(v.rows(), v.cols(), ranks, rowAlignment.applyAsInt(p))
                     : ShardLayout.of(v.size(), 1, ranks, 1);
             layouts.add(layout);
             shards.add(parameter(p.name().replace('.', '_'), layout.shardOf(v, rank)));

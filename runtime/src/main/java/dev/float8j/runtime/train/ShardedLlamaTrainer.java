@@ -1,10 +1,16 @@
 package dev.float8j.runtime.train;
 
+import dev.float8j.plan.QuantSpec;
+import dev.float8j.runtime.Float8Tensor;
 import dev.float8j.runtime.Tensor;
+import dev.float8j.runtime.backends.Backends;
+import dev.float8j.runtime.dist.Fp8AllGather;
 import dev.float8j.runtime.dist.Communicator;
 import dev.float8j.runtime.dist.ReduceOp;
 import dev.float8j.runtime.dist.ShardLayout;
 import dev.float8j.runtime.debug.Float8Debug;
+import dev.float8j.runtime.nn.Linear;
+import dev.float8j.runtime.nn.Module;
 import dev.float8j.runtime.nn.Ops;
 import dev.float8j.runtime.nn.Parameter;
 import dev.float8j.runtime.nn.transformer.LlamaModel;
@@ -25,7 +31,11 @@ import java.util.Map;
  * that serves as the buffer the weights are gathered into before use. A step:
  *
  * <ol>
- *   <li>all-gathers every parameter from its shards into the model (F32, the parameters' dtype);</li>
+ *   <li>all-gathers every parameter from its shards into the model: in FP8 ({@link Fp8AllGather}) for the weight
+ *       of every FP8 layer whose output-gemm weight spec the FP8 gather supports, handed to the layer as its
+ *       pre-quantized weight, and also in F32 where that layer's grad_input still needs the high-precision weight
+ *       (rowwise, MX); in F32 (the parameters' dtype) for the rest, or for everything with
+ *       {@link WeightGather#HIGH_PRECISION};</li>
  *   <li>runs forward and backward on this rank's part of the global batch (batch / ranks sequences);</li>
  *   <li>reduce-scatters every gradient with {@link ReduceOp#MEAN}, so each rank holds its shard of the gradient of
  *       the global batch's mean loss;</li>
@@ -41,18 +51,54 @@ import java.util.Map;
  * docs/distributed.md.
  */
 public final class ShardedLlamaTrainer {
+    /** How the weights of FP8 layers are gathered before use. */
+    public enum WeightGather {
+        /** In F32, the parameters' dtype; each layer quantizes its weight itself. */
+        HIGH_PRECISION,
+        /**
+         * In FP8 with their scales where the layer's plan allows it (its output gemm in FP8, with a spec
+         * {@link Fp8AllGather} supports, and scales that transpose, so the same copy serves grad_input: tensorwise and
+         * 128x128 blocks), bit-identical to the layer quantizing the gathered F32 weight itself. The model's F32 copies
+         * of those weights are then not refreshed: the weights of record are the shards, which checkpoints save; a
+         * model used outside this trainer must be loaded from them.
+         */
+        FP8
+    }
+
     private final Communicator comm;
     private final LlamaModel model;
     private final LlamaTrainer.Settings settings;
     private final ParameterShards shards;
     private final AdamW optimizer;
+    /** For parameter i, the FP8 layer whose weight it is and that takes it gathered in FP8, or null. */
+    private final Linear[] fp8Layers;
     private long step;
+    private long weightGatherBytes;
 
+    /** With {@link WeightGather#HIGH_PRECISION}. */
     public ShardedLlamaTrainer(Communicator comm, LlamaModel model, LlamaTrainer.Settings settings) {
+        this(comm, model, settings, WeightGather.HIGH_PRECISION);
+    }
+
+    public ShardedLlamaTrainer(Communicator comm, LlamaModel model, LlamaTrainer.Settings settings,
+            WeightGather weightGather) {
         this.comm = comm;
         this.model = model;
         this.settings = settings;
-        this.shards = new ParameterShards(model.parameters(), comm.rank(), comm.size());
+        List<Parameter> parameters = model.parameters();
+        this.fp8Layers = new Linear[parameters.size()];
+        if (weightGather == WeightGather.FP8) {
+            for (Module m : model.modules()) {
+                if (m instanceof Linear l && gathersInFp8(l, comm.size())) {
+                    fp8Layers[parameters.indexOf(l.weight())] = l;
+                }
+            }
+        }
+        // an FP8-gathered weight's shards hold whole scale blocks along dim 0 (128 rows for blockwise)
+        this.shards = new ParameterShards(parameters, comm.rank(), comm.size(), p -> {
+            Linear l = fp8Layers[parameters.indexOf(p)];
+            return l == null ? 1 : Fp8AllGather.rowAlignment(l.plan().output().second());
+        });
         this.optimizer = new AdamW(shards.shards(), settings.schedule().peak(), settings.weightDecay());
     }
 
@@ -111,6 +157,30 @@ public final class ShardedLlamaTrainer {
         return new LlamaTrainer.StepResult(step++, loss, Math.sqrt(squares), lr, false, System.nanoTime() - start);
     }
 
+    /**
+     * Bytes this rank handed to the weight all-gathers of the last step (codes, scales and tensorwise's amax for FP8
+     * gathers, 4 per element for F32 ones); every rank receives ranks times that.
+     */
+    public long weightGatherBytesPerStep() {
+        return weightGatherBytes;
+    }
+
+    /** Whether the layer's weight is gathered in FP8: its output gemm is FP8 with a spec the FP8 gather supports. */
+    private static boolean gathersInFp8(Linear l, int ranks) {
+        var output = l.plan().output();
+        // only where the FP8 weight also serves grad_input (transposeable scales: tensorwise, 128x128 blocks);
+        // rowwise and MX would need the F32 weight gathered as well, moving more bytes than F32 alone
+        if (!output.fp8() || !l.suppliedWeightServesGradInput() || l.weight().value().rows() < ranks) {
+            return false;
+        }
+        try {
+            Fp8AllGather.rowAlignment(output.second());
+            return true;
+        } catch (IllegalArgumentException unsupported) {
+            return false;
+        }
+    }
+
     /** Steps taken so far, skipped ones included. */
     public long steps() {
         return step;
@@ -166,12 +236,28 @@ public final class ShardedLlamaTrainer {
         return loaded;
     }
 
-    /** Every parameter of the model from the ranks' shards. */
+    /**
+     * Every parameter of the model from the ranks' shards: the weights of FP8 layers that take them in FP8, handed to
+     * the layer; the rest in F32 into the model's parameters.
+     */
     private void gatherWeights() {
+        long bytes = 0;
         for (int i = 0; i < shards.count(); i++) {
-            Tensor gathered = comm.allGather(shards.shard(i).value());
-            shards.layout(i).unpadInto(gathered, shards.full(i).value());
+            Tensor shard = shards.shard(i).value();
+            ShardLayout layout = shards.layout(i);
+            Linear layer = fp8Layers[i];
+            if (layer != null) {
+                QuantSpec spec = layer.plan().output().second();
+                Float8Tensor wq = Fp8AllGather.gather(comm, Backends.current(), shard, spec, layout);
+                layer.supplyQuantizedWeight(wq, false);
+                bytes += Fp8AllGather.bytesPerRank(layout, spec);
+            } else {
+                Tensor gathered = comm.allGather(shard);
+                layout.unpadInto(gathered, shards.full(i).value());
+                bytes += 4L * shard.size();
+            }
         }
+        weightGatherBytes = bytes;
     }
 
     /** Each rank's shard of the mean over ranks of every gradient. */

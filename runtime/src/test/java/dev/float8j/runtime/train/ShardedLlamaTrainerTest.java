@@ -107,6 +107,58 @@ class ShardedLlamaTrainerTest {
         }).toArray(new float[0][]);
     }
 
+    /** Losses per rank and step, bytes rank 0 handed to the weight gathers per step, and all bytes sent in the run. */
+    private record Run(float[][] losses, long weightGatherBytes, long bytesSent) {
+    }
+
+    private static Run sharded(int ranks, LinearFactory linears, ShardedLlamaTrainer.WeightGather gather) {
+        List<LlamaModel> models = new ArrayList<>();
+        for (int r = 0; r < ranks; r++) {
+            models.add(model(linears));
+        }
+        long[] weightBytes = new long[1];
+        InProcessGroup.Traffic<float[]> traffic = InProcessGroup.runCounting(ranks, c -> {
+            ShardedLlamaTrainer trainer = new ShardedLlamaTrainer(c, models.get(c.rank()), settings(), gather);
+            float[] losses = new float[STEPS];
+            for (int s = 0; s < STEPS; s++) {
+                int[][] b = batch(s);
+                losses[s] = trainer.step(b[0], b[1], BATCH, TINY.seq()).loss();
+            }
+            if (c.rank() == 0) {
+                weightBytes[0] = trainer.weightGatherBytesPerStep();
+            }
+            return losses;
+        });
+        return new Run(traffic.results().toArray(new float[0][]), weightBytes[0], traffic.bytesSent());
+    }
+
+    @Test
+    void fp8WeightGatherMatchesOneRankAndTheHighPrecisionGatherForEveryRecipe() {
+        for (Float8Plan plan : new Float8Plan[] {Float8Plan.tensorwise(), Float8Plan.rowwise(), Float8Plan.blockwise(),
+                Float8Plan.mx()}) {
+            float[] expected = oneRank(fp8(plan));
+            for (int ranks : new int[] {2, 4}) {
+                String what = plan + " on " + ranks + " ranks";
+                Run fp8 = sharded(ranks, fp8(plan), ShardedLlamaTrainer.WeightGather.FP8);
+                Run f32 = sharded(ranks, fp8(plan), ShardedLlamaTrainer.WeightGather.HIGH_PRECISION);
+                assertSameLosses(expected, fp8.losses(), FP8_TOLERANCE, what + ", FP8 gather");
+                if (plan.equals(Float8Plan.blockwise())) {
+                    // whole 128-row blocks per shard: another sharding, so the norm's sum runs in another order
+                    assertSameLosses(f32.losses()[0], fp8.losses(), 1e-5, what + ", FP8 against F32 gather");
+                } else {
+                    // same shards, and the FP8 gather is bit for bit the layer's own quantization
+                    assertArrayEquals(f32.losses()[0], fp8.losses()[0], what + ": FP8 and F32 gathers, bit for bit");
+                    // the runs differ in the weight gathers only, and the counters account for every byte of them
+                    assertEquals(f32.bytesSent() - fp8.bytesSent(),
+                            (long) ranks * STEPS * (f32.weightGatherBytes() - fp8.weightGatherBytes()), what);
+                }
+                System.out.printf("weight gather bytes per rank per step, %s: F32 %d, FP8 %d (%.3f)%n", what,
+                        f32.weightGatherBytes(), fp8.weightGatherBytes(),
+                        fp8.weightGatherBytes() / (double) f32.weightGatherBytes());
+            }
+        }
+    }
+
     private static LinearFactory fp8(Float8Plan plan) {
         return (name, in, out) -> new Float8Linear(in, out, plan);
     }
