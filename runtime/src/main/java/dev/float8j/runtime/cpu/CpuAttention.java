@@ -35,13 +35,6 @@ final class CpuAttention {
         this.threads = threads;
     }
 
-    static void checkInputs(String op, Tensor q, Tensor k, Tensor v, AttentionShape shape) {
-        HostTensors.requireActivation(op, q);
-        HostTensors.requireMatrix(op, "q", q, shape.tokens(), shape.heads() * shape.headDim());
-        HostTensors.requireMatrix(op, "k", k, shape.tokens(), shape.kvHeads() * shape.headDim());
-        HostTensors.requireMatrix(op, "v", v, shape.tokens(), shape.kvHeads() * shape.headDim());
-    }
-
     /** The sizes and transposed keys of one call, shared by its rows. */
     private static final class Layout {
         final int seq;

@@ -9,6 +9,7 @@ import dev.float8j.runtime.ops.AdamWStep;
 import dev.float8j.runtime.ops.AttentionGrads;
 import dev.float8j.runtime.ops.AttentionResult;
 import dev.float8j.runtime.ops.AttentionShape;
+import dev.float8j.runtime.ops.HostOpChecks;
 import dev.float8j.runtime.ops.HostTensors;
 import dev.float8j.runtime.ops.LossResult;
 import dev.float8j.runtime.ops.ModelOps;
@@ -131,10 +132,7 @@ public final class CpuModelOps implements ModelOps {
         String op = "rmsNormBackward";
         int rows = x.rows();
         int dim = x.cols();
-        HostTensors.requireSameShape(op, "dY", dY, "x", x);
-        HostTensors.requireMatrix(op, "gain", gain, 1, dim);
-        HostTensors.requireMatrix(op, "gradGain", gradGain, 1, dim);
-        HostTensors.requireMatrix(op, "inverseRms", inverseRms, rows, 1);
+        HostOpChecks.rmsNormBackward(op, dY, x, gain, inverseRms, gradGain);
         float[] in = HostTensors.floats(op, x);
         float[] dy = HostTensors.floats(op, dY);
         float[] g = HostTensors.f32(op, "gain", gain);
@@ -258,7 +256,7 @@ public final class CpuModelOps implements ModelOps {
 
     @Override
     public AttentionResult attention(Tensor q, Tensor k, Tensor v, AttentionShape shape) {
-        CpuAttention.checkInputs("attention", q, k, v, shape);
+        HostOpChecks.attentionInputs("attention", q, k, v, shape);
         return attention.forward(q, k, v, shape);
     }
 
@@ -266,10 +264,7 @@ public final class CpuModelOps implements ModelOps {
     public AttentionGrads attentionBackward(Tensor dOut, Tensor q, Tensor k, Tensor v, AttentionResult forward,
             AttentionShape shape) {
         String op = "attentionBackward";
-        CpuAttention.checkInputs(op, q, k, v, shape);
-        HostTensors.requireSameShape(op, "dOut", dOut, "q", q);
-        HostTensors.requireSameShape(op, "the forward output", forward.out(), "q", q);
-        HostTensors.requireMatrix(op, "logSumExp", forward.logSumExp(), shape.batch() * shape.heads(), shape.seq());
+        HostOpChecks.attentionBackward(op, dOut, q, k, v, forward, shape);
         return attention.backward(dOut, q, k, v, forward, shape);
     }
 
@@ -299,8 +294,7 @@ public final class CpuModelOps implements ModelOps {
     @Override
     public Tensor[] swigluBackward(Tensor dH, Tensor gate, Tensor up) {
         String op = "swigluBackward";
-        HostTensors.requireSameShape(op, "gate", gate, "up", up);
-        HostTensors.requireSameShape(op, "dH", dH, "gate", gate);
+        HostOpChecks.swigluBackward(op, dH, gate, up);
         float[] dh = HostTensors.floats(op, dH);
         float[] g = HostTensors.floats(op, gate);
         float[] u = HostTensors.floats(op, up);
@@ -444,22 +438,11 @@ public final class CpuModelOps implements ModelOps {
     public void adamw(Tensor param, Tensor grad, Tensor expAvg, Tensor expAvgSq, AdamWStep step, Tensor sumOfSquaresOrNull,
             float maxNorm) {
         String op = "adamw";
-        HostTensors.requireSameShape(op, "grad", grad, "param", param);
-        HostTensors.requireSameShape(op, "expAvg", expAvg, "param", param);
-        HostTensors.requireSameShape(op, "expAvgSq", expAvgSq, "param", param);
+        float clip = (float) HostOpChecks.adamw(op, param, grad, expAvg, expAvgSq, sumOfSquaresOrNull, maxNorm);
         float[] w = HostTensors.f32(op, "param", param);
         float[] g = HostTensors.f32(op, "grad", grad);
         float[] m = HostTensors.f32(op, "expAvg", expAvg);
         float[] v = HostTensors.f32(op, "expAvgSq", expAvgSq);
-        float clip = 1;
-        if (sumOfSquaresOrNull != null) {
-            if (!(maxNorm > 0)) {
-                throw new IllegalArgumentException(op + ": maxNorm must be positive, got " + maxNorm);
-            }
-            HostTensors.requireScalar(op, "sumOfSquares", sumOfSquaresOrNull);
-            double norm = Math.sqrt(sumOfSquaresOrNull.data()[0]);
-            clip = (float) Math.min(1, maxNorm / (norm + 1e-6));
-        }
         AdamWConstants k = new AdamWConstants(step, clip);
         forRows(w.length, 1, (from, to) -> k.update(w, g, m, v, from, to));
     }

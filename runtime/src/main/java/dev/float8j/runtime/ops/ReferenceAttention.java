@@ -25,13 +25,6 @@ final class ReferenceAttention {
         this.scale = 1 / Math.sqrt(headDim);
     }
 
-    void checkInputs(String op, Tensor q, Tensor k, Tensor v) {
-        HostTensors.requireActivation(op, q);
-        HostTensors.requireMatrix(op, "q", q, shape.tokens(), qStride);
-        HostTensors.requireMatrix(op, "k", k, shape.tokens(), kvStride);
-        HostTensors.requireMatrix(op, "v", v, shape.tokens(), kvStride);
-    }
-
     AttentionResult forward(Tensor qt, Tensor kt, Tensor vt) {
         float[] q = HostTensors.read("attention", qt);
         float[] k = HostTensors.read("attention", kt);

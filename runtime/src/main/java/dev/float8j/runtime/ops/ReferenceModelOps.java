@@ -91,10 +91,7 @@ public final class ReferenceModelOps implements ModelOps {
         String op = "rmsNormBackward";
         int rows = x.rows();
         int dim = x.cols();
-        HostTensors.requireSameShape(op, "dY", dY, "x", x);
-        HostTensors.requireMatrix(op, "gain", gain, 1, dim);
-        HostTensors.requireMatrix(op, "gradGain", gradGain, 1, dim);
-        HostTensors.requireMatrix(op, "inverseRms", inverseRms, rows, 1);
+        HostOpChecks.rmsNormBackward(op, dY, x, gain, inverseRms, gradGain);
         float[] in = HostTensors.read(op, x);
         float[] dy = HostTensors.read(op, dY);
         float[] g = HostTensors.f32(op, "gain", gain);
@@ -169,7 +166,7 @@ public final class ReferenceModelOps implements ModelOps {
     @Override
     public AttentionResult attention(Tensor q, Tensor k, Tensor v, AttentionShape shape) {
         ReferenceAttention attention = new ReferenceAttention(shape);
-        attention.checkInputs("attention", q, k, v);
+        HostOpChecks.attentionInputs("attention", q, k, v, shape);
         return attention.forward(q, k, v);
     }
 
@@ -177,12 +174,8 @@ public final class ReferenceModelOps implements ModelOps {
     public AttentionGrads attentionBackward(Tensor dOut, Tensor q, Tensor k, Tensor v, AttentionResult forward,
             AttentionShape shape) {
         String op = "attentionBackward";
-        ReferenceAttention attention = new ReferenceAttention(shape);
-        attention.checkInputs(op, q, k, v);
-        HostTensors.requireSameShape(op, "dOut", dOut, "q", q);
-        HostTensors.requireSameShape(op, "the forward output", forward.out(), "q", q);
-        HostTensors.requireMatrix(op, "logSumExp", forward.logSumExp(), shape.batch() * shape.heads(), shape.seq());
-        return attention.backward(dOut, q, k, v, forward);
+        HostOpChecks.attentionBackward(op, dOut, q, k, v, forward, shape);
+        return new ReferenceAttention(shape).backward(dOut, q, k, v, forward);
     }
 
     // ---- SwiGLU ----
@@ -204,8 +197,7 @@ public final class ReferenceModelOps implements ModelOps {
     @Override
     public Tensor[] swigluBackward(Tensor dH, Tensor gate, Tensor up) {
         String op = "swigluBackward";
-        HostTensors.requireSameShape(op, "gate", gate, "up", up);
-        HostTensors.requireSameShape(op, "dH", dH, "gate", gate);
+        HostOpChecks.swigluBackward(op, dH, gate, up);
         float[] dh = HostTensors.read(op, dH);
         float[] g = HostTensors.read(op, gate);
         float[] u = HostTensors.read(op, up);
@@ -297,22 +289,11 @@ public final class ReferenceModelOps implements ModelOps {
     public void adamw(Tensor param, Tensor grad, Tensor expAvg, Tensor expAvgSq, AdamWStep step, Tensor sumOfSquaresOrNull,
             float maxNorm) {
         String op = "adamw";
-        HostTensors.requireSameShape(op, "grad", grad, "param", param);
-        HostTensors.requireSameShape(op, "expAvg", expAvg, "param", param);
-        HostTensors.requireSameShape(op, "expAvgSq", expAvgSq, "param", param);
+        double clip = HostOpChecks.adamw(op, param, grad, expAvg, expAvgSq, sumOfSquaresOrNull, maxNorm);
         float[] w = HostTensors.f32(op, "param", param);
         float[] g = HostTensors.f32(op, "grad", grad);
         float[] m = HostTensors.f32(op, "expAvg", expAvg);
         float[] v = HostTensors.f32(op, "expAvgSq", expAvgSq);
-        double clip = 1;
-        if (sumOfSquaresOrNull != null) {
-            if (!(maxNorm > 0)) {
-                throw new IllegalArgumentException(op + ": maxNorm must be positive, got " + maxNorm);
-            }
-            HostTensors.requireScalar(op, "sumOfSquares", sumOfSquaresOrNull);
-            double norm = Math.sqrt(sumOfSquaresOrNull.data()[0]);
-            clip = Math.min(1, maxNorm / (norm + 1e-6));
-        }
         double beta1 = step.beta1();
         double beta2 = step.beta2();
         double correction1 = 1 - Math.pow(beta1, step.step());

@@ -1,0 +1,63 @@
+package dev.float8j.runtime.ops;
+
+import dev.float8j.runtime.Tensor;
+
+/**
+ * The input checks of the host {@link ModelOps} ({@link ReferenceModelOps} and the CPU backend's), in one place, so
+ * that both refuse the same inputs with the same messages before they read anything.
+ */
+public final class HostOpChecks {
+    private HostOpChecks() {
+    }
+
+    /** q [tokens, heads·headDim] of an activation dtype, k and v [tokens, kvHeads·headDim]. */
+    public static void attentionInputs(String op, Tensor q, Tensor k, Tensor v, AttentionShape shape) {
+        HostTensors.requireActivation(op, q);
+        HostTensors.requireMatrix(op, "q", q, shape.tokens(), shape.heads() * shape.headDim());
+        HostTensors.requireMatrix(op, "k", k, shape.tokens(), shape.kvHeads() * shape.headDim());
+        HostTensors.requireMatrix(op, "v", v, shape.tokens(), shape.kvHeads() * shape.headDim());
+    }
+
+    /** attentionInputs, and dOut and the forward's output shaped like q, its log-sum-exp [batch·heads, seq]. */
+    public static void attentionBackward(String op, Tensor dOut, Tensor q, Tensor k, Tensor v, AttentionResult forward,
+            AttentionShape shape) {
+        attentionInputs(op, q, k, v, shape);
+        HostTensors.requireSameShape(op, "dOut", dOut, "q", q);
+        HostTensors.requireSameShape(op, "the forward output", forward.out(), "q", q);
+        HostTensors.requireMatrix(op, "logSumExp", forward.logSumExp(), shape.batch() * shape.heads(), shape.seq());
+    }
+
+    /** dY shaped like x; gain and its gradient [1, dim]; one inverse rms per row of x. */
+    public static void rmsNormBackward(String op, Tensor dY, Tensor x, Tensor gain, Tensor inverseRms, Tensor gradGain) {
+        HostTensors.requireSameShape(op, "dY", dY, "x", x);
+        HostTensors.requireMatrix(op, "gain", gain, 1, x.cols());
+        HostTensors.requireMatrix(op, "gradGain", gradGain, 1, x.cols());
+        HostTensors.requireMatrix(op, "inverseRms", inverseRms, x.rows(), 1);
+    }
+
+    /** gate, up and dH of one shape. */
+    public static void swigluBackward(String op, Tensor dH, Tensor gate, Tensor up) {
+        HostTensors.requireSameShape(op, "gate", gate, "up", up);
+        HostTensors.requireSameShape(op, "dH", dH, "gate", gate);
+    }
+
+    /**
+     * The gradient and both moments shaped like the parameter and, where clipping is asked for, a positive maxNorm
+     * and a [1, 1] sum of squares. Returns the clipping factor min(1, maxNorm / (norm + 1e-6)), or 1 without one.
+     */
+    public static double adamw(String op, Tensor param, Tensor grad, Tensor expAvg, Tensor expAvgSq,
+            Tensor sumOfSquaresOrNull, float maxNorm) {
+        HostTensors.requireSameShape(op, "grad", grad, "param", param);
+        HostTensors.requireSameShape(op, "expAvg", expAvg, "param", param);
+        HostTensors.requireSameShape(op, "expAvgSq", expAvgSq, "param", param);
+        if (sumOfSquaresOrNull == null) {
+            return 1;
+        }
+        if (!(maxNorm > 0)) {
+            throw new IllegalArgumentException(op + ": maxNorm must be positive, got " + maxNorm);
+        }
+        HostTensors.requireScalar(op, "sumOfSquares", sumOfSquaresOrNull);
+        double norm = Math.sqrt(sumOfSquaresOrNull.data()[0]);
+        return Math.min(1, maxNorm / (norm + 1e-6));
+    }
+}
