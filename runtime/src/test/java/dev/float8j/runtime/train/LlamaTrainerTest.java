@@ -21,11 +21,11 @@ import java.util.Arrays;
 import org.junit.jupiter.api.Test;
 
 class LlamaTrainerTest {
-    private static final LlamaConfig TINY = LlamaConfig.of(16, 2, 4, 2, 32, 13, 8);
-    private static final int BATCH = 4;
+    static final LlamaConfig TINY = LlamaConfig.of(16, 2, 4, 2, 32, 13, 8);
+    static final int BATCH = 4;
 
     /** A batch of the periodic text 0, 1, ..., 12, 0, 1, ...: inputs and their next tokens, shifted per row. */
-    private static int[][] batch(int step) {
+    static int[][] batch(int step) {
         int[] inputs = new int[BATCH * TINY.seq()];
         int[] targets = new int[inputs.length];
         for (int b = 0; b < BATCH; b++) {

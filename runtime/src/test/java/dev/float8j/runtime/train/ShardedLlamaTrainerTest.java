@@ -28,8 +28,9 @@ import org.junit.jupiter.api.Test;
  * seed. The tiny model's rows do not split evenly over 4 ranks (vocabulary 13, kv width 8), so shards are padded.
  */
 class ShardedLlamaTrainerTest {
-    private static final LlamaConfig TINY = LlamaConfig.of(16, 2, 4, 2, 32, 13, 8);
-    private static final int BATCH = 4;
+    /** The model and batches of LlamaTrainerTest, which one rank must reproduce. */
+    private static final LlamaConfig TINY = LlamaTrainerTest.TINY;
+    private static final int BATCH = LlamaTrainerTest.BATCH;
     private static final int STEPS = 4;
     private Backend before;
 
@@ -45,16 +46,7 @@ class ShardedLlamaTrainerTest {
     }
 
     private static int[][] batch(int step) {
-        int[] inputs = new int[BATCH * TINY.seq()];
-        int[] targets = new int[inputs.length];
-        for (int b = 0; b < BATCH; b++) {
-            for (int s = 0; s < TINY.seq(); s++) {
-                int position = step * 7 + b * 3 + s;
-                inputs[b * TINY.seq() + s] = position % 13;
-                targets[b * TINY.seq() + s] = (position + 1) % 13;
-            }
-        }
-        return new int[][] {inputs, targets};
+        return LlamaTrainerTest.batch(step);
     }
 
     private static LlamaTrainer.Settings settings() {
