@@ -1,0 +1,19 @@
+#!/usr/bin/env bash
+# Stages everything a GPU host without a JDK needs into the git-ignored .gpu/ folder: the float8j jars and their
+# dependencies (.gpu/lib), the runtime's test classes and the JUnit console (for the CUDA tests), a jlink'ed
+# Java 25 runtime (.gpu/jre.tar.xz) and the scripts of benchmarks/. Run from the repository root, then carry .gpu.
+set -euo pipefail
+export JAVA_HOME=${JAVA_HOME:-/usr/lib/jvm/temurin-25-jdk-amd64}
+mvn -B -q -o install -DskipTests
+rm -rf .gpu/lib .gpu/test-classes && mkdir -p .gpu/lib
+for m in plan runtime samples benchmarks; do
+  cp "$m"/target/float8j-"$m"-*.jar .gpu/lib/
+done
+rm -f .gpu/lib/*-sources.jar .gpu/lib/*-javadoc.jar
+mvn -B -q -o dependency:copy-dependencies -DincludeScope=runtime -DoutputDirectory="$PWD/.gpu/lib" -pl runtime,samples,benchmarks
+rm -f .gpu/lib/float8j-annotations-*.jar.bak
+cp -r runtime/target/test-classes .gpu/test-classes
+cp ~/.m2/repository/org/junit/platform/junit-platform-console-standalone/1.11.4/junit-platform-console-standalone-1.11.4.jar .gpu/junit-console.jar
+cp benchmarks/*.sh benchmarks/*.py .gpu/
+[ -f .gpu/jre.tar.xz ] || ../shared/gpu/pack-jre.sh .gpu java.scripting,java.naming,jdk.management,java.instrument,jdk.zipfs
+du -sh .gpu
