@@ -17,6 +17,10 @@ import java.util.Arrays;
  * the order of float32 additions. Block scales are applied per K chunk (the shorter of the two operands'
  * block extents along K), tensorwise and rowwise scales once at the end, as the reference does.
  *
+ * <p>Where the CPU has AMX or AVX512-BF16 and oneDNN is on the classpath, FP8 gemms whose scales are constant
+ * along K or powers of two run as oneDNN BF16 matmuls instead ({@link OneDnnGemm}, chosen by {@link MatrixUnitPath};
+ * {@link #gemmPath()} says which).
+ *
  * <p>The transformer's other ops ({@link #ops()}, also {@link #hostOps()}) are {@link CpuModelOps}: float32 on
  * vectors and the same threads.
  */
@@ -25,6 +29,7 @@ public final class CpuBackend implements Backend {
     private final ArrayPool pool;
     private final CpuQuantizer quantizer;
     private final CpuModelOps ops;
+    private final MatrixUnitPath matrixUnit;
 
     /** A backend on {@code float8j.threads} threads (default: every available processor). */
     public CpuBackend() {
@@ -38,10 +43,24 @@ public final class CpuBackend implements Backend {
 
     /** A backend that keeps at most poolBytes of released arrays for reuse. */
     CpuBackend(int threadCount, long poolBytes) {
+        this(threadCount, poolBytes, System.getProperty(MatrixUnitPath.PROPERTY, "auto"));
+    }
+
+    /** A backend whose FP8 gemms take oneDNN per oneDnnMode: auto, on or off (see {@link MatrixUnitPath}). */
+    CpuBackend(int threadCount, long poolBytes, String oneDnnMode) {
         this.threads = new CpuThreads(threadCount);
         this.pool = new ArrayPool(poolBytes);
         this.quantizer = new CpuQuantizer(threads, pool);
         this.ops = new CpuModelOps(threads);
+        this.matrixUnit = MatrixUnitPath.select(oneDnnMode, threads);
+    }
+
+    /**
+     * Which path FP8 gemms take: oneDNN's BF16 matmul where it applies (see {@code -Dfloat8j.onednn}), or the
+     * Vector API, and why.
+     */
+    public String gemmPath() {
+        return matrixUnit.description();
     }
 
     ArrayPool pool() {
@@ -120,10 +139,23 @@ public final class CpuBackend implements Backend {
 
     @Override
     public Tensor gemm(Float8Tensor a, Float8Tensor b) {
+        return fp8Gemm(a, b, null);
+    }
+
+    /** Through oneDNN where {@link OneDnnGemm#accepts} the operands (and its result is exact), else the Vector API. */
+    private Tensor fp8Gemm(Float8Tensor a, Float8Tensor b, Tensor bias) {
         GemmOperand left = GemmOperand.of(a);
         GemmOperand right = GemmOperand.of(b);
         checkDepth("gemm", a.shape(), a.axis(), left, b.shape(), b.axis(), right);
-        return Tensor.of(GemmEngine.multiply(left, right, threads), left.free, right.free);
+        float[] biasValues = bias == null ? null : biasArray(bias, right.free);
+        float[] c = null;
+        if (matrixUnit.gemm() != null && OneDnnGemm.accepts(a, b)) {
+            c = matrixUnit.gemm().multiply(a, b, biasValues);
+        }
+        if (c == null) {
+            c = GemmEngine.multiply(left, right, biasValues, threads);
+        }
+        return Tensor.of(c, left.free, right.free);
     }
 
     @Override
@@ -140,10 +172,7 @@ public final class CpuBackend implements Backend {
         if (bias == null) {
             return gemm(a, b, out);
         }
-        GemmOperand left = GemmOperand.of(a);
-        GemmOperand right = GemmOperand.of(b);
-        checkDepth("gemm", a.shape(), a.axis(), left, b.shape(), b.axis(), right);
-        Tensor c = Tensor.of(GemmEngine.multiply(left, right, biasArray(bias, right.free), threads), left.free, right.free);
+        Tensor c = fp8Gemm(a, b, bias);
         return out == DType.F32 ? c : c.to(out);
     }
 

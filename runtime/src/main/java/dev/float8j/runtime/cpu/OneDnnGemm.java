@@ -1,0 +1,356 @@
+package dev.float8j.runtime.cpu;
+
+import static dev.float8j.runtime.cpu.OneDnnLibrary.check;
+import static java.lang.foreign.ValueLayout.ADDRESS;
+import static java.lang.foreign.ValueLayout.JAVA_LONG;
+import static java.lang.foreign.ValueLayout.JAVA_SHORT;
+
+import dev.float8j.runtime.Float8Tensor;
+import java.lang.foreign.Arena;
+import java.lang.foreign.MemorySegment;
+import java.lang.invoke.MethodHandle;
+import java.nio.ByteOrder;
+import java.util.concurrent.ConcurrentHashMap;
+import jdk.incubator.vector.FloatVector;
+import jdk.incubator.vector.IntVector;
+import jdk.incubator.vector.VectorOperators;
+
+/**
+ * An FP8 gemm {@code C[i][j] = sum_k A(i,k) B(j,k)} run as oneDNN's BF16 x BF16 -> F32 matmul, on AMX or
+ * AVX512-BF16 where the CPU has them.
+ *
+ * <p>Every E4M3 and E5M2 value is a BF16 value, so the codes are widened to BF16 exactly, each product is exact,
+ * and the sums are F32, as on the Vector API path; only the order of the additions differs (oneDNN's blocking).
+ * Scales are handled per operand in one of two ways:
+ * <ul>
+ * <li><b>folded</b>, for power-of-two scales (MX, and any spec with {@code powerOfTwoScales}): code / scale is the
+ * code with a shifted exponent, still exactly a BF16 value, so it is written into the BF16 operand and one gemm
+ * over all of K needs no scaling at all. If some folded value would not be an exact, normal BF16 (an extreme
+ * scale pushing it out of range), {@link #multiply} returns null and the caller takes the Vector API path;
+ * <li><b>applied to the output</b>, for scales constant along K (tensorwise, rowwise, and any block that spans
+ * all of K): {@code C[i][j] *= (1/sa_i) * (1/sb_j)} once, in the pass that copies C out of native memory.
+ * </ul>
+ * Other operands (1x128 and 128x128 blocks with non-power-of-two scales and K longer than a block) are not
+ * {@link #accepts accepted}: their scales change along K, which would need one gemm per K block and an F32
+ * read-modify-write of all of C per block; they stay on the Vector API path, which applies them per K chunk.
+ *
+ * <p>Primitives are cached per shape and layout. Calls are serialized (one set of native buffers, reused); oneDNN
+ * runs on as many OpenMP threads as the backend has threads.
+ */
+final class OneDnnGemm {
+    private static final ByteOrder ORDER = ByteOrder.nativeOrder();
+    private static final int LANES = Fp8Vectors.LANES;
+    /** Rows of the stored matrix per work item of the conversions. */
+    private static final int ROWS_PER_ITEM = 16;
+
+    private final OneDnnLibrary lib;
+    private final CpuThreads threads;
+    private final MemorySegment engine;
+    private final MemorySegment stream;
+    private final ConcurrentHashMap<Shape, Plan> plans = new ConcurrentHashMap<>();
+    private Arena buffers = Arena.ofShared();
+    private MemorySegment aBuffer = MemorySegment.NULL;
+    private MemorySegment bBuffer = MemorySegment.NULL;
+    private MemorySegment cBuffer = MemorySegment.NULL;
+
+    OneDnnGemm(OneDnnLibrary lib, CpuThreads threads) {
+        this.lib = lib;
+        this.threads = threads;
+        try {
+            MemorySegment out = Arena.global().allocate(ADDRESS);
+            check((int) lib.engineCreate.invokeExact(out, OneDnnLibrary.ENGINE_CPU, 0L), "dnnl_engine_create");
+            engine = out.get(ADDRESS, 0);
+            check((int) lib.streamCreate.invokeExact(out, engine, OneDnnLibrary.STREAM_DEFAULT_FLAGS),
+                    "dnnl_stream_create");
+            stream = out.get(ADDRESS, 0);
+        } catch (Throwable t) {
+            throw OneDnnLibrary.rethrow(t);
+        }
+    }
+
+    /** True if both operands' scales can be folded or applied to the output (see the class comment). */
+    static boolean accepts(Float8Tensor a, Float8Tensor b) {
+        return accepts(a) && accepts(b);
+    }
+
+    private static boolean accepts(Float8Tensor q) {
+        return q.spec().powerOfTwoScales() || scalesSpanDepth(q);
+    }
+
+    private static boolean scalesSpanDepth(Float8Tensor q) {
+        return q.axis() == 1 ? q.blockCols() >= q.cols() : q.blockRows() >= q.rows();
+    }
+
+    /** The implementation oneDNN chose for a planned shape (e.g. "brg_matmul:avx10_1_512_amx"); null if none. */
+    String implementation(int m, int n, int depth, int aAxis, int bAxis) {
+        Plan plan = plans.get(new Shape(m, n, depth, aAxis, bAxis, threads.count()));
+        return plan == null ? null : plan.implementation;
+    }
+
+    /**
+     * C = A . B^T (+ bias[j]) for {@link #accepts accepted} operands with equal depth; null if a folded scale made
+     * some operand value inexact in BF16 (the caller then uses the Vector API path).
+     */
+    synchronized float[] multiply(Float8Tensor a, Float8Tensor b, float[] bias) {
+        if (!accepts(a, b)) {
+            throw new IllegalArgumentException("oneDNN gemm: scales of " + a.spec() + " x " + b.spec()
+                    + " change along K; that gemm stays on the Vector API path");
+        }
+        int m = a.axis() == 1 ? a.rows() : a.cols();
+        int n = b.axis() == 1 ? b.rows() : b.cols();
+        int depth = a.axis() == 1 ? a.cols() : a.rows();
+        int bDepth = b.axis() == 1 ? b.cols() : b.rows();
+        if (depth != bDepth) {
+            throw new IllegalArgumentException("oneDNN gemm: A sums over " + depth + " elements, B over " + bDepth);
+        }
+        ensureBuffers(2L * m * depth, 2L * n * depth, 4L * m * n);
+        if (!toBf16(a, aBuffer) || !toBf16(b, bBuffer)) {
+            return null;
+        }
+        Plan plan = plans.computeIfAbsent(new Shape(m, n, depth, a.axis(), b.axis(), threads.count()), this::plan);
+        execute(plan);
+        float[] c = new float[m * n];
+        float[] rowScales = outputScales(a, m);
+        float[] columnScales = outputScales(b, n);
+        epilogue(c, m, n, rowScales, columnScales, bias);
+        return c;
+    }
+
+    private void ensureBuffers(long aBytes, long bBytes, long cBytes) {
+        if (aBuffer.byteSize() >= aBytes && bBuffer.byteSize() >= bBytes && cBuffer.byteSize() >= cBytes) {
+            return;
+        }
+        Arena next = Arena.ofShared();
+        MemorySegment a = next.allocate(Math.max(aBytes, aBuffer.byteSize()), 64);
+        MemorySegment b = next.allocate(Math.max(bBytes, bBuffer.byteSize()), 64);
+        MemorySegment c = next.allocate(Math.max(cBytes, cBuffer.byteSize()), 64);
+        buffers.close();
+        buffers = next;
+        aBuffer = a;
+        bBuffer = b;
+        cBuffer = c;
+    }
+
+    /**
+     * Writes q's values in its own layout (rows x cols, row-major) as BF16: the codes' values, divided by the scale
+     * where it is folded. False if a folded value is not an exact, normal BF16 value.
+     */
+    private boolean toBf16(Float8Tensor q, MemorySegment dst) {
+        Fp8Vectors.Codec codec = new Fp8Vectors.Codec(q.format());
+        byte[] codes = q.codes();
+        float[] scales = q.scalesForBackend();
+        boolean fold = q.spec().powerOfTwoScales();
+        int rows = q.rows();
+        int cols = q.cols();
+        int blockRows = q.blockRows();
+        int blockCols = q.blockCols();
+        int scaleCols = q.scaleCols();
+        int items = (rows + ROWS_PER_ITEM - 1) / ROWS_PER_ITEM;
+        boolean[] inexact = new boolean[1];
+        threads.forEachItem(items, item -> {
+            int end = Math.min(rows, (item + 1) * ROWS_PER_ITEM);
+            for (int r = item * ROWS_PER_ITEM; r < end && !inexact[0]; r++) {
+                int scaleRow = (r / blockRows) * scaleCols;
+                if (!convertRow(codec, codes, r * cols, cols, fold ? scales : null, scaleRow, blockCols, dst)) {
+                    inexact[0] = true;
+                }
+            }
+        });
+        return !inexact[0];
+    }
+
+    /** One row of codes to BF16 at the same element offset; scales null: no folding. */
+    private static boolean convertRow(Fp8Vectors.Codec codec, byte[] codes, int off, int cols, float[] scales,
+            int scaleRow, int blockCols, MemorySegment dst) {
+        int c = 0;
+        int vectorEnd = cols - cols % LANES;
+        for (; c < vectorEnd; c += LANES) {
+            FloatVector v = codec.decode(codes, off + c);
+            if (scales != null) {
+                int first = c / blockCols;
+                int last = (c + LANES - 1) / blockCols;
+                FloatVector inverse;
+                if (first == last) {
+                    inverse = FloatVector.broadcast(Fp8Vectors.FLOATS, 1f / scales[scaleRow + first]);
+                } else if (blockCols == 1) {
+                    inverse = FloatVector.broadcast(Fp8Vectors.FLOATS, 1f)
+                            .div(FloatVector.fromArray(Fp8Vectors.FLOATS, scales, scaleRow + c));
+                } else {
+                    float[] lanes = new float[LANES];
+                    for (int l = 0; l < LANES; l++) {
+                        lanes[l] = 1f / scales[scaleRow + (c + l) / blockCols];
+                    }
+                    inverse = FloatVector.fromArray(Fp8Vectors.FLOATS, lanes, 0);
+                }
+                v = v.mul(inverse);
+            }
+            IntVector bits = v.reinterpretAsInts();
+            if (scales != null && notExactNormalBf16(bits)) {
+                return false;
+            }
+            bits.lanewise(VectorOperators.LSHR, 16).convertShape(VectorOperators.I2S, Fp8Vectors.SHORTS, 0)
+                    .reinterpretAsShorts().intoMemorySegment(dst, 2L * (off + c), ORDER);
+        }
+        for (; c < cols; c++) {
+            float value = codec.format.decode(codes[off + c]);
+            if (scales != null) {
+                value *= 1f / scales[scaleRow + c / blockCols];
+            }
+            int bits = Float.floatToRawIntBits(value);
+            if (scales != null && notExactNormalBf16(bits)) {
+                return false;
+            }
+            dst.set(JAVA_SHORT, 2L * (off + c), (short) (bits >>> 16));
+        }
+        return true;
+    }
+
+    /**
+     * A lane whose low 16 bits are set (not a BF16 value), or that is subnormal (AMX flushes BF16 subnormals to
+     * zero), infinite or NaN.
+     */
+    private static boolean notExactNormalBf16(IntVector bits) {
+        IntVector exponent = bits.lanewise(VectorOperators.LSHR, 23).and(0xFF);
+        IntVector magnitude = bits.and(0x7FFF_FFFF);
+        return bits.and(0xFFFF).compare(VectorOperators.NE, 0)
+                .or(exponent.eq(0).and(magnitude.compare(VectorOperators.NE, 0)))
+                .or(exponent.eq(0xFF)).anyTrue();
+    }
+
+    private static boolean notExactNormalBf16(int bits) {
+        int exponent = (bits >>> 23) & 0xFF;
+        return (bits & 0xFFFF) != 0 || (exponent == 0 && (bits & 0x7FFF_FFFF) != 0) || exponent == 0xFF;
+    }
+
+    /** 1 / scale per free index for scales applied to the output; null where they are folded into the operand. */
+    private static float[] outputScales(Float8Tensor q, int free) {
+        if (q.spec().powerOfTwoScales()) {
+            return null;
+        }
+        float[] scales = q.scalesForBackend();
+        float[] inverse = new float[free];
+        for (int i = 0; i < free; i++) {
+            int index = q.axis() == 1 ? (i / q.blockRows()) * q.scaleCols() : i / q.blockCols();
+            inverse[i] = 1f / scales[index];
+        }
+        return inverse;
+    }
+
+    /** The matmul primitive for one shape: src A {m, depth}, weights B^T {depth, n}, dst {m, n}, strided views. */
+    private Plan plan(Shape s) {
+        try (Arena arena = Arena.ofConfined()) {
+            // A with axis 1 is stored m x depth, with axis 0 depth x m; B with axis 1 n x depth, with axis 0 depth x n.
+            MemorySegment src = memoryDesc(arena, s.m, s.depth, s.aAxis == 1 ? s.depth : 1, s.aAxis == 1 ? 1 : s.m,
+                    OneDnnLibrary.DATA_BF16);
+            MemorySegment weights = memoryDesc(arena, s.depth, s.n, s.bAxis == 1 ? 1 : s.n, s.bAxis == 1 ? s.depth : 1,
+                    OneDnnLibrary.DATA_BF16);
+            MemorySegment dst = memoryDesc(arena, s.m, s.n, s.n, 1, OneDnnLibrary.DATA_F32);
+            MemorySegment out = arena.allocate(ADDRESS);
+            lib.ompSetNumThreads.invokeExact(s.threads);
+            check((int) lib.matmulPrimitiveDescCreate.invokeExact(out, engine, src, weights, MemorySegment.NULL, dst,
+                    MemorySegment.NULL), "dnnl_matmul_primitive_desc_create for BF16 " + s);
+            MemorySegment descriptor = out.get(ADDRESS, 0);
+            check((int) lib.primitiveDescQuery.invokeExact(descriptor, OneDnnLibrary.QUERY_IMPL_INFO_STR, 0, out),
+                    "dnnl_primitive_desc_query");
+            String implementation = out.get(ADDRESS, 0).reinterpret(Long.MAX_VALUE).getString(0);
+            check((int) lib.primitiveCreate.invokeExact(out, descriptor), "dnnl_primitive_create");
+            MemorySegment primitive = out.get(ADDRESS, 0);
+            check((int) lib.primitiveDescDestroy.invokeExact(descriptor), "dnnl_primitive_desc_destroy");
+            return new Plan(primitive, src, weights, dst, implementation);
+        } catch (Throwable t) {
+            throw OneDnnLibrary.rethrow(t);
+        }
+    }
+
+    /** A 2-D memory descriptor; kept for the primitive's lifetime (plans live as long as the backend). */
+    private MemorySegment memoryDesc(Arena arena, long rows, long cols, long rowStride, long colStride, int type)
+            throws Throwable {
+        MemorySegment dims = arena.allocate(JAVA_LONG, OneDnnLibrary.MAX_NDIMS);
+        MemorySegment strides = arena.allocate(JAVA_LONG, OneDnnLibrary.MAX_NDIMS);
+        dims.setAtIndex(JAVA_LONG, 0, rows);
+        dims.setAtIndex(JAVA_LONG, 1, cols);
+        strides.setAtIndex(JAVA_LONG, 0, rowStride);
+        strides.setAtIndex(JAVA_LONG, 1, colStride);
+        MemorySegment out = arena.allocate(ADDRESS);
+        check((int) lib.memoryDescCreateWithStrides.invokeExact(out, 2, dims, type, strides),
+                "dnnl_memory_desc_create_with_strides");
+        return out.get(ADDRESS, 0);
+    }
+
+    private void execute(Plan plan) {
+        try (Arena arena = Arena.ofConfined()) {
+            MemorySegment src = memory(arena, plan.src, aBuffer);
+            MemorySegment weights = memory(arena, plan.weights, bBuffer);
+            MemorySegment dst = memory(arena, plan.dst, cBuffer);
+            MemorySegment args = arena.allocate(OneDnnLibrary.EXEC_ARG, 3);
+            int[] kinds = {OneDnnLibrary.ARG_SRC, OneDnnLibrary.ARG_WEIGHTS, OneDnnLibrary.ARG_DST};
+            MemorySegment[] memories = {src, weights, dst};
+            for (int i = 0; i < 3; i++) {
+                MemorySegment arg = args.asSlice(i * OneDnnLibrary.EXEC_ARG.byteSize(), OneDnnLibrary.EXEC_ARG);
+                arg.set(java.lang.foreign.ValueLayout.JAVA_INT, 0, kinds[i]);
+                arg.set(ADDRESS, 8, memories[i]);
+            }
+            try {
+                lib.ompSetNumThreads.invokeExact(threads.count());
+                check((int) lib.primitiveExecute.invokeExact(plan.primitive, stream, 3, args), "dnnl_primitive_execute");
+                check((int) lib.streamWait.invokeExact(stream), "dnnl_stream_wait");
+            } finally {
+                for (MemorySegment memory : memories) {
+                    check((int) lib.memoryDestroy.invokeExact(memory), "dnnl_memory_destroy");
+                }
+            }
+        } catch (Throwable t) {
+            throw OneDnnLibrary.rethrow(t);
+        }
+    }
+
+    private MemorySegment memory(Arena arena, MemorySegment descriptor, MemorySegment data) throws Throwable {
+        MemorySegment out = arena.allocate(ADDRESS);
+        MethodHandle create = lib.memoryCreate;
+        check((int) create.invokeExact(out, descriptor, engine, data), "dnnl_memory_create");
+        return out.get(ADDRESS, 0);
+    }
+
+    /** c = C * rowScales[i] * columnScales[j] (+ bias[j]), copied out of native memory, rows split among threads. */
+    private void epilogue(float[] c, int m, int n, float[] rowScales, float[] columnScales, float[] bias) {
+        MemorySegment out = cBuffer;
+        int items = (m + ROWS_PER_ITEM - 1) / ROWS_PER_ITEM;
+        threads.forEachItem(items, item -> {
+            int end = Math.min(m, (item + 1) * ROWS_PER_ITEM);
+            int vectorEnd = n - n % LANES;
+            for (int i = item * ROWS_PER_ITEM; i < end; i++) {
+                float rowScale = rowScales == null ? 1f : rowScales[i];
+                int row = i * n;
+                int j = 0;
+                for (; j < vectorEnd; j += LANES) {
+                    FloatVector v = FloatVector.fromMemorySegment(Fp8Vectors.FLOATS, out, 4L * (row + j), ORDER);
+                    if (columnScales != null) {
+                        v = v.mul(FloatVector.fromArray(Fp8Vectors.FLOATS, columnScales, j).mul(rowScale));
+                    } else if (rowScales != null) {
+                        v = v.mul(rowScale);
+                    }
+                    if (bias != null) {
+                        v = v.add(FloatVector.fromArray(Fp8Vectors.FLOATS, bias, j));
+                    }
+                    v.intoArray(c, row + j);
+                }
+                for (; j < n; j++) {
+                    float v = out.getAtIndex(java.lang.foreign.ValueLayout.JAVA_FLOAT, row + j);
+                    if (columnScales != null) {
+                        v *= rowScale * columnScales[j];
+                    } else if (rowScales != null) {
+                        v *= rowScale;
+                    }
+                    c[row + j] = bias == null ? v : v + bias[j];
+                }
+            }
+        });
+    }
+
+    private record Shape(int m, int n, int depth, int aAxis, int bAxis, int threads) {
+    }
+
+    private record Plan(MemorySegment primitive, MemorySegment src, MemorySegment weights, MemorySegment dst,
+            String implementation) {
+    }
+}
