@@ -31,12 +31,17 @@ import jdk.incubator.vector.VectorSpecies;
  *
  * <p>Arguments (all optional): {@code --sizes=512,1024,2048,4096,2048x1024x4096,2048x4096x1024}
  * {@code --ops=f32,tensorwise,rowwise,blockwise,mx,quant} {@code --threads=2,1} {@code --reps=5}
- * {@code --clock=wall|cpu} {@code --peer=torch}. The default clock is wall time. {@code --clock=cpu} divides the process's CPU
+ * {@code --clock=wall|cpu} {@code --peer=torch} {@code --onednn}. The default clock is wall time. {@code --clock=cpu} divides the process's CPU
  * time by the thread count instead: on a machine shared with other work, where the threads are
  * descheduled part of the time, it estimates what an idle machine would show (ceiling included).
  * {@code --peer=torch} also times PyTorch's CPU matmul for every size (rows with op {@code torch_mm}, granularity
  * F32 and BF16, against the FMA ceiling like the gemm rows); it needs the classes of the {@code torch-peer}
  * Maven profile on the classpath, which {@code benchmarks/cpu.sh --peer=torch} builds and adds.
+ * {@code --onednn} also times every FP8 gemm through the CPU backend's oneDNN BF16 matmul path (rows with op
+ * {@code gemm_onednn}), its samples taken alternately with the same gemm on the Vector API path and the ceiling, so
+ * the two gemm rows of a case are comparable; it needs oneDNN (the {@code org.bytedeco:dnnl} and {@code opencl}
+ * jars, classifier linux-x86_64) on the classpath, which {@code benchmarks/cpu.sh --onednn} adds, and forces the
+ * path on even where oneDNN would emulate BF16 (the path it took goes to stderr).
  */
 public final class CpuBenchmark {
     private static final VectorSpecies<Float> SPECIES = FloatVector.SPECIES_PREFERRED;
@@ -53,6 +58,7 @@ public final class CpuBenchmark {
         int[] threadCounts = {Runtime.getRuntime().availableProcessors()};
         int reps = 5;
         MatmulPeer peer = null;
+        boolean onednn = false;
         for (String arg : args) {
             String[] kv = arg.split("=", 2);
             switch (kv[0]) {
@@ -72,9 +78,10 @@ public final class CpuBenchmark {
                     default -> throw new IllegalArgumentException("--clock is wall or cpu, not " + kv[1]);
                 };
                 case "--peer" -> peer = peer(kv[1]);
+                case "--onednn" -> onednn = true;
                 default -> throw new IllegalArgumentException("unknown argument " + arg
                         + " (known: --sizes=512,2048x1024x4096 --ops=f32,tensorwise,rowwise,blockwise,mx,quant"
-                        + " --threads=2,1 --reps=5 --clock=wall|cpu --peer=torch)");
+                        + " --threads=2,1 --reps=5 --clock=wall|cpu --peer=torch --onednn)");
             }
         }
         if (sizes.isEmpty()) {
@@ -85,7 +92,11 @@ public final class CpuBenchmark {
         }
         System.out.println("op,granularity,M,K,N,threads,gflops,ceiling_gflops");
         for (int threads : threadCounts) {
-            CpuBackend backend = new CpuBackend(threads);
+            CpuBackend backend = backend(threads, "off");
+            CpuBackend matrixUnit = onednn ? backend(threads, "on") : null;
+            if (matrixUnit != null) {
+                System.err.println("oneDNN backend, " + threads + " threads: " + matrixUnit.gemmPath());
+            }
             clockThreads = threads;
             Pool pool = new Pool(threads);
             if (peer != null) {
@@ -101,11 +112,26 @@ public final class CpuBenchmark {
                     if (op.equals("quant")) {
                         quantCases(backend, pool, s[0], s[1], reps);
                     } else {
-                        gemmCase(backend, pool, op, s[0], s[1], s[2], reps);
+                        gemmCase(backend, matrixUnit, pool, op, s[0], s[1], s[2], reps);
                     }
                 }
             }
             pool.close();
+        }
+    }
+
+    /** A CPU backend on threads threads with -Dfloat8j.onednn=mode (read when the backend is made). */
+    private static CpuBackend backend(int threads, String mode) {
+        String before = System.getProperty("float8j.onednn");
+        System.setProperty("float8j.onednn", mode);
+        try {
+            return new CpuBackend(threads);
+        } finally {
+            if (before == null) {
+                System.clearProperty("float8j.onednn");
+            } else {
+                System.setProperty("float8j.onednn", before);
+            }
         }
     }
 
@@ -138,12 +164,15 @@ public final class CpuBenchmark {
     /**
      * The output gemm y = x.W^T with x [M,K] and W [N,K], both contracted along axis 1, and the FMA ceiling, their
      * samples taken alternately: on a shared machine the CPU time available changes from second to second, and
-     * alternating lets both see the same.
+     * alternating lets both see the same. With matrixUnit (the oneDNN path forced on) an FP8 gemm is also timed
+     * through it, alternately with the other two.
      */
-    private static void gemmCase(CpuBackend backend, Pool pool, String op, int m, int k, int n, int reps) {
+    private static void gemmCase(CpuBackend backend, CpuBackend matrixUnit, Pool pool, String op, int m, int k, int n,
+            int reps) {
         Tensor x = random(m, k, 1);
         Tensor w = random(n, k, 2);
         Runnable run;
+        Runnable onednnRun = null;
         if (op.equals("f32")) {
             run = () -> backend.matmul(x, 1, w, 1);
         } else {
@@ -159,13 +188,22 @@ public final class CpuBenchmark {
             Float8Tensor qx = backend.quantize(x, QuantSpec.of(Fp8Format.E4M3FN, ga, 1));
             Float8Tensor qw = backend.quantize(w, QuantSpec.of(Fp8Format.E4M3FN, gb, 1));
             run = () -> backend.gemm(qx, qw);
+            if (matrixUnit != null) {
+                onednnRun = () -> matrixUnit.gemm(qx, qw);
+            }
         }
         float[] sink = new float[pool.threads * SPECIES.length()];
         Runnable ceiling = () -> pool.run(t -> fmaLoop(CEILING_ITERATIONS, sink, t * SPECIES.length()));
-        double[] seconds = bestAlternating(reps, run, ceiling);
+        double[] seconds = onednnRun == null ? bestAlternating(reps, run, ceiling)
+                : bestAlternating(reps, run, ceiling, onednnRun);
         double ceilingFlops = 2.0 * 12 * SPECIES.length() * (double) CEILING_ITERATIONS * pool.threads;
-        row("gemm", op.equals("f32") ? "F32" : granularityName(op), m, k, n, pool.threads,
-                2.0 * m * k * n / seconds[0] / 1e9, ceilingFlops / seconds[1] / 1e9);
+        String granularity = op.equals("f32") ? "F32" : granularityName(op);
+        double flops = 2.0 * m * k * n;
+        row("gemm", granularity, m, k, n, pool.threads, flops / seconds[0] / 1e9, ceilingFlops / seconds[1] / 1e9);
+        if (onednnRun != null) {
+            row("gemm_onednn", granularity, m, k, n, pool.threads, flops / seconds[2] / 1e9,
+                    ceilingFlops / seconds[1] / 1e9);
+        }
     }
 
     /** The peer library named on the command line (its class comes from an optional build profile). */
