@@ -1,5 +1,6 @@
 package dev.float8j.runtime.dist;
 
+import dev.float8j.plan.QuantSpec;
 import dev.float8j.runtime.Float8Tensor;
 import dev.float8j.runtime.Tensor;
 
@@ -28,6 +29,25 @@ public interface Communicator {
      * (quantize with a global amax, see {@link Fp8AllGather}); the gathered tensor keeps that one scale.
      */
     Float8Tensor allGather(Float8Tensor shard);
+
+    /**
+     * {@link #allGather(Float8Tensor)} keeping the first rows rows (the real rows of a weight whose last shards are
+     * padded), codes and scale grids alike.
+     */
+    default Float8Tensor allGather(Float8Tensor shard, int rows) {
+        return Fp8AllGather.firstRows(allGather(shard), rows);
+    }
+
+    /**
+     * A device shard quantized tensorwise along axis 1 with the scale of the maximum amax over every rank's shard, so
+     * that every rank's codes are those of the full weight (the host form of this is in {@link Fp8AllGather}).
+     *
+     * @throws UnsupportedOperationException for a communicator of host tensors
+     */
+    default Float8Tensor quantizeWithGroupAmax(Tensor shard, QuantSpec spec) {
+        throw new UnsupportedOperationException(getClass().getSimpleName() + " moves host tensors; " + shard
+                + " lives on a device");
+    }
 
     /**
      * The reduction (SUM or MEAN) over ranks of full [size · rows, cols] tensors, of which each rank gets its block

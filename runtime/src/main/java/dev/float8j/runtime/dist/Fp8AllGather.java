@@ -68,11 +68,15 @@ public final class Fp8AllGather {
             throw new IllegalArgumentException("shard " + shard + " does not fit " + layout + " on a group of "
                     + comm.size());
         }
-        Float8Tensor local = spec.granularity() == ScalingGranularity.TENSORWISE
-                ? quantizeWithGlobalAmax(comm, shard, spec, layout)
-                : backend.quantize(shard, spec);
-        Float8Tensor gathered = comm.allGather(local);
-        return withoutPadding(gathered, layout);
+        Float8Tensor local;
+        if (spec.granularity() != ScalingGranularity.TENSORWISE) {
+            local = backend.quantize(shard, spec);
+        } else if (shard.isOnDevice()) {
+            local = comm.quantizeWithGroupAmax(shard, spec);
+        } else {
+            local = quantizeWithGlobalAmax(comm, shard, spec, layout);
+        }
+        return comm.allGather(local, layout.rows());
     }
 
     /** The shard cast with the scale of the all-reduced amax: the same codes the full weight's quantization has. */
@@ -102,17 +106,21 @@ public final class Fp8AllGather {
         return new Float8Tensor(codes, new float[] {scale}, spec, shard.dtype(), shard.shape());
     }
 
-    private static Float8Tensor withoutPadding(Float8Tensor gathered, ShardLayout layout) {
-        if (gathered.rows() == layout.rows()) {
+    /** The first rows rows of a gathered host tensor (padding rows cut off), codes and scale grid alike. */
+    static Float8Tensor firstRows(Float8Tensor gathered, int rows) {
+        if (gathered.rows() == rows) {
             return gathered;
         }
-        int scaleRows = (layout.rows() + gathered.blockRows() - 1) / gathered.blockRows();
+        if (rows <= 0 || rows > gathered.rows()) {
+            throw new IllegalArgumentException("cannot keep " + rows + " rows of " + gathered);
+        }
+        int scaleRows = (rows + gathered.blockRows() - 1) / gathered.blockRows();
         if (gathered.granularity() == ScalingGranularity.TENSORWISE) {
             scaleRows = 1;
         }
-        return new Float8Tensor(Arrays.copyOf(gathered.codes(), layout.rows() * layout.cols()),
+        return new Float8Tensor(Arrays.copyOf(gathered.codes(), rows * gathered.cols()),
                 Arrays.copyOf(gathered.scalesForBackend(), scaleRows * gathered.scaleCols()), gathered.spec(),
-                gathered.originalDType(), layout.rows(), layout.cols());
+                gathered.originalDType(), rows, gathered.cols());
     }
 
     /**
