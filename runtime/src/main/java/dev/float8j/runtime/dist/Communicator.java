@@ -61,6 +61,26 @@ public interface Communicator {
     /** Root's tensor on every rank (the others pass a tensor of the same shape and dtype, whose values are ignored). */
     Tensor broadcast(Tensor t, int root);
 
+    /**
+     * {@link #allGather(Tensor)}, issued now and completed by {@link Pending#await}: a communicator that can run
+     * collectives beside compute (a communication stream, a communication thread) returns before it is done, so the
+     * caller computes meanwhile. Async and plain collectives of a rank run in the order they were issued. This default
+     * runs it at once.
+     */
+    default Pending<Tensor> allGatherAsync(Tensor shard) {
+        return Pending.done(allGather(shard));
+    }
+
+    /** {@link #allGather(Float8Tensor, int)}, issued now and completed by {@link Pending#await}. */
+    default Pending<Float8Tensor> allGatherAsync(Float8Tensor shard, int rows) {
+        return Pending.done(allGather(shard, rows));
+    }
+
+    /** {@link #reduceScatter}, issued now and completed by {@link Pending#await}. */
+    default Pending<Tensor> reduceScatterAsync(Tensor full, ReduceOp op) {
+        return Pending.done(reduceScatter(full, op));
+    }
+
     /** Returns once every rank has called it. */
     void barrier();
 }

@@ -51,12 +51,24 @@ public final class Fp8AllGather {
     /**
      * The full weight [layout.rows, layout.cols] quantized as spec says, from this rank's shard.
      *
-     * @param shard this rank's rows, [layout.rowsPerRank, layout.cols] on the host, zero past its real rows
+     * @param shard this rank's rows, [layout.rowsPerRank, layout.cols] (host, or device for NcclCommunicator), zero past its real rows
      * @throws IllegalArgumentException if the layout splits a scale block between ranks, or shapes disagree
      * @throws NonFiniteException on every rank if any rank's shard holds NaN or Inf (tensorwise: seen through the
      *     all-reduced amax)
      */
     public static Float8Tensor gather(Communicator comm, Backend backend, Tensor shard, QuantSpec spec,
+            ShardLayout layout) {
+        return comm.allGather(quantizeShard(comm, backend, shard, spec, layout), layout.rows());
+    }
+
+    /**
+     * This rank's shard quantized as its rows of the full weight are (tensorwise: with the all-reduced amax), ready
+     * for {@link Communicator#allGather(Float8Tensor, int)} of layout.rows rows, or its async form.
+     *
+     * @throws IllegalArgumentException if the layout splits a scale block between ranks, or shapes disagree
+     * @throws NonFiniteException as {@link #gather} does
+     */
+    public static Float8Tensor quantizeShard(Communicator comm, Backend backend, Tensor shard, QuantSpec spec,
             ShardLayout layout) {
         int align = rowAlignment(spec);
         if (layout.rowsPerRank() % align != 0) {
@@ -68,15 +80,11 @@ public final class Fp8AllGather {
             throw new IllegalArgumentException("shard " + shard + " does not fit " + layout + " on a group of "
                     + comm.size());
         }
-        Float8Tensor local;
         if (spec.granularity() != ScalingGranularity.TENSORWISE) {
-            local = backend.quantize(shard, spec);
-        } else if (shard.isOnDevice()) {
-            local = comm.quantizeWithGroupAmax(shard, spec);
-        } else {
-            local = quantizeWithGlobalAmax(comm, shard, spec, layout);
+            return backend.quantize(shard, spec);
         }
-        return comm.allGather(local, layout.rows());
+        return shard.isOnDevice() ? comm.quantizeWithGroupAmax(shard, spec)
+                : quantizeWithGlobalAmax(comm, shard, spec, layout);
     }
 
     /** The shard cast with the scale of the all-reduced amax: the same codes the full weight's quantization has. */
