@@ -86,7 +86,8 @@ class Llama(nn.Module):
         return F.cross_entropy(logits.view(-1, logits.shape[-1]).float(), targets.view(-1))
 
 
-def main():
+def arguments():
+    """The model's and the run's options, shared with llama_fsdp2.py."""
     p = argparse.ArgumentParser()
     p.add_argument("--layers", type=int, default=4)
     p.add_argument("--dim", type=int, default=4096)
@@ -102,6 +103,11 @@ def main():
     p.add_argument("--warmup", type=int, default=3)
     p.add_argument("--no-compile", action="store_true")
     p.add_argument("--commit", default=os.environ.get("FLOAT8J_COMMIT", "unknown"))
+    return p
+
+
+def main():
+    p = arguments()
     a = p.parse_args()
 
     torch.manual_seed(0)

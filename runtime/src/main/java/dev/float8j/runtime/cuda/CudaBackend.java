@@ -483,6 +483,20 @@ public final class CudaBackend implements Backend {
         return cuda.stream;
     }
 
+    /** The loaded CUDA stack (driver, stream, kernel modules), for the collectives of this package. */
+    CudaContext context() {
+        return cuda;
+    }
+
+    CudaCasts casts() {
+        return casts;
+    }
+
+    /** q as a tensor of this backend, released like every result of it. */
+    Float8Tensor wrap(DeviceFloat8 q, DType originalDType, int... shape) {
+        return memory.resident(q, originalDType, shape);
+    }
+
     /** The device memory behind a device tensor of this backend, seen with t's matrix shape, for collectives. */
     static DeviceTensor deviceTensorOf(Tensor t) {
         return DeviceMemory.deviceView(t);

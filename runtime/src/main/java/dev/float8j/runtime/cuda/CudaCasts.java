@@ -20,6 +20,7 @@ import java.lang.foreign.MemoryLayout;
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.StructLayout;
 import java.util.List;
+import java.util.function.Consumer;
 
 /**
  * Quantization on the GPU (cast.cu): casts of F32, BF16 or FP8 device tensors into the K-contiguous FP8 copies the
@@ -88,7 +89,7 @@ final class CudaCasts {
         };
     }
 
-    private static int tile(ScalingGranularity g) {
+    static int tile(ScalingGranularity g) {
         return g == ScalingGranularity.MX_1X32 ? 32 : 128;
     }
 
@@ -196,7 +197,7 @@ final class CudaCasts {
         return s;
     }
     /** Allocates an empty quantized copy of a rows x cols matrix; padding is zeroed. */
-    private DeviceFloat8 allocateCopy(QuantSpec spec, int rows, int cols) {
+    DeviceFloat8 allocateCopy(QuantSpec spec, int rows, int cols) {
         int free = spec.axis() == 1 ? rows : cols;
         int depth = spec.axis() == 1 ? cols : rows;
         int freePadded = roundUp(free, 16);
@@ -235,6 +236,24 @@ final class CudaCasts {
 
     private DeviceFloat8[] cast(Source src, String what, int rows, int cols, QuantSpec alongColumns,
             QuantSpec alongRows) {
+        return cast(src, what, rows, cols, alongColumns, alongRows, null);
+    }
+
+    /**
+     * x quantized tensorwise along axis 1 with the scale of an amax that reduceTotalAmax makes from x's own: it gets
+     * the device word holding x's amax (float bits, NaN above +Inf as an unsigned integer) after the amax kernel is
+     * queued and before the cast is, and replaces it in place on this stream (NcclCommunicator: the maximum over
+     * ranks, so every rank casts its shard with the full weight's scale).
+     */
+    DeviceFloat8 quantizeTensorwise(DeviceTensor x, QuantSpec spec, Consumer<DeviceBuffer> reduceTotalAmax) {
+        if (spec.granularity() != ScalingGranularity.TENSORWISE || spec.axis() != 1) {
+            throw new IllegalArgumentException("a reduced amax is for tensorwise scaling along axis 1, not " + spec);
+        }
+        return cast(hpSource(x), x.toString(), x.rows(), x.cols(), spec, null, reduceTotalAmax)[0];
+    }
+
+    private DeviceFloat8[] cast(Source src, String what, int rows, int cols, QuantSpec alongColumns,
+            QuantSpec alongRows, Consumer<DeviceBuffer> reduceTotalAmax) {
         if (alongColumns != null && alongRows != null
                 && alongColumns.granularity() != alongRows.granularity()) {
             throw new IllegalArgumentException("a both-axes quantization needs one granularity, got "
@@ -264,6 +283,9 @@ final class CudaCasts {
                 int blocks = 8 * cuda.multiprocessors;
                 cuda.driver.launch(amaxFlat[src.type()], "amax_flat", blocks, 1, 1, 256, 1, 1, 0,
                         cuda.stream, KernelArgs.pack(arena, src.data(), n, totalAmax.pointer()));
+                if (reduceTotalAmax != null) {
+                    reduceTotalAmax.accept(totalAmax);
+                }
                 if (colCopy == null && rowCopy.ld() == cols && rowCopy.storedRows() == rows) {
                     cuda.driver.launch(castFlat[src.type()], "cast_flat", blocks, 1, 1, 256, 1, 1, 0,
                             cuda.stream, KernelArgs.pack(arena, src.data(), n, rowCopyArg, totalAmax.pointer()));
@@ -286,6 +308,9 @@ final class CudaCasts {
                         TILE_THREADS, 1, 1, pipelined ? CudaContext.PIPELINE_STAGE_BYTES : 0, cuda.stream,
                         KernelArgs.pack(arena, source, rows, cols, pointerOf(rowAmax), pointerOf(colAmax),
                                 pointerOf(totalAmax), pipelined ? 1 : 0));
+                if (reduceTotalAmax != null && totalAmax != null) {
+                    reduceTotalAmax.accept(totalAmax);
+                }
             }
             cuda.driver.launch(castTiles[src.type()], "cast_tiles",
                     pipelined ? Math.min(tiles, 2 * cuda.multiprocessors) : gridX, pipelined ? 1 : gridY, 1,

@@ -45,6 +45,8 @@ final class CudaDriver {
     private final MethodHandle cuStreamSynchronize;
     private final MethodHandle cuEventCreate;
     private final MethodHandle cuEventRecord;
+    private final MethodHandle cuEventDestroy;
+    private final MethodHandle cuStreamWaitEvent;
     private final MethodHandle cuEventSynchronize;
     private final MethodHandle cuEventElapsedTime;
     private final MethodHandle cuModuleLoadData;
@@ -83,6 +85,8 @@ final class CudaDriver {
         cuStreamSynchronize = lib.bind("cuStreamSynchronize", p);
         cuEventCreate = lib.bind("cuEventCreate", FunctionDescriptor.of(JAVA_INT, ADDRESS, JAVA_INT));
         cuEventRecord = lib.bind("cuEventRecord", FunctionDescriptor.of(JAVA_INT, ADDRESS, ADDRESS));
+        cuEventDestroy = lib.bind("cuEventDestroy_v2", p);
+        cuStreamWaitEvent = lib.bind("cuStreamWaitEvent", FunctionDescriptor.of(JAVA_INT, ADDRESS, ADDRESS, JAVA_INT));
         cuEventSynchronize = lib.bind("cuEventSynchronize", p);
         cuEventElapsedTime = lib.bind("cuEventElapsedTime", FunctionDescriptor.of(JAVA_INT, ADDRESS, ADDRESS, ADDRESS));
         cuModuleLoadData = lib.bind("cuModuleLoadData", FunctionDescriptor.of(JAVA_INT, ADDRESS, ADDRESS));
@@ -298,10 +302,17 @@ final class CudaDriver {
         }
     }
 
+    /** CU_EVENT_DISABLE_TIMING: an event that only orders streams, cheaper to record and wait on. */
+    static final int EVENT_DISABLE_TIMING = 0x2;
+
     MemorySegment createEvent() {
+        return createEvent(0);
+    }
+
+    MemorySegment createEvent(int flags) {
         try (Arena arena = Arena.ofConfined()) {
             MemorySegment v = arena.allocate(ADDRESS);
-            check((int) cuEventCreate.invokeExact(v, 0), "cuEventCreate");
+            check((int) cuEventCreate.invokeExact(v, flags), "cuEventCreate");
             return v.get(ADDRESS, 0);
         } catch (Throwable t) {
             throw rethrow(t);
@@ -311,6 +322,23 @@ final class CudaDriver {
     void record(MemorySegment event, MemorySegment stream) {
         try {
             check((int) cuEventRecord.invokeExact(event, stream), "cuEventRecord");
+        } catch (Throwable t) {
+            throw rethrow(t);
+        }
+    }
+
+    void destroyEvent(MemorySegment event) {
+        try {
+            check((int) cuEventDestroy.invokeExact(event), "cuEventDestroy");
+        } catch (Throwable t) {
+            throw rethrow(t);
+        }
+    }
+
+    /** Work queued on stream after this call waits for the event's last record to complete (no host wait). */
+    void waitEvent(MemorySegment stream, MemorySegment event) {
+        try {
+            check((int) cuStreamWaitEvent.invokeExact(stream, event, 0), "cuStreamWaitEvent");
         } catch (Throwable t) {
             throw rethrow(t);
         }

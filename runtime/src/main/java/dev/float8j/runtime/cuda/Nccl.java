@@ -23,6 +23,7 @@ final class Nccl {
 
     /** ncclDataType_t. */
     static final int UINT8 = 1;
+    static final int UINT32 = 3;
     static final int FLOAT32 = 7;
     static final int BFLOAT16 = 9;
 
@@ -46,6 +47,8 @@ final class Nccl {
     private final MethodHandle reduceScatter;
     private final MethodHandle allReduce;
     private final MethodHandle broadcast;
+    private final MethodHandle groupStart;
+    private final MethodHandle groupEnd;
 
     private Nccl(NativeLibrary lib) {
         this.lib = lib;
@@ -63,6 +66,8 @@ final class Nccl {
                 JAVA_INT, ADDRESS, ADDRESS));
         broadcast = lib.bind("ncclBroadcast", FunctionDescriptor.of(JAVA_INT, JAVA_LONG, JAVA_LONG, JAVA_LONG, JAVA_INT,
                 JAVA_INT, ADDRESS, ADDRESS));
+        groupStart = lib.bind("ncclGroupStart", FunctionDescriptor.of(JAVA_INT));
+        groupEnd = lib.bind("ncclGroupEnd", FunctionDescriptor.of(JAVA_INT));
     }
 
     /**
@@ -171,6 +176,18 @@ final class Nccl {
 
     void broadcast(long send, long recv, long count, int type, int root, MemorySegment comm, MemorySegment stream) {
         call(() -> (int) broadcast.invokeExact(send, recv, count, type, root, comm, stream), "ncclBroadcast");
+    }
+
+    /**
+     * ncclGroupStart: the collectives called until {@link #groupEnd} are launched together (one kernel where NCCL can
+     * fuse them), as one operation on the stream.
+     */
+    void groupStart() {
+        call(() -> (int) groupStart.invokeExact(), "ncclGroupStart");
+    }
+
+    void groupEnd() {
+        call(() -> (int) groupEnd.invokeExact(), "ncclGroupEnd");
     }
 
     @FunctionalInterface

@@ -1,11 +1,13 @@
 package dev.float8j.runtime.cuda;
 
+import dev.float8j.plan.QuantSpec;
 import dev.float8j.runtime.DType;
 import dev.float8j.runtime.Float8Tensor;
 import dev.float8j.runtime.Tensor;
 import dev.float8j.runtime.dist.Communicator;
 import dev.float8j.runtime.dist.ReduceOp;
 import java.lang.foreign.MemorySegment;
+import java.lang.ref.Reference;
 
 /**
  * The {@link Communicator} of one process driving one GPU, over NCCL: device tensors of a {@link CudaBackend} in, new
@@ -77,14 +79,51 @@ public final class NcclCommunicator implements Communicator, AutoCloseable {
     }
 
     /**
-     * Not written: a device FP8 tensor of the CUDA backend keeps its codes in a padded gemm layout with scales and
-     * inverse scales of its own, and its gather (two NCCL all-gathers of uint8 codes and float scales into that layout)
-     * has not been written or run. Gather the host form, or the high-precision weight.
+     * Every rank's FP8 shard (a device tensor quantized along axis 1) stacked in rank order, in the layout the
+     * backend's own quantization of the stacked weight has ({@link DeviceFp8Gather}).
      */
     @Override
     public Float8Tensor allGather(Float8Tensor shard) {
-        throw new UnsupportedOperationException("the NCCL all-gather of device FP8 tensors is not written yet"
-                + " (docs/distributed.md): gather " + shard + " in high precision");
+        return allGather(shard, shard.rows() * size);
+    }
+
+    @Override
+    public Float8Tensor allGather(Float8Tensor shard, int rows) {
+        requireOpen();
+        if (!shard.isOnDevice()) {
+            throw new IllegalArgumentException(shard + " lives on the host; NCCL moves device tensors: quantize the"
+                    + " device shard");
+        }
+        try {
+            DeviceFloat8 stored = DeviceMemory.ours(shard).fp8;
+            if (!stored.spec().equals(shard.spec())) {
+                throw new IllegalArgumentException(shard + " is the other-axis view of a " + stored + "; gather the"
+                        + " tensor as it was quantized");
+            }
+            DeviceFloat8 gathered = new DeviceFp8Gather(backend.context(), backend.casts(), nccl, comm, size)
+                    .gather(stored, rows, backend.stream());
+            int[] shape = {rows, shard.cols()};
+            return backend.wrap(gathered, shard.originalDType(), shape);
+        } finally {
+            Reference.reachabilityFence(shard);
+        }
+    }
+
+    /**
+     * The shard cast tensorwise with the maximum over ranks of the shards' amax: an NCCL all-reduce (MAX on the
+     * amax's float bits as uint32, so a NaN, above +Inf, wins and every rank's cast reports it) queued between the
+     * amax kernel and the cast on the backend's stream.
+     */
+    @Override
+    public Float8Tensor quantizeWithGroupAmax(Tensor shard, QuantSpec spec) {
+        DeviceTensor in = device(shard);
+        try {
+            DeviceFloat8 q = backend.casts().quantizeTensorwise(in, spec, amax -> nccl.allReduce(amax.pointer(),
+                    amax.pointer(), 1, Nccl.UINT32, Nccl.MAX, comm, backend.stream()));
+            return backend.wrap(q, shard.dtype(), shard.shape());
+        } finally {
+            Reference.reachabilityFence(shard);
+        }
     }
 
     @Override
@@ -143,10 +182,14 @@ public final class NcclCommunicator implements Communicator, AutoCloseable {
         }
     }
 
-    private DeviceTensor device(Tensor t) {
+    private void requireOpen() {
         if (closed) {
             throw new IllegalStateException("this NCCL communicator is closed");
         }
+    }
+
+    private DeviceTensor device(Tensor t) {
+        requireOpen();
         if (!t.isOnDevice()) {
             throw new IllegalArgumentException(t + " lives on the host; NCCL moves device tensors: backend.toDevice(t)");
         }

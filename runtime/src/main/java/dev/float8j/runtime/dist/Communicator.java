@@ -1,5 +1,6 @@
 package dev.float8j.runtime.dist;
 
+import dev.float8j.plan.QuantSpec;
 import dev.float8j.runtime.Float8Tensor;
 import dev.float8j.runtime.Tensor;
 
@@ -30,6 +31,25 @@ public interface Communicator {
     Float8Tensor allGather(Float8Tensor shard);
 
     /**
+     * {@link #allGather(Float8Tensor)} keeping the first rows rows (the real rows of a weight whose last shards are
+     * padded), codes and scale grids alike.
+     */
+    default Float8Tensor allGather(Float8Tensor shard, int rows) {
+        return Fp8AllGather.firstRows(allGather(shard), rows);
+    }
+
+    /**
+     * A device shard quantized tensorwise along axis 1 with the scale of the maximum amax over every rank's shard, so
+     * that every rank's codes are those of the full weight (the host form of this is in {@link Fp8AllGather}).
+     *
+     * @throws UnsupportedOperationException for a communicator of host tensors
+     */
+    default Float8Tensor quantizeWithGroupAmax(Tensor shard, QuantSpec spec) {
+        throw new UnsupportedOperationException(getClass().getSimpleName() + " moves host tensors; " + shard
+                + " lives on a device");
+    }
+
+    /**
      * The reduction (SUM or MEAN) over ranks of full [size · rows, cols] tensors, of which each rank gets its block
      * of rows: block r of the result on rank r.
      */
@@ -40,6 +60,26 @@ public interface Communicator {
 
     /** Root's tensor on every rank (the others pass a tensor of the same shape and dtype, whose values are ignored). */
     Tensor broadcast(Tensor t, int root);
+
+    /**
+     * {@link #allGather(Tensor)}, issued now and completed by {@link Pending#await}: a communicator that can run
+     * collectives beside compute (a communication stream, a communication thread) returns before it is done, so the
+     * caller computes meanwhile. Async and plain collectives of a rank run in the order they were issued. This default
+     * runs it at once.
+     */
+    default Pending<Tensor> allGatherAsync(Tensor shard) {
+        return Pending.done(allGather(shard));
+    }
+
+    /** {@link #allGather(Float8Tensor, int)}, issued now and completed by {@link Pending#await}. */
+    default Pending<Float8Tensor> allGatherAsync(Float8Tensor shard, int rows) {
+        return Pending.done(allGather(shard, rows));
+    }
+
+    /** {@link #reduceScatter}, issued now and completed by {@link Pending#await}. */
+    default Pending<Tensor> reduceScatterAsync(Tensor full, ReduceOp op) {
+        return Pending.done(reduceScatter(full, op));
+    }
 
     /** Returns once every rank has called it. */
     void barrier();

@@ -51,12 +51,24 @@ public final class Fp8AllGather {
     /**
      * The full weight [layout.rows, layout.cols] quantized as spec says, from this rank's shard.
      *
-     * @param shard this rank's rows, [layout.rowsPerRank, layout.cols] on the host, zero past its real rows
+     * @param shard this rank's rows, [layout.rowsPerRank, layout.cols] (host, or device for NcclCommunicator), zero past its real rows
      * @throws IllegalArgumentException if the layout splits a scale block between ranks, or shapes disagree
      * @throws NonFiniteException on every rank if any rank's shard holds NaN or Inf (tensorwise: seen through the
      *     all-reduced amax)
      */
     public static Float8Tensor gather(Communicator comm, Backend backend, Tensor shard, QuantSpec spec,
+            ShardLayout layout) {
+        return comm.allGather(quantizeShard(comm, backend, shard, spec, layout), layout.rows());
+    }
+
+    /**
+     * This rank's shard quantized as its rows of the full weight are (tensorwise: with the all-reduced amax), ready
+     * for {@link Communicator#allGather(Float8Tensor, int)} of layout.rows rows, or its async form.
+     *
+     * @throws IllegalArgumentException if the layout splits a scale block between ranks, or shapes disagree
+     * @throws NonFiniteException as {@link #gather} does
+     */
+    public static Float8Tensor quantizeShard(Communicator comm, Backend backend, Tensor shard, QuantSpec spec,
             ShardLayout layout) {
         int align = rowAlignment(spec);
         if (layout.rowsPerRank() % align != 0) {
@@ -68,11 +80,11 @@ public final class Fp8AllGather {
             throw new IllegalArgumentException("shard " + shard + " does not fit " + layout + " on a group of "
                     + comm.size());
         }
-        Float8Tensor local = spec.granularity() == ScalingGranularity.TENSORWISE
-                ? quantizeWithGlobalAmax(comm, shard, spec, layout)
-                : backend.quantize(shard, spec);
-        Float8Tensor gathered = comm.allGather(local);
-        return withoutPadding(gathered, layout);
+        if (spec.granularity() != ScalingGranularity.TENSORWISE) {
+            return backend.quantize(shard, spec);
+        }
+        return shard.isOnDevice() ? comm.quantizeWithGroupAmax(shard, spec)
+                : quantizeWithGlobalAmax(comm, shard, spec, layout);
     }
 
     /** The shard cast with the scale of the all-reduced amax: the same codes the full weight's quantization has. */
@@ -102,17 +114,21 @@ public final class Fp8AllGather {
         return new Float8Tensor(codes, new float[] {scale}, spec, shard.dtype(), shard.shape());
     }
 
-    private static Float8Tensor withoutPadding(Float8Tensor gathered, ShardLayout layout) {
-        if (gathered.rows() == layout.rows()) {
+    /** The first rows rows of a gathered host tensor (padding rows cut off), codes and scale grid alike. */
+    static Float8Tensor firstRows(Float8Tensor gathered, int rows) {
+        if (gathered.rows() == rows) {
             return gathered;
         }
-        int scaleRows = (layout.rows() + gathered.blockRows() - 1) / gathered.blockRows();
+        if (rows <= 0 || rows > gathered.rows()) {
+            throw new IllegalArgumentException("cannot keep " + rows + " rows of " + gathered);
+        }
+        int scaleRows = (rows + gathered.blockRows() - 1) / gathered.blockRows();
         if (gathered.granularity() == ScalingGranularity.TENSORWISE) {
             scaleRows = 1;
         }
-        return new Float8Tensor(Arrays.copyOf(gathered.codes(), layout.rows() * layout.cols()),
+        return new Float8Tensor(Arrays.copyOf(gathered.codes(), rows * gathered.cols()),
                 Arrays.copyOf(gathered.scalesForBackend(), scaleRows * gathered.scaleCols()), gathered.spec(),
-                gathered.originalDType(), layout.rows(), layout.cols());
+                gathered.originalDType(), rows, gathered.cols());
     }
 
     /**

@@ -5,6 +5,7 @@ import dev.float8j.runtime.Float8Tensor;
 import dev.float8j.runtime.Tensor;
 import dev.float8j.runtime.backends.Backends;
 import dev.float8j.runtime.dist.Fp8AllGather;
+import dev.float8j.runtime.dist.Pending;
 import dev.float8j.runtime.dist.Communicator;
 import dev.float8j.runtime.dist.ReduceOp;
 import dev.float8j.runtime.dist.ShardLayout;
@@ -21,6 +22,7 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.Arrays;
+import java.util.Collections;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
@@ -47,8 +49,9 @@ import java.util.Map;
  * order of the reductions (the gradient of a sum over rank-sized parts, the mean over ranks). Every rank's model must
  * start from the same weights (build it with the same seed): each rank takes its shard from its own copy.
  *
- * <p>The collectives run one after the other here; the design that overlaps them with compute is in
- * docs/distributed.md.
+ * <p>Communication overlaps compute ({@link #setOverlap}): the next module's weights are gathered while one
+ * computes, and a module's gradients are reduce-scattered as soon as its backward is done, through the communicator's
+ * async collectives ({@link dev.float8j.runtime.dist.AsyncCollectives} in process; NCCL's own stream ordering).
  */
 public final class ShardedLlamaTrainer {
     /** How the weights of FP8 layers are gathered before use. */
@@ -72,6 +75,10 @@ public final class ShardedLlamaTrainer {
     private final AdamW optimizer;
     /** For parameter i, the FP8 layer whose weight it is and that takes it gathered in FP8, or null. */
     private final Linear[] fp8Layers;
+    /** The model's modules in forward order (embed, blocks.N, norm, head) and the indices of each one's parameters. */
+    private final List<String> units;
+    private final List<List<Integer>> unitParameters;
+    private boolean overlap = true;
     private long step;
     private long weightGatherBytes;
 
@@ -100,6 +107,8 @@ public final class ShardedLlamaTrainer {
             return l == null ? 1 : Fp8AllGather.rowAlignment(l.plan().output().second());
         });
         this.optimizer = new AdamW(shards.shards(), settings.schedule().peak(), settings.weightDecay());
+        this.units = unitsOf(model);
+        this.unitParameters = parametersByUnit(units, parameters);
     }
 
     /** This rank's shards of the parameters (their values, gradients and, through the optimizer, moments). */
@@ -131,11 +140,9 @@ public final class ShardedLlamaTrainer {
         TokenIds in = model.tokens(Arrays.copyOfRange(inputs, from, from + local * seq), local, seq);
         TokenIds out = model.tokens(Arrays.copyOfRange(targets, from, from + local * seq), local, seq);
 
-        gatherWeights();
         model.zeroGrad();
-        LossResult result = model.forwardLoss(in, out);
-        model.backward(result.dLogits());
-        reduceScatterGradients();
+        weightGatherBytes = 0;
+        LossResult result = forwardAndBackward(in, out);
 
         List<Tensor> grads = new ArrayList<>();
         for (Parameter p : shards.shards()) {
@@ -237,36 +244,130 @@ public final class ShardedLlamaTrainer {
     }
 
     /**
-     * Every parameter of the model from the ranks' shards: the weights of FP8 layers that take them in FP8, handed to
-     * the layer; the rest in F32 into the model's parameters.
+     * Forward and backward with the collectives around them. With overlap, the weights of unit u + 1 (embed,
+     * blocks.N, norm, head, in forward order) are gathered while unit u computes: issued before it starts, awaited
+     * after it ends; and a unit's gradients are reduce-scattered as soon as its backward is done, while the units
+     * below it compute. Without, every weight is gathered before the forward and every gradient reduce-scattered
+     * after the backward. The collectives and their operands are the same, so the results are bit for bit too.
      */
-    private void gatherWeights() {
-        long bytes = 0;
+    private LossResult forwardAndBackward(TokenIds in, TokenIds out) {
+        List<Pending<Tensor>> gradients = new ArrayList<>(Collections.nCopies(shards.count(), null));
+        Tensor logits;
+        LossResult result;
+        if (overlap) {
+            List<List<Runnable>> gathers = new ArrayList<>();
+            gathers.add(issueGathers(0));
+            gathers.add(units.size() > 1 ? issueGathers(1) : List.of());
+            gathers.get(0).forEach(Runnable::run);
+            logits = model.forward(in, (name, y) -> {
+                int u = unitIndex(name);
+                if (u + 2 < units.size()) {
+                    gathers.add(issueGathers(u + 2));
+                }
+                if (u + 1 < units.size()) {
+                    gathers.get(u + 1).forEach(Runnable::run);
+                }
+            });
+            result = Ops.where(logits).crossEntropy(logits, out);
+            model.backward(result.dLogits(), name -> issueReduceScatters(unitIndex(name), gradients));
+        } else {
+            for (int u = 0; u < units.size(); u++) {
+                issueGathers(u).forEach(Runnable::run);
+            }
+            logits = model.forward(in);
+            result = Ops.where(logits).crossEntropy(logits, out);
+            model.backward(result.dLogits());
+            for (int u = units.size() - 1; u >= 0; u--) {
+                issueReduceScatters(u, gradients);
+            }
+        }
         for (int i = 0; i < shards.count(); i++) {
+            float[] into = shards.shard(i).grad().data();
+            System.arraycopy(gradients.get(i).await().data(), 0, into, 0, into.length);
+        }
+        return result;
+    }
+
+    /**
+     * Issues the all-gathers of unit u's parameters from the ranks' shards; each returned action awaits one and puts
+     * it in place: the weight of an FP8 layer that takes it in FP8, handed to the layer; the rest in F32 into the
+     * model's parameters.
+     */
+    private List<Runnable> issueGathers(int u) {
+        List<Runnable> finish = new ArrayList<>();
+        for (int i : unitParameters.get(u)) {
             Tensor shard = shards.shard(i).value();
             ShardLayout layout = shards.layout(i);
             Linear layer = fp8Layers[i];
             if (layer != null) {
                 QuantSpec spec = layer.plan().output().second();
-                Float8Tensor wq = Fp8AllGather.gather(comm, Backends.current(), shard, spec, layout);
-                layer.supplyQuantizedWeight(wq, false);
-                bytes += Fp8AllGather.bytesPerRank(layout, spec);
+                Float8Tensor local = Fp8AllGather.quantizeShard(comm, Backends.current(), shard, spec, layout);
+                Pending<Float8Tensor> wq = comm.allGatherAsync(local, layout.rows());
+                finish.add(() -> layer.supplyQuantizedWeight(wq.await(), false));
+                weightGatherBytes += Fp8AllGather.bytesPerRank(layout, spec);
             } else {
-                Tensor gathered = comm.allGather(shard);
-                layout.unpadInto(gathered, shards.full(i).value());
-                bytes += 4L * shard.size();
+                Pending<Tensor> gathered = comm.allGatherAsync(shard);
+                Tensor into = shards.full(i).value();
+                finish.add(() -> layout.unpadInto(gathered.await(), into));
+                weightGatherBytes += 4L * shard.size();
             }
         }
-        weightGatherBytes = bytes;
+        return finish;
     }
 
-    /** Each rank's shard of the mean over ranks of every gradient. */
-    private void reduceScatterGradients() {
-        for (int i = 0; i < shards.count(); i++) {
-            ShardLayout layout = shards.layout(i);
-            Tensor mine = comm.reduceScatter(layout.padded(shards.full(i).grad()), ReduceOp.MEAN);
-            float[] into = shards.shard(i).grad().data();
-            System.arraycopy(mine.data(), 0, into, 0, into.length);
+    /** Issues the reduce-scatter (MEAN over ranks) of unit u's gradients, each rank keeping its shard. */
+    private void issueReduceScatters(int u, List<Pending<Tensor>> into) {
+        for (int i : unitParameters.get(u)) {
+            into.set(i, comm.reduceScatterAsync(shards.layout(i).padded(shards.full(i).grad()), ReduceOp.MEAN));
         }
+    }
+
+    private int unitIndex(String module) {
+        int u = units.indexOf(module);
+        if (u < 0) {
+            throw new IllegalStateException("the model named a module " + module + " that is none of " + units);
+        }
+        return u;
+    }
+
+    /** The model's modules in forward order, each with its parameters: embed, blocks.0 ..., norm, head. */
+    private static List<String> unitsOf(LlamaModel model) {
+        List<String> names = new ArrayList<>();
+        names.add("embed");
+        for (int b = 0; b < model.config().layers(); b++) {
+            names.add("blocks." + b);
+        }
+        names.add("norm");
+        names.add("head");
+        return names;
+    }
+
+    private static List<List<Integer>> parametersByUnit(List<String> units, List<Parameter> parameters) {
+        List<List<Integer>> byUnit = new ArrayList<>();
+        units.forEach(u -> byUnit.add(new ArrayList<>()));
+        for (int i = 0; i < parameters.size(); i++) {
+            String name = parameters.get(i).name();
+            int unit = -1;
+            for (int u = 0; u < units.size() && unit < 0; u++) {
+                if (name.startsWith(units.get(u) + ".")) {
+                    unit = u;
+                }
+            }
+            if (unit < 0) {
+                throw new IllegalArgumentException("parameter " + name + " belongs to none of the model's modules "
+                        + units);
+            }
+            byUnit.get(unit).add(i);
+        }
+        return byUnit;
+    }
+
+    /**
+     * Whether the collectives overlap compute (the default): prefetched weight gathers and per-module gradient
+     * reduce-scatters, see {@link #forwardAndBackward}. Off, each step gathers everything first and reduce-scatters
+     * everything last; the results are the same bit for bit.
+     */
+    public void setOverlap(boolean overlap) {
+        this.overlap = overlap;
     }
 }

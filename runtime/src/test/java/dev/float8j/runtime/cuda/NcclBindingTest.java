@@ -2,6 +2,7 @@ package dev.float8j.runtime.cuda;
 
 import static java.lang.foreign.ValueLayout.ADDRESS;
 import static java.lang.foreign.ValueLayout.JAVA_FLOAT;
+import static java.lang.foreign.ValueLayout.JAVA_INT;
 import static java.lang.foreign.ValueLayout.JAVA_LONG;
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
@@ -69,6 +70,16 @@ class NcclBindingTest {
             lastCall.invokeExact(args);
             assertArrayEquals(new long[] {3, Nccl.UINT8, 0}, java.util.Arrays.copyOfRange(args.toArray(JAVA_LONG), 2, 5),
                     "ncclBroadcast");
+
+            MethodHandle groupDepth = Linker.nativeLinker().downcallHandle(
+                    SymbolLookup.libraryLookup(lib, arena).find("fakeGroupDepth").orElseThrow(),
+                    FunctionDescriptor.of(JAVA_INT));
+            nccl.groupStart();
+            assertEquals(1, (int) groupDepth.invokeExact(), "ncclGroupStart");
+            nccl.groupEnd();
+            assertEquals(0, (int) groupDepth.invokeExact(), "ncclGroupEnd");
+            CudaException unbalanced = assertThrows(CudaException.class, nccl::groupEnd);
+            assertTrue(unbalanced.getMessage().startsWith("ncclGroupEnd failed"), unbalanced.getMessage());
 
             CudaException e = assertThrows(CudaException.class,
                     () -> nccl.allReduce(send.address(), recv.address(), 0, Nccl.FLOAT32, Nccl.SUM, comm, stream));

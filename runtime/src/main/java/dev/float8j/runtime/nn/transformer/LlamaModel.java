@@ -13,6 +13,7 @@ import dev.float8j.runtime.ops.AttentionShape;
 import dev.float8j.runtime.ops.LossResult;
 import dev.float8j.runtime.ops.TokenIds;
 import java.util.function.BiConsumer;
+import java.util.function.Consumer;
 
 /**
  * A Llama-style decoder: token embedding, pre-norm blocks of grouped-query attention with rotary positions and a
@@ -102,11 +103,31 @@ public final class LlamaModel extends Module {
 
     /** Back-propagates the gradient of the logits into every parameter's gradient. */
     public void backward(Tensor gradLogits) {
-        Tensor g = norm.backward(head.backward(gradLogits));
+        backward(gradLogits, null);
+    }
+
+    /**
+     * {@link #backward(Tensor)} that names each module ({@code head}, {@code norm}, {@code blocks.N} down to 0,
+     * {@code embed}) to doneOrNull as soon as its parameters' gradients are complete: sharded training starts their
+     * reduce-scatter there, while the modules below still compute.
+     */
+    public void backward(Tensor gradLogits, Consumer<String> doneOrNull) {
+        Tensor g = head.backward(gradLogits);
+        done(doneOrNull, head);
+        g = norm.backward(g);
+        done(doneOrNull, norm);
         for (int i = blocks.size() - 1; i >= 0; i--) {
             g = blocks.get(i).backward(g);
+            done(doneOrNull, blocks.get(i));
         }
         embed.backward(g);
+        done(doneOrNull, embed);
+    }
+
+    private static void done(Consumer<String> doneOrNull, Module module) {
+        if (doneOrNull != null) {
+            doneOrNull.accept(module.name());
+        }
     }
 
     /** Bytes the linear layers hold for backward right now (call between forward and backward). */
