@@ -4,7 +4,7 @@
 # Java 25 runtime (.gpu/jre.tar.xz) and the scripts of benchmarks/. Run from the repository root, then carry .gpu.
 set -euo pipefail
 export JAVA_HOME=${JAVA_HOME:-/usr/lib/jvm/temurin-25-jdk-amd64}
-mvn -B -q -o install -DskipTests
+mvn -B -q install -DskipTests
 rm -rf .gpu/lib .gpu/test-classes && mkdir -p .gpu/lib
 for m in plan runtime samples benchmarks; do
   cp "$m"/target/float8j-"$m"-*.jar .gpu/lib/
