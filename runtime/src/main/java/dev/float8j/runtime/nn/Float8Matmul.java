@@ -38,6 +38,9 @@ import java.util.Deque;
  *       backward.</li>
  *   <li><b>Temporaries.</b> FP8 copies and intermediate results go back through {@link Backend#release} once their
  *       gemm is done, so a backend can reuse their memory.</li>
+ *   <li><b>Weight casts once per step.</b> Inside a {@link WeightCastReuse} window, W's FP8 copies are made once
+ *       per spec and reused by every pass while W's value and {@link Parameter#version()} stay the same (gradient
+ *       accumulation); they go back through {@link Backend#release} when W changes or the window closes.</li>
  * </ul>
  */
 public final class Float8Matmul {
@@ -55,6 +58,8 @@ public final class Float8Matmul {
     private Float8Tensor suppliedWeight;
     /** Whether W's high-precision value is current while a weight is supplied (else it must not be read). */
     private boolean weightValueCurrent = true;
+    /** W's FP8 copies reused inside a {@link WeightCastReuse} window. */
+    private final WeightCastCache weightCasts;
 
     public Float8Matmul(Module owner, Float8Plan plan) {
         if (owner == null || plan == null) {
@@ -64,6 +69,7 @@ public final class Float8Matmul {
         this.plan = plan;
         this.plannedSave = plan.savedInput();
         this.guard = new SingleThreadGuard(owner);
+        this.weightCasts = new WeightCastCache(guard);
     }
 
     public Float8Plan plan() {
@@ -131,6 +137,19 @@ public final class Float8Matmul {
      * as {@link #forward(Backend, Tensor, Tensor)} does: the bias's gradient needs only dY.
      */
     public Tensor forward(Backend backend, Tensor x, Tensor w, Tensor bias) {
+        return forward(backend, x, w, null, bias);
+    }
+
+    /**
+     * y = x·Wᵀ + bias for the weight parameter W, as {@link #forward(Backend, Tensor, Tensor, Tensor)} does; inside a
+     * {@link WeightCastReuse} window the FP8 copy of W is made once and reused while W is unchanged.
+     */
+    public Tensor forward(Backend backend, Tensor x, Parameter weight, Tensor bias) {
+        return forward(backend, x, weight.value(), weight, bias);
+    }
+
+    /** weight is w's parameter, or null when only the tensor is known (then nothing is reused). */
+    private Tensor forward(Backend backend, Tensor x, Tensor w, Parameter weight, Tensor bias) {
         enter();
         try {
             String module = module();
@@ -164,10 +183,12 @@ public final class Float8Matmul {
                     save = SavedTensor.fp8(xq);
                 }
             }
-            Float8Tensor wq = suppliedWeight != null ? suppliedWeight
+            Float8Tensor reused = suppliedWeight != null ? null
+                    : reusedWeight(backend, weight, output.second(), site(Gemm.OUTPUT, Operand.WEIGHT));
+            Float8Tensor wq = suppliedWeight != null ? suppliedWeight : reused != null ? reused
                     : Quantize.quantize(backend, w, output.second(), site(Gemm.OUTPUT, Operand.WEIGHT));
             Tensor y = backend.gemm(xq, wq, bias, x.dtype());
-            if (wq != suppliedWeight) {
+            if (wq != suppliedWeight && wq != reused) {
                 backend.release(wq);
             }
             if (save == null || save.fp8() != xq) {
@@ -234,7 +255,10 @@ public final class Float8Matmul {
             if (!suppliedForGradInput) {
                 requireWeightValue("grad_input needs W's high-precision value");
             }
+            Float8Tensor reusedForGradInput = !gradInputFp8 || suppliedForGradInput ? null
+                    : reusedWeight(backend, weight, gradInput.second(), site(Gemm.GRAD_INPUT, Operand.WEIGHT));
             Float8Tensor wForGradInput = !gradInputFp8 ? null : suppliedForGradInput ? suppliedWeight.alongOtherAxis()
+                    : reusedForGradInput != null ? reusedForGradInput
                     : Quantize.quantize(backend, w, gradInput.second(), site(Gemm.GRAD_INPUT, Operand.WEIGHT));
 
             Tensor dBias = bias == null ? null : backend.columnSums(gradOutput);
@@ -254,8 +278,8 @@ public final class Float8Matmul {
                 backend.release(dBias);
             }
             saved.pop();
-            releaseAll(backend, dYForGradWeight, dYForGradInput, suppliedForGradInput ? null : wForGradInput,
-                    xForGradWeight);
+            releaseAll(backend, dYForGradWeight, dYForGradInput,
+                    suppliedForGradInput || reusedForGradInput != null ? null : wForGradInput, xForGradWeight);
             if (s.isFp8() && s.fp8() != xForGradWeight) {
                 backend.release(s.fp8());
             } else if (!s.isFp8()) {
@@ -349,6 +373,19 @@ public final class Float8Matmul {
             case BOTH_AXES_COPY -> savedX;
             case HIGH_PRECISION -> throw new IllegalStateException("the plan saves x in high precision");
         };
+    }
+
+    /**
+     * W under spec from this layer's {@link WeightCastCache}, made now if it holds none for W's current value; null
+     * where nothing is reused: no window open, no parameter known, or a debug observer watching the site (it sees a
+     * fresh quantization at each pass, as outside a window).
+     */
+    private Float8Tensor reusedWeight(Backend backend, Parameter weight, QuantSpec spec, Site site) {
+        WeightCastReuse.Window window = WeightCastReuse.active();
+        if (window == null || weight == null || Quantize.observed(site)) {
+            return null;
+        }
+        return weightCasts.get(window, backend, weight, spec, () -> Quantize.quantize(backend, weight.value(), spec, site));
     }
 
     /** Fails when a supplied FP8 weight came without W's high-precision value and the call needs that value. */

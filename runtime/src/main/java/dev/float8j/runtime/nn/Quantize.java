@@ -53,6 +53,12 @@ public final class Quantize {
         return both;
     }
 
+    /** True when a debug observer wants to see the quantization at site in the current step. */
+    public static boolean observed(Site site) {
+        QuantizationObserver o = Float8Debug.observer();
+        return o != null && o.wants(site, Float8Debug.step());
+    }
+
     private static void notifyObserver(Site site, Tensor x, Float8Tensor q, Backend backend) {
         QuantizationObserver o = Float8Debug.observer();
         if (o != null && o.wants(site, Float8Debug.step())) {

@@ -13,6 +13,7 @@ import dev.float8j.runtime.nn.Linear;
 import dev.float8j.runtime.nn.Module;
 import dev.float8j.runtime.nn.Ops;
 import dev.float8j.runtime.nn.Parameter;
+import dev.float8j.runtime.nn.WeightCastReuse;
 import dev.float8j.runtime.nn.transformer.LlamaModel;
 import dev.float8j.runtime.ops.LossResult;
 import dev.float8j.runtime.ops.TokenIds;
@@ -133,8 +134,11 @@ public final class ShardedLlamaTrainer {
 
         gatherWeights();
         model.zeroGrad();
-        LossResult result = model.forwardLoss(in, out);
-        model.backward(result.dLogits());
+        LossResult result;
+        try (WeightCastReuse.Window casts = WeightCastReuse.open()) {
+            result = model.forwardLoss(in, out);
+            model.backward(result.dLogits());
+        }
         reduceScatterGradients();
 
         List<Tensor> grads = new ArrayList<>();
@@ -254,6 +258,7 @@ public final class ShardedLlamaTrainer {
             } else {
                 Tensor gathered = comm.allGather(shard);
                 layout.unpadInto(gathered, shards.full(i).value());
+                shards.full(i).markChanged();
                 bytes += 4L * shard.size();
             }
         }
