@@ -11,6 +11,7 @@ import dev.float8j.runtime.Tensor;
 import dev.float8j.runtime.backend.Backend;
 import dev.float8j.runtime.debug.Float8Debug;
 import dev.float8j.runtime.debug.Site;
+import dev.float8j.runtime.quant.AmaxHistory;
 import java.util.ArrayDeque;
 import java.util.Deque;
 
@@ -58,6 +59,8 @@ public final class Float8Matmul {
     private Float8Tensor suppliedWeight;
     /** Whether W's high-precision value is current while a weight is supplied (else it must not be read). */
     private boolean weightValueCurrent = true;
+    /** Per site (as {@link #sites}), the amaxes of its delayed-scaling casts; null where it scales currently. */
+    private final AmaxHistory[] amaxHistories = new AmaxHistory[Gemm.values().length * OPERANDS];
     /** W's FP8 copies reused inside a {@link WeightCastReuse} window. */
     private final WeightCastCache weightCasts;
 
@@ -171,13 +174,18 @@ public final class Float8Matmul {
                     : Float8Debug.fp8Enabled(module, Gemm.GRAD_WEIGHT) ? plannedSave : Float8Plan.SavedInput.HIGH_PRECISION;
             Float8Tensor xq;
             SavedTensor save = null;
-            if (saving == Float8Plan.SavedInput.BOTH_AXES_COPY) {
+            if (saving == Float8Plan.SavedInput.BOTH_AXES_COPY
+                    && (output.first().delayed() != null || plan.gradWeight().second().delayed() != null)) {
+                // a delayed operand keeps its own amax history, so each axis is cast on its own
+                xq = cast(backend, x, output.first(), Gemm.OUTPUT, Operand.INPUT);
+                save = SavedTensor.fp8(cast(backend, x, plan.gradWeight().second(), Gemm.GRAD_WEIGHT, Operand.INPUT));
+            } else if (saving == Float8Plan.SavedInput.BOTH_AXES_COPY) {
                 Float8Tensor[] both = Quantize.quantizeBothAxes(backend, x, output.first(), site(Gemm.OUTPUT, Operand.INPUT),
                         plan.gradWeight().second(), site(Gemm.GRAD_WEIGHT, Operand.INPUT));
                 xq = both[0];
                 save = SavedTensor.fp8(both[1]);
             } else {
-                xq = Quantize.quantize(backend, x, output.first(), site(Gemm.OUTPUT, Operand.INPUT));
+                xq = cast(backend, x, output.first(), Gemm.OUTPUT, Operand.INPUT);
                 if (saving == Float8Plan.SavedInput.FORWARD_FP8_TRANSPOSED
                         || saving == Float8Plan.SavedInput.FORWARD_FP8_REQUANTIZED) {
                     save = SavedTensor.fp8(xq);
@@ -186,7 +194,7 @@ public final class Float8Matmul {
             Float8Tensor reused = suppliedWeight != null ? null
                     : reusedWeight(backend, weight, output.second(), site(Gemm.OUTPUT, Operand.WEIGHT));
             Float8Tensor wq = suppliedWeight != null ? suppliedWeight : reused != null ? reused
-                    : Quantize.quantize(backend, w, output.second(), site(Gemm.OUTPUT, Operand.WEIGHT));
+                    : cast(backend, w, output.second(), Gemm.OUTPUT, Operand.WEIGHT);
             Tensor y = backend.gemm(xq, wq, bias, x.dtype());
             if (wq != suppliedWeight && wq != reused) {
                 backend.release(wq);
@@ -242,15 +250,16 @@ public final class Float8Matmul {
             Float8Tensor[] dYBothAxes = gradInputFp8 && gradWeight.fp8()
                     && gradInput.first().granularity() == gradWeight.first().granularity()
                     && Float8Debug.fp8Enabled(module, Gemm.GRAD_WEIGHT)
+                    && gradInput.first().delayed() == null && gradWeight.first().delayed() == null
                     ? Quantize.quantizeBothAxes(backend, gradOutput, gradInput.first(), site(Gemm.GRAD_INPUT, Operand.GRAD_OUTPUT),
                             gradWeight.first(), site(Gemm.GRAD_WEIGHT, Operand.GRAD_OUTPUT))
                     : null;
             Float8Tensor dYForGradWeight = !gradWeightFp8 ? null : dYBothAxes != null ? dYBothAxes[1]
-                    : Quantize.quantize(backend, gradOutput, gradWeight.first(), site(Gemm.GRAD_WEIGHT, Operand.GRAD_OUTPUT));
+                    : cast(backend, gradOutput, gradWeight.first(), Gemm.GRAD_WEIGHT, Operand.GRAD_OUTPUT);
             Float8Tensor xForGradWeight = !gradWeightFp8 ? null : s.isFp8() ? savedInputAlongRows(backend, s.fp8())
-                    : Quantize.quantize(backend, s.highPrecision(), gradWeight.second(), site(Gemm.GRAD_WEIGHT, Operand.INPUT));
+                    : cast(backend, s.highPrecision(), gradWeight.second(), Gemm.GRAD_WEIGHT, Operand.INPUT);
             Float8Tensor dYForGradInput = !gradInputFp8 ? null : dYBothAxes != null ? dYBothAxes[0]
-                    : Quantize.quantize(backend, gradOutput, gradInput.first(), site(Gemm.GRAD_INPUT, Operand.GRAD_OUTPUT));
+                    : cast(backend, gradOutput, gradInput.first(), Gemm.GRAD_INPUT, Operand.GRAD_OUTPUT);
             boolean suppliedForGradInput = gradInputFp8 && suppliedWeight != null && suppliedWeightServesGradInput();
             if (!suppliedForGradInput) {
                 requireWeightValue("grad_input needs W's high-precision value");
@@ -259,7 +268,7 @@ public final class Float8Matmul {
                     : reusedWeight(backend, weight, gradInput.second(), site(Gemm.GRAD_INPUT, Operand.WEIGHT));
             Float8Tensor wForGradInput = !gradInputFp8 ? null : suppliedForGradInput ? suppliedWeight.alongOtherAxis()
                     : reusedForGradInput != null ? reusedForGradInput
-                    : Quantize.quantize(backend, w, gradInput.second(), site(Gemm.GRAD_INPUT, Operand.WEIGHT));
+                    : cast(backend, w, gradInput.second(), Gemm.GRAD_INPUT, Operand.WEIGHT);
 
             Tensor dBias = bias == null ? null : backend.columnSums(gradOutput);
 
@@ -351,7 +360,7 @@ public final class Float8Matmul {
     /** The operand as spec says: quantized from high precision, or the given FP8 tensor (or its other-axis view). */
     private Float8Tensor operand(Backend backend, Gemm gemm, Operand operand, QuantSpec spec, GemmInput given) {
         if (given.fp8() == null) {
-            return Quantize.quantize(backend, given.highPrecision(), spec, site(gemm, operand));
+            return cast(backend, given.highPrecision(), spec, gemm, operand);
         }
         Float8Tensor q = given.fp8();
         if (q.spec().equals(spec)) {
@@ -385,7 +394,23 @@ public final class Float8Matmul {
         if (window == null || weight == null || Quantize.observed(site)) {
             return null;
         }
-        return weightCasts.get(window, backend, weight, spec, () -> Quantize.quantize(backend, weight.value(), spec, site));
+        return weightCasts.get(window, backend, weight, spec, () -> cast(backend, weight.value(), spec, site));
+    }
+
+    /** x quantized as spec says at the site of gemm's operand: from x's own amax, or from the site's amax history. */
+    private Float8Tensor cast(Backend backend, Tensor x, QuantSpec spec, Gemm gemm, Operand operand) {
+        return cast(backend, x, spec, site(gemm, operand));
+    }
+
+    private Float8Tensor cast(Backend backend, Tensor x, QuantSpec spec, Site site) {
+        if (spec.delayed() == null) {
+            return Quantize.quantize(backend, x, spec, site);
+        }
+        int at = site.gemm().ordinal() * OPERANDS + site.operand().ordinal();
+        if (amaxHistories[at] == null) {
+            amaxHistories[at] = new AmaxHistory(spec.delayed());
+        }
+        return Quantize.quantizeDelayed(backend, x, spec, site, amaxHistories[at]);
     }
 
     /** Fails when a supplied FP8 weight came without W's high-precision value and the call needs that value. */

@@ -7,7 +7,10 @@ import dev.float8j.runtime.backend.Backend;
 import dev.float8j.runtime.debug.Float8Debug;
 import dev.float8j.runtime.debug.QuantizationObserver;
 import dev.float8j.runtime.debug.Site;
+import dev.float8j.runtime.backend.ScaledCast;
+import dev.float8j.runtime.quant.AmaxHistory;
 import dev.float8j.runtime.quant.NonFiniteException;
+import dev.float8j.runtime.quant.Scales;
 
 /**
  * Quantization as layers call it: on a backend, at a named site, seen by the debug observer if one
@@ -27,6 +30,29 @@ public final class Quantize {
         }
         notifyObserver(site, x, q, backend);
         return q;
+    }
+
+    /**
+     * x quantized under a delayed-scaling spec: with the scale history gives, reading x once and recording its amax
+     * in history; the first cast (empty history) scales from x's own amax, as current scaling does. Observers see it
+     * under site. Nothing is recorded when x holds NaN or Inf.
+     */
+    public static Float8Tensor quantizeDelayed(Backend backend, Tensor x, QuantSpec spec, Site site, AmaxHistory history) {
+        ScaledCast cast;
+        try {
+            if (history.isEmpty()) {
+                ScaledCast probe = backend.quantizeWithScale(x, spec, 1f);
+                backend.release(probe.quantized());
+                cast = backend.quantizeWithScale(x, spec, Scales.scale(probe.amax(), spec.format(), spec.powerOfTwoScales()));
+            } else {
+                cast = backend.quantizeWithScale(x, spec, history.scale(spec));
+            }
+        } catch (NonFiniteException e) {
+            throw named(e, site);
+        }
+        history.record(cast.amax());
+        notifyObserver(site, x, cast.quantized(), backend);
+        return cast.quantized();
     }
 
     /** Requantizes an FP8 tensor under spec (see {@link Backend#requantize}); observers see its dequantized input. */
