@@ -32,7 +32,9 @@ import java.util.List;
  * a window. Float8Debug's switches and observers keep working inside a window: a gemm switched off runs in high
  * precision, and a weight site an observer selects is quantized afresh so that the observer sees each pass.
  *
- * <p>Windows belong to the thread that opens them; nested windows join the outermost one.
+ * <p>On the CUDA backend, keep the window inside any {@code DeviceScope} that spans the passes (or use no scope):
+ * a scope closing while the window is open frees the copies made in it, and their next use fails with "device
+ * buffer used after close". Windows belong to the thread that opens them; nested windows join the outermost one.
  */
 public final class WeightCastReuse {
     private static volatile boolean enabled = !"false".equalsIgnoreCase(System.getProperty("float8j.reuseWeightCasts"));
