@@ -12,8 +12,11 @@ import dev.float8j.runtime.backend.Backend;
 import dev.float8j.runtime.debug.Float8Debug;
 import dev.float8j.runtime.debug.Site;
 import dev.float8j.runtime.quant.AmaxHistory;
+import dev.float8j.runtime.backend.ScaledCast;
 import java.util.ArrayDeque;
+import java.util.ArrayList;
 import java.util.Deque;
+import java.util.List;
 
 /**
  * The float8 matmul of one weight: y = x·Wᵀ (+ b) in forward, dX = dY·W, dW += dYᵀ·x (and db += the column sums
@@ -61,6 +64,8 @@ public final class Float8Matmul {
     private boolean weightValueCurrent = true;
     /** Per site (as {@link #sites}), the amaxes of its delayed-scaling casts; null where it scales currently. */
     private final AmaxHistory[] amaxHistories = new AmaxHistory[Gemm.values().length * OPERANDS];
+    /** This call's delayed-scaling amaxes, so that a call that fails leaves every history as it was. */
+    private final List<PendingAmax> pendingAmaxes = new ArrayList<>();
     /** W's FP8 copies reused inside a {@link WeightCastReuse} window. */
     private final WeightCastCache weightCasts;
 
@@ -208,6 +213,7 @@ public final class Float8Matmul {
             if (save != null) {
                 saved.push(save);
             }
+            recordAmaxes();
             return y;
         } finally {
             exit();
@@ -273,6 +279,7 @@ public final class Float8Matmul {
             Tensor dBias = bias == null ? null : backend.columnSums(gradOutput);
 
             // from here on the call succeeds: the gradients grow and the save is consumed
+            recordAmaxes();
             Tensor dX = gradInputFp8 ? backend.gemm(dYForGradInput, wForGradInput, s.dtype())
                     : backend.matmul(gradOutput, 1, w, 0, s.dtype());
             if (gradWeightFp8) {
@@ -351,6 +358,7 @@ public final class Float8Matmul {
             if (b != second.fp8()) {
                 backend.release(b);
             }
+            recordAmaxes();
             return c;
         } finally {
             exit();
@@ -410,7 +418,9 @@ public final class Float8Matmul {
         if (amaxHistories[at] == null) {
             amaxHistories[at] = new AmaxHistory(spec.delayed());
         }
-        return Quantize.quantizeDelayed(backend, x, spec, site, amaxHistories[at]);
+        ScaledCast cast = Quantize.quantizeDelayed(backend, x, spec, site, amaxHistories[at]);
+        pendingAmaxes.add(new PendingAmax(amaxHistories[at], cast.amax()));
+        return cast.quantized();
     }
 
     /** Fails when a supplied FP8 weight came without W's high-precision value and the call needs that value. */
@@ -460,6 +470,19 @@ public final class Float8Matmul {
 
     private void enter() {
         guard.enter();
+        pendingAmaxes.clear();
+    }
+
+    /** Records this call's delayed-scaling amaxes in their histories: the call has succeeded. */
+    private void recordAmaxes() {
+        for (PendingAmax p : pendingAmaxes) {
+            p.history().record(p.amax());
+        }
+        pendingAmaxes.clear();
+    }
+
+    /** An amax read by a delayed cast of the call under way, recorded only if the call succeeds. */
+    private record PendingAmax(AmaxHistory history, float amax) {
     }
 
     private void exit() {

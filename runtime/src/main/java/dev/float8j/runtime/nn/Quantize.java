@@ -33,11 +33,11 @@ public final class Quantize {
     }
 
     /**
-     * x quantized under a delayed-scaling spec: with the scale history gives, reading x once and recording its amax
-     * in history; the first cast (empty history) scales from x's own amax, as current scaling does. Observers see it
-     * under site. Nothing is recorded when x holds NaN or Inf.
+     * x quantized under a delayed-scaling spec with the scale history gives, reading x once; the result carries x's
+     * amax, which the caller records in history once its call has succeeded. The first cast (empty history) scales
+     * from x's own amax, as current scaling does. Observers see it under site.
      */
-    public static Float8Tensor quantizeDelayed(Backend backend, Tensor x, QuantSpec spec, Site site, AmaxHistory history) {
+    public static ScaledCast quantizeDelayed(Backend backend, Tensor x, QuantSpec spec, Site site, AmaxHistory history) {
         ScaledCast cast;
         try {
             if (history.isEmpty()) {
@@ -50,9 +50,8 @@ public final class Quantize {
         } catch (NonFiniteException e) {
             throw named(e, site);
         }
-        history.record(cast.amax());
         notifyObserver(site, x, cast.quantized(), backend);
-        return cast.quantized();
+        return cast;
     }
 
     /** Requantizes an FP8 tensor under spec (see {@link Backend#requantize}); observers see its dequantized input. */

@@ -2,6 +2,7 @@ package dev.float8j.runtime.nn;
 
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import dev.float8j.plan.DelayedScaling;
@@ -16,10 +17,12 @@ import dev.float8j.runtime.Float8Tensor;
 import dev.float8j.runtime.Tensor;
 import dev.float8j.runtime.backend.Backend;
 import dev.float8j.runtime.backend.ReferenceBackend;
+import dev.float8j.runtime.backend.ScaledCast;
 import dev.float8j.runtime.backends.Backends;
 import dev.float8j.runtime.cpu.CpuBackend;
 import dev.float8j.runtime.debug.Site;
 import dev.float8j.runtime.quant.AmaxHistory;
+import dev.float8j.runtime.quant.NonFiniteException;
 import dev.float8j.runtime.train.AdamW;
 import dev.float8j.runtime.train.MeanSquaredError;
 import org.junit.jupiter.api.AfterEach;
@@ -53,7 +56,8 @@ class DelayedScalingTest {
     void theFirstCastScalesFromItsOwnAmaxAsCurrentScalingDoes() {
         for (Backend backend : new Backend[] {new ReferenceBackend(), new CpuBackend()}) {
             Tensor x = random(1, 3f);
-            Float8Tensor delayed = Quantize.quantizeDelayed(backend, x, SPEC, SITE, new AmaxHistory(SPEC.delayed()));
+            Float8Tensor delayed = Quantize.quantizeDelayed(backend, x, SPEC, SITE, new AmaxHistory(SPEC.delayed()))
+                    .quantized();
             Float8Tensor current = new ReferenceBackend().quantize(x, SPEC.withDelayedScaling(null));
             assertArrayEquals(current.codes(), delayed.codes(), backend.name());
             assertArrayEquals(current.scales(), delayed.scales(), backend.name());
@@ -65,10 +69,13 @@ class DelayedScalingTest {
         Backend backend = new ReferenceBackend();
         AmaxHistory history = new AmaxHistory(SPEC.delayed());
         Tensor small = random(2, 1f);
-        Quantize.quantizeDelayed(backend, small, SPEC, SITE, history);
+        history.record(Quantize.quantizeDelayed(backend, small, SPEC, SITE, history).amax());
 
         Tensor big = Tensor.of(scaled(small.toFloatArray(), 4f), 12, 20);
-        Float8Tensor q = Quantize.quantizeDelayed(backend, big, SPEC, SITE, history);
+        ScaledCast cast = Quantize.quantizeDelayed(backend, big, SPEC, SITE, history);
+        Float8Tensor q = cast.quantized();
+        assertEquals(4f * amax(small), cast.amax(), "the cast read its input's amax");
+        history.record(cast.amax());
         float scale = 448f / amax(small);
         assertEquals(scale, q.scales()[0], "the scale comes from the last cast's amax");
         int saturated = 0;
@@ -83,9 +90,7 @@ class DelayedScalingTest {
             }
         }
         assertTrue(saturated > 0, "some of the grown tensor lies beyond the old range");
-        assertEquals(4f * amax(small), history.reducedAmax(), "the cast recorded its own amax");
-
-        Float8Tensor next = Quantize.quantizeDelayed(backend, big, SPEC, SITE, history);
+        Float8Tensor next = Quantize.quantizeDelayed(backend, big, SPEC, SITE, history).quantized();
         assertEquals(448f / (4f * amax(small)), next.scales()[0], "the next scale absorbs the growth");
         assertArrayEquals(backend.quantize(big, SPEC.withDelayedScaling(null)).codes(), next.codes());
     }
@@ -146,5 +151,25 @@ class DelayedScalingTest {
         try (GradMode.Scope none = GradMode.disabled()) {
             return new MeanSquaredError().forward(net.forward(x), target);
         }
+    }
+
+    @Test
+    void aCallThatFailsRecordsNoAmax() {
+        Backends.use(new ReferenceBackend());
+        Float8Plan plan = Float8Recipes.named("tensorwise_delayed");
+        Init.seed(31);
+        Float8Linear layer = new Float8Linear(20, 6, plan);
+        Init.seed(31);
+        Float8Linear untouched = new Float8Linear(20, 6, plan);
+        float w0 = layer.weight().value().data()[0];
+        // x is cast first and succeeds; the weight, cast next, holds NaN: the call fails
+        layer.weight().value().data()[0] = Float.NaN;
+        layer.weight().markChanged();
+        assertThrows(NonFiniteException.class, () -> layer.forward(random(40, 100f)));
+        layer.weight().value().data()[0] = w0;
+        layer.weight().markChanged();
+        // had x's amax of the failed call been kept, this x would be cast with its scale (100 times too small)
+        Tensor x = random(41, 1f);
+        assertArrayEquals(untouched.forward(x).toFloatArray(), layer.forward(x).toFloatArray());
     }
 }
