@@ -3,6 +3,7 @@
 # float8j's LlamaBenchmark for each recipe, same model and shapes, in one run. Expects the staged .gpu/ folder
 # (jre.tar.xz, lib/*.jar; see docs/cuda-backend.md). Writes CSV lines to stdout and to $OUT/llama-gpu.csv.
 # Usage from the repository root: benchmarks/llama-gpu.sh COMMIT [recipe ...] [-- key=value ...]
+# JAVA_OPTS passes JVM flags to float8j's runs, e.g. JAVA_OPTS=-Dfloat8j.reuseWeightCasts=false.
 set -uo pipefail
 commit=${1:?usage: llama-gpu.sh COMMIT [recipe ...] [-- key=value ...]}; shift
 recipes=(); while [ $# -gt 0 ] && [ "$1" != "--" ]; do recipes+=("$1"); shift; done
@@ -16,7 +17,7 @@ py_args=(); for kv in "$@"; do k=${kv%%=*}; v=${kv#*=}; case $k in
   kvHeads) py_args+=(--kv-heads "$v");; commit) ;; *) py_args+=("--$k" "$v");; esac; done
 PYTHONUNBUFFERED=1 python3 benchmarks/llama_pytorch.py --commit "$commit" "${py_args[@]}" 2>&1 | tee -a /dev/stderr | grep '^pytorch,' >> "$out"
 for r in "${recipes[@]}"; do
-  /tmp/jre/bin/java --add-modules jdk.incubator.vector --enable-native-access=ALL-UNNAMED -Xmx48g -cp '.gpu/lib/*' \
+  /tmp/jre/bin/java --add-modules jdk.incubator.vector --enable-native-access=ALL-UNNAMED -Xmx48g ${JAVA_OPTS:-} -cp '.gpu/lib/*' \
     dev.float8j.benchmarks.cuda.LlamaBenchmark "$r" commit="$commit" "$@" 2>&1 | tee -a /dev/stderr | grep '^float8j,' >> "$out"
 done
 cat "$out"

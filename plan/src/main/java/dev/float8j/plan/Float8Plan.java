@@ -113,6 +113,26 @@ public record Float8Plan(GemmPlan output, GemmPlan gradInput, GemmPlan gradWeigh
         return Recipes.plan(Recipe.MX, Backward.KEEP_HIGH_PRECISION);
     }
 
+    /**
+     * This plan with every tensorwise operand of every FP8 gemm scaled from an amax history (see
+     * {@link DelayedScaling}); other granularities keep current scaling.
+     */
+    public Float8Plan withDelayedScaling(DelayedScaling scaling) {
+        Float8Plan plan = this;
+        for (Gemm g : Gemm.values()) {
+            GemmPlan gemm = gemm(g);
+            if (gemm.fp8()) {
+                plan = plan.with(new GemmPlan(g, delayedIfTensorwise(gemm.first(), scaling),
+                        delayedIfTensorwise(gemm.second(), scaling)));
+            }
+        }
+        return plan;
+    }
+
+    private static QuantSpec delayedIfTensorwise(QuantSpec spec, DelayedScaling scaling) {
+        return spec.granularity() == ScalingGranularity.TENSORWISE ? spec.withDelayedScaling(scaling) : spec;
+    }
+
     /** This plan with another backward policy. */
     public Float8Plan withBackward(Backward policy) {
         return new Float8Plan(output, gradInput, gradWeight, policy);

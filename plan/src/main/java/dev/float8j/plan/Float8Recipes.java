@@ -17,6 +17,7 @@ public final class Float8Recipes {
 
     static {
         RECIPES.put("tensorwise", Float8Plan::tensorwise);
+        RECIPES.put("tensorwise_delayed", () -> Float8Plan.tensorwise().withDelayedScaling(DelayedScaling.maxOfLast(16)));
         RECIPES.put("rowwise", Float8Plan::rowwise);
         RECIPES.put("rowwise_with_gw_hp", Float8Plan::rowwiseGradWeightHighPrecision);
         RECIPES.put("rowwise_requantize", () -> Float8Plan.rowwise().withBackward(Backward.REQUANTIZE));

@@ -86,6 +86,7 @@ public record GemmPlan(Gemm gemm, QuantSpec first, QuantSpec second) {
     }
 
     private static String describe(QuantSpec s) {
-        return s.format() + " " + s.granularity() + " axis " + s.axis() + (s.powerOfTwoScales() ? " pow2" : "");
+        return s.format() + " " + s.granularity() + " axis " + s.axis() + (s.powerOfTwoScales() ? " pow2" : "")
+                + (s.delayed() == null ? "" : " " + s.delayed());
     }
 }

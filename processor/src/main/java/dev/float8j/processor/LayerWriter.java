@@ -156,7 +156,7 @@ final class LayerWriter {
                 .returns(TENSOR)
                 .addParameter(TENSOR, "x")
                 .addStatement("checkInput(x)")
-                .addStatement("return outputShape(matmul().forward(backend(), x, weight.value(), biasValue()), x)")
+                .addStatement("return outputShape(matmul().forward(backend(), x, weight, biasValue()), x)")
                 .build();
     }
 

@@ -19,6 +19,7 @@ import dev.float8j.runtime.cuda.DeviceFloat8;
 import dev.float8j.runtime.cuda.DeviceScope;
 import dev.float8j.runtime.cuda.DeviceTensor;
 import dev.float8j.runtime.nn.Float8Linear;
+import dev.float8j.runtime.nn.WeightCastReuse;
 import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.List;
@@ -30,7 +31,8 @@ import java.util.Random;
  * recipe and backward policy say, then three gemms. Prints CSV {@code recipe,policy,M,K,N,fp8_ms,bf16_ms,speedup},
  * then the breakdown of cast time against gemm time, then the cast kernels alone.
  * Arguments: {@code --quick} (only M=16384, K=N=8192), {@code --fast-accum-all} (fast accumulation in the two
- * backward gemms too; by default only the output gemm uses it, as torchao does).
+ * backward gemms too; by default only the output gemm uses it, as torchao does), {@code --layer-only} (only the
+ * Float8Linear sections: the layer against the raw step, and weight-cast reuse under gradient accumulation).
  */
 public final class GpuLinearBenchmark {
     /** The recipes timed, as the annotations name them; their granularities come from the one recipe table. */
@@ -61,6 +63,11 @@ public final class GpuLinearBenchmark {
         GpuLinearBenchmark bench = new GpuLinearBenchmark(cuda, options.contains("--fast-accum-all"));
         System.out.println("# device: " + cuda.deviceName() + ", fast accumulation: output gemm"
                 + (bench.fastAccumAll ? " and backward gemms" : " only"));
+        if (options.contains("--layer-only")) {
+            bench.layerOnDevice(16384, 8192, 8192);
+            bench.weightCastReuse(16384, 8192, 8192);
+            return;
+        }
         int m = 16384;
         int[][] kn = options.contains("--quick") ? new int[][] {{8192, 8192}}
                 : new int[][] {{4096, 4096}, {4096, 14336}, {14336, 4096}, {8192, 8192}};
@@ -85,6 +92,8 @@ public final class GpuLinearBenchmark {
         bench.castKernels(16384, 8192);
         System.out.println();
         bench.layerOnDevice(16384, 8192, 8192);
+        System.out.println();
+        bench.weightCastReuse(16384, 8192, 8192);
         System.out.println("# allocator: " + cuda.allocator().driverAllocations() + " driver allocations, "
                 + cuda.allocator().bytesInUse() + " bytes in use at the end");
     }
@@ -361,6 +370,51 @@ public final class GpuLinearBenchmark {
             }
         } finally {
             Backends.use(previous);
+        }
+    }
+
+    /**
+     * One optimizer step's passes of Float8Linear under gradient accumulation of k micro-batches, with the weight's FP8
+     * casts made once per step (a WeightCastReuse window) against once per pass (reuse switched off), timed
+     * alternately in one run. No optimizer update: only the passes differ. Per micro-batch milliseconds.
+     */
+    private void weightCastReuse(int m, int k, int n) {
+        System.out.println("# weight-cast reuse: Float8Linear forward+backward of k micro-batches per step (F32 master"
+                + " weight, BF16 x and dY), casts of W once per step against once per pass");
+        System.out.println("recipe,policy,M,K,N,micro_batches,reuse_off_ms_per_micro_batch,reuse_on_ms_per_micro_batch,"
+                + "off_over_on");
+        Backend previous = Backends.current();
+        Backends.use(cuda);
+        try (DeviceTensor x = randomBf16(m, k, 1f, 21); DeviceTensor dy = randomBf16(m, n, 1e-3f, 23)) {
+            Tensor xOnDevice = cuda.toDevice(cuda.download(x));
+            Tensor dyOnDevice = cuda.toDevice(cuda.download(dy));
+            for (Recipe recipe : new Recipe[] {Recipe.TENSORWISE, Recipe.ROWWISE}) {
+                Backward policy = Backward.BOTH_AXES;
+                Float8Linear layer = new Float8Linear(k, n, Recipes.plan(recipe, policy));
+                layer.moveTo(cuda);
+                for (int microBatches : new int[] {1, 4}) {
+                    Runnable off = () -> accumulate(layer, xOnDevice, dyOnDevice, microBatches, false);
+                    Runnable on = () -> accumulate(layer, xOnDevice, dyOnDevice, microBatches, true);
+                    double[] ms = timeAlternating(off, on);
+                    System.out.printf("%s,%s,%d,%d,%d,%d,%.3f,%.3f,%.3f%n", csvName(recipe), policy, m, k, n,
+                            microBatches, ms[0] / microBatches, ms[1] / microBatches, ms[0] / ms[1]);
+                }
+            }
+        } finally {
+            Backends.use(previous);
+            WeightCastReuse.setEnabled(true);
+        }
+    }
+
+    /** k forward+backward passes in one device scope, with a weight-cast window inside it (inert when reuse is off). */
+    private void accumulate(Float8Linear layer, Tensor x, Tensor dy, int microBatches, boolean reuse) {
+        WeightCastReuse.setEnabled(reuse);
+        // the window closes before the scope, so the cached copies are released before the scope frees them
+        try (DeviceScope step = cuda.openScope(); WeightCastReuse.Window casts = WeightCastReuse.open()) {
+            for (int i = 0; i < microBatches; i++) {
+                layer.forward(x);
+                layer.backward(dy);
+            }
         }
     }
 

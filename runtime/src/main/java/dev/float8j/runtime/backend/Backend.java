@@ -37,6 +37,20 @@ public interface Backend {
         return new Float8Tensor[] {quantize(x, alongColumns.withAxis(1)), quantize(x, alongRows.withAxis(0))};
     }
 
+    /**
+     * Quantizes x (viewed as rows x cols) with one given scale under a tensorwise spec, in one pass that also finds
+     * x's amax: q = saturate(round(x · scale)), so a value beyond fmax / scale becomes ±fmax. Delayed scaling casts
+     * this way, its scale taken from earlier amaxes (the spec's {@code delayed()} is not read here). This default
+     * runs on host tensors; a backend with its own memory overrides it.
+     *
+     * @throws IllegalArgumentException if spec is not tensorwise or scale is not positive and finite
+     * @throws dev.float8j.runtime.quant.NonFiniteException if x holds NaN or Inf
+     */
+    default ScaledCast quantizeWithScale(Tensor x, QuantSpec spec, float scale) {
+        HostScaledCast.checkArguments(spec, scale);
+        return HostScaledCast.quantize(toHost(x), spec, scale);
+    }
+
     /** The F32 tensor that q stands for: decode(code) / scale, element by element. */
     Tensor dequantize(Float8Tensor q);
 

@@ -242,6 +242,13 @@ public final class CudaBackend implements Backend {
     // is uploaded, computed and downloaded. Device results hold their memory until the garbage collector finds
     // them unreachable (Resident); reachabilityFence keeps an operand's memory alive until its work is queued.
 
+    /** Delayed scaling has no device cast yet: it would need a cast kernel that takes its scale and reports amax. */
+    @Override
+    public dev.float8j.runtime.backend.ScaledCast quantizeWithScale(Tensor x, QuantSpec spec, float scale) {
+        throw new UnsupportedOperationException("delayed scaling (" + spec.delayed() + ") has no CUDA cast yet: use"
+                + " current scaling on the cuda backend, or the reference or cpu backend");
+    }
+
     @Override
     public Float8Tensor quantize(Tensor x, QuantSpec spec) {
         if (x.isOnDevice()) {

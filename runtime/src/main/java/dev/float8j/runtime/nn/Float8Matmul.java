@@ -11,8 +11,12 @@ import dev.float8j.runtime.Tensor;
 import dev.float8j.runtime.backend.Backend;
 import dev.float8j.runtime.debug.Float8Debug;
 import dev.float8j.runtime.debug.Site;
+import dev.float8j.runtime.quant.AmaxHistory;
+import dev.float8j.runtime.backend.ScaledCast;
 import java.util.ArrayDeque;
+import java.util.ArrayList;
 import java.util.Deque;
+import java.util.List;
 
 /**
  * The float8 matmul of one weight: y = x·Wᵀ (+ b) in forward, dX = dY·W, dW += dYᵀ·x (and db += the column sums
@@ -38,6 +42,9 @@ import java.util.Deque;
  *       backward.</li>
  *   <li><b>Temporaries.</b> FP8 copies and intermediate results go back through {@link Backend#release} once their
  *       gemm is done, so a backend can reuse their memory.</li>
+ *   <li><b>Weight casts once per step.</b> Inside a {@link WeightCastReuse} window, W's FP8 copies are made once
+ *       per spec and reused by every pass while W's value and {@link Parameter#version()} stay the same (gradient
+ *       accumulation); they go back through {@link Backend#release} when W changes or the window closes.</li>
  * </ul>
  */
 public final class Float8Matmul {
@@ -55,6 +62,12 @@ public final class Float8Matmul {
     private Float8Tensor suppliedWeight;
     /** Whether W's high-precision value is current while a weight is supplied (else it must not be read). */
     private boolean weightValueCurrent = true;
+    /** Per site (as {@link #sites}), the amaxes of its delayed-scaling casts; null where it scales currently. */
+    private final AmaxHistory[] amaxHistories = new AmaxHistory[Gemm.values().length * OPERANDS];
+    /** This call's delayed-scaling amaxes, so that a call that fails leaves every history as it was. */
+    private final List<PendingAmax> pendingAmaxes = new ArrayList<>();
+    /** W's FP8 copies reused inside a {@link WeightCastReuse} window. */
+    private final WeightCastCache weightCasts;
 
     public Float8Matmul(Module owner, Float8Plan plan) {
         if (owner == null || plan == null) {
@@ -64,6 +77,7 @@ public final class Float8Matmul {
         this.plan = plan;
         this.plannedSave = plan.savedInput();
         this.guard = new SingleThreadGuard(owner);
+        this.weightCasts = new WeightCastCache(guard);
     }
 
     public Float8Plan plan() {
@@ -131,6 +145,19 @@ public final class Float8Matmul {
      * as {@link #forward(Backend, Tensor, Tensor)} does: the bias's gradient needs only dY.
      */
     public Tensor forward(Backend backend, Tensor x, Tensor w, Tensor bias) {
+        return forward(backend, x, w, null, bias);
+    }
+
+    /**
+     * y = x·Wᵀ + bias for the weight parameter W, as {@link #forward(Backend, Tensor, Tensor, Tensor)} does; inside a
+     * {@link WeightCastReuse} window the FP8 copy of W is made once and reused while W is unchanged.
+     */
+    public Tensor forward(Backend backend, Tensor x, Parameter weight, Tensor bias) {
+        return forward(backend, x, weight.value(), weight, bias);
+    }
+
+    /** weight is w's parameter, or null when only the tensor is known (then nothing is reused). */
+    private Tensor forward(Backend backend, Tensor x, Tensor w, Parameter weight, Tensor bias) {
         enter();
         try {
             String module = module();
@@ -152,22 +179,29 @@ public final class Float8Matmul {
                     : Float8Debug.fp8Enabled(module, Gemm.GRAD_WEIGHT) ? plannedSave : Float8Plan.SavedInput.HIGH_PRECISION;
             Float8Tensor xq;
             SavedTensor save = null;
-            if (saving == Float8Plan.SavedInput.BOTH_AXES_COPY) {
+            if (saving == Float8Plan.SavedInput.BOTH_AXES_COPY
+                    && (output.first().delayed() != null || plan.gradWeight().second().delayed() != null)) {
+                // a delayed operand keeps its own amax history, so each axis is cast on its own
+                xq = cast(backend, x, output.first(), Gemm.OUTPUT, Operand.INPUT);
+                save = SavedTensor.fp8(cast(backend, x, plan.gradWeight().second(), Gemm.GRAD_WEIGHT, Operand.INPUT));
+            } else if (saving == Float8Plan.SavedInput.BOTH_AXES_COPY) {
                 Float8Tensor[] both = Quantize.quantizeBothAxes(backend, x, output.first(), site(Gemm.OUTPUT, Operand.INPUT),
                         plan.gradWeight().second(), site(Gemm.GRAD_WEIGHT, Operand.INPUT));
                 xq = both[0];
                 save = SavedTensor.fp8(both[1]);
             } else {
-                xq = Quantize.quantize(backend, x, output.first(), site(Gemm.OUTPUT, Operand.INPUT));
+                xq = cast(backend, x, output.first(), Gemm.OUTPUT, Operand.INPUT);
                 if (saving == Float8Plan.SavedInput.FORWARD_FP8_TRANSPOSED
                         || saving == Float8Plan.SavedInput.FORWARD_FP8_REQUANTIZED) {
                     save = SavedTensor.fp8(xq);
                 }
             }
-            Float8Tensor wq = suppliedWeight != null ? suppliedWeight
-                    : Quantize.quantize(backend, w, output.second(), site(Gemm.OUTPUT, Operand.WEIGHT));
+            Float8Tensor reused = suppliedWeight != null ? null
+                    : reusedWeight(backend, weight, output.second(), site(Gemm.OUTPUT, Operand.WEIGHT));
+            Float8Tensor wq = suppliedWeight != null ? suppliedWeight : reused != null ? reused
+                    : cast(backend, w, output.second(), Gemm.OUTPUT, Operand.WEIGHT);
             Tensor y = backend.gemm(xq, wq, bias, x.dtype());
-            if (wq != suppliedWeight) {
+            if (wq != suppliedWeight && wq != reused) {
                 backend.release(wq);
             }
             if (save == null || save.fp8() != xq) {
@@ -179,6 +213,7 @@ public final class Float8Matmul {
             if (save != null) {
                 saved.push(save);
             }
+            recordAmaxes();
             return y;
         } finally {
             exit();
@@ -221,25 +256,30 @@ public final class Float8Matmul {
             Float8Tensor[] dYBothAxes = gradInputFp8 && gradWeight.fp8()
                     && gradInput.first().granularity() == gradWeight.first().granularity()
                     && Float8Debug.fp8Enabled(module, Gemm.GRAD_WEIGHT)
+                    && gradInput.first().delayed() == null && gradWeight.first().delayed() == null
                     ? Quantize.quantizeBothAxes(backend, gradOutput, gradInput.first(), site(Gemm.GRAD_INPUT, Operand.GRAD_OUTPUT),
                             gradWeight.first(), site(Gemm.GRAD_WEIGHT, Operand.GRAD_OUTPUT))
                     : null;
             Float8Tensor dYForGradWeight = !gradWeightFp8 ? null : dYBothAxes != null ? dYBothAxes[1]
-                    : Quantize.quantize(backend, gradOutput, gradWeight.first(), site(Gemm.GRAD_WEIGHT, Operand.GRAD_OUTPUT));
+                    : cast(backend, gradOutput, gradWeight.first(), Gemm.GRAD_WEIGHT, Operand.GRAD_OUTPUT);
             Float8Tensor xForGradWeight = !gradWeightFp8 ? null : s.isFp8() ? savedInputAlongRows(backend, s.fp8())
-                    : Quantize.quantize(backend, s.highPrecision(), gradWeight.second(), site(Gemm.GRAD_WEIGHT, Operand.INPUT));
+                    : cast(backend, s.highPrecision(), gradWeight.second(), Gemm.GRAD_WEIGHT, Operand.INPUT);
             Float8Tensor dYForGradInput = !gradInputFp8 ? null : dYBothAxes != null ? dYBothAxes[0]
-                    : Quantize.quantize(backend, gradOutput, gradInput.first(), site(Gemm.GRAD_INPUT, Operand.GRAD_OUTPUT));
+                    : cast(backend, gradOutput, gradInput.first(), Gemm.GRAD_INPUT, Operand.GRAD_OUTPUT);
             boolean suppliedForGradInput = gradInputFp8 && suppliedWeight != null && suppliedWeightServesGradInput();
             if (!suppliedForGradInput) {
                 requireWeightValue("grad_input needs W's high-precision value");
             }
+            Float8Tensor reusedForGradInput = !gradInputFp8 || suppliedForGradInput ? null
+                    : reusedWeight(backend, weight, gradInput.second(), site(Gemm.GRAD_INPUT, Operand.WEIGHT));
             Float8Tensor wForGradInput = !gradInputFp8 ? null : suppliedForGradInput ? suppliedWeight.alongOtherAxis()
-                    : Quantize.quantize(backend, w, gradInput.second(), site(Gemm.GRAD_INPUT, Operand.WEIGHT));
+                    : reusedForGradInput != null ? reusedForGradInput
+                    : cast(backend, w, gradInput.second(), Gemm.GRAD_INPUT, Operand.WEIGHT);
 
             Tensor dBias = bias == null ? null : backend.columnSums(gradOutput);
 
             // from here on the call succeeds: the gradients grow and the save is consumed
+            recordAmaxes();
             Tensor dX = gradInputFp8 ? backend.gemm(dYForGradInput, wForGradInput, s.dtype())
                     : backend.matmul(gradOutput, 1, w, 0, s.dtype());
             if (gradWeightFp8) {
@@ -254,8 +294,8 @@ public final class Float8Matmul {
                 backend.release(dBias);
             }
             saved.pop();
-            releaseAll(backend, dYForGradWeight, dYForGradInput, suppliedForGradInput ? null : wForGradInput,
-                    xForGradWeight);
+            releaseAll(backend, dYForGradWeight, dYForGradInput,
+                    suppliedForGradInput || reusedForGradInput != null ? null : wForGradInput, xForGradWeight);
             if (s.isFp8() && s.fp8() != xForGradWeight) {
                 backend.release(s.fp8());
             } else if (!s.isFp8()) {
@@ -318,6 +358,7 @@ public final class Float8Matmul {
             if (b != second.fp8()) {
                 backend.release(b);
             }
+            recordAmaxes();
             return c;
         } finally {
             exit();
@@ -327,7 +368,7 @@ public final class Float8Matmul {
     /** The operand as spec says: quantized from high precision, or the given FP8 tensor (or its other-axis view). */
     private Float8Tensor operand(Backend backend, Gemm gemm, Operand operand, QuantSpec spec, GemmInput given) {
         if (given.fp8() == null) {
-            return Quantize.quantize(backend, given.highPrecision(), spec, site(gemm, operand));
+            return cast(backend, given.highPrecision(), spec, gemm, operand);
         }
         Float8Tensor q = given.fp8();
         if (q.spec().equals(spec)) {
@@ -349,6 +390,37 @@ public final class Float8Matmul {
             case BOTH_AXES_COPY -> savedX;
             case HIGH_PRECISION -> throw new IllegalStateException("the plan saves x in high precision");
         };
+    }
+
+    /**
+     * W under spec from this layer's {@link WeightCastCache}, made now if it holds none for W's current value; null
+     * where nothing is reused: no window open, no parameter known, or a debug observer watching the site (it sees a
+     * fresh quantization at each pass, as outside a window).
+     */
+    private Float8Tensor reusedWeight(Backend backend, Parameter weight, QuantSpec spec, Site site) {
+        WeightCastReuse.Window window = WeightCastReuse.active();
+        if (window == null || weight == null || Quantize.observed(site)) {
+            return null;
+        }
+        return weightCasts.get(window, backend, weight, spec, () -> cast(backend, weight.value(), spec, site));
+    }
+
+    /** x quantized as spec says at the site of gemm's operand: from x's own amax, or from the site's amax history. */
+    private Float8Tensor cast(Backend backend, Tensor x, QuantSpec spec, Gemm gemm, Operand operand) {
+        return cast(backend, x, spec, site(gemm, operand));
+    }
+
+    private Float8Tensor cast(Backend backend, Tensor x, QuantSpec spec, Site site) {
+        if (spec.delayed() == null) {
+            return Quantize.quantize(backend, x, spec, site);
+        }
+        int at = site.gemm().ordinal() * OPERANDS + site.operand().ordinal();
+        if (amaxHistories[at] == null) {
+            amaxHistories[at] = new AmaxHistory(spec.delayed());
+        }
+        ScaledCast cast = Quantize.quantizeDelayed(backend, x, spec, site, amaxHistories[at]);
+        pendingAmaxes.add(new PendingAmax(amaxHistories[at], cast.amax()));
+        return cast.quantized();
     }
 
     /** Fails when a supplied FP8 weight came without W's high-precision value and the call needs that value. */
@@ -398,6 +470,19 @@ public final class Float8Matmul {
 
     private void enter() {
         guard.enter();
+        pendingAmaxes.clear();
+    }
+
+    /** Records this call's delayed-scaling amaxes in their histories: the call has succeeded. */
+    private void recordAmaxes() {
+        for (PendingAmax p : pendingAmaxes) {
+            p.history().record(p.amax());
+        }
+        pendingAmaxes.clear();
+    }
+
+    /** An amax read by a delayed cast of the call under way, recorded only if the call succeeds. */
+    private record PendingAmax(AmaxHistory history, float amax) {
     }
 
     private void exit() {

@@ -138,7 +138,7 @@ public class Linear extends Module implements Layer {
     @Override
     public Tensor forward(Tensor x) {
         checkInput(x);
-        return outputShape(matmul.forward(backend(), x, weight.value(), biasValue()), x);
+        return outputShape(matmul.forward(backend(), x, weight, biasValue()), x);
     }
 
     /**

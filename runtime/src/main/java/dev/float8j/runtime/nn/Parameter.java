@@ -5,10 +5,16 @@ import dev.float8j.runtime.Float8Tensor;
 import dev.float8j.runtime.Tensor;
 import dev.float8j.runtime.backend.Backend;
 import java.util.Arrays;
+import java.util.concurrent.atomic.AtomicLong;
 
 /**
  * A trainable F32 tensor with its gradient, owned by a module. Both live on the host unless {@link #moveTo}
  * put them on a backend's device, where gradients are then accumulated.
+ *
+ * <p>The value has a {@link #version()} that every write made through float8j moves on: optimizer updates, loads and
+ * {@link #copyFromHost}, {@link #moveTo}, {@link #moveToHost}, sharing another parameter's tensors, and
+ * {@link #markChanged()}, which code that writes {@code value()}'s elements itself must call. FP8 copies of the
+ * weight reused within a {@link WeightCastReuse} window are keyed on it.
  */
 public final class Parameter {
     private final Module owner;
@@ -17,6 +23,8 @@ public final class Parameter {
     private Tensor grad;
     /** The backend whose device holds value and grad; null on the host. */
     private Backend device;
+    /** The value's version; parameters that share one value tensor share it too. */
+    private AtomicLong version = new AtomicLong();
 
     Parameter(Module owner, String localName, Tensor initial) {
         if (initial.dtype() != DType.F32) {
@@ -41,6 +49,23 @@ public final class Parameter {
     /** The current value (F32). */
     public Tensor value() {
         return value;
+    }
+
+    /**
+     * A number that changes whenever the value may have changed through float8j (see the class comment); equal
+     * versions of one value tensor mean equal elements, as long as writes made outside float8j call
+     * {@link #markChanged()}.
+     */
+    public long version() {
+        return version.get();
+    }
+
+    /**
+     * Declares that value's elements were written outside float8j's own write paths (e.g. through
+     * {@code value().data()}), so FP8 copies made from the old elements are not used again.
+     */
+    public void markChanged() {
+        version.incrementAndGet();
     }
 
     /** The accumulated gradient (F32), shaped like the value. */
@@ -114,6 +139,9 @@ public final class Parameter {
         } else {
             System.arraycopy(values, 0, t.data(), 0, values.length);
         }
+        if (t == value) {
+            markChanged();
+        }
     }
 
     /**
@@ -129,6 +157,8 @@ public final class Parameter {
         value = source.value;
         grad = source.grad;
         device = source.device;
+        version = source.version;
+        markChanged();
     }
 
     /** Sets the gradient to zero, where it lives. */
@@ -151,6 +181,7 @@ public final class Parameter {
             grad = backend.toDevice(grad);
             value = v;
             device = backend;
+            markChanged();
         }
     }
 
@@ -160,6 +191,7 @@ public final class Parameter {
             value = device.toHost(value);
             grad = device.toHost(grad);
             device = null;
+            markChanged();
         }
     }
 

@@ -7,7 +7,10 @@ import dev.float8j.runtime.backend.Backend;
 import dev.float8j.runtime.debug.Float8Debug;
 import dev.float8j.runtime.debug.QuantizationObserver;
 import dev.float8j.runtime.debug.Site;
+import dev.float8j.runtime.backend.ScaledCast;
+import dev.float8j.runtime.quant.AmaxHistory;
 import dev.float8j.runtime.quant.NonFiniteException;
+import dev.float8j.runtime.quant.Scales;
 
 /**
  * Quantization as layers call it: on a backend, at a named site, seen by the debug observer if one
@@ -27,6 +30,28 @@ public final class Quantize {
         }
         notifyObserver(site, x, q, backend);
         return q;
+    }
+
+    /**
+     * x quantized under a delayed-scaling spec with the scale history gives, reading x once; the result carries x's
+     * amax, which the caller records in history once its call has succeeded. The first cast (empty history) scales
+     * from x's own amax, as current scaling does. Observers see it under site.
+     */
+    public static ScaledCast quantizeDelayed(Backend backend, Tensor x, QuantSpec spec, Site site, AmaxHistory history) {
+        ScaledCast cast;
+        try {
+            if (history.isEmpty()) {
+                ScaledCast probe = backend.quantizeWithScale(x, spec, 1f);
+                backend.release(probe.quantized());
+                cast = backend.quantizeWithScale(x, spec, Scales.scale(probe.amax(), spec.format(), spec.powerOfTwoScales()));
+            } else {
+                cast = backend.quantizeWithScale(x, spec, history.scale(spec));
+            }
+        } catch (NonFiniteException e) {
+            throw named(e, site);
+        }
+        notifyObserver(site, x, cast.quantized(), backend);
+        return cast;
     }
 
     /** Requantizes an FP8 tensor under spec (see {@link Backend#requantize}); observers see its dequantized input. */
@@ -51,6 +76,12 @@ public final class Quantize {
         notifyObserver(columnsSite, x, both[0], backend);
         notifyObserver(rowsSite, x, both[1], backend);
         return both;
+    }
+
+    /** True when a debug observer wants to see the quantization at site in the current step. */
+    public static boolean observed(Site site) {
+        QuantizationObserver o = Float8Debug.observer();
+        return o != null && o.wants(site, Float8Debug.step());
     }
 
     private static void notifyObserver(Site site, Tensor x, Float8Tensor q, Backend backend) {

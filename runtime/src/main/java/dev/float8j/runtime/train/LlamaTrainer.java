@@ -5,6 +5,7 @@ import dev.float8j.runtime.debug.Float8Debug;
 import dev.float8j.runtime.nn.GradMode;
 import dev.float8j.runtime.nn.Ops;
 import dev.float8j.runtime.nn.Parameter;
+import dev.float8j.runtime.nn.WeightCastReuse;
 import dev.float8j.runtime.nn.transformer.LlamaModel;
 import dev.float8j.runtime.ops.LossResult;
 import dev.float8j.runtime.ops.ModelOps;
@@ -99,7 +100,8 @@ public final class LlamaTrainer {
         optimizer.setLearningRate(lr);
         model.zeroGrad();
         LossResult result;
-        try {
+        // the weights' FP8 casts of the forward serve backward too (one cast per weight and spec per step)
+        try (WeightCastReuse.Window casts = WeightCastReuse.open()) {
             result = model.forwardLoss(inputs, targets);
             model.backward(result.dLogits());
         } catch (NonFiniteException e) {

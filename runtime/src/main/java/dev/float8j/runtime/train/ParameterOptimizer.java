@@ -32,7 +32,14 @@ abstract class ParameterOptimizer implements Optimizer {
     @Override
     public final void step() {
         steps++;
-        update(steps);
+        try {
+            update(steps);
+        } finally {
+            // even a failed update may have written some weights: FP8 copies of the old values must go
+            for (Parameter p : params) {
+                p.markChanged();
+            }
+        }
     }
 
     @Override

@@ -14,6 +14,7 @@ import dev.float8j.runtime.nn.Linear;
 import dev.float8j.runtime.nn.Module;
 import dev.float8j.runtime.nn.Ops;
 import dev.float8j.runtime.nn.Parameter;
+import dev.float8j.runtime.nn.WeightCastReuse;
 import dev.float8j.runtime.nn.transformer.LlamaModel;
 import dev.float8j.runtime.ops.LossResult;
 import dev.float8j.runtime.ops.TokenIds;
@@ -142,7 +143,10 @@ public final class ShardedLlamaTrainer {
 
         model.zeroGrad();
         weightGatherBytes = 0;
-        LossResult result = forwardAndBackward(in, out);
+        LossResult result;
+        try (WeightCastReuse.Window casts = WeightCastReuse.open()) {
+            result = forwardAndBackward(in, out);
+        }
 
         List<Tensor> grads = new ArrayList<>();
         for (Parameter p : shards.shards()) {
@@ -307,8 +311,11 @@ public final class ShardedLlamaTrainer {
                 weightGatherBytes += Fp8AllGather.bytesPerRank(layout, spec);
             } else {
                 Pending<Tensor> gathered = comm.allGatherAsync(shard);
-                Tensor into = shards.full(i).value();
-                finish.add(() -> layout.unpadInto(gathered.await(), into));
+                Parameter full = shards.full(i);
+                finish.add(() -> {
+                    layout.unpadInto(gathered.await(), full.value());
+                    full.markChanged();
+                });
                 weightGatherBytes += 4L * shard.size();
             }
         }

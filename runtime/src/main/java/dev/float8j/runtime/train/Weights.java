@@ -78,6 +78,7 @@ public final class Weights {
         for (Parameter p : params.values()) {
             float[] values = contents.tensors().get(p.name()).values();
             System.arraycopy(values, 0, p.value().data(), 0, values.length);
+            p.markChanged();
         }
         return contents.metadata();
     }

@@ -167,8 +167,8 @@ class Float8TrainingTest {
         assertEquals(Float8Plan.blockwise(), Float8Recipes.named("blockwise"));
         assertEquals(Float8Plan.mx(), Float8Recipes.named("mx"));
         IllegalArgumentException e = assertThrows(IllegalArgumentException.class, () -> Float8Recipes.named("rowwize"));
-        assertEquals("no FP8 recipe 'rowwize'; valid names: tensorwise, rowwise, rowwise_with_gw_hp, rowwise_requantize,"
-                + " rowwise_both_axes, blockwise, mx", e.getMessage());
+        assertEquals("no FP8 recipe 'rowwize'; valid names: tensorwise, tensorwise_delayed, rowwise,"
+                + " rowwise_with_gw_hp, rowwise_requantize, rowwise_both_axes, blockwise, mx", e.getMessage());
     }
 
     @Test

@@ -1,0 +1,79 @@
+package dev.float8j.runtime.nn;
+
+import dev.float8j.plan.QuantSpec;
+import dev.float8j.runtime.Float8Tensor;
+import dev.float8j.runtime.Tensor;
+import dev.float8j.runtime.backend.Backend;
+import java.util.LinkedHashMap;
+import java.util.Map;
+import java.util.function.Supplier;
+
+/**
+ * One layer's FP8 copies of its weight inside a {@link WeightCastReuse} window: at most one per spec, all made from
+ * one value tensor at one {@link Parameter#version()} on one backend. A request for another value, version or
+ * backend releases every copy first; so does the window's end. A spec whose other-axis copy is held and whose
+ * granularity transposes exactly (tensorwise, 128x128 blocks) is served by a view of that copy, sharing its memory.
+ * The copies belong to the cache: callers must not release them.
+ */
+final class WeightCastCache {
+    private final SingleThreadGuard guard;
+    private final Map<QuantSpec, Float8Tensor> copies = new LinkedHashMap<>();
+    private Tensor value;
+    private long version;
+    private Backend backend;
+    /** The window this cache registered its release with, so that it registers once per window. */
+    private WeightCastReuse.Window registeredWith;
+
+    /** guard is the owning layer's: the window's end empties the cache as one call of that layer. */
+    WeightCastCache(SingleThreadGuard guard) {
+        this.guard = guard;
+    }
+
+    /**
+     * weight's value in FP8 under spec: the held copy when it was made from the current value and version on this
+     * backend, else quantize's result, kept until the weight changes or the window closes.
+     */
+    Float8Tensor get(WeightCastReuse.Window window, Backend backend, Parameter weight, QuantSpec spec,
+            Supplier<Float8Tensor> quantize) {
+        if (weight.value() != value || weight.version() != version || backend != this.backend) {
+            clear();
+            value = weight.value();
+            version = weight.version();
+            this.backend = backend;
+        }
+        Float8Tensor held = copies.get(spec);
+        if (held != null) {
+            return held;
+        }
+        Float8Tensor otherAxis = copies.get(spec.otherAxis());
+        Float8Tensor made = otherAxis != null && spec.granularity().transposeable() ? otherAxis.alongOtherAxis()
+                : quantize.get();
+        copies.put(spec, made);
+        if (registeredWith != window) {
+            registeredWith = window;
+            window.onClose(() -> guard.run(this::windowClosed));
+        }
+        return made;
+    }
+
+    /** Gives every copy back to its backend (views first, so the memory is free once the last goes). */
+    void clear() {
+        Float8Tensor[] held = copies.values().toArray(Float8Tensor[]::new);
+        copies.clear();
+        for (int i = held.length - 1; i >= 0; i--) {
+            backend.release(held[i]);
+        }
+        value = null;
+        backend = null;
+    }
+
+    private void windowClosed() {
+        clear();
+        registeredWith = null;
+    }
+
+    /** How many FP8 copies are held now (tests and memory reports). */
+    int size() {
+        return copies.size();
+    }
+}
