@@ -21,7 +21,8 @@ import java.util.Random;
  * head (kept in BF16) follows the recipe; "bf16" keeps every layer in BF16. Random token ids.
  *
  * <p>One recipe per run (a fresh process frees the device between recipes): {@code LlamaBenchmark RECIPE
- * [key=value ...]} with keys layers, dim, heads, kvHeads, ffn, vocab, batch, seq, warmup, steps, commit. Prints
+ * [key=value ...]} with keys layers, dim, heads, kvHeads, ffn, vocab, batch, seq, warmup, steps, commit, and profile=N
+ * (then one more step prints its N longest kernels by name). Prints
  * one CSV line {@code system,recipe,tokens_per_s,step_ms,peak_gib,device,commit,date} (benchmarks/llama-gpu.sh
  * runs it beside benchmarks/llama_pytorch.py). Peak memory is the device allocator's peak of live bytes.
  */
@@ -78,6 +79,14 @@ public final class LlamaBenchmark {
                 warmup + steps, loss, cuda.allocator().driverAllocations());
         System.out.printf("float8j,%s,%.0f,%.2f,%.2f,%s,%s,%s%n", recipe, tokens * 1000.0 / ms, ms, peakGib,
                 cuda.deviceName().replace(',', ' '), o.text("commit", "unknown"), LocalDate.now());
+        if (o.get("profile", 0) > 0) {
+            // one more step with every kernel timed by events: where the step's time goes
+            long hostStart = System.nanoTime();
+            cuda.startKernelTimes();
+            trainer.step(inputs, targets, batch, config.seq());
+            System.out.printf("# kernel times of one step (host %.1f ms with the events' overhead):%n%s",
+                    (System.nanoTime() - hostStart) / 1e6, cuda.stopKernelTimes().table(o.get("profile", 0)));
+        }
     }
 
     /** key=value arguments after the recipe. */

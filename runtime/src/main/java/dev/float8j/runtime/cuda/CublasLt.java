@@ -98,8 +98,12 @@ final class CublasLt {
         betaOne = arena.allocateFrom(JAVA_FLOAT, 1f);
     }
 
+    /** The driver, whose kernel timer (when on) also times matmuls. */
+    private CudaDriver driver;
+
     /** Creates the handle, the preference and the workspace; needs a current context. */
     void start(CudaDriver driver) {
+        this.driver = driver;
         try {
             MemorySegment out = arena.allocate(ADDRESS);
             check((int) cublasLtCreate.invokeExact(out), "cublasLtCreate");
@@ -161,6 +165,23 @@ final class CublasLt {
                     accumulate, biasType);
         }
 
+        /** A short name for timings: operand and output types, m x n x k and the scale modes. */
+        String label() {
+            return "cublasLt " + typeName(aType) + "·" + typeName(bType) + "→" + typeName(dType) + " " + m + "x" + n
+                    + "x" + k + (aScaleMode >= 0 ? " scales " + aScaleMode + "/" + bScaleMode : "")
+                    + (accumulate ? " +=" : "") + (biasType >= 0 ? " +bias" : "");
+        }
+
+        private static String typeName(int cudaType) {
+            return switch (cudaType) {
+                case CUDA_R_32F -> "f32";
+                case CUDA_R_16BF -> "bf16";
+                case CUDA_R_8F_E4M3 -> "e4m3";
+                case CUDA_R_8F_E5M2 -> "e5m2";
+                default -> "type" + cudaType;
+            };
+        }
+
         /** This shape with a bias of the given cudaDataType added in the epilogue. */
         Shape withBias(int type) {
             return new Shape(m, n, k, aType, bType, dType, transa, transb, lda, ldb, aScaleMode, bScaleMode, fastAccum,
@@ -190,10 +211,17 @@ final class CublasLt {
             }
             // a local, not a conditional in the call: invokeExact would see the conditional's type as Object
             MemorySegment beta = shape.accumulate() ? betaOne : betaZero;
+            KernelTimes times = driver.kernelTimes;
+            if (times != null) {
+                times.before(stream);
+            }
             check((int) cublasLtMatmul.invokeExact(handle, plan.desc(), alphaOne, MemorySegment.ofAddress(a),
                     plan.aLayout(), MemorySegment.ofAddress(b), plan.bLayout(), beta, MemorySegment.ofAddress(d),
                     plan.dLayout(), MemorySegment.ofAddress(d), plan.dLayout(), plan.algo(),
                     MemorySegment.ofAddress(workspace), WORKSPACE_BYTES, stream), "cublasLtMatmul(" + shape + ")");
+            if (times != null) {
+                times.after(shape.label(), stream);
+            }
         } catch (Throwable t) {
             throw CudaDriver.rethrow(t);
         }

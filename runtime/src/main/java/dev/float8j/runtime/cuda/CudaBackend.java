@@ -104,6 +104,36 @@ public final class CudaBackend implements Backend {
         return cuda.driver.elapsedMillis(start.handle(), end.handle());
     }
 
+    /**
+     * Starts timing every kernel and cuBLASLt matmul queued from now on (see {@link KernelTimes}); read the result
+     * with {@link #stopKernelTimes()}. Not for timed runs: each launch records two events.
+     *
+     * @throws IllegalStateException if kernel times are already on
+     */
+    public void startKernelTimes() {
+        if (cuda.driver.kernelTimes != null) {
+            throw new IllegalStateException("kernel times are already on; call stopKernelTimes() first");
+        }
+        cuda.driver.kernelTimes = new KernelTimes(cuda.driver);
+    }
+
+    /**
+     * Stops timing kernels and returns the times of those queued since {@link #startKernelTimes()} (it waits for
+     * them to finish).
+     *
+     * @throws IllegalStateException if kernel times are not on
+     */
+    public KernelTimes stopKernelTimes() {
+        KernelTimes times = cuda.driver.kernelTimes;
+        if (times == null) {
+            throw new IllegalStateException("kernel times are not on; call startKernelTimes() first");
+        }
+        cuda.driver.kernelTimes = null;
+        times.entries();
+        times.destroy();
+        return times;
+    }
+
     /** The transformer's non-gemm ops on this GPU, one kernel per op (made on first use). */
     @Override
     public ModelOps ops() {

@@ -390,11 +390,21 @@ final class CudaDriver {
     /** Launches a kernel; params is a void*[] of pointers to each argument's value. */
     void launch(MemorySegment function, String name, int gx, int gy, int gz, int bx, int by, int bz, int sharedBytes,
             MemorySegment stream, MemorySegment params) {
+        KernelTimes times = kernelTimes;
+        if (times != null) {
+            times.before(stream);
+        }
         try {
             check((int) cuLaunchKernel.invokeExact(function, gx, gy, gz, bx, by, bz, sharedBytes, stream, params,
                     MemorySegment.NULL), "cuLaunchKernel(" + name + ", grid " + gx + "x" + gy + "x" + gz + ")");
         } catch (Throwable t) {
             throw rethrow(t);
         }
+        if (times != null) {
+            times.after(name, stream);
+        }
     }
+
+    /** The per-kernel timer that launches and cuBLASLt matmuls report to, or null (the default): off. */
+    KernelTimes kernelTimes;
 }
