@@ -1,6 +1,7 @@
 package dev.float8j.runtime.dist;
 
 import dev.float8j.runtime.Tensor;
+import dev.float8j.runtime.backend.Backend;
 
 /**
  * How the rows (dim 0) of a [rows, cols] tensor are split over ranks: each rank owns {@link #rowsPerRank()} rows,
@@ -67,6 +68,42 @@ public record ShardLayout(int rows, int cols, int ranks, int rowsPerRank) {
         float[] out = new float[paddedRows() * cols];
         System.arraycopy(full.toFloatArray(), 0, out, 0, rows * cols);
         return Tensor.of(out, paddedRows(), cols);
+    }
+
+    /**
+     * Rank's rows of full, an F32 tensor where backend computes (host or device), viewed as [rows, cols]: a
+     * [rowsPerRank, cols] copy there, padded with zeros.
+     */
+    public Tensor shardOf(Backend backend, Tensor full, int rank) {
+        requireMatrix(full);
+        Tensor out = backend.zeros(rowsPerRank, cols);
+        backend.copyElements(full, firstRow(rank) * cols, out, 0, realRows(rank) * cols);
+        return out;
+    }
+
+    /** The real rows of a gathered F32 [paddedRows, cols] tensor written into into, both where backend computes. */
+    public void unpadInto(Backend backend, Tensor gathered, Tensor into) {
+        requireMatrix(into);
+        if (gathered.rows() != paddedRows() || gathered.cols() != cols) {
+            throw new IllegalArgumentException("expected a gathered [" + paddedRows() + ", " + cols + "] tensor, got "
+                    + gathered);
+        }
+        backend.copyElements(gathered, 0, into, 0, rows * cols);
+    }
+
+    /**
+     * full as F32 [paddedRows, cols] where backend computes: full itself, reshaped, when the layout has no padding
+     * rows (so a collective reads it without a copy: keep it unchanged until the collective is awaited), else a copy
+     * of its rows followed by zero rows.
+     */
+    public Tensor padded(Backend backend, Tensor full) {
+        requireMatrix(full);
+        if (paddedRows() == rows) {
+            return full.rows() == rows && full.cols() == cols ? full : full.reshape(rows, cols);
+        }
+        Tensor out = backend.zeros(paddedRows(), cols);
+        backend.copyElements(full, 0, out, 0, rows * cols);
+        return out;
     }
 
     private void requireMatrix(Tensor t) {
