@@ -52,24 +52,6 @@ public record ShardLayout(int rows, int cols, int ranks, int rowsPerRank) {
         return Tensor.of(out, rowsPerRank, cols);
     }
 
-    /** The real rows of a gathered F32 [paddedRows, cols] tensor, written into the F32 host tensor into. */
-    public void unpadInto(Tensor gathered, Tensor into) {
-        requireMatrix(into);
-        if (gathered.rows() != paddedRows() || gathered.cols() != cols) {
-            throw new IllegalArgumentException("expected a gathered [" + paddedRows() + ", " + cols + "] tensor, got "
-                    + gathered);
-        }
-        System.arraycopy(gathered.toFloatArray(), 0, into.data(), 0, rows * cols);
-    }
-
-    /** full as F32 [paddedRows, cols]: its rows followed by zero rows (each rank's shard at its place). */
-    public Tensor padded(Tensor full) {
-        requireMatrix(full);
-        float[] out = new float[paddedRows() * cols];
-        System.arraycopy(full.toFloatArray(), 0, out, 0, rows * cols);
-        return Tensor.of(out, paddedRows(), cols);
-    }
-
     /**
      * Rank's rows of full, an F32 tensor where backend computes (host or device), viewed as [rows, cols]: a
      * [rowsPerRank, cols] copy there, padded with zeros.

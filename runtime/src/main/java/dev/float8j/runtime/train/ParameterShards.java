@@ -31,9 +31,10 @@ final class ParameterShards extends Module {
      */
     ParameterShards(List<Parameter> full, int rank, int ranks, Backend backend, ToIntFunction<Parameter> rowAlignment) {
         this.full = List.copyOf(full);
+        boolean backendOnDevice = backend.toDevice(Tensor.zeros(DType.F32, 1, 1)).isOnDevice();
         for (Parameter p : this.full) {
             Tensor v = p.value();
-            if (v.isOnDevice() && !backend.toDevice(Tensor.zeros(DType.F32, 1, 1)).isOnDevice()) {
+            if (v.isOnDevice() && !backendOnDevice) {
                 throw new IllegalArgumentException(p + " lives on " + v.deviceData().device() + " but the " + backend.name()
                         + " backend computes on the host: make the model's backend current (Backends.use) before"
                         + " sharding it");

@@ -156,6 +156,32 @@ class ShardedCudaTrainingTest {
     }
 
     /**
+     * The row copies of sharding, made on the device (cuMemcpyDtoDAsync at element offsets), give the host's values:
+     * a 300 x 136 weight over 3 ranks in 128-row shards (rank 2 owns 44 real rows, then zero rows).
+     */
+    @Test
+    void shardCopiesOnTheDeviceGiveTheHostsValues() {
+        CudaBackend cuda = TestGpu.require();
+        Backend host = new dev.float8j.runtime.backend.ReferenceBackend();
+        float[] values = new float[300 * 136];
+        for (int i = 0; i < values.length; i++) {
+            values[i] = i * 0.25f - 7f;
+        }
+        Tensor full = Tensor.of(values, 300, 136);
+        Tensor onDevice = cuda.toDevice(full);
+        dev.float8j.runtime.dist.ShardLayout layout = dev.float8j.runtime.dist.ShardLayout.of(300, 136, 3, 128);
+        for (int rank = 0; rank < 3; rank++) {
+            assertArrayEquals(layout.shardOf(host, full, rank).data(),
+                    cuda.toHost(layout.shardOf(cuda, onDevice, rank)).data(), "rank " + rank + "'s shard");
+        }
+        Tensor padded = layout.padded(cuda, onDevice);
+        assertArrayEquals(layout.padded(host, full).data(), cuda.toHost(padded).data(), "padded");
+        Tensor back = cuda.zeros(300, 136);
+        layout.unpadInto(cuda, padded, back);
+        assertArrayEquals(values, cuda.toHost(back).data(), "unpadded");
+    }
+
+    /**
      * The async collectives order the two streams: a gather issued after a kernel that wrote its operand reads the
      * written values, and a kernel queued after await reads the gathered ones. 4M elements, so that a collective not
      * ordered after (or before) the kernels around it would read or be read mid-write. A handle not awaited before
