@@ -42,7 +42,7 @@ run_ranks() {
   rm -f "$work/nccl-id"
   for ((r = 0; r < n; r++)); do
     CUDA_VISIBLE_DEVICES=$r FLOAT8J_RANK=$r FLOAT8J_WORLD_SIZE=$n FLOAT8J_NCCL_ID_FILE="$work/nccl-id" \
-      /tmp/jre/bin/java --add-modules jdk.incubator.vector --enable-native-access=ALL-UNNAMED -Xmx48g ${JAVA_OPTS:-} \
+      /tmp/jre/bin/java --add-modules jdk.incubator.vector --enable-native-access=ALL-UNNAMED -Xmx32g ${JAVA_OPTS:-} \
       -Dfloat8j.nccl.libnccl="$NCCL_LIB" -cp '.gpu/lib/*' dev.float8j.benchmarks.cuda.ShardedLlamaBenchmark \
       "$recipe" gather="$gather" oneGpuTokensPerS="$base" commit="$commit" "${extra[@]}" > "$work/rank$r.log" 2>&1 &
     pids+=($!)

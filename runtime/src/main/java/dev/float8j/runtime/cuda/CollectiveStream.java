@@ -40,7 +40,9 @@ final class CollectiveStream implements AutoCloseable {
     CollectiveStream(CudaDriver driver, MemorySegment compute) {
         this.driver = driver;
         this.compute = compute;
-        this.stream = driver.createStream();
+        // non-blocking: a synchronous host copy (on the legacy default stream) mid-step does not wait for a collective
+        // in flight; nothing relies on that wait, since results are read only after the compute stream waited for them
+        this.stream = driver.createStream(CudaDriver.STREAM_NON_BLOCKING);
     }
 
     /** The communication stream, for collectives that order themselves (a barrier's wait). */

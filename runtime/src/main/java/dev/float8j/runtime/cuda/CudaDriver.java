@@ -286,10 +286,17 @@ final class CudaDriver {
         }
     }
 
+    /** CU_STREAM_NON_BLOCKING: a stream that the legacy default stream's synchronous copies do not wait for. */
+    static final int STREAM_NON_BLOCKING = 0x1;
+
     MemorySegment createStream() {
+        return createStream(0);
+    }
+
+    MemorySegment createStream(int flags) {
         try (Arena arena = Arena.ofConfined()) {
             MemorySegment v = arena.allocate(ADDRESS);
-            check((int) cuStreamCreate.invokeExact(v, 0), "cuStreamCreate");
+            check((int) cuStreamCreate.invokeExact(v, flags), "cuStreamCreate");
             return v.get(ADDRESS, 0);
         } catch (Throwable t) {
             throw rethrow(t);

@@ -133,8 +133,8 @@ public final class NcclCommunicator implements Communicator, AutoCloseable {
 
     /**
      * The shard cast tensorwise with the maximum over ranks of the shards' amax: an NCCL all-reduce (MAX on the
-     * amax's float bits as uint32, so a NaN, above +Inf, wins and every rank's cast reports it) queued between the
-     * amax kernel and the cast on the backend's stream.
+     * amax's float bits as uint32, so a NaN, above +Inf, wins and every rank's cast reports it) on the communication
+     * stream, after the amax kernel and before the cast, which the compute stream queues once it waited for it.
      */
     @Override
     public Float8Tensor quantizeWithGroupAmax(Tensor shard, QuantSpec spec) {
