@@ -21,11 +21,16 @@ import dev.float8j.runtime.train.LearningRateSchedule;
 import dev.float8j.runtime.train.LlamaTrainer;
 import dev.float8j.runtime.train.ShardedLlamaTrainer;
 import dev.float8j.runtime.train.ShardedLlamaTrainer.WeightGather;
+import java.io.IOException;
+import java.io.UncheckedIOException;
+import java.nio.file.Path;
 import java.util.Arrays;
+import java.util.Map;
 import java.util.Random;
 import java.util.function.Supplier;
 import org.junit.jupiter.api.Assumptions;
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
 
 /**
  * Sharded training on the GPU through an NCCL communicator of one rank, against {@link LlamaTrainer} on the GPU, same
@@ -156,6 +161,54 @@ class ShardedCudaTrainingTest {
     @Test
     void rowwiseShardedOnOneGpuGivesLlamaTrainersLossesBitForBit() {
         assertShardedMatches(Float8Plan.rowwise());
+    }
+
+    /**
+     * A sharded checkpoint of device shards (tensorwise, FP8 gather) saved after 3 steps resumes into a fresh trainer
+     * whose model starts from other weights, and its next 2 losses equal the uninterrupted run's bit for bit.
+     */
+    @Test
+    void aShardedCheckpointOfDeviceShardsResumesBitForBit(@TempDir Path dir) {
+        CudaBackend cuda = TestGpu.require();
+        byte[] id = ncclIdOrSkip();
+        Float8Plan plan = Float8Plan.tensorwise();
+        try (NcclCommunicator comm = NcclCommunicator.create(cuda, id, 0, 1)) {
+            float[][] both = on(cuda, () -> {
+                ShardedLlamaTrainer straight = new ShardedLlamaTrainer(comm, model(cuda, plan), settings(), WeightGather.FP8);
+                float[] uninterrupted = new float[2];
+                for (int s = 0; s < 5; s++) {
+                    if (s == 3) {
+                        try {
+                            straight.save(dir, Map.of("run", "gpu"));
+                        } catch (IOException e) {
+                            throw new UncheckedIOException(e);
+                        }
+                    }
+                    int[][] b = batch(s);
+                    float loss = straight.step(b[0], b[1], BATCH, SMALL.seq()).loss();
+                    if (s >= 3) {
+                        uninterrupted[s - 3] = loss;
+                    }
+                }
+                Init.seed(99);
+                LlamaModel other = new LlamaModel(SMALL, DType.BF16, linears(plan));
+                other.moveTo(cuda);
+                ShardedLlamaTrainer resumed = new ShardedLlamaTrainer(comm, other, settings(), WeightGather.FP8);
+                try {
+                    resumed.resume(dir);
+                } catch (IOException e) {
+                    throw new UncheckedIOException(e);
+                }
+                float[] after = new float[2];
+                for (int s = 3; s < 5; s++) {
+                    int[][] b = batch(s);
+                    after[s - 3] = resumed.step(b[0], b[1], BATCH, SMALL.seq()).loss();
+                }
+                return new float[][] {uninterrupted, after};
+            });
+            assertArrayEquals(both[0], both[1], "uninterrupted " + Arrays.toString(both[0]) + ", resumed "
+                    + Arrays.toString(both[1]));
+        }
     }
 
     /**
