@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The one-GPU smoke test of float8j's NCCL binding, for a GPU host with CUDA and PyTorch's NCCL but no JDK: a
 # communicator of size 1 (every collective, and the device FP8 all-gather of every recipe against the whole weight's
-# quantization) and the binding against the stand-in library. Expects the staged folder .gpu/ (benchmarks/stage-gpu.sh).
+# quantization), sharded training on CUDA against LlamaTrainer (ShardedCudaTrainingTest) and the binding against the
+# stand-in library. Expects the staged folder .gpu/ (benchmarks/stage-gpu.sh).
 # NVLink multicast stays off: NCCL_NVLS_ENABLE=0 (float8j refuses any other value).
 set -euo pipefail
 export NCCL_NVLS_ENABLE=0
@@ -13,4 +14,5 @@ exec /tmp/jre/bin/java --add-modules jdk.incubator.vector --enable-native-access
   -Dfloat8j.nccl.libnccl="$NCCL_LIB" -jar .gpu/junit-console.jar execute \
   --class-path ".gpu/test-classes:$(ls .gpu/lib/*.jar | tr '\n' ':')" \
   --select-class dev.float8j.runtime.cuda.NcclCommunicatorTest --select-class dev.float8j.runtime.cuda.NcclBindingTest \
+  --select-class dev.float8j.runtime.cuda.ShardedCudaTrainingTest \
   --details=tree --disable-banner

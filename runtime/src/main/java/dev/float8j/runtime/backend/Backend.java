@@ -188,6 +188,34 @@ public interface Backend {
         }
     }
 
+    /**
+     * Copies count elements of from, starting at flat index fromIndex, into into at flat index intoIndex; both are
+     * F32 tensors where this backend computes (queued on the device's stream for a device backend). How sharded
+     * training moves a parameter's rows between its shard and the full tensor without a host round trip.
+     */
+    default void copyElements(Tensor from, int fromIndex, Tensor into, int intoIndex, int count) {
+        checkCopyElements(from, fromIndex, into, intoIndex, count);
+        if (from.isOnDevice() || into.isOnDevice()) {
+            throw new IllegalArgumentException("the " + name() + " backend cannot copy between " + from + " and " + into
+                    + ": one lives on a device");
+        }
+        System.arraycopy(from.data(), fromIndex, into.data(), intoIndex, count);
+    }
+
+    /** Fails unless both are F32 and the ranges lie inside them. */
+    static void checkCopyElements(Tensor from, int fromIndex, Tensor into, int intoIndex, int count) {
+        if (from.dtype() != DType.F32 || into.dtype() != DType.F32 || count < 0 || fromIndex < 0 || intoIndex < 0
+                || (long) fromIndex + count > from.size() || (long) intoIndex + count > into.size()) {
+            throw new IllegalArgumentException("cannot copy " + count + " elements from " + from + " at " + fromIndex
+                    + " into " + into + " at " + intoIndex + ": needs F32 tensors and ranges inside them");
+        }
+    }
+
+    /** A zeroed F32 tensor of shape where this backend computes. */
+    default Tensor zeros(int... shape) {
+        return toDevice(Tensor.zeros(DType.F32, shape));
+    }
+
     /** Fails unless source is a host tensor with into's dtype and element count. */
     static void checkCopyFromHost(Tensor into, Tensor source) {
         if (source.isOnDevice() || source.dtype() != into.dtype() || source.size() != into.size()) {

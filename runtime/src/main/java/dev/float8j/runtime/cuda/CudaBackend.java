@@ -515,7 +515,38 @@ public final class CudaBackend implements Backend {
         }
     }
 
-    /** The stream every operation of this backend is queued on: collectives ({@link NcclCommunicator}) join it. */
+    @Override
+    public void copyElements(Tensor from, int fromIndex, Tensor into, int intoIndex, int count) {
+        if (!from.isOnDevice() && !into.isOnDevice()) {
+            Backend.super.copyElements(from, fromIndex, into, intoIndex, count);
+            return;
+        }
+        Backend.checkCopyElements(from, fromIndex, into, intoIndex, count);
+        if (!from.isOnDevice() || !into.isOnDevice()) {
+            throw new IllegalArgumentException("copyElements copies within one place; " + from + " and " + into
+                    + " differ: use toDevice or toHost first");
+        }
+        try {
+            cuda.driver.copyOnDevice(DeviceMemory.deviceView(into).pointer() + 4L * intoIndex,
+                    DeviceMemory.deviceView(from).pointer() + 4L * fromIndex, 4L * count, cuda.stream);
+        } finally {
+            Reference.reachabilityFence(from);
+            Reference.reachabilityFence(into);
+        }
+    }
+
+    @Override
+    public Tensor zeros(int... shape) {
+        int rows = 1;
+        for (int i = 0; i < shape.length - 1; i++) {
+            rows *= shape[i];
+        }
+        Tensor t = wrap(allocate(rows, shape[shape.length - 1], DType.F32), shape);
+        zero(t);
+        return t;
+    }
+
+    /** The compute stream every operation of this backend is queued on (collectives order themselves after it). */
     MemorySegment stream() {
         return cuda.stream;
     }

@@ -43,6 +43,7 @@ final class CudaDriver {
     private final MethodHandle cuMemsetD32Async;
     private final MethodHandle cuStreamCreate;
     private final MethodHandle cuStreamSynchronize;
+    private final MethodHandle cuStreamDestroy;
     private final MethodHandle cuEventCreate;
     private final MethodHandle cuEventRecord;
     private final MethodHandle cuEventDestroy;
@@ -83,6 +84,7 @@ final class CudaDriver {
                 FunctionDescriptor.of(JAVA_INT, JAVA_LONG, JAVA_INT, JAVA_LONG, ADDRESS));
         cuStreamCreate = lib.bind("cuStreamCreate", FunctionDescriptor.of(JAVA_INT, ADDRESS, JAVA_INT));
         cuStreamSynchronize = lib.bind("cuStreamSynchronize", p);
+        cuStreamDestroy = lib.bind("cuStreamDestroy_v2", p);
         cuEventCreate = lib.bind("cuEventCreate", FunctionDescriptor.of(JAVA_INT, ADDRESS, JAVA_INT));
         cuEventRecord = lib.bind("cuEventRecord", FunctionDescriptor.of(JAVA_INT, ADDRESS, ADDRESS));
         cuEventDestroy = lib.bind("cuEventDestroy_v2", p);
@@ -284,10 +286,17 @@ final class CudaDriver {
         }
     }
 
+    /** CU_STREAM_NON_BLOCKING: a stream that the legacy default stream's synchronous copies do not wait for. */
+    static final int STREAM_NON_BLOCKING = 0x1;
+
     MemorySegment createStream() {
+        return createStream(0);
+    }
+
+    MemorySegment createStream(int flags) {
         try (Arena arena = Arena.ofConfined()) {
             MemorySegment v = arena.allocate(ADDRESS);
-            check((int) cuStreamCreate.invokeExact(v, 0), "cuStreamCreate");
+            check((int) cuStreamCreate.invokeExact(v, flags), "cuStreamCreate");
             return v.get(ADDRESS, 0);
         } catch (Throwable t) {
             throw rethrow(t);
@@ -297,6 +306,15 @@ final class CudaDriver {
     void synchronize(MemorySegment stream) {
         try {
             check((int) cuStreamSynchronize.invokeExact(stream), "cuStreamSynchronize");
+        } catch (Throwable t) {
+            throw rethrow(t);
+        }
+    }
+
+    /** Destroys a stream; work already queued on it still completes. */
+    void destroyStream(MemorySegment stream) {
+        try {
+            check((int) cuStreamDestroy.invokeExact(stream), "cuStreamDestroy");
         } catch (Throwable t) {
             throw rethrow(t);
         }

@@ -8,7 +8,9 @@ import java.util.Map;
  * A caching device allocator: freed blocks go back to a per-size free list and are handed out again, so a
  * training step allocates nothing from the driver once the first steps have filled the cache. Sizes are
  * rounded up (to 512 bytes, then to 2 MiB for blocks of 1 MiB and more) so that close sizes share blocks.
- * All work runs on one stream, so a block freed after its last use is safe to reuse at once.
+ * The allocator is ordered by the backend's compute stream: a block freed after its last use there is safe to reuse
+ * at once. NCCL collectives run on a second stream ({@link CollectiveStream}), which keeps their blocks from being
+ * freed until the compute stream has been made to wait for them, so the rule holds for them too.
  */
 public final class DeviceAllocator {
     private final CudaDriver driver;

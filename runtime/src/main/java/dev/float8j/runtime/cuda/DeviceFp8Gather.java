@@ -43,12 +43,13 @@ final class DeviceFp8Gather {
     }
 
     /**
-     * The first rows rows of every rank's shard stacked in rank order, in a new device copy, queued on stream.
+     * Checks that shard can be gathered keeping rows rows, and allocates the result (its padding zeroed on the
+     * backend's compute stream, so call it before the collective's stream is ordered after that one).
      *
      * @throws IllegalArgumentException for a shard along axis 0, 128x128 blocks that a shard splits, or rows outside
      *     the last rank's shard
      */
-    DeviceFloat8 gather(DeviceFloat8 shard, int rows, MemorySegment stream) {
+    DeviceFloat8 allocateResult(DeviceFloat8 shard, int rows) {
         QuantSpec spec = shard.spec();
         int rowsPerRank = shard.rows();
         long gatheredRows = (long) rowsPerRank * ranks;
@@ -65,48 +66,50 @@ final class DeviceFp8Gather {
             throw new IllegalArgumentException("128x128 blocks need shards of whole 128-row blocks; this shard has "
                     + rowsPerRank + " rows (shard with ShardLayout.of(rows, cols, ranks, 128))");
         }
-        DeviceFloat8 out = casts.allocateCopy(spec, rows, shard.cols());
-        List<DeviceBuffer> temporaries = new ArrayList<>();
+        return casts.allocateCopy(spec, rows, shard.cols());
+    }
+
+    /**
+     * The first out.rows() rows of every rank's shard stacked in rank order, written into out (from
+     * {@link #allocateResult}), queued on stream; the temporary buffers it queued work on are added to temporaries,
+     * for the caller to release once the compute stream is ordered after stream.
+     */
+    void gather(DeviceFloat8 shard, DeviceFloat8 out, MemorySegment stream, List<AutoCloseable> temporaries) {
+        QuantSpec spec = shard.spec();
+        ScalingGranularity g = spec.granularity();
+        int rowsPerRank = shard.rows();
+        int rows = out.rows();
         List<Runnable> afterGroup = new ArrayList<>();
+        nccl.groupStart();
         try {
-            nccl.groupStart();
-            try {
-                gatherPrefix(shard.codes().pointer(), (long) rowsPerRank * shard.ld(), Nccl.UINT8, 1, out.codes(),
-                        (long) rows * shard.ld(), stream, temporaries, afterGroup);
-                switch (g) {
-                    case TENSORWISE -> afterGroup.add(() -> {
-                        cuda.driver.copyOnDevice(out.scales().pointer(), shard.scales().pointer(), 4, stream);
-                        cuda.driver.copyOnDevice(out.inverseScales().pointer(), shard.inverseScales().pointer(), 4, stream);
-                    });
-                    case BLOCK_128X128 -> {
-                        long perShard = (long) rowsPerRank / 128 * shard.ldScale();
-                        long kept = (long) ceilDiv(rows, 128) * out.ldScale();
-                        gatherPrefix(shard.scales().pointer(), perShard, Nccl.FLOAT32, 4, out.scales(), 4 * kept, stream,
-                                temporaries, afterGroup);
-                        gatherPrefix(shard.inverseScales().pointer(), perShard, Nccl.FLOAT32, 4, out.inverseScales(),
-                                4 * kept, stream, temporaries, afterGroup);
-                    }
-                    default -> { // rowwise and 1xT tiles along K: scales [tiles][ldScale], the row fastest
-                        int tiles = ceilDiv(shard.cols(), spec.blockCols(shard.cols()));
-                        long perShard = (long) tiles * shard.ldScale();
-                        gatherTileScales(shard.scales(), out.scales(), perShard, tiles, shard.ldScale(), rowsPerRank,
-                                rows, out.ldScale(), stream, temporaries, afterGroup);
-                        gatherTileScales(shard.inverseScales(), out.inverseScales(), perShard, tiles, shard.ldScale(),
-                                rowsPerRank, rows, out.ldScale(), stream, temporaries, afterGroup);
-                    }
+            gatherPrefix(shard.codes().pointer(), (long) rowsPerRank * shard.ld(), Nccl.UINT8, 1, out.codes(),
+                    (long) rows * shard.ld(), stream, temporaries, afterGroup);
+            switch (g) {
+                case TENSORWISE -> afterGroup.add(() -> {
+                    cuda.driver.copyOnDevice(out.scales().pointer(), shard.scales().pointer(), 4, stream);
+                    cuda.driver.copyOnDevice(out.inverseScales().pointer(), shard.inverseScales().pointer(), 4, stream);
+                });
+                case BLOCK_128X128 -> {
+                    long perShard = (long) rowsPerRank / 128 * shard.ldScale();
+                    long kept = (long) ceilDiv(rows, 128) * out.ldScale();
+                    gatherPrefix(shard.scales().pointer(), perShard, Nccl.FLOAT32, 4, out.scales(), 4 * kept, stream,
+                            temporaries, afterGroup);
+                    gatherPrefix(shard.inverseScales().pointer(), perShard, Nccl.FLOAT32, 4, out.inverseScales(),
+                            4 * kept, stream, temporaries, afterGroup);
                 }
-            } finally {
-                nccl.groupEnd();
+                default -> { // rowwise and 1xT tiles along K: scales [tiles][ldScale], the row fastest
+                    int tiles = ceilDiv(shard.cols(), spec.blockCols(shard.cols()));
+                    long perShard = (long) tiles * shard.ldScale();
+                    gatherTileScales(shard.scales(), out.scales(), perShard, tiles, shard.ldScale(), rowsPerRank,
+                            rows, out.ldScale(), stream, temporaries, afterGroup);
+                    gatherTileScales(shard.inverseScales(), out.inverseScales(), perShard, tiles, shard.ldScale(),
+                            rowsPerRank, rows, out.ldScale(), stream, temporaries, afterGroup);
+                }
             }
-            afterGroup.forEach(Runnable::run);
-        } catch (RuntimeException | Error e) {
-            out.close();
-            throw e;
         } finally {
-            // the allocator is ordered by this one stream: a buffer freed here is reused only by work queued later
-            temporaries.forEach(DeviceBuffer::close);
+            nccl.groupEnd();
         }
-        return out;
+        afterGroup.forEach(Runnable::run);
     }
 
     /**
@@ -114,7 +117,7 @@ final class DeviceFp8Gather {
      * directly when dest holds the whole stack, else through a temporary and a copy after the group.
      */
     private void gatherPrefix(long send, long count, int type, int elementBytes, DeviceBuffer dest, long keptBytes,
-            MemorySegment stream, List<DeviceBuffer> temporaries, List<Runnable> afterGroup) {
+            MemorySegment stream, List<AutoCloseable> temporaries, List<Runnable> afterGroup) {
         long stackBytes = count * elementBytes * ranks;
         if (stackBytes <= dest.bytes()) {
             nccl.allGather(send, dest.pointer(), count, type, comm, stream);
@@ -127,7 +130,7 @@ final class DeviceFp8Gather {
     }
 
     private void gatherTileScales(DeviceBuffer send, DeviceBuffer dest, long perShard, int tiles, int ldShard,
-            int rowsPerRank, int rows, int ldOut, MemorySegment stream, List<DeviceBuffer> temporaries,
+            int rowsPerRank, int rows, int ldOut, MemorySegment stream, List<AutoCloseable> temporaries,
             List<Runnable> afterGroup) {
         DeviceBuffer stack = cuda.allocator.allocate(4 * perShard * ranks);
         temporaries.add(stack);

@@ -5,14 +5,18 @@ import dev.float8j.runtime.DType;
 import dev.float8j.runtime.Float8Tensor;
 import dev.float8j.runtime.Tensor;
 import dev.float8j.runtime.dist.Communicator;
+import dev.float8j.runtime.dist.Pending;
 import dev.float8j.runtime.dist.ReduceOp;
 import java.lang.foreign.MemorySegment;
 import java.lang.ref.Reference;
 
 /**
  * The {@link Communicator} of one process driving one GPU, over NCCL: device tensors of a {@link CudaBackend} in, new
- * device tensors out, every collective queued on the backend's one stream, so it is ordered with the gemms and
- * kernels around it without a host synchronization ({@link #barrier} alone waits).
+ * device tensors out. Every collective runs on a communication stream of its own ({@link CollectiveStream}), ordered
+ * after the compute-stream work that made its operands by an event; the async forms return at once and their
+ * {@link Pending#await} makes the compute stream wait for the collective's event (no host wait), so the kernels
+ * queued between issue and await overlap the collective. The plain forms are issue-then-await. Only
+ * {@link #barrier} waits on the host.
  *
  * <p>One process per GPU, not one process driving every GPU: float8j's CUDA stack (context, stream, allocator,
  * compiled kernels) is one per process, and the rank of a process is its GPU, as with torchrun. Rank 0 makes a unique
@@ -23,6 +27,7 @@ public final class NcclCommunicator implements Communicator, AutoCloseable {
     private final Nccl nccl;
     private final CudaBackend backend;
     private final MemorySegment comm;
+    private final CollectiveStream collectives;
     private final int rank;
     private final int size;
     private boolean closed;
@@ -31,6 +36,7 @@ public final class NcclCommunicator implements Communicator, AutoCloseable {
         this.nccl = nccl;
         this.backend = backend;
         this.comm = comm;
+        this.collectives = new CollectiveStream(backend.context().driver, backend.stream());
         this.rank = rank;
         this.size = size;
     }
@@ -70,12 +76,20 @@ public final class NcclCommunicator implements Communicator, AutoCloseable {
 
     @Override
     public Tensor allGather(Tensor shard) {
+        return allGatherAsync(shard).await();
+    }
+
+    @Override
+    public Pending<Tensor> allGatherAsync(Tensor shard) {
         DeviceTensor in = device(shard);
         int[] shape = shard.shape();
         shape[0] *= size;
-        DeviceTensor out = backend.allocate(in.rows() * size, in.cols(), in.dtype());
-        nccl.allGather(in.pointer(), out.pointer(), shard.size(), type(shard.dtype()), comm, backend.stream());
-        return backend.wrap(out, shape);
+        Tensor out = backend.wrap(backend.allocate(in.rows() * size, in.cols(), in.dtype()), shape);
+        DeviceTensor o = CudaBackend.deviceTensorOf(out);
+        return collectives.issue((stream, temporaries) -> {
+            nccl.allGather(in.pointer(), o.pointer(), shard.size(), type(shard.dtype()), comm, stream);
+            return out;
+        }, shard, out);
     }
 
     /**
@@ -89,6 +103,11 @@ public final class NcclCommunicator implements Communicator, AutoCloseable {
 
     @Override
     public Float8Tensor allGather(Float8Tensor shard, int rows) {
+        return allGatherAsync(shard, rows).await();
+    }
+
+    @Override
+    public Pending<Float8Tensor> allGatherAsync(Float8Tensor shard, int rows) {
         requireOpen();
         if (!shard.isOnDevice()) {
             throw new IllegalArgumentException(shard + " lives on the host; NCCL moves device tensors: quantize the"
@@ -100,10 +119,13 @@ public final class NcclCommunicator implements Communicator, AutoCloseable {
                 throw new IllegalArgumentException(shard + " is the other-axis view of a " + stored + "; gather the"
                         + " tensor as it was quantized");
             }
-            DeviceFloat8 gathered = new DeviceFp8Gather(backend.context(), backend.casts(), nccl, comm, size)
-                    .gather(stored, rows, backend.stream());
-            int[] shape = {rows, shard.cols()};
-            return backend.wrap(gathered, shard.originalDType(), shape);
+            DeviceFp8Gather gather = new DeviceFp8Gather(backend.context(), backend.casts(), nccl, comm, size);
+            DeviceFloat8 out = gather.allocateResult(stored, rows);
+            Float8Tensor result = backend.wrap(out, shard.originalDType(), new int[] {rows, shard.cols()});
+            return collectives.issue((stream, temporaries) -> {
+                gather.gather(stored, out, stream, temporaries);
+                return result;
+            }, shard, result);
         } finally {
             Reference.reachabilityFence(shard);
         }
@@ -111,15 +133,19 @@ public final class NcclCommunicator implements Communicator, AutoCloseable {
 
     /**
      * The shard cast tensorwise with the maximum over ranks of the shards' amax: an NCCL all-reduce (MAX on the
-     * amax's float bits as uint32, so a NaN, above +Inf, wins and every rank's cast reports it) queued between the
-     * amax kernel and the cast on the backend's stream.
+     * amax's float bits as uint32, so a NaN, above +Inf, wins and every rank's cast reports it) on the communication
+     * stream, after the amax kernel and before the cast, which the compute stream queues once it waited for it.
      */
     @Override
     public Float8Tensor quantizeWithGroupAmax(Tensor shard, QuantSpec spec) {
         DeviceTensor in = device(shard);
         try {
-            DeviceFloat8 q = backend.casts().quantizeTensorwise(in, spec, amax -> nccl.allReduce(amax.pointer(),
-                    amax.pointer(), 1, Nccl.UINT32, Nccl.MAX, comm, backend.stream()));
+            // the amax word belongs to the cast, which uses it after this returns: issue and await at once
+            DeviceFloat8 q = backend.casts().quantizeTensorwise(in, spec, amax -> collectives.issue(
+                    (stream, temporaries) -> {
+                        nccl.allReduce(amax.pointer(), amax.pointer(), 1, Nccl.UINT32, Nccl.MAX, comm, stream);
+                        return null;
+                    }).await());
             return backend.wrap(q, shard.dtype(), shard.shape());
         } finally {
             Reference.reachabilityFence(shard);
@@ -128,6 +154,11 @@ public final class NcclCommunicator implements Communicator, AutoCloseable {
 
     @Override
     public Tensor reduceScatter(Tensor full, ReduceOp op) {
+        return reduceScatterAsync(full, op).await();
+    }
+
+    @Override
+    public Pending<Tensor> reduceScatterAsync(Tensor full, ReduceOp op) {
         if (op == ReduceOp.MAX) {
             throw new IllegalArgumentException("reduceScatter sums or averages; MAX is for allReduce");
         }
@@ -137,10 +168,13 @@ public final class NcclCommunicator implements Communicator, AutoCloseable {
         DeviceTensor in = device(full);
         int[] shape = full.shape();
         shape[0] /= size;
-        DeviceTensor out = backend.allocate(in.rows() / size, in.cols(), in.dtype());
-        nccl.reduceScatter(in.pointer(), out.pointer(), full.size() / size, type(full.dtype()),
-                op == ReduceOp.SUM ? Nccl.SUM : Nccl.AVG, comm, backend.stream());
-        return backend.wrap(out, shape);
+        Tensor out = backend.wrap(backend.allocate(in.rows() / size, in.cols(), in.dtype()), shape);
+        DeviceTensor o = CudaBackend.deviceTensorOf(out);
+        return collectives.issue((stream, temporaries) -> {
+            nccl.reduceScatter(in.pointer(), o.pointer(), full.size() / size, type(full.dtype()),
+                    op == ReduceOp.SUM ? Nccl.SUM : Nccl.AVG, comm, stream);
+            return out;
+        }, full, out);
     }
 
     @Override
@@ -149,10 +183,13 @@ public final class NcclCommunicator implements Communicator, AutoCloseable {
             throw new IllegalArgumentException("allReduce sums or takes the maximum; divide a SUM for a mean");
         }
         DeviceTensor in = device(t);
-        DeviceTensor out = backend.allocate(in.rows(), in.cols(), in.dtype());
-        nccl.allReduce(in.pointer(), out.pointer(), t.size(), type(t.dtype()), op == ReduceOp.SUM ? Nccl.SUM : Nccl.MAX,
-                comm, backend.stream());
-        return backend.wrap(out, t.shape());
+        Tensor out = backend.wrap(backend.allocate(in.rows(), in.cols(), in.dtype()), t.shape());
+        DeviceTensor o = CudaBackend.deviceTensorOf(out);
+        return collectives.issue((stream, temporaries) -> {
+            nccl.allReduce(in.pointer(), o.pointer(), t.size(), type(t.dtype()), op == ReduceOp.SUM ? Nccl.SUM : Nccl.MAX,
+                    comm, stream);
+            return out;
+        }, t, out).await();
     }
 
     @Override
@@ -161,12 +198,18 @@ public final class NcclCommunicator implements Communicator, AutoCloseable {
             throw new IllegalArgumentException("root " + root + " is not a rank of a group of " + size);
         }
         DeviceTensor in = device(t);
-        DeviceTensor out = backend.allocate(in.rows(), in.cols(), in.dtype());
-        nccl.broadcast(in.pointer(), out.pointer(), t.size(), type(t.dtype()), root, comm, backend.stream());
-        return backend.wrap(out, t.shape());
+        Tensor out = backend.wrap(backend.allocate(in.rows(), in.cols(), in.dtype()), t.shape());
+        DeviceTensor o = CudaBackend.deviceTensorOf(out);
+        return collectives.issue((stream, temporaries) -> {
+            nccl.broadcast(in.pointer(), o.pointer(), t.size(), type(t.dtype()), root, comm, stream);
+            return out;
+        }, t, out).await();
     }
 
-    /** An all-reduce of one float, then a wait for the stream: every rank has reached it and all work before it is done. */
+    /**
+     * An all-reduce of one float, then a wait for the compute stream (which waited for the all-reduce): every rank has
+     * reached it and all work before it is done.
+     */
     @Override
     public void barrier() {
         Tensor one = backend.toDevice(Tensor.of(new float[] {1f}, 1, 1));
@@ -178,6 +221,7 @@ public final class NcclCommunicator implements Communicator, AutoCloseable {
     public void close() {
         if (!closed) {
             closed = true;
+            collectives.close();
             nccl.destroy(comm);
         }
     }

@@ -1,6 +1,7 @@
 package dev.float8j.runtime.dist;
 
 import dev.float8j.runtime.Tensor;
+import dev.float8j.runtime.backend.Backend;
 
 /**
  * How the rows (dim 0) of a [rows, cols] tensor are split over ranks: each rank owns {@link #rowsPerRank()} rows,
@@ -51,22 +52,40 @@ public record ShardLayout(int rows, int cols, int ranks, int rowsPerRank) {
         return Tensor.of(out, rowsPerRank, cols);
     }
 
-    /** The real rows of a gathered F32 [paddedRows, cols] tensor, written into the F32 host tensor into. */
-    public void unpadInto(Tensor gathered, Tensor into) {
+    /**
+     * Rank's rows of full, an F32 tensor where backend computes (host or device), viewed as [rows, cols]: a
+     * [rowsPerRank, cols] copy there, padded with zeros.
+     */
+    public Tensor shardOf(Backend backend, Tensor full, int rank) {
+        requireMatrix(full);
+        Tensor out = backend.zeros(rowsPerRank, cols);
+        backend.copyElements(full, firstRow(rank) * cols, out, 0, realRows(rank) * cols);
+        return out;
+    }
+
+    /** The real rows of a gathered F32 [paddedRows, cols] tensor written into into, both where backend computes. */
+    public void unpadInto(Backend backend, Tensor gathered, Tensor into) {
         requireMatrix(into);
         if (gathered.rows() != paddedRows() || gathered.cols() != cols) {
             throw new IllegalArgumentException("expected a gathered [" + paddedRows() + ", " + cols + "] tensor, got "
                     + gathered);
         }
-        System.arraycopy(gathered.toFloatArray(), 0, into.data(), 0, rows * cols);
+        backend.copyElements(gathered, 0, into, 0, rows * cols);
     }
 
-    /** full as F32 [paddedRows, cols]: its rows followed by zero rows (each rank's shard at its place). */
-    public Tensor padded(Tensor full) {
+    /**
+     * full as F32 [paddedRows, cols] where backend computes: full itself, reshaped, when the layout has no padding
+     * rows (so a collective reads it without a copy: keep it unchanged until the collective is awaited), else a copy
+     * of its rows followed by zero rows.
+     */
+    public Tensor padded(Backend backend, Tensor full) {
         requireMatrix(full);
-        float[] out = new float[paddedRows() * cols];
-        System.arraycopy(full.toFloatArray(), 0, out, 0, rows * cols);
-        return Tensor.of(out, paddedRows(), cols);
+        if (paddedRows() == rows) {
+            return full.rows() == rows && full.cols() == cols ? full : full.reshape(rows, cols);
+        }
+        Tensor out = backend.zeros(paddedRows(), cols);
+        backend.copyElements(full, 0, out, 0, rows * cols);
+        return out;
     }
 
     private void requireMatrix(Tensor t) {

@@ -3,6 +3,7 @@ package dev.float8j.runtime.train;
 import dev.float8j.plan.QuantSpec;
 import dev.float8j.runtime.Float8Tensor;
 import dev.float8j.runtime.Tensor;
+import dev.float8j.runtime.backend.Backend;
 import dev.float8j.runtime.backends.Backends;
 import dev.float8j.runtime.dist.Fp8AllGather;
 import dev.float8j.runtime.dist.Pending;
@@ -50,9 +51,16 @@ import java.util.Map;
  * order of the reductions (the gradient of a sum over rank-sized parts, the mean over ranks). Every rank's model must
  * start from the same weights (build it with the same seed): each rank takes its shard from its own copy.
  *
+ * <p>The model may live on the host or on a device ({@code model.moveTo(backend)}, then make that backend current
+ * before building the trainer): the shards, their gradients and AdamW's moments are made where the parameters live,
+ * and every copy between shards and the full tensors is made there ({@link ShardLayout}'s backend forms); the host
+ * reads the same two scalars per step as {@link LlamaTrainer} (loss and squared gradient norm). On CUDA the
+ * communicator is an {@code NcclCommunicator}, one process per GPU.
+ *
  * <p>Communication overlaps compute ({@link #setOverlap}): the next module's weights are gathered while one
  * computes, and a module's gradients are reduce-scattered as soon as its backward is done, through the communicator's
- * async collectives ({@link dev.float8j.runtime.dist.AsyncCollectives} in process; NCCL's own stream ordering).
+ * async collectives ({@link dev.float8j.runtime.dist.AsyncCollectives} in process; on NCCL a communication stream
+ * ordered with the compute stream by events).
  */
 public final class ShardedLlamaTrainer {
     /** How the weights of FP8 layers are gathered before use. */
@@ -70,6 +78,8 @@ public final class ShardedLlamaTrainer {
     }
 
     private final Communicator comm;
+    /** Where the model computes: the shards and every copy between them and the model's tensors are made there. */
+    private final Backend backend;
     private final LlamaModel model;
     private final LlamaTrainer.Settings settings;
     private final ParameterShards shards;
@@ -91,6 +101,7 @@ public final class ShardedLlamaTrainer {
     public ShardedLlamaTrainer(Communicator comm, LlamaModel model, LlamaTrainer.Settings settings,
             WeightGather weightGather) {
         this.comm = comm;
+        this.backend = Backends.current();
         this.model = model;
         this.settings = settings;
         List<Parameter> parameters = model.parameters();
@@ -103,7 +114,7 @@ public final class ShardedLlamaTrainer {
             }
         }
         // an FP8-gathered weight's shards hold whole scale blocks along dim 0 (128 rows for blockwise)
-        this.shards = new ParameterShards(parameters, comm.rank(), comm.size(), p -> {
+        this.shards = new ParameterShards(parameters, comm.rank(), comm.size(), backend, p -> {
             Linear l = fp8Layers[parameters.indexOf(p)];
             return l == null ? 1 : Fp8AllGather.rowAlignment(l.plan().output().second());
         });
@@ -153,8 +164,9 @@ public final class ShardedLlamaTrainer {
             grads.add(p.grad());
         }
         Tensor sumOfSquares = comm.allReduce(Ops.where(grads.get(0)).sumOfSquares(grads), ReduceOp.SUM);
-        float loss = comm.allReduce(result.loss(), ReduceOp.SUM).getFlat(0) / comm.size();
-        double squares = sumOfSquares.getFlat(0);
+        Parameter first = shards.shard(0);
+        float loss = first.toHost(comm.allReduce(result.loss(), ReduceOp.SUM)).getFlat(0) / comm.size();
+        double squares = first.toHost(sumOfSquares).getFlat(0);
         // every rank sees the same loss and norm, so every rank takes the same branch
         if (!Float.isFinite(loss) || !Double.isFinite(squares)) {
             String problem = "the loss is " + loss + " and the squared gradient norm " + squares;
@@ -286,8 +298,8 @@ public final class ShardedLlamaTrainer {
             }
         }
         for (int i = 0; i < shards.count(); i++) {
-            float[] into = shards.shard(i).grad().data();
-            System.arraycopy(gradients.get(i).await().data(), 0, into, 0, into.length);
+            Tensor into = shards.shard(i).grad();
+            backend.copyElements(gradients.get(i).await(), 0, into, 0, into.size());
         }
         return result;
     }
@@ -305,7 +317,7 @@ public final class ShardedLlamaTrainer {
             Linear layer = fp8Layers[i];
             if (layer != null) {
                 QuantSpec spec = layer.plan().output().second();
-                Float8Tensor local = Fp8AllGather.quantizeShard(comm, Backends.current(), shard, spec, layout);
+                Float8Tensor local = Fp8AllGather.quantizeShard(comm, backend, shard, spec, layout);
                 Pending<Float8Tensor> wq = comm.allGatherAsync(local, layout.rows());
                 finish.add(() -> layer.supplyQuantizedWeight(wq.await(), false));
                 weightGatherBytes += Fp8AllGather.bytesPerRank(layout, spec);
@@ -313,7 +325,7 @@ public final class ShardedLlamaTrainer {
                 Pending<Tensor> gathered = comm.allGatherAsync(shard);
                 Parameter full = shards.full(i);
                 finish.add(() -> {
-                    layout.unpadInto(gathered.await(), full.value());
+                    layout.unpadInto(backend, gathered.await(), full.value());
                     full.markChanged();
                 });
                 weightGatherBytes += 4L * shard.size();
@@ -325,7 +337,8 @@ public final class ShardedLlamaTrainer {
     /** Issues the reduce-scatter (MEAN over ranks) of unit u's gradients, each rank keeping its shard. */
     private void issueReduceScatters(int u, List<Pending<Tensor>> into) {
         for (int i : unitParameters.get(u)) {
-            into.set(i, comm.reduceScatterAsync(shards.layout(i).padded(shards.full(i).grad()), ReduceOp.MEAN));
+            // the model's gradient is not written again before the reduce-scatter is awaited (after the backward)
+            into.set(i, comm.reduceScatterAsync(shards.layout(i).padded(backend, shards.full(i).grad()), ReduceOp.MEAN));
         }
     }
 
