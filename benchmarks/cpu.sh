@@ -7,6 +7,10 @@
 # With --onednn it also times the FP8 gemms through oneDNN's BF16 matmul (rows gemm_onednn, alternating with the
 # Vector API's gemm rows): it then builds the benchmarks module with the onednn Maven profile (org.bytedeco:dnnl and
 # opencl, classifier linux-x86_64, about 40 MB, downloaded on first use) and puts those jars on the classpath.
+# --jvm=OPTION passes one option to the benchmark's JVM, e.g. --jvm=-XX:MaxVectorSize=32 (256-bit vectors, so the
+# AVX2 kernel, on an AVX-512 machine) or --jvm=-XX:UseAVX=2.
+# Before the CSV it writes to stderr what a recorded run needs: date, commit, lscpu's model and vector flags, CPU
+# count, load average and JVM options.
 # See docs/cpu-backend.md for what the columns mean.
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -15,7 +19,21 @@ root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 # Build first if anything is stale, with the build's output on stderr so that stdout is pure CSV.
 java_home="$("$root/float8j" run -XshowSettings:properties -version 2>&1 | tee /dev/stderr | sed -n 's/^ *java.home = //p')"
 cp="$root/runtime/target/classes:$root/plan/target/classes:$root/annotations/target/classes:$root/benchmarks/target/classes"
+jvm=()
+bench=()
 for arg in "$@"; do
+  case "$arg" in
+    --jvm=*) jvm+=("${arg#--jvm=}") ;;
+    *) bench+=("$arg") ;;
+  esac
+done
+{
+  echo "# $(date -u '+%Y-%m-%d %H:%M UTC'), commit $(git -C "$root" rev-parse --short HEAD)$(git -C "$root" diff --quiet HEAD -- runtime benchmarks 2>/dev/null || echo '+changes')"
+  echo "# $(lscpu 2>/dev/null | sed -n 's/^Model name: *//p'), model $(lscpu 2>/dev/null | sed -n 's/^Model: *//p'), $(nproc) CPUs, load average $(cut -d' ' -f1-3 /proc/loadavg)"
+  echo "# flags: $(grep -m1 -o -w -E 'avx2|fma|avx512f|avx512bw|avx512vl|avx512_vnni|avx512_bf16|amx_bf16|amx_tile' /proc/cpuinfo | sort -u | tr '\n' ' ')"
+  echo "# JVM options: ${jvm[*]:-none}; arguments: ${bench[*]:-none}"
+} >&2
+for arg in "${bench[@]}"; do
   if [ "$arg" = "--peer=torch" ]; then
     (cd "$root" && JAVA_HOME="$java_home" mvn -B -q -Dstyle.color=never -Ptorch-peer -pl benchmarks package -DskipTests) 1>&2
     torch_cp="$(cat "$root/benchmarks/target/torch-classpath.txt")"
@@ -28,4 +46,4 @@ for arg in "$@"; do
     cp="$cp:$(cat "$root/benchmarks/target/onednn-classpath.txt")"
   fi
 done
-exec "$root/float8j" run -cp "$cp" dev.float8j.benchmarks.CpuBenchmark "$@"
+exec "$root/float8j" run ${jvm[@]+"${jvm[@]}"} -cp "$cp" dev.float8j.benchmarks.CpuBenchmark ${bench[@]+"${bench[@]}"}

@@ -17,7 +17,8 @@ import jdk.incubator.vector.FloatVector;
 import jdk.incubator.vector.VectorSpecies;
 
 /**
- * Speed of the CPU backend, printed as CSV: {@code op,granularity,M,K,N,threads,gflops,ceiling_gflops}.
+ * Speed of the CPU backend, printed as CSV: {@code op,granularity,M,K,N,threads,gflops,ceiling_gflops,ratio}
+ * (ratio = gflops / ceiling_gflops).
  *
  * <p>Gemm rows ({@code op} = gemm): GFLOP/s of 2*M*K*N over the best of several runs, against the
  * FloatVector FMA ceiling (register-resident FMAs, no memory) on as many threads, its samples taken alternately
@@ -90,7 +91,7 @@ public final class CpuBenchmark {
                 sizes.add(s);
             }
         }
-        System.out.println("op,granularity,M,K,N,threads,gflops,ceiling_gflops");
+        System.out.println("op,granularity,M,K,N,threads,gflops,ceiling_gflops,ratio");
         for (int threads : threadCounts) {
             CpuBackend backend = backend(threads, "off");
             CpuBackend matrixUnit = onednn ? backend(threads, "on") : null;
@@ -137,8 +138,8 @@ public final class CpuBenchmark {
 
     private static void row(String op, String granularity, int m, int k, int n, int threads, double value,
             double ceiling) {
-        System.out.println(String.format(Locale.ROOT, "%s,%s,%d,%d,%d,%d,%.1f,%.1f", op, granularity, m, k, n, threads,
-                value, ceiling));
+        System.out.println(String.format(Locale.ROOT, "%s,%s,%d,%d,%d,%d,%.1f,%.1f,%.2f", op, granularity, m, k, n,
+                threads, value, ceiling, value / ceiling));
         System.out.flush();
     }
 

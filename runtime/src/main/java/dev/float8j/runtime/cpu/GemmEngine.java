@@ -18,6 +18,13 @@ final class GemmEngine {
     static final int KC = 256;
     static final int MC = 32 * MR;
     static final int NC = 2048;
+    /** Floats in one micro-tile of C. */
+    private static final int TILE = MR * NR;
+    /**
+     * The most tile accumulators a thread keeps (16 MiB): a band of rows is sized to fit. 2048 rows of a 2048-column
+     * block fit; larger blocks are done in bands, each repacking its B block once.
+     */
+    static final int ACCUMULATOR_FLOATS = 4 << 20;
     /** The shortest K segment that can carry its own scales (MX's 32); KC is a multiple of it. */
     private static final int MIN_CHUNK = 32;
     private static final int MAX_SEGMENTS = KC / MIN_CHUNK;
@@ -35,8 +42,24 @@ final class GemmEngine {
         final float[] b = new float[KC * NC];
         final float[] aScales = new float[MC * MAX_SEGMENTS];
         final float[] bScales = new float[NC * MAX_SEGMENTS];
-        final float[] tile = new float[MR * NR];
+        float[] accumulators = new float[0];
+        float[] rowScales = new float[0];
         float[] columnScales = new float[0];
+
+        /** Tile accumulators, grown to floats (never more than the cap a band is sized to) and kept. */
+        float[] accumulators(int floats) {
+            if (accumulators.length < floats) {
+                accumulators = new float[floats];
+            }
+            return accumulators;
+        }
+
+        float[] rowScales(int m) {
+            if (rowScales.length < m) {
+                rowScales = new float[m];
+            }
+            return rowScales;
+        }
 
         float[] columnScales(int n) {
             if (columnScales.length < n) {
@@ -55,10 +78,15 @@ final class GemmEngine {
     }
 
     /**
-     * As {@link #multiply(GemmOperand, GemmOperand, CpuThreads)}, then {@code C[i][j] += bias[j]} (bias null: none)
-     * by the thread that wrote C's block, while the block is still in its cache: the F32 sum, scaled, plus the bias.
+     * As {@link #multiply(GemmOperand, GemmOperand, CpuThreads)}, then {@code C[i][j] += bias[j]} (bias null: none),
+     * both applied as each tile of C is written: the F32 sum, scaled, plus the bias.
      */
     static float[] multiply(GemmOperand a, GemmOperand b, float[] bias, CpuThreads threads) {
+        return multiply(a, b, bias, threads, ACCUMULATOR_FLOATS);
+    }
+
+    /** As above, with at most accumulatorFloats floats of tile accumulators per thread (tests make it small). */
+    static float[] multiply(GemmOperand a, GemmOperand b, float[] bias, CpuThreads threads, int accumulatorFloats) {
         boolean scaled = a.carriesScales() || b.carriesScales();
         int m = a.free;
         int n = b.free;
@@ -86,56 +114,98 @@ final class GemmEngine {
             int n0 = splitColumns ? lo : 0;
             int n1 = splitColumns ? hi : n;
             Workspace ws = WORKSPACE.get();
-            multiplyBlock(a, b, c, n, m0, m1, n0, n1, chunked ? chunk : KC, chunked, ws);
+            Output out = new Output(c, n, bias);
             if (scaled && !chunked) {
-                scaleOnce(a, b, c, n, m0, m1, n0, n1, ws);
+                out.inverseA = ws.rowScales(m1);
+                out.inverseB = ws.columnScales(n1);
+                for (int i = m0; i < m1; i++) {
+                    out.inverseA[i] = a.inverseScale(i, 0);
+                }
+                for (int j = n0; j < n1; j++) {
+                    out.inverseB[j] = b.inverseScale(j, 0);
+                }
             }
-            if (bias != null) {
-                addBias(bias, c, n, m0, m1, n0, n1);
-            }
+            multiplyBlock(a, b, out, m0, m1, n0, n1, chunked ? chunk : KC, chunked, accumulatorFloats, ws);
         });
         return c;
     }
 
-    private static void multiplyBlock(GemmOperand a, GemmOperand b, float[] c, int ldc, int m0, int m1, int n0,
-            int n1, int segment, boolean chunked, Workspace ws) {
+    /**
+     * Where finished tiles go: C (row-major, leading dimension ldc), scaled by inverseA[i] * inverseB[j] when the
+     * scales apply once (tensorwise, rowwise; null otherwise), plus bias[j] (null: none).
+     */
+    private static final class Output {
+        final float[] c;
+        final int ldc;
+        final float[] bias;
+        float[] inverseA;
+        float[] inverseB;
+
+        Output(float[] c, int ldc, float[] bias) {
+            this.c = c;
+            this.ldc = ldc;
+            this.bias = bias;
+        }
+    }
+
+    /**
+     * One thread's block of C, rows m0..m1 and columns n0..n1. The sums are kept in a private buffer of whole tiles,
+     * each tile's MR x NR floats contiguous and the tiles in the order the loops visit them, and each tile is written
+     * to C once, after the last K block: C's own rows are ldc floats apart (8 KiB at N = 2048), so a tile read from
+     * and written to C every K block took its rows from the same few L1 sets and, being strided, from memory without
+     * the hardware prefetcher's help; the buffer is one sequential stream. Rows come in bands whose buffer fits
+     * accumulatorFloats; B is packed once per band.
+     */
+    private static void multiplyBlock(GemmOperand a, GemmOperand b, Output out, int m0, int m1, int n0, int n1,
+            int segment, boolean chunked, int accumulatorFloats, Workspace ws) {
         int depth = a.depth;
         for (int jc = n0; jc < n1; jc += NC) {
             int nc = Math.min(NC, n1 - jc);
-            for (int pc = 0; pc < depth; pc += KC) {
-                int kc = Math.min(KC, depth - pc);
-                int segments = (kc + segment - 1) / segment;
-                for (int jp = 0; jp < nc; jp += NR) {
-                    int panel = jp / NR;
-                    b.pack(jc + jp, NR, pc, kc, ws.b, panel * NR * KC);
-                    if (chunked) {
-                        packScales(b, jc + jp, NR, pc, segments, segment, ws.bScales, panel * NR * MAX_SEGMENTS);
-                    }
-                }
-                for (int ic = m0; ic < m1; ic += MC) {
-                    int mc = Math.min(MC, m1 - ic);
-                    for (int ip = 0; ip < mc; ip += MR) {
-                        int panel = ip / MR;
-                        a.pack(ic + ip, MR, pc, kc, ws.a, panel * MR * KC);
+            int bPanels = (nc + NR - 1) / NR;
+            int bandRows = bandRows(m1 - m0, bPanels, accumulatorFloats);
+            for (int mb = m0; mb < m1; mb += bandRows) {
+                int mbEnd = Math.min(m1, mb + bandRows);
+                float[] acc = ws.accumulators((mbEnd - mb + MR - 1) / MR * bPanels * TILE);
+                for (int pc = 0; pc < depth; pc += KC) {
+                    int kc = Math.min(KC, depth - pc);
+                    boolean first = pc == 0;
+                    boolean last = pc + kc >= depth;
+                    int segments = (kc + segment - 1) / segment;
+                    for (int jp = 0; jp < nc; jp += NR) {
+                        int panel = jp / NR;
+                        b.pack(jc + jp, NR, pc, kc, ws.b, panel * NR * KC);
                         if (chunked) {
-                            packScales(a, ic + ip, MR, pc, segments, segment, ws.aScales,
-                                    panel * MR * MAX_SEGMENTS);
+                            packScales(b, jc + jp, NR, pc, segments, segment, ws.bScales, panel * NR * MAX_SEGMENTS);
                         }
                     }
-                    for (int jp = 0; jp < nc; jp += NR) {
-                        int bPanel = jp / NR;
-                        int columns = Math.min(NR, nc - jp);
+                    for (int ic = mb; ic < mbEnd; ic += MC) {
+                        int mc = Math.min(MC, mbEnd - ic);
+                        int aPanels = (mc + MR - 1) / MR;
                         for (int ip = 0; ip < mc; ip += MR) {
-                            int aPanel = ip / MR;
-                            int rows = Math.min(MR, mc - ip);
-                            float[] sa = chunked ? ws.aScales : null;
-                            int cOff = (ic + ip) * ldc + jc + jp;
-                            if (rows == MR && columns == NR) {
+                            int panel = ip / MR;
+                            a.pack(ic + ip, MR, pc, kc, ws.a, panel * MR * KC);
+                            if (chunked) {
+                                packScales(a, ic + ip, MR, pc, segments, segment, ws.aScales,
+                                        panel * MR * MAX_SEGMENTS);
+                            }
+                        }
+                        // Every block but a band's last has MC / MR row tiles, so this block's tiles start here.
+                        int blockTiles = (ic - mb) / MR * bPanels;
+                        float[] sa = chunked ? ws.aScales : null;
+                        for (int bPanel = 0; bPanel < bPanels; bPanel++) {
+                            for (int aPanel = 0; aPanel < aPanels; aPanel++) {
+                                int tile = (blockTiles + bPanel * aPanels + aPanel) * TILE;
+                                if (first) {
+                                    java.util.Arrays.fill(acc, tile, tile + TILE, 0f);
+                                }
                                 Microkernel.run(ws.a, aPanel * MR * KC, ws.b, bPanel * NR * KC, kc, segment, sa,
-                                        aPanel * MR * MAX_SEGMENTS, ws.bScales, bPanel * NR * MAX_SEGMENTS, c, cOff,
-                                        ldc);
-                            } else {
-                                edgeTile(ws, c, cOff, ldc, rows, columns, kc, segment, sa, aPanel, bPanel);
+                                        aPanel * MR * MAX_SEGMENTS, ws.bScales, bPanel * NR * MAX_SEGMENTS, acc, tile,
+                                        NR);
+                                if (last) {
+                                    int i0 = ic + aPanel * MR;
+                                    int j0 = jc + bPanel * NR;
+                                    writeTile(acc, tile, out, i0, j0, Math.min(MR, m1 - i0), Math.min(NR, n1 - j0));
+                                }
                             }
                         }
                     }
@@ -144,18 +214,53 @@ final class GemmEngine {
         }
     }
 
-    /** A partial tile at the bottom or right edge: run the kernel on a full-size copy and write back the valid part. */
-    private static void edgeTile(Workspace ws, float[] c, int cOff, int ldc, int rows, int columns, int kc,
-            int segment, float[] sa, int aPanel, int bPanel) {
-        float[] tile = ws.tile;
-        java.util.Arrays.fill(tile, 0f);
+    /**
+     * Rows per band: as many whole MC blocks as fit accumulatorFloats (at least one), spread evenly over the bands
+     * the rows need, so that the last band is not a sliver that repacks B for a few rows.
+     */
+    private static int bandRows(int rows, int bPanels, int accumulatorFloats) {
+        int blockFloats = MC * NR * bPanels;
+        int maxRows = Math.max(1, accumulatorFloats / blockFloats) * MC;
+        int bands = (rows + maxRows - 1) / maxRows;
+        int perBand = (rows + bands - 1) / bands;
+        return (perBand + MC - 1) / MC * MC;
+    }
+
+    /**
+     * Writes the valid rows x columns of a finished tile to C at (i0, j0): the sum, times inverseA[i] * inverseB[j]
+     * where the scales apply once, plus bias[j] where there is one.
+     */
+    private static void writeTile(float[] acc, int tile, Output out, int i0, int j0, int rows, int columns) {
+        float[] c = out.c;
+        float[] inverseA = out.inverseA;
+        float[] inverseB = out.inverseB;
+        float[] bias = out.bias;
         for (int r = 0; r < rows; r++) {
-            System.arraycopy(c, cOff + r * ldc, tile, r * NR, columns);
-        }
-        Microkernel.run(ws.a, aPanel * MR * KC, ws.b, bPanel * NR * KC, kc, segment, sa, aPanel * MR * MAX_SEGMENTS,
-                ws.bScales, bPanel * NR * MAX_SEGMENTS, tile, 0, NR);
-        for (int r = 0; r < rows; r++) {
-            System.arraycopy(tile, r * NR, c, cOff + r * ldc, columns);
+            int src = tile + r * NR;
+            int dst = (i0 + r) * out.ldc + j0;
+            int j = 0;
+            if (columns == NR) {
+                for (; j < NR; j += LANES) {
+                    FloatVector v = FloatVector.fromArray(SPECIES, acc, src + j);
+                    if (inverseA != null) {
+                        v = v.mul(FloatVector.fromArray(SPECIES, inverseB, j0 + j).mul(inverseA[i0 + r]));
+                    }
+                    if (bias != null) {
+                        v = v.add(FloatVector.fromArray(SPECIES, bias, j0 + j));
+                    }
+                    v.intoArray(c, dst + j);
+                }
+            }
+            for (; j < columns; j++) {
+                float v = acc[src + j];
+                if (inverseA != null) {
+                    v *= inverseB[j0 + j] * inverseA[i0 + r];
+                }
+                if (bias != null) {
+                    v += bias[j0 + j];
+                }
+                c[dst + j] = v;
+            }
         }
     }
 
@@ -167,44 +272,6 @@ final class GemmEngine {
             int k = k0 + s * segment;
             for (int w = 0; w < width; w++) {
                 dst[dstOff + s * width + w] = w < valid ? x.inverseScale(i0 + w, k) : 0f;
-            }
-        }
-    }
-
-    /** C[i][j] += bias[j] over one thread's block of rows m0..m1 and columns n0..n1. */
-    private static void addBias(float[] bias, float[] c, int ldc, int m0, int m1, int n0, int n1) {
-        int vectorEnd = n0 + (n1 - n0) / LANES * LANES;
-        for (int i = m0; i < m1; i++) {
-            int row = i * ldc;
-            int j = n0;
-            for (; j < vectorEnd; j += LANES) {
-                FloatVector.fromArray(SPECIES, c, row + j).add(FloatVector.fromArray(SPECIES, bias, j))
-                        .intoArray(c, row + j);
-            }
-            for (; j < n1; j++) {
-                c[row + j] += bias[j];
-            }
-        }
-    }
-
-    /** Tensorwise and rowwise scales (constant over all of K): C[i][j] *= (1/sa_i) * (1/sb_j), once. */
-    private static void scaleOnce(GemmOperand a, GemmOperand b, float[] c, int ldc, int m0, int m1, int n0, int n1,
-            Workspace ws) {
-        float[] inverseB = ws.columnScales(n1);
-        for (int j = n0; j < n1; j++) {
-            inverseB[j] = b.inverseScale(j, 0);
-        }
-        int vectorEnd = n0 + (n1 - n0) / LANES * LANES;
-        for (int i = m0; i < m1; i++) {
-            float inverseA = a.inverseScale(i, 0);
-            int row = i * ldc;
-            int j = n0;
-            for (; j < vectorEnd; j += LANES) {
-                FloatVector s = FloatVector.fromArray(SPECIES, inverseB, j).mul(inverseA);
-                FloatVector.fromArray(SPECIES, c, row + j).mul(s).intoArray(c, row + j);
-            }
-            for (; j < n1; j++) {
-                c[row + j] *= inverseA * inverseB[j];
             }
         }
     }

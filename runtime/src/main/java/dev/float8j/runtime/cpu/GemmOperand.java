@@ -3,6 +3,7 @@ package dev.float8j.runtime.cpu;
 import dev.float8j.runtime.DType;
 import dev.float8j.runtime.Float8Tensor;
 import dev.float8j.runtime.Tensor;
+import jdk.incubator.vector.FloatVector;
 
 /**
  * One gemm operand seen as the logical matrix {@code X(i, k)} (i the free index, k the contracted one),
@@ -85,6 +86,14 @@ abstract class GemmOperand {
 
         @Override
         void packKContiguous(int i0, int valid, int width, int k0, int kc, float[] dst, int dstOff) {
+            if (valid == width) {
+                float[] rows = PanelGather.rows();
+                for (int w = 0; w < width; w++) {
+                    System.arraycopy(data, (i0 + w) * cols + k0, rows, w * PanelGather.STRIDE, kc);
+                }
+                PanelGather.pack(rows, width, kc, dst, dstOff);
+                return;
+            }
             for (int w = 0; w < valid; w++) {
                 int src = (i0 + w) * cols + k0;
                 for (int k = 0; k < kc; k++) {
@@ -139,6 +148,9 @@ abstract class GemmOperand {
      */
     private static final class Fp8 extends GemmOperand {
         private final byte[] codes;
+        private final Fp8Vectors.Codec codec;
+        /** A folded scale is constant over each vector of K (the packed K range starts at a multiple of KC). */
+        private final boolean scalePerVector;
         private final float[] table;
         /** 1 / scale for every block, in the layout of the scales. */
         private final float[] inverse;
@@ -152,6 +164,7 @@ abstract class GemmOperand {
             super(q.rows(), q.cols(), q.axis());
             this.codes = q.codes();
             this.table = q.format().decodeTable();
+            this.codec = new Fp8Vectors.Codec(q.format());
             float[] scales = q.scalesForBackend();
             this.inverse = new float[scales.length];
             for (int s = 0; s < scales.length; s++) {
@@ -162,10 +175,39 @@ abstract class GemmOperand {
             this.scaleCols = q.scaleCols();
             this.folded = q.spec().powerOfTwoScales();
             this.chunk = folded ? depth : (axis == 1 ? blockCols : blockRows);
+            this.scalePerVector = blockCols % Microkernel.LANES == 0 || blockCols >= cols;
         }
 
+        /**
+         * Full panels: each row's codes decoded LANES at a time (times its folded scale) into {@link PanelGather}'s
+         * block, then gathered into the panel; edge panels and scales that change inside a vector go element by
+         * element.
+         */
         @Override
         void packKContiguous(int i0, int valid, int width, int k0, int kc, float[] dst, int dstOff) {
+            if (valid == width && (!folded || scalePerVector)) {
+                float[] decoded = PanelGather.rows();
+                int kVector = kc - kc % Microkernel.LANES;
+                for (int w = 0; w < width; w++) {
+                    int row = i0 + w;
+                    int src = row * cols + k0;
+                    int d = w * PanelGather.STRIDE;
+                    int scaleRow = (row / blockRows) * scaleCols;
+                    for (int k = 0; k < kVector; k += Microkernel.LANES) {
+                        FloatVector v = codec.decode(codes, src + k);
+                        if (folded) {
+                            v = v.mul(inverse[scaleRow + (k0 + k) / blockCols]);
+                        }
+                        v.intoArray(decoded, d + k);
+                    }
+                    for (int k = kVector; k < kc; k++) {
+                        float v = table[codes[src + k] & 0xFF];
+                        decoded[d + k] = folded ? v * inverse[scaleRow + (k0 + k) / blockCols] : v;
+                    }
+                }
+                PanelGather.pack(decoded, width, kc, dst, dstOff);
+                return;
+            }
             for (int w = 0; w < valid; w++) {
                 int row = i0 + w;
                 int src = row * cols + k0;
