@@ -86,9 +86,11 @@ final class Nvrtc {
                 headerNames.setAtIndex(ADDRESS, h, arena.allocateFrom(header.getKey()));
                 h++;
             }
+            // locals, not conditionals in the call: invokeExact would see a conditional's type as Object
+            MemorySegment texts = headers.isEmpty() ? MemorySegment.NULL : headerTexts;
+            MemorySegment names = headers.isEmpty() ? MemorySegment.NULL : headerNames;
             check((int) nvrtcCreateProgram.invokeExact(programOut, arena.allocateFrom(source), arena.allocateFrom(name),
-                    headers.size(), headers.isEmpty() ? MemorySegment.NULL : headerTexts,
-                    headers.isEmpty() ? MemorySegment.NULL : headerNames), "nvrtcCreateProgram", null);
+                    headers.size(), texts, names), "nvrtcCreateProgram", null);
             MemorySegment program = programOut.get(ADDRESS, 0);
             try {
                 MemorySegment opts = arena.allocate(ADDRESS, Math.max(1, options.size()));

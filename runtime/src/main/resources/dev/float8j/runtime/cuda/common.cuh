@@ -46,4 +46,5 @@ __device__ __forceinline__ float block_sum(float v, float* scratch) {
 
 // Writes sizeof(T) into out[i++] (the start of a struct's layout report; see KernelModule.java).
 #define LAYOUT_SIZE(T) out[i++] = (long long) sizeof(T)
-#define LAYOUT_FIELD(T, f) out[i++] = (long long) __builtin_offsetof(T, f)
+// the address of f in a T at address 0: NVRTC has neither offsetof nor __builtin_offsetof
+#define LAYOUT_FIELD(T, f) out[i++] = (long long) &(((T*) 0)->f)
