@@ -129,12 +129,21 @@ final class CudaDriver {
         return new CudaException(t.toString());
     }
 
+    /** CUDA_ERROR_NO_DEVICE: a driver is installed but no GPU is visible. */
+    private static final int ERROR_NO_DEVICE = 100;
+
     void init() {
+        int status;
         try {
-            check((int) cuInit.invokeExact(0), "cuInit");
+            status = (int) cuInit.invokeExact(0);
         } catch (Throwable t) {
             throw rethrow(t);
         }
+        if (status == ERROR_NO_DEVICE) {
+            throw new CudaUnavailableException("the CUDA driver (" + loadedFrom() + ") sees no GPU (cuInit: "
+                    + "CUDA_ERROR_NO_DEVICE)");
+        }
+        check(status, "cuInit");
     }
 
     int driverVersion() {

@@ -41,13 +41,18 @@ final class KernelModule {
 
     /** Compiles and loads file, then checks its structs (none: no check) against the kernel's own layout. */
     static KernelModule load(CudaContext cuda, String file, List<StructLayout> structs) {
-        byte[] cubin = new Nvrtc().compile(resource(file), file, Map.of(COMMON_HEADER, resource(COMMON_HEADER)),
-                List.of("--gpu-architecture=sm_" + cuda.computeCapability, "--std=c++17"));
+        byte[] cubin = compile(new Nvrtc(), file, cuda.computeCapability);
         KernelModule loaded = new KernelModule(cuda, file, cuda.driver.loadModule(cubin));
         if (!structs.isEmpty()) {
             loaded.checkLayouts(structs);
         }
         return loaded;
+    }
+
+    /** Compiles the kernel file (a resource beside this class) with NVRTC for sm_computeCapability to a cubin. */
+    static byte[] compile(Nvrtc nvrtc, String file, int computeCapability) {
+        return nvrtc.compile(resource(file), file, Map.of(COMMON_HEADER, resource(COMMON_HEADER)),
+                List.of("--gpu-architecture=sm_" + computeCapability, "--std=c++17"));
     }
 
     /** The kernel of that name, looked up once. */

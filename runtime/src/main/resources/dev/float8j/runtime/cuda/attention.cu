@@ -73,9 +73,14 @@ __device__ __forceinline__ void mma(float* c, const u32* a, u32 b0, u32 b1) {
                  : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b0), "r"(b1));
 }
 
-// Atomic p[0] += x, p[1] += y (one 8-byte vector reduction, sm_90; p 8-byte aligned).
+// Atomic p[0] += x, p[1] += y: one 8-byte vector reduction on sm_90 (p 8-byte aligned), two scalar ones before.
 __device__ __forceinline__ void red_add2(float* p, float x, float y) {
+#if __CUDA_ARCH__ >= 900
     asm volatile("red.global.add.v2.f32 [%0], {%1, %2};\n" ::"l"(p), "f"(x), "f"(y) : "memory");
+#else
+    atomicAdd(p, x);
+    atomicAdd(p + 1, y);
+#endif
 }
 
 // Two floats to a BF16 pair (round to nearest even), lo in the low half.
