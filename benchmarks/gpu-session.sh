@@ -2,7 +2,8 @@
 # Everything float8j does on the GPU host, in one call (the host has CUDA and PyTorch but no JDK).
 # Expects in .gpu/: jre.tar.xz (../shared/gpu/pack-jre.sh), lib/*.jar (float8j jars and dependencies),
 # test-classes/ and junit-console.jar for the GPU tests, fp8_vs_pytorch.py.
-# Usage, from the repository root: .gpu/gpu-session.sh STEP... with steps probe, fp8check, test, modelops, bench, train.
+# Usage, from the repository root: .gpu/gpu-session.sh STEP... with steps probe, fp8check, test, modelops, llama,
+# attention, bench, train. Stage .gpu/ first with benchmarks/stage-gpu.sh. COMMIT names the commit in the CSV lines.
 # Outputs go to $OUT (default /tmp/float8j-out).
 set -uo pipefail
 out=${OUT:-/tmp/float8j-out}
@@ -30,11 +31,21 @@ for step in "$@"; do
     test)
       java --add-modules jdk.incubator.vector --enable-native-access=ALL-UNNAMED -Xmx24g -jar .gpu/junit-console.jar \
         execute --class-path '.gpu/test-classes' --class-path "$(ls .gpu/lib/*.jar | tr '\n' ':')" \
-        --select-package dev.float8j.runtime.cuda --details=tree --disable-banner --disable-ansi-colors 2>&1 | tee "$out/gpu-tests.txt"
+        --select-package dev.float8j.runtime.cuda --details=flat --disable-banner --disable-ansi-colors 2>&1 | tee "$out/gpu-tests.txt"
       ;;
     modelops)
       # each CUDA model op at the Llama benchmark's shapes (ms and effective GB/s)
       java_run dev.float8j.benchmarks.cuda.ModelOpsBenchmark 2>&1 | tee "$out/modelops-bench.csv"
+      ;;
+    llama)
+      # the Llama step: PyTorch's BF16 reference, then float8j per recipe, the last one with one step's kernel times
+      OUT=$out bash .gpu/llama-gpu.sh "${COMMIT:-unknown}" ${LLAMA_RECIPES:-bf16 tensorwise rowwise} 2>&1 | tail -n 8
+      java_run dev.float8j.benchmarks.cuda.LlamaBenchmark tensorwise commit="${COMMIT:-unknown}" profile=40 2>&1 \
+        | tee "$out/llama-kernels.txt" | tail -n 45
+      ;;
+    attention)
+      java_run dev.float8j.benchmarks.cuda.AttentionBenchmark 2>&1 | tee "$out/attention.csv"
+      PYTHONUNBUFFERED=1 python3 .gpu/attention_pytorch.py 2>&1 | tee -a "$out/attention.csv"
       ;;
     bench)
       bash .gpu/gpu.sh ${BENCH_ARGS:-} 2>&1 | tee "$out/gpu-bench.txt"
