@@ -51,7 +51,11 @@ record MatrixUnitPath(OneDnnGemm gemm, String description) {
         if (!library.hasBf16Hardware()) {
             return vectorOnly("oneDNN " + library.version() + " found, but this CPU has " + library.isaName());
         }
-        return oneDnn(library, threads);
+        try {
+            return oneDnn(library, threads);
+        } catch (OneDnnUnavailableException e) {
+            return vectorOnly(e.getMessage());
+        }
     }
 
     private static MatrixUnitPath oneDnn(OneDnnLibrary library, CpuThreads threads) {

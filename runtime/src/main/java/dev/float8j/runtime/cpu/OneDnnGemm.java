@@ -63,8 +63,29 @@ final class OneDnnGemm {
             check((int) lib.streamCreate.invokeExact(out, engine, OneDnnLibrary.STREAM_DEFAULT_FLAGS),
                     "dnnl_stream_create");
             stream = out.get(ADDRESS, 0);
+            bf16MatmulOrThrow(out);
         } catch (Throwable t) {
             throw OneDnnLibrary.rethrow(t);
+        }
+    }
+
+    /**
+     * Asks oneDNN for a small BF16 matmul: CPUs below AVX-512 (and oneDNN builds limited by ONEDNN_MAX_CPU_ISA) have
+     * none, which must be a clear "not available" at selection, not a failure at the first gemm.
+     */
+    private void bf16MatmulOrThrow(MemorySegment out) throws Throwable {
+        try (Arena arena = Arena.ofConfined()) {
+            MemorySegment a = memoryDesc(arena, 16, 32, 32, 1, OneDnnLibrary.DATA_BF16);
+            MemorySegment b = memoryDesc(arena, 32, 16, 1, 32, OneDnnLibrary.DATA_BF16);
+            MemorySegment c = memoryDesc(arena, 16, 16, 16, 1, OneDnnLibrary.DATA_F32);
+            int status = (int) lib.matmulPrimitiveDescCreate.invokeExact(out, engine, a, b, MemorySegment.NULL, c,
+                    MemorySegment.NULL);
+            if (status == OneDnnLibrary.STATUS_UNIMPLEMENTED) {
+                throw new OneDnnUnavailableException("oneDNN " + lib.version() + " (" + lib.loadedFrom()
+                        + ") has no BF16 matmul for this CPU (" + lib.isaName() + "); it needs AVX-512 or newer");
+            }
+            check(status, "dnnl_matmul_primitive_desc_create for a BF16 probe");
+            check((int) lib.primitiveDescDestroy.invokeExact(out.get(ADDRESS, 0)), "dnnl_primitive_desc_destroy");
         }
     }
 

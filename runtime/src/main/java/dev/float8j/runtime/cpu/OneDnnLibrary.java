@@ -234,6 +234,9 @@ final class OneDnnLibrary {
     }
 
     /** Throws with the call's name unless status is dnnl_success. */
+    /** dnnl_unimplemented: no implementation of the primitive for these types on this CPU. */
+    static final int STATUS_UNIMPLEMENTED = 3;
+
     static void check(int status, String call) {
         if (status != STATUS_SUCCESS) {
             String name = switch (status) {
