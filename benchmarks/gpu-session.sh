@@ -3,7 +3,7 @@
 # Expects in .gpu/: jre.tar.xz (../shared/gpu/pack-jre.sh), lib/*.jar (float8j jars and dependencies),
 # test-classes/ and junit-console.jar for the GPU tests, fp8_vs_pytorch.py.
 # Usage, from the repository root: .gpu/gpu-session.sh STEP... with steps probe, fp8check, test, modelops, llama,
-# attention, bench, train. Stage .gpu/ first with benchmarks/stage-gpu.sh. COMMIT names the commit in the CSV lines.
+# attention, bench, train, llama-demo. Stage .gpu/ first with benchmarks/stage-gpu.sh. COMMIT names the commit in the CSV lines.
 # Outputs go to $OUT (default /tmp/float8j-out).
 set -uo pipefail
 out=${OUT:-/tmp/float8j-out}
@@ -58,6 +58,13 @@ for step in "$@"; do
         tail -n 30 "$out/train-$b.txt"
       done
       (cd "$out" && tar -czf reports.tgz reports-* && rm -rf reports-*)
+      ;;
+    llama-demo)
+      # the Llama demo on the GPU: BF16 against each FP8 recipe for 1,000 steps on the JDK's java.util sources
+      java_run -Djava.awt.headless=true dev.float8j.samples.Demo --model llama --backend cuda --steps 1000 \
+        --data .gpu/jdk-sources.txt --out "$out/llama-demo" ${LLAMA_DEMO_ARGS:-} 2>&1 | tr '\r' '\n' > "$out/llama-demo.txt"
+      tail -n 30 "$out/llama-demo.txt"
+      (cd "$out" && tar -czf llama-demo.tgz llama-demo && rm -rf llama-demo)
       ;;
     *) echo "unknown step $step" ;;
   esac

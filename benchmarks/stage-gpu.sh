@@ -18,5 +18,7 @@ rm -f .gpu/lib/float8j-annotations-*.jar.bak
 cp -r runtime/target/test-classes .gpu/test-classes
 cp ~/.m2/repository/org/junit/platform/junit-platform-console-standalone/1.11.4/junit-platform-console-standalone-1.11.4.jar .gpu/junit-console.jar
 cp benchmarks/*.sh benchmarks/*.py .gpu/
+# the Llama demo's default text (the JDK's java.util sources) for the GPU host, whose jlink'ed JRE has no lib/src.zip
+(unzip -p "$JAVA_HOME/lib/src.zip" 'java.base/java/util/*' || true) | head -c 2000000 > .gpu/jdk-sources.txt
 [ -f .gpu/jre.tar.xz ] || ../shared/gpu/pack-jre.sh .gpu java.scripting,java.naming,jdk.management,java.instrument,jdk.zipfs
 du -sh .gpu
