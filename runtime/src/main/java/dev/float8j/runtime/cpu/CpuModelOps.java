@@ -98,13 +98,9 @@ public final class CpuModelOps implements ModelOps {
     @Override
     public NormResult rmsNorm(Tensor x, Tensor gain, float eps) {
         String op = "rmsNorm";
-        HostTensors.requireActivation(op, x);
+        HostOpChecks.rmsNorm(op, x, gain, eps);
         int rows = x.rows();
         int dim = x.cols();
-        HostTensors.requireMatrix(op, "gain", gain, 1, dim);
-        if (!(eps > 0)) {
-            throw new IllegalArgumentException(op + ": eps must be positive, got " + eps);
-        }
         float[] in = HostTensors.floats(op, x);
         float[] g = HostTensors.f32(op, "gain", gain);
         float[] y = new float[in.length];
@@ -191,12 +187,8 @@ public final class CpuModelOps implements ModelOps {
     @Override
     public Tensor rope(Tensor x, AttentionShape shape, int heads, float theta, boolean inverse) {
         String op = "rope";
-        HostTensors.requireActivation(op, x);
+        HostOpChecks.rope(op, x, shape, heads, theta);
         int headDim = shape.headDim();
-        HostTensors.requireMatrix(op, "x", x, shape.tokens(), heads * headDim);
-        if (!(theta > 1)) {
-            throw new IllegalArgumentException(op + ": theta must be above 1, got " + theta);
-        }
         float[] in = HostTensors.floats(op, x);
         float[] y = new float[in.length];
         int half = headDim / 2;
@@ -334,10 +326,7 @@ public final class CpuModelOps implements ModelOps {
     @Override
     public Tensor add(Tensor a, Tensor b) {
         String op = "add";
-        HostTensors.requireActivation(op, a);
-        if (a.size() != b.size()) {
-            throw new IllegalArgumentException(op + ": " + a + " and " + b + " hold different element counts");
-        }
+        HostOpChecks.add(op, a, b);
         float[] x = HostTensors.floats(op, a);
         float[] y = HostTensors.floats(op, b);
         float[] sum = new float[x.length];
@@ -358,14 +347,9 @@ public final class CpuModelOps implements ModelOps {
     @Override
     public LossResult crossEntropy(Tensor logits, TokenIds targets) {
         String op = "crossEntropy";
-        HostTensors.requireActivation(op, logits);
+        int[] t = HostOpChecks.crossEntropyTargets(op, logits, targets);
         int rows = logits.rows();
         int classes = logits.cols();
-        if (targets.count() != rows) {
-            throw new IllegalArgumentException(op + ": logits " + Arrays.toString(logits.shape()) + " have " + rows
-                    + " rows but " + targets.count() + " targets were given");
-        }
-        int[] t = HostTensors.checkIds(op, targets, classes);
         float[] x = HostTensors.floats(op, logits);
         float[] grad = new float[x.length];
         float[] rowLoss = new float[rows];

@@ -1,6 +1,7 @@
 package dev.float8j.runtime.ops;
 
 import dev.float8j.runtime.Tensor;
+import java.util.Arrays;
 
 /**
  * The input checks of the host {@link ModelOps} ({@link ReferenceModelOps} and the CPU backend's), in one place, so
@@ -8,6 +9,42 @@ import dev.float8j.runtime.Tensor;
  */
 public final class HostOpChecks {
     private HostOpChecks() {
+    }
+
+    /** x of an activation dtype, gain [1, x.cols()], a positive eps. */
+    public static void rmsNorm(String op, Tensor x, Tensor gain, float eps) {
+        HostTensors.requireActivation(op, x);
+        HostTensors.requireMatrix(op, "gain", gain, 1, x.cols());
+        if (!(eps > 0)) {
+            throw new IllegalArgumentException(op + ": eps must be positive, got " + eps);
+        }
+    }
+
+    /** x [tokens, heads·headDim] of an activation dtype, theta above 1. */
+    public static void rope(String op, Tensor x, AttentionShape shape, int heads, float theta) {
+        HostTensors.requireActivation(op, x);
+        HostTensors.requireMatrix(op, "x", x, shape.tokens(), heads * shape.headDim());
+        if (!(theta > 1)) {
+            throw new IllegalArgumentException(op + ": theta must be above 1, got " + theta);
+        }
+    }
+
+    /** a of an activation dtype, b with as many elements. */
+    public static void add(String op, Tensor a, Tensor b) {
+        HostTensors.requireActivation(op, a);
+        if (a.size() != b.size()) {
+            throw new IllegalArgumentException(op + ": " + a + " and " + b + " hold different element counts");
+        }
+    }
+
+    /** logits of an activation dtype, one target per row, each a class of logits; returns the targets. */
+    public static int[] crossEntropyTargets(String op, Tensor logits, TokenIds targets) {
+        HostTensors.requireActivation(op, logits);
+        if (targets.count() != logits.rows()) {
+            throw new IllegalArgumentException(op + ": logits " + Arrays.toString(logits.shape()) + " have "
+                    + logits.rows() + " rows but " + targets.count() + " targets were given");
+        }
+        return HostTensors.checkIds(op, targets, logits.cols());
     }
 
     /** q [tokens, heads·headDim] of an activation dtype, k and v [tokens, kvHeads·headDim]. */

@@ -57,13 +57,9 @@ public final class ReferenceModelOps implements ModelOps {
     @Override
     public NormResult rmsNorm(Tensor x, Tensor gain, float eps) {
         String op = "rmsNorm";
-        HostTensors.requireActivation(op, x);
+        HostOpChecks.rmsNorm(op, x, gain, eps);
         int rows = x.rows();
         int dim = x.cols();
-        HostTensors.requireMatrix(op, "gain", gain, 1, dim);
-        if (!(eps > 0)) {
-            throw new IllegalArgumentException(op + ": eps must be positive, got " + eps);
-        }
         float[] in = HostTensors.read(op, x);
         float[] g = HostTensors.f32(op, "gain", gain);
         double[] y = new double[in.length];
@@ -125,12 +121,8 @@ public final class ReferenceModelOps implements ModelOps {
     @Override
     public Tensor rope(Tensor x, AttentionShape shape, int heads, float theta, boolean inverse) {
         String op = "rope";
-        HostTensors.requireActivation(op, x);
+        HostOpChecks.rope(op, x, shape, heads, theta);
         int headDim = shape.headDim();
-        HostTensors.requireMatrix(op, "x", x, shape.tokens(), heads * headDim);
-        if (!(theta > 1)) {
-            throw new IllegalArgumentException(op + ": theta must be above 1, got " + theta);
-        }
         float[] in = HostTensors.read(op, x);
         double[] y = new double[in.length];
         int half = headDim / 2;
@@ -222,10 +214,7 @@ public final class ReferenceModelOps implements ModelOps {
     @Override
     public Tensor add(Tensor a, Tensor b) {
         String op = "add";
-        HostTensors.requireActivation(op, a);
-        if (a.size() != b.size()) {
-            throw new IllegalArgumentException(op + ": " + a + " and " + b + " hold different element counts");
-        }
+        HostOpChecks.add(op, a, b);
         float[] x = HostTensors.read(op, a);
         float[] y = HostTensors.read(op, b);
         double[] sum = new double[x.length];
@@ -240,14 +229,9 @@ public final class ReferenceModelOps implements ModelOps {
     @Override
     public LossResult crossEntropy(Tensor logits, TokenIds targets) {
         String op = "crossEntropy";
-        HostTensors.requireActivation(op, logits);
+        int[] t = HostOpChecks.crossEntropyTargets(op, logits, targets);
         int rows = logits.rows();
         int classes = logits.cols();
-        if (targets.count() != rows) {
-            throw new IllegalArgumentException(op + ": logits " + Arrays.toString(logits.shape()) + " have " + rows
-                    + " rows but " + targets.count() + " targets were given");
-        }
-        int[] t = HostTensors.checkIds(op, targets, classes);
         float[] x = HostTensors.read(op, logits);
         double[] grad = new double[x.length];
         double total = 0;
