@@ -75,11 +75,7 @@ final class OneDnnGemm {
      */
     private void bf16MatmulOrThrow(MemorySegment out) throws Throwable {
         try (Arena arena = Arena.ofConfined()) {
-            MemorySegment a = memoryDesc(arena, 16, 32, 32, 1, OneDnnLibrary.DATA_BF16);
-            MemorySegment b = memoryDesc(arena, 32, 16, 1, 32, OneDnnLibrary.DATA_BF16);
-            MemorySegment c = memoryDesc(arena, 16, 16, 16, 1, OneDnnLibrary.DATA_F32);
-            int status = (int) lib.matmulPrimitiveDescCreate.invokeExact(out, engine, a, b, MemorySegment.NULL, c,
-                    MemorySegment.NULL);
+            int status = createDescriptor(layouts(arena, new Shape(16, 16, 32, 1, 1, threads.count())), out);
             if (status == OneDnnLibrary.STATUS_UNIMPLEMENTED) {
                 throw new OneDnnUnavailableException("oneDNN " + lib.version() + " (" + lib.loadedFrom()
                         + ") has no BF16 matmul for this CPU (" + lib.isaName() + "); it needs AVX-512 or newer");
@@ -260,16 +256,10 @@ final class OneDnnGemm {
     /** The matmul primitive for one shape: src A {m, depth}, weights B^T {depth, n}, dst {m, n}, strided views. */
     private Plan plan(Shape s) {
         try (Arena arena = Arena.ofConfined()) {
-            // A with axis 1 is stored m x depth, with axis 0 depth x m; B with axis 1 n x depth, with axis 0 depth x n.
-            MemorySegment src = memoryDesc(arena, s.m, s.depth, s.aAxis == 1 ? s.depth : 1, s.aAxis == 1 ? 1 : s.m,
-                    OneDnnLibrary.DATA_BF16);
-            MemorySegment weights = memoryDesc(arena, s.depth, s.n, s.bAxis == 1 ? 1 : s.n, s.bAxis == 1 ? s.depth : 1,
-                    OneDnnLibrary.DATA_BF16);
-            MemorySegment dst = memoryDesc(arena, s.m, s.n, s.n, 1, OneDnnLibrary.DATA_F32);
+            Layouts layouts = layouts(arena, s);
             MemorySegment out = arena.allocate(ADDRESS);
             lib.ompSetNumThreads.invokeExact(s.threads);
-            check((int) lib.matmulPrimitiveDescCreate.invokeExact(out, engine, src, weights, MemorySegment.NULL, dst,
-                    MemorySegment.NULL), "dnnl_matmul_primitive_desc_create for BF16 " + s);
+            check(createDescriptor(layouts, out), "dnnl_matmul_primitive_desc_create for BF16 " + s);
             MemorySegment descriptor = out.get(ADDRESS, 0);
             check((int) lib.primitiveDescQuery.invokeExact(descriptor, OneDnnLibrary.QUERY_IMPL_INFO_STR, 0, out),
                     "dnnl_primitive_desc_query");
@@ -277,10 +267,30 @@ final class OneDnnGemm {
             check((int) lib.primitiveCreate.invokeExact(out, descriptor), "dnnl_primitive_create");
             MemorySegment primitive = out.get(ADDRESS, 0);
             check((int) lib.primitiveDescDestroy.invokeExact(descriptor), "dnnl_primitive_desc_destroy");
-            return new Plan(primitive, src, weights, dst, implementation);
+            return new Plan(primitive, layouts.src(), layouts.weights(), layouts.dst(), implementation);
         } catch (Throwable t) {
             throw OneDnnLibrary.rethrow(t);
         }
+    }
+
+    /** The memory descriptors of a matmul: src A {m, depth}, weights B^T {depth, n}, dst {m, n}. */
+    private record Layouts(MemorySegment src, MemorySegment weights, MemorySegment dst) {
+    }
+
+    /** Strided views of the operands as stored; kept for the primitive's lifetime. */
+    private Layouts layouts(Arena arena, Shape s) throws Throwable {
+        // A with axis 1 is stored m x depth, with axis 0 depth x m; B with axis 1 n x depth, with axis 0 depth x n.
+        MemorySegment src = memoryDesc(arena, s.m, s.depth, s.aAxis == 1 ? s.depth : 1, s.aAxis == 1 ? 1 : s.m,
+                OneDnnLibrary.DATA_BF16);
+        MemorySegment weights = memoryDesc(arena, s.depth, s.n, s.bAxis == 1 ? 1 : s.n, s.bAxis == 1 ? s.depth : 1,
+                OneDnnLibrary.DATA_BF16);
+        return new Layouts(src, weights, memoryDesc(arena, s.m, s.n, s.n, 1, OneDnnLibrary.DATA_F32));
+    }
+
+    /** Asks oneDNN for the matmul primitive descriptor of these layouts into out; returns oneDNN's status. */
+    private int createDescriptor(Layouts l, MemorySegment out) throws Throwable {
+        return (int) lib.matmulPrimitiveDescCreate.invokeExact(out, engine, l.src(), l.weights(), MemorySegment.NULL,
+                l.dst(), MemorySegment.NULL);
     }
 
     /** A 2-D memory descriptor; kept for the primitive's lifetime (plans live as long as the backend). */
