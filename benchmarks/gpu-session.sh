@@ -38,9 +38,9 @@ for step in "$@"; do
       java_run dev.float8j.benchmarks.cuda.ModelOpsBenchmark 2>&1 | tee "$out/modelops-bench.csv"
       ;;
     llama)
-      # the Llama step: PyTorch's BF16 reference, then float8j per recipe, the last one with one step's kernel times
+      # the Llama step: PyTorch's BF16 reference and float8j per recipe, then one more tensorwise run for one step's kernel times
       OUT=$out bash .gpu/llama-gpu.sh "${COMMIT:-unknown}" ${LLAMA_RECIPES:-bf16 tensorwise rowwise} 2>&1 | tail -n 8
-      java_run dev.float8j.benchmarks.cuda.LlamaBenchmark tensorwise commit="${COMMIT:-unknown}" profile=40 2>&1 \
+      java_run -Xmx48g dev.float8j.benchmarks.cuda.LlamaBenchmark tensorwise commit="${COMMIT:-unknown}" profile=40 2>&1 \
         | tee "$out/llama-kernels.txt" | tail -n 45
       ;;
     attention)
@@ -48,7 +48,9 @@ for step in "$@"; do
       PYTHONUNBUFFERED=1 python3 .gpu/attention_pytorch.py 2>&1 | tee -a "$out/attention.csv"
       ;;
     bench)
-      bash .gpu/gpu.sh ${BENCH_ARGS:-} 2>&1 | tee "$out/gpu-bench.txt"
+      # PyTorch's compiled BF16 linear step first, then float8j's, at the same shapes
+      PYTHONUNBUFFERED=1 python3 .gpu/linear_pytorch.py 2>&1 | tee "$out/gpu-bench.txt"
+      bash .gpu/gpu.sh ${BENCH_ARGS:-} 2>&1 | tee -a "$out/gpu-bench.txt"
       ;;
     train)
       # the sample model on the GPU and on the host CPU, same seed: their losses must agree within FP8 tolerance
