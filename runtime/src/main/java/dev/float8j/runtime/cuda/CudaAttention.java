@@ -35,6 +35,7 @@ public final class CudaAttention {
     private final MemorySegment backward128;
     private final MemorySegment delta;
     private final MemorySegment dqConvert;
+    private final KernelSignatures signatures = KernelSignatures.parse("attention.cu", source());
 
     /** Compiles attention.cu for this GPU and loads it. */
     CudaAttention(CudaContext cuda) {
@@ -128,7 +129,7 @@ public final class CudaAttention {
             lse = allocate(s.batch() * s.heads(), s.seq(), DType.F32);
             float scaleLog2 = (float) (1.0 / Math.sqrt(s.headDim()) / Math.log(2));
             try (Arena arena = Arena.ofConfined()) {
-                MemorySegment args = KernelArgs.pack(arena, q.pointer(), k.pointer(), v.pointer(), out.pointer(),
+                MemorySegment args = signatures.pack(arena, "attention_forward_d" + s.headDim(), q.pointer(), k.pointer(), v.pointer(), out.pointer(),
                         lse.pointer(), s.seq(), s.heads(), s.kvHeads(), scaleLog2);
                 cuda.driver.launch(s.headDim() == 64 ? forward64 : forward128, "attention_forward",
                         ceilDiv(s.seq(), FORWARD_ROWS), s.batch() * s.heads(), 1, FORWARD_THREADS, 1, 1,
@@ -162,19 +163,19 @@ public final class CudaAttention {
             grads[2] = allocate(s.tokens(), kvCols, DType.BF16);
             long items = (long) s.tokens() * s.heads();
             cuda.driver.launch(delta, "attention_backward_delta", (int) ceilDiv(items, 8), 1, 1, 256, 1, 1, 0,
-                    cuda.stream, KernelArgs.pack(arena, dOut.pointer(), out.pointer(), rowDots.pointer(), s.tokens(),
+                    cuda.stream, signatures.pack(arena, "attention_backward_delta", dOut.pointer(), out.pointer(), rowDots.pointer(), s.tokens(),
                             s.seq(), s.heads(), s.headDim()));
             long dqCount = (long) s.tokens() * qCols;
             cuda.driver.memset32(dqAccum.pointer(), 0, dqCount, cuda.stream);
             cuda.driver.launch(s.headDim() == 64 ? backward64 : backward128, "attention_backward",
                     ceilDiv(s.seq(), BACKWARD_KEYS), s.batch() * s.kvHeads(), 1, BACKWARD_THREADS, 1, 1,
                     backwardSharedBytes(s.headDim()), cuda.stream,
-                    KernelArgs.pack(arena, q.pointer(), k.pointer(), v.pointer(), dOut.pointer(), lse.pointer(),
+                    signatures.pack(arena, "attention_backward_d" + s.headDim(), q.pointer(), k.pointer(), v.pointer(), dOut.pointer(), lse.pointer(),
                             rowDots.pointer(), dqAccum.pointer(), grads[1].pointer(), grads[2].pointer(), s.seq(),
                             s.heads(), s.kvHeads(), scale));
             int convertBlocks = (int) Math.min(ceilDiv(dqCount / 2, 256), 8L * cuda.multiprocessors);
             cuda.driver.launch(dqConvert, "attention_backward_dq", convertBlocks, 1, 1, 256, 1, 1, 0, cuda.stream,
-                    KernelArgs.pack(arena, dqAccum.pointer(), grads[0].pointer(), dqCount, scale));
+                    signatures.pack(arena, "attention_backward_dq", dqAccum.pointer(), grads[0].pointer(), dqCount, scale));
             // The scratch buffers go back to the allocator now: the stream runs in order, so a later user
             // of the same blocks runs after these kernels.
             return grads;

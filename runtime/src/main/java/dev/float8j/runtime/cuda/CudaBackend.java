@@ -489,7 +489,7 @@ public final class CudaBackend implements Backend {
         try (Arena arena = Arena.ofConfined()) {
             long n = into.size();
             cuda.driver.launch(cuda.module("elementwise.cu").function("add_into"), "add_into", (int) Math.min(4096, (n + 255) / 256), 1, 1, 256, 1, 1,
-                    0, cuda.stream, KernelArgs.pack(arena, DeviceMemory.deviceView(into).pointer(), DeviceMemory.deviceView(dg).pointer(), n,
+                    0, cuda.stream, cuda.module("elementwise.cu").args(arena, "add_into", DeviceMemory.deviceView(into).pointer(), DeviceMemory.deviceView(dg).pointer(), n,
                             dg.dtype() == DType.F32 ? 0 : 1));
         } finally {
             Reference.reachabilityFence(into);

@@ -52,6 +52,9 @@ final class CudaCasts {
 
     private final CudaContext cuda;
     private final DeviceMemory memory;
+    /** The kernels' name suffixes, indexed by source type. */
+    private static final String[] TYPES = {"f32", "bf16", "fp8"};
+
     private final KernelModule module;
     /** Indexed by source type (F32, BF16, FP8). */
     private final MemorySegment[] amaxTiles = new MemorySegment[3];
@@ -64,13 +67,12 @@ final class CudaCasts {
         this.cuda = cuda;
         this.memory = memory;
         this.module = cuda.module("cast.cu", List.of(SOURCE, COPY));
-        String[] types = {"f32", "bf16", "fp8"};
-        for (int i = 0; i < types.length; i++) {
-            amaxTiles[i] = module.function("amax_tiles_" + types[i]);
-            castTiles[i] = module.function("cast_tiles_" + types[i]);
+        for (int i = 0; i < TYPES.length; i++) {
+            amaxTiles[i] = module.function("amax_tiles_" + TYPES[i]);
+            castTiles[i] = module.function("cast_tiles_" + TYPES[i]);
             if (i < 2) {
-                amaxFlat[i] = module.function("amax_flat_" + types[i]);
-                castFlat[i] = module.function("cast_flat_" + types[i]);
+                amaxFlat[i] = module.function("amax_flat_" + TYPES[i]);
+                castFlat[i] = module.function("cast_flat_" + TYPES[i]);
             }
         }
         // The pipelined BF16 kernels keep two 32 KiB tile stages in dynamic shared memory.
@@ -146,7 +148,7 @@ final class CudaCasts {
     private void transposeMatrix(long in, int rows, int cols, int ldIn, long out, int ldOut, int elementBytes) {
         try (Arena arena = Arena.ofConfined()) {
             cuda.driver.launch(module.function("transpose"), "transpose", ceilDiv(cols, 64), ceilDiv(rows, 64), 1, 256, 1,
-                    1, 0, cuda.stream, KernelArgs.pack(arena, in, rows, cols, ldIn, out, ldOut, elementBytes));
+                    1, 0, cuda.stream, module.args(arena, "transpose", in, rows, cols, ldIn, out, ldOut, elementBytes));
         }
     }
 
@@ -282,13 +284,13 @@ final class CudaCasts {
                 long n = (long) rows * cols;
                 int blocks = 8 * cuda.multiprocessors;
                 cuda.driver.launch(amaxFlat[src.type()], "amax_flat", blocks, 1, 1, 256, 1, 1, 0,
-                        cuda.stream, KernelArgs.pack(arena, src.data(), n, totalAmax.pointer()));
+                        cuda.stream, module.args(arena, "amax_flat_" + TYPES[src.type()], src.data(), n, totalAmax.pointer()));
                 if (reduceTotalAmax != null) {
                     reduceTotalAmax.accept(totalAmax);
                 }
                 if (colCopy == null && rowCopy.ld() == cols && rowCopy.storedRows() == rows) {
                     cuda.driver.launch(castFlat[src.type()], "cast_flat", blocks, 1, 1, 256, 1, 1, 0,
-                            cuda.stream, KernelArgs.pack(arena, src.data(), n, rowCopyArg, totalAmax.pointer()));
+                            cuda.stream, module.args(arena, "cast_flat_" + TYPES[src.type()], src.data(), n, rowCopyArg, totalAmax.pointer()));
                     return new DeviceFloat8[] {rowCopy, null};
                 }
             }
@@ -306,7 +308,7 @@ final class CudaCasts {
                 cuda.driver.launch(amaxTiles[src.type()], "amax_tiles",
                         pipelined ? Math.min(tiles, 2 * cuda.multiprocessors) : gridX, pipelined ? 1 : gridY, 1,
                         TILE_THREADS, 1, 1, pipelined ? CudaContext.PIPELINE_STAGE_BYTES : 0, cuda.stream,
-                        KernelArgs.pack(arena, source, rows, cols, pointerOf(rowAmax), pointerOf(colAmax),
+                        module.args(arena, "amax_tiles_" + TYPES[src.type()], source, rows, cols, pointerOf(rowAmax), pointerOf(colAmax),
                                 pointerOf(totalAmax), pipelined ? 1 : 0));
                 if (reduceTotalAmax != null && totalAmax != null) {
                     reduceTotalAmax.accept(totalAmax);
@@ -315,7 +317,7 @@ final class CudaCasts {
             cuda.driver.launch(castTiles[src.type()], "cast_tiles",
                     pipelined ? Math.min(tiles, 2 * cuda.multiprocessors) : gridX, pipelined ? 1 : gridY, 1,
                     TILE_THREADS, 1, 1, pipelined ? CudaContext.PIPELINE_STAGE_BYTES : 0, cuda.stream,
-                    KernelArgs.pack(arena, source, rows, cols, mode, tile(g), rowCopyArg, colCopyArg, pointerOf(rowAmax), pointerOf(colAmax), pointerOf(totalAmax),
+                    module.args(arena, "cast_tiles_" + TYPES[src.type()], source, rows, cols, mode, tile(g), rowCopyArg, colCopyArg, pointerOf(rowAmax), pointerOf(colAmax), pointerOf(totalAmax),
                             pipelined ? 1 : 0));
         } finally {
             for (DeviceBuffer b : new DeviceBuffer[] {rowAmax, colAmax, totalAmax}) {
@@ -333,7 +335,7 @@ final class CudaCasts {
         try (Arena arena = Arena.ofConfined()) {
             long n = (long) q.rows() * q.cols();
             cuda.driver.launch(module.function("dequantize"), "dequantize", (int) Math.min(4096, (n + 255) / 256), 1, 1,
-                    256, 1, 1, 0, cuda.stream, KernelArgs.pack(arena, fp8Source(q).pack(arena), q.rows(), q.cols(),
+                    256, 1, 1, 0, cuda.stream, module.args(arena, "dequantize", fp8Source(q).pack(arena), q.rows(), q.cols(),
                             d.pointer(), out == DType.F32 ? 0 : 1));
         }
         return d;
@@ -349,7 +351,7 @@ final class CudaCasts {
         try (Arena arena = Arena.ofConfined()) {
             long n = (long) x.rows() * x.cols();
             cuda.driver.launch(module.function("convert"), "convert", (int) Math.min(4096, (n + 255) / 256), 1, 1, 256, 1,
-                    1, 0, cuda.stream, KernelArgs.pack(arena, x.pointer(), d.pointer(), n, to == DType.BF16 ? 1 : 0));
+                    1, 0, cuda.stream, module.args(arena, "convert", x.pointer(), d.pointer(), n, to == DType.BF16 ? 1 : 0));
         }
         return d;
     }

@@ -156,7 +156,7 @@ final class CudaGemms {
                 long n = (long) d.rows() * d.cols();
                 cuda.driver.launch(cuda.module("elementwise.cu").function("add_bias"), "add_bias",
                         (int) Math.min(4096, (n + 255) / 256), 1, 1, 256, 1, 1, 0, cuda.stream,
-                        KernelArgs.pack(arena, f32.pointer(), bias.pointer(), (long) d.rows(), d.cols(), d.pointer(),
+                        cuda.module("elementwise.cu").args(arena, "add_bias", f32.pointer(), bias.pointer(), (long) d.rows(), d.cols(), d.pointer(),
                                 d.dtype() == DType.F32 ? 0 : 1));
             }
         } finally {
@@ -182,7 +182,7 @@ final class CudaGemms {
         DeviceTensor out = memory.allocate(1, g.cols(), DType.F32);
         try (Arena arena = Arena.ofConfined()) {
             cuda.driver.launch(cuda.module("elementwise.cu").function("column_sums"), "column_sums",
-                    ceilDiv(g.cols(), 256), 1, 1, 256, 1, 1, 0, cuda.stream, KernelArgs.pack(arena, g.pointer(),
+                    ceilDiv(g.cols(), 256), 1, 1, 256, 1, 1, 0, cuda.stream, cuda.module("elementwise.cu").args(arena, "column_sums", g.pointer(),
                             g.rows(), g.cols(), g.dtype() == DType.F32 ? 0 : 1, out.pointer()));
         }
         return out;

@@ -135,7 +135,7 @@ final class CudaModelOps implements ModelOps {
     private void launch(KernelModule module, String kernel, int grid, int threads, int sharedBytes, Object... args) {
         try (Arena arena = Arena.ofConfined()) {
             cuda.driver.launch(module.function(kernel), kernel, grid, 1, 1, threads, 1, 1, sharedBytes, cuda.stream,
-                    KernelArgs.pack(arena, args));
+                    module.args(arena, kernel, args));
         }
         releaseUploads();
     }
@@ -416,7 +416,7 @@ final class CudaModelOps implements ModelOps {
         DeviceTensor u = in(up);
         Tensor h = result(gate.dtype(), gate.shape());
         launch(elementwise, "swiglu", gridFor(gate.size()), THREADS, 0, g.pointer(), dt(gate.dtype()), u.pointer(),
-                dt(up.dtype()), DeviceMemory.deviceView(h).pointer(), gate.size());
+                dt(up.dtype()), DeviceMemory.deviceView(h).pointer(), (long) gate.size());
         Reference.reachabilityFence(gate);
         Reference.reachabilityFence(up);
         return h;
@@ -437,7 +437,7 @@ final class CudaModelOps implements ModelOps {
         Tensor dUp = result(up.dtype(), up.shape());
         launch(elementwise, "swiglu_backward", gridFor(gate.size()), THREADS, 0, dh.pointer(), dt(dH.dtype()),
                 g.pointer(), dt(gate.dtype()), u.pointer(), dt(up.dtype()), DeviceMemory.deviceView(dGate).pointer(),
-                DeviceMemory.deviceView(dUp).pointer(), gate.size());
+                DeviceMemory.deviceView(dUp).pointer(), (long) gate.size());
         Reference.reachabilityFence(dH);
         Reference.reachabilityFence(gate);
         Reference.reachabilityFence(up);
@@ -456,7 +456,7 @@ final class CudaModelOps implements ModelOps {
         DeviceTensor db = in(b);
         Tensor sum = result(a.dtype(), a.shape());
         launch(elementwise, "add", gridFor(a.size()), THREADS, 0, da.pointer(), dt(a.dtype()), db.pointer(),
-                dt(b.dtype()), DeviceMemory.deviceView(sum).pointer(), a.size());
+                dt(b.dtype()), DeviceMemory.deviceView(sum).pointer(), (long) a.size());
         Reference.reachabilityFence(a);
         Reference.reachabilityFence(b);
         return sum;
@@ -498,7 +498,7 @@ final class CudaModelOps implements ModelOps {
             requireActivation("sumOfSquares", t);
             DeviceTensor d = in(t);
             launch(optimizer, "sum_squares_partial", SUMSQ_BLOCKS, SUMSQ_THREADS, 0, d.pointer(), dt(t.dtype()),
-                    t.size(), partials + 4L * SUMSQ_BLOCKS * i);
+                    (long) t.size(), partials + 4L * SUMSQ_BLOCKS * i);
             Reference.reachabilityFence(t);
         }
         launch(optimizer, "sum_squares_total", 1, 1024, 0, partials, tensors.size() * SUMSQ_BLOCKS,
@@ -539,7 +539,7 @@ final class CudaModelOps implements ModelOps {
             args.set(JAVA_FLOAT, CudaCasts.offset(ADAMW_ARGS, "maxNorm"), maxNorm);
             args.set(JAVA_LONG, CudaCasts.offset(ADAMW_ARGS, "sumOfSquares"), sumOfSquares);
             launch(optimizer, "adamw", gridFor(param.size()), THREADS, 0, w.pointer(), g.pointer(), m.pointer(),
-                    v.pointer(), param.size(), args);
+                    v.pointer(), (long) param.size(), args);
         }
         Reference.reachabilityFence(param);
         Reference.reachabilityFence(grad);

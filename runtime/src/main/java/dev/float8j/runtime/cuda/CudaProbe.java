@@ -76,7 +76,8 @@ public final class CudaProbe {
         int n = 1000;
         long d = driver.malloc(4L * n);
         try (Arena arena = Arena.ofConfined()) {
-            driver.launch(fill, "fill", 4, 1, 1, 256, 1, 1, 0, stream, KernelArgs.pack(arena, d, n, 0.5f));
+            driver.launch(fill, "fill", 4, 1, 1, 256, 1, 1, 0, stream,
+                    KernelSignatures.parse("the probe's fill kernel", src).pack(arena, "fill", d, n, 0.5f));
             driver.synchronize(stream);
             MemorySegment host = arena.allocate(JAVA_FLOAT, n);
             driver.copyToHost(host, d, 4L * n);

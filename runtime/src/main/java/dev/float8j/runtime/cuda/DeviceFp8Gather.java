@@ -140,7 +140,7 @@ final class DeviceFp8Gather {
             try (Arena arena = Arena.ofConfined()) {
                 cuda.driver.launch(cuda.module("gather.cu").function("gather_tile_scales"), "gather_tile_scales",
                         (int) Math.min(4096, (total + 255) / 256), 1, 1, 256, 1, 1, 0, stream,
-                        KernelArgs.pack(arena, stack.pointer(), ranks, tiles, ldShard, rowsPerRank, rows,
+                        cuda.module("gather.cu").args(arena, "gather_tile_scales", stack.pointer(), ranks, tiles, ldShard, rowsPerRank, rows,
                                 dest.pointer(), ldOut));
             }
         });

@@ -31,12 +31,14 @@ final class KernelModule {
     private final CudaContext cuda;
     private final String file;
     private final MemorySegment module;
+    private final KernelSignatures signatures;
     private final Map<String, MemorySegment> functions = new HashMap<>();
 
     private KernelModule(CudaContext cuda, String file, MemorySegment module) {
         this.cuda = cuda;
         this.file = file;
         this.module = module;
+        this.signatures = KernelSignatures.parse(file, resource(file));
     }
 
     /** Compiles and loads file, then checks its structs (none: no check) against the kernel's own layout. */
@@ -58,6 +60,11 @@ final class KernelModule {
     /** The kernel of that name, looked up once. */
     MemorySegment function(String name) {
         return functions.computeIfAbsent(name, n -> cuda.driver.function(module, n));
+    }
+
+    /** kernel's arguments packed for cuLaunchKernel, once they are checked against its declaration in the file. */
+    MemorySegment args(Arena arena, String kernel, Object... args) {
+        return signatures.pack(arena, kernel, args);
     }
 
     /** The numbers the kernel's layout function must write: per struct its size, then each field's offset. */
@@ -82,7 +89,7 @@ final class KernelModule {
         long[] actual;
         try (DeviceBuffer out = cuda.allocator.allocate(8L * expected.length); Arena arena = Arena.ofConfined()) {
             cuda.driver.launch(function(kernel), kernel, 1, 1, 1, 1, 1, 1, 0, cuda.stream,
-                    KernelArgs.pack(arena, out.pointer()));
+                    args(arena, kernel, out.pointer()));
             cuda.driver.synchronize(cuda.stream);
             MemorySegment host = arena.allocate(JAVA_LONG, expected.length);
             cuda.driver.copyToHost(host, out.pointer(), 8L * expected.length);

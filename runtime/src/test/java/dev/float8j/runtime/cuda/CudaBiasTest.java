@@ -85,7 +85,10 @@ class CudaBiasTest {
                 Tensor actual = cuda.toHost(onDevice);
                 assertEquals(out, actual.dtype());
                 double error = relativeError(expected, actual);
-                assertTrue(error < (out == DType.F32 ? 1e-5 : 8e-3), plan + " " + out + ": relative error " + error);
+                // Hopper's FP8 tensor cores keep fewer mantissa bits in their partial sums than the reference's
+                // F32 (CudaBackendTest measured 2.5e-4), so F32 output gets CudaBackendTest's FP8 gemm tolerance;
+                // a missing or misplaced bias of this size is an error near 1
+                assertTrue(error < (out == DType.F32 ? 1e-3 : 8e-3), plan + " " + out + ": relative error " + error);
             }
         }
     }

@@ -23,7 +23,7 @@ import org.junit.jupiter.params.provider.MethodSource;
  */
 class KernelSourcesCompileTest {
     /** The kernel files the backend loads; the test also checks that no .cu file beside them is left out. */
-    private static final List<String> FILES = List.of("attention.cu", "cast.cu", "cross_entropy.cu", "elementwise.cu",
+    static final List<String> FILES = List.of("attention.cu", "cast.cu", "cross_entropy.cu", "elementwise.cu",
             "embedding.cu", "gather.cu", "optimizer.cu", "rmsnorm.cu", "rope.cu");
     private static Nvrtc nvrtc;
 
