@@ -115,7 +115,7 @@ final class CudaDriver {
             } catch (Throwable t) {
                 text = "unknown error";
             }
-            throw new CudaException(call + " failed: CUDA error " + status + " (" + text + ")");
+            throw new CudaException(call + " failed: CUDA error " + status + " (" + text + ")", status);
         }
     }
 

@@ -34,7 +34,7 @@ public final class DeviceAllocator {
         try {
             return allocateOrEmptyCache(bytes);
         } catch (CudaException e) {
-            outOfMemory = e;
+            outOfMemory = onlyOutOfMemory(e);
         }
         // Device tensors that the program dropped are returned by the garbage collector's cleaners (see
         // Resident), outside this allocator's lock: collect, give them a moment, and try again.
@@ -49,11 +49,23 @@ public final class DeviceAllocator {
             try {
                 return allocateOrEmptyCache(bytes);
             } catch (CudaException e) {
-                outOfMemory = e;
+                outOfMemory = onlyOutOfMemory(e);
             }
         }
         throw new CudaException("out of device memory: " + bytes + " bytes requested, " + bytesInUse()
-                + " bytes in use by live tensors (" + outOfMemory.getMessage() + ")");
+                + " bytes in use by live tensors (" + outOfMemory.getMessage() + ")", CudaException.OUT_OF_MEMORY);
+    }
+
+    /**
+     * e if the driver ran out of memory; any other failure is rethrown as itself. A kernel's illegal address makes
+     * every later call fail with error 700, which collecting garbage cannot cure, and reporting it as "out of device
+     * memory" sent the reader to the wrong cause.
+     */
+    private static CudaException onlyOutOfMemory(CudaException e) {
+        if (!e.isOutOfMemory()) {
+            throw e;
+        }
+        return e;
     }
 
     private synchronized DeviceBuffer allocateOrEmptyCache(long bytes) {
@@ -66,7 +78,8 @@ public final class DeviceAllocator {
         } else {
             try {
                 pointer = driver.malloc(size);
-            } catch (CudaException outOfMemory) {
+            } catch (CudaException e) {
+                onlyOutOfMemory(e);
                 emptyCache();
                 pointer = driver.malloc(size);
             }
