@@ -29,9 +29,8 @@ for step in "$@"; do
       done 2>&1 | tee "$out/fp8-vs-pytorch.txt"
       ;;
     test)
-      java --add-modules jdk.incubator.vector --enable-native-access=ALL-UNNAMED -Xmx24g -jar .gpu/junit-console.jar \
-        execute --class-path '.gpu/test-classes' --class-path "$(ls .gpu/lib/*.jar | tr '\n' ':')" \
-        --select-package dev.float8j.runtime.cuda --details=flat --disable-banner --disable-ansi-colors 2>&1 | tee "$out/gpu-tests.txt"
+      # one JVM per test class, so a kernel's illegal address fails its own class, not every later one
+      OUT=$out bash .gpu/gpu-tests-isolated.sh
       ;;
     modelops)
       # each CUDA model op at the Llama benchmark's shapes (ms and effective GB/s)

@@ -4,7 +4,8 @@
 # those classes run again under compute-sanitizer's memcheck, which names the kernel, thread and address.
 # Usage from the repository root on the GPU host (staged .gpu/, see stage-gpu.sh):
 #   bash .gpu/gpu-tests-isolated.sh [Class ...]   (default: every class in the staged cuda test package)
-# Writes $OUT/gpu-tests-isolated.txt and $OUT/sanitizer.txt; prints each class's verdict and first failures.
+# Writes $OUT/gpu-tests-isolated.txt (and $OUT/sanitizer.txt with SANITIZE); prints each class's verdict and first
+# failures.
 set -uo pipefail
 out=${OUT:-/tmp/float8j-out}; mkdir -p "$out"
 [ -x /tmp/jre/bin/java ] || tar -C /tmp -xJf .gpu/jre.tar.xz
@@ -23,7 +24,7 @@ for c in "${classes[@]}"; do
   echo "== $c: $(echo "$log" | grep -E '^\[ +[0-9]+ tests (successful|failed|aborted) ' | tr -s ' ' | tr '\n' ' ')"
   echo "$log" | grep '✘' | head -n "${FIRST_FAILURES:-4}" | cut -c1-400
 done
-: > "$out/sanitizer.txt"
+[ -z "${SANITIZE:-}" ] || : > "$out/sanitizer.txt"
 for c in ${SANITIZE:-}; do
   echo "##### $c under compute-sanitizer" >> "$out/sanitizer.txt"
   junit timeout "${SANITIZER_TIMEOUT:-240}" /usr/local/cuda/bin/compute-sanitizer --tool memcheck --print-limit 3 \
