@@ -2,6 +2,10 @@
 a host where PyTorch is installed but the JavaCPP presets are not (the GPU host). Prints CSV
 system,dtype,size,threads,gflops with the best of REPEATS timings after a warmup.
 
+Each dtype is timed twice: `a @ b` with b stored K x N (dtype "float32", "bfloat16"), and `a @ w.t()` with w stored
+N x K (dtype "float32_nt", "bfloat16_nt"), the layout of float8j's forward gemm, whose weight is stored N x K and
+summed along its rows; the oneDNN path hands oneDNN that layout as it is.
+
 Usage: python3 benchmarks/cpu_matmul_pytorch.py [threads] [size ...]
 """
 import sys
@@ -12,9 +16,11 @@ import torch
 REPEATS = 5
 
 
-def gflops(n, dtype):
+def gflops(n, dtype, weight_n_by_k):
     a = torch.randn(n, n).to(dtype)
     b = torch.randn(n, n).to(dtype)
+    if weight_n_by_k:
+        b = b.t()  # a view: the same storage read as N x K rows
     torch.mm(a, b)
     best = float("inf")
     for _ in range(REPEATS):
@@ -31,7 +37,9 @@ def main():
     print("system,dtype,size,threads,gflops")
     for n in sizes:
         for dtype in (torch.float32, torch.bfloat16):
-            print(f"pytorch,{str(dtype).replace('torch.', '')},{n},{threads},{gflops(n, dtype):.1f}", flush=True)
+            for nt in (False, True):
+                name = str(dtype).replace("torch.", "") + ("_nt" if nt else "")
+                print(f"pytorch,{name},{n},{threads},{gflops(n, dtype, nt):.1f}", flush=True)
 
 
 if __name__ == "__main__":
