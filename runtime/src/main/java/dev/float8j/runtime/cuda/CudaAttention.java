@@ -2,13 +2,8 @@ package dev.float8j.runtime.cuda;
 
 import dev.float8j.runtime.DType;
 import dev.float8j.runtime.ops.AttentionShape;
-import java.io.IOException;
-import java.io.InputStream;
-import java.io.UncheckedIOException;
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
-import java.nio.charset.StandardCharsets;
-import java.util.List;
 
 /**
  * Fused causal self-attention with grouped-query heads in BF16 on the GPU, forward and backward
@@ -35,21 +30,19 @@ public final class CudaAttention {
     private final MemorySegment backward128;
     private final MemorySegment delta;
     private final MemorySegment dqConvert;
-    private final KernelSignatures signatures = KernelSignatures.parse("attention.cu", source());
+    private final KernelModule module;
 
-    /** Compiles attention.cu for this GPU and loads it. */
+    /** attention.cu for this GPU, compiled and loaded once per context. */
     CudaAttention(CudaContext cuda) {
         this.cuda = cuda;
-        byte[] cubin = new Nvrtc().compile(source(), "attention.cu",
-                List.of("--gpu-architecture=sm_" + cuda.computeCapability, "--std=c++17"));
+        this.module = cuda.module("attention.cu");
         CudaDriver driver = cuda.driver;
-        MemorySegment module = driver.loadModule(cubin);
-        forward64 = driver.function(module, "attention_forward_d64");
-        forward128 = driver.function(module, "attention_forward_d128");
-        backward64 = driver.function(module, "attention_backward_d64");
-        backward128 = driver.function(module, "attention_backward_d128");
-        delta = driver.function(module, "attention_backward_delta");
-        dqConvert = driver.function(module, "attention_backward_dq");
+        forward64 = module.function("attention_forward_d64");
+        forward128 = module.function("attention_forward_d128");
+        backward64 = module.function("attention_backward_d64");
+        backward128 = module.function("attention_backward_d128");
+        delta = module.function("attention_backward_delta");
+        dqConvert = module.function("attention_backward_dq");
         for (int d : new int[] {64, 128}) {
             driver.setFunctionAttribute(d == 64 ? forward64 : forward128,
                     CudaDriver.FUNC_ATTR_MAX_DYNAMIC_SHARED_BYTES, forwardSharedBytes(d));
@@ -71,17 +64,6 @@ public final class CudaAttention {
     /** K, V and two stages of Q and dOut tiles (64 rows each), the 64 x 64 dS tile, two stages of lse and delta. */
     static int backwardSharedBytes(int headDim) {
         return 6 * TILE * headDim * 2 + TILE * TILE * 2 + 2 * 2 * TILE * 4;
-    }
-
-    private static String source() {
-        try (InputStream in = CudaAttention.class.getResourceAsStream("attention.cu")) {
-            if (in == null) {
-                throw new IllegalStateException("attention.cu is missing from the float8j jar");
-            }
-            return new String(in.readAllBytes(), StandardCharsets.UTF_8);
-        } catch (IOException e) {
-            throw new UncheckedIOException(e);
-        }
     }
 
     /**
@@ -129,7 +111,7 @@ public final class CudaAttention {
             lse = allocate(s.batch() * s.heads(), s.seq(), DType.F32);
             float scaleLog2 = (float) (1.0 / Math.sqrt(s.headDim()) / Math.log(2));
             try (Arena arena = Arena.ofConfined()) {
-                MemorySegment args = signatures.pack(arena, "attention_forward_d" + s.headDim(), q.pointer(), k.pointer(), v.pointer(), out.pointer(),
+                MemorySegment args = module.args(arena, "attention_forward_d" + s.headDim(), q.pointer(), k.pointer(), v.pointer(), out.pointer(),
                         lse.pointer(), s.seq(), s.heads(), s.kvHeads(), scaleLog2);
                 cuda.driver.launch(s.headDim() == 64 ? forward64 : forward128, "attention_forward",
                         ceilDiv(s.seq(), FORWARD_ROWS), s.batch() * s.heads(), 1, FORWARD_THREADS, 1, 1,
@@ -163,19 +145,19 @@ public final class CudaAttention {
             grads[2] = allocate(s.tokens(), kvCols, DType.BF16);
             long items = (long) s.tokens() * s.heads();
             cuda.driver.launch(delta, "attention_backward_delta", (int) ceilDiv(items, 8), 1, 1, 256, 1, 1, 0,
-                    cuda.stream, signatures.pack(arena, "attention_backward_delta", dOut.pointer(), out.pointer(), rowDots.pointer(), s.tokens(),
+                    cuda.stream, module.args(arena, "attention_backward_delta", dOut.pointer(), out.pointer(), rowDots.pointer(), s.tokens(),
                             s.seq(), s.heads(), s.headDim()));
             long dqCount = (long) s.tokens() * qCols;
             cuda.driver.memset32(dqAccum.pointer(), 0, dqCount, cuda.stream);
             cuda.driver.launch(s.headDim() == 64 ? backward64 : backward128, "attention_backward",
                     ceilDiv(s.seq(), BACKWARD_KEYS), s.batch() * s.kvHeads(), 1, BACKWARD_THREADS, 1, 1,
                     backwardSharedBytes(s.headDim()), cuda.stream,
-                    signatures.pack(arena, "attention_backward_d" + s.headDim(), q.pointer(), k.pointer(), v.pointer(), dOut.pointer(), lse.pointer(),
+                    module.args(arena, "attention_backward_d" + s.headDim(), q.pointer(), k.pointer(), v.pointer(), dOut.pointer(), lse.pointer(),
                             rowDots.pointer(), dqAccum.pointer(), grads[1].pointer(), grads[2].pointer(), s.seq(),
                             s.heads(), s.kvHeads(), scale));
             int convertBlocks = (int) Math.min(ceilDiv(dqCount / 2, 256), 8L * cuda.multiprocessors);
             cuda.driver.launch(dqConvert, "attention_backward_dq", convertBlocks, 1, 1, 256, 1, 1, 0, cuda.stream,
-                    signatures.pack(arena, "attention_backward_dq", dqAccum.pointer(), grads[0].pointer(), dqCount, scale));
+                    module.args(arena, "attention_backward_dq", dqAccum.pointer(), grads[0].pointer(), dqCount, scale));
             // The scratch buffers go back to the allocator now: the stream runs in order, so a later user
             // of the same blocks runs after these kernels.
             return grads;

@@ -34,17 +34,19 @@ final class KernelModule {
     private final KernelSignatures signatures;
     private final Map<String, MemorySegment> functions = new HashMap<>();
 
-    private KernelModule(CudaContext cuda, String file, MemorySegment module) {
+    private KernelModule(CudaContext cuda, String file, KernelSignatures signatures, MemorySegment module) {
         this.cuda = cuda;
         this.file = file;
+        this.signatures = signatures;
         this.module = module;
-        this.signatures = KernelSignatures.parse(file, resource(file));
     }
 
     /** Compiles and loads file, then checks its structs (none: no check) against the kernel's own layout. */
     static KernelModule load(CudaContext cuda, String file, List<StructLayout> structs) {
-        byte[] cubin = compile(new Nvrtc(), file, cuda.computeCapability);
-        KernelModule loaded = new KernelModule(cuda, file, cuda.driver.loadModule(cubin));
+        String source = resource(file);
+        byte[] cubin = compile(new Nvrtc(), file, source, cuda.computeCapability);
+        KernelModule loaded = new KernelModule(cuda, file, KernelSignatures.parse(file, source),
+                cuda.driver.loadModule(cubin));
         if (!structs.isEmpty()) {
             loaded.checkLayouts(structs);
         }
@@ -53,7 +55,11 @@ final class KernelModule {
 
     /** Compiles the kernel file (a resource beside this class) with NVRTC for sm_computeCapability to a cubin. */
     static byte[] compile(Nvrtc nvrtc, String file, int computeCapability) {
-        return nvrtc.compile(resource(file), file, Map.of(COMMON_HEADER, resource(COMMON_HEADER)),
+        return compile(nvrtc, file, resource(file), computeCapability);
+    }
+
+    private static byte[] compile(Nvrtc nvrtc, String file, String source, int computeCapability) {
+        return nvrtc.compile(source, file, Map.of(COMMON_HEADER, resource(COMMON_HEADER)),
                 List.of("--gpu-architecture=sm_" + computeCapability, "--std=c++17"));
     }
 
