@@ -13,7 +13,6 @@ import dev.float8j.runtime.nn.transformer.LlamaModel;
 import dev.float8j.runtime.train.LearningRateSchedule;
 import dev.float8j.runtime.train.LlamaTrainer;
 import java.time.LocalDate;
-import java.util.Random;
 
 /**
  * Times whole Llama training steps on the GPU: forward, fused cross-entropy, backward, global-norm clipping and
@@ -53,14 +52,10 @@ public final class LlamaBenchmark {
         LlamaTrainer trainer = new LlamaTrainer(model, new LlamaTrainer.Settings(
                 new LearningRateSchedule(1e-4, 1e-5, 0, warmup + steps), 0.1, 1.0f, LlamaTrainer.OnNonFinite.FAIL));
 
-        Random random = new Random(0);
         int tokens = batch * config.seq();
-        int[] inputs = new int[tokens];
-        int[] targets = new int[tokens];
-        for (int i = 0; i < tokens; i++) {
-            inputs[i] = random.nextInt(config.vocabulary());
-            targets[i] = random.nextInt(config.vocabulary());
-        }
+        RandomTokens batchTokens = RandomTokens.of(tokens, config.vocabulary());
+        int[] inputs = batchTokens.inputs();
+        int[] targets = batchTokens.targets();
         float loss = Float.NaN;
         for (int i = 0; i < warmup; i++) {
             loss = trainer.step(inputs, targets, batch, config.seq()).loss();

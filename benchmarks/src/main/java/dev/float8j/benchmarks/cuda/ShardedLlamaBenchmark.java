@@ -22,7 +22,6 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.nio.file.StandardCopyOption;
 import java.time.LocalDate;
-import java.util.Random;
 
 /**
  * Times sharded data-parallel Llama training steps on several GPUs, one process per GPU (benchmarks/multi-gpu.sh
@@ -86,14 +85,10 @@ public final class ShardedLlamaBenchmark {
                     new LearningRateSchedule(1e-4, 1e-5, 0, warmup + steps), 0.1, 1.0f, LlamaTrainer.OnNonFinite.FAIL),
                     gather);
 
-            Random random = new Random(0);
             int tokens = globalBatch * config.seq();
-            int[] inputs = new int[tokens];
-            int[] targets = new int[tokens];
-            for (int i = 0; i < tokens; i++) {
-                inputs[i] = random.nextInt(config.vocabulary());
-                targets[i] = random.nextInt(config.vocabulary());
-            }
+            RandomTokens batchTokens = RandomTokens.of(tokens, config.vocabulary());
+            int[] inputs = batchTokens.inputs();
+            int[] targets = batchTokens.targets();
             float loss = Float.NaN;
             for (int i = 0; i < warmup; i++) {
                 loss = trainer.step(inputs, targets, globalBatch, config.seq()).loss();
