@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Runs each CUDA test class in its own JVM with CUDA_LAUNCH_BLOCKING=1, so an illegal memory access fails the
 # launch that made it instead of poisoning the shared context for every later test. With SANITIZE="Class ...",
-# those classes run again under compute-sanitizer's memcheck, which names the kernel, thread and address.
+# those classes run again under compute-sanitizer's memcheck, which names the kernel, thread and address;
+# SANITIZE_ONLY=1 skips the plain runs.
 # Usage from the repository root on the GPU host (staged .gpu/, see stage-gpu.sh):
 #   bash .gpu/gpu-tests-isolated.sh [Class ...]   (default: every class in the staged cuda test package)
 # Writes $OUT/gpu-tests-isolated.txt (and $OUT/sanitizer.txt with SANITIZE); prints each class's verdict and first
@@ -17,7 +18,8 @@ junit() {
     -jar .gpu/junit-console.jar execute --class-path .gpu/test-classes --class-path "$cp_jars" \
     --select-class "dev.float8j.runtime.cuda.$c" --details=tree --disable-banner --disable-ansi-colors 2>&1
 }
-: > "$out/gpu-tests-isolated.txt"
+[ -n "${SANITIZE_ONLY:-}" ] || : > "$out/gpu-tests-isolated.txt"
+[ -n "${SANITIZE_ONLY:-}" ] && classes=()
 for c in "${classes[@]}"; do
   log=$(CUDA_LAUNCH_BLOCKING=1 junit timeout "${CLASS_TIMEOUT:-120}")
   echo "##### $c" >> "$out/gpu-tests-isolated.txt"; echo "$log" >> "$out/gpu-tests-isolated.txt"
