@@ -270,6 +270,16 @@ public interface Backend {
         t.markReleased();
     }
 
+    /**
+     * Opens a {@link MemoryScope}: device tensors this backend makes until it closes are freed then. A device
+     * backend that left them to the garbage collector would fill its memory within a few training steps and then
+     * stall on collections (the CUDA backend does this until a scope is open). Scopes nest and close innermost
+     * first. This default, for host backends, does nothing.
+     */
+    default MemoryScope openScope() {
+        return () -> { };
+    }
+
     /** Sets every element of t to zero, where t lives. */
     default void zero(Tensor t) {
         if (t.dtype() == DType.F32) {

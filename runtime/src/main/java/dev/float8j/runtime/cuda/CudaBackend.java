@@ -160,6 +160,7 @@ public final class CudaBackend implements Backend {
     }
 
     /** Opens a scope that frees every device tensor made until it closes; scopes nest (see {@link DeviceScope}). */
+    @Override
     public DeviceScope openScope() {
         return memory.openScope();
     }

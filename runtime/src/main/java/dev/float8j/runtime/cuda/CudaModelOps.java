@@ -40,7 +40,7 @@ import java.util.List;
 final class CudaModelOps implements ModelOps {
     private static final int THREADS = 256;
     private static final int CE_THREADS = 512;
-    private static final int SUMSQ_BLOCKS = 64;
+    private static final int SUMSQ_BLOCKS_PER_SM = 4;
     private static final int SUMSQ_THREADS = 256;
     /** Shared memory the RMSNorm backward may use for its gain sums (a float per column). */
     private static final int NORM_SHARED_BYTES = 96 * 1024;
@@ -269,7 +269,9 @@ final class CudaModelOps implements ModelOps {
         DeviceTensor dx = in(x);
         DeviceTensor dg = in(gain);
         DeviceTensor dinv = in(inverseRms);
-        int blocks = Math.min(rows, 2 * cuda.multiprocessors);
+        // eight blocks of 256 threads fill a multiprocessor's 2048 threads; with two, the row loop's block sums left
+        // it waiting on memory (0.68 ms for 16384 x 4096 BF16 rows on an H100, 590 GB/s)
+        int blocks = Math.min(rows, 8 * cuda.multiprocessors);
         long partials = workspace.floats((long) blocks * dim);
         Tensor dX = result(x.dtype(), x.shape());
         launch(rmsNorm, "rms_norm_backward", blocks, THREADS, 4 * dim, ddy.pointer(), dt(dY.dtype()), dx.pointer(),
@@ -492,18 +494,35 @@ final class CudaModelOps implements ModelOps {
     @Override
     public Tensor sumOfSquares(List<Tensor> tensors) {
         Tensor total = result(DType.F32, 1, 1);
-        long partials = workspace.floats((long) Math.max(1, tensors.size()) * SUMSQ_BLOCKS);
+        int[] blocks = new int[tensors.size()];
+        long count = 0;
+        for (int i = 0; i < tensors.size(); i++) {
+            requireActivation("sumOfSquares", tensors.get(i));
+            blocks[i] = sumOfSquaresBlocks(tensors.get(i).size());
+            count += blocks[i];
+        }
+        long partials = workspace.floats(Math.max(1, count));
+        long next = partials;
         for (int i = 0; i < tensors.size(); i++) {
             Tensor t = tensors.get(i);
-            requireActivation("sumOfSquares", t);
             DeviceTensor d = in(t);
-            launch(optimizer, "sum_squares_partial", SUMSQ_BLOCKS, SUMSQ_THREADS, 0, d.pointer(), dt(t.dtype()),
-                    (long) t.size(), partials + 4L * SUMSQ_BLOCKS * i);
+            launch(optimizer, "sum_squares_partial", blocks[i], SUMSQ_THREADS, 0, d.pointer(), dt(t.dtype()),
+                    (long) t.size(), next);
+            next += 4L * blocks[i];
             Reference.reachabilityFence(t);
         }
-        launch(optimizer, "sum_squares_total", 1, 1024, 0, partials, tensors.size() * SUMSQ_BLOCKS,
+        launch(optimizer, "sum_squares_total", 1, 1024, 0, partials, Math.toIntExact(count),
                 DeviceMemory.deviceView(total).pointer());
         return total;
+    }
+
+    /**
+     * Blocks of the squared-norm partial sums for n elements: enough resident warps to keep the memory busy (four
+     * blocks of 256 threads per multiprocessor; 64 blocks in all reached 450 GB/s on an H100, a fifth of what the
+     * other streaming kernels read at), but no block without an element.
+     */
+    private int sumOfSquaresBlocks(long n) {
+        return (int) Math.max(1, Math.min(SUMSQ_BLOCKS_PER_SM * cuda.multiprocessors, (n + SUMSQ_THREADS - 1) / SUMSQ_THREADS));
     }
 
     @Override

@@ -1,5 +1,6 @@
 package dev.float8j.runtime.cuda;
 
+import dev.float8j.runtime.backend.MemoryScope;
 import java.util.ArrayList;
 import java.util.List;
 
@@ -17,7 +18,7 @@ import java.util.List;
  * }
  * }</pre>
  */
-public final class DeviceScope implements AutoCloseable {
+public final class DeviceScope implements MemoryScope {
     private final DeviceMemory owner;
     private final List<Resident> made = new ArrayList<>();
     private boolean closed;

@@ -1,6 +1,8 @@
 package dev.float8j.runtime.train;
 
 import dev.float8j.runtime.Tensor;
+import dev.float8j.runtime.backend.MemoryScope;
+import dev.float8j.runtime.backends.Backends;
 import dev.float8j.runtime.debug.Float8Debug;
 import dev.float8j.runtime.nn.GradMode;
 import dev.float8j.runtime.nn.Ops;
@@ -25,6 +27,11 @@ import java.util.logging.Logger;
  * {@link NonFiniteTrainingException} that names the step and the parameter or module, or, with
  * {@link OnNonFinite#SKIP_STEP}, is skipped (gradients and saved inputs dropped, weights and optimizer untouched)
  * and logged.
+ *
+ * <p>Each step runs in a {@link MemoryScope} of the current backend: the device memory it made (the batch's ids,
+ * activations, FP8 copies, intermediate gradients) is freed when the step ends, so a GPU step reuses the same cached
+ * blocks every time and asks the driver for nothing once warm. Parameters, their gradients and AdamW's moments
+ * outlive it: they are made by {@code model.moveTo} and this constructor, before any step.
  */
 public final class LlamaTrainer {
     private static final Logger LOG = Logger.getLogger("dev.float8j");
@@ -90,10 +97,19 @@ public final class LlamaTrainer {
 
     /** One step on a batch given as host ids (batch-major); targets are the next tokens. */
     public StepResult step(int[] inputs, int[] targets, int batch, int seq) {
-        return step(model.tokens(inputs, batch, seq), model.tokens(targets, batch, seq));
+        // the batch's device ids are freed with the rest of the step's memory
+        try (MemoryScope scope = Backends.current().openScope()) {
+            return step(model.tokens(inputs, batch, seq), model.tokens(targets, batch, seq));
+        }
     }
 
     public StepResult step(TokenIds inputs, TokenIds targets) {
+        try (MemoryScope scope = Backends.current().openScope()) {
+            return stepInScope(inputs, targets);
+        }
+    }
+
+    private StepResult stepInScope(TokenIds inputs, TokenIds targets) {
         long start = System.nanoTime();
         Float8Debug.setStep(step);
         double lr = settings.schedule().rate(step);

@@ -4,6 +4,7 @@ import dev.float8j.plan.QuantSpec;
 import dev.float8j.runtime.Float8Tensor;
 import dev.float8j.runtime.Tensor;
 import dev.float8j.runtime.backend.Backend;
+import dev.float8j.runtime.backend.MemoryScope;
 import dev.float8j.runtime.backends.Backends;
 import dev.float8j.runtime.dist.Fp8AllGather;
 import dev.float8j.runtime.dist.Pending;
@@ -143,6 +144,14 @@ public final class ShardedLlamaTrainer {
                     + inputs.length + " inputs, " + targets.length + " targets) must split evenly over " + comm.size()
                     + " ranks");
         }
+        // the step's device memory (ids, gathered weights, activations, gradients before their reduce-scatter) is
+        // freed when it ends; shards, their gradients and moments were made before
+        try (MemoryScope scope = backend.openScope()) {
+            return stepInScope(inputs, targets, batch, seq);
+        }
+    }
+
+    private LlamaTrainer.StepResult stepInScope(int[] inputs, int[] targets, int batch, int seq) {
         long start = System.nanoTime();
         Float8Debug.setStep(step);
         double lr = settings.schedule().rate(step);

@@ -31,6 +31,43 @@ __device__ __forceinline__ void store_elem(void* p, long i, int dtype, float x) 
     }
 }
 
+// Elements 4q..4q+3 of an F32 or BF16 array in one 16- or 8-byte load (the array 16-byte aligned; see aligned16).
+// One wide load per thread moves more bytes per instruction than four narrow ones: the elementwise kernels went from
+// 1.5-2.2 TB/s towards the memory's speed.
+struct alignas(16) F32x4 { float x, y, z, w; };
+struct alignas(8) BF16x4 { u32 lo, hi; };
+
+__device__ __forceinline__ void load4(const void* p, long q, int dtype, float* v) {
+    if (dtype == DT_F32) {
+        F32x4 w = ((const F32x4*) p)[q];
+        v[0] = w.x; v[1] = w.y; v[2] = w.z; v[3] = w.w;
+    } else {
+        BF16x4 w = ((const BF16x4*) p)[q];
+        v[0] = __uint_as_float(w.lo << 16); v[1] = __uint_as_float(w.lo & 0xFFFF0000u);
+        v[2] = __uint_as_float(w.hi << 16); v[3] = __uint_as_float(w.hi & 0xFFFF0000u);
+    }
+}
+
+// Stores v as elements 4q..4q+3 of an F32 or BF16 array (16-byte aligned), BF16 rounded to nearest even.
+__device__ __forceinline__ void store4(void* p, long q, int dtype, const float* v) {
+    if (dtype == DT_F32) {
+        F32x4 w = {v[0], v[1], v[2], v[3]};
+        ((F32x4*) p)[q] = w;
+    } else {
+        BF16x4 w = {(u32) bf16_from_float(v[0]) | (u32) bf16_from_float(v[1]) << 16,
+                    (u32) bf16_from_float(v[2]) | (u32) bf16_from_float(v[3]) << 16};
+        ((BF16x4*) p)[q] = w;
+    }
+}
+
+// Whether every pointer given is 16-byte aligned, so that load4 and store4 may be used on all of them. Device
+// buffers are; a view at an odd offset is not, and then a kernel takes its element-by-element loop.
+__device__ __forceinline__ bool aligned16(const void* a, const void* b, const void* c, const void* d = 0,
+                                          const void* e = 0) {
+    return (((unsigned long long) a | (unsigned long long) b | (unsigned long long) c | (unsigned long long) d
+             | (unsigned long long) e) & 15) == 0;
+}
+
 // Sum of v over the block (blockDim.x a multiple of 32, at most 1024); every thread gets the result.
 // scratch holds 32 floats of shared memory; the call begins and ends with a barrier, so it may be reused at once.
 __device__ __forceinline__ float block_sum(float v, float* scratch) {

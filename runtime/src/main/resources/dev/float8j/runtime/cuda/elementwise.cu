@@ -4,8 +4,10 @@
 // n elements.
 #include "common.cuh"
 
-#define GRID_STRIDE(i, n) \
-    for (long i = blockIdx.x * (long) blockDim.x + threadIdx.x; i < (n); i += (long) gridDim.x * blockDim.x)
+#define GRID_STRIDE(i, n) GRID_STRIDE_FROM(i, 0, n)
+// elements first..n-1: what the four-wide loop of add and swiglu left (all of it when a pointer is unaligned)
+#define GRID_STRIDE_FROM(i, first, n) \
+    for (long i = (first) + blockIdx.x * (long) blockDim.x + threadIdx.x; i < (n); i += (long) gridDim.x * blockDim.x)
 
 // into[i] += g[i] for n elements; into is F32, g F32 or BF16 (gType). Gradient accumulation.
 extern "C" __global__ void add_into(float* into, const void* g, long n, int gType) {
@@ -38,9 +40,20 @@ extern "C" __global__ void column_sums(const void* g, int rows, int cols, int gT
     out[c] = sum;
 }
 
-// out = a + b, in a's dtype (the residual stream).
+// out = a + b, in a's dtype (the residual stream). Four elements per load where the pointers allow it.
 extern "C" __global__ void add(const void* a, int aType, const void* b, int bType, void* out, long n) {
-    GRID_STRIDE(i, n) {
+    long first = 0;
+    if (aligned16(a, b, out)) {
+        GRID_STRIDE(q, n / 4) {
+            float x[4], y[4];
+            load4(a, q, aType, x);
+            load4(b, q, bType, y);
+            for (int j = 0; j < 4; j++) x[j] += y[j];
+            store4(out, q, aType, x);
+        }
+        first = n / 4 * 4;
+    }
+    GRID_STRIDE_FROM(i, first, n) {
         store_elem(out, i, aType, load_elem(a, i, aType) + load_elem(b, i, bType));
     }
 }
@@ -49,23 +62,52 @@ __device__ __forceinline__ float sigmoid(float x) {
     return 1.0f / (1.0f + expf(-x));
 }
 
-// h = silu(gate) * up, silu(g) = g * sigmoid(g); h in gate's dtype.
+// h = silu(gate) * up, silu(g) = g * sigmoid(g); h in gate's dtype. Four elements per load where the pointers
+// allow it.
 extern "C" __global__ void swiglu(const void* gate, int gType, const void* up, int uType, void* h, long n) {
-    GRID_STRIDE(i, n) {
+    long first = 0;
+    if (aligned16(gate, up, h)) {
+        GRID_STRIDE(q, n / 4) {
+            float g[4], u[4];
+            load4(gate, q, gType, g);
+            load4(up, q, uType, u);
+            for (int j = 0; j < 4; j++) g[j] = g[j] * sigmoid(g[j]) * u[j];
+            store4(h, q, gType, g);
+        }
+        first = n / 4 * 4;
+    }
+    GRID_STRIDE_FROM(i, first, n) {
         float g = load_elem(gate, i, gType);
         store_elem(h, i, gType, g * sigmoid(g) * load_elem(up, i, uType));
     }
 }
 
 // dGate = dH * up * silu'(gate), silu'(g) = s + g s (1 - s); dUp = dH * silu(gate). Each in its input's dtype.
+__device__ __forceinline__ void swiglu_grads(float dh, float g, float u, float& dGate, float& dUp) {
+    float s = sigmoid(g);
+    dGate = dh * u * (s + g * s * (1.0f - s));
+    dUp = dh * g * s;
+}
+
 extern "C" __global__ void swiglu_backward(const void* dH, int dhType, const void* gate, int gType, const void* up,
                                            int uType, void* dGate, void* dUp, long n) {
-    GRID_STRIDE(i, n) {
-        float dh = load_elem(dH, i, dhType);
-        float g = load_elem(gate, i, gType);
-        float u = load_elem(up, i, uType);
-        float s = sigmoid(g);
-        store_elem(dGate, i, gType, dh * u * (s + g * s * (1.0f - s)));
-        store_elem(dUp, i, uType, dh * g * s);
+    long first = 0;
+    if (aligned16(dH, gate, up, dGate, dUp)) {
+        GRID_STRIDE(q, n / 4) {
+            float dh[4], g[4], u[4], dg[4], du[4];
+            load4(dH, q, dhType, dh);
+            load4(gate, q, gType, g);
+            load4(up, q, uType, u);
+            for (int j = 0; j < 4; j++) swiglu_grads(dh[j], g[j], u[j], dg[j], du[j]);
+            store4(dGate, q, gType, dg);
+            store4(dUp, q, uType, du);
+        }
+        first = n / 4 * 4;
+    }
+    GRID_STRIDE_FROM(i, first, n) {
+        float dg, du;
+        swiglu_grads(load_elem(dH, i, dhType), load_elem(gate, i, gType), load_elem(up, i, uType), dg, du);
+        store_elem(dGate, i, gType, dg);
+        store_elem(dUp, i, uType, du);
     }
 }

@@ -142,6 +142,27 @@ class CudaLlamaTrainingTest {
         assertLossesAgree(Float8Plan.rowwise());
     }
 
+    /**
+     * Once warm, a step hands back everything it made and asks the driver for nothing: the cache serves every
+     * allocation, and the live bytes after a step are what they were before it (parameters, gradients, moments).
+     */
+    @Test
+    void aWarmStepAllocatesNothingFromTheDriverAndFreesWhatItMade() {
+        CudaBackend cuda = TestGpu.require();
+        on(cuda, () -> {
+            LlamaTrainer t = trainer(cuda, Float8Plan.tensorwise());
+            steps(t, 0, 2);
+            long live = cuda.allocator().bytesInUse();
+            long driverAllocations = cuda.allocator().driverAllocations();
+            for (int s = 2; s < 6; s++) {
+                steps(t, s, s + 1);
+                assertEquals(live, cuda.allocator().bytesInUse(), "live bytes after step " + s);
+            }
+            assertEquals(driverAllocations, cuda.allocator().driverAllocations(), "driver allocations in steps 2-5");
+            return null;
+        });
+    }
+
     @Test
     void aGpuRunSavedAndResumedContinuesBitForBit(@TempDir Path dir) throws Exception {
         CudaBackend cuda = TestGpu.require();
