@@ -20,5 +20,10 @@ cp ~/.m2/repository/org/junit/platform/junit-platform-console-standalone/1.11.4/
 cp benchmarks/*.sh benchmarks/*.py .gpu/
 # the Llama demo's default text (the JDK's java.util sources) for the GPU host, whose jlink'ed JRE has no lib/src.zip
 (unzip -p "$JAVA_HOME/lib/src.zip" 'java.base/java/util/*' || true) | head -c 2000000 > .gpu/jdk-sources.txt
-[ -f .gpu/jre.tar.xz ] || ../shared/gpu/pack-jre.sh .gpu java.scripting,java.naming,jdk.management,java.instrument,jdk.zipfs
+# java.desktop: the demos draw their charts with java.awt (headless); the JRE is rebuilt when this list changes
+modules=java.scripting,java.naming,jdk.management,java.instrument,jdk.zipfs,java.desktop
+if [ ! -f .gpu/jre.tar.xz ] || [ "$(cat .gpu/jre.modules 2>/dev/null)" != "$modules" ]; then
+  rm -f .gpu/jre.tar.xz
+  ../shared/gpu/pack-jre.sh .gpu "$modules" && echo "$modules" > .gpu/jre.modules
+fi
 du -sh .gpu

@@ -9,6 +9,7 @@ import static org.junit.jupiter.api.Assertions.assertSame;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
+import dev.float8j.runtime.backend.Backend;
 import dev.float8j.runtime.backend.ReferenceBackend;
 import dev.float8j.runtime.Tensor;
 import dev.float8j.runtime.cpu.CpuBackend;
@@ -157,6 +158,25 @@ class Float8TrainingTest {
         assertTrue(c.skipped().get("0").contains("K=256, N=1024"), c.skipped().toString());
         assertTrue(c.skipped().get("2").contains("N=100"), c.skipped().toString());
         assertTrue(Float8Training.sizeFilter(new ReferenceBackend()).test("x", new Linear(3, 5)));
+    }
+
+    /** A backend of which the filter reads only the name. */
+    private static Backend named(String name) {
+        return (Backend) java.lang.reflect.Proxy.newProxyInstance(Backend.class.getClassLoader(),
+                new Class<?>[] {Backend.class}, (proxy, method, args) -> {
+                    if (method.getName().equals("name")) {
+                        return name;
+                    }
+                    throw new UnsupportedOperationException(method.getName());
+                });
+    }
+
+    @Test
+    void theCudaFilterConvertsAlignedLayersFromTheMeasuredThreshold() {
+        var filter = Float8Training.sizeFilter(named("cuda (NVIDIA H100 80GB HBM3)"));
+        assertTrue(filter.test("x", new Linear(4096, 14336)), "K, N >= 4096, multiples of 16");
+        assertFalse(filter.test("x", new Linear(2048, 4096)), "K below 4096: FP8 measured no faster than BF16");
+        assertFalse(filter.test("x", new Linear(4096, 4100)), "N not a multiple of 16");
     }
 
     @Test
