@@ -252,6 +252,17 @@ public interface Backend {
     }
 
     /**
+     * into += matmul(a, aAxis, b, bAxis), where into lives (F32, [a's free length, b's free length]): a
+     * high-precision weight gradient accumulates this way. A backend whose gemm can add into its output (CUDA) skips
+     * the temporary product.
+     */
+    default void matmulAccumulate(Tensor into, Tensor a, int aAxis, Tensor b, int bAxis) {
+        Tensor product = matmul(a, aAxis, b, bAxis);
+        accumulate(into, product);
+        release(product);
+    }
+
+    /**
      * The caller is done with q: a backend may reuse its memory for a later result, and every later use of q
      * (its codes, scales or views made from it) throws {@link IllegalStateException}. So do arrays obtained from
      * {@code q.codes()} or {@code q.scalesForBackend()}: they must not be used afterwards. A view that shares q's memory

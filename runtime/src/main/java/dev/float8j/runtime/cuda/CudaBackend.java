@@ -410,6 +410,35 @@ public final class CudaBackend implements Backend {
         }
     }
 
+    /**
+     * For a device gradient, cuBLASLt adds the product into it (beta = 1): no F32 temporary, no separate add. A BF16
+     * operand times an F32 one runs in BF16, as {@link #matmul(Tensor, int, Tensor, int, Tensor, DType)} does.
+     */
+    @Override
+    public void matmulAccumulate(Tensor into, Tensor a, int aAxis, Tensor b, int bAxis) {
+        if (!into.isOnDevice() || into.dtype() != DType.F32) {
+            Backend.super.matmulAccumulate(into, a, aAxis, b, bAxis);
+            return;
+        }
+        Tensor da = toDevice(a);
+        Tensor db = toDevice(b);
+        try {
+            DeviceTensor va = DeviceMemory.deviceView(da);
+            DeviceTensor vb = DeviceMemory.deviceView(db);
+            if (va.dtype() != vb.dtype()) {
+                va = va.dtype() == DType.BF16 ? va : convert(va, DType.BF16);
+                vb = vb.dtype() == DType.BF16 ? vb : convert(vb, DType.BF16);
+            }
+            gemms.matmulAccumulate(DeviceMemory.deviceView(into), va, aAxis, vb, bAxis);
+            closeIfCopy(va, da);
+            closeIfCopy(vb, db);
+        } finally {
+            Reference.reachabilityFence(into);
+            Reference.reachabilityFence(da);
+            Reference.reachabilityFence(db);
+        }
+    }
+
     @Override
     public void gemmAccumulate(Tensor into, Float8Tensor a, Float8Tensor b) {
         if (!into.isOnDevice() || needsDequantizedGemm(a, b)) {

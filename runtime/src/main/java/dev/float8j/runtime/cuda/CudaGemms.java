@@ -199,15 +199,7 @@ final class CudaGemms {
      * adds it.
      */
     DeviceTensor matmul(DeviceTensor a, int aAxis, DeviceTensor b, int bAxis, DeviceTensor bias, DType out) {
-        if (a.dtype() != b.dtype()) {
-            throw new IllegalArgumentException("matmul of " + a + " and " + b + ": dtypes differ");
-        }
-        int depth = aAxis == 1 ? a.cols() : a.rows();
-        int depthB = bAxis == 1 ? b.cols() : b.rows();
-        if (depth != depthB) {
-            throw new IllegalArgumentException("matmul: " + a + " along axis " + aAxis + " sums over " + depth + ", "
-                    + b + " along axis " + bAxis + " over " + depthB);
-        }
+        int depth = matmulDepth(a, aAxis, b, bAxis);
         if (a.dtype() == DType.F32 && out == DType.BF16) {
             // cuBLASLt has no F32 x F32 -> BF16 matmul: F32 result, then rounded
             try (DeviceTensor f32 = matmul(a, aAxis, b, bAxis, bias, DType.F32)) {
@@ -220,21 +212,56 @@ final class CudaGemms {
             checkBias(bias, n);
         }
         DeviceTensor d = memory.allocate(m, n, out);
-        CublasLt.Shape shape = new CublasLt.Shape(n, m, depth, ltType(b.dtype()), ltType(a.dtype()), ltType(out),
-                bAxis == 1 ? CublasLt.OP_T : CublasLt.OP_N, aAxis == 1 ? CublasLt.OP_N : CublasLt.OP_T, b.cols(),
-                a.cols(), -1, -1, false, false);
         try {
-            if (bias == null) {
-                cuda.lt.matmul(shape, b.pointer(), a.pointer(), d.pointer(), 0, 0, cuda.stream);
-            } else {
-                withBias(shape, d, bias, (s, target, biasPointer) -> cuda.lt.matmul(s, b.pointer(), a.pointer(),
-                        target.pointer(), 0, 0, biasPointer, cuda.stream));
-            }
+            runMatmul(a, aAxis, b, bAxis, depth, d, false, bias);
         } catch (RuntimeException e) {
             d.close();
             throw e;
         }
         return d;
+    }
+
+    /**
+     * d += A·Bᵀ under the axis convention for high-precision operands (F32 or BF16, one dtype), accumulated by
+     * cuBLASLt itself (beta = 1); d is F32. A BF16 weight gradient goes straight into the F32 gradient this way, with
+     * no F32 temporary and no separate add.
+     */
+    void matmulAccumulate(DeviceTensor d, DeviceTensor a, int aAxis, DeviceTensor b, int bAxis) {
+        int depth = matmulDepth(a, aAxis, b, bAxis);
+        int m = aAxis == 1 ? a.rows() : a.cols();
+        int n = bAxis == 1 ? b.rows() : b.cols();
+        if (d.dtype() != DType.F32 || d.rows() != m || d.cols() != n) {
+            throw new IllegalArgumentException("cannot accumulate the matmul of " + a + " and " + b + " (" + m + "x" + n
+                    + ") into " + d + ": needs an F32 target of that shape");
+        }
+        runMatmul(a, aAxis, b, bAxis, depth, d, true, null);
+    }
+
+    /** The summed length of a matmul, after checking that a and b share a dtype and that length. */
+    private static int matmulDepth(DeviceTensor a, int aAxis, DeviceTensor b, int bAxis) {
+        if (a.dtype() != b.dtype()) {
+            throw new IllegalArgumentException("matmul of " + a + " and " + b + ": dtypes differ");
+        }
+        int depth = aAxis == 1 ? a.cols() : a.rows();
+        int depthB = bAxis == 1 ? b.cols() : b.rows();
+        if (depth != depthB) {
+            throw new IllegalArgumentException("matmul: " + a + " along axis " + aAxis + " sums over " + depth + ", "
+                    + b + " along axis " + bAxis + " over " + depthB);
+        }
+        return depth;
+    }
+
+    private void runMatmul(DeviceTensor a, int aAxis, DeviceTensor b, int bAxis, int depth, DeviceTensor d,
+            boolean accumulate, DeviceTensor bias) {
+        CublasLt.Shape shape = new CublasLt.Shape(d.cols(), d.rows(), depth, ltType(b.dtype()), ltType(a.dtype()),
+                ltType(d.dtype()), bAxis == 1 ? CublasLt.OP_T : CublasLt.OP_N, aAxis == 1 ? CublasLt.OP_N : CublasLt.OP_T,
+                b.cols(), a.cols(), -1, -1, false, accumulate);
+        if (bias == null) {
+            cuda.lt.matmul(shape, b.pointer(), a.pointer(), d.pointer(), 0, 0, cuda.stream);
+        } else {
+            withBias(shape, d, bias, (s, target, biasPointer) -> cuda.lt.matmul(s, b.pointer(), a.pointer(),
+                    target.pointer(), 0, 0, biasPointer, cuda.stream));
+        }
     }
 
     /** The host API's FP8 gemm: operands padded and uploaded, the F32 result downloaded. */

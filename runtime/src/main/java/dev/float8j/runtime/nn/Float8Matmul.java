@@ -285,9 +285,7 @@ public final class Float8Matmul {
             if (gradWeightFp8) {
                 weight.accumulateGradGemm(backend, dYForGradWeight, xForGradWeight);
             } else {
-                Tensor dW = backend.matmul(gradOutput, 0, s.highPrecision(), 0);
-                weight.accumulateGrad(dW);
-                backend.release(dW);
+                weight.accumulateGradMatmul(backend, gradOutput, 0, s.highPrecision(), 0);
             }
             if (dBias != null) {
                 bias.accumulateGrad(dBias);

@@ -111,6 +111,25 @@ public final class Parameter {
         backend.gemmAccumulate(grad, a, b);
     }
 
+    /**
+     * Adds the high-precision gemm of a and b under the axis convention (see {@link Backend#matmul}) to the gradient,
+     * where the gradient lives; the CUDA backend accumulates inside the gemm. Host backends give exactly
+     * {@code accumulateGrad(backend.matmul(a, aAxis, b, bAxis))}.
+     */
+    public void accumulateGradMatmul(Backend backend, Tensor a, int aAxis, Tensor b, int bAxis) {
+        int rows = aAxis == 1 ? a.rows() : a.cols();
+        int cols = bAxis == 1 ? b.rows() : b.cols();
+        if (rows * cols != value.size() || cols != value.cols()) {
+            throw new IllegalArgumentException("gradient of " + name() + " must have shape "
+                    + Arrays.toString(value.shape()) + ", the matmul of " + a + " and " + b + " gives " + rows + "x" + cols);
+        }
+        if (device == null && (a.isOnDevice() || b.isOnDevice())) {
+            throw new IllegalStateException("the gradient of " + name() + " is computed from device tensors but the"
+                    + " parameter lives on the host; move the module there first with module.moveTo(backend)");
+        }
+        backend.matmulAccumulate(grad, a, aAxis, b, bAxis);
+    }
+
     /** A copy of host tensor t where value lives (t itself on the host): how optimizer state joins its parameter. */
     public Tensor placeLikeValue(Tensor t) {
         return device == null ? t : device.toDevice(t);

@@ -189,6 +189,27 @@ class CudaBackendTest {
         }
     }
 
+    /**
+     * A high-precision weight gradient added into a device F32 gradient by the gemm itself (beta = 1) equals the
+     * gradient plus the reference's product; BF16 activations with an F32 gradient run as BF16 x BF16.
+     */
+    @Test
+    void matmulAccumulateAddsTheProductIntoADeviceGradient() {
+        for (DType dtype : DType.values()) {
+            Tensor x = random(70, 90, dtype, 410);
+            Tensor dy = random(70, 50, dtype, 411);
+            Tensor start = random(50, 90, DType.F32, 412);
+            Tensor grad = cuda.toDevice(start);
+            cuda.matmulAccumulate(grad, cuda.toDevice(dy), 0, cuda.toDevice(x), 0);
+            Tensor expected = REF.matmul(dy, 0, x, 0);
+            float[] sum = expected.data().clone();
+            for (int i = 0; i < sum.length; i++) {
+                sum[i] += start.getFlat(i);
+            }
+            assertTrue(relativeError(Tensor.of(sum, 50, 90), cuda.toHost(grad)) < 1e-5, dtype + " grad_weight +=");
+        }
+    }
+
     @Test
     void deviceGemmOfDeviceQuantizationsMatchesReference() {
         int m = 256;
