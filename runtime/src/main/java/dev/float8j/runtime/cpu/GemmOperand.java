@@ -86,6 +86,10 @@ abstract class GemmOperand {
 
         @Override
         void packKContiguous(int i0, int valid, int width, int k0, int kc, float[] dst, int dstOff) {
+            if (valid == width && PanelTranspose.APPLIES) {
+                PanelTranspose.pack(data, i0 * cols + k0, cols, width, kc, dst, dstOff);
+                return;
+            }
             if (valid == width) {
                 float[] rows = PanelGather.rows();
                 for (int w = 0; w < width; w++) {
@@ -180,8 +184,8 @@ abstract class GemmOperand {
 
         /**
          * Full panels: each row's codes decoded LANES at a time (times its folded scale) into {@link PanelGather}'s
-         * block, then gathered into the panel; edge panels and scales that change inside a vector go element by
-         * element.
+         * block, then transposed ({@link PanelTranspose}, 16-float vectors) or gathered into the panel; edge panels
+         * and scales that change inside a vector go element by element.
          */
         @Override
         void packKContiguous(int i0, int valid, int width, int k0, int kc, float[] dst, int dstOff) {
@@ -205,7 +209,11 @@ abstract class GemmOperand {
                         decoded[d + k] = folded ? v * inverse[scaleRow + (k0 + k) / blockCols] : v;
                     }
                 }
-                PanelGather.pack(decoded, width, kc, dst, dstOff);
+                if (PanelTranspose.APPLIES) {
+                    PanelTranspose.pack(decoded, 0, PanelGather.STRIDE, width, kc, dst, dstOff);
+                } else {
+                    PanelGather.pack(decoded, width, kc, dst, dstOff);
+                }
                 return;
             }
             for (int w = 0; w < valid; w++) {
