@@ -50,6 +50,8 @@ for step in "$@"; do
       # PyTorch's compiled BF16 linear step first, then float8j's, at the same shapes
       PYTHONUNBUFFERED=1 python3 .gpu/linear_pytorch.py 2>&1 | tee "$out/gpu-bench.txt"
       bash .gpu/gpu.sh ${BENCH_ARGS:-} 2>&1 | tee -a "$out/gpu-bench.txt"
+      # the table of record: each FP8 step against the faster of the two BF16 steps of this run
+      python3 .gpu/gpu_linear_csv.py "$out/gpu-bench.txt" "${COMMIT:-unknown}" > "$out/gpu-linear.csv"
       ;;
     train)
       # the sample model on the GPU and on the host CPU, same seed: their losses must agree within FP8 tolerance

@@ -1,0 +1,45 @@
+"""Joins one GPU host run of benchmarks/linear_pytorch.py and benchmarks/gpu.sh into the linear-layer table of record.
+
+Reads, from one file or stdin, the PyTorch lines (M,K,N,pytorch_bf16_ms) and GpuLinearBenchmark's first table
+(recipe,policy,M,K,N,fp8_ms,bf16_ms,speedup), and prints
+recipe,policy,M,K,N,fp8_ms,bf16_ms,pytorch_bf16_ms,speedup,device,commit
+with speedup = min(bf16_ms, pytorch_bf16_ms) / fp8_ms: each FP8 step against the faster BF16 step of the same run.
+Usage: python3 benchmarks/gpu_linear_csv.py RUN_OUTPUT COMMIT > benchmarks/results/gpu-linear.csv
+"""
+import re
+import sys
+
+
+def main():
+    path, commit = sys.argv[1], sys.argv[2]
+    pytorch, rows, device = {}, [], "unknown"
+    table = None
+    with open(path) as f:
+        for line in f:
+            line = line.strip()
+            m = re.match(r"# device: ([^,]+)", line)
+            if m:
+                device = m.group(1)
+            if line.startswith("M,K,N,pytorch_bf16_ms"):
+                table = "pytorch"
+            elif line.startswith("recipe,policy,M,K,N,fp8_ms,bf16_ms,speedup"):
+                table = "float8j"
+            elif line.startswith("recipe,") or line.startswith("#"):
+                table = None if line.startswith("recipe,") else table
+            elif table == "pytorch" and re.match(r"^\d+,\d+,\d+,[\d.]+$", line):
+                m_, k, n, ms = line.split(",")
+                pytorch[(m_, k, n)] = float(ms)
+            elif table == "float8j" and line.count(",") == 7:
+                recipe, policy, m_, k, n, fp8, bf16, _ = line.split(",")
+                rows.append((recipe, policy, m_, k, n, float(fp8), float(bf16)))
+    print("recipe,policy,M,K,N,fp8_ms,bf16_ms,pytorch_bf16_ms,speedup,device,commit")
+    for recipe, policy, m_, k, n, fp8, bf16 in rows:
+        torch_ms = pytorch.get((m_, k, n))
+        if torch_ms is None:
+            sys.exit(f"no PyTorch time for M={m_} K={k} N={n} in {path}")
+        print(f"{recipe},{policy},{m_},{k},{n},{fp8:.3f},{bf16:.3f},{torch_ms:.3f},{min(bf16, torch_ms) / fp8:.3f},"
+              f"{device},{commit}")
+
+
+if __name__ == "__main__":
+    main()
