@@ -2,6 +2,8 @@ package dev.float8j.samples;
 
 import dev.float8j.runtime.backend.Backend;
 import dev.float8j.runtime.backends.Backends;
+import dev.float8j.runtime.cuda.CudaAttention;
+import dev.float8j.runtime.cuda.CudaBackend;
 import dev.float8j.runtime.DType;
 import dev.float8j.runtime.nn.GradMode;
 import dev.float8j.runtime.nn.Init;
@@ -130,6 +132,12 @@ final class LlamaDemo implements Callable<Integer> {
         DType dtype = dtype(cl, chosen);
         ByteText text = data == null ? ByteText.jdkSources(sources, textBytes) : ByteText.file(data);
         LlamaConfig config = configOrUsageError(cl);
+        if (chosen instanceof CudaBackend && !CudaAttention.supportsHeadDim(config.headDim())) {
+            // fail before the first step, not in it
+            throw new CommandLine.ParameterException(cl, "--backend cuda: its attention takes head dims "
+                    + CudaAttention.HEAD_DIMS + ", and --dim " + config.dim() + " / --heads " + config.heads() + " gives "
+                    + config.headDim() + "; try --dim 512 --heads 8 --kv-heads 4 --ffn 1536");
+        }
         List<TrainingRecipe> chosenRecipes = new ArrayList<>();
         chosenRecipes.add(TrainingRecipe.HIGH_PRECISION);
         chosenRecipes.addAll(recipes == null ? List.of(TrainingRecipe.values()) : new LinkedHashSet<>(recipes));

@@ -66,14 +66,22 @@ public final class CudaAttention {
         return 6 * TILE * headDim * 2 + TILE * TILE * 2 + 2 * 2 * TILE * 4;
     }
 
+    /** The head sizes the kernels are compiled for, as words (for messages). */
+    public static final String HEAD_DIMS = "64 and 128";
+
+    /** Whether the kernels take heads of headDim elements (64 or 128), so that callers can check a model up front. */
+    public static boolean supportsHeadDim(int headDim) {
+        return headDim == 64 || headDim == 128;
+    }
+
     /**
      * Checks the head size, grid limits and each tensor's dtype and shape against s.
      *
      * @throws IllegalArgumentException naming the first mismatch
      */
     static void check(AttentionShape s, Operand... operands) {
-        if (s.headDim() != 64 && s.headDim() != 128) {
-            throw new IllegalArgumentException("CUDA attention supports headDim 64 and 128, not " + s.headDim());
+        if (!supportsHeadDim(s.headDim())) {
+            throw new IllegalArgumentException("CUDA attention supports headDim " + HEAD_DIMS + ", not " + s.headDim());
         }
         if ((long) s.batch() * s.heads() > MAX_GRID_Y || (long) s.tokens() * s.heads() * s.headDim() > Integer.MAX_VALUE) {
             throw new IllegalArgumentException("CUDA attention: " + s + " is too large (batch * heads <= " + MAX_GRID_Y

@@ -1,6 +1,7 @@
 package dev.float8j.runtime.cuda;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
@@ -109,6 +110,8 @@ class CudaAttentionTest {
         AttentionShape s = new AttentionShape(1, 4, 2, 1, 96);
         var e = assertThrows(IllegalArgumentException.class, () -> CudaAttention.check(s));
         assertTrue(e.getMessage().contains("headDim 64 and 128"), e.getMessage());
+        assertTrue(CudaAttention.supportsHeadDim(64) && CudaAttention.supportsHeadDim(128));
+        assertFalse(CudaAttention.supportsHeadDim(16) || CudaAttention.supportsHeadDim(96));
         AttentionShape ok = new AttentionShape(1, 4, 2, 1, 64);
         DeviceTensor wrongCols = new DeviceTensor(null, 4, 64, DType.BF16);
         var mismatch = assertThrows(IllegalArgumentException.class,
