@@ -1,6 +1,8 @@
 package dev.float8j.samples.quickstart;
 
 import dev.float8j.runtime.Tensor;
+import dev.float8j.runtime.backend.MemoryScope;
+import dev.float8j.runtime.backends.Backends;
 import dev.float8j.runtime.nn.Activation;
 import dev.float8j.runtime.nn.Float8Training;
 import dev.float8j.runtime.nn.Init;
@@ -50,12 +52,14 @@ public final class QuickStart {
         Tensor x = Tensor.of(Init.normal(32 * 64, 1f), 32, 64);
         float[] losses = new float[steps];
         for (int step = 0; step < steps; step++) {
-            optimizer.setLearningRate(schedule.rate(step));
-            model.zeroGrad();
-            float value = loss.forward(model.forward(x), x);                 // learn to reproduce x
-            model.backward(loss.backward());
-            optimizer.step();
-            losses[step] = value;
+            try (MemoryScope scope = Backends.current().openScope()) {      // on a GPU: frees the step's tensors
+                optimizer.setLearningRate(schedule.rate(step));
+                model.zeroGrad();
+                float value = loss.forward(model.forward(x), x);             // learn to reproduce x
+                model.backward(loss.backward());
+                optimizer.step();
+                losses[step] = value;
+            }
         }
         return losses;
     }
