@@ -1,6 +1,8 @@
 package dev.float8j.samples;
 
 import dev.float8j.runtime.Tensor;
+import dev.float8j.runtime.backend.MemoryScope;
+import dev.float8j.runtime.backends.Backends;
 import dev.float8j.runtime.debug.Float8Debug;
 import dev.float8j.runtime.debug.QuantizationObserver;
 import dev.float8j.runtime.nn.GradMode;
@@ -62,8 +64,14 @@ public final class Trainer {
         return step;
     }
 
-    /** One step of training on the step's batch. */
+    /** One step of training on the step's batch; on a GPU its tensors are freed when it ends. */
     public StepResult trainStep() {
+        try (MemoryScope scope = Backends.current().openScope()) {
+            return trainStepInScope();
+        }
+    }
+
+    private StepResult trainStepInScope() {
         long start = System.nanoTime();
         Float8Debug.setStep(step);
         double lr = schedule.rate(step);
