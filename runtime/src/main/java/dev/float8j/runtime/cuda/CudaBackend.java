@@ -366,15 +366,8 @@ public final class CudaBackend implements Backend {
             Tensor db = toDevice(b);
             Tensor dBias = bias == null ? null : toDevice(bias);
             try {
-                DeviceTensor va = DeviceMemory.deviceView(da);
-                DeviceTensor vb = DeviceMemory.deviceView(db);
-                if (va.dtype() != vb.dtype()) {
-                    // BF16 activations times an F32 master weight: the weight is rounded to BF16 and the gemm runs
-                    // on BF16 tensor cores with F32 accumulation, as autocast does; converting the activations up
-                    // instead ran an F32 gemm about ten times slower (benchmarks/results/saved-input-copy.md)
-                    va = va.dtype() == DType.BF16 ? va : convert(va, DType.BF16);
-                    vb = vb.dtype() == DType.BF16 ? vb : convert(vb, DType.BF16);
-                }
+                DeviceTensor va = inMatmulDtype(DeviceMemory.deviceView(da), DeviceMemory.deviceView(db));
+                DeviceTensor vb = inMatmulDtype(DeviceMemory.deviceView(db), DeviceMemory.deviceView(da));
                 DeviceTensor d = matmul(va, aAxis, vb, bAxis, dBias == null ? null : DeviceMemory.deviceView(dBias), out);
                 closeIfCopy(va, da);
                 closeIfCopy(vb, db);
@@ -412,7 +405,7 @@ public final class CudaBackend implements Backend {
 
     /**
      * For a device gradient, cuBLASLt adds the product into it (beta = 1): no F32 temporary, no separate add. A BF16
-     * operand times an F32 one runs in BF16, as {@link #matmul(Tensor, int, Tensor, int, Tensor, DType)} does.
+     * operand times an F32 one runs in BF16 (see {@link #inMatmulDtype}).
      */
     @Override
     public void matmulAccumulate(Tensor into, Tensor a, int aAxis, Tensor b, int bAxis) {
@@ -423,12 +416,8 @@ public final class CudaBackend implements Backend {
         Tensor da = toDevice(a);
         Tensor db = toDevice(b);
         try {
-            DeviceTensor va = DeviceMemory.deviceView(da);
-            DeviceTensor vb = DeviceMemory.deviceView(db);
-            if (va.dtype() != vb.dtype()) {
-                va = va.dtype() == DType.BF16 ? va : convert(va, DType.BF16);
-                vb = vb.dtype() == DType.BF16 ? vb : convert(vb, DType.BF16);
-            }
+            DeviceTensor va = inMatmulDtype(DeviceMemory.deviceView(da), DeviceMemory.deviceView(db));
+            DeviceTensor vb = inMatmulDtype(DeviceMemory.deviceView(db), DeviceMemory.deviceView(da));
             gemms.matmulAccumulate(DeviceMemory.deviceView(into), va, aAxis, vb, bAxis);
             closeIfCopy(va, da);
             closeIfCopy(vb, db);
@@ -643,6 +632,16 @@ public final class CudaBackend implements Backend {
     private static boolean needsDequantizedGemm(Float8Tensor a, Float8Tensor b) {
         boolean mx = a.granularity() == ScalingGranularity.MX_1X32 || b.granularity() == ScalingGranularity.MX_1X32;
         return mx || a.format() == Fp8Format.E5M2 && b.format() == Fp8Format.E5M2;
+    }
+
+    /**
+     * t as a high-precision gemm with other takes it: itself when their dtypes agree or t is BF16, else rounded to
+     * BF16. BF16 activations times an F32 master weight so run on BF16 tensor cores with F32 accumulation, as autocast
+     * does; converting the activations up instead ran an F32 gemm about ten times slower
+     * (benchmarks/results/saved-input-copy.md). A converted copy is the caller's to close ({@link #closeIfCopy}).
+     */
+    private DeviceTensor inMatmulDtype(DeviceTensor t, DeviceTensor other) {
+        return t.dtype() == other.dtype() || t.dtype() == DType.BF16 ? t : convert(t, DType.BF16);
     }
 
     private static void closeIfCopy(DeviceTensor used, Tensor of) {

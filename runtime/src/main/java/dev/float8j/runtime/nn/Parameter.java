@@ -98,16 +98,8 @@ public final class Parameter {
      * backend accumulates inside the gemm. Host backends give exactly {@code accumulateGrad(backend.gemm(a, b))}.
      */
     public void accumulateGradGemm(Backend backend, Float8Tensor a, Float8Tensor b) {
-        int rows = a.axis() == 1 ? a.rows() : a.cols();
-        int cols = b.axis() == 1 ? b.rows() : b.cols();
-        if (rows * cols != value.size() || cols != value.cols()) {
-            throw new IllegalArgumentException("gradient of " + name() + " must have shape "
-                    + Arrays.toString(value.shape()) + ", the gemm of " + a + " and " + b + " gives " + rows + "x" + cols);
-        }
-        if (device == null && (a.isOnDevice() || b.isOnDevice())) {
-            throw new IllegalStateException("the gradient of " + name() + " is computed from device tensors but the"
-                    + " parameter lives on the host; move the module there first with module.moveTo(backend)");
-        }
+        requireGradientProduct("gemm", a, b, a.axis() == 1 ? a.rows() : a.cols(), b.axis() == 1 ? b.rows() : b.cols(),
+                a.isOnDevice() || b.isOnDevice());
         backend.gemmAccumulate(grad, a, b);
     }
 
@@ -117,17 +109,25 @@ public final class Parameter {
      * {@code accumulateGrad(backend.matmul(a, aAxis, b, bAxis))}.
      */
     public void accumulateGradMatmul(Backend backend, Tensor a, int aAxis, Tensor b, int bAxis) {
-        int rows = aAxis == 1 ? a.rows() : a.cols();
-        int cols = bAxis == 1 ? b.rows() : b.cols();
+        requireGradientProduct("matmul", a, b, aAxis == 1 ? a.rows() : a.cols(), bAxis == 1 ? b.rows() : b.cols(),
+                a.isOnDevice() || b.isOnDevice());
+        backend.matmulAccumulate(grad, a, aAxis, b, bAxis);
+    }
+
+    /**
+     * Fails unless a product of a and b (op names it), rows x cols, has the gradient's shape, and unless device
+     * operands meet a parameter that lives on a device too.
+     */
+    private void requireGradientProduct(String op, Object a, Object b, int rows, int cols, boolean onDevice) {
         if (rows * cols != value.size() || cols != value.cols()) {
             throw new IllegalArgumentException("gradient of " + name() + " must have shape "
-                    + Arrays.toString(value.shape()) + ", the matmul of " + a + " and " + b + " gives " + rows + "x" + cols);
+                    + Arrays.toString(value.shape()) + ", the " + op + " of " + a + " and " + b + " gives " + rows + "x"
+                    + cols);
         }
-        if (device == null && (a.isOnDevice() || b.isOnDevice())) {
+        if (device == null && onDevice) {
             throw new IllegalStateException("the gradient of " + name() + " is computed from device tensors but the"
                     + " parameter lives on the host; move the module there first with module.moveTo(backend)");
         }
-        backend.matmulAccumulate(grad, a, aAxis, b, bAxis);
     }
 
     /** A copy of host tensor t where value lives (t itself on the host): how optimizer state joins its parameter. */
