@@ -4,6 +4,7 @@ import dev.float8j.plan.QuantSpec;
 import dev.float8j.runtime.Float8Tensor;
 import dev.float8j.runtime.Tensor;
 import dev.float8j.runtime.backend.Backend;
+import dev.float8j.runtime.backend.ForwardingBackend;
 import java.util.ArrayList;
 import java.util.HashSet;
 import java.util.IdentityHashMap;
@@ -15,14 +16,13 @@ import java.util.Set;
  * Another backend with a tally: how often it quantized each watched tensor (by identity) under each spec, and which
  * of the FP8 tensors it made were released. Layers cannot tell it from the backend it wraps.
  */
-final class CountingBackend implements Backend {
-    private final Backend inner;
+final class CountingBackend extends ForwardingBackend {
     private final Map<Tensor, List<QuantSpec>> quantizations = new IdentityHashMap<>();
     private final List<Float8Tensor> madeFromWatched = new ArrayList<>();
     private final Set<Float8Tensor> released = java.util.Collections.newSetFromMap(new IdentityHashMap<>());
 
     CountingBackend(Backend inner) {
-        this.inner = inner;
+        super(inner);
     }
 
     /** Starts counting the quantizations of t (a weight's value). */
@@ -71,26 +71,6 @@ final class CountingBackend implements Backend {
             madeFromWatched.add(q);
         }
         return q;
-    }
-
-    @Override
-    public Tensor dequantize(Float8Tensor q) {
-        return inner.dequantize(q);
-    }
-
-    @Override
-    public Float8Tensor requantize(Float8Tensor q, QuantSpec spec) {
-        return inner.requantize(q, spec);
-    }
-
-    @Override
-    public Tensor gemm(Float8Tensor a, Float8Tensor b) {
-        return inner.gemm(a, b);
-    }
-
-    @Override
-    public Tensor matmul(Tensor a, int aAxis, Tensor b, int bAxis) {
-        return inner.matmul(a, aAxis, b, bAxis);
     }
 
     @Override

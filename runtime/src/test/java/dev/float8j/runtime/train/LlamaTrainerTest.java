@@ -5,9 +5,8 @@ import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
-import dev.float8j.plan.QuantSpec;
-import dev.float8j.runtime.Float8Tensor;
 import dev.float8j.runtime.backend.Backend;
+import dev.float8j.runtime.backend.ForwardingBackend;
 import dev.float8j.runtime.backend.MemoryScope;
 import dev.float8j.runtime.backends.Backends;
 import dev.float8j.runtime.DType;
@@ -64,46 +63,19 @@ class LlamaTrainerTest {
     }
 
     /** The reference backend, recording the memory scopes opened on it and how deep they nest. */
-    private static final class ScopeRecordingBackend implements Backend {
-        private final Backend inner = new ReferenceBackend();
+    private static final class ScopeRecordingBackend extends ForwardingBackend {
         int opened;
         int open;
+
+        ScopeRecordingBackend() {
+            super(new ReferenceBackend());
+        }
 
         @Override
         public MemoryScope openScope() {
             opened++;
             open++;
             return () -> open--;
-        }
-
-        @Override
-        public String name() {
-            return inner.name();
-        }
-
-        @Override
-        public Float8Tensor quantize(Tensor x, QuantSpec spec) {
-            return inner.quantize(x, spec);
-        }
-
-        @Override
-        public Tensor dequantize(Float8Tensor q) {
-            return inner.dequantize(q);
-        }
-
-        @Override
-        public Float8Tensor requantize(Float8Tensor q, QuantSpec spec) {
-            return inner.requantize(q, spec);
-        }
-
-        @Override
-        public Tensor gemm(Float8Tensor a, Float8Tensor b) {
-            return inner.gemm(a, b);
-        }
-
-        @Override
-        public Tensor matmul(Tensor a, int aAxis, Tensor b, int bAxis) {
-            return inner.matmul(a, aAxis, b, bAxis);
         }
     }
 
