@@ -32,8 +32,8 @@ public final class Float8Tensor {
     private final DeviceData device;
     private final StorageView view;
 
-    private Float8Tensor(DeviceData device, QuantSpec spec, DType originalDType, int[] shape) {
-        this.view = new StorageView(new SharedStorage(false));
+    private Float8Tensor(StorageView view, DeviceData device, QuantSpec spec, DType originalDType, int[] shape) {
+        this.view = view;
         this.codes = null;
         this.scales = null;
         this.device = device;
@@ -63,7 +63,8 @@ public final class Float8Tensor {
             throw new IllegalArgumentException("a Float8Tensor needs at least 2 dimensions, got shape "
                     + Arrays.toString(shape));
         }
-        return new Float8Tensor(data, spec, originalDType, shape);
+        // the tensor and its views alone hold data: once all are released, the backend may free it
+        return new Float8Tensor(new StorageView(new SharedStorage(true)), data, spec, originalDType, shape);
     }
 
     /** True when codes and scales live on an accelerator (see {@link #deviceData()}). */
@@ -323,10 +324,10 @@ public final class Float8Tensor {
             throw new IllegalStateException(spec.granularity() + " is not transposeable: requantize along axis "
                     + (1 - spec.axis()) + " instead");
         }
+        // Shares the memory and counts as one more view: it is reused only after both are released.
         if (device != null) {
-            return new Float8Tensor(device, spec.otherAxis(), originalDType, shape);
+            return new Float8Tensor(view.share(), device, spec.otherAxis(), originalDType, shape);
         }
-        // Shares the arrays and counts as one more view: they are reused only after both are released.
         return new Float8Tensor(view.share(), codes, scales, spec.otherAxis(), originalDType, shape);
     }
 

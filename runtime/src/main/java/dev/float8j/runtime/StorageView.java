@@ -17,6 +17,16 @@ final class StorageView {
         return new StorageView(storage.share());
     }
 
+    /**
+     * A new view that takes over this one's hold (the storage's count of live views is unchanged); this view is
+     * released. view and contents word the message if this view is released already.
+     */
+    StorageView handOver(Object view, String contents) {
+        requireLive(view, contents);
+        released = true;
+        return new StorageView(storage);
+    }
+
     /** Throws unless this view is live; view and contents only word the message. */
     void requireLive(Object view, String contents) {
         if (released) {

@@ -78,11 +78,14 @@ public final class Tensor {
                 : new Tensor(s, dtype, null, new short[n], null);
     }
 
-    /** A tensor whose elements live on an accelerator, in data; for backends, which alone can read data. */
+    /**
+     * A tensor whose elements live on an accelerator, in data; for backends, which alone can read data. The tensor
+     * and its views alone hold data: once every one of them is released, the backend may free it.
+     */
     public static Tensor onDevice(DeviceData data, DType dtype, int... shape) {
         Objects.requireNonNull(data, "data");
         Objects.requireNonNull(dtype, "dtype");
-        return new Tensor(checkShape(shape), dtype, null, null, data);
+        return new Tensor(checkShape(shape), dtype, null, null, data, new StorageView(new SharedStorage(true)));
     }
 
     /** True when the elements live on an accelerator (see {@link #deviceData()}). */
@@ -274,6 +277,24 @@ public final class Tensor {
             throw new IllegalArgumentException("cannot reshape " + Arrays.toString(shape) + " to " + Arrays.toString(s));
         }
         return new Tensor(s, dtype, f32, bf16, device, view.share());
+    }
+
+    /**
+     * As {@link #reshape}, for a tensor the caller owns and will not use again: the result takes over this
+     * tensor's hold on the storage instead of adding one, and this tensor is released. This tensor itself comes
+     * back when the shape is already newShape. A function that made y2d returns {@code y2d.reshapeOwned(shape)}
+     * so that releasing the result alone frees the memory.
+     */
+    public Tensor reshapeOwned(int... newShape) {
+        requireLive();
+        int[] s = checkShape(newShape);
+        if (Arrays.equals(s, shape)) {
+            return this;
+        }
+        if (count(s) != size()) {
+            throw new IllegalArgumentException("cannot reshape " + Arrays.toString(shape) + " to " + Arrays.toString(s));
+        }
+        return new Tensor(s, dtype, f32, bf16, device, view.handOver(this, "elements"));
     }
 
     /** A copy with its own storage, of a host tensor. */

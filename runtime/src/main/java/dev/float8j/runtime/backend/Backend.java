@@ -68,8 +68,7 @@ public interface Backend {
      * BF16 (nearest even) when out is BF16. A layer asks for its input's dtype, so BF16 activations stay BF16.
      */
     default Tensor gemm(Float8Tensor a, Float8Tensor b, DType out) {
-        Tensor c = gemm(a, b);
-        return out == DType.F32 ? c : c.to(out);
+        return rounded(gemm(a, b), out);
     }
 
     /**
@@ -83,7 +82,17 @@ public interface Backend {
         }
         Tensor c = gemm(a, b);
         addBias(c, bias);
-        return out == DType.F32 ? c : c.to(out);
+        return rounded(c, out);
+    }
+
+    /** The F32 result c in dtype out; c itself for F32, else a rounded copy, and c is released. */
+    private Tensor rounded(Tensor c, DType out) {
+        if (out == DType.F32) {
+            return c;
+        }
+        Tensor r = c.to(out);
+        release(c);
+        return r;
     }
 
     /** The high-precision gemm under the same convention: F32 or BF16 inputs, F32 accumulation and result. */
@@ -91,8 +100,7 @@ public interface Backend {
 
     /** {@link #matmul(Tensor, int, Tensor, int)} with the result in dtype out, accumulated in F32 as there. */
     default Tensor matmul(Tensor a, int aAxis, Tensor b, int bAxis, DType out) {
-        Tensor c = matmul(a, aAxis, b, bAxis);
-        return out == DType.F32 ? c : c.to(out);
+        return rounded(matmul(a, aAxis, b, bAxis), out);
     }
 
     /**
@@ -105,7 +113,7 @@ public interface Backend {
         }
         Tensor c = matmul(a, aAxis, b, bAxis);
         addBias(c, bias);
-        return out == DType.F32 ? c : c.to(out);
+        return rounded(c, out);
     }
 
     /**
@@ -248,7 +256,9 @@ public interface Backend {
      * this way; a backend whose gemm can add into its output (CUDA) skips the temporary result.
      */
     default void gemmAccumulate(Tensor into, Float8Tensor a, Float8Tensor b) {
-        accumulate(into, gemm(a, b));
+        Tensor product = gemm(a, b);
+        accumulate(into, product);
+        release(product);
     }
 
     /**

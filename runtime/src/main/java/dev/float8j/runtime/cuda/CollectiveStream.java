@@ -1,5 +1,7 @@
 package dev.float8j.runtime.cuda;
 
+import dev.float8j.runtime.Float8Tensor;
+import dev.float8j.runtime.Tensor;
 import dev.float8j.runtime.dist.Pending;
 import java.lang.foreign.MemorySegment;
 import java.util.ArrayList;
@@ -24,7 +26,8 @@ import java.util.function.BiFunction;
  * <p><b>Memory.</b> The caching allocator ({@link DeviceAllocator}) stays ordered by the compute stream alone: a block
  * released is handed out again at once to work queued later on the compute stream. A collective's device memory
  * (operand, result, temporaries) is therefore kept referenced by its handle until the compute stream waited for the
- * collective (await): from then on any later user of those blocks is queued after the collective on the compute
+ * collective (await), and its device tensors are pinned ({@link Resident#pin}) so that releasing one meanwhile frees it
+ * only then: from then on any later user of those blocks is queued after the collective on the compute
  * stream, which is the allocator's one-stream rule again. A handle never awaited keeps its memory until
  * {@link #close} waits for the communication stream. Buffers a collective allocates must be allocated before the
  * issue event is recorded if their allocation queues work (a memset) on the compute stream.
@@ -67,6 +70,10 @@ final class CollectiveStream implements AutoCloseable {
             driver.destroyEvent(ready); // released by the driver once its recorded work completes
         }
         List<AutoCloseable> temporaries = new ArrayList<>();
+        for (Resident r : residents(held)) {
+            r.pin();
+            temporaries.add(r::unpin);
+        }
         T result;
         try {
             result = collective.apply(stream, temporaries);
@@ -79,6 +86,19 @@ final class CollectiveStream implements AutoCloseable {
         InFlight<T> op = new InFlight<>(recordDone(), result, temporaries, held);
         inFlight.add(op);
         return op;
+    }
+
+    /** The device memory behind the tensors among held. */
+    private static List<Resident> residents(Object[] held) {
+        List<Resident> out = new ArrayList<>();
+        for (Object o : held) {
+            if (o instanceof Tensor t && t.isOnDevice()) {
+                out.add(DeviceMemory.ours(t, t.deviceData()));
+            } else if (o instanceof Float8Tensor q && q.isOnDevice()) {
+                out.add(DeviceMemory.ours(q));
+            }
+        }
+        return out;
     }
 
     private MemorySegment recordDone() {

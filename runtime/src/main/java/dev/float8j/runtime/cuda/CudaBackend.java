@@ -466,6 +466,28 @@ public final class CudaBackend implements Backend {
         return memory.toHost(t);
     }
 
+    /**
+     * Marks t released and, when it was the last live view of its device memory, hands the memory back to the
+     * caching allocator at once: a later kernel on the stream may reuse it (it runs after every kernel queued so
+     * far), so a step's peak holds only what is still live instead of everything made since its scope opened.
+     */
+    @Override
+    public void release(Tensor t) {
+        Resident r = t.isOnDevice() ? DeviceMemory.ours(t, t.deviceData()) : null;
+        if (t.markReleased() && r != null) {
+            r.free();
+        }
+    }
+
+    /** As {@link #release(Tensor)}: q's codes and scales go back once its last view is released. */
+    @Override
+    public void release(Float8Tensor q) {
+        Resident r = q.isOnDevice() ? DeviceMemory.ours(q) : null;
+        if (q.markReleased() && r != null) {
+            r.free();
+        }
+    }
+
     @Override
     public Float8Tensor toHost(Float8Tensor q) {
         if (!q.isOnDevice()) {

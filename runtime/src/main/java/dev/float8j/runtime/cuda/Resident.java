@@ -9,8 +9,10 @@ import java.lang.ref.Cleaner;
  * of a batch's token ids). Layers drop their
  * intermediate tensors without closing them, so the memory goes back to the caching allocator when the
  * garbage collector finds this object unreachable (the allocator runs the collector when the device is full),
- * or at once when the {@link DeviceScope} it was made in closes.
- * Every operation runs on the backend's one stream, so reuse after the last queued use is safe.
+ * or when the {@link DeviceScope} it was made in closes, or at once when its last view is released
+ * ({@code backend.release}). Every operation runs on the backend's one stream, so reuse after the last queued use
+ * is safe; a collective on the communication stream pins what it reads and writes ({@link #pin}) until the
+ * compute stream has waited for it, and a free asked for meanwhile happens then.
  */
 final class Resident implements DeviceData {
     private static final Cleaner CLEANER = Cleaner.create();
@@ -21,6 +23,9 @@ final class Resident implements DeviceData {
     final DeviceFloat8 fp8;
     final DeviceBuffer raw;
     private final Cleaner.Cleanable release;
+    /** Collectives in flight that use this memory. */
+    private int pins;
+    private boolean freeWhenUnpinned;
 
     private Resident(String device, DeviceTensor tensor, DeviceFloat8 fp8, DeviceBuffer raw) {
         this.device = device;
@@ -37,9 +42,33 @@ final class Resident implements DeviceData {
         });
     }
 
-    /** Hands the memory back now (a {@link DeviceScope} closing); the collector will then find nothing to do. */
-    void free() {
-        release.clean();
+    /**
+     * Hands the memory back now (its last view released, or a {@link DeviceScope} closing), or once the last
+     * collective pinning it is done; the collector will then find nothing to do.
+     */
+    synchronized void free() {
+        if (pins > 0) {
+            freeWhenUnpinned = true;
+        } else {
+            release.clean();
+        }
+    }
+
+    /** A collective in flight uses this memory: it is not handed back before {@link #unpin}. */
+    synchronized void pin() {
+        pins++;
+    }
+
+    /** The compute stream has waited for the collective: a free asked for meanwhile happens now. */
+    synchronized void unpin() {
+        if (pins == 0) {
+            throw new IllegalStateException("unpin without pin");
+        }
+        pins--;
+        if (pins == 0 && freeWhenUnpinned) {
+            freeWhenUnpinned = false;
+            release.clean();
+        }
     }
 
     static Resident of(String device, DeviceTensor tensor) {

@@ -2,6 +2,7 @@ package dev.float8j.runtime.nn;
 
 import dev.float8j.runtime.DType;
 import dev.float8j.runtime.Tensor;
+import dev.float8j.runtime.backends.Backends;
 import dev.float8j.runtime.ops.ModelOps;
 import dev.float8j.runtime.ops.TokenIds;
 import java.util.ArrayDeque;
@@ -84,7 +85,12 @@ public final class Embedding extends Module {
             }
             // the save is consumed only once the gradient is known to fit, so a wrong call can be retried
             savedTokens.pop();
-            ops().embeddingBackward(weight.grad(), ids, gradOutput.reshape(ids.count(), dim));
+            Tensor g = gradOutput.reshape(ids.count(), dim);
+            try {
+                ops().embeddingBackward(weight.grad(), ids, g);
+            } finally {
+                Backends.current().release(g);  // the view only: the caller still holds gradOutput
+            }
         } finally {
             guard.exit();
         }

@@ -158,11 +158,11 @@ public class Linear extends Module implements Layer {
         }
     }
 
-    /** y shaped like x with the last dimension replaced by outFeatures. */
+    /** y2d, which the caller made and hands over, shaped like x with the last dimension replaced by outFeatures. */
     protected final Tensor outputShape(Tensor y2d, Tensor x) {
         int[] shape = x.shape();
         shape[shape.length - 1] = outFeatures;
-        return y2d.reshape(shape);
+        return y2d.reshapeOwned(shape);
     }
 
     /** Bytes this layer holds for its pending backward passes. */

@@ -17,4 +17,16 @@ public final class Ops {
     public static ModelOps where(Tensor t) {
         return t.isOnDevice() ? Backends.current().ops() : Backends.current().hostOps();
     }
+
+    /**
+     * Hands tensors the caller owns and is done with back to the current backend ({@link
+     * dev.float8j.runtime.backend.Backend#release(Tensor)}): a device backend frees their memory once the last view is
+     * released, so a model's step holds only what it still needs. Modules release their temporaries, their saves once
+     * backward used them, and the gradients they made once consumed; never a tensor a caller gave them.
+     */
+    public static void release(Tensor... tensors) {
+        for (Tensor t : tensors) {
+            Backends.current().release(t);
+        }
+    }
 }

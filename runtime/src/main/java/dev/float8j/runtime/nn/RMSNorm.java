@@ -1,7 +1,8 @@
 package dev.float8j.runtime.nn;
 
-import dev.float8j.runtime.backends.Backends;
 import dev.float8j.runtime.Tensor;
+import dev.float8j.runtime.backend.Backend;
+import dev.float8j.runtime.backends.Backends;
 import dev.float8j.runtime.ops.NormResult;
 import java.util.ArrayDeque;
 import java.util.Arrays;
@@ -56,6 +57,8 @@ public final class RMSNorm extends Module implements Layer {
             if (GradMode.isEnabled()) {
                 // a copy where x lives: the caller may reuse x before backward
                 saved.push(new Saved(Backends.current().copy(x), n.inverseRms()));
+            } else {
+                Backends.current().release(n.inverseRms());
             }
             return n.y();
         } finally {
@@ -76,8 +79,16 @@ public final class RMSNorm extends Module implements Layer {
             }
             // the save is consumed only once the gradient is known to fit, so a wrong call can be retried
             saved.pop();
-            return Ops.where(s.x()).rmsNormBackward(gradOutput.reshape(s.x().shape()), s.x(), gain.value(),
-                    s.inverseRms(), gain.grad());
+            Backend backend = Backends.current();
+            Tensor g = gradOutput.reshape(s.x().shape());
+            try {
+                return Ops.where(s.x()).rmsNormBackward(g, s.x(), gain.value(), s.inverseRms(), gain.grad());
+            } finally {
+                // the view of the caller's gradient, and the save, which nothing else holds
+                backend.release(g);
+                backend.release(s.x());
+                backend.release(s.inverseRms());
+            }
         } finally {
             guard.exit();
         }

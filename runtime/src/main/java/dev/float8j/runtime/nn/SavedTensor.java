@@ -63,8 +63,8 @@ record SavedTensor(Tensor highPrecision, Float8Tensor fp8) {
         }
     }
 
-    /** dX, computed as a [rows, inFeatures] matrix, in the shape of the saved input. */
+    /** dX, computed as a [rows, inFeatures] matrix and handed over, in the shape of the saved input. */
     public Tensor shapeLikeInput(Tensor dx2d) {
-        return dx2d.reshape(shape());
+        return dx2d.reshapeOwned(shape());
     }
 }

@@ -119,7 +119,7 @@ public final class LlamaTrainer {
         // the weights' FP8 casts of the forward serve backward too (one cast per weight and spec per step)
         try (WeightCastReuse.Window casts = WeightCastReuse.open()) {
             result = model.forwardLoss(inputs, targets);
-            model.backward(result.dLogits());
+            model.backward(result);
         } catch (NonFiniteException e) {
             // an FP8 layer refused to quantize NaN or Inf mid-pass; its message names the tensor
             model.discardSaved();

@@ -294,14 +294,16 @@ public final class ShardedLlamaTrainer {
                 }
             });
             result = Ops.where(logits).crossEntropy(logits, out);
-            model.backward(result.dLogits(), name -> issueReduceScatters(unitIndex(name), gradients));
+            Ops.release(logits);
+            model.backward(result.dLogits(), name -> issueReduceScatters(unitIndex(name), gradients), true);
         } else {
             for (int u = 0; u < units.size(); u++) {
                 issueGathers(u).forEach(Runnable::run);
             }
             logits = model.forward(in);
             result = Ops.where(logits).crossEntropy(logits, out);
-            model.backward(result.dLogits());
+            Ops.release(logits);
+            model.backward(result);
             for (int u = units.size() - 1; u >= 0; u--) {
                 issueReduceScatters(u, gradients);
             }

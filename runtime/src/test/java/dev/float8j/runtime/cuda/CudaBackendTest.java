@@ -353,6 +353,52 @@ class CudaBackendTest {
         }
     }
 
+    /**
+     * Releasing the last view of a device tensor hands its memory back at once, not when the scope closes; a view
+     * still live (a reshape, an FP8 copy seen along the other axis) keeps it.
+     */
+    @Test
+    void releasingTheLastViewFreesDeviceMemoryAtOnce() {
+        long before = cuda.allocator().bytesInUse();
+        Tensor x = cuda.toDevice(random(256, 128, DType.BF16, 31));
+        Tensor reshaped = x.reshape(128, 256);
+        long held = cuda.allocator().bytesInUse() - before;
+        assertTrue(held >= 256 * 128 * 2, "the upload holds its bytes: " + held);
+        cuda.release(x);
+        assertEquals(before + held, cuda.allocator().bytesInUse(), "the reshape still holds the memory");
+        assertEquals(DType.BF16, cuda.toHost(reshaped).dtype());
+        cuda.release(reshaped);
+        assertEquals(before, cuda.allocator().bytesInUse(), "the last view released frees the memory");
+        assertThrows(IllegalStateException.class, () -> cuda.toHost(reshaped));
+
+        Tensor y = cuda.toDevice(random(256, 128, DType.BF16, 32));
+        long withY = cuda.allocator().bytesInUse();
+        Float8Tensor q = cuda.quantize(y, QuantSpec.of(Fp8Format.E4M3FN, ScalingGranularity.TENSORWISE, 1));
+        Float8Tensor other = q.alongOtherAxis();
+        long fp8 = cuda.allocator().bytesInUse() - withY;
+        assertTrue(fp8 >= 256 * 128, "the FP8 copy holds its codes: " + fp8);
+        cuda.release(q);
+        assertEquals(withY + fp8, cuda.allocator().bytesInUse(), "the other-axis view still holds the codes");
+        cuda.release(other);
+        cuda.release(y);
+        assertEquals(before, cuda.allocator().bytesInUse());
+    }
+
+    /** A tensor a collective in flight uses is freed only once the compute stream has waited for the collective. */
+    @Test
+    void aReleasedTensorPinnedByACollectiveInFlightIsFreedAfterTheWait() {
+        long before = cuda.allocator().bytesInUse();
+        Tensor x = cuda.toDevice(random(64, 64, DType.F32, 33));
+        long held = cuda.allocator().bytesInUse() - before;
+        try (CollectiveStream collectives = new CollectiveStream(cuda.context().driver, cuda.stream())) {
+            var pending = collectives.issue((stream, temporaries) -> null, x);
+            cuda.release(x);
+            assertEquals(before + held, cuda.allocator().bytesInUse(), "pinned while the collective is in flight");
+            pending.await();
+            assertEquals(before, cuda.allocator().bytesInUse(), "freed once the compute stream waited for it");
+        }
+    }
+
     /** One FP8 linear layer forward and backward on the device (rowwise, both axes). */
     private void linearStep(DeviceTensor x, DeviceTensor w, DeviceTensor dy) {
         QuantSpec spec = QuantSpec.of(Fp8Format.E4M3FN, ScalingGranularity.ROWWISE, 1);

@@ -6,7 +6,7 @@ import dev.float8j.runtime.nn.Module;
 import dev.float8j.runtime.nn.Ops;
 import dev.float8j.runtime.nn.RMSNorm;
 import dev.float8j.runtime.ops.AttentionShape;
-import dev.float8j.runtime.ops.ModelOps;
+import java.util.function.UnaryOperator;
 
 /** A pre-norm decoder block: h = x + attn(attn_norm(x)), y = h + mlp(mlp_norm(h)). */
 public final class DecoderBlock extends Module {
@@ -23,16 +23,37 @@ public final class DecoderBlock extends Module {
         this.mlp = child("mlp", new FeedForward(name + ".mlp", config.dim(), config.ffn(), linears));
     }
 
+    /** x stays the caller's; every intermediate is released once used (the modules keep what backward needs). */
     public Tensor forward(Tensor x, AttentionShape shape) {
-        ModelOps ops = Ops.where(x);
-        Tensor h = ops.add(x, attn.forward(attnNorm.forward(x), shape));
-        return ops.add(h, mlp.forward(mlpNorm.forward(h)));
+        Tensor h = residual(x, attnNorm.forward(x), branch -> attn.forward(branch, shape));
+        Tensor y = residual(h, mlpNorm.forward(h), mlp::forward);
+        Ops.release(h);
+        return y;
     }
 
-    /** The residual paths pass the gradient through unchanged, beside each branch's. */
+    /** stream + f(normed), releasing normed and f's result. */
+    private static Tensor residual(Tensor stream, Tensor normed, UnaryOperator<Tensor> f) {
+        Tensor branch = f.apply(normed);
+        Ops.release(normed);
+        Tensor sum = Ops.where(stream).add(stream, branch);
+        Ops.release(branch);
+        return sum;
+    }
+
+    /** The residual paths pass the gradient through unchanged, beside each branch's; gradOutput stays the caller's. */
     public Tensor backward(Tensor gradOutput) {
-        ModelOps ops = Ops.where(gradOutput);
-        Tensor dh = ops.add(gradOutput, mlpNorm.backward(mlp.backward(gradOutput)));
-        return ops.add(dh, attnNorm.backward(attn.backward(dh)));
+        Tensor dh = residualGrad(gradOutput, mlp.backward(gradOutput), mlpNorm::backward);
+        Tensor dx = residualGrad(dh, attn.backward(dh), attnNorm::backward);
+        Ops.release(dh);
+        return dx;
+    }
+
+    /** gradStream + normBackward(gradNormed), releasing gradNormed and normBackward's result. */
+    private static Tensor residualGrad(Tensor gradStream, Tensor gradNormed, UnaryOperator<Tensor> normBackward) {
+        Tensor branch = normBackward.apply(gradNormed);
+        Ops.release(gradNormed);
+        Tensor sum = Ops.where(gradStream).add(gradStream, branch);
+        Ops.release(branch);
+        return sum;
     }
 }

@@ -25,14 +25,20 @@ public final class FeedForward extends Module implements Layer {
         this.down = child("down", linears.create(name + ".down", hidden, dim));
     }
 
+    /** x stays the caller's. */
     @Override
     public Tensor forward(Tensor x) {
         Tensor g = gate.forward(x);
         Tensor u = up.forward(x);
+        Tensor activated = Ops.where(x).swiglu(g, u);
+        Tensor y = down.forward(activated);
+        Ops.release(activated);
         if (GradMode.isEnabled()) {
             saved.push(new Tensor[] {g, u});
+        } else {
+            Ops.release(g, u);
         }
-        return down.forward(Ops.where(x).swiglu(g, u));
+        return y;
     }
 
     @Override
@@ -42,9 +48,16 @@ public final class FeedForward extends Module implements Layer {
         }
         Tensor[] s = saved.pop();
         ModelOps ops = Ops.where(gradOutput);
-        Tensor[] d = ops.swigluBackward(down.backward(gradOutput), s[0], s[1]);
+        Tensor dActivated = down.backward(gradOutput);
+        Tensor[] d = ops.swigluBackward(dActivated, s[0], s[1]);
+        Ops.release(dActivated, s[0], s[1]);
         Tensor dUp = up.backward(d[1]);
-        return ops.add(gate.backward(d[0]), dUp);
+        Ops.release(d[1]);
+        Tensor dGate = gate.backward(d[0]);
+        Ops.release(d[0]);
+        Tensor dx = ops.add(dGate, dUp);
+        Ops.release(dGate, dUp);
+        return dx;
     }
 
     @Override

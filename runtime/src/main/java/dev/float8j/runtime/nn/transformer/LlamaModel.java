@@ -72,7 +72,8 @@ public final class LlamaModel extends Module {
 
     /**
      * {@link #forward(TokenIds)} that also shows each module's output to outputsOrNull by name ({@code embed},
-     * {@code blocks.N}, {@code norm}, {@code head}) as it is made: for diagnosing where a NaN first appears.
+     * {@code blocks.N}, {@code norm}, {@code head}) as it is made: for diagnosing where a NaN first appears. Each
+     * but the logits is released once the next module used it: copy what must be kept.
      */
     public Tensor forward(TokenIds inputs, BiConsumer<String, Tensor> outputsOrNull) {
         if (inputs.seq() > config.seq()) {
@@ -83,9 +84,15 @@ public final class LlamaModel extends Module {
                 config.headDim());
         Tensor x = show(outputsOrNull, embed, embed.forward(inputs, activations));
         for (DecoderBlock block : blocks.items()) {
-            x = show(outputsOrNull, block, block.forward(x, shape));
+            Tensor y = show(outputsOrNull, block, block.forward(x, shape));
+            Ops.release(x);
+            x = y;
         }
-        return show(outputsOrNull, head, head.forward(show(outputsOrNull, norm, norm.forward(x))));
+        Tensor normed = show(outputsOrNull, norm, norm.forward(x));
+        Ops.release(x);
+        Tensor logits = show(outputsOrNull, head, head.forward(normed));
+        Ops.release(normed);
+        return logits;
     }
 
     private static Tensor show(BiConsumer<String, Tensor> outputs, Module module, Tensor y) {
@@ -95,13 +102,26 @@ public final class LlamaModel extends Module {
         return y;
     }
 
-    /** The forward pass and the mean cross-entropy against targets, with the logits' gradient, in one step. */
+    /**
+     * The forward pass and the mean cross-entropy against targets, with the logits' gradient, in one step. The
+     * logits are released once the loss is known; pass the result to {@link #backward(LossResult)}.
+     */
     public LossResult forwardLoss(TokenIds inputs, TokenIds targets) {
         Tensor logits = forward(inputs);
-        return Ops.where(logits).crossEntropy(logits, targets);
+        LossResult loss = Ops.where(logits).crossEntropy(logits, targets);
+        Ops.release(logits);
+        return loss;
     }
 
-    /** Back-propagates the gradient of the logits into every parameter's gradient. */
+    /**
+     * Back-propagates the loss's gradient of the logits into every parameter's gradient, releasing that gradient
+     * as soon as the head has used it (the largest tensor of a step at a large vocabulary).
+     */
+    public void backward(LossResult loss) {
+        backward(loss.dLogits(), null, true);
+    }
+
+    /** Back-propagates the gradient of the logits into every parameter's gradient; gradLogits stays the caller's. */
     public void backward(Tensor gradLogits) {
         backward(gradLogits, null);
     }
@@ -112,16 +132,31 @@ public final class LlamaModel extends Module {
      * reduce-scatter there, while the modules below still compute.
      */
     public void backward(Tensor gradLogits, Consumer<String> doneOrNull) {
+        backward(gradLogits, doneOrNull, false);
+    }
+
+    /** See {@link #backward(Tensor, Consumer)}; releaseGradLogits when the caller handed gradLogits over. */
+    public void backward(Tensor gradLogits, Consumer<String> doneOrNull, boolean releaseGradLogits) {
         Tensor g = head.backward(gradLogits);
+        if (releaseGradLogits) {
+            Ops.release(gradLogits);
+        }
         done(doneOrNull, head);
-        g = norm.backward(g);
+        g = consumed(g, norm.backward(g));
         done(doneOrNull, norm);
         for (int i = blocks.size() - 1; i >= 0; i--) {
-            g = blocks.get(i).backward(g);
+            g = consumed(g, blocks.get(i).backward(g));
             done(doneOrNull, blocks.get(i));
         }
         embed.backward(g);
+        Ops.release(g);
         done(doneOrNull, embed);
+    }
+
+    /** next, after releasing the gradient it was computed from. */
+    private static Tensor consumed(Tensor used, Tensor next) {
+        Ops.release(used);
+        return next;
     }
 
     private static void done(Consumer<String> doneOrNull, Module module) {

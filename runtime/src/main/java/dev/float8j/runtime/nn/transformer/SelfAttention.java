@@ -40,17 +40,27 @@ public final class SelfAttention extends Module {
         this.rope = child("rope", new RotaryEmbedding(config.ropeTheta()));
     }
 
-    /** x [batch · seq, dim] to [batch · seq, dim]. */
+    /** x [batch · seq, dim] to [batch · seq, dim]; x stays the caller's. */
     public Tensor forward(Tensor x, AttentionShape shape) {
         ModelOps ops = Ops.where(x);
-        Tensor queries = rope.forward(q.forward(x), shape, config.heads());
-        Tensor keys = rope.forward(k.forward(x), shape, config.kvHeads());
+        Tensor queries = rotated(q.forward(x), shape, config.heads());
+        Tensor keys = rotated(k.forward(x), shape, config.kvHeads());
         Tensor values = v.forward(x);
         AttentionResult a = ops.attention(queries, keys, values, shape);
+        Tensor y = o.forward(a.out());
         if (GradMode.isEnabled()) {
             saved.push(new Saved(queries, keys, values, a, shape));
+        } else {
+            Ops.release(queries, keys, values, a.out(), a.logSumExp());
         }
-        return o.forward(a.out());
+        return y;
+    }
+
+    /** The rotary embedding of a projection, which is released. */
+    private Tensor rotated(Tensor projected, AttentionShape shape, int heads) {
+        Tensor r = rope.forward(projected, shape, heads);
+        Ops.release(projected);
+        return r;
     }
 
     public Tensor backward(Tensor gradOutput) {
@@ -61,9 +71,29 @@ public final class SelfAttention extends Module {
         ModelOps ops = Ops.where(gradOutput);
         Tensor dOut = o.backward(gradOutput);
         AttentionGrads g = ops.attentionBackward(dOut, s.q(), s.k(), s.v(), s.attention(), s.shape());
-        Tensor dx = q.backward(rope.backward(g.dQ(), s.shape(), config.heads()));
-        dx = ops.add(dx, k.backward(rope.backward(g.dK(), s.shape(), config.kvHeads())));
-        return ops.add(dx, v.backward(g.dV()));
+        Ops.release(dOut, s.q(), s.k(), s.v(), s.attention().out(), s.attention().logSumExp());
+        Tensor dq = projectionGrad(q, rotatedBack(g.dQ(), s.shape(), config.heads()));
+        Tensor dk = projectionGrad(k, rotatedBack(g.dK(), s.shape(), config.kvHeads()));
+        Tensor dx = ops.add(dq, dk);
+        Ops.release(dq, dk);
+        Tensor dv = projectionGrad(v, g.dV());
+        Tensor sum = ops.add(dx, dv);
+        Ops.release(dx, dv);
+        return sum;
+    }
+
+    /** The gradient before the rotary embedding from the one after it, which is released. */
+    private Tensor rotatedBack(Tensor gradRotated, AttentionShape shape, int heads) {
+        Tensor g = rope.backward(gradRotated, shape, heads);
+        Ops.release(gradRotated);
+        return g;
+    }
+
+    /** The input gradient of a projection from its output gradient, which is released. */
+    private static Tensor projectionGrad(Linear projection, Tensor gradOutput) {
+        Tensor dx = projection.backward(gradOutput);
+        Ops.release(gradOutput);
+        return dx;
     }
 
     @Override
