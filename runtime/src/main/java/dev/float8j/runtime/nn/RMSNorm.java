@@ -45,8 +45,22 @@ public final class RMSNorm extends Module implements Layer {
         return gain;
     }
 
+    /** y for x; keeps a copy of x for backward, so the caller may change x's elements meanwhile. */
     @Override
     public Tensor forward(Tensor x) {
+        return forward(x, false);
+    }
+
+    /**
+     * As {@link #forward(Tensor)}, but keeps a view of x for backward instead of a copy: for a caller that will not
+     * change x's elements before backward (a model's own residual stream), which saves a copy of x in memory and
+     * time. Releasing x stays the caller's to do; the view keeps the memory until backward.
+     */
+    public Tensor forwardSharingInput(Tensor x) {
+        return forward(x, true);
+    }
+
+    private Tensor forward(Tensor x, boolean shareInput) {
         guard.enter();
         try {
             if (x.cols() != dim) {
@@ -55,8 +69,8 @@ public final class RMSNorm extends Module implements Layer {
             }
             NormResult n = Ops.where(x).rmsNorm(x, gain.value(), eps);
             if (GradMode.isEnabled()) {
-                // a copy where x lives: the caller may reuse x before backward
-                saved.push(new Saved(Backends.current().copy(x), n.inverseRms()));
+                // a copy where x lives unless the caller promised not to change x before backward
+                saved.push(new Saved(shareInput ? x.reshape(x.shape()) : Backends.current().copy(x), n.inverseRms()));
             } else {
                 Backends.current().release(n.inverseRms());
             }

@@ -9,6 +9,7 @@ import dev.float8j.plan.Float8Plan;
 import dev.float8j.plan.QuantSpec;
 import dev.float8j.runtime.Float8Tensor;
 import dev.float8j.runtime.Tensor;
+import dev.float8j.runtime.backends.Backends;
 import dev.float8j.runtime.backend.Backend;
 import dev.float8j.runtime.backend.ForwardingBackend;
 import dev.float8j.runtime.backend.ReferenceBackend;
@@ -243,6 +244,26 @@ class LayerStateTest {
             assertThrows(IllegalArgumentException.class, () -> layer.backward(Tensor.zeros(dy.dtype(), 3, IN)));
             assertArrayEquals(expected.data(), layer.backward(dy).data(), 0f, layer.toString());
         }
+    }
+
+    /**
+     * A norm that shares its input keeps a view of it, not a copy: the caller releasing x before backward does not
+     * take the saved input away, and the gradients equal those of the copying forward.
+     */
+    @Test
+    void aNormSharingItsInputSurvivesTheCallerReleasingIt() {
+        RMSNorm copying = new RMSNorm(IN);
+        RMSNorm sharing = new RMSNorm(IN);
+        Tensor dy = Float8LinearTest.input(2);
+        copying.forward(Float8LinearTest.input(1));
+        Tensor expected = copying.backward(dy);
+        Tensor x = Float8LinearTest.input(1);
+        Tensor y = sharing.forwardSharingInput(x);
+        assertArrayEquals(copying.forward(Float8LinearTest.input(1)).data(), y.data(), 0f);
+        copying.discardSaved();
+        Backends.current().release(x);
+        assertArrayEquals(expected.data(), sharing.backward(dy).data(), 0f);
+        assertArrayEquals(copying.gain().grad().data(), sharing.gain().grad().data(), 0f);
     }
 
     @Test

@@ -25,8 +25,9 @@ public final class DecoderBlock extends Module {
 
     /** x stays the caller's; every intermediate is released once used (the modules keep what backward needs). */
     public Tensor forward(Tensor x, AttentionShape shape) {
-        Tensor h = residual(x, attnNorm.forward(x), branch -> attn.forward(branch, shape));
-        Tensor y = residual(h, mlpNorm.forward(h), mlp::forward);
+        // nothing changes the residual stream in place, so the norms keep views of it, not copies
+        Tensor h = residual(x, attnNorm.forwardSharingInput(x), branch -> attn.forward(branch, shape));
+        Tensor y = residual(h, mlpNorm.forwardSharingInput(h), mlp::forward);
         Ops.release(h);
         return y;
     }
