@@ -28,6 +28,7 @@ import javax.lang.model.element.Modifier;
 final class LayerWriter {
     private static final String RUNTIME = "dev.float8j.runtime";
     private static final ClassName TENSOR = ClassName.get(RUNTIME, "Tensor");
+    private static final ClassName SHARED_INPUT = ClassName.get(RUNTIME + ".nn", "SharedInput");
     private static final ClassName GEMM = ClassName.get(Gemm.class);
     private static final ClassName FP8_FORMAT = ClassName.get(Fp8Format.class);
     private static final ClassName QUANT_SPEC = ClassName.get(QuantSpec.class);
@@ -83,6 +84,7 @@ final class LayerWriter {
         }
         type.addMethod(plan());
         type.addMethod(forward());
+        type.addMethod(forwardShared());
         type.addMethod(backward());
         type.addMethod(savedBytes());
         return JavaFile.builder(layer.generated().packageName(), type.build())
@@ -157,6 +159,18 @@ final class LayerWriter {
                 .addParameter(TENSOR, "x")
                 .addStatement("checkInput(x)")
                 .addStatement("return outputShape(matmul().forward(backend(), x, weight, biasValue()), x)")
+                .build();
+    }
+
+    /** The same for an input several layers read: a high-precision save is a view, an FP8 cast may be shared. */
+    private MethodSpec forwardShared() {
+        return MethodSpec.methodBuilder("forward")
+                .addAnnotation(Override.class)
+                .addModifiers(Modifier.PUBLIC)
+                .returns(TENSOR)
+                .addParameter(SHARED_INPUT, "in")
+                .addStatement("checkInput(in.tensor())")
+                .addStatement("return outputShape(matmul().forward(backend(), in, weight, biasValue()), in.tensor())")
                 .build();
     }
 

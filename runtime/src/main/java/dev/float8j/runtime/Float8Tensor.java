@@ -314,6 +314,18 @@ public final class Float8Tensor {
     }
 
     /**
+     * Another view of the same codes and scales under the same spec: it holds them until it is released itself, so
+     * that two owners (two layers reading one cast) each release their own.
+     */
+    public Float8Tensor retain() {
+        requireLive();
+        if (device != null) {
+            return new Float8Tensor(view.share(), device, spec, originalDType, shape);
+        }
+        return new Float8Tensor(view.share(), codes, scales, spec, originalDType, shape);
+    }
+
+    /**
      * The same tensor seen with its scales along the other axis. Only transposeable granularities
      * (tensorwise, 128x128) have one: the codes and scales are shared, nothing is requantized (a device backend
      * whose gemm needs the other layout transposes the codes exactly when it reads this view).

@@ -17,6 +17,7 @@ import java.util.ArrayDeque;
 import java.util.ArrayList;
 import java.util.Deque;
 import java.util.List;
+import java.util.function.Supplier;
 
 /**
  * The float8 matmul of one weight: y = x·Wᵀ (+ b) in forward, dX = dY·W, dW += dYᵀ·x (and db += the column sums
@@ -145,7 +146,7 @@ public final class Float8Matmul {
      * as {@link #forward(Backend, Tensor, Tensor)} does: the bias's gradient needs only dY.
      */
     public Tensor forward(Backend backend, Tensor x, Tensor w, Tensor bias) {
-        return forward(backend, x, w, null, bias);
+        return forward(backend, x, null, w, null, bias);
     }
 
     /**
@@ -153,11 +154,23 @@ public final class Float8Matmul {
      * {@link WeightCastReuse} window the FP8 copy of W is made once and reused while W is unchanged.
      */
     public Tensor forward(Backend backend, Tensor x, Parameter weight, Tensor bias) {
-        return forward(backend, x, weight.value(), weight, bias);
+        return forward(backend, x, null, weight.value(), weight, bias);
     }
 
-    /** weight is w's parameter, or null when only the tensor is known (then nothing is reused). */
-    private Tensor forward(Backend backend, Tensor x, Tensor w, Parameter weight, Tensor bias) {
+    /**
+     * As {@link #forward(Backend, Tensor, Parameter, Tensor)} for an input several layers read and nobody changes
+     * until backward: a high-precision save is a view of it, not a copy, and an FP8 cast another layer already made
+     * of it under the same spec is reused (see {@link SharedInput}).
+     */
+    public Tensor forward(Backend backend, SharedInput in, Parameter weight, Tensor bias) {
+        return forward(backend, in.tensor(), in, weight.value(), weight, bias);
+    }
+
+    /**
+     * weight is w's parameter, or null when only the tensor is known (then nothing is reused); shared is x's
+     * {@link SharedInput}, or null when x is the caller's to change (then saves are copies).
+     */
+    private Tensor forward(Backend backend, Tensor x, SharedInput shared, Tensor w, Parameter weight, Tensor bias) {
         enter();
         try {
             String module = module();
@@ -171,7 +184,7 @@ public final class Float8Matmul {
                 requireWeightValue("the output gemm is switched off by Float8Debug");
                 Tensor y = backend.matmul(x, 1, w, 1, bias, x.dtype());
                 if (recording) {
-                    saved.push(SavedTensor.highPrecision(backend.copy(x)));
+                    saved.push(SavedTensor.highPrecision(kept(backend, x, shared)));
                 }
                 return y;
             }
@@ -185,12 +198,21 @@ public final class Float8Matmul {
                 xq = cast(backend, x, output.first(), Gemm.OUTPUT, Operand.INPUT);
                 save = SavedTensor.fp8(cast(backend, x, plan.gradWeight().second(), Gemm.GRAD_WEIGHT, Operand.INPUT));
             } else if (saving == Float8Plan.SavedInput.BOTH_AXES_COPY) {
-                Float8Tensor[] both = Quantize.quantizeBothAxes(backend, x, output.first(), site(Gemm.OUTPUT, Operand.INPUT),
-                        plan.gradWeight().second(), site(Gemm.GRAD_WEIGHT, Operand.INPUT));
-                xq = both[0];
-                save = SavedTensor.fp8(both[1]);
+                Site columns = site(Gemm.OUTPUT, Operand.INPUT);
+                Site rows = site(Gemm.GRAD_WEIGHT, Operand.INPUT);
+                QuantSpec alongRows = plan.gradWeight().second();
+                Supplier<Float8Tensor[]> both = () -> Quantize.quantizeBothAxes(backend, x, output.first(), columns,
+                        alongRows, rows);
+                Float8Tensor[] casts = shareable(shared, columns, rows)
+                        ? shared.casts(List.of("both axes", output.first(), alongRows), both) : both.get();
+                xq = casts[0];
+                save = SavedTensor.fp8(casts[1]);
             } else {
-                xq = cast(backend, x, output.first(), Gemm.OUTPUT, Operand.INPUT);
+                Site site = site(Gemm.OUTPUT, Operand.INPUT);
+                xq = output.first().delayed() == null && shareable(shared, site)
+                        ? shared.casts(List.of(output.first()), () -> new Float8Tensor[] {
+                                cast(backend, x, output.first(), site)})[0]
+                        : cast(backend, x, output.first(), site);
                 if (saving == Float8Plan.SavedInput.FORWARD_FP8_TRANSPOSED
                         || saving == Float8Plan.SavedInput.FORWARD_FP8_REQUANTIZED) {
                     save = SavedTensor.fp8(xq);
@@ -208,7 +230,7 @@ public final class Float8Matmul {
                 backend.release(xq);
             }
             if (saving == Float8Plan.SavedInput.HIGH_PRECISION) {
-                save = SavedTensor.highPrecision(backend.copy(x));
+                save = SavedTensor.highPrecision(kept(backend, x, shared));
             }
             if (save != null) {
                 saved.push(save);
@@ -401,6 +423,24 @@ public final class Float8Matmul {
             return null;
         }
         return weightCasts.get(window, backend, weight, spec, () -> cast(backend, weight.value(), spec, site));
+    }
+
+    /** What a high-precision save keeps of x: a view when x is shared (nobody changes it), else a copy. */
+    private static Tensor kept(Backend backend, Tensor x, SharedInput shared) {
+        return shared != null ? x.reshape(x.shape()) : backend.copy(x);
+    }
+
+    /** Whether a cast of a shared input can serve several layers: none of the sites is observed. */
+    private static boolean shareable(SharedInput shared, Site... sites) {
+        if (shared == null) {
+            return false;
+        }
+        for (Site s : sites) {
+            if (Quantize.observed(s)) {
+                return false;
+            }
+        }
+        return true;
     }
 
     /** x quantized as spec says at the site of gemm's operand: from x's own amax, or from the site's amax history. */

@@ -142,6 +142,36 @@ public class Linear extends Module implements Layer {
     }
 
     /**
+     * Whether a class overrides {@link #forward(Tensor)} without overriding {@link #forward(SharedInput)} below it:
+     * then {@code forward(SharedInput)} calls its forward(Tensor), so the behaviour it adds is never skipped.
+     */
+    private static final ClassValue<Boolean> OWN_TENSOR_FORWARD = new ClassValue<>() {
+        @Override
+        protected Boolean computeValue(Class<?> type) {
+            try {
+                Class<?> tensorForward = type.getMethod("forward", Tensor.class).getDeclaringClass();
+                Class<?> sharedForward = type.getMethod("forward", SharedInput.class).getDeclaringClass();
+                return !tensorForward.isAssignableFrom(sharedForward);
+            } catch (NoSuchMethodException e) {
+                throw new IllegalStateException(e);
+            }
+        }
+    };
+
+    /**
+     * As {@link #forward(Tensor)} for an input that several layers read and nobody changes until backward: where this
+     * layer keeps x for backward it keeps a view, not a copy, and an FP8 cast of x another layer reading the same
+     * SharedInput made under the same spec is reused (see {@link SharedInput}).
+     */
+    public Tensor forward(SharedInput in) {
+        if (OWN_TENSOR_FORWARD.get(getClass())) {
+            return forward(in.tensor());  // a subclass's own forward(Tensor) runs as written
+        }
+        checkInput(in.tensor());
+        return outputShape(matmul.forward(backend(), in, weight, biasValue()), in.tensor());
+    }
+
+    /**
      * Takes dY of the shape of the matching forward's y ([..., outFeatures]), adds dW to the weight's gradient (and
      * the column sums of dY to the bias's) and returns dX.
      */

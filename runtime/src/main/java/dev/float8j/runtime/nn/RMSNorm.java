@@ -52,12 +52,12 @@ public final class RMSNorm extends Module implements Layer {
     }
 
     /**
-     * As {@link #forward(Tensor)}, but keeps a view of x for backward instead of a copy: for a caller that will not
-     * change x's elements before backward (a model's own residual stream), which saves a copy of x in memory and
-     * time. Releasing x stays the caller's to do; the view keeps the memory until backward.
+     * As {@link #forward(Tensor)} for an input nobody changes until backward (a model's own residual stream): keeps a
+     * view of it for backward instead of a copy, which saves the copy's memory and time. Releasing the tensor stays
+     * the caller's to do; the view keeps the memory until backward.
      */
-    public Tensor forwardSharingInput(Tensor x) {
-        return forward(x, true);
+    public Tensor forward(SharedInput in) {
+        return forward(in.tensor(), true);
     }
 
     private Tensor forward(Tensor x, boolean shareInput) {

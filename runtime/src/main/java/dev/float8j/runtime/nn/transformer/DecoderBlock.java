@@ -5,6 +5,7 @@ import dev.float8j.runtime.nn.LinearFactory;
 import dev.float8j.runtime.nn.Module;
 import dev.float8j.runtime.nn.Ops;
 import dev.float8j.runtime.nn.RMSNorm;
+import dev.float8j.runtime.nn.SharedInput;
 import dev.float8j.runtime.ops.AttentionShape;
 import java.util.function.UnaryOperator;
 
@@ -25,11 +26,17 @@ public final class DecoderBlock extends Module {
 
     /** x stays the caller's; every intermediate is released once used (the modules keep what backward needs). */
     public Tensor forward(Tensor x, AttentionShape shape) {
-        // nothing changes the residual stream in place, so the norms keep views of it, not copies
-        Tensor h = residual(x, attnNorm.forwardSharingInput(x), branch -> attn.forward(branch, shape));
-        Tensor y = residual(h, mlpNorm.forwardSharingInput(h), mlp::forward);
+        Tensor h = residual(x, normed(attnNorm, x), branch -> attn.forward(branch, shape));
+        Tensor y = residual(h, normed(mlpNorm, h), mlp::forward);
         Ops.release(h);
         return y;
+    }
+
+    /** norm(x); nothing changes the residual stream in place, so the norm keeps a view of it, not a copy. */
+    static Tensor normed(RMSNorm norm, Tensor x) {
+        try (SharedInput in = SharedInput.of(x)) {
+            return norm.forward(in);
+        }
     }
 
     /** stream + f(normed), releasing normed and f's result. */

@@ -7,6 +7,7 @@ import dev.float8j.runtime.nn.Linear;
 import dev.float8j.runtime.nn.LinearFactory;
 import dev.float8j.runtime.nn.Module;
 import dev.float8j.runtime.nn.Ops;
+import dev.float8j.runtime.nn.SharedInput;
 import dev.float8j.runtime.ops.ModelOps;
 import java.util.ArrayDeque;
 import java.util.Deque;
@@ -28,10 +29,18 @@ public final class FeedForward extends Module implements Layer {
     /** x stays the caller's. */
     @Override
     public Tensor forward(Tensor x) {
-        Tensor g = gate.forward(x);
-        Tensor u = up.forward(x);
+        Tensor g;
+        Tensor u;
+        // gate and up read one x: each FP8 cast of it is made once, a high-precision save is a view
+        try (SharedInput in = SharedInput.of(x)) {
+            g = gate.forward(in);
+            u = up.forward(in);
+        }
         Tensor activated = Ops.where(x).swiglu(g, u);
-        Tensor y = down.forward(activated);
+        Tensor y;
+        try (SharedInput in = SharedInput.of(activated)) {
+            y = down.forward(in);
+        }
         Ops.release(activated);
         if (GradMode.isEnabled()) {
             saved.push(new Tensor[] {g, u});

@@ -88,7 +88,7 @@ public final class LlamaModel extends Module {
             Ops.release(x);
             x = y;
         }
-        Tensor normed = show(outputsOrNull, norm, norm.forwardSharingInput(x));
+        Tensor normed = show(outputsOrNull, norm, DecoderBlock.normed(norm, x));
         Ops.release(x);
         Tensor logits = show(outputsOrNull, head, head.forward(normed));
         Ops.release(normed);

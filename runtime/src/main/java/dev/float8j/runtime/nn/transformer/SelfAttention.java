@@ -6,6 +6,7 @@ import dev.float8j.runtime.nn.Linear;
 import dev.float8j.runtime.nn.LinearFactory;
 import dev.float8j.runtime.nn.Module;
 import dev.float8j.runtime.nn.Ops;
+import dev.float8j.runtime.nn.SharedInput;
 import dev.float8j.runtime.ops.AttentionGrads;
 import dev.float8j.runtime.ops.AttentionResult;
 import dev.float8j.runtime.ops.AttentionShape;
@@ -43,11 +44,20 @@ public final class SelfAttention extends Module {
     /** x [batch · seq, dim] to [batch · seq, dim]; x stays the caller's. */
     public Tensor forward(Tensor x, AttentionShape shape) {
         ModelOps ops = Ops.where(x);
-        Tensor queries = rotated(q.forward(x), shape, config.heads());
-        Tensor keys = rotated(k.forward(x), shape, config.kvHeads());
-        Tensor values = v.forward(x);
+        Tensor queries;
+        Tensor keys;
+        Tensor values;
+        // the three projections read one x: each FP8 cast of it is made once, a high-precision save is a view
+        try (SharedInput in = SharedInput.of(x)) {
+            queries = rotated(q.forward(in), shape, config.heads());
+            keys = rotated(k.forward(in), shape, config.kvHeads());
+            values = v.forward(in);
+        }
         AttentionResult a = ops.attention(queries, keys, values, shape);
-        Tensor y = o.forward(a.out());
+        Tensor y;
+        try (SharedInput out = SharedInput.of(a.out())) {
+            y = o.forward(out);
+        }
         if (GradMode.isEnabled()) {
             saved.push(new Saved(queries, keys, values, a, shape));
         } else {
