@@ -104,6 +104,16 @@ public interface Backend {
     }
 
     /**
+     * t as this backend's high-precision gemm reads it beside an operand of dtype other: t itself, or a converted
+     * copy (the caller's to release) when the gemm would convert t on every call. A layer whose F32 weight meets
+     * BF16 activations makes this once per optimizer step and passes it instead. Host backends compute with t as it
+     * is; the CUDA backend rounds an F32 t to BF16 beside BF16, as its matmul does.
+     */
+    default Tensor matmulOperand(Tensor t, DType other) {
+        return t;
+    }
+
+    /**
      * {@link #matmul(Tensor, int, Tensor, int, DType)} plus a bias, as
      * {@link #gemm(Float8Tensor, Float8Tensor, Tensor, DType)} adds it: in F32, before the one rounding to out.
      */

@@ -666,6 +666,19 @@ public final class CudaBackend implements Backend {
         return t.dtype() == other.dtype() || t.dtype() == DType.BF16 ? t : convert(t, DType.BF16);
     }
 
+    /** An F32 device tensor beside BF16 is rounded to BF16 once here, as {@link #inMatmulDtype} would per call. */
+    @Override
+    public Tensor matmulOperand(Tensor t, DType other) {
+        if (!t.isOnDevice() || t.dtype() != DType.F32 || other != DType.BF16) {
+            return t;
+        }
+        try {
+            return memory.resident(convert(DeviceMemory.deviceView(t), DType.BF16), t.shape());
+        } finally {
+            Reference.reachabilityFence(t);
+        }
+    }
+
     private static void closeIfCopy(DeviceTensor used, Tensor of) {
         if (used.buffer() != DeviceMemory.deviceView(of).buffer()) {
             used.close();

@@ -182,7 +182,7 @@ public final class Float8Matmul {
             }
             if (!output.fp8() || !Float8Debug.fp8Enabled(module, Gemm.OUTPUT)) {
                 requireWeightValue("the output gemm is switched off by Float8Debug");
-                Tensor y = backend.matmul(x, 1, w, 1, bias, x.dtype());
+                Tensor y = backend.matmul(x, 1, highPrecisionWeight(backend, w, weight, x.dtype()), 1, bias, x.dtype());
                 if (recording) {
                     saved.push(SavedTensor.highPrecision(kept(backend, x, shared)));
                 }
@@ -303,7 +303,8 @@ public final class Float8Matmul {
             // from here on the call succeeds: the gradients grow and the save is consumed
             recordAmaxes();
             Tensor dX = gradInputFp8 ? backend.gemm(dYForGradInput, wForGradInput, s.dtype())
-                    : backend.matmul(gradOutput, 1, w, 0, s.dtype());
+                    : backend.matmul(gradOutput, 1, highPrecisionWeight(backend, w, weight, gradOutput.dtype()), 0,
+                            s.dtype());
             if (gradWeightFp8) {
                 weight.accumulateGradGemm(backend, dYForGradWeight, xForGradWeight);
             } else {
@@ -423,6 +424,19 @@ public final class Float8Matmul {
             return null;
         }
         return weightCasts.get(window, backend, weight, spec, () -> cast(backend, weight.value(), spec, site));
+    }
+
+    /**
+     * w as the high-precision gemms read it beside an operand of dtype other: inside a {@link WeightCastReuse} window,
+     * the backend's converted copy ({@link Backend#matmulOperand}) made once per weight version, so a GPU rounds an F32
+     * weight to BF16 once per step instead of in every gemm; w itself outside a window or without its parameter.
+     */
+    private Tensor highPrecisionWeight(Backend backend, Tensor w, Parameter weight, DType other) {
+        WeightCastReuse.Window window = WeightCastReuse.active();
+        if (window == null || weight == null) {
+            return w;
+        }
+        return weightCasts.operand(window, backend, weight, other);
     }
 
     /** What a high-precision save keeps of x: a view when x is shared (nobody changes it), else a copy. */

@@ -1,9 +1,11 @@
 package dev.float8j.runtime.nn;
 
 import dev.float8j.plan.QuantSpec;
+import dev.float8j.runtime.DType;
 import dev.float8j.runtime.Float8Tensor;
 import dev.float8j.runtime.Tensor;
 import dev.float8j.runtime.backend.Backend;
+import java.util.EnumMap;
 import java.util.LinkedHashMap;
 import java.util.Map;
 import java.util.function.Supplier;
@@ -13,11 +15,14 @@ import java.util.function.Supplier;
  * one value tensor at one {@link Parameter#version()} on one backend. A request for another value, version or
  * backend releases every copy first; so does the window's end. A spec whose other-axis copy is held and whose
  * granularity transposes exactly (tensorwise, 128x128 blocks) is served by a view of that copy, sharing its memory.
- * The copies belong to the cache: callers must not release them.
+ * It also holds the weight as the backend's high-precision gemm reads it ({@link Backend#matmulOperand}: a BF16 copy
+ * on the GPU beside BF16 activations). The copies belong to the cache: callers must not release them.
  */
 final class WeightCastCache {
     private final SingleThreadGuard guard;
     private final Map<QuantSpec, Float8Tensor> copies = new LinkedHashMap<>();
+    /** The high-precision gemm's operand by the dtype it meets; the value itself where the backend converts nothing. */
+    private final Map<DType, Tensor> operands = new EnumMap<>(DType.class);
     private Tensor value;
     private long version;
     private Backend backend;
@@ -35,12 +40,7 @@ final class WeightCastCache {
      */
     Float8Tensor get(WeightCastReuse.Window window, Backend backend, Parameter weight, QuantSpec spec,
             Supplier<Float8Tensor> quantize) {
-        if (weight.value() != value || weight.version() != version || backend != this.backend) {
-            clear();
-            value = weight.value();
-            version = weight.version();
-            this.backend = backend;
-        }
+        refresh(window, backend, weight);
         Float8Tensor held = copies.get(spec);
         if (held != null) {
             return held;
@@ -49,11 +49,27 @@ final class WeightCastCache {
         Float8Tensor made = otherAxis != null && spec.granularity().transposeable() ? otherAxis.alongOtherAxis()
                 : quantize.get();
         copies.put(spec, made);
+        return made;
+    }
+
+    /** weight's value as backend's high-precision gemm reads it beside an operand of dtype other, made once. */
+    Tensor operand(WeightCastReuse.Window window, Backend backend, Parameter weight, DType other) {
+        refresh(window, backend, weight);
+        return operands.computeIfAbsent(other, o -> backend.matmulOperand(weight.value(), o));
+    }
+
+    /** Empties the cache when weight's value, version or the backend changed, and joins window's end once. */
+    private void refresh(WeightCastReuse.Window window, Backend backend, Parameter weight) {
+        if (weight.value() != value || weight.version() != version || backend != this.backend) {
+            clear();
+            value = weight.value();
+            version = weight.version();
+            this.backend = backend;
+        }
         if (registeredWith != window) {
             registeredWith = window;
             window.onClose(() -> guard.run(this::windowClosed));
         }
-        return made;
     }
 
     /** Gives every copy back to its backend (views first, so the memory is free once the last goes). */
@@ -63,6 +79,12 @@ final class WeightCastCache {
         for (int i = held.length - 1; i >= 0; i--) {
             backend.release(held[i]);
         }
+        for (Tensor t : operands.values()) {
+            if (t != value) {
+                backend.release(t);
+            }
+        }
+        operands.clear();
         value = null;
         backend = null;
     }

@@ -11,9 +11,11 @@ import dev.float8j.runtime.backend.Backend;
 import dev.float8j.runtime.backends.Backends;
 import dev.float8j.runtime.nn.Float8Linear;
 import dev.float8j.runtime.nn.Init;
+import dev.float8j.runtime.nn.Linear;
 import dev.float8j.runtime.nn.Parameter;
 import dev.float8j.runtime.nn.WeightCastReuse;
 import dev.float8j.runtime.train.AdamW;
+import java.util.function.Supplier;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
@@ -49,9 +51,13 @@ class DeviceWeightCastReuseTest {
 
     /** Two AdamW steps of three accumulated micro-batches each, on the device; the weight back on the host. */
     private float[] train(Float8Plan plan, boolean reuse) {
+        return train(() -> new Float8Linear(256, 128, plan), reuse);
+    }
+
+    private float[] train(Supplier<Linear> make, boolean reuse) {
         WeightCastReuse.setEnabled(reuse);
         Init.seed(5);
-        Float8Linear layer = new Float8Linear(256, 128, plan);
+        Linear layer = make.get();
         layer.moveTo(cuda);
         AdamW optimizer = new AdamW(layer.parameters(), 1e-2, 0.01);
         for (int step = 0; step < 2; step++) {
@@ -74,6 +80,12 @@ class DeviceWeightCastReuseTest {
             Float8Plan plan = Float8Recipes.named(recipe);
             assertArrayEquals(train(plan, false), train(plan, true), recipe);
         }
+    }
+
+    /** The BF16 copy of an F32 weight a high-precision layer's gemms read is made once per step: the same bits. */
+    @Test
+    void aHighPrecisionLayerGivesTheSameBitsWithItsWeightConvertedOncePerStep() {
+        assertArrayEquals(train(() -> new Linear(256, 128), false), train(() -> new Linear(256, 128), true));
     }
 
     @Test

@@ -9,6 +9,9 @@ import dev.float8j.plan.Float8Plan;
 import dev.float8j.plan.Float8Recipes;
 import dev.float8j.plan.Gemm;
 import dev.float8j.runtime.Tensor;
+import java.util.ArrayList;
+import dev.float8j.runtime.backend.ForwardingBackend;
+import dev.float8j.runtime.DType;
 import dev.float8j.runtime.backend.Backend;
 import dev.float8j.runtime.backend.ReferenceBackend;
 import dev.float8j.runtime.backends.Backends;
@@ -126,6 +129,64 @@ class WeightCastReuseTest {
         train(model, false);
         assertEquals(STEPS * weights * 2 * MICRO_BATCHES, counting.watchedQuantizations(),
                 "without reuse: twice per micro-batch");
+    }
+
+    /**
+     * A high-precision layer asks the backend for its weight as the gemm reads it once per optimizer step inside a
+     * window (a GPU's BF16 copy beside BF16 activations), and not at all outside one, where the gemm converts per
+     * call; every pass gives the same bits either way (a stale copy after an update would not), and the copies go
+     * back through Backend.release. The backend here converts as the CUDA backend does: F32 beside BF16 to BF16.
+     */
+    @Test
+    void aHighPrecisionWeightIsConvertedOncePerOptimizerStep() {
+        final class Converting extends ForwardingBackend {
+            final List<Tensor> made = new ArrayList<>();
+
+            Converting() {
+                super(new ReferenceBackend());
+            }
+
+            @Override
+            public Tensor matmulOperand(Tensor t, DType other) {
+                Tensor copy = t.dtype() == DType.F32 && other == DType.BF16 ? t.to(DType.BF16) : t;
+                if (copy != t) {
+                    made.add(copy);
+                }
+                return copy;
+            }
+
+            @Override
+            public Tensor matmul(Tensor a, int aAxis, Tensor b, int bAxis) {
+                return super.matmul(a.dtype() == DType.F32 && b.dtype() == DType.BF16 ? a.to(DType.BF16) : a, aAxis,
+                        b.dtype() == DType.F32 && a.dtype() == DType.BF16 ? b.to(DType.BF16) : b, bAxis);
+            }
+        }
+        List<List<float[]>> passes = new ArrayList<>();
+        for (boolean reuse : new boolean[] {false, true}) {
+            Converting converting = new Converting();
+            Backends.use(converting);
+            WeightCastReuse.setEnabled(reuse);
+            Init.seed(8);
+            Linear layer = new Linear(32, 16);
+            AdamW optimizer = new AdamW(layer.parameters(), 1e-2, 0.01);
+            List<float[]> results = new ArrayList<>();
+            for (int step = 0; step < STEPS; step++) {
+                layer.zeroGrad();
+                try (WeightCastReuse.Window casts = WeightCastReuse.open()) {
+                    for (int m = 0; m < MICRO_BATCHES; m++) {
+                        results.add(layer.forward(batch(10 * step + m, 32).to(DType.BF16)).toFloatArray());
+                        results.add(layer.backward(batch(50 + 10 * step + m, 16).to(DType.BF16)).toFloatArray());
+                    }
+                }
+                optimizer.step();
+            }
+            assertEquals(reuse ? STEPS : 0, converting.made.size(), "conversions with reuse " + reuse);
+            converting.made.forEach(t -> assertTrue(t.isReleased(), "the cached copy is released"));
+            passes.add(results);
+        }
+        for (int i = 0; i < passes.get(0).size(); i++) {
+            assertArrayEquals(passes.get(0).get(i), passes.get(1).get(i), "pass result " + i);
+        }
     }
 
     @Test
