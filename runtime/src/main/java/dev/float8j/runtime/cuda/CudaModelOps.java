@@ -295,7 +295,6 @@ final class CudaModelOps implements ModelOps {
         }
         DeviceTensor dx = in(x);
         Tensor y = result(x.dtype(), x.shape());
-        long pairs = (long) shape.tokens() * heads * (shape.headDim() / 2);
         try (Arena arena = Arena.ofConfined()) {
             MemorySegment args = arena.allocate(ROPE_ARGS);
             args.set(JAVA_INT, CudaCasts.offset(ROPE_ARGS, "seq"), shape.seq());
@@ -303,8 +302,9 @@ final class CudaModelOps implements ModelOps {
             args.set(JAVA_INT, CudaCasts.offset(ROPE_ARGS, "headDim"), shape.headDim());
             args.set(JAVA_FLOAT, CudaCasts.offset(ROPE_ARGS, "log2Theta"), (float) (Math.log(theta) / Math.log(2)));
             args.set(JAVA_FLOAT, CudaCasts.offset(ROPE_ARGS, "sign"), inverse ? -1f : 1f);
-            launch(rope, "rope", gridFor(pairs), THREADS, 0, dx.pointer(), DeviceMemory.deviceView(y).pointer(),
-                    dt(x.dtype()), (long) shape.tokens(), args);
+            // one block per row
+            launch(rope, "rope", shape.tokens(), THREADS, 0, dx.pointer(), DeviceMemory.deviceView(y).pointer(),
+                    dt(x.dtype()), args);
         }
         Reference.reachabilityFence(x);
         return y;

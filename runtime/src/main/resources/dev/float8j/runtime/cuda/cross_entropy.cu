@@ -15,20 +15,33 @@ __device__ __forceinline__ void merge(float& m, float& s, float m2, float s2) {
     m = mx;
 }
 
+// Adds element x to the online-softmax state (m, s).
+__device__ __forceinline__ void add(float& m, float& s, float x) {
+    if (x > m) {
+        s = s * expf(m - x) + 1.0f;
+        m = x;
+    } else {
+        s += expf(x - m);
+    }
+}
+
 // One block of CE_THREADS per row; logits and dLogits F32 or BF16 (dtype); rowLoss[r] = lse - logits[target].
+// Rows whose length is a multiple of 4, with aligned pointers, are read and written four elements per load and
+// store (the element-by-element loops ran at about half the memory's speed on an H100).
 extern "C" __global__ void __launch_bounds__(CE_THREADS) cross_entropy(const void* logits, int dtype,
         const int* targets, void* dLogits, float* rowLoss, int rows, int classes) {
     __shared__ float maxes[32], sums[32];
     long base = (long) blockIdx.x * classes;
+    bool wide = classes % 4 == 0 && aligned16(logits, dLogits, logits);
     float m = -__int_as_float(0x7F800000), s = 0.0f;
-    for (int c = threadIdx.x; c < classes; c += CE_THREADS) {
-        float x = load_elem(logits, base + c, dtype);
-        if (x > m) {
-            s = s * expf(m - x) + 1.0f;
-            m = x;
-        } else {
-            s += expf(x - m);
+    if (wide) {
+        for (int q = threadIdx.x; q < classes / 4; q += CE_THREADS) {
+            float v[4];
+            load4(logits, base / 4 + q, dtype, v);
+            for (int e = 0; e < 4; e++) add(m, s, v[e]);
         }
+    } else {
+        for (int c = threadIdx.x; c < classes; c += CE_THREADS) add(m, s, load_elem(logits, base + c, dtype));
     }
     for (int o = 16; o > 0; o >>= 1) {
         merge(m, s, __shfl_xor_sync(0xFFFFFFFFu, m, o), __shfl_xor_sync(0xFFFFFFFFu, s, o));
@@ -44,9 +57,18 @@ extern "C" __global__ void __launch_bounds__(CE_THREADS) cross_entropy(const voi
     float lse = m + logf(s);
     int target = targets[blockIdx.x];
     float scale = 1.0f / rows;
-    for (int c = threadIdx.x; c < classes; c += CE_THREADS) {
-        float p = expf(load_elem(logits, base + c, dtype) - lse);
-        store_elem(dLogits, base + c, dtype, (p - (c == target ? 1.0f : 0.0f)) * scale);
+    if (wide) {
+        for (int q = threadIdx.x; q < classes / 4; q += CE_THREADS) {
+            float v[4];
+            load4(logits, base / 4 + q, dtype, v);
+            for (int e = 0; e < 4; e++) v[e] = (expf(v[e] - lse) - (4 * q + e == target ? 1.0f : 0.0f)) * scale;
+            store4(dLogits, base / 4 + q, dtype, v);
+        }
+    } else {
+        for (int c = threadIdx.x; c < classes; c += CE_THREADS) {
+            float p = expf(load_elem(logits, base + c, dtype) - lse);
+            store_elem(dLogits, base + c, dtype, (p - (c == target ? 1.0f : 0.0f)) * scale);
+        }
     }
     if (threadIdx.x == 0) rowLoss[blockIdx.x] = lse - load_elem(logits, base + target, dtype);
 }

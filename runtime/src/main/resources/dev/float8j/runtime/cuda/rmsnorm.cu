@@ -4,12 +4,48 @@
 // partials, in block order, into gradGain.
 #include "common.cuh"
 
+// Rows of up to 4 * ROW_VECTORS * blockDim.x elements (a multiple of 4, all pointers 16-byte aligned) are held in
+// registers, four elements per vector, so each is read from memory once and with wide loads; the element-by-element
+// loops, which read a row twice with 2-byte loads, ran at about half the memory's speed on an H100.
+#define ROW_VECTORS 8
+
+__device__ __forceinline__ bool rows_in_registers(int dim, const void* a, const void* b, const void* c,
+                                                  const void* d = 0) {
+    return dim % 4 == 0 && dim <= 4 * ROW_VECTORS * (int) blockDim.x && aligned16(a, b, c, d);
+}
+
 // One block per row.
 extern "C" __global__ void rms_norm(const void* x, int xType, const float* gain, void* y, float* inverseRms, int dim,
                                     float eps) {
     __shared__ float scratch[32];
     long base = (long) blockIdx.x * dim;
     float sum = 0.0f;
+    if (rows_in_registers(dim, x, y, gain)) {
+        float v[ROW_VECTORS][4];
+        long q0 = base / 4;
+#pragma unroll
+        for (int j = 0; j < ROW_VECTORS; j++) {
+            int q = threadIdx.x + j * blockDim.x;
+            if (q < dim / 4) {
+                load4(x, q0 + q, xType, v[j]);
+                sum += v[j][0] * v[j][0] + v[j][1] * v[j][1] + v[j][2] * v[j][2] + v[j][3] * v[j][3];
+            }
+        }
+        sum = block_sum(sum, scratch);
+        float inv = rsqrtf(sum / dim + eps);
+        if (threadIdx.x == 0) inverseRms[blockIdx.x] = inv;
+#pragma unroll
+        for (int j = 0; j < ROW_VECTORS; j++) {
+            int q = threadIdx.x + j * blockDim.x;
+            if (q < dim / 4) {
+                float g[4], out[4];
+                load4(gain, q, DT_F32, g);
+                for (int e = 0; e < 4; e++) out[e] = v[j][e] * inv * g[e];
+                store4(y, q0 + q, xType, out);
+            }
+        }
+        return;
+    }
     for (int c = threadIdx.x; c < dim; c += blockDim.x) {
         float v = load_elem(x, base + c, xType);
         sum += v * v;
@@ -30,21 +66,59 @@ extern "C" __global__ void rms_norm_backward(const void* dY, int dyType, const v
     extern __shared__ float gainSums[];
     __shared__ float scratch[32];
     for (int c = threadIdx.x; c < dim; c += blockDim.x) gainSums[c] = 0.0f;
-    for (int r = blockIdx.x; r < rows; r += gridDim.x) {
-        long base = (long) r * dim;
-        float inv = inverseRms[r];
-        float dot = 0.0f;
-        for (int c = threadIdx.x; c < dim; c += blockDim.x) {
-            float xhat = load_elem(x, base + c, xType) * inv;
-            float dy = load_elem(dY, base + c, dyType);
-            dot += dy * gain[c] * xhat;
-            gainSums[c] += dy * xhat;  // column c belongs to this thread alone
+    if (rows_in_registers(dim, dY, x, gain, dX)) {
+        // thread t owns vectors t + j * blockDim.x, so the gain-sum columns it adds to are its own here too
+        __syncthreads();
+        for (int r = blockIdx.x; r < rows; r += gridDim.x) {
+            long q0 = (long) r * dim / 4;
+            float inv = inverseRms[r];
+            float xs[ROW_VECTORS][4], dys[ROW_VECTORS][4];
+            float dot = 0.0f;
+#pragma unroll
+            for (int j = 0; j < ROW_VECTORS; j++) {
+                int q = threadIdx.x + j * blockDim.x;
+                if (q < dim / 4) {
+                    float g[4];
+                    load4(x, q0 + q, xType, xs[j]);
+                    load4(dY, q0 + q, dyType, dys[j]);
+                    load4(gain, q, DT_F32, g);
+                    for (int e = 0; e < 4; e++) {
+                        float xhat = xs[j][e] * inv;
+                        dot += dys[j][e] * g[e] * xhat;
+                        gainSums[4 * q + e] += dys[j][e] * xhat;
+                    }
+                }
+            }
+            float meanDot = block_sum(dot, scratch) / dim;
+#pragma unroll
+            for (int j = 0; j < ROW_VECTORS; j++) {
+                int q = threadIdx.x + j * blockDim.x;
+                if (q < dim / 4) {
+                    float g[4], out[4];
+                    load4(gain, q, DT_F32, g);
+                    for (int e = 0; e < 4; e++) out[e] = inv * (dys[j][e] * g[e] - xs[j][e] * inv * meanDot);
+                    store4(dX, q0 + q, xType, out);
+                }
+            }
         }
-        float meanDot = block_sum(dot, scratch) / dim;
-        for (int c = threadIdx.x; c < dim; c += blockDim.x) {
-            float xhat = load_elem(x, base + c, xType) * inv;
-            float dy = load_elem(dY, base + c, dyType);
-            store_elem(dX, base + c, xType, inv * (dy * gain[c] - xhat * meanDot));
+        __syncthreads();
+    } else {
+        for (int r = blockIdx.x; r < rows; r += gridDim.x) {
+            long base = (long) r * dim;
+            float inv = inverseRms[r];
+            float dot = 0.0f;
+            for (int c = threadIdx.x; c < dim; c += blockDim.x) {
+                float xhat = load_elem(x, base + c, xType) * inv;
+                float dy = load_elem(dY, base + c, dyType);
+                dot += dy * gain[c] * xhat;
+                gainSums[c] += dy * xhat;  // column c belongs to this thread alone
+            }
+            float meanDot = block_sum(dot, scratch) / dim;
+            for (int c = threadIdx.x; c < dim; c += blockDim.x) {
+                float xhat = load_elem(x, base + c, xType) * inv;
+                float dy = load_elem(dY, base + c, dyType);
+                store_elem(dX, base + c, xType, inv * (dy * gain[c] - xhat * meanDot));
+            }
         }
     }
     for (int c = threadIdx.x; c < dim; c += blockDim.x) partials[(long) blockIdx.x * dim + c] = gainSums[c];

@@ -129,15 +129,22 @@ class CudaModelOpsTest {
     @ParameterizedTest
     @EnumSource(DType.class)
     void rmsNormForwardAndBackwardMatchReference(DType dtype) {
-        // more rows than the backward's blocks (2 per multiprocessor), so blocks loop over rows
-        int rows = 301 + 2 * 132;
-        int dim = 100;
+        // rows in registers: one vector per thread (100), several (3076); element by element: a length that is no
+        // multiple of 4 (98), one too long for the registers (8196)
+        for (int dim : new int[] {100, 3076, 98, 8196}) {
+            rmsNormMatchesReference(dtype, dim);
+        }
+    }
+
+    private void rmsNormMatchesReference(DType dtype, int dim) {
+        // more rows than the backward's blocks (8 per multiprocessor), so blocks loop over rows
+        int rows = dim > 1000 ? 1100 + 37 : 301 + 8 * 132;
         Tensor x = random(6, dtype, rows, dim);
         Tensor gain = random(7, DType.F32, 1, dim);
         NormResult expected = REF.rmsNorm(x, gain, 1e-5f);
         NormResult actual = ops.rmsNorm(cuda.toDevice(x), cuda.toDevice(gain), 1e-5f);
-        assertClose(expected.y(), actual.y(), tolerance(dtype), 1e-6, "rmsNorm y");
-        assertClose(expected.inverseRms(), actual.inverseRms(), 2e-6, 0, "rmsNorm inverse rms");
+        assertClose(expected.y(), actual.y(), tolerance(dtype), 1e-6, "rmsNorm y, dim " + dim);
+        assertClose(expected.inverseRms(), actual.inverseRms(), 2e-6, 0, "rmsNorm inverse rms, dim " + dim);
 
         Tensor dY = random(8, dtype, rows, dim);
         Tensor gradGainHost = random(9, DType.F32, 1, dim);
@@ -145,16 +152,23 @@ class CudaModelOpsTest {
         Tensor dX = REF.rmsNormBackward(dY, x, gain, expected.inverseRms(), gradGainHost);
         Tensor dXDevice = ops.rmsNormBackward(cuda.toDevice(dY), cuda.toDevice(x), cuda.toDevice(gain),
                 actual.inverseRms(), gradGainDevice);
-        assertClose(dX, dXDevice, tolerance(dtype), 1e-4, "rmsNorm dX");
-        assertClose(gradGainHost, gradGainDevice, 1e-4, 1e-3, "rmsNorm gain gradient");
+        assertClose(dX, dXDevice, tolerance(dtype), 1e-4, "rmsNorm dX, dim " + dim);
+        assertClose(gradGainHost, gradGainDevice, 1e-4, 1e-3, "rmsNorm gain gradient, dim " + dim);
     }
 
     @ParameterizedTest
     @EnumSource(DType.class)
     void ropeAndItsInverseMatchReference(DType dtype) {
-        AttentionShape shape = new AttentionShape(2, 7, 3, 1, 10);
-        Tensor q = random(10, dtype, shape.tokens(), 3 * 10);
-        Tensor k = random(11, dtype, shape.tokens(), 10);
+        // an odd half head (pair by pair), an even one (two pairs per step), and the Llama benchmark's 128
+        for (int headDim : new int[] {10, 8, 128}) {
+            ropeMatchesReference(dtype, new AttentionShape(2, 7, 3, 1, headDim));
+        }
+    }
+
+    private void ropeMatchesReference(DType dtype, AttentionShape shape) {
+        int headDim = shape.headDim();
+        Tensor q = random(10, dtype, shape.tokens(), 3 * headDim);
+        Tensor k = random(11, dtype, shape.tokens(), headDim);
         for (boolean inverse : new boolean[] {false, true}) {
             assertClose(REF.rope(q, shape, 3, 10000f, inverse), ops.rope(cuda.toDevice(q), shape, 3, 10000f, inverse),
                     tolerance(dtype), 1e-5, "rope of q, inverse=" + inverse);
