@@ -47,7 +47,7 @@ __device__ __forceinline__ void store2(void* p, long i, int dtype, float v0, flo
 extern "C" __global__ void rope(const void* x, void* y, int dtype, RopeArgs a) {
     int half = a.headDim / 2;
     int pairs = a.heads * half;
-    long rowBase = (long) blockIdx.x * pairs * 2;
+    long rowBase = (long) blockIdx.x * a.heads * a.headDim;
     int position = (int) (blockIdx.x % a.seq);
     if (half % 2 == 0 && (((unsigned long long) x | (unsigned long long) y) & 7) == 0) {
         for (int p = 2 * threadIdx.x; p < pairs; p += 2 * blockDim.x) {
