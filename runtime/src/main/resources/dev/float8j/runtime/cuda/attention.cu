@@ -21,13 +21,22 @@ typedef unsigned int u32;
 #define LOG2E 1.4426950408889634f
 #define LN2 0.6931471805599453f
 
-// Forward: 128 query rows per block, 8 warps of 16 rows; keys in tiles of 64, double-buffered.
+// Two tilings of each pass while they are compared, chosen by CudaAttention (system property
+// float8j.cuda.attention):
+//   tiles32 (the default): forward blocks of 128 query rows in 4 warps of 32 rows (two m16 tiles per warp, so that
+//     each K and V fragment read from shared memory feeds 4 mma instead of 2); backward blocks of 128 keys in 8
+//     warps of 16 keys (per key, half the dQ atomics and Q / dOut tile loads of a 64-key block).
+//   tiles16: forward blocks of 128 query rows in 8 warps of 16 rows; backward blocks of 64 keys in 4 warps of 16.
+// Both walk keys (forward) and queries (backward) in tiles of 64, double-buffered.
+#define TILE_N 64
+#define BWD_M 64
 #define FWD_WARPS 8
 #define FWD_M (16 * FWD_WARPS)
-// Backward: 64 keys per block (4 warps of 16 keys); query tiles of 64, double-buffered.
 #define BWD_WARPS 4
-#define BWD_M 64
-#define TILE_N 64
+#define FWD32_WARPS 4
+#define FWD32_M (32 * FWD32_WARPS)
+#define BWD128_WARPS 8
+#define BWD128_N (16 * BWD128_WARPS)
 
 __device__ __forceinline__ u32 smem_addr(const void* p) {
     u32 a;
@@ -90,6 +99,15 @@ __device__ __forceinline__ u32 pack_bf16(float lo, float hi) {
     return r;
 }
 
+// 2^x with denormal results flushed to zero: one MUFU.EX2, where exp2f adds a range test and two multiplies to
+// keep denormals. The softmax weights passed through it are at most about 1 and are summed with the row's largest
+// (about 1), so a weight below 2^-126 is far beneath what those F32 sums resolve.
+__device__ __forceinline__ float exp2_ftz(float x) {
+    float y;
+    asm("ex2.approx.ftz.f32 %0, %1;\n" : "=f"(y) : "f"(x));
+    return y;
+}
+
 __device__ __forceinline__ float bf16_lo(u32 x) { return __uint_as_float(x << 16); }
 __device__ __forceinline__ float bf16_hi(u32 x) { return __uint_as_float(x & 0xFFFF0000u); }
 
@@ -124,6 +142,62 @@ __device__ __forceinline__ void load_b_nk(u32 tile, int n0, int k0, int lane, u3
 template <int D>
 __device__ __forceinline__ void load_b_kn(u32 tile, int k0, int n0, int lane, u32* b) {
     ldsm_x4_t(tile + swz<D>(k0 + (lane & 7) + ((lane >> 3) & 1) * 8, n0 + (lane >> 4) * 8), b[0], b[1], b[2], b[3]);
+}
+
+// The tiles32 kernels address fragments as one register per thread and tile plus constants. In a tile whose base
+// is 256-byte aligned, row r starts at a multiple of COLS * 2 (128 or 256 bytes) and its 16-byte chunk c sits at
+// (c ^ (r & 7)) << 4 within it, bits that no row start touches. The row a lane hands ldmatrix is (fragment row0)
+// + (lane's row) and its column (fragment col0) + (lane's column): with row0 a multiple of 8 the swizzle (r & 7)
+// is the lane's own, and with col0 a multiple of 16 (an even chunk) and the lane's column 0 or 8, the chunk index
+// is col0 / 8 XOR the lane's. So the address is (lane address ^ (col0 * 2)) + row0 * COLS * 2, the lane address
+// being that of fragment (0, 0): one LOP3 per column chunk, the row offset an immediate of ldmatrix.
+template <int COLS>
+__device__ __forceinline__ u32 frag_at(u32 laneAddr, int row0, int col0) {
+    return (laneAddr ^ (u32) (col0 * 2)) + (u32) (row0 * COLS * 2);
+}
+
+// Lane addresses of the three ldmatrix patterns above: load_a's; load_b_nk's (also the transposed read of a
+// stored A^T, whose lanes take the same rows and columns); load_b_kn's.
+template <int COLS>
+__device__ __forceinline__ u32 lane_a(u32 tile, int lane) {
+    return tile + swz<COLS>(lane & 15, (lane >> 4) * 8);
+}
+
+template <int COLS>
+__device__ __forceinline__ u32 lane_b_nk(u32 tile, int lane) {
+    return tile + swz<COLS>((lane & 7) + ((lane >> 4) << 3), ((lane >> 3) & 1) * 8);
+}
+
+template <int COLS>
+__device__ __forceinline__ u32 lane_b_kn(u32 tile, int lane) {
+    return tile + swz<COLS>((lane & 7) + ((lane >> 3) & 1) * 8, (lane >> 4) * 8);
+}
+
+// load_tile for the tiles32 kernels, in fewer registers: each thread copies one 16-byte column chunk of every
+// (THREADS / (D / 8))-th row (a multiple of 8 rows, so the chunk's swizzled position repeats), walking one
+// source offset down the rows in a loop that is not unrolled. Unrolled, the compiler keeps every row's offset
+// live across the whole kernel, tens of registers the matrix products need.
+template <int D, int ROWS, int THREADS>
+__device__ __forceinline__ void load_rows(u32 tile, const u16* src, int ld, int row0, int rows) {
+    constexpr int CHUNKS = D / 8, ROW_STEP = THREADS / CHUNKS;
+    static_assert(THREADS % CHUNKS == 0 && ROW_STEP % 8 == 0 && ROWS % ROW_STEP == 0, "rows per pass");
+    const int r = threadIdx.x / CHUNKS, c = threadIdx.x % CHUNKS;
+    u32 dst = tile + swz<D>(r, c * 8);
+    u32 off = (u32) (row0 + r) * ld + c * 8;  // below 2^31 for rows inside the sequence (checked on the host)
+    const int left = rows - row0 - r;   // rows of this thread's column still inside the sequence
+#pragma unroll 1
+    for (int x = 0; x < ROWS; x += ROW_STEP) {
+        const bool valid = x < left;
+        cp_async16(dst, valid ? src + off : src, valid);
+        dst += ROW_STEP * D * 2;
+        off += ROW_STEP * ld;
+    }
+}
+
+// The start of dynamic shared memory rounded up to 256 bytes (frag_at needs tile bases so aligned); the launch
+// asks for 256 bytes more than the tiles take.
+__device__ __forceinline__ u32 smem_base256(const void* smem) {
+    return (smem_addr(smem) + 255u) & ~255u;
 }
 
 // ---------------------------------------------------------------------------------------------- forward
@@ -279,6 +353,213 @@ extern "C" __global__ void __launch_bounds__(FWD_WARPS * 32) attention_forward_d
         const u16* q, const u16* k, const u16* v, u16* out, float* lse, int seq, int heads, int kvHeads,
         float scaleLog2) {
     forward<128>(q, k, v, out, lse, seq, heads, kvHeads, scaleLog2);
+}
+
+// ------------------------------------------------------------------------------------------ forward, tiles32
+
+// Grid (ceil(seq / FWD32_M), batch * heads), FWD32_WARPS * 32 threads; dynamic shared memory: Q tile (128 rows),
+// then two stages of (K tile, V tile). Warp w owns the 32 contiguous query rows 32w..32w+31 of the block as two
+// m16 tiles, so that each K and V fragment read by ldmatrix feeds both (4 mma per ldmatrix.x4 instead of 2). Q
+// fragments are read from shared memory for each 16-column chunk: holding both tiles' Q in registers would take
+// 64 more of them. Contiguous rows (rather than rows interleaved across warps) let the warps above the diagonal
+// skip a key tile whole. Query blocks run longest first (they see the most keys).
+template <int D>
+__device__ __forceinline__ void forward32(const u16* q, const u16* k, const u16* v, u16* out, float* lse, int seq,
+                                          int heads, int kvHeads, float scaleLog2) {
+    extern __shared__ __align__(128) unsigned char smem[];
+    constexpr int TILE_BYTES = TILE_N * D * 2;
+    constexpr int THREADS = FWD32_WARPS * 32;
+    const u32 qTile = smem_base256(smem);
+    const u32 kvBase = qTile + FWD32_M * D * 2;
+    const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5, g = lane >> 2, t = lane & 3;
+    const int mBlock = gridDim.x - 1 - blockIdx.x;
+    const int b = blockIdx.y / heads, h = blockIdx.y % heads, kvh = h / (heads / kvHeads);
+    const int ldq = heads * D, ldk = kvHeads * D;
+    const u16* qh = q + (long long) b * seq * ldq + h * D;
+    const u16* kh = k + (long long) b * seq * ldk + kvh * D;
+    const u16* vh = v + (long long) b * seq * ldk + kvh * D;
+    const int q0 = mBlock * FWD32_M;
+    const int warpRow0 = q0 + warp * 32;
+    const int lastQuery = min(seq, q0 + FWD32_M) - 1;
+    const int tiles = lastQuery / TILE_N + 1;
+
+    load_rows<D, FWD32_M, THREADS>(qTile, qh, ldq, q0, seq);
+    load_rows<D, TILE_N, THREADS>(kvBase, kh, ldk, 0, seq);
+    load_rows<D, TILE_N, THREADS>(kvBase + TILE_BYTES, vh, ldk, 0, seq);
+    cp_async_commit();
+
+    // o[m][j]: rows warpRow0 + 16m + g (c0, c1) and + 8 (c2, c3), columns 8j + 2t, + 1. rowMax is in log2 units
+    // (scores times scaleLog2), rowMax[m][r] and rowSum[m][r] for row warpRow0 + 16m + g + 8r.
+    float o[2][D / 8][4];
+#pragma unroll
+    for (int m = 0; m < 2; m++) {
+#pragma unroll
+        for (int j = 0; j < D / 8; j++) o[m][j][0] = o[m][j][1] = o[m][j][2] = o[m][j][3] = 0.0f;
+    }
+    float rowMax[2][2] = {{NEG_INF, NEG_INF}, {NEG_INF, NEG_INF}};
+    float rowSum[2][2] = {{0.0f, 0.0f}, {0.0f, 0.0f}};
+    const u32 qLane = lane_a<D>(qTile, lane) + warp * 32 * D * 2;
+    const u32 kLane0 = lane_b_nk<D>(kvBase, lane), vLane0 = lane_b_kn<D>(kvBase + TILE_BYTES, lane);
+
+    for (int n = 0; n < tiles; n++) {
+        // Tile n has landed for every thread, and every warp is done with tile n - 1, whose stage the copy of
+        // tile n + 1 started below overwrites: one barrier per tile.
+        cp_async_wait<0>();
+        __syncthreads();
+        if (n + 1 < tiles) {
+            const u32 next = kvBase + ((n + 1) & 1) * 2 * TILE_BYTES;
+            load_rows<D, TILE_N, THREADS>(next, kh, ldk, (n + 1) * TILE_N, seq);
+            load_rows<D, TILE_N, THREADS>(next + TILE_BYTES, vh, ldk, (n + 1) * TILE_N, seq);
+            cp_async_commit();
+        }
+        const u32 stage = (n & 1) * 2 * TILE_BYTES;
+        const u32 kLane = kLane0 + stage, vLane = vLane0 + stage;
+        const int key0 = n * TILE_N;
+        // A warp whose 32 rows all precede the tile (or lie past the sequence) has nothing to do here.
+        if (key0 > warpRow0 + 31 || warpRow0 >= seq) continue;
+
+        float s[2][TILE_N / 8][4];
+#pragma unroll
+        for (int m = 0; m < 2; m++) {
+#pragma unroll
+            for (int j = 0; j < TILE_N / 8; j++) s[m][j][0] = s[m][j][1] = s[m][j][2] = s[m][j][3] = 0.0f;
+        }
+#pragma unroll
+        for (int kc = 0; kc < D / 16; kc++) {
+            u32 qa[2][4];
+#pragma unroll
+            for (int m = 0; m < 2; m++) {
+                ldsm_x4(frag_at<D>(qLane, m * 16, kc * 16), qa[m][0], qa[m][1], qa[m][2], qa[m][3]);
+            }
+#pragma unroll
+            for (int j2 = 0; j2 < TILE_N / 16; j2++) {
+                u32 bf[4];
+                ldsm_x4(frag_at<D>(kLane, j2 * 16, kc * 16), bf[0], bf[1], bf[2], bf[3]);
+#pragma unroll
+                for (int m = 0; m < 2; m++) {
+                    mma(s[m][2 * j2], qa[m], bf[0], bf[1]);
+                    mma(s[m][2 * j2 + 1], qa[m], bf[2], bf[3]);
+                }
+            }
+        }
+        // Only a tile that reaches past the warp's first row holds keys after some of its rows.
+        if (key0 + TILE_N - 1 > warpRow0) {
+#pragma unroll
+            for (int m = 0; m < 2; m++) {
+#pragma unroll
+                for (int j = 0; j < TILE_N / 8; j++) {
+#pragma unroll
+                    for (int e = 0; e < 4; e++) {
+                        const int key = key0 + j * 8 + 2 * t + (e & 1), row = warpRow0 + m * 16 + g + (e >> 1) * 8;
+                        if (key > row) s[m][j][e] = NEG_INF;
+                    }
+                }
+            }
+        }
+        // Online softmax on the raw scores (scaleLog2 > 0 keeps their order): p = 2^(s * scaleLog2 - max) as
+        // one fma and one ex2 per score.
+        float scaleOld[2][2], negBase[2][2];
+#pragma unroll
+        for (int m = 0; m < 2; m++) {
+#pragma unroll
+            for (int r = 0; r < 2; r++) {
+                float tileMax = NEG_INF;
+#pragma unroll
+                for (int j = 0; j < TILE_N / 8; j++) tileMax = fmaxf(tileMax, fmaxf(s[m][j][2 * r], s[m][j][2 * r + 1]));
+                tileMax = fmaxf(tileMax, __shfl_xor_sync(0xFFFFFFFFu, tileMax, 1));
+                tileMax = fmaxf(tileMax, __shfl_xor_sync(0xFFFFFFFFu, tileMax, 2));
+                const float newMax = fmaxf(rowMax[m][r], tileMax * scaleLog2);
+                // A row with every key so far masked keeps max -inf; 2^(-inf - 0) = 0 keeps it empty.
+                const float base = newMax == NEG_INF ? 0.0f : newMax;
+                scaleOld[m][r] = exp2_ftz(rowMax[m][r] - base);
+                rowMax[m][r] = newMax;
+                rowSum[m][r] *= scaleOld[m][r];
+                negBase[m][r] = -base;
+            }
+        }
+#pragma unroll
+        for (int m = 0; m < 2; m++) {
+#pragma unroll
+            for (int j = 0; j < TILE_N / 8; j++) {
+#pragma unroll
+                for (int e = 0; e < 4; e++) {
+                    const float p = exp2_ftz(fmaf(s[m][j][e], scaleLog2, negBase[m][e >> 1]));
+                    s[m][j][e] = p;
+                    rowSum[m][e >> 1] += p;
+                }
+            }
+        }
+        // Once the maxima settle, most tiles leave every row's max as it was: skip multiplying O by 1 then.
+        const bool rescale = scaleOld[0][0] != 1.0f || scaleOld[0][1] != 1.0f || scaleOld[1][0] != 1.0f
+                             || scaleOld[1][1] != 1.0f;
+        if (__any_sync(0xFFFFFFFFu, rescale)) {
+#pragma unroll
+            for (int m = 0; m < 2; m++) {
+#pragma unroll
+                for (int j = 0; j < D / 8; j++) {
+                    o[m][j][0] *= scaleOld[m][0];
+                    o[m][j][1] *= scaleOld[m][0];
+                    o[m][j][2] *= scaleOld[m][1];
+                    o[m][j][3] *= scaleOld[m][1];
+                }
+            }
+        }
+        // O += P V: P's C fragments, as BF16, are the A fragments; each V fragment serves both row tiles.
+#pragma unroll
+        for (int kk = 0; kk < TILE_N / 16; kk++) {
+            u32 pf[2][4];
+#pragma unroll
+            for (int m = 0; m < 2; m++) {
+                pf[m][0] = pack_bf16(s[m][2 * kk][0], s[m][2 * kk][1]);
+                pf[m][1] = pack_bf16(s[m][2 * kk][2], s[m][2 * kk][3]);
+                pf[m][2] = pack_bf16(s[m][2 * kk + 1][0], s[m][2 * kk + 1][1]);
+                pf[m][3] = pack_bf16(s[m][2 * kk + 1][2], s[m][2 * kk + 1][3]);
+            }
+#pragma unroll
+            for (int j2 = 0; j2 < D / 16; j2++) {
+                u32 bf[4];
+                ldsm_x4_t(frag_at<D>(vLane, kk * 16, j2 * 16), bf[0], bf[1], bf[2], bf[3]);
+#pragma unroll
+                for (int m = 0; m < 2; m++) {
+                    mma(o[m][2 * j2], pf[m], bf[0], bf[1]);
+                    mma(o[m][2 * j2 + 1], pf[m], bf[2], bf[3]);
+                }
+            }
+        }
+    }
+
+    const int ldo = heads * D;
+#pragma unroll
+    for (int m = 0; m < 2; m++) {
+#pragma unroll
+        for (int r = 0; r < 2; r++) {
+            float sum = rowSum[m][r];
+            sum += __shfl_xor_sync(0xFFFFFFFFu, sum, 1);
+            sum += __shfl_xor_sync(0xFFFFFFFFu, sum, 2);
+            const int row = warpRow0 + m * 16 + g + r * 8;
+            if (row < seq) {
+                const float inv = 1.0f / sum;
+                u16* dst = out + ((long long) b * seq + row) * ldo + h * D + 2 * t;
+#pragma unroll
+                for (int j = 0; j < D / 8; j++) {
+                    *(u32*) (dst + j * 8) = pack_bf16(o[m][j][2 * r] * inv, o[m][j][2 * r + 1] * inv);
+                }
+                if (t == 0) lse[((long long) b * heads + h) * seq + row] = (rowMax[m][r] + __log2f(sum)) * LN2;
+            }
+        }
+    }
+}
+
+extern "C" __global__ void __launch_bounds__(FWD32_WARPS * 32) attention_forward32_d64(
+        const u16* q, const u16* k, const u16* v, u16* out, float* lse, int seq, int heads, int kvHeads,
+        float scaleLog2) {
+    forward32<64>(q, k, v, out, lse, seq, heads, kvHeads, scaleLog2);
+}
+
+extern "C" __global__ void __launch_bounds__(FWD32_WARPS * 32) attention_forward32_d128(
+        const u16* q, const u16* k, const u16* v, u16* out, float* lse, int seq, int heads, int kvHeads,
+        float scaleLog2) {
+    forward32<128>(q, k, v, out, lse, seq, heads, kvHeads, scaleLog2);
 }
 
 // --------------------------------------------------------------------------------------------- backward
@@ -496,4 +777,258 @@ extern "C" __global__ void __launch_bounds__(BWD_WARPS * 32) attention_backward_
         const u16* q, const u16* k, const u16* v, const u16* dOut, const float* lse, const float* delta,
         float* dqAccum, u16* dk, u16* dv, int seq, int heads, int kvHeads, float scale) {
     backward<128>(q, k, v, dOut, lse, delta, dqAccum, dk, dv, seq, heads, kvHeads, scale);
+}
+
+// ----------------------------------------------------------------------------------------- backward, tiles32
+
+// Stores the BF16 A fragment x (keys 16 warp.. x queries 16 kk.., as C fragments pack) of dS^T into the
+// swizzled dS^T tile (rows = keys, BWD_M query columns).
+__device__ __forceinline__ void store_ds_t(u32 dsTile, int warp, int kk, int lane, const u32* x) {
+    const int row = warp * 16 + (lane >> 2);
+    const u32 colBytes = 4 * (lane & 3);
+    asm volatile("st.shared.b32 [%0], %1;\n" ::"r"(dsTile + swz<BWD_M>(row, kk * 16) + colBytes), "r"(x[0]));
+    asm volatile("st.shared.b32 [%0], %1;\n" ::"r"(dsTile + swz<BWD_M>(row + 8, kk * 16) + colBytes), "r"(x[1]));
+    asm volatile("st.shared.b32 [%0], %1;\n" ::"r"(dsTile + swz<BWD_M>(row, kk * 16 + 8) + colBytes), "r"(x[2]));
+    asm volatile("st.shared.b32 [%0], %1;\n" ::"r"(dsTile + swz<BWD_M>(row + 8, kk * 16 + 8) + colBytes), "r"(x[3]));
+}
+
+// Grid (ceil(seq / BWD128_N), batch * kvHeads), BWD128_WARPS * 32 threads. A block owns 128 keys of one kv head
+// and walks every query tile (64 queries) at or after them, for each query head of the group; warp w owns keys
+// 16w..16w+15 and sums their dK and dV in registers. Per query tile the block adds dQ = dS K over its 128 keys
+// into dqAccum (F32, zeroed) by atomic adds: twice the keys of the tiles16 block share each Q and dOut tile load
+// and each dQ partial, which halves both per key.
+// Dynamic shared memory, from a 256-byte aligned start: K and V tiles (128 rows); two stages of (Q tile, dOut
+// tile) of 64 rows; the dS^T tile (128 keys x 64 queries); two stages of (lse[64], delta[64]).
+template <int D>
+__device__ __forceinline__ void backward128(const u16* q, const u16* k, const u16* v, const u16* dOut,
+                                            const float* lse, const float* delta, float* dqAccum, u16* dk, u16* dv,
+                                            int seq, int heads, int kvHeads, float scale) {
+    extern __shared__ __align__(128) unsigned char smem[];
+    constexpr int KV_BYTES = BWD128_N * D * 2;
+    constexpr int Q_BYTES = BWD_M * D * 2;
+    constexpr int THREADS = BWD128_WARPS * 32;
+    // dQ: warp w computes queries 32 * (w / 4) .. + 31 (two m16 tiles) x columns (D / 4) * (w % 4) .. + D / 4 - 1,
+    // which reads fewer fragments per mma than 16 queries x D / 2 would.
+    constexpr int DQ_COLS = D / 4;
+    static_assert(BWD128_WARPS == 8 && 2 * BWD_M <= THREADS && DQ_COLS % 16 == 0, "the dQ split and stats copy");
+    const u32 kTile = smem_base256(smem), vTile = kTile + KV_BYTES;
+    const u32 stage0 = vTile + KV_BYTES;  // stage s: Q at stage0 + s * 2 * Q_BYTES, dOut after it
+    const u32 dsTile = stage0 + 4 * Q_BYTES;
+    const u32 statsAddr = dsTile + BWD128_N * BWD_M * 2;  // [stage][lse 64, delta 64]
+    const float* rowStats = (const float*) (smem + (statsAddr - smem_addr(smem)));
+
+    const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5, g = lane >> 2, t = lane & 3;
+    const int b = blockIdx.y / kvHeads, kvh = blockIdx.y % kvHeads, group = heads / kvHeads;
+    const int ldq = heads * D, ldk = kvHeads * D;
+    const int key0 = blockIdx.x * BWD128_N;
+    const int mFirst = key0 / BWD_M;  // the query tile that starts at key0
+    const int mTiles = (seq + BWD_M - 1) / BWD_M - mFirst;  // query tiles per head
+    const int steps = group * mTiles;
+    const float scaleLog2 = scale * LOG2E;
+    const u16* kh = k + (long long) b * seq * ldk + kvh * D;
+    const u16* vh = v + (long long) b * seq * ldk + kvh * D;
+
+    load_rows<D, BWD128_N, THREADS>(kTile, kh, ldk, key0, seq);
+    load_rows<D, BWD128_N, THREADS>(vTile, vh, ldk, key0, seq);
+
+    // Starts the loads of step i (query head, query tile) into stage i & 1.
+    auto prefetch = [&](int i) {
+        const int h = kvh * group + i / mTiles, m0 = (mFirst + i % mTiles) * BWD_M;
+        const u32 st = stage0 + (i & 1) * 2 * Q_BYTES;
+        const long long headOffset = (long long) b * seq * ldq + h * D;
+        load_rows<D, BWD_M, THREADS>(st, q + headOffset, ldq, m0, seq);
+        load_rows<D, BWD_M, THREADS>(st + Q_BYTES, dOut + headOffset, ldq, m0, seq);
+        if (threadIdx.x < 2 * BWD_M) {
+            const int x = threadIdx.x, qi = m0 + (x % BWD_M);
+            const float* src = (x < BWD_M ? lse : delta) + ((long long) b * heads + h) * seq + qi;
+            cp_async4(statsAddr + ((i & 1) * 2 * BWD_M + x) * 4, qi < seq ? src : lse, qi < seq);
+        }
+    };
+    prefetch(0);
+    cp_async_commit();
+
+    float dkAcc[D / 8][4], dvAcc[D / 8][4];
+#pragma unroll
+    for (int j = 0; j < D / 8; j++) {
+        dkAcc[j][0] = dkAcc[j][1] = dkAcc[j][2] = dkAcc[j][3] = 0.0f;
+        dvAcc[j][0] = dvAcc[j][1] = dvAcc[j][2] = dvAcc[j][3] = 0.0f;
+    }
+    const int myKey0 = key0 + warp * 16;  // this warp's first key; its thread rows are myKey0 + g (+ 8)
+    // Lane addresses (see frag_at). V's fragments sit KV_BYTES after K's, dOut's Q_BYTES after Q's.
+    const u32 kRowsLane = lane_a<D>(kTile, lane) + warp * 16 * D * 2;  // this warp's 16 keys as A
+    const u32 nkLane0 = lane_b_nk<D>(stage0, lane), knLane0 = lane_b_kn<D>(stage0, lane);
+    const u32 dsALane = lane_b_nk<BWD_M>(dsTile, lane);  // dS read transposed, from the stored dS^T
+    const u32 kKnLane = lane_b_kn<D>(kTile, lane);
+    const int dqGroup = warp >> 2, dqCol0 = (warp & 3) * DQ_COLS;
+
+    for (int i = 0; i < steps; i++) {
+        // Step i's tiles have landed for every thread, and every warp is past step i - 1's reads of the stage
+        // the copy started below overwrites (they precede its middle barrier) and of the dS tile (its dQ).
+        cp_async_wait<0>();
+        __syncthreads();
+        if (i + 1 < steps) {
+            prefetch(i + 1);
+            cp_async_commit();
+        }
+        const int h = kvh * group + i / mTiles, m0 = (mFirst + i % mTiles) * BWD_M;
+        const u32 stage = (i & 1) * 2 * Q_BYTES;
+        const u32 qNk = nkLane0 + stage, qKn = knLane0 + stage;
+        const float* lseS = rowStats + (i & 1) * 2 * BWD_M;
+        const float* deltaS = lseS + BWD_M;
+
+        // A warp whose 16 keys all follow the tile's last query, or lie past the sequence, has P = dS = 0 here:
+        // it only writes its rows of dS^T as zeros for dQ below.
+        if (myKey0 < m0 + BWD_M && myKey0 < seq) {
+            // S^T = K_w Q^T and dP^T = V_w dOut^T: 16 keys x 64 queries each.
+            float sT[BWD_M / 8][4], dpT[BWD_M / 8][4];
+#pragma unroll
+            for (int j = 0; j < BWD_M / 8; j++) {
+                sT[j][0] = sT[j][1] = sT[j][2] = sT[j][3] = 0.0f;
+                dpT[j][0] = dpT[j][1] = dpT[j][2] = dpT[j][3] = 0.0f;
+            }
+#pragma unroll
+            for (int kc = 0; kc < D / 16; kc++) {
+                u32 ka[4], va[4];
+                const u32 kAddr = frag_at<D>(kRowsLane, 0, kc * 16);
+                ldsm_x4(kAddr, ka[0], ka[1], ka[2], ka[3]);
+                ldsm_x4(kAddr + KV_BYTES, va[0], va[1], va[2], va[3]);
+#pragma unroll
+                for (int j2 = 0; j2 < BWD_M / 16; j2++) {
+                    u32 bf[4];
+                    const u32 qAddr = frag_at<D>(qNk, j2 * 16, kc * 16);
+                    ldsm_x4(qAddr, bf[0], bf[1], bf[2], bf[3]);
+                    mma(sT[2 * j2], ka, bf[0], bf[1]);
+                    mma(sT[2 * j2 + 1], ka, bf[2], bf[3]);
+                    ldsm_x4(qAddr + Q_BYTES, bf[0], bf[1], bf[2], bf[3]);
+                    mma(dpT[2 * j2], va, bf[0], bf[1]);
+                    mma(dpT[2 * j2 + 1], va, bf[2], bf[3]);
+                }
+            }
+            // P^T from the saved log-sum-exp; masked (key > query, query past seq) only in tiles that have such
+            // pairs; dS^T = P^T * (dP^T - delta).
+#pragma unroll
+            for (int j = 0; j < BWD_M / 8; j++) {
+                const float2 l = *(const float2*) (lseS + j * 8 + 2 * t);
+                sT[j][0] = exp2_ftz(fmaf(sT[j][0], scaleLog2, -l.x * LOG2E));
+                sT[j][1] = exp2_ftz(fmaf(sT[j][1], scaleLog2, -l.y * LOG2E));
+                sT[j][2] = exp2_ftz(fmaf(sT[j][2], scaleLog2, -l.x * LOG2E));
+                sT[j][3] = exp2_ftz(fmaf(sT[j][3], scaleLog2, -l.y * LOG2E));
+            }
+            if (myKey0 + 15 > m0 || m0 + BWD_M > seq) {
+#pragma unroll
+                for (int j = 0; j < BWD_M / 8; j++) {
+#pragma unroll
+                    for (int e = 0; e < 4; e++) {
+                        const int query = m0 + j * 8 + 2 * t + (e & 1), key = myKey0 + g + (e >> 1) * 8;
+                        if (key > query || query >= seq) sT[j][e] = 0.0f;
+                    }
+                }
+            }
+            u32 pf[BWD_M / 16][4], df[BWD_M / 16][4];
+#pragma unroll
+            for (int j = 0; j < BWD_M / 8; j++) {
+                const float2 d = *(const float2*) (deltaS + j * 8 + 2 * t);
+                dpT[j][0] = sT[j][0] * (dpT[j][0] - d.x);
+                dpT[j][1] = sT[j][1] * (dpT[j][1] - d.y);
+                dpT[j][2] = sT[j][2] * (dpT[j][2] - d.x);
+                dpT[j][3] = sT[j][3] * (dpT[j][3] - d.y);
+            }
+            // C fragments of n-blocks 2kk and 2kk + 1, as BF16, are the A fragment of keys x queries 16kk..+15.
+#pragma unroll
+            for (int kk = 0; kk < BWD_M / 16; kk++) {
+                pf[kk][0] = pack_bf16(sT[2 * kk][0], sT[2 * kk][1]);
+                pf[kk][1] = pack_bf16(sT[2 * kk][2], sT[2 * kk][3]);
+                pf[kk][2] = pack_bf16(sT[2 * kk + 1][0], sT[2 * kk + 1][1]);
+                pf[kk][3] = pack_bf16(sT[2 * kk + 1][2], sT[2 * kk + 1][3]);
+                df[kk][0] = pack_bf16(dpT[2 * kk][0], dpT[2 * kk][1]);
+                df[kk][1] = pack_bf16(dpT[2 * kk][2], dpT[2 * kk][3]);
+                df[kk][2] = pack_bf16(dpT[2 * kk + 1][0], dpT[2 * kk + 1][1]);
+                df[kk][3] = pack_bf16(dpT[2 * kk + 1][2], dpT[2 * kk + 1][3]);
+                // dS^T goes to shared memory too (rows = keys, 64 query columns) for dQ = dS K below.
+                store_ds_t(dsTile, warp, kk, lane, df[kk]);
+            }
+            // dV += P^T dOut and dK += dS^T Q (16 keys x D), A operands straight from registers.
+#pragma unroll
+            for (int kk = 0; kk < BWD_M / 16; kk++) {
+#pragma unroll
+                for (int j2 = 0; j2 < D / 16; j2++) {
+                    u32 bf[4];
+                    const u32 qAddr = frag_at<D>(qKn, kk * 16, j2 * 16);
+                    ldsm_x4_t(qAddr + Q_BYTES, bf[0], bf[1], bf[2], bf[3]);
+                    mma(dvAcc[2 * j2], pf[kk], bf[0], bf[1]);
+                    mma(dvAcc[2 * j2 + 1], pf[kk], bf[2], bf[3]);
+                    ldsm_x4_t(qAddr, bf[0], bf[1], bf[2], bf[3]);
+                    mma(dkAcc[2 * j2], df[kk], bf[0], bf[1]);
+                    mma(dkAcc[2 * j2 + 1], df[kk], bf[2], bf[3]);
+                }
+            }
+        } else {
+            const u32 zero[4] = {0u, 0u, 0u, 0u};
+#pragma unroll
+            for (int kk = 0; kk < BWD_M / 16; kk++) store_ds_t(dsTile, warp, kk, lane, zero);
+        }
+        __syncthreads();
+        // dQ (64 queries x D) = dS (64 x 128 keys) K. Only a head's first query tile (and the sequence's end)
+        // leaves dS rows zero; skipping their products there costs more registers than the products.
+        float acc[2][DQ_COLS / 8][4];
+#pragma unroll
+        for (int m = 0; m < 2; m++) {
+#pragma unroll
+            for (int j = 0; j < DQ_COLS / 8; j++) acc[m][j][0] = acc[m][j][1] = acc[m][j][2] = acc[m][j][3] = 0.0f;
+        }
+#pragma unroll
+        for (int kk = 0; kk < BWD128_N / 16; kk++) {
+            u32 af[2][4];
+#pragma unroll
+            for (int m = 0; m < 2; m++) {
+                ldsm_x4_t(frag_at<BWD_M>(dsALane, kk * 16, dqGroup * 32 + m * 16), af[m][0], af[m][1], af[m][2],
+                          af[m][3]);
+            }
+#pragma unroll
+            for (int j2 = 0; j2 < DQ_COLS / 16; j2++) {
+                u32 bf[4];
+                ldsm_x4_t(frag_at<D>(kKnLane, kk * 16, dqCol0 + j2 * 16), bf[0], bf[1], bf[2], bf[3]);
+#pragma unroll
+                for (int m = 0; m < 2; m++) {
+                    mma(acc[m][2 * j2], af[m], bf[0], bf[1]);
+                    mma(acc[m][2 * j2 + 1], af[m], bf[2], bf[3]);
+                }
+            }
+        }
+#pragma unroll
+        for (int m = 0; m < 2; m++) {
+            const int qRow = m0 + dqGroup * 32 + m * 16 + g;
+            float* dqRow = dqAccum + ((long long) b * seq + qRow) * ldq + h * D + dqCol0 + 2 * t;
+#pragma unroll
+            for (int j = 0; j < DQ_COLS / 8; j++) {
+                if (qRow < seq) red_add2(dqRow + j * 8, acc[m][j][0], acc[m][j][1]);
+                if (qRow + 8 < seq) red_add2(dqRow + 8LL * ldq + j * 8, acc[m][j][2], acc[m][j][3]);
+            }
+        }
+    }
+
+#pragma unroll
+    for (int r = 0; r < 2; r++) {
+        const int key = myKey0 + g + r * 8;
+        if (key < seq) {
+            const long long off = ((long long) b * seq + key) * ldk + kvh * D + 2 * t;
+#pragma unroll
+            for (int j = 0; j < D / 8; j++) {
+                *(u32*) (dk + off + j * 8) = pack_bf16(dkAcc[j][2 * r] * scale, dkAcc[j][2 * r + 1] * scale);
+                *(u32*) (dv + off + j * 8) = pack_bf16(dvAcc[j][2 * r], dvAcc[j][2 * r + 1]);
+            }
+        }
+    }
+}
+
+extern "C" __global__ void __launch_bounds__(BWD128_WARPS * 32) attention_backward128_d64(
+        const u16* q, const u16* k, const u16* v, const u16* dOut, const float* lse, const float* delta,
+        float* dqAccum, u16* dk, u16* dv, int seq, int heads, int kvHeads, float scale) {
+    backward128<64>(q, k, v, dOut, lse, delta, dqAccum, dk, dv, seq, heads, kvHeads, scale);
+}
+
+extern "C" __global__ void __launch_bounds__(BWD128_WARPS * 32) attention_backward128_d128(
+        const u16* q, const u16* k, const u16* v, const u16* dOut, const float* lse, const float* delta,
+        float* dqAccum, u16* dk, u16* dv, int seq, int heads, int kvHeads, float scale) {
+    backward128<128>(q, k, v, dOut, lse, delta, dqAccum, dk, dv, seq, heads, kvHeads, scale);
 }

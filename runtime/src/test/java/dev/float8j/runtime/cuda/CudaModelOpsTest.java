@@ -264,23 +264,30 @@ class CudaModelOpsTest {
     @ParameterizedTest
     @EnumSource(DType.class)
     void attentionForwardAndBackwardMatchReference(DType dtype) {
-        // CudaAttention's kernels take head sizes 64 and 128; a sequence that is no multiple of their tiles
-        AttentionShape shape = new AttentionShape(2, 77, 4, 2, 64);
-        Tensor q = random(29, dtype, shape.tokens(), 4 * 64);
-        Tensor k = random(30, dtype, shape.tokens(), 2 * 64);
-        Tensor v = random(31, dtype, shape.tokens(), 2 * 64);
-        Tensor dOut = random(32, dtype, shape.tokens(), 4 * 64);
-        AttentionResult actual = ops.attention(cuda.toDevice(q), cuda.toDevice(k), cuda.toDevice(v), shape);
-        // the kernels multiply in BF16 (F32 inputs are rounded to it): BF16-level agreement, not F32
-        AttentionResult expected = REF.attention(q, k, v, shape);
-        assertRelativeError(expected.out(), actual.out(), 1e-2, "attention out");
-        assertClose(expected.logSumExp(), actual.logSumExp(), 1e-2, 1e-2, "attention log-sum-exp");
-        AttentionGrads g = REF.attentionBackward(dOut, q, k, v, expected, shape);
-        AttentionGrads a = ops.attentionBackward(cuda.toDevice(dOut), cuda.toDevice(q), cuda.toDevice(k),
-                cuda.toDevice(v), actual, shape);
-        assertRelativeError(g.dQ(), a.dQ(), 2e-2, "attention dQ");
-        assertRelativeError(g.dK(), a.dK(), 2e-2, "attention dK");
-        assertRelativeError(g.dV(), a.dV(), 2e-2, "attention dV");
+        // CudaAttention's kernels take head sizes 64 and 128, one instantiation each; sequences that are no multiple
+        // of their tiles (64 and 128 rows or keys), and grouped heads 2:1 and 3:1
+        List<AttentionShape> shapes = List.of(new AttentionShape(2, 77, 4, 2, 64), new AttentionShape(1, 200, 6, 2, 128));
+        for (int i = 0; i < shapes.size(); i++) {
+            AttentionShape shape = shapes.get(i);
+            int qCols = shape.heads() * shape.headDim();
+            int kvCols = shape.kvHeads() * shape.headDim();
+            long seed = 29 + 100 * i;
+            Tensor q = random(seed, dtype, shape.tokens(), qCols);
+            Tensor k = random(seed + 1, dtype, shape.tokens(), kvCols);
+            Tensor v = random(seed + 2, dtype, shape.tokens(), kvCols);
+            Tensor dOut = random(seed + 3, dtype, shape.tokens(), qCols);
+            AttentionResult actual = ops.attention(cuda.toDevice(q), cuda.toDevice(k), cuda.toDevice(v), shape);
+            // the kernels multiply in BF16 (F32 inputs are rounded to it): BF16-level agreement, not F32
+            AttentionResult expected = REF.attention(q, k, v, shape);
+            assertRelativeError(expected.out(), actual.out(), 1e-2, shape + ": attention out");
+            assertClose(expected.logSumExp(), actual.logSumExp(), 1e-2, 1e-2, shape + ": attention log-sum-exp");
+            AttentionGrads g = REF.attentionBackward(dOut, q, k, v, expected, shape);
+            AttentionGrads a = ops.attentionBackward(cuda.toDevice(dOut), cuda.toDevice(q), cuda.toDevice(k),
+                    cuda.toDevice(v), actual, shape);
+            assertRelativeError(g.dQ(), a.dQ(), 2e-2, shape + ": attention dQ");
+            assertRelativeError(g.dK(), a.dK(), 2e-2, shape + ": attention dK");
+            assertRelativeError(g.dV(), a.dV(), 2e-2, shape + ": attention dV");
+        }
     }
 
     /**
