@@ -129,9 +129,9 @@ class CudaModelOpsTest {
     @ParameterizedTest
     @EnumSource(DType.class)
     void rmsNormForwardAndBackwardMatchReference(DType dtype) {
-        // rows in registers: one vector per thread (100), several (3076); element by element: a length that is no
-        // multiple of 4 (98), one too long for the registers (8196)
-        for (int dim : new int[] {100, 3076, 98, 8196}) {
+        // rows in registers: one vector per thread (100), several (3076); forward in registers, backward element by
+        // element (6000); element by element: a length that is no multiple of 4 (98), one too long for both (8196)
+        for (int dim : new int[] {100, 3076, 6000, 98, 8196}) {
             rmsNormMatchesReference(dtype, dim);
         }
     }
