@@ -4,12 +4,23 @@
 
 // partials[blockIdx.x] = the sum of squares of this block's grid-stride share of x (F32 or BF16). Any grid; the
 // caller sizes it to the tensor and the device, and gives each tensor its own run of partials.
+// A length that is a multiple of 4 (with x aligned) is read four elements per load: one element per load ran at
+// 1.3 TB/s on an H100.
 extern "C" __global__ void sum_squares_partial(const void* x, int dtype, long n, float* partials) {
     __shared__ float scratch[32];
     float sum = 0.0f;
-    for (long i = blockIdx.x * (long) blockDim.x + threadIdx.x; i < n; i += (long) gridDim.x * blockDim.x) {
-        float v = load_elem(x, i, dtype);
-        sum += v * v;
+    long stride = (long) gridDim.x * blockDim.x;
+    if (n % 4 == 0 && aligned16(x, x, x)) {
+        for (long q = blockIdx.x * (long) blockDim.x + threadIdx.x; q < n / 4; q += stride) {
+            float v[4];
+            load4(x, q, dtype, v);
+            sum += v[0] * v[0] + v[1] * v[1] + v[2] * v[2] + v[3] * v[3];
+        }
+    } else {
+        for (long i = blockIdx.x * (long) blockDim.x + threadIdx.x; i < n; i += stride) {
+            float v = load_elem(x, i, dtype);
+            sum += v * v;
+        }
     }
     sum = block_sum(sum, scratch);
     if (threadIdx.x == 0) partials[blockIdx.x] = sum;
