@@ -13,75 +13,33 @@ import java.lang.foreign.MemorySegment;
  * Everything runs on the context's one stream; results are new device tensors the caller closes.
  */
 public final class CudaAttention {
-    /** The system property that picks the kernels' tiling, read once: tiles32 (the default) or tiles16. */
-    static final String TILING_PROPERTY = "float8j.cuda.attention";
     /** Query rows per tile of the backward, keys per tile of the forward (BWD_M, TILE_N in attention.cu). */
     private static final int TILE = 64;
     private static final int MAX_GRID_Y = 65535;
-    /** The tiles32 kernels align their shared memory's start to 256 bytes themselves (smem_base256). */
+    /** The kernels align their shared memory's start to 256 bytes themselves (smem_base256). */
     private static final int ALIGN_SLACK = 256;
+    /** Forward blocks: 128 query rows (FWD_M) in 4 warps of 32 rows. */
+    private static final int FORWARD_ROWS = 128;
+    private static final int FORWARD_THREADS = 128;
+    /** Backward blocks: 128 keys (BWD_N) in 8 warps of 16 keys. */
+    private static final int BACKWARD_KEYS = 128;
+    private static final int BACKWARD_THREADS = 256;
 
-    /**
-     * How the kernels split the work (attention.cu's header says more). tiles32: forward blocks of 128 query
-     * rows in 4 warps of 32 rows; backward blocks of 128 keys in 8 warps of 16 keys. tiles16: forward blocks of
-     * 128 query rows in 8 warps of 16 rows; backward blocks of 64 keys in 4 warps of 16.
-     */
-    enum Tiling {
-        TILES32("attention_forward32_d", 128, 128, "attention_backward128_d", 256, 128),
-        TILES16("attention_forward_d", 256, 128, "attention_backward_d", 128, 64);
-
-        final String forwardKernel;
-        final int forwardThreads;
-        final int forwardRows;
-        final String backwardKernel;
-        final int backwardThreads;
-        final int backwardKeys;
-
-        Tiling(String forwardKernel, int forwardThreads, int forwardRows, String backwardKernel, int backwardThreads,
-                int backwardKeys) {
-            this.forwardKernel = forwardKernel;
-            this.forwardThreads = forwardThreads;
-            this.forwardRows = forwardRows;
-            this.backwardKernel = backwardKernel;
-            this.backwardThreads = backwardThreads;
-            this.backwardKeys = backwardKeys;
-        }
-
-        /** The tiling a property value names (case-insensitive); the default for null. */
-        static Tiling of(String value) {
-            if (value == null) {
-                return TILES32;
-            }
-            for (Tiling t : values()) {
-                if (t.name().equalsIgnoreCase(value.trim())) {
-                    return t;
-                }
-            }
-            throw new IllegalArgumentException(TILING_PROPERTY + " must be tiles32 or tiles16, not '" + value + "'");
-        }
-
-        /** Q tile of forwardRows rows, then two stages of a K and a V tile of 64 rows. */
-        int forwardSharedBytes(int headDim) {
-            int bytes = forwardRows * headDim * 2 + 4 * TILE * headDim * 2;
-            return this == TILES32 ? bytes + ALIGN_SLACK : bytes;
-        }
-
-        /**
-         * K and V tiles of backwardKeys rows, two stages of Q and dOut tiles of 64 rows, the dS tile
-         * (backwardKeys x 64), two stages of lse and delta (64 each).
-         */
-        int backwardSharedBytes(int headDim) {
-            int bytes = 2 * backwardKeys * headDim * 2 + 4 * TILE * headDim * 2 + backwardKeys * TILE * 2
-                    + 2 * 2 * TILE * 4;
-            return this == TILES32 ? bytes + ALIGN_SLACK : bytes;
-        }
+    /** Q tile of FORWARD_ROWS rows, then two stages of a K and a V tile of 64 rows. */
+    static int forwardSharedBytes(int headDim) {
+        return FORWARD_ROWS * headDim * 2 + 4 * TILE * headDim * 2 + ALIGN_SLACK;
     }
 
-    /** The tiling this process uses, from {@link #TILING_PROPERTY}. */
-    private static final String TILING_VALUE = System.getProperty(TILING_PROPERTY);
+    /**
+     * K and V tiles of BACKWARD_KEYS rows, two stages of Q and dOut tiles of 64 rows, the dS tile
+     * (BACKWARD_KEYS x 64), two stages of lse and delta (64 each).
+     */
+    static int backwardSharedBytes(int headDim) {
+        return 2 * BACKWARD_KEYS * headDim * 2 + 4 * TILE * headDim * 2 + BACKWARD_KEYS * TILE * 2 + 2 * 2 * TILE * 4
+                + ALIGN_SLACK;
+    }
 
     private final CudaContext cuda;
-    private final Tiling tiling;
     private final MemorySegment forward64;
     private final MemorySegment forward128;
     private final MemorySegment backward64;
@@ -90,28 +48,22 @@ public final class CudaAttention {
     private final MemorySegment dqConvert;
     private final KernelModule module;
 
-    /**
-     * attention.cu for this GPU, compiled and loaded once per context, with the tiling {@link #TILING_PROPERTY}
-     * names.
-     *
-     * @throws IllegalArgumentException if the property names no tiling
-     */
+    /** attention.cu for this GPU, compiled and loaded once per context. */
     CudaAttention(CudaContext cuda) {
         this.cuda = cuda;
-        this.tiling = Tiling.of(TILING_VALUE);
         this.module = cuda.module("attention.cu");
         CudaDriver driver = cuda.driver;
-        forward64 = module.function(tiling.forwardKernel + 64);
-        forward128 = module.function(tiling.forwardKernel + 128);
-        backward64 = module.function(tiling.backwardKernel + 64);
-        backward128 = module.function(tiling.backwardKernel + 128);
+        forward64 = module.function("attention_forward_d64");
+        forward128 = module.function("attention_forward_d128");
+        backward64 = module.function("attention_backward_d64");
+        backward128 = module.function("attention_backward_d128");
         delta = module.function("attention_backward_delta");
         dqConvert = module.function("attention_backward_dq");
         for (int d : new int[] {64, 128}) {
             driver.setFunctionAttribute(d == 64 ? forward64 : forward128,
-                    CudaDriver.FUNC_ATTR_MAX_DYNAMIC_SHARED_BYTES, tiling.forwardSharedBytes(d));
+                    CudaDriver.FUNC_ATTR_MAX_DYNAMIC_SHARED_BYTES, forwardSharedBytes(d));
             driver.setFunctionAttribute(d == 64 ? backward64 : backward128,
-                    CudaDriver.FUNC_ATTR_MAX_DYNAMIC_SHARED_BYTES, tiling.backwardSharedBytes(d));
+                    CudaDriver.FUNC_ATTR_MAX_DYNAMIC_SHARED_BYTES, backwardSharedBytes(d));
         }
     }
 
@@ -173,11 +125,11 @@ public final class CudaAttention {
             lse = allocate(s.batch() * s.heads(), s.seq(), DType.F32);
             float scaleLog2 = (float) (1.0 / Math.sqrt(s.headDim()) / Math.log(2));
             try (Arena arena = Arena.ofConfined()) {
-                MemorySegment args = module.args(arena, tiling.forwardKernel + s.headDim(), q.pointer(), k.pointer(),
+                MemorySegment args = module.args(arena, "attention_forward_d" + s.headDim(), q.pointer(), k.pointer(),
                         v.pointer(), out.pointer(), lse.pointer(), s.seq(), s.heads(), s.kvHeads(), scaleLog2);
                 cuda.driver.launch(s.headDim() == 64 ? forward64 : forward128, "attention_forward",
-                        ceilDiv(s.seq(), tiling.forwardRows), s.batch() * s.heads(), 1, tiling.forwardThreads, 1, 1,
-                        tiling.forwardSharedBytes(s.headDim()), cuda.stream, args);
+                        ceilDiv(s.seq(), FORWARD_ROWS), s.batch() * s.heads(), 1, FORWARD_THREADS, 1, 1,
+                        forwardSharedBytes(s.headDim()), cuda.stream, args);
             }
             return new DeviceTensor[] {out, lse};
         } catch (RuntimeException e) {
@@ -212,9 +164,9 @@ public final class CudaAttention {
             long dqCount = (long) s.tokens() * qCols;
             cuda.driver.memset32(dqAccum.pointer(), 0, dqCount, cuda.stream);
             cuda.driver.launch(s.headDim() == 64 ? backward64 : backward128, "attention_backward",
-                    ceilDiv(s.seq(), tiling.backwardKeys), s.batch() * s.kvHeads(), 1, tiling.backwardThreads, 1, 1,
-                    tiling.backwardSharedBytes(s.headDim()), cuda.stream,
-                    module.args(arena, tiling.backwardKernel + s.headDim(), q.pointer(), k.pointer(), v.pointer(),
+                    ceilDiv(s.seq(), BACKWARD_KEYS), s.batch() * s.kvHeads(), 1, BACKWARD_THREADS, 1, 1,
+                    backwardSharedBytes(s.headDim()), cuda.stream,
+                    module.args(arena, "attention_backward_d" + s.headDim(), q.pointer(), k.pointer(), v.pointer(),
                             dOut.pointer(), lse.pointer(), rowDots.pointer(), dqAccum.pointer(), grads[1].pointer(),
                             grads[2].pointer(), s.seq(), s.heads(), s.kvHeads(), scale));
             int convertBlocks = (int) Math.min(ceilDiv(dqCount / 2, 256), 8L * cuda.multiprocessors);

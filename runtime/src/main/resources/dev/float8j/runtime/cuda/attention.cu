@@ -21,22 +21,16 @@ typedef unsigned int u32;
 #define LOG2E 1.4426950408889634f
 #define LN2 0.6931471805599453f
 
-// Two tilings of each pass while they are compared, chosen by CudaAttention (system property
-// float8j.cuda.attention):
-//   tiles32 (the default): forward blocks of 128 query rows in 4 warps of 32 rows (two m16 tiles per warp, so that
-//     each K and V fragment read from shared memory feeds 4 mma instead of 2); backward blocks of 128 keys in 8
-//     warps of 16 keys (per key, half the dQ atomics and Q / dOut tile loads of a 64-key block).
-//   tiles16: forward blocks of 128 query rows in 8 warps of 16 rows; backward blocks of 64 keys in 4 warps of 16.
-// Both walk keys (forward) and queries (backward) in tiles of 64, double-buffered.
+// Tiling: forward blocks of 128 query rows in 4 warps of 32 rows (two m16 tiles per warp, so that each K and V
+// fragment read from shared memory feeds 4 mma instead of 2); backward blocks of 128 keys in 8 warps of 16 keys
+// (the more keys a block owns, the fewer dQ atomics and Q / dOut tile loads per key). The forward walks keys and
+// the backward queries in tiles of 64, double-buffered.
 #define TILE_N 64
 #define BWD_M 64
-#define FWD_WARPS 8
-#define FWD_M (16 * FWD_WARPS)
-#define BWD_WARPS 4
-#define FWD32_WARPS 4
-#define FWD32_M (32 * FWD32_WARPS)
-#define BWD128_WARPS 8
-#define BWD128_N (16 * BWD128_WARPS)
+#define FWD_WARPS 4
+#define FWD_M (32 * FWD_WARPS)
+#define BWD_WARPS 8
+#define BWD_N (16 * BWD_WARPS)
 
 __device__ __forceinline__ u32 smem_addr(const void* p) {
     u32 a;
@@ -111,40 +105,7 @@ __device__ __forceinline__ float exp2_ftz(float x) {
 __device__ __forceinline__ float bf16_lo(u32 x) { return __uint_as_float(x << 16); }
 __device__ __forceinline__ float bf16_hi(u32 x) { return __uint_as_float(x & 0xFFFF0000u); }
 
-// Starts copying rows [row0, row0 + ROWS) of a D-column slice (row stride ld elements) into a swizzled tile;
-// rows at or past `rows` are zero-filled.
-template <int D, int ROWS, int THREADS>
-__device__ __forceinline__ void load_tile(u32 tile, const u16* src, int ld, int row0, int rows) {
-    constexpr int CHUNKS = D / 8;
-#pragma unroll
-    for (int i = threadIdx.x; i < ROWS * CHUNKS; i += THREADS) {
-        int r = i / CHUNKS, c = i % CHUNKS;
-        bool valid = row0 + r < rows;
-        const u16* p = valid ? src + (long long) (row0 + r) * ld + c * 8 : src;
-        cp_async16(tile + swz<D>(r, c * 8), p, valid);
-    }
-}
-
-// A fragment (16 rows x 16 columns starting at row0, col0) of a swizzled row-major tile.
-template <int D>
-__device__ __forceinline__ void load_a(u32 tile, int row0, int col0, int lane, u32* a) {
-    ldsm_x4(tile + swz<D>(row0 + (lane & 15), col0 + (lane >> 4) * 8), a[0], a[1], a[2], a[3]);
-}
-
-// B fragments of two adjacent n-blocks (16 columns n0..n0+15 of B, k0..k0+15 of K) where the tile holds B
-// transposed (tile row = n, tile column = k), as K does in Q @ K^T: {b[0], b[1]} for n0, {b[2], b[3]} for n0+8.
-template <int D>
-__device__ __forceinline__ void load_b_nk(u32 tile, int n0, int k0, int lane, u32* b) {
-    ldsm_x4(tile + swz<D>(n0 + (lane & 7) + ((lane >> 4) << 3), k0 + ((lane >> 3) & 1) * 8), b[0], b[1], b[2], b[3]);
-}
-
-// The same for a tile that holds B as is (tile row = k, tile column = n), as V does in P @ V.
-template <int D>
-__device__ __forceinline__ void load_b_kn(u32 tile, int k0, int n0, int lane, u32* b) {
-    ldsm_x4_t(tile + swz<D>(k0 + (lane & 7) + ((lane >> 3) & 1) * 8, n0 + (lane >> 4) * 8), b[0], b[1], b[2], b[3]);
-}
-
-// The tiles32 kernels address fragments as one register per thread and tile plus constants. In a tile whose base
+// The kernels address ldmatrix fragments as one register per thread and tile plus constants. In a tile whose base
 // is 256-byte aligned, row r starts at a multiple of COLS * 2 (128 or 256 bytes) and its 16-byte chunk c sits at
 // (c ^ (r & 7)) << 4 within it, bits that no row start touches. The row a lane hands ldmatrix is (fragment row0)
 // + (lane's row) and its column (fragment col0) + (lane's column): with row0 a multiple of 8 the swizzle (r & 7)
@@ -156,8 +117,11 @@ __device__ __forceinline__ u32 frag_at(u32 laneAddr, int row0, int col0) {
     return (laneAddr ^ (u32) (col0 * 2)) + (u32) (row0 * COLS * 2);
 }
 
-// Lane addresses of the three ldmatrix patterns above: load_a's; load_b_nk's (also the transposed read of a
-// stored A^T, whose lanes take the same rows and columns); load_b_kn's.
+// Lane addresses of the three ldmatrix patterns, for fragment (0, 0). lane_a: an A fragment (16 x 16) of a
+// row-major tile. lane_b_nk: B fragments of two adjacent n-blocks (16 n x 16 k; regs {0, 1} for n0, {2, 3} for
+// n0 + 8) where the tile holds B transposed (row = n, column = k), as K does in Q K^T; the same lanes read an
+// A fragment of a stored A^T with ldmatrix.trans. lane_b_kn: the same B fragments from a tile that holds B as is
+// (row = k, column = n), as V does in P V, read with ldmatrix.trans.
 template <int COLS>
 __device__ __forceinline__ u32 lane_a(u32 tile, int lane) {
     return tile + swz<COLS>(lane & 15, (lane >> 4) * 8);
@@ -173,7 +137,8 @@ __device__ __forceinline__ u32 lane_b_kn(u32 tile, int lane) {
     return tile + swz<COLS>((lane & 7) + ((lane >> 3) & 1) * 8, (lane >> 4) * 8);
 }
 
-// load_tile for the tiles32 kernels, in fewer registers: each thread copies one 16-byte column chunk of every
+// Starts copying rows [row0, row0 + ROWS) of a D-column slice (row stride ld elements) into a swizzled tile;
+// rows at or past `rows` are zero-filled. Each thread copies one 16-byte column chunk of every
 // (THREADS / (D / 8))-th row (a multiple of 8 rows, so the chunk's swizzled position repeats), walking one
 // source offset down the rows in a loop that is not unrolled. Unrolled, the compiler keeps every row's offset
 // live across the whole kernel, tens of registers the matrix products need.
@@ -202,14 +167,19 @@ __device__ __forceinline__ u32 smem_base256(const void* smem) {
 
 // ---------------------------------------------------------------------------------------------- forward
 
-// Grid (ceil(seq / FWD_M), batch * heads), FWD_WARPS * 32 threads; dynamic shared memory: Q tile, then two
-// stages of (K tile, V tile). Query blocks run longest first (they see the most keys).
+// Grid (ceil(seq / FWD_M), batch * heads), FWD_WARPS * 32 threads; dynamic shared memory: Q tile (128 rows),
+// then two stages of (K tile, V tile). Warp w owns the 32 contiguous query rows 32w..32w+31 of the block as two
+// m16 tiles, so that each K and V fragment read by ldmatrix feeds both (4 mma per ldmatrix.x4 instead of 2). Q
+// fragments are read from shared memory for each 16-column chunk: holding both tiles' Q in registers would take
+// 64 more of them. Contiguous rows (rather than rows interleaved across warps) let the warps above the diagonal
+// skip a key tile whole. Query blocks run longest first (they see the most keys).
 template <int D>
 __device__ __forceinline__ void forward(const u16* q, const u16* k, const u16* v, u16* out, float* lse, int seq,
                                         int heads, int kvHeads, float scaleLog2) {
     extern __shared__ __align__(128) unsigned char smem[];
     constexpr int TILE_BYTES = TILE_N * D * 2;
-    const u32 qTile = smem_addr(smem);
+    constexpr int THREADS = FWD_WARPS * 32;
+    const u32 qTile = smem_base256(smem);
     const u32 kvBase = qTile + FWD_M * D * 2;
     const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5, g = lane >> 2, t = lane & 3;
     const int mBlock = gridDim.x - 1 - blockIdx.x;
@@ -219,171 +189,11 @@ __device__ __forceinline__ void forward(const u16* q, const u16* k, const u16* v
     const u16* kh = k + (long long) b * seq * ldk + kvh * D;
     const u16* vh = v + (long long) b * seq * ldk + kvh * D;
     const int q0 = mBlock * FWD_M;
-    const int warpRow0 = q0 + warp * 16;
+    const int warpRow0 = q0 + warp * 32;
     const int lastQuery = min(seq, q0 + FWD_M) - 1;
     const int tiles = lastQuery / TILE_N + 1;
 
-    load_tile<D, FWD_M, FWD_WARPS * 32>(qTile, qh, ldq, q0, seq);
-    load_tile<D, TILE_N, FWD_WARPS * 32>(kvBase, kh, ldk, 0, seq);
-    load_tile<D, TILE_N, FWD_WARPS * 32>(kvBase + TILE_BYTES, vh, ldk, 0, seq);
-    cp_async_commit();
-
-    float o[D / 8][4];
-#pragma unroll
-    for (int j = 0; j < D / 8; j++) o[j][0] = o[j][1] = o[j][2] = o[j][3] = 0.0f;
-    float rowMax[2] = {NEG_INF, NEG_INF}, rowSum[2] = {0.0f, 0.0f};
-    u32 qf[D / 16][4];
-
-    for (int n = 0; n < tiles; n++) {
-        const u32 kTile = kvBase + (n & 1) * 2 * TILE_BYTES, vTile = kTile + TILE_BYTES;
-        if (n + 1 < tiles) {
-            const u32 next = kvBase + ((n + 1) & 1) * 2 * TILE_BYTES;
-            load_tile<D, TILE_N, FWD_WARPS * 32>(next, kh, ldk, (n + 1) * TILE_N, seq);
-            load_tile<D, TILE_N, FWD_WARPS * 32>(next + TILE_BYTES, vh, ldk, (n + 1) * TILE_N, seq);
-        }
-        cp_async_commit();
-        cp_async_wait<1>();
-        __syncthreads();
-        if (n == 0) {
-#pragma unroll
-            for (int kc = 0; kc < D / 16; kc++) load_a<D>(qTile, warp * 16, kc * 16, lane, qf[kc]);
-        }
-        const int key0 = n * TILE_N;
-        // A warp whose 16 rows all precede the tile (or lie past the sequence) has nothing to do here.
-        if (key0 <= warpRow0 + 15 && warpRow0 < seq) {
-            float s[TILE_N / 8][4];
-#pragma unroll
-            for (int j = 0; j < TILE_N / 8; j++) s[j][0] = s[j][1] = s[j][2] = s[j][3] = 0.0f;
-#pragma unroll
-            for (int kc = 0; kc < D / 16; kc++) {
-#pragma unroll
-                for (int j2 = 0; j2 < TILE_N / 16; j2++) {
-                    u32 bf[4];
-                    load_b_nk<D>(kTile, j2 * 16, kc * 16, lane, bf);
-                    mma(s[2 * j2], qf[kc], bf[0], bf[1]);
-                    mma(s[2 * j2 + 1], qf[kc], bf[2], bf[3]);
-                }
-            }
-            const bool diagonal = key0 + TILE_N - 1 > warpRow0;
-            float tileMax[2] = {NEG_INF, NEG_INF};
-#pragma unroll
-            for (int j = 0; j < TILE_N / 8; j++) {
-#pragma unroll
-                for (int e = 0; e < 4; e++) {
-                    float x = s[j][e] * scaleLog2;
-                    if (diagonal && key0 + j * 8 + 2 * t + (e & 1) > warpRow0 + g + (e >> 1) * 8) x = NEG_INF;
-                    s[j][e] = x;
-                    tileMax[e >> 1] = fmaxf(tileMax[e >> 1], x);
-                }
-            }
-            float scaleOld[2];
-#pragma unroll
-            for (int r = 0; r < 2; r++) {
-                tileMax[r] = fmaxf(tileMax[r], __shfl_xor_sync(0xFFFFFFFFu, tileMax[r], 1));
-                tileMax[r] = fmaxf(tileMax[r], __shfl_xor_sync(0xFFFFFFFFu, tileMax[r], 2));
-                float newMax = fmaxf(rowMax[r], tileMax[r]);
-                // A row with every key so far masked keeps max -inf; exp2(-inf - 0) = 0 keeps it empty.
-                float base = newMax == NEG_INF ? 0.0f : newMax;
-                scaleOld[r] = exp2f(rowMax[r] - base);
-                rowMax[r] = newMax;
-                rowSum[r] *= scaleOld[r];
-                tileMax[r] = base;
-            }
-#pragma unroll
-            for (int j = 0; j < TILE_N / 8; j++) {
-#pragma unroll
-                for (int e = 0; e < 4; e++) {
-                    float p = exp2f(s[j][e] - tileMax[e >> 1]);
-                    s[j][e] = p;
-                    rowSum[e >> 1] += p;
-                }
-            }
-#pragma unroll
-            for (int j = 0; j < D / 8; j++) {
-                o[j][0] *= scaleOld[0];
-                o[j][1] *= scaleOld[0];
-                o[j][2] *= scaleOld[1];
-                o[j][3] *= scaleOld[1];
-            }
-#pragma unroll
-            for (int kk = 0; kk < TILE_N / 16; kk++) {
-                u32 pf[4] = {pack_bf16(s[2 * kk][0], s[2 * kk][1]), pack_bf16(s[2 * kk][2], s[2 * kk][3]),
-                             pack_bf16(s[2 * kk + 1][0], s[2 * kk + 1][1]),
-                             pack_bf16(s[2 * kk + 1][2], s[2 * kk + 1][3])};
-#pragma unroll
-                for (int j2 = 0; j2 < D / 16; j2++) {
-                    u32 bf[4];
-                    load_b_kn<D>(vTile, kk * 16, j2 * 16, lane, bf);
-                    mma(o[2 * j2], pf, bf[0], bf[1]);
-                    mma(o[2 * j2 + 1], pf, bf[2], bf[3]);
-                }
-            }
-        }
-        __syncthreads();
-    }
-
-#pragma unroll
-    for (int r = 0; r < 2; r++) {
-        rowSum[r] += __shfl_xor_sync(0xFFFFFFFFu, rowSum[r], 1);
-        rowSum[r] += __shfl_xor_sync(0xFFFFFFFFu, rowSum[r], 2);
-    }
-    const int ldo = heads * D;
-#pragma unroll
-    for (int r = 0; r < 2; r++) {
-        const int row = warpRow0 + g + r * 8;
-        if (row < seq) {
-            const float inv = 1.0f / rowSum[r];
-            u16* dst = out + ((long long) b * seq + row) * ldo + h * D + 2 * t;
-#pragma unroll
-            for (int j = 0; j < D / 8; j++) {
-                *(u32*) (dst + j * 8) = pack_bf16(o[j][2 * r] * inv, o[j][2 * r + 1] * inv);
-            }
-            if (t == 0) lse[((long long) b * heads + h) * seq + row] = (rowMax[r] + __log2f(rowSum[r])) * LN2;
-        }
-    }
-}
-
-extern "C" __global__ void __launch_bounds__(FWD_WARPS * 32) attention_forward_d64(
-        const u16* q, const u16* k, const u16* v, u16* out, float* lse, int seq, int heads, int kvHeads,
-        float scaleLog2) {
-    forward<64>(q, k, v, out, lse, seq, heads, kvHeads, scaleLog2);
-}
-
-extern "C" __global__ void __launch_bounds__(FWD_WARPS * 32) attention_forward_d128(
-        const u16* q, const u16* k, const u16* v, u16* out, float* lse, int seq, int heads, int kvHeads,
-        float scaleLog2) {
-    forward<128>(q, k, v, out, lse, seq, heads, kvHeads, scaleLog2);
-}
-
-// ------------------------------------------------------------------------------------------ forward, tiles32
-
-// Grid (ceil(seq / FWD32_M), batch * heads), FWD32_WARPS * 32 threads; dynamic shared memory: Q tile (128 rows),
-// then two stages of (K tile, V tile). Warp w owns the 32 contiguous query rows 32w..32w+31 of the block as two
-// m16 tiles, so that each K and V fragment read by ldmatrix feeds both (4 mma per ldmatrix.x4 instead of 2). Q
-// fragments are read from shared memory for each 16-column chunk: holding both tiles' Q in registers would take
-// 64 more of them. Contiguous rows (rather than rows interleaved across warps) let the warps above the diagonal
-// skip a key tile whole. Query blocks run longest first (they see the most keys).
-template <int D>
-__device__ __forceinline__ void forward32(const u16* q, const u16* k, const u16* v, u16* out, float* lse, int seq,
-                                          int heads, int kvHeads, float scaleLog2) {
-    extern __shared__ __align__(128) unsigned char smem[];
-    constexpr int TILE_BYTES = TILE_N * D * 2;
-    constexpr int THREADS = FWD32_WARPS * 32;
-    const u32 qTile = smem_base256(smem);
-    const u32 kvBase = qTile + FWD32_M * D * 2;
-    const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5, g = lane >> 2, t = lane & 3;
-    const int mBlock = gridDim.x - 1 - blockIdx.x;
-    const int b = blockIdx.y / heads, h = blockIdx.y % heads, kvh = h / (heads / kvHeads);
-    const int ldq = heads * D, ldk = kvHeads * D;
-    const u16* qh = q + (long long) b * seq * ldq + h * D;
-    const u16* kh = k + (long long) b * seq * ldk + kvh * D;
-    const u16* vh = v + (long long) b * seq * ldk + kvh * D;
-    const int q0 = mBlock * FWD32_M;
-    const int warpRow0 = q0 + warp * 32;
-    const int lastQuery = min(seq, q0 + FWD32_M) - 1;
-    const int tiles = lastQuery / TILE_N + 1;
-
-    load_rows<D, FWD32_M, THREADS>(qTile, qh, ldq, q0, seq);
+    load_rows<D, FWD_M, THREADS>(qTile, qh, ldq, q0, seq);
     load_rows<D, TILE_N, THREADS>(kvBase, kh, ldk, 0, seq);
     load_rows<D, TILE_N, THREADS>(kvBase + TILE_BYTES, vh, ldk, 0, seq);
     cp_async_commit();
@@ -550,16 +360,16 @@ __device__ __forceinline__ void forward32(const u16* q, const u16* k, const u16*
     }
 }
 
-extern "C" __global__ void __launch_bounds__(FWD32_WARPS * 32) attention_forward32_d64(
+extern "C" __global__ void __launch_bounds__(FWD_WARPS * 32) attention_forward_d64(
         const u16* q, const u16* k, const u16* v, u16* out, float* lse, int seq, int heads, int kvHeads,
         float scaleLog2) {
-    forward32<64>(q, k, v, out, lse, seq, heads, kvHeads, scaleLog2);
+    forward<64>(q, k, v, out, lse, seq, heads, kvHeads, scaleLog2);
 }
 
-extern "C" __global__ void __launch_bounds__(FWD32_WARPS * 32) attention_forward32_d128(
+extern "C" __global__ void __launch_bounds__(FWD_WARPS * 32) attention_forward_d128(
         const u16* q, const u16* k, const u16* v, u16* out, float* lse, int seq, int heads, int kvHeads,
         float scaleLog2) {
-    forward32<128>(q, k, v, out, lse, seq, heads, kvHeads, scaleLog2);
+    forward<128>(q, k, v, out, lse, seq, heads, kvHeads, scaleLog2);
 }
 
 // --------------------------------------------------------------------------------------------- backward
@@ -591,196 +401,6 @@ extern "C" __global__ void attention_backward_dq(const float* dqAccum, u16* dq, 
     }
 }
 
-// Grid (ceil(seq / TILE_N), batch * kvHeads), BWD_WARPS * 32 threads. A block owns 64 keys of one kv head and
-// walks every query tile at or after them, for each query head of the group, so that dK and dV sum in
-// registers; warp w owns keys 16w..16w+15. dQ partial sums go to dqAccum (F32, zeroed) by atomic adds.
-// Dynamic shared memory: K, V tiles; two stages of (Q tile, dOut tile); the dS tile (64 keys x 64 queries);
-// two stages of (lse[64], delta[64]).
-template <int D>
-__device__ __forceinline__ void backward(const u16* q, const u16* k, const u16* v, const u16* dOut,
-                                         const float* lse, const float* delta, float* dqAccum, u16* dk, u16* dv,
-                                         int seq, int heads, int kvHeads, float scale) {
-    extern __shared__ __align__(128) unsigned char smem[];
-    constexpr int TILE_BYTES = TILE_N * D * 2;
-    constexpr int THREADS = BWD_WARPS * 32;
-    const u32 kTile = smem_addr(smem), vTile = kTile + TILE_BYTES;
-    const u32 stage0 = vTile + TILE_BYTES;  // stage s: Q at stage0 + s * 2 * TILE_BYTES, dOut after it
-    unsigned char* dsBytes = smem + 6 * TILE_BYTES;
-    const u32 dsTile = smem_addr(dsBytes);
-    float* rowStats = (float*) (dsBytes + TILE_N * BWD_M * 2);  // [stage][lse 64, delta 64]
-    const u32 statsAddr = smem_addr(rowStats);
-
-    const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5, g = lane >> 2, t = lane & 3;
-    const int nBlock = blockIdx.x;
-    const int b = blockIdx.y / kvHeads, kvh = blockIdx.y % kvHeads, group = heads / kvHeads;
-    const int ldq = heads * D, ldk = kvHeads * D;
-    const int key0 = nBlock * TILE_N;
-    const int mTiles = (seq + BWD_M - 1) / BWD_M - nBlock;  // query tiles per head (BWD_M == TILE_N)
-    const int steps = group * mTiles;
-    const float scaleLog2 = scale * LOG2E;
-    const u16* kh = k + (long long) b * seq * ldk + kvh * D;
-    const u16* vh = v + (long long) b * seq * ldk + kvh * D;
-
-    load_tile<D, TILE_N, THREADS>(kTile, kh, ldk, key0, seq);
-    load_tile<D, TILE_N, THREADS>(vTile, vh, ldk, key0, seq);
-
-    // Starts the loads of step i (query head, query tile) into stage i & 1.
-    auto prefetch = [&](int i) {
-        const int h = kvh * group + i / mTiles, m0 = (nBlock + i % mTiles) * BWD_M;
-        const u32 st = stage0 + (i & 1) * 2 * TILE_BYTES;
-        load_tile<D, BWD_M, THREADS>(st, q + (long long) b * seq * ldq + h * D, ldq, m0, seq);
-        load_tile<D, BWD_M, THREADS>(st + TILE_BYTES, dOut + (long long) b * seq * ldq + h * D, ldq, m0, seq);
-        const long long statRow = ((long long) b * heads + h) * seq;
-        for (int x = threadIdx.x; x < 2 * BWD_M; x += THREADS) {
-            const int qi = m0 + (x % BWD_M);
-            const float* src = (x < BWD_M ? lse : delta) + statRow + qi;
-            cp_async4(statsAddr + ((i & 1) * 2 * BWD_M + x) * 4, qi < seq ? src : lse, qi < seq);
-        }
-    };
-    prefetch(0);
-    cp_async_commit();
-
-    float dkAcc[D / 8][4], dvAcc[D / 8][4];
-#pragma unroll
-    for (int j = 0; j < D / 8; j++) {
-        dkAcc[j][0] = dkAcc[j][1] = dkAcc[j][2] = dkAcc[j][3] = 0.0f;
-        dvAcc[j][0] = dvAcc[j][1] = dvAcc[j][2] = dvAcc[j][3] = 0.0f;
-    }
-    const int myKey0 = key0 + warp * 16;  // this warp's first key; its thread rows are myKey0 + g (+ 8)
-
-    for (int i = 0; i < steps; i++) {
-        if (i + 1 < steps) prefetch(i + 1);
-        cp_async_commit();
-        cp_async_wait<1>();
-        __syncthreads();
-        const int h = kvh * group + i / mTiles, m0 = (nBlock + i % mTiles) * BWD_M;
-        const u32 qTile = stage0 + (i & 1) * 2 * TILE_BYTES, doTile = qTile + TILE_BYTES;
-        const float* lseS = rowStats + (i & 1) * 2 * BWD_M;
-        const float* deltaS = lseS + BWD_M;
-
-        // S^T = K_w Q^T and dP^T = V_w dOut^T: 16 keys x 64 queries each.
-        float sT[BWD_M / 8][4], dpT[BWD_M / 8][4];
-#pragma unroll
-        for (int j = 0; j < BWD_M / 8; j++) {
-            sT[j][0] = sT[j][1] = sT[j][2] = sT[j][3] = 0.0f;
-            dpT[j][0] = dpT[j][1] = dpT[j][2] = dpT[j][3] = 0.0f;
-        }
-#pragma unroll
-        for (int kc = 0; kc < D / 16; kc++) {
-            u32 ka[4], va[4];
-            load_a<D>(kTile, warp * 16, kc * 16, lane, ka);
-            load_a<D>(vTile, warp * 16, kc * 16, lane, va);
-#pragma unroll
-            for (int j2 = 0; j2 < BWD_M / 16; j2++) {
-                u32 bf[4];
-                load_b_nk<D>(qTile, j2 * 16, kc * 16, lane, bf);
-                mma(sT[2 * j2], ka, bf[0], bf[1]);
-                mma(sT[2 * j2 + 1], ka, bf[2], bf[3]);
-                load_b_nk<D>(doTile, j2 * 16, kc * 16, lane, bf);
-                mma(dpT[2 * j2], va, bf[0], bf[1]);
-                mma(dpT[2 * j2 + 1], va, bf[2], bf[3]);
-            }
-        }
-        // P^T from the saved log-sum-exp; dS^T = P^T * (dP^T - delta). Masked: key > query, query past seq.
-        const bool edge = m0 == key0 || m0 + BWD_M > seq;
-#pragma unroll
-        for (int j = 0; j < BWD_M / 8; j++) {
-#pragma unroll
-            for (int e = 0; e < 4; e++) {
-                const int col = j * 8 + 2 * t + (e & 1);
-                float p = exp2f(sT[j][e] * scaleLog2 - lseS[col] * LOG2E);
-                if (edge && (myKey0 + g + (e >> 1) * 8 > m0 + col || m0 + col >= seq)) p = 0.0f;
-                sT[j][e] = p;
-                dpT[j][e] = p * (dpT[j][e] - deltaS[col]);
-            }
-        }
-        // dV += P^T dOut and dK += dS^T Q (16 keys x D), A operands straight from registers.
-#pragma unroll
-        for (int kk = 0; kk < BWD_M / 16; kk++) {
-            u32 pf[4] = {pack_bf16(sT[2 * kk][0], sT[2 * kk][1]), pack_bf16(sT[2 * kk][2], sT[2 * kk][3]),
-                         pack_bf16(sT[2 * kk + 1][0], sT[2 * kk + 1][1]),
-                         pack_bf16(sT[2 * kk + 1][2], sT[2 * kk + 1][3])};
-            u32 df[4] = {pack_bf16(dpT[2 * kk][0], dpT[2 * kk][1]), pack_bf16(dpT[2 * kk][2], dpT[2 * kk][3]),
-                         pack_bf16(dpT[2 * kk + 1][0], dpT[2 * kk + 1][1]),
-                         pack_bf16(dpT[2 * kk + 1][2], dpT[2 * kk + 1][3])};
-            // dS^T goes to shared memory too (rows = keys, 64 query columns) for dQ = dS K below.
-            const int row = warp * 16 + g;
-            const u32 colBytes = 4 * t;
-            asm volatile("st.shared.b32 [%0], %1;\n" ::"r"(dsTile + swz<BWD_M>(row, kk * 16) + colBytes), "r"(df[0]));
-            asm volatile("st.shared.b32 [%0], %1;\n" ::"r"(dsTile + swz<BWD_M>(row + 8, kk * 16) + colBytes), "r"(df[1]));
-            asm volatile("st.shared.b32 [%0], %1;\n" ::"r"(dsTile + swz<BWD_M>(row, kk * 16 + 8) + colBytes), "r"(df[2]));
-            asm volatile("st.shared.b32 [%0], %1;\n" ::"r"(dsTile + swz<BWD_M>(row + 8, kk * 16 + 8) + colBytes), "r"(df[3]));
-#pragma unroll
-            for (int j2 = 0; j2 < D / 16; j2++) {
-                u32 bf[4];
-                load_b_kn<D>(doTile, kk * 16, j2 * 16, lane, bf);
-                mma(dvAcc[2 * j2], pf, bf[0], bf[1]);
-                mma(dvAcc[2 * j2 + 1], pf, bf[2], bf[3]);
-                load_b_kn<D>(qTile, kk * 16, j2 * 16, lane, bf);
-                mma(dkAcc[2 * j2], df, bf[0], bf[1]);
-                mma(dkAcc[2 * j2 + 1], df, bf[2], bf[3]);
-            }
-        }
-        __syncthreads();
-        // dQ (64 queries x D) = dS K: warp w takes queries 16w..16w+15, in column chunks of 64.
-        const int qRow = m0 + warp * 16 + g;
-        float* dqRow = dqAccum + ((long long) b * seq + qRow) * ldq + h * D + 2 * t;
-#pragma unroll
-        for (int c0 = 0; c0 < D; c0 += 64) {
-            float acc[8][4];
-#pragma unroll
-            for (int j = 0; j < 8; j++) acc[j][0] = acc[j][1] = acc[j][2] = acc[j][3] = 0.0f;
-#pragma unroll
-            for (int kk = 0; kk < TILE_N / 16; kk++) {
-                u32 af[4];
-                // dS rows are this warp's queries: read the stored dS^T transposed.
-                ldsm_x4_t(dsTile + swz<BWD_M>(kk * 16 + (lane & 7) + (lane >> 4) * 8, warp * 16 + ((lane >> 3) & 1) * 8),
-                          af[0], af[1], af[2], af[3]);
-#pragma unroll
-                for (int j2 = 0; j2 < 4; j2++) {
-                    u32 bf[4];
-                    load_b_kn<D>(kTile, kk * 16, c0 + j2 * 16, lane, bf);
-                    mma(acc[2 * j2], af, bf[0], bf[1]);
-                    mma(acc[2 * j2 + 1], af, bf[2], bf[3]);
-                }
-            }
-#pragma unroll
-            for (int j = 0; j < 8; j++) {
-                if (qRow < seq) red_add2(dqRow + c0 + j * 8, acc[j][0], acc[j][1]);
-                if (qRow + 8 < seq) red_add2(dqRow + 8LL * ldq + c0 + j * 8, acc[j][2], acc[j][3]);
-            }
-        }
-        __syncthreads();
-    }
-
-#pragma unroll
-    for (int r = 0; r < 2; r++) {
-        const int key = myKey0 + g + r * 8;
-        if (key < seq) {
-            const long long off = ((long long) b * seq + key) * ldk + kvh * D + 2 * t;
-#pragma unroll
-            for (int j = 0; j < D / 8; j++) {
-                *(u32*) (dk + off + j * 8) = pack_bf16(dkAcc[j][2 * r] * scale, dkAcc[j][2 * r + 1] * scale);
-                *(u32*) (dv + off + j * 8) = pack_bf16(dvAcc[j][2 * r], dvAcc[j][2 * r + 1]);
-            }
-        }
-    }
-}
-
-extern "C" __global__ void __launch_bounds__(BWD_WARPS * 32) attention_backward_d64(
-        const u16* q, const u16* k, const u16* v, const u16* dOut, const float* lse, const float* delta,
-        float* dqAccum, u16* dk, u16* dv, int seq, int heads, int kvHeads, float scale) {
-    backward<64>(q, k, v, dOut, lse, delta, dqAccum, dk, dv, seq, heads, kvHeads, scale);
-}
-
-extern "C" __global__ void __launch_bounds__(BWD_WARPS * 32) attention_backward_d128(
-        const u16* q, const u16* k, const u16* v, const u16* dOut, const float* lse, const float* delta,
-        float* dqAccum, u16* dk, u16* dv, int seq, int heads, int kvHeads, float scale) {
-    backward<128>(q, k, v, dOut, lse, delta, dqAccum, dk, dv, seq, heads, kvHeads, scale);
-}
-
-// ----------------------------------------------------------------------------------------- backward, tiles32
-
 // Stores the BF16 A fragment x (keys 16 warp.. x queries 16 kk.., as C fragments pack) of dS^T into the
 // swizzled dS^T tile (rows = keys, BWD_M query columns).
 __device__ __forceinline__ void store_ds_t(u32 dsTile, int warp, int kk, int lane, const u32* x) {
@@ -792,35 +412,35 @@ __device__ __forceinline__ void store_ds_t(u32 dsTile, int warp, int kk, int lan
     asm volatile("st.shared.b32 [%0], %1;\n" ::"r"(dsTile + swz<BWD_M>(row + 8, kk * 16 + 8) + colBytes), "r"(x[3]));
 }
 
-// Grid (ceil(seq / BWD128_N), batch * kvHeads), BWD128_WARPS * 32 threads. A block owns 128 keys of one kv head
+// Grid (ceil(seq / BWD_N), batch * kvHeads), BWD_WARPS * 32 threads. A block owns 128 keys of one kv head
 // and walks every query tile (64 queries) at or after them, for each query head of the group; warp w owns keys
 // 16w..16w+15 and sums their dK and dV in registers. Per query tile the block adds dQ = dS K over its 128 keys
-// into dqAccum (F32, zeroed) by atomic adds: twice the keys of the tiles16 block share each Q and dOut tile load
-// and each dQ partial, which halves both per key.
+// into dqAccum (F32, zeroed) by atomic adds: 128 keys share each Q and dOut tile load and each dQ
+// partial, half of either per key that blocks of 64 keys would cost.
 // Dynamic shared memory, from a 256-byte aligned start: K and V tiles (128 rows); two stages of (Q tile, dOut
 // tile) of 64 rows; the dS^T tile (128 keys x 64 queries); two stages of (lse[64], delta[64]).
 template <int D>
-__device__ __forceinline__ void backward128(const u16* q, const u16* k, const u16* v, const u16* dOut,
-                                            const float* lse, const float* delta, float* dqAccum, u16* dk, u16* dv,
-                                            int seq, int heads, int kvHeads, float scale) {
+__device__ __forceinline__ void backward(const u16* q, const u16* k, const u16* v, const u16* dOut,
+                                         const float* lse, const float* delta, float* dqAccum, u16* dk, u16* dv,
+                                         int seq, int heads, int kvHeads, float scale) {
     extern __shared__ __align__(128) unsigned char smem[];
-    constexpr int KV_BYTES = BWD128_N * D * 2;
+    constexpr int KV_BYTES = BWD_N * D * 2;
     constexpr int Q_BYTES = BWD_M * D * 2;
-    constexpr int THREADS = BWD128_WARPS * 32;
+    constexpr int THREADS = BWD_WARPS * 32;
     // dQ: warp w computes queries 32 * (w / 4) .. + 31 (two m16 tiles) x columns (D / 4) * (w % 4) .. + D / 4 - 1,
     // which reads fewer fragments per mma than 16 queries x D / 2 would.
     constexpr int DQ_COLS = D / 4;
-    static_assert(BWD128_WARPS == 8 && 2 * BWD_M <= THREADS && DQ_COLS % 16 == 0, "the dQ split and stats copy");
+    static_assert(BWD_WARPS == 8 && 2 * BWD_M <= THREADS && DQ_COLS % 16 == 0, "the dQ split and stats copy");
     const u32 kTile = smem_base256(smem), vTile = kTile + KV_BYTES;
     const u32 stage0 = vTile + KV_BYTES;  // stage s: Q at stage0 + s * 2 * Q_BYTES, dOut after it
     const u32 dsTile = stage0 + 4 * Q_BYTES;
-    const u32 statsAddr = dsTile + BWD128_N * BWD_M * 2;  // [stage][lse 64, delta 64]
+    const u32 statsAddr = dsTile + BWD_N * BWD_M * 2;  // [stage][lse 64, delta 64]
     const float* rowStats = (const float*) (smem + (statsAddr - smem_addr(smem)));
 
     const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5, g = lane >> 2, t = lane & 3;
     const int b = blockIdx.y / kvHeads, kvh = blockIdx.y % kvHeads, group = heads / kvHeads;
     const int ldq = heads * D, ldk = kvHeads * D;
-    const int key0 = blockIdx.x * BWD128_N;
+    const int key0 = blockIdx.x * BWD_N;
     const int mFirst = key0 / BWD_M;  // the query tile that starts at key0
     const int mTiles = (seq + BWD_M - 1) / BWD_M - mFirst;  // query tiles per head
     const int steps = group * mTiles;
@@ -828,8 +448,8 @@ __device__ __forceinline__ void backward128(const u16* q, const u16* k, const u1
     const u16* kh = k + (long long) b * seq * ldk + kvh * D;
     const u16* vh = v + (long long) b * seq * ldk + kvh * D;
 
-    load_rows<D, BWD128_N, THREADS>(kTile, kh, ldk, key0, seq);
-    load_rows<D, BWD128_N, THREADS>(vTile, vh, ldk, key0, seq);
+    load_rows<D, BWD_N, THREADS>(kTile, kh, ldk, key0, seq);
+    load_rows<D, BWD_N, THREADS>(vTile, vh, ldk, key0, seq);
 
     // Starts the loads of step i (query head, query tile) into stage i & 1.
     auto prefetch = [&](int i) {
@@ -977,7 +597,7 @@ __device__ __forceinline__ void backward128(const u16* q, const u16* k, const u1
             for (int j = 0; j < DQ_COLS / 8; j++) acc[m][j][0] = acc[m][j][1] = acc[m][j][2] = acc[m][j][3] = 0.0f;
         }
 #pragma unroll
-        for (int kk = 0; kk < BWD128_N / 16; kk++) {
+        for (int kk = 0; kk < BWD_N / 16; kk++) {
             u32 af[2][4];
 #pragma unroll
             for (int m = 0; m < 2; m++) {
@@ -1021,14 +641,14 @@ __device__ __forceinline__ void backward128(const u16* q, const u16* k, const u1
     }
 }
 
-extern "C" __global__ void __launch_bounds__(BWD128_WARPS * 32) attention_backward128_d64(
+extern "C" __global__ void __launch_bounds__(BWD_WARPS * 32) attention_backward_d64(
         const u16* q, const u16* k, const u16* v, const u16* dOut, const float* lse, const float* delta,
         float* dqAccum, u16* dk, u16* dv, int seq, int heads, int kvHeads, float scale) {
-    backward128<64>(q, k, v, dOut, lse, delta, dqAccum, dk, dv, seq, heads, kvHeads, scale);
+    backward<64>(q, k, v, dOut, lse, delta, dqAccum, dk, dv, seq, heads, kvHeads, scale);
 }
 
-extern "C" __global__ void __launch_bounds__(BWD128_WARPS * 32) attention_backward128_d128(
+extern "C" __global__ void __launch_bounds__(BWD_WARPS * 32) attention_backward_d128(
         const u16* q, const u16* k, const u16* v, const u16* dOut, const float* lse, const float* delta,
         float* dqAccum, u16* dk, u16* dv, int seq, int heads, int kvHeads, float scale) {
-    backward128<128>(q, k, v, dOut, lse, delta, dqAccum, dk, dv, seq, heads, kvHeads, scale);
+    backward<128>(q, k, v, dOut, lse, delta, dqAccum, dk, dv, seq, heads, kvHeads, scale);
 }

@@ -123,24 +123,17 @@ class CudaAttentionTest {
     }
 
     @Test
-    void theTilingPropertyNamesOneOfTwoAndEachFitsAnSm() {
-        assertEquals(CudaAttention.Tiling.TILES32, CudaAttention.Tiling.of(null));
-        assertEquals(CudaAttention.Tiling.TILES16, CudaAttention.Tiling.of("tiles16"));
-        assertEquals(CudaAttention.Tiling.TILES32, CudaAttention.Tiling.of("TILES32"));
-        var e = assertThrows(IllegalArgumentException.class, () -> CudaAttention.Tiling.of("tiles8"));
-        assertTrue(e.getMessage().contains("float8j.cuda.attention"), e.getMessage());
+    void theKernelsSharedMemoryFitsAnSm() {
         // an H100 / H200 (sm_90) gives a block at most 227 KiB (228 KiB per SM, 1 KiB of it reserved per block)
         int blockLimit = 227 * 1024;
         int smLimit = 228 * 1024;
-        for (CudaAttention.Tiling t : CudaAttention.Tiling.values()) {
-            for (int d : new int[] {64, 128}) {
-                assertTrue(t.forwardSharedBytes(d) <= blockLimit && t.backwardSharedBytes(d) <= blockLimit, t + " d" + d);
-            }
+        for (int d : new int[] {64, 128}) {
+            assertTrue(CudaAttention.forwardSharedBytes(d) <= blockLimit
+                    && CudaAttention.backwardSharedBytes(d) <= blockLimit, "d" + d);
         }
-        // tiles32: two forward blocks share an SM (their registers allow two), one backward block of 256 threads
-        CudaAttention.Tiling t = CudaAttention.Tiling.TILES32;
-        assertTrue(2 * (t.forwardSharedBytes(128) + 1024) <= smLimit, "two forward blocks per SM");
-        assertEquals(128 * 1024 + 128 * 64 * 2 + 1024 + 256, t.backwardSharedBytes(128));
+        // two forward blocks share an SM (their registers allow two), one backward block of 256 threads
+        assertTrue(2 * (CudaAttention.forwardSharedBytes(128) + 1024) <= smLimit, "two forward blocks per SM");
+        assertEquals(128 * 1024 + 128 * 64 * 2 + 1024 + 256, CudaAttention.backwardSharedBytes(128));
     }
 
     private static DeviceTensor upload(CudaBackend backend, float[] x, int rows, int cols) {
