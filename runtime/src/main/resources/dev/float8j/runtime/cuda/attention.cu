@@ -652,3 +652,297 @@ extern "C" __global__ void __launch_bounds__(BWD_WARPS * 32) attention_backward_
         float* dqAccum, u16* dk, u16* dv, int seq, int heads, int kvHeads, float scale) {
     backward<128>(q, k, v, dOut, lse, delta, dqAccum, dk, dv, seq, heads, kvHeads, scale);
 }
+
+// ---------------------------------------------------------------------------- backward, staged (being compared)
+
+// The same work as backward (blocks of 128 keys walking query tiles of 64), with P^T and dS^T staged through shared
+// memory so that each product runs in the warp layout that reads fewest fragments per mma:
+//   S^T and dP^T: warp w computes keys 32 (w / 2) .. + 31 x queries 32 (w % 2) .. + 31, so that each Q and dOut
+//     B fragment feeds two m16 tiles (backward's 16-key warps read every one for a single tile);
+//   dV += P^T dOut and dK += dS^T Q: warp w owns keys 32 (w / 2) .. + 31 x columns (D / 2) (w % 2) .. of both,
+//     A fragments read from the staged tiles, each B fragment again feeding two m16 tiles;
+//   dQ = dS K as in backward.
+// Shared memory: backward's, plus the P^T tile (128 keys x 64 queries) after the dS^T tile.
+template <int D>
+__device__ __forceinline__ void backward_staged(const u16* q, const u16* k, const u16* v, const u16* dOut,
+                                                const float* lse, const float* delta, float* dqAccum, u16* dk,
+                                                u16* dv, int seq, int heads, int kvHeads, float scale) {
+    extern __shared__ __align__(128) unsigned char smem[];
+    constexpr int KV_BYTES = BWD_N * D * 2;
+    constexpr int Q_BYTES = BWD_M * D * 2;
+    constexpr int THREADS = BWD_WARPS * 32;
+    constexpr int DQ_COLS = D / 4;
+    constexpr int ACC_COLS = D / 2;  // dK and dV columns per warp
+    static_assert(BWD_WARPS == 8 && 2 * BWD_M <= THREADS && DQ_COLS % 16 == 0, "the warp splits and stats copy");
+    const u32 kTile = smem_base256(smem), vTile = kTile + KV_BYTES;
+    const u32 stage0 = vTile + KV_BYTES;  // stage s: Q at stage0 + s * 2 * Q_BYTES, dOut after it
+    const u32 dsTile = stage0 + 4 * Q_BYTES;
+    const u32 pTile = dsTile + BWD_N * BWD_M * 2;
+    const u32 statsAddr = pTile + BWD_N * BWD_M * 2;  // [stage][lse 64, delta 64]
+    const float* rowStats = (const float*) (smem + (statsAddr - smem_addr(smem)));
+
+    const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5, g = lane >> 2, t = lane & 3;
+    const int b = blockIdx.y / kvHeads, kvh = blockIdx.y % kvHeads, group = heads / kvHeads;
+    const int ldq = heads * D, ldk = kvHeads * D;
+    const int key0 = blockIdx.x * BWD_N;
+    const int mFirst = key0 / BWD_M;
+    const int mTiles = (seq + BWD_M - 1) / BWD_M - mFirst;
+    const int steps = group * mTiles;
+    const float scaleLog2 = scale * LOG2E;
+    const u16* kh = k + (long long) b * seq * ldk + kvh * D;
+    const u16* vh = v + (long long) b * seq * ldk + kvh * D;
+
+    load_rows<D, BWD_N, THREADS>(kTile, kh, ldk, key0, seq);
+    load_rows<D, BWD_N, THREADS>(vTile, vh, ldk, key0, seq);
+
+    auto prefetch = [&](int i) {
+        const int h = kvh * group + i / mTiles, m0 = (mFirst + i % mTiles) * BWD_M;
+        const u32 st = stage0 + (i & 1) * 2 * Q_BYTES;
+        const long long headOffset = (long long) b * seq * ldq + h * D;
+        load_rows<D, BWD_M, THREADS>(st, q + headOffset, ldq, m0, seq);
+        load_rows<D, BWD_M, THREADS>(st + Q_BYTES, dOut + headOffset, ldq, m0, seq);
+        if (threadIdx.x < 2 * BWD_M) {
+            const int x = threadIdx.x, qi = m0 + (x % BWD_M);
+            const float* src = (x < BWD_M ? lse : delta) + ((long long) b * heads + h) * seq + qi;
+            cp_async4(statsAddr + ((i & 1) * 2 * BWD_M + x) * 4, qi < seq ? src : lse, qi < seq);
+        }
+    };
+    prefetch(0);
+    cp_async_commit();
+
+    // dkAcc[m][j], dvAcc[m][j]: keys warpKey0 + 16m + g (+ 8), columns accCol0 + 8j + 2t, + 1.
+    float dkAcc[2][ACC_COLS / 8][4], dvAcc[2][ACC_COLS / 8][4];
+#pragma unroll
+    for (int m = 0; m < 2; m++) {
+#pragma unroll
+        for (int j = 0; j < ACC_COLS / 8; j++) {
+            dkAcc[m][j][0] = dkAcc[m][j][1] = dkAcc[m][j][2] = dkAcc[m][j][3] = 0.0f;
+            dvAcc[m][j][0] = dvAcc[m][j][1] = dvAcc[m][j][2] = dvAcc[m][j][3] = 0.0f;
+        }
+    }
+    const int keyGroup = warp >> 1, half = warp & 1;
+    const int warpKey0 = key0 + keyGroup * 32;  // this warp's 32 keys, in both layouts
+    const int qCol0 = half * 32, accCol0 = half * ACC_COLS;
+    const u32 kRowsLane = lane_a<D>(kTile, lane) + keyGroup * 32 * D * 2;
+    const u32 nkLane0 = lane_b_nk<D>(stage0, lane), knLane0 = lane_b_kn<D>(stage0, lane);
+    const u32 pALane = lane_a<BWD_M>(pTile, lane), dsALaneRows = lane_a<BWD_M>(dsTile, lane);
+    const u32 dsALane = lane_b_nk<BWD_M>(dsTile, lane);
+    const u32 kKnLane = lane_b_kn<D>(kTile, lane);
+    const int dqGroup = warp >> 2, dqCol0 = (warp & 3) * DQ_COLS;
+
+    for (int i = 0; i < steps; i++) {
+        // As in backward: step i's tiles have landed, and every warp is past step i - 1's reads of the stage the
+        // copy below overwrites and of the P^T and dS^T tiles.
+        cp_async_wait<0>();
+        __syncthreads();
+        if (i + 1 < steps) {
+            prefetch(i + 1);
+            cp_async_commit();
+        }
+        const int h = kvh * group + i / mTiles, m0 = (mFirst + i % mTiles) * BWD_M;
+        const u32 stage = (i & 1) * 2 * Q_BYTES;
+        const u32 qNk = nkLane0 + stage, qKn = knLane0 + stage;
+        const float* lseS = rowStats + (i & 1) * 2 * BWD_M;
+        const float* deltaS = lseS + BWD_M;
+        const int query0 = m0 + qCol0;  // this warp's first query of S^T and dP^T
+
+        // A warp whose 32 keys all follow its 32 queries (or lie past the sequence) has P = dS = 0 there.
+        if (warpKey0 <= query0 + 31 && warpKey0 < seq) {
+            float sT[2][4][4], dpT[2][4][4];
+#pragma unroll
+            for (int m = 0; m < 2; m++) {
+#pragma unroll
+                for (int j = 0; j < 4; j++) {
+                    sT[m][j][0] = sT[m][j][1] = sT[m][j][2] = sT[m][j][3] = 0.0f;
+                    dpT[m][j][0] = dpT[m][j][1] = dpT[m][j][2] = dpT[m][j][3] = 0.0f;
+                }
+            }
+#pragma unroll
+            for (int kc = 0; kc < D / 16; kc++) {
+                u32 ka[2][4], va[2][4];
+#pragma unroll
+                for (int m = 0; m < 2; m++) {
+                    const u32 kAddr = frag_at<D>(kRowsLane, m * 16, kc * 16);
+                    ldsm_x4(kAddr, ka[m][0], ka[m][1], ka[m][2], ka[m][3]);
+                    ldsm_x4(kAddr + KV_BYTES, va[m][0], va[m][1], va[m][2], va[m][3]);
+                }
+#pragma unroll
+                for (int j2 = 0; j2 < 2; j2++) {
+                    u32 bf[4];
+                    const u32 qAddr = frag_at<D>(qNk, qCol0 + j2 * 16, kc * 16);
+                    ldsm_x4(qAddr, bf[0], bf[1], bf[2], bf[3]);
+#pragma unroll
+                    for (int m = 0; m < 2; m++) {
+                        mma(sT[m][2 * j2], ka[m], bf[0], bf[1]);
+                        mma(sT[m][2 * j2 + 1], ka[m], bf[2], bf[3]);
+                    }
+                    ldsm_x4(qAddr + Q_BYTES, bf[0], bf[1], bf[2], bf[3]);
+#pragma unroll
+                    for (int m = 0; m < 2; m++) {
+                        mma(dpT[m][2 * j2], va[m], bf[0], bf[1]);
+                        mma(dpT[m][2 * j2 + 1], va[m], bf[2], bf[3]);
+                    }
+                }
+            }
+#pragma unroll
+            for (int j = 0; j < 4; j++) {
+                const float2 l = *(const float2*) (lseS + qCol0 + j * 8 + 2 * t);
+#pragma unroll
+                for (int m = 0; m < 2; m++) {
+                    sT[m][j][0] = exp2_ftz(fmaf(sT[m][j][0], scaleLog2, -l.x * LOG2E));
+                    sT[m][j][1] = exp2_ftz(fmaf(sT[m][j][1], scaleLog2, -l.y * LOG2E));
+                    sT[m][j][2] = exp2_ftz(fmaf(sT[m][j][2], scaleLog2, -l.x * LOG2E));
+                    sT[m][j][3] = exp2_ftz(fmaf(sT[m][j][3], scaleLog2, -l.y * LOG2E));
+                }
+            }
+            if (warpKey0 + 31 > query0 || query0 + 32 > seq) {
+#pragma unroll
+                for (int m = 0; m < 2; m++) {
+#pragma unroll
+                    for (int j = 0; j < 4; j++) {
+#pragma unroll
+                        for (int e = 0; e < 4; e++) {
+                            const int query = query0 + j * 8 + 2 * t + (e & 1);
+                            const int key = warpKey0 + m * 16 + g + (e >> 1) * 8;
+                            if (key > query || query >= seq) sT[m][j][e] = 0.0f;
+                        }
+                    }
+                }
+            }
+#pragma unroll
+            for (int j = 0; j < 4; j++) {
+                const float2 d = *(const float2*) (deltaS + qCol0 + j * 8 + 2 * t);
+#pragma unroll
+                for (int m = 0; m < 2; m++) {
+                    dpT[m][j][0] = sT[m][j][0] * (dpT[m][j][0] - d.x);
+                    dpT[m][j][1] = sT[m][j][1] * (dpT[m][j][1] - d.y);
+                    dpT[m][j][2] = sT[m][j][2] * (dpT[m][j][2] - d.x);
+                    dpT[m][j][3] = sT[m][j][3] * (dpT[m][j][3] - d.y);
+                }
+            }
+            // C fragments of n-blocks 2kk, 2kk + 1 as BF16 are the A fragment of 16 keys x 16 queries; both go to
+            // the tiles (rows = keys, 64 query columns), store_ds_t taking the 16-key block and 16-query block.
+#pragma unroll
+            for (int m = 0; m < 2; m++) {
+#pragma unroll
+                for (int kk = 0; kk < 2; kk++) {
+                    const u32 pf[4] = {pack_bf16(sT[m][2 * kk][0], sT[m][2 * kk][1]),
+                                       pack_bf16(sT[m][2 * kk][2], sT[m][2 * kk][3]),
+                                       pack_bf16(sT[m][2 * kk + 1][0], sT[m][2 * kk + 1][1]),
+                                       pack_bf16(sT[m][2 * kk + 1][2], sT[m][2 * kk + 1][3])};
+                    const u32 df[4] = {pack_bf16(dpT[m][2 * kk][0], dpT[m][2 * kk][1]),
+                                       pack_bf16(dpT[m][2 * kk][2], dpT[m][2 * kk][3]),
+                                       pack_bf16(dpT[m][2 * kk + 1][0], dpT[m][2 * kk + 1][1]),
+                                       pack_bf16(dpT[m][2 * kk + 1][2], dpT[m][2 * kk + 1][3])};
+                    store_ds_t(pTile, keyGroup * 2 + m, half * 2 + kk, lane, pf);
+                    store_ds_t(dsTile, keyGroup * 2 + m, half * 2 + kk, lane, df);
+                }
+            }
+        } else {
+            const u32 zero[4] = {0u, 0u, 0u, 0u};
+#pragma unroll
+            for (int m = 0; m < 2; m++) {
+#pragma unroll
+                for (int kk = 0; kk < 2; kk++) {
+                    store_ds_t(pTile, keyGroup * 2 + m, half * 2 + kk, lane, zero);
+                    store_ds_t(dsTile, keyGroup * 2 + m, half * 2 + kk, lane, zero);
+                }
+            }
+        }
+        __syncthreads();
+        // dV += P^T dOut, dK += dS^T Q over the tile's 64 queries, unless all 32 keys follow them.
+        if (warpKey0 < m0 + BWD_M && warpKey0 < seq) {
+#pragma unroll
+            for (int kk = 0; kk < BWD_M / 16; kk++) {
+                u32 pa[2][4], da[2][4];
+#pragma unroll
+                for (int m = 0; m < 2; m++) {
+                    const int row = keyGroup * 32 + m * 16;
+                    ldsm_x4(frag_at<BWD_M>(pALane, row, kk * 16), pa[m][0], pa[m][1], pa[m][2], pa[m][3]);
+                    ldsm_x4(frag_at<BWD_M>(dsALaneRows, row, kk * 16), da[m][0], da[m][1], da[m][2], da[m][3]);
+                }
+#pragma unroll
+                for (int j2 = 0; j2 < ACC_COLS / 16; j2++) {
+                    u32 bf[4];
+                    const u32 qAddr = frag_at<D>(qKn, kk * 16, accCol0 + j2 * 16);
+                    ldsm_x4_t(qAddr + Q_BYTES, bf[0], bf[1], bf[2], bf[3]);
+#pragma unroll
+                    for (int m = 0; m < 2; m++) {
+                        mma(dvAcc[m][2 * j2], pa[m], bf[0], bf[1]);
+                        mma(dvAcc[m][2 * j2 + 1], pa[m], bf[2], bf[3]);
+                    }
+                    ldsm_x4_t(qAddr, bf[0], bf[1], bf[2], bf[3]);
+#pragma unroll
+                    for (int m = 0; m < 2; m++) {
+                        mma(dkAcc[m][2 * j2], da[m], bf[0], bf[1]);
+                        mma(dkAcc[m][2 * j2 + 1], da[m], bf[2], bf[3]);
+                    }
+                }
+            }
+        }
+        // dQ (64 queries x D) = dS (64 x 128 keys) K, as in backward.
+        float acc[2][DQ_COLS / 8][4];
+#pragma unroll
+        for (int m = 0; m < 2; m++) {
+#pragma unroll
+            for (int j = 0; j < DQ_COLS / 8; j++) acc[m][j][0] = acc[m][j][1] = acc[m][j][2] = acc[m][j][3] = 0.0f;
+        }
+#pragma unroll
+        for (int kk = 0; kk < BWD_N / 16; kk++) {
+            u32 af[2][4];
+#pragma unroll
+            for (int m = 0; m < 2; m++) {
+                ldsm_x4_t(frag_at<BWD_M>(dsALane, kk * 16, dqGroup * 32 + m * 16), af[m][0], af[m][1], af[m][2],
+                          af[m][3]);
+            }
+#pragma unroll
+            for (int j2 = 0; j2 < DQ_COLS / 16; j2++) {
+                u32 bf[4];
+                ldsm_x4_t(frag_at<D>(kKnLane, kk * 16, dqCol0 + j2 * 16), bf[0], bf[1], bf[2], bf[3]);
+#pragma unroll
+                for (int m = 0; m < 2; m++) {
+                    mma(acc[m][2 * j2], af[m], bf[0], bf[1]);
+                    mma(acc[m][2 * j2 + 1], af[m], bf[2], bf[3]);
+                }
+            }
+        }
+#pragma unroll
+        for (int m = 0; m < 2; m++) {
+            const int qRow = m0 + dqGroup * 32 + m * 16 + g;
+            float* dqRow = dqAccum + ((long long) b * seq + qRow) * ldq + h * D + dqCol0 + 2 * t;
+#pragma unroll
+            for (int j = 0; j < DQ_COLS / 8; j++) {
+                if (qRow < seq) red_add2(dqRow + j * 8, acc[m][j][0], acc[m][j][1]);
+                if (qRow + 8 < seq) red_add2(dqRow + 8LL * ldq + j * 8, acc[m][j][2], acc[m][j][3]);
+            }
+        }
+    }
+
+#pragma unroll
+    for (int m = 0; m < 2; m++) {
+#pragma unroll
+        for (int r = 0; r < 2; r++) {
+            const int key = warpKey0 + m * 16 + g + r * 8;
+            if (key < seq) {
+                const long long off = ((long long) b * seq + key) * ldk + kvh * D + accCol0 + 2 * t;
+#pragma unroll
+                for (int j = 0; j < ACC_COLS / 8; j++) {
+                    *(u32*) (dk + off + j * 8) = pack_bf16(dkAcc[m][j][2 * r] * scale, dkAcc[m][j][2 * r + 1] * scale);
+                    *(u32*) (dv + off + j * 8) = pack_bf16(dvAcc[m][j][2 * r], dvAcc[m][j][2 * r + 1]);
+                }
+            }
+        }
+    }
+}
+
+extern "C" __global__ void __launch_bounds__(BWD_WARPS * 32) attention_backward_staged_d64(
+        const u16* q, const u16* k, const u16* v, const u16* dOut, const float* lse, const float* delta,
+        float* dqAccum, u16* dk, u16* dv, int seq, int heads, int kvHeads, float scale) {
+    backward_staged<64>(q, k, v, dOut, lse, delta, dqAccum, dk, dv, seq, heads, kvHeads, scale);
+}
+
+extern "C" __global__ void __launch_bounds__(BWD_WARPS * 32) attention_backward_staged_d128(
+        const u16* q, const u16* k, const u16* v, const u16* dOut, const float* lse, const float* delta,
+        float* dqAccum, u16* dk, u16* dv, int seq, int heads, int kvHeads, float scale) {
+    backward_staged<128>(q, k, v, dOut, lse, delta, dqAccum, dk, dv, seq, heads, kvHeads, scale);
+}
