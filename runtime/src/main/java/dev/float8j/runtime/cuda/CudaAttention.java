@@ -21,27 +21,9 @@ public final class CudaAttention {
     /** Forward blocks: 128 query rows (FWD_M) in 4 warps of 32 rows. */
     private static final int FORWARD_ROWS = 128;
     private static final int FORWARD_THREADS = 128;
-    /** Backward blocks: 128 keys (BWD_N) in 8 warps of 16 keys. */
+    /** Backward blocks: 128 keys (BWD_N) in 8 warps, each covering 32 keys of a product. */
     private static final int BACKWARD_KEYS = 128;
     private static final int BACKWARD_THREADS = 256;
-
-    /**
-     * The system property that picks the backward kernels while two are compared, read once: registers (the
-     * default: attention.cu's backward) or staged (backward_staged, P^T and dS^T staged through shared memory).
-     */
-    static final String BACKWARD_PROPERTY = "float8j.cuda.attention.backward";
-    private static final String BACKWARD_VALUE = System.getProperty(BACKWARD_PROPERTY);
-
-    /** The backward kernels' name prefix (the head size follows) for a property value; the default for null. */
-    static String backwardKernel(String value) {
-        if (value == null || value.trim().equalsIgnoreCase("registers")) {
-            return "attention_backward_d";
-        }
-        if (value.trim().equalsIgnoreCase("staged")) {
-            return "attention_backward_staged_d";
-        }
-        throw new IllegalArgumentException(BACKWARD_PROPERTY + " must be registers or staged, not '" + value + "'");
-    }
 
     /** Q tile of FORWARD_ROWS rows, then two stages of a K and a V tile of 64 rows. */
     static int forwardSharedBytes(int headDim) {
@@ -49,22 +31,15 @@ public final class CudaAttention {
     }
 
     /**
-     * K and V tiles of BACKWARD_KEYS rows, two stages of Q and dOut tiles of 64 rows, the dS tile
-     * (BACKWARD_KEYS x 64), two stages of lse and delta (64 each).
+     * K and V tiles of BACKWARD_KEYS rows, two stages of Q and dOut tiles of 64 rows, the dS^T and P^T tiles
+     * (BACKWARD_KEYS x 64 each), two stages of lse and delta (64 each).
      */
     static int backwardSharedBytes(int headDim) {
-        return 2 * BACKWARD_KEYS * headDim * 2 + 4 * TILE * headDim * 2 + BACKWARD_KEYS * TILE * 2 + 2 * 2 * TILE * 4
-                + ALIGN_SLACK;
-    }
-
-    /** The shared memory of the backward kernels with this prefix: the staged ones add a P^T tile. */
-    static int backwardSharedBytes(String kernel, int headDim) {
-        int pTile = kernel.equals("attention_backward_staged_d") ? BACKWARD_KEYS * TILE * 2 : 0;
-        return backwardSharedBytes(headDim) + pTile;
+        return 2 * BACKWARD_KEYS * headDim * 2 + 4 * TILE * headDim * 2 + 2 * BACKWARD_KEYS * TILE * 2
+                + 2 * 2 * TILE * 4 + ALIGN_SLACK;
     }
 
     private final CudaContext cuda;
-    private final String backwardKernel;
     private final MemorySegment forward64;
     private final MemorySegment forward128;
     private final MemorySegment backward64;
@@ -73,28 +48,22 @@ public final class CudaAttention {
     private final MemorySegment dqConvert;
     private final KernelModule module;
 
-    /**
-     * attention.cu for this GPU, compiled and loaded once per context, with the backward kernels
-     * {@link #BACKWARD_PROPERTY} names.
-     *
-     * @throws IllegalArgumentException if the property names no backward kernels
-     */
+    /** attention.cu for this GPU, compiled and loaded once per context. */
     CudaAttention(CudaContext cuda) {
         this.cuda = cuda;
-        this.backwardKernel = backwardKernel(BACKWARD_VALUE);
         this.module = cuda.module("attention.cu");
         CudaDriver driver = cuda.driver;
         forward64 = module.function("attention_forward_d64");
         forward128 = module.function("attention_forward_d128");
-        backward64 = module.function(backwardKernel + 64);
-        backward128 = module.function(backwardKernel + 128);
+        backward64 = module.function("attention_backward_d64");
+        backward128 = module.function("attention_backward_d128");
         delta = module.function("attention_backward_delta");
         dqConvert = module.function("attention_backward_dq");
         for (int d : new int[] {64, 128}) {
             driver.setFunctionAttribute(d == 64 ? forward64 : forward128,
                     CudaDriver.FUNC_ATTR_MAX_DYNAMIC_SHARED_BYTES, forwardSharedBytes(d));
             driver.setFunctionAttribute(d == 64 ? backward64 : backward128,
-                    CudaDriver.FUNC_ATTR_MAX_DYNAMIC_SHARED_BYTES, backwardSharedBytes(backwardKernel, d));
+                    CudaDriver.FUNC_ATTR_MAX_DYNAMIC_SHARED_BYTES, backwardSharedBytes(d));
         }
     }
 
@@ -196,8 +165,8 @@ public final class CudaAttention {
             cuda.driver.memset32(dqAccum.pointer(), 0, dqCount, cuda.stream);
             cuda.driver.launch(s.headDim() == 64 ? backward64 : backward128, "attention_backward",
                     ceilDiv(s.seq(), BACKWARD_KEYS), s.batch() * s.kvHeads(), 1, BACKWARD_THREADS, 1, 1,
-                    backwardSharedBytes(backwardKernel, s.headDim()), cuda.stream,
-                    module.args(arena, backwardKernel + s.headDim(), q.pointer(), k.pointer(), v.pointer(),
+                    backwardSharedBytes(s.headDim()), cuda.stream,
+                    module.args(arena, "attention_backward_d" + s.headDim(), q.pointer(), k.pointer(), v.pointer(),
                             dOut.pointer(), lse.pointer(), rowDots.pointer(), dqAccum.pointer(), grads[1].pointer(),
                             grads[2].pointer(), s.seq(), s.heads(), s.kvHeads(), scale));
             int convertBlocks = (int) Math.min(ceilDiv(dqCount / 2, 256), 8L * cuda.multiprocessors);

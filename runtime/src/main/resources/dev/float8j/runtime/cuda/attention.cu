@@ -1,5 +1,6 @@
 // Fused causal self-attention in BF16 with grouped-query heads, forward and backward, compiled at run time by
-// NVRTC (no headers needed). Flash-attention style: the seq x seq scores live only in registers, tile by tile.
+// NVRTC (no headers needed). Flash-attention style: the seq x seq scores are never stored whole, only tile by tile
+// in registers (and, in the backward, as BF16 tiles in shared memory).
 //
 // Layouts (row-major, BF16 unless said): q, out, dOut, dq [batch*seq][heads*D]; k, v, dk, dv
 // [batch*seq][kvHeads*D]; lse and the backward's rowsum(dOut*out) [batch*heads][seq] F32. Query head h reads
@@ -12,7 +13,8 @@
 // Fragment layouts of m16n8k16 (lane = 4 * g + t): A (16x16, row-major) regs {a0,a1,a2,a3} hold rows
 // (g, g+8, g, g+8) x columns (2t..2t+1, 2t..2t+1, 2t+8.., 2t+8..); B (16x8, k x n) regs {b0,b1} hold k
 // 2t..2t+1 and 2t+8..2t+9 of column g; C (16x8) holds rows g (c0, c1) and g+8 (c2, c3) at columns 2t, 2t+1.
-// A C fragment converted to BF16 is therefore an A fragment of the next product (P @ V without shared memory).
+// A C fragment converted to BF16 is therefore an A fragment of the next product: the forward's P @ V reads P
+// straight from registers, and the backward stores P^T and dS^T tiles from them in that layout.
 
 typedef unsigned short u16;
 typedef unsigned int u32;
@@ -22,15 +24,16 @@ typedef unsigned int u32;
 #define LN2 0.6931471805599453f
 
 // Tiling: forward blocks of 128 query rows in 4 warps of 32 rows (two m16 tiles per warp, so that each K and V
-// fragment read from shared memory feeds 4 mma instead of 2); backward blocks of 128 keys in 8 warps of 16 keys
-// (the more keys a block owns, the fewer dQ atomics and Q / dOut tile loads per key). The forward walks keys and
-// the backward queries in tiles of 64, double-buffered.
+// fragment read from shared memory feeds 4 mma instead of 2); backward blocks of 128 keys in 8 warps, each warp
+// covering 32 keys (two m16 tiles) of its products for the same reason (and the more keys a block owns, the fewer
+// dQ atomics and Q / dOut tile loads per key). The forward walks keys and the backward queries in tiles of 64,
+// double-buffered.
 #define TILE_N 64
 #define BWD_M 64
 #define FWD_WARPS 4
 #define FWD_M (32 * FWD_WARPS)
 #define BWD_WARPS 8
-#define BWD_N (16 * BWD_WARPS)
+#define BWD_N 128
 
 __device__ __forceinline__ u32 smem_addr(const void* p) {
     u32 a;
@@ -401,24 +404,32 @@ extern "C" __global__ void attention_backward_dq(const float* dqAccum, u16* dq, 
     }
 }
 
-// Stores the BF16 A fragment x (keys 16 warp.. x queries 16 kk.., as C fragments pack) of dS^T into the
-// swizzled dS^T tile (rows = keys, BWD_M query columns).
-__device__ __forceinline__ void store_ds_t(u32 dsTile, int warp, int kk, int lane, const u32* x) {
-    const int row = warp * 16 + (lane >> 2);
+// Stores the BF16 A fragment x of keys 16 keyBlock.. x queries 16 queryBlock.. (as C fragments of two n-blocks
+// pack, see the layouts above) into a swizzled tile of rows = keys, BWD_M query columns: P^T or dS^T.
+__device__ __forceinline__ void store_t(u32 tile, int keyBlock, int queryBlock, int lane, const u32* x) {
+    const int row = keyBlock * 16 + (lane >> 2), col = queryBlock * 16;
     const u32 colBytes = 4 * (lane & 3);
-    asm volatile("st.shared.b32 [%0], %1;\n" ::"r"(dsTile + swz<BWD_M>(row, kk * 16) + colBytes), "r"(x[0]));
-    asm volatile("st.shared.b32 [%0], %1;\n" ::"r"(dsTile + swz<BWD_M>(row + 8, kk * 16) + colBytes), "r"(x[1]));
-    asm volatile("st.shared.b32 [%0], %1;\n" ::"r"(dsTile + swz<BWD_M>(row, kk * 16 + 8) + colBytes), "r"(x[2]));
-    asm volatile("st.shared.b32 [%0], %1;\n" ::"r"(dsTile + swz<BWD_M>(row + 8, kk * 16 + 8) + colBytes), "r"(x[3]));
+    asm volatile("st.shared.b32 [%0], %1;\n" ::"r"(tile + swz<BWD_M>(row, col) + colBytes), "r"(x[0]));
+    asm volatile("st.shared.b32 [%0], %1;\n" ::"r"(tile + swz<BWD_M>(row + 8, col) + colBytes), "r"(x[1]));
+    asm volatile("st.shared.b32 [%0], %1;\n" ::"r"(tile + swz<BWD_M>(row, col + 8) + colBytes), "r"(x[2]));
+    asm volatile("st.shared.b32 [%0], %1;\n" ::"r"(tile + swz<BWD_M>(row + 8, col + 8) + colBytes), "r"(x[3]));
 }
 
-// Grid (ceil(seq / BWD_N), batch * kvHeads), BWD_WARPS * 32 threads. A block owns 128 keys of one kv head
-// and walks every query tile (64 queries) at or after them, for each query head of the group; warp w owns keys
-// 16w..16w+15 and sums their dK and dV in registers. Per query tile the block adds dQ = dS K over its 128 keys
-// into dqAccum (F32, zeroed) by atomic adds: 128 keys share each Q and dOut tile load and each dQ
-// partial, half of either per key that blocks of 64 keys would cost.
+// Grid (ceil(seq / BWD_N), batch * kvHeads), BWD_WARPS * 32 threads. A block owns 128 keys of one kv head and walks
+// every query tile (64 queries) at or after them, for each query head of the group. Per tile, three products, each
+// in the warp layout where every fragment read from shared memory feeds two m16 tiles (4 mma per ldmatrix.x4):
+//   S^T = K Q^T and dP^T = V dOut^T: warp w computes keys 32 (w / 2) .. + 31 x queries 32 (w % 2) .. + 31, its
+//     16-key halves sharing each Q and dOut B fragment; P^T and dS^T = P^T * (dP^T - delta), rounded to BF16,
+//     go to shared memory;
+//   dV += P^T dOut and dK += dS^T Q: warp w sums keys 32 (w / 2) .. + 31 x columns (D / 2) (w % 2) .. of both in
+//     registers (the block's 128 keys x D in a 4 x 2 layout), A fragments read from the staged tiles;
+//   dQ = dS K: warp w computes queries 32 (w / 4) .. + 31 x columns (D / 4) (w % 4) .., over the 128 keys, and
+//     adds them into dqAccum (F32, zeroed) by atomic adds.
+// A warp's S^T covers half the tile's queries while its dV and dK need all 64, hence the staging: P^T kept in
+// registers would fix the warp at 16 keys x 64 queries, each fragment feeding a single m16 tile, which measured
+// about 8% slower (H100, B4 S4096 32/8 heads D128: 6.5 ms against 6.0).
 // Dynamic shared memory, from a 256-byte aligned start: K and V tiles (128 rows); two stages of (Q tile, dOut
-// tile) of 64 rows; the dS^T tile (128 keys x 64 queries); two stages of (lse[64], delta[64]).
+// tile) of 64 rows; the dS^T and P^T tiles (128 keys x 64 queries each); two stages of (lse[64], delta[64]).
 template <int D>
 __device__ __forceinline__ void backward(const u16* q, const u16* k, const u16* v, const u16* dOut,
                                          const float* lse, const float* delta, float* dqAccum, u16* dk, u16* dv,
@@ -427,14 +438,15 @@ __device__ __forceinline__ void backward(const u16* q, const u16* k, const u16* 
     constexpr int KV_BYTES = BWD_N * D * 2;
     constexpr int Q_BYTES = BWD_M * D * 2;
     constexpr int THREADS = BWD_WARPS * 32;
-    // dQ: warp w computes queries 32 * (w / 4) .. + 31 (two m16 tiles) x columns (D / 4) * (w % 4) .. + D / 4 - 1,
-    // which reads fewer fragments per mma than 16 queries x D / 2 would.
     constexpr int DQ_COLS = D / 4;
-    static_assert(BWD_WARPS == 8 && 2 * BWD_M <= THREADS && DQ_COLS % 16 == 0, "the dQ split and stats copy");
+    constexpr int ACC_COLS = D / 2;  // dK and dV columns per warp
+    static_assert(BWD_WARPS == 8 && BWD_N == 128 && BWD_M == 64 && DQ_COLS % 16 == 0, "the warp layouts");
+    static_assert(2 * BWD_M <= THREADS, "one thread per lse and delta value");
     const u32 kTile = smem_base256(smem), vTile = kTile + KV_BYTES;
     const u32 stage0 = vTile + KV_BYTES;  // stage s: Q at stage0 + s * 2 * Q_BYTES, dOut after it
     const u32 dsTile = stage0 + 4 * Q_BYTES;
-    const u32 statsAddr = dsTile + BWD_N * BWD_M * 2;  // [stage][lse 64, delta 64]
+    const u32 pTile = dsTile + BWD_N * BWD_M * 2;
+    const u32 statsAddr = pTile + BWD_N * BWD_M * 2;  // [stage][lse 64, delta 64]
     const float* rowStats = (const float*) (smem + (statsAddr - smem_addr(smem)));
 
     const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5, g = lane >> 2, t = lane & 3;
@@ -467,249 +479,6 @@ __device__ __forceinline__ void backward(const u16* q, const u16* k, const u16* 
     prefetch(0);
     cp_async_commit();
 
-    float dkAcc[D / 8][4], dvAcc[D / 8][4];
-#pragma unroll
-    for (int j = 0; j < D / 8; j++) {
-        dkAcc[j][0] = dkAcc[j][1] = dkAcc[j][2] = dkAcc[j][3] = 0.0f;
-        dvAcc[j][0] = dvAcc[j][1] = dvAcc[j][2] = dvAcc[j][3] = 0.0f;
-    }
-    const int myKey0 = key0 + warp * 16;  // this warp's first key; its thread rows are myKey0 + g (+ 8)
-    // Lane addresses (see frag_at). V's fragments sit KV_BYTES after K's, dOut's Q_BYTES after Q's.
-    const u32 kRowsLane = lane_a<D>(kTile, lane) + warp * 16 * D * 2;  // this warp's 16 keys as A
-    const u32 nkLane0 = lane_b_nk<D>(stage0, lane), knLane0 = lane_b_kn<D>(stage0, lane);
-    const u32 dsALane = lane_b_nk<BWD_M>(dsTile, lane);  // dS read transposed, from the stored dS^T
-    const u32 kKnLane = lane_b_kn<D>(kTile, lane);
-    const int dqGroup = warp >> 2, dqCol0 = (warp & 3) * DQ_COLS;
-
-    for (int i = 0; i < steps; i++) {
-        // Step i's tiles have landed for every thread, and every warp is past step i - 1's reads of the stage
-        // the copy started below overwrites (they precede its middle barrier) and of the dS tile (its dQ).
-        cp_async_wait<0>();
-        __syncthreads();
-        if (i + 1 < steps) {
-            prefetch(i + 1);
-            cp_async_commit();
-        }
-        const int h = kvh * group + i / mTiles, m0 = (mFirst + i % mTiles) * BWD_M;
-        const u32 stage = (i & 1) * 2 * Q_BYTES;
-        const u32 qNk = nkLane0 + stage, qKn = knLane0 + stage;
-        const float* lseS = rowStats + (i & 1) * 2 * BWD_M;
-        const float* deltaS = lseS + BWD_M;
-
-        // A warp whose 16 keys all follow the tile's last query, or lie past the sequence, has P = dS = 0 here:
-        // it only writes its rows of dS^T as zeros for dQ below.
-        if (myKey0 < m0 + BWD_M && myKey0 < seq) {
-            // S^T = K_w Q^T and dP^T = V_w dOut^T: 16 keys x 64 queries each.
-            float sT[BWD_M / 8][4], dpT[BWD_M / 8][4];
-#pragma unroll
-            for (int j = 0; j < BWD_M / 8; j++) {
-                sT[j][0] = sT[j][1] = sT[j][2] = sT[j][3] = 0.0f;
-                dpT[j][0] = dpT[j][1] = dpT[j][2] = dpT[j][3] = 0.0f;
-            }
-#pragma unroll
-            for (int kc = 0; kc < D / 16; kc++) {
-                u32 ka[4], va[4];
-                const u32 kAddr = frag_at<D>(kRowsLane, 0, kc * 16);
-                ldsm_x4(kAddr, ka[0], ka[1], ka[2], ka[3]);
-                ldsm_x4(kAddr + KV_BYTES, va[0], va[1], va[2], va[3]);
-#pragma unroll
-                for (int j2 = 0; j2 < BWD_M / 16; j2++) {
-                    u32 bf[4];
-                    const u32 qAddr = frag_at<D>(qNk, j2 * 16, kc * 16);
-                    ldsm_x4(qAddr, bf[0], bf[1], bf[2], bf[3]);
-                    mma(sT[2 * j2], ka, bf[0], bf[1]);
-                    mma(sT[2 * j2 + 1], ka, bf[2], bf[3]);
-                    ldsm_x4(qAddr + Q_BYTES, bf[0], bf[1], bf[2], bf[3]);
-                    mma(dpT[2 * j2], va, bf[0], bf[1]);
-                    mma(dpT[2 * j2 + 1], va, bf[2], bf[3]);
-                }
-            }
-            // P^T from the saved log-sum-exp; masked (key > query, query past seq) only in tiles that have such
-            // pairs; dS^T = P^T * (dP^T - delta).
-#pragma unroll
-            for (int j = 0; j < BWD_M / 8; j++) {
-                const float2 l = *(const float2*) (lseS + j * 8 + 2 * t);
-                sT[j][0] = exp2_ftz(fmaf(sT[j][0], scaleLog2, -l.x * LOG2E));
-                sT[j][1] = exp2_ftz(fmaf(sT[j][1], scaleLog2, -l.y * LOG2E));
-                sT[j][2] = exp2_ftz(fmaf(sT[j][2], scaleLog2, -l.x * LOG2E));
-                sT[j][3] = exp2_ftz(fmaf(sT[j][3], scaleLog2, -l.y * LOG2E));
-            }
-            if (myKey0 + 15 > m0 || m0 + BWD_M > seq) {
-#pragma unroll
-                for (int j = 0; j < BWD_M / 8; j++) {
-#pragma unroll
-                    for (int e = 0; e < 4; e++) {
-                        const int query = m0 + j * 8 + 2 * t + (e & 1), key = myKey0 + g + (e >> 1) * 8;
-                        if (key > query || query >= seq) sT[j][e] = 0.0f;
-                    }
-                }
-            }
-            u32 pf[BWD_M / 16][4], df[BWD_M / 16][4];
-#pragma unroll
-            for (int j = 0; j < BWD_M / 8; j++) {
-                const float2 d = *(const float2*) (deltaS + j * 8 + 2 * t);
-                dpT[j][0] = sT[j][0] * (dpT[j][0] - d.x);
-                dpT[j][1] = sT[j][1] * (dpT[j][1] - d.y);
-                dpT[j][2] = sT[j][2] * (dpT[j][2] - d.x);
-                dpT[j][3] = sT[j][3] * (dpT[j][3] - d.y);
-            }
-            // C fragments of n-blocks 2kk and 2kk + 1, as BF16, are the A fragment of keys x queries 16kk..+15.
-#pragma unroll
-            for (int kk = 0; kk < BWD_M / 16; kk++) {
-                pf[kk][0] = pack_bf16(sT[2 * kk][0], sT[2 * kk][1]);
-                pf[kk][1] = pack_bf16(sT[2 * kk][2], sT[2 * kk][3]);
-                pf[kk][2] = pack_bf16(sT[2 * kk + 1][0], sT[2 * kk + 1][1]);
-                pf[kk][3] = pack_bf16(sT[2 * kk + 1][2], sT[2 * kk + 1][3]);
-                df[kk][0] = pack_bf16(dpT[2 * kk][0], dpT[2 * kk][1]);
-                df[kk][1] = pack_bf16(dpT[2 * kk][2], dpT[2 * kk][3]);
-                df[kk][2] = pack_bf16(dpT[2 * kk + 1][0], dpT[2 * kk + 1][1]);
-                df[kk][3] = pack_bf16(dpT[2 * kk + 1][2], dpT[2 * kk + 1][3]);
-                // dS^T goes to shared memory too (rows = keys, 64 query columns) for dQ = dS K below.
-                store_ds_t(dsTile, warp, kk, lane, df[kk]);
-            }
-            // dV += P^T dOut and dK += dS^T Q (16 keys x D), A operands straight from registers.
-#pragma unroll
-            for (int kk = 0; kk < BWD_M / 16; kk++) {
-#pragma unroll
-                for (int j2 = 0; j2 < D / 16; j2++) {
-                    u32 bf[4];
-                    const u32 qAddr = frag_at<D>(qKn, kk * 16, j2 * 16);
-                    ldsm_x4_t(qAddr + Q_BYTES, bf[0], bf[1], bf[2], bf[3]);
-                    mma(dvAcc[2 * j2], pf[kk], bf[0], bf[1]);
-                    mma(dvAcc[2 * j2 + 1], pf[kk], bf[2], bf[3]);
-                    ldsm_x4_t(qAddr, bf[0], bf[1], bf[2], bf[3]);
-                    mma(dkAcc[2 * j2], df[kk], bf[0], bf[1]);
-                    mma(dkAcc[2 * j2 + 1], df[kk], bf[2], bf[3]);
-                }
-            }
-        } else {
-            const u32 zero[4] = {0u, 0u, 0u, 0u};
-#pragma unroll
-            for (int kk = 0; kk < BWD_M / 16; kk++) store_ds_t(dsTile, warp, kk, lane, zero);
-        }
-        __syncthreads();
-        // dQ (64 queries x D) = dS (64 x 128 keys) K. Only a head's first query tile (and the sequence's end)
-        // leaves dS rows zero; skipping their products there costs more registers than the products.
-        float acc[2][DQ_COLS / 8][4];
-#pragma unroll
-        for (int m = 0; m < 2; m++) {
-#pragma unroll
-            for (int j = 0; j < DQ_COLS / 8; j++) acc[m][j][0] = acc[m][j][1] = acc[m][j][2] = acc[m][j][3] = 0.0f;
-        }
-#pragma unroll
-        for (int kk = 0; kk < BWD_N / 16; kk++) {
-            u32 af[2][4];
-#pragma unroll
-            for (int m = 0; m < 2; m++) {
-                ldsm_x4_t(frag_at<BWD_M>(dsALane, kk * 16, dqGroup * 32 + m * 16), af[m][0], af[m][1], af[m][2],
-                          af[m][3]);
-            }
-#pragma unroll
-            for (int j2 = 0; j2 < DQ_COLS / 16; j2++) {
-                u32 bf[4];
-                ldsm_x4_t(frag_at<D>(kKnLane, kk * 16, dqCol0 + j2 * 16), bf[0], bf[1], bf[2], bf[3]);
-#pragma unroll
-                for (int m = 0; m < 2; m++) {
-                    mma(acc[m][2 * j2], af[m], bf[0], bf[1]);
-                    mma(acc[m][2 * j2 + 1], af[m], bf[2], bf[3]);
-                }
-            }
-        }
-#pragma unroll
-        for (int m = 0; m < 2; m++) {
-            const int qRow = m0 + dqGroup * 32 + m * 16 + g;
-            float* dqRow = dqAccum + ((long long) b * seq + qRow) * ldq + h * D + dqCol0 + 2 * t;
-#pragma unroll
-            for (int j = 0; j < DQ_COLS / 8; j++) {
-                if (qRow < seq) red_add2(dqRow + j * 8, acc[m][j][0], acc[m][j][1]);
-                if (qRow + 8 < seq) red_add2(dqRow + 8LL * ldq + j * 8, acc[m][j][2], acc[m][j][3]);
-            }
-        }
-    }
-
-#pragma unroll
-    for (int r = 0; r < 2; r++) {
-        const int key = myKey0 + g + r * 8;
-        if (key < seq) {
-            const long long off = ((long long) b * seq + key) * ldk + kvh * D + 2 * t;
-#pragma unroll
-            for (int j = 0; j < D / 8; j++) {
-                *(u32*) (dk + off + j * 8) = pack_bf16(dkAcc[j][2 * r] * scale, dkAcc[j][2 * r + 1] * scale);
-                *(u32*) (dv + off + j * 8) = pack_bf16(dvAcc[j][2 * r], dvAcc[j][2 * r + 1]);
-            }
-        }
-    }
-}
-
-extern "C" __global__ void __launch_bounds__(BWD_WARPS * 32) attention_backward_d64(
-        const u16* q, const u16* k, const u16* v, const u16* dOut, const float* lse, const float* delta,
-        float* dqAccum, u16* dk, u16* dv, int seq, int heads, int kvHeads, float scale) {
-    backward<64>(q, k, v, dOut, lse, delta, dqAccum, dk, dv, seq, heads, kvHeads, scale);
-}
-
-extern "C" __global__ void __launch_bounds__(BWD_WARPS * 32) attention_backward_d128(
-        const u16* q, const u16* k, const u16* v, const u16* dOut, const float* lse, const float* delta,
-        float* dqAccum, u16* dk, u16* dv, int seq, int heads, int kvHeads, float scale) {
-    backward<128>(q, k, v, dOut, lse, delta, dqAccum, dk, dv, seq, heads, kvHeads, scale);
-}
-
-// ---------------------------------------------------------------------------- backward, staged (being compared)
-
-// The same work as backward (blocks of 128 keys walking query tiles of 64), with P^T and dS^T staged through shared
-// memory so that each product runs in the warp layout that reads fewest fragments per mma:
-//   S^T and dP^T: warp w computes keys 32 (w / 2) .. + 31 x queries 32 (w % 2) .. + 31, so that each Q and dOut
-//     B fragment feeds two m16 tiles (backward's 16-key warps read every one for a single tile);
-//   dV += P^T dOut and dK += dS^T Q: warp w owns keys 32 (w / 2) .. + 31 x columns (D / 2) (w % 2) .. of both,
-//     A fragments read from the staged tiles, each B fragment again feeding two m16 tiles;
-//   dQ = dS K as in backward.
-// Shared memory: backward's, plus the P^T tile (128 keys x 64 queries) after the dS^T tile.
-template <int D>
-__device__ __forceinline__ void backward_staged(const u16* q, const u16* k, const u16* v, const u16* dOut,
-                                                const float* lse, const float* delta, float* dqAccum, u16* dk,
-                                                u16* dv, int seq, int heads, int kvHeads, float scale) {
-    extern __shared__ __align__(128) unsigned char smem[];
-    constexpr int KV_BYTES = BWD_N * D * 2;
-    constexpr int Q_BYTES = BWD_M * D * 2;
-    constexpr int THREADS = BWD_WARPS * 32;
-    constexpr int DQ_COLS = D / 4;
-    constexpr int ACC_COLS = D / 2;  // dK and dV columns per warp
-    static_assert(BWD_WARPS == 8 && 2 * BWD_M <= THREADS && DQ_COLS % 16 == 0, "the warp splits and stats copy");
-    const u32 kTile = smem_base256(smem), vTile = kTile + KV_BYTES;
-    const u32 stage0 = vTile + KV_BYTES;  // stage s: Q at stage0 + s * 2 * Q_BYTES, dOut after it
-    const u32 dsTile = stage0 + 4 * Q_BYTES;
-    const u32 pTile = dsTile + BWD_N * BWD_M * 2;
-    const u32 statsAddr = pTile + BWD_N * BWD_M * 2;  // [stage][lse 64, delta 64]
-    const float* rowStats = (const float*) (smem + (statsAddr - smem_addr(smem)));
-
-    const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5, g = lane >> 2, t = lane & 3;
-    const int b = blockIdx.y / kvHeads, kvh = blockIdx.y % kvHeads, group = heads / kvHeads;
-    const int ldq = heads * D, ldk = kvHeads * D;
-    const int key0 = blockIdx.x * BWD_N;
-    const int mFirst = key0 / BWD_M;
-    const int mTiles = (seq + BWD_M - 1) / BWD_M - mFirst;
-    const int steps = group * mTiles;
-    const float scaleLog2 = scale * LOG2E;
-    const u16* kh = k + (long long) b * seq * ldk + kvh * D;
-    const u16* vh = v + (long long) b * seq * ldk + kvh * D;
-
-    load_rows<D, BWD_N, THREADS>(kTile, kh, ldk, key0, seq);
-    load_rows<D, BWD_N, THREADS>(vTile, vh, ldk, key0, seq);
-
-    auto prefetch = [&](int i) {
-        const int h = kvh * group + i / mTiles, m0 = (mFirst + i % mTiles) * BWD_M;
-        const u32 st = stage0 + (i & 1) * 2 * Q_BYTES;
-        const long long headOffset = (long long) b * seq * ldq + h * D;
-        load_rows<D, BWD_M, THREADS>(st, q + headOffset, ldq, m0, seq);
-        load_rows<D, BWD_M, THREADS>(st + Q_BYTES, dOut + headOffset, ldq, m0, seq);
-        if (threadIdx.x < 2 * BWD_M) {
-            const int x = threadIdx.x, qi = m0 + (x % BWD_M);
-            const float* src = (x < BWD_M ? lse : delta) + ((long long) b * heads + h) * seq + qi;
-            cp_async4(statsAddr + ((i & 1) * 2 * BWD_M + x) * 4, qi < seq ? src : lse, qi < seq);
-        }
-    };
-    prefetch(0);
-    cp_async_commit();
-
     // dkAcc[m][j], dvAcc[m][j]: keys warpKey0 + 16m + g (+ 8), columns accCol0 + 8j + 2t, + 1.
     float dkAcc[2][ACC_COLS / 8][4], dvAcc[2][ACC_COLS / 8][4];
 #pragma unroll
@@ -721,18 +490,19 @@ __device__ __forceinline__ void backward_staged(const u16* q, const u16* k, cons
         }
     }
     const int keyGroup = warp >> 1, half = warp & 1;
-    const int warpKey0 = key0 + keyGroup * 32;  // this warp's 32 keys, in both layouts
+    const int warpKey0 = key0 + keyGroup * 32;  // this warp's 32 keys, for S^T and dP^T and for dK and dV
     const int qCol0 = half * 32, accCol0 = half * ACC_COLS;
+    // Lane addresses (see frag_at). V's fragments sit KV_BYTES after K's, dOut's Q_BYTES after Q's.
     const u32 kRowsLane = lane_a<D>(kTile, lane) + keyGroup * 32 * D * 2;
     const u32 nkLane0 = lane_b_nk<D>(stage0, lane), knLane0 = lane_b_kn<D>(stage0, lane);
     const u32 pALane = lane_a<BWD_M>(pTile, lane), dsALaneRows = lane_a<BWD_M>(dsTile, lane);
-    const u32 dsALane = lane_b_nk<BWD_M>(dsTile, lane);
+    const u32 dsALane = lane_b_nk<BWD_M>(dsTile, lane);  // dS read transposed, from the stored dS^T
     const u32 kKnLane = lane_b_kn<D>(kTile, lane);
     const int dqGroup = warp >> 2, dqCol0 = (warp & 3) * DQ_COLS;
 
     for (int i = 0; i < steps; i++) {
-        // As in backward: step i's tiles have landed, and every warp is past step i - 1's reads of the stage the
-        // copy below overwrites and of the P^T and dS^T tiles.
+        // Step i's tiles have landed for every thread, and every warp is past all of step i - 1's reads: of the
+        // stage the copy started below overwrites, and of the P^T and dS^T tiles this step rewrites.
         cp_async_wait<0>();
         __syncthreads();
         if (i + 1 < steps) {
@@ -746,7 +516,8 @@ __device__ __forceinline__ void backward_staged(const u16* q, const u16* k, cons
         const float* deltaS = lseS + BWD_M;
         const int query0 = m0 + qCol0;  // this warp's first query of S^T and dP^T
 
-        // A warp whose 32 keys all follow its 32 queries (or lie past the sequence) has P = dS = 0 there.
+        // A warp whose 32 keys all follow its 32 queries (or lie past the sequence) has P = dS = 0 there: it
+        // writes its parts of the P^T and dS^T tiles as zeros.
         if (warpKey0 <= query0 + 31 && warpKey0 < seq) {
             float sT[2][4][4], dpT[2][4][4];
 #pragma unroll
@@ -784,6 +555,8 @@ __device__ __forceinline__ void backward_staged(const u16* q, const u16* k, cons
                     }
                 }
             }
+            // P^T from the saved log-sum-exp; masked (key > query, query past seq) only where a warp has such
+            // pairs; dS^T = P^T * (dP^T - delta).
 #pragma unroll
             for (int j = 0; j < 4; j++) {
                 const float2 l = *(const float2*) (lseS + qCol0 + j * 8 + 2 * t);
@@ -820,8 +593,7 @@ __device__ __forceinline__ void backward_staged(const u16* q, const u16* k, cons
                     dpT[m][j][3] = sT[m][j][3] * (dpT[m][j][3] - d.y);
                 }
             }
-            // C fragments of n-blocks 2kk, 2kk + 1 as BF16 are the A fragment of 16 keys x 16 queries; both go to
-            // the tiles (rows = keys, 64 query columns), store_ds_t taking the 16-key block and 16-query block.
+            // C fragments of n-blocks 2kk, 2kk + 1 as BF16 are the A fragment of 16 keys x 16 queries.
 #pragma unroll
             for (int m = 0; m < 2; m++) {
 #pragma unroll
@@ -834,8 +606,8 @@ __device__ __forceinline__ void backward_staged(const u16* q, const u16* k, cons
                                        pack_bf16(dpT[m][2 * kk][2], dpT[m][2 * kk][3]),
                                        pack_bf16(dpT[m][2 * kk + 1][0], dpT[m][2 * kk + 1][1]),
                                        pack_bf16(dpT[m][2 * kk + 1][2], dpT[m][2 * kk + 1][3])};
-                    store_ds_t(pTile, keyGroup * 2 + m, half * 2 + kk, lane, pf);
-                    store_ds_t(dsTile, keyGroup * 2 + m, half * 2 + kk, lane, df);
+                    store_t(pTile, keyGroup * 2 + m, half * 2 + kk, lane, pf);
+                    store_t(dsTile, keyGroup * 2 + m, half * 2 + kk, lane, df);
                 }
             }
         } else {
@@ -844,8 +616,8 @@ __device__ __forceinline__ void backward_staged(const u16* q, const u16* k, cons
             for (int m = 0; m < 2; m++) {
 #pragma unroll
                 for (int kk = 0; kk < 2; kk++) {
-                    store_ds_t(pTile, keyGroup * 2 + m, half * 2 + kk, lane, zero);
-                    store_ds_t(dsTile, keyGroup * 2 + m, half * 2 + kk, lane, zero);
+                    store_t(pTile, keyGroup * 2 + m, half * 2 + kk, lane, zero);
+                    store_t(dsTile, keyGroup * 2 + m, half * 2 + kk, lane, zero);
                 }
             }
         }
@@ -880,7 +652,7 @@ __device__ __forceinline__ void backward_staged(const u16* q, const u16* k, cons
                 }
             }
         }
-        // dQ (64 queries x D) = dS (64 x 128 keys) K, as in backward.
+        // dQ (64 queries x D) = dS (64 x 128 keys) K, dS read from the dS^T tile by ldmatrix.trans.
         float acc[2][DQ_COLS / 8][4];
 #pragma unroll
         for (int m = 0; m < 2; m++) {
@@ -935,14 +707,14 @@ __device__ __forceinline__ void backward_staged(const u16* q, const u16* k, cons
     }
 }
 
-extern "C" __global__ void __launch_bounds__(BWD_WARPS * 32) attention_backward_staged_d64(
+extern "C" __global__ void __launch_bounds__(BWD_WARPS * 32) attention_backward_d64(
         const u16* q, const u16* k, const u16* v, const u16* dOut, const float* lse, const float* delta,
         float* dqAccum, u16* dk, u16* dv, int seq, int heads, int kvHeads, float scale) {
-    backward_staged<64>(q, k, v, dOut, lse, delta, dqAccum, dk, dv, seq, heads, kvHeads, scale);
+    backward<64>(q, k, v, dOut, lse, delta, dqAccum, dk, dv, seq, heads, kvHeads, scale);
 }
 
-extern "C" __global__ void __launch_bounds__(BWD_WARPS * 32) attention_backward_staged_d128(
+extern "C" __global__ void __launch_bounds__(BWD_WARPS * 32) attention_backward_d128(
         const u16* q, const u16* k, const u16* v, const u16* dOut, const float* lse, const float* delta,
         float* dqAccum, u16* dk, u16* dv, int seq, int heads, int kvHeads, float scale) {
-    backward_staged<128>(q, k, v, dOut, lse, delta, dqAccum, dk, dv, seq, heads, kvHeads, scale);
+    backward<128>(q, k, v, dOut, lse, delta, dqAccum, dk, dv, seq, heads, kvHeads, scale);
 }
