@@ -28,8 +28,8 @@ import org.junit.jupiter.api.io.TempDir;
  *
  * <p>Sizes: 4 heads of 64 (the CUDA attention takes head dim 64 or 128, so dim 256), 2 kv heads, 2 layers, FFN 512,
  * vocabulary 64, batch 2 x sequence 32, BF16 activations (what the CUDA attention takes) on both backends. A sequence
- * of at most 64 keeps the attention backward deterministic: its dQ sums by atomic adds across key tiles of 64, and
- * here there is one tile, so every dQ element gets one add and a GPU run repeats bit for bit.
+ * of at most 128 keeps the attention backward deterministic: its dQ sums by atomic adds across blocks of 128 keys, and
+ * here there is one block, so every dQ element gets one add and a GPU run repeats bit for bit.
  */
 class CudaLlamaTrainingTest {
     private static final LlamaConfig SMALL = LlamaConfig.of(256, 2, 4, 2, 512, 64, 32);
