@@ -39,29 +39,23 @@ public final class DecoderBlock extends Module {
         }
     }
 
-    /** stream + f(normed), releasing normed and f's result. */
-    private static Tensor residual(Tensor stream, Tensor normed, UnaryOperator<Tensor> f) {
-        Tensor branch = f.apply(normed);
-        Ops.release(normed);
-        Tensor sum = Ops.where(stream).add(stream, branch);
-        Ops.release(branch);
+    /**
+     * stream + branch(input): a residual connection forward (input the normed stream) and backward (input the
+     * branch's gradient, branch the norm's backward). input and branch's result are released; stream stays.
+     */
+    private static Tensor residual(Tensor stream, Tensor input, UnaryOperator<Tensor> branch) {
+        Tensor out = branch.apply(input);
+        Ops.release(input);
+        Tensor sum = Ops.where(stream).add(stream, out);
+        Ops.release(out);
         return sum;
     }
 
     /** The residual paths pass the gradient through unchanged, beside each branch's; gradOutput stays the caller's. */
     public Tensor backward(Tensor gradOutput) {
-        Tensor dh = residualGrad(gradOutput, mlp.backward(gradOutput), mlpNorm::backward);
-        Tensor dx = residualGrad(dh, attn.backward(dh), attnNorm::backward);
+        Tensor dh = residual(gradOutput, mlp.backward(gradOutput), mlpNorm::backward);
+        Tensor dx = residual(dh, attn.backward(dh), attnNorm::backward);
         Ops.release(dh);
         return dx;
-    }
-
-    /** gradStream + normBackward(gradNormed), releasing gradNormed and normBackward's result. */
-    private static Tensor residualGrad(Tensor gradStream, Tensor gradNormed, UnaryOperator<Tensor> normBackward) {
-        Tensor branch = normBackward.apply(gradNormed);
-        Ops.release(gradNormed);
-        Tensor sum = Ops.where(gradStream).add(gradStream, branch);
-        Ops.release(branch);
-        return sum;
     }
 }
