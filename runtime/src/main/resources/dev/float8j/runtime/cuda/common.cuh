@@ -62,7 +62,7 @@ __device__ __forceinline__ void store4(void* p, long q, int dtype, const float* 
 
 // Whether every pointer given is 16-byte aligned, so that load4 and store4 may be used on all of them. Device
 // buffers are; a view at an odd offset is not, and then a kernel takes its element-by-element loop.
-__device__ __forceinline__ bool aligned16(const void* a, const void* b, const void* c, const void* d = 0,
+__device__ __forceinline__ bool aligned16(const void* a, const void* b = 0, const void* c = 0, const void* d = 0,
                                           const void* e = 0) {
     return (((unsigned long long) a | (unsigned long long) b | (unsigned long long) c | (unsigned long long) d
              | (unsigned long long) e) & 15) == 0;

@@ -32,7 +32,7 @@ extern "C" __global__ void __launch_bounds__(CE_THREADS) cross_entropy(const voi
         const int* targets, void* dLogits, float* rowLoss, int rows, int classes) {
     __shared__ float maxes[32], sums[32];
     long base = (long) blockIdx.x * classes;
-    bool wide = classes % 4 == 0 && aligned16(logits, dLogits, logits);
+    bool wide = classes % 4 == 0 && aligned16(logits, dLogits);
     float m = -__int_as_float(0x7F800000), s = 0.0f;
     if (wide) {
         for (int q = threadIdx.x; q < classes / 4; q += CE_THREADS) {

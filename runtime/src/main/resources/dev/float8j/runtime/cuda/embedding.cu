@@ -9,7 +9,7 @@
 extern "C" __global__ void embedding_gather(const float* table, const int* ids, void* out, int outType, int dim) {
     long t = blockIdx.x;
     long row = (long) ids[t] * dim;
-    if (dim % 4 == 0 && aligned16(table, out, table)) {
+    if (dim % 4 == 0 && aligned16(table, out)) {
         for (int q = threadIdx.x; q < dim / 4; q += blockDim.x) {
             float v[4];
             load4(table, row / 4 + q, DT_F32, v);

@@ -10,7 +10,7 @@ extern "C" __global__ void sum_squares_partial(const void* x, int dtype, long n,
     __shared__ float scratch[32];
     float sum = 0.0f;
     long stride = (long) gridDim.x * blockDim.x;
-    if (n % 4 == 0 && aligned16(x, x, x)) {
+    if (n % 4 == 0 && aligned16(x)) {
         for (long q = blockIdx.x * (long) blockDim.x + threadIdx.x; q < n / 4; q += stride) {
             float v[4];
             load4(x, q, dtype, v);

@@ -9,9 +9,10 @@
 // loops, which read a row twice with 2-byte loads, ran at about half the memory's speed on an H100.
 #define ROW_VECTORS 8
 
-__device__ __forceinline__ bool rows_in_registers(int dim, const void* a, const void* b, const void* c,
-                                                  const void* d = 0) {
-    return dim % 4 == 0 && dim <= 4 * ROW_VECTORS * (int) blockDim.x && aligned16(a, b, c, d);
+// Whether rows of dim elements fit vectors of 4 per thread in registers, and every pointer allows 16-byte accesses.
+__device__ __forceinline__ bool rows_in_registers(int dim, int vectors, const void* a, const void* b, const void* c,
+                                                  const void* d = 0, const void* e = 0) {
+    return dim % 4 == 0 && dim <= 4 * vectors * (int) blockDim.x && aligned16(a, b, c, d, e);
 }
 
 // One block per row.
@@ -20,7 +21,7 @@ extern "C" __global__ void rms_norm(const void* x, int xType, const float* gain,
     __shared__ float scratch[32];
     long base = (long) blockIdx.x * dim;
     float sum = 0.0f;
-    if (rows_in_registers(dim, x, y, gain)) {
+    if (rows_in_registers(dim, ROW_VECTORS, x, y, gain)) {
         float v[ROW_VECTORS][4];
         long q0 = base / 4;
 #pragma unroll
@@ -70,7 +71,7 @@ extern "C" __global__ void rms_norm_backward(const void* dY, int dyType, const v
                                              const float* inverseRms, void* dX, float* partials, int rows, int dim) {
     extern __shared__ float gainSums[];
     __shared__ float scratch[32];
-    if (dim % 4 == 0 && dim <= 4 * BACKWARD_ROW_VECTORS * (int) blockDim.x && aligned16(dY, x, gain, dX, partials)) {
+    if (rows_in_registers(dim, BACKWARD_ROW_VECTORS, dY, x, gain, dX, partials)) {
         // thread t owns vectors t + j * blockDim.x of every row: its gain sums stay in its registers
         float sums[BACKWARD_ROW_VECTORS][4] = {};
         for (int r = blockIdx.x; r < rows; r += gridDim.x) {
