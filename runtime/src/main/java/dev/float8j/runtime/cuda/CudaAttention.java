@@ -7,7 +7,9 @@ import java.lang.foreign.MemorySegment;
 
 /**
  * Fused causal self-attention with grouped-query heads in BF16 on the GPU, forward and backward
- * (attention.cu: flash-attention style, on the tensor cores, never storing the seq x seq scores).
+ * (attention.cu: flash-attention style, on the tensor cores, never storing the seq x seq scores). On Hopper (sm_90)
+ * heads of 128 take attention_sm90.cu's wgmma kernels instead, unless {@code -Dfloat8j.cuda.hopperAttention=false}
+ * asks for attention.cu's everywhere (to compare the two).
  * Layouts as in {@link dev.float8j.runtime.ops.ModelOps#attention}: q, out [batch*seq, heads*headDim], k, v
  * [batch*seq, kvHeads*headDim], lse [batch*heads, seq] F32. Supports headDim 64 and 128 and any seq.
  * Everything runs on the context's one stream; results are new device tensors the caller closes.
@@ -24,6 +26,17 @@ public final class CudaAttention {
     /** Backward blocks: 128 keys (BWD_N) in 8 warps, each covering 32 keys of a product. */
     private static final int BACKWARD_KEYS = 128;
     private static final int BACKWARD_THREADS = 256;
+    /** attention_sm90.cu: forward blocks of 128 query rows in two warpgroups, backward blocks of 128 keys. */
+    private static final int HOPPER_FORWARD_ROWS = 128;
+    private static final int HOPPER_THREADS = 256;
+    private static final int HOPPER_BACKWARD_KEYS = 128;
+    /** Its kernels align their shared memory's start to 1024 bytes (the 128-byte swizzle's period). */
+    private static final int HOPPER_ALIGN_SLACK = 1024;
+    /** Q tile of 128 rows, two stages of a K and a V tile of 128 rows, all of 128 BF16 columns. */
+    static final int HOPPER_FORWARD_SHARED_BYTES = 128 * 256 + 4 * 128 * 256 + HOPPER_ALIGN_SLACK;
+    /** K and V tiles of 128 rows, two stages of Q and dOut tiles of 64 rows, the dS^T tile, two stages of stats. */
+    static final int HOPPER_BACKWARD_SHARED_BYTES = 2 * 128 * 256 + 4 * 64 * 256 + 128 * 64 * 2 + 2 * 2 * 64 * 4
+            + HOPPER_ALIGN_SLACK;
 
     /** Q tile of FORWARD_ROWS rows, then two stages of a K and a V tile of 64 rows. */
     static int forwardSharedBytes(int headDim) {
@@ -47,12 +60,23 @@ public final class CudaAttention {
     private final MemorySegment delta;
     private final MemorySegment dqConvert;
     private final KernelModule module;
+    /** attention_sm90.cu on a Hopper GPU (unless turned off), else null. */
+    private final KernelModule hopper;
 
-    /** attention.cu for this GPU, compiled and loaded once per context. */
+    /** attention.cu for this GPU (and attention_sm90.cu on Hopper), compiled and loaded once per context. */
     CudaAttention(CudaContext cuda) {
         this.cuda = cuda;
         this.module = cuda.module("attention.cu");
         CudaDriver driver = cuda.driver;
+        boolean useHopper = cuda.computeCapability == 90
+                && !"false".equals(System.getProperty("float8j.cuda.hopperAttention"));
+        this.hopper = useHopper ? cuda.module("attention_sm90.cu") : null;
+        if (hopper != null) {
+            driver.setFunctionAttribute(hopper.function("attention_forward_sm90_d128"),
+                    CudaDriver.FUNC_ATTR_MAX_DYNAMIC_SHARED_BYTES, HOPPER_FORWARD_SHARED_BYTES);
+            driver.setFunctionAttribute(hopper.function("attention_backward_sm90_d128"),
+                    CudaDriver.FUNC_ATTR_MAX_DYNAMIC_SHARED_BYTES, HOPPER_BACKWARD_SHARED_BYTES);
+        }
         forward64 = module.function("attention_forward_d64");
         forward128 = module.function("attention_forward_d128");
         backward64 = module.function("attention_backward_d64");
@@ -125,11 +149,20 @@ public final class CudaAttention {
             lse = allocate(s.batch() * s.heads(), s.seq(), DType.F32);
             float scaleLog2 = (float) (1.0 / Math.sqrt(s.headDim()) / Math.log(2));
             try (Arena arena = Arena.ofConfined()) {
-                MemorySegment args = module.args(arena, "attention_forward_d" + s.headDim(), q.pointer(), k.pointer(),
-                        v.pointer(), out.pointer(), lse.pointer(), s.seq(), s.heads(), s.kvHeads(), scaleLog2);
-                cuda.driver.launch(s.headDim() == 64 ? forward64 : forward128, "attention_forward",
-                        ceilDiv(s.seq(), FORWARD_ROWS), s.batch() * s.heads(), 1, FORWARD_THREADS, 1, 1,
-                        forwardSharedBytes(s.headDim()), cuda.stream, args);
+                if (onHopper(s)) {
+                    String kernel = "attention_forward_sm90_d128";
+                    cuda.driver.launch(hopper.function(kernel), kernel, ceilDiv(s.seq(), HOPPER_FORWARD_ROWS),
+                            s.batch() * s.heads(), 1, HOPPER_THREADS, 1, 1, HOPPER_FORWARD_SHARED_BYTES, cuda.stream,
+                            hopper.args(arena, kernel, q.pointer(), k.pointer(), v.pointer(), out.pointer(),
+                                    lse.pointer(), s.seq(), s.heads(), s.kvHeads(), scaleLog2));
+                } else {
+                    MemorySegment args = module.args(arena, "attention_forward_d" + s.headDim(), q.pointer(),
+                            k.pointer(), v.pointer(), out.pointer(), lse.pointer(), s.seq(), s.heads(), s.kvHeads(),
+                            scaleLog2);
+                    cuda.driver.launch(s.headDim() == 64 ? forward64 : forward128, "attention_forward",
+                            ceilDiv(s.seq(), FORWARD_ROWS), s.batch() * s.heads(), 1, FORWARD_THREADS, 1, 1,
+                            forwardSharedBytes(s.headDim()), cuda.stream, args);
+                }
             }
             return new DeviceTensor[] {out, lse};
         } catch (RuntimeException e) {
@@ -163,12 +196,19 @@ public final class CudaAttention {
                             s.seq(), s.heads(), s.headDim()));
             long dqCount = (long) s.tokens() * qCols;
             cuda.driver.memset32(dqAccum.pointer(), 0, dqCount, cuda.stream);
-            cuda.driver.launch(s.headDim() == 64 ? backward64 : backward128, "attention_backward",
-                    ceilDiv(s.seq(), BACKWARD_KEYS), s.batch() * s.kvHeads(), 1, BACKWARD_THREADS, 1, 1,
-                    backwardSharedBytes(s.headDim()), cuda.stream,
-                    module.args(arena, "attention_backward_d" + s.headDim(), q.pointer(), k.pointer(), v.pointer(),
-                            dOut.pointer(), lse.pointer(), rowDots.pointer(), dqAccum.pointer(), grads[1].pointer(),
-                            grads[2].pointer(), s.seq(), s.heads(), s.kvHeads(), scale));
+            Object[] args = {q.pointer(), k.pointer(), v.pointer(), dOut.pointer(), lse.pointer(), rowDots.pointer(),
+                    dqAccum.pointer(), grads[1].pointer(), grads[2].pointer(), s.seq(), s.heads(), s.kvHeads(), scale};
+            if (onHopper(s)) {
+                String kernel = "attention_backward_sm90_d128";
+                cuda.driver.launch(hopper.function(kernel), kernel, ceilDiv(s.seq(), HOPPER_BACKWARD_KEYS),
+                        s.batch() * s.kvHeads(), 1, HOPPER_THREADS, 1, 1, HOPPER_BACKWARD_SHARED_BYTES, cuda.stream,
+                        hopper.args(arena, kernel, args));
+            } else {
+                cuda.driver.launch(s.headDim() == 64 ? backward64 : backward128, "attention_backward",
+                        ceilDiv(s.seq(), BACKWARD_KEYS), s.batch() * s.kvHeads(), 1, BACKWARD_THREADS, 1, 1,
+                        backwardSharedBytes(s.headDim()), cuda.stream,
+                        module.args(arena, "attention_backward_d" + s.headDim(), args));
+            }
             int convertBlocks = (int) Math.min(ceilDiv(dqCount / 2, 256), 8L * cuda.multiprocessors);
             cuda.driver.launch(dqConvert, "attention_backward_dq", convertBlocks, 1, 1, 256, 1, 1, 0, cuda.stream,
                     module.args(arena, "attention_backward_dq", dqAccum.pointer(), grads[0].pointer(), dqCount, scale));
@@ -183,6 +223,11 @@ public final class CudaAttention {
             }
             throw e;
         }
+    }
+
+    /** Whether s runs on attention_sm90.cu's kernels: on Hopper, for heads of 128. */
+    private boolean onHopper(AttentionShape s) {
+        return hopper != null && s.headDim() == 128;
     }
 
     private static int ceilDiv(int a, int b) {

@@ -27,6 +27,8 @@ import java.util.Map;
  */
 final class KernelModule {
     private static final String COMMON_HEADER = "common.cuh";
+    /** Kernel files for Hopper only (see {@link #architecture}). */
+    static final String HOPPER_SUFFIX = "_sm90.cu";
 
     private final CudaContext cuda;
     private final String file;
@@ -53,14 +55,30 @@ final class KernelModule {
         return loaded;
     }
 
-    /** Compiles the kernel file (a resource beside this class) with NVRTC for sm_computeCapability to a cubin. */
+    /** Compiles the kernel file (a resource beside this class) with NVRTC for the GPU generation to a cubin. */
     static byte[] compile(Nvrtc nvrtc, String file, int computeCapability) {
         return compile(nvrtc, file, resource(file), computeCapability);
     }
 
     private static byte[] compile(Nvrtc nvrtc, String file, String source, int computeCapability) {
         return nvrtc.compile(source, file, Map.of(COMMON_HEADER, resource(COMMON_HEADER)),
-                List.of("--gpu-architecture=sm_" + computeCapability, "--std=c++17"));
+                List.of("--gpu-architecture=" + architecture(file, computeCapability), "--std=c++17"));
+    }
+
+    /**
+     * The NVRTC architecture for file on a GPU of that generation: sm_NN, or sm_90a for a file named *_sm90.cu. Those
+     * use Hopper's wgmma, which exists only in the architecture-specific sm_90a target and so runs on sm_90 alone.
+     *
+     * @throws IllegalArgumentException for a *_sm90.cu file on any other generation
+     */
+    static String architecture(String file, int computeCapability) {
+        if (!file.endsWith(HOPPER_SUFFIX)) {
+            return "sm_" + computeCapability;
+        }
+        if (computeCapability != 90) {
+            throw new IllegalArgumentException(file + " runs on sm_90 (Hopper) only, not sm_" + computeCapability);
+        }
+        return "sm_90a";
     }
 
     /** The kernel of that name, looked up once. */

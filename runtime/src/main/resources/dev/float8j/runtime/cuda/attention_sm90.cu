@@ -1,0 +1,532 @@
+// Fused causal self-attention for head dim 128 on Hopper (sm_90a), forward and backward: the same contract as
+// attention.cu's kernels (layouts, lse, the backward's delta and dqAccum), with the matrix products on wgmma, the
+// warpgroup-wide asynchronous tensor-core instruction that reads its operands from shared memory by descriptor.
+// attention.cu's mma.sync kernels reach about half of what this chip's tensor cores do: each mma.sync moves its
+// operands through registers, and the shared-memory pipe that feeds them was the limiter.
+//
+// Shared-memory tiles: rows of 128 BF16 values stored as two panels of 64 columns, each panel [rows][128 bytes]
+// with the 128-byte swizzle (16-byte chunk c of row r at chunk c ^ (r & 7)), panels and tiles 1024-byte aligned.
+// That is wgmma's canonical 128-byte-swizzled layout:
+//   - K-major (the product's K runs along the row, as Q and K do in Q K^T): 8-row groups 1024 bytes apart; a
+//     16-wide K step starts 32 bytes further along the row, and the next 64 K values are the next panel.
+//   - MN-major (M or N runs along the row, as V's columns do in P V): each row is one K value; 8-row groups
+//     1024 bytes apart, the panels of 64 M/N values a tile's panel apart.
+//
+// wgmma m64nNk16 fragments (warp w of a warpgroup holds rows 16w..16w+15; lane = 4g + t): accumulator register
+// 4j + e holds row g + 8 (e >> 1), column 8j + 2t + (e & 1); an A operand in registers holds {a0a1, a2a3, a4a5,
+// a6a7} = rows (g, g + 8, g, g + 8) x columns (2t, 2t, 2t + 8, 2t + 8) (+1). So accumulator registers 8kk..8kk+7,
+// paired and rounded to BF16, are the A operand of K step kk of the next product: P feeds P V from registers.
+
+typedef unsigned short u16;
+typedef unsigned int u32;
+typedef unsigned long long u64;
+
+#define NEG_INF __int_as_float(0xFF800000)
+#define LOG2E 1.4426950408889634f
+#define LN2 0.6931471805599453f
+#define HEAD_DIM 128
+
+// Forward: blocks of FWD_WGS warpgroups, each owning 64 query rows, walking key tiles of FWD_KEYS, double-buffered.
+#ifndef FWD_WGS
+#define FWD_WGS 2
+#endif
+#ifndef FWD_KEYS
+#define FWD_KEYS 128
+#endif
+#define FWD_ROWS (64 * FWD_WGS)
+#define FWD_THREADS (128 * FWD_WGS)
+// Backward: blocks of two warpgroups owning 64 keys each, walking query tiles of 64, double-buffered.
+#define BWD_KEYS 128
+#define BWD_QUERIES 64
+#define BWD_THREADS 256
+
+__device__ __forceinline__ u32 smem_addr(const void* p) {
+    u32 a;
+    asm("{ .reg .u64 t; cvta.to.shared.u64 t, %1; cvt.u32.u64 %0, t; }" : "=r"(a) : "l"(p));
+    return a;
+}
+
+__device__ __forceinline__ void cp_async16(u32 dst, const void* src, bool valid) {
+    asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;\n" ::"r"(dst), "l"(src), "r"(valid ? 16 : 0));
+}
+
+__device__ __forceinline__ void cp_async4(u32 dst, const void* src, bool valid) {
+    asm volatile("cp.async.ca.shared.global [%0], [%1], 4, %2;\n" ::"r"(dst), "l"(src), "r"(valid ? 4 : 0));
+}
+
+__device__ __forceinline__ void cp_async_commit() { asm volatile("cp.async.commit_group;\n" ::); }
+
+__device__ __forceinline__ void cp_async_wait_all() { asm volatile("cp.async.wait_group 0;\n" ::: "memory"); }
+
+// Makes this thread's shared-memory writes (cp.async, st.shared) visible to wgmma, which reads through the async
+// proxy; a barrier after it then covers every thread's.
+__device__ __forceinline__ void fence_async_proxy() { asm volatile("fence.proxy.async.shared::cta;\n" ::: "memory"); }
+
+__device__ __forceinline__ u32 pack_bf16(float lo, float hi) {
+    u32 r;
+    asm("cvt.rn.bf16x2.f32 %0, %1, %2;\n" : "=r"(r) : "f"(hi), "f"(lo));
+    return r;
+}
+
+// 2^x, denormal results flushed to zero (see attention.cu).
+__device__ __forceinline__ float exp2_ftz(float x) {
+    float y;
+    asm("ex2.approx.ftz.f32 %0, %1;\n" : "=f"(y) : "f"(x));
+    return y;
+}
+
+__device__ __forceinline__ void red_add2(float* p, float x, float y) {
+    asm volatile("red.global.add.v2.f32 [%0], {%1, %2};\n" ::"l"(p), "f"(x), "f"(y) : "memory");
+}
+
+// Byte offset of element (row, col), col a multiple of 8, in a tile of ROWS rows x 128 columns (two panels).
+template <int ROWS>
+__device__ __forceinline__ u32 sw128(int row, int col) {
+    return (u32) ((col >> 6) * ROWS * 128 + row * 128 + ((((col >> 3) & 7) ^ (row & 7)) << 4));
+}
+
+// Starts copying rows [row0, row0 + ROWS) of a 128-column slice (row stride ld elements) into a tile; rows at or past
+// `rows` are zero-filled. Thread i copies 16-byte chunk i % 16 of every (THREADS / 16)-th row from row i / 16 (a
+// multiple of 8 rows, so its swizzled position within the row repeats).
+template <int ROWS, int THREADS>
+__device__ __forceinline__ void load_tile(u32 tile, const u16* src, int ld, int row0, int rows) {
+    constexpr int ROW_STEP = THREADS / 16;
+    static_assert(ROW_STEP % 8 == 0 && ROWS % ROW_STEP == 0, "rows per pass");
+    const int r = threadIdx.x / 16, c = threadIdx.x % 16;
+    u32 dst = tile + sw128<ROWS>(r, c * 8);
+    u32 off = (u32) (row0 + r) * ld + c * 8;  // below 2^31 for rows inside the sequence (checked on the host)
+    const int left = rows - row0 - r;
+#pragma unroll 1
+    for (int x = 0; x < ROWS; x += ROW_STEP) {
+        const bool valid = x < left;
+        cp_async16(dst, valid ? src + off : src, valid);
+        dst += ROW_STEP * 128;
+        off += ROW_STEP * ld;
+    }
+}
+
+// Shared-memory matrix descriptors (128-byte swizzle). K-major: 8-row groups 1024 bytes apart, no leading offset
+// (K stays within a row). MN-major: 8-row (K) groups 1024 bytes apart, panels of 64 M/N values panelBytes apart.
+__device__ __forceinline__ u64 desc_k(u32 addr) {
+    return (u64) ((addr & 0x3FFFF) >> 4) | (1ull << 16) | ((u64) (1024 >> 4) << 32) | (1ull << 62);
+}
+
+__device__ __forceinline__ u64 desc_mn(u32 addr, u32 panelBytes) {
+#ifdef MN_SWAP
+    return (u64) ((addr & 0x3FFFF) >> 4) | ((u64) (1024 >> 4) << 16) | ((u64) (panelBytes >> 4) << 32) | (1ull << 62);
+#else
+    return (u64) ((addr & 0x3FFFF) >> 4) | ((u64) (panelBytes >> 4) << 16) | ((u64) (1024 >> 4) << 32) | (1ull << 62);
+#endif
+}
+
+__device__ __forceinline__ void wg_fence() { asm volatile("wgmma.fence.sync.aligned;\n" ::: "memory"); }
+__device__ __forceinline__ void wg_commit() { asm volatile("wgmma.commit_group.sync.aligned;\n" ::: "memory"); }
+template <int N>
+__device__ __forceinline__ void wg_wait() { asm volatile("wgmma.wait_group.sync.aligned %0;\n" ::"n"(N) : "memory"); }
+
+// Ties registers an asynchronous wgmma reads or writes to this point of the program, after its wait: the compiler
+// may then neither read an accumulator earlier nor reuse an operand's register while the instruction runs.
+template <int N>
+__device__ __forceinline__ void hold(float (&x)[N]) {
+#pragma unroll
+    for (int i = 0; i < N; i++) asm volatile("" : "+f"(x[i])::"memory");
+}
+
+template <int N>
+__device__ __forceinline__ void hold(u32 (&x)[N][4]) {
+#pragma unroll
+    for (int i = 0; i < N; i++) asm volatile("" : "+r"(x[i][0]), "+r"(x[i][1]), "+r"(x[i][2]), "+r"(x[i][3])::"memory");
+}
+
+#define ACC8(d, i) "+f"(d[i]), "+f"(d[i + 1]), "+f"(d[i + 2]), "+f"(d[i + 3]), "+f"(d[i + 4]), "+f"(d[i + 5]), \
+        "+f"(d[i + 6]), "+f"(d[i + 7])
+#define ACC32(d) ACC8(d, 0), ACC8(d, 8), ACC8(d, 16), ACC8(d, 24)
+#define ACC64(d) ACC32(d), ACC8(d, 32), ACC8(d, 40), ACC8(d, 48), ACC8(d, 56)
+#define LIST32 "%0, %1, %2, %3, %4, %5, %6, %7, %8, %9, %10, %11, %12, %13, %14, %15, " \
+        "%16, %17, %18, %19, %20, %21, %22, %23, %24, %25, %26, %27, %28, %29, %30, %31"
+#define LIST64 LIST32 ", %32, %33, %34, %35, %36, %37, %38, %39, %40, %41, %42, %43, %44, %45, %46, %47, " \
+        "%48, %49, %50, %51, %52, %53, %54, %55, %56, %57, %58, %59, %60, %61, %62, %63"
+
+// d (64 x 128) = (accumulate ? d : 0) + A B, A and B K-major in shared memory.
+__device__ __forceinline__ void wgmma_n128(float (&d)[64], u64 a, u64 b, int accumulate) {
+    asm volatile("{\n.reg .pred p;\nsetp.ne.b32 p, %66, 0;\n"
+                 "wgmma.mma_async.sync.aligned.m64n128k16.f32.bf16.bf16 {" LIST64 "}, %64, %65, p, 1, 1, 0, 0;\n}\n"
+                 : ACC64(d)
+                 : "l"(a), "l"(b), "r"(accumulate));
+}
+
+// d (64 x 64) = (accumulate ? d : 0) + A B; TA / TB: A / B MN-major (1) or K-major (0).
+template <int TA, int TB>
+__device__ __forceinline__ void wgmma_n64(float (&d)[32], u64 a, u64 b, int accumulate) {
+    asm volatile("{\n.reg .pred p;\nsetp.ne.b32 p, %34, 0;\n"
+                 "wgmma.mma_async.sync.aligned.m64n64k16.f32.bf16.bf16 {" LIST32 "}, %32, %33, p, 1, 1, %35, %36;\n}\n"
+                 : ACC32(d)
+                 : "l"(a), "l"(b), "r"(accumulate), "n"(TA), "n"(TB));
+}
+
+// d (64 x 128) += A B, A in registers (see the fragment layout above), B MN-major in shared memory.
+__device__ __forceinline__ void wgmma_n128_rs(float (&d)[64], const u32 (&a)[4], u64 b) {
+    asm volatile("wgmma.mma_async.sync.aligned.m64n128k16.f32.bf16.bf16 {" LIST64 "}, {%64, %65, %66, %67}, %68, "
+                 "1, 1, 1, 1;\n"
+                 : ACC64(d)
+                 : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "l"(b));
+}
+
+// S = Q K^T for a key tile of KEYS (64 or 128): accumulator registers KEYS / 2.
+template <int KEYS>
+__device__ __forceinline__ void wgmma_scores(float (&s)[KEYS / 2], u64 a, u64 b, int accumulate) {
+    if constexpr (KEYS == 128) {
+        wgmma_n128(s, a, b, accumulate);
+    } else {
+        wgmma_n64<0, 0>(s, a, b, accumulate);
+    }
+}
+
+// Accumulator registers 8kk..8kk+7 as the BF16 A operand of K step kk.
+template <int N>
+__device__ __forceinline__ void to_a_operands(const float* x, u32 (&a)[N][4]) {
+#pragma unroll
+    for (int kk = 0; kk < N; kk++) {
+        a[kk][0] = pack_bf16(x[8 * kk], x[8 * kk + 1]);
+        a[kk][1] = pack_bf16(x[8 * kk + 2], x[8 * kk + 3]);
+        a[kk][2] = pack_bf16(x[8 * kk + 4], x[8 * kk + 5]);
+        a[kk][3] = pack_bf16(x[8 * kk + 6], x[8 * kk + 7]);
+    }
+}
+
+// The start of dynamic shared memory rounded up to 1024 bytes (the swizzle's period); launches ask for 1024 more.
+__device__ __forceinline__ u32 smem_base1024(const void* smem) {
+    return (smem_addr(smem) + 1023u) & ~1023u;
+}
+
+// ---------------------------------------------------------------------------------------------- forward
+
+// Grid (ceil(seq / FWD_ROWS), batch * heads), FWD_THREADS threads; dynamic shared memory: the Q tile (FWD_ROWS
+// rows), then two stages of (K tile, V tile) of FWD_KEYS rows. Warpgroup w owns query rows 64w..64w+63 of the
+// block; thread (warp, g) rows 16 warp + g and + 8 of those. Query blocks run longest first.
+extern "C" __global__ void __launch_bounds__(FWD_THREADS) attention_forward_sm90_d128(
+        const u16* q, const u16* k, const u16* v, u16* out, float* lse, int seq, int heads, int kvHeads,
+        float scaleLog2) {
+    extern __shared__ __align__(1024) unsigned char smem[];
+    constexpr int Q_BYTES = FWD_ROWS * HEAD_DIM * 2, KV_BYTES = FWD_KEYS * HEAD_DIM * 2;
+    constexpr int S_REGS = FWD_KEYS / 2;
+    const u32 qTile = smem_base1024(smem);
+    const u32 kv0 = qTile + Q_BYTES;  // stage s: K at kv0 + s * 2 * KV_BYTES, V after it
+    const int lane = threadIdx.x & 31, wg = threadIdx.x >> 7, warp = (threadIdx.x >> 5) & 3, g = lane >> 2,
+              t = lane & 3;
+    const int mBlock = gridDim.x - 1 - blockIdx.x;
+    const int b = blockIdx.y / heads, h = blockIdx.y % heads, kvh = h / (heads / kvHeads);
+    const int ldq = heads * HEAD_DIM, ldk = kvHeads * HEAD_DIM;
+    const u16* qh = q + (long long) b * seq * ldq + h * HEAD_DIM;
+    const u16* kh = k + (long long) b * seq * ldk + kvh * HEAD_DIM;
+    const u16* vh = v + (long long) b * seq * ldk + kvh * HEAD_DIM;
+    const int q0 = mBlock * FWD_ROWS, wgRow0 = q0 + 64 * wg, row0 = wgRow0 + 16 * warp + g;
+    const int tiles = (min(seq, q0 + FWD_ROWS) - 1) / FWD_KEYS + 1;
+
+    load_tile<FWD_ROWS, FWD_THREADS>(qTile, qh, ldq, q0, seq);
+    load_tile<FWD_KEYS, FWD_THREADS>(kv0, kh, ldk, 0, seq);
+    load_tile<FWD_KEYS, FWD_THREADS>(kv0 + KV_BYTES, vh, ldk, 0, seq);
+    cp_async_commit();
+
+    // o: rows row0 + 8 (e >> 1) x columns 8j + 2t + (e & 1) at 4j + e. rowMax in log2 units (scores x scaleLog2).
+    float o[64];
+#pragma unroll
+    for (int i = 0; i < 64; i++) o[i] = 0.0f;
+    float rowMax[2] = {NEG_INF, NEG_INF}, rowSum[2] = {0.0f, 0.0f};
+    const u32 qRows = qTile + 64 * wg * 128;
+
+    for (int n = 0; n < tiles; n++) {
+        // Tile n has landed for every thread, and both warpgroups are done with tile n - 1 (each waits for its
+        // products), whose stage the copy of tile n + 1 started below overwrites.
+        cp_async_wait_all();
+        fence_async_proxy();
+        __syncthreads();
+        if (n + 1 < tiles) {
+            const u32 next = kv0 + ((n + 1) & 1) * 2 * KV_BYTES;
+            load_tile<FWD_KEYS, FWD_THREADS>(next, kh, ldk, (n + 1) * FWD_KEYS, seq);
+            load_tile<FWD_KEYS, FWD_THREADS>(next + KV_BYTES, vh, ldk, (n + 1) * FWD_KEYS, seq);
+            cp_async_commit();
+        }
+        const u32 kTile = kv0 + (n & 1) * 2 * KV_BYTES, vTile = kTile + KV_BYTES;
+        const int key0 = n * FWD_KEYS;
+        // A warpgroup whose 64 rows all precede the tile (or lie past the sequence) has nothing to do here.
+        if (key0 > wgRow0 + 63 || wgRow0 >= seq) continue;
+
+        float s[S_REGS];
+        wg_fence();
+#pragma unroll
+        for (int kc = 0; kc < HEAD_DIM / 16; kc++) {
+            const u32 along = (kc & 3) * 32;
+            wgmma_scores<FWD_KEYS>(s, desc_k(qRows + (kc >> 2) * (Q_BYTES / 2) + along),
+                                   desc_k(kTile + (kc >> 2) * (KV_BYTES / 2) + along), kc);
+        }
+        wg_commit();
+        wg_wait<0>();
+        hold(s);
+        // Only a tile that reaches past the warpgroup's first row holds keys after some of its rows.
+        if (key0 + FWD_KEYS - 1 > wgRow0) {
+#pragma unroll
+            for (int j = 0; j < FWD_KEYS / 8; j++) {
+#pragma unroll
+                for (int e = 0; e < 4; e++) {
+                    if (key0 + 8 * j + 2 * t + (e & 1) > row0 + 8 * (e >> 1)) s[4 * j + e] = NEG_INF;
+                }
+            }
+        }
+        // Online softmax: p = 2^(s * scaleLog2 - max), one fma and one ex2 per score.
+        float scaleOld[2], negBase[2];
+#pragma unroll
+        for (int r = 0; r < 2; r++) {
+            float tileMax = NEG_INF;
+#pragma unroll
+            for (int j = 0; j < FWD_KEYS / 8; j++) tileMax = fmaxf(tileMax, fmaxf(s[4 * j + 2 * r], s[4 * j + 2 * r + 1]));
+            tileMax = fmaxf(tileMax, __shfl_xor_sync(0xFFFFFFFFu, tileMax, 1));
+            tileMax = fmaxf(tileMax, __shfl_xor_sync(0xFFFFFFFFu, tileMax, 2));
+            const float newMax = fmaxf(rowMax[r], tileMax * scaleLog2);
+            const float base = newMax == NEG_INF ? 0.0f : newMax;
+            scaleOld[r] = exp2_ftz(rowMax[r] - base);
+            rowMax[r] = newMax;
+            rowSum[r] *= scaleOld[r];
+            negBase[r] = -base;
+        }
+#pragma unroll
+        for (int i = 0; i < S_REGS; i++) {
+            const float p = exp2_ftz(fmaf(s[i], scaleLog2, negBase[(i >> 1) & 1]));
+            s[i] = p;
+            rowSum[(i >> 1) & 1] += p;
+        }
+        if (scaleOld[0] != 1.0f || scaleOld[1] != 1.0f) {
+#pragma unroll
+            for (int i = 0; i < 64; i++) o[i] *= scaleOld[(i >> 1) & 1];
+        }
+        // O += P V: P from registers, V MN-major (its rows are the K of this product).
+        u32 p[FWD_KEYS / 16][4];
+        to_a_operands(s, p);
+        wg_fence();
+#pragma unroll
+        for (int kk = 0; kk < FWD_KEYS / 16; kk++) {
+            wgmma_n128_rs(o, p[kk], desc_mn(vTile + kk * 16 * 128, FWD_KEYS * 128));
+        }
+        wg_commit();
+        wg_wait<0>();
+        hold(o);
+        hold(p);
+    }
+
+    const int ldo = heads * HEAD_DIM;
+#pragma unroll
+    for (int r = 0; r < 2; r++) {
+        float sum = rowSum[r];
+        sum += __shfl_xor_sync(0xFFFFFFFFu, sum, 1);
+        sum += __shfl_xor_sync(0xFFFFFFFFu, sum, 2);
+        const int row = row0 + 8 * r;
+        if (row < seq) {
+            const float inv = 1.0f / sum;
+            u16* dst = out + ((long long) b * seq + row) * ldo + h * HEAD_DIM + 2 * t;
+#pragma unroll
+            for (int j = 0; j < 16; j++) {
+                *(u32*) (dst + j * 8) = pack_bf16(o[4 * j + 2 * r] * inv, o[4 * j + 2 * r + 1] * inv);
+            }
+            if (t == 0) lse[((long long) b * heads + h) * seq + row] = (rowMax[r] + __log2f(sum)) * LN2;
+        }
+    }
+}
+
+// --------------------------------------------------------------------------------------------- backward
+
+// Stores x, the A operands of keys (this thread's rows) x 64 queries, as BF16 into the dS^T tile (BWD_KEYS rows of
+// 64 queries: one panel). keyRow is the thread's first key row within the block.
+__device__ __forceinline__ void store_ds(u32 tile, int keyRow, int t, const u32 (&x)[4][4]) {
+#pragma unroll
+    for (int kk = 0; kk < 4; kk++) {
+#pragma unroll
+        for (int i = 0; i < 4; i++) {
+            const int row = keyRow + 8 * (i & 1), col = 16 * kk + 8 * (i >> 1);
+            asm volatile("st.shared.b32 [%0], %1;\n" ::"r"(tile + sw128<BWD_KEYS>(row, col) + 4 * t), "r"(x[kk][i]));
+        }
+    }
+}
+
+// Grid (ceil(seq / BWD_KEYS), batch * kvHeads), BWD_THREADS threads. A block owns 128 keys of one kv head,
+// warpgroup w keys 64w..64w+63, and walks every query tile (64 queries) at or after them, for each query head of the
+// group. Per tile, in the transposed form where the warpgroup's keys are the rows (M) of every product:
+//   S^T = K Q^T and dP^T = V dOut^T (64 keys x 64 queries each, both operands K-major);
+//   P^T = exp(S^T * scale - lse), dS^T = P^T * (dP^T - delta), kept in registers as A operands and dS^T also
+//     stored to shared memory;
+//   dV += P^T dOut and dK += dS^T Q (64 keys x 128, P^T and dS^T from registers, dOut and Q MN-major);
+//   dQ = dS K over the block's 128 keys (64 queries x 64 columns per warpgroup, dS^T and K both MN-major), added
+//     into dqAccum (F32, zeroed) by atomic adds.
+// Dynamic shared memory, 1024-byte aligned: K and V tiles (128 rows); two stages of (Q tile, dOut tile) of 64 rows;
+// the dS^T tile (128 keys x 64 queries); two stages of (lse[64], delta[64]).
+extern "C" __global__ void __launch_bounds__(BWD_THREADS) attention_backward_sm90_d128(
+        const u16* q, const u16* k, const u16* v, const u16* dOut, const float* lse, const float* delta,
+        float* dqAccum, u16* dk, u16* dv, int seq, int heads, int kvHeads, float scale) {
+    extern __shared__ __align__(1024) unsigned char smem[];
+    constexpr int KV_BYTES = BWD_KEYS * HEAD_DIM * 2, Q_BYTES = BWD_QUERIES * HEAD_DIM * 2;
+    constexpr int DS_BYTES = BWD_KEYS * BWD_QUERIES * 2;
+    const u32 kTile = smem_base1024(smem), vTile = kTile + KV_BYTES;
+    const u32 stage0 = vTile + KV_BYTES;  // stage s: Q at stage0 + s * 2 * Q_BYTES, dOut after it
+    const u32 dsTile = stage0 + 4 * Q_BYTES;
+    const u32 statsAddr = dsTile + DS_BYTES;  // [stage][lse 64, delta 64]
+    const float* rowStats = (const float*) (smem + (statsAddr - smem_addr(smem)));
+
+    const int lane = threadIdx.x & 31, wg = threadIdx.x >> 7, warp = (threadIdx.x >> 5) & 3, g = lane >> 2,
+              t = lane & 3;
+    const int b = blockIdx.y / kvHeads, kvh = blockIdx.y % kvHeads, group = heads / kvHeads;
+    const int ldq = heads * HEAD_DIM, ldk = kvHeads * HEAD_DIM;
+    const int key0 = blockIdx.x * BWD_KEYS;
+    const int mFirst = key0 / BWD_QUERIES;
+    const int mTiles = (seq + BWD_QUERIES - 1) / BWD_QUERIES - mFirst;
+    const int steps = group * mTiles;
+    const float scaleLog2 = scale * LOG2E;
+    const int wgKey0 = key0 + 64 * wg;
+    const int keyLocal = 64 * wg + 16 * warp + g;  // this thread's first key row within the block (+ 8 the second)
+    const u16* kh = k + (long long) b * seq * ldk + kvh * HEAD_DIM;
+    const u16* vh = v + (long long) b * seq * ldk + kvh * HEAD_DIM;
+
+    load_tile<BWD_KEYS, BWD_THREADS>(kTile, kh, ldk, key0, seq);
+    load_tile<BWD_KEYS, BWD_THREADS>(vTile, vh, ldk, key0, seq);
+
+    auto prefetch = [&](int i) {
+        const int h = kvh * group + i / mTiles, m0 = (mFirst + i % mTiles) * BWD_QUERIES;
+        const u32 st = stage0 + (i & 1) * 2 * Q_BYTES;
+        const long long headOffset = (long long) b * seq * ldq + h * HEAD_DIM;
+        load_tile<BWD_QUERIES, BWD_THREADS>(st, q + headOffset, ldq, m0, seq);
+        load_tile<BWD_QUERIES, BWD_THREADS>(st + Q_BYTES, dOut + headOffset, ldq, m0, seq);
+        if (threadIdx.x < 2 * BWD_QUERIES) {
+            const int x = threadIdx.x, qi = m0 + (x % BWD_QUERIES);
+            const float* src = (x < BWD_QUERIES ? lse : delta) + ((long long) b * heads + h) * seq + qi;
+            cp_async4(statsAddr + ((i & 1) * 2 * BWD_QUERIES + x) * 4, qi < seq ? src : lse, qi < seq);
+        }
+    };
+    prefetch(0);
+    cp_async_commit();
+
+    // dkAcc, dvAcc: keys key0 + keyLocal + 8 (e >> 1) x columns 8j + 2t + (e & 1) at 4j + e.
+    float dkAcc[64], dvAcc[64];
+#pragma unroll
+    for (int i = 0; i < 64; i++) dkAcc[i] = dvAcc[i] = 0.0f;
+
+    for (int i = 0; i < steps; i++) {
+        // Step i's tiles have landed for every thread, and both warpgroups are past step i - 1's products (each
+        // waits for its own): the stage the copy started below overwrites, and the dS^T tile this step rewrites.
+        cp_async_wait_all();
+        fence_async_proxy();
+        __syncthreads();
+        if (i + 1 < steps) {
+            prefetch(i + 1);
+            cp_async_commit();
+        }
+        const int h = kvh * group + i / mTiles, m0 = (mFirst + i % mTiles) * BWD_QUERIES;
+        const u32 qStage = stage0 + (i & 1) * 2 * Q_BYTES, dOutStage = qStage + Q_BYTES;
+        const float* lseS = rowStats + (i & 1) * 2 * BWD_QUERIES;
+        const float* deltaS = lseS + BWD_QUERIES;
+        // A warpgroup whose 64 keys all follow the tile's queries (or lie past the sequence) has P = dS = 0.
+        const bool active = wgKey0 <= m0 + BWD_QUERIES - 1 && wgKey0 < seq;
+
+        u32 pA[4][4], dsA[4][4];
+        if (active) {
+            float sT[32], dpT[32];
+            wg_fence();
+#pragma unroll
+            for (int kc = 0; kc < HEAD_DIM / 16; kc++) {
+                const u32 along = (kc & 3) * 32, keys = 64 * wg * 128;
+                wgmma_n64<0, 0>(sT, desc_k(kTile + (kc >> 2) * (KV_BYTES / 2) + keys + along),
+                                desc_k(qStage + (kc >> 2) * (Q_BYTES / 2) + along), kc);
+            }
+            wg_commit();
+#pragma unroll
+            for (int kc = 0; kc < HEAD_DIM / 16; kc++) {
+                const u32 along = (kc & 3) * 32, keys = 64 * wg * 128;
+                wgmma_n64<0, 0>(dpT, desc_k(vTile + (kc >> 2) * (KV_BYTES / 2) + keys + along),
+                                desc_k(dOutStage + (kc >> 2) * (Q_BYTES / 2) + along), kc);
+            }
+            wg_commit();
+            wg_wait<1>();
+            hold(sT);
+            // P^T from the saved log-sum-exp: register 4j + e is key keyLocal + 8 (e >> 1), query 8j + 2t + (e & 1).
+#pragma unroll
+            for (int j = 0; j < 8; j++) {
+                const float2 l = *(const float2*) (lseS + 8 * j + 2 * t);
+#pragma unroll
+                for (int e = 0; e < 4; e++) {
+                    sT[4 * j + e] = exp2_ftz(fmaf(sT[4 * j + e], scaleLog2, -((e & 1) ? l.y : l.x) * LOG2E));
+                }
+            }
+            if (wgKey0 + 63 > m0 || m0 + BWD_QUERIES > seq) {
+#pragma unroll
+                for (int j = 0; j < 8; j++) {
+#pragma unroll
+                    for (int e = 0; e < 4; e++) {
+                        const int query = m0 + 8 * j + 2 * t + (e & 1), key = key0 + keyLocal + 8 * (e >> 1);
+                        if (key > query || query >= seq) sT[4 * j + e] = 0.0f;
+                    }
+                }
+            }
+            wg_wait<0>();
+            hold(dpT);
+#pragma unroll
+            for (int j = 0; j < 8; j++) {
+                const float2 d = *(const float2*) (deltaS + 8 * j + 2 * t);
+#pragma unroll
+                for (int e = 0; e < 4; e++) dpT[4 * j + e] = sT[4 * j + e] * (dpT[4 * j + e] - ((e & 1) ? d.y : d.x));
+            }
+            to_a_operands(sT, pA);
+            to_a_operands(dpT, dsA);
+            store_ds(dsTile, keyLocal, t, dsA);
+        } else {
+            const u32 zero[4][4] = {};
+            store_ds(dsTile, keyLocal, t, zero);
+        }
+        fence_async_proxy();
+        __syncthreads();
+        if (active) {
+            wg_fence();
+#pragma unroll
+            for (int kk = 0; kk < BWD_QUERIES / 16; kk++) {
+                wgmma_n128_rs(dvAcc, pA[kk], desc_mn(dOutStage + kk * 16 * 128, Q_BYTES / 2));
+            }
+#pragma unroll
+            for (int kk = 0; kk < BWD_QUERIES / 16; kk++) {
+                wgmma_n128_rs(dkAcc, dsA[kk], desc_mn(qStage + kk * 16 * 128, Q_BYTES / 2));
+            }
+            wg_commit();
+        }
+        // dQ (64 queries x this warpgroup's 64 columns) over the block's 128 keys: dS read from the dS^T tile
+        // (queries along its rows: MN-major), K from panel wg of the K tile (columns along its rows: MN-major).
+        float dq[32];
+        wg_fence();
+#pragma unroll
+        for (int kk = 0; kk < BWD_KEYS / 16; kk++) {
+            wgmma_n64<1, 1>(dq, desc_mn(dsTile + kk * 16 * 128, DS_BYTES),
+                            desc_mn(kTile + wg * (KV_BYTES / 2) + kk * 16 * 128, KV_BYTES / 2), kk);
+        }
+        wg_commit();
+        wg_wait<0>();
+        hold(dq);
+        hold(dvAcc);
+        hold(dkAcc);
+        hold(pA);
+        hold(dsA);
+        const int qRow = m0 + 16 * warp + g;
+        float* dqRow = dqAccum + ((long long) b * seq + qRow) * ldq + h * HEAD_DIM + 64 * wg + 2 * t;
+#pragma unroll
+        for (int j = 0; j < 8; j++) {
+            if (qRow < seq) red_add2(dqRow + 8 * j, dq[4 * j], dq[4 * j + 1]);
+            if (qRow + 8 < seq) red_add2(dqRow + 8LL * ldq + 8 * j, dq[4 * j + 2], dq[4 * j + 3]);
+        }
+    }
+
+#pragma unroll
+    for (int r = 0; r < 2; r++) {
+        const int key = key0 + keyLocal + 8 * r;
+        if (key < seq) {
+            const long long off = ((long long) b * seq + key) * ldk + kvh * HEAD_DIM + 2 * t;
+#pragma unroll
+            for (int j = 0; j < 16; j++) {
+                *(u32*) (dk + off + j * 8) = pack_bf16(dkAcc[4 * j + 2 * r] * scale, dkAcc[4 * j + 2 * r + 1] * scale);
+                *(u32*) (dv + off + j * 8) = pack_bf16(dvAcc[4 * j + 2 * r], dvAcc[4 * j + 2 * r + 1]);
+            }
+        }
+    }
+}
