@@ -32,8 +32,8 @@ public final class CudaAttention {
     private static final int HOPPER_BACKWARD_KEYS = 128;
     /** Its kernels align their shared memory's start to 1024 bytes (the 128-byte swizzle's period). */
     private static final int HOPPER_ALIGN_SLACK = 1024;
-    /** Q tile of 128 rows, two stages of a K and a V tile of 128 rows, all of 128 BF16 columns. */
-    static final int HOPPER_FORWARD_SHARED_BYTES = 128 * 256 + 4 * 128 * 256 + HOPPER_ALIGN_SLACK;
+    /** Q tile of 128 rows, three stages of a K and a V tile of 128 rows, all of 128 BF16 columns. */
+    static final int HOPPER_FORWARD_SHARED_BYTES = 128 * 256 + 6 * 128 * 256 + HOPPER_ALIGN_SLACK;
     /** K and V tiles of 128 rows, two stages of Q and dOut tiles of 64 rows, the dS^T tile, two stages of stats. */
     static final int HOPPER_BACKWARD_SHARED_BYTES = 2 * 128 * 256 + 4 * 64 * 256 + 128 * 64 * 2 + 2 * 2 * 64 * 4
             + HOPPER_ALIGN_SLACK;

@@ -119,6 +119,14 @@ __device__ __forceinline__ u64 desc_mn(u32 addr, u32 panelBytes) {
 #endif
 }
 
+// x, as a value the compiler cannot see through: descriptors built from it inside a loop are rebuilt there (a few
+// integer adds) instead of being hoisted, where each would hold two registers the accumulators need.
+__device__ __forceinline__ u32 opaque(u32 x) {
+    u32 y;
+    asm volatile("mov.b32 %0, %1;\n" : "=r"(y) : "r"(x));
+    return y;
+}
+
 __device__ __forceinline__ void wg_fence() { asm volatile("wgmma.fence.sync.aligned;\n" ::: "memory"); }
 __device__ __forceinline__ void wg_commit() { asm volatile("wgmma.commit_group.sync.aligned;\n" ::: "memory"); }
 template <int N>
@@ -202,8 +210,13 @@ __device__ __forceinline__ u32 smem_base1024(const void* smem) {
 // ---------------------------------------------------------------------------------------------- forward
 
 // Grid (ceil(seq / FWD_ROWS), batch * heads), FWD_THREADS threads; dynamic shared memory: the Q tile (FWD_ROWS
-// rows), then two stages of (K tile, V tile) of FWD_KEYS rows. Warpgroup w owns query rows 64w..64w+63 of the
+// rows), then three stages of (K tile, V tile) of FWD_KEYS rows. Warpgroup w owns query rows 64w..64w+63 of the
 // block; thread (warp, g) rows 16 warp + g and + 8 of those. Query blocks run longest first.
+//
+// The products overlap the softmax: step n issues S_n = Q K_n^T and then O += P_{n-1} V_{n-1}, waits for S_n only,
+// and computes the softmax of S_n while the tensor cores run P_{n-1} V_{n-1}; it waits for that before rescaling O.
+// V_{n-1} is read during step n, so the tiles rotate through three stages: the copy of tile n + 1 started at the top
+// of step n overwrites tile n - 2's stage, which every warpgroup finished with in step n - 1.
 extern "C" __global__ void __launch_bounds__(FWD_THREADS) attention_forward_sm90_d128(
         const u16* q, const u16* k, const u16* v, u16* out, float* lse, int seq, int heads, int kvHeads,
         float scaleLog2) {
@@ -233,24 +246,22 @@ extern "C" __global__ void __launch_bounds__(FWD_THREADS) attention_forward_sm90
 #pragma unroll
     for (int i = 0; i < 64; i++) o[i] = 0.0f;
     float rowMax[2] = {NEG_INF, NEG_INF}, rowSum[2] = {0.0f, 0.0f};
+    u32 p[FWD_KEYS / 16][4];  // P of the previous tile, as A operands
     const u32 qRows = qTile + 64 * wg * 128;
 
     for (int n = 0; n < tiles; n++) {
-        // Tile n has landed for every thread, and both warpgroups are done with tile n - 1 (each waits for its
-        // products), whose stage the copy of tile n + 1 started below overwrites.
+        // Tile n has landed for every thread, and every warpgroup is past step n - 1, so done with tile n - 2.
         cp_async_wait_all();
         fence_async_proxy();
         __syncthreads();
         if (n + 1 < tiles) {
-            const u32 next = kv0 + ((n + 1) & 1) * 2 * KV_BYTES;
+            const u32 next = kv0 + ((n + 1) % 3) * 2 * KV_BYTES;
             load_tile<FWD_KEYS, FWD_THREADS>(next, kh, ldk, (n + 1) * FWD_KEYS, seq);
             load_tile<FWD_KEYS, FWD_THREADS>(next + KV_BYTES, vh, ldk, (n + 1) * FWD_KEYS, seq);
             cp_async_commit();
         }
-        const u32 kTile = kv0 + (n & 1) * 2 * KV_BYTES, vTile = kTile + KV_BYTES;
+        const u32 kTile = kv0 + (n % 3) * 2 * KV_BYTES;
         const int key0 = n * FWD_KEYS;
-        // A warpgroup whose 64 rows all precede the tile (or lie past the sequence) has nothing to do here.
-        if (key0 > wgRow0 + 63 || wgRow0 >= seq) continue;
 
         float s[S_REGS];
         wg_fence();
@@ -261,7 +272,17 @@ extern "C" __global__ void __launch_bounds__(FWD_THREADS) attention_forward_sm90
                                    desc_k(kTile + (kc >> 2) * (KV_BYTES / 2) + along), kc);
         }
         wg_commit();
-        wg_wait<0>();
+        if (n > 0) {
+            const u32 vPrev = kv0 + ((n + 2) % 3) * 2 * KV_BYTES + KV_BYTES;
+#pragma unroll
+            for (int kk = 0; kk < FWD_KEYS / 16; kk++) {
+                wgmma_n128_rs(o, p[kk], desc_mn(vPrev + kk * 16 * 128, FWD_KEYS * 128));
+            }
+            wg_commit();
+            wg_wait<1>();
+        } else {
+            wg_wait<0>();
+        }
         hold(s);
         // Only a tile that reaches past the warpgroup's first row holds keys after some of its rows.
         if (key0 + FWD_KEYS - 1 > wgRow0) {
@@ -291,21 +312,26 @@ extern "C" __global__ void __launch_bounds__(FWD_THREADS) attention_forward_sm90
         }
 #pragma unroll
         for (int i = 0; i < S_REGS; i++) {
-            const float p = exp2_ftz(fmaf(s[i], scaleLog2, negBase[(i >> 1) & 1]));
-            s[i] = p;
-            rowSum[(i >> 1) & 1] += p;
+            const float e = exp2_ftz(fmaf(s[i], scaleLog2, negBase[(i >> 1) & 1]));
+            s[i] = e;
+            rowSum[(i >> 1) & 1] += e;
         }
+        // P_{n-1} V_{n-1} is done before O is rescaled and before P_{n-1}'s registers take P_n.
+        wg_wait<0>();
+        hold(o);
+        hold(p);
         if (scaleOld[0] != 1.0f || scaleOld[1] != 1.0f) {
 #pragma unroll
             for (int i = 0; i < 64; i++) o[i] *= scaleOld[(i >> 1) & 1];
         }
-        // O += P V: P from registers, V MN-major (its rows are the K of this product).
-        u32 p[FWD_KEYS / 16][4];
         to_a_operands(s, p);
+    }
+    {
+        const u32 vLast = kv0 + ((tiles - 1) % 3) * 2 * KV_BYTES + KV_BYTES;
         wg_fence();
 #pragma unroll
         for (int kk = 0; kk < FWD_KEYS / 16; kk++) {
-            wgmma_n128_rs(o, p[kk], desc_mn(vTile + kk * 16 * 128, FWD_KEYS * 128));
+            wgmma_n128_rs(o, p[kk], desc_mn(vLast + kk * 16 * 128, FWD_KEYS * 128));
         }
         wg_commit();
         wg_wait<0>();
@@ -419,6 +445,7 @@ extern "C" __global__ void __launch_bounds__(BWD_THREADS) attention_backward_sm9
         }
         const int h = kvh * group + i / mTiles, m0 = (mFirst + i % mTiles) * BWD_QUERIES;
         const u32 qStage = stage0 + (i & 1) * 2 * Q_BYTES, dOutStage = qStage + Q_BYTES;
+        const u32 kT = opaque(kTile), vT = kT + KV_BYTES;
         const float* lseS = rowStats + (i & 1) * 2 * BWD_QUERIES;
         const float* deltaS = lseS + BWD_QUERIES;
         // A warpgroup whose 64 keys all follow the tile's queries (or lie past the sequence) has P = dS = 0.
@@ -431,14 +458,14 @@ extern "C" __global__ void __launch_bounds__(BWD_THREADS) attention_backward_sm9
 #pragma unroll
             for (int kc = 0; kc < HEAD_DIM / 16; kc++) {
                 const u32 along = (kc & 3) * 32, keys = 64 * wg * 128;
-                wgmma_n64<0, 0>(sT, desc_k(kTile + (kc >> 2) * (KV_BYTES / 2) + keys + along),
+                wgmma_n64<0, 0>(sT, desc_k(kT + (kc >> 2) * (KV_BYTES / 2) + keys + along),
                                 desc_k(qStage + (kc >> 2) * (Q_BYTES / 2) + along), kc);
             }
             wg_commit();
 #pragma unroll
             for (int kc = 0; kc < HEAD_DIM / 16; kc++) {
                 const u32 along = (kc & 3) * 32, keys = 64 * wg * 128;
-                wgmma_n64<0, 0>(dpT, desc_k(vTile + (kc >> 2) * (KV_BYTES / 2) + keys + along),
+                wgmma_n64<0, 0>(dpT, desc_k(vT + (kc >> 2) * (KV_BYTES / 2) + keys + along),
                                 desc_k(dOutStage + (kc >> 2) * (Q_BYTES / 2) + along), kc);
             }
             wg_commit();
@@ -499,7 +526,7 @@ extern "C" __global__ void __launch_bounds__(BWD_THREADS) attention_backward_sm9
 #pragma unroll
         for (int kk = 0; kk < BWD_KEYS / 16; kk++) {
             wgmma_n64<1, 1>(dq, desc_mn(dsTile + kk * 16 * 128, DS_BYTES),
-                            desc_mn(kTile + wg * (KV_BYTES / 2) + kk * 16 * 128, KV_BYTES / 2), kk);
+                            desc_mn(kT + wg * (KV_BYTES / 2) + kk * 16 * 128, KV_BYTES / 2), kk);
         }
         wg_commit();
         wg_wait<0>();
