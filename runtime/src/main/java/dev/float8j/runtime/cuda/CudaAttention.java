@@ -26,14 +26,16 @@ public final class CudaAttention {
     /** Backward blocks: 128 keys (BWD_N) in 8 warps, each covering 32 keys of a product. */
     private static final int BACKWARD_KEYS = 128;
     private static final int BACKWARD_THREADS = 256;
-    /** attention_sm90.cu: forward blocks of 128 query rows in two warpgroups, backward blocks of 128 keys. */
-    private static final int HOPPER_FORWARD_ROWS = 128;
-    private static final int HOPPER_THREADS = 256;
+    /** attention_sm90.cu: forward blocks of 192 query rows in three warpgroups (FWD_WGS), backward blocks of 128
+     * keys in two. */
+    private static final int HOPPER_FORWARD_ROWS = 192;
+    private static final int HOPPER_FORWARD_THREADS = 384;
     private static final int HOPPER_BACKWARD_KEYS = 128;
+    private static final int HOPPER_BACKWARD_THREADS = 256;
     /** Its kernels align their shared memory's start to 1024 bytes (the 128-byte swizzle's period). */
     private static final int HOPPER_ALIGN_SLACK = 1024;
-    /** Q tile of 128 rows, three stages of a K and a V tile of 128 rows, all of 128 BF16 columns. */
-    static final int HOPPER_FORWARD_SHARED_BYTES = 128 * 256 + 6 * 128 * 256 + HOPPER_ALIGN_SLACK;
+    /** Q tile of 192 rows, three stages of a K and a V tile of 64 rows (FWD_KEYS), all of 128 BF16 columns. */
+    static final int HOPPER_FORWARD_SHARED_BYTES = 192 * 256 + 6 * 64 * 256 + HOPPER_ALIGN_SLACK;
     /** K and V tiles of 128 rows, two stages of Q and dOut tiles of 64 rows, the dS^T tile, two stages of stats. */
     static final int HOPPER_BACKWARD_SHARED_BYTES = 2 * 128 * 256 + 4 * 64 * 256 + 128 * 64 * 2 + 2 * 2 * 64 * 4
             + HOPPER_ALIGN_SLACK;
@@ -152,7 +154,7 @@ public final class CudaAttention {
                 if (onHopper(s)) {
                     String kernel = "attention_forward_sm90_d128";
                     cuda.driver.launch(hopper.function(kernel), kernel, ceilDiv(s.seq(), HOPPER_FORWARD_ROWS),
-                            s.batch() * s.heads(), 1, HOPPER_THREADS, 1, 1, HOPPER_FORWARD_SHARED_BYTES, cuda.stream,
+                            s.batch() * s.heads(), 1, HOPPER_FORWARD_THREADS, 1, 1, HOPPER_FORWARD_SHARED_BYTES, cuda.stream,
                             hopper.args(arena, kernel, q.pointer(), k.pointer(), v.pointer(), out.pointer(),
                                     lse.pointer(), s.seq(), s.heads(), s.kvHeads(), scaleLog2));
                 } else {
@@ -201,7 +203,7 @@ public final class CudaAttention {
             if (onHopper(s)) {
                 String kernel = "attention_backward_sm90_d128";
                 cuda.driver.launch(hopper.function(kernel), kernel, ceilDiv(s.seq(), HOPPER_BACKWARD_KEYS),
-                        s.batch() * s.kvHeads(), 1, HOPPER_THREADS, 1, 1, HOPPER_BACKWARD_SHARED_BYTES, cuda.stream,
+                        s.batch() * s.kvHeads(), 1, HOPPER_BACKWARD_THREADS, 1, 1, HOPPER_BACKWARD_SHARED_BYTES, cuda.stream,
                         hopper.args(arena, kernel, args));
             } else {
                 cuda.driver.launch(s.headDim() == 64 ? backward64 : backward128, "attention_backward",
