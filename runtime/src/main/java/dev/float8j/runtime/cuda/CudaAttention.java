@@ -36,8 +36,8 @@ public final class CudaAttention {
     private static final int HOPPER_ALIGN_SLACK = 1024;
     /** Q tile of 192 rows, three stages of a K and a V tile of 64 rows (FWD_KEYS), all of 128 BF16 columns. */
     static final int HOPPER_FORWARD_SHARED_BYTES = 192 * 256 + 6 * 64 * 256 + HOPPER_ALIGN_SLACK;
-    /** K and V tiles of 128 rows, two stages of Q and dOut tiles of 64 rows, the dS^T tile, two stages of stats. */
-    static final int HOPPER_BACKWARD_SHARED_BYTES = 2 * 128 * 256 + 4 * 64 * 256 + 128 * 64 * 2 + 2 * 2 * 64 * 4
+    /** K and V tiles of 128 rows, three stages of Q and dOut tiles of 64 rows, the dS^T tile, three of stats. */
+    static final int HOPPER_BACKWARD_SHARED_BYTES = 2 * 128 * 256 + 3 * 2 * 64 * 256 + 128 * 64 * 2 + 3 * 2 * 64 * 4
             + HOPPER_ALIGN_SLACK;
 
     /** Q tile of FORWARD_ROWS rows, then two stages of a K and a V tile of 64 rows. */
