@@ -13,12 +13,13 @@ import java.lang.foreign.StructLayout;
 import java.nio.charset.StandardCharsets;
 import java.util.ArrayList;
 import java.util.HashMap;
+import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 
 /**
  * One kernel source file (one op family, a jar resource next to this class), compiled by NVRTC for the GPU at hand
- * and loaded as a module. Every file may include common.cuh.
+ * and loaded as a module. Every file may include common.cuh (and the attention files attention.cuh).
  *
  * <p>Argument structs are checked on both sides at load time: a file that passes structs by value exports
  * {@code <stem>_layout(long long* out)}, which writes, for each struct in order, its sizeof and then the offset of
@@ -26,7 +27,8 @@ import java.util.Map;
  * two lists must agree, or loading fails naming the struct and field.
  */
 final class KernelModule {
-    private static final String COMMON_HEADER = "common.cuh";
+    /** The headers a kernel file may include: common.cuh for all, attention.cuh for the two attention files. */
+    private static final List<String> HEADERS = List.of("common.cuh", "attention.cuh");
     /** Kernel files for Hopper only (see {@link #architecture}). */
     static final String HOPPER_SUFFIX = "_sm90.cu";
 
@@ -61,7 +63,11 @@ final class KernelModule {
     }
 
     private static byte[] compile(Nvrtc nvrtc, String file, String source, int computeCapability) {
-        return nvrtc.compile(source, file, Map.of(COMMON_HEADER, resource(COMMON_HEADER)),
+        Map<String, String> headers = new LinkedHashMap<>();
+        for (String header : HEADERS) {
+            headers.put(header, resource(header));
+        }
+        return nvrtc.compile(source, file, headers,
                 List.of("--gpu-architecture=" + architecture(file, computeCapability), "--std=c++17"));
     }
 

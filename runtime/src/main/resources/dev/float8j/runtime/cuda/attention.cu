@@ -16,12 +16,7 @@
 // A C fragment converted to BF16 is therefore an A fragment of the next product: the forward's P @ V reads P
 // straight from registers, and the backward stores P^T and dS^T tiles from them in that layout.
 
-typedef unsigned short u16;
-typedef unsigned int u32;
-
-#define NEG_INF __int_as_float(0xFF800000)
-#define LOG2E 1.4426950408889634f
-#define LN2 0.6931471805599453f
+#include "attention.cuh"
 
 // Tiling: forward blocks of 128 query rows in 4 warps of 32 rows (two m16 tiles per warp, so that each K and V
 // fragment read from shared memory feeds 4 mma instead of 2); backward blocks of 128 keys in 8 warps, each warp
@@ -35,28 +30,11 @@ typedef unsigned int u32;
 #define BWD_WARPS 8
 #define BWD_N 128
 
-__device__ __forceinline__ u32 smem_addr(const void* p) {
-    u32 a;
-    asm("{ .reg .u64 t; cvta.to.shared.u64 t, %1; cvt.u32.u64 %0, t; }" : "=r"(a) : "l"(p));
-    return a;
-}
-
 // Byte offset of element column `col` (a multiple of 8) of row `row` in a swizzled tile of D columns.
 template <int D>
 __device__ __forceinline__ u32 swz(int row, int col) {
     return (u32) (row * (D * 2) + ((((col >> 3) ^ (row & 7))) << 4));
 }
-
-// 16-byte asynchronous copy global -> shared; when !valid the destination is zero-filled (src not read).
-__device__ __forceinline__ void cp_async16(u32 dst, const void* src, bool valid) {
-    asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;\n" ::"r"(dst), "l"(src), "r"(valid ? 16 : 0));
-}
-
-__device__ __forceinline__ void cp_async4(u32 dst, const void* src, bool valid) {
-    asm volatile("cp.async.ca.shared.global [%0], [%1], 4, %2;\n" ::"r"(dst), "l"(src), "r"(valid ? 4 : 0));
-}
-
-__device__ __forceinline__ void cp_async_commit() { asm volatile("cp.async.commit_group;\n" ::); }
 
 template <int N>
 __device__ __forceinline__ void cp_async_wait() { asm volatile("cp.async.wait_group %0;\n" ::"n"(N)); }
@@ -77,32 +55,6 @@ __device__ __forceinline__ void mma(float* c, const u32* a, u32 b0, u32 b1) {
                  "{%0,%1,%2,%3};\n"
                  : "+f"(c[0]), "+f"(c[1]), "+f"(c[2]), "+f"(c[3])
                  : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b0), "r"(b1));
-}
-
-// Atomic p[0] += x, p[1] += y: one 8-byte vector reduction on sm_90 (p 8-byte aligned), two scalar ones before.
-__device__ __forceinline__ void red_add2(float* p, float x, float y) {
-#if __CUDA_ARCH__ >= 900
-    asm volatile("red.global.add.v2.f32 [%0], {%1, %2};\n" ::"l"(p), "f"(x), "f"(y) : "memory");
-#else
-    atomicAdd(p, x);
-    atomicAdd(p + 1, y);
-#endif
-}
-
-// Two floats to a BF16 pair (round to nearest even), lo in the low half.
-__device__ __forceinline__ u32 pack_bf16(float lo, float hi) {
-    u32 r;
-    asm("cvt.rn.bf16x2.f32 %0, %1, %2;\n" : "=r"(r) : "f"(hi), "f"(lo));
-    return r;
-}
-
-// 2^x with denormal results flushed to zero: one MUFU.EX2, where exp2f adds a range test and two multiplies to
-// keep denormals. The softmax weights passed through it are at most about 1 and are summed with the row's largest
-// (about 1), so a weight below 2^-126 is far beneath what those F32 sums resolve.
-__device__ __forceinline__ float exp2_ftz(float x) {
-    float y;
-    asm("ex2.approx.ftz.f32 %0, %1;\n" : "=f"(y) : "f"(x));
-    return y;
 }
 
 __device__ __forceinline__ float bf16_lo(u32 x) { return __uint_as_float(x << 16); }

@@ -17,13 +17,10 @@
 // a6a7} = rows (g, g + 8, g, g + 8) x columns (2t, 2t, 2t + 8, 2t + 8) (+1). So accumulator registers 8kk..8kk+7,
 // paired and rounded to BF16, are the A operand of K step kk of the next product: P feeds P V from registers.
 
-typedef unsigned short u16;
-typedef unsigned int u32;
+#include "attention.cuh"
+
 typedef unsigned long long u64;
 
-#define NEG_INF __int_as_float(0xFF800000)
-#define LOG2E 1.4426950408889634f
-#define LN2 0.6931471805599453f
 #define HEAD_DIM 128
 
 // Forward: blocks of FWD_WGS warpgroups, each owning 64 query rows, walking key tiles of FWD_KEYS through three
@@ -41,44 +38,11 @@ typedef unsigned long long u64;
 // Stages of (Q, dOut, lse, delta) tiles: the loads run two steps ahead.
 #define BWD_STAGES 3
 
-__device__ __forceinline__ u32 smem_addr(const void* p) {
-    u32 a;
-    asm("{ .reg .u64 t; cvta.to.shared.u64 t, %1; cvt.u32.u64 %0, t; }" : "=r"(a) : "l"(p));
-    return a;
-}
-
-__device__ __forceinline__ void cp_async16(u32 dst, const void* src, bool valid) {
-    asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;\n" ::"r"(dst), "l"(src), "r"(valid ? 16 : 0));
-}
-
-__device__ __forceinline__ void cp_async4(u32 dst, const void* src, bool valid) {
-    asm volatile("cp.async.ca.shared.global [%0], [%1], 4, %2;\n" ::"r"(dst), "l"(src), "r"(valid ? 4 : 0));
-}
-
-__device__ __forceinline__ void cp_async_commit() { asm volatile("cp.async.commit_group;\n" ::); }
-
 __device__ __forceinline__ void cp_async_wait_all() { asm volatile("cp.async.wait_group 0;\n" ::: "memory"); }
 
 // Makes this thread's shared-memory writes (cp.async, st.shared) visible to wgmma, which reads through the async
 // proxy; a barrier after it then covers every thread's.
 __device__ __forceinline__ void fence_async_proxy() { asm volatile("fence.proxy.async.shared::cta;\n" ::: "memory"); }
-
-__device__ __forceinline__ u32 pack_bf16(float lo, float hi) {
-    u32 r;
-    asm("cvt.rn.bf16x2.f32 %0, %1, %2;\n" : "=r"(r) : "f"(hi), "f"(lo));
-    return r;
-}
-
-// 2^x, denormal results flushed to zero (see attention.cu).
-__device__ __forceinline__ float exp2_ftz(float x) {
-    float y;
-    asm("ex2.approx.ftz.f32 %0, %1;\n" : "=f"(y) : "f"(x));
-    return y;
-}
-
-__device__ __forceinline__ void red_add2(float* p, float x, float y) {
-    asm volatile("red.global.add.v2.f32 [%0], {%1, %2};\n" ::"l"(p), "f"(x), "f"(y) : "memory");
-}
 
 // Byte offset of element (row, col), col a multiple of 8, in a tile of ROWS rows x 128 columns (two panels).
 template <int ROWS>
