@@ -26,8 +26,7 @@ public final class CudaAttention {
     /** Backward blocks: 128 keys (BWD_N) in 8 warps, each covering 32 keys of a product. */
     private static final int BACKWARD_KEYS = 128;
     private static final int BACKWARD_THREADS = 256;
-    /** attention_sm90.cu: forward blocks of 192 query rows in three warpgroups (FWD_WGS), backward blocks of 128
-     * keys in two. */
+    /** attention_sm90.cu: forward blocks of 192 query rows in three warpgroups, backward blocks of 128 keys in two. */
     private static final int HOPPER_FORWARD_ROWS = 192;
     private static final int HOPPER_FORWARD_THREADS = 384;
     private static final int HOPPER_BACKWARD_KEYS = 128;
@@ -154,7 +153,8 @@ public final class CudaAttention {
                 if (onHopper(s)) {
                     String kernel = "attention_forward_sm90_d128";
                     cuda.driver.launch(hopper.function(kernel), kernel, ceilDiv(s.seq(), HOPPER_FORWARD_ROWS),
-                            s.batch() * s.heads(), 1, HOPPER_FORWARD_THREADS, 1, 1, HOPPER_FORWARD_SHARED_BYTES, cuda.stream,
+                            s.batch() * s.heads(), 1, HOPPER_FORWARD_THREADS, 1, 1, HOPPER_FORWARD_SHARED_BYTES,
+                            cuda.stream,
                             hopper.args(arena, kernel, q.pointer(), k.pointer(), v.pointer(), out.pointer(),
                                     lse.pointer(), s.seq(), s.heads(), s.kvHeads(), scaleLog2));
                 } else {
@@ -203,7 +203,8 @@ public final class CudaAttention {
             if (onHopper(s)) {
                 String kernel = "attention_backward_sm90_d128";
                 cuda.driver.launch(hopper.function(kernel), kernel, ceilDiv(s.seq(), HOPPER_BACKWARD_KEYS),
-                        s.batch() * s.kvHeads(), 1, HOPPER_BACKWARD_THREADS, 1, 1, HOPPER_BACKWARD_SHARED_BYTES, cuda.stream,
+                        s.batch() * s.kvHeads(), 1, HOPPER_BACKWARD_THREADS, 1, 1, HOPPER_BACKWARD_SHARED_BYTES,
+                        cuda.stream,
                         hopper.args(arena, kernel, args));
             } else {
                 cuda.driver.launch(s.headDim() == 64 ? backward64 : backward128, "attention_backward",
