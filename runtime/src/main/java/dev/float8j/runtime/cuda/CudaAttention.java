@@ -71,7 +71,7 @@ public final class CudaAttention {
         CudaDriver driver = cuda.driver;
         boolean useHopper = cuda.computeCapability == 90
                 && !"false".equals(System.getProperty("float8j.cuda.hopperAttention"));
-        this.hopper = useHopper ? cuda.module("attention_sm90.cu") : null;
+        this.hopper = useHopper ? hopperModule(cuda) : null;
         if (hopper != null) {
             driver.setFunctionAttribute(hopper.function("attention_forward_sm90_d128"),
                     CudaDriver.FUNC_ATTR_MAX_DYNAMIC_SHARED_BYTES, HOPPER_FORWARD_SHARED_BYTES);
@@ -89,6 +89,18 @@ public final class CudaAttention {
                     CudaDriver.FUNC_ATTR_MAX_DYNAMIC_SHARED_BYTES, forwardSharedBytes(d));
             driver.setFunctionAttribute(d == 64 ? backward64 : backward128,
                     CudaDriver.FUNC_ATTR_MAX_DYNAMIC_SHARED_BYTES, backwardSharedBytes(d));
+        }
+    }
+
+    /** attention_sm90.cu, or an error that says how to run on attention.cu's kernels instead. */
+    private static KernelModule hopperModule(CudaContext cuda) {
+        try {
+            return cuda.module("attention_sm90.cu");
+        } catch (CudaException e) {
+            CudaException named = new CudaException("attention_sm90.cu (Hopper attention, sm_90a) did not load: "
+                    + e.getMessage() + "; -Dfloat8j.cuda.hopperAttention=false runs attention.cu's kernels instead");
+            named.initCause(e);
+            throw named;
         }
     }
 
