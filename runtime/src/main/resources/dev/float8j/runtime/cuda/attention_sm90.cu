@@ -1,8 +1,8 @@
 // Fused causal self-attention for head dim 128 on Hopper (sm_90a), forward and backward: the same contract as
 // attention.cu's kernels (layouts, lse, the backward's delta and dqAccum), with the matrix products on wgmma, the
 // warpgroup-wide asynchronous tensor-core instruction that reads its operands from shared memory by descriptor.
-// attention.cu's mma.sync kernels reach about half of what this chip's tensor cores do: each mma.sync moves its
-// operands through registers, and the shared-memory pipe that feeds them was the limiter.
+// attention.cu's mma.sync kernels reach about half the rate cuDNN gets from this chip's tensor cores: each mma.sync
+// takes its operands from registers, loaded from shared memory by ldmatrix, and that pipe was their limiter.
 //
 // Shared-memory tiles: rows of 128 BF16 values stored as two panels of 64 columns, each panel [rows][128 bytes]
 // with the 128-byte swizzle (16-byte chunk c of row r at chunk c ^ (r & 7)), panels and tiles 1024-byte aligned.
