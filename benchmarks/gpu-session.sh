@@ -3,7 +3,7 @@
 # Expects in .gpu/: jre.tar.xz (../shared/gpu/pack-jre.sh), lib/*.jar (float8j jars and dependencies),
 # test-classes/ and junit-console.jar for the GPU tests, fp8_vs_pytorch.py.
 # Usage, from the repository root: .gpu/gpu-session.sh STEP... with steps probe, fp8check, test, modelops, llama,
-# attention, bench, train, llama-demo. Stage .gpu/ first with benchmarks/stage-gpu.sh. COMMIT names the commit in the CSV lines.
+# attention, attention-kernels, bench, train, llama-demo. Stage .gpu/ first with benchmarks/stage-gpu.sh. COMMIT names the commit in the CSV lines.
 # Outputs go to $OUT (default /tmp/float8j-out).
 set -uo pipefail
 out=${OUT:-/tmp/float8j-out}
@@ -45,6 +45,11 @@ for step in "$@"; do
     attention)
       java_run dev.float8j.benchmarks.cuda.AttentionBenchmark 2>&1 | tee "$out/attention.csv"
       PYTHONUNBUFFERED=1 python3 .gpu/attention_pytorch.py 2>&1 | tee -a "$out/attention.csv"
+      ;;
+    attention-kernels)
+      # attention_sm90.cu alone (Hopper): checked against a double-precision reference and timed, then sanitized
+      bash benchmarks/attention-kernels.sh 2>&1 | tee "$out/attention-kernels.txt"
+      SANITIZE=1 bash benchmarks/attention-kernels.sh 2>&1 | grep -E "SUMMARY|check:" | tee -a "$out/attention-kernels.txt"
       ;;
     bench)
       # PyTorch's compiled BF16 linear step first, then float8j's, at the same shapes
