@@ -184,7 +184,7 @@ public final class Float8Matmul {
                 requireWeightValue("the output gemm is switched off by Float8Debug");
                 Tensor y = backend.matmul(x, 1, highPrecisionWeight(backend, w, weight, x.dtype()), 1, bias, x.dtype());
                 if (recording) {
-                    saved.push(SavedTensor.highPrecision(kept(backend, x, shared)));
+                    saved.push(SavedTensor.highPrecision(SharedInput.keptForBackward(backend, x, shared != null)));
                 }
                 return y;
             }
@@ -230,7 +230,7 @@ public final class Float8Matmul {
                 backend.release(xq);
             }
             if (saving == Float8Plan.SavedInput.HIGH_PRECISION) {
-                save = SavedTensor.highPrecision(kept(backend, x, shared));
+                save = SavedTensor.highPrecision(SharedInput.keptForBackward(backend, x, shared != null));
             }
             if (save != null) {
                 saved.push(save);
@@ -437,11 +437,6 @@ public final class Float8Matmul {
             return w;
         }
         return weightCasts.operand(window, backend, weight, other);
-    }
-
-    /** What a high-precision save keeps of x: a view when x is shared (nobody changes it), else a copy. */
-    private static Tensor kept(Backend backend, Tensor x, SharedInput shared) {
-        return shared != null ? x.reshape(x.shape()) : backend.copy(x);
     }
 
     /** Whether a cast of a shared input can serve several layers: none of the sites is observed. */

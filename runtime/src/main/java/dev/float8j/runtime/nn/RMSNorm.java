@@ -69,8 +69,7 @@ public final class RMSNorm extends Module implements Layer {
             }
             NormResult n = Ops.where(x).rmsNorm(x, gain.value(), eps);
             if (GradMode.isEnabled()) {
-                // a copy where x lives unless the caller promised not to change x before backward
-                saved.push(new Saved(shareInput ? x.reshape(x.shape()) : Backends.current().copy(x), n.inverseRms()));
+                saved.push(new Saved(SharedInput.keptForBackward(Backends.current(), x, shareInput), n.inverseRms()));
             } else {
                 Backends.current().release(n.inverseRms());
             }

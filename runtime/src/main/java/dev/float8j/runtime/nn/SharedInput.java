@@ -2,6 +2,7 @@ package dev.float8j.runtime.nn;
 
 import dev.float8j.runtime.Float8Tensor;
 import dev.float8j.runtime.Tensor;
+import dev.float8j.runtime.backend.Backend;
 import dev.float8j.runtime.backends.Backends;
 import java.util.ArrayList;
 import java.util.HashMap;
@@ -64,18 +65,27 @@ public final class SharedInput implements AutoCloseable {
         Float8Tensor[] own = casts.get(specKey);
         if (own == null) {
             Float8Tensor[] made = make.get();
-            own = new Float8Tensor[made.length];
-            for (int i = 0; i < made.length; i++) {
-                own[i] = made[i].retain();
-            }
-            casts.put(List.copyOf(specKey), own);
+            casts.put(List.copyOf(specKey), retained(made));
             return made;
         }
-        Float8Tensor[] views = new Float8Tensor[own.length];
-        for (int i = 0; i < own.length; i++) {
-            views[i] = own[i].retain();
+        return retained(own);
+    }
+
+    /** A new view of each cast. */
+    private static Float8Tensor[] retained(Float8Tensor[] casts) {
+        Float8Tensor[] views = new Float8Tensor[casts.length];
+        for (int i = 0; i < casts.length; i++) {
+            views[i] = casts[i].retain();
         }
         return views;
+    }
+
+    /**
+     * What a layer keeps of its input x for backward: a view when x is shared (nobody changes it until then), else a
+     * copy where x lives, since the caller may change x meanwhile.
+     */
+    static Tensor keptForBackward(Backend backend, Tensor x, boolean shared) {
+        return shared ? x.reshape(x.shape()) : backend.copy(x);
     }
 
     /** Releases this object's views of the casts; those the layers still hold stay valid. */
