@@ -3,6 +3,7 @@ package dev.float8j.runtime.nn;
 import dev.float8j.runtime.backends.Backends;
 import dev.float8j.runtime.Tensor;
 import dev.float8j.runtime.ops.ModelOps;
+import java.util.function.UnaryOperator;
 
 /** Which {@link ModelOps} a module runs on a tensor: those of the backend that holds it. */
 public final class Ops {
@@ -28,5 +29,12 @@ public final class Ops {
         for (Tensor t : tensors) {
             Backends.current().release(t);
         }
+    }
+
+    /** f(x), after which x, which the caller owns and needs no more, is released (see {@link #release}). */
+    public static Tensor consume(Tensor x, UnaryOperator<Tensor> f) {
+        Tensor y = f.apply(x);
+        release(x);
+        return y;
     }
 }

@@ -44,8 +44,7 @@ public final class DecoderBlock extends Module {
      * branch's gradient, branch the norm's backward). input and branch's result are released; stream stays.
      */
     private static Tensor residual(Tensor stream, Tensor input, UnaryOperator<Tensor> branch) {
-        Tensor out = branch.apply(input);
-        Ops.release(input);
+        Tensor out = Ops.consume(input, branch);
         Tensor sum = Ops.where(stream).add(stream, out);
         Ops.release(out);
         return sum;

@@ -60,10 +60,8 @@ public final class FeedForward extends Module implements Layer {
         Tensor dActivated = down.backward(gradOutput);
         Tensor[] d = ops.swigluBackward(dActivated, s[0], s[1]);
         Ops.release(dActivated, s[0], s[1]);
-        Tensor dUp = up.backward(d[1]);
-        Ops.release(d[1]);
-        Tensor dGate = gate.backward(d[0]);
-        Ops.release(d[0]);
+        Tensor dUp = Ops.consume(d[1], up::backward);
+        Tensor dGate = Ops.consume(d[0], gate::backward);
         Tensor dx = ops.add(dGate, dUp);
         Ops.release(dGate, dUp);
         return dx;

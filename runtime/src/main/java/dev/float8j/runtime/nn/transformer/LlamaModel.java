@@ -142,21 +142,15 @@ public final class LlamaModel extends Module {
             Ops.release(gradLogits);
         }
         done(doneOrNull, head);
-        g = consumed(g, norm.backward(g));
+        g = Ops.consume(g, norm::backward);
         done(doneOrNull, norm);
         for (int i = blocks.size() - 1; i >= 0; i--) {
-            g = consumed(g, blocks.get(i).backward(g));
+            g = Ops.consume(g, blocks.get(i)::backward);
             done(doneOrNull, blocks.get(i));
         }
         embed.backward(g);
         Ops.release(g);
         done(doneOrNull, embed);
-    }
-
-    /** next, after releasing the gradient it was computed from. */
-    private static Tensor consumed(Tensor used, Tensor next) {
-        Ops.release(used);
-        return next;
     }
 
     private static void done(Consumer<String> doneOrNull, Module module) {

@@ -68,9 +68,7 @@ public final class SelfAttention extends Module {
 
     /** The rotary embedding of a projection, which is released. */
     private Tensor rotated(Tensor projected, AttentionShape shape, int heads) {
-        Tensor r = rope.forward(projected, shape, heads);
-        Ops.release(projected);
-        return r;
+        return Ops.consume(projected, p -> rope.forward(p, shape, heads));
     }
 
     public Tensor backward(Tensor gradOutput) {
@@ -82,11 +80,11 @@ public final class SelfAttention extends Module {
         Tensor dOut = o.backward(gradOutput);
         AttentionGrads g = ops.attentionBackward(dOut, s.q(), s.k(), s.v(), s.attention(), s.shape());
         Ops.release(dOut, s.q(), s.k(), s.v(), s.attention().out(), s.attention().logSumExp());
-        Tensor dq = projectionGrad(q, rotatedBack(g.dQ(), s.shape(), config.heads()));
-        Tensor dk = projectionGrad(k, rotatedBack(g.dK(), s.shape(), config.kvHeads()));
+        Tensor dq = Ops.consume(rotatedBack(g.dQ(), s.shape(), config.heads()), q::backward);
+        Tensor dk = Ops.consume(rotatedBack(g.dK(), s.shape(), config.kvHeads()), k::backward);
         Tensor dx = ops.add(dq, dk);
         Ops.release(dq, dk);
-        Tensor dv = projectionGrad(v, g.dV());
+        Tensor dv = Ops.consume(g.dV(), v::backward);
         Tensor sum = ops.add(dx, dv);
         Ops.release(dx, dv);
         return sum;
@@ -94,16 +92,7 @@ public final class SelfAttention extends Module {
 
     /** The gradient before the rotary embedding from the one after it, which is released. */
     private Tensor rotatedBack(Tensor gradRotated, AttentionShape shape, int heads) {
-        Tensor g = rope.backward(gradRotated, shape, heads);
-        Ops.release(gradRotated);
-        return g;
-    }
-
-    /** The input gradient of a projection from its output gradient, which is released. */
-    private static Tensor projectionGrad(Linear projection, Tensor gradOutput) {
-        Tensor dx = projection.backward(gradOutput);
-        Ops.release(gradOutput);
-        return dx;
+        return Ops.consume(gradRotated, g -> rope.backward(g, shape, heads));
     }
 
     @Override
