@@ -284,7 +284,8 @@ public final class CudaBackend implements Backend {
     public Float8Tensor quantize(Tensor x, QuantSpec spec) {
         if (x.isOnDevice()) {
             try {
-                return memory.resident(quantize(DeviceMemory.deviceView(x), spec), x.dtype(), x.shape());
+                return memory.resident(casts.quantize(DeviceMemory.deviceView(x), spec, DeviceMemory.knownAmax(x)),
+                        x.dtype(), x.shape());
             } finally {
                 Reference.reachabilityFence(x);
             }
@@ -302,7 +303,8 @@ public final class CudaBackend implements Backend {
         }
         if (x.isOnDevice()) {
             try {
-                DeviceFloat8[] both = quantizeBothAxes(DeviceMemory.deviceView(x), alongColumns, alongRows);
+                DeviceFloat8[] both = casts.quantizeBothAxes(DeviceMemory.deviceView(x), alongColumns, alongRows,
+                        DeviceMemory.knownAmax(x));
                 return new Float8Tensor[] {memory.resident(both[0], x.dtype(), x.shape()), memory.resident(both[1], x.dtype(), x.shape())};
             } finally {
                 Reference.reachabilityFence(x);
@@ -418,7 +420,7 @@ public final class CudaBackend implements Backend {
         try {
             DeviceTensor va = inMatmulDtype(DeviceMemory.deviceView(da), DeviceMemory.deviceView(db));
             DeviceTensor vb = inMatmulDtype(DeviceMemory.deviceView(db), DeviceMemory.deviceView(da));
-            gemms.matmulAccumulate(DeviceMemory.deviceView(into), va, aAxis, vb, bAxis);
+            gemms.matmulAccumulate(DeviceMemory.writableView(into), va, aAxis, vb, bAxis);
             closeIfCopy(va, da);
             closeIfCopy(vb, db);
         } finally {
@@ -436,7 +438,7 @@ public final class CudaBackend implements Backend {
         }
         try {
             onGemmOperands(a, b, (qa, qb) -> {
-                gemmAccumulate(DeviceMemory.deviceView(into), qa, qb);
+                gemmAccumulate(DeviceMemory.writableView(into), qa, qb);
                 return null;
             });
         } finally {
@@ -510,7 +512,7 @@ public final class CudaBackend implements Backend {
         }
         Backend.checkCopyFromHost(into, source);
         try {
-            memory.copyFromHost(DeviceMemory.deviceView(into), source);
+            memory.copyFromHost(DeviceMemory.writableView(into), source);
         } finally {
             Reference.reachabilityFence(into);
         }
@@ -530,7 +532,7 @@ public final class CudaBackend implements Backend {
         try (Arena arena = Arena.ofConfined()) {
             long n = into.size();
             cuda.driver.launch(cuda.module("elementwise.cu").function("add_into"), "add_into", (int) Math.min(4096, (n + 255) / 256), 1, 1, 256, 1, 1,
-                    0, cuda.stream, cuda.module("elementwise.cu").args(arena, "add_into", DeviceMemory.deviceView(into).pointer(), DeviceMemory.deviceView(dg).pointer(), n,
+                    0, cuda.stream, cuda.module("elementwise.cu").args(arena, "add_into", DeviceMemory.writableView(into).pointer(), DeviceMemory.deviceView(dg).pointer(), n,
                             dg.dtype() == DType.F32 ? 0 : 1));
         } finally {
             Reference.reachabilityFence(into);
@@ -545,7 +547,7 @@ public final class CudaBackend implements Backend {
             return;
         }
         try {
-            DeviceTensor d = DeviceMemory.deviceView(t);
+            DeviceTensor d = DeviceMemory.writableView(t);
             if (t.dtype() == DType.F32) {
                 cuda.driver.memset32(d.pointer(), 0, t.size(), cuda.stream);
             } else {
@@ -568,7 +570,7 @@ public final class CudaBackend implements Backend {
                     + " differ: use toDevice or toHost first");
         }
         try {
-            cuda.driver.copyOnDevice(DeviceMemory.deviceView(into).pointer() + 4L * intoIndex,
+            cuda.driver.copyOnDevice(DeviceMemory.writableView(into).pointer() + 4L * intoIndex,
                     DeviceMemory.deviceView(from).pointer() + 4L * fromIndex, 4L * count, cuda.stream);
         } finally {
             Reference.reachabilityFence(from);

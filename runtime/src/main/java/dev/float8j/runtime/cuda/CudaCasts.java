@@ -101,8 +101,16 @@ final class CudaCasts {
 
     /** Quantizes x along spec's axis into the K-contiguous layout the gemm reads. */
     DeviceFloat8 quantize(DeviceTensor x, QuantSpec spec) {
+        return quantize(x, spec, null);
+    }
+
+    /**
+     * As {@link #quantize(DeviceTensor, QuantSpec)}, where knownAmax (or null) is a device word holding x's absolute
+     * maximum as its producer reported it: a tensorwise cast then reads it instead of passing over x first.
+     */
+    DeviceFloat8 quantize(DeviceTensor x, QuantSpec spec, DeviceBuffer knownAmax) {
         DeviceFloat8[] out = cast(hpSource(x), x.toString(), x.rows(), x.cols(), spec.axis() == 1 ? spec : null,
-                spec.axis() == 0 ? spec : null);
+                spec.axis() == 0 ? spec : null, null, knownAmax);
         return out[spec.axis() == 1 ? 0 : 1];
     }
 
@@ -111,7 +119,14 @@ final class CudaCasts {
      * whole row or column first). Element 0 is along axis 1, element 1 along axis 0; the granularities must match.
      */
     DeviceFloat8[] quantizeBothAxes(DeviceTensor x, QuantSpec alongColumns, QuantSpec alongRows) {
-        return cast(hpSource(x), x.toString(), x.rows(), x.cols(), alongColumns.withAxis(1), alongRows.withAxis(0));
+        return quantizeBothAxes(x, alongColumns, alongRows, null);
+    }
+
+    /** As {@link #quantizeBothAxes(DeviceTensor, QuantSpec, QuantSpec)}, with x's known amax or null (see quantize). */
+    DeviceFloat8[] quantizeBothAxes(DeviceTensor x, QuantSpec alongColumns, QuantSpec alongRows,
+            DeviceBuffer knownAmax) {
+        return cast(hpSource(x), x.toString(), x.rows(), x.cols(), alongColumns.withAxis(1), alongRows.withAxis(0),
+                null, knownAmax);
     }
 
     /** Quantizes q again under spec, from its dequantized values (REQUANTIZE's backward copy). */
@@ -251,7 +266,7 @@ final class CudaCasts {
 
     private DeviceFloat8[] cast(Source src, String what, int rows, int cols, QuantSpec alongColumns,
             QuantSpec alongRows) {
-        return cast(src, what, rows, cols, alongColumns, alongRows, null);
+        return cast(src, what, rows, cols, alongColumns, alongRows, null, null);
     }
 
     /**
@@ -264,11 +279,15 @@ final class CudaCasts {
         if (spec.granularity() != ScalingGranularity.TENSORWISE || spec.axis() != 1) {
             throw new IllegalArgumentException("a reduced amax is for tensorwise scaling along axis 1, not " + spec);
         }
-        return cast(hpSource(x), x.toString(), x.rows(), x.cols(), spec, null, reduceTotalAmax)[0];
+        return cast(hpSource(x), x.toString(), x.rows(), x.cols(), spec, null, reduceTotalAmax, null)[0];
     }
 
+    /**
+     * knownAmax: x's absolute maximum as its producer reported it, or null. Only a tensorwise cast of high-precision
+     * data without reduceTotalAmax reads it (that one replaces its amax word in place); it stays its owner's.
+     */
     private DeviceFloat8[] cast(Source src, String what, int rows, int cols, QuantSpec alongColumns,
-            QuantSpec alongRows, Consumer<DeviceBuffer> reduceTotalAmax) {
+            QuantSpec alongRows, Consumer<DeviceBuffer> reduceTotalAmax, DeviceBuffer knownAmax) {
         if (alongColumns != null && alongRows != null
                 && alongColumns.granularity() != alongRows.granularity()) {
             throw new IllegalArgumentException("a both-axes quantization needs one granularity, got "
@@ -281,6 +300,7 @@ final class CudaCasts {
         DeviceBuffer rowAmax = null;
         DeviceBuffer colAmax = null;
         DeviceBuffer totalAmax = null;
+        boolean amaxKnown = knownAmax != null && mode == MODE_TENSOR && src.type() != IN_FP8 && reduceTotalAmax == null;
         int gridX = ceilDiv(cols, 128);
         int gridY = ceilDiv(rows, 128);
         int castId = cuda.faults.register(what + " under " + (alongColumns != null ? alongColumns : "")
@@ -290,28 +310,30 @@ final class CudaCasts {
             MemorySegment rowCopyArg = packCopy(arena, rowCopy, castId);
             MemorySegment colCopyArg = packCopy(arena, colCopy, castId);
             // Tensorwise over contiguous, 16-byte aligned F32 or BF16 data: flat kernels (16-byte loads, several in
-            // flight), for the amax always and for the cast when the one copy wanted is along 1 and unpadded.
+            // flight), for the amax (unless x's producer reported it) and for the cast when the one copy wanted is
+            // along 1 and unpadded.
             boolean flat = mode == MODE_TENSOR && src.type() != IN_FP8 && src.data() % 16 == 0;
-            if (flat) {
+            long n = (long) rows * cols;
+            int blocks = 8 * cuda.multiprocessors;
+            if (flat && !amaxKnown) {
                 totalAmax = memory.zeroedWords(1);
-                long n = (long) rows * cols;
-                int blocks = 8 * cuda.multiprocessors;
                 cuda.driver.launch(amaxFlat[src.type()], "amax_flat", blocks, 1, 1, 256, 1, 1, 0,
                         cuda.stream, module.args(arena, "amax_flat_" + TYPES[src.type()], src.data(), n, totalAmax.pointer()));
                 if (reduceTotalAmax != null) {
                     reduceTotalAmax.accept(totalAmax);
                 }
-                if (colCopy == null && rowCopy.ld() == cols && rowCopy.storedRows() == rows) {
-                    cuda.driver.launch(castFlat[src.type()], "cast_flat", blocks, 1, 1, 256, 1, 1, 0,
-                            cuda.stream, module.args(arena, "cast_flat_" + TYPES[src.type()], src.data(), n, rowCopyArg, totalAmax.pointer()));
-                    return new DeviceFloat8[] {rowCopy, null};
-                }
+            }
+            long amaxWord = amaxKnown ? knownAmax.pointer() : pointerOf(totalAmax);
+            if (flat && colCopy == null && rowCopy.ld() == cols && rowCopy.storedRows() == rows) {
+                cuda.driver.launch(castFlat[src.type()], "cast_flat", blocks, 1, 1, 256, 1, 1, 0,
+                        cuda.stream, module.args(arena, "cast_flat_" + TYPES[src.type()], src.data(), n, rowCopyArg, amaxWord));
+                return new DeviceFloat8[] {rowCopy, null};
             }
             // BF16 sources whose rows split into 16-byte chunks take the pipelined kernel: a persistent grid of two
             // blocks per multiprocessor, each prefetching its next tile while it works on the current one.
             boolean pipelined = src.type() == IN_BF16 && cols % 8 == 0;
             int tiles = gridX * gridY;
-            if (!flat && (mode == MODE_TENSOR || mode == MODE_ROWWISE)) {
+            if (!flat && !amaxKnown && (mode == MODE_TENSOR || mode == MODE_ROWWISE)) {
                 if (mode == MODE_TENSOR) {
                     totalAmax = memory.zeroedWords(1);
                 } else {
@@ -330,8 +352,8 @@ final class CudaCasts {
             cuda.driver.launch(castTiles[src.type()], "cast_tiles",
                     pipelined ? Math.min(tiles, 2 * cuda.multiprocessors) : gridX, pipelined ? 1 : gridY, 1,
                     TILE_THREADS, 1, 1, pipelined ? CudaContext.PIPELINE_STAGE_BYTES : 0, cuda.stream,
-                    module.args(arena, "cast_tiles_" + TYPES[src.type()], source, rows, cols, mode, tile(g), rowCopyArg, colCopyArg, pointerOf(rowAmax), pointerOf(colAmax), pointerOf(totalAmax),
-                            pipelined ? 1 : 0));
+                    module.args(arena, "cast_tiles_" + TYPES[src.type()], source, rows, cols, mode, tile(g), rowCopyArg, colCopyArg, pointerOf(rowAmax), pointerOf(colAmax),
+                            amaxKnown ? amaxWord : pointerOf(totalAmax), pipelined ? 1 : 0));
         } finally {
             for (DeviceBuffer b : new DeviceBuffer[] {rowAmax, colAmax, totalAmax}) {
                 if (b != null) {

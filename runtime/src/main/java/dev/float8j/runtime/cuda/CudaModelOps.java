@@ -118,7 +118,7 @@ final class CudaModelOps implements ModelOps {
             throw new IllegalArgumentException(op + ": " + what + " must be an F32 tensor on the GPU (move it with"
                     + " toDevice first), got " + t);
         }
-        return DeviceMemory.deviceView(t);
+        return DeviceMemory.writableView(t);
     }
 
     private Tensor result(DType dtype, int... shape) {
@@ -243,7 +243,8 @@ final class CudaModelOps implements ModelOps {
         Tensor y = result(x.dtype(), x.shape());
         Tensor inverseRms = result(DType.F32, rows, 1);
         launch(rmsNorm, "rms_norm", rows, THREADS, 0, dx.pointer(), dt(x.dtype()), dg.pointer(),
-                DeviceMemory.deviceView(y).pointer(), DeviceMemory.deviceView(inverseRms).pointer(), dim, eps);
+                DeviceMemory.deviceView(y).pointer(), DeviceMemory.deviceView(inverseRms).pointer(), dim, eps,
+                memory.amaxWordFor(y));
         Reference.reachabilityFence(x);
         Reference.reachabilityFence(gain);
         return new NormResult(y, inverseRms);
@@ -251,7 +252,25 @@ final class CudaModelOps implements ModelOps {
 
     @Override
     public Tensor rmsNormBackward(Tensor dY, Tensor x, Tensor gain, Tensor inverseRms, Tensor gradGain) {
-        String op = "rmsNormBackward";
+        return normBackward("rmsNormBackward", null, dY, x, gain, inverseRms, gradGain);
+    }
+
+    /** One pass: the norm's dX added to residual as it is written (see ModelOps). */
+    @Override
+    public Tensor rmsNormBackwardAdd(Tensor residual, Tensor dY, Tensor x, Tensor gain, Tensor inverseRms,
+            Tensor gradGain) {
+        String op = "rmsNormBackwardAdd";
+        requireActivation(op, residual);
+        if (residual.size() != x.size()) {
+            throw new IllegalArgumentException(op + ": the residual " + residual + " and x " + x
+                    + " hold different element counts");
+        }
+        return normBackward(op, residual, dY, x, gain, inverseRms, gradGain);
+    }
+
+    /** dX, or residual + dX when residual is not null; the result reports its amax for the next FP8 cast. */
+    private Tensor normBackward(String op, Tensor residual, Tensor dY, Tensor x, Tensor gain, Tensor inverseRms,
+            Tensor gradGain) {
         int rows = x.rows();
         int dim = x.cols();
         requireActivation(op, x);
@@ -269,14 +288,17 @@ final class CudaModelOps implements ModelOps {
         DeviceTensor dx = in(x);
         DeviceTensor dg = in(gain);
         DeviceTensor dinv = in(inverseRms);
+        long res = residual == null ? 0L : in(residual).pointer();
         // eight blocks of 256 threads fill a multiprocessor's 2048 threads; with two, the row loop's block sums left
         // it waiting on memory (0.68 ms for 16384 x 4096 BF16 rows on an H100, 590 GB/s)
         int blocks = Math.min(rows, 8 * cuda.multiprocessors);
         long partials = workspace.floats((long) blocks * dim);
-        Tensor dX = result(x.dtype(), x.shape());
+        Tensor dX = residual == null ? result(x.dtype(), x.shape()) : result(residual.dtype(), residual.shape());
         launch(rmsNorm, "rms_norm_backward", blocks, THREADS, 4 * dim, ddy.pointer(), dt(dY.dtype()), dx.pointer(),
-                dt(x.dtype()), dg.pointer(), dinv.pointer(), DeviceMemory.deviceView(dX).pointer(), partials, rows, dim);
+                dt(x.dtype()), dg.pointer(), dinv.pointer(), res, dt(dX.dtype()), DeviceMemory.deviceView(dX).pointer(),
+                partials, rows, dim, memory.amaxWordFor(dX));
         launch(rmsNorm, "rms_norm_gain_sum", ceilDiv(dim, THREADS), THREADS, 0, partials, blocks, dim, gg.pointer());
+        Reference.reachabilityFence(residual);
         Reference.reachabilityFence(dY);
         Reference.reachabilityFence(x);
         Reference.reachabilityFence(gain);
@@ -302,9 +324,9 @@ final class CudaModelOps implements ModelOps {
             args.set(JAVA_INT, CudaCasts.offset(ROPE_ARGS, "headDim"), shape.headDim());
             args.set(JAVA_FLOAT, CudaCasts.offset(ROPE_ARGS, "log2Theta"), (float) (Math.log(theta) / Math.log(2)));
             args.set(JAVA_FLOAT, CudaCasts.offset(ROPE_ARGS, "sign"), inverse ? -1f : 1f);
-            // one block per row
+            // one block per row; the inverse's result is a projection's gradient, whose FP8 cast reads its amax
             launch(rope, "rope", shape.tokens(), THREADS, 0, dx.pointer(), DeviceMemory.deviceView(y).pointer(),
-                    dt(x.dtype()), args);
+                    dt(x.dtype()), args, inverse ? memory.amaxWordFor(y) : 0L);
         }
         Reference.reachabilityFence(x);
         return y;
@@ -418,7 +440,7 @@ final class CudaModelOps implements ModelOps {
         DeviceTensor u = in(up);
         Tensor h = result(gate.dtype(), gate.shape());
         launch(elementwise, "swiglu", gridFor(gate.size()), THREADS, 0, g.pointer(), dt(gate.dtype()), u.pointer(),
-                dt(up.dtype()), DeviceMemory.deviceView(h).pointer(), (long) gate.size());
+                dt(up.dtype()), DeviceMemory.deviceView(h).pointer(), (long) gate.size(), memory.amaxWordFor(h));
         Reference.reachabilityFence(gate);
         Reference.reachabilityFence(up);
         return h;
@@ -439,7 +461,8 @@ final class CudaModelOps implements ModelOps {
         Tensor dUp = result(up.dtype(), up.shape());
         launch(elementwise, "swiglu_backward", gridFor(gate.size()), THREADS, 0, dh.pointer(), dt(dH.dtype()),
                 g.pointer(), dt(gate.dtype()), u.pointer(), dt(up.dtype()), DeviceMemory.deviceView(dGate).pointer(),
-                DeviceMemory.deviceView(dUp).pointer(), (long) gate.size());
+                DeviceMemory.deviceView(dUp).pointer(), (long) gate.size(), memory.amaxWordFor(dGate),
+                memory.amaxWordFor(dUp));
         Reference.reachabilityFence(dH);
         Reference.reachabilityFence(gate);
         Reference.reachabilityFence(up);
@@ -557,8 +580,16 @@ final class CudaModelOps implements ModelOps {
                     (float) (1 - Math.pow(step.beta2(), step.step())));
             args.set(JAVA_FLOAT, CudaCasts.offset(ADAMW_ARGS, "maxNorm"), maxNorm);
             args.set(JAVA_LONG, CudaCasts.offset(ADAMW_ARGS, "sumOfSquares"), sumOfSquares);
-            launch(optimizer, "adamw", gridFor(param.size()), THREADS, 0, w.pointer(), g.pointer(), m.pointer(),
-                    v.pointer(), (long) param.size(), args);
+            // the updated weight's amax, attached once the update is queued (until then param keeps none)
+            DeviceBuffer amax = memory.zeroedWords(1);
+            try {
+                launch(optimizer, "adamw", gridFor(param.size()), THREADS, 0, w.pointer(), g.pointer(), m.pointer(),
+                        v.pointer(), (long) param.size(), args, amax.pointer());
+            } catch (RuntimeException e) {
+                amax.close();
+                throw e;
+            }
+            DeviceMemory.attachAmax(param, amax);
         }
         Reference.reachabilityFence(param);
         Reference.reachabilityFence(grad);
@@ -573,7 +604,7 @@ final class CudaModelOps implements ModelOps {
             ReferenceModelOps.INSTANCE.zero(t);
             return;
         }
-        DeviceTensor d = DeviceMemory.deviceView(t);
+        DeviceTensor d = DeviceMemory.writableView(t);
         if (t.dtype() == DType.F32) {
             cuda.driver.memset32(d.pointer(), 0, t.size(), cuda.stream);
         } else {

@@ -179,6 +179,36 @@ final class DeviceMemory {
         return new DeviceTensor(d.buffer(), t.rows(), t.cols(), t.dtype());
     }
 
+    /**
+     * The device tensor behind t for an op that writes into it in place: the absolute maximum its producer reported
+     * no longer holds, so it is dropped (see {@link Resident#knownAmax()}).
+     */
+    static DeviceTensor writableView(Tensor t) {
+        DeviceTensor d = deviceView(t);
+        ours(t, t.deviceData()).knownAmax(null);
+        return d;
+    }
+
+    /** The absolute maximum t's producer reported (a device word of float bits), or null; see {@link Resident}. */
+    static DeviceBuffer knownAmax(Tensor t) {
+        return ours(t, t.deviceData()).knownAmax();
+    }
+
+    /**
+     * A zeroed device word, attached to t (a result about to be written, which nobody else sees yet) as its absolute
+     * maximum, for the kernel writing t to fill in: its address.
+     */
+    long amaxWordFor(Tensor t) {
+        DeviceBuffer word = zeroedWords(1);
+        attachAmax(t, word);
+        return word.pointer();
+    }
+
+    /** Takes word, which a kernel queued on the stream fills with t's absolute maximum, as t's known amax. */
+    static void attachAmax(Tensor t, DeviceBuffer word) {
+        ours(t, t.deviceData()).knownAmax(word);
+    }
+
     Tensor toDevice(Tensor t) {
         if (t.isOnDevice()) {
             deviceView(t);  // checks that it is this GPU's

@@ -26,6 +26,23 @@ final class Resident implements DeviceData {
     /** Collectives in flight that use this memory. */
     private int pins;
     private boolean freeWhenUnpinned;
+    /** The absolute maximum its producer reported, freed with this memory (see {@link #knownAmax}). */
+    private final AmaxWord amax = new AmaxWord();
+
+    /**
+     * A device word with a tensor's absolute maximum as float bits, as the kernel that wrote the tensor reported it;
+     * null where none did, or where the tensor was written in place since.
+     */
+    private static final class AmaxWord {
+        DeviceBuffer word;
+
+        void replace(DeviceBuffer next) {
+            if (word != null) {
+                word.close();
+            }
+            word = next;
+        }
+    }
 
     private Resident(String device, DeviceTensor tensor, DeviceFloat8 fp8, DeviceBuffer raw) {
         this.device = device;
@@ -33,9 +50,11 @@ final class Resident implements DeviceData {
         this.fp8 = fp8;
         this.raw = raw;
         AutoCloseable owned = tensor != null ? tensor : fp8 != null ? fp8 : raw;
+        AmaxWord reported = amax;
         release = CLEANER.register(this, () -> {
             try {
                 owned.close();
+                reported.replace(null);
             } catch (Exception e) {
                 throw new IllegalStateException(e);
             }
@@ -69,6 +88,20 @@ final class Resident implements DeviceData {
             freeWhenUnpinned = false;
             release.clean();
         }
+    }
+
+    /**
+     * The device word holding this tensor's absolute maximum (float bits, NaN above +Inf as an unsigned integer),
+     * which the kernel that wrote it reported; null if none did. A tensorwise cast reads it instead of passing over
+     * the tensor. Every view of a device tensor covers all of it (views only reshape), so it holds for each.
+     */
+    synchronized DeviceBuffer knownAmax() {
+        return amax.word;
+    }
+
+    /** Takes word (or null) as this tensor's absolute maximum; the word is freed with this memory. */
+    synchronized void knownAmax(DeviceBuffer word) {
+        amax.replace(word);
     }
 
     static Resident of(String device, DeviceTensor tensor) {

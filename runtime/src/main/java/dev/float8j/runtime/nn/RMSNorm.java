@@ -81,6 +81,19 @@ public final class RMSNorm extends Module implements Layer {
 
     @Override
     public Tensor backward(Tensor gradOutput) {
+        return backward(gradOutput, null);
+    }
+
+    /**
+     * residual + dX, in residual's dtype and shape: a pre-norm block's backward, where the gradient of the residual
+     * path (residual, which stays the caller's) meets this norm's, in one pass where the backend fuses them. The
+     * bits are those of adding residual and {@link #backward(Tensor)}'s result.
+     */
+    public Tensor backward(Tensor gradOutput, Tensor residual) {
+        if (residual != null && residual.size() != gradOutput.size()) {
+            throw new IllegalArgumentException(this + ": the residual gradient " + residual + " does not match "
+                    + gradOutput);
+        }
         guard.enter();
         try {
             if (saved.isEmpty()) {
@@ -95,7 +108,10 @@ public final class RMSNorm extends Module implements Layer {
             Backend backend = Backends.current();
             Tensor g = gradOutput.reshape(s.x().shape());
             try {
-                return Ops.where(s.x()).rmsNormBackward(g, s.x(), gain.value(), s.inverseRms(), gain.grad());
+                return residual == null
+                        ? Ops.where(s.x()).rmsNormBackward(g, s.x(), gain.value(), s.inverseRms(), gain.grad())
+                        : Ops.where(s.x()).rmsNormBackwardAdd(residual, g, s.x(), gain.value(), s.inverseRms(),
+                                gain.grad());
             } finally {
                 // the view of the caller's gradient, and the save, which nothing else holds
                 backend.release(g);

@@ -42,6 +42,16 @@ public interface ModelOps {
     /** dX of rmsNorm; gradGain += the gain's gradient. */
     Tensor rmsNormBackward(Tensor dY, Tensor x, Tensor gain, Tensor inverseRms, Tensor gradGain);
 
+    /**
+     * residual + {@link #rmsNormBackward}, in residual's dtype and shape, with dX rounded to x's dtype first (the bits
+     * of {@code add(residual, rmsNormBackward(...))}): a pre-norm block's backward, where the residual path's gradient
+     * meets the norm's. A backend may do it in one pass.
+     */
+    default Tensor rmsNormBackwardAdd(Tensor residual, Tensor dY, Tensor x, Tensor gain, Tensor inverseRms,
+            Tensor gradGain) {
+        return add(residual, rmsNormBackward(dY, x, gain, inverseRms, gradGain));
+    }
+
     // ---- rotary position embedding (the "rotate half" pairing: element i with i + headDim/2 of each head) ----
 
     /**

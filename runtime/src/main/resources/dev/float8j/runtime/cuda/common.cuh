@@ -81,6 +81,32 @@ __device__ __forceinline__ float block_sum(float v, float* scratch) {
     return v;
 }
 
+// The absolute maximum of a tensor as its producer writes it, for the tensorwise FP8 cast that reads it next (which
+// then skips its own pass over the tensor): float bits, which order as unsigned integers with NaN and Inf above every
+// finite value, so one atomicMax keeps the largest. as_stored is x as dtype holds it (BF16 rounded), stored_abs_bits
+// its absolute value's bits.
+__device__ __forceinline__ float as_stored(float x, int dtype) {
+    return dtype == DT_F32 ? x : __uint_as_float((u32) bf16_from_float(x) << 16);
+}
+
+__device__ __forceinline__ u32 stored_abs_bits(float x, int dtype) {
+    return __float_as_uint(as_stored(x, dtype)) & 0x7FFFFFFFu;
+}
+
+// *amax = max(*amax, m over the block), one atomic per block; amax null: nothing. Every thread of the block calls it
+// (it holds barriers), with blockDim.x a multiple of 32; scratch holds 32 words of shared memory.
+__device__ __forceinline__ void block_amax(u32 m, u32* amax, u32* scratch) {
+    if (amax == nullptr) return;  // the same for the whole block
+    for (int o = 16; o > 0; o >>= 1) m = max(m, __shfl_xor_sync(0xFFFFFFFFu, m, o));
+    __syncthreads();
+    if ((threadIdx.x & 31) == 0) scratch[threadIdx.x >> 5] = m;
+    __syncthreads();
+    if (threadIdx.x == 0) {
+        for (int w = 1; w < (int) (blockDim.x >> 5); w++) m = max(m, scratch[w]);
+        atomicMax(amax, m);
+    }
+}
+
 // Writes sizeof(T) into out[i++] (the start of a struct's layout report; see KernelModule.java).
 #define LAYOUT_SIZE(T) out[i++] = (long long) sizeof(T)
 // the address of f in a T at address 0: NVRTC has neither offsetof nor __builtin_offsetof

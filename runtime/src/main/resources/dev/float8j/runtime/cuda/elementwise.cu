@@ -1,5 +1,6 @@
 // Element-by-element ops of a transformer: residual add, SwiGLU forward and backward, gradient accumulation, and a
-// gemm's bias (added to its F32 result; its gradient as column sums).
+// gemm's bias (added to its F32 result; its gradient as column sums). SwiGLU's kernels also report their outputs'
+// absolute maxima, which the tensorwise FP8 casts of the next gemm read instead of passing over the tensor again.
 // Tensors are F32 or BF16 (DT_F32, DT_BF16), math is F32; each kernel but column_sums is a grid-stride loop over
 // n elements.
 #include "common.cuh"
@@ -62,24 +63,32 @@ __device__ __forceinline__ float sigmoid(float x) {
     return 1.0f / (1.0f + expf(-x));
 }
 
-// h = silu(gate) * up, silu(g) = g * sigmoid(g); h in gate's dtype. Four elements per load where the pointers
-// allow it.
-extern "C" __global__ void swiglu(const void* gate, int gType, const void* up, int uType, void* h, long n) {
+// h = silu(gate) * up, silu(g) = g * sigmoid(g); h in gate's dtype, *amax (null: none) its absolute maximum. Four
+// elements per load where the pointers allow it.
+extern "C" __global__ void swiglu(const void* gate, int gType, const void* up, int uType, void* h, long n, u32* amax) {
+    __shared__ u32 amaxScratch[32];
+    u32 m = 0;
     long first = 0;
     if (aligned16(gate, up, h)) {
         GRID_STRIDE(q, n / 4) {
             float g[4], u[4];
             load4(gate, q, gType, g);
             load4(up, q, uType, u);
-            for (int j = 0; j < 4; j++) g[j] = g[j] * sigmoid(g[j]) * u[j];
+            for (int j = 0; j < 4; j++) {
+                g[j] = g[j] * sigmoid(g[j]) * u[j];
+                m = max(m, stored_abs_bits(g[j], gType));
+            }
             store4(h, q, gType, g);
         }
         first = n / 4 * 4;
     }
     GRID_STRIDE_FROM(i, first, n) {
         float g = load_elem(gate, i, gType);
-        store_elem(h, i, gType, g * sigmoid(g) * load_elem(up, i, uType));
+        float out = g * sigmoid(g) * load_elem(up, i, uType);
+        m = max(m, stored_abs_bits(out, gType));
+        store_elem(h, i, gType, out);
     }
+    block_amax(m, amax, amaxScratch);
 }
 
 // dGate = dH * up * silu'(gate), silu'(g) = s + g s (1 - s); dUp = dH * silu(gate). Each in its input's dtype.
@@ -89,8 +98,11 @@ __device__ __forceinline__ void swiglu_grads(float dh, float g, float u, float& 
     dUp = dh * g * s;
 }
 
+// *amaxGate and *amaxUp (null: none) get dGate's and dUp's absolute maxima.
 extern "C" __global__ void swiglu_backward(const void* dH, int dhType, const void* gate, int gType, const void* up,
-                                           int uType, void* dGate, void* dUp, long n) {
+                                           int uType, void* dGate, void* dUp, long n, u32* amaxGate, u32* amaxUp) {
+    __shared__ u32 amaxScratch[32];
+    u32 mGate = 0, mUp = 0;
     long first = 0;
     if (aligned16(dH, gate, up, dGate, dUp)) {
         GRID_STRIDE(q, n / 4) {
@@ -98,7 +110,11 @@ extern "C" __global__ void swiglu_backward(const void* dH, int dhType, const voi
             load4(dH, q, dhType, dh);
             load4(gate, q, gType, g);
             load4(up, q, uType, u);
-            for (int j = 0; j < 4; j++) swiglu_grads(dh[j], g[j], u[j], dg[j], du[j]);
+            for (int j = 0; j < 4; j++) {
+                swiglu_grads(dh[j], g[j], u[j], dg[j], du[j]);
+                mGate = max(mGate, stored_abs_bits(dg[j], gType));
+                mUp = max(mUp, stored_abs_bits(du[j], uType));
+            }
             store4(dGate, q, gType, dg);
             store4(dUp, q, uType, du);
         }
@@ -107,7 +123,11 @@ extern "C" __global__ void swiglu_backward(const void* dH, int dhType, const voi
     GRID_STRIDE_FROM(i, first, n) {
         float dg, du;
         swiglu_grads(load_elem(dH, i, dhType), load_elem(gate, i, gType), load_elem(up, i, uType), dg, du);
+        mGate = max(mGate, stored_abs_bits(dg, gType));
+        mUp = max(mUp, stored_abs_bits(du, uType));
         store_elem(dGate, i, gType, dg);
         store_elem(dUp, i, uType, du);
     }
+    block_amax(mGate, amaxGate, amaxScratch);
+    block_amax(mUp, amaxUp, amaxScratch);
 }

@@ -57,8 +57,12 @@ __device__ __forceinline__ void adamw_update(float& w, float g, float& m, float&
 // One AdamW step on n elements (all F32): g' = g * min(1, maxNorm / (sqrt(sumOfSquares) + 1e-6)),
 // m = b1 m + (1 - b1) g', v = b2 v + (1 - b2) g'^2, w -= lr ((m / c1) / (sqrt(v / c2) + eps) + wd w).
 // Four elements per load where the arrays are 16-byte aligned (device buffers are): the step reads 16 and writes
-// 12 bytes per parameter, so it runs at the memory's speed or not at all.
-extern "C" __global__ void adamw(float* param, const float* grad, float* expAvg, float* expAvgSq, long n, AdamWArgs a) {
+// 12 bytes per parameter, so it runs at the memory's speed or not at all. *amax (null: none) gets the updated
+// parameter's absolute maximum: the tensorwise FP8 cast of the weight in the next forward then need not read it twice.
+extern "C" __global__ void adamw(float* param, const float* grad, float* expAvg, float* expAvgSq, long n, AdamWArgs a,
+                                 u32* amax) {
+    __shared__ u32 amaxScratch[32];
+    u32 top = 0;
     float clip = 1.0f;
     if (a.sumOfSquares != nullptr) clip = fminf(1.0f, a.maxNorm / (sqrtf(a.sumOfSquares[0]) + 1e-6f));
     long stride = (long) gridDim.x * blockDim.x;
@@ -71,6 +75,8 @@ extern "C" __global__ void adamw(float* param, const float* grad, float* expAvg,
             adamw_update(w.y, g.y * clip, m.y, v.y, a);
             adamw_update(w.z, g.z * clip, m.z, v.z, a);
             adamw_update(w.w, g.w * clip, m.w, v.w, a);
+            top = max(top, max(max(stored_abs_bits(w.x, DT_F32), stored_abs_bits(w.y, DT_F32)),
+                               max(stored_abs_bits(w.z, DT_F32), stored_abs_bits(w.w, DT_F32))));
             ((F32x4*) param)[q] = w;
             ((F32x4*) expAvg)[q] = m;
             ((F32x4*) expAvgSq)[q] = v;
@@ -80,10 +86,12 @@ extern "C" __global__ void adamw(float* param, const float* grad, float* expAvg,
     for (long i = first + blockIdx.x * (long) blockDim.x + threadIdx.x; i < n; i += stride) {
         float w = param[i], m = expAvg[i], v = expAvgSq[i];
         adamw_update(w, grad[i] * clip, m, v, a);
+        top = max(top, stored_abs_bits(w, DT_F32));
         param[i] = w;
         expAvg[i] = m;
         expAvgSq[i] = v;
     }
+    block_amax(top, amax, amaxScratch);
 }
 
 // The layout of AdamWArgs, as CudaModelOps.java checks it at load time.

@@ -15,10 +15,12 @@ __device__ __forceinline__ bool rows_in_registers(int dim, int vectors, const vo
     return dim % 4 == 0 && dim <= 4 * vectors * (int) blockDim.x && aligned16(a, b, c, d, e);
 }
 
-// One block per row.
+// One block per row; *amax (null: none) gets y's absolute maximum.
 extern "C" __global__ void rms_norm(const void* x, int xType, const float* gain, void* y, float* inverseRms, int dim,
-                                    float eps) {
+                                    float eps, u32* amax) {
     __shared__ float scratch[32];
+    __shared__ u32 amaxScratch[32];
+    u32 m = 0;
     long base = (long) blockIdx.x * dim;
     float sum = 0.0f;
     if (rows_in_registers(dim, ROW_VECTORS, x, y, gain)) {
@@ -41,10 +43,14 @@ extern "C" __global__ void rms_norm(const void* x, int xType, const float* gain,
             if (q < dim / 4) {
                 float g[4], out[4];
                 load4(gain, q, DT_F32, g);
-                for (int e = 0; e < 4; e++) out[e] = v[j][e] * inv * g[e];
+                for (int e = 0; e < 4; e++) {
+                    out[e] = v[j][e] * inv * g[e];
+                    m = max(m, stored_abs_bits(out[e], xType));
+                }
                 store4(y, q0 + q, xType, out);
             }
         }
+        block_amax(m, amax, amaxScratch);
         return;
     }
     for (int c = threadIdx.x; c < dim; c += blockDim.x) {
@@ -55,8 +61,11 @@ extern "C" __global__ void rms_norm(const void* x, int xType, const float* gain,
     float inv = rsqrtf(sum / dim + eps);
     if (threadIdx.x == 0) inverseRms[blockIdx.x] = inv;
     for (int c = threadIdx.x; c < dim; c += blockDim.x) {
-        store_elem(y, base + c, xType, load_elem(x, base + c, xType) * inv * gain[c]);
+        float out = load_elem(x, base + c, xType) * inv * gain[c];
+        m = max(m, stored_abs_bits(out, xType));
+        store_elem(y, base + c, xType, out);
     }
+    block_amax(m, amax, amaxScratch);
 }
 
 // The backward keeps fewer vectors per thread (rows of up to 4 * BACKWARD_ROW_VECTORS * blockDim.x elements) so that
@@ -64,14 +73,25 @@ extern "C" __global__ void rms_norm(const void* x, int xType, const float* gain,
 // and the sums in shared memory (4-way bank conflicts) it ran at the speed of the element-by-element loop.
 #define BACKWARD_ROW_VECTORS 4
 
-// dx = inv * (dy * gain - xhat * mean(dy * gain * xhat)), xhat = x * inv; dx in x's dtype. Block b handles rows
-// b, b + gridDim.x, ...; its gain-gradient column sums (dy * xhat) go to partials[b * dim + c].
+// What the backward writes for dx at element i: dx, or residual[i] + dx rounded to x's dtype.
+__device__ __forceinline__ float norm_grad_out(float dx, int xType, const void* residual, long i, int outType) {
+    return residual == nullptr ? dx : load_elem(residual, i, outType) + as_stored(dx, xType);
+}
+
+// dx = inv * (dy * gain - xhat * mean(dy * gain * xhat)), xhat = x * inv, rounded to x's dtype. dX = dx, or with a
+// residual (of dtype outType) dX = residual + dx in outType: a pre-norm block's backward, where the residual path's
+// gradient meets the norm's, in one pass instead of a separate add (the same bits as that add). Block b handles rows
+// b, b + gridDim.x, ...; its gain-gradient column sums (dy * xhat) go to partials[b * dim + c]. *amax (null: none)
+// gets dX's absolute maximum.
 // Dynamic shared memory: dim floats (the element-by-element path's column sums).
 extern "C" __global__ void rms_norm_backward(const void* dY, int dyType, const void* x, int xType, const float* gain,
-                                             const float* inverseRms, void* dX, float* partials, int rows, int dim) {
+                                             const float* inverseRms, const void* residual, int outType, void* dX,
+                                             float* partials, int rows, int dim, u32* amax) {
     extern __shared__ float gainSums[];
     __shared__ float scratch[32];
-    if (rows_in_registers(dim, BACKWARD_ROW_VECTORS, dY, x, gain, dX, partials)) {
+    __shared__ u32 amaxScratch[32];
+    u32 m = 0;
+    if (rows_in_registers(dim, BACKWARD_ROW_VECTORS, dY, x, gain, dX, partials) && aligned16(residual)) {
         // thread t owns vectors t + j * blockDim.x of every row: its gain sums stay in its registers
         float sums[BACKWARD_ROW_VECTORS][4] = {};
         for (int r = blockIdx.x; r < rows; r += gridDim.x) {
@@ -99,10 +119,15 @@ extern "C" __global__ void rms_norm_backward(const void* dY, int dyType, const v
             for (int j = 0; j < BACKWARD_ROW_VECTORS; j++) {
                 int q = threadIdx.x + j * blockDim.x;
                 if (q < dim / 4) {
-                    float g[4], out[4];
+                    float g[4], out[4], r[4];
                     load4(gain, q, DT_F32, g);
-                    for (int e = 0; e < 4; e++) out[e] = inv * (dys[j][e] * g[e] - xs[j][e] * inv * meanDot);
-                    store4(dX, q0 + q, xType, out);
+                    if (residual != nullptr) load4(residual, q0 + q, outType, r);
+                    for (int e = 0; e < 4; e++) {
+                        out[e] = inv * (dys[j][e] * g[e] - xs[j][e] * inv * meanDot);
+                        if (residual != nullptr) out[e] = r[e] + as_stored(out[e], xType);
+                        m = max(m, stored_abs_bits(out[e], outType));
+                    }
+                    store4(dX, q0 + q, outType, out);
                 }
             }
         }
@@ -111,6 +136,7 @@ extern "C" __global__ void rms_norm_backward(const void* dY, int dyType, const v
             int q = threadIdx.x + j * blockDim.x;
             if (q < dim / 4) store4(partials, (long) blockIdx.x * dim / 4 + q, DT_F32, sums[j]);
         }
+        block_amax(m, amax, amaxScratch);
         return;
     }
     for (int c = threadIdx.x; c < dim; c += blockDim.x) gainSums[c] = 0.0f;
@@ -128,10 +154,13 @@ extern "C" __global__ void rms_norm_backward(const void* dY, int dyType, const v
         for (int c = threadIdx.x; c < dim; c += blockDim.x) {
             float xhat = load_elem(x, base + c, xType) * inv;
             float dy = load_elem(dY, base + c, dyType);
-            store_elem(dX, base + c, xType, inv * (dy * gain[c] - xhat * meanDot));
+            float out = norm_grad_out(inv * (dy * gain[c] - xhat * meanDot), xType, residual, base + c, outType);
+            m = max(m, stored_abs_bits(out, outType));
+            store_elem(dX, base + c, outType, out);
         }
     }
     for (int c = threadIdx.x; c < dim; c += blockDim.x) partials[(long) blockIdx.x * dim + c] = gainSums[c];
+    block_amax(m, amax, amaxScratch);
 }
 
 // gradGain[c] += sum over b < blocks of partials[b * dim + c], in b order.

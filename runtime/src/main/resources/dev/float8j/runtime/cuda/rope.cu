@@ -43,8 +43,11 @@ __device__ __forceinline__ void store2(void* p, long i, int dtype, float v0, flo
 // One block per row of x and y (F32 or BF16, dtype; [rows, heads * headDim]), its threads over the row's pairs: the
 // position and row offset are computed once per block, not divided out of a flat pair index per element (64-bit
 // divisions made the flat version about three times slower than the memory). With an even headDim / 2 and aligned
-// rows each thread turns two adjacent pairs per step with one load and one store per half.
-extern "C" __global__ void rope(const void* x, void* y, int dtype, RopeArgs a) {
+// rows each thread turns two adjacent pairs per step with one load and one store per half. *amax (null: none) gets
+// y's absolute maximum (the inverse's y is a projection's gradient, which the projection's backward casts to FP8).
+extern "C" __global__ void rope(const void* x, void* y, int dtype, RopeArgs a, u32* amax) {
+    __shared__ u32 amaxScratch[32];
+    u32 m = 0;
     int half = a.headDim / 2;
     int pairs = a.heads * half;
     long rowBase = (long) blockIdx.x * a.heads * a.headDim;
@@ -59,9 +62,13 @@ extern "C" __global__ void rope(const void* x, void* y, int dtype, RopeArgs a) {
             rope_angle(a, position, i + 1, &s1, &c1);
             load2(x, base + i, dtype, lo);
             load2(x, base + i + half, dtype, hi);
-            store2(y, base + i, dtype, lo[0] * c0 - hi[0] * s0, lo[1] * c1 - hi[1] * s1);
-            store2(y, base + i + half, dtype, lo[0] * s0 + hi[0] * c0, lo[1] * s1 + hi[1] * c1);
+            float out[4] = {lo[0] * c0 - hi[0] * s0, lo[1] * c1 - hi[1] * s1, lo[0] * s0 + hi[0] * c0,
+                             lo[1] * s1 + hi[1] * c1};
+            for (int e = 0; e < 4; e++) m = max(m, stored_abs_bits(out[e], dtype));
+            store2(y, base + i, dtype, out[0], out[1]);
+            store2(y, base + i + half, dtype, out[2], out[3]);
         }
+        block_amax(m, amax, amaxScratch);
         return;
     }
     for (int p = threadIdx.x; p < pairs; p += blockDim.x) {
@@ -72,9 +79,12 @@ extern "C" __global__ void rope(const void* x, void* y, int dtype, RopeArgs a) {
         rope_angle(a, position, i, &s, &c);
         float lo = load_elem(x, base + i, dtype);
         float hi = load_elem(x, base + i + half, dtype);
-        store_elem(y, base + i, dtype, lo * c - hi * s);
-        store_elem(y, base + i + half, dtype, lo * s + hi * c);
+        float out0 = lo * c - hi * s, out1 = lo * s + hi * c;
+        m = max(m, max(stored_abs_bits(out0, dtype), stored_abs_bits(out1, dtype)));
+        store_elem(y, base + i, dtype, out0);
+        store_elem(y, base + i + half, dtype, out1);
     }
+    block_amax(m, amax, amaxScratch);
 }
 
 // The layout of RopeArgs, as CudaModelOps.java checks it at load time.

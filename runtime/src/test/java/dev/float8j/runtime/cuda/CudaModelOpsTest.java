@@ -160,6 +160,17 @@ class CudaModelOpsTest {
                 actual.inverseRms(), gradGainDevice);
         assertClose(dX, dXDevice, tolerance(dtype), 1e-4, "rmsNorm dX, dim " + dim);
         assertClose(gradGainHost, gradGainDevice, 1e-4, 1e-3, "rmsNorm gain gradient, dim " + dim);
+
+        // the residual path's gradient added as dX is written: F32 and BF16 residuals, either dtype of x
+        for (DType residualType : DType.values()) {
+            Tensor residual = random(10, residualType, rows, dim);
+            Tensor sum = REF.rmsNormBackwardAdd(residual, dY, x, gain, expected.inverseRms(), gradGainHost);
+            Tensor sumDevice = ops.rmsNormBackwardAdd(cuda.toDevice(residual), cuda.toDevice(dY), cuda.toDevice(x),
+                    cuda.toDevice(gain), actual.inverseRms(), gradGainDevice);
+            String what = "rmsNorm residual (" + residualType + ") + dX, dim " + dim;
+            assertClose(sum, sumDevice, tolerance(residualType) + tolerance(dtype), 1e-4, what);
+            assertClose(gradGainHost, gradGainDevice, 1e-4, 2e-3, what + ": gain gradient");
+        }
     }
 
     @ParameterizedTest

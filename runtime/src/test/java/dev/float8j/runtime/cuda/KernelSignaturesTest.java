@@ -43,8 +43,8 @@ class KernelSignaturesTest {
     @Test
     void parametersAreReadAsDeclared() throws IOException {
         KernelSignatures elementwise = KernelSignatures.parse("elementwise.cu", source("elementwise.cu"));
-        // void swiglu(const void* gate, int gType, const void* up, int uType, void* h, long n)
-        assertEquals(List.of(Kind.POINTER, Kind.INT, Kind.POINTER, Kind.INT, Kind.POINTER, Kind.LONG),
+        // void swiglu(const void* gate, int gType, const void* up, int uType, void* h, long n, u32* amax)
+        assertEquals(List.of(Kind.POINTER, Kind.INT, Kind.POINTER, Kind.INT, Kind.POINTER, Kind.LONG, Kind.POINTER),
                 elementwise.of("swiglu").stream().map(KernelSignatures.Parameter::kind).toList());
         KernelSignatures cast = KernelSignatures.parse("cast.cu", source("cast.cu"));
         // cast_tiles_##NAME(Source src, int rows, int cols, int mode, int tile, Copy rowCopy, Copy colCopy,
@@ -62,10 +62,10 @@ class KernelSignaturesTest {
     void anIntForALongCountIsRefusedNamingTheParameter() throws IOException {
         KernelSignatures elementwise = KernelSignatures.parse("elementwise.cu", source("elementwise.cu"));
         IllegalArgumentException e = assertThrows(IllegalArgumentException.class,
-                () -> elementwise.check("swiglu", 1L, 0, 2L, 0, 3L, 1280));
+                () -> elementwise.check("swiglu", 1L, 0, 2L, 0, 3L, 1280, 0L));
         assertEquals("elementwise.cu: kernel swiglu argument 6 (long n) needs a Long, got Integer 1280",
                 e.getMessage());
-        assertDoesNotThrow(() -> elementwise.check("swiglu", 1L, 0, 2L, 0, 3L, 1280L));
+        assertDoesNotThrow(() -> elementwise.check("swiglu", 1L, 0, 2L, 0, 3L, 1280L, 0L));
     }
 
     @Test

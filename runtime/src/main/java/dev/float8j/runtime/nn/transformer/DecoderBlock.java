@@ -39,10 +39,7 @@ public final class DecoderBlock extends Module {
         }
     }
 
-    /**
-     * stream + branch(input): a residual connection forward (input the normed stream) and backward (input the
-     * branch's gradient, branch the norm's backward). input and branch's result are released; stream stays.
-     */
+    /** stream + branch(input), a residual connection; input and branch's result are released, stream stays. */
     private static Tensor residual(Tensor stream, Tensor input, UnaryOperator<Tensor> branch) {
         Tensor out = Ops.consume(input, branch);
         Tensor sum = Ops.where(stream).add(stream, out);
@@ -50,10 +47,13 @@ public final class DecoderBlock extends Module {
         return sum;
     }
 
-    /** The residual paths pass the gradient through unchanged, beside each branch's; gradOutput stays the caller's. */
+    /**
+     * The residual paths pass the gradient through unchanged; each norm's backward adds its branch's gradient to it
+     * as it writes dX. gradOutput stays the caller's.
+     */
     public Tensor backward(Tensor gradOutput) {
-        Tensor dh = residual(gradOutput, mlp.backward(gradOutput), mlpNorm::backward);
-        Tensor dx = residual(dh, attn.backward(dh), attnNorm::backward);
+        Tensor dh = Ops.consume(mlp.backward(gradOutput), g -> mlpNorm.backward(g, gradOutput));
+        Tensor dx = Ops.consume(attn.backward(dh), g -> attnNorm.backward(g, dh));
         Ops.release(dh);
         return dx;
     }

@@ -1,0 +1,181 @@
+package dev.float8j.runtime.cuda;
+
+import static java.lang.foreign.ValueLayout.JAVA_INT;
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertNotNull;
+import static org.junit.jupiter.api.Assertions.assertNull;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+
+import dev.float8j.plan.Fp8Format;
+import dev.float8j.plan.QuantSpec;
+import dev.float8j.plan.ScalingGranularity;
+import dev.float8j.runtime.DType;
+import dev.float8j.runtime.Float8Tensor;
+import dev.float8j.runtime.Tensor;
+import dev.float8j.runtime.ops.AdamWStep;
+import dev.float8j.runtime.ops.AttentionShape;
+import dev.float8j.runtime.ops.ModelOps;
+import dev.float8j.runtime.ops.NormResult;
+import dev.float8j.runtime.quant.NonFiniteException;
+import java.lang.foreign.Arena;
+import java.lang.foreign.MemorySegment;
+import java.util.Random;
+import org.junit.jupiter.api.BeforeEach;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.EnumSource;
+
+/**
+ * The absolute maxima that the model ops' kernels report for their results, which a tensorwise FP8 cast reads instead
+ * of its own pass over the tensor: each equals the largest |value| of the downloaded result exactly, a cast that uses
+ * it gives the same codes and scale as a cast of the same values without it, an in-place write drops it, and NaN in
+ * a result still stops the cast. Skips without a GPU.
+ */
+class KnownAmaxTest {
+    private static final QuantSpec TENSORWISE = QuantSpec.of(Fp8Format.E4M3FN, ScalingGranularity.TENSORWISE, 1);
+
+    private CudaBackend cuda;
+    private ModelOps ops;
+
+    @BeforeEach
+    void needsGpu() {
+        cuda = TestGpu.require();
+        ops = cuda.ops();
+    }
+
+    private static Tensor random(long seed, DType dtype, int rows, int cols, double scale) {
+        Random rnd = new Random(seed);
+        float[] data = new float[rows * cols];
+        for (int i = 0; i < data.length; i++) {
+            data[i] = (float) (scale * rnd.nextGaussian());
+        }
+        Tensor t = Tensor.of(data, rows, cols);
+        return dtype == DType.F32 ? t : t.to(DType.BF16);
+    }
+
+    /** The largest |value| of t, from its downloaded values. */
+    private float hostAmax(Tensor t) {
+        float max = 0;
+        for (float v : cuda.toHost(t).toFloatArray()) {
+            max = Math.max(max, Math.abs(v));
+        }
+        return max;
+    }
+
+    /** The amax t's producer reported, read from its device word. */
+    private float reportedAmax(Tensor t, String what) {
+        DeviceBuffer word = DeviceMemory.knownAmax(t);
+        assertNotNull(word, what + " reports no amax");
+        cuda.synchronize();
+        try (Arena arena = Arena.ofConfined()) {
+            MemorySegment host = arena.allocate(JAVA_INT);
+            cuda.context().driver.copyToHost(host, word.pointer(), 4);
+            return Float.intBitsToFloat(host.get(JAVA_INT, 0));
+        }
+    }
+
+    /**
+     * t's reported amax is its largest |value|, and its tensorwise casts (along 1, and along both axes) equal those of
+     * a fresh copy of its values, which has no reported amax.
+     */
+    private void assertReportedAndUsed(Tensor t, String what) {
+        assertEquals(hostAmax(t), reportedAmax(t, what), 0f, what + ": reported amax");
+        Tensor fresh = cuda.toDevice(cuda.toHost(t));
+        assertNull(DeviceMemory.knownAmax(fresh));
+        assertSameCast(cuda.quantize(fresh, TENSORWISE), cuda.quantize(t, TENSORWISE), what + " along 1");
+        Float8Tensor[] expected = cuda.quantizeBothAxes(fresh, TENSORWISE, TENSORWISE.withAxis(0));
+        Float8Tensor[] actual = cuda.quantizeBothAxes(t, TENSORWISE, TENSORWISE.withAxis(0));
+        assertSameCast(expected[0], actual[0], what + " both axes, along 1");
+        assertSameCast(expected[1], actual[1], what + " both axes, along 0");
+    }
+
+    private void assertSameCast(Float8Tensor expected, Float8Tensor actual, String what) {
+        Float8Tensor e = cuda.toHost(expected);
+        Float8Tensor a = cuda.toHost(actual);
+        assertArrayEquals(e.codes(), a.codes(), what + ": codes");
+        assertArrayEquals(e.scales(), a.scales(), what + ": scale");
+    }
+
+    @ParameterizedTest
+    @EnumSource(DType.class)
+    void everyProducerReportsItsResultsAmaxAndTheCastUsesIt(DType dtype) {
+        // rows of 3076 are held in registers, rows of 98 go element by element; 1100 rows loop over the blocks
+        for (int dim : new int[] {3076, 98}) {
+            Tensor x = cuda.toDevice(random(1, dtype, 1100, dim, 3));
+            Tensor gain = cuda.toDevice(random(2, DType.F32, 1, dim, 1));
+            NormResult n = ops.rmsNorm(x, gain, 1e-5f);
+            assertReportedAndUsed(n.y(), "rmsNorm y, dim " + dim);
+            Tensor dY = cuda.toDevice(random(3, dtype, 1100, dim, 0.01));
+            Tensor gradGain = cuda.toDevice(Tensor.zeros(DType.F32, 1, dim));
+            assertReportedAndUsed(ops.rmsNormBackward(dY, x, gain, n.inverseRms(), gradGain), "rmsNorm dX, dim " + dim);
+            Tensor residual = cuda.toDevice(random(4, dtype, 1100, dim, 0.02));
+            assertReportedAndUsed(ops.rmsNormBackwardAdd(residual, dY, x, gain, n.inverseRms(), gradGain),
+                    "rmsNorm residual + dX, dim " + dim);
+        }
+        // 33 x 77 leaves a tail after the four-wide loop
+        Tensor gate = cuda.toDevice(random(5, dtype, 33, 77, 2));
+        Tensor up = cuda.toDevice(random(6, dtype, 33, 77, 2));
+        assertReportedAndUsed(ops.swiglu(gate, up), "swiglu");
+        Tensor[] d = ops.swigluBackward(cuda.toDevice(random(7, dtype, 33, 77, 0.1)), gate, up);
+        assertReportedAndUsed(d[0], "swiglu dGate");
+        assertReportedAndUsed(d[1], "swiglu dUp");
+        for (int headDim : new int[] {10, 128}) {
+            AttentionShape shape = new AttentionShape(2, 7, 3, 1, headDim);
+            Tensor g = cuda.toDevice(random(8, dtype, shape.tokens(), 3 * headDim, 0.5));
+            assertReportedAndUsed(ops.rope(g, shape, 3, 10000f, true), "rope inverse, head dim " + headDim);
+        }
+    }
+
+    @Test
+    void adamwReportsTheUpdatedWeightsAmax() {
+        Tensor[] state = {random(9, DType.F32, 19, 24, 1), random(10, DType.F32, 19, 24, 1),
+                Tensor.zeros(DType.F32, 19, 24), Tensor.zeros(DType.F32, 19, 24)};
+        Tensor[] device = new Tensor[4];
+        for (int i = 0; i < 4; i++) {
+            device[i] = cuda.toDevice(state[i]);
+        }
+        for (int step = 1; step <= 2; step++) {
+            ops.adamw(device[0], device[1], device[2], device[3], new AdamWStep(0.5f, 0.9f, 0.95f, 1e-8f, 0.1f, step),
+                    null, 0f);
+            assertReportedAndUsed(device[0], "adamw's param after step " + step);
+        }
+    }
+
+    @Test
+    void anInPlaceWriteDropsTheReportedAmax() {
+        NormResult n = ops.rmsNorm(cuda.toDevice(random(11, DType.F32, 64, 96, 1)),
+                cuda.toDevice(random(12, DType.F32, 1, 96, 1)), 1e-5f);
+        Tensor y = n.y();
+        assertNotNull(DeviceMemory.knownAmax(y));
+        // larger values than the norm's: a stale amax would saturate them
+        cuda.copyFromHost(y, random(13, DType.F32, 64, 96, 50));
+        assertNull(DeviceMemory.knownAmax(y), "copyFromHost");
+        Tensor expected = cuda.toDevice(cuda.toHost(y));
+        assertSameCast(cuda.quantize(expected, TENSORWISE), cuda.quantize(y, TENSORWISE), "after copyFromHost");
+
+        Tensor h = ops.swiglu(cuda.toDevice(random(14, DType.F32, 8, 16, 1)), cuda.toDevice(random(15, DType.F32, 8, 16, 1)));
+        cuda.accumulate(h, cuda.toDevice(random(16, DType.F32, 8, 16, 40)));
+        assertNull(DeviceMemory.knownAmax(h), "accumulate");
+        ops.zero(h);
+        assertNull(DeviceMemory.knownAmax(h), "zero");
+    }
+
+    @ParameterizedTest
+    @EnumSource(DType.class)
+    void nonFiniteValuesInAReportedResultStillStopTheCast(DType dtype) {
+        Tensor gate = random(17, dtype, 16, 64, 1);
+        gate.set(5, 9, Float.NaN);
+        Tensor h = ops.swiglu(cuda.toDevice(gate), cuda.toDevice(random(18, dtype, 16, 64, 1)));
+        cuda.release(cuda.quantize(h, TENSORWISE));
+        assertThrows(NonFiniteException.class, cuda::synchronize);
+
+        Tensor residual = random(19, dtype, 16, 64, 1);
+        residual.set(3, 3, Float.POSITIVE_INFINITY);
+        Tensor y = ops.rmsNormBackwardAdd(cuda.toDevice(residual), cuda.toDevice(random(20, dtype, 16, 64, 1)),
+                cuda.toDevice(random(21, dtype, 16, 64, 1)), cuda.toDevice(random(22, DType.F32, 1, 64, 1)),
+                cuda.toDevice(Tensor.of(new float[16], 16, 1)), cuda.toDevice(Tensor.zeros(DType.F32, 1, 64)));
+        cuda.release(cuda.quantize(y, TENSORWISE));
+        assertThrows(NonFiniteException.class, cuda::synchronize);
+    }
+}
