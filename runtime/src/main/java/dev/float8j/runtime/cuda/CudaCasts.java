@@ -37,6 +37,8 @@ final class CudaCasts {
     private static final int IN_FP8 = 2;
     /** Threads per block of the tile kernels (THREADS in cast.cu). */
     private static final int TILE_THREADS = 512;
+    /** 16-byte chunks of a row each thread of cast_rows holds (ROW_CHUNKS in cast.cu), at most 1024 threads. */
+    private static final int ROW_CHUNKS = 4;
 
     /** struct Source of cast.cu: where a cast reads from. */
     static final StructLayout SOURCE = MemoryLayout.structLayout(
@@ -62,6 +64,8 @@ final class CudaCasts {
     /** Tensorwise over contiguous data, indexed by high-precision type (F32, BF16). */
     private final MemorySegment[] amaxFlat = new MemorySegment[2];
     private final MemorySegment[] castFlat = new MemorySegment[2];
+    /** Rowwise along 1 over contiguous rows held in registers, indexed by high-precision type (F32, BF16). */
+    private final MemorySegment[] castRows = new MemorySegment[2];
 
     CudaCasts(CudaContext cuda, DeviceMemory memory) {
         this.cuda = cuda;
@@ -73,6 +77,7 @@ final class CudaCasts {
             if (i < 2) {
                 amaxFlat[i] = module.function("amax_flat_" + TYPES[i]);
                 castFlat[i] = module.function("cast_flat_" + TYPES[i]);
+                castRows[i] = module.function("cast_rows_" + TYPES[i]);
             }
         }
         // The pipelined BF16 kernels keep two 32 KiB tile stages in dynamic shared memory.
@@ -327,6 +332,17 @@ final class CudaCasts {
             if (flat && colCopy == null && rowCopy.ld() == cols && rowCopy.storedRows() == rows) {
                 cuda.driver.launch(castFlat[src.type()], "cast_flat", blocks, 1, 1, 256, 1, 1, 0,
                         cuda.stream, module.args(arena, "cast_flat_" + TYPES[src.type()], src.data(), n, rowCopyArg, amaxWord));
+                return new DeviceFloat8[] {rowCopy, null};
+            }
+            // Rowwise along 1 alone, over contiguous F32 or BF16 rows of whole 16-byte chunks that the block holds in
+            // registers: one pass, the row's maximum and then its codes (else an amax pass and a cast pass).
+            int perChunk = src.type() == IN_F32 ? 4 : 8;
+            int rowChunks = cols / perChunk;
+            if (mode == MODE_ROWWISE && colCopy == null && src.type() != IN_FP8 && src.data() % 16 == 0
+                    && cols % perChunk == 0 && rowChunks <= ROW_CHUNKS * 1024) {
+                int threads = roundUp(ceilDiv(rowChunks, ROW_CHUNKS), 32);
+                cuda.driver.launch(castRows[src.type()], "cast_rows", rows, 1, 1, threads, 1, 1, 0, cuda.stream,
+                        module.args(arena, "cast_rows_" + TYPES[src.type()], src.data(), cols, rowCopyArg));
                 return new DeviceFloat8[] {rowCopy, null};
             }
             // BF16 sources whose rows split into 16-byte chunks take the pipelined kernel: a persistent grid of two

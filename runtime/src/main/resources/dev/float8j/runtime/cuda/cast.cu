@@ -551,6 +551,26 @@ __device__ __forceinline__ void amax_flat(const void* data, long n, u32* totalAm
     }
 }
 
+// Stores the codes of chunk i of a contiguous run (16 bytes of source: 4 F32 or 8 BF16 values, each times s) at
+// codes + i * 4 or i * 8.
+template <int IN>
+__device__ __forceinline__ void store_chunk_codes(u8* codes, long i, V4u q, float s, int fmt) {
+    if (IN == IN_F32) {
+        ((u32*) codes)[i] = fp8_pair(__fmul_rn(__uint_as_float(q.x), s), __fmul_rn(__uint_as_float(q.y), s), fmt)
+                | (fp8_pair(__fmul_rn(__uint_as_float(q.z), s), __fmul_rn(__uint_as_float(q.w), s), fmt) << 16);
+    } else {
+        u32 w[4] = {q.x, q.y, q.z, q.w};
+        u32 out[2];
+#pragma unroll
+        for (int h = 0; h < 2; h++) {
+            u32 a = w[2 * h], b = w[2 * h + 1];
+            out[h] = fp8_pair(__fmul_rn(__uint_as_float(a << 16), s), __fmul_rn(__uint_as_float(a & 0xFFFF0000u), s), fmt)
+                   | (fp8_pair(__fmul_rn(__uint_as_float(b << 16), s), __fmul_rn(__uint_as_float(b & 0xFFFF0000u), s), fmt) << 16);
+        }
+        ((V2u*) codes)[i] = V2u{out[0], out[1]};
+    }
+}
+
 // Codes of a contiguous tensor under one tensor scale, written contiguously (the along-1 copy when it has no
 // padding, so n is a multiple of 256): 16 bytes in, 8 (BF16) or 4 (F32) bytes out per chunk.
 template <int IN>
@@ -562,33 +582,57 @@ __device__ __forceinline__ void cast_flat(const void* data, long n, Copy o, cons
     long count = n / perChunk;
     long stride = (long) gridDim.x * blockDim.x;
     for (long i = blockIdx.x * (long) blockDim.x + threadIdx.x; i < count; i += stride) {
-        V4u q = chunks[i];
-        if (IN == IN_F32) {
-            ((u32*) o.codes)[i] = fp8_pair(__fmul_rn(__uint_as_float(q.x), s), __fmul_rn(__uint_as_float(q.y), s), o.fmt)
-                    | (fp8_pair(__fmul_rn(__uint_as_float(q.z), s), __fmul_rn(__uint_as_float(q.w), s), o.fmt) << 16);
-        } else {
-            u32 w[4] = {q.x, q.y, q.z, q.w};
-            u32 out[2];
-#pragma unroll
-            for (int h = 0; h < 2; h++) {
-                u32 a = w[2 * h], b = w[2 * h + 1];
-                out[h] = fp8_pair(__fmul_rn(__uint_as_float(a << 16), s), __fmul_rn(__uint_as_float(a & 0xFFFF0000u), s), o.fmt)
-                       | (fp8_pair(__fmul_rn(__uint_as_float(b << 16), s), __fmul_rn(__uint_as_float(b & 0xFFFF0000u), s), o.fmt) << 16);
-            }
-            ((V2u*) o.codes)[i] = V2u{out[0], out[1]};
-        }
+        store_chunk_codes<IN>(o.codes, i, chunks[i], s, o.fmt);
     }
 }
 
-#define INSTANTIATE_FLAT(NAME, IN)                                                                         \
+// Rowwise scaling along 1 of a contiguous matrix whose rows the block holds in registers, ROW_CHUNKS 16-byte
+// chunks per thread at most: one block per row reads it once, takes its maximum, and writes its codes and scale,
+// where amax_tiles and cast_tiles read it twice. cols is a multiple of the chunk's values (4 F32, 8 BF16).
+#define ROW_CHUNKS 4
+
+template <int IN>
+__device__ __forceinline__ void cast_rows(const void* data, int cols, Copy o) {
+    __shared__ u32 warpMax[32];
+    const int chunks = cols / (IN == IN_F32 ? 4 : 8);
+    long r = blockIdx.x;
+    const V4u* row = (const V4u*) data + r * chunks;
+    V4u q[ROW_CHUNKS];
+    u32 m = 0;
+#pragma unroll
+    for (int j = 0; j < ROW_CHUNKS; j++) {
+        int c = threadIdx.x + j * blockDim.x;
+        if (c < chunks) {
+            q[j] = row[c];
+            m = max(m, chunk_amax<IN>(q[j]));
+        }
+    }
+    m = group_max(m, 32);
+    if ((threadIdx.x & 31) == 0) warpMax[threadIdx.x >> 5] = m;
+    __syncthreads();
+    for (int w = 0; w < (int) (blockDim.x >> 5); w++) m = max(m, warpMax[w]);
+    float s = scale_from_amax(__uint_as_float(m), o);
+    if (threadIdx.x == 0) put_scale(o, r, s);
+    u8* codes = o.codes + r * o.ld;
+#pragma unroll
+    for (int j = 0; j < ROW_CHUNKS; j++) {
+        int c = threadIdx.x + j * blockDim.x;
+        if (c < chunks) store_chunk_codes<IN>(codes, c, q[j], s, o.fmt);
+    }
+}
+
+#define INSTANTIATE_CONTIGUOUS(NAME, IN)                                                                         \
     extern "C" __global__ void amax_flat_##NAME(const void* data, long n, u32* totalAmax) {                 \
         amax_flat<IN>(data, n, totalAmax);                                                                \
     }                                                                                                     \
     extern "C" __global__ void cast_flat_##NAME(const void* data, long n, Copy o, const u32* totalAmax) {   \
         cast_flat<IN>(data, n, o, totalAmax);                                                             \
+    }                                                                                                     \
+    extern "C" __global__ void __launch_bounds__(1024) cast_rows_##NAME(const void* data, int cols, Copy o) { \
+        cast_rows<IN>(data, cols, o);                                                                     \
     }
-INSTANTIATE_FLAT(f32, IN_F32)
-INSTANTIATE_FLAT(bf16, IN_BF16)
+INSTANTIATE_CONTIGUOUS(f32, IN_F32)
+INSTANTIATE_CONTIGUOUS(bf16, IN_BF16)
 
 // Converts a row-major F32 matrix to BF16 (toBf16 = 1) or BF16 to F32 (toBf16 = 0), rounding to nearest even.
 extern "C" __global__ void convert(const void* in, void* out, long n, int toBf16) {

@@ -298,6 +298,22 @@ class CudaBackendTest {
     }
 
     @Test
+    void rowwiseCastsOfLongRowsMatchReference() {
+        // Rowwise along 1 over rows held in registers: the FFN width (14336), the longest rows it takes (F32 16384:
+        // 1024 threads of four 16-byte chunks), and rows just past that (16392 F32), which go to the tile kernels.
+        long seed = 950;
+        for (int[] shape : new int[][] {{33, 14336}, {17, 16384}, {9, 16392}}) {
+            for (DType dtype : DType.values()) {
+                Tensor x = random(shape[0], shape[1], dtype, seed++);
+                for (Fp8Format f : Fp8Format.values()) {
+                    QuantSpec spec = QuantSpec.of(f, ScalingGranularity.ROWWISE, 1);
+                    assertSameQuantization(REF.quantize(x, spec), cuda.quantize(x, spec), x + " " + spec);
+                }
+            }
+        }
+    }
+
+    @Test
     void deviceCastOfNonFiniteInputThrowsAtTheNextSynchronization() {
         // 320 x 256 needs no padding: tensorwise along 1 takes the flat cast kernel, the others the tile kernel
         for (ScalingGranularity g : ScalingGranularity.values()) {
