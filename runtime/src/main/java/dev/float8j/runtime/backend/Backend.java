@@ -38,6 +38,16 @@ public interface Backend {
     }
 
     /**
+     * Whether an FP8 copy that transposes exactly (tensorwise, 128x128 blocks) and is needed along both axes is
+     * better cast along both in one pass than cast along one and transposed where the other is used: true where a
+     * transpose is a pass over memory of its own (the GPU, whose FP8 gemm reads both operands K-contiguous). Either
+     * way gives the same codes and scales.
+     */
+    default boolean prefersBothAxesCasts() {
+        return false;
+    }
+
+    /**
      * Quantizes x (viewed as rows x cols) with one given scale under a tensorwise spec, in one pass that also finds
      * x's amax: q = saturate(round(x · scale)), so a value beyond fmax / scale becomes ±fmax. Delayed scaling casts
      * this way, its scale taken from earlier amaxes (the spec's {@code delayed()} is not read here). This default

@@ -296,6 +296,12 @@ public final class CudaBackend implements Backend {
         }
     }
 
+    /** A transpose of FP8 codes is a kernel of its own; a both-axes cast writes the second copy as it reads x. */
+    @Override
+    public boolean prefersBothAxesCasts() {
+        return true;
+    }
+
     @Override
     public Float8Tensor[] quantizeBothAxes(Tensor x, QuantSpec alongColumns, QuantSpec alongRows) {
         if (alongColumns.granularity() != alongRows.granularity()) {

@@ -192,12 +192,18 @@ public final class Float8Matmul {
                     : Float8Debug.fp8Enabled(module, Gemm.GRAD_WEIGHT) ? plannedSave : Float8Plan.SavedInput.HIGH_PRECISION;
             Float8Tensor xq;
             SavedTensor save = null;
+            // x along axis 0 for grad_weight is the forward copy transposed: a backend that prefers it casts both
+            // copies at once (the same codes and scales), unless a debug observer watches either site
+            boolean transposedInForward = saving == Float8Plan.SavedInput.FORWARD_FP8_TRANSPOSED
+                    && backend.prefersBothAxesCasts() && output.first().delayed() == null
+                    && !Quantize.observed(site(Gemm.OUTPUT, Operand.INPUT))
+                    && !Quantize.observed(site(Gemm.GRAD_WEIGHT, Operand.INPUT));
             if (saving == Float8Plan.SavedInput.BOTH_AXES_COPY
                     && (output.first().delayed() != null || plan.gradWeight().second().delayed() != null)) {
                 // a delayed operand keeps its own amax history, so each axis is cast on its own
                 xq = cast(backend, x, output.first(), Gemm.OUTPUT, Operand.INPUT);
                 save = SavedTensor.fp8(cast(backend, x, plan.gradWeight().second(), Gemm.GRAD_WEIGHT, Operand.INPUT));
-            } else if (saving == Float8Plan.SavedInput.BOTH_AXES_COPY) {
+            } else if (saving == Float8Plan.SavedInput.BOTH_AXES_COPY || transposedInForward) {
                 Site columns = site(Gemm.OUTPUT, Operand.INPUT);
                 Site rows = site(Gemm.GRAD_WEIGHT, Operand.INPUT);
                 QuantSpec alongRows = plan.gradWeight().second();
@@ -405,7 +411,8 @@ public final class Float8Matmul {
     /** The saved FP8 x along axis 0, as grad_weight needs it. */
     private Float8Tensor savedInputAlongRows(Backend backend, Float8Tensor savedX) {
         return switch (plannedSave) {
-            case FORWARD_FP8_TRANSPOSED -> savedX.alongOtherAxis();
+            // saved along 1 (the forward's copy) or, where the backend prefers it, already along 0
+            case FORWARD_FP8_TRANSPOSED -> savedX.spec().axis() == 0 ? savedX : savedX.alongOtherAxis();
             case FORWARD_FP8_REQUANTIZED -> Quantize.requantize(backend, savedX, plan.gradWeight().second(),
                     site(Gemm.GRAD_WEIGHT, Operand.INPUT));
             case BOTH_AXES_COPY -> savedX;
