@@ -1,19 +1,21 @@
 // Checks and times attention_sm90.cu's kernels on their own, without Java: compiled by nvcc on a Hopper host by
 // benchmarks/attention-kernels.sh, which copies the kernel file and its headers beside this one.
 //
-// Check: forward (out, lse) and backward (dq, dk, dv) against a double-precision reference at three small shapes
-// (GQA, sequences that are no multiple of the tiles). The backward is given the delta the reference computes from
-// the kernel's own BF16 output, as CudaAttention's delta kernel would; dq is read from the F32 accumulator.
-// Time: the forward and the backward kernel (with the accumulator's memset) at B4 S4096, 32/8 heads, D128, ten
-// launches each, two rounds.
+// Check: both forward kernels (out, lse) and the backward (dq, dk, dv) against a double-precision reference at three
+// small shapes (GQA, sequences that are no multiple of the tiles). The backward is given the delta the reference
+// computes from attention_forward_sm90_d128's BF16 output, as CudaAttention's delta kernel would; dq is read from the
+// F32 accumulator.
+// Time: the two forward kernels and the backward kernel (with the accumulator's memset) at B4 S4096, 32/8 heads,
+// D128, ten launches each, two rounds.
 // Usage: attention_kernels [check | profile]: "check" stops after the check (for compute-sanitizer); "profile" runs
-// one forward and one backward at the timing shape and nothing else (for Nsight Compute).
+// one launch of each kernel at the timing shape and nothing else (for Nsight Compute; pick one with -k).
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <vector>
 
+#include <cuda.h>  // CUtensorMap and its enums only: cuTensorMapEncodeTiled comes through the runtime, no -lcuda
 #include <cuda_runtime.h>
 
 #include "attention_sm90.cu"
@@ -31,6 +33,7 @@ static const int D = HEAD_DIM;
 
 // The kernels' shared memory, as CudaAttention asks for it.
 static int forward_smem() { return FWD_ROWS * 256 + 3 * 2 * FWD_KEYS * 256 + 1024; }
+static int forward_ws_smem() { return WS_ROWS * 256 + 2 * WS_STAGES * WS_KEYS * 256 + 8 * (1 + 4 * WS_STAGES) + 1024; }
 static int backward_smem() {
     return 2 * BWD_KEYS * 256 + BWD_STAGES * 2 * BWD_QUERIES * 256 + BWD_KEYS * BWD_QUERIES * 2
            + BWD_STAGES * 2 * BWD_QUERIES * 4 + 1024;
@@ -101,6 +104,46 @@ static void forward(const DeviceArrays& a, const Shape& s) {
                                                                       s.kvHeads, scaleLog2);
 }
 
+// attention_forward_sm90_ws_d128's tensor map of a [batch][seq][heads][128] BF16 tensor (see the kernel's comment).
+static TensorMap tensor_map(const u16* base, const Shape& s, int heads) {
+    typedef CUresult (*Encode)(CUtensorMap*, CUtensorMapDataType, cuuint32_t, void*, const cuuint64_t*,
+                               const cuuint64_t*, const cuuint32_t*, const cuuint32_t*, CUtensorMapInterleave,
+                               CUtensorMapSwizzle, CUtensorMapL2promotion, CUtensorMapFloatOOBfill);
+    static Encode encode = nullptr;
+    if (!encode) {
+        cudaDriverEntryPointQueryResult found;
+        CHECK_CUDA(cudaGetDriverEntryPointByVersion("cuTensorMapEncodeTiled", (void**) &encode, 12000,
+                                                    cudaEnableDefault, &found));
+        if (found != cudaDriverEntryPointSuccess) {
+            printf("cuTensorMapEncodeTiled not found\n");
+            exit(1);
+        }
+    }
+    const cuuint64_t dims[3] = {(cuuint64_t) heads * D, (cuuint64_t) s.seq, (cuuint64_t) s.batch};
+    const cuuint64_t strides[2] = {(cuuint64_t) heads * D * 2, (cuuint64_t) s.seq * heads * D * 2};
+    const cuuint32_t box[3] = {64, 64, 1}, elementStrides[3] = {1, 1, 1};
+    CUtensorMap map;
+    const CUresult r = encode(&map, CU_TENSOR_MAP_DATA_TYPE_BFLOAT16, 3, (void*) base, dims, strides, box,
+                              elementStrides, CU_TENSOR_MAP_INTERLEAVE_NONE, CU_TENSOR_MAP_SWIZZLE_128B,
+                              CU_TENSOR_MAP_L2_PROMOTION_L2_256B, CU_TENSOR_MAP_FLOAT_OOB_FILL_NONE);
+    if (r != CUDA_SUCCESS) {
+        printf("cuTensorMapEncodeTiled failed: %d\n", (int) r);
+        exit(1);
+    }
+    static_assert(sizeof(TensorMap) == sizeof(CUtensorMap), "TensorMap holds a CUtensorMap");
+    TensorMap t;
+    memcpy(&t, &map, sizeof t);
+    return t;
+}
+
+static void forward_ws(const DeviceArrays& a, const Shape& s) {
+    const float scaleLog2 = (float) (1.0 / sqrt((double) D) / log(2.0));
+    dim3 grid((s.seq + WS_ROWS - 1) / WS_ROWS, s.batch * s.heads);
+    attention_forward_sm90_ws_d128<<<grid, WS_THREADS, forward_ws_smem()>>>(
+            tensor_map(a.q, s, s.heads), tensor_map(a.k, s, s.kvHeads), tensor_map(a.v, s, s.kvHeads), a.out, a.lse,
+            s.seq, s.heads, s.kvHeads, scaleLog2);
+}
+
 static void backward(const DeviceArrays& a, const Shape& s) {
     dim3 grid((s.seq + BWD_KEYS - 1) / BWD_KEYS, s.batch * s.kvHeads);
     attention_backward_sm90_d128<<<grid, BWD_THREADS, backward_smem()>>>(
@@ -108,14 +151,15 @@ static void backward(const DeviceArrays& a, const Shape& s) {
             (float) (1.0 / sqrt((double) D)));
 }
 
-// Largest |got - want| over n values, and where.
+// Largest |got - want| over n values, and where; a NaN (an element no kernel wrote) counts as infinite.
 struct Error {
     double max = 0, wantMax = 0;
     size_t at = 0;
     void add(size_t i, double got, double want) {
         wantMax = fmax(wantMax, fabs(want));
-        if (fabs(got - want) > max) {
-            max = fabs(got - want);
+        const double e = std::isnan(got) ? INFINITY : fabs(got - want);
+        if (e > max) {
+            max = e;
             at = i;
         }
     }
@@ -131,11 +175,20 @@ static bool check(const Shape& s) {
     CHECK_CUDA(cudaMemcpy(a.k, k.data(), k.size() * 2, cudaMemcpyHostToDevice));
     CHECK_CUDA(cudaMemcpy(a.v, v.data(), v.size() * 2, cudaMemcpyHostToDevice));
     CHECK_CUDA(cudaMemcpy(a.dOut, dOut.data(), dOut.size() * 2, cudaMemcpyHostToDevice));
+    // The warp-specialized forward first, so that the backward below gets attention_forward_sm90_d128's lse; out
+    // and lse start as NaN, so that a row either kernel leaves unwritten fails.
+    std::vector<u16> out(s.qElems()), outWs(s.qElems());
+    std::vector<float> lse(s.rows()), lseWs(s.rows());
+    CHECK_CUDA(cudaMemset(a.out, 0xFF, s.qElems() * 2));
+    CHECK_CUDA(cudaMemset(a.lse, 0xFF, s.rows() * 4));
+    forward_ws(a, s);
+    CHECK_CUDA(cudaGetLastError());
+    CHECK_CUDA(cudaDeviceSynchronize());
+    CHECK_CUDA(cudaMemcpy(outWs.data(), a.out, out.size() * 2, cudaMemcpyDeviceToHost));
+    CHECK_CUDA(cudaMemcpy(lseWs.data(), a.lse, lse.size() * 4, cudaMemcpyDeviceToHost));
     forward(a, s);
     CHECK_CUDA(cudaGetLastError());
     CHECK_CUDA(cudaDeviceSynchronize());
-    std::vector<u16> out(s.qElems());
-    std::vector<float> lse(s.rows());
     CHECK_CUDA(cudaMemcpy(out.data(), a.out, out.size() * 2, cudaMemcpyDeviceToHost));
     CHECK_CUDA(cudaMemcpy(lse.data(), a.lse, lse.size() * 4, cudaMemcpyDeviceToHost));
 
@@ -145,7 +198,7 @@ static bool check(const Shape& s) {
     const size_t ldq = (size_t) s.heads * D, ldk = (size_t) s.kvHeads * D;
     std::vector<double> dq(s.qElems(), 0), dk(s.kvElems(), 0), dv(s.kvElems(), 0), p(s.seq);
     std::vector<float> delta(s.rows());
-    Error outError, lseError, dqError, dkError, dvError;
+    Error outError, lseError, outWsError, lseWsError, dqError, dkError, dvError;
     for (int b = 0; b < s.batch; b++) {
         for (int h = 0; h < s.heads; h++) {
             const size_t kvCol = (size_t) (h / group) * D;
@@ -163,11 +216,13 @@ static bool check(const Shape& s) {
                 for (int j = 0; j <= i; j++) p[j] /= sum;
                 const size_t statRow = ((size_t) b * s.heads + h) * s.seq + i;
                 lseError.add(statRow, lse[statRow], max + log(sum));
+                lseWsError.add(statRow, lseWs[statRow], max + log(sum));
                 double rowDelta = 0;
                 for (int c = 0; c < D; c++) {
                     double o = 0;
                     for (int j = 0; j <= i; j++) o += p[j] * from_bf16(v[((size_t) b * s.seq + j) * ldk + kvCol + c]);
                     outError.add(qRow + c, from_bf16(out[qRow + c]), o);
+                    outWsError.add(qRow + c, from_bf16(outWs[qRow + c]), o);
                     rowDelta += (double) from_bf16(dOut[qRow + c]) * from_bf16(out[qRow + c]);
                 }
                 delta[statRow] = (float) rowDelta;
@@ -204,11 +259,14 @@ static bool check(const Shape& s) {
 
     // BF16 rounding of P and of the results allows about 1% of the largest value; a layout or masking error is far
     // larger.
-    const bool pass = outError.max < 0.03 && lseError.max < 1e-3 && dqError.max < 0.02 * dqError.wantMax
-                      && dkError.max < 0.02 * dkError.wantMax && dvError.max < 0.02 * dvError.wantMax;
-    printf("B%d S%d %d/%d heads: out %.3g, lse %.3g; dq %.3g, dk %.3g, dv %.3g of max |ref| %.3g, %.3g, %.3g: %s\n",
-           s.batch, s.seq, s.heads, s.kvHeads, outError.max, lseError.max, dqError.max, dkError.max, dvError.max,
-           dqError.wantMax, dkError.wantMax, dvError.wantMax, pass ? "PASS" : "FAIL");
+    const bool pass = outError.max < 0.03 && lseError.max < 1e-3 && outWsError.max < 0.03 && lseWsError.max < 1e-3
+                      && dqError.max < 0.02 * dqError.wantMax && dkError.max < 0.02 * dkError.wantMax
+                      && dvError.max < 0.02 * dvError.wantMax;
+    printf("B%d S%d %d/%d heads: out %.3g, lse %.3g; ws out %.3g, lse %.3g; dq %.3g, dk %.3g, dv %.3g of max |ref| "
+           "%.3g, %.3g, %.3g: %s\n",
+           s.batch, s.seq, s.heads, s.kvHeads, outError.max, lseError.max, outWsError.max, lseWsError.max,
+           dqError.max, dkError.max, dvError.max, dqError.wantMax, dkError.wantMax, dvError.wantMax,
+           pass ? "PASS" : "FAIL");
     return pass;
 }
 
@@ -224,6 +282,7 @@ static void time_kernels(bool profileOnly) {
     CHECK_CUDA(cudaMemset(a.delta, 0, s.rows() * 4));
     CHECK_CUDA(cudaMemset(a.dqAccum, 0, s.qElems() * 4));
     forward(a, s);
+    forward_ws(a, s);
     backward(a, s);
     CHECK_CUDA(cudaDeviceSynchronize());
     if (profileOnly) return;
@@ -239,6 +298,12 @@ static void time_kernels(bool profileOnly) {
         CHECK_CUDA(cudaEventSynchronize(end));
         cudaEventElapsedTime(&ms, start, end);
         printf("forward %.3f ms, %.0f TFLOP/s\n", ms / 10, flops / (ms / 10) / 1e9);
+        cudaEventRecord(start);
+        for (int i = 0; i < 10; i++) forward_ws(a, s);
+        cudaEventRecord(end);
+        CHECK_CUDA(cudaEventSynchronize(end));
+        cudaEventElapsedTime(&ms, start, end);
+        printf("forward ws %.3f ms, %.0f TFLOP/s\n", ms / 10, flops / (ms / 10) / 1e9);
         cudaEventRecord(start);
         for (int i = 0; i < 10; i++) {
             cudaMemsetAsync(a.dqAccum, 0, s.qElems() * 4);
@@ -256,6 +321,8 @@ int main(int argc, char** argv) {
     const char* mode = argc > 1 ? argv[1] : "";
     CHECK_CUDA(cudaFuncSetAttribute(attention_forward_sm90_d128, cudaFuncAttributeMaxDynamicSharedMemorySize,
                                     forward_smem()));
+    CHECK_CUDA(cudaFuncSetAttribute(attention_forward_sm90_ws_d128, cudaFuncAttributeMaxDynamicSharedMemorySize,
+                                    forward_ws_smem()));
     CHECK_CUDA(cudaFuncSetAttribute(attention_backward_sm90_d128, cudaFuncAttributeMaxDynamicSharedMemorySize,
                                     backward_smem()));
     if (strcmp(mode, "profile") == 0) {

@@ -337,6 +337,268 @@ extern "C" __global__ void __launch_bounds__(FWD_THREADS) attention_forward_sm90
     }
 }
 
+// ------------------------------------------------------------------------------- forward, warp-specialized
+
+// The same forward with its loads taken off the warpgroups that multiply: warpgroup 0 is a producer whose one thread
+// moves every tile by TMA (the tensor-memory accelerator, cp.async.bulk.tensor), the other warpgroups only wait on
+// mbarriers and compute, with no block-wide barrier in the loop. The K and V tiles rotate through rings of WS_STAGES
+// stages each, every stage with a "full" mbarrier (the producer's expected byte count, completed by the copies) and
+// an "empty" one (one arrival per consumer warp once its products have read the stage). K and V have separate rings
+// because step n reads K_n and V_{n-1}: K_n is free once S_n is done, V_{n-1} once P_{n-1} V_{n-1} is.
+//
+// The tiles are described by tensor maps (CUtensorMap, 128 bytes) the host encodes with cuTensorMapEncodeTiled, one
+// per tensor, passed by value:
+//   q (heads = heads), k and v (heads = kvHeads): data type BF16 (9), rank 3, global address the tensor's base,
+//   dims {heads * 128, seq, batch}, strides (bytes, dims 1 and 2) {heads * 256, seq * heads * 256}, box {64, 64, 1},
+//   element strides {1, 1, 1}, interleave none (0), swizzle 128B (3), L2 promotion 256B (3), OOB fill none (0).
+// A box is one 64-column panel of 64 rows in the 128-byte swizzle, the tiles' layout above when its destination is
+// 1024-byte aligned; rows past the sequence (dim 1) come back as zeros, as load_tile's zero fill.
+//
+// Measured on an H100 at B4 S4096 32/8 heads: 2 consumer warpgroups x 64 rows, tiles of 128 keys, two stages per ring
+// 0.91 ms (attention_forward_sm90_d128 1.46 ms in the same run); three stages 0.92 ms; the two consumer
+// warpgroups' products issued in turns (named barriers, so that one's softmax runs under the other's products) 1.25 ms:
+// each warpgroup already overlaps its own softmax with its P V.
+#define WS_WGS 2  // consumer warpgroups, 64 query rows each
+#define WS_KEYS 128
+#define WS_STAGES 2
+#define WS_ROWS (64 * WS_WGS)
+#define WS_THREADS (128 * (WS_WGS + 1))
+
+// A CUtensorMap's bytes: NVRTC has no CUDA headers.
+struct __align__(64) TensorMap {
+    u64 opaque[16];
+};
+
+__device__ __forceinline__ void mbar_init(u32 bar, u32 count) {
+    asm volatile("mbarrier.init.shared::cta.b64 [%0], %1;\n" ::"r"(bar), "r"(count) : "memory");
+}
+
+// Waits until the phase of the given parity has completed (a fresh barrier counts parity 1 as completed).
+__device__ __forceinline__ void mbar_wait(u32 bar, u32 parity) {
+    u32 done;
+    do {
+        asm volatile("{\n.reg .pred p;\nmbarrier.try_wait.parity.shared::cta.b64 p, [%1], %2;\n"
+                     "selp.u32 %0, 1, 0, p;\n}\n"
+                     : "=r"(done)
+                     : "r"(bar), "r"(parity)
+                     : "memory");
+    } while (!done);
+}
+
+__device__ __forceinline__ void mbar_arrive(u32 bar) {
+    asm volatile("mbarrier.arrive.shared::cta.b64 _, [%0];\n" ::"r"(bar) : "memory");
+}
+
+__device__ __forceinline__ void mbar_arrive_expect_tx(u32 bar, u32 bytes) {
+    asm volatile("mbarrier.arrive.expect_tx.shared::cta.b64 _, [%0], %1;\n" ::"r"(bar), "r"(bytes) : "memory");
+}
+
+// Copies the box at (column, row, batch) of a rank-3 tensor map into shared memory; its bytes count towards bar's
+// expected transactions.
+__device__ __forceinline__ void tma_load(u32 dst, const TensorMap& map, int col, int row, int batch, u32 bar) {
+    asm volatile("cp.async.bulk.tensor.3d.shared::cluster.global.mbarrier::complete_tx::bytes "
+                 "[%0], [%1, {%2, %3, %4}], [%5];\n" ::"r"(dst), "l"(&map), "r"(col), "r"(row), "r"(batch), "r"(bar)
+                 : "memory");
+}
+
+// Rows [row0, row0 + ROWS) of one head's 128 columns into a tile of two panels: ROWS / 64 boxes per panel.
+template <int ROWS>
+__device__ __forceinline__ void tma_tile(u32 tile, const TensorMap& map, int col0, int row0, int batch, u32 bar) {
+#pragma unroll
+    for (int panel = 0; panel < 2; panel++) {
+#pragma unroll
+        for (int r = 0; r < ROWS; r += 64) {
+            tma_load(tile + panel * ROWS * 128 + r * 128, map, col0 + 64 * panel, row0 + r, batch, bar);
+        }
+    }
+}
+
+// d (64 x 128) = (accumulate ? d : 0) + A B, both in shared memory, K-major.
+__device__ __forceinline__ void wgmma_n128_ss(float (&d)[64], u64 a, u64 b, int accumulate) {
+    asm volatile("{\n.reg .pred p;\nsetp.ne.b32 p, %66, 0;\n"
+                 "wgmma.mma_async.sync.aligned.m64n128k16.f32.bf16.bf16 {" LIST64 "}, %64, %65, p, 1, 1, 0, 0;\n}\n"
+                 : ACC64(d)
+                 : "l"(a), "l"(b), "r"(accumulate));
+}
+
+// Grid (ceil(seq / WS_ROWS), batch * heads), WS_THREADS threads; dynamic shared memory: the Q tile (WS_ROWS rows),
+// WS_STAGES K tiles, WS_STAGES V tiles (WS_KEYS rows each), then the mbarriers, plus 1024 for the alignment.
+// Arguments as attention_forward_sm90_d128's with q, k and v given as tensor maps. Consumer warpgroup c (warpgroup
+// c + 1) owns query rows 64c..64c+63 of the block and runs the same step as attention_forward_sm90_d128: S_n = Q K_n^T
+// issued, then P_{n-1} V_{n-1}, the softmax of S_n while that runs.
+//
+// Registers: the producer needs a handful, so it gives them up (setmaxnreg) and the consumers take them: 64
+// accumulators of O, 64 of S and 32 of P per thread.
+extern "C" __global__ void __launch_bounds__(WS_THREADS, 1) attention_forward_sm90_ws_d128(
+        const __grid_constant__ TensorMap qMap, const __grid_constant__ TensorMap kMap,
+        const __grid_constant__ TensorMap vMap, u16* out, float* lse, int seq, int heads, int kvHeads,
+        float scaleLog2) {
+    extern __shared__ __align__(1024) unsigned char smem[];
+    constexpr int Q_BYTES = WS_ROWS * HEAD_DIM * 2, KV_BYTES = WS_KEYS * HEAD_DIM * 2;
+    constexpr int S_REGS = WS_KEYS / 2;
+    static_assert(WS_KEYS == 128, "the scores are one m64n128 product per K step");
+    const u32 qTile = smem_base1024(smem);
+    const u32 kRing = qTile + Q_BYTES, vRing = kRing + WS_STAGES * KV_BYTES;
+    // 8-byte mbarriers: Q full, then per stage K full, K empty, V full, V empty.
+    const u32 qFull = vRing + WS_STAGES * KV_BYTES;
+    auto kFull = [&](int st) { return qFull + 8 + 32 * st; };
+    auto kEmpty = [&](int st) { return qFull + 16 + 32 * st; };
+    auto vFull = [&](int st) { return qFull + 24 + 32 * st; };
+    auto vEmpty = [&](int st) { return qFull + 32 + 32 * st; };
+    const int wg = threadIdx.x >> 7;
+    const int mBlock = gridDim.x - 1 - blockIdx.x;
+    const int b = blockIdx.y / heads, h = blockIdx.y % heads, kvh = h / (heads / kvHeads);
+    const int q0 = mBlock * WS_ROWS;
+    const int tiles = (min(seq, q0 + WS_ROWS) - 1) / WS_KEYS + 1;
+
+    if (threadIdx.x == 0) {
+        mbar_init(qFull, 1);
+        for (int st = 0; st < WS_STAGES; st++) {
+            mbar_init(kFull(st), 1);
+            mbar_init(kEmpty(st), 4 * WS_WGS);
+            mbar_init(vFull(st), 1);
+            mbar_init(vEmpty(st), 4 * WS_WGS);
+        }
+        // Makes the initialized barriers visible to the copies' completions (the async proxy).
+        asm volatile("fence.mbarrier_init.release.cluster;\n" ::: "memory");
+    }
+    __syncthreads();
+
+    if (wg == 0) {
+        asm volatile("setmaxnreg.dec.sync.aligned.u32 24;\n" ::: "memory");
+        if (threadIdx.x == 0) {
+            mbar_arrive_expect_tx(qFull, Q_BYTES);
+            tma_tile<WS_ROWS>(qTile, qMap, h * HEAD_DIM, q0, b, qFull);
+            // Tile n's stage held tile n - WS_STAGES, released in that round's phase of the empty barrier.
+#pragma unroll 1
+            for (int n = 0; n < tiles; n++) {
+                const int st = n % WS_STAGES;
+                const u32 parity = ((n / WS_STAGES) & 1) ^ 1;
+                mbar_wait(kEmpty(st), parity);
+                mbar_arrive_expect_tx(kFull(st), KV_BYTES);
+                tma_tile<WS_KEYS>(kRing + st * KV_BYTES, kMap, kvh * HEAD_DIM, n * WS_KEYS, b, kFull(st));
+                mbar_wait(vEmpty(st), parity);
+                mbar_arrive_expect_tx(vFull(st), KV_BYTES);
+                tma_tile<WS_KEYS>(vRing + st * KV_BYTES, vMap, kvh * HEAD_DIM, n * WS_KEYS, b, vFull(st));
+            }
+        }
+        return;
+    }
+    asm volatile("setmaxnreg.inc.sync.aligned.u32 240;\n" ::: "memory");
+
+    const int c = wg - 1, lane = threadIdx.x & 31, warp = (threadIdx.x >> 5) & 3, g = lane >> 2, t = lane & 3;
+    const int wgRow0 = q0 + 64 * c, row0 = wgRow0 + 16 * warp + g;
+    // One arrival per warp: wgmma.wait_group has synchronized the warp, so all its reads of the stage are done.
+    auto release = [&](u32 bar) {
+        __syncwarp();
+        if (lane == 0) mbar_arrive(bar);
+    };
+
+    float o[64];
+#pragma unroll
+    for (int i = 0; i < 64; i++) o[i] = 0.0f;
+    float rowMax[2] = {NEG_INF, NEG_INF}, rowSum[2] = {0.0f, 0.0f};
+    u32 p[WS_KEYS / 16][4];
+    const u32 qRows = qTile + 64 * c * 128;
+    auto multiply_pv = [&](int tile) {
+        const u32 vTile = vRing + (tile % WS_STAGES) * KV_BYTES;
+#pragma unroll
+        for (int kk = 0; kk < WS_KEYS / 16; kk++) {
+            wgmma_n128_rs(o, p[kk], desc_mn(vTile + kk * 16 * 128, WS_KEYS * 128));
+        }
+    };
+    auto wait_v = [&](int tile) { mbar_wait(vFull(tile % WS_STAGES), (tile / WS_STAGES) & 1); };
+
+    mbar_wait(qFull, 0);
+    for (int n = 0; n < tiles; n++) {
+        const int st = n % WS_STAGES;
+        mbar_wait(kFull(st), (n / WS_STAGES) & 1);
+        if (n > 0) wait_v(n - 1);
+        const u32 kTile = kRing + st * KV_BYTES;
+        const int key0 = n * WS_KEYS;
+
+        float s[S_REGS];
+        wg_fence();
+#pragma unroll
+        for (int kc = 0; kc < HEAD_DIM / 16; kc++) {
+            const u32 along = (kc & 3) * 32;
+            wgmma_n128_ss(s, desc_k(qRows + (kc >> 2) * (Q_BYTES / 2) + along),
+                          desc_k(kTile + (kc >> 2) * (KV_BYTES / 2) + along), kc);
+        }
+        wg_commit();
+        if (n > 0) {
+            multiply_pv(n - 1);
+            wg_commit();
+            wg_wait<1>();
+        } else {
+            wg_wait<0>();
+        }
+        hold(s);
+        release(kEmpty(st));
+        if (key0 + WS_KEYS - 1 > wgRow0) {
+#pragma unroll
+            for (int j = 0; j < WS_KEYS / 8; j++) {
+#pragma unroll
+                for (int e = 0; e < 4; e++) {
+                    if (key0 + 8 * j + 2 * t + (e & 1) > row0 + 8 * (e >> 1)) s[4 * j + e] = NEG_INF;
+                }
+            }
+        }
+        float scaleOld[2], negBase[2];
+#pragma unroll
+        for (int r = 0; r < 2; r++) {
+            float tileMax = row_max<WS_KEYS / 8>(s, r);
+            tileMax = fmaxf(tileMax, __shfl_xor_sync(0xFFFFFFFFu, tileMax, 1));
+            tileMax = fmaxf(tileMax, __shfl_xor_sync(0xFFFFFFFFu, tileMax, 2));
+            const float newMax = fmaxf(rowMax[r], tileMax * scaleLog2);
+            const float base = newMax == NEG_INF ? 0.0f : newMax;
+            scaleOld[r] = exp2_ftz(rowMax[r] - base);
+            rowMax[r] = newMax;
+            rowSum[r] *= scaleOld[r];
+            negBase[r] = -base;
+        }
+#pragma unroll
+        for (int i = 0; i < S_REGS; i++) s[i] = exp2_ftz(fmaf(s[i], scaleLog2, negBase[(i >> 1) & 1]));
+        rowSum[0] += row_sum<WS_KEYS / 8>(s, 0);
+        rowSum[1] += row_sum<WS_KEYS / 8>(s, 1);
+        wg_wait<0>();
+        hold(o);
+        hold(p);
+        if (n > 0) release(vEmpty((n - 1) % WS_STAGES));
+        if (scaleOld[0] != 1.0f || scaleOld[1] != 1.0f) {
+#pragma unroll
+            for (int i = 0; i < 64; i++) o[i] *= scaleOld[(i >> 1) & 1];
+        }
+        to_a_operands(s, p);
+    }
+    wait_v(tiles - 1);
+    wg_fence();
+    multiply_pv(tiles - 1);
+    wg_commit();
+    wg_wait<0>();
+    hold(o);
+    hold(p);
+
+    const int ldo = heads * HEAD_DIM;
+#pragma unroll
+    for (int r = 0; r < 2; r++) {
+        float sum = rowSum[r];
+        sum += __shfl_xor_sync(0xFFFFFFFFu, sum, 1);
+        sum += __shfl_xor_sync(0xFFFFFFFFu, sum, 2);
+        const int row = row0 + 8 * r;
+        if (row < seq) {
+            const float inv = 1.0f / sum;
+            u16* dst = out + ((long long) b * seq + row) * ldo + h * HEAD_DIM + 2 * t;
+#pragma unroll
+            for (int j = 0; j < 16; j++) {
+                *(u32*) (dst + j * 8) = pack_bf16(o[4 * j + 2 * r] * inv, o[4 * j + 2 * r + 1] * inv);
+            }
+            if (t == 0) lse[((long long) b * heads + h) * seq + row] = (rowMax[r] + __log2f(sum)) * LN2;
+        }
+    }
+}
+
+
 // --------------------------------------------------------------------------------------------- backward
 
 // Stores x, the A operands of keys (this thread's rows) x 64 queries, as BF16 into the dS^T tile (BWD_KEYS rows of
