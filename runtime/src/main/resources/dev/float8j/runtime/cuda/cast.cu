@@ -163,9 +163,6 @@ __device__ __forceinline__ void load_tile(const Source& s, int rows, int cols, i
     }
 }
 
-__device__ __forceinline__ u32 abs_bits(float x) {
-    return __float_as_uint(x) & 0x7FFFFFFFu;  // NaN and Inf order above every finite value
-}
 
 // Max over groups of `lanes` consecutive lanes (lanes a power of two <= 32).
 __device__ __forceinline__ u32 group_max(u32 x, int lanes) {

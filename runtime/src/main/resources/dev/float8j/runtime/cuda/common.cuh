@@ -83,19 +83,21 @@ __device__ __forceinline__ float block_sum(float v, float* scratch) {
 
 // The absolute maximum of a tensor as its producer writes it, for the tensorwise FP8 cast that reads it next (which
 // then skips its own pass over the tensor): float bits, which order as unsigned integers with NaN and Inf above every
-// finite value, so one atomicMax keeps the largest. as_stored is x as dtype holds it (BF16 rounded), stored_abs_bits
-// its absolute value's bits.
+// finite value, so one atomicMax keeps the largest. A producer takes the maximum of abs_bits over the F32 values it
+// computes and rounds only that to its output dtype (block_amax): rounding is monotone, so the rounded maximum is the
+// maximum of the rounded values, and each element costs two integer operations instead of a second rounding.
+__device__ __forceinline__ u32 abs_bits(float x) {
+    return __float_as_uint(x) & 0x7FFFFFFFu;
+}
+
+// x as dtype holds it (BF16 rounded to nearest even).
 __device__ __forceinline__ float as_stored(float x, int dtype) {
     return dtype == DT_F32 ? x : __uint_as_float((u32) bf16_from_float(x) << 16);
 }
 
-__device__ __forceinline__ u32 stored_abs_bits(float x, int dtype) {
-    return __float_as_uint(as_stored(x, dtype)) & 0x7FFFFFFFu;
-}
-
-// *amax = max(*amax, m over the block), one atomic per block; amax null: nothing. Every thread of the block calls it
-// (it holds barriers), with blockDim.x a multiple of 32; scratch holds 32 words of shared memory.
-__device__ __forceinline__ void block_amax(u32 m, u32* amax, u32* scratch) {
+// *amax = max(*amax, m over the block rounded to dtype), one atomic per block; amax null: nothing. Every thread of the
+// block calls it (it holds barriers), with blockDim.x a multiple of 32; scratch holds 32 words of shared memory.
+__device__ __forceinline__ void block_amax(u32 m, int dtype, u32* amax, u32* scratch) {
     if (amax == nullptr) return;  // the same for the whole block
     for (int o = 16; o > 0; o >>= 1) m = max(m, __shfl_xor_sync(0xFFFFFFFFu, m, o));
     __syncthreads();
@@ -103,7 +105,7 @@ __device__ __forceinline__ void block_amax(u32 m, u32* amax, u32* scratch) {
     __syncthreads();
     if (threadIdx.x == 0) {
         for (int w = 1; w < (int) (blockDim.x >> 5); w++) m = max(m, scratch[w]);
-        atomicMax(amax, m);
+        atomicMax(amax, abs_bits(as_stored(__uint_as_float(m), dtype)));
     }
 }
 

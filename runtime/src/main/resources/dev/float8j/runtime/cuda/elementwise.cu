@@ -76,7 +76,7 @@ extern "C" __global__ void swiglu(const void* gate, int gType, const void* up, i
             load4(up, q, uType, u);
             for (int j = 0; j < 4; j++) {
                 g[j] = g[j] * sigmoid(g[j]) * u[j];
-                m = max(m, stored_abs_bits(g[j], gType));
+                m = max(m, abs_bits(g[j]));
             }
             store4(h, q, gType, g);
         }
@@ -85,10 +85,10 @@ extern "C" __global__ void swiglu(const void* gate, int gType, const void* up, i
     GRID_STRIDE_FROM(i, first, n) {
         float g = load_elem(gate, i, gType);
         float out = g * sigmoid(g) * load_elem(up, i, uType);
-        m = max(m, stored_abs_bits(out, gType));
+        m = max(m, abs_bits(out));
         store_elem(h, i, gType, out);
     }
-    block_amax(m, amax, amaxScratch);
+    block_amax(m, gType, amax, amaxScratch);
 }
 
 // dGate = dH * up * silu'(gate), silu'(g) = s + g s (1 - s); dUp = dH * silu(gate). Each in its input's dtype.
@@ -112,8 +112,8 @@ extern "C" __global__ void swiglu_backward(const void* dH, int dhType, const voi
             load4(up, q, uType, u);
             for (int j = 0; j < 4; j++) {
                 swiglu_grads(dh[j], g[j], u[j], dg[j], du[j]);
-                mGate = max(mGate, stored_abs_bits(dg[j], gType));
-                mUp = max(mUp, stored_abs_bits(du[j], uType));
+                mGate = max(mGate, abs_bits(dg[j]));
+                mUp = max(mUp, abs_bits(du[j]));
             }
             store4(dGate, q, gType, dg);
             store4(dUp, q, uType, du);
@@ -123,11 +123,11 @@ extern "C" __global__ void swiglu_backward(const void* dH, int dhType, const voi
     GRID_STRIDE_FROM(i, first, n) {
         float dg, du;
         swiglu_grads(load_elem(dH, i, dhType), load_elem(gate, i, gType), load_elem(up, i, uType), dg, du);
-        mGate = max(mGate, stored_abs_bits(dg, gType));
-        mUp = max(mUp, stored_abs_bits(du, uType));
+        mGate = max(mGate, abs_bits(dg));
+        mUp = max(mUp, abs_bits(du));
         store_elem(dGate, i, gType, dg);
         store_elem(dUp, i, uType, du);
     }
-    block_amax(mGate, amaxGate, amaxScratch);
-    block_amax(mUp, amaxUp, amaxScratch);
+    block_amax(mGate, gType, amaxGate, amaxScratch);
+    block_amax(mUp, uType, amaxUp, amaxScratch);
 }

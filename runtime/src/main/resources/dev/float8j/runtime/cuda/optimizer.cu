@@ -75,8 +75,7 @@ extern "C" __global__ void adamw(float* param, const float* grad, float* expAvg,
             adamw_update(w.y, g.y * clip, m.y, v.y, a);
             adamw_update(w.z, g.z * clip, m.z, v.z, a);
             adamw_update(w.w, g.w * clip, m.w, v.w, a);
-            top = max(top, max(max(stored_abs_bits(w.x, DT_F32), stored_abs_bits(w.y, DT_F32)),
-                               max(stored_abs_bits(w.z, DT_F32), stored_abs_bits(w.w, DT_F32))));
+            top = max(top, max(max(abs_bits(w.x), abs_bits(w.y)), max(abs_bits(w.z), abs_bits(w.w))));
             ((F32x4*) param)[q] = w;
             ((F32x4*) expAvg)[q] = m;
             ((F32x4*) expAvgSq)[q] = v;
@@ -86,12 +85,12 @@ extern "C" __global__ void adamw(float* param, const float* grad, float* expAvg,
     for (long i = first + blockIdx.x * (long) blockDim.x + threadIdx.x; i < n; i += stride) {
         float w = param[i], m = expAvg[i], v = expAvgSq[i];
         adamw_update(w, grad[i] * clip, m, v, a);
-        top = max(top, stored_abs_bits(w, DT_F32));
+        top = max(top, abs_bits(w));
         param[i] = w;
         expAvg[i] = m;
         expAvgSq[i] = v;
     }
-    block_amax(top, amax, amaxScratch);
+    block_amax(top, DT_F32, amax, amaxScratch);
 }
 
 // The layout of AdamWArgs, as CudaModelOps.java checks it at load time.

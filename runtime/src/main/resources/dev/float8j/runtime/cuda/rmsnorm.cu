@@ -45,12 +45,12 @@ extern "C" __global__ void rms_norm(const void* x, int xType, const float* gain,
                 load4(gain, q, DT_F32, g);
                 for (int e = 0; e < 4; e++) {
                     out[e] = v[j][e] * inv * g[e];
-                    m = max(m, stored_abs_bits(out[e], xType));
+                    m = max(m, abs_bits(out[e]));
                 }
                 store4(y, q0 + q, xType, out);
             }
         }
-        block_amax(m, amax, amaxScratch);
+        block_amax(m, xType, amax, amaxScratch);
         return;
     }
     for (int c = threadIdx.x; c < dim; c += blockDim.x) {
@@ -62,10 +62,10 @@ extern "C" __global__ void rms_norm(const void* x, int xType, const float* gain,
     if (threadIdx.x == 0) inverseRms[blockIdx.x] = inv;
     for (int c = threadIdx.x; c < dim; c += blockDim.x) {
         float out = load_elem(x, base + c, xType) * inv * gain[c];
-        m = max(m, stored_abs_bits(out, xType));
+        m = max(m, abs_bits(out));
         store_elem(y, base + c, xType, out);
     }
-    block_amax(m, amax, amaxScratch);
+    block_amax(m, xType, amax, amaxScratch);
 }
 
 // The backward keeps fewer vectors per thread (rows of up to 4 * BACKWARD_ROW_VECTORS * blockDim.x elements) so that
@@ -125,7 +125,7 @@ extern "C" __global__ void rms_norm_backward(const void* dY, int dyType, const v
                     for (int e = 0; e < 4; e++) {
                         out[e] = inv * (dys[j][e] * g[e] - xs[j][e] * inv * meanDot);
                         if (residual != nullptr) out[e] = r[e] + as_stored(out[e], xType);
-                        m = max(m, stored_abs_bits(out[e], outType));
+                        m = max(m, abs_bits(out[e]));
                     }
                     store4(dX, q0 + q, outType, out);
                 }
@@ -136,7 +136,7 @@ extern "C" __global__ void rms_norm_backward(const void* dY, int dyType, const v
             int q = threadIdx.x + j * blockDim.x;
             if (q < dim / 4) store4(partials, (long) blockIdx.x * dim / 4 + q, DT_F32, sums[j]);
         }
-        block_amax(m, amax, amaxScratch);
+        block_amax(m, outType, amax, amaxScratch);
         return;
     }
     for (int c = threadIdx.x; c < dim; c += blockDim.x) gainSums[c] = 0.0f;
@@ -155,12 +155,12 @@ extern "C" __global__ void rms_norm_backward(const void* dY, int dyType, const v
             float xhat = load_elem(x, base + c, xType) * inv;
             float dy = load_elem(dY, base + c, dyType);
             float out = norm_grad_out(inv * (dy * gain[c] - xhat * meanDot), xType, residual, base + c, outType);
-            m = max(m, stored_abs_bits(out, outType));
+            m = max(m, abs_bits(out));
             store_elem(dX, base + c, outType, out);
         }
     }
     for (int c = threadIdx.x; c < dim; c += blockDim.x) partials[(long) blockIdx.x * dim + c] = gainSums[c];
-    block_amax(m, amax, amaxScratch);
+    block_amax(m, outType, amax, amaxScratch);
 }
 
 // gradGain[c] += sum over b < blocks of partials[b * dim + c], in b order.

@@ -64,11 +64,11 @@ extern "C" __global__ void rope(const void* x, void* y, int dtype, RopeArgs a, u
             load2(x, base + i + half, dtype, hi);
             float out[4] = {lo[0] * c0 - hi[0] * s0, lo[1] * c1 - hi[1] * s1, lo[0] * s0 + hi[0] * c0,
                              lo[1] * s1 + hi[1] * c1};
-            for (int e = 0; e < 4; e++) m = max(m, stored_abs_bits(out[e], dtype));
+            for (int e = 0; e < 4; e++) m = max(m, abs_bits(out[e]));
             store2(y, base + i, dtype, out[0], out[1]);
             store2(y, base + i + half, dtype, out[2], out[3]);
         }
-        block_amax(m, amax, amaxScratch);
+        block_amax(m, dtype, amax, amaxScratch);
         return;
     }
     for (int p = threadIdx.x; p < pairs; p += blockDim.x) {
@@ -80,11 +80,11 @@ extern "C" __global__ void rope(const void* x, void* y, int dtype, RopeArgs a, u
         float lo = load_elem(x, base + i, dtype);
         float hi = load_elem(x, base + i + half, dtype);
         float out0 = lo * c - hi * s, out1 = lo * s + hi * c;
-        m = max(m, max(stored_abs_bits(out0, dtype), stored_abs_bits(out1, dtype)));
+        m = max(m, max(abs_bits(out0), abs_bits(out1)));
         store_elem(y, base + i, dtype, out0);
         store_elem(y, base + i + half, dtype, out1);
     }
-    block_amax(m, amax, amaxScratch);
+    block_amax(m, dtype, amax, amaxScratch);
 }
 
 // The layout of RopeArgs, as CudaModelOps.java checks it at load time.
