@@ -9,7 +9,8 @@ import java.lang.foreign.MemorySegment;
  * Fused causal self-attention with grouped-query heads in BF16 on the GPU, forward and backward
  * (attention.cu: flash-attention style, on the tensor cores, never storing the seq x seq scores). On Hopper (sm_90)
  * heads of 128 take attention_sm90.cu's wgmma kernels instead, unless {@code -Dfloat8j.cuda.hopperAttention=false}
- * asks for attention.cu's everywhere (to compare the two).
+ * asks for attention.cu's everywhere (to compare the two); there the forward loads its tiles by TMA (tensor maps
+ * made here for each call) where the tensors are 16-byte aligned, as device buffers are.
  * Layouts as in {@link dev.float8j.runtime.ops.ModelOps#attention}: q, out [batch*seq, heads*headDim], k, v
  * [batch*seq, kvHeads*headDim], lse [batch*heads, seq] F32. Supports headDim 64 and 128 and any seq.
  * Everything runs on the context's one stream; results are new device tensors the caller closes.
@@ -33,6 +34,16 @@ public final class CudaAttention {
     private static final int HOPPER_BACKWARD_THREADS = 256;
     /** Its kernels align their shared memory's start to 1024 bytes (the 128-byte swizzle's period). */
     private static final int HOPPER_ALIGN_SLACK = 1024;
+    /**
+     * The warp-specialized forward: blocks of 128 query rows (WS_ROWS) in two consumer warpgroups and a producer
+     * warpgroup that loads by TMA; its shared memory holds the Q tile, two stages each of K and V tiles of 128 rows
+     * (WS_KEYS), and nine 8-byte mbarriers.
+     */
+    private static final int HOPPER_WS_FORWARD_ROWS = 128;
+    private static final int HOPPER_WS_FORWARD_THREADS = 384;
+    static final int HOPPER_WS_FORWARD_SHARED_BYTES = 128 * 256 + 2 * 2 * 128 * 256 + 9 * 8 + HOPPER_ALIGN_SLACK;
+    /** A TMA box: 64 columns (128 bytes, one swizzled panel row) by 64 rows of one sequence. */
+    private static final int[] TMA_BOX = {64, 64, 1};
     /** Q tile of 192 rows, three stages of a K and a V tile of 64 rows (FWD_KEYS), all of 128 BF16 columns. */
     static final int HOPPER_FORWARD_SHARED_BYTES = 192 * 256 + 6 * 64 * 256 + HOPPER_ALIGN_SLACK;
     /** K and V tiles of 128 rows, three stages of Q and dOut tiles of 64 rows, the dS^T tile, three of stats. */
@@ -75,6 +86,8 @@ public final class CudaAttention {
         if (hopper != null) {
             driver.setFunctionAttribute(hopper.function("attention_forward_sm90_d128"),
                     CudaDriver.FUNC_ATTR_MAX_DYNAMIC_SHARED_BYTES, HOPPER_FORWARD_SHARED_BYTES);
+            driver.setFunctionAttribute(hopper.function("attention_forward_sm90_ws_d128"),
+                    CudaDriver.FUNC_ATTR_MAX_DYNAMIC_SHARED_BYTES, HOPPER_WS_FORWARD_SHARED_BYTES);
             driver.setFunctionAttribute(hopper.function("attention_backward_sm90_d128"),
                     CudaDriver.FUNC_ATTR_MAX_DYNAMIC_SHARED_BYTES, HOPPER_BACKWARD_SHARED_BYTES);
         }
@@ -162,7 +175,15 @@ public final class CudaAttention {
             lse = allocate(s.batch() * s.heads(), s.seq(), DType.F32);
             float scaleLog2 = (float) (1.0 / Math.sqrt(s.headDim()) / Math.log(2));
             try (Arena arena = Arena.ofConfined()) {
-                if (onHopper(s)) {
+                if (onHopper(s) && tmaReady(q, k, v)) {
+                    String kernel = "attention_forward_sm90_ws_d128";
+                    cuda.driver.launch(hopper.function(kernel), kernel, ceilDiv(s.seq(), HOPPER_WS_FORWARD_ROWS),
+                            s.batch() * s.heads(), 1, HOPPER_WS_FORWARD_THREADS, 1, 1, HOPPER_WS_FORWARD_SHARED_BYTES,
+                            cuda.stream,
+                            hopper.args(arena, kernel, tensorMap(arena, q, s, s.heads()),
+                                    tensorMap(arena, k, s, s.kvHeads()), tensorMap(arena, v, s, s.kvHeads()),
+                                    out.pointer(), lse.pointer(), s.seq(), s.heads(), s.kvHeads(), scaleLog2));
+                } else if (onHopper(s)) {
                     String kernel = "attention_forward_sm90_d128";
                     cuda.driver.launch(hopper.function(kernel), kernel, ceilDiv(s.seq(), HOPPER_FORWARD_ROWS),
                             s.batch() * s.heads(), 1, HOPPER_FORWARD_THREADS, 1, 1, HOPPER_FORWARD_SHARED_BYTES,
@@ -238,6 +259,31 @@ public final class CudaAttention {
             }
             throw e;
         }
+    }
+
+    /**
+     * Whether the tensors allow TMA loads: 16-byte aligned addresses (device buffers are; the row strides of
+     * heads * 256 bytes always are). Otherwise the forward takes the kernel that loads with cp.async.
+     */
+    private static boolean tmaReady(DeviceTensor... tensors) {
+        for (DeviceTensor t : tensors) {
+            if (t.pointer() % 16 != 0) {
+                return false;
+            }
+        }
+        return true;
+    }
+
+    /**
+     * The TMA descriptor of a [batch * seq, heads * 128] BF16 tensor as the kernels load it: three dimensions
+     * (column, token of the sequence, sequence), boxes of 64 columns by 64 tokens landing 128-byte swizzled, so a
+     * tile past the sequence's end reads zeros rather than the next sequence.
+     */
+    private MemorySegment tensorMap(Arena arena, DeviceTensor t, AttentionShape s, int heads) {
+        long rowBytes = heads * 256L;
+        return cuda.driver.encodeTensorMap(arena, CudaDriver.TENSOR_MAP_BF16, t.pointer(),
+                new long[] {heads * 128L, s.seq(), s.batch()}, new long[] {rowBytes, rowBytes * s.seq()}, TMA_BOX,
+                CudaDriver.TENSOR_MAP_SWIZZLE_128B);
     }
 
     /** Whether s runs on attention_sm90.cu's kernels: on Hopper, for heads of 128. */

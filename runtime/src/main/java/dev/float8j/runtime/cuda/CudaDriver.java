@@ -55,6 +55,7 @@ final class CudaDriver {
     private final MethodHandle cuFuncSetAttribute;
     private final MethodHandle cuLaunchKernel;
     private final MethodHandle cuGetErrorString;
+    private final MethodHandle cuTensorMapEncodeTiled;
 
     CudaDriver() {
         lib = NativeLibrary.open("the CUDA driver", "float8j.cuda.libcuda", "libcuda.so.1", "libcuda.so");
@@ -99,6 +100,10 @@ final class CudaDriver {
         cuLaunchKernel = lib.bind("cuLaunchKernel", FunctionDescriptor.of(JAVA_INT, ADDRESS, JAVA_INT, JAVA_INT,
                 JAVA_INT, JAVA_INT, JAVA_INT, JAVA_INT, JAVA_INT, ADDRESS, ADDRESS, ADDRESS));
         cuGetErrorString = lib.bind("cuGetErrorString", FunctionDescriptor.of(JAVA_INT, JAVA_INT, ADDRESS));
+        // (map, dataType, rank, globalAddress, globalDim, globalStrides, boxDim, elementStrides, interleave, swizzle,
+        // l2Promotion, oobFill)
+        cuTensorMapEncodeTiled = lib.bind("cuTensorMapEncodeTiled", FunctionDescriptor.of(JAVA_INT, ADDRESS, JAVA_INT,
+                JAVA_INT, JAVA_LONG, ADDRESS, ADDRESS, ADDRESS, ADDRESS, JAVA_INT, JAVA_INT, JAVA_INT, JAVA_INT));
     }
 
     String loadedFrom() {
@@ -412,6 +417,36 @@ final class CudaDriver {
         } catch (Throwable t) {
             throw rethrow(t);
         }
+    }
+
+    /** CU_TENSOR_MAP_DATA_TYPE_BFLOAT16. */
+    static final int TENSOR_MAP_BF16 = 9;
+    /** CU_TENSOR_MAP_SWIZZLE_128B: the box lands in shared memory in wgmma's 128-byte-swizzled layout. */
+    static final int TENSOR_MAP_SWIZZLE_128B = 3;
+    /** CU_TENSOR_MAP_L2_PROMOTION_L2_256B. */
+    private static final int TENSOR_MAP_L2_256B = 3;
+    /** A CUtensorMap: 128 opaque bytes, 64-byte aligned. */
+    static final int TENSOR_MAP_BYTES = 128;
+
+    /**
+     * A tiled TMA descriptor of a dense tensor of the given element type at address: dims (innermost first),
+     * strides of dims 1.. in bytes (multiples of 16), the box copied per load, every element stride 1, no
+     * interleave, out-of-range elements read as zeros. Allocated in arena, as a kernel parameter by value.
+     */
+    MemorySegment encodeTensorMap(Arena arena, int dataType, long address, long[] dims, long[] strides, int[] box,
+            int swizzle) {
+        MemorySegment map = arena.allocate(TENSOR_MAP_BYTES, 64);
+        int[] elementStrides = new int[box.length];
+        java.util.Arrays.fill(elementStrides, 1);
+        try {
+            check((int) cuTensorMapEncodeTiled.invokeExact(map, dataType, dims.length, address,
+                    arena.allocateFrom(JAVA_LONG, dims), arena.allocateFrom(JAVA_LONG, strides),
+                    arena.allocateFrom(JAVA_INT, box), arena.allocateFrom(JAVA_INT, elementStrides), 0, swizzle,
+                    TENSOR_MAP_L2_256B, 0), "cuTensorMapEncodeTiled");
+        } catch (Throwable t) {
+            throw rethrow(t);
+        }
+        return map;
     }
 
     /** Launches a kernel; params is a void*[] of pointers to each argument's value. */
