@@ -430,7 +430,26 @@ public final class Float8Matmul {
         if (window == null || weight == null || Quantize.observed(site)) {
             return null;
         }
-        return weightCasts.get(window, backend, weight, spec, () -> cast(backend, weight.value(), spec, site));
+        return weightCasts.get(window, backend, weight, spec, () -> cast(backend, weight.value(), spec, site),
+                bothAxesWeightCast(backend, weight, spec));
+    }
+
+    /**
+     * A cast of W along both axes for the cache, where the plan's output and grad_input gemms read W as one
+     * transposeable spec along each axis and the backend prefers one cast to a transpose; else null.
+     */
+    private Supplier<Float8Tensor[]> bothAxesWeightCast(Backend backend, Parameter weight, QuantSpec spec) {
+        QuantSpec along1 = spec.withAxis(1);
+        QuantSpec along0 = spec.withAxis(0);
+        Site outputSite = site(Gemm.OUTPUT, Operand.WEIGHT);
+        Site gradInputSite = site(Gemm.GRAD_INPUT, Operand.WEIGHT);
+        boolean planned = plan.output().fp8() && plan.gradInput().fp8() && plan.output().second().equals(along1)
+                && plan.gradInput().second().equals(along0);
+        if (!planned || !backend.prefersBothAxesCasts() || !spec.granularity().transposeable() || spec.delayed() != null
+                || Quantize.observed(outputSite) || Quantize.observed(gradInputSite)) {
+            return null;
+        }
+        return () -> Quantize.quantizeBothAxes(backend, weight.value(), along1, outputSite, along0, gradInputSite);
     }
 
     /**

@@ -36,16 +36,25 @@ final class WeightCastCache {
 
     /**
      * weight's value in FP8 under spec: the held copy when it was made from the current value and version on this
-     * backend, else quantize's result, kept until the weight changes or the window closes.
+     * backend, else quantize's result, kept until the weight changes or the window closes. quantizeBothAxes (or null)
+     * casts the weight along both axes in one pass, element 0 along 1 and element 1 along 0, for a backend that
+     * would otherwise transpose the first copy where the second is used (see Backend#prefersBothAxesCasts): both are
+     * kept.
      */
     Float8Tensor get(WeightCastReuse.Window window, Backend backend, Parameter weight, QuantSpec spec,
-            Supplier<Float8Tensor> quantize) {
+            Supplier<Float8Tensor> quantize, Supplier<Float8Tensor[]> quantizeBothAxes) {
         refresh(window, backend, weight);
         Float8Tensor held = copies.get(spec);
         if (held != null) {
             return held;
         }
         Float8Tensor otherAxis = copies.get(spec.otherAxis());
+        if (otherAxis == null && quantizeBothAxes != null) {
+            for (Float8Tensor copy : quantizeBothAxes.get()) {
+                copies.put(copy.spec(), copy);
+            }
+            return copies.get(spec);
+        }
         Float8Tensor made = otherAxis != null && spec.granularity().transposeable() ? otherAxis.alongOtherAxis()
                 : quantize.get();
         copies.put(spec, made);

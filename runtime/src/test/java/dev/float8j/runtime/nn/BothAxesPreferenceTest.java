@@ -25,10 +25,12 @@ import org.junit.jupiter.params.provider.ValueSource;
  * A backend that prefers both-axes casts ({@link Backend#prefersBothAxesCasts}, as the GPU does) gets the input of a
  * transposeable plan (tensorwise, 128x128 blocks) cast along both axes in forward instead of transposed in backward:
  * outputs and gradients are bit for bit those of the transposing path, with and without a shared input, and every
- * FP8 copy goes back to the backend.
+ * FP8 copy goes back to the backend. Inside a {@link WeightCastReuse} window the weight is cast along both axes
+ * once too.
  */
 class BothAxesPreferenceTest {
     private static final int IN = 32;
+    private static final int ROWS = 40;
     private final Backend before = Backends.current();
 
     @AfterEach
@@ -40,6 +42,7 @@ class BothAxesPreferenceTest {
     private static final class Preferring extends ForwardingBackend {
         final boolean prefers;
         int inputBothAxesCasts;
+        int weightBothAxesCasts;
         final List<Float8Tensor> made = new ArrayList<>();
 
         Preferring(boolean prefers) {
@@ -61,8 +64,11 @@ class BothAxesPreferenceTest {
 
         @Override
         public Float8Tensor[] quantizeBothAxes(Tensor x, QuantSpec alongColumns, QuantSpec alongRows) {
-            if (x.cols() == IN) {
-                inputBothAxesCasts++;  // x's (dY may be cast along both axes on every path)
+            // x's and W's (dY may be cast along both axes on every path)
+            if (x.cols() == IN && x.rows() == ROWS) {
+                inputBothAxesCasts++;
+            } else if (x.cols() == IN) {
+                weightBothAxesCasts++;
             }
             Float8Tensor[] both = super.quantizeBothAxes(x, alongColumns, alongRows);
             made.addAll(List.of(both));
@@ -84,12 +90,21 @@ class BothAxesPreferenceTest {
         };
     }
 
-    /** Two layers reading one input (shared or not), forward then backward: outputs, dX and weight gradients. */
+    /**
+     * Two layers reading one input (shared or not), forward then backward, inside a weight-cast window or not:
+     * outputs, dX and weight gradients.
+     */
+    private static List<float[]> run(Float8Plan plan, boolean shared, boolean window) {
+        try (WeightCastReuse.Window w = window ? WeightCastReuse.open() : null) {
+            return run(plan, shared);
+        }
+    }
+
     private static List<float[]> run(Float8Plan plan, boolean shared) {
         Init.seed(5);
         List<Linear> layers = List.of(new Float8Linear(IN, 16, plan), new Float8Linear(IN, 48, plan));
         Init.seed(6);
-        Tensor x = Tensor.of(Init.normal(40 * IN, 1f), 40, IN);
+        Tensor x = Tensor.of(Init.normal(ROWS * IN, 1f), ROWS, IN);
         List<Tensor> ys = new ArrayList<>();
         if (shared) {
             try (SharedInput in = SharedInput.of(x)) {
@@ -103,7 +118,7 @@ class BothAxesPreferenceTest {
         for (int i = layers.size() - 1; i >= 0; i--) {
             Linear l = layers.get(i);
             Init.seed(10 + i);
-            out.add(l.backward(Tensor.of(Init.normal(40 * l.outFeatures(), 0.1f), 40, l.outFeatures())).toFloatArray());
+            out.add(l.backward(Tensor.of(Init.normal(ROWS * l.outFeatures(), 0.1f), ROWS, l.outFeatures())).toFloatArray());
             out.add(l.weight().grad().toFloatArray());
         }
         return out;
@@ -114,19 +129,23 @@ class BothAxesPreferenceTest {
     void castingBothAxesInForwardGivesTheTransposingPathsBits(String name) {
         Float8Plan plan = plan(name);
         assertEquals(Float8Plan.SavedInput.FORWARD_FP8_TRANSPOSED, plan.savedInput(), name);
-        for (boolean shared : new boolean[] {false, true}) {
+        for (int variant = 0; variant < 4; variant++) {
+            boolean shared = (variant & 1) != 0;
+            boolean window = (variant & 2) != 0;
             Preferring transposing = new Preferring(false);
             Backends.use(transposing);
-            List<float[]> expected = run(plan, shared);
+            List<float[]> expected = run(plan, shared, window);
             Preferring bothAxes = new Preferring(true);
             Backends.use(bothAxes);
-            List<float[]> actual = run(plan, shared);
-            String what = name + (shared ? ", shared input" : "");
+            List<float[]> actual = run(plan, shared, window);
+            String what = name + (shared ? ", shared input" : "") + (window ? ", weight casts reused" : "");
             for (int i = 0; i < expected.size(); i++) {
                 assertArrayEquals(expected.get(i), actual.get(i), 0f, what + ": result " + i);
             }
             assertEquals(0, transposing.inputBothAxesCasts, what + ": x transposed in backward");
             assertEquals(shared ? 1 : 2, bothAxes.inputBothAxesCasts, what + ": x cast along both axes in forward");
+            assertEquals(0, transposing.weightBothAxesCasts, what + ": W transposed for grad_input");
+            assertEquals(window ? 2 : 0, bothAxes.weightBothAxesCasts, what + ": W cast along both axes once per window");
             for (Float8Tensor q : bothAxes.made) {
                 assertTrue(q.isReleased(), what + ": every FP8 copy went back to the backend");
             }
