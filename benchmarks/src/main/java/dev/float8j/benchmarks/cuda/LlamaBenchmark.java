@@ -12,6 +12,8 @@ import dev.float8j.runtime.nn.transformer.LlamaConfig;
 import dev.float8j.runtime.nn.transformer.LlamaModel;
 import dev.float8j.runtime.train.LearningRateSchedule;
 import dev.float8j.runtime.train.LlamaTrainer;
+import java.lang.management.GarbageCollectorMXBean;
+import java.lang.management.ManagementFactory;
 import java.time.LocalDate;
 
 /**
@@ -61,12 +63,19 @@ public final class LlamaBenchmark {
             loss = trainer.step(inputs, targets, batch, config.seq()).loss();
         }
         cuda.allocator().resetPeak();
+        long allocationsBefore = cuda.allocator().driverAllocations();
+        long[] gcBefore = collections();
         long start = System.nanoTime();
         for (int i = 0; i < steps; i++) {
             // each step reads its loss, so the device has finished the step when it returns
             loss = trainer.step(inputs, targets, batch, config.seq()).loss();
         }
         double ms = (System.nanoTime() - start) / 1e6 / steps;
+        long[] gcAfter = collections();
+        // where a step's wall time can go besides the kernels: the driver's allocator, the JVM's collector
+        System.out.printf("# timed steps: %d driver allocations, %d garbage collections taking %d ms in all%n",
+                cuda.allocator().driverAllocations() - allocationsBefore, gcAfter[0] - gcBefore[0],
+                gcAfter[1] - gcBefore[1]);
         double peakGib = cuda.allocator().peakBytesInUse() / (double) (1L << 30);
         System.out.printf("# float8j %s: %d layers, dim %d, %d heads / %d kv, ffn %d, vocab %d, batch %d x seq %d;"
                 + " loss after %d steps %.4f; driver allocations %d%n", recipe, config.layers(), config.dim(),
@@ -82,6 +91,17 @@ public final class LlamaBenchmark {
             System.out.printf("# kernel times of one step (host %.1f ms with the events' overhead):%n%s",
                     (System.nanoTime() - hostStart) / 1e6, cuda.stopKernelTimes().table(o.get("profile", 0)));
         }
+    }
+
+    /** The JVM's garbage collections so far: their count and their accumulated time in ms. */
+    private static long[] collections() {
+        long count = 0;
+        long millis = 0;
+        for (GarbageCollectorMXBean gc : ManagementFactory.getGarbageCollectorMXBeans()) {
+            count += Math.max(0, gc.getCollectionCount());
+            millis += Math.max(0, gc.getCollectionTime());
+        }
+        return new long[] {count, millis};
     }
 
     /** key=value arguments after the recipe. */
