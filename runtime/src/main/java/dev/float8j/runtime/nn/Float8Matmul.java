@@ -30,7 +30,9 @@ import java.util.function.Supplier;
  * <p>What it owns besides the arithmetic:
  * <ul>
  *   <li><b>Saves.</b> Forward saves x as {@link Float8Plan#savedInput()} says; a high-precision save is a copy,
- *       so a caller may reuse its input buffer before backward. Backward consumes the latest save (LIFO). Nothing
+ *       so a caller may reuse its input buffer before backward. On a backend that prefers both-axes casts (the GPU),
+ *       x's FP8 copy along axis 0 is made in forward and saved instead, wherever that gives grad_weight the same
+ *       codes and scales as transposing or casting in backward would. Backward consumes the latest save (LIFO). Nothing
  *       is saved while {@link GradMode} is disabled; {@link #discardSaved()} drops pending saves.</li>
  *   <li><b>Failed calls change nothing.</b> Every operand is checked (shapes, and NaN or Inf wherever it is
  *       quantized) before the save is pushed or popped or a gradient is touched, so a call that throws can be
@@ -192,18 +194,13 @@ public final class Float8Matmul {
                     : Float8Debug.fp8Enabled(module, Gemm.GRAD_WEIGHT) ? plannedSave : Float8Plan.SavedInput.HIGH_PRECISION;
             Float8Tensor xq;
             SavedTensor save = null;
-            // x along axis 0 for grad_weight is the forward copy transposed: a backend that prefers it casts both
-            // copies at once (the same codes and scales), unless a debug observer watches either site
-            boolean transposedInForward = saving == Float8Plan.SavedInput.FORWARD_FP8_TRANSPOSED
-                    && backend.prefersBothAxesCasts() && output.first().delayed() == null
-                    && !Quantize.observed(site(Gemm.OUTPUT, Operand.INPUT))
-                    && !Quantize.observed(site(Gemm.GRAD_WEIGHT, Operand.INPUT));
+            boolean bothAxesInForward = bothAxesInForward(backend, saving);
             if (saving == Float8Plan.SavedInput.BOTH_AXES_COPY
                     && (output.first().delayed() != null || plan.gradWeight().second().delayed() != null)) {
                 // a delayed operand keeps its own amax history, so each axis is cast on its own
                 xq = cast(backend, x, output.first(), Gemm.OUTPUT, Operand.INPUT);
                 save = SavedTensor.fp8(cast(backend, x, plan.gradWeight().second(), Gemm.GRAD_WEIGHT, Operand.INPUT));
-            } else if (saving == Float8Plan.SavedInput.BOTH_AXES_COPY || transposedInForward) {
+            } else if (saving == Float8Plan.SavedInput.BOTH_AXES_COPY || bothAxesInForward) {
                 Site columns = site(Gemm.OUTPUT, Operand.INPUT);
                 Site rows = site(Gemm.GRAD_WEIGHT, Operand.INPUT);
                 QuantSpec alongRows = plan.gradWeight().second();
@@ -235,7 +232,7 @@ public final class Float8Matmul {
             if (save == null || save.fp8() != xq) {
                 backend.release(xq);
             }
-            if (saving == Float8Plan.SavedInput.HIGH_PRECISION) {
+            if (saving == Float8Plan.SavedInput.HIGH_PRECISION && !bothAxesInForward) {
                 save = SavedTensor.highPrecision(SharedInput.keptForBackward(backend, x, shared != null));
             }
             if (save != null) {
@@ -408,11 +405,31 @@ public final class Float8Matmul {
                 + gemm.name().toLowerCase() + " gemm must be quantized as " + spec + ", got " + q.spec());
     }
 
+    /**
+     * Whether forward casts x along both axes and saves the axis-0 copy for grad_weight, where the plan would save
+     * x's forward copy to transpose (tensorwise, 128x128 blocks) or x itself to cast in backward (KEEP_HIGH_PRECISION
+     * with an FP8 grad_weight): on a backend that prefers one cast to a transpose or a second pass over x, with
+     * current scaling in one granularity, and unless a debug observer watches either site. Either way grad_weight
+     * gets the same codes and scales; saving FP8 instead of x also takes less memory.
+     */
+    private boolean bothAxesInForward(Backend backend, Float8Plan.SavedInput saving) {
+        QuantSpec forward = plan.output().first();
+        QuantSpec backward = plan.gradWeight().second();
+        boolean castInBackward = saving == Float8Plan.SavedInput.HIGH_PRECISION && plannedSave == saving
+                && plan.gradWeight().fp8() && forward.granularity() == backward.granularity();
+        return (saving == Float8Plan.SavedInput.FORWARD_FP8_TRANSPOSED || castInBackward)
+                && backend.prefersBothAxesCasts() && forward.delayed() == null && backward.delayed() == null
+                && !Quantize.observed(site(Gemm.OUTPUT, Operand.INPUT))
+                && !Quantize.observed(site(Gemm.GRAD_WEIGHT, Operand.INPUT));
+    }
+
     /** The saved FP8 x along axis 0, as grad_weight needs it. */
     private Float8Tensor savedInputAlongRows(Backend backend, Float8Tensor savedX) {
+        if (savedX.spec().equals(plan.gradWeight().second())) {
+            return savedX;  // cast along both axes in forward (see bothAxesInForward), or a BOTH_AXES_COPY
+        }
         return switch (plannedSave) {
-            // saved along 1 (the forward's copy) or, where the backend prefers it, already along 0
-            case FORWARD_FP8_TRANSPOSED -> savedX.spec().axis() == 0 ? savedX : savedX.alongOtherAxis();
+            case FORWARD_FP8_TRANSPOSED -> savedX.alongOtherAxis();
             case FORWARD_FP8_REQUANTIZED -> Quantize.requantize(backend, savedX, plan.gradWeight().second(),
                     site(Gemm.GRAD_WEIGHT, Operand.INPUT));
             case BOTH_AXES_COPY -> savedX;

@@ -22,10 +22,11 @@ import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.ValueSource;
 
 /**
- * A backend that prefers both-axes casts ({@link Backend#prefersBothAxesCasts}, as the GPU does) gets the input of a
- * transposeable plan (tensorwise, 128x128 blocks) cast along both axes in forward instead of transposed in backward:
- * outputs and gradients are bit for bit those of the transposing path, with and without a shared input, and every
- * FP8 copy goes back to the backend. Inside a {@link WeightCastReuse} window the weight is cast along both axes
+ * A backend that prefers both-axes casts ({@link Backend#prefersBothAxesCasts}, as the GPU does) gets x cast along
+ * both axes in forward: for a transposeable plan (tensorwise, 128x128 blocks) instead of transposing its forward copy
+ * in backward, for KEEP_HIGH_PRECISION (rowwise, 1x128) instead of saving x and casting it along axis 0 in backward.
+ * Outputs and gradients are bit for bit those of the other path, with and without a shared input, and every FP8 copy
+ * goes back to the backend. Inside a {@link WeightCastReuse} window the weight is cast along both axes
  * once too.
  */
 class BothAxesPreferenceTest {
@@ -79,6 +80,8 @@ class BothAxesPreferenceTest {
     private static Float8Plan plan(String name) {
         return switch (name) {
             case "tensorwise" -> Float8Plan.tensorwise();
+            case "rowwise" -> Float8Plan.rowwise();
+            case "blockwise" -> Float8Plan.blockwise();
             // blockwise with x in 128x128 blocks too, which transpose exactly
             case "blockwise_128x128" -> {
                 Float8Plan b = Float8Plan.blockwise();
@@ -125,10 +128,14 @@ class BothAxesPreferenceTest {
     }
 
     @ParameterizedTest
-    @ValueSource(strings = {"tensorwise", "blockwise_128x128"})
-    void castingBothAxesInForwardGivesTheTransposingPathsBits(String name) {
+    @ValueSource(strings = {"tensorwise", "blockwise_128x128", "rowwise", "blockwise"})
+    void castingBothAxesInForwardGivesTheOtherPathsBits(String name) {
         Float8Plan plan = plan(name);
-        assertEquals(Float8Plan.SavedInput.FORWARD_FP8_TRANSPOSED, plan.savedInput(), name);
+        // transposeable x: saved in FP8 to transpose; else (KEEP_HIGH_PRECISION) saved as is, to cast in backward
+        boolean transposeable = plan.output().first().granularity().transposeable();
+        assertEquals(transposeable ? Float8Plan.SavedInput.FORWARD_FP8_TRANSPOSED : Float8Plan.SavedInput.HIGH_PRECISION,
+                plan.savedInput(), name);
+        boolean weightTransposes = plan.output().second().granularity().transposeable();
         for (int variant = 0; variant < 4; variant++) {
             boolean shared = (variant & 1) != 0;
             boolean window = (variant & 2) != 0;
@@ -142,10 +149,11 @@ class BothAxesPreferenceTest {
             for (int i = 0; i < expected.size(); i++) {
                 assertArrayEquals(expected.get(i), actual.get(i), 0f, what + ": result " + i);
             }
-            assertEquals(0, transposing.inputBothAxesCasts, what + ": x transposed in backward");
+            assertEquals(0, transposing.inputBothAxesCasts, what + ": x transposed or cast again in backward");
             assertEquals(shared ? 1 : 2, bothAxes.inputBothAxesCasts, what + ": x cast along both axes in forward");
-            assertEquals(0, transposing.weightBothAxesCasts, what + ": W transposed for grad_input");
-            assertEquals(window ? 2 : 0, bothAxes.weightBothAxesCasts, what + ": W cast along both axes once per window");
+            assertEquals(0, transposing.weightBothAxesCasts, what + ": W transposed or cast again for grad_input");
+            assertEquals(window && weightTransposes ? 2 : 0, bothAxes.weightBothAxesCasts,
+                    what + ": W cast along both axes once per window where its copies transpose");
             for (Float8Tensor q : bothAxes.made) {
                 assertTrue(q.isReleased(), what + ": every FP8 copy went back to the backend");
             }
