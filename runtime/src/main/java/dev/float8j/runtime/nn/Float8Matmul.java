@@ -452,8 +452,9 @@ public final class Float8Matmul {
     }
 
     /**
-     * A cast of W along both axes for the cache, where the plan's output and grad_input gemms read W as one
-     * transposeable spec along each axis and the backend prefers one cast to a transpose; else null.
+     * A cast of W along both axes for the cache, where the plan's output and grad_input gemms read W as one spec
+     * along each axis and the backend prefers one cast to a transpose (tensorwise, 128x128 blocks) or to a second pass
+     * over W (rowwise); else null.
      */
     private Supplier<Float8Tensor[]> bothAxesWeightCast(Backend backend, Parameter weight, QuantSpec spec) {
         QuantSpec along1 = spec.withAxis(1);
@@ -462,7 +463,7 @@ public final class Float8Matmul {
         Site gradInputSite = site(Gemm.GRAD_INPUT, Operand.WEIGHT);
         boolean planned = plan.output().fp8() && plan.gradInput().fp8() && plan.output().second().equals(along1)
                 && plan.gradInput().second().equals(along0);
-        if (!planned || !backend.prefersBothAxesCasts() || !spec.granularity().transposeable() || spec.delayed() != null
+        if (!planned || !backend.prefersBothAxesCasts() || spec.delayed() != null
                 || Quantize.observed(outputSite) || Quantize.observed(gradInputSite)) {
             return null;
         }

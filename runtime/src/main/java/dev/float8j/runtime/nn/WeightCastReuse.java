@@ -24,7 +24,7 @@ import java.util.List;
  * <p><b>Memory.</b> Until the window closes a layer holds one FP8 copy of its weight per spec it needs: 1 byte per
  * element plus scales (a quarter of the F32 weight), twice that where grad_input needs W along the other axis in a
  * granularity that does not transpose (rowwise, 1x128, MX); tensorwise and 128x128 blocks serve both gemms from one
- * copy, except on a backend that prefers casting both axes to transposing (the GPU), which holds both. Closing the window gives every copy back through {@code Backend.release}, and a copy is released as soon as
+ * copy, except on a backend that prefers casting both axes at once (the GPU), which holds both. Closing the window gives every copy back through {@code Backend.release}, and a copy is released as soon as
  * its weight changes.
  *
  * <p><b>Switching it off.</b> {@link #setEnabled(boolean)}{@code (false)}, or the system property
