@@ -802,3 +802,279 @@ extern "C" __global__ void __launch_bounds__(BWD_THREADS) attention_backward_sm9
         }
     }
 }
+
+// ------------------------------------------------------------------------------ backward, warp-specialized
+
+// The same backward with its loads taken off the warpgroups that multiply, as in attention_forward_sm90_ws_d128:
+// warpgroup 0 is a producer whose first warp moves the block's K and V tiles once, and every step's Q and dOut tiles
+// by TMA and its lse and delta by loads and stores, into a ring of BWS_STAGES stages. Each stage has a "full" mbarrier
+// (the TMA's expected bytes, completed by the copies, plus one arrival per lane of the warp after its stores) and an
+// "empty" one (one arrival per consumer thread once its products have read the stage).
+// The two consumer warpgroups run attention_backward_sm90_d128's step with one barrier between them, a named barrier
+// (bar.sync 1 of their 256 threads), where each waits for the other's dS^T. The dS^T tile is double-buffered: a
+// warpgroup writing step i's while the other still multiplies step i - 1's dQ overwrites step i - 2's, which both are
+// done with (each waited for its dQ of step i - 2 before reaching step i - 1's barrier).
+//
+// dQ goes through shared memory: each consumer warpgroup stores its 64 x 64 F32 tile (128-byte swizzle, two 32-column
+// panels) and one of its threads adds it into dqAccum with TMA reductions (cp.reduce.async.bulk.tensor .add), which
+// move whole lines where attention_backward_sm90_d128's red.global.add.v2 move 8 bytes a thread. That thread waits
+// for the reductions to have read the tile before its warpgroup's next barrier with the other, so that the tile is
+// free when the next step stores into it.
+//
+// Grid (ceil(seq / BWD_KEYS), batch * kvHeads), BWS_THREADS threads; dynamic shared memory: the K and V tiles (128
+// rows), BWS_STAGES stages of (Q tile, dOut tile) of 64 rows, two dS^T tiles (128 keys x 64 queries), two dQ tiles
+// (64 x 64 F32, one per consumer warpgroup), BWS_STAGES stages of (lse[64], delta[64]), then the mbarriers (K and V
+// full, then per stage full and empty), plus 1024 for the alignment. Arguments as attention_backward_sm90_d128's, with
+// q, k, v, dOut and dqAccum given as tensor maps: q, dOut (heads = heads) and k, v (heads = kvHeads) encoded as
+// attention_forward_sm90_ws_d128's; dqAccum as q's, but data type F32 (7), strides {heads * 512, seq * heads * 512}
+// and box {32, 64, 1} (a box row of 32 F32 values is the 128 bytes the swizzle spans).
+//
+// Measured on an H100 at B4 S4096 32/8 heads (attention_backward_sm90_d128 4.28-4.45 ms in the same runs): dQ by
+// red.global.add.v2 from registers as attention_backward_sm90_d128, two stages 3.82-3.92 ms, three 3.88-3.90; dQ by
+// TMA reduction, two stages 3.10-3.17 ms, three 3.16-3.20; with the stage released once dV and dK are done rather than
+// after dQ, two stages 3.08-3.15 ms, three 3.13-3.21 (cuDNN 3.23 ms). lse and delta by cp.async completed through
+// cp.async.mbarrier.arrive.noinc or by loads and stores ran alike (3.10-3.15 ms). The stage released by one arrival
+// per consumer warp (lane 0 after __syncwarp, as the forward does) ran no faster than one per thread (3.08-3.15 ms),
+// and compute-sanitizer's racecheck reported the other lanes' reads of lse and delta racing with the producer's
+// next stores.
+#define BWS_STAGES 2
+#define BWS_THREADS 384
+#define BWS_DQ_BYTES (64 * 64 * 4)
+
+__device__ __forceinline__ void named_barrier_sync(int id, int threads) {
+    asm volatile("bar.sync %0, %1;\n" ::"r"(id), "r"(threads) : "memory");
+}
+
+extern "C" __global__ void __launch_bounds__(BWS_THREADS, 1) attention_backward_sm90_ws_d128(
+        const __grid_constant__ TensorMap qMap, const __grid_constant__ TensorMap kMap,
+        const __grid_constant__ TensorMap vMap, const __grid_constant__ TensorMap dOutMap, const float* lse,
+        const float* delta, const __grid_constant__ TensorMap dqMap, u16* dk, u16* dv, int seq, int heads,
+        int kvHeads, float scale) {
+    extern __shared__ __align__(1024) unsigned char smem[];
+    constexpr int KV_BYTES = BWD_KEYS * HEAD_DIM * 2, Q_BYTES = BWD_QUERIES * HEAD_DIM * 2;
+    constexpr int DS_BYTES = BWD_KEYS * BWD_QUERIES * 2;
+    const u32 kTile = smem_base1024(smem), vTile = kTile + KV_BYTES;
+    const u32 stage0 = vTile + KV_BYTES;  // stage s: Q at stage0 + s * 2 * Q_BYTES, dOut after it
+    const u32 dsTiles = stage0 + BWS_STAGES * 2 * Q_BYTES;
+    const u32 dqTiles = dsTiles + 2 * DS_BYTES;
+    const u32 statsAddr = dqTiles + 2 * BWS_DQ_BYTES;  // [stage][lse 64, delta 64]
+    const float* rowStats = (const float*) (smem + (statsAddr - smem_addr(smem)));
+    const u32 kvFull = statsAddr + BWS_STAGES * 2 * BWD_QUERIES * 4;
+    auto full = [&](int st) { return kvFull + 8 + 16 * st; };
+    auto empty = [&](int st) { return kvFull + 16 + 16 * st; };
+
+    const int lane = threadIdx.x & 31, wg = threadIdx.x >> 7, warp = (threadIdx.x >> 5) & 3;
+    const int b = blockIdx.y / kvHeads, kvh = blockIdx.y % kvHeads, group = heads / kvHeads;
+    const int key0 = blockIdx.x * BWD_KEYS;
+    const int mFirst = key0 / BWD_QUERIES;
+    const int mTiles = (seq + BWD_QUERIES - 1) / BWD_QUERIES - mFirst;
+    const int steps = group * mTiles;
+
+    if (threadIdx.x == 0) {
+        mbar_init(kvFull, 1);
+        for (int st = 0; st < BWS_STAGES; st++) {
+            mbar_init(full(st), 1 + 32);
+            mbar_init(empty(st), 256);
+        }
+        asm volatile("fence.mbarrier_init.release.cluster;\n" ::: "memory");
+    }
+    __syncthreads();
+
+    if (wg == 0) {
+        asm volatile("setmaxnreg.dec.sync.aligned.u32 24;\n" ::: "memory");
+        if (warp == 0) {
+            if (lane == 0) {
+                mbar_arrive_expect_tx(kvFull, 2 * KV_BYTES);
+                tma_tile<BWD_KEYS>(kTile, kMap, kvh * HEAD_DIM, key0, b, kvFull);
+                tma_tile<BWD_KEYS>(vTile, vMap, kvh * HEAD_DIM, key0, b, kvFull);
+            }
+#pragma unroll 1
+            for (int i = 0; i < steps; i++) {
+                const int st = i % BWS_STAGES;
+                const int h = kvh * group + i / mTiles, m0 = (mFirst + i % mTiles) * BWD_QUERIES;
+                mbar_wait(empty(st), ((i / BWS_STAGES) & 1) ^ 1);
+                if (lane == 0) {
+                    const u32 qStage = stage0 + st * 2 * Q_BYTES;
+                    mbar_arrive_expect_tx(full(st), 2 * Q_BYTES);
+                    tma_tile<BWD_QUERIES>(qStage, qMap, h * HEAD_DIM, m0, b, full(st));
+                    tma_tile<BWD_QUERIES>(qStage + Q_BYTES, dOutMap, h * HEAD_DIM, m0, b, full(st));
+                }
+                // A head's lse and delta rows are 4-byte aligned only (seq need not be a multiple of 4), too fine
+                // for TMA: each lane loads four of the 128 values, stores them and arrives, its arrival releasing
+                // the stores to the consumers' wait. Queries past the sequence read as zeros, masked by the
+                // consumers.
+                float x4[4];
+#pragma unroll
+                for (int x = 0; x < 4; x++) {
+                    const int qi = m0 + (lane + 32 * x) % BWD_QUERIES;
+                    const float* src = (x < 2 ? lse : delta) + ((long long) b * heads + h) * seq + qi;
+                    x4[x] = qi < seq ? *src : 0.0f;
+                }
+#pragma unroll
+                for (int x = 0; x < 4; x++) {
+                    const u32 dst = statsAddr + (st * 2 * BWD_QUERIES + lane + 32 * x) * 4;
+                    asm volatile("st.shared.f32 [%0], %1;\n" ::"r"(dst), "f"(x4[x]) : "memory");
+                }
+                mbar_arrive(full(st));
+            }
+        }
+        return;
+    }
+    asm volatile("setmaxnreg.inc.sync.aligned.u32 240;\n" ::: "memory");
+
+    // Consumer warpgroup c owns keys 64c..64c+63 of the block, as warpgroup c of attention_backward_sm90_d128.
+    const int c = wg - 1, g = lane >> 2, t = lane & 3;
+    const float scaleLog2 = scale * LOG2E;
+    const int wgKey0 = key0 + 64 * c;
+    const int keyLocal = 64 * c + 16 * warp + g;  // this thread's first key row within the block (+ 8 the second)
+    const int ldk = kvHeads * HEAD_DIM;
+    const u32 dqTile = dqTiles + c * BWS_DQ_BYTES;
+    const bool dqIssuer = (threadIdx.x & 127) == 0;
+
+    float dkAcc[64], dvAcc[64];
+#pragma unroll
+    for (int i = 0; i < 64; i++) dkAcc[i] = dvAcc[i] = 0.0f;
+
+    mbar_wait(kvFull, 0);
+    for (int i = 0; i < steps; i++) {
+        const int st = i % BWS_STAGES;
+        mbar_wait(full(st), (i / BWS_STAGES) & 1);
+        const int h = kvh * group + i / mTiles, m0 = (mFirst + i % mTiles) * BWD_QUERIES;
+        const u32 qStage = stage0 + st * 2 * Q_BYTES, dOutStage = qStage + Q_BYTES;
+        const u32 kT = opaque(kTile), vT = kT + KV_BYTES;
+        const u32 dsTile = dsTiles + (i & 1) * DS_BYTES;
+        const float* lseS = rowStats + st * 2 * BWD_QUERIES;
+        const float* deltaS = lseS + BWD_QUERIES;
+        const bool active = wgKey0 <= m0 + BWD_QUERIES - 1 && wgKey0 < seq;
+
+        u32 pA[4][4], dsA[4][4];
+        if (active) {
+            float sT[32], dpT[32];
+            wg_fence();
+#pragma unroll
+            for (int kc = 0; kc < HEAD_DIM / 16; kc++) {
+                const u32 along = (kc & 3) * 32, keys = 64 * c * 128;
+                wgmma_n64<0, 0>(sT, desc_k(kT + (kc >> 2) * (KV_BYTES / 2) + keys + along),
+                                desc_k(qStage + (kc >> 2) * (Q_BYTES / 2) + along), kc);
+            }
+            wg_commit();
+#pragma unroll
+            for (int kc = 0; kc < HEAD_DIM / 16; kc++) {
+                const u32 along = (kc & 3) * 32, keys = 64 * c * 128;
+                wgmma_n64<0, 0>(dpT, desc_k(vT + (kc >> 2) * (KV_BYTES / 2) + keys + along),
+                                desc_k(dOutStage + (kc >> 2) * (Q_BYTES / 2) + along), kc);
+            }
+            wg_commit();
+            wg_wait<1>();
+            hold(sT);
+#pragma unroll
+            for (int j = 0; j < 8; j++) {
+                const float2 l = *(const float2*) (lseS + 8 * j + 2 * t);
+#pragma unroll
+                for (int e = 0; e < 4; e++) {
+                    sT[4 * j + e] = exp2_ftz(fmaf(sT[4 * j + e], scaleLog2, -((e & 1) ? l.y : l.x) * LOG2E));
+                }
+            }
+            if (wgKey0 + 63 > m0 || m0 + BWD_QUERIES > seq) {
+#pragma unroll
+                for (int j = 0; j < 8; j++) {
+#pragma unroll
+                    for (int e = 0; e < 4; e++) {
+                        const int query = m0 + 8 * j + 2 * t + (e & 1), key = key0 + keyLocal + 8 * (e >> 1);
+                        if (key > query || query >= seq) sT[4 * j + e] = 0.0f;
+                    }
+                }
+            }
+            wg_wait<0>();
+            hold(dpT);
+#pragma unroll
+            for (int j = 0; j < 8; j++) {
+                const float2 d = *(const float2*) (deltaS + 8 * j + 2 * t);
+#pragma unroll
+                for (int e = 0; e < 4; e++) dpT[4 * j + e] = sT[4 * j + e] * (dpT[4 * j + e] - ((e & 1) ? d.y : d.x));
+            }
+            to_a_operands(sT, pA);
+            to_a_operands(dpT, dsA);
+            store_ds(dsTile, keyLocal, t, dsA);
+            // dV and dK run while this warpgroup waits below for the other's dS^T.
+            wg_fence();
+#pragma unroll
+            for (int kk = 0; kk < BWD_QUERIES / 16; kk++) {
+                wgmma_n128_rs(dvAcc, pA[kk], desc_mn(dOutStage + kk * 16 * 128, Q_BYTES / 2));
+            }
+#pragma unroll
+            for (int kk = 0; kk < BWD_QUERIES / 16; kk++) {
+                wgmma_n128_rs(dkAcc, dsA[kk], desc_mn(qStage + kk * 16 * 128, Q_BYTES / 2));
+            }
+            wg_commit();
+        } else {
+            const u32 zero[4][4] = {};
+            store_ds(dsTile, keyLocal, t, zero);
+        }
+        fence_async_proxy();
+        // The previous step's reductions have read this warpgroup's dQ tile before the barrier lets it on.
+        if (dqIssuer) asm volatile("cp.async.bulk.wait_group.read 0;\n" ::: "memory");
+        named_barrier_sync(1, 256);
+        // dQ (64 queries x this warpgroup's 64 columns) over the block's 128 keys, as attention_backward_sm90_d128's.
+        float dq[32];
+        wg_fence();
+#pragma unroll
+        for (int kk = 0; kk < BWD_KEYS / 16; kk++) {
+            wgmma_n64<1, 1>(dq, desc_mn(dsTile + kk * 16 * 128, DS_BYTES),
+                            desc_mn(kT + c * (KV_BYTES / 2) + kk * 16 * 128, KV_BYTES / 2), kk);
+        }
+        wg_commit();
+        // dV and dK are done (the older group): the stage is read, released while dQ runs. Every thread arrives
+        // for its own reads of lse and delta.
+        wg_wait<1>();
+        hold(dvAcc);
+        hold(dkAcc);
+        hold(pA);
+        hold(dsA);
+        mbar_arrive(empty(st));
+        wg_wait<0>();
+        hold(dq);
+        // Row r of the dQ tile, columns 8j + 2t and + 1: panel j / 4, 16-byte chunk 2 (j % 4) + t / 2 of the row,
+        // swizzled by r & 7 (= g).
+#pragma unroll
+        for (int j = 0; j < 8; j++) {
+#pragma unroll
+            for (int r = 0; r < 2; r++) {
+                const int row = 16 * warp + g + 8 * r;
+                const u32 addr = dqTile + (j >> 2) * (BWS_DQ_BYTES / 2) + row * 128
+                                 + (((2 * (j & 3) + (t >> 1)) ^ g) << 4) + 8 * (t & 1);
+                asm volatile("st.shared.v2.f32 [%0], {%1, %2};\n" ::"r"(addr), "f"(dq[4 * j + 2 * r]),
+                             "f"(dq[4 * j + 2 * r + 1])
+                             : "memory");
+            }
+        }
+        fence_async_proxy();
+        named_barrier_sync(2 + c, 128);
+        // Rows past the sequence lie outside the tensor map: the reduction leaves them alone.
+        if (dqIssuer) {
+#pragma unroll
+            for (int panel = 0; panel < 2; panel++) {
+                asm volatile("cp.reduce.async.bulk.tensor.3d.global.shared::cta.add.bulk_group [%0, {%1, %2, %3}], "
+                             "[%4];\n" ::"l"(&dqMap), "r"(h * HEAD_DIM + 64 * c + 32 * panel), "r"(m0), "r"(b),
+                             "r"(dqTile + panel * (BWS_DQ_BYTES / 2))
+                             : "memory");
+            }
+            asm volatile("cp.async.bulk.commit_group;\n" ::: "memory");
+        }
+    }
+    // The shared memory stays until the last reductions have read it.
+    if (dqIssuer) asm volatile("cp.async.bulk.wait_group.read 0;\n" ::: "memory");
+
+#pragma unroll
+    for (int r = 0; r < 2; r++) {
+        const int key = key0 + keyLocal + 8 * r;
+        if (key < seq) {
+            const long long off = ((long long) b * seq + key) * ldk + kvh * HEAD_DIM + 2 * t;
+#pragma unroll
+            for (int j = 0; j < 16; j++) {
+                *(u32*) (dk + off + j * 8) = pack_bf16(dkAcc[4 * j + 2 * r] * scale, dkAcc[4 * j + 2 * r + 1] * scale);
+                *(u32*) (dv + off + j * 8) = pack_bf16(dvAcc[4 * j + 2 * r], dvAcc[4 * j + 2 * r + 1]);
+            }
+        }
+    }
+}
