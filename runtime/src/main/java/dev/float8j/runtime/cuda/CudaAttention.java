@@ -9,7 +9,7 @@ import java.lang.foreign.MemorySegment;
  * Fused causal self-attention with grouped-query heads in BF16 on the GPU, forward and backward
  * (attention.cu: flash-attention style, on the tensor cores, never storing the seq x seq scores). On Hopper (sm_90)
  * heads of 128 take attention_sm90.cu's wgmma kernels instead, unless {@code -Dfloat8j.cuda.hopperAttention=false}
- * asks for attention.cu's everywhere (to compare the two); there the forward loads its tiles by TMA (tensor maps
+ * asks for attention.cu's everywhere (to compare the two); there both passes load their tiles by TMA (tensor maps
  * made here for each call) where the tensors are 16-byte aligned, as device buffers are.
  * Layouts as in {@link dev.float8j.runtime.ops.ModelOps#attention}: q, out [batch*seq, heads*headDim], k, v
  * [batch*seq, kvHeads*headDim], lse [batch*heads, seq] F32. Supports headDim 64 and 128 and any seq.
@@ -42,8 +42,18 @@ public final class CudaAttention {
     private static final int HOPPER_WS_FORWARD_ROWS = 128;
     private static final int HOPPER_WS_FORWARD_THREADS = 384;
     static final int HOPPER_WS_FORWARD_SHARED_BYTES = 128 * 256 + 2 * 2 * 128 * 256 + 9 * 8 + HOPPER_ALIGN_SLACK;
-    /** A TMA box: 64 columns (128 bytes, one swizzled panel row) by 64 rows of one sequence. */
-    private static final int[] TMA_BOX = {64, 64, 1};
+    /**
+     * The warp-specialized backward: blocks of 128 keys in two consumer warpgroups and a TMA producer; its shared
+     * memory holds the K and V tiles (128 rows), two stages of Q and dOut tiles (64 rows), two dS^T tiles (128 x 64
+     * BF16), two dQ tiles (64 x 64 F32), two stages of lse and delta (64 each), and five 8-byte mbarriers.
+     */
+    private static final int HOPPER_WS_BACKWARD_THREADS = 384;
+    static final int HOPPER_WS_BACKWARD_SHARED_BYTES = 2 * 128 * 256 + 2 * 2 * 64 * 256 + 2 * 128 * 64 * 2
+            + 2 * 64 * 64 * 4 + 2 * 2 * 64 * 4 + 5 * 8 + HOPPER_ALIGN_SLACK;
+    /** A TMA box of BF16 values: 64 columns (128 bytes, one swizzled panel row) by 64 rows of one sequence. */
+    private static final int[] BF16_BOX = {64, 64, 1};
+    /** The same 128 bytes of F32 values (dQ's accumulator). */
+    private static final int[] F32_BOX = {32, 64, 1};
     /** Q tile of 192 rows, three stages of a K and a V tile of 64 rows (FWD_KEYS), all of 128 BF16 columns. */
     static final int HOPPER_FORWARD_SHARED_BYTES = 192 * 256 + 6 * 64 * 256 + HOPPER_ALIGN_SLACK;
     /** K and V tiles of 128 rows, three stages of Q and dOut tiles of 64 rows, the dS^T tile, three of stats. */
@@ -88,6 +98,8 @@ public final class CudaAttention {
                     CudaDriver.FUNC_ATTR_MAX_DYNAMIC_SHARED_BYTES, HOPPER_FORWARD_SHARED_BYTES);
             driver.setFunctionAttribute(hopper.function("attention_forward_sm90_ws_d128"),
                     CudaDriver.FUNC_ATTR_MAX_DYNAMIC_SHARED_BYTES, HOPPER_WS_FORWARD_SHARED_BYTES);
+            driver.setFunctionAttribute(hopper.function("attention_backward_sm90_ws_d128"),
+                    CudaDriver.FUNC_ATTR_MAX_DYNAMIC_SHARED_BYTES, HOPPER_WS_BACKWARD_SHARED_BYTES);
             driver.setFunctionAttribute(hopper.function("attention_backward_sm90_d128"),
                     CudaDriver.FUNC_ATTR_MAX_DYNAMIC_SHARED_BYTES, HOPPER_BACKWARD_SHARED_BYTES);
         }
@@ -180,9 +192,9 @@ public final class CudaAttention {
                     cuda.driver.launch(hopper.function(kernel), kernel, ceilDiv(s.seq(), HOPPER_WS_FORWARD_ROWS),
                             s.batch() * s.heads(), 1, HOPPER_WS_FORWARD_THREADS, 1, 1, HOPPER_WS_FORWARD_SHARED_BYTES,
                             cuda.stream,
-                            hopper.args(arena, kernel, tensorMap(arena, q, s, s.heads()),
-                                    tensorMap(arena, k, s, s.kvHeads()), tensorMap(arena, v, s, s.kvHeads()),
-                                    out.pointer(), lse.pointer(), s.seq(), s.heads(), s.kvHeads(), scaleLog2));
+                            hopper.args(arena, kernel, bf16Map(arena, q, s, s.heads()), bf16Map(arena, k, s, s.kvHeads()),
+                                    bf16Map(arena, v, s, s.kvHeads()), out.pointer(), lse.pointer(), s.seq(),
+                                    s.heads(), s.kvHeads(), scaleLog2));
                 } else if (onHopper(s)) {
                     String kernel = "attention_forward_sm90_d128";
                     cuda.driver.launch(hopper.function(kernel), kernel, ceilDiv(s.seq(), HOPPER_FORWARD_ROWS),
@@ -233,7 +245,18 @@ public final class CudaAttention {
             cuda.driver.memset32(dqAccum.pointer(), 0, dqCount, cuda.stream);
             Object[] args = {q.pointer(), k.pointer(), v.pointer(), dOut.pointer(), lse.pointer(), rowDots.pointer(),
                     dqAccum.pointer(), grads[1].pointer(), grads[2].pointer(), s.seq(), s.heads(), s.kvHeads(), scale};
-            if (onHopper(s)) {
+            if (onHopper(s) && tmaReady(q, k, v, dOut)) {
+                String kernel = "attention_backward_sm90_ws_d128";
+                MemorySegment dqMap = cuda.driver.encodeTensorMap(arena, CudaDriver.TENSOR_MAP_F32, dqAccum.pointer(),
+                        dims(s, s.heads()), strides(s, s.heads(), 4), F32_BOX, CudaDriver.TENSOR_MAP_SWIZZLE_128B);
+                cuda.driver.launch(hopper.function(kernel), kernel, ceilDiv(s.seq(), HOPPER_BACKWARD_KEYS),
+                        s.batch() * s.kvHeads(), 1, HOPPER_WS_BACKWARD_THREADS, 1, 1, HOPPER_WS_BACKWARD_SHARED_BYTES,
+                        cuda.stream,
+                        hopper.args(arena, kernel, bf16Map(arena, q, s, s.heads()), bf16Map(arena, k, s, s.kvHeads()),
+                                bf16Map(arena, v, s, s.kvHeads()), bf16Map(arena, dOut, s, s.heads()), lse.pointer(),
+                                rowDots.pointer(), dqMap, grads[1].pointer(), grads[2].pointer(), s.seq(), s.heads(),
+                                s.kvHeads(), scale));
+            } else if (onHopper(s)) {
                 String kernel = "attention_backward_sm90_d128";
                 cuda.driver.launch(hopper.function(kernel), kernel, ceilDiv(s.seq(), HOPPER_BACKWARD_KEYS),
                         s.batch() * s.kvHeads(), 1, HOPPER_BACKWARD_THREADS, 1, 1, HOPPER_BACKWARD_SHARED_BYTES,
@@ -279,11 +302,20 @@ public final class CudaAttention {
      * (column, token of the sequence, sequence), boxes of 64 columns by 64 tokens landing 128-byte swizzled, so a
      * tile past the sequence's end reads zeros rather than the next sequence.
      */
-    private MemorySegment tensorMap(Arena arena, DeviceTensor t, AttentionShape s, int heads) {
-        long rowBytes = heads * 256L;
-        return cuda.driver.encodeTensorMap(arena, CudaDriver.TENSOR_MAP_BF16, t.pointer(),
-                new long[] {heads * 128L, s.seq(), s.batch()}, new long[] {rowBytes, rowBytes * s.seq()}, TMA_BOX,
-                CudaDriver.TENSOR_MAP_SWIZZLE_128B);
+    private MemorySegment bf16Map(Arena arena, DeviceTensor t, AttentionShape s, int heads) {
+        return cuda.driver.encodeTensorMap(arena, CudaDriver.TENSOR_MAP_BF16, t.pointer(), dims(s, heads),
+                strides(s, heads, 2), BF16_BOX, CudaDriver.TENSOR_MAP_SWIZZLE_128B);
+    }
+
+    /** A [batch * seq, heads * 128] tensor's dimensions as TMA sees them: column, token, sequence. */
+    private static long[] dims(AttentionShape s, int heads) {
+        return new long[] {heads * 128L, s.seq(), s.batch()};
+    }
+
+    /** The byte strides of a token and of a sequence, for elements of elementBytes. */
+    private static long[] strides(AttentionShape s, int heads, int elementBytes) {
+        long rowBytes = heads * 128L * elementBytes;
+        return new long[] {rowBytes, rowBytes * s.seq()};
     }
 
     /** Whether s runs on attention_sm90.cu's kernels: on Hopper, for heads of 128. */

@@ -419,7 +419,8 @@ final class CudaDriver {
         }
     }
 
-    /** CU_TENSOR_MAP_DATA_TYPE_BFLOAT16. */
+    /** CU_TENSOR_MAP_DATA_TYPE_FLOAT32 and _BFLOAT16. */
+    static final int TENSOR_MAP_F32 = 7;
     static final int TENSOR_MAP_BF16 = 9;
     /** CU_TENSOR_MAP_SWIZZLE_128B: the box lands in shared memory in wgmma's 128-byte-swizzled layout. */
     static final int TENSOR_MAP_SWIZZLE_128B = 3;
