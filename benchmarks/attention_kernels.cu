@@ -1,12 +1,12 @@
 // Checks and times attention_sm90.cu's kernels on their own, without Java: compiled by nvcc on a Hopper host by
 // benchmarks/attention-kernels.sh, which copies the kernel file and its headers beside this one.
 //
-// Check: both forward kernels (out, lse) and both backward kernels (dq, dk, dv) against a double-precision reference
-// at three small shapes (GQA, sequences that are no multiple of the tiles). The backward kernels are given the delta
-// the reference computes from attention_forward_sm90_d128's BF16 output, as CudaAttention's delta kernel would; dq is
-// read from the F32 accumulator.
-// Time: the two forward kernels and the two backward kernels (each with the accumulator's memset) at B4 S4096, 32/8
-// heads, D128, ten launches each, two rounds.
+// Check: the forward (out, lse) and the backward (dq, dk, dv) against a double-precision reference at three small
+// shapes (GQA, sequences that are no multiple of the tiles). The backward is given the delta the reference computes
+// from the forward's BF16 output, as CudaAttention's delta kernel would; dq is read from the F32 accumulator. Outputs
+// start as NaN, so that an element a kernel never writes fails.
+// Time: the forward and the backward kernel (with the accumulator's memset) at B4 S4096, 32/8 heads, D128, ten
+// launches each, two rounds.
 // Usage: attention_kernels [check | profile]: "check" stops after the check (for compute-sanitizer); "profile" runs
 // one launch of each kernel at the timing shape and nothing else (for Nsight Compute; pick one with -k).
 #include <cmath>
@@ -32,14 +32,9 @@
 static const int D = HEAD_DIM;
 
 // The kernels' shared memory, as CudaAttention asks for it.
-static int forward_smem() { return FWD_ROWS * 256 + 3 * 2 * FWD_KEYS * 256 + 1024; }
-static int forward_ws_smem() { return WS_ROWS * 256 + 2 * WS_STAGES * WS_KEYS * 256 + 8 * (1 + 4 * WS_STAGES) + 1024; }
-static int backward_smem() {
-    return 2 * BWD_KEYS * 256 + BWD_STAGES * 2 * BWD_QUERIES * 256 + BWD_KEYS * BWD_QUERIES * 2
-           + BWD_STAGES * 2 * BWD_QUERIES * 4 + 1024;
-}
+static int forward_smem() { return WS_ROWS * 256 + 2 * WS_STAGES * WS_KEYS * 256 + 8 * (1 + 4 * WS_STAGES) + 1024; }
 
-static int backward_ws_smem() {
+static int backward_smem() {
     return 2 * BWD_KEYS * 256 + BWS_STAGES * 2 * BWD_QUERIES * 256 + 2 * BWD_KEYS * BWD_QUERIES * 2
            + 2 * BWS_DQ_BYTES + BWS_STAGES * 2 * BWD_QUERIES * 4 + 8 * (1 + 2 * BWS_STAGES) + 1024;
 }
@@ -102,14 +97,7 @@ struct DeviceArrays {
     }
 };
 
-static void forward(const DeviceArrays& a, const Shape& s) {
-    const float scaleLog2 = (float) (1.0 / sqrt((double) D) / log(2.0));
-    dim3 grid((s.seq + FWD_ROWS - 1) / FWD_ROWS, s.batch * s.heads);
-    attention_forward_sm90_d128<<<grid, FWD_THREADS, forward_smem()>>>(a.q, a.k, a.v, a.out, a.lse, s.seq, s.heads,
-                                                                      s.kvHeads, scaleLog2);
-}
-
-// The warp-specialized kernels' tensor map of a [batch][seq][heads][128] tensor (see their comments): BF16 with boxes
+// The kernels' tensor map of a [batch][seq][heads][128] tensor (see their comments): BF16 with boxes
 // of 64 x 64, or F32 (attention_backward_sm90_ws_d128's dqAccum) with boxes of 32 columns x 64 rows.
 static TensorMap tensor_map(const void* base, const Shape& s, int heads, bool f32 = false) {
     typedef CUresult (*Encode)(CUtensorMap*, CUtensorMapDataType, cuuint32_t, void*, const cuuint64_t*,
@@ -144,24 +132,17 @@ static TensorMap tensor_map(const void* base, const Shape& s, int heads, bool f3
     return t;
 }
 
-static void forward_ws(const DeviceArrays& a, const Shape& s) {
+static void forward(const DeviceArrays& a, const Shape& s) {
     const float scaleLog2 = (float) (1.0 / sqrt((double) D) / log(2.0));
     dim3 grid((s.seq + WS_ROWS - 1) / WS_ROWS, s.batch * s.heads);
-    attention_forward_sm90_ws_d128<<<grid, WS_THREADS, forward_ws_smem()>>>(
+    attention_forward_sm90_ws_d128<<<grid, WS_THREADS, forward_smem()>>>(
             tensor_map(a.q, s, s.heads), tensor_map(a.k, s, s.kvHeads), tensor_map(a.v, s, s.kvHeads), a.out, a.lse,
             s.seq, s.heads, s.kvHeads, scaleLog2);
 }
 
 static void backward(const DeviceArrays& a, const Shape& s) {
     dim3 grid((s.seq + BWD_KEYS - 1) / BWD_KEYS, s.batch * s.kvHeads);
-    attention_backward_sm90_d128<<<grid, BWD_THREADS, backward_smem()>>>(
-            a.q, a.k, a.v, a.dOut, a.lse, a.delta, a.dqAccum, a.dk, a.dv, s.seq, s.heads, s.kvHeads,
-            (float) (1.0 / sqrt((double) D)));
-}
-
-static void backward_ws(const DeviceArrays& a, const Shape& s) {
-    dim3 grid((s.seq + BWD_KEYS - 1) / BWD_KEYS, s.batch * s.kvHeads);
-    attention_backward_sm90_ws_d128<<<grid, BWS_THREADS, backward_ws_smem()>>>(
+    attention_backward_sm90_ws_d128<<<grid, BWS_THREADS, backward_smem()>>>(
             tensor_map(a.q, s, s.heads), tensor_map(a.k, s, s.kvHeads), tensor_map(a.v, s, s.kvHeads),
             tensor_map(a.dOut, s, s.heads), a.lse, a.delta, tensor_map(a.dqAccum, s, s.heads, true), a.dk, a.dv,
             s.seq, s.heads, s.kvHeads, (float) (1.0 / sqrt((double) D)));
@@ -191,17 +172,11 @@ static bool check(const Shape& s) {
     CHECK_CUDA(cudaMemcpy(a.k, k.data(), k.size() * 2, cudaMemcpyHostToDevice));
     CHECK_CUDA(cudaMemcpy(a.v, v.data(), v.size() * 2, cudaMemcpyHostToDevice));
     CHECK_CUDA(cudaMemcpy(a.dOut, dOut.data(), dOut.size() * 2, cudaMemcpyHostToDevice));
-    // The warp-specialized forward first, so that the backward below gets attention_forward_sm90_d128's lse; out
-    // and lse start as NaN, so that a row either kernel leaves unwritten fails.
-    std::vector<u16> out(s.qElems()), outWs(s.qElems());
-    std::vector<float> lse(s.rows()), lseWs(s.rows());
+    // out and lse start as NaN, so that a row the kernel leaves unwritten fails.
+    std::vector<u16> out(s.qElems());
+    std::vector<float> lse(s.rows());
     CHECK_CUDA(cudaMemset(a.out, 0xFF, s.qElems() * 2));
     CHECK_CUDA(cudaMemset(a.lse, 0xFF, s.rows() * 4));
-    forward_ws(a, s);
-    CHECK_CUDA(cudaGetLastError());
-    CHECK_CUDA(cudaDeviceSynchronize());
-    CHECK_CUDA(cudaMemcpy(outWs.data(), a.out, out.size() * 2, cudaMemcpyDeviceToHost));
-    CHECK_CUDA(cudaMemcpy(lseWs.data(), a.lse, lse.size() * 4, cudaMemcpyDeviceToHost));
     forward(a, s);
     CHECK_CUDA(cudaGetLastError());
     CHECK_CUDA(cudaDeviceSynchronize());
@@ -214,7 +189,7 @@ static bool check(const Shape& s) {
     const size_t ldq = (size_t) s.heads * D, ldk = (size_t) s.kvHeads * D;
     std::vector<double> dq(s.qElems(), 0), dk(s.kvElems(), 0), dv(s.kvElems(), 0), p(s.seq);
     std::vector<float> delta(s.rows());
-    Error outError, lseError, outWsError, lseWsError;
+    Error outError, lseError;
     for (int b = 0; b < s.batch; b++) {
         for (int h = 0; h < s.heads; h++) {
             const size_t kvCol = (size_t) (h / group) * D;
@@ -232,13 +207,11 @@ static bool check(const Shape& s) {
                 for (int j = 0; j <= i; j++) p[j] /= sum;
                 const size_t statRow = ((size_t) b * s.heads + h) * s.seq + i;
                 lseError.add(statRow, lse[statRow], max + log(sum));
-                lseWsError.add(statRow, lseWs[statRow], max + log(sum));
                 double rowDelta = 0;
                 for (int c = 0; c < D; c++) {
                     double o = 0;
                     for (int j = 0; j <= i; j++) o += p[j] * from_bf16(v[((size_t) b * s.seq + j) * ldk + kvCol + c]);
                     outError.add(qRow + c, from_bf16(out[qRow + c]), o);
-                    outWsError.add(qRow + c, from_bf16(outWs[qRow + c]), o);
                     rowDelta += (double) from_bf16(dOut[qRow + c]) * from_bf16(out[qRow + c]);
                 }
                 delta[statRow] = (float) rowDelta;
@@ -258,44 +231,32 @@ static bool check(const Shape& s) {
     }
 
     CHECK_CUDA(cudaMemcpy(a.delta, delta.data(), delta.size() * 4, cudaMemcpyHostToDevice));
-    // Each backward kernel from a zeroed accumulator and NaN dk, dv (a key row it leaves unwritten fails).
-    struct Gradients {
-        Error dq, dk, dv;
-    };
-    auto run_backward = [&](void (*kernel)(const DeviceArrays&, const Shape&)) {
-        CHECK_CUDA(cudaMemset(a.dqAccum, 0, s.qElems() * 4));
-        CHECK_CUDA(cudaMemset(a.dk, 0xFF, s.kvElems() * 2));
-        CHECK_CUDA(cudaMemset(a.dv, 0xFF, s.kvElems() * 2));
-        kernel(a, s);
-        CHECK_CUDA(cudaGetLastError());
-        CHECK_CUDA(cudaDeviceSynchronize());
-        std::vector<float> dqAccum(s.qElems());
-        std::vector<u16> dkGot(s.kvElems()), dvGot(s.kvElems());
-        CHECK_CUDA(cudaMemcpy(dqAccum.data(), a.dqAccum, dqAccum.size() * 4, cudaMemcpyDeviceToHost));
-        CHECK_CUDA(cudaMemcpy(dkGot.data(), a.dk, dkGot.size() * 2, cudaMemcpyDeviceToHost));
-        CHECK_CUDA(cudaMemcpy(dvGot.data(), a.dv, dvGot.size() * 2, cudaMemcpyDeviceToHost));
-        Gradients e;
-        for (size_t i = 0; i < dq.size(); i++) e.dq.add(i, dqAccum[i] * scale, dq[i]);
-        for (size_t i = 0; i < dk.size(); i++) {
-            e.dk.add(i, from_bf16(dkGot[i]), dk[i]);
-            e.dv.add(i, from_bf16(dvGot[i]), dv[i]);
-        }
-        return e;
-    };
-    const Gradients bwd = run_backward(backward), bwdWs = run_backward(backward_ws);
-    auto close = [](const Gradients& e) {
-        return e.dq.max < 0.02 * e.dq.wantMax && e.dk.max < 0.02 * e.dk.wantMax && e.dv.max < 0.02 * e.dv.wantMax;
-    };
+    // The backward from a zeroed accumulator and NaN dk, dv (a key row it leaves unwritten fails).
+    CHECK_CUDA(cudaMemset(a.dqAccum, 0, s.qElems() * 4));
+    CHECK_CUDA(cudaMemset(a.dk, 0xFF, s.kvElems() * 2));
+    CHECK_CUDA(cudaMemset(a.dv, 0xFF, s.kvElems() * 2));
+    backward(a, s);
+    CHECK_CUDA(cudaGetLastError());
+    CHECK_CUDA(cudaDeviceSynchronize());
+    std::vector<float> dqAccum(s.qElems());
+    std::vector<u16> dkGot(s.kvElems()), dvGot(s.kvElems());
+    CHECK_CUDA(cudaMemcpy(dqAccum.data(), a.dqAccum, dqAccum.size() * 4, cudaMemcpyDeviceToHost));
+    CHECK_CUDA(cudaMemcpy(dkGot.data(), a.dk, dkGot.size() * 2, cudaMemcpyDeviceToHost));
+    CHECK_CUDA(cudaMemcpy(dvGot.data(), a.dv, dvGot.size() * 2, cudaMemcpyDeviceToHost));
+    Error dqError, dkError, dvError;
+    for (size_t i = 0; i < dq.size(); i++) dqError.add(i, dqAccum[i] * scale, dq[i]);
+    for (size_t i = 0; i < dk.size(); i++) {
+        dkError.add(i, from_bf16(dkGot[i]), dk[i]);
+        dvError.add(i, from_bf16(dvGot[i]), dv[i]);
+    }
 
     // BF16 rounding of P and of the results allows about 1% of the largest value; a layout or masking error is far
     // larger.
-    const bool pass = outError.max < 0.03 && lseError.max < 1e-3 && outWsError.max < 0.03 && lseWsError.max < 1e-3
-                      && close(bwd) && close(bwdWs);
-    printf("B%d S%d %d/%d heads: out %.3g, lse %.3g; ws out %.3g, lse %.3g; dq %.3g, dk %.3g, dv %.3g; ws dq %.3g, "
-           "dk %.3g, dv %.3g of max |ref| %.3g, %.3g, %.3g: %s\n",
-           s.batch, s.seq, s.heads, s.kvHeads, outError.max, lseError.max, outWsError.max, lseWsError.max,
-           bwd.dq.max, bwd.dk.max, bwd.dv.max, bwdWs.dq.max, bwdWs.dk.max, bwdWs.dv.max, bwd.dq.wantMax,
-           bwd.dk.wantMax, bwd.dv.wantMax, pass ? "PASS" : "FAIL");
+    const bool pass = outError.max < 0.03 && lseError.max < 1e-3 && dqError.max < 0.02 * dqError.wantMax
+                      && dkError.max < 0.02 * dkError.wantMax && dvError.max < 0.02 * dvError.wantMax;
+    printf("B%d S%d %d/%d heads: out %.3g, lse %.3g; dq %.3g, dk %.3g, dv %.3g of max |ref| %.3g, %.3g, %.3g: %s\n",
+           s.batch, s.seq, s.heads, s.kvHeads, outError.max, lseError.max, dqError.max, dkError.max, dvError.max,
+           dqError.wantMax, dkError.wantMax, dvError.wantMax, pass ? "PASS" : "FAIL");
     return pass;
 }
 
@@ -311,9 +272,7 @@ static void time_kernels(bool profileOnly) {
     CHECK_CUDA(cudaMemset(a.delta, 0, s.rows() * 4));
     CHECK_CUDA(cudaMemset(a.dqAccum, 0, s.qElems() * 4));
     forward(a, s);
-    forward_ws(a, s);
     backward(a, s);
-    backward_ws(a, s);
     CHECK_CUDA(cudaDeviceSynchronize());
     if (profileOnly) return;
     cudaEvent_t start, end;
@@ -329,12 +288,6 @@ static void time_kernels(bool profileOnly) {
         cudaEventElapsedTime(&ms, start, end);
         printf("forward %.3f ms, %.0f TFLOP/s\n", ms / 10, flops / (ms / 10) / 1e9);
         cudaEventRecord(start);
-        for (int i = 0; i < 10; i++) forward_ws(a, s);
-        cudaEventRecord(end);
-        CHECK_CUDA(cudaEventSynchronize(end));
-        cudaEventElapsedTime(&ms, start, end);
-        printf("forward ws %.3f ms, %.0f TFLOP/s\n", ms / 10, flops / (ms / 10) / 1e9);
-        cudaEventRecord(start);
         for (int i = 0; i < 10; i++) {
             cudaMemsetAsync(a.dqAccum, 0, s.qElems() * 4);
             backward(a, s);
@@ -343,29 +296,16 @@ static void time_kernels(bool profileOnly) {
         CHECK_CUDA(cudaEventSynchronize(end));
         cudaEventElapsedTime(&ms, start, end);
         printf("backward %.3f ms, %.0f TFLOP/s\n", ms / 10, 2.5 * flops / (ms / 10) / 1e9);  // five products to two
-        cudaEventRecord(start);
-        for (int i = 0; i < 10; i++) {
-            cudaMemsetAsync(a.dqAccum, 0, s.qElems() * 4);
-            backward_ws(a, s);
-        }
-        cudaEventRecord(end);
-        CHECK_CUDA(cudaEventSynchronize(end));
-        cudaEventElapsedTime(&ms, start, end);
-        printf("backward ws %.3f ms, %.0f TFLOP/s\n", ms / 10, 2.5 * flops / (ms / 10) / 1e9);
         CHECK_CUDA(cudaGetLastError());
     }
 }
 
 int main(int argc, char** argv) {
     const char* mode = argc > 1 ? argv[1] : "";
-    CHECK_CUDA(cudaFuncSetAttribute(attention_forward_sm90_d128, cudaFuncAttributeMaxDynamicSharedMemorySize,
-                                    forward_smem()));
     CHECK_CUDA(cudaFuncSetAttribute(attention_forward_sm90_ws_d128, cudaFuncAttributeMaxDynamicSharedMemorySize,
-                                    forward_ws_smem()));
-    CHECK_CUDA(cudaFuncSetAttribute(attention_backward_sm90_d128, cudaFuncAttributeMaxDynamicSharedMemorySize,
-                                    backward_smem()));
+                                    forward_smem()));
     CHECK_CUDA(cudaFuncSetAttribute(attention_backward_sm90_ws_d128, cudaFuncAttributeMaxDynamicSharedMemorySize,
-                                    backward_ws_smem()));
+                                    backward_smem()));
     if (strcmp(mode, "profile") == 0) {
         time_kernels(true);
         return 0;

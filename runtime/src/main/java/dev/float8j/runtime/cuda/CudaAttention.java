@@ -9,8 +9,8 @@ import java.lang.foreign.MemorySegment;
  * Fused causal self-attention with grouped-query heads in BF16 on the GPU, forward and backward
  * (attention.cu: flash-attention style, on the tensor cores, never storing the seq x seq scores). On Hopper (sm_90)
  * heads of 128 take attention_sm90.cu's wgmma kernels instead, unless {@code -Dfloat8j.cuda.hopperAttention=false}
- * asks for attention.cu's everywhere (to compare the two); there both passes load their tiles by TMA (tensor maps
- * made here for each call) where the tensors are 16-byte aligned, as device buffers are.
+ * asks for attention.cu's everywhere (to compare the two); there both passes load their tiles by TMA, from tensor
+ * maps made here for each call.
  * Layouts as in {@link dev.float8j.runtime.ops.ModelOps#attention}: q, out [batch*seq, heads*headDim], k, v
  * [batch*seq, kvHeads*headDim], lse [batch*heads, seq] F32. Supports headDim 64 and 128 and any seq.
  * Everything runs on the context's one stream; results are new device tensors the caller closes.
@@ -27,38 +27,29 @@ public final class CudaAttention {
     /** Backward blocks: 128 keys (BWD_N) in 8 warps, each covering 32 keys of a product. */
     private static final int BACKWARD_KEYS = 128;
     private static final int BACKWARD_THREADS = 256;
-    /** attention_sm90.cu: forward blocks of 192 query rows in three warpgroups, backward blocks of 128 keys in two. */
-    private static final int HOPPER_FORWARD_ROWS = 192;
-    private static final int HOPPER_FORWARD_THREADS = 384;
-    private static final int HOPPER_BACKWARD_KEYS = 128;
-    private static final int HOPPER_BACKWARD_THREADS = 256;
-    /** Its kernels align their shared memory's start to 1024 bytes (the 128-byte swizzle's period). */
+    /** attention_sm90.cu's kernels align their shared memory's start to 1024 bytes (the 128-byte swizzle's period). */
     private static final int HOPPER_ALIGN_SLACK = 1024;
     /**
-     * The warp-specialized forward: blocks of 128 query rows (WS_ROWS) in two consumer warpgroups and a producer
+     * attention_sm90.cu's forward: blocks of 128 query rows (WS_ROWS) in two consumer warpgroups and a producer
      * warpgroup that loads by TMA; its shared memory holds the Q tile, two stages each of K and V tiles of 128 rows
      * (WS_KEYS), and nine 8-byte mbarriers.
      */
-    private static final int HOPPER_WS_FORWARD_ROWS = 128;
-    private static final int HOPPER_WS_FORWARD_THREADS = 384;
-    static final int HOPPER_WS_FORWARD_SHARED_BYTES = 128 * 256 + 2 * 2 * 128 * 256 + 9 * 8 + HOPPER_ALIGN_SLACK;
+    private static final int HOPPER_FORWARD_ROWS = 128;
+    private static final int HOPPER_FORWARD_THREADS = 384;
+    static final int HOPPER_FORWARD_SHARED_BYTES = 128 * 256 + 2 * 2 * 128 * 256 + 9 * 8 + HOPPER_ALIGN_SLACK;
     /**
-     * The warp-specialized backward: blocks of 128 keys in two consumer warpgroups and a TMA producer; its shared
-     * memory holds the K and V tiles (128 rows), two stages of Q and dOut tiles (64 rows), two dS^T tiles (128 x 64
-     * BF16), two dQ tiles (64 x 64 F32), two stages of lse and delta (64 each), and five 8-byte mbarriers.
+     * Its backward: blocks of 128 keys in two consumer warpgroups and a TMA producer; its shared memory holds the K
+     * and V tiles (128 rows), two stages of Q and dOut tiles (64 rows), two dS^T tiles (128 x 64 BF16), two dQ tiles
+     * (64 x 64 F32), two stages of lse and delta (64 each), and five 8-byte mbarriers.
      */
-    private static final int HOPPER_WS_BACKWARD_THREADS = 384;
-    static final int HOPPER_WS_BACKWARD_SHARED_BYTES = 2 * 128 * 256 + 2 * 2 * 64 * 256 + 2 * 128 * 64 * 2
+    private static final int HOPPER_BACKWARD_KEYS = 128;
+    private static final int HOPPER_BACKWARD_THREADS = 384;
+    static final int HOPPER_BACKWARD_SHARED_BYTES = 2 * 128 * 256 + 2 * 2 * 64 * 256 + 2 * 128 * 64 * 2
             + 2 * 64 * 64 * 4 + 2 * 2 * 64 * 4 + 5 * 8 + HOPPER_ALIGN_SLACK;
     /** A TMA box of BF16 values: 64 columns (128 bytes, one swizzled panel row) by 64 rows of one sequence. */
     private static final int[] BF16_BOX = {64, 64, 1};
     /** The same 128 bytes of F32 values (dQ's accumulator). */
     private static final int[] F32_BOX = {32, 64, 1};
-    /** Q tile of 192 rows, three stages of a K and a V tile of 64 rows (FWD_KEYS), all of 128 BF16 columns. */
-    static final int HOPPER_FORWARD_SHARED_BYTES = 192 * 256 + 6 * 64 * 256 + HOPPER_ALIGN_SLACK;
-    /** K and V tiles of 128 rows, three stages of Q and dOut tiles of 64 rows, the dS^T tile, three of stats. */
-    static final int HOPPER_BACKWARD_SHARED_BYTES = 2 * 128 * 256 + 3 * 2 * 64 * 256 + 128 * 64 * 2 + 3 * 2 * 64 * 4
-            + HOPPER_ALIGN_SLACK;
 
     /** Q tile of FORWARD_ROWS rows, then two stages of a K and a V tile of 64 rows. */
     static int forwardSharedBytes(int headDim) {
@@ -94,13 +85,9 @@ public final class CudaAttention {
                 && !"false".equals(System.getProperty("float8j.cuda.hopperAttention"));
         this.hopper = useHopper ? hopperModule(cuda) : null;
         if (hopper != null) {
-            driver.setFunctionAttribute(hopper.function("attention_forward_sm90_d128"),
-                    CudaDriver.FUNC_ATTR_MAX_DYNAMIC_SHARED_BYTES, HOPPER_FORWARD_SHARED_BYTES);
             driver.setFunctionAttribute(hopper.function("attention_forward_sm90_ws_d128"),
-                    CudaDriver.FUNC_ATTR_MAX_DYNAMIC_SHARED_BYTES, HOPPER_WS_FORWARD_SHARED_BYTES);
+                    CudaDriver.FUNC_ATTR_MAX_DYNAMIC_SHARED_BYTES, HOPPER_FORWARD_SHARED_BYTES);
             driver.setFunctionAttribute(hopper.function("attention_backward_sm90_ws_d128"),
-                    CudaDriver.FUNC_ATTR_MAX_DYNAMIC_SHARED_BYTES, HOPPER_WS_BACKWARD_SHARED_BYTES);
-            driver.setFunctionAttribute(hopper.function("attention_backward_sm90_d128"),
                     CudaDriver.FUNC_ATTR_MAX_DYNAMIC_SHARED_BYTES, HOPPER_BACKWARD_SHARED_BYTES);
         }
         forward64 = module.function("attention_forward_d64");
@@ -187,21 +174,14 @@ public final class CudaAttention {
             lse = allocate(s.batch() * s.heads(), s.seq(), DType.F32);
             float scaleLog2 = (float) (1.0 / Math.sqrt(s.headDim()) / Math.log(2));
             try (Arena arena = Arena.ofConfined()) {
-                if (onHopper(s) && tmaReady(q, k, v)) {
+                if (onHopper(s)) {
                     String kernel = "attention_forward_sm90_ws_d128";
-                    cuda.driver.launch(hopper.function(kernel), kernel, ceilDiv(s.seq(), HOPPER_WS_FORWARD_ROWS),
-                            s.batch() * s.heads(), 1, HOPPER_WS_FORWARD_THREADS, 1, 1, HOPPER_WS_FORWARD_SHARED_BYTES,
-                            cuda.stream,
-                            hopper.args(arena, kernel, bf16Map(arena, q, s, s.heads()), bf16Map(arena, k, s, s.kvHeads()),
-                                    bf16Map(arena, v, s, s.kvHeads()), out.pointer(), lse.pointer(), s.seq(),
-                                    s.heads(), s.kvHeads(), scaleLog2));
-                } else if (onHopper(s)) {
-                    String kernel = "attention_forward_sm90_d128";
                     cuda.driver.launch(hopper.function(kernel), kernel, ceilDiv(s.seq(), HOPPER_FORWARD_ROWS),
                             s.batch() * s.heads(), 1, HOPPER_FORWARD_THREADS, 1, 1, HOPPER_FORWARD_SHARED_BYTES,
                             cuda.stream,
-                            hopper.args(arena, kernel, q.pointer(), k.pointer(), v.pointer(), out.pointer(),
-                                    lse.pointer(), s.seq(), s.heads(), s.kvHeads(), scaleLog2));
+                            hopper.args(arena, kernel, bf16Map(arena, "q", q, s, s.heads()),
+                                    bf16Map(arena, "k", k, s, s.kvHeads()), bf16Map(arena, "v", v, s, s.kvHeads()),
+                                    out.pointer(), lse.pointer(), s.seq(), s.heads(), s.kvHeads(), scaleLog2));
                 } else {
                     MemorySegment args = module.args(arena, "attention_forward_d" + s.headDim(), q.pointer(),
                             k.pointer(), v.pointer(), out.pointer(), lse.pointer(), s.seq(), s.heads(), s.kvHeads(),
@@ -243,30 +223,24 @@ public final class CudaAttention {
                             s.seq(), s.heads(), s.headDim()));
             long dqCount = (long) s.tokens() * qCols;
             cuda.driver.memset32(dqAccum.pointer(), 0, dqCount, cuda.stream);
-            Object[] args = {q.pointer(), k.pointer(), v.pointer(), dOut.pointer(), lse.pointer(), rowDots.pointer(),
-                    dqAccum.pointer(), grads[1].pointer(), grads[2].pointer(), s.seq(), s.heads(), s.kvHeads(), scale};
-            if (onHopper(s) && tmaReady(q, k, v, dOut)) {
+            if (onHopper(s)) {
                 String kernel = "attention_backward_sm90_ws_d128";
-                MemorySegment dqMap = cuda.driver.encodeTensorMap(arena, CudaDriver.TENSOR_MAP_F32, dqAccum.pointer(),
-                        dims(s, s.heads()), strides(s, s.heads(), 4), F32_BOX, CudaDriver.TENSOR_MAP_SWIZZLE_128B);
-                cuda.driver.launch(hopper.function(kernel), kernel, ceilDiv(s.seq(), HOPPER_BACKWARD_KEYS),
-                        s.batch() * s.kvHeads(), 1, HOPPER_WS_BACKWARD_THREADS, 1, 1, HOPPER_WS_BACKWARD_SHARED_BYTES,
-                        cuda.stream,
-                        hopper.args(arena, kernel, bf16Map(arena, q, s, s.heads()), bf16Map(arena, k, s, s.kvHeads()),
-                                bf16Map(arena, v, s, s.kvHeads()), bf16Map(arena, dOut, s, s.heads()), lse.pointer(),
-                                rowDots.pointer(), dqMap, grads[1].pointer(), grads[2].pointer(), s.seq(), s.heads(),
-                                s.kvHeads(), scale));
-            } else if (onHopper(s)) {
-                String kernel = "attention_backward_sm90_d128";
+                MemorySegment dqMap = tensorMap(arena, "dqAccum", dqAccum.pointer(), CudaDriver.TENSOR_MAP_F32, 4, s,
+                        s.heads(), F32_BOX);
                 cuda.driver.launch(hopper.function(kernel), kernel, ceilDiv(s.seq(), HOPPER_BACKWARD_KEYS),
                         s.batch() * s.kvHeads(), 1, HOPPER_BACKWARD_THREADS, 1, 1, HOPPER_BACKWARD_SHARED_BYTES,
                         cuda.stream,
-                        hopper.args(arena, kernel, args));
+                        hopper.args(arena, kernel, bf16Map(arena, "q", q, s, s.heads()),
+                                bf16Map(arena, "k", k, s, s.kvHeads()), bf16Map(arena, "v", v, s, s.kvHeads()),
+                                bf16Map(arena, "dOut", dOut, s, s.heads()), lse.pointer(), rowDots.pointer(), dqMap,
+                                grads[1].pointer(), grads[2].pointer(), s.seq(), s.heads(), s.kvHeads(), scale));
             } else {
                 cuda.driver.launch(s.headDim() == 64 ? backward64 : backward128, "attention_backward",
                         ceilDiv(s.seq(), BACKWARD_KEYS), s.batch() * s.kvHeads(), 1, BACKWARD_THREADS, 1, 1,
                         backwardSharedBytes(s.headDim()), cuda.stream,
-                        module.args(arena, "attention_backward_d" + s.headDim(), args));
+                        module.args(arena, "attention_backward_d" + s.headDim(), q.pointer(), k.pointer(), v.pointer(),
+                                dOut.pointer(), lse.pointer(), rowDots.pointer(), dqAccum.pointer(), grads[1].pointer(),
+                                grads[2].pointer(), s.seq(), s.heads(), s.kvHeads(), scale));
             }
             int convertBlocks = (int) Math.min(ceilDiv(dqCount / 2, 256), 8L * cuda.multiprocessors);
             cuda.driver.launch(dqConvert, "attention_backward_dq", convertBlocks, 1, 1, 256, 1, 1, 0, cuda.stream,
@@ -285,37 +259,27 @@ public final class CudaAttention {
     }
 
     /**
-     * Whether the tensors allow TMA loads: 16-byte aligned addresses (device buffers are; the row strides of
-     * heads * 256 bytes always are). Otherwise the forward takes the kernel that loads with cp.async.
-     */
-    private static boolean tmaReady(DeviceTensor... tensors) {
-        for (DeviceTensor t : tensors) {
-            if (t.pointer() % 16 != 0) {
-                return false;
-            }
-        }
-        return true;
-    }
-
-    /**
      * The TMA descriptor of a [batch * seq, heads * 128] BF16 tensor as the kernels load it: three dimensions
      * (column, token of the sequence, sequence), boxes of 64 columns by 64 tokens landing 128-byte swizzled, so a
      * tile past the sequence's end reads zeros rather than the next sequence.
      */
-    private MemorySegment bf16Map(Arena arena, DeviceTensor t, AttentionShape s, int heads) {
-        return cuda.driver.encodeTensorMap(arena, CudaDriver.TENSOR_MAP_BF16, t.pointer(), dims(s, heads),
-                strides(s, heads, 2), BF16_BOX, CudaDriver.TENSOR_MAP_SWIZZLE_128B);
+    private MemorySegment bf16Map(Arena arena, String name, DeviceTensor t, AttentionShape s, int heads) {
+        return tensorMap(arena, name, t.pointer(), CudaDriver.TENSOR_MAP_BF16, 2, s, heads, BF16_BOX);
     }
 
-    /** A [batch * seq, heads * 128] tensor's dimensions as TMA sees them: column, token, sequence. */
-    private static long[] dims(AttentionShape s, int heads) {
-        return new long[] {heads * 128L, s.seq(), s.batch()};
-    }
-
-    /** The byte strides of a token and of a sequence, for elements of elementBytes. */
-    private static long[] strides(AttentionShape s, int heads, int elementBytes) {
+    /**
+     * The TMA descriptor of a [batch * seq, heads * 128] tensor of elementBytes-byte elements at address. TMA needs
+     * 16-byte aligned addresses, which device buffers are (views only reshape them); anything else is refused by name.
+     */
+    private MemorySegment tensorMap(Arena arena, String name, long address, int dataType, int elementBytes,
+            AttentionShape s, int heads, int[] box) {
+        if (address % 16 != 0) {
+            throw new IllegalArgumentException("CUDA attention on Hopper loads " + name + " by TMA, which needs a"
+                    + " 16-byte aligned address; got 0x" + Long.toHexString(address));
+        }
         long rowBytes = heads * 128L * elementBytes;
-        return new long[] {rowBytes, rowBytes * s.seq()};
+        return cuda.driver.encodeTensorMap(arena, dataType, address, new long[] {heads * 128L, s.seq(), s.batch()},
+                new long[] {rowBytes, rowBytes * s.seq()}, box, CudaDriver.TENSOR_MAP_SWIZZLE_128B);
     }
 
     /** Whether s runs on attention_sm90.cu's kernels: on Hopper, for heads of 128. */

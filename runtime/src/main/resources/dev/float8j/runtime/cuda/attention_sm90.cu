@@ -16,6 +16,12 @@
 // 4j + e holds row g + 8 (e >> 1), column 8j + 2t + (e & 1); an A operand in registers holds {a0a1, a2a3, a4a5,
 // a6a7} = rows (g, g + 8, g, g + 8) x columns (2t, 2t, 2t + 8, 2t + 8) (+1). So accumulator registers 8kk..8kk+7,
 // paired and rounded to BF16, are the A operand of K step kk of the next product: P feeds P V from registers.
+//
+// The tiles are loaded by TMA (the tensor-memory accelerator, cp.async.bulk.tensor) from a producer warpgroup that
+// does nothing else, into rings of stages guarded by mbarriers, so that the warpgroups that multiply never wait at a
+// block-wide barrier for loads. The first form of these kernels had every thread load with cp.async between
+// __syncthreads: at B4 S4096 32/8 heads on an H100 its forward took 1.44-1.55 ms and its backward 4.3-4.7 ms (cuDNN
+// 0.92 and 3.23), against 0.90-0.93 and 3.08-3.15 ms here; benchmarks/results/gpu.md has the designs measured.
 
 #include "attention.cuh"
 
@@ -23,22 +29,9 @@ typedef unsigned long long u64;
 
 #define HEAD_DIM 128
 
-// Forward: blocks of FWD_WGS warpgroups, each owning 64 query rows, walking key tiles of FWD_KEYS through three
-// stages. Measured on an H100 at B4 S4096 32/8 heads: 3 x 64 rows with tiles of 64 keys 1.47 ms, 2 x 64 rows with
-// tiles of 128 keys 1.63 ms, 1 x 64 rows (two blocks per SM) 1.97 ms: more warpgroups hide more of each one's
-// softmax and barrier waits behind the others' products.
-#define FWD_WGS 3
-#define FWD_KEYS 64
-#define FWD_ROWS (64 * FWD_WGS)
-#define FWD_THREADS (128 * FWD_WGS)
 // Backward: blocks of two warpgroups owning 64 keys each, walking query tiles of 64.
 #define BWD_KEYS 128
 #define BWD_QUERIES 64
-#define BWD_THREADS 256
-// Stages of (Q, dOut, lse, delta) tiles: the loads run two steps ahead.
-#define BWD_STAGES 3
-
-__device__ __forceinline__ void cp_async_wait_all() { asm volatile("cp.async.wait_group 0;\n" ::: "memory"); }
 
 // Makes this thread's shared-memory writes (cp.async, st.shared) visible to wgmma, which reads through the async
 // proxy; a barrier after it then covers every thread's.
@@ -48,35 +41,6 @@ __device__ __forceinline__ void fence_async_proxy() { asm volatile("fence.proxy.
 template <int ROWS>
 __device__ __forceinline__ u32 sw128(int row, int col) {
     return (u32) ((col >> 6) * ROWS * 128 + row * 128 + ((((col >> 3) & 7) ^ (row & 7)) << 4));
-}
-
-// Starts copying rows [row0, row0 + ROWS) of a 128-column slice (row stride ld elements) into a tile; rows at or past
-// `rows` are zero-filled. Thread i copies 16-byte chunk i % 16 of every (THREADS / 16)-th row from row i / 16. When
-// that row step is a multiple of 8 rows dividing ROWS, the chunk's swizzled position repeats and one address walks
-// down the rows; otherwise each copy computes its own.
-template <int ROWS, int THREADS>
-__device__ __forceinline__ void load_tile(u32 tile, const u16* src, int ld, int row0, int rows) {
-    constexpr int ROW_STEP = THREADS / 16;
-    if constexpr (ROW_STEP % 8 == 0 && ROWS % ROW_STEP == 0) {
-        const int r = threadIdx.x / 16, c = threadIdx.x % 16;
-        u32 dst = tile + sw128<ROWS>(r, c * 8);
-        u32 off = (u32) (row0 + r) * ld + c * 8;  // below 2^31 for rows inside the sequence (checked on the host)
-        const int left = rows - row0 - r;
-#pragma unroll 1
-        for (int x = 0; x < ROWS; x += ROW_STEP) {
-            const bool valid = x < left;
-            cp_async16(dst, valid ? src + off : src, valid);
-            dst += ROW_STEP * 128;
-            off += ROW_STEP * ld;
-        }
-    } else {
-#pragma unroll 1
-        for (int i = threadIdx.x; i < ROWS * 16; i += THREADS) {
-            const int r = i / 16, c = i % 16;
-            const bool valid = row0 + r < rows;
-            cp_async16(tile + sw128<ROWS>(r, c * 8), valid ? src + (u32) (row0 + r) * ld + c * 8 : src, valid);
-        }
-    }
 }
 
 // Shared-memory matrix descriptors (128-byte swizzle). K-major: 8-row groups 1024 bytes apart, no leading offset
@@ -187,164 +151,14 @@ __device__ __forceinline__ u32 smem_base1024(const void* smem) {
 
 // ---------------------------------------------------------------------------------------------- forward
 
-// Grid (ceil(seq / FWD_ROWS), batch * heads), FWD_THREADS threads; dynamic shared memory: the Q tile (FWD_ROWS
-// rows), then three stages of (K tile, V tile) of FWD_KEYS rows. Warpgroup w owns query rows 64w..64w+63 of the
-// block; thread (warp, g) rows 16 warp + g and + 8 of those. Query blocks run longest first.
+// Warpgroup 0 is a producer whose one thread moves every tile by TMA; the other warpgroups only wait on mbarriers and
+// compute, with no block-wide barrier in the loop. The K and V tiles rotate through rings of WS_STAGES stages each,
+// every stage with a "full" mbarrier (the producer's expected byte count, completed by the copies) and an "empty" one
+// (one arrival per consumer warp once its products have read the stage). K and V have separate rings because step n
+// reads K_n and V_{n-1}: K_n is free once S_n is done, V_{n-1} once P_{n-1} V_{n-1} is.
 //
 // The products overlap the softmax: step n issues S_n = Q K_n^T and then O += P_{n-1} V_{n-1}, waits for S_n only,
 // and computes the softmax of S_n while the tensor cores run P_{n-1} V_{n-1}; it waits for that before rescaling O.
-// V_{n-1} is read during step n, so the tiles rotate through three stages: the copy of tile n + 1 started at the top
-// of step n overwrites tile n - 2's stage, which every warpgroup finished with in step n - 1.
-extern "C" __global__ void __launch_bounds__(FWD_THREADS) attention_forward_sm90_d128(
-        const u16* q, const u16* k, const u16* v, u16* out, float* lse, int seq, int heads, int kvHeads,
-        float scaleLog2) {
-    extern __shared__ __align__(1024) unsigned char smem[];
-    constexpr int Q_BYTES = FWD_ROWS * HEAD_DIM * 2, KV_BYTES = FWD_KEYS * HEAD_DIM * 2;
-    constexpr int S_REGS = FWD_KEYS / 2;
-    static_assert(FWD_KEYS == 64, "the scores are one m64n64 product per K step");
-    const u32 qTile = smem_base1024(smem);
-    const u32 kv0 = qTile + Q_BYTES;  // stage s: K at kv0 + s * 2 * KV_BYTES, V after it
-    const int lane = threadIdx.x & 31, wg = threadIdx.x >> 7, warp = (threadIdx.x >> 5) & 3, g = lane >> 2,
-              t = lane & 3;
-    const int mBlock = gridDim.x - 1 - blockIdx.x;
-    const int b = blockIdx.y / heads, h = blockIdx.y % heads, kvh = h / (heads / kvHeads);
-    const int ldq = heads * HEAD_DIM, ldk = kvHeads * HEAD_DIM;
-    const u16* qh = q + (long long) b * seq * ldq + h * HEAD_DIM;
-    const u16* kh = k + (long long) b * seq * ldk + kvh * HEAD_DIM;
-    const u16* vh = v + (long long) b * seq * ldk + kvh * HEAD_DIM;
-    const int q0 = mBlock * FWD_ROWS, wgRow0 = q0 + 64 * wg, row0 = wgRow0 + 16 * warp + g;
-    const int tiles = (min(seq, q0 + FWD_ROWS) - 1) / FWD_KEYS + 1;
-
-    load_tile<FWD_ROWS, FWD_THREADS>(qTile, qh, ldq, q0, seq);
-    load_tile<FWD_KEYS, FWD_THREADS>(kv0, kh, ldk, 0, seq);
-    load_tile<FWD_KEYS, FWD_THREADS>(kv0 + KV_BYTES, vh, ldk, 0, seq);
-    cp_async_commit();
-
-    // o: rows row0 + 8 (e >> 1) x columns 8j + 2t + (e & 1) at 4j + e. rowMax in log2 units (scores x scaleLog2).
-    float o[64];
-#pragma unroll
-    for (int i = 0; i < 64; i++) o[i] = 0.0f;
-    float rowMax[2] = {NEG_INF, NEG_INF}, rowSum[2] = {0.0f, 0.0f};
-    u32 p[FWD_KEYS / 16][4];  // P of the previous tile, as A operands
-    const u32 qRows = qTile + 64 * wg * 128;
-    // O += P V for the P in registers and the V of tile `tile` (its rows are the K of this product: MN-major).
-    auto multiply_pv = [&](int tile) {
-        const u32 vTile = kv0 + (tile % 3) * 2 * KV_BYTES + KV_BYTES;
-#pragma unroll
-        for (int kk = 0; kk < FWD_KEYS / 16; kk++) {
-            wgmma_n128_rs(o, p[kk], desc_mn(vTile + kk * 16 * 128, FWD_KEYS * 128));
-        }
-    };
-    // The last P V, after the loop. A warpgroup also runs the block's tiles past its own rows, masked to nothing:
-    // stopping at its own last tile measured 10% slower (1.62 ms against 1.47).
-    auto finish_pv = [&](int tile) {
-        wg_fence();
-        multiply_pv(tile);
-        wg_commit();
-        wg_wait<0>();
-        hold(o);
-        hold(p);
-    };
-
-    for (int n = 0; n < tiles; n++) {
-        // Tile n has landed for every thread, and every warpgroup is past step n - 1, so done with tile n - 2.
-        cp_async_wait_all();
-        fence_async_proxy();
-        __syncthreads();
-        if (n + 1 < tiles) {
-            const u32 next = kv0 + ((n + 1) % 3) * 2 * KV_BYTES;
-            load_tile<FWD_KEYS, FWD_THREADS>(next, kh, ldk, (n + 1) * FWD_KEYS, seq);
-            load_tile<FWD_KEYS, FWD_THREADS>(next + KV_BYTES, vh, ldk, (n + 1) * FWD_KEYS, seq);
-            cp_async_commit();
-        }
-
-        const u32 kTile = kv0 + (n % 3) * 2 * KV_BYTES;
-        const int key0 = n * FWD_KEYS;
-
-        float s[S_REGS];
-        wg_fence();
-#pragma unroll
-        for (int kc = 0; kc < HEAD_DIM / 16; kc++) {
-            const u32 along = (kc & 3) * 32;
-            wgmma_n64<0, 0>(s, desc_k(qRows + (kc >> 2) * (Q_BYTES / 2) + along),
-                            desc_k(kTile + (kc >> 2) * (KV_BYTES / 2) + along), kc);
-        }
-        wg_commit();
-        if (n > 0) {
-            multiply_pv(n - 1);
-            wg_commit();
-            wg_wait<1>();
-        } else {
-            wg_wait<0>();
-        }
-        hold(s);
-        // Only a tile that reaches past the warpgroup's first row holds keys after some of its rows.
-        if (key0 + FWD_KEYS - 1 > wgRow0) {
-#pragma unroll
-            for (int j = 0; j < FWD_KEYS / 8; j++) {
-#pragma unroll
-                for (int e = 0; e < 4; e++) {
-                    if (key0 + 8 * j + 2 * t + (e & 1) > row0 + 8 * (e >> 1)) s[4 * j + e] = NEG_INF;
-                }
-            }
-        }
-        // Online softmax: p = 2^(s * scaleLog2 - max), one fma and one ex2 per score.
-        float scaleOld[2], negBase[2];
-#pragma unroll
-        for (int r = 0; r < 2; r++) {
-            float tileMax = row_max<FWD_KEYS / 8>(s, r);
-            tileMax = fmaxf(tileMax, __shfl_xor_sync(0xFFFFFFFFu, tileMax, 1));
-            tileMax = fmaxf(tileMax, __shfl_xor_sync(0xFFFFFFFFu, tileMax, 2));
-            const float newMax = fmaxf(rowMax[r], tileMax * scaleLog2);
-            const float base = newMax == NEG_INF ? 0.0f : newMax;
-            scaleOld[r] = exp2_ftz(rowMax[r] - base);
-            rowMax[r] = newMax;
-            rowSum[r] *= scaleOld[r];
-            negBase[r] = -base;
-        }
-#pragma unroll
-        for (int i = 0; i < S_REGS; i++) s[i] = exp2_ftz(fmaf(s[i], scaleLog2, negBase[(i >> 1) & 1]));
-        rowSum[0] += row_sum<FWD_KEYS / 8>(s, 0);
-        rowSum[1] += row_sum<FWD_KEYS / 8>(s, 1);
-        // P_{n-1} V_{n-1} is done before O is rescaled and before P_{n-1}'s registers take P_n.
-        wg_wait<0>();
-        hold(o);
-        hold(p);
-        if (scaleOld[0] != 1.0f || scaleOld[1] != 1.0f) {
-#pragma unroll
-            for (int i = 0; i < 64; i++) o[i] *= scaleOld[(i >> 1) & 1];
-        }
-        to_a_operands(s, p);
-    }
-    finish_pv(tiles - 1);
-
-    const int ldo = heads * HEAD_DIM;
-#pragma unroll
-    for (int r = 0; r < 2; r++) {
-        float sum = rowSum[r];
-        sum += __shfl_xor_sync(0xFFFFFFFFu, sum, 1);
-        sum += __shfl_xor_sync(0xFFFFFFFFu, sum, 2);
-        const int row = row0 + 8 * r;
-        if (row < seq) {
-            const float inv = 1.0f / sum;
-            u16* dst = out + ((long long) b * seq + row) * ldo + h * HEAD_DIM + 2 * t;
-#pragma unroll
-            for (int j = 0; j < 16; j++) {
-                *(u32*) (dst + j * 8) = pack_bf16(o[4 * j + 2 * r] * inv, o[4 * j + 2 * r + 1] * inv);
-            }
-            if (t == 0) lse[((long long) b * heads + h) * seq + row] = (rowMax[r] + __log2f(sum)) * LN2;
-        }
-    }
-}
-
-// ------------------------------------------------------------------------------- forward, warp-specialized
-
-// The same forward with its loads taken off the warpgroups that multiply: warpgroup 0 is a producer whose one thread
-// moves every tile by TMA (the tensor-memory accelerator, cp.async.bulk.tensor), the other warpgroups only wait on
-// mbarriers and compute, with no block-wide barrier in the loop. The K and V tiles rotate through rings of WS_STAGES
-// stages each, every stage with a "full" mbarrier (the producer's expected byte count, completed by the copies) and
-// an "empty" one (one arrival per consumer warp once its products have read the stage). K and V have separate rings
-// because step n reads K_n and V_{n-1}: K_n is free once S_n is done, V_{n-1} once P_{n-1} V_{n-1} is.
 //
 // The tiles are described by tensor maps (CUtensorMap, 128 bytes) the host encodes with cuTensorMapEncodeTiled, one
 // per tensor, passed by value:
@@ -352,12 +166,12 @@ extern "C" __global__ void __launch_bounds__(FWD_THREADS) attention_forward_sm90
 //   dims {heads * 128, seq, batch}, strides (bytes, dims 1 and 2) {heads * 256, seq * heads * 256}, box {64, 64, 1},
 //   element strides {1, 1, 1}, interleave none (0), swizzle 128B (3), L2 promotion 256B (3), OOB fill none (0).
 // A box is one 64-column panel of 64 rows in the 128-byte swizzle, the tiles' layout above when its destination is
-// 1024-byte aligned; rows past the sequence (dim 1) come back as zeros, as load_tile's zero fill.
+// 1024-byte aligned; rows past the sequence (dim 1) come back as zeros.
 //
 // Measured on an H100 at B4 S4096 32/8 heads: 2 consumer warpgroups x 64 rows, tiles of 128 keys, two stages per ring
-// 0.91 ms (attention_forward_sm90_d128 1.46 ms in the same run); three stages 0.92 ms; the two consumer
-// warpgroups' products issued in turns (named barriers, so that one's softmax runs under the other's products) 1.25 ms:
-// each warpgroup already overlaps its own softmax with its P V.
+// 0.91 ms (the cp.async form 1.46 ms in the same run); three stages 0.92 ms; the two consumer warpgroups' products
+// issued in turns (named barriers, so that one's softmax runs under the other's products) 1.25 ms: each warpgroup
+// already overlaps its own softmax with its P V.
 #define WS_WGS 2  // consumer warpgroups, 64 query rows each
 #define WS_KEYS 128
 #define WS_STAGES 2
@@ -422,10 +236,10 @@ __device__ __forceinline__ void wgmma_n128_ss(float (&d)[64], u64 a, u64 b, int 
 }
 
 // Grid (ceil(seq / WS_ROWS), batch * heads), WS_THREADS threads; dynamic shared memory: the Q tile (WS_ROWS rows),
-// WS_STAGES K tiles, WS_STAGES V tiles (WS_KEYS rows each), then the mbarriers, plus 1024 for the alignment.
-// Arguments as attention_forward_sm90_d128's with q, k and v given as tensor maps. Consumer warpgroup c (warpgroup
-// c + 1) owns query rows 64c..64c+63 of the block and runs the same step as attention_forward_sm90_d128: S_n = Q K_n^T
-// issued, then P_{n-1} V_{n-1}, the softmax of S_n while that runs.
+// WS_STAGES K tiles, WS_STAGES V tiles (WS_KEYS rows each), then the mbarriers, plus 1024 for the alignment. Query
+// blocks run longest first. q, k and v come as tensor maps; out and lse as attention.cu's forward writes them.
+// Consumer warpgroup c (warpgroup c + 1) owns query rows 64c..64c+63 of the block; thread (warp, g) rows 16 warp + g
+// and + 8 of those.
 //
 // Registers: the producer needs a handful, so it gives them up (setmaxnreg) and the consumers take them: 64
 // accumulators of O, 64 of S and 32 of P per thread.
@@ -614,223 +428,42 @@ __device__ __forceinline__ void store_ds(u32 tile, int keyRow, int t, const u32 
     }
 }
 
-// Grid (ceil(seq / BWD_KEYS), batch * kvHeads), BWD_THREADS threads. A block owns 128 keys of one kv head,
-// warpgroup w keys 64w..64w+63, and walks every query tile (64 queries) at or after them, for each query head of the
-// group. Per tile, in the transposed form where the warpgroup's keys are the rows (M) of every product:
+// A block owns 128 keys of one kv head, consumer warpgroup c keys 64c..64c+63, and walks every query tile (64
+// queries) at or after them, for each query head of the group. Per tile, in the transposed form where the
+// warpgroup's keys are the rows (M) of every product:
 //   S^T = K Q^T and dP^T = V dOut^T (64 keys x 64 queries each, both operands K-major);
 //   P^T = exp(S^T * scale - lse), dS^T = P^T * (dP^T - delta), kept in registers as A operands and dS^T also
 //     stored to shared memory;
 //   dV += P^T dOut and dK += dS^T Q (64 keys x 128, P^T and dS^T from registers, dOut and Q MN-major);
 //   dQ = dS K over the block's 128 keys (64 queries x 64 columns per warpgroup, dS^T and K both MN-major), added
-//     into dqAccum (F32, zeroed) by atomic adds.
-// Dynamic shared memory, 1024-byte aligned: K and V tiles (128 rows); BWD_STAGES stages of (Q tile, dOut tile) of 64
-// rows; the dS^T tile (128 keys x 64 queries); BWD_STAGES stages of (lse[64], delta[64]).
-extern "C" __global__ void __launch_bounds__(BWD_THREADS) attention_backward_sm90_d128(
-        const u16* q, const u16* k, const u16* v, const u16* dOut, const float* lse, const float* delta,
-        float* dqAccum, u16* dk, u16* dv, int seq, int heads, int kvHeads, float scale) {
-    extern __shared__ __align__(1024) unsigned char smem[];
-    constexpr int KV_BYTES = BWD_KEYS * HEAD_DIM * 2, Q_BYTES = BWD_QUERIES * HEAD_DIM * 2;
-    constexpr int DS_BYTES = BWD_KEYS * BWD_QUERIES * 2;
-    const u32 kTile = smem_base1024(smem), vTile = kTile + KV_BYTES;
-    const u32 stage0 = vTile + KV_BYTES;  // stage s: Q at stage0 + s * 2 * Q_BYTES, dOut after it
-    const u32 dsTile = stage0 + BWD_STAGES * 2 * Q_BYTES;
-    const u32 statsAddr = dsTile + DS_BYTES;  // [stage][lse 64, delta 64]
-    const float* rowStats = (const float*) (smem + (statsAddr - smem_addr(smem)));
-
-    const int lane = threadIdx.x & 31, wg = threadIdx.x >> 7, warp = (threadIdx.x >> 5) & 3, g = lane >> 2,
-              t = lane & 3;
-    const int b = blockIdx.y / kvHeads, kvh = blockIdx.y % kvHeads, group = heads / kvHeads;
-    const int ldq = heads * HEAD_DIM, ldk = kvHeads * HEAD_DIM;
-    const int key0 = blockIdx.x * BWD_KEYS;
-    const int mFirst = key0 / BWD_QUERIES;
-    const int mTiles = (seq + BWD_QUERIES - 1) / BWD_QUERIES - mFirst;
-    const int steps = group * mTiles;
-    const float scaleLog2 = scale * LOG2E;
-    const int wgKey0 = key0 + 64 * wg;
-    const int keyLocal = 64 * wg + 16 * warp + g;  // this thread's first key row within the block (+ 8 the second)
-    const u16* kh = k + (long long) b * seq * ldk + kvh * HEAD_DIM;
-    const u16* vh = v + (long long) b * seq * ldk + kvh * HEAD_DIM;
-
-    load_tile<BWD_KEYS, BWD_THREADS>(kTile, kh, ldk, key0, seq);
-    load_tile<BWD_KEYS, BWD_THREADS>(vTile, vh, ldk, key0, seq);
-
-    auto prefetch = [&](int i) {
-        const int h = kvh * group + i / mTiles, m0 = (mFirst + i % mTiles) * BWD_QUERIES;
-        const u32 st = stage0 + (i % BWD_STAGES) * 2 * Q_BYTES;
-        const long long headOffset = (long long) b * seq * ldq + h * HEAD_DIM;
-        load_tile<BWD_QUERIES, BWD_THREADS>(st, q + headOffset, ldq, m0, seq);
-        load_tile<BWD_QUERIES, BWD_THREADS>(st + Q_BYTES, dOut + headOffset, ldq, m0, seq);
-        if (threadIdx.x < 2 * BWD_QUERIES) {
-            const int x = threadIdx.x, qi = m0 + (x % BWD_QUERIES);
-            const float* src = (x < BWD_QUERIES ? lse : delta) + ((long long) b * heads + h) * seq + qi;
-            cp_async4(statsAddr + ((i % BWD_STAGES) * 2 * BWD_QUERIES + x) * 4, qi < seq ? src : lse, qi < seq);
-        }
-    };
-    // Steps 0 .. BWD_STAGES - 2 start loading now; each group is committed, empty or not, so that "all but the
-    // newest BWD_STAGES - 2 groups have landed" means "step i has".
-    for (int i = 0; i < BWD_STAGES - 1; i++) {
-        if (i < steps) prefetch(i);
-        cp_async_commit();
-    }
-
-    // dkAcc, dvAcc: keys key0 + keyLocal + 8 (e >> 1) x columns 8j + 2t + (e & 1) at 4j + e.
-    float dkAcc[64], dvAcc[64];
-#pragma unroll
-    for (int i = 0; i < 64; i++) dkAcc[i] = dvAcc[i] = 0.0f;
-
-    for (int i = 0; i < steps; i++) {
-        // Step i's tiles have landed for every thread, and both warpgroups are past step i - 1's products (each
-        // waits for its own): the stage the copy started below overwrites, and the dS^T tile this step rewrites.
-        asm volatile("cp.async.wait_group %0;\n" ::"n"(BWD_STAGES - 2) : "memory");
-        fence_async_proxy();
-        __syncthreads();
-        if (i + BWD_STAGES - 1 < steps) prefetch(i + BWD_STAGES - 1);
-        cp_async_commit();
-        const int h = kvh * group + i / mTiles, m0 = (mFirst + i % mTiles) * BWD_QUERIES;
-        const u32 qStage = stage0 + (i % BWD_STAGES) * 2 * Q_BYTES, dOutStage = qStage + Q_BYTES;
-        const u32 kT = opaque(kTile), vT = kT + KV_BYTES;
-        const float* lseS = rowStats + (i % BWD_STAGES) * 2 * BWD_QUERIES;
-        const float* deltaS = lseS + BWD_QUERIES;
-        // A warpgroup whose 64 keys all follow the tile's queries (or lie past the sequence) has P = dS = 0.
-        const bool active = wgKey0 <= m0 + BWD_QUERIES - 1 && wgKey0 < seq;
-
-        u32 pA[4][4], dsA[4][4];
-        if (active) {
-            float sT[32], dpT[32];
-            wg_fence();
-#pragma unroll
-            for (int kc = 0; kc < HEAD_DIM / 16; kc++) {
-                const u32 along = (kc & 3) * 32, keys = 64 * wg * 128;
-                wgmma_n64<0, 0>(sT, desc_k(kT + (kc >> 2) * (KV_BYTES / 2) + keys + along),
-                                desc_k(qStage + (kc >> 2) * (Q_BYTES / 2) + along), kc);
-            }
-            wg_commit();
-#pragma unroll
-            for (int kc = 0; kc < HEAD_DIM / 16; kc++) {
-                const u32 along = (kc & 3) * 32, keys = 64 * wg * 128;
-                wgmma_n64<0, 0>(dpT, desc_k(vT + (kc >> 2) * (KV_BYTES / 2) + keys + along),
-                                desc_k(dOutStage + (kc >> 2) * (Q_BYTES / 2) + along), kc);
-            }
-            wg_commit();
-            wg_wait<1>();
-            hold(sT);
-            // P^T from the saved log-sum-exp: register 4j + e is key keyLocal + 8 (e >> 1), query 8j + 2t + (e & 1).
-#pragma unroll
-            for (int j = 0; j < 8; j++) {
-                const float2 l = *(const float2*) (lseS + 8 * j + 2 * t);
-#pragma unroll
-                for (int e = 0; e < 4; e++) {
-                    sT[4 * j + e] = exp2_ftz(fmaf(sT[4 * j + e], scaleLog2, -((e & 1) ? l.y : l.x) * LOG2E));
-                }
-            }
-            if (wgKey0 + 63 > m0 || m0 + BWD_QUERIES > seq) {
-#pragma unroll
-                for (int j = 0; j < 8; j++) {
-#pragma unroll
-                    for (int e = 0; e < 4; e++) {
-                        const int query = m0 + 8 * j + 2 * t + (e & 1), key = key0 + keyLocal + 8 * (e >> 1);
-                        if (key > query || query >= seq) sT[4 * j + e] = 0.0f;
-                    }
-                }
-            }
-            wg_wait<0>();
-            hold(dpT);
-#pragma unroll
-            for (int j = 0; j < 8; j++) {
-                const float2 d = *(const float2*) (deltaS + 8 * j + 2 * t);
-#pragma unroll
-                for (int e = 0; e < 4; e++) dpT[4 * j + e] = sT[4 * j + e] * (dpT[4 * j + e] - ((e & 1) ? d.y : d.x));
-            }
-            to_a_operands(sT, pA);
-            to_a_operands(dpT, dsA);
-            store_ds(dsTile, keyLocal, t, dsA);
-        } else {
-            const u32 zero[4][4] = {};
-            store_ds(dsTile, keyLocal, t, zero);
-        }
-        // dV and dK need only this warpgroup's registers and the staged tiles: they run while it waits below for the
-        // other's dS^T (4.41 ms against 4.52 issued after the barrier).
-        if (active) {
-            wg_fence();
-#pragma unroll
-            for (int kk = 0; kk < BWD_QUERIES / 16; kk++) {
-                wgmma_n128_rs(dvAcc, pA[kk], desc_mn(dOutStage + kk * 16 * 128, Q_BYTES / 2));
-            }
-#pragma unroll
-            for (int kk = 0; kk < BWD_QUERIES / 16; kk++) {
-                wgmma_n128_rs(dkAcc, dsA[kk], desc_mn(qStage + kk * 16 * 128, Q_BYTES / 2));
-            }
-            wg_commit();
-        }
-        fence_async_proxy();
-        __syncthreads();
-        // dQ (64 queries x this warpgroup's 64 columns) over the block's 128 keys: dS read from the dS^T tile
-        // (queries along its rows: MN-major), K from panel wg of the K tile (columns along its rows: MN-major).
-        float dq[32];
-        wg_fence();
-#pragma unroll
-        for (int kk = 0; kk < BWD_KEYS / 16; kk++) {
-            wgmma_n64<1, 1>(dq, desc_mn(dsTile + kk * 16 * 128, DS_BYTES),
-                            desc_mn(kT + wg * (KV_BYTES / 2) + kk * 16 * 128, KV_BYTES / 2), kk);
-        }
-        wg_commit();
-        wg_wait<0>();
-        hold(dq);
-        hold(dvAcc);
-        hold(dkAcc);
-        hold(pA);
-        hold(dsA);
-        const int qRow = m0 + 16 * warp + g;
-        float* dqRow = dqAccum + ((long long) b * seq + qRow) * ldq + h * HEAD_DIM + 64 * wg + 2 * t;
-#pragma unroll
-        for (int j = 0; j < 8; j++) {
-            if (qRow < seq) red_add2(dqRow + 8 * j, dq[4 * j], dq[4 * j + 1]);
-            if (qRow + 8 < seq) red_add2(dqRow + 8LL * ldq + 8 * j, dq[4 * j + 2], dq[4 * j + 3]);
-        }
-    }
-
-#pragma unroll
-    for (int r = 0; r < 2; r++) {
-        const int key = key0 + keyLocal + 8 * r;
-        if (key < seq) {
-            const long long off = ((long long) b * seq + key) * ldk + kvh * HEAD_DIM + 2 * t;
-#pragma unroll
-            for (int j = 0; j < 16; j++) {
-                *(u32*) (dk + off + j * 8) = pack_bf16(dkAcc[4 * j + 2 * r] * scale, dkAcc[4 * j + 2 * r + 1] * scale);
-                *(u32*) (dv + off + j * 8) = pack_bf16(dvAcc[4 * j + 2 * r], dvAcc[4 * j + 2 * r + 1]);
-            }
-        }
-    }
-}
-
-// ------------------------------------------------------------------------------ backward, warp-specialized
-
-// The same backward with its loads taken off the warpgroups that multiply, as in attention_forward_sm90_ws_d128:
-// warpgroup 0 is a producer whose first warp moves the block's K and V tiles once, and every step's Q and dOut tiles
+//     into dqAccum (F32, zeroed).
+//
+// Warpgroup 0 is a producer whose first warp moves the block's K and V tiles once, and every step's Q and dOut tiles
 // by TMA and its lse and delta by loads and stores, into a ring of BWS_STAGES stages. Each stage has a "full" mbarrier
 // (the TMA's expected bytes, completed by the copies, plus one arrival per lane of the warp after its stores) and an
 // "empty" one (one arrival per consumer thread once its products have read the stage).
-// The two consumer warpgroups run attention_backward_sm90_d128's step with one barrier between them, a named barrier
-// (bar.sync 1 of their 256 threads), where each waits for the other's dS^T. The dS^T tile is double-buffered: a
+// The two consumer warpgroups exchange dS^T through one barrier per step, a named barrier (bar.sync 1 of their 256
+// threads), where each waits for the other's. The dS^T tile is double-buffered: a
 // warpgroup writing step i's while the other still multiplies step i - 1's dQ overwrites step i - 2's, which both are
 // done with (each waited for its dQ of step i - 2 before reaching step i - 1's barrier).
 //
 // dQ goes through shared memory: each consumer warpgroup stores its 64 x 64 F32 tile (128-byte swizzle, two 32-column
 // panels) and one of its threads adds it into dqAccum with TMA reductions (cp.reduce.async.bulk.tensor .add), which
-// move whole lines where attention_backward_sm90_d128's red.global.add.v2 move 8 bytes a thread. That thread waits
+// move whole lines where red.global.add.v2 from registers moves 8 bytes a thread. That thread waits
 // for the reductions to have read the tile before its warpgroup's next barrier with the other, so that the tile is
 // free when the next step stores into it.
 //
 // Grid (ceil(seq / BWD_KEYS), batch * kvHeads), BWS_THREADS threads; dynamic shared memory: the K and V tiles (128
 // rows), BWS_STAGES stages of (Q tile, dOut tile) of 64 rows, two dS^T tiles (128 keys x 64 queries), two dQ tiles
 // (64 x 64 F32, one per consumer warpgroup), BWS_STAGES stages of (lse[64], delta[64]), then the mbarriers (K and V
-// full, then per stage full and empty), plus 1024 for the alignment. Arguments as attention_backward_sm90_d128's, with
-// q, k, v, dOut and dqAccum given as tensor maps: q, dOut (heads = heads) and k, v (heads = kvHeads) encoded as
-// attention_forward_sm90_ws_d128's; dqAccum as q's, but data type F32 (7), strides {heads * 512, seq * heads * 512}
-// and box {32, 64, 1} (a box row of 32 F32 values is the 128 bytes the swizzle spans).
+// full, then per stage full and empty), plus 1024 for the alignment. lse, delta (attention.cu's
+// attention_backward_delta), dk and dv as attention.cu's backward takes them; q, k, v, dOut and dqAccum as tensor
+// maps: q, dOut (heads = heads) and k, v (heads = kvHeads) encoded as attention_forward_sm90_ws_d128's; dqAccum as
+// q's, but data type F32 (7), strides {heads * 512, seq * heads * 512} and box {32, 64, 1} (a box row of 32 F32 values
+// is the 128 bytes the swizzle spans).
 //
-// Measured on an H100 at B4 S4096 32/8 heads (attention_backward_sm90_d128 4.28-4.45 ms in the same runs): dQ by
-// red.global.add.v2 from registers as attention_backward_sm90_d128, two stages 3.82-3.92 ms, three 3.88-3.90; dQ by
+// Measured on an H100 at B4 S4096 32/8 heads (the cp.async form 4.28-4.45 ms in the same runs): dQ by
+// red.global.add.v2 from registers, two stages 3.82-3.92 ms, three 3.88-3.90; dQ by
 // TMA reduction, two stages 3.10-3.17 ms, three 3.16-3.20; with the stage released once dV and dK are done rather than
 // after dQ, two stages 3.08-3.15 ms, three 3.13-3.21 (cuDNN 3.23 ms). lse and delta by cp.async completed through
 // cp.async.mbarrier.arrive.noinc or by loads and stores ran alike (3.10-3.15 ms). The stage released by one arrival
@@ -922,7 +555,7 @@ extern "C" __global__ void __launch_bounds__(BWS_THREADS, 1) attention_backward_
     }
     asm volatile("setmaxnreg.inc.sync.aligned.u32 240;\n" ::: "memory");
 
-    // Consumer warpgroup c owns keys 64c..64c+63 of the block, as warpgroup c of attention_backward_sm90_d128.
+    // Consumer warpgroup c owns keys 64c..64c+63 of the block.
     const int c = wg - 1, g = lane >> 2, t = lane & 3;
     const float scaleLog2 = scale * LOG2E;
     const int wgKey0 = key0 + 64 * c;
@@ -1015,7 +648,7 @@ extern "C" __global__ void __launch_bounds__(BWS_THREADS, 1) attention_backward_
         // The previous step's reductions have read this warpgroup's dQ tile before the barrier lets it on.
         if (dqIssuer) asm volatile("cp.async.bulk.wait_group.read 0;\n" ::: "memory");
         named_barrier_sync(1, 256);
-        // dQ (64 queries x this warpgroup's 64 columns) over the block's 128 keys, as attention_backward_sm90_d128's.
+        // dQ (64 queries x this warpgroup's 64 columns) over the block's 128 keys.
         float dq[32];
         wg_fence();
 #pragma unroll
