@@ -163,7 +163,6 @@ __device__ __forceinline__ void load_tile(const Source& s, int rows, int cols, i
     }
 }
 
-
 // Max over groups of `lanes` consecutive lanes (lanes a power of two <= 32).
 __device__ __forceinline__ u32 group_max(u32 x, int lanes) {
     for (int o = lanes >> 1; o > 0; o >>= 1) x = max(x, __shfl_xor_sync(0xFFFFFFFFu, x, o));
@@ -539,13 +538,7 @@ __device__ __forceinline__ void amax_flat(const void* data, long n, u32* totalAm
     long tail = count * perChunk + blockIdx.x * (long) blockDim.x + threadIdx.x;
     if (tail < n) m = max(m, abs_bits(element<IN>(data, tail)));  // fewer than perChunk values are left
     __shared__ u32 warpMax[32];
-    m = group_max(m, 32);
-    if ((threadIdx.x & 31) == 0) warpMax[threadIdx.x >> 5] = m;
-    __syncthreads();
-    if (threadIdx.x == 0) {
-        for (int w = 1; w < (int) (blockDim.x >> 5); w++) m = max(m, warpMax[w]);
-        atomicMax(totalAmax, m);
-    }
+    block_amax(m, DT_F32, totalAmax, warpMax);  // the values are read as stored: nothing to round
 }
 
 // Stores the codes of chunk i of a contiguous run (16 bytes of source: 4 F32 or 8 BF16 values, each times s) at
