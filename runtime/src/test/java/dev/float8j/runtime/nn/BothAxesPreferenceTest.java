@@ -107,23 +107,7 @@ class BothAxesPreferenceTest {
         List<Linear> layers = List.of(new Float8Linear(IN, 16, plan), new Float8Linear(IN, 48, plan));
         Init.seed(6);
         Tensor x = Tensor.of(Init.normal(ROWS * IN, 1f), ROWS, IN);
-        List<Tensor> ys = new ArrayList<>();
-        if (shared) {
-            try (SharedInput in = SharedInput.of(x)) {
-                layers.forEach(l -> ys.add(l.forward(in)));
-            }
-        } else {
-            layers.forEach(l -> ys.add(l.forward(x)));
-        }
-        List<float[]> out = new ArrayList<>();
-        ys.forEach(y -> out.add(y.toFloatArray()));
-        for (int i = layers.size() - 1; i >= 0; i--) {
-            Linear l = layers.get(i);
-            Init.seed(10 + i);
-            out.add(l.backward(Tensor.of(Init.normal(ROWS * l.outFeatures(), 0.1f), ROWS, l.outFeatures())).toFloatArray());
-            out.add(l.weight().grad().toFloatArray());
-        }
-        return out;
+        return LayerPasses.forwardThenBackward(layers, x, shared, () -> { });
     }
 
     @ParameterizedTest

@@ -78,32 +78,11 @@ class SharedInputTest {
         return Tensor.of(Init.normal(12 * IN, 1f), 12, IN);
     }
 
-    private static Tensor gradOutput(int cols, long seed) {
-        Init.seed(seed);
-        return Tensor.of(Init.normal(12 * cols, 0.1f), 12, cols);
-    }
-
     /** Forward all three, then backward all three: outputs, dX and weight gradients, in order. */
     private static List<float[]> run(List<Linear> layers, boolean shared) {
-        Tensor x = input();
-        List<float[]> out = new ArrayList<>();
-        List<Tensor> ys = new ArrayList<>();
-        if (shared) {
-            try (SharedInput in = SharedInput.of(x)) {
-                layers.forEach(l -> ys.add(l.forward(in)));
-            }
-        } else {
-            layers.forEach(l -> ys.add(l.forward(x)));
-        }
-        ys.forEach(y -> out.add(y.toFloatArray()));
         Counting backend = (Counting) Backends.current();
-        backend.forwardCasts = backend.inputCasts.size();
-        for (int i = layers.size() - 1; i >= 0; i--) {
-            Linear l = layers.get(i);
-            out.add(l.backward(gradOutput(l.outFeatures(), 10 + i)).toFloatArray());
-            out.add(l.weight().grad().toFloatArray());
-        }
-        return out;
+        return LayerPasses.forwardThenBackward(layers, input(), shared,
+                () -> backend.forwardCasts = backend.inputCasts.size());
     }
 
     @ParameterizedTest
@@ -138,6 +117,6 @@ class SharedInputTest {
         layers.get(0).forward(in);
         in.close();
         assertThrows(IllegalStateException.class, () -> layers.get(1).forward(in));
-        assertEquals(12 * IN, layers.get(0).backward(gradOutput(16, 3)).size());
+        assertEquals(12 * IN, layers.get(0).backward(LayerPasses.gradOutput(12, 16, 3)).size());
     }
 }
