@@ -1,0 +1,231 @@
+// Times every algorithm cuBLASLt's heuristic offers for the FP8 and BF16 gemms of the Llama benchmark's step
+// (4 layers, dim 4096, FFN 14336, 32/8 heads, 4 x 4096 tokens), with the epilogues float8j uses: tensorwise and
+// rowwise scales, fast accumulation on and off, and an addend C != D read by the epilogue (beta = 1). No Java: the
+// question is only what cuBLASLt itself can do at these shapes. Build and run with benchmarks/cublaslt-algos.sh.
+//
+// The declarations below are the few cublasLt.h ones this needs (the development machines have no cublasLt.h);
+// the enum values are those of cuBLASLt 13.1, as CublasLt.java uses them.
+#include <cuda_runtime.h>
+#include <cstdint>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <vector>
+#include <algorithm>
+
+extern "C" {
+typedef struct cublasLtContext *cublasLtHandle_t;
+typedef struct cublasLtMatmulDescOpaque_t *cublasLtMatmulDesc_t;
+typedef struct cublasLtMatrixLayoutOpaque_t *cublasLtMatrixLayout_t;
+typedef struct cublasLtMatmulPreferenceOpaque_t *cublasLtMatmulPreference_t;
+typedef struct { uint64_t data[8]; } cublasLtMatmulAlgo_t;
+typedef struct {
+  cublasLtMatmulAlgo_t algo;
+  size_t workspaceSize;
+  int state;
+  float wavesCount;
+  int reserved[4];
+} cublasLtMatmulHeuristicResult_t;
+int cublasLtCreate(cublasLtHandle_t *);
+int cublasLtMatmulDescCreate(cublasLtMatmulDesc_t *, int computeType, int scaleType);
+int cublasLtMatmulDescSetAttribute(cublasLtMatmulDesc_t, int, const void *, size_t);
+int cublasLtMatrixLayoutCreate(cublasLtMatrixLayout_t *, int type, uint64_t rows, uint64_t cols, int64_t ld);
+int cublasLtMatmulPreferenceCreate(cublasLtMatmulPreference_t *);
+int cublasLtMatmulPreferenceSetAttribute(cublasLtMatmulPreference_t, int, const void *, size_t);
+int cublasLtMatmulAlgoGetHeuristic(cublasLtHandle_t, cublasLtMatmulDesc_t, cublasLtMatrixLayout_t,
+                                   cublasLtMatrixLayout_t, cublasLtMatrixLayout_t, cublasLtMatrixLayout_t,
+                                   cublasLtMatmulPreference_t, int, cublasLtMatmulHeuristicResult_t *, int *);
+int cublasLtMatmulAlgoConfigGetAttribute(const cublasLtMatmulAlgo_t *, int, void *, size_t, size_t *);
+int cublasLtMatmul(cublasLtHandle_t, cublasLtMatmulDesc_t, const void *alpha, const void *A, cublasLtMatrixLayout_t,
+                   const void *B, cublasLtMatrixLayout_t, const void *beta, const void *C, cublasLtMatrixLayout_t,
+                   void *D, cublasLtMatrixLayout_t, const cublasLtMatmulAlgo_t *, void *workspace,
+                   size_t workspaceSize, cudaStream_t);
+const char *cublasLtGetStatusString(int);
+}
+
+enum { R_32F = 0, R_16BF = 14, R_8F_E4M3 = 28, COMPUTE_32F = 68, OP_N = 0, OP_T = 1 };
+enum { DESC_TRANSA = 3, DESC_TRANSB = 4, DESC_A_SCALE_POINTER = 17, DESC_B_SCALE_POINTER = 18, DESC_FAST_ACCUM = 25,
+       DESC_A_SCALE_MODE = 31, DESC_B_SCALE_MODE = 32, PREF_MAX_WORKSPACE_BYTES = 1 };
+enum { SCALE_SCALAR_32F = 0, SCALE_OUTER_VEC_32F = 3 };
+// cublasLtMatmulAlgoConfigAttributes_t: what each candidate is, printed as numbers
+enum { CONFIG_ID = 0, CONFIG_TILE_ID = 1, CONFIG_SPLITK_NUM = 2, CONFIG_STAGES_ID = 6, CONFIG_CLUSTER_SHAPE_ID = 8 };
+
+static const size_t WORKSPACE = 32u << 20;
+
+#define CHECK_CUDA(x) do { cudaError_t e = (x); if (e != cudaSuccess) { \
+  fprintf(stderr, "%s:%d %s\n", __FILE__, __LINE__, cudaGetErrorString(e)); exit(1); } } while (0)
+
+// Random FP8 E4M3 codes with exponents 4..10 (magnitudes 2^-3..2^3) and random signs: no NaN, realistic power.
+__global__ void fill_fp8(uint8_t *p, size_t n, uint32_t seed) {
+  for (size_t i = blockIdx.x * (size_t)blockDim.x + threadIdx.x; i < n; i += (size_t)gridDim.x * blockDim.x) {
+    uint32_t h = (uint32_t)i * 2654435761u ^ seed;
+    h ^= h >> 13; h *= 0x5bd1e995u; h ^= h >> 15;
+    uint32_t exponent = 4 + h % 7, mantissa = (h >> 8) & 7, sign = (h >> 12) & 1;
+    p[i] = (uint8_t)(sign << 7 | exponent << 3 | mantissa);
+  }
+}
+
+__global__ void fill_bf16(uint16_t *p, size_t n, uint32_t seed) {
+  for (size_t i = blockIdx.x * (size_t)blockDim.x + threadIdx.x; i < n; i += (size_t)gridDim.x * blockDim.x) {
+    uint32_t h = (uint32_t)i * 2654435761u ^ seed;
+    h ^= h >> 13; h *= 0x5bd1e995u; h ^= h >> 15;
+    float v = ((h & 0xffff) / 65536.0f - 0.5f);
+    uint32_t bits; memcpy(&bits, &v, 4);
+    p[i] = (uint16_t)(bits >> 16);
+  }
+}
+
+struct Case {
+  const char *what;
+  long m, n, k;      // cuBLASLt's column-major terms: D (m x n) = A^T (m x k) . B (k x n), A and B K-contiguous
+  bool fp8;
+  int scaleMode;     // for FP8
+  bool fastAccum;
+  int dType;         // R_16BF or R_32F
+  bool addend;       // C != D, beta = 1
+  bool accumulate;   // C == D, beta = 1
+};
+
+static cublasLtHandle_t lt;
+static cublasLtMatmulPreference_t pref;
+static void *workspace;
+
+static void check(int status, const char *call) {
+  if (status != 0) {
+    fprintf(stderr, "%s: %s\n", call, cublasLtGetStatusString(status));
+    exit(1);
+  }
+}
+
+static long config(const cublasLtMatmulAlgo_t &a, int attr) {
+  uint64_t v = 0;  // every attribute read here fits; the call writes its own size
+  size_t written = 0;
+  if (cublasLtMatmulAlgoConfigGetAttribute(&a, attr, &v, sizeof v, &written) != 0 || written == 0) {
+    return -1;
+  }
+  return written == 2 ? (long)(uint16_t)v : written == 4 ? (long)(int32_t)v : (long)v;
+}
+
+// Runs one case: every heuristic candidate (up to `candidates`), each timed over `reps` calls after warm-up.
+static void run(const Case &c, int candidates, int reps) {
+  size_t elem = c.fp8 ? 1 : 2;
+  size_t aBytes = c.k * c.m * elem, bBytes = c.k * c.n * elem;
+  size_t dBytes = c.m * c.n * (c.dType == R_32F ? 4 : 2);
+  void *A, *B, *C, *D;
+  float *scaleA, *scaleB;
+  CHECK_CUDA(cudaMalloc(&A, aBytes));
+  CHECK_CUDA(cudaMalloc(&B, bBytes));
+  CHECK_CUDA(cudaMalloc(&D, dBytes));
+  CHECK_CUDA(cudaMalloc(&C, dBytes));
+  CHECK_CUDA(cudaMalloc(&scaleA, 4 * std::max(c.m, c.n)));
+  CHECK_CUDA(cudaMalloc(&scaleB, 4 * std::max(c.m, c.n)));
+  std::vector<float> ones(std::max(c.m, c.n), 0.01f);
+  CHECK_CUDA(cudaMemcpy(scaleA, ones.data(), 4 * ones.size(), cudaMemcpyHostToDevice));
+  CHECK_CUDA(cudaMemcpy(scaleB, ones.data(), 4 * ones.size(), cudaMemcpyHostToDevice));
+  if (c.fp8) {
+    fill_fp8<<<1024, 256>>>((uint8_t *)A, aBytes, 1);
+    fill_fp8<<<1024, 256>>>((uint8_t *)B, bBytes, 2);
+  } else {
+    fill_bf16<<<1024, 256>>>((uint16_t *)A, aBytes / 2, 1);
+    fill_bf16<<<1024, 256>>>((uint16_t *)B, bBytes / 2, 2);
+  }
+  CHECK_CUDA(cudaMemset(C, 0, dBytes));
+  CHECK_CUDA(cudaMemset(D, 0, dBytes));
+
+  cublasLtMatmulDesc_t desc;
+  check(cublasLtMatmulDescCreate(&desc, COMPUTE_32F, R_32F), "desc");
+  int ta = OP_T, tb = OP_N;
+  check(cublasLtMatmulDescSetAttribute(desc, DESC_TRANSA, &ta, 4), "transa");
+  check(cublasLtMatmulDescSetAttribute(desc, DESC_TRANSB, &tb, 4), "transb");
+  if (c.fp8) {
+    int mode = c.scaleMode;
+    check(cublasLtMatmulDescSetAttribute(desc, DESC_A_SCALE_MODE, &mode, 4), "a scale mode");
+    check(cublasLtMatmulDescSetAttribute(desc, DESC_B_SCALE_MODE, &mode, 4), "b scale mode");
+    check(cublasLtMatmulDescSetAttribute(desc, DESC_A_SCALE_POINTER, &scaleA, 8), "a scale");
+    check(cublasLtMatmulDescSetAttribute(desc, DESC_B_SCALE_POINTER, &scaleB, 8), "b scale");
+    int8_t fast = c.fastAccum;
+    check(cublasLtMatmulDescSetAttribute(desc, DESC_FAST_ACCUM, &fast, 1), "fast accum");
+  }
+  int inType = c.fp8 ? R_8F_E4M3 : R_16BF;
+  cublasLtMatrixLayout_t la, lb, lc, ld;
+  check(cublasLtMatrixLayoutCreate(&la, inType, c.k, c.m, c.k), "layout a");
+  check(cublasLtMatrixLayoutCreate(&lb, inType, c.k, c.n, c.k), "layout b");
+  check(cublasLtMatrixLayoutCreate(&lc, c.dType, c.m, c.n, c.m), "layout c");
+  check(cublasLtMatrixLayoutCreate(&ld, c.dType, c.m, c.n, c.m), "layout d");
+  std::vector<cublasLtMatmulHeuristicResult_t> results(candidates);
+  int found = 0;
+  int status = cublasLtMatmulAlgoGetHeuristic(lt, desc, la, lb, lc, ld, pref, candidates, results.data(), &found);
+  const char *epilogue = c.addend ? "addend" : c.accumulate ? "+=" : "-";
+  if (status != 0 || found == 0) {
+    printf("%-22s,%ld,%ld,%ld,%d,%d,%s,-,refused: %s\n", c.what, c.m, c.n, c.k, c.scaleMode, c.fastAccum, epilogue,
+           status ? cublasLtGetStatusString(status) : "no algorithm");
+  } else {
+    float alpha = 1, beta = (c.addend || c.accumulate) ? 1 : 0;
+    void *cPointer = c.addend ? C : D;
+    cudaEvent_t start, stop;
+    cudaEventCreate(&start);
+    cudaEventCreate(&stop);
+    double flops = 2.0 * c.m * c.n * c.k;
+    for (int i = 0; i < found; i++) {
+      const cublasLtMatmulAlgo_t *algo = &results[i].algo;
+      bool ok = true;
+      for (int w = 0; w < 3 && ok; w++) {
+        ok = cublasLtMatmul(lt, desc, &alpha, A, la, B, lb, &beta, cPointer, lc, D, ld, algo, workspace, WORKSPACE,
+                            0) == 0;
+      }
+      if (!ok) {
+        printf("%-22s,%ld,%ld,%ld,%d,%d,%s,%d,failed\n", c.what, c.m, c.n, c.k, c.scaleMode, c.fastAccum, epilogue, i);
+        continue;
+      }
+      cudaEventRecord(start);
+      for (int r = 0; r < reps; r++) {
+        cublasLtMatmul(lt, desc, &alpha, A, la, B, lb, &beta, cPointer, lc, D, ld, algo, workspace, WORKSPACE, 0);
+      }
+      cudaEventRecord(stop);
+      CHECK_CUDA(cudaEventSynchronize(stop));
+      float ms = 0;
+      cudaEventElapsedTime(&ms, start, stop);
+      ms /= reps;
+      printf("%-22s,%ld,%ld,%ld,%d,%d,%s,%d,%.4f,%.0f,algo=%ld tile=%ld stages=%ld splitk=%ld cluster=%ld ws=%zu waves=%.2f\n",
+             c.what, c.m, c.n, c.k, c.scaleMode, c.fastAccum, epilogue, i, ms, flops / ms / 1e9,
+             config(*algo, CONFIG_ID), config(*algo, CONFIG_TILE_ID), config(*algo, CONFIG_STAGES_ID),
+             config(*algo, CONFIG_SPLITK_NUM), config(*algo, CONFIG_CLUSTER_SHAPE_ID), results[i].workspaceSize,
+             results[i].wavesCount);
+    }
+  }
+  fflush(stdout);
+  cudaFree(A); cudaFree(B); cudaFree(C); cudaFree(D); cudaFree(scaleA); cudaFree(scaleB);
+}
+
+int main(int argc, char **argv) {
+  int candidates = argc > 1 ? atoi(argv[1]) : 8;
+  int reps = argc > 2 ? atoi(argv[2]) : 20;
+  check(cublasLtCreate(&lt), "create");
+  check(cublasLtMatmulPreferenceCreate(&pref), "preference");
+  size_t ws = WORKSPACE;
+  check(cublasLtMatmulPreferenceSetAttribute(pref, PREF_MAX_WORKSPACE_BYTES, &ws, sizeof ws), "workspace");
+  CHECK_CUDA(cudaMalloc(&workspace, WORKSPACE));
+  const long T = 16384;  // tokens
+  printf("case,m,n,k,scale_mode,fast_accum,epilogue,candidate,ms,tflops,config\n");
+  // every FP8 shape of the step, tensorwise, as float8j runs them today (no fast accumulation)
+  const long shapes[][3] = {{14336, T, 4096}, {4096, T, 14336}, {4096, T, 4096}, {1024, T, 4096}, {4096, T, 1024}};
+  for (auto &s : shapes) {
+    run({"tensorwise", s[0], s[1], s[2], true, SCALE_SCALAR_32F, false, R_16BF, false, false}, candidates, reps);
+  }
+  // the grad_weight gemms, accumulated into F32
+  const long weightShapes[][3] = {{4096, 14336, T}, {14336, 4096, T}, {4096, 4096, T}, {4096, 1024, T}};
+  for (auto &s : weightShapes) {
+    run({"tensorwise dW", s[0], s[1], s[2], true, SCALE_SCALAR_32F, false, R_32F, false, true}, 4, reps);
+  }
+  // what fast accumulation and an addend in the epilogue cost or give, on the heuristic's first two
+  for (auto &s : shapes) {
+    run({"tensorwise fast", s[0], s[1], s[2], true, SCALE_SCALAR_32F, true, R_16BF, false, false}, 2, reps);
+    run({"tensorwise addend", s[0], s[1], s[2], true, SCALE_SCALAR_32F, false, R_16BF, true, false}, 2, reps);
+    run({"rowwise", s[0], s[1], s[2], true, SCALE_OUTER_VEC_32F, false, R_16BF, false, false}, candidates, reps);
+    run({"rowwise addend", s[0], s[1], s[2], true, SCALE_OUTER_VEC_32F, false, R_16BF, true, false}, 2, reps);
+  }
+  run({"bf16 head", 32768, T, 4096, false, -1, false, R_16BF, false, false}, 4, reps);
+  run({"bf16 4096", 4096, T, 4096, false, -1, false, R_16BF, false, false}, 4, reps);
+  run({"bf16 4096 addend", 4096, T, 4096, false, -1, false, R_16BF, true, false}, 2, reps);
+  return 0;
+}
