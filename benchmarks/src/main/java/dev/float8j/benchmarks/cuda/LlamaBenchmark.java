@@ -5,6 +5,7 @@ import dev.float8j.plan.Float8Recipes;
 import dev.float8j.runtime.DType;
 import dev.float8j.runtime.backends.Backends;
 import dev.float8j.runtime.cuda.CudaBackend;
+import dev.float8j.runtime.cuda.KernelTimes;
 import dev.float8j.runtime.nn.Float8Linear;
 import dev.float8j.runtime.nn.Linear;
 import dev.float8j.runtime.nn.LinearFactory;
@@ -13,7 +14,10 @@ import dev.float8j.runtime.nn.transformer.LlamaModel;
 import dev.float8j.runtime.train.LearningRateSchedule;
 import dev.float8j.runtime.train.LlamaTrainer;
 import java.lang.management.GarbageCollectorMXBean;
+import java.io.IOException;
 import java.lang.management.ManagementFactory;
+import java.nio.file.Files;
+import java.nio.file.Path;
 import java.time.LocalDate;
 
 /**
@@ -22,14 +26,15 @@ import java.time.LocalDate;
  * head (kept in BF16) follows the recipe; "bf16" keeps every layer in BF16. Random token ids.
  *
  * <p>One recipe per run (a fresh process frees the device between recipes): {@code LlamaBenchmark RECIPE
- * [key=value ...]} with keys layers, dim, heads, kvHeads, ffn, vocab, batch, seq, warmup, steps, commit, and profile=N
- * (then one more step prints its N longest kernels by name). Prints
+ * [key=value ...]} with keys layers, dim, heads, kvHeads, ffn, vocab, batch, seq, warmup, steps, commit, profile=N
+ * (then one more step prints its N longest kernels by name) and timeline=FILE (with profile, that step's every launch
+ * in order, as {@link KernelTimes#timelineCsv()} writes it). Prints
  * one CSV line {@code system,recipe,tokens_per_s,step_ms,peak_gib,device,commit,date} (benchmarks/llama-gpu.sh
  * runs it beside benchmarks/llama_pytorch.py). Peak memory is the device allocator's peak of live bytes.
  */
 public final class LlamaBenchmark {
 
-    public static void main(String[] args) {
+    public static void main(String[] args) throws IOException {
         if (args.length == 0) {
             System.err.println("usage: LlamaBenchmark bf16|RECIPE [layers=4 dim=4096 heads=32 kvHeads=8 ffn=14336"
                     + " vocab=32768 batch=4 seq=4096 warmup=3 steps=10 commit=...]; recipes: "
@@ -88,8 +93,13 @@ public final class LlamaBenchmark {
             long hostStart = System.nanoTime();
             cuda.startKernelTimes();
             trainer.step(inputs, targets, batch, config.seq());
+            KernelTimes times = cuda.stopKernelTimes();
             System.out.printf("# kernel times of one step (host %.1f ms with the events' overhead):%n%s",
-                    (System.nanoTime() - hostStart) / 1e6, cuda.stopKernelTimes().table(o.get("profile", 0)));
+                    (System.nanoTime() - hostStart) / 1e6, times.table(o.get("profile", 0)));
+            String timeline = o.text("timeline", null);
+            if (timeline != null) {
+                Files.writeString(Path.of(timeline), times.timelineCsv());
+            }
         }
     }
 

@@ -114,7 +114,7 @@ public final class CudaBackend implements Backend {
         if (cuda.driver.kernelTimes != null) {
             throw new IllegalStateException("kernel times are already on; call stopKernelTimes() first");
         }
-        cuda.driver.kernelTimes = new KernelTimes(cuda.driver);
+        cuda.driver.kernelTimes = new KernelTimes(cuda.driver, cuda.stream);
     }
 
     /**

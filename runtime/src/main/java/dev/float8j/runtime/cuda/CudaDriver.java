@@ -277,26 +277,47 @@ final class CudaDriver {
     }
 
     void copyOnDevice(long dst, long src, long bytes, MemorySegment stream) {
+        KernelTimes times = kernelTimes;
+        if (times != null) {
+            times.before(stream);
+        }
         try {
             check((int) cuMemcpyDtoDAsync.invokeExact(dst, src, bytes, stream), "cuMemcpyDtoDAsync(" + bytes + " bytes)");
         } catch (Throwable t) {
             throw rethrow(t);
         }
+        if (times != null) {
+            times.after("copy", stream);
+        }
     }
 
     void memset8(long dst, byte value, long count, MemorySegment stream) {
+        KernelTimes times = kernelTimes;
+        if (times != null) {
+            times.before(stream);
+        }
         try {
             check((int) cuMemsetD8Async.invokeExact(dst, value, count, stream), "cuMemsetD8Async");
         } catch (Throwable t) {
             throw rethrow(t);
         }
+        if (times != null) {
+            times.after("memset", stream);
+        }
     }
 
     void memset32(long dst, int value, long count, MemorySegment stream) {
+        KernelTimes times = kernelTimes;
+        if (times != null) {
+            times.before(stream);
+        }
         try {
             check((int) cuMemsetD32Async.invokeExact(dst, value, count, stream), "cuMemsetD32Async");
         } catch (Throwable t) {
             throw rethrow(t);
+        }
+        if (times != null) {
+            times.after("memset", stream);
         }
     }
 
@@ -468,6 +489,6 @@ final class CudaDriver {
         }
     }
 
-    /** The per-kernel timer that launches and cuBLASLt matmuls report to, or null (the default): off. */
+    /** The per-kernel timer that launches, cuBLASLt matmuls, memsets and copies report to, or null (the default): off. */
     KernelTimes kernelTimes;
 }

@@ -10,37 +10,54 @@ import java.util.List;
 import java.util.Map;
 
 /**
- * GPU time per kernel, measured with a pair of CUDA events around every kernel launch and cuBLASLt matmul while it
- * is on ({@link CudaBackend#startKernelTimes()}): where a training step's time goes, without a profiler. The events
- * cost a few microseconds of host time per launch, so turn it on for a step or two, not for the timed ones.
+ * GPU time per kernel, measured with a pair of CUDA events around every kernel launch, cuBLASLt matmul and memset
+ * while it is on ({@link CudaBackend#startKernelTimes()}): where a training step's time goes, without a profiler. The
+ * events cost a few microseconds of host time per launch, so turn it on for a step or two, not for the timed ones.
+ *
+ * <p>{@link #timelineCsv()} lists every launch in order with when the host queued it and when the GPU ran it, both
+ * from the moment timing started: where the GPU waited for the host (a launch that starts as soon as it is queued,
+ * after a gap), and how one kernel's calls differ.
  */
 public final class KernelTimes {
     /** The GPU time of one kernel name: calls and milliseconds summed. */
     public record Entry(String kernel, int calls, double millis) {
     }
 
-    private record Launch(String kernel, MemorySegment start, MemorySegment end) {
+    private record Launch(String kernel, long queuedNanos, MemorySegment start, MemorySegment end) {
+    }
+
+    /** One launch on the timeline: milliseconds since timing started, on the host's clock and on the GPU's. */
+    public record Span(String kernel, double queuedMs, double startMs, double endMs) {
     }
 
     private final CudaDriver driver;
     private final Deque<MemorySegment> freeEvents = new ArrayDeque<>();
     private final List<Launch> launches = new ArrayList<>();
     private final Map<String, Entry> totals = new LinkedHashMap<>();
+    private final List<Span> timeline = new ArrayList<>();
+    /** The event recorded when timing started, and the host's clock then. */
+    private final MemorySegment origin;
+    private final long originNanos;
     private MemorySegment open;
+    private long openNanos;
 
-    KernelTimes(CudaDriver driver) {
+    KernelTimes(CudaDriver driver, MemorySegment stream) {
         this.driver = driver;
+        this.origin = driver.createEvent();
+        this.originNanos = System.nanoTime();
+        driver.record(origin, stream);
     }
 
     void before(MemorySegment stream) {
         open = event();
+        openNanos = System.nanoTime();
         driver.record(open, stream);
     }
 
     void after(String kernel, MemorySegment stream) {
         MemorySegment end = event();
         driver.record(end, stream);
-        launches.add(new Launch(kernel, open, end));
+        launches.add(new Launch(kernel, openNanos, open, end));
         open = null;
     }
 
@@ -53,6 +70,8 @@ public final class KernelTimes {
     void collect() {
         for (Launch l : launches) {
             double ms = driver.elapsedMillis(l.start(), l.end());
+            double startMs = driver.elapsedMillis(origin, l.start());
+            timeline.add(new Span(l.kernel(), (l.queuedNanos() - originNanos) / 1e6, startMs, startMs + ms));
             totals.merge(l.kernel(), new Entry(l.kernel(), 1, ms),
                     (a, b) -> new Entry(a.kernel(), a.calls() + b.calls(), a.millis() + b.millis()));
             freeEvents.add(l.start());
@@ -86,8 +105,25 @@ public final class KernelTimes {
         return s.toString();
     }
 
+    /**
+     * Every launch in order as CSV: kernel, queued_ms (host), start_ms and end_ms (GPU), gap_ms (the GPU idle
+     * before it) and lead_ms (how far ahead of the GPU the host was when it queued it; near zero, the GPU waited).
+     */
+    public String timelineCsv() {
+        collect();
+        StringBuilder s = new StringBuilder("kernel,queued_ms,start_ms,end_ms,gap_ms,lead_ms\n");
+        double previousEnd = 0;
+        for (Span t : timeline) {
+            s.append(String.format("%s,%.4f,%.4f,%.4f,%.4f,%.4f%n", t.kernel().replace(',', ';'), t.queuedMs(),
+                    t.startMs(), t.endMs(), t.startMs() - previousEnd, t.startMs() - t.queuedMs()));
+            previousEnd = t.endMs();
+        }
+        return s.toString();
+    }
+
     void destroy() {
         collect();
+        driver.destroyEvent(origin);
         freeEvents.forEach(driver::destroyEvent);
         freeEvents.clear();
     }
