@@ -282,6 +282,22 @@ public interface Backend {
     }
 
     /**
+     * into = gemm(a, b), overwriting into where it lives (F32, [a's free length, b's free length]): the first product
+     * a gradient receives after it was zeroed, so the zeros need not be written first. This default zeroes into and
+     * accumulates; a backend whose gemm writes into its output (CUDA) overrides it.
+     */
+    default void gemmInto(Tensor into, Float8Tensor a, Float8Tensor b) {
+        zero(into);
+        gemmAccumulate(into, a, b);
+    }
+
+    /** into = matmul(a, aAxis, b, bAxis), overwriting into, as {@link #gemmInto} does for the FP8 gemm. */
+    default void matmulInto(Tensor into, Tensor a, int aAxis, Tensor b, int bAxis) {
+        zero(into);
+        matmulAccumulate(into, a, aAxis, b, bAxis);
+    }
+
+    /**
      * into += matmul(a, aAxis, b, bAxis), where into lives (F32, [a's free length, b's free length]): a
      * high-precision weight gradient accumulates this way. A backend whose gemm can add into its output (CUDA) skips
      * the temporary product.

@@ -229,7 +229,7 @@ public final class CudaBackend implements Backend {
 
     /** d += A·Bᵀ under the axis convention, on the GPU, accumulated by cuBLASLt itself (beta = 1); d is F32. */
     public void gemmAccumulate(DeviceTensor d, DeviceFloat8 a, DeviceFloat8 b) {
-        gemms.gemmAccumulate(d, a, b);
+        gemms.gemmAccumulate(d, a, b, false);
     }
 
     /** The high-precision gemm under the axis convention on the GPU; a and b share a dtype (F32 or BF16). */
@@ -421,12 +421,27 @@ public final class CudaBackend implements Backend {
             Backend.super.matmulAccumulate(into, a, aAxis, b, bAxis);
             return;
         }
+        matmulOnDevice(into, a, aAxis, b, bAxis, false);
+    }
+
+    /** For a device gradient, cuBLASLt writes the product over it (beta = 0): the zeros are never written. */
+    @Override
+    public void matmulInto(Tensor into, Tensor a, int aAxis, Tensor b, int bAxis) {
+        if (!into.isOnDevice() || into.dtype() != DType.F32) {
+            Backend.super.matmulInto(into, a, aAxis, b, bAxis);
+            return;
+        }
+        matmulOnDevice(into, a, aAxis, b, bAxis, true);
+    }
+
+    /** into += (or = when overwrite) the matmul, into an F32 device tensor; BF16 beside F32 runs in BF16. */
+    private void matmulOnDevice(Tensor into, Tensor a, int aAxis, Tensor b, int bAxis, boolean overwrite) {
         Tensor da = toDevice(a);
         Tensor db = toDevice(b);
         try {
             DeviceTensor va = inMatmulDtype(DeviceMemory.deviceView(da), DeviceMemory.deviceView(db));
             DeviceTensor vb = inMatmulDtype(DeviceMemory.deviceView(db), DeviceMemory.deviceView(da));
-            gemms.matmulAccumulate(DeviceMemory.writableView(into), va, aAxis, vb, bAxis);
+            gemms.matmulAccumulate(DeviceMemory.writableView(into), va, aAxis, vb, bAxis, overwrite);
             closeIfCopy(va, da);
             closeIfCopy(vb, db);
         } finally {
@@ -442,9 +457,24 @@ public final class CudaBackend implements Backend {
             Backend.super.gemmAccumulate(into, a, b);
             return;
         }
+        gemmOnDevice(into, a, b, false);
+    }
+
+    /** For a device gradient, cuBLASLt writes the product over it (beta = 0): the zeros are never written. */
+    @Override
+    public void gemmInto(Tensor into, Float8Tensor a, Float8Tensor b) {
+        if (!into.isOnDevice() || needsDequantizedGemm(a, b)) {
+            Backend.super.gemmInto(into, a, b);
+            return;
+        }
+        gemmOnDevice(into, a, b, true);
+    }
+
+    /** into += (or = when overwrite) the FP8 gemm, into an F32 device tensor. */
+    private void gemmOnDevice(Tensor into, Float8Tensor a, Float8Tensor b, boolean overwrite) {
         try {
             onGemmOperands(a, b, (qa, qb) -> {
-                gemmAccumulate(DeviceMemory.writableView(into), qa, qb);
+                gemms.gemmAccumulate(DeviceMemory.writableView(into), qa, qb, overwrite);
                 return null;
             });
         } finally {

@@ -37,6 +37,9 @@ final class CudaDriver {
     private final MethodHandle cuMemFree;
     private final MethodHandle cuMemGetInfo;
     private final MethodHandle cuMemcpyHtoD;
+    private final MethodHandle cuMemcpyHtoDAsync;
+    private final MethodHandle cuMemAllocHost;
+    private final MethodHandle cuEventQuery;
     private final MethodHandle cuMemcpyDtoH;
     private final MethodHandle cuMemcpyDtoDAsync;
     private final MethodHandle cuMemsetD8Async;
@@ -76,6 +79,10 @@ final class CudaDriver {
         cuMemFree = lib.bind("cuMemFree_v2", FunctionDescriptor.of(JAVA_INT, JAVA_LONG));
         cuMemGetInfo = lib.bind("cuMemGetInfo_v2", FunctionDescriptor.of(JAVA_INT, ADDRESS, ADDRESS));
         cuMemcpyHtoD = lib.bind("cuMemcpyHtoD_v2", FunctionDescriptor.of(JAVA_INT, JAVA_LONG, ADDRESS, JAVA_LONG));
+        cuMemcpyHtoDAsync = lib.bind("cuMemcpyHtoDAsync_v2",
+                FunctionDescriptor.of(JAVA_INT, JAVA_LONG, ADDRESS, JAVA_LONG, ADDRESS));
+        cuMemAllocHost = lib.bind("cuMemAllocHost_v2", FunctionDescriptor.of(JAVA_INT, ADDRESS, JAVA_LONG));
+        cuEventQuery = lib.bind("cuEventQuery", p);
         cuMemcpyDtoH = lib.bind("cuMemcpyDtoH_v2", FunctionDescriptor.of(JAVA_INT, ADDRESS, JAVA_LONG, JAVA_LONG));
         cuMemcpyDtoDAsync = lib.bind("cuMemcpyDtoDAsync_v2",
                 FunctionDescriptor.of(JAVA_INT, JAVA_LONG, JAVA_LONG, JAVA_LONG, ADDRESS));
@@ -268,6 +275,29 @@ final class CudaDriver {
         }
     }
 
+    /**
+     * Queues a copy from pinned host memory (see {@link #allocateHost}) on stream; the host must leave src unchanged
+     * until the copy has run.
+     */
+    void copyToDeviceAsync(long dst, MemorySegment src, long bytes, MemorySegment stream) {
+        try {
+            check((int) cuMemcpyHtoDAsync.invokeExact(dst, src, bytes, stream), "cuMemcpyHtoDAsync(" + bytes + " bytes)");
+        } catch (Throwable t) {
+            throw rethrow(t);
+        }
+    }
+
+    /** Page-locked host memory of the given size, which the GPU copies from without staging; never freed. */
+    MemorySegment allocateHost(long bytes) {
+        try (Arena arena = Arena.ofConfined()) {
+            MemorySegment out = arena.allocate(ADDRESS);
+            check((int) cuMemAllocHost.invokeExact(out, bytes), "cuMemAllocHost(" + bytes + " bytes)");
+            return out.get(ADDRESS, 0).reinterpret(bytes);
+        } catch (Throwable t) {
+            throw rethrow(t);
+        }
+    }
+
     void copyToHost(MemorySegment dst, long src, long bytes) {
         try {
             check((int) cuMemcpyDtoH.invokeExact(dst, src, bytes), "cuMemcpyDtoH(" + bytes + " bytes)");
@@ -383,6 +413,32 @@ final class CudaDriver {
     void destroyEvent(MemorySegment event) {
         try {
             check((int) cuEventDestroy.invokeExact(event), "cuEventDestroy");
+        } catch (Throwable t) {
+            throw rethrow(t);
+        }
+    }
+
+    /** CUDA_ERROR_NOT_READY: cuEventQuery's answer while the work before the event's record is still running. */
+    private static final int ERROR_NOT_READY = 600;
+
+    /** Whether the work before the event's last record has completed (no wait). */
+    boolean completed(MemorySegment event) {
+        try {
+            int status = (int) cuEventQuery.invokeExact(event);
+            if (status == ERROR_NOT_READY) {
+                return false;
+            }
+            check(status, "cuEventQuery");
+            return true;
+        } catch (Throwable t) {
+            throw rethrow(t);
+        }
+    }
+
+    /** Waits on the host until the work before the event's last record has completed. */
+    void awaitEvent(MemorySegment event) {
+        try {
+            check((int) cuEventSynchronize.invokeExact(event), "cuEventSynchronize");
         } catch (Throwable t) {
             throw rethrow(t);
         }

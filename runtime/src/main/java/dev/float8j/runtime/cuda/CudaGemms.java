@@ -88,13 +88,16 @@ final class CudaGemms {
         return d;
     }
 
-    /** d += A·Bᵀ under the axis convention, on the GPU, accumulated by cuBLASLt itself (beta = 1); d is F32. */
-    public void gemmAccumulate(DeviceTensor d, DeviceFloat8 a, DeviceFloat8 b) {
+    /**
+     * d += A·Bᵀ under the axis convention, on the GPU, accumulated by cuBLASLt itself (beta = 1), or d = A·Bᵀ when
+     * overwrite; d is F32.
+     */
+    public void gemmAccumulate(DeviceTensor d, DeviceFloat8 a, DeviceFloat8 b, boolean overwrite) {
         if (d.dtype() != DType.F32 || d.rows() != a.free() || d.cols() != b.free()) {
             throw new IllegalArgumentException("cannot accumulate the gemm of " + a + " and " + b + " (" + a.free() + "x"
                     + b.free() + ") into " + d + ": needs an F32 target of that shape");
         }
-        runGemm(a, b, d, false, true, null);
+        runGemm(a, b, d, false, !overwrite, null);
     }
 
     private void runGemm(DeviceFloat8 a, DeviceFloat8 b, DeviceTensor d, boolean fastAccum, boolean accumulate,
@@ -224,9 +227,9 @@ final class CudaGemms {
     /**
      * d += A·Bᵀ under the axis convention for high-precision operands (F32 or BF16, one dtype), accumulated by
      * cuBLASLt itself (beta = 1); d is F32. A BF16 weight gradient goes straight into the F32 gradient this way, with
-     * no F32 temporary and no separate add.
+     * no F32 temporary and no separate add. With overwrite, d = A·Bᵀ instead.
      */
-    void matmulAccumulate(DeviceTensor d, DeviceTensor a, int aAxis, DeviceTensor b, int bAxis) {
+    void matmulAccumulate(DeviceTensor d, DeviceTensor a, int aAxis, DeviceTensor b, int bAxis, boolean overwrite) {
         int depth = matmulDepth(a, aAxis, b, bAxis);
         int m = aAxis == 1 ? a.rows() : a.cols();
         int n = bAxis == 1 ? b.rows() : b.cols();
@@ -234,7 +237,7 @@ final class CudaGemms {
             throw new IllegalArgumentException("cannot accumulate the matmul of " + a + " and " + b + " (" + m + "x" + n
                     + ") into " + d + ": needs an F32 target of that shape");
         }
-        runMatmul(a, aAxis, b, bAxis, depth, d, true, null);
+        runMatmul(a, aAxis, b, bAxis, depth, d, !overwrite, null);
     }
 
     /** The summed length of a matmul, after checking that a and b share a dtype and that length. */

@@ -21,11 +21,13 @@ import java.util.ArrayDeque;
  */
 final class DeviceMemory {
     private final CudaContext cuda;
+    private final HostStaging staging;
     /** Open scopes, innermost last. */
     private final ArrayDeque<DeviceScope> scopes = new ArrayDeque<>();
 
     DeviceMemory(CudaContext cuda) {
         this.cuda = cuda;
+        this.staging = new HostStaging(cuda.driver);
     }
 
     String deviceLabel() {
@@ -44,8 +46,8 @@ final class DeviceMemory {
     }
 
     /**
-     * Overwrites d with host tensor x (same dtype and byte count). The copy runs on the legacy default stream,
-     * which waits for the work already queued on ours (a blocking stream), so no kernel still reading d sees it.
+     * Overwrites d with host tensor x (same dtype and byte count), after the work already queued (see
+     * {@link #copyToDevice}), so no kernel still reading d sees it.
      */
     void copyFromHost(DeviceTensor d, Tensor x) {
         try (Arena arena = Arena.ofConfined()) {
@@ -54,7 +56,20 @@ final class DeviceMemory {
             if (host.byteSize() != d.bytes()) {
                 throw new IllegalArgumentException("cannot copy " + x + " into " + d + ": sizes differ");
             }
-            cuda.driver.copyToDevice(d.pointer(), host, d.bytes());
+            copyToDevice(d.pointer(), host, d.bytes());
+        }
+    }
+
+    /**
+     * Copies host memory to dst after every kernel already queued on the compute stream. A small copy is queued on
+     * that stream through pinned memory ({@link HostStaging}) and the host goes on at once; a large one runs on the
+     * legacy default stream, which waits for the work queued on ours (a blocking stream), and the host with it.
+     */
+    private void copyToDevice(long dst, MemorySegment host, long bytes) {
+        if (bytes <= HostStaging.MAX_BYTES) {
+            staging.upload(dst, host, bytes, cuda.stream);
+        } else {
+            cuda.driver.copyToDevice(dst, host, bytes);
         }
     }
 
@@ -72,7 +87,7 @@ final class DeviceMemory {
     DeviceBuffer uploadBytes(byte[] data) {
         DeviceBuffer d = cuda.allocator.allocate(data.length);
         try (Arena arena = Arena.ofConfined()) {
-            cuda.driver.copyToDevice(d.pointer(), arena.allocateFrom(JAVA_BYTE, data), data.length);
+            copyToDevice(d.pointer(), arena.allocateFrom(JAVA_BYTE, data), data.length);
         }
         return d;
     }
@@ -80,7 +95,7 @@ final class DeviceMemory {
     DeviceBuffer uploadFloats(float[] data) {
         DeviceBuffer d = cuda.allocator.allocate(4L * data.length);
         try (Arena arena = Arena.ofConfined()) {
-            cuda.driver.copyToDevice(d.pointer(), arena.allocateFrom(JAVA_FLOAT, data), 4L * data.length);
+            copyToDevice(d.pointer(), arena.allocateFrom(JAVA_FLOAT, data), 4L * data.length);
         }
         return d;
     }
@@ -88,7 +103,7 @@ final class DeviceMemory {
     DeviceBuffer uploadInts(int[] data) {
         DeviceBuffer d = cuda.allocator.allocate(4L * data.length);
         try (Arena arena = Arena.ofConfined()) {
-            cuda.driver.copyToDevice(d.pointer(), arena.allocateFrom(JAVA_INT, data), 4L * data.length);
+            copyToDevice(d.pointer(), arena.allocateFrom(JAVA_INT, data), 4L * data.length);
         }
         return d;
     }

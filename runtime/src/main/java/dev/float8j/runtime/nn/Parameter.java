@@ -5,6 +5,7 @@ import dev.float8j.runtime.Float8Tensor;
 import dev.float8j.runtime.Tensor;
 import dev.float8j.runtime.backend.Backend;
 import java.util.Arrays;
+import java.util.concurrent.atomic.AtomicBoolean;
 import java.util.concurrent.atomic.AtomicLong;
 
 /**
@@ -15,6 +16,10 @@ import java.util.concurrent.atomic.AtomicLong;
  * {@link #copyFromHost}, {@link #moveTo}, {@link #moveToHost}, sharing another parameter's tensors, and
  * {@link #markChanged()}, which code that writes {@code value()}'s elements itself must call. FP8 copies of the
  * weight reused within a {@link WeightCastReuse} window are keyed on it.
+ *
+ * <p>On a device, {@link #zeroGrad()} writes nothing at once: the gradient's next gemm or matmul product overwrites
+ * it instead of adding to it, which saves a pass over every weight gradient per step, and anything else that reads
+ * or adds to it ({@link #grad()}, {@link #accumulateGrad}) zeroes it first.
  */
 public final class Parameter {
     private final Module owner;
@@ -25,6 +30,8 @@ public final class Parameter {
     private Backend device;
     /** The value's version; parameters that share one value tensor share it too. */
     private AtomicLong version = new AtomicLong();
+    /** Whether grad is to be read as zero though its elements were not written yet; shared like version. */
+    private AtomicBoolean gradZeroPending = new AtomicBoolean();
 
     Parameter(Module owner, String localName, Tensor initial) {
         if (initial.dtype() != DType.F32) {
@@ -70,7 +77,15 @@ public final class Parameter {
 
     /** The accumulated gradient (F32), shaped like the value. */
     public Tensor grad() {
+        settleGrad();
         return grad;
+    }
+
+    /** Writes the zeros a {@link #zeroGrad()} on a device left pending. */
+    private void settleGrad() {
+        if (gradZeroPending.getAndSet(false)) {
+            device.zero(grad);
+        }
     }
 
     /** Adds g to the gradient, element by element, where the gradient lives. */
@@ -80,7 +95,7 @@ public final class Parameter {
                     + ", got " + Arrays.toString(g.shape()));
         }
         if (device != null) {
-            device.accumulate(grad, g);
+            device.accumulate(grad(), g);
             return;
         }
         if (g.isOnDevice()) {
@@ -100,7 +115,11 @@ public final class Parameter {
     public void accumulateGradGemm(Backend backend, Float8Tensor a, Float8Tensor b) {
         requireGradientProduct("gemm", a, b, a.axis() == 1 ? a.rows() : a.cols(), b.axis() == 1 ? b.rows() : b.cols(),
                 a.isOnDevice() || b.isOnDevice());
-        backend.gemmAccumulate(grad, a, b);
+        if (gradZeroPending.getAndSet(false)) {
+            backend.gemmInto(grad, a, b);
+        } else {
+            backend.gemmAccumulate(grad, a, b);
+        }
     }
 
     /**
@@ -111,7 +130,11 @@ public final class Parameter {
     public void accumulateGradMatmul(Backend backend, Tensor a, int aAxis, Tensor b, int bAxis) {
         requireGradientProduct("matmul", a, b, aAxis == 1 ? a.rows() : a.cols(), bAxis == 1 ? b.rows() : b.cols(),
                 a.isOnDevice() || b.isOnDevice());
-        backend.matmulAccumulate(grad, a, aAxis, b, bAxis);
+        if (gradZeroPending.getAndSet(false)) {
+            backend.matmulInto(grad, a, aAxis, b, bAxis);
+        } else {
+            backend.matmulAccumulate(grad, a, aAxis, b, bAxis);
+        }
     }
 
     /**
@@ -177,13 +200,14 @@ public final class Parameter {
         grad = source.grad;
         device = source.device;
         version = source.version;
+        gradZeroPending = source.gradZeroPending;
         markChanged();
     }
 
-    /** Sets the gradient to zero, where it lives. */
+    /** Sets the gradient to zero, where it lives (on a device, as the class comment says). */
     public void zeroGrad() {
         if (device != null) {
-            device.zero(grad);
+            gradZeroPending.set(true);
         } else {
             Arrays.fill(grad.data(), 0f);
         }
@@ -197,6 +221,7 @@ public final class Parameter {
     public void moveTo(Backend backend) {
         Tensor v = backend.toDevice(value);
         if (v.isOnDevice()) {
+            settleGrad();
             grad = backend.toDevice(grad);
             value = v;
             device = backend;
@@ -208,7 +233,7 @@ public final class Parameter {
     public void moveToHost() {
         if (device != null) {
             value = device.toHost(value);
-            grad = device.toHost(grad);
+            grad = device.toHost(grad());
             device = null;
             markChanged();
         }

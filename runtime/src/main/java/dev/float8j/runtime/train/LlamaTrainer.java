@@ -59,7 +59,6 @@ public final class LlamaTrainer {
     private final LlamaModel model;
     private final Settings settings;
     private final List<Parameter> params;
-    private final List<Tensor> grads = new ArrayList<>();
     private final AdamW optimizer;
     private long step;
 
@@ -68,9 +67,6 @@ public final class LlamaTrainer {
         this.model = model;
         this.settings = settings;
         this.params = model.parameters();
-        for (Parameter p : params) {
-            grads.add(p.grad());
-        }
         this.optimizer = new AdamW(params, settings.schedule().peak(), settings.weightDecay());
     }
 
@@ -129,6 +125,11 @@ public final class LlamaTrainer {
             }
             return skip(problem, Float.NaN, Double.NaN, lr, start);
         }
+        // read now, not kept: a gradient zeroed on a device is written by the first product it receives (Parameter)
+        List<Tensor> grads = new ArrayList<>(params.size());
+        for (Parameter p : params) {
+            grads.add(p.grad());
+        }
         ModelOps ops = Ops.where(grads.get(0));
         Tensor sumOfSquares = ops.sumOfSquares(grads);
         float loss = readScalar(result.loss());
@@ -176,7 +177,7 @@ public final class LlamaTrainer {
      * found by running the forward pass again and checking each module's output (only on this error path).
      */
     private String whereTheForwardTurnsNonFinite(TokenIds inputs) {
-        ModelOps ops = Ops.where(grads.get(0));
+        ModelOps ops = Ops.where(params.get(0).value());
         List<String> badParameters = nonFinite(ops, false);
         if (!badParameters.isEmpty()) {
             return "parameter " + String.join(", ", badParameters) + " holds NaN or Inf";
