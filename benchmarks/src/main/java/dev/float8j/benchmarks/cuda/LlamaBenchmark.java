@@ -27,8 +27,8 @@ import java.time.LocalDate;
  *
  * <p>One recipe per run (a fresh process frees the device between recipes): {@code LlamaBenchmark RECIPE
  * [key=value ...]} with keys layers, dim, heads, kvHeads, ffn, vocab, batch, seq, warmup, steps, commit, profile=N
- * (then one more step prints its N longest kernels by name) and timeline=FILE (with profile, that step's every launch
- * in order, as {@link KernelTimes#timelineCsv()} writes it). Prints
+ * (then one more step, or profilesteps=K steps, prints its N longest kernels by name) and timeline=FILE (with profile,
+ * those steps' every launch in order, as {@link KernelTimes#timelineCsv()} writes it). Prints
  * one CSV line {@code system,recipe,tokens_per_s,step_ms,peak_gib,device,commit,date} (benchmarks/llama-gpu.sh
  * runs it beside benchmarks/llama_pytorch.py). Peak memory is the device allocator's peak of live bytes.
  */
@@ -90,11 +90,14 @@ public final class LlamaBenchmark {
                 cuda.deviceName().replace(',', ' '), o.text("commit", "unknown"), LocalDate.now());
         if (o.get("profile", 0) > 0) {
             // one more step with every kernel timed by events: where the step's time goes
+            int profiled = o.get("profilesteps", 1);
             long hostStart = System.nanoTime();
             cuda.startKernelTimes();
-            trainer.step(inputs, targets, batch, config.seq());
+            for (int i = 0; i < profiled; i++) {
+                trainer.step(inputs, targets, batch, config.seq());
+            }
             KernelTimes times = cuda.stopKernelTimes();
-            System.out.printf("# kernel times of one step (host %.1f ms with the events' overhead):%n%s",
+            System.out.printf("# kernel times of %d step(s) (host %.1f ms with the events' overhead):%n%s", profiled,
                     (System.nanoTime() - hostStart) / 1e6, times.table(o.get("profile", 0)));
             String timeline = o.text("timeline", null);
             if (timeline != null) {

@@ -23,11 +23,14 @@ public final class KernelTimes {
     public record Entry(String kernel, int calls, double millis) {
     }
 
-    private record Launch(String kernel, long queuedNanos, MemorySegment start, MemorySegment end) {
+    private record Launch(String kernel, long queuedNanos, long returnedNanos, MemorySegment start, MemorySegment end) {
     }
 
-    /** One launch on the timeline: milliseconds since timing started, on the host's clock and on the GPU's. */
-    public record Span(String kernel, double queuedMs, double startMs, double endMs) {
+    /**
+     * One launch on the timeline: milliseconds since timing started, on the host's clock (when the launch call began
+     * and returned) and on the GPU's.
+     */
+    public record Span(String kernel, double queuedMs, double returnedMs, double startMs, double endMs) {
     }
 
     private final CudaDriver driver;
@@ -55,9 +58,10 @@ public final class KernelTimes {
     }
 
     void after(String kernel, MemorySegment stream) {
+        long returned = System.nanoTime();
         MemorySegment end = event();
         driver.record(end, stream);
-        launches.add(new Launch(kernel, openNanos, open, end));
+        launches.add(new Launch(kernel, openNanos, returned, open, end));
         open = null;
     }
 
@@ -71,7 +75,8 @@ public final class KernelTimes {
         for (Launch l : launches) {
             double ms = driver.elapsedMillis(l.start(), l.end());
             double startMs = driver.elapsedMillis(origin, l.start());
-            timeline.add(new Span(l.kernel(), (l.queuedNanos() - originNanos) / 1e6, startMs, startMs + ms));
+            timeline.add(new Span(l.kernel(), (l.queuedNanos() - originNanos) / 1e6,
+                    (l.returnedNanos() - originNanos) / 1e6, startMs, startMs + ms));
             totals.merge(l.kernel(), new Entry(l.kernel(), 1, ms),
                     (a, b) -> new Entry(a.kernel(), a.calls() + b.calls(), a.millis() + b.millis()));
             freeEvents.add(l.start());
@@ -106,16 +111,18 @@ public final class KernelTimes {
     }
 
     /**
-     * Every launch in order as CSV: kernel, queued_ms (host), start_ms and end_ms (GPU), gap_ms (the GPU idle
-     * before it) and lead_ms (how far ahead of the GPU the host was when it queued it; near zero, the GPU waited).
+     * Every launch in order as CSV: kernel, queued_ms (host), call_ms (the host's time in the launch call), start_ms
+     * and end_ms (GPU), gap_ms (the GPU idle before it) and lead_ms (how far ahead of the GPU the host was when it
+     * queued it; near zero, the GPU waited).
      */
     public String timelineCsv() {
         collect();
-        StringBuilder s = new StringBuilder("kernel,queued_ms,start_ms,end_ms,gap_ms,lead_ms\n");
+        StringBuilder s = new StringBuilder("kernel,queued_ms,call_ms,start_ms,end_ms,gap_ms,lead_ms\n");
         double previousEnd = 0;
         for (Span t : timeline) {
-            s.append(String.format("%s,%.4f,%.4f,%.4f,%.4f,%.4f%n", t.kernel().replace(',', ';'), t.queuedMs(),
-                    t.startMs(), t.endMs(), t.startMs() - previousEnd, t.startMs() - t.queuedMs()));
+            s.append(String.format("%s,%.4f,%.4f,%.4f,%.4f,%.4f,%.4f%n", t.kernel().replace(',', ';'), t.queuedMs(),
+                    t.returnedMs() - t.queuedMs(), t.startMs(), t.endMs(), t.startMs() - previousEnd,
+                    t.startMs() - t.queuedMs()));
             previousEnd = t.endMs();
         }
         return s.toString();

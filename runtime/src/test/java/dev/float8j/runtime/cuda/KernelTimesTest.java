@@ -54,16 +54,16 @@ class KernelTimesTest {
         cuda.zero(zeros);
         cuda.matmul(a, 1, a, 1, DType.BF16);
         String[] lines = cuda.stopKernelTimes().timelineCsv().split("\n");
-        assertEquals("kernel,queued_ms,start_ms,end_ms,gap_ms,lead_ms", lines[0]);
+        assertEquals("kernel,queued_ms,call_ms,start_ms,end_ms,gap_ms,lead_ms", lines[0]);
         assertEquals(3, lines.length, String.join("\n", lines));
         String[] memset = lines[1].split(",");
         String[] matmul = lines[2].split(",");
         assertEquals("memset", memset[0]);
         assertTrue(matmul[0].startsWith("cublasLt bf16"), matmul[0]);
-        double memsetEnd = Double.parseDouble(memset[3]);
-        double matmulStart = Double.parseDouble(matmul[2]);
-        assertTrue(Double.parseDouble(memset[2]) <= memsetEnd && memsetEnd <= matmulStart
-                && matmulStart < Double.parseDouble(matmul[3]), "one stream runs them one after the other: "
+        double memsetEnd = Double.parseDouble(memset[4]);
+        double matmulStart = Double.parseDouble(matmul[3]);
+        assertTrue(Double.parseDouble(memset[3]) <= memsetEnd && memsetEnd <= matmulStart
+                && matmulStart < Double.parseDouble(matmul[4]), "one stream runs them one after the other: "
                 + lines[1] + " / " + lines[2]);
     }
 }
