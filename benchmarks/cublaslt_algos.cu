@@ -1,5 +1,6 @@
 // Times every algorithm cuBLASLt's heuristic offers for the FP8 and BF16 gemms of the Llama benchmark's step
-// (4 layers, dim 4096, FFN 14336, 32/8 heads, 4 x 4096 tokens), with the epilogues float8j uses: tensorwise and
+// (4 layers, dim 4096, FFN 14336, 32/8 heads, 4 x 4096 tokens) and the linear benchmark's BF16 step at M=16384,
+// K=N=8192, with the epilogues float8j uses: tensorwise and
 // rowwise scales, fast accumulation on and off, and an addend C != D read by the epilogue (beta = 1). No Java: the
 // question is only what cuBLASLt itself can do at these shapes. Build and run with benchmarks/cublaslt-algos.sh.
 //
@@ -224,6 +225,10 @@ int main(int argc, char **argv) {
     run({"rowwise", s[0], s[1], s[2], true, SCALE_OUTER_VEC_32F, false, R_16BF, false, false}, candidates, reps);
     run({"rowwise addend", s[0], s[1], s[2], true, SCALE_OUTER_VEC_32F, false, R_16BF, true, false}, 2, reps);
   }
+  // the linear benchmark's BF16 step at M=16384, K=N=8192: output and grad_input (D = 8192 x 16384 over K 8192), and
+  // grad_weight (8192 x 8192 over 16384), BF16 out as gpu.sh's BF16 step writes them
+  run({"bf16 linear", 8192, T, 8192, false, -1, false, R_16BF, false, false}, candidates, reps);
+  run({"bf16 linear dW", 8192, 8192, T, false, -1, false, R_16BF, false, false}, candidates, reps);
   run({"bf16 head", 32768, T, 4096, false, -1, false, R_16BF, false, false}, 4, reps);
   run({"bf16 4096", 4096, T, 4096, false, -1, false, R_16BF, false, false}, 4, reps);
   run({"bf16 4096 addend", 4096, T, 4096, false, -1, false, R_16BF, true, false}, 2, reps);

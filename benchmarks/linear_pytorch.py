@@ -1,7 +1,9 @@
 """PyTorch's BF16 linear layer, forward + backward, compiled: the baseline float8j's GPU linear benchmark divides by.
 
 One step is y = x @ W^T, then dX = dY @ W and dW = dY^T @ x (x requires grad, as inside a model), in BF16 with
-torch.compile, timed with CUDA events after warm-up, best of several repeats.
+torch.compile, timed with CUDA events after warm-up, best of several repeats of back-to-back steps. Each step starts
+with x.grad and W.grad unset, as after zero_grad(set_to_none=True): autograd then hands the new gradients over instead
+of adding them to the last step's, which float8j's step does not do either.
 Usage: python3 benchmarks/linear_pytorch.py [M,K,N ...]   (default: the five shapes of benchmarks/gpu.sh)
 Prints CSV lines: M,K,N,pytorch_bf16_ms
 """
@@ -12,7 +14,7 @@ import torch
 SHAPES = [(16384, 8192, 8192), (16384, 4096, 4096), (16384, 4096, 14336), (16384, 14336, 4096), (8192, 8192, 8192)]
 
 
-def time_shape(m, k, n, iters=20, repeats=5):
+def time_shape(m, k, n, iters=5, repeats=8):
     torch.manual_seed(0)
     x = torch.randn(m, k, device="cuda", dtype=torch.bfloat16, requires_grad=True)
     w = torch.randn(n, k, device="cuda", dtype=torch.bfloat16, requires_grad=True)
@@ -23,6 +25,8 @@ def time_shape(m, k, n, iters=20, repeats=5):
         return torch.nn.functional.linear(x, w)
 
     def step():
+        x.grad = None
+        w.grad = None
         y = forward(x, w)
         y.backward(dy)
 

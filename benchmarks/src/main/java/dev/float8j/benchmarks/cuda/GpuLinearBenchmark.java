@@ -131,9 +131,15 @@ public final class GpuLinearBenchmark {
         }
     }
 
+    /** Steps run back to back between two events: the GPU is fed throughout, as in linear_pytorch.py's loop. */
+    private static final int STEPS_PER_SAMPLE = 5;
+    private static final int SAMPLES = 8;
+
     /**
-     * Median milliseconds of a step of each of two programs, timed alternately (a, b, a, b, ...) 15 times each
-     * after 3 warm-up steps each, so that drifting GPU clocks touch both alike.
+     * Milliseconds per step of each of two programs, and the host's milliseconds to queue one step of the second:
+     * {@link #SAMPLES} samples of each, alternating (a, b, a, b, ...) so that drifting GPU clocks touch both alike,
+     * each sample {@link #STEPS_PER_SAMPLE} steps queued back to back; the fastest sample counts, as
+     * linear_pytorch.py takes the best of its repeats, so the three steps of a table row are measured alike.
      */
     private double[] timeAlternating(Runnable a, Runnable b) {
         for (int i = 0; i < 3; i++) {
@@ -141,41 +147,43 @@ public final class GpuLinearBenchmark {
             b.run();
         }
         cuda.synchronize();
-        double[][] ms = new double[2][15];
-        double[] hostMs = new double[15];
-        for (int i = 0; i < 15; i++) {
+        double[] best = {Double.MAX_VALUE, Double.MAX_VALUE};
+        double[] hostMs = new double[SAMPLES];
+        for (int i = 0; i < SAMPLES; i++) {
             for (int which = 0; which < 2; which++) {
+                Runnable step = which == 0 ? a : b;
                 cuda.record(events[0]);
                 long start = System.nanoTime();
-                (which == 0 ? a : b).run();
+                for (int s = 0; s < STEPS_PER_SAMPLE; s++) {
+                    step.run();
+                }
                 if (which == 1) {
-                    hostMs[i] = (System.nanoTime() - start) / 1e6;
+                    hostMs[i] = (System.nanoTime() - start) / 1e6 / STEPS_PER_SAMPLE;
                 }
                 cuda.record(events[1]);
-                ms[which][i] = cuda.elapsedMillis(events[0], events[1]);
+                best[which] = Math.min(best[which], cuda.elapsedMillis(events[0], events[1]) / STEPS_PER_SAMPLE);
             }
         }
-        Arrays.sort(ms[0]);
-        Arrays.sort(ms[1]);
         Arrays.sort(hostMs);
-        return new double[] {ms[0][7], ms[1][7], hostMs[7]};
+        return new double[] {best[0], best[1], hostMs[SAMPLES / 2]};
     }
 
-    /** Median milliseconds of one step over 10 timed steps after 3 warm-up steps. */
+    /** Milliseconds per step of one program, measured as {@link #timeAlternating} measures each of its two. */
     private double timeSteps(Runnable step) {
         for (int i = 0; i < 3; i++) {
             step.run();
         }
         cuda.synchronize();
-        double[] ms = new double[10];
-        for (int i = 0; i < ms.length; i++) {
+        double best = Double.MAX_VALUE;
+        for (int i = 0; i < SAMPLES; i++) {
             cuda.record(events[0]);
-            step.run();
+            for (int s = 0; s < STEPS_PER_SAMPLE; s++) {
+                step.run();
+            }
             cuda.record(events[1]);
-            ms[i] = cuda.elapsedMillis(events[0], events[1]);
+            best = Math.min(best, cuda.elapsedMillis(events[0], events[1]) / STEPS_PER_SAMPLE);
         }
-        Arrays.sort(ms);
-        return (ms[4] + ms[5]) / 2;
+        return best;
     }
 
     private void traceBreakdown(Recipe recipe, Backward policy, int m, int k, int n, DeviceTensor x, DeviceTensor w,
