@@ -8,6 +8,6 @@ dir=$(mktemp -d)
 trap 'rm -rf "$dir"' EXIT
 here=$(dirname "$0")
 "$cuda/bin/nvcc" -O3 -std=c++17 -gencode arch=compute_90a,code=sm_90a -o "$dir/cublaslt_algos" \
-  "$here/cublaslt_algos.cu" -L"$cuda/lib64" -lcublasLt
+  "$here/cublaslt_algos.cu" -L"$cuda/lib64" -lcublasLt -lcublas
 nvidia-smi --query-gpu=name,clocks.sm,power.draw,power.limit --format=csv,noheader
 "$dir/cublaslt_algos" "$@"

@@ -42,6 +42,12 @@ int cublasLtMatmul(cublasLtHandle_t, cublasLtMatmulDesc_t, const void *alpha, co
                    void *D, cublasLtMatrixLayout_t, const cublasLtMatmulAlgo_t *, void *workspace,
                    size_t workspaceSize, cudaStream_t);
 const char *cublasLtGetStatusString(int);
+typedef struct cublasContext *cublasHandle_t;
+int cublasCreate_v2(cublasHandle_t *);
+int cublasSetWorkspace_v2(cublasHandle_t, void *, size_t);
+int cublasGemmEx(cublasHandle_t, int transa, int transb, int m, int n, int k, const void *alpha, const void *A,
+                 int Atype, int lda, const void *B, int Btype, int ldb, const void *beta, void *C, int Ctype, int ldc,
+                 int computeType, int algo);
 }
 
 enum { R_32F = 0, R_16BF = 14, R_8F_E4M3 = 28, COMPUTE_32F = 68, OP_N = 0, OP_T = 1 };
@@ -198,6 +204,67 @@ static void run(const Case &c, int candidates, int reps) {
   cudaFree(A); cudaFree(B); cudaFree(C); cudaFree(D); cudaFree(scaleA); cudaFree(scaleB);
 }
 
+// One BF16 gemm of the linear step in its own layout (cuBLAS column-major: C m x n = op(A) op(B) over k; a
+// transposed operand is stored k-contiguous), timed through cuBLASLt's heuristic's first candidate and through
+// cublasGemmEx, whose own kernel choice is what PyTorch's BF16 mm gets. Same data, same workspace, alternately.
+static void compareBf16(const char *what, int transa, int transb, long m, long n, long k, int reps) {
+  long rowsA = transa == OP_T ? k : m, colsA = transa == OP_T ? m : k;
+  long rowsB = transb == OP_T ? n : k, colsB = transb == OP_T ? k : n;
+  void *A, *B, *D;
+  CHECK_CUDA(cudaMalloc(&A, rowsA * colsA * 2));
+  CHECK_CUDA(cudaMalloc(&B, rowsB * colsB * 2));
+  CHECK_CUDA(cudaMalloc(&D, m * n * 2));
+  fill_bf16<<<1024, 256>>>((uint16_t *)A, rowsA * colsA, 1);
+  fill_bf16<<<1024, 256>>>((uint16_t *)B, rowsB * colsB, 2);
+  cublasLtMatmulDesc_t desc;
+  check(cublasLtMatmulDescCreate(&desc, COMPUTE_32F, R_32F), "desc");
+  check(cublasLtMatmulDescSetAttribute(desc, DESC_TRANSA, &transa, 4), "transa");
+  check(cublasLtMatmulDescSetAttribute(desc, DESC_TRANSB, &transb, 4), "transb");
+  cublasLtMatrixLayout_t la, lb, ld;
+  check(cublasLtMatrixLayoutCreate(&la, R_16BF, rowsA, colsA, rowsA), "layout a");
+  check(cublasLtMatrixLayoutCreate(&lb, R_16BF, rowsB, colsB, rowsB), "layout b");
+  check(cublasLtMatrixLayoutCreate(&ld, R_16BF, m, n, m), "layout d");
+  cublasLtMatmulHeuristicResult_t result;
+  int found = 0;
+  check(cublasLtMatmulAlgoGetHeuristic(lt, desc, la, lb, ld, ld, pref, 1, &result, &found), "heuristic");
+  static cublasHandle_t blas = nullptr;
+  if (!blas) {
+    check(cublasCreate_v2(&blas), "cublasCreate");
+    check(cublasSetWorkspace_v2(blas, workspace, WORKSPACE), "cublasSetWorkspace");
+  }
+  float alpha = 1, beta = 0;
+  cudaEvent_t start, stop;
+  cudaEventCreate(&start);
+  cudaEventCreate(&stop);
+  double best[2] = {1e30, 1e30};
+  for (int round = 0; round < 4; round++) {
+    for (int which = 0; which < 2; which++) {
+      auto call = [&]() {
+        if (which == 0) {
+          cublasLtMatmul(lt, desc, &alpha, A, la, B, lb, &beta, D, ld, D, ld, &result.algo, workspace, WORKSPACE, 0);
+        } else {
+          cublasGemmEx(blas, transa, transb, m, n, k, &alpha, A, R_16BF, rowsA, B, R_16BF, rowsB, &beta, D, R_16BF, m,
+                       COMPUTE_32F, -1);
+        }
+      };
+      call();
+      cudaEventRecord(start);
+      for (int r = 0; r < reps; r++) call();
+      cudaEventRecord(stop);
+      CHECK_CUDA(cudaEventSynchronize(stop));
+      float ms = 0;
+      cudaEventElapsedTime(&ms, start, stop);
+      best[which] = std::min(best[which], (double)ms / reps);
+    }
+  }
+  double flops = 2.0 * m * n * k;
+  printf("%-22s,%ld,%ld,%ld,%c%c,cublasLt first %.4f ms (%.0f TFLOP/s),cublasGemmEx %.4f ms (%.0f TFLOP/s)\n", what, m,
+         n, k, transa == OP_T ? 'T' : 'N', transb == OP_T ? 'T' : 'N', best[0], flops / best[0] / 1e9, best[1],
+         flops / best[1] / 1e9);
+  fflush(stdout);
+  cudaFree(A); cudaFree(B); cudaFree(D);
+}
+
 int main(int argc, char **argv) {
   int candidates = argc > 1 ? atoi(argv[1]) : 8;
   int reps = argc > 2 ? atoi(argv[2]) : 20;
@@ -229,6 +296,10 @@ int main(int argc, char **argv) {
   // grad_weight (8192 x 8192 over 16384), BF16 out as gpu.sh's BF16 step writes them
   run({"bf16 linear", 8192, T, 8192, false, -1, false, R_16BF, false, false}, candidates, reps);
   run({"bf16 linear dW", 8192, 8192, T, false, -1, false, R_16BF, false, false}, candidates, reps);
+  // the same three gemms in the layouts the layer gives them, cuBLASLt's first candidate against cublasGemmEx
+  compareBf16("bf16 linear output", OP_T, OP_N, 8192, T, 8192, reps);
+  compareBf16("bf16 linear grad_input", OP_N, OP_N, 8192, T, 8192, reps);
+  compareBf16("bf16 linear grad_weight", OP_N, OP_T, 8192, 8192, T, reps);
   run({"bf16 head", 32768, T, 4096, false, -1, false, R_16BF, false, false}, 4, reps);
   run({"bf16 4096", 4096, T, 4096, false, -1, false, R_16BF, false, false}, 4, reps);
   run({"bf16 4096 addend", 4096, T, 4096, false, -1, false, R_16BF, true, false}, 2, reps);
