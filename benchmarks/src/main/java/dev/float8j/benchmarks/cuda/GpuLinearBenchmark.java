@@ -118,6 +118,10 @@ public final class GpuLinearBenchmark {
     private void runShape(int m, int k, int n) {
         try (DeviceTensor x = randomBf16(m, k, 1f, 1); DeviceTensor w = randomBf16(n, k, 0.02f, 2);
                 DeviceTensor dy = randomBf16(m, n, 1e-3f, 3)) {
+            // the BF16 step alone, before any FP8 step, as linear_pytorch.py's runs are: alternating with FP8 steps
+            // under the power cap, the same BF16 step runs at a lower clock
+            System.out.printf("# float8j BF16 step alone: M=%d K=%d N=%d %.3f ms%n", m, k, n,
+                    timeSteps(() -> bf16Step(x, w, dy)));
             for (Recipe recipe : RECIPES) {
                 for (Backward policy : Backward.values()) {
                     double[] ms = timeAlternating(() -> bf16Step(x, w, dy), () -> fp8Step(recipe, policy, x, w, dy));
