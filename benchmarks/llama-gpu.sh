@@ -15,9 +15,22 @@ echo "system,recipe,tokens_per_s,step_ms,peak_gib,device,commit,date" | tee "$ou
 # key=value pairs map onto the PyTorch script's options of the same meaning
 py_args=(); for kv in "$@"; do k=${kv%%=*}; v=${kv#*=}; case $k in
   kvHeads) py_args+=(--kv-heads "$v");; commit) ;; *) py_args+=("--$k" "$v");; esac; done
-PYTHONUNBUFFERED=1 python3 benchmarks/llama_pytorch.py --commit "$commit" "${py_args[@]}" 2>&1 | tee -a /dev/stderr | grep '^pytorch,' >> "$out"
+# PyTorch's step is timed before and after float8j's runs (the GPU's power state drifts over a run); the faster of the
+# two is the CSV's pytorch line, and both are printed as comments
+pytorch() {
+  PYTHONUNBUFFERED=1 python3 benchmarks/llama_pytorch.py --commit "$commit" "${py_args[@]}" 2>&1 | tee -a /dev/stderr \
+    | grep '^pytorch,'
+}
+before=$(pytorch)
+floats=()
 for r in "${recipes[@]}"; do
-  /tmp/jre/bin/java --add-modules jdk.incubator.vector --enable-native-access=ALL-UNNAMED -Xmx48g ${JAVA_OPTS:-} -cp '.gpu/lib/*' \
-    dev.float8j.benchmarks.cuda.LlamaBenchmark "$r" commit="$commit" "$@" 2>&1 | tee -a /dev/stderr | grep '^float8j,' >> "$out"
+  floats+=("$(/tmp/jre/bin/java --add-modules jdk.incubator.vector --enable-native-access=ALL-UNNAMED -Xmx48g ${JAVA_OPTS:-} \
+    -cp '.gpu/lib/*' dev.float8j.benchmarks.cuda.LlamaBenchmark "$r" commit="$commit" "$@" 2>&1 | tee -a /dev/stderr \
+    | grep '^float8j,')")
 done
+after=$(pytorch)
+echo "# pytorch before float8j: $before" >&2
+echo "# pytorch after float8j:  $after" >&2
+printf '%s\n%s\n' "$before" "$after" | grep '^pytorch,' | sort -t, -k4,4 -g | head -n 1 >> "$out"
+printf '%s\n' "${floats[@]}" | grep '^float8j,' >> "$out"
 cat "$out"
