@@ -83,8 +83,9 @@ public final class Parameter {
 
     /** Writes the zeros a {@link #zeroGrad()} on a device left pending. */
     private void settleGrad() {
-        if (gradZeroPending.getAndSet(false)) {
+        if (gradZeroPending.get()) {
             device.zero(grad);
+            gradZeroPending.set(false);
         }
     }
 
@@ -115,8 +116,10 @@ public final class Parameter {
     public void accumulateGradGemm(Backend backend, Float8Tensor a, Float8Tensor b) {
         requireGradientProduct("gemm", a, b, a.axis() == 1 ? a.rows() : a.cols(), b.axis() == 1 ? b.rows() : b.cols(),
                 a.isOnDevice() || b.isOnDevice());
-        if (gradZeroPending.getAndSet(false)) {
+        if (gradZeroPending.get()) {
+            // the mark goes only once the product is written: a call that throws leaves the gradient zero
             backend.gemmInto(grad, a, b);
+            gradZeroPending.set(false);
         } else {
             backend.gemmAccumulate(grad, a, b);
         }
@@ -130,8 +133,9 @@ public final class Parameter {
     public void accumulateGradMatmul(Backend backend, Tensor a, int aAxis, Tensor b, int bAxis) {
         requireGradientProduct("matmul", a, b, aAxis == 1 ? a.rows() : a.cols(), bAxis == 1 ? b.rows() : b.cols(),
                 a.isOnDevice() || b.isOnDevice());
-        if (gradZeroPending.getAndSet(false)) {
+        if (gradZeroPending.get()) {
             backend.matmulInto(grad, a, aAxis, b, bAxis);
+            gradZeroPending.set(false);
         } else {
             backend.matmulAccumulate(grad, a, aAxis, b, bAxis);
         }
