@@ -37,10 +37,12 @@ for step in "$@"; do
       java_run dev.float8j.benchmarks.cuda.ModelOpsBenchmark 2>&1 | tee "$out/modelops-bench.csv"
       ;;
     llama)
-      # the Llama step: PyTorch's BF16 reference and float8j per recipe, then one more tensorwise run for one step's kernel times
-      OUT=$out bash .gpu/llama-gpu.sh "${COMMIT:-unknown}" ${LLAMA_RECIPES:-bf16 tensorwise rowwise} 2>&1 | tail -n 8
-      java_run -Xmx48g dev.float8j.benchmarks.cuda.LlamaBenchmark tensorwise commit="${COMMIT:-unknown}" profile=40 2>&1 \
-        | tee "$out/llama-kernels.txt" | tail -n 45
+      # the Llama step: PyTorch's BF16 reference and float8j per recipe (5 warm-up and 10 timed steps each, the protocol
+      # of record), then two more tensorwise steps with every kernel timed and their timeline
+      OUT=$out bash .gpu/llama-gpu.sh "${COMMIT:-unknown}" ${LLAMA_RECIPES:-bf16 tensorwise rowwise} -- warmup=5 steps=10 \
+        2>&1 | tail -n 8
+      java_run -Xmx48g dev.float8j.benchmarks.cuda.LlamaBenchmark tensorwise commit="${COMMIT:-unknown}" warmup=4 steps=2 \
+        profile=40 profilesteps=2 timeline="$out/llama-timeline.csv" 2>&1 | tee "$out/llama-kernels.txt" | tail -n 45
       ;;
     attention)
       java_run dev.float8j.benchmarks.cuda.AttentionBenchmark 2>&1 | tee "$out/attention.csv"
