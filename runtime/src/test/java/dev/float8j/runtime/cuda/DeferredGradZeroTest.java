@@ -9,9 +9,9 @@ import dev.float8j.plan.ScalingGranularity;
 import dev.float8j.runtime.DType;
 import dev.float8j.runtime.Float8Tensor;
 import dev.float8j.runtime.Tensor;
+import dev.float8j.runtime.nn.GradientCheck;
 import dev.float8j.runtime.nn.Linear;
 import dev.float8j.runtime.nn.Parameter;
-import java.util.Random;
 import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
 
@@ -44,12 +44,7 @@ class DeferredGradZeroTest {
     }
 
     private static Tensor random(int rows, int cols, long seed) {
-        Random rnd = new Random(seed);
-        float[] data = new float[rows * cols];
-        for (int i = 0; i < data.length; i++) {
-            data[i] = (float) rnd.nextGaussian();
-        }
-        return Tensor.of(data, rows, cols);
+        return GradientCheck.random(seed, 1f, rows, cols);
     }
 
     /** dY [ROWS, OUT] and x [ROWS, IN] along axis 0, as grad_weight reads them, on the device. */
