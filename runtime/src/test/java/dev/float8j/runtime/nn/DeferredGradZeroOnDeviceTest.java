@@ -4,19 +4,15 @@ import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 
-import dev.float8j.plan.QuantSpec;
-import dev.float8j.runtime.DType;
-import dev.float8j.runtime.DeviceData;
-import dev.float8j.runtime.Float8Tensor;
 import dev.float8j.runtime.Tensor;
-import dev.float8j.runtime.backend.Backend;
+import dev.float8j.runtime.backend.FakeDeviceBackend;
 import dev.float8j.runtime.backend.ReferenceBackend;
 import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
 
 /**
- * {@link Parameter#zeroGrad()} on a device, without a GPU: a stand-in backend keeps "device" tensors in memory only it
- * reads and counts the zeroes it writes. zeroGrad writes nothing; the next matmul product overwrites the gradient;
+ * {@link Parameter#zeroGrad()} on a device, without a GPU: a stand-in backend ({@link FakeDeviceBackend}) keeps
+ * "device" tensors in memory only it reads, and counts the zeroes it writes. zeroGrad writes nothing; the next matmul product overwrites the gradient;
  * any other use zeroes it first; a product that fails leaves it reading zero. The GPU's own paths are checked by
  * cuda.DeferredGradZeroTest.
  */
@@ -25,52 +21,16 @@ class DeferredGradZeroOnDeviceTest {
     private static final int IN = 4;
     private static final int ROWS = 5;
 
-    /** Device memory of the stand-in: an array only {@link FakeDevice} reads or writes. */
-    private record FakeMemory(float[] values) implements DeviceData {
-        @Override
-        public String device() {
-            return "fake device";
-        }
-    }
-
-    /** A backend with its own memory; matmuls run on the host reference and land in that memory. */
-    private static final class FakeDevice implements Backend {
+    /** The stand-in, counting the zeros it writes; its matmuls run on the host reference and land in its memory. */
+    private static final class FakeDevice extends FakeDeviceBackend {
         private final ReferenceBackend host = new ReferenceBackend();
         int zeroes;
         boolean failNextProduct;
 
         @Override
-        public String name() {
-            return "fake";
-        }
-
-        private static float[] memory(Tensor t) {
-            return ((FakeMemory) t.deviceData()).values();
-        }
-
-        @Override
-        public Tensor toDevice(Tensor t) {
-            return t.isOnDevice() ? t : Tensor.onDevice(new FakeMemory(t.toFloatArray()), DType.F32, t.shape());
-        }
-
-        @Override
-        public Tensor toHost(Tensor t) {
-            return t.isOnDevice() ? Tensor.of(memory(t).clone(), t.shape()) : t;
-        }
-
-        @Override
         public void zero(Tensor t) {
             zeroes++;
-            java.util.Arrays.fill(memory(t), 0f);
-        }
-
-        @Override
-        public void accumulate(Tensor into, Tensor g) {
-            float[] acc = memory(into);
-            Tensor h = toHost(g);
-            for (int i = 0; i < acc.length; i++) {
-                acc[i] += h.getFlat(i);
-            }
+            super.zero(t);
         }
 
         /** The product, written over into: what the CUDA backend's beta = 0 gemm does. */
@@ -95,31 +55,6 @@ class DeferredGradZeroOnDeviceTest {
                 throw new IllegalStateException("the device failed");
             }
             return host.matmul(toHost(a), aAxis, toHost(b), bAxis).data();
-        }
-
-        @Override
-        public Tensor matmul(Tensor a, int aAxis, Tensor b, int bAxis) {
-            return toDevice(host.matmul(toHost(a), aAxis, toHost(b), bAxis));
-        }
-
-        @Override
-        public Float8Tensor quantize(Tensor x, QuantSpec spec) {
-            throw new UnsupportedOperationException();
-        }
-
-        @Override
-        public Tensor dequantize(Float8Tensor q) {
-            throw new UnsupportedOperationException();
-        }
-
-        @Override
-        public Float8Tensor requantize(Float8Tensor q, QuantSpec spec) {
-            throw new UnsupportedOperationException();
-        }
-
-        @Override
-        public Tensor gemm(Float8Tensor a, Float8Tensor b) {
-            throw new UnsupportedOperationException();
         }
     }
 

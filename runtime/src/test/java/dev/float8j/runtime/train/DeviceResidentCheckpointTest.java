@@ -7,12 +7,8 @@ import static org.junit.jupiter.api.Assertions.assertSame;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
-import dev.float8j.plan.QuantSpec;
-import dev.float8j.runtime.DType;
-import dev.float8j.runtime.DeviceData;
-import dev.float8j.runtime.Float8Tensor;
 import dev.float8j.runtime.Tensor;
-import dev.float8j.runtime.backend.Backend;
+import dev.float8j.runtime.backend.FakeDeviceBackend;
 import dev.float8j.runtime.nn.Init;
 import dev.float8j.runtime.nn.Linear;
 import dev.float8j.runtime.nn.Module;
@@ -26,78 +22,13 @@ import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
 /**
- * Checkpoints of parameters and AdamW moments that live on a device, without a GPU: a stand-in backend keeps
- * "device" tensors in memory only it reads, as the CUDA backend does, so every access must go through it.
+ * Checkpoints of parameters and AdamW moments that live on a device, without a GPU: a stand-in backend
+ * ({@link FakeDeviceBackend}) keeps "device" tensors in memory only it reads, as the CUDA backend does, so every
+ * access must go through it.
  */
 class DeviceResidentCheckpointTest {
     @TempDir
     Path dir;
-
-    /** Device memory of the stand-in: an array only {@link FakeDevice} reads or writes. */
-    private record FakeMemory(float[] values) implements DeviceData {
-        @Override
-        public String device() {
-            return "fake device";
-        }
-    }
-
-    /** A backend with its own memory that can only move, zero and overwrite tensors. */
-    private static final class FakeDevice implements Backend {
-        @Override
-        public String name() {
-            return "fake";
-        }
-
-        private static float[] memory(Tensor t) {
-            return ((FakeMemory) t.deviceData()).values();
-        }
-
-        @Override
-        public Tensor toDevice(Tensor t) {
-            return t.isOnDevice() ? t : Tensor.onDevice(new FakeMemory(t.toFloatArray()), DType.F32, t.shape());
-        }
-
-        @Override
-        public Tensor toHost(Tensor t) {
-            return t.isOnDevice() ? Tensor.of(memory(t).clone(), t.shape()) : t;
-        }
-
-        @Override
-        public void zero(Tensor t) {
-            java.util.Arrays.fill(memory(t), 0f);
-        }
-
-        @Override
-        public void copyFromHost(Tensor into, Tensor source) {
-            Backend.checkCopyFromHost(into, source);
-            System.arraycopy(source.data(), 0, memory(into), 0, into.size());
-        }
-
-        @Override
-        public Float8Tensor quantize(Tensor x, QuantSpec spec) {
-            throw new UnsupportedOperationException();
-        }
-
-        @Override
-        public Tensor dequantize(Float8Tensor q) {
-            throw new UnsupportedOperationException();
-        }
-
-        @Override
-        public Float8Tensor requantize(Float8Tensor q, QuantSpec spec) {
-            throw new UnsupportedOperationException();
-        }
-
-        @Override
-        public Tensor gemm(Float8Tensor a, Float8Tensor b) {
-            throw new UnsupportedOperationException();
-        }
-
-        @Override
-        public Tensor matmul(Tensor a, int aAxis, Tensor b, int bAxis) {
-            throw new UnsupportedOperationException();
-        }
-    }
 
     private static final class Net extends Module {
         final Linear a;
@@ -125,7 +56,7 @@ class DeviceResidentCheckpointTest {
     }
 
     /** A net from another seed, moved to the fake device, with AdamW's moments made there and made non-zero. */
-    private static Net onDevice(FakeDevice device, long seed, int hidden, AdamW[] optimizerOut) {
+    private static Net onDevice(FakeDeviceBackend device, long seed, int hidden, AdamW[] optimizerOut) {
         Init.seed(seed);
         Net net = new Net(hidden);
         net.moveTo(device);
@@ -154,7 +85,7 @@ class DeviceResidentCheckpointTest {
         Path hostFile = dir.resolve("host.f8j");
         Checkpoint.save(hostFile, host, hostOpt[0], 3, Map.of("seed", "1"));
 
-        FakeDevice device = new FakeDevice();
+        FakeDeviceBackend device = new FakeDeviceBackend();
         AdamW[] deviceOpt = new AdamW[1];
         Net onDevice = onDevice(device, 2, 4, deviceOpt);
         List<Tensor> valuesBefore = new ArrayList<>();
@@ -189,7 +120,7 @@ class DeviceResidentCheckpointTest {
         Path file = dir.resolve("host.f8j");
         Checkpoint.save(file, trainedOnHost(1, hostOpt), hostOpt[0], 3, Map.of());
 
-        FakeDevice device = new FakeDevice();
+        FakeDeviceBackend device = new FakeDeviceBackend();
         AdamW[] deviceOpt = new AdamW[1];
         Net wider = onDevice(device, 2, 5, deviceOpt);
         List<float[]> before = new ArrayList<>();
@@ -212,7 +143,7 @@ class DeviceResidentCheckpointTest {
 
     @Test
     void copyFromHostRefusesAnotherSizeAndChangesNothing() {
-        FakeDevice device = new FakeDevice();
+        FakeDeviceBackend device = new FakeDeviceBackend();
         Net net = onDevice(device, 3, 4, new AdamW[1]);
         Parameter p = net.a.weight();
         float[] before = hostValues(p, p.value());
