@@ -105,12 +105,17 @@ static void check(int status, const char *call) {
 }
 
 static long config(const cublasLtMatmulAlgo_t &a, int attr) {
-  uint64_t v = 0;  // every attribute read here fits; the call writes its own size
-  size_t written = 0;
-  if (cublasLtMatmulAlgoConfigGetAttribute(&a, attr, &v, sizeof v, &written) != 0 || written == 0) {
+  // the buffer's size must match the attribute's: ask for it first (size 0, no buffer), then read that many bytes
+  size_t size = 0;
+  if (cublasLtMatmulAlgoConfigGetAttribute(&a, attr, nullptr, 0, &size) != 0 || size == 0 || size > 8) {
     return -1;
   }
-  return written == 2 ? (long)(uint16_t)v : written == 4 ? (long)(int32_t)v : (long)v;
+  uint64_t v = 0;
+  size_t written = 0;
+  if (cublasLtMatmulAlgoConfigGetAttribute(&a, attr, &v, size, &written) != 0) {
+    return -1;
+  }
+  return size == 2 ? (long)(uint16_t)v : size == 4 ? (long)(int32_t)v : (long)v;
 }
 
 // Runs one case: every heuristic candidate (up to `candidates`), each timed over `reps` calls after warm-up.
