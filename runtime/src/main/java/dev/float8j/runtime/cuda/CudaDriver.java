@@ -10,6 +10,7 @@ import java.lang.foreign.Arena;
 import java.lang.foreign.FunctionDescriptor;
 import java.lang.foreign.MemorySegment;
 import java.lang.invoke.MethodHandle;
+import java.util.function.Supplier;
 
 /**
  * FFM bindings to the CUDA driver API (libcuda.so.1): primary context, memory, streams, events,
@@ -307,47 +308,46 @@ final class CudaDriver {
     }
 
     void copyOnDevice(long dst, long src, long bytes, MemorySegment stream) {
-        KernelTimes times = kernelTimes;
-        if (times != null) {
-            times.before(stream);
-        }
-        try {
-            check((int) cuMemcpyDtoDAsync.invokeExact(dst, src, bytes, stream), "cuMemcpyDtoDAsync(" + bytes + " bytes)");
-        } catch (Throwable t) {
-            throw rethrow(t);
-        }
-        if (times != null) {
-            times.after("copy", stream);
-        }
+        queue(stream, "copy", () -> (int) cuMemcpyDtoDAsync.invokeExact(dst, src, bytes, stream),
+                () -> "cuMemcpyDtoDAsync(" + bytes + " bytes)");
     }
 
     void memset8(long dst, byte value, long count, MemorySegment stream) {
-        KernelTimes times = kernelTimes;
-        if (times != null) {
-            times.before(stream);
-        }
-        try {
-            check((int) cuMemsetD8Async.invokeExact(dst, value, count, stream), "cuMemsetD8Async");
-        } catch (Throwable t) {
-            throw rethrow(t);
-        }
-        if (times != null) {
-            times.after("memset", stream);
-        }
+        queue(stream, "memset", () -> (int) cuMemsetD8Async.invokeExact(dst, value, count, stream),
+                () -> "cuMemsetD8Async");
     }
 
     void memset32(long dst, int value, long count, MemorySegment stream) {
+        queue(stream, "memset", () -> (int) cuMemsetD32Async.invokeExact(dst, value, count, stream),
+                () -> "cuMemsetD32Async");
+    }
+
+    /** A driver call that queues work on a stream, returning its CUresult. */
+    @FunctionalInterface
+    private interface StreamCall {
+        int run() throws Throwable;
+    }
+
+    /**
+     * Runs call, which queues work on stream, between the kernel timer's two events under the name timed while the
+     * timer is on; a status other than success fails with what() naming the call (built only then).
+     */
+    private void queue(MemorySegment stream, String timed, StreamCall call, Supplier<String> what) {
         KernelTimes times = kernelTimes;
         if (times != null) {
             times.before(stream);
         }
+        int status;
         try {
-            check((int) cuMemsetD32Async.invokeExact(dst, value, count, stream), "cuMemsetD32Async");
+            status = call.run();
         } catch (Throwable t) {
             throw rethrow(t);
         }
+        if (status != 0) {
+            check(status, what.get());
+        }
         if (times != null) {
-            times.after("memset", stream);
+            times.after(timed, stream);
         }
     }
 
@@ -455,8 +455,8 @@ final class CudaDriver {
 
     /** Milliseconds between two recorded events, after waiting for the second. */
     float elapsedMillis(MemorySegment start, MemorySegment end) {
+        awaitEvent(end);
         try (Arena arena = Arena.ofConfined()) {
-            check((int) cuEventSynchronize.invokeExact(end), "cuEventSynchronize");
             MemorySegment v = arena.allocate(JAVA_FLOAT);
             check((int) cuEventElapsedTime.invokeExact(v, start, end), "cuEventElapsedTime");
             return v.get(JAVA_FLOAT, 0);
@@ -530,19 +530,8 @@ final class CudaDriver {
     /** Launches a kernel; params is a void*[] of pointers to each argument's value. */
     void launch(MemorySegment function, String name, int gx, int gy, int gz, int bx, int by, int bz, int sharedBytes,
             MemorySegment stream, MemorySegment params) {
-        KernelTimes times = kernelTimes;
-        if (times != null) {
-            times.before(stream);
-        }
-        try {
-            check((int) cuLaunchKernel.invokeExact(function, gx, gy, gz, bx, by, bz, sharedBytes, stream, params,
-                    MemorySegment.NULL), "cuLaunchKernel(" + name + ", grid " + gx + "x" + gy + "x" + gz + ")");
-        } catch (Throwable t) {
-            throw rethrow(t);
-        }
-        if (times != null) {
-            times.after(name, stream);
-        }
+        queue(stream, name, () -> (int) cuLaunchKernel.invokeExact(function, gx, gy, gz, bx, by, bz, sharedBytes, stream,
+                params, MemorySegment.NULL), () -> "cuLaunchKernel(" + name + ", grid " + gx + "x" + gy + "x" + gz + ")");
     }
 
     /** The per-kernel timer that launches, cuBLASLt matmuls, memsets and copies report to, or null (the default): off. */
