@@ -142,31 +142,18 @@ public final class GpuLinearBenchmark {
     /**
      * Milliseconds per step of each of two programs, and the host's milliseconds to queue one step of the second:
      * {@link #SAMPLES} samples of each, alternating (a, b, a, b, ...) so that drifting GPU clocks touch both alike,
-     * each sample {@link #STEPS_PER_SAMPLE} steps queued back to back; the fastest sample counts, as
-     * linear_pytorch.py takes the best of its repeats, so the three steps of a table row are measured alike.
+     * the fastest sample counting, as linear_pytorch.py takes the best of its repeats, so the three steps of a table
+     * row are measured alike.
      */
     private double[] timeAlternating(Runnable a, Runnable b) {
-        for (int i = 0; i < 3; i++) {
-            a.run();
-            b.run();
-        }
-        cuda.synchronize();
+        warmUp(a, b);
         double[] best = {Double.MAX_VALUE, Double.MAX_VALUE};
         double[] hostMs = new double[SAMPLES];
         for (int i = 0; i < SAMPLES; i++) {
-            for (int which = 0; which < 2; which++) {
-                Runnable step = which == 0 ? a : b;
-                cuda.record(events[0]);
-                long start = System.nanoTime();
-                for (int s = 0; s < STEPS_PER_SAMPLE; s++) {
-                    step.run();
-                }
-                if (which == 1) {
-                    hostMs[i] = (System.nanoTime() - start) / 1e6 / STEPS_PER_SAMPLE;
-                }
-                cuda.record(events[1]);
-                best[which] = Math.min(best[which], cuda.elapsedMillis(events[0], events[1]) / STEPS_PER_SAMPLE);
-            }
+            best[0] = Math.min(best[0], sample(a)[0]);
+            double[] sb = sample(b);
+            best[1] = Math.min(best[1], sb[0]);
+            hostMs[i] = sb[1];
         }
         Arrays.sort(hostMs);
         return new double[] {best[0], best[1], hostMs[SAMPLES / 2]};
@@ -174,20 +161,37 @@ public final class GpuLinearBenchmark {
 
     /** Milliseconds per step of one program, measured as {@link #timeAlternating} measures each of its two. */
     private double timeSteps(Runnable step) {
-        for (int i = 0; i < 3; i++) {
-            step.run();
-        }
-        cuda.synchronize();
+        warmUp(step);
         double best = Double.MAX_VALUE;
         for (int i = 0; i < SAMPLES; i++) {
-            cuda.record(events[0]);
-            for (int s = 0; s < STEPS_PER_SAMPLE; s++) {
-                step.run();
-            }
-            cuda.record(events[1]);
-            best = Math.min(best, cuda.elapsedMillis(events[0], events[1]) / STEPS_PER_SAMPLE);
+            best = Math.min(best, sample(step)[0]);
         }
         return best;
+    }
+
+    /** Three steps of each program, then the GPU drained. */
+    private void warmUp(Runnable... steps) {
+        for (int i = 0; i < 3; i++) {
+            for (Runnable step : steps) {
+                step.run();
+            }
+        }
+        cuda.synchronize();
+    }
+
+    /**
+     * One sample: {@link #STEPS_PER_SAMPLE} steps queued back to back between two events. Returns the GPU's
+     * milliseconds per step and the host's milliseconds to queue one.
+     */
+    private double[] sample(Runnable step) {
+        cuda.record(events[0]);
+        long start = System.nanoTime();
+        for (int s = 0; s < STEPS_PER_SAMPLE; s++) {
+            step.run();
+        }
+        double hostMs = (System.nanoTime() - start) / 1e6 / STEPS_PER_SAMPLE;
+        cuda.record(events[1]);
+        return new double[] {cuda.elapsedMillis(events[0], events[1]) / STEPS_PER_SAMPLE, hostMs};
     }
 
     private void traceBreakdown(Recipe recipe, Backward policy, int m, int k, int n, DeviceTensor x, DeviceTensor w,
