@@ -1,0 +1,237 @@
+// Searches cuBLASLt's whole configuration space, not only what its heuristic offers, for the FP8 gemms of the Llama
+// benchmark's step (4 layers, dim 4096, FFN 14336, 32/8 heads, 4 x 4096 tokens) with rowwise (outer-vector) scales,
+// next to the same gemms with tensorwise scales. The heuristic offers one configuration for rowwise scales, and it runs
+// about 10% slower than the tensorwise one at the largest shapes; the question is whether another algorithm, tile,
+// stage count, swizzle or cluster shape that cuBLASLt accepts for rowwise scales is as fast as tensorwise.
+//
+// For every algorithm id cuBLASLt lists for E4M3 x E4M3 -> BF16 (or F32): every tile and stage count the algorithm
+// reports, CTA swizzling off and on, and three cluster shapes; each configuration cuBLASLtMatmulAlgoCheck accepts is
+// timed, within a time budget per shape. Arguments: [calls per timing, default 5] [ms of timing per shape and scale
+// mode, default 12000]. Needs cublasLt.h (the GPU host's CUDA toolkit). Build and run with benchmarks/cublaslt-search.sh.
+#include <cublasLt.h>
+#include <cuda_runtime.h>
+#include <algorithm>
+#include <cstdint>
+#include <cstdio>
+#include <cstdlib>
+#include <vector>
+
+#define CHECK_CUDA(x) do { cudaError_t e = (x); if (e != cudaSuccess) { \
+  fprintf(stderr, "%s:%d %s\n", __FILE__, __LINE__, cudaGetErrorString(e)); exit(1); } } while (0)
+#define CHECK_LT(x) do { cublasStatus_t s = (x); if (s != CUBLAS_STATUS_SUCCESS) { \
+  fprintf(stderr, "%s:%d %s\n", __FILE__, __LINE__, cublasLtGetStatusString(s)); exit(1); } } while (0)
+
+static const size_t WORKSPACE = 32u << 20;
+
+// Random FP8 E4M3 codes with exponents 4..10 (magnitudes 2^-3..2^3) and random signs: no NaN, realistic power.
+__global__ void fill_fp8(uint8_t *p, size_t n, uint32_t seed) {
+  for (size_t i = blockIdx.x * (size_t)blockDim.x + threadIdx.x; i < n; i += (size_t)gridDim.x * blockDim.x) {
+    uint32_t h = (uint32_t)i * 2654435761u ^ seed;
+    h ^= h >> 13; h *= 0x5bd1e995u; h ^= h >> 15;
+    uint32_t exponent = 4 + h % 7, mantissa = (h >> 8) & 7, sign = (h >> 12) & 1;
+    p[i] = (uint8_t)(sign << 7 | exponent << 3 | mantissa);
+  }
+}
+
+struct Gemm {
+  const char *what;
+  long m, n, k;          // column-major: D (m x n) = A^T (m x k) . B (k x n), A and B K-contiguous
+  cudaDataType_t dType;  // BF16 for outputs and input gradients, F32 (accumulated, beta = 1) for weight gradients
+};
+
+struct Problem {
+  cublasLtHandle_t lt;
+  cublasLtMatmulDesc_t desc;
+  cublasLtMatrixLayout_t la, lb, ld;
+  void *A, *B, *D, *workspace;
+  float *scaleA, *scaleB;
+  float beta;
+};
+
+static Problem make(cublasLtHandle_t lt, void *workspace, const Gemm &g, cublasLtMatmulMatrixScale_t mode) {
+  Problem p{};
+  p.lt = lt;
+  p.workspace = workspace;
+  p.beta = g.dType == CUDA_R_32F ? 1.0f : 0.0f;
+  CHECK_CUDA(cudaMalloc(&p.A, g.m * g.k));
+  CHECK_CUDA(cudaMalloc(&p.B, g.n * g.k));
+  CHECK_CUDA(cudaMalloc(&p.D, g.m * g.n * (g.dType == CUDA_R_32F ? 4 : 2)));
+  CHECK_CUDA(cudaMemset(p.D, 0, g.m * g.n * (g.dType == CUDA_R_32F ? 4 : 2)));
+  long scales = std::max(g.m, g.n);
+  CHECK_CUDA(cudaMalloc(&p.scaleA, 4 * scales));
+  CHECK_CUDA(cudaMalloc(&p.scaleB, 4 * scales));
+  std::vector<float> s(scales, 0.01f);
+  CHECK_CUDA(cudaMemcpy(p.scaleA, s.data(), 4 * scales, cudaMemcpyHostToDevice));
+  CHECK_CUDA(cudaMemcpy(p.scaleB, s.data(), 4 * scales, cudaMemcpyHostToDevice));
+  fill_fp8<<<1024, 256>>>((uint8_t *)p.A, g.m * g.k, 1);
+  fill_fp8<<<1024, 256>>>((uint8_t *)p.B, g.n * g.k, 2);
+  CHECK_LT(cublasLtMatmulDescCreate(&p.desc, CUBLAS_COMPUTE_32F, CUDA_R_32F));
+  cublasOperation_t ta = CUBLAS_OP_T, tb = CUBLAS_OP_N;
+  CHECK_LT(cublasLtMatmulDescSetAttribute(p.desc, CUBLASLT_MATMUL_DESC_TRANSA, &ta, sizeof ta));
+  CHECK_LT(cublasLtMatmulDescSetAttribute(p.desc, CUBLASLT_MATMUL_DESC_TRANSB, &tb, sizeof tb));
+  CHECK_LT(cublasLtMatmulDescSetAttribute(p.desc, CUBLASLT_MATMUL_DESC_A_SCALE_MODE, &mode, sizeof mode));
+  CHECK_LT(cublasLtMatmulDescSetAttribute(p.desc, CUBLASLT_MATMUL_DESC_B_SCALE_MODE, &mode, sizeof mode));
+  CHECK_LT(cublasLtMatmulDescSetAttribute(p.desc, CUBLASLT_MATMUL_DESC_A_SCALE_POINTER, &p.scaleA, sizeof p.scaleA));
+  CHECK_LT(cublasLtMatmulDescSetAttribute(p.desc, CUBLASLT_MATMUL_DESC_B_SCALE_POINTER, &p.scaleB, sizeof p.scaleB));
+  CHECK_LT(cublasLtMatrixLayoutCreate(&p.la, CUDA_R_8F_E4M3, g.k, g.m, g.k));
+  CHECK_LT(cublasLtMatrixLayoutCreate(&p.lb, CUDA_R_8F_E4M3, g.k, g.n, g.k));
+  CHECK_LT(cublasLtMatrixLayoutCreate(&p.ld, g.dType, g.m, g.n, g.m));
+  return p;
+}
+
+static void destroy(Problem &p) {
+  cublasLtMatrixLayoutDestroy(p.la); cublasLtMatrixLayoutDestroy(p.lb); cublasLtMatrixLayoutDestroy(p.ld);
+  cublasLtMatmulDescDestroy(p.desc);
+  cudaFree(p.A); cudaFree(p.B); cudaFree(p.D); cudaFree(p.scaleA); cudaFree(p.scaleB);
+}
+
+static bool call(Problem &p, const cublasLtMatmulAlgo_t &algo) {
+  float alpha = 1;
+  return cublasLtMatmul(p.lt, p.desc, &alpha, p.A, p.la, p.B, p.lb, &p.beta, p.D, p.ld, p.D, p.ld, &algo, p.workspace,
+                        WORKSPACE, 0) == CUBLAS_STATUS_SUCCESS;
+}
+
+// Mean ms of reps calls after two warm-up calls; a negative value when cuBLASLt refuses to run it.
+static double time(Problem &p, const cublasLtMatmulAlgo_t &algo, int reps) {
+  if (!call(p, algo) || !call(p, algo)) {
+    cudaGetLastError();
+    return -1;
+  }
+  cudaEvent_t start, stop;
+  cudaEventCreate(&start);
+  cudaEventCreate(&stop);
+  cudaEventRecord(start);
+  for (int r = 0; r < reps; r++) call(p, algo);
+  cudaEventRecord(stop);
+  CHECK_CUDA(cudaEventSynchronize(stop));
+  float ms = 0;
+  cudaEventElapsedTime(&ms, start, stop);
+  cudaEventDestroy(start);
+  cudaEventDestroy(stop);
+  return ms / reps;
+}
+
+template <class T>
+static T get(const cublasLtMatmulAlgo_t &a, cublasLtMatmulAlgoConfigAttributes_t attr) {
+  T v{};
+  size_t written = 0;
+  return cublasLtMatmulAlgoConfigGetAttribute(&a, attr, &v, sizeof v, &written) == CUBLAS_STATUS_SUCCESS ? v : T(-1);
+}
+
+static void describe(char *out, size_t size, const cublasLtMatmulAlgo_t &a) {
+  snprintf(out, size, "algo=%d tile=%u stages=%u swizzle=%u custom=%u cluster=%u splitk=%d",
+           get<int32_t>(a, CUBLASLT_ALGO_CONFIG_ID), get<uint32_t>(a, CUBLASLT_ALGO_CONFIG_TILE_ID),
+           get<uint32_t>(a, CUBLASLT_ALGO_CONFIG_STAGES_ID), get<uint32_t>(a, CUBLASLT_ALGO_CONFIG_CTA_SWIZZLING),
+           get<uint32_t>(a, CUBLASLT_ALGO_CONFIG_CUSTOM_OPTION),
+           (unsigned)get<uint16_t>(a, CUBLASLT_ALGO_CONFIG_CLUSTER_SHAPE_ID),
+           get<int32_t>(a, CUBLASLT_ALGO_CONFIG_SPLITK_NUM));
+}
+
+// The ids a capability lists (TILE_IDS, STAGES_IDS): asked for its size first, as cuBLASLt requires.
+static std::vector<uint32_t> capabilityIds(const cublasLtMatmulAlgo_t &a, cublasLtMatmulAlgoCapAttributes_t cap) {
+  size_t size = 0;
+  if (cublasLtMatmulAlgoCapGetAttribute(&a, cap, nullptr, 0, &size) != CUBLAS_STATUS_SUCCESS || size == 0) {
+    return {0};  // "undefined": cuBLASLt picks
+  }
+  std::vector<uint32_t> ids(size / 4);
+  size_t written = 0;
+  CHECK_LT(cublasLtMatmulAlgoCapGetAttribute(&a, cap, ids.data(), size, &written));
+  return ids;
+}
+
+// Times configurations until budgetMs of timing is spent, so that a shape with thousands of accepted configurations
+// does not take the whole run; the line says how many were timed.
+static void search(cublasLtHandle_t lt, void *workspace, const Gemm &g, cublasLtMatmulMatrixScale_t mode,
+                   const char *modeName, int reps, double budgetMs) {
+  Problem p = make(lt, workspace, g, mode);
+  double flops = 2.0 * g.m * g.n * g.k;
+  char config[256];
+  // the heuristic's own first choice: what float8j runs today
+  cublasLtMatmulPreference_t pref;
+  CHECK_LT(cublasLtMatmulPreferenceCreate(&pref));
+  size_t ws = WORKSPACE;
+  CHECK_LT(cublasLtMatmulPreferenceSetAttribute(pref, CUBLASLT_MATMUL_PREF_MAX_WORKSPACE_BYTES, &ws, sizeof ws));
+  cublasLtMatmulHeuristicResult_t first{};
+  int found = 0;
+  double heuristicMs = -1;
+  if (cublasLtMatmulAlgoGetHeuristic(lt, p.desc, p.la, p.lb, p.ld, p.ld, pref, 1, &first, &found) ==
+          CUBLAS_STATUS_SUCCESS && found > 0) {
+    heuristicMs = time(p, first.algo, reps);
+    describe(config, sizeof config, first.algo);
+    printf("%s,%s,%ld,%ld,%ld,heuristic,%.4f,%.0f,%s\n", g.what, modeName, g.m, g.n, g.k, heuristicMs,
+           flops / heuristicMs / 1e9, config);
+  }
+  int ids[128];
+  int idCount = 0;
+  cudaDataType_t t8 = CUDA_R_8F_E4M3;
+  CHECK_LT(cublasLtMatmulAlgoGetIds(lt, CUBLAS_COMPUTE_32F, CUDA_R_32F, t8, t8, g.dType, g.dType, 128, ids, &idCount));
+  double bestMs = 1e30;
+  char best[256] = "none";
+  int tried = 0, accepted = 0, timed = 0;
+  double spentMs = 0;
+  const uint16_t clusters[] = {CUBLASLT_CLUSTER_SHAPE_AUTO, CUBLASLT_CLUSTER_SHAPE_1x1x1, CUBLASLT_CLUSTER_SHAPE_2x1x1,
+                               CUBLASLT_CLUSTER_SHAPE_1x2x1};
+  for (int i = 0; i < idCount; i++) {
+    cublasLtMatmulAlgo_t algo;
+    if (cublasLtMatmulAlgoInit(lt, CUBLAS_COMPUTE_32F, CUDA_R_32F, t8, t8, g.dType, g.dType, ids[i], &algo) !=
+        CUBLAS_STATUS_SUCCESS) {
+      continue;
+    }
+    std::vector<uint32_t> tiles = capabilityIds(algo, CUBLASLT_ALGO_CAP_TILE_IDS);
+    std::vector<uint32_t> stages = capabilityIds(algo, CUBLASLT_ALGO_CAP_STAGES_IDS);
+    for (uint32_t tile : tiles) {
+      for (uint32_t stage : stages) {
+        for (uint32_t swizzle = 0; swizzle < 2; swizzle++) {
+          for (uint16_t cluster : clusters) {
+            cublasLtMatmulAlgo_t c = algo;
+            cublasLtMatmulAlgoConfigSetAttribute(&c, CUBLASLT_ALGO_CONFIG_TILE_ID, &tile, sizeof tile);
+            cublasLtMatmulAlgoConfigSetAttribute(&c, CUBLASLT_ALGO_CONFIG_STAGES_ID, &stage, sizeof stage);
+            cublasLtMatmulAlgoConfigSetAttribute(&c, CUBLASLT_ALGO_CONFIG_CTA_SWIZZLING, &swizzle, sizeof swizzle);
+            cublasLtMatmulAlgoConfigSetAttribute(&c, CUBLASLT_ALGO_CONFIG_CLUSTER_SHAPE_ID, &cluster, sizeof cluster);
+            cublasLtMatmulHeuristicResult_t check{};
+            tried++;
+            if (cublasLtMatmulAlgoCheck(lt, p.desc, p.la, p.lb, p.ld, p.ld, &c, &check) != CUBLAS_STATUS_SUCCESS ||
+                check.workspaceSize > WORKSPACE) {
+              continue;
+            }
+            accepted++;
+            if (spentMs > budgetMs) continue;
+            double ms = time(p, c, reps);
+            timed++;
+            spentMs += (ms > 0 ? ms : 0) * (reps + 2);
+            if (ms > 0 && ms < bestMs) {
+              bestMs = ms;
+              describe(best, sizeof best, c);
+            }
+          }
+        }
+      }
+    }
+  }
+  printf("%s,%s,%ld,%ld,%ld,best of %d timed (%d accepted of %d tried; %d ids),%.4f,%.0f,%s\n", g.what, modeName, g.m,
+         g.n, g.k, timed, accepted, tried, idCount, bestMs, flops / bestMs / 1e9, best);
+  fflush(stdout);
+  cublasLtMatmulPreferenceDestroy(pref);
+  destroy(p);
+}
+
+int main(int argc, char **argv) {
+  int reps = argc > 1 ? atoi(argv[1]) : 5;
+  double budgetMs = argc > 2 ? atof(argv[2]) : 12000;
+  cublasLtHandle_t lt;
+  CHECK_LT(cublasLtCreate(&lt));
+  void *workspace;
+  CHECK_CUDA(cudaMalloc(&workspace, WORKSPACE));
+  const long T = 16384;
+  const Gemm gemms[] = {
+      {"output gate/up", 14336, T, 4096, CUDA_R_16BF}, {"output down", 4096, T, 14336, CUDA_R_16BF},
+      {"output q/o", 4096, T, 4096, CUDA_R_16BF},      {"grad_input k/v", 4096, T, 1024, CUDA_R_16BF},
+      {"grad_weight gate/up", 4096, 14336, T, CUDA_R_32F}, {"grad_weight down", 14336, 4096, T, CUDA_R_32F},
+  };
+  printf("gemm,scales,m,n,k,what,ms,tflops,config\n");
+  for (const Gemm &g : gemms) {
+    search(lt, workspace, g, CUBLASLT_MATMUL_MATRIX_SCALE_SCALAR_32F, "tensorwise", reps, budgetMs);
+    search(lt, workspace, g, CUBLASLT_MATMUL_MATRIX_SCALE_OUTER_VEC_32F, "rowwise", reps, budgetMs);
+  }
+  return 0;
+}
