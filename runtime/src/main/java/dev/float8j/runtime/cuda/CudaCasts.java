@@ -302,8 +302,10 @@ final class CudaCasts {
         int mode = mode(g);
         DeviceFloat8 rowCopy = alongColumns == null ? null : allocateCopy(alongColumns, rows, cols);
         DeviceFloat8 colCopy = alongRows == null ? null : allocateCopy(alongRows, rows, cols);
-        DeviceBuffer rowAmax = null;
-        DeviceBuffer colAmax = null;
+        // rowwise: the row maxima, then the column maxima, in one buffer zeroed by one memset
+        DeviceBuffer lineAmax = null;
+        long rowAmax = 0L;
+        long colAmax = 0L;
         DeviceBuffer totalAmax = null;
         boolean amaxKnown = knownAmax != null && mode == MODE_TENSOR && src.type() != IN_FP8 && reduceTotalAmax == null;
         int gridX = ceilDiv(cols, 128);
@@ -353,13 +355,15 @@ final class CudaCasts {
                 if (mode == MODE_TENSOR) {
                     totalAmax = memory.zeroedWords(1);
                 } else {
-                    rowAmax = rowCopy != null ? memory.zeroedWords(rows) : null;
-                    colAmax = colCopy != null ? memory.zeroedWords(cols) : null;
+                    int rowWords = rowCopy != null ? rows : 0;
+                    lineAmax = memory.zeroedWords(rowWords + (colCopy != null ? cols : 0));
+                    rowAmax = rowCopy != null ? lineAmax.pointer() : 0L;
+                    colAmax = colCopy != null ? lineAmax.pointer() + 4L * rowWords : 0L;
                 }
                 cuda.driver.launch(amaxTiles[src.type()], "amax_tiles",
                         pipelined ? Math.min(tiles, 2 * cuda.multiprocessors) : gridX, pipelined ? 1 : gridY, 1,
                         TILE_THREADS, 1, 1, pipelined ? CudaContext.PIPELINE_STAGE_BYTES : 0, cuda.stream,
-                        module.args(arena, "amax_tiles_" + TYPES[src.type()], source, rows, cols, pointerOf(rowAmax), pointerOf(colAmax),
+                        module.args(arena, "amax_tiles_" + TYPES[src.type()], source, rows, cols, rowAmax, colAmax,
                                 pointerOf(totalAmax), pipelined ? 1 : 0));
                 if (reduceTotalAmax != null && totalAmax != null) {
                     reduceTotalAmax.accept(totalAmax);
@@ -368,10 +372,10 @@ final class CudaCasts {
             cuda.driver.launch(castTiles[src.type()], "cast_tiles",
                     pipelined ? Math.min(tiles, 2 * cuda.multiprocessors) : gridX, pipelined ? 1 : gridY, 1,
                     TILE_THREADS, 1, 1, pipelined ? CudaContext.PIPELINE_STAGE_BYTES : 0, cuda.stream,
-                    module.args(arena, "cast_tiles_" + TYPES[src.type()], source, rows, cols, mode, tile(g), rowCopyArg, colCopyArg, pointerOf(rowAmax), pointerOf(colAmax),
+                    module.args(arena, "cast_tiles_" + TYPES[src.type()], source, rows, cols, mode, tile(g), rowCopyArg, colCopyArg, rowAmax, colAmax,
                             amaxKnown ? amaxWord : pointerOf(totalAmax), pipelined ? 1 : 0));
         } finally {
-            for (DeviceBuffer b : new DeviceBuffer[] {rowAmax, colAmax, totalAmax}) {
+            for (DeviceBuffer b : new DeviceBuffer[] {lineAmax, totalAmax}) {
                 if (b != null) {
                     b.close();
                 }
