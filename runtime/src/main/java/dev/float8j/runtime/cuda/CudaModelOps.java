@@ -42,8 +42,12 @@ final class CudaModelOps implements ModelOps {
     private static final int CE_THREADS = 512;
     private static final int SUMSQ_BLOCKS_PER_SM = 4;
     private static final int SUMSQ_THREADS = 256;
-    /** Shared memory the RMSNorm backward may use for its gain sums (a float per column). */
+    /** Shared memory the RMSNorm backward may use: its gain sums (a float per column) or its staged rows. */
     private static final int NORM_SHARED_BYTES = 96 * 1024;
+    /** Blocks per multiprocessor of the RMSNorm backward: rmsnorm.cu's BACKWARD_BLOCKS_PER_SM (its launch bounds). */
+    private static final int NORM_BACKWARD_BLOCKS_PER_SM = 3;
+    /** The longest rows the RMSNorm backward holds in registers: 4 * BACKWARD_ROW_VECTORS * THREADS (rmsnorm.cu). */
+    private static final int NORM_BACKWARD_REGISTER_DIM = 4 * 4 * THREADS;
 
     /** struct RopeArgs of rope.cu. */
     static final StructLayout ROPE_ARGS = MemoryLayout.structLayout(JAVA_INT.withName("seq"),
@@ -289,12 +293,20 @@ final class CudaModelOps implements ModelOps {
         DeviceTensor dg = in(gain);
         DeviceTensor dinv = in(inverseRms);
         long res = residual == null ? 0L : in(residual).pointer();
-        // eight blocks of 256 threads fill a multiprocessor's 2048 threads; with two, the row loop's block sums left
-        // it waiting on memory (0.68 ms for 16384 x 4096 BF16 rows on an H100, 590 GB/s)
-        int blocks = Math.min(rows, 8 * cuda.multiprocessors);
+        // as many blocks as the multiprocessors hold at once, each looping over rows while its next row loads; with
+        // more (there were eight per multiprocessor, of which three fit) the rest ran in later waves, the last one on
+        // part of the GPU
+        int blocks = Math.min(rows, NORM_BACKWARD_BLOCKS_PER_SM * cuda.multiprocessors);
         long partials = workspace.floats((long) blocks * dim);
         Tensor dX = residual == null ? result(x.dtype(), x.shape()) : result(residual.dtype(), residual.shape());
-        launch(rmsNorm, "rms_norm_backward", blocks, THREADS, 4 * dim, ddy.pointer(), dt(dY.dtype()), dx.pointer(),
+        int shared = 4 * dim;
+        if (dim % 4 == 0 && dim <= NORM_BACKWARD_REGISTER_DIM) {
+            // rows held in registers are loaded through shared memory: x's, dY's and two of the residual's
+            int staged = stagedRowBytes(dim, x.dtype()) + stagedRowBytes(dim, dY.dtype())
+                    + (residual == null ? 0 : 2 * stagedRowBytes(dim, dX.dtype()));
+            shared = Math.max(shared, staged);
+        }
+        launch(rmsNorm, "rms_norm_backward", blocks, THREADS, shared, ddy.pointer(), dt(dY.dtype()), dx.pointer(),
                 dt(x.dtype()), dg.pointer(), dinv.pointer(), res, dt(dX.dtype()), DeviceMemory.deviceView(dX).pointer(),
                 partials, rows, dim, memory.amaxWordFor(dX));
         launch(rmsNorm, "rms_norm_gain_sum", ceilDiv(dim, THREADS), THREADS, 0, partials, blocks, dim, gg.pointer());
@@ -305,6 +317,11 @@ final class CudaModelOps implements ModelOps {
         Reference.reachabilityFence(inverseRms);
         Reference.reachabilityFence(gradGain);
         return dX;
+    }
+
+    /** rmsnorm.cu's staged_row_bytes: a row of dim elements in shared memory, rounded up to 16 bytes. */
+    private static int stagedRowBytes(int dim, DType dtype) {
+        return (dim * (dtype == DType.F32 ? 4 : 2) + 15) & ~15;
     }
 
     @Override

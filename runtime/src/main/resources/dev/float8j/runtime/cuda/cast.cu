@@ -169,13 +169,6 @@ __device__ __forceinline__ u32 group_max(u32 x, int lanes) {
     return x;
 }
 
-// Per-row, per-column and whole-tensor absolute maxima (as float bits), by atomicMax; any may be null.
-__device__ __forceinline__ u32 shared_address(const void* p) {
-    u32 a;
-    asm("{ .reg .u64 t; cvta.to.shared.u64 t, %1; cvt.u32.u64 %0, t; }" : "=r"(a) : "l"(p));
-    return a;
-}
-
 #define STAGE_BYTES (128 * 256)
 
 // Starts copying BF16 tile t (128 rows of 256 bytes) into a shared-memory stage with cp.async; rows past the

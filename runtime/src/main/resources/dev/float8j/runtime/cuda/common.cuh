@@ -68,6 +68,13 @@ __device__ __forceinline__ bool aligned16(const void* a, const void* b = 0, cons
              | (unsigned long long) e) & 15) == 0;
 }
 
+// The shared-memory address of p (a pointer into shared memory), as cp.async takes it.
+__device__ __forceinline__ u32 shared_address(const void* p) {
+    u32 a;
+    asm("{ .reg .u64 t; cvta.to.shared.u64 t, %1; cvt.u32.u64 %0, t; }" : "=r"(a) : "l"(p));
+    return a;
+}
+
 // Sum of v over the block (blockDim.x a multiple of 32, at most 1024); every thread gets the result.
 // scratch holds 32 floats of shared memory; the call begins and ends with a barrier, so it may be reused at once.
 __device__ __forceinline__ float block_sum(float v, float* scratch) {

@@ -72,10 +72,52 @@ extern "C" __global__ void rms_norm(const void* x, int xType, const float* gain,
 // x, dY and the gain-gradient sums all stay in registers and three blocks fit a multiprocessor: with eight vectors
 // and the sums in shared memory (4-way bank conflicts) it ran at the speed of the element-by-element loop.
 #define BACKWARD_ROW_VECTORS 4
+// Blocks of 256 threads per multiprocessor that the backward's registers allow; CudaModelOps launches this many per
+// multiprocessor, so that every block is resident and keeps its next row's loads in flight from start to end.
+#define BACKWARD_BLOCKS_PER_SM 3
 
 // What the backward writes for dx at element i: dx, or residual[i] + dx rounded to x's dtype.
 __device__ __forceinline__ float norm_grad_out(float dx, int xType, const void* residual, long i, int outType) {
     return residual == nullptr ? dx : load_elem(residual, i, outType) + as_stored(dx, xType);
+}
+
+// Bytes of one row of dim elements of dtype in shared memory, rounded up to 16 so that the row after it stays
+// 16-byte aligned.
+__device__ __forceinline__ int staged_row_bytes(int dim, int dtype) {
+    return (dim * (dtype == DT_F32 ? 4 : 2) + 15) & ~15;
+}
+
+// Starts copying vector q (elements 4q..4q+3) of the row at vector q0 of an F32 or BF16 array (16-byte aligned) to
+// the same place of the row at `row` in shared memory; cp.async.wait_all waits for it.
+__device__ __forceinline__ void stage_vector(u8* row, const void* p, long q0, int q, int dtype) {
+    if (dtype == DT_F32) {
+        asm volatile("cp.async.ca.shared.global [%0], [%1], 16;" ::"r"(shared_address(row + q * 16)),
+                     "l"((const F32x4*) p + q0 + q) : "memory");
+    } else {
+        asm volatile("cp.async.ca.shared.global [%0], [%1], 8;" ::"r"(shared_address(row + q * 8)),
+                     "l"((const BF16x4*) p + q0 + q) : "memory");
+    }
+}
+
+// The dynamic shared memory this launch was given, in bytes.
+__device__ __forceinline__ u32 dynamic_shared_bytes() {
+    u32 n;
+    asm("mov.u32 %0, %%dynamic_smem_size;" : "=r"(n));
+    return n;
+}
+
+// Sum of v over the block with one barrier instead of block_sum's two: scratch holds 32 floats of shared memory that
+// the call after next may reuse (callers alternate between two), as that call's writes come after the next call's
+// barrier, which every thread reaches only once it has read this call's sums. The same additions in the same order
+// as block_sum, so the same bits.
+__device__ __forceinline__ float block_sum_one_barrier(float v, float* scratch) {
+    for (int o = 16; o > 0; o >>= 1) v += __shfl_xor_sync(0xFFFFFFFFu, v, o);
+    if ((threadIdx.x & 31) == 0) scratch[threadIdx.x >> 5] = v;
+    __syncthreads();
+    int warps = blockDim.x >> 5;
+    v = (int) (threadIdx.x & 31) < warps ? scratch[threadIdx.x & 31] : 0.0f;
+    for (int o = 16; o > 0; o >>= 1) v += __shfl_xor_sync(0xFFFFFFFFu, v, o);
+    return v;
 }
 
 // dx = inv * (dy * gain - xhat * mean(dy * gain * xhat)), xhat = x * inv, rounded to x's dtype. dX = dx, or with a
@@ -83,29 +125,61 @@ __device__ __forceinline__ float norm_grad_out(float dx, int xType, const void* 
 // gradient meets the norm's, in one pass instead of a separate add (the same bits as that add). Block b handles rows
 // b, b + gridDim.x, ...; its gain-gradient column sums (dy * xhat) go to partials[b * dim + c]. *amax (null: none)
 // gets dX's absolute maximum.
-// Dynamic shared memory: dim floats (the element-by-element path's column sums).
-extern "C" __global__ void rms_norm_backward(const void* dY, int dyType, const void* x, int xType, const float* gain,
-                                             const float* inverseRms, const void* residual, int outType, void* dX,
-                                             float* partials, int rows, int dim, u32* amax) {
-    extern __shared__ float gainSums[];
-    __shared__ float scratch[32];
+// Dynamic shared memory: the element-by-element path's column sums (dim floats), and for rows held in registers the
+// staged rows, x's, dY's and two of the residual's (staged_row_bytes each); without room for those the kernel takes
+// the element-by-element path.
+extern "C" __global__ void __launch_bounds__(256, BACKWARD_BLOCKS_PER_SM)
+rms_norm_backward(const void* dY, int dyType, const void* x, int xType, const float* gain, const float* inverseRms,
+                  const void* residual, int outType, void* dX, float* partials, int rows, int dim, u32* amax) {
+    extern __shared__ __align__(16) float gainSums[];  // 16-byte aligned for the staged rows
+    __shared__ float scratch[2][32];
     __shared__ u32 amaxScratch[32];
     u32 m = 0;
-    if (rows_in_registers(dim, BACKWARD_ROW_VECTORS, dY, x, gain, dX, partials) && aligned16(residual)) {
-        // thread t owns vectors t + j * blockDim.x of every row: its gain sums stay in its registers
-        float sums[BACKWARD_ROW_VECTORS][4] = {};
-        for (int r = blockIdx.x; r < rows; r += gridDim.x) {
-            long q0 = (long) r * dim / 4;
-            float inv = inverseRms[r];
-            float xs[BACKWARD_ROW_VECTORS][4], dys[BACKWARD_ROW_VECTORS][4];
-            float dot = 0.0f;
+    int xBytes = staged_row_bytes(dim, xType), dyBytes = staged_row_bytes(dim, dyType);
+    int resBytes = residual == nullptr ? 0 : staged_row_bytes(dim, outType);
+    if (rows_in_registers(dim, BACKWARD_ROW_VECTORS, dY, x, gain, dX, partials) && aligned16(residual)
+        && xBytes + dyBytes + 2 * resBytes <= (int) dynamic_shared_bytes()) {
+        // A block works on row r from registers while its next row, r + gridDim.x, is copied into shared memory
+        // (cp.async): with the loads of one row issued only after the previous row's reduction and stores, too little
+        // was in flight and the backward ran at about half the memory's speed. Each thread copies and reads only its
+        // own vectors, so waiting for its own copies is enough; a refill of x's and dY's rows is issued after the
+        // row's block sum, whose barrier comes after every thread read them; the residual, read after that barrier,
+        // alternates between two rows, so the one refilled was last read before it.
+        u8* xRow = (u8*) gainSums;
+        u8* dyRow = xRow + xBytes;
+        u8* resRows = dyRow + dyBytes;
+        int vectors = dim / 4;
+        // starts copying row r (its residual into staged row `parity`) and returns its inverse rms, loaded alongside
+        // so that it is at hand when the row is
+        auto stage = [&](int r, int parity) {
+            long q0 = (long) r * vectors;
 #pragma unroll
             for (int j = 0; j < BACKWARD_ROW_VECTORS; j++) {
                 int q = threadIdx.x + j * blockDim.x;
-                if (q < dim / 4) {
+                if (q < vectors) {
+                    stage_vector(xRow, x, q0, q, xType);
+                    stage_vector(dyRow, dY, q0, q, dyType);
+                    if (residual != nullptr) stage_vector(resRows + parity * resBytes, residual, q0, q, outType);
+                }
+            }
+            return inverseRms[r];
+        };
+        // thread t owns vectors t + j * blockDim.x of every row: its gain sums stay in its registers
+        float sums[BACKWARD_ROW_VECTORS][4] = {};
+        float nextInv = blockIdx.x < rows ? stage(blockIdx.x, 0) : 0.0f;
+        for (int r = blockIdx.x, parity = 0; r < rows; r += gridDim.x, parity ^= 1) {
+            long q0 = (long) r * vectors;
+            float inv = nextInv;
+            float xs[BACKWARD_ROW_VECTORS][4], dys[BACKWARD_ROW_VECTORS][4];
+            float dot = 0.0f;
+            asm volatile("cp.async.wait_all;" ::: "memory");
+#pragma unroll
+            for (int j = 0; j < BACKWARD_ROW_VECTORS; j++) {
+                int q = threadIdx.x + j * blockDim.x;
+                if (q < vectors) {
                     float g[4];
-                    load4(x, q0 + q, xType, xs[j]);
-                    load4(dY, q0 + q, dyType, dys[j]);
+                    load4(xRow, q, xType, xs[j]);
+                    load4(dyRow, q, dyType, dys[j]);
                     load4(gain, q, DT_F32, g);
                     for (int e = 0; e < 4; e++) {
                         float xhat = xs[j][e] * inv;
@@ -114,17 +188,18 @@ extern "C" __global__ void rms_norm_backward(const void* dY, int dyType, const v
                     }
                 }
             }
-            float meanDot = block_sum(dot, scratch) / dim;
+            float meanDot = block_sum_one_barrier(dot, scratch[parity]) / dim;
+            if (r + gridDim.x < rows) nextInv = stage(r + gridDim.x, parity ^ 1);
 #pragma unroll
             for (int j = 0; j < BACKWARD_ROW_VECTORS; j++) {
                 int q = threadIdx.x + j * blockDim.x;
-                if (q < dim / 4) {
-                    float g[4], out[4], r[4];
+                if (q < vectors) {
+                    float g[4], out[4], res[4];
                     load4(gain, q, DT_F32, g);
-                    if (residual != nullptr) load4(residual, q0 + q, outType, r);
+                    if (residual != nullptr) load4(resRows + parity * resBytes, q, outType, res);
                     for (int e = 0; e < 4; e++) {
                         out[e] = inv * (dys[j][e] * g[e] - xs[j][e] * inv * meanDot);
-                        if (residual != nullptr) out[e] = r[e] + as_stored(out[e], xType);
+                        if (residual != nullptr) out[e] = res[e] + as_stored(out[e], xType);
                         m = max(m, abs_bits(out[e]));
                     }
                     store4(dX, q0 + q, outType, out);
@@ -134,7 +209,7 @@ extern "C" __global__ void rms_norm_backward(const void* dY, int dyType, const v
 #pragma unroll
         for (int j = 0; j < BACKWARD_ROW_VECTORS; j++) {
             int q = threadIdx.x + j * blockDim.x;
-            if (q < dim / 4) store4(partials, (long) blockIdx.x * dim / 4 + q, DT_F32, sums[j]);
+            if (q < vectors) store4(partials, (long) blockIdx.x * vectors + q, DT_F32, sums[j]);
         }
         block_amax(m, outType, amax, amaxScratch);
         return;
@@ -150,7 +225,7 @@ extern "C" __global__ void rms_norm_backward(const void* dY, int dyType, const v
             dot += dy * gain[c] * xhat;
             gainSums[c] += dy * xhat;  // column c belongs to this thread alone
         }
-        float meanDot = block_sum(dot, scratch) / dim;
+        float meanDot = block_sum(dot, scratch[0]) / dim;
         for (int c = threadIdx.x; c < dim; c += blockDim.x) {
             float xhat = load_elem(x, base + c, xType) * inv;
             float dy = load_elem(dY, base + c, dyType);

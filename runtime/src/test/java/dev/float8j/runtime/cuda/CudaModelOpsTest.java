@@ -137,14 +137,16 @@ class CudaModelOpsTest {
     void rmsNormForwardAndBackwardMatchReference(DType dtype) {
         // rows in registers: one vector per thread (100), several (3076); forward in registers, backward element by
         // element (6000); element by element: a length that is no multiple of 4 (98), one too long for both (8196)
+        // more rows than the backward's blocks (3 per multiprocessor), so that blocks loop over rows, unevenly, and
+        // reuse both of their staged residual rows
         for (int dim : new int[] {100, 3076, 6000, 98, 8196}) {
-            rmsNormMatchesReference(dtype, dim);
+            rmsNormMatchesReference(dtype, dim, dim > 1000 ? 1100 + 37 : 301 + 8 * 132);
         }
+        // fewer rows than multiprocessors: a block per row, which stages no next row
+        rmsNormMatchesReference(dtype, 3076, 5);
     }
 
-    private void rmsNormMatchesReference(DType dtype, int dim) {
-        // more rows than the backward's blocks (8 per multiprocessor), so blocks loop over rows
-        int rows = dim > 1000 ? 1100 + 37 : 301 + 8 * 132;
+    private void rmsNormMatchesReference(DType dtype, int dim, int rows) {
         Tensor x = random(6, dtype, rows, dim);
         Tensor gain = random(7, DType.F32, 1, dim);
         NormResult expected = REF.rmsNorm(x, gain, 1e-5f);
