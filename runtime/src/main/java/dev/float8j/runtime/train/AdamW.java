@@ -92,7 +92,7 @@ public final class AdamW extends ParameterOptimizer {
                         + " make the optimizer after moving the model (module.moveTo)");
             }
             ModelOps ops = Ops.where(p.value());
-            ops.adamw(p.value(), p.grad(), expAvg[i], expAvgSq[i], hyper, clipSumOfSquares, clipMaxNorm);
+            ops.adamw(p.value(), p.grad(), expAvg[i], expAvgSq[i], hyper, clipSumOfSquares, clipMaxNorm, null);
         }
     }
 
