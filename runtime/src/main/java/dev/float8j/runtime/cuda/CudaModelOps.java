@@ -54,7 +54,8 @@ final class CudaModelOps implements ModelOps {
             JAVA_FLOAT.withName("beta1"), JAVA_FLOAT.withName("beta2"), JAVA_FLOAT.withName("eps"),
             JAVA_FLOAT.withName("weightDecay"), JAVA_FLOAT.withName("correction1"),
             JAVA_FLOAT.withName("correction2"), JAVA_FLOAT.withName("maxNorm"),
-            JAVA_LONG.withName("sumOfSquares"), JAVA_LONG.withName("guardLoss")).withName("AdamWArgs");
+            JAVA_LONG.withName("sumOfSquares"), JAVA_LONG.withName("guardLoss"), JAVA_LONG.withName("castFaults"))
+            .withName("AdamWArgs");
 
     private final CudaContext cuda;
     private final DeviceMemory memory;
@@ -586,6 +587,8 @@ final class CudaModelOps implements ModelOps {
             args.set(JAVA_FLOAT, CudaCasts.offset(ADAMW_ARGS, "maxNorm"), maxNorm);
             args.set(JAVA_LONG, CudaCasts.offset(ADAMW_ARGS, "sumOfSquares"), sumOfSquares);
             args.set(JAVA_LONG, CudaCasts.offset(ADAMW_ARGS, "guardLoss"), guardLoss);
+            // a guarded update also skips after a cast of NaN or Inf, which the host learns of only at its next wait
+            args.set(JAVA_LONG, CudaCasts.offset(ADAMW_ARGS, "castFaults"), cuda.faults.pointer());
             // the updated weight's amax, attached once the update is queued (until then param keeps none)
             DeviceBuffer amax = memory.zeroedWords(1);
             try {

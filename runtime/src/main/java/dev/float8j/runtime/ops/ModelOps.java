@@ -110,7 +110,8 @@ public interface ModelOps {
      * <p>When guardLossOrNull is given (the step's [1, 1] F32 loss), the update is guarded where the data lives: if
      * that loss or sumOfSquaresOrNull (when given) is NaN or ±Inf, nothing is written, and param, expAvg and
      * expAvgSq keep their bits. A trainer can then queue the update before it reads either scalar on the host; it
-     * learns of a skipped update only by reading them.
+     * learns of a skipped update only by reading them. On a device whose FP8 casts report NaN or Inf only at the
+     * host's next wait (CUDA), a guarded update also writes nothing after such a cast, which that wait then reports.
      */
     void adamw(Tensor param, Tensor grad, Tensor expAvg, Tensor expAvgSq, AdamWStep step, Tensor sumOfSquaresOrNull,
             float maxNorm, Tensor guardLossOrNull);

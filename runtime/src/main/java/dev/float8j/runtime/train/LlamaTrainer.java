@@ -136,8 +136,16 @@ public final class LlamaTrainer {
         // queued before the host reads the scalars, so the device runs on from the backward into the update; the
         // update checks the same two scalars where they live and writes nothing if either is NaN or Inf
         optimizer.step(sumOfSquares, settings.clipNorm(), result.loss());
-        float loss = readScalar(result.loss());
-        double squares = readScalar(sumOfSquares);
+        float loss;
+        double squares;
+        try {
+            loss = readScalar(result.loss());
+            squares = readScalar(sumOfSquares);
+        } catch (NonFiniteException e) {
+            // a GPU cast of this step met NaN or Inf and says so at this first wait; the update's guard saw it too
+            optimizer.uncountSkippedStep();
+            throw e;
+        }
         if (Float.isFinite(loss) && Double.isFinite(squares)) {
             return new StepResult(step++, loss, Math.sqrt(squares), lr, false, System.nanoTime() - start);
         }

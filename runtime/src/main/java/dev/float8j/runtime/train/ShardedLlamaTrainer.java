@@ -20,6 +20,7 @@ import dev.float8j.runtime.nn.WeightCastReuse;
 import dev.float8j.runtime.nn.transformer.LlamaModel;
 import dev.float8j.runtime.ops.LossResult;
 import dev.float8j.runtime.ops.TokenIds;
+import dev.float8j.runtime.quant.NonFiniteException;
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -177,8 +178,16 @@ public final class ShardedLlamaTrainer {
         // queued before the host reads the scalars, guarded by them where they live, as LlamaTrainer does
         optimizer.step(sumOfSquares, settings.clipNorm(), lossSum);
         Parameter first = shards.shard(0);
-        float loss = first.toHost(lossSum).getFlat(0) / comm.size();
-        double squares = first.toHost(sumOfSquares).getFlat(0);
+        float loss;
+        double squares;
+        try {
+            loss = first.toHost(lossSum).getFlat(0) / comm.size();
+            squares = first.toHost(sumOfSquares).getFlat(0);
+        } catch (NonFiniteException e) {
+            // a GPU cast of this step met NaN or Inf and says so at this first wait; the update's guard saw it too
+            optimizer.uncountSkippedStep();
+            throw e;
+        }
         // every rank sees the same loss and norm, so every rank's guard and branch agree
         if (!Float.isFinite(loss) || !Double.isFinite(squares)) {
             // the update was skipped where it ran; its count goes too, so AdamW's state is as before the step

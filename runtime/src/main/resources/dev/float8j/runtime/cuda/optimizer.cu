@@ -46,7 +46,8 @@ struct AdamWArgs {
     float correction2;          // 1 - beta2^step
     float maxNorm;
     const float* sumOfSquares;  // null: no clipping
-    const float* guardLoss;     // null: no guard; else the update writes only if it and *sumOfSquares are finite
+    const float* guardLoss;     // null: no guard; else the update writes only if it and *sumOfSquares are finite,
+    const u32* castFaults;      // and no cast since the host's last check met NaN or Inf (CastFaults: 0xFFFFFFFF)
 };
 
 // One AdamW update of one element (g already clipped).
@@ -61,8 +62,9 @@ __device__ __forceinline__ void adamw_update(float& w, float g, float& m, float&
 // Four elements per load where the arrays are 16-byte aligned (device buffers are): the step reads 16 and writes
 // 12 bytes per parameter, so it runs at the memory's speed or not at all. *amax (null: none) gets the updated
 // parameter's absolute maximum: the tensorwise FP8 cast of the weight in the next forward then need not read it twice.
-// A guarded update (a.guardLoss) whose loss or sum of squares is NaN or Inf writes nothing to param and the moments,
-// but still reports the amax, of the weight as it stays: the next cast reads it all the same.
+// A guarded update (a.guardLoss) whose loss or sum of squares is NaN or Inf, or that follows a cast which met NaN or
+// Inf (its saturated codes can leave both finite; the host hears of it only at its next wait), writes nothing to
+// param and the moments, but still reports the amax, of the weight as it stays: the next cast reads it all the same.
 extern "C" __global__ void adamw(float* param, const float* grad, float* expAvg, float* expAvgSq, long n, AdamWArgs a,
                                  u32* amax) {
     __shared__ u32 amaxScratch[32];
@@ -70,7 +72,8 @@ extern "C" __global__ void adamw(float* param, const float* grad, float* expAvg,
     float clip = 1.0f;
     if (a.sumOfSquares != nullptr) clip = fminf(1.0f, a.maxNorm / (sqrtf(a.sumOfSquares[0]) + 1e-6f));
     bool update = a.guardLoss == nullptr
-            || (isfinite(a.guardLoss[0]) && (a.sumOfSquares == nullptr || isfinite(a.sumOfSquares[0])));
+            || (isfinite(a.guardLoss[0]) && (a.sumOfSquares == nullptr || isfinite(a.sumOfSquares[0]))
+                && a.castFaults[0] == 0xFFFFFFFFu);
     long stride = (long) gridDim.x * blockDim.x;
     long first = 0;
     if (aligned16(param, grad, expAvg, expAvgSq)) {
@@ -111,5 +114,5 @@ extern "C" __global__ void optimizer_layout(long long* out) {
     LAYOUT_FIELD(AdamWArgs, learningRate); LAYOUT_FIELD(AdamWArgs, beta1); LAYOUT_FIELD(AdamWArgs, beta2);
     LAYOUT_FIELD(AdamWArgs, eps); LAYOUT_FIELD(AdamWArgs, weightDecay); LAYOUT_FIELD(AdamWArgs, correction1);
     LAYOUT_FIELD(AdamWArgs, correction2); LAYOUT_FIELD(AdamWArgs, maxNorm); LAYOUT_FIELD(AdamWArgs, sumOfSquares);
-    LAYOUT_FIELD(AdamWArgs, guardLoss);
+    LAYOUT_FIELD(AdamWArgs, guardLoss); LAYOUT_FIELD(AdamWArgs, castFaults);
 }

@@ -5,6 +5,9 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
+import dev.float8j.plan.Fp8Format;
+import dev.float8j.plan.QuantSpec;
+import dev.float8j.plan.ScalingGranularity;
 import dev.float8j.runtime.DType;
 import dev.float8j.runtime.Tensor;
 import dev.float8j.runtime.ops.AdamWStep;
@@ -16,6 +19,7 @@ import dev.float8j.runtime.ops.ModelOps;
 import dev.float8j.runtime.ops.NormResult;
 import dev.float8j.runtime.ops.ReferenceModelOps;
 import dev.float8j.runtime.ops.TokenIds;
+import dev.float8j.runtime.quant.NonFiniteException;
 import java.util.List;
 import java.util.Random;
 import org.junit.jupiter.api.BeforeEach;
@@ -321,6 +325,36 @@ class CudaModelOpsTest {
         for (int i : new int[] {0, 2, 3}) {
             assertClose(cuda.toHost(unguarded[i]), device[i], 0, 0, "finite guard, tensor " + i);
         }
+    }
+
+    /**
+     * A cast that met NaN or Inf reports it only at the host's next wait, and its saturated codes can leave the loss
+     * and norm finite: a guarded update queued after it writes nothing, while an unguarded one still runs.
+     */
+    @Test
+    void aGuardedAdamwWritesNothingAfterACastThatMetNaN() {
+        AdamWStep step = new AdamWStep(1e-2f, 0.9f, 0.95f, 1e-8f, 0.1f, 1);
+        Tensor[] host = {random(34, DType.F32, 8, 12), random(35, DType.F32, 8, 12), Tensor.zeros(DType.F32, 8, 12),
+                Tensor.zeros(DType.F32, 8, 12)};
+        Tensor[] guarded = new Tensor[4];
+        Tensor[] unguarded = new Tensor[4];
+        for (int i = 0; i < 4; i++) {
+            guarded[i] = cuda.toDevice(host[i]);
+            unguarded[i] = cuda.toDevice(host[i]);
+        }
+        Tensor finiteLoss = cuda.toDevice(Tensor.of(new float[] {2.5f}, 1, 1));
+        Tensor finiteSum = ops.sumOfSquares(List.of(guarded[1]));
+        Tensor poisoned = random(36, DType.F32, 4, 16);
+        poisoned.set(1, 2, Float.NaN);
+        cuda.release(cuda.quantize(cuda.toDevice(poisoned),
+                QuantSpec.of(Fp8Format.E4M3FN, ScalingGranularity.TENSORWISE, 1)));
+        ops.adamw(guarded[0], guarded[1], guarded[2], guarded[3], step, finiteSum, 1f, finiteLoss);
+        ops.adamw(unguarded[0], unguarded[1], unguarded[2], unguarded[3], step, finiteSum, 1f, null);
+        assertThrows(NonFiniteException.class, cuda::synchronize);
+        assertArrayEquals(host[0].toFloatArray(), cuda.toHost(guarded[0]).toFloatArray(), "guarded param");
+        assertArrayEquals(host[2].toFloatArray(), cuda.toHost(guarded[2]).toFloatArray(), "guarded exp_avg");
+        assertArrayEquals(host[3].toFloatArray(), cuda.toHost(guarded[3]).toFloatArray(), "guarded exp_avg_sq");
+        assertTrue(cuda.toHost(unguarded[0]).get(0, 0) != host[0].get(0, 0), "the unguarded update ran");
     }
 
     @ParameterizedTest
