@@ -107,7 +107,7 @@ public final class ModelOpsBenchmark {
         Tensor m = Tensor.zeros(DType.F32, DIM, FFN);
         Tensor v2 = Tensor.zeros(DType.F32, DIM, FFN);
         compare("adamw [256, 704]", samples, reference, cpu,
-                ops -> ops.adamw(param, grad, m, v2, step, sumOfSquares, 1f));
+                ops -> ops.adamw(param, grad, m, v2, step, sumOfSquares, 1f, null));
     }
 
     /** A whole training step, on the CPU backend's gemms with the reference's ops and with its own. */

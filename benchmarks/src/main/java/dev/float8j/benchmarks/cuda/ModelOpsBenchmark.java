@@ -124,6 +124,6 @@ public final class ModelOpsBenchmark {
         time("sum_of_squares", paramShape, param, () -> ops.sumOfSquares(List.of(g)));
         Tensor sum = ops.sumOfSquares(List.of(g));
         AdamWStep step = new AdamWStep(1e-4f, 0.9f, 0.95f, 1e-8f, 0.1f, 1);
-        time("adamw_clipped", paramShape, 7.0 * param, () -> ops.adamw(w, g, m, v, step, sum, 1f));
+        time("adamw_clipped", paramShape, 7.0 * param, () -> ops.adamw(w, g, m, v, step, sum, 1f, null));
     }
 }

@@ -420,13 +420,17 @@ public final class CpuModelOps implements ModelOps {
 
     @Override
     public void adamw(Tensor param, Tensor grad, Tensor expAvg, Tensor expAvgSq, AdamWStep step, Tensor sumOfSquaresOrNull,
-            float maxNorm) {
+            float maxNorm, Tensor guardLossOrNull) {
         String op = "adamw";
-        float clip = (float) HostOpChecks.adamw(op, param, grad, expAvg, expAvgSq, sumOfSquaresOrNull, maxNorm);
+        float clip = (float) HostOpChecks.adamw(op, param, grad, expAvg, expAvgSq, sumOfSquaresOrNull, maxNorm,
+                guardLossOrNull);
         float[] w = HostTensors.f32(op, "param", param);
         float[] g = HostTensors.f32(op, "grad", grad);
         float[] m = HostTensors.f32(op, "expAvg", expAvg);
         float[] v = HostTensors.f32(op, "expAvgSq", expAvgSq);
+        if (HostOpChecks.adamwGuardSkips(sumOfSquaresOrNull, guardLossOrNull)) {
+            return;  // a NaN or Inf loss or gradient norm: the parameter and its moments stay as they were
+        }
         AdamWConstants k = new AdamWConstants(step, clip);
         forRows(w.length, 1, (from, to) -> k.update(w, g, m, v, from, to));
     }

@@ -58,7 +58,8 @@ final class CudaModelOps implements ModelOps {
             JAVA_FLOAT.withName("beta1"), JAVA_FLOAT.withName("beta2"), JAVA_FLOAT.withName("eps"),
             JAVA_FLOAT.withName("weightDecay"), JAVA_FLOAT.withName("correction1"),
             JAVA_FLOAT.withName("correction2"), JAVA_FLOAT.withName("maxNorm"),
-            JAVA_LONG.withName("sumOfSquares")).withName("AdamWArgs");
+            JAVA_LONG.withName("sumOfSquares"), JAVA_LONG.withName("guardLoss"), JAVA_LONG.withName("castFaults"))
+            .withName("AdamWArgs");
 
     private final CudaContext cuda;
     private final DeviceMemory memory;
@@ -567,7 +568,7 @@ final class CudaModelOps implements ModelOps {
 
     @Override
     public void adamw(Tensor param, Tensor grad, Tensor expAvg, Tensor expAvgSq, AdamWStep step,
-            Tensor sumOfSquaresOrNull, float maxNorm) {
+            Tensor sumOfSquaresOrNull, float maxNorm, Tensor guardLossOrNull) {
         String op = "adamw";
         requireSameShape(op, "grad", grad, "param", param);
         requireSameShape(op, "expAvg", expAvg, "param", param);
@@ -584,6 +585,11 @@ final class CudaModelOps implements ModelOps {
             requireMatrix(op, "sumOfSquares", sumOfSquaresOrNull, 1, 1);
             sumOfSquares = target(op, "sumOfSquares", sumOfSquaresOrNull).pointer();
         }
+        long guardLoss = 0;
+        if (guardLossOrNull != null) {
+            requireMatrix(op, "guardLoss", guardLossOrNull, 1, 1);
+            guardLoss = target(op, "guardLoss", guardLossOrNull).pointer();
+        }
         try (Arena arena = Arena.ofConfined()) {
             MemorySegment args = arena.allocate(ADAMW_ARGS);
             args.set(JAVA_FLOAT, CudaCasts.offset(ADAMW_ARGS, "learningRate"), step.learningRate());
@@ -597,6 +603,9 @@ final class CudaModelOps implements ModelOps {
                     (float) (1 - Math.pow(step.beta2(), step.step())));
             args.set(JAVA_FLOAT, CudaCasts.offset(ADAMW_ARGS, "maxNorm"), maxNorm);
             args.set(JAVA_LONG, CudaCasts.offset(ADAMW_ARGS, "sumOfSquares"), sumOfSquares);
+            args.set(JAVA_LONG, CudaCasts.offset(ADAMW_ARGS, "guardLoss"), guardLoss);
+            // a guarded update also skips after a cast of NaN or Inf, which the host learns of only at its next wait
+            args.set(JAVA_LONG, CudaCasts.offset(ADAMW_ARGS, "castFaults"), cuda.faults.pointer());
             // the updated weight's amax, attached once the update is queued (until then param keeps none)
             DeviceBuffer amax = memory.zeroedWords(1);
             try {
@@ -613,6 +622,7 @@ final class CudaModelOps implements ModelOps {
         Reference.reachabilityFence(expAvg);
         Reference.reachabilityFence(expAvgSq);
         Reference.reachabilityFence(sumOfSquaresOrNull);
+        Reference.reachabilityFence(guardLossOrNull);
     }
 
     @Override

@@ -79,14 +79,18 @@ public final class HostOpChecks {
     }
 
     /**
-     * The gradient and both moments shaped like the parameter and, where clipping is asked for, a positive maxNorm
-     * and a [1, 1] sum of squares. Returns the clipping factor min(1, maxNorm / (norm + 1e-6)), or 1 without one.
+     * The gradient and both moments shaped like the parameter, a [1, 1] guard loss where one is given and, where
+     * clipping is asked for, a positive maxNorm and a [1, 1] sum of squares. Returns the clipping factor
+     * min(1, maxNorm / (norm + 1e-6)), or 1 without one.
      */
     public static double adamw(String op, Tensor param, Tensor grad, Tensor expAvg, Tensor expAvgSq,
-            Tensor sumOfSquaresOrNull, float maxNorm) {
+            Tensor sumOfSquaresOrNull, float maxNorm, Tensor guardLossOrNull) {
         HostTensors.requireSameShape(op, "grad", grad, "param", param);
         HostTensors.requireSameShape(op, "expAvg", expAvg, "param", param);
         HostTensors.requireSameShape(op, "expAvgSq", expAvgSq, "param", param);
+        if (guardLossOrNull != null) {
+            HostTensors.requireScalar(op, "guardLoss", guardLossOrNull);
+        }
         if (sumOfSquaresOrNull == null) {
             return 1;
         }
@@ -96,5 +100,14 @@ public final class HostOpChecks {
         HostTensors.requireScalar(op, "sumOfSquares", sumOfSquaresOrNull);
         double norm = Math.sqrt(sumOfSquaresOrNull.data()[0]);
         return Math.min(1, maxNorm / (norm + 1e-6));
+    }
+
+    /**
+     * Whether a guarded AdamW update (inputs checked by {@link #adamw}) must write nothing: a guard loss is given,
+     * and it or the sum of squares, when given, is NaN or ±Inf.
+     */
+    public static boolean adamwGuardSkips(Tensor sumOfSquaresOrNull, Tensor guardLossOrNull) {
+        return guardLossOrNull != null && !(Float.isFinite(guardLossOrNull.data()[0])
+                && (sumOfSquaresOrNull == null || Float.isFinite(sumOfSquaresOrNull.data()[0])));
     }
 }

@@ -106,9 +106,15 @@ public interface ModelOps {
      * {@code dev.float8j.runtime.train.AdamW}). When sumOfSquaresOrNull is given (the global squared gradient norm
      * from {@link #sumOfSquares}), the gradient is first scaled by min(1, maxNorm / (sqrt(sumOfSquares) + 1e-6)),
      * read where it lives, with no host round trip.
+     *
+     * <p>When guardLossOrNull is given (the step's [1, 1] F32 loss), the update is guarded where the data lives: if
+     * that loss or sumOfSquaresOrNull (when given) is NaN or ±Inf, nothing is written, and param, expAvg and
+     * expAvgSq keep their bits. A trainer can then queue the update before it reads either scalar on the host; it
+     * learns of a skipped update only by reading them. On a device whose FP8 casts report NaN or Inf only at the
+     * host's next wait (CUDA), a guarded update also writes nothing after such a cast, which that wait then reports.
      */
     void adamw(Tensor param, Tensor grad, Tensor expAvg, Tensor expAvgSq, AdamWStep step, Tensor sumOfSquaresOrNull,
-            float maxNorm);
+            float maxNorm, Tensor guardLossOrNull);
 
     /** Sets every element of t to zero, where it lives. */
     void zero(Tensor t);

@@ -271,13 +271,17 @@ public final class ReferenceModelOps implements ModelOps {
 
     @Override
     public void adamw(Tensor param, Tensor grad, Tensor expAvg, Tensor expAvgSq, AdamWStep step, Tensor sumOfSquaresOrNull,
-            float maxNorm) {
+            float maxNorm, Tensor guardLossOrNull) {
         String op = "adamw";
-        double clip = HostOpChecks.adamw(op, param, grad, expAvg, expAvgSq, sumOfSquaresOrNull, maxNorm);
+        double clip = HostOpChecks.adamw(op, param, grad, expAvg, expAvgSq, sumOfSquaresOrNull, maxNorm,
+                guardLossOrNull);
         float[] w = HostTensors.f32(op, "param", param);
         float[] g = HostTensors.f32(op, "grad", grad);
         float[] m = HostTensors.f32(op, "expAvg", expAvg);
         float[] v = HostTensors.f32(op, "expAvgSq", expAvgSq);
+        if (HostOpChecks.adamwGuardSkips(sumOfSquaresOrNull, guardLossOrNull)) {
+            return;  // a NaN or Inf loss or gradient norm: the parameter and its moments stay as they were
+        }
         double beta1 = step.beta1();
         double beta2 = step.beta2();
         double correction1 = 1 - Math.pow(beta1, step.step());

@@ -16,8 +16,8 @@ import java.util.Map;
  *
  * <p>The moments are F32 tensors made where the parameters live when the optimizer is made (so make it after
  * {@code module.moveTo(backend)}), and each update runs {@link ModelOps#adamw} there: on a device backend the
- * optimizer never leaves the device. {@link #step(Tensor, float)} clips by the global gradient norm read from a
- * {@link ModelOps#sumOfSquares} result where it lives.
+ * optimizer never leaves the device. {@link #step(Tensor, float, Tensor)} clips by the global gradient norm read from
+ * a {@link ModelOps#sumOfSquares} result where it lives, and may be guarded by the step's loss there too.
  */
 public final class AdamW extends ParameterOptimizer {
     private final double beta1;
@@ -29,6 +29,8 @@ public final class AdamW extends ParameterOptimizer {
     /** The clipping of the step in progress: the global sum of squares of the gradients, or null for none. */
     private Tensor clipSumOfSquares;
     private float clipMaxNorm;
+    /** The guard of the step in progress: its loss, or null for none. */
+    private Tensor guardLoss;
 
     /** AdamW over params with the given moments' decay rates, epsilon and decoupled weight decay. */
     public AdamW(List<Parameter> params, double learningRate, double beta1, double beta2, double eps, double weightDecay) {
@@ -66,18 +68,23 @@ public final class AdamW extends ParameterOptimizer {
 
     /**
      * One update with every gradient first scaled by min(1, maxNorm / (√sumOfSquares + 1e-6)), sumOfSquares being
-     * the [1, 1] result of {@link ModelOps#sumOfSquares} over all gradients, read where it lives.
+     * the [1, 1] result of {@link ModelOps#sumOfSquares} over all gradients, read where it lives. With a
+     * guardLossOrNull (the step's [1, 1] loss), every parameter's update is skipped where it runs if that loss or
+     * sumOfSquares is NaN or ±Inf (see {@link ModelOps#adamw}); the step still counts until the caller, having read
+     * them, takes it back ({@link #uncountSkippedStep}).
      */
-    public void step(Tensor sumOfSquares, float maxNorm) {
+    public void step(Tensor sumOfSquares, float maxNorm, Tensor guardLossOrNull) {
         if (!(maxNorm > 0)) {
             throw new IllegalArgumentException("maxNorm must be positive, got " + maxNorm);
         }
         clipSumOfSquares = sumOfSquares;
         clipMaxNorm = maxNorm;
+        guardLoss = guardLossOrNull;
         try {
             step();
         } finally {
             clipSumOfSquares = null;
+            guardLoss = null;
         }
     }
 
@@ -92,7 +99,7 @@ public final class AdamW extends ParameterOptimizer {
                         + " make the optimizer after moving the model (module.moveTo)");
             }
             ModelOps ops = Ops.where(p.value());
-            ops.adamw(p.value(), p.grad(), expAvg[i], expAvgSq[i], hyper, clipSumOfSquares, clipMaxNorm);
+            ops.adamw(p.value(), p.grad(), expAvg[i], expAvgSq[i], hyper, clipSumOfSquares, clipMaxNorm, guardLoss);
         }
     }
 

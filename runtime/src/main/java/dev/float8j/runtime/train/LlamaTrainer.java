@@ -22,11 +22,12 @@ import java.util.logging.Logger;
 
 /**
  * The training step of a {@link LlamaModel}: forward with the fused loss, backward, the global gradient norm and
- * AdamW, all through the ops where the model lives. The host reads two scalars per step, the loss and the squared
- * gradient norm, to catch a NaN or Inf before it reaches the weights: such a step fails with a
- * {@link NonFiniteTrainingException} that names the step and the parameter or module, or, with
- * {@link OnNonFinite#SKIP_STEP}, is skipped (gradients and saved inputs dropped, weights and optimizer untouched)
- * and logged.
+ * AdamW, all through the ops where the model lives. AdamW is queued right after the backward, guarded by the loss
+ * and the squared gradient norm where they live: if either is NaN or Inf, the update writes nothing, so a NaN or
+ * Inf never reaches the weights, and the device need not wait for the host between the backward and the update.
+ * The host then reads those two scalars: such a step fails with a {@link NonFiniteTrainingException} that names the
+ * step and the parameter or module, or, with {@link OnNonFinite#SKIP_STEP}, is skipped (gradients and saved inputs
+ * dropped, weights and optimizer untouched) and logged.
  *
  * <p>Each step runs in a {@link MemoryScope} of the current backend: the device memory it made (the batch's ids,
  * activations, FP8 copies, intermediate gradients) is freed when the step ends, so a GPU step reuses the same cached
@@ -132,23 +133,31 @@ public final class LlamaTrainer {
         }
         ModelOps ops = Ops.where(grads.get(0));
         Tensor sumOfSquares = ops.sumOfSquares(grads);
-        float loss = readScalar(result.loss());
-        double squares = readScalar(sumOfSquares);
-        String problem = null;
-        if (!Float.isFinite(loss)) {
-            problem = "the loss is " + loss + "; " + whereTheForwardTurnsNonFinite(inputs);
-        } else if (!Double.isFinite(squares)) {
-            problem = "the gradient of " + String.join(", ", nonFinite(ops, true)) + " holds NaN or Inf (the loss, "
-                    + loss + ", is finite)";
+        // queued before the host reads the scalars, so the device runs on from the backward into the update; the
+        // update checks the same two scalars where they live and writes nothing if either is NaN or Inf
+        optimizer.step(sumOfSquares, settings.clipNorm(), result.loss());
+        float loss;
+        double squares;
+        try {
+            loss = readScalar(result.loss());
+            squares = readScalar(sumOfSquares);
+        } catch (NonFiniteException e) {
+            // a GPU cast of this step met NaN or Inf and says so at this first wait; the update's guard saw it too
+            optimizer.uncountSkippedStep();
+            throw e;
         }
-        if (problem != null) {
-            if (settings.onNonFinite() == OnNonFinite.FAIL) {
-                throw new NonFiniteTrainingException(step, problem);
-            }
-            return skip(problem, loss, squares, lr, start);
+        if (Float.isFinite(loss) && Double.isFinite(squares)) {
+            return new StepResult(step++, loss, Math.sqrt(squares), lr, false, System.nanoTime() - start);
         }
-        optimizer.step(sumOfSquares, settings.clipNorm());
-        return new StepResult(step++, loss, Math.sqrt(squares), lr, false, System.nanoTime() - start);
+        // the update was skipped where it ran; its count goes too, so AdamW's bias correction is as before the step
+        optimizer.uncountSkippedStep();
+        String problem = !Float.isFinite(loss) ? "the loss is " + loss + "; " + whereTheForwardTurnsNonFinite(inputs)
+                : "the gradient of " + String.join(", ", nonFinite(ops, true)) + " holds NaN or Inf (the loss, " + loss
+                        + ", is finite)";
+        if (settings.onNonFinite() == OnNonFinite.FAIL) {
+            throw new NonFiniteTrainingException(step, problem);
+        }
+        return skip(problem, loss, squares, lr, start);
     }
 
     private StepResult skip(String problem, float loss, double squares, double lr, long start) {

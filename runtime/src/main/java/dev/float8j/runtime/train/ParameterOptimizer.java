@@ -42,6 +42,18 @@ abstract class ParameterOptimizer implements Optimizer {
         }
     }
 
+    /**
+     * Takes back the count of the last {@link #step()}, whose update the ops skipped where they ran (a guard met a
+     * NaN or Inf): the next step then gets the number, and so the bias correction, that the skipped one had, and the
+     * state is what it would be had the step never been taken.
+     */
+    public final void uncountSkippedStep() {
+        if (steps == 0) {
+            throw new IllegalStateException("no step to take back");
+        }
+        steps--;
+    }
+
     @Override
     public final List<Parameter> parameters() {
         return params;

@@ -20,6 +20,7 @@ import dev.float8j.runtime.nn.WeightCastReuse;
 import dev.float8j.runtime.nn.transformer.LlamaModel;
 import dev.float8j.runtime.ops.LossResult;
 import dev.float8j.runtime.ops.TokenIds;
+import dev.float8j.runtime.quant.NonFiniteException;
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -55,8 +56,8 @@ import java.util.Map;
  * <p>The model may live on the host or on a device ({@code model.moveTo(backend)}, then make that backend current
  * before building the trainer): the shards, their gradients and AdamW's moments are made where the parameters live,
  * and every copy between shards and the full tensors is made there ({@link ShardLayout}'s backend forms); the host
- * reads the same two scalars per step as {@link LlamaTrainer} (loss and squared gradient norm). On CUDA the
- * communicator is an {@code NcclCommunicator}, one process per GPU.
+ * reads the same two scalars per step as {@link LlamaTrainer} (loss and squared gradient norm), after queuing the
+ * update they guard. On CUDA the communicator is an {@code NcclCommunicator}, one process per GPU.
  *
  * <p>Communication overlaps compute ({@link #setOverlap}): the next module's weights are gathered while one
  * computes, and a module's gradients are reduce-scattered as soon as its backward is done, through the communicator's
@@ -173,11 +174,24 @@ public final class ShardedLlamaTrainer {
             grads.add(p.grad());
         }
         Tensor sumOfSquares = comm.allReduce(Ops.where(grads.get(0)).sumOfSquares(grads), ReduceOp.SUM);
+        Tensor lossSum = comm.allReduce(result.loss(), ReduceOp.SUM);
+        // queued before the host reads the scalars, guarded by them where they live, as LlamaTrainer does
+        optimizer.step(sumOfSquares, settings.clipNorm(), lossSum);
         Parameter first = shards.shard(0);
-        float loss = first.toHost(comm.allReduce(result.loss(), ReduceOp.SUM)).getFlat(0) / comm.size();
-        double squares = first.toHost(sumOfSquares).getFlat(0);
-        // every rank sees the same loss and norm, so every rank takes the same branch
+        float loss;
+        double squares;
+        try {
+            loss = first.toHost(lossSum).getFlat(0) / comm.size();
+            squares = first.toHost(sumOfSquares).getFlat(0);
+        } catch (NonFiniteException e) {
+            // a GPU cast of this step met NaN or Inf and says so at this first wait; the update's guard saw it too
+            optimizer.uncountSkippedStep();
+            throw e;
+        }
+        // every rank sees the same loss and norm, so every rank's guard and branch agree
         if (!Float.isFinite(loss) || !Double.isFinite(squares)) {
+            // the update was skipped where it ran; its count goes too, so AdamW's state is as before the step
+            optimizer.uncountSkippedStep();
             String problem = "the loss is " + loss + " and the squared gradient norm " + squares;
             if (settings.onNonFinite() == LlamaTrainer.OnNonFinite.FAIL) {
                 throw new NonFiniteTrainingException(step, problem);
@@ -185,7 +199,6 @@ public final class ShardedLlamaTrainer {
             shards.zeroGrad();
             return new LlamaTrainer.StepResult(step++, loss, Math.sqrt(squares), lr, true, System.nanoTime() - start);
         }
-        optimizer.step(sumOfSquares, settings.clipNorm());
         return new LlamaTrainer.StepResult(step++, loss, Math.sqrt(squares), lr, false, System.nanoTime() - start);
     }
 

@@ -1,5 +1,6 @@
 // The optimizer's kernels: the global squared gradient norm (partial sums per tensor, then one fixed-order sum,
-// so the same bits every run) and AdamW, which reads the clipping factor from that device scalar itself.
+// so the same bits every run) and AdamW, which reads the clipping factor from that device scalar itself, and the
+// guard that skips the update on a NaN or Inf loss or norm, so the host need not read them before queuing it.
 #include "common.cuh"
 
 // partials[blockIdx.x] = the sum of squares of this block's grid-stride share of x (F32 or BF16). Any grid; the
@@ -45,6 +46,8 @@ struct AdamWArgs {
     float correction2;          // 1 - beta2^step
     float maxNorm;
     const float* sumOfSquares;  // null: no clipping
+    const float* guardLoss;     // null: no guard; else the update writes only if it and *sumOfSquares are finite,
+    const u32* castFaults;      // and no cast since the host's last check met NaN or Inf (CastFaults: 0xFFFFFFFF)
 };
 
 // One AdamW update of one element (g already clipped).
@@ -59,36 +62,47 @@ __device__ __forceinline__ void adamw_update(float& w, float g, float& m, float&
 // Four elements per load where the arrays are 16-byte aligned (device buffers are): the step reads 16 and writes
 // 12 bytes per parameter, so it runs at the memory's speed or not at all. *amax (null: none) gets the updated
 // parameter's absolute maximum: the tensorwise FP8 cast of the weight in the next forward then need not read it twice.
+// A guarded update (a.guardLoss) whose loss or sum of squares is NaN or Inf, or that follows a cast which met NaN or
+// Inf (its saturated codes can leave both finite; the host hears of it only at its next wait), writes nothing to
+// param and the moments, but still reports the amax, of the weight as it stays: the next cast reads it all the same.
 extern "C" __global__ void adamw(float* param, const float* grad, float* expAvg, float* expAvgSq, long n, AdamWArgs a,
                                  u32* amax) {
     __shared__ u32 amaxScratch[32];
     u32 top = 0;
     float clip = 1.0f;
     if (a.sumOfSquares != nullptr) clip = fminf(1.0f, a.maxNorm / (sqrtf(a.sumOfSquares[0]) + 1e-6f));
+    bool update = a.guardLoss == nullptr
+            || (isfinite(a.guardLoss[0]) && (a.sumOfSquares == nullptr || isfinite(a.sumOfSquares[0]))
+                && a.castFaults[0] == 0xFFFFFFFFu);
     long stride = (long) gridDim.x * blockDim.x;
     long first = 0;
     if (aligned16(param, grad, expAvg, expAvgSq)) {
         for (long q = blockIdx.x * (long) blockDim.x + threadIdx.x; q < n / 4; q += stride) {
-            F32x4 w = ((F32x4*) param)[q], g = ((const F32x4*) grad)[q];
-            F32x4 m = ((F32x4*) expAvg)[q], v = ((F32x4*) expAvgSq)[q];
-            adamw_update(w.x, g.x * clip, m.x, v.x, a);
-            adamw_update(w.y, g.y * clip, m.y, v.y, a);
-            adamw_update(w.z, g.z * clip, m.z, v.z, a);
-            adamw_update(w.w, g.w * clip, m.w, v.w, a);
+            F32x4 w = ((F32x4*) param)[q];
+            if (update) {
+                F32x4 g = ((const F32x4*) grad)[q], m = ((F32x4*) expAvg)[q], v = ((F32x4*) expAvgSq)[q];
+                adamw_update(w.x, g.x * clip, m.x, v.x, a);
+                adamw_update(w.y, g.y * clip, m.y, v.y, a);
+                adamw_update(w.z, g.z * clip, m.z, v.z, a);
+                adamw_update(w.w, g.w * clip, m.w, v.w, a);
+                ((F32x4*) param)[q] = w;
+                ((F32x4*) expAvg)[q] = m;
+                ((F32x4*) expAvgSq)[q] = v;
+            }
             top = max(top, max(max(abs_bits(w.x), abs_bits(w.y)), max(abs_bits(w.z), abs_bits(w.w))));
-            ((F32x4*) param)[q] = w;
-            ((F32x4*) expAvg)[q] = m;
-            ((F32x4*) expAvgSq)[q] = v;
         }
         first = n / 4 * 4;
     }
     for (long i = first + blockIdx.x * (long) blockDim.x + threadIdx.x; i < n; i += stride) {
-        float w = param[i], m = expAvg[i], v = expAvgSq[i];
-        adamw_update(w, grad[i] * clip, m, v, a);
+        float w = param[i];
+        if (update) {
+            float m = expAvg[i], v = expAvgSq[i];
+            adamw_update(w, grad[i] * clip, m, v, a);
+            param[i] = w;
+            expAvg[i] = m;
+            expAvgSq[i] = v;
+        }
         top = max(top, abs_bits(w));
-        param[i] = w;
-        expAvg[i] = m;
-        expAvgSq[i] = v;
     }
     block_amax(top, DT_F32, amax, amaxScratch);
 }
@@ -100,4 +114,5 @@ extern "C" __global__ void optimizer_layout(long long* out) {
     LAYOUT_FIELD(AdamWArgs, learningRate); LAYOUT_FIELD(AdamWArgs, beta1); LAYOUT_FIELD(AdamWArgs, beta2);
     LAYOUT_FIELD(AdamWArgs, eps); LAYOUT_FIELD(AdamWArgs, weightDecay); LAYOUT_FIELD(AdamWArgs, correction1);
     LAYOUT_FIELD(AdamWArgs, correction2); LAYOUT_FIELD(AdamWArgs, maxNorm); LAYOUT_FIELD(AdamWArgs, sumOfSquares);
+    LAYOUT_FIELD(AdamWArgs, guardLoss); LAYOUT_FIELD(AdamWArgs, castFaults);
 }

@@ -313,13 +313,48 @@ class CpuModelOpsTest {
                 Tensor grad = random(random, DType.F32, 1, 13, 17);
                 Tensor sumOfSquares = clipped ? REFERENCE.sumOfSquares(List.of(grad)) : null;
                 AdamWStep hyper = new AdamWStep(1e-2f, 0.9f, 0.999f, 1e-8f, 0.01f, step);
-                REFERENCE.adamw(expected[0], grad, expected[1], expected[2], hyper, sumOfSquares, 1f);
-                CPU.adamw(actual[0], grad, actual[1], actual[2], hyper, sumOfSquares, 1f);
+                REFERENCE.adamw(expected[0], grad, expected[1], expected[2], hyper, sumOfSquares, 1f, null);
+                CPU.adamw(actual[0], grad, actual[1], actual[2], hyper, sumOfSquares, 1f, null);
             }
             String at = clipped ? " (clipped)" : "";
             assertClose("adamw param" + at, expected[0], actual[0]);
             assertClose("adamw expAvg" + at, expected[1], actual[1]);
             assertClose("adamw expAvgSq" + at, expected[2], actual[2]);
+        }
+    }
+
+    @Test
+    void aGuardedAdamwWritesNothingOnANonFiniteLossOrSumOfSquares() {
+        Random random = new Random(12);
+        // 13 x 17 elements: the vector loop and its tail, over several work items
+        Tensor[] state = {random(random, DType.F32, 1, 13, 17), random(random, DType.F32, 0.1, 13, 17),
+                random(random, DType.F32, 0.01, 13, 17)};
+        for (int i = 0; i < state[2].size(); i++) {
+            state[2].data()[i] = Math.abs(state[2].data()[i]);  // second moments are not negative
+        }
+        float[][] before = {state[0].toFloatArray().clone(), state[1].toFloatArray().clone(),
+                state[2].toFloatArray().clone()};
+        Tensor grad = random(random, DType.F32, 1, 13, 17);
+        AdamWStep hyper = new AdamWStep(1e-2f, 0.9f, 0.999f, 1e-8f, 0.01f, 4);
+        Tensor finiteLoss = Tensor.of(new float[] {3.25f}, 1, 1);
+        Tensor finiteSum = CPU.sumOfSquares(List.of(grad));
+        Tensor[][] guards = {{Tensor.of(new float[] {Float.NaN}, 1, 1), finiteSum},
+                {finiteLoss, Tensor.of(new float[] {Float.POSITIVE_INFINITY}, 1, 1)},
+                {Tensor.of(new float[] {Float.NaN}, 1, 1), null}};
+        for (Tensor[] guard : guards) {
+            CPU.adamw(state[0], grad, state[1], state[2], hyper, guard[1], 1f, guard[0]);
+            String what = "loss " + guard[0].get(0, 0) + ", sum of squares "
+                    + (guard[1] == null ? "none" : guard[1].get(0, 0));
+            assertArrayEquals(before[0], state[0].toFloatArray(), what + ": param");
+            assertArrayEquals(before[1], state[1].toFloatArray(), what + ": expAvg");
+            assertArrayEquals(before[2], state[2].toFloatArray(), what + ": expAvgSq");
+        }
+        // finite scalars let the update through, bit for bit the unguarded one
+        Tensor[] unguarded = {state[0].copy(), state[1].copy(), state[2].copy()};
+        CPU.adamw(unguarded[0], grad, unguarded[1], unguarded[2], hyper, finiteSum, 1f, null);
+        CPU.adamw(state[0], grad, state[1], state[2], hyper, finiteSum, 1f, finiteLoss);
+        for (int i = 0; i < 3; i++) {
+            assertArrayEquals(unguarded[i].toFloatArray(), state[i].toFloatArray(), "finite guard, tensor " + i);
         }
     }
 

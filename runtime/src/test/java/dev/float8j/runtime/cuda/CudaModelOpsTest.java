@@ -1,9 +1,13 @@
 package dev.float8j.runtime.cuda;
 
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
+import dev.float8j.plan.Fp8Format;
+import dev.float8j.plan.QuantSpec;
+import dev.float8j.plan.ScalingGranularity;
 import dev.float8j.runtime.DType;
 import dev.float8j.runtime.Tensor;
 import dev.float8j.runtime.ops.AdamWStep;
@@ -15,6 +19,7 @@ import dev.float8j.runtime.ops.ModelOps;
 import dev.float8j.runtime.ops.NormResult;
 import dev.float8j.runtime.ops.ReferenceModelOps;
 import dev.float8j.runtime.ops.TokenIds;
+import dev.float8j.runtime.quant.NonFiniteException;
 import java.util.List;
 import java.util.Random;
 import org.junit.jupiter.api.BeforeEach;
@@ -277,13 +282,83 @@ class CudaModelOpsTest {
             // maxNorm 2 is below the gradient's norm (about 21), so clipping scales it
             Tensor sumHost = clip ? REF.sumOfSquares(List.of(host[1])) : null;
             Tensor sumDevice = clip ? ops.sumOfSquares(List.of(device[1])) : null;
-            REF.adamw(host[0], host[1], host[2], host[3], step, sumHost, 2f);
-            ops.adamw(device[0], device[1], device[2], device[3], step, sumDevice, 2f);
+            REF.adamw(host[0], host[1], host[2], host[3], step, sumHost, 2f, null);
+            ops.adamw(device[0], device[1], device[2], device[3], step, sumDevice, 2f, null);
             String what = "adamw, clipping " + clip;
             assertClose(host[0], device[0], 1e-5, 1e-6, what + ": param");
             assertClose(host[2], device[2], 1e-5, 1e-6, what + ": exp_avg");
             assertClose(host[3], device[3], 1e-5, 1e-6, what + ": exp_avg_sq");
         }
+    }
+
+    /**
+     * A guard loss or sum of squares that is NaN or Inf leaves the parameter and both moments bit for bit (the
+     * arrays uploaded before); finite ones give bit for bit the unguarded update. 19 x 23 elements take the four-wide
+     * loop and its tail.
+     */
+    @Test
+    void aGuardedAdamwWritesNothingOnANonFiniteLossOrSumOfSquares() {
+        AdamWStep step = new AdamWStep(1e-2f, 0.9f, 0.95f, 1e-8f, 0.1f, 3);
+        Tensor[] host = {random(30, DType.F32, 19, 23), random(31, DType.F32, 19, 23), random(32, DType.F32, 19, 23),
+                random(33, DType.F32, 19, 23)};
+        for (int i = 0; i < host[3].size(); i++) {
+            host[3].data()[i] = Math.abs(host[3].data()[i]);  // second moments are not negative
+        }
+        Tensor[] device = new Tensor[4];
+        for (int i = 0; i < 4; i++) {
+            device[i] = cuda.toDevice(host[i]);
+        }
+        Tensor finiteLoss = cuda.toDevice(Tensor.of(new float[] {2.5f}, 1, 1));
+        Tensor finiteSum = ops.sumOfSquares(List.of(device[1]));
+        Tensor[][] guards = {{cuda.toDevice(Tensor.of(new float[] {Float.NaN}, 1, 1)), finiteSum},
+                {finiteLoss, cuda.toDevice(Tensor.of(new float[] {Float.POSITIVE_INFINITY}, 1, 1))},
+                {cuda.toDevice(Tensor.of(new float[] {Float.NEGATIVE_INFINITY}, 1, 1)), null}};
+        for (int k = 0; k < guards.length; k++) {
+            ops.adamw(device[0], device[1], device[2], device[3], step, guards[k][1], 2f, guards[k][0]);
+            assertArrayEquals(host[0].toFloatArray(), cuda.toHost(device[0]).toFloatArray(), "guard " + k + ": param");
+            assertArrayEquals(host[2].toFloatArray(), cuda.toHost(device[2]).toFloatArray(), "guard " + k + ": exp_avg");
+            assertArrayEquals(host[3].toFloatArray(), cuda.toHost(device[3]).toFloatArray(),
+                    "guard " + k + ": exp_avg_sq");
+        }
+        Tensor[] unguarded = new Tensor[4];
+        for (int i = 0; i < 4; i++) {
+            unguarded[i] = cuda.toDevice(host[i]);
+        }
+        ops.adamw(unguarded[0], unguarded[1], unguarded[2], unguarded[3], step, finiteSum, 2f, null);
+        ops.adamw(device[0], device[1], device[2], device[3], step, finiteSum, 2f, finiteLoss);
+        for (int i : new int[] {0, 2, 3}) {
+            assertClose(cuda.toHost(unguarded[i]), device[i], 0, 0, "finite guard, tensor " + i);
+        }
+    }
+
+    /**
+     * A cast that met NaN or Inf reports it only at the host's next wait, and its saturated codes can leave the loss
+     * and norm finite: a guarded update queued after it writes nothing, while an unguarded one still runs.
+     */
+    @Test
+    void aGuardedAdamwWritesNothingAfterACastThatMetNaN() {
+        AdamWStep step = new AdamWStep(1e-2f, 0.9f, 0.95f, 1e-8f, 0.1f, 1);
+        Tensor[] host = {random(34, DType.F32, 8, 12), random(35, DType.F32, 8, 12), Tensor.zeros(DType.F32, 8, 12),
+                Tensor.zeros(DType.F32, 8, 12)};
+        Tensor[] guarded = new Tensor[4];
+        Tensor[] unguarded = new Tensor[4];
+        for (int i = 0; i < 4; i++) {
+            guarded[i] = cuda.toDevice(host[i]);
+            unguarded[i] = cuda.toDevice(host[i]);
+        }
+        Tensor finiteLoss = cuda.toDevice(Tensor.of(new float[] {2.5f}, 1, 1));
+        Tensor finiteSum = ops.sumOfSquares(List.of(guarded[1]));
+        Tensor poisoned = random(36, DType.F32, 4, 16);
+        poisoned.set(1, 2, Float.NaN);
+        cuda.release(cuda.quantize(cuda.toDevice(poisoned),
+                QuantSpec.of(Fp8Format.E4M3FN, ScalingGranularity.TENSORWISE, 1)));
+        ops.adamw(guarded[0], guarded[1], guarded[2], guarded[3], step, finiteSum, 1f, finiteLoss);
+        ops.adamw(unguarded[0], unguarded[1], unguarded[2], unguarded[3], step, finiteSum, 1f, null);
+        assertThrows(NonFiniteException.class, cuda::synchronize);
+        assertArrayEquals(host[0].toFloatArray(), cuda.toHost(guarded[0]).toFloatArray(), "guarded param");
+        assertArrayEquals(host[2].toFloatArray(), cuda.toHost(guarded[2]).toFloatArray(), "guarded exp_avg");
+        assertArrayEquals(host[3].toFloatArray(), cuda.toHost(guarded[3]).toFloatArray(), "guarded exp_avg_sq");
+        assertTrue(cuda.toHost(unguarded[0]).get(0, 0) != host[0].get(0, 0), "the unguarded update ran");
     }
 
     @ParameterizedTest
@@ -362,8 +437,8 @@ class CudaModelOpsTest {
                 ops.embeddingBackward(state[0], tokens, ops.add(dX, ops.add(dH, dSwiglu[1])));
                 Tensor sum = ops.sumOfSquares(List.of(state[0], state[3]));
                 AdamWStep adamw = new AdamWStep(1e-3f, 0.9f, 0.95f, 1e-8f, 0.01f, step);
-                ops.adamw(table, state[0], state[1], state[2], adamw, sum, 1f);
-                ops.adamw(gain, state[3], state[4], state[5], adamw, sum, 1f);
+                ops.adamw(table, state[0], state[1], state[2], adamw, sum, 1f, null);
+                ops.adamw(gain, state[3], state[4], state[5], adamw, sum, 1f, null);
                 ops.zero(state[0]);
                 ops.zero(state[3]);
             }

@@ -26,7 +26,7 @@ class KernelStructLayoutTest {
     @Test
     void modelOpStructsHaveTheirCLayout() {
         assertArrayEquals(new long[] {20, 0, 4, 8, 12, 16}, KernelModule.expectedLayout(List.of(CudaModelOps.ROPE_ARGS)));
-        assertArrayEquals(new long[] {40, 0, 4, 8, 12, 16, 20, 24, 28, 32},
+        assertArrayEquals(new long[] {56, 0, 4, 8, 12, 16, 20, 24, 28, 32, 40, 48},
                 KernelModule.expectedLayout(List.of(CudaModelOps.ADAMW_ARGS)));
     }
 

@@ -20,6 +20,7 @@ import dev.float8j.runtime.ops.NormResult;
 import dev.float8j.runtime.quant.NonFiniteException;
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
+import java.util.List;
 import java.util.Random;
 import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
@@ -137,8 +138,33 @@ class KnownAmaxTest {
         }
         for (int step = 1; step <= 2; step++) {
             ops.adamw(device[0], device[1], device[2], device[3], new AdamWStep(0.5f, 0.9f, 0.95f, 1e-8f, 0.1f, step),
-                    null, 0f);
+                    null, 0f, null);
             assertReportedAndUsed(device[0], "adamw's param after step " + step);
+        }
+    }
+
+    /**
+     * An update its guard skips (a NaN loss, an infinite sum of squares) leaves the weight as it was and still
+     * reports its amax, that of the unchanged weight, which the next cast then uses. 19 x 23 elements take the
+     * four-wide loop and its tail.
+     */
+    @Test
+    void aSkippedAdamwReportsTheUnchangedWeightsAmax() {
+        Tensor weight = random(23, DType.F32, 19, 23, 1);
+        weight.set(18, 22, -7.5f);  // the largest |value|, in the tail
+        float[] before = weight.toFloatArray().clone();
+        Tensor[] device = {cuda.toDevice(weight), cuda.toDevice(random(24, DType.F32, 19, 23, 1)),
+                cuda.toDevice(Tensor.zeros(DType.F32, 19, 23)), cuda.toDevice(Tensor.zeros(DType.F32, 19, 23))};
+        Tensor nanLoss = cuda.toDevice(Tensor.of(new float[] {Float.NaN}, 1, 1));
+        Tensor finiteLoss = cuda.toDevice(Tensor.of(new float[] {1.5f}, 1, 1));
+        Tensor infiniteSum = cuda.toDevice(Tensor.of(new float[] {Float.POSITIVE_INFINITY}, 1, 1));
+        Tensor[][] guards = {{nanLoss, ops.sumOfSquares(List.of(device[1]))}, {finiteLoss, infiniteSum}};
+        for (int k = 0; k < guards.length; k++) {
+            ops.adamw(device[0], device[1], device[2], device[3], new AdamWStep(0.5f, 0.9f, 0.95f, 1e-8f, 0.1f, 1),
+                    guards[k][1], 1f, guards[k][0]);
+            assertEquals(7.5f, reportedAmax(device[0], "guard " + k), 0f, "guard " + k + ": reported amax");
+            assertArrayEquals(before, cuda.toHost(device[0]).toFloatArray(), "guard " + k + ": the weight");
+            assertReportedAndUsed(device[0], "the skipped adamw's param, guard " + k);
         }
     }
 

@@ -264,7 +264,7 @@ class ReferenceModelOpsTest {
         for (int t = 1; t <= 2; t++) {
             Tensor g = Tensor.of(grads[t - 1].clone(), 1, 2);
             Tensor sumSq = OPS.sumOfSquares(List.of(g));
-            OPS.adamw(w, g, m, v, new AdamWStep(0.1f, 0.9f, 0.999f, 1e-8f, 0.01f, t), sumSq, 1f);
+            OPS.adamw(w, g, m, v, new AdamWStep(0.1f, 0.9f, 0.999f, 1e-8f, 0.01f, t), sumSq, 1f, null);
             double norm = Math.hypot(grads[t - 1][0], grads[t - 1][1]);
             double clip = Math.min(1, 1 / (norm + 1e-6)); // 1/5 at step 1, none at step 2
             for (int i = 0; i < 2; i++) {
@@ -278,6 +278,36 @@ class ReferenceModelOpsTest {
                 assertEquals(mom[i], m.get(0, i), 1e-6);
             }
         }
+    }
+
+    @Test
+    void aGuardedAdamwWritesNothingOnANonFiniteLossOrSumOfSquares() {
+        Tensor w = Tensor.of(new float[] {1, -2}, 1, 2);
+        Tensor m = Tensor.of(new float[] {0.5f, -0.25f}, 1, 2);
+        Tensor v = Tensor.of(new float[] {0.25f, 1}, 1, 2);
+        Tensor g = Tensor.of(new float[] {3, -4}, 1, 2);
+        AdamWStep step = new AdamWStep(0.1f, 0.9f, 0.999f, 1e-8f, 0.01f, 2);
+        Tensor finiteLoss = Tensor.of(new float[] {2.5f}, 1, 1);
+        Tensor finiteSum = Tensor.of(new float[] {25}, 1, 1);
+        Tensor[][] guards = {{Tensor.of(new float[] {Float.NaN}, 1, 1), finiteSum},
+                {finiteLoss, Tensor.of(new float[] {Float.POSITIVE_INFINITY}, 1, 1)},
+                {Tensor.of(new float[] {Float.NEGATIVE_INFINITY}, 1, 1), null}};
+        for (Tensor[] guard : guards) {
+            OPS.adamw(w, g, m, v, step, guard[1], 1f, guard[0]);
+            String what = "loss " + guard[0].get(0, 0) + ", sum of squares "
+                    + (guard[1] == null ? "none" : guard[1].get(0, 0));
+            assertArrayEquals(new float[] {1, -2}, w.toFloatArray(), what + ": param");
+            assertArrayEquals(new float[] {0.5f, -0.25f}, m.toFloatArray(), what + ": expAvg");
+            assertArrayEquals(new float[] {0.25f, 1}, v.toFloatArray(), what + ": expAvgSq");
+        }
+        // finite scalars let the update through, bit for bit the unguarded one
+        Tensor[] unguarded = {w.copy(), m.copy(), v.copy()};
+        OPS.adamw(unguarded[0], g, unguarded[1], unguarded[2], step, finiteSum, 1f, null);
+        OPS.adamw(w, g, m, v, step, finiteSum, 1f, finiteLoss);
+        assertArrayEquals(unguarded[0].toFloatArray(), w.toFloatArray());
+        assertArrayEquals(unguarded[1].toFloatArray(), m.toFloatArray());
+        assertArrayEquals(unguarded[2].toFloatArray(), v.toFloatArray());
+        assertTrue(w.get(0, 0) != 1f, "the finite step moved the weight");
     }
 
     // ---- dtypes ----

@@ -1,5 +1,6 @@
 package dev.float8j.runtime.train;
 
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertThrows;
@@ -20,6 +21,8 @@ import dev.float8j.runtime.nn.Parameter;
 import dev.float8j.runtime.nn.transformer.LlamaConfig;
 import dev.float8j.runtime.nn.transformer.LlamaModel;
 import java.util.Arrays;
+import java.util.LinkedHashMap;
+import java.util.Map;
 import org.junit.jupiter.api.Test;
 
 class LlamaTrainerTest {
@@ -244,6 +247,58 @@ class LlamaTrainerTest {
         assertEquals("step 0: the loss is NaN; every parameter is finite; the first module whose output holds NaN or Inf"
                 + " is blocks.1", e.getMessage());
         assertEquals(0, model.savedBytes(), "the diagnosis leaves no saved inputs behind");
+    }
+
+    /**
+     * The update is queued before the host reads the loss and norm, guarded where it runs: a step that skips or fails
+     * on an infinite gradient norm or a NaN loss leaves every weight, both moments of every weight and the
+     * optimizer's step count as they were after the last good step, on the reference and the CPU backends.
+     */
+    @Test
+    void aSkippedOrFailedStepLeavesWeightsMomentsAndStepCount() {
+        for (Backend backend : new Backend[] {new ReferenceBackend(), new CpuBackend(2)}) {
+            for (LlamaTrainer.OnNonFinite onNonFinite : LlamaTrainer.OnNonFinite.values()) {
+                for (boolean nanLoss : new boolean[] {false, true}) {
+                    String what = onNonFinite + (nanLoss ? " on a NaN loss" : " on an infinite gradient") + " on "
+                            + backend.getClass().getSimpleName();
+                    Backend before = Backends.current();
+                    Backends.use(backend);
+                    try {
+                        assertStepLeavesTheState(onNonFinite, nanLoss, what);
+                    } finally {
+                        Backends.use(before);
+                    }
+                }
+            }
+        }
+    }
+
+    private static void assertStepLeavesTheState(LlamaTrainer.OnNonFinite onNonFinite, boolean nanLoss, String what) {
+        Poisoned[] q = new Poisoned[1];
+        Init.seed(15);
+        LlamaModel model = new LlamaModel(TINY, DType.F32,
+                (name, in, out) -> name.equals("blocks.0.attn.q") ? (q[0] = new Poisoned(in, out)) : new Linear(in, out));
+        LlamaTrainer trainer = new LlamaTrainer(model, settings(onNonFinite));
+        int[][] b = batch(0);
+        trainer.step(b[0], b[1], BATCH, TINY.seq());
+        // copies taken before the step under test, not values it computes
+        Map<String, float[]> weights = new LinkedHashMap<>();
+        model.namedParameters().forEach((name, p) -> weights.put(name, p.value().toFloatArray().clone()));
+        Map<String, float[]> moments = new LinkedHashMap<>();
+        trainer.optimizer().state().forEach((name, m) -> moments.put(name, m.clone()));
+
+        q[0].output = nanLoss;
+        q[0].gradient = !nanLoss;
+        if (onNonFinite == LlamaTrainer.OnNonFinite.FAIL) {
+            assertThrows(NonFiniteTrainingException.class, () -> trainer.step(b[0], b[1], BATCH, TINY.seq()), what);
+        } else {
+            assertTrue(trainer.step(b[0], b[1], BATCH, TINY.seq()).skipped(), what);
+        }
+        assertEquals(1, trainer.optimizer().steps(), what + ": optimizer steps");
+        model.namedParameters().forEach((name, p) ->
+                assertArrayEquals(weights.get(name), p.value().toFloatArray(), what + ": " + name));
+        assertEquals(moments.keySet(), trainer.optimizer().state().keySet(), what);
+        trainer.optimizer().state().forEach((name, m) -> assertArrayEquals(moments.get(name), m, what + ": " + name));
     }
 
     @Test

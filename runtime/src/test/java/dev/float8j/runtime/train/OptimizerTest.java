@@ -1,5 +1,6 @@
 package dev.float8j.runtime.train;
 
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 
@@ -38,6 +39,49 @@ class OptimizerTest {
             }
         }
         assertEquals(2, adam.steps());
+    }
+
+    /**
+     * A guarded step that met a NaN loss or an infinite norm, once taken back, leaves AdamW as it was: weights, moments
+     * and step count; the next step is bit for bit the one an optimizer that never saw it takes.
+     */
+    @Test
+    void aGuardedAdamWStepTakenBackLeavesNoTrace() {
+        One guarded = new One();
+        One plain = new One();
+        AdamW adam = new AdamW(guarded.parameters(), 0.1, 0.9, 0.999, 1e-8, 0.01);
+        AdamW twin = new AdamW(plain.parameters(), 0.1, 0.9, 0.999, 1e-8, 0.01);
+        Tensor finiteLoss = Tensor.of(new float[] {1.5f}, 1, 1);
+        guarded.w.grad().data()[0] = 0.5f;
+        plain.w.grad().data()[0] = 0.5f;
+        adam.step(Tensor.of(new float[] {0.25f}, 1, 1), 1f, finiteLoss);
+        twin.step(Tensor.of(new float[] {0.25f}, 1, 1), 1f, null);
+        float[] w = guarded.w.value().toFloatArray().clone();
+        float[] expAvg = adam.state().get("w.exp_avg").clone();
+        float[] expAvgSq = adam.state().get("w.exp_avg_sq").clone();
+        Tensor[][] nonFinite = {{Tensor.of(new float[] {Float.NaN}, 1, 1), Tensor.of(new float[] {0.25f}, 1, 1)},
+                {finiteLoss, Tensor.of(new float[] {Float.POSITIVE_INFINITY}, 1, 1)}};
+        for (Tensor[] guard : nonFinite) {
+            adam.step(guard[1], 1f, guard[0]);
+            assertEquals(2, adam.steps(), "counted until taken back");
+            adam.uncountSkippedStep();
+            assertEquals(1, adam.steps());
+            assertArrayEquals(w, guarded.w.value().toFloatArray());
+            assertArrayEquals(expAvg, adam.state().get("w.exp_avg"));
+            assertArrayEquals(expAvgSq, adam.state().get("w.exp_avg_sq"));
+        }
+        guarded.w.grad().data()[1] = 2f;
+        plain.w.grad().data()[1] = 2f;
+        Tensor sum = Tensor.of(new float[] {4.25f}, 1, 1);
+        adam.step(sum, 1f, finiteLoss);
+        twin.step(sum, 1f, null);
+        assertArrayEquals(plain.w.value().toFloatArray(), guarded.w.value().toFloatArray());
+        assertEquals(twin.state().keySet(), adam.state().keySet());
+        for (String name : twin.state().keySet()) {
+            assertArrayEquals(twin.state().get(name), adam.state().get(name), name);
+        }
+        assertEquals(2, adam.steps());
+        assertThrows(IllegalStateException.class, () -> new AdamW(plain.parameters(), 0.1, 0).uncountSkippedStep());
     }
 
     @Test

@@ -165,6 +165,44 @@ class ShardedLlamaTrainerTest {
         }
     }
 
+    /**
+     * The update is queued before the host reads the all-reduced loss and norm, guarded by them where it runs: a NaN
+     * in one rank's shard makes every rank's loss NaN, and every rank's step is skipped with its shards, their
+     * moments and the optimizer's step count as the last good step left them.
+     */
+    @Test
+    void aSkippedStepLeavesShardsMomentsAndStepCountOnEveryRank() {
+        LlamaTrainer.Settings skipping = new LlamaTrainer.Settings(new LearningRateSchedule(1e-2, 1e-3, 2, 40), 0.01,
+                0.5f, LlamaTrainer.OnNonFinite.SKIP_STEP);
+        List<LlamaModel> models = List.of(model(LinearFactory.highPrecision()), model(LinearFactory.highPrecision()));
+        InProcessGroup.run(2, c -> {
+            ShardedLlamaTrainer trainer = new ShardedLlamaTrainer(c, models.get(c.rank()), skipping);
+            int[][] b = batch(0);
+            trainer.step(b[0], b[1], BATCH, TINY.seq());
+            List<Parameter> shards = trainer.optimizer().parameters();
+            if (c.rank() == 0) {
+                // token 0's embedding, which every batch's inputs use
+                assertEquals("embed_weight", shards.get(0).name());
+                shards.get(0).value().data()[0] = Float.NaN;
+                shards.get(0).markChanged();
+            }
+            // copies taken before the step under test, not values it computes
+            List<float[]> values = shards.stream().map(p -> p.value().toFloatArray().clone()).toList();
+            List<float[]> moments = trainer.optimizer().state().values().stream().map(float[]::clone).toList();
+
+            assertTrue(trainer.step(b[0], b[1], BATCH, TINY.seq()).skipped(), "rank " + c.rank());
+            assertEquals(1, trainer.optimizer().steps(), "rank " + c.rank());
+            for (int i = 0; i < shards.size(); i++) {
+                assertArrayEquals(values.get(i), shards.get(i).value().toFloatArray(), shards.get(i).name());
+            }
+            List<float[]> after = List.copyOf(trainer.optimizer().state().values());
+            for (int i = 0; i < moments.size(); i++) {
+                assertArrayEquals(moments.get(i), after.get(i), "moment " + i + " on rank " + c.rank());
+            }
+            return null;
+        });
+    }
+
     @Test
     void oneRankIsLlamaTrainerBitForBit() {
         float[] expected = oneRank(LinearFactory.highPrecision());
