@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Builds benchmarks/cublaslt_search.cu with nvcc and runs it: cuBLASLt's whole configuration space for the Llama step's
+# Builds benchmarks/cublaslt_search.cu with nvcc and runs it: cuBLASLt's configurations around its heuristic's choice for the Llama step's
 # FP8 gemms, rowwise against tensorwise scales. For a GPU host with the CUDA toolkit; run from the repository root (or
 # the staged .gpu/ copy). Arguments: [calls per timing] [ms of timing per shape and scale mode].
 set -euo pipefail

@@ -1,13 +1,13 @@
-// Searches cuBLASLt's whole configuration space, not only what its heuristic offers, for the FP8 gemms of the Llama
+// Searches cuBLASLt's configurations beyond the one its heuristic picks, for the FP8 gemms of the Llama
 // benchmark's step (4 layers, dim 4096, FFN 14336, 32/8 heads, 4 x 4096 tokens) with rowwise (outer-vector) scales,
 // next to the same gemms with tensorwise scales. The heuristic offers one configuration for rowwise scales, and it runs
-// about 10% slower than the tensorwise one at the largest shapes; the question is whether another algorithm, tile,
-// stage count, swizzle or cluster shape that cuBLASLt accepts for rowwise scales is as fast as tensorwise.
+// about 10% slower than the tensorwise one at the largest shapes; the question is whether another tile, custom option,
+// swizzle or cluster shape that cuBLASLt accepts for rowwise scales is as fast as tensorwise.
 //
-// For every algorithm id cuBLASLt lists for E4M3 x E4M3 -> BF16 (or F32): every tile and stage count the algorithm
-// reports, CTA swizzling off and on, and three cluster shapes; each configuration cuBLASLtMatmulAlgoCheck accepts is
-// timed, within a time budget per shape. Arguments: [calls per timing, default 5] [ms of timing per shape and scale
-// mode, default 12000]. Needs cublasLt.h (the GPU host's CUDA toolkit). Build and run with benchmarks/cublaslt-search.sh.
+// Around the heuristic's algorithm and stage count: every tile, custom option, CTA swizzle and cluster shape it accepts,
+// timed within a budget per shape; the tensorwise choice is also tried as it is with rowwise scales. Arguments: [calls
+// per timing, default 5] [ms of timing per shape and scale mode, default 12000]. Needs cublasLt.h (the GPU host's CUDA
+// toolkit). Build and run with benchmarks/cublaslt-search.sh.
 #include <cublasLt.h>
 #include <cuda_runtime.h>
 #include <algorithm>
@@ -139,80 +139,92 @@ static std::vector<uint32_t> capabilityIds(const cublasLtMatmulAlgo_t &a, cublas
   return ids;
 }
 
-// Times configurations until budgetMs of timing is spent, so that a shape with thousands of accepted configurations
-// does not take the whole run; the line says how many were timed.
-static void search(cublasLtHandle_t lt, void *workspace, const Gemm &g, cublasLtMatmulMatrixScale_t mode,
-                   const char *modeName, int reps, double budgetMs) {
+// The configuration space around the heuristic's choice: the same algorithm and stage count, every tile the algorithm
+// lists, every custom option up to its maximum, CTA swizzling off and on, and cluster shapes up to 8 blocks. Those
+// cublasLtMatmulAlgoCheck accepts are timed until budgetMs of timing is spent; the three fastest are printed. `other`
+// (or null) is a configuration found for the other scale mode, tried as it is under this one.
+static cublasLtMatmulAlgo_t search(cublasLtHandle_t lt, void *workspace, const Gemm &g, cublasLtMatmulMatrixScale_t mode,
+                                   const char *modeName, int reps, double budgetMs, const cublasLtMatmulAlgo_t *other) {
   Problem p = make(lt, workspace, g, mode);
   double flops = 2.0 * g.m * g.n * g.k;
   char config[256];
-  // the heuristic's own first choice: what float8j runs today
   cublasLtMatmulPreference_t pref;
   CHECK_LT(cublasLtMatmulPreferenceCreate(&pref));
   size_t ws = WORKSPACE;
   CHECK_LT(cublasLtMatmulPreferenceSetAttribute(pref, CUBLASLT_MATMUL_PREF_MAX_WORKSPACE_BYTES, &ws, sizeof ws));
   cublasLtMatmulHeuristicResult_t first{};
   int found = 0;
-  double heuristicMs = -1;
-  if (cublasLtMatmulAlgoGetHeuristic(lt, p.desc, p.la, p.lb, p.ld, p.ld, pref, 1, &first, &found) ==
-          CUBLAS_STATUS_SUCCESS && found > 0) {
-    heuristicMs = time(p, first.algo, reps);
-    describe(config, sizeof config, first.algo);
-    printf("%s,%s,%ld,%ld,%ld,heuristic,%.4f,%.0f,%s\n", g.what, modeName, g.m, g.n, g.k, heuristicMs,
-           flops / heuristicMs / 1e9, config);
+  CHECK_LT(cublasLtMatmulAlgoGetHeuristic(lt, p.desc, p.la, p.lb, p.ld, p.ld, pref, 1, &first, &found));
+  if (found == 0) {
+    printf("%s,%s,%ld,%ld,%ld,no heuristic result\n", g.what, modeName, g.m, g.n, g.k);
+    exit(1);
   }
-  int ids[128];
-  int idCount = 0;
-  cudaDataType_t t8 = CUDA_R_8F_E4M3;
-  CHECK_LT(cublasLtMatmulAlgoGetIds(lt, CUBLAS_COMPUTE_32F, CUDA_R_32F, t8, t8, g.dType, g.dType, 128, ids, &idCount));
-  double bestMs = 1e30;
-  char best[256] = "none";
-  int tried = 0, accepted = 0, timed = 0;
-  double spentMs = 0;
-  const uint16_t clusters[] = {CUBLASLT_CLUSTER_SHAPE_AUTO, CUBLASLT_CLUSTER_SHAPE_1x1x1, CUBLASLT_CLUSTER_SHAPE_2x1x1,
-                               CUBLASLT_CLUSTER_SHAPE_1x2x1};
-  for (int i = 0; i < idCount; i++) {
-    cublasLtMatmulAlgo_t algo;
-    if (cublasLtMatmulAlgoInit(lt, CUBLAS_COMPUTE_32F, CUDA_R_32F, t8, t8, g.dType, g.dType, ids[i], &algo) !=
-        CUBLAS_STATUS_SUCCESS) {
-      continue;
+  double heuristicMs = time(p, first.algo, reps);
+  describe(config, sizeof config, first.algo);
+  printf("%s,%s,%ld,%ld,%ld,heuristic,%.4f,%.0f,%s\n", g.what, modeName, g.m, g.n, g.k, heuristicMs,
+         flops / heuristicMs / 1e9, config);
+  if (other != nullptr) {
+    cublasLtMatmulHeuristicResult_t check{};
+    describe(config, sizeof config, *other);
+    if (cublasLtMatmulAlgoCheck(lt, p.desc, p.la, p.lb, p.ld, p.ld, other, &check) == CUBLAS_STATUS_SUCCESS) {
+      double ms = time(p, *other, reps);
+      printf("%s,%s,%ld,%ld,%ld,the other scale mode's choice,%.4f,%.0f,%s\n", g.what, modeName, g.m, g.n, g.k, ms,
+             flops / ms / 1e9, config);
+    } else {
+      printf("%s,%s,%ld,%ld,%ld,the other scale mode's choice refused,-,-,%s\n", g.what, modeName, g.m, g.n, g.k, config);
     }
-    std::vector<uint32_t> tiles = capabilityIds(algo, CUBLASLT_ALGO_CAP_TILE_IDS);
-    std::vector<uint32_t> stages = capabilityIds(algo, CUBLASLT_ALGO_CAP_STAGES_IDS);
-    for (uint32_t tile : tiles) {
-      for (uint32_t stage : stages) {
-        for (uint32_t swizzle = 0; swizzle < 2; swizzle++) {
-          for (uint16_t cluster : clusters) {
-            cublasLtMatmulAlgo_t c = algo;
-            cublasLtMatmulAlgoConfigSetAttribute(&c, CUBLASLT_ALGO_CONFIG_TILE_ID, &tile, sizeof tile);
-            cublasLtMatmulAlgoConfigSetAttribute(&c, CUBLASLT_ALGO_CONFIG_STAGES_ID, &stage, sizeof stage);
-            cublasLtMatmulAlgoConfigSetAttribute(&c, CUBLASLT_ALGO_CONFIG_CTA_SWIZZLING, &swizzle, sizeof swizzle);
-            cublasLtMatmulAlgoConfigSetAttribute(&c, CUBLASLT_ALGO_CONFIG_CLUSTER_SHAPE_ID, &cluster, sizeof cluster);
-            cublasLtMatmulHeuristicResult_t check{};
-            tried++;
-            if (cublasLtMatmulAlgoCheck(lt, p.desc, p.la, p.lb, p.ld, p.ld, &c, &check) != CUBLAS_STATUS_SUCCESS ||
-                check.workspaceSize > WORKSPACE) {
-              continue;
-            }
-            accepted++;
-            if (spentMs > budgetMs) continue;
-            double ms = time(p, c, reps);
-            timed++;
-            spentMs += (ms > 0 ? ms : 0) * (reps + 2);
-            if (ms > 0 && ms < bestMs) {
-              bestMs = ms;
-              describe(best, sizeof best, c);
-            }
+  }
+  uint32_t stage = get<uint32_t>(first.algo, CUBLASLT_ALGO_CONFIG_STAGES_ID);
+  std::vector<uint32_t> tiles = capabilityIds(first.algo, CUBLASLT_ALGO_CAP_TILE_IDS);
+  uint32_t customMax = 0;
+  size_t written = 0;
+  cublasLtMatmulAlgoCapGetAttribute(&first.algo, CUBLASLT_ALGO_CAP_CUSTOM_OPTION_MAX, &customMax, sizeof customMax,
+                                    &written);
+  const uint16_t clusters[] = {CUBLASLT_CLUSTER_SHAPE_AUTO, CUBLASLT_CLUSTER_SHAPE_1x1x1, CUBLASLT_CLUSTER_SHAPE_2x1x1,
+                               CUBLASLT_CLUSTER_SHAPE_4x1x1, CUBLASLT_CLUSTER_SHAPE_1x2x1, CUBLASLT_CLUSTER_SHAPE_2x2x1,
+                               CUBLASLT_CLUSTER_SHAPE_4x2x1, CUBLASLT_CLUSTER_SHAPE_1x4x1, CUBLASLT_CLUSTER_SHAPE_2x4x1,
+                               CUBLASLT_CLUSTER_SHAPE_8x1x1, CUBLASLT_CLUSTER_SHAPE_1x8x1};
+  std::vector<std::pair<double, cublasLtMatmulAlgo_t>> timed;
+  int tried = 0, accepted = 0;
+  double spentMs = 0;
+  for (uint32_t tile : tiles) {
+    for (uint32_t custom = 0; custom <= customMax; custom++) {
+      for (uint32_t swizzle = 0; swizzle < 2; swizzle++) {
+        for (uint16_t cluster : clusters) {
+          cublasLtMatmulAlgo_t c = first.algo;
+          cublasLtMatmulAlgoConfigSetAttribute(&c, CUBLASLT_ALGO_CONFIG_TILE_ID, &tile, sizeof tile);
+          cublasLtMatmulAlgoConfigSetAttribute(&c, CUBLASLT_ALGO_CONFIG_STAGES_ID, &stage, sizeof stage);
+          cublasLtMatmulAlgoConfigSetAttribute(&c, CUBLASLT_ALGO_CONFIG_CUSTOM_OPTION, &custom, sizeof custom);
+          cublasLtMatmulAlgoConfigSetAttribute(&c, CUBLASLT_ALGO_CONFIG_CTA_SWIZZLING, &swizzle, sizeof swizzle);
+          cublasLtMatmulAlgoConfigSetAttribute(&c, CUBLASLT_ALGO_CONFIG_CLUSTER_SHAPE_ID, &cluster, sizeof cluster);
+          cublasLtMatmulHeuristicResult_t check{};
+          tried++;
+          if (cublasLtMatmulAlgoCheck(lt, p.desc, p.la, p.lb, p.ld, p.ld, &c, &check) != CUBLAS_STATUS_SUCCESS ||
+              check.workspaceSize > WORKSPACE) {
+            continue;
+          }
+          accepted++;
+          if (spentMs > budgetMs) continue;
+          double ms = time(p, c, reps);
+          if (ms > 0) {
+            spentMs += ms * (reps + 2);
+            timed.push_back({ms, c});
           }
         }
       }
     }
   }
-  printf("%s,%s,%ld,%ld,%ld,best of %d timed (%d accepted of %d tried; %d ids),%.4f,%.0f,%s\n", g.what, modeName, g.m,
-         g.n, g.k, timed, accepted, tried, idCount, bestMs, flops / bestMs / 1e9, best);
+  std::sort(timed.begin(), timed.end(), [](const auto &a, const auto &b) { return a.first < b.first; });
+  for (size_t i = 0; i < timed.size() && i < 3; i++) {
+    describe(config, sizeof config, timed[i].second);
+    printf("%s,%s,%ld,%ld,%ld,fastest %zu of %zu timed (%d accepted of %d tried; custom options 0-%u),%.4f,%.0f,%s\n",
+           g.what, modeName, g.m, g.n, g.k, i + 1, timed.size(), accepted, tried, customMax, timed[i].first,
+           flops / timed[i].first / 1e9, config);
+  }
   fflush(stdout);
   cublasLtMatmulPreferenceDestroy(pref);
   destroy(p);
+  return first.algo;
 }
 
 int main(int argc, char **argv) {
@@ -230,8 +242,9 @@ int main(int argc, char **argv) {
   };
   printf("gemm,scales,m,n,k,what,ms,tflops,config\n");
   for (const Gemm &g : gemms) {
-    search(lt, workspace, g, CUBLASLT_MATMUL_MATRIX_SCALE_SCALAR_32F, "tensorwise", reps, budgetMs);
-    search(lt, workspace, g, CUBLASLT_MATMUL_MATRIX_SCALE_OUTER_VEC_32F, "rowwise", reps, budgetMs);
+    cublasLtMatmulAlgo_t tensorwise =
+        search(lt, workspace, g, CUBLASLT_MATMUL_MATRIX_SCALE_SCALAR_32F, "tensorwise", reps, budgetMs, nullptr);
+    search(lt, workspace, g, CUBLASLT_MATMUL_MATRIX_SCALE_OUTER_VEC_32F, "rowwise", reps, budgetMs, &tensorwise);
   }
   return 0;
 }
