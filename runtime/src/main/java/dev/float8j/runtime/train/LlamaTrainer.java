@@ -120,11 +120,7 @@ public final class LlamaTrainer {
         } catch (NonFiniteException e) {
             // an FP8 layer refused to quantize NaN or Inf mid-pass; its message names the tensor
             model.discardSaved();
-            String problem = "an FP8 layer met NaN or Inf: " + e.getMessage();
-            if (settings.onNonFinite() == OnNonFinite.FAIL) {
-                throw new NonFiniteTrainingException(step, problem);
-            }
-            return skip(problem, Float.NaN, Double.NaN, lr, start);
+            return failOrSkip("an FP8 layer met NaN or Inf: " + e.getMessage(), Float.NaN, Double.NaN, lr, start);
         }
         // read now, not kept: a gradient zeroed on a device is written by the first product it receives (Parameter)
         List<Tensor> grads = new ArrayList<>(params.size());
@@ -142,9 +138,10 @@ public final class LlamaTrainer {
             loss = readScalar(result.loss());
             squares = readScalar(sumOfSquares);
         } catch (NonFiniteException e) {
-            // a GPU cast of this step met NaN or Inf and says so at this first wait; the update's guard saw it too
+            // a GPU cast of this step met NaN or Inf and says so at this first wait (CPU casts throw mid-pass, above);
+            // the update's guard saw it too and wrote nothing
             optimizer.uncountSkippedStep();
-            throw e;
+            return failOrSkip("an FP8 layer met NaN or Inf: " + e.getMessage(), Float.NaN, Double.NaN, lr, start);
         }
         if (Float.isFinite(loss) && Double.isFinite(squares)) {
             return new StepResult(step++, loss, Math.sqrt(squares), lr, false, System.nanoTime() - start);
@@ -154,6 +151,11 @@ public final class LlamaTrainer {
         String problem = !Float.isFinite(loss) ? "the loss is " + loss + "; " + whereTheForwardTurnsNonFinite(inputs)
                 : "the gradient of " + String.join(", ", nonFinite(ops, true)) + " holds NaN or Inf (the loss, " + loss
                         + ", is finite)";
+        return failOrSkip(problem, loss, squares, lr, start);
+    }
+
+    /** A step that met NaN or Inf, the weights and optimizer untouched: fails or is skipped, as the settings say. */
+    private StepResult failOrSkip(String problem, float loss, double squares, double lr, long start) {
         if (settings.onNonFinite() == OnNonFinite.FAIL) {
             throw new NonFiniteTrainingException(step, problem);
         }

@@ -1,6 +1,8 @@
 package dev.float8j.runtime.cuda;
 
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import dev.float8j.plan.Float8Plan;
@@ -12,12 +14,16 @@ import dev.float8j.runtime.nn.Float8Linear;
 import dev.float8j.runtime.nn.Init;
 import dev.float8j.runtime.nn.Linear;
 import dev.float8j.runtime.nn.LinearFactory;
+import dev.float8j.runtime.nn.Parameter;
 import dev.float8j.runtime.nn.transformer.LlamaConfig;
 import dev.float8j.runtime.nn.transformer.LlamaModel;
 import dev.float8j.runtime.train.LearningRateSchedule;
 import dev.float8j.runtime.train.LlamaTrainer;
+import dev.float8j.runtime.train.NonFiniteTrainingException;
 import java.nio.file.Path;
+import java.util.ArrayList;
 import java.util.Arrays;
+import java.util.List;
 import java.util.Map;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
@@ -190,5 +196,44 @@ class CudaLlamaTrainingTest {
         });
         assertTrue(Arrays.equals(straight, resumed), "bit for bit: " + Arrays.toString(straight) + " vs "
                 + Arrays.toString(resumed));
+    }
+
+    /**
+     * A NaN in an FP8 layer's weight: the step fails naming the step, and nothing changes. The update is queued before
+     * the host reads the loss; its guard (the loss, the gradient norm, the casts' fault word) keeps it from writing, and
+     * the optimizer's step count is taken back.
+     */
+    @Test
+    void aNanWeightFailsTheStepAndTheQueuedUpdateWritesNothing() {
+        CudaBackend cuda = TestGpu.require();
+        on(cuda, () -> {
+            LlamaTrainer t = trainer(cuda, Float8Plan.tensorwise());
+            steps(t, 0, 2);
+            List<Parameter> params = t.optimizer().parameters();
+            Parameter gate = params.stream().filter(p -> p.name().contains("mlp.gate")).findFirst().orElseThrow();
+            float[] poisoned = gate.toHost(gate.value()).data().clone();
+            poisoned[7] = Float.NaN;
+            gate.copyFromHost(gate.value(), poisoned);
+            List<float[]> weights = new ArrayList<>();
+            for (Parameter p : params) {
+                weights.add(p.toHost(p.value()).data().clone());
+            }
+            Map<String, float[]> moments = t.optimizer().state();
+            long updates = t.optimizer().steps();
+            int[][] b = batch(2);
+            NonFiniteTrainingException e = assertThrows(NonFiniteTrainingException.class,
+                    () -> t.step(b[0], b[1], BATCH, SMALL.seq()));
+            assertTrue(e.getMessage().contains("step 2"), e.getMessage());
+            for (int i = 0; i < params.size(); i++) {
+                Parameter p = params.get(i);
+                assertArrayEquals(weights.get(i), p.toHost(p.value()).data(), p.name() + " unchanged");
+            }
+            Map<String, float[]> after = t.optimizer().state();
+            for (Map.Entry<String, float[]> m : moments.entrySet()) {
+                assertArrayEquals(m.getValue(), after.get(m.getKey()), m.getKey() + " unchanged");
+            }
+            assertEquals(updates, t.optimizer().steps(), "the skipped update is not counted");
+            return null;
+        });
     }
 }
