@@ -31,50 +31,45 @@ __device__ __forceinline__ void unpack(BF16x4 w, float* v) {
     v[2] = __uint_as_float(w.hi << 16); v[3] = __uint_as_float(w.hi & 0xFFFF0000u);
 }
 
+// Calls f(q, v) for each quad q of the row that this thread holds in raw, v its four logits as floats.
+template <class F>
+__device__ __forceinline__ void for_each_quad(const BF16x4 (&raw)[CE_ROW_QUADS], int quads, F f) {
+#pragma unroll
+    for (int j = 0; j < CE_ROW_QUADS; j++) {
+        int q = threadIdx.x + j * CE_THREADS;
+        if (q < quads) {
+            float v[4];
+            unpack(raw[j], v);
+            f(q, v);
+        }
+    }
+}
+
 // The register-resident BF16 row of block blockIdx.x (see the top of this file); returns the row's log-sum-exp.
 __device__ __forceinline__ float bf16_row_in_registers(const void* logits, int target, void* dLogits, int rows,
                                                        int classes, float* scratch) {
     long q0 = (long) blockIdx.x * classes / 4;
     int quads = classes / 4;
     BF16x4 raw[CE_ROW_QUADS];
-    float m = -__int_as_float(0x7F800000);
+    // every load is issued before the first is used, so the whole row is in flight at once
 #pragma unroll
     for (int j = 0; j < CE_ROW_QUADS; j++) {
         int q = threadIdx.x + j * CE_THREADS;
         if (q < quads) raw[j] = ((const BF16x4*) logits)[q0 + q];
     }
-#pragma unroll
-    for (int j = 0; j < CE_ROW_QUADS; j++) {
-        int q = threadIdx.x + j * CE_THREADS;
-        if (q < quads) {
-            float v[4];
-            unpack(raw[j], v);
-            m = fmaxf(fmaxf(m, fmaxf(v[0], v[1])), fmaxf(v[2], v[3]));
-        }
-    }
+    float m = -__int_as_float(0x7F800000);
+    for_each_quad(raw, quads, [&](int, float* v) { m = fmaxf(fmaxf(m, fmaxf(v[0], v[1])), fmaxf(v[2], v[3])); });
     m = block_max(m, scratch);
     float s = 0.0f;
-#pragma unroll
-    for (int j = 0; j < CE_ROW_QUADS; j++) {
-        int q = threadIdx.x + j * CE_THREADS;
-        if (q < quads) {
-            float v[4];
-            unpack(raw[j], v);
-            s += (expf(v[0] - m) + expf(v[1] - m)) + (expf(v[2] - m) + expf(v[3] - m));
-        }
-    }
+    for_each_quad(raw, quads, [&](int, float* v) {
+        s += (expf(v[0] - m) + expf(v[1] - m)) + (expf(v[2] - m) + expf(v[3] - m));
+    });
     float lse = m + logf(block_sum(s, scratch));
     float scale = 1.0f / rows;
-#pragma unroll
-    for (int j = 0; j < CE_ROW_QUADS; j++) {
-        int q = threadIdx.x + j * CE_THREADS;
-        if (q < quads) {
-            float v[4];
-            unpack(raw[j], v);
-            for (int e = 0; e < 4; e++) v[e] = (expf(v[e] - lse) - (4 * q + e == target ? 1.0f : 0.0f)) * scale;
-            store4(dLogits, q0 + q, DT_BF16, v);
-        }
-    }
+    for_each_quad(raw, quads, [&](int q, float* v) {
+        for (int e = 0; e < 4; e++) v[e] = (expf(v[e] - lse) - (4 * q + e == target ? 1.0f : 0.0f)) * scale;
+        store4(dLogits, q0 + q, DT_BF16, v);
+    });
     return lse;
 }
 
