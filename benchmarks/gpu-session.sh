@@ -37,9 +37,10 @@ for step in "$@"; do
       java_run dev.float8j.benchmarks.cuda.ModelOpsBenchmark 2>&1 | tee "$out/modelops-bench.csv"
       ;;
     llama)
-      # the Llama step: PyTorch's BF16 reference and float8j per recipe (5 warm-up and 10 timed steps each, the protocol
-      # of record), then two more tensorwise steps with every kernel timed and their timeline
-      OUT=$out bash .gpu/llama-gpu.sh "${COMMIT:-unknown}" ${LLAMA_RECIPES:-bf16 tensorwise rowwise} -- warmup=5 steps=10 \
+      # the Llama step: PyTorch's BF16 reference and float8j per recipe (5 warm-up and 10 timed steps each, two rounds,
+      # each system's fastest run: the protocol of record), then two more tensorwise steps with every kernel timed and
+      # their timeline
+      OUT=$out ROUNDS=${LLAMA_ROUNDS:-2} bash .gpu/llama-gpu.sh "${COMMIT:-unknown}" ${LLAMA_RECIPES:-bf16 tensorwise rowwise} -- warmup=5 steps=10 \
         2>&1 | tail -n 8
       java_run -Xmx48g dev.float8j.benchmarks.cuda.LlamaBenchmark tensorwise commit="${COMMIT:-unknown}" warmup=4 steps=2 \
         profile=40 profilesteps=2 timeline="$out/llama-timeline.csv" 2>&1 | tee "$out/llama-kernels.txt" | tail -n 45

@@ -15,22 +15,27 @@ echo "system,recipe,tokens_per_s,step_ms,peak_gib,device,commit,date" | tee "$ou
 # key=value pairs map onto the PyTorch script's options of the same meaning
 py_args=(); for kv in "$@"; do k=${kv%%=*}; v=${kv#*=}; case $k in
   kvHeads) py_args+=(--kv-heads "$v");; commit) ;; *) py_args+=("--$k" "$v");; esac; done
-# PyTorch's step is timed before and after float8j's runs (the GPU's power state drifts over a run); the faster of the
-# two is the CSV's pytorch line, and both are printed as comments
+# The GPU's power state drifts over a run (the 700 W cap moves the SM clock between about 1.0 and 2.0 GHz), by more than
+# the differences being measured. So PyTorch's step is timed before float8j's runs and again after each round of them
+# (ROUNDS rounds, default 1): every system and recipe gets the fastest of its runs as its CSV line, and every run is
+# printed as a comment.
+rounds=${ROUNDS:-1}
 pytorch() {
   PYTHONUNBUFFERED=1 python3 benchmarks/llama_pytorch.py --commit "$commit" "${py_args[@]}" 2>&1 | tee -a /dev/stderr \
     | grep '^pytorch,'
 }
-before=$(pytorch)
-floats=()
-for r in "${recipes[@]}"; do
-  floats+=("$(/tmp/jre/bin/java --add-modules jdk.incubator.vector --enable-native-access=ALL-UNNAMED -Xmx48g ${JAVA_OPTS:-} \
-    -cp '.gpu/lib/*' dev.float8j.benchmarks.cuda.LlamaBenchmark "$r" commit="$commit" "$@" 2>&1 | tee -a /dev/stderr \
-    | grep '^float8j,')")
+runs=("$(pytorch)")
+for ((round = 1; round <= rounds; round++)); do
+  for r in "${recipes[@]}"; do
+    runs+=("$(/tmp/jre/bin/java --add-modules jdk.incubator.vector --enable-native-access=ALL-UNNAMED -Xmx48g ${JAVA_OPTS:-} \
+      -cp '.gpu/lib/*' dev.float8j.benchmarks.cuda.LlamaBenchmark "$r" commit="$commit" "$@" 2>&1 | tee -a /dev/stderr \
+      | grep '^float8j,')")
+  done
+  runs+=("$(pytorch)")
 done
-after=$(pytorch)
-echo "# pytorch before float8j: $before" >&2
-echo "# pytorch after float8j:  $after" >&2
-printf '%s\n%s\n' "$before" "$after" | grep '^pytorch,' | sort -t, -k4,4 -g | head -n 1 >> "$out"
-printf '%s\n' "${floats[@]}" | grep '^float8j,' >> "$out"
+printf '# run: %s\n' "${runs[@]}" >&2
+# the fastest run of each system and recipe (column 4 is step_ms), PyTorch's first
+for key in pytorch,bf16 $(printf 'float8j,%s ' "${recipes[@]}"); do
+  printf '%s\n' "${runs[@]}" | grep "^$key," | sort -t, -k4,4g | head -n 1
+done >> "$out"
 cat "$out"
