@@ -3,7 +3,7 @@
 # Expects in .gpu/: jre.tar.xz (../shared/gpu/pack-jre.sh), lib/*.jar (float8j jars and dependencies),
 # test-classes/ and junit-console.jar for the GPU tests, fp8_vs_pytorch.py.
 # Usage, from the repository root: .gpu/gpu-session.sh STEP... with steps probe, fp8check, test, modelops, llama,
-# attention, attention-kernels, bench, train, llama-demo. Stage .gpu/ first with benchmarks/stage-gpu.sh. COMMIT names the commit in the CSV lines.
+# attention, attention-kernels, gemm-search, bench, train, llama-demo. Stage .gpu/ first with benchmarks/stage-gpu.sh. COMMIT names the commit in the CSV lines.
 # Outputs go to $OUT (default /tmp/float8j-out).
 set -uo pipefail
 out=${OUT:-/tmp/float8j-out}
@@ -53,6 +53,10 @@ for step in "$@"; do
       # attention_sm90.cu alone (Hopper): checked against a double-precision reference and timed, then sanitized
       bash benchmarks/attention-kernels.sh 2>&1 | tee "$out/attention-kernels.txt"
       SANITIZE=1 bash benchmarks/attention-kernels.sh 2>&1 | grep -E "SUMMARY|check:" | tee -a "$out/attention-kernels.txt"
+      ;;
+    gemm-search)
+      # cuBLASLt's configurations around its heuristic's choice for the Llama step's FP8 gemms, rowwise against tensorwise
+      bash benchmarks/cublaslt-search.sh 5 ${SEARCH_MS:-5000} 2>&1 | tee "$out/cublaslt-search.csv"
       ;;
     bench)
       # PyTorch's compiled BF16 linear step before and after float8j's, at the same shapes: the GPU's power state
