@@ -37,14 +37,18 @@ __device__ __forceinline__ void store_elem(void* p, long i, int dtype, float x) 
 struct alignas(16) F32x4 { float x, y, z, w; };
 struct alignas(8) BF16x4 { u32 lo, hi; };
 
+// The four BF16 values of w as floats (exact: a BF16 value is the top half of the F32 one).
+__device__ __forceinline__ void bf16x4_to_floats(BF16x4 w, float* v) {
+    v[0] = __uint_as_float(w.lo << 16); v[1] = __uint_as_float(w.lo & 0xFFFF0000u);
+    v[2] = __uint_as_float(w.hi << 16); v[3] = __uint_as_float(w.hi & 0xFFFF0000u);
+}
+
 __device__ __forceinline__ void load4(const void* p, long q, int dtype, float* v) {
     if (dtype == DT_F32) {
         F32x4 w = ((const F32x4*) p)[q];
         v[0] = w.x; v[1] = w.y; v[2] = w.z; v[3] = w.w;
     } else {
-        BF16x4 w = ((const BF16x4*) p)[q];
-        v[0] = __uint_as_float(w.lo << 16); v[1] = __uint_as_float(w.lo & 0xFFFF0000u);
-        v[2] = __uint_as_float(w.hi << 16); v[3] = __uint_as_float(w.hi & 0xFFFF0000u);
+        bf16x4_to_floats(((const BF16x4*) p)[q], v);
     }
 }
 

@@ -26,11 +26,6 @@ __device__ __forceinline__ float block_max(float v, float* scratch) {
     return v;
 }
 
-__device__ __forceinline__ void unpack(BF16x4 w, float* v) {
-    v[0] = __uint_as_float(w.lo << 16); v[1] = __uint_as_float(w.lo & 0xFFFF0000u);
-    v[2] = __uint_as_float(w.hi << 16); v[3] = __uint_as_float(w.hi & 0xFFFF0000u);
-}
-
 // Calls f(q, v) for each quad q of the row that this thread holds in raw, v its four logits as floats.
 template <class F>
 __device__ __forceinline__ void for_each_quad(const BF16x4 (&raw)[CE_ROW_QUADS], int quads, F f) {
@@ -39,7 +34,7 @@ __device__ __forceinline__ void for_each_quad(const BF16x4 (&raw)[CE_ROW_QUADS],
         int q = threadIdx.x + j * CE_THREADS;
         if (q < quads) {
             float v[4];
-            unpack(raw[j], v);
+            bf16x4_to_floats(raw[j], v);
             f(q, v);
         }
     }

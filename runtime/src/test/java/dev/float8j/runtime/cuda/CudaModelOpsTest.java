@@ -2,6 +2,7 @@ package dev.float8j.runtime.cuda;
 
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
@@ -252,6 +253,33 @@ class CudaModelOpsTest {
             assertClose(expected.loss(), actual.loss(), 2e-5, 0, what + " loss");
             // gradients are about 1/(rows * vocabulary): the absolute bound is far below them
             assertClose(expected.dLogits(), actual.dLogits(), tolerance(dtype), 1e-9, what + " dlogits");
+        }
+    }
+
+    /**
+     * A NaN or infinite logit makes the loss non-finite on every path (the register-resident row's maximum skips NaN,
+     * so its sum of exponentials must carry it), which is what lets the trainer stop such a step.
+     */
+    @Test
+    void aNonFiniteLogitMakesTheLossNonFinite() {
+        for (int vocabulary : new int[] {1000, 32772, 32771}) {
+            for (float bad : new float[] {Float.NaN, Float.POSITIVE_INFINITY, Float.NEGATIVE_INFINITY}) {
+                int rows = 3;
+                float[] data = random(40 + vocabulary, DType.F32, rows, vocabulary).toFloatArray();
+                data[vocabulary + 17] = bad;  // row 1
+                Tensor logits = Tensor.of(data, rows, vocabulary).to(DType.BF16);
+                int[] targets = randomIds(41, rows, vocabulary);
+                float expected = REF.crossEntropy(logits, REF.tokens(targets, 1, rows)).loss().get(0, 0);
+                float actual = cuda.toHost(ops.crossEntropy(cuda.toDevice(logits), ops.tokens(targets, 1, rows)).loss())
+                        .get(0, 0);
+                String what = "cross-entropy over " + vocabulary + " classes with a logit of " + bad;
+                assertEquals(Float.isFinite(expected), Float.isFinite(actual), what + ": reference " + expected
+                        + ", CUDA " + actual);
+                if (!Float.isNaN(bad) && bad < 0) {
+                    continue;  // -Inf is a valid logit of probability 0: the loss stays finite unless it is the target's
+                }
+                assertFalse(Float.isFinite(actual), what + ": " + actual);
+            }
         }
     }
 
