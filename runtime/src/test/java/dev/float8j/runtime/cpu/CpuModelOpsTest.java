@@ -2,6 +2,7 @@ package dev.float8j.runtime.cpu;
 
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertSame;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.fail;
@@ -17,6 +18,7 @@ import dev.float8j.runtime.ops.ModelOps;
 import dev.float8j.runtime.ops.NormResult;
 import dev.float8j.runtime.ops.ReferenceModelOps;
 import dev.float8j.runtime.ops.TokenIds;
+import java.util.Arrays;
 import java.util.List;
 import java.util.Random;
 import java.util.function.Function;
@@ -356,6 +358,7 @@ class CpuModelOpsTest {
         for (int i = 0; i < 3; i++) {
             assertArrayEquals(unguarded[i].toFloatArray(), state[i].toFloatArray(), "finite guard, tensor " + i);
         }
+        assertFalse(Arrays.equals(before[0], state[0].toFloatArray()), "a finite guard lets the update move the weights");
     }
 
     @Test
