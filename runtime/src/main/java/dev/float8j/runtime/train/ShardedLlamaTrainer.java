@@ -184,11 +184,13 @@ public final class ShardedLlamaTrainer {
             loss = first.toHost(lossSum).getFlat(0) / comm.size();
             squares = first.toHost(sumOfSquares).getFlat(0);
         } catch (NonFiniteException e) {
-            // a GPU cast of this step met NaN or Inf and says so at this first wait; the update's guard saw it too
+            // a GPU cast of this rank met NaN or Inf and says so at this first wait; this rank's update was skipped by
+            // its guard, but the fault word is this rank's own, so other ranks may have applied theirs: the step fails
+            // here (whatever OnNonFinite says) rather than being skipped on one rank alone
             optimizer.uncountSkippedStep();
             throw e;
         }
-        // every rank sees the same loss and norm, so every rank's guard and branch agree
+        // every rank sees the same all-reduced loss and norm, so for these every rank's guard and branch agree
         if (!Float.isFinite(loss) || !Double.isFinite(squares)) {
             // the update was skipped where it ran; its count goes too, so AdamW's state is as before the step
             optimizer.uncountSkippedStep();
