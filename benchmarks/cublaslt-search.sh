@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Builds benchmarks/cublaslt_search.cu with nvcc and runs it: cuBLASLt's configurations around its heuristic's choice for the Llama step's
-# FP8 gemms, rowwise against tensorwise scales. For a GPU host with the CUDA toolkit; run from the repository root (or
-# the staged .gpu/ copy). Arguments: [calls per timing] [ms of timing per shape and scale mode].
+# FP8 gemms, rowwise against tensorwise scales. For a GPU host with the CUDA toolkit; run from the repository root (it
+# needs benchmarks/cublaslt_search.cu and fill_fp8.cuh beside it). Arguments: [calls per timing] [ms of timing per shape
+# and scale mode].
 set -euo pipefail
 cuda=${CUDA_HOME:-/usr/local/cuda}
 dir=$(mktemp -d)

@@ -11,6 +11,7 @@
 #include <cublasLt.h>
 #include <cuda_runtime.h>
 #include <algorithm>
+#include <cmath>
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
@@ -133,7 +134,8 @@ static std::vector<uint32_t> capabilityIds(const cublasLtMatmulAlgo_t &a, cublas
 // The configuration space around the heuristic's choice: the same algorithm and stage count, every tile the algorithm
 // lists, every custom option up to its maximum, CTA swizzling off and on, and cluster shapes up to 8 blocks. Those
 // cublasLtMatmulAlgoCheck accepts are timed until budgetMs of timing is spent; the three fastest are printed. `other`
-// (or null) is a configuration found for the other scale mode, tried as it is under this one.
+// (or null) is the other scale mode's heuristic choice, tried as it is under this one. Returns this scale mode's
+// heuristic choice, for the other mode's search.
 static cublasLtMatmulAlgo_t search(cublasLtHandle_t lt, void *workspace, const Gemm &g, cublasLtMatmulMatrixScale_t mode,
                                    const char *modeName, int reps, double budgetMs, const cublasLtMatmulAlgo_t *other) {
   Problem p = make(lt, workspace, g, mode);
@@ -151,14 +153,20 @@ static cublasLtMatmulAlgo_t search(cublasLtHandle_t lt, void *workspace, const G
     exit(1);
   }
   double heuristicMs = time(p, first.algo, reps);
+  if (heuristicMs < 0) {
+    printf("%s,%s,%ld,%ld,%ld,the heuristic's choice failed to run\n", g.what, modeName, g.m, g.n, g.k);
+    exit(1);
+  }
   describe(config, sizeof config, first.algo);
   printf("%s,%s,%ld,%ld,%ld,heuristic,%.4f,%.0f,%s\n", g.what, modeName, g.m, g.n, g.k, heuristicMs,
          flops / heuristicMs / 1e9, config);
   if (other != nullptr) {
     cublasLtMatmulHeuristicResult_t check{};
     describe(config, sizeof config, *other);
-    if (cublasLtMatmulAlgoCheck(lt, p.desc, p.la, p.lb, p.ld, p.ld, other, &check) == CUBLAS_STATUS_SUCCESS) {
+    if (cublasLtMatmulAlgoCheck(lt, p.desc, p.la, p.lb, p.ld, p.ld, other, &check) == CUBLAS_STATUS_SUCCESS &&
+        check.workspaceSize <= WORKSPACE) {
       double ms = time(p, *other, reps);
+      if (ms < 0) ms = NAN;  // accepted by the check but refused by the call
       printf("%s,%s,%ld,%ld,%ld,the other scale mode's choice,%.4f,%.0f,%s\n", g.what, modeName, g.m, g.n, g.k, ms,
              flops / ms / 1e9, config);
     } else {

@@ -18,8 +18,9 @@ py_args=(); for kv in "$@"; do k=${kv%%=*}; v=${kv#*=}; case $k in
 # The GPU's power state drifts over a run (the 700 W cap moves the SM clock between about 1.0 and 2.0 GHz), by more than
 # the differences being measured. So PyTorch's step is timed before float8j's runs and again after each round of them
 # (ROUNDS rounds, default 1): every system and recipe gets the fastest of its runs as its CSV line, and every run is
-# printed as a comment.
+# printed as a comment. PyTorch runs once more than each recipe, which can only favour it.
 rounds=${ROUNDS:-1}
+[[ $rounds =~ ^[1-9][0-9]*$ ]] || { echo "ROUNDS must be a positive whole number, got '$rounds'" >&2; exit 2; }
 pytorch() {
   PYTHONUNBUFFERED=1 python3 benchmarks/llama_pytorch.py --commit "$commit" "${py_args[@]}" 2>&1 | tee -a /dev/stderr \
     | grep '^pytorch,'
@@ -36,6 +37,7 @@ done
 printf '# run: %s\n' "${runs[@]}" >&2
 # the fastest run of each system and recipe (column 4 is step_ms), PyTorch's first
 for key in pytorch,bf16 $(printf 'float8j,%s ' "${recipes[@]}"); do
-  printf '%s\n' "${runs[@]}" | grep "^$key," | sort -t, -k4,4g | head -n 1
+  fastest=$(printf '%s\n' "${runs[@]}" | grep "^$key," | sort -t, -k4,4g | head -n 1)
+  if [ -n "$fastest" ]; then echo "$fastest"; else echo "# no run of $key printed a result (see its log above)" >&2; fi
 done >> "$out"
 cat "$out"
