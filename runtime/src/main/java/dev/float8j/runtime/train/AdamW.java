@@ -92,12 +92,16 @@ public final class AdamW extends ParameterOptimizer {
     protected void update(long step) {
         AdamWStep hyper = new AdamWStep((float) learningRate, (float) beta1, (float) beta2, (float) eps,
                 (float) weightDecay, step);
+        // checked for every parameter before any is updated, so that this error leaves every weight as it was
         for (int i = 0; i < params.size(); i++) {
             Parameter p = params.get(i);
             if (p.value().isOnDevice() != expAvg[i].isOnDevice()) {
                 throw new IllegalStateException("the AdamW moments of " + p.name() + " live elsewhere than the parameter:"
                         + " make the optimizer after moving the model (module.moveTo)");
             }
+        }
+        for (int i = 0; i < params.size(); i++) {
+            Parameter p = params.get(i);
             ModelOps ops = Ops.where(p.value());
             ops.adamw(p.value(), p.grad(), expAvg[i], expAvgSq[i], hyper, clipSumOfSquares, clipMaxNorm, guardLoss);
         }

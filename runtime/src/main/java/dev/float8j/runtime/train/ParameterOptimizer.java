@@ -34,6 +34,9 @@ abstract class ParameterOptimizer implements Optimizer {
         steps++;
         try {
             update(steps);
+        } catch (RuntimeException | Error e) {
+            steps--;  // an update that failed is not counted
+            throw e;
         } finally {
             // even a failed update may have written some weights: FP8 copies of the old values must go
             for (Parameter p : params) {

@@ -3,8 +3,10 @@ package dev.float8j.runtime.train;
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import dev.float8j.runtime.Tensor;
+import dev.float8j.runtime.backend.FakeDeviceBackend;
 import dev.float8j.runtime.nn.Module;
 import dev.float8j.runtime.nn.Parameter;
 import java.util.List;
@@ -121,5 +123,26 @@ class OptimizerTest {
         assertEquals(0.1, s.rate(14), 1e-12);
         assertEquals(0.1, s.rate(100), 1e-12);
         assertThrows(IllegalArgumentException.class, () -> new LearningRateSchedule(1.0, 2.0, 0, 10));
+    }
+
+    /**
+     * Moments made before the model moved to a device: the step refuses before updating any parameter, and the refused
+     * update is not counted. The first parameter stays on the host, the second moves to a stand-in device, so a check
+     * made while updating (rather than before) would have written the first.
+     */
+    @Test
+    void anAdamWStepRefusedForMisplacedMomentsChangesNothing() {
+        final class Two extends Module {
+            final Parameter a = parameter("a", Tensor.of(new float[] {1f, -2f}, 1, 2));
+            final Parameter b = parameter("b", Tensor.of(new float[] {3f, 4f}, 1, 2));
+        }
+        Two m = new Two();
+        AdamW adam = new AdamW(m.parameters(), 0.1, 0.01);
+        m.a.grad().data()[0] = 0.5f;
+        m.b.moveTo(new FakeDeviceBackend());
+        IllegalStateException e = assertThrows(IllegalStateException.class, adam::step);
+        assertTrue(e.getMessage().contains("b"), e.getMessage());
+        assertArrayEquals(new float[] {1f, -2f}, m.a.value().toFloatArray(), "a, before b in the loop, unchanged");
+        assertEquals(0, adam.steps(), "the refused update is not counted");
     }
 }
