@@ -19,25 +19,50 @@ py_args=(); for kv in "$@"; do k=${kv%%=*}; v=${kv#*=}; case $k in
 # the differences being measured. So PyTorch's step is timed before float8j's runs and again after each round of them
 # (ROUNDS rounds, default 1): every system and recipe gets the fastest of its runs as its CSV line, and every run is
 # printed as a comment. PyTorch runs once more than each recipe, which can only favour it.
+# With BASE=1 and a .gpu/lib-base staged (stage-gpu.sh's BASE=REV), every round also runs each recipe on the base
+# commit's jars, right after this checkout's: a change smaller than the drift shows between the two, and
+# $OUT/llama-ab.csv gets each system's fastest run with the base's as system float8j-base.
 rounds=${ROUNDS:-1}
 [[ $rounds =~ ^[1-9][0-9]*$ ]] || { echo "ROUNDS must be a positive whole number, got '$rounds'" >&2; exit 2; }
 pytorch() {
   PYTHONUNBUFFERED=1 python3 benchmarks/llama_pytorch.py --commit "$commit" "${py_args[@]}" 2>&1 | tee -a /dev/stderr \
     | grep '^pytorch,'
 }
+# one recipe's run on the class path $1 (system name $2, commit $3), as its CSV line
+float8j() {
+  local cp=$1 system=$2 at=$3 recipe=$4; shift 4
+  /tmp/jre/bin/java --add-modules jdk.incubator.vector --enable-native-access=ALL-UNNAMED -Xmx48g ${JAVA_OPTS:-} \
+    -cp "$cp" dev.float8j.benchmarks.cuda.LlamaBenchmark "$recipe" commit="$at" "$@" 2>&1 | tee -a /dev/stderr \
+    | grep '^float8j,' | sed "s/^float8j,/$system,/"
+}
+base_cp=""
+if [ "${BASE:-0}" = 1 ]; then
+  [ -f .gpu/lib-base/COMMIT ] || { echo "BASE=1 needs .gpu/lib-base (stage-gpu.sh with BASE=REV)" >&2; exit 2; }
+  # the base's float8j jars and this checkout's dependencies (the same versions unless the base's pom differs)
+  base_cp=".gpu/lib-base/*:$(ls .gpu/lib/*.jar | grep -v '/float8j-' | paste -sd:)"
+fi
 runs=("$(pytorch)")
 for ((round = 1; round <= rounds; round++)); do
   for r in "${recipes[@]}"; do
-    runs+=("$(/tmp/jre/bin/java --add-modules jdk.incubator.vector --enable-native-access=ALL-UNNAMED -Xmx48g ${JAVA_OPTS:-} \
-      -cp '.gpu/lib/*' dev.float8j.benchmarks.cuda.LlamaBenchmark "$r" commit="$commit" "$@" 2>&1 | tee -a /dev/stderr \
-      | grep '^float8j,')")
+    runs+=("$(float8j '.gpu/lib/*' float8j "$commit" "$r" "$@")")
+    [ -z "$base_cp" ] || runs+=("$(float8j "$base_cp" float8j-base "$(cat .gpu/lib-base/COMMIT)" "$r" "$@")")
   done
   runs+=("$(pytorch)")
 done
 printf '# run: %s\n' "${runs[@]}" >&2
 # the fastest run of each system and recipe (column 4 is step_ms), PyTorch's first
-for key in pytorch,bf16 $(printf 'float8j,%s ' "${recipes[@]}"); do
-  fastest=$(printf '%s\n' "${runs[@]}" | grep "^$key," | sort -t, -k4,4g | head -n 1)
-  if [ -n "$fastest" ]; then echo "$fastest"; else echo "# no run of $key printed a result (see its log above)" >&2; fi
-done >> "$out"
+fastest() {
+  for key in "$@"; do
+    local line
+    line=$(printf '%s\n' "${runs[@]}" | grep "^$key," | sort -t, -k4,4g | head -n 1)
+    if [ -n "$line" ]; then echo "$line"; else echo "# no run of $key printed a result (see its log above)" >&2; fi
+  done
+}
+fastest pytorch,bf16 $(printf 'float8j,%s ' "${recipes[@]}") >> "$out"
 cat "$out"
+if [ -n "$base_cp" ]; then
+  ab=$(dirname "$out")/llama-ab.csv
+  head -n 1 "$out" > "$ab"
+  fastest pytorch,bf16 $(for r in "${recipes[@]}"; do printf 'float8j,%s float8j-base,%s ' "$r" "$r"; done) >> "$ab"
+  cat "$ab"
+fi

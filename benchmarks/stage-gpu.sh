@@ -2,6 +2,8 @@
 # Stages everything a GPU host without a JDK needs into the git-ignored .gpu/ folder: the float8j jars and their
 # dependencies (.gpu/lib), the runtime's test classes and the JUnit console (for the CUDA tests), a jlink'ed
 # Java 25 runtime (.gpu/jre.tar.xz) and the scripts of benchmarks/. Run from the repository root, then carry .gpu.
+# With BASE=REV it also stages REV's float8j jars in .gpu/lib-base (built in a temporary worktree, with the same
+# dependencies), so that one call can time two commits side by side (llama-gpu.sh's BASE_COMMIT).
 set -euo pipefail
 export JAVA_HOME=${JAVA_HOME:-/usr/lib/jvm/temurin-25-jdk-amd64}
 mvn -B -q install -DskipTests
@@ -18,6 +20,20 @@ if [ "${WITH_ONEDNN:-0}" = 1 ]; then
     -DoutputDirectory="$PWD/.gpu/lib" -pl benchmarks || echo "stage-gpu.sh: oneDNN jars not staged" >&2
 fi
 rm -f .gpu/lib/float8j-annotations-*.jar.bak
+rm -rf .gpu/lib-base
+if [ -n "${BASE:-}" ]; then
+  # package, not install: the base's jars carry the same version as this checkout's and must not replace them in ~/.m2
+  base_tree=$(mktemp -d)/float8j-base
+  git worktree add -q --detach "$base_tree" "$BASE"
+  (cd "$base_tree" && mvn -B -q -o package -DskipTests -pl plan,runtime,samples,benchmarks -am)
+  mkdir -p .gpu/lib-base
+  for m in plan runtime samples benchmarks annotations; do
+    cp "$base_tree/$m"/target/float8j-"$m"-*.jar .gpu/lib-base/
+  done
+  rm -f .gpu/lib-base/*-sources.jar .gpu/lib-base/*-javadoc.jar
+  git rev-parse --short "$BASE" > .gpu/lib-base/COMMIT
+  git worktree remove --force "$base_tree"
+fi
 cp -r runtime/target/test-classes .gpu/test-classes
 cp ~/.m2/repository/org/junit/platform/junit-platform-console-standalone/1.11.4/junit-platform-console-standalone-1.11.4.jar .gpu/junit-console.jar
 cp benchmarks/*.sh benchmarks/*.py .gpu/
