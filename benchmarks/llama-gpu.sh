@@ -20,7 +20,7 @@ py_args=(); for kv in "$@"; do k=${kv%%=*}; v=${kv#*=}; case $k in
 # (ROUNDS rounds, default 1): every system and recipe gets the fastest of its runs as its CSV line, and every run is
 # printed as a comment. PyTorch runs once more than each recipe, which can only favour it.
 # With BASE=1 and a .gpu/lib-base staged (stage-gpu.sh's BASE=REV), every round also runs each recipe on the base
-# commit's jars, right after this checkout's: a change smaller than the drift shows between the two, and
+# commit's jars, next to this checkout's run: a change smaller than the drift shows between the two, and
 # $OUT/llama-ab.csv gets each system's fastest run with the base's as system float8j-base.
 rounds=${ROUNDS:-1}
 [[ $rounds =~ ^[1-9][0-9]*$ ]] || { echo "ROUNDS must be a positive whole number, got '$rounds'" >&2; exit 2; }
@@ -44,8 +44,14 @@ fi
 runs=("$(pytorch)")
 for ((round = 1; round <= rounds; round++)); do
   for r in "${recipes[@]}"; do
+    # with a base, odd rounds run it second and even rounds first, so that neither always meets the hotter GPU
+    if [ -n "$base_cp" ] && ((round % 2 == 0)); then
+      runs+=("$(float8j "$base_cp" float8j-base "$(cat .gpu/lib-base/COMMIT)" "$r" "$@")")
+    fi
     runs+=("$(float8j '.gpu/lib/*' float8j "$commit" "$r" "$@")")
-    [ -z "$base_cp" ] || runs+=("$(float8j "$base_cp" float8j-base "$(cat .gpu/lib-base/COMMIT)" "$r" "$@")")
+    if [ -n "$base_cp" ] && ((round % 2 == 1)); then
+      runs+=("$(float8j "$base_cp" float8j-base "$(cat .gpu/lib-base/COMMIT)" "$r" "$@")")
+    fi
   done
   runs+=("$(pytorch)")
 done
