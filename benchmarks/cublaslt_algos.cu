@@ -2,7 +2,7 @@
 // (4 layers, dim 4096, FFN 14336, 32/8 heads, 4 x 4096 tokens) and the linear benchmark's BF16 step at M=16384,
 // K=N=8192, with the epilogues float8j uses: tensorwise and
 // rowwise scales, fast accumulation on and off, and an addend C != D read by the epilogue (beta = 1). No Java: the
-// question is only what cuBLASLt itself can do at these shapes. Build and run with benchmarks/cublaslt-algos.sh.
+// question is only what cuBLASLt itself can do at these shapes. Build and run with `benchmarks/cublaslt.sh algos`.
 //
 // The declarations below are the few cublasLt.h ones this needs (the development machines have no cublasLt.h);
 // the enum values are those of cuBLASLt 13.1, as CublasLt.java uses them.
@@ -13,7 +13,7 @@
 #include <cstring>
 #include <vector>
 #include <algorithm>
-#include "fill_fp8.cuh"
+#include "cublaslt_bench.cuh"
 
 extern "C" {
 typedef struct cublasLtContext *cublasLtHandle_t;
@@ -59,9 +59,6 @@ enum { SCALE_SCALAR_32F = 0, SCALE_OUTER_VEC_32F = 3 };
 enum { CONFIG_ID = 0, CONFIG_TILE_ID = 1, CONFIG_SPLITK_NUM = 2, CONFIG_STAGES_ID = 6, CONFIG_CLUSTER_SHAPE_ID = 8 };
 
 static const size_t WORKSPACE = 32u << 20;
-
-#define CHECK_CUDA(x) do { cudaError_t e = (x); if (e != cudaSuccess) { \
-  fprintf(stderr, "%s:%d %s\n", __FILE__, __LINE__, cudaGetErrorString(e)); exit(1); } } while (0)
 
 __global__ void fill_bf16(uint16_t *p, size_t n, uint32_t seed) {
   for (size_t i = blockIdx.x * (size_t)blockDim.x + threadIdx.x; i < n; i += (size_t)gridDim.x * blockDim.x) {
@@ -165,9 +162,6 @@ static void run(const Case &c, int candidates, int reps) {
   } else {
     float alpha = 1, beta = (c.addend || c.accumulate) ? 1 : 0;
     void *cPointer = c.addend ? C : D;
-    cudaEvent_t start, stop;
-    cudaEventCreate(&start);
-    cudaEventCreate(&stop);
     double flops = 2.0 * c.m * c.n * c.k;
     for (int i = 0; i < found; i++) {
       const cublasLtMatmulAlgo_t *algo = &results[i].algo;
@@ -180,15 +174,9 @@ static void run(const Case &c, int candidates, int reps) {
         printf("%-22s,%ld,%ld,%ld,%d,%d,%s,%d,failed\n", c.what, c.m, c.n, c.k, c.scaleMode, c.fastAccum, epilogue, i);
         continue;
       }
-      cudaEventRecord(start);
-      for (int r = 0; r < reps; r++) {
+      double ms = mean_ms([&]() {
         cublasLtMatmul(lt, desc, &alpha, A, la, B, lb, &beta, cPointer, lc, D, ld, algo, workspace, WORKSPACE, 0);
-      }
-      cudaEventRecord(stop);
-      CHECK_CUDA(cudaEventSynchronize(stop));
-      float ms = 0;
-      cudaEventElapsedTime(&ms, start, stop);
-      ms /= reps;
+      }, reps);
       printf("%-22s,%ld,%ld,%ld,%d,%d,%s,%d,%.4f,%.0f,algo=%ld tile=%ld stages=%ld splitk=%ld cluster=%ld ws=%zu waves=%.2f\n",
              c.what, c.m, c.n, c.k, c.scaleMode, c.fastAccum, epilogue, i, ms, flops / ms / 1e9,
              config(*algo, CONFIG_ID), config(*algo, CONFIG_TILE_ID), config(*algo, CONFIG_STAGES_ID),
@@ -229,9 +217,6 @@ static void compareBf16(const char *what, int transa, int transb, long m, long n
     check(cublasSetWorkspace_v2(blas, workspace, WORKSPACE), "cublasSetWorkspace");
   }
   float alpha = 1, beta = 0;
-  cudaEvent_t start, stop;
-  cudaEventCreate(&start);
-  cudaEventCreate(&stop);
   double best[2] = {1e30, 1e30};
   for (int round = 0; round < 4; round++) {
     for (int which = 0; which < 2; which++) {
@@ -244,13 +229,7 @@ static void compareBf16(const char *what, int transa, int transb, long m, long n
         }
       };
       call();
-      cudaEventRecord(start);
-      for (int r = 0; r < reps; r++) call();
-      cudaEventRecord(stop);
-      CHECK_CUDA(cudaEventSynchronize(stop));
-      float ms = 0;
-      cudaEventElapsedTime(&ms, start, stop);
-      best[which] = std::min(best[which], (double)ms / reps);
+      best[which] = std::min(best[which], mean_ms(call, reps));
     }
   }
   double flops = 2.0 * m * n * k;

@@ -7,7 +7,7 @@
 // Around the heuristic's algorithm and stage count: every tile, custom option, CTA swizzle and cluster shape it accepts,
 // timed within a budget per shape; the tensorwise choice is also tried as it is with rowwise scales. Arguments: [calls
 // per timing, default 5] [ms of timing per shape and scale mode, default 12000]. Needs cublasLt.h (the GPU host's CUDA
-// toolkit). Build and run with benchmarks/cublaslt-search.sh.
+// toolkit). Build and run with `benchmarks/cublaslt.sh search`.
 #include <cublasLt.h>
 #include <cuda_runtime.h>
 #include <algorithm>
@@ -16,10 +16,8 @@
 #include <cstdio>
 #include <cstdlib>
 #include <vector>
-#include "fill_fp8.cuh"
+#include "cublaslt_bench.cuh"
 
-#define CHECK_CUDA(x) do { cudaError_t e = (x); if (e != cudaSuccess) { \
-  fprintf(stderr, "%s:%d %s\n", __FILE__, __LINE__, cudaGetErrorString(e)); exit(1); } } while (0)
 #define CHECK_LT(x) do { cublasStatus_t s = (x); if (s != CUBLAS_STATUS_SUCCESS) { \
   fprintf(stderr, "%s:%d %s\n", __FILE__, __LINE__, cublasLtGetStatusString(s)); exit(1); } } while (0)
 
@@ -89,18 +87,7 @@ static double time(Problem &p, const cublasLtMatmulAlgo_t &algo, int reps) {
     cudaGetLastError();
     return -1;
   }
-  cudaEvent_t start, stop;
-  cudaEventCreate(&start);
-  cudaEventCreate(&stop);
-  cudaEventRecord(start);
-  for (int r = 0; r < reps; r++) call(p, algo);
-  cudaEventRecord(stop);
-  CHECK_CUDA(cudaEventSynchronize(stop));
-  float ms = 0;
-  cudaEventElapsedTime(&ms, start, stop);
-  cudaEventDestroy(start);
-  cudaEventDestroy(stop);
-  return ms / reps;
+  return mean_ms([&]() { call(p, algo); }, reps);
 }
 
 template <class T>

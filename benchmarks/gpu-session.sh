@@ -56,7 +56,7 @@ for step in "$@"; do
       ;;
     gemm-search)
       # cuBLASLt's configurations around its heuristic's choice for the Llama step's FP8 gemms, rowwise against tensorwise
-      bash benchmarks/cublaslt-search.sh 5 ${SEARCH_MS:-5000} 2>&1 | tee "$out/cublaslt-search.csv"
+      bash benchmarks/cublaslt.sh search 5 ${SEARCH_MS:-5000} 2>&1 | tee "$out/cublaslt-search.csv"
       ;;
     bench)
       # PyTorch's compiled BF16 linear step before and after float8j's, at the same shapes: the GPU's power state
