@@ -79,17 +79,24 @@ __device__ __forceinline__ u32 shared_address(const void* p) {
     return a;
 }
 
-// Sum of v over the block (blockDim.x a multiple of 32, at most 1024); every thread gets the result.
-// scratch holds 32 floats of shared memory; the call begins and ends with a barrier, so it may be reused at once.
-__device__ __forceinline__ float block_sum(float v, float* scratch) {
+// Sum of v over the block (blockDim.x a multiple of 32, at most 1024) with one barrier; every thread gets the result.
+// scratch holds 32 floats of shared memory that the call after next may reuse (callers alternate between two), as that
+// call's writes come after the next call's barrier, which every thread reaches only once it has read this call's sums.
+__device__ __forceinline__ float block_sum_one_barrier(float v, float* scratch) {
     for (int o = 16; o > 0; o >>= 1) v += __shfl_xor_sync(0xFFFFFFFFu, v, o);
-    __syncthreads();
     if ((threadIdx.x & 31) == 0) scratch[threadIdx.x >> 5] = v;
     __syncthreads();
     int warps = blockDim.x >> 5;
     v = (int) (threadIdx.x & 31) < warps ? scratch[threadIdx.x & 31] : 0.0f;
     for (int o = 16; o > 0; o >>= 1) v += __shfl_xor_sync(0xFFFFFFFFu, v, o);
     return v;
+}
+
+// As block_sum_one_barrier, with a barrier first, so that the same scratch may be reused at once: the same additions in
+// the same order, so the same bits.
+__device__ __forceinline__ float block_sum(float v, float* scratch) {
+    __syncthreads();
+    return block_sum_one_barrier(v, scratch);
 }
 
 // The absolute maximum of a tensor as its producer writes it, for the tensorwise FP8 cast that reads it next (which

@@ -106,20 +106,6 @@ __device__ __forceinline__ u32 dynamic_shared_bytes() {
     return n;
 }
 
-// Sum of v over the block with one barrier instead of block_sum's two: scratch holds 32 floats of shared memory that
-// the call after next may reuse (callers alternate between two), as that call's writes come after the next call's
-// barrier, which every thread reaches only once it has read this call's sums. The same additions in the same order
-// as block_sum, so the same bits.
-__device__ __forceinline__ float block_sum_one_barrier(float v, float* scratch) {
-    for (int o = 16; o > 0; o >>= 1) v += __shfl_xor_sync(0xFFFFFFFFu, v, o);
-    if ((threadIdx.x & 31) == 0) scratch[threadIdx.x >> 5] = v;
-    __syncthreads();
-    int warps = blockDim.x >> 5;
-    v = (int) (threadIdx.x & 31) < warps ? scratch[threadIdx.x & 31] : 0.0f;
-    for (int o = 16; o > 0; o >>= 1) v += __shfl_xor_sync(0xFFFFFFFFu, v, o);
-    return v;
-}
-
 // dx = inv * (dy * gain - xhat * mean(dy * gain * xhat)), xhat = x * inv, rounded to x's dtype. dX = dx, or with a
 // residual (of dtype outType) dX = residual + dx in outType: a pre-norm block's backward, where the residual path's
 // gradient meets the norm's, in one pass instead of a separate add (the same bits as that add). Block b handles rows
