@@ -15,7 +15,6 @@ import dev.float8j.runtime.nn.Float8Linear;
 import dev.float8j.runtime.nn.Init;
 import dev.float8j.runtime.nn.Linear;
 import java.util.List;
-import java.util.Random;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
@@ -48,12 +47,7 @@ class CudaBiasTest {
     }
 
     private static Tensor random(long seed, float std, int rows, int cols) {
-        Random rnd = new Random(seed);
-        float[] data = new float[rows * cols];
-        for (int i = 0; i < data.length; i++) {
-            data[i] = (float) (rnd.nextGaussian() * std);
-        }
-        return Tensor.of(data, rows, cols);
+        return GaussianTensors.gaussian(seed, std, DType.F32, rows, cols);
     }
 
     /** Largest difference relative to the largest magnitude of expected. */

@@ -46,13 +46,7 @@ class CudaModelOpsTest {
     }
 
     private static Tensor random(long seed, DType dtype, int rows, int cols) {
-        Random rnd = new Random(seed);
-        float[] data = new float[rows * cols];
-        for (int i = 0; i < data.length; i++) {
-            data[i] = (float) rnd.nextGaussian();
-        }
-        Tensor t = Tensor.of(data, rows, cols);
-        return dtype == DType.F32 ? t : t.to(DType.BF16);
+        return GaussianTensors.gaussian(seed, 1, dtype, rows, cols);
     }
 
     private static int[] randomIds(long seed, int count, int vocabulary) {

@@ -17,7 +17,6 @@ import dev.float8j.runtime.backends.Backends;
 import dev.float8j.runtime.nn.Float8Linear;
 import java.util.ArrayList;
 import java.util.List;
-import java.util.Random;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
@@ -45,12 +44,7 @@ class DeviceResidentLayerTest {
     }
 
     private static Tensor random(int rows, int cols, long seed) {
-        Random rnd = new Random(seed);
-        float[] data = new float[rows * cols];
-        for (int i = 0; i < data.length; i++) {
-            data[i] = (float) rnd.nextGaussian();
-        }
-        return Tensor.of(data, rows, cols);
+        return GaussianTensors.gaussian(seed, 1, DType.F32, rows, cols);
     }
 
     private static List<Float8Plan> plans() {

@@ -21,7 +21,6 @@ import dev.float8j.runtime.quant.NonFiniteException;
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
 import java.util.List;
-import java.util.Random;
 import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.params.ParameterizedTest;
@@ -46,13 +45,7 @@ class KnownAmaxTest {
     }
 
     private static Tensor random(long seed, DType dtype, int rows, int cols, double scale) {
-        Random rnd = new Random(seed);
-        float[] data = new float[rows * cols];
-        for (int i = 0; i < data.length; i++) {
-            data[i] = (float) (scale * rnd.nextGaussian());
-        }
-        Tensor t = Tensor.of(data, rows, cols);
-        return dtype == DType.F32 ? t : t.to(DType.BF16);
+        return GaussianTensors.gaussian(seed, scale, dtype, rows, cols);
     }
 
     /** The largest |value| of t, from its downloaded values. */
