@@ -39,7 +39,7 @@ for step in "$@"; do
     llama)
       # the Llama step: PyTorch's BF16 reference and float8j per recipe (5 warm-up and 10 timed steps each, two rounds,
       # each system's fastest run: the protocol of record), then two more tensorwise steps with every kernel timed and
-      # their timeline; with BASE=1 (and .gpu/lib-base staged) each round also runs the base commit (llama-ab.csv)
+      # their timeline; where a base commit is staged (stage-gpu.sh's BASE=REV) each round also runs it (llama-ab.csv)
       OUT=$out ROUNDS=${LLAMA_ROUNDS:-2} bash .gpu/llama-gpu.sh "${COMMIT:-unknown}" ${LLAMA_RECIPES:-bf16 tensorwise rowwise} -- warmup=5 steps=10 \
         2>&1 | tail -n 8
       java_run -Xmx48g dev.float8j.benchmarks.cuda.LlamaBenchmark tensorwise commit="${COMMIT:-unknown}" warmup=4 steps=2 \

@@ -19,9 +19,9 @@ py_args=(); for kv in "$@"; do k=${kv%%=*}; v=${kv#*=}; case $k in
 # the differences being measured. So PyTorch's step is timed before float8j's runs and again after each round of them
 # (ROUNDS rounds, default 1): every system and recipe gets the fastest of its runs as its CSV line, and every run is
 # printed as a comment. PyTorch runs once more than each recipe, which can only favour it.
-# With BASE=1 and a .gpu/lib-base staged (stage-gpu.sh's BASE=REV), every round also runs each recipe on the base
-# commit's jars, next to this checkout's run: a change smaller than the drift shows between the two, and
-# $OUT/llama-ab.csv gets each system's fastest run with the base's as system float8j-base.
+# Where stage-gpu.sh staged a base commit (BASE=REV: .gpu/lib-base), every round also runs each recipe on the base's
+# jars, next to this checkout's run: a change smaller than the drift shows between the two, and $OUT/llama-ab.csv gets
+# each system's fastest run with the base's as system float8j-base.
 rounds=${ROUNDS:-1}
 [[ $rounds =~ ^[1-9][0-9]*$ ]] || { echo "ROUNDS must be a positive whole number, got '$rounds'" >&2; exit 2; }
 pytorch() {
@@ -36,21 +36,22 @@ float8j() {
     | grep '^float8j,' | sed "s/^float8j,/$system,/"
 }
 base_cp=""
-if [ "${BASE:-0}" = 1 ]; then
-  [ -f .gpu/lib-base/COMMIT ] || { echo "BASE=1 needs .gpu/lib-base (stage-gpu.sh with BASE=REV)" >&2; exit 2; }
+base_commit=""
+if [ -f .gpu/lib-base/COMMIT ]; then
   # the base's float8j jars and this checkout's dependencies (the same versions unless the base's pom differs)
   base_cp=".gpu/lib-base/*:$(ls .gpu/lib/*.jar | grep -v '/float8j-' | paste -sd:)"
+  base_commit=$(cat .gpu/lib-base/COMMIT)
 fi
 runs=("$(pytorch)")
 for ((round = 1; round <= rounds; round++)); do
   for r in "${recipes[@]}"; do
     # with a base, odd rounds run it second and even rounds first, so that neither always meets the hotter GPU
     if [ -n "$base_cp" ] && ((round % 2 == 0)); then
-      runs+=("$(float8j "$base_cp" float8j-base "$(cat .gpu/lib-base/COMMIT)" "$r" "$@")")
+      runs+=("$(float8j "$base_cp" float8j-base "$base_commit" "$r" "$@")")
     fi
     runs+=("$(float8j '.gpu/lib/*' float8j "$commit" "$r" "$@")")
     if [ -n "$base_cp" ] && ((round % 2 == 1)); then
-      runs+=("$(float8j "$base_cp" float8j-base "$(cat .gpu/lib-base/COMMIT)" "$r" "$@")")
+      runs+=("$(float8j "$base_cp" float8j-base "$base_commit" "$r" "$@")")
     fi
   done
   runs+=("$(pytorch)")

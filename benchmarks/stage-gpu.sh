@@ -3,7 +3,7 @@
 # dependencies (.gpu/lib), the runtime's test classes and the JUnit console (for the CUDA tests), a jlink'ed
 # Java 25 runtime (.gpu/jre.tar.xz) and the scripts of benchmarks/. Run from the repository root, then carry .gpu.
 # With BASE=REV it also stages REV's float8j jars in .gpu/lib-base (built in a temporary worktree, with the same
-# dependencies), so that one call can time two commits side by side (llama-gpu.sh's BASE_COMMIT).
+# dependencies), and llama-gpu.sh then times both commits side by side; staged without BASE, .gpu/lib-base is removed.
 set -euo pipefail
 export JAVA_HOME=${JAVA_HOME:-/usr/lib/jvm/temurin-25-jdk-amd64}
 mvn -B -q install -DskipTests
