@@ -284,8 +284,8 @@ public final class CudaBackend implements Backend {
     public Float8Tensor quantize(Tensor x, QuantSpec spec) {
         if (x.isOnDevice()) {
             try {
-                return memory.resident(casts.quantize(DeviceMemory.deviceView(x), spec, DeviceMemory.knownAmax(x)),
-                        x.dtype(), x.shape());
+                return memory.resident(casts.quantize(DeviceMemory.deviceView(x), spec, DeviceMemory.knownAmax(x),
+                        DeviceMemory.knownLines(x)), x.dtype(), x.shape());
             } finally {
                 Reference.reachabilityFence(x);
             }
@@ -310,7 +310,7 @@ public final class CudaBackend implements Backend {
         if (x.isOnDevice()) {
             try {
                 DeviceFloat8[] both = casts.quantizeBothAxes(DeviceMemory.deviceView(x), alongColumns, alongRows,
-                        DeviceMemory.knownAmax(x));
+                        DeviceMemory.knownAmax(x), DeviceMemory.knownLines(x));
                 return new Float8Tensor[] {memory.resident(both[0], x.dtype(), x.shape()), memory.resident(both[1], x.dtype(), x.shape())};
             } finally {
                 Reference.reachabilityFence(x);
@@ -633,6 +633,11 @@ public final class CudaBackend implements Backend {
     /** The loaded CUDA stack (driver, stream, kernel modules), for the collectives of this package. */
     CudaContext context() {
         return cuda;
+    }
+
+    /** Transfers and residency, with the maxima producers report (DeviceMemory.Maxima), for this package. */
+    DeviceMemory memory() {
+        return memory;
     }
 
     CudaCasts casts() {

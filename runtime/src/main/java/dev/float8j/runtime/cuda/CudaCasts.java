@@ -106,16 +106,17 @@ final class CudaCasts {
 
     /** Quantizes x along spec's axis into the K-contiguous layout the gemm reads. */
     DeviceFloat8 quantize(DeviceTensor x, QuantSpec spec) {
-        return quantize(x, spec, null);
+        return quantize(x, spec, null, 0L);
     }
 
     /**
      * As {@link #quantize(DeviceTensor, QuantSpec)}, where knownAmax (or null) is a device word holding x's absolute
-     * maximum as its producer reported it: a tensorwise cast then reads it instead of passing over x first.
+     * maximum as its producer reported it, and knownLines (or 0) the address of its row maxima followed by its column
+     * maxima (DeviceMemory.Maxima): a tensorwise or rowwise cast then reads them instead of passing over x first.
      */
-    DeviceFloat8 quantize(DeviceTensor x, QuantSpec spec, DeviceBuffer knownAmax) {
+    DeviceFloat8 quantize(DeviceTensor x, QuantSpec spec, DeviceBuffer knownAmax, long knownLines) {
         DeviceFloat8[] out = cast(hpSource(x), x.toString(), x.rows(), x.cols(), spec.axis() == 1 ? spec : null,
-                spec.axis() == 0 ? spec : null, null, knownAmax);
+                spec.axis() == 0 ? spec : null, null, knownAmax, knownLines);
         return out[spec.axis() == 1 ? 0 : 1];
     }
 
@@ -124,14 +125,17 @@ final class CudaCasts {
      * whole row or column first). Element 0 is along axis 1, element 1 along axis 0; the granularities must match.
      */
     DeviceFloat8[] quantizeBothAxes(DeviceTensor x, QuantSpec alongColumns, QuantSpec alongRows) {
-        return quantizeBothAxes(x, alongColumns, alongRows, null);
+        return quantizeBothAxes(x, alongColumns, alongRows, null, 0L);
     }
 
-    /** As {@link #quantizeBothAxes(DeviceTensor, QuantSpec, QuantSpec)}, with x's known amax or null (see quantize). */
+    /**
+     * As {@link #quantizeBothAxes(DeviceTensor, QuantSpec, QuantSpec)}, with x's known amax or null and known line
+     * maxima or 0 (see quantize).
+     */
     DeviceFloat8[] quantizeBothAxes(DeviceTensor x, QuantSpec alongColumns, QuantSpec alongRows,
-            DeviceBuffer knownAmax) {
+            DeviceBuffer knownAmax, long knownLines) {
         return cast(hpSource(x), x.toString(), x.rows(), x.cols(), alongColumns.withAxis(1), alongRows.withAxis(0),
-                null, knownAmax);
+                null, knownAmax, knownLines);
     }
 
     /** Quantizes q again under spec, from its dequantized values (REQUANTIZE's backward copy). */
@@ -271,7 +275,7 @@ final class CudaCasts {
 
     private DeviceFloat8[] cast(Source src, String what, int rows, int cols, QuantSpec alongColumns,
             QuantSpec alongRows) {
-        return cast(src, what, rows, cols, alongColumns, alongRows, null, null);
+        return cast(src, what, rows, cols, alongColumns, alongRows, null, null, 0L);
     }
 
     /**
@@ -284,15 +288,17 @@ final class CudaCasts {
         if (spec.granularity() != ScalingGranularity.TENSORWISE || spec.axis() != 1) {
             throw new IllegalArgumentException("a reduced amax is for tensorwise scaling along axis 1, not " + spec);
         }
-        return cast(hpSource(x), x.toString(), x.rows(), x.cols(), spec, null, reduceTotalAmax, null)[0];
+        return cast(hpSource(x), x.toString(), x.rows(), x.cols(), spec, null, reduceTotalAmax, null, 0L)[0];
     }
 
     /**
      * knownAmax: x's absolute maximum as its producer reported it, or null. Only a tensorwise cast of high-precision
      * data without reduceTotalAmax reads it (that one replaces its amax word in place); it stays its owner's.
+     * knownLines: the address of x's row maxima, followed by its column maxima, as its producer reported them, or 0;
+     * a rowwise cast of high-precision data reads them.
      */
     private DeviceFloat8[] cast(Source src, String what, int rows, int cols, QuantSpec alongColumns,
-            QuantSpec alongRows, Consumer<DeviceBuffer> reduceTotalAmax, DeviceBuffer knownAmax) {
+            QuantSpec alongRows, Consumer<DeviceBuffer> reduceTotalAmax, DeviceBuffer knownAmax, long knownLines) {
         if (alongColumns != null && alongRows != null
                 && alongColumns.granularity() != alongRows.granularity()) {
             throw new IllegalArgumentException("a both-axes quantization needs one granularity, got "
@@ -308,6 +314,11 @@ final class CudaCasts {
         long colAmax = 0L;
         DeviceBuffer totalAmax = null;
         boolean amaxKnown = knownAmax != null && mode == MODE_TENSOR && src.type() != IN_FP8 && reduceTotalAmax == null;
+        boolean linesKnown = knownLines != 0 && mode == MODE_ROWWISE && src.type() != IN_FP8;
+        if (mode == MODE_ROWWISE && colCopy != null && !linesKnown && knownAmax != null) {
+            // x's producer reports maxima, and this cast's column maxima cost a pass over x: ask for them next time
+            memory.wantLineMaxima();
+        }
         int gridX = ceilDiv(cols, 128);
         int gridY = ceilDiv(rows, 128);
         int castId = cuda.faults.register(what + " under " + (alongColumns != null ? alongColumns : "")
@@ -351,7 +362,10 @@ final class CudaCasts {
             // blocks per multiprocessor, each prefetching its next tile while it works on the current one.
             boolean pipelined = src.type() == IN_BF16 && cols % 8 == 0;
             int tiles = gridX * gridY;
-            if (!flat && !amaxKnown && (mode == MODE_TENSOR || mode == MODE_ROWWISE)) {
+            if (linesKnown) {
+                rowAmax = rowCopy != null ? knownLines : 0L;
+                colAmax = colCopy != null ? knownLines + 4L * rows : 0L;
+            } else if (!flat && !amaxKnown && (mode == MODE_TENSOR || mode == MODE_ROWWISE)) {
                 if (mode == MODE_TENSOR) {
                     totalAmax = memory.zeroedWords(1);
                 } else {

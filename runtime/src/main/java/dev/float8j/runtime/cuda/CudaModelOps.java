@@ -137,6 +137,20 @@ final class CudaModelOps implements ModelOps {
                 32L * cuda.multiprocessors));
     }
 
+    /** lines.cuh's strip of columns (LINE_QUADS x 32 quads of 4) and its warps per block. */
+    private static final int LINE_STRIP_COLUMNS = 512;
+    private static final int LINE_WARPS = 8;
+
+    /**
+     * The grid of a kernel reporting the line maxima of a rows x cols result (lines.cuh): every strip of columns gets
+     * as many row groups as make eight blocks per multiprocessor in all, but no group without a row.
+     */
+    private int lineGrid(DeviceMemory.Maxima maxima) {
+        int strips = ceilDiv(maxima.cols(), LINE_STRIP_COLUMNS);
+        int groups = Math.max(1, Math.min(ceilDiv(maxima.rows(), LINE_WARPS), ceilDiv(8 * cuda.multiprocessors, strips)));
+        return strips * groups;
+    }
+
     private void launch(KernelModule module, String kernel, int grid, int threads, int sharedBytes, Object... args) {
         try (Arena arena = Arena.ofConfined()) {
             cuda.driver.launch(module.function(kernel), kernel, grid, 1, 1, threads, 1, 1, sharedBytes, cuda.stream,
@@ -457,8 +471,16 @@ final class CudaModelOps implements ModelOps {
         DeviceTensor g = in(gate);
         DeviceTensor u = in(up);
         Tensor h = result(gate.dtype(), gate.shape());
-        launch(elementwise, "swiglu", gridFor(gate.size()), THREADS, 0, g.pointer(), dt(gate.dtype()), u.pointer(),
-                dt(up.dtype()), DeviceMemory.deviceView(h).pointer(), (long) gate.size(), memory.amaxWordFor(h));
+        DeviceMemory.Maxima maxima = memory.maximaFor(h);
+        if (maxima.lines() != 0) {
+            launch(elementwise, "swiglu_lines", lineGrid(maxima), THREADS, 0, g.pointer(), dt(gate.dtype()),
+                    u.pointer(), dt(up.dtype()), DeviceMemory.deviceView(h).pointer(), (long) h.rows(), h.cols(),
+                    maxima.total(), maxima.lines());
+        } else {
+            launch(elementwise, "swiglu", gridFor(gate.size()), THREADS, 0, g.pointer(), dt(gate.dtype()),
+                    u.pointer(), dt(up.dtype()), DeviceMemory.deviceView(h).pointer(), (long) gate.size(),
+                    maxima.total());
+        }
         Reference.reachabilityFence(gate);
         Reference.reachabilityFence(up);
         return h;
@@ -477,10 +499,23 @@ final class CudaModelOps implements ModelOps {
         DeviceTensor u = in(up);
         Tensor dGate = result(gate.dtype(), gate.shape());
         Tensor dUp = result(up.dtype(), up.shape());
-        launch(elementwise, "swiglu_backward", gridFor(gate.size()), THREADS, 0, dh.pointer(), dt(dH.dtype()),
-                g.pointer(), dt(gate.dtype()), u.pointer(), dt(up.dtype()), DeviceMemory.deviceView(dGate).pointer(),
-                DeviceMemory.deviceView(dUp).pointer(), (long) gate.size(), memory.amaxWordFor(dGate),
-                memory.amaxWordFor(dUp));
+        DeviceMemory.Maxima gateMaxima = memory.maximaFor(dGate);
+        DeviceMemory.Maxima upMaxima = memory.maximaFor(dUp);
+        if ((gateMaxima.lines() == 0) != (upMaxima.lines() == 0)) {
+            throw new IllegalStateException(op + ": line maxima for one gradient only");  // same shape and alignment
+        }
+        long dg = DeviceMemory.deviceView(dGate).pointer();
+        long du = DeviceMemory.deviceView(dUp).pointer();
+        if (gateMaxima.lines() != 0) {
+            launch(elementwise, "swiglu_backward_lines", lineGrid(gateMaxima), THREADS, 0, dh.pointer(),
+                    dt(dH.dtype()), g.pointer(), dt(gate.dtype()), u.pointer(), dt(up.dtype()), dg, du,
+                    (long) dGate.rows(), dGate.cols(), gateMaxima.total(), upMaxima.total(), gateMaxima.lines(),
+                    upMaxima.lines());
+        } else {
+            launch(elementwise, "swiglu_backward", gridFor(gate.size()), THREADS, 0, dh.pointer(), dt(dH.dtype()),
+                    g.pointer(), dt(gate.dtype()), u.pointer(), dt(up.dtype()), dg, du, (long) gate.size(),
+                    gateMaxima.total(), upMaxima.total());
+        }
         Reference.reachabilityFence(dH);
         Reference.reachabilityFence(gate);
         Reference.reachabilityFence(up);
@@ -606,16 +641,22 @@ final class CudaModelOps implements ModelOps {
             args.set(JAVA_LONG, CudaCasts.offset(ADAMW_ARGS, "guardLoss"), guardLoss);
             // a guarded update also skips after a cast of NaN or Inf, which the host learns of only at its next wait
             args.set(JAVA_LONG, CudaCasts.offset(ADAMW_ARGS, "castFaults"), cuda.faults.pointer());
-            // the updated weight's amax, attached once the update is queued (until then param keeps none)
-            DeviceBuffer amax = memory.zeroedWords(1);
+            // the updated weight's maxima, attached once the update is queued (until then param keeps none)
+            DeviceMemory.Maxima maxima = memory.newMaxima(param);
             try {
-                launch(optimizer, "adamw", gridFor(param.size()), THREADS, 0, w.pointer(), g.pointer(), m.pointer(),
-                        v.pointer(), (long) param.size(), args, amax.pointer());
+                if (maxima.lines() != 0) {
+                    launch(optimizer, "adamw_lines", lineGrid(maxima), THREADS, 0, w.pointer(), g.pointer(),
+                            m.pointer(), v.pointer(), (long) param.rows(), param.cols(), args, maxima.total(),
+                            maxima.lines());
+                } else {
+                    launch(optimizer, "adamw", gridFor(param.size()), THREADS, 0, w.pointer(), g.pointer(),
+                            m.pointer(), v.pointer(), (long) param.size(), args, maxima.total());
+                }
             } catch (RuntimeException e) {
-                amax.close();
+                maxima.words().close();
                 throw e;
             }
-            DeviceMemory.attachAmax(param, amax);
+            maxima.attachTo(param);
         }
         Reference.reachabilityFence(param);
         Reference.reachabilityFence(grad);

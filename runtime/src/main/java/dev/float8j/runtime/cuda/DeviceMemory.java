@@ -24,6 +24,12 @@ final class DeviceMemory {
     private final HostStaging staging;
     /** Open scopes, innermost last. */
     private final ArrayDeque<DeviceScope> scopes = new ArrayDeque<>();
+    /**
+     * Whether kernels that report their result's absolute maximum also report its row and column maxima (see
+     * {@link #maximaFor}): off until a rowwise cast needing column maxima meets a tensor whose producer reports, so a
+     * model cast tensorwise only never pays for them, and a rowwise one pays its amax passes in its first step only.
+     */
+    private volatile boolean lineMaximaWanted;
 
     DeviceMemory(CudaContext cuda) {
         this.cuda = cuda;
@@ -222,6 +228,56 @@ final class DeviceMemory {
     /** Takes word, which a kernel queued on the stream fills with t's absolute maximum, as t's known amax. */
     static void attachAmax(Tensor t, DeviceBuffer word) {
         ours(t, t.deviceData()).knownAmax(word);
+    }
+
+    /**
+     * Zeroed words for a kernel about to write t (viewed as rows x cols) to report its absolute maxima into: the whole
+     * tensor's always, and its row and column maxima (lines.cuh) once a rowwise cast has asked for them
+     * ({@link #wantLineMaxima}) where t's rows split into whole 16-byte-aligned quads. Not yet t's: see
+     * {@link Maxima#attachTo}.
+     */
+    Maxima newMaxima(Tensor t) {
+        int rows = t.rows();
+        int cols = t.cols();
+        boolean lines = lineMaximaWanted && cols % 4 == 0 && deviceView(t).pointer() % 16 == 0;
+        return lines ? new Maxima(zeroedWords(1 + rows + cols), rows, cols) : new Maxima(zeroedWords(1), 0, 0);
+    }
+
+    /** As {@link #newMaxima}, attached to t at once: for a new result, which nobody else sees yet. */
+    Maxima maximaFor(Tensor t) {
+        Maxima m = newMaxima(t);
+        m.attachTo(t);
+        return m;
+    }
+
+    /** From now on kernels report row and column maxima where they can (see {@link #lineMaximaWanted}). */
+    void wantLineMaxima() {
+        lineMaximaWanted = true;
+    }
+
+    /** The row maxima, then the column maxima, that t's producer reported for t as it is viewed now; 0: none. */
+    static long knownLines(Tensor t) {
+        return ours(t, t.deviceData()).knownLines(t.rows(), t.cols());
+    }
+
+    /**
+     * The words a kernel reports a tensor's absolute maxima into: word 0 the whole tensor's, and where rows > 0, the
+     * row maxima and then the column maxima of the tensor read as rows x cols.
+     */
+    record Maxima(DeviceBuffer words, int rows, int cols) {
+        long total() {
+            return words.pointer();
+        }
+
+        /** The row maxima's address (the column maxima follow), or 0 where none are asked for. */
+        long lines() {
+            return rows > 0 ? words.pointer() + 4 : 0L;
+        }
+
+        /** Makes these t's known maxima, once the kernel that fills them is queued; they are freed with t's memory. */
+        void attachTo(Tensor t) {
+            ours(t, t.deviceData()).knownMaxima(words, rows, cols);
+        }
     }
 
     Tensor toDevice(Tensor t) {

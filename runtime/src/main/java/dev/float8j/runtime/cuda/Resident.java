@@ -26,21 +26,26 @@ final class Resident implements DeviceData {
     /** Collectives in flight that use this memory. */
     private int pins;
     private boolean freeWhenUnpinned;
-    /** The absolute maximum its producer reported, freed with this memory (see {@link #knownAmax}). */
-    private final AmaxWord amax = new AmaxWord();
+    /** The absolute maxima its producer reported, freed with this memory (see {@link #knownAmax}). */
+    private final ReportedMaxima amax = new ReportedMaxima();
 
     /**
-     * A device word with a tensor's absolute maximum as float bits, as the kernel that wrote the tensor reported it;
-     * null where none did, or where the tensor was written in place since.
+     * What the kernel that wrote the tensor reported of its absolute maxima, as float bits in one device buffer: word 0
+     * is the whole tensor's, and where lineRows > 0, lineRows row maxima and then lineCols column maxima follow
+     * (lines.cuh). Null where no kernel reported, or where the tensor was written in place since.
      */
-    private static final class AmaxWord {
-        DeviceBuffer word;
+    private static final class ReportedMaxima {
+        DeviceBuffer words;
+        int lineRows;
+        int lineCols;
 
-        void replace(DeviceBuffer next) {
-            if (word != null) {
-                word.close();
+        void replace(DeviceBuffer next, int rows, int cols) {
+            if (words != null) {
+                words.close();
             }
-            word = next;
+            words = next;
+            lineRows = rows;
+            lineCols = cols;
         }
     }
 
@@ -50,11 +55,11 @@ final class Resident implements DeviceData {
         this.fp8 = fp8;
         this.raw = raw;
         AutoCloseable owned = tensor != null ? tensor : fp8 != null ? fp8 : raw;
-        AmaxWord reported = amax;
+        ReportedMaxima reported = amax;
         release = CLEANER.register(this, () -> {
             try {
                 owned.close();
-                reported.replace(null);
+                reported.replace(null, 0, 0);
             } catch (Exception e) {
                 throw new IllegalStateException(e);
             }
@@ -96,12 +101,29 @@ final class Resident implements DeviceData {
      * the tensor. Every view of a device tensor covers all of it (views only reshape), so it holds for each.
      */
     synchronized DeviceBuffer knownAmax() {
-        return amax.word;
+        return amax.words;
+    }
+
+    /**
+     * The address of the row maxima, followed by the column maxima, that the kernel which wrote this tensor reported
+     * for it read as rows x cols (lines.cuh); 0 where none were, or for another shape. A rowwise cast reads them
+     * instead of passing over the tensor.
+     */
+    synchronized long knownLines(int rows, int cols) {
+        return amax.words != null && amax.lineRows == rows && amax.lineCols == cols ? amax.words.pointer() + 4 : 0L;
     }
 
     /** Takes word (or null) as this tensor's absolute maximum; the word is freed with this memory. */
     synchronized void knownAmax(DeviceBuffer word) {
-        amax.replace(word);
+        amax.replace(word, 0, 0);
+    }
+
+    /**
+     * Takes words (1 + rows + cols of them) as this tensor's absolute maximum followed by its row and column maxima
+     * read as rows x cols; they are freed with this memory.
+     */
+    synchronized void knownMaxima(DeviceBuffer words, int rows, int cols) {
+        amax.replace(words, rows, cols);
     }
 
     static Resident of(String device, DeviceTensor tensor) {

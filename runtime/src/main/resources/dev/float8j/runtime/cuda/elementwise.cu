@@ -4,6 +4,7 @@
 // Tensors are F32 or BF16 (DT_F32, DT_BF16), math is F32; each kernel but column_sums is a grid-stride loop over
 // n elements.
 #include "common.cuh"
+#include "lines.cuh"
 
 #define GRID_STRIDE(i, n) GRID_STRIDE_FROM(i, 0, n)
 // elements first..n-1: what the four-wide loop of add and swiglu left (all of it when a pointer is unaligned)
@@ -63,6 +64,16 @@ __device__ __forceinline__ float sigmoid(float x) {
     return 1.0f / (1.0f + expf(-x));
 }
 
+// h = silu(gate) * up over quad q (elements 4q..4q+3), stored to h in gate's dtype; v gets the values before rounding.
+__device__ __forceinline__ void swiglu_quad(const void* gate, int gType, const void* up, int uType, void* h, long q,
+                                            float* v) {
+    float u[4];
+    load4(gate, q, gType, v);
+    load4(up, q, uType, u);
+    for (int j = 0; j < 4; j++) v[j] = v[j] * sigmoid(v[j]) * u[j];
+    store4(h, q, gType, v);
+}
+
 // h = silu(gate) * up, silu(g) = g * sigmoid(g); h in gate's dtype, *amax (null: none) its absolute maximum. Four
 // elements per load where the pointers allow it.
 extern "C" __global__ void swiglu(const void* gate, int gType, const void* up, int uType, void* h, long n, u32* amax) {
@@ -71,14 +82,9 @@ extern "C" __global__ void swiglu(const void* gate, int gType, const void* up, i
     long first = 0;
     if (aligned16(gate, up, h)) {
         GRID_STRIDE(q, n / 4) {
-            float g[4], u[4];
-            load4(gate, q, gType, g);
-            load4(up, q, uType, u);
-            for (int j = 0; j < 4; j++) {
-                g[j] = g[j] * sigmoid(g[j]) * u[j];
-                m = max(m, abs_bits(g[j]));
-            }
-            store4(h, q, gType, g);
+            float v[4];
+            swiglu_quad(gate, gType, up, uType, h, q, v);
+            for (int j = 0; j < 4; j++) m = max(m, abs_bits(v[j]));
         }
         first = n / 4 * 4;
     }
@@ -91,11 +97,38 @@ extern "C" __global__ void swiglu(const void* gate, int gType, const void* up, i
     block_amax(m, gType, amax, amaxScratch);
 }
 
+// swiglu over rows x cols (cols % 4 == 0, pointers 16-byte aligned) that also reports h's row and column maxima into
+// lines (lines.cuh; its grid), and its absolute maximum into *amax. A kernel of its own: its registers for the column
+// maxima would otherwise cost swiglu's grid-stride loop its occupancy.
+extern "C" __global__ void __launch_bounds__(LINE_THREADS, 4) swiglu_lines(const void* gate, int gType, const void* up,
+        int uType, void* h, long rows, int cols, u32* amax, u32* lines) {
+    __shared__ u32 amaxScratch[32];
+    u32* const out[1] = {lines};
+    const int types[1] = {gType};
+    u32 top[1] = {0};
+    over_lines<1>(rows, cols, out, types, top,
+                  [&](long q, float (&v)[1][4]) { swiglu_quad(gate, gType, up, uType, h, q, v[0]); });
+    block_amax(top[0], gType, amax, amaxScratch);
+}
+
 // dGate = dH * up * silu'(gate), silu'(g) = s + g s (1 - s); dUp = dH * silu(gate). Each in its input's dtype.
 __device__ __forceinline__ void swiglu_grads(float dh, float g, float u, float& dGate, float& dUp) {
     float s = sigmoid(g);
     dGate = dh * u * (s + g * s * (1.0f - s));
     dUp = dh * g * s;
+}
+
+// swiglu_grads over quad q (elements 4q..4q+3), stored to dGate and dUp; dg and du get the values before rounding.
+__device__ __forceinline__ void swiglu_backward_quad(const void* dH, int dhType, const void* gate, int gType,
+                                                     const void* up, int uType, void* dGate, void* dUp, long q,
+                                                     float* dg, float* du) {
+    float dh[4], g[4], u[4];
+    load4(dH, q, dhType, dh);
+    load4(gate, q, gType, g);
+    load4(up, q, uType, u);
+    for (int j = 0; j < 4; j++) swiglu_grads(dh[j], g[j], u[j], dg[j], du[j]);
+    store4(dGate, q, gType, dg);
+    store4(dUp, q, uType, du);
 }
 
 // *amaxGate and *amaxUp (null: none) get dGate's and dUp's absolute maxima.
@@ -106,17 +139,12 @@ extern "C" __global__ void swiglu_backward(const void* dH, int dhType, const voi
     long first = 0;
     if (aligned16(dH, gate, up, dGate, dUp)) {
         GRID_STRIDE(q, n / 4) {
-            float dh[4], g[4], u[4], dg[4], du[4];
-            load4(dH, q, dhType, dh);
-            load4(gate, q, gType, g);
-            load4(up, q, uType, u);
+            float dg[4], du[4];
+            swiglu_backward_quad(dH, dhType, gate, gType, up, uType, dGate, dUp, q, dg, du);
             for (int j = 0; j < 4; j++) {
-                swiglu_grads(dh[j], g[j], u[j], dg[j], du[j]);
                 mGate = max(mGate, abs_bits(dg[j]));
                 mUp = max(mUp, abs_bits(du[j]));
             }
-            store4(dGate, q, gType, dg);
-            store4(dUp, q, uType, du);
         }
         first = n / 4 * 4;
     }
@@ -130,4 +158,21 @@ extern "C" __global__ void swiglu_backward(const void* dH, int dhType, const voi
     }
     block_amax(mGate, gType, amaxGate, amaxScratch);
     block_amax(mUp, uType, amaxUp, amaxScratch);
+}
+
+// swiglu_backward over rows x cols as swiglu_lines: dGate's and dUp's row and column maxima go to linesGate and
+// linesUp, their absolute maxima to *amaxGate and *amaxUp. Three blocks per multiprocessor: at four, the two outputs'
+// column maxima spilled.
+extern "C" __global__ void __launch_bounds__(LINE_THREADS, 3) swiglu_backward_lines(const void* dH, int dhType,
+        const void* gate, int gType, const void* up, int uType, void* dGate, void* dUp, long rows, int cols,
+        u32* amaxGate, u32* amaxUp, u32* linesGate, u32* linesUp) {
+    __shared__ u32 amaxScratch[32];
+    u32* const out[2] = {linesGate, linesUp};
+    const int types[2] = {gType, uType};
+    u32 top[2] = {0, 0};
+    over_lines<2>(rows, cols, out, types, top, [&](long q, float (&v)[2][4]) {
+        swiglu_backward_quad(dH, dhType, gate, gType, up, uType, dGate, dUp, q, v[0], v[1]);
+    });
+    block_amax(top[0], gType, amaxGate, amaxScratch);
+    block_amax(top[1], uType, amaxUp, amaxScratch);
 }

@@ -2,6 +2,7 @@
 // so the same bits every run) and AdamW, which reads the clipping factor from that device scalar itself, and the
 // guard that skips the update on a NaN or Inf loss or norm, so the host need not read them before queuing it.
 #include "common.cuh"
+#include "lines.cuh"
 
 // partials[blockIdx.x] = the sum of squares of this block's grid-stride share of x (F32 or BF16). Any grid; the
 // caller sizes it to the tensor and the device, and gives each tensor its own run of partials.
@@ -57,6 +58,36 @@ __device__ __forceinline__ void adamw_update(float& w, float g, float& m, float&
     w = w - a.learningRate * ((m / a.correction1) / (sqrtf(v / a.correction2) + a.eps) + a.weightDecay * w);
 }
 
+// The factor g' = g * clip of global-norm clipping (1 without).
+__device__ __forceinline__ float adamw_clip(const AdamWArgs& a) {
+    return a.sumOfSquares == nullptr ? 1.0f : fminf(1.0f, a.maxNorm / (sqrtf(a.sumOfSquares[0]) + 1e-6f));
+}
+
+// Whether the update writes: always unguarded, else only with a finite loss and sum of squares and no cast fault.
+__device__ __forceinline__ bool adamw_updates(const AdamWArgs& a) {
+    return a.guardLoss == nullptr
+            || (isfinite(a.guardLoss[0]) && (a.sumOfSquares == nullptr || isfinite(a.sumOfSquares[0]))
+                && a.castFaults[0] == 0xFFFFFFFFu);
+}
+
+// Elements 4q..4q+3 of one AdamW step (16-byte aligned arrays), each gradient times clip; update false: nothing is
+// written. w gets the weights as they now stand.
+__device__ __forceinline__ void adamw_quad(float* param, const float* grad, float* expAvg, float* expAvgSq, long q,
+                                           const AdamWArgs& a, float clip, bool update, float* w) {
+    F32x4 p = ((F32x4*) param)[q];
+    if (update) {
+        F32x4 g = ((const F32x4*) grad)[q], m = ((F32x4*) expAvg)[q], v = ((F32x4*) expAvgSq)[q];
+        adamw_update(p.x, g.x * clip, m.x, v.x, a);
+        adamw_update(p.y, g.y * clip, m.y, v.y, a);
+        adamw_update(p.z, g.z * clip, m.z, v.z, a);
+        adamw_update(p.w, g.w * clip, m.w, v.w, a);
+        ((F32x4*) param)[q] = p;
+        ((F32x4*) expAvg)[q] = m;
+        ((F32x4*) expAvgSq)[q] = v;
+    }
+    w[0] = p.x; w[1] = p.y; w[2] = p.z; w[3] = p.w;
+}
+
 // One AdamW step on n elements (all F32): g' = g * min(1, maxNorm / (sqrt(sumOfSquares) + 1e-6)),
 // m = b1 m + (1 - b1) g', v = b2 v + (1 - b2) g'^2, w -= lr ((m / c1) / (sqrt(v / c2) + eps) + wd w).
 // Four elements per load where the arrays are 16-byte aligned (device buffers are): the step reads 16 and writes
@@ -64,32 +95,20 @@ __device__ __forceinline__ void adamw_update(float& w, float g, float& m, float&
 // parameter's absolute maximum: the tensorwise FP8 cast of the weight in the next forward then need not read it twice.
 // A guarded update (a.guardLoss) whose loss or sum of squares is NaN or Inf, or that follows a cast which met NaN or
 // Inf (its saturated codes can leave both finite; the host hears of it only at its next wait), writes nothing to
-// param and the moments, but still reports the amax, of the weight as it stays: the next cast reads it all the same.
+// param and the moments, but still reports the maxima, of the weight as it stays: the next cast reads them all the same.
 extern "C" __global__ void adamw(float* param, const float* grad, float* expAvg, float* expAvgSq, long n, AdamWArgs a,
                                  u32* amax) {
     __shared__ u32 amaxScratch[32];
     u32 top = 0;
-    float clip = 1.0f;
-    if (a.sumOfSquares != nullptr) clip = fminf(1.0f, a.maxNorm / (sqrtf(a.sumOfSquares[0]) + 1e-6f));
-    bool update = a.guardLoss == nullptr
-            || (isfinite(a.guardLoss[0]) && (a.sumOfSquares == nullptr || isfinite(a.sumOfSquares[0]))
-                && a.castFaults[0] == 0xFFFFFFFFu);
+    float clip = adamw_clip(a);
+    bool update = adamw_updates(a);
     long stride = (long) gridDim.x * blockDim.x;
     long first = 0;
     if (aligned16(param, grad, expAvg, expAvgSq)) {
         for (long q = blockIdx.x * (long) blockDim.x + threadIdx.x; q < n / 4; q += stride) {
-            F32x4 w = ((F32x4*) param)[q];
-            if (update) {
-                F32x4 g = ((const F32x4*) grad)[q], m = ((F32x4*) expAvg)[q], v = ((F32x4*) expAvgSq)[q];
-                adamw_update(w.x, g.x * clip, m.x, v.x, a);
-                adamw_update(w.y, g.y * clip, m.y, v.y, a);
-                adamw_update(w.z, g.z * clip, m.z, v.z, a);
-                adamw_update(w.w, g.w * clip, m.w, v.w, a);
-                ((F32x4*) param)[q] = w;
-                ((F32x4*) expAvg)[q] = m;
-                ((F32x4*) expAvgSq)[q] = v;
-            }
-            top = max(top, max(max(abs_bits(w.x), abs_bits(w.y)), max(abs_bits(w.z), abs_bits(w.w))));
+            float w[4];
+            adamw_quad(param, grad, expAvg, expAvgSq, q, a, clip, update, w);
+            top = max(top, max(max(abs_bits(w[0]), abs_bits(w[1])), max(abs_bits(w[2]), abs_bits(w[3]))));
         }
         first = n / 4 * 4;
     }
@@ -105,6 +124,23 @@ extern "C" __global__ void adamw(float* param, const float* grad, float* expAvg,
         top = max(top, abs_bits(w));
     }
     block_amax(top, DT_F32, amax, amaxScratch);
+}
+
+// adamw over a rows x cols parameter (cols % 4 == 0, arrays 16-byte aligned) that also reports its row and column
+// maxima into lines (lines.cuh; its grid), for the rowwise casts of the weight in the next forward and backward. A
+// kernel of its own, as swiglu_lines is.
+extern "C" __global__ void __launch_bounds__(LINE_THREADS, 4) adamw_lines(float* param, const float* grad,
+        float* expAvg, float* expAvgSq, long rows, int cols, AdamWArgs a, u32* amax, u32* lines) {
+    __shared__ u32 amaxScratch[32];
+    float clip = adamw_clip(a);
+    bool update = adamw_updates(a);
+    u32* const out[1] = {lines};
+    const int types[1] = {DT_F32};
+    u32 top[1] = {0};
+    over_lines<1>(rows, cols, out, types, top, [&](long q, float (&w)[1][4]) {
+        adamw_quad(param, grad, expAvg, expAvgSq, q, a, clip, update, w[0]);
+    });
+    block_amax(top[0], DT_F32, amax, amaxScratch);
 }
 
 // The layout of AdamWArgs, as CudaModelOps.java checks it at load time.

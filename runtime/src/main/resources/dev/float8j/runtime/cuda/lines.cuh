@@ -1,0 +1,91 @@
+// Line maxima: the absolute maximum of every row and of every column of a producer's rows x cols output, which the
+// rowwise FP8 casts of the next gemm read instead of passing over the tensor first (one pass over each of the step's
+// largest activations and weights, 6.5 ms of a rowwise Llama step on an H100 before producers reported them).
+//
+// Layout of a line buffer: rows words of row maxima, then cols words of column maxima, each the float bits of the
+// largest |value| as stored (see abs_bits and as_stored in common.cuh), zeroed before the kernel runs. It is the layout
+// of the cast's own amax pass (amax_tiles in cast.cu), so the cast reads the same bits whichever wrote them.
+//
+// The work is split so that each thread keeps its columns: the grid is (column strips) x (row groups) in one
+// dimension, a strip is LINE_QUADS x 32 quads (4 elements each) wide, and warp w of a block takes rows
+// group * LINE_WARPS + w, then every gridRows * LINE_WARPS-th row after it. A lane holds LINE_QUADS quads of a row; a
+// row's maximum over the strip is one warp reduction and one atomic, and a column's is kept in registers until the
+// block's warps combine theirs in shared memory, one atomic per column per block.
+#pragma once
+#include "common.cuh"
+
+#define LINE_WARPS 8
+#define LINE_QUADS 4
+#define LINE_THREADS (LINE_WARPS * 32)
+#define LINE_STRIP (LINE_QUADS * 32)  // quads per strip
+
+// Calls quad(q, v) for every quad q (elements 4q..4q+3, row-major) of a rows x cols matrix (cols % 4 == 0, every
+// array 16-byte aligned), which computes and stores K outputs' four values each and hands them back in v[K][4] as F32
+// (before rounding to the output's dtype). Folds their absolute maxima, rounded to dtype[k], into lines[k]
+// and into total[k] (this thread's running maximum, unrounded). Launched with LINE_THREADS threads per block and a grid
+// of at least one block per strip; blocks past the last whole multiple of the strip count do nothing, as each of them
+// would repeat rows that another block holds, and AdamW's update must run once. A grid smaller than the strip count
+// traps: no row would be written.
+template <int K, class Quad>
+__device__ __forceinline__ void over_lines(long rows, int cols, u32* const (&lines)[K], const int (&dtype)[K],
+                                           u32 (&total)[K], Quad quad) {
+    __shared__ u32 part[LINE_WARPS][LINE_STRIP * 4];
+    int quadsPerRow = cols / 4;
+    int strips = (quadsPerRow + LINE_STRIP - 1) / LINE_STRIP;
+    int strip = blockIdx.x % strips;
+    long gridRows = gridDim.x / strips;
+    if (gridRows == 0) __trap();
+    if (blockIdx.x >= gridRows * strips) return;  // the whole block: no barrier is left waiting
+    int warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
+    u32 col[K][LINE_QUADS][4];
+#pragma unroll
+    for (int k = 0; k < K; k++)
+#pragma unroll
+        for (int j = 0; j < LINE_QUADS; j++)
+#pragma unroll
+            for (int e = 0; e < 4; e++) col[k][j][e] = 0;
+    for (long r = (long) (blockIdx.x / strips) * LINE_WARPS + warp; r < rows; r += gridRows * LINE_WARPS) {
+        u32 row[K];
+#pragma unroll
+        for (int k = 0; k < K; k++) row[k] = 0;
+#pragma unroll
+        for (int j = 0; j < LINE_QUADS; j++) {
+            int cq = strip * LINE_STRIP + j * 32 + lane;
+            if (cq < quadsPerRow) {
+                float v[K][4];
+                quad(r * quadsPerRow + cq, v);
+#pragma unroll
+                for (int k = 0; k < K; k++)
+#pragma unroll
+                    for (int e = 0; e < 4; e++) {
+                        u32 a = abs_bits(v[k][e]);
+                        row[k] = max(row[k], a);
+                        col[k][j][e] = max(col[k][j][e], a);
+                    }
+            }
+        }
+#pragma unroll
+        for (int k = 0; k < K; k++) {
+            u32 m = row[k];
+            for (int o = 16; o > 0; o >>= 1) m = max(m, __shfl_xor_sync(0xFFFFFFFFu, m, o));
+            total[k] = max(total[k], m);
+            if (lane == 0) atomicMax(lines[k] + r, abs_bits(as_stored(__uint_as_float(m), dtype[k])));
+        }
+    }
+#pragma unroll
+    for (int k = 0; k < K; k++) {
+        __syncthreads();  // the previous output's reads of part are done
+#pragma unroll
+        for (int j = 0; j < LINE_QUADS; j++)
+#pragma unroll
+            for (int e = 0; e < 4; e++) part[warp][(j * 32 + lane) * 4 + e] = col[k][j][e];
+        __syncthreads();
+        for (int c = threadIdx.x; c < LINE_STRIP * 4; c += LINE_THREADS) {
+            u32 m = 0;
+#pragma unroll
+            for (int w = 0; w < LINE_WARPS; w++) m = max(m, part[w][c]);
+            int column = strip * LINE_STRIP * 4 + c;
+            if (column < cols) atomicMax(lines[k] + rows + column, abs_bits(as_stored(__uint_as_float(m), dtype[k])));
+        }
+    }
+}

@@ -1,0 +1,212 @@
+package dev.float8j.runtime.cuda;
+
+import static java.lang.foreign.ValueLayout.JAVA_INT;
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertNotEquals;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+
+import dev.float8j.plan.Fp8Format;
+import dev.float8j.plan.QuantSpec;
+import dev.float8j.plan.ScalingGranularity;
+import dev.float8j.runtime.DType;
+import dev.float8j.runtime.Float8Tensor;
+import dev.float8j.runtime.Tensor;
+import dev.float8j.runtime.ops.AdamWStep;
+import dev.float8j.runtime.ops.ModelOps;
+import dev.float8j.runtime.ops.ReferenceModelOps;
+import dev.float8j.runtime.quant.NonFiniteException;
+import java.lang.foreign.Arena;
+import java.lang.foreign.MemorySegment;
+import java.util.List;
+import org.junit.jupiter.api.BeforeEach;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.EnumSource;
+
+/**
+ * The row and column maxima that swiglu, its backward and AdamW report for their results once a rowwise cast has
+ * asked for them (lines.cuh): each equals the largest |value| of the downloaded result's row or column exactly, the
+ * results are the same bits as without them, and a rowwise cast that reads them gives the same codes and scales as a
+ * cast of the same values that has none. Skips without a GPU.
+ *
+ * <p>The shapes leave partial strips (cols not a multiple of 512) and partial row groups (rows not a multiple of 8),
+ * and 2,000 x 1,536 makes several row groups per strip.
+ */
+class LineMaximaTest {
+    private static final QuantSpec ROWWISE = QuantSpec.of(Fp8Format.E4M3FN, ScalingGranularity.ROWWISE, 1);
+    private static final int[][] SHAPES = {{37, 1040}, {2000, 1536}, {5, 4}};
+
+    private CudaBackend cuda;
+    private ModelOps ops;
+
+    @BeforeEach
+    void needsGpu() {
+        cuda = TestGpu.require();
+        ops = cuda.ops();
+        cuda.memory().wantLineMaxima();
+    }
+
+    private static Tensor random(long seed, DType dtype, int rows, int cols, double scale) {
+        return GaussianTensors.gaussian(seed, scale, dtype, rows, cols);
+    }
+
+    /** The words t's producer reported: its row maxima, then its column maxima, as floats. */
+    private float[] reportedLines(Tensor t, String what) {
+        long lines = DeviceMemory.knownLines(t);
+        assertNotEquals(0L, lines, what + " reports no line maxima");
+        cuda.synchronize();
+        int count = t.rows() + t.cols();
+        try (Arena arena = Arena.ofConfined()) {
+            MemorySegment host = arena.allocate(JAVA_INT, count);
+            cuda.context().driver.copyToHost(host, lines, 4L * count);
+            float[] out = new float[count];
+            for (int i = 0; i < count; i++) {
+                out[i] = Float.intBitsToFloat(host.getAtIndex(JAVA_INT, i));
+            }
+            return out;
+        }
+    }
+
+    /** Each row's largest |value|, then each column's, from t's downloaded values. */
+    private float[] hostLines(Tensor t) {
+        float[] v = cuda.toHost(t).toFloatArray();
+        int rows = t.rows();
+        int cols = t.cols();
+        float[] out = new float[rows + cols];
+        for (int r = 0; r < rows; r++) {
+            for (int c = 0; c < cols; c++) {
+                float a = Math.abs(v[r * cols + c]);
+                out[r] = Math.max(out[r], a);
+                out[rows + c] = Math.max(out[rows + c], a);
+            }
+        }
+        return out;
+    }
+
+    /**
+     * t's reported line maxima are its rows' and columns' largest |values|, and its rowwise casts along both axes equal
+     * those of a fresh copy of its values, which has none.
+     */
+    private void assertReportedAndUsed(Tensor t, String what) {
+        assertArrayEquals(hostLines(t), reportedLines(t, what), 0f, what + ": row maxima, then column maxima");
+        Tensor fresh = cuda.toDevice(cuda.toHost(t));
+        assertEquals(0L, DeviceMemory.knownLines(fresh));
+        Float8Tensor[] expected = cuda.quantizeBothAxes(fresh, ROWWISE, ROWWISE.withAxis(0));
+        Float8Tensor[] actual = cuda.quantizeBothAxes(t, ROWWISE, ROWWISE.withAxis(0));
+        assertSameCast(expected[0], actual[0], what + " along 1");
+        assertSameCast(expected[1], actual[1], what + " along 0");
+        assertSameCast(cuda.quantize(fresh, ROWWISE.withAxis(0)), cuda.quantize(t, ROWWISE.withAxis(0)),
+                what + " along 0 alone");
+    }
+
+    private void assertSameCast(Float8Tensor expected, Float8Tensor actual, String what) {
+        Float8Tensor e = cuda.toHost(expected);
+        Float8Tensor a = cuda.toHost(actual);
+        assertArrayEquals(e.codes(), a.codes(), what + ": codes");
+        assertArrayEquals(e.scales(), a.scales(), what + ": scales");
+    }
+
+    /**
+     * The host's reference values: F32 to float rounding (the kernels compute in F32, the reference in double), BF16
+     * to one BF16 rounding step (2^-8 relative), as CudaModelOpsTest checks the grid-stride kernels.
+     */
+    private void assertClose(Tensor expected, Tensor actualOnDevice, DType dtype, String what) {
+        double rtol = dtype == DType.F32 ? 2e-5 : 8e-3;
+        float[] e = expected.toFloatArray();
+        float[] a = cuda.toHost(actualOnDevice).toFloatArray();
+        for (int i = 0; i < e.length; i++) {
+            double bound = 1e-6 + rtol * Math.abs(e[i]);
+            if (!(Math.abs(e[i] - a[i]) <= bound)) {
+                throw new AssertionError(what + ": element " + i + " is " + a[i] + ", expected " + e[i]);
+            }
+        }
+    }
+
+    @ParameterizedTest
+    @EnumSource(DType.class)
+    void swigluAndItsBackwardReportTheirLinesAndTheCastUsesThem(DType dtype) {
+        for (int[] shape : SHAPES) {
+            String at = " at " + shape[0] + " x " + shape[1];
+            Tensor gate = random(1, dtype, shape[0], shape[1], 2);
+            Tensor up = random(2, dtype, shape[0], shape[1], 2);
+            Tensor dH = random(3, dtype, shape[0], shape[1], 0.1);
+            Tensor h = ops.swiglu(cuda.toDevice(gate), cuda.toDevice(up));
+            assertReportedAndUsed(h, "swiglu" + at);
+            assertClose(ReferenceModelOps.INSTANCE.swiglu(gate, up), h, dtype, "swiglu" + at);
+            Tensor[] d = ops.swigluBackward(cuda.toDevice(dH), cuda.toDevice(gate), cuda.toDevice(up));
+            Tensor[] expected = ReferenceModelOps.INSTANCE.swigluBackward(dH, gate, up);
+            assertReportedAndUsed(d[0], "swiglu dGate" + at);
+            assertReportedAndUsed(d[1], "swiglu dUp" + at);
+            assertClose(expected[0], d[0], dtype, "swiglu dGate" + at);
+            assertClose(expected[1], d[1], dtype, "swiglu dUp" + at);
+        }
+    }
+
+    /** The weights and moments match the host's AdamW, and the updated weight's lines are reported, step after step. */
+    @Test
+    void adamwReportsTheUpdatedWeightsLines() {
+        for (int[] shape : SHAPES) {
+            int rows = shape[0];
+            int cols = shape[1];
+            Tensor[] host = {random(4, DType.F32, rows, cols, 1), random(5, DType.F32, rows, cols, 1),
+                    Tensor.zeros(DType.F32, rows, cols), Tensor.zeros(DType.F32, rows, cols)};
+            Tensor[] device = new Tensor[4];
+            for (int i = 0; i < 4; i++) {
+                device[i] = cuda.toDevice(host[i].copy());
+            }
+            for (int step = 1; step <= 2; step++) {
+                AdamWStep s = new AdamWStep(0.05f, 0.9f, 0.95f, 1e-8f, 0.1f, step);
+                ops.adamw(device[0], device[1], device[2], device[3], s, null, 0f, null);
+                ReferenceModelOps.INSTANCE.adamw(host[0], host[1], host[2], host[3], s, null, 0f, null);
+                for (int i = 0; i < 4; i += 2) {
+                    assertArrayEquals(host[i].toFloatArray(), cuda.toHost(device[i]).toFloatArray(), 1e-5f,
+                            "tensor " + i + " after step " + step + " at " + rows + " x " + cols);
+                }
+                assertReportedAndUsed(device[0], "adamw's param after step " + step + " at " + rows + " x " + cols);
+            }
+        }
+    }
+
+    /** A guarded update that skips still reports the lines of the weight as it stays. */
+    @Test
+    void aSkippedAdamwReportsTheUnchangedWeightsLines() {
+        Tensor weight = random(6, DType.F32, 40, 520, 1);
+        float[] before = weight.toFloatArray().clone();
+        Tensor[] device = {cuda.toDevice(weight), cuda.toDevice(random(7, DType.F32, 40, 520, 1)),
+                cuda.toDevice(Tensor.zeros(DType.F32, 40, 520)), cuda.toDevice(Tensor.zeros(DType.F32, 40, 520))};
+        Tensor nanLoss = cuda.toDevice(Tensor.of(new float[] {Float.NaN}, 1, 1));
+        ops.adamw(device[0], device[1], device[2], device[3], new AdamWStep(0.5f, 0.9f, 0.95f, 1e-8f, 0.1f, 1),
+                ops.sumOfSquares(List.of(device[1])), 1f, nanLoss);
+        assertArrayEquals(before, cuda.toHost(device[0]).toFloatArray(), "the skipped update wrote the weight");
+        assertReportedAndUsed(device[0], "the skipped adamw's param");
+    }
+
+    /** A rowwise cast needing column maxima of a result whose producer reports asks producers for lines. */
+    @Test
+    void aRowwiseCastOfAReportedResultMakesTheNextOneReportLines() {
+        Tensor gate = cuda.toDevice(random(8, DType.BF16, 64, 256, 1));
+        Tensor up = cuda.toDevice(random(9, DType.BF16, 64, 256, 1));
+        cuda.release(cuda.quantize(ops.swiglu(gate, up), ROWWISE.withAxis(0)));
+        assertNotEquals(0L, DeviceMemory.knownLines(ops.swiglu(gate, up)));
+    }
+
+    /** Lines hold for the shape they were reported at: a reshaped view reads none. */
+    @Test
+    void aViewOfAnotherShapeHasNoLines() {
+        Tensor h = ops.swiglu(cuda.toDevice(random(10, DType.BF16, 16, 64, 1)),
+                cuda.toDevice(random(11, DType.BF16, 16, 64, 1)));
+        assertNotEquals(0L, DeviceMemory.knownLines(h));
+        assertEquals(0L, DeviceMemory.knownLines(h.reshape(32, 32)));
+    }
+
+    @ParameterizedTest
+    @EnumSource(DType.class)
+    void nonFiniteValuesInAResultWithLinesStillStopTheCast(DType dtype) {
+        Tensor gate = random(12, dtype, 16, 64, 1);
+        gate.set(5, 9, Float.NaN);
+        Tensor h = ops.swiglu(cuda.toDevice(gate), cuda.toDevice(random(13, dtype, 16, 64, 1)));
+        cuda.release(cuda.quantizeBothAxes(h, ROWWISE, ROWWISE.withAxis(0))[1]);
+        assertThrows(NonFiniteException.class, cuda::synchronize);
+    }
+}
