@@ -86,8 +86,10 @@ final class CudaModelOps implements ModelOps {
         rope = cuda.module("rope.cu", List.of(ROPE_ARGS));
         crossEntropy = cuda.module("cross_entropy.cu");
         optimizer = cuda.module("optimizer.cu", List.of(ADAMW_ARGS));
-        cuda.driver.setFunctionAttribute(rmsNorm.function("rms_norm_backward"),
-                CudaDriver.FUNC_ATTR_MAX_DYNAMIC_SHARED_BYTES, NORM_SHARED_BYTES);
+        for (String kernel : List.of("rms_norm_backward", "rms_norm_backward_lines")) {
+            cuda.driver.setFunctionAttribute(rmsNorm.function(kernel), CudaDriver.FUNC_ATTR_MAX_DYNAMIC_SHARED_BYTES,
+                    NORM_SHARED_BYTES);
+        }
         workspace = new Workspace(cuda.allocator);
     }
 
@@ -315,15 +317,26 @@ final class CudaModelOps implements ModelOps {
         long partials = workspace.floats((long) blocks * dim);
         Tensor dX = residual == null ? result(x.dtype(), x.shape()) : result(residual.dtype(), residual.shape());
         int shared = 4 * dim;
-        if (dim % 4 == 0 && dim <= NORM_BACKWARD_REGISTER_DIM) {
-            // rows held in registers are loaded through shared memory: x's, dY's and two of the residual's
+        boolean registers = dim % 4 == 0 && dim <= NORM_BACKWARD_REGISTER_DIM;
+        // the line maxima only where rows are held in registers (rmsnorm.cu)
+        DeviceMemory.Maxima maxima = memory.maximaFor(dX, registers);
+        if (registers) {
+            // rows held in registers are loaded through shared memory: x's, dY's and two of the residual's, then the
+            // block's column maxima
             int staged = stagedRowBytes(dim, x.dtype()) + stagedRowBytes(dim, dY.dtype())
-                    + (residual == null ? 0 : 2 * stagedRowBytes(dim, dX.dtype()));
+                    + (residual == null ? 0 : 2 * stagedRowBytes(dim, dX.dtype())) + (maxima.lines() != 0 ? 4 * dim : 0);
             shared = Math.max(shared, staged);
         }
-        launch(rmsNorm, "rms_norm_backward", blocks, THREADS, shared, ddy.pointer(), dt(dY.dtype()), dx.pointer(),
-                dt(x.dtype()), dg.pointer(), dinv.pointer(), res, dt(dX.dtype()), DeviceMemory.deviceView(dX).pointer(),
-                partials, rows, dim, memory.amaxWordFor(dX));
+        long out = DeviceMemory.deviceView(dX).pointer();
+        if (maxima.lines() != 0) {
+            launch(rmsNorm, "rms_norm_backward_lines", blocks, THREADS, shared, ddy.pointer(), dt(dY.dtype()),
+                    dx.pointer(), dt(x.dtype()), dg.pointer(), dinv.pointer(), res, dt(dX.dtype()), out, partials, rows,
+                    dim, maxima.total(), maxima.lines());
+        } else {
+            launch(rmsNorm, "rms_norm_backward", blocks, THREADS, shared, ddy.pointer(), dt(dY.dtype()), dx.pointer(),
+                    dt(x.dtype()), dg.pointer(), dinv.pointer(), res, dt(dX.dtype()), out, partials, rows, dim,
+                    maxima.total());
+        }
         launch(rmsNorm, "rms_norm_gain_sum", ceilDiv(dim, THREADS), THREADS, 0, partials, blocks, dim, gg.pointer());
         Reference.reachabilityFence(residual);
         Reference.reachabilityFence(dY);
@@ -471,7 +484,7 @@ final class CudaModelOps implements ModelOps {
         DeviceTensor g = in(gate);
         DeviceTensor u = in(up);
         Tensor h = result(gate.dtype(), gate.shape());
-        DeviceMemory.Maxima maxima = memory.maximaFor(h);
+        DeviceMemory.Maxima maxima = memory.maximaFor(h, true);
         if (maxima.lines() != 0) {
             launch(elementwise, "swiglu_lines", lineGrid(maxima), THREADS, 0, g.pointer(), dt(gate.dtype()),
                     u.pointer(), dt(up.dtype()), DeviceMemory.deviceView(h).pointer(), (long) h.rows(), h.cols(),
@@ -499,8 +512,8 @@ final class CudaModelOps implements ModelOps {
         DeviceTensor u = in(up);
         Tensor dGate = result(gate.dtype(), gate.shape());
         Tensor dUp = result(up.dtype(), up.shape());
-        DeviceMemory.Maxima gateMaxima = memory.maximaFor(dGate);
-        DeviceMemory.Maxima upMaxima = memory.maximaFor(dUp);
+        DeviceMemory.Maxima gateMaxima = memory.maximaFor(dGate, true);
+        DeviceMemory.Maxima upMaxima = memory.maximaFor(dUp, true);
         if ((gateMaxima.lines() == 0) != (upMaxima.lines() == 0)) {
             throw new IllegalStateException(op + ": line maxima for one gradient only");  // same shape and alignment
         }
@@ -642,7 +655,7 @@ final class CudaModelOps implements ModelOps {
             // a guarded update also skips after a cast of NaN or Inf, which the host learns of only at its next wait
             args.set(JAVA_LONG, CudaCasts.offset(ADAMW_ARGS, "castFaults"), cuda.faults.pointer());
             // the updated weight's maxima, attached once the update is queued (until then param keeps none)
-            DeviceMemory.Maxima maxima = memory.newMaxima(param);
+            DeviceMemory.Maxima maxima = memory.newMaxima(param, true);
             try {
                 if (maxima.lines() != 0) {
                     launch(optimizer, "adamw_lines", lineGrid(maxima), THREADS, 0, w.pointer(), g.pointer(),

@@ -233,19 +233,19 @@ final class DeviceMemory {
     /**
      * Zeroed words for a kernel about to write t (viewed as rows x cols) to report its absolute maxima into: the whole
      * tensor's always, and its row and column maxima (lines.cuh) once a rowwise cast has asked for them
-     * ({@link #wantLineMaxima}) where t's rows split into whole 16-byte-aligned quads. Not yet t's: see
-     * {@link Maxima#attachTo}.
+     * ({@link #wantLineMaxima}), where the kernel can (kernelCanReportLines) and t's rows split into whole
+     * 16-byte-aligned quads. Not yet t's: see {@link Maxima#attachTo}.
      */
-    Maxima newMaxima(Tensor t) {
+    Maxima newMaxima(Tensor t, boolean kernelCanReportLines) {
         int rows = t.rows();
         int cols = t.cols();
-        boolean lines = lineMaximaWanted && cols % 4 == 0 && deviceView(t).pointer() % 16 == 0;
+        boolean lines = lineMaximaWanted && kernelCanReportLines && cols % 4 == 0 && deviceView(t).pointer() % 16 == 0;
         return lines ? new Maxima(zeroedWords(1 + rows + cols), rows, cols) : new Maxima(zeroedWords(1), 0, 0);
     }
 
     /** As {@link #newMaxima}, attached to t at once: for a new result, which nobody else sees yet. */
-    Maxima maximaFor(Tensor t) {
-        Maxima m = newMaxima(t);
+    Maxima maximaFor(Tensor t, boolean kernelCanReportLines) {
+        Maxima m = newMaxima(t, kernelCanReportLines);
         m.attachTo(t);
         return m;
     }

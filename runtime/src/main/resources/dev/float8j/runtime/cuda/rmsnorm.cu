@@ -110,21 +110,25 @@ __device__ __forceinline__ u32 dynamic_shared_bytes() {
 // residual (of dtype outType) dX = residual + dx in outType: a pre-norm block's backward, where the residual path's
 // gradient meets the norm's, in one pass instead of a separate add (the same bits as that add). Block b handles rows
 // b, b + gridDim.x, ...; its gain-gradient column sums (dy * xhat) go to partials[b * dim + c]. *amax (null: none)
-// gets dX's absolute maximum.
+// gets dX's absolute maximum; rms_norm_backward_lines also writes its row maxima and then its column maxima to lines
+// (lines.cuh's layout), only for rows held in registers: the host asks for them only there, and the element-by-element
+// path traps. Two kernels of one template, so that the one without lines keeps its registers.
 // Dynamic shared memory: the element-by-element path's column sums (dim floats), and for rows held in registers the
-// staged rows, x's, dY's and two of the residual's (staged_row_bytes each); without room for those the kernel takes
-// the element-by-element path.
-extern "C" __global__ void __launch_bounds__(256, BACKWARD_BLOCKS_PER_SM)
-rms_norm_backward(const void* dY, int dyType, const void* x, int xType, const float* gain, const float* inverseRms,
-                  const void* residual, int outType, void* dX, float* partials, int rows, int dim, u32* amax) {
+// staged rows, x's, dY's and two of the residual's (staged_row_bytes each), then with lines the block's column maxima
+// (dim words); without room for those the kernel takes the element-by-element path.
+template <bool LINES>
+__device__ __forceinline__ void norm_backward(const void* dY, int dyType, const void* x, int xType, const float* gain,
+                                              const float* inverseRms, const void* residual, int outType, void* dX,
+                                              float* partials, int rows, int dim, u32* amax, u32* lines) {
     extern __shared__ __align__(16) float gainSums[];  // 16-byte aligned for the staged rows
     __shared__ float scratch[2][32];
     __shared__ u32 amaxScratch[32];
     u32 m = 0;
     int xBytes = staged_row_bytes(dim, xType), dyBytes = staged_row_bytes(dim, dyType);
     int resBytes = residual == nullptr ? 0 : staged_row_bytes(dim, outType);
+    int colBytes = LINES ? 4 * dim : 0;
     if (rows_in_registers(dim, BACKWARD_ROW_VECTORS, dY, x, gain, dX, partials) && aligned16(residual)
-        && xBytes + dyBytes + 2 * resBytes <= (int) dynamic_shared_bytes()) {
+        && xBytes + dyBytes + 2 * resBytes + colBytes <= (int) dynamic_shared_bytes()) {
         // A block works on row r from registers while its next row, r + gridDim.x, is copied into shared memory
         // (cp.async): with the loads of one row issued only after the previous row's reduction and stores, too little
         // was in flight and the backward ran at about half the memory's speed. Each thread copies and reads only its
@@ -134,7 +138,14 @@ rms_norm_backward(const void* dY, int dyType, const void* x, int xType, const fl
         u8* xRow = (u8*) gainSums;
         u8* dyRow = xRow + xBytes;
         u8* resRows = dyRow + dyBytes;
+        // this thread's columns' maxima (each thread reads and writes only its own vectors' words)
+        u32* colMax = (u32*) (resRows + 2 * resBytes);
         int vectors = dim / 4;
+        if (LINES) {
+            for (int q = threadIdx.x; q < vectors; q += blockDim.x) {
+                for (int e = 0; e < 4; e++) colMax[4 * q + e] = 0;
+            }
+        }
         // starts copying row r (its residual into staged row `parity`) and returns its inverse rms, loaded alongside
         // so that it is at hand when the row is
         auto stage = [&](int r, int parity) {
@@ -176,6 +187,7 @@ rms_norm_backward(const void* dY, int dyType, const void* x, int xType, const fl
             }
             float meanDot = block_sum_one_barrier(dot, scratch[parity]) / dim;
             if (r + gridDim.x < rows) nextInv = stage(r + gridDim.x, parity ^ 1);
+            u32 rowTop = 0;
 #pragma unroll
             for (int j = 0; j < BACKWARD_ROW_VECTORS; j++) {
                 int q = threadIdx.x + j * blockDim.x;
@@ -186,9 +198,23 @@ rms_norm_backward(const void* dY, int dyType, const void* x, int xType, const fl
                     for (int e = 0; e < 4; e++) {
                         out[e] = inv * (dys[j][e] * g[e] - xs[j][e] * inv * meanDot);
                         if (residual != nullptr) out[e] = res[e] + as_stored(out[e], xType);
-                        m = max(m, abs_bits(out[e]));
+                        u32 a = abs_bits(out[e]);
+                        rowTop = max(rowTop, a);
+                        if (LINES) colMax[4 * q + e] = max(colMax[4 * q + e], a);
                     }
                     store4(dX, q0 + q, outType, out);
+                }
+            }
+            m = max(m, rowTop);
+            if (LINES) {
+                for (int o = 16; o > 0; o >>= 1) rowTop = max(rowTop, __shfl_xor_sync(0xFFFFFFFFu, rowTop, o));
+                if ((threadIdx.x & 31) == 0) atomicMax(lines + r, abs_bits(as_stored(__uint_as_float(rowTop), outType)));
+            }
+        }
+        if (LINES) {
+            for (int q = threadIdx.x; q < vectors; q += blockDim.x) {
+                for (int e = 0; e < 4; e++) {
+                    atomicMax(lines + rows + 4 * q + e, abs_bits(as_stored(__uint_as_float(colMax[4 * q + e]), outType)));
                 }
             }
         }
@@ -200,6 +226,7 @@ rms_norm_backward(const void* dY, int dyType, const void* x, int xType, const fl
         block_amax(m, outType, amax, amaxScratch);
         return;
     }
+    if (LINES) __trap();  // see above: the host asked for line maxima where rows do not fit registers
     for (int c = threadIdx.x; c < dim; c += blockDim.x) gainSums[c] = 0.0f;
     for (int r = blockIdx.x; r < rows; r += gridDim.x) {
         long base = (long) r * dim;
@@ -222,6 +249,21 @@ rms_norm_backward(const void* dY, int dyType, const void* x, int xType, const fl
     }
     for (int c = threadIdx.x; c < dim; c += blockDim.x) partials[(long) blockIdx.x * dim + c] = gainSums[c];
     block_amax(m, outType, amax, amaxScratch);
+}
+
+extern "C" __global__ void __launch_bounds__(256, BACKWARD_BLOCKS_PER_SM)
+rms_norm_backward(const void* dY, int dyType, const void* x, int xType, const float* gain, const float* inverseRms,
+                  const void* residual, int outType, void* dX, float* partials, int rows, int dim, u32* amax) {
+    norm_backward<false>(dY, dyType, x, xType, gain, inverseRms, residual, outType, dX, partials, rows, dim, amax,
+                         nullptr);
+}
+
+extern "C" __global__ void __launch_bounds__(256, BACKWARD_BLOCKS_PER_SM)
+rms_norm_backward_lines(const void* dY, int dyType, const void* x, int xType, const float* gain,
+                        const float* inverseRms, const void* residual, int outType, void* dX, float* partials, int rows,
+                        int dim, u32* amax, u32* lines) {
+    norm_backward<true>(dY, dyType, x, xType, gain, inverseRms, residual, outType, dX, partials, rows, dim, amax,
+                        lines);
 }
 
 // gradGain[c] += sum over b < blocks of partials[b * dim + c], in b order.

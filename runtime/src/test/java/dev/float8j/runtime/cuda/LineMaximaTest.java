@@ -14,6 +14,7 @@ import dev.float8j.runtime.Float8Tensor;
 import dev.float8j.runtime.Tensor;
 import dev.float8j.runtime.ops.AdamWStep;
 import dev.float8j.runtime.ops.ModelOps;
+import dev.float8j.runtime.ops.NormResult;
 import dev.float8j.runtime.ops.ReferenceModelOps;
 import dev.float8j.runtime.quant.NonFiniteException;
 import java.lang.foreign.Arena;
@@ -25,7 +26,7 @@ import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.EnumSource;
 
 /**
- * The row and column maxima that swiglu, its backward and AdamW report for their results once a rowwise cast has
+ * The row and column maxima that swiglu, its backward, RMSNorm's backward and AdamW report for their results once a rowwise cast has
  * asked for them (lines.cuh): each equals the largest |value| of the downloaded result's row or column exactly, the
  * results are the same bits as without them, and a rowwise cast that reads them gives the same codes and scales as a
  * cast of the same values that has none. Skips without a GPU.
@@ -112,11 +113,15 @@ class LineMaximaTest {
      * to one BF16 rounding step (2^-8 relative), as CudaModelOpsTest checks the grid-stride kernels.
      */
     private void assertClose(Tensor expected, Tensor actualOnDevice, DType dtype, String what) {
+        assertClose(expected, actualOnDevice, dtype, 1e-6, what);
+    }
+
+    private void assertClose(Tensor expected, Tensor actualOnDevice, DType dtype, double atol, String what) {
         double rtol = dtype == DType.F32 ? 2e-5 : 8e-3;
         float[] e = expected.toFloatArray();
         float[] a = cuda.toHost(actualOnDevice).toFloatArray();
         for (int i = 0; i < e.length; i++) {
-            double bound = 1e-6 + rtol * Math.abs(e[i]);
+            double bound = atol + rtol * Math.abs(e[i]);
             if (!(Math.abs(e[i] - a[i]) <= bound)) {
                 throw new AssertionError(what + ": element " + i + " is " + a[i] + ", expected " + e[i]);
             }
@@ -140,6 +145,32 @@ class LineMaximaTest {
             assertReportedAndUsed(d[1], "swiglu dUp" + at);
             assertClose(expected[0], d[0], dtype, "swiglu dGate" + at);
             assertClose(expected[1], d[1], dtype, "swiglu dUp" + at);
+        }
+    }
+
+    /** With and without the residual added, for rows held in registers (the only ones that report lines). */
+    @ParameterizedTest
+    @EnumSource(DType.class)
+    void rmsNormBackwardReportsItsLinesAndTheCastUsesThem(DType dtype) {
+        for (int[] shape : SHAPES) {
+            int rows = shape[0];
+            int dim = shape[1];
+            String at = " at " + rows + " x " + dim;
+            Tensor x = random(20, dtype, rows, dim, 3);
+            Tensor gain = random(21, DType.F32, 1, dim, 1);
+            Tensor dY = random(22, dtype, rows, dim, 0.01);
+            Tensor residual = random(23, dtype, rows, dim, 0.02);
+            NormResult n = ops.rmsNorm(cuda.toDevice(x), cuda.toDevice(gain), 1e-5f);
+            Tensor inverseRms = cuda.toHost(n.inverseRms());
+            Tensor dX = ops.rmsNormBackward(cuda.toDevice(dY), cuda.toDevice(x), cuda.toDevice(gain), n.inverseRms(),
+                    cuda.toDevice(Tensor.zeros(DType.F32, 1, dim)));
+            assertReportedAndUsed(dX, "rmsNorm dX" + at);
+            Tensor expected = ReferenceModelOps.INSTANCE.rmsNormBackward(dY, x, gain, inverseRms,
+                    Tensor.zeros(DType.F32, 1, dim));
+            assertClose(expected, dX, dtype, 1e-4, "rmsNorm dX" + at);
+            Tensor sum = ops.rmsNormBackwardAdd(cuda.toDevice(residual), cuda.toDevice(dY), cuda.toDevice(x),
+                    cuda.toDevice(gain), n.inverseRms(), cuda.toDevice(Tensor.zeros(DType.F32, 1, dim)));
+            assertReportedAndUsed(sum, "rmsNorm residual + dX" + at);
         }
     }
 
