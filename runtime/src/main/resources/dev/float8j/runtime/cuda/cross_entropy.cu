@@ -76,12 +76,13 @@ __device__ __forceinline__ void merge(float& m, float& s, float m2, float s2) {
     m = mx;
 }
 
-// Adds element x to the online-softmax state (m, s).
+// Adds element x to the online-softmax state (m, s). A logit of -Inf adds exp(-Inf) = 0, and is skipped: against a
+// state still at m = -Inf, exp(x - m) would be exp(NaN) and make a finite loss NaN. A NaN logit still makes s NaN.
 __device__ __forceinline__ void add(float& m, float& s, float x) {
     if (x > m) {
         s = s * expf(m - x) + 1.0f;
         m = x;
-    } else {
+    } else if (x != -__int_as_float(0x7F800000)) {
         s += expf(x - m);
     }
 }
