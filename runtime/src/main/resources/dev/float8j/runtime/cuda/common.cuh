@@ -43,6 +43,32 @@ __device__ __forceinline__ void bf16x4_to_floats(BF16x4 w, float* v) {
     v[2] = __uint_as_float(w.hi << 16); v[3] = __uint_as_float(w.hi & 0xFFFF0000u);
 }
 
+// A quad as loaded, before conversion: four F32 values' bits, or four BF16 values in w[0] and w[1]. Loading every quad
+// a thread needs before converting any keeps all the loads in flight at once (lines.cuh).
+struct RawQuad { u32 w[4]; };
+
+__device__ __forceinline__ RawQuad load_raw4(const void* p, long q, int dtype) {
+    RawQuad r;
+    if (dtype == DT_F32) {
+        F32x4 w = ((const F32x4*) p)[q];
+        r.w[0] = __float_as_uint(w.x); r.w[1] = __float_as_uint(w.y);
+        r.w[2] = __float_as_uint(w.z); r.w[3] = __float_as_uint(w.w);
+    } else {
+        BF16x4 w = ((const BF16x4*) p)[q];
+        r.w[0] = w.lo; r.w[1] = w.hi; r.w[2] = 0; r.w[3] = 0;
+    }
+    return r;
+}
+
+// The four values of a raw quad of dtype, as floats.
+__device__ __forceinline__ void raw4_to_floats(const RawQuad& r, int dtype, float* v) {
+    if (dtype == DT_F32) {
+        for (int e = 0; e < 4; e++) v[e] = __uint_as_float(r.w[e]);
+    } else {
+        bf16x4_to_floats(BF16x4{r.w[0], r.w[1]}, v);
+    }
+}
+
 __device__ __forceinline__ void load4(const void* p, long q, int dtype, float* v) {
     if (dtype == DT_F32) {
         F32x4 w = ((const F32x4*) p)[q];

@@ -64,15 +64,28 @@ __device__ __forceinline__ float sigmoid(float x) {
     return 1.0f / (1.0f + expf(-x));
 }
 
-// h = silu(gate) * up over quad q (elements 4q..4q+3), stored to h in gate's dtype; v gets the values before rounding.
-__device__ __forceinline__ void swiglu_quad(const void* gate, int gType, const void* up, int uType, void* h, long q,
-                                            float* v) {
-    float u[4];
-    load4(gate, q, gType, v);
-    load4(up, q, uType, u);
-    for (int j = 0; j < 4; j++) v[j] = v[j] * sigmoid(v[j]) * u[j];
-    store4(h, q, gType, v);
+// h = silu(g) * u for four values, in place in g.
+__device__ __forceinline__ void swiglu4(float* g, const float* u) {
+    for (int j = 0; j < 4; j++) g[j] = g[j] * sigmoid(g[j]) * u[j];
 }
+
+// h = silu(gate) * up over quads (see over_lines in lines.cuh), stored to h in gate's dtype.
+struct SwigluQuads {
+    const void* gate; int gType; const void* up; int uType; void* h;
+    struct Raw { RawQuad g, u; };
+    __device__ __forceinline__ void load(long q, Raw& r) const {
+        r.g = load_raw4(gate, q, gType);
+        r.u = load_raw4(up, q, uType);
+    }
+    // v gets h's values before rounding
+    __device__ __forceinline__ void finish(long q, const Raw& r, float (&v)[1][4]) const {
+        float u[4];
+        raw4_to_floats(r.g, gType, v[0]);
+        raw4_to_floats(r.u, uType, u);
+        swiglu4(v[0], u);
+        store4(h, q, gType, v[0]);
+    }
+};
 
 // h = silu(gate) * up, silu(g) = g * sigmoid(g); h in gate's dtype, *amax (null: none) its absolute maximum. Four
 // elements per load where the pointers allow it.
@@ -82,9 +95,12 @@ extern "C" __global__ void swiglu(const void* gate, int gType, const void* up, i
     long first = 0;
     if (aligned16(gate, up, h)) {
         GRID_STRIDE(q, n / 4) {
-            float v[4];
-            swiglu_quad(gate, gType, up, uType, h, q, v);
-            for (int j = 0; j < 4; j++) m = max(m, abs_bits(v[j]));
+            float g[4], u[4];
+            load4(gate, q, gType, g);
+            load4(up, q, uType, u);
+            swiglu4(g, u);
+            store4(h, q, gType, g);
+            for (int j = 0; j < 4; j++) m = max(m, abs_bits(g[j]));
         }
         first = n / 4 * 4;
     }
@@ -100,14 +116,13 @@ extern "C" __global__ void swiglu(const void* gate, int gType, const void* up, i
 // swiglu over rows x cols (cols % 4 == 0, pointers 16-byte aligned) that also reports h's row and column maxima into
 // lines (lines.cuh; its grid), and its absolute maximum into *amax. A kernel of its own: its registers for the column
 // maxima would otherwise cost swiglu's grid-stride loop its occupancy.
-extern "C" __global__ void __launch_bounds__(LINE_THREADS, 4) swiglu_lines(const void* gate, int gType, const void* up,
+extern "C" __global__ void __launch_bounds__(LINE_THREADS, 3) swiglu_lines(const void* gate, int gType, const void* up,
         int uType, void* h, long rows, int cols, u32* amax, u32* lines) {
     __shared__ u32 amaxScratch[32];
     u32* const out[1] = {lines};
     const int types[1] = {gType};
     u32 top[1] = {0};
-    over_lines<1>(rows, cols, out, types, top,
-                  [&](long q, float (&v)[1][4]) { swiglu_quad(gate, gType, up, uType, h, q, v[0]); });
+    over_lines<1>(rows, cols, out, types, top, SwigluQuads{gate, gType, up, uType, h});
     block_amax(top[0], gType, amax, amaxScratch);
 }
 
@@ -118,18 +133,26 @@ __device__ __forceinline__ void swiglu_grads(float dh, float g, float u, float& 
     dUp = dh * g * s;
 }
 
-// swiglu_grads over quad q (elements 4q..4q+3), stored to dGate and dUp; dg and du get the values before rounding.
-__device__ __forceinline__ void swiglu_backward_quad(const void* dH, int dhType, const void* gate, int gType,
-                                                     const void* up, int uType, void* dGate, void* dUp, long q,
-                                                     float* dg, float* du) {
-    float dh[4], g[4], u[4];
-    load4(dH, q, dhType, dh);
-    load4(gate, q, gType, g);
-    load4(up, q, uType, u);
-    for (int j = 0; j < 4; j++) swiglu_grads(dh[j], g[j], u[j], dg[j], du[j]);
-    store4(dGate, q, gType, dg);
-    store4(dUp, q, uType, du);
-}
+// swiglu_grads over quads (see over_lines in lines.cuh), stored to dGate and dUp in gate's and up's dtypes.
+struct SwigluBackwardQuads {
+    const void* dH; int dhType; const void* gate; int gType; const void* up; int uType; void* dGate; void* dUp;
+    struct Raw { RawQuad dh, g, u; };
+    __device__ __forceinline__ void load(long q, Raw& r) const {
+        r.dh = load_raw4(dH, q, dhType);
+        r.g = load_raw4(gate, q, gType);
+        r.u = load_raw4(up, q, uType);
+    }
+    // d[0] and d[1] get dGate's and dUp's values before rounding
+    __device__ __forceinline__ void finish(long q, const Raw& r, float (&d)[2][4]) const {
+        float dh[4], g[4], u[4];
+        raw4_to_floats(r.dh, dhType, dh);
+        raw4_to_floats(r.g, gType, g);
+        raw4_to_floats(r.u, uType, u);
+        for (int j = 0; j < 4; j++) swiglu_grads(dh[j], g[j], u[j], d[0][j], d[1][j]);
+        store4(dGate, q, gType, d[0]);
+        store4(dUp, q, uType, d[1]);
+    }
+};
 
 // *amaxGate and *amaxUp (null: none) get dGate's and dUp's absolute maxima.
 extern "C" __global__ void swiglu_backward(const void* dH, int dhType, const void* gate, int gType, const void* up,
@@ -139,12 +162,17 @@ extern "C" __global__ void swiglu_backward(const void* dH, int dhType, const voi
     long first = 0;
     if (aligned16(dH, gate, up, dGate, dUp)) {
         GRID_STRIDE(q, n / 4) {
-            float dg[4], du[4];
-            swiglu_backward_quad(dH, dhType, gate, gType, up, uType, dGate, dUp, q, dg, du);
+            float dh[4], g[4], u[4], dg[4], du[4];
+            load4(dH, q, dhType, dh);
+            load4(gate, q, gType, g);
+            load4(up, q, uType, u);
             for (int j = 0; j < 4; j++) {
+                swiglu_grads(dh[j], g[j], u[j], dg[j], du[j]);
                 mGate = max(mGate, abs_bits(dg[j]));
                 mUp = max(mUp, abs_bits(du[j]));
             }
+            store4(dGate, q, gType, dg);
+            store4(dUp, q, uType, du);
         }
         first = n / 4 * 4;
     }
@@ -163,16 +191,15 @@ extern "C" __global__ void swiglu_backward(const void* dH, int dhType, const voi
 // swiglu_backward over rows x cols as swiglu_lines: dGate's and dUp's row and column maxima go to linesGate and
 // linesUp, their absolute maxima to *amaxGate and *amaxUp. Three blocks per multiprocessor: at four, the two outputs'
 // column maxima spilled.
-extern "C" __global__ void __launch_bounds__(LINE_THREADS, 3) swiglu_backward_lines(const void* dH, int dhType,
+extern "C" __global__ void __launch_bounds__(LINE_THREADS, 2) swiglu_backward_lines(const void* dH, int dhType,
         const void* gate, int gType, const void* up, int uType, void* dGate, void* dUp, long rows, int cols,
         u32* amaxGate, u32* amaxUp, u32* linesGate, u32* linesUp) {
     __shared__ u32 amaxScratch[32];
     u32* const out[2] = {linesGate, linesUp};
     const int types[2] = {gType, uType};
     u32 top[2] = {0, 0};
-    over_lines<2>(rows, cols, out, types, top, [&](long q, float (&v)[2][4]) {
-        swiglu_backward_quad(dH, dhType, gate, gType, up, uType, dGate, dUp, q, v[0], v[1]);
-    });
+    over_lines<2>(rows, cols, out, types, top,
+                  SwigluBackwardQuads{dH, dhType, gate, gType, up, uType, dGate, dUp});
     block_amax(top[0], gType, amaxGate, amaxScratch);
     block_amax(top[1], uType, amaxUp, amaxScratch);
 }

@@ -70,23 +70,29 @@ __device__ __forceinline__ bool adamw_updates(const AdamWArgs& a) {
                 && a.castFaults[0] == 0xFFFFFFFFu);
 }
 
-// Elements 4q..4q+3 of one AdamW step (16-byte aligned arrays), each gradient times clip; update false: nothing is
-// written. w gets the weights as they now stand.
-__device__ __forceinline__ void adamw_quad(float* param, const float* grad, float* expAvg, float* expAvgSq, long q,
-                                           const AdamWArgs& a, float clip, bool update, float* w) {
-    F32x4 p = ((F32x4*) param)[q];
-    if (update) {
-        F32x4 g = ((const F32x4*) grad)[q], m = ((F32x4*) expAvg)[q], v = ((F32x4*) expAvgSq)[q];
-        adamw_update(p.x, g.x * clip, m.x, v.x, a);
-        adamw_update(p.y, g.y * clip, m.y, v.y, a);
-        adamw_update(p.z, g.z * clip, m.z, v.z, a);
-        adamw_update(p.w, g.w * clip, m.w, v.w, a);
-        ((F32x4*) param)[q] = p;
-        ((F32x4*) expAvg)[q] = m;
-        ((F32x4*) expAvgSq)[q] = v;
+// One AdamW step over quads (16-byte aligned arrays; see over_lines in lines.cuh), each gradient times clip; update
+// false: nothing is written. It loads and finishes a quad at once (Raw is empty): its 16-byte loads of four arrays
+// keep enough in flight, and holding four quads of them would cost the registers of two resident blocks.
+struct AdamWQuads {
+    float* param; const float* grad; float* expAvg; float* expAvgSq; const AdamWArgs& a; float clip; bool update;
+    struct Raw {};
+    __device__ __forceinline__ void load(long, Raw&) const {}
+    // w gets the weights as they now stand
+    __device__ __forceinline__ void finish(long q, const Raw&, float (&w)[1][4]) const {
+        F32x4 p = ((F32x4*) param)[q];
+        if (update) {
+            F32x4 g = ((const F32x4*) grad)[q], m = ((F32x4*) expAvg)[q], v = ((F32x4*) expAvgSq)[q];
+            adamw_update(p.x, g.x * clip, m.x, v.x, a);
+            adamw_update(p.y, g.y * clip, m.y, v.y, a);
+            adamw_update(p.z, g.z * clip, m.z, v.z, a);
+            adamw_update(p.w, g.w * clip, m.w, v.w, a);
+            ((F32x4*) param)[q] = p;
+            ((F32x4*) expAvg)[q] = m;
+            ((F32x4*) expAvgSq)[q] = v;
+        }
+        w[0][0] = p.x; w[0][1] = p.y; w[0][2] = p.z; w[0][3] = p.w;
     }
-    w[0] = p.x; w[1] = p.y; w[2] = p.z; w[3] = p.w;
-}
+};
 
 // One AdamW step on n elements (all F32): g' = g * min(1, maxNorm / (sqrt(sumOfSquares) + 1e-6)),
 // m = b1 m + (1 - b1) g', v = b2 v + (1 - b2) g'^2, w -= lr ((m / c1) / (sqrt(v / c2) + eps) + wd w).
@@ -105,10 +111,11 @@ extern "C" __global__ void adamw(float* param, const float* grad, float* expAvg,
     long stride = (long) gridDim.x * blockDim.x;
     long first = 0;
     if (aligned16(param, grad, expAvg, expAvgSq)) {
+        AdamWQuads quads{param, grad, expAvg, expAvgSq, a, clip, update};
         for (long q = blockIdx.x * (long) blockDim.x + threadIdx.x; q < n / 4; q += stride) {
-            float w[4];
-            adamw_quad(param, grad, expAvg, expAvgSq, q, a, clip, update, w);
-            top = max(top, max(max(abs_bits(w[0]), abs_bits(w[1])), max(abs_bits(w[2]), abs_bits(w[3]))));
+            float w[1][4];
+            quads.finish(q, AdamWQuads::Raw{}, w);
+            top = max(top, max(max(abs_bits(w[0][0]), abs_bits(w[0][1])), max(abs_bits(w[0][2]), abs_bits(w[0][3]))));
         }
         first = n / 4 * 4;
     }
@@ -137,9 +144,7 @@ extern "C" __global__ void __launch_bounds__(LINE_THREADS, 4) adamw_lines(float*
     u32* const out[1] = {lines};
     const int types[1] = {DT_F32};
     u32 top[1] = {0};
-    over_lines<1>(rows, cols, out, types, top, [&](long q, float (&w)[1][4]) {
-        adamw_quad(param, grad, expAvg, expAvgSq, q, a, clip, update, w[0]);
-    });
+    over_lines<1>(rows, cols, out, types, top, AdamWQuads{param, grad, expAvg, expAvgSq, a, clip, update});
     block_amax(top[0], DT_F32, amax, amaxScratch);
 }
 
