@@ -46,6 +46,13 @@ final class CudaModelOps implements ModelOps {
     private static final int NORM_SHARED_BYTES = 96 * 1024;
     /** Blocks per multiprocessor of the RMSNorm backward: rmsnorm.cu's BACKWARD_BLOCKS_PER_SM (its launch bounds). */
     private static final int NORM_BACKWARD_BLOCKS_PER_SM = 3;
+    /** The longest rows the RMSNorm forward holds in registers: 4 * ROW_VECTORS * THREADS (rmsnorm.cu). */
+    private static final int NORM_REGISTER_DIM = 4 * 8 * THREADS;
+    /**
+     * Blocks per multiprocessor of rms_norm_lines, which loops over rows: as many as its registers let be resident
+     * (74 registers a thread: three of 256 threads).
+     */
+    private static final int NORM_LINES_BLOCKS_PER_SM = 3;
     /** The longest rows the RMSNorm backward holds in registers: 4 * BACKWARD_ROW_VECTORS * THREADS (rmsnorm.cu). */
     private static final int NORM_BACKWARD_REGISTER_DIM = 4 * 4 * THREADS;
 
@@ -263,9 +270,19 @@ final class CudaModelOps implements ModelOps {
         DeviceTensor dg = in(gain);
         Tensor y = result(x.dtype(), x.shape());
         Tensor inverseRms = result(DType.F32, rows, 1);
-        launch(rmsNorm, "rms_norm", rows, THREADS, 0, dx.pointer(), dt(x.dtype()), dg.pointer(),
-                DeviceMemory.deviceView(y).pointer(), DeviceMemory.deviceView(inverseRms).pointer(), dim, eps,
-                memory.amaxWordFor(y));
+        // the line maxima only where rows are held in registers (rmsnorm.cu's rows_in_registers)
+        boolean registers = dim % 4 == 0 && dim <= NORM_REGISTER_DIM && dx.pointer() % 16 == 0 && dg.pointer() % 16 == 0;
+        DeviceMemory.Maxima maxima = memory.maximaFor(y, registers);
+        long out = DeviceMemory.deviceView(y).pointer();
+        long inv = DeviceMemory.deviceView(inverseRms).pointer();
+        if (maxima.lines() != 0) {
+            launch(rmsNorm, "rms_norm_lines", Math.min(rows, NORM_LINES_BLOCKS_PER_SM * cuda.multiprocessors), THREADS,
+                    4 * dim, dx.pointer(), dt(x.dtype()), dg.pointer(), out, inv, rows, dim, eps, maxima.total(),
+                    maxima.lines());
+        } else {
+            launch(rmsNorm, "rms_norm", rows, THREADS, 0, dx.pointer(), dt(x.dtype()), dg.pointer(), out, inv, dim,
+                    eps, maxima.total());
+        }
         Reference.reachabilityFence(x);
         Reference.reachabilityFence(gain);
         return new NormResult(y, inverseRms);

@@ -26,7 +26,7 @@ import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.EnumSource;
 
 /**
- * The row and column maxima that swiglu, its backward, RMSNorm's backward and AdamW report for their results once a rowwise cast has
+ * The row and column maxima that swiglu, RMSNorm, their backwards and AdamW report for their results once a rowwise cast has
  * asked for them (lines.cuh): each equals the largest |value| of the downloaded result's row or column exactly, the
  * results are the same bits as without them, and a rowwise cast that reads them gives the same codes and scales as a
  * cast of the same values that has none. Skips without a GPU.
@@ -148,10 +148,13 @@ class LineMaximaTest {
         }
     }
 
-    /** With and without the residual added, for rows held in registers (the only ones that report lines). */
+    /**
+     * The forward, and the backward with and without the residual added, for rows held in registers (the only ones
+     * that report lines).
+     */
     @ParameterizedTest
     @EnumSource(DType.class)
-    void rmsNormBackwardReportsItsLinesAndTheCastUsesThem(DType dtype) {
+    void rmsNormAndItsBackwardReportTheirLinesAndTheCastUsesThem(DType dtype) {
         for (int[] shape : SHAPES) {
             int rows = shape[0];
             int dim = shape[1];
@@ -162,6 +165,10 @@ class LineMaximaTest {
             Tensor residual = random(23, dtype, rows, dim, 0.02);
             NormResult n = ops.rmsNorm(cuda.toDevice(x), cuda.toDevice(gain), 1e-5f);
             Tensor inverseRms = cuda.toHost(n.inverseRms());
+            assertReportedAndUsed(n.y(), "rmsNorm y" + at);
+            NormResult reference = ReferenceModelOps.INSTANCE.rmsNorm(x, gain, 1e-5f);
+            assertClose(reference.y(), n.y(), dtype, "rmsNorm y" + at);
+            assertClose(reference.inverseRms(), n.inverseRms(), DType.F32, "rmsNorm inverse rms" + at);
             Tensor dX = ops.rmsNormBackward(cuda.toDevice(dY), cuda.toDevice(x), cuda.toDevice(gain), n.inverseRms(),
                     cuda.toDevice(Tensor.zeros(DType.F32, 1, dim)));
             assertReportedAndUsed(dX, "rmsNorm dX" + at);
