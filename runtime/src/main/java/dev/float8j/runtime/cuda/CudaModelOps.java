@@ -46,6 +46,12 @@ final class CudaModelOps implements ModelOps {
     private static final int NORM_SHARED_BYTES = 96 * 1024;
     /** Blocks per multiprocessor of the RMSNorm backward: rmsnorm.cu's BACKWARD_BLOCKS_PER_SM (its launch bounds). */
     private static final int NORM_BACKWARD_BLOCKS_PER_SM = 3;
+    /** Dynamic shared memory a kernel gets without raising its limit. */
+    private static final int STATIC_SHARED_LIMIT = 48 * 1024;
+    /** rope.cu's ROPE_MAX_HALF: the longest half head whose angles a block keeps in shared memory. */
+    private static final int ROPE_MAX_HALF = 256;
+    /** Blocks per multiprocessor of rope_lines: fewer than fit, as each adds an atomic per column at its end. */
+    private static final int ROPE_LINES_BLOCKS_PER_SM = 4;
     /** The longest rows the RMSNorm forward holds in registers: 4 * ROW_VECTORS * THREADS (rmsnorm.cu). */
     private static final int NORM_REGISTER_DIM = 4 * 8 * THREADS;
     /**
@@ -386,9 +392,21 @@ final class CudaModelOps implements ModelOps {
             args.set(JAVA_INT, CudaCasts.offset(ROPE_ARGS, "headDim"), shape.headDim());
             args.set(JAVA_FLOAT, CudaCasts.offset(ROPE_ARGS, "log2Theta"), (float) (Math.log(theta) / Math.log(2)));
             args.set(JAVA_FLOAT, CudaCasts.offset(ROPE_ARGS, "sign"), inverse ? -1f : 1f);
-            // one block per row; the inverse's result is a projection's gradient, whose FP8 cast reads its amax
-            launch(rope, "rope", shape.tokens(), THREADS, 0, dx.pointer(), DeviceMemory.deviceView(y).pointer(),
-                    dt(x.dtype()), args, inverse ? memory.amaxWordFor(y) : 0L);
+            // one block per row; the inverse's result is a projection's gradient, whose FP8 cast reads its maxima
+            // (its line maxima only where rope.cu's four-wide path runs, from rope_lines, a block per several rows)
+            int half = shape.headDim() / 2;
+            boolean wide = half <= ROPE_MAX_HALF && half % 4 == 0 && dx.pointer() % 16 == 0
+                    && 4 * x.cols() <= STATIC_SHARED_LIMIT;
+            DeviceMemory.Maxima maxima = inverse ? memory.maximaFor(y, wide) : null;
+            long out = DeviceMemory.deviceView(y).pointer();
+            if (maxima != null && maxima.lines() != 0) {
+                launch(rope, "rope_lines", Math.min(shape.tokens(), ROPE_LINES_BLOCKS_PER_SM * cuda.multiprocessors),
+                        THREADS, 4 * x.cols(), dx.pointer(), out, dt(x.dtype()), args, (long) shape.tokens(),
+                        maxima.total(), maxima.lines());
+            } else {
+                launch(rope, "rope", shape.tokens(), THREADS, 0, dx.pointer(), out, dt(x.dtype()), args,
+                        maxima != null ? maxima.total() : 0L);
+            }
         }
         Reference.reachabilityFence(x);
         return y;
