@@ -46,19 +46,6 @@ final class CudaModelOps implements ModelOps {
     private static final int NORM_SHARED_BYTES = 96 * 1024;
     /** Blocks per multiprocessor of the RMSNorm backward: rmsnorm.cu's BACKWARD_BLOCKS_PER_SM (its launch bounds). */
     private static final int NORM_BACKWARD_BLOCKS_PER_SM = 3;
-    /** Dynamic shared memory a kernel gets without raising its limit. */
-    private static final int STATIC_SHARED_LIMIT = 48 * 1024;
-    /** rope.cu's ROPE_MAX_HALF: the longest half head whose angles a block keeps in shared memory. */
-    private static final int ROPE_MAX_HALF = 256;
-    /** Blocks per multiprocessor of rope_lines: fewer than fit, as each adds an atomic per column at its end. */
-    private static final int ROPE_LINES_BLOCKS_PER_SM = 4;
-    /** The longest rows the RMSNorm forward holds in registers: 4 * ROW_VECTORS * THREADS (rmsnorm.cu). */
-    private static final int NORM_REGISTER_DIM = 4 * 8 * THREADS;
-    /**
-     * Blocks per multiprocessor of rms_norm_lines, which loops over rows: as many as its registers let be resident
-     * (74 registers a thread: three of 256 threads).
-     */
-    private static final int NORM_LINES_BLOCKS_PER_SM = 3;
     /** The longest rows the RMSNorm backward holds in registers: 4 * BACKWARD_ROW_VECTORS * THREADS (rmsnorm.cu). */
     private static final int NORM_BACKWARD_REGISTER_DIM = 4 * 4 * THREADS;
 
@@ -276,19 +263,9 @@ final class CudaModelOps implements ModelOps {
         DeviceTensor dg = in(gain);
         Tensor y = result(x.dtype(), x.shape());
         Tensor inverseRms = result(DType.F32, rows, 1);
-        // the line maxima only where rows are held in registers (rmsnorm.cu's rows_in_registers)
-        boolean registers = dim % 4 == 0 && dim <= NORM_REGISTER_DIM && dx.pointer() % 16 == 0 && dg.pointer() % 16 == 0;
-        DeviceMemory.Maxima maxima = memory.maximaFor(y, registers);
-        long out = DeviceMemory.deviceView(y).pointer();
-        long inv = DeviceMemory.deviceView(inverseRms).pointer();
-        if (maxima.lines() != 0) {
-            launch(rmsNorm, "rms_norm_lines", Math.min(rows, NORM_LINES_BLOCKS_PER_SM * cuda.multiprocessors), THREADS,
-                    4 * dim, dx.pointer(), dt(x.dtype()), dg.pointer(), out, inv, rows, dim, eps, maxima.total(),
-                    maxima.lines());
-        } else {
-            launch(rmsNorm, "rms_norm", rows, THREADS, 0, dx.pointer(), dt(x.dtype()), dg.pointer(), out, inv, dim,
-                    eps, maxima.total());
-        }
+        launch(rmsNorm, "rms_norm", rows, THREADS, 0, dx.pointer(), dt(x.dtype()), dg.pointer(),
+                DeviceMemory.deviceView(y).pointer(), DeviceMemory.deviceView(inverseRms).pointer(), dim, eps,
+                memory.amaxWordFor(y));
         Reference.reachabilityFence(x);
         Reference.reachabilityFence(gain);
         return new NormResult(y, inverseRms);
@@ -392,21 +369,9 @@ final class CudaModelOps implements ModelOps {
             args.set(JAVA_INT, CudaCasts.offset(ROPE_ARGS, "headDim"), shape.headDim());
             args.set(JAVA_FLOAT, CudaCasts.offset(ROPE_ARGS, "log2Theta"), (float) (Math.log(theta) / Math.log(2)));
             args.set(JAVA_FLOAT, CudaCasts.offset(ROPE_ARGS, "sign"), inverse ? -1f : 1f);
-            // one block per row; the inverse's result is a projection's gradient, whose FP8 cast reads its maxima
-            // (its line maxima only where rope.cu's four-wide path runs, from rope_lines, a block per several rows)
-            int half = shape.headDim() / 2;
-            boolean wide = half <= ROPE_MAX_HALF && half % 4 == 0 && dx.pointer() % 16 == 0
-                    && 4 * x.cols() <= STATIC_SHARED_LIMIT;
-            DeviceMemory.Maxima maxima = inverse ? memory.maximaFor(y, wide) : null;
-            long out = DeviceMemory.deviceView(y).pointer();
-            if (maxima != null && maxima.lines() != 0) {
-                launch(rope, "rope_lines", Math.min(shape.tokens(), ROPE_LINES_BLOCKS_PER_SM * cuda.multiprocessors),
-                        THREADS, 4 * x.cols(), dx.pointer(), out, dt(x.dtype()), args, (long) shape.tokens(),
-                        maxima.total(), maxima.lines());
-            } else {
-                launch(rope, "rope", shape.tokens(), THREADS, 0, dx.pointer(), out, dt(x.dtype()), args,
-                        maxima != null ? maxima.total() : 0L);
-            }
+            // one block per row; the inverse's result is a projection's gradient, whose FP8 cast reads its amax
+            launch(rope, "rope", shape.tokens(), THREADS, 0, dx.pointer(), DeviceMemory.deviceView(y).pointer(),
+                    dt(x.dtype()), args, inverse ? memory.amaxWordFor(y) : 0L);
         }
         Reference.reachabilityFence(x);
         return y;

@@ -15,39 +15,6 @@ __device__ __forceinline__ bool rows_in_registers(int dim, int vectors, const vo
     return dim % 4 == 0 && dim <= 4 * vectors * (int) blockDim.x && aligned16(a, b, c, d, e);
 }
 
-// Row r of x held in registers (rows_in_registers with ROW_VECTORS): writes y's row and the row's inverse rms, and
-// calls each(q, out) with the F32 values (before rounding) of each vector q of y's row that this thread holds.
-template <class Each>
-__device__ __forceinline__ void norm_row_in_registers(const void* x, int xType, const float* gain, void* y,
-                                                      float* inverseRms, long r, int dim, float eps, float* scratch,
-                                                      Each each) {
-    float v[ROW_VECTORS][4];
-    long q0 = r * dim / 4;
-    float sum = 0.0f;
-#pragma unroll
-    for (int j = 0; j < ROW_VECTORS; j++) {
-        int q = threadIdx.x + j * blockDim.x;
-        if (q < dim / 4) {
-            load4(x, q0 + q, xType, v[j]);
-            sum += v[j][0] * v[j][0] + v[j][1] * v[j][1] + v[j][2] * v[j][2] + v[j][3] * v[j][3];
-        }
-    }
-    sum = block_sum(sum, scratch);
-    float inv = rsqrtf(sum / dim + eps);
-    if (threadIdx.x == 0) inverseRms[r] = inv;
-#pragma unroll
-    for (int j = 0; j < ROW_VECTORS; j++) {
-        int q = threadIdx.x + j * blockDim.x;
-        if (q < dim / 4) {
-            float g[4], out[4];
-            load4(gain, q, DT_F32, g);
-            for (int e = 0; e < 4; e++) out[e] = v[j][e] * inv * g[e];
-            store4(y, q0 + q, xType, out);
-            each(q, out);
-        }
-    }
-}
-
 // One block per row; *amax (null: none) gets y's absolute maximum.
 extern "C" __global__ void rms_norm(const void* x, int xType, const float* gain, void* y, float* inverseRms, int dim,
                                     float eps, u32* amax) {
@@ -57,9 +24,32 @@ extern "C" __global__ void rms_norm(const void* x, int xType, const float* gain,
     long base = (long) blockIdx.x * dim;
     float sum = 0.0f;
     if (rows_in_registers(dim, ROW_VECTORS, x, y, gain)) {
-        norm_row_in_registers(x, xType, gain, y, inverseRms, blockIdx.x, dim, eps, scratch, [&](int, const float* out) {
-            for (int e = 0; e < 4; e++) m = max(m, abs_bits(out[e]));
-        });
+        float v[ROW_VECTORS][4];
+        long q0 = base / 4;
+#pragma unroll
+        for (int j = 0; j < ROW_VECTORS; j++) {
+            int q = threadIdx.x + j * blockDim.x;
+            if (q < dim / 4) {
+                load4(x, q0 + q, xType, v[j]);
+                sum += v[j][0] * v[j][0] + v[j][1] * v[j][1] + v[j][2] * v[j][2] + v[j][3] * v[j][3];
+            }
+        }
+        sum = block_sum(sum, scratch);
+        float inv = rsqrtf(sum / dim + eps);
+        if (threadIdx.x == 0) inverseRms[blockIdx.x] = inv;
+#pragma unroll
+        for (int j = 0; j < ROW_VECTORS; j++) {
+            int q = threadIdx.x + j * blockDim.x;
+            if (q < dim / 4) {
+                float g[4], out[4];
+                load4(gain, q, DT_F32, g);
+                for (int e = 0; e < 4; e++) {
+                    out[e] = v[j][e] * inv * g[e];
+                    m = max(m, abs_bits(out[e]));
+                }
+                store4(y, q0 + q, xType, out);
+            }
+        }
         block_amax(m, xType, amax, amaxScratch);
         return;
     }
@@ -74,42 +64,6 @@ extern "C" __global__ void rms_norm(const void* x, int xType, const float* gain,
         float out = load_elem(x, base + c, xType) * inv * gain[c];
         m = max(m, abs_bits(out));
         store_elem(y, base + c, xType, out);
-    }
-    block_amax(m, xType, amax, amaxScratch);
-}
-
-// rms_norm over rows held in registers (the host launches it only where rows_in_registers holds) that also reports
-// y's row maxima and then its column maxima to lines (lines.cuh's layout). Block b takes rows b, b + gridDim.x, ...,
-// so that a thread keeps the same columns, whose maxima it folds into dynamic shared memory (dim words, each thread's
-// own) and hands to lines with one atomic per column per block; one block per row would take one per column per row.
-extern "C" __global__ void rms_norm_lines(const void* x, int xType, const float* gain, void* y, float* inverseRms,
-                                          int rows, int dim, float eps, u32* amax, u32* lines) {
-    extern __shared__ u32 colMax[];
-    __shared__ float scratch[32];
-    __shared__ u32 amaxScratch[32];
-    if (!rows_in_registers(dim, ROW_VECTORS, x, y, gain)) __trap();
-    int vectors = dim / 4;
-    for (int q = threadIdx.x; q < vectors; q += blockDim.x) {
-        for (int e = 0; e < 4; e++) colMax[4 * q + e] = 0;
-    }
-    u32 m = 0;
-    for (int r = blockIdx.x; r < rows; r += gridDim.x) {
-        u32 rowTop = 0;
-        norm_row_in_registers(x, xType, gain, y, inverseRms, r, dim, eps, scratch, [&](int q, const float* out) {
-            for (int e = 0; e < 4; e++) {
-                u32 a = abs_bits(out[e]);
-                rowTop = max(rowTop, a);
-                colMax[4 * q + e] = max(colMax[4 * q + e], a);
-            }
-        });
-        m = max(m, rowTop);
-        for (int o = 16; o > 0; o >>= 1) rowTop = max(rowTop, __shfl_xor_sync(0xFFFFFFFFu, rowTop, o));
-        if ((threadIdx.x & 31) == 0) atomicMax(lines + r, abs_bits(as_stored(__uint_as_float(rowTop), xType)));
-    }
-    for (int q = threadIdx.x; q < vectors; q += blockDim.x) {
-        for (int e = 0; e < 4; e++) {
-            atomicMax(lines + rows + 4 * q + e, abs_bits(as_stored(__uint_as_float(colMax[4 * q + e]), xType)));
-        }
     }
     block_amax(m, xType, amax, amaxScratch);
 }

@@ -82,58 +82,6 @@ extern "C" __global__ void rope(const void* x, void* y, int dtype, RopeArgs a, u
     block_amax(m, dtype, amax, amaxScratch);
 }
 
-// rope's inverse over rows whose pairs take the four-wide path (half <= ROPE_MAX_HALF, half % 4 == 0, aligned; the host
-// launches it only there) that also reports y's row maxima and then its column maxima to lines (lines.cuh's layout):
-// the projections' gradients it writes are cast rowwise next. Block b takes rows b, b + gridDim.x, ..., computing each
-// row's angles anew, so that a thread keeps the same columns, whose maxima it folds into dynamic shared memory (a word
-// per column, each thread's own) and hands to lines with one atomic per column per block.
-extern "C" __global__ void rope_lines(const void* x, void* y, int dtype, RopeArgs a, long rows, u32* amax, u32* lines) {
-    extern __shared__ u32 colMax[];
-    __shared__ u32 amaxScratch[32];
-    __shared__ float sines[ROPE_MAX_HALF];
-    __shared__ float cosines[ROPE_MAX_HALF];
-    int half = a.headDim / 2;
-    int pairs = a.heads * half;
-    int cols = a.heads * a.headDim;
-    if (half > ROPE_MAX_HALF || half % 4 != 0 || !aligned16(x, y)) __trap();
-    for (int c = threadIdx.x; c < cols; c += blockDim.x) colMax[c] = 0;  // read back only by its own thread: see below
-    u32 m = 0;
-    for (long r = blockIdx.x; r < rows; r += gridDim.x) {
-        __syncthreads();  // the previous row's angles are read
-        for (int i = threadIdx.x; i < half; i += blockDim.x) rope_angle(a, (int) (r % a.seq), i, &sines[i], &cosines[i]);
-        __syncthreads();
-        long rowBase = r * cols;
-        u32 rowTop = 0;
-        for (int p = 4 * threadIdx.x; p < pairs; p += 4 * blockDim.x) {
-            int h = p / half;
-            int i = p - h * half;
-            int lo0 = h * a.headDim + i;
-            float lo[4], hi[4], outLo[4], outHi[4];
-            load4(x, (rowBase + lo0) >> 2, dtype, lo);
-            load4(x, (rowBase + lo0 + half) >> 2, dtype, hi);
-            for (int e = 0; e < 4; e++) {
-                float s = sines[i + e], c = cosines[i + e];
-                outLo[e] = lo[e] * c - hi[e] * s;
-                outHi[e] = lo[e] * s + hi[e] * c;
-                u32 aLo = abs_bits(outLo[e]), aHi = abs_bits(outHi[e]);
-                rowTop = max(rowTop, max(aLo, aHi));
-                colMax[lo0 + e] = max(colMax[lo0 + e], aLo);
-                colMax[lo0 + half + e] = max(colMax[lo0 + half + e], aHi);
-            }
-            store4(y, (rowBase + lo0) >> 2, dtype, outLo);
-            store4(y, (rowBase + lo0 + half) >> 2, dtype, outHi);
-        }
-        m = max(m, rowTop);
-        for (int o = 16; o > 0; o >>= 1) rowTop = max(rowTop, __shfl_xor_sync(0xFFFFFFFFu, rowTop, o));
-        if ((threadIdx.x & 31) == 0) atomicMax(lines + r, abs_bits(as_stored(__uint_as_float(rowTop), dtype)));
-    }
-    __syncthreads();  // the columns a thread zeroed are not all its own ones: every fold is done
-    for (int c = threadIdx.x; c < cols; c += blockDim.x) {
-        atomicMax(lines + rows + c, abs_bits(as_stored(__uint_as_float(colMax[c]), dtype)));
-    }
-    block_amax(m, dtype, amax, amaxScratch);
-}
-
 // The layout of RopeArgs, as CudaModelOps.java checks it at load time.
 extern "C" __global__ void rope_layout(long long* out) {
     int i = 0;

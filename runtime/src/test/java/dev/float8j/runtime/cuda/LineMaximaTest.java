@@ -13,7 +13,6 @@ import dev.float8j.runtime.DType;
 import dev.float8j.runtime.Float8Tensor;
 import dev.float8j.runtime.Tensor;
 import dev.float8j.runtime.ops.AdamWStep;
-import dev.float8j.runtime.ops.AttentionShape;
 import dev.float8j.runtime.ops.ModelOps;
 import dev.float8j.runtime.ops.NormResult;
 import dev.float8j.runtime.ops.ReferenceModelOps;
@@ -27,7 +26,7 @@ import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.EnumSource;
 
 /**
- * The row and column maxima that swiglu, RMSNorm, their backwards, rope's inverse and AdamW report for their results once a rowwise cast has
+ * The row and column maxima that swiglu, its backward, RMSNorm's backward and AdamW report for their results once a rowwise cast has
  * asked for them (lines.cuh): each equals the largest |value| of the downloaded result's row or column exactly, the
  * results are the same bits as without them, and a rowwise cast that reads them gives the same codes and scales as a
  * cast of the same values that has none. Skips without a GPU.
@@ -149,13 +148,10 @@ class LineMaximaTest {
         }
     }
 
-    /**
-     * The forward, and the backward with and without the residual added, for rows held in registers (the only ones
-     * that report lines).
-     */
+    /** With and without the residual added, for rows held in registers (the only ones that report lines). */
     @ParameterizedTest
     @EnumSource(DType.class)
-    void rmsNormAndItsBackwardReportTheirLinesAndTheCastUsesThem(DType dtype) {
+    void rmsNormBackwardReportsItsLinesAndTheCastUsesThem(DType dtype) {
         for (int[] shape : SHAPES) {
             int rows = shape[0];
             int dim = shape[1];
@@ -166,10 +162,6 @@ class LineMaximaTest {
             Tensor residual = random(23, dtype, rows, dim, 0.02);
             NormResult n = ops.rmsNorm(cuda.toDevice(x), cuda.toDevice(gain), 1e-5f);
             Tensor inverseRms = cuda.toHost(n.inverseRms());
-            assertReportedAndUsed(n.y(), "rmsNorm y" + at);
-            NormResult reference = ReferenceModelOps.INSTANCE.rmsNorm(x, gain, 1e-5f);
-            assertClose(reference.y(), n.y(), dtype, "rmsNorm y" + at);
-            assertClose(reference.inverseRms(), n.inverseRms(), DType.F32, "rmsNorm inverse rms" + at);
             Tensor dX = ops.rmsNormBackward(cuda.toDevice(dY), cuda.toDevice(x), cuda.toDevice(gain), n.inverseRms(),
                     cuda.toDevice(Tensor.zeros(DType.F32, 1, dim)));
             assertReportedAndUsed(dX, "rmsNorm dX" + at);
@@ -179,20 +171,6 @@ class LineMaximaTest {
             Tensor sum = ops.rmsNormBackwardAdd(cuda.toDevice(residual), cuda.toDevice(dY), cuda.toDevice(x),
                     cuda.toDevice(gain), n.inverseRms(), cuda.toDevice(Tensor.zeros(DType.F32, 1, dim)));
             assertReportedAndUsed(sum, "rmsNorm residual + dX" + at);
-        }
-    }
-
-    /** The inverse rotation (a projection's gradient), with the four-wide path's smallest and usual head sizes. */
-    @ParameterizedTest
-    @EnumSource(DType.class)
-    void ropesInverseReportsItsLinesAndTheCastUsesThem(DType dtype) {
-        for (AttentionShape shape : new AttentionShape[] {new AttentionShape(2, 7, 3, 1, 8),
-                new AttentionShape(2, 300, 4, 2, 128)}) {
-            String at = " at head dim " + shape.headDim();
-            Tensor g = random(30, dtype, shape.tokens(), 3 * shape.headDim(), 0.5);
-            Tensor y = ops.rope(cuda.toDevice(g), shape, 3, 10000f, true);
-            assertReportedAndUsed(y, "rope inverse" + at);
-            assertClose(ReferenceModelOps.INSTANCE.rope(g, shape, 3, 10000f, true), y, dtype, 1e-5, "rope inverse" + at);
         }
     }
 
