@@ -256,11 +256,13 @@ __device__ __forceinline__ void put_scale(const Copy& o, long at, float s) {
 }
 
 // Quantizes one tile into the along-1 copy (rowCopy) and/or the along-0 copy (colCopy).
-// TENSOR and ROWWISE modes take their amax from amax_tiles; TILE and BLOCK modes find it in the tile.
-// Quantizes tile (tileY, tileX), whose values v already holds.
+// ROWWISE mode takes its row and column maxima from amax_tiles or x's producer, TENSOR mode its scales for the two
+// copies (rowTensorScale, colTensorScale) from the kernel, which makes them once; TILE and BLOCK modes find their
+// amax in the tile. Quantizes tile (tileY, tileX), whose values v already holds.
 __device__ __forceinline__ void cast_tile(int rows, int cols, int mode, int tile, const Copy& rowCopy,
                                           const Copy& colCopy, const u32* rowAmax, const u32* colAmax,
-                                          const u32* totalAmax, int tileY, int tileX, float v[ROWS_PER_WARP][4]) {
+                                          float rowTensorScale, float colTensorScale, int tileY, int tileX,
+                                          float v[ROWS_PER_WARP][4]) {
     __shared__ u32 colPart[WARPS][128];
     __shared__ u32 transposed[128][32];
     __shared__ float blockScale[2];
@@ -333,13 +335,12 @@ __device__ __forceinline__ void cast_tile(int rows, int cols, int mode, int tile
                 put_scale(rowCopy, (long) (cg / tile) * rowCopy.ldScale + r, laneScale);
             }
         }
-        float tensorScale = mode == MODE_TENSOR ? scale_from_amax(__uint_as_float(*totalAmax), rowCopy) : 0.0f;
 #pragma unroll
         for (int i = 0; i < ROWS_PER_WARP; i++) {
             int r = r0 + warp * ROWS_PER_WARP + i;
             float s;
             if (mode == MODE_TENSOR) {
-                s = tensorScale;
+                s = rowTensorScale;
             } else if (mode == MODE_ROWWISE) {
                 s = __shfl_sync(0xFFFFFFFFu, laneScale, i);
             } else if (mode == MODE_TILE) {
@@ -354,7 +355,7 @@ __device__ __forceinline__ void cast_tile(int rows, int cols, int mode, int tile
             }
         }
         if (mode == MODE_TENSOR && tileX == 0 && tileY == 0 && threadIdx.x == 0) {
-            put_scale(rowCopy, 0, scale_from_amax(__uint_as_float(*totalAmax), rowCopy));
+            put_scale(rowCopy, 0, rowTensorScale);
         }
     }
 
@@ -398,8 +399,7 @@ __device__ __forceinline__ void cast_tile(int rows, int cols, int mode, int tile
 #pragma unroll
             for (int j = 0; j < 4; j++) s[j] = colScale[0][lane * 4 + j];
         } else {
-            float one = mode == MODE_TENSOR ? scale_from_amax(__uint_as_float(*totalAmax), colCopy)
-                                            : blockScale[1];
+            float one = mode == MODE_TENSOR ? colTensorScale : blockScale[1];
 #pragma unroll
             for (int j = 0; j < 4; j++) s[j] = one;
             if (mode == MODE_TENSOR && tileX == 0 && tileY == 0 && threadIdx.x == 0) {
@@ -483,8 +483,15 @@ __device__ __forceinline__ void for_each_tile(const Source& src, int rows, int c
     extern "C" __global__ void __launch_bounds__(THREADS, MIN_BLOCKS) cast_tiles_##NAME(                             \
             Source src, int rows, int cols, int mode, int tile, Copy rowCopy, Copy colCopy, const u32* rowAmax, \
             const u32* colAmax, const u32* totalAmax, int pipelined) {                                          \
+        /* a tensorwise cast's scales once per thread, not once per tile: each is a division */                  \
+        float rowTensorScale = 0.0f, colTensorScale = 0.0f;                                                     \
+        if (mode == MODE_TENSOR) {                                                                              \
+            if (rowCopy.codes) rowTensorScale = scale_from_amax(__uint_as_float(*totalAmax), rowCopy);          \
+            if (colCopy.codes) colTensorScale = scale_from_amax(__uint_as_float(*totalAmax), colCopy);          \
+        }                                                                                                       \
         for_each_tile<IN>(src, rows, cols, pipelined, [&](int ty, int tx, float (&v)[ROWS_PER_WARP][4]) {         \
-            cast_tile(rows, cols, mode, tile, rowCopy, colCopy, rowAmax, colAmax, totalAmax, ty, tx, v);        \
+            cast_tile(rows, cols, mode, tile, rowCopy, colCopy, rowAmax, colAmax, rowTensorScale, colTensorScale, \
+                      ty, tx, v);                                                                               \
         });                                                                                                     \
     }
 INSTANTIATE(f32, IN_F32, 2)
