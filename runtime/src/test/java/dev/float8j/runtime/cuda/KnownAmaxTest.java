@@ -1,6 +1,7 @@
 package dev.float8j.runtime.cuda;
 
 import static java.lang.foreign.ValueLayout.JAVA_INT;
+import static dev.float8j.runtime.cuda.CastAssertions.assertSameCast;
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertNotNull;
@@ -77,18 +78,11 @@ class KnownAmaxTest {
         assertEquals(hostAmax(t), reportedAmax(t, what), 0f, what + ": reported amax");
         Tensor fresh = cuda.toDevice(cuda.toHost(t));
         assertNull(DeviceMemory.knownAmax(fresh));
-        assertSameCast(cuda.quantize(fresh, TENSORWISE), cuda.quantize(t, TENSORWISE), what + " along 1");
+        assertSameCast(cuda, cuda.quantize(fresh, TENSORWISE), cuda.quantize(t, TENSORWISE), what + " along 1");
         Float8Tensor[] expected = cuda.quantizeBothAxes(fresh, TENSORWISE, TENSORWISE.withAxis(0));
         Float8Tensor[] actual = cuda.quantizeBothAxes(t, TENSORWISE, TENSORWISE.withAxis(0));
-        assertSameCast(expected[0], actual[0], what + " both axes, along 1");
-        assertSameCast(expected[1], actual[1], what + " both axes, along 0");
-    }
-
-    private void assertSameCast(Float8Tensor expected, Float8Tensor actual, String what) {
-        Float8Tensor e = cuda.toHost(expected);
-        Float8Tensor a = cuda.toHost(actual);
-        assertArrayEquals(e.codes(), a.codes(), what + ": codes");
-        assertArrayEquals(e.scales(), a.scales(), what + ": scale");
+        assertSameCast(cuda, expected[0], actual[0], what + " both axes, along 1");
+        assertSameCast(cuda, expected[1], actual[1], what + " both axes, along 0");
     }
 
     @ParameterizedTest
@@ -171,7 +165,7 @@ class KnownAmaxTest {
         cuda.copyFromHost(y, random(13, DType.F32, 64, 96, 50));
         assertNull(DeviceMemory.knownAmax(y), "copyFromHost");
         Tensor expected = cuda.toDevice(cuda.toHost(y));
-        assertSameCast(cuda.quantize(expected, TENSORWISE), cuda.quantize(y, TENSORWISE), "after copyFromHost");
+        assertSameCast(cuda, cuda.quantize(expected, TENSORWISE), cuda.quantize(y, TENSORWISE), "after copyFromHost");
 
         Tensor h = ops.swiglu(cuda.toDevice(random(14, DType.F32, 8, 16, 1)), cuda.toDevice(random(15, DType.F32, 8, 16, 1)));
         cuda.accumulate(h, cuda.toDevice(random(16, DType.F32, 8, 16, 40)));
