@@ -317,7 +317,7 @@ final class CudaCasts {
         boolean linesKnown = knownLines != 0 && mode == MODE_ROWWISE && src.type() != IN_FP8;
         if (mode == MODE_ROWWISE && colCopy != null && !linesKnown && knownAmax != null) {
             // x's producer reports maxima, and this cast's column maxima cost a pass over x: ask for them next time
-            memory.wantLineMaxima();
+            memory.wantLineMaxima(true);
         }
         int gridX = ceilDiv(cols, 128);
         int gridY = ceilDiv(rows, 128);

@@ -250,9 +250,12 @@ final class DeviceMemory {
         return m;
     }
 
-    /** From now on kernels report row and column maxima where they can (see {@link #lineMaximaWanted}). */
-    void wantLineMaxima() {
-        lineMaximaWanted = true;
+    /**
+     * Whether kernels report row and column maxima from now on, where they can (see {@link #lineMaximaWanted}): a
+     * rowwise cast turns it on; off again is for tests, which check that the cast does so.
+     */
+    void wantLineMaxima(boolean wanted) {
+        lineMaximaWanted = wanted;
     }
 
     /** The row maxima, then the column maxima, that t's producer reported for t as it is viewed now; 0: none. */

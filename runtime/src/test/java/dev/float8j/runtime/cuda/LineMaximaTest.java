@@ -46,7 +46,7 @@ class LineMaximaTest {
     void needsGpu() {
         cuda = TestGpu.require();
         ops = cuda.ops();
-        cuda.memory().wantLineMaxima();
+        cuda.memory().wantLineMaxima(true);
     }
 
     private static Tensor random(long seed, DType dtype, int rows, int cols, double scale) {
@@ -207,13 +207,22 @@ class LineMaximaTest {
         assertReportedAndUsed(device[0], "the skipped adamw's param");
     }
 
-    /** A rowwise cast needing column maxima of a result whose producer reports asks producers for lines. */
+    /**
+     * Producers report lines only once a rowwise cast needing column maxima met a result whose producer reports its
+     * amax; a tensorwise cast, or a rowwise one along 1 alone, does not ask for them.
+     */
     @Test
-    void aRowwiseCastOfAReportedResultMakesTheNextOneReportLines() {
+    void aRowwiseCastAlong0OfAReportedResultMakesTheNextOneReportLines() {
+        cuda.memory().wantLineMaxima(false);
         Tensor gate = cuda.toDevice(random(8, DType.BF16, 64, 256, 1));
         Tensor up = cuda.toDevice(random(9, DType.BF16, 64, 256, 1));
-        cuda.release(cuda.quantize(ops.swiglu(gate, up), ROWWISE.withAxis(0)));
-        assertNotEquals(0L, DeviceMemory.knownLines(ops.swiglu(gate, up)));
+        Tensor h = ops.swiglu(gate, up);
+        assertEquals(0L, DeviceMemory.knownLines(h), "before any rowwise cast");
+        cuda.release(cuda.quantize(h, QuantSpec.of(Fp8Format.E4M3FN, ScalingGranularity.TENSORWISE, 1)));
+        cuda.release(cuda.quantize(h, ROWWISE));
+        assertEquals(0L, DeviceMemory.knownLines(ops.swiglu(gate, up)), "after casts that need no column maxima");
+        cuda.release(cuda.quantize(h, ROWWISE.withAxis(0)));
+        assertNotEquals(0L, DeviceMemory.knownLines(ops.swiglu(gate, up)), "after a rowwise cast along 0");
     }
 
     /** Lines hold for the shape they were reported at: a reshaped view reads none. */
