@@ -32,6 +32,7 @@ import java.util.function.BiFunction;
 public final class CudaBackend implements Backend {
     private final CudaContext cuda;
     private final DeviceMemory memory;
+    private final ProducerMaxima maxima;
     private final CudaCasts casts;
     private final CudaGemms gemms;
     private CudaModelOps ops;
@@ -39,7 +40,8 @@ public final class CudaBackend implements Backend {
     private CudaBackend(CudaContext cuda) {
         this.cuda = cuda;
         this.memory = new DeviceMemory(cuda);
-        this.casts = new CudaCasts(cuda, memory);
+        this.maxima = new ProducerMaxima(memory);
+        this.casts = new CudaCasts(cuda, memory, maxima);
         this.gemms = new CudaGemms(cuda, memory, casts);
     }
 
@@ -138,7 +140,7 @@ public final class CudaBackend implements Backend {
     @Override
     public ModelOps ops() {
         if (ops == null) {
-            ops = new CudaModelOps(cuda, memory, casts);
+            ops = new CudaModelOps(cuda, memory, maxima, casts);
         }
         return ops;
     }
@@ -284,8 +286,8 @@ public final class CudaBackend implements Backend {
     public Float8Tensor quantize(Tensor x, QuantSpec spec) {
         if (x.isOnDevice()) {
             try {
-                return memory.resident(casts.quantize(DeviceMemory.deviceView(x), spec, DeviceMemory.knownAmax(x),
-                        DeviceMemory.knownLines(x)), x.dtype(), x.shape());
+                return memory.resident(casts.quantize(DeviceMemory.deviceView(x), spec, ProducerMaxima.knownAmax(x),
+                        ProducerMaxima.knownLines(x)), x.dtype(), x.shape());
             } finally {
                 Reference.reachabilityFence(x);
             }
@@ -310,7 +312,7 @@ public final class CudaBackend implements Backend {
         if (x.isOnDevice()) {
             try {
                 DeviceFloat8[] both = casts.quantizeBothAxes(DeviceMemory.deviceView(x), alongColumns, alongRows,
-                        DeviceMemory.knownAmax(x), DeviceMemory.knownLines(x));
+                        ProducerMaxima.knownAmax(x), ProducerMaxima.knownLines(x));
                 return new Float8Tensor[] {memory.resident(both[0], x.dtype(), x.shape()), memory.resident(both[1], x.dtype(), x.shape())};
             } finally {
                 Reference.reachabilityFence(x);
@@ -635,9 +637,9 @@ public final class CudaBackend implements Backend {
         return cuda;
     }
 
-    /** Transfers and residency, with the maxima producers report (DeviceMemory.Maxima), for this package. */
-    DeviceMemory memory() {
-        return memory;
+    /** The maxima the model ops' kernels report for the casts after them, for this package's tests. */
+    ProducerMaxima maxima() {
+        return maxima;
     }
 
     CudaCasts casts() {

@@ -54,6 +54,7 @@ final class CudaCasts {
 
     private final CudaContext cuda;
     private final DeviceMemory memory;
+    private final ProducerMaxima maxima;
     /** The kernels' name suffixes, indexed by source type. */
     private static final String[] TYPES = {"f32", "bf16", "fp8"};
 
@@ -67,9 +68,10 @@ final class CudaCasts {
     /** Rowwise along 1 over contiguous rows held in registers, indexed by high-precision type (F32, BF16). */
     private final MemorySegment[] castRows = new MemorySegment[2];
 
-    CudaCasts(CudaContext cuda, DeviceMemory memory) {
+    CudaCasts(CudaContext cuda, DeviceMemory memory, ProducerMaxima maxima) {
         this.cuda = cuda;
         this.memory = memory;
+        this.maxima = maxima;
         this.module = cuda.module("cast.cu", List.of(SOURCE, COPY));
         for (int i = 0; i < TYPES.length; i++) {
             amaxTiles[i] = module.function("amax_tiles_" + TYPES[i]);
@@ -112,7 +114,7 @@ final class CudaCasts {
     /**
      * As {@link #quantize(DeviceTensor, QuantSpec)}, where knownAmax (or null) is a device word holding x's absolute
      * maximum as its producer reported it, and knownLines (or 0) the address of its row maxima followed by its column
-     * maxima (DeviceMemory.Maxima): a tensorwise or rowwise cast then reads them instead of passing over x first.
+     * maxima (ProducerMaxima): a tensorwise or rowwise cast then reads them instead of passing over x first.
      */
     DeviceFloat8 quantize(DeviceTensor x, QuantSpec spec, DeviceBuffer knownAmax, long knownLines) {
         DeviceFloat8[] out = cast(hpSource(x), x.toString(), x.rows(), x.cols(), spec.axis() == 1 ? spec : null,
@@ -317,7 +319,7 @@ final class CudaCasts {
         boolean linesKnown = knownLines != 0 && mode == MODE_ROWWISE && src.type() != IN_FP8;
         if (mode == MODE_ROWWISE && colCopy != null && !linesKnown && knownAmax != null) {
             // x's producer reports maxima, and this cast's column maxima cost a pass over x: ask for them next time
-            memory.wantLineMaxima(true);
+            maxima.wantLines(true);
         }
         int gridX = ceilDiv(cols, 128);
         int gridY = ceilDiv(rows, 128);

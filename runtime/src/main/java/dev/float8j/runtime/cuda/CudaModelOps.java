@@ -63,6 +63,7 @@ final class CudaModelOps implements ModelOps {
 
     private final CudaContext cuda;
     private final DeviceMemory memory;
+    private final ProducerMaxima maxima;
     private final KernelModule elementwise;
     private final KernelModule embedding;
     private final KernelModule rmsNorm;
@@ -76,9 +77,10 @@ final class CudaModelOps implements ModelOps {
     /** Host inputs copied for the op being queued. */
     private final List<DeviceTensor> uploads = new ArrayList<>();
 
-    CudaModelOps(CudaContext cuda, DeviceMemory memory, CudaCasts casts) {
+    CudaModelOps(CudaContext cuda, DeviceMemory memory, ProducerMaxima maxima, CudaCasts casts) {
         this.cuda = cuda;
         this.memory = memory;
+        this.maxima = maxima;
         this.casts = casts;
         elementwise = cuda.module("elementwise.cu");
         embedding = cuda.module("embedding.cu");
@@ -147,9 +149,9 @@ final class CudaModelOps implements ModelOps {
      * The grid of a kernel reporting the line maxima of a rows x cols result (lines.cuh): every strip of columns gets
      * as many row groups as make eight blocks per multiprocessor in all, but no group without a row.
      */
-    private int lineGrid(DeviceMemory.Maxima maxima) {
-        int strips = ceilDiv(maxima.cols(), LINE_STRIP_COLUMNS);
-        int groups = Math.max(1, Math.min(ceilDiv(maxima.rows(), LINE_WARPS), ceilDiv(8 * cuda.multiprocessors, strips)));
+    private int lineGrid(ProducerMaxima.Maxima reported) {
+        int strips = ceilDiv(reported.cols(), LINE_STRIP_COLUMNS);
+        int groups = Math.max(1, Math.min(ceilDiv(reported.rows(), LINE_WARPS), ceilDiv(8 * cuda.multiprocessors, strips)));
         return strips * groups;
     }
 
@@ -265,7 +267,7 @@ final class CudaModelOps implements ModelOps {
         Tensor inverseRms = result(DType.F32, rows, 1);
         launch(rmsNorm, "rms_norm", rows, THREADS, 0, dx.pointer(), dt(x.dtype()), dg.pointer(),
                 DeviceMemory.deviceView(y).pointer(), DeviceMemory.deviceView(inverseRms).pointer(), dim, eps,
-                memory.amaxWordFor(y));
+                maxima.amaxWordFor(y));
         Reference.reachabilityFence(x);
         Reference.reachabilityFence(gain);
         return new NormResult(y, inverseRms);
@@ -319,23 +321,23 @@ final class CudaModelOps implements ModelOps {
         int shared = 4 * dim;
         boolean registers = dim % 4 == 0 && dim <= NORM_BACKWARD_REGISTER_DIM;
         // the line maxima only where rows are held in registers (rmsnorm.cu)
-        DeviceMemory.Maxima maxima = memory.maximaFor(dX, registers);
+        ProducerMaxima.Maxima reported = maxima.maximaFor(dX, registers);
         if (registers) {
             // rows held in registers are loaded through shared memory: x's, dY's and two of the residual's, then the
             // block's column maxima
             int staged = stagedRowBytes(dim, x.dtype()) + stagedRowBytes(dim, dY.dtype())
-                    + (residual == null ? 0 : 2 * stagedRowBytes(dim, dX.dtype())) + (maxima.lines() != 0 ? 4 * dim : 0);
+                    + (residual == null ? 0 : 2 * stagedRowBytes(dim, dX.dtype())) + (reported.lines() != 0 ? 4 * dim : 0);
             shared = Math.max(shared, staged);
         }
         long out = DeviceMemory.deviceView(dX).pointer();
-        if (maxima.lines() != 0) {
+        if (reported.lines() != 0) {
             launch(rmsNorm, "rms_norm_backward_lines", blocks, THREADS, shared, ddy.pointer(), dt(dY.dtype()),
                     dx.pointer(), dt(x.dtype()), dg.pointer(), dinv.pointer(), res, dt(dX.dtype()), out, partials, rows,
-                    dim, maxima.total(), maxima.lines());
+                    dim, reported.total(), reported.lines());
         } else {
             launch(rmsNorm, "rms_norm_backward", blocks, THREADS, shared, ddy.pointer(), dt(dY.dtype()), dx.pointer(),
                     dt(x.dtype()), dg.pointer(), dinv.pointer(), res, dt(dX.dtype()), out, partials, rows, dim,
-                    maxima.total());
+                    reported.total());
         }
         launch(rmsNorm, "rms_norm_gain_sum", ceilDiv(dim, THREADS), THREADS, 0, partials, blocks, dim, gg.pointer());
         Reference.reachabilityFence(residual);
@@ -371,7 +373,7 @@ final class CudaModelOps implements ModelOps {
             args.set(JAVA_FLOAT, CudaCasts.offset(ROPE_ARGS, "sign"), inverse ? -1f : 1f);
             // one block per row; the inverse's result is a projection's gradient, whose FP8 cast reads its amax
             launch(rope, "rope", shape.tokens(), THREADS, 0, dx.pointer(), DeviceMemory.deviceView(y).pointer(),
-                    dt(x.dtype()), args, inverse ? memory.amaxWordFor(y) : 0L);
+                    dt(x.dtype()), args, inverse ? maxima.amaxWordFor(y) : 0L);
         }
         Reference.reachabilityFence(x);
         return y;
@@ -484,15 +486,15 @@ final class CudaModelOps implements ModelOps {
         DeviceTensor g = in(gate);
         DeviceTensor u = in(up);
         Tensor h = result(gate.dtype(), gate.shape());
-        DeviceMemory.Maxima maxima = memory.maximaFor(h, true);
-        if (maxima.lines() != 0) {
-            launch(elementwise, "swiglu_lines", lineGrid(maxima), THREADS, 0, g.pointer(), dt(gate.dtype()),
+        ProducerMaxima.Maxima reported = maxima.maximaFor(h, true);
+        if (reported.lines() != 0) {
+            launch(elementwise, "swiglu_lines", lineGrid(reported), THREADS, 0, g.pointer(), dt(gate.dtype()),
                     u.pointer(), dt(up.dtype()), DeviceMemory.deviceView(h).pointer(), (long) h.rows(), h.cols(),
-                    maxima.total(), maxima.lines());
+                    reported.total(), reported.lines());
         } else {
             launch(elementwise, "swiglu", gridFor(gate.size()), THREADS, 0, g.pointer(), dt(gate.dtype()),
                     u.pointer(), dt(up.dtype()), DeviceMemory.deviceView(h).pointer(), (long) gate.size(),
-                    maxima.total());
+                    reported.total());
         }
         Reference.reachabilityFence(gate);
         Reference.reachabilityFence(up);
@@ -512,8 +514,8 @@ final class CudaModelOps implements ModelOps {
         DeviceTensor u = in(up);
         Tensor dGate = result(gate.dtype(), gate.shape());
         Tensor dUp = result(up.dtype(), up.shape());
-        DeviceMemory.Maxima gateMaxima = memory.maximaFor(dGate, true);
-        DeviceMemory.Maxima upMaxima = memory.maximaFor(dUp, true);
+        ProducerMaxima.Maxima gateMaxima = maxima.maximaFor(dGate, true);
+        ProducerMaxima.Maxima upMaxima = maxima.maximaFor(dUp, true);
         if ((gateMaxima.lines() == 0) != (upMaxima.lines() == 0)) {
             throw new IllegalStateException(op + ": line maxima for one gradient only");  // same shape and alignment
         }
@@ -655,21 +657,21 @@ final class CudaModelOps implements ModelOps {
             // a guarded update also skips after a cast of NaN or Inf, which the host learns of only at its next wait
             args.set(JAVA_LONG, CudaCasts.offset(ADAMW_ARGS, "castFaults"), cuda.faults.pointer());
             // the updated weight's maxima, attached once the update is queued (until then param keeps none)
-            DeviceMemory.Maxima maxima = memory.newMaxima(param, true);
+            ProducerMaxima.Maxima reported = maxima.newMaxima(param, true);
             try {
-                if (maxima.lines() != 0) {
-                    launch(optimizer, "adamw_lines", lineGrid(maxima), THREADS, 0, w.pointer(), g.pointer(),
-                            m.pointer(), v.pointer(), (long) param.rows(), param.cols(), args, maxima.total(),
-                            maxima.lines());
+                if (reported.lines() != 0) {
+                    launch(optimizer, "adamw_lines", lineGrid(reported), THREADS, 0, w.pointer(), g.pointer(),
+                            m.pointer(), v.pointer(), (long) param.rows(), param.cols(), args, reported.total(),
+                            reported.lines());
                 } else {
                     launch(optimizer, "adamw", gridFor(param.size()), THREADS, 0, w.pointer(), g.pointer(),
-                            m.pointer(), v.pointer(), (long) param.size(), args, maxima.total());
+                            m.pointer(), v.pointer(), (long) param.size(), args, reported.total());
                 }
             } catch (RuntimeException e) {
-                maxima.words().close();
+                reported.words().close();
                 throw e;
             }
-            maxima.attachTo(param);
+            reported.attachTo(param);
         }
         Reference.reachabilityFence(param);
         Reference.reachabilityFence(grad);

@@ -24,12 +24,6 @@ final class DeviceMemory {
     private final HostStaging staging;
     /** Open scopes, innermost last. */
     private final ArrayDeque<DeviceScope> scopes = new ArrayDeque<>();
-    /**
-     * Whether kernels that report their result's absolute maximum also report its row and column maxima (see
-     * {@link #maximaFor}): off until a rowwise cast needing column maxima meets a tensor whose producer reports, so a
-     * model cast tensorwise only never pays for them, and a rowwise one pays its amax passes in its first step only.
-     */
-    private volatile boolean lineMaximaWanted;
 
     DeviceMemory(CudaContext cuda) {
         this.cuda = cuda;
@@ -201,86 +195,13 @@ final class DeviceMemory {
     }
 
     /**
-     * The device tensor behind t for an op that writes into it in place: the absolute maximum its producer reported
-     * no longer holds, so it is dropped (see {@link Resident#knownAmax()}).
+     * The device tensor behind t for an op that writes into it in place: the maxima its producer reported no longer
+     * hold, so they are dropped (see {@link ProducerMaxima}).
      */
     static DeviceTensor writableView(Tensor t) {
         DeviceTensor d = deviceView(t);
         ours(t, t.deviceData()).knownAmax(null);
         return d;
-    }
-
-    /** The absolute maximum t's producer reported (a device word of float bits), or null; see {@link Resident}. */
-    static DeviceBuffer knownAmax(Tensor t) {
-        return ours(t, t.deviceData()).knownAmax();
-    }
-
-    /**
-     * A zeroed device word, attached to t (a result about to be written, which nobody else sees yet) as its absolute
-     * maximum, for the kernel writing t to fill in: its address.
-     */
-    long amaxWordFor(Tensor t) {
-        DeviceBuffer word = zeroedWords(1);
-        attachAmax(t, word);
-        return word.pointer();
-    }
-
-    /** Takes word, which a kernel queued on the stream fills with t's absolute maximum, as t's known amax. */
-    static void attachAmax(Tensor t, DeviceBuffer word) {
-        ours(t, t.deviceData()).knownAmax(word);
-    }
-
-    /**
-     * Zeroed words for a kernel about to write t (viewed as rows x cols) to report its absolute maxima into: the whole
-     * tensor's always, and its row and column maxima (lines.cuh) once a rowwise cast has asked for them
-     * ({@link #wantLineMaxima}), where the kernel can (kernelCanReportLines) and t's rows split into whole
-     * 16-byte-aligned quads. Not yet t's: see {@link Maxima#attachTo}.
-     */
-    Maxima newMaxima(Tensor t, boolean kernelCanReportLines) {
-        int rows = t.rows();
-        int cols = t.cols();
-        boolean lines = lineMaximaWanted && kernelCanReportLines && cols % 4 == 0 && deviceView(t).pointer() % 16 == 0;
-        return lines ? new Maxima(zeroedWords(1 + rows + cols), rows, cols) : new Maxima(zeroedWords(1), 0, 0);
-    }
-
-    /** As {@link #newMaxima}, attached to t at once: for a new result, which nobody else sees yet. */
-    Maxima maximaFor(Tensor t, boolean kernelCanReportLines) {
-        Maxima m = newMaxima(t, kernelCanReportLines);
-        m.attachTo(t);
-        return m;
-    }
-
-    /**
-     * Whether kernels report row and column maxima from now on, where they can (see {@link #lineMaximaWanted}): a
-     * rowwise cast turns it on; off again is for tests, which check that the cast does so.
-     */
-    void wantLineMaxima(boolean wanted) {
-        lineMaximaWanted = wanted;
-    }
-
-    /** The row maxima, then the column maxima, that t's producer reported for t as it is viewed now; 0: none. */
-    static long knownLines(Tensor t) {
-        return ours(t, t.deviceData()).knownLines(t.rows(), t.cols());
-    }
-
-    /**
-     * The words a kernel reports a tensor's absolute maxima into: word 0 the whole tensor's, and where rows > 0, the
-     * row maxima and then the column maxima of the tensor read as rows x cols.
-     */
-    record Maxima(DeviceBuffer words, int rows, int cols) {
-        long total() {
-            return words.pointer();
-        }
-
-        /** The row maxima's address (the column maxima follow), or 0 where none are asked for. */
-        long lines() {
-            return rows > 0 ? words.pointer() + 4 : 0L;
-        }
-
-        /** Makes these t's known maxima, once the kernel that fills them is queued; they are freed with t's memory. */
-        void attachTo(Tensor t) {
-            ours(t, t.deviceData()).knownMaxima(words, rows, cols);
-        }
     }
 
     Tensor toDevice(Tensor t) {

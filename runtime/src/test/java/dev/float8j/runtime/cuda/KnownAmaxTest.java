@@ -60,7 +60,7 @@ class KnownAmaxTest {
 
     /** The amax t's producer reported, read from its device word. */
     private float reportedAmax(Tensor t, String what) {
-        DeviceBuffer word = DeviceMemory.knownAmax(t);
+        DeviceBuffer word = ProducerMaxima.knownAmax(t);
         assertNotNull(word, what + " reports no amax");
         cuda.synchronize();
         try (Arena arena = Arena.ofConfined()) {
@@ -77,7 +77,7 @@ class KnownAmaxTest {
     private void assertReportedAndUsed(Tensor t, String what) {
         assertEquals(hostAmax(t), reportedAmax(t, what), 0f, what + ": reported amax");
         Tensor fresh = cuda.toDevice(cuda.toHost(t));
-        assertNull(DeviceMemory.knownAmax(fresh));
+        assertNull(ProducerMaxima.knownAmax(fresh));
         assertSameCast(cuda, cuda.quantize(fresh, TENSORWISE), cuda.quantize(t, TENSORWISE), what + " along 1");
         Float8Tensor[] expected = cuda.quantizeBothAxes(fresh, TENSORWISE, TENSORWISE.withAxis(0));
         Float8Tensor[] actual = cuda.quantizeBothAxes(t, TENSORWISE, TENSORWISE.withAxis(0));
@@ -160,18 +160,18 @@ class KnownAmaxTest {
         NormResult n = ops.rmsNorm(cuda.toDevice(random(11, DType.F32, 64, 96, 1)),
                 cuda.toDevice(random(12, DType.F32, 1, 96, 1)), 1e-5f);
         Tensor y = n.y();
-        assertNotNull(DeviceMemory.knownAmax(y));
+        assertNotNull(ProducerMaxima.knownAmax(y));
         // larger values than the norm's: a stale amax would saturate them
         cuda.copyFromHost(y, random(13, DType.F32, 64, 96, 50));
-        assertNull(DeviceMemory.knownAmax(y), "copyFromHost");
+        assertNull(ProducerMaxima.knownAmax(y), "copyFromHost");
         Tensor expected = cuda.toDevice(cuda.toHost(y));
         assertSameCast(cuda, cuda.quantize(expected, TENSORWISE), cuda.quantize(y, TENSORWISE), "after copyFromHost");
 
         Tensor h = ops.swiglu(cuda.toDevice(random(14, DType.F32, 8, 16, 1)), cuda.toDevice(random(15, DType.F32, 8, 16, 1)));
         cuda.accumulate(h, cuda.toDevice(random(16, DType.F32, 8, 16, 40)));
-        assertNull(DeviceMemory.knownAmax(h), "accumulate");
+        assertNull(ProducerMaxima.knownAmax(h), "accumulate");
         ops.zero(h);
-        assertNull(DeviceMemory.knownAmax(h), "zero");
+        assertNull(ProducerMaxima.knownAmax(h), "zero");
     }
 
     @ParameterizedTest

@@ -46,7 +46,7 @@ class LineMaximaTest {
     void needsGpu() {
         cuda = TestGpu.require();
         ops = cuda.ops();
-        cuda.memory().wantLineMaxima(true);
+        cuda.maxima().wantLines(true);
     }
 
     private static Tensor random(long seed, DType dtype, int rows, int cols, double scale) {
@@ -55,7 +55,7 @@ class LineMaximaTest {
 
     /** The words t's producer reported: its row maxima, then its column maxima, as floats. */
     private float[] reportedLines(Tensor t, String what) {
-        long lines = DeviceMemory.knownLines(t);
+        long lines = ProducerMaxima.knownLines(t);
         assertNotEquals(0L, lines, what + " reports no line maxima");
         cuda.synchronize();
         int count = t.rows() + t.cols();
@@ -93,7 +93,7 @@ class LineMaximaTest {
     private void assertReportedAndUsed(Tensor t, String what) {
         assertArrayEquals(hostLines(t), reportedLines(t, what), 0f, what + ": row maxima, then column maxima");
         Tensor fresh = cuda.toDevice(cuda.toHost(t));
-        assertEquals(0L, DeviceMemory.knownLines(fresh));
+        assertEquals(0L, ProducerMaxima.knownLines(fresh));
         Float8Tensor[] expected = cuda.quantizeBothAxes(fresh, ROWWISE, ROWWISE.withAxis(0));
         Float8Tensor[] actual = cuda.quantizeBothAxes(t, ROWWISE, ROWWISE.withAxis(0));
         assertSameCast(cuda, expected[0], actual[0], what + " along 1");
@@ -213,16 +213,16 @@ class LineMaximaTest {
      */
     @Test
     void aRowwiseCastAlong0OfAReportedResultMakesTheNextOneReportLines() {
-        cuda.memory().wantLineMaxima(false);
+        cuda.maxima().wantLines(false);
         Tensor gate = cuda.toDevice(random(8, DType.BF16, 64, 256, 1));
         Tensor up = cuda.toDevice(random(9, DType.BF16, 64, 256, 1));
         Tensor h = ops.swiglu(gate, up);
-        assertEquals(0L, DeviceMemory.knownLines(h), "before any rowwise cast");
+        assertEquals(0L, ProducerMaxima.knownLines(h), "before any rowwise cast");
         cuda.release(cuda.quantize(h, QuantSpec.of(Fp8Format.E4M3FN, ScalingGranularity.TENSORWISE, 1)));
         cuda.release(cuda.quantize(h, ROWWISE));
-        assertEquals(0L, DeviceMemory.knownLines(ops.swiglu(gate, up)), "after casts that need no column maxima");
+        assertEquals(0L, ProducerMaxima.knownLines(ops.swiglu(gate, up)), "after casts that need no column maxima");
         cuda.release(cuda.quantize(h, ROWWISE.withAxis(0)));
-        assertNotEquals(0L, DeviceMemory.knownLines(ops.swiglu(gate, up)), "after a rowwise cast along 0");
+        assertNotEquals(0L, ProducerMaxima.knownLines(ops.swiglu(gate, up)), "after a rowwise cast along 0");
     }
 
     /** Lines hold for the shape they were reported at: a reshaped view reads none. */
@@ -230,8 +230,8 @@ class LineMaximaTest {
     void aViewOfAnotherShapeHasNoLines() {
         Tensor h = ops.swiglu(cuda.toDevice(random(10, DType.BF16, 16, 64, 1)),
                 cuda.toDevice(random(11, DType.BF16, 16, 64, 1)));
-        assertNotEquals(0L, DeviceMemory.knownLines(h));
-        assertEquals(0L, DeviceMemory.knownLines(h.reshape(32, 32)));
+        assertNotEquals(0L, ProducerMaxima.knownLines(h));
+        assertEquals(0L, ProducerMaxima.knownLines(h.reshape(32, 32)));
     }
 
     @ParameterizedTest
