@@ -139,17 +139,29 @@ __device__ __forceinline__ float as_stored(float x, int dtype) {
     return dtype == DT_F32 ? x : __uint_as_float((u32) bf16_from_float(x) << 16);
 }
 
+// The maximum of m over the warp; every lane gets it.
+__device__ __forceinline__ u32 warp_max(u32 m) {
+    for (int o = 16; o > 0; o >>= 1) m = max(m, __shfl_xor_sync(0xFFFFFFFFu, m, o));
+    return m;
+}
+
+// m, the bits of a maximum of |F32 values| (abs_bits), as the bits of that maximum rounded to dtype: the maximum of the
+// values as stored, which is what the casts read.
+__device__ __forceinline__ u32 stored_max(u32 m, int dtype) {
+    return abs_bits(as_stored(__uint_as_float(m), dtype));
+}
+
 // *amax = max(*amax, m over the block rounded to dtype), one atomic per block; amax null: nothing. Every thread of the
 // block calls it (it holds barriers), with blockDim.x a multiple of 32; scratch holds 32 words of shared memory.
 __device__ __forceinline__ void block_amax(u32 m, int dtype, u32* amax, u32* scratch) {
     if (amax == nullptr) return;  // the same for the whole block
-    for (int o = 16; o > 0; o >>= 1) m = max(m, __shfl_xor_sync(0xFFFFFFFFu, m, o));
+    m = warp_max(m);
     __syncthreads();
     if ((threadIdx.x & 31) == 0) scratch[threadIdx.x >> 5] = m;
     __syncthreads();
     if (threadIdx.x == 0) {
         for (int w = 1; w < (int) (blockDim.x >> 5); w++) m = max(m, scratch[w]);
-        atomicMax(amax, abs_bits(as_stored(__uint_as_float(m), dtype)));
+        atomicMax(amax, stored_max(m, dtype));
     }
 }
 

@@ -76,10 +76,9 @@ __device__ __forceinline__ void over_lines(long rows, int cols, u32* const (&lin
         }
 #pragma unroll
         for (int k = 0; k < K; k++) {
-            u32 m = row[k];
-            for (int o = 16; o > 0; o >>= 1) m = max(m, __shfl_xor_sync(0xFFFFFFFFu, m, o));
+            u32 m = warp_max(row[k]);
             total[k] = max(total[k], m);
-            if (lane == 0) atomicMax(lines[k] + r, abs_bits(as_stored(__uint_as_float(m), dtype[k])));
+            if (lane == 0) atomicMax(lines[k] + r, stored_max(m, dtype[k]));
         }
     }
 #pragma unroll
@@ -95,7 +94,7 @@ __device__ __forceinline__ void over_lines(long rows, int cols, u32* const (&lin
 #pragma unroll
             for (int w = 0; w < LINE_WARPS; w++) m = max(m, part[w][c]);
             int column = strip * LINE_STRIP * 4 + c;
-            if (column < cols) atomicMax(lines[k] + rows + column, abs_bits(as_stored(__uint_as_float(m), dtype[k])));
+            if (column < cols) atomicMax(lines[k] + rows + column, stored_max(m, dtype[k]));
         }
     }
 }

@@ -207,14 +207,14 @@ __device__ __forceinline__ void norm_backward(const void* dY, int dyType, const 
             }
             m = max(m, rowTop);
             if (LINES) {
-                for (int o = 16; o > 0; o >>= 1) rowTop = max(rowTop, __shfl_xor_sync(0xFFFFFFFFu, rowTop, o));
-                if ((threadIdx.x & 31) == 0) atomicMax(lines + r, abs_bits(as_stored(__uint_as_float(rowTop), outType)));
+                rowTop = warp_max(rowTop);
+                if ((threadIdx.x & 31) == 0) atomicMax(lines + r, stored_max(rowTop, outType));
             }
         }
         if (LINES) {
             for (int q = threadIdx.x; q < vectors; q += blockDim.x) {
                 for (int e = 0; e < 4; e++) {
-                    atomicMax(lines + rows + 4 * q + e, abs_bits(as_stored(__uint_as_float(colMax[4 * q + e]), outType)));
+                    atomicMax(lines + rows + 4 * q + e, stored_max(colMax[4 * q + e], outType));
                 }
             }
         }
