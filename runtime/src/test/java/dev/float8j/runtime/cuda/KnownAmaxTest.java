@@ -1,6 +1,5 @@
 package dev.float8j.runtime.cuda;
 
-import static java.lang.foreign.ValueLayout.JAVA_INT;
 import static dev.float8j.runtime.cuda.CastAssertions.assertSameCast;
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
@@ -19,8 +18,6 @@ import dev.float8j.runtime.ops.AttentionShape;
 import dev.float8j.runtime.ops.ModelOps;
 import dev.float8j.runtime.ops.NormResult;
 import dev.float8j.runtime.quant.NonFiniteException;
-import java.lang.foreign.Arena;
-import java.lang.foreign.MemorySegment;
 import java.util.List;
 import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
@@ -62,12 +59,7 @@ class KnownAmaxTest {
     private float reportedAmax(Tensor t, String what) {
         DeviceBuffer word = ProducerMaxima.knownAmax(t);
         assertNotNull(word, what + " reports no amax");
-        cuda.synchronize();
-        try (Arena arena = Arena.ofConfined()) {
-            MemorySegment host = arena.allocate(JAVA_INT);
-            cuda.context().driver.copyToHost(host, word.pointer(), 4);
-            return Float.intBitsToFloat(host.get(JAVA_INT, 0));
-        }
+        return DeviceWords.floats(cuda, word.pointer(), 1)[0];
     }
 
     /**

@@ -1,6 +1,5 @@
 package dev.float8j.runtime.cuda;
 
-import static java.lang.foreign.ValueLayout.JAVA_INT;
 import static dev.float8j.runtime.cuda.CastAssertions.assertSameCast;
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
@@ -18,8 +17,6 @@ import dev.float8j.runtime.ops.ModelOps;
 import dev.float8j.runtime.ops.NormResult;
 import dev.float8j.runtime.ops.ReferenceModelOps;
 import dev.float8j.runtime.quant.NonFiniteException;
-import java.lang.foreign.Arena;
-import java.lang.foreign.MemorySegment;
 import java.util.List;
 import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
@@ -57,17 +54,7 @@ class LineMaximaTest {
     private float[] reportedLines(Tensor t, String what) {
         long lines = ProducerMaxima.knownLines(t);
         assertNotEquals(0L, lines, what + " reports no line maxima");
-        cuda.synchronize();
-        int count = t.rows() + t.cols();
-        try (Arena arena = Arena.ofConfined()) {
-            MemorySegment host = arena.allocate(JAVA_INT, count);
-            cuda.context().driver.copyToHost(host, lines, 4L * count);
-            float[] out = new float[count];
-            for (int i = 0; i < count; i++) {
-                out[i] = Float.intBitsToFloat(host.getAtIndex(JAVA_INT, i));
-            }
-            return out;
-        }
+        return DeviceWords.floats(cuda, lines, t.rows() + t.cols());
     }
 
     /** Each row's largest |value|, then each column's, from t's downloaded values. */
