@@ -69,6 +69,8 @@ __device__ __forceinline__ void raw4_to_floats(const RawQuad& r, int dtype, floa
     }
 }
 
+// Not written as raw4_to_floats(load_raw4(...)): that form cost rms_norm_backward spills at its 80-register bound and
+// grew the grid-stride swiglu kernels' registers.
 __device__ __forceinline__ void load4(const void* p, long q, int dtype, float* v) {
     if (dtype == DT_F32) {
         F32x4 w = ((const F32x4*) p)[q];
