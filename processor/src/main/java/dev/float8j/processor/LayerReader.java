@@ -14,6 +14,7 @@ import dev.float8j.processor.LayerModel.GemmKind;
 import dev.float8j.processor.LayerModel.GemmModel;
 import dev.float8j.processor.LayerModel.OperandModel;
 import dev.float8j.processor.LayerModel.Role;
+import java.util.List;
 import java.util.Map;
 import java.util.Optional;
 import javax.annotation.processing.Messager;
@@ -39,6 +40,8 @@ import javax.lang.model.util.Types;
 final class LayerReader {
     static final String FLOAT8 = "dev.float8j.annotations.Float8";
     static final String LINEAR = "dev.float8j.runtime.nn.Linear";
+    private static final String TENSOR = "dev.float8j.runtime.Tensor";
+    private static final String SHARED_INPUT = "dev.float8j.runtime.nn.SharedInput";
 
     private final Elements elements;
     private final Types types;
@@ -172,14 +175,20 @@ final class LayerReader {
         return false;
     }
 
-    /** forward(Tensor), backward(Tensor), savedBytes() or plan(): the methods the generated class writes. */
+    /**
+     * forward(Tensor), forward(SharedInput), forwardAdding(SharedInput, Tensor), backward(Tensor),
+     * backwardAdding(Tensor, Tensor), savedBytes() or plan(): the methods the generated class writes.
+     */
     private static boolean replacedByGenerated(ExecutableElement m) {
-        String name = m.getSimpleName().toString();
-        if (name.equals("savedBytes") || name.equals("plan")) {
-            return m.getParameters().isEmpty();
-        }
-        return (name.equals("forward") || name.equals("backward")) && m.getParameters().size() == 1
-                && m.getParameters().get(0).asType().toString().equals("dev.float8j.runtime.Tensor");
+        List<String> parameters = m.getParameters().stream().map(p -> p.asType().toString()).toList();
+        return switch (m.getSimpleName().toString()) {
+            case "savedBytes", "plan" -> parameters.isEmpty();
+            case "forward" -> parameters.equals(List.of(TENSOR)) || parameters.equals(List.of(SHARED_INPUT));
+            case "forwardAdding" -> parameters.equals(List.of(SHARED_INPUT, TENSOR));
+            case "backward" -> parameters.equals(List.of(TENSOR));
+            case "backwardAdding" -> parameters.equals(List.of(TENSOR, TENSOR));
+            default -> false;
+        };
     }
 
     /** The base granularity: the recipe's, or the granularity attribute when there is no recipe. */

@@ -85,7 +85,9 @@ final class LayerWriter {
         type.addMethod(plan());
         type.addMethod(forward());
         type.addMethod(forwardShared());
+        type.addMethod(forwardAdding());
         type.addMethod(backward());
+        type.addMethod(backwardAdding());
         type.addMethod(savedBytes());
         return JavaFile.builder(layer.generated().packageName(), type.build())
                 .skipJavaLangImports(true)
@@ -174,6 +176,20 @@ final class LayerWriter {
                 .build();
     }
 
+    /** The same with a residual added in the output gemm, before y's one rounding. */
+    private MethodSpec forwardAdding() {
+        return MethodSpec.methodBuilder("forwardAdding")
+                .addAnnotation(Override.class)
+                .addModifiers(Modifier.PUBLIC)
+                .returns(TENSOR)
+                .addParameter(SHARED_INPUT, "in")
+                .addParameter(TENSOR, "residual")
+                .addStatement("checkInput(in.tensor())")
+                .addStatement("return outputShape(matmul().forward(backend(), in, weight, biasValue(), residual), "
+                        + "in.tensor())")
+                .build();
+    }
+
     /** The plan's grad_weight and grad_input gemms. */
     private MethodSpec backward() {
         return MethodSpec.methodBuilder("backward")
@@ -182,6 +198,18 @@ final class LayerWriter {
                 .returns(TENSOR)
                 .addParameter(TENSOR, "dY")
                 .addStatement("return matmul().backward(backend(), dY, weight, bias)")
+                .build();
+    }
+
+    /** The same with a gradient added in the grad_input gemm, before dX's one rounding. */
+    private MethodSpec backwardAdding() {
+        return MethodSpec.methodBuilder("backwardAdding")
+                .addAnnotation(Override.class)
+                .addModifiers(Modifier.PUBLIC)
+                .returns(TENSOR)
+                .addParameter(TENSOR, "dY")
+                .addParameter(TENSOR, "addend")
+                .addStatement("return matmul().backward(backend(), dY, weight, bias, addend)")
                 .build();
     }
 

@@ -174,6 +174,25 @@ class DiagnosticsTest {
     }
 
     @Test
+    void overriddenAddingBackward() {
+        JavaFileObject file = layer("@Float8", """
+                public class Layer extends Linear {
+                    public Layer(int inFeatures, int outFeatures) {
+                        super(inFeatures, outFeatures);
+                    }
+
+                    @Override
+                    public dev.float8j.runtime.Tensor backwardAdding(dev.float8j.runtime.Tensor dY,
+                            dev.float8j.runtime.Tensor addend) {
+                        return super.backwardAdding(dY, addend);
+                    }
+                }""");
+        assertError(Compiled.compile(file), file,
+                "Layer.backwardAdding() would never run: the generated LayerFloat8 replaces it with the FP8 version; "
+                        + "remove it, and put extra work in a module around the layer", "backwardAdding(");
+    }
+
+    @Test
     void overloadsOfForwardAreFine() {
         JavaFileObject file = layer("@Float8", """
                 public class Layer extends Linear {

@@ -95,6 +95,23 @@ public interface Backend {
         return rounded(c, out);
     }
 
+    /**
+     * {@link #gemm(Float8Tensor, Float8Tensor, Tensor, DType)} plus an addend: {@code C[i][j] = sum + bias[j] +
+     * addend[i][j]}, in F32 before the one rounding to out. addend has the result's shape ([A's free length, B's free
+     * length], viewed as rows x cols) and dtype out, and stays the caller's; null gives the gemm without it. A residual
+     * connection ({@code y = x + x'·Wᵀ}) and the gradient of an input several layers read ({@code dX = dX₁ + dY₂·W₂})
+     * come out of the gemm that makes them this way, with no add of their own. This default adds it after an F32
+     * gemm; a backend whose gemm reads an addend (CUDA: cuBLASLt's C) overrides it.
+     */
+    default Tensor gemm(Float8Tensor a, Float8Tensor b, Tensor bias, DType out, Tensor addend) {
+        if (addend == null) {
+            return gemm(a, b, bias, out);
+        }
+        Tensor c = gemm(a, b, bias, DType.F32);
+        addAddend(c, addend, out);
+        return rounded(c, out);
+    }
+
     /** The F32 result c in dtype out; c itself for F32, else a rounded copy, and c is released. */
     private Tensor rounded(Tensor c, DType out) {
         if (out == DType.F32) {
@@ -134,6 +151,43 @@ public interface Backend {
         Tensor c = matmul(a, aAxis, b, bAxis);
         addBias(c, bias);
         return rounded(c, out);
+    }
+
+    /**
+     * {@link #matmul(Tensor, int, Tensor, int, Tensor, DType)} plus an addend, as
+     * {@link #gemm(Float8Tensor, Float8Tensor, Tensor, DType, Tensor)} adds it: in F32, before the one rounding to out.
+     */
+    default Tensor matmul(Tensor a, int aAxis, Tensor b, int bAxis, Tensor bias, DType out, Tensor addend) {
+        if (addend == null) {
+            return matmul(a, aAxis, b, bAxis, bias, out);
+        }
+        Tensor c = matmul(a, aAxis, b, bAxis, bias, DType.F32);
+        addAddend(c, addend, out);
+        return rounded(c, out);
+    }
+
+    /** c += addend for a host F32 c, after {@link #checkAddend}. */
+    private void addAddend(Tensor c, Tensor addend, DType out) {
+        checkAddend(addend, c.rows(), c.cols(), out);
+        Tensor a = toHost(addend);
+        float[] values = c.data();
+        int cols = c.cols();
+        for (int r = 0; r < c.rows(); r++) {
+            for (int j = 0; j < cols; j++) {
+                values[r * cols + j] += a.get(r, j);
+            }
+        }
+    }
+
+    /**
+     * Fails unless addend, viewed as rows x cols, has the shape and the dtype of the gemm's result: what a gemm adds
+     * to its result must be its result's shape, never broadcast.
+     */
+    static void checkAddend(Tensor addend, int rows, int cols, DType out) {
+        if (addend.dtype() != out || addend.rows() != rows || addend.cols() != cols) {
+            throw new IllegalArgumentException("the addend of a gemm whose result is " + rows + "x" + cols + " " + out
+                    + " must have that shape and dtype, got " + addend);
+        }
     }
 
     /**

@@ -146,8 +146,8 @@ final class CublasLt {
     /**
      * One matmul shape in cuBLASLt's column-major terms: D (m x n, ld m) = op(A) · op(B) over k.
      * A is stored k x m (lda) when transa is T, m x k when N; B is k x n (ldb) when transb is N, n x k when T.
-     * Scale modes are -1 for unscaled operands (BF16/F32 matmuls). accumulate: D += op(A)·op(B) (beta = 1,
-     * C = D) instead of D = op(A)·op(B). biasType: -1 for none, else the cudaDataType of a bias vector of m
+     * Scale modes are -1 for unscaled operands (BF16/F32 matmuls). accumulate: D = op(A)·op(B) + C (beta = 1; C has
+     * D's layout and may be D itself) instead of D = op(A)·op(B). biasType: -1 for none, else the cudaDataType of a bias vector of m
      * elements that the BIAS epilogue adds to every column of D before D is written in dType.
      */
     record Shape(long m, long n, long k, int aType, int bType, int dType, int transa, int transb, long lda, long ldb,
@@ -182,6 +182,12 @@ final class CublasLt {
             };
         }
 
+        /** This shape with C added (beta = 1). */
+        Shape withAccumulate() {
+            return new Shape(m, n, k, aType, bType, dType, transa, transb, lda, ldb, aScaleMode, bScaleMode, fastAccum,
+                    true, biasType);
+        }
+
         /** This shape with a bias of the given cudaDataType added in the epilogue. */
         Shape withBias(int type) {
             return new Shape(m, n, k, aType, bType, dType, transa, transb, lda, ldb, aScaleMode, bScaleMode, fastAccum,
@@ -195,11 +201,14 @@ final class CublasLt {
 
     /** Runs D = op(A)·op(B) (or D += with shape.accumulate) on device pointers; scale pointers are 0 for unscaled matmuls. */
     void matmul(Shape shape, long a, long b, long d, long aScale, long bScale, MemorySegment stream) {
-        matmul(shape, a, b, d, aScale, bScale, 0, stream);
+        matmul(shape, a, b, d, d, aScale, bScale, 0, stream);
     }
 
-    /** As {@link #matmul(Shape, long, long, long, long, long, MemorySegment)}, adding the bias vector at bias. */
-    void matmul(Shape shape, long a, long b, long d, long aScale, long bScale, long bias, MemorySegment stream) {
+    /**
+     * As {@link #matmul(Shape, long, long, long, long, long, MemorySegment)}, adding the bias vector at bias and, with
+     * shape.accumulate, the matrix at c (D's layout; c may be d).
+     */
+    void matmul(Shape shape, long a, long b, long c, long d, long aScale, long bScale, long bias, MemorySegment stream) {
         Plan plan = plans.computeIfAbsent(shape, this::plan);
         try (Arena call = Arena.ofConfined()) {
             if (shape.aScaleMode() >= 0) {
@@ -216,7 +225,7 @@ final class CublasLt {
                 times.before(stream);
             }
             check((int) cublasLtMatmul.invokeExact(handle, plan.desc(), alphaOne, MemorySegment.ofAddress(a),
-                    plan.aLayout(), MemorySegment.ofAddress(b), plan.bLayout(), beta, MemorySegment.ofAddress(d),
+                    plan.aLayout(), MemorySegment.ofAddress(b), plan.bLayout(), beta, MemorySegment.ofAddress(c),
                     plan.dLayout(), MemorySegment.ofAddress(d), plan.dLayout(), plan.algo(),
                     MemorySegment.ofAddress(workspace), WORKSPACE_BYTES, stream), "cublasLtMatmul(" + shape + ")");
             if (times != null) {

@@ -223,7 +223,7 @@ public final class CudaBackend implements Backend {
     /**
      * {@link #gemm(DeviceFloat8, DeviceFloat8, DType, boolean)} plus bias (F32, one element per column of the
      * result; null for none), added to the F32 accumulator before the result is written in out: by cuBLASLt's BIAS
-     * epilogue, or where that takes no F32 bias by the add_bias kernel after an F32 gemm.
+     * epilogue, or where that takes no F32 bias by the epilogue_add kernel after an F32 gemm.
      */
     public DeviceTensor gemm(DeviceFloat8 a, DeviceFloat8 b, DeviceTensor bias, DType out, boolean fastAccum) {
         return gemms.gemm(a, b, bias, out, fastAccum);
@@ -396,6 +396,40 @@ public final class CudaBackend implements Backend {
                 DeviceTensor dBias = bias == null ? null : memory.upload(bias);
                 DeviceTensor d = matmul(da, aAxis, db, bAxis, dBias, out)) {
             return memory.download(d);
+        }
+    }
+
+    /** As {@link #gemm(Float8Tensor, Float8Tensor, Tensor, DType, Tensor)} adds it: cuBLASLt's C, on the GPU. */
+    @Override
+    public Tensor matmul(Tensor a, int aAxis, Tensor b, int bAxis, Tensor bias, DType out, Tensor addend) {
+        if (addend == null) {
+            return matmul(a, aAxis, b, bAxis, bias, out);
+        }
+        int n = bAxis == 1 ? b.rows() : b.cols();
+        if (bias != null) {
+            Backend.checkBias(bias, n);
+        }
+        Backend.checkAddend(addend, aAxis == 1 ? a.rows() : a.cols(), n, out);
+        if (!a.isOnDevice() && !b.isOnDevice() && (bias == null || !bias.isOnDevice()) && !addend.isOnDevice()) {
+            return Backend.super.matmul(a, aAxis, b, bAxis, bias, out, addend);
+        }
+        Tensor da = toDevice(a);
+        Tensor db = toDevice(b);
+        Tensor dBias = bias == null ? null : toDevice(bias);
+        Tensor dAddend = toDevice(addend);
+        try {
+            DeviceTensor va = inMatmulDtype(DeviceMemory.deviceView(da), DeviceMemory.deviceView(db));
+            DeviceTensor vb = inMatmulDtype(DeviceMemory.deviceView(db), DeviceMemory.deviceView(da));
+            DeviceTensor d = gemms.matmul(va, aAxis, vb, bAxis, dBias == null ? null : DeviceMemory.deviceView(dBias), out,
+                    DeviceMemory.deviceView(dAddend));
+            closeIfCopy(va, da);
+            closeIfCopy(vb, db);
+            return memory.resident(d, d.rows(), d.cols());
+        } finally {
+            Reference.reachabilityFence(da);
+            Reference.reachabilityFence(db);
+            Reference.reachabilityFence(dBias);
+            Reference.reachabilityFence(dAddend);
         }
     }
 
@@ -777,6 +811,41 @@ public final class CudaBackend implements Backend {
             }
         }
         return Backend.super.gemm(a, b, bias, out);
+    }
+
+    /**
+     * With device operands (or bias or addend) the addend is cuBLASLt's C on the GPU, added with the bias in the
+     * gemm's epilogue; with host ones everything is added on the host, before the one rounding to out.
+     */
+    @Override
+    public Tensor gemm(Float8Tensor a, Float8Tensor b, Tensor bias, DType out, Tensor addend) {
+        if (addend == null) {
+            return gemm(a, b, bias, out);
+        }
+        gemmDepth(a, b);
+        int n = b.axis() == 1 ? b.rows() : b.cols();
+        if (bias != null) {
+            Backend.checkBias(bias, n);
+        }
+        Backend.checkAddend(addend, a.axis() == 1 ? a.rows() : a.cols(), n, out);
+        if (needsDequantizedGemm(a, b)) {
+            return matmul(dequantize(a), a.axis(), dequantize(b), b.axis(), bias, out, addend);
+        }
+        if (!a.isOnDevice() && !b.isOnDevice() && (bias == null || !bias.isOnDevice()) && !addend.isOnDevice()) {
+            return Backend.super.gemm(a, b, bias, out, addend);
+        }
+        Tensor dBias = bias == null ? null : toDevice(bias);
+        Tensor dAddend = toDevice(addend);
+        try {
+            return onGemmOperands(a, b, (qa, qb) -> {
+                DeviceTensor d = gemms.gemm(qa, qb, dBias == null ? null : DeviceMemory.deviceView(dBias), out, false,
+                        DeviceMemory.deviceView(dAddend));
+                return memory.resident(d, d.rows(), d.cols());
+            });
+        } finally {
+            Reference.reachabilityFence(dBias);
+            Reference.reachabilityFence(dAddend);
+        }
     }
 
     /** The length both operands sum over; fails when they differ. */

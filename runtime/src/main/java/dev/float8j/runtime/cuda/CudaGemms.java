@@ -16,15 +16,15 @@ import java.util.concurrent.ConcurrentHashMap;
 /**
  * Gemms through cuBLASLt: the scaled FP8 gemm on device copies, the high-precision matmul, and the host API's
  * padded FP8 gemm; with the tables from float8j's granularities to cuBLASLt's scale modes and the layouts
- * cuBLASLt reads. A device gemm may add a bias (cuBLASLt's BIAS epilogue, else elementwise.cu's add_bias), and
- * the bias's gradient, the column sums of dY, is computed here too (elementwise.cu's column_sums).
+ * cuBLASLt reads. A device gemm may add a bias and an addend (cuBLASLt's BIAS epilogue and C, else elementwise.cu's
+ * epilogue_add), and the bias's gradient, the column sums of dY, is computed here too (elementwise.cu's column_sums).
  */
 final class CudaGemms {
     private final CudaContext cuda;
     private final DeviceMemory memory;
     private final CudaCasts casts;
-    /** Shapes whose BIAS epilogue cuBLASLt refused with an F32 bias: they take the add_bias kernel instead. */
-    private final Set<CublasLt.Shape> refusedBiasEpilogues = ConcurrentHashMap.newKeySet();
+    /** Shapes whose bias (F32) or C epilogue cuBLASLt refused: they take the epilogue_add kernel instead. */
+    private final Set<CublasLt.Shape> refusedEpilogues = ConcurrentHashMap.newKeySet();
 
     CudaGemms(CudaContext cuda, DeviceMemory memory, CudaCasts casts) {
         this.cuda = cuda;
@@ -72,15 +72,28 @@ final class CudaGemms {
     /**
      * {@link #gemm(DeviceFloat8, DeviceFloat8, DType, boolean)} plus bias (F32, one element per column of the
      * result; null for none), which cuBLASLt's BIAS epilogue adds to the F32 accumulator before the result is written
-     * in out (see {@link #withBias} for shapes whose epilogue takes no F32 bias).
+     * in out (see {@link #withAddends} for shapes whose epilogue takes no F32 bias).
      */
     DeviceTensor gemm(DeviceFloat8 a, DeviceFloat8 b, DeviceTensor bias, DType out, boolean fastAccum) {
+        return gemm(a, b, bias, out, fastAccum, null);
+    }
+
+    /**
+     * {@link #gemm(DeviceFloat8, DeviceFloat8, DeviceTensor, DType, boolean)} plus addend (the result's shape and
+     * dtype out; null for none), which cuBLASLt reads as C and adds to the F32 accumulator before the one rounding to
+     * out, so a residual connection or a sum of gradients costs no add kernel. addend stays the caller's.
+     */
+    DeviceTensor gemm(DeviceFloat8 a, DeviceFloat8 b, DeviceTensor bias, DType out, boolean fastAccum,
+            DeviceTensor addend) {
         if (bias != null) {
             checkBias(bias, b.free());
         }
+        if (addend != null) {
+            checkAddend(addend, a.free(), b.free(), out);
+        }
         DeviceTensor d = memory.allocate(a.free(), b.free(), out);
         try {
-            runGemm(a, b, d, fastAccum, false, bias);
+            runGemm(a, b, d, fastAccum, false, bias, addend);
         } catch (RuntimeException e) {
             d.close();
             throw e;
@@ -97,11 +110,11 @@ final class CudaGemms {
             throw new IllegalArgumentException("cannot accumulate the gemm of " + a + " and " + b + " (" + a.free() + "x"
                     + b.free() + ") into " + d + ": needs an F32 target of that shape");
         }
-        runGemm(a, b, d, false, !overwrite, null);
+        runGemm(a, b, d, false, !overwrite, null, null);
     }
 
     private void runGemm(DeviceFloat8 a, DeviceFloat8 b, DeviceTensor d, boolean fastAccum, boolean accumulate,
-            DeviceTensor bias) {
+            DeviceTensor bias, DeviceTensor addend) {
         if (a.depth() != b.depth()) {
             throw new IllegalArgumentException("gemm: " + a + " sums over " + a.depth() + " elements, " + b + " over "
                     + b.depth());
@@ -120,52 +133,76 @@ final class CudaGemms {
         CublasLt.Shape shape = new CublasLt.Shape(b.free(), a.free(), a.depth(), ltType(b.spec().format()),
                 ltType(a.spec().format()), ltType(d.dtype()), CublasLt.OP_T, CublasLt.OP_N, b.ld(), a.ld(), aMode, bMode,
                 fast, accumulate);
-        if (bias == null) {
-            cuda.lt.matmul(shape, b.codes().pointer(), a.codes().pointer(), d.pointer(), b.inverseScales().pointer(),
-                    a.inverseScales().pointer(), cuda.stream);
-            return;
-        }
-        withBias(shape, d, bias, (s, target, biasPointer) -> cuda.lt.matmul(s, b.codes().pointer(),
-                a.codes().pointer(), target.pointer(), b.inverseScales().pointer(), a.inverseScales().pointer(),
+        withAddends(shape, d, bias, addend, (s, target, biasPointer, c) -> cuda.lt.matmul(s, b.codes().pointer(),
+                a.codes().pointer(), c, target.pointer(), b.inverseScales().pointer(), a.inverseScales().pointer(),
                 biasPointer, cuda.stream));
     }
 
-    /** One cuBLASLt call of a gemm: shape (with or without a bias epilogue), its output and the bias pointer (or 0). */
+    /**
+     * One cuBLASLt call of a gemm: shape (with or without a bias epilogue and C), its output, the bias pointer (or 0)
+     * and C's (the output's when the shape adds no C).
+     */
     @FunctionalInterface
     private interface GemmCall {
-        void run(CublasLt.Shape shape, DeviceTensor d, long biasPointer);
+        void run(CublasLt.Shape shape, DeviceTensor d, long biasPointer, long c);
     }
 
     /**
-     * Runs a gemm of plain's shape into d with bias[j] added to every row of d, in F32 before d is rounded. The bias
-     * stays F32: cuBLASLt's BIAS epilogue with BIAS_DATA_TYPE = F32 adds it to the accumulator where cuBLASLt has a
-     * kernel for that; its documentation lets FP8 kernels take only a BF16 bias, so where it refuses (remembered per
-     * shape) the gemm writes F32 and the add_bias kernel adds the bias and rounds once. Both give the same numbers.
+     * Runs a gemm of plain's shape into d (plus d itself where plain accumulates) with bias[j] added to every row of
+     * d and addend (d's shape and dtype) to d, in F32 before d is rounded; either may be null. Both go into
+     * cuBLASLt's epilogue where cuBLASLt has a kernel for them: the BIAS epilogue with BIAS_DATA_TYPE = F32, and
+     * the addend as C with beta = 1. cuBLASLt's documentation lets FP8 kernels take only a BF16 bias, so where it
+     * refuses (remembered per shape) the gemm writes F32 and the epilogue_add kernel adds the bias and the addend and
+     * rounds once. Both give the same numbers.
      */
-    private void withBias(CublasLt.Shape plain, DeviceTensor d, DeviceTensor bias, GemmCall call) {
-        CublasLt.Shape fused = plain.withBias(CublasLt.CUDA_R_32F);
-        if (!refusedBiasEpilogues.contains(fused)) {
+    private void withAddends(CublasLt.Shape plain, DeviceTensor d, DeviceTensor bias, DeviceTensor addend,
+            GemmCall call) {
+        if (bias == null && addend == null) {
+            call.run(plain, d, 0, d.pointer());
+            return;
+        }
+        if (plain.accumulate()) {
+            throw new IllegalArgumentException("a gemm that accumulates into its output takes no bias or addend");
+        }
+        CublasLt.Shape fused = bias == null ? plain : plain.withBias(CublasLt.CUDA_R_32F);
+        fused = addend == null ? fused : fused.withAccumulate();
+        if (!refusedEpilogues.contains(fused)) {
             try {
-                call.run(fused, d, bias.pointer());
+                call.run(fused, d, bias == null ? 0 : bias.pointer(), addend == null ? d.pointer() : addend.pointer());
                 return;
             } catch (CudaException e) {
-                refusedBiasEpilogues.add(fused);
+                refusedEpilogues.add(fused);
             }
         }
         DeviceTensor f32 = d.dtype() == DType.F32 ? d : memory.allocate(d.rows(), d.cols(), DType.F32);
         try {
-            call.run(plain.withOutput(CublasLt.CUDA_R_32F), f32, 0);
-            try (Arena arena = Arena.ofConfined()) {
-                long n = (long) d.rows() * d.cols();
-                cuda.driver.launch(cuda.module("elementwise.cu").function("add_bias"), "add_bias",
-                        (int) Math.min(4096, (n + 255) / 256), 1, 1, 256, 1, 1, 0, cuda.stream,
-                        cuda.module("elementwise.cu").args(arena, "add_bias", f32.pointer(), bias.pointer(), (long) d.rows(), d.cols(), d.pointer(),
-                                d.dtype() == DType.F32 ? 0 : 1));
-            }
+            call.run(plain.withOutput(CublasLt.CUDA_R_32F), f32, 0, f32.pointer());
+            epilogueAdd(f32, bias, addend, d);
         } finally {
             if (f32 != d) {
                 f32.close();
             }
+        }
+    }
+
+    /** out = f32 + bias[c] + addend[r][c] (either may be null), rounded once to out's dtype; out may be f32. */
+    private void epilogueAdd(DeviceTensor f32, DeviceTensor bias, DeviceTensor addend, DeviceTensor out) {
+        try (Arena arena = Arena.ofConfined()) {
+            long n = (long) out.rows() * out.cols();
+            KernelModule elementwise = cuda.module("elementwise.cu");
+            cuda.driver.launch(elementwise.function("epilogue_add"), "epilogue_add",
+                    (int) Math.min(4096, (n + 255) / 256), 1, 1, 256, 1, 1, 0, cuda.stream,
+                    elementwise.args(arena, "epilogue_add", f32.pointer(), bias == null ? 0L : bias.pointer(),
+                            addend == null ? 0L : addend.pointer(), (long) out.rows(), out.cols(), out.pointer(),
+                            out.dtype() == DType.F32 ? 0 : 1));
+        }
+    }
+
+    /** Fails unless addend (viewed as rows x cols) has the gemm result's shape and dtype. */
+    private static void checkAddend(DeviceTensor addend, int rows, int cols, DType out) {
+        if (addend.dtype() != out || addend.rows() != rows || addend.cols() != cols) {
+            throw new IllegalArgumentException("the addend of a gemm whose result is " + rows + "x" + cols + " " + out
+                    + " must have that shape and dtype, got " + addend);
         }
     }
 
@@ -202,21 +239,39 @@ final class CudaGemms {
      * adds it.
      */
     DeviceTensor matmul(DeviceTensor a, int aAxis, DeviceTensor b, int bAxis, DeviceTensor bias, DType out) {
+        return matmul(a, aAxis, b, bAxis, bias, out, null);
+    }
+
+    /**
+     * {@link #matmul(DeviceTensor, int, DeviceTensor, int, DeviceTensor, DType)} plus addend (the result's shape and
+     * dtype out; null for none), added in F32 before the one rounding to out as
+     * {@link #gemm(DeviceFloat8, DeviceFloat8, DeviceTensor, DType, boolean, DeviceTensor)} adds it.
+     */
+    DeviceTensor matmul(DeviceTensor a, int aAxis, DeviceTensor b, int bAxis, DeviceTensor bias, DType out,
+            DeviceTensor addend) {
         int depth = matmulDepth(a, aAxis, b, bAxis);
-        if (a.dtype() == DType.F32 && out == DType.BF16) {
-            // cuBLASLt has no F32 x F32 -> BF16 matmul: F32 result, then rounded
-            try (DeviceTensor f32 = matmul(a, aAxis, b, bAxis, bias, DType.F32)) {
-                return casts.convert(f32, DType.BF16);
-            }
-        }
         int m = aAxis == 1 ? a.rows() : a.cols();
         int n = bAxis == 1 ? b.rows() : b.cols();
         if (bias != null) {
             checkBias(bias, n);
         }
+        if (addend != null) {
+            checkAddend(addend, m, n, out);
+        }
+        if (a.dtype() == DType.F32 && out == DType.BF16) {
+            // cuBLASLt has no F32 x F32 -> BF16 matmul: F32 result, then rounded (with the addend added first)
+            try (DeviceTensor f32 = matmul(a, aAxis, b, bAxis, bias, DType.F32)) {
+                if (addend == null) {
+                    return casts.convert(f32, DType.BF16);
+                }
+                DeviceTensor d = memory.allocate(m, n, out);
+                epilogueAdd(f32, null, addend, d);
+                return d;
+            }
+        }
         DeviceTensor d = memory.allocate(m, n, out);
         try {
-            runMatmul(a, aAxis, b, bAxis, depth, d, false, bias);
+            runMatmul(a, aAxis, b, bAxis, depth, d, false, bias, addend);
         } catch (RuntimeException e) {
             d.close();
             throw e;
@@ -237,7 +292,7 @@ final class CudaGemms {
             throw new IllegalArgumentException("cannot accumulate the matmul of " + a + " and " + b + " (" + m + "x" + n
                     + ") into " + d + ": needs an F32 target of that shape");
         }
-        runMatmul(a, aAxis, b, bAxis, depth, d, !overwrite, null);
+        runMatmul(a, aAxis, b, bAxis, depth, d, !overwrite, null, null);
     }
 
     /** The summed length of a matmul, after checking that a and b share a dtype and that length. */
@@ -255,16 +310,12 @@ final class CudaGemms {
     }
 
     private void runMatmul(DeviceTensor a, int aAxis, DeviceTensor b, int bAxis, int depth, DeviceTensor d,
-            boolean accumulate, DeviceTensor bias) {
+            boolean accumulate, DeviceTensor bias, DeviceTensor addend) {
         CublasLt.Shape shape = new CublasLt.Shape(d.cols(), d.rows(), depth, ltType(b.dtype()), ltType(a.dtype()),
                 ltType(d.dtype()), bAxis == 1 ? CublasLt.OP_T : CublasLt.OP_N, aAxis == 1 ? CublasLt.OP_N : CublasLt.OP_T,
                 b.cols(), a.cols(), -1, -1, false, accumulate);
-        if (bias == null) {
-            cuda.lt.matmul(shape, b.pointer(), a.pointer(), d.pointer(), 0, 0, cuda.stream);
-        } else {
-            withBias(shape, d, bias, (s, target, biasPointer) -> cuda.lt.matmul(s, b.pointer(), a.pointer(),
-                    target.pointer(), 0, 0, biasPointer, cuda.stream));
-        }
+        withAddends(shape, d, bias, addend, (s, target, biasPointer, c) -> cuda.lt.matmul(s, b.pointer(), a.pointer(),
+                c, target.pointer(), 0, 0, biasPointer, cuda.stream));
     }
 
     /** The host API's FP8 gemm: operands padded and uploaded, the F32 result downloaded. */

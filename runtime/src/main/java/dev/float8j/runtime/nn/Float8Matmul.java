@@ -148,7 +148,7 @@ public final class Float8Matmul {
      * as {@link #forward(Backend, Tensor, Tensor)} does: the bias's gradient needs only dY.
      */
     public Tensor forward(Backend backend, Tensor x, Tensor w, Tensor bias) {
-        return forward(backend, x, null, w, null, bias);
+        return forward(backend, x, null, w, null, bias, null);
     }
 
     /**
@@ -156,7 +156,7 @@ public final class Float8Matmul {
      * {@link WeightCastReuse} window the FP8 copy of W is made once and reused while W is unchanged.
      */
     public Tensor forward(Backend backend, Tensor x, Parameter weight, Tensor bias) {
-        return forward(backend, x, null, weight.value(), weight, bias);
+        return forward(backend, x, null, weight.value(), weight, bias, null);
     }
 
     /**
@@ -165,14 +165,26 @@ public final class Float8Matmul {
      * of it under the same spec is reused (see {@link SharedInput}).
      */
     public Tensor forward(Backend backend, SharedInput in, Parameter weight, Tensor bias) {
-        return forward(backend, in.tensor(), in, weight.value(), weight, bias);
+        return forward(backend, in.tensor(), in, weight.value(), weight, bias, null);
+    }
+
+    /**
+     * addend + x·Wᵀ + bias, as {@link #forward(Backend, SharedInput, Parameter, Tensor)} computes x·Wᵀ + bias: the
+     * addend (y's shape viewed as [rows, N], x's dtype; it stays the caller's) is added in F32 before y's one
+     * rounding, inside the gemm where the backend can (CUDA: cuBLASLt's C). A residual connection
+     * {@code x + proj(h)} so needs no add of its own. addend null gives the plain forward.
+     */
+    public Tensor forward(Backend backend, SharedInput in, Parameter weight, Tensor bias, Tensor addend) {
+        return forward(backend, in.tensor(), in, weight.value(), weight, bias, addend);
     }
 
     /**
      * weight is w's parameter, or null when only the tensor is known (then nothing is reused); shared is x's
-     * {@link SharedInput}, or null when x is the caller's to change (then saves are copies).
+     * {@link SharedInput}, or null when x is the caller's to change (then saves are copies); addend is added to y, or
+     * null.
      */
-    private Tensor forward(Backend backend, Tensor x, SharedInput shared, Tensor w, Parameter weight, Tensor bias) {
+    private Tensor forward(Backend backend, Tensor x, SharedInput shared, Tensor w, Parameter weight, Tensor bias,
+            Tensor addend) {
         enter();
         try {
             String module = module();
@@ -182,9 +194,13 @@ public final class Float8Matmul {
                 throw new IllegalArgumentException(owner + ": the supplied FP8 weight is " + suppliedWeight.rows() + "x"
                         + suppliedWeight.cols() + ", the weight " + w.rows() + "x" + w.cols());
             }
+            if (addend != null) {
+                checkAddend("forward's addend", addend, x.rows(), w.rows(), x.dtype());
+            }
             if (!output.fp8() || !Float8Debug.fp8Enabled(module, Gemm.OUTPUT)) {
                 requireWeightValue("the output gemm is switched off by Float8Debug");
-                Tensor y = backend.matmul(x, 1, highPrecisionWeight(backend, w, weight, x.dtype()), 1, bias, x.dtype());
+                Tensor y = backend.matmul(x, 1, highPrecisionWeight(backend, w, weight, x.dtype()), 1, bias, x.dtype(),
+                        addend);
                 if (recording) {
                     saved.push(SavedTensor.highPrecision(SharedInput.keptForBackward(backend, x, shared != null)));
                 }
@@ -225,7 +241,7 @@ public final class Float8Matmul {
                     : reusedWeight(backend, weight, output.second(), site(Gemm.OUTPUT, Operand.WEIGHT));
             Float8Tensor wq = suppliedWeight != null ? suppliedWeight : reused != null ? reused
                     : cast(backend, w, output.second(), Gemm.OUTPUT, Operand.WEIGHT);
-            Tensor y = backend.gemm(xq, wq, bias, x.dtype());
+            Tensor y = backend.gemm(xq, wq, bias, x.dtype(), addend);
             if (wq != suppliedWeight && wq != reused) {
                 backend.release(wq);
             }
@@ -258,6 +274,16 @@ public final class Float8Matmul {
      * when bias is not null.
      */
     public Tensor backward(Backend backend, Tensor gradOutput, Parameter weight, Parameter bias) {
+        return backward(backend, gradOutput, weight, bias, null);
+    }
+
+    /**
+     * addend + dX, as {@link #backward(Backend, Tensor, Parameter, Parameter)} computes dX and the gradients: the
+     * addend (dX's shape viewed as [rows, K], the saved x's dtype; it stays the caller's) is added in F32 before dX's
+     * one rounding, inside the grad_input gemm where the backend can. The gradient of an input several layers read
+     * (q, k and v; gate and up) so sums as it is made. addend null gives the plain backward.
+     */
+    public Tensor backward(Backend backend, Tensor gradOutput, Parameter weight, Parameter bias, Tensor addend) {
         enter();
         try {
             if (saved.isEmpty()) {
@@ -267,6 +293,9 @@ public final class Float8Matmul {
             SavedTensor s = saved.peek();
             Tensor w = weight.value();
             s.checkGradOutput(owner, gradOutput, w.rows());
+            if (addend != null) {
+                checkAddend("backward's addend", addend, gradOutput.rows(), w.cols(), s.dtype());
+            }
             if (bias != null && bias.value().size() != w.rows()) {
                 throw new IllegalArgumentException(owner + ": the bias has " + bias.value().size()
                         + " elements, the weight " + w.rows() + " rows");
@@ -305,9 +334,9 @@ public final class Float8Matmul {
 
             // from here on the call succeeds: the gradients grow and the save is consumed
             recordAmaxes();
-            Tensor dX = gradInputFp8 ? backend.gemm(dYForGradInput, wForGradInput, s.dtype())
+            Tensor dX = gradInputFp8 ? backend.gemm(dYForGradInput, wForGradInput, null, s.dtype(), addend)
                     : backend.matmul(gradOutput, 1, highPrecisionWeight(backend, w, weight, gradOutput.dtype()), 0,
-                            s.dtype());
+                            null, s.dtype(), addend);
             if (gradWeightFp8) {
                 weight.accumulateGradGemm(backend, dYForGradWeight, xForGradWeight);
             } else {
@@ -328,6 +357,14 @@ public final class Float8Matmul {
             return s.shapeLikeInput(dX);
         } finally {
             exit();
+        }
+    }
+
+    /** Fails unless addend, viewed as rows x cols, has that shape and dtype: a gemm's addend is never broadcast. */
+    private void checkAddend(String what, Tensor addend, int rows, int cols, DType dtype) {
+        if (addend.dtype() != dtype || addend.rows() != rows || addend.cols() != cols) {
+            throw new IllegalArgumentException(owner + ": " + what + " must be " + rows + "x" + cols + " " + dtype
+                    + " (the result's shape and dtype), got " + addend);
         }
     }
 

@@ -172,6 +172,26 @@ public class Linear extends Module implements Layer {
     }
 
     /**
+     * residual + forward(in), residual of y's shape and dtype (it stays the caller's): the sum comes out of the output
+     * gemm, added in F32 before y's one rounding (CUDA: cuBLASLt's C), so a residual connection needs no add of its
+     * own. residual null gives forward(in). A subclass whose own forward or backward this would skip (one that
+     * overrides them below the class that declares this method) gets its forward and then a separate add.
+     */
+    public Tensor forwardAdding(SharedInput in, Tensor residual) {
+        if (residual == null) {
+            return forward(in);
+        }
+        if (OWN_PASSES.get(getClass())) {
+            Tensor y = forward(in);
+            Tensor sum = Ops.where(y).add(residual, y);
+            Ops.release(y);
+            return sum;
+        }
+        checkInput(in.tensor());
+        return outputShape(matmul.forward(backend(), in, weight, biasValue(), residual), in.tensor());
+    }
+
+    /**
      * Takes dY of the shape of the matching forward's y ([..., outFeatures]), adds dW to the weight's gradient (and
      * the column sums of dY to the bias's) and returns dX.
      */
@@ -179,6 +199,50 @@ public class Linear extends Module implements Layer {
     public Tensor backward(Tensor gradOutput) {
         return matmul.backward(backend(), gradOutput, weight, bias);
     }
+
+    /**
+     * addend + backward(gradOutput), addend of dX's shape and dtype (it stays the caller's): the sum comes out of the
+     * grad_input gemm, added in F32 before dX's one rounding, so the gradient of an input that several layers read
+     * sums as each layer's part is made. addend null gives backward(gradOutput). A subclass with passes of its own
+     * gets them as {@link #forwardAdding} says.
+     */
+    public Tensor backwardAdding(Tensor gradOutput, Tensor addend) {
+        if (addend == null) {
+            return backward(gradOutput);
+        }
+        if (OWN_PASSES.get(getClass())) {
+            Tensor dX = backward(gradOutput);
+            Tensor sum = Ops.where(dX).add(addend, dX);
+            Ops.release(dX);
+            return sum;
+        }
+        return matmul.backward(backend(), gradOutput, weight, bias, addend);
+    }
+
+    /**
+     * Whether a class declares forward(Tensor), forward(SharedInput) or backward(Tensor) below the classes that
+     * declare {@link #forwardAdding} and {@link #backwardAdding}: then the adding passes would skip what it adds, so
+     * they call its passes and add after them. The {@code @Float8} processor writes all five in the classes it
+     * generates, which so keep the fused adds.
+     */
+    private static final ClassValue<Boolean> OWN_PASSES = new ClassValue<>() {
+        @Override
+        protected Boolean computeValue(Class<?> type) {
+            try {
+                Class<?> adding = type.getMethod("forwardAdding", SharedInput.class, Tensor.class).getDeclaringClass();
+                Class<?> backAdding = type.getMethod("backwardAdding", Tensor.class, Tensor.class).getDeclaringClass();
+                return below(type.getMethod("forward", Tensor.class).getDeclaringClass(), adding)
+                        || below(type.getMethod("forward", SharedInput.class).getDeclaringClass(), adding)
+                        || below(type.getMethod("backward", Tensor.class).getDeclaringClass(), backAdding);
+            } catch (NoSuchMethodException e) {
+                throw new IllegalStateException(e);
+            }
+        }
+
+        private static boolean below(Class<?> declaring, Class<?> than) {
+            return declaring != than && than.isAssignableFrom(declaring);
+        }
+    };
 
     /** Fails unless x ends in inFeatures. */
     protected final void checkInput(Tensor x) {

@@ -18,12 +18,17 @@ extern "C" __global__ void add_into(float* into, const void* g, long n, int gTyp
     }
 }
 
-// out[r][c] = in[r][c] + bias[c] for a row-major rows x cols F32 matrix, written in outType: F32 (out may be in)
-// or BF16 (rounded to nearest even once, after the F32 add). Used where cuBLASLt's bias epilogue takes no F32 bias
-// for a gemm: the gemm writes F32 and this adds the bias.
-extern "C" __global__ void add_bias(const float* in, const float* bias, long rows, int cols, void* out, int outType) {
+// out[r][c] = in[r][c] + bias[c] + addend[r][c] for a row-major rows x cols F32 matrix (bias or addend null: none),
+// written in outType: F32 (out may be in) or BF16 (rounded to nearest even once, after the F32 adds); the addend is
+// in outType. Used where cuBLASLt's epilogue takes no F32 bias for a gemm, and after an F32 matmul rounded to BF16:
+// the gemm writes F32 and this adds and rounds once, as the epilogue would.
+extern "C" __global__ void epilogue_add(const float* in, const float* bias, const void* addend, long rows, int cols,
+                                        void* out, int outType) {
     GRID_STRIDE(i, rows * cols) {
-        store_elem(out, i, outType, in[i] + bias[i % cols]);
+        float v = in[i];
+        if (bias) v += bias[i % cols];
+        if (addend) v += load_elem(addend, i, outType);
+        store_elem(out, i, outType, v);
     }
 }
 

@@ -20,7 +20,7 @@ import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
 
 /**
- * The bias on the GPU: added by cuBLASLt's BIAS epilogue (or the add_bias kernel where cuBLASLt takes no F32 bias)
+ * The bias on the GPU: added by cuBLASLt's BIAS epilogue (or the epilogue_add kernel where cuBLASLt takes no F32 bias)
  * to FP8 and high-precision gemms of device tensors, F32 and BF16 out, against the reference backend; grad_bias by
  * the column_sums kernel, bit-equal to the host's sums; a layer with a bias living on the GPU against the reference.
  * Skips without a GPU.

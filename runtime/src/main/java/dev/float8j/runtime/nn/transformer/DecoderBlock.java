@@ -7,7 +7,6 @@ import dev.float8j.runtime.nn.Ops;
 import dev.float8j.runtime.nn.RMSNorm;
 import dev.float8j.runtime.nn.SharedInput;
 import dev.float8j.runtime.ops.AttentionShape;
-import java.util.function.UnaryOperator;
 
 /** A pre-norm decoder block: h = x + attn(attn_norm(x)), y = h + mlp(mlp_norm(h)). */
 public final class DecoderBlock extends Module {
@@ -24,10 +23,13 @@ public final class DecoderBlock extends Module {
         this.mlp = child("mlp", new FeedForward(name + ".mlp", config.dim(), config.ffn(), linears));
     }
 
-    /** x stays the caller's; every intermediate is released once used (the modules keep what backward needs). */
+    /**
+     * x stays the caller's; every intermediate is released once used (the modules keep what backward needs). Each
+     * residual sum comes out of its branch's last gemm (o, down), which adds the stream before its one rounding.
+     */
     public Tensor forward(Tensor x, AttentionShape shape) {
-        Tensor h = residual(x, normed(attnNorm, x), branch -> attn.forward(branch, shape));
-        Tensor y = residual(h, normed(mlpNorm, h), mlp::forward);
+        Tensor h = Ops.consume(normed(attnNorm, x), n -> attn.forward(n, shape, x));
+        Tensor y = Ops.consume(normed(mlpNorm, h), n -> mlp.forward(n, h));
         Ops.release(h);
         return y;
     }
@@ -37,14 +39,6 @@ public final class DecoderBlock extends Module {
         try (SharedInput in = SharedInput.of(x)) {
             return norm.forward(in);
         }
-    }
-
-    /** stream + branch(input), a residual connection; input and branch's result are released, stream stays. */
-    private static Tensor residual(Tensor stream, Tensor input, UnaryOperator<Tensor> branch) {
-        Tensor out = Ops.consume(input, branch);
-        Tensor sum = Ops.where(stream).add(stream, out);
-        Ops.release(out);
-        return sum;
     }
 
     /**
