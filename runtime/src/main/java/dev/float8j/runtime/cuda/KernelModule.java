@@ -46,12 +46,33 @@ final class KernelModule {
         this.module = module;
     }
 
-    /** Compiles and loads file, then checks its structs (none: no check) against the kernel's own layout. */
+    /**
+     * Loads file's cubin from the {@link KernelCache}, or compiles it and stores it there, then checks its structs
+     * (none: no check) against the kernel's own layout. A cached cubin that the driver refuses is compiled again.
+     */
     static KernelModule load(CudaContext cuda, String file, List<StructLayout> structs) {
         String source = resource(file);
-        byte[] cubin = compile(new Nvrtc(), file, source, cuda.computeCapability);
-        KernelModule loaded = new KernelModule(cuda, file, KernelSignatures.parse(file, source),
-                cuda.driver.loadModule(cubin));
+        Map<String, String> headers = headers();
+        List<String> options = options(file, cuda.computeCapability);
+        Nvrtc nvrtc = new Nvrtc();
+        KernelCache cache = KernelCache.fromEnvironment();
+        String key = KernelCache.key("NVRTC " + nvrtc.version() + " " + nvrtc.loadedFrom(), options, file, source,
+                headers);
+        MemorySegment module = null;
+        byte[] cached = cache.load(key);
+        if (cached != null) {
+            try {
+                module = cuda.driver.loadModule(cached);
+            } catch (CudaException e) {
+                cache.remove(key);
+            }
+        }
+        if (module == null) {
+            byte[] cubin = nvrtc.compile(source, file, headers, options);
+            module = cuda.driver.loadModule(cubin);
+            cache.store(key, cubin);
+        }
+        KernelModule loaded = new KernelModule(cuda, file, KernelSignatures.parse(file, source), module);
         if (!structs.isEmpty()) {
             loaded.checkLayouts(structs);
         }
@@ -60,16 +81,20 @@ final class KernelModule {
 
     /** Compiles the kernel file (a resource beside this class) with NVRTC for the GPU generation to a cubin. */
     static byte[] compile(Nvrtc nvrtc, String file, int computeCapability) {
-        return compile(nvrtc, file, resource(file), computeCapability);
+        return nvrtc.compile(resource(file), file, headers(), options(file, computeCapability));
     }
 
-    private static byte[] compile(Nvrtc nvrtc, String file, String source, int computeCapability) {
+    /** Every header a kernel file may include, name to text. */
+    private static Map<String, String> headers() {
         Map<String, String> headers = new LinkedHashMap<>();
         for (String header : HEADERS) {
             headers.put(header, resource(header));
         }
-        return nvrtc.compile(source, file, headers,
-                List.of("--gpu-architecture=" + architecture(file, computeCapability), "--std=c++17"));
+        return headers;
+    }
+
+    private static List<String> options(String file, int computeCapability) {
+        return List.of("--gpu-architecture=" + architecture(file, computeCapability), "--std=c++17");
     }
 
     /**
