@@ -171,11 +171,9 @@ public interface Backend {
         checkAddend(addend, c.rows(), c.cols(), out);
         Tensor a = toHost(addend);
         float[] values = c.data();
-        int cols = c.cols();
-        for (int r = 0; r < c.rows(); r++) {
-            for (int j = 0; j < cols; j++) {
-                values[r * cols + j] += a.get(r, j);
-            }
+        float[] add = a.dtype() == DType.F32 ? a.data() : a.toFloatArray();
+        for (int i = 0; i < values.length; i++) {
+            values[i] += add[i];
         }
     }
 
