@@ -150,8 +150,17 @@ final class CudaModelOps implements ModelOps {
      * as many row groups as make eight blocks per multiprocessor in all, but no group without a row.
      */
     private int lineGrid(ProducerMaxima.Maxima reported) {
+        return lineGrid(reported, 8);
+    }
+
+    /**
+     * As {@link #lineGrid(ProducerMaxima.Maxima)} with blocksPerMultiprocessor blocks per multiprocessor in all
+     * (rounded down to whole row groups, at least one): for a kernel that fits that many at once, one wave.
+     */
+    private int lineGrid(ProducerMaxima.Maxima reported, int blocksPerMultiprocessor) {
         int strips = ceilDiv(reported.cols(), LINE_STRIP_COLUMNS);
-        int groups = Math.max(1, Math.min(ceilDiv(reported.rows(), LINE_WARPS), ceilDiv(8 * cuda.multiprocessors, strips)));
+        int groups = Math.max(1, Math.min(ceilDiv(reported.rows(), LINE_WARPS),
+                blocksPerMultiprocessor * cuda.multiprocessors / strips));
         return strips * groups;
     }
 
@@ -522,7 +531,9 @@ final class CudaModelOps implements ModelOps {
         long dg = DeviceMemory.deviceView(dGate).pointer();
         long du = DeviceMemory.deviceView(dUp).pointer();
         if (gateMaxima.lines() != 0) {
-            launch(elementwise, "swiglu_backward_lines", lineGrid(gateMaxima), THREADS, 0, dh.pointer(),
+            // one wave of the three blocks a multiprocessor holds: 0.90 ms on 16384 x 14336 BF16 on an H100, against
+            // 0.95 ms for the eight-per-multiprocessor grid of the other reporting kernels
+            launch(elementwise, "swiglu_backward_lines", lineGrid(gateMaxima, 3), THREADS, 0, dh.pointer(),
                     dt(dH.dtype()), g.pointer(), dt(gate.dtype()), u.pointer(), dt(up.dtype()), dg, du,
                     (long) dGate.rows(), dGate.cols(), gateMaxima.total(), upMaxima.total(), gateMaxima.lines(),
                     upMaxima.lines());
