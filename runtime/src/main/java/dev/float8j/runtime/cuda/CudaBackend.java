@@ -372,21 +372,7 @@ public final class CudaBackend implements Backend {
             Backend.checkBias(bias, bAxis == 1 ? b.rows() : b.cols());
         }
         if (a.isOnDevice() || b.isOnDevice() || bias != null && bias.isOnDevice()) {
-            Tensor da = toDevice(a);
-            Tensor db = toDevice(b);
-            Tensor dBias = bias == null ? null : toDevice(bias);
-            try {
-                DeviceTensor va = inMatmulDtype(DeviceMemory.deviceView(da), DeviceMemory.deviceView(db));
-                DeviceTensor vb = inMatmulDtype(DeviceMemory.deviceView(db), DeviceMemory.deviceView(da));
-                DeviceTensor d = matmul(va, aAxis, vb, bAxis, dBias == null ? null : DeviceMemory.deviceView(dBias), out);
-                closeIfCopy(va, da);
-                closeIfCopy(vb, db);
-                return memory.resident(d, d.rows(), d.cols());
-            } finally {
-                Reference.reachabilityFence(da);
-                Reference.reachabilityFence(db);
-                Reference.reachabilityFence(dBias);
-            }
+            return residentMatmul(a, aAxis, b, bAxis, bias, out, null);
         }
         if (a.dtype() != b.dtype()) {
             a = a.to(DType.F32);
@@ -413,15 +399,23 @@ public final class CudaBackend implements Backend {
         if (!a.isOnDevice() && !b.isOnDevice() && (bias == null || !bias.isOnDevice()) && !addend.isOnDevice()) {
             return Backend.super.matmul(a, aAxis, b, bAxis, bias, out, addend);
         }
+        return residentMatmul(a, aAxis, b, bAxis, bias, out, addend);
+    }
+
+    /**
+     * The matmul plus bias and addend (either null) on the GPU, host tensors uploaded for the call: a device result.
+     * BF16 beside F32 runs in BF16 (see {@link #inMatmulDtype}).
+     */
+    private Tensor residentMatmul(Tensor a, int aAxis, Tensor b, int bAxis, Tensor bias, DType out, Tensor addend) {
         Tensor da = toDevice(a);
         Tensor db = toDevice(b);
         Tensor dBias = bias == null ? null : toDevice(bias);
-        Tensor dAddend = toDevice(addend);
+        Tensor dAddend = addend == null ? null : toDevice(addend);
         try {
             DeviceTensor va = inMatmulDtype(DeviceMemory.deviceView(da), DeviceMemory.deviceView(db));
             DeviceTensor vb = inMatmulDtype(DeviceMemory.deviceView(db), DeviceMemory.deviceView(da));
             DeviceTensor d = gemms.matmul(va, aAxis, vb, bAxis, dBias == null ? null : DeviceMemory.deviceView(dBias), out,
-                    DeviceMemory.deviceView(dAddend));
+                    dAddend == null ? null : DeviceMemory.deviceView(dAddend));
             closeIfCopy(va, da);
             closeIfCopy(vb, db);
             return memory.resident(d, d.rows(), d.cols());

@@ -19,9 +19,10 @@ import org.junit.jupiter.api.Test;
  * midpoint between 1 and 1 + 2⁻⁷ and gives 1 + 2⁻⁷; rounded twice it gives round(1) + 2⁻⁸, the midpoint, which
  * rounds to even: 1.
  */
-class GemmAddendTest {
+public class GemmAddendTest {
     static final int ROWS = 16;
-    static final int DEPTH = 16;
+    /** The summed length; CudaGemmAddendTest's device gemms use it for every dimension. */
+    public static final int DEPTH = 16;
     static final int COLS = 16;
     static final float SUM = 1 + 0x1p-9f;
     static final float ADDEND = 0x1p-8f;
@@ -32,7 +33,7 @@ class GemmAddendTest {
     }
 
     /** rows x DEPTH, each row (first, second, 0, ...). */
-    static Tensor rowsOf(int rows, float first, float second, DType dtype) {
+    public static Tensor rowsOf(int rows, float first, float second, DType dtype) {
         float[] v = new float[rows * DEPTH];
         for (int r = 0; r < rows; r++) {
             v[r * DEPTH] = first;
@@ -41,7 +42,8 @@ class GemmAddendTest {
         return Tensor.of(v, rows, DEPTH).to(dtype);
     }
 
-    static Tensor filled(float value, DType dtype, int rows, int cols) {
+    /** rows x cols, every element value. */
+    public static Tensor filled(float value, DType dtype, int rows, int cols) {
         float[] v = new float[rows * cols];
         java.util.Arrays.fill(v, value);
         return Tensor.of(v, rows, cols).to(dtype);

@@ -1,5 +1,6 @@
 package dev.float8j.runtime.cuda;
 
+import static dev.float8j.runtime.backend.GemmAddendTest.filled;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
@@ -11,8 +12,8 @@ import dev.float8j.plan.ScalingGranularity;
 import dev.float8j.runtime.DType;
 import dev.float8j.runtime.Float8Tensor;
 import dev.float8j.runtime.Tensor;
+import dev.float8j.runtime.backend.GemmAddendTest;
 import dev.float8j.runtime.backend.ReferenceBackend;
-import java.util.Arrays;
 import java.util.List;
 import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
@@ -24,7 +25,7 @@ import org.junit.jupiter.api.Test;
  * give 1. Random operands with a bias against the reference backend, and a wrong addend refused. Skips without a GPU.
  */
 class CudaGemmAddendTest {
-    static final int N = 16;
+    static final int N = GemmAddendTest.DEPTH;
     static final float ROUNDED_ONCE = 1 + 0x1p-7f;
     private CudaBackend cuda;
     private final ReferenceBackend reference = new ReferenceBackend();
@@ -36,18 +37,7 @@ class CudaGemmAddendTest {
 
     /** N x N, each row (first, second, 0, ...). */
     static Tensor rowsOf(float first, float second, DType dtype) {
-        float[] v = new float[N * N];
-        for (int r = 0; r < N; r++) {
-            v[r * N] = first;
-            v[r * N + 1] = second;
-        }
-        return Tensor.of(v, N, N).to(dtype);
-    }
-
-    static Tensor filled(float value, DType dtype, int rows, int cols) {
-        float[] v = new float[rows * cols];
-        Arrays.fill(v, value);
-        return Tensor.of(v, rows, cols).to(dtype);
+        return GemmAddendTest.rowsOf(N, first, second, dtype);
     }
 
     private void assertAll(float expected, Tensor onDevice, String what) {
