@@ -7,6 +7,7 @@ import dev.float8j.runtime.nn.Ops;
 import dev.float8j.runtime.nn.RMSNorm;
 import dev.float8j.runtime.nn.SharedInput;
 import dev.float8j.runtime.ops.AttentionShape;
+import java.util.function.UnaryOperator;
 
 /** A pre-norm decoder block: h = x + attn(attn_norm(x)), y = h + mlp(mlp_norm(h)). */
 public final class DecoderBlock extends Module {
@@ -23,13 +24,10 @@ public final class DecoderBlock extends Module {
         this.mlp = child("mlp", new FeedForward(name + ".mlp", config.dim(), config.ffn(), linears));
     }
 
-    /**
-     * x stays the caller's; every intermediate is released once used (the modules keep what backward needs). Each
-     * residual sum comes out of its branch's last gemm (o, down), which adds the stream before its one rounding.
-     */
+    /** x stays the caller's; every intermediate is released once used (the modules keep what backward needs). */
     public Tensor forward(Tensor x, AttentionShape shape) {
-        Tensor h = Ops.consume(normed(attnNorm, x), n -> attn.forward(n, shape, x));
-        Tensor y = Ops.consume(normed(mlpNorm, h), n -> mlp.forward(n, h));
+        Tensor h = residual(x, normed(attnNorm, x), branch -> attn.forward(branch, shape));
+        Tensor y = residual(h, normed(mlpNorm, h), mlp::forward);
         Ops.release(h);
         return y;
     }
@@ -39,6 +37,14 @@ public final class DecoderBlock extends Module {
         try (SharedInput in = SharedInput.of(x)) {
             return norm.forward(in);
         }
+    }
+
+    /** stream + branch(input), a residual connection; input and branch's result are released, stream stays. */
+    private static Tensor residual(Tensor stream, Tensor input, UnaryOperator<Tensor> branch) {
+        Tensor out = Ops.consume(input, branch);
+        Tensor sum = Ops.where(stream).add(stream, out);
+        Ops.release(out);
+        return sum;
     }
 
     /**

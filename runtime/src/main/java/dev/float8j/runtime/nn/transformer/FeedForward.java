@@ -29,14 +29,6 @@ public final class FeedForward extends Module implements Layer {
     /** x stays the caller's. */
     @Override
     public Tensor forward(Tensor x) {
-        return forward(x, null);
-    }
-
-    /**
-     * residual + feed_forward(x), residual in x's shape and dtype (null: none), added by down's gemm; x and residual
-     * stay the caller's.
-     */
-    public Tensor forward(Tensor x, Tensor residual) {
         Tensor g;
         Tensor u;
         // gate and up read one x: each FP8 cast of it is made once, a high-precision save is a view
@@ -47,7 +39,7 @@ public final class FeedForward extends Module implements Layer {
         Tensor activated = Ops.where(x).swiglu(g, u);
         Tensor y;
         try (SharedInput in = SharedInput.of(activated)) {
-            y = down.forwardAdding(in, residual);
+            y = down.forward(in);
         }
         Ops.release(activated);
         if (GradMode.isEnabled()) {
@@ -68,10 +60,10 @@ public final class FeedForward extends Module implements Layer {
         Tensor dActivated = down.backward(gradOutput);
         Tensor[] d = ops.swigluBackward(dActivated, s[0], s[1]);
         Ops.release(dActivated, s[0], s[1]);
-        // x's gradient sums in the grad_input gemms: dX_up, then + dX_gate
-        Tensor dxUp = Ops.consume(d[1], up::backward);
-        Tensor dx = Ops.consume(d[0], dGate -> gate.backwardAdding(dGate, dxUp));
-        Ops.release(dxUp);
+        Tensor dUp = Ops.consume(d[1], up::backward);
+        Tensor dGate = Ops.consume(d[0], gate::backward);
+        Tensor dx = ops.add(dGate, dUp);
+        Ops.release(dGate, dUp);
         return dx;
     }
 

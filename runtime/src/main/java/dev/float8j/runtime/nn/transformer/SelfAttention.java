@@ -43,14 +43,6 @@ public final class SelfAttention extends Module {
 
     /** x [batch · seq, dim] to [batch · seq, dim]; x stays the caller's. */
     public Tensor forward(Tensor x, AttentionShape shape) {
-        return forward(x, shape, null);
-    }
-
-    /**
-     * residual + attention(x), residual [batch · seq, dim] in x's dtype (null: none), added by the output projection's
-     * gemm; x and residual stay the caller's.
-     */
-    public Tensor forward(Tensor x, AttentionShape shape, Tensor residual) {
         ModelOps ops = Ops.where(x);
         Tensor queries;
         Tensor keys;
@@ -64,7 +56,7 @@ public final class SelfAttention extends Module {
         AttentionResult a = ops.attention(queries, keys, values, shape);
         Tensor y;
         try (SharedInput out = SharedInput.of(a.out())) {
-            y = o.forwardAdding(out, residual);
+            y = o.forward(out);
         }
         if (GradMode.isEnabled()) {
             saved.push(new Saved(queries, keys, values, a, shape));
@@ -88,12 +80,13 @@ public final class SelfAttention extends Module {
         Tensor dOut = o.backward(gradOutput);
         AttentionGrads g = ops.attentionBackward(dOut, s.q(), s.k(), s.v(), s.attention(), s.shape());
         Ops.release(dOut, s.q(), s.k(), s.v(), s.attention().out(), s.attention().logSumExp());
-        // x's gradient sums in the grad_input gemms: dX_q, then + dX_k, then + dX_v
-        Tensor dxQ = Ops.consume(rotatedBack(g.dQ(), s.shape(), config.heads()), q::backward);
-        Tensor dxQk = Ops.consume(rotatedBack(g.dK(), s.shape(), config.kvHeads()), dk -> k.backwardAdding(dk, dxQ));
-        Ops.release(dxQ);
-        Tensor sum = Ops.consume(g.dV(), dv -> v.backwardAdding(dv, dxQk));
-        Ops.release(dxQk);
+        Tensor dq = Ops.consume(rotatedBack(g.dQ(), s.shape(), config.heads()), q::backward);
+        Tensor dk = Ops.consume(rotatedBack(g.dK(), s.shape(), config.kvHeads()), k::backward);
+        Tensor dx = ops.add(dq, dk);
+        Ops.release(dq, dk);
+        Tensor dv = Ops.consume(g.dV(), v::backward);
+        Tensor sum = ops.add(dx, dv);
+        Ops.release(dx, dv);
         return sum;
     }
 
