@@ -13,8 +13,10 @@ out=${OUT:-/tmp/float8j-out}; mkdir -p "$out"
 classes=("$@")
 [ ${#classes[@]} -gt 0 ] || classes=($(cd .gpu/test-classes && ls dev/float8j/runtime/cuda/*Test.class | xargs -n1 basename | sed 's/\.class$//'))
 cp_jars=$(ls .gpu/lib/*.jar | tr '\n' ':')
+# one kernel cache for every class's JVM: only the first compiles each kernel file (KernelCache)
 junit() {
   "$@" /tmp/jre/bin/java --add-modules jdk.incubator.vector --enable-native-access=ALL-UNNAMED -Xmx24g \
+    -Dfloat8j.cuda.kernelCache="${KERNEL_CACHE:-/tmp/float8j-kernels}" \
     -jar .gpu/junit-console.jar execute --class-path .gpu/test-classes --class-path "$cp_jars" \
     --select-class "dev.float8j.runtime.cuda.$c" --details=tree --disable-banner --disable-ansi-colors 2>&1
 }

@@ -32,6 +32,7 @@ pytorch() {
 float8j() {
   local cp=$1 system=$2 at=$3 recipe=$4; shift 4
   /tmp/jre/bin/java --add-modules jdk.incubator.vector --enable-native-access=ALL-UNNAMED -Xmx48g ${JAVA_OPTS:-} \
+    -Dfloat8j.cuda.kernelCache="${KERNEL_CACHE:-/tmp/float8j-kernels}" \
     -cp "$cp" dev.float8j.benchmarks.cuda.LlamaBenchmark "$recipe" commit="$at" "$@" 2>&1 | tee -a /dev/stderr \
     | grep '^float8j,' | sed "s/^float8j,/$system,/"
 }
