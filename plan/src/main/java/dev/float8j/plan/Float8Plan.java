@@ -123,7 +123,7 @@ public record Float8Plan(GemmPlan output, GemmPlan gradInput, GemmPlan gradWeigh
             GemmPlan gemm = gemm(g);
             if (gemm.fp8()) {
                 plan = plan.with(new GemmPlan(g, delayedIfTensorwise(gemm.first(), scaling),
-                        delayedIfTensorwise(gemm.second(), scaling)));
+                        delayedIfTensorwise(gemm.second(), scaling), gemm.fastAccumulation()));
             }
         }
         return plan;
@@ -131,6 +131,20 @@ public record Float8Plan(GemmPlan output, GemmPlan gradInput, GemmPlan gradWeigh
 
     private static QuantSpec delayedIfTensorwise(QuantSpec spec, DelayedScaling scaling) {
         return spec.granularity() == ScalingGranularity.TENSORWISE ? spec.withDelayedScaling(scaling) : spec;
+    }
+
+    /**
+     * This plan with fast accumulation in the given gemms (see {@link GemmPlan}): torchao's default float8 config is
+     * {@code withFastAccumulation(Gemm.OUTPUT)}.
+     *
+     * @throws IllegalArgumentException for a gemm in high precision, or grad_weight
+     */
+    public Float8Plan withFastAccumulation(Gemm... gemms) {
+        Float8Plan plan = this;
+        for (Gemm g : gemms) {
+            plan = plan.with(plan.gemm(g).withFastAccumulation(true));
+        }
+        return plan;
     }
 
     /** This plan with another backward policy. */

@@ -18,7 +18,10 @@ public final class Float8Recipes {
     static {
         RECIPES.put("tensorwise", Float8Plan::tensorwise);
         RECIPES.put("tensorwise_delayed", () -> Float8Plan.tensorwise().withDelayedScaling(DelayedScaling.maxOfLast(16)));
+        // torchao's defaults: its float8 config accumulates the output gemm fast (Float8GemmConfig(use_fast_accum=True))
+        RECIPES.put("tensorwise_fast_accum", () -> Float8Plan.tensorwise().withFastAccumulation(Gemm.OUTPUT));
         RECIPES.put("rowwise", Float8Plan::rowwise);
+        RECIPES.put("rowwise_fast_accum", () -> Float8Plan.rowwise().withFastAccumulation(Gemm.OUTPUT));
         RECIPES.put("rowwise_with_gw_hp", Float8Plan::rowwiseGradWeightHighPrecision);
         RECIPES.put("rowwise_requantize", () -> Float8Plan.rowwise().withBackward(Backward.REQUANTIZE));
         RECIPES.put("rowwise_both_axes", () -> Float8Plan.rowwise().withBackward(Backward.BOTH_AXES));

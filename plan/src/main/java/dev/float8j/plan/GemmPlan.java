@@ -6,10 +6,18 @@ package dev.float8j.plan;
  * Operands and their axes follow the gemm convention of {@code dev.float8j.runtime.backend.Backend}:
  * output = gemm(x along 1, W along 1), grad_input = gemm(dY along 1, W along 0),
  * grad_weight = gemm(dY along 0, x along 0).
+ *
+ * <p>fastAccumulation lets an FP8 gemm accumulate in the tensor cores' reduced precision where the hardware offers it
+ * (Hopper's FP8 fast accumulation: cuBLASLt's FAST_ACCUM, torchao's {@code use_fast_accum}, which torchao turns on for
+ * the output gemm). It is a hint: backends that sum in F32 (the reference and the CPU) ignore it. Off by default, and
+ * offered for the output and grad_input gemms; grad_weight adds into the weight's F32 gradient at full precision.
  */
-public record GemmPlan(Gemm gemm, QuantSpec first, QuantSpec second) {
+public record GemmPlan(Gemm gemm, QuantSpec first, QuantSpec second, boolean fastAccumulation) {
 
-    /** Checks that the gemm is named and that both operands have a spec (FP8) or neither (high precision). */
+    /**
+     * Checks that the gemm is named, that both operands have a spec (FP8) or neither (high precision), and that fast
+     * accumulation is asked for only where it exists.
+     */
     public GemmPlan {
         if (gemm == null) {
             throw new IllegalArgumentException("gemm is required");
@@ -25,6 +33,24 @@ public record GemmPlan(Gemm gemm, QuantSpec first, QuantSpec second) {
             checkAxis(gemm, firstOperand(gemm), first, firstAxis(gemm));
             checkAxis(gemm, secondOperand(gemm), second, secondAxis(gemm));
         }
+        if (fastAccumulation && first == null) {
+            throw new IllegalArgumentException("the " + name(gemm) + " gemm runs in high precision: fast accumulation is"
+                    + " for FP8 gemms");
+        }
+        if (fastAccumulation && gemm == Gemm.GRAD_WEIGHT) {
+            throw new IllegalArgumentException("the grad_weight gemm adds into the weight's F32 gradient at full precision:"
+                    + " fast accumulation is offered for the output and grad_input gemms");
+        }
+    }
+
+    /** The gemm with full-precision accumulation. */
+    public GemmPlan(Gemm gemm, QuantSpec first, QuantSpec second) {
+        this(gemm, first, second, false);
+    }
+
+    /** This gemm with fast accumulation on or off. */
+    public GemmPlan withFastAccumulation(boolean on) {
+        return new GemmPlan(gemm, first, second, on);
     }
 
     /** The gemm in high precision: Backend.matmul on the unquantized operands. */
@@ -82,7 +108,8 @@ public record GemmPlan(Gemm gemm, QuantSpec first, QuantSpec second) {
     @Override
     public String toString() {
         return name(gemm) + (fp8() ? "(" + firstOperand(gemm).name().toLowerCase() + ": " + describe(first) + ", "
-                + secondOperand(gemm).name().toLowerCase() + ": " + describe(second) + ")" : "(high precision)");
+                + secondOperand(gemm).name().toLowerCase() + ": " + describe(second)
+                + (fastAccumulation ? ", fast accumulation" : "") + ")" : "(high precision)");
     }
 
     private static String describe(QuantSpec s) {

@@ -2,6 +2,7 @@ package dev.float8j.plan;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertNotEquals;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
@@ -49,6 +50,30 @@ class Float8PlanTest {
         IllegalArgumentException e = assertThrows(IllegalArgumentException.class,
                 () -> new GemmPlan(Gemm.OUTPUT, alongRows, alongRows));
         assertEquals("the input of the output gemm is contracted along axis 1, its spec says axis 0", e.getMessage());
+    }
+
+    @Test
+    void fastAccumulationIsOfferedForTheOutputAndGradInputGemmsOfFp8Plans() {
+        Float8Plan plan = Float8Plan.rowwise().withFastAccumulation(Gemm.OUTPUT, Gemm.GRAD_INPUT);
+        assertTrue(plan.output().fastAccumulation());
+        assertTrue(plan.gradInput().fastAccumulation());
+        assertFalse(plan.gradWeight().fastAccumulation());
+        assertFalse(Float8Plan.rowwise().output().fastAccumulation(), "off by default");
+        assertEquals(Float8Plan.rowwise().output().first(), plan.output().first(), "the specs stay");
+        assertTrue(plan.toString().contains(", fast accumulation)"), plan.toString());
+        assertNotEquals(Float8Plan.rowwise(), plan);
+        assertTrue(plan.withDelayedScaling(new DelayedScaling(16, DelayedScaling.AmaxReduction.MAX))
+                .output().fastAccumulation(), "delayed scaling keeps it");
+
+        IllegalArgumentException gradWeight = assertThrows(IllegalArgumentException.class,
+                () -> Float8Plan.rowwise().withFastAccumulation(Gemm.GRAD_WEIGHT));
+        assertEquals("the grad_weight gemm adds into the weight's F32 gradient at full precision: fast accumulation is "
+                + "offered for the output and grad_input gemms", gradWeight.getMessage());
+        IllegalArgumentException highPrecision = assertThrows(IllegalArgumentException.class,
+                () -> Float8Plan.rowwiseGradWeightHighPrecision().with(GemmPlan.highPrecision(Gemm.GRAD_INPUT))
+                        .withFastAccumulation(Gemm.GRAD_INPUT));
+        assertEquals("the grad_input gemm runs in high precision: fast accumulation is for FP8 gemms",
+                highPrecision.getMessage());
     }
 
     @Test

@@ -112,6 +112,15 @@ public interface Backend {
         return rounded(c, out);
     }
 
+    /**
+     * {@link #gemm(Float8Tensor, Float8Tensor, Tensor, DType, Tensor)} that may accumulate in the tensor cores' reduced
+     * precision when fastAccumulation is true (a plan's {@code GemmPlan.fastAccumulation}, torchao's
+     * {@code use_fast_accum}). A hint: this default, and every backend that sums in F32, ignores it.
+     */
+    default Tensor gemm(Float8Tensor a, Float8Tensor b, Tensor bias, DType out, Tensor addend, boolean fastAccumulation) {
+        return gemm(a, b, bias, out, addend);
+    }
+
     /** The F32 result c in dtype out; c itself for F32, else a rounded copy, and c is released. */
     private Tensor rounded(Tensor c, DType out) {
         if (out == DType.F32) {

@@ -794,15 +794,7 @@ public final class CudaBackend implements Backend {
             return matmul(dequantize(a), a.axis(), dequantize(b), b.axis(), bias, out);
         }
         if (a.isOnDevice() || b.isOnDevice() || bias.isOnDevice()) {
-            Tensor dBias = toDevice(bias);
-            try {
-                return onGemmOperands(a, b, (qa, qb) -> {
-                    DeviceTensor d = gemm(qa, qb, DeviceMemory.deviceView(dBias), out, false);
-                    return memory.resident(d, d.rows(), d.cols());
-                });
-            } finally {
-                Reference.reachabilityFence(dBias);
-            }
+            return residentGemm(a, b, bias, out, null, false);
         }
         return Backend.super.gemm(a, b, bias, out);
     }
@@ -828,12 +820,42 @@ public final class CudaBackend implements Backend {
         if (!a.isOnDevice() && !b.isOnDevice() && (bias == null || !bias.isOnDevice()) && !addend.isOnDevice()) {
             return Backend.super.gemm(a, b, bias, out, addend);
         }
+        return residentGemm(a, b, bias, out, addend, false);
+    }
+
+    /**
+     * Fast accumulation reaches cuBLASLt's FAST_ACCUM for device operands with tensorwise or rowwise scales (cuBLASLt
+     * has none for block scales, where it is left off); host operands are summed in F32 without it.
+     */
+    @Override
+    public Tensor gemm(Float8Tensor a, Float8Tensor b, Tensor bias, DType out, Tensor addend,
+            boolean fastAccumulation) {
+        if (!fastAccumulation || needsDequantizedGemm(a, b) || !a.isOnDevice() && !b.isOnDevice()) {
+            return gemm(a, b, bias, out, addend);
+        }
+        gemmDepth(a, b);
+        int n = b.axis() == 1 ? b.rows() : b.cols();
+        if (bias != null) {
+            Backend.checkBias(bias, n);
+        }
+        if (addend != null) {
+            Backend.checkAddend(addend, a.axis() == 1 ? a.rows() : a.cols(), n, out);
+        }
+        return residentGemm(a, b, bias, out, addend, true);
+    }
+
+    /**
+     * The FP8 gemm plus bias and addend (either null) on the GPU, host tensors uploaded for the call: a device
+     * result.
+     */
+    private Tensor residentGemm(Float8Tensor a, Float8Tensor b, Tensor bias, DType out, Tensor addend,
+            boolean fastAccumulation) {
         Tensor dBias = bias == null ? null : toDevice(bias);
-        Tensor dAddend = toDevice(addend);
+        Tensor dAddend = addend == null ? null : toDevice(addend);
         try {
             return onGemmOperands(a, b, (qa, qb) -> {
-                DeviceTensor d = gemms.gemm(qa, qb, dBias == null ? null : DeviceMemory.deviceView(dBias), out, false,
-                        DeviceMemory.deviceView(dAddend));
+                DeviceTensor d = gemms.gemm(qa, qb, dBias == null ? null : DeviceMemory.deviceView(dBias), out,
+                        fastAccumulation, dAddend == null ? null : DeviceMemory.deviceView(dAddend));
                 return memory.resident(d, d.rows(), d.cols());
             });
         } finally {

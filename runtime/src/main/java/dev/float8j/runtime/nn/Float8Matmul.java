@@ -241,7 +241,7 @@ public final class Float8Matmul {
                     : reusedWeight(backend, weight, output.second(), site(Gemm.OUTPUT, Operand.WEIGHT));
             Float8Tensor wq = suppliedWeight != null ? suppliedWeight : reused != null ? reused
                     : cast(backend, w, output.second(), Gemm.OUTPUT, Operand.WEIGHT);
-            Tensor y = backend.gemm(xq, wq, bias, x.dtype(), addend);
+            Tensor y = backend.gemm(xq, wq, bias, x.dtype(), addend, output.fastAccumulation());
             if (wq != suppliedWeight && wq != reused) {
                 backend.release(wq);
             }
@@ -334,7 +334,8 @@ public final class Float8Matmul {
 
             // from here on the call succeeds: the gradients grow and the save is consumed
             recordAmaxes();
-            Tensor dX = gradInputFp8 ? backend.gemm(dYForGradInput, wForGradInput, null, s.dtype(), addend)
+            Tensor dX = gradInputFp8
+                    ? backend.gemm(dYForGradInput, wForGradInput, null, s.dtype(), addend, gradInput.fastAccumulation())
                     : backend.matmul(gradOutput, 1, highPrecisionWeight(backend, w, weight, gradOutput.dtype()), 0,
                             null, s.dtype(), addend);
             if (gradWeightFp8) {
@@ -412,7 +413,7 @@ public final class Float8Matmul {
             }
             Float8Tensor a = operand(backend, gemm, GemmPlan.firstOperand(gemm), g.first(), first);
             Float8Tensor b = operand(backend, gemm, GemmPlan.secondOperand(gemm), g.second(), second);
-            Tensor c = backend.gemm(a, b, out);
+            Tensor c = backend.gemm(a, b, null, out, null, g.fastAccumulation());
             if (a != first.fp8()) {
                 backend.release(a);
             }

@@ -14,6 +14,7 @@ import dev.float8j.runtime.backend.ReferenceBackend;
 import dev.float8j.runtime.Tensor;
 import dev.float8j.runtime.cpu.CpuBackend;
 import dev.float8j.plan.Float8Plan;
+import dev.float8j.plan.Gemm;
 import dev.float8j.plan.Float8Recipes;
 import dev.float8j.runtime.train.Sgd;
 import java.util.List;
@@ -187,8 +188,10 @@ class Float8TrainingTest {
         assertEquals(Float8Plan.blockwise(), Float8Recipes.named("blockwise"));
         assertEquals(Float8Plan.mx(), Float8Recipes.named("mx"));
         IllegalArgumentException e = assertThrows(IllegalArgumentException.class, () -> Float8Recipes.named("rowwize"));
-        assertEquals("no FP8 recipe 'rowwize'; valid names: tensorwise, tensorwise_delayed, rowwise,"
-                + " rowwise_with_gw_hp, rowwise_requantize, rowwise_both_axes, blockwise, mx", e.getMessage());
+        assertEquals("no FP8 recipe 'rowwize'; valid names: tensorwise, tensorwise_delayed, tensorwise_fast_accum,"
+                + " rowwise, rowwise_fast_accum, rowwise_with_gw_hp, rowwise_requantize, rowwise_both_axes, blockwise, mx",
+                e.getMessage());
+        assertEquals(Float8Plan.rowwise().withFastAccumulation(Gemm.OUTPUT), Float8Recipes.named("rowwise-fast-accum"));
     }
 
     @Test
