@@ -17,6 +17,13 @@ public @interface GemmConfig {
     /** Run this gemm in high precision (F32 accumulate on the unquantized operands). */
     boolean highPrecision() default false;
 
+    /**
+     * Let this FP8 gemm accumulate in the tensor cores' reduced precision where the hardware offers it (Hopper's FP8
+     * fast accumulation; torchao's {@code use_fast_accum}, which torchao turns on for the output gemm). Output and
+     * gradInput only; backends that sum in F32 ignore it.
+     */
+    boolean fastAccumulation() default false;
+
     /** The layer input x. */
     OperandConfig input() default @OperandConfig;
 

@@ -92,14 +92,23 @@ record LayerModel(TypeElement type, ClassName annotated, ClassName generated, Ge
         }
     }
 
-    /** A gemm: FP8 with both operands quantized, or high precision (both null). */
-    record GemmModel(GemmKind kind, OperandModel first, OperandModel second) {
+    /**
+     * A gemm: FP8 with both operands quantized, or high precision (both null); fastAccumulation only for an FP8 output
+     * or grad_input gemm.
+     */
+    record GemmModel(GemmKind kind, OperandModel first, OperandModel second, boolean fastAccumulation) {
+        /** A gemm in high precision. */
+        static GemmModel highPrecision(GemmKind kind) {
+            return new GemmModel(kind, null, null, false);
+        }
+
         boolean fp8() {
             return first != null;
         }
 
         GemmPlan plan() {
-            return fp8() ? new GemmPlan(kind.gemm, first.spec(), second.spec()) : GemmPlan.highPrecision(kind.gemm);
+            return fp8() ? new GemmPlan(kind.gemm, first.spec(), second.spec(), fastAccumulation)
+                    : GemmPlan.highPrecision(kind.gemm);
         }
     }
 }

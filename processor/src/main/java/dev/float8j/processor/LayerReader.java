@@ -7,6 +7,7 @@ import dev.float8j.annotations.Granularity;
 import dev.float8j.annotations.OperandGranularity;
 import dev.float8j.annotations.Recipe;
 import dev.float8j.plan.Float8Plan;
+import dev.float8j.plan.Gemm;
 import dev.float8j.plan.QuantSpec;
 import dev.float8j.plan.Recipes;
 import dev.float8j.plan.ScalingGranularity;
@@ -229,18 +230,29 @@ final class LayerReader {
             report(Message.RECIPE_HIGH_PRECISION_CONFLICT, type, config, gemmHighPrecision);
         }
         boolean highPrecision = recipeHighPrecision || (gemmHighPrecision != null && (Boolean) gemmHighPrecision.getValue());
+        AnnotationValue fast = trueOrNull(explicit(config, "fastAccumulation"));
+        if (fast != null && kind.gemm == Gemm.GRAD_WEIGHT) {
+            report(Message.FAST_ACCUMULATION_GRAD_WEIGHT, type, config, fast);
+            fast = null;
+        } else if (fast != null && highPrecision) {
+            report(Message.FAST_ACCUMULATION_HIGH_PRECISION, type, config, fast, kind.title);
+            fast = null;
+        }
         AnnotationMirror first = nested(config, kind.first.attribute);
         AnnotationMirror second = nested(config, kind.second.attribute);
         if (highPrecision) {
             noQuantizationSettings(kind, kind.first, first);
             noQuantizationSettings(kind, kind.second, second);
-            return new GemmModel(kind, null, null);
+            return GemmModel.highPrecision(kind);
         }
         AnnotationValue firstHighPrecision = trueOrNull(explicit(first, "highPrecision"));
         AnnotationValue secondHighPrecision = trueOrNull(explicit(second, "highPrecision"));
         if (firstHighPrecision != null && secondHighPrecision != null) {
             report(Message.BOTH_OPERANDS_HIGH_PRECISION, type, config, null, kind.title, kind.attribute);
-            return new GemmModel(kind, null, null);
+            if (fast != null) {
+                report(Message.FAST_ACCUMULATION_HIGH_PRECISION, type, config, fast, kind.title);
+            }
+            return GemmModel.highPrecision(kind);
         }
         if (firstHighPrecision != null || secondHighPrecision != null) {
             boolean firstIsHigh = firstHighPrecision != null;
@@ -248,7 +260,7 @@ final class LayerReader {
                     firstIsHigh ? firstHighPrecision : secondHighPrecision, kind.title,
                     (firstIsHigh ? kind.first : kind.second).attribute, (firstIsHigh ? kind.second : kind.first).attribute,
                     kind.attribute);
-            return new GemmModel(kind, null, null);
+            return GemmModel.highPrecision(kind);
         }
         OperandModel a = operand(kind, kind.first, kind.firstAxis, first, recipe, layerGranularity, powerOfTwo);
         OperandModel b = operand(kind, kind.second, kind.secondAxis, second, recipe, layerGranularity, powerOfTwo);
@@ -261,7 +273,7 @@ final class LayerReader {
             report(Message.MX_PARTNER, type, blame, explicit(blame, "granularity"), kind.title, mx.role().attribute,
                     other.spec().granularity(), other.role().attribute);
         }
-        return new GemmModel(kind, a, b);
+        return new GemmModel(kind, a, b, fast != null);
     }
 
     private void noQuantizationSettings(GemmKind kind, Role role, AnnotationMirror operand) {

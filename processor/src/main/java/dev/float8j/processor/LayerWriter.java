@@ -103,7 +103,8 @@ final class LayerWriter {
                         layer.biasConstructor() ? "[, bias]" : "")
                 .add("<pre>\n");
         for (GemmModel gemm : gemms()) {
-            doc.add("$L $L\n", pad(gemm.kind().title, 12), gemm.kind().formula);
+            doc.add("$L $L$L\n", pad(gemm.kind().title, 12), gemm.kind().formula,
+                    gemm.fastAccumulation() ? " (fast accumulation)" : "");
             if (gemm.fp8()) {
                 doc.add("    $L: $L\n", pad(gemm.first().role().symbol, 2), gemm.first().describe());
                 doc.add("    $L: $L\n", pad(gemm.second().role().symbol, 2), gemm.second().describe());
@@ -138,8 +139,8 @@ final class LayerWriter {
         if (!gemm.fp8()) {
             return CodeBlock.of("$T.highPrecision($T.$L)", GEMM_PLAN, GEMM, gemm.kind().gemm.name());
         }
-        return CodeBlock.of("new $T($T.$L, $L, $L)", GEMM_PLAN, GEMM, gemm.kind().gemm.name(), gemm.first().specConstant(),
-                gemm.second().specConstant());
+        return CodeBlock.of("new $T($T.$L, $L, $L$L)", GEMM_PLAN, GEMM, gemm.kind().gemm.name(), gemm.first().specConstant(),
+                gemm.second().specConstant(), gemm.fastAccumulation() ? ", true" : "");
     }
 
     /** plan(), read once by Linear's constructor: the plan that the layer's Float8Matmul runs. */

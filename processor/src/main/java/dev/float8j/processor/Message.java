@@ -34,6 +34,12 @@ enum Message {
                     + "a module around the layer"),
     RECIPE_GRANULARITY_CONFLICT(Diagnostic.Kind.ERROR,
             "recipe %s uses %s granularity, which contradicts granularity = %s: remove granularity, or set recipe = NONE"),
+    FAST_ACCUMULATION_GRAD_WEIGHT(Diagnostic.Kind.ERROR,
+            "the grad_weight gemm adds into the weight's F32 gradient at full precision, so it has no fast accumulation: "
+                    + "remove fastAccumulation, or set it on output or gradInput"),
+    FAST_ACCUMULATION_HIGH_PRECISION(Diagnostic.Kind.ERROR,
+            "the %s gemm runs in high precision, so it has no fast accumulation (an FP8 tensor-core setting): "
+                    + "remove fastAccumulation, or quantize the gemm"),
     RECIPE_HIGH_PRECISION_CONFLICT(Diagnostic.Kind.ERROR,
             "recipe ROWWISE_GW_HP runs grad_weight in high precision, which contradicts gradWeight highPrecision = false: "
                     + "remove highPrecision, or use recipe = ROWWISE"),

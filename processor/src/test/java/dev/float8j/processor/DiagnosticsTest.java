@@ -193,6 +193,23 @@ class DiagnosticsTest {
     }
 
     @Test
+    void fastAccumulationOnGradWeight() {
+        JavaFileObject file = layer("@Float8(gradWeight = @GemmConfig(fastAccumulation = true))", LINEAR_BODY);
+        assertError(Compiled.compile(file), file,
+                "the grad_weight gemm adds into the weight's F32 gradient at full precision, so it has no fast "
+                        + "accumulation: remove fastAccumulation, or set it on output or gradInput", "true");
+    }
+
+    @Test
+    void fastAccumulationOnAHighPrecisionGemm() {
+        JavaFileObject file = layer("@Float8(gradInput = @GemmConfig(highPrecision = true, fastAccumulation = true))",
+                LINEAR_BODY);
+        assertError(Compiled.compile(file), file,
+                "the grad_input gemm runs in high precision, so it has no fast accumulation (an FP8 tensor-core "
+                        + "setting): remove fastAccumulation, or quantize the gemm", "true)");
+    }
+
+    @Test
     void overloadsOfForwardAreFine() {
         JavaFileObject file = layer("@Float8", """
                 public class Layer extends Linear {

@@ -40,6 +40,9 @@ class PlanResolutionTest {
                     p.gradInput().second())));
     static final Change GRAD_WEIGHT_HIGH_PRECISION = new Change("GradWeightHp",
             ", gradWeight = @GemmConfig(highPrecision = true)", p -> p.with(GemmPlan.highPrecision(Gemm.GRAD_WEIGHT)));
+    static final Change FAST_ACCUMULATION = new Change("FastAccumulation",
+            ", output = @GemmConfig(fastAccumulation = true), gradInput = @GemmConfig(fastAccumulation = true)",
+            p -> p.withFastAccumulation(Gemm.OUTPUT, Gemm.GRAD_INPUT));
     /** Only without a recipe (a recipe fixes every granularity) and not with MX (its partners must be MX). */
     static final Change TENSORWISE_WEIGHT = new Change("TensorwiseWeight",
             ", output = @GemmConfig(weight = @OperandConfig(granularity = OperandGranularity.TENSORWISE))",
@@ -76,14 +79,15 @@ class PlanResolutionTest {
                 if (recipe == Recipe.NONE) {
                     continue;
                 }
-                for (Change o : List.of(NONE, E5M2_GRADIENTS, GRAD_WEIGHT_HIGH_PRECISION)) {
+                for (Change o : List.of(NONE, E5M2_GRADIENTS, GRAD_WEIGHT_HIGH_PRECISION, FAST_ACCUMULATION)) {
                     String name = "Recipe" + recipe + backward + o.name();
                     sources.add(source(name, "recipe = Recipe." + recipe + ", backward = Backward." + backward + o.annotation()));
                     expected.put(name, o.apply().apply(factory(recipe).withBackward(backward)));
                 }
             }
             for (Granularity granularity : Granularity.values()) {
-                List<Change> overrides = new ArrayList<>(List.of(NONE, E5M2_GRADIENTS, GRAD_WEIGHT_HIGH_PRECISION));
+                List<Change> overrides = new ArrayList<>(List.of(NONE, E5M2_GRADIENTS, GRAD_WEIGHT_HIGH_PRECISION,
+                        FAST_ACCUMULATION));
                 if (granularity != Granularity.MX) {
                     overrides.add(TENSORWISE_WEIGHT);
                 }
