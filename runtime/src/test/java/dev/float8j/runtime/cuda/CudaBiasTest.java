@@ -50,18 +50,6 @@ class CudaBiasTest {
         return GaussianTensors.gaussian(seed, std, DType.F32, rows, cols);
     }
 
-    /** Largest difference relative to the largest magnitude of expected. */
-    private static double relativeError(Tensor expected, Tensor actual) {
-        assertArrayEquals(expected.shape(), actual.shape());
-        double max = 0;
-        double diff = 0;
-        for (int i = 0; i < expected.size(); i++) {
-            max = Math.max(max, Math.abs(expected.getFlat(i)));
-            diff = Math.max(diff, Math.abs(expected.getFlat(i) - actual.getFlat(i)));
-        }
-        return diff / max;
-    }
-
     @Test
     void fp8GemmAddsTheBiasOnDeviceOperandsForEveryPlanAndOutputType() {
         Tensor x = random(1, 1f, M, K);
@@ -78,7 +66,7 @@ class CudaBiasTest {
                 assertTrue(onDevice.isOnDevice(), "the result stays on the GPU");
                 Tensor actual = cuda.toHost(onDevice);
                 assertEquals(out, actual.dtype());
-                double error = relativeError(expected, actual);
+                double error = MaxRelativeError.of(expected, actual);
                 // Hopper's FP8 tensor cores keep fewer mantissa bits in their partial sums than the reference's
                 // F32 (CudaBackendTest measured 2.5e-4), so F32 output gets CudaBackendTest's FP8 gemm tolerance;
                 // a missing or misplaced bias of this size is an error near 1
@@ -98,7 +86,7 @@ class CudaBiasTest {
                 Tensor ws = w.to(in);
                 Tensor expected = reference.matmul(xs, 1, ws, 1, bias, out);
                 Tensor actual = cuda.toHost(cuda.matmul(cuda.toDevice(xs), 1, cuda.toDevice(ws), 1, cuda.toDevice(bias), out));
-                double error = relativeError(expected, actual);
+                double error = MaxRelativeError.of(expected, actual);
                 assertTrue(error < (out == DType.F32 ? 1e-5 : 8e-3),
                         in + " -> " + out + ": relative error " + error);
             }
@@ -133,7 +121,7 @@ class CudaBiasTest {
             onGpu.moveTo(cuda);
             Tensor yGpu = cuda.toHost(onGpu.forward(cuda.toDevice(x)));
             onGpu.backward(cuda.toDevice(dy));
-            assertTrue(relativeError(yHost, yGpu) < 2e-3, plan + " y");
+            assertTrue(MaxRelativeError.of(yHost, yGpu) < 2e-3, plan + " y");
             onGpu.moveToHost();
             assertArrayEquals(onHost.bias().grad().data(), onGpu.bias().grad().data(), 1e-6f, plan + " grad_bias");
         }

@@ -90,24 +90,15 @@ class CudaGemmAddendTest {
                 Tensor actual = cuda.toHost(cuda.gemm(cuda.quantize(cuda.toDevice(x), plan.output().first()),
                         cuda.quantize(cuda.toDevice(w), plan.output().second()), cuda.toDevice(bias), out,
                         cuda.toDevice(addend)));
-                assertClose(expected, actual, out == DType.F32 ? 1e-3 : 8e-3, plan + " " + out);
+                double error = MaxRelativeError.of(expected, actual);
+                assertTrue(error < (out == DType.F32 ? 1e-3 : 8e-3), plan + " " + out + ": relative error " + error);
             }
             Tensor expected = reference.matmul(x.to(DType.BF16), 1, w.to(DType.BF16), 1, bias, out, addend);
             Tensor actual = cuda.toHost(cuda.matmul(cuda.toDevice(x.to(DType.BF16)), 1, cuda.toDevice(w.to(DType.BF16)),
                     1, cuda.toDevice(bias), out, cuda.toDevice(addend)));
-            assertClose(expected, actual, out == DType.F32 ? 1e-5 : 8e-3, "BF16 matmul " + out);
+            double error = MaxRelativeError.of(expected, actual);
+            assertTrue(error < (out == DType.F32 ? 1e-5 : 8e-3), "BF16 matmul " + out + ": relative error " + error);
         }
-    }
-
-    /** The largest difference relative to expected's largest magnitude is below tolerance. */
-    private static void assertClose(Tensor expected, Tensor actual, double tolerance, String what) {
-        double max = 0;
-        double diff = 0;
-        for (int i = 0; i < expected.size(); i++) {
-            max = Math.max(max, Math.abs(expected.getFlat(i)));
-            diff = Math.max(diff, Math.abs(expected.getFlat(i) - actual.getFlat(i)));
-        }
-        assertTrue(diff / max < tolerance, what + ": relative error " + diff / max);
     }
 
     @Test

@@ -59,18 +59,6 @@ class DeviceResidentLayerTest {
         return plans;
     }
 
-    /** Largest difference relative to the largest magnitude of expected. */
-    private static double relativeError(Tensor expected, Tensor actual) {
-        assertArrayEquals(expected.shape(), actual.shape());
-        double max = 0;
-        double diff = 0;
-        for (int i = 0; i < expected.size(); i++) {
-            max = Math.max(max, Math.abs(expected.getFlat(i)));
-            diff = Math.max(diff, Math.abs(expected.getFlat(i) - actual.getFlat(i)));
-        }
-        return diff / max;
-    }
-
     /** A layer with the plan and layer's weight, moved to the GPU. */
     private static Float8Linear sameWeightOnDevice(Float8Linear layer, Float8Plan plan) {
         Float8Linear onDevice = new Float8Linear(layer.inFeatures(), layer.outFeatures(), plan);
@@ -101,9 +89,9 @@ class DeviceResidentLayerTest {
 
             // Both run the same kernels; only the gemms' padding (and so cuBLASLt's algorithm) may differ.
             String what = plan.toString();
-            assertTrue(relativeError(y, cuda.toHost(yDevice)) < 1e-5, what + ": y");
-            assertTrue(relativeError(dx, cuda.toHost(dxDevice)) < 1e-5, what + ": dX");
-            assertTrue(relativeError(onHost.weight().grad(), cuda.toHost(onDevice.weight().grad())) < 1e-5,
+            assertTrue(MaxRelativeError.of(y, cuda.toHost(yDevice)) < 1e-5, what + ": y");
+            assertTrue(MaxRelativeError.of(dx, cuda.toHost(dxDevice)) < 1e-5, what + ": dX");
+            assertTrue(MaxRelativeError.of(onHost.weight().grad(), cuda.toHost(onDevice.weight().grad())) < 1e-5,
                     what + ": dW");
             onDevice.moveToHost();
             assertArrayEquals(onHost.weight().value().data(), onDevice.weight().value().data(), what + ": W");
@@ -162,11 +150,11 @@ class DeviceResidentLayerTest {
             String what = plan.toString();
             assertEquals(DType.BF16, yDevice.dtype(), what + ": y");
             assertEquals(DType.BF16, dxDevice.dtype(), what + ": dX");
-            assertTrue(relativeError(y, cuda.toHost(yDevice).to(DType.F32)) < 1e-2, what + ": y");
-            assertTrue(relativeError(dx, cuda.toHost(dxDevice).to(DType.F32)) < 1e-2, what + ": dX");
+            assertTrue(MaxRelativeError.of(y, cuda.toHost(yDevice).to(DType.F32)) < 1e-2, what + ": y");
+            assertTrue(MaxRelativeError.of(dx, cuda.toHost(dxDevice).to(DType.F32)) < 1e-2, what + ": dX");
             Tensor dw = cuda.toHost(onDevice.weight().grad());
             assertEquals(DType.F32, dw.dtype(), what + ": dW");
-            assertTrue(relativeError(onHost.weight().grad(), dw) < 1e-5, what + ": dW");
+            assertTrue(MaxRelativeError.of(onHost.weight().grad(), dw) < 1e-5, what + ": dW");
         }
     }
 
@@ -186,7 +174,7 @@ class DeviceResidentLayerTest {
             for (int i = 0; i < expected.length; i++) {
                 expected[i] += c.getFlat(i);
             }
-            assertTrue(relativeError(Tensor.of(expected, 64, 96), cuda.toHost(into)) < 1e-5, g + ": into += a b^T");
+            assertTrue(MaxRelativeError.of(Tensor.of(expected, 64, 96), cuda.toHost(into)) < 1e-5, g + ": into += a b^T");
         }
     }
 
