@@ -10,7 +10,7 @@
 # --jvm=OPTION passes one option to the benchmark's JVM, e.g. --jvm=-XX:MaxVectorSize=32 (256-bit vectors, so the
 # AVX2 kernel, on an AVX-512 machine) or --jvm=-XX:UseAVX=2.
 # Before the CSV it writes to stderr what a recorded run needs: date, commit, lscpu's model and vector flags, CPU
-# count, load average and JVM options.
+# count, load average, the CPUs the process may run on with the OpenMP placement variables, and JVM options.
 # See docs/cpu-backend.md for what the columns mean.
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -31,6 +31,8 @@ done
   echo "# $(date -u '+%Y-%m-%d %H:%M UTC'), commit $(git -C "$root" rev-parse --short HEAD)$(git -C "$root" diff --quiet HEAD -- runtime benchmarks 2>/dev/null || echo '+changes')"
   echo "# $(lscpu 2>/dev/null | sed -n 's/^Model name: *//p'), model $(lscpu 2>/dev/null | sed -n 's/^Model: *//p'), $(nproc) CPUs, load average $(cut -d' ' -f1-3 /proc/loadavg)"
   echo "# flags: $(grep -m1 -o -w -E 'avx2|fma|avx512f|avx512bw|avx512vl|avx512_vnni|avx512_bf16|amx_bf16|amx_tile' /proc/cpuinfo | sort -u | tr '\n' ' ')"
+  # where the threads may run: oneDNN's OpenMP threads on two SMT siblings would share one core's AMX unit
+  echo "# affinity: $(taskset -cp $$ 2>/dev/null | sed 's/.*: //') of $(nproc --all) CPUs, $(lscpu 2>/dev/null | sed -n 's/^Thread(s) per core: *//p') threads per core; OMP_NUM_THREADS=${OMP_NUM_THREADS:-unset} OMP_PLACES=${OMP_PLACES:-unset} OMP_PROC_BIND=${OMP_PROC_BIND:-unset}"
   echo "# JVM options: ${jvm[*]:-none}; arguments: ${bench[*]:-none}"
 } >&2
 for arg in "${bench[@]}"; do
