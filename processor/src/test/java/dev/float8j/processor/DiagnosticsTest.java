@@ -174,6 +174,24 @@ class DiagnosticsTest {
     }
 
     @Test
+    void overriddenSharedForward() {
+        JavaFileObject file = layer("@Float8", """
+                public class Layer extends Linear {
+                    public Layer(int inFeatures, int outFeatures) {
+                        super(inFeatures, outFeatures);
+                    }
+
+                    @Override
+                    public dev.float8j.runtime.Tensor forward(dev.float8j.runtime.nn.SharedInput in) {
+                        return super.forward(in);
+                    }
+                }""");
+        assertError(Compiled.compile(file), file,
+                "Layer.forward() would never run: the generated LayerFloat8 replaces it with the FP8 version; remove it, "
+                        + "and put extra work in a module around the layer", "forward(");
+    }
+
+    @Test
     void overriddenAddingBackward() {
         JavaFileObject file = layer("@Float8", """
                 public class Layer extends Linear {
