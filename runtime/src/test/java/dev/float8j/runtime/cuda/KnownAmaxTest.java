@@ -1,6 +1,7 @@
 package dev.float8j.runtime.cuda;
 
 import static dev.float8j.runtime.cuda.CastAssertions.assertSameCast;
+import static dev.float8j.runtime.cuda.GaussianTensors.gaussian;
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertNotNull;
@@ -42,10 +43,6 @@ class KnownAmaxTest {
         ops = cuda.ops();
     }
 
-    private static Tensor random(long seed, DType dtype, int rows, int cols, double scale) {
-        return GaussianTensors.gaussian(seed, scale, dtype, rows, cols);
-    }
-
     /** The largest |value| of t, from its downloaded values. */
     private float hostAmax(Tensor t) {
         float max = 0;
@@ -82,34 +79,34 @@ class KnownAmaxTest {
     void everyProducerReportsItsResultsAmaxAndTheCastUsesIt(DType dtype) {
         // rows of 3076 are held in registers, rows of 98 go element by element; 1100 rows loop over the blocks
         for (int dim : new int[] {3076, 98}) {
-            Tensor x = cuda.toDevice(random(1, dtype, 1100, dim, 3));
-            Tensor gain = cuda.toDevice(random(2, DType.F32, 1, dim, 1));
+            Tensor x = cuda.toDevice(gaussian(1, 3, dtype, 1100, dim));
+            Tensor gain = cuda.toDevice(gaussian(2, 1, DType.F32, 1, dim));
             NormResult n = ops.rmsNorm(x, gain, 1e-5f);
             assertReportedAndUsed(n.y(), "rmsNorm y, dim " + dim);
-            Tensor dY = cuda.toDevice(random(3, dtype, 1100, dim, 0.01));
+            Tensor dY = cuda.toDevice(gaussian(3, 0.01, dtype, 1100, dim));
             Tensor gradGain = cuda.toDevice(Tensor.zeros(DType.F32, 1, dim));
             assertReportedAndUsed(ops.rmsNormBackward(dY, x, gain, n.inverseRms(), gradGain), "rmsNorm dX, dim " + dim);
-            Tensor residual = cuda.toDevice(random(4, dtype, 1100, dim, 0.02));
+            Tensor residual = cuda.toDevice(gaussian(4, 0.02, dtype, 1100, dim));
             assertReportedAndUsed(ops.rmsNormBackwardAdd(residual, dY, x, gain, n.inverseRms(), gradGain),
                     "rmsNorm residual + dX, dim " + dim);
         }
         // 33 x 77 leaves a tail after the four-wide loop
-        Tensor gate = cuda.toDevice(random(5, dtype, 33, 77, 2));
-        Tensor up = cuda.toDevice(random(6, dtype, 33, 77, 2));
+        Tensor gate = cuda.toDevice(gaussian(5, 2, dtype, 33, 77));
+        Tensor up = cuda.toDevice(gaussian(6, 2, dtype, 33, 77));
         assertReportedAndUsed(ops.swiglu(gate, up), "swiglu");
-        Tensor[] d = ops.swigluBackward(cuda.toDevice(random(7, dtype, 33, 77, 0.1)), gate, up);
+        Tensor[] d = ops.swigluBackward(cuda.toDevice(gaussian(7, 0.1, dtype, 33, 77)), gate, up);
         assertReportedAndUsed(d[0], "swiglu dGate");
         assertReportedAndUsed(d[1], "swiglu dUp");
         for (int headDim : new int[] {10, 128}) {
             AttentionShape shape = new AttentionShape(2, 7, 3, 1, headDim);
-            Tensor g = cuda.toDevice(random(8, dtype, shape.tokens(), 3 * headDim, 0.5));
+            Tensor g = cuda.toDevice(gaussian(8, 0.5, dtype, shape.tokens(), 3 * headDim));
             assertReportedAndUsed(ops.rope(g, shape, 3, 10000f, true), "rope inverse, head dim " + headDim);
         }
     }
 
     @Test
     void adamwReportsTheUpdatedWeightsAmax() {
-        Tensor[] state = {random(9, DType.F32, 19, 24, 1), random(10, DType.F32, 19, 24, 1),
+        Tensor[] state = {gaussian(9, 1, DType.F32, 19, 24), gaussian(10, 1, DType.F32, 19, 24),
                 Tensor.zeros(DType.F32, 19, 24), Tensor.zeros(DType.F32, 19, 24)};
         Tensor[] device = new Tensor[4];
         for (int i = 0; i < 4; i++) {
@@ -129,10 +126,10 @@ class KnownAmaxTest {
      */
     @Test
     void aSkippedAdamwReportsTheUnchangedWeightsAmax() {
-        Tensor weight = random(23, DType.F32, 19, 23, 1);
+        Tensor weight = gaussian(23, 1, DType.F32, 19, 23);
         weight.set(18, 22, -7.5f);  // the largest |value|, in the tail
         float[] before = weight.toFloatArray().clone();
-        Tensor[] device = {cuda.toDevice(weight), cuda.toDevice(random(24, DType.F32, 19, 23, 1)),
+        Tensor[] device = {cuda.toDevice(weight), cuda.toDevice(gaussian(24, 1, DType.F32, 19, 23)),
                 cuda.toDevice(Tensor.zeros(DType.F32, 19, 23)), cuda.toDevice(Tensor.zeros(DType.F32, 19, 23))};
         Tensor nanLoss = cuda.toDevice(Tensor.of(new float[] {Float.NaN}, 1, 1));
         Tensor finiteLoss = cuda.toDevice(Tensor.of(new float[] {1.5f}, 1, 1));
@@ -149,18 +146,18 @@ class KnownAmaxTest {
 
     @Test
     void anInPlaceWriteDropsTheReportedAmax() {
-        NormResult n = ops.rmsNorm(cuda.toDevice(random(11, DType.F32, 64, 96, 1)),
-                cuda.toDevice(random(12, DType.F32, 1, 96, 1)), 1e-5f);
+        NormResult n = ops.rmsNorm(cuda.toDevice(gaussian(11, 1, DType.F32, 64, 96)),
+                cuda.toDevice(gaussian(12, 1, DType.F32, 1, 96)), 1e-5f);
         Tensor y = n.y();
         assertNotNull(ProducerMaxima.knownAmax(y));
         // larger values than the norm's: a stale amax would saturate them
-        cuda.copyFromHost(y, random(13, DType.F32, 64, 96, 50));
+        cuda.copyFromHost(y, gaussian(13, 50, DType.F32, 64, 96));
         assertNull(ProducerMaxima.knownAmax(y), "copyFromHost");
         Tensor expected = cuda.toDevice(cuda.toHost(y));
         assertSameCast(cuda, cuda.quantize(expected, TENSORWISE), cuda.quantize(y, TENSORWISE), "after copyFromHost");
 
-        Tensor h = ops.swiglu(cuda.toDevice(random(14, DType.F32, 8, 16, 1)), cuda.toDevice(random(15, DType.F32, 8, 16, 1)));
-        cuda.accumulate(h, cuda.toDevice(random(16, DType.F32, 8, 16, 40)));
+        Tensor h = ops.swiglu(cuda.toDevice(gaussian(14, 1, DType.F32, 8, 16)), cuda.toDevice(gaussian(15, 1, DType.F32, 8, 16)));
+        cuda.accumulate(h, cuda.toDevice(gaussian(16, 40, DType.F32, 8, 16)));
         assertNull(ProducerMaxima.knownAmax(h), "accumulate");
         ops.zero(h);
         assertNull(ProducerMaxima.knownAmax(h), "zero");
@@ -169,16 +166,16 @@ class KnownAmaxTest {
     @ParameterizedTest
     @EnumSource(DType.class)
     void nonFiniteValuesInAReportedResultStillStopTheCast(DType dtype) {
-        Tensor gate = random(17, dtype, 16, 64, 1);
+        Tensor gate = gaussian(17, 1, dtype, 16, 64);
         gate.set(5, 9, Float.NaN);
-        Tensor h = ops.swiglu(cuda.toDevice(gate), cuda.toDevice(random(18, dtype, 16, 64, 1)));
+        Tensor h = ops.swiglu(cuda.toDevice(gate), cuda.toDevice(gaussian(18, 1, dtype, 16, 64)));
         cuda.release(cuda.quantize(h, TENSORWISE));
         assertThrows(NonFiniteException.class, cuda::synchronize);
 
-        Tensor residual = random(19, dtype, 16, 64, 1);
+        Tensor residual = gaussian(19, 1, dtype, 16, 64);
         residual.set(3, 3, Float.POSITIVE_INFINITY);
-        Tensor y = ops.rmsNormBackwardAdd(cuda.toDevice(residual), cuda.toDevice(random(20, dtype, 16, 64, 1)),
-                cuda.toDevice(random(21, dtype, 16, 64, 1)), cuda.toDevice(random(22, DType.F32, 1, 64, 1)),
+        Tensor y = ops.rmsNormBackwardAdd(cuda.toDevice(residual), cuda.toDevice(gaussian(20, 1, dtype, 16, 64)),
+                cuda.toDevice(gaussian(21, 1, dtype, 16, 64)), cuda.toDevice(gaussian(22, 1, DType.F32, 1, 64)),
                 cuda.toDevice(Tensor.of(new float[16], 16, 1)), cuda.toDevice(Tensor.zeros(DType.F32, 1, 64)));
         cuda.release(cuda.quantize(y, TENSORWISE));
         assertThrows(NonFiniteException.class, cuda::synchronize);

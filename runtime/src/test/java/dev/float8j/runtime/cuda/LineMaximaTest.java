@@ -1,6 +1,7 @@
 package dev.float8j.runtime.cuda;
 
 import static dev.float8j.runtime.cuda.CastAssertions.assertSameCast;
+import static dev.float8j.runtime.cuda.GaussianTensors.gaussian;
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertNotEquals;
@@ -44,10 +45,6 @@ class LineMaximaTest {
         cuda = TestGpu.require();
         ops = cuda.ops();
         cuda.maxima().wantLines(true);
-    }
-
-    private static Tensor random(long seed, DType dtype, int rows, int cols, double scale) {
-        return GaussianTensors.gaussian(seed, scale, dtype, rows, cols);
     }
 
     /** The words t's producer reported: its row maxima, then its column maxima, as floats. */
@@ -114,9 +111,9 @@ class LineMaximaTest {
     void swigluAndItsBackwardReportTheirLinesAndTheCastUsesThem(DType dtype) {
         for (int[] shape : SHAPES) {
             String at = " at " + shape[0] + " x " + shape[1];
-            Tensor gate = random(1, dtype, shape[0], shape[1], 2);
-            Tensor up = random(2, dtype, shape[0], shape[1], 2);
-            Tensor dH = random(3, dtype, shape[0], shape[1], 0.1);
+            Tensor gate = gaussian(1, 2, dtype, shape[0], shape[1]);
+            Tensor up = gaussian(2, 2, dtype, shape[0], shape[1]);
+            Tensor dH = gaussian(3, 0.1, dtype, shape[0], shape[1]);
             Tensor h = ops.swiglu(cuda.toDevice(gate), cuda.toDevice(up));
             assertReportedAndUsed(h, "swiglu" + at);
             assertClose(ReferenceModelOps.INSTANCE.swiglu(gate, up), h, dtype, "swiglu" + at);
@@ -137,10 +134,10 @@ class LineMaximaTest {
             int rows = shape[0];
             int dim = shape[1];
             String at = " at " + rows + " x " + dim;
-            Tensor x = random(20, dtype, rows, dim, 3);
-            Tensor gain = random(21, DType.F32, 1, dim, 1);
-            Tensor dY = random(22, dtype, rows, dim, 0.01);
-            Tensor residual = random(23, dtype, rows, dim, 0.02);
+            Tensor x = gaussian(20, 3, dtype, rows, dim);
+            Tensor gain = gaussian(21, 1, DType.F32, 1, dim);
+            Tensor dY = gaussian(22, 0.01, dtype, rows, dim);
+            Tensor residual = gaussian(23, 0.02, dtype, rows, dim);
             NormResult n = ops.rmsNorm(cuda.toDevice(x), cuda.toDevice(gain), 1e-5f);
             Tensor inverseRms = cuda.toHost(n.inverseRms());
             Tensor dX = ops.rmsNormBackward(cuda.toDevice(dY), cuda.toDevice(x), cuda.toDevice(gain), n.inverseRms(),
@@ -161,7 +158,7 @@ class LineMaximaTest {
         for (int[] shape : SHAPES) {
             int rows = shape[0];
             int cols = shape[1];
-            Tensor[] host = {random(4, DType.F32, rows, cols, 1), random(5, DType.F32, rows, cols, 1),
+            Tensor[] host = {gaussian(4, 1, DType.F32, rows, cols), gaussian(5, 1, DType.F32, rows, cols),
                     Tensor.zeros(DType.F32, rows, cols), Tensor.zeros(DType.F32, rows, cols)};
             Tensor[] device = new Tensor[4];
             for (int i = 0; i < 4; i++) {
@@ -183,9 +180,9 @@ class LineMaximaTest {
     /** A guarded update that skips still reports the lines of the weight as it stays. */
     @Test
     void aSkippedAdamwReportsTheUnchangedWeightsLines() {
-        Tensor weight = random(6, DType.F32, 40, 520, 1);
+        Tensor weight = gaussian(6, 1, DType.F32, 40, 520);
         float[] before = weight.toFloatArray().clone();
-        Tensor[] device = {cuda.toDevice(weight), cuda.toDevice(random(7, DType.F32, 40, 520, 1)),
+        Tensor[] device = {cuda.toDevice(weight), cuda.toDevice(gaussian(7, 1, DType.F32, 40, 520)),
                 cuda.toDevice(Tensor.zeros(DType.F32, 40, 520)), cuda.toDevice(Tensor.zeros(DType.F32, 40, 520))};
         Tensor nanLoss = cuda.toDevice(Tensor.of(new float[] {Float.NaN}, 1, 1));
         ops.adamw(device[0], device[1], device[2], device[3], new AdamWStep(0.5f, 0.9f, 0.95f, 1e-8f, 0.1f, 1),
@@ -201,8 +198,8 @@ class LineMaximaTest {
     @Test
     void aRowwiseCastAlong0OfAReportedResultMakesTheNextOneReportLines() {
         cuda.maxima().wantLines(false);
-        Tensor gate = cuda.toDevice(random(8, DType.BF16, 64, 256, 1));
-        Tensor up = cuda.toDevice(random(9, DType.BF16, 64, 256, 1));
+        Tensor gate = cuda.toDevice(gaussian(8, 1, DType.BF16, 64, 256));
+        Tensor up = cuda.toDevice(gaussian(9, 1, DType.BF16, 64, 256));
         Tensor h = ops.swiglu(gate, up);
         assertEquals(0L, ProducerMaxima.knownLines(h), "before any rowwise cast");
         cuda.release(cuda.quantize(h, QuantSpec.of(Fp8Format.E4M3FN, ScalingGranularity.TENSORWISE, 1)));
@@ -215,8 +212,8 @@ class LineMaximaTest {
     /** Lines hold for the shape they were reported at: a reshaped view reads none. */
     @Test
     void aViewOfAnotherShapeHasNoLines() {
-        Tensor h = ops.swiglu(cuda.toDevice(random(10, DType.BF16, 16, 64, 1)),
-                cuda.toDevice(random(11, DType.BF16, 16, 64, 1)));
+        Tensor h = ops.swiglu(cuda.toDevice(gaussian(10, 1, DType.BF16, 16, 64)),
+                cuda.toDevice(gaussian(11, 1, DType.BF16, 16, 64)));
         assertNotEquals(0L, ProducerMaxima.knownLines(h));
         assertEquals(0L, ProducerMaxima.knownLines(h.reshape(32, 32)));
     }
@@ -224,9 +221,9 @@ class LineMaximaTest {
     @ParameterizedTest
     @EnumSource(DType.class)
     void nonFiniteValuesInAResultWithLinesStillStopTheCast(DType dtype) {
-        Tensor gate = random(12, dtype, 16, 64, 1);
+        Tensor gate = gaussian(12, 1, dtype, 16, 64);
         gate.set(5, 9, Float.NaN);
-        Tensor h = ops.swiglu(cuda.toDevice(gate), cuda.toDevice(random(13, dtype, 16, 64, 1)));
+        Tensor h = ops.swiglu(cuda.toDevice(gate), cuda.toDevice(gaussian(13, 1, dtype, 16, 64)));
         cuda.release(cuda.quantizeBothAxes(h, ROWWISE, ROWWISE.withAxis(0))[1]);
         assertThrows(NonFiniteException.class, cuda::synchronize);
     }
