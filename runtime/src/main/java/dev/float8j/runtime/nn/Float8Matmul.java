@@ -195,7 +195,7 @@ public final class Float8Matmul {
                         + suppliedWeight.cols() + ", the weight " + w.rows() + "x" + w.cols());
             }
             if (addend != null) {
-                checkAddend("forward's addend", addend, x.rows(), w.rows(), x.dtype());
+                checkAddend("forward", addend, x.rows(), w.rows(), x.dtype());
             }
             if (!output.fp8() || !Float8Debug.fp8Enabled(module, Gemm.OUTPUT)) {
                 requireWeightValue("the output gemm is switched off by Float8Debug");
@@ -294,7 +294,7 @@ public final class Float8Matmul {
             Tensor w = weight.value();
             s.checkGradOutput(owner, gradOutput, w.rows());
             if (addend != null) {
-                checkAddend("backward's addend", addend, gradOutput.rows(), w.cols(), s.dtype());
+                checkAddend("backward", addend, gradOutput.rows(), w.cols(), s.dtype());
             }
             if (bias != null && bias.value().size() != w.rows()) {
                 throw new IllegalArgumentException(owner + ": the bias has " + bias.value().size()
@@ -361,11 +361,15 @@ public final class Float8Matmul {
         }
     }
 
-    /** Fails unless addend, viewed as rows x cols, has that shape and dtype: a gemm's addend is never broadcast. */
+    /**
+     * {@link Backend#checkAddend}, naming this layer and the pass (forward, backward): run before any save or gradient changes, so a
+     * wrong addend fails the call with nothing changed.
+     */
     private void checkAddend(String what, Tensor addend, int rows, int cols, DType dtype) {
-        if (addend.dtype() != dtype || addend.rows() != rows || addend.cols() != cols) {
-            throw new IllegalArgumentException(owner + ": " + what + " must be " + rows + "x" + cols + " " + dtype
-                    + " (the result's shape and dtype), got " + addend);
+        try {
+            Backend.checkAddend(addend, rows, cols, dtype);
+        } catch (IllegalArgumentException e) {
+            throw new IllegalArgumentException(owner + ": " + what + ": " + e.getMessage(), e);
         }
     }
 

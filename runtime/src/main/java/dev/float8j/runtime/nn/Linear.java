@@ -182,10 +182,7 @@ public class Linear extends Module implements Layer {
             return forward(in);
         }
         if (OWN_PASSES.get(getClass())) {
-            Tensor y = forward(in);
-            Tensor sum = Ops.where(y).add(residual, y);
-            Ops.release(y);
-            return sum;
+            return added(residual, forward(in));
         }
         checkInput(in.tensor());
         return outputShape(matmul.forward(backend(), in, weight, biasValue(), residual), in.tensor());
@@ -211,12 +208,16 @@ public class Linear extends Module implements Layer {
             return backward(gradOutput);
         }
         if (OWN_PASSES.get(getClass())) {
-            Tensor dX = backward(gradOutput);
-            Tensor sum = Ops.where(dX).add(addend, dX);
-            Ops.release(dX);
-            return sum;
+            return added(addend, backward(gradOutput));
         }
         return matmul.backward(backend(), gradOutput, weight, bias, addend);
+    }
+
+    /** addend + result by a separate add, where a subclass's own pass made result; result is released. */
+    private static Tensor added(Tensor addend, Tensor result) {
+        Tensor sum = Ops.where(result).add(addend, result);
+        Ops.release(result);
+        return sum;
     }
 
     /**
