@@ -799,39 +799,23 @@ public final class CudaBackend implements Backend {
         return Backend.super.gemm(a, b, bias, out);
     }
 
-    /**
-     * With device operands (or bias or addend) the addend is cuBLASLt's C on the GPU, added with the bias in the
-     * gemm's epilogue; with host ones everything is added on the host, before the one rounding to out.
-     */
+    /** As {@link #gemm(Float8Tensor, Float8Tensor, Tensor, DType, Tensor, boolean)} with full-precision accumulation. */
     @Override
     public Tensor gemm(Float8Tensor a, Float8Tensor b, Tensor bias, DType out, Tensor addend) {
-        if (addend == null) {
-            return gemm(a, b, bias, out);
-        }
-        gemmDepth(a, b);
-        int n = b.axis() == 1 ? b.rows() : b.cols();
-        if (bias != null) {
-            Backend.checkBias(bias, n);
-        }
-        Backend.checkAddend(addend, a.axis() == 1 ? a.rows() : a.cols(), n, out);
-        if (needsDequantizedGemm(a, b)) {
-            return matmul(dequantize(a), a.axis(), dequantize(b), b.axis(), bias, out, addend);
-        }
-        if (!a.isOnDevice() && !b.isOnDevice() && (bias == null || !bias.isOnDevice()) && !addend.isOnDevice()) {
-            return Backend.super.gemm(a, b, bias, out, addend);
-        }
-        return residentGemm(a, b, bias, out, addend, false);
+        return gemm(a, b, bias, out, addend, false);
     }
 
     /**
-     * Fast accumulation reaches cuBLASLt's FAST_ACCUM for device operands with tensorwise or rowwise scales (cuBLASLt
-     * has none for block scales, where it is left off); host operands are summed in F32 without it.
+     * With device operands (or bias or addend) the addend is cuBLASLt's C on the GPU, added with the bias in the
+     * gemm's epilogue; with host ones everything is added on the host, before the one rounding to out. Fast
+     * accumulation reaches cuBLASLt's FAST_ACCUM where the FP8 operands live on the GPU and their scales are tensorwise
+     * or rowwise (cuBLASLt has none for block scales, where it is left off); host operands are summed without it.
      */
     @Override
     public Tensor gemm(Float8Tensor a, Float8Tensor b, Tensor bias, DType out, Tensor addend,
             boolean fastAccumulation) {
-        if (!fastAccumulation || needsDequantizedGemm(a, b) || !a.isOnDevice() && !b.isOnDevice()) {
-            return gemm(a, b, bias, out, addend);
+        if (addend == null && !fastAccumulation) {
+            return gemm(a, b, bias, out);
         }
         gemmDepth(a, b);
         int n = b.axis() == 1 ? b.rows() : b.cols();
@@ -841,7 +825,14 @@ public final class CudaBackend implements Backend {
         if (addend != null) {
             Backend.checkAddend(addend, a.axis() == 1 ? a.rows() : a.cols(), n, out);
         }
-        return residentGemm(a, b, bias, out, addend, true);
+        if (needsDequantizedGemm(a, b)) {
+            return matmul(dequantize(a), a.axis(), dequantize(b), b.axis(), bias, out, addend);
+        }
+        boolean operandsOnDevice = a.isOnDevice() || b.isOnDevice();
+        if (!operandsOnDevice && (bias == null || !bias.isOnDevice()) && (addend == null || !addend.isOnDevice())) {
+            return Backend.super.gemm(a, b, bias, out, addend);
+        }
+        return residentGemm(a, b, bias, out, addend, fastAccumulation && operandsOnDevice);
     }
 
     /**
