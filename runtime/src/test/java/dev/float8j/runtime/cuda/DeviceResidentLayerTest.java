@@ -200,13 +200,13 @@ class DeviceResidentLayerTest {
     }
 
     @Test
-    void droppedDeviceTensorsGoBackToTheAllocator() throws InterruptedException {
+    void droppedDeviceTensorsGoBackToTheAllocator() {
         Float8Linear layer = new Float8Linear(512, 512, Float8Plan.rowwise().withBackward(Backward.BOTH_AXES));
         layer.moveTo(cuda);
         Tensor x = cuda.toDevice(random(256, 512, 7));
         Tensor dy = cuda.toDevice(random(256, 512, 8));
         cuda.synchronize();
-        long baseline = settledBytesInUse();
+        long baseline = SettledMemory.settledBytesInUse(cuda);
         for (int step = 0; step < 20; step++) {
             layer.forward(x);
             layer.backward(dy);
@@ -214,19 +214,7 @@ class DeviceResidentLayerTest {
         }
         cuda.synchronize();
         // Nothing is closed by hand: the garbage collector's cleaners return every intermediate.
-        assertEquals(baseline, settledBytesInUse(), "bytes in use after dropping every step's tensors");
-    }
-
-    /** Bytes in use once the collector has returned every unreachable tensor (earlier tests leave some). */
-    private static long settledBytesInUse() throws InterruptedException {
-        long last = -1;
-        for (int stable = 0, attempt = 0; stable < 3 && attempt < 100; attempt++) {
-            System.gc();
-            Thread.sleep(20);
-            long now = cuda.allocator().bytesInUse();
-            stable = now == last ? stable + 1 : 0;
-            last = now;
-        }
-        return last;
+        assertEquals(baseline, SettledMemory.settledBytesInUse(cuda),
+                "bytes in use after dropping every step's tensors");
     }
 }
