@@ -1,5 +1,8 @@
 package dev.float8j.benchmarks.cuda;
 
+import dev.float8j.plan.Fp8Format;
+import dev.float8j.plan.QuantSpec;
+import dev.float8j.plan.ScalingGranularity;
 import dev.float8j.runtime.DType;
 import dev.float8j.runtime.Tensor;
 import dev.float8j.runtime.cuda.CudaBackend;
@@ -125,5 +128,16 @@ public final class ModelOpsBenchmark {
         Tensor sum = ops.sumOfSquares(List.of(g));
         AdamWStep step = new AdamWStep(1e-4f, 0.9f, 0.95f, 1e-8f, 0.1f, 1);
         time("adamw_clipped", paramShape, 7.0 * param, () -> ops.adamw(w, g, m, v, step, sum, 1f, null));
+
+        // A rowwise cast of both axes of a result whose producer reports its amax turns on the row and column maxima
+        // (ProducerMaxima.wantLines), as in a rowwise step: from here the reporting ops run their _lines kernels.
+        Tensor h = ops.swiglu(gate, up);
+        QuantSpec rowwise = QuantSpec.of(Fp8Format.E4M3FN, ScalingGranularity.ROWWISE, 1);
+        cuda.quantizeBothAxes(h, rowwise, rowwise.otherAxis());
+        time("swiglu_lines", tokensByFfn, 3.0 * ffnAct, () -> ops.swiglu(gate, up));
+        time("swiglu_backward_lines", tokensByFfn, 5.0 * ffnAct, () -> ops.swigluBackward(dh, gate, up));
+        time("rms_norm_backward_lines", tokensByDim, 3.0 * act,
+                () -> ops.rmsNormBackward(dy, x, gain, norm.inverseRms(), gainGrad));
+        time("adamw_clipped_lines", paramShape, 7.0 * param, () -> ops.adamw(w, g, m, v, step, sum, 1f, null));
     }
 }

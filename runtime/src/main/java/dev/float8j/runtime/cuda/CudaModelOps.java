@@ -497,7 +497,8 @@ final class CudaModelOps implements ModelOps {
         Tensor h = result(gate.dtype(), gate.shape());
         ProducerMaxima.Maxima reported = maxima.maximaFor(h, true);
         if (reported.lines() != 0) {
-            launch(elementwise, "swiglu_lines", lineGrid(reported), THREADS, 0, g.pointer(), dt(gate.dtype()),
+            // one wave of the three blocks a multiprocessor holds (78 registers), as swigluBackward's kernel
+            launch(elementwise, "swiglu_lines", lineGrid(reported, 3), THREADS, 0, g.pointer(), dt(gate.dtype()),
                     u.pointer(), dt(up.dtype()), DeviceMemory.deviceView(h).pointer(), (long) h.rows(), h.cols(),
                     reported.total(), reported.lines());
         } else {
