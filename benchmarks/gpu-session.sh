@@ -40,7 +40,7 @@ for step in "$@"; do
       # the Llama step: PyTorch's BF16 reference and float8j per recipe (5 warm-up and 10 timed steps each, two rounds,
       # each system's fastest run: the protocol of record), then two more tensorwise steps with every kernel timed and
       # their timeline; where a base commit is staged (stage-gpu.sh's BASE=REV) each round also runs it (llama-ab.csv)
-      OUT=$out ROUNDS=${LLAMA_ROUNDS:-2} bash .gpu/llama-gpu.sh "${COMMIT:-unknown}" ${LLAMA_RECIPES:-bf16 tensorwise rowwise} -- warmup=5 steps=10 \
+      OUT=$out ROUNDS=${LLAMA_ROUNDS:-2} bash .gpu/llama-gpu.sh "${COMMIT:-unknown}" ${LLAMA_RECIPES:-bf16 tensorwise tensorwise_fast_accum rowwise rowwise_fast_accum} -- warmup=5 steps=10 \
         2>&1 | tail -n 8
       java_run -Xmx48g dev.float8j.benchmarks.cuda.LlamaBenchmark tensorwise commit="${COMMIT:-unknown}" warmup=4 steps=2 \
         profile=40 profilesteps=2 timeline="$out/llama-timeline.csv" 2>&1 | tee "$out/llama-kernels.txt" | tail -n 45

@@ -1,11 +1,15 @@
 package dev.float8j.runtime.backend;
 
+import dev.float8j.plan.DelayedScaling;
 import dev.float8j.plan.QuantSpec;
 import dev.float8j.runtime.DType;
 import dev.float8j.runtime.Float8Tensor;
 import dev.float8j.runtime.Tensor;
 import dev.float8j.runtime.ops.ModelOps;
 import dev.float8j.runtime.ops.ReferenceModelOps;
+import dev.float8j.runtime.quant.AmaxHistory;
+import dev.float8j.runtime.quant.HostAmaxHistory;
+import dev.float8j.runtime.quant.Scales;
 
 /**
  * The operations a linear layer's forward and backward passes need, for one kind of hardware.
@@ -59,6 +63,42 @@ public interface Backend {
     default ScaledCast quantizeWithScale(Tensor x, QuantSpec spec, float scale) {
         HostScaledCast.checkArguments(spec, scale);
         return HostScaledCast.quantize(toHost(x), spec, scale);
+    }
+
+    /**
+     * A new, empty amax history for one operand under scaling, kept where this backend's delayed casts read it: host
+     * memory here, the GPU's on the CUDA backend.
+     */
+    default AmaxHistory newAmaxHistory(DelayedScaling scaling) {
+        return new HostAmaxHistory(scaling);
+    }
+
+    /** Whether this backend's delayed casts can read history (one of its own kind, made for this backend). */
+    default boolean canUse(AmaxHistory history) {
+        return history instanceof HostAmaxHistory;
+    }
+
+    /**
+     * x quantized under a tensorwise spec with delayed scaling, with the scale history gives, reading x once: the
+     * first cast (an empty history) scales from x's own amax, as current scaling does. The amax this cast reads is
+     * left pending in history, which records it at {@link AmaxHistory#commit}. This default casts on the host
+     * through {@link #quantizeWithScale}.
+     *
+     * @throws IllegalArgumentException if history is not one this backend can use ({@link #canUse})
+     * @throws dev.float8j.runtime.quant.NonFiniteException if x holds NaN or Inf
+     */
+    default Float8Tensor quantizeDelayed(Tensor x, QuantSpec spec, AmaxHistory history) {
+        HostAmaxHistory h = HostAmaxHistory.of(history);
+        ScaledCast cast;
+        if (h.isEmpty()) {
+            ScaledCast probe = quantizeWithScale(x, spec, 1f);
+            release(probe.quantized());
+            cast = quantizeWithScale(x, spec, Scales.scale(probe.amax(), spec.format(), spec.powerOfTwoScales()));
+        } else {
+            cast = quantizeWithScale(x, spec, h.scale(spec));
+        }
+        h.setPending(cast.amax());
+        return cast.quantized();
     }
 
     /** The F32 tensor that q stands for: decode(code) / scale, element by element. */

@@ -7,6 +7,8 @@ import dev.float8j.runtime.Tensor;
 import dev.float8j.runtime.ops.ModelOps;
 import dev.float8j.runtime.Float8Tensor;
 import dev.float8j.runtime.quant.NonFiniteException;
+import dev.float8j.runtime.quant.AmaxHistory;
+import dev.float8j.plan.DelayedScaling;
 import dev.float8j.plan.QuantSpec;
 import dev.float8j.plan.ScalingGranularity;
 import java.lang.foreign.Arena;
@@ -275,11 +277,56 @@ public final class CudaBackend implements Backend {
     // is uploaded, computed and downloaded. Device results hold their memory until the garbage collector finds
     // them unreachable (Resident); reachabilityFence keeps an operand's memory alive until its work is queued.
 
-    /** Delayed scaling has no device cast yet: it would need a cast kernel that takes its scale and reports amax. */
+    /**
+     * Not on this backend: a cast given a host scale would hand its amax back to the host, a wait for the GPU at every
+     * cast. Delayed scaling casts through {@link #quantizeDelayed}, whose history stays on the GPU.
+     */
     @Override
     public dev.float8j.runtime.backend.ScaledCast quantizeWithScale(Tensor x, QuantSpec spec, float scale) {
-        throw new UnsupportedOperationException("delayed scaling (" + spec.delayed() + ") has no CUDA cast yet: use"
-                + " current scaling on the cuda backend, or the reference or cpu backend");
+        throw new UnsupportedOperationException("the cuda backend casts with a scale from an amax history kept on the"
+                + " GPU (quantizeDelayed with newAmaxHistory), not with a scale given by the host");
+    }
+
+    /** A history on this GPU: its casts read the scale there, and the host reads nothing (DeviceAmaxHistory). */
+    @Override
+    public AmaxHistory newAmaxHistory(DelayedScaling scaling) {
+        return new DeviceAmaxHistory(cuda, memory, scaling);
+    }
+
+    @Override
+    public boolean canUse(AmaxHistory history) {
+        return history instanceof DeviceAmaxHistory h && h.madeFor(cuda);
+    }
+
+    /**
+     * On the GPU, one pass over x: a kernel reduces the history into the word the cast's scale comes from, and the cast
+     * reports x's amax into the history's pending word (the first cast scales from x's own amax: its producer's
+     * report, or an amax pass). A host x is uploaded for the cast, and the result downloaded.
+     */
+    @Override
+    public Float8Tensor quantizeDelayed(Tensor x, QuantSpec spec, AmaxHistory history) {
+        if (!canUse(history)) {
+            throw new IllegalArgumentException("the cuda backend's delayed cast needs an amax history it made on this"
+                    + " GPU (newAmaxHistory), got " + history);
+        }
+        DeviceAmaxHistory h = (DeviceAmaxHistory) history;
+        if (x.isOnDevice()) {
+            try {
+                return memory.resident(delayedCast(DeviceMemory.deviceView(x), spec, h, ProducerMaxima.knownAmax(x)),
+                        x.dtype(), x.shape());
+            } finally {
+                Reference.reachabilityFence(x);
+            }
+        }
+        checkFinite(x, spec);
+        try (DeviceTensor d = memory.upload(x); DeviceFloat8 q = delayedCast(d, spec, h, null)) {
+            return casts.downloadFloat8(q, x.dtype(), x.shape());
+        }
+    }
+
+    private DeviceFloat8 delayedCast(DeviceTensor x, QuantSpec spec, DeviceAmaxHistory h, DeviceBuffer knownAmax) {
+        DeviceBuffer scaleAmax = h.isEmpty() ? null : h.prepareScale(casts);
+        return casts.quantizeDelayed(x, spec, scaleAmax, knownAmax, h.pendingWord());
     }
 
     @Override

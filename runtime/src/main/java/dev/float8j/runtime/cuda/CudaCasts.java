@@ -294,6 +294,30 @@ final class CudaCasts {
     }
 
     /**
+     * x quantized tensorwise along spec's axis with the scale of the amax in the device word scaleAmax (float bits),
+     * reporting x's own absolute maximum into amaxOut, a zeroed device word, in the same pass: a delayed-scaling cast,
+     * whose scale comes from earlier casts' amaxes. With scaleAmax null it scales from x's own amax, as current
+     * scaling does (from knownAmax, x's producer's report, where that is not null; else from an amax pass).
+     */
+    DeviceFloat8 quantizeDelayed(DeviceTensor x, QuantSpec spec, DeviceBuffer scaleAmax, DeviceBuffer knownAmax,
+            long amaxOut) {
+        if (spec.granularity() != ScalingGranularity.TENSORWISE) {
+            throw new IllegalArgumentException("delayed scaling is tensorwise (one amax a cast), not " + spec);
+        }
+        DeviceFloat8[] out = cast(hpSource(x), x.toString(), x.rows(), x.cols(), spec.axis() == 1 ? spec : null,
+                spec.axis() == 0 ? spec : null, null, scaleAmax != null ? scaleAmax : knownAmax, 0L, amaxOut);
+        return out[spec.axis() == 1 ? 0 : 1];
+    }
+
+    /** Writes into out the amax a delayed cast scales from (see amax_history_reduce in cast.cu). */
+    void reduceAmaxHistory(long history, int count, int newest, long out) {
+        try (Arena arena = Arena.ofConfined()) {
+            cuda.driver.launch(module.function("amax_history_reduce"), "amax_history_reduce", 1, 1, 1, 32, 1, 1, 0,
+                    cuda.stream, module.args(arena, "amax_history_reduce", history, count, newest, out));
+        }
+    }
+
+    /**
      * knownAmax: x's absolute maximum as its producer reported it, or null. Only a tensorwise cast of high-precision
      * data without reduceTotalAmax reads it (that one replaces its amax word in place); it stays its owner's.
      * knownLines: the address of x's row maxima, followed by its column maxima, as its producer reported them, or 0;
@@ -301,6 +325,16 @@ final class CudaCasts {
      */
     private DeviceFloat8[] cast(Source src, String what, int rows, int cols, QuantSpec alongColumns,
             QuantSpec alongRows, Consumer<DeviceBuffer> reduceTotalAmax, DeviceBuffer knownAmax, long knownLines) {
+        return cast(src, what, rows, cols, alongColumns, alongRows, reduceTotalAmax, knownAmax, knownLines, 0L);
+    }
+
+    /**
+     * As above; amaxOut (or 0) is a zeroed device word into which a tensorwise cast also reports x's absolute maximum,
+     * read in the cast's own pass (delayed scaling records it; see {@link #quantizeDelayed}).
+     */
+    private DeviceFloat8[] cast(Source src, String what, int rows, int cols, QuantSpec alongColumns,
+            QuantSpec alongRows, Consumer<DeviceBuffer> reduceTotalAmax, DeviceBuffer knownAmax, long knownLines,
+            long amaxOut) {
         if (alongColumns != null && alongRows != null
                 && alongColumns.granularity() != alongRows.granularity()) {
             throw new IllegalArgumentException("a both-axes quantization needs one granularity, got "
@@ -346,7 +380,7 @@ final class CudaCasts {
             long amaxWord = amaxKnown ? knownAmax.pointer() : pointerOf(totalAmax);
             if (flat && colCopy == null && rowCopy.ld() == cols && rowCopy.storedRows() == rows) {
                 cuda.driver.launch(castFlat[src.type()], "cast_flat", blocks, 1, 1, 256, 1, 1, 0,
-                        cuda.stream, module.args(arena, "cast_flat_" + TYPES[src.type()], src.data(), n, rowCopyArg, amaxWord));
+                        cuda.stream, module.args(arena, "cast_flat_" + TYPES[src.type()], src.data(), n, rowCopyArg, amaxWord, amaxOut));
                 return new DeviceFloat8[] {rowCopy, null};
             }
             // Rowwise along 1 alone, over contiguous F32 or BF16 rows of whole 16-byte chunks that the block holds in
@@ -389,7 +423,7 @@ final class CudaCasts {
                     pipelined ? Math.min(tiles, 2 * cuda.multiprocessors) : gridX, pipelined ? 1 : gridY, 1,
                     TILE_THREADS, 1, 1, pipelined ? CudaContext.PIPELINE_STAGE_BYTES : 0, cuda.stream,
                     module.args(arena, "cast_tiles_" + TYPES[src.type()], source, rows, cols, mode, tile(g), rowCopyArg, colCopyArg, rowAmax, colAmax,
-                            amaxKnown ? amaxWord : pointerOf(totalAmax), pipelined ? 1 : 0));
+                            amaxKnown ? amaxWord : pointerOf(totalAmax), pipelined ? 1 : 0, amaxOut));
         } finally {
             for (DeviceBuffer b : new DeviceBuffer[] {lineAmax, totalAmax}) {
                 if (b != null) {

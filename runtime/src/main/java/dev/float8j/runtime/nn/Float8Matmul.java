@@ -12,7 +12,6 @@ import dev.float8j.runtime.backend.Backend;
 import dev.float8j.runtime.debug.Float8Debug;
 import dev.float8j.runtime.debug.Site;
 import dev.float8j.runtime.quant.AmaxHistory;
-import dev.float8j.runtime.backend.ScaledCast;
 import java.util.ArrayDeque;
 import java.util.ArrayList;
 import java.util.Deque;
@@ -67,8 +66,11 @@ public final class Float8Matmul {
     private boolean weightValueCurrent = true;
     /** Per site (as {@link #sites}), the amaxes of its delayed-scaling casts; null where it scales currently. */
     private final AmaxHistory[] amaxHistories = new AmaxHistory[Gemm.values().length * OPERANDS];
-    /** This call's delayed-scaling amaxes, so that a call that fails leaves every history as it was. */
-    private final List<PendingAmax> pendingAmaxes = new ArrayList<>();
+    /**
+     * The histories this call's delayed casts left an amax pending in, committed when the call succeeds, so that a
+     * call that fails leaves every history as it was.
+     */
+    private final List<AmaxHistory> castHistories = new ArrayList<>();
     /** W's FP8 copies reused inside a {@link WeightCastReuse} window. */
     private final WeightCastCache weightCasts;
 
@@ -548,12 +550,16 @@ public final class Float8Matmul {
             return Quantize.quantize(backend, x, spec, site);
         }
         int at = site.gemm().ordinal() * OPERANDS + site.operand().ordinal();
-        if (amaxHistories[at] == null) {
-            amaxHistories[at] = new AmaxHistory(spec.delayed());
+        AmaxHistory history = amaxHistories[at];
+        if (history == null || !history.scaling().equals(spec.delayed()) || !backend.canUse(history)) {
+            // a new plan's scaling, or a layer moved to another backend: a history lives where its casts run, so
+            // this one starts afresh there, its first cast scaling from its own amax
+            history = backend.newAmaxHistory(spec.delayed());
+            amaxHistories[at] = history;
         }
-        ScaledCast cast = Quantize.quantizeDelayed(backend, x, spec, site, amaxHistories[at]);
-        pendingAmaxes.add(new PendingAmax(amaxHistories[at], cast.amax()));
-        return cast.quantized();
+        Float8Tensor q = Quantize.quantizeDelayed(backend, x, spec, site, history);
+        castHistories.add(history);
+        return q;
     }
 
     /** Fails when a supplied FP8 weight came without W's high-precision value and the call needs that value. */
@@ -603,19 +609,15 @@ public final class Float8Matmul {
 
     private void enter() {
         guard.enter();
-        pendingAmaxes.clear();
+        castHistories.clear();
     }
 
-    /** Records this call's delayed-scaling amaxes in their histories: the call has succeeded. */
+    /** Records the amaxes this call's delayed casts read in their histories: the call has succeeded. */
     private void recordAmaxes() {
-        for (PendingAmax p : pendingAmaxes) {
-            p.history().record(p.amax());
+        for (AmaxHistory h : castHistories) {
+            h.commit();
         }
-        pendingAmaxes.clear();
-    }
-
-    /** An amax read by a delayed cast of the call under way, recorded only if the call succeeds. */
-    private record PendingAmax(AmaxHistory history, float amax) {
+        castHistories.clear();
     }
 
     private void exit() {

@@ -7,10 +7,8 @@ import dev.float8j.runtime.backend.Backend;
 import dev.float8j.runtime.debug.Float8Debug;
 import dev.float8j.runtime.debug.QuantizationObserver;
 import dev.float8j.runtime.debug.Site;
-import dev.float8j.runtime.backend.ScaledCast;
 import dev.float8j.runtime.quant.AmaxHistory;
 import dev.float8j.runtime.quant.NonFiniteException;
-import dev.float8j.runtime.quant.Scales;
 
 /**
  * Quantization as layers call it: on a backend, at a named site, seen by the debug observer if one
@@ -33,25 +31,20 @@ public final class Quantize {
     }
 
     /**
-     * x quantized under a delayed-scaling spec with the scale history gives, reading x once; the result carries x's
-     * amax, which the caller records in history once its call has succeeded. The first cast (empty history) scales
-     * from x's own amax, as current scaling does. Observers see it under site.
+     * x quantized under a delayed-scaling spec with the scale history gives, reading x once (see
+     * {@link Backend#quantizeDelayed}); the amax it reads is left pending in history, which the caller commits once
+     * its call has succeeded. Observers see it under site.
      */
-    public static ScaledCast quantizeDelayed(Backend backend, Tensor x, QuantSpec spec, Site site, AmaxHistory history) {
-        ScaledCast cast;
+    public static Float8Tensor quantizeDelayed(Backend backend, Tensor x, QuantSpec spec, Site site,
+            AmaxHistory history) {
+        Float8Tensor q;
         try {
-            if (history.isEmpty()) {
-                ScaledCast probe = backend.quantizeWithScale(x, spec, 1f);
-                backend.release(probe.quantized());
-                cast = backend.quantizeWithScale(x, spec, Scales.scale(probe.amax(), spec.format(), spec.powerOfTwoScales()));
-            } else {
-                cast = backend.quantizeWithScale(x, spec, history.scale(spec));
-            }
+            q = backend.quantizeDelayed(x, spec, history);
         } catch (NonFiniteException e) {
             throw named(e, site);
         }
-        notifyObserver(site, x, cast.quantized(), backend);
-        return cast;
+        notifyObserver(site, x, q, backend);
+        return q;
     }
 
     /** Requantizes an FP8 tensor under spec (see {@link Backend#requantize}); observers see its dequantized input. */

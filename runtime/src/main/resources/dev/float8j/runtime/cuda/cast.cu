@@ -472,6 +472,25 @@ __device__ __forceinline__ void for_each_tile(const Source& src, int rows, int c
     }
 }
 
+// The largest |value| (float bits) a thread holds of its tile; values outside the matrix were loaded as 0.
+__device__ __forceinline__ u32 tile_amax(const float (&v)[ROWS_PER_WARP][4]) {
+    u32 m = 0;
+#pragma unroll
+    for (int i = 0; i < ROWS_PER_WARP; i++)
+#pragma unroll
+        for (int j = 0; j < 4; j++) m = max(m, abs_bits(v[i][j]));
+    return m;
+}
+
+// A cast with a known scale (delayed scaling) reports the absolute maximum of what it read into *amaxOut (null: not
+// asked), m being each thread's part: the amax the scale history records. Its scale came from earlier casts, so a NaN
+// or Inf here would otherwise go unreported until the history is read: the thread that saw it reports it at once.
+__device__ __forceinline__ void report_amax(u32 m, u32* amaxOut, const Copy& o, u32* scratch) {
+    if (amaxOut == nullptr) return;  // the same for the whole block
+    if (m >= 0x7F800000u) atomicMin(o.fault, o.castId);
+    block_amax(m, DT_F32, amaxOut, scratch);  // the values are read as stored: nothing to round
+}
+
 // One kernel per source type: amax_tiles_f32, cast_tiles_bf16, ...
 #define INSTANTIATE(NAME, IN, MIN_BLOCKS)                                                                                \
     extern "C" __global__ void __launch_bounds__(THREADS, MIN_BLOCKS) amax_tiles_##NAME(                             \
@@ -482,17 +501,21 @@ __device__ __forceinline__ void for_each_tile(const Source& src, int rows, int c
     }                                                                                                           \
     extern "C" __global__ void __launch_bounds__(THREADS, MIN_BLOCKS) cast_tiles_##NAME(                             \
             Source src, int rows, int cols, int mode, int tile, Copy rowCopy, Copy colCopy, const u32* rowAmax, \
-            const u32* colAmax, const u32* totalAmax, int pipelined) {                                          \
+            const u32* colAmax, const u32* totalAmax, int pipelined, u32* amaxOut) {                            \
         /* a tensorwise cast's scales once per thread, not once per tile: each is a division */                  \
         float rowTensorScale = 0.0f, colTensorScale = 0.0f;                                                     \
         if (mode == MODE_TENSOR) {                                                                              \
             if (rowCopy.codes) rowTensorScale = scale_from_amax(__uint_as_float(*totalAmax), rowCopy);          \
             if (colCopy.codes) colTensorScale = scale_from_amax(__uint_as_float(*totalAmax), colCopy);          \
         }                                                                                                       \
+        u32 seen = 0;                                                                                           \
         for_each_tile<IN>(src, rows, cols, pipelined, [&](int ty, int tx, float (&v)[ROWS_PER_WARP][4]) {         \
+            if (amaxOut != nullptr) seen = max(seen, tile_amax(v));                                             \
             cast_tile(rows, cols, mode, tile, rowCopy, colCopy, rowAmax, colAmax, rowTensorScale, colTensorScale, \
                       ty, tx, v);                                                                               \
         });                                                                                                     \
+        __shared__ u32 warpMax[32];                                                                             \
+        report_amax(seen, amaxOut, rowCopy, warpMax);                                                           \
     }
 INSTANTIATE(f32, IN_F32, 2)
 INSTANTIATE(bf16, IN_BF16, 2)
@@ -564,16 +587,21 @@ __device__ __forceinline__ void store_chunk_codes(u8* codes, long i, V4u q, floa
 // Codes of a contiguous tensor under one tensor scale, written contiguously (the along-1 copy when it has no
 // padding, so n is a multiple of 256): 16 bytes in, 8 (BF16) or 4 (F32) bytes out per chunk.
 template <int IN>
-__device__ __forceinline__ void cast_flat(const void* data, long n, Copy o, const u32* totalAmax) {
+__device__ __forceinline__ void cast_flat(const void* data, long n, Copy o, const u32* totalAmax, u32* amaxOut) {
     float s = scale_from_amax(__uint_as_float(*totalAmax), o);
     if (blockIdx.x == 0 && threadIdx.x == 0) put_scale(o, 0, s);
     const long perChunk = IN == IN_F32 ? 4 : 8;
     const V4u* chunks = (const V4u*) data;
     long count = n / perChunk;
     long stride = (long) gridDim.x * blockDim.x;
+    u32 m = 0;
     for (long i = blockIdx.x * (long) blockDim.x + threadIdx.x; i < count; i += stride) {
-        store_chunk_codes<IN>(o.codes, i, chunks[i], s, o.fmt);
+        V4u q = chunks[i];
+        if (amaxOut != nullptr) m = max(m, chunk_amax<IN>(q));
+        store_chunk_codes<IN>(o.codes, i, q, s, o.fmt);
     }
+    __shared__ u32 warpMax[32];
+    report_amax(m, amaxOut, o, warpMax);
 }
 
 // Rowwise scaling along 1 of a contiguous matrix whose rows the block holds in registers, ROW_CHUNKS 16-byte
@@ -615,14 +643,29 @@ __device__ __forceinline__ void cast_rows(const void* data, int cols, Copy o) {
     extern "C" __global__ void amax_flat_##NAME(const void* data, long n, u32* totalAmax) {                 \
         amax_flat<IN>(data, n, totalAmax);                                                                \
     }                                                                                                     \
-    extern "C" __global__ void cast_flat_##NAME(const void* data, long n, Copy o, const u32* totalAmax) {   \
-        cast_flat<IN>(data, n, o, totalAmax);                                                             \
+    extern "C" __global__ void cast_flat_##NAME(const void* data, long n, Copy o, const u32* totalAmax,     \
+                                                u32* amaxOut) {                                           \
+        cast_flat<IN>(data, n, o, totalAmax, amaxOut);                                                    \
     }                                                                                                     \
     extern "C" __global__ void __launch_bounds__(1024) cast_rows_##NAME(const void* data, int cols, Copy o) { \
         cast_rows<IN>(data, cols, o);                                                                     \
     }
 INSTANTIATE_CONTIGUOUS(f32, IN_F32)
 INSTANTIATE_CONTIGUOUS(bf16, IN_BF16)
+
+// The amax a delayed cast scales from (DeviceAmaxHistory), into *out: the newest of a history's recorded amaxes
+// (newest >= 0), or the largest of its first count (newest < 0). Amaxes are non-negative floats, whose bits order as
+// their values do (NaN above Inf, so a NaN recorded stays visible). One warp.
+extern "C" __global__ void amax_history_reduce(const u32* history, int count, int newest, u32* out) {
+    if (newest >= 0) {
+        if (threadIdx.x == 0) *out = history[newest];
+        return;
+    }
+    u32 m = 0;
+    for (int i = threadIdx.x; i < count; i += 32) m = max(m, history[i]);
+    m = warp_max(m);
+    if (threadIdx.x == 0) *out = m;
+}
 
 // Converts a row-major F32 matrix to BF16 (toBf16 = 1) or BF16 to F32 (toBf16 = 0), rounding to nearest even.
 extern "C" __global__ void convert(const void* in, void* out, long n, int toBf16) {

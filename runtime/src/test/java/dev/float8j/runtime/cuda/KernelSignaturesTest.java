@@ -48,9 +48,10 @@ class KernelSignaturesTest {
                 elementwise.of("swiglu").stream().map(KernelSignatures.Parameter::kind).toList());
         KernelSignatures cast = KernelSignatures.parse("cast.cu", source("cast.cu"));
         // cast_tiles_##NAME(Source src, int rows, int cols, int mode, int tile, Copy rowCopy, Copy colCopy,
-        //                   const u32* rowAmax, const u32* colAmax, const u32* totalAmax, int pipelined)
+        //                   const u32* rowAmax, const u32* colAmax, const u32* totalAmax, int pipelined,
+        //                   u32* amaxOut)
         assertEquals(List.of(Kind.STRUCT, Kind.INT, Kind.INT, Kind.INT, Kind.INT, Kind.STRUCT, Kind.STRUCT,
-                Kind.POINTER, Kind.POINTER, Kind.POINTER, Kind.INT),
+                Kind.POINTER, Kind.POINTER, Kind.POINTER, Kind.INT, Kind.POINTER),
                 cast.of("cast_tiles_bf16").stream().map(KernelSignatures.Parameter::kind).toList());
         KernelSignatures attention = KernelSignatures.parse("attention.cu", source("attention.cu"));
         // attention_backward_dq(const float* dqAccum, u16* dq, long long count, float scale)

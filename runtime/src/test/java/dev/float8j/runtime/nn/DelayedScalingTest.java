@@ -17,11 +17,10 @@ import dev.float8j.runtime.Float8Tensor;
 import dev.float8j.runtime.Tensor;
 import dev.float8j.runtime.backend.Backend;
 import dev.float8j.runtime.backend.ReferenceBackend;
-import dev.float8j.runtime.backend.ScaledCast;
 import dev.float8j.runtime.backends.Backends;
 import dev.float8j.runtime.cpu.CpuBackend;
 import dev.float8j.runtime.debug.Site;
-import dev.float8j.runtime.quant.AmaxHistory;
+import dev.float8j.runtime.quant.HostAmaxHistory;
 import dev.float8j.runtime.quant.NonFiniteException;
 import dev.float8j.runtime.train.AdamW;
 import dev.float8j.runtime.train.MeanSquaredError;
@@ -56,8 +55,8 @@ class DelayedScalingTest {
     void theFirstCastScalesFromItsOwnAmaxAsCurrentScalingDoes() {
         for (Backend backend : new Backend[] {new ReferenceBackend(), new CpuBackend()}) {
             Tensor x = random(1, 3f);
-            Float8Tensor delayed = Quantize.quantizeDelayed(backend, x, SPEC, SITE, new AmaxHistory(SPEC.delayed()))
-                    .quantized();
+            Float8Tensor delayed = Quantize.quantizeDelayed(backend, x, SPEC, SITE,
+                    backend.newAmaxHistory(SPEC.delayed()));
             Float8Tensor current = new ReferenceBackend().quantize(x, SPEC.withDelayedScaling(null));
             assertArrayEquals(current.codes(), delayed.codes(), backend.name());
             assertArrayEquals(current.scales(), delayed.scales(), backend.name());
@@ -67,15 +66,16 @@ class DelayedScalingTest {
     @Test
     void laterCastsUseThePreviousAmaxSaturateBeyondItAndTheNextScaleAbsorbsTheGrowth() {
         Backend backend = new ReferenceBackend();
-        AmaxHistory history = new AmaxHistory(SPEC.delayed());
+        HostAmaxHistory history = new HostAmaxHistory(SPEC.delayed());
         Tensor small = random(2, 1f);
-        history.record(Quantize.quantizeDelayed(backend, small, SPEC, SITE, history).amax());
+        Quantize.quantizeDelayed(backend, small, SPEC, SITE, history);
+        history.commit();
 
         Tensor big = Tensor.of(scaled(small.toFloatArray(), 4f), 12, 20);
-        ScaledCast cast = Quantize.quantizeDelayed(backend, big, SPEC, SITE, history);
-        Float8Tensor q = cast.quantized();
-        assertEquals(4f * amax(small), cast.amax(), "the cast read its input's amax");
-        history.record(cast.amax());
+        Float8Tensor q = Quantize.quantizeDelayed(backend, big, SPEC, SITE, history);
+        assertEquals(amax(small), history.reducedAmax(), "the big cast's amax is pending, not yet recorded");
+        history.commit();
+        assertEquals(4f * amax(small), history.reducedAmax(), "the cast read its input's amax");
         float scale = 448f / amax(small);
         assertEquals(scale, q.scales()[0], "the scale comes from the last cast's amax");
         int saturated = 0;
@@ -90,7 +90,7 @@ class DelayedScalingTest {
             }
         }
         assertTrue(saturated > 0, "some of the grown tensor lies beyond the old range");
-        Float8Tensor next = Quantize.quantizeDelayed(backend, big, SPEC, SITE, history).quantized();
+        Float8Tensor next = Quantize.quantizeDelayed(backend, big, SPEC, SITE, history);
         assertEquals(448f / (4f * amax(small)), next.scales()[0], "the next scale absorbs the growth");
         assertArrayEquals(backend.quantize(big, SPEC.withDelayedScaling(null)).codes(), next.codes());
     }

@@ -13,7 +13,7 @@ import java.util.List;
 import java.util.Random;
 import org.junit.jupiter.api.Test;
 
-class AmaxHistoryTest {
+class HostAmaxHistoryTest {
 
     /** The reduction written out over a plain list of every amax recorded. */
     private static float expected(List<Float> all, DelayedScaling s) {
@@ -32,7 +32,7 @@ class AmaxHistoryTest {
         Random random = new Random(5);
         for (DelayedScaling s : List.of(DelayedScaling.maxOfLast(1), DelayedScaling.maxOfLast(4),
                 DelayedScaling.maxOfLast(16), new DelayedScaling(3, DelayedScaling.AmaxReduction.MOST_RECENT))) {
-            AmaxHistory history = new AmaxHistory(s);
+            HostAmaxHistory history = new HostAmaxHistory(s);
             List<Float> all = new ArrayList<>();
             assertTrue(history.isEmpty());
             for (int i = 0; i < 50; i++) {
@@ -47,7 +47,7 @@ class AmaxHistoryTest {
 
     @Test
     void theScaleIsFmaxOverTheReducedAmax() {
-        AmaxHistory history = new AmaxHistory(DelayedScaling.maxOfLast(2));
+        HostAmaxHistory history = new HostAmaxHistory(DelayedScaling.maxOfLast(2));
         history.record(2f);
         history.record(0.5f);
         QuantSpec e4m3 = QuantSpec.of(Fp8Format.E4M3FN, ScalingGranularity.TENSORWISE, 1);
@@ -59,10 +59,24 @@ class AmaxHistoryTest {
 
     @Test
     void refusesAnEmptyHistoryAndBadAmaxes() {
-        AmaxHistory history = new AmaxHistory(DelayedScaling.maxOfLast(2));
+        HostAmaxHistory history = new HostAmaxHistory(DelayedScaling.maxOfLast(2));
         assertThrows(IllegalStateException.class, history::reducedAmax);
         assertThrows(IllegalArgumentException.class, () -> history.record(Float.NaN));
         assertThrows(IllegalArgumentException.class, () -> history.record(-1f));
         assertTrue(history.isEmpty(), "a refused amax is not recorded");
+    }
+
+    @Test
+    void commitRecordsThePendingAmaxOnceAndNothingElse() {
+        HostAmaxHistory history = new HostAmaxHistory(DelayedScaling.maxOfLast(4));
+        assertThrows(IllegalStateException.class, history::commit, "nothing pending yet");
+        history.setPending(3f);
+        assertTrue(history.isEmpty(), "a pending amax is not recorded before commit");
+        history.setPending(2f);  // a failed call's amax is replaced by the next cast's
+        history.commit();
+        assertEquals(2f, history.reducedAmax());
+        assertThrows(IllegalStateException.class, history::commit, "the pending amax was recorded once");
+        assertThrows(IllegalArgumentException.class, () -> history.setPending(Float.POSITIVE_INFINITY));
+        assertEquals(2f, history.reducedAmax());
     }
 }
