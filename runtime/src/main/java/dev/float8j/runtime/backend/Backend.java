@@ -10,6 +10,7 @@ import dev.float8j.runtime.ops.ReferenceModelOps;
 import dev.float8j.runtime.quant.AmaxHistory;
 import dev.float8j.runtime.quant.HostAmaxHistory;
 import dev.float8j.runtime.quant.Scales;
+import java.util.List;
 
 /**
  * The operations a linear layer's forward and backward passes need, for one kind of hardware.
@@ -88,17 +89,39 @@ public interface Backend {
      * @throws dev.float8j.runtime.quant.NonFiniteException if x holds NaN or Inf
      */
     default Float8Tensor quantizeDelayed(Tensor x, QuantSpec spec, AmaxHistory history) {
-        HostAmaxHistory h = HostAmaxHistory.of(history);
-        ScaledCast cast;
-        if (h.isEmpty()) {
-            ScaledCast probe = quantizeWithScale(x, spec, 1f);
+        return hostDelayedCasts(x, List.of(spec), HostAmaxHistory.of(history))[0];
+    }
+
+    /**
+     * x quantized along both axes (element 0 along axis 1 under alongColumns, element 1 along axis 0 under alongRows),
+     * both tensorwise with delayed scaling, from one history and reading x once: a tensorwise scale does not depend on
+     * the axis, so the amax history of one tensor serves both copies. As {@link #quantizeDelayed} otherwise.
+     */
+    default Float8Tensor[] quantizeBothAxesDelayed(Tensor x, QuantSpec alongColumns, QuantSpec alongRows,
+            AmaxHistory history) {
+        return hostDelayedCasts(x, List.of(alongColumns.withAxis(1), alongRows.withAxis(0)), HostAmaxHistory.of(history));
+    }
+
+    /** The host's delayed casts of x under each spec, one scale per spec from history (or x's own amax), one amax. */
+    private Float8Tensor[] hostDelayedCasts(Tensor x, List<QuantSpec> specs, HostAmaxHistory history) {
+        float ownAmax = 0f;
+        if (history.isEmpty()) {
+            ScaledCast probe = quantizeWithScale(x, specs.get(0), 1f);
             release(probe.quantized());
-            cast = quantizeWithScale(x, spec, Scales.scale(probe.amax(), spec.format(), spec.powerOfTwoScales()));
-        } else {
-            cast = quantizeWithScale(x, spec, h.scale(spec));
+            ownAmax = probe.amax();
         }
-        h.setPending(cast.amax());
-        return cast.quantized();
+        Float8Tensor[] out = new Float8Tensor[specs.size()];
+        float amax = 0f;
+        for (int i = 0; i < out.length; i++) {
+            QuantSpec spec = specs.get(i);
+            float scale = history.isEmpty() ? Scales.scale(ownAmax, spec.format(), spec.powerOfTwoScales())
+                    : history.scale(spec);
+            ScaledCast cast = quantizeWithScale(x, spec, scale);
+            out[i] = cast.quantized();
+            amax = cast.amax();
+        }
+        history.setPending(amax);
+        return out;
     }
 
     /** The F32 tensor that q stands for: decode(code) / scale, element by element. */

@@ -305,6 +305,19 @@ public final class CudaBackend implements Backend {
      */
     @Override
     public Float8Tensor quantizeDelayed(Tensor x, QuantSpec spec, AmaxHistory history) {
+        Float8Tensor[] both = delayedCasts(x, spec.axis() == 1 ? spec : null, spec.axis() == 0 ? spec : null, history);
+        return both[spec.axis() == 1 ? 0 : 1];
+    }
+
+    /** On the GPU as {@link #quantizeDelayed}: one pass writes both copies and reports the amax. */
+    @Override
+    public Float8Tensor[] quantizeBothAxesDelayed(Tensor x, QuantSpec alongColumns, QuantSpec alongRows,
+            AmaxHistory history) {
+        return delayedCasts(x, alongColumns, alongRows, history);
+    }
+
+    /** The delayed casts of x along 1 and/or 0 (null: not wanted), as host or device tensors as x is. */
+    private Float8Tensor[] delayedCasts(Tensor x, QuantSpec alongColumns, QuantSpec alongRows, AmaxHistory history) {
         if (!canUse(history)) {
             throw new IllegalArgumentException("the cuda backend's delayed cast needs an amax history it made on this"
                     + " GPU (newAmaxHistory), got " + history);
@@ -312,21 +325,33 @@ public final class CudaBackend implements Backend {
         DeviceAmaxHistory h = (DeviceAmaxHistory) history;
         if (x.isOnDevice()) {
             try {
-                return memory.resident(delayedCast(DeviceMemory.deviceView(x), spec, h, ProducerMaxima.knownAmax(x)),
-                        x.dtype(), x.shape());
+                DeviceFloat8[] q = delayedCasts(DeviceMemory.deviceView(x), alongColumns, alongRows, h,
+                        ProducerMaxima.knownAmax(x));
+                return new Float8Tensor[] {q[0] == null ? null : memory.resident(q[0], x.dtype(), x.shape()),
+                        q[1] == null ? null : memory.resident(q[1], x.dtype(), x.shape())};
             } finally {
                 Reference.reachabilityFence(x);
             }
         }
-        checkFinite(x, spec);
-        try (DeviceTensor d = memory.upload(x); DeviceFloat8 q = delayedCast(d, spec, h, null)) {
-            return casts.downloadFloat8(q, x.dtype(), x.shape());
+        checkFinite(x, alongColumns != null ? alongColumns : alongRows);
+        try (DeviceTensor d = memory.upload(x)) {
+            DeviceFloat8[] q = delayedCasts(d, alongColumns, alongRows, h, null);
+            Float8Tensor[] out = new Float8Tensor[2];
+            for (int i = 0; i < 2; i++) {
+                if (q[i] != null) {
+                    try (DeviceFloat8 copy = q[i]) {
+                        out[i] = casts.downloadFloat8(copy, x.dtype(), x.shape());
+                    }
+                }
+            }
+            return out;
         }
     }
 
-    private DeviceFloat8 delayedCast(DeviceTensor x, QuantSpec spec, DeviceAmaxHistory h, DeviceBuffer knownAmax) {
+    private DeviceFloat8[] delayedCasts(DeviceTensor x, QuantSpec alongColumns, QuantSpec alongRows,
+            DeviceAmaxHistory h, DeviceBuffer knownAmax) {
         DeviceBuffer scaleAmax = h.isEmpty() ? null : h.prepareScale(casts);
-        return casts.quantizeDelayed(x, spec, scaleAmax, knownAmax, h.pendingWord());
+        return casts.quantizeDelayed(x, alongColumns, alongRows, scaleAmax, knownAmax, h.pendingWord());
     }
 
     @Override

@@ -294,19 +294,22 @@ final class CudaCasts {
     }
 
     /**
-     * x quantized tensorwise along spec's axis with the scale of the amax in the device word scaleAmax (float bits),
-     * reporting x's own absolute maximum into amaxOut, a zeroed device word, in the same pass: a delayed-scaling cast,
-     * whose scale comes from earlier casts' amaxes. With scaleAmax null it scales from x's own amax, as current
-     * scaling does (from knownAmax, x's producer's report, where that is not null; else from an amax pass).
+     * x quantized tensorwise along axis 1 (alongColumns) and/or axis 0 (alongRows; either may be null) in one pass,
+     * with the scale of the amax in the device word scaleAmax (float bits), reporting x's own absolute maximum into
+     * amaxOut, a zeroed device word: a delayed-scaling cast, whose scale comes from earlier casts' amaxes. With
+     * scaleAmax null it scales from x's own amax, as current scaling does (from knownAmax, x's producer's report, where
+     * that is not null; else from an amax pass). Element 0 is the along-1 copy, element 1 the along-0 copy.
      */
-    DeviceFloat8 quantizeDelayed(DeviceTensor x, QuantSpec spec, DeviceBuffer scaleAmax, DeviceBuffer knownAmax,
-            long amaxOut) {
-        if (spec.granularity() != ScalingGranularity.TENSORWISE) {
-            throw new IllegalArgumentException("delayed scaling is tensorwise (one amax a cast), not " + spec);
+    DeviceFloat8[] quantizeDelayed(DeviceTensor x, QuantSpec alongColumns, QuantSpec alongRows, DeviceBuffer scaleAmax,
+            DeviceBuffer knownAmax, long amaxOut) {
+        for (QuantSpec spec : new QuantSpec[] {alongColumns, alongRows}) {
+            if (spec != null && spec.granularity() != ScalingGranularity.TENSORWISE) {
+                throw new IllegalArgumentException("delayed scaling is tensorwise (one amax a cast), not " + spec);
+            }
         }
-        DeviceFloat8[] out = cast(hpSource(x), x.toString(), x.rows(), x.cols(), spec.axis() == 1 ? spec : null,
-                spec.axis() == 0 ? spec : null, null, scaleAmax != null ? scaleAmax : knownAmax, 0L, amaxOut);
-        return out[spec.axis() == 1 ? 0 : 1];
+        return cast(hpSource(x), x.toString(), x.rows(), x.cols(), alongColumns == null ? null : alongColumns.withAxis(1),
+                alongRows == null ? null : alongRows.withAxis(0), null, scaleAmax != null ? scaleAmax : knownAmax, 0L,
+                amaxOut);
     }
 
     /** Writes into out the amax a delayed cast scales from (see amax_history_reduce in cast.cu). */

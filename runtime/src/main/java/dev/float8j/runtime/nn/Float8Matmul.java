@@ -67,6 +67,14 @@ public final class Float8Matmul {
     /** Per site (as {@link #sites}), the amaxes of its delayed-scaling casts; null where it scales currently. */
     private final AmaxHistory[] amaxHistories = new AmaxHistory[Gemm.values().length * OPERANDS];
     /**
+     * Per tensor cast along both axes in one pass under delayed scaling (x in forward, dY in backward), the one history
+     * both its sites share: a tensorwise scale does not depend on the axis. Kept apart from the per-site histories,
+     * whose casts may run in another call (and would then record the tensor's amax twice a step in a shared one).
+     */
+    private final AmaxHistory[] pairHistories = new AmaxHistory[2];
+    private static final int PAIR_INPUT = 0;
+    private static final int PAIR_GRAD_OUTPUT = 1;
+    /**
      * The histories this call's delayed casts left an amax pending in, committed when the call succeeds, so that a
      * call that fails leaves every history as it was.
      */
@@ -213,11 +221,17 @@ public final class Float8Matmul {
             Float8Tensor xq;
             SavedTensor save = null;
             boolean bothAxesInForward = bothAxesInForward(backend, saving);
-            if (saving == Float8Plan.SavedInput.BOTH_AXES_COPY
+            boolean bothDelayedAlike = delayedAlike(output.first(), plan.gradWeight().second());
+            if (saving == Float8Plan.SavedInput.BOTH_AXES_COPY && !bothDelayedAlike
                     && (output.first().delayed() != null || plan.gradWeight().second().delayed() != null)) {
-                // a delayed operand keeps its own amax history, so each axis is cast on its own
+                // one operand delayed and the other not, or delayed otherwise: each axis is cast on its own
                 xq = cast(backend, x, output.first(), Gemm.OUTPUT, Operand.INPUT);
                 save = SavedTensor.fp8(cast(backend, x, plan.gradWeight().second(), Gemm.GRAD_WEIGHT, Operand.INPUT));
+            } else if ((saving == Float8Plan.SavedInput.BOTH_AXES_COPY || bothAxesInForward) && bothDelayedAlike) {
+                Float8Tensor[] casts = castBothAxesDelayed(backend, x, output.first(), site(Gemm.OUTPUT, Operand.INPUT),
+                        plan.gradWeight().second(), site(Gemm.GRAD_WEIGHT, Operand.INPUT), PAIR_INPUT);
+                xq = casts[0];
+                save = SavedTensor.fp8(casts[1]);
             } else if (saving == Float8Plan.SavedInput.BOTH_AXES_COPY || bothAxesInForward) {
                 Site columns = site(Gemm.OUTPUT, Operand.INPUT);
                 Site rows = site(Gemm.GRAD_WEIGHT, Operand.INPUT);
@@ -309,12 +323,18 @@ public final class Float8Matmul {
             boolean gradWeightFp8 = s.isFp8() || gradWeight.fp8() && Float8Debug.fp8Enabled(module, Gemm.GRAD_WEIGHT);
 
             // every operand is quantized (and so checked for NaN and Inf) before any state changes
-            Float8Tensor[] dYBothAxes = gradInputFp8 && gradWeight.fp8()
+            boolean dYBothAxesOnce = gradInputFp8 && gradWeight.fp8()
                     && gradInput.first().granularity() == gradWeight.first().granularity()
-                    && Float8Debug.fp8Enabled(module, Gemm.GRAD_WEIGHT)
-                    && gradInput.first().delayed() == null && gradWeight.first().delayed() == null
-                    ? Quantize.quantizeBothAxes(backend, gradOutput, gradInput.first(), site(Gemm.GRAD_INPUT, Operand.GRAD_OUTPUT),
-                            gradWeight.first(), site(Gemm.GRAD_WEIGHT, Operand.GRAD_OUTPUT))
+                    && Float8Debug.fp8Enabled(module, Gemm.GRAD_WEIGHT);
+            Site dYColumns = site(Gemm.GRAD_INPUT, Operand.GRAD_OUTPUT);
+            Site dYRows = site(Gemm.GRAD_WEIGHT, Operand.GRAD_OUTPUT);
+            Float8Tensor[] dYBothAxes = !dYBothAxesOnce ? null
+                    : delayedAlike(gradInput.first(), gradWeight.first())
+                    ? castBothAxesDelayed(backend, gradOutput, gradInput.first(), dYColumns, gradWeight.first(), dYRows,
+                            PAIR_GRAD_OUTPUT)
+                    : gradInput.first().delayed() == null && gradWeight.first().delayed() == null
+                    ? Quantize.quantizeBothAxes(backend, gradOutput, gradInput.first(), dYColumns, gradWeight.first(),
+                            dYRows)
                     : null;
             Float8Tensor dYForGradWeight = !gradWeightFp8 ? null : dYBothAxes != null ? dYBothAxes[1]
                     : cast(backend, gradOutput, gradWeight.first(), Gemm.GRAD_WEIGHT, Operand.GRAD_OUTPUT);
@@ -462,7 +482,8 @@ public final class Float8Matmul {
         boolean castInBackward = saving == Float8Plan.SavedInput.HIGH_PRECISION && plannedSave == saving
                 && plan.gradWeight().fp8() && forward.granularity() == backward.granularity();
         return (saving == Float8Plan.SavedInput.FORWARD_FP8_TRANSPOSED || castInBackward)
-                && backend.prefersBothAxesCasts() && forward.delayed() == null && backward.delayed() == null
+                && backend.prefersBothAxesCasts()
+                && (forward.delayed() == null && backward.delayed() == null || delayedAlike(forward, backward))
                 && !Quantize.observed(site(Gemm.OUTPUT, Operand.INPUT))
                 && !Quantize.observed(site(Gemm.GRAD_WEIGHT, Operand.INPUT));
     }
@@ -558,8 +579,29 @@ public final class Float8Matmul {
             amaxHistories[at] = history;
         }
         Float8Tensor q = Quantize.quantizeDelayed(backend, x, spec, site, history);
-        castHistories.add(history);
+        pendingIn(history);
         return q;
+    }
+
+    /** Whether one tensor's two casts are both delayed, alike: one history and one pass then serve both. */
+    private static boolean delayedAlike(QuantSpec a, QuantSpec b) {
+        return a.delayed() != null && a.delayed().equals(b.delayed());
+    }
+
+    /**
+     * x cast along both axes in one pass under delayed scaling (a along 1 at columnsSite, b along 0 at rowsSite), from
+     * the history of the pair (PAIR_INPUT or PAIR_GRAD_OUTPUT) both sites share.
+     */
+    private Float8Tensor[] castBothAxesDelayed(Backend backend, Tensor x, QuantSpec a, Site columnsSite, QuantSpec b,
+            Site rowsSite, int pair) {
+        AmaxHistory history = pairHistories[pair];
+        if (history == null || !history.scaling().equals(a.delayed()) || !backend.canUse(history)) {
+            history = backend.newAmaxHistory(a.delayed());
+            pairHistories[pair] = history;
+        }
+        Float8Tensor[] both = Quantize.quantizeBothAxesDelayed(backend, x, a, columnsSite, b, rowsSite, history);
+        pendingIn(history);
+        return both;
     }
 
     /** Fails when a supplied FP8 weight came without W's high-precision value and the call needs that value. */
@@ -610,6 +652,13 @@ public final class Float8Matmul {
     private void enter() {
         guard.enter();
         castHistories.clear();
+    }
+
+    /** Notes that a cast of this call left an amax pending in history (each history committed once). */
+    private void pendingIn(AmaxHistory history) {
+        if (!castHistories.contains(history)) {
+            castHistories.add(history);
+        }
     }
 
     /** Records the amaxes this call's delayed casts read in their histories: the call has succeeded. */

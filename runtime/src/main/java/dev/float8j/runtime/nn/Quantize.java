@@ -47,6 +47,23 @@ public final class Quantize {
         return q;
     }
 
+    /**
+     * x quantized along both axes with delayed scaling from one history (see {@link Backend#quantizeBothAxesDelayed});
+     * element 0 is along axis 1 (site alongColumns), element 1 along axis 0.
+     */
+    public static Float8Tensor[] quantizeBothAxesDelayed(Backend backend, Tensor x, QuantSpec alongColumns,
+            Site columnsSite, QuantSpec alongRows, Site rowsSite, AmaxHistory history) {
+        Float8Tensor[] both;
+        try {
+            both = backend.quantizeBothAxesDelayed(x, alongColumns, alongRows, history);
+        } catch (NonFiniteException e) {
+            throw named(e, columnsSite);
+        }
+        notifyObserver(columnsSite, x, both[0], backend);
+        notifyObserver(rowsSite, x, both[1], backend);
+        return both;
+    }
+
     /** Requantizes an FP8 tensor under spec (see {@link Backend#requantize}); observers see its dequantized input. */
     public static Float8Tensor requantize(Backend backend, Float8Tensor q, QuantSpec spec, Site site) {
         Float8Tensor r = backend.requantize(q, spec);

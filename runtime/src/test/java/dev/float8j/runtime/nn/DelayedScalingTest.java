@@ -5,6 +5,7 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
+import dev.float8j.annotations.Backward;
 import dev.float8j.plan.DelayedScaling;
 import dev.float8j.plan.Float8Plan;
 import dev.float8j.plan.Float8Recipes;
@@ -20,10 +21,13 @@ import dev.float8j.runtime.backend.ReferenceBackend;
 import dev.float8j.runtime.backends.Backends;
 import dev.float8j.runtime.cpu.CpuBackend;
 import dev.float8j.runtime.debug.Site;
+import dev.float8j.runtime.quant.AmaxHistory;
 import dev.float8j.runtime.quant.HostAmaxHistory;
 import dev.float8j.runtime.quant.NonFiniteException;
 import dev.float8j.runtime.train.AdamW;
 import dev.float8j.runtime.train.MeanSquaredError;
+import java.util.ArrayList;
+import java.util.List;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.Test;
 
@@ -150,6 +154,69 @@ class DelayedScalingTest {
         Tensor target = Tensor.of(Init.normal(16 * 8, 1f), 16, 8);
         try (GradMode.Scope none = GradMode.disabled()) {
             return new MeanSquaredError().forward(net.forward(x), target);
+        }
+    }
+
+    /**
+     * One history for both axes of a tensor, cast in one pass, gives each copy what a cast along that axis alone with
+     * its own history gives, cast after cast (the histories record the same amaxes), E4M3 along 1 beside E5M2 along 0.
+     */
+    @Test
+    void bothAxesFromOneHistoryMatchEachAxisFromItsOwn() {
+        QuantSpec columns = SPEC;
+        QuantSpec rows = QuantSpec.of(Fp8Format.E5M2, ScalingGranularity.TENSORWISE, 0)
+                .withDelayedScaling(DelayedScaling.maxOfLast(16));
+        float[] scales = {1f, 4f, 0.5f, 8f};
+        for (Backend backend : new Backend[] {new ReferenceBackend(), new CpuBackend()}) {
+            AmaxHistory shared = backend.newAmaxHistory(SPEC.delayed());
+            AmaxHistory alongColumns = backend.newAmaxHistory(SPEC.delayed());
+            AmaxHistory alongRows = backend.newAmaxHistory(SPEC.delayed());
+            for (int step = 0; step < scales.length; step++) {
+                Tensor x = random(80 + step, scales[step]);
+                Float8Tensor[] both = backend.quantizeBothAxesDelayed(x, columns, rows, shared);
+                Float8Tensor one = backend.quantizeDelayed(x, columns, alongColumns);
+                Float8Tensor other = backend.quantizeDelayed(x, rows, alongRows);
+                String what = backend.name() + " cast " + step;
+                assertArrayEquals(one.codes(), both[0].codes(), what + " along 1");
+                assertArrayEquals(one.scales(), both[0].scales(), what + " along 1");
+                assertArrayEquals(other.codes(), both[1].codes(), what + " along 0");
+                assertArrayEquals(other.scales(), both[1].scales(), what + " along 0");
+                shared.commit();
+                alongColumns.commit();
+                alongRows.commit();
+            }
+        }
+    }
+
+    /**
+     * Every backward policy casts x and dY with the same delayed scales, whether each axis has its own history or one
+     * history serves both axes of a tensor cast in one pass (BOTH_AXES_COPY): the same amaxes are recorded either way,
+     * so outputs and gradients agree bit for bit over steps whose inputs grow and shrink.
+     */
+    @Test
+    void everyBackwardPolicyGivesTheSameBitsUnderDelayedScaling() {
+        Backends.use(new ReferenceBackend());
+        float[] scales = {1f, 4f, 0.5f, 8f};
+        List<float[]> reference = null;
+        for (Backward policy : Backward.values()) {
+            Float8Plan plan = Float8Recipes.named("tensorwise_delayed").withBackward(policy);
+            Init.seed(51);
+            Float8Linear layer = new Float8Linear(20, 12, plan);
+            List<float[]> results = new ArrayList<>();
+            for (int step = 0; step < scales.length; step++) {
+                results.add(layer.forward(random(60 + step, scales[step])).toFloatArray());
+                Init.seed(70 + step);
+                Tensor dy = Tensor.of(Init.normal(12 * 12, 0.1f * scales[step]), 12, 12);
+                results.add(layer.backward(dy).toFloatArray());
+                results.add(layer.weight().grad().toFloatArray());
+            }
+            if (reference == null) {
+                reference = results;
+            } else {
+                for (int i = 0; i < results.size(); i++) {
+                    assertArrayEquals(reference.get(i), results.get(i), policy + ", result " + i);
+                }
+            }
         }
     }
 
