@@ -3,6 +3,7 @@ package dev.float8j.benchmarks.cuda;
 import dev.float8j.annotations.Backward;
 import dev.float8j.annotations.Recipe;
 import dev.float8j.plan.Float8Plan;
+import dev.float8j.plan.Float8Recipes;
 import dev.float8j.plan.Fp8Format;
 import dev.float8j.plan.Gemm;
 import dev.float8j.plan.Operand;
@@ -63,6 +64,11 @@ public final class GpuLinearBenchmark {
         GpuLinearBenchmark bench = new GpuLinearBenchmark(cuda, options.contains("--fast-accum-all"));
         System.out.println("# device: " + cuda.deviceName() + ", fast accumulation: output gemm"
                 + (bench.fastAccumAll ? " and backward gemms" : " only"));
+        if (options.contains("--delayed-only")) {
+            bench.delayedScaling(16384, 8192, 8192);
+            bench.delayedScaling(16384, 4096, 14336);
+            return;
+        }
         if (options.contains("--layer-only")) {
             bench.layerOnDevice(16384, 8192, 8192);
             bench.weightCastReuse(16384, 8192, 8192);
@@ -94,6 +100,8 @@ public final class GpuLinearBenchmark {
         bench.layerOnDevice(16384, 8192, 8192);
         System.out.println();
         bench.weightCastReuse(16384, 8192, 8192);
+        System.out.println();
+        bench.delayedScaling(16384, 8192, 8192);
         System.out.println("# allocator: " + cuda.allocator().driverAllocations() + " driver allocations, "
                 + cuda.allocator().bytesInUse() + " bytes in use at the end");
     }
@@ -390,6 +398,47 @@ public final class GpuLinearBenchmark {
             }
         } finally {
             Backends.use(previous);
+        }
+    }
+
+    /**
+     * Float8Linear's forward+backward on device tensors under tensorwise scaling, current against delayed
+     * ({@code tensorwise_delayed}: the scale from the amax history on the GPU, so each cast reads its input once where
+     * current scaling reads it for its amax first), per backward policy, timed alternately in one run. The inputs
+     * come from outside the layer, so no producer reports their amax: the case delayed scaling is for. The prediction,
+     * per step at M=16384, K=N=8192: one read fewer of x and of dY (BF16, 268 MB each) and two of W (F32, 268 MB,
+     * cast in forward and again in backward), about 1.1 GB or 0.35 ms at 3 TB/s, some 6% of the FP8 step.
+     */
+    private void delayedScaling(int m, int k, int n) {
+        System.out.println("# tensorwise scaling, current against delayed: Float8Linear forward+backward on device tensors"
+                + " (F32 master weight, BF16 x and dY)");
+        System.out.println("policy,M,K,N,current_ms,delayed_ms,current_over_delayed");
+        Backend previous = Backends.current();
+        Backends.use(cuda);
+        try (DeviceTensor x = randomBf16(m, k, 1f, 31); DeviceTensor dy = randomBf16(m, n, 1e-3f, 33)) {
+            Tensor xOnDevice = cuda.toDevice(cuda.download(x));
+            Tensor dyOnDevice = cuda.toDevice(cuda.download(dy));
+            for (Backward policy : new Backward[] {Backward.KEEP_HIGH_PRECISION, Backward.BOTH_AXES}) {
+                Float8Linear current = new Float8Linear(k, n, Float8Plan.tensorwise().withBackward(policy));
+                Float8Linear delayed = new Float8Linear(k, n,
+                        Float8Recipes.named("tensorwise_delayed").withBackward(policy));
+                current.moveTo(cuda);
+                delayed.moveTo(cuda);
+                double[] ms = timeAlternating(() -> layerStep(current, xOnDevice, dyOnDevice),
+                        () -> layerStep(delayed, xOnDevice, dyOnDevice));
+                System.out.printf("%s,%d,%d,%d,%.3f,%.3f,%.3f%n", policy, m, k, n, ms[0], ms[1], ms[0] / ms[1]);
+            }
+        } finally {
+            Backends.use(previous);
+        }
+    }
+
+    /** One forward+backward of layer in a device scope, its gradient zeroed first. */
+    private void layerStep(Float8Linear layer, Tensor x, Tensor dy) {
+        try (DeviceScope step = cuda.openScope()) {
+            layer.zeroGrad();
+            layer.forward(x);
+            layer.backward(dy);
         }
     }
 
