@@ -54,8 +54,8 @@ final class DeviceAmaxHistory implements AmaxHistory {
     }
 
     /**
-     * Queues the reduction of the recorded amaxes into the word the next cast scales from, and zeroes the word that
-     * cast reports its own amax into: the two words, for {@link CudaCasts#quantizeDelayed}. The ring must not be empty.
+     * Queues the reduction of the recorded amaxes into the word the next cast scales from, and returns that word, for
+     * {@link CudaCasts#quantizeDelayed}. The ring must not be empty.
      */
     DeviceBuffer prepareScale(CudaCasts casts) {
         if (isEmpty()) {
