@@ -1,31 +1,26 @@
 package dev.float8j.runtime.cuda;
 
 import dev.float8j.plan.DelayedScaling;
-import dev.float8j.runtime.quant.AmaxHistory;
+import dev.float8j.runtime.quant.RingAmaxHistory;
 import java.lang.ref.Cleaner;
 
 /**
  * An amax history in GPU memory, so that a delayed cast takes its scale with nothing read by the host: the recorded
  * amaxes (a ring of historyLength words), the amax the next cast scales from (reduced from the ring by a kernel queued
  * before the cast), and the amax the last cast read, pending until {@link #commit} copies it into the ring. The host
- * keeps only the counts: how many amaxes are recorded and where the next goes.
+ * keeps only the counts (RingAmaxHistory).
  */
-final class DeviceAmaxHistory implements AmaxHistory {
+final class DeviceAmaxHistory extends RingAmaxHistory {
     private static final Cleaner CLEANER = Cleaner.create();
 
     private final CudaContext cuda;
-    private final DelayedScaling scaling;
     private final DeviceBuffer ring;
     private final DeviceBuffer reduced;
     private final DeviceBuffer pending;
-    private int recorded;
-    /** Where the next amax goes. */
-    private int next;
-    private boolean amaxPending;
 
     DeviceAmaxHistory(CudaContext cuda, DeviceMemory memory, DelayedScaling scaling) {
+        super(scaling);
         this.cuda = cuda;
-        this.scaling = scaling;
         this.ring = memory.zeroedWords(scaling.historyLength());
         this.reduced = memory.zeroedWords(1);
         this.pending = memory.zeroedWords(1);
@@ -43,16 +38,6 @@ final class DeviceAmaxHistory implements AmaxHistory {
         return cuda == context;
     }
 
-    @Override
-    public DelayedScaling scaling() {
-        return scaling;
-    }
-
-    @Override
-    public boolean isEmpty() {
-        return recorded == 0;
-    }
-
     /**
      * Queues the reduction of the recorded amaxes into the word the next cast scales from, and returns that word, for
      * {@link CudaCasts#quantizeDelayed}. The ring must not be empty.
@@ -61,32 +46,20 @@ final class DeviceAmaxHistory implements AmaxHistory {
         if (isEmpty()) {
             throw new IllegalStateException("no amax recorded yet: the first cast scales from its own amax");
         }
-        int newest = scaling.reduction() == DelayedScaling.AmaxReduction.MOST_RECENT
-                ? (next - 1 + scaling.historyLength()) % scaling.historyLength() : -1;
-        casts.reduceAmaxHistory(ring.pointer(), recorded, newest, reduced.pointer());
+        int newest = scaling().reduction() == DelayedScaling.AmaxReduction.MOST_RECENT ? newest() : -1;
+        casts.reduceAmaxHistory(ring.pointer(), recorded(), newest, reduced.pointer());
         return reduced;
     }
 
     /** The zeroed word the cast about to be queued reports its amax into; it is pending until {@link #commit}. */
     long pendingWord() {
         cuda.driver.memset32(pending.pointer(), 0, 1, cuda.stream);
-        amaxPending = true;
+        markPending();
         return pending.pointer();
     }
 
     @Override
-    public void commit() {
-        if (!amaxPending) {
-            throw new IllegalStateException("no delayed cast has left an amax to record in " + this);
-        }
-        cuda.driver.copyOnDevice(ring.pointer() + 4L * next, pending.pointer(), 4, cuda.stream);
-        next = (next + 1) % scaling.historyLength();
-        recorded = Math.min(recorded + 1, scaling.historyLength());
-        amaxPending = false;
-    }
-
-    @Override
-    public String toString() {
-        return "GPU amax history (" + scaling + ", " + recorded + " recorded)";
+    protected void storePending(int slot) {
+        cuda.driver.copyOnDevice(ring.pointer() + 4L * slot, pending.pointer(), 4, cuda.stream);
     }
 }

@@ -7,17 +7,13 @@ import dev.float8j.plan.QuantSpec;
  * An {@link AmaxHistory} in host memory, for the backends that cast on the host: the amaxes as floats, the scale
  * they give the next cast computed here as current scaling computes it from a tensor's own amax.
  */
-public final class HostAmaxHistory implements AmaxHistory {
-    private final DelayedScaling scaling;
+public final class HostAmaxHistory extends RingAmaxHistory {
     private final float[] amaxes;
-    private int recorded;
-    /** Where the next amax goes. */
-    private int next;
-    /** The amax of the last cast, until commit records it; NaN: none. */
-    private float pending = Float.NaN;
+    /** The amax of the last cast, until commit records it. */
+    private float pending;
 
     public HostAmaxHistory(DelayedScaling scaling) {
-        this.scaling = scaling;
+        super(scaling);
         this.amaxes = new float[scaling.historyLength()];
     }
 
@@ -30,43 +26,24 @@ public final class HostAmaxHistory implements AmaxHistory {
                 + ": make it with this backend's newAmaxHistory");
     }
 
-    @Override
-    public DelayedScaling scaling() {
-        return scaling;
-    }
-
-    @Override
-    public boolean isEmpty() {
-        return recorded == 0;
-    }
-
     /** Records a cast's amax, dropping the oldest once the history is full. */
     public void record(float amax) {
-        checkAmax(amax);
-        amaxes[next] = amax;
-        next = (next + 1) % amaxes.length;
-        recorded = Math.min(recorded + 1, amaxes.length);
+        setPending(amax);
+        commit();
     }
 
     /** Holds amax, read by a cast made with this history, until {@link #commit} records it. */
     public void setPending(float amax) {
-        checkAmax(amax);
-        pending = amax;
-    }
-
-    @Override
-    public void commit() {
-        if (Float.isNaN(pending)) {
-            throw new IllegalStateException("no delayed cast has left an amax to record in " + this);
-        }
-        record(pending);
-        pending = Float.NaN;
-    }
-
-    private static void checkAmax(float amax) {
         if (!(amax >= 0f && amax <= Float.MAX_VALUE)) {
             throw new IllegalArgumentException("an amax is finite and not negative, got " + amax);
         }
+        pending = amax;
+        markPending();
+    }
+
+    @Override
+    protected void storePending(int slot) {
+        amaxes[slot] = pending;
     }
 
     /** The history reduced to one amax (MAX over what is recorded, or the most recent). */
@@ -74,11 +51,11 @@ public final class HostAmaxHistory implements AmaxHistory {
         if (isEmpty()) {
             throw new IllegalStateException("no amax recorded yet");
         }
-        if (scaling.reduction() == DelayedScaling.AmaxReduction.MOST_RECENT) {
-            return amaxes[(next - 1 + amaxes.length) % amaxes.length];
+        if (scaling().reduction() == DelayedScaling.AmaxReduction.MOST_RECENT) {
+            return amaxes[newest()];
         }
         float max = 0f;
-        for (int i = 0; i < recorded; i++) {
+        for (int i = 0; i < recorded(); i++) {
             max = Math.max(max, amaxes[i]);
         }
         return max;
@@ -87,10 +64,5 @@ public final class HostAmaxHistory implements AmaxHistory {
     /** The scale of the next cast under spec: from {@link #reducedAmax()}, power of two if spec says so. */
     public float scale(QuantSpec spec) {
         return Scales.scale(reducedAmax(), spec.format(), spec.powerOfTwoScales());
-    }
-
-    @Override
-    public String toString() {
-        return "host amax history (" + scaling + ", " + recorded + " recorded)";
     }
 }
