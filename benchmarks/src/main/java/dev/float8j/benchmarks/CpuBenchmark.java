@@ -3,6 +3,7 @@ package dev.float8j.benchmarks;
 import dev.float8j.plan.Fp8Format;
 import dev.float8j.plan.QuantSpec;
 import dev.float8j.plan.ScalingGranularity;
+import dev.float8j.runtime.DType;
 import dev.float8j.runtime.Float8Tensor;
 import dev.float8j.runtime.Tensor;
 import dev.float8j.runtime.cpu.CpuBackend;
@@ -38,9 +39,10 @@ import jdk.incubator.vector.VectorSpecies;
  * {@code --peer=torch} also times PyTorch's CPU matmul for every size (rows with op {@code torch_mm}, granularity
  * F32 and BF16, against the FMA ceiling like the gemm rows); it needs the classes of the {@code torch-peer}
  * Maven profile on the classpath, which {@code benchmarks/cpu.sh --peer=torch} builds and adds.
- * {@code --onednn} also times every FP8 gemm through the CPU backend's oneDNN BF16 matmul path (rows with op
- * {@code gemm_onednn}), its samples taken alternately with the same gemm on the Vector API path and the ceiling, so
- * the two gemm rows of a case are comparable; it needs oneDNN (the {@code org.bytedeco:dnnl} and {@code opencl}
+ * {@code --onednn} also times every FP8 gemm through the CPU backend's oneDNN BF16 matmul path, with an F32 result
+ * (rows with op {@code gemm_onednn}) and with a BF16 one ({@code gemm_onednn_bf16}, as PyTorch's BF16 matmul writes),
+ * its samples taken alternately with the same gemm on the Vector API path and the ceiling, so the gemm rows of a
+ * case are comparable; it needs oneDNN (the {@code org.bytedeco:dnnl} and {@code opencl}
  * jars, classifier linux-x86_64) on the classpath, which {@code benchmarks/cpu.sh --onednn} adds, and forces the
  * path on even where oneDNN would emulate BF16 (the path it took goes to stderr).
  */
@@ -174,6 +176,7 @@ public final class CpuBenchmark {
         Tensor w = random(n, k, 2);
         Runnable run;
         Runnable onednnRun = null;
+        Runnable onednnBf16Run = null;
         if (op.equals("f32")) {
             run = () -> backend.matmul(x, 1, w, 1);
         } else {
@@ -191,18 +194,22 @@ public final class CpuBenchmark {
             run = () -> backend.gemm(qx, qw);
             if (matrixUnit != null) {
                 onednnRun = () -> matrixUnit.gemm(qx, qw);
+                // a BF16 result, as PyTorch's BF16 matmul writes: oneDNN rounds the scaled sums itself
+                onednnBf16Run = () -> matrixUnit.gemm(qx, qw, DType.BF16);
             }
         }
         float[] sink = new float[pool.threads * SPECIES.length()];
         Runnable ceiling = () -> pool.run(t -> fmaLoop(CEILING_ITERATIONS, sink, t * SPECIES.length()));
         double[] seconds = onednnRun == null ? bestAlternating(reps, run, ceiling)
-                : bestAlternating(reps, run, ceiling, onednnRun);
+                : bestAlternating(reps, run, ceiling, onednnRun, onednnBf16Run);
         double ceilingFlops = 2.0 * 12 * SPECIES.length() * (double) CEILING_ITERATIONS * pool.threads;
         String granularity = op.equals("f32") ? "F32" : granularityName(op);
         double flops = 2.0 * m * k * n;
         row("gemm", granularity, m, k, n, pool.threads, flops / seconds[0] / 1e9, ceilingFlops / seconds[1] / 1e9);
         if (onednnRun != null) {
             row("gemm_onednn", granularity, m, k, n, pool.threads, flops / seconds[2] / 1e9,
+                    ceilingFlops / seconds[1] / 1e9);
+            row("gemm_onednn_bf16", granularity, m, k, n, pool.threads, flops / seconds[3] / 1e9,
                     ceilingFlops / seconds[1] / 1e9);
         }
     }

@@ -166,11 +166,27 @@ public final class CpuBackend implements Backend {
         return Tensor.of(GemmEngine.multiply(left, right, threads), left.free, right.free);
     }
 
-    /** The gemm with the bias added in its output write, by each thread to the block it computed. */
+    /** A BF16 result through oneDNN where it takes the operands: see {@link #gemm(Float8Tensor, Float8Tensor, Tensor, DType)}. */
+    @Override
+    public Tensor gemm(Float8Tensor a, Float8Tensor b, DType out) {
+        return gemm(a, b, null, out);
+    }
+
+    /**
+     * The gemm with the bias added in its output write, by each thread to the block it computed. A BF16 result of
+     * operands {@link OneDnnGemm#acceptsBf16Output} takes comes from oneDNN's BF16-output matmul, the scales and bias
+     * applied in F32 before its one rounding, as here.
+     */
     @Override
     public Tensor gemm(Float8Tensor a, Float8Tensor b, Tensor bias, DType out) {
-        if (bias == null) {
-            return gemm(a, b, out);
+        if (out == DType.BF16 && matrixUnit.gemm() != null && OneDnnGemm.acceptsBf16Output(a, b)) {
+            GemmOperand left = GemmOperand.of(a);
+            GemmOperand right = GemmOperand.of(b);
+            checkDepth("gemm", a.shape(), a.axis(), left, b.shape(), b.axis(), right);
+            short[] c = matrixUnit.gemm().multiplyToBf16(a, b, bias == null ? null : biasArray(bias, right.free));
+            if (c != null) {
+                return Tensor.ofBf16(c, left.free, right.free);
+            }
         }
         Tensor c = fp8Gemm(a, b, bias);
         return out == DType.F32 ? c : c.to(out);

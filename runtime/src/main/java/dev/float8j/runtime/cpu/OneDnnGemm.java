@@ -2,14 +2,18 @@ package dev.float8j.runtime.cpu;
 
 import static dev.float8j.runtime.cpu.OneDnnLibrary.check;
 import static java.lang.foreign.ValueLayout.ADDRESS;
+import static java.lang.foreign.ValueLayout.JAVA_FLOAT;
 import static java.lang.foreign.ValueLayout.JAVA_LONG;
 import static java.lang.foreign.ValueLayout.JAVA_SHORT;
 
+import dev.float8j.plan.ScalingGranularity;
 import dev.float8j.runtime.Float8Tensor;
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
 import java.lang.invoke.MethodHandle;
 import java.nio.ByteOrder;
+import java.util.ArrayList;
+import java.util.List;
 import java.util.concurrent.ConcurrentHashMap;
 import jdk.incubator.vector.FloatVector;
 import jdk.incubator.vector.IntVector;
@@ -90,6 +94,16 @@ final class OneDnnGemm {
         return accepts(a) && accepts(b);
     }
 
+    /**
+     * True if {@link #multiplyToBf16} takes the operands: {@link #accepts} them, and A's scales do not change along
+     * its rows (tensorwise, or folded), so that all scales make one factor per output column. A per-row factor as a
+     * binary post-op ({m, 1}) crashed oneDNN 3.8.1's BF16-output matmul on AMX after a few calls at 2048³; rowwise A
+     * takes the F32 path and one rounding after it instead.
+     */
+    static boolean acceptsBf16Output(Float8Tensor a, Float8Tensor b) {
+        return accepts(a, b) && (a.spec().powerOfTwoScales() || a.spec().granularity() == ScalingGranularity.TENSORWISE);
+    }
+
     private static boolean accepts(Float8Tensor q) {
         return q.spec().powerOfTwoScales() || scalesSpanDepth(q);
     }
@@ -131,6 +145,54 @@ final class OneDnnGemm {
         float[] columnScales = outputScales(b, n);
         epilogue(c, m, n, rowScales, columnScales, bias);
         return c;
+    }
+
+    /**
+     * As {@link #multiply}, with the result rounded once to BF16 by oneDNN: the scales and the bias go in as post-ops,
+     * applied in F32 to the sums before that one rounding (as {@code Backend.gemm} with a BF16 output rounds), into a
+     * BF16 destination, which oneDNN's AMX kernels write faster than an F32 one (benchmarks/results/cpu.md, Run O).
+     * Null where {@link #multiply} would be.
+     */
+    synchronized short[] multiplyToBf16(Float8Tensor a, Float8Tensor b, float[] bias) {
+        if (!acceptsBf16Output(a, b)) {
+            throw new IllegalArgumentException("oneDNN BF16-output gemm: scales of " + a.spec() + " x " + b.spec()
+                    + " change along K or along A's rows; that gemm takes the F32 path");
+        }
+        int m = a.axis() == 1 ? a.rows() : a.cols();
+        int n = b.axis() == 1 ? b.rows() : b.cols();
+        int depth = a.axis() == 1 ? a.cols() : a.rows();
+        int bDepth = b.axis() == 1 ? b.cols() : b.rows();
+        if (depth != bDepth) {
+            throw new IllegalArgumentException("oneDNN gemm: A sums over " + depth + " elements, B over " + bDepth);
+        }
+        ensureBuffers(2L * m * depth, 2L * n * depth, 2L * m * n);
+        if (!toBf16(a, aBuffer) || !toBf16(b, bBuffer)) {
+            return null;
+        }
+        float[] columnScales = columnFactors(outputScales(a, m), outputScales(b, n), n);
+        Epilogue epilogue = new Epilogue(columnScales != null, bias != null);
+        Plan plan = plans.computeIfAbsent(new Shape(m, n, depth, a.axis(), b.axis(), threads.count(), epilogue),
+                this::plan);
+        execute(plan, columnScales, bias);
+        short[] c = new short[m * n];
+        MemorySegment.copy(cBuffer, JAVA_SHORT, 0, c, 0, m * n);
+        return c;
+    }
+
+    /**
+     * (1/sa) * (1/sb_j) per output column, from A's one row factor (its rows share it: see {@link #acceptsBf16Output})
+     * and B's column factors, multiplied in the order the F32 epilogue multiplies them; null where both are folded.
+     */
+    private static float[] columnFactors(float[] rowScales, float[] columnScales, int n) {
+        if (rowScales == null && columnScales == null) {
+            return null;
+        }
+        float rowScale = rowScales == null || rowScales.length == 0 ? 1f : rowScales[0];
+        float[] factors = new float[n];
+        for (int j = 0; j < n; j++) {
+            factors[j] = columnScales == null ? rowScale : columnScales[j] * rowScale;
+        }
+        return factors;
     }
 
     private void ensureBuffers(long aBytes, long bBytes, long cBytes) {
@@ -259,7 +321,19 @@ final class OneDnnGemm {
             Layouts layouts = layouts(arena, s);
             MemorySegment out = arena.allocate(ADDRESS);
             lib.ompSetNumThreads.invokeExact(s.threads);
-            check(createDescriptor(layouts, out), "dnnl_matmul_primitive_desc_create for BF16 " + s);
+            MemorySegment attr = MemorySegment.NULL;
+            List<MemorySegment> postOpSources = new ArrayList<>();
+            if (s.epilogue != null) {
+                attr = postOpsAttr(s, postOpSources);
+            }
+            try {
+                check((int) lib.matmulPrimitiveDescCreate.invokeExact(out, engine, layouts.src(), layouts.weights(),
+                        MemorySegment.NULL, layouts.dst(), attr), "dnnl_matmul_primitive_desc_create for BF16 " + s);
+            } finally {
+                if (!attr.equals(MemorySegment.NULL)) {
+                    check((int) lib.attrDestroy.invokeExact(attr), "dnnl_primitive_attr_destroy");
+                }
+            }
             MemorySegment descriptor = out.get(ADDRESS, 0);
             check((int) lib.primitiveDescQuery.invokeExact(descriptor, OneDnnLibrary.QUERY_IMPL_INFO_STR, 0, out),
                     "dnnl_primitive_desc_query");
@@ -267,10 +341,43 @@ final class OneDnnGemm {
             check((int) lib.primitiveCreate.invokeExact(out, descriptor), "dnnl_primitive_create");
             MemorySegment primitive = out.get(ADDRESS, 0);
             check((int) lib.primitiveDescDestroy.invokeExact(descriptor), "dnnl_primitive_desc_destroy");
-            return new Plan(primitive, layouts.src(), layouts.weights(), layouts.dst(), implementation);
+            return new Plan(primitive, layouts.src(), layouts.weights(), layouts.dst(), postOpSources, implementation);
         } catch (Throwable t) {
             throw OneDnnLibrary.rethrow(t);
         }
+    }
+
+    /**
+     * The attributes of a BF16-output matmul: binary post-ops multiplying by the column factors ({1, n}) and adding the
+     * bias ({1, n}), those of them s's epilogue has, in that order; their source descriptors are added to sources
+     * (kept for the primitive's lifetime).
+     */
+    private MemorySegment postOpsAttr(Shape s, List<MemorySegment> sources) throws Throwable {
+        try (Arena arena = Arena.ofConfined()) {
+            MemorySegment out = arena.allocate(ADDRESS);
+            check((int) lib.postOpsCreate.invokeExact(out), "dnnl_post_ops_create");
+            MemorySegment postOps = out.get(ADDRESS, 0);
+            try {
+                if (s.epilogue.columnScales()) {
+                    sources.add(memoryDesc(arena, 1, s.n, s.n, 1, OneDnnLibrary.DATA_F32));
+                    appendBinary(postOps, OneDnnLibrary.ALG_BINARY_MUL, sources.getLast());
+                }
+                if (s.epilogue.bias()) {
+                    sources.add(memoryDesc(arena, 1, s.n, s.n, 1, OneDnnLibrary.DATA_F32));
+                    appendBinary(postOps, OneDnnLibrary.ALG_BINARY_ADD, sources.getLast());
+                }
+                check((int) lib.attrCreate.invokeExact(out), "dnnl_primitive_attr_create");
+                MemorySegment attr = out.get(ADDRESS, 0);
+                check((int) lib.attrSetPostOps.invokeExact(attr, postOps), "dnnl_primitive_attr_set_post_ops");
+                return attr;
+            } finally {
+                check((int) lib.postOpsDestroy.invokeExact(postOps), "dnnl_post_ops_destroy");
+            }
+        }
+    }
+
+    private void appendBinary(MemorySegment postOps, int algorithm, MemorySegment source) throws Throwable {
+        check((int) lib.postOpsAppendBinary.invokeExact(postOps, algorithm, source), "dnnl_post_ops_append_binary");
     }
 
     /** The memory descriptors of a matmul: src A {m, depth}, weights B^T {depth, n}, dst {m, n}. */
@@ -284,7 +391,8 @@ final class OneDnnGemm {
                 OneDnnLibrary.DATA_BF16);
         MemorySegment weights = memoryDesc(arena, s.depth, s.n, s.bAxis == 1 ? 1 : s.n, s.bAxis == 1 ? s.depth : 1,
                 OneDnnLibrary.DATA_BF16);
-        return new Layouts(src, weights, memoryDesc(arena, s.m, s.n, s.n, 1, OneDnnLibrary.DATA_F32));
+        return new Layouts(src, weights, memoryDesc(arena, s.m, s.n, s.n, 1,
+                s.epilogue == null ? OneDnnLibrary.DATA_F32 : OneDnnLibrary.DATA_BF16));
     }
 
     /** Asks oneDNN for the matmul primitive descriptor of these layouts into out; returns oneDNN's status. */
@@ -308,22 +416,32 @@ final class OneDnnGemm {
         return out.get(ADDRESS, 0);
     }
 
-    private void execute(Plan plan) {
+    /** Runs plan on the native buffers; postOpData: the post-ops' sources in order, null ones skipped. */
+    private void execute(Plan plan, float[]... postOpData) {
         try (Arena arena = Arena.ofConfined()) {
-            MemorySegment src = memory(arena, plan.src, aBuffer);
-            MemorySegment weights = memory(arena, plan.weights, bBuffer);
-            MemorySegment dst = memory(arena, plan.dst, cBuffer);
-            MemorySegment args = arena.allocate(OneDnnLibrary.EXEC_ARG, 3);
-            int[] kinds = {OneDnnLibrary.ARG_SRC, OneDnnLibrary.ARG_WEIGHTS, OneDnnLibrary.ARG_DST};
-            MemorySegment[] memories = {src, weights, dst};
-            for (int i = 0; i < 3; i++) {
+            List<Integer> kinds = new ArrayList<>(List.of(OneDnnLibrary.ARG_SRC, OneDnnLibrary.ARG_WEIGHTS,
+                    OneDnnLibrary.ARG_DST));
+            List<MemorySegment> memories = new ArrayList<>(List.of(memory(arena, plan.src, aBuffer),
+                    memory(arena, plan.weights, bBuffer), memory(arena, plan.dst, cBuffer)));
+            int postOp = 0;
+            for (float[] data : postOpData) {
+                if (data != null) {
+                    kinds.add(OneDnnLibrary.ARG_ATTR_MULTIPLE_POST_OP_BASE * (postOp + 1) | OneDnnLibrary.ARG_SRC_1);
+                    memories.add(memory(arena, plan.postOpSources.get(postOp), arena.allocateFrom(JAVA_FLOAT, data)));
+                    postOp++;
+                }
+            }
+            int count = kinds.size();
+            MemorySegment args = arena.allocate(OneDnnLibrary.EXEC_ARG, count);
+            for (int i = 0; i < count; i++) {
                 MemorySegment arg = args.asSlice(i * OneDnnLibrary.EXEC_ARG.byteSize(), OneDnnLibrary.EXEC_ARG);
-                arg.set(java.lang.foreign.ValueLayout.JAVA_INT, 0, kinds[i]);
-                arg.set(ADDRESS, 8, memories[i]);
+                arg.set(java.lang.foreign.ValueLayout.JAVA_INT, 0, kinds.get(i));
+                arg.set(ADDRESS, 8, memories.get(i));
             }
             try {
                 lib.ompSetNumThreads.invokeExact(threads.count());
-                check((int) lib.primitiveExecute.invokeExact(plan.primitive, stream, 3, args), "dnnl_primitive_execute");
+                check((int) lib.primitiveExecute.invokeExact(plan.primitive, stream, count, args),
+                        "dnnl_primitive_execute");
                 check((int) lib.streamWait.invokeExact(stream), "dnnl_stream_wait");
             } finally {
                 for (MemorySegment memory : memories) {
@@ -378,10 +496,18 @@ final class OneDnnGemm {
         });
     }
 
-    private record Shape(int m, int n, int depth, int aAxis, int bAxis, int threads) {
+    /** A matmul's shape and layout; epilogue null: F32 output, scales and bias applied after, in Java. */
+    private record Shape(int m, int n, int depth, int aAxis, int bAxis, int threads, Epilogue epilogue) {
+        Shape(int m, int n, int depth, int aAxis, int bAxis, int threads) {
+            this(m, n, depth, aAxis, bAxis, threads, null);
+        }
+    }
+
+    /** Which post-ops a BF16-output matmul applies, in this order: the column factors, the bias. */
+    private record Epilogue(boolean columnScales, boolean bias) {
     }
 
     private record Plan(MemorySegment primitive, MemorySegment src, MemorySegment weights, MemorySegment dst,
-            String implementation) {
+            List<MemorySegment> postOpSources, String implementation) {
     }
 }

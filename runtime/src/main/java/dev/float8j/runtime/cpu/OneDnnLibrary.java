@@ -51,6 +51,11 @@ final class OneDnnLibrary {
     static final int ARG_DST = 17;
     static final int ARG_WEIGHTS = 33;
     static final int QUERY_IMPL_INFO_STR = 8;
+    static final int ARG_SRC_1 = 2;
+    /** DNNL_ARG_ATTR_MULTIPLE_POST_OP(i) is this times i + 1 (oneDNN 3.x). */
+    static final int ARG_ATTR_MULTIPLE_POST_OP_BASE = 32768;
+    static final int ALG_BINARY_ADD = 0x1fff0;
+    static final int ALG_BINARY_MUL = 0x1fff1;
     /** dnnl_dims_t: int64_t[DNNL_MAX_NDIMS]. */
     static final int MAX_NDIMS = 12;
     /** dnnl_exec_arg_t: {int arg; dnnl_memory_t memory;}. */
@@ -79,6 +84,12 @@ final class OneDnnLibrary {
     final MethodHandle memoryCreate;
     final MethodHandle memoryDestroy;
     final MethodHandle ompSetNumThreads;
+    final MethodHandle attrCreate;
+    final MethodHandle attrDestroy;
+    final MethodHandle attrSetPostOps;
+    final MethodHandle postOpsCreate;
+    final MethodHandle postOpsDestroy;
+    final MethodHandle postOpsAppendBinary;
     private final String version;
     private final int effectiveIsa;
 
@@ -101,6 +112,14 @@ final class OneDnnLibrary {
         memoryCreate = bind(lookup, "dnnl_memory_create",
                 FunctionDescriptor.of(JAVA_INT, ADDRESS, ADDRESS, ADDRESS, ADDRESS));
         memoryDestroy = bind(lookup, "dnnl_memory_destroy", FunctionDescriptor.of(JAVA_INT, ADDRESS));
+        attrCreate = bind(lookup, "dnnl_primitive_attr_create", FunctionDescriptor.of(JAVA_INT, ADDRESS));
+        attrDestroy = bind(lookup, "dnnl_primitive_attr_destroy", FunctionDescriptor.of(JAVA_INT, ADDRESS));
+        attrSetPostOps = bind(lookup, "dnnl_primitive_attr_set_post_ops",
+                FunctionDescriptor.of(JAVA_INT, ADDRESS, ADDRESS));
+        postOpsCreate = bind(lookup, "dnnl_post_ops_create", FunctionDescriptor.of(JAVA_INT, ADDRESS));
+        postOpsDestroy = bind(lookup, "dnnl_post_ops_destroy", FunctionDescriptor.of(JAVA_INT, ADDRESS));
+        postOpsAppendBinary = bind(lookup, "dnnl_post_ops_append_binary",
+                FunctionDescriptor.of(JAVA_INT, ADDRESS, JAVA_INT, ADDRESS));
         // libdnnl.so.3 links libgomp, so the symbol is found through the library's dependencies.
         ompSetNumThreads = bind(lookup, "omp_set_num_threads", FunctionDescriptor.ofVoid(JAVA_INT));
         MethodHandle dnnlVersion = bind(lookup, "dnnl_version", FunctionDescriptor.of(ADDRESS));

@@ -85,6 +85,12 @@ class OneDnnGemmTest {
      * plus two roundings of the scale products; sum|terms| from the reference's dequantized operands, in double.
      */
     private static void assertClose(Float8Tensor a, Float8Tensor b, Tensor expected, Tensor actual, String what) {
+        assertClose(a, b, expected, actual, what, 0);
+    }
+
+    /** As above, allowing also relative times the reference's magnitude (a rounding of the result). */
+    private static void assertClose(Float8Tensor a, Float8Tensor b, Tensor expected, Tensor actual, String what,
+            double relative) {
         assertArrayEquals(expected.shape(), actual.shape(), what);
         Tensor da = REFERENCE.dequantize(a);
         Tensor db = REFERENCE.dequantize(b);
@@ -99,8 +105,8 @@ class OneDnnGemmTest {
                     float y = b.axis() == 1 ? db.get(j, k) : db.get(k, j);
                     sum += Math.abs((double) x * y);
                 }
-                double bound = (2.0 * depth + 4) * unit * sum * (1 + 1e-6) + 1e-37;
                 float e = expected.get(i, j);
+                double bound = (2.0 * depth + 4) * unit * sum * (1 + 1e-6) + 1e-37 + relative * Math.abs(e);
                 float c = actual.get(i, j);
                 if (!(Math.abs((double) e - c) <= bound)) {
                     fail(what + ": C[" + i + "][" + j + "] is " + c + ", reference " + e + ", allowed difference " + bound);
@@ -136,6 +142,52 @@ class OneDnnGemmTest {
                             assertNotNull(direct.implementation(m, n, depth, aAxis, bAxis), what);
                             assertClose(a, b, REFERENCE.gemm(a, b), Tensor.of(c, m, n), what);
                         }
+                    }
+                }
+            }
+        }
+    }
+
+    /**
+     * A BF16 result from oneDNN's BF16-output matmul (scales and bias as post-ops, one rounding) against the
+     * reference's F32 result: within the F32 bound of {@link #assertClose} plus half a BF16 unit (2^-8 of the
+     * value, relative), for every granularity it takes (A's scales constant along its rows), both axes, with and
+     * without bias; a rowwise A takes the F32 path, and its BF16 result through the backend is as close.
+     */
+    @Test
+    void aBf16ResultComesFromOneRoundingOfTheScaledSums() {
+        needsBf16Matmul();
+        SplittableRandom random = new SplittableRandom(15);
+        ScalingGranularity[][] pairs = {
+            {ScalingGranularity.TENSORWISE, ScalingGranularity.TENSORWISE},
+            {ScalingGranularity.TENSORWISE, ScalingGranularity.ROWWISE},
+            {ScalingGranularity.MX_1X32, ScalingGranularity.MX_1X32},
+            {ScalingGranularity.ROWWISE, ScalingGranularity.ROWWISE},
+        };
+        for (int[] size : SIZES) {
+            int m = size[0];
+            int depth = size[1];
+            int n = size[2];
+            for (ScalingGranularity[] pair : pairs) {
+                for (int aAxis = 0; aAxis < 2; aAxis++) {
+                    for (boolean withBias : new boolean[] {false, true}) {
+                        Float8Tensor a = operand(random, m, depth, QuantSpec.of(Fp8Format.E4M3FN, pair[0], aAxis));
+                        Float8Tensor b = operand(random, n, depth, QuantSpec.of(Fp8Format.E5M2, pair[1], 1));
+                        Tensor bias = withBias ? random(random, 1, n) : null;
+                        String what = m + "x" + depth + "x" + n + " " + a.spec() + " x " + b.spec() + " bias " + withBias;
+                        Tensor expected = REFERENCE.gemm(a, b, bias, DType.F32);
+                        float[] biasValues = bias == null ? null : bias.data();
+                        if (pair[0] == ScalingGranularity.ROWWISE) {
+                            assertFalse(OneDnnGemm.acceptsBf16Output(a, b), what);
+                            assertThrows(IllegalArgumentException.class, () -> direct.multiplyToBf16(a, b, biasValues));
+                        } else {
+                            short[] c = direct.multiplyToBf16(a, b, biasValues);
+                            assertNotNull(c, what);
+                            assertClose(a, b, expected, Tensor.ofBf16(c, m, n), what, 0x1p-8);
+                        }
+                        Tensor throughBackend = onednn.gemm(a, b, bias, DType.BF16);
+                        assertEquals(DType.BF16, throughBackend.dtype(), what);
+                        assertClose(a, b, expected, throughBackend, what + " through the backend", 0x1p-8);
                     }
                 }
             }
