@@ -127,23 +127,15 @@ final class OneDnnGemm {
             throw new IllegalArgumentException("oneDNN gemm: scales of " + a.spec() + " x " + b.spec()
                     + " change along K; that gemm stays on the Vector API path");
         }
-        int m = a.axis() == 1 ? a.rows() : a.cols();
-        int n = b.axis() == 1 ? b.rows() : b.cols();
-        int depth = a.axis() == 1 ? a.cols() : a.rows();
-        int bDepth = b.axis() == 1 ? b.cols() : b.rows();
-        if (depth != bDepth) {
-            throw new IllegalArgumentException("oneDNN gemm: A sums over " + depth + " elements, B over " + bDepth);
-        }
-        ensureBuffers(2L * m * depth, 2L * n * depth, 4L * m * n);
-        if (!toBf16(a, aBuffer) || !toBf16(b, bBuffer)) {
+        Dims d = widenOperands(a, b, 4);
+        if (d == null) {
             return null;
         }
-        Plan plan = plans.computeIfAbsent(new Shape(m, n, depth, a.axis(), b.axis(), threads.count()), this::plan);
+        Plan plan = plans.computeIfAbsent(new Shape(d.m, d.n, d.depth, a.axis(), b.axis(), threads.count()),
+                this::plan);
         execute(plan);
-        float[] c = new float[m * n];
-        float[] rowScales = outputScales(a, m);
-        float[] columnScales = outputScales(b, n);
-        epilogue(c, m, n, rowScales, columnScales, bias);
+        float[] c = new float[d.m * d.n];
+        epilogue(c, d.m, d.n, outputScales(a, d.m), outputScales(b, d.n), bias);
         return c;
     }
 
@@ -158,6 +150,29 @@ final class OneDnnGemm {
             throw new IllegalArgumentException("oneDNN BF16-output gemm: scales of " + a.spec() + " x " + b.spec()
                     + " change along K or along A's rows; that gemm takes the F32 path");
         }
+        Dims d = widenOperands(a, b, 2);
+        if (d == null) {
+            return null;
+        }
+        float[] columnScales = columnFactors(outputScales(a, d.m), outputScales(b, d.n), d.n);
+        Epilogue epilogue = new Epilogue(columnScales != null, bias != null);
+        Plan plan = plans.computeIfAbsent(new Shape(d.m, d.n, d.depth, a.axis(), b.axis(), threads.count(), epilogue),
+                this::plan);
+        execute(plan, columnScales, bias);
+        short[] c = new short[d.m * d.n];
+        MemorySegment.copy(cBuffer, JAVA_SHORT, 0, c, 0, d.m * d.n);
+        return c;
+    }
+
+    /** The sizes of a gemm: C is m x n, summed over depth. */
+    private record Dims(int m, int n, int depth) {
+    }
+
+    /**
+     * Checks the depths, sizes the native buffers (C at outputBytes per element) and writes both operands there as
+     * BF16: the gemm's sizes, or null if a folded value is not an exact BF16 (see {@link #toBf16}).
+     */
+    private Dims widenOperands(Float8Tensor a, Float8Tensor b, int outputBytes) {
         int m = a.axis() == 1 ? a.rows() : a.cols();
         int n = b.axis() == 1 ? b.rows() : b.cols();
         int depth = a.axis() == 1 ? a.cols() : a.rows();
@@ -165,18 +180,8 @@ final class OneDnnGemm {
         if (depth != bDepth) {
             throw new IllegalArgumentException("oneDNN gemm: A sums over " + depth + " elements, B over " + bDepth);
         }
-        ensureBuffers(2L * m * depth, 2L * n * depth, 2L * m * n);
-        if (!toBf16(a, aBuffer) || !toBf16(b, bBuffer)) {
-            return null;
-        }
-        float[] columnScales = columnFactors(outputScales(a, m), outputScales(b, n), n);
-        Epilogue epilogue = new Epilogue(columnScales != null, bias != null);
-        Plan plan = plans.computeIfAbsent(new Shape(m, n, depth, a.axis(), b.axis(), threads.count(), epilogue),
-                this::plan);
-        execute(plan, columnScales, bias);
-        short[] c = new short[m * n];
-        MemorySegment.copy(cBuffer, JAVA_SHORT, 0, c, 0, m * n);
-        return c;
+        ensureBuffers(2L * m * depth, 2L * n * depth, (long) outputBytes * m * n);
+        return toBf16(a, aBuffer) && toBf16(b, bBuffer) ? new Dims(m, n, depth) : null;
     }
 
     /**
