@@ -139,15 +139,27 @@ public final class CpuBackend implements Backend {
 
     @Override
     public Tensor gemm(Float8Tensor a, Float8Tensor b) {
-        return fp8Gemm(a, b, null);
+        return fp8Gemm(a, b, null, DType.F32);
     }
 
-    /** Through oneDNN where {@link OneDnnGemm#accepts} the operands (and its result is exact), else the Vector API. */
-    private Tensor fp8Gemm(Float8Tensor a, Float8Tensor b, Tensor bias) {
+    /**
+     * The gemm in out, the bias (or null) added in its output write. A BF16 result of operands
+     * {@link OneDnnGemm#acceptsBf16Output} takes comes from oneDNN's BF16-output matmul, the scales and bias applied
+     * in F32 before its one rounding. Otherwise through oneDNN's F32-output matmul where {@link OneDnnGemm#accepts} the
+     * operands (and its result is exact), else the Vector API, by each thread to the block it computed; the F32
+     * result is rounded once to out, and goes back to the pool when it was only that rounding's input.
+     */
+    private Tensor fp8Gemm(Float8Tensor a, Float8Tensor b, Tensor bias, DType out) {
         GemmOperand left = GemmOperand.of(a);
         GemmOperand right = GemmOperand.of(b);
         checkDepth("gemm", a.shape(), a.axis(), left, b.shape(), b.axis(), right);
         float[] biasValues = bias == null ? null : biasArray(bias, right.free);
+        if (out == DType.BF16 && matrixUnit.gemm() != null && OneDnnGemm.acceptsBf16Output(a, b)) {
+            short[] c = matrixUnit.gemm().multiplyToBf16(a, b, biasValues);
+            if (c != null) {
+                return Tensor.ofBf16(c, left.free, right.free);
+            }
+        }
         float[] c = null;
         if (matrixUnit.gemm() != null && OneDnnGemm.accepts(a, b)) {
             c = matrixUnit.gemm().multiply(a, b, biasValues);
@@ -155,7 +167,13 @@ public final class CpuBackend implements Backend {
         if (c == null) {
             c = GemmEngine.multiply(left, right, biasValues, threads);
         }
-        return Tensor.of(c, left.free, right.free);
+        Tensor f32 = Tensor.of(c, left.free, right.free);
+        if (out == DType.F32) {
+            return f32;
+        }
+        Tensor rounded = f32.to(out);
+        release(f32);
+        return rounded;
     }
 
     @Override
@@ -166,30 +184,15 @@ public final class CpuBackend implements Backend {
         return Tensor.of(GemmEngine.multiply(left, right, threads), left.free, right.free);
     }
 
-    /** A BF16 result through oneDNN where it takes the operands: see {@link #gemm(Float8Tensor, Float8Tensor, Tensor, DType)}. */
     @Override
     public Tensor gemm(Float8Tensor a, Float8Tensor b, DType out) {
-        return gemm(a, b, null, out);
+        return fp8Gemm(a, b, null, out);
     }
 
-    /**
-     * The gemm with the bias added in its output write, by each thread to the block it computed. A BF16 result of
-     * operands {@link OneDnnGemm#acceptsBf16Output} takes comes from oneDNN's BF16-output matmul, the scales and bias
-     * applied in F32 before its one rounding, as here.
-     */
+    /** See {@link #fp8Gemm}. */
     @Override
     public Tensor gemm(Float8Tensor a, Float8Tensor b, Tensor bias, DType out) {
-        if (out == DType.BF16 && matrixUnit.gemm() != null && OneDnnGemm.acceptsBf16Output(a, b)) {
-            GemmOperand left = GemmOperand.of(a);
-            GemmOperand right = GemmOperand.of(b);
-            checkDepth("gemm", a.shape(), a.axis(), left, b.shape(), b.axis(), right);
-            short[] c = matrixUnit.gemm().multiplyToBf16(a, b, bias == null ? null : biasArray(bias, right.free));
-            if (c != null) {
-                return Tensor.ofBf16(c, left.free, right.free);
-            }
-        }
-        Tensor c = fp8Gemm(a, b, bias);
-        return out == DType.F32 ? c : c.to(out);
+        return fp8Gemm(a, b, bias, out);
     }
 
     /** The high-precision gemm with the bias added in its output write. */
