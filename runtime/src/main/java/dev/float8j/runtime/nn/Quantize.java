@@ -9,6 +9,7 @@ import dev.float8j.runtime.debug.QuantizationObserver;
 import dev.float8j.runtime.debug.Site;
 import dev.float8j.runtime.quant.AmaxHistory;
 import dev.float8j.runtime.quant.NonFiniteException;
+import java.util.function.Supplier;
 
 /**
  * Quantization as layers call it: on a backend, at a named site, seen by the debug observer if one
@@ -20,14 +21,7 @@ public final class Quantize {
 
     /** x quantized by backend as spec says; observers see it under site. */
     public static Float8Tensor quantize(Backend backend, Tensor x, QuantSpec spec, Site site) {
-        Float8Tensor q;
-        try {
-            q = backend.quantize(x, spec);
-        } catch (NonFiniteException e) {
-            throw named(e, site);
-        }
-        notifyObserver(site, x, q, backend);
-        return q;
+        return observedCast(backend, x, site, () -> backend.quantize(x, spec));
     }
 
     /**
@@ -37,14 +31,7 @@ public final class Quantize {
      */
     public static Float8Tensor quantizeDelayed(Backend backend, Tensor x, QuantSpec spec, Site site,
             AmaxHistory history) {
-        Float8Tensor q;
-        try {
-            q = backend.quantizeDelayed(x, spec, history);
-        } catch (NonFiniteException e) {
-            throw named(e, site);
-        }
-        notifyObserver(site, x, q, backend);
-        return q;
+        return observedCast(backend, x, site, () -> backend.quantizeDelayed(x, spec, history));
     }
 
     /**
@@ -53,15 +40,8 @@ public final class Quantize {
      */
     public static Float8Tensor[] quantizeBothAxesDelayed(Backend backend, Tensor x, QuantSpec alongColumns,
             Site columnsSite, QuantSpec alongRows, Site rowsSite, AmaxHistory history) {
-        Float8Tensor[] both;
-        try {
-            both = backend.quantizeBothAxesDelayed(x, alongColumns, alongRows, history);
-        } catch (NonFiniteException e) {
-            throw named(e, columnsSite);
-        }
-        notifyObserver(columnsSite, x, both[0], backend);
-        notifyObserver(rowsSite, x, both[1], backend);
-        return both;
+        return observedCasts(backend, x, columnsSite, rowsSite,
+                () -> backend.quantizeBothAxesDelayed(x, alongColumns, alongRows, history));
     }
 
     /** Requantizes an FP8 tensor under spec (see {@link Backend#requantize}); observers see its dequantized input. */
@@ -77,9 +57,28 @@ public final class Quantize {
     /** Quantizes along both axes in one pass; element 0 is along axis 1 (site alongColumns), element 1 along axis 0. */
     public static Float8Tensor[] quantizeBothAxes(Backend backend, Tensor x, QuantSpec alongColumns, Site columnsSite,
             QuantSpec alongRows, Site rowsSite) {
+        return observedCasts(backend, x, columnsSite, rowsSite,
+                () -> backend.quantizeBothAxes(x, alongColumns, alongRows));
+    }
+
+    /** The cast of x at site: a NaN or Inf reported by the site's name, the result shown to its observer. */
+    private static Float8Tensor observedCast(Backend backend, Tensor x, Site site, Supplier<Float8Tensor> cast) {
+        Float8Tensor q;
+        try {
+            q = cast.get();
+        } catch (NonFiniteException e) {
+            throw named(e, site);
+        }
+        notifyObserver(site, x, q, backend);
+        return q;
+    }
+
+    /** As {@link #observedCast} for a cast along both axes: element 0 at columnsSite, element 1 at rowsSite. */
+    private static Float8Tensor[] observedCasts(Backend backend, Tensor x, Site columnsSite, Site rowsSite,
+            Supplier<Float8Tensor[]> casts) {
         Float8Tensor[] both;
         try {
-            both = backend.quantizeBothAxes(x, alongColumns, alongRows);
+            both = casts.get();
         } catch (NonFiniteException e) {
             throw named(e, columnsSite);
         }
