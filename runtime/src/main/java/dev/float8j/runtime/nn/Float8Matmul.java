@@ -1,5 +1,6 @@
 package dev.float8j.runtime.nn;
 
+import dev.float8j.plan.DelayedScaling;
 import dev.float8j.plan.Float8Plan;
 import dev.float8j.plan.Gemm;
 import dev.float8j.plan.GemmPlan;
@@ -571,16 +572,22 @@ public final class Float8Matmul {
             return Quantize.quantize(backend, x, spec, site);
         }
         int at = site.gemm().ordinal() * OPERANDS + site.operand().ordinal();
-        AmaxHistory history = amaxHistories[at];
-        if (history == null || !history.scaling().equals(spec.delayed()) || !backend.canUse(history)) {
-            // a new plan's scaling, or a layer moved to another backend: a history lives where its casts run, so
-            // this one starts afresh there, its first cast scaling from its own amax
-            history = backend.newAmaxHistory(spec.delayed());
-            amaxHistories[at] = history;
-        }
+        AmaxHistory history = usableHistory(backend, amaxHistories[at], spec.delayed());
+        amaxHistories[at] = history;
         Float8Tensor q = Quantize.quantizeDelayed(backend, x, spec, site, history);
         pendingIn(history);
         return q;
+    }
+
+    /**
+     * history, or a new one where it is null, kept for another scaling (a new plan) or on another backend (a layer
+     * moved): a history lives where its casts run, so it starts afresh there, its first cast scaling from its own amax.
+     */
+    private static AmaxHistory usableHistory(Backend backend, AmaxHistory history, DelayedScaling scaling) {
+        if (history == null || !history.scaling().equals(scaling) || !backend.canUse(history)) {
+            return backend.newAmaxHistory(scaling);
+        }
+        return history;
     }
 
     /** Whether one tensor's two casts are both delayed, alike: one history and one pass then serve both. */
@@ -594,11 +601,8 @@ public final class Float8Matmul {
      */
     private Float8Tensor[] castBothAxesDelayed(Backend backend, Tensor x, QuantSpec a, Site columnsSite, QuantSpec b,
             Site rowsSite, int pair) {
-        AmaxHistory history = pairHistories[pair];
-        if (history == null || !history.scaling().equals(a.delayed()) || !backend.canUse(history)) {
-            history = backend.newAmaxHistory(a.delayed());
-            pairHistories[pair] = history;
-        }
+        AmaxHistory history = usableHistory(backend, pairHistories[pair], a.delayed());
+        pairHistories[pair] = history;
         Float8Tensor[] both = Quantize.quantizeBothAxesDelayed(backend, x, a, columnsSite, b, rowsSite, history);
         pendingIn(history);
         return both;
