@@ -30,6 +30,13 @@ import org.junit.jupiter.api.Test;
 class OneDnnGemmTest {
     private static final ReferenceBackend REFERENCE = new ReferenceBackend();
     private static final int[][] SIZES = {{37, 301, 53}, {1, 33, 7}, {130, 97, 65}, {5, 1, 3}};
+    /** The granularities of A and B whose scales oneDNN's gemm takes out of the K sum. */
+    private static final ScalingGranularity[][] PAIRS = {
+        {ScalingGranularity.TENSORWISE, ScalingGranularity.TENSORWISE},
+        {ScalingGranularity.ROWWISE, ScalingGranularity.ROWWISE},
+        {ScalingGranularity.TENSORWISE, ScalingGranularity.ROWWISE},
+        {ScalingGranularity.MX_1X32, ScalingGranularity.MX_1X32},
+    };
 
     private static CpuBackend onednn;
     private static CpuBackend vectorOnly;
@@ -119,17 +126,11 @@ class OneDnnGemmTest {
     void everyGranularityThatGoesThroughOneDnnMatchesTheReference() {
         needsBf16Matmul();
         SplittableRandom random = new SplittableRandom(11);
-        ScalingGranularity[][] pairs = {
-            {ScalingGranularity.TENSORWISE, ScalingGranularity.TENSORWISE},
-            {ScalingGranularity.ROWWISE, ScalingGranularity.ROWWISE},
-            {ScalingGranularity.TENSORWISE, ScalingGranularity.ROWWISE},
-            {ScalingGranularity.MX_1X32, ScalingGranularity.MX_1X32},
-        };
         for (int[] size : SIZES) {
             int m = size[0];
             int depth = size[1];
             int n = size[2];
-            for (ScalingGranularity[] pair : pairs) {
+            for (ScalingGranularity[] pair : PAIRS) {
                 for (Fp8Format format : Fp8Format.values()) {
                     for (int aAxis = 0; aAxis < 2; aAxis++) {
                         for (int bAxis = 0; bAxis < 2; bAxis++) {
@@ -158,17 +159,11 @@ class OneDnnGemmTest {
     void aBf16ResultComesFromOneRoundingOfTheScaledSums() {
         needsBf16Matmul();
         SplittableRandom random = new SplittableRandom(15);
-        ScalingGranularity[][] pairs = {
-            {ScalingGranularity.TENSORWISE, ScalingGranularity.TENSORWISE},
-            {ScalingGranularity.TENSORWISE, ScalingGranularity.ROWWISE},
-            {ScalingGranularity.MX_1X32, ScalingGranularity.MX_1X32},
-            {ScalingGranularity.ROWWISE, ScalingGranularity.ROWWISE},
-        };
         for (int[] size : SIZES) {
             int m = size[0];
             int depth = size[1];
             int n = size[2];
-            for (ScalingGranularity[] pair : pairs) {
+            for (ScalingGranularity[] pair : PAIRS) {
                 for (int aAxis = 0; aAxis < 2; aAxis++) {
                     for (boolean withBias : new boolean[] {false, true}) {
                         Float8Tensor a = operand(random, m, depth, QuantSpec.of(Fp8Format.E4M3FN, pair[0], aAxis));
