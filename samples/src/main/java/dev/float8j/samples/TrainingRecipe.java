@@ -22,8 +22,8 @@ import dev.float8j.samples.recipes.TensorwiseLinear;
  */
 public enum TrainingRecipe {
     HIGH_PRECISION("hp", "every gemm in F32", LinearFactory.highPrecision()),
-    TENSORWISE("tensorwise", "one scale per tensor", annotated(TensorwiseLinear.class)),
-    ROWWISE("rowwise", "rowwise, backward keeps x in F32", annotated(RowwiseLinear.class)),
+    TENSORWISE("tensorwise", "one scale per tensor, output gemm accumulated fast", annotated(TensorwiseLinear.class)),
+    ROWWISE("rowwise", "rowwise, output gemm accumulated fast, backward keeps x in F32", annotated(RowwiseLinear.class)),
     ROWWISE_REQUANTIZE("rowwise-requantize", "rowwise, backward requantizes the FP8 x", annotated(RowwiseRequantizeLinear.class)),
     ROWWISE_BOTH_AXES("rowwise-both-axes", "rowwise, forward quantizes x along both axes", annotated(RowwiseBothAxesLinear.class)),
     ROWWISE_GW_HP("rowwise-gw-hp", "rowwise, grad_weight in F32", annotated(RowwiseGwHpLinear.class)),
