@@ -11,6 +11,7 @@ import dev.float8j.runtime.ops.AdamWStep;
 import dev.float8j.runtime.ops.AttentionGrads;
 import dev.float8j.runtime.ops.AttentionResult;
 import dev.float8j.runtime.ops.AttentionShape;
+import dev.float8j.runtime.ops.HostOpChecks;
 import dev.float8j.runtime.ops.LossResult;
 import dev.float8j.runtime.ops.ModelOps;
 import dev.float8j.runtime.ops.NormResult;
@@ -284,30 +285,41 @@ final class CudaModelOps implements ModelOps {
 
     @Override
     public Tensor rmsNormBackward(Tensor dY, Tensor x, Tensor gain, Tensor inverseRms, Tensor gradGain) {
-        return normBackward("rmsNormBackward", null, dY, x, gain, inverseRms, gradGain);
+        return normBackward("rmsNormBackward", null, List.of(dY), x, gain, inverseRms, gradGain);
     }
 
     /** One pass: the norm's dX added to residual as it is written (see ModelOps). */
     @Override
     public Tensor rmsNormBackwardAdd(Tensor residual, Tensor dY, Tensor x, Tensor gain, Tensor inverseRms,
             Tensor gradGain) {
-        String op = "rmsNormBackwardAdd";
-        requireActivation(op, residual);
-        if (residual.size() != x.size()) {
-            throw new IllegalArgumentException(op + ": the residual " + residual + " and x " + x
-                    + " hold different element counts");
-        }
-        return normBackward(op, residual, dY, x, gain, inverseRms, gradGain);
+        return normBackward("rmsNormBackwardAdd", residual, List.of(dY), x, gain, inverseRms, gradGain);
     }
 
-    /** dX, or residual + dX when residual is not null; the result reports its amax for the next FP8 cast. */
-    private Tensor normBackward(String op, Tensor residual, Tensor dY, Tensor x, Tensor gain, Tensor inverseRms,
-            Tensor gradGain) {
+    /** One pass: the parts summed as they are read (see ModelOps). */
+    @Override
+    public Tensor rmsNormBackwardSum(Tensor residual, List<Tensor> dYParts, Tensor x, Tensor gain,
+            Tensor inverseRms, Tensor gradGain) {
+        return normBackward("rmsNormBackwardSum", residual, dYParts, x, gain, inverseRms, gradGain);
+    }
+
+    /**
+     * dX for dY the F32 sum of dYParts, or residual + dX when residual is not null; the result reports its amax for the
+     * next FP8 cast.
+     */
+    private Tensor normBackward(String op, Tensor residual, List<Tensor> dYParts, Tensor x, Tensor gain,
+            Tensor inverseRms, Tensor gradGain) {
         int rows = x.rows();
         int dim = x.cols();
         requireActivation(op, x);
-        requireActivation(op, dY);
-        requireSameShape(op, "dY", dY, "x", x);
+        if (residual != null) {
+            requireActivation(op, residual);
+            if (residual.size() != x.size()) {
+                throw new IllegalArgumentException(op + ": the residual " + residual + " and x " + x
+                        + " hold different element counts");
+            }
+        }
+        HostOpChecks.gradientParts(op, dYParts, x);  // shapes and dtypes only, which hold on any backend
+        Tensor dY = dYParts.get(0);
         requireMatrix(op, "gain", gain, 1, dim);
         requireMatrix(op, "gradGain", gradGain, 1, dim);
         requireMatrix(op, "inverseRms", inverseRms, rows, 1);
@@ -317,6 +329,8 @@ final class CudaModelOps implements ModelOps {
         }
         DeviceTensor gg = target(op, "gradGain", gradGain);
         DeviceTensor ddy = in(dY);
+        long dy2 = dYParts.size() > 1 ? in(dYParts.get(1)).pointer() : 0L;
+        long dy3 = dYParts.size() > 2 ? in(dYParts.get(2)).pointer() : 0L;
         DeviceTensor dx = in(x);
         DeviceTensor dg = in(gain);
         DeviceTensor dinv = in(inverseRms);
@@ -327,30 +341,27 @@ final class CudaModelOps implements ModelOps {
         int blocks = Math.min(rows, NORM_BACKWARD_BLOCKS_PER_SM * cuda.multiprocessors);
         long partials = workspace.floats((long) blocks * dim);
         Tensor dX = residual == null ? result(x.dtype(), x.shape()) : result(residual.dtype(), residual.shape());
-        int shared = 4 * dim;
-        boolean registers = dim % 4 == 0 && dim <= NORM_BACKWARD_REGISTER_DIM;
+        // rows held in registers are loaded through shared memory: x's, each dY part's and two of the residual's, then
+        // (with line maxima) the block's column maxima; where they would not fit, the element-by-element path
+        int staged = stagedRowBytes(dim, x.dtype()) + dYParts.size() * stagedRowBytes(dim, dY.dtype())
+                + (residual == null ? 0 : 2 * stagedRowBytes(dim, dX.dtype()));
+        boolean registers = dim % 4 == 0 && dim <= NORM_BACKWARD_REGISTER_DIM && staged + 4 * dim <= NORM_SHARED_BYTES;
         // the line maxima only where rows are held in registers (rmsnorm.cu)
         ProducerMaxima.Maxima reported = maxima.maximaFor(dX, registers);
-        if (registers) {
-            // rows held in registers are loaded through shared memory: x's, dY's and two of the residual's, then the
-            // block's column maxima
-            int staged = stagedRowBytes(dim, x.dtype()) + stagedRowBytes(dim, dY.dtype())
-                    + (residual == null ? 0 : 2 * stagedRowBytes(dim, dX.dtype())) + (reported.lines() != 0 ? 4 * dim : 0);
-            shared = Math.max(shared, staged);
-        }
+        int shared = registers ? Math.max(4 * dim, staged + (reported.lines() != 0 ? 4 * dim : 0)) : 4 * dim;
         long out = DeviceMemory.deviceView(dX).pointer();
         if (reported.lines() != 0) {
-            launch(rmsNorm, "rms_norm_backward_lines", blocks, THREADS, shared, ddy.pointer(), dt(dY.dtype()),
+            launch(rmsNorm, "rms_norm_backward_lines", blocks, THREADS, shared, ddy.pointer(), dy2, dy3, dt(dY.dtype()),
                     dx.pointer(), dt(x.dtype()), dg.pointer(), dinv.pointer(), res, dt(dX.dtype()), out, partials, rows,
                     dim, reported.total(), reported.lines());
         } else {
-            launch(rmsNorm, "rms_norm_backward", blocks, THREADS, shared, ddy.pointer(), dt(dY.dtype()), dx.pointer(),
-                    dt(x.dtype()), dg.pointer(), dinv.pointer(), res, dt(dX.dtype()), out, partials, rows, dim,
-                    reported.total());
+            launch(rmsNorm, "rms_norm_backward", blocks, THREADS, shared, ddy.pointer(), dy2, dy3, dt(dY.dtype()),
+                    dx.pointer(), dt(x.dtype()), dg.pointer(), dinv.pointer(), res, dt(dX.dtype()), out, partials, rows,
+                    dim, reported.total());
         }
         launch(rmsNorm, "rms_norm_gain_sum", ceilDiv(dim, THREADS), THREADS, 0, partials, blocks, dim, gg.pointer());
         Reference.reachabilityFence(residual);
-        Reference.reachabilityFence(dY);
+        Reference.reachabilityFence(dYParts);
         Reference.reachabilityFence(x);
         Reference.reachabilityFence(gain);
         Reference.reachabilityFence(inverseRms);

@@ -3,6 +3,7 @@ package dev.float8j.runtime.nn;
 import dev.float8j.runtime.backends.Backends;
 import dev.float8j.runtime.Tensor;
 import dev.float8j.runtime.ops.ModelOps;
+import java.util.List;
 import java.util.function.UnaryOperator;
 
 /** Which {@link ModelOps} a module runs on a tensor: those of the backend that holds it. */
@@ -29,6 +30,20 @@ public final class Ops {
         for (Tensor t : tensors) {
             Backends.current().release(t);
         }
+    }
+
+    /**
+     * parts[0] + parts[1] + ..., by adds in list order, each rounded to the first part's dtype; the parts, which the
+     * caller owns and needs no more, are released.
+     */
+    public static Tensor sum(List<Tensor> parts) {
+        Tensor sum = parts.get(0);
+        for (Tensor part : parts.subList(1, parts.size())) {
+            Tensor next = where(sum).add(sum, part);
+            release(sum, part);
+            sum = next;
+        }
+        return sum;
     }
 
     /** f(x), after which x, which the caller owns and needs no more, is released (see {@link #release}). */

@@ -3,10 +3,12 @@ package dev.float8j.runtime.nn;
 import dev.float8j.runtime.Tensor;
 import dev.float8j.runtime.backend.Backend;
 import dev.float8j.runtime.backends.Backends;
+import dev.float8j.runtime.ops.ModelOps;
 import dev.float8j.runtime.ops.NormResult;
 import java.util.ArrayDeque;
 import java.util.Arrays;
 import java.util.Deque;
+import java.util.List;
 
 /**
  * Root-mean-square normalization over the last dimension with a learned gain:
@@ -90,31 +92,55 @@ public final class RMSNorm extends Module implements Layer {
      * bits are those of adding residual and {@link #backward(Tensor)}'s result.
      */
     public Tensor backward(Tensor gradOutput, Tensor residual) {
-        if (residual != null && residual.size() != gradOutput.size()) {
-            throw new IllegalArgumentException(this + ": the residual gradient " + residual + " does not match "
-                    + gradOutput);
-        }
+        return backward(List.of(gradOutput), residual);
+    }
+
+    /**
+     * As {@link #backward(Tensor, Tensor)} (residual may be null) for the gradient that is the sum of gradParts, one to
+     * {@link ModelOps#MAX_GRADIENT_PARTS} tensors that stay the caller's: a pre-norm block's
+     * branch hands over the parts its layers made (q's, k's and v's dX; gate's and up's), which the norm adds in F32
+     * as it reads them ({@link ModelOps#rmsNormBackwardSum}) instead of after adds of their own.
+     */
+    public Tensor backward(List<Tensor> gradParts, Tensor residual) {
         guard.enter();
         try {
             if (saved.isEmpty()) {
                 throw new IllegalStateException(this + ": backward called without a matching forward");
             }
             Saved s = saved.peek();
-            if (gradOutput.size() != s.x().size()) {
-                throw new IllegalArgumentException(this + ": gradient " + gradOutput + " does not match the input " + s.x());
+            if (gradParts.isEmpty() || gradParts.size() > ModelOps.MAX_GRADIENT_PARTS) {
+                throw new IllegalArgumentException(this + ": takes 1 to " + ModelOps.MAX_GRADIENT_PARTS
+                        + " gradient parts, got " + gradParts.size());
+            }
+            for (Tensor part : gradParts) {
+                if (part.dtype() != gradParts.get(0).dtype()) {
+                    throw new IllegalArgumentException(this + ": gradient parts of different dtypes, "
+                            + gradParts.get(0) + " and " + part);
+                }
+                if (part.size() != s.x().size()) {
+                    throw new IllegalArgumentException(this + ": gradient " + part + " does not match the input " + s.x());
+                }
+            }
+            if (residual != null && residual.size() != s.x().size()) {
+                throw new IllegalArgumentException(this + ": the residual gradient " + residual + " does not match "
+                        + s.x());
             }
             // the save is consumed only once the gradient is known to fit, so a wrong call can be retried
             saved.pop();
             Backend backend = Backends.current();
-            Tensor g = gradOutput.reshape(s.x().shape());
+            List<Tensor> parts = gradParts.stream().map(part -> part.reshape(s.x().shape())).toList();
             try {
+                if (parts.size() > 1) {
+                    return Ops.where(s.x()).rmsNormBackwardSum(residual, parts, s.x(), gain.value(), s.inverseRms(),
+                            gain.grad());
+                }
                 return residual == null
-                        ? Ops.where(s.x()).rmsNormBackward(g, s.x(), gain.value(), s.inverseRms(), gain.grad())
-                        : Ops.where(s.x()).rmsNormBackwardAdd(residual, g, s.x(), gain.value(), s.inverseRms(),
-                                gain.grad());
+                        ? Ops.where(s.x()).rmsNormBackward(parts.get(0), s.x(), gain.value(), s.inverseRms(), gain.grad())
+                        : Ops.where(s.x()).rmsNormBackwardAdd(residual, parts.get(0), s.x(), gain.value(),
+                                s.inverseRms(), gain.grad());
             } finally {
-                // the view of the caller's gradient, and the save, which nothing else holds
-                backend.release(g);
+                // the views of the caller's gradients, and the save, which nothing else holds
+                parts.forEach(backend::release);
                 backend.release(s.x());
                 backend.release(s.inverseRms());
             }

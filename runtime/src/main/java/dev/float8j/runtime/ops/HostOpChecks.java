@@ -2,6 +2,7 @@ package dev.float8j.runtime.ops;
 
 import dev.float8j.runtime.Tensor;
 import java.util.Arrays;
+import java.util.List;
 
 /**
  * The input checks of the host {@link ModelOps} ({@link ReferenceModelOps} and the CPU backend's), in one place, so
@@ -70,6 +71,22 @@ public final class HostOpChecks {
         HostTensors.requireMatrix(op, "gain", gain, 1, x.cols());
         HostTensors.requireMatrix(op, "gradGain", gradGain, 1, x.cols());
         HostTensors.requireMatrix(op, "inverseRms", inverseRms, x.rows(), 1);
+    }
+
+    /** One to {@link ModelOps#MAX_GRADIENT_PARTS} parts, each of x's shape, of one activation dtype. */
+    public static void gradientParts(String op, List<Tensor> parts, Tensor x) {
+        if (parts.isEmpty() || parts.size() > ModelOps.MAX_GRADIENT_PARTS) {
+            throw new IllegalArgumentException(op + ": takes 1 to " + ModelOps.MAX_GRADIENT_PARTS
+                    + " gradient parts, got " + parts.size());
+        }
+        for (Tensor part : parts) {
+            HostTensors.requireActivation(op, part);
+            HostTensors.requireSameShape(op, "a gradient part", part, "x", x);
+            if (part.dtype() != parts.get(0).dtype()) {
+                throw new IllegalArgumentException(op + ": gradient parts of different dtypes, " + parts.get(0)
+                        + " and " + part);
+            }
+        }
     }
 
     /** gate, up and dH of one shape. */

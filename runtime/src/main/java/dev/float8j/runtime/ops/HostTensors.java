@@ -4,6 +4,7 @@ import dev.float8j.runtime.BFloat16;
 import dev.float8j.runtime.DType;
 import dev.float8j.runtime.Tensor;
 import java.util.Arrays;
+import java.util.List;
 
 /**
  * Reading and making host tensors for the host implementations of {@link ModelOps} ({@link ReferenceModelOps}
@@ -56,6 +57,18 @@ public final class HostTensors {
     public static float[] floats(String op, Tensor t) {
         requireHost(op, t);
         return t.dtype() == DType.F32 ? t.data() : t.toFloatArray();
+    }
+
+    /** The F32 sum of host tensors of one shape, added element by element in list order, as an F32 tensor. */
+    public static Tensor sumF32(String op, List<Tensor> parts) {
+        float[] sum = read(op, parts.get(0));
+        for (Tensor part : parts.subList(1, parts.size())) {
+            float[] values = floats(op, part);
+            for (int i = 0; i < sum.length; i++) {
+                sum[i] += values[i];
+            }
+        }
+        return Tensor.of(sum, parts.get(0).shape());
     }
 
     /** values as a tensor of the given dtype and shape: values itself for F32, rounded once to nearest even for BF16. */

@@ -52,6 +52,26 @@ public interface ModelOps {
         return add(residual, rmsNormBackward(dY, x, gain, inverseRms, gradGain));
     }
 
+    /** The most gradient parts {@link #rmsNormBackwardSum} takes. */
+    int MAX_GRADIENT_PARTS = 3;
+
+    /**
+     * {@link #rmsNormBackwardAdd}, or {@link #rmsNormBackward} where residual is null, for the dY that is the sum of
+     * dYParts (one to {@link #MAX_GRADIENT_PARTS} tensors of x's shape and one activation dtype), added in F32 in list
+     * order: a pre-norm block's norm takes its branch's gradient as the parts the branch's layers made (q's, k's and
+     * v's; gate's and up's) instead of after adds, which would each read and write the whole gradient and round every
+     * partial sum to the parts' dtype. A backend may do it in one pass; this default sums on the host.
+     */
+    default Tensor rmsNormBackwardSum(Tensor residual, List<Tensor> dYParts, Tensor x, Tensor gain,
+            Tensor inverseRms, Tensor gradGain) {
+        String op = "rmsNormBackwardSum";
+        HostOpChecks.gradientParts(op, dYParts, x);
+        Tensor dY = dYParts.size() == 1 ? dYParts.get(0) : HostTensors.sumF32(op, dYParts);
+        return residual == null
+                ? rmsNormBackward(dY, x, gain, inverseRms, gradGain)
+                : rmsNormBackwardAdd(residual, dY, x, gain, inverseRms, gradGain);
+    }
+
     // ---- rotary position embedding (the "rotate half" pairing: element i with i + headDim/2 of each head) ----
 
     /**

@@ -81,6 +81,21 @@ __device__ __forceinline__ float norm_grad_out(float dx, int xType, const void* 
     return residual == nullptr ? dx : load_elem(residual, i, outType) + as_stored(dx, xType);
 }
 
+// sum[e] += element 4q + e of an F32 or BF16 row, for e < 4.
+__device__ __forceinline__ void add4(const void* row, int q, int dtype, float* sum) {
+    float more[4];
+    load4(row, q, dtype, more);
+    for (int e = 0; e < 4; e++) sum[e] += more[e];
+}
+
+// Element i of a, or the F32 sum a + b (+ c) of the parts that are not null, in that order.
+__device__ __forceinline__ float summed_elem(const void* a, const void* b, const void* c, long i, int dtype) {
+    float sum = load_elem(a, i, dtype);
+    if (b != nullptr) sum += load_elem(b, i, dtype);
+    if (c != nullptr) sum += load_elem(c, i, dtype);
+    return sum;
+}
+
 // Bytes of one row of dim elements of dtype in shared memory, rounded up to 16 so that the row after it stays
 // 16-byte aligned.
 __device__ __forceinline__ int staged_row_bytes(int dim, int dtype) {
@@ -106,7 +121,9 @@ __device__ __forceinline__ u32 dynamic_shared_bytes() {
     return n;
 }
 
-// dx = inv * (dy * gain - xhat * mean(dy * gain * xhat)), xhat = x * inv, rounded to x's dtype. dX = dx, or with a
+// dx = inv * (dy * gain - xhat * mean(dy * gain * xhat)), xhat = x * inv, rounded to x's dtype, where dy is dY's
+// element or, with dY2 (and dY3; null: none) of dY's dtype, the F32 sum dY + dY2 (+ dY3) in that order: the gradient of
+// a branch whose layers each made a part (q, k and v; gate and up), summed here instead of by adds. dX = dx, or with a
 // residual (of dtype outType) dX = residual + dx in outType: a pre-norm block's backward, where the residual path's
 // gradient meets the norm's, in one pass instead of a separate add (the same bits as that add). Block b handles rows
 // b, b + gridDim.x, ...; its gain-gradient column sums (dy * xhat) go to partials[b * dim + c]. *amax (null: none)
@@ -114,21 +131,24 @@ __device__ __forceinline__ u32 dynamic_shared_bytes() {
 // (lines.cuh's layout), only for rows held in registers: the host asks for them only there, and the element-by-element
 // path traps. Two kernels of one template, so that the one without lines keeps its registers.
 // Dynamic shared memory: the element-by-element path's column sums (dim floats), and for rows held in registers the
-// staged rows, x's, dY's and two of the residual's (staged_row_bytes each), then with lines the block's column maxima
+// staged rows, x's, dY's (and dY2's, dY3's), two of the residual's (staged_row_bytes each), then with lines the block's
+// column maxima
 // (dim words); without room for those the kernel takes the element-by-element path.
 template <bool LINES>
-__device__ __forceinline__ void norm_backward(const void* dY, int dyType, const void* x, int xType, const float* gain,
-                                              const float* inverseRms, const void* residual, int outType, void* dX,
-                                              float* partials, int rows, int dim, u32* amax, u32* lines) {
+__device__ __forceinline__ void norm_backward(const void* dY, const void* dY2, const void* dY3, int dyType,
+                                              const void* x, int xType, const float* gain, const float* inverseRms,
+                                              const void* residual, int outType, void* dX, float* partials, int rows,
+                                              int dim, u32* amax, u32* lines) {
     extern __shared__ __align__(16) float gainSums[];  // 16-byte aligned for the staged rows
     __shared__ float scratch[2][32];
     __shared__ u32 amaxScratch[32];
     u32 m = 0;
+    int parts = dY3 != nullptr ? 3 : dY2 != nullptr ? 2 : 1;
     int xBytes = staged_row_bytes(dim, xType), dyBytes = staged_row_bytes(dim, dyType);
     int resBytes = residual == nullptr ? 0 : staged_row_bytes(dim, outType);
     int colBytes = LINES ? 4 * dim : 0;
-    if (rows_in_registers(dim, BACKWARD_ROW_VECTORS, dY, x, gain, dX, partials) && aligned16(residual)
-        && xBytes + dyBytes + 2 * resBytes + colBytes <= (int) dynamic_shared_bytes()) {
+    if (rows_in_registers(dim, BACKWARD_ROW_VECTORS, dY, x, gain, dX, partials) && aligned16(residual, dY2, dY3)
+        && xBytes + parts * dyBytes + 2 * resBytes + colBytes <= (int) dynamic_shared_bytes()) {
         // A block works on row r from registers while its next row, r + gridDim.x, is copied into shared memory
         // (cp.async): with the loads of one row issued only after the previous row's reduction and stores, too little
         // was in flight and the backward ran at about half the memory's speed. Each thread copies and reads only its
@@ -136,8 +156,8 @@ __device__ __forceinline__ void norm_backward(const void* dY, int dyType, const 
         // row's block sum, whose barrier comes after every thread read them; the residual, read after that barrier,
         // alternates between two rows, so the one refilled was last read before it.
         u8* xRow = (u8*) gainSums;
-        u8* dyRow = xRow + xBytes;
-        u8* resRows = dyRow + dyBytes;
+        u8* dyRow = xRow + xBytes;  // then dY2's and dY3's rows, dyBytes apart
+        u8* resRows = dyRow + parts * dyBytes;
         // this thread's columns' maxima (each thread reads and writes only its own vectors' words)
         u32* colMax = (u32*) (resRows + 2 * resBytes);
         int vectors = dim / 4;
@@ -156,6 +176,8 @@ __device__ __forceinline__ void norm_backward(const void* dY, int dyType, const 
                 if (q < vectors) {
                     stage_vector(xRow, x, q0, q, xType);
                     stage_vector(dyRow, dY, q0, q, dyType);
+                    if (dY2 != nullptr) stage_vector(dyRow + dyBytes, dY2, q0, q, dyType);
+                    if (dY3 != nullptr) stage_vector(dyRow + 2 * dyBytes, dY3, q0, q, dyType);
                     if (residual != nullptr) stage_vector(resRows + parity * resBytes, residual, q0, q, outType);
                 }
             }
@@ -177,6 +199,8 @@ __device__ __forceinline__ void norm_backward(const void* dY, int dyType, const 
                     float g[4];
                     load4(xRow, q, xType, xs[j]);
                     load4(dyRow, q, dyType, dys[j]);
+                    if (parts > 1) add4(dyRow + dyBytes, q, dyType, dys[j]);
+                    if (parts > 2) add4(dyRow + 2 * dyBytes, q, dyType, dys[j]);
                     load4(gain, q, DT_F32, g);
                     for (int e = 0; e < 4; e++) {
                         float xhat = xs[j][e] * inv;
@@ -234,14 +258,14 @@ __device__ __forceinline__ void norm_backward(const void* dY, int dyType, const 
         float dot = 0.0f;
         for (int c = threadIdx.x; c < dim; c += blockDim.x) {
             float xhat = load_elem(x, base + c, xType) * inv;
-            float dy = load_elem(dY, base + c, dyType);
+            float dy = summed_elem(dY, dY2, dY3, base + c, dyType);
             dot += dy * gain[c] * xhat;
             gainSums[c] += dy * xhat;  // column c belongs to this thread alone
         }
         float meanDot = block_sum(dot, scratch[0]) / dim;
         for (int c = threadIdx.x; c < dim; c += blockDim.x) {
             float xhat = load_elem(x, base + c, xType) * inv;
-            float dy = load_elem(dY, base + c, dyType);
+            float dy = summed_elem(dY, dY2, dY3, base + c, dyType);
             float out = norm_grad_out(inv * (dy * gain[c] - xhat * meanDot), xType, residual, base + c, outType);
             m = max(m, abs_bits(out));
             store_elem(dX, base + c, outType, out);
@@ -252,18 +276,19 @@ __device__ __forceinline__ void norm_backward(const void* dY, int dyType, const 
 }
 
 extern "C" __global__ void __launch_bounds__(256, BACKWARD_BLOCKS_PER_SM)
-rms_norm_backward(const void* dY, int dyType, const void* x, int xType, const float* gain, const float* inverseRms,
-                  const void* residual, int outType, void* dX, float* partials, int rows, int dim, u32* amax) {
-    norm_backward<false>(dY, dyType, x, xType, gain, inverseRms, residual, outType, dX, partials, rows, dim, amax,
-                         nullptr);
+rms_norm_backward(const void* dY, const void* dY2, const void* dY3, int dyType, const void* x, int xType,
+                  const float* gain, const float* inverseRms, const void* residual, int outType, void* dX,
+                  float* partials, int rows, int dim, u32* amax) {
+    norm_backward<false>(dY, dY2, dY3, dyType, x, xType, gain, inverseRms, residual, outType, dX, partials, rows, dim,
+                         amax, nullptr);
 }
 
 extern "C" __global__ void __launch_bounds__(256, BACKWARD_BLOCKS_PER_SM)
-rms_norm_backward_lines(const void* dY, int dyType, const void* x, int xType, const float* gain,
-                        const float* inverseRms, const void* residual, int outType, void* dX, float* partials, int rows,
-                        int dim, u32* amax, u32* lines) {
-    norm_backward<true>(dY, dyType, x, xType, gain, inverseRms, residual, outType, dX, partials, rows, dim, amax,
-                        lines);
+rms_norm_backward_lines(const void* dY, const void* dY2, const void* dY3, int dyType, const void* x, int xType,
+                        const float* gain, const float* inverseRms, const void* residual, int outType, void* dX,
+                        float* partials, int rows, int dim, u32* amax, u32* lines) {
+    norm_backward<true>(dY, dY2, dY3, dyType, x, xType, gain, inverseRms, residual, outType, dX, partials, rows, dim,
+                        amax, lines);
 }
 
 // gradGain[c] += sum over b < blocks of partials[b * dim + c], in b order.

@@ -17,6 +17,7 @@ import dev.float8j.runtime.ops.LossResult;
 import dev.float8j.runtime.ops.ModelOps;
 import dev.float8j.runtime.ops.NormResult;
 import dev.float8j.runtime.ops.ReferenceModelOps;
+import dev.float8j.runtime.ops.ReferenceModelOpsTest;
 import dev.float8j.runtime.ops.TokenIds;
 import java.util.Arrays;
 import java.util.List;
@@ -56,6 +57,17 @@ class CpuModelOpsTest {
         }
         Tensor t = Tensor.of(values, shape);
         return dtype == DType.F32 ? t : t.to(DType.BF16);
+    }
+
+    @Test
+    void rmsNormBackwardSumIsTheBackwardOfItsPartsAddedInF32() {
+        Random random = new Random(41);
+        Tensor x = random(random, DType.BF16, 1, 5, 70);
+        Tensor gain = random(random, DType.F32, 1, 1, 70);
+        Tensor[] parts = {random(random, DType.BF16, 1, 5, 70), random(random, DType.BF16, 1, 5, 70),
+                random(random, DType.BF16, 1, 5, 70)};
+        ReferenceModelOpsTest.assertBackwardSumIsTheBackwardOfTheF32Sum(CPU, x, gain, CPU.rmsNorm(x, gain, 1e-5f).inverseRms(),
+                parts, random(random, DType.BF16, 1, 5, 70));
     }
 
     /** The bound of the class comment, element by element, with the same dtype and shape. */

@@ -184,6 +184,35 @@ class CudaModelOpsTest {
             }
             assertClose(gradGainHost, gradGainDevice, 1e-4, 2e-3, what + ": gain gradient");
         }
+
+        // dY as two and three parts, summed in F32 as they are read (each staged row's extra parts, and the element
+        // path's), with and without a residual
+        Tensor[] parts = {dY, random(11, dtype, rows, dim), random(12, dtype, rows, dim)};
+        Tensor residual = random(13, dtype, rows, dim);
+        for (int count = 2; count <= 3; count++) {
+            List<Tensor> used = List.of(parts).subList(0, count);
+            List<Tensor> usedDevice = used.stream().map(cuda::toDevice).toList();
+            String what = "rmsNorm dX of " + count + " parts, dim " + dim;
+            Tensor gainGradHost = random(9, DType.F32, 1, dim);
+            Tensor gainGradDevice = cuda.toDevice(gainGradHost);
+            Tensor partsDX = REF.rmsNormBackwardSum(null, used, x, gain, expected.inverseRms(), gainGradHost);
+            assertClose(partsDX, ops.rmsNormBackwardSum(null, usedDevice, cuda.toDevice(x), cuda.toDevice(gain),
+                    actual.inverseRms(), gainGradDevice), tolerance(dtype), 1e-4, what);
+            assertClose(gainGradHost, gainGradDevice, 1e-4, 2e-3, what + ": gain gradient");
+            Tensor sum = REF.rmsNormBackwardSum(residual, used, x, gain, expected.inverseRms(), gainGradHost);
+            float[] e = sum.toFloatArray();
+            float[] a = cuda.toHost(ops.rmsNormBackwardSum(cuda.toDevice(residual), usedDevice, cuda.toDevice(x),
+                    cuda.toDevice(gain), actual.inverseRms(), gainGradDevice)).toFloatArray();
+            float[] d = partsDX.toFloatArray();
+            for (int i = 0; i < e.length; i++) {
+                // as above: dX's rounding, then the sum's
+                double bound = 1e-4 + tolerance(dtype) * (Math.abs(d[i]) + Math.abs(e[i]));
+                if (!(Math.abs(e[i] - a[i]) <= bound)) {
+                    throw new AssertionError(what + " + residual: element " + i + " is " + a[i] + ", expected " + e[i]
+                            + " (+-" + bound + ")");
+                }
+            }
+        }
     }
 
     @ParameterizedTest

@@ -4,7 +4,10 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
+import dev.float8j.runtime.DType;
 import dev.float8j.runtime.Tensor;
+import java.util.Arrays;
+import java.util.List;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.EnumSource;
@@ -25,6 +28,33 @@ class LayerGradientTest {
             g[i] = 0.5f + 0.25f * i; // a gain other than one, so its gradient path is exercised
         }
         GradientCheck.check(() -> "RMSNorm", norm, GradientCheck.random(3, 2f, 3, 6), 1e-2, 2e-2);
+    }
+
+    @Test
+    void rmsNormTakesItsGradientAsPartsAndKeepsItsSaveWhenRefused() {
+        Tensor x = GradientCheck.random(3, 2f, 3, 6);
+        Tensor a = GradientCheck.random(4, 1f, 3, 6);
+        Tensor b = GradientCheck.random(5, 1f, 3, 6);
+        Tensor residual = GradientCheck.random(6, 1f, 3, 6);
+        float[] sum = new float[a.size()];
+        for (int i = 0; i < sum.length; i++) {
+            sum[i] = a.getFlat(i) + b.getFlat(i);
+        }
+        RMSNorm whole = new RMSNorm(6);
+        whole.forward(x);
+        Tensor expected = whole.backward(Tensor.of(sum, 3, 6), residual);
+
+        RMSNorm parted = new RMSNorm(6);
+        parted.forward(x);
+        // refused before anything changes: no parts, too many, parts of two dtypes or of another size
+        for (java.util.List<Tensor> bad : List.of(List.<Tensor>of(), List.of(a, a, a, a),
+                List.of(a, b.to(DType.BF16)), List.of(a, GradientCheck.random(7, 1f, 2, 6)))) {
+            assertThrows(IllegalArgumentException.class, () -> parted.backward(bad, residual));
+        }
+        Tensor actual = parted.backward(List.of(a, b), residual);
+        assertEquals(Arrays.toString(expected.toFloatArray()), Arrays.toString(actual.toFloatArray()));
+        assertEquals(Arrays.toString(whole.gain().grad().toFloatArray()),
+                Arrays.toString(parted.gain().grad().toFloatArray()));
     }
 
     @ParameterizedTest
@@ -70,7 +100,7 @@ class LayerGradientTest {
         Init.seed(5);
         Sequential seq = new Sequential(new Linear(4, 6), new Activation(Activation.Kind.GELU), new Linear(6, 2));
         GradientCheck.check(() -> "Sequential", seq, GradientCheck.random(6, 1f, 3, 4), 1e-2, 2e-2);
-        assertEquals(java.util.List.of("0.weight", "2.weight"), java.util.List.copyOf(seq.namedParameters().keySet()));
+        assertEquals(List.of("0.weight", "2.weight"), List.copyOf(seq.namedParameters().keySet()));
     }
 
     @Test

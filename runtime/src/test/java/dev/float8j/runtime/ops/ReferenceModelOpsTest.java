@@ -13,7 +13,7 @@ import java.util.List;
 import org.junit.jupiter.api.Test;
 
 /** Each op on hand-computed small cases, and every backward against central differences. */
-class ReferenceModelOpsTest {
+public class ReferenceModelOpsTest {
     private static final ModelOps OPS = ReferenceModelOps.INSTANCE;
     private static final double H = 1e-2;
     private static final double TOLERANCE = 1e-2;
@@ -77,6 +77,73 @@ class ReferenceModelOpsTest {
                 TOLERANCE);
         GradientCheck.compare("rmsNorm dGain", gradGain.toFloatArray(), gain.data(),
                 () -> dot(OPS.rmsNorm(x, gain, eps).y(), r), H, TOLERANCE);
+    }
+
+    /** parts added element by element in F32, in order: the dY that rmsNormBackwardSum promises to use. */
+    static Tensor f32Sum(Tensor... parts) {
+        float[] sum = new float[parts[0].size()];
+        for (Tensor part : parts) {
+            for (int i = 0; i < sum.length; i++) {
+                sum[i] += part.getFlat(i);
+            }
+        }
+        return Tensor.of(sum, parts[0].shape());
+    }
+
+    @Test
+    void rmsNormBackwardSumIsTheBackwardOfItsPartsAddedInF32() {
+        Tensor x = GradientCheck.random(1, 2f, 3, 5).to(DType.BF16);
+        Tensor gain = GradientCheck.random(2, 1.5f, 1, 5);
+        NormResult n = OPS.rmsNorm(x, gain, 1e-5f);
+        Tensor[] parts = {GradientCheck.random(3, 1f, 3, 5).to(DType.BF16), GradientCheck.random(4, 1f, 3, 5).to(DType.BF16),
+                GradientCheck.random(5, 1f, 3, 5).to(DType.BF16)};
+        // 1 + 3·2^-10 + 3·2^-10 is 1.005859375 in F32, but 1 after each add rounds to BF16 (steps of 2^-7 there)
+        parts[0].set(0, 0, 1f);
+        parts[1].set(0, 0, 3f / 1024);
+        parts[2].set(0, 0, 3f / 1024);
+        Tensor residual = GradientCheck.random(6, 1f, 3, 5).to(DType.BF16);
+        assertBackwardSumIsTheBackwardOfTheF32Sum(OPS, x, gain, n.inverseRms(), parts, residual);
+        assertEquals(1.005859375f, f32Sum(parts).get(0, 0));
+    }
+
+    /**
+     * ops.rmsNormBackwardSum over the first 1, 2 and 3 parts, with and without a residual, against rmsNormBackward and
+     * rmsNormBackwardAdd of their F32 sum, bit for bit (a host backend's ops; the CPU backend's test calls it too).
+     */
+    public static void assertBackwardSumIsTheBackwardOfTheF32Sum(ModelOps ops, Tensor x, Tensor gain, Tensor inverseRms,
+            Tensor[] parts, Tensor residual) {
+        int dim = x.cols();
+        for (int count = 1; count <= parts.length; count++) {
+            List<Tensor> used = List.of(parts).subList(0, count);
+            Tensor dY = f32Sum(used.toArray(Tensor[]::new));
+            Tensor expectedGain = Tensor.zeros(DType.F32, 1, dim);
+            Tensor actualGain = Tensor.zeros(DType.F32, 1, dim);
+            Tensor expected = ops.rmsNormBackward(dY, x, gain, inverseRms, expectedGain);
+            Tensor actual = ops.rmsNormBackwardSum(null, used, x, gain, inverseRms, actualGain);
+            assertArrayEquals(expected.toFloatArray(), actual.toFloatArray(), count + " parts: dX");
+            assertArrayEquals(expectedGain.toFloatArray(), actualGain.toFloatArray(), count + " parts: gain gradient");
+            assertEquals(x.dtype(), actual.dtype());
+
+            Tensor expectedSum = ops.rmsNormBackwardAdd(residual, dY, x, gain, inverseRms, expectedGain);
+            Tensor actualSum = ops.rmsNormBackwardSum(residual, used, x, gain, inverseRms, actualGain);
+            assertArrayEquals(expectedSum.toFloatArray(), actualSum.toFloatArray(), count + " parts: residual + dX");
+        }
+    }
+
+    @Test
+    void rmsNormBackwardSumRefusesTooFewTooManyOrMismatchedParts() {
+        Tensor x = GradientCheck.random(1, 2f, 3, 5);
+        Tensor gain = GradientCheck.random(2, 1.5f, 1, 5);
+        NormResult n = OPS.rmsNorm(x, gain, 1e-5f);
+        Tensor part = GradientCheck.random(3, 1f, 3, 5);
+        Tensor gradGain = Tensor.zeros(DType.F32, 1, 5);
+        for (List<Tensor> bad : List.of(List.<Tensor>of(), List.of(part, part, part, part), List.of(part, part.to(DType.BF16)),
+                List.of(part, GradientCheck.random(4, 1f, 5, 3)))) {
+            var e = assertThrows(IllegalArgumentException.class,
+                    () -> OPS.rmsNormBackwardSum(null, bad, x, gain, n.inverseRms(), gradGain));
+            assertTrue(e.getMessage().startsWith("rmsNormBackwardSum: "), e.getMessage());
+        }
+        assertArrayEquals(new float[5], gradGain.toFloatArray(), "a refused call adds nothing to the gain's gradient");
     }
 
     // ---- rotary position embedding ----

@@ -7,6 +7,7 @@ import dev.float8j.runtime.nn.Ops;
 import dev.float8j.runtime.nn.RMSNorm;
 import dev.float8j.runtime.nn.SharedInput;
 import dev.float8j.runtime.ops.AttentionShape;
+import java.util.List;
 import java.util.function.UnaryOperator;
 
 /** A pre-norm decoder block: h = x + attn(attn_norm(x)), y = h + mlp(mlp_norm(h)). */
@@ -48,13 +49,22 @@ public final class DecoderBlock extends Module {
     }
 
     /**
-     * The residual paths pass the gradient through unchanged; each norm's backward adds its branch's gradient to it
-     * as it writes dX. gradOutput stays the caller's.
+     * The residual paths pass the gradient through unchanged; each norm's backward adds its branch's gradient, which
+     * it takes as the parts the branch's layers made, to it as it writes dX. gradOutput stays the caller's.
      */
     public Tensor backward(Tensor gradOutput) {
-        Tensor dh = Ops.consume(mlp.backward(gradOutput), g -> mlpNorm.backward(g, gradOutput));
-        Tensor dx = Ops.consume(attn.backward(dh), g -> attnNorm.backward(g, dh));
+        Tensor dh = normBackward(mlpNorm, mlp.backwardParts(gradOutput), gradOutput);
+        Tensor dx = normBackward(attnNorm, attn.backwardParts(dh), dh);
         Ops.release(dh);
         return dx;
+    }
+
+    /** residual + the norm's dX for the sum of parts, which are released; residual stays the caller's. */
+    private static Tensor normBackward(RMSNorm norm, List<Tensor> parts, Tensor residual) {
+        try {
+            return norm.backward(parts, residual);
+        } finally {
+            parts.forEach(Ops::release);
+        }
     }
 }

@@ -11,6 +11,7 @@ import dev.float8j.runtime.nn.SharedInput;
 import dev.float8j.runtime.ops.ModelOps;
 import java.util.ArrayDeque;
 import java.util.Deque;
+import java.util.List;
 
 /** The SwiGLU feed-forward: down(silu(gate(x)) · up(x)). */
 public final class FeedForward extends Module implements Layer {
@@ -50,8 +51,18 @@ public final class FeedForward extends Module implements Layer {
         return y;
     }
 
+    /** dX for dY: the sum of {@link #backwardParts}. */
     @Override
     public Tensor backward(Tensor gradOutput) {
+        return Ops.sum(backwardParts(gradOutput));
+    }
+
+    /**
+     * dX as the parts gate and up each make, [dX_gate, dX_up], which become the caller's: their sum is dX, and a
+     * pre-norm block's norm adds them as it reads them ({@link dev.float8j.runtime.nn.RMSNorm#backward(List, Tensor)})
+     * instead of by an add.
+     */
+    public List<Tensor> backwardParts(Tensor gradOutput) {
         if (saved.isEmpty()) {
             throw new IllegalStateException(this + ": backward called without a matching forward");
         }
@@ -62,9 +73,7 @@ public final class FeedForward extends Module implements Layer {
         Ops.release(dActivated, s[0], s[1]);
         Tensor dUp = Ops.consume(d[1], up::backward);
         Tensor dGate = Ops.consume(d[0], gate::backward);
-        Tensor dx = ops.add(dGate, dUp);
-        Ops.release(dGate, dUp);
-        return dx;
+        return List.of(dGate, dUp);
     }
 
     @Override

@@ -13,6 +13,7 @@ import dev.float8j.runtime.ops.AttentionShape;
 import dev.float8j.runtime.ops.ModelOps;
 import java.util.ArrayDeque;
 import java.util.Deque;
+import java.util.List;
 
 /**
  * Causal self-attention with grouped-query heads: projections q, k, v (k and v with kvHeads heads), rotary
@@ -71,7 +72,17 @@ public final class SelfAttention extends Module {
         return Ops.consume(projected, p -> rope.forward(p, shape, heads));
     }
 
+    /** dX for dY: the sum of {@link #backwardParts}. */
     public Tensor backward(Tensor gradOutput) {
+        return Ops.sum(backwardParts(gradOutput));
+    }
+
+    /**
+     * dX as the parts q, k and v each make, [dX_q, dX_k, dX_v], which become the caller's: their sum is dX, and a
+     * pre-norm block's norm adds them as it reads them ({@link dev.float8j.runtime.nn.RMSNorm#backward(List, Tensor)})
+     * instead of by two adds, which read and write the whole gradient twice.
+     */
+    public List<Tensor> backwardParts(Tensor gradOutput) {
         if (saved.isEmpty()) {
             throw new IllegalStateException(this + ": backward called without a matching forward");
         }
@@ -82,12 +93,8 @@ public final class SelfAttention extends Module {
         Ops.release(dOut, s.q(), s.k(), s.v(), s.attention().out(), s.attention().logSumExp());
         Tensor dq = Ops.consume(rotatedBack(g.dQ(), s.shape(), config.heads()), q::backward);
         Tensor dk = Ops.consume(rotatedBack(g.dK(), s.shape(), config.kvHeads()), k::backward);
-        Tensor dx = ops.add(dq, dk);
-        Ops.release(dq, dk);
         Tensor dv = Ops.consume(g.dV(), v::backward);
-        Tensor sum = ops.add(dx, dv);
-        Ops.release(dx, dv);
-        return sum;
+        return List.of(dq, dk, dv);
     }
 
     /** The gradient before the rotary embedding from the one after it, which is released. */
