@@ -69,6 +69,12 @@ public final class Tensor {
         return new Tensor(s, DType.BF16, null, bits, null);
     }
 
+    /** As {@link #ofReusable}, for bfloat16 bits: a backend may reuse them once the tensor and its views are released. */
+    public static Tensor ofReusableBf16(short[] bits, int... shape) {
+        Tensor t = ofBf16(bits, shape);
+        return new Tensor(t.shape, DType.BF16, null, bits, null, new StorageView(new SharedStorage(true)));
+    }
+
     /** A tensor of zeros on the host. */
     public static Tensor zeros(DType dtype, int... shape) {
         Objects.requireNonNull(dtype, "dtype");

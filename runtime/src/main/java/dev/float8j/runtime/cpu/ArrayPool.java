@@ -4,7 +4,7 @@ import java.util.ArrayDeque;
 import java.util.Iterator;
 
 /**
- * Released result arrays (FP8 codes, scales, F32 outputs) kept for the next result of the same length: a fresh
+ * Released result arrays (FP8 codes, scales, F32 and BF16 outputs) kept for the next result of the same length: a fresh
  * {@code new byte[]} or {@code new float[]} is a serial memset on the calling thread (0.3 ms for the 4 MiB
  * codes of a 2048x2048 tensor), and every element of a result is overwritten anyway. Bounded in bytes and in
  * count; past either bound the oldest arrays are dropped to the garbage collector. Thread-safe.
@@ -38,6 +38,12 @@ final class ArrayPool {
         return a != null ? a : new float[length];
     }
 
+    /** A short array (BF16 bits) of the given length, contents undefined. */
+    short[] shorts(int length) {
+        short[] a = (short[]) take(short[].class, length);
+        return a != null ? a : new short[length];
+    }
+
     private synchronized Object take(Class<?> type, int length) {
         for (Iterator<Object> it = free.descendingIterator(); it.hasNext(); ) {
             Object a = it.next();
@@ -50,7 +56,7 @@ final class ArrayPool {
         return null;
     }
 
-    /** Keeps array (a byte[] or float[] no one else uses any more) for reuse. */
+    /** Keeps array (a byte[], short[] or float[] no one else uses any more) for reuse. */
     synchronized void put(Object array) {
         for (Object a : free) {
             if (a == array) {
@@ -77,6 +83,10 @@ final class ArrayPool {
     }
 
     private static long sizeOf(Object array) {
-        return array instanceof float[] f ? 4L * f.length : ((byte[]) array).length;
+        return switch (array) {
+            case float[] f -> 4L * f.length;
+            case short[] h -> 2L * h.length;
+            default -> ((byte[]) array).length;
+        };
     }
 }

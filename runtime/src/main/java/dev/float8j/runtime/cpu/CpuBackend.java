@@ -127,11 +127,11 @@ public final class CpuBackend implements Backend {
         }
     }
 
-    /** As {@link #release(Float8Tensor)}, for the F32 results of dequantize. */
+    /** As {@link #release(Float8Tensor)}, for the F32 results of dequantize and the BF16 results of gemms. */
     @Override
     public void release(Tensor t) {
         toHost(t); // refuses device tensors
-        float[] data = !t.isReleased() && t.dtype() == DType.F32 ? t.data() : null;
+        Object data = t.isReleased() ? null : t.dtype() == DType.F32 ? t.data() : t.bf16Data();
         if (t.markReleased() && data != null) {
             pool.put(data);
         }
@@ -155,10 +155,11 @@ public final class CpuBackend implements Backend {
         checkDepth("gemm", a.shape(), a.axis(), left, b.shape(), b.axis(), right);
         float[] biasValues = bias == null ? null : biasArray(bias, right.free);
         if (out == DType.BF16 && matrixUnit.gemm() != null && OneDnnGemm.acceptsBf16Output(a, b)) {
-            short[] c = matrixUnit.gemm().multiplyToBf16(a, b, biasValues);
-            if (c != null) {
-                return Tensor.ofBf16(c, left.free, right.free);
+            short[] c = pool.shorts(left.free * right.free);
+            if (matrixUnit.gemm().multiplyToBf16(a, b, biasValues, c)) {
+                return Tensor.ofReusableBf16(c, left.free, right.free);
             }
+            pool.put(c);
         }
         float[] c = null;
         if (matrixUnit.gemm() != null && OneDnnGemm.accepts(a, b)) {

@@ -6,6 +6,7 @@ import static java.lang.foreign.ValueLayout.JAVA_FLOAT;
 import static java.lang.foreign.ValueLayout.JAVA_LONG;
 import static java.lang.foreign.ValueLayout.JAVA_SHORT;
 
+import dev.float8j.plan.Fp8Format;
 import dev.float8j.plan.ScalingGranularity;
 import dev.float8j.runtime.Float8Tensor;
 import java.lang.foreign.Arena;
@@ -52,6 +53,7 @@ final class OneDnnGemm {
     private final MemorySegment engine;
     private final MemorySegment stream;
     private final ConcurrentHashMap<Shape, Plan> plans = new ConcurrentHashMap<>();
+    private final ConcurrentHashMap<Fp8Format, Bf16Widening> widenings = new ConcurrentHashMap<>();
     private Arena buffers = Arena.ofShared();
     private MemorySegment aBuffer = MemorySegment.NULL;
     private MemorySegment bBuffer = MemorySegment.NULL;
@@ -142,26 +144,40 @@ final class OneDnnGemm {
     /**
      * As {@link #multiply}, with the result rounded once to BF16 by oneDNN: the scales and the bias go in as post-ops,
      * applied in F32 to the sums before that one rounding (as {@code Backend.gemm} with a BF16 output rounds), into a
-     * BF16 destination, which oneDNN's AMX kernels write faster than an F32 one (benchmarks/results/cpu.md, Run O).
-     * Null where {@link #multiply} would be.
+     * BF16 destination, which oneDNN's AMX kernels write faster than an F32 one (benchmarks/results/cpu.md, Run O),
+     * written into c (m x n, row-major). False, with c unwritten, where {@link #multiply} would return null.
      */
-    synchronized short[] multiplyToBf16(Float8Tensor a, Float8Tensor b, float[] bias) {
+    synchronized boolean multiplyToBf16(Float8Tensor a, Float8Tensor b, float[] bias, short[] c) {
         if (!acceptsBf16Output(a, b)) {
             throw new IllegalArgumentException("oneDNN BF16-output gemm: scales of " + a.spec() + " x " + b.spec()
                     + " change along K or along A's rows; that gemm takes the F32 path");
         }
         Dims d = widenOperands(a, b, 2);
         if (d == null) {
-            return null;
+            return false;
+        }
+        if (c.length != d.m * d.n) {
+            throw new IllegalArgumentException("oneDNN BF16-output gemm: a result array of " + c.length
+                    + " elements for a " + d.m + " x " + d.n + " result");
         }
         float[] columnScales = columnFactors(outputScales(a, d.m), outputScales(b, d.n), d.n);
         Epilogue epilogue = new Epilogue(columnScales != null, bias != null);
         Plan plan = plans.computeIfAbsent(new Shape(d.m, d.n, d.depth, a.axis(), b.axis(), threads.count(), epilogue),
                 this::plan);
         execute(plan, columnScales, bias);
-        short[] c = new short[d.m * d.n];
-        MemorySegment.copy(cBuffer, JAVA_SHORT, 0, c, 0, d.m * d.n);
-        return c;
+        copyOut(c, d.m, d.n);
+        return true;
+    }
+
+    /** The BF16 result in the native buffer copied into c, rows split among the threads. */
+    private void copyOut(short[] c, int m, int n) {
+        MemorySegment out = cBuffer;
+        int items = (m + ROWS_PER_ITEM - 1) / ROWS_PER_ITEM;
+        threads.forEachItem(items, item -> {
+            int first = item * ROWS_PER_ITEM;
+            int rows = Math.min(m, first + ROWS_PER_ITEM) - first;
+            MemorySegment.copy(out, JAVA_SHORT, 2L * first * n, c, first * n, rows * n);
+        });
     }
 
     /** The sizes of a gemm: C is m x n, summed over depth. */
@@ -216,8 +232,9 @@ final class OneDnnGemm {
     }
 
     /**
-     * Writes q's values in its own layout (rows x cols, row-major) as BF16: the codes' values, divided by the scale
-     * where it is folded. False if a folded value is not an exact, normal BF16 value.
+     * Writes q's values in its own layout (rows x cols, row-major) as BF16: the codes' values (by table where the
+     * vectors allow, {@link Bf16Widening}), divided by the scale where it is folded. False if a folded value is not an
+     * exact, normal BF16 value.
      */
     private boolean toBf16(Float8Tensor q, MemorySegment dst) {
         Fp8Vectors.Codec codec = new Fp8Vectors.Codec(q.format());
@@ -230,6 +247,14 @@ final class OneDnnGemm {
         int blockCols = q.blockCols();
         int scaleCols = q.scaleCols();
         int items = (rows + ROWS_PER_ITEM - 1) / ROWS_PER_ITEM;
+        if (!fold && Bf16Widening.available()) {
+            Bf16Widening widening = widenings.computeIfAbsent(q.format(), Bf16Widening::new);
+            threads.forEachItem(items, item -> {
+                int first = item * ROWS_PER_ITEM;
+                widening.widen(codes, first * cols, (Math.min(rows, first + ROWS_PER_ITEM) - first) * cols, dst);
+            });
+            return true;
+        }
         boolean[] inexact = new boolean[1];
         threads.forEachItem(items, item -> {
             int end = Math.min(rows, (item + 1) * ROWS_PER_ITEM);

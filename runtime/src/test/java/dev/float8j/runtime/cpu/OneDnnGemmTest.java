@@ -5,6 +5,7 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertNotNull;
 import static org.junit.jupiter.api.Assertions.assertNull;
+import static org.junit.jupiter.api.Assertions.assertSame;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 import static org.junit.jupiter.api.Assertions.fail;
@@ -174,11 +175,14 @@ class OneDnnGemmTest {
                         float[] biasValues = bias == null ? null : bias.data();
                         if (pair[0] == ScalingGranularity.ROWWISE) {
                             assertFalse(OneDnnGemm.acceptsBf16Output(a, b), what);
-                            assertThrows(IllegalArgumentException.class, () -> direct.multiplyToBf16(a, b, biasValues));
+                            assertThrows(IllegalArgumentException.class,
+                                    () -> direct.multiplyToBf16(a, b, biasValues, new short[m * n]));
                         } else {
-                            short[] c = direct.multiplyToBf16(a, b, biasValues);
-                            assertNotNull(c, what);
+                            short[] c = new short[m * n];
+                            assertTrue(direct.multiplyToBf16(a, b, biasValues, c), what);
                             assertClose(a, b, expected, Tensor.ofBf16(c, m, n), what, 0x1p-8);
+                            assertThrows(IllegalArgumentException.class,
+                                    () -> direct.multiplyToBf16(a, b, biasValues, new short[m * n + 1]), what);
                         }
                         Tensor throughBackend = onednn.gemm(a, b, bias, DType.BF16);
                         assertEquals(DType.BF16, throughBackend.dtype(), what);
@@ -187,6 +191,22 @@ class OneDnnGemmTest {
                 }
             }
         }
+    }
+
+    @Test
+    void aReleasedBf16ResultsArrayHoldsTheNextResult() {
+        needsBf16Matmul();
+        SplittableRandom random = new SplittableRandom(16);
+        QuantSpec spec = QuantSpec.of(Fp8Format.E4M3FN, ScalingGranularity.TENSORWISE, 1);
+        Float8Tensor a = operand(random, 33, 64, spec);
+        Float8Tensor b = operand(random, 17, 64, spec);
+        Float8Tensor other = operand(random, 33, 64, spec);
+        Tensor first = onednn.gemm(a, b, null, DType.BF16);
+        short[] array = first.bf16Data();
+        onednn.release(first);
+        Tensor second = onednn.gemm(other, b, null, DType.BF16);
+        assertSame(array, second.bf16Data(), "the released result's array is reused");
+        assertClose(other, b, REFERENCE.gemm(other, b, null, DType.F32), second, "the reused array's result", 0x1p-8);
     }
 
     @Test
