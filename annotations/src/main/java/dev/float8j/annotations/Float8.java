@@ -51,4 +51,15 @@ public @interface Float8 {
 
     /** Round every scale down to a power of two, so that rescaling adds no rounding error (MX always does). */
     boolean powerOfTwoScales() default false;
+
+    /**
+     * Delayed scaling (Transformer Engine's recipe) for every TENSORWISE operand: its scale comes from the last
+     * amaxHistory amaxes of its earlier casts, so the cast reads its input once; 0 (the default) takes each scale
+     * from the tensor being cast (current scaling). 1 to 1024; an operand's {@link OperandConfig#amaxHistory()}
+     * overrides it. Rowwise, block and MX operands have no history and keep current scaling.
+     */
+    int amaxHistory() default 0;
+
+    /** How a delayed operand's history becomes one amax; only with an {@link #amaxHistory()} somewhere. */
+    AmaxReduction amaxReduction() default AmaxReduction.MAX;
 }

@@ -23,4 +23,10 @@ public @interface OperandConfig {
      * {@link GemmConfig#highPrecision()}.
      */
     boolean highPrecision() default false;
+
+    /**
+     * This operand's amax history for delayed scaling: -1 (the default) takes the layer's {@link Float8#amaxHistory()},
+     * 0 current scaling, 1 to 1024 that many amaxes. Only for a TENSORWISE operand.
+     */
+    int amaxHistory() default -1;
 }

@@ -88,7 +88,9 @@ record LayerModel(TypeElement type, ClassName annotated, ClassName generated, Ge
         String describe() {
             return spec.format() + " " + spec.granularity()
                     + (spec.powerOfTwoScales() && !spec.granularity().powerOfTwoScalesOnly() ? " power-of-two scales" : "")
-                    + " along " + gemm.summed + " (axis " + spec.axis() + ")";
+                    + " along " + gemm.summed + " (axis " + spec.axis() + ")"
+                    + (spec.delayed() == null ? "" : ", scaled from the " + spec.delayed().reduction().name().toLowerCase()
+                            .replace('_', ' ') + " of its last " + spec.delayed().historyLength() + " amaxes");
         }
     }
 

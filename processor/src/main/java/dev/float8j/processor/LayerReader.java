@@ -6,6 +6,7 @@ import dev.float8j.annotations.Format;
 import dev.float8j.annotations.Granularity;
 import dev.float8j.annotations.OperandGranularity;
 import dev.float8j.annotations.Recipe;
+import dev.float8j.plan.DelayedScaling;
 import dev.float8j.plan.Float8Plan;
 import dev.float8j.plan.Gemm;
 import dev.float8j.plan.QuantSpec;
@@ -49,6 +50,10 @@ final class LayerReader {
     private final Messager messager;
     private TypeElement type;
     private boolean failed;
+    /** The layer being read's amaxHistory and amaxReduction, and whether some operand took an amax history. */
+    private int layerHistory;
+    private DelayedScaling.AmaxReduction reduction;
+    private boolean anyDelayed;
 
     LayerReader(ProcessingEnvironment env) {
         this.elements = env.getElementUtils();
@@ -73,7 +78,7 @@ final class LayerReader {
         }
         for (AnnotationValue value : elements.getElementValuesWithDefaults(mirror).values()) {
             Object v = value.getValue();
-            boolean ok = v instanceof VariableElement || v instanceof Boolean
+            boolean ok = v instanceof VariableElement || v instanceof Boolean || v instanceof Integer
                     || (v instanceof AnnotationMirror nested && resolved(nested));
             if (!ok) {
                 return false;
@@ -98,9 +103,13 @@ final class LayerReader {
         Recipe recipe = Recipe.valueOf(enumValue(float8, "recipe"));
         Granularity granularity = layerGranularity(float8, recipe);
         boolean powerOfTwo = powerOfTwo(float8, granularity);
+        layerHistory = layerHistory(float8);
+        reduction = DelayedScaling.AmaxReduction.valueOf(enumValue(float8, "amaxReduction"));
+        anyDelayed = false;
         GemmModel output = gemm(float8, GemmKind.OUTPUT, recipe, granularity, powerOfTwo);
         GemmModel gradInput = gemm(float8, GemmKind.GRAD_INPUT, recipe, granularity, powerOfTwo);
         GemmModel gradWeight = gemm(float8, GemmKind.GRAD_WEIGHT, recipe, granularity, powerOfTwo);
+        checkDelayedScalingApplies(float8);
         Backward backward = Backward.valueOf(enumValue(float8, "backward"));
         if (!output.fp8() && !gradInput.fp8() && !gradWeight.fp8()) {
             report(Message.NO_FP8_GEMM, type, float8, null, type.getSimpleName());
@@ -193,6 +202,35 @@ final class LayerReader {
     }
 
     /** The base granularity: the recipe's, or the granularity attribute when there is no recipe. */
+    /** The layer's amaxHistory, 0 (current scaling) when absent or out of range (then reported). */
+    private int layerHistory(AnnotationMirror float8) {
+        AnnotationValue explicit = explicit(float8, "amaxHistory");
+        int history = explicit == null ? 0 : (Integer) explicit.getValue();
+        if (history < 0 || history > DelayedScaling.MAX_HISTORY) {
+            report(Message.AMAX_HISTORY_RANGE, type, float8, explicit, history, "0 for current scaling");
+            return 0;
+        }
+        return history;
+    }
+
+    /**
+     * An amaxHistory on the layer that reaches no operand (no TENSORWISE operand in an FP8 gemm), or an amaxReduction
+     * with no delayed operand, would be silently ignored: both are errors on the value.
+     */
+    private void checkDelayedScalingApplies(AnnotationMirror float8) {
+        if (anyDelayed) {
+            return;
+        }
+        AnnotationValue history = explicit(float8, "amaxHistory");
+        if (history != null && layerHistory > 0) {
+            report(Message.AMAX_HISTORY_WITHOUT_TENSORWISE, type, float8, history, layerHistory);
+        }
+        AnnotationValue explicitReduction = explicit(float8, "amaxReduction");
+        if (explicitReduction != null) {
+            report(Message.AMAX_REDUCTION_WITHOUT_HISTORY, type, float8, explicitReduction, enumName(explicitReduction));
+        }
+    }
+
     private Granularity layerGranularity(AnnotationMirror float8, Recipe recipe) {
         AnnotationValue explicit = explicit(float8, "granularity");
         if (recipe == Recipe.NONE) {
@@ -277,11 +315,11 @@ final class LayerReader {
     }
 
     private void noQuantizationSettings(GemmKind kind, Role role, AnnotationMirror operand) {
-        for (String attribute : new String[] {"granularity", "format"}) {
+        for (String attribute : new String[] {"granularity", "format", "amaxHistory"}) {
             AnnotationValue v = explicit(operand, attribute);
             if (v != null) {
                 report(Message.SETTINGS_ON_HIGH_PRECISION_GEMM, type, operand, v, kind.title, role.attribute, attribute,
-                        enumName(v));
+                        v.getValue() instanceof Integer i ? i.toString() : enumName(v));
             }
         }
     }
@@ -305,7 +343,37 @@ final class LayerReader {
         AnnotationValue format = explicit(config, "format");
         // MX scales are E8M0 powers of two whatever the layer says: QuantSpec sets powerOfTwoScales for MX itself
         return new OperandModel(kind, role, new QuantSpec(Recipes.format(format == null ? Format.DEFAULT
-                : Format.valueOf(enumName(format))), granularity, axis, powerOfTwo));
+                : Format.valueOf(enumName(format))), granularity, axis, powerOfTwo,
+                delayedScaling(kind, role, config, granularity)));
+    }
+
+    /**
+     * The operand's amax history: its own amaxHistory, else the layer's, for a TENSORWISE operand; null for current
+     * scaling. An operand's own history on another granularity is an error; the layer's skips such operands.
+     */
+    private DelayedScaling delayedScaling(GemmKind kind, Role role, AnnotationMirror config,
+            ScalingGranularity granularity) {
+        AnnotationValue own = explicit(config, "amaxHistory");
+        int history = layerHistory;
+        if (own != null) {
+            history = (Integer) own.getValue();
+            if (history < -1 || history > DelayedScaling.MAX_HISTORY) {
+                report(Message.AMAX_HISTORY_RANGE, type, config, own, history,
+                        "0 for current scaling, or -1 for the layer's amaxHistory");
+                return null;
+            }
+            if (history == -1) {
+                history = layerHistory;
+            } else if (history > 0 && granularity != ScalingGranularity.TENSORWISE) {
+                report(Message.AMAX_HISTORY_NOT_TENSORWISE, type, config, own, role.attribute, kind.title, granularity);
+                return null;
+            }
+        }
+        if (history == 0 || granularity != ScalingGranularity.TENSORWISE) {
+            return null;
+        }
+        anyDelayed = true;
+        return new DelayedScaling(history, reduction);
     }
 
     /** Warns when the backward policy was set but the plan gives it nothing to decide. */

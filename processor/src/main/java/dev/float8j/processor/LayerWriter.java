@@ -8,6 +8,7 @@ import com.palantir.javapoet.JavaFile;
 import com.palantir.javapoet.MethodSpec;
 import com.palantir.javapoet.TypeSpec;
 import dev.float8j.annotations.Backward;
+import dev.float8j.plan.DelayedScaling;
 import dev.float8j.plan.Float8Plan;
 import dev.float8j.plan.Fp8Format;
 import dev.float8j.plan.Gemm;
@@ -36,9 +37,21 @@ final class LayerWriter {
     private static final ClassName PLAN = ClassName.get(Float8Plan.class);
     private static final ClassName GEMM_PLAN = ClassName.get(GemmPlan.class);
     private static final ClassName BACKWARD = ClassName.get(Backward.class);
+    private static final ClassName DELAYED = ClassName.get(DelayedScaling.class);
     private static final ClassName GENERATED = ClassName.get("javax.annotation.processing", "Generated");
 
     private final LayerModel layer;
+
+    /** new QuantSpec(...), with the amax history where the spec is delayed. */
+    private static CodeBlock specInitializer(QuantSpec spec) {
+        CodeBlock current = CodeBlock.of("$T.$L, $T.$L, $L, $L", FP8_FORMAT, spec.format().name(), SCALING,
+                spec.granularity().name(), spec.axis(), spec.powerOfTwoScales());
+        if (spec.delayed() == null) {
+            return CodeBlock.of("new $T($L)", QUANT_SPEC, current);
+        }
+        return CodeBlock.of("new $T($L,\n$>new $T($L, $T.AmaxReduction.$L)$<)", QUANT_SPEC, current, DELAYED,
+                spec.delayed().historyLength(), DELAYED, spec.delayed().reduction().name());
+    }
 
     LayerWriter(LayerModel layer) {
         this.layer = layer;
@@ -57,9 +70,7 @@ final class LayerWriter {
         for (OperandModel operand : operands()) {
             type.addField(FieldSpec.builder(QUANT_SPEC, operand.specConstant(), Modifier.PRIVATE, Modifier.STATIC, Modifier.FINAL)
                     .addJavadoc("$L gemm, $L: $L.", operand.gemm().title, operand.role().symbol, operand.describe())
-                    .initializer("new $T($T.$L, $T.$L, $L, $L)", QUANT_SPEC, FP8_FORMAT, operand.spec().format().name(),
-                            SCALING, operand.spec().granularity().name(), operand.spec().axis(),
-                            operand.spec().powerOfTwoScales())
+                    .initializer(specInitializer(operand.spec()))
                     .build());
         }
         type.addField(FieldSpec.builder(PLAN, "PLAN", Modifier.PUBLIC, Modifier.STATIC, Modifier.FINAL)

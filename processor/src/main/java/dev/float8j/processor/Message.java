@@ -62,6 +62,17 @@ enum Message {
                     + "scales: make both operands MX_1X32, or neither"),
     MX_WITHOUT_POWER_OF_TWO(Diagnostic.Kind.ERROR,
             "MX scales are powers of two (E8M0) by definition, which contradicts powerOfTwoScales = false: remove powerOfTwoScales"),
+    AMAX_HISTORY_RANGE(Diagnostic.Kind.ERROR,
+            "amaxHistory = %d is outside what an amax history holds: use 1 to 1024 amaxes, or %s"),
+    AMAX_HISTORY_NOT_TENSORWISE(Diagnostic.Kind.ERROR,
+            "the %s of the %s gemm is quantized %s, and delayed scaling keeps one amax per cast, so it needs one scale "
+                    + "per tensor: remove amaxHistory here, or make the operand TENSORWISE"),
+    AMAX_HISTORY_WITHOUT_TENSORWISE(Diagnostic.Kind.ERROR,
+            "amaxHistory = %d reaches no operand: delayed scaling applies to TENSORWISE operands of FP8 gemms, and this "
+                    + "layer has none; remove amaxHistory"),
+    AMAX_REDUCTION_WITHOUT_HISTORY(Diagnostic.Kind.ERROR,
+            "amaxReduction = %s does nothing: no operand of this layer has an amax history; set amaxHistory, or remove "
+                    + "amaxReduction"),
     POLICY_IGNORED_TRANSPOSEABLE(Diagnostic.Kind.WARNING,
             "backward = %s does nothing here: x is quantized %s for both output and grad_weight, which is transposeable, so "
                     + "grad_weight reuses the forward FP8 x exactly; remove backward"),

@@ -211,6 +211,48 @@ class DiagnosticsTest {
     }
 
     @Test
+    void amaxHistoryOutOfRange() {
+        JavaFileObject file = layer("@Float8(amaxHistory = 2000)", LINEAR_BODY);
+        assertError(Compiled.compile(file), file, "amaxHistory = 2000 is outside what an amax history holds: use 1 to "
+                + "1024 amaxes, or 0 for current scaling", "2000");
+        JavaFileObject operand = layer("@Float8(output = @GemmConfig(input = @OperandConfig(amaxHistory = -2)))",
+                LINEAR_BODY);
+        assertError(Compiled.compile(operand), operand, "amaxHistory = -2 is outside what an amax history holds: use 1 "
+                + "to 1024 amaxes, or 0 for current scaling, or -1 for the layer's amaxHistory", "-2");
+    }
+
+    @Test
+    void amaxHistoryOnAnOperandThatIsNotTensorwise() {
+        JavaFileObject file = layer("@Float8(recipe = Recipe.ROWWISE, output = @GemmConfig(input = @OperandConfig("
+                + "amaxHistory = 16)))", LINEAR_BODY);
+        assertError(Compiled.compile(file), file, "the input of the output gemm is quantized ROWWISE, and delayed scaling "
+                + "keeps one amax per cast, so it needs one scale per tensor: remove amaxHistory here, or make the "
+                + "operand TENSORWISE", "16");
+    }
+
+    @Test
+    void amaxHistoryOnALayerWithoutTensorwiseOperands() {
+        JavaFileObject file = layer("@Float8(recipe = Recipe.BLOCKWISE, amaxHistory = 16)", LINEAR_BODY);
+        assertError(Compiled.compile(file), file, "amaxHistory = 16 reaches no operand: delayed scaling applies to "
+                + "TENSORWISE operands of FP8 gemms, and this layer has none; remove amaxHistory", "16");
+    }
+
+    @Test
+    void amaxReductionWithoutAHistory() {
+        JavaFileObject file = layer("@Float8(amaxReduction = AmaxReduction.MOST_RECENT)", LINEAR_BODY);
+        assertError(Compiled.compile(file), file, "amaxReduction = MOST_RECENT does nothing: no operand of this layer has "
+                + "an amax history; set amaxHistory, or remove amaxReduction", ".MOST_RECENT");
+    }
+
+    @Test
+    void amaxHistoryOnAHighPrecisionGemm() {
+        JavaFileObject file = layer("@Float8(gradWeight = @GemmConfig(highPrecision = true, input = @OperandConfig("
+                + "amaxHistory = 8)))", LINEAR_BODY);
+        assertError(Compiled.compile(file), file, "the grad_weight gemm runs in high precision, so its input is not "
+                + "quantized and amaxHistory = 8 contradicts that", "8)");
+    }
+
+    @Test
     void fastAccumulationOnGradWeight() {
         JavaFileObject file = layer("@Float8(gradWeight = @GemmConfig(fastAccumulation = true))", LINEAR_BODY);
         assertError(Compiled.compile(file), file,

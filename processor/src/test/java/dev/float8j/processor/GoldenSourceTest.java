@@ -21,7 +21,7 @@ class GoldenSourceTest {
 
     @ParameterizedTest
     @ValueSource(strings = {"Tensorwise", "Rowwise", "RowwiseGwHp", "Blockwise", "Mx", "RowwiseRequantize",
-        "RowwiseBothAxes", "CustomOverrides", "OutputHighPrecision", "RowwiseBias"})
+        "RowwiseBothAxes", "CustomOverrides", "OutputHighPrecision", "RowwiseBias", "TensorwiseDelayed"})
     void generatedSourceMatchesGolden(String name) throws IOException {
         Compilation compilation = Compiled.compile(Compiled.golden(name));
         assertThat(compilation).succeededWithoutWarnings();

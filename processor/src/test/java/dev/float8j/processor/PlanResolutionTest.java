@@ -8,7 +8,9 @@ import com.google.testing.compile.JavaFileObjects;
 import dev.float8j.annotations.Backward;
 import dev.float8j.annotations.Granularity;
 import dev.float8j.annotations.Recipe;
+import dev.float8j.plan.DelayedScaling;
 import dev.float8j.plan.Float8Plan;
+import dev.float8j.plan.Float8Recipes;
 import dev.float8j.plan.Fp8Format;
 import dev.float8j.plan.Gemm;
 import dev.float8j.plan.GemmPlan;
@@ -106,6 +108,41 @@ class PlanResolutionTest {
             Float8Plan generated = (Float8Plan) loader.loadClass("resolve." + e.getKey() + "Float8").getField("PLAN").get(null);
             assertEquals(e.getValue(), generated, e.getKey());
             assertEquals(e.getValue().savedInput(), generated.savedInput(), e.getKey());
+        }
+    }
+
+    @Test
+    void delayedScalingResolvesAsTheRuntimesPlans() throws ReflectiveOperationException {
+        Map<String, Float8Plan> expected = new LinkedHashMap<>();
+        expected.put("recipe = Recipe.TENSORWISE, amaxHistory = 16", Float8Recipes.named("tensorwise_delayed"));
+        expected.put("granularity = Granularity.TENSORWISE, amaxHistory = 4, amaxReduction = AmaxReduction.MOST_RECENT",
+                Float8Plan.tensorwise().withDelayedScaling(new DelayedScaling(4, DelayedScaling.AmaxReduction.MOST_RECENT)));
+        // an operand's own history overrides the layer's; 0 keeps current scaling there
+        Float8Plan delayed = Float8Recipes.named("tensorwise_delayed");
+        expected.put("recipe = Recipe.TENSORWISE, amaxHistory = 16, "
+                + "gradWeight = @GemmConfig(gradOutput = @OperandConfig(amaxHistory = 0), input = @OperandConfig(amaxHistory = 1024))",
+                delayed.with(new GemmPlan(Gemm.GRAD_WEIGHT, delayed.gradWeight().first().withDelayedScaling(null),
+                        delayed.gradWeight().second().withDelayedScaling(DelayedScaling.maxOfLast(1024)))));
+        // the layer's history reaches its TENSORWISE operands only; a rowwise layer's tensorwise weight takes its own
+        Float8Plan rowwise = Float8Plan.rowwise();
+        expected.put("granularity = Granularity.ROWWISE, output = @GemmConfig(weight = "
+                + "@OperandConfig(granularity = OperandGranularity.TENSORWISE, amaxHistory = 8))",
+                rowwise.with(new GemmPlan(Gemm.OUTPUT, rowwise.output().first(), new QuantSpec(Fp8Format.E4M3FN,
+                        ScalingGranularity.TENSORWISE, 1, false, DelayedScaling.maxOfLast(8)))));
+        List<JavaFileObject> sources = new ArrayList<>();
+        List<String> names = new ArrayList<>();
+        for (String attributes : expected.keySet()) {
+            names.add("Delayed" + names.size());
+            sources.add(source(names.getLast(), attributes));
+        }
+        Compilation compilation = Compiled.compile(sources.toArray(JavaFileObject[]::new));
+        assertThat(compilation).succeededWithoutWarnings();
+        ClassLoader loader = Compiled.loader(compilation);
+        int i = 0;
+        for (Map.Entry<String, Float8Plan> e : expected.entrySet()) {
+            Float8Plan generated = (Float8Plan) loader.loadClass("resolve." + names.get(i++) + "Float8").getField("PLAN")
+                    .get(null);
+            assertEquals(e.getValue(), generated, e.getKey());
         }
     }
 
