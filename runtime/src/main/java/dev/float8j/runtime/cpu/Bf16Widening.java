@@ -68,4 +68,66 @@ final class Bf16Widening {
             dst.setAtIndex(ValueLayout.JAVA_SHORT, i, (short) (table[code & 0x7F] | (code & 0x80) << 8));
         }
     }
+
+    /** True if {@link #widenFolded} takes blocks of blockCols codes: each vector then lies inside one block. */
+    static boolean foldsBlocksOf(int blockCols) {
+        return available() && blockCols % LANES == 0;
+    }
+
+    /**
+     * As {@link #widen}, with each value divided by its power-of-two scale (folded, as OneDnnGemm folds MX and other
+     * power-of-two scales): for scale 2^s the BF16 exponent drops by s. The codes from off on form one row's blocks of
+     * blockCols ({@link #foldsBlocksOf}); block b's scale is scales[scaleOff + b]. False, with dst partly written, if a
+     * result would not be an exact normal BF16 value: a scale that is no normal power of two, an exponent pushed out
+     * of range, NaN or infinity.
+     */
+    boolean widenFolded(byte[] codes, int off, int count, MemorySegment dst, float[] scales, int scaleOff,
+            int blockCols) {
+        int vectorEnd = count - count % LANES;
+        int c = 0;
+        for (; c < vectorEnd; c += LANES) {
+            int s = powerOfTwoExponent(scales[scaleOff + c / blockCols]);
+            if (s == NOT_A_POWER_OF_TWO) {
+                return false;
+            }
+            ShortVector code = (ShortVector) ByteVector.fromArray(BYTES, codes, off + c)
+                    .convertShape(VectorOperators.B2S, SHORTS, 0);
+            ShortVector index = code.and((short) 0x3F);
+            ShortVector bits = index.selectFrom(low0, low1)
+                    .blend(index.selectFrom(high0, high1), code.and((short) 0x40).compare(VectorOperators.NE, 0));
+            ShortVector exponent = bits.lanewise(VectorOperators.LSHR, 7);
+            ShortVector scaledExponent = exponent.sub((short) s);
+            var nonzero = code.and((short) 0x7F).compare(VectorOperators.NE, 0);
+            if (exponent.compare(VectorOperators.EQ, (short) 0xFF)
+                    .or(scaledExponent.compare(VectorOperators.LT, (short) 1).and(nonzero))
+                    .or(scaledExponent.compare(VectorOperators.GT, (short) 0xFE).and(nonzero)).anyTrue()) {
+                return false;
+            }
+            bits.sub((short) (s << 7)).blend((short) 0, nonzero.not())
+                    .or(code.and((short) 0x80).lanewise(VectorOperators.LSHL, 8))
+                    .intoMemorySegment(dst, 2L * (off + c), ORDER);
+        }
+        for (; c < count; c++) {
+            int s = powerOfTwoExponent(scales[scaleOff + c / blockCols]);
+            int code = codes[off + c];
+            int bits = table[code & 0x7F];
+            int exponent = bits >>> 7;
+            if (s == NOT_A_POWER_OF_TWO || exponent == 0xFF
+                    || ((code & 0x7F) != 0 && (exponent - s < 1 || exponent - s > 0xFE))) {
+                return false;
+            }
+            int scaled = (code & 0x7F) == 0 ? 0 : bits - (s << 7);
+            dst.setAtIndex(ValueLayout.JAVA_SHORT, off + c, (short) (scaled | (code & 0x80) << 8));
+        }
+        return true;
+    }
+
+    private static final int NOT_A_POWER_OF_TWO = Integer.MIN_VALUE;
+
+    /** s where scale is the normal float 2^s, else NOT_A_POWER_OF_TWO. */
+    private static int powerOfTwoExponent(float scale) {
+        int bits = Float.floatToRawIntBits(scale);
+        int exponent = bits >>> 23;  // sign 0 for a positive scale
+        return (bits & 0x7F_FFFF) != 0 || exponent == 0 || exponent >= 0xFF ? NOT_A_POWER_OF_TWO : exponent - 127;
+    }
 }

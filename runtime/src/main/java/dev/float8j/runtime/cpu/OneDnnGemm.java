@@ -256,11 +256,16 @@ final class OneDnnGemm {
             return true;
         }
         boolean[] inexact = new boolean[1];
+        Bf16Widening folding = fold && Bf16Widening.foldsBlocksOf(blockCols)
+                ? widenings.computeIfAbsent(q.format(), Bf16Widening::new) : null;
         threads.forEachItem(items, item -> {
             int end = Math.min(rows, (item + 1) * ROWS_PER_ITEM);
             for (int r = item * ROWS_PER_ITEM; r < end && !inexact[0]; r++) {
                 int scaleRow = (r / blockRows) * scaleCols;
-                if (!convertRow(codec, codes, r * cols, cols, fold ? scales : null, scaleRow, blockCols, dst)) {
+                boolean exact = folding != null
+                        ? folding.widenFolded(codes, r * cols, cols, dst, scales, scaleRow, blockCols)
+                        : convertRow(codec, codes, r * cols, cols, fold ? scales : null, scaleRow, blockCols, dst);
+                if (!exact) {
                     inexact[0] = true;
                 }
             }
