@@ -9,7 +9,7 @@ import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import org.junit.jupiter.params.ParameterizedTest;
-import org.junit.jupiter.params.provider.ValueSource;
+import org.junit.jupiter.params.provider.FieldSource;
 
 /**
  * The generated source of each recipe and each backward policy, compared with a checked-in, reviewed copy.
@@ -17,11 +17,10 @@ import org.junit.jupiter.params.provider.ValueSource;
  */
 class GoldenSourceTest {
     static final String[] CASES = {"Tensorwise", "Rowwise", "RowwiseGwHp", "Blockwise", "Mx", "RowwiseRequantize",
-        "RowwiseBothAxes", "CustomOverrides", "OutputHighPrecision", "RowwiseBias"};
+        "RowwiseBothAxes", "CustomOverrides", "OutputHighPrecision", "RowwiseBias", "TensorwiseDelayed"};
 
     @ParameterizedTest
-    @ValueSource(strings = {"Tensorwise", "Rowwise", "RowwiseGwHp", "Blockwise", "Mx", "RowwiseRequantize",
-        "RowwiseBothAxes", "CustomOverrides", "OutputHighPrecision", "RowwiseBias", "TensorwiseDelayed"})
+    @FieldSource("CASES")
     void generatedSourceMatchesGolden(String name) throws IOException {
         Compilation compilation = Compiled.compile(Compiled.golden(name));
         assertThat(compilation).succeededWithoutWarnings();
