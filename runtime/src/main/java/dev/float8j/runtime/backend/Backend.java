@@ -2,6 +2,7 @@ package dev.float8j.runtime.backend;
 
 import dev.float8j.plan.DelayedScaling;
 import dev.float8j.plan.QuantSpec;
+import dev.float8j.plan.ScalingGranularity;
 import dev.float8j.runtime.DType;
 import dev.float8j.runtime.Float8Tensor;
 import dev.float8j.runtime.Tensor;
@@ -62,8 +63,19 @@ public interface Backend {
      * @throws dev.float8j.runtime.quant.NonFiniteException if x holds NaN or Inf
      */
     default ScaledCast quantizeWithScale(Tensor x, QuantSpec spec, float scale) {
-        HostScaledCast.checkArguments(spec, scale);
+        checkGivenScale(spec, scale);
         return HostScaledCast.quantize(toHost(x), spec, scale);
+    }
+
+    /** The checks of {@link #quantizeWithScale}'s spec and scale, for the backends that override it. */
+    static void checkGivenScale(QuantSpec spec, float scale) {
+        if (spec.granularity() != ScalingGranularity.TENSORWISE) {
+            throw new IllegalArgumentException("a cast with a given scale is tensorwise (one scale), the spec says "
+                    + spec.granularity());
+        }
+        if (!(scale > 0f && scale <= Float.MAX_VALUE)) {
+            throw new IllegalArgumentException("a scale is positive and finite, got " + scale);
+        }
     }
 
     /**

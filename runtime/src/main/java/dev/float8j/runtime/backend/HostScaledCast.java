@@ -1,7 +1,6 @@
 package dev.float8j.runtime.backend;
 
 import dev.float8j.plan.QuantSpec;
-import dev.float8j.plan.ScalingGranularity;
 import dev.float8j.runtime.Float8Tensor;
 import dev.float8j.runtime.Tensor;
 import dev.float8j.runtime.quant.NonFiniteException;
@@ -9,16 +8,6 @@ import dev.float8j.runtime.quant.NonFiniteException;
 /** {@link Backend#quantizeWithScale} on the host, element by element: the reference, and what host backends run. */
 final class HostScaledCast {
     private HostScaledCast() {
-    }
-
-    static void checkArguments(QuantSpec spec, float scale) {
-        if (spec.granularity() != ScalingGranularity.TENSORWISE) {
-            throw new IllegalArgumentException("a cast with a given scale is tensorwise (one scale), the spec says "
-                    + spec.granularity());
-        }
-        if (!(scale > 0f && scale <= Float.MAX_VALUE)) {
-            throw new IllegalArgumentException("a scale is positive and finite, got " + scale);
-        }
     }
 
     static ScaledCast quantize(Tensor x, QuantSpec spec, float scale) {

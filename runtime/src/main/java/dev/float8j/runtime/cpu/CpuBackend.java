@@ -5,6 +5,7 @@ import dev.float8j.runtime.DType;
 import dev.float8j.runtime.Float8Tensor;
 import dev.float8j.runtime.Tensor;
 import dev.float8j.runtime.backend.Backend;
+import dev.float8j.runtime.backend.ScaledCast;
 import dev.float8j.runtime.ops.ModelOps;
 import java.util.Arrays;
 
@@ -97,6 +98,13 @@ public final class CpuBackend implements Backend {
     @Override
     public Float8Tensor[] quantizeBothAxes(Tensor x, QuantSpec alongColumns, QuantSpec alongRows) {
         return quantizer.quantizeBothAxes(x, alongColumns, alongRows);
+    }
+
+    /** Vectorized on this backend's threads ({@link CpuQuantizer#quantizeWithScale}): delayed scaling casts this way. */
+    @Override
+    public ScaledCast quantizeWithScale(Tensor x, QuantSpec spec, float scale) {
+        Backend.checkGivenScale(spec, scale);
+        return quantizer.quantizeWithScale(toHost(x), spec, scale);
     }
 
     @Override

@@ -8,6 +8,7 @@ import dev.float8j.plan.QuantSpec;
 import dev.float8j.runtime.DType;
 import dev.float8j.runtime.Float8Tensor;
 import dev.float8j.runtime.Tensor;
+import dev.float8j.runtime.backend.ScaledCast;
 import dev.float8j.runtime.quant.NonFiniteException;
 import dev.float8j.runtime.quant.Scales;
 import java.util.ArrayList;
@@ -89,6 +90,53 @@ final class CpuQuantizer {
         run(x, List.of(columns, rows), 1);
         return new Float8Tensor[] {Float8Tensor.ofReusable(columns.codes, columns.scales, columns.spec, x.dtype(), x.shape()),
                 Float8Tensor.ofReusable(rows.codes, rows.scales, rows.spec, x.dtype(), x.shape())};
+    }
+
+    /**
+     * {@link dev.float8j.runtime.backend.Backend#quantizeWithScale} vectorized, rows split among the threads: x's codes
+     * at the given scale, saturating, and x's amax, in one pass. The codes are those of the host loop bit for bit
+     * (both encode x · scale with saturation); a NaN or Inf fails the call after the pass, named as the host loop names it.
+     */
+    ScaledCast quantizeWithScale(Tensor x, QuantSpec spec, float scale) {
+        int rows = x.rows();
+        int cols = x.cols();
+        byte[] codes = pool.bytes(rows * cols); // every code is overwritten
+        Fp8Vectors.Codec codec = new Fp8Vectors.Codec(spec.format());
+        int parts = (long) rows * cols < PARALLEL_THRESHOLD ? 1 : Math.min(threads.count(), rows);
+        // per part: the largest magnitude's bits, compared as ints (NaN and Inf lie above every finite value)
+        int[] topBits = new int[parts];
+        threads.forEach(parts, p -> {
+            float[] buffer = x.dtype() == DType.F32 ? null : new float[cols];
+            IntVector top = IntVector.zero(INTS);
+            int topScalar = 0;
+            for (int r = (int) ((long) rows * p / parts), end = (int) ((long) rows * (p + 1) / parts); r < end; r++) {
+                float[] src = rowSource(x, r, buffer);
+                int off = buffer == null ? r * cols : 0;
+                int out = r * cols;
+                int c = 0;
+                for (; c <= cols - LANES; c += LANES) {
+                    FloatVector v = FloatVector.fromArray(FLOATS, src, off + c);
+                    top = top.max(v.reinterpretAsInts().and(0x7FFF_FFFF));
+                    codec.encodeInto(v.mul(scale), codes, out + c);
+                }
+                for (; c < cols; c++) {
+                    float v = src[off + c];
+                    topScalar = Math.max(topScalar, Float.floatToRawIntBits(v) & 0x7FFF_FFFF);
+                    codes[out + c] = spec.format().encodeSaturating(v * scale);
+                }
+            }
+            topBits[p] = Math.max(top.reduceLanes(VectorOperators.MAX), topScalar);
+        });
+        int amaxBits = 0;
+        for (int bits : topBits) {
+            amaxBits = Math.max(amaxBits, bits);
+        }
+        if (amaxBits >= NON_FINITE_BITS) {
+            pool.put(codes);
+            throw firstNonFinite(x, spec.axis());
+        }
+        return new ScaledCast(Float8Tensor.ofReusable(codes, new float[] {scale}, spec, x.dtype(), x.shape()),
+                Float.intBitsToFloat(amaxBits));
     }
 
     private void run(Tensor x, List<Target> targets, int reportedAxis) {
