@@ -1,11 +1,13 @@
 package dev.float8j.benchmarks;
 
+import dev.float8j.plan.DelayedScaling;
 import dev.float8j.plan.Fp8Format;
 import dev.float8j.plan.QuantSpec;
 import dev.float8j.plan.ScalingGranularity;
 import dev.float8j.runtime.DType;
 import dev.float8j.runtime.Float8Tensor;
 import dev.float8j.runtime.Tensor;
+import dev.float8j.runtime.quant.AmaxHistory;
 import dev.float8j.runtime.cpu.CpuBackend;
 import java.util.ArrayList;
 import java.util.Arrays;
@@ -29,7 +31,8 @@ import jdk.incubator.vector.VectorSpecies;
  * a plain array copy (bytes read + written) of the same input on as many threads, sampled alternately with it.
  * They run in steady state, each call first releasing the previous result (whose arrays the backend then
  * reuses), as a training step does; rows whose op ends in {@code _alloc} run the same kernel with a new
- * result array each call.
+ * result array each call. Tensorwise adds the delayed-scaling casts ({@code quantize_delayed_axis1},
+ * {@code quantize_both_axes_delayed}: the scale from an amax history, x read once), bytes counted alike.
  *
  * <p>Arguments (all optional): {@code --sizes=512,1024,2048,4096,2048x1024x4096,2048x4096x1024}
  * {@code --ops=f32,tensorwise,rowwise,blockwise,mx,quant} {@code --threads=2,1} {@code --reps=5}
@@ -273,6 +276,9 @@ public final class CpuBenchmark {
                 backend.release(both[0][1]);
                 both[0] = backend.quantizeBothAxes(x, spec, spec.withAxis(0));
             }, () -> backend.quantizeBothAxes(x, spec, spec.withAxis(0)));
+            if (g == ScalingGranularity.TENSORWISE) {
+                delayedQuantRows(backend, pool, x, rows, cols, reps, copyRun, copyBytes);
+            }
             Float8Tensor q = both[0][0];
             double deqBytes = 5.0 * elements + 4.0 * q.scales().length;
             Tensor[] values = {backend.dequantize(q)};
@@ -281,6 +287,42 @@ public final class CpuBenchmark {
                 values[0] = backend.dequantize(q);
             }, () -> backend.dequantize(q));
         }
+    }
+
+    /**
+     * Delayed scaling's casts (one read of x with the scale a history gives, committing each cast's amax as a layer
+     * does): quantize_delayed_axis1 and quantize_both_axes_delayed, bytes counted as their current-scaling rows count
+     * them, so that the GB/s compare.
+     */
+    private static void delayedQuantRows(CpuBackend backend, Pool pool, Tensor x, int rows, int cols, int reps,
+            Runnable copyRun, double copyBytes) {
+        long elements = (long) rows * cols;
+        QuantSpec spec = QuantSpec.of(Fp8Format.E4M3FN, ScalingGranularity.TENSORWISE, 1)
+                .withDelayedScaling(DelayedScaling.maxOfLast(16));
+        AmaxHistory history = backend.newAmaxHistory(spec.delayed());
+        Float8Tensor[] last = {backend.quantizeDelayed(x, spec, history)};
+        history.commit();
+        quantRows("quantize_delayed_axis1", ScalingGranularity.TENSORWISE, rows, cols, pool.threads, 5.0 * elements + 4,
+                copyBytes, reps, copyRun, () -> {
+                    backend.release(last[0]);
+                    last[0] = backend.quantizeDelayed(x, spec, history);
+                    history.commit();
+                }, () -> {
+                    backend.quantizeDelayed(x, spec, history);
+                    history.commit();
+                });
+        Float8Tensor[][] both = {backend.quantizeBothAxesDelayed(x, spec, spec.withAxis(0), history)};
+        history.commit();
+        quantRows("quantize_both_axes_delayed", ScalingGranularity.TENSORWISE, rows, cols, pool.threads,
+                6.0 * elements + 8, copyBytes, reps, copyRun, () -> {
+                    backend.release(both[0][0]);
+                    backend.release(both[0][1]);
+                    both[0] = backend.quantizeBothAxesDelayed(x, spec, spec.withAxis(0), history);
+                    history.commit();
+                }, () -> {
+                    backend.quantizeBothAxesDelayed(x, spec, spec.withAxis(0), history);
+                    history.commit();
+                });
     }
 
     /**
