@@ -67,6 +67,28 @@ public interface Backend {
         return HostScaledCast.quantize(toHost(x), spec, scale);
     }
 
+    /**
+     * {@link #quantizeWithScale} under each of specs with the scale of the same index, reading x once where the backend
+     * can (a delayed cast along both axes); each result carries x's amax. This default casts spec by spec; if a later
+     * cast fails, the earlier ones are released.
+     */
+    default ScaledCast[] quantizeWithScales(Tensor x, List<QuantSpec> specs, float[] scales) {
+        ScaledCast[] out = new ScaledCast[specs.size()];
+        try {
+            for (int i = 0; i < out.length; i++) {
+                out[i] = quantizeWithScale(x, specs.get(i), scales[i]);
+            }
+            return out;
+        } catch (RuntimeException e) {
+            for (ScaledCast cast : out) {
+                if (cast != null) {
+                    release(cast.quantized());
+                }
+            }
+            throw e;
+        }
+    }
+
     /** The checks of {@link #quantizeWithScale}'s spec and scale, for the backends that override it. */
     static void checkGivenScale(QuantSpec spec, float scale) {
         if (spec.granularity() != ScalingGranularity.TENSORWISE) {
@@ -122,17 +144,18 @@ public interface Backend {
             release(probe.quantized());
             ownAmax = probe.amax();
         }
-        Float8Tensor[] out = new Float8Tensor[specs.size()];
-        float amax = 0f;
-        for (int i = 0; i < out.length; i++) {
+        float[] scales = new float[specs.size()];
+        for (int i = 0; i < scales.length; i++) {
             QuantSpec spec = specs.get(i);
-            float scale = history.isEmpty() ? Scales.scale(ownAmax, spec.format(), spec.powerOfTwoScales())
+            scales[i] = history.isEmpty() ? Scales.scale(ownAmax, spec.format(), spec.powerOfTwoScales())
                     : history.scale(spec);
-            ScaledCast cast = quantizeWithScale(x, spec, scale);
-            out[i] = cast.quantized();
-            amax = cast.amax();
         }
-        history.setPending(amax);
+        ScaledCast[] casts = quantizeWithScales(x, specs, scales);
+        Float8Tensor[] out = new Float8Tensor[casts.length];
+        for (int i = 0; i < out.length; i++) {
+            out[i] = casts[i].quantized();
+        }
+        history.setPending(casts[0].amax());
         return out;
     }
 

@@ -8,6 +8,7 @@ import dev.float8j.runtime.backend.Backend;
 import dev.float8j.runtime.backend.ScaledCast;
 import dev.float8j.runtime.ops.ModelOps;
 import java.util.Arrays;
+import java.util.List;
 
 /**
  * The CPU backend: quantization and gemms vectorized with the JDK Vector API ({@code jdk.incubator.vector}),
@@ -100,11 +101,25 @@ public final class CpuBackend implements Backend {
         return quantizer.quantizeBothAxes(x, alongColumns, alongRows);
     }
 
-    /** Vectorized on this backend's threads ({@link CpuQuantizer#quantizeWithScale}): delayed scaling casts this way. */
+    /** Vectorized on this backend's threads ({@link CpuQuantizer#quantizeWithScales}): delayed scaling casts this way. */
     @Override
     public ScaledCast quantizeWithScale(Tensor x, QuantSpec spec, float scale) {
-        Backend.checkGivenScale(spec, scale);
-        return quantizer.quantizeWithScale(toHost(x), spec, scale);
+        return quantizeWithScales(x, List.of(spec), new float[] {scale})[0];
+    }
+
+    /** One pass over x for one or two specs (a delayed cast along both axes reads x once); more, spec by spec. */
+    @Override
+    public ScaledCast[] quantizeWithScales(Tensor x, List<QuantSpec> specs, float[] scales) {
+        if (specs.size() != scales.length) {
+            throw new IllegalArgumentException(specs.size() + " specs and " + scales.length + " scales");
+        }
+        if (specs.size() > 2) {
+            return Backend.super.quantizeWithScales(x, specs, scales);
+        }
+        for (int i = 0; i < scales.length; i++) {
+            Backend.checkGivenScale(specs.get(i), scales[i]);
+        }
+        return quantizer.quantizeWithScales(toHost(x), specs, scales);
     }
 
     @Override

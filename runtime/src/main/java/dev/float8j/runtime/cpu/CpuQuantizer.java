@@ -4,6 +4,7 @@ import static dev.float8j.runtime.cpu.Fp8Vectors.FLOATS;
 import static dev.float8j.runtime.cpu.Fp8Vectors.INTS;
 import static dev.float8j.runtime.cpu.Fp8Vectors.LANES;
 
+import dev.float8j.plan.Fp8Format;
 import dev.float8j.plan.QuantSpec;
 import dev.float8j.runtime.DType;
 import dev.float8j.runtime.Float8Tensor;
@@ -93,15 +94,27 @@ final class CpuQuantizer {
     }
 
     /**
-     * {@link dev.float8j.runtime.backend.Backend#quantizeWithScale} vectorized, rows split among the threads: x's codes
-     * at the given scale, saturating, and x's amax, in one pass. The codes are those of the host loop bit for bit
-     * (both encode x · scale with saturation); a NaN or Inf fails the call after the pass, named as the host loop names it.
+     * {@link dev.float8j.runtime.backend.Backend#quantizeWithScales} for one or two specs (a delayed cast, or one along
+     * both axes), vectorized, rows split among the threads: x's codes under each spec at its scale, saturating, and
+     * x's amax, in one pass over x. The codes are those of the host loop bit for bit (both encode x · scale with
+     * saturation); a NaN or Inf fails the call after the pass, named as the host loop names it, and the codes go back
+     * to the pool.
      */
-    ScaledCast quantizeWithScale(Tensor x, QuantSpec spec, float scale) {
+    ScaledCast[] quantizeWithScales(Tensor x, List<QuantSpec> specs, float[] scales) {
+        if (specs.isEmpty() || specs.size() > 2) {
+            throw new IllegalArgumentException("one pass casts one or two copies, got " + specs.size() + " specs");
+        }
         int rows = x.rows();
         int cols = x.cols();
-        byte[] codes = pool.bytes(rows * cols); // every code is overwritten
-        Fp8Vectors.Codec codec = new Fp8Vectors.Codec(spec.format());
+        boolean two = specs.size() == 2;
+        byte[] first = pool.bytes(rows * cols); // every code is overwritten
+        byte[] second = two ? pool.bytes(rows * cols) : null;
+        Fp8Format format0 = specs.get(0).format();
+        Fp8Format format1 = specs.get(two ? 1 : 0).format();
+        Fp8Vectors.Codec codec0 = new Fp8Vectors.Codec(format0);
+        Fp8Vectors.Codec codec1 = new Fp8Vectors.Codec(format1);
+        float scale0 = scales[0];
+        float scale1 = scales[two ? 1 : 0];
         int parts = (long) rows * cols < PARALLEL_THRESHOLD ? 1 : Math.min(threads.count(), rows);
         // per part: the largest magnitude's bits, compared as ints (NaN and Inf lie above every finite value)
         int[] topBits = new int[parts];
@@ -117,12 +130,18 @@ final class CpuQuantizer {
                 for (; c <= cols - LANES; c += LANES) {
                     FloatVector v = FloatVector.fromArray(FLOATS, src, off + c);
                     top = top.max(v.reinterpretAsInts().and(0x7FFF_FFFF));
-                    codec.encodeInto(v.mul(scale), codes, out + c);
+                    codec0.encodeInto(v.mul(scale0), first, out + c);
+                    if (two) {
+                        codec1.encodeInto(v.mul(scale1), second, out + c);
+                    }
                 }
                 for (; c < cols; c++) {
                     float v = src[off + c];
                     topScalar = Math.max(topScalar, Float.floatToRawIntBits(v) & 0x7FFF_FFFF);
-                    codes[out + c] = spec.format().encodeSaturating(v * scale);
+                    first[out + c] = format0.encodeSaturating(v * scale0);
+                    if (two) {
+                        second[out + c] = format1.encodeSaturating(v * scale1);
+                    }
                 }
             }
             topBits[p] = Math.max(top.reduceLanes(VectorOperators.MAX), topScalar);
@@ -132,11 +151,17 @@ final class CpuQuantizer {
             amaxBits = Math.max(amaxBits, bits);
         }
         if (amaxBits >= NON_FINITE_BITS) {
-            pool.put(codes);
-            throw firstNonFinite(x, spec.axis());
+            pool.put(first);
+            if (two) {
+                pool.put(second);
+            }
+            throw firstNonFinite(x, specs.get(0).axis());
         }
-        return new ScaledCast(Float8Tensor.ofReusable(codes, new float[] {scale}, spec, x.dtype(), x.shape()),
-                Float.intBitsToFloat(amaxBits));
+        float amax = Float.intBitsToFloat(amaxBits);
+        ScaledCast cast0 = new ScaledCast(Float8Tensor.ofReusable(first, new float[] {scale0}, specs.get(0), x.dtype(),
+                x.shape()), amax);
+        return !two ? new ScaledCast[] {cast0} : new ScaledCast[] {cast0, new ScaledCast(Float8Tensor.ofReusable(second,
+                new float[] {scale1}, specs.get(1), x.dtype(), x.shape()), amax)};
     }
 
     private void run(Tensor x, List<Target> targets, int reportedAxis) {

@@ -12,6 +12,7 @@ import dev.float8j.runtime.Tensor;
 import dev.float8j.runtime.backend.ReferenceBackend;
 import dev.float8j.runtime.backend.ScaledCast;
 import dev.float8j.runtime.quant.NonFiniteException;
+import java.util.List;
 import java.util.SplittableRandom;
 import org.junit.jupiter.api.Test;
 
@@ -63,6 +64,24 @@ class CpuScaledCastTest {
     }
 
     @Test
+    void severalSpecsFromOneReadAreEachSpecsOwnCast() {
+        Tensor x = random(9, 300, 301, DType.BF16);
+        // a delayed cast along both axes; formats and scales may differ between the copies
+        List<QuantSpec> specs = List.of(QuantSpec.of(Fp8Format.E4M3FN, ScalingGranularity.TENSORWISE, 1),
+                QuantSpec.of(Fp8Format.E5M2, ScalingGranularity.TENSORWISE, 0));
+        float[] scales = {448f / 40f, 57344f / 400f};
+        ScaledCast[] expected = REFERENCE.quantizeWithScales(x, specs, scales);
+        ScaledCast[] actual = CPU.quantizeWithScales(x, specs, scales);
+        for (int i = 0; i < 2; i++) {
+            assertArrayEquals(expected[i].quantized().codes(), actual[i].quantized().codes(), "copy " + i);
+            assertEquals(specs.get(i), actual[i].quantized().spec());
+            assertEquals(scales[i], actual[i].quantized().scales()[0]);
+            assertEquals(expected[i].amax(), actual[i].amax(), "copy " + i);
+        }
+        assertThrows(IllegalArgumentException.class, () -> CPU.quantizeWithScales(x, specs, new float[] {1f}));
+    }
+
+    @Test
     void aNonFiniteValueIsNamedAsTheReferenceNamesItAndItsCodesGoBackToThePool() {
         QuantSpec spec = QuantSpec.of(Fp8Format.E4M3FN, ScalingGranularity.TENSORWISE, 1);
         for (float bad : new float[] {Float.NaN, Float.POSITIVE_INFINITY, Float.NEGATIVE_INFINITY}) {
@@ -79,9 +98,10 @@ class CpuScaledCastTest {
         CpuBackend fresh = new CpuBackend(2);
         Tensor x = random(6, 300, 301, DType.F32);
         x.set(0, 0, Float.NaN);
-        assertThrows(NonFiniteException.class, () -> fresh.quantizeWithScale(x, spec, 1f));
-        assertEquals(1, fresh.pool().heldArrays(), "the codes of a failed cast are kept for reuse");
-        assertEquals(300 * 301, fresh.pool().heldBytes());
+        assertThrows(NonFiniteException.class,
+                () -> fresh.quantizeWithScales(x, List.of(spec, spec.withAxis(0)), new float[] {1f, 1f}));
+        assertEquals(2, fresh.pool().heldArrays(), "the codes of a failed cast are kept for reuse");
+        assertEquals(2 * 300 * 301, fresh.pool().heldBytes());
     }
 
     @Test
