@@ -59,8 +59,10 @@ final class PanelTranspose {
                 transpose(src, srcOff + k, stride, 12, block, dst, dstOff + k * 12, 12);
             }
         } else {
-            for (int k = 0; k < kVector; k += 16) {
-                for (int w = 0; w < width; w += 16) {
+            // each group of 16 rows is read to the end of kc before the next group: 16 streams at a time for the
+            // prefetcher rather than all width rows (packing B at 2048³, one thread: 7.8-8.2 ms a gemm, was 9.2-9.6)
+            for (int w = 0; w < width; w += 16) {
+                for (int k = 0; k < kVector; k += 16) {
                     transpose(src, srcOff + w * stride + k, stride, 16, block, dst, dstOff + k * width + w, width);
                 }
             }
