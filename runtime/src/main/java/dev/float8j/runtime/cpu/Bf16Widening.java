@@ -56,17 +56,26 @@ final class Bf16Widening {
         int i = off;
         int vectorEnd = off + count - count % LANES;
         for (; i < vectorEnd; i += LANES) {
-            ShortVector code = (ShortVector) ByteVector.fromArray(BYTES, codes, i)
-                    .convertShape(VectorOperators.B2S, SHORTS, 0);
-            ShortVector index = code.and((short) 0x3F);
-            ShortVector bits = index.selectFrom(low0, low1)
-                    .blend(index.selectFrom(high0, high1), code.and((short) 0x40).compare(VectorOperators.NE, 0));
-            bits.or(code.and((short) 0x80).lanewise(VectorOperators.LSHL, 8)).intoMemorySegment(dst, 2L * i, ORDER);
+            ShortVector code = codesAt(codes, i);
+            magnitudeBits(code).or(code.and((short) 0x80).lanewise(VectorOperators.LSHL, 8))
+                    .intoMemorySegment(dst, 2L * i, ORDER);
         }
         for (; i < off + count; i++) {
             int code = codes[i];
             dst.setAtIndex(ValueLayout.JAVA_SHORT, i, (short) (table[code & 0x7F] | (code & 0x80) << 8));
         }
+    }
+
+    /** LANES codes from codes[i ..], one per short lane (sign-extended: only their low 8 bits are read). */
+    private static ShortVector codesAt(byte[] codes, int i) {
+        return (ShortVector) ByteVector.fromArray(BYTES, codes, i).convertShape(VectorOperators.B2S, SHORTS, 0);
+    }
+
+    /** Each lane's BF16 bits of its code's magnitude: two two-register lookups, picked by the magnitude's bit 6. */
+    private ShortVector magnitudeBits(ShortVector code) {
+        ShortVector index = code.and((short) 0x3F);
+        return index.selectFrom(low0, low1)
+                .blend(index.selectFrom(high0, high1), code.and((short) 0x40).compare(VectorOperators.NE, 0));
     }
 
     /** True if {@link #widenFolded} takes blocks of blockCols codes: each vector then lies inside one block. */
@@ -90,11 +99,8 @@ final class Bf16Widening {
             if (s == NOT_A_POWER_OF_TWO) {
                 return false;
             }
-            ShortVector code = (ShortVector) ByteVector.fromArray(BYTES, codes, off + c)
-                    .convertShape(VectorOperators.B2S, SHORTS, 0);
-            ShortVector index = code.and((short) 0x3F);
-            ShortVector bits = index.selectFrom(low0, low1)
-                    .blend(index.selectFrom(high0, high1), code.and((short) 0x40).compare(VectorOperators.NE, 0));
+            ShortVector code = codesAt(codes, off + c);
+            ShortVector bits = magnitudeBits(code);
             ShortVector exponent = bits.lanewise(VectorOperators.LSHR, 7);
             ShortVector scaledExponent = exponent.sub((short) s);
             var nonzero = code.and((short) 0x7F).compare(VectorOperators.NE, 0);
