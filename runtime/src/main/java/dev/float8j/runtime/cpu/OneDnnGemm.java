@@ -41,11 +41,19 @@ import jdk.incubator.vector.VectorOperators;
  *
  * <p>Primitives are cached per shape and layout. Calls are serialized (one set of native buffers, reused); oneDNN
  * runs on as many OpenMP threads as the backend has threads.
+ *
+ * <p>Widening the operands and copying a BF16 C out run on the calling thread alone, not on the backend's workers.
+ * OpenMP's threads keep spinning on their cores for a while after each call (libgomp's default wait policy), so
+ * workers on those cores would share them with spinning threads: at 2048^3 on two cores, copying the BF16 result
+ * out took 1.2-1.8 ms on two threads against 0.6-0.8 ms on one, and the BF16-output call ran about 10% faster
+ * (benchmarks/results/cpu.md, Run T). The F32 epilogue, with twice the bytes and a multiply per value, measured
+ * faster on the workers, and stays there.
  */
 final class OneDnnGemm {
     private static final ByteOrder ORDER = ByteOrder.nativeOrder();
     private static final int LANES = Fp8Vectors.LANES;
-    /** Rows of the stored matrix per work item of the conversions. */
+
+    /** Rows of C per work item of the F32 epilogue. */
     private static final int ROWS_PER_ITEM = 16;
 
     private final OneDnnLibrary lib;
@@ -169,15 +177,9 @@ final class OneDnnGemm {
         return true;
     }
 
-    /** The BF16 result in the native buffer copied into c, rows split among the threads. */
+    /** The BF16 result in the native buffer copied into c, on the calling thread (see the class comment). */
     private void copyOut(short[] c, int m, int n) {
-        MemorySegment out = cBuffer;
-        int items = (m + ROWS_PER_ITEM - 1) / ROWS_PER_ITEM;
-        threads.forEachItem(items, item -> {
-            int first = item * ROWS_PER_ITEM;
-            int rows = Math.min(m, first + ROWS_PER_ITEM) - first;
-            MemorySegment.copy(out, JAVA_SHORT, 2L * first * n, c, first * n, rows * n);
-        });
+        MemorySegment.copy(cBuffer, JAVA_SHORT, 0, c, 0, m * n);
     }
 
     /** The sizes of a gemm: C is m x n, summed over depth. */
@@ -246,31 +248,22 @@ final class OneDnnGemm {
         int blockRows = q.blockRows();
         int blockCols = q.blockCols();
         int scaleCols = q.scaleCols();
-        int items = (rows + ROWS_PER_ITEM - 1) / ROWS_PER_ITEM;
         if (!fold && Bf16Widening.available()) {
-            Bf16Widening widening = widenings.computeIfAbsent(q.format(), Bf16Widening::new);
-            threads.forEachItem(items, item -> {
-                int first = item * ROWS_PER_ITEM;
-                widening.widen(codes, first * cols, (Math.min(rows, first + ROWS_PER_ITEM) - first) * cols, dst);
-            });
+            widenings.computeIfAbsent(q.format(), Bf16Widening::new).widen(codes, 0, rows * cols, dst);
             return true;
         }
-        boolean[] inexact = new boolean[1];
         Bf16Widening folding = fold && Bf16Widening.foldsBlocksOf(blockCols)
                 ? widenings.computeIfAbsent(q.format(), Bf16Widening::new) : null;
-        threads.forEachItem(items, item -> {
-            int end = Math.min(rows, (item + 1) * ROWS_PER_ITEM);
-            for (int r = item * ROWS_PER_ITEM; r < end && !inexact[0]; r++) {
-                int scaleRow = (r / blockRows) * scaleCols;
-                boolean exact = folding != null
-                        ? folding.widenFolded(codes, r * cols, cols, dst, scales, scaleRow, blockCols)
-                        : convertRow(codec, codes, r * cols, cols, fold ? scales : null, scaleRow, blockCols, dst);
-                if (!exact) {
-                    inexact[0] = true;
-                }
+        for (int r = 0; r < rows; r++) {
+            int scaleRow = (r / blockRows) * scaleCols;
+            boolean exact = folding != null
+                    ? folding.widenFolded(codes, r * cols, cols, dst, scales, scaleRow, blockCols)
+                    : convertRow(codec, codes, r * cols, cols, fold ? scales : null, scaleRow, blockCols, dst);
+            if (!exact) {
+                return false;
             }
-        });
-        return !inexact[0];
+        }
+        return true;
     }
 
     /** One row of codes to BF16 at the same element offset; scales null: no folding. */
