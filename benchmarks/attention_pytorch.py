@@ -1,7 +1,7 @@
 """PyTorch's reference for AttentionBenchmark: causal scaled_dot_product_attention in BF16 with grouped-query
 heads, forward and forward+backward, timed with CUDA events at the same shape and with the same FLOP count.
 
-Usage: python3 benchmarks/attention_pytorch.py [batch seq heads kv_heads head_dim]
+Usage: python3 benchmarks/attention_pytorch.py [batch seq heads kv_heads head_dim [timed_calls]]
 Prints CSV system,pass,ms,tflops: once for SDPA's own choice of kernel with enable_gqa=True, then once per
 backend forced (flash, cuDNN) where that backend accepts the call.
 """
@@ -11,26 +11,27 @@ import torch
 import torch.nn.functional as F
 from torch.nn.attention import SDPBackend, sdpa_kernel
 
-WARMUP, REPEATS = 3, 10
+WARMUP, DEFAULT_REPEATS = 3, 10
 
 
-def timed(work):
+def timed(work, repeats):
     for _ in range(WARMUP):
         work()
     start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
     torch.cuda.synchronize()
     start.record()
-    for _ in range(REPEATS):
+    for _ in range(repeats):
         work()
     end.record()
     torch.cuda.synchronize()
-    return start.elapsed_time(end) / REPEATS
+    return start.elapsed_time(end) / repeats
 
 
 def main():
-    b, s, h, kvh, d = (int(x) for x in sys.argv[1:6]) if len(sys.argv) == 6 else (4, 4096, 32, 8, 128)
+    b, s, h, kvh, d = (int(x) for x in sys.argv[1:6]) if len(sys.argv) >= 6 else (4, 4096, 32, 8, 128)
+    repeats = int(sys.argv[6]) if len(sys.argv) > 6 else DEFAULT_REPEATS
     print(f"# device: {torch.cuda.get_device_name()}, torch {torch.__version__}, "
-          f"batch={b} seq={s} heads={h} kvHeads={kvh} headDim={d}")
+          f"batch={b} seq={s} heads={h} kvHeads={kvh} headDim={d}, {repeats} timed calls")
     gen = torch.Generator(device="cuda").manual_seed(42)
     q = (torch.rand(b, h, s, d, device="cuda", generator=gen) * 2 - 1).to(torch.bfloat16).requires_grad_()
     k = (torch.rand(b, kvh, s, d, device="cuda", generator=gen) * 2 - 1).to(torch.bfloat16).requires_grad_()
@@ -52,10 +53,10 @@ def main():
                             ("pytorch-cudnn", [SDPBackend.CUDNN_ATTENTION])):
         try:
             if backends is None:
-                fwd_ms, both_ms = timed(forward), timed(both)
+                fwd_ms, both_ms = timed(forward, repeats), timed(both, repeats)
             else:
                 with sdpa_kernel(backends):
-                    fwd_ms, both_ms = timed(forward), timed(both)
+                    fwd_ms, both_ms = timed(forward, repeats), timed(both, repeats)
         except RuntimeError as e:
             print(f"# {label}: not available for this call ({str(e).splitlines()[0][:160]})")
             continue

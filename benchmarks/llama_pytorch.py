@@ -5,8 +5,10 @@ with the rotate-half pairing, grouped-query causal attention through scaled_dot_
 untied output head), trained with BF16 autocast over F32 master weights, fused AdamW and global-norm clipping,
 compiled with torch.compile. Random token ids, so nothing is downloaded.
 
-Usage: python3 benchmarks/llama_pytorch.py [--steps N] [--warmup N] [--layers 4] [--dim 4096] ...
-Prints one CSV line per run: system,recipe,tokens_per_s,step_ms,peak_gib,device,commit,date
+Usage: python3 benchmarks/llama_pytorch.py [--steps N] [--warmup N] [--profile N] [--layers 4] [--dim 4096] ...
+Prints one CSV line per run: system,recipe,tokens_per_s,step_ms,peak_gib,device,commit,date. With --profile N it then
+lists the GPU kernels of N more steps (torch.profiler), per step and grouped as LlamaBenchmark's profile groups
+float8j's, so the two steps can be compared kernel family by kernel family.
 """
 import argparse
 import datetime
@@ -102,6 +104,8 @@ def arguments():
     p.add_argument("--steps", type=int, default=10)
     p.add_argument("--warmup", type=int, default=3)
     p.add_argument("--no-compile", action="store_true")
+    p.add_argument("--profile", type=int, default=0, metavar="STEPS",
+                   help="after the timed steps, profile this many more and print their kernel times per step")
     p.add_argument("--commit", default=os.environ.get("FLOAT8J_COMMIT", "unknown"))
     return p
 
@@ -148,6 +152,51 @@ def main():
     print(f"# pytorch {torch.__version__}, loss after {a.warmup + a.steps} steps {last:.4f}", flush=True)
     print(f"pytorch,bf16,{tokens * 1000 / ms:.0f},{ms:.2f},{peak:.2f},{name},{a.commit},"
           f"{datetime.date.today().isoformat()}", flush=True)
+    if a.profile > 0:
+        print_kernel_times(step, a.profile)
+
+
+# Kernel families by name, first match wins: what each of PyTorch's kernels does in this step.
+FAMILIES = [
+    ("attention", ("flash", "fmha", "sdpa", "cudnn", "attn")),
+    ("adamw", ("adam",)),
+    ("gemm", ("gemm", "nvjet", "xmma", "cutlass", "sm90_", "cublas")),
+    ("elementwise and fused (triton)", ("triton",)),
+    ("norm of gradients, clipping", ("multi_tensor", "lpnorm")),
+]
+
+
+def family(kernel):
+    name = kernel.lower()
+    for label, keys in FAMILIES:
+        if any(k in name for k in keys):
+            return label
+    return "other"
+
+
+def print_kernel_times(step, steps):
+    """Runs steps more steps under torch.profiler and prints each kernel's and each family's GPU time per step."""
+    from torch.profiler import ProfilerActivity, profile
+
+    torch.cuda.synchronize()
+    with profile(activities=[ProfilerActivity.CUDA]) as prof:
+        for _ in range(steps):
+            step()
+        torch.cuda.synchronize()
+    kernels = {}
+    for e in prof.events():
+        if e.device_type == torch.autograd.DeviceType.CUDA and e.device_time_total > 0:
+            total, calls = kernels.get(e.name, (0.0, 0))
+            kernels[e.name] = (total + e.device_time_total / 1000.0, calls + 1)
+    families = {}
+    for name, (total, calls) in kernels.items():
+        families[family(name)] = families.get(family(name), 0.0) + total
+    whole = sum(t for t, _ in kernels.values())
+    print(f"# kernel times per step over {steps} profiled step(s): {whole / steps:.2f} ms of kernels a step")
+    for label, total in sorted(families.items(), key=lambda f: -f[1]):
+        print(f"# family {total / steps:9.3f} ms  {label}")
+    for name, (total, calls) in sorted(kernels.items(), key=lambda k: -k[1][0])[:40]:
+        print(f"# kernel {total / steps:9.3f} ms {calls // steps:5d} calls  {name[:110]}")
 
 
 if __name__ == "__main__":

@@ -14,21 +14,24 @@ import java.util.SplittableRandom;
  * Llama benchmark's shape: batch 4, seq 4096, 32 heads, 8 kv heads, headDim 128 (arguments override:
  * {@code batch seq heads kvHeads headDim}). Prints CSV {@code system,pass,ms,tflops} with causal FLOPs: forward
  * 4 * B * H * S^2 * D / 2, backward 2.5x that. benchmarks/attention_pytorch.py times PyTorch's SDPA the same way.
+ * A sixth argument sets the timed calls (default 10): a few hundred keep the GPU busy long enough to reach the
+ * clock it holds under its power limit, as it does inside a training step.
  */
 public final class AttentionBenchmark {
     private static final int WARMUP = 3;
-    private static final int REPEATS = 10;
+    private static final int DEFAULT_REPEATS = 10;
 
     private AttentionBenchmark() {
     }
 
     public static void main(String[] args) {
-        int[] a = args.length == 5 ? Arrays.stream(args).mapToInt(Integer::parseInt).toArray()
+        int[] a = args.length >= 5 ? Arrays.stream(args).mapToInt(Integer::parseInt).toArray()
                 : new int[] {4, 4096, 32, 8, 128};
         AttentionShape s = new AttentionShape(a[0], a[1], a[2], a[3], a[4]);
+        int repeats = a.length > 5 ? a[5] : DEFAULT_REPEATS;
         CudaBackend backend = CudaBackend.create();
         CudaAttention attention = CudaAttention.create();
-        System.out.println("# device: " + backend.deviceName() + ", " + s);
+        System.out.println("# device: " + backend.deviceName() + ", " + s + ", " + repeats + " timed calls");
         SplittableRandom rnd = new SplittableRandom(42);
         int qCols = s.heads() * s.headDim();
         int kvCols = s.kvHeads() * s.headDim();
@@ -37,8 +40,8 @@ public final class AttentionBenchmark {
                 DeviceTensor v = random(backend, rnd, s.tokens(), kvCols);
                 DeviceTensor dOut = random(backend, rnd, s.tokens(), qCols)) {
             double forwardFlops = 4.0 * s.batch() * s.heads() * s.seq() * (double) s.seq() * s.headDim() / 2;
-            double forwardMs = time(backend, () -> closeAll(attention.forward(q, k, v, s)));
-            double bothMs = time(backend, () -> {
+            double forwardMs = time(backend, repeats, () -> closeAll(attention.forward(q, k, v, s)));
+            double bothMs = time(backend, repeats, () -> {
                 DeviceTensor[] fwd = attention.forward(q, k, v, s);
                 closeAll(attention.backward(dOut, q, k, v, fwd[0], fwd[1], s));
                 closeAll(fwd);
@@ -51,8 +54,8 @@ public final class AttentionBenchmark {
         }
     }
 
-    /** Mean milliseconds per call over REPEATS calls after WARMUP, between CUDA events on the backend's stream. */
-    private static double time(CudaBackend backend, Runnable work) {
+    /** Mean milliseconds per call over repeats calls after WARMUP, between CUDA events on the backend's stream. */
+    private static double time(CudaBackend backend, int repeats, Runnable work) {
         for (int i = 0; i < WARMUP; i++) {
             work.run();
         }
@@ -60,12 +63,12 @@ public final class AttentionBenchmark {
         CudaBackend.Event end = backend.newEvent();
         backend.synchronize();
         backend.record(start);
-        for (int i = 0; i < REPEATS; i++) {
+        for (int i = 0; i < repeats; i++) {
             work.run();
         }
         backend.record(end);
         backend.synchronize();
-        return backend.elapsedMillis(start, end) / REPEATS;
+        return backend.elapsedMillis(start, end) / repeats;
     }
 
     private static void closeAll(DeviceTensor[] tensors) {
