@@ -138,9 +138,11 @@ public final class CudaAttention {
         if (!supportsHeadDim(s.headDim())) {
             throw new IllegalArgumentException("CUDA attention supports headDim " + HEAD_DIMS + ", not " + s.headDim());
         }
-        if ((long) s.batch() * s.heads() > MAX_GRID_Y || (long) s.tokens() * s.heads() * s.headDim() > Integer.MAX_VALUE) {
+        // the kernels of attention.cu put batch * heads on the grid's y, those of attention_sm90.cu seq / 128
+        if ((long) s.batch() * s.heads() > MAX_GRID_Y || ceilDiv(s.seq(), 128) > MAX_GRID_Y
+                || (long) s.tokens() * s.heads() * s.headDim() > Integer.MAX_VALUE) {
             throw new IllegalArgumentException("CUDA attention: " + s + " is too large (batch * heads <= " + MAX_GRID_Y
-                    + " and batch * seq * heads * headDim < 2^31 are supported)");
+                    + ", seq <= 128 * " + MAX_GRID_Y + " and batch * seq * heads * headDim < 2^31 are supported)");
         }
         for (Operand o : operands) {
             DeviceTensor d = o.tensor();
@@ -176,8 +178,8 @@ public final class CudaAttention {
             try (Arena arena = Arena.ofConfined()) {
                 if (onHopper(s)) {
                     String kernel = "attention_forward_sm90_ws_d128";
-                    cuda.driver.launch(hopper.function(kernel), kernel, ceilDiv(s.seq(), HOPPER_FORWARD_ROWS),
-                            s.batch() * s.heads(), 1, HOPPER_FORWARD_THREADS, 1, 1, HOPPER_FORWARD_SHARED_BYTES,
+                    cuda.driver.launch(hopper.function(kernel), kernel, s.batch() * s.heads(),
+                            ceilDiv(s.seq(), HOPPER_FORWARD_ROWS), 1, HOPPER_FORWARD_THREADS, 1, 1, HOPPER_FORWARD_SHARED_BYTES,
                             cuda.stream,
                             hopper.args(arena, kernel, bf16Map(arena, "q", q, s, s.heads()),
                                     bf16Map(arena, "k", k, s, s.kvHeads()), bf16Map(arena, "v", v, s, s.kvHeads()),
@@ -227,8 +229,8 @@ public final class CudaAttention {
                 String kernel = "attention_backward_sm90_ws_d128";
                 MemorySegment dqMap = tensorMap(arena, "dqAccum", dqAccum.pointer(), CudaDriver.TENSOR_MAP_F32, 4, s,
                         s.heads(), F32_BOX);
-                cuda.driver.launch(hopper.function(kernel), kernel, ceilDiv(s.seq(), HOPPER_BACKWARD_KEYS),
-                        s.batch() * s.kvHeads(), 1, HOPPER_BACKWARD_THREADS, 1, 1, HOPPER_BACKWARD_SHARED_BYTES,
+                cuda.driver.launch(hopper.function(kernel), kernel, s.batch() * s.kvHeads(),
+                        ceilDiv(s.seq(), HOPPER_BACKWARD_KEYS), 1, HOPPER_BACKWARD_THREADS, 1, 1, HOPPER_BACKWARD_SHARED_BYTES,
                         cuda.stream,
                         hopper.args(arena, kernel, bf16Map(arena, "q", q, s, s.heads()),
                                 bf16Map(arena, "k", k, s, s.kvHeads()), bf16Map(arena, "v", v, s, s.kvHeads()),
