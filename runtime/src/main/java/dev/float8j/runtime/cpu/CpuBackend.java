@@ -27,6 +27,9 @@ import java.util.List;
  * vectors and the same threads.
  */
 public final class CpuBackend implements Backend {
+    /** Rows of a result per work item when an F32 gemm result is rounded to BF16. */
+    private static final int ROUNDING_ROWS = 16;
+
     private final CpuThreads threads;
     private final ArrayPool pool;
     private final CpuQuantizer quantizer;
@@ -166,38 +169,42 @@ public final class CpuBackend implements Backend {
     }
 
     /**
-     * The gemm in out, the bias (or null) added in its output write. A BF16 result of operands
-     * {@link OneDnnGemm#acceptsBf16Output} takes comes from oneDNN's BF16-output matmul, the scales and bias applied
-     * in F32 before its one rounding. Otherwise through oneDNN's F32-output matmul where {@link OneDnnGemm#accepts} the
-     * operands (and its result is exact), else the Vector API, by each thread to the block it computed; the F32
-     * result is rounded once to out, and goes back to the pool when it was only that rounding's input.
+     * The gemm in out, the bias (or null) added in its output write, into an array from the pool (see
+     * {@link #release(Tensor)}). A BF16 result of operands {@link OneDnnGemm#accepts} takes comes from oneDNN's
+     * matmul rounded once after the scales and bias ({@link OneDnnGemm#multiplyToBf16}); an F32 one from its
+     * F32-output matmul; otherwise (or where a folded scale is inexact in BF16) the Vector API computes the F32 result,
+     * rounded once to out by the threads.
      */
     private Tensor fp8Gemm(Float8Tensor a, Float8Tensor b, Tensor bias, DType out) {
         GemmOperand left = GemmOperand.of(a);
         GemmOperand right = GemmOperand.of(b);
         checkDepth("gemm", a.shape(), a.axis(), left, b.shape(), b.axis(), right);
         float[] biasValues = bias == null ? null : biasArray(bias, right.free);
-        if (out == DType.BF16 && matrixUnit.gemm() != null && OneDnnGemm.acceptsBf16Output(a, b)) {
-            short[] c = pool.shorts(left.free * right.free);
-            if (matrixUnit.gemm().multiplyToBf16(a, b, biasValues, c)) {
-                return Tensor.ofReusableBf16(c, left.free, right.free);
+        int m = left.free;
+        int n = right.free;
+        OneDnnGemm oneDnn = matrixUnit.gemm() != null && OneDnnGemm.accepts(a, b) ? matrixUnit.gemm() : null;
+        if (out == DType.BF16 && oneDnn != null) {
+            short[] c = pool.shorts(m * n);
+            if (oneDnn.multiplyToBf16(a, b, biasValues, c)) {
+                return Tensor.ofReusableBf16(c, m, n);
             }
             pool.put(c);
         }
-        float[] c = null;
-        if (matrixUnit.gemm() != null && OneDnnGemm.accepts(a, b)) {
-            c = matrixUnit.gemm().multiply(a, b, biasValues);
+        float[] c = pool.floats(m * n);
+        // a BF16 result gets here from oneDNN only when a folded scale was inexact: the Vector API's turn either way
+        if (out == DType.BF16 || oneDnn == null || !oneDnn.multiply(a, b, biasValues, c)) {
+            GemmEngine.multiply(left, right, biasValues, threads, c);
         }
-        if (c == null) {
-            c = GemmEngine.multiply(left, right, biasValues, threads);
-        }
-        Tensor f32 = Tensor.of(c, left.free, right.free);
         if (out == DType.F32) {
-            return f32;
+            return Tensor.ofReusable(c, m, n);
         }
-        Tensor rounded = f32.to(out);
-        release(f32);
-        return rounded;
+        short[] rounded = pool.shorts(m * n);
+        threads.forEachItem((m + ROUNDING_ROWS - 1) / ROUNDING_ROWS, item -> {
+            int from = item * ROUNDING_ROWS * n;
+            Bf16Rounding.round(c, from, Math.min(m * n, from + ROUNDING_ROWS * n), rounded);
+        });
+        pool.put(c);
+        return Tensor.ofReusableBf16(rounded, m, n);
     }
 
     @Override

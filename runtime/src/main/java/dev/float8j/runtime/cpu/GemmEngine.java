@@ -87,6 +87,22 @@ final class GemmEngine {
 
     /** As above, with at most accumulatorFloats floats of tile accumulators per thread (tests make it small). */
     static float[] multiply(GemmOperand a, GemmOperand b, float[] bias, CpuThreads threads, int accumulatorFloats) {
+        float[] c = new float[a.free * b.free];
+        multiply(a, b, bias, threads, accumulatorFloats, c);
+        return c;
+    }
+
+    /**
+     * As {@link #multiply(GemmOperand, GemmOperand, float[], CpuThreads)}, into c (m x n, row-major), whose contents
+     * do not matter: every element is written once, from the tile's accumulators (tensors have no empty dimension),
+     * so a pooled array needs no zeroing.
+     */
+    static void multiply(GemmOperand a, GemmOperand b, float[] bias, CpuThreads threads, float[] c) {
+        multiply(a, b, bias, threads, ACCUMULATOR_FLOATS, c);
+    }
+
+    private static void multiply(GemmOperand a, GemmOperand b, float[] bias, CpuThreads threads, int accumulatorFloats,
+            float[] c) {
         boolean scaled = a.carriesScales() || b.carriesScales();
         int m = a.free;
         int n = b.free;
@@ -96,7 +112,9 @@ final class GemmEngine {
         if (chunked && (chunk < MIN_CHUNK || KC % chunk != 0)) {
             throw new IllegalStateException("K chunk " + chunk + " does not divide the packing depth " + KC);
         }
-        float[] c = new float[m * n];
+        if (c.length != m * n) {
+            throw new IllegalArgumentException("a result array of " + c.length + " elements for " + m + " x " + n);
+        }
         int tasks = (long) m * n * depth < PARALLEL_THRESHOLD ? 1 : threads.count();
         boolean splitColumns = n >= m;
         int unit = splitColumns ? NR : MR;
@@ -127,7 +145,6 @@ final class GemmEngine {
             }
             multiplyBlock(a, b, out, m0, m1, n0, n1, chunked ? chunk : KC, chunked, accumulatorFloats, ws);
         });
-        return c;
     }
 
     /**

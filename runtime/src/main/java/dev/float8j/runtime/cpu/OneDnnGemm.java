@@ -8,6 +8,7 @@ import static java.lang.foreign.ValueLayout.JAVA_SHORT;
 
 import dev.float8j.plan.Fp8Format;
 import dev.float8j.plan.ScalingGranularity;
+import dev.float8j.runtime.BFloat16;
 import dev.float8j.runtime.Float8Tensor;
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
@@ -105,10 +106,10 @@ final class OneDnnGemm {
     }
 
     /**
-     * True if {@link #multiplyToBf16} takes the operands: {@link #accepts} them, and A's scales do not change along
+     * True if oneDNN's BF16-output matmul takes the operands: {@link #accepts} them, and A's scales do not change along
      * its rows (tensorwise, or folded), so that all scales make one factor per output column. A per-row factor as a
-     * binary post-op ({m, 1}) crashed oneDNN 3.8.1's BF16-output matmul on AMX after a few calls at 2048³; rowwise A
-     * takes the F32 path and one rounding after it instead.
+     * binary post-op ({m, 1}) crashed oneDNN 3.8.1's BF16-output matmul on AMX after a few calls at 2048³; for a
+     * rowwise A, {@link #multiplyToBf16} takes the F32 destination and rounds in its epilogue instead.
      */
     static boolean acceptsBf16Output(Float8Tensor a, Float8Tensor b) {
         return accepts(a, b) && (a.spec().powerOfTwoScales() || a.spec().granularity() == ScalingGranularity.TENSORWISE);
@@ -129,44 +130,43 @@ final class OneDnnGemm {
     }
 
     /**
-     * C = A . B^T (+ bias[j]) for {@link #accepts accepted} operands with equal depth; null if a folded scale made
-     * some operand value inexact in BF16 (the caller then uses the Vector API path).
+     * C = A . B^T (+ bias[j]) into c (m x n, row-major; every element written) for {@link #accepts accepted} operands
+     * with equal depth. False, with c unwritten, if a folded scale made some operand value inexact in BF16 (the caller
+     * then uses the Vector API path).
      */
-    synchronized float[] multiply(Float8Tensor a, Float8Tensor b, float[] bias) {
-        if (!accepts(a, b)) {
-            throw new IllegalArgumentException("oneDNN gemm: scales of " + a.spec() + " x " + b.spec()
-                    + " change along K; that gemm stays on the Vector API path");
-        }
+    synchronized boolean multiply(Float8Tensor a, Float8Tensor b, float[] bias, float[] c) {
+        requireAccepted(a, b);
         Dims d = widenOperands(a, b, 4);
-        if (d == null) {
-            return null;
-        }
-        Plan plan = plans.computeIfAbsent(new Shape(d.m, d.n, d.depth, a.axis(), b.axis(), threads.count()),
-                this::plan);
-        execute(plan);
-        float[] c = new float[d.m * d.n];
-        epilogue(c, d.m, d.n, outputScales(a, d.m), outputScales(b, d.n), bias);
-        return c;
-    }
-
-    /**
-     * As {@link #multiply}, with the result rounded once to BF16 by oneDNN: the scales and the bias go in as post-ops,
-     * applied in F32 to the sums before that one rounding (as {@code Backend.gemm} with a BF16 output rounds), into a
-     * BF16 destination, which oneDNN's AMX kernels write faster than an F32 one (benchmarks/results/cpu.md, Run O),
-     * written into c (m x n, row-major). False, with c unwritten, where {@link #multiply} would return null.
-     */
-    synchronized boolean multiplyToBf16(Float8Tensor a, Float8Tensor b, float[] bias, short[] c) {
-        if (!acceptsBf16Output(a, b)) {
-            throw new IllegalArgumentException("oneDNN BF16-output gemm: scales of " + a.spec() + " x " + b.spec()
-                    + " change along K or along A's rows; that gemm takes the F32 path");
-        }
-        Dims d = widenOperands(a, b, 2);
         if (d == null) {
             return false;
         }
-        if (c.length != d.m * d.n) {
-            throw new IllegalArgumentException("oneDNN BF16-output gemm: a result array of " + c.length
-                    + " elements for a " + d.m + " x " + d.n + " result");
+        requireLength(c.length, d);
+        execute(plans.computeIfAbsent(new Shape(d.m, d.n, d.depth, a.axis(), b.axis(), threads.count()), this::plan));
+        epilogue(c, null, d.m, d.n, outputScales(a, d.m), outputScales(b, d.n), bias);
+        return true;
+    }
+
+    /**
+     * As {@link #multiply}, with the result rounded once to BF16: the scales and the bias applied in F32 to the sums
+     * before that one rounding, as {@code Backend.gemm} with a BF16 output rounds. Where {@link #acceptsBf16Output}
+     * takes the operands, oneDNN does all of it, the scales and bias as post-ops, into a BF16 destination, which its
+     * AMX kernels write faster than an F32 one (benchmarks/results/cpu.md, Run O); otherwise (a rowwise A) oneDNN
+     * writes F32 and the epilogue rounds as it copies C out. False, with c unwritten, where {@link #multiply} would
+     * return false.
+     */
+    synchronized boolean multiplyToBf16(Float8Tensor a, Float8Tensor b, float[] bias, short[] c) {
+        requireAccepted(a, b);
+        boolean bf16Destination = acceptsBf16Output(a, b);
+        Dims d = widenOperands(a, b, bf16Destination ? 2 : 4);
+        if (d == null) {
+            return false;
+        }
+        requireLength(c.length, d);
+        if (!bf16Destination) {
+            execute(plans.computeIfAbsent(new Shape(d.m, d.n, d.depth, a.axis(), b.axis(), threads.count()),
+                    this::plan));
+            epilogue(null, c, d.m, d.n, outputScales(a, d.m), outputScales(b, d.n), bias);
+            return true;
         }
         float[] columnScales = columnFactors(outputScales(a, d.m), outputScales(b, d.n), d.n);
         Epilogue epilogue = new Epilogue(columnScales != null, bias != null);
@@ -175,6 +175,20 @@ final class OneDnnGemm {
         execute(plan, columnScales, bias);
         copyOut(c, d.m, d.n);
         return true;
+    }
+
+    private static void requireAccepted(Float8Tensor a, Float8Tensor b) {
+        if (!accepts(a, b)) {
+            throw new IllegalArgumentException("oneDNN gemm: scales of " + a.spec() + " x " + b.spec()
+                    + " change along K; that gemm stays on the Vector API path");
+        }
+    }
+
+    private static void requireLength(int length, Dims d) {
+        if (length != d.m * d.n) {
+            throw new IllegalArgumentException("oneDNN gemm: a result array of " + length + " elements for a " + d.m
+                    + " x " + d.n + " result");
+        }
     }
 
     /** The BF16 result in the native buffer copied into c, on the calling thread (see the class comment). */
@@ -488,8 +502,12 @@ final class OneDnnGemm {
         return out.get(ADDRESS, 0);
     }
 
-    /** c = C * rowScales[i] * columnScales[j] (+ bias[j]), copied out of native memory, rows split among threads. */
-    private void epilogue(float[] c, int m, int n, float[] rowScales, float[] columnScales, float[] bias) {
+    /**
+     * C * rowScales[i] * columnScales[j] (+ bias[j]), copied out of native memory into f32, or rounded once into bf16
+     * (the other one null), rows split among the threads.
+     */
+    private void epilogue(float[] f32, short[] bf16, int m, int n, float[] rowScales, float[] columnScales,
+            float[] bias) {
         MemorySegment out = cBuffer;
         int items = (m + ROWS_PER_ITEM - 1) / ROWS_PER_ITEM;
         threads.forEachItem(items, item -> {
@@ -509,7 +527,11 @@ final class OneDnnGemm {
                     if (bias != null) {
                         v = v.add(FloatVector.fromArray(Fp8Vectors.FLOATS, bias, j));
                     }
-                    v.intoArray(c, row + j);
+                    if (bf16 != null) {
+                        Bf16Rounding.round(v, bf16, row + j);
+                    } else {
+                        v.intoArray(f32, row + j);
+                    }
                 }
                 for (; j < n; j++) {
                     float v = out.getAtIndex(java.lang.foreign.ValueLayout.JAVA_FLOAT, row + j);
@@ -518,7 +540,12 @@ final class OneDnnGemm {
                     } else if (rowScales != null) {
                         v *= rowScale;
                     }
-                    c[row + j] = bias == null ? v : v + bias[j];
+                    v = bias == null ? v : v + bias[j];
+                    if (bf16 != null) {
+                        bf16[row + j] = BFloat16.fromFloat(v);
+                    } else {
+                        f32[row + j] = v;
+                    }
                 }
             }
         });

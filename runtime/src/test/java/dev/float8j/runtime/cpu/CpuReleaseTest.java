@@ -10,6 +10,8 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 import dev.float8j.plan.Fp8Format;
 import dev.float8j.plan.QuantSpec;
 import dev.float8j.plan.ScalingGranularity;
+import dev.float8j.runtime.BFloat16;
+import dev.float8j.runtime.DType;
 import dev.float8j.runtime.Float8Tensor;
 import dev.float8j.runtime.Tensor;
 import dev.float8j.runtime.backend.Backend;
@@ -77,6 +79,27 @@ class CpuReleaseTest {
             cpu.release(both[1]);
             cpu.release(again);
         }
+    }
+
+    @Test
+    void gemmResultsComeFromThePoolAndABf16ResultIsTheF32OneRoundedOnce() {
+        CpuBackend cpu = new CpuBackend(2, 1L << 24, "off");  // the Vector API path, on any CPU
+        Float8Tensor qa = cpu.quantize(random(3, 70, 200), ROWWISE);
+        Float8Tensor qb = cpu.quantize(random(4, 90, 200), ROWWISE);
+        Tensor first = cpu.gemm(qa, qb);
+        float[] array = first.data();
+        float[] values = array.clone();
+        cpu.release(first);
+        Tensor second = cpu.gemm(qa, qb);
+        assertSame(array, second.data(), "the released F32 result's array is reused");
+        assertArrayEquals(values, second.data(), "a reused array holds the whole new result");
+        cpu.release(second);
+        // 70 x 90 = 6,300 values: the rounding's last vector is partial, so its scalar tail runs too
+        Tensor rounded = cpu.gemm(qa, qb, DType.BF16);
+        for (int i = 0; i < values.length; i++) {
+            assertEquals(BFloat16.fromFloat(values[i]), rounded.bf16Data()[i], "element " + i);
+        }
+        assertSame(array, cpu.gemm(qa, qb).data(), "the F32 sums a BF16 result was rounded from went back to the pool");
     }
 
     @Test

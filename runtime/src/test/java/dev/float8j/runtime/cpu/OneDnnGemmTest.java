@@ -13,6 +13,7 @@ import static org.junit.jupiter.api.Assertions.fail;
 import dev.float8j.plan.Fp8Format;
 import dev.float8j.plan.QuantSpec;
 import dev.float8j.plan.ScalingGranularity;
+import dev.float8j.runtime.BFloat16;
 import dev.float8j.runtime.DType;
 import dev.float8j.runtime.Float8Tensor;
 import dev.float8j.runtime.Tensor;
@@ -139,8 +140,8 @@ class OneDnnGemmTest {
                             Float8Tensor b = operand(random, n, depth, QuantSpec.of(Fp8Format.E4M3FN, pair[1], bAxis));
                             String what = m + "x" + depth + "x" + n + " " + a.spec() + " x " + b.spec();
                             assertTrue(OneDnnGemm.accepts(a, b), what);
-                            float[] c = direct.multiply(a, b, null);
-                            assertNotNull(c, what);
+                            float[] c = new float[m * n];
+                            assertTrue(direct.multiply(a, b, null, c), what);
                             assertNotNull(direct.implementation(m, n, depth, aAxis, bAxis), what);
                             assertClose(a, b, REFERENCE.gemm(a, b), Tensor.of(c, m, n), what);
                         }
@@ -154,7 +155,8 @@ class OneDnnGemmTest {
      * A BF16 result from oneDNN's BF16-output matmul (scales and bias as post-ops, one rounding) against the
      * reference's F32 result: within the F32 bound of {@link #assertClose} plus half a BF16 unit (2^-8 of the
      * value, relative), for every granularity it takes (A's scales constant along its rows), both axes, with and
-     * without bias; a rowwise A takes the F32 path, and its BF16 result through the backend is as close.
+     * without bias; a rowwise A gets no BF16 destination (see OneDnnGemm.acceptsBf16Output), and its result is the
+     * F32 one rounded once, bit for bit; the BF16 result through the backend is as close.
      */
     @Test
     void aBf16ResultComesFromOneRoundingOfTheScaledSums() {
@@ -173,16 +175,19 @@ class OneDnnGemmTest {
                         String what = m + "x" + depth + "x" + n + " " + a.spec() + " x " + b.spec() + " bias " + withBias;
                         Tensor expected = REFERENCE.gemm(a, b, bias, DType.F32);
                         float[] biasValues = bias == null ? null : bias.data();
+                        short[] c = new short[m * n];
+                        assertTrue(direct.multiplyToBf16(a, b, biasValues, c), what);
+                        assertClose(a, b, expected, Tensor.ofBf16(c, m, n), what, 0x1p-8);
+                        assertThrows(IllegalArgumentException.class,
+                                () -> direct.multiplyToBf16(a, b, biasValues, new short[m * n + 1]), what);
                         if (pair[0] == ScalingGranularity.ROWWISE) {
+                            // no BF16 destination for a per-row factor: the F32 sums, rounded once as they are copied
                             assertFalse(OneDnnGemm.acceptsBf16Output(a, b), what);
-                            assertThrows(IllegalArgumentException.class,
-                                    () -> direct.multiplyToBf16(a, b, biasValues, new short[m * n]));
-                        } else {
-                            short[] c = new short[m * n];
-                            assertTrue(direct.multiplyToBf16(a, b, biasValues, c), what);
-                            assertClose(a, b, expected, Tensor.ofBf16(c, m, n), what, 0x1p-8);
-                            assertThrows(IllegalArgumentException.class,
-                                    () -> direct.multiplyToBf16(a, b, biasValues, new short[m * n + 1]), what);
+                            float[] f32 = new float[m * n];
+                            assertTrue(direct.multiply(a, b, biasValues, f32), what);
+                            for (int i = 0; i < f32.length; i++) {
+                                assertEquals(BFloat16.fromFloat(f32[i]), c[i], what + " element " + i);
+                            }
                         }
                         Tensor throughBackend = onednn.gemm(a, b, bias, DType.BF16);
                         assertEquals(DType.BF16, throughBackend.dtype(), what);
@@ -209,6 +214,13 @@ class OneDnnGemmTest {
         assertClose(other, b, REFERENCE.gemm(other, b, null, DType.F32), second, "the reused array's result", 0x1p-8);
     }
 
+    /** The F32 result of the direct oneDNN gemm (m x n), which must take the operands. */
+    private Tensor multiplied(Float8Tensor a, Float8Tensor b, int m, int n) {
+        float[] c = new float[m * n];
+        assertTrue(direct.multiply(a, b, null, c), a.spec() + " x " + b.spec());
+        return Tensor.of(c, m, n);
+    }
+
     @Test
     void powerOfTwoTensorwiseAndBlocksSpanningKAlsoGoThroughOneDnn() {
         needsBf16Matmul();
@@ -218,12 +230,12 @@ class OneDnnGemmTest {
         QuantSpec block = QuantSpec.of(Fp8Format.E4M3FN, ScalingGranularity.BLOCK_128X128, 1);
         Float8Tensor a = operand(random, 45, 100, pow2);
         Float8Tensor b = operand(random, 19, 100, pow2.withAxis(0));
-        assertClose(a, b, REFERENCE.gemm(a, b), Tensor.of(direct.multiply(a, b, null), 45, 19), "pow2 tensorwise");
+        assertClose(a, b, REFERENCE.gemm(a, b), multiplied(a, b, 45, 19), "pow2 tensorwise");
         // K = 100 fits in one 128-long block: the scales are constant along K.
         Float8Tensor t = operand(random, 200, 100, tile);
         Float8Tensor w = operand(random, 150, 100, block);
         assertTrue(OneDnnGemm.accepts(t, w));
-        assertClose(t, w, REFERENCE.gemm(t, w), Tensor.of(direct.multiply(t, w, null), 200, 150), "1x128 x 128x128, K 100");
+        assertClose(t, w, REFERENCE.gemm(t, w), multiplied(t, w, 200, 150), "1x128 x 128x128, K 100");
     }
 
     @Test
@@ -233,7 +245,8 @@ class OneDnnGemmTest {
         Float8Tensor a = operand(random, 33, 300, QuantSpec.of(Fp8Format.E4M3FN, ScalingGranularity.TILE_1X128, 1));
         Float8Tensor b = operand(random, 29, 300, QuantSpec.of(Fp8Format.E4M3FN, ScalingGranularity.BLOCK_128X128, 1));
         assertFalse(OneDnnGemm.accepts(a, b));
-        IllegalArgumentException e = assertThrows(IllegalArgumentException.class, () -> direct.multiply(a, b, null));
+        IllegalArgumentException e = assertThrows(IllegalArgumentException.class,
+                () -> direct.multiply(a, b, null, new float[33 * 29]));
         assertTrue(e.getMessage().contains("change along K"), e.getMessage());
         assertClose(a, b, REFERENCE.gemm(a, b), onednn.gemm(a, b), "1x128 x 128x128 through the backend");
     }
@@ -269,7 +282,12 @@ class OneDnnGemmTest {
         QuantSpec mx = QuantSpec.of(Fp8Format.E4M3FN, ScalingGranularity.MX_1X32, 1);
         Float8Tensor a = new Float8Tensor(codes, scales, mx, DType.F32, 4, depth);
         Float8Tensor b = new Float8Tensor(codes.clone(), scales.clone(), mx, DType.F32, 4, depth);
-        assertNull(direct.multiply(a, b, null));
+        float[] untouched = new float[16];
+        java.util.Arrays.fill(untouched, 7f);
+        assertFalse(direct.multiply(a, b, null, untouched));
+        for (float v : untouched) {
+            assertEquals(7f, v, "a refused fold leaves the result array unwritten");
+        }
         assertClose(a, b, REFERENCE.gemm(a, b), onednn.gemm(a, b), "extreme MX scale");
     }
 
@@ -280,7 +298,8 @@ class OneDnnGemmTest {
         QuantSpec spec = QuantSpec.of(Fp8Format.E4M3FN, ScalingGranularity.TENSORWISE, 1);
         Float8Tensor a = operand(random, 8, 40, spec);
         Float8Tensor b = operand(random, 8, 41, spec);
-        IllegalArgumentException refused = assertThrows(IllegalArgumentException.class, () -> direct.multiply(a, b, null));
+        IllegalArgumentException refused = assertThrows(IllegalArgumentException.class,
+                () -> direct.multiply(a, b, null, new float[64]));
         assertTrue(refused.getMessage().contains("40") && refused.getMessage().contains("41"), refused.getMessage());
         assertThrows(IllegalArgumentException.class, () -> onednn.gemm(a, b));
     }

@@ -1,0 +1,42 @@
+package dev.float8j.runtime.cpu;
+
+import static dev.float8j.runtime.cpu.Fp8Vectors.FLOATS;
+import static dev.float8j.runtime.cpu.Fp8Vectors.INTS;
+import static dev.float8j.runtime.cpu.Fp8Vectors.SHORTS;
+
+import dev.float8j.runtime.BFloat16;
+import jdk.incubator.vector.FloatVector;
+import jdk.incubator.vector.IntVector;
+import jdk.incubator.vector.ShortVector;
+import jdk.incubator.vector.VectorOperators;
+
+/**
+ * F32 values to BF16 bits a vector at a time, bit-identical to {@link BFloat16#fromFloat}: the upper 16 bits, rounded
+ * to nearest even by adding 0x7FFF plus the kept part's lowest bit, and a NaN kept a quiet NaN. A gemm with a BF16
+ * result rounds its F32 sums this way as it writes them, where a scalar loop over the whole result took longer than
+ * oneDNN's matmul (benchmarks/results/cpu.md, Run U).
+ */
+final class Bf16Rounding {
+    private Bf16Rounding() {
+    }
+
+    /** v's lanes as BF16 bits into dst[offset ..]. */
+    static void round(FloatVector v, short[] dst, int offset) {
+        IntVector bits = v.reinterpretAsInts();
+        IntVector kept = bits.lanewise(VectorOperators.LSHR, 16);
+        IntVector rounded = bits.add(kept.and(1)).add(0x7FFF).lanewise(VectorOperators.LSHR, 16);
+        rounded = rounded.blend(kept.or(0x40), v.test(VectorOperators.IS_NAN).cast(INTS));
+        ((ShortVector) rounded.convertShape(VectorOperators.I2S, SHORTS, 0)).intoArray(dst, offset);
+    }
+
+    /** src[from .. to) as BF16 bits into dst[from .. to). */
+    static void round(float[] src, int from, int to, short[] dst) {
+        int i = from;
+        for (int end = from + FLOATS.loopBound(to - from); i < end; i += FLOATS.length()) {
+            round(FloatVector.fromArray(FLOATS, src, i), dst, i);
+        }
+        for (; i < to; i++) {
+            dst[i] = BFloat16.fromFloat(src[i]);
+        }
+    }
+}
