@@ -138,11 +138,10 @@ public final class CudaAttention {
         if (!supportsHeadDim(s.headDim())) {
             throw new IllegalArgumentException("CUDA attention supports headDim " + HEAD_DIMS + ", not " + s.headDim());
         }
-        // the kernels of attention.cu put batch * heads on the grid's y, those of attention_sm90.cu seq / 128
-        if ((long) s.batch() * s.heads() > MAX_GRID_Y || ceilDiv(s.seq(), 128) > MAX_GRID_Y
-                || (long) s.tokens() * s.heads() * s.headDim() > Integer.MAX_VALUE) {
-            throw new IllegalArgumentException("CUDA attention: " + s + " is too large (batch * heads <= " + MAX_GRID_Y
-                    + ", seq <= 128 * " + MAX_GRID_Y + " and batch * seq * heads * headDim < 2^31 are supported)");
+        // every kernel's grid has the blocks of 128 queries or keys along y (batch * heads along x)
+        if (ceilDiv(s.seq(), 128) > MAX_GRID_Y || (long) s.tokens() * s.heads() * s.headDim() > Integer.MAX_VALUE) {
+            throw new IllegalArgumentException("CUDA attention: " + s + " is too large (seq <= 128 * " + MAX_GRID_Y
+                    + " and batch * seq * heads * headDim < 2^31 are supported)");
         }
         for (Operand o : operands) {
             DeviceTensor d = o.tensor();
@@ -189,7 +188,7 @@ public final class CudaAttention {
                             k.pointer(), v.pointer(), out.pointer(), lse.pointer(), s.seq(), s.heads(), s.kvHeads(),
                             scaleLog2);
                     cuda.driver.launch(s.headDim() == 64 ? forward64 : forward128, "attention_forward",
-                            ceilDiv(s.seq(), FORWARD_ROWS), s.batch() * s.heads(), 1, FORWARD_THREADS, 1, 1,
+                            s.batch() * s.heads(), ceilDiv(s.seq(), FORWARD_ROWS), 1, FORWARD_THREADS, 1, 1,
                             forwardSharedBytes(s.headDim()), cuda.stream, args);
                 }
             }
@@ -238,7 +237,7 @@ public final class CudaAttention {
                                 grads[1].pointer(), grads[2].pointer(), s.seq(), s.heads(), s.kvHeads(), scale));
             } else {
                 cuda.driver.launch(s.headDim() == 64 ? backward64 : backward128, "attention_backward",
-                        ceilDiv(s.seq(), BACKWARD_KEYS), s.batch() * s.kvHeads(), 1, BACKWARD_THREADS, 1, 1,
+                        s.batch() * s.kvHeads(), ceilDiv(s.seq(), BACKWARD_KEYS), 1, BACKWARD_THREADS, 1, 1,
                         backwardSharedBytes(s.headDim()), cuda.stream,
                         module.args(arena, "attention_backward_d" + s.headDim(), q.pointer(), k.pointer(), v.pointer(),
                                 dOut.pointer(), lse.pointer(), rowDots.pointer(), dqAccum.pointer(), grads[1].pointer(),

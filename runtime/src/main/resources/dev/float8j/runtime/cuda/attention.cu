@@ -122,12 +122,13 @@ __device__ __forceinline__ u32 smem_base256(const void* smem) {
 
 // ---------------------------------------------------------------------------------------------- forward
 
-// Grid (ceil(seq / FWD_M), batch * heads), FWD_WARPS * 32 threads; dynamic shared memory: Q tile (128 rows),
+// Grid (batch * heads, ceil(seq / FWD_M)), FWD_WARPS * 32 threads; dynamic shared memory: Q tile (128 rows),
 // then two stages of (K tile, V tile). Warp w owns the 32 contiguous query rows 32w..32w+31 of the block as two
 // m16 tiles, so that each K and V fragment read by ldmatrix feeds both (4 mma per ldmatrix.x4 instead of 2). Q
 // fragments are read from shared memory for each 16-column chunk: holding both tiles' Q in registers would take
 // 64 more of them. Contiguous rows (rather than rows interleaved across warps) let the warps above the diagonal
-// skip a key tile whole. Query blocks run longest first (they see the most keys).
+// skip a key tile whole. Query blocks run longest first (they see the most keys), across the whole grid: the query
+// block (last first) along y, the head along x, as attention_sm90.cu's kernels order them.
 template <int D>
 __device__ __forceinline__ void forward(const u16* q, const u16* k, const u16* v, u16* out, float* lse, int seq,
                                         int heads, int kvHeads, float scaleLog2) {
@@ -137,8 +138,8 @@ __device__ __forceinline__ void forward(const u16* q, const u16* k, const u16* v
     const u32 qTile = smem_base256(smem);
     const u32 kvBase = qTile + FWD_M * D * 2;
     const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5, g = lane >> 2, t = lane & 3;
-    const int mBlock = gridDim.x - 1 - blockIdx.x;
-    const int b = blockIdx.y / heads, h = blockIdx.y % heads, kvh = h / (heads / kvHeads);
+    const int mBlock = gridDim.y - 1 - blockIdx.y;
+    const int b = blockIdx.x / heads, h = blockIdx.x % heads, kvh = h / (heads / kvHeads);
     const int ldq = heads * D, ldk = kvHeads * D;
     const u16* qh = q + (long long) b * seq * ldq + h * D;
     const u16* kh = k + (long long) b * seq * ldk + kvh * D;
@@ -367,8 +368,9 @@ __device__ __forceinline__ void store_t(u32 tile, int keyBlock, int queryBlock, 
     asm volatile("st.shared.b32 [%0], %1;\n" ::"r"(tile + swz<BWD_M>(row + 8, col + 8) + colBytes), "r"(x[3]));
 }
 
-// Grid (ceil(seq / BWD_N), batch * kvHeads), BWD_WARPS * 32 threads. A block owns 128 keys of one kv head and walks
-// every query tile (64 queries) at or after them, for each query head of the group. Per tile, three products, each
+// Grid (batch * kvHeads, ceil(seq / BWD_N)), BWD_WARPS * 32 threads: the key block along y, so that every head
+// group's first (longest) block is dispatched first (see attention_sm90.cu's backward). A block owns 128 keys of one
+// kv head and walks every query tile (64 queries) at or after them, for each query head of the group. Per tile, three products, each
 // in the warp layout where every fragment read from shared memory feeds two m16 tiles (4 mma per ldmatrix.x4):
 //   S^T = K Q^T and dP^T = V dOut^T: warp w computes keys 32 (w / 2) .. + 31 x queries 32 (w % 2) .. + 31, its
 //     16-key halves sharing each Q and dOut B fragment; P^T and dS^T = P^T * (dP^T - delta), rounded to BF16,
@@ -402,9 +404,9 @@ __device__ __forceinline__ void backward(const u16* q, const u16* k, const u16* 
     const float* rowStats = (const float*) (smem + (statsAddr - smem_addr(smem)));
 
     const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5, g = lane >> 2, t = lane & 3;
-    const int b = blockIdx.y / kvHeads, kvh = blockIdx.y % kvHeads, group = heads / kvHeads;
+    const int b = blockIdx.x / kvHeads, kvh = blockIdx.x % kvHeads, group = heads / kvHeads;
     const int ldq = heads * D, ldk = kvHeads * D;
-    const int key0 = blockIdx.x * BWD_N;
+    const int key0 = blockIdx.y * BWD_N;
     const int mFirst = key0 / BWD_M;  // the query tile that starts at key0
     const int mTiles = (seq + BWD_M - 1) / BWD_M - mFirst;  // query tiles per head
     const int steps = group * mTiles;
