@@ -195,6 +195,14 @@ public final class CpuBackend implements Backend {
         if (out == DType.BF16 || oneDnn == null || !oneDnn.multiply(a, b, biasValues, c)) {
             GemmEngine.multiply(left, right, biasValues, threads, c);
         }
+        return result(c, m, n, out);
+    }
+
+    /**
+     * c (an m x n F32 result from the pool) as a tensor of dtype out: itself, or rounded once to BF16 by the threads
+     * into another pooled array, c going back to the pool.
+     */
+    private Tensor result(float[] c, int m, int n, DType out) {
         if (out == DType.F32) {
             return Tensor.ofReusable(c, m, n);
         }
@@ -212,7 +220,14 @@ public final class CpuBackend implements Backend {
         GemmOperand left = GemmOperand.of(a, aAxis);
         GemmOperand right = GemmOperand.of(b, bAxis);
         checkDepth("matmul", a.shape(), aAxis, left, b.shape(), bAxis, right);
-        return Tensor.of(GemmEngine.multiply(left, right, threads), left.free, right.free);
+        float[] c = pool.floats(left.free * right.free);
+        GemmEngine.multiply(left, right, null, threads, c);
+        return Tensor.ofReusable(c, left.free, right.free);
+    }
+
+    @Override
+    public Tensor matmul(Tensor a, int aAxis, Tensor b, int bAxis, DType out) {
+        return matmul(a, aAxis, b, bAxis, null, out);
     }
 
     @Override
@@ -226,17 +241,15 @@ public final class CpuBackend implements Backend {
         return fp8Gemm(a, b, bias, out);
     }
 
-    /** The high-precision gemm with the bias added in its output write. */
+    /** The high-precision gemm with the bias (or null) added in its output write, into a pooled array. */
     @Override
     public Tensor matmul(Tensor a, int aAxis, Tensor b, int bAxis, Tensor bias, DType out) {
-        if (bias == null) {
-            return matmul(a, aAxis, b, bAxis, out);
-        }
         GemmOperand left = GemmOperand.of(a, aAxis);
         GemmOperand right = GemmOperand.of(b, bAxis);
         checkDepth("matmul", a.shape(), aAxis, left, b.shape(), bAxis, right);
-        Tensor c = Tensor.of(GemmEngine.multiply(left, right, biasArray(bias, right.free), threads), left.free, right.free);
-        return out == DType.F32 ? c : c.to(out);
+        float[] c = pool.floats(left.free * right.free);
+        GemmEngine.multiply(left, right, bias == null ? null : biasArray(bias, right.free), threads, c);
+        return result(c, left.free, right.free, out);
     }
 
     private float[] biasArray(Tensor bias, int columns) {

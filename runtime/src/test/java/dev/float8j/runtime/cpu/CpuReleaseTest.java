@@ -82,7 +82,7 @@ class CpuReleaseTest {
     }
 
     @Test
-    void gemmResultsComeFromThePoolAndABf16ResultIsTheF32OneRoundedOnce() {
+    void gemmAndMatmulResultsComeFromThePoolAndABf16ResultIsTheF32OneRoundedOnce() {
         CpuBackend cpu = new CpuBackend(2, 1L << 24, "off");  // the Vector API path, on any CPU
         Float8Tensor qa = cpu.quantize(random(3, 70, 200), ROWWISE);
         Float8Tensor qb = cpu.quantize(random(4, 90, 200), ROWWISE);
@@ -100,6 +100,20 @@ class CpuReleaseTest {
             assertEquals(BFloat16.fromFloat(values[i]), rounded.bf16Data()[i], "element " + i);
         }
         assertSame(array, cpu.gemm(qa, qb).data(), "the F32 sums a BF16 result was rounded from went back to the pool");
+
+        // the high-precision matmul alike
+        Tensor x = random(5, 70, 200);
+        Tensor w = random(6, 90, 200);
+        Tensor bias = random(7, 1, 90);
+        Tensor product = cpu.matmul(x, 1, w, 1, bias, DType.F32);
+        float[] productArray = product.data();
+        float[] sums = productArray.clone();
+        cpu.release(product);
+        Tensor product16 = cpu.matmul(x, 1, w, 1, bias, DType.BF16);
+        for (int i = 0; i < sums.length; i++) {
+            assertEquals(BFloat16.fromFloat(sums[i]), product16.bf16Data()[i], "matmul element " + i);
+        }
+        assertSame(productArray, cpu.matmul(x, 1, w, 1).data(), "the matmul's F32 array went back to the pool");
     }
 
     @Test
