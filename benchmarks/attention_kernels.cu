@@ -134,7 +134,7 @@ static TensorMap tensor_map(const void* base, const Shape& s, int heads, bool f3
 
 static void forward(const DeviceArrays& a, const Shape& s) {
     const float scaleLog2 = (float) (1.0 / sqrt((double) D) / log(2.0));
-    dim3 grid(s.batch * s.heads, (s.seq + WS_ROWS - 1) / WS_ROWS);
+    dim3 grid((s.seq + WS_ROWS - 1) / WS_ROWS, s.batch * s.heads);
     attention_forward_sm90_ws_d128<<<grid, WS_THREADS, forward_smem()>>>(
             tensor_map(a.q, s, s.heads), tensor_map(a.k, s, s.kvHeads), tensor_map(a.v, s, s.kvHeads), a.out, a.lse,
             s.seq, s.heads, s.kvHeads, scaleLog2);

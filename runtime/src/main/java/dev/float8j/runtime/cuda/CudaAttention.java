@@ -138,10 +138,11 @@ public final class CudaAttention {
         if (!supportsHeadDim(s.headDim())) {
             throw new IllegalArgumentException("CUDA attention supports headDim " + HEAD_DIMS + ", not " + s.headDim());
         }
-        // every kernel's grid has the blocks of 128 queries or keys along y (batch * heads along x)
-        if (ceilDiv(s.seq(), 128) > MAX_GRID_Y || (long) s.tokens() * s.heads() * s.headDim() > Integer.MAX_VALUE) {
-            throw new IllegalArgumentException("CUDA attention: " + s + " is too large (seq <= 128 * " + MAX_GRID_Y
-                    + " and batch * seq * heads * headDim < 2^31 are supported)");
+        // the forwards' grids have batch * heads along y, the backwards' the blocks of 128 keys
+        if ((long) s.batch() * s.heads() > MAX_GRID_Y || ceilDiv(s.seq(), 128) > MAX_GRID_Y
+                || (long) s.tokens() * s.heads() * s.headDim() > Integer.MAX_VALUE) {
+            throw new IllegalArgumentException("CUDA attention: " + s + " is too large (batch * heads <= " + MAX_GRID_Y
+                    + ", seq <= 128 * " + MAX_GRID_Y + " and batch * seq * heads * headDim < 2^31 are supported)");
         }
         for (Operand o : operands) {
             DeviceTensor d = o.tensor();
@@ -177,8 +178,8 @@ public final class CudaAttention {
             try (Arena arena = Arena.ofConfined()) {
                 if (onHopper(s)) {
                     String kernel = "attention_forward_sm90_ws_d128";
-                    cuda.driver.launch(hopper.function(kernel), kernel, s.batch() * s.heads(),
-                            ceilDiv(s.seq(), HOPPER_FORWARD_ROWS), 1, HOPPER_FORWARD_THREADS, 1, 1, HOPPER_FORWARD_SHARED_BYTES,
+                    cuda.driver.launch(hopper.function(kernel), kernel, ceilDiv(s.seq(), HOPPER_FORWARD_ROWS),
+                            s.batch() * s.heads(), 1, HOPPER_FORWARD_THREADS, 1, 1, HOPPER_FORWARD_SHARED_BYTES,
                             cuda.stream,
                             hopper.args(arena, kernel, bf16Map(arena, "q", q, s, s.heads()),
                                     bf16Map(arena, "k", k, s, s.kvHeads()), bf16Map(arena, "v", v, s, s.kvHeads()),
@@ -188,7 +189,7 @@ public final class CudaAttention {
                             k.pointer(), v.pointer(), out.pointer(), lse.pointer(), s.seq(), s.heads(), s.kvHeads(),
                             scaleLog2);
                     cuda.driver.launch(s.headDim() == 64 ? forward64 : forward128, "attention_forward",
-                            s.batch() * s.heads(), ceilDiv(s.seq(), FORWARD_ROWS), 1, FORWARD_THREADS, 1, 1,
+                            ceilDiv(s.seq(), FORWARD_ROWS), s.batch() * s.heads(), 1, FORWARD_THREADS, 1, 1,
                             forwardSharedBytes(s.headDim()), cuda.stream, args);
                 }
             }

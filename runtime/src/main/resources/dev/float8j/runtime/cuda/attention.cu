@@ -122,13 +122,13 @@ __device__ __forceinline__ u32 smem_base256(const void* smem) {
 
 // ---------------------------------------------------------------------------------------------- forward
 
-// Grid (batch * heads, ceil(seq / FWD_M)), FWD_WARPS * 32 threads; dynamic shared memory: Q tile (128 rows),
+// Grid (ceil(seq / FWD_M), batch * heads), FWD_WARPS * 32 threads; dynamic shared memory: Q tile (128 rows),
 // then two stages of (K tile, V tile). Warp w owns the 32 contiguous query rows 32w..32w+31 of the block as two
 // m16 tiles, so that each K and V fragment read by ldmatrix feeds both (4 mma per ldmatrix.x4 instead of 2). Q
 // fragments are read from shared memory for each 16-column chunk: holding both tiles' Q in registers would take
 // 64 more of them. Contiguous rows (rather than rows interleaved across warps) let the warps above the diagonal
-// skip a key tile whole. Query blocks run longest first (they see the most keys), across the whole grid: the query
-// block (last first) along y, the head along x, as attention_sm90.cu's kernels order them.
+// skip a key tile whole. Query blocks run longest first (they see the most keys) within each head; see
+// attention_sm90.cu's forward for why not across the whole grid.
 template <int D>
 __device__ __forceinline__ void forward(const u16* q, const u16* k, const u16* v, u16* out, float* lse, int seq,
                                         int heads, int kvHeads, float scaleLog2) {
@@ -138,8 +138,8 @@ __device__ __forceinline__ void forward(const u16* q, const u16* k, const u16* v
     const u32 qTile = smem_base256(smem);
     const u32 kvBase = qTile + FWD_M * D * 2;
     const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5, g = lane >> 2, t = lane & 3;
-    const int mBlock = gridDim.y - 1 - blockIdx.y;
-    const int b = blockIdx.x / heads, h = blockIdx.x % heads, kvh = h / (heads / kvHeads);
+    const int mBlock = gridDim.x - 1 - blockIdx.x;
+    const int b = blockIdx.y / heads, h = blockIdx.y % heads, kvh = h / (heads / kvHeads);
     const int ldq = heads * D, ldk = kvHeads * D;
     const u16* qh = q + (long long) b * seq * ldq + h * D;
     const u16* kh = k + (long long) b * seq * ldk + kvh * D;
