@@ -70,35 +70,21 @@ final class GemmEngine {
     }
 
     /**
-     * Multiplies a (m x depth) by b (n x depth). Scales the operands carry apply per K chunk when a chunk
-     * is shorter than K, else once at the end.
+     * C = a (m x depth) times b (n x depth), into c (m x n, row-major), then {@code C[i][j] += bias[j]} (bias null:
+     * none). Scales the operands carry apply per K chunk when a chunk is shorter than K, else once at the end; scales
+     * and bias are applied as each tile of C is written (the F32 sum, scaled, plus the bias). Every element of c is
+     * written once, from the tile's accumulators (tensors have no empty dimension), so c's contents do not matter: a
+     * pooled array needs no zeroing.
      */
-    static float[] multiply(GemmOperand a, GemmOperand b, CpuThreads threads) {
-        return multiply(a, b, null, threads);
+    static void multiply(GemmOperand a, GemmOperand b, float[] bias, CpuThreads threads, float[] c) {
+        multiply(a, b, bias, threads, ACCUMULATOR_FLOATS, c);
     }
 
-    /**
-     * As {@link #multiply(GemmOperand, GemmOperand, CpuThreads)}, then {@code C[i][j] += bias[j]} (bias null: none),
-     * both applied as each tile of C is written: the F32 sum, scaled, plus the bias.
-     */
-    static float[] multiply(GemmOperand a, GemmOperand b, float[] bias, CpuThreads threads) {
-        return multiply(a, b, bias, threads, ACCUMULATOR_FLOATS);
-    }
-
-    /** As above, with at most accumulatorFloats floats of tile accumulators per thread (tests make it small). */
+    /** As above into a new array, with at most accumulatorFloats floats of tile accumulators per thread (tests). */
     static float[] multiply(GemmOperand a, GemmOperand b, float[] bias, CpuThreads threads, int accumulatorFloats) {
         float[] c = new float[a.free * b.free];
         multiply(a, b, bias, threads, accumulatorFloats, c);
         return c;
-    }
-
-    /**
-     * As {@link #multiply(GemmOperand, GemmOperand, float[], CpuThreads)}, into c (m x n, row-major), whose contents
-     * do not matter: every element is written once, from the tile's accumulators (tensors have no empty dimension),
-     * so a pooled array needs no zeroing.
-     */
-    static void multiply(GemmOperand a, GemmOperand b, float[] bias, CpuThreads threads, float[] c) {
-        multiply(a, b, bias, threads, ACCUMULATOR_FLOATS, c);
     }
 
     private static void multiply(GemmOperand a, GemmOperand b, float[] bias, CpuThreads threads, int accumulatorFloats,
