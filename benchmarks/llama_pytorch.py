@@ -7,8 +7,8 @@ compiled with torch.compile. Random token ids, so nothing is downloaded.
 
 Usage: python3 benchmarks/llama_pytorch.py [--steps N] [--warmup N] [--profile N] [--layers 4] [--dim 4096] ...
 Prints one CSV line per run: system,recipe,tokens_per_s,step_ms,peak_gib,device,commit,date. With --profile N it then
-lists the GPU kernels of N more steps (torch.profiler), per step and grouped as LlamaBenchmark's profile groups
-float8j's, so the two steps can be compared kernel family by kernel family.
+lists the GPU kernels of N more steps (torch.profiler), per step, and their totals by family (gemms, attention, AdamW,
+Triton's fused kernels, the gradient norm), to set beside LlamaBenchmark's profile of float8j's step.
 """
 import argparse
 import datetime

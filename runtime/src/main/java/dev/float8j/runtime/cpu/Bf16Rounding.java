@@ -13,8 +13,8 @@ import jdk.incubator.vector.VectorOperators;
 /**
  * F32 values to BF16 bits a vector at a time, bit-identical to {@link BFloat16#fromFloat}: the upper 16 bits, rounded
  * to nearest even by adding 0x7FFF plus the kept part's lowest bit, and a NaN kept a quiet NaN. A gemm with a BF16
- * result rounds its F32 sums this way as it writes them, where a scalar loop over the whole result took longer than
- * oneDNN's matmul (benchmarks/results/cpu.md, Run U).
+ * result rounds its F32 sums this way as it writes them; the scalar loop over a new array on one thread that did it
+ * before made a rowwise 2048^3 gemm with a BF16 result take 1.5-1.8x as long (benchmarks/results/cpu.md, Run U).
  */
 final class Bf16Rounding {
     private Bf16Rounding() {
