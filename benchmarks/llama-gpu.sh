@@ -24,13 +24,36 @@ py_args=(); for kv in "$@"; do k=${kv%%=*}; v=${kv#*=}; case $k in
 # each system's fastest run with the base's as system float8j-base.
 rounds=${ROUNDS:-1}
 [[ $rounds =~ ^[1-9][0-9]*$ ]] || { echo "ROUNDS must be a positive whole number, got '$rounds'" >&2; exit 2; }
+# With CLOCKS=1 nvidia-smi samples the SM clock and the board power every 100 ms during each run, and
+# $OUT/llama-clocks.csv gets each run's median over its busy samples (power above BUSY_WATTS, default 300: the steps,
+# not the process's start): the steps run under the 700 W cap, so a stack's clock is part of its time.
+clocks_csv=$(dirname "$out")/llama-clocks.csv
+[ "${CLOCKS:-0}" = 1 ] && echo "system,recipe,commit,median_sm_mhz,median_power_w,busy_samples" > "$clocks_csv"
+sampled() {  # sampled SYSTEM RECIPE COMMIT COMMAND...: runs the command, sampling clocks around it if asked
+  local system=$1 recipe=$2 at=$3; shift 3
+  if [ "${CLOCKS:-0}" != 1 ]; then "$@"; return; fi
+  local trace sampler
+  trace=$(mktemp)
+  nvidia-smi --query-gpu=clocks.sm,power.draw --format=csv,noheader,nounits -lms 100 > "$trace" 2>/dev/null &
+  sampler=$!
+  "$@"
+  kill "$sampler" 2>/dev/null; wait "$sampler" 2>/dev/null
+  awk -F', *' -v busy="${BUSY_WATTS:-300}" -v key="$system,$recipe,$at" '
+    $2 + 0 > busy { n++; mhz[n] = $1 + 0; watts[n] = $2 + 0 }
+    function median(a, n,   i, j, t) { for (i = 2; i <= n; i++) for (j = i; j > 1 && a[j - 1] > a[j]; j--) { t = a[j]; a[j] = a[j - 1]; a[j - 1] = t }
+      return n % 2 ? a[(n + 1) / 2] : (a[n / 2] + a[n / 2 + 1]) / 2 }
+    END { if (n) printf "%s,%.0f,%.0f,%d\n", key, median(mhz, n), median(watts, n), n; else printf "%s,,,0\n", key }
+  ' "$trace" | tee -a "$clocks_csv" | sed 's/^/# clocks: /' >&2
+  rm -f "$trace"
+}
 pytorch() {
-  PYTHONUNBUFFERED=1 python3 benchmarks/llama_pytorch.py --commit "$commit" "${py_args[@]}" 2>&1 | tee -a /dev/stderr \
-    | grep '^pytorch,'
+  sampled pytorch bf16 "$commit" env PYTHONUNBUFFERED=1 python3 benchmarks/llama_pytorch.py --commit "$commit" \
+    "${py_args[@]}" 2>&1 | tee -a /dev/stderr | grep '^pytorch,'
 }
 # one recipe's run on the class path $1 (system name $2, commit $3), as its CSV line
 float8j() {
   local cp=$1 system=$2 at=$3 recipe=$4; shift 4
+  sampled "$system" "$recipe" "$at" \
   /tmp/jre/bin/java --add-modules jdk.incubator.vector --enable-native-access=ALL-UNNAMED -Xmx48g ${JAVA_OPTS:-} \
     -Dfloat8j.cuda.kernelCache="${KERNEL_CACHE:-/tmp/float8j-kernels}" \
     -cp "$cp" dev.float8j.benchmarks.cuda.LlamaBenchmark "$recipe" commit="$at" "$@" 2>&1 | tee -a /dev/stderr \
