@@ -65,6 +65,19 @@ public final class CpuModelOps implements ModelOps {
         void run(int from, int to);
     }
 
+    /**
+     * values (F32, the op's result) as a tensor of dtype: wrapped as they are, or rounded to BF16 by vectors on the
+     * threads (bit for bit {@code HostTensors.result}'s scalar rounding).
+     */
+    private Tensor result(float[] values, DType dtype, int... shape) {
+        if (dtype == DType.F32) {
+            return Tensor.of(values, shape);
+        }
+        short[] bits = new short[values.length];
+        forRows(values.length, 1, (from, to) -> Bf16Rounding.round(values, from, to, bits));
+        return Tensor.ofBf16(bits, shape);
+    }
+
     // ---- embedding ----
 
     @Override
@@ -76,7 +89,7 @@ public final class CpuModelOps implements ModelOps {
         for (int i = 0; i < tokens.length; i++) {
             System.arraycopy(t, tokens[i] * dim, y, i * dim, dim);
         }
-        return HostTensors.result(y, out, tokens.length, dim);
+        return result(y, out, tokens.length, dim);
     }
 
     @Override
@@ -120,7 +133,7 @@ public final class CpuModelOps implements ModelOps {
                 }
             }
         });
-        return new NormResult(HostTensors.result(y, x.dtype(), x.shape()), Tensor.of(inverseRms, rows, 1));
+        return new NormResult(result(y, x.dtype(), x.shape()), Tensor.of(inverseRms, rows, 1));
     }
 
     @Override
@@ -148,7 +161,7 @@ public final class CpuModelOps implements ModelOps {
         for (float[] part : dGainParts) {
             FloatVectors.axpy(1f, part, 0, dGain, 0, dim);
         }
-        return HostTensors.result(dx, x.dtype(), x.shape());
+        return result(dx, x.dtype(), x.shape());
     }
 
     /** One row of RMSNorm's backward: with xhat = x·inv and dxhat = dy·gain, dx = inv · (dxhat − xhat · mean(dxhat · xhat)). */
@@ -212,7 +225,7 @@ public final class CpuModelOps implements ModelOps {
                 }
             }
         });
-        return HostTensors.result(y, x.dtype(), x.shape());
+        return result(y, x.dtype(), x.shape());
     }
 
     /** One head's rotation: pairs (i, i + half) of in[base..] by the angles at cosines/sines[angles..]. */
@@ -280,7 +293,7 @@ public final class CpuModelOps implements ModelOps {
                 h[i] = g[i] * sigmoid(g[i]) * u[i];
             }
         });
-        return HostTensors.result(h, gate.dtype(), gate.shape());
+        return result(h, gate.dtype(), gate.shape());
     }
 
     @Override
@@ -309,8 +322,8 @@ public final class CpuModelOps implements ModelOps {
                 dUp[i] = dh[i] * g[i] * s;
             }
         });
-        return new Tensor[] {HostTensors.result(dGate, gate.dtype(), gate.shape()),
-                HostTensors.result(dUp, up.dtype(), up.shape())};
+        return new Tensor[] {result(dGate, gate.dtype(), gate.shape()),
+                result(dUp, up.dtype(), up.shape())};
     }
 
     private static FloatVector sigmoid(FloatVector x) {
@@ -339,7 +352,7 @@ public final class CpuModelOps implements ModelOps {
                 sum[i] = x[i] + y[i];
             }
         });
-        return HostTensors.result(sum, a.dtype(), a.shape());
+        return result(sum, a.dtype(), a.shape());
     }
 
     // ---- loss ----
@@ -364,7 +377,7 @@ public final class CpuModelOps implements ModelOps {
             total += l;
         }
         return new LossResult(Tensor.of(new float[] {(float) (total / rows)}, 1, 1),
-                HostTensors.result(grad, logits.dtype(), logits.shape()));
+                result(grad, logits.dtype(), logits.shape()));
     }
 
     /** One row's loss log Σ e^x − x[target]; writes (softmax − onehot(target)) · perRow into grad. */
