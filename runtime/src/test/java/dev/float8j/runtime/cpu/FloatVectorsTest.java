@@ -28,6 +28,38 @@ class FloatVectorsTest {
         assertTrue(checked > 10_000, "checked " + checked);
     }
 
+    /** lanes summed as the documented tree: lane i + lane i + half into lane i, halving; then lane 0. */
+    private static float treeSum(float[] lanes) {
+        float[] v = lanes.clone();
+        for (int half = v.length / 2; half > 0; half /= 2) {
+            for (int i = 0; i < half; i++) {
+                v[i] = v[i] + v[i + half];
+            }
+        }
+        return v[0];
+    }
+
+    @Test
+    void laneSumsAddInTheDocumentedTree() {
+        java.util.SplittableRandom random = new java.util.SplittableRandom(3);
+        float[] wide = new float[FloatVectors.FLOATS.length()];
+        float[] narrow = new float[FloatVectors.NARROW.length()];
+        for (int trial = 0; trial < 2000; trial++) {
+            for (float[] lanes : new float[][] {wide, narrow}) {
+                for (int i = 0; i < lanes.length; i++) {
+                    // magnitudes from 1e-3 to 1e5 with both signs: the order of additions changes the rounded sum
+                    lanes[i] = (float) (random.nextDouble(-1, 1) * Math.pow(10, random.nextInt(-3, 6)));
+                }
+            }
+            assertEquals(Float.floatToRawIntBits(treeSum(wide)),
+                    Float.floatToRawIntBits(FloatVectors.sumLanes(FloatVector.fromArray(FloatVectors.FLOATS, wide, 0))),
+                    "wide trial " + trial);
+            assertEquals(Float.floatToRawIntBits(treeSum(narrow)), Float.floatToRawIntBits(
+                    FloatVectors.sumNarrowLanes(FloatVector.fromArray(FloatVectors.NARROW, narrow, 0))),
+                    "narrow trial " + trial);
+        }
+    }
+
     @Test
     void vectorExpIsZeroBelowMinus87AndExactAtZero() {
         float[] x = new float[FloatVectors.FLOATS.length()];
