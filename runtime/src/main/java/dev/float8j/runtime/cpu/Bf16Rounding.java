@@ -5,6 +5,8 @@ import static dev.float8j.runtime.cpu.Fp8Vectors.INTS;
 import static dev.float8j.runtime.cpu.Fp8Vectors.SHORTS;
 
 import dev.float8j.runtime.BFloat16;
+import dev.float8j.runtime.DType;
+import dev.float8j.runtime.Tensor;
 import jdk.incubator.vector.FloatVector;
 import jdk.incubator.vector.IntVector;
 import jdk.incubator.vector.ShortVector;
@@ -27,6 +29,21 @@ final class Bf16Rounding {
         IntVector rounded = bits.add(kept.and(1)).add(0x7FFF).lanewise(VectorOperators.LSHR, 16);
         rounded = rounded.blend(kept.or(0x40), v.test(VectorOperators.IS_NAN).cast(INTS));
         ((ShortVector) rounded.convertShape(VectorOperators.I2S, SHORTS, 0)).intoArray(dst, offset);
+    }
+
+    /**
+     * values (an op's F32 result) as a tensor of dtype: wrapped as they are, or rounded to BF16 on the threads in
+     * items of about grain values (bit for bit {@code HostTensors.result}'s scalar rounding).
+     */
+    static Tensor result(float[] values, DType dtype, CpuThreads threads, int grain, int... shape) {
+        if (dtype == DType.F32) {
+            return Tensor.of(values, shape);
+        }
+        short[] bits = new short[values.length];
+        int items = (values.length + grain - 1) / grain;
+        threads.forEachItem(items, item -> round(values, item * grain, Math.min(values.length, (item + 1) * grain),
+                bits));
+        return Tensor.ofBf16(bits, shape);
     }
 
     /** src[from .. to) as BF16 bits into dst[from .. to). */

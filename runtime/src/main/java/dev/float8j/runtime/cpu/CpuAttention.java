@@ -30,9 +30,12 @@ final class CpuAttention {
     private static final int LANES = FLOATS.length();
 
     private final CpuThreads threads;
+    /** Values per work item when a result is rounded to BF16 (the model ops' grain). */
+    private final int grain;
 
-    CpuAttention(CpuThreads threads) {
+    CpuAttention(CpuThreads threads, int grain) {
         this.threads = threads;
+        this.grain = grain;
     }
 
     /** The sizes and transposed keys of one call, shared by its rows. */
@@ -151,7 +154,7 @@ final class CpuAttention {
                 logSumExp[bh * at.seq + s] = max + (float) Math.log(sum);
             }
         });
-        return new AttentionResult(HostTensors.result(out, qt.dtype(), qt.shape()),
+        return new AttentionResult(Bf16Rounding.result(out, qt.dtype(), threads, grain, qt.shape()),
                 Tensor.of(logSumExp, shape.batch() * at.heads, at.seq));
     }
 
@@ -205,8 +208,8 @@ final class CpuAttention {
                 }
             }
         });
-        return new AttentionGrads(HostTensors.result(dQ, qt.dtype(), qt.shape()),
-                HostTensors.result(dK, kt.dtype(), kt.shape()), HostTensors.result(dV, vt.dtype(), vt.shape()));
+        return new AttentionGrads(Bf16Rounding.result(dQ, qt.dtype(), threads, grain, qt.shape()),
+                Bf16Rounding.result(dK, kt.dtype(), threads, grain, kt.shape()), Bf16Rounding.result(dV, vt.dtype(), threads, grain, vt.shape()));
     }
 
     /** The transposed keys of every (batch, kv head), made in parallel. */

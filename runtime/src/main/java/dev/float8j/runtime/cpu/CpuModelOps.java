@@ -45,7 +45,7 @@ public final class CpuModelOps implements ModelOps {
     CpuModelOps(CpuThreads threads, int grain) {
         this.threads = threads;
         this.grain = grain;
-        this.attention = new CpuAttention(threads);
+        this.attention = new CpuAttention(threads, grain);
     }
 
     @Override
@@ -65,17 +65,9 @@ public final class CpuModelOps implements ModelOps {
         void run(int from, int to);
     }
 
-    /**
-     * values (F32, the op's result) as a tensor of dtype: wrapped as they are, or rounded to BF16 by vectors on the
-     * threads (bit for bit {@code HostTensors.result}'s scalar rounding).
-     */
+    /** values (the op's F32 result) as a tensor of dtype, rounded on the threads for BF16 (see Bf16Rounding). */
     private Tensor result(float[] values, DType dtype, int... shape) {
-        if (dtype == DType.F32) {
-            return Tensor.of(values, shape);
-        }
-        short[] bits = new short[values.length];
-        forRows(values.length, 1, (from, to) -> Bf16Rounding.round(values, from, to, bits));
-        return Tensor.ofBf16(bits, shape);
+        return Bf16Rounding.result(values, dtype, threads, grain, shape);
     }
 
     // ---- embedding ----
