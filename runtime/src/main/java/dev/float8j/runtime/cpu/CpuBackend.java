@@ -217,12 +217,7 @@ public final class CpuBackend implements Backend {
 
     @Override
     public Tensor matmul(Tensor a, int aAxis, Tensor b, int bAxis) {
-        GemmOperand left = GemmOperand.of(a, aAxis);
-        GemmOperand right = GemmOperand.of(b, bAxis);
-        checkDepth("matmul", a.shape(), aAxis, left, b.shape(), bAxis, right);
-        float[] c = pool.floats(left.free * right.free);
-        GemmEngine.multiply(left, right, null, threads, c);
-        return Tensor.ofReusable(c, left.free, right.free);
+        return matmul(a, aAxis, b, bAxis, null, DType.F32);
     }
 
     @Override

@@ -90,7 +90,8 @@ final class OneDnnGemm {
      */
     private void bf16MatmulOrThrow(MemorySegment out) throws Throwable {
         try (Arena arena = Arena.ofConfined()) {
-            int status = createDescriptor(layouts(arena, new Shape(16, 16, 32, 1, 1, threads.count())), out);
+            int status = createDescriptor(layouts(arena, new Shape(16, 16, 32, 1, 1, threads.count())),
+                    MemorySegment.NULL, out);
             if (status == OneDnnLibrary.STATUS_UNIMPLEMENTED) {
                 throw new OneDnnUnavailableException("oneDNN " + lib.version() + " (" + lib.loadedFrom()
                         + ") has no BF16 matmul for this CPU (" + lib.isaName() + "); it needs AVX-512 or newer");
@@ -141,8 +142,7 @@ final class OneDnnGemm {
             return false;
         }
         requireLength(c.length, d);
-        execute(plans.computeIfAbsent(new Shape(d.m, d.n, d.depth, a.axis(), b.axis(), threads.count()), this::plan));
-        epilogue(c, null, d.m, d.n, outputScales(a, d.m), outputScales(b, d.n), bias);
+        throughF32Destination(a, b, d, bias, c, null);
         return true;
     }
 
@@ -163,9 +163,7 @@ final class OneDnnGemm {
         }
         requireLength(c.length, d);
         if (!bf16Destination) {
-            execute(plans.computeIfAbsent(new Shape(d.m, d.n, d.depth, a.axis(), b.axis(), threads.count()),
-                    this::plan));
-            epilogue(null, c, d.m, d.n, outputScales(a, d.m), outputScales(b, d.n), bias);
+            throughF32Destination(a, b, d, bias, null, c);
             return true;
         }
         float[] columnScales = columnFactors(outputScales(a, d.m), outputScales(b, d.n), d.n);
@@ -175,6 +173,16 @@ final class OneDnnGemm {
         execute(plan, columnScales, bias);
         copyOut(c, d.m, d.n);
         return true;
+    }
+
+    /**
+     * oneDNN's F32-output matmul on the widened operands, then the scales and bias applied as C is copied into f32 or
+     * rounded into bf16 (the other one null).
+     */
+    private void throughF32Destination(Float8Tensor a, Float8Tensor b, Dims d, float[] bias, float[] f32,
+            short[] bf16) {
+        execute(plans.computeIfAbsent(new Shape(d.m, d.n, d.depth, a.axis(), b.axis(), threads.count()), this::plan));
+        epilogue(f32, bf16, d.m, d.n, outputScales(a, d.m), outputScales(b, d.n), bias);
     }
 
     private static void requireAccepted(Float8Tensor a, Float8Tensor b) {
@@ -369,8 +377,7 @@ final class OneDnnGemm {
                 attr = postOpsAttr(s, postOpSources);
             }
             try {
-                check((int) lib.matmulPrimitiveDescCreate.invokeExact(out, engine, layouts.src(), layouts.weights(),
-                        MemorySegment.NULL, layouts.dst(), attr), "dnnl_matmul_primitive_desc_create for BF16 " + s);
+                check(createDescriptor(layouts, attr, out), "dnnl_matmul_primitive_desc_create for BF16 " + s);
             } finally {
                 if (!attr.equals(MemorySegment.NULL)) {
                     check((int) lib.attrDestroy.invokeExact(attr), "dnnl_primitive_attr_destroy");
@@ -437,10 +444,10 @@ final class OneDnnGemm {
                 s.epilogue == null ? OneDnnLibrary.DATA_F32 : OneDnnLibrary.DATA_BF16));
     }
 
-    /** Asks oneDNN for the matmul primitive descriptor of these layouts into out; returns oneDNN's status. */
-    private int createDescriptor(Layouts l, MemorySegment out) throws Throwable {
+    /** Asks oneDNN for the matmul descriptor of these layouts and attributes (or NULL) into out; returns its status. */
+    private int createDescriptor(Layouts l, MemorySegment attr, MemorySegment out) throws Throwable {
         return (int) lib.matmulPrimitiveDescCreate.invokeExact(out, engine, l.src(), l.weights(), MemorySegment.NULL,
-                l.dst(), MemorySegment.NULL);
+                l.dst(), attr);
     }
 
     /** A 2-D memory descriptor; kept for the primitive's lifetime (plans live as long as the backend). */
