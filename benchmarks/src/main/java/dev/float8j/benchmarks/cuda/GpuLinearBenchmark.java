@@ -33,7 +33,8 @@ import java.util.Random;
  * then the breakdown of cast time against gemm time, then the cast kernels alone.
  * Arguments: {@code --quick} (only M=16384, K=N=8192), {@code --fast-accum-all} (fast accumulation in the two
  * backward gemms too; by default only the output gemm uses it, as torchao does), {@code --layer-only} (only the
- * Float8Linear sections: the layer against the raw step, and weight-cast reuse under gradient accumulation).
+ * Float8Linear sections: the layer against the raw step, and weight-cast reuse under gradient accumulation),
+ * {@code --casts-only} (only the cast kernels alone).
  */
 public final class GpuLinearBenchmark {
     /** The recipes timed, as the annotations name them; their granularities come from the one recipe table. */
@@ -67,6 +68,10 @@ public final class GpuLinearBenchmark {
         if (options.contains("--delayed-only")) {
             bench.delayedScaling(16384, 8192, 8192);
             bench.delayedScaling(16384, 4096, 14336);
+            return;
+        }
+        if (options.contains("--casts-only")) {
+            bench.castKernels(16384, 8192);
             return;
         }
         if (options.contains("--layer-only")) {
