@@ -37,6 +37,8 @@ final class CudaCasts {
     private static final int IN_FP8 = 2;
     /** Threads per block of the tile kernels (THREADS in cast.cu). */
     private static final int TILE_THREADS = 512;
+    /** Threads per block of cast_whole_tiles (WHOLE_THREADS in cast.cu). */
+    private static final int WHOLE_THREADS = 256;
     /** 16-byte chunks of a row each thread of cast_rows holds (ROW_CHUNKS in cast.cu), at most 1024 threads. */
     private static final int ROW_CHUNKS = 4;
 
@@ -67,6 +69,8 @@ final class CudaCasts {
     private final MemorySegment[] castFlat = new MemorySegment[2];
     /** Rowwise along 1 over contiguous rows held in registers, indexed by high-precision type (F32, BF16). */
     private final MemorySegment[] castRows = new MemorySegment[2];
+    /** Tensorwise or rowwise over matrices that 128 x 128 tiles cover exactly, indexed by type (F32, BF16). */
+    private final MemorySegment[] castWholeTiles = new MemorySegment[2];
 
     CudaCasts(CudaContext cuda, DeviceMemory memory, ProducerMaxima maxima) {
         this.cuda = cuda;
@@ -80,6 +84,7 @@ final class CudaCasts {
                 amaxFlat[i] = module.function("amax_flat_" + TYPES[i]);
                 castFlat[i] = module.function("cast_flat_" + TYPES[i]);
                 castRows[i] = module.function("cast_rows_" + TYPES[i]);
+                castWholeTiles[i] = module.function("cast_whole_tiles_" + TYPES[i]);
             }
         }
         // The pipelined BF16 kernels keep two 32 KiB tile stages in dynamic shared memory.
@@ -422,6 +427,13 @@ final class CudaCasts {
                     reduceTotalAmax.accept(totalAmax);
                 }
             }
+            if (wholeTiles(src, mode, rows, cols)) {
+                cuda.driver.launch(castWholeTiles[src.type()], "cast_whole_tiles", cols / 128, rows / 128, 1,
+                        WHOLE_THREADS, 1, 1, 0, cuda.stream,
+                        module.args(arena, "cast_whole_tiles_" + TYPES[src.type()], source, rows, cols, mode, rowCopyArg,
+                                colCopyArg, rowAmax, colAmax, amaxKnown ? amaxWord : pointerOf(totalAmax), amaxOut));
+                return new DeviceFloat8[] {rowCopy, colCopy};
+            }
             cuda.driver.launch(castTiles[src.type()], "cast_tiles",
                     pipelined ? Math.min(tiles, 2 * cuda.multiprocessors) : gridX, pipelined ? 1 : gridY, 1,
                     TILE_THREADS, 1, 1, pipelined ? CudaContext.PIPELINE_STAGE_BYTES : 0, cuda.stream,
@@ -435,6 +447,15 @@ final class CudaCasts {
             }
         }
         return new DeviceFloat8[] {rowCopy, colCopy};
+    }
+
+    /**
+     * Whether cast_whole_tiles takes this cast: tensorwise or rowwise scales, F32 or BF16 data that is 16-byte aligned
+     * and that 128 x 128 tiles cover exactly (so neither copy is padded), within the grid's 65,535 tile rows.
+     */
+    private static boolean wholeTiles(Source src, int mode, int rows, int cols) {
+        return (mode == MODE_TENSOR || mode == MODE_ROWWISE) && src.type() != IN_FP8 && src.data() % 16 == 0
+                && src.ld() == cols && rows % 128 == 0 && cols % 128 == 0 && rows / 128 <= 65535;
     }
 
     /** decode(code) / scale for every element, as a row-major rows x cols F32 or BF16 device tensor. */

@@ -298,6 +298,30 @@ class CudaBackendTest {
     }
 
     @Test
+    void castsOfMatricesThatWholeTilesCoverMatchReference() {
+        // 128 x 128 tiles cover these exactly: tensorwise and rowwise casts along 0 and along both axes take the
+        // whole-tile kernel (several tiles in each direction, more columns than rows and the other way round)
+        long seed = 920;
+        for (int[] shape : new int[][] {{384, 256}, {128, 1024}, {640, 128}}) {
+            for (DType dtype : DType.values()) {
+                Tensor x = random(shape[0], shape[1], dtype, seed++);
+                for (ScalingGranularity g : new ScalingGranularity[] {ScalingGranularity.TENSORWISE,
+                    ScalingGranularity.ROWWISE}) {
+                    for (Fp8Format f : Fp8Format.values()) {
+                        QuantSpec along0 = QuantSpec.of(f, g, 0);
+                        assertSameQuantization(REF.quantize(x, along0), cuda.quantize(x, along0), x + " " + along0);
+                    }
+                    QuantSpec along1 = QuantSpec.of(Fp8Format.E4M3FN, g, 1);
+                    QuantSpec along0 = QuantSpec.of(Fp8Format.E5M2, g, 0);
+                    Float8Tensor[] both = cuda.quantizeBothAxes(x, along1, along0);
+                    assertSameQuantization(REF.quantize(x, along1), both[0], x + " both axes, " + along1);
+                    assertSameQuantization(REF.quantize(x, along0), both[1], x + " both axes, " + along0);
+                }
+            }
+        }
+    }
+
+    @Test
     void rowwiseCastsOfLongRowsMatchReference() {
         // Rowwise along 1 over rows held in registers: the FFN width (14336), the longest rows it takes (F32 16384:
         // 1024 threads of four 16-byte chunks), and rows just past that (16392 F32), which go to the tile kernels.
@@ -315,30 +339,34 @@ class CudaBackendTest {
 
     @Test
     void deviceCastOfNonFiniteInputThrowsAtTheNextSynchronization() {
-        // 320 x 256 needs no padding: tensorwise along 1 takes the flat cast kernel, the others the tile kernel
-        for (ScalingGranularity g : ScalingGranularity.values()) {
-            for (DType dtype : DType.values()) {
-                for (float bad : new float[] {Float.NaN, Float.POSITIVE_INFINITY, Float.NEGATIVE_INFINITY}) {
-                    Tensor x = random(320, 256, dtype, 1000);
-                    x.set(291, 17, bad);
-                    QuantSpec spec = QuantSpec.of(Fp8Format.E4M3FN, g, 1);
-                    try (DeviceTensor d = cuda.upload(x)) {
-                        for (boolean bothAxes : new boolean[] {false, true}) {
-                            DeviceFloat8[] out = bothAxes ? cuda.quantizeBothAxes(d, spec, spec.withAxis(0))
-                                    : new DeviceFloat8[] {cuda.quantize(d, spec)};
-                            for (DeviceFloat8 q : out) {
-                                q.close();
+        // 320 x 256 needs no padding: tensorwise along 1 takes the flat cast kernel, the others the tile kernel;
+        // 384 x 256 is covered by whole tiles, which tensorwise and rowwise casts along both axes take
+        for (int rows : new int[] {320, 384}) {
+            for (ScalingGranularity g : ScalingGranularity.values()) {
+                for (DType dtype : DType.values()) {
+                    for (float bad : new float[] {Float.NaN, Float.POSITIVE_INFINITY, Float.NEGATIVE_INFINITY}) {
+                        Tensor x = random(rows, 256, dtype, 1000);
+                        x.set(291, 17, bad);
+                        QuantSpec spec = QuantSpec.of(Fp8Format.E4M3FN, g, 1);
+                        try (DeviceTensor d = cuda.upload(x)) {
+                            for (boolean bothAxes : new boolean[] {false, true}) {
+                                DeviceFloat8[] out = bothAxes ? cuda.quantizeBothAxes(d, spec, spec.withAxis(0))
+                                        : new DeviceFloat8[] {cuda.quantize(d, spec)};
+                                for (DeviceFloat8 q : out) {
+                                    q.close();
+                                }
+                                String what = g + " " + dtype + " " + bad + (bothAxes ? " both axes" : " along 1");
+                                NonFiniteException e = assertThrows(NonFiniteException.class, cuda::synchronize, what);
+                                String message = e.getMessage();
+                                assertTrue(message.contains(d.toString()) && message.contains(g.toString()),
+                                        what + ": " + message);
                             }
-                            String what = g + " " + dtype + " " + bad + (bothAxes ? " both axes" : " along 1");
-                            NonFiniteException e = assertThrows(NonFiniteException.class, cuda::synchronize, what);
-                            assertTrue(e.getMessage().contains(d.toString()) && e.getMessage().contains(g.toString()),
-                                    what + ": " + e.getMessage());
                         }
-                    }
-                    // the report is consumed: a clean cast afterwards synchronizes quietly
-                    try (DeviceTensor clean = cuda.upload(random(320, 256, dtype, 1001));
-                            DeviceFloat8 q = cuda.quantize(clean, spec)) {
-                        cuda.synchronize();
+                        // the report is consumed: a clean cast afterwards synchronizes quietly
+                        try (DeviceTensor clean = cuda.upload(random(320, 256, dtype, 1001));
+                                DeviceFloat8 q = cuda.quantize(clean, spec)) {
+                            cuda.synchronize();
+                        }
                     }
                 }
             }

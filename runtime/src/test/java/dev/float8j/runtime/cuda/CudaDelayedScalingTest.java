@@ -68,7 +68,7 @@ class CudaDelayedScalingTest {
         List<Arguments> cases = new ArrayList<>();
         for (DType dtype : DType.values()) {
             for (int axis : new int[] {1, 0}) {
-                for (int[] shape : new int[][] {{64, 256}, {33, 70}}) {
+                for (int[] shape : new int[][] {{64, 256}, {33, 70}, {128, 384}}) {  // the last: whole tiles
                     for (DelayedScaling scaling : List.of(DelayedScaling.maxOfLast(16),
                             new DelayedScaling(2, DelayedScaling.AmaxReduction.MOST_RECENT))) {
                         cases.add(Arguments.of(dtype, axis, shape[0], shape[1], scaling));

@@ -90,13 +90,17 @@ class KnownAmaxTest {
             assertReportedAndUsed(ops.rmsNormBackwardAdd(residual, dY, x, gain, n.inverseRms(), gradGain),
                     "rmsNorm residual + dX, dim " + dim);
         }
-        // 33 x 77 leaves a tail after the four-wide loop
-        Tensor gate = cuda.toDevice(gaussian(5, 2, dtype, 33, 77));
-        Tensor up = cuda.toDevice(gaussian(6, 2, dtype, 33, 77));
-        assertReportedAndUsed(ops.swiglu(gate, up), "swiglu");
-        Tensor[] d = ops.swigluBackward(cuda.toDevice(gaussian(7, 0.1, dtype, 33, 77)), gate, up);
-        assertReportedAndUsed(d[0], "swiglu dGate");
-        assertReportedAndUsed(d[1], "swiglu dUp");
+        // 33 x 77 leaves a tail after the four-wide loop; 256 x 384 is covered by whole 128 x 128 tiles, which its
+        // casts along both axes take
+        for (int[] shape : new int[][] {{33, 77}, {256, 384}}) {
+            String at = " at " + shape[0] + " x " + shape[1];
+            Tensor gate = cuda.toDevice(gaussian(5, 2, dtype, shape[0], shape[1]));
+            Tensor up = cuda.toDevice(gaussian(6, 2, dtype, shape[0], shape[1]));
+            assertReportedAndUsed(ops.swiglu(gate, up), "swiglu" + at);
+            Tensor[] d = ops.swigluBackward(cuda.toDevice(gaussian(7, 0.1, dtype, shape[0], shape[1])), gate, up);
+            assertReportedAndUsed(d[0], "swiglu dGate" + at);
+            assertReportedAndUsed(d[1], "swiglu dUp" + at);
+        }
         for (int headDim : new int[] {10, 128}) {
             AttentionShape shape = new AttentionShape(2, 7, 3, 1, headDim);
             Tensor g = cuda.toDevice(gaussian(8, 0.5, dtype, shape.tokens(), 3 * headDim));

@@ -31,11 +31,12 @@ import org.junit.jupiter.params.provider.EnumSource;
  * cast of the same values that has none. Skips without a GPU.
  *
  * <p>The shapes leave partial strips (cols not a multiple of 512) and partial row groups (rows not a multiple of 8),
- * and 2,000 x 1,536 makes several row groups per strip.
+ * and 2,000 x 1,536 makes several row groups per strip; 128 x 128 tiles cover 256 x 1,536 exactly, so its casts along
+ * both axes take the whole-tile kernel.
  */
 class LineMaximaTest {
     private static final QuantSpec ROWWISE = QuantSpec.of(Fp8Format.E4M3FN, ScalingGranularity.ROWWISE, 1);
-    private static final int[][] SHAPES = {{37, 1040}, {2000, 1536}, {5, 4}};
+    private static final int[][] SHAPES = {{37, 1040}, {2000, 1536}, {5, 4}, {256, 1536}};
 
     private CudaBackend cuda;
     private ModelOps ops;
