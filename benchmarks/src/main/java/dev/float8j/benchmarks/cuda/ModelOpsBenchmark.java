@@ -102,6 +102,11 @@ public final class ModelOpsBenchmark {
         time("rms_norm", tokensByDim, 2.0 * act, () -> ops.rmsNorm(x, gain, 1e-5f));
         time("rms_norm_backward", tokensByDim, 3.0 * act,
                 () -> ops.rmsNormBackward(dy, x, gain, norm.inverseRms(), gainGrad));
+        // the step's form before attention: the residual's gradient plus the parts q, k and v made (6 tensors moved)
+        Tensor dk = random(DType.BF16, TOKENS, DIM, 12);
+        Tensor dv = random(DType.BF16, TOKENS, DIM, 13);
+        time("rms_norm_backward_sum3_residual", tokensByDim, 6.0 * act,
+                () -> ops.rmsNormBackwardSum(x, List.of(dy, dk, dv), x, gain, norm.inverseRms(), gainGrad));
         time("rope", tokensByDim, 2.0 * act, () -> ops.rope(x, shape, 32, 500000f, false));
         time("add", tokensByDim, 3.0 * act, () -> ops.add(x, dy));
 
