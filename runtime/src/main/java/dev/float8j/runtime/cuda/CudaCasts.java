@@ -430,8 +430,8 @@ final class CudaCasts {
             if (wholeTiles(src, mode, rows, cols)) {
                 cuda.driver.launch(castWholeTiles[src.type()], "cast_whole_tiles", cols / 128, rows / 128, 1,
                         WHOLE_THREADS, 1, 1, 0, cuda.stream,
-                        module.args(arena, "cast_whole_tiles_" + TYPES[src.type()], source, rows, cols, mode, rowCopyArg,
-                                colCopyArg, rowAmax, colAmax, amaxKnown ? amaxWord : pointerOf(totalAmax), amaxOut));
+                        module.args(arena, "cast_whole_tiles_" + TYPES[src.type()], source, mode, rowCopyArg, colCopyArg,
+                                rowAmax, colAmax, amaxKnown ? amaxWord : pointerOf(totalAmax), amaxOut));
                 return new DeviceFloat8[] {rowCopy, colCopy};
             }
             cuda.driver.launch(castTiles[src.type()], "cast_tiles",

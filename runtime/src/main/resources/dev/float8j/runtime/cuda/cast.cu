@@ -676,7 +676,7 @@ __device__ __forceinline__ float patch_value(const u32 (&w)[16], int j) {
 }
 
 template <int IN>
-__device__ __forceinline__ void cast_whole_tile(const Source& src, int rows, int cols, int mode, const Copy& rowCopy,
+__device__ __forceinline__ void cast_whole_tile(const Source& src, int mode, const Copy& rowCopy,
                                                 const Copy& colCopy, const u32* rowAmax, const u32* colAmax,
                                                 const u32* totalAmax, u32* amaxOut) {
     __shared__ u32 transposed[128][32];
@@ -769,12 +769,14 @@ __device__ __forceinline__ void cast_whole_tile(const Source& src, int rows, int
     report_amax(seen, amaxOut, rowCopy, warpMax);  // an absent copy still carries the cast's fault word and id
 }
 
-// One kernel per source type: cast_whole_tiles_f32, cast_whole_tiles_bf16. Grid: (cols / 128, rows / 128).
+// One kernel per source type: cast_whole_tiles_f32, cast_whole_tiles_bf16. Grid: (cols / 128, rows / 128); the
+// sizes need no other mention, as the tiles cover the matrix exactly and src.ld, rowCopy.ld and colCopy.ld give the
+// strides.
 #define INSTANTIATE_WHOLE(NAME, IN, MIN_BLOCKS)                                                                   \
     extern "C" __global__ void __launch_bounds__(WHOLE_THREADS, MIN_BLOCKS) cast_whole_tiles_##NAME(              \
-            Source src, int rows, int cols, int mode, Copy rowCopy, Copy colCopy, const u32* rowAmax,            \
-            const u32* colAmax, const u32* totalAmax, u32* amaxOut) {                                            \
-        cast_whole_tile<IN>(src, rows, cols, mode, rowCopy, colCopy, rowAmax, colAmax, totalAmax, amaxOut);      \
+            Source src, int mode, Copy rowCopy, Copy colCopy, const u32* rowAmax, const u32* colAmax,            \
+            const u32* totalAmax, u32* amaxOut) {                                                                \
+        cast_whole_tile<IN>(src, mode, rowCopy, colCopy, rowAmax, colAmax, totalAmax, amaxOut);                  \
     }
 INSTANTIATE_WHOLE(f32, IN_F32, 2)
 INSTANTIATE_WHOLE(bf16, IN_BF16, 3)
