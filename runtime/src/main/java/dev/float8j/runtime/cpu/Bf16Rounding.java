@@ -40,10 +40,14 @@ final class Bf16Rounding {
             return Tensor.of(values, shape);
         }
         short[] bits = new short[values.length];
-        int items = (values.length + grain - 1) / grain;
-        threads.forEachItem(items, item -> round(values, item * grain, Math.min(values.length, (item + 1) * grain),
-                bits));
+        round(values, bits, threads, grain);
         return Tensor.ofBf16(bits, shape);
+    }
+
+    /** src as BF16 bits into dst (of src's length), on the threads in items of grain values. */
+    static void round(float[] src, short[] dst, CpuThreads threads, int grain) {
+        int items = (src.length + grain - 1) / grain;
+        threads.forEachItem(items, item -> round(src, item * grain, Math.min(src.length, (item + 1) * grain), dst));
     }
 
     /** src[from .. to) as BF16 bits into dst[from .. to). */

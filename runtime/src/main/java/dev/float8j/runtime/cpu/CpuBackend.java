@@ -207,10 +207,7 @@ public final class CpuBackend implements Backend {
             return Tensor.ofReusable(c, m, n);
         }
         short[] rounded = pool.shorts(m * n);
-        threads.forEachItem((m + ROUNDING_ROWS - 1) / ROUNDING_ROWS, item -> {
-            int from = item * ROUNDING_ROWS * n;
-            Bf16Rounding.round(c, from, Math.min(m * n, from + ROUNDING_ROWS * n), rounded);
-        });
+        Bf16Rounding.round(c, rounded, threads, ROUNDING_ROWS * n);
         pool.put(c);
         return Tensor.ofReusableBf16(rounded, m, n);
     }
