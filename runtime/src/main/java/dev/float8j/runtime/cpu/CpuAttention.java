@@ -209,7 +209,8 @@ final class CpuAttention {
             }
         });
         return new AttentionGrads(Bf16Rounding.result(dQ, qt.dtype(), threads, grain, qt.shape()),
-                Bf16Rounding.result(dK, kt.dtype(), threads, grain, kt.shape()), Bf16Rounding.result(dV, vt.dtype(), threads, grain, vt.shape()));
+                Bf16Rounding.result(dK, kt.dtype(), threads, grain, kt.shape()),
+                Bf16Rounding.result(dV, vt.dtype(), threads, grain, vt.shape()));
     }
 
     /** The transposed keys of every (batch, kv head), made in parallel. */

@@ -138,11 +138,13 @@ public final class CudaAttention {
         if (!supportsHeadDim(s.headDim())) {
             throw new IllegalArgumentException("CUDA attention supports headDim " + HEAD_DIMS + ", not " + s.headDim());
         }
-        // the forwards' grids have batch * heads along y, the backwards' the blocks of 128 keys
-        if ((long) s.batch() * s.heads() > MAX_GRID_Y || ceilDiv(s.seq(), 128) > MAX_GRID_Y
+        // the forwards' grids have batch * heads along y, the backwards' their blocks of keys
+        int backwardKeys = Math.min(BACKWARD_KEYS, HOPPER_BACKWARD_KEYS);
+        if ((long) s.batch() * s.heads() > MAX_GRID_Y || ceilDiv(s.seq(), backwardKeys) > MAX_GRID_Y
                 || (long) s.tokens() * s.heads() * s.headDim() > Integer.MAX_VALUE) {
             throw new IllegalArgumentException("CUDA attention: " + s + " is too large (batch * heads <= " + MAX_GRID_Y
-                    + ", seq <= 128 * " + MAX_GRID_Y + " and batch * seq * heads * headDim < 2^31 are supported)");
+                    + ", seq <= " + backwardKeys + " * " + MAX_GRID_Y
+                    + " and batch * seq * heads * headDim < 2^31 are supported)");
         }
         for (Operand o : operands) {
             DeviceTensor d = o.tensor();

@@ -463,9 +463,8 @@ __device__ __forceinline__ void store_ds(u32 tile, int keyRow, int t, const u32 
 // head group's short blocks ran before the next group's long ones, and the last group's longest blocks started
 // late: a simulation of 132 multiprocessors taking blocks in dispatch order puts that tail at 13% of the kernel at
 // B4 S4096 8 kv heads, against 1% longest first. Measured on an H200 through CudaAttention (alternated runs of both
-// orders): 3.18-3.27 ms against 3.41-3.42 over 10 calls, 3.42-3.48 against 3.51-3.58 over 100-300. Dynamic shared
-// memory: the K and V tiles (128
-// rows), BWS_STAGES stages of (Q tile, dOut tile) of 64 rows, two dS^T tiles (128 keys x 64 queries), two dQ tiles
+// orders): 3.18-3.27 ms against 3.41-3.42 over 10 calls, 3.42-3.48 against 3.51-3.58 over 100-300.
+// Dynamic shared memory: the K and V tiles (128 rows), BWS_STAGES stages of (Q tile, dOut tile) of 64 rows, two dS^T tiles (128 keys x 64 queries), two dQ tiles
 // (64 x 64 F32, one per consumer warpgroup), BWS_STAGES stages of (lse[64], delta[64]), then the mbarriers (K and V
 // full, then per stage full and empty), plus 1024 for the alignment. lse, delta (attention.cu's
 // attention_backward_delta), dk and dv as attention.cu's backward takes them; q, k, v, dOut and dqAccum as tensor
