@@ -24,6 +24,8 @@ final class CudaContext {
     final String deviceName;
     final int computeCapability;
     final int multiprocessors;
+    /** Shared memory of one multiprocessor, which its resident blocks share. */
+    final int sharedBytesPerMultiprocessor;
     final CastFaults faults;
     /** Kernel files loaded so far, by file name. */
     private final Map<String, KernelModule> modules = new HashMap<>();
@@ -40,6 +42,7 @@ final class CudaContext {
         int minor = driver.attribute(device, CudaDriver.ATTR_COMPUTE_CAPABILITY_MINOR);
         computeCapability = major * 10 + minor;
         multiprocessors = driver.attribute(device, CudaDriver.ATTR_MULTIPROCESSOR_COUNT);
+        sharedBytesPerMultiprocessor = driver.attribute(device, CudaDriver.ATTR_SHARED_BYTES_PER_MULTIPROCESSOR);
         if (computeCapability < 89) {
             throw new CudaUnavailableException(deviceName + " (sm_" + computeCapability
                     + ") has no FP8 tensor cores; float8j's CUDA backend needs sm_89 or newer");

@@ -45,6 +45,13 @@ final class CudaModelOps implements ModelOps {
     private static final int SUMSQ_THREADS = 256;
     /** Shared memory the RMSNorm backward may use: its gain sums (a float per column) or its staged rows. */
     private static final int NORM_SHARED_BYTES = 96 * 1024;
+    /** Blocks per multiprocessor of the RMSNorm forward at most: rmsnorm.cu's FORWARD_BLOCKS_PER_SM. */
+    private static final int NORM_FORWARD_BLOCKS_PER_SM = 8;
+    /**
+     * Shared memory a block takes besides its dynamic shared memory: the forward's static arrays (384 bytes) and the
+     * 1 KiB the hardware reserves per block, rounded up.
+     */
+    private static final int NORM_FORWARD_BLOCK_OVERHEAD_BYTES = 2048;
     /** Blocks per multiprocessor of the RMSNorm backward: rmsnorm.cu's BACKWARD_BLOCKS_PER_SM (its launch bounds). */
     private static final int NORM_BACKWARD_BLOCKS_PER_SM = 3;
     /** The longest rows the RMSNorm backward holds in registers: 4 * BACKWARD_ROW_VECTORS * THREADS (rmsnorm.cu). */
@@ -89,7 +96,7 @@ final class CudaModelOps implements ModelOps {
         rope = cuda.module("rope.cu", List.of(ROPE_ARGS));
         crossEntropy = cuda.module("cross_entropy.cu");
         optimizer = cuda.module("optimizer.cu", List.of(ADAMW_ARGS));
-        for (String kernel : List.of("rms_norm_backward", "rms_norm_backward_lines")) {
+        for (String kernel : List.of("rms_norm", "rms_norm_backward", "rms_norm_backward_lines")) {
             cuda.driver.setFunctionAttribute(rmsNorm.function(kernel), CudaDriver.FUNC_ATTR_MAX_DYNAMIC_SHARED_BYTES,
                     NORM_SHARED_BYTES);
         }
@@ -275,8 +282,16 @@ final class CudaModelOps implements ModelOps {
         DeviceTensor dg = in(gain);
         Tensor y = result(x.dtype(), x.shape());
         Tensor inverseRms = result(DType.F32, rows, 1);
-        launch(rmsNorm, "rms_norm", rows, THREADS, 0, dx.pointer(), dt(x.dtype()), dg.pointer(),
-                DeviceMemory.deviceView(y).pointer(), DeviceMemory.deviceView(inverseRms).pointer(), dim, eps,
+        // two staged rows a block where they fit (rmsnorm.cu), and as many blocks as the multiprocessors hold at
+        // once, each looping over rows: a block not resident from the start would take its rows on late
+        int staged = 2 * stagedRowBytes(dim, x.dtype());
+        boolean fits = dim % 4 == 0 && staged <= NORM_SHARED_BYTES;
+        int shared = fits ? staged : 0;
+        int perMultiprocessor = Math.clamp(cuda.sharedBytesPerMultiprocessor / (shared
+                + NORM_FORWARD_BLOCK_OVERHEAD_BYTES), 1, NORM_FORWARD_BLOCKS_PER_SM);
+        int blocks = Math.min(rows, perMultiprocessor * cuda.multiprocessors);
+        launch(rmsNorm, "rms_norm", blocks, THREADS, shared, dx.pointer(), dt(x.dtype()), dg.pointer(),
+                DeviceMemory.deviceView(y).pointer(), DeviceMemory.deviceView(inverseRms).pointer(), rows, dim, eps,
                 maxima.amaxWordFor(y));
         Reference.reachabilityFence(x);
         Reference.reachabilityFence(gain);

@@ -4,66 +4,105 @@
 // partials, in block order, into gradGain.
 #include "common.cuh"
 
-// Rows of up to 4 * ROW_VECTORS * blockDim.x elements (a multiple of 4, all pointers 16-byte aligned) are held in
-// registers, four elements per vector, so each is read from memory once and with wide loads; the element-by-element
-// loops, which read a row twice with 2-byte loads, ran at about half the memory's speed on an H100.
-#define ROW_VECTORS 8
-
 // Whether rows of dim elements fit vectors of 4 per thread in registers, and every pointer allows 16-byte accesses.
 __device__ __forceinline__ bool rows_in_registers(int dim, int vectors, const void* a, const void* b, const void* c,
                                                   const void* d = 0, const void* e = 0) {
     return dim % 4 == 0 && dim <= 4 * vectors * (int) blockDim.x && aligned16(a, b, c, d, e);
 }
 
-// One block per row; *amax (null: none) gets y's absolute maximum.
-extern "C" __global__ void rms_norm(const void* x, int xType, const float* gain, void* y, float* inverseRms, int dim,
-                                    float eps, u32* amax) {
-    __shared__ float scratch[32];
+// Bytes of one row of dim elements of dtype in shared memory, rounded up to 16 so that the row after it stays
+// 16-byte aligned.
+__device__ __forceinline__ int staged_row_bytes(int dim, int dtype) {
+    return (dim * (dtype == DT_F32 ? 4 : 2) + 15) & ~15;
+}
+
+// Starts copying vector q (elements 4q..4q+3) of the row at vector q0 of an F32 or BF16 array (16-byte aligned) to
+// the same place of the row at `row` in shared memory; cp.async.wait_all waits for it.
+__device__ __forceinline__ void stage_vector(u8* row, const void* p, long q0, int q, int dtype) {
+    if (dtype == DT_F32) {
+        asm volatile("cp.async.ca.shared.global [%0], [%1], 16;" ::"r"(shared_address(row + q * 16)),
+                     "l"((const F32x4*) p + q0 + q) : "memory");
+    } else {
+        asm volatile("cp.async.ca.shared.global [%0], [%1], 8;" ::"r"(shared_address(row + q * 8)),
+                     "l"((const BF16x4*) p + q0 + q) : "memory");
+    }
+}
+
+// The dynamic shared memory this launch was given, in bytes.
+__device__ __forceinline__ u32 dynamic_shared_bytes() {
+    u32 n;
+    asm("mov.u32 %0, %%dynamic_smem_size;" : "=r"(n));
+    return n;
+}
+
+// Blocks of 256 threads per multiprocessor of the forward (its launch bounds: at most 32 registers a thread); the host
+// launches as many as fit at once, each looping over rows.
+#define FORWARD_BLOCKS_PER_SM 8
+
+// Block b normalizes rows b, b + gridDim.x, ...; *amax (null: none) gets y's absolute maximum.
+// Dynamic shared memory: two staged rows of x (staged_row_bytes each); without room for them, or where dim is no
+// multiple of 4 or a pointer is not 16-byte aligned, the element-by-element path.
+// The first form had a block per row, each loading its row only when it started and storing it behind two barriers:
+// about five blocks per multiprocessor had loads in flight at any time, and it moved 1,765 GB/s on an H100 (a copy
+// 2,963). Here each block copies its next row into shared memory (cp.async) while it works on the current one, as the
+// backward does; the additions are those of the first form, in the same order.
+extern "C" __global__ void __launch_bounds__(256, FORWARD_BLOCKS_PER_SM)
+rms_norm(const void* x, int xType, const float* gain, void* y, float* inverseRms, int rows, int dim, float eps,
+         u32* amax) {
+    extern __shared__ __align__(16) u8 stagedRows[];
+    __shared__ float scratch[2][32];
     __shared__ u32 amaxScratch[32];
     u32 m = 0;
-    long base = (long) blockIdx.x * dim;
-    float sum = 0.0f;
-    if (rows_in_registers(dim, ROW_VECTORS, x, y, gain)) {
-        float v[ROW_VECTORS][4];
-        long q0 = base / 4;
-#pragma unroll
-        for (int j = 0; j < ROW_VECTORS; j++) {
-            int q = threadIdx.x + j * blockDim.x;
-            if (q < dim / 4) {
-                load4(x, q0 + q, xType, v[j]);
-                sum += v[j][0] * v[j][0] + v[j][1] * v[j][1] + v[j][2] * v[j][2] + v[j][3] * v[j][3];
+    const int rowBytes = staged_row_bytes(dim, xType), vectors = dim / 4;
+    if (dim % 4 == 0 && aligned16(x, y, gain) && 2 * rowBytes <= (int) dynamic_shared_bytes()) {
+        // Each thread copies and reads only its own vectors (q = threadIdx.x + k * blockDim.x), so waiting for its
+        // own copies is enough, and the staged row it refills is one only it read, in the previous iteration.
+        auto stage = [&](int r, int parity) {
+            for (int q = threadIdx.x; q < vectors; q += blockDim.x) {
+                stage_vector(stagedRows + parity * rowBytes, x, (long) r * vectors, q, xType);
             }
-        }
-        sum = block_sum(sum, scratch);
-        float inv = rsqrtf(sum / dim + eps);
-        if (threadIdx.x == 0) inverseRms[blockIdx.x] = inv;
-#pragma unroll
-        for (int j = 0; j < ROW_VECTORS; j++) {
-            int q = threadIdx.x + j * blockDim.x;
-            if (q < dim / 4) {
-                float g[4], out[4];
+        };
+        if (blockIdx.x < rows) stage(blockIdx.x, 0);
+        for (int r = blockIdx.x, parity = 0; r < rows; r += gridDim.x, parity ^= 1) {
+            asm volatile("cp.async.wait_all;" ::: "memory");
+            if (r + gridDim.x < rows) stage(r + gridDim.x, parity ^ 1);
+            const u8* row = stagedRows + parity * rowBytes;
+            float sum = 0.0f;
+            for (int q = threadIdx.x; q < vectors; q += blockDim.x) {
+                float v[4];
+                load4(row, q, xType, v);
+                sum += v[0] * v[0] + v[1] * v[1] + v[2] * v[2] + v[3] * v[3];
+            }
+            const float inv = rsqrtf(block_sum_one_barrier(sum, scratch[parity]) / dim + eps);
+            if (threadIdx.x == 0) inverseRms[r] = inv;
+            for (int q = threadIdx.x; q < vectors; q += blockDim.x) {
+                float v[4], g[4], out[4];
+                load4(row, q, xType, v);
                 load4(gain, q, DT_F32, g);
                 for (int e = 0; e < 4; e++) {
-                    out[e] = v[j][e] * inv * g[e];
+                    out[e] = v[e] * inv * g[e];
                     m = max(m, abs_bits(out[e]));
                 }
-                store4(y, q0 + q, xType, out);
+                store4(y, (long) r * vectors + q, xType, out);
             }
         }
         block_amax(m, xType, amax, amaxScratch);
         return;
     }
-    for (int c = threadIdx.x; c < dim; c += blockDim.x) {
-        float v = load_elem(x, base + c, xType);
-        sum += v * v;
-    }
-    sum = block_sum(sum, scratch);
-    float inv = rsqrtf(sum / dim + eps);
-    if (threadIdx.x == 0) inverseRms[blockIdx.x] = inv;
-    for (int c = threadIdx.x; c < dim; c += blockDim.x) {
-        float out = load_elem(x, base + c, xType) * inv * gain[c];
-        m = max(m, abs_bits(out));
-        store_elem(y, base + c, xType, out);
+    for (int r = blockIdx.x; r < rows; r += gridDim.x) {
+        const long base = (long) r * dim;
+        float sum = 0.0f;
+        for (int c = threadIdx.x; c < dim; c += blockDim.x) {
+            float v = load_elem(x, base + c, xType);
+            sum += v * v;
+        }
+        const float inv = rsqrtf(block_sum(sum, scratch[0]) / dim + eps);
+        if (threadIdx.x == 0) inverseRms[r] = inv;
+        for (int c = threadIdx.x; c < dim; c += blockDim.x) {
+            float out = load_elem(x, base + c, xType) * inv * gain[c];
+            m = max(m, abs_bits(out));
+            store_elem(y, base + c, xType, out);
+        }
     }
     block_amax(m, xType, amax, amaxScratch);
 }
@@ -96,30 +135,8 @@ __device__ __forceinline__ float summed_elem(const void* a, const void* b, const
     return sum;
 }
 
-// Bytes of one row of dim elements of dtype in shared memory, rounded up to 16 so that the row after it stays
-// 16-byte aligned.
-__device__ __forceinline__ int staged_row_bytes(int dim, int dtype) {
-    return (dim * (dtype == DT_F32 ? 4 : 2) + 15) & ~15;
-}
 
-// Starts copying vector q (elements 4q..4q+3) of the row at vector q0 of an F32 or BF16 array (16-byte aligned) to
-// the same place of the row at `row` in shared memory; cp.async.wait_all waits for it.
-__device__ __forceinline__ void stage_vector(u8* row, const void* p, long q0, int q, int dtype) {
-    if (dtype == DT_F32) {
-        asm volatile("cp.async.ca.shared.global [%0], [%1], 16;" ::"r"(shared_address(row + q * 16)),
-                     "l"((const F32x4*) p + q0 + q) : "memory");
-    } else {
-        asm volatile("cp.async.ca.shared.global [%0], [%1], 8;" ::"r"(shared_address(row + q * 8)),
-                     "l"((const BF16x4*) p + q0 + q) : "memory");
-    }
-}
 
-// The dynamic shared memory this launch was given, in bytes.
-__device__ __forceinline__ u32 dynamic_shared_bytes() {
-    u32 n;
-    asm("mov.u32 %0, %%dynamic_smem_size;" : "=r"(n));
-    return n;
-}
 
 // dx = inv * (dy * gain - xhat * mean(dy * gain * xhat)), xhat = x * inv, rounded to x's dtype, where dy is dY's
 // element or, with dY2 (and dY3; null: none) of dY's dtype, the F32 sum dY + dY2 (+ dY3) in that order: the gradient of

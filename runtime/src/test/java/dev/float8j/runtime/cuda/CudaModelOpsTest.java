@@ -135,10 +135,11 @@ class CudaModelOpsTest {
     @ParameterizedTest
     @EnumSource(DType.class)
     void rmsNormForwardAndBackwardMatchReference(DType dtype) {
-        // rows in registers: one vector per thread (100), several (3076); forward in registers, backward element by
-        // element (6000); element by element: a length that is no multiple of 4 (98), one too long for both (8196)
-        // more rows than the backward's blocks (3 per multiprocessor), so that blocks loop over rows, unevenly, and
-        // reuse both of their staged residual rows
+        // the forward stages rows in shared memory for every length that is a multiple of 4; the backward holds
+        // rows in registers at one vector per thread (100) and several (3076), element by element beyond (6000,
+        // 8196); both element by element: a length that is no multiple of 4 (98). More rows than either's blocks
+        // (up to 8 per multiprocessor forward, 3 backward), so that blocks loop over rows, unevenly, and reuse
+        // both of their staged rows
         for (int dim : new int[] {100, 3076, 6000, 98, 8196}) {
             rmsNormMatchesReference(dtype, dim, dim > 1000 ? 1100 + 37 : 301 + 8 * 132);
         }
