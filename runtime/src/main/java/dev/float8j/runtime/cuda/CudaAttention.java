@@ -46,6 +46,13 @@ public final class CudaAttention {
     private static final int HOPPER_BACKWARD_THREADS = 384;
     static final int HOPPER_BACKWARD_SHARED_BYTES = 2 * 128 * 256 + 2 * 2 * 64 * 256 + 2 * 128 * 64 * 2
             + 2 * 64 * 64 * 4 + 2 * 2 * 64 * 4 + 5 * 8 + HOPPER_ALIGN_SLACK;
+    /**
+     * How many units the Hopper kernels' grids take at a time (attention_sm90.cu's banded_block): the forward's units
+     * are heads, two kv groups' a band; the backward's are a batch's kv heads. {@code
+     * -Dfloat8j.cuda.attentionBands=F,B} sets both, to compare orders (1: each unit in turn; at least the units:
+     * longest first across the grid).
+     */
+    private static final int[] HOPPER_BANDS = bands(System.getProperty("float8j.cuda.attentionBands", "8,4"));
     /** A TMA box of BF16 values: 64 columns (128 bytes, one swizzled panel row) by 64 rows of one sequence. */
     private static final int[] BF16_BOX = {64, 64, 1};
     /** The same 128 bytes of F32 values (dQ's accumulator). */
@@ -102,6 +109,20 @@ public final class CudaAttention {
             driver.setFunctionAttribute(d == 64 ? backward64 : backward128,
                     CudaDriver.FUNC_ATTR_MAX_DYNAMIC_SHARED_BYTES, backwardSharedBytes(d));
         }
+    }
+
+    private static int[] bands(String text) {
+        String[] parts = text.split(",");
+        try {
+            int[] bands = {Integer.parseInt(parts[0].strip()), Integer.parseInt(parts[parts.length - 1].strip())};
+            if (parts.length == 2 && bands[0] > 0 && bands[1] > 0) {
+                return bands;
+            }
+        } catch (NumberFormatException e) {
+            // reported below
+        }
+        throw new IllegalArgumentException("float8j.cuda.attentionBands must be two positive whole numbers, "
+                + "forward,backward; got '" + text + "'");
     }
 
     /** attention_sm90.cu, or an error that says how to run on attention.cu's kernels instead. */
@@ -180,12 +201,14 @@ public final class CudaAttention {
             try (Arena arena = Arena.ofConfined()) {
                 if (onHopper(s)) {
                     String kernel = "attention_forward_sm90_ws_d128";
-                    cuda.driver.launch(hopper.function(kernel), kernel, ceilDiv(s.seq(), HOPPER_FORWARD_ROWS),
-                            s.batch() * s.heads(), 1, HOPPER_FORWARD_THREADS, 1, 1, HOPPER_FORWARD_SHARED_BYTES,
-                            cuda.stream,
+                    // a one-dimensional grid: check's limit on the tokens' elements bounds its size
+                    cuda.driver.launch(hopper.function(kernel), kernel,
+                            s.batch() * s.heads() * ceilDiv(s.seq(), HOPPER_FORWARD_ROWS), 1, 1,
+                            HOPPER_FORWARD_THREADS, 1, 1, HOPPER_FORWARD_SHARED_BYTES, cuda.stream,
                             hopper.args(arena, kernel, bf16Map(arena, "q", q, s, s.heads()),
                                     bf16Map(arena, "k", k, s, s.kvHeads()), bf16Map(arena, "v", v, s, s.kvHeads()),
-                                    out.pointer(), lse.pointer(), s.seq(), s.heads(), s.kvHeads(), scaleLog2));
+                                    out.pointer(), lse.pointer(), s.seq(), s.heads(), s.kvHeads(), scaleLog2,
+                                    s.batch(), HOPPER_BANDS[0]));
                 } else {
                     MemorySegment args = module.args(arena, "attention_forward_d" + s.headDim(), q.pointer(),
                             k.pointer(), v.pointer(), out.pointer(), lse.pointer(), s.seq(), s.heads(), s.kvHeads(),
@@ -231,13 +254,14 @@ public final class CudaAttention {
                 String kernel = "attention_backward_sm90_ws_d128";
                 MemorySegment dqMap = tensorMap(arena, "dqAccum", dqAccum.pointer(), CudaDriver.TENSOR_MAP_F32, 4, s,
                         s.heads(), F32_BOX);
-                cuda.driver.launch(hopper.function(kernel), kernel, s.batch() * s.kvHeads(),
-                        ceilDiv(s.seq(), HOPPER_BACKWARD_KEYS), 1, HOPPER_BACKWARD_THREADS, 1, 1, HOPPER_BACKWARD_SHARED_BYTES,
-                        cuda.stream,
+                cuda.driver.launch(hopper.function(kernel), kernel,
+                        s.batch() * s.kvHeads() * ceilDiv(s.seq(), HOPPER_BACKWARD_KEYS), 1, 1,
+                        HOPPER_BACKWARD_THREADS, 1, 1, HOPPER_BACKWARD_SHARED_BYTES, cuda.stream,
                         hopper.args(arena, kernel, bf16Map(arena, "q", q, s, s.heads()),
                                 bf16Map(arena, "k", k, s, s.kvHeads()), bf16Map(arena, "v", v, s, s.kvHeads()),
                                 bf16Map(arena, "dOut", dOut, s, s.heads()), lse.pointer(), rowDots.pointer(), dqMap,
-                                grads[1].pointer(), grads[2].pointer(), s.seq(), s.heads(), s.kvHeads(), scale));
+                                grads[1].pointer(), grads[2].pointer(), s.seq(), s.heads(), s.kvHeads(), scale,
+                                s.batch(), HOPPER_BANDS[1]));
             } else {
                 cuda.driver.launch(s.headDim() == 64 ? backward64 : backward128, "attention_backward",
                         s.batch() * s.kvHeads(), ceilDiv(s.seq(), BACKWARD_KEYS), 1, BACKWARD_THREADS, 1, 1,

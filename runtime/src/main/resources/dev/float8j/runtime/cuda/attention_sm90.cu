@@ -149,6 +149,20 @@ __device__ __forceinline__ u32 smem_base1024(const void* smem) {
     return (smem_addr(smem) + 1023u) & ~1023u;
 }
 
+// The unit (a head, or a batch's kv head) and item (a block of queries or keys, 0 the longest) of block `index` of a
+// one-dimensional grid of units * items blocks, which the hardware dispatches in index order: units are taken `band`
+// at a time, and within a band item i of every unit comes before item i + 1 of any. Longest first keeps the last
+// blocks to start short, so that the multiprocessors finish together; a band bounds how many units' tiles the blocks
+// running at once read, so that they share them in L2. band 1 is each unit's items in turn, band >= units longest
+// first across the whole grid.
+__device__ __forceinline__ void banded_block(int index, int units, int items, int band, int& unit, int& item) {
+    const int first = index / (band * items) * band;  // the band's first unit; the last band may be narrower
+    const int width = min(band, units - first);
+    const int within = index - first * items;
+    item = within / width;
+    unit = first + within % width;
+}
+
 // ---------------------------------------------------------------------------------------------- forward
 
 // Warpgroup 0 is a producer whose one thread moves every tile by TMA; the other warpgroups only wait on mbarriers and
@@ -235,12 +249,14 @@ __device__ __forceinline__ void wgmma_n128_ss(float (&d)[64], u64 a, u64 b, int 
                  : "l"(a), "l"(b), "r"(accumulate));
 }
 
-// Grid (ceil(seq / WS_ROWS), batch * heads), WS_THREADS threads; dynamic shared memory: the Q tile (WS_ROWS rows),
-// WS_STAGES K tiles, WS_STAGES V tiles (WS_KEYS rows each), then the mbarriers, plus 1024 for the alignment. Query
-// blocks run longest first within each head. Ordering them longest first across the whole grid, as the backward is
-// (the query block along y, the head along x), measured 1-4% slower on an H200 (B4 S4096 32/8 heads, 0.99-1.08 ms
-// against 0.98-1.04): the blocks running at once then belong to all 32 kv groups, whose K and V (64 MB) overflow
-// the 50 MB L2, where in this order they share a few heads' K and V. q, k and v come as tensor maps; out and lse as
+// Grid batch * heads * ceil(seq / WS_ROWS) blocks in banded_block's order (units: the heads of every batch, in
+// order, so that a kv group's heads are neighbours; items: query blocks, the last one the longest), WS_THREADS
+// threads; dynamic shared memory: the Q tile (WS_ROWS rows), WS_STAGES K tiles, WS_STAGES V tiles (WS_KEYS rows
+// each), then the mbarriers, plus 1024 for the alignment. Ordering the query blocks longest first across the whole
+// grid measured 1-4% slower on an H200 (B4 S4096 32/8 heads, 0.99-1.08 ms against 0.98-1.04 for each head's blocks
+// in turn): the blocks running at once then belong to all 32 kv groups, whose K and V (64 MB) overflow the 50 MB L2;
+// each head in turn leaves a tail, 3.5% of the kernel in a simulation of 132 multiprocessors taking blocks in
+// dispatch order, that bands of two kv groups' heads remove. q, k and v come as tensor maps; out and lse as
 // attention.cu's forward writes them.
 // Consumer warpgroup c (warpgroup c + 1) owns query rows 64c..64c+63 of the block; thread (warp, g) rows 16 warp + g
 // and + 8 of those.
@@ -250,7 +266,7 @@ __device__ __forceinline__ void wgmma_n128_ss(float (&d)[64], u64 a, u64 b, int 
 extern "C" __global__ void __launch_bounds__(WS_THREADS, 1) attention_forward_sm90_ws_d128(
         const __grid_constant__ TensorMap qMap, const __grid_constant__ TensorMap kMap,
         const __grid_constant__ TensorMap vMap, u16* out, float* lse, int seq, int heads, int kvHeads,
-        float scaleLog2) {
+        float scaleLog2, int batch, int band) {
     extern __shared__ __align__(1024) unsigned char smem[];
     constexpr int Q_BYTES = WS_ROWS * HEAD_DIM * 2, KV_BYTES = WS_KEYS * HEAD_DIM * 2;
     constexpr int S_REGS = WS_KEYS / 2;
@@ -264,8 +280,11 @@ extern "C" __global__ void __launch_bounds__(WS_THREADS, 1) attention_forward_sm
     auto vFull = [&](int st) { return qFull + 24 + 32 * st; };
     auto vEmpty = [&](int st) { return qFull + 32 + 32 * st; };
     const int wg = threadIdx.x >> 7;
-    const int mBlock = gridDim.x - 1 - blockIdx.x;
-    const int b = blockIdx.y / heads, h = blockIdx.y % heads, kvh = h / (heads / kvHeads);
+    const int mBlocks = (seq + WS_ROWS - 1) / WS_ROWS;
+    int unit, item;
+    banded_block(blockIdx.x, batch * heads, mBlocks, band, unit, item);
+    const int mBlock = mBlocks - 1 - item;
+    const int b = unit / heads, h = unit % heads, kvh = h / (heads / kvHeads);
     const int q0 = mBlock * WS_ROWS;
     const int tiles = (min(seq, q0 + WS_ROWS) - 1) / WS_KEYS + 1;
 
@@ -457,13 +476,16 @@ __device__ __forceinline__ void store_ds(u32 tile, int keyRow, int t, const u32 
 // for the reductions to have read the tile before its warpgroup's next barrier with the other, so that the tile is
 // free when the next step stores into it.
 //
-// Grid (batch * kvHeads, ceil(seq / BWD_KEYS)), BWS_THREADS threads. Under the causal mask the block of keys 0..127
-// works through every query tile and the last block through one: with the key block along y, all key blocks 0 are
-// dispatched first, then all blocks 1, and so on, longest first. With the key block along x (the first form), each
-// head group's short blocks ran before the next group's long ones, and the last group's longest blocks started
-// late: a simulation of 132 multiprocessors taking blocks in dispatch order puts that tail at 13% of the kernel at
-// B4 S4096 8 kv heads, against 1% longest first. Measured on an H200 through CudaAttention (alternated runs of both
-// orders): 3.18-3.27 ms against 3.41-3.42 over 10 calls, 3.42-3.48 against 3.51-3.58 over 100-300.
+// Grid batch * kvHeads * ceil(seq / BWD_KEYS) blocks in banded_block's order (units: the kv heads of every batch;
+// items: key blocks), BWS_THREADS threads. Under the causal mask the block of keys 0..127 works through every query
+// tile and the last block through one. Each unit's blocks in turn (band 1, the first form) ran each head group's short
+// blocks before the next group's long ones, and the last group's longest blocks started late: a simulation of 132
+// multiprocessors taking blocks in dispatch order puts that tail at 13% of the kernel at B4 S4096 8 kv heads, against
+// 1% longest first across the whole grid, and 0% in bands of 4 units. Measured on an H200 through CudaAttention
+// (alternated runs), longest first across the grid against band 1: 3.18-3.27 ms against 3.41-3.42 over 10 calls,
+// 3.42-3.48 against 3.51-3.58 over 100-300. On an H100 it was the other way round (3.97-4.01 against 3.45-3.48, in
+// different calls): there the blocks running at once read the Q and dOut tiles of every unit, more than the L2
+// holds, where a band of 4 units reads 4 units' (32 MB).
 // Dynamic shared memory: the K and V tiles (128 rows), BWS_STAGES stages of (Q tile, dOut tile) of 64 rows, two dS^T tiles (128 keys x 64 queries), two dQ tiles
 // (64 x 64 F32, one per consumer warpgroup), BWS_STAGES stages of (lse[64], delta[64]), then the mbarriers (K and V
 // full, then per stage full and empty), plus 1024 for the alignment. lse, delta (attention.cu's
@@ -492,7 +514,7 @@ extern "C" __global__ void __launch_bounds__(BWS_THREADS, 1) attention_backward_
         const __grid_constant__ TensorMap qMap, const __grid_constant__ TensorMap kMap,
         const __grid_constant__ TensorMap vMap, const __grid_constant__ TensorMap dOutMap, const float* lse,
         const float* delta, const __grid_constant__ TensorMap dqMap, u16* dk, u16* dv, int seq, int heads,
-        int kvHeads, float scale) {
+        int kvHeads, float scale, int batch, int band) {
     extern __shared__ __align__(1024) unsigned char smem[];
     constexpr int KV_BYTES = BWD_KEYS * HEAD_DIM * 2, Q_BYTES = BWD_QUERIES * HEAD_DIM * 2;
     constexpr int DS_BYTES = BWD_KEYS * BWD_QUERIES * 2;
@@ -507,8 +529,10 @@ extern "C" __global__ void __launch_bounds__(BWS_THREADS, 1) attention_backward_
     auto empty = [&](int st) { return kvFull + 16 + 16 * st; };
 
     const int lane = threadIdx.x & 31, wg = threadIdx.x >> 7, warp = (threadIdx.x >> 5) & 3;
-    const int b = blockIdx.x / kvHeads, kvh = blockIdx.x % kvHeads, group = heads / kvHeads;
-    const int key0 = blockIdx.y * BWD_KEYS;
+    int unit, item;
+    banded_block(blockIdx.x, batch * kvHeads, (seq + BWD_KEYS - 1) / BWD_KEYS, band, unit, item);
+    const int b = unit / kvHeads, kvh = unit % kvHeads, group = heads / kvHeads;
+    const int key0 = item * BWD_KEYS;
     const int mFirst = key0 / BWD_QUERIES;
     const int mTiles = (seq + BWD_QUERIES - 1) / BWD_QUERIES - mFirst;
     const int steps = group * mTiles;

@@ -32,11 +32,16 @@ class CudaAttentionTest {
 
     private static CudaAttention attention;
 
+    /**
+     * The last shape has more heads (36) and kv heads (9) than one band of the Hopper kernels' grids takes (8 and 4
+     * by default), and counts that are no multiple of them, so that its blocks come from full bands and a narrower
+     * last one.
+     */
     static Stream<AttentionShape> shapes() {
         return Stream.of(new AttentionShape(1, 1, 4, 1, 64), new AttentionShape(2, 17, 4, 1, 128),
                 new AttentionShape(1, 128, 4, 4, 64), new AttentionShape(1, 128, 8, 2, 128),
                 new AttentionShape(2, 200, 4, 1, 64), new AttentionShape(1, 200, 2, 2, 128),
-                new AttentionShape(1, 1000, 2, 1, 64));
+                new AttentionShape(1, 1000, 2, 1, 64), new AttentionShape(3, 300, 12, 3, 128));
     }
 
     private static synchronized CudaAttention attention() {
