@@ -256,8 +256,9 @@ __device__ __forceinline__ void wgmma_n128_ss(float (&d)[64], u64 a, u64 b, int 
 // grid measured 1-4% slower on an H200 (B4 S4096 32/8 heads, 0.99-1.08 ms against 0.98-1.04 for each head's blocks
 // in turn): the blocks running at once then belong to all 32 kv groups, whose K and V (64 MB) overflow the 50 MB L2;
 // each head in turn leaves a tail, 3.5% of the kernel in a simulation of 132 multiprocessors taking blocks in
-// dispatch order, that bands of two kv groups' heads remove. q, k and v come as tensor maps; out and lse as
-// attention.cu's forward writes them.
+// dispatch order, that bands of two kv groups' heads remove. On one H100 (100 calls, two rounds) bands of 8 heads
+// took 0.990-1.017 ms and each head in turn 1.013-1.028: the same within the noise. q, k and v come as tensor maps;
+// out and lse as attention.cu's forward writes them.
 // Consumer warpgroup c (warpgroup c + 1) owns query rows 64c..64c+63 of the block; thread (warp, g) rows 16 warp + g
 // and + 8 of those.
 //
@@ -483,9 +484,10 @@ __device__ __forceinline__ void store_ds(u32 tile, int keyRow, int t, const u32 
 // multiprocessors taking blocks in dispatch order puts that tail at 13% of the kernel at B4 S4096 8 kv heads, against
 // 1% longest first across the whole grid, and 0% in bands of 4 units. Measured on an H200 through CudaAttention
 // (alternated runs), longest first across the grid against band 1: 3.18-3.27 ms against 3.41-3.42 over 10 calls,
-// 3.42-3.48 against 3.51-3.58 over 100-300. On an H100 it was the other way round (3.97-4.01 against 3.45-3.48, in
-// different calls): there the blocks running at once read the Q and dOut tiles of every unit, more than the L2
-// holds, where a band of 4 units reads 4 units' (32 MB).
+// 3.42-3.48 against 3.51-3.58 over 100-300. On an H100 the order ranked otherwise: there the blocks running at once
+// read the Q and dOut tiles of every unit, more than the L2 holds, where a band of 4 units reads 4 units' (32 MB).
+// Measured on one H100 through CudaAttention (B4 S4096 32/8 heads, 100 calls, two alternated rounds): band 4
+// 3.295-3.303 ms, band 8 3.382-3.392, band 1 3.591-3.604, longest first across the grid 3.953-3.977; cuDNN 3.168.
 // Dynamic shared memory: the K and V tiles (128 rows), BWS_STAGES stages of (Q tile, dOut tile) of 64 rows, two dS^T tiles (128 keys x 64 queries), two dQ tiles
 // (64 x 64 F32, one per consumer warpgroup), BWS_STAGES stages of (lse[64], delta[64]), then the mbarriers (K and V
 // full, then per stage full and empty), plus 1024 for the alignment. lse, delta (attention.cu's

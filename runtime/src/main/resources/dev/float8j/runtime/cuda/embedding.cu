@@ -9,8 +9,10 @@
 #define GATHER_UNROLL 4
 
 // out[t] = table[ids[t]] for each token t (one block per token); table F32, out F32 or BF16. Rows whose length is a
-// multiple of 4 (aligned) move four elements per load and store: one per load ran at 0.7 TB/s on an H100, and one
-// 16-byte load before each store at 1.8 TB/s (a copy 2.96).
+// multiple of 4 (aligned) move four elements per load and store: one per load ran at 0.7 TB/s on an H100. With one
+// 16-byte load before each store, ModelOpsBenchmark's gather (16384 tokens of 4096, F32 to BF16) took 0.229-0.361 ms
+// on two H100s, and 0.206 ms with four loads in flight (1.95 TB/s of table and output) where the other took 0.361;
+// in the Llama step it took 0.159-0.170 ms either way.
 extern "C" __global__ void embedding_gather(const float* table, const int* ids, void* out, int outType, int dim) {
     long t = blockIdx.x;
     long row = (long) ids[t] * dim;
@@ -38,7 +40,8 @@ extern "C" __global__ void embedding_gather(const float* table, const int* ids, 
 
 // gradTable[id] += sum of dOut[t] over the tokens t holding id. Block s handles distinct id number s:
 // tokens order[start[s]] .. order[start[s + 1] - 1]. Each column's sum runs over the tokens in that order, whether
-// the block moves four columns per load (rows of a multiple of 4, aligned) or one.
+// the block moves four columns per load (rows of a multiple of 4, aligned) or one. One column per load took 0.347 ms
+// at the benchmark's shape on an H100 and 0.38 ms in the Llama step; four, 0.195 and 0.198 ms.
 extern "C" __global__ void embedding_scatter(float* gradTable, const int* ids, const int* order, const int* start,
                                              const void* dOut, int dType, int dim) {
     int s = blockIdx.x;

@@ -42,10 +42,11 @@ __device__ __forceinline__ u32 dynamic_shared_bytes() {
 // Block b normalizes rows b, b + gridDim.x, ...; *amax (null: none) gets y's absolute maximum.
 // Dynamic shared memory: two staged rows of x (staged_row_bytes each); without room for them, or where dim is no
 // multiple of 4 or a pointer is not 16-byte aligned, the element-by-element path.
-// The first form had a block per row, each loading its row only when it started and storing it behind two barriers:
-// about five blocks per multiprocessor had loads in flight at any time, and it moved 1,765 GB/s on an H100 (a copy
-// 2,963). Here each block copies its next row into shared memory (cp.async) while it works on the current one, as the
-// backward does; the additions are those of the first form, in the same order.
+// The first form had a block per row, each loading its row only when it started and storing it behind two barriers.
+// Here each block copies its next row into shared memory (cp.async) while it works on the current one, as the
+// backward does; the additions are those of the first form, in the same order. On one H100 (B4 S4096 dim 4096
+// BF16, alternated in one call) the first form took 0.107 ms and this one 0.104 (2,574 GB/s; a copy moves about
+// 2,960), and in the Llama step both 0.111 ms a call; an earlier H100 had timed the first form at 0.152 ms alone.
 extern "C" __global__ void __launch_bounds__(256, FORWARD_BLOCKS_PER_SM)
 rms_norm(const void* x, int xType, const float* gain, void* y, float* inverseRms, int rows, int dim, float eps,
          u32* amax) {
