@@ -47,12 +47,10 @@ public final class CudaAttention {
     static final int HOPPER_BACKWARD_SHARED_BYTES = 2 * 128 * 256 + 2 * 2 * 64 * 256 + 2 * 128 * 64 * 2
             + 2 * 64 * 64 * 4 + 2 * 2 * 64 * 4 + 5 * 8 + HOPPER_ALIGN_SLACK;
     /**
-     * How many units the Hopper kernels' grids take at a time (attention_sm90.cu's banded_block): the forward's units
-     * are heads, two kv groups' a band; the backward's are a batch's kv heads. {@code
-     * -Dfloat8j.cuda.attentionBands=F,B} sets both, to compare orders (1: each unit in turn; at least the units:
-     * longest first across the grid).
+     * How many units the Hopper kernels' grids take at a time by default (attention_sm90.cu's banded_block): the
+     * forward's units are heads, two kv groups' a band; the backward's are a batch's kv heads.
      */
-    private static final int[] HOPPER_BANDS = bands(System.getProperty("float8j.cuda.attentionBands", "8,4"));
+    private static final String DEFAULT_BANDS = "8,4";
     /** A TMA box of BF16 values: 64 columns (128 bytes, one swizzled panel row) by 64 rows of one sequence. */
     private static final int[] BF16_BOX = {64, 64, 1};
     /** The same 128 bytes of F32 values (dQ's accumulator). */
@@ -82,6 +80,11 @@ public final class CudaAttention {
     private final KernelModule module;
     /** attention_sm90.cu on a Hopper GPU (unless turned off), else null. */
     private final KernelModule hopper;
+    /**
+     * The Hopper grids' bands, forward and backward: DEFAULT_BANDS, or {@code -Dfloat8j.cuda.attentionBands=F,B} to
+     * compare orders (1: each unit in turn; at least the units: longest first across the grid).
+     */
+    private final int[] hopperBands;
 
     /** attention.cu for this GPU (and attention_sm90.cu on Hopper), compiled and loaded once per context. */
     CudaAttention(CudaContext cuda) {
@@ -90,6 +93,7 @@ public final class CudaAttention {
         CudaDriver driver = cuda.driver;
         boolean useHopper = cuda.computeCapability == 90
                 && !"false".equals(System.getProperty("float8j.cuda.hopperAttention"));
+        this.hopperBands = bands(System.getProperty("float8j.cuda.attentionBands", DEFAULT_BANDS));
         this.hopper = useHopper ? hopperModule(cuda) : null;
         if (hopper != null) {
             driver.setFunctionAttribute(hopper.function("attention_forward_sm90_ws_d128"),
@@ -111,7 +115,8 @@ public final class CudaAttention {
         }
     }
 
-    private static int[] bands(String text) {
+    /** The bands F,B of text; an error naming the property for anything but two positive whole numbers. */
+    static int[] bands(String text) {
         String[] parts = text.split(",");
         try {
             int[] bands = {Integer.parseInt(parts[0].strip()), Integer.parseInt(parts[parts.length - 1].strip())};
@@ -208,7 +213,7 @@ public final class CudaAttention {
                             hopper.args(arena, kernel, bf16Map(arena, "q", q, s, s.heads()),
                                     bf16Map(arena, "k", k, s, s.kvHeads()), bf16Map(arena, "v", v, s, s.kvHeads()),
                                     out.pointer(), lse.pointer(), s.seq(), s.heads(), s.kvHeads(), scaleLog2,
-                                    s.batch(), HOPPER_BANDS[0]));
+                                    s.batch(), hopperBands[0]));
                 } else {
                     MemorySegment args = module.args(arena, "attention_forward_d" + s.headDim(), q.pointer(),
                             k.pointer(), v.pointer(), out.pointer(), lse.pointer(), s.seq(), s.heads(), s.kvHeads(),
@@ -261,7 +266,7 @@ public final class CudaAttention {
                                 bf16Map(arena, "k", k, s, s.kvHeads()), bf16Map(arena, "v", v, s, s.kvHeads()),
                                 bf16Map(arena, "dOut", dOut, s, s.heads()), lse.pointer(), rowDots.pointer(), dqMap,
                                 grads[1].pointer(), grads[2].pointer(), s.seq(), s.heads(), s.kvHeads(), scale,
-                                s.batch(), HOPPER_BANDS[1]));
+                                s.batch(), hopperBands[1]));
             } else {
                 cuda.driver.launch(s.headDim() == 64 ? backward64 : backward128, "attention_backward",
                         s.batch() * s.kvHeads(), ceilDiv(s.seq(), BACKWARD_KEYS), 1, BACKWARD_THREADS, 1, 1,
