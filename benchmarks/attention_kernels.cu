@@ -132,20 +132,23 @@ static TensorMap tensor_map(const void* base, const Shape& s, int heads, bool f3
     return t;
 }
 
+// The grids' bands (banded_block), as CudaAttention's DEFAULT_BANDS: 8 heads forward, 4 kv heads backward.
+static const int FORWARD_BAND = 8, BACKWARD_BAND = 4;
+
 static void forward(const DeviceArrays& a, const Shape& s) {
     const float scaleLog2 = (float) (1.0 / sqrt((double) D) / log(2.0));
-    dim3 grid((s.seq + WS_ROWS - 1) / WS_ROWS, s.batch * s.heads);
+    const int grid = s.batch * s.heads * ((s.seq + WS_ROWS - 1) / WS_ROWS);
     attention_forward_sm90_ws_d128<<<grid, WS_THREADS, forward_smem()>>>(
             tensor_map(a.q, s, s.heads), tensor_map(a.k, s, s.kvHeads), tensor_map(a.v, s, s.kvHeads), a.out, a.lse,
-            s.seq, s.heads, s.kvHeads, scaleLog2);
+            s.seq, s.heads, s.kvHeads, scaleLog2, s.batch, FORWARD_BAND);
 }
 
 static void backward(const DeviceArrays& a, const Shape& s) {
-    dim3 grid(s.batch * s.kvHeads, (s.seq + BWD_KEYS - 1) / BWD_KEYS);
+    const int grid = s.batch * s.kvHeads * ((s.seq + BWD_KEYS - 1) / BWD_KEYS);
     attention_backward_sm90_ws_d128<<<grid, BWS_THREADS, backward_smem()>>>(
             tensor_map(a.q, s, s.heads), tensor_map(a.k, s, s.kvHeads), tensor_map(a.v, s, s.kvHeads),
             tensor_map(a.dOut, s, s.heads), a.lse, a.delta, tensor_map(a.dqAccum, s, s.heads, true), a.dk, a.dv,
-            s.seq, s.heads, s.kvHeads, (float) (1.0 / sqrt((double) D)));
+            s.seq, s.heads, s.kvHeads, (float) (1.0 / sqrt((double) D)), s.batch, BACKWARD_BAND);
 }
 
 // Largest |got - want| over n values, and where; a NaN (an element no kernel wrote) counts as infinite.
