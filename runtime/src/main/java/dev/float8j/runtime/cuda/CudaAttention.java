@@ -164,7 +164,8 @@ public final class CudaAttention {
         if (!supportsHeadDim(s.headDim())) {
             throw new IllegalArgumentException("CUDA attention supports headDim " + HEAD_DIMS + ", not " + s.headDim());
         }
-        // the forwards' grids have batch * heads along y, the backwards' their blocks of keys
+        // attention.cu's grids have batch * heads along y (forward) and the blocks of keys (backward); the Hopper
+        // kernels' one-dimensional grids of batch * heads * blocks stay within the last bound's 2^31
         int backwardKeys = Math.min(BACKWARD_KEYS, HOPPER_BACKWARD_KEYS);
         if ((long) s.batch() * s.heads() > MAX_GRID_Y || ceilDiv(s.seq(), backwardKeys) > MAX_GRID_Y
                 || (long) s.tokens() * s.heads() * s.headDim() > Integer.MAX_VALUE) {
