@@ -110,6 +110,8 @@ public final class ModelOpsBenchmark {
                 () -> ops.rmsNormBackwardSum(x, List.of(dy, dk, dv), x, gain, norm.inverseRms(), gainGrad));
         time("rope", tokensByDim, 2.0 * act, () -> ops.rope(x, shape, 32, 500000f, false));
         time("add", tokensByDim, 3.0 * act, () -> ops.add(x, dy));
+        // a residual sum and the norm after it in one pass: reads two tensors, writes two (add then rms_norm move 5)
+        time("add_rms_norm", tokensByDim, 4.0 * act, () -> ops.addRmsNorm(x, dy, gain, 1e-5f));
 
         Tensor gate = random(DType.BF16, TOKENS, FFN, 8);
         Tensor up = random(DType.BF16, TOKENS, FFN, 9);

@@ -8,6 +8,7 @@ import static java.lang.foreign.ValueLayout.JAVA_LONG;
 import dev.float8j.runtime.DType;
 import dev.float8j.runtime.Tensor;
 import dev.float8j.runtime.ops.AdamWStep;
+import dev.float8j.runtime.ops.AddNormResult;
 import dev.float8j.runtime.ops.AttentionGrads;
 import dev.float8j.runtime.ops.AttentionResult;
 import dev.float8j.runtime.ops.AttentionShape;
@@ -96,7 +97,7 @@ final class CudaModelOps implements ModelOps {
         rope = cuda.module("rope.cu", List.of(ROPE_ARGS));
         crossEntropy = cuda.module("cross_entropy.cu");
         optimizer = cuda.module("optimizer.cu", List.of(ADAMW_ARGS));
-        for (String kernel : List.of("rms_norm", "rms_norm_backward", "rms_norm_backward_lines")) {
+        for (String kernel : List.of("rms_norm", "add_rms_norm", "rms_norm_backward", "rms_norm_backward_lines")) {
             cuda.driver.setFunctionAttribute(rmsNorm.function(kernel), CudaDriver.FUNC_ATTR_MAX_DYNAMIC_SHARED_BYTES,
                     NORM_SHARED_BYTES);
         }
@@ -282,20 +283,66 @@ final class CudaModelOps implements ModelOps {
         DeviceTensor dg = in(gain);
         Tensor y = result(x.dtype(), x.shape());
         Tensor inverseRms = result(DType.F32, rows, 1);
-        // two staged rows a block where they fit (rmsnorm.cu), and as many blocks as the multiprocessors hold at
-        // once, each looping over rows: a block not resident from the start would take its rows on late
-        int staged = 2 * stagedRowBytes(dim, x.dtype());
-        boolean fits = dim % 4 == 0 && staged <= NORM_SHARED_BYTES;
-        int shared = fits ? staged : 0;
-        int perMultiprocessor = Math.clamp(cuda.sharedBytesPerMultiprocessor / (shared
-                + NORM_FORWARD_BLOCK_OVERHEAD_BYTES), 1, NORM_FORWARD_BLOCKS_PER_SM);
-        int blocks = Math.min(rows, perMultiprocessor * cuda.multiprocessors);
-        launch(rmsNorm, "rms_norm", blocks, THREADS, shared, dx.pointer(), dt(x.dtype()), dg.pointer(),
-                DeviceMemory.deviceView(y).pointer(), DeviceMemory.deviceView(inverseRms).pointer(), rows, dim, eps,
-                maxima.amaxWordFor(y));
+        // two staged rows a block where they fit (rmsnorm.cu)
+        int shared = normForwardShared(dim, 2 * stagedRowBytes(dim, x.dtype()));
+        launch(rmsNorm, "rms_norm", normForwardBlocks(rows, shared), THREADS, shared, dx.pointer(), dt(x.dtype()),
+                dg.pointer(), DeviceMemory.deviceView(y).pointer(), DeviceMemory.deviceView(inverseRms).pointer(), rows,
+                dim, eps, maxima.amaxWordFor(y));
         Reference.reachabilityFence(x);
         Reference.reachabilityFence(gain);
         return new NormResult(y, inverseRms);
+    }
+
+    /** One pass: the sum written once and normalized as it is made (see ModelOps). */
+    @Override
+    public AddNormResult addRmsNorm(Tensor stream, Tensor branch, Tensor gain, float eps) {
+        String op = "addRmsNorm";
+        requireActivation(op, stream);
+        requireActivation(op, branch);
+        if (stream.size() != branch.size()) {
+            throw new IllegalArgumentException(op + ": " + stream + " and " + branch + " hold different element counts");
+        }
+        int rows = stream.rows();
+        int dim = stream.cols();
+        requireMatrix(op, "gain", gain, 1, dim);
+        if (gain.dtype() != DType.F32) {
+            throw new IllegalArgumentException(op + ": the gain must be F32, got " + gain);
+        }
+        if (!(eps > 0)) {
+            throw new IllegalArgumentException(op + ": eps must be positive, got " + eps);
+        }
+        DeviceTensor da = in(stream);
+        DeviceTensor db = in(branch);
+        DeviceTensor dg = in(gain);
+        Tensor sum = result(stream.dtype(), stream.shape());
+        Tensor y = result(stream.dtype(), stream.shape());
+        Tensor inverseRms = result(DType.F32, rows, 1);
+        // two staged rows of each input a block where they fit (rmsnorm.cu)
+        int shared = normForwardShared(dim, 2 * (stagedRowBytes(dim, stream.dtype())
+                + stagedRowBytes(dim, branch.dtype())));
+        launch(rmsNorm, "add_rms_norm", normForwardBlocks(rows, shared), THREADS, shared, da.pointer(),
+                dt(stream.dtype()), db.pointer(), dt(branch.dtype()), dg.pointer(),
+                DeviceMemory.deviceView(sum).pointer(), DeviceMemory.deviceView(y).pointer(),
+                DeviceMemory.deviceView(inverseRms).pointer(), rows, dim, eps, maxima.amaxWordFor(y));
+        Reference.reachabilityFence(stream);
+        Reference.reachabilityFence(branch);
+        Reference.reachabilityFence(gain);
+        return new AddNormResult(sum, new NormResult(y, inverseRms));
+    }
+
+    /** The forward norms' dynamic shared memory: the staged rows' bytes where they fit, else none (element by element). */
+    private static int normForwardShared(int dim, int stagedBytes) {
+        return dim % 4 == 0 && stagedBytes <= NORM_SHARED_BYTES ? stagedBytes : 0;
+    }
+
+    /**
+     * As many blocks of a forward norm as the multiprocessors hold at once with that shared memory, each looping over
+     * rows: a block not resident from the start would take its rows on late.
+     */
+    private int normForwardBlocks(int rows, int shared) {
+        int perMultiprocessor = Math.clamp(cuda.sharedBytesPerMultiprocessor / (shared
+                + NORM_FORWARD_BLOCK_OVERHEAD_BYTES), 1, NORM_FORWARD_BLOCKS_PER_SM);
+        return Math.min(rows, perMultiprocessor * cuda.multiprocessors);
     }
 
     @Override

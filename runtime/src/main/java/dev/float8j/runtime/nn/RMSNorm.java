@@ -3,6 +3,7 @@ package dev.float8j.runtime.nn;
 import dev.float8j.runtime.Tensor;
 import dev.float8j.runtime.backend.Backend;
 import dev.float8j.runtime.backends.Backends;
+import dev.float8j.runtime.ops.AddNormResult;
 import dev.float8j.runtime.ops.ModelOps;
 import dev.float8j.runtime.ops.NormResult;
 import java.util.ArrayDeque;
@@ -65,19 +66,55 @@ public final class RMSNorm extends Module implements Layer {
     private Tensor forward(Tensor x, boolean shareInput) {
         guard.enter();
         try {
-            if (x.cols() != dim) {
-                throw new IllegalArgumentException(this + ": input of shape " + Arrays.toString(x.shape())
-                        + " does not end in dim=" + dim);
-            }
+            requireRows(x);
             NormResult n = Ops.where(x).rmsNorm(x, gain.value(), eps);
-            if (GradMode.isEnabled()) {
-                saved.push(new Saved(SharedInput.keptForBackward(Backends.current(), x, shareInput), n.inverseRms()));
-            } else {
-                Backends.current().release(n.inverseRms());
-            }
+            save(x, shareInput, n);
             return n.y();
         } finally {
             guard.exit();
+        }
+    }
+
+    /** What {@link #forwardAdding} makes: a residual connection's sum, and y, this norm of it. */
+    public record SumAndNorm(Tensor sum, Tensor y) {
+    }
+
+    /**
+     * sum = stream + branch, in stream's dtype, and y = this norm of sum, in one pass where the backend fuses them,
+     * with the bits of an add and {@link #forward(SharedInput)} of its result: a pre-norm model's residual connection,
+     * met by the norm that follows it. sum becomes the caller's as the new residual stream, which nobody may change
+     * until backward: the norm keeps a view of it for backward, as {@link #forward(SharedInput)} does. stream and
+     * branch stay the caller's.
+     */
+    public SumAndNorm forwardAdding(Tensor stream, Tensor branch) {
+        guard.enter();
+        try {
+            requireRows(stream);
+            if (!Arrays.equals(stream.shape(), branch.shape())) {
+                throw new IllegalArgumentException(this + ": the residual branch's shape "
+                        + Arrays.toString(branch.shape()) + " differs from the stream's " + Arrays.toString(stream.shape()));
+            }
+            AddNormResult r = Ops.where(stream).addRmsNorm(stream, branch, gain.value(), eps);
+            save(r.sum(), true, r.norm());
+            return new SumAndNorm(r.sum(), r.norm().y());
+        } finally {
+            guard.exit();
+        }
+    }
+
+    private void requireRows(Tensor x) {
+        if (x.cols() != dim) {
+            throw new IllegalArgumentException(this + ": input of shape " + Arrays.toString(x.shape())
+                    + " does not end in dim=" + dim);
+        }
+    }
+
+    /** Keeps x (a view where shared, else a copy) and n's inverse rms for backward, where gradients are on. */
+    private void save(Tensor x, boolean shareInput, NormResult n) {
+        if (GradMode.isEnabled()) {
+            saved.push(new Saved(SharedInput.keptForBackward(Backends.current(), x, shareInput), n.inverseRms()));
+        } else {
+            Backends.current().release(n.inverseRms());
         }
     }
 

@@ -39,6 +39,16 @@ public interface ModelOps {
     /** y and the inverse rms of each row ([rows, 1] F32), which backward needs. */
     NormResult rmsNorm(Tensor x, Tensor gain, float eps);
 
+    /**
+     * sum = {@link #add}(stream, branch) and {@link #rmsNorm} of that sum, with the bits of those two calls: a
+     * pre-norm block's residual connection, met by the norm that follows it. A backend may do it in one pass, which
+     * writes the sum once instead of writing it and reading it back; this default makes the two calls.
+     */
+    default AddNormResult addRmsNorm(Tensor stream, Tensor branch, Tensor gain, float eps) {
+        Tensor sum = add(stream, branch);
+        return new AddNormResult(sum, rmsNorm(sum, gain, eps));
+    }
+
     /** dX of rmsNorm; gradGain += the gain's gradient. */
     Tensor rmsNormBackward(Tensor dY, Tensor x, Tensor gain, Tensor inverseRms, Tensor gradGain);
 

@@ -108,6 +108,80 @@ rms_norm(const void* x, int xType, const float* gain, void* y, float* inverseRms
     block_amax(m, xType, amax, amaxScratch);
 }
 
+// sum = a + b rounded to a's dtype (add's bits) and y = rms_norm(sum) (rms_norm's bits: the same additions of the
+// sum as stored, in the same order), b of dtype bType: a pre-norm block's residual connection, met by the next norm.
+// One pass writes the sum and y, where an add and then rms_norm read the sum back. *amax (null: none) gets y's
+// absolute maximum. Persistent blocks as rms_norm's; dynamic shared memory: two staged rows of a and two of b
+// (staged_row_bytes each, a's then b's per row); without room for them, or where dim is no multiple of 4 or a pointer
+// is not 16-byte aligned, the element-by-element path.
+extern "C" __global__ void __launch_bounds__(256, FORWARD_BLOCKS_PER_SM)
+add_rms_norm(const void* a, int aType, const void* b, int bType, const float* gain, void* sum, void* y,
+             float* inverseRms, int rows, int dim, float eps, u32* amax) {
+    extern __shared__ __align__(16) u8 stagedRows[];
+    __shared__ float scratch[2][32];
+    __shared__ u32 amaxScratch[32];
+    u32 m = 0;
+    const int aBytes = staged_row_bytes(dim, aType), rowBytes = aBytes + staged_row_bytes(dim, bType);
+    const int vectors = dim / 4;
+    if (dim % 4 == 0 && aligned16(a, b, sum, y, gain) && 2 * rowBytes <= (int) dynamic_shared_bytes()) {
+        // as in rms_norm, each thread copies, reads and writes only its own vectors of the staged rows
+        auto stage = [&](int r, int parity) {
+            for (int q = threadIdx.x; q < vectors; q += blockDim.x) {
+                stage_vector(stagedRows + parity * rowBytes, a, (long) r * vectors, q, aType);
+                stage_vector(stagedRows + parity * rowBytes + aBytes, b, (long) r * vectors, q, bType);
+            }
+        };
+        if (blockIdx.x < rows) stage(blockIdx.x, 0);
+        for (int r = blockIdx.x, parity = 0; r < rows; r += gridDim.x, parity ^= 1) {
+            asm volatile("cp.async.wait_all;" ::: "memory");
+            if (r + gridDim.x < rows) stage(r + gridDim.x, parity ^ 1);
+            u8* row = stagedRows + parity * rowBytes;
+            float squares = 0.0f;
+            for (int q = threadIdx.x; q < vectors; q += blockDim.x) {
+                float v[4], w[4];
+                load4(row, q, aType, v);
+                load4(row + aBytes, q, bType, w);
+                for (int e = 0; e < 4; e++) v[e] = as_stored(v[e] + w[e], aType);
+                squares += v[0] * v[0] + v[1] * v[1] + v[2] * v[2] + v[3] * v[3];
+                store4(sum, (long) r * vectors + q, aType, v);
+                store4(row, q, aType, v);  // the sum replaces a's staged values for the second pass
+            }
+            const float inv = rsqrtf(block_sum_one_barrier(squares, scratch[parity]) / dim + eps);
+            if (threadIdx.x == 0) inverseRms[r] = inv;
+            for (int q = threadIdx.x; q < vectors; q += blockDim.x) {
+                float v[4], g[4], out[4];
+                load4(row, q, aType, v);
+                load4(gain, q, DT_F32, g);
+                for (int e = 0; e < 4; e++) {
+                    out[e] = v[e] * inv * g[e];
+                    m = max(m, abs_bits(out[e]));
+                }
+                store4(y, (long) r * vectors + q, aType, out);
+            }
+        }
+        block_amax(m, aType, amax, amaxScratch);
+        return;
+    }
+    for (int r = blockIdx.x; r < rows; r += gridDim.x) {
+        const long base = (long) r * dim;
+        float squares = 0.0f;
+        for (int c = threadIdx.x; c < dim; c += blockDim.x) {
+            float v = as_stored(load_elem(a, base + c, aType) + load_elem(b, base + c, bType), aType);
+            squares += v * v;
+            store_elem(sum, base + c, aType, v);
+        }
+        const float inv = rsqrtf(block_sum(squares, scratch[0]) / dim + eps);
+        if (threadIdx.x == 0) inverseRms[r] = inv;
+        for (int c = threadIdx.x; c < dim; c += blockDim.x) {
+            // this thread's own store above
+            float out = load_elem(sum, base + c, aType) * inv * gain[c];
+            m = max(m, abs_bits(out));
+            store_elem(y, base + c, aType, out);
+        }
+    }
+    block_amax(m, aType, amax, amaxScratch);
+}
+
 // The backward keeps fewer vectors per thread (rows of up to 4 * BACKWARD_ROW_VECTORS * blockDim.x elements) so that
 // x, dY and the gain-gradient sums all stay in registers and three blocks fit a multiprocessor: with eight vectors
 // and the sums in shared memory (4-way bank conflicts) it ran at the speed of the element-by-element loop.

@@ -12,6 +12,7 @@ import dev.float8j.plan.ScalingGranularity;
 import dev.float8j.runtime.DType;
 import dev.float8j.runtime.Tensor;
 import dev.float8j.runtime.ops.AdamWStep;
+import dev.float8j.runtime.ops.AddNormResult;
 import dev.float8j.runtime.ops.AttentionGrads;
 import dev.float8j.runtime.ops.AttentionResult;
 import dev.float8j.runtime.ops.AttentionShape;
@@ -215,6 +216,63 @@ class CudaModelOpsTest {
                 }
             }
         }
+    }
+
+    @ParameterizedTest
+    @EnumSource(DType.class)
+    void addRmsNormMatchesReferenceAndAnAddThenTheNormBitForBit(DType dtype) {
+        // the norm test's lengths and row counts: staged rows for multiples of 4, element by element for 98, blocks
+        // looping over rows; the branch in either dtype
+        for (int dim : new int[] {100, 3076, 6000, 98, 8196}) {
+            for (DType branchType : DType.values()) {
+                addRmsNormMatches(dtype, branchType, dim, dim > 1000 ? 1100 + 37 : 301 + 8 * 132);
+            }
+        }
+        addRmsNormMatches(dtype, dtype, 3076, 5);
+    }
+
+    private void addRmsNormMatches(DType dtype, DType branchType, int dim, int rows) {
+        String what = "addRmsNorm of " + dtype + " + " + branchType + ", dim " + dim;
+        Tensor stream = random(20, dtype, rows, dim);
+        Tensor branch = random(21, branchType, rows, dim);
+        Tensor gain = random(22, DType.F32, 1, dim);
+        Tensor s = cuda.toDevice(stream);
+        Tensor b = cuda.toDevice(branch);
+        Tensor g = cuda.toDevice(gain);
+        AddNormResult fused = ops.addRmsNorm(s, b, g, 1e-5f);
+        assertClose(REF.add(stream, branch), fused.sum(), tolerance(dtype), 0, what + ": sum");
+        // the norm against the reference's norm of the sum as the kernel rounded it
+        NormResult expected = REF.rmsNorm(cuda.toHost(fused.sum()), gain, 1e-5f);
+        assertClose(expected.y(), fused.norm().y(), tolerance(dtype), 1e-6, what + ": y");
+        assertClose(expected.inverseRms(), fused.norm().inverseRms(), 2e-6, 0, what + ": inverse rms");
+        // the one pass has the bits of the two kernels it replaces
+        Tensor added = ops.add(s, b);
+        NormResult separate = ops.rmsNorm(added, g, 1e-5f);
+        assertArrayEquals(rawBits(added), rawBits(fused.sum()), what + ": sum against add");
+        assertArrayEquals(rawBits(separate.y()), rawBits(fused.norm().y()), what + ": y against add, then rmsNorm");
+        assertArrayEquals(rawBits(separate.inverseRms()), rawBits(fused.norm().inverseRms()),
+                what + ": inverse rms against add, then rmsNorm");
+    }
+
+    private int[] rawBits(Tensor onDevice) {
+        float[] v = cuda.toHost(onDevice).toFloatArray();
+        int[] bits = new int[v.length];
+        for (int i = 0; i < v.length; i++) {
+            bits[i] = Float.floatToRawIntBits(v[i]);
+        }
+        return bits;
+    }
+
+    @Test
+    void addRmsNormNamesMismatchedInputs() {
+        Tensor stream = cuda.toDevice(random(23, DType.BF16, 4, 8));
+        Tensor gain = cuda.toDevice(random(24, DType.F32, 1, 8));
+        IllegalArgumentException e = assertThrows(IllegalArgumentException.class,
+                () -> ops.addRmsNorm(stream, cuda.toDevice(random(25, DType.BF16, 4, 9)), gain, 1e-5f));
+        assertTrue(e.getMessage().contains("different element counts"), e.getMessage());
+        e = assertThrows(IllegalArgumentException.class,
+                () -> ops.addRmsNorm(stream, stream, cuda.toDevice(random(26, DType.F32, 1, 9)), 1e-5f));
+        assertTrue(e.getMessage().contains("gain"), e.getMessage());
     }
 
     @ParameterizedTest

@@ -83,6 +83,8 @@ class KnownAmaxTest {
             Tensor gain = cuda.toDevice(gaussian(2, 1, DType.F32, 1, dim));
             NormResult n = ops.rmsNorm(x, gain, 1e-5f);
             assertReportedAndUsed(n.y(), "rmsNorm y, dim " + dim);
+            Tensor branch = cuda.toDevice(gaussian(9, 1, dtype, 1100, dim));
+            assertReportedAndUsed(ops.addRmsNorm(x, branch, gain, 1e-5f).norm().y(), "addRmsNorm y, dim " + dim);
             Tensor dY = cuda.toDevice(gaussian(3, 0.01, dtype, 1100, dim));
             Tensor gradGain = cuda.toDevice(Tensor.zeros(DType.F32, 1, dim));
             assertReportedAndUsed(ops.rmsNormBackward(dY, x, gain, n.inverseRms(), gradGain), "rmsNorm dX, dim " + dim);

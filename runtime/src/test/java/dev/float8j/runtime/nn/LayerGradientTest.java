@@ -57,6 +57,32 @@ class LayerGradientTest {
                 Arrays.toString(parted.gain().grad().toFloatArray()));
     }
 
+    @Test
+    void rmsNormForwardAddingIsTheNormOfTheSumAndKeepsNoSaveWhenRefused() {
+        Tensor stream = GradientCheck.random(3, 2f, 3, 6);
+        Tensor branch = GradientCheck.random(4, 1f, 3, 6);
+        Tensor dY = GradientCheck.random(5, 1f, 3, 6);
+        float[] sum = new float[stream.size()];
+        for (int i = 0; i < sum.length; i++) {
+            sum[i] = stream.getFlat(i) + branch.getFlat(i);
+        }
+        RMSNorm apart = new RMSNorm(6);
+        Tensor expectedY = apart.forward(Tensor.of(sum, 3, 6));
+        Tensor expectedDX = apart.backward(dY);
+
+        RMSNorm fused = new RMSNorm(6);
+        // refused before anything is saved: a branch of another shape
+        assertThrows(IllegalArgumentException.class,
+                () -> fused.forwardAdding(stream, GradientCheck.random(6, 1f, 2, 6)));
+        assertThrows(IllegalStateException.class, () -> fused.backward(dY));
+        RMSNorm.SumAndNorm out = fused.forwardAdding(stream, branch);
+        assertEquals(Arrays.toString(sum), Arrays.toString(out.sum().toFloatArray()));
+        assertEquals(Arrays.toString(expectedY.toFloatArray()), Arrays.toString(out.y().toFloatArray()));
+        assertEquals(Arrays.toString(expectedDX.toFloatArray()), Arrays.toString(fused.backward(dY).toFloatArray()));
+        assertEquals(Arrays.toString(apart.gain().grad().toFloatArray()),
+                Arrays.toString(fused.gain().grad().toFloatArray()));
+    }
+
     @ParameterizedTest
     @EnumSource(Activation.Kind.class)
     void activationGradientsMatchFiniteDifferences(Activation.Kind kind) {

@@ -8,7 +8,6 @@ import dev.float8j.runtime.nn.RMSNorm;
 import dev.float8j.runtime.nn.SharedInput;
 import dev.float8j.runtime.ops.AttentionShape;
 import java.util.List;
-import java.util.function.UnaryOperator;
 
 /** A pre-norm decoder block: h = x + attn(attn_norm(x)), y = h + mlp(mlp_norm(h)). */
 public final class DecoderBlock extends Module {
@@ -27,25 +26,43 @@ public final class DecoderBlock extends Module {
 
     /** x stays the caller's; every intermediate is released once used (the modules keep what backward needs). */
     public Tensor forward(Tensor x, AttentionShape shape) {
-        Tensor h = residual(x, normed(attnNorm, x), branch -> attn.forward(branch, shape));
-        Tensor y = residual(h, normed(mlpNorm, h), mlp::forward);
-        Ops.release(h);
+        ResidualSum out = forward(new ResidualSum(x, null), shape);
+        Tensor y = Ops.where(out.stream()).add(out.stream(), out.branch());
+        Ops.release(out.stream(), out.branch());
         return y;
     }
 
-    /** norm(x); nothing changes the residual stream in place, so the norm keeps a view of it, not a copy. */
-    static Tensor normed(RMSNorm norm, Tensor x) {
-        try (SharedInput in = SharedInput.of(x)) {
-            return norm.forward(in);
+    /**
+     * The block on a residual stream whose last sum may still be pending: the attention norm makes it as it
+     * normalizes, and the block's own last sum, h + mlp(mlp_norm(h)), comes back pending, for the norm after the
+     * block to make. in's stream stays the caller's and its branch is released; both parts of the result become the
+     * caller's.
+     */
+    public ResidualSum forward(ResidualSum in, AttentionShape shape) {
+        RMSNorm.SumAndNorm x = normed(attnNorm, in);
+        Tensor attnOut = Ops.consume(x.y(), branch -> attn.forward(branch, shape));
+        RMSNorm.SumAndNorm h = mlpNorm.forwardAdding(x.sum(), attnOut);
+        Ops.release(attnOut);
+        if (x.sum() != in.stream()) {
+            Ops.release(x.sum());  // made here; the norm keeps its view for backward
         }
+        Tensor mlpOut = Ops.consume(h.y(), mlp::forward);
+        return new ResidualSum(h.sum(), mlpOut);
     }
 
-    /** stream + branch(input), a residual connection; input and branch's result are released, stream stays. */
-    private static Tensor residual(Tensor stream, Tensor input, UnaryOperator<Tensor> branch) {
-        Tensor out = Ops.consume(input, branch);
-        Tensor sum = Ops.where(stream).add(stream, out);
-        Ops.release(out);
-        return sum;
+    /**
+     * The sum in stands for and its norm: made in one pass where a branch is pending (the branch is then released),
+     * else in's stream itself, which the norm keeps a view of, not a copy (nothing changes the residual stream).
+     */
+    static RMSNorm.SumAndNorm normed(RMSNorm norm, ResidualSum in) {
+        if (in.branch() == null) {
+            try (SharedInput shared = SharedInput.of(in.stream())) {
+                return new RMSNorm.SumAndNorm(in.stream(), norm.forward(shared));
+            }
+        }
+        RMSNorm.SumAndNorm out = norm.forwardAdding(in.stream(), in.branch());
+        Ops.release(in.branch());
+        return out;
     }
 
     /**

@@ -82,14 +82,25 @@ public final class LlamaModel extends Module {
         }
         AttentionShape shape = new AttentionShape(inputs.batch(), inputs.seq(), config.heads(), config.kvHeads(),
                 config.headDim());
-        Tensor x = show(outputsOrNull, embed, embed.forward(inputs, activations));
+        // each block's last residual sum is made by the norm after it, as that norm reads it (ResidualSum)
+        ResidualSum stream = new ResidualSum(show(outputsOrNull, embed, embed.forward(inputs, activations)), null);
         for (DecoderBlock block : blocks.items()) {
-            Tensor y = show(outputsOrNull, block, block.forward(x, shape));
-            Ops.release(x);
-            x = y;
+            ResidualSum next = block.forward(stream, shape);
+            Ops.release(stream.stream());
+            stream = next;
+            if (outputsOrNull != null) {
+                // the block's output made here instead, so that the caller sees it
+                Tensor y = Ops.where(stream.stream()).add(stream.stream(), stream.branch());
+                Ops.release(stream.stream(), stream.branch());
+                stream = new ResidualSum(show(outputsOrNull, block, y), null);
+            }
         }
-        Tensor normed = show(outputsOrNull, norm, DecoderBlock.normed(norm, x));
-        Ops.release(x);
+        RMSNorm.SumAndNorm last = DecoderBlock.normed(norm, stream);
+        Ops.release(stream.stream());
+        if (last.sum() != stream.stream()) {
+            Ops.release(last.sum());
+        }
+        Tensor normed = show(outputsOrNull, norm, last.y());
         Tensor logits = show(outputsOrNull, head, head.forward(normed));
         Ops.release(normed);
         return logits;

@@ -119,6 +119,22 @@ class LlamaModelTest {
     }
 
     @Test
+    void watchingEachModuleOutputGivesTheSameLogitsAsTheFusedForward() {
+        Init.seed(5);
+        LlamaModel model = new LlamaModel(TINY, DType.BF16, LinearFactory.highPrecision());
+        TokenIds inputs = model.tokens(tokens(3, 8, 11), 2, 4);
+        Tensor fused;
+        Tensor watched;
+        List<String> seen = new ArrayList<>();
+        try (var noGrad = dev.float8j.runtime.nn.GradMode.disabled()) {
+            fused = model.forward(inputs);
+            watched = model.forward(inputs, (name, y) -> seen.add(name));
+        }
+        assertEquals(List.of("embed", "blocks.0", "blocks.1", "norm", "head"), seen);
+        assertEquals(java.util.Arrays.toString(fused.toFloatArray()), java.util.Arrays.toString(watched.toFloatArray()));
+    }
+
+    @Test
     void sequencesLongerThanTheConfigAreRejected() {
         LlamaModel model = new LlamaModel(TINY, DType.F32, LinearFactory.highPrecision());
         var e = assertThrows(IllegalArgumentException.class, () -> model.forward(model.tokens(new int[5], 1, 5)));
