@@ -272,13 +272,7 @@ final class CudaModelOps implements ModelOps {
         requireActivation(op, x);
         int rows = x.rows();
         int dim = x.cols();
-        requireMatrix(op, "gain", gain, 1, dim);
-        if (gain.dtype() != DType.F32) {
-            throw new IllegalArgumentException(op + ": the gain must be F32, got " + gain);
-        }
-        if (!(eps > 0)) {
-            throw new IllegalArgumentException(op + ": eps must be positive, got " + eps);
-        }
+        requireNormGain(op, gain, dim, eps);
         DeviceTensor dx = in(x);
         DeviceTensor dg = in(gain);
         Tensor y = result(x.dtype(), x.shape());
@@ -293,6 +287,17 @@ final class CudaModelOps implements ModelOps {
         return new NormResult(y, inverseRms);
     }
 
+    /** A forward norm's gain (F32, 1 x dim) and eps (positive). */
+    private static void requireNormGain(String op, Tensor gain, int dim, float eps) {
+        requireMatrix(op, "gain", gain, 1, dim);
+        if (gain.dtype() != DType.F32) {
+            throw new IllegalArgumentException(op + ": the gain must be F32, got " + gain);
+        }
+        if (!(eps > 0)) {
+            throw new IllegalArgumentException(op + ": eps must be positive, got " + eps);
+        }
+    }
+
     /** One pass: the sum written once and normalized as it is made (see ModelOps). */
     @Override
     public AddNormResult addRmsNorm(Tensor stream, Tensor branch, Tensor gain, float eps) {
@@ -304,13 +309,7 @@ final class CudaModelOps implements ModelOps {
         }
         int rows = stream.rows();
         int dim = stream.cols();
-        requireMatrix(op, "gain", gain, 1, dim);
-        if (gain.dtype() != DType.F32) {
-            throw new IllegalArgumentException(op + ": the gain must be F32, got " + gain);
-        }
-        if (!(eps > 0)) {
-            throw new IllegalArgumentException(op + ": eps must be positive, got " + eps);
-        }
+        requireNormGain(op, gain, dim, eps);
         DeviceTensor da = in(stream);
         DeviceTensor db = in(branch);
         DeviceTensor dg = in(gain);

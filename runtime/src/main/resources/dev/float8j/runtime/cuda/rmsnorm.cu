@@ -39,96 +39,36 @@ __device__ __forceinline__ u32 dynamic_shared_bytes() {
 // launches as many as fit at once, each looping over rows.
 #define FORWARD_BLOCKS_PER_SM 8
 
-// Block b normalizes rows b, b + gridDim.x, ...; *amax (null: none) gets y's absolute maximum.
-// Dynamic shared memory: two staged rows of x (staged_row_bytes each); without room for them, or where dim is no
-// multiple of 4 or a pointer is not 16-byte aligned, the element-by-element path.
+// Block b normalizes rows b, b + gridDim.x, ...; *amax (null: none) gets y's absolute maximum. With ADD, the rows
+// normalized are those of sum = a + b rounded to a's dtype (add's bits), which the kernel also writes: a pre-norm
+// block's residual connection met by the next norm, in one pass where an add wrote the sum and the norm read it back.
+// One template, so that rms_norm and add_rms_norm run the same additions in the same order and give the same bits as
+// add followed by rms_norm.
+// Dynamic shared memory: two staged rows of a (and with ADD of b after each; staged_row_bytes each); without room for
+// them, or where dim is no multiple of 4 or a pointer is not 16-byte aligned, the element-by-element path.
 // The first form had a block per row, each loading its row only when it started and storing it behind two barriers.
 // Here each block copies its next row into shared memory (cp.async) while it works on the current one, as the
 // backward does; the additions are those of the first form, in the same order. On one H100 (B4 S4096 dim 4096
 // BF16, alternated in one call) the first form took 0.107 ms and this one 0.104 (2,574 GB/s; a copy moves about
 // 2,960), and in the Llama step both 0.111 ms a call; an earlier H100 had timed the first form at 0.152 ms alone.
-extern "C" __global__ void __launch_bounds__(256, FORWARD_BLOCKS_PER_SM)
-rms_norm(const void* x, int xType, const float* gain, void* y, float* inverseRms, int rows, int dim, float eps,
-         u32* amax) {
+template <bool ADD>
+__device__ __forceinline__ void norm_forward(const void* a, int aType, const void* b, int bType, const float* gain,
+                                             void* sum, void* y, float* inverseRms, int rows, int dim, float eps,
+                                             u32* amax) {
     extern __shared__ __align__(16) u8 stagedRows[];
     __shared__ float scratch[2][32];
     __shared__ u32 amaxScratch[32];
     u32 m = 0;
-    const int rowBytes = staged_row_bytes(dim, xType), vectors = dim / 4;
-    if (dim % 4 == 0 && aligned16(x, y, gain) && 2 * rowBytes <= (int) dynamic_shared_bytes()) {
-        // Each thread copies and reads only its own vectors (q = threadIdx.x + k * blockDim.x), so waiting for its
-        // own copies is enough, and the staged row it refills is one only it read, in the previous iteration.
-        auto stage = [&](int r, int parity) {
-            for (int q = threadIdx.x; q < vectors; q += blockDim.x) {
-                stage_vector(stagedRows + parity * rowBytes, x, (long) r * vectors, q, xType);
-            }
-        };
-        if (blockIdx.x < rows) stage(blockIdx.x, 0);
-        for (int r = blockIdx.x, parity = 0; r < rows; r += gridDim.x, parity ^= 1) {
-            asm volatile("cp.async.wait_all;" ::: "memory");
-            if (r + gridDim.x < rows) stage(r + gridDim.x, parity ^ 1);
-            const u8* row = stagedRows + parity * rowBytes;
-            float sum = 0.0f;
-            for (int q = threadIdx.x; q < vectors; q += blockDim.x) {
-                float v[4];
-                load4(row, q, xType, v);
-                sum += v[0] * v[0] + v[1] * v[1] + v[2] * v[2] + v[3] * v[3];
-            }
-            const float inv = rsqrtf(block_sum_one_barrier(sum, scratch[parity]) / dim + eps);
-            if (threadIdx.x == 0) inverseRms[r] = inv;
-            for (int q = threadIdx.x; q < vectors; q += blockDim.x) {
-                float v[4], g[4], out[4];
-                load4(row, q, xType, v);
-                load4(gain, q, DT_F32, g);
-                for (int e = 0; e < 4; e++) {
-                    out[e] = v[e] * inv * g[e];
-                    m = max(m, abs_bits(out[e]));
-                }
-                store4(y, (long) r * vectors + q, xType, out);
-            }
-        }
-        block_amax(m, xType, amax, amaxScratch);
-        return;
-    }
-    for (int r = blockIdx.x; r < rows; r += gridDim.x) {
-        const long base = (long) r * dim;
-        float sum = 0.0f;
-        for (int c = threadIdx.x; c < dim; c += blockDim.x) {
-            float v = load_elem(x, base + c, xType);
-            sum += v * v;
-        }
-        const float inv = rsqrtf(block_sum(sum, scratch[0]) / dim + eps);
-        if (threadIdx.x == 0) inverseRms[r] = inv;
-        for (int c = threadIdx.x; c < dim; c += blockDim.x) {
-            float out = load_elem(x, base + c, xType) * inv * gain[c];
-            m = max(m, abs_bits(out));
-            store_elem(y, base + c, xType, out);
-        }
-    }
-    block_amax(m, xType, amax, amaxScratch);
-}
-
-// sum = a + b rounded to a's dtype (add's bits) and y = rms_norm(sum) (rms_norm's bits: the same additions of the
-// sum as stored, in the same order), b of dtype bType: a pre-norm block's residual connection, met by the next norm.
-// One pass writes the sum and y, where an add and then rms_norm read the sum back. *amax (null: none) gets y's
-// absolute maximum. Persistent blocks as rms_norm's; dynamic shared memory: two staged rows of a and two of b
-// (staged_row_bytes each, a's then b's per row); without room for them, or where dim is no multiple of 4 or a pointer
-// is not 16-byte aligned, the element-by-element path.
-extern "C" __global__ void __launch_bounds__(256, FORWARD_BLOCKS_PER_SM)
-add_rms_norm(const void* a, int aType, const void* b, int bType, const float* gain, void* sum, void* y,
-             float* inverseRms, int rows, int dim, float eps, u32* amax) {
-    extern __shared__ __align__(16) u8 stagedRows[];
-    __shared__ float scratch[2][32];
-    __shared__ u32 amaxScratch[32];
-    u32 m = 0;
-    const int aBytes = staged_row_bytes(dim, aType), rowBytes = aBytes + staged_row_bytes(dim, bType);
-    const int vectors = dim / 4;
+    const int aBytes = staged_row_bytes(dim, aType);
+    const int rowBytes = aBytes + (ADD ? staged_row_bytes(dim, bType) : 0), vectors = dim / 4;
     if (dim % 4 == 0 && aligned16(a, b, sum, y, gain) && 2 * rowBytes <= (int) dynamic_shared_bytes()) {
-        // as in rms_norm, each thread copies, reads and writes only its own vectors of the staged rows
+        // Each thread copies, reads and writes only its own vectors (q = threadIdx.x + k * blockDim.x), so waiting
+        // for its own copies is enough, and the staged rows it refills are ones only it used, in the previous
+        // iteration.
         auto stage = [&](int r, int parity) {
             for (int q = threadIdx.x; q < vectors; q += blockDim.x) {
                 stage_vector(stagedRows + parity * rowBytes, a, (long) r * vectors, q, aType);
-                stage_vector(stagedRows + parity * rowBytes + aBytes, b, (long) r * vectors, q, bType);
+                if (ADD) stage_vector(stagedRows + parity * rowBytes + aBytes, b, (long) r * vectors, q, bType);
             }
         };
         if (blockIdx.x < rows) stage(blockIdx.x, 0);
@@ -138,13 +78,16 @@ add_rms_norm(const void* a, int aType, const void* b, int bType, const float* ga
             u8* row = stagedRows + parity * rowBytes;
             float squares = 0.0f;
             for (int q = threadIdx.x; q < vectors; q += blockDim.x) {
-                float v[4], w[4];
+                float v[4];
                 load4(row, q, aType, v);
-                load4(row + aBytes, q, bType, w);
-                for (int e = 0; e < 4; e++) v[e] = as_stored(v[e] + w[e], aType);
+                if (ADD) {
+                    float w[4];
+                    load4(row + aBytes, q, bType, w);
+                    for (int e = 0; e < 4; e++) v[e] = as_stored(v[e] + w[e], aType);
+                    store4(sum, (long) r * vectors + q, aType, v);
+                    store4(row, q, aType, v);  // the sum replaces a's staged values for the second pass
+                }
                 squares += v[0] * v[0] + v[1] * v[1] + v[2] * v[2] + v[3] * v[3];
-                store4(sum, (long) r * vectors + q, aType, v);
-                store4(row, q, aType, v);  // the sum replaces a's staged values for the second pass
             }
             const float inv = rsqrtf(block_sum_one_barrier(squares, scratch[parity]) / dim + eps);
             if (threadIdx.x == 0) inverseRms[r] = inv;
@@ -162,24 +105,41 @@ add_rms_norm(const void* a, int aType, const void* b, int bType, const float* ga
         block_amax(m, aType, amax, amaxScratch);
         return;
     }
+    // the rows normalized: a's, or with ADD the sum's, written here and read back by the thread that wrote it
+    const void* x = ADD ? sum : a;
     for (int r = blockIdx.x; r < rows; r += gridDim.x) {
         const long base = (long) r * dim;
         float squares = 0.0f;
         for (int c = threadIdx.x; c < dim; c += blockDim.x) {
-            float v = as_stored(load_elem(a, base + c, aType) + load_elem(b, base + c, bType), aType);
+            float v = load_elem(a, base + c, aType);
+            if (ADD) {
+                v = as_stored(v + load_elem(b, base + c, bType), aType);
+                store_elem(sum, base + c, aType, v);
+            }
             squares += v * v;
-            store_elem(sum, base + c, aType, v);
         }
         const float inv = rsqrtf(block_sum(squares, scratch[0]) / dim + eps);
         if (threadIdx.x == 0) inverseRms[r] = inv;
         for (int c = threadIdx.x; c < dim; c += blockDim.x) {
-            // this thread's own store above
-            float out = load_elem(sum, base + c, aType) * inv * gain[c];
+            float out = load_elem(x, base + c, aType) * inv * gain[c];
             m = max(m, abs_bits(out));
             store_elem(y, base + c, aType, out);
         }
     }
     block_amax(m, aType, amax, amaxScratch);
+}
+
+extern "C" __global__ void __launch_bounds__(256, FORWARD_BLOCKS_PER_SM)
+rms_norm(const void* x, int xType, const float* gain, void* y, float* inverseRms, int rows, int dim, float eps,
+         u32* amax) {
+    norm_forward<false>(x, xType, nullptr, 0, gain, nullptr, y, inverseRms, rows, dim, eps, amax);
+}
+
+// sum = a + b in a's dtype and y = rms_norm(sum), b of dtype bType (see norm_forward).
+extern "C" __global__ void __launch_bounds__(256, FORWARD_BLOCKS_PER_SM)
+add_rms_norm(const void* a, int aType, const void* b, int bType, const float* gain, void* sum, void* y,
+             float* inverseRms, int rows, int dim, float eps, u32* amax) {
+    norm_forward<true>(a, aType, b, bType, gain, sum, y, inverseRms, rows, dim, eps, amax);
 }
 
 // The backward keeps fewer vectors per thread (rows of up to 4 * BACKWARD_ROW_VECTORS * blockDim.x elements) so that

@@ -30,19 +30,24 @@ class LayerGradientTest {
         GradientCheck.check(() -> "RMSNorm", norm, GradientCheck.random(3, 2f, 3, 6), 1e-2, 2e-2);
     }
 
+    /** a + b element by element, in F32. */
+    private static float[] elementSum(Tensor a, Tensor b) {
+        float[] sum = new float[a.size()];
+        for (int i = 0; i < sum.length; i++) {
+            sum[i] = a.getFlat(i) + b.getFlat(i);
+        }
+        return sum;
+    }
+
     @Test
     void rmsNormTakesItsGradientAsPartsAndKeepsItsSaveWhenRefused() {
         Tensor x = GradientCheck.random(3, 2f, 3, 6);
         Tensor a = GradientCheck.random(4, 1f, 3, 6);
         Tensor b = GradientCheck.random(5, 1f, 3, 6);
         Tensor residual = GradientCheck.random(6, 1f, 3, 6);
-        float[] sum = new float[a.size()];
-        for (int i = 0; i < sum.length; i++) {
-            sum[i] = a.getFlat(i) + b.getFlat(i);
-        }
         RMSNorm whole = new RMSNorm(6);
         whole.forward(x);
-        Tensor expected = whole.backward(Tensor.of(sum, 3, 6), residual);
+        Tensor expected = whole.backward(Tensor.of(elementSum(a, b), 3, 6), residual);
 
         RMSNorm parted = new RMSNorm(6);
         parted.forward(x);
@@ -62,10 +67,7 @@ class LayerGradientTest {
         Tensor stream = GradientCheck.random(3, 2f, 3, 6);
         Tensor branch = GradientCheck.random(4, 1f, 3, 6);
         Tensor dY = GradientCheck.random(5, 1f, 3, 6);
-        float[] sum = new float[stream.size()];
-        for (int i = 0; i < sum.length; i++) {
-            sum[i] = stream.getFlat(i) + branch.getFlat(i);
-        }
+        float[] sum = elementSum(stream, branch);
         RMSNorm apart = new RMSNorm(6);
         Tensor expectedY = apart.forward(Tensor.of(sum, 3, 6));
         Tensor expectedDX = apart.backward(dY);
