@@ -24,19 +24,12 @@ public final class DecoderBlock extends Module {
         this.mlp = child("mlp", new FeedForward(name + ".mlp", config.dim(), config.ffn(), linears));
     }
 
-    /** x stays the caller's; every intermediate is released once used (the modules keep what backward needs). */
-    public Tensor forward(Tensor x, AttentionShape shape) {
-        ResidualSum out = forward(new ResidualSum(x, null), shape);
-        Tensor y = Ops.where(out.stream()).add(out.stream(), out.branch());
-        Ops.release(out.stream(), out.branch());
-        return y;
-    }
-
     /**
      * The block on a residual stream whose last sum may still be pending: the attention norm makes it as it
-     * normalizes, and the block's own last sum, h + mlp(mlp_norm(h)), comes back pending, for the norm after the
-     * block to make. in's stream stays the caller's and its branch is released; both parts of the result become the
-     * caller's.
+     * normalizes, and the block's own last sum, y = h + mlp(mlp_norm(h)), comes back pending, for the norm after the
+     * block to make (or an add, where y itself is wanted). in's stream stays the caller's and its branch is released;
+     * both parts of the result become the caller's. Every intermediate is released once used (the modules keep what
+     * backward needs).
      */
     public ResidualSum forward(ResidualSum in, AttentionShape shape) {
         RMSNorm.SumAndNorm x = normed(attnNorm, in);
