@@ -298,7 +298,12 @@ final class CudaModelOps implements ModelOps {
         }
     }
 
-    /** One pass: the sum written once and normalized as it is made (see ModelOps). */
+    /**
+     * One pass where add_rms_norm stages its rows (rows of a multiple of 4 elements whose two staged rows of each
+     * input fit, 16-byte aligned inputs): the sum written once and normalized as it is made, with the bits of add and
+     * then rmsNorm (see ModelOps). Elsewhere those two kernels, as the default does: the kernel's element-by-element
+     * path would sum the squares in another order than rms_norm's staged path.
+     */
     @Override
     public AddNormResult addRmsNorm(Tensor stream, Tensor branch, Tensor gain, float eps) {
         String op = "addRmsNorm";
@@ -310,15 +315,17 @@ final class CudaModelOps implements ModelOps {
         int rows = stream.rows();
         int dim = stream.cols();
         requireNormGain(op, gain, dim, eps);
+        int shared = normForwardShared(dim, 2 * (stagedRowBytes(dim, stream.dtype())
+                + stagedRowBytes(dim, branch.dtype())));
+        if (shared == 0 || !aligned16(stream) || !aligned16(branch) || !aligned16(gain)) {
+            return ModelOps.super.addRmsNorm(stream, branch, gain, eps);
+        }
         DeviceTensor da = in(stream);
         DeviceTensor db = in(branch);
         DeviceTensor dg = in(gain);
         Tensor sum = result(stream.dtype(), stream.shape());
         Tensor y = result(stream.dtype(), stream.shape());
         Tensor inverseRms = result(DType.F32, rows, 1);
-        // two staged rows of each input a block where they fit (rmsnorm.cu)
-        int shared = normForwardShared(dim, 2 * (stagedRowBytes(dim, stream.dtype())
-                + stagedRowBytes(dim, branch.dtype())));
         launch(rmsNorm, "add_rms_norm", normForwardBlocks(rows, shared), THREADS, shared, da.pointer(),
                 dt(stream.dtype()), db.pointer(), dt(branch.dtype()), dg.pointer(),
                 DeviceMemory.deviceView(sum).pointer(), DeviceMemory.deviceView(y).pointer(),
@@ -327,6 +334,11 @@ final class CudaModelOps implements ModelOps {
         Reference.reachabilityFence(branch);
         Reference.reachabilityFence(gain);
         return new AddNormResult(sum, new NormResult(y, inverseRms));
+    }
+
+    /** Whether t's device memory starts on 16 bytes (a host tensor's upload does). */
+    private static boolean aligned16(Tensor t) {
+        return !t.isOnDevice() || DeviceMemory.deviceView(t).pointer() % 16 == 0;
     }
 
     /** The forward norms' dynamic shared memory: the staged rows' bytes where they fit, else none (element by element). */

@@ -39,13 +39,22 @@ __device__ __forceinline__ u32 dynamic_shared_bytes() {
 // launches as many as fit at once, each looping over rows.
 #define FORWARD_BLOCKS_PER_SM 8
 
+// squares + v[0]^2 + v[1]^2 + v[2]^2 + v[3]^2 as a chain of fused multiply-adds, written out: left to the compiler,
+// the sum's contraction into FMAs may differ between the kernels of one template, and rms_norm and add_rms_norm then
+// differed in the last bit of y (measured on an H100).
+__device__ __forceinline__ float squares_into(const float* v, float squares) {
+    return fmaf(v[3], v[3], fmaf(v[2], v[2], fmaf(v[1], v[1], fmaf(v[0], v[0], squares))));
+}
+
 // Block b normalizes rows b, b + gridDim.x, ...; *amax (null: none) gets y's absolute maximum. With ADD, the rows
 // normalized are those of sum = a + b rounded to a's dtype (add's bits), which the kernel also writes: a pre-norm
 // block's residual connection met by the next norm, in one pass where an add wrote the sum and the norm read it back.
 // One template, so that rms_norm and add_rms_norm run the same additions in the same order and give the same bits as
-// add followed by rms_norm.
+// add followed by rms_norm, where both stage their rows.
 // Dynamic shared memory: two staged rows of a (and with ADD of b after each; staged_row_bytes each); without room for
-// them, or where dim is no multiple of 4 or a pointer is not 16-byte aligned, the element-by-element path.
+// them, or where dim is no multiple of 4 or a pointer is not 16-byte aligned, the element-by-element path, whose
+// threads sum other elements than the staged path's: the host launches add_rms_norm only where it stages its rows
+// (and adds, then normalizes, elsewhere), and the element path traps there.
 // The first form had a block per row, each loading its row only when it started and storing it behind two barriers.
 // Here each block copies its next row into shared memory (cp.async) while it works on the current one, as the
 // backward does; the additions are those of the first form, in the same order. On one H100 (B4 S4096 dim 4096
@@ -87,7 +96,7 @@ __device__ __forceinline__ void norm_forward(const void* a, int aType, const voi
                     store4(sum, (long) r * vectors + q, aType, v);
                     store4(row, q, aType, v);  // the sum replaces a's staged values for the second pass
                 }
-                squares += v[0] * v[0] + v[1] * v[1] + v[2] * v[2] + v[3] * v[3];
+                squares = squares_into(v, squares);
             }
             const float inv = rsqrtf(block_sum_one_barrier(squares, scratch[parity]) / dim + eps);
             if (threadIdx.x == 0) inverseRms[r] = inv;
@@ -105,23 +114,18 @@ __device__ __forceinline__ void norm_forward(const void* a, int aType, const voi
         block_amax(m, aType, amax, amaxScratch);
         return;
     }
-    // the rows normalized: a's, or with ADD the sum's, written here and read back by the thread that wrote it
-    const void* x = ADD ? sum : a;
+    if (ADD) __trap();  // see above: the host launches add_rms_norm only where it stages its rows
     for (int r = blockIdx.x; r < rows; r += gridDim.x) {
         const long base = (long) r * dim;
         float squares = 0.0f;
         for (int c = threadIdx.x; c < dim; c += blockDim.x) {
             float v = load_elem(a, base + c, aType);
-            if (ADD) {
-                v = as_stored(v + load_elem(b, base + c, bType), aType);
-                store_elem(sum, base + c, aType, v);
-            }
-            squares += v * v;
+            squares = fmaf(v, v, squares);
         }
         const float inv = rsqrtf(block_sum(squares, scratch[0]) / dim + eps);
         if (threadIdx.x == 0) inverseRms[r] = inv;
         for (int c = threadIdx.x; c < dim; c += blockDim.x) {
-            float out = load_elem(x, base + c, aType) * inv * gain[c];
+            float out = load_elem(a, base + c, aType) * inv * gain[c];
             m = max(m, abs_bits(out));
             store_elem(y, base + c, aType, out);
         }

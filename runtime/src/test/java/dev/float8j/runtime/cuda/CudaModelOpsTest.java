@@ -221,8 +221,9 @@ class CudaModelOpsTest {
     @ParameterizedTest
     @EnumSource(DType.class)
     void addRmsNormMatchesReferenceAndAnAddThenTheNormBitForBit(DType dtype) {
-        // the norm test's lengths and row counts: staged rows for multiples of 4, element by element for 98, blocks
-        // looping over rows; the branch in either dtype
+        // the norm test's lengths and row counts, the branch in either dtype: one pass where add_rms_norm stages its
+        // rows (100, 3076, 6000, and 8196 of BF16 + BF16), add then rmsNorm where it would not (98, no multiple of 4;
+        // 8196 with an F32 input, whose staged rows do not fit); blocks looping over rows
         for (int dim : new int[] {100, 3076, 6000, 98, 8196}) {
             for (DType branchType : DType.values()) {
                 addRmsNormMatches(dtype, branchType, dim, dim > 1000 ? 1100 + 37 : 301 + 8 * 132);
@@ -245,7 +246,8 @@ class CudaModelOpsTest {
         NormResult expected = REF.rmsNorm(cuda.toHost(fused.sum()), gain, 1e-5f);
         assertClose(expected.y(), fused.norm().y(), tolerance(dtype), 1e-6, what + ": y");
         assertClose(expected.inverseRms(), fused.norm().inverseRms(), 2e-6, 0, what + ": inverse rms");
-        // the one pass has the bits of the two kernels it replaces
+        // the bits of the two kernels the one pass replaces (on an H100 they differed in the last bit of y until the
+        // sum of squares was written out as FMAs: rmsnorm.cu's squares_into)
         Tensor added = ops.add(s, b);
         NormResult separate = ops.rmsNorm(added, g, 1e-5f);
         assertArrayEquals(rawBits(added), rawBits(fused.sum()), what + ": sum against add");
