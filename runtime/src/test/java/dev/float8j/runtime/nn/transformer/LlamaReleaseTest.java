@@ -18,6 +18,7 @@ import dev.float8j.runtime.nn.Init;
 import dev.float8j.runtime.nn.Linear;
 import dev.float8j.runtime.nn.LinearFactory;
 import dev.float8j.plan.QuantSpec;
+import dev.float8j.runtime.ops.AddNormResult;
 import dev.float8j.runtime.ops.AttentionGrads;
 import dev.float8j.runtime.ops.AttentionResult;
 import dev.float8j.runtime.ops.LossResult;
@@ -71,6 +72,7 @@ class LlamaReleaseTest {
                 case Float8Tensor q -> made.add(q);
                 case Tensor[] ts -> made.addAll(List.of(ts));
                 case NormResult n -> made.addAll(List.of(n.y(), n.inverseRms()));
+                case AddNormResult r -> made.addAll(List.of(r.sum(), r.norm().y(), r.norm().inverseRms()));
                 case AttentionResult a -> made.addAll(List.of(a.out(), a.logSumExp()));
                 case AttentionGrads g -> made.addAll(List.of(g.dQ(), g.dK(), g.dV()));
                 case LossResult l -> made.addAll(List.of(l.loss(), l.dLogits()));
@@ -175,5 +177,22 @@ class LlamaReleaseTest {
     @Test
     void aForwardWithoutGradReleasesEverythingButTheLogits() {
         step(fp8ExceptHead(Float8Plan.tensorwise()), DType.BF16, false);
+    }
+
+    @Test
+    void aForwardWatchingEachModuleReleasesEverythingButTheLogits() {
+        // that forward makes each block's output with an add of its own (LlamaModel.forward)
+        Recording backend = new Recording(new ReferenceBackend());
+        Backends.use(backend);
+        Init.seed(11);
+        LlamaModel model = new LlamaModel(TWO_BLOCKS, DType.BF16, fp8ExceptHead(Float8Plan.tensorwise()));
+        TokenIds inputs = model.tokens(LlamaModelTest.tokens(1, 8, 11), 2, 4);
+        backend.made.clear();
+        List<String> seen = new ArrayList<>();
+        try (GradMode.Scope noGrad = GradMode.disabled()) {
+            Tensor logits = model.forward(inputs, (name, y) -> seen.add(name));
+            assertEquals(List.of(), backend.liveBesides(logits), "only the logits outlive a watched forward");
+        }
+        assertEquals(5, seen.size(), seen.toString());
     }
 }
