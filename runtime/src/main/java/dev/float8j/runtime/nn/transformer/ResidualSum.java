@@ -1,6 +1,7 @@
 package dev.float8j.runtime.nn.transformer;
 
 import dev.float8j.runtime.Tensor;
+import java.util.Objects;
 
 /**
  * The residual stream as a decoder block hands it on: stream + branch, a residual connection's sum not yet made
@@ -9,4 +10,7 @@ import dev.float8j.runtime.Tensor;
  * read it back.
  */
 public record ResidualSum(Tensor stream, Tensor branch) {
+    public ResidualSum {
+        Objects.requireNonNull(stream, "a residual sum needs its stream (the branch may be null)");
+    }
 }
