@@ -1,6 +1,8 @@
 package dev.float8j.runtime.cuda;
 
 import static dev.float8j.runtime.cuda.DeviceFloat8.ceilDiv;
+import static dev.float8j.runtime.ops.HostTensors.requireActivation;
+import static dev.float8j.runtime.ops.HostTensors.requireMatrix;
 import static java.lang.foreign.ValueLayout.JAVA_FLOAT;
 import static java.lang.foreign.ValueLayout.JAVA_INT;
 import static java.lang.foreign.ValueLayout.JAVA_LONG;
@@ -181,23 +183,10 @@ final class CudaModelOps implements ModelOps {
         releaseUploads();
     }
 
-    private static void requireActivation(String op, Tensor t) {
-        if (t.dtype() != DType.F32 && t.dtype() != DType.BF16) {
-            throw new IllegalArgumentException(op + ": activations are F32 or BF16, got " + t);
-        }
-    }
-
     private static void requireSameShape(String op, String whatA, Tensor a, String whatB, Tensor b) {
         if (!Arrays.equals(a.shape(), b.shape())) {
             throw new IllegalArgumentException(op + ": " + whatA + " " + Arrays.toString(a.shape()) + " and " + whatB
                     + " " + Arrays.toString(b.shape()) + " must have one shape");
-        }
-    }
-
-    private static void requireMatrix(String op, String what, Tensor t, int rows, int cols) {
-        if (t.rows() != rows || t.cols() != cols) {
-            throw new IllegalArgumentException(op + ": " + what + " must be a " + rows + " x " + cols + " matrix, got "
-                    + Arrays.toString(t.shape()));
         }
     }
 
@@ -307,11 +296,8 @@ final class CudaModelOps implements ModelOps {
     @Override
     public AddNormResult addRmsNorm(Tensor stream, Tensor branch, Tensor gain, float eps) {
         String op = "addRmsNorm";
-        requireActivation(op, stream);
+        HostOpChecks.add(op, stream, branch);
         requireActivation(op, branch);
-        if (stream.size() != branch.size()) {
-            throw new IllegalArgumentException(op + ": " + stream + " and " + branch + " hold different element counts");
-        }
         int rows = stream.rows();
         int dim = stream.cols();
         requireNormGain(op, gain, dim, eps);
@@ -636,11 +622,8 @@ final class CudaModelOps implements ModelOps {
     @Override
     public Tensor add(Tensor a, Tensor b) {
         String op = "add";
-        requireActivation(op, a);
+        HostOpChecks.add(op, a, b);
         requireActivation(op, b);
-        if (a.size() != b.size()) {
-            throw new IllegalArgumentException(op + ": " + a + " and " + b + " hold different element counts");
-        }
         DeviceTensor da = in(a);
         DeviceTensor db = in(b);
         Tensor sum = result(a.dtype(), a.shape());

@@ -488,13 +488,13 @@ __device__ __forceinline__ void store_ds(u32 tile, int keyRow, int t, const u32 
 // read the Q and dOut tiles of every unit, more than the L2 holds, where a band of 4 units reads 4 units' (32 MB).
 // Measured on one H100 through CudaAttention (B4 S4096 32/8 heads, 100 calls, two alternated rounds): band 4
 // 3.295-3.303 ms, band 8 3.382-3.392, band 1 3.591-3.604, longest first across the grid 3.953-3.977; cuDNN 3.168.
-// Dynamic shared memory: the K and V tiles (128 rows), BWS_STAGES stages of (Q tile, dOut tile) of 64 rows, two dS^T tiles (128 keys x 64 queries), two dQ tiles
-// (64 x 64 F32, one per consumer warpgroup), BWS_STAGES stages of (lse[64], delta[64]), then the mbarriers (K and V
-// full, then per stage full and empty), plus 1024 for the alignment. lse, delta (attention.cu's
-// attention_backward_delta), dk and dv as attention.cu's backward takes them; q, k, v, dOut and dqAccum as tensor
-// maps: q, dOut (heads = heads) and k, v (heads = kvHeads) encoded as attention_forward_sm90_ws_d128's; dqAccum as
-// q's, but data type F32 (7), strides {heads * 512, seq * heads * 512} and box {32, 64, 1} (a box row of 32 F32 values
-// is the 128 bytes the swizzle spans).
+// Dynamic shared memory: the K and V tiles (128 rows), BWS_STAGES stages of (Q tile, dOut tile) of 64 rows, two dS^T
+// tiles (128 keys x 64 queries), two dQ tiles (64 x 64 F32, one per consumer warpgroup), BWS_STAGES stages of (lse[64],
+// delta[64]), then the mbarriers (K and V full, then per stage full and empty), plus 1024 for the alignment. lse, delta
+// (attention.cu's attention_backward_delta), dk and dv as attention.cu's backward takes them; q, k, v, dOut and dqAccum
+// as tensor maps: q, dOut (heads = heads) and k, v (heads = kvHeads) encoded as attention_forward_sm90_ws_d128's;
+// dqAccum as q's, but data type F32 (7), strides {heads * 512, seq * heads * 512} and box {32, 64, 1} (a box row of 32
+// F32 values is the 128 bytes the swizzle spans).
 //
 // Measured on an H100 at B4 S4096 32/8 heads (the cp.async form 4.28-4.45 ms in the same runs): dQ by
 // red.global.add.v2 from registers, two stages 3.82-3.92 ms, three 3.88-3.90; dQ by

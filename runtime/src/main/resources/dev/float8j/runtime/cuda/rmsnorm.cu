@@ -56,10 +56,10 @@ __device__ __forceinline__ float squares_into(const float* v, float squares) {
 // threads sum other elements than the staged path's: the host launches add_rms_norm only where it stages its rows
 // (and adds, then normalizes, elsewhere), and the element path traps there.
 // The first form had a block per row, each loading its row only when it started and storing it behind two barriers.
-// Here each block copies its next row into shared memory (cp.async) while it works on the current one, as the
-// backward does; the additions are those of the first form, in the same order. On one H100 (B4 S4096 dim 4096
-// BF16, alternated in one call) the first form took 0.107 ms and this one 0.104 (2,574 GB/s; a copy moves about
-// 2,960), and in the Llama step both 0.111 ms a call; an earlier H100 had timed the first form at 0.152 ms alone.
+// Here each block copies its next row into shared memory (cp.async) while it works on the current one, as the backward
+// does; each thread sums the same elements' squares in the same order as the first form. On one H100 (B4 S4096 dim 4096
+// BF16, alternated in one call) the first form took 0.107 ms and this one 0.104 (2,574 GB/s; a copy moves about 2,960),
+// and in the Llama step both 0.111 ms a call; an earlier H100 had timed the first form at 0.152 ms alone.
 template <bool ADD>
 __device__ __forceinline__ void norm_forward(const void* a, int aType, const void* b, int bType, const float* gain,
                                              void* sum, void* y, float* inverseRms, int rows, int dim, float eps,
