@@ -11,6 +11,40 @@
 #define GRID_STRIDE_FROM(i, first, n) \
     for (long i = (first) + blockIdx.x * (long) blockDim.x + threadIdx.x; i < (n); i += (long) gridDim.x * blockDim.x)
 
+// Quads a thread of the grid-stride SwiGLU kernels takes at a time, all loaded before any is finished: a store may alias
+// a later load as far as the compiler knows, so one quad at a time left each thread one quad's loads in flight. Their
+// BF16 paths take STRIDE_QUADS, with STRIDE_BLOCKS blocks of 256 threads per multiprocessor: left to itself ptxas gave
+// the backward 64 registers (four blocks), which would have kept only a third more bytes in flight; at 40 registers
+// (six blocks) neither kernel spills, and each keeps twice the bytes in flight that it did a quad at a time.
+#define STRIDE_QUADS 2
+#define STRIDE_BLOCKS 6
+
+// Runs quads (as over_lines in lines.cuh: load(q, raw), then finish(q, raw, v) computing and storing K outputs' four
+// values) over quads 0..count-1 of arrays 16-byte aligned, grid-stride, UNROLL quads a thread at a time (q, q + stride,
+// ...) with every load issued before the first finish. total[k] gets the largest abs_bits of output k's values.
+template <int K, int UNROLL, class Quads>
+__device__ __forceinline__ void over_quads(long count, u32 (&total)[K], const Quads& quads) {
+    long stride = (long) gridDim.x * blockDim.x;
+    for (long q = blockIdx.x * (long) blockDim.x + threadIdx.x; q < count; q += UNROLL * stride) {
+        typename Quads::Raw raw[UNROLL];
+#pragma unroll
+        for (int j = 0; j < UNROLL; j++) {
+            if (q + j * stride < count) quads.load(q + j * stride, raw[j]);
+        }
+#pragma unroll
+        for (int j = 0; j < UNROLL; j++) {
+            if (q + j * stride < count) {
+                float v[K][4];
+                quads.finish(q + j * stride, raw[j], v);
+#pragma unroll
+                for (int k = 0; k < K; k++)
+#pragma unroll
+                    for (int e = 0; e < 4; e++) total[k] = max(total[k], abs_bits(v[k][e]));
+            }
+        }
+    }
+}
+
 // into[i] += g[i] for n elements; into is F32, g F32 or BF16 (gType). Gradient accumulation.
 extern "C" __global__ void add_into(float* into, const void* g, long n, int gType) {
     GRID_STRIDE(i, n) {
@@ -93,29 +127,26 @@ struct SwigluQuads {
 };
 
 // h = silu(gate) * up, silu(g) = g * sigmoid(g); h in gate's dtype, *amax (null: none) its absolute maximum. Four
-// elements per load where the pointers allow it.
-extern "C" __global__ void swiglu(const void* gate, int gType, const void* up, int uType, void* h, long n, u32* amax) {
+// elements per load where the pointers allow it, STRIDE_QUADS quads a thread at a time where all are BF16.
+extern "C" __global__ void __launch_bounds__(256, STRIDE_BLOCKS) swiglu(const void* gate, int gType, const void* up, int uType, void* h, long n, u32* amax) {
     __shared__ u32 amaxScratch[32];
-    u32 m = 0;
+    u32 top[1] = {0};
     long first = 0;
     if (aligned16(gate, up, h)) {
-        GRID_STRIDE(q, n / 4) {
-            float g[4], u[4];
-            load4(gate, q, gType, g);
-            load4(up, q, uType, u);
-            swiglu4(g, u);
-            store4(h, q, gType, g);
-            for (int j = 0; j < 4; j++) m = max(m, abs_bits(g[j]));
+        if (gType == DT_BF16 && uType == DT_BF16) {
+            over_quads<1, STRIDE_QUADS>(n / 4, top, SwigluQuads{gate, DT_BF16, up, DT_BF16, h});
+        } else {
+            over_quads<1, 1>(n / 4, top, SwigluQuads{gate, gType, up, uType, h});
         }
         first = n / 4 * 4;
     }
     GRID_STRIDE_FROM(i, first, n) {
         float g = load_elem(gate, i, gType);
         float out = g * sigmoid(g) * load_elem(up, i, uType);
-        m = max(m, abs_bits(out));
+        top[0] = max(top[0], abs_bits(out));
         store_elem(h, i, gType, out);
     }
-    block_amax(m, gType, amax, amaxScratch);
+    block_amax(top[0], gType, amax, amaxScratch);
 }
 
 // swiglu over rows x cols (cols % 4 == 0, pointers 16-byte aligned) that also reports h's row and column maxima into
@@ -159,38 +190,31 @@ struct SwigluBackwardQuads {
     }
 };
 
-// *amaxGate and *amaxUp (null: none) get dGate's and dUp's absolute maxima.
-extern "C" __global__ void swiglu_backward(const void* dH, int dhType, const void* gate, int gType, const void* up,
+// *amaxGate and *amaxUp (null: none) get dGate's and dUp's absolute maxima. Quads as swiglu takes them.
+extern "C" __global__ void __launch_bounds__(256, STRIDE_BLOCKS) swiglu_backward(const void* dH, int dhType, const void* gate, int gType, const void* up,
                                            int uType, void* dGate, void* dUp, long n, u32* amaxGate, u32* amaxUp) {
     __shared__ u32 amaxScratch[32];
-    u32 mGate = 0, mUp = 0;
+    u32 top[2] = {0, 0};
     long first = 0;
     if (aligned16(dH, gate, up, dGate, dUp)) {
-        GRID_STRIDE(q, n / 4) {
-            float dh[4], g[4], u[4], dg[4], du[4];
-            load4(dH, q, dhType, dh);
-            load4(gate, q, gType, g);
-            load4(up, q, uType, u);
-            for (int j = 0; j < 4; j++) {
-                swiglu_grads(dh[j], g[j], u[j], dg[j], du[j]);
-                mGate = max(mGate, abs_bits(dg[j]));
-                mUp = max(mUp, abs_bits(du[j]));
-            }
-            store4(dGate, q, gType, dg);
-            store4(dUp, q, uType, du);
+        if (dhType == DT_BF16 && gType == DT_BF16 && uType == DT_BF16) {
+            over_quads<2, STRIDE_QUADS>(n / 4, top,
+                                        SwigluBackwardQuads{dH, DT_BF16, gate, DT_BF16, up, DT_BF16, dGate, dUp});
+        } else {
+            over_quads<2, 1>(n / 4, top, SwigluBackwardQuads{dH, dhType, gate, gType, up, uType, dGate, dUp});
         }
         first = n / 4 * 4;
     }
     GRID_STRIDE_FROM(i, first, n) {
         float dg, du;
         swiglu_grads(load_elem(dH, i, dhType), load_elem(gate, i, gType), load_elem(up, i, uType), dg, du);
-        mGate = max(mGate, abs_bits(dg));
-        mUp = max(mUp, abs_bits(du));
+        top[0] = max(top[0], abs_bits(dg));
+        top[1] = max(top[1], abs_bits(du));
         store_elem(dGate, i, gType, dg);
         store_elem(dUp, i, uType, du);
     }
-    block_amax(mGate, gType, amaxGate, amaxScratch);
-    block_amax(mUp, uType, amaxUp, amaxScratch);
+    block_amax(top[0], gType, amaxGate, amaxScratch);
+    block_amax(top[1], uType, amaxUp, amaxScratch);
 }
 
 // swiglu_backward over rows x cols as swiglu_lines: dGate's and dUp's row and column maxima go to linesGate and
