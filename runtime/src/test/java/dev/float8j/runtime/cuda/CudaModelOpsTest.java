@@ -280,21 +280,32 @@ class CudaModelOpsTest {
     @ParameterizedTest
     @EnumSource(DType.class)
     void ropeAndItsInverseMatchReference(DType dtype) {
-        // an odd half head (pair by pair), an even one (two pairs per step), and the Llama benchmark's 128
+        // an odd half head (pair by pair), an even one (four pairs a load), and the Llama benchmark's 128, 3 q heads
+        // and 1 k head, all rows in one block
         for (int headDim : new int[] {10, 8, 128}) {
             ropeMatchesReference(dtype, new AttentionShape(2, 7, 3, 1, headDim));
         }
+        // the Llama benchmark's heads: several blocks of rows (two of q's, eight of k's) and a last block that is short
+        ropeMatchesReference(dtype, new AttentionShape(3, 37, 32, 8, 128));
+        // rows wider than a block's groups take several rounds of loads
+        ropeMatchesReference(dtype, new AttentionShape(1, 5, 9, 9, 1024));
+        // half a head too long for the block's angles: each pair computes its own
+        ropeMatchesReference(dtype, new AttentionShape(1, 3, 1, 1, 2056));
     }
 
     private void ropeMatchesReference(DType dtype, AttentionShape shape) {
         int headDim = shape.headDim();
-        Tensor q = random(10, dtype, shape.tokens(), 3 * headDim);
-        Tensor k = random(11, dtype, shape.tokens(), headDim);
+        int qHeads = shape.heads();
+        int kHeads = shape.kvHeads();
+        Tensor q = random(10, dtype, shape.tokens(), qHeads * headDim);
+        Tensor k = random(11, dtype, shape.tokens(), kHeads * headDim);
         for (boolean inverse : new boolean[] {false, true}) {
-            assertClose(REF.rope(q, shape, 3, 10000f, inverse), ops.rope(cuda.toDevice(q), shape, 3, 10000f, inverse),
-                    tolerance(dtype), 1e-5, "rope of q, inverse=" + inverse);
-            assertClose(REF.rope(k, shape, 1, 500f, inverse), ops.rope(cuda.toDevice(k), shape, 1, 500f, inverse),
-                    tolerance(dtype), 1e-5, "rope of k, inverse=" + inverse);
+            assertClose(REF.rope(q, shape, qHeads, 10000f, inverse),
+                    ops.rope(cuda.toDevice(q), shape, qHeads, 10000f, inverse), tolerance(dtype), 1e-5,
+                    "rope of q, " + shape + ", inverse=" + inverse);
+            assertClose(REF.rope(k, shape, kHeads, 500f, inverse),
+                    ops.rope(cuda.toDevice(k), shape, kHeads, 500f, inverse), tolerance(dtype), 1e-5,
+                    "rope of k, " + shape + ", inverse=" + inverse);
         }
     }
 
