@@ -109,6 +109,9 @@ public final class ModelOpsBenchmark {
         time("rms_norm_backward_sum3_residual", tokensByDim, 6.0 * act,
                 () -> ops.rmsNormBackwardSum(x, List.of(dy, dk, dv), x, gain, norm.inverseRms(), gainGrad));
         time("rope", tokensByDim, 2.0 * act, () -> ops.rope(x, shape, 32, 500000f, false));
+        // the keys' rope: 8 heads, a quarter of the queries' row
+        Tensor keys = random(DType.BF16, TOKENS, DIM / 4, 15);
+        time("rope_k", TOKENS + "x" + DIM / 4, act / 2.0, () -> ops.rope(keys, shape, 8, 500000f, false));
         time("add", tokensByDim, 3.0 * act, () -> ops.add(x, dy));
         // a residual sum and the norm after it in one pass: reads two tensors, writes two (add then rms_norm move 5)
         time("add_rms_norm", tokensByDim, 4.0 * act, () -> ops.addRmsNorm(x, dy, gain, 1e-5f));
