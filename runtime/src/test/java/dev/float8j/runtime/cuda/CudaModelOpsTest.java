@@ -312,15 +312,7 @@ class CudaModelOpsTest {
     @ParameterizedTest
     @EnumSource(DType.class)
     void swigluForwardAndBackwardMatchReference(DType dtype) {
-        Tensor gate = random(12, dtype, 33, 77);
-        Tensor up = random(13, dtype, 33, 77);
-        Tensor dH = random(14, dtype, 33, 77);
-        assertClose(REF.swiglu(gate, up), ops.swiglu(cuda.toDevice(gate), cuda.toDevice(up)), tolerance(dtype), 1e-6,
-                "swiglu");
-        Tensor[] expected = REF.swigluBackward(dH, gate, up);
-        Tensor[] actual = ops.swigluBackward(cuda.toDevice(dH), cuda.toDevice(gate), cuda.toDevice(up));
-        assertClose(expected[0], actual[0], tolerance(dtype), 1e-6, "swiglu dGate");
-        assertClose(expected[1], actual[1], tolerance(dtype), 1e-6, "swiglu dUp");
+        swigluMatchesReference(dtype, 33, 77, 12);
     }
 
     /**
@@ -330,11 +322,13 @@ class CudaModelOpsTest {
     @ParameterizedTest
     @EnumSource(DType.class)
     void swigluMatchesReferenceWhereEachThreadTakesSeveralQuads(DType dtype) {
-        int rows = 2053;
-        int cols = 4099;
-        Tensor gate = random(15, dtype, rows, cols);
-        Tensor up = random(16, dtype, rows, cols);
-        Tensor dH = random(17, dtype, rows, cols);
+        swigluMatchesReference(dtype, 2053, 4099, 15);
+    }
+
+    private void swigluMatchesReference(DType dtype, int rows, int cols, long seed) {
+        Tensor gate = random(seed, dtype, rows, cols);
+        Tensor up = random(seed + 1, dtype, rows, cols);
+        Tensor dH = random(seed + 2, dtype, rows, cols);
         assertClose(REF.swiglu(gate, up), ops.swiglu(cuda.toDevice(gate), cuda.toDevice(up)), tolerance(dtype), 1e-6,
                 "swiglu");
         Tensor[] expected = REF.swigluBackward(dH, gate, up);
