@@ -63,12 +63,7 @@ final class CudaModelOps implements ModelOps {
     /** struct RopeArgs of rope.cu. */
     static final StructLayout ROPE_ARGS = MemoryLayout.structLayout(JAVA_INT.withName("seq"),
             JAVA_INT.withName("heads"), JAVA_INT.withName("headDim"), JAVA_FLOAT.withName("log2Theta"),
-            JAVA_FLOAT.withName("sign"), JAVA_INT.withName("rows"), JAVA_INT.withName("rowsPerBlock"))
-            .withName("RopeArgs");
-    /** rope.cu's ROPE_ANGLES: the angles a block of the rope kernel keeps. */
-    private static final int ROPE_ANGLES = 1024;
-    /** Pairs a block of the rope kernel takes at most: ROPE_GROUPS four-pair groups per thread (rope.cu). */
-    private static final int ROPE_PAIRS_PER_BLOCK = 4 * 4 * THREADS;
+            JAVA_FLOAT.withName("sign")).withName("RopeArgs");
     /** struct AdamWArgs of optimizer.cu. */
     static final StructLayout ADAMW_ARGS = MemoryLayout.structLayout(JAVA_FLOAT.withName("learningRate"),
             JAVA_FLOAT.withName("beta1"), JAVA_FLOAT.withName("beta2"), JAVA_FLOAT.withName("eps"),
@@ -455,14 +450,9 @@ final class CudaModelOps implements ModelOps {
             args.set(JAVA_INT, CudaCasts.offset(ROPE_ARGS, "headDim"), shape.headDim());
             args.set(JAVA_FLOAT, CudaCasts.offset(ROPE_ARGS, "log2Theta"), (float) (Math.log(theta) / Math.log(2)));
             args.set(JAVA_FLOAT, CudaCasts.offset(ROPE_ARGS, "sign"), inverse ? -1f : 1f);
-            // as many rows a block as make its threads' groups of pairs, within the angles it keeps (at least one)
-            int half = shape.headDim() / 2;
-            int rowsPerBlock = Math.max(1, Math.min(ROPE_ANGLES / half, ROPE_PAIRS_PER_BLOCK / (heads * half)));
-            args.set(JAVA_INT, CudaCasts.offset(ROPE_ARGS, "rows"), shape.tokens());
-            args.set(JAVA_INT, CudaCasts.offset(ROPE_ARGS, "rowsPerBlock"), rowsPerBlock);
-            // the inverse's result is a projection's gradient, whose FP8 cast reads its amax
-            launch(rope, "rope", ceilDiv(shape.tokens(), rowsPerBlock), THREADS, 0, dx.pointer(),
-                    DeviceMemory.deviceView(y).pointer(), dt(x.dtype()), args, inverse ? maxima.amaxWordFor(y) : 0L);
+            // one block per row; the inverse's result is a projection's gradient, whose FP8 cast reads its amax
+            launch(rope, "rope", shape.tokens(), THREADS, 0, dx.pointer(), DeviceMemory.deviceView(y).pointer(),
+                    dt(x.dtype()), args, inverse ? maxima.amaxWordFor(y) : 0L);
         }
         Reference.reachabilityFence(x);
         return y;

@@ -280,16 +280,15 @@ class CudaModelOpsTest {
     @ParameterizedTest
     @EnumSource(DType.class)
     void ropeAndItsInverseMatchReference(DType dtype) {
-        // an odd half head (pair by pair), an even one (four pairs a load), and the Llama benchmark's 128, 3 q heads
-        // and 1 k head, all rows in one block
+        // an odd half head (pair by pair), an even one (four pairs a load), and the Llama benchmark's 128, with 3 q
+        // heads and 1 k head
         for (int headDim : new int[] {10, 8, 128}) {
             ropeMatchesReference(dtype, new AttentionShape(2, 7, 3, 1, headDim));
         }
-        // the Llama benchmark's heads: several blocks of rows (two of q's, eight of k's) and a last block that is short
+        // the Llama benchmark's heads (32 q, 8 k), several steps of a block's threads per query row
         ropeMatchesReference(dtype, new AttentionShape(3, 37, 32, 8, 128));
-        // rows wider than a block's groups take several rounds of loads
+        // half heads longer than the angles a block keeps (rope.cu's ROPE_MAX_HALF): each pair computes its own
         ropeMatchesReference(dtype, new AttentionShape(1, 5, 9, 9, 1024));
-        // half a head too long for the block's angles: each pair computes its own
         ropeMatchesReference(dtype, new AttentionShape(1, 3, 1, 1, 2056));
     }
 
