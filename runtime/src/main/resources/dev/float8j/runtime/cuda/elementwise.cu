@@ -11,11 +11,11 @@
 #define GRID_STRIDE_FROM(i, first, n) \
     for (long i = (first) + blockIdx.x * (long) blockDim.x + threadIdx.x; i < (n); i += (long) gridDim.x * blockDim.x)
 
-// Quads a thread of the grid-stride SwiGLU kernels takes at a time, all loaded before any is finished: a store may alias
-// a later load as far as the compiler knows, so one quad at a time left each thread one quad's loads in flight. Their
-// BF16 paths take STRIDE_QUADS, with STRIDE_BLOCKS blocks of 256 threads per multiprocessor: left to itself ptxas gave
-// the backward 64 registers (four blocks), which would have kept only a third more bytes in flight; at 40 registers
-// (six blocks) neither kernel spills, and each keeps twice the bytes in flight that it did a quad at a time.
+// Quads a thread of the grid-stride SwiGLU kernels takes at a time, all loaded before any is finished: a store may
+// alias a later load as far as the compiler knows, so one quad at a time left each thread one quad's loads in flight.
+// Their BF16 paths take STRIDE_QUADS, with STRIDE_BLOCKS blocks of 256 threads per multiprocessor: left to itself
+// ptxas gave the backward 64 registers (four blocks), which would have kept only a third more bytes in flight; at 40
+// registers (six blocks) neither kernel spills, and each keeps twice the bytes in flight that it did a quad at a time.
 #define STRIDE_QUADS 2
 #define STRIDE_BLOCKS 6
 
@@ -128,7 +128,8 @@ struct SwigluQuads {
 
 // h = silu(gate) * up, silu(g) = g * sigmoid(g); h in gate's dtype, *amax (null: none) its absolute maximum. Four
 // elements per load where the pointers allow it, STRIDE_QUADS quads a thread at a time where all are BF16.
-extern "C" __global__ void __launch_bounds__(256, STRIDE_BLOCKS) swiglu(const void* gate, int gType, const void* up, int uType, void* h, long n, u32* amax) {
+extern "C" __global__ void __launch_bounds__(256, STRIDE_BLOCKS) swiglu(const void* gate, int gType, const void* up,
+                                                                         int uType, void* h, long n, u32* amax) {
     __shared__ u32 amaxScratch[32];
     u32 top[1] = {0};
     long first = 0;
@@ -191,8 +192,9 @@ struct SwigluBackwardQuads {
 };
 
 // *amaxGate and *amaxUp (null: none) get dGate's and dUp's absolute maxima. Quads as swiglu takes them.
-extern "C" __global__ void __launch_bounds__(256, STRIDE_BLOCKS) swiglu_backward(const void* dH, int dhType, const void* gate, int gType, const void* up,
-                                           int uType, void* dGate, void* dUp, long n, u32* amaxGate, u32* amaxUp) {
+extern "C" __global__ void __launch_bounds__(256, STRIDE_BLOCKS) swiglu_backward(const void* dH, int dhType,
+        const void* gate, int gType, const void* up, int uType, void* dGate, void* dUp, long n, u32* amaxGate,
+        u32* amaxUp) {
     __shared__ u32 amaxScratch[32];
     u32 top[2] = {0, 0};
     long first = 0;
