@@ -8,6 +8,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 import dev.float8j.runtime.DType;
 import dev.float8j.runtime.Tensor;
 import dev.float8j.runtime.nn.Float8Linear;
+import dev.float8j.runtime.nn.GradMode;
 import dev.float8j.runtime.nn.GradientCheck;
 import dev.float8j.runtime.nn.Init;
 import dev.float8j.runtime.nn.Linear;
@@ -17,6 +18,7 @@ import dev.float8j.runtime.ops.LossResult;
 import dev.float8j.runtime.ops.TokenIds;
 import dev.float8j.plan.Float8Plan;
 import java.util.ArrayList;
+import java.util.Arrays;
 import java.util.List;
 import java.util.Map;
 import org.junit.jupiter.api.Test;
@@ -126,12 +128,12 @@ class LlamaModelTest {
         Tensor fused;
         Tensor watched;
         List<String> seen = new ArrayList<>();
-        try (var noGrad = dev.float8j.runtime.nn.GradMode.disabled()) {
+        try (GradMode.Scope noGrad = GradMode.disabled()) {
             fused = model.forward(inputs);
             watched = model.forward(inputs, (name, y) -> seen.add(name));
         }
         assertEquals(List.of("embed", "blocks.0", "blocks.1", "norm", "head"), seen);
-        assertEquals(java.util.Arrays.toString(fused.toFloatArray()), java.util.Arrays.toString(watched.toFloatArray()));
+        assertEquals(Arrays.toString(fused.toFloatArray()), Arrays.toString(watched.toFloatArray()));
     }
 
     @Test
