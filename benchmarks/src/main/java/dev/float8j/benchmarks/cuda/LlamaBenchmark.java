@@ -26,7 +26,8 @@ import java.time.LocalDate;
  * head (kept in BF16) follows the recipe; "bf16" keeps every layer in BF16. Random token ids.
  *
  * <p>One recipe per run (a fresh process frees the device between recipes): {@code LlamaBenchmark RECIPE
- * [key=value ...]} with keys layers, dim, heads, kvHeads, ffn, vocab, batch, seq, warmup, steps, commit, profile=N
+ * [key=value ...]} with keys layers, dim, heads, kvHeads, ffn, vocab, batch, seq, warmup, steps, commit, grads=bf16|f32
+ * (the dtype the gradients are kept in on the device; BF16 by default, as PyTorch's autocast computes them), profile=N
  * (then one more step, or profilesteps=K steps, prints its N longest kernels by name) and timeline=FILE (with profile,
  * those steps' every launch in order, as {@link KernelTimes#timelineCsv()} writes it). Prints
  * one CSV line {@code system,recipe,tokens_per_s,step_ms,peak_gib,device,commit,date} (benchmarks/llama-gpu.sh
@@ -53,7 +54,13 @@ public final class LlamaBenchmark {
         CudaBackend cuda = CudaBackend.create();
         Backends.use(cuda);
         LlamaModel model = new LlamaModel(config, DType.BF16, linears);
-        model.moveTo(cuda);
+        // BF16 gradients by default: the precision PyTorch's autocast computes them in (Parameter.moveTo)
+        DType gradDType = switch (o.text("grads", "bf16")) {
+            case "bf16" -> DType.BF16;
+            case "f32" -> DType.F32;
+            default -> throw new IllegalArgumentException("grads is bf16 or f32, got " + o.text("grads", ""));
+        };
+        model.moveTo(cuda, gradDType);
         int steps = o.get("steps", 10);
         int warmup = o.get("warmup", 3);
         LlamaTrainer trainer = new LlamaTrainer(model, new LlamaTrainer.Settings(
@@ -83,9 +90,9 @@ public final class LlamaBenchmark {
                 gcAfter[1] - gcBefore[1]);
         double peakGib = cuda.allocator().peakBytesInUse() / (double) (1L << 30);
         System.out.printf("# float8j %s: %d layers, dim %d, %d heads / %d kv, ffn %d, vocab %d, batch %d x seq %d;"
-                + " loss after %d steps %.4f; driver allocations %d%n", recipe, config.layers(), config.dim(),
-                config.heads(), config.kvHeads(), config.ffn(), config.vocabulary(), batch, config.seq(),
-                warmup + steps, loss, cuda.allocator().driverAllocations());
+                + " gradients in %s; loss after %d steps %.4f; driver allocations %d%n", recipe, config.layers(),
+                config.dim(), config.heads(), config.kvHeads(), config.ffn(), config.vocabulary(), batch, config.seq(),
+                gradDType, warmup + steps, loss, cuda.allocator().driverAllocations());
         System.out.printf("float8j,%s,%.0f,%.2f,%.2f,%s,%s,%s%n", recipe, tokens * 1000.0 / ms, ms, peakGib,
                 cuda.deviceName().replace(',', ' '), o.text("commit", "unknown"), LocalDate.now());
         if (o.get("profile", 0) > 0) {

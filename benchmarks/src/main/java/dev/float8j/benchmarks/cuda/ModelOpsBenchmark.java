@@ -139,6 +139,10 @@ public final class ModelOpsBenchmark {
         Tensor sum = ops.sumOfSquares(List.of(g));
         AdamWStep step = new AdamWStep(1e-4f, 0.9f, 0.95f, 1e-8f, 0.1f, 1);
         time("adamw_clipped", paramShape, 7.0 * param, () -> ops.adamw(w, g, m, v, step, sum, 1f, null));
+        // the same with the gradient kept in BF16 (Parameter.moveTo): half the gradient's bytes
+        Tensor g16 = random(DType.BF16, FFN, DIM, 13);
+        time("sum_of_squares_bf16", paramShape, param / 2.0, () -> ops.sumOfSquares(List.of(g16)));
+        time("adamw_clipped_bf16_grad", paramShape, 6.5 * param, () -> ops.adamw(w, g16, m, v, step, sum, 1f, null));
 
         // A rowwise cast of both axes of a result whose producer reports its amax turns on the row and column maxima
         // (ProducerMaxima.wantLines), as in a rowwise step: from here the reporting ops run their _lines kernels.
@@ -150,5 +154,7 @@ public final class ModelOpsBenchmark {
         time("rms_norm_backward_lines", tokensByDim, 3.0 * act,
                 () -> ops.rmsNormBackward(dy, x, gain, norm.inverseRms(), gainGrad));
         time("adamw_clipped_lines", paramShape, 7.0 * param, () -> ops.adamw(w, g, m, v, step, sum, 1f, null));
+        time("adamw_clipped_lines_bf16_grad", paramShape, 6.5 * param,
+                () -> ops.adamw(w, g16, m, v, step, sum, 1f, null));
     }
 }

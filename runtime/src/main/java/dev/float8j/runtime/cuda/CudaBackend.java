@@ -514,12 +514,13 @@ public final class CudaBackend implements Backend {
     }
 
     /**
-     * For a device gradient, cuBLASLt adds the product into it (beta = 1): no F32 temporary, no separate add. A BF16
-     * operand times an F32 one runs in BF16 (see {@link #inMatmulDtype}).
+     * For a device gradient (F32, or BF16 where its parameter keeps it so), cuBLASLt adds the product into it
+     * (beta = 1): no F32 temporary, no separate add. A BF16 operand times an F32 one runs in BF16 (see
+     * {@link #inMatmulDtype}).
      */
     @Override
     public void matmulAccumulate(Tensor into, Tensor a, int aAxis, Tensor b, int bAxis) {
-        if (!into.isOnDevice() || into.dtype() != DType.F32) {
+        if (!into.isOnDevice() || !isGradientDtype(into.dtype())) {
             Backend.super.matmulAccumulate(into, a, aAxis, b, bAxis);
             return;
         }
@@ -529,14 +530,19 @@ public final class CudaBackend implements Backend {
     /** For a device gradient, cuBLASLt writes the product over it (beta = 0): the zeros are never written. */
     @Override
     public void matmulInto(Tensor into, Tensor a, int aAxis, Tensor b, int bAxis) {
-        if (!into.isOnDevice() || into.dtype() != DType.F32) {
+        if (!into.isOnDevice() || !isGradientDtype(into.dtype())) {
             Backend.super.matmulInto(into, a, aAxis, b, bAxis);
             return;
         }
         matmulOnDevice(into, a, aAxis, b, bAxis, true);
     }
 
-    /** into += (or = when overwrite) the matmul, into an F32 device tensor; BF16 beside F32 runs in BF16. */
+    /** The dtypes a device gradient may have: F32, or BF16 (see {@code Parameter.moveTo}). */
+    private static boolean isGradientDtype(DType d) {
+        return d == DType.F32 || d == DType.BF16;
+    }
+
+    /** into += (or = when overwrite) the matmul, into an F32 or BF16 device tensor; BF16 beside F32 runs in BF16. */
     private void matmulOnDevice(Tensor into, Tensor a, int aAxis, Tensor b, int bAxis, boolean overwrite) {
         Tensor da = toDevice(a);
         Tensor db = toDevice(b);
@@ -572,7 +578,7 @@ public final class CudaBackend implements Backend {
         gemmOnDevice(into, a, b, true);
     }
 
-    /** into += (or = when overwrite) the FP8 gemm, into an F32 device tensor. */
+    /** into += (or = when overwrite) the FP8 gemm, into an F32 or BF16 device tensor. */
     private void gemmOnDevice(Tensor into, Float8Tensor a, Float8Tensor b, boolean overwrite) {
         try {
             onGemmOperands(a, b, (qa, qb) -> {
@@ -662,15 +668,16 @@ public final class CudaBackend implements Backend {
             Backend.super.accumulate(into, toHost(g));
             return;
         }
-        if (into.dtype() != DType.F32 || g.size() != into.size()) {
+        if ((into.dtype() != DType.F32 && into.dtype() != DType.BF16) || g.size() != into.size()) {
             throw new IllegalArgumentException("cannot add " + g + " into " + into
-                    + ": needs an F32 target and equal element counts");
+                    + ": needs an F32 or BF16 target and equal element counts");
         }
         Tensor dg = toDevice(g);
         try (Arena arena = Arena.ofConfined()) {
             long n = into.size();
             cuda.driver.launch(cuda.module("elementwise.cu").function("add_into"), "add_into", (int) Math.min(4096, (n + 255) / 256), 1, 1, 256, 1, 1,
-                    0, cuda.stream, cuda.module("elementwise.cu").args(arena, "add_into", DeviceMemory.writableView(into).pointer(), DeviceMemory.deviceView(dg).pointer(), n,
+                    0, cuda.stream, cuda.module("elementwise.cu").args(arena, "add_into", DeviceMemory.writableView(into).pointer(),
+                            into.dtype() == DType.F32 ? 0 : 1, DeviceMemory.deviceView(dg).pointer(), n,
                             dg.dtype() == DType.F32 ? 0 : 1));
         } finally {
             Reference.reachabilityFence(into);

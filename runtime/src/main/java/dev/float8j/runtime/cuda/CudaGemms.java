@@ -103,12 +103,12 @@ final class CudaGemms {
 
     /**
      * d += A·Bᵀ under the axis convention, on the GPU, accumulated by cuBLASLt itself (beta = 1), or d = A·Bᵀ when
-     * overwrite; d is F32.
+     * overwrite; d is F32, or BF16 (a gradient kept in BF16: the sum is made in F32 and rounded once).
      */
     public void gemmAccumulate(DeviceTensor d, DeviceFloat8 a, DeviceFloat8 b, boolean overwrite) {
-        if (d.dtype() != DType.F32 || d.rows() != a.free() || d.cols() != b.free()) {
+        if (!isAccumulatorDtype(d.dtype()) || d.rows() != a.free() || d.cols() != b.free()) {
             throw new IllegalArgumentException("cannot accumulate the gemm of " + a + " and " + b + " (" + a.free() + "x"
-                    + b.free() + ") into " + d + ": needs an F32 target of that shape");
+                    + b.free() + ") into " + d + ": needs an F32 or BF16 target of that shape");
         }
         runGemm(a, b, d, false, !overwrite, null, null);
     }
@@ -281,18 +281,23 @@ final class CudaGemms {
 
     /**
      * d += A·Bᵀ under the axis convention for high-precision operands (F32 or BF16, one dtype), accumulated by
-     * cuBLASLt itself (beta = 1); d is F32. A BF16 weight gradient goes straight into the F32 gradient this way, with
-     * no F32 temporary and no separate add. With overwrite, d = A·Bᵀ instead.
+     * cuBLASLt itself (beta = 1); d is F32 or BF16. A BF16 weight gradient goes straight into the gradient this way,
+     * with no F32 temporary and no separate add. With overwrite, d = A·Bᵀ instead.
      */
     void matmulAccumulate(DeviceTensor d, DeviceTensor a, int aAxis, DeviceTensor b, int bAxis, boolean overwrite) {
         int depth = matmulDepth(a, aAxis, b, bAxis);
         int m = aAxis == 1 ? a.rows() : a.cols();
         int n = bAxis == 1 ? b.rows() : b.cols();
-        if (d.dtype() != DType.F32 || d.rows() != m || d.cols() != n) {
+        if (!isAccumulatorDtype(d.dtype()) || d.rows() != m || d.cols() != n) {
             throw new IllegalArgumentException("cannot accumulate the matmul of " + a + " and " + b + " (" + m + "x" + n
-                    + ") into " + d + ": needs an F32 target of that shape");
+                    + ") into " + d + ": needs an F32 or BF16 target of that shape");
         }
         runMatmul(a, aAxis, b, bAxis, depth, d, !overwrite, null, null);
+    }
+
+    /** Whether a gemm may add into a tensor of dtype d: the dtypes of a gradient (F32, or BF16 kept so). */
+    private static boolean isAccumulatorDtype(DType d) {
+        return d == DType.F32 || d == DType.BF16;
     }
 
     /** The summed length of a matmul, after checking that a and b share a dtype and that length. */

@@ -141,6 +141,15 @@ final class CudaModelOps implements ModelOps {
         return DeviceMemory.writableView(t);
     }
 
+    /** A parameter's gradient on the GPU: F32, or BF16 where the parameter keeps its gradient in BF16. */
+    private static DeviceTensor gradientTarget(String op, String what, Tensor t) {
+        if (!t.isOnDevice() || (t.dtype() != DType.F32 && t.dtype() != DType.BF16)) {
+            throw new IllegalArgumentException(op + ": " + what + " must be an F32 or BF16 tensor on the GPU (move it"
+                    + " with toDevice first), got " + t);
+        }
+        return DeviceMemory.writableView(t);
+    }
+
     private Tensor result(DType dtype, int... shape) {
         int cols = shape[shape.length - 1];
         int rows = Math.toIntExact(Arrays.stream(shape).asLongStream().reduce(1, (a, b) -> a * b) / cols);
@@ -243,12 +252,12 @@ final class CudaModelOps implements ModelOps {
     @Override
     public void embeddingBackward(Tensor gradTable, TokenIds ids, Tensor dOut) {
         String op = "embeddingBackward";
-        DeviceTensor g = target(op, "the table's gradient", gradTable);
+        DeviceTensor g = gradientTarget(op, "the table's gradient", gradTable);
         DeviceTokens tokens = tokensOf(op, ids, gradTable.rows());
         requireMatrix(op, "dOut", dOut, ids.count(), gradTable.cols());
         requireActivation(op, dOut);
         DeviceTensor dy = in(dOut);
-        launch(embedding, "embedding_scatter", tokens.distinct(), THREADS, 0, g.pointer(), tokens.ids(),
+        launch(embedding, "embedding_scatter", tokens.distinct(), THREADS, 0, g.pointer(), dt(gradTable.dtype()), tokens.ids(),
                 tokens.order(), tokens.starts(), dy.pointer(), dt(dOut.dtype()), gradTable.cols());
         Reference.reachabilityFence(gradTable);
         Reference.reachabilityFence(ids);
@@ -386,7 +395,7 @@ final class CudaModelOps implements ModelOps {
             throw new IllegalArgumentException(op + ": rows of " + dim + " elements exceed the kernel's limit of "
                     + NORM_SHARED_BYTES / 4);
         }
-        DeviceTensor gg = target(op, "gradGain", gradGain);
+        DeviceTensor gg = gradientTarget(op, "gradGain", gradGain);
         DeviceTensor ddy = in(dY);
         long dy2 = dYParts.size() > 1 ? in(dYParts.get(1)).pointer() : 0L;
         long dy3 = dYParts.size() > 2 ? in(dYParts.get(2)).pointer() : 0L;
@@ -418,7 +427,8 @@ final class CudaModelOps implements ModelOps {
                     dx.pointer(), dt(x.dtype()), dg.pointer(), dinv.pointer(), res, dt(dX.dtype()), out, partials, rows,
                     dim, reported.total());
         }
-        launch(rmsNorm, "rms_norm_gain_sum", ceilDiv(dim, THREADS), THREADS, 0, partials, blocks, dim, gg.pointer());
+        launch(rmsNorm, "rms_norm_gain_sum", ceilDiv(dim, THREADS), THREADS, 0, partials, blocks, dim, gg.pointer(),
+                dt(gradGain.dtype()));
         Reference.reachabilityFence(residual);
         Reference.reachabilityFence(dYParts);
         Reference.reachabilityFence(x);
@@ -703,7 +713,7 @@ final class CudaModelOps implements ModelOps {
         requireSameShape(op, "expAvg", expAvg, "param", param);
         requireSameShape(op, "expAvgSq", expAvgSq, "param", param);
         DeviceTensor w = target(op, "param", param);
-        DeviceTensor g = target(op, "grad", grad);
+        DeviceTensor g = gradientTarget(op, "grad", grad);
         DeviceTensor m = target(op, "expAvg", expAvg);
         DeviceTensor v = target(op, "expAvgSq", expAvgSq);
         long sumOfSquares = 0;
@@ -739,12 +749,12 @@ final class CudaModelOps implements ModelOps {
             ProducerMaxima.Maxima reported = maxima.newMaxima(param, true);
             try {
                 if (reported.lines() != 0) {
-                    launch(optimizer, "adamw_lines", lineGrid(reported), THREADS, 0, w.pointer(), g.pointer(),
-                            m.pointer(), v.pointer(), (long) param.rows(), param.cols(), args, reported.total(),
-                            reported.lines());
+                    launch(optimizer, grad.dtype() == DType.F32 ? "adamw_lines" : "adamw_lines_bf16_grad",
+                            lineGrid(reported), THREADS, 0, w.pointer(), g.pointer(), m.pointer(), v.pointer(),
+                            (long) param.rows(), param.cols(), args, reported.total(), reported.lines());
                 } else {
                     launch(optimizer, "adamw", gridFor(param.size()), THREADS, 0, w.pointer(), g.pointer(),
-                            m.pointer(), v.pointer(), (long) param.size(), args, reported.total());
+                            dt(grad.dtype()), m.pointer(), v.pointer(), (long) param.size(), args, reported.total());
                 }
             } catch (RuntimeException e) {
                 reported.words().close();

@@ -1,5 +1,6 @@
 package dev.float8j.runtime.nn;
 
+import dev.float8j.runtime.DType;
 import java.lang.reflect.Field;
 import java.lang.reflect.InaccessibleObjectException;
 import java.lang.reflect.Modifier;
@@ -226,8 +227,17 @@ public abstract class Module {
      * {@link Parameter#moveTo}); layers then take device inputs and return device outputs with no copies.
      */
     public final void moveTo(dev.float8j.runtime.backend.Backend backend) {
+        moveTo(backend, DType.F32);
+    }
+
+    /**
+     * {@link #moveTo(dev.float8j.runtime.backend.Backend)}, with every gradient kept on the device in gradDType: F32,
+     * or BF16 (see {@link Parameter#moveTo(dev.float8j.runtime.backend.Backend, DType)}: the precision PyTorch's
+     * autocast computes weight gradients in, and half the bytes for the optimizer and the gradient norm to read).
+     */
+    public final void moveTo(dev.float8j.runtime.backend.Backend backend, DType gradDType) {
         for (Parameter p : parameters()) {
-            p.moveTo(backend);
+            p.moveTo(backend, gradDType);
         }
     }
 

@@ -10,7 +10,8 @@ import java.util.concurrent.atomic.AtomicLong;
 
 /**
  * A trainable F32 tensor with its gradient, owned by a module. Both live on the host unless {@link #moveTo}
- * put them on a backend's device, where gradients are then accumulated.
+ * put them on a backend's device, where gradients are then accumulated. The gradient is F32, or on a device BF16 if
+ * {@link #moveTo(Backend, DType)} asked for it.
  *
  * <p>The value has a {@link #version()} that every write made through float8j moves on: optimizer updates, loads and
  * {@link #copyFromHost}, {@link #moveTo}, {@link #moveToHost}, sharing another parameter's tensors, and
@@ -75,10 +76,15 @@ public final class Parameter {
         version.incrementAndGet();
     }
 
-    /** The accumulated gradient (F32), shaped like the value. */
+    /** The accumulated gradient (F32, or BF16 on a device where {@link #moveTo(Backend, DType)} asked), shaped like the value. */
     public Tensor grad() {
         settleGrad();
         return grad;
+    }
+
+    /** The gradient's dtype: F32, or BF16 on a device where {@link #moveTo(Backend, DType)} asked for it. */
+    public DType gradDType() {
+        return grad.dtype();
     }
 
     /** Writes the zeros a {@link #zeroGrad()} on a device left pending. */
@@ -219,25 +225,41 @@ public final class Parameter {
 
     /**
      * Moves value and grad to where backend computes (a no-op for host backends), so that layers running there
-     * read the weight and accumulate its gradient without copies. Host optimizers need them back: see
-     * {@link #moveToHost}.
+     * read the weight and accumulate its gradient without copies, the gradient in F32. Host optimizers need them
+     * back: see {@link #moveToHost}.
      */
     public void moveTo(Backend backend) {
+        moveTo(backend, DType.F32);
+    }
+
+    /**
+     * {@link #moveTo(Backend)}, keeping the gradient on the device in gradDType: F32, or BF16, the precision in which
+     * PyTorch's autocast computes weight gradients before it widens them into F32 {@code .grad} tensors. Each product
+     * or sum that makes the gradient still adds in F32 and rounds once to BF16; what BF16 saves is bytes: the
+     * optimizer and the gradient norm read two per weight instead of four, and the gradients take half the memory.
+     * Under gradient accumulation each micro-batch's sum is rounded again, so keep F32 there. On the host gradients
+     * stay F32 whatever gradDType says.
+     */
+    public void moveTo(Backend backend, DType gradDType) {
         Tensor v = backend.toDevice(value);
         if (v.isOnDevice()) {
-            settleGrad();
-            grad = backend.toDevice(grad);
+            Tensor g = grad();
+            if (g.dtype() != gradDType) {
+                g = (g.isOnDevice() ? device.toHost(g) : g).to(gradDType);
+            }
+            grad = backend.toDevice(g);
             value = v;
             device = backend;
             markChanged();
         }
     }
 
-    /** Copies value and grad back to the host, if they are on a device. */
+    /** Copies value and grad back to the host, if they are on a device; the gradient comes back in F32. */
     public void moveToHost() {
         if (device != null) {
             value = device.toHost(value);
-            grad = device.toHost(grad());
+            Tensor g = device.toHost(grad());
+            grad = g.dtype() == DType.F32 ? g : g.to(DType.F32);
             device = null;
             markChanged();
         }

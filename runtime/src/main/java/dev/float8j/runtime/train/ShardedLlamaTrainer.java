@@ -1,5 +1,6 @@
 package dev.float8j.runtime.train;
 
+import dev.float8j.runtime.DType;
 import dev.float8j.plan.QuantSpec;
 import dev.float8j.runtime.Float8Tensor;
 import dev.float8j.runtime.Tensor;
@@ -107,6 +108,13 @@ public final class ShardedLlamaTrainer {
         this.model = model;
         this.settings = settings;
         List<Parameter> parameters = model.parameters();
+        for (Parameter p : parameters) {
+            // the reduce-scatter and the shards' accumulation are written for F32 gradients
+            if (p.gradDType() != DType.F32) {
+                throw new IllegalArgumentException("sharded training reduces F32 gradients, but " + p.name()
+                        + " keeps a " + p.gradDType() + " one: move the model with model.moveTo(backend)");
+            }
+        }
         this.fp8Layers = new Linear[parameters.size()];
         if (weightGather == WeightGather.FP8) {
             for (Module m : model.modules()) {

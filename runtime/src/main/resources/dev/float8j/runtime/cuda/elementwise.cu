@@ -45,10 +45,11 @@ __device__ __forceinline__ void over_quads(long count, u32 (&total)[K], const Qu
     }
 }
 
-// into[i] += g[i] for n elements; into is F32, g F32 or BF16 (gType). Gradient accumulation.
-extern "C" __global__ void add_into(float* into, const void* g, long n, int gType) {
+// into[i] += g[i] for n elements; into F32 or BF16 (intoType: a gradient kept in BF16, the sum rounded once), g F32
+// or BF16 (gType). Gradient accumulation.
+extern "C" __global__ void add_into(void* into, int intoType, const void* g, long n, int gType) {
     GRID_STRIDE(i, n) {
-        into[i] += load_elem(g, i, gType);
+        store_elem(into, i, intoType, load_elem(into, i, intoType) + load_elem(g, i, gType));
     }
 }
 

@@ -73,19 +73,24 @@ __device__ __forceinline__ bool adamw_updates(const AdamWArgs& a) {
 // One AdamW step over quads (16-byte aligned arrays; see over_lines in lines.cuh), each gradient times clip; update
 // false: nothing is written. It loads and finishes a quad at once (Raw is empty): its 16-byte loads of four arrays
 // keep enough in flight, and holding four quads of them would cost the registers of two resident blocks.
+// GRAD_TYPE is the gradient's dtype as a template argument: read through a runtime branch, adamw_lines spilled at its
+// 64-register bound.
+template <int GRAD_TYPE>
 struct AdamWQuads {
-    float* param; const float* grad; float* expAvg; float* expAvgSq; const AdamWArgs& a; float clip; bool update;
+    float* param; const void* grad; float* expAvg; float* expAvgSq; const AdamWArgs& a; float clip; bool update;
     struct Raw {};
     __device__ __forceinline__ void load(long, Raw&) const {}
     // w gets the weights as they now stand
     __device__ __forceinline__ void finish(long q, const Raw&, float (&w)[1][4]) const {
         F32x4 p = ((F32x4*) param)[q];
         if (update) {
-            F32x4 g = ((const F32x4*) grad)[q], m = ((F32x4*) expAvg)[q], v = ((F32x4*) expAvgSq)[q];
-            adamw_update(p.x, g.x * clip, m.x, v.x, a);
-            adamw_update(p.y, g.y * clip, m.y, v.y, a);
-            adamw_update(p.z, g.z * clip, m.z, v.z, a);
-            adamw_update(p.w, g.w * clip, m.w, v.w, a);
+            float g[4];
+            load4(grad, q, GRAD_TYPE, g);
+            F32x4 m = ((F32x4*) expAvg)[q], v = ((F32x4*) expAvgSq)[q];
+            adamw_update(p.x, g[0] * clip, m.x, v.x, a);
+            adamw_update(p.y, g[1] * clip, m.y, v.y, a);
+            adamw_update(p.z, g[2] * clip, m.z, v.z, a);
+            adamw_update(p.w, g[3] * clip, m.w, v.w, a);
             ((F32x4*) param)[q] = p;
             ((F32x4*) expAvg)[q] = m;
             ((F32x4*) expAvgSq)[q] = v;
@@ -94,16 +99,29 @@ struct AdamWQuads {
     }
 };
 
-// One AdamW step on n elements (all F32): g' = g * min(1, maxNorm / (sqrt(sumOfSquares) + 1e-6)),
+// adamw's grid-stride loop over quads 0..count-1; returns the thread's largest |updated weight| as bits.
+template <class Quads>
+__device__ __forceinline__ u32 adamw_quads(const Quads& quads, long count) {
+    u32 top = 0;
+    for (long q = blockIdx.x * (long) blockDim.x + threadIdx.x; q < count; q += (long) gridDim.x * blockDim.x) {
+        float w[1][4];
+        quads.finish(q, typename Quads::Raw{}, w);
+        top = max(top, max(max(abs_bits(w[0][0]), abs_bits(w[0][1])), max(abs_bits(w[0][2]), abs_bits(w[0][3]))));
+    }
+    return top;
+}
+
+// One AdamW step on n elements (param and moments F32, the gradient F32 or BF16, gradType):
+// g' = g * min(1, maxNorm / (sqrt(sumOfSquares) + 1e-6)),
 // m = b1 m + (1 - b1) g', v = b2 v + (1 - b2) g'^2, w -= lr ((m / c1) / (sqrt(v / c2) + eps) + wd w).
-// Four elements per load where the arrays are 16-byte aligned (device buffers are): the step reads 16 and writes
-// 12 bytes per parameter, so it runs at the memory's speed or not at all. *amax (null: none) gets the updated
+// Four elements per load where the arrays are 16-byte aligned (device buffers are): the step reads 16 (14 with a
+// BF16 gradient) and writes 12 bytes per parameter, so it runs at the memory's speed or not at all. *amax (null: none) gets the updated
 // parameter's absolute maximum: the tensorwise FP8 cast of the weight in the next forward then need not read it twice.
 // A guarded update (a.guardLoss) whose loss or sum of squares is NaN or Inf, or that follows a cast which met NaN or
 // Inf (its saturated codes can leave both finite; the host hears of it only at its next wait), writes nothing to
 // param and the moments, but still reports the maxima, of the weight as it stays: the next cast reads them all the same.
-extern "C" __global__ void adamw(float* param, const float* grad, float* expAvg, float* expAvgSq, long n, AdamWArgs a,
-                                 u32* amax) {
+extern "C" __global__ void adamw(float* param, const void* grad, int gradType, float* expAvg, float* expAvgSq, long n,
+                                 AdamWArgs a, u32* amax) {
     __shared__ u32 amaxScratch[32];
     u32 top = 0;
     float clip = adamw_clip(a);
@@ -111,11 +129,10 @@ extern "C" __global__ void adamw(float* param, const float* grad, float* expAvg,
     long stride = (long) gridDim.x * blockDim.x;
     long first = 0;
     if (aligned16(param, grad, expAvg, expAvgSq)) {
-        AdamWQuads quads{param, grad, expAvg, expAvgSq, a, clip, update};
-        for (long q = blockIdx.x * (long) blockDim.x + threadIdx.x; q < n / 4; q += stride) {
-            float w[1][4];
-            quads.finish(q, AdamWQuads::Raw{}, w);
-            top = max(top, max(max(abs_bits(w[0][0]), abs_bits(w[0][1])), max(abs_bits(w[0][2]), abs_bits(w[0][3]))));
+        if (gradType == DT_F32) {
+            top = adamw_quads(AdamWQuads<DT_F32>{param, grad, expAvg, expAvgSq, a, clip, update}, n / 4);
+        } else {
+            top = adamw_quads(AdamWQuads<DT_BF16>{param, grad, expAvg, expAvgSq, a, clip, update}, n / 4);
         }
         first = n / 4 * 4;
     }
@@ -123,7 +140,7 @@ extern "C" __global__ void adamw(float* param, const float* grad, float* expAvg,
         float w = param[i];
         if (update) {
             float m = expAvg[i], v = expAvgSq[i];
-            adamw_update(w, grad[i] * clip, m, v, a);
+            adamw_update(w, load_elem(grad, i, gradType) * clip, m, v, a);
             param[i] = w;
             expAvg[i] = m;
             expAvgSq[i] = v;
@@ -135,17 +152,30 @@ extern "C" __global__ void adamw(float* param, const float* grad, float* expAvg,
 
 // adamw over a rows x cols parameter (cols % 4 == 0, arrays 16-byte aligned) that also reports its row and column
 // maxima into lines (lines.cuh; its grid), for the rowwise casts of the weight in the next forward and backward. A
-// kernel of its own, as swiglu_lines is.
-extern "C" __global__ void __launch_bounds__(LINE_THREADS, 4) adamw_lines(float* param, const float* grad,
-        float* expAvg, float* expAvgSq, long rows, int cols, AdamWArgs a, u32* amax, u32* lines) {
+// kernel of its own, as swiglu_lines is, and one per gradient dtype: with the dtype a runtime branch, as adamw has it,
+// the kernel spilled at its 64-register bound.
+template <int GRAD_TYPE>
+__device__ __forceinline__ void adamw_lines_of(float* param, const void* grad, float* expAvg, float* expAvgSq,
+        long rows, int cols, const AdamWArgs& a, u32* amax, u32* lines) {
     __shared__ u32 amaxScratch[32];
     float clip = adamw_clip(a);
     bool update = adamw_updates(a);
     u32* const out[1] = {lines};
     const int types[1] = {DT_F32};
     u32 top[1] = {0};
-    over_lines<1>(rows, cols, out, types, top, AdamWQuads{param, grad, expAvg, expAvgSq, a, clip, update});
+    over_lines<1>(rows, cols, out, types, top, AdamWQuads<GRAD_TYPE>{param, grad, expAvg, expAvgSq, a, clip, update});
     block_amax(top[0], DT_F32, amax, amaxScratch);
+}
+
+extern "C" __global__ void __launch_bounds__(LINE_THREADS, 4) adamw_lines(float* param, const float* grad,
+        float* expAvg, float* expAvgSq, long rows, int cols, AdamWArgs a, u32* amax, u32* lines) {
+    adamw_lines_of<DT_F32>(param, grad, expAvg, expAvgSq, rows, cols, a, amax, lines);
+}
+
+// adamw_lines for a BF16 gradient.
+extern "C" __global__ void __launch_bounds__(LINE_THREADS, 4) adamw_lines_bf16_grad(float* param, const u16* grad,
+        float* expAvg, float* expAvgSq, long rows, int cols, AdamWArgs a, u32* amax, u32* lines) {
+    adamw_lines_of<DT_BF16>(param, grad, expAvg, expAvgSq, rows, cols, a, amax, lines);
 }
 
 // The layout of AdamWArgs, as CudaModelOps.java checks it at load time.

@@ -355,11 +355,12 @@ rms_norm_backward_lines(const void* dY, const void* dY2, const void* dY3, int dy
                         amax, lines);
 }
 
-// gradGain[c] += sum over b < blocks of partials[b * dim + c], in b order.
-extern "C" __global__ void rms_norm_gain_sum(const float* partials, int blocks, int dim, float* gradGain) {
+// gradGain[c] += sum over b < blocks of partials[b * dim + c], in b order; gradGain in gainType (F32, or BF16 where
+// the parameter keeps a BF16 gradient: rounded once, after the F32 sum).
+extern "C" __global__ void rms_norm_gain_sum(const float* partials, int blocks, int dim, void* gradGain, int gainType) {
     int c = blockIdx.x * blockDim.x + threadIdx.x;
     if (c >= dim) return;
     float sum = 0.0f;
     for (int b = 0; b < blocks; b++) sum += partials[(long) b * dim + c];
-    gradGain[c] += sum;
+    store_elem(gradGain, c, gainType, load_elem(gradGain, c, gainType) + sum);
 }

@@ -125,6 +125,27 @@ class CudaModelOpsTest {
         assertClose(gradHost, gradDevice, 2e-6, 1e-6, "embedding backward (repeated ids add up), dim " + dim);
     }
 
+    /**
+     * A parameter may keep its gradient in BF16 on the GPU (Parameter.moveTo): the table's rows then get each id's F32
+     * sum added and rounded once, which is the F32 reference's result rounded, within one BF16 step where the two sums'
+     * orders put a value on either side of a rounding boundary.
+     */
+    @Test
+    void embeddingBackwardAddsIntoABf16GradientRoundingOnce() {
+        int vocabulary = 37;
+        for (int dim : new int[] {45, 48}) {
+            int[] ids = randomIds(1, 2 * 13, vocabulary);
+            Tensor dOut = random(3, DType.BF16, ids.length, dim);
+            Tensor before = random(4, DType.BF16, vocabulary, dim);
+            Tensor gradHost = before.to(DType.F32);
+            Tensor gradDevice = cuda.toDevice(before);
+            REF.embeddingBackward(gradHost, REF.tokens(ids, 2, 13), dOut);
+            ops.embeddingBackward(gradDevice, ops.tokens(ids, 2, 13), cuda.toDevice(dOut));
+            assertClose(gradHost.to(DType.BF16), gradDevice, tolerance(DType.BF16), 1e-6,
+                    "embedding backward into a BF16 gradient, dim " + dim);
+        }
+    }
+
     @Test
     void tokenOutsideTheVocabularyIsNamed() {
         TokenIds ids = ops.tokens(new int[] {1, 2, 40}, 1, 3);
@@ -216,6 +237,25 @@ class CudaModelOpsTest {
                 }
             }
         }
+    }
+
+    /** The gain's gradient kept in BF16: its F32 column sums added to it and rounded once (see the embedding's). */
+    @Test
+    void rmsNormBackwardAddsIntoABf16GainGradientRoundingOnce() {
+        int rows = 301;
+        int dim = 100;
+        Tensor x = random(6, DType.BF16, rows, dim);
+        Tensor gain = random(7, DType.F32, 1, dim);
+        NormResult forward = REF.rmsNorm(x, gain, 1e-5f);
+        Tensor dY = random(8, DType.BF16, rows, dim);
+        Tensor before = random(9, DType.BF16, 1, dim);
+        Tensor gradGainHost = before.to(DType.F32);
+        Tensor gradGainDevice = cuda.toDevice(before);
+        REF.rmsNormBackward(dY, x, gain, forward.inverseRms(), gradGainHost);
+        ops.rmsNormBackward(cuda.toDevice(dY), cuda.toDevice(x), cuda.toDevice(gain),
+                cuda.toDevice(forward.inverseRms()), gradGainDevice);
+        assertClose(gradGainHost.to(DType.BF16), gradGainDevice, tolerance(DType.BF16), 1e-3,
+                "rmsNorm gain gradient in BF16");
     }
 
     @ParameterizedTest
@@ -426,6 +466,24 @@ class CudaModelOpsTest {
             assertClose(host[2], device[2], 1e-5, 1e-6, what + ": exp_avg");
             assertClose(host[3], device[3], 1e-5, 1e-6, what + ": exp_avg_sq");
         }
+    }
+
+    /**
+     * A BF16 gradient (Parameter.moveTo) is read as its exact F32 widening, which is what the reference gets, clipped
+     * by the sum of squares of the BF16 gradient itself. 19 x 23 elements take the four-wide loop and its tail.
+     */
+    @Test
+    void adamwWithABf16GradientMatchesReferenceOnItsWidening() {
+        AdamWStep step = new AdamWStep(1e-2f, 0.9f, 0.95f, 1e-8f, 0.1f, 3);
+        Tensor grad = random(25, DType.BF16, 19, 23);
+        Tensor[] host = {random(24, DType.F32, 19, 23), grad.to(DType.F32), random(26, DType.F32, 19, 23),
+                Tensor.zeros(DType.F32, 19, 23)};
+        Tensor[] device = {cuda.toDevice(host[0]), cuda.toDevice(grad), cuda.toDevice(host[2]), cuda.toDevice(host[3])};
+        REF.adamw(host[0], host[1], host[2], host[3], step, REF.sumOfSquares(List.of(host[1])), 2f, null);
+        ops.adamw(device[0], device[1], device[2], device[3], step, ops.sumOfSquares(List.of(device[1])), 2f, null);
+        assertClose(host[0], device[0], 1e-5, 1e-6, "adamw, BF16 gradient: param");
+        assertClose(host[2], device[2], 1e-5, 1e-6, "adamw, BF16 gradient: exp_avg");
+        assertClose(host[3], device[3], 1e-5, 1e-6, "adamw, BF16 gradient: exp_avg_sq");
     }
 
     /**

@@ -74,11 +74,11 @@ class KernelSignaturesTest {
         KernelSignatures elementwise = KernelSignatures.parse("elementwise.cu", source("elementwise.cu"));
         IllegalArgumentException few = assertThrows(IllegalArgumentException.class,
                 () -> elementwise.check("add_into", 1L, 2L, 3L));
-        assertEquals("elementwise.cu: kernel add_into takes 4 arguments [float* into, const void* g, long n, int gType],"
-                + " launched with 3", few.getMessage());
+        assertEquals("elementwise.cu: kernel add_into takes 5 arguments [void* into, int intoType, const void* g, long n,"
+                + " int gType], launched with 3", few.getMessage());
         assertThrows(IllegalArgumentException.class, () -> elementwise.check("no_such_kernel"));
         try (Arena arena = Arena.ofConfined()) {
-            assertThrows(IllegalArgumentException.class, () -> elementwise.pack(arena, "add_into", 1L, 2L, 3, 0));
+            assertThrows(IllegalArgumentException.class, () -> elementwise.pack(arena, "add_into", 1L, 0, 2L, 3, 0));
         }
     }
 }

@@ -153,17 +153,22 @@ class LineMaximaTest {
         }
     }
 
-    /** The weights and moments match the host's AdamW, and the updated weight's lines are reported, step after step. */
-    @Test
-    void adamwReportsTheUpdatedWeightsLines() {
+    /**
+     * The weights and moments match the host's AdamW, and the updated weight's lines are reported, step after step;
+     * with an F32 gradient and with a BF16 one (its own kernel), which the host reads widened to F32.
+     */
+    @ParameterizedTest
+    @EnumSource(DType.class)
+    void adamwReportsTheUpdatedWeightsLines(DType gradType) {
         for (int[] shape : SHAPES) {
             int rows = shape[0];
             int cols = shape[1];
-            Tensor[] host = {gaussian(4, 1, DType.F32, rows, cols), gaussian(5, 1, DType.F32, rows, cols),
+            Tensor grad = gaussian(5, 1, gradType, rows, cols);
+            Tensor[] host = {gaussian(4, 1, DType.F32, rows, cols), grad.to(DType.F32),
                     Tensor.zeros(DType.F32, rows, cols), Tensor.zeros(DType.F32, rows, cols)};
             Tensor[] device = new Tensor[4];
             for (int i = 0; i < 4; i++) {
-                device[i] = cuda.toDevice(host[i].copy());
+                device[i] = cuda.toDevice(i == 1 ? grad : host[i].copy());
             }
             for (int step = 1; step <= 2; step++) {
                 AdamWStep s = new AdamWStep(0.05f, 0.9f, 0.95f, 1e-8f, 0.1f, step);
@@ -171,7 +176,8 @@ class LineMaximaTest {
                 ReferenceModelOps.INSTANCE.adamw(host[0], host[1], host[2], host[3], s, null, 0f, null);
                 for (int i = 0; i < 4; i += 2) {
                     assertArrayEquals(host[i].toFloatArray(), cuda.toHost(device[i]).toFloatArray(), 1e-5f,
-                            "tensor " + i + " after step " + step + " at " + rows + " x " + cols);
+                            "tensor " + i + " after step " + step + " at " + rows + " x " + cols + ", " + gradType
+                                    + " gradient");
                 }
                 assertReportedAndUsed(device[0], "adamw's param after step " + step + " at " + rows + " x " + cols);
             }
