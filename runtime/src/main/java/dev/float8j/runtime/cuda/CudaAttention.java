@@ -237,19 +237,50 @@ public final class CudaAttention {
     /** Returns {dq, dk, dv}, each BF16 in its input's shape. out and lse are what {@link #forward} returned. */
     public DeviceTensor[] backward(DeviceTensor dOut, DeviceTensor q, DeviceTensor k, DeviceTensor v, DeviceTensor out,
             DeviceTensor lse, AttentionShape s) {
+        DeviceTensor dq = allocate(s.tokens(), s.heads() * s.headDim(), DType.BF16);
+        try {
+            DeviceTensor[] kv = backward(dOut, q, k, v, out, lse, s, (dqAccum, scale) -> {
+                long count = (long) dq.rows() * dq.cols();
+                int blocks = (int) Math.min(ceilDiv(count / 2, 256), 8L * cuda.multiprocessors);
+                try (Arena arena = Arena.ofConfined()) {
+                    cuda.driver.launch(dqConvert, "attention_backward_dq", blocks, 1, 1, 256, 1, 1, 0, cuda.stream,
+                            module.args(arena, "attention_backward_dq", dqAccum, dq.pointer(), count, scale));
+                }
+            });
+            return new DeviceTensor[] {dq, kv[0], kv[1]};
+        } catch (RuntimeException e) {
+            dq.close();
+            throw e;
+        }
+    }
+
+    /**
+     * Writes the backward's dQ ([tokens, heads * headDim]) from its F32 accumulator, whose elements times scale are
+     * dQ: a conversion to BF16, or one that also turns dQ back through the rotary embedding (CudaModelOps).
+     */
+    @FunctionalInterface
+    interface DqWriter {
+        void write(long dqAccum, float scale);
+    }
+
+    /**
+     * The backward with dQ handed to dqWriter as its F32 accumulator, queued after the kernels that sum it; returns
+     * {dk, dv}, each BF16 in its input's shape.
+     */
+    DeviceTensor[] backward(DeviceTensor dOut, DeviceTensor q, DeviceTensor k, DeviceTensor v, DeviceTensor out,
+            DeviceTensor lse, AttentionShape s, DqWriter dqWriter) {
         int qCols = s.heads() * s.headDim();
         int kvCols = s.kvHeads() * s.headDim();
         check(s, bf16("q", q, s.tokens(), qCols), bf16("k", k, s.tokens(), kvCols), bf16("v", v, s.tokens(), kvCols),
                 bf16("dOut", dOut, s.tokens(), qCols), bf16("out", out, s.tokens(), qCols),
                 new Operand("lse", lse, DType.F32, s.batch() * s.heads(), s.seq()));
         float scale = (float) (1.0 / Math.sqrt(s.headDim()));
-        DeviceTensor[] grads = new DeviceTensor[3];
+        DeviceTensor[] grads = new DeviceTensor[2];
         try (Arena arena = Arena.ofConfined();
                 DeviceBuffer rowDots = cuda.allocator.allocate(4L * s.batch() * s.heads() * s.seq());
                 DeviceBuffer dqAccum = cuda.allocator.allocate(4L * s.tokens() * qCols)) {
-            grads[0] = allocate(s.tokens(), qCols, DType.BF16);
+            grads[0] = allocate(s.tokens(), kvCols, DType.BF16);
             grads[1] = allocate(s.tokens(), kvCols, DType.BF16);
-            grads[2] = allocate(s.tokens(), kvCols, DType.BF16);
             long items = (long) s.tokens() * s.heads();
             cuda.driver.launch(delta, "attention_backward_delta", (int) ceilDiv(items, 8), 1, 1, 256, 1, 1, 0,
                     cuda.stream, module.args(arena, "attention_backward_delta", dOut.pointer(), out.pointer(), rowDots.pointer(), s.tokens(),
@@ -266,19 +297,17 @@ public final class CudaAttention {
                         hopper.args(arena, kernel, bf16Map(arena, "q", q, s, s.heads()),
                                 bf16Map(arena, "k", k, s, s.kvHeads()), bf16Map(arena, "v", v, s, s.kvHeads()),
                                 bf16Map(arena, "dOut", dOut, s, s.heads()), lse.pointer(), rowDots.pointer(), dqMap,
-                                grads[1].pointer(), grads[2].pointer(), s.seq(), s.heads(), s.kvHeads(), scale,
+                                grads[0].pointer(), grads[1].pointer(), s.seq(), s.heads(), s.kvHeads(), scale,
                                 s.batch(), hopperBands[1]));
             } else {
                 cuda.driver.launch(s.headDim() == 64 ? backward64 : backward128, "attention_backward",
                         s.batch() * s.kvHeads(), ceilDiv(s.seq(), BACKWARD_KEYS), 1, BACKWARD_THREADS, 1, 1,
                         backwardSharedBytes(s.headDim()), cuda.stream,
                         module.args(arena, "attention_backward_d" + s.headDim(), q.pointer(), k.pointer(), v.pointer(),
-                                dOut.pointer(), lse.pointer(), rowDots.pointer(), dqAccum.pointer(), grads[1].pointer(),
-                                grads[2].pointer(), s.seq(), s.heads(), s.kvHeads(), scale));
+                                dOut.pointer(), lse.pointer(), rowDots.pointer(), dqAccum.pointer(), grads[0].pointer(),
+                                grads[1].pointer(), s.seq(), s.heads(), s.kvHeads(), scale));
             }
-            int convertBlocks = (int) Math.min(ceilDiv(dqCount / 2, 256), 8L * cuda.multiprocessors);
-            cuda.driver.launch(dqConvert, "attention_backward_dq", convertBlocks, 1, 1, 256, 1, 1, 0, cuda.stream,
-                    module.args(arena, "attention_backward_dq", dqAccum.pointer(), grads[0].pointer(), dqCount, scale));
+            dqWriter.write(dqAccum.pointer(), scale);
             // The scratch buffers go back to the allocator now: the stream runs in order, so a later user
             // of the same blocks runs after these kernels.
             return grads;

@@ -453,6 +453,18 @@ final class CudaModelOps implements ModelOps {
         }
         DeviceTensor dx = in(x);
         Tensor y = result(x.dtype(), x.shape());
+        // the inverse's result is a projection's gradient, whose FP8 cast reads its amax
+        launchRope(dx.pointer(), x.dtype(), 1f, y, shape, heads, theta, inverse);
+        Reference.reachabilityFence(x);
+        return y;
+    }
+
+    /**
+     * y = the rotary embedding (inverse: turned back) of the [tokens, heads * headDim] matrix at x (xType, its
+     * elements times xScale), one block per row; the inverse reports y's amax.
+     */
+    private void launchRope(long x, DType xType, float xScale, Tensor y, AttentionShape shape, int heads, float theta,
+            boolean inverse) {
         try (Arena arena = Arena.ofConfined()) {
             MemorySegment args = arena.allocate(ROPE_ARGS);
             args.set(JAVA_INT, CudaCasts.offset(ROPE_ARGS, "seq"), shape.seq());
@@ -460,12 +472,9 @@ final class CudaModelOps implements ModelOps {
             args.set(JAVA_INT, CudaCasts.offset(ROPE_ARGS, "headDim"), shape.headDim());
             args.set(JAVA_FLOAT, CudaCasts.offset(ROPE_ARGS, "log2Theta"), (float) (Math.log(theta) / Math.log(2)));
             args.set(JAVA_FLOAT, CudaCasts.offset(ROPE_ARGS, "sign"), inverse ? -1f : 1f);
-            // one block per row; the inverse's result is a projection's gradient, whose FP8 cast reads its amax
-            launch(rope, "rope", shape.tokens(), THREADS, 0, dx.pointer(), DeviceMemory.deviceView(y).pointer(),
-                    dt(x.dtype()), args, inverse ? maxima.amaxWordFor(y) : 0L);
+            launch(rope, "rope", shape.tokens(), THREADS, 0, x, dt(xType), xScale,
+                    DeviceMemory.deviceView(y).pointer(), dt(y.dtype()), args, inverse ? maxima.amaxWordFor(y) : 0L);
         }
-        Reference.reachabilityFence(x);
-        return y;
     }
 
     // ---------------------------------------------------------------- attention (CudaAttention's kernels)
@@ -509,6 +518,55 @@ final class CudaModelOps implements ModelOps {
         Reference.reachabilityFence(forward);
         return new AttentionGrads(memory.resident(grads[0], q.shape()), memory.resident(grads[1], k.shape()),
                 memory.resident(grads[2], v.shape()));
+    }
+
+    /**
+     * For BF16 q, k and v, dQ is turned back through the rotary embedding as the attention backward's F32 accumulator
+     * is rounded to BF16: the rope kernel reads the accumulator instead of a BF16 dQ that a conversion pass wrote, so
+     * dQ is written once and read by nobody before its projection's cast (and rounded once, from F32). dK goes
+     * through the rope kernel as before. F32 inputs take the default's three calls.
+     */
+    @Override
+    public AttentionGrads attentionBackwardUnrotated(Tensor dOut, Tensor q, Tensor k, Tensor v,
+            AttentionResult forward, AttentionShape shape, float theta) {
+        String op = "attentionBackwardUnrotated";
+        checkAttentionInputs(op, q, k, v, shape);
+        if (q.dtype() != DType.BF16) {
+            return ModelOps.super.attentionBackwardUnrotated(dOut, q, k, v, forward, shape, theta);
+        }
+        requireSameShape(op, "dOut", dOut, "q", q);
+        requireSameShape(op, "the forward output", forward.out(), "q", q);
+        requireMatrix(op, "logSumExp", forward.logSumExp(), shape.batch() * shape.heads(), shape.seq());
+        if (!(theta > 1)) {
+            throw new IllegalArgumentException(op + ": theta must be above 1, got " + theta);
+        }
+        Tensor dQ = result(DType.BF16, q.shape());
+        DeviceTensor[] kv;
+        try {
+            kv = attentionKernels().backward(in(dOut), in(q), in(k), in(v), in(forward.out()),
+                    in(forward.logSumExp()), shape, (dqAccum, scale) ->
+                            launchRope(dqAccum, DType.F32, scale, dQ, shape, shape.heads(), theta, true));
+        } catch (RuntimeException e) {
+            if (dQ.markReleased()) {
+                DeviceMemory.ours(dQ, dQ.deviceData()).free();
+            }
+            throw e;
+        } finally {
+            releaseUploads();
+        }
+        Tensor dK = result(DType.BF16, k.shape());
+        try (DeviceTensor rotatedDK = kv[0]) {
+            launchRope(rotatedDK.pointer(), DType.BF16, 1f, dK, shape, shape.kvHeads(), theta, true);
+        } catch (RuntimeException e) {
+            kv[1].close();
+            throw e;
+        }
+        Reference.reachabilityFence(dOut);
+        Reference.reachabilityFence(q);
+        Reference.reachabilityFence(k);
+        Reference.reachabilityFence(v);
+        Reference.reachabilityFence(forward);
+        return new AttentionGrads(dQ, dK, memory.resident(kv[1], v.shape()));
     }
 
     private static void checkAttentionInputs(String op, Tensor q, Tensor k, Tensor v, AttentionShape shape) {

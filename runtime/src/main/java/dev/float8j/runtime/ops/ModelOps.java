@@ -2,6 +2,7 @@ package dev.float8j.runtime.ops;
 
 import dev.float8j.runtime.DType;
 import dev.float8j.runtime.Tensor;
+import dev.float8j.runtime.backends.Backends;
 import java.util.List;
 
 /**
@@ -104,6 +105,21 @@ public interface ModelOps {
     /** dQ, dK, dV of {@link #attention}, each in its input's dtype and shape. */
     AttentionGrads attentionBackward(Tensor dOut, Tensor q, Tensor k, Tensor v, AttentionResult forward,
             AttentionShape shape);
+
+    /**
+     * {@link #attentionBackward} where q and k are the rotary embeddings (theta) of projections: dQ and dK with
+     * respect to those projections, i.e. turned back by {@link #rope} with inverse. A backend may turn dQ back as it
+     * writes it, which saves a pass over it; this default makes the three calls and releases the rotated gradients.
+     */
+    default AttentionGrads attentionBackwardUnrotated(Tensor dOut, Tensor q, Tensor k, Tensor v,
+            AttentionResult forward, AttentionShape shape, float theta) {
+        AttentionGrads g = attentionBackward(dOut, q, k, v, forward, shape);
+        Tensor dQ = rope(g.dQ(), shape, shape.heads(), theta, true);
+        Tensor dK = rope(g.dK(), shape, shape.kvHeads(), theta, true);
+        Backends.current().release(g.dQ());
+        Backends.current().release(g.dK());
+        return new AttentionGrads(dQ, dK, g.dV());
+    }
 
     // ---- SwiGLU: h = silu(gate) * up, silu(g) = g * sigmoid(g) ----
 

@@ -19,14 +19,17 @@ __device__ __forceinline__ void rope_angle(const RopeArgs& a, int position, int 
 // Pairs whose angles a block keeps in shared memory: half a head of up to 512 elements.
 #define ROPE_MAX_HALF 256
 
-// One block per row of x and y (F32 or BF16, dtype; [rows, heads * headDim]), its threads over the row's pairs. The
+// One block per row of x and y ([rows, heads * headDim]; each F32 or BF16, xType and yType, not overlapping where they
+// differ; x's elements times xScale as they are read), its threads over the row's pairs. The
 // row's position is fixed, so a pair's angle depends only on its index in the head: the block computes the half
 // head's sines and cosines once into shared memory and every head of the row reads them. Computed per element, with
 // two pairs per thread step, a query projection's rope took 0.17-0.22 ms in the Llama step on an H100 (1.2-1.6 TB/s);
 // this form takes 0.09-0.11 ms (2.4-2.9 TB/s). With headDim / 2 a multiple of 4 and aligned rows,
 // each thread turns four adjacent pairs per step with one wide load and store per half. *amax (null: none) gets y's
 // absolute maximum (the inverse's y is a projection's gradient, which the projection's backward casts to FP8).
-extern "C" __global__ void rope(const void* x, void* y, int dtype, RopeArgs a, u32* amax) {
+// An F32 x with a scale is the attention backward's dQ accumulator: turned back as it is rounded to BF16, which saves
+// the pass that wrote dQ in BF16 for this kernel to read (CudaModelOps.attentionBackwardUnrotated).
+extern "C" __global__ void rope(const void* x, int xType, float xScale, void* y, int yType, RopeArgs a, u32* amax) {
     __shared__ u32 amaxScratch[32];
     __shared__ float sines[ROPE_MAX_HALF];
     __shared__ float cosines[ROPE_MAX_HALF];
@@ -47,18 +50,20 @@ extern "C" __global__ void rope(const void* x, void* y, int dtype, RopeArgs a, u
             int i = p - h * half;
             long base = rowBase + (long) h * a.headDim;
             float lo[4], hi[4], outLo[4], outHi[4];
-            load4(x, (base + i) >> 2, dtype, lo);
-            load4(x, (base + i + half) >> 2, dtype, hi);
+            load4(x, (base + i) >> 2, xType, lo);
+            load4(x, (base + i + half) >> 2, xType, hi);
             for (int e = 0; e < 4; e++) {
                 float s = sines[i + e], c = cosines[i + e];
+                lo[e] *= xScale;
+                hi[e] *= xScale;
                 outLo[e] = lo[e] * c - hi[e] * s;
                 outHi[e] = lo[e] * s + hi[e] * c;
                 m = max(m, max(abs_bits(outLo[e]), abs_bits(outHi[e])));
             }
-            store4(y, (base + i) >> 2, dtype, outLo);
-            store4(y, (base + i + half) >> 2, dtype, outHi);
+            store4(y, (base + i) >> 2, yType, outLo);
+            store4(y, (base + i + half) >> 2, yType, outHi);
         }
-        block_amax(m, dtype, amax, amaxScratch);
+        block_amax(m, yType, amax, amaxScratch);
         return;
     }
     for (int p = threadIdx.x; p < pairs; p += blockDim.x) {
@@ -72,14 +77,14 @@ extern "C" __global__ void rope(const void* x, void* y, int dtype, RopeArgs a, u
         } else {
             rope_angle(a, position, i, &s, &c);
         }
-        float lo = load_elem(x, base + i, dtype);
-        float hi = load_elem(x, base + i + half, dtype);
+        float lo = load_elem(x, base + i, xType) * xScale;
+        float hi = load_elem(x, base + i + half, xType) * xScale;
         float out0 = lo * c - hi * s, out1 = lo * s + hi * c;
         m = max(m, max(abs_bits(out0), abs_bits(out1)));
-        store_elem(y, base + i, dtype, out0);
-        store_elem(y, base + i + half, dtype, out1);
+        store_elem(y, base + i, yType, out0);
+        store_elem(y, base + i + half, yType, out1);
     }
-    block_amax(m, dtype, amax, amaxScratch);
+    block_amax(m, yType, amax, amaxScratch);
 }
 
 // The layout of RopeArgs, as CudaModelOps.java checks it at load time.

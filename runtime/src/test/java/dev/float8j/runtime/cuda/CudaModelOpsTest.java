@@ -594,6 +594,42 @@ class CudaModelOpsTest {
     }
 
     /**
+     * The backward through the rotary embedding: against the reference's three calls, and, for BF16 (where the rope
+     * kernel reads the F32 dQ accumulator, rounding once), against this backend's own three calls (rounding twice),
+     * within one BF16 step; dK takes the same calls either way. Head sizes 64 and 128 (the Hopper kernel on sm_90).
+     */
+    @ParameterizedTest
+    @EnumSource(DType.class)
+    void attentionBackwardTurnsDqAndDkBackThroughTheRotaryEmbedding(DType dtype) {
+        List<AttentionShape> shapes = List.of(new AttentionShape(2, 77, 4, 2, 64), new AttentionShape(1, 200, 6, 2, 128));
+        float theta = 10000f;
+        for (int i = 0; i < shapes.size(); i++) {
+            AttentionShape shape = shapes.get(i);
+            int qCols = shape.heads() * shape.headDim();
+            int kvCols = shape.kvHeads() * shape.headDim();
+            long seed = 41 + 100 * i;
+            Tensor q = random(seed, dtype, shape.tokens(), qCols);
+            Tensor k = random(seed + 1, dtype, shape.tokens(), kvCols);
+            Tensor v = random(seed + 2, dtype, shape.tokens(), kvCols);
+            Tensor dOut = random(seed + 3, dtype, shape.tokens(), qCols);
+            Tensor[] device = {cuda.toDevice(dOut), cuda.toDevice(q), cuda.toDevice(k), cuda.toDevice(v)};
+            AttentionResult forward = ops.attention(device[1], device[2], device[3], shape);
+            AttentionGrads expected = REF.attentionBackwardUnrotated(dOut, q, k, v, REF.attention(q, k, v, shape),
+                    shape, theta);
+            AttentionGrads fused = ops.attentionBackwardUnrotated(device[0], device[1], device[2], device[3], forward,
+                    shape, theta);
+            assertRelativeError(expected.dQ(), fused.dQ(), 2e-2, shape + ": dQ before the rotary embedding");
+            assertRelativeError(expected.dK(), fused.dK(), 2e-2, shape + ": dK before the rotary embedding");
+            assertRelativeError(expected.dV(), fused.dV(), 2e-2, shape + ": dV");
+            AttentionGrads rotated = ops.attentionBackward(device[0], device[1], device[2], device[3], forward, shape);
+            Tensor threeCalls = cuda.toHost(ops.rope(rotated.dQ(), shape, shape.heads(), theta, true));
+            assertClose(threeCalls, fused.dQ(), tolerance(dtype), 1e-5, shape + ": dQ against the three calls");
+            assertClose(cuda.toHost(ops.rope(rotated.dK(), shape, shape.kvHeads(), theta, true)), fused.dK(), 0, 0,
+                    shape + ": dK against the three calls");
+        }
+    }
+
+    /**
      * A training step's worth of ops on device tensors, in a scope: once warm, the driver is asked for no more
      * memory (results come from the allocator's cache, scratch from the grow-only workspace), and every step
      * leaves the same bytes in use (nothing leaks).

@@ -15,6 +15,7 @@ import dev.float8j.runtime.DType;
 import dev.float8j.runtime.Float8Tensor;
 import dev.float8j.runtime.Tensor;
 import dev.float8j.runtime.ops.AdamWStep;
+import dev.float8j.runtime.ops.AttentionGrads;
 import dev.float8j.runtime.ops.AttentionShape;
 import dev.float8j.runtime.ops.ModelOps;
 import dev.float8j.runtime.ops.NormResult;
@@ -107,6 +108,19 @@ class KnownAmaxTest {
             AttentionShape shape = new AttentionShape(2, 7, 3, 1, headDim);
             Tensor g = cuda.toDevice(gaussian(8, 0.5, dtype, shape.tokens(), 3 * headDim));
             assertReportedAndUsed(ops.rope(g, shape, 3, 10000f, true), "rope inverse, head dim " + headDim);
+        }
+        // the backward through the rotary embedding: dQ turned back as the accumulator is rounded, dK by rope
+        for (int headDim : new int[] {64, 128}) {
+            AttentionShape shape = new AttentionShape(2, 70, 4, 2, headDim);
+            int qCols = 4 * headDim;
+            int kvCols = 2 * headDim;
+            Tensor q = cuda.toDevice(gaussian(10, 1, dtype, shape.tokens(), qCols));
+            Tensor k = cuda.toDevice(gaussian(11, 1, dtype, shape.tokens(), kvCols));
+            Tensor v = cuda.toDevice(gaussian(12, 1, dtype, shape.tokens(), kvCols));
+            AttentionGrads g = ops.attentionBackwardUnrotated(cuda.toDevice(gaussian(13, 1, dtype, shape.tokens(), qCols)),
+                    q, k, v, ops.attention(q, k, v, shape), shape, 10000f);
+            assertReportedAndUsed(g.dQ(), "attention dQ before the rotary embedding, head dim " + headDim);
+            assertReportedAndUsed(g.dK(), "attention dK before the rotary embedding, head dim " + headDim);
         }
     }
 

@@ -7,7 +7,8 @@ import dev.float8j.runtime.ops.AttentionShape;
 
 /**
  * Rotary position embedding of queries or keys: each head's pairs (i, i + headDim/2) rotated by the position's
- * angle. It has no parameters and saves nothing: a rotation's backward is the rotation back.
+ * angle. It has no parameters and saves nothing: a rotation's backward is the rotation back, which the attention
+ * backward applies to dQ and dK.
  */
 public final class RotaryEmbedding extends Module {
     private final float theta;
@@ -21,8 +22,11 @@ public final class RotaryEmbedding extends Module {
         return Ops.where(x).rope(x, shape, heads, theta, false);
     }
 
-    /** The gradient of x from the gradient of forward's result. */
-    public Tensor backward(Tensor gradOutput, AttentionShape shape, int heads) {
-        return Ops.where(gradOutput).rope(gradOutput, shape, heads, theta, true);
+    /**
+     * The angles' base. The backward (the rotation back) is the attention backward's to make
+     * ({@link dev.float8j.runtime.ops.ModelOps#attentionBackwardUnrotated}), which may do it as it writes dQ.
+     */
+    public float theta() {
+        return theta;
     }
 }

@@ -89,17 +89,14 @@ public final class SelfAttention extends Module {
         Saved s = saved.pop();
         ModelOps ops = Ops.where(gradOutput);
         Tensor dOut = o.backward(gradOutput);
-        AttentionGrads g = ops.attentionBackward(dOut, s.q(), s.k(), s.v(), s.attention(), s.shape());
+        // dQ and dK with respect to the projections, before the rotary embedding
+        AttentionGrads g = ops.attentionBackwardUnrotated(dOut, s.q(), s.k(), s.v(), s.attention(), s.shape(),
+                rope.theta());
         Ops.release(dOut, s.q(), s.k(), s.v(), s.attention().out(), s.attention().logSumExp());
-        Tensor dq = Ops.consume(rotatedBack(g.dQ(), s.shape(), config.heads()), q::backward);
-        Tensor dk = Ops.consume(rotatedBack(g.dK(), s.shape(), config.kvHeads()), k::backward);
+        Tensor dq = Ops.consume(g.dQ(), q::backward);
+        Tensor dk = Ops.consume(g.dK(), k::backward);
         Tensor dv = Ops.consume(g.dV(), v::backward);
         return List.of(dq, dk, dv);
-    }
-
-    /** The gradient before the rotary embedding from the one after it, which is released. */
-    private Tensor rotatedBack(Tensor gradRotated, AttentionShape shape, int heads) {
-        return Ops.consume(gradRotated, g -> rope.backward(g, shape, heads));
     }
 
     @Override
