@@ -140,7 +140,7 @@ static void forward(const DeviceArrays& a, const Shape& s) {
     const int grid = s.batch * s.heads * ((s.seq + WS_ROWS - 1) / WS_ROWS);
     attention_forward_sm90_ws_d128<<<grid, WS_THREADS, forward_smem()>>>(
             tensor_map(a.q, s, s.heads), tensor_map(a.k, s, s.kvHeads), tensor_map(a.v, s, s.kvHeads), a.out, a.lse,
-            s.seq, s.heads, s.kvHeads, scaleLog2, s.batch, FORWARD_BAND);
+            s.seq, s.heads, s.kvHeads, scaleLog2, s.batch, FORWARD_BAND, nullptr);
 }
 
 static void backward(const DeviceArrays& a, const Shape& s) {

@@ -196,10 +196,24 @@ public final class CudaAttention {
 
     /** Returns {out, lse}: out like q (BF16), lse [batch*heads, seq] F32 (natural log). */
     public DeviceTensor[] forward(DeviceTensor q, DeviceTensor k, DeviceTensor v, AttentionShape s) {
+        DeviceTensor out = allocate(s.tokens(), s.heads() * s.headDim(), DType.BF16);
+        try {
+            return new DeviceTensor[] {out, forward(q, k, v, s, out, 0L)};
+        } catch (RuntimeException e) {
+            out.close();
+            throw e;
+        }
+    }
+
+    /**
+     * Writes the attention into out (BF16, q's shape) and its absolute maximum into the word at amax (0: none), for
+     * the output projection's FP8 cast; returns lse [batch*heads, seq] F32 (natural log).
+     */
+    DeviceTensor forward(DeviceTensor q, DeviceTensor k, DeviceTensor v, AttentionShape s, DeviceTensor out,
+            long amax) {
         int kvCols = s.kvHeads() * s.headDim();
         check(s, bf16("q", q, s.tokens(), s.heads() * s.headDim()), bf16("k", k, s.tokens(), kvCols),
-                bf16("v", v, s.tokens(), kvCols));
-        DeviceTensor out = allocate(s.tokens(), s.heads() * s.headDim(), DType.BF16);
+                bf16("v", v, s.tokens(), kvCols), bf16("out", out, s.tokens(), s.heads() * s.headDim()));
         DeviceTensor lse = null;
         try {
             lse = allocate(s.batch() * s.heads(), s.seq(), DType.F32);
@@ -214,19 +228,18 @@ public final class CudaAttention {
                             hopper.args(arena, kernel, bf16Map(arena, "q", q, s, s.heads()),
                                     bf16Map(arena, "k", k, s, s.kvHeads()), bf16Map(arena, "v", v, s, s.kvHeads()),
                                     out.pointer(), lse.pointer(), s.seq(), s.heads(), s.kvHeads(), scaleLog2,
-                                    s.batch(), hopperBands[0]));
+                                    s.batch(), hopperBands[0], amax));
                 } else {
                     MemorySegment args = module.args(arena, "attention_forward_d" + s.headDim(), q.pointer(),
                             k.pointer(), v.pointer(), out.pointer(), lse.pointer(), s.seq(), s.heads(), s.kvHeads(),
-                            scaleLog2);
+                            scaleLog2, amax);
                     cuda.driver.launch(s.headDim() == 64 ? forward64 : forward128, "attention_forward",
                             ceilDiv(s.seq(), FORWARD_ROWS), s.batch() * s.heads(), 1, FORWARD_THREADS, 1, 1,
                             forwardSharedBytes(s.headDim()), cuda.stream, args);
                 }
             }
-            return new DeviceTensor[] {out, lse};
+            return lse;
         } catch (RuntimeException e) {
-            out.close();
             if (lse != null) {
                 lse.close();
             }

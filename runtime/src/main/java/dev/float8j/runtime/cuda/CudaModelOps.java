@@ -479,10 +479,31 @@ final class CudaModelOps implements ModelOps {
 
     // ---------------------------------------------------------------- attention (CudaAttention's kernels)
 
+    /**
+     * For BF16 inputs the kernel writes the output with its amax, which the output projection's cast then need not
+     * find in a pass of its own; F32 inputs go through BF16 copies and back, without one.
+     */
     @Override
     public AttentionResult attention(Tensor q, Tensor k, Tensor v, AttentionShape shape) {
         String op = "attention";
         checkAttentionInputs(op, q, k, v, shape);
+        if (q.dtype() == DType.BF16) {
+            Tensor out = result(DType.BF16, q.shape());
+            DeviceTensor lse;
+            try {
+                lse = attentionKernels().forward(in(q), in(k), in(v), shape, DeviceMemory.deviceView(out),
+                        maxima.amaxWordFor(out));
+            } catch (RuntimeException e) {
+                freeUnreturned(out);
+                throw e;
+            } finally {
+                releaseUploads();
+            }
+            Reference.reachabilityFence(q);
+            Reference.reachabilityFence(k);
+            Reference.reachabilityFence(v);
+            return new AttentionResult(out, memory.resident(lse, shape.batch() * shape.heads(), shape.seq()));
+        }
         DeviceTensor[] outAndLse;
         try {
             outAndLse = attentionForwardKernel(in(q), in(k), in(v), shape);
@@ -547,9 +568,7 @@ final class CudaModelOps implements ModelOps {
                     in(forward.logSumExp()), shape, (dqAccum, scale) ->
                             launchRope(dqAccum, DType.F32, scale, dQ, shape, shape.heads(), theta, true));
         } catch (RuntimeException e) {
-            if (dQ.markReleased()) {
-                DeviceMemory.ours(dQ, dQ.deviceData()).free();
-            }
+            freeUnreturned(dQ);
             throw e;
         } finally {
             releaseUploads();
@@ -569,6 +588,13 @@ final class CudaModelOps implements ModelOps {
         return new AttentionGrads(dQ, dK, memory.resident(kv[1], v.shape()));
     }
 
+    /** Frees a result this op made and will not return, because a later launch failed. */
+    private static void freeUnreturned(Tensor t) {
+        if (t.markReleased()) {
+            DeviceMemory.ours(t, t.deviceData()).free();
+        }
+    }
+
     private static void checkAttentionInputs(String op, Tensor q, Tensor k, Tensor v, AttentionShape shape) {
         requireActivation(op, q);
         requireMatrix(op, "q", q, shape.tokens(), shape.heads() * shape.headDim());
@@ -581,12 +607,9 @@ final class CudaModelOps implements ModelOps {
 
     /**
      * CudaAttention's kernels run in BF16: F32 inputs are rounded to BF16 for them and the results converted back,
-     * so F32 attention carries BF16 error.
+     * so F32 attention carries BF16 error. (BF16 inputs go straight to the kernel: see {@link #attention}.)
      */
     private DeviceTensor[] attentionForwardKernel(DeviceTensor q, DeviceTensor k, DeviceTensor v, AttentionShape shape) {
-        if (q.dtype() == DType.BF16) {
-            return attentionKernels().forward(q, k, v, shape);
-        }
         try (DeviceTensor qb = casts.convert(q, DType.BF16); DeviceTensor kb = casts.convert(k, DType.BF16);
                 DeviceTensor vb = casts.convert(v, DType.BF16)) {
             DeviceTensor[] outAndLse = attentionKernels().forward(qb, kb, vb, shape);

@@ -131,7 +131,7 @@ __device__ __forceinline__ u32 smem_base256(const void* smem) {
 // attention_sm90.cu's forward for why not across the whole grid.
 template <int D>
 __device__ __forceinline__ void forward(const u16* q, const u16* k, const u16* v, u16* out, float* lse, int seq,
-                                        int heads, int kvHeads, float scaleLog2) {
+                                        int heads, int kvHeads, float scaleLog2, u32* amax) {
     extern __shared__ __align__(128) unsigned char smem[];
     constexpr int TILE_BYTES = TILE_N * D * 2;
     constexpr int THREADS = FWD_WARPS * 32;
@@ -295,6 +295,7 @@ __device__ __forceinline__ void forward(const u16* q, const u16* k, const u16* v
     }
 
     const int ldo = heads * D;
+    u32 top = 0;
 #pragma unroll
     for (int m = 0; m < 2; m++) {
 #pragma unroll
@@ -308,24 +309,28 @@ __device__ __forceinline__ void forward(const u16* q, const u16* k, const u16* v
                 u16* dst = out + ((long long) b * seq + row) * ldo + h * D + 2 * t;
 #pragma unroll
                 for (int j = 0; j < D / 8; j++) {
-                    *(u32*) (dst + j * 8) = pack_bf16(o[m][j][2 * r] * inv, o[m][j][2 * r + 1] * inv);
+                    const float x0 = o[m][j][2 * r] * inv, x1 = o[m][j][2 * r + 1] * inv;
+                    top = max(top, max(abs_bits(x0), abs_bits(x1)));
+                    *(u32*) (dst + j * 8) = pack_bf16(x0, x1);
                 }
                 if (t == 0) lse[((long long) b * heads + h) * seq + row] = (rowMax[m][r] + __log2f(sum)) * LN2;
             }
         }
     }
+    warp_amax(top, amax);
 }
 
+// *amax (null: none) gets out's absolute maximum, for the output projection's FP8 cast.
 extern "C" __global__ void __launch_bounds__(FWD_WARPS * 32) attention_forward_d64(
         const u16* q, const u16* k, const u16* v, u16* out, float* lse, int seq, int heads, int kvHeads,
-        float scaleLog2) {
-    forward<64>(q, k, v, out, lse, seq, heads, kvHeads, scaleLog2);
+        float scaleLog2, u32* amax) {
+    forward<64>(q, k, v, out, lse, seq, heads, kvHeads, scaleLog2, amax);
 }
 
 extern "C" __global__ void __launch_bounds__(FWD_WARPS * 32) attention_forward_d128(
         const u16* q, const u16* k, const u16* v, u16* out, float* lse, int seq, int heads, int kvHeads,
-        float scaleLog2) {
-    forward<128>(q, k, v, out, lse, seq, heads, kvHeads, scaleLog2);
+        float scaleLog2, u32* amax) {
+    forward<128>(q, k, v, out, lse, seq, heads, kvHeads, scaleLog2, amax);
 }
 
 // --------------------------------------------------------------------------------------------- backward

@@ -258,7 +258,7 @@ __device__ __forceinline__ void wgmma_n128_ss(float (&d)[64], u64 a, u64 b, int 
 // each head in turn leaves a tail, 3.5% of the kernel in a simulation of 132 multiprocessors taking blocks in
 // dispatch order, that bands of two kv groups' heads remove. On one H100 (100 calls, two rounds) bands of 8 heads
 // took 0.990-1.017 ms and each head in turn 1.013-1.028: the same within the noise. q, k and v come as tensor maps;
-// out and lse as attention.cu's forward writes them.
+// out and lse as attention.cu's forward writes them, and *amax (null: none) out's absolute maximum.
 // Consumer warpgroup c (warpgroup c + 1) owns query rows 64c..64c+63 of the block; thread (warp, g) rows 16 warp + g
 // and + 8 of those.
 //
@@ -267,7 +267,7 @@ __device__ __forceinline__ void wgmma_n128_ss(float (&d)[64], u64 a, u64 b, int 
 extern "C" __global__ void __launch_bounds__(WS_THREADS, 1) attention_forward_sm90_ws_d128(
         const __grid_constant__ TensorMap qMap, const __grid_constant__ TensorMap kMap,
         const __grid_constant__ TensorMap vMap, u16* out, float* lse, int seq, int heads, int kvHeads,
-        float scaleLog2, int batch, int band) {
+        float scaleLog2, int batch, int band, u32* amax) {
     extern __shared__ __align__(1024) unsigned char smem[];
     constexpr int Q_BYTES = WS_ROWS * HEAD_DIM * 2, KV_BYTES = WS_KEYS * HEAD_DIM * 2;
     constexpr int S_REGS = WS_KEYS / 2;
@@ -418,6 +418,7 @@ extern "C" __global__ void __launch_bounds__(WS_THREADS, 1) attention_forward_sm
     hold(p);
 
     const int ldo = heads * HEAD_DIM;
+    u32 top = 0;
 #pragma unroll
     for (int r = 0; r < 2; r++) {
         float sum = rowSum[r];
@@ -429,11 +430,14 @@ extern "C" __global__ void __launch_bounds__(WS_THREADS, 1) attention_forward_sm
             u16* dst = out + ((long long) b * seq + row) * ldo + h * HEAD_DIM + 2 * t;
 #pragma unroll
             for (int j = 0; j < 16; j++) {
-                *(u32*) (dst + j * 8) = pack_bf16(o[4 * j + 2 * r] * inv, o[4 * j + 2 * r + 1] * inv);
+                const float x0 = o[4 * j + 2 * r] * inv, x1 = o[4 * j + 2 * r + 1] * inv;
+                top = max(top, max(abs_bits(x0), abs_bits(x1)));
+                *(u32*) (dst + j * 8) = pack_bf16(x0, x1);
             }
             if (t == 0) lse[((long long) b * heads + h) * seq + row] = (rowMax[r] + __log2f(sum)) * LN2;
         }
     }
+    warp_amax(top, amax);
 }
 
 

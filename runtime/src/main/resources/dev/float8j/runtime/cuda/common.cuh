@@ -153,6 +153,14 @@ __device__ __forceinline__ u32 stored_max(u32 m, int dtype) {
     return abs_bits(as_stored(__uint_as_float(m), dtype));
 }
 
+// *amax = max(*amax, m over the warp rounded to BF16), one atomic per warp; amax null: nothing. Every lane of the warp
+// calls it. For kernels whose warps cannot meet at a block barrier (the warp-specialized attention's consumers).
+__device__ __forceinline__ void warp_amax(u32 m, u32* amax) {
+    if (amax == nullptr) return;
+    m = warp_max(m);
+    if ((threadIdx.x & 31) == 0) atomicMax(amax, stored_max(m, DT_BF16));
+}
+
 // *amax = max(*amax, m over the block rounded to dtype), one atomic per block; amax null: nothing. Every thread of the
 // block calls it (it holds barriers), with blockDim.x a multiple of 32; scratch holds 32 words of shared memory.
 __device__ __forceinline__ void block_amax(u32 m, int dtype, u32* amax, u32* scratch) {
