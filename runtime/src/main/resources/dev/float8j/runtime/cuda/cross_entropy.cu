@@ -13,6 +13,14 @@
 // pass found the row evicted from L2 once 500-odd 64 KiB rows were in flight, ran at 1.74 TB/s on an H100.
 #define CE_ROW_QUADS 16
 
+// e^x as 2^(x log2 e): a multiply and the special-function unit's ex2, where expf's range reduction takes about ten
+// instructions. With two exponentials per logit (the sum, then the gradient) and about 25 instructions per logit in
+// all, the kernel was bound by instruction issue (0.92 ms for 16384 x 32768 BF16 logits in the Llama step on an H100,
+// 2.3 TB/s). Relative error about 1e-6 over the exponents softmax meets, far inside BF16's 4e-3 and the loss's 2e-5.
+__device__ __forceinline__ float exp_fast(float x) {
+    return exp2f(x * 1.4426950408889634f);
+}
+
 // Maximum of v over the block (CE_THREADS threads); every thread gets it. scratch holds 32 floats of shared memory,
 // and the call begins and ends with a barrier, so it may be reused at once. fmaxf skips NaN: a NaN logit still makes
 // the row's sum of exponentials, and so its loss, NaN.
@@ -57,12 +65,12 @@ __device__ __forceinline__ float bf16_row_in_registers(const void* logits, int t
     m = block_max(m, scratch);
     float s = 0.0f;
     for_each_quad(raw, quads, [&](int, float* v) {
-        s += (expf(v[0] - m) + expf(v[1] - m)) + (expf(v[2] - m) + expf(v[3] - m));
+        s += (exp_fast(v[0] - m) + exp_fast(v[1] - m)) + (exp_fast(v[2] - m) + exp_fast(v[3] - m));
     });
     float lse = m + logf(block_sum(s, scratch));
     float scale = 1.0f / rows;
     for_each_quad(raw, quads, [&](int q, float* v) {
-        for (int e = 0; e < 4; e++) v[e] = (expf(v[e] - lse) - (4 * q + e == target ? 1.0f : 0.0f)) * scale;
+        for (int e = 0; e < 4; e++) v[e] = (exp_fast(v[e] - lse) - (4 * q + e == target ? 1.0f : 0.0f)) * scale;
         store4(dLogits, q0 + q, DT_BF16, v);
     });
     return lse;
@@ -72,7 +80,7 @@ __device__ __forceinline__ float bf16_row_in_registers(const void* logits, int t
 __device__ __forceinline__ void merge(float& m, float& s, float m2, float s2) {
     float mx = fmaxf(m, m2);
     if (mx == -__int_as_float(0x7F800000)) return;  // both parts empty
-    s = s * expf(m - mx) + s2 * expf(m2 - mx);
+    s = s * exp_fast(m - mx) + s2 * exp_fast(m2 - mx);
     m = mx;
 }
 
@@ -80,10 +88,10 @@ __device__ __forceinline__ void merge(float& m, float& s, float m2, float s2) {
 // state still at m = -Inf, exp(x - m) would be exp(NaN) and make a finite loss NaN. A NaN logit still makes s NaN.
 __device__ __forceinline__ void add(float& m, float& s, float x) {
     if (x > m) {
-        s = s * expf(m - x) + 1.0f;
+        s = s * exp_fast(m - x) + 1.0f;
         m = x;
     } else if (x != -__int_as_float(0x7F800000)) {
-        s += expf(x - m);
+        s += exp_fast(x - m);
     }
 }
 
@@ -128,12 +136,12 @@ extern "C" __global__ void __launch_bounds__(CE_THREADS, 2) cross_entropy(const 
         for (int q = threadIdx.x; q < classes / 4; q += CE_THREADS) {
             float v[4];
             load4(logits, base / 4 + q, dtype, v);
-            for (int e = 0; e < 4; e++) v[e] = (expf(v[e] - lse) - (4 * q + e == target ? 1.0f : 0.0f)) * scale;
+            for (int e = 0; e < 4; e++) v[e] = (exp_fast(v[e] - lse) - (4 * q + e == target ? 1.0f : 0.0f)) * scale;
             store4(dLogits, base / 4 + q, dtype, v);
         }
     } else {
         for (int c = threadIdx.x; c < classes; c += CE_THREADS) {
-            float p = expf(load_elem(logits, base + c, dtype) - lse);
+            float p = exp_fast(load_elem(logits, base + c, dtype) - lse);
             store_elem(dLogits, base + c, dtype, (p - (c == target ? 1.0f : 0.0f)) * scale);
         }
     }
