@@ -795,14 +795,23 @@ extern "C" __global__ void amax_history_reduce(const u32* history, int count, in
     if (threadIdx.x == 0) *out = m;
 }
 
-// Converts a row-major F32 matrix to BF16 (toBf16 = 1) or BF16 to F32 (toBf16 = 0), rounding to nearest even.
+// Converts a row-major F32 matrix to BF16 (toBf16 = 1) or BF16 to F32 (toBf16 = 0), rounding to nearest even. Four
+// elements per load and store where both arrays are 16-byte aligned (device buffers are): one element per thread
+// step, the Llama step's conversion of the head's F32 weight (134 M elements) ran at 2.3 TB/s on an H100.
 extern "C" __global__ void convert(const void* in, void* out, long n, int toBf16) {
-    for (long i = blockIdx.x * (long) blockDim.x + threadIdx.x; i < n; i += (long) gridDim.x * blockDim.x) {
-        if (toBf16) {
-            ((u16*) out)[i] = bf16_from_float(((const float*) in)[i]);
-        } else {
-            ((float*) out)[i] = __uint_as_float((u32) ((const u16*) in)[i] << 16);
+    const int inType = toBf16 ? DT_F32 : DT_BF16, outType = toBf16 ? DT_BF16 : DT_F32;
+    const long stride = (long) gridDim.x * blockDim.x;
+    long first = 0;
+    if (aligned16(in, out)) {
+        for (long q = blockIdx.x * (long) blockDim.x + threadIdx.x; q < n / 4; q += stride) {
+            float v[4];
+            load4(in, q, inType, v);
+            store4(out, q, outType, v);
         }
+        first = n / 4 * 4;
+    }
+    for (long i = first + blockIdx.x * (long) blockDim.x + threadIdx.x; i < n; i += stride) {
+        store_elem(out, i, outType, load_elem(in, i, inType));
     }
 }
 
