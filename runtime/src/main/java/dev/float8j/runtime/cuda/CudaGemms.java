@@ -25,11 +25,14 @@ final class CudaGemms {
     private final CudaCasts casts;
     /** Shapes whose bias (F32) or C epilogue cuBLASLt refused: they take the epilogue_add kernel instead. */
     private final Set<CublasLt.Shape> refusedEpilogues = ConcurrentHashMap.newKeySet();
+    /** float8j's own FP8 gemm where it is switched on (Hopper, -Dfloat8j.cuda.ownGemm=true), else null. */
+    private final HopperFp8Gemm ownGemm;
 
     CudaGemms(CudaContext cuda, DeviceMemory memory, CudaCasts casts) {
         this.cuda = cuda;
         this.memory = memory;
         this.casts = casts;
+        this.ownGemm = HopperFp8Gemm.ifEnabled(cuda);
     }
 
 
@@ -130,6 +133,11 @@ final class CudaGemms {
                     + b.spec().granularity() + " scales on the device; the host API expands scales to 1x128 form");
         }
         boolean fast = fastAccum && (aMode == CublasLt.SCALE_SCALAR_32F || aMode == CublasLt.SCALE_OUTER_VEC_32F);
+        if (ownGemm != null
+                && HopperFp8Gemm.takes(a, b, d, fast, accumulate || bias != null || addend != null)) {
+            ownGemm.run(a, b, d);
+            return;
+        }
         CublasLt.Shape shape = new CublasLt.Shape(b.free(), a.free(), a.depth(), ltType(b.spec().format()),
                 ltType(a.spec().format()), ltType(d.dtype()), CublasLt.OP_T, CublasLt.OP_N, b.ld(), a.ld(), aMode, bMode,
                 fast, accumulate);

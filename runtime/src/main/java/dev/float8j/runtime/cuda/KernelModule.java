@@ -19,8 +19,8 @@ import java.util.Map;
 
 /**
  * One kernel source file (one op family, a jar resource next to this class), compiled by NVRTC for the GPU at hand
- * and loaded as a module. Every file may include common.cuh, the producers of line maxima lines.cuh, and the attention
- * files attention.cuh.
+ * and loaded as a module. Every file may include common.cuh, the producers of line maxima lines.cuh, the attention
+ * files attention.cuh, and the files compiled for sm_90a (named *_sm90.cu) hopper.cuh.
  *
  * <p>Argument structs are checked on both sides at load time: a file that passes structs by value exports
  * {@code <stem>_layout(long long* out)}, which writes, for each struct in order, its sizeof and then the offset of
@@ -29,7 +29,7 @@ import java.util.Map;
  */
 final class KernelModule {
     /** The headers a kernel file may include (see the class comment). */
-    private static final List<String> HEADERS = List.of("common.cuh", "lines.cuh", "attention.cuh");
+    private static final List<String> HEADERS = List.of("common.cuh", "lines.cuh", "attention.cuh", "hopper.cuh");
     /** Kernel files for Hopper only (see {@link #architecture}). */
     static final String HOPPER_SUFFIX = "_sm90.cu";
 

@@ -117,7 +117,7 @@ __device__ __forceinline__ void load_rows(u32 tile, const u16* src, int ld, int 
 // The start of dynamic shared memory rounded up to 256 bytes (frag_at needs tile bases so aligned); the launch
 // asks for 256 bytes more than the tiles take.
 __device__ __forceinline__ u32 smem_base256(const void* smem) {
-    return (smem_addr(smem) + 255u) & ~255u;
+    return (shared_address(smem) + 255u) & ~255u;
 }
 
 // ---------------------------------------------------------------------------------------------- forward
@@ -406,7 +406,7 @@ __device__ __forceinline__ void backward(const u16* q, const u16* k, const u16* 
     const u32 dsTile = stage0 + 4 * Q_BYTES;
     const u32 pTile = dsTile + BWD_N * BWD_M * 2;
     const u32 statsAddr = pTile + BWD_N * BWD_M * 2;  // [stage][lse 64, delta 64]
-    const float* rowStats = (const float*) (smem + (statsAddr - smem_addr(smem)));
+    const float* rowStats = (const float*) (smem + (statsAddr - shared_address(smem)));
 
     const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5, g = lane >> 2, t = lane & 3;
     const int b = blockIdx.x / kvHeads, kvh = blockIdx.x % kvHeads, group = heads / kvHeads;

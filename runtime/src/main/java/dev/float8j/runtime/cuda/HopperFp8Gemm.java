@@ -1,0 +1,89 @@
+package dev.float8j.runtime.cuda;
+
+import dev.float8j.plan.Fp8Format;
+import dev.float8j.plan.ScalingGranularity;
+import dev.float8j.runtime.DType;
+import java.lang.foreign.Arena;
+import java.lang.foreign.MemorySegment;
+
+/**
+ * float8j's own FP8 gemm on Hopper (gemm_sm90.cu): E4M3 x E4M3 with tensorwise or rowwise scales applied in the
+ * epilogue, fast accumulation, into a new BF16 or F32 result. It exists for rowwise, where cuBLASLt's outer-vector
+ * kernels run 6-18% slower than its tensorwise ones at the Llama step's shapes; CudaGemms runs it only where it is
+ * switched on ({@code -Dfloat8j.cuda.ownGemm=true}) and {@link #takes} the gemm, cuBLASLt everywhere else.
+ */
+final class HopperFp8Gemm {
+    private static final String KERNEL = "gemm_e4m3_sm90";
+    /** gemm_sm90.cu's tile and pipeline (GEMM_BM, GEMM_BN, GEMM_BK, GEMM_STAGES, GEMM_THREADS). */
+    static final int BLOCK_M = 128;
+    static final int BLOCK_N = 256;
+    static final int BLOCK_K = 128;
+    private static final int STAGES = 4;
+    private static final int THREADS = 384;
+    /** The stages' A and B tiles, the mbarriers, and 1024 bytes to align the tiles to the swizzle's period. */
+    private static final int SHARED_BYTES = STAGES * (BLOCK_M + BLOCK_N) * BLOCK_K + 16 * STAGES + 1024;
+    /** CU_TENSOR_MAP_DATA_TYPE_UINT8: the codes as bytes. */
+    private static final int TENSOR_MAP_U8 = 0;
+
+    private final CudaContext cuda;
+    private final KernelModule module;
+    private final MemorySegment function;
+
+    private HopperFp8Gemm(CudaContext cuda) {
+        this.cuda = cuda;
+        this.module = cuda.module("gemm_sm90.cu");
+        this.function = module.function(KERNEL);
+        cuda.driver.setFunctionAttribute(function, CudaDriver.FUNC_ATTR_MAX_DYNAMIC_SHARED_BYTES, SHARED_BYTES);
+    }
+
+    /** The gemm on cuda's GPU if it is a Hopper (sm_90) and the property switches it on; else null. */
+    static HopperFp8Gemm ifEnabled(CudaContext cuda) {
+        return cuda.computeCapability == 90 && Boolean.getBoolean("float8j.cuda.ownGemm") ? new HopperFp8Gemm(cuda)
+                : null;
+    }
+
+    /**
+     * Whether this kernel computes the gemm of a and b into d: both E4M3 with tensorwise or rowwise scales, fast
+     * accumulation asked for (the tensor cores' own accumulation is what it does), nothing added (no accumulation into
+     * d, no bias, no addend), and d of A's free length by B's, F32 or BF16.
+     */
+    static boolean takes(DeviceFloat8 a, DeviceFloat8 b, DeviceTensor d, boolean fastAccum, boolean adds) {
+        return fastAccum && !adds && isScaledE4m3(a) && isScaledE4m3(b) && d.rows() == a.free()
+                && d.cols() == b.free() && (d.dtype() == DType.BF16 || d.dtype() == DType.F32);
+    }
+
+    private static boolean isScaledE4m3(DeviceFloat8 x) {
+        ScalingGranularity g = x.spec().granularity();
+        return x.spec().format() == Fp8Format.E4M3FN
+                && (g == ScalingGranularity.TENSORWISE || g == ScalingGranularity.ROWWISE);
+    }
+
+    /** d = (a's scales x b's scales) (A Bᵀ), on the context's stream; see {@link #takes}. */
+    void run(DeviceFloat8 a, DeviceFloat8 b, DeviceTensor d) {
+        int m = a.free();
+        int n = b.free();
+        int k = a.depth();
+        int tiles = DeviceFloat8.ceilDiv(m, BLOCK_M) * DeviceFloat8.ceilDiv(n, BLOCK_N);
+        try (Arena arena = Arena.ofConfined()) {
+            cuda.driver.launch(function, KERNEL, tiles, 1, 1, THREADS, 1, 1, SHARED_BYTES, cuda.stream,
+                    module.args(arena, KERNEL, codesMap(arena, a, BLOCK_M), codesMap(arena, b, BLOCK_N),
+                            a.inverseScales().pointer(), perRow(a), b.inverseScales().pointer(), perRow(b),
+                            d.pointer(), d.dtype() == DType.F32 ? 0 : 1, m, n, k));
+        }
+    }
+
+    private static int perRow(DeviceFloat8 x) {
+        return x.spec().granularity() == ScalingGranularity.ROWWISE ? 1 : 0;
+    }
+
+    /**
+     * The TMA descriptor of x's codes as the kernel loads them: rank 2, {the summed length, the free length} bytes,
+     * rows ld bytes apart, boxes of BLOCK_K codes by boxRows rows landing 128-byte swizzled; past either end TMA
+     * reads zeros. Device buffers are 16-byte aligned and ld a multiple of 16, as TMA needs.
+     */
+    private MemorySegment codesMap(Arena arena, DeviceFloat8 x, int boxRows) {
+        return cuda.driver.encodeTensorMap(arena, TENSOR_MAP_U8, x.codes().pointer(),
+                new long[] {x.depth(), x.free()}, new long[] {x.ld()}, new int[] {BLOCK_K, boxRows},
+                CudaDriver.TENSOR_MAP_SWIZZLE_128B);
+    }
+}

@@ -1,0 +1,152 @@
+// float8j's own FP8 gemm on Hopper (sm_90a): D [M][N] = (scaleA[m] scaleB[n]) (A Bᵀ)[m][n], A [M][K] and B [N][K]
+// E4M3 codes with K contiguous (the layout every FP8 operand of float8j's device gemms has), the scales the operands'
+// inverse scales (one per tensor, or one per row for rowwise), applied once, in the epilogue. D BF16 or F32.
+//
+// Why: cuBLASLt's rowwise (outer-vector) FP8 kernels run 6-18% slower than its tensorwise ones at the Llama step's
+// shapes on an H100 (benchmarks/results/gpu.md, eighth session), and it refuses the tensorwise kernels' tiling with
+// outer-vector scales. Scales applied in the epilogue leave the main loop the same for both, so a kernel of our own
+// can run rowwise at tensorwise's speed.
+//
+// The design of attention_sm90.cu's kernels: a producer warpgroup loads tiles by TMA into a ring of GEMM_STAGES
+// stages guarded by full and empty mbarriers, and gives its registers to two consumer warpgroups, each of which
+// multiplies 64 rows of the block's A tile by the whole B tile with wgmma m64n256k32 (E4M3 x E4M3, F32 accumulators:
+// 128 registers a thread). Tiles in the 128-byte swizzle: a stage's A tile is GEMM_BM rows of 128 codes (one
+// 128-byte row each), B's GEMM_BN rows, both K-major, which is the only major-ness wgmma takes for 8-bit types; a
+// K step of 32 codes starts 32 bytes further along the rows (desc_k).
+//
+// The tensor core sums FP8 products in a narrower accumulator before adding them to the F32 registers, which is what
+// cuBLASLt calls fast accumulation; CudaGemms runs this kernel only where fast accumulation was asked for.
+#include "hopper.cuh"
+
+#define GEMM_BM 128  // rows of A and D a block owns: 64 per consumer warpgroup
+#define GEMM_BN 256  // rows of B (columns of D) a block owns
+#define GEMM_BK 128  // codes of K a stage holds: one 128-byte swizzled row
+#define GEMM_STAGES 4
+#define GEMM_THREADS 384  // a producer warpgroup and two consumer warpgroups
+#define GEMM_A_BYTES (GEMM_BM * GEMM_BK)
+#define GEMM_B_BYTES (GEMM_BN * GEMM_BK)
+// Rows of tiles walked together (all their columns of tiles, a column of rows at a time), so that the blocks running
+// at once share their A and B tiles in L2.
+#define GEMM_GROUP_ROWS 8
+
+#define ACC128(d) ACC64(d), ACC8(d, 64), ACC8(d, 72), ACC8(d, 80), ACC8(d, 88), ACC8(d, 96), ACC8(d, 104), \
+        ACC8(d, 112), ACC8(d, 120)
+#define LIST128 LIST64 ", %64, %65, %66, %67, %68, %69, %70, %71, %72, %73, %74, %75, %76, %77, %78, %79, " \
+        "%80, %81, %82, %83, %84, %85, %86, %87, %88, %89, %90, %91, %92, %93, %94, %95, " \
+        "%96, %97, %98, %99, %100, %101, %102, %103, %104, %105, %106, %107, %108, %109, %110, %111, " \
+        "%112, %113, %114, %115, %116, %117, %118, %119, %120, %121, %122, %123, %124, %125, %126, %127"
+
+// d (64 x 256) += A (64 x 32) B (256 x 32)ᵀ, both E4M3 K-major in shared memory.
+__device__ __forceinline__ void wgmma_e4m3_n256(float (&d)[128], u64 a, u64 b) {
+    asm volatile("wgmma.mma_async.sync.aligned.m64n256k32.f32.e4m3.e4m3 {" LIST128 "}, %128, %129, 1, 1, 1;\n"
+                 : ACC128(d)
+                 : "l"(a), "l"(b));
+}
+
+// Copies the box at (column, row) of a rank-2 tensor map into shared memory; its bytes count towards bar's expected
+// transactions.
+__device__ __forceinline__ void tma_load_2d(u32 dst, const TensorMap& map, int col, int row, u32 bar) {
+    asm volatile("cp.async.bulk.tensor.2d.shared::cluster.global.mbarrier::complete_tx::bytes "
+                 "[%0], [%1, {%2, %3}], [%4];\n" ::"r"(dst), "l"(&map), "r"(col), "r"(row), "r"(bar)
+                 : "memory");
+}
+
+// Grid: one block per GEMM_BM x GEMM_BN tile of D, in groups of GEMM_GROUP_ROWS rows of tiles; GEMM_THREADS
+// threads; dynamic shared memory GEMM_STAGES stages of an A and a B tile, then the mbarriers, plus 1024 for the
+// alignment. aMap and bMap: CUtensorMaps of the codes, data type UINT8 (0), rank 2, dims {K, rows}, stride (bytes)
+// {the operand's leading dimension}, boxes {GEMM_BK, GEMM_BM} and {GEMM_BK, GEMM_BN}, swizzle 128B: rows and K
+// past the ends come back as zeros, which add nothing. scaleA holds M inverse scales (scaleAPerRow) or one, scaleB
+// N or one; d is row-major [M][N] (N even), dType DT_F32 or DT_BF16.
+extern "C" __global__ void __launch_bounds__(GEMM_THREADS, 1) gemm_e4m3_sm90(
+        const __grid_constant__ TensorMap aMap, const __grid_constant__ TensorMap bMap, const float* scaleA,
+        int scaleAPerRow, const float* scaleB, int scaleBPerRow, void* d, int dType, int M, int N, int K) {
+    extern __shared__ __align__(1024) unsigned char smem[];
+    const u32 aRing = smem_base1024(smem), bRing = aRing + GEMM_STAGES * GEMM_A_BYTES;
+    const u32 bars = bRing + GEMM_STAGES * GEMM_B_BYTES;
+    auto full = [&](int st) { return bars + 16 * st; };
+    auto empty = [&](int st) { return bars + 16 * st + 8; };
+
+    const int tilesM = (M + GEMM_BM - 1) / GEMM_BM, tilesN = (N + GEMM_BN - 1) / GEMM_BN;
+    const int perGroup = GEMM_GROUP_ROWS * tilesN;
+    const int firstM = blockIdx.x / perGroup * GEMM_GROUP_ROWS;
+    const int groupRows = min(GEMM_GROUP_ROWS, tilesM - firstM);
+    const int within = blockIdx.x % perGroup;
+    const int m0 = (firstM + within % groupRows) * GEMM_BM, n0 = within / groupRows * GEMM_BN;
+    const int kTiles = (K + GEMM_BK - 1) / GEMM_BK;
+    const int wg = threadIdx.x >> 7;
+
+    if (threadIdx.x == 0) {
+        for (int st = 0; st < GEMM_STAGES; st++) {
+            mbar_init(full(st), 1);
+            mbar_init(empty(st), 8);  // one arrival per consumer warp
+        }
+        asm volatile("fence.mbarrier_init.release.cluster;\n" ::: "memory");
+    }
+    __syncthreads();
+
+    if (wg == 0) {
+        asm volatile("setmaxnreg.dec.sync.aligned.u32 40;\n" ::: "memory");
+        if (threadIdx.x == 0) {
+            // Tile n's stage held tile n - GEMM_STAGES, released in that round's phase of the empty barrier.
+#pragma unroll 1
+            for (int n = 0; n < kTiles; n++) {
+                const int st = n % GEMM_STAGES;
+                mbar_wait(empty(st), ((n / GEMM_STAGES) & 1) ^ 1);
+                mbar_arrive_expect_tx(full(st), GEMM_A_BYTES + GEMM_B_BYTES);
+                tma_load_2d(aRing + st * GEMM_A_BYTES, aMap, n * GEMM_BK, m0, full(st));
+                tma_load_2d(bRing + st * GEMM_B_BYTES, bMap, n * GEMM_BK, n0, full(st));
+            }
+        }
+        return;
+    }
+    asm volatile("setmaxnreg.inc.sync.aligned.u32 232;\n" ::: "memory");
+
+    const int c = wg - 1, lane = threadIdx.x & 31, warp = (threadIdx.x >> 5) & 3, g = lane >> 2, t = lane & 3;
+    // One arrival per warp: wgmma.wait_group has synchronized the warp, so all its reads of the stage are done.
+    auto release = [&](u32 bar) {
+        __syncwarp();
+        if (lane == 0) mbar_arrive(bar);
+    };
+
+    float acc[128];
+#pragma unroll
+    for (int i = 0; i < 128; i++) acc[i] = 0.0f;
+#pragma unroll 1
+    for (int n = 0; n < kTiles; n++) {
+        const int st = n % GEMM_STAGES;
+        mbar_wait(full(st), (n / GEMM_STAGES) & 1);
+        const u32 aTile = aRing + st * GEMM_A_BYTES + c * 64 * GEMM_BK, bTile = bRing + st * GEMM_B_BYTES;
+        wg_fence();
+#pragma unroll
+        for (int kk = 0; kk < GEMM_BK / 32; kk++) {
+            wgmma_e4m3_n256(acc, desc_k(aTile + 32 * kk), desc_k(bTile + 32 * kk));
+        }
+        wg_commit();
+        // keeps this tile's products in flight while the previous tile's, now done, give their stage back
+        wg_wait<1>();
+        if (n > 0) release(empty((n - 1) % GEMM_STAGES));
+    }
+    wg_wait<0>();
+    hold(acc);
+
+    // Accumulator register 4j + e holds row g + 8 (e >> 1), column 8j + 2t + (e & 1) of the warp's 16 rows.
+#pragma unroll
+    for (int r = 0; r < 2; r++) {
+        const int row = m0 + 64 * c + 16 * warp + g + 8 * r;
+        if (row >= M) continue;
+        const float sa = scaleA[scaleAPerRow ? row : 0];
+#pragma unroll
+        for (int j = 0; j < 32; j++) {
+            const int col = n0 + 8 * j + 2 * t;
+            if (col >= N) continue;
+            const float x0 = acc[4 * j + 2 * r] * sa * scaleB[scaleBPerRow ? col : 0];
+            const float x1 = acc[4 * j + 2 * r + 1] * sa * scaleB[scaleBPerRow ? col + 1 : 0];
+            const long long at = (long long) row * N + col;
+            if (dType == DT_F32) {
+                *(float2*) ((float*) d + at) = make_float2(x0, x1);
+            } else {
+                *(u32*) ((u16*) d + at) = (u32) bf16_from_float(x0) | (u32) bf16_from_float(x1) << 16;
+            }
+        }
+    }
+}

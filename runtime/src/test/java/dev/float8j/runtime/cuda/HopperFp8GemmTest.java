@@ -1,0 +1,72 @@
+package dev.float8j.runtime.cuda;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+import static org.junit.jupiter.api.Assumptions.assumeTrue;
+
+import dev.float8j.plan.Float8Plan;
+import dev.float8j.runtime.DType;
+import dev.float8j.runtime.Float8Tensor;
+import dev.float8j.runtime.Tensor;
+import dev.float8j.runtime.backend.ReferenceBackend;
+import java.util.List;
+import org.junit.jupiter.api.Test;
+
+/**
+ * float8j's own FP8 gemm on Hopper (gemm_sm90.cu, switched on by -Dfloat8j.cuda.ownGemm=true) against the reference's
+ * F32 gemm of the same codes and against cuBLASLt's fast-accumulation gemm, tensorwise and rowwise, BF16 and F32
+ * results, on whole tiles and on lengths that leave part-filled tiles along every axis (K not a multiple of the
+ * 128-code stage). Skips without a GPU, and on GPUs other than Hopper.
+ */
+class HopperFp8GemmTest {
+    private final ReferenceBackend reference = new ReferenceBackend();
+
+    /** A backend whose gemms take the own kernel where it applies. */
+    private static CudaBackend withOwnGemm() {
+        String before = System.getProperty("float8j.cuda.ownGemm");
+        System.setProperty("float8j.cuda.ownGemm", "true");
+        try {
+            return CudaBackend.create();
+        } finally {
+            if (before == null) {
+                System.clearProperty("float8j.cuda.ownGemm");
+            } else {
+                System.setProperty("float8j.cuda.ownGemm", before);
+            }
+        }
+    }
+
+    @Test
+    void ownGemmMatchesTheReferenceAndCublasLt() {
+        CudaBackend cublas = TestGpu.require();
+        assumeTrue(CudaContext.get().computeCapability == 90, "float8j's own FP8 gemm is for Hopper (sm_90)");
+        CudaBackend own = withOwnGemm();
+        int[][] shapes = {{256, 512, 512}, {272, 400, 528}, {16, 4096, 16}, {384, 1024, 768}};
+        for (int[] shape : shapes) {
+            int m = shape[0];
+            int k = shape[1];
+            int n = shape[2];
+            Tensor x = GaussianTensors.gaussian(1 + m, 1f, DType.F32, m, k);
+            Tensor w = GaussianTensors.gaussian(2 + n, 0.05f, DType.F32, n, k);
+            for (Float8Plan plan : List.of(Float8Plan.tensorwise(), Float8Plan.rowwise())) {
+                Tensor expected = reference.gemm(reference.quantize(x, plan.output().first()),
+                        reference.quantize(w, plan.output().second()), DType.F32);
+                Float8Tensor xq = own.quantize(own.toDevice(x), plan.output().first());
+                Float8Tensor wq = own.quantize(own.toDevice(w), plan.output().second());
+                Float8Tensor xc = cublas.quantize(cublas.toDevice(x), plan.output().first());
+                Float8Tensor wc = cublas.quantize(cublas.toDevice(w), plan.output().second());
+                for (DType out : DType.values()) {
+                    String what = plan + " " + m + "x" + k + "x" + n + " into " + out;
+                    Tensor mine = own.toHost(own.gemm(xq, wq, null, out, null, true));
+                    Tensor theirs = cublas.toHost(cublas.gemm(xc, wc, null, out, null, true));
+                    assertEquals(out, mine.dtype(), what);
+                    // CudaFastAccumulationTest's bound for fast accumulation against the reference
+                    double error = MaxRelativeError.of(expected, mine.to(DType.F32));
+                    assertTrue(error < 1e-2, what + ": relative error " + error + " against the reference");
+                    double againstCublas = MaxRelativeError.of(theirs.to(DType.F32), mine.to(DType.F32));
+                    assertTrue(againstCublas < 1e-2, what + ": relative error " + againstCublas + " against cuBLASLt");
+                }
+            }
+        }
+    }
+}
