@@ -85,18 +85,22 @@ class CudaModelOpsTest {
 
     /** ||actual - expected|| / ||expected|| below bound (for BF16 tensor-core results, where errors add up). */
     private void assertRelativeError(Tensor expected, Tensor actualOnDevice, double bound, String what) {
-        Tensor actual = cuda.toHost(actualOnDevice);
-        assertEquals(expected.dtype(), actual.dtype(), what + ": dtype");
+        assertEquals(expected.dtype(), actualOnDevice.dtype(), what + ": dtype");
+        double error = relativeError(expected, actualOnDevice);
+        assertTrue(error < bound, what + ": relative error " + error + " (bound " + bound + ")");
+    }
+
+    /** ||actual - expected|| / ||expected||, expected on the host, actual on the device. */
+    private double relativeError(Tensor expected, Tensor actualOnDevice) {
         float[] e = expected.toFloatArray();
-        float[] a = actual.toFloatArray();
+        float[] a = cuda.toHost(actualOnDevice).toFloatArray();
         double diff = 0;
         double norm = 0;
         for (int i = 0; i < e.length; i++) {
             diff += (double) (a[i] - e[i]) * (a[i] - e[i]);
             norm += (double) e[i] * e[i];
         }
-        double error = Math.sqrt(diff / norm);
-        assertTrue(error < bound, what + ": relative error " + error + " (bound " + bound + ")");
+        return Math.sqrt(diff / norm);
     }
 
     @ParameterizedTest
@@ -621,9 +625,13 @@ class CudaModelOpsTest {
             assertRelativeError(expected.dQ(), fused.dQ(), 2e-2, shape + ": dQ before the rotary embedding");
             assertRelativeError(expected.dK(), fused.dK(), 2e-2, shape + ": dK before the rotary embedding");
             assertRelativeError(expected.dV(), fused.dV(), 2e-2, shape + ": dV");
+            // the fused dQ rounds once where the three calls round twice: it is at least as close to the reference
             AttentionGrads rotated = ops.attentionBackward(device[0], device[1], device[2], device[3], forward, shape);
-            Tensor threeCalls = cuda.toHost(ops.rope(rotated.dQ(), shape, shape.heads(), theta, true));
-            assertClose(threeCalls, fused.dQ(), tolerance(dtype), 1e-5, shape + ": dQ against the three calls");
+            Tensor threeCalls = ops.rope(rotated.dQ(), shape, shape.heads(), theta, true);
+            double fusedError = relativeError(expected.dQ(), fused.dQ());
+            double threeCallsError = relativeError(expected.dQ(), threeCalls);
+            assertTrue(fusedError <= 1.05 * threeCallsError + 1e-4, shape + ": dQ's relative error " + fusedError
+                    + " against the three calls' " + threeCallsError);
             assertClose(cuda.toHost(ops.rope(rotated.dK(), shape, shape.kvHeads(), theta, true)), fused.dK(), 0, 0,
                     shape + ": dK against the three calls");
         }
