@@ -9,7 +9,7 @@ import dev.float8j.runtime.cuda.CudaBackend;
 /**
  * Times the device FP8 gemm with fast accumulation, BF16 out, at the Llama step's shapes, tensorwise and rowwise,
  * through cuBLASLt and through float8j's own Hopper kernel (gemm_sm90.cu), alternately in one process: two backends,
- * the second made with -Dfloat8j.cuda.ownGemm=true. Prints CSV {@code gemm,recipe,m,k,n,cublaslt_ms,own_ms,
+ * made with -Dfloat8j.cuda.ownGemm=false and =true. Prints CSV {@code gemm,recipe,m,k,n,cublaslt_ms,own_ms,
  * cublaslt_tflops,own_tflops}. Predicted: the own kernel's main loop is the same for both recipes, so its rowwise
  * should run at its tensorwise speed; cuBLASLt's rowwise ran 6-18% slower than its tensorwise on an H100.
  */
@@ -25,6 +25,7 @@ public final class Fp8GemmBenchmark {
     }
 
     public static void main(String[] args) {
+        System.setProperty("float8j.cuda.ownGemm", "false");
         CudaBackend cublas = CudaBackend.create();
         System.setProperty("float8j.cuda.ownGemm", "true");
         CudaBackend own = CudaBackend.create();

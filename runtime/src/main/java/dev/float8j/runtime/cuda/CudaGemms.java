@@ -25,7 +25,7 @@ final class CudaGemms {
     private final CudaCasts casts;
     /** Shapes whose bias (F32) or C epilogue cuBLASLt refused: they take the epilogue_add kernel instead. */
     private final Set<CublasLt.Shape> refusedEpilogues = ConcurrentHashMap.newKeySet();
-    /** float8j's own FP8 gemm where it is switched on (Hopper, -Dfloat8j.cuda.ownGemm=true), else null. */
+    /** float8j's own FP8 gemm on Hopper unless -Dfloat8j.cuda.ownGemm=false, else null (HopperFp8Gemm). */
     private final HopperFp8Gemm ownGemm;
 
     CudaGemms(CudaContext cuda, DeviceMemory memory, CudaCasts casts) {
@@ -133,8 +133,7 @@ final class CudaGemms {
                     + b.spec().granularity() + " scales on the device; the host API expands scales to 1x128 form");
         }
         boolean fast = fastAccum && (aMode == CublasLt.SCALE_SCALAR_32F || aMode == CublasLt.SCALE_OUTER_VEC_32F);
-        if (ownGemm != null
-                && HopperFp8Gemm.takes(a, b, d, fast, accumulate || bias != null || addend != null)) {
+        if (ownGemm != null && ownGemm.takes(a, b, d, fast, accumulate || bias != null || addend != null)) {
             ownGemm.run(a, b, d);
             return;
         }

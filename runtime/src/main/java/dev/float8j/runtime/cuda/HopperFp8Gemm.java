@@ -5,12 +5,16 @@ import dev.float8j.plan.ScalingGranularity;
 import dev.float8j.runtime.DType;
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
+import java.util.logging.Logger;
 
 /**
  * float8j's own FP8 gemm on Hopper (gemm_sm90.cu): E4M3 x E4M3 with tensorwise or rowwise scales applied in the
  * epilogue, fast accumulation, into a new BF16 or F32 result. It exists for rowwise, where cuBLASLt's outer-vector
- * kernels run 6-18% slower than its tensorwise ones at the Llama step's shapes; CudaGemms runs it only where it is
- * switched on ({@code -Dfloat8j.cuda.ownGemm=true}) and {@link #takes} the gemm, cuBLASLt everywhere else.
+ * kernels run slower than its tensorwise ones at some of the Llama step's shapes. CudaGemms runs it where
+ * {@link #takes} the gemm, cuBLASLt everywhere else. {@code -Dfloat8j.cuda.ownGemm} says where: {@code auto} (the
+ * default) only where it measured faster than cuBLASLt, rowwise gemms of at most 1,024 output columns (an H200,
+ * 2026-12-07: 0.147 against 0.243 ms at 16384 x 4096 x 1024, the k and v projections; at every larger shape of the step
+ * cuBLASLt was 7-50% faster); {@code true} every gemm it can take, to compare; {@code false} never.
  */
 final class HopperFp8Gemm {
     private static final String KERNEL = "gemm_e4m3_sm90";
@@ -25,31 +29,56 @@ final class HopperFp8Gemm {
     /** CU_TENSOR_MAP_DATA_TYPE_UINT8: the codes as bytes. */
     private static final int TENSOR_MAP_U8 = 0;
 
+    /** Output columns up to which {@code auto} takes rowwise gemms (see the class comment). */
+    static final int AUTO_MAX_COLUMNS = 1024;
+
     private final CudaContext cuda;
     private final KernelModule module;
     private final MemorySegment function;
+    /** Whether it takes every gemm it can ({@code true}) or only where it measured faster ({@code auto}). */
+    private final boolean everywhere;
 
-    private HopperFp8Gemm(CudaContext cuda) {
+    private HopperFp8Gemm(CudaContext cuda, boolean everywhere) {
         this.cuda = cuda;
+        this.everywhere = everywhere;
         this.module = cuda.module("gemm_sm90.cu");
         this.function = module.function(KERNEL);
         cuda.driver.setFunctionAttribute(function, CudaDriver.FUNC_ATTR_MAX_DYNAMIC_SHARED_BYTES, SHARED_BYTES);
     }
 
-    /** The gemm on cuda's GPU if it is a Hopper (sm_90) and the property switches it on; else null. */
+    /** The gemm on cuda's GPU if it is a Hopper (sm_90) and the property does not switch it off; else null. */
     static HopperFp8Gemm ifEnabled(CudaContext cuda) {
-        return cuda.computeCapability == 90 && Boolean.getBoolean("float8j.cuda.ownGemm") ? new HopperFp8Gemm(cuda)
-                : null;
+        String mode = System.getProperty("float8j.cuda.ownGemm", "auto");
+        if (!mode.equals("auto") && !mode.equals("true") && !mode.equals("false")) {
+            throw new IllegalArgumentException("float8j.cuda.ownGemm is auto, true or false; got '" + mode + "'");
+        }
+        if (cuda.computeCapability != 90 || mode.equals("false")) {
+            return null;
+        }
+        if (mode.equals("true")) {
+            return new HopperFp8Gemm(cuda, true);
+        }
+        try {
+            return new HopperFp8Gemm(cuda, false);
+        } catch (CudaException e) {
+            // auto is an optimization: without the kernel every gemm runs on cuBLASLt, as it says
+            Logger.getLogger("dev.float8j").warning("float8j: gemm_sm90.cu did not load (" + e.getMessage()
+                    + "); every FP8 gemm runs on cuBLASLt");
+            return null;
+        }
     }
 
     /**
      * Whether this kernel computes the gemm of a and b into d: both E4M3 with tensorwise or rowwise scales, fast
      * accumulation asked for (the tensor cores' own accumulation is what it does), nothing added (no accumulation into
-     * d, no bias, no addend), and d of A's free length by B's, F32 or BF16.
+     * d, no bias, no addend), and d of A's free length by B's, F32 or BF16; under {@code auto} only rowwise gemms of
+     * at most {@link #AUTO_MAX_COLUMNS} columns.
      */
-    static boolean takes(DeviceFloat8 a, DeviceFloat8 b, DeviceTensor d, boolean fastAccum, boolean adds) {
-        return fastAccum && !adds && isScaledE4m3(a) && isScaledE4m3(b) && d.rows() == a.free()
+    boolean takes(DeviceFloat8 a, DeviceFloat8 b, DeviceTensor d, boolean fastAccum, boolean adds) {
+        boolean can = fastAccum && !adds && isScaledE4m3(a) && isScaledE4m3(b) && d.rows() == a.free()
                 && d.cols() == b.free() && (d.dtype() == DType.BF16 || d.dtype() == DType.F32);
+        return can && (everywhere || b.spec().granularity() == ScalingGranularity.ROWWISE
+                && a.spec().granularity() == ScalingGranularity.ROWWISE && b.free() <= AUTO_MAX_COLUMNS);
     }
 
     private static boolean isScaledE4m3(DeviceFloat8 x) {

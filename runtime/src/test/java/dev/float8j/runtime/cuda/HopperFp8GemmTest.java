@@ -13,18 +13,19 @@ import java.util.List;
 import org.junit.jupiter.api.Test;
 
 /**
- * float8j's own FP8 gemm on Hopper (gemm_sm90.cu, switched on by -Dfloat8j.cuda.ownGemm=true) against the reference's
- * F32 gemm of the same codes and against cuBLASLt's fast-accumulation gemm, tensorwise and rowwise, BF16 and F32
- * results, on whole tiles and on lengths that leave part-filled tiles along every axis (K not a multiple of the
- * 128-code stage). Skips without a GPU, and on GPUs other than Hopper.
+ * float8j's own FP8 gemm on Hopper (gemm_sm90.cu; -Dfloat8j.cuda.ownGemm=true runs it wherever it can) against the
+ * reference's F32 gemm of the same codes and against cuBLASLt's fast-accumulation gemm, tensorwise and rowwise, BF16
+ * and F32 results, on whole tiles and on lengths that leave part-filled tiles along every axis (K not a multiple of
+ * the 128-code stage); and the default, auto, taking only the rowwise gemms of at most 1,024 columns. Skips without a
+ * GPU, and on GPUs other than Hopper.
  */
 class HopperFp8GemmTest {
     private final ReferenceBackend reference = new ReferenceBackend();
 
-    /** A backend whose gemms take the own kernel where it applies. */
-    private static CudaBackend withOwnGemm() {
+    /** A backend made with -Dfloat8j.cuda.ownGemm=mode. */
+    private static CudaBackend withOwnGemm(String mode) {
         String before = System.getProperty("float8j.cuda.ownGemm");
-        System.setProperty("float8j.cuda.ownGemm", "true");
+        System.setProperty("float8j.cuda.ownGemm", mode);
         try {
             return CudaBackend.create();
         } finally {
@@ -36,11 +37,16 @@ class HopperFp8GemmTest {
         }
     }
 
+    private static void requireHopper() {
+        TestGpu.require();
+        assumeTrue(CudaContext.get().computeCapability == 90, "float8j's own FP8 gemm is for Hopper (sm_90)");
+    }
+
     @Test
     void ownGemmMatchesTheReferenceAndCublasLt() {
-        CudaBackend cublas = TestGpu.require();
-        assumeTrue(CudaContext.get().computeCapability == 90, "float8j's own FP8 gemm is for Hopper (sm_90)");
-        CudaBackend own = withOwnGemm();
+        requireHopper();
+        CudaBackend cublas = withOwnGemm("false");
+        CudaBackend own = withOwnGemm("true");
         int[][] shapes = {{256, 512, 512}, {272, 400, 528}, {16, 4096, 16}, {384, 1024, 768}};
         for (int[] shape : shapes) {
             int m = shape[0];
@@ -66,6 +72,27 @@ class HopperFp8GemmTest {
                     double againstCublas = MaxRelativeError.of(theirs.to(DType.F32), mine.to(DType.F32));
                     assertTrue(againstCublas < 1e-2, what + ": relative error " + againstCublas + " against cuBLASLt");
                 }
+            }
+        }
+    }
+
+    /** Under auto a rowwise gemm of 528 columns takes the own kernel, a tensorwise one and a wider rowwise one not. */
+    @Test
+    void autoTakesOnlyNarrowRowwiseGemms() {
+        requireHopper();
+        CudaBackend auto = withOwnGemm("auto");
+        Tensor x = GaussianTensors.gaussian(5, 1f, DType.F32, 256, 512);
+        int[] widths = {528, 1040};
+        for (Float8Plan plan : List.of(Float8Plan.rowwise(), Float8Plan.tensorwise())) {
+            for (int n : widths) {
+                Tensor w = GaussianTensors.gaussian(6, 0.05f, DType.F32, n, 512);
+                Float8Tensor xq = auto.quantize(auto.toDevice(x), plan.output().first());
+                Float8Tensor wq = auto.quantize(auto.toDevice(w), plan.output().second());
+                auto.startKernelTimes();
+                auto.release(auto.gemm(xq, wq, null, DType.BF16, null, true));
+                String kernels = auto.stopKernelTimes().table(10);
+                boolean own = plan.equals(Float8Plan.rowwise()) && n <= HopperFp8Gemm.AUTO_MAX_COLUMNS;
+                assertEquals(own, kernels.contains("gemm_e4m3_sm90"), plan + ", " + n + " columns:\n" + kernels);
             }
         }
     }
