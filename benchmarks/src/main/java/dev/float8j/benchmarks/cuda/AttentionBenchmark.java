@@ -40,8 +40,9 @@ public final class AttentionBenchmark {
                 DeviceTensor v = random(backend, rnd, s.tokens(), kvCols);
                 DeviceTensor dOut = random(backend, rnd, s.tokens(), qCols)) {
             double forwardFlops = 4.0 * s.batch() * s.heads() * s.seq() * (double) s.seq() * s.headDim() / 2;
-            double forwardMs = time(backend, repeats, () -> closeAll(attention.forward(q, k, v, s)));
-            double bothMs = time(backend, repeats, () -> {
+            double forwardMs = EventTiming.meanMillis(backend, WARMUP, repeats,
+                    () -> closeAll(attention.forward(q, k, v, s)));
+            double bothMs = EventTiming.meanMillis(backend, WARMUP, repeats, () -> {
                 DeviceTensor[] fwd = attention.forward(q, k, v, s);
                 closeAll(attention.backward(dOut, q, k, v, fwd[0], fwd[1], s));
                 closeAll(fwd);
@@ -52,23 +53,6 @@ public final class AttentionBenchmark {
                     2.5 * forwardFlops / (bothMs - forwardMs) / 1e9);
             System.out.printf("float8j,forward+backward,%.3f,%.1f%n", bothMs, 3.5 * forwardFlops / bothMs / 1e9);
         }
-    }
-
-    /** Mean milliseconds per call over repeats calls after WARMUP, between CUDA events on the backend's stream. */
-    private static double time(CudaBackend backend, int repeats, Runnable work) {
-        for (int i = 0; i < WARMUP; i++) {
-            work.run();
-        }
-        CudaBackend.Event start = backend.newEvent();
-        CudaBackend.Event end = backend.newEvent();
-        backend.synchronize();
-        backend.record(start);
-        for (int i = 0; i < repeats; i++) {
-            work.run();
-        }
-        backend.record(end);
-        backend.synchronize();
-        return backend.elapsedMillis(start, end) / repeats;
     }
 
     private static void closeAll(DeviceTensor[] tensors) {

@@ -51,7 +51,8 @@ public final class Fp8GemmBenchmark {
                     Float8Tensor wq = b.quantize(wd, plan.output().second());
                     b.release(xd);
                     b.release(wd);
-                    ms[i] = time(b, () -> b.release(b.gemm(xq, wq, null, DType.BF16, null, true)));
+                    ms[i] = EventTiming.meanMillis(b, WARMUP, REPEATS,
+                            () -> b.release(b.gemm(xq, wq, null, DType.BF16, null, true)));
                     b.release(xq);
                     b.release(wq);
                 }
@@ -71,20 +72,4 @@ public final class Fp8GemmBenchmark {
         }
     }
 
-    /** Mean milliseconds per call over REPEATS calls after WARMUP, between CUDA events on the backend's stream. */
-    private static double time(CudaBackend backend, Runnable work) {
-        for (int i = 0; i < WARMUP; i++) {
-            work.run();
-        }
-        CudaBackend.Event start = backend.newEvent();
-        CudaBackend.Event end = backend.newEvent();
-        backend.synchronize();
-        backend.record(start);
-        for (int i = 0; i < REPEATS; i++) {
-            work.run();
-        }
-        backend.record(end);
-        backend.synchronize();
-        return backend.elapsedMillis(start, end) / REPEATS;
-    }
 }

@@ -568,21 +568,31 @@ class CudaModelOpsTest {
         assertClose(Tensor.zeros(dtype, 13, 29), t, 0, 0, "zeroed");
     }
 
+    /**
+     * CudaAttention's kernels take head sizes 64 and 128, one instantiation each (128 runs the Hopper kernels on
+     * sm_90); sequences that are no multiple of their tiles (64 and 128 rows or keys), and grouped heads 2:1 and 3:1.
+     */
+    private static final List<AttentionShape> ATTENTION_SHAPES =
+            List.of(new AttentionShape(2, 77, 4, 2, 64), new AttentionShape(1, 200, 6, 2, 128));
+
+    /** Random q, k, v and dOut for shape, from seeds seed..seed + 3. */
+    private static Tensor[] attentionInputs(AttentionShape shape, long seed, DType dtype) {
+        int qCols = shape.heads() * shape.headDim();
+        int kvCols = shape.kvHeads() * shape.headDim();
+        return new Tensor[] {random(seed, dtype, shape.tokens(), qCols), random(seed + 1, dtype, shape.tokens(), kvCols),
+                random(seed + 2, dtype, shape.tokens(), kvCols), random(seed + 3, dtype, shape.tokens(), qCols)};
+    }
+
     @ParameterizedTest
     @EnumSource(DType.class)
     void attentionForwardAndBackwardMatchReference(DType dtype) {
-        // CudaAttention's kernels take head sizes 64 and 128, one instantiation each; sequences that are no multiple
-        // of their tiles (64 and 128 rows or keys), and grouped heads 2:1 and 3:1
-        List<AttentionShape> shapes = List.of(new AttentionShape(2, 77, 4, 2, 64), new AttentionShape(1, 200, 6, 2, 128));
-        for (int i = 0; i < shapes.size(); i++) {
-            AttentionShape shape = shapes.get(i);
-            int qCols = shape.heads() * shape.headDim();
-            int kvCols = shape.kvHeads() * shape.headDim();
-            long seed = 29 + 100 * i;
-            Tensor q = random(seed, dtype, shape.tokens(), qCols);
-            Tensor k = random(seed + 1, dtype, shape.tokens(), kvCols);
-            Tensor v = random(seed + 2, dtype, shape.tokens(), kvCols);
-            Tensor dOut = random(seed + 3, dtype, shape.tokens(), qCols);
+        for (int i = 0; i < ATTENTION_SHAPES.size(); i++) {
+            AttentionShape shape = ATTENTION_SHAPES.get(i);
+            Tensor[] in = attentionInputs(shape, 29 + 100 * i, dtype);
+            Tensor q = in[0];
+            Tensor k = in[1];
+            Tensor v = in[2];
+            Tensor dOut = in[3];
             AttentionResult actual = ops.attention(cuda.toDevice(q), cuda.toDevice(k), cuda.toDevice(v), shape);
             // the kernels multiply in BF16 (F32 inputs are rounded to it): BF16-level agreement, not F32
             AttentionResult expected = REF.attention(q, k, v, shape);
@@ -600,22 +610,19 @@ class CudaModelOpsTest {
     /**
      * The backward through the rotary embedding: against the reference's three calls, and, for BF16 (where the rope
      * kernel reads the F32 dQ accumulator, rounding once), against this backend's own three calls (rounding twice),
-     * within one BF16 step; dK takes the same calls either way. Head sizes 64 and 128 (the Hopper kernel on sm_90).
+     * no further from the reference than they are; dK takes the same calls either way, bit for bit.
      */
     @ParameterizedTest
     @EnumSource(DType.class)
     void attentionBackwardTurnsDqAndDkBackThroughTheRotaryEmbedding(DType dtype) {
-        List<AttentionShape> shapes = List.of(new AttentionShape(2, 77, 4, 2, 64), new AttentionShape(1, 200, 6, 2, 128));
         float theta = 10000f;
-        for (int i = 0; i < shapes.size(); i++) {
-            AttentionShape shape = shapes.get(i);
-            int qCols = shape.heads() * shape.headDim();
-            int kvCols = shape.kvHeads() * shape.headDim();
-            long seed = 41 + 100 * i;
-            Tensor q = random(seed, dtype, shape.tokens(), qCols);
-            Tensor k = random(seed + 1, dtype, shape.tokens(), kvCols);
-            Tensor v = random(seed + 2, dtype, shape.tokens(), kvCols);
-            Tensor dOut = random(seed + 3, dtype, shape.tokens(), qCols);
+        for (int i = 0; i < ATTENTION_SHAPES.size(); i++) {
+            AttentionShape shape = ATTENTION_SHAPES.get(i);
+            Tensor[] in = attentionInputs(shape, 41 + 100 * i, dtype);
+            Tensor q = in[0];
+            Tensor k = in[1];
+            Tensor v = in[2];
+            Tensor dOut = in[3];
             Tensor[] device = {cuda.toDevice(dOut), cuda.toDevice(q), cuda.toDevice(k), cuda.toDevice(v)};
             AttentionResult forward = ops.attention(device[1], device[2], device[3], shape);
             AttentionGrads expected = REF.attentionBackwardUnrotated(dOut, q, k, v, REF.attention(q, k, v, shape),
