@@ -16,7 +16,7 @@ import dev.float8j.runtime.cuda.CudaBackend;
 public final class Fp8GemmBenchmark {
     private static final int WARMUP = 3;
     private static final int REPEATS = 20;
-    /** m x k x n of the step's gemms: outputs, grad_inputs and grad_weights of the q/o, k/v, gate/up and down layers. */
+    /** m x k x n of the step's gemms: outputs, grad_inputs and grad_weights of q/o, k/v, gate/up and down. */
     private static final int[][] SHAPES = {
         {16384, 4096, 4096}, {16384, 4096, 1024}, {16384, 4096, 14336}, {16384, 14336, 4096},
         {4096, 16384, 14336}, {14336, 16384, 4096}, {4096, 16384, 4096}};

@@ -520,7 +520,7 @@ public final class CudaBackend implements Backend {
      */
     @Override
     public void matmulAccumulate(Tensor into, Tensor a, int aAxis, Tensor b, int bAxis) {
-        if (!into.isOnDevice() || !isGradientDtype(into.dtype())) {
+        if (!into.isOnDevice()) {
             Backend.super.matmulAccumulate(into, a, aAxis, b, bAxis);
             return;
         }
@@ -530,16 +530,11 @@ public final class CudaBackend implements Backend {
     /** For a device gradient, cuBLASLt writes the product over it (beta = 0): the zeros are never written. */
     @Override
     public void matmulInto(Tensor into, Tensor a, int aAxis, Tensor b, int bAxis) {
-        if (!into.isOnDevice() || !isGradientDtype(into.dtype())) {
+        if (!into.isOnDevice()) {
             Backend.super.matmulInto(into, a, aAxis, b, bAxis);
             return;
         }
         matmulOnDevice(into, a, aAxis, b, bAxis, true);
-    }
-
-    /** The dtypes a device gradient may have: F32, or BF16 (see {@code Parameter.moveTo}). */
-    private static boolean isGradientDtype(DType d) {
-        return d == DType.F32 || d == DType.BF16;
     }
 
     /** into += (or = when overwrite) the matmul, into an F32 or BF16 device tensor; BF16 beside F32 runs in BF16. */
@@ -668,17 +663,17 @@ public final class CudaBackend implements Backend {
             Backend.super.accumulate(into, toHost(g));
             return;
         }
-        if ((into.dtype() != DType.F32 && into.dtype() != DType.BF16) || g.size() != into.size()) {
-            throw new IllegalArgumentException("cannot add " + g + " into " + into
-                    + ": needs an F32 or BF16 target and equal element counts");
+        if (g.size() != into.size()) {
+            throw new IllegalArgumentException("cannot add " + g + " into " + into + ": needs equal element counts");
         }
         Tensor dg = toDevice(g);
         try (Arena arena = Arena.ofConfined()) {
             long n = into.size();
-            cuda.driver.launch(cuda.module("elementwise.cu").function("add_into"), "add_into", (int) Math.min(4096, (n + 255) / 256), 1, 1, 256, 1, 1,
-                    0, cuda.stream, cuda.module("elementwise.cu").args(arena, "add_into", DeviceMemory.writableView(into).pointer(),
-                            into.dtype() == DType.F32 ? 0 : 1, DeviceMemory.deviceView(dg).pointer(), n,
-                            dg.dtype() == DType.F32 ? 0 : 1));
+            KernelModule elementwise = cuda.module("elementwise.cu");
+            cuda.driver.launch(elementwise.function("add_into"), "add_into", (int) Math.min(4096, (n + 255) / 256), 1,
+                    1, 256, 1, 1, 0, cuda.stream, elementwise.args(arena, "add_into",
+                            DeviceMemory.writableView(into).pointer(), into.dtype() == DType.F32 ? 0 : 1,
+                            DeviceMemory.deviceView(dg).pointer(), n, dg.dtype() == DType.F32 ? 0 : 1));
         } finally {
             Reference.reachabilityFence(into);
             Reference.reachabilityFence(dg);

@@ -109,9 +109,9 @@ final class CudaGemms {
      * overwrite; d is F32, or BF16 (a gradient kept in BF16: the sum is made in F32 and rounded once).
      */
     public void gemmAccumulate(DeviceTensor d, DeviceFloat8 a, DeviceFloat8 b, boolean overwrite) {
-        if (!isAccumulatorDtype(d.dtype()) || d.rows() != a.free() || d.cols() != b.free()) {
+        if (d.rows() != a.free() || d.cols() != b.free()) {
             throw new IllegalArgumentException("cannot accumulate the gemm of " + a + " and " + b + " (" + a.free() + "x"
-                    + b.free() + ") into " + d + ": needs an F32 or BF16 target of that shape");
+                    + b.free() + ") into " + d + ": needs a target of that shape");
         }
         runGemm(a, b, d, false, !overwrite, null, null);
     }
@@ -295,16 +295,11 @@ final class CudaGemms {
         int depth = matmulDepth(a, aAxis, b, bAxis);
         int m = aAxis == 1 ? a.rows() : a.cols();
         int n = bAxis == 1 ? b.rows() : b.cols();
-        if (!isAccumulatorDtype(d.dtype()) || d.rows() != m || d.cols() != n) {
+        if (d.rows() != m || d.cols() != n) {
             throw new IllegalArgumentException("cannot accumulate the matmul of " + a + " and " + b + " (" + m + "x" + n
-                    + ") into " + d + ": needs an F32 or BF16 target of that shape");
+                    + ") into " + d + ": needs a target of that shape");
         }
         runMatmul(a, aAxis, b, bAxis, depth, d, !overwrite, null, null);
-    }
-
-    /** Whether a gemm may add into a tensor of dtype d: the dtypes of a gradient (F32, or BF16 kept so). */
-    private static boolean isAccumulatorDtype(DType d) {
-        return d == DType.F32 || d == DType.BF16;
     }
 
     /** The summed length of a matmul, after checking that a and b share a dtype and that length. */

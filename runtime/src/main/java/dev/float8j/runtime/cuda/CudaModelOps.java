@@ -141,11 +141,11 @@ final class CudaModelOps implements ModelOps {
         return DeviceMemory.writableView(t);
     }
 
-    /** A parameter's gradient on the GPU: F32, or BF16 where the parameter keeps its gradient in BF16. */
+    /** A parameter's gradient on the GPU, of either dtype (BF16 where the parameter keeps its gradient so). */
     private static DeviceTensor gradientTarget(String op, String what, Tensor t) {
-        if (!t.isOnDevice() || (t.dtype() != DType.F32 && t.dtype() != DType.BF16)) {
-            throw new IllegalArgumentException(op + ": " + what + " must be an F32 or BF16 tensor on the GPU (move it"
-                    + " with toDevice first), got " + t);
+        if (!t.isOnDevice()) {
+            throw new IllegalArgumentException(op + ": " + what + " must be a tensor on the GPU (move it with toDevice"
+                    + " first), got " + t);
         }
         return DeviceMemory.writableView(t);
     }
