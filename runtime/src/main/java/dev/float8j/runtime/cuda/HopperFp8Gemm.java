@@ -93,8 +93,10 @@ final class HopperFp8Gemm {
         int n = b.free();
         int k = a.depth();
         int tiles = DeviceFloat8.ceilDiv(m, BLOCK_M) * DeviceFloat8.ceilDiv(n, BLOCK_N);
+        // one block per multiprocessor (the shared memory takes a whole one), each looping over tiles
+        int blocks = Math.min(tiles, cuda.multiprocessors);
         try (Arena arena = Arena.ofConfined()) {
-            cuda.driver.launch(function, KERNEL, tiles, 1, 1, THREADS, 1, 1, SHARED_BYTES, cuda.stream,
+            cuda.driver.launch(function, KERNEL, blocks, 1, 1, THREADS, 1, 1, SHARED_BYTES, cuda.stream,
                     module.args(arena, KERNEL, codesMap(arena, a, BLOCK_M), codesMap(arena, b, BLOCK_N),
                             a.inverseScales().pointer(), perRow(a), b.inverseScales().pointer(), perRow(b),
                             d.pointer(), d.dtype() == DType.F32 ? 0 : 1, m, n, k));
