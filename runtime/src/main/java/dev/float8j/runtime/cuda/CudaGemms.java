@@ -25,7 +25,7 @@ final class CudaGemms {
     private final CudaCasts casts;
     /** Shapes whose bias (F32) or C epilogue cuBLASLt refused: they take the epilogue_add kernel instead. */
     private final Set<CublasLt.Shape> refusedEpilogues = ConcurrentHashMap.newKeySet();
-    /** float8j's own FP8 gemm on Hopper unless -Dfloat8j.cuda.ownGemm=false, else null (HopperFp8Gemm). */
+    /** float8j's own FP8 gemm on Hopper where -Dfloat8j.cuda.ownGemm switches it on, else null (HopperFp8Gemm). */
     private final HopperFp8Gemm ownGemm;
 
     CudaGemms(CudaContext cuda, DeviceMemory memory, CudaCasts casts) {

@@ -11,10 +11,12 @@ import java.util.logging.Logger;
  * float8j's own FP8 gemm on Hopper (gemm_sm90.cu): E4M3 x E4M3 with tensorwise or rowwise scales applied in the
  * epilogue, fast accumulation, into a new BF16 or F32 result. It exists for rowwise, where cuBLASLt's outer-vector
  * kernels run slower than its tensorwise ones at some of the Llama step's shapes. CudaGemms runs it where
- * {@link #takes} the gemm, cuBLASLt everywhere else. {@code -Dfloat8j.cuda.ownGemm} says where: {@code auto} (the
- * default) only where it measured faster than cuBLASLt, rowwise gemms of at most 1,024 output columns (an H200,
- * 2026-12-07: 0.147 against 0.243 ms at 16384 x 4096 x 1024, the k and v projections; at every larger shape of the step
- * cuBLASLt was 7-50% faster); {@code true} every gemm it can take, to compare; {@code false} never.
+ * {@link #takes} the gemm, cuBLASLt everywhere else. {@code -Dfloat8j.cuda.ownGemm} says where: {@code false} (the
+ * default) never; {@code auto} only where its first form measured faster than cuBLASLt, rowwise gemms of at most
+ * 1,024 output columns (an H200, 2026-12-07: 0.147 against 0.243 ms at 16384 x 4096 x 1024, the k and v projections;
+ * at every larger shape of the step cuBLASLt was 7-50% faster; in the rowwise step on an H100 it changed nothing
+ * measurable); {@code true} every gemm it can take, to compare. It stays off by default until its present form, which
+ * loops over tiles, has run on a GPU.
  */
 final class HopperFp8Gemm {
     private static final String KERNEL = "gemm_e4m3_sm90";
@@ -46,9 +48,9 @@ final class HopperFp8Gemm {
         cuda.driver.setFunctionAttribute(function, CudaDriver.FUNC_ATTR_MAX_DYNAMIC_SHARED_BYTES, SHARED_BYTES);
     }
 
-    /** The gemm on cuda's GPU if it is a Hopper (sm_90) and the property does not switch it off; else null. */
+    /** The gemm on cuda's GPU if it is a Hopper (sm_90) and the property switches it on; else null. */
     static HopperFp8Gemm ifEnabled(CudaContext cuda) {
-        String mode = System.getProperty("float8j.cuda.ownGemm", "auto");
+        String mode = System.getProperty("float8j.cuda.ownGemm", "false");
         if (!mode.equals("auto") && !mode.equals("true") && !mode.equals("false")) {
             throw new IllegalArgumentException("float8j.cuda.ownGemm is auto, true or false; got '" + mode + "'");
         }

@@ -16,8 +16,8 @@ import org.junit.jupiter.api.Test;
  * float8j's own FP8 gemm on Hopper (gemm_sm90.cu; -Dfloat8j.cuda.ownGemm=true runs it wherever it can) against the
  * reference's F32 gemm of the same codes and against cuBLASLt's fast-accumulation gemm, tensorwise and rowwise, BF16
  * and F32 results, on whole tiles and on lengths that leave part-filled tiles along every axis (K not a multiple of
- * the 128-code stage); and the default, auto, taking only the rowwise gemms of at most 1,024 columns. Skips without a
- * GPU, and on GPUs other than Hopper.
+ * the 128-code stage); and auto taking only the rowwise gemms of at most 1,024 columns. Skips without a GPU, and on
+ * GPUs other than Hopper.
  */
 class HopperFp8GemmTest {
     private final ReferenceBackend reference = new ReferenceBackend();
