@@ -79,6 +79,8 @@ public final class CudaAttention {
     private final MemorySegment dqConvert;
     private final KernelModule module;
     /** attention_sm90.cu on a Hopper GPU (unless turned off), else null. */
+    /** attention.cu's DELTA_WARP_ITEMS: the (row, head) items each warp of attention_backward_delta takes. */
+    private static final int DELTA_WARP_ITEMS = 2;
     private final KernelModule hopper;
     /**
      * The Hopper grids' bands, forward and backward: DEFAULT_BANDS, or {@code -Dfloat8j.cuda.attentionBands=F,B} to
@@ -295,9 +297,10 @@ public final class CudaAttention {
             grads[0] = allocate(s.tokens(), kvCols, DType.BF16);
             grads[1] = allocate(s.tokens(), kvCols, DType.BF16);
             long items = (long) s.tokens() * s.heads();
-            cuda.driver.launch(delta, "attention_backward_delta", (int) ceilDiv(items, 8), 1, 1, 256, 1, 1, 0,
-                    cuda.stream, module.args(arena, "attention_backward_delta", dOut.pointer(), out.pointer(), rowDots.pointer(), s.tokens(),
-                            s.seq(), s.heads(), s.headDim()));
+            // 8 warps a block, DELTA_WARP_ITEMS (attention.cu) items a warp
+            cuda.driver.launch(delta, "attention_backward_delta", (int) ceilDiv(items, 8L * DELTA_WARP_ITEMS), 1, 1,
+                    256, 1, 1, 0, cuda.stream, module.args(arena, "attention_backward_delta", dOut.pointer(),
+                            out.pointer(), rowDots.pointer(), s.tokens(), s.seq(), s.heads(), s.headDim()));
             long dqCount = (long) s.tokens() * qCols;
             cuda.driver.memset32(dqAccum.pointer(), 0, dqCount, cuda.stream);
             if (onHopper(s)) {
