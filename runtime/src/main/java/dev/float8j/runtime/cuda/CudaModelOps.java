@@ -57,6 +57,8 @@ final class CudaModelOps implements ModelOps {
     private static final int NORM_FORWARD_BLOCK_OVERHEAD_BYTES = 2048;
     /** Blocks per multiprocessor of the RMSNorm backward: rmsnorm.cu's BACKWARD_BLOCKS_PER_SM (its launch bounds). */
     private static final int NORM_BACKWARD_BLOCKS_PER_SM = 3;
+    /** rmsnorm.cu's GAIN_SUM_COLUMNS: the gain's columns each block of rms_norm_gain_sum (THREADS threads) takes. */
+    private static final int GAIN_SUM_COLUMNS = 32;
     /** The longest rows the RMSNorm backward holds in registers: 4 * BACKWARD_ROW_VECTORS * THREADS (rmsnorm.cu). */
     private static final int NORM_BACKWARD_REGISTER_DIM = 4 * 4 * THREADS;
 
@@ -427,8 +429,8 @@ final class CudaModelOps implements ModelOps {
                     dx.pointer(), dt(x.dtype()), dg.pointer(), dinv.pointer(), res, dt(dX.dtype()), out, partials, rows,
                     dim, reported.total());
         }
-        launch(rmsNorm, "rms_norm_gain_sum", ceilDiv(dim, THREADS), THREADS, 0, partials, blocks, dim, gg.pointer(),
-                dt(gradGain.dtype()));
+        launch(rmsNorm, "rms_norm_gain_sum", ceilDiv(dim, GAIN_SUM_COLUMNS), THREADS, 0, partials, blocks, dim,
+                gg.pointer(), dt(gradGain.dtype()));
         Reference.reachabilityFence(residual);
         Reference.reachabilityFence(dYParts);
         Reference.reachabilityFence(x);
