@@ -82,7 +82,7 @@ public final class ShardedLlamaBenchmark {
             int steps = o.get("steps", 10);
             int warmup = o.get("warmup", 3);
             ShardedLlamaTrainer trainer = new ShardedLlamaTrainer(comm, model, new LlamaTrainer.Settings(
-                    new LearningRateSchedule(1e-4, 1e-5, 0, warmup + steps), 0.1, 1.0f, LlamaTrainer.OnNonFinite.FAIL),
+                    new LearningRateSchedule(1e-4, 1e-4, 0, warmup + steps), 0.1, 1.0f, LlamaTrainer.OnNonFinite.FAIL),
                     gather);
 
             int tokens = globalBatch * config.seq();
