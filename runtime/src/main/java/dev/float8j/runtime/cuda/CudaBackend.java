@@ -614,10 +614,7 @@ public final class CudaBackend implements Backend {
      */
     @Override
     public void release(Tensor t) {
-        Resident r = t.isOnDevice() ? DeviceMemory.ours(t, t.deviceData()) : null;
-        if (t.markReleased() && r != null) {
-            r.free();
-        }
+        DeviceMemory.release(t);
     }
 
     /** As {@link #release(Tensor)}: q's codes and scales go back once its last view is released. */

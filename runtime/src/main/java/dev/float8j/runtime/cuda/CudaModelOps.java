@@ -259,8 +259,8 @@ final class CudaModelOps implements ModelOps {
         requireMatrix(op, "dOut", dOut, ids.count(), gradTable.cols());
         requireActivation(op, dOut);
         DeviceTensor dy = in(dOut);
-        launch(embedding, "embedding_scatter", tokens.distinct(), THREADS, 0, g.pointer(), dt(gradTable.dtype()), tokens.ids(),
-                tokens.order(), tokens.starts(), dy.pointer(), dt(dOut.dtype()), gradTable.cols());
+        launch(embedding, "embedding_scatter", tokens.distinct(), THREADS, 0, g.pointer(), dt(gradTable.dtype()),
+                tokens.ids(), tokens.order(), tokens.starts(), dy.pointer(), dt(dOut.dtype()), gradTable.cols());
         Reference.reachabilityFence(gradTable);
         Reference.reachabilityFence(ids);
         Reference.reachabilityFence(dOut);
@@ -450,9 +450,7 @@ final class CudaModelOps implements ModelOps {
         String op = "rope";
         requireActivation(op, x);
         requireMatrix(op, "x", x, shape.tokens(), heads * shape.headDim());
-        if (!(theta > 1)) {
-            throw new IllegalArgumentException(op + ": theta must be above 1, got " + theta);
-        }
+        requireTheta(op, theta);
         DeviceTensor dx = in(x);
         Tensor y = result(x.dtype(), x.shape());
         // the inverse's result is a projection's gradient, whose FP8 cast reads its amax
@@ -500,7 +498,7 @@ final class CudaModelOps implements ModelOps {
                 lse = attentionKernels().forward(in(q), in(k), in(v), shape, DeviceMemory.deviceView(out),
                         maxima.amaxWordFor(out));
             } catch (RuntimeException e) {
-                freeUnreturned(out);
+                DeviceMemory.release(out);  // made here, not returned
                 throw e;
             } finally {
                 releaseUploads();
@@ -528,9 +526,7 @@ final class CudaModelOps implements ModelOps {
             AttentionShape shape) {
         String op = "attentionBackward";
         checkAttentionInputs(op, q, k, v, shape);
-        requireSameShape(op, "dOut", dOut, "q", q);
-        requireSameShape(op, "the forward output", forward.out(), "q", q);
-        requireMatrix(op, "logSumExp", forward.logSumExp(), shape.batch() * shape.heads(), shape.seq());
+        checkAttentionBackwardInputs(op, dOut, q, forward, shape);
         DeviceTensor[] grads;
         try {
             grads = attentionBackwardKernel(in(dOut), in(q), in(k), in(v), in(forward.out()),
@@ -561,12 +557,8 @@ final class CudaModelOps implements ModelOps {
         if (q.dtype() != DType.BF16) {
             return ModelOps.super.attentionBackwardUnrotated(dOut, q, k, v, forward, shape, theta);
         }
-        requireSameShape(op, "dOut", dOut, "q", q);
-        requireSameShape(op, "the forward output", forward.out(), "q", q);
-        requireMatrix(op, "logSumExp", forward.logSumExp(), shape.batch() * shape.heads(), shape.seq());
-        if (!(theta > 1)) {
-            throw new IllegalArgumentException(op + ": theta must be above 1, got " + theta);
-        }
+        checkAttentionBackwardInputs(op, dOut, q, forward, shape);
+        requireTheta(op, theta);
         Tensor dQ = result(DType.BF16, q.shape());
         DeviceTensor[] kv;
         try {
@@ -574,7 +566,7 @@ final class CudaModelOps implements ModelOps {
                     in(forward.logSumExp()), shape, (dqAccum, scale) ->
                             launchRope(dqAccum, DType.F32, scale, dQ, shape, shape.heads(), theta, true));
         } catch (RuntimeException e) {
-            freeUnreturned(dQ);
+            DeviceMemory.release(dQ);  // made here, not returned
             throw e;
         } finally {
             releaseUploads();
@@ -594,10 +586,17 @@ final class CudaModelOps implements ModelOps {
         return new AttentionGrads(dQ, dK, memory.resident(kv[1], v.shape()));
     }
 
-    /** Frees a result this op made and will not return, because a later launch failed. */
-    private static void freeUnreturned(Tensor t) {
-        if (t.markReleased()) {
-            DeviceMemory.ours(t, t.deviceData()).free();
+    /** dOut and the forward's results against q's shape (see {@link #checkAttentionInputs} for q, k and v). */
+    private static void checkAttentionBackwardInputs(String op, Tensor dOut, Tensor q, AttentionResult forward,
+            AttentionShape shape) {
+        requireSameShape(op, "dOut", dOut, "q", q);
+        requireSameShape(op, "the forward output", forward.out(), "q", q);
+        requireMatrix(op, "logSumExp", forward.logSumExp(), shape.batch() * shape.heads(), shape.seq());
+    }
+
+    private static void requireTheta(String op, float theta) {
+        if (!(theta > 1)) {
+            throw new IllegalArgumentException(op + ": theta must be above 1, got " + theta);
         }
     }
 

@@ -174,6 +174,17 @@ final class DeviceMemory {
         return track(Resident.of(deviceLabel(), buffer));
     }
 
+    /**
+     * Marks t released and, if it was the last live view of device memory of this backend, frees that memory (a host
+     * tensor is only marked): {@link CudaBackend#release(Tensor)}, and how an op drops a result it will not return.
+     */
+    static void release(Tensor t) {
+        Resident r = t.isOnDevice() ? ours(t, t.deviceData()) : null;
+        if (t.markReleased() && r != null) {
+            r.free();
+        }
+    }
+
     static Resident ours(Object t, DeviceData data) {
         if (!(data instanceof Resident r)) {
             throw new IllegalArgumentException(t + " is not memory of the CUDA backend");

@@ -42,14 +42,6 @@ __device__ __forceinline__ void wgmma_e4m3_n256(float (&d)[128], u64 a, u64 b) {
                  : "l"(a), "l"(b));
 }
 
-// Copies the box at (column, row) of a rank-2 tensor map into shared memory; its bytes count towards bar's expected
-// transactions.
-__device__ __forceinline__ void tma_load_2d(u32 dst, const TensorMap& map, int col, int row, u32 bar) {
-    asm volatile("cp.async.bulk.tensor.2d.shared::cluster.global.mbarrier::complete_tx::bytes "
-                 "[%0], [%1, {%2, %3}], [%4];\n" ::"r"(dst), "l"(&map), "r"(col), "r"(row), "r"(bar)
-                 : "memory");
-}
-
 // Where tile `tile` of D starts, in the order the blocks take tiles: GEMM_GROUP_ROWS rows of tiles at a time, down
 // each column of that group before the next column, so that the tiles in flight at once share their A and B tiles in
 // L2.

@@ -101,3 +101,9 @@ __device__ __forceinline__ void tma_load(u32 dst, const TensorMap& map, int col,
                  : "memory");
 }
 
+// The same for a rank-2 tensor map, the box at (column, row).
+__device__ __forceinline__ void tma_load_2d(u32 dst, const TensorMap& map, int col, int row, u32 bar) {
+    asm volatile("cp.async.bulk.tensor.2d.shared::cluster.global.mbarrier::complete_tx::bytes "
+                 "[%0], [%1, {%2, %3}], [%4];\n" ::"r"(dst), "l"(&map), "r"(col), "r"(row), "r"(bar)
+                 : "memory");
+}

@@ -101,16 +101,24 @@ class Bf16GradientTest {
         Float8Tensor dy = cuda.quantize(cuda.toDevice(random(ROWS, OUT, 5)), along0);
         Float8Tensor x = cuda.quantize(cuda.toDevice(random(ROWS, IN, 6)), along0);
         float[] product = cuda.toHost(cuda.gemm(dy, x)).data();
+        assertEachAddRoundsOnce(product, () -> weight.accumulateGradGemm(cuda, dy, x), "gemm");
+    }
+
+    /**
+     * After zeroGrad, add (one product into the gradient) writes product rounded once; run again, it adds product to
+     * that BF16 gradient and rounds the sum once.
+     */
+    private void assertEachAddRoundsOnce(float[] product, Runnable add, String what) {
         weight.zeroGrad();
-        weight.accumulateGradGemm(cuda, dy, x);
+        add.run();
         float[] once = gradient();
-        assertRoundedOnce(product, once, "the first gemm after zeroGrad");
-        weight.accumulateGradGemm(cuda, dy, x);
+        assertRoundedOnce(product, once, "the first " + what + " after zeroGrad");
+        add.run();
         float[] sum = new float[product.length];
         for (int i = 0; i < sum.length; i++) {
             sum[i] = once[i] + product[i];
         }
-        assertRoundedOnce(sum, gradient(), "the second gemm, added by cuBLASLt into the BF16 gradient");
+        assertRoundedOnce(sum, gradient(), "the second " + what + ", added into the BF16 gradient");
     }
 
     @Test
@@ -118,16 +126,7 @@ class Bf16GradientTest {
         Tensor dy = cuda.toDevice(random(ROWS, OUT, 7).to(DType.BF16));
         Tensor x = cuda.toDevice(random(ROWS, IN, 8).to(DType.BF16));
         float[] product = cuda.toHost(cuda.matmul(dy, 0, x, 0)).toFloatArray();
-        weight.zeroGrad();
-        weight.accumulateGradMatmul(cuda, dy, 0, x, 0);
-        float[] once = gradient();
-        assertRoundedOnce(product, once, "the first matmul after zeroGrad");
-        weight.accumulateGradMatmul(cuda, dy, 0, x, 0);
-        float[] sum = new float[product.length];
-        for (int i = 0; i < sum.length; i++) {
-            sum[i] = once[i] + product[i];
-        }
-        assertRoundedOnce(sum, gradient(), "the second matmul, added into the BF16 gradient");
+        assertEachAddRoundsOnce(product, () -> weight.accumulateGradMatmul(cuda, dy, 0, x, 0), "matmul");
     }
 
     @Test
