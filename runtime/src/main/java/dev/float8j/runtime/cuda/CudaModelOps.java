@@ -554,11 +554,11 @@ final class CudaModelOps implements ModelOps {
             AttentionResult forward, AttentionShape shape, float theta) {
         String op = "attentionBackwardUnrotated";
         checkAttentionInputs(op, q, k, v, shape);
+        checkAttentionBackwardInputs(op, dOut, q, forward, shape);
+        requireTheta(op, theta);
         if (q.dtype() != DType.BF16) {
             return ModelOps.super.attentionBackwardUnrotated(dOut, q, k, v, forward, shape, theta);
         }
-        checkAttentionBackwardInputs(op, dOut, q, forward, shape);
-        requireTheta(op, theta);
         Tensor dQ = result(DType.BF16, q.shape());
         DeviceTensor[] kv;
         try {
