@@ -46,7 +46,7 @@ final class CudaModelOps implements ModelOps {
     private static final int CE_THREADS = 512;
     private static final int SUMSQ_BLOCKS_PER_SM = 4;
     private static final int SUMSQ_THREADS = 256;
-    /** Shared memory the RMSNorm backward may use: its gain sums (a float per column) or its staged rows. */
+    /** Shared memory an RMSNorm kernel may use: the forward's staged rows, the backward's column sums or maxima. */
     private static final int NORM_SHARED_BYTES = 96 * 1024;
     /** Blocks per multiprocessor of the RMSNorm forward at most: rmsnorm.cu's FORWARD_BLOCKS_PER_SM. */
     private static final int NORM_FORWARD_BLOCKS_PER_SM = 8;
@@ -59,8 +59,8 @@ final class CudaModelOps implements ModelOps {
     private static final int NORM_BACKWARD_BLOCKS_PER_SM = 3;
     /** rmsnorm.cu's GAIN_SUM_COLUMNS: the gain's columns each block of rms_norm_gain_sum (THREADS threads) takes. */
     private static final int GAIN_SUM_COLUMNS = 32;
-    /** The longest rows the RMSNorm backward holds in registers: 4 * BACKWARD_ROW_VECTORS * THREADS (rmsnorm.cu). */
-    private static final int NORM_BACKWARD_REGISTER_DIM = 4 * 4 * THREADS;
+    /** The longest rows the RMSNorm backward holds in registers: 8 * BACKWARD_ROW_UNITS * THREADS (rmsnorm.cu). */
+    private static final int NORM_BACKWARD_REGISTER_DIM = 8 * 2 * THREADS;
 
     /** struct RopeArgs of rope.cu. */
     static final StructLayout ROPE_ARGS = MemoryLayout.structLayout(JAVA_INT.withName("seq"),
@@ -411,14 +411,12 @@ final class CudaModelOps implements ModelOps {
         int blocks = Math.min(rows, NORM_BACKWARD_BLOCKS_PER_SM * cuda.multiprocessors);
         long partials = workspace.floats((long) blocks * dim);
         Tensor dX = residual == null ? result(x.dtype(), x.shape()) : result(residual.dtype(), residual.shape());
-        // rows held in registers are loaded through shared memory: x's, each dY part's and two of the residual's, then
-        // (with line maxima) the block's column maxima; where they would not fit, the element-by-element path
-        int staged = stagedRowBytes(dim, x.dtype()) + dYParts.size() * stagedRowBytes(dim, dY.dtype())
-                + (residual == null ? 0 : 2 * stagedRowBytes(dim, dX.dtype()));
-        boolean registers = dim % 4 == 0 && dim <= NORM_BACKWARD_REGISTER_DIM && staged + 4 * dim <= NORM_SHARED_BYTES;
-        // the line maxima only where rows are held in registers (rmsnorm.cu)
+        // rows held in registers where every tensor starts on 16 bytes and rows are whole units of 8 that fit; the line
+        // maxima only there (rmsnorm.cu). The dim words of shared memory hold the column maxima or the column sums
+        boolean registers = dim % 8 == 0 && dim <= NORM_BACKWARD_REGISTER_DIM && aligned16(x) && aligned16(gain)
+                && dYParts.stream().allMatch(CudaModelOps::aligned16) && (residual == null || aligned16(residual));
         ProducerMaxima.Maxima reported = maxima.maximaFor(dX, registers);
-        int shared = registers ? Math.max(4 * dim, staged + (reported.lines() != 0 ? 4 * dim : 0)) : 4 * dim;
+        int shared = 4 * dim;
         long out = DeviceMemory.deviceView(dX).pointer();
         if (reported.lines() != 0) {
             launch(rmsNorm, "rms_norm_backward_lines", blocks, THREADS, shared, ddy.pointer(), dy2, dy3, dt(dY.dtype()),

@@ -4,12 +4,6 @@
 // partials, in a fixed order, into gradGain.
 #include "common.cuh"
 
-// Whether rows of dim elements fit vectors of 4 per thread in registers, and every pointer allows 16-byte accesses.
-__device__ __forceinline__ bool rows_in_registers(int dim, int vectors, const void* a, const void* b, const void* c,
-                                                  const void* d = 0, const void* e = 0) {
-    return dim % 4 == 0 && dim <= 4 * vectors * (int) blockDim.x && aligned16(a, b, c, d, e);
-}
-
 // Bytes of one row of dim elements of dtype in shared memory, rounded up to 16 so that the row after it stays
 // 16-byte aligned.
 __device__ __forceinline__ int staged_row_bytes(int dim, int dtype) {
@@ -146,24 +140,40 @@ add_rms_norm(const void* a, int aType, const void* b, int bType, const float* ga
     norm_forward<true>(a, aType, b, bType, gain, sum, y, inverseRms, rows, dim, eps, amax);
 }
 
-// The backward keeps fewer vectors per thread (rows of up to 4 * BACKWARD_ROW_VECTORS * blockDim.x elements) so that
-// x, dY and the gain-gradient sums all stay in registers and three blocks fit a multiprocessor: with eight vectors
-// and the sums in shared memory (4-way bank conflicts) it ran at the speed of the element-by-element loop.
-#define BACKWARD_ROW_VECTORS 4
+// The backward's threads a block (its launch bounds) and the units of 8 columns each thread holds in registers: rows of
+// up to 8 * BACKWARD_ROW_UNITS * 256 elements (4,096) take the register path.
+#define BACKWARD_ROW_UNITS 2
 // Blocks of 256 threads per multiprocessor that the backward's registers allow; CudaModelOps launches this many per
-// multiprocessor, so that every block is resident and keeps its next row's loads in flight from start to end.
+// multiprocessor, so that every block is resident from start to end, each looping over rows.
 #define BACKWARD_BLOCKS_PER_SM 3
+
+// Elements 8u..8u+7 of an F32 or BF16 array (16-byte aligned) as floats: two 16-byte loads of F32, one of BF16.
+__device__ __forceinline__ void load8(const void* p, long u, int dtype, float* v) {
+    if (dtype == DT_F32) {
+        F32x4 a = ((const F32x4*) p)[2 * u], b = ((const F32x4*) p)[2 * u + 1];
+        v[0] = a.x; v[1] = a.y; v[2] = a.z; v[3] = a.w; v[4] = b.x; v[5] = b.y; v[6] = b.z; v[7] = b.w;
+    } else {
+        uint4 w = ((const uint4*) p)[u];
+        bf16x4_to_floats(BF16x4{w.x, w.y}, v);
+        bf16x4_to_floats(BF16x4{w.z, w.w}, v + 4);
+    }
+}
+
+// Stores v as elements 8u..8u+7 of an F32 or BF16 array (16-byte aligned), BF16 rounded to nearest even.
+__device__ __forceinline__ void store8(void* p, long u, int dtype, const float* v) {
+    if (dtype == DT_F32) {
+        ((F32x4*) p)[2 * u] = F32x4{v[0], v[1], v[2], v[3]};
+        ((F32x4*) p)[2 * u + 1] = F32x4{v[4], v[5], v[6], v[7]};
+    } else {
+        u32 w[4];
+        for (int i = 0; i < 4; i++) w[i] = (u32) bf16_from_float(v[2 * i]) | (u32) bf16_from_float(v[2 * i + 1]) << 16;
+        ((uint4*) p)[u] = make_uint4(w[0], w[1], w[2], w[3]);
+    }
+}
 
 // What the backward writes for dx at element i: dx, or residual[i] + dx rounded to x's dtype.
 __device__ __forceinline__ float norm_grad_out(float dx, int xType, const void* residual, long i, int outType) {
     return residual == nullptr ? dx : load_elem(residual, i, outType) + as_stored(dx, xType);
-}
-
-// sum[e] += element 4q + e of an F32 or BF16 row, for e < 4.
-__device__ __forceinline__ void add4(const void* row, int q, int dtype, float* sum) {
-    float more[4];
-    load4(row, q, dtype, more);
-    for (int e = 0; e < 4; e++) sum[e] += more[e];
 }
 
 // Element i of a, or the F32 sum a + b (+ c) of the parts that are not null, in that order.
@@ -174,9 +184,6 @@ __device__ __forceinline__ float summed_elem(const void* a, const void* b, const
     return sum;
 }
 
-
-
-
 // dx = inv * (dy * gain - xhat * mean(dy * gain * xhat)), xhat = x * inv, rounded to x's dtype, where dy is dY's
 // element or, with dY2 (and dY3; null: none) of dY's dtype, the F32 sum dY + dY2 (+ dY3) in that order: the gradient of
 // a branch whose layers each made a part (q, k and v; gate and up), summed here instead of by adds. dX = dx, or with a
@@ -186,108 +193,92 @@ __device__ __forceinline__ float summed_elem(const void* a, const void* b, const
 // gets dX's absolute maximum; rms_norm_backward_lines also writes its row maxima and then its column maxima to lines
 // (lines.cuh's layout), only for rows held in registers: the host asks for them only there, and the element-by-element
 // path traps. Two kernels of one template, so that the one without lines keeps its registers.
-// Dynamic shared memory: the element-by-element path's column sums (dim floats), and for rows held in registers the
-// staged rows, x's, dY's (and dY2's, dY3's), two of the residual's (staged_row_bytes each), then with lines the block's
-// column maxima
-// (dim words); without room for those the kernel takes the element-by-element path.
+// Rows held in registers: dim a multiple of 8 of at most 8 * BACKWARD_ROW_UNITS * blockDim.x, every pointer 16-byte
+// aligned. Thread t owns the units of 8 columns t + j * blockDim.x of every row, so its gain sums (and column maxima)
+// stay in its registers, and it loads each row's x and dY parts with 16-byte loads, all issued before it uses any.
+// The first form copied each block's next row into shared memory (cp.async) while it worked on the current one, in
+// units of 4 elements: on an H100 it moved 2.34 TB/s (16384 x 4096 BF16; 2.70 with three dY parts and the residual),
+// this one 2.87 (3.03), where a device copy moves 2.94 (benchmarks/norm_kernels.cu, gpu.md).
+// Dynamic shared memory: dim words, the column maxima's with lines, else the element-by-element path's column sums.
 template <bool LINES>
 __device__ __forceinline__ void norm_backward(const void* dY, const void* dY2, const void* dY3, int dyType,
                                               const void* x, int xType, const float* gain, const float* inverseRms,
                                               const void* residual, int outType, void* dX, float* partials, int rows,
                                               int dim, u32* amax, u32* lines) {
-    extern __shared__ __align__(16) float gainSums[];  // 16-byte aligned for the staged rows
+    extern __shared__ __align__(16) float gainSums[];
     __shared__ float scratch[2][32];
     __shared__ u32 amaxScratch[32];
     u32 m = 0;
-    int parts = dY3 != nullptr ? 3 : dY2 != nullptr ? 2 : 1;
-    int xBytes = staged_row_bytes(dim, xType), dyBytes = staged_row_bytes(dim, dyType);
-    int resBytes = residual == nullptr ? 0 : staged_row_bytes(dim, outType);
-    int colBytes = LINES ? 4 * dim : 0;
-    if (rows_in_registers(dim, BACKWARD_ROW_VECTORS, dY, x, gain, dX, partials) && aligned16(residual, dY2, dY3)
-        && xBytes + parts * dyBytes + 2 * resBytes + colBytes <= (int) dynamic_shared_bytes()) {
-        // A block works on row r from registers while its next row, r + gridDim.x, is copied into shared memory
-        // (cp.async): with the loads of one row issued only after the previous row's reduction and stores, too little
-        // was in flight and the backward ran at about half the memory's speed. Each thread copies and reads only its
-        // own vectors, so waiting for its own copies is enough; a refill of x's and dY's rows is issued after the
-        // row's block sum, whose barrier comes after every thread read them; the residual, read after that barrier,
-        // alternates between two rows, so the one refilled was last read before it.
-        u8* xRow = (u8*) gainSums;
-        u8* dyRow = xRow + xBytes;  // then dY2's and dY3's rows, dyBytes apart
-        u8* resRows = dyRow + parts * dyBytes;
-        // this thread's columns' maxima, a 16-byte vector per vector of the row that the thread owns (read and
-        // written only by it): one load and store per vector where four-byte words 16 bytes apart conflicted in the
-        // banks. That was not what makes the backward with lines slower than without: on an H100 it took 0.254 ms
-        // in this form and 0.256 with the words, against 0.186 without lines (16384 x 4096 BF16; gpu.md)
-        uint4* colMax = (uint4*) (resRows + 2 * resBytes);
-        int vectors = dim / 4;
+    if (dim % 8 == 0 && dim <= 8 * BACKWARD_ROW_UNITS * (int) blockDim.x && aligned16(dY, x, gain, dX, partials)
+        && aligned16(residual, dY2, dY3)) {
+        const int units = dim / 8;
+        float sums[BACKWARD_ROW_UNITS][8] = {};
+        // with lines, this thread's columns' maxima, two 16-byte words per unit that only it reads and writes: in
+        // registers they made the kernel spill
+        uint4* colMax = (uint4*) gainSums;
         if (LINES) {
-            for (int q = threadIdx.x; q < vectors; q += blockDim.x) colMax[q] = make_uint4(0, 0, 0, 0);
+            for (int u = threadIdx.x; u < units; u += blockDim.x) {
+                colMax[2 * u] = colMax[2 * u + 1] = make_uint4(0, 0, 0, 0);
+            }
         }
-        // starts copying row r (its residual into staged row `parity`) and returns its inverse rms, loaded alongside
-        // so that it is at hand when the row is
-        auto stage = [&](int r, int parity) {
-            long q0 = (long) r * vectors;
+        for (int r = blockIdx.x, parity = 0; r < rows; r += gridDim.x, parity ^= 1) {
+            const long u0 = (long) r * units;
+            const float inv = inverseRms[r];
+            float xs[BACKWARD_ROW_UNITS][8], dys[BACKWARD_ROW_UNITS][8];
 #pragma unroll
-            for (int j = 0; j < BACKWARD_ROW_VECTORS; j++) {
-                int q = threadIdx.x + j * blockDim.x;
-                if (q < vectors) {
-                    stage_vector(xRow, x, q0, q, xType);
-                    stage_vector(dyRow, dY, q0, q, dyType);
-                    if (dY2 != nullptr) stage_vector(dyRow + dyBytes, dY2, q0, q, dyType);
-                    if (dY3 != nullptr) stage_vector(dyRow + 2 * dyBytes, dY3, q0, q, dyType);
-                    if (residual != nullptr) stage_vector(resRows + parity * resBytes, residual, q0, q, outType);
+            for (int j = 0; j < BACKWARD_ROW_UNITS; j++) {
+                int u = threadIdx.x + j * blockDim.x;
+                if (u < units) {
+                    load8(x, u0 + u, xType, xs[j]);
+                    load8(dY, u0 + u, dyType, dys[j]);
+                    if (dY2 != nullptr) {
+                        float more[8];
+                        load8(dY2, u0 + u, dyType, more);
+                        for (int e = 0; e < 8; e++) dys[j][e] += more[e];
+                    }
+                    if (dY3 != nullptr) {
+                        float more[8];
+                        load8(dY3, u0 + u, dyType, more);
+                        for (int e = 0; e < 8; e++) dys[j][e] += more[e];
+                    }
                 }
             }
-            return inverseRms[r];
-        };
-        // thread t owns vectors t + j * blockDim.x of every row: its gain sums stay in its registers
-        float sums[BACKWARD_ROW_VECTORS][4] = {};
-        float nextInv = blockIdx.x < rows ? stage(blockIdx.x, 0) : 0.0f;
-        for (int r = blockIdx.x, parity = 0; r < rows; r += gridDim.x, parity ^= 1) {
-            long q0 = (long) r * vectors;
-            float inv = nextInv;
-            float xs[BACKWARD_ROW_VECTORS][4], dys[BACKWARD_ROW_VECTORS][4];
             float dot = 0.0f;
-            asm volatile("cp.async.wait_all;" ::: "memory");
 #pragma unroll
-            for (int j = 0; j < BACKWARD_ROW_VECTORS; j++) {
-                int q = threadIdx.x + j * blockDim.x;
-                if (q < vectors) {
-                    float g[4];
-                    load4(xRow, q, xType, xs[j]);
-                    load4(dyRow, q, dyType, dys[j]);
-                    if (parts > 1) add4(dyRow + dyBytes, q, dyType, dys[j]);
-                    if (parts > 2) add4(dyRow + 2 * dyBytes, q, dyType, dys[j]);
-                    load4(gain, q, DT_F32, g);
-                    for (int e = 0; e < 4; e++) {
+            for (int j = 0; j < BACKWARD_ROW_UNITS; j++) {
+                int u = threadIdx.x + j * blockDim.x;
+                if (u < units) {
+                    float g[8];
+                    load8(gain, u, DT_F32, g);
+                    for (int e = 0; e < 8; e++) {
                         float xhat = xs[j][e] * inv;
                         dot += dys[j][e] * g[e] * xhat;
                         sums[j][e] += dys[j][e] * xhat;
                     }
                 }
             }
-            float meanDot = block_sum_one_barrier(dot, scratch[parity]) / dim;
-            if (r + gridDim.x < rows) nextInv = stage(r + gridDim.x, parity ^ 1);
+            const float meanDot = block_sum_one_barrier(dot, scratch[parity]) / dim;
             u32 rowTop = 0;
 #pragma unroll
-            for (int j = 0; j < BACKWARD_ROW_VECTORS; j++) {
-                int q = threadIdx.x + j * blockDim.x;
-                if (q < vectors) {
-                    float g[4], out[4], res[4];
-                    u32 a[4];
-                    load4(gain, q, DT_F32, g);
-                    if (residual != nullptr) load4(resRows + parity * resBytes, q, outType, res);
-                    for (int e = 0; e < 4; e++) {
+            for (int j = 0; j < BACKWARD_ROW_UNITS; j++) {
+                int u = threadIdx.x + j * blockDim.x;
+                if (u < units) {
+                    float g[8], out[8], res[8];
+                    load8(gain, u, DT_F32, g);
+                    if (residual != nullptr) load8(residual, u0 + u, outType, res);
+                    u32 a[8];
+                    for (int e = 0; e < 8; e++) {
                         out[e] = inv * (dys[j][e] * g[e] - xs[j][e] * inv * meanDot);
                         if (residual != nullptr) out[e] = res[e] + as_stored(out[e], xType);
                         a[e] = abs_bits(out[e]);
                         rowTop = max(rowTop, a[e]);
                     }
                     if (LINES) {
-                        uint4 c = colMax[q];
-                        colMax[q] = make_uint4(max(c.x, a[0]), max(c.y, a[1]), max(c.z, a[2]), max(c.w, a[3]));
+                        uint4 c = colMax[2 * u], d = colMax[2 * u + 1];
+                        colMax[2 * u] = make_uint4(max(c.x, a[0]), max(c.y, a[1]), max(c.z, a[2]), max(c.w, a[3]));
+                        colMax[2 * u + 1] = make_uint4(max(d.x, a[4]), max(d.y, a[5]), max(d.z, a[6]), max(d.w, a[7]));
                     }
-                    store4(dX, q0 + q, outType, out);
+                    store8(dX, u0 + u, outType, out);
                 }
             }
             m = max(m, rowTop);
@@ -296,25 +287,22 @@ __device__ __forceinline__ void norm_backward(const void* dY, const void* dY2, c
                 if ((threadIdx.x & 31) == 0) atomicMax(lines + r, stored_max(rowTop, outType));
             }
         }
-        if (LINES) {
-            for (int q = threadIdx.x; q < vectors; q += blockDim.x) {
-                uint4 c = colMax[q];
-                u32* columns = lines + rows + 4 * q;
-                atomicMax(columns, stored_max(c.x, outType));
-                atomicMax(columns + 1, stored_max(c.y, outType));
-                atomicMax(columns + 2, stored_max(c.z, outType));
-                atomicMax(columns + 3, stored_max(c.w, outType));
-            }
-        }
 #pragma unroll
-        for (int j = 0; j < BACKWARD_ROW_VECTORS; j++) {
-            int q = threadIdx.x + j * blockDim.x;
-            if (q < vectors) store4(partials, (long) blockIdx.x * vectors + q, DT_F32, sums[j]);
+        for (int j = 0; j < BACKWARD_ROW_UNITS; j++) {
+            int u = threadIdx.x + j * blockDim.x;
+            if (u < units) {
+                store8(partials, (long) blockIdx.x * units + u, DT_F32, sums[j]);
+                if (LINES) {
+                    const u32* c = (const u32*) (colMax + 2 * u);
+                    for (int e = 0; e < 8; e++) atomicMax(lines + rows + 8 * u + e, stored_max(c[e], outType));
+                }
+            }
         }
         block_amax(m, outType, amax, amaxScratch);
         return;
     }
-    if (LINES) __trap();  // see above: the host asked for line maxima where rows do not fit registers
+    // see above: the host asks for line maxima only where rows fit registers, and gives the column sums their room
+    if (LINES || 4 * dim > (int) dynamic_shared_bytes()) __trap();
     for (int c = threadIdx.x; c < dim; c += blockDim.x) gainSums[c] = 0.0f;
     for (int r = blockIdx.x; r < rows; r += gridDim.x) {
         long base = (long) r * dim;
