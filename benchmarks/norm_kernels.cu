@@ -402,7 +402,7 @@ int main(int argc, char** argv) {
     int fwdBlocks = std::min(ROWS, std::min(8, (int) (prop.sharedMemPerMultiprocessor / (2 * rowBytes + 2048))) * sms);
     CHECK_CUDA(cudaFuncSetAttribute(rms_norm, cudaFuncAttributeMaxDynamicSharedMemorySize, 96 * 1024));
     CHECK_CUDA(cudaFuncSetAttribute(add_rms_norm, cudaFuncAttributeMaxDynamicSharedMemorySize, 96 * 1024));
-    CHECK_CUDA(cudaFuncSetAttribute(rms_norm_backward, cudaFuncAttributeMaxDynamicSharedMemorySize, 96 * 1024));
+    CHECK_CUDA(cudaFuncSetAttribute(rms_norm_backward_bf16, cudaFuncAttributeMaxDynamicSharedMemorySize, 96 * 1024));
     report("rms_norm (rmsnorm.cu)", time_ms([&] {
                rms_norm<<<fwdBlocks, 256, 2 * rowBytes>>>(d.x, DT_BF16, d.gain, yWant, invWant, ROWS, DIM, 1e-5f,
                                                            d.amax);
@@ -452,14 +452,13 @@ int main(int argc, char** argv) {
     checkForward(true);
 
     // backward: plain, then the step's form before attention (three parts and the residual)
-    int bwdBlocks = std::min(ROWS, 3 * sms);
+    int bwdBlocks = std::min(ROWS, BACKWARD_BLOCKS_PER_SM * sms);
     for (int form = 0; form < 2; form++) {
         bool sum3 = form == 1;
-        int staged = rowBytes * (sum3 ? 1 + 3 + 2 : 2);
-        int shared = std::max(4 * DIM, staged);
+        int shared = 4 * DIM;  // the column sums or maxima (rmsnorm.cu)
         report(sum3 ? "rms_norm_backward sum3 residual (rmsnorm.cu)" : "rms_norm_backward (rmsnorm.cu)",
                time_ms([&] {
-                   rms_norm_backward<<<bwdBlocks, 256, shared>>>(d.dy, sum3 ? d.dy2 : nullptr,
+                   rms_norm_backward_bf16<<<bwdBlocks, 256, shared>>>(d.dy, sum3 ? d.dy2 : nullptr,
                                                                  sum3 ? d.dy3 : nullptr, DT_BF16, d.x, DT_BF16,
                                                                  d.gain, invWant, sum3 ? d.res : nullptr, DT_BF16,
                                                                  dxWant, d.partials, ROWS, DIM, d.amax);

@@ -56,7 +56,7 @@ final class CudaModelOps implements ModelOps {
      */
     private static final int NORM_FORWARD_BLOCK_OVERHEAD_BYTES = 2048;
     /** Blocks per multiprocessor of the RMSNorm backward: rmsnorm.cu's BACKWARD_BLOCKS_PER_SM (its launch bounds). */
-    private static final int NORM_BACKWARD_BLOCKS_PER_SM = 3;
+    private static final int NORM_BACKWARD_BLOCKS_PER_SM = 2;
     /** rmsnorm.cu's GAIN_SUM_COLUMNS: the gain's columns each block of rms_norm_gain_sum (THREADS threads) takes. */
     private static final int GAIN_SUM_COLUMNS = 32;
     /** The longest rows the RMSNorm backward holds in registers: 8 * BACKWARD_ROW_UNITS * THREADS (rmsnorm.cu). */
@@ -101,7 +101,8 @@ final class CudaModelOps implements ModelOps {
         rope = cuda.module("rope.cu", List.of(ROPE_ARGS));
         crossEntropy = cuda.module("cross_entropy.cu");
         optimizer = cuda.module("optimizer.cu", List.of(ADAMW_ARGS));
-        for (String kernel : List.of("rms_norm", "add_rms_norm", "rms_norm_backward", "rms_norm_backward_lines")) {
+        for (String kernel : List.of("rms_norm", "add_rms_norm", "rms_norm_backward", "rms_norm_backward_lines",
+                "rms_norm_backward_bf16", "rms_norm_backward_lines_bf16")) {
             cuda.driver.setFunctionAttribute(rmsNorm.function(kernel), CudaDriver.FUNC_ATTR_MAX_DYNAMIC_SHARED_BYTES,
                     NORM_SHARED_BYTES);
         }
@@ -414,18 +415,22 @@ final class CudaModelOps implements ModelOps {
         // rows held in registers where every tensor starts on 16 bytes and rows are whole units of 8 that fit; the line
         // maxima only there (rmsnorm.cu). The dim words of shared memory hold the column maxima or the column sums
         boolean registers = dim % 8 == 0 && dim <= NORM_BACKWARD_REGISTER_DIM && aligned16(x) && aligned16(gain)
-                && dYParts.stream().allMatch(CudaModelOps::aligned16) && (residual == null || aligned16(residual));
+                && dYParts.stream().allMatch(CudaModelOps::aligned16) && (residual == null || aligned16(residual))
+                && dY.dtype() == x.dtype() && dX.dtype() == x.dtype();
         ProducerMaxima.Maxima reported = maxima.maximaFor(dX, registers);
         int shared = 4 * dim;
         long out = DeviceMemory.deviceView(dX).pointer();
+        // a kernel per dtype of the rows held in registers (rmsnorm.cu)
+        String kernel = (reported.lines() != 0 ? "rms_norm_backward_lines" : "rms_norm_backward")
+                + (x.dtype() == DType.BF16 ? "_bf16" : "");
         if (reported.lines() != 0) {
-            launch(rmsNorm, "rms_norm_backward_lines", blocks, THREADS, shared, ddy.pointer(), dy2, dy3, dt(dY.dtype()),
-                    dx.pointer(), dt(x.dtype()), dg.pointer(), dinv.pointer(), res, dt(dX.dtype()), out, partials, rows,
-                    dim, reported.total(), reported.lines());
+            launch(rmsNorm, kernel, blocks, THREADS, shared, ddy.pointer(), dy2, dy3, dt(dY.dtype()), dx.pointer(),
+                    dt(x.dtype()), dg.pointer(), dinv.pointer(), res, dt(dX.dtype()), out, partials, rows, dim,
+                    reported.total(), reported.lines());
         } else {
-            launch(rmsNorm, "rms_norm_backward", blocks, THREADS, shared, ddy.pointer(), dy2, dy3, dt(dY.dtype()),
-                    dx.pointer(), dt(x.dtype()), dg.pointer(), dinv.pointer(), res, dt(dX.dtype()), out, partials, rows,
-                    dim, reported.total());
+            launch(rmsNorm, kernel, blocks, THREADS, shared, ddy.pointer(), dy2, dy3, dt(dY.dtype()), dx.pointer(),
+                    dt(x.dtype()), dg.pointer(), dinv.pointer(), res, dt(dX.dtype()), out, partials, rows, dim,
+                    reported.total());
         }
         launch(rmsNorm, "rms_norm_gain_sum", ceilDiv(dim, GAIN_SUM_COLUMNS), THREADS, 0, partials, blocks, dim,
                 gg.pointer(), dt(gradGain.dtype()));

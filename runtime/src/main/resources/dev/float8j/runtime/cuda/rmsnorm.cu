@@ -145,18 +145,44 @@ add_rms_norm(const void* a, int aType, const void* b, int bType, const float* ga
 #define BACKWARD_ROW_UNITS 2
 // Blocks of 256 threads per multiprocessor that the backward's registers allow; CudaModelOps launches this many per
 // multiprocessor, so that every block is resident from start to end, each looping over rows.
-#define BACKWARD_BLOCKS_PER_SM 3
+#define BACKWARD_BLOCKS_PER_SM 2
 
-// Elements 8u..8u+7 of an F32 or BF16 array (16-byte aligned) as floats: two 16-byte loads of F32, one of BF16.
-__device__ __forceinline__ void load8(const void* p, long u, int dtype, float* v) {
-    if (dtype == DT_F32) {
-        F32x4 a = ((const F32x4*) p)[2 * u], b = ((const F32x4*) p)[2 * u + 1];
-        v[0] = a.x; v[1] = a.y; v[2] = a.z; v[3] = a.w; v[4] = b.x; v[5] = b.y; v[6] = b.z; v[7] = b.w;
-    } else {
-        uint4 w = ((const uint4*) p)[u];
-        bf16x4_to_floats(BF16x4{w.x, w.y}, v);
-        bf16x4_to_floats(BF16x4{w.z, w.w}, v + 4);
+// Elements 8u..8u+7 of an array of dtype DT (16-byte aligned) as loaded, before conversion: 8 words of F32, 4 of BF16
+// pairs. A thread loads every unit of a row before it converts any, so all its loads are in flight at once: converting
+// each as it came made the next load wait for it (0.300 ms against 0.266 for the backward with three dY parts and the
+// residual, H100).
+template <int DT>
+struct Unit {
+    u32 w[DT == DT_F32 ? 8 : 4];
+};
+
+template <int DT>
+__device__ __forceinline__ Unit<DT> load_unit(const void* p, long u) {
+    Unit<DT> r;
+    const uint4* q = (const uint4*) p + (DT == DT_F32 ? 2 * u : u);
+    for (int i = 0; i < (DT == DT_F32 ? 2 : 1); i++) {
+        uint4 v = q[i];
+        r.w[4 * i] = v.x; r.w[4 * i + 1] = v.y; r.w[4 * i + 2] = v.z; r.w[4 * i + 3] = v.w;
     }
+    return r;
+}
+
+template <int DT>
+__device__ __forceinline__ void unit_to_floats(const Unit<DT>& r, float* v) {
+    if (DT == DT_F32) {
+        for (int e = 0; e < 8; e++) v[e] = __uint_as_float(r.w[e]);
+    } else {
+        bf16x4_to_floats(BF16x4{r.w[0], r.w[1]}, v);
+        bf16x4_to_floats(BF16x4{r.w[2], r.w[3]}, v + 4);
+    }
+}
+
+// sum[e] += element e of the unit, for e < 8.
+template <int DT>
+__device__ __forceinline__ void add_unit(const Unit<DT>& r, float* sum) {
+    float more[8];
+    unit_to_floats(r, more);
+    for (int e = 0; e < 8; e++) sum[e] += more[e];
 }
 
 // Stores v as elements 8u..8u+7 of an F32 or BF16 array (16-byte aligned), BF16 rounded to nearest even.
@@ -200,7 +226,99 @@ __device__ __forceinline__ float summed_elem(const void* a, const void* b, const
 // units of 4 elements: on an H100 it moved 2.34 TB/s (16384 x 4096 BF16; 2.70 with three dY parts and the residual),
 // this one 2.87 (3.03), where a device copy moves 2.94 (benchmarks/norm_kernels.cu, gpu.md).
 // Dynamic shared memory: dim words, the column maxima's with lines, else the element-by-element path's column sums.
-template <bool LINES>
+// norm_backward's rows held in registers, every tensor of dtype DT.
+template <int DT, bool LINES>
+__device__ __forceinline__ void norm_backward_rows(const void* dY, const void* dY2, const void* dY3, const void* x,
+                                                   const float* gain, const float* inverseRms, const void* residual,
+                                                   void* dX, float* partials, int rows, int dim, u32* amax,
+                                                   u32* lines, uint4* colMax, float (*scratch)[32], u32* amaxScratch) {
+    u32 m = 0;
+    const int units = dim / 8;
+    float sums[BACKWARD_ROW_UNITS][8] = {};
+    if (LINES) {
+        for (int u = threadIdx.x; u < units; u += blockDim.x) {
+            colMax[2 * u] = colMax[2 * u + 1] = make_uint4(0, 0, 0, 0);
+        }
+    }
+    for (int r = blockIdx.x, parity = 0; r < rows; r += gridDim.x, parity ^= 1) {
+        const long u0 = (long) r * units;
+        const float inv = inverseRms[r];
+        Unit<DT> rx[BACKWARD_ROW_UNITS], rd[BACKWARD_ROW_UNITS][3], rr[BACKWARD_ROW_UNITS];
+#pragma unroll
+        for (int j = 0; j < BACKWARD_ROW_UNITS; j++) {
+            int u = threadIdx.x + j * blockDim.x;
+            if (u < units) {
+                rx[j] = load_unit<DT>(x, u0 + u);
+                rd[j][0] = load_unit<DT>(dY, u0 + u);
+                if (dY2 != nullptr) rd[j][1] = load_unit<DT>(dY2, u0 + u);
+                if (dY3 != nullptr) rd[j][2] = load_unit<DT>(dY3, u0 + u);
+                if (residual != nullptr) rr[j] = load_unit<DT>(residual, u0 + u);
+            }
+        }
+        float xs[BACKWARD_ROW_UNITS][8], dys[BACKWARD_ROW_UNITS][8];
+        float dot = 0.0f;
+#pragma unroll
+        for (int j = 0; j < BACKWARD_ROW_UNITS; j++) {
+            int u = threadIdx.x + j * blockDim.x;
+            if (u < units) {
+                float g[8];
+                unit_to_floats(rx[j], xs[j]);
+                unit_to_floats(rd[j][0], dys[j]);
+                if (dY2 != nullptr) add_unit(rd[j][1], dys[j]);
+                if (dY3 != nullptr) add_unit(rd[j][2], dys[j]);
+                unit_to_floats(load_unit<DT_F32>(gain, u), g);
+                for (int e = 0; e < 8; e++) {
+                    float xhat = xs[j][e] * inv;
+                    dot += dys[j][e] * g[e] * xhat;
+                    sums[j][e] += dys[j][e] * xhat;
+                }
+            }
+        }
+        const float meanDot = block_sum_one_barrier(dot, scratch[parity]) / dim;
+        u32 rowTop = 0;
+#pragma unroll
+        for (int j = 0; j < BACKWARD_ROW_UNITS; j++) {
+            int u = threadIdx.x + j * blockDim.x;
+            if (u < units) {
+                float g[8], out[8], res[8];
+                unit_to_floats(load_unit<DT_F32>(gain, u), g);
+                if (residual != nullptr) unit_to_floats(rr[j], res);
+                u32 a[8];
+                for (int e = 0; e < 8; e++) {
+                    out[e] = inv * (dys[j][e] * g[e] - xs[j][e] * inv * meanDot);
+                    if (residual != nullptr) out[e] = res[e] + as_stored(out[e], DT);
+                    a[e] = abs_bits(out[e]);
+                    rowTop = max(rowTop, a[e]);
+                }
+                if (LINES) {
+                    uint4 c = colMax[2 * u], d = colMax[2 * u + 1];
+                    colMax[2 * u] = make_uint4(max(c.x, a[0]), max(c.y, a[1]), max(c.z, a[2]), max(c.w, a[3]));
+                    colMax[2 * u + 1] = make_uint4(max(d.x, a[4]), max(d.y, a[5]), max(d.z, a[6]), max(d.w, a[7]));
+                }
+                store8(dX, u0 + u, DT, out);
+            }
+        }
+        m = max(m, rowTop);
+        if (LINES) {
+            rowTop = warp_max(rowTop);
+            if ((threadIdx.x & 31) == 0) atomicMax(lines + r, stored_max(rowTop, DT));
+        }
+    }
+#pragma unroll
+    for (int j = 0; j < BACKWARD_ROW_UNITS; j++) {
+        int u = threadIdx.x + j * blockDim.x;
+        if (u < units) {
+            store8(partials, (long) blockIdx.x * units + u, DT_F32, sums[j]);
+            if (LINES) {
+                const u32* c = (const u32*) (colMax + 2 * u);
+                for (int e = 0; e < 8; e++) atomicMax(lines + rows + 8 * u + e, stored_max(c[e], DT));
+            }
+        }
+    }
+    block_amax(m, DT, amax, amaxScratch);
+}
+
+template <int ROWS_DT, bool LINES>
 __device__ __forceinline__ void norm_backward(const void* dY, const void* dY2, const void* dY3, int dyType,
                                               const void* x, int xType, const float* gain, const float* inverseRms,
                                               const void* residual, int outType, void* dX, float* partials, int rows,
@@ -210,95 +328,11 @@ __device__ __forceinline__ void norm_backward(const void* dY, const void* dY2, c
     __shared__ u32 amaxScratch[32];
     u32 m = 0;
     if (dim % 8 == 0 && dim <= 8 * BACKWARD_ROW_UNITS * (int) blockDim.x && aligned16(dY, x, gain, dX, partials)
-        && aligned16(residual, dY2, dY3)) {
-        const int units = dim / 8;
-        float sums[BACKWARD_ROW_UNITS][8] = {};
+        && aligned16(residual, dY2, dY3) && xType == ROWS_DT && dyType == ROWS_DT && outType == ROWS_DT) {
         // with lines, this thread's columns' maxima, two 16-byte words per unit that only it reads and writes: in
         // registers they made the kernel spill
-        uint4* colMax = (uint4*) gainSums;
-        if (LINES) {
-            for (int u = threadIdx.x; u < units; u += blockDim.x) {
-                colMax[2 * u] = colMax[2 * u + 1] = make_uint4(0, 0, 0, 0);
-            }
-        }
-        for (int r = blockIdx.x, parity = 0; r < rows; r += gridDim.x, parity ^= 1) {
-            const long u0 = (long) r * units;
-            const float inv = inverseRms[r];
-            float xs[BACKWARD_ROW_UNITS][8], dys[BACKWARD_ROW_UNITS][8];
-#pragma unroll
-            for (int j = 0; j < BACKWARD_ROW_UNITS; j++) {
-                int u = threadIdx.x + j * blockDim.x;
-                if (u < units) {
-                    load8(x, u0 + u, xType, xs[j]);
-                    load8(dY, u0 + u, dyType, dys[j]);
-                    if (dY2 != nullptr) {
-                        float more[8];
-                        load8(dY2, u0 + u, dyType, more);
-                        for (int e = 0; e < 8; e++) dys[j][e] += more[e];
-                    }
-                    if (dY3 != nullptr) {
-                        float more[8];
-                        load8(dY3, u0 + u, dyType, more);
-                        for (int e = 0; e < 8; e++) dys[j][e] += more[e];
-                    }
-                }
-            }
-            float dot = 0.0f;
-#pragma unroll
-            for (int j = 0; j < BACKWARD_ROW_UNITS; j++) {
-                int u = threadIdx.x + j * blockDim.x;
-                if (u < units) {
-                    float g[8];
-                    load8(gain, u, DT_F32, g);
-                    for (int e = 0; e < 8; e++) {
-                        float xhat = xs[j][e] * inv;
-                        dot += dys[j][e] * g[e] * xhat;
-                        sums[j][e] += dys[j][e] * xhat;
-                    }
-                }
-            }
-            const float meanDot = block_sum_one_barrier(dot, scratch[parity]) / dim;
-            u32 rowTop = 0;
-#pragma unroll
-            for (int j = 0; j < BACKWARD_ROW_UNITS; j++) {
-                int u = threadIdx.x + j * blockDim.x;
-                if (u < units) {
-                    float g[8], out[8], res[8];
-                    load8(gain, u, DT_F32, g);
-                    if (residual != nullptr) load8(residual, u0 + u, outType, res);
-                    u32 a[8];
-                    for (int e = 0; e < 8; e++) {
-                        out[e] = inv * (dys[j][e] * g[e] - xs[j][e] * inv * meanDot);
-                        if (residual != nullptr) out[e] = res[e] + as_stored(out[e], xType);
-                        a[e] = abs_bits(out[e]);
-                        rowTop = max(rowTop, a[e]);
-                    }
-                    if (LINES) {
-                        uint4 c = colMax[2 * u], d = colMax[2 * u + 1];
-                        colMax[2 * u] = make_uint4(max(c.x, a[0]), max(c.y, a[1]), max(c.z, a[2]), max(c.w, a[3]));
-                        colMax[2 * u + 1] = make_uint4(max(d.x, a[4]), max(d.y, a[5]), max(d.z, a[6]), max(d.w, a[7]));
-                    }
-                    store8(dX, u0 + u, outType, out);
-                }
-            }
-            m = max(m, rowTop);
-            if (LINES) {
-                rowTop = warp_max(rowTop);
-                if ((threadIdx.x & 31) == 0) atomicMax(lines + r, stored_max(rowTop, outType));
-            }
-        }
-#pragma unroll
-        for (int j = 0; j < BACKWARD_ROW_UNITS; j++) {
-            int u = threadIdx.x + j * blockDim.x;
-            if (u < units) {
-                store8(partials, (long) blockIdx.x * units + u, DT_F32, sums[j]);
-                if (LINES) {
-                    const u32* c = (const u32*) (colMax + 2 * u);
-                    for (int e = 0; e < 8; e++) atomicMax(lines + rows + 8 * u + e, stored_max(c[e], outType));
-                }
-            }
-        }
-        block_amax(m, outType, amax, amaxScratch);
+        norm_backward_rows<ROWS_DT, LINES>(dY, dY2, dY3, x, gain, inverseRms, residual, dX, partials, rows, dim, amax,
+                                           lines, (uint4*) gainSums, scratch, amaxScratch);
         return;
     }
     // see above: the host asks for line maxima only where rows fit registers, and gives the column sums their room
@@ -327,20 +361,39 @@ __device__ __forceinline__ void norm_backward(const void* dY, const void* dY2, c
     block_amax(m, outType, amax, amaxScratch);
 }
 
+// The backward's kernels, one per dtype of the rows it holds in registers (x, dY and dX all F32, or all BF16: one
+// kernel for both spilled at its BF16 rows too), with and without lines; each takes the element-by-element path for
+// other rows. The F32 ones spill 120-210 bytes (their rows' words are twice the BF16 ones'); the BF16 ones do not.
 extern "C" __global__ void __launch_bounds__(256, BACKWARD_BLOCKS_PER_SM)
 rms_norm_backward(const void* dY, const void* dY2, const void* dY3, int dyType, const void* x, int xType,
-                  const float* gain, const float* inverseRms, const void* residual, int outType, void* dX,
-                  float* partials, int rows, int dim, u32* amax) {
-    norm_backward<false>(dY, dY2, dY3, dyType, x, xType, gain, inverseRms, residual, outType, dX, partials, rows, dim,
-                         amax, nullptr);
+    const float* gain, const float* inverseRms, const void* residual, int outType, void* dX, float* partials, int rows,
+    int dim, u32* amax) {
+    norm_backward<DT_F32, false>(dY, dY2, dY3, dyType, x, xType, gain, inverseRms, residual, outType, dX,
+        partials, rows, dim, amax, nullptr);
 }
 
 extern "C" __global__ void __launch_bounds__(256, BACKWARD_BLOCKS_PER_SM)
 rms_norm_backward_lines(const void* dY, const void* dY2, const void* dY3, int dyType, const void* x, int xType,
-                        const float* gain, const float* inverseRms, const void* residual, int outType, void* dX,
-                        float* partials, int rows, int dim, u32* amax, u32* lines) {
-    norm_backward<true>(dY, dY2, dY3, dyType, x, xType, gain, inverseRms, residual, outType, dX, partials, rows, dim,
-                        amax, lines);
+    const float* gain, const float* inverseRms, const void* residual, int outType, void* dX, float* partials, int rows,
+    int dim, u32* amax, u32* lines) {
+    norm_backward<DT_F32, true>(dY, dY2, dY3, dyType, x, xType, gain, inverseRms, residual, outType, dX,
+        partials, rows, dim, amax, lines);
+}
+
+extern "C" __global__ void __launch_bounds__(256, BACKWARD_BLOCKS_PER_SM)
+rms_norm_backward_bf16(const void* dY, const void* dY2, const void* dY3, int dyType, const void* x, int xType,
+    const float* gain, const float* inverseRms, const void* residual, int outType, void* dX, float* partials, int rows,
+    int dim, u32* amax) {
+    norm_backward<DT_BF16, false>(dY, dY2, dY3, dyType, x, xType, gain, inverseRms, residual, outType, dX,
+        partials, rows, dim, amax, nullptr);
+}
+
+extern "C" __global__ void __launch_bounds__(256, BACKWARD_BLOCKS_PER_SM)
+rms_norm_backward_lines_bf16(const void* dY, const void* dY2, const void* dY3, int dyType, const void* x, int xType,
+    const float* gain, const float* inverseRms, const void* residual, int outType, void* dX, float* partials, int rows,
+    int dim, u32* amax, u32* lines) {
+    norm_backward<DT_BF16, true>(dY, dY2, dY3, dyType, x, xType, gain, inverseRms, residual, outType, dX,
+        partials, rows, dim, amax, lines);
 }
 
 // Columns of the gain a block of rms_norm_gain_sum takes (one per lane of each of its 8 warps).
