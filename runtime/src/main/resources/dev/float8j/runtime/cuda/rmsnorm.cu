@@ -210,23 +210,7 @@ __device__ __forceinline__ float summed_elem(const void* a, const void* b, const
     return sum;
 }
 
-// dx = inv * (dy * gain - xhat * mean(dy * gain * xhat)), xhat = x * inv, rounded to x's dtype, where dy is dY's
-// element or, with dY2 (and dY3; null: none) of dY's dtype, the F32 sum dY + dY2 (+ dY3) in that order: the gradient of
-// a branch whose layers each made a part (q, k and v; gate and up), summed here instead of by adds. dX = dx, or with a
-// residual (of dtype outType) dX = residual + dx in outType: a pre-norm block's backward, where the residual path's
-// gradient meets the norm's, in one pass instead of a separate add (the same bits as that add). Block b handles rows
-// b, b + gridDim.x, ...; its gain-gradient column sums (dy * xhat) go to partials[b * dim + c]. *amax (null: none)
-// gets dX's absolute maximum; rms_norm_backward_lines also writes its row maxima and then its column maxima to lines
-// (lines.cuh's layout), only for rows held in registers: the host asks for them only there, and the element-by-element
-// path traps. Two kernels of one template, so that the one without lines keeps its registers.
-// Rows held in registers: dim a multiple of 8 of at most 8 * BACKWARD_ROW_UNITS * blockDim.x, every pointer 16-byte
-// aligned. Thread t owns the units of 8 columns t + j * blockDim.x of every row, so its gain sums (and column maxima)
-// stay in its registers, and it loads each row's x and dY parts with 16-byte loads, all issued before it uses any.
-// The first form copied each block's next row into shared memory (cp.async) while it worked on the current one, in
-// units of 4 elements: on an H100 it moved 2.34 TB/s (16384 x 4096 BF16; 2.70 with three dY parts and the residual),
-// this one 2.87 (3.03), where a device copy moves 2.94 (benchmarks/norm_kernels.cu, gpu.md).
-// Dynamic shared memory: dim words, the column maxima's with lines, else the element-by-element path's column sums.
-// norm_backward's rows held in registers, every tensor of dtype DT.
+// The rows norm_backward (below) holds in registers, every tensor of dtype DT.
 template <int DT, bool LINES>
 __device__ __forceinline__ void norm_backward_rows(const void* dY, const void* dY2, const void* dY3, const void* x,
                                                    const float* gain, const float* inverseRms, const void* residual,
@@ -318,6 +302,23 @@ __device__ __forceinline__ void norm_backward_rows(const void* dY, const void* d
     block_amax(m, DT, amax, amaxScratch);
 }
 
+// dx = inv * (dy * gain - xhat * mean(dy * gain * xhat)), xhat = x * inv, rounded to x's dtype, where dy is dY's
+// element or, with dY2 (and dY3; null: none) of dY's dtype, the F32 sum dY + dY2 (+ dY3) in that order: the gradient of
+// a branch whose layers each made a part (q, k and v; gate and up), summed here instead of by adds. dX = dx, or with a
+// residual (of dtype outType) dX = residual + dx in outType: a pre-norm block's backward, where the residual path's
+// gradient meets the norm's, in one pass instead of a separate add (the same bits as that add). Block b handles rows
+// b, b + gridDim.x, ...; its gain-gradient column sums (dy * xhat) go to partials[b * dim + c]. *amax (null: none)
+// gets dX's absolute maximum; rms_norm_backward_lines also writes its row maxima and then its column maxima to lines
+// (lines.cuh's layout), only for rows held in registers: the host asks for them only there, and the element-by-element
+// path traps. Kernels of one template, so that the ones without lines keep their registers.
+// Rows held in registers: dim a multiple of 8 of at most 8 * BACKWARD_ROW_UNITS * blockDim.x, every pointer 16-byte
+// aligned, x, dY and dX of the kernel's dtype ROWS_DT. Thread t owns the units of 8 columns t + j * blockDim.x of every
+// row, so its gain sums stay in its registers (its column maxima in shared memory), and it loads each row's x, dY parts
+// and residual with 16-byte loads, all issued before it uses any.
+// The first form copied each block's next row into shared memory (cp.async) while it worked on the current one, in
+// units of 4 elements. On an H100 at 16384 x 4096 BF16 (ModelOpsBenchmark, gpu.md) it took 0.180 ms, this one 0.171;
+// with three dY parts and the residual 0.293 against 0.236 (3.4 TB/s, where a device copy moves 2.94).
+// Dynamic shared memory: dim words, the column maxima's with lines, else the element-by-element path's column sums.
 template <int ROWS_DT, bool LINES>
 __device__ __forceinline__ void norm_backward(const void* dY, const void* dY2, const void* dY3, int dyType,
                                               const void* x, int xType, const float* gain, const float* inverseRms,
