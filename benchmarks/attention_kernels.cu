@@ -19,15 +19,7 @@
 #include <cuda_runtime.h>
 
 #include "attention_sm90.cu"
-
-#define CHECK_CUDA(x)                                                                                            \
-    do {                                                                                                         \
-        cudaError_t e = (x);                                                                                     \
-        if (e != cudaSuccess) {                                                                                  \
-            printf("CUDA error %s at line %d: %s\n", #x, __LINE__, cudaGetErrorString(e));                     \
-            exit(1);                                                                                             \
-        }                                                                                                        \
-    } while (0)
+#include "kernel_bench.cuh"
 
 static const int D = HEAD_DIM;
 
@@ -39,30 +31,10 @@ static int backward_smem() {
            + 2 * BWS_DQ_BYTES + BWS_STAGES * 2 * BWD_QUERIES * 4 + 8 * (1 + 2 * BWS_STAGES) + 1024;
 }
 
-static u16 to_bf16(float x) {
-    unsigned u;
-    memcpy(&u, &x, 4);
-    u += 0x7FFF + ((u >> 16) & 1);
-    return (u16) (u >> 16);
-}
-
-static float from_bf16(u16 b) {
-    unsigned u = (unsigned) b << 16;
-    float x;
-    memcpy(&x, &u, 4);
-    return x;
-}
-
-// Roughly normal values from a fixed xorshift sequence (sum of 12 uniforms).
-static unsigned long long rng = 88172645463325252ull;
+// Roughly normal values (sum of 12 uniforms).
 static float normal() {
     double s = 0;
-    for (int i = 0; i < 12; i++) {
-        rng ^= rng << 13;
-        rng ^= rng >> 7;
-        rng ^= rng << 17;
-        s += (rng >> 11) * (1.0 / 9007199254740992.0);
-    }
+    for (int i = 0; i < 12; i++) s += random_unit();
     return (float) (s - 6);
 }
 

@@ -7,7 +7,7 @@ set -euo pipefail
 cuda=${CUDA_HOME:-/usr/local/cuda}
 dir=$(mktemp -d)
 trap 'rm -rf "$dir"' EXIT
-cp benchmarks/norm_kernels.cu runtime/src/main/resources/dev/float8j/runtime/cuda/{rmsnorm.cu,common.cuh} "$dir"/
+cp benchmarks/norm_kernels.cu benchmarks/kernel_bench.cuh runtime/src/main/resources/dev/float8j/runtime/cuda/{rmsnorm.cu,common.cuh} "$dir"/
 "$cuda/bin/nvcc" -O3 -std=c++17 -gencode arch=compute_90a,code=sm_90a -o "$dir/norm_kernels" "$dir/norm_kernels.cu"
 if [ -n "${NCU:-}" ]; then
   ncu=$(command -v ncu || echo "$cuda/bin/ncu")

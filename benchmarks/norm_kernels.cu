@@ -22,15 +22,7 @@
 #include <cuda_runtime.h>
 
 #include "rmsnorm.cu"
-
-#define CHECK_CUDA(x)                                                                                            \
-    do {                                                                                                         \
-        cudaError_t err_ = (x);                                                                                     \
-        if (err_ != cudaSuccess) {                                                                                  \
-            printf("CUDA error %s at line %d: %s\n", #x, __LINE__, cudaGetErrorString(err_));                     \
-            exit(1);                                                                                             \
-        }                                                                                                        \
-    } while (0)
+#include "kernel_bench.cuh"
 
 // Eight BF16 values (16 bytes) as floats, and back.
 struct alignas(16) BF16x8 { u32 w[4]; };
@@ -206,26 +198,8 @@ static const int ROWS = 16384, DIM = 4096;
 static int sms;
 static bool profileMode;
 
-static u16 to_bf16(float x) {
-    unsigned u;
-    memcpy(&u, &x, 4);
-    u += 0x7FFF + ((u >> 16) & 1);
-    return (u16) (u >> 16);
-}
-
-static float from_bf16(u16 b) {
-    unsigned u = (unsigned) b << 16;
-    float x;
-    memcpy(&x, &u, 4);
-    return x;
-}
-
-static unsigned long long rng = 88172645463325252ull;
 static float uniform() {
-    rng ^= rng << 13;
-    rng ^= rng >> 7;
-    rng ^= rng << 17;
-    return (float) ((rng >> 11) * (1.0 / 9007199254740992.0)) * 2.0f - 1.0f;
+    return (float) random_unit() * 2.0f - 1.0f;
 }
 
 static void* device_bf16(long n, float scale) {
