@@ -362,9 +362,10 @@ __device__ __forceinline__ void norm_backward(const void* dY, const void* dY2, c
     block_amax(m, outType, amax, amaxScratch);
 }
 
-// The backward's kernels, one per dtype of the rows it holds in registers (x, dY and dX all F32, or all BF16: one
-// kernel for both spilled at its BF16 rows too), with and without lines; each takes the element-by-element path for
-// other rows. The F32 ones spill 120-210 bytes (their rows' words are twice the BF16 ones'); the BF16 ones do not.
+// The backward's kernels, one per dtype of the rows it holds in registers (x, dY and dX all F32, or all BF16; one
+// kernel for both dtypes spilled 130-290 bytes at these bounds, where the BF16 ones alone do not), with and without
+// lines; each takes the element-by-element path for other rows. The F32 ones spill 120-210 bytes (their rows' words
+// are twice the BF16 ones'). At three blocks a multiprocessor (80 registers) the BF16 ones spilled too.
 extern "C" __global__ void __launch_bounds__(256, BACKWARD_BLOCKS_PER_SM)
 rms_norm_backward(const void* dY, const void* dY2, const void* dY3, int dyType, const void* x, int xType,
     const float* gain, const float* inverseRms, const void* residual, int outType, void* dX, float* partials, int rows,
