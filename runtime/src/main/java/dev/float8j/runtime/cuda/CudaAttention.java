@@ -27,6 +27,8 @@ public final class CudaAttention {
     /** Backward blocks: 128 keys (BWD_N) in 8 warps, each covering 32 keys of a product. */
     private static final int BACKWARD_KEYS = 128;
     private static final int BACKWARD_THREADS = 256;
+    /** attention.cu's DELTA_WARP_ITEMS: the (row, head) items each warp of attention_backward_delta takes. */
+    private static final int DELTA_WARP_ITEMS = 2;
     /** attention_sm90.cu's kernels align their shared memory's start to 1024 bytes (the 128-byte swizzle's period). */
     private static final int HOPPER_ALIGN_SLACK = 1024;
     /**
@@ -79,8 +81,6 @@ public final class CudaAttention {
     private final MemorySegment dqConvert;
     private final KernelModule module;
     /** attention_sm90.cu on a Hopper GPU (unless turned off), else null. */
-    /** attention.cu's DELTA_WARP_ITEMS: the (row, head) items each warp of attention_backward_delta takes. */
-    private static final int DELTA_WARP_ITEMS = 2;
     private final KernelModule hopper;
     /**
      * The Hopper grids' bands, forward and backward: DEFAULT_BANDS, or {@code -Dfloat8j.cuda.attentionBands=F,B} to

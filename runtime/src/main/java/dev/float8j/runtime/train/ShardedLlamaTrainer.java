@@ -1,7 +1,7 @@
 package dev.float8j.runtime.train;
 
-import dev.float8j.runtime.DType;
 import dev.float8j.plan.QuantSpec;
+import dev.float8j.runtime.DType;
 import dev.float8j.runtime.Float8Tensor;
 import dev.float8j.runtime.Tensor;
 import dev.float8j.runtime.backend.Backend;
