@@ -1,7 +1,7 @@
 // RMSNorm: y = x * inv * gain, inv = 1 / sqrt(mean(x^2) + eps) per row. x and y F32 or BF16, gain F32 [dim].
-// The gain's gradient is reduced deterministically: each block of the backward keeps its rows' column sums in
-// shared memory and writes them to its own row of a partials workspace; rms_norm_gain_sum then adds the
-// partials, in a fixed order, into gradGain.
+// The gain's gradient is reduced deterministically: each block of the backward keeps its rows' column sums (in its
+// threads' registers, or in shared memory on the element-by-element path) and writes them to its own row of a
+// partials workspace; rms_norm_gain_sum then adds the partials, in a fixed order, into gradGain.
 #include "common.cuh"
 
 // Bytes of one row of dim elements of dtype in shared memory, rounded up to 16 so that the row after it stays
@@ -210,7 +210,9 @@ __device__ __forceinline__ float summed_elem(const void* a, const void* b, const
     return sum;
 }
 
-// The rows norm_backward (below) holds in registers, every tensor of dtype DT.
+// The rows norm_backward (below) holds in registers, every tensor of dtype DT. With lines, colMax (dynamic shared
+// memory) holds this thread's columns' maxima, two 16-byte words per unit that only it reads and writes: in registers
+// they made the kernel spill.
 template <int DT, bool LINES>
 __device__ __forceinline__ void norm_backward_rows(const void* dY, const void* dY2, const void* dY3, const void* x,
                                                    const float* gain, const float* inverseRms, const void* residual,
@@ -330,8 +332,6 @@ __device__ __forceinline__ void norm_backward(const void* dY, const void* dY2, c
     u32 m = 0;
     if (dim % 8 == 0 && dim <= 8 * BACKWARD_ROW_UNITS * (int) blockDim.x && aligned16(dY, x, gain, dX, partials)
         && aligned16(residual, dY2, dY3) && xType == ROWS_DT && dyType == ROWS_DT && outType == ROWS_DT) {
-        // with lines, this thread's columns' maxima, two 16-byte words per unit that only it reads and writes: in
-        // registers they made the kernel spill
         norm_backward_rows<ROWS_DT, LINES>(dY, dY2, dY3, x, gain, inverseRms, residual, dX, partials, rows, dim, amax,
                                            lines, (uint4*) gainSums, scratch, amaxScratch);
         return;
