@@ -575,12 +575,17 @@ class CudaModelOpsTest {
     private static final List<AttentionShape> ATTENTION_SHAPES =
             List.of(new AttentionShape(2, 77, 4, 2, 64), new AttentionShape(1, 200, 6, 2, 128));
 
+    /** An attention's inputs and its output's gradient, on the host. */
+    private record AttentionInputs(Tensor q, Tensor k, Tensor v, Tensor dOut) {
+    }
+
     /** Random q, k, v and dOut for shape, from seeds seed..seed + 3. */
-    private static Tensor[] attentionInputs(AttentionShape shape, long seed, DType dtype) {
+    private static AttentionInputs attentionInputs(AttentionShape shape, long seed, DType dtype) {
         int qCols = shape.heads() * shape.headDim();
         int kvCols = shape.kvHeads() * shape.headDim();
-        return new Tensor[] {random(seed, dtype, shape.tokens(), qCols), random(seed + 1, dtype, shape.tokens(), kvCols),
-                random(seed + 2, dtype, shape.tokens(), kvCols), random(seed + 3, dtype, shape.tokens(), qCols)};
+        return new AttentionInputs(random(seed, dtype, shape.tokens(), qCols),
+                random(seed + 1, dtype, shape.tokens(), kvCols), random(seed + 2, dtype, shape.tokens(), kvCols),
+                random(seed + 3, dtype, shape.tokens(), qCols));
     }
 
     @ParameterizedTest
@@ -588,11 +593,11 @@ class CudaModelOpsTest {
     void attentionForwardAndBackwardMatchReference(DType dtype) {
         for (int i = 0; i < ATTENTION_SHAPES.size(); i++) {
             AttentionShape shape = ATTENTION_SHAPES.get(i);
-            Tensor[] in = attentionInputs(shape, 29 + 100 * i, dtype);
-            Tensor q = in[0];
-            Tensor k = in[1];
-            Tensor v = in[2];
-            Tensor dOut = in[3];
+            AttentionInputs in = attentionInputs(shape, 29 + 100 * i, dtype);
+            Tensor q = in.q();
+            Tensor k = in.k();
+            Tensor v = in.v();
+            Tensor dOut = in.dOut();
             AttentionResult actual = ops.attention(cuda.toDevice(q), cuda.toDevice(k), cuda.toDevice(v), shape);
             // the kernels multiply in BF16 (F32 inputs are rounded to it): BF16-level agreement, not F32
             AttentionResult expected = REF.attention(q, k, v, shape);
@@ -618,11 +623,11 @@ class CudaModelOpsTest {
         float theta = 10000f;
         for (int i = 0; i < ATTENTION_SHAPES.size(); i++) {
             AttentionShape shape = ATTENTION_SHAPES.get(i);
-            Tensor[] in = attentionInputs(shape, 41 + 100 * i, dtype);
-            Tensor q = in[0];
-            Tensor k = in[1];
-            Tensor v = in[2];
-            Tensor dOut = in[3];
+            AttentionInputs in = attentionInputs(shape, 41 + 100 * i, dtype);
+            Tensor q = in.q();
+            Tensor k = in.k();
+            Tensor v = in.v();
+            Tensor dOut = in.dOut();
             Tensor[] device = {cuda.toDevice(dOut), cuda.toDevice(q), cuda.toDevice(k), cuda.toDevice(v)};
             AttentionResult forward = ops.attention(device[1], device[2], device[3], shape);
             AttentionGrads expected = REF.attentionBackwardUnrotated(dOut, q, k, v, REF.attention(q, k, v, shape),
