@@ -2,7 +2,8 @@
 // benchmarks/norm-kernels.sh, which copies rmsnorm.cu and common.cuh beside this one.
 //
 // Written where rmsnorm.cu's kernels all staged rows in shared memory and moved 2.3-2.7 TB/s on an H200, against 4.05
-// for a plain add; its backward has since taken the form of bwd_rows<256> below. The designs here keep a row in
+// for a plain add; its backward has since taken the form of bwd_rows<256> below, and its forward (rms_norm_rows,
+// add_rms_norm_rows) that of fwd_rows<128>, with the staged rms_norm kept for other rows. The designs here keep a row in
 // registers instead of shared memory, with a few threads per row and many rows resident:
 //   fwd_rows<T, ADD, PREFETCH>: T threads a row (T = 32: a warp a row, four rows a block; else a block a row), each
 //     thread loading its 16-byte vectors of the row at once; PREFETCH loads the block's next row into registers
@@ -375,32 +376,35 @@ int main(int argc, char** argv) {
     const int rowBytes = 2 * DIM;
     int fwdBlocks = std::min(ROWS, std::min(8, (int) (prop.sharedMemPerMultiprocessor / (2 * rowBytes + 2048))) * sms);
     CHECK_CUDA(cudaFuncSetAttribute(rms_norm, cudaFuncAttributeMaxDynamicSharedMemorySize, 96 * 1024));
-    CHECK_CUDA(cudaFuncSetAttribute(add_rms_norm, cudaFuncAttributeMaxDynamicSharedMemorySize, 96 * 1024));
     CHECK_CUDA(cudaFuncSetAttribute(rms_norm_backward_bf16, cudaFuncAttributeMaxDynamicSharedMemorySize, 96 * 1024));
-    report("rms_norm (rmsnorm.cu)", time_ms([&] {
-               rms_norm<<<fwdBlocks, 256, 2 * rowBytes>>>(d.x, DT_BF16, d.gain, yWant, invWant, ROWS, DIM, 1e-5f,
-                                                           d.amax);
+    // the staged kernel, which the library keeps for rows the register kernels do not take
+    report("rms_norm staged (rmsnorm.cu)", time_ms([&] {
+               rms_norm<<<fwdBlocks, 256, 2 * rowBytes>>>(d.x, DT_BF16, d.gain, d.y, d.inv, ROWS, DIM, 1e-5f, d.amax);
            }),
            2.0 * 2 * n);
-    int addBlocks = std::min(ROWS, std::min(8, (int) (prop.sharedMemPerMultiprocessor / (4 * rowBytes + 2048))) * sms);
-    report("add_rms_norm (rmsnorm.cu)", time_ms([&] {
-               add_rms_norm<<<addBlocks, 256, 4 * rowBytes>>>(d.x, DT_BF16, d.b, DT_BF16, d.gain, sumWant, yWant,
-                                                               invWant, ROWS, DIM, 1e-5f, d.amax);
+    const int rowBlocks = std::min(ROWS, FORWARD_ROW_BLOCKS_PER_SM * sms);
+    report("add_rms_norm_rows_bf16 (rmsnorm.cu)", time_ms([&] {
+               add_rms_norm_rows_bf16<<<rowBlocks, FORWARD_ROW_THREADS>>>(d.x, d.b, d.gain, sumWant, yWant, invWant,
+                                                                          ROWS, DIM, 1e-5f, d.amax);
            }),
            4.0 * 2 * n);
-    // the forward's y for the checks below is rms_norm's (add_rms_norm wrote yWant last: recompute)
-    rms_norm<<<fwdBlocks, 256, 2 * rowBytes>>>(d.x, DT_BF16, d.gain, yWant, invWant, ROWS, DIM, 1e-5f, d.amax);
+    report("rms_norm_rows_bf16 (rmsnorm.cu)", time_ms([&] {
+               rms_norm_rows_bf16<<<rowBlocks, FORWARD_ROW_THREADS>>>(d.x, d.gain, yWant, invWant, ROWS, DIM, 1e-5f,
+                                                                      d.amax);
+           }),
+           2.0 * 2 * n);
     CHECK_CUDA(cudaDeviceSynchronize());
 
     auto checkForward = [&](bool add) {
         if (profileMode) return;
-        compare_bf16(add ? "y against add_rms_norm" : "y against rms_norm", yWant, d.y, n);
+        compare_bf16(add ? "y against add_rms_norm_rows" : "y against rms_norm_rows", yWant, d.y, n);
         std::vector<float> a = host_f32(invWant, ROWS), b = host_f32(d.inv, ROWS);
         double worst = 0;
         for (int r = 0; r < ROWS; r++) worst = fmax(worst, fabs(a[r] - b[r]) / a[r]);
         printf("  inverse rms: largest relative difference %.3g%s\n", worst, worst > 1e-5 ? "  FAIL" : "");
-        if (add) compare_bf16("sum against add_rms_norm", sumWant, d.sum, n);
+        if (add) compare_bf16("sum against add_rms_norm_rows", sumWant, d.sum, n);
     };
+    checkForward(false);  // the staged kernel's y
     forward_variant<32, false, false>("fwd warp a row", d, 0);
     checkForward(false);
     forward_variant<32, false, true>("fwd warp a row, prefetch", d, 0);
@@ -413,8 +417,8 @@ int main(int argc, char** argv) {
     checkForward(false);
     forward_variant<256, false, true>("fwd 256 a row, prefetch", d, 0);
     checkForward(false);
-    add_rms_norm<<<addBlocks, 256, 4 * rowBytes>>>(d.x, DT_BF16, d.b, DT_BF16, d.gain, sumWant, yWant, invWant, ROWS,
-                                                   DIM, 1e-5f, d.amax);
+    add_rms_norm_rows_bf16<<<rowBlocks, FORWARD_ROW_THREADS>>>(d.x, d.b, d.gain, sumWant, yWant, invWant, ROWS, DIM,
+                                                               1e-5f, d.amax);
     CHECK_CUDA(cudaDeviceSynchronize());
     forward_variant<32, true, false>("add fwd warp a row", d, 0);
     checkForward(true);

@@ -48,8 +48,14 @@ final class CudaModelOps implements ModelOps {
     private static final int SUMSQ_THREADS = 256;
     /** Shared memory an RMSNorm kernel may use: the forward's staged rows, the backward's column sums or maxima. */
     private static final int NORM_SHARED_BYTES = 96 * 1024;
-    /** Blocks per multiprocessor of the RMSNorm forward at most: rmsnorm.cu's FORWARD_BLOCKS_PER_SM. */
+    /** Blocks per multiprocessor of the staged RMSNorm forward at most: rmsnorm.cu's FORWARD_BLOCKS_PER_SM. */
     private static final int NORM_FORWARD_BLOCKS_PER_SM = 8;
+    /** Threads of the RMSNorm forward that holds rows in registers: rmsnorm.cu's FORWARD_ROW_THREADS. */
+    private static final int NORM_ROW_THREADS = 128;
+    /** Its blocks per multiprocessor (its launch bounds): rmsnorm.cu's FORWARD_ROW_BLOCKS_PER_SM. */
+    private static final int NORM_ROW_BLOCKS_PER_SM = 4;
+    /** The longest rows it holds: 8 * FORWARD_ROW_UNITS * FORWARD_ROW_THREADS (rmsnorm.cu). */
+    private static final int NORM_FORWARD_REGISTER_DIM = 8 * 4 * NORM_ROW_THREADS;
     /**
      * Shared memory a block takes besides its dynamic shared memory: the forward's static arrays (384 bytes) and the
      * 1 KiB the hardware reserves per block, rounded up.
@@ -101,7 +107,7 @@ final class CudaModelOps implements ModelOps {
         rope = cuda.module("rope.cu", List.of(ROPE_ARGS));
         crossEntropy = cuda.module("cross_entropy.cu");
         optimizer = cuda.module("optimizer.cu", List.of(ADAMW_ARGS));
-        for (String kernel : List.of("rms_norm", "add_rms_norm", "rms_norm_backward", "rms_norm_backward_lines",
+        for (String kernel : List.of("rms_norm", "rms_norm_backward", "rms_norm_backward_lines",
                 "rms_norm_backward_bf16", "rms_norm_backward_lines_bf16")) {
             cuda.driver.setFunctionAttribute(rmsNorm.function(kernel), CudaDriver.FUNC_ATTR_MAX_DYNAMIC_SHARED_BYTES,
                     NORM_SHARED_BYTES);
@@ -278,11 +284,18 @@ final class CudaModelOps implements ModelOps {
         DeviceTensor dg = in(gain);
         Tensor y = result(x.dtype(), x.shape());
         Tensor inverseRms = result(DType.F32, rows, 1);
-        // two staged rows a block where they fit (rmsnorm.cu)
-        int shared = normForwardShared(dim, 2 * stagedRowBytes(dim, x.dtype()));
-        launch(rmsNorm, "rms_norm", normForwardBlocks(rows, shared), THREADS, shared, dx.pointer(), dt(x.dtype()),
-                dg.pointer(), DeviceMemory.deviceView(y).pointer(), DeviceMemory.deviceView(inverseRms).pointer(), rows,
-                dim, eps, maxima.amaxWordFor(y));
+        long yPointer = DeviceMemory.deviceView(y).pointer();
+        long inversePointer = DeviceMemory.deviceView(inverseRms).pointer();
+        if (normRowsInRegisters(dim, x, gain)) {
+            launch(rmsNorm, x.dtype() == DType.BF16 ? "rms_norm_rows_bf16" : "rms_norm_rows", normRowBlocks(rows),
+                    NORM_ROW_THREADS, 0, dx.pointer(), dg.pointer(), yPointer, inversePointer, rows, dim, eps,
+                    maxima.amaxWordFor(y));
+        } else {
+            // two staged rows a block where they fit (rmsnorm.cu)
+            int shared = normForwardShared(dim, 2 * stagedRowBytes(dim, x.dtype()));
+            launch(rmsNorm, "rms_norm", normForwardBlocks(rows, shared), THREADS, shared, dx.pointer(),
+                    dt(x.dtype()), dg.pointer(), yPointer, inversePointer, rows, dim, eps, maxima.amaxWordFor(y));
+        }
         Reference.reachabilityFence(x);
         Reference.reachabilityFence(gain);
         return new NormResult(y, inverseRms);
@@ -300,10 +313,9 @@ final class CudaModelOps implements ModelOps {
     }
 
     /**
-     * One pass where add_rms_norm stages its rows (rows of a multiple of 4 elements whose two staged rows of each
-     * input fit, 16-byte aligned inputs): the sum written once and normalized as it is made, with the bits of add and
-     * then rmsNorm (see ModelOps). Elsewhere those two kernels, as the default does: the kernel's element-by-element
-     * path would sum the squares in another order than rms_norm's staged path.
+     * One pass where the rows fit the register kernels (see {@link #normRowsInRegisters}) and both inputs have one
+     * dtype: the sum written once and normalized as it is made, with the bits of add and then rmsNorm (see ModelOps),
+     * since rmsNorm takes the same kernel template for the sum. Elsewhere those two kernels, as the default does.
      */
     @Override
     public AddNormResult addRmsNorm(Tensor stream, Tensor branch, Tensor gain, float eps) {
@@ -313,9 +325,7 @@ final class CudaModelOps implements ModelOps {
         int rows = stream.rows();
         int dim = stream.cols();
         requireNormGain(op, gain, dim, eps);
-        int shared = normForwardShared(dim, 2 * (stagedRowBytes(dim, stream.dtype())
-                + stagedRowBytes(dim, branch.dtype())));
-        if (shared == 0 || !aligned16(stream) || !aligned16(branch) || !aligned16(gain)) {
+        if (stream.dtype() != branch.dtype() || !normRowsInRegisters(dim, stream, gain) || !aligned16(branch)) {
             return ModelOps.super.addRmsNorm(stream, branch, gain, eps);
         }
         DeviceTensor da = in(stream);
@@ -324,8 +334,8 @@ final class CudaModelOps implements ModelOps {
         Tensor sum = result(stream.dtype(), stream.shape());
         Tensor y = result(stream.dtype(), stream.shape());
         Tensor inverseRms = result(DType.F32, rows, 1);
-        launch(rmsNorm, "add_rms_norm", normForwardBlocks(rows, shared), THREADS, shared, da.pointer(),
-                dt(stream.dtype()), db.pointer(), dt(branch.dtype()), dg.pointer(),
+        launch(rmsNorm, stream.dtype() == DType.BF16 ? "add_rms_norm_rows_bf16" : "add_rms_norm_rows",
+                normRowBlocks(rows), NORM_ROW_THREADS, 0, da.pointer(), db.pointer(), dg.pointer(),
                 DeviceMemory.deviceView(sum).pointer(), DeviceMemory.deviceView(y).pointer(),
                 DeviceMemory.deviceView(inverseRms).pointer(), rows, dim, eps, maxima.amaxWordFor(y));
         Reference.reachabilityFence(stream);
@@ -334,18 +344,31 @@ final class CudaModelOps implements ModelOps {
         return new AddNormResult(sum, new NormResult(y, inverseRms));
     }
 
+    /**
+     * Whether a forward norm holds its rows in registers (rmsnorm.cu's norm_forward_rows): whole units of 8 elements
+     * that fit, x and the gain starting on 16 bytes (results always do).
+     */
+    private static boolean normRowsInRegisters(int dim, Tensor x, Tensor gain) {
+        return dim % 8 == 0 && dim <= NORM_FORWARD_REGISTER_DIM && aligned16(x) && aligned16(gain);
+    }
+
+    /** The register forward's blocks: as many as the multiprocessors hold at once, each looping over rows. */
+    private int normRowBlocks(int rows) {
+        return Math.min(rows, NORM_ROW_BLOCKS_PER_SM * cuda.multiprocessors);
+    }
+
     /** Whether t's device memory starts on 16 bytes (a host tensor's upload does). */
     private static boolean aligned16(Tensor t) {
         return !t.isOnDevice() || DeviceMemory.deviceView(t).pointer() % 16 == 0;
     }
 
-    /** The forward norms' dynamic shared memory: the staged rows' bytes where they fit, else none (element by element). */
+    /** The staged forward's dynamic shared memory: the staged rows' bytes where they fit, else none (element by element). */
     private static int normForwardShared(int dim, int stagedBytes) {
         return dim % 4 == 0 && stagedBytes <= NORM_SHARED_BYTES ? stagedBytes : 0;
     }
 
     /**
-     * As many blocks of a forward norm as the multiprocessors hold at once with that shared memory, each looping over
+     * As many blocks of the staged forward as the multiprocessors hold at once with that shared memory, each looping over
      * rows: a block not resident from the start would take its rows on late.
      */
     private int normForwardBlocks(int rows, int shared) {

@@ -33,45 +33,27 @@ __device__ __forceinline__ u32 dynamic_shared_bytes() {
 // launches as many as fit at once, each looping over rows.
 #define FORWARD_BLOCKS_PER_SM 8
 
-// squares + v[0]^2 + v[1]^2 + v[2]^2 + v[3]^2 as a chain of fused multiply-adds, written out: left to the compiler,
-// the sum's contraction into FMAs may differ between the kernels of one template, and rms_norm and add_rms_norm then
-// differed in the last bit of y (measured on an H100).
-__device__ __forceinline__ float squares_into(const float* v, float squares) {
-    return fmaf(v[3], v[3], fmaf(v[2], v[2], fmaf(v[1], v[1], fmaf(v[0], v[0], squares))));
-}
-
-// Block b normalizes rows b, b + gridDim.x, ...; *amax (null: none) gets y's absolute maximum. With ADD, the rows
-// normalized are those of sum = a + b rounded to a's dtype (add's bits), which the kernel also writes: a pre-norm
-// block's residual connection met by the next norm, in one pass where an add wrote the sum and the norm read it back.
-// One template, so that rms_norm and add_rms_norm run the same additions in the same order and give the same bits as
-// add followed by rms_norm, where both stage their rows.
-// Dynamic shared memory: two staged rows of a (and with ADD of b after each; staged_row_bytes each); without room for
-// them, or where dim is no multiple of 4 or a pointer is not 16-byte aligned, the element-by-element path, whose
-// threads sum other elements than the staged path's: the host launches add_rms_norm only where it stages its rows
-// (and adds, then normalizes, elsewhere), and the element path traps there.
-// The first form had a block per row, each loading its row only when it started and storing it behind two barriers.
-// Here each block copies its next row into shared memory (cp.async) while it works on the current one, as the backward
-// does; each thread sums the same elements' squares in the same order as the first form. On one H100 (B4 S4096 dim 4096
-// BF16, alternated in one call) the first form took 0.107 ms and this one 0.104 (2,574 GB/s; a copy moves about 2,960),
-// and in the Llama step both 0.111 ms a call; an earlier H100 had timed the first form at 0.152 ms alone.
-template <bool ADD>
-__device__ __forceinline__ void norm_forward(const void* a, int aType, const void* b, int bType, const float* gain,
-                                             void* sum, void* y, float* inverseRms, int rows, int dim, float eps,
-                                             u32* amax) {
+// Block b normalizes rows b, b + gridDim.x, ...; *amax (null: none) gets y's absolute maximum. For rows the register
+// kernels below do not take (longer than 4,096 elements, no multiple of 8, or not 16-byte aligned).
+// Dynamic shared memory: two staged rows (staged_row_bytes each); without room for them, or where dim is no multiple
+// of 4 or a pointer is not 16-byte aligned, the element-by-element path.
+// Each block copies its next row into shared memory (cp.async) while it works on the current one. On one H100 (B4
+// S4096 dim 4096 BF16) a block per row, each loading its row only when it started, took 0.107 ms, and this 0.104.
+extern "C" __global__ void __launch_bounds__(256, FORWARD_BLOCKS_PER_SM)
+rms_norm(const void* x, int xType, const float* gain, void* y, float* inverseRms, int rows, int dim, float eps,
+         u32* amax) {
     extern __shared__ __align__(16) u8 stagedRows[];
     __shared__ float scratch[2][32];
     __shared__ u32 amaxScratch[32];
     u32 m = 0;
-    const int aBytes = staged_row_bytes(dim, aType);
-    const int rowBytes = aBytes + (ADD ? staged_row_bytes(dim, bType) : 0), vectors = dim / 4;
-    if (dim % 4 == 0 && aligned16(a, b, sum, y, gain) && 2 * rowBytes <= (int) dynamic_shared_bytes()) {
+    const int rowBytes = staged_row_bytes(dim, xType), vectors = dim / 4;
+    if (dim % 4 == 0 && aligned16(x, y, gain) && 2 * rowBytes <= (int) dynamic_shared_bytes()) {
         // Each thread copies, reads and writes only its own vectors (q = threadIdx.x + k * blockDim.x), so waiting
         // for its own copies is enough, and the staged rows it refills are ones only it used, in the previous
         // iteration.
         auto stage = [&](int r, int parity) {
             for (int q = threadIdx.x; q < vectors; q += blockDim.x) {
-                stage_vector(stagedRows + parity * rowBytes, a, (long) r * vectors, q, aType);
-                if (ADD) stage_vector(stagedRows + parity * rowBytes + aBytes, b, (long) r * vectors, q, bType);
+                stage_vector(stagedRows + parity * rowBytes, x, (long) r * vectors, q, xType);
             }
         };
         if (blockIdx.x < rows) stage(blockIdx.x, 0);
@@ -82,62 +64,41 @@ __device__ __forceinline__ void norm_forward(const void* a, int aType, const voi
             float squares = 0.0f;
             for (int q = threadIdx.x; q < vectors; q += blockDim.x) {
                 float v[4];
-                load4(row, q, aType, v);
-                if (ADD) {
-                    float w[4];
-                    load4(row + aBytes, q, bType, w);
-                    for (int e = 0; e < 4; e++) v[e] = as_stored(v[e] + w[e], aType);
-                    store4(sum, (long) r * vectors + q, aType, v);
-                    store4(row, q, aType, v);  // the sum replaces a's staged values for the second pass
-                }
-                squares = squares_into(v, squares);
+                load4(row, q, xType, v);
+                squares = fmaf(v[3], v[3], fmaf(v[2], v[2], fmaf(v[1], v[1], fmaf(v[0], v[0], squares))));
             }
             const float inv = rsqrtf(block_sum_one_barrier(squares, scratch[parity]) / dim + eps);
             if (threadIdx.x == 0) inverseRms[r] = inv;
             for (int q = threadIdx.x; q < vectors; q += blockDim.x) {
                 float v[4], g[4], out[4];
-                load4(row, q, aType, v);
+                load4(row, q, xType, v);
                 load4(gain, q, DT_F32, g);
                 for (int e = 0; e < 4; e++) {
                     out[e] = v[e] * inv * g[e];
                     m = max(m, abs_bits(out[e]));
                 }
-                store4(y, (long) r * vectors + q, aType, out);
+                store4(y, (long) r * vectors + q, xType, out);
             }
         }
-        block_amax(m, aType, amax, amaxScratch);
+        block_amax(m, xType, amax, amaxScratch);
         return;
     }
-    if (ADD) __trap();  // see above: the host launches add_rms_norm only where it stages its rows
     for (int r = blockIdx.x; r < rows; r += gridDim.x) {
         const long base = (long) r * dim;
         float squares = 0.0f;
         for (int c = threadIdx.x; c < dim; c += blockDim.x) {
-            float v = load_elem(a, base + c, aType);
+            float v = load_elem(x, base + c, xType);
             squares = fmaf(v, v, squares);
         }
         const float inv = rsqrtf(block_sum(squares, scratch[0]) / dim + eps);
         if (threadIdx.x == 0) inverseRms[r] = inv;
         for (int c = threadIdx.x; c < dim; c += blockDim.x) {
-            float out = load_elem(a, base + c, aType) * inv * gain[c];
+            float out = load_elem(x, base + c, xType) * inv * gain[c];
             m = max(m, abs_bits(out));
-            store_elem(y, base + c, aType, out);
+            store_elem(y, base + c, xType, out);
         }
     }
-    block_amax(m, aType, amax, amaxScratch);
-}
-
-extern "C" __global__ void __launch_bounds__(256, FORWARD_BLOCKS_PER_SM)
-rms_norm(const void* x, int xType, const float* gain, void* y, float* inverseRms, int rows, int dim, float eps,
-         u32* amax) {
-    norm_forward<false>(x, xType, nullptr, 0, gain, nullptr, y, inverseRms, rows, dim, eps, amax);
-}
-
-// sum = a + b in a's dtype and y = rms_norm(sum), b of dtype bType (see norm_forward).
-extern "C" __global__ void __launch_bounds__(256, FORWARD_BLOCKS_PER_SM)
-add_rms_norm(const void* a, int aType, const void* b, int bType, const float* gain, void* sum, void* y,
-             float* inverseRms, int rows, int dim, float eps, u32* amax) {
-    norm_forward<true>(a, aType, b, bType, gain, sum, y, inverseRms, rows, dim, eps, amax);
+    block_amax(m, xType, amax, amaxScratch);
 }
 
 // The backward's threads a block (its launch bounds) and the units of 8 columns each thread holds in registers: rows of
@@ -195,6 +156,104 @@ __device__ __forceinline__ void store8(void* p, long u, int dtype, const float* 
         for (int i = 0; i < 4; i++) w[i] = (u32) bf16_from_float(v[2 * i]) | (u32) bf16_from_float(v[2 * i + 1]) << 16;
         ((uint4*) p)[u] = make_uint4(w[0], w[1], w[2], w[3]);
     }
+}
+
+// The forward that holds rows in registers: FORWARD_ROW_THREADS threads a row, each holding units u = threadIdx.x +
+// j * FORWARD_ROW_THREADS (j < FORWARD_ROW_UNITS) of 8 columns, so rows of up to 4,096 elements, a multiple of 8,
+// every tensor 16-byte aligned and of dtype DT (the host launches these kernels only there). Block b normalizes rows
+// b, b + gridDim.x, ...; *amax (null: none) gets y's absolute maximum. A thread issues every load of its units
+// before it converts any, as the backward does.
+// With ADD the rows normalized are those of sum = a + b rounded to DT (add's bits), which the kernel also writes: a
+// pre-norm block's residual connection met by the next norm, in one pass where an add wrote the sum and the norm read
+// it back. One template, so rms_norm_rows and add_rms_norm_rows sum the same squares in the same order and give the
+// bits of add followed by rms_norm_rows; the squares' sum is a written-out chain of FMAs, as the compiler's contraction
+// of a sum may differ between two kernels (rms_norm and add_rms_norm then differed in the last bit of y on an H100).
+// At 16384 x 4096 BF16 on an H100, the staged kernels that came before took 0.1017 ms (rms_norm) and 0.2245
+// (add_rms_norm) against 0.1008 and 0.1976 for this form (benchmarks/norm_kernels.cu).
+#define FORWARD_ROW_THREADS 128
+#define FORWARD_ROW_UNITS 4
+// Blocks per multiprocessor at the register kernels' launch bounds (128 registers a thread); CudaModelOps launches this
+// many per multiprocessor, each looping over rows. At 5 (102 registers) the F32 add spilled 180 bytes, at 8 (64) every
+// kernel but the BF16 norm spilled.
+#define FORWARD_ROW_BLOCKS_PER_SM 4
+
+template <int DT, bool ADD>
+__device__ __forceinline__ void norm_forward_rows(const void* a, const void* b, const float* gain, void* sum, void* y,
+                                                  float* inverseRms, int rows, int dim, float eps, u32* amax) {
+    __shared__ float scratch[2][32];
+    __shared__ u32 amaxScratch[32];
+    const int units = dim / 8;
+    u32 m = 0;
+    for (int r = blockIdx.x, parity = 0; r < rows; r += gridDim.x, parity ^= 1) {
+        const long first = (long) r * units;
+        Unit<DT> ra[FORWARD_ROW_UNITS], rb[FORWARD_ROW_UNITS];
+#pragma unroll
+        for (int j = 0; j < FORWARD_ROW_UNITS; j++) {
+            const int u = threadIdx.x + j * FORWARD_ROW_THREADS;
+            if (u < units) {
+                ra[j] = load_unit<DT>(a, first + u);
+                if (ADD) rb[j] = load_unit<DT>(b, first + u);
+            }
+        }
+        float v[FORWARD_ROW_UNITS][8];
+        float squares = 0.0f;
+#pragma unroll
+        for (int j = 0; j < FORWARD_ROW_UNITS; j++) {
+            const int u = threadIdx.x + j * FORWARD_ROW_THREADS;
+            if (u >= units) continue;
+            unit_to_floats(ra[j], v[j]);
+            if (ADD) {
+                float w[8];
+                unit_to_floats(rb[j], w);
+                for (int e = 0; e < 8; e++) v[j][e] = as_stored(v[j][e] + w[e], DT);
+                store8(sum, first + u, DT, v[j]);
+            }
+            for (int e = 0; e < 8; e++) squares = fmaf(v[j][e], v[j][e], squares);
+        }
+        // scratch alternates between rows: a thread writes scratch[parity] again only after the next row's barrier,
+        // which every thread reaches after reading this row's sums
+        const float inv = rsqrtf(block_sum_one_barrier(squares, scratch[parity]) / dim + eps);
+        if (threadIdx.x == 0) inverseRms[r] = inv;
+#pragma unroll
+        for (int j = 0; j < FORWARD_ROW_UNITS; j++) {
+            const int u = threadIdx.x + j * FORWARD_ROW_THREADS;
+            if (u >= units) continue;
+            const F32x4 g0 = ((const F32x4*) gain)[2 * u], g1 = ((const F32x4*) gain)[2 * u + 1];
+            const float g[8] = {g0.x, g0.y, g0.z, g0.w, g1.x, g1.y, g1.z, g1.w};
+            float out[8];
+            for (int e = 0; e < 8; e++) {
+                out[e] = v[j][e] * inv * g[e];
+                m = max(m, abs_bits(out[e]));
+            }
+            store8(y, first + u, DT, out);
+        }
+    }
+    block_amax(m, DT, amax, amaxScratch);
+}
+
+// The register forward's kernels, one per dtype (as the backward's), plain and with the residual add before the norm.
+extern "C" __global__ void __launch_bounds__(FORWARD_ROW_THREADS, FORWARD_ROW_BLOCKS_PER_SM)
+rms_norm_rows(const void* x, const float* gain, void* y, float* inverseRms, int rows, int dim, float eps, u32* amax) {
+    norm_forward_rows<DT_F32, false>(x, nullptr, gain, nullptr, y, inverseRms, rows, dim, eps, amax);
+}
+
+extern "C" __global__ void __launch_bounds__(FORWARD_ROW_THREADS, FORWARD_ROW_BLOCKS_PER_SM)
+rms_norm_rows_bf16(const void* x, const float* gain, void* y, float* inverseRms, int rows, int dim, float eps,
+                   u32* amax) {
+    norm_forward_rows<DT_BF16, false>(x, nullptr, gain, nullptr, y, inverseRms, rows, dim, eps, amax);
+}
+
+// sum = a + b and y = rms_norm(sum), all F32 (or all BF16 in the _bf16 kernel).
+extern "C" __global__ void __launch_bounds__(FORWARD_ROW_THREADS, FORWARD_ROW_BLOCKS_PER_SM)
+add_rms_norm_rows(const void* a, const void* b, const float* gain, void* sum, void* y, float* inverseRms, int rows,
+                  int dim, float eps, u32* amax) {
+    norm_forward_rows<DT_F32, true>(a, b, gain, sum, y, inverseRms, rows, dim, eps, amax);
+}
+
+extern "C" __global__ void __launch_bounds__(FORWARD_ROW_THREADS, FORWARD_ROW_BLOCKS_PER_SM)
+add_rms_norm_rows_bf16(const void* a, const void* b, const float* gain, void* sum, void* y, float* inverseRms,
+                       int rows, int dim, float eps, u32* amax) {
+    norm_forward_rows<DT_BF16, true>(a, b, gain, sum, y, inverseRms, rows, dim, eps, amax);
 }
 
 // What the backward writes for dx at element i: dx, or residual[i] + dx rounded to x's dtype.

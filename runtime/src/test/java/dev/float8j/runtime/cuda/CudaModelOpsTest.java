@@ -162,12 +162,13 @@ class CudaModelOpsTest {
     @ParameterizedTest
     @EnumSource(DType.class)
     void rmsNormForwardAndBackwardMatchReference(DType dtype) {
-        // the forward stages rows in shared memory for every length that is a multiple of 4; the backward holds
-        // rows in registers at one vector per thread (100) and several (3076), element by element beyond (6000,
-        // 8196); both element by element: a length that is no multiple of 4 (98). More rows than either's blocks
-        // (up to 8 per multiprocessor forward, 3 backward), so that blocks loop over rows, unevenly, and reuse
-        // both of their staged rows
-        for (int dim : new int[] {100, 3076, 6000, 98, 8196}) {
+        // Both directions hold rows in registers where the length is a multiple of 8 of at most 4,096: every unit of
+        // every thread (4096), part-filled (1032, 129 units of 8: one forward thread holds a second unit, and half the
+        // backward's threads none), a row shorter than a warp (24). The forward stages rows in shared memory
+        // for the other multiples of 4 (100, 3076, 6000, 8196) and the backward goes element by element there; both go
+        // element by element for a length that is no multiple of 4 (98). More rows than either's blocks, so that blocks
+        // loop over rows, unevenly
+        for (int dim : new int[] {4096, 1032, 24, 100, 3076, 6000, 98, 8196}) {
             rmsNormMatchesReference(dtype, dim, dim > 1000 ? 1100 + 37 : 301 + 8 * 132);
         }
         // fewer rows than multiprocessors: a block per row, which stages no next row
@@ -265,15 +266,14 @@ class CudaModelOpsTest {
     @ParameterizedTest
     @EnumSource(DType.class)
     void addRmsNormMatchesReferenceAndAnAddThenTheNormBitForBit(DType dtype) {
-        // the norm test's lengths and row counts, the branch in either dtype: one pass where add_rms_norm stages its
-        // rows (100, 3076, 6000, and 8196 of BF16 + BF16), add then rmsNorm where it would not (98, no multiple of 4;
-        // 8196 with an F32 input, whose staged rows do not fit); blocks looping over rows
-        for (int dim : new int[] {100, 3076, 6000, 98, 8196}) {
+        // the norm test's lengths and row counts, the branch in either dtype: one pass where the rows fit registers
+        // and both inputs share a dtype (4096, 1032, 24), add then rmsNorm elsewhere; blocks looping over rows
+        for (int dim : new int[] {4096, 1032, 24, 100, 3076, 6000, 98, 8196}) {
             for (DType branchType : DType.values()) {
                 addRmsNormMatches(dtype, branchType, dim, dim > 1000 ? 1100 + 37 : 301 + 8 * 132);
             }
         }
-        addRmsNormMatches(dtype, dtype, 3076, 5);
+        addRmsNormMatches(dtype, dtype, 4096, 5);
     }
 
     private void addRmsNormMatches(DType dtype, DType branchType, int dim, int rows) {
