@@ -1,7 +1,6 @@
 package dev.float8j.runtime.cuda;
 
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
-import static org.junit.jupiter.api.Assertions.assertThrows;
 
 import dev.float8j.plan.Float8Plan;
 import dev.float8j.plan.Float8Recipes;
@@ -22,8 +21,7 @@ import org.junit.jupiter.api.Test;
 
 /**
  * Weight-cast reuse with the weight on the GPU: gradient accumulation gives the same bits with reuse on and off
- * (tensorwise grad_input then reads the output gemm's copy transposed). Delayed scaling has no CUDA cast yet and
- * says so.
+ * (tensorwise grad_input then reads the output gemm's copy transposed).
  */
 class DeviceWeightCastReuseTest {
     private CudaBackend cuda;
@@ -86,14 +84,5 @@ class DeviceWeightCastReuseTest {
     @Test
     void aHighPrecisionLayerGivesTheSameBitsWithItsWeightConvertedOncePerStep() {
         assertArrayEquals(train(() -> new Linear(256, 128), false), train(() -> new Linear(256, 128), true));
-    }
-
-    @Test
-    void delayedScalingSaysItHasNoCudaCast() {
-        Float8Linear layer = new Float8Linear(256, 128, Float8Recipes.named("tensorwise_delayed"));
-        layer.moveTo(cuda);
-        Tensor x = cuda.toDevice(random(64, 256, 1));
-        UnsupportedOperationException e = assertThrows(UnsupportedOperationException.class, () -> layer.forward(x));
-        org.junit.jupiter.api.Assertions.assertTrue(e.getMessage().contains("no CUDA cast"), e.getMessage());
     }
 }

@@ -127,11 +127,14 @@ class LineMaximaTest {
         }
     }
 
-    /** With and without the residual added, for rows held in registers (the only ones that report lines). */
+    /**
+     * With and without the residual added, for rows held in registers (the only ones that report lines): rows of a
+     * multiple of 8 elements, so SHAPES' 5 x 4 becomes 5 x 8.
+     */
     @ParameterizedTest
     @EnumSource(DType.class)
     void rmsNormBackwardReportsItsLinesAndTheCastUsesThem(DType dtype) {
-        for (int[] shape : SHAPES) {
+        for (int[] shape : new int[][] {{37, 1040}, {2000, 1536}, {5, 8}, {256, 1536}}) {
             int rows = shape[0];
             int dim = shape[1];
             String at = " at " + rows + " x " + dim;
