@@ -8,26 +8,43 @@ import java.lang.foreign.MemorySegment;
 import java.util.logging.Logger;
 
 /**
- * float8j's own FP8 gemm on Hopper (gemm_sm90.cu): E4M3 x E4M3 with tensorwise or rowwise scales applied in the
- * epilogue, fast accumulation, into a new BF16 or F32 result. It exists for rowwise, where cuBLASLt's outer-vector
- * kernels run slower than its tensorwise ones at some of the Llama step's shapes. CudaGemms runs it where
- * {@link #takes} the gemm, cuBLASLt everywhere else. {@code -Dfloat8j.cuda.ownGemm} says where: {@code false} (the
- * default) never; {@code auto} only where its first form measured faster than cuBLASLt, rowwise gemms of at most
- * 1,024 output columns (an H200, 2026-12-07: 0.147 against 0.243 ms at 16384 x 4096 x 1024, the k and v projections;
- * at every larger shape of the step cuBLASLt was 7-50% faster; in the rowwise step on an H100 it changed nothing
- * measurable); {@code true} every gemm it can take, to compare. It stays off by default until its present form, which
- * loops over tiles, has run on a GPU.
+ * float8j's own FP8 gemms on Hopper (gemm_sm90.cu), E4M3 x E4M3 into a new BF16 or F32 result:
+ * <ul>
+ * <li>{@code gemm_e4m3_sm90}: tensorwise or rowwise scales applied in the epilogue, fast accumulation. It exists for
+ * rowwise, where cuBLASLt's outer-vector kernels run slower than its tensorwise ones at some of the Llama step's
+ * shapes.
+ * <li>{@code gemm_block_e4m3_sm90}: 1x128 or 128x128 block scales, each K block's products added into F32 sums times
+ * their scales (DeepSeek-V3's promotion every 128 codes), for blockwise recipes, where cuBLASLt's block-scaled kernels
+ * run at 860-1,140 TFLOP/s against its 1,300 and more tensorwise (issue 14's H200 figures).
+ * </ul>
+ * CudaGemms runs them where {@link #takes} the gemm, cuBLASLt everywhere else. {@code -Dfloat8j.cuda.ownGemm} says
+ * where: {@code false} (the default) never; {@code auto} only where the first kernel measured faster than cuBLASLt,
+ * rowwise gemms of at most 1,024 output columns (an H200, 2026-12-07: 0.147 against 0.243 ms at 16384 x 4096 x 1024,
+ * the k and v projections; at every larger shape of the step cuBLASLt was 7-50% faster; in the rowwise step on an
+ * H100 it changed nothing measurable); {@code blockwise} only the block-scaled gemms; {@code true} every gemm either
+ * can take, to compare.
  */
 final class HopperFp8Gemm {
+    /** Where the own kernels run, as -Dfloat8j.cuda.ownGemm says (false: the class is not made). */
+    private enum Mode {
+        AUTO, BLOCKWISE, ALL
+    }
+
     private static final String KERNEL = "gemm_e4m3_sm90";
+    private static final String BLOCK_KERNEL = "gemm_block_e4m3_sm90";
     /** gemm_sm90.cu's tile and pipeline (GEMM_BM, GEMM_BN, GEMM_BK, GEMM_STAGES, GEMM_THREADS). */
     static final int BLOCK_M = 128;
     static final int BLOCK_N = 256;
     static final int BLOCK_K = 128;
     private static final int STAGES = 4;
     private static final int THREADS = 384;
+    /** The block-scaled kernel's B tile and stages (BLOCK_GEMM_BN, BLOCK_GEMM_STAGES); its other sizes are the same. */
+    static final int BLOCK_SCALED_N = 128;
+    private static final int BLOCK_SCALED_STAGES = 6;
     /** The stages' A and B tiles, the mbarriers, and 1024 bytes to align the tiles to the swizzle's period. */
     private static final int SHARED_BYTES = STAGES * (BLOCK_M + BLOCK_N) * BLOCK_K + 16 * STAGES + 1024;
+    private static final int BLOCK_SCALED_SHARED_BYTES = BLOCK_SCALED_STAGES * (BLOCK_M + BLOCK_SCALED_N) * BLOCK_K
+            + 16 * BLOCK_SCALED_STAGES + 1024;
     /** CU_TENSOR_MAP_DATA_TYPE_UINT8: the codes as bytes. */
     private static final int TENSOR_MAP_U8 = 0;
 
@@ -37,56 +54,82 @@ final class HopperFp8Gemm {
     private final CudaContext cuda;
     private final KernelModule module;
     private final MemorySegment function;
-    /** Whether it takes every gemm it can ({@code true}) or only where it measured faster ({@code auto}). */
-    private final boolean everywhere;
+    private final MemorySegment blockFunction;
+    private final Mode mode;
 
-    private HopperFp8Gemm(CudaContext cuda, boolean everywhere) {
+    private HopperFp8Gemm(CudaContext cuda, Mode mode) {
         this.cuda = cuda;
-        this.everywhere = everywhere;
+        this.mode = mode;
         this.module = cuda.module("gemm_sm90.cu");
         this.function = module.function(KERNEL);
+        this.blockFunction = module.function(BLOCK_KERNEL);
         cuda.driver.setFunctionAttribute(function, CudaDriver.FUNC_ATTR_MAX_DYNAMIC_SHARED_BYTES, SHARED_BYTES);
+        cuda.driver.setFunctionAttribute(blockFunction, CudaDriver.FUNC_ATTR_MAX_DYNAMIC_SHARED_BYTES,
+                BLOCK_SCALED_SHARED_BYTES);
     }
 
-    /** The gemm on cuda's GPU if it is a Hopper (sm_90) and the property switches it on; else null. */
+    /** The gemms on cuda's GPU if it is a Hopper (sm_90) and the property switches them on; else null. */
     static HopperFp8Gemm ifEnabled(CudaContext cuda) {
-        String mode = System.getProperty("float8j.cuda.ownGemm", "false");
-        if (!mode.equals("auto") && !mode.equals("true") && !mode.equals("false")) {
-            throw new IllegalArgumentException("float8j.cuda.ownGemm is auto, true or false; got '" + mode + "'");
-        }
-        if (cuda.computeCapability != 90 || mode.equals("false")) {
+        String value = System.getProperty("float8j.cuda.ownGemm", "false");
+        Mode mode = switch (value) {
+            case "false" -> null;
+            case "auto" -> Mode.AUTO;
+            case "blockwise" -> Mode.BLOCKWISE;
+            case "true" -> Mode.ALL;
+            default -> throw new IllegalArgumentException(
+                    "float8j.cuda.ownGemm is auto, blockwise, true or false; got '" + value + "'");
+        };
+        if (cuda.computeCapability != 90 || mode == null) {
             return null;
         }
-        if (mode.equals("true")) {
-            return new HopperFp8Gemm(cuda, true);
+        if (mode == Mode.AUTO) {
+            try {
+                return new HopperFp8Gemm(cuda, mode);
+            } catch (CudaException e) {
+                // auto is an optimization: without the kernels every gemm runs on cuBLASLt, as it says
+                Logger.getLogger("dev.float8j").warning("float8j: gemm_sm90.cu did not load (" + e.getMessage()
+                        + "); every FP8 gemm runs on cuBLASLt");
+                return null;
+            }
         }
-        try {
-            return new HopperFp8Gemm(cuda, false);
-        } catch (CudaException e) {
-            // auto is an optimization: without the kernel every gemm runs on cuBLASLt, as it says
-            Logger.getLogger("dev.float8j").warning("float8j: gemm_sm90.cu did not load (" + e.getMessage()
-                    + "); every FP8 gemm runs on cuBLASLt");
-            return null;
-        }
+        return new HopperFp8Gemm(cuda, mode);
     }
 
     /**
-     * Whether this kernel computes the gemm of a and b into d: both E4M3 with tensorwise or rowwise scales, fast
-     * accumulation asked for (the tensor cores' own accumulation is what it does), nothing added (no accumulation into
-     * d, no bias, no addend), and d of A's free length by B's, F32 or BF16; under {@code auto} only rowwise gemms of
-     * at most {@link #AUTO_MAX_COLUMNS} columns.
+     * Whether one of these kernels computes the gemm of a and b into d: both E4M3, nothing added (no accumulation into
+     * d, no bias, no addend), d of A's free length by B's, F32 or BF16; then either both tensorwise or rowwise with
+     * fast accumulation asked for (the tensor cores' own accumulation over all of K is what that kernel does; under
+     * {@code auto} only rowwise gemms of at most {@link #AUTO_MAX_COLUMNS} columns), or both in 1x128 tiles or 128x128
+     * blocks (under {@code blockwise} or {@code true}; promoted every 128 codes, so with or without fast accumulation).
      */
     boolean takes(DeviceFloat8 a, DeviceFloat8 b, DeviceTensor d, boolean fastAccum, boolean adds) {
-        boolean can = fastAccum && !adds && isScaledE4m3(a) && isScaledE4m3(b) && d.rows() == a.free()
-                && d.cols() == b.free() && (d.dtype() == DType.BF16 || d.dtype() == DType.F32);
-        return can && (everywhere || b.spec().granularity() == ScalingGranularity.ROWWISE
-                && a.spec().granularity() == ScalingGranularity.ROWWISE && b.free() <= AUTO_MAX_COLUMNS);
+        boolean can = !adds && isE4m3(a) && isE4m3(b) && d.rows() == a.free() && d.cols() == b.free()
+                && (d.dtype() == DType.BF16 || d.dtype() == DType.F32);
+        if (!can) {
+            return false;
+        }
+        if (isBlockScaled(a) && isBlockScaled(b)) {
+            return mode != Mode.AUTO;
+        }
+        if (!fastAccum || !isScaled(a) || !isScaled(b)) {
+            return false;
+        }
+        return mode == Mode.ALL || mode == Mode.AUTO && b.spec().granularity() == ScalingGranularity.ROWWISE
+                && a.spec().granularity() == ScalingGranularity.ROWWISE && b.free() <= AUTO_MAX_COLUMNS;
     }
 
-    private static boolean isScaledE4m3(DeviceFloat8 x) {
+    private static boolean isE4m3(DeviceFloat8 x) {
+        return x.spec().format() == Fp8Format.E4M3FN;
+    }
+
+    private static boolean isScaled(DeviceFloat8 x) {
         ScalingGranularity g = x.spec().granularity();
-        return x.spec().format() == Fp8Format.E4M3FN
-                && (g == ScalingGranularity.TENSORWISE || g == ScalingGranularity.ROWWISE);
+        return g == ScalingGranularity.TENSORWISE || g == ScalingGranularity.ROWWISE;
+    }
+
+    private static boolean isBlockScaled(DeviceFloat8 x) {
+        ScalingGranularity g = x.spec().granularity();
+        return g == ScalingGranularity.TILE_1X128 || g == ScalingGranularity.BLOCK_128X128;
     }
 
     /** d = (a's scales x b's scales) (A Bᵀ), on the context's stream; see {@link #takes}. */
@@ -94,14 +137,25 @@ final class HopperFp8Gemm {
         int m = a.free();
         int n = b.free();
         int k = a.depth();
-        int tiles = DeviceFloat8.ceilDiv(m, BLOCK_M) * DeviceFloat8.ceilDiv(n, BLOCK_N);
+        boolean blocks = isBlockScaled(a);
+        int tileColumns = blocks ? BLOCK_SCALED_N : BLOCK_N;
+        int tiles = DeviceFloat8.ceilDiv(m, BLOCK_M) * DeviceFloat8.ceilDiv(n, tileColumns);
         // one block per multiprocessor (the shared memory takes a whole one), each looping over tiles
-        int blocks = Math.min(tiles, cuda.multiprocessors);
+        int grid = Math.min(tiles, cuda.multiprocessors);
+        int outType = d.dtype() == DType.F32 ? 0 : 1;
         try (Arena arena = Arena.ofConfined()) {
-            cuda.driver.launch(function, KERNEL, blocks, 1, 1, THREADS, 1, 1, SHARED_BYTES, cuda.stream,
-                    module.args(arena, KERNEL, codesMap(arena, a, BLOCK_M), codesMap(arena, b, BLOCK_N),
-                            a.inverseScales().pointer(), perRow(a), b.inverseScales().pointer(), perRow(b),
-                            d.pointer(), d.dtype() == DType.F32 ? 0 : 1, m, n, k));
+            MemorySegment aMap = codesMap(arena, a, BLOCK_M);
+            MemorySegment bMap = codesMap(arena, b, tileColumns);
+            if (blocks) {
+                cuda.driver.launch(blockFunction, BLOCK_KERNEL, grid, 1, 1, THREADS, 1, 1, BLOCK_SCALED_SHARED_BYTES,
+                        cuda.stream, module.args(arena, BLOCK_KERNEL, aMap, bMap, a.inverseScales().pointer(),
+                                blockKind(a), a.ldScale(), b.inverseScales().pointer(), blockKind(b), b.ldScale(),
+                                d.pointer(), outType, m, n, k));
+            } else {
+                cuda.driver.launch(function, KERNEL, grid, 1, 1, THREADS, 1, 1, SHARED_BYTES, cuda.stream,
+                        module.args(arena, KERNEL, aMap, bMap, a.inverseScales().pointer(), perRow(a),
+                                b.inverseScales().pointer(), perRow(b), d.pointer(), outType, m, n, k));
+            }
         }
     }
 
@@ -109,8 +163,13 @@ final class HopperFp8Gemm {
         return x.spec().granularity() == ScalingGranularity.ROWWISE ? 1 : 0;
     }
 
+    /** gemm_block_e4m3_sm90's scale kinds: 0 for 1x128 tiles, 1 for 128x128 blocks (DeviceFloat8's layouts). */
+    private static int blockKind(DeviceFloat8 x) {
+        return x.spec().granularity() == ScalingGranularity.BLOCK_128X128 ? 1 : 0;
+    }
+
     /**
-     * The TMA descriptor of x's codes as the kernel loads them: rank 2, {the summed length, the free length} bytes,
+     * The TMA descriptor of x's codes as the kernels load them: rank 2, {the summed length, the free length} bytes,
      * rows ld bytes apart, boxes of BLOCK_K codes by boxRows rows landing 128-byte swizzled; past either end TMA
      * reads zeros. Device buffers are 16-byte aligned and ld a multiple of 16, as TMA needs.
      */

@@ -45,13 +45,13 @@ __device__ __forceinline__ void wgmma_e4m3_n256(float (&d)[128], u64 a, u64 b) {
 // Where tile `tile` of D starts, in the order the blocks take tiles: GEMM_GROUP_ROWS rows of tiles at a time, down
 // each column of that group before the next column, so that the tiles in flight at once share their A and B tiles in
 // L2.
-__device__ __forceinline__ void tile_origin(int tile, int tilesM, int tilesN, int& m0, int& n0) {
+__device__ __forceinline__ void tile_origin(int tile, int tilesM, int tilesN, int bm, int bn, int& m0, int& n0) {
     const int perGroup = GEMM_GROUP_ROWS * tilesN;
     const int firstM = tile / perGroup * GEMM_GROUP_ROWS;
     const int groupRows = min(GEMM_GROUP_ROWS, tilesM - firstM);
     const int within = tile % perGroup;
-    m0 = (firstM + within % groupRows) * GEMM_BM;
-    n0 = within / groupRows * GEMM_BN;
+    m0 = (firstM + within % groupRows) * bm;
+    n0 = within / groupRows * bn;
 }
 
 // Grid: at most one block per multiprocessor (the host's choice), each taking tiles blockIdx.x, + gridDim.x, ... in
@@ -95,7 +95,7 @@ extern "C" __global__ void __launch_bounds__(GEMM_THREADS, 1) gemm_e4m3_sm90(
 #pragma unroll 1
             for (int tile = blockIdx.x; tile < tiles; tile += gridDim.x) {
                 int m0, n0;
-                tile_origin(tile, tilesM, tilesN, m0, n0);
+                tile_origin(tile, tilesM, tilesN, GEMM_BM, GEMM_BN, m0, n0);
 #pragma unroll 1
                 for (int kt = 0; kt < kTiles; kt++, n++) {
                     const int st = n % GEMM_STAGES;
@@ -121,7 +121,7 @@ extern "C" __global__ void __launch_bounds__(GEMM_THREADS, 1) gemm_e4m3_sm90(
 #pragma unroll 1
     for (int tile = blockIdx.x; tile < tiles; tile += gridDim.x) {
         int m0, n0;
-        tile_origin(tile, tilesM, tilesN, m0, n0);
+        tile_origin(tile, tilesM, tilesN, GEMM_BM, GEMM_BN, m0, n0);
         float acc[128];
 #pragma unroll
         for (int i = 0; i < 128; i++) acc[i] = 0.0f;
@@ -158,6 +158,164 @@ extern "C" __global__ void __launch_bounds__(GEMM_THREADS, 1) gemm_e4m3_sm90(
                 // N is even and col too, so a rowwise scale pair is 8-byte aligned
                 const float2 sb = scaleBPerRow ? *(const float2*) (scaleB + col) : make_float2(scaleB[0], scaleB[0]);
                 const float x0 = acc[4 * j + 2 * r] * sa * sb.x, x1 = acc[4 * j + 2 * r + 1] * sa * sb.y;
+                const long long at = (long long) row * N + col;
+                if (dType == DT_F32) {
+                    *(float2*) ((float*) d + at) = make_float2(x0, x1);
+                } else {
+                    *(u32*) ((u16*) d + at) = (u32) bf16_from_float(x0) | (u32) bf16_from_float(x1) << 16;
+                }
+            }
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------------------------------------
+// Block scales: D [M][N] = sum over K blocks kb of (sA(m, kb) sB(n, kb)) (A Bᵀ restricted to kb)[m][n], the scales the
+// operands' inverse scales per 128 codes of K: 1x128 tiles (one per row and K block; kind 0, the array [kb][ld], rows
+// fastest) or 128x128 blocks (one per 128 rows and K block; kind 1, the array [row / 128][ld], K blocks fastest), the
+// layouts DeviceFloat8 keeps for cuBLASLt.
+//
+// A K block is one stage (GEMM_BK = 128 codes). Each consumer warpgroup multiplies its 64 rows of the stage's A tile
+// by the stage's 128 rows of B into partial sums (four wgmma m64n128k32, the first overwriting), waits for them, and
+// adds them, times the block's scales, into F32 sums of its own: the tensor core's narrower accumulation spans only
+// 128 products, as in DeepSeek-V3's recipe, however long K is. B's tile is 128 rows, not 256, so that the partial
+// and the promoted sums (64 registers each) fit beside B's 32 column scales; while one warpgroup scales its sums, the
+// other's products run.
+
+#define BLOCK_GEMM_BN 128
+#define BLOCK_GEMM_STAGES 6
+#define BLOCK_GEMM_B_BYTES (BLOCK_GEMM_BN * GEMM_BK)
+
+// d (64 x 128) = A (64 x 32) B (128 x 32)ᵀ, plus d where accumulate is not 0, both E4M3 K-major in shared memory.
+__device__ __forceinline__ void wgmma_e4m3_n128(float (&d)[64], u64 a, u64 b, int accumulate) {
+    asm volatile("{\n.reg .pred p;\nsetp.ne.b32 p, %66, 0;\n"
+                 "wgmma.mma_async.sync.aligned.m64n128k32.f32.e4m3.e4m3 {" LIST64 "}, %64, %65, p, 1, 1;\n}\n"
+                 : ACC64(d)
+                 : "l"(a), "l"(b), "r"(accumulate));
+}
+
+// The inverse scale of row (or column) r for K block kb, in the layout of kind (see above); 0 past the operand's
+// rows, whose codes TMA reads as zeros.
+__device__ __forceinline__ float block_scale(const float* s, int kind, int ld, int r, int rows, int kb) {
+    if (r >= rows) return 0.0f;
+    return kind == 0 ? s[(long) kb * ld + r] : s[(long) (r >> 7) * ld + kb];
+}
+
+// Grid, threads, tensor maps and d as gemm_e4m3_sm90's, with BLOCK_GEMM_BN rows of B a tile and BLOCK_GEMM_STAGES
+// stages (bMap's box {GEMM_BK, BLOCK_GEMM_BN}). scaleA of kind aKind with stride ldA, scaleB of kind bKind with stride
+// ldB; N even.
+extern "C" __global__ void __launch_bounds__(GEMM_THREADS, 1) gemm_block_e4m3_sm90(
+        const __grid_constant__ TensorMap aMap, const __grid_constant__ TensorMap bMap, const float* scaleA, int aKind,
+        int ldA, const float* scaleB, int bKind, int ldB, void* d, int dType, int M, int N, int K) {
+    extern __shared__ __align__(1024) unsigned char smem[];
+    const u32 aRing = smem_base1024(smem), bRing = aRing + BLOCK_GEMM_STAGES * GEMM_A_BYTES;
+    const u32 bars = bRing + BLOCK_GEMM_STAGES * BLOCK_GEMM_B_BYTES;
+    auto full = [&](int st) { return bars + 16 * st; };
+    auto empty = [&](int st) { return bars + 16 * st + 8; };
+
+    const int tilesM = (M + GEMM_BM - 1) / GEMM_BM, tilesN = (N + BLOCK_GEMM_BN - 1) / BLOCK_GEMM_BN;
+    const int tiles = tilesM * tilesN;
+    const int kTiles = (K + GEMM_BK - 1) / GEMM_BK;
+    const int wg = threadIdx.x >> 7;
+
+    if (threadIdx.x == 0) {
+        for (int st = 0; st < BLOCK_GEMM_STAGES; st++) {
+            mbar_init(full(st), 1);
+            mbar_init(empty(st), 8);  // one arrival per consumer warp
+        }
+        asm volatile("fence.mbarrier_init.release.cluster;\n" ::: "memory");
+    }
+    __syncthreads();
+
+    if (wg == 0) {
+        asm volatile("setmaxnreg.dec.sync.aligned.u32 40;\n" ::: "memory");
+        if (threadIdx.x == 0) {
+            int n = 0;  // as gemm_e4m3_sm90's producer
+#pragma unroll 1
+            for (int tile = blockIdx.x; tile < tiles; tile += gridDim.x) {
+                int m0, n0;
+                tile_origin(tile, tilesM, tilesN, GEMM_BM, BLOCK_GEMM_BN, m0, n0);
+#pragma unroll 1
+                for (int kt = 0; kt < kTiles; kt++, n++) {
+                    const int st = n % BLOCK_GEMM_STAGES;
+                    mbar_wait(empty(st), ((n / BLOCK_GEMM_STAGES) & 1) ^ 1);
+                    mbar_arrive_expect_tx(full(st), GEMM_A_BYTES + BLOCK_GEMM_B_BYTES);
+                    tma_load_2d(aRing + st * GEMM_A_BYTES, aMap, kt * GEMM_BK, m0, full(st));
+                    tma_load_2d(bRing + st * BLOCK_GEMM_B_BYTES, bMap, kt * GEMM_BK, n0, full(st));
+                }
+            }
+        }
+        return;
+    }
+    asm volatile("setmaxnreg.inc.sync.aligned.u32 232;\n" ::: "memory");
+
+    const int c = wg - 1, lane = threadIdx.x & 31, warp = (threadIdx.x >> 5) & 3, g = lane >> 2, t = lane & 3;
+    auto release = [&](u32 bar) {
+        __syncwarp();
+        if (lane == 0) mbar_arrive(bar);
+    };
+
+    int n = 0;  // as the producer's
+#pragma unroll 1
+    for (int tile = blockIdx.x; tile < tiles; tile += gridDim.x) {
+        int m0, n0;
+        tile_origin(tile, tilesM, tilesN, GEMM_BM, BLOCK_GEMM_BN, m0, n0);
+        // Accumulator register 4j + e holds row g + 8 (e >> 1), column 8j + 2t + (e & 1) of the warp's 16 rows.
+        const int row0 = m0 + 64 * c + 16 * warp + g;
+        float acc[64], part[64];
+#pragma unroll
+        for (int i = 0; i < 64; i++) acc[i] = 0.0f;
+#pragma unroll 1
+        for (int kt = 0; kt < kTiles; kt++, n++) {
+            const int st = n % BLOCK_GEMM_STAGES;
+            mbar_wait(full(st), (n / BLOCK_GEMM_STAGES) & 1);
+            const u32 aTile = aRing + st * GEMM_A_BYTES + c * 64 * GEMM_BK, bTile = bRing + st * BLOCK_GEMM_B_BYTES;
+            wg_fence();
+#pragma unroll
+            for (int kk = 0; kk < GEMM_BK / 32; kk++) {
+                wgmma_e4m3_n128(part, desc_k(aTile + 32 * kk), desc_k(bTile + 32 * kk), kk);
+            }
+            wg_commit();
+            // this K block's scales, loaded while the products run
+            const float sa0 = block_scale(scaleA, aKind, ldA, row0, M, kt);
+            const float sa1 = block_scale(scaleA, aKind, ldA, row0 + 8, M, kt);
+            float sb[32];
+            if (bKind == 0) {
+#pragma unroll
+                for (int j = 0; j < 16; j++) {
+                    const int col = n0 + 8 * j + 2 * t;
+                    // N is even and col too, and ldB a multiple of 16, so the pair is 8-byte aligned
+                    const float2 pair = col < N ? *(const float2*) (scaleB + (long) kt * ldB + col)
+                                                : make_float2(0.0f, 0.0f);
+                    sb[2 * j] = pair.x;
+                    sb[2 * j + 1] = pair.y;
+                }
+            } else {
+                const float one = block_scale(scaleB, 1, ldB, n0, N, kt);
+#pragma unroll
+                for (int j = 0; j < 32; j++) sb[j] = one;
+            }
+            wg_wait<0>();
+            release(empty(st));
+            hold(part);
+#pragma unroll
+            for (int j = 0; j < 16; j++) {
+#pragma unroll
+                for (int e = 0; e < 4; e++) {
+                    acc[4 * j + e] = fmaf(part[4 * j + e], (e >> 1 ? sa1 : sa0) * sb[2 * j + (e & 1)], acc[4 * j + e]);
+                }
+            }
+        }
+
+#pragma unroll
+        for (int r = 0; r < 2; r++) {
+            const int row = row0 + 8 * r;
+            if (row >= M) continue;
+#pragma unroll
+            for (int j = 0; j < 16; j++) {
+                const int col = n0 + 8 * j + 2 * t;
+                if (col >= N) continue;
+                const float x0 = acc[4 * j + 2 * r], x1 = acc[4 * j + 2 * r + 1];
                 const long long at = (long long) row * N + col;
                 if (dType == DT_F32) {
                     *(float2*) ((float*) d + at) = make_float2(x0, x1);
