@@ -13,7 +13,8 @@ import java.util.logging.Logger;
  * <li>{@code gemm_e4m3_sm90}: tensorwise or rowwise scales applied in the epilogue, fast accumulation. It exists for
  * rowwise, where cuBLASLt's outer-vector kernels run slower than its tensorwise ones at some of the Llama step's
  * shapes.
- * <li>{@code gemm_block_e4m3_sm90}: 1x128 or 128x128 block scales, each K block's products added into F32 sums times
+ * <li>{@code gemm_block_e4m3_sm90} and {@code gemm_block_tiles_e4m3_sm90} (B in 128x128 blocks, B in 1x128 tiles):
+ * 1x128 or 128x128 block scales, each K block's products added into F32 sums times
  * their scales (DeepSeek-V3's promotion every 128 codes), for blockwise recipes, where cuBLASLt's block-scaled kernels
  * run at 860-1,140 TFLOP/s against its 1,300 and more tensorwise (issue 14's H200 figures).
  * </ul>
@@ -31,7 +32,9 @@ final class HopperFp8Gemm {
     }
 
     private static final String KERNEL = "gemm_e4m3_sm90";
+    /** The block-scaled kernels, B in 128x128 blocks and B in 1x128 tiles. */
     private static final String BLOCK_KERNEL = "gemm_block_e4m3_sm90";
+    private static final String BLOCK_TILES_KERNEL = "gemm_block_tiles_e4m3_sm90";
     /** gemm_sm90.cu's tile and pipeline (GEMM_BM, GEMM_BN, GEMM_BK, GEMM_STAGES, GEMM_THREADS). */
     static final int BLOCK_M = 128;
     static final int BLOCK_N = 256;
@@ -43,8 +46,9 @@ final class HopperFp8Gemm {
     private static final int BLOCK_SCALED_STAGES = 6;
     /** The stages' A and B tiles, the mbarriers, and 1024 bytes to align the tiles to the swizzle's period. */
     private static final int SHARED_BYTES = STAGES * (BLOCK_M + BLOCK_N) * BLOCK_K + 16 * STAGES + 1024;
-    private static final int BLOCK_SCALED_SHARED_BYTES = BLOCK_SCALED_STAGES * (BLOCK_M + BLOCK_SCALED_N) * BLOCK_K
-            + 16 * BLOCK_SCALED_STAGES + 1024;
+    /** Its stages also hold B's 128 column scales where B is in 1x128 tiles (BLOCK_GEMM_SCALE_BYTES). */
+    private static final int BLOCK_SCALED_SHARED_BYTES = BLOCK_SCALED_STAGES * ((BLOCK_M + BLOCK_SCALED_N) * BLOCK_K
+            + 4 * BLOCK_SCALED_N) + 16 * BLOCK_SCALED_STAGES + 1024;
     /** CU_TENSOR_MAP_DATA_TYPE_UINT8: the codes as bytes. */
     private static final int TENSOR_MAP_U8 = 0;
 
@@ -55,6 +59,7 @@ final class HopperFp8Gemm {
     private final KernelModule module;
     private final MemorySegment function;
     private final MemorySegment blockFunction;
+    private final MemorySegment blockTilesFunction;
     private final Mode mode;
 
     private HopperFp8Gemm(CudaContext cuda, Mode mode) {
@@ -63,9 +68,12 @@ final class HopperFp8Gemm {
         this.module = cuda.module("gemm_sm90.cu");
         this.function = module.function(KERNEL);
         this.blockFunction = module.function(BLOCK_KERNEL);
+        this.blockTilesFunction = module.function(BLOCK_TILES_KERNEL);
         cuda.driver.setFunctionAttribute(function, CudaDriver.FUNC_ATTR_MAX_DYNAMIC_SHARED_BYTES, SHARED_BYTES);
-        cuda.driver.setFunctionAttribute(blockFunction, CudaDriver.FUNC_ATTR_MAX_DYNAMIC_SHARED_BYTES,
-                BLOCK_SCALED_SHARED_BYTES);
+        for (MemorySegment f : new MemorySegment[] {blockFunction, blockTilesFunction}) {
+            cuda.driver.setFunctionAttribute(f, CudaDriver.FUNC_ATTR_MAX_DYNAMIC_SHARED_BYTES,
+                    BLOCK_SCALED_SHARED_BYTES);
+        }
     }
 
     /** The gemms on cuda's GPU if it is a Hopper (sm_90) and the property switches them on; else null. */
@@ -147,10 +155,12 @@ final class HopperFp8Gemm {
             MemorySegment aMap = codesMap(arena, a, BLOCK_M);
             MemorySegment bMap = codesMap(arena, b, tileColumns);
             if (blocks) {
-                cuda.driver.launch(blockFunction, BLOCK_KERNEL, grid, 1, 1, THREADS, 1, 1, BLOCK_SCALED_SHARED_BYTES,
-                        cuda.stream, module.args(arena, BLOCK_KERNEL, aMap, bMap, a.inverseScales().pointer(),
-                                blockKind(a), a.ldScale(), b.inverseScales().pointer(), blockKind(b), b.ldScale(),
-                                d.pointer(), outType, m, n, k));
+                boolean bTiles = b.spec().granularity() == ScalingGranularity.TILE_1X128;
+                String kernel = bTiles ? BLOCK_TILES_KERNEL : BLOCK_KERNEL;
+                cuda.driver.launch(bTiles ? blockTilesFunction : blockFunction, kernel, grid, 1, 1, THREADS, 1, 1,
+                        BLOCK_SCALED_SHARED_BYTES, cuda.stream, module.args(arena, kernel, aMap, bMap,
+                                a.inverseScales().pointer(), blockKind(a), a.ldScale(), b.inverseScales().pointer(),
+                                b.ldScale(), d.pointer(), outType, m, n, k));
             } else {
                 cuda.driver.launch(function, KERNEL, grid, 1, 1, THREADS, 1, 1, SHARED_BYTES, cuda.stream,
                         module.args(arena, KERNEL, aMap, bMap, a.inverseScales().pointer(), perRow(a),
@@ -163,7 +173,7 @@ final class HopperFp8Gemm {
         return x.spec().granularity() == ScalingGranularity.ROWWISE ? 1 : 0;
     }
 
-    /** gemm_block_e4m3_sm90's scale kinds: 0 for 1x128 tiles, 1 for 128x128 blocks (DeviceFloat8's layouts). */
+    /** The block-scaled kernels' scale kinds of A: 0 for 1x128 tiles, 1 for 128x128 blocks (DeviceFloat8's layouts). */
     private static int blockKind(DeviceFloat8 x) {
         return x.spec().granularity() == ScalingGranularity.BLOCK_128X128 ? 1 : 0;
     }

@@ -179,12 +179,14 @@ extern "C" __global__ void __launch_bounds__(GEMM_THREADS, 1) gemm_e4m3_sm90(
 // by the stage's 128 rows of B into partial sums (four wgmma m64n128k32, the first overwriting), waits for them, and
 // adds them, times the block's scales, into F32 sums of its own: the tensor core's narrower accumulation spans only
 // 128 products, as in DeepSeek-V3's recipe, however long K is. B's tile is 128 rows, not 256, so that the partial
-// and the promoted sums (64 registers each) fit beside B's 32 column scales; while one warpgroup scales its sums, the
-// other's products run.
+// and the promoted sums (64 registers each) fit in the 168 registers ptxas allots a thread (the launch's share, whatever
+// setmaxnreg gives the consumers when they run); while one warpgroup scales its sums, the other's products run.
 
 #define BLOCK_GEMM_BN 128
 #define BLOCK_GEMM_STAGES 6
 #define BLOCK_GEMM_B_BYTES (BLOCK_GEMM_BN * GEMM_BK)
+// A stage's column scales of B in 1x128 tiles: one float per row of B's tile.
+#define BLOCK_GEMM_SCALE_BYTES (BLOCK_GEMM_BN * 4)
 
 // d (64 x 128) = A (64 x 32) B (128 x 32)ᵀ, plus d where accumulate is not 0, both E4M3 K-major in shared memory.
 __device__ __forceinline__ void wgmma_e4m3_n128(float (&d)[64], u64 a, u64 b, int accumulate) {
@@ -202,14 +204,20 @@ __device__ __forceinline__ float block_scale(const float* s, int kind, int ld, i
 }
 
 // Grid, threads, tensor maps and d as gemm_e4m3_sm90's, with BLOCK_GEMM_BN rows of B a tile and BLOCK_GEMM_STAGES
-// stages (bMap's box {GEMM_BK, BLOCK_GEMM_BN}). scaleA of kind aKind with stride ldA, scaleB of kind bKind with stride
-// ldB; N even.
-extern "C" __global__ void __launch_bounds__(GEMM_THREADS, 1) gemm_block_e4m3_sm90(
-        const __grid_constant__ TensorMap aMap, const __grid_constant__ TensorMap bMap, const float* scaleA, int aKind,
-        int ldA, const float* scaleB, int bKind, int ldB, void* d, int dType, int M, int N, int K) {
-    extern __shared__ __align__(1024) unsigned char smem[];
-    const u32 aRing = smem_base1024(smem), bRing = aRing + BLOCK_GEMM_STAGES * GEMM_A_BYTES;
-    const u32 bars = bRing + BLOCK_GEMM_STAGES * BLOCK_GEMM_B_BYTES;
+// stages (bMap's box {GEMM_BK, BLOCK_GEMM_BN}). scaleA of kind aKind with stride ldA, scaleB of kind B_KIND with stride
+// ldB; N even. A template on B's kind: with 128x128 blocks a tile has one scale of B a K block, which each thread
+// holds; with 1x128 tiles it has 128, which come with each stage's codes into shared memory (in registers, a thread's
+// 32 and the next block's spilled).
+template <int B_KIND>
+__device__ __forceinline__ void gemm_block(const TensorMap& aMap, const TensorMap& bMap, const float* scaleA, int aKind,
+                                           int ldA, const float* scaleB, int ldB, void* d, int dType, int M, int N,
+                                           int K) {
+    extern __shared__ __align__(1024) unsigned char blockSmem[];
+    const u32 aRing = smem_base1024(blockSmem), bRing = aRing + BLOCK_GEMM_STAGES * GEMM_A_BYTES;
+    const u32 scaleRing = bRing + BLOCK_GEMM_STAGES * BLOCK_GEMM_B_BYTES;
+    const u32 bars = scaleRing + BLOCK_GEMM_STAGES * BLOCK_GEMM_SCALE_BYTES;
+    // the scale ring as a pointer the consumers read through
+    const float* stageScales = (const float*) (blockSmem + (scaleRing - shared_address(blockSmem)));
     auto full = [&](int st) { return bars + 16 * st; };
     auto empty = [&](int st) { return bars + 16 * st + 8; };
 
@@ -239,9 +247,17 @@ extern "C" __global__ void __launch_bounds__(GEMM_THREADS, 1) gemm_block_e4m3_sm
                 for (int kt = 0; kt < kTiles; kt++, n++) {
                     const int st = n % BLOCK_GEMM_STAGES;
                     mbar_wait(empty(st), ((n / BLOCK_GEMM_STAGES) & 1) ^ 1);
-                    mbar_arrive_expect_tx(full(st), GEMM_A_BYTES + BLOCK_GEMM_B_BYTES);
+                    // with 1x128 tiles, B's column scales for the block come with its codes: the columns up to the
+                    // scale array's row stride (ldB - n0 is a multiple of 16, so the bytes are of 64; the
+                    // consumers read no scale of a column past N)
+                    const u32 scaleBytes = B_KIND == 0 ? 4 * min(BLOCK_GEMM_BN, ldB - n0) : 0;
+                    mbar_arrive_expect_tx(full(st), GEMM_A_BYTES + BLOCK_GEMM_B_BYTES + scaleBytes);
                     tma_load_2d(aRing + st * GEMM_A_BYTES, aMap, kt * GEMM_BK, m0, full(st));
                     tma_load_2d(bRing + st * BLOCK_GEMM_B_BYTES, bMap, kt * GEMM_BK, n0, full(st));
+                    if (B_KIND == 0) {
+                        bulk_load(scaleRing + st * BLOCK_GEMM_SCALE_BYTES, scaleB + (long) kt * ldB + n0, scaleBytes,
+                                  full(st));
+                    }
                 }
             }
         }
@@ -265,6 +281,17 @@ extern "C" __global__ void __launch_bounds__(GEMM_THREADS, 1) gemm_block_e4m3_sm
         float acc[64], part[64];
 #pragma unroll
         for (int i = 0; i < 64; i++) acc[i] = 0.0f;
+        // The scales of K block kb for this thread's two rows, and with 128x128 blocks B's one, loaded a block ahead
+        // of their use so that their latency passes under a block's products (loaded after the block's own products
+        // were issued, the first form waited for them at every block: 687-745 TFLOP/s on an H100 where cuBLASLt ran at
+        // 1,266-1,375). With 1x128 tiles B's column scales come with the stage (the producer's bulk copy).
+        float sa[2], sb = 0.0f, saNext[2], sbNext = 0.0f;
+        auto loadScales = [&](int kb, float (&a)[2], float& b) {
+            a[0] = block_scale(scaleA, aKind, ldA, row0, M, kb);
+            a[1] = block_scale(scaleA, aKind, ldA, row0 + 8, M, kb);
+            if (B_KIND == 1) b = block_scale(scaleB, 1, ldB, n0, N, kb);
+        };
+        loadScales(0, sa, sb);
 #pragma unroll 1
         for (int kt = 0; kt < kTiles; kt++, n++) {
             const int st = n % BLOCK_GEMM_STAGES;
@@ -276,35 +303,27 @@ extern "C" __global__ void __launch_bounds__(GEMM_THREADS, 1) gemm_block_e4m3_sm
                 wgmma_e4m3_n128(part, desc_k(aTile + 32 * kk), desc_k(bTile + 32 * kk), kk);
             }
             wg_commit();
-            // this K block's scales, loaded while the products run
-            const float sa0 = block_scale(scaleA, aKind, ldA, row0, M, kt);
-            const float sa1 = block_scale(scaleA, aKind, ldA, row0 + 8, M, kt);
-            float sb[32];
-            if (bKind == 0) {
-#pragma unroll
-                for (int j = 0; j < 16; j++) {
-                    const int col = n0 + 8 * j + 2 * t;
-                    // N is even and col too, and ldB a multiple of 16, so the pair is 8-byte aligned
-                    const float2 pair = col < N ? *(const float2*) (scaleB + (long) kt * ldB + col)
-                                                : make_float2(0.0f, 0.0f);
-                    sb[2 * j] = pair.x;
-                    sb[2 * j + 1] = pair.y;
-                }
-            } else {
-                const float one = block_scale(scaleB, 1, ldB, n0, N, kt);
-#pragma unroll
-                for (int j = 0; j < 32; j++) sb[j] = one;
-            }
+            if (kt + 1 < kTiles) loadScales(kt + 1, saNext, sbNext);
             wg_wait<0>();
-            release(empty(st));
             hold(part);
+            const float* columnScales = stageScales + st * BLOCK_GEMM_BN;
 #pragma unroll
             for (int j = 0; j < 16; j++) {
+                const int col = 8 * j + 2 * t;
+                // columns past N hold zero codes, so whatever the stage holds there is not read
+                const float2 b = B_KIND == 1 ? make_float2(sb, sb)
+                                             : (n0 + col < N ? *(const float2*) (columnScales + col)
+                                                             : make_float2(0.0f, 0.0f));
 #pragma unroll
                 for (int e = 0; e < 4; e++) {
-                    acc[4 * j + e] = fmaf(part[4 * j + e], (e >> 1 ? sa1 : sa0) * sb[2 * j + (e & 1)], acc[4 * j + e]);
+                    acc[4 * j + e] = fmaf(part[4 * j + e], sa[e >> 1] * (e & 1 ? b.y : b.x), acc[4 * j + e]);
                 }
             }
+            // the stage goes back once its codes and scales are read
+            release(empty(st));
+            sa[0] = saNext[0];
+            sa[1] = saNext[1];
+            sb = sbNext;
         }
 
 #pragma unroll
@@ -325,4 +344,18 @@ extern "C" __global__ void __launch_bounds__(GEMM_THREADS, 1) gemm_block_e4m3_sm
             }
         }
     }
+}
+
+// B in 128x128 blocks (the output gemm's weight, grad_input's transposed weight).
+extern "C" __global__ void __launch_bounds__(GEMM_THREADS, 1) gemm_block_e4m3_sm90(
+        const __grid_constant__ TensorMap aMap, const __grid_constant__ TensorMap bMap, const float* scaleA, int aKind,
+        int ldA, const float* scaleB, int ldB, void* d, int dType, int M, int N, int K) {
+    gemm_block<1>(aMap, bMap, scaleA, aKind, ldA, scaleB, ldB, d, dType, M, N, K);
+}
+
+// B in 1x128 tiles (grad_weight's transposed input).
+extern "C" __global__ void __launch_bounds__(GEMM_THREADS, 1) gemm_block_tiles_e4m3_sm90(
+        const __grid_constant__ TensorMap aMap, const __grid_constant__ TensorMap bMap, const float* scaleA, int aKind,
+        int ldA, const float* scaleB, int ldB, void* d, int dType, int M, int N, int K) {
+    gemm_block<0>(aMap, bMap, scaleA, aKind, ldA, scaleB, ldB, d, dType, M, N, K);
 }

@@ -107,3 +107,11 @@ __device__ __forceinline__ void tma_load_2d(u32 dst, const TensorMap& map, int c
                  "[%0], [%1, {%2, %3}], [%4];\n" ::"r"(dst), "l"(&map), "r"(col), "r"(row), "r"(bar)
                  : "memory");
 }
+
+// Copies bytes (a multiple of 16) from global src to shared dst (both 16-byte aligned) without a tensor map; they count
+// towards bar's expected transactions.
+__device__ __forceinline__ void bulk_load(u32 dst, const void* src, u32 bytes, u32 bar) {
+    asm volatile("cp.async.bulk.shared::cluster.global.mbarrier::complete_tx::bytes [%0], [%1], %2, [%3];\n"
+                 ::"r"(dst), "l"(src), "r"(bytes), "r"(bar)
+                 : "memory");
+}
