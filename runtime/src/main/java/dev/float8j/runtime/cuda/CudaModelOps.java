@@ -1,11 +1,14 @@
 package dev.float8j.runtime.cuda;
 
 import static dev.float8j.runtime.cuda.DeviceFloat8.ceilDiv;
+import static dev.float8j.runtime.cuda.OpLaunches.THREADS;
+import static dev.float8j.runtime.cuda.OpLaunches.dt;
+import static dev.float8j.runtime.cuda.OpLaunches.gradientTarget;
+import static dev.float8j.runtime.cuda.OpLaunches.requireSameShape;
 import static dev.float8j.runtime.ops.HostTensors.requireActivation;
 import static dev.float8j.runtime.ops.HostTensors.requireMatrix;
 import static java.lang.foreign.ValueLayout.JAVA_FLOAT;
 import static java.lang.foreign.ValueLayout.JAVA_INT;
-import static java.lang.foreign.ValueLayout.JAVA_LONG;
 
 import dev.float8j.runtime.DType;
 import dev.float8j.runtime.Tensor;
@@ -25,15 +28,14 @@ import java.lang.foreign.MemoryLayout;
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.StructLayout;
 import java.lang.ref.Reference;
-import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.List;
 
 /**
  * {@link ModelOps} on the GPU: one small kernel per op, queued on the backend's stream with no host
  * synchronization, F32 math on F32 or BF16 tensors. Kernels live in one file per op family (elementwise.cu,
- * embedding.cu, rmsnorm.cu, rope.cu, cross_entropy.cu, optimizer.cu); attention is {@link CudaAttention}'s
- * (attention.cu).
+ * embedding.cu, rmsnorm.cu, rope.cu, cross_entropy.cu); attention is {@link CudaAttention}'s (attention.cu,
+ * attention_sm90.cu), the optimizer {@link CudaOptimizerOps}'s (optimizer.cu); {@link OpLaunches} queues them all.
  *
  * <p>Inputs on the host are copied to the GPU; results are device tensors. Tensors that an op writes into
  * (gradients, parameters, optimizer moments) must already be device tensors of this backend. Reductions (the
@@ -42,10 +44,7 @@ import java.util.List;
  * allocator for more than its results.
  */
 final class CudaModelOps implements ModelOps {
-    private static final int THREADS = 256;
     private static final int CE_THREADS = 512;
-    private static final int SUMSQ_BLOCKS_PER_SM = 4;
-    private static final int SUMSQ_THREADS = 256;
     /** Shared memory an RMSNorm kernel may use: the forward's staged rows, the backward's column sums or maxima. */
     private static final int NORM_SHARED_BYTES = 96 * 1024;
     /** Blocks per multiprocessor of the staged RMSNorm forward at most: rmsnorm.cu's FORWARD_BLOCKS_PER_SM. */
@@ -72,141 +71,43 @@ final class CudaModelOps implements ModelOps {
     static final StructLayout ROPE_ARGS = MemoryLayout.structLayout(JAVA_INT.withName("seq"),
             JAVA_INT.withName("heads"), JAVA_INT.withName("headDim"), JAVA_FLOAT.withName("log2Theta"),
             JAVA_FLOAT.withName("sign")).withName("RopeArgs");
-    /** struct AdamWArgs of optimizer.cu. */
-    static final StructLayout ADAMW_ARGS = MemoryLayout.structLayout(JAVA_FLOAT.withName("learningRate"),
-            JAVA_FLOAT.withName("beta1"), JAVA_FLOAT.withName("beta2"), JAVA_FLOAT.withName("eps"),
-            JAVA_FLOAT.withName("weightDecay"), JAVA_FLOAT.withName("correction1"),
-            JAVA_FLOAT.withName("correction2"), JAVA_FLOAT.withName("maxNorm"),
-            JAVA_LONG.withName("sumOfSquares"), JAVA_LONG.withName("guardLoss"), JAVA_LONG.withName("castFaults"))
-            .withName("AdamWArgs");
 
     private final CudaContext cuda;
     private final DeviceMemory memory;
     private final ProducerMaxima maxima;
+    private final OpLaunches kernels;
     private final KernelModule elementwise;
     private final KernelModule embedding;
     private final KernelModule rmsNorm;
     private final KernelModule rope;
     private final KernelModule crossEntropy;
-    private final KernelModule optimizer;
     private final Workspace workspace;
+    private final CudaOptimizerOps optimizerOps;
     private final CudaCasts casts;
     /** Made on first use: its kernels compile only when a model has attention. */
     private CudaAttention attention;
-    /** Host inputs copied for the op being queued. */
-    private final List<DeviceTensor> uploads = new ArrayList<>();
 
     CudaModelOps(CudaContext cuda, DeviceMemory memory, ProducerMaxima maxima, CudaCasts casts) {
         this.cuda = cuda;
         this.memory = memory;
         this.maxima = maxima;
         this.casts = casts;
+        kernels = new OpLaunches(cuda, memory);
         elementwise = cuda.module("elementwise.cu");
         embedding = cuda.module("embedding.cu");
         rmsNorm = cuda.module("rmsnorm.cu");
         rope = cuda.module("rope.cu", List.of(ROPE_ARGS));
         crossEntropy = cuda.module("cross_entropy.cu");
-        optimizer = cuda.module("optimizer.cu", List.of(ADAMW_ARGS));
         for (String kernel : List.of("rms_norm", "rms_norm_backward", "rms_norm_backward_lines",
                 "rms_norm_backward_bf16", "rms_norm_backward_lines_bf16")) {
             cuda.driver.setFunctionAttribute(rmsNorm.function(kernel), CudaDriver.FUNC_ATTR_MAX_DYNAMIC_SHARED_BYTES,
                     NORM_SHARED_BYTES);
         }
         workspace = new Workspace(cuda.allocator);
+        optimizerOps = new CudaOptimizerOps(cuda, kernels, maxima, workspace);
     }
 
     // ---------------------------------------------------------------- helpers
-
-    private static int dt(DType d) {
-        return d == DType.F32 ? 0 : 1;
-    }
-
-    /**
-     * t's device memory with t's matrix shape. A host tensor is copied to the GPU first; the copy goes back to the
-     * allocator once the op's kernel is queued (work on the one stream runs in order, so that is safe).
-     */
-    private DeviceTensor in(Tensor t) {
-        if (t.isOnDevice()) {
-            return DeviceMemory.deviceView(t);
-        }
-        DeviceTensor copy = memory.upload(t);
-        uploads.add(copy);
-        return copy;
-    }
-
-    private void releaseUploads() {
-        for (DeviceTensor copy : uploads) {
-            copy.close();
-        }
-        uploads.clear();
-    }
-
-    /** t's device memory, which the op writes into: t must already be an F32 device tensor of this backend. */
-    private static DeviceTensor target(String op, String what, Tensor t) {
-        if (!t.isOnDevice() || t.dtype() != DType.F32) {
-            throw new IllegalArgumentException(op + ": " + what + " must be an F32 tensor on the GPU (move it with"
-                    + " toDevice first), got " + t);
-        }
-        return DeviceMemory.writableView(t);
-    }
-
-    /** A parameter's gradient on the GPU, of either dtype (BF16 where the parameter keeps its gradient so). */
-    private static DeviceTensor gradientTarget(String op, String what, Tensor t) {
-        if (!t.isOnDevice()) {
-            throw new IllegalArgumentException(op + ": " + what + " must be a tensor on the GPU (move it with toDevice"
-                    + " first), got " + t);
-        }
-        return DeviceMemory.writableView(t);
-    }
-
-    private Tensor result(DType dtype, int... shape) {
-        int cols = shape[shape.length - 1];
-        int rows = Math.toIntExact(Arrays.stream(shape).asLongStream().reduce(1, (a, b) -> a * b) / cols);
-        return memory.resident(memory.allocate(rows, cols, dtype), shape);
-    }
-
-    private int gridFor(long n) {
-        return (int) Math.max(1, Math.min(ceilDiv((int) Math.min(n, Integer.MAX_VALUE - THREADS), THREADS),
-                32L * cuda.multiprocessors));
-    }
-
-    /** lines.cuh's strip of columns (LINE_QUADS x 32 quads of 4) and its warps per block. */
-    private static final int LINE_STRIP_COLUMNS = 512;
-    private static final int LINE_WARPS = 8;
-
-    /**
-     * The grid of a kernel reporting the line maxima of a rows x cols result (lines.cuh): every strip of columns gets
-     * as many row groups as make eight blocks per multiprocessor in all, but no group without a row.
-     */
-    private int lineGrid(ProducerMaxima.Maxima reported) {
-        return lineGrid(reported, 8);
-    }
-
-    /**
-     * As {@link #lineGrid(ProducerMaxima.Maxima)} with blocksPerMultiprocessor blocks per multiprocessor in all
-     * (rounded down to whole row groups, at least one): for a kernel that fits that many at once, one wave.
-     */
-    private int lineGrid(ProducerMaxima.Maxima reported, int blocksPerMultiprocessor) {
-        int strips = ceilDiv(reported.cols(), LINE_STRIP_COLUMNS);
-        int groups = Math.max(1, Math.min(ceilDiv(reported.rows(), LINE_WARPS),
-                blocksPerMultiprocessor * cuda.multiprocessors / strips));
-        return strips * groups;
-    }
-
-    private void launch(KernelModule module, String kernel, int grid, int threads, int sharedBytes, Object... args) {
-        try (Arena arena = Arena.ofConfined()) {
-            cuda.driver.launch(module.function(kernel), kernel, grid, 1, 1, threads, 1, 1, sharedBytes, cuda.stream,
-                    module.args(arena, kernel, args));
-        }
-        releaseUploads();
-    }
-
-    private static void requireSameShape(String op, String whatA, Tensor a, String whatB, Tensor b) {
-        if (!Arrays.equals(a.shape(), b.shape())) {
-            throw new IllegalArgumentException(op + ": " + whatA + " " + Arrays.toString(a.shape()) + " and " + whatB
-                    + " " + Arrays.toString(b.shape()) + " must have one shape");
-        }
-    }
 
     /** ids' device copy, after checking every id on the host against the vocabulary. */
     private static DeviceTokens tokensOf(String op, TokenIds ids, int vocabulary) {
@@ -242,10 +143,10 @@ final class CudaModelOps implements ModelOps {
         }
         requireActivationType(op, out);
         DeviceTokens tokens = tokensOf(op, ids, table.rows());
-        DeviceTensor t = in(table);
+        DeviceTensor t = kernels.in(table);
         int dim = table.cols();
-        Tensor y = result(out, ids.count(), dim);
-        launch(embedding, "embedding_gather", ids.count(), THREADS, 0, t.pointer(), tokens.ids(),
+        Tensor y = kernels.result(out, ids.count(), dim);
+        kernels.launch(embedding, "embedding_gather", ids.count(), THREADS, 0, t.pointer(), tokens.ids(),
                 DeviceMemory.deviceView(y).pointer(), dt(out), dim);
         Reference.reachabilityFence(table);
         Reference.reachabilityFence(ids);
@@ -265,9 +166,10 @@ final class CudaModelOps implements ModelOps {
         DeviceTokens tokens = tokensOf(op, ids, gradTable.rows());
         requireMatrix(op, "dOut", dOut, ids.count(), gradTable.cols());
         requireActivation(op, dOut);
-        DeviceTensor dy = in(dOut);
-        launch(embedding, "embedding_scatter", tokens.distinct(), THREADS, 0, g.pointer(), dt(gradTable.dtype()),
-                tokens.ids(), tokens.order(), tokens.starts(), dy.pointer(), dt(dOut.dtype()), gradTable.cols());
+        DeviceTensor dy = kernels.in(dOut);
+        kernels.launch(embedding, "embedding_scatter", tokens.distinct(), THREADS, 0, g.pointer(),
+                dt(gradTable.dtype()), tokens.ids(), tokens.order(), tokens.starts(), dy.pointer(), dt(dOut.dtype()),
+                gradTable.cols());
         Reference.reachabilityFence(gradTable);
         Reference.reachabilityFence(ids);
         Reference.reachabilityFence(dOut);
@@ -280,20 +182,20 @@ final class CudaModelOps implements ModelOps {
         int rows = x.rows();
         int dim = x.cols();
         requireNormGain(op, gain, dim, eps);
-        DeviceTensor dx = in(x);
-        DeviceTensor dg = in(gain);
-        Tensor y = result(x.dtype(), x.shape());
-        Tensor inverseRms = result(DType.F32, rows, 1);
+        DeviceTensor dx = kernels.in(x);
+        DeviceTensor dg = kernels.in(gain);
+        Tensor y = kernels.result(x.dtype(), x.shape());
+        Tensor inverseRms = kernels.result(DType.F32, rows, 1);
         long yPointer = DeviceMemory.deviceView(y).pointer();
         long inversePointer = DeviceMemory.deviceView(inverseRms).pointer();
         if (normRowsInRegisters(dim, x, gain)) {
-            launch(rmsNorm, x.dtype() == DType.BF16 ? "rms_norm_rows_bf16" : "rms_norm_rows", normRowBlocks(rows),
-                    NORM_ROW_THREADS, 0, dx.pointer(), dg.pointer(), yPointer, inversePointer, rows, dim, eps,
-                    maxima.amaxWordFor(y));
+            kernels.launch(rmsNorm, x.dtype() == DType.BF16 ? "rms_norm_rows_bf16" : "rms_norm_rows",
+                    normRowBlocks(rows), NORM_ROW_THREADS, 0, dx.pointer(), dg.pointer(), yPointer, inversePointer,
+                    rows, dim, eps, maxima.amaxWordFor(y));
         } else {
             // two staged rows a block where they fit (rmsnorm.cu)
             int shared = normForwardShared(dim, 2 * stagedRowBytes(dim, x.dtype()));
-            launch(rmsNorm, "rms_norm", normForwardBlocks(rows, shared), THREADS, shared, dx.pointer(),
+            kernels.launch(rmsNorm, "rms_norm", normForwardBlocks(rows, shared), THREADS, shared, dx.pointer(),
                     dt(x.dtype()), dg.pointer(), yPointer, inversePointer, rows, dim, eps, maxima.amaxWordFor(y));
         }
         Reference.reachabilityFence(x);
@@ -328,13 +230,13 @@ final class CudaModelOps implements ModelOps {
         if (stream.dtype() != branch.dtype() || !normRowsInRegisters(dim, stream, gain) || !aligned16(branch)) {
             return ModelOps.super.addRmsNorm(stream, branch, gain, eps);
         }
-        DeviceTensor da = in(stream);
-        DeviceTensor db = in(branch);
-        DeviceTensor dg = in(gain);
-        Tensor sum = result(stream.dtype(), stream.shape());
-        Tensor y = result(stream.dtype(), stream.shape());
-        Tensor inverseRms = result(DType.F32, rows, 1);
-        launch(rmsNorm, stream.dtype() == DType.BF16 ? "add_rms_norm_rows_bf16" : "add_rms_norm_rows",
+        DeviceTensor da = kernels.in(stream);
+        DeviceTensor db = kernels.in(branch);
+        DeviceTensor dg = kernels.in(gain);
+        Tensor sum = kernels.result(stream.dtype(), stream.shape());
+        Tensor y = kernels.result(stream.dtype(), stream.shape());
+        Tensor inverseRms = kernels.result(DType.F32, rows, 1);
+        kernels.launch(rmsNorm, stream.dtype() == DType.BF16 ? "add_rms_norm_rows_bf16" : "add_rms_norm_rows",
                 normRowBlocks(rows), NORM_ROW_THREADS, 0, da.pointer(), db.pointer(), dg.pointer(),
                 DeviceMemory.deviceView(sum).pointer(), DeviceMemory.deviceView(y).pointer(),
                 DeviceMemory.deviceView(inverseRms).pointer(), rows, dim, eps, maxima.amaxWordFor(y));
@@ -362,14 +264,14 @@ final class CudaModelOps implements ModelOps {
         return !t.isOnDevice() || DeviceMemory.deviceView(t).pointer() % 16 == 0;
     }
 
-    /** The staged forward's dynamic shared memory: the staged rows' bytes where they fit, else none (element by element). */
+    /** The staged forward's dynamic shared memory: the staged rows' bytes where they fit, else none (elementwise). */
     private static int normForwardShared(int dim, int stagedBytes) {
         return dim % 4 == 0 && stagedBytes <= NORM_SHARED_BYTES ? stagedBytes : 0;
     }
 
     /**
-     * As many blocks of the staged forward as the multiprocessors hold at once with that shared memory, each looping over
-     * rows: a block not resident from the start would take its rows on late.
+     * As many blocks of the staged forward as the multiprocessors hold at once with that shared memory, each looping
+     * over rows: a block not resident from the start would take its rows on late.
      */
     private int normForwardBlocks(int rows, int shared) {
         int perMultiprocessor = Math.clamp(cuda.sharedBytesPerMultiprocessor / (shared
@@ -422,19 +324,20 @@ final class CudaModelOps implements ModelOps {
                     + NORM_SHARED_BYTES / 4);
         }
         DeviceTensor gg = gradientTarget(op, "gradGain", gradGain);
-        DeviceTensor ddy = in(dY);
-        long dy2 = dYParts.size() > 1 ? in(dYParts.get(1)).pointer() : 0L;
-        long dy3 = dYParts.size() > 2 ? in(dYParts.get(2)).pointer() : 0L;
-        DeviceTensor dx = in(x);
-        DeviceTensor dg = in(gain);
-        DeviceTensor dinv = in(inverseRms);
-        long res = residual == null ? 0L : in(residual).pointer();
+        DeviceTensor ddy = kernels.in(dY);
+        long dy2 = dYParts.size() > 1 ? kernels.in(dYParts.get(1)).pointer() : 0L;
+        long dy3 = dYParts.size() > 2 ? kernels.in(dYParts.get(2)).pointer() : 0L;
+        DeviceTensor dx = kernels.in(x);
+        DeviceTensor dg = kernels.in(gain);
+        DeviceTensor dinv = kernels.in(inverseRms);
+        long res = residual == null ? 0L : kernels.in(residual).pointer();
         // as many blocks as the multiprocessors hold at once, each looping over rows while its next row loads; with
         // more (there were eight per multiprocessor, of which three fit) the rest ran in later waves, the last one on
         // part of the GPU
         int blocks = Math.min(rows, NORM_BACKWARD_BLOCKS_PER_SM * cuda.multiprocessors);
         long partials = workspace.floats((long) blocks * dim);
-        Tensor dX = residual == null ? result(x.dtype(), x.shape()) : result(residual.dtype(), residual.shape());
+        Tensor dX = residual == null ? kernels.result(x.dtype(), x.shape())
+                : kernels.result(residual.dtype(), residual.shape());
         // rows held in registers where every tensor starts on 16 bytes and rows are whole units of 8 that fit; the line
         // maxima only there (rmsnorm.cu). The dim words of shared memory hold the column maxima or the column sums
         boolean registers = dim % 8 == 0 && dim <= NORM_BACKWARD_REGISTER_DIM && aligned16(x) && aligned16(gain)
@@ -447,15 +350,15 @@ final class CudaModelOps implements ModelOps {
         String kernel = (reported.lines() != 0 ? "rms_norm_backward_lines" : "rms_norm_backward")
                 + (x.dtype() == DType.BF16 ? "_bf16" : "");
         if (reported.lines() != 0) {
-            launch(rmsNorm, kernel, blocks, THREADS, shared, ddy.pointer(), dy2, dy3, dt(dY.dtype()), dx.pointer(),
-                    dt(x.dtype()), dg.pointer(), dinv.pointer(), res, dt(dX.dtype()), out, partials, rows, dim,
-                    reported.total(), reported.lines());
+            kernels.launch(rmsNorm, kernel, blocks, THREADS, shared, ddy.pointer(), dy2, dy3, dt(dY.dtype()),
+                    dx.pointer(), dt(x.dtype()), dg.pointer(), dinv.pointer(), res, dt(dX.dtype()), out, partials,
+                    rows, dim, reported.total(), reported.lines());
         } else {
-            launch(rmsNorm, kernel, blocks, THREADS, shared, ddy.pointer(), dy2, dy3, dt(dY.dtype()), dx.pointer(),
-                    dt(x.dtype()), dg.pointer(), dinv.pointer(), res, dt(dX.dtype()), out, partials, rows, dim,
-                    reported.total());
+            kernels.launch(rmsNorm, kernel, blocks, THREADS, shared, ddy.pointer(), dy2, dy3, dt(dY.dtype()),
+                    dx.pointer(), dt(x.dtype()), dg.pointer(), dinv.pointer(), res, dt(dX.dtype()), out, partials,
+                    rows, dim, reported.total());
         }
-        launch(rmsNorm, "rms_norm_gain_sum", ceilDiv(dim, GAIN_SUM_COLUMNS), THREADS, 0, partials, blocks, dim,
+        kernels.launch(rmsNorm, "rms_norm_gain_sum", ceilDiv(dim, GAIN_SUM_COLUMNS), THREADS, 0, partials, blocks, dim,
                 gg.pointer(), dt(gradGain.dtype()));
         Reference.reachabilityFence(residual);
         Reference.reachabilityFence(dYParts);
@@ -477,8 +380,8 @@ final class CudaModelOps implements ModelOps {
         requireActivation(op, x);
         requireMatrix(op, "x", x, shape.tokens(), heads * shape.headDim());
         requireTheta(op, theta);
-        DeviceTensor dx = in(x);
-        Tensor y = result(x.dtype(), x.shape());
+        DeviceTensor dx = kernels.in(x);
+        Tensor y = kernels.result(x.dtype(), x.shape());
         // the inverse's result is a projection's gradient, whose FP8 cast reads its amax
         launchRope(dx.pointer(), x.dtype(), 1f, y, shape, heads, theta, inverse);
         Reference.reachabilityFence(x);
@@ -502,7 +405,7 @@ final class CudaModelOps implements ModelOps {
             // and 256 left half of each block idle (the keys' rope ran at 2.0 TB/s on an H200, the queries' at 3.3)
             int pairs = heads * (shape.headDim() / 2);
             int threads = Math.min(THREADS, Math.max(32, (pairs / 4 + 31) / 32 * 32));
-            launch(rope, "rope", shape.tokens(), threads, 0, x, dt(xType), xScale,
+            kernels.launch(rope, "rope", shape.tokens(), threads, 0, x, dt(xType), xScale,
                     DeviceMemory.deviceView(y).pointer(), dt(y.dtype()), args, inverse ? maxima.amaxWordFor(y) : 0L);
         }
     }
@@ -518,16 +421,16 @@ final class CudaModelOps implements ModelOps {
         String op = "attention";
         checkAttentionInputs(op, q, k, v, shape);
         if (q.dtype() == DType.BF16) {
-            Tensor out = result(DType.BF16, q.shape());
+            Tensor out = kernels.result(DType.BF16, q.shape());
             DeviceTensor lse;
             try {
-                lse = attentionKernels().forward(in(q), in(k), in(v), shape, DeviceMemory.deviceView(out),
-                        maxima.amaxWordFor(out));
+                lse = attentionKernels().forward(kernels.in(q), kernels.in(k), kernels.in(v), shape,
+                        DeviceMemory.deviceView(out), maxima.amaxWordFor(out));
             } catch (RuntimeException e) {
                 DeviceMemory.release(out);  // made here, not returned
                 throw e;
             } finally {
-                releaseUploads();
+                kernels.releaseUploads();
             }
             Reference.reachabilityFence(q);
             Reference.reachabilityFence(k);
@@ -536,9 +439,9 @@ final class CudaModelOps implements ModelOps {
         }
         DeviceTensor[] outAndLse;
         try {
-            outAndLse = attentionForwardKernel(in(q), in(k), in(v), shape);
+            outAndLse = attentionForwardKernel(kernels.in(q), kernels.in(k), kernels.in(v), shape);
         } finally {
-            releaseUploads();
+            kernels.releaseUploads();
         }
         Reference.reachabilityFence(q);
         Reference.reachabilityFence(k);
@@ -555,10 +458,10 @@ final class CudaModelOps implements ModelOps {
         checkAttentionBackwardInputs(op, dOut, q, forward, shape);
         DeviceTensor[] grads;
         try {
-            grads = attentionBackwardKernel(in(dOut), in(q), in(k), in(v), in(forward.out()),
-                    in(forward.logSumExp()), shape);
+            grads = attentionBackwardKernel(kernels.in(dOut), kernels.in(q), kernels.in(k), kernels.in(v),
+                    kernels.in(forward.out()), kernels.in(forward.logSumExp()), shape);
         } finally {
-            releaseUploads();
+            kernels.releaseUploads();
         }
         Reference.reachabilityFence(dOut);
         Reference.reachabilityFence(q);
@@ -585,19 +488,19 @@ final class CudaModelOps implements ModelOps {
         if (q.dtype() != DType.BF16) {
             return ModelOps.super.attentionBackwardUnrotated(dOut, q, k, v, forward, shape, theta);
         }
-        Tensor dQ = result(DType.BF16, q.shape());
+        Tensor dQ = kernels.result(DType.BF16, q.shape());
         DeviceTensor[] kv;
         try {
-            kv = attentionKernels().backward(in(dOut), in(q), in(k), in(v), in(forward.out()),
-                    in(forward.logSumExp()), shape, (dqAccum, scale) ->
+            kv = attentionKernels().backward(kernels.in(dOut), kernels.in(q), kernels.in(k), kernels.in(v),
+                    kernels.in(forward.out()), kernels.in(forward.logSumExp()), shape, (dqAccum, scale) ->
                             launchRope(dqAccum, DType.F32, scale, dQ, shape, shape.heads(), theta, true));
         } catch (RuntimeException e) {
             DeviceMemory.release(dQ);  // made here, not returned
             throw e;
         } finally {
-            releaseUploads();
+            kernels.releaseUploads();
         }
-        Tensor dK = result(DType.BF16, k.shape());
+        Tensor dK = kernels.result(DType.BF16, k.shape());
         try (DeviceTensor rotatedDK = kv[0]) {
             launchRope(rotatedDK.pointer(), DType.BF16, 1f, dK, shape, shape.kvHeads(), theta, true);
         } catch (RuntimeException e) {
@@ -684,19 +587,19 @@ final class CudaModelOps implements ModelOps {
         requireActivation(op, gate);
         requireActivation(op, up);
         requireSameShape(op, "gate", gate, "up", up);
-        DeviceTensor g = in(gate);
-        DeviceTensor u = in(up);
-        Tensor h = result(gate.dtype(), gate.shape());
+        DeviceTensor g = kernels.in(gate);
+        DeviceTensor u = kernels.in(up);
+        Tensor h = kernels.result(gate.dtype(), gate.shape());
         ProducerMaxima.Maxima reported = maxima.maximaFor(h, true);
         if (reported.lines() != 0) {
             // one wave of the three blocks a multiprocessor holds (78 registers), as swigluBackward's kernel
-            launch(elementwise, "swiglu_lines", lineGrid(reported, 3), THREADS, 0, g.pointer(), dt(gate.dtype()),
-                    u.pointer(), dt(up.dtype()), DeviceMemory.deviceView(h).pointer(), (long) h.rows(), h.cols(),
-                    reported.total(), reported.lines());
+            kernels.launch(elementwise, "swiglu_lines", kernels.lineGrid(reported, 3), THREADS, 0, g.pointer(),
+                    dt(gate.dtype()), u.pointer(), dt(up.dtype()), DeviceMemory.deviceView(h).pointer(),
+                    (long) h.rows(), h.cols(), reported.total(), reported.lines());
         } else {
-            launch(elementwise, "swiglu", gridFor(gate.size()), THREADS, 0, g.pointer(), dt(gate.dtype()),
-                    u.pointer(), dt(up.dtype()), DeviceMemory.deviceView(h).pointer(), (long) gate.size(),
-                    reported.total());
+            kernels.launch(elementwise, "swiglu", kernels.gridFor(gate.size()), THREADS, 0, g.pointer(),
+                    dt(gate.dtype()), u.pointer(), dt(up.dtype()), DeviceMemory.deviceView(h).pointer(),
+                    (long) gate.size(), reported.total());
         }
         Reference.reachabilityFence(gate);
         Reference.reachabilityFence(up);
@@ -711,11 +614,11 @@ final class CudaModelOps implements ModelOps {
         requireActivation(op, dH);
         requireSameShape(op, "gate", gate, "up", up);
         requireSameShape(op, "dH", dH, "gate", gate);
-        DeviceTensor dh = in(dH);
-        DeviceTensor g = in(gate);
-        DeviceTensor u = in(up);
-        Tensor dGate = result(gate.dtype(), gate.shape());
-        Tensor dUp = result(up.dtype(), up.shape());
+        DeviceTensor dh = kernels.in(dH);
+        DeviceTensor g = kernels.in(gate);
+        DeviceTensor u = kernels.in(up);
+        Tensor dGate = kernels.result(gate.dtype(), gate.shape());
+        Tensor dUp = kernels.result(up.dtype(), up.shape());
         ProducerMaxima.Maxima gateMaxima = maxima.maximaFor(dGate, true);
         ProducerMaxima.Maxima upMaxima = maxima.maximaFor(dUp, true);
         if ((gateMaxima.lines() == 0) != (upMaxima.lines() == 0)) {
@@ -726,14 +629,14 @@ final class CudaModelOps implements ModelOps {
         if (gateMaxima.lines() != 0) {
             // one wave of the three blocks a multiprocessor holds: 0.90 ms on 16384 x 14336 BF16 on an H100, against
             // 0.95 ms for the eight-per-multiprocessor grid of the other reporting kernels
-            launch(elementwise, "swiglu_backward_lines", lineGrid(gateMaxima, 3), THREADS, 0, dh.pointer(),
-                    dt(dH.dtype()), g.pointer(), dt(gate.dtype()), u.pointer(), dt(up.dtype()), dg, du,
+            kernels.launch(elementwise, "swiglu_backward_lines", kernels.lineGrid(gateMaxima, 3), THREADS, 0,
+                    dh.pointer(), dt(dH.dtype()), g.pointer(), dt(gate.dtype()), u.pointer(), dt(up.dtype()), dg, du,
                     (long) dGate.rows(), dGate.cols(), gateMaxima.total(), upMaxima.total(), gateMaxima.lines(),
                     upMaxima.lines());
         } else {
-            launch(elementwise, "swiglu_backward", gridFor(gate.size()), THREADS, 0, dh.pointer(), dt(dH.dtype()),
-                    g.pointer(), dt(gate.dtype()), u.pointer(), dt(up.dtype()), dg, du, (long) gate.size(),
-                    gateMaxima.total(), upMaxima.total());
+            kernels.launch(elementwise, "swiglu_backward", kernels.gridFor(gate.size()), THREADS, 0, dh.pointer(),
+                    dt(dH.dtype()), g.pointer(), dt(gate.dtype()), u.pointer(), dt(up.dtype()), dg, du,
+                    (long) gate.size(), gateMaxima.total(), upMaxima.total());
         }
         Reference.reachabilityFence(dH);
         Reference.reachabilityFence(gate);
@@ -746,11 +649,11 @@ final class CudaModelOps implements ModelOps {
         String op = "add";
         HostOpChecks.add(op, a, b);
         requireActivation(op, b);
-        DeviceTensor da = in(a);
-        DeviceTensor db = in(b);
-        Tensor sum = result(a.dtype(), a.shape());
-        launch(elementwise, "add", gridFor(a.size()), THREADS, 0, da.pointer(), dt(a.dtype()), db.pointer(),
-                dt(b.dtype()), DeviceMemory.deviceView(sum).pointer(), (long) a.size());
+        DeviceTensor da = kernels.in(a);
+        DeviceTensor db = kernels.in(b);
+        Tensor sum = kernels.result(a.dtype(), a.shape());
+        kernels.launch(elementwise, "add", kernels.gridFor(a.size()), THREADS, 0, da.pointer(), dt(a.dtype()),
+                db.pointer(), dt(b.dtype()), DeviceMemory.deviceView(sum).pointer(), (long) a.size());
         Reference.reachabilityFence(a);
         Reference.reachabilityFence(b);
         return sum;
@@ -769,117 +672,30 @@ final class CudaModelOps implements ModelOps {
                     + " rows but " + targets.count() + " targets were given");
         }
         DeviceTokens t = tokensOf(op, targets, classes);
-        DeviceTensor x = in(logits);
-        Tensor dLogits = result(logits.dtype(), logits.shape());
-        Tensor loss = result(DType.F32, 1, 1);
+        DeviceTensor x = kernels.in(logits);
+        Tensor dLogits = kernels.result(logits.dtype(), logits.shape());
+        Tensor loss = kernels.result(DType.F32, 1, 1);
         long rowLoss = workspace.floats(rows);
-        launch(crossEntropy, "cross_entropy", rows, CE_THREADS, 0, x.pointer(), dt(logits.dtype()), t.ids(),
+        kernels.launch(crossEntropy, "cross_entropy", rows, CE_THREADS, 0, x.pointer(), dt(logits.dtype()), t.ids(),
                 DeviceMemory.deviceView(dLogits).pointer(), rowLoss, rows, classes);
-        launch(crossEntropy, "cross_entropy_mean", 1, 1024, 0, rowLoss, rows, DeviceMemory.deviceView(loss).pointer());
+        kernels.launch(crossEntropy, "cross_entropy_mean", 1, 1024, 0, rowLoss, rows,
+                DeviceMemory.deviceView(loss).pointer());
         Reference.reachabilityFence(logits);
         Reference.reachabilityFence(targets);
         return new LossResult(loss, dLogits);
     }
 
-    // ---------------------------------------------------------------- optimizer
+    // ---------------------------------------------------------------- optimizer (CudaOptimizerOps)
 
     @Override
     public Tensor sumOfSquares(List<Tensor> tensors) {
-        Tensor total = result(DType.F32, 1, 1);
-        int[] blocks = new int[tensors.size()];
-        long count = 0;
-        for (int i = 0; i < tensors.size(); i++) {
-            requireActivation("sumOfSquares", tensors.get(i));
-            blocks[i] = sumOfSquaresBlocks(tensors.get(i).size());
-            count += blocks[i];
-        }
-        long partials = workspace.floats(Math.max(1, count));
-        long next = partials;
-        for (int i = 0; i < tensors.size(); i++) {
-            Tensor t = tensors.get(i);
-            DeviceTensor d = in(t);
-            launch(optimizer, "sum_squares_partial", blocks[i], SUMSQ_THREADS, 0, d.pointer(), dt(t.dtype()),
-                    (long) t.size(), next);
-            next += 4L * blocks[i];
-            Reference.reachabilityFence(t);
-        }
-        launch(optimizer, "sum_squares_total", 1, 1024, 0, partials, Math.toIntExact(count),
-                DeviceMemory.deviceView(total).pointer());
-        return total;
-    }
-
-    /**
-     * Blocks of the squared-norm partial sums for n elements: enough resident warps to keep the memory busy (four
-     * blocks of 256 threads per multiprocessor; 64 blocks in all reached 450 GB/s on an H100, a fifth of what the
-     * other streaming kernels read at), but no block without an element.
-     */
-    private int sumOfSquaresBlocks(long n) {
-        return (int) Math.max(1, Math.min(SUMSQ_BLOCKS_PER_SM * cuda.multiprocessors, (n + SUMSQ_THREADS - 1) / SUMSQ_THREADS));
+        return optimizerOps.sumOfSquares(tensors);
     }
 
     @Override
     public void adamw(Tensor param, Tensor grad, Tensor expAvg, Tensor expAvgSq, AdamWStep step,
             Tensor sumOfSquaresOrNull, float maxNorm, Tensor guardLossOrNull) {
-        String op = "adamw";
-        requireSameShape(op, "grad", grad, "param", param);
-        requireSameShape(op, "expAvg", expAvg, "param", param);
-        requireSameShape(op, "expAvgSq", expAvgSq, "param", param);
-        DeviceTensor w = target(op, "param", param);
-        DeviceTensor g = gradientTarget(op, "grad", grad);
-        DeviceTensor m = target(op, "expAvg", expAvg);
-        DeviceTensor v = target(op, "expAvgSq", expAvgSq);
-        long sumOfSquares = 0;
-        if (sumOfSquaresOrNull != null) {
-            if (!(maxNorm > 0)) {
-                throw new IllegalArgumentException(op + ": maxNorm must be positive, got " + maxNorm);
-            }
-            requireMatrix(op, "sumOfSquares", sumOfSquaresOrNull, 1, 1);
-            sumOfSquares = target(op, "sumOfSquares", sumOfSquaresOrNull).pointer();
-        }
-        long guardLoss = 0;
-        if (guardLossOrNull != null) {
-            requireMatrix(op, "guardLoss", guardLossOrNull, 1, 1);
-            guardLoss = target(op, "guardLoss", guardLossOrNull).pointer();
-        }
-        try (Arena arena = Arena.ofConfined()) {
-            MemorySegment args = arena.allocate(ADAMW_ARGS);
-            args.set(JAVA_FLOAT, CudaCasts.offset(ADAMW_ARGS, "learningRate"), step.learningRate());
-            args.set(JAVA_FLOAT, CudaCasts.offset(ADAMW_ARGS, "beta1"), step.beta1());
-            args.set(JAVA_FLOAT, CudaCasts.offset(ADAMW_ARGS, "beta2"), step.beta2());
-            args.set(JAVA_FLOAT, CudaCasts.offset(ADAMW_ARGS, "eps"), step.eps());
-            args.set(JAVA_FLOAT, CudaCasts.offset(ADAMW_ARGS, "weightDecay"), step.weightDecay());
-            args.set(JAVA_FLOAT, CudaCasts.offset(ADAMW_ARGS, "correction1"),
-                    (float) (1 - Math.pow(step.beta1(), step.step())));
-            args.set(JAVA_FLOAT, CudaCasts.offset(ADAMW_ARGS, "correction2"),
-                    (float) (1 - Math.pow(step.beta2(), step.step())));
-            args.set(JAVA_FLOAT, CudaCasts.offset(ADAMW_ARGS, "maxNorm"), maxNorm);
-            args.set(JAVA_LONG, CudaCasts.offset(ADAMW_ARGS, "sumOfSquares"), sumOfSquares);
-            args.set(JAVA_LONG, CudaCasts.offset(ADAMW_ARGS, "guardLoss"), guardLoss);
-            // a guarded update also skips after a cast of NaN or Inf, which the host learns of only at its next wait
-            args.set(JAVA_LONG, CudaCasts.offset(ADAMW_ARGS, "castFaults"), cuda.faults.pointer());
-            // the updated weight's maxima, attached once the update is queued (until then param keeps none)
-            ProducerMaxima.Maxima reported = maxima.newMaxima(param, true);
-            try {
-                if (reported.lines() != 0) {
-                    launch(optimizer, grad.dtype() == DType.F32 ? "adamw_lines" : "adamw_lines_bf16_grad",
-                            lineGrid(reported), THREADS, 0, w.pointer(), g.pointer(), m.pointer(), v.pointer(),
-                            (long) param.rows(), param.cols(), args, reported.total(), reported.lines());
-                } else {
-                    launch(optimizer, "adamw", gridFor(param.size()), THREADS, 0, w.pointer(), g.pointer(),
-                            dt(grad.dtype()), m.pointer(), v.pointer(), (long) param.size(), args, reported.total());
-                }
-            } catch (RuntimeException e) {
-                reported.words().close();
-                throw e;
-            }
-            reported.attachTo(param);
-        }
-        Reference.reachabilityFence(param);
-        Reference.reachabilityFence(grad);
-        Reference.reachabilityFence(expAvg);
-        Reference.reachabilityFence(expAvgSq);
-        Reference.reachabilityFence(sumOfSquaresOrNull);
-        Reference.reachabilityFence(guardLossOrNull);
+        optimizerOps.adamw(param, grad, expAvg, expAvgSq, step, sumOfSquaresOrNull, maxNorm, guardLossOrNull);
     }
 
     @Override

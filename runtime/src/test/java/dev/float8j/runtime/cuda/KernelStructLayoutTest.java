@@ -27,12 +27,12 @@ class KernelStructLayoutTest {
     void modelOpStructsHaveTheirCLayout() {
         assertArrayEquals(new long[] {20, 0, 4, 8, 12, 16}, KernelModule.expectedLayout(List.of(CudaModelOps.ROPE_ARGS)));
         assertArrayEquals(new long[] {56, 0, 4, 8, 12, 16, 20, 24, 28, 32, 40, 48},
-                KernelModule.expectedLayout(List.of(CudaModelOps.ADAMW_ARGS)));
+                KernelModule.expectedLayout(List.of(CudaOptimizerOps.ADAMW_ARGS)));
     }
 
     @Test
     void aDisagreementNamesTheStructAndField() {
-        List<java.lang.foreign.StructLayout> structs = List.of(CudaModelOps.ROPE_ARGS, CudaModelOps.ADAMW_ARGS);
+        List<java.lang.foreign.StructLayout> structs = List.of(CudaModelOps.ROPE_ARGS, CudaOptimizerOps.ADAMW_ARGS);
         long[] expected = KernelModule.expectedLayout(structs);
         assertNull(KernelModule.firstMismatch(structs, expected, expected.clone()));
         long[] moved = expected.clone();
