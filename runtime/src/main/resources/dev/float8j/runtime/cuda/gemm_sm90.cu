@@ -42,6 +42,41 @@ __device__ __forceinline__ void wgmma_e4m3_n256(float (&d)[128], u64 a, u64 b) {
                  : "l"(a), "l"(b));
 }
 
+// A ring of stages' mbarriers at bars, 16 bytes a stage: full (the producer's loads have landed: one arrival and
+// their bytes) and empty (the consumers are done with the stage: one arrival per consumer warp).
+struct StageBarriers {
+    u32 bars;
+    __device__ __forceinline__ u32 full(int st) const { return bars + 16 * st; }
+    __device__ __forceinline__ u32 empty(int st) const { return bars + 16 * st + 8; }
+    // thread 0 initializes them; then the whole block waits
+    __device__ __forceinline__ void init(int stages) const {
+        if (threadIdx.x == 0) {
+            for (int st = 0; st < stages; st++) {
+                mbar_init(full(st), 1);
+                mbar_init(empty(st), 8);  // one arrival per consumer warp
+            }
+            asm volatile("fence.mbarrier_init.release.cluster;\n" ::: "memory");
+        }
+        __syncthreads();
+    }
+    // One arrival per consumer warp: wgmma.wait_group has synchronized the warp, so all its reads of the stage are
+    // done.
+    __device__ __forceinline__ void release(int st) const {
+        __syncwarp();
+        if ((threadIdx.x & 31) == 0) mbar_arrive(empty(st));
+    }
+};
+
+// Stores D's elements (row, col) and (row, col + 1), at flat index at, as F32 or BF16 (col even, so 8 or 4 bytes
+// aligned).
+__device__ __forceinline__ void store_pair(void* d, int dType, long long at, float x0, float x1) {
+    if (dType == DT_F32) {
+        *(float2*) ((float*) d + at) = make_float2(x0, x1);
+    } else {
+        *(u32*) ((u16*) d + at) = (u32) bf16_from_float(x0) | (u32) bf16_from_float(x1) << 16;
+    }
+}
+
 // Where tile `tile` of D starts, in the order the blocks take tiles: GEMM_GROUP_ROWS rows of tiles at a time, down
 // each column of that group before the next column, so that the tiles in flight at once share their A and B tiles in
 // L2.
@@ -54,10 +89,48 @@ __device__ __forceinline__ void tile_origin(int tile, int tilesM, int tilesN, in
     n0 = within / groupRows * bn;
 }
 
+// The frame both gemms run in. A producer warpgroup, whose first thread walks the block's tiles (blockIdx.x, +
+// gridDim.x, ... in tile_origin's order, tiles of GEMM_BM x bn) and their kTiles stages, waiting for each stage of the
+// ring to be empty before load(st, kt, m0, n0) fills it; it gives its registers to two consumer warpgroups, which run
+// consume(m0, n0, n) for each tile, n counting the stages the block loaded before the tile's first (load n's stage
+// held load n - STAGES, released in that round's phase of the empty barrier) and left kTiles on by consume. The ring
+// of stages runs on across a block's tiles, so the producer loads the next tile's first stages while the consumers
+// finish the current one.
+template <int STAGES, typename Load, typename Consume>
+__device__ __forceinline__ void producer_and_consumers(const StageBarriers& ring, int tilesM, int tilesN, int bn,
+                                                       int kTiles, Load&& load, Consume&& consume) {
+    const int tiles = tilesM * tilesN;
+    if (threadIdx.x >> 7 == 0) {
+        asm volatile("setmaxnreg.dec.sync.aligned.u32 40;\n" ::: "memory");
+        if (threadIdx.x == 0) {
+            int n = 0;
+#pragma unroll 1
+            for (int tile = blockIdx.x; tile < tiles; tile += gridDim.x) {
+                int m0, n0;
+                tile_origin(tile, tilesM, tilesN, GEMM_BM, bn, m0, n0);
+#pragma unroll 1
+                for (int kt = 0; kt < kTiles; kt++, n++) {
+                    const int st = n % STAGES;
+                    mbar_wait(ring.empty(st), ((n / STAGES) & 1) ^ 1);
+                    load(st, kt, m0, n0);
+                }
+            }
+        }
+        return;
+    }
+    asm volatile("setmaxnreg.inc.sync.aligned.u32 232;\n" ::: "memory");
+    int n = 0;
+#pragma unroll 1
+    for (int tile = blockIdx.x; tile < tiles; tile += gridDim.x) {
+        int m0, n0;
+        tile_origin(tile, tilesM, tilesN, GEMM_BM, bn, m0, n0);
+        consume(m0, n0, n);
+    }
+}
+
 // Grid: at most one block per multiprocessor (the host's choice), each taking tiles blockIdx.x, + gridDim.x, ... in
 // tile_origin's order; GEMM_THREADS threads; dynamic shared memory GEMM_STAGES stages of an A and a B tile, then the
-// mbarriers, plus 1024 for the alignment. The ring of stages runs on across a block's tiles, so the producer loads the
-// next tile's first stages while the consumers finish the current one (the first form, a block per tile, waited for
+// mbarriers, plus 1024 for the alignment; producer_and_consumers' frame (the first form, a block per tile, waited for
 // every tile's first loads: on an H200 it ran at 1,175 TFLOP/s where cuBLASLt ran at 1,477, 16384 x 4096 x 4096).
 // aMap and bMap: CUtensorMaps of the codes, data type UINT8 (0), rank 2, dims {K, rows}, stride (bytes) {the
 // operand's leading dimension}, boxes {GEMM_BK, GEMM_BM} and {GEMM_BK, GEMM_BN}, swizzle 128B: rows and K past the
@@ -68,67 +141,25 @@ extern "C" __global__ void __launch_bounds__(GEMM_THREADS, 1) gemm_e4m3_sm90(
         int scaleAPerRow, const float* scaleB, int scaleBPerRow, void* d, int dType, int M, int N, int K) {
     extern __shared__ __align__(1024) unsigned char smem[];
     const u32 aRing = smem_base1024(smem), bRing = aRing + GEMM_STAGES * GEMM_A_BYTES;
-    const u32 bars = bRing + GEMM_STAGES * GEMM_B_BYTES;
-    auto full = [&](int st) { return bars + 16 * st; };
-    auto empty = [&](int st) { return bars + 16 * st + 8; };
-
+    const StageBarriers ring{bRing + GEMM_STAGES * GEMM_B_BYTES};
     const int tilesM = (M + GEMM_BM - 1) / GEMM_BM, tilesN = (N + GEMM_BN - 1) / GEMM_BN;
-    const int tiles = tilesM * tilesN;
     const int kTiles = (K + GEMM_BK - 1) / GEMM_BK;
-    const int wg = threadIdx.x >> 7;
+    ring.init(GEMM_STAGES);
+    const int c = (threadIdx.x >> 7) - 1, lane = threadIdx.x & 31, warp = (threadIdx.x >> 5) & 3, g = lane >> 2,
+              t = lane & 3;
 
-    if (threadIdx.x == 0) {
-        for (int st = 0; st < GEMM_STAGES; st++) {
-            mbar_init(full(st), 1);
-            mbar_init(empty(st), 8);  // one arrival per consumer warp
-        }
-        asm volatile("fence.mbarrier_init.release.cluster;\n" ::: "memory");
-    }
-    __syncthreads();
-
-    if (wg == 0) {
-        asm volatile("setmaxnreg.dec.sync.aligned.u32 40;\n" ::: "memory");
-        if (threadIdx.x == 0) {
-            // n counts this block's stage loads over all its tiles: load n's stage held load n - GEMM_STAGES,
-            // released in that round's phase of the empty barrier
-            int n = 0;
-#pragma unroll 1
-            for (int tile = blockIdx.x; tile < tiles; tile += gridDim.x) {
-                int m0, n0;
-                tile_origin(tile, tilesM, tilesN, GEMM_BM, GEMM_BN, m0, n0);
-#pragma unroll 1
-                for (int kt = 0; kt < kTiles; kt++, n++) {
-                    const int st = n % GEMM_STAGES;
-                    mbar_wait(empty(st), ((n / GEMM_STAGES) & 1) ^ 1);
-                    mbar_arrive_expect_tx(full(st), GEMM_A_BYTES + GEMM_B_BYTES);
-                    tma_load_2d(aRing + st * GEMM_A_BYTES, aMap, kt * GEMM_BK, m0, full(st));
-                    tma_load_2d(bRing + st * GEMM_B_BYTES, bMap, kt * GEMM_BK, n0, full(st));
-                }
-            }
-        }
-        return;
-    }
-    asm volatile("setmaxnreg.inc.sync.aligned.u32 232;\n" ::: "memory");
-
-    const int c = wg - 1, lane = threadIdx.x & 31, warp = (threadIdx.x >> 5) & 3, g = lane >> 2, t = lane & 3;
-    // One arrival per warp: wgmma.wait_group has synchronized the warp, so all its reads of the stage are done.
-    auto release = [&](u32 bar) {
-        __syncwarp();
-        if (lane == 0) mbar_arrive(bar);
-    };
-
-    int n = 0;  // as the producer's
-#pragma unroll 1
-    for (int tile = blockIdx.x; tile < tiles; tile += gridDim.x) {
-        int m0, n0;
-        tile_origin(tile, tilesM, tilesN, GEMM_BM, GEMM_BN, m0, n0);
+    producer_and_consumers<GEMM_STAGES>(ring, tilesM, tilesN, GEMM_BN, kTiles, [&](int st, int kt, int m0, int n0) {
+        mbar_arrive_expect_tx(ring.full(st), GEMM_A_BYTES + GEMM_B_BYTES);
+        tma_load_2d(aRing + st * GEMM_A_BYTES, aMap, kt * GEMM_BK, m0, ring.full(st));
+        tma_load_2d(bRing + st * GEMM_B_BYTES, bMap, kt * GEMM_BK, n0, ring.full(st));
+    }, [&](int m0, int n0, int& n) {
         float acc[128];
 #pragma unroll
         for (int i = 0; i < 128; i++) acc[i] = 0.0f;
 #pragma unroll 1
         for (int kt = 0; kt < kTiles; kt++, n++) {
             const int st = n % GEMM_STAGES;
-            mbar_wait(full(st), (n / GEMM_STAGES) & 1);
+            mbar_wait(ring.full(st), (n / GEMM_STAGES) & 1);
             const u32 aTile = aRing + st * GEMM_A_BYTES + c * 64 * GEMM_BK, bTile = bRing + st * GEMM_B_BYTES;
             wg_fence();
 #pragma unroll
@@ -138,11 +169,11 @@ extern "C" __global__ void __launch_bounds__(GEMM_THREADS, 1) gemm_e4m3_sm90(
             wg_commit();
             // keeps this stage's products in flight while the previous stage's, now done, give their stage back
             wg_wait<1>();
-            if (kt > 0) release(empty((n - 1) % GEMM_STAGES));
+            if (kt > 0) ring.release((n - 1) % GEMM_STAGES);
         }
         wg_wait<0>();
         // the tile's last stage goes back before the epilogue, so the producer can refill it for the next tile
-        release(empty((n - 1) % GEMM_STAGES));
+        ring.release((n - 1) % GEMM_STAGES);
         hold(acc);
 
         // Accumulator register 4j + e holds row g + 8 (e >> 1), column 8j + 2t + (e & 1) of the warp's 16 rows.
@@ -158,15 +189,10 @@ extern "C" __global__ void __launch_bounds__(GEMM_THREADS, 1) gemm_e4m3_sm90(
                 // N is even and col too, so a rowwise scale pair is 8-byte aligned
                 const float2 sb = scaleBPerRow ? *(const float2*) (scaleB + col) : make_float2(scaleB[0], scaleB[0]);
                 const float x0 = acc[4 * j + 2 * r] * sa * sb.x, x1 = acc[4 * j + 2 * r + 1] * sa * sb.y;
-                const long long at = (long long) row * N + col;
-                if (dType == DT_F32) {
-                    *(float2*) ((float*) d + at) = make_float2(x0, x1);
-                } else {
-                    *(u32*) ((u16*) d + at) = (u32) bf16_from_float(x0) | (u32) bf16_from_float(x1) << 16;
-                }
+                store_pair(d, dType, (long long) row * N + col, x0, x1);
             }
         }
-    }
+    });
 }
 
 // ---------------------------------------------------------------------------------------------------------------------
@@ -215,67 +241,29 @@ __device__ __forceinline__ void gemm_block(const TensorMap& aMap, const TensorMa
     extern __shared__ __align__(1024) unsigned char blockSmem[];
     const u32 aRing = smem_base1024(blockSmem), bRing = aRing + BLOCK_GEMM_STAGES * GEMM_A_BYTES;
     const u32 scaleRing = bRing + BLOCK_GEMM_STAGES * BLOCK_GEMM_B_BYTES;
-    const u32 bars = scaleRing + BLOCK_GEMM_STAGES * BLOCK_GEMM_SCALE_BYTES;
+    const StageBarriers ring{scaleRing + BLOCK_GEMM_STAGES * BLOCK_GEMM_SCALE_BYTES};
     // the scale ring as a pointer the consumers read through
     const float* stageScales = (const float*) (blockSmem + (scaleRing - shared_address(blockSmem)));
-    auto full = [&](int st) { return bars + 16 * st; };
-    auto empty = [&](int st) { return bars + 16 * st + 8; };
-
     const int tilesM = (M + GEMM_BM - 1) / GEMM_BM, tilesN = (N + BLOCK_GEMM_BN - 1) / BLOCK_GEMM_BN;
-    const int tiles = tilesM * tilesN;
     const int kTiles = (K + GEMM_BK - 1) / GEMM_BK;
-    const int wg = threadIdx.x >> 7;
+    ring.init(BLOCK_GEMM_STAGES);
+    const int c = (threadIdx.x >> 7) - 1, lane = threadIdx.x & 31, warp = (threadIdx.x >> 5) & 3, g = lane >> 2,
+              t = lane & 3;
 
-    if (threadIdx.x == 0) {
-        for (int st = 0; st < BLOCK_GEMM_STAGES; st++) {
-            mbar_init(full(st), 1);
-            mbar_init(empty(st), 8);  // one arrival per consumer warp
+    producer_and_consumers<BLOCK_GEMM_STAGES>(ring, tilesM, tilesN, BLOCK_GEMM_BN, kTiles,
+                                              [&](int st, int kt, int m0, int n0) {
+        // with 1x128 tiles, B's column scales for the block come with its codes: the columns up to the scale array's
+        // row stride (ldB - n0 is a multiple of 16, so the bytes are of 64; the consumers read no scale of a column
+        // past N)
+        const u32 scaleBytes = B_KIND == 0 ? 4 * min(BLOCK_GEMM_BN, ldB - n0) : 0;
+        mbar_arrive_expect_tx(ring.full(st), GEMM_A_BYTES + BLOCK_GEMM_B_BYTES + scaleBytes);
+        tma_load_2d(aRing + st * GEMM_A_BYTES, aMap, kt * GEMM_BK, m0, ring.full(st));
+        tma_load_2d(bRing + st * BLOCK_GEMM_B_BYTES, bMap, kt * GEMM_BK, n0, ring.full(st));
+        if (B_KIND == 0) {
+            bulk_load(scaleRing + st * BLOCK_GEMM_SCALE_BYTES, scaleB + (long) kt * ldB + n0, scaleBytes,
+                      ring.full(st));
         }
-        asm volatile("fence.mbarrier_init.release.cluster;\n" ::: "memory");
-    }
-    __syncthreads();
-
-    if (wg == 0) {
-        asm volatile("setmaxnreg.dec.sync.aligned.u32 40;\n" ::: "memory");
-        if (threadIdx.x == 0) {
-            int n = 0;  // as gemm_e4m3_sm90's producer
-#pragma unroll 1
-            for (int tile = blockIdx.x; tile < tiles; tile += gridDim.x) {
-                int m0, n0;
-                tile_origin(tile, tilesM, tilesN, GEMM_BM, BLOCK_GEMM_BN, m0, n0);
-#pragma unroll 1
-                for (int kt = 0; kt < kTiles; kt++, n++) {
-                    const int st = n % BLOCK_GEMM_STAGES;
-                    mbar_wait(empty(st), ((n / BLOCK_GEMM_STAGES) & 1) ^ 1);
-                    // with 1x128 tiles, B's column scales for the block come with its codes: the columns up to the
-                    // scale array's row stride (ldB - n0 is a multiple of 16, so the bytes are of 64; the
-                    // consumers read no scale of a column past N)
-                    const u32 scaleBytes = B_KIND == 0 ? 4 * min(BLOCK_GEMM_BN, ldB - n0) : 0;
-                    mbar_arrive_expect_tx(full(st), GEMM_A_BYTES + BLOCK_GEMM_B_BYTES + scaleBytes);
-                    tma_load_2d(aRing + st * GEMM_A_BYTES, aMap, kt * GEMM_BK, m0, full(st));
-                    tma_load_2d(bRing + st * BLOCK_GEMM_B_BYTES, bMap, kt * GEMM_BK, n0, full(st));
-                    if (B_KIND == 0) {
-                        bulk_load(scaleRing + st * BLOCK_GEMM_SCALE_BYTES, scaleB + (long) kt * ldB + n0, scaleBytes,
-                                  full(st));
-                    }
-                }
-            }
-        }
-        return;
-    }
-    asm volatile("setmaxnreg.inc.sync.aligned.u32 232;\n" ::: "memory");
-
-    const int c = wg - 1, lane = threadIdx.x & 31, warp = (threadIdx.x >> 5) & 3, g = lane >> 2, t = lane & 3;
-    auto release = [&](u32 bar) {
-        __syncwarp();
-        if (lane == 0) mbar_arrive(bar);
-    };
-
-    int n = 0;  // as the producer's
-#pragma unroll 1
-    for (int tile = blockIdx.x; tile < tiles; tile += gridDim.x) {
-        int m0, n0;
-        tile_origin(tile, tilesM, tilesN, GEMM_BM, BLOCK_GEMM_BN, m0, n0);
+    }, [&](int m0, int n0, int& n) {
         // Accumulator register 4j + e holds row g + 8 (e >> 1), column 8j + 2t + (e & 1) of the warp's 16 rows.
         const int row0 = m0 + 64 * c + 16 * warp + g;
         float acc[64], part[64];
@@ -295,7 +283,7 @@ __device__ __forceinline__ void gemm_block(const TensorMap& aMap, const TensorMa
 #pragma unroll 1
         for (int kt = 0; kt < kTiles; kt++, n++) {
             const int st = n % BLOCK_GEMM_STAGES;
-            mbar_wait(full(st), (n / BLOCK_GEMM_STAGES) & 1);
+            mbar_wait(ring.full(st), (n / BLOCK_GEMM_STAGES) & 1);
             const u32 aTile = aRing + st * GEMM_A_BYTES + c * 64 * GEMM_BK, bTile = bRing + st * BLOCK_GEMM_B_BYTES;
             wg_fence();
 #pragma unroll
@@ -320,7 +308,7 @@ __device__ __forceinline__ void gemm_block(const TensorMap& aMap, const TensorMa
                 }
             }
             // the stage goes back once its codes and scales are read
-            release(empty(st));
+            ring.release(st);
             sa[0] = saNext[0];
             sa[1] = saNext[1];
             sb = sbNext;
@@ -334,16 +322,10 @@ __device__ __forceinline__ void gemm_block(const TensorMap& aMap, const TensorMa
             for (int j = 0; j < 16; j++) {
                 const int col = n0 + 8 * j + 2 * t;
                 if (col >= N) continue;
-                const float x0 = acc[4 * j + 2 * r], x1 = acc[4 * j + 2 * r + 1];
-                const long long at = (long long) row * N + col;
-                if (dType == DT_F32) {
-                    *(float2*) ((float*) d + at) = make_float2(x0, x1);
-                } else {
-                    *(u32*) ((u16*) d + at) = (u32) bf16_from_float(x0) | (u32) bf16_from_float(x1) << 16;
-                }
+                store_pair(d, dType, (long long) row * N + col, acc[4 * j + 2 * r], acc[4 * j + 2 * r + 1]);
             }
         }
-    }
+    });
 }
 
 // B in 128x128 blocks (the output gemm's weight, grad_input's transposed weight).

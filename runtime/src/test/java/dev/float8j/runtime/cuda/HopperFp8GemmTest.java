@@ -54,30 +54,43 @@ class HopperFp8GemmTest {
         // the last has 16 x 17 tiles, more than any Hopper's multiprocessors: blocks loop over several tiles each
         int[][] shapes = {{256, 512, 512}, {272, 400, 528}, {16, 4096, 16}, {384, 1024, 768}, {2048, 256, 4352}};
         for (int[] shape : shapes) {
-            int m = shape[0];
-            int k = shape[1];
-            int n = shape[2];
-            Tensor x = GaussianTensors.gaussian(1 + m, 1f, DType.F32, m, k);
-            Tensor w = GaussianTensors.gaussian(2 + n, 0.05f, DType.F32, n, k);
             for (Float8Plan plan : List.of(Float8Plan.tensorwise(), Float8Plan.rowwise())) {
-                Tensor expected = reference.gemm(reference.quantize(x, plan.output().first()),
-                        reference.quantize(w, plan.output().second()), DType.F32);
-                Float8Tensor xq = own.quantize(own.toDevice(x), plan.output().first());
-                Float8Tensor wq = own.quantize(own.toDevice(w), plan.output().second());
-                Float8Tensor xc = cublas.quantize(cublas.toDevice(x), plan.output().first());
-                Float8Tensor wc = cublas.quantize(cublas.toDevice(w), plan.output().second());
-                for (DType out : DType.values()) {
-                    String what = plan + " " + m + "x" + k + "x" + n + " into " + out;
-                    Tensor mine = own.toHost(own.gemm(xq, wq, null, out, null, true));
-                    Tensor theirs = cublas.toHost(cublas.gemm(xc, wc, null, out, null, true));
-                    assertEquals(out, mine.dtype(), what);
-                    // CudaFastAccumulationTest's bound for fast accumulation against the reference
-                    double error = MaxRelativeError.of(expected, mine.to(DType.F32));
-                    assertTrue(error < 1e-2, what + ": relative error " + error + " against the reference");
-                    double againstCublas = MaxRelativeError.of(theirs.to(DType.F32), mine.to(DType.F32));
-                    assertTrue(againstCublas < 1e-2, what + ": relative error " + againstCublas + " against cuBLASLt");
-                }
+                assertOwnMatches(own, cublas, shape, plan.output().first(), plan.output().second(), true,
+                        "gemm_e4m3_sm90");
             }
+        }
+    }
+
+    /**
+     * own's gemm of x (m x k) and w (n x k), Gaussian, quantized by xSpec and wSpec, into F32 and BF16: the kernel
+     * named ran, and the result is within fast accumulation's bound (CudaFastAccumulationTest's) of the reference's F32
+     * gemm of the same codes and of cuBLASLt's.
+     */
+    private void assertOwnMatches(CudaBackend own, CudaBackend cublas, int[] shape, QuantSpec xSpec, QuantSpec wSpec,
+            boolean fastAccum, String kernel) {
+        int m = shape[0];
+        int k = shape[1];
+        int n = shape[2];
+        Tensor x = GaussianTensors.gaussian(1 + m, 1f, DType.F32, m, k);
+        Tensor w = GaussianTensors.gaussian(2 + n, 0.05f, DType.F32, n, k);
+        Tensor expected = reference.gemm(reference.quantize(x, xSpec), reference.quantize(w, wSpec), DType.F32);
+        Float8Tensor xq = own.quantize(own.toDevice(x), xSpec);
+        Float8Tensor wq = own.quantize(own.toDevice(w), wSpec);
+        Float8Tensor xc = cublas.quantize(cublas.toDevice(x), xSpec);
+        Float8Tensor wc = cublas.quantize(cublas.toDevice(w), wSpec);
+        for (DType out : DType.values()) {
+            String what = xSpec.granularity() + " x " + wSpec.granularity() + " " + m + "x" + k + "x" + n + " into "
+                    + out;
+            own.startKernelTimes();
+            Tensor mine = own.toHost(own.gemm(xq, wq, null, out, null, fastAccum));
+            String kernels = own.stopKernelTimes().table(10);
+            assertTrue(kernels.contains(kernel), what + ": not " + kernel + ":\n" + kernels);
+            Tensor theirs = cublas.toHost(cublas.gemm(xc, wc, null, out, null, fastAccum));
+            assertEquals(out, mine.dtype(), what);
+            double error = MaxRelativeError.of(expected, mine.to(DType.F32));
+            assertTrue(error < 1e-2, what + ": relative error " + error + " against the reference");
+            double againstCublas = MaxRelativeError.of(theirs.to(DType.F32), mine.to(DType.F32));
+            assertTrue(againstCublas < 1e-2, what + ": relative error " + againstCublas + " against cuBLASLt");
         }
     }
 
@@ -119,34 +132,11 @@ class HopperFp8GemmTest {
         // the shapes of the test above, and 400 codes of K (three whole K blocks and a part-filled one)
         int[][] shapes = {{256, 512, 512}, {272, 400, 528}, {16, 4096, 16}, {2048, 256, 4352}};
         for (int[] shape : shapes) {
-            int m = shape[0];
-            int k = shape[1];
-            int n = shape[2];
-            Tensor x = GaussianTensors.gaussian(1 + m, 1f, DType.F32, m, k);
-            Tensor w = GaussianTensors.gaussian(2 + n, 0.05f, DType.F32, n, k);
             for (ScalingGranularity[] pair : pairs) {
-                QuantSpec xSpec = QuantSpec.of(Fp8Format.E4M3FN, pair[0], 1);
-                QuantSpec wSpec = QuantSpec.of(Fp8Format.E4M3FN, pair[1], 1);
-                Tensor expected = reference.gemm(reference.quantize(x, xSpec), reference.quantize(w, wSpec), DType.F32);
-                Float8Tensor xq = own.quantize(own.toDevice(x), xSpec);
-                Float8Tensor wq = own.quantize(own.toDevice(w), wSpec);
-                Float8Tensor xc = cublas.quantize(cublas.toDevice(x), xSpec);
-                Float8Tensor wc = cublas.quantize(cublas.toDevice(w), wSpec);
-                for (DType out : DType.values()) {
-                    String what = pair[0] + " x " + pair[1] + " " + m + "x" + k + "x" + n + " into " + out;
-                    own.startKernelTimes();
-                    Tensor mine = own.toHost(own.gemm(xq, wq, null, out, null, false));
-                    String kernels = own.stopKernelTimes().table(10);
-                    // B's scale kind picks the kernel
-                    String kernel = pair[1] == tiles ? "gemm_block_tiles_e4m3_sm90" : "gemm_block_e4m3_sm90";
-                    assertTrue(kernels.contains(kernel), what + ": not " + kernel + ":\n" + kernels);
-                    Tensor theirs = cublas.toHost(cublas.gemm(xc, wc, null, out, null, false));
-                    assertEquals(out, mine.dtype(), what);
-                    double error = MaxRelativeError.of(expected, mine.to(DType.F32));
-                    assertTrue(error < 1e-2, what + ": relative error " + error + " against the reference");
-                    double againstCublas = MaxRelativeError.of(theirs.to(DType.F32), mine.to(DType.F32));
-                    assertTrue(againstCublas < 1e-2, what + ": relative error " + againstCublas + " against cuBLASLt");
-                }
+                // B's scale kind picks the kernel
+                String kernel = pair[1] == tiles ? "gemm_block_tiles_e4m3_sm90" : "gemm_block_e4m3_sm90";
+                assertOwnMatches(own, cublas, shape, QuantSpec.of(Fp8Format.E4M3FN, pair[0], 1),
+                        QuantSpec.of(Fp8Format.E4M3FN, pair[1], 1), false, kernel);
             }
         }
     }
