@@ -1,5 +1,7 @@
 package dev.float8j.runtime.cuda;
 
+import static dev.float8j.runtime.cuda.OpLaunches.dt;
+
 import dev.float8j.runtime.backend.Backend;
 import dev.float8j.runtime.DType;
 import dev.float8j.plan.Fp8Format;
@@ -669,8 +671,8 @@ public final class CudaBackend implements Backend {
             KernelModule elementwise = cuda.module("elementwise.cu");
             cuda.driver.launch(elementwise.function("add_into"), "add_into", (int) Math.min(4096, (n + 255) / 256), 1,
                     1, 256, 1, 1, 0, cuda.stream, elementwise.args(arena, "add_into",
-                            DeviceMemory.writableView(into).pointer(), into.dtype() == DType.F32 ? 0 : 1,
-                            DeviceMemory.deviceView(dg).pointer(), n, dg.dtype() == DType.F32 ? 0 : 1));
+                            DeviceMemory.writableView(into).pointer(), dt(into.dtype()),
+                            DeviceMemory.deviceView(dg).pointer(), n, dt(dg.dtype())));
         } finally {
             Reference.reachabilityFence(into);
             Reference.reachabilityFence(dg);

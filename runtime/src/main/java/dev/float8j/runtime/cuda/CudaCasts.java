@@ -4,6 +4,7 @@ import static dev.float8j.runtime.cuda.DeviceFloat8.blockScaleStride;
 import static dev.float8j.runtime.cuda.DeviceFloat8.ceilDiv;
 import static dev.float8j.runtime.cuda.DeviceFloat8.roundUp;
 import static dev.float8j.runtime.cuda.DeviceMemory.pointerOf;
+import static dev.float8j.runtime.cuda.OpLaunches.dt;
 import static java.lang.foreign.ValueLayout.ADDRESS;
 import static java.lang.foreign.ValueLayout.JAVA_BYTE;
 import static java.lang.foreign.ValueLayout.JAVA_FLOAT;
@@ -465,7 +466,7 @@ final class CudaCasts {
             long n = (long) q.rows() * q.cols();
             cuda.driver.launch(module.function("dequantize"), "dequantize", (int) Math.min(4096, (n + 255) / 256), 1, 1,
                     256, 1, 1, 0, cuda.stream, module.args(arena, "dequantize", fp8Source(q).pack(arena), q.rows(), q.cols(),
-                            d.pointer(), out == DType.F32 ? 0 : 1));
+                            d.pointer(), dt(out)));
         }
         return d;
     }

@@ -3,6 +3,7 @@ package dev.float8j.runtime.cuda;
 import static dev.float8j.runtime.cuda.DeviceFloat8.blockScaleStride;
 import static dev.float8j.runtime.cuda.DeviceFloat8.ceilDiv;
 import static dev.float8j.runtime.cuda.DeviceFloat8.roundUp;
+import static dev.float8j.runtime.cuda.OpLaunches.dt;
 
 import dev.float8j.runtime.DType;
 import dev.float8j.plan.Fp8Format;
@@ -201,7 +202,7 @@ final class CudaGemms {
                     (int) Math.min(4096, (n + 255) / 256), 1, 1, 256, 1, 1, 0, cuda.stream,
                     elementwise.args(arena, "epilogue_add", f32.pointer(), bias == null ? 0L : bias.pointer(),
                             addend == null ? 0L : addend.pointer(), (long) out.rows(), out.cols(), out.pointer(),
-                            out.dtype() == DType.F32 ? 0 : 1));
+                            dt(out.dtype())));
         }
     }
 
@@ -230,7 +231,7 @@ final class CudaGemms {
         try (Arena arena = Arena.ofConfined()) {
             cuda.driver.launch(cuda.module("elementwise.cu").function("column_sums"), "column_sums",
                     ceilDiv(g.cols(), 256), 1, 1, 256, 1, 1, 0, cuda.stream, cuda.module("elementwise.cu").args(arena, "column_sums", g.pointer(),
-                            g.rows(), g.cols(), g.dtype() == DType.F32 ? 0 : 1, out.pointer()));
+                            g.rows(), g.cols(), dt(g.dtype()), out.pointer()));
         }
         return out;
     }

@@ -1,5 +1,7 @@
 package dev.float8j.runtime.cuda;
 
+import static dev.float8j.runtime.cuda.OpLaunches.dt;
+
 import dev.float8j.plan.Fp8Format;
 import dev.float8j.plan.ScalingGranularity;
 import dev.float8j.runtime.DType;
@@ -151,7 +153,7 @@ final class HopperFp8Gemm {
         int tiles = DeviceFloat8.ceilDiv(m, BLOCK_M) * DeviceFloat8.ceilDiv(n, tileColumns);
         // one block per multiprocessor (the shared memory takes a whole one), each looping over tiles
         int grid = Math.min(tiles, cuda.multiprocessors);
-        int outType = d.dtype() == DType.F32 ? 0 : 1;
+        int outType = dt(d.dtype());
         try (Arena arena = Arena.ofConfined()) {
             MemorySegment aMap = codesMap(arena, a, BLOCK_M);
             MemorySegment bMap = codesMap(arena, b, tileColumns);
