@@ -73,15 +73,15 @@ public final class Fp8GemmBenchmark {
 
     /** The two operands' specs of a recipe's gemm, as named in the CSV. */
     private static QuantSpec[] specs(String name) {
+        if (name.equals("blockwise_grad_weight")) {
+            QuantSpec tiles = QuantSpec.of(Fp8Format.E4M3FN, ScalingGranularity.TILE_1X128, 1);
+            return new QuantSpec[] {tiles, tiles};
+        }
         Float8Plan plan = switch (name) {
             case "tensorwise" -> Float8Plan.tensorwise();
             case "rowwise" -> Float8Plan.rowwise();
             default -> Float8Plan.blockwise();
         };
-        if (name.equals("blockwise_grad_weight")) {
-            QuantSpec tiles = QuantSpec.of(Fp8Format.E4M3FN, ScalingGranularity.TILE_1X128, 1);
-            return new QuantSpec[] {tiles, tiles};
-        }
         return new QuantSpec[] {plan.output().first(), plan.output().second()};
     }
 

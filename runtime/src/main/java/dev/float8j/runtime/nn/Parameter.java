@@ -76,7 +76,10 @@ public final class Parameter {
         version.incrementAndGet();
     }
 
-    /** The accumulated gradient (F32, or BF16 on a device where {@link #moveTo(Backend, DType)} asked), shaped like the value. */
+    /**
+     * The accumulated gradient (F32, or BF16 on a device where {@link #moveTo(Backend, DType)} asked), shaped like the
+     * value.
+     */
     public Tensor grad() {
         settleGrad();
         return grad;

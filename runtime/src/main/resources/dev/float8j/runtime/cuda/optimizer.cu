@@ -178,7 +178,7 @@ extern "C" __global__ void __launch_bounds__(LINE_THREADS, 4) adamw_lines_bf16_g
     adamw_lines_of<DT_BF16>(param, grad, expAvg, expAvgSq, rows, cols, a, amax, lines);
 }
 
-// The layout of AdamWArgs, as CudaModelOps.java checks it at load time.
+// The layout of AdamWArgs, as CudaOptimizerOps.java checks it at load time.
 extern "C" __global__ void optimizer_layout(long long* out) {
     int i = 0;
     LAYOUT_SIZE(AdamWArgs);

@@ -575,8 +575,12 @@ class CudaModelOpsTest {
     private static final List<AttentionShape> ATTENTION_SHAPES =
             List.of(new AttentionShape(2, 77, 4, 2, 64), new AttentionShape(1, 200, 6, 2, 128));
 
-    /** An attention's inputs and its output's gradient, on the host. */
+    /** An attention's inputs and its output's gradient. */
     private record AttentionInputs(Tensor q, Tensor k, Tensor v, Tensor dOut) {
+        /** The same tensors copied to the GPU. */
+        AttentionInputs onDevice(CudaBackend cuda) {
+            return new AttentionInputs(cuda.toDevice(q), cuda.toDevice(k), cuda.toDevice(v), cuda.toDevice(dOut));
+        }
     }
 
     /** Random q, k, v and dOut for shape, from seeds seed..seed + 3. */
@@ -628,19 +632,20 @@ class CudaModelOpsTest {
             Tensor k = in.k();
             Tensor v = in.v();
             Tensor dOut = in.dOut();
-            Tensor[] device = {cuda.toDevice(dOut), cuda.toDevice(q), cuda.toDevice(k), cuda.toDevice(v)};
-            AttentionResult forward = ops.attention(device[1], device[2], device[3], shape);
+            AttentionInputs device = in.onDevice(cuda);
+            AttentionResult forward = ops.attention(device.q(), device.k(), device.v(), shape);
             AttentionGrads expected = REF.attentionBackwardUnrotated(dOut, q, k, v, REF.attention(q, k, v, shape),
                     shape, theta);
-            AttentionGrads fused = ops.attentionBackwardUnrotated(device[0], device[1], device[2], device[3], forward,
-                    shape, theta);
+            AttentionGrads fused = ops.attentionBackwardUnrotated(device.dOut(), device.q(), device.k(), device.v(),
+                    forward, shape, theta);
             assertRelativeError(expected.dQ(), fused.dQ(), 2e-2, shape + ": dQ before the rotary embedding");
             assertRelativeError(expected.dK(), fused.dK(), 2e-2, shape + ": dK before the rotary embedding");
             assertRelativeError(expected.dV(), fused.dV(), 2e-2, shape + ": dV");
             // the fused dQ rounds once where the three calls round twice: it is at least as close to the exact dQ.
             // That is the reference's in F32, which rounds nowhere; in BF16 the reference is itself the three calls
             // (ModelOps' default) and shares their intermediate rounding, so it favoured them (seen on an H100)
-            AttentionGrads rotated = ops.attentionBackward(device[0], device[1], device[2], device[3], forward, shape);
+            AttentionGrads rotated = ops.attentionBackward(device.dOut(), device.q(), device.k(), device.v(), forward,
+                    shape);
             Tensor threeCalls = ops.rope(rotated.dQ(), shape, shape.heads(), theta, true);
             Tensor q32 = q.to(DType.F32);
             Tensor k32 = k.to(DType.F32);

@@ -123,8 +123,8 @@ class KnownAmaxTest {
                 // the kernels write BF16 outputs with their amax; F32 attention converts its output back without one
                 assertReportedAndUsed(forward.out(), "attention out, head dim " + headDim);
             }
-            AttentionGrads g = ops.attentionBackwardUnrotated(cuda.toDevice(gaussian(13, 1, dtype, shape.tokens(), qCols)),
-                    q, k, v, forward, shape, 10000f);
+            Tensor dOut = cuda.toDevice(gaussian(13, 1, dtype, shape.tokens(), qCols));
+            AttentionGrads g = ops.attentionBackwardUnrotated(dOut, q, k, v, forward, shape, 10000f);
             assertReportedAndUsed(g.dQ(), "attention dQ before the rotary embedding, head dim " + headDim);
             assertReportedAndUsed(g.dK(), "attention dK before the rotary embedding, head dim " + headDim);
         }
