@@ -64,6 +64,8 @@ for step in "$@"; do
       PYTHONUNBUFFERED=1 python3 .gpu/linear_pytorch.py 2>&1 | tee "$out/gpu-bench.txt"
       bash .gpu/gpu.sh ${BENCH_ARGS:-} 2>&1 | tee -a "$out/gpu-bench.txt"
       PYTHONUNBUFFERED=1 python3 .gpu/linear_pytorch.py 2>&1 | tee -a "$out/gpu-bench.txt"
+      # the Python FP8 peer (compiled casts and torch._scaled_mm, torchao's method) at the same shapes
+      PYTHONUNBUFFERED=1 timeout "${PEER_TIMEOUT:-300}" python3 .gpu/linear_fp8_pytorch.py 2>&1 | tee "$out/gpu-peer.csv"
       # the table of record: each FP8 step against the faster of the two BF16 steps of this run
       python3 .gpu/gpu_linear_csv.py "$out/gpu-bench.txt" "${COMMIT:-unknown}" > "$out/gpu-linear.csv"
       ;;

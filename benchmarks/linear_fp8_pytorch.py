@@ -1,0 +1,116 @@
+"""A Python FP8 peer for float8j's GPU linear benchmark: one FP8 linear layer's forward + backward written with
+PyTorch's own public pieces, the way torchao.float8 builds it (casts compiled by torch.compile, gemms by
+torch._scaled_mm), timed as linear_pytorch.py times the BF16 step.
+
+torchao itself is not installed on the GPU host (no network there), so this is the same method, written out:
+- tensorwise: x and W in E4M3, dY in E5M2, one scale per tensor (amax / max of the format);
+- rowwise: every operand in E4M3, one scale per row along the summed axis, as each gemm needs it: x per row of x
+  (output) and per column (grad_weight), W per row (output) and per column (grad_input), dY per row (grad_input)
+  and per column (grad_weight);
+- fast accumulation in the output gemm only (torchao's default; float8j's benchmark does the same).
+The whole step (casts, transposes and three gemms) is one compiled function, so Inductor may fuse every cast of a
+tensor into one kernel: no autograd, no saved tensors, nothing a layer would add. That makes it a lower bound on what
+a torchao layer costs, not an upper one.
+
+Each step's results are checked against the BF16 step (relative Frobenius error of y, dX and dW), so a fast but
+wrong peer shows.
+Usage: python3 benchmarks/linear_fp8_pytorch.py [M,K,N ...]   (default: the five shapes of benchmarks/gpu.sh)
+Prints CSV lines: recipe,M,K,N,pytorch_fp8_ms,err_y,err_dx,err_dw
+"""
+import sys
+
+import torch
+
+SHAPES = [(16384, 8192, 8192), (16384, 4096, 4096), (16384, 4096, 14336), (16384, 14336, 4096), (8192, 8192, 8192)]
+E4M3 = torch.float8_e4m3fn
+E5M2 = torch.float8_e5m2
+# Inductor compiles each shape anew (dynamic=False); allow every shape and recipe its own entry.
+torch._dynamo.config.cache_size_limit = 64
+
+
+def cast(t, dtype, dim):
+    """t scaled into dtype's range, per tensor (dim None) or per slice along dim, and the inverse scale (F32)."""
+    fmax = torch.finfo(dtype).max
+    a = t.abs().float()
+    amax = a.amax() if dim is None else a.amax(dim=dim, keepdim=True)
+    scale = fmax / torch.clamp(amax, min=1e-12)
+    q = (t.float() * scale).clamp(-fmax, fmax).to(dtype)
+    return q, scale.reciprocal()
+
+
+def col_major(q):
+    """The same matrix stored column-major, as torch._scaled_mm wants its second operand."""
+    return q.t().contiguous().t()
+
+
+def step_tensorwise(x, w, dy):
+    x8, sx = cast(x, E4M3, None)
+    w8, sw = cast(w, E4M3, None)
+    dy8, sdy = cast(dy, E5M2, None)
+    y = torch._scaled_mm(x8, w8.t(), sx, sw, out_dtype=torch.bfloat16, use_fast_accum=True)
+    dx = torch._scaled_mm(dy8, col_major(w8), sdy, sw, out_dtype=torch.bfloat16)
+    dw = torch._scaled_mm(dy8.t().contiguous(), col_major(x8), sdy, sx, out_dtype=torch.bfloat16)
+    return y, dx, dw
+
+
+def step_rowwise(x, w, dy):
+    x_rows, sx_rows = cast(x, E4M3, 1)        # [M,1]: output gemm, summed over K
+    w_rows, sw_rows = cast(w, E4M3, 1)        # [N,1]: output gemm
+    y = torch._scaled_mm(x_rows, w_rows.t(), sx_rows, sw_rows.t(), out_dtype=torch.bfloat16, use_fast_accum=True)
+    dy_rows, sdy_rows = cast(dy, E4M3, 1)     # [M,1]: grad_input, summed over N
+    w_cols, sw_cols = cast(w, E4M3, 0)        # [1,K]: grad_input
+    dx = torch._scaled_mm(dy_rows, col_major(w_cols), sdy_rows, sw_cols, out_dtype=torch.bfloat16)
+    dy_cols, sdy_cols = cast(dy, E4M3, 0)     # [1,N]: grad_weight, summed over M
+    x_cols, sx_cols = cast(x, E4M3, 0)        # [1,K]: grad_weight
+    dw = torch._scaled_mm(dy_cols.t().contiguous(), col_major(x_cols), sdy_cols.t(), sx_cols,
+                          out_dtype=torch.bfloat16)
+    return y, dx, dw
+
+
+STEPS = {"tensorwise": step_tensorwise, "rowwise": step_rowwise}
+
+
+def rel_err(got, want):
+    return float((got.float() - want.float()).norm() / want.float().norm())
+
+
+def time_shape(name, m, k, n, iters=5, repeats=8):
+    torch.manual_seed(0)
+    x = torch.randn(m, k, device="cuda", dtype=torch.bfloat16)
+    w = torch.randn(n, k, device="cuda", dtype=torch.bfloat16) * 0.02
+    dy = torch.randn(m, n, device="cuda", dtype=torch.bfloat16) * 1e-3
+    step = torch.compile(STEPS[name], dynamic=False)
+    y, dx, dw = step(x, w, dy)
+    errors = (rel_err(y, x @ w.t()), rel_err(dx, dy @ w), rel_err(dw, dy.t() @ x))
+    del y, dx, dw
+    for _ in range(5):
+        step(x, w, dy)
+    best = float("inf")
+    for _ in range(repeats):
+        start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
+        start.record()
+        for _ in range(iters):
+            step(x, w, dy)
+        end.record()
+        torch.cuda.synchronize()
+        best = min(best, start.elapsed_time(end) / iters)
+    return best, errors
+
+
+def main():
+    shapes = [tuple(int(v) for v in s.split(",")) for s in sys.argv[1:]] or SHAPES
+    print(f"# torch {torch.__version__} on {torch.cuda.get_device_name()}: FP8 linear step, compiled casts and "
+          "torch._scaled_mm", flush=True)
+    print("recipe,M,K,N,pytorch_fp8_ms,err_y,err_dx,err_dw", flush=True)
+    for m, k, n in shapes:
+        for name in STEPS:
+            try:
+                ms, (ey, edx, edw) = time_shape(name, m, k, n)
+                print(f"{name},{m},{k},{n},{ms:.3f},{ey:.4f},{edx:.4f},{edw:.4f}", flush=True)
+            except Exception as e:  # a recipe this PyTorch cannot run is reported, and the others still run
+                print(f"# {name} {m},{k},{n} failed: {type(e).__name__}: {str(e).splitlines()[0][:200]}", flush=True)
+            torch.cuda.empty_cache()
+
+
+if __name__ == "__main__":
+    main()
