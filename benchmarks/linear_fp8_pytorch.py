@@ -15,6 +15,7 @@ a torchao layer costs, not an upper one.
 Each step's results are checked against the BF16 step (relative Frobenius error of y, dX and dW), so a fast but
 wrong peer shows.
 Usage: python3 benchmarks/linear_fp8_pytorch.py [M,K,N ...]   (default: the five shapes of benchmarks/gpu.sh)
+       python3 benchmarks/linear_fp8_pytorch.py --profile M,K,N ...   (each kernel's time, from torch.profiler)
 Prints CSV lines: recipe,M,K,N,pytorch_fp8_ms,err_y,err_dx,err_dw
 """
 import sys
@@ -97,7 +98,44 @@ def time_shape(name, m, k, n, iters=5, repeats=8):
     return best, errors
 
 
+def profile_shape(name, m, k, n, steps=3):
+    """Each CUDA kernel's time over a few steps after warm-up, from torch.profiler: where the peer's step goes."""
+    from torch.profiler import ProfilerActivity, profile
+
+    torch.manual_seed(0)
+    x = torch.randn(m, k, device="cuda", dtype=torch.bfloat16)
+    w = torch.randn(n, k, device="cuda", dtype=torch.bfloat16) * 0.02
+    dy = torch.randn(m, n, device="cuda", dtype=torch.bfloat16) * 1e-3
+    step = torch.compile(STEPS[name], dynamic=False)
+    for _ in range(8):
+        step(x, w, dy)
+    torch.cuda.synchronize()
+    with profile(activities=[ProfilerActivity.CUDA]) as prof:
+        for _ in range(steps):
+            step(x, w, dy)
+        torch.cuda.synchronize()
+    rows = []
+    for e in prof.key_averages():
+        us = getattr(e, "self_device_time_total", None)
+        if us is None:
+            us = getattr(e, "self_cuda_time_total", 0)
+        if us > 0:
+            rows.append((us / 1000.0, e.count, e.key))
+    rows.sort(reverse=True)
+    total = sum(r[0] for r in rows)
+    print(f"# peer {name} step, kernel times summed over {steps} steps (M={m} K={k} N={n}):", flush=True)
+    for ms, calls, key in rows[:30]:
+        print(f"{ms:10.3f} {100 * ms / total:5.1f}% {calls:6d}  {key[:160]}", flush=True)
+    print(f"{total:10.3f} total over {len(rows)} kernels", flush=True)
+
+
 def main():
+    if sys.argv[1:2] == ["--profile"]:
+        for s in sys.argv[2:]:
+            m, k, n = (int(v) for v in s.split(","))
+            for name in STEPS:
+                profile_shape(name, m, k, n)
+        return
     shapes = [tuple(int(v) for v in s.split(",")) for s in sys.argv[1:]] or SHAPES
     print(f"# torch {torch.__version__} on {torch.cuda.get_device_name()}: FP8 linear step, compiled casts and "
           "torch._scaled_mm", flush=True)

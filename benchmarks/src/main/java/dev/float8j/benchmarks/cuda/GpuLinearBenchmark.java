@@ -34,7 +34,8 @@ import java.util.Random;
  * Arguments: {@code --quick} (only M=16384, K=N=8192), {@code --fast-accum-all} (fast accumulation in the two
  * backward gemms too; by default only the output gemm uses it, as torchao does), {@code --layer-only} (only the
  * Float8Linear sections: the layer against the raw step, and weight-cast reuse under gradient accumulation),
- * {@code --casts-only} (only the cast kernels alone).
+ * {@code --casts-only} (only the cast kernels alone), {@code --kernels M,K,N ...} (only each kernel's GPU time in the
+ * tensorwise and rowwise BOTH_AXES steps at those shapes).
  */
 public final class GpuLinearBenchmark {
     /** The recipes timed, as the annotations name them; their granularities come from the one recipe table. */
@@ -68,6 +69,15 @@ public final class GpuLinearBenchmark {
         if (options.contains("--delayed-only")) {
             bench.delayedScaling(16384, 8192, 8192);
             bench.delayedScaling(16384, 4096, 14336);
+            return;
+        }
+        int kernelsAt = options.indexOf("--kernels");
+        if (kernelsAt >= 0) {
+            for (String shape : options.subList(kernelsAt + 1, options.size())) {
+                int[] mkn = Arrays.stream(shape.split(",")).mapToInt(Integer::parseInt).toArray();
+                bench.kernelTimes(Recipe.TENSORWISE, Backward.BOTH_AXES, mkn[0], mkn[1], mkn[2]);
+                bench.kernelTimes(Recipe.ROWWISE, Backward.BOTH_AXES, mkn[0], mkn[1], mkn[2]);
+            }
             return;
         }
         if (options.contains("--casts-only")) {
@@ -205,6 +215,26 @@ public final class GpuLinearBenchmark {
         double hostMs = (System.nanoTime() - start) / 1e6 / STEPS_PER_SAMPLE;
         cuda.record(events[1]);
         return new double[] {cuda.elapsedMillis(events[0], events[1]) / STEPS_PER_SAMPLE, hostMs};
+    }
+
+    /**
+     * Every kernel and cuBLASLt call of one FP8 step, timed by events ({@link CudaBackend#startKernelTimes()}), after
+     * warm-up: GPU milliseconds per step by kernel, to set beside a profile of the Python peer's step at the same
+     * shape (linear_fp8_pytorch.py --profile).
+     */
+    private void kernelTimes(Recipe recipe, Backward policy, int m, int k, int n) {
+        int steps = 3;
+        try (DeviceTensor x = randomBf16(m, k, 1f, 1); DeviceTensor w = randomBf16(n, k, 0.02f, 2);
+                DeviceTensor dy = randomBf16(m, n, 1e-3f, 3)) {
+            System.out.printf("# float8j %s %s step, untimed: %.3f ms; kernel times summed over %d steps (M=%d K=%d"
+                    + " N=%d):%n", csvName(recipe), policy, timeSteps(() -> fp8Step(recipe, policy, x, w, dy)), steps,
+                    m, k, n);
+            cuda.startKernelTimes();
+            for (int i = 0; i < steps; i++) {
+                fp8Step(recipe, policy, x, w, dy);
+            }
+            System.out.print(cuda.stopKernelTimes().table(30));
+        }
     }
 
     private void traceBreakdown(Recipe recipe, Backward policy, int m, int k, int n, DeviceTensor x, DeviceTensor w,
