@@ -68,6 +68,7 @@ for step in "$@"; do
       PYTHONUNBUFFERED=1 timeout "${PEER_TIMEOUT:-300}" python3 .gpu/linear_fp8_pytorch.py 2>&1 | tee "$out/gpu-peer.csv"
       # the table of record: each FP8 step against the faster of the two BF16 steps of this run
       python3 .gpu/gpu_linear_csv.py "$out/gpu-bench.txt" "${COMMIT:-unknown}" > "$out/gpu-linear.csv"
+      python3 .gpu/gpu_peer_csv.py "$out/gpu-linear.csv" "$out/gpu-peer.csv" > "$out/gpu-linear-peer.csv"
       ;;
     train)
       # the sample model on the GPU and on the host CPU, same seed: their losses must agree within FP8 tolerance

@@ -1,7 +1,8 @@
 """Joins one GPU host run of benchmarks/linear_pytorch.py and benchmarks/gpu.sh into the linear-layer table of record.
 
 Reads, from one file or stdin, the PyTorch lines (M,K,N,pytorch_bf16_ms) and GpuLinearBenchmark's first table
-(recipe,policy,M,K,N,fp8_ms,bf16_ms,speedup), and prints
+(recipe,policy,M,K,N,fp8_ms,bf16_ms,speedup[,fp8_alternating_ms,bf16_alternating_ms]: each step alone, back to back,
+as PyTorch's are timed; the alternating pair is not used here), and prints
 recipe,policy,M,K,N,fp8_ms,bf16_ms,pytorch_bf16_ms,speedup,device,commit
 with speedup = min(bf16_ms, pytorch_bf16_ms) / fp8_ms: each FP8 step against the faster BF16 step of the same run.
 Where PyTorch's step was timed more than once (before and after float8j's runs, so that both see the GPU warm and
@@ -32,8 +33,8 @@ def main():
                 m_, k, n, ms = line.split(",")
                 # PyTorch's step is timed before and after float8j's runs; the faster of the two counts
                 pytorch[(m_, k, n)] = min(float(ms), pytorch.get((m_, k, n), float("inf")))
-            elif table == "float8j" and line.count(",") == 7:
-                recipe, policy, m_, k, n, fp8, bf16, _ = line.split(",")
+            elif table == "float8j" and line.count(",") in (7, 9):
+                recipe, policy, m_, k, n, fp8, bf16 = line.split(",")[:7]
                 rows.append((recipe, policy, m_, k, n, float(fp8), float(bf16)))
     print("recipe,policy,M,K,N,fp8_ms,bf16_ms,pytorch_bf16_ms,speedup,device,commit")
     for recipe, policy, m_, k, n, fp8, bf16 in rows:
