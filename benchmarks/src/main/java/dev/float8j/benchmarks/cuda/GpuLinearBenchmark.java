@@ -37,7 +37,8 @@ import java.util.Random;
  * backward gemms too; by default only the output gemm uses it, as torchao does), {@code --layer-only} (only the
  * Float8Linear sections: the layer against the raw step, and weight-cast reuse under gradient accumulation),
  * {@code --casts-only} (only the cast kernels alone), {@code --kernels M,K,N ...} (only each kernel's GPU time in the
- * tensorwise and rowwise BOTH_AXES steps at those shapes).
+ * tensorwise and rowwise BOTH_AXES steps at those shapes), {@code --shapes M,K,N ...} (only the table and its
+ * breakdown, at those shapes).
  */
 public final class GpuLinearBenchmark {
     /** The recipes timed, as the annotations name them; their granularities come from the one recipe table. */
@@ -91,6 +92,12 @@ public final class GpuLinearBenchmark {
             bench.weightCastReuse(16384, 8192, 8192);
             return;
         }
+        int shapesAt = options.indexOf("--shapes");
+        if (shapesAt >= 0) {
+            bench.table(options.subList(shapesAt + 1, options.size()).stream()
+                    .map(s -> Arrays.stream(s.split(",")).mapToInt(Integer::parseInt).toArray()).toList());
+            return;
+        }
         int m = 16384;
         int[][] kn = options.contains("--quick") ? new int[][] {{8192, 8192}}
                 : new int[][] {{4096, 4096}, {4096, 14336}, {14336, 4096}, {8192, 8192}};
@@ -101,16 +108,7 @@ public final class GpuLinearBenchmark {
         if (!options.contains("--quick")) {
             shapes.add(new int[] {8192, 8192, 8192});
         }
-        System.out.println("recipe,policy,M,K,N,fp8_ms,bf16_ms,speedup,fp8_alternating_ms,bf16_alternating_ms");
-        for (int[] s : shapes) {
-            bench.runShape(s[0], s[1], s[2]);
-        }
-        System.out.println();
-        System.out.println("# breakdown: GPU time inside cast kernels and inside gemms, per step (events around each op);"
-                + " host_enqueue_ms: time the host takes to queue one untraced FP8 step (median)");
-        System.out.println("recipe,policy,M,K,N,host_enqueue_ms,cast_ms,gemm_ms,cast_GB_per_s,gemm_TFLOP_per_s,"
-                + "output_TFLOP_per_s,grad_input_TFLOP_per_s,grad_weight_TFLOP_per_s");
-        bench.breakdown.forEach(System.out::println);
+        bench.table(shapes);
         System.out.println();
         bench.castKernels(16384, 8192);
         System.out.println();
@@ -121,6 +119,21 @@ public final class GpuLinearBenchmark {
         bench.delayedScaling(16384, 8192, 8192);
         System.out.println("# allocator: " + cuda.allocator().driverAllocations() + " driver allocations, "
                 + cuda.allocator().bytesInUse() + " bytes in use at the end");
+    }
+
+    /** The table of every recipe and policy at these shapes ({M, K, N} each), then its breakdown. */
+    private void table(List<int[]> shapes) {
+        System.out.println("recipe,policy,M,K,N,fp8_ms,bf16_ms,speedup,fp8_alternating_ms,bf16_alternating_ms");
+        for (int[] s : shapes) {
+            runShape(s[0], s[1], s[2]);
+        }
+        System.out.println();
+        System.out.println("# breakdown: GPU time inside cast kernels and inside gemms, per step (events around each op);"
+                + " host_enqueue_ms: time the host takes to queue one untraced FP8 step (median)");
+        System.out.println("recipe,policy,M,K,N,host_enqueue_ms,cast_ms,gemm_ms,cast_GB_per_s,gemm_TFLOP_per_s,"
+                + "output_TFLOP_per_s,grad_input_TFLOP_per_s,grad_weight_TFLOP_per_s");
+        breakdown.forEach(System.out::println);
+        breakdown.clear();
     }
 
     private DeviceTensor randomBf16(int rows, int cols, float std, long seed) {

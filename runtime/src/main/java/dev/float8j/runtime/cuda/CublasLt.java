@@ -49,7 +49,11 @@ final class CublasLt {
     static final int SCALE_VEC128_32F = 4;
     static final int SCALE_BLK128X128_32F = 5;
 
-    static final long WORKSPACE_BYTES = 32L << 20;
+    /**
+     * The workspace offered to every matmul, in bytes: {@code -Dfloat8j.cuda.cublasLtWorkspace=BYTES}, else 32 MiB.
+     * The heuristic's choice can depend on it, so the benchmarks can compare sizes.
+     */
+    static final long WORKSPACE_BYTES = workspaceBytes(System.getProperty("float8j.cuda.cublasLtWorkspace"));
     private static final int HEURISTIC_RESULT_BYTES = 96;
 
     private final NativeLibrary lib;
@@ -117,6 +121,24 @@ final class CublasLt {
         } catch (Throwable t) {
             throw CudaDriver.rethrow(t);
         }
+    }
+
+    /** The workspace size a property value names (null: 32 MiB); anything but a positive multiple of 256 fails. */
+    static long workspaceBytes(String property) {
+        if (property == null) {
+            return 32L << 20;
+        }
+        long bytes;
+        try {
+            bytes = Long.parseLong(property.trim());
+        } catch (NumberFormatException e) {
+            bytes = -1;
+        }
+        if (bytes <= 0 || bytes % 256 != 0) {
+            throw new IllegalArgumentException("-Dfloat8j.cuda.cublasLtWorkspace=" + property
+                    + ": needs a positive number of bytes that is a multiple of 256");
+        }
+        return bytes;
     }
 
     String loadedFrom() {
