@@ -7,6 +7,8 @@ torchao itself is not installed on the GPU host (no network there), so this is t
 - rowwise: every operand in E4M3, one scale per row along the summed axis, as each gemm needs it: x per row of x
   (output) and per column (grad_weight), W per row (output) and per column (grad_input), dY per row (grad_input)
   and per column (grad_weight);
+- blockwise: DeepSeek-V3's recipe, x and dY in 1x128 tiles along each gemm's summed axis, W in 128x128 blocks, all
+  E4M3, through torch.nn.functional.scaled_mm (cuBLASLt's block-scaled gemms; no fast accumulation there);
 - fast accumulation in the output gemm only (torchao's default; float8j's benchmark does the same).
 The whole step (casts, transposes and three gemms) is one compiled function, so Inductor may fuse every cast of a
 tensor into one kernel: no autograd, no saved tensors, nothing a layer would add. That makes it a lower bound on what
@@ -68,7 +70,50 @@ def step_rowwise(x, w, dy):
     return y, dx, dw
 
 
-STEPS = {"tensorwise": step_tensorwise, "rowwise": step_rowwise}
+def cast_tiles(t, dtype):
+    """t in 1x128 tiles along its last axis (one scale per 128 consecutive values), and the inverse scales
+    [rows, cols / 128] stored column-major, the layout torch's block-scaled gemm reads."""
+    fmax = torch.finfo(dtype).max
+    rows, cols = t.shape
+    tiles = t.float().reshape(rows, cols // 128, 128)
+    scale = fmax / torch.clamp(tiles.abs().amax(dim=2, keepdim=True), min=1e-12)
+    q = (tiles * scale).clamp(-fmax, fmax).to(dtype).reshape(rows, cols)
+    return q, col_major(scale.reshape(rows, cols // 128).reciprocal())
+
+
+def cast_blocks(t, dtype):
+    """t in 128x128 blocks, and the inverse scales [rows / 128, cols / 128]."""
+    fmax = torch.finfo(dtype).max
+    rows, cols = t.shape
+    blocks = t.float().reshape(rows // 128, 128, cols // 128, 128)
+    scale = fmax / torch.clamp(blocks.abs().amax(dim=(1, 3), keepdim=True), min=1e-12)
+    q = (blocks * scale).clamp(-fmax, fmax).to(dtype).reshape(rows, cols)
+    return q, scale.reshape(rows // 128, cols // 128).reciprocal()
+
+
+def block_mm(a, scale_a, kind_a, b, scale_b, kind_b):
+    """torch's block-scaled FP8 gemm (torch.nn.functional.scaled_mm, PyTorch 2.10 and later): a row-major, b
+    column-major, kind_* naming each operand's blocks."""
+    F = torch.nn.functional
+    kinds = {"1x128": F.ScalingType.BlockWise1x128, "128x128": F.ScalingType.BlockWise128x128}
+    return F.scaled_mm(a, b, scale_a, kinds[kind_a], scale_b, kinds[kind_b], output_dtype=torch.bfloat16)
+
+
+def step_blockwise(x, w, dy):
+    """DeepSeek-V3's recipe as torchao's blockwise builds it: x and dY in 1x128 tiles along the summed axis of each
+    gemm, W in 128x128 blocks (the same blocks serve W and its transpose); E4M3 throughout."""
+    x_k, sx_k = cast_tiles(x, E4M3)                 # output: tiles along K
+    w_b, sw_b = cast_blocks(w, E4M3)                # [N/128, K/128]
+    y = block_mm(x_k, sx_k, "1x128", w_b.t(), sw_b.t(), "128x128")
+    dy_n, sdy_n = cast_tiles(dy, E4M3)              # grad_input: tiles along N
+    dx = block_mm(dy_n, sdy_n, "1x128", col_major(w_b), col_major(sw_b), "128x128")
+    dy_m, sdy_m = cast_tiles(dy.t().contiguous(), E4M3)   # grad_weight: tiles along M
+    x_m, sx_m = cast_tiles(x.t().contiguous(), E4M3)
+    dw = block_mm(dy_m, sdy_m, "1x128", x_m.t(), sx_m, "1x128")
+    return y, dx, dw
+
+
+STEPS = {"tensorwise": step_tensorwise, "rowwise": step_rowwise, "blockwise": step_blockwise}
 
 
 def rel_err(got, want):
