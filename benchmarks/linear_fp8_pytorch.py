@@ -17,7 +17,7 @@ a torchao layer costs, not an upper one.
 Each step's results are checked against the BF16 step (relative Frobenius error of y, dX and dW), so a fast but
 wrong peer shows.
 Usage: python3 benchmarks/linear_fp8_pytorch.py [M,K,N ...]   (default: the five shapes of benchmarks/gpu.sh)
-       python3 benchmarks/linear_fp8_pytorch.py --profile M,K,N ...   (each kernel's time, from torch.profiler)
+       python3 benchmarks/linear_fp8_pytorch.py --profile [RECIPE] M,K,N ...   (each kernel's time, torch.profiler)
 Prints CSV lines: recipe,M,K,N,pytorch_fp8_ms,err_y,err_dx,err_dw
 """
 import sys
@@ -176,9 +176,11 @@ def profile_shape(name, m, k, n, steps=3):
 
 def main():
     if sys.argv[1:2] == ["--profile"]:
-        for s in sys.argv[2:]:
+        # --profile [RECIPE] M,K,N ...: every recipe, or the one named
+        names = [a for a in sys.argv[2:] if a in STEPS] or list(STEPS)
+        for s in (a for a in sys.argv[2:] if a not in STEPS):
             m, k, n = (int(v) for v in s.split(","))
-            for name in STEPS:
+            for name in names:
                 profile_shape(name, m, k, n)
         return
     shapes = [tuple(int(v) for v in s.split(",")) for s in sys.argv[1:]] or SHAPES

@@ -37,7 +37,7 @@ import java.util.Random;
  * backward gemms too; by default only the output gemm uses it, as torchao does), {@code --layer-only} (only the
  * Float8Linear sections: the layer against the raw step, and weight-cast reuse under gradient accumulation),
  * {@code --casts-only} (only the cast kernels alone), {@code --kernels M,K,N ...} (only each kernel's GPU time in the
- * tensorwise and rowwise BOTH_AXES steps at those shapes), {@code --shapes M,K,N ...} (only the table and its
+ * tensorwise, rowwise and blockwise BOTH_AXES steps at those shapes), {@code --shapes M,K,N ...} (only the table and its
  * breakdown, at those shapes).
  */
 public final class GpuLinearBenchmark {
@@ -80,6 +80,7 @@ public final class GpuLinearBenchmark {
                 int[] mkn = Arrays.stream(shape.split(",")).mapToInt(Integer::parseInt).toArray();
                 bench.kernelTimes(Recipe.TENSORWISE, Backward.BOTH_AXES, mkn[0], mkn[1], mkn[2]);
                 bench.kernelTimes(Recipe.ROWWISE, Backward.BOTH_AXES, mkn[0], mkn[1], mkn[2]);
+                bench.kernelTimes(Recipe.BLOCKWISE, Backward.BOTH_AXES, mkn[0], mkn[1], mkn[2]);
             }
             return;
         }
