@@ -160,7 +160,7 @@ public final class GpuLinearBenchmark {
             // The table's times are each step alone, back to back, as linear_pytorch.py and linear_fp8_pytorch.py time
             // PyTorch's steps: the BF16 step before any FP8 step, each FP8 step after its own warm-up. Under the power
             // cap a step alternating with another runs at the clock the pair leaves it: at K=N=8192 the BF16 step took
-            // 9.2-9.7 ms alternating against 8.4-9.1 alone (calls 22-27), the FP8 steps moved by -3% to +2%. The
+            // 9.2-9.7 ms alternating against 8.4-9.1 alone (calls 22-28), the FP8 steps moved by -3% to +2%. The
             // alternating pair is printed beside them, not used for the ratios.
             double bf16 = timeSteps(() -> bf16Step(x, w, dy));
             System.out.printf("# float8j BF16 step alone: M=%d K=%d N=%d %.3f ms%n", m, k, n, bf16);

@@ -49,11 +49,6 @@ final class CublasLt {
     static final int SCALE_VEC128_32F = 4;
     static final int SCALE_BLK128X128_32F = 5;
 
-    /**
-     * The workspace offered to every matmul, in bytes: {@code -Dfloat8j.cuda.cublasLtWorkspace=BYTES}, else 32 MiB.
-     * The heuristic's choice can depend on it, so the benchmarks can compare sizes.
-     */
-    static final long WORKSPACE_BYTES = workspaceBytes(System.getProperty("float8j.cuda.cublasLtWorkspace"));
     private static final int HEURISTIC_RESULT_BYTES = 96;
 
     private final NativeLibrary lib;
@@ -75,6 +70,13 @@ final class CublasLt {
     private MemorySegment handle;
     private MemorySegment preference;
     private long workspace;
+
+    /**
+     * The workspace offered to every matmul, in bytes: {@code -Dfloat8j.cuda.cublasLtWorkspace=BYTES}, else 32 MiB.
+     * The heuristic's choice can depend on it, so the benchmarks can compare sizes. Read when the backend starts, so
+     * that a bad value fails that call with its own message.
+     */
+    private final long workspaceBytes = workspaceBytes(System.getProperty("float8j.cuda.cublasLtWorkspace"));
 
     CublasLt() {
         lib = NativeLibrary.open("cuBLASLt", "float8j.cuda.libcublaslt", "libcublasLt.so.13", "libcublasLt.so.12",
@@ -114,10 +116,10 @@ final class CublasLt {
             handle = out.get(ADDRESS, 0);
             check((int) cublasLtMatmulPreferenceCreate.invokeExact(out), "cublasLtMatmulPreferenceCreate");
             preference = out.get(ADDRESS, 0);
-            MemorySegment ws = arena.allocateFrom(JAVA_LONG, WORKSPACE_BYTES);
+            MemorySegment ws = arena.allocateFrom(JAVA_LONG, workspaceBytes);
             check((int) cublasLtMatmulPreferenceSetAttribute.invokeExact(preference, PREF_MAX_WORKSPACE_BYTES, ws, 8L),
                     "cublasLtMatmulPreferenceSetAttribute(MAX_WORKSPACE_BYTES)");
-            workspace = driver.malloc(WORKSPACE_BYTES);
+            workspace = driver.malloc(workspaceBytes);
         } catch (Throwable t) {
             throw CudaDriver.rethrow(t);
         }
@@ -249,7 +251,7 @@ final class CublasLt {
             check((int) cublasLtMatmul.invokeExact(handle, plan.desc(), alphaOne, MemorySegment.ofAddress(a),
                     plan.aLayout(), MemorySegment.ofAddress(b), plan.bLayout(), beta, MemorySegment.ofAddress(c),
                     plan.dLayout(), MemorySegment.ofAddress(d), plan.dLayout(), plan.algo(),
-                    MemorySegment.ofAddress(workspace), WORKSPACE_BYTES, stream), "cublasLtMatmul(" + shape + ")");
+                    MemorySegment.ofAddress(workspace), workspaceBytes, stream), "cublasLtMatmul(" + shape + ")");
             if (times != null) {
                 times.after(shape.label(), stream);
             }
