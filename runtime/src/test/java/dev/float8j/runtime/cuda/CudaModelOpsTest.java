@@ -602,14 +602,15 @@ class CudaModelOpsTest {
             Tensor k = in.k();
             Tensor v = in.v();
             Tensor dOut = in.dOut();
-            AttentionResult actual = ops.attention(cuda.toDevice(q), cuda.toDevice(k), cuda.toDevice(v), shape);
+            AttentionInputs device = in.onDevice(cuda);
+            AttentionResult actual = ops.attention(device.q(), device.k(), device.v(), shape);
             // the kernels multiply in BF16 (F32 inputs are rounded to it): BF16-level agreement, not F32
             AttentionResult expected = REF.attention(q, k, v, shape);
             assertRelativeError(expected.out(), actual.out(), 1e-2, shape + ": attention out");
             assertClose(expected.logSumExp(), actual.logSumExp(), 1e-2, 1e-2, shape + ": attention log-sum-exp");
             AttentionGrads g = REF.attentionBackward(dOut, q, k, v, expected, shape);
-            AttentionGrads a = ops.attentionBackward(cuda.toDevice(dOut), cuda.toDevice(q), cuda.toDevice(k),
-                    cuda.toDevice(v), actual, shape);
+            AttentionGrads a = ops.attentionBackward(device.dOut(), device.q(), device.k(), device.v(), actual,
+                    shape);
             assertRelativeError(g.dQ(), a.dQ(), 2e-2, shape + ": attention dQ");
             assertRelativeError(g.dK(), a.dK(), 2e-2, shape + ": attention dK");
             assertRelativeError(g.dV(), a.dV(), 2e-2, shape + ": attention dV");
