@@ -120,12 +120,18 @@ def rel_err(got, want):
     return float((got.float() - want.float()).norm() / want.float().norm())
 
 
-def time_shape(name, m, k, n, iters=5, repeats=8):
+def prepare(name, m, k, n):
+    """x, W and dY as float8j's benchmark draws them (BF16 Gaussians, W scaled by 0.02, dY by 1e-3), and the recipe's
+    step compiled for this shape."""
     torch.manual_seed(0)
     x = torch.randn(m, k, device="cuda", dtype=torch.bfloat16)
     w = torch.randn(n, k, device="cuda", dtype=torch.bfloat16) * 0.02
     dy = torch.randn(m, n, device="cuda", dtype=torch.bfloat16) * 1e-3
-    step = torch.compile(STEPS[name], dynamic=False)
+    return x, w, dy, torch.compile(STEPS[name], dynamic=False)
+
+
+def time_shape(name, m, k, n, iters=5, repeats=8):
+    x, w, dy, step = prepare(name, m, k, n)
     y, dx, dw = step(x, w, dy)
     errors = (rel_err(y, x @ w.t()), rel_err(dx, dy @ w), rel_err(dw, dy.t() @ x))
     del y, dx, dw
@@ -147,11 +153,7 @@ def profile_shape(name, m, k, n, steps=3):
     """Each CUDA kernel's time over a few steps after warm-up, from torch.profiler: where the peer's step goes."""
     from torch.profiler import ProfilerActivity, profile
 
-    torch.manual_seed(0)
-    x = torch.randn(m, k, device="cuda", dtype=torch.bfloat16)
-    w = torch.randn(n, k, device="cuda", dtype=torch.bfloat16) * 0.02
-    dy = torch.randn(m, n, device="cuda", dtype=torch.bfloat16) * 1e-3
-    step = torch.compile(STEPS[name], dynamic=False)
+    x, w, dy, step = prepare(name, m, k, n)
     for _ in range(8):
         step(x, w, dy)
     torch.cuda.synchronize()
