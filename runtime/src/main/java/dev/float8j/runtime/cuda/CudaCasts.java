@@ -428,10 +428,10 @@ final class CudaCasts {
                     reduceTotalAmax.accept(totalAmax);
                 }
             }
-            if (wholeTiles(src, mode, rows, cols)) {
+            if (wholeTiles(src, rows, cols)) {
                 cuda.driver.launch(castWholeTiles[src.type()], "cast_whole_tiles", cols / 128, rows / 128, 1,
                         WHOLE_THREADS, 1, 1, 0, cuda.stream,
-                        module.args(arena, "cast_whole_tiles_" + TYPES[src.type()], source, mode, rowCopyArg, colCopyArg,
+                        module.args(arena, "cast_whole_tiles_" + TYPES[src.type()], source, mode, tile(g), rowCopyArg, colCopyArg,
                                 rowAmax, colAmax, amaxKnown ? amaxWord : pointerOf(totalAmax), amaxOut));
                 return new DeviceFloat8[] {rowCopy, colCopy};
             }
@@ -451,12 +451,12 @@ final class CudaCasts {
     }
 
     /**
-     * Whether cast_whole_tiles takes this cast: tensorwise or rowwise scales, F32 or BF16 data that is 16-byte aligned
-     * and that 128 x 128 tiles cover exactly (so neither copy is padded), within the grid's 65,535 tile rows.
+     * Whether cast_whole_tiles takes this cast: F32 or BF16 data (any granularity) that is 16-byte aligned and that
+     * 128 x 128 tiles cover exactly (so neither copy is padded), within the grid's 65,535 tile rows.
      */
-    private static boolean wholeTiles(Source src, int mode, int rows, int cols) {
-        return (mode == MODE_TENSOR || mode == MODE_ROWWISE) && src.type() != IN_FP8 && src.data() % 16 == 0
-                && src.ld() == cols && rows % 128 == 0 && cols % 128 == 0 && rows / 128 <= 65535;
+    private static boolean wholeTiles(Source src, int rows, int cols) {
+        return src.type() != IN_FP8 && src.data() % 16 == 0 && src.ld() == cols && rows % 128 == 0 && cols % 128 == 0
+                && rows / 128 <= 65535;
     }
 
     /** decode(code) / scale for every element, as a row-major rows x cols F32 or BF16 device tensor. */

@@ -675,13 +675,87 @@ __device__ __forceinline__ float patch_value(const u32 (&w)[16], int j) {
     return __uint_as_float((j & 1) ? pair & 0xFFFF0000u : pair << 16);
 }
 
+// The along-1 scales of a TILE cast (1 x TILE along the columns) for a thread's 4 patch rows, into s. The G = TILE / 16
+// consecutive lanes that hold one tile row take its maximum together; then each of min(G, 4) of them finds one row's
+// scale (a division) and writes it, and shuffles hand the scales to the others.
+template <int IN, int G>
+__device__ __forceinline__ void tile_row_scales(const u32 (&w)[4][16], const Copy& o, int r0, int c0, float (&s)[4]) {
+    constexpr int FINDERS = G < 4 ? G : 4;
+    const int t = threadIdx.x, lane = t & 31;
+    const int group = t & 7, rowGroup = t >> 3;
+    u32 m[4];
+#pragma unroll
+    for (int i = 0; i < 4; i++) {
+        m[i] = 0;
+#pragma unroll
+        for (int j = 0; j < 16; j++) m[i] = max(m[i], abs_bits(patch_value<IN>(w[i], j)));
+        m[i] = group_max(m[i], G);
+    }
+    const int place = lane & (G - 1), first = lane & ~(G - 1);
+#pragma unroll
+    for (int k = 0; k < 4 / FINDERS; k++) {
+        int mine = k * FINDERS + place % FINDERS;  // the patch row whose scale this lane finds
+        u32 a = mine == 0 ? m[0] : mine == 1 ? m[1] : mine == 2 ? m[2] : m[3];
+        float found = scale_from_amax(__uint_as_float(a), o);
+        if (place < FINDERS) {
+            put_scale(o, (long) ((c0 + 16 * group) / (16 * G)) * o.ldScale + r0 + 4 * rowGroup + mine, found);
+        }
+#pragma unroll
+        for (int q = 0; q < FINDERS; q++) s[k * FINDERS + q] = __shfl_sync(0xFFFFFFFFu, found, first + q);
+    }
+}
+
+// The along-0 scales of a TILE cast (TILE x 1 down the columns) into colScale[g][column], g the group of TILE rows
+// (128 / TILE groups). A thread's 16 column maxima over its 4 rows are reduce-scattered over the warp's 4 row groups
+// (lane bits 4, then 3), so that each lane stores 4 maxima over the warp's 16 rows as one 16-byte word; then one
+// thread per (group, column) takes the maximum over the group's warps, finds the scale and writes it.
+template <int IN, int TILE>
+__device__ __forceinline__ void tile_column_scales(const u32 (&w)[4][16], const Copy& o, int r0, int c0,
+                                                   u32 (&colPart)[8][128], float (&colScale)[4][128]) {
+    const int t = threadIdx.x, lane = t & 31, warp = t >> 5, group = t & 7;
+    u32 m[16];
+#pragma unroll
+    for (int j = 0; j < 16; j++) {
+        m[j] = 0;
+#pragma unroll
+        for (int i = 0; i < 4; i++) m[j] = max(m[j], abs_bits(patch_value<IN>(w[i], j)));
+    }
+    const bool upper16 = lane & 16, upper8 = lane & 8;
+#pragma unroll
+    for (int j = 0; j < 8; j++) {  // keep columns 8..15 (upper16) or 0..7, send the others to the partner
+        u32 send = upper16 ? m[j] : m[j + 8], keep = upper16 ? m[j + 8] : m[j];
+        m[j] = max(keep, __shfl_xor_sync(0xFFFFFFFFu, send, 16));
+    }
+#pragma unroll
+    for (int j = 0; j < 4; j++) {
+        u32 send = upper8 ? m[j] : m[j + 4], keep = upper8 ? m[j + 4] : m[j];
+        m[j] = max(keep, __shfl_xor_sync(0xFFFFFFFFu, send, 8));
+    }
+    *(V4u*) &colPart[warp][16 * group + (upper16 ? 8 : 0) + (upper8 ? 4 : 0)] = V4u{m[0], m[1], m[2], m[3]};
+    __syncthreads();
+    constexpr int WARPS_PER_GROUP = TILE / 16;
+    for (int idx = t; idx < (128 / TILE) * 128; idx += WHOLE_THREADS) {
+        int g = idx >> 7, cl = idx & 127;
+        u32 a = 0;
+#pragma unroll
+        for (int v = g * WARPS_PER_GROUP; v < (g + 1) * WARPS_PER_GROUP; v++) a = max(a, colPart[v][cl]);
+        float sc = scale_from_amax(__uint_as_float(a), o);
+        colScale[g][cl] = sc;
+        put_scale(o, (long) ((r0 + g * TILE) / TILE) * o.ldScale + c0 + cl, sc);
+    }
+    __syncthreads();
+}
+
+// mode: TENSOR, ROWWISE, TILE (tile 128 or 32 along the summed axis of each copy) or BLOCK (128 x 128: the block is
+// the tile).
 template <int IN>
-__device__ __forceinline__ void cast_whole_tile(const Source& src, int mode, const Copy& rowCopy,
+__device__ __forceinline__ void cast_whole_tile(const Source& src, int mode, int tile, const Copy& rowCopy,
                                                 const Copy& colCopy, const u32* rowAmax, const u32* colAmax,
                                                 const u32* totalAmax, u32* amaxOut) {
     __shared__ u32 transposed[128][32];
     __shared__ float rowScale[128];
-    __shared__ float colScale[128];
+    __shared__ float colScale[4][128];  // rowwise: [0][column]; TILE: [group of tile rows][column]
+    __shared__ alignas(16) u32 colPart[8][128];
     __shared__ u32 warpMax[32];
     const int t = threadIdx.x;
     const int group = t & 7;         // the patch's 16 columns: 16 * group ...
@@ -700,27 +774,63 @@ __device__ __forceinline__ void cast_whole_tile(const Source& src, int mode, con
             w[i][4 * k] = q.x; w[i][4 * k + 1] = q.y; w[i][4 * k + 2] = q.z; w[i][4 * k + 3] = q.w;
         }
     }
-    // the scales, while the loads are in flight: a tensorwise copy's once per thread, a rowwise copy's once per
-    // line of the tile (one division each), shared through shared memory
-    float rowTensorScale = 0.0f, colTensorScale = 0.0f;
-    if (mode == MODE_TENSOR) {
-        if (rowCopy.codes) rowTensorScale = scale_from_amax(__uint_as_float(*totalAmax), rowCopy);
-        if (colCopy.codes) colTensorScale = scale_from_amax(__uint_as_float(*totalAmax), colCopy);
-        if (blockIdx.x == 0 && blockIdx.y == 0 && t == 0) {
-            if (rowCopy.codes) put_scale(rowCopy, 0, rowTensorScale);
-            if (colCopy.codes) put_scale(colCopy, 0, colTensorScale);
+    // The scales. Tensorwise: once per thread, while the loads are in flight. Rowwise: once per line of the tile
+    // (one division each), shared through shared memory. BLOCK: the tile's maximum, then once per thread. TILE: as
+    // tile_row_scales and tile_column_scales say.
+    float rowS[4], colOne = 0.0f;
+    int colGroup = 0;  // the row of colScale this thread's patch reads
+    if (mode == MODE_TENSOR || mode == MODE_BLOCK) {
+        float rowOne = 0.0f;
+        u32 amax;
+        if (mode == MODE_TENSOR) {
+            amax = *totalAmax;
+        } else {
+            u32 m = 0;
+#pragma unroll
+            for (int i = 0; i < 4; i++)
+#pragma unroll
+                for (int j = 0; j < 16; j++) m = max(m, abs_bits(patch_value<IN>(w[i], j)));
+            m = warp_max(m);
+            if ((t & 31) == 0) warpMax[t >> 5] = m;
+            __syncthreads();
+            amax = 0;
+#pragma unroll
+            for (int v = 0; v < WHOLE_THREADS / 32; v++) amax = max(amax, warpMax[v]);
+            __syncthreads();  // warpMax is report_amax's scratch too
         }
-    } else {
+        if (rowCopy.codes) rowOne = scale_from_amax(__uint_as_float(amax), rowCopy);
+        if (colCopy.codes) colOne = scale_from_amax(__uint_as_float(amax), colCopy);
+        if (t == 0 && (mode == MODE_BLOCK || (blockIdx.x == 0 && blockIdx.y == 0))) {
+            long rowAt = mode == MODE_TENSOR ? 0 : (long) blockIdx.y * rowCopy.ldScale + blockIdx.x;
+            long colAt = mode == MODE_TENSOR ? 0 : (long) blockIdx.x * colCopy.ldScale + blockIdx.y;
+            if (rowCopy.codes) put_scale(rowCopy, rowAt, rowOne);
+            if (colCopy.codes) put_scale(colCopy, colAt, colOne);
+        }
+#pragma unroll
+        for (int i = 0; i < 4; i++) rowS[i] = rowOne;
+    } else if (mode == MODE_ROWWISE) {
         if (t < 128 && rowCopy.codes) {
             float s = scale_from_amax(__uint_as_float(rowAmax[r0 + t]), rowCopy);
             rowScale[t] = s;
             if (blockIdx.x == 0) put_scale(rowCopy, r0 + t, s);
         } else if (t >= 128 && colCopy.codes) {
             float s = scale_from_amax(__uint_as_float(colAmax[c0 + t - 128]), colCopy);
-            colScale[t - 128] = s;
+            colScale[0][t - 128] = s;
             if (blockIdx.y == 0) put_scale(colCopy, c0 + t - 128, s);
         }
         __syncthreads();
+#pragma unroll
+        for (int i = 0; i < 4; i++) rowS[i] = rowScale[4 * rowGroup + i];
+    } else {
+        if (rowCopy.codes) {
+            if (tile == 128) tile_row_scales<IN, 8>(w, rowCopy, r0, c0, rowS);
+            else tile_row_scales<IN, 2>(w, rowCopy, r0, c0, rowS);
+        }
+        if (colCopy.codes) {
+            if (tile == 128) tile_column_scales<IN, 128>(w, colCopy, r0, c0, colPart, colScale);
+            else tile_column_scales<IN, 32>(w, colCopy, r0, c0, colPart, colScale);
+        }
+        colGroup = 4 * rowGroup / tile;
     }
     u32 seen = 0;
     if (amaxOut != nullptr) {
@@ -732,7 +842,7 @@ __device__ __forceinline__ void cast_whole_tile(const Source& src, int mode, con
     if (rowCopy.codes) {
 #pragma unroll
         for (int i = 0; i < 4; i++) {
-            float s = mode == MODE_TENSOR ? rowTensorScale : rowScale[4 * rowGroup + i];
+            float s = rowS[i];
             u32 out[4];
 #pragma unroll
             for (int k = 0; k < 4; k++) {
@@ -747,10 +857,11 @@ __device__ __forceinline__ void cast_whole_tile(const Source& src, int mode, con
     }
     if (colCopy.codes) {
         const int swizzled = rowGroup ^ (group << 2);
+        const bool oneScale = mode == MODE_TENSOR || mode == MODE_BLOCK;
 #pragma unroll
         for (int j = 0; j < 16; j++) {
             int cl = 16 * group + j;
-            float s = mode == MODE_TENSOR ? colTensorScale : colScale[cl];
+            float s = oneScale ? colOne : colScale[colGroup][cl];
             transposed[cl][swizzled] =
                     fp8_pair(__fmul_rn(patch_value<IN>(w[0], j), s), __fmul_rn(patch_value<IN>(w[1], j), s), colCopy.fmt)
                     | (fp8_pair(__fmul_rn(patch_value<IN>(w[2], j), s), __fmul_rn(patch_value<IN>(w[3], j), s),
@@ -774,9 +885,9 @@ __device__ __forceinline__ void cast_whole_tile(const Source& src, int mode, con
 // strides.
 #define INSTANTIATE_WHOLE(NAME, IN, MIN_BLOCKS)                                                                   \
     extern "C" __global__ void __launch_bounds__(WHOLE_THREADS, MIN_BLOCKS) cast_whole_tiles_##NAME(              \
-            Source src, int mode, Copy rowCopy, Copy colCopy, const u32* rowAmax, const u32* colAmax,            \
+            Source src, int mode, int tile, Copy rowCopy, Copy colCopy, const u32* rowAmax, const u32* colAmax,  \
             const u32* totalAmax, u32* amaxOut) {                                                                \
-        cast_whole_tile<IN>(src, mode, rowCopy, colCopy, rowAmax, colAmax, totalAmax, amaxOut);                  \
+        cast_whole_tile<IN>(src, mode, tile, rowCopy, colCopy, rowAmax, colAmax, totalAmax, amaxOut);            \
     }
 INSTANTIATE_WHOLE(f32, IN_F32, 2)
 INSTANTIATE_WHOLE(bf16, IN_BF16, 3)

@@ -299,14 +299,18 @@ class CudaBackendTest {
 
     @Test
     void castsOfMatricesThatWholeTilesCoverMatchReference() {
-        // 128 x 128 tiles cover these exactly: tensorwise and rowwise casts along 0 and along both axes take the
-        // whole-tile kernel (several tiles in each direction, more columns than rows and the other way round)
+        // 128 x 128 tiles cover these exactly: every granularity's casts along 0 and along both axes take the
+        // whole-tile kernel, and all but tensorwise and rowwise along 1 too (several tiles in each direction, more
+        // columns than rows and the other way round)
         long seed = 920;
         for (int[] shape : new int[][] {{384, 256}, {128, 1024}, {640, 128}}) {
             for (DType dtype : DType.values()) {
                 Tensor x = random(shape[0], shape[1], dtype, seed++);
-                for (ScalingGranularity g : new ScalingGranularity[] {ScalingGranularity.TENSORWISE,
-                    ScalingGranularity.ROWWISE}) {
+                for (ScalingGranularity g : ScalingGranularity.values()) {
+                    if (g != ScalingGranularity.TENSORWISE && g != ScalingGranularity.ROWWISE) {
+                        QuantSpec along1 = QuantSpec.of(Fp8Format.E4M3FN, g, 1);
+                        assertSameQuantization(REF.quantize(x, along1), cuda.quantize(x, along1), x + " " + along1);
+                    }
                     for (Fp8Format f : Fp8Format.values()) {
                         QuantSpec along0 = QuantSpec.of(f, g, 0);
                         assertSameQuantization(REF.quantize(x, along0), cuda.quantize(x, along0), x + " " + along0);
@@ -340,7 +344,7 @@ class CudaBackendTest {
     @Test
     void deviceCastOfNonFiniteInputThrowsAtTheNextSynchronization() {
         // 320 x 256 needs no padding: tensorwise along 1 takes the flat cast kernel, the others the tile kernel;
-        // 384 x 256 is covered by whole tiles, which tensorwise and rowwise casts along both axes take
+        // 384 x 256 is covered by whole tiles, which every granularity's casts along both axes take
         for (int rows : new int[] {320, 384}) {
             for (ScalingGranularity g : ScalingGranularity.values()) {
                 for (DType dtype : DType.values()) {
