@@ -22,7 +22,10 @@
 #define GEMM_BN 256  // rows of B (columns of D) a block owns
 #define GEMM_BK 128  // codes of K a stage holds: one 128-byte swizzled row
 #define GEMM_STAGES 4
-#define GEMM_THREADS 384  // a producer warpgroup and two consumer warpgroups
+// Two consumer warpgroups (threads 0-255), then a producer warpgroup. setmaxnreg moves registers from the producer
+// (32 a thread) to the consumers (240): 128 x 32 + 256 x 240 is the multiprocessor's 65,536.
+#define GEMM_THREADS 384
+#define GEMM_CONSUMER_THREADS 256
 #define GEMM_A_BYTES (GEMM_BM * GEMM_BK)
 #define GEMM_B_BYTES (GEMM_BN * GEMM_BK)
 // Rows of tiles walked together (all their columns of tiles, a column of rows at a time): see tile_origin.
@@ -100,9 +103,9 @@ template <int STAGES, typename Load, typename Consume>
 __device__ __forceinline__ void producer_and_consumers(const StageBarriers& ring, int tilesM, int tilesN, int bn,
                                                        int kTiles, Load&& load, Consume&& consume) {
     const int tiles = tilesM * tilesN;
-    if (threadIdx.x >> 7 == 0) {
-        asm volatile("setmaxnreg.dec.sync.aligned.u32 40;\n" ::: "memory");
-        if (threadIdx.x == 0) {
+    if (threadIdx.x >= GEMM_CONSUMER_THREADS) {
+        asm volatile("setmaxnreg.dec.sync.aligned.u32 32;\n" ::: "memory");
+        if (threadIdx.x == GEMM_CONSUMER_THREADS) {
             int n = 0;
 #pragma unroll 1
             for (int tile = blockIdx.x; tile < tiles; tile += gridDim.x) {
@@ -118,7 +121,7 @@ __device__ __forceinline__ void producer_and_consumers(const StageBarriers& ring
         }
         return;
     }
-    asm volatile("setmaxnreg.inc.sync.aligned.u32 232;\n" ::: "memory");
+    asm volatile("setmaxnreg.inc.sync.aligned.u32 240;\n" ::: "memory");
     int n = 0;
 #pragma unroll 1
     for (int tile = blockIdx.x; tile < tiles; tile += gridDim.x) {
@@ -145,7 +148,7 @@ extern "C" __global__ void __launch_bounds__(GEMM_THREADS, 1) gemm_e4m3_sm90(
     const int tilesM = (M + GEMM_BM - 1) / GEMM_BM, tilesN = (N + GEMM_BN - 1) / GEMM_BN;
     const int kTiles = (K + GEMM_BK - 1) / GEMM_BK;
     ring.init(GEMM_STAGES);
-    const int c = (threadIdx.x >> 7) - 1, lane = threadIdx.x & 31, warp = (threadIdx.x >> 5) & 3, g = lane >> 2,
+    const int c = threadIdx.x >> 7, lane = threadIdx.x & 31, warp = (threadIdx.x >> 5) & 3, g = lane >> 2,
               t = lane & 3;
 
     producer_and_consumers<GEMM_STAGES>(ring, tilesM, tilesN, GEMM_BN, kTiles, [&](int st, int kt, int m0, int n0) {
@@ -204,9 +207,9 @@ extern "C" __global__ void __launch_bounds__(GEMM_THREADS, 1) gemm_e4m3_sm90(
 // A K block is one stage (GEMM_BK = 128 codes). Each consumer warpgroup multiplies its 64 rows of the stage's A tile
 // by the stage's 128 rows of B into partial sums (four wgmma m64n128k32, the first overwriting), waits for them, and
 // adds them, times the block's scales, into F32 sums of its own: the tensor core's narrower accumulation spans only
-// 128 products, as in DeepSeek-V3's recipe, however long K is. B's tile is 128 rows, not 256, so that the partial
-// and the promoted sums (64 registers each) fit in the 168 registers ptxas allots a thread (the launch's share, whatever
-// setmaxnreg gives the consumers when they run); while one warpgroup scales its sums, the other's products run.
+// 128 products, as in DeepSeek-V3's recipe, however long K is. B's tile is 128 rows, not 256, so that two sets of partial
+// sums and the promoted sums (64 registers each) fit in a consumer's 240 registers: a block's products are issued
+// before the previous block's are promoted.
 
 #define BLOCK_GEMM_BN 128
 #define BLOCK_GEMM_STAGES 6
@@ -247,7 +250,7 @@ __device__ __forceinline__ void gemm_block(const TensorMap& aMap, const TensorMa
     const int tilesM = (M + GEMM_BM - 1) / GEMM_BM, tilesN = (N + BLOCK_GEMM_BN - 1) / BLOCK_GEMM_BN;
     const int kTiles = (K + GEMM_BK - 1) / GEMM_BK;
     ring.init(BLOCK_GEMM_STAGES);
-    const int c = (threadIdx.x >> 7) - 1, lane = threadIdx.x & 31, warp = (threadIdx.x >> 5) & 3, g = lane >> 2,
+    const int c = threadIdx.x >> 7, lane = threadIdx.x & 31, warp = (threadIdx.x >> 5) & 3, g = lane >> 2,
               t = lane & 3;
 
     producer_and_consumers<BLOCK_GEMM_STAGES>(ring, tilesM, tilesN, BLOCK_GEMM_BN, kTiles,
@@ -266,24 +269,24 @@ __device__ __forceinline__ void gemm_block(const TensorMap& aMap, const TensorMa
     }, [&](int m0, int n0, int& n) {
         // Accumulator register 4j + e holds row g + 8 (e >> 1), column 8j + 2t + (e & 1) of the warp's 16 rows.
         const int row0 = m0 + 64 * c + 16 * warp + g;
-        float acc[64], part[64];
+        // Two sets of partial sums, so that the next K block's products are issued before this one's are scaled and
+        // added: the tensor core works on them while the warpgroup promotes. (With one set, both warpgroups waited
+        // for their products and then scaled them at the same time, and the tensor core stood idle meanwhile:
+        // 714-832 TFLOP/s on an H100 where cuBLASLt ran at 998-1,051 for 1x128 x 1x128.) 192 registers of sums:
+        // within the 240 setmaxnreg gives a consumer thread. ptxas needs no in-flight sums carried across the loop's
+        // back edge other than partA's: with the pairs' loop leaving by a second exit it copied sums there and
+        // serialized the products.
+        float acc[64], partA[64], partB[64];
 #pragma unroll
         for (int i = 0; i < 64; i++) acc[i] = 0.0f;
-        // The scales of K block kb for this thread's two rows, and with 128x128 blocks B's one, loaded a block ahead
-        // of their use so that their latency passes under a block's products (loaded after the block's own products
-        // were issued, the first form waited for them at every block: 687-745 TFLOP/s on an H100 where cuBLASLt ran at
-        // 1,266-1,375). With 1x128 tiles B's column scales come with the stage (the producer's bulk copy).
-        float sa[2], sb = 0.0f, saNext[2], sbNext = 0.0f;
-        auto loadScales = [&](int kb, float (&a)[2], float& b) {
-            a[0] = block_scale(scaleA, aKind, ldA, row0, M, kb);
-            a[1] = block_scale(scaleA, aKind, ldA, row0 + 8, M, kb);
-            if (B_KIND == 1) b = block_scale(scaleB, 1, ldB, n0, N, kb);
-        };
-        loadScales(0, sa, sb);
-#pragma unroll 1
-        for (int kt = 0; kt < kTiles; kt++, n++) {
-            const int st = n % BLOCK_GEMM_STAGES;
-            mbar_wait(ring.full(st), (n / BLOCK_GEMM_STAGES) & 1);
+        // The scales of each block's two rows of A, and with 128x128 blocks B's one, loaded as the block's products
+        // are issued, a block before their use, so that their latency passes under the products. With 1x128 tiles
+        // B's column scales come with the stage (the producer's bulk copy).
+        float saA[2], saB[2], sbA = 0.0f, sbB = 0.0f;
+        // Waits for load nn's stage, issues K block kt's products into part and loads its scales.
+        auto issue = [&](float (&part)[64], float (&sa)[2], float& sb, int kt, int nn) {
+            const int st = nn % BLOCK_GEMM_STAGES;
+            mbar_wait(ring.full(st), (nn / BLOCK_GEMM_STAGES) & 1);
             const u32 aTile = aRing + st * GEMM_A_BYTES + c * 64 * GEMM_BK, bTile = bRing + st * BLOCK_GEMM_B_BYTES;
             wg_fence();
 #pragma unroll
@@ -291,9 +294,14 @@ __device__ __forceinline__ void gemm_block(const TensorMap& aMap, const TensorMa
                 wgmma_e4m3_n128(part, desc_k(aTile + 32 * kk), desc_k(bTile + 32 * kk), kk);
             }
             wg_commit();
-            if (kt + 1 < kTiles) loadScales(kt + 1, saNext, sbNext);
-            wg_wait<0>();
+            sa[0] = block_scale(scaleA, aKind, ldA, row0, M, kt);
+            sa[1] = block_scale(scaleA, aKind, ldA, row0 + 8, M, kt);
+            if (B_KIND == 1) sb = block_scale(scaleB, 1, ldB, n0, N, kt);
+        };
+        // Adds load nn's products, done, times their scales into acc, and gives the stage back.
+        auto promote = [&](float (&part)[64], const float (&sa)[2], float sb, int nn) {
             hold(part);
+            const int st = nn % BLOCK_GEMM_STAGES;
             const float* columnScales = stageScales + st * BLOCK_GEMM_BN;
 #pragma unroll
             for (int j = 0; j < 16; j++) {
@@ -307,12 +315,32 @@ __device__ __forceinline__ void gemm_block(const TensorMap& aMap, const TensorMa
                     acc[4 * j + e] = fmaf(part[4 * j + e], sa[e >> 1] * (e & 1 ? b.y : b.x), acc[4 * j + e]);
                 }
             }
-            // the stage goes back once its codes and scales are read
             ring.release(st);
-            sa[0] = saNext[0];
-            sa[1] = saNext[1];
-            sb = sbNext;
+        };
+        // Blocks alternate between the two sets: even ones in partA, odd ones in partB. Load n + kt brought block kt.
+        issue(partA, saA, sbA, 0, n);
+        int kt = 0;
+#pragma unroll 1
+        for (; kt + 2 < kTiles; kt += 2) {
+            issue(partB, saB, sbB, kt + 1, n + kt + 1);
+            wg_wait<1>();
+            promote(partA, saA, sbA, n + kt);
+            issue(partA, saA, sbA, kt + 2, n + kt + 2);
+            wg_wait<1>();
+            promote(partB, saB, sbB, n + kt + 1);
         }
+        // one block left (in partA) or two
+        if (kt + 1 < kTiles) {
+            issue(partB, saB, sbB, kt + 1, n + kt + 1);
+            wg_wait<1>();
+            promote(partA, saA, sbA, n + kt);
+            wg_wait<0>();
+            promote(partB, saB, sbB, n + kt + 1);
+        } else {
+            wg_wait<0>();
+            promote(partA, saA, sbA, n + kt);
+        }
+        n += kTiles;
 
 #pragma unroll
         for (int r = 0; r < 2; r++) {

@@ -129,8 +129,11 @@ class HopperFp8GemmTest {
         ScalingGranularity tiles = ScalingGranularity.TILE_1X128;
         ScalingGranularity blocks = ScalingGranularity.BLOCK_128X128;
         ScalingGranularity[][] pairs = {{tiles, blocks}, {tiles, tiles}, {blocks, tiles}};
-        // the shapes of the test above, and 400 codes of K (three whole K blocks and a part-filled one)
-        int[][] shapes = {{256, 512, 512}, {272, 400, 528}, {16, 4096, 16}, {2048, 256, 4352}};
+        // the shapes of the test above, and 400 codes of K (three whole K blocks and a part-filled one); the kernel
+        // alternates two sets of partial sums over the K blocks, so odd counts too: one block, three, and five over
+        // more tiles than the grid has blocks (each block takes several, carrying its stage count across them)
+        int[][] shapes = {{256, 512, 512}, {272, 400, 528}, {16, 4096, 16}, {2048, 256, 4352}, {128, 128, 256},
+            {384, 384, 640}, {2048, 640, 4352}};
         for (int[] shape : shapes) {
             for (ScalingGranularity[] pair : pairs) {
                 // B's scale kind picks the kernel
