@@ -23,7 +23,8 @@
 #define GEMM_BK 128  // codes of K a stage holds: one 128-byte swizzled row
 #define GEMM_STAGES 4
 // Two consumer warpgroups (threads 0-255), then a producer warpgroup. setmaxnreg moves registers from the producer
-// (32 a thread) to the consumers (240): 128 x 32 + 256 x 240 is the multiprocessor's 65,536.
+// (24 a thread) to the consumers (240) within what the launch gave the block, 384 x 168 = 64,512 = 128 x 24 + 256 x
+// 240: a consumer's setmaxnreg.inc waits until the block's pool holds what it asks for, so asking more never returns.
 #define GEMM_THREADS 384
 #define GEMM_CONSUMER_THREADS 256
 #define GEMM_A_BYTES (GEMM_BM * GEMM_BK)
@@ -104,7 +105,7 @@ __device__ __forceinline__ void producer_and_consumers(const StageBarriers& ring
                                                        int kTiles, Load&& load, Consume&& consume) {
     const int tiles = tilesM * tilesN;
     if (threadIdx.x >= GEMM_CONSUMER_THREADS) {
-        asm volatile("setmaxnreg.dec.sync.aligned.u32 32;\n" ::: "memory");
+        asm volatile("setmaxnreg.dec.sync.aligned.u32 24;\n" ::: "memory");
         if (threadIdx.x == GEMM_CONSUMER_THREADS) {
             int n = 0;
 #pragma unroll 1
