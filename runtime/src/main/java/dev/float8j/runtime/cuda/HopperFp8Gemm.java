@@ -18,8 +18,8 @@ import java.util.logging.Logger;
  * <li>{@code gemm_block_e4m3_sm90} and {@code gemm_block_tiles_e4m3_sm90} (B in 128x128 blocks, B in 1x128 tiles):
  * 1x128 or 128x128 block scales, each K block's products added into F32 sums times their scales (DeepSeek-V3's
  * promotion every 128 codes), for blockwise recipes, where cuBLASLt's block-scaled kernels run slower than its
- * tensorwise ones. On an H100 (2026-12-07) it ran at 688-832 TFLOP/s against cuBLASLt's 998-1,311, so it runs only
- * where asked for.
+ * tensorwise ones. On an H100 (2026-12-07, two sets of partial sums) it ran at 828-980 TFLOP/s (1x128 x 128x128) and
+ * 699-806 (1x128 x 1x128) against cuBLASLt's 1,267-1,370 and 1,001-1,085, so it runs only where asked for.
  * </ul>
  * CudaGemms runs them where {@link #takes} the gemm, cuBLASLt everywhere else. {@code -Dfloat8j.cuda.ownGemm} says
  * where: {@code false} (the default) never; {@code auto} only where the first kernel measured faster than cuBLASLt,
