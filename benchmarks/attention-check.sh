@@ -28,7 +28,7 @@ props() { [ "$1" = default ] || echo "-D$1"; }
 # Runs the JUnit console with the selectors given, under setting $1.
 junit() {
   local s=$1; shift
-  CUDA_LAUNCH_BLOCKING=1 timeout "${CLASS_TIMEOUT:-300}" ${WRAP:-} "$java" "${jvm[@]}" $(props "$s") \
+  CUDA_LAUNCH_BLOCKING=1 timeout -k 15 "${CLASS_TIMEOUT:-300}" ${WRAP:-} "$java" "${jvm[@]}" $(props "$s") \
     -jar .gpu/junit-console.jar execute --class-path .gpu/test-classes --class-path "$cp_jars" "$@" \
     --details=tree --disable-banner --disable-ansi-colors 2>&1
 }
@@ -61,7 +61,7 @@ for round in $(seq 1 "${ROUNDS:-2}"); do
   for s in "${settings[@]}"; do
     echo "##### $s: AttentionBenchmark, round $round" >> "$log"
     # BENCH_ARGS is split into its five numbers on purpose
-    bench=$(set +f; timeout 300 "$java" "${jvm[@]}" $(props "$s") -cp '.gpu/lib/*' \
+    bench=$(set +f; timeout -k 15 300 "$java" "${jvm[@]}" $(props "$s") -cp '.gpu/lib/*' \
       dev.float8j.benchmarks.cuda.AttentionBenchmark ${BENCH_ARGS:-} 2>&1)
     echo "$bench" >> "$log"
     echo "$bench" | grep '^# device' | head -n 1 | sed "s/^/# $s round $round: /"
