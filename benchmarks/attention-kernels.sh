@@ -8,7 +8,7 @@ set -euo pipefail
 cuda=${CUDA_HOME:-/usr/local/cuda}
 dir=$(mktemp -d)
 trap 'rm -rf "$dir"' EXIT
-cp benchmarks/attention_kernels.cu benchmarks/kernel_bench.cuh runtime/src/main/resources/dev/float8j/runtime/cuda/{attention_sm90.cu,attention.cuh,hopper.cuh,common.cuh} "$dir"/
+cp benchmarks/attention_kernels.cu benchmarks/kernel_bench.cuh benchmarks/tensor_map.cuh runtime/src/main/resources/dev/float8j/runtime/cuda/{attention_sm90.cu,attention.cuh,hopper.cuh,common.cuh} "$dir"/
 "$cuda/bin/nvcc" -O3 -std=c++17 -gencode arch=compute_90a,code=sm_90a -o "$dir/attention_kernels" "$dir/attention_kernels.cu"
 if [ -n "${SANITIZE:-}" ]; then
   for tool in memcheck racecheck; do

@@ -15,11 +15,11 @@
 #include <cstring>
 #include <vector>
 
-#include <cuda.h>  // CUtensorMap and its enums only: cuTensorMapEncodeTiled comes through the runtime, no -lcuda
 #include <cuda_runtime.h>
 
 #include "attention_sm90.cu"
 #include "kernel_bench.cuh"
+#include "tensor_map.cuh"
 
 static const int D = HEAD_DIM;
 
@@ -72,36 +72,12 @@ struct DeviceArrays {
 // The kernels' tensor map of a [batch][seq][heads][128] tensor (see their comments): BF16 with boxes
 // of 64 x 64, or F32 (attention_backward_sm90_ws_d128's dqAccum) with boxes of 32 columns x 64 rows.
 static TensorMap tensor_map(const void* base, const Shape& s, int heads, bool f32 = false) {
-    typedef CUresult (*Encode)(CUtensorMap*, CUtensorMapDataType, cuuint32_t, void*, const cuuint64_t*,
-                               const cuuint64_t*, const cuuint32_t*, const cuuint32_t*, CUtensorMapInterleave,
-                               CUtensorMapSwizzle, CUtensorMapL2promotion, CUtensorMapFloatOOBfill);
-    static Encode encode = nullptr;
-    if (!encode) {
-        cudaDriverEntryPointQueryResult found;
-        CHECK_CUDA(cudaGetDriverEntryPointByVersion("cuTensorMapEncodeTiled", (void**) &encode, 12000,
-                                                    cudaEnableDefault, &found));
-        if (found != cudaDriverEntryPointSuccess) {
-            printf("cuTensorMapEncodeTiled not found\n");
-            exit(1);
-        }
-    }
     const cuuint64_t dims[3] = {(cuuint64_t) heads * D, (cuuint64_t) s.seq, (cuuint64_t) s.batch};
     const cuuint64_t bytes = f32 ? 4 : 2;
     const cuuint64_t strides[2] = {(cuuint64_t) heads * D * bytes, (cuuint64_t) s.seq * heads * D * bytes};
-    const cuuint32_t box[3] = {f32 ? 32u : 64u, 64, 1}, elementStrides[3] = {1, 1, 1};
-    CUtensorMap map;
-    const CUresult r = encode(&map, f32 ? CU_TENSOR_MAP_DATA_TYPE_FLOAT32 : CU_TENSOR_MAP_DATA_TYPE_BFLOAT16, 3,
-                              (void*) base, dims, strides, box, elementStrides, CU_TENSOR_MAP_INTERLEAVE_NONE,
-                              CU_TENSOR_MAP_SWIZZLE_128B, CU_TENSOR_MAP_L2_PROMOTION_L2_256B,
-                              CU_TENSOR_MAP_FLOAT_OOB_FILL_NONE);
-    if (r != CUDA_SUCCESS) {
-        printf("cuTensorMapEncodeTiled failed: %d\n", (int) r);
-        exit(1);
-    }
-    static_assert(sizeof(TensorMap) == sizeof(CUtensorMap), "TensorMap holds a CUtensorMap");
-    TensorMap t;
-    memcpy(&t, &map, sizeof t);
-    return t;
+    const cuuint32_t box[3] = {f32 ? 32u : 64u, 64, 1};
+    return encode_tensor_map(f32 ? CU_TENSOR_MAP_DATA_TYPE_FLOAT32 : CU_TENSOR_MAP_DATA_TYPE_BFLOAT16, 3, base, dims,
+                             strides, box);
 }
 
 // The grids' bands (banded_block), as CudaAttention's DEFAULT_BANDS: 8 heads forward, 4 kv heads backward.

@@ -11,7 +11,7 @@ trap 'rm -rf "$dir"' EXIT
 kernels=runtime/src/main/resources/dev/float8j/runtime/cuda
 for variant in scaled add; do
   mkdir -p "$dir/$variant"
-  cp benchmarks/gemm_block_kernels.cu benchmarks/kernel_bench.cuh "$kernels"/{gemm_sm90.cu,hopper.cuh,common.cuh} "$dir/$variant"/
+  cp benchmarks/gemm_block_kernels.cu benchmarks/kernel_bench.cuh benchmarks/tensor_map.cuh "$kernels"/{gemm_sm90.cu,hopper.cuh,common.cuh} "$dir/$variant"/
   if [ "$variant" = add ]; then
     promote='acc[4 * j + e] = fmaf(part[4 * j + e], sa[e >> 1] * (e & 1 ? b.y : b.x), acc[4 * j + e]);'
     grep -qF "$promote" "$dir/add/gemm_sm90.cu" || { echo "gemm-block-kernels.sh: the promotion line is not in gemm_sm90.cu" >&2; exit 1; }

@@ -16,11 +16,11 @@
 #include <cstring>
 #include <vector>
 
-#include <cuda.h>  // CUtensorMap and its enums only: cuTensorMapEncodeTiled comes through the runtime, no -lcuda
 #include <cuda_runtime.h>
 
 #include "gemm_sm90.cu"
 #include "kernel_bench.cuh"
+#include "tensor_map.cuh"
 
 #ifndef PROMOTION_NAME
 #define PROMOTION_NAME "scaled"
@@ -29,34 +29,10 @@
 // The kernels' tensor map of K-contiguous codes [rows][ld]: rank 2, dims {K, rows}, boxes of GEMM_BK codes by boxRows
 // rows, 128-byte swizzle, as HopperFp8Gemm.codesMap makes it.
 static TensorMap codes_map(const void* base, int rows, int k, int ld, int boxRows) {
-    typedef CUresult (*Encode)(CUtensorMap*, CUtensorMapDataType, cuuint32_t, void*, const cuuint64_t*,
-                               const cuuint64_t*, const cuuint32_t*, const cuuint32_t*, CUtensorMapInterleave,
-                               CUtensorMapSwizzle, CUtensorMapL2promotion, CUtensorMapFloatOOBfill);
-    static Encode encode = nullptr;
-    if (!encode) {
-        cudaDriverEntryPointQueryResult found;
-        CHECK_CUDA(cudaGetDriverEntryPointByVersion("cuTensorMapEncodeTiled", (void**) &encode, 12000,
-                                                    cudaEnableDefault, &found));
-        if (found != cudaDriverEntryPointSuccess) {
-            printf("cuTensorMapEncodeTiled not found\n");
-            exit(1);
-        }
-    }
     const cuuint64_t dims[2] = {(cuuint64_t) k, (cuuint64_t) rows};
     const cuuint64_t strides[1] = {(cuuint64_t) ld};
-    const cuuint32_t box[2] = {GEMM_BK, (cuuint32_t) boxRows}, elementStrides[2] = {1, 1};
-    CUtensorMap map;
-    const CUresult r = encode(&map, CU_TENSOR_MAP_DATA_TYPE_UINT8, 2, (void*) base, dims, strides, box, elementStrides,
-                              CU_TENSOR_MAP_INTERLEAVE_NONE, CU_TENSOR_MAP_SWIZZLE_128B,
-                              CU_TENSOR_MAP_L2_PROMOTION_L2_256B, CU_TENSOR_MAP_FLOAT_OOB_FILL_NONE);
-    if (r != CUDA_SUCCESS) {
-        printf("cuTensorMapEncodeTiled failed: %d\n", (int) r);
-        exit(1);
-    }
-    static_assert(sizeof(TensorMap) == sizeof(CUtensorMap), "TensorMap holds a CUtensorMap");
-    TensorMap t;
-    memcpy(&t, &map, sizeof t);
-    return t;
+    const cuuint32_t box[2] = {GEMM_BK, (cuuint32_t) boxRows};
+    return encode_tensor_map(CU_TENSOR_MAP_DATA_TYPE_UINT8, 2, base, dims, strides, box);
 }
 
 // Random finite E4M3 codes (every byte but 0x7F and 0xFF, the NaNs) on the device.
