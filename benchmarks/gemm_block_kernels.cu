@@ -68,57 +68,68 @@ static int shared_bytes(Kernel kernel) {
                                           + 16 * BLOCK_GEMM_STAGES + 1024;
 }
 
-// Launches of one kernel at m x k x n; returns the mean milliseconds of `launches` after two not timed (0: one
-// launch, untimed, for a profiler).
-static double run(Kernel kernel, int m, int k, int n, int launches, int multiprocessors) {
-    const int kBlocks = (k + 127) / 128;
-    unsigned char* a = device_codes((size_t) m * k);
-    unsigned char* b = device_codes((size_t) n * k);
-    // 1x128 scales [kb][rows]; B's 128x128 blocks [n / 128][kBlocks rounded up to 4]
-    const int ldBlocks = (kBlocks + 3) / 4 * 4;
-    float* scaleA = device_scales((size_t) kBlocks * m);
-    float* scaleB = kernel == BLOCKS ? device_scales((size_t) (n + 127) / 128 * ldBlocks)
-                                     : device_scales((size_t) kBlocks * n);
+// One shape's operands on the device, drawn once and shared by every kernel and round: A [m][k] and B [n][k] codes,
+// 1x128 scales of A and of B ([kb][rows]), B's 128x128 block scales ([n / 128][kBlocks rounded up to 4]), and D.
+struct Operands {
+    int m, k, n, ldBlocks;
+    unsigned char *a, *b;
+    float *scaleA, *scaleBTiles, *scaleBBlocks;
     void* d;
-    CHECK_CUDA(cudaMalloc(&d, (size_t) m * n * 2));
+    Operands(int m_, int k_, int n_) : m(m_), k(k_), n(n_) {
+        const int kBlocks = (k + 127) / 128;
+        ldBlocks = (kBlocks + 3) / 4 * 4;
+        a = device_codes((size_t) m * k);
+        b = device_codes((size_t) n * k);
+        scaleA = device_scales((size_t) kBlocks * m);
+        scaleBTiles = device_scales((size_t) kBlocks * n);
+        scaleBBlocks = device_scales((size_t) (n + 127) / 128 * ldBlocks);
+        CHECK_CUDA(cudaMalloc(&d, (size_t) m * n * 2));
+    }
+    ~Operands() {
+        for (void* p : {(void*) a, (void*) b, (void*) scaleA, (void*) scaleBTiles, (void*) scaleBBlocks, d}) cudaFree(p);
+    }
+};
+
+// Launches of one kernel on o; returns the mean milliseconds of `launches` after two not timed (0: one launch,
+// untimed, for a profiler).
+static double run(Kernel kernel, const Operands& o, int launches, int multiprocessors) {
+    const int m = o.m, k = o.k, n = o.n;
     const int bn = kernel == TENSORWISE ? GEMM_BN : BLOCK_GEMM_BN;
-    const TensorMap aMap = codes_map(a, m, k, k, GEMM_BM), bMap = codes_map(b, n, k, k, bn);
+    const TensorMap aMap = codes_map(o.a, m, k, k, GEMM_BM), bMap = codes_map(o.b, n, k, k, bn);
     const int tiles = (m + GEMM_BM - 1) / GEMM_BM * ((n + bn - 1) / bn);
     const int grid = tiles < multiprocessors ? tiles : multiprocessors;
     const int smem = shared_bytes(kernel);
     auto launch = [&]() {
         if (kernel == TENSORWISE) {
-            gemm_e4m3_sm90<<<grid, GEMM_THREADS, smem>>>(aMap, bMap, scaleA, 0, scaleB, 0, d, DT_BF16, m, n, k);
+            gemm_e4m3_sm90<<<grid, GEMM_THREADS, smem>>>(aMap, bMap, o.scaleA, 0, o.scaleBTiles, 0, o.d, DT_BF16, m,
+                                                         n, k);
         } else if (kernel == BLOCKS) {
-            gemm_block_e4m3_sm90<<<grid, GEMM_THREADS, smem>>>(aMap, bMap, scaleA, 0, m, scaleB, ldBlocks, d, DT_BF16,
-                                                               m, n, k);
+            gemm_block_e4m3_sm90<<<grid, GEMM_THREADS, smem>>>(aMap, bMap, o.scaleA, 0, m, o.scaleBBlocks, o.ldBlocks,
+                                                               o.d, DT_BF16, m, n, k);
         } else {
-            gemm_block_tiles_e4m3_sm90<<<grid, GEMM_THREADS, smem>>>(aMap, bMap, scaleA, 0, m, scaleB, n, d, DT_BF16,
-                                                                     m, n, k);
+            gemm_block_tiles_e4m3_sm90<<<grid, GEMM_THREADS, smem>>>(aMap, bMap, o.scaleA, 0, m, o.scaleBTiles, n, o.d,
+                                                                     DT_BF16, m, n, k);
         }
         CHECK_CUDA(cudaGetLastError());
     };
-    double ms = 0.0;
     if (launches == 0) {
         launch();
         CHECK_CUDA(cudaDeviceSynchronize());
-    } else {
-        for (int i = 0; i < 2; i++) launch();
-        cudaEvent_t start, stop;
-        CHECK_CUDA(cudaEventCreate(&start));
-        CHECK_CUDA(cudaEventCreate(&stop));
-        CHECK_CUDA(cudaEventRecord(start));
-        for (int i = 0; i < launches; i++) launch();
-        CHECK_CUDA(cudaEventRecord(stop));
-        CHECK_CUDA(cudaEventSynchronize(stop));
-        float total;
-        CHECK_CUDA(cudaEventElapsedTime(&total, start, stop));
-        ms = total / launches;
-        CHECK_CUDA(cudaEventDestroy(start));
-        CHECK_CUDA(cudaEventDestroy(stop));
+        return 0.0;
     }
-    for (void* p : {(void*) a, (void*) b, (void*) scaleA, (void*) scaleB, d}) CHECK_CUDA(cudaFree(p));
-    return ms;
+    for (int i = 0; i < 2; i++) launch();
+    cudaEvent_t start, stop;
+    CHECK_CUDA(cudaEventCreate(&start));
+    CHECK_CUDA(cudaEventCreate(&stop));
+    CHECK_CUDA(cudaEventRecord(start));
+    for (int i = 0; i < launches; i++) launch();
+    CHECK_CUDA(cudaEventRecord(stop));
+    CHECK_CUDA(cudaEventSynchronize(stop));
+    float total;
+    CHECK_CUDA(cudaEventElapsedTime(&total, start, stop));
+    CHECK_CUDA(cudaEventDestroy(start));
+    CHECK_CUDA(cudaEventDestroy(stop));
+    return total / launches;
 }
 
 int main(int argc, char** argv) {
@@ -132,21 +143,22 @@ int main(int argc, char** argv) {
     int multiprocessors;
     CHECK_CUDA(cudaDeviceGetAttribute(&multiprocessors, cudaDevAttrMultiProcessorCount, 0));
     // the linear step's output gemm (M=16384, K=N=8192) and its grad_weight (m=N, k=M, n=K)
-    const int shapes[][3] = {{16384, 8192, 8192}, {8192, 16384, 8192}};
+    const Operands output(16384, 8192, 8192);
     if (profile) {
-        for (Kernel kernel : {TENSORWISE, BLOCKS, TILES}) run(kernel, shapes[0][0], shapes[0][1], shapes[0][2], 0, multiprocessors);
+        for (Kernel kernel : {TENSORWISE, BLOCKS, TILES}) run(kernel, output, 0, multiprocessors);
         return 0;
     }
+    const Operands gradWeight(8192, 16384, 8192);
     cudaDeviceProp prop;
     CHECK_CUDA(cudaGetDeviceProperties(&prop, 0));
     printf("# %s, %d multiprocessors; promotion: %s\n", prop.name, multiprocessors, PROMOTION_NAME);
     printf("kernel,promotion,m,k,n,ms,tflops\n");
     for (int round = 0; round < 2; round++) {
-        for (const auto& s : shapes) {
+        for (const Operands* o : {&output, &gradWeight}) {
             for (Kernel kernel : {TENSORWISE, BLOCKS, TILES}) {
-                const double ms = run(kernel, s[0], s[1], s[2], 10, multiprocessors);
+                const double ms = run(kernel, *o, 10, multiprocessors);
                 printf("%s,%s,%d,%d,%d,%.4f,%.0f\n", NAMES[kernel], kernel == TENSORWISE ? "epilogue" : PROMOTION_NAME,
-                       s[0], s[1], s[2], ms, 2.0 * s[0] * s[1] * s[2] / ms / 1e9);
+                       o->m, o->k, o->n, ms, 2.0 * o->m * o->k * o->n / ms / 1e9);
             }
         }
     }
