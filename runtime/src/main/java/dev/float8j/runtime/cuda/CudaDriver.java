@@ -59,6 +59,7 @@ final class CudaDriver {
     private final MethodHandle cuModuleLoadData;
     private final MethodHandle cuModuleGetFunction;
     private final MethodHandle cuFuncSetAttribute;
+    private final MethodHandle cuOccupancyMaxActiveClusters;
     private final MethodHandle cuLaunchKernel;
     private final MethodHandle cuGetErrorString;
     private final MethodHandle cuTensorMapEncodeTiled;
@@ -107,6 +108,8 @@ final class CudaDriver {
                 FunctionDescriptor.of(JAVA_INT, ADDRESS, ADDRESS, ADDRESS));
         cuFuncSetAttribute = lib.bind("cuFuncSetAttribute",
                 FunctionDescriptor.of(JAVA_INT, ADDRESS, JAVA_INT, JAVA_INT));
+        cuOccupancyMaxActiveClusters = lib.bind("cuOccupancyMaxActiveClusters",
+                FunctionDescriptor.of(JAVA_INT, ADDRESS, ADDRESS, ADDRESS));
         cuLaunchKernel = lib.bind("cuLaunchKernel", FunctionDescriptor.of(JAVA_INT, ADDRESS, JAVA_INT, JAVA_INT,
                 JAVA_INT, JAVA_INT, JAVA_INT, JAVA_INT, JAVA_INT, ADDRESS, ADDRESS, ADDRESS));
         cuGetErrorString = lib.bind("cuGetErrorString", FunctionDescriptor.of(JAVA_INT, JAVA_INT, ADDRESS));
@@ -493,6 +496,32 @@ final class CudaDriver {
     void setFunctionAttribute(MemorySegment function, int attribute, int value) {
         try {
             check((int) cuFuncSetAttribute.invokeExact(function, attribute, value), "cuFuncSetAttribute");
+        } catch (Throwable t) {
+            throw rethrow(t);
+        }
+    }
+
+    /**
+     * How many clusters of a function compiled with {@code __cluster_dims__(clusterBlocks, 1, 1)} fit on the device at
+     * once, with blocks of the given threads and dynamic shared memory: a grid of more clusters than that runs the rest
+     * after the first ones finish. The launch configuration it is asked with (CUlaunchConfig: seven unsigned ints,
+     * then the stream, the attributes and their count) names no cluster attribute, so the function's own dimensions
+     * apply.
+     */
+    int maxActiveClusters(MemorySegment function, int clusterBlocks, int threads, int sharedBytes) {
+        try (Arena arena = Arena.ofConfined()) {
+            MemorySegment config = arena.allocate(56, 8);
+            config.set(JAVA_INT, 0, clusterBlocks);
+            config.set(JAVA_INT, 4, 1);
+            config.set(JAVA_INT, 8, 1);
+            config.set(JAVA_INT, 12, threads);
+            config.set(JAVA_INT, 16, 1);
+            config.set(JAVA_INT, 20, 1);
+            config.set(JAVA_INT, 24, sharedBytes);
+            MemorySegment clusters = arena.allocate(JAVA_INT);
+            check((int) cuOccupancyMaxActiveClusters.invokeExact(clusters, function, config),
+                    "cuOccupancyMaxActiveClusters");
+            return clusters.get(JAVA_INT, 0);
         } catch (Throwable t) {
             throw rethrow(t);
         }

@@ -47,6 +47,11 @@ final class HopperFp8Gemm {
     /** The block-scaled kernel's B tile and stages (BLOCK_GEMM_BN, BLOCK_GEMM_STAGES); its other sizes are the same. */
     static final int BLOCK_SCALED_N = 128;
     private static final int BLOCK_SCALED_STAGES = 6;
+    /**
+     * The block-scaled kernels' blocks run in clusters of two (BLOCK_GEMM_CLUSTER) on tiles side by side along N, each
+     * loading half of their shared A tile, so A's tensor map has boxes of half the tile's rows.
+     */
+    private static final int BLOCK_SCALED_CLUSTER = 2;
     /** The stages' A and B tiles, the mbarriers, and 1024 bytes to align the tiles to the swizzle's period. */
     private static final int SHARED_BYTES = STAGES * (BLOCK_M + BLOCK_N) * BLOCK_K + 16 * STAGES + 1024;
     /** Its stages also hold B's 128 column scales where B is in 1x128 tiles (BLOCK_GEMM_SCALE_BYTES). */
@@ -63,6 +68,8 @@ final class HopperFp8Gemm {
     private final MemorySegment function;
     private final MemorySegment blockFunction;
     private final MemorySegment blockTilesFunction;
+    /** The block-scaled kernels' clusters that fit on the device at once (both kernels have the same resources). */
+    private final int blockScaledClusters;
     private final Mode mode;
 
     private HopperFp8Gemm(CudaContext cuda, Mode mode) {
@@ -76,6 +83,12 @@ final class HopperFp8Gemm {
         for (MemorySegment f : new MemorySegment[] {blockFunction, blockTilesFunction}) {
             cuda.driver.setFunctionAttribute(f, CudaDriver.FUNC_ATTR_MAX_DYNAMIC_SHARED_BYTES,
                     BLOCK_SCALED_SHARED_BYTES);
+        }
+        this.blockScaledClusters = cuda.driver.maxActiveClusters(blockFunction, BLOCK_SCALED_CLUSTER, THREADS,
+                BLOCK_SCALED_SHARED_BYTES);
+        if (blockScaledClusters < 1) {
+            throw new IllegalStateException(BLOCK_KERNEL + ": no cluster of " + BLOCK_SCALED_CLUSTER
+                    + " blocks fits on this device");
         }
     }
 
@@ -150,12 +163,16 @@ final class HopperFp8Gemm {
         int k = a.depth();
         boolean blocks = isBlockScaled(a);
         int tileColumns = blocks ? BLOCK_SCALED_N : BLOCK_N;
-        int tiles = DeviceFloat8.ceilDiv(m, BLOCK_M) * DeviceFloat8.ceilDiv(n, tileColumns);
-        // one block per multiprocessor (the shared memory takes a whole one), each looping over tiles
-        int grid = Math.min(tiles, cuda.multiprocessors);
+        int tilesM = DeviceFloat8.ceilDiv(m, BLOCK_M);
+        // one block per multiprocessor (the shared memory takes a whole one), each looping over tiles; the
+        // block-scaled kernels' clusters over pairs of tiles
+        int grid = blocks
+                ? BLOCK_SCALED_CLUSTER * Math.min(tilesM * DeviceFloat8.ceilDiv(n, BLOCK_SCALED_CLUSTER * tileColumns),
+                        blockScaledClusters)
+                : Math.min(tilesM * DeviceFloat8.ceilDiv(n, tileColumns), cuda.multiprocessors);
         int outType = dt(d.dtype());
         try (Arena arena = Arena.ofConfined()) {
-            MemorySegment aMap = codesMap(arena, a, BLOCK_M);
+            MemorySegment aMap = codesMap(arena, a, blocks ? BLOCK_M / BLOCK_SCALED_CLUSTER : BLOCK_M);
             MemorySegment bMap = codesMap(arena, b, tileColumns);
             if (blocks) {
                 boolean bTiles = b.spec().granularity() == ScalingGranularity.TILE_1X128;

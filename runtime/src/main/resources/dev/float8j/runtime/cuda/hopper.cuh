@@ -115,3 +115,33 @@ __device__ __forceinline__ void bulk_load(u32 dst, const void* src, u32 bytes, u
                  ::"r"(dst), "l"(src), "r"(bytes), "r"(bar)
                  : "memory");
 }
+
+// Thread block clusters (a kernel declared with __cluster_dims__): the rank of this block in its cluster.
+__device__ __forceinline__ u32 cluster_rank() {
+    u32 r;
+    asm volatile("mov.u32 %0, %%cluster_ctarank;\n" : "=r"(r));
+    return r;
+}
+
+// Every thread of every block of the cluster waits here for all the others: shared-memory writes and mbarrier
+// operations before it are visible to the whole cluster after it.
+__device__ __forceinline__ void cluster_sync() {
+    asm volatile("barrier.cluster.arrive.release;\nbarrier.cluster.wait.acquire;\n" ::: "memory");
+}
+
+// One arrival on the mbarrier at the shared address bar (an address of this block's) in the cluster's block rank.
+__device__ __forceinline__ void mbar_arrive_in(u32 bar, u32 rank) {
+    asm volatile("{\n.reg .b32 remote;\nmapa.shared::cluster.u32 remote, %0, %1;\n"
+                 "mbarrier.arrive.release.cluster.shared::cluster.b64 _, [remote];\n}\n" ::"r"(bar), "r"(rank)
+                 : "memory");
+}
+
+// tma_load_2d into the same shared address of every block of the cluster in ctaMask (bit i: rank i), each block's
+// copy counting towards its own mbarrier at bar's address.
+__device__ __forceinline__ void tma_load_2d_multicast(u32 dst, const TensorMap& map, int col, int row, u32 bar,
+                                                      unsigned short ctaMask) {
+    asm volatile("cp.async.bulk.tensor.2d.shared::cluster.global.mbarrier::complete_tx::bytes.multicast::cluster "
+                 "[%0], [%1, {%2, %3}], [%4], %5;\n" ::"r"(dst), "l"(&map), "r"(col), "r"(row), "r"(bar),
+                 "h"(ctaMask)
+                 : "memory");
+}
