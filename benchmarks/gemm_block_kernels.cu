@@ -93,15 +93,15 @@ struct Operands {
 
 // Launches of one kernel on o; returns the mean milliseconds of `launches` after two not timed (0: one launch,
 // untimed, for a profiler).
-static double run(Kernel kernel, const Operands& o, int launches, int multiprocessors, int blockClusters) {
+static double run(Kernel kernel, const Operands& o, int launches, int clusters, int blockClusters) {
     const int m = o.m, k = o.k, n = o.n;
     const bool tensorwise = kernel == TENSORWISE;
     const int bn = tensorwise ? GEMM_BN : BLOCK_GEMM_BN;
-    // the block-scaled kernels' blocks each load half of A's tile and share it with their cluster's other block
-    const TensorMap aMap = codes_map(o.a, m, k, k, tensorwise ? GEMM_BM : GEMM_BM / 2),
-                    bMap = codes_map(o.b, n, k, k, bn);
+    // each block of a cluster loads half of the tile they share (B's along M, A's along N) into both
+    const TensorMap aMap = codes_map(o.a, m, k, k, tensorwise ? GEMM_BM : GEMM_BM / BLOCK_GEMM_CLUSTER),
+                    bMap = codes_map(o.b, n, k, k, tensorwise ? bn / GEMM_CLUSTER : bn);
     const int tilesM = (m + GEMM_BM - 1) / GEMM_BM, tilesN = (n + bn - 1) / bn;
-    const int grid = tensorwise ? std::min(tilesM * tilesN, multiprocessors)
+    const int grid = tensorwise ? GEMM_CLUSTER * std::min((tilesM + GEMM_CLUSTER - 1) / GEMM_CLUSTER * tilesN, clusters)
                                 : BLOCK_GEMM_CLUSTER * std::min(tilesM * ((tilesN + BLOCK_GEMM_CLUSTER - 1)
                                                                           / BLOCK_GEMM_CLUSTER), blockClusters);
     const int smem = shared_bytes(kernel);
@@ -148,31 +148,35 @@ int main(int argc, char** argv) {
                                     shared_bytes(TILES)));
     int multiprocessors;
     CHECK_CUDA(cudaDeviceGetAttribute(&multiprocessors, cudaDevAttrMultiProcessorCount, 0));
-    // the clusters of the block-scaled kernels that fit on the device at once (HopperFp8Gemm asks the driver the same)
-    int blockClusters;
-    {
+    // the clusters of each kernel that fit on the device at once (HopperFp8Gemm asks the driver the same)
+    auto activeClusters = [](const void* kernel, int cluster, int smem) {
         cudaLaunchConfig_t config = {};
-        config.gridDim = dim3(BLOCK_GEMM_CLUSTER, 1, 1);
+        config.gridDim = dim3(cluster, 1, 1);
         config.blockDim = dim3(GEMM_THREADS, 1, 1);
-        config.dynamicSmemBytes = shared_bytes(BLOCKS);
-        CHECK_CUDA(cudaOccupancyMaxActiveClusters(&blockClusters, (void*) gemm_block_e4m3_sm90, &config));
-    }
+        config.dynamicSmemBytes = smem;
+        int fit;
+        CHECK_CUDA(cudaOccupancyMaxActiveClusters(&fit, kernel, &config));
+        return fit;
+    };
+    const int clusters = activeClusters((const void*) gemm_e4m3_sm90, GEMM_CLUSTER, shared_bytes(TENSORWISE));
+    const int blockClusters = activeClusters((const void*) gemm_block_e4m3_sm90, BLOCK_GEMM_CLUSTER,
+                                             shared_bytes(BLOCKS));
     // the linear step's output gemm (M=16384, K=N=8192) and its grad_weight (m=N, k=M, n=K)
     const Operands output(16384, 8192, 8192);
     if (profile) {
-        for (Kernel kernel : {TENSORWISE, BLOCKS, TILES}) run(kernel, output, 0, multiprocessors, blockClusters);
+        for (Kernel kernel : {TENSORWISE, BLOCKS, TILES}) run(kernel, output, 0, clusters, blockClusters);
         return 0;
     }
     const Operands gradWeight(8192, 16384, 8192);
     cudaDeviceProp prop;
     CHECK_CUDA(cudaGetDeviceProperties(&prop, 0));
-    printf("# %s, %d multiprocessors, %d clusters of %d blocks at once; promotion: %s\n", prop.name, multiprocessors,
-           blockClusters, BLOCK_GEMM_CLUSTER, PROMOTION_NAME);
+    printf("# %s, %d multiprocessors, clusters of two at once: %d (tensorwise), %d (block-scaled); promotion: %s\n",
+           prop.name, multiprocessors, clusters, blockClusters, PROMOTION_NAME);
     printf("kernel,promotion,m,k,n,ms,tflops\n");
     for (int round = 0; round < 2; round++) {
         for (const Operands* o : {&output, &gradWeight}) {
             for (Kernel kernel : {TENSORWISE, BLOCKS, TILES}) {
-                const double ms = run(kernel, *o, 10, multiprocessors, blockClusters);
+                const double ms = run(kernel, *o, 10, clusters, blockClusters);
                 printf("%s,%s,%d,%d,%d,%.4f,%.0f\n", NAMES[kernel], kernel == TENSORWISE ? "epilogue" : PROMOTION_NAME,
                        o->m, o->k, o->n, ms, 2.0 * o->m * o->k * o->n / ms / 1e9);
             }

@@ -48,10 +48,11 @@ final class HopperFp8Gemm {
     static final int BLOCK_SCALED_N = 128;
     private static final int BLOCK_SCALED_STAGES = 6;
     /**
-     * The block-scaled kernels' blocks run in clusters of two (BLOCK_GEMM_CLUSTER) on tiles side by side along N, each
-     * loading half of their shared A tile, so A's tensor map has boxes of half the tile's rows.
+     * Every kernel's blocks run in clusters of two (GEMM_CLUSTER, BLOCK_GEMM_CLUSTER) that share one operand's tile,
+     * each block loading half of it, so that operand's tensor map has boxes of half the tile's rows: B's for the first
+     * kernel (clusters along M), A's for the block-scaled ones (along N).
      */
-    private static final int BLOCK_SCALED_CLUSTER = 2;
+    private static final int CLUSTER = 2;
     /** The stages' A and B tiles, the mbarriers, and 1024 bytes to align the tiles to the swizzle's period. */
     private static final int SHARED_BYTES = STAGES * (BLOCK_M + BLOCK_N) * BLOCK_K + 16 * STAGES + 1024;
     /** Its stages also hold B's 128 column scales where B is in 1x128 tiles (BLOCK_GEMM_SCALE_BYTES). */
@@ -68,7 +69,8 @@ final class HopperFp8Gemm {
     private final MemorySegment function;
     private final MemorySegment blockFunction;
     private final MemorySegment blockTilesFunction;
-    /** The block-scaled kernels' clusters that fit on the device at once (both kernels have the same resources). */
+    /** The clusters that fit on the device at once: the first kernel's, the block-scaled kernels' (alike). */
+    private final int clusters;
     private final int blockScaledClusters;
     private final Mode mode;
 
@@ -84,12 +86,16 @@ final class HopperFp8Gemm {
             cuda.driver.setFunctionAttribute(f, CudaDriver.FUNC_ATTR_MAX_DYNAMIC_SHARED_BYTES,
                     BLOCK_SCALED_SHARED_BYTES);
         }
-        this.blockScaledClusters = cuda.driver.maxActiveClusters(blockFunction, BLOCK_SCALED_CLUSTER, THREADS,
-                BLOCK_SCALED_SHARED_BYTES);
-        if (blockScaledClusters < 1) {
-            throw new IllegalStateException(BLOCK_KERNEL + ": no cluster of " + BLOCK_SCALED_CLUSTER
-                    + " blocks fits on this device");
+        this.clusters = activeClusters(function, KERNEL, SHARED_BYTES);
+        this.blockScaledClusters = activeClusters(blockFunction, BLOCK_KERNEL, BLOCK_SCALED_SHARED_BYTES);
+    }
+
+    private int activeClusters(MemorySegment f, String name, int sharedBytes) {
+        int fit = cuda.driver.maxActiveClusters(f, CLUSTER, THREADS, sharedBytes);
+        if (fit < 1) {
+            throw new IllegalStateException(name + ": no cluster of " + CLUSTER + " blocks fits on this device");
         }
+        return fit;
     }
 
     /** The gemms on cuda's GPU if it is a Hopper (sm_90) and the property switches them on; else null. */
@@ -163,17 +169,16 @@ final class HopperFp8Gemm {
         int k = a.depth();
         boolean blocks = isBlockScaled(a);
         int tileColumns = blocks ? BLOCK_SCALED_N : BLOCK_N;
-        int tilesM = DeviceFloat8.ceilDiv(m, BLOCK_M);
-        // one block per multiprocessor (the shared memory takes a whole one), each looping over tiles; the
-        // block-scaled kernels' clusters over pairs of tiles
-        int grid = blocks
-                ? BLOCK_SCALED_CLUSTER * Math.min(tilesM * DeviceFloat8.ceilDiv(n, BLOCK_SCALED_CLUSTER * tileColumns),
-                        blockScaledClusters)
-                : Math.min(tilesM * DeviceFloat8.ceilDiv(n, tileColumns), cuda.multiprocessors);
+        // one block per multiprocessor (the shared memory takes a whole one), clusters of two looping over pairs of
+        // tiles: along N for the block-scaled kernels, along M for the other
+        int clusterTiles = blocks
+                ? DeviceFloat8.ceilDiv(m, BLOCK_M) * DeviceFloat8.ceilDiv(n, CLUSTER * tileColumns)
+                : DeviceFloat8.ceilDiv(m, CLUSTER * BLOCK_M) * DeviceFloat8.ceilDiv(n, tileColumns);
+        int grid = CLUSTER * Math.min(clusterTiles, blocks ? blockScaledClusters : clusters);
         int outType = dt(d.dtype());
         try (Arena arena = Arena.ofConfined()) {
-            MemorySegment aMap = codesMap(arena, a, blocks ? BLOCK_M / BLOCK_SCALED_CLUSTER : BLOCK_M);
-            MemorySegment bMap = codesMap(arena, b, tileColumns);
+            MemorySegment aMap = codesMap(arena, a, blocks ? BLOCK_M / CLUSTER : BLOCK_M);
+            MemorySegment bMap = codesMap(arena, b, blocks ? tileColumns : tileColumns / CLUSTER);
             if (blocks) {
                 boolean bTiles = b.spec().granularity() == ScalingGranularity.TILE_1X128;
                 String kernel = bTiles ? BLOCK_TILES_KERNEL : BLOCK_KERNEL;

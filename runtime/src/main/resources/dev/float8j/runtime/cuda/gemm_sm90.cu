@@ -22,6 +22,7 @@
 #define GEMM_BN 256  // rows of B (columns of D) a block owns
 #define GEMM_BK 128  // codes of K a stage holds: one 128-byte swizzled row
 #define GEMM_STAGES 4
+#define GEMM_CLUSTER 2
 // Two consumer warpgroups (threads 0-255), then a producer warpgroup. setmaxnreg moves registers from the producer
 // (24 a thread) to the consumers (240) within what the launch gave the block, 384 x 168 = 64,512 = 128 x 24 + 256 x
 // 240: a consumer's setmaxnreg.inc waits until the block's pool holds what it asks for, so asking more never returns.
@@ -113,17 +114,18 @@ __device__ __forceinline__ void tile_origin(int tile, int tilesM, int tilesN, in
 // before the tile's first (load n's stage held load n - STAGES, released in that round's phase of the empty barrier)
 // and left kTiles on by consume. The ring of stages runs on across a block's tiles, so the producer loads the next
 // tile's first stages while the consumers finish the current one.
-// The tiles, GEMM_BM x bn, go to clusters of CLUSTER blocks side by side along N: cluster blockIdx.x / CLUSTER takes
-// cluster tiles (GEMM_BM x CLUSTER bn) blockIdx.x / CLUSTER, + gridDim.x / CLUSTER, ... in tile_origin's order, and
-// block rank r of the cluster its r-th tile, which may lie past N where tilesN is not a multiple of CLUSTER. All
-// blocks of a cluster run through the same number of tiles and stages.
-template <int STAGES, int CLUSTER, typename Load, typename Consume>
-__device__ __forceinline__ void producer_and_consumers(const StageBarriers<CLUSTER>& ring, int tilesM, int tilesN,
+// The tiles, GEMM_BM x bn, go to clusters of CM x CN blocks (one of them 1), side by side along M or N: cluster
+// blockIdx.x / (CM CN) takes cluster tiles (CM GEMM_BM x CN bn) blockIdx.x / (CM CN), + gridDim.x / (CM CN), ... in
+// tile_origin's order, and block rank r of the cluster its r-th tile, which may lie past M or N where the tiles along
+// it are not a multiple of the cluster's. All blocks of a cluster run through the same number of tiles and stages.
+template <int STAGES, int CM, int CN, typename Load, typename Consume>
+__device__ __forceinline__ void producer_and_consumers(const StageBarriers<CM * CN>& ring, int tilesM, int tilesN,
                                                        int bn, int kTiles, Load&& load, Consume&& consume) {
-    const int clusterTilesN = (tilesN + CLUSTER - 1) / CLUSTER;
-    const int tiles = tilesM * clusterTilesN;
-    const int first = blockIdx.x / CLUSTER, clusters = gridDim.x / CLUSTER;
-    const int nOffset = CLUSTER > 1 ? (int) cluster_rank() * bn : 0;
+    const int clusterTilesM = (tilesM + CM - 1) / CM, clusterTilesN = (tilesN + CN - 1) / CN;
+    const int tiles = clusterTilesM * clusterTilesN;
+    const int first = blockIdx.x / (CM * CN), clusters = gridDim.x / (CM * CN);
+    const int rank = CM * CN > 1 ? (int) cluster_rank() : 0;
+    const int mOffset = CM > 1 ? rank * GEMM_BM : 0, nOffset = CN > 1 ? rank * bn : 0;
     if (threadIdx.x >= GEMM_CONSUMER_THREADS) {
         asm volatile("setmaxnreg.dec.sync.aligned.u32 24;\n" ::: "memory");
         if (threadIdx.x == GEMM_CONSUMER_THREADS) {
@@ -131,12 +133,12 @@ __device__ __forceinline__ void producer_and_consumers(const StageBarriers<CLUST
 #pragma unroll 1
             for (int tile = first; tile < tiles; tile += clusters) {
                 int m0, n0;
-                tile_origin(tile, tilesM, clusterTilesN, GEMM_BM, CLUSTER * bn, m0, n0);
+                tile_origin(tile, clusterTilesM, clusterTilesN, CM * GEMM_BM, CN * bn, m0, n0);
 #pragma unroll 1
                 for (int kt = 0; kt < kTiles; kt++, n++) {
                     const int st = n % STAGES;
                     mbar_wait(ring.empty(st), ((n / STAGES) & 1) ^ 1);
-                    load(st, kt, m0, n0 + nOffset);
+                    load(st, kt, m0 + mOffset, n0 + nOffset);
                 }
             }
         }
@@ -147,35 +149,48 @@ __device__ __forceinline__ void producer_and_consumers(const StageBarriers<CLUST
 #pragma unroll 1
     for (int tile = first; tile < tiles; tile += clusters) {
         int m0, n0;
-        tile_origin(tile, tilesM, clusterTilesN, GEMM_BM, CLUSTER * bn, m0, n0);
-        consume(m0, n0 + nOffset, n);
+        tile_origin(tile, clusterTilesM, clusterTilesN, CM * GEMM_BM, CN * bn, m0, n0);
+        consume(m0 + mOffset, n0 + nOffset, n);
     }
 }
 
-// Grid: at most one block per multiprocessor (the host's choice), each taking tiles blockIdx.x, + gridDim.x, ... in
-// tile_origin's order; GEMM_THREADS threads; dynamic shared memory GEMM_STAGES stages of an A and a B tile, then the
-// mbarriers, plus 1024 for the alignment; producer_and_consumers' frame (the first form, a block per tile, waited for
-// every tile's first loads: on an H200 it ran at 1,175 TFLOP/s where cuBLASLt ran at 1,477, 16384 x 4096 x 4096).
-// aMap and bMap: CUtensorMaps of the codes, data type UINT8 (0), rank 2, dims {K, rows}, stride (bytes) {the
-// operand's leading dimension}, boxes {GEMM_BK, GEMM_BM} and {GEMM_BK, GEMM_BN}, swizzle 128B: rows and K past the
-// ends come back as zeros, which add nothing. scaleA holds M inverse scales (scaleAPerRow) or one, scaleB N or one;
-// d is row-major [M][N] (N even), dType DT_F32 or DT_BF16.
-extern "C" __global__ void __launch_bounds__(GEMM_THREADS, 1) gemm_e4m3_sm90(
+// Blocks run in clusters of GEMM_CLUSTER on tiles side by side along M, which read the same rows of B: each block
+// loads half of the B tile (128 rows) and multicasts it into both blocks' shared memory, so that a block reads 32 KiB
+// from L2 a K block, not 48.
+//
+// Grid: clusters of GEMM_CLUSTER blocks, at most as many as fit at once, one block per multiprocessor (the host's
+// choice), taking tiles as producer_and_consumers says; GEMM_THREADS threads; dynamic shared memory GEMM_STAGES
+// stages of an A and a B tile, then the mbarriers, plus 1024 for the alignment; producer_and_consumers' frame (the
+// first form, a block per tile, waited for every tile's first loads: on an H200 it ran at 1,175 TFLOP/s where
+// cuBLASLt ran at 1,477, 16384 x 4096 x 4096). aMap and bMap: CUtensorMaps of the codes, data type UINT8 (0), rank 2,
+// dims {K, rows}, stride (bytes) {the operand's leading dimension}, boxes {GEMM_BK, GEMM_BM} and {GEMM_BK, GEMM_BN /
+// 2} (a block loads half of B's tile), swizzle 128B: rows and K past the ends come back as zeros, which add nothing.
+// scaleA holds M inverse scales (scaleAPerRow) or one, scaleB N or one; d is row-major [M][N] (N even), dType DT_F32
+// or DT_BF16.
+extern "C" __global__ void __launch_bounds__(GEMM_THREADS, 1) __cluster_dims__(GEMM_CLUSTER, 1, 1)
+gemm_e4m3_sm90(
         const __grid_constant__ TensorMap aMap, const __grid_constant__ TensorMap bMap, const float* scaleA,
         int scaleAPerRow, const float* scaleB, int scaleBPerRow, void* d, int dType, int M, int N, int K) {
     extern __shared__ __align__(1024) unsigned char smem[];
     const u32 aRing = smem_base1024(smem), bRing = aRing + GEMM_STAGES * GEMM_A_BYTES;
-    const StageBarriers<1> ring{bRing + GEMM_STAGES * GEMM_B_BYTES};
+    const StageBarriers<GEMM_CLUSTER> ring{bRing + GEMM_STAGES * GEMM_B_BYTES};
     const int tilesM = (M + GEMM_BM - 1) / GEMM_BM, tilesN = (N + GEMM_BN - 1) / GEMM_BN;
     const int kTiles = (K + GEMM_BK - 1) / GEMM_BK;
     ring.init(GEMM_STAGES);
     const int c = threadIdx.x >> 7, lane = threadIdx.x & 31, warp = (threadIdx.x >> 5) & 3, g = lane >> 2,
               t = lane & 3;
 
-    producer_and_consumers<GEMM_STAGES, 1>(ring, tilesM, tilesN, GEMM_BN, kTiles, [&](int st, int kt, int m0, int n0) {
+    const u32 rank = cluster_rank();
+    producer_and_consumers<GEMM_STAGES, GEMM_CLUSTER, 1>(ring, tilesM, tilesN, GEMM_BN, kTiles,
+                                                         [&](int st, int kt, int m0, int n0) {
+        // A block whose tile lies past M (the second of a cluster, where M has an odd number of tiles) loads its
+        // partner's A, makes sums that are never stored, and still sends its half of B.
+        const int mA = m0 < M ? m0 : m0 - GEMM_BM;
+        // the whole B tile lands here, half from each block of the cluster
         mbar_arrive_expect_tx(ring.full(st), GEMM_A_BYTES + GEMM_B_BYTES);
-        tma_load_2d(aRing + st * GEMM_A_BYTES, aMap, kt * GEMM_BK, m0, ring.full(st));
-        tma_load_2d(bRing + st * GEMM_B_BYTES, bMap, kt * GEMM_BK, n0, ring.full(st));
+        tma_load_2d(aRing + st * GEMM_A_BYTES, aMap, kt * GEMM_BK, mA, ring.full(st));
+        tma_load_2d_multicast(bRing + st * GEMM_B_BYTES + rank * (GEMM_B_BYTES / 2), bMap, kt * GEMM_BK,
+                              n0 + rank * (GEMM_BN / 2), ring.full(st), (1 << GEMM_CLUSTER) - 1);
     }, [&](int m0, int n0, int& n) {
         float acc[128];
 #pragma unroll
@@ -217,6 +232,8 @@ extern "C" __global__ void __launch_bounds__(GEMM_THREADS, 1) gemm_e4m3_sm90(
             }
         }
     });
+    // no block leaves while its partner may still load into its shared memory or arrive at its barriers
+    cluster_sync();
 }
 
 // ---------------------------------------------------------------------------------------------------------------------
@@ -261,8 +278,8 @@ __device__ __forceinline__ float block_scale(const float* s, int kind, int ld, i
 
 // Grid, threads, tensor maps and d as gemm_e4m3_sm90's, with BLOCK_GEMM_BN rows of B a tile, BLOCK_GEMM_STAGES
 // stages, clusters of BLOCK_GEMM_CLUSTER blocks (the grid a multiple of it, at most the clusters that fit at once),
-// aMap's box {GEMM_BK, GEMM_BM / 2} and bMap's {GEMM_BK, BLOCK_GEMM_BN}. scaleA of kind aKind with stride ldA, scaleB of kind B_KIND with stride
-// ldB; N even. A template on B's kind: with 128x128 blocks a tile has one scale of B a K block, which each thread
+// aMap's box {GEMM_BK, GEMM_BM / 2} and bMap's {GEMM_BK, BLOCK_GEMM_BN}. scaleA of kind aKind with stride ldA,
+// scaleB of kind B_KIND with stride ldB; N even. A template on B's kind: with 128x128 blocks a tile has one scale of B a K block, which each thread
 // holds; with 1x128 tiles it has 128, which come with each stage's codes into shared memory (in registers, a thread's
 // 32 and the next block's spilled).
 template <int B_KIND>
@@ -282,8 +299,8 @@ __device__ __forceinline__ void gemm_block(const TensorMap& aMap, const TensorMa
               t = lane & 3;
 
     const u32 rank = cluster_rank();
-    producer_and_consumers<BLOCK_GEMM_STAGES, BLOCK_GEMM_CLUSTER>(ring, tilesM, tilesN, BLOCK_GEMM_BN, kTiles,
-                                                                  [&](int st, int kt, int m0, int n0) {
+    producer_and_consumers<BLOCK_GEMM_STAGES, 1, BLOCK_GEMM_CLUSTER>(ring, tilesM, tilesN, BLOCK_GEMM_BN, kTiles,
+                                                                     [&](int st, int kt, int m0, int n0) {
         // A block whose tile lies past N (the second of a cluster, where N has an odd number of tiles) loads its
         // partner's B, makes sums that are never stored, and still sends its half of A.
         const int nB = n0 < N ? n0 : n0 - BLOCK_GEMM_BN;
