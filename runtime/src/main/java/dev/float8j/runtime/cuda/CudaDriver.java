@@ -1,5 +1,6 @@
 package dev.float8j.runtime.cuda;
 
+import static java.lang.foreign.MemoryLayout.PathElement.groupElement;
 import static java.lang.foreign.ValueLayout.ADDRESS;
 import static java.lang.foreign.ValueLayout.JAVA_BYTE;
 import static java.lang.foreign.ValueLayout.JAVA_FLOAT;
@@ -8,7 +9,9 @@ import static java.lang.foreign.ValueLayout.JAVA_LONG;
 
 import java.lang.foreign.Arena;
 import java.lang.foreign.FunctionDescriptor;
+import java.lang.foreign.MemoryLayout;
 import java.lang.foreign.MemorySegment;
+import java.lang.foreign.StructLayout;
 import java.lang.invoke.MethodHandle;
 import java.util.function.Supplier;
 
@@ -501,23 +504,29 @@ final class CudaDriver {
         }
     }
 
+    /** CUlaunchConfig: the grid, the block, the dynamic shared memory, the stream and the launch attributes. */
+    static final StructLayout LAUNCH_CONFIG = MemoryLayout.structLayout(JAVA_INT.withName("gridDimX"),
+            JAVA_INT.withName("gridDimY"), JAVA_INT.withName("gridDimZ"), JAVA_INT.withName("blockDimX"),
+            JAVA_INT.withName("blockDimY"), JAVA_INT.withName("blockDimZ"), JAVA_INT.withName("sharedMemBytes"),
+            MemoryLayout.paddingLayout(4), ADDRESS.withName("hStream"), ADDRESS.withName("attrs"),
+            JAVA_INT.withName("numAttrs"), MemoryLayout.paddingLayout(4)).withName("CUlaunchConfig");
+
     /**
      * How many clusters of a function compiled with {@code __cluster_dims__(clusterBlocks, 1, 1)} fit on the device at
      * once, with blocks of the given threads and dynamic shared memory: a grid of more clusters than that runs the rest
-     * after the first ones finish. The launch configuration it is asked with (CUlaunchConfig: seven unsigned ints,
-     * then the stream, the attributes and their count) names no cluster attribute, so the function's own dimensions
-     * apply.
+     * after the first ones finish. The launch configuration it is asked with names no cluster attribute, so the
+     * function's own dimensions apply.
      */
     int maxActiveClusters(MemorySegment function, int clusterBlocks, int threads, int sharedBytes) {
         try (Arena arena = Arena.ofConfined()) {
-            MemorySegment config = arena.allocate(56, 8);
-            config.set(JAVA_INT, 0, clusterBlocks);
-            config.set(JAVA_INT, 4, 1);
-            config.set(JAVA_INT, 8, 1);
-            config.set(JAVA_INT, 12, threads);
-            config.set(JAVA_INT, 16, 1);
-            config.set(JAVA_INT, 20, 1);
-            config.set(JAVA_INT, 24, sharedBytes);
+            MemorySegment config = arena.allocate(LAUNCH_CONFIG);
+            config.set(JAVA_INT, LAUNCH_CONFIG.byteOffset(groupElement("gridDimX")), clusterBlocks);
+            config.set(JAVA_INT, LAUNCH_CONFIG.byteOffset(groupElement("gridDimY")), 1);
+            config.set(JAVA_INT, LAUNCH_CONFIG.byteOffset(groupElement("gridDimZ")), 1);
+            config.set(JAVA_INT, LAUNCH_CONFIG.byteOffset(groupElement("blockDimX")), threads);
+            config.set(JAVA_INT, LAUNCH_CONFIG.byteOffset(groupElement("blockDimY")), 1);
+            config.set(JAVA_INT, LAUNCH_CONFIG.byteOffset(groupElement("blockDimZ")), 1);
+            config.set(JAVA_INT, LAUNCH_CONFIG.byteOffset(groupElement("sharedMemBytes")), sharedBytes);
             MemorySegment clusters = arena.allocate(JAVA_INT);
             check((int) cuOccupancyMaxActiveClusters.invokeExact(clusters, function, config),
                     "cuOccupancyMaxActiveClusters");
