@@ -5,6 +5,11 @@
 
 typedef unsigned long long u64;
 
+// The cluster-size attribute as the CUDA headers spell it, for a compiler that does not predefine the macro.
+#ifndef __cluster_dims__
+#define __cluster_dims__(...) __attribute__((cluster_dims(__VA_ARGS__)))
+#endif
+
 // Makes this thread's shared-memory writes (cp.async, st.shared) visible to wgmma, which reads through the async
 // proxy; a barrier after it then covers every thread's.
 __device__ __forceinline__ void fence_async_proxy() { asm volatile("fence.proxy.async.shared::cta;\n" ::: "memory"); }
