@@ -14,7 +14,6 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
-#include <algorithm>
 #include <vector>
 
 #include <cuda_runtime.h>
@@ -93,17 +92,12 @@ struct Operands {
 
 // Launches of one kernel on o; returns the mean milliseconds of `launches` after two not timed (0: one launch,
 // untimed, for a profiler).
-static double run(Kernel kernel, const Operands& o, int launches, int clusters, int blockClusters) {
+static double run(Kernel kernel, const Operands& o, int launches, int multiprocessors) {
     const int m = o.m, k = o.k, n = o.n;
-    const bool tensorwise = kernel == TENSORWISE;
-    const int bn = tensorwise ? GEMM_BN : BLOCK_GEMM_BN;
-    // each block of a cluster loads half of the tile they share (B's along M, A's along N) into both
-    const TensorMap aMap = codes_map(o.a, m, k, k, tensorwise ? GEMM_BM : GEMM_BM / BLOCK_GEMM_CLUSTER),
-                    bMap = codes_map(o.b, n, k, k, tensorwise ? bn / GEMM_CLUSTER : bn);
-    const int tilesM = (m + GEMM_BM - 1) / GEMM_BM, tilesN = (n + bn - 1) / bn;
-    const int grid = tensorwise ? GEMM_CLUSTER * std::min((tilesM + GEMM_CLUSTER - 1) / GEMM_CLUSTER * tilesN, clusters)
-                                : BLOCK_GEMM_CLUSTER * std::min(tilesM * ((tilesN + BLOCK_GEMM_CLUSTER - 1)
-                                                                          / BLOCK_GEMM_CLUSTER), blockClusters);
+    const int bn = kernel == TENSORWISE ? GEMM_BN : BLOCK_GEMM_BN;
+    const TensorMap aMap = codes_map(o.a, m, k, k, GEMM_BM), bMap = codes_map(o.b, n, k, k, bn);
+    const int tiles = (m + GEMM_BM - 1) / GEMM_BM * ((n + bn - 1) / bn);
+    const int grid = tiles < multiprocessors ? tiles : multiprocessors;
     const int smem = shared_bytes(kernel);
     auto launch = [&]() {
         if (kernel == TENSORWISE) {
@@ -148,35 +142,21 @@ int main(int argc, char** argv) {
                                     shared_bytes(TILES)));
     int multiprocessors;
     CHECK_CUDA(cudaDeviceGetAttribute(&multiprocessors, cudaDevAttrMultiProcessorCount, 0));
-    // the clusters of each kernel that fit on the device at once (HopperFp8Gemm asks the driver the same)
-    auto activeClusters = [](const void* kernel, int cluster, int smem) {
-        cudaLaunchConfig_t config = {};
-        config.gridDim = dim3(cluster, 1, 1);
-        config.blockDim = dim3(GEMM_THREADS, 1, 1);
-        config.dynamicSmemBytes = smem;
-        int fit;
-        CHECK_CUDA(cudaOccupancyMaxActiveClusters(&fit, kernel, &config));
-        return fit;
-    };
-    const int clusters = activeClusters((const void*) gemm_e4m3_sm90, GEMM_CLUSTER, shared_bytes(TENSORWISE));
-    const int blockClusters = activeClusters((const void*) gemm_block_e4m3_sm90, BLOCK_GEMM_CLUSTER,
-                                             shared_bytes(BLOCKS));
     // the linear step's output gemm (M=16384, K=N=8192) and its grad_weight (m=N, k=M, n=K)
     const Operands output(16384, 8192, 8192);
     if (profile) {
-        for (Kernel kernel : {TENSORWISE, BLOCKS, TILES}) run(kernel, output, 0, clusters, blockClusters);
+        for (Kernel kernel : {TENSORWISE, BLOCKS, TILES}) run(kernel, output, 0, multiprocessors);
         return 0;
     }
     const Operands gradWeight(8192, 16384, 8192);
     cudaDeviceProp prop;
     CHECK_CUDA(cudaGetDeviceProperties(&prop, 0));
-    printf("# %s, %d multiprocessors, clusters of two at once: %d (tensorwise), %d (block-scaled); promotion: %s\n",
-           prop.name, multiprocessors, clusters, blockClusters, PROMOTION_NAME);
+    printf("# %s, %d multiprocessors; promotion: %s\n", prop.name, multiprocessors, PROMOTION_NAME);
     printf("kernel,promotion,m,k,n,ms,tflops\n");
     for (int round = 0; round < 2; round++) {
         for (const Operands* o : {&output, &gradWeight}) {
             for (Kernel kernel : {TENSORWISE, BLOCKS, TILES}) {
-                const double ms = run(kernel, *o, 10, clusters, blockClusters);
+                const double ms = run(kernel, *o, 10, multiprocessors);
                 printf("%s,%s,%d,%d,%d,%.4f,%.0f\n", NAMES[kernel], kernel == TENSORWISE ? "epilogue" : PROMOTION_NAME,
                        o->m, o->k, o->n, ms, 2.0 * o->m * o->k * o->n / ms / 1e9);
             }

@@ -1,6 +1,5 @@
 package dev.float8j.runtime.cuda;
 
-import static java.lang.foreign.MemoryLayout.PathElement.groupElement;
 import static java.lang.foreign.ValueLayout.ADDRESS;
 import static java.lang.foreign.ValueLayout.JAVA_BYTE;
 import static java.lang.foreign.ValueLayout.JAVA_FLOAT;
@@ -9,9 +8,7 @@ import static java.lang.foreign.ValueLayout.JAVA_LONG;
 
 import java.lang.foreign.Arena;
 import java.lang.foreign.FunctionDescriptor;
-import java.lang.foreign.MemoryLayout;
 import java.lang.foreign.MemorySegment;
-import java.lang.foreign.StructLayout;
 import java.lang.invoke.MethodHandle;
 import java.util.function.Supplier;
 
@@ -62,7 +59,6 @@ final class CudaDriver {
     private final MethodHandle cuModuleLoadData;
     private final MethodHandle cuModuleGetFunction;
     private final MethodHandle cuFuncSetAttribute;
-    private final MethodHandle cuOccupancyMaxActiveClusters;
     private final MethodHandle cuLaunchKernel;
     private final MethodHandle cuGetErrorString;
     private final MethodHandle cuTensorMapEncodeTiled;
@@ -111,8 +107,6 @@ final class CudaDriver {
                 FunctionDescriptor.of(JAVA_INT, ADDRESS, ADDRESS, ADDRESS));
         cuFuncSetAttribute = lib.bind("cuFuncSetAttribute",
                 FunctionDescriptor.of(JAVA_INT, ADDRESS, JAVA_INT, JAVA_INT));
-        cuOccupancyMaxActiveClusters = lib.bind("cuOccupancyMaxActiveClusters",
-                FunctionDescriptor.of(JAVA_INT, ADDRESS, ADDRESS, ADDRESS));
         cuLaunchKernel = lib.bind("cuLaunchKernel", FunctionDescriptor.of(JAVA_INT, ADDRESS, JAVA_INT, JAVA_INT,
                 JAVA_INT, JAVA_INT, JAVA_INT, JAVA_INT, JAVA_INT, ADDRESS, ADDRESS, ADDRESS));
         cuGetErrorString = lib.bind("cuGetErrorString", FunctionDescriptor.of(JAVA_INT, JAVA_INT, ADDRESS));
@@ -499,38 +493,6 @@ final class CudaDriver {
     void setFunctionAttribute(MemorySegment function, int attribute, int value) {
         try {
             check((int) cuFuncSetAttribute.invokeExact(function, attribute, value), "cuFuncSetAttribute");
-        } catch (Throwable t) {
-            throw rethrow(t);
-        }
-    }
-
-    /** CUlaunchConfig: the grid, the block, the dynamic shared memory, the stream and the launch attributes. */
-    static final StructLayout LAUNCH_CONFIG = MemoryLayout.structLayout(JAVA_INT.withName("gridDimX"),
-            JAVA_INT.withName("gridDimY"), JAVA_INT.withName("gridDimZ"), JAVA_INT.withName("blockDimX"),
-            JAVA_INT.withName("blockDimY"), JAVA_INT.withName("blockDimZ"), JAVA_INT.withName("sharedMemBytes"),
-            MemoryLayout.paddingLayout(4), ADDRESS.withName("hStream"), ADDRESS.withName("attrs"),
-            JAVA_INT.withName("numAttrs"), MemoryLayout.paddingLayout(4)).withName("CUlaunchConfig");
-
-    /**
-     * How many clusters of a function compiled with {@code __cluster_dims__(clusterBlocks, 1, 1)} fit on the device at
-     * once, with blocks of the given threads and dynamic shared memory: a grid of more clusters than that runs the rest
-     * after the first ones finish. The launch configuration it is asked with names no cluster attribute, so the
-     * function's own dimensions apply.
-     */
-    int maxActiveClusters(MemorySegment function, int clusterBlocks, int threads, int sharedBytes) {
-        try (Arena arena = Arena.ofConfined()) {
-            MemorySegment config = arena.allocate(LAUNCH_CONFIG);
-            config.set(JAVA_INT, LAUNCH_CONFIG.byteOffset(groupElement("gridDimX")), clusterBlocks);
-            config.set(JAVA_INT, LAUNCH_CONFIG.byteOffset(groupElement("gridDimY")), 1);
-            config.set(JAVA_INT, LAUNCH_CONFIG.byteOffset(groupElement("gridDimZ")), 1);
-            config.set(JAVA_INT, LAUNCH_CONFIG.byteOffset(groupElement("blockDimX")), threads);
-            config.set(JAVA_INT, LAUNCH_CONFIG.byteOffset(groupElement("blockDimY")), 1);
-            config.set(JAVA_INT, LAUNCH_CONFIG.byteOffset(groupElement("blockDimZ")), 1);
-            config.set(JAVA_INT, LAUNCH_CONFIG.byteOffset(groupElement("sharedMemBytes")), sharedBytes);
-            MemorySegment clusters = arena.allocate(JAVA_INT);
-            check((int) cuOccupancyMaxActiveClusters.invokeExact(clusters, function, config),
-                    "cuOccupancyMaxActiveClusters");
-            return clusters.get(JAVA_INT, 0);
         } catch (Throwable t) {
             throw rethrow(t);
         }

@@ -47,12 +47,6 @@ final class HopperFp8Gemm {
     /** The block-scaled kernel's B tile and stages (BLOCK_GEMM_BN, BLOCK_GEMM_STAGES); its other sizes are the same. */
     static final int BLOCK_SCALED_N = 128;
     private static final int BLOCK_SCALED_STAGES = 6;
-    /**
-     * Every kernel's blocks run in clusters of two (GEMM_CLUSTER, BLOCK_GEMM_CLUSTER) that share one operand's tile,
-     * each block loading half of it, so that operand's tensor map has boxes of half the tile's rows: B's for the first
-     * kernel (clusters along M), A's for the block-scaled ones (along N).
-     */
-    private static final int CLUSTER = 2;
     /** The stages' A and B tiles, the mbarriers, and 1024 bytes to align the tiles to the swizzle's period. */
     private static final int SHARED_BYTES = STAGES * (BLOCK_M + BLOCK_N) * BLOCK_K + 16 * STAGES + 1024;
     /** Its stages also hold B's 128 column scales where B is in 1x128 tiles (BLOCK_GEMM_SCALE_BYTES). */
@@ -69,9 +63,6 @@ final class HopperFp8Gemm {
     private final MemorySegment function;
     private final MemorySegment blockFunction;
     private final MemorySegment blockTilesFunction;
-    /** The clusters that fit on the device at once: the first kernel's, the block-scaled kernels' (alike). */
-    private final int clusters;
-    private final int blockScaledClusters;
     private final Mode mode;
 
     private HopperFp8Gemm(CudaContext cuda, Mode mode) {
@@ -86,16 +77,6 @@ final class HopperFp8Gemm {
             cuda.driver.setFunctionAttribute(f, CudaDriver.FUNC_ATTR_MAX_DYNAMIC_SHARED_BYTES,
                     BLOCK_SCALED_SHARED_BYTES);
         }
-        this.clusters = activeClusters(function, KERNEL, SHARED_BYTES);
-        this.blockScaledClusters = activeClusters(blockFunction, BLOCK_KERNEL, BLOCK_SCALED_SHARED_BYTES);
-    }
-
-    private int activeClusters(MemorySegment f, String name, int sharedBytes) {
-        int fit = cuda.driver.maxActiveClusters(f, CLUSTER, THREADS, sharedBytes);
-        if (fit < 1) {
-            throw new IllegalStateException(name + ": no cluster of " + CLUSTER + " blocks fits on this device");
-        }
-        return fit;
     }
 
     /** The gemms on cuda's GPU if it is a Hopper (sm_90) and the property switches them on; else null. */
@@ -169,16 +150,13 @@ final class HopperFp8Gemm {
         int k = a.depth();
         boolean blocks = isBlockScaled(a);
         int tileColumns = blocks ? BLOCK_SCALED_N : BLOCK_N;
-        // one block per multiprocessor (the shared memory takes a whole one), clusters of two looping over pairs of
-        // tiles: along N for the block-scaled kernels, along M for the other
-        int clusterTiles = blocks
-                ? DeviceFloat8.ceilDiv(m, BLOCK_M) * DeviceFloat8.ceilDiv(n, CLUSTER * tileColumns)
-                : DeviceFloat8.ceilDiv(m, CLUSTER * BLOCK_M) * DeviceFloat8.ceilDiv(n, tileColumns);
-        int grid = CLUSTER * Math.min(clusterTiles, blocks ? blockScaledClusters : clusters);
+        int tiles = DeviceFloat8.ceilDiv(m, BLOCK_M) * DeviceFloat8.ceilDiv(n, tileColumns);
+        // one block per multiprocessor (the shared memory takes a whole one), each looping over tiles
+        int grid = Math.min(tiles, cuda.multiprocessors);
         int outType = dt(d.dtype());
         try (Arena arena = Arena.ofConfined()) {
-            MemorySegment aMap = codesMap(arena, a, blocks ? BLOCK_M / CLUSTER : BLOCK_M);
-            MemorySegment bMap = codesMap(arena, b, blocks ? tileColumns : tileColumns / CLUSTER);
+            MemorySegment aMap = codesMap(arena, a, BLOCK_M);
+            MemorySegment bMap = codesMap(arena, b, tileColumns);
             if (blocks) {
                 boolean bTiles = b.spec().granularity() == ScalingGranularity.TILE_1X128;
                 String kernel = bTiles ? BLOCK_TILES_KERNEL : BLOCK_KERNEL;

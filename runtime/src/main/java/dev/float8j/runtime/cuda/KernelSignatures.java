@@ -40,7 +40,7 @@ final class KernelSignatures {
     }
 
     private static final Pattern KERNEL = Pattern.compile(
-            "extern\\s+\"C\"\\s+__global__\\s+void\\s+(?:(?:__launch_bounds__|__cluster_dims__)\\s*\\([^)]*\\)\\s*)*([A-Za-z_][A-Za-z0-9_#]*)\\s*\\(");
+            "extern\\s+\"C\"\\s+__global__\\s+void\\s+(?:__launch_bounds__\\s*\\([^)]*\\)\\s*)?([A-Za-z_][A-Za-z0-9_#]*)\\s*\\(");
 
     private final String file;
     private final Map<String, List<Parameter>> exact = new LinkedHashMap<>();

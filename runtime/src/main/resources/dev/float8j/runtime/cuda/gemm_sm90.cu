@@ -22,7 +22,6 @@
 #define GEMM_BN 256  // rows of B (columns of D) a block owns
 #define GEMM_BK 128  // codes of K a stage holds: one 128-byte swizzled row
 #define GEMM_STAGES 4
-#define GEMM_CLUSTER 2
 // Two consumer warpgroups (threads 0-255), then a producer warpgroup. setmaxnreg moves registers from the producer
 // (24 a thread) to the consumers (240) within what the launch gave the block, 384 x 168 = 64,512 = 128 x 24 + 256 x
 // 240: a consumer's setmaxnreg.inc waits until the block's pool holds what it asks for, so asking more never returns.
@@ -48,41 +47,27 @@ __device__ __forceinline__ void wgmma_e4m3_n256(float (&d)[128], u64 a, u64 b) {
 }
 
 // A ring of stages' mbarriers at bars, 16 bytes a stage: full (the producer's loads have landed: one arrival and
-// their bytes) and empty (the consumers are done with the stage: one arrival per consumer warp of every block of the
-// cluster, since with CLUSTER blocks a cluster each block's loads land in all of them; see gemm_block).
-template <int CLUSTER>
+// their bytes) and empty (the consumers are done with the stage: one arrival per consumer warp).
 struct StageBarriers {
     u32 bars;
     __device__ __forceinline__ u32 full(int st) const { return bars + 16 * st; }
     __device__ __forceinline__ u32 empty(int st) const { return bars + 16 * st + 8; }
-    // thread 0 initializes them; then the whole block waits, and with clusters the whole cluster, so that no block
-    // loads into or arrives at another's barriers before they exist
+    // thread 0 initializes them; then the whole block waits
     __device__ __forceinline__ void init(int stages) const {
         if (threadIdx.x == 0) {
             for (int st = 0; st < stages; st++) {
                 mbar_init(full(st), 1);
-                mbar_init(empty(st), 8 * CLUSTER);  // one arrival per consumer warp of each block
+                mbar_init(empty(st), 8);  // one arrival per consumer warp
             }
             asm volatile("fence.mbarrier_init.release.cluster;\n" ::: "memory");
         }
-        if (CLUSTER > 1) {
-            cluster_sync();
-        } else {
-            __syncthreads();
-        }
+        __syncthreads();
     }
-    // One arrival per consumer warp at every block's empty barrier: wgmma.wait_group has synchronized the warp, so
-    // all its reads of the stage are done.
+    // One arrival per consumer warp: wgmma.wait_group has synchronized the warp, so all its reads of the stage are
+    // done.
     __device__ __forceinline__ void release(int st) const {
         __syncwarp();
-        if ((threadIdx.x & 31) == 0) {
-            if (CLUSTER == 1) {
-                mbar_arrive(empty(st));
-            } else {
-#pragma unroll
-                for (int r = 0; r < CLUSTER; r++) mbar_arrive_in(empty(st), r);
-            }
-        }
+        if ((threadIdx.x & 31) == 0) mbar_arrive(empty(st));
     }
 };
 
@@ -108,37 +93,30 @@ __device__ __forceinline__ void tile_origin(int tile, int tilesM, int tilesN, in
     n0 = within / groupRows * bn;
 }
 
-// The frame both gemms run in. A producer warpgroup, whose first thread walks the block's tiles and their kTiles
-// stages, waiting for each stage of the ring to be empty before load(st, kt, m0, n0) fills it; it gives its registers
-// to two consumer warpgroups, which run consume(m0, n0, n) for each tile, n counting the stages the block loaded
-// before the tile's first (load n's stage held load n - STAGES, released in that round's phase of the empty barrier)
-// and left kTiles on by consume. The ring of stages runs on across a block's tiles, so the producer loads the next
-// tile's first stages while the consumers finish the current one.
-// The tiles, GEMM_BM x bn, go to clusters of CM x CN blocks (one of them 1), side by side along M or N: cluster
-// blockIdx.x / (CM CN) takes cluster tiles (CM GEMM_BM x CN bn) blockIdx.x / (CM CN), + gridDim.x / (CM CN), ... in
-// tile_origin's order, and block rank r of the cluster its r-th tile, which may lie past M or N where the tiles along
-// it are not a multiple of the cluster's. All blocks of a cluster run through the same number of tiles and stages.
-template <int STAGES, int CM, int CN, typename Load, typename Consume>
-__device__ __forceinline__ void producer_and_consumers(const StageBarriers<CM * CN>& ring, int tilesM, int tilesN,
-                                                       int bn, int kTiles, Load&& load, Consume&& consume) {
-    const int clusterTilesM = (tilesM + CM - 1) / CM, clusterTilesN = (tilesN + CN - 1) / CN;
-    const int tiles = clusterTilesM * clusterTilesN;
-    const int first = blockIdx.x / (CM * CN), clusters = gridDim.x / (CM * CN);
-    const int rank = CM * CN > 1 ? (int) cluster_rank() : 0;
-    const int mOffset = CM > 1 ? rank * GEMM_BM : 0, nOffset = CN > 1 ? rank * bn : 0;
+// The frame both gemms run in. A producer warpgroup, whose first thread walks the block's tiles (blockIdx.x, +
+// gridDim.x, ... in tile_origin's order, tiles of GEMM_BM x bn) and their kTiles stages, waiting for each stage of the
+// ring to be empty before load(st, kt, m0, n0) fills it; it gives its registers to two consumer warpgroups, which run
+// consume(m0, n0, n) for each tile, n counting the stages the block loaded before the tile's first (load n's stage
+// held load n - STAGES, released in that round's phase of the empty barrier) and left kTiles on by consume. The ring
+// of stages runs on across a block's tiles, so the producer loads the next tile's first stages while the consumers
+// finish the current one.
+template <int STAGES, typename Load, typename Consume>
+__device__ __forceinline__ void producer_and_consumers(const StageBarriers& ring, int tilesM, int tilesN, int bn,
+                                                       int kTiles, Load&& load, Consume&& consume) {
+    const int tiles = tilesM * tilesN;
     if (threadIdx.x >= GEMM_CONSUMER_THREADS) {
         asm volatile("setmaxnreg.dec.sync.aligned.u32 24;\n" ::: "memory");
         if (threadIdx.x == GEMM_CONSUMER_THREADS) {
             int n = 0;
 #pragma unroll 1
-            for (int tile = first; tile < tiles; tile += clusters) {
+            for (int tile = blockIdx.x; tile < tiles; tile += gridDim.x) {
                 int m0, n0;
-                tile_origin(tile, clusterTilesM, clusterTilesN, CM * GEMM_BM, CN * bn, m0, n0);
+                tile_origin(tile, tilesM, tilesN, GEMM_BM, bn, m0, n0);
 #pragma unroll 1
                 for (int kt = 0; kt < kTiles; kt++, n++) {
                     const int st = n % STAGES;
                     mbar_wait(ring.empty(st), ((n / STAGES) & 1) ^ 1);
-                    load(st, kt, m0 + mOffset, n0 + nOffset);
+                    load(st, kt, m0, n0);
                 }
             }
         }
@@ -147,50 +125,37 @@ __device__ __forceinline__ void producer_and_consumers(const StageBarriers<CM * 
     asm volatile("setmaxnreg.inc.sync.aligned.u32 240;\n" ::: "memory");
     int n = 0;
 #pragma unroll 1
-    for (int tile = first; tile < tiles; tile += clusters) {
+    for (int tile = blockIdx.x; tile < tiles; tile += gridDim.x) {
         int m0, n0;
-        tile_origin(tile, clusterTilesM, clusterTilesN, CM * GEMM_BM, CN * bn, m0, n0);
-        consume(m0 + mOffset, n0 + nOffset, n);
+        tile_origin(tile, tilesM, tilesN, GEMM_BM, bn, m0, n0);
+        consume(m0, n0, n);
     }
 }
 
-// Blocks run in clusters of GEMM_CLUSTER on tiles side by side along M, which read the same rows of B: each block
-// loads half of the B tile (128 rows) and multicasts it into both blocks' shared memory, so that a block reads 32 KiB
-// from L2 a K block, not 48.
-//
-// Grid: clusters of GEMM_CLUSTER blocks, at most as many as fit at once, one block per multiprocessor (the host's
-// choice), taking tiles as producer_and_consumers says; GEMM_THREADS threads; dynamic shared memory GEMM_STAGES
-// stages of an A and a B tile, then the mbarriers, plus 1024 for the alignment; producer_and_consumers' frame (the
-// first form, a block per tile, waited for every tile's first loads: on an H200 it ran at 1,175 TFLOP/s where
-// cuBLASLt ran at 1,477, 16384 x 4096 x 4096). aMap and bMap: CUtensorMaps of the codes, data type UINT8 (0), rank 2,
-// dims {K, rows}, stride (bytes) {the operand's leading dimension}, boxes {GEMM_BK, GEMM_BM} and {GEMM_BK, GEMM_BN /
-// 2} (a block loads half of B's tile), swizzle 128B: rows and K past the ends come back as zeros, which add nothing.
-// scaleA holds M inverse scales (scaleAPerRow) or one, scaleB N or one; d is row-major [M][N] (N even), dType DT_F32
-// or DT_BF16.
-extern "C" __global__ void __launch_bounds__(GEMM_THREADS, 1) __cluster_dims__(GEMM_CLUSTER, 1, 1)
-gemm_e4m3_sm90(
+// Grid: at most one block per multiprocessor (the host's choice), each taking tiles blockIdx.x, + gridDim.x, ... in
+// tile_origin's order; GEMM_THREADS threads; dynamic shared memory GEMM_STAGES stages of an A and a B tile, then the
+// mbarriers, plus 1024 for the alignment; producer_and_consumers' frame (the first form, a block per tile, waited for
+// every tile's first loads: on an H200 it ran at 1,175 TFLOP/s where cuBLASLt ran at 1,477, 16384 x 4096 x 4096).
+// aMap and bMap: CUtensorMaps of the codes, data type UINT8 (0), rank 2, dims {K, rows}, stride (bytes) {the
+// operand's leading dimension}, boxes {GEMM_BK, GEMM_BM} and {GEMM_BK, GEMM_BN}, swizzle 128B: rows and K past the
+// ends come back as zeros, which add nothing. scaleA holds M inverse scales (scaleAPerRow) or one, scaleB N or one;
+// d is row-major [M][N] (N even), dType DT_F32 or DT_BF16.
+extern "C" __global__ void __launch_bounds__(GEMM_THREADS, 1) gemm_e4m3_sm90(
         const __grid_constant__ TensorMap aMap, const __grid_constant__ TensorMap bMap, const float* scaleA,
         int scaleAPerRow, const float* scaleB, int scaleBPerRow, void* d, int dType, int M, int N, int K) {
     extern __shared__ __align__(1024) unsigned char smem[];
     const u32 aRing = smem_base1024(smem), bRing = aRing + GEMM_STAGES * GEMM_A_BYTES;
-    const StageBarriers<GEMM_CLUSTER> ring{bRing + GEMM_STAGES * GEMM_B_BYTES};
+    const StageBarriers ring{bRing + GEMM_STAGES * GEMM_B_BYTES};
     const int tilesM = (M + GEMM_BM - 1) / GEMM_BM, tilesN = (N + GEMM_BN - 1) / GEMM_BN;
     const int kTiles = (K + GEMM_BK - 1) / GEMM_BK;
     ring.init(GEMM_STAGES);
     const int c = threadIdx.x >> 7, lane = threadIdx.x & 31, warp = (threadIdx.x >> 5) & 3, g = lane >> 2,
               t = lane & 3;
 
-    const u32 rank = cluster_rank();
-    producer_and_consumers<GEMM_STAGES, GEMM_CLUSTER, 1>(ring, tilesM, tilesN, GEMM_BN, kTiles,
-                                                         [&](int st, int kt, int m0, int n0) {
-        // A block whose tile lies past M (the second of a cluster, where M has an odd number of tiles) loads its
-        // partner's A, makes sums that are never stored, and still sends its half of B.
-        const int mA = m0 < M ? m0 : m0 - GEMM_BM;
-        // the whole B tile lands here, half from each block of the cluster
+    producer_and_consumers<GEMM_STAGES>(ring, tilesM, tilesN, GEMM_BN, kTiles, [&](int st, int kt, int m0, int n0) {
         mbar_arrive_expect_tx(ring.full(st), GEMM_A_BYTES + GEMM_B_BYTES);
-        tma_load_2d(aRing + st * GEMM_A_BYTES, aMap, kt * GEMM_BK, mA, ring.full(st));
-        tma_load_2d_multicast(bRing + st * GEMM_B_BYTES + rank * (GEMM_B_BYTES / 2), bMap, kt * GEMM_BK,
-                              n0 + rank * (GEMM_BN / 2), ring.full(st), (1 << GEMM_CLUSTER) - 1);
+        tma_load_2d(aRing + st * GEMM_A_BYTES, aMap, kt * GEMM_BK, m0, ring.full(st));
+        tma_load_2d(bRing + st * GEMM_B_BYTES, bMap, kt * GEMM_BK, n0, ring.full(st));
     }, [&](int m0, int n0, int& n) {
         float acc[128];
 #pragma unroll
@@ -232,8 +197,6 @@ gemm_e4m3_sm90(
             }
         }
     });
-    // no block leaves while its partner may still load into its shared memory or arrive at its barriers
-    cluster_sync();
 }
 
 // ---------------------------------------------------------------------------------------------------------------------
@@ -248,15 +211,9 @@ gemm_e4m3_sm90(
 // 128 products, as in DeepSeek-V3's recipe, however long K is. B's tile is 128 rows, not 256, so that two sets of partial
 // sums and the promoted sums (64 registers each) fit in a consumer's 240 registers: a block's products are issued
 // before the previous block's are promoted.
-//
-// Blocks run in clusters of two on tiles side by side along N, which read the same rows of A: each block loads one
-// half of the A tile (64 rows) and multicasts it into both blocks' shared memory. A 128 x 128 tile reads 32 KiB from
-// L2 a K block for 2 M products, which at the 1,300 TFLOP/s cuBLASLt reaches would be 10 TB/s, more than L2 gives;
-// with A shared it reads 24 KiB. (cuBLASLt's block-scaled kernels on Hopper run 128 x 128 tiles in 1 x 2 clusters.)
 
 #define BLOCK_GEMM_BN 128
 #define BLOCK_GEMM_STAGES 6
-#define BLOCK_GEMM_CLUSTER 2
 #define BLOCK_GEMM_B_BYTES (BLOCK_GEMM_BN * GEMM_BK)
 // A stage's column scales of B in 1x128 tiles: one float per row of B's tile.
 #define BLOCK_GEMM_SCALE_BYTES (BLOCK_GEMM_BN * 4)
@@ -276,10 +233,9 @@ __device__ __forceinline__ float block_scale(const float* s, int kind, int ld, i
     return kind == 0 ? s[(long) kb * ld + r] : s[(long) (r >> 7) * ld + kb];
 }
 
-// Grid, threads, tensor maps and d as gemm_e4m3_sm90's, with BLOCK_GEMM_BN rows of B a tile, BLOCK_GEMM_STAGES
-// stages, clusters of BLOCK_GEMM_CLUSTER blocks (the grid a multiple of it, at most the clusters that fit at once),
-// aMap's box {GEMM_BK, GEMM_BM / 2} and bMap's {GEMM_BK, BLOCK_GEMM_BN}. scaleA of kind aKind with stride ldA,
-// scaleB of kind B_KIND with stride ldB; N even. A template on B's kind: with 128x128 blocks a tile has one scale of B a K block, which each thread
+// Grid, threads, tensor maps and d as gemm_e4m3_sm90's, with BLOCK_GEMM_BN rows of B a tile and BLOCK_GEMM_STAGES
+// stages (bMap's box {GEMM_BK, BLOCK_GEMM_BN}). scaleA of kind aKind with stride ldA, scaleB of kind B_KIND with stride
+// ldB; N even. A template on B's kind: with 128x128 blocks a tile has one scale of B a K block, which each thread
 // holds; with 1x128 tiles it has 128, which come with each stage's codes into shared memory (in registers, a thread's
 // 32 and the next block's spilled).
 template <int B_KIND>
@@ -289,7 +245,7 @@ __device__ __forceinline__ void gemm_block(const TensorMap& aMap, const TensorMa
     extern __shared__ __align__(1024) unsigned char blockSmem[];
     const u32 aRing = smem_base1024(blockSmem), bRing = aRing + BLOCK_GEMM_STAGES * GEMM_A_BYTES;
     const u32 scaleRing = bRing + BLOCK_GEMM_STAGES * BLOCK_GEMM_B_BYTES;
-    const StageBarriers<BLOCK_GEMM_CLUSTER> ring{scaleRing + BLOCK_GEMM_STAGES * BLOCK_GEMM_SCALE_BYTES};
+    const StageBarriers ring{scaleRing + BLOCK_GEMM_STAGES * BLOCK_GEMM_SCALE_BYTES};
     // the scale ring as a pointer the consumers read through
     const float* stageScales = (const float*) (blockSmem + (scaleRing - shared_address(blockSmem)));
     const int tilesM = (M + GEMM_BM - 1) / GEMM_BM, tilesN = (N + BLOCK_GEMM_BN - 1) / BLOCK_GEMM_BN;
@@ -298,23 +254,17 @@ __device__ __forceinline__ void gemm_block(const TensorMap& aMap, const TensorMa
     const int c = threadIdx.x >> 7, lane = threadIdx.x & 31, warp = (threadIdx.x >> 5) & 3, g = lane >> 2,
               t = lane & 3;
 
-    const u32 rank = cluster_rank();
-    producer_and_consumers<BLOCK_GEMM_STAGES, 1, BLOCK_GEMM_CLUSTER>(ring, tilesM, tilesN, BLOCK_GEMM_BN, kTiles,
-                                                                     [&](int st, int kt, int m0, int n0) {
-        // A block whose tile lies past N (the second of a cluster, where N has an odd number of tiles) loads its
-        // partner's B, makes sums that are never stored, and still sends its half of A.
-        const int nB = n0 < N ? n0 : n0 - BLOCK_GEMM_BN;
+    producer_and_consumers<BLOCK_GEMM_STAGES>(ring, tilesM, tilesN, BLOCK_GEMM_BN, kTiles,
+                                              [&](int st, int kt, int m0, int n0) {
         // with 1x128 tiles, B's column scales for the block come with its codes: the columns up to the scale array's
-        // row stride (ldB - nB is a multiple of 16, so the bytes are of 64; the consumers read no scale of a column
+        // row stride (ldB - n0 is a multiple of 16, so the bytes are of 64; the consumers read no scale of a column
         // past N)
-        const u32 scaleBytes = B_KIND == 0 ? 4 * min(BLOCK_GEMM_BN, ldB - nB) : 0;
-        // the whole A tile lands here, half from each block of the cluster
+        const u32 scaleBytes = B_KIND == 0 ? 4 * min(BLOCK_GEMM_BN, ldB - n0) : 0;
         mbar_arrive_expect_tx(ring.full(st), GEMM_A_BYTES + BLOCK_GEMM_B_BYTES + scaleBytes);
-        tma_load_2d_multicast(aRing + st * GEMM_A_BYTES + rank * (GEMM_A_BYTES / 2), aMap, kt * GEMM_BK,
-                              m0 + rank * (GEMM_BM / 2), ring.full(st), (1 << BLOCK_GEMM_CLUSTER) - 1);
-        tma_load_2d(bRing + st * BLOCK_GEMM_B_BYTES, bMap, kt * GEMM_BK, nB, ring.full(st));
+        tma_load_2d(aRing + st * GEMM_A_BYTES, aMap, kt * GEMM_BK, m0, ring.full(st));
+        tma_load_2d(bRing + st * BLOCK_GEMM_B_BYTES, bMap, kt * GEMM_BK, n0, ring.full(st));
         if (B_KIND == 0) {
-            bulk_load(scaleRing + st * BLOCK_GEMM_SCALE_BYTES, scaleB + (long) kt * ldB + nB, scaleBytes,
+            bulk_load(scaleRing + st * BLOCK_GEMM_SCALE_BYTES, scaleB + (long) kt * ldB + n0, scaleBytes,
                       ring.full(st));
         }
     }, [&](int m0, int n0, int& n) {
@@ -403,21 +353,17 @@ __device__ __forceinline__ void gemm_block(const TensorMap& aMap, const TensorMa
             }
         }
     });
-    // no block leaves while its partner may still load into its shared memory or arrive at its barriers
-    cluster_sync();
 }
 
 // B in 128x128 blocks (the output gemm's weight, grad_input's transposed weight).
-extern "C" __global__ void __launch_bounds__(GEMM_THREADS, 1) __cluster_dims__(BLOCK_GEMM_CLUSTER, 1, 1)
-gemm_block_e4m3_sm90(
+extern "C" __global__ void __launch_bounds__(GEMM_THREADS, 1) gemm_block_e4m3_sm90(
         const __grid_constant__ TensorMap aMap, const __grid_constant__ TensorMap bMap, const float* scaleA, int aKind,
         int ldA, const float* scaleB, int ldB, void* d, int dType, int M, int N, int K) {
     gemm_block<1>(aMap, bMap, scaleA, aKind, ldA, scaleB, ldB, d, dType, M, N, K);
 }
 
 // B in 1x128 tiles (grad_weight's transposed input).
-extern "C" __global__ void __launch_bounds__(GEMM_THREADS, 1) __cluster_dims__(BLOCK_GEMM_CLUSTER, 1, 1)
-gemm_block_tiles_e4m3_sm90(
+extern "C" __global__ void __launch_bounds__(GEMM_THREADS, 1) gemm_block_tiles_e4m3_sm90(
         const __grid_constant__ TensorMap aMap, const __grid_constant__ TensorMap bMap, const float* scaleA, int aKind,
         int ldA, const float* scaleB, int ldB, void* d, int dType, int M, int N, int K) {
     gemm_block<0>(aMap, bMap, scaleA, aKind, ldA, scaleB, ldB, d, dType, M, N, K);

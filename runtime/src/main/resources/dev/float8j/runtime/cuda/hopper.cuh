@@ -5,11 +5,6 @@
 
 typedef unsigned long long u64;
 
-// The cluster-size attribute as the CUDA headers spell it, for a compiler that does not predefine the macro.
-#ifndef __cluster_dims__
-#define __cluster_dims__(...) __attribute__((cluster_dims(__VA_ARGS__)))
-#endif
-
 // Makes this thread's shared-memory writes (cp.async, st.shared) visible to wgmma, which reads through the async
 // proxy; a barrier after it then covers every thread's.
 __device__ __forceinline__ void fence_async_proxy() { asm volatile("fence.proxy.async.shared::cta;\n" ::: "memory"); }
@@ -118,35 +113,5 @@ __device__ __forceinline__ void tma_load_2d(u32 dst, const TensorMap& map, int c
 __device__ __forceinline__ void bulk_load(u32 dst, const void* src, u32 bytes, u32 bar) {
     asm volatile("cp.async.bulk.shared::cluster.global.mbarrier::complete_tx::bytes [%0], [%1], %2, [%3];\n"
                  ::"r"(dst), "l"(src), "r"(bytes), "r"(bar)
-                 : "memory");
-}
-
-// Thread block clusters (a kernel declared with __cluster_dims__): the rank of this block in its cluster.
-__device__ __forceinline__ u32 cluster_rank() {
-    u32 r;
-    asm volatile("mov.u32 %0, %%cluster_ctarank;\n" : "=r"(r));
-    return r;
-}
-
-// Every thread of every block of the cluster waits here for all the others: shared-memory writes and mbarrier
-// operations before it are visible to the whole cluster after it.
-__device__ __forceinline__ void cluster_sync() {
-    asm volatile("barrier.cluster.arrive.release;\nbarrier.cluster.wait.acquire;\n" ::: "memory");
-}
-
-// One arrival on the mbarrier at the shared address bar (an address of this block's) in the cluster's block rank.
-__device__ __forceinline__ void mbar_arrive_in(u32 bar, u32 rank) {
-    asm volatile("{\n.reg .b32 remote;\nmapa.shared::cluster.u32 remote, %0, %1;\n"
-                 "mbarrier.arrive.release.cluster.shared::cluster.b64 _, [remote];\n}\n" ::"r"(bar), "r"(rank)
-                 : "memory");
-}
-
-// tma_load_2d into the same shared address of every block of the cluster in ctaMask (bit i: rank i), each block's
-// copy counting towards its own mbarrier at bar's address.
-__device__ __forceinline__ void tma_load_2d_multicast(u32 dst, const TensorMap& map, int col, int row, u32 bar,
-                                                      unsigned short ctaMask) {
-    asm volatile("cp.async.bulk.tensor.2d.shared::cluster.global.mbarrier::complete_tx::bytes.multicast::cluster "
-                 "[%0], [%1, {%2, %3}], [%4], %5;\n" ::"r"(dst), "l"(&map), "r"(col), "r"(row), "r"(bar),
-                 "h"(ctaMask)
                  : "memory");
 }
