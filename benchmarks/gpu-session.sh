@@ -3,14 +3,15 @@
 # Expects in .gpu/: jre.tar.xz (../shared/gpu/pack-jre.sh), lib/*.jar (float8j jars and dependencies),
 # test-classes/ and junit-console.jar for the GPU tests, fp8_vs_pytorch.py.
 # Usage, from the repository root: .gpu/gpu-session.sh STEP... with steps probe, fp8check, test, modelops, llama,
-# attention, attention-kernels, gemm-search, bench, train, llama-demo. Stage .gpu/ first with benchmarks/stage-gpu.sh. COMMIT names the commit in the CSV lines.
+# attention, attention-kernels, own-gemm, gemm-search, bench, train, llama-demo. Stage .gpu/ first with benchmarks/stage-gpu.sh. COMMIT names the commit in the CSV lines.
 # Outputs go to $OUT (default /tmp/float8j-out).
 set -uo pipefail
 out=${OUT:-/tmp/float8j-out}
 mkdir -p "$out"
 [ -x /tmp/jre/bin/java ] || tar -C /tmp -xJf .gpu/jre.tar.xz
 export PATH=/tmp/jre/bin:$PATH
-java_run() { java --add-modules jdk.incubator.vector --enable-native-access=ALL-UNNAMED -Xmx24g -cp '.gpu/lib/*' "$@"; }
+java_cmd=(java --add-modules jdk.incubator.vector --enable-native-access=ALL-UNNAMED -Xmx24g -cp '.gpu/lib/*')
+java_run() { "${java_cmd[@]}" "$@"; }
 
 for step in "$@"; do
   echo "=== $step $(date -u +%FT%TZ)"
@@ -53,6 +54,20 @@ for step in "$@"; do
       # attention_sm90.cu alone (Hopper): checked against a double-precision reference and timed, then sanitized
       bash benchmarks/attention-kernels.sh 2>&1 | tee "$out/attention-kernels.txt"
       SANITIZE=1 bash benchmarks/attention-kernels.sh 2>&1 | grep -E "SUMMARY|check:" | tee -a "$out/attention-kernels.txt"
+      ;;
+    own-gemm)
+      # float8j's own Hopper gemms (gemm_sm90.cu): alone with nvcc (as they are and with the block-scaled promotion
+      # unscaled), checked against the reference and cuBLASLt, then, if that passed, in the linear step at 16384 x 8192
+      # x 8192 with and without them. JVMs are killed outright at their limits: one waiting on a kernel that never
+      # finishes ignores SIGTERM.
+      timeout -s KILL 150 bash benchmarks/gemm-block-kernels.sh 2>&1 | tee "$out/gemm-block-kernels.csv"
+      verdict=$(OUT=$out CLASS_TIMEOUT=100 bash .gpu/gpu-tests-isolated.sh HopperFp8GemmTest | tee /dev/stderr)
+      if echo "$verdict" | grep -q "\[ 0 tests failed \]" && ! echo "$verdict" | grep -q "\[ 0 tests successful \]"; then
+        for own in false true; do
+          timeout -s KILL 90 "${java_cmd[@]}" -Dfloat8j.cuda.ownGemm=$own dev.float8j.benchmarks.cuda.GpuLinearBenchmark \
+            --shapes 16384,8192,8192 2>&1 | grep -v WARNING | tee "$out/linear-own-$own.txt"
+        done
+      fi
       ;;
     gemm-search)
       # cuBLASLt's configurations around its heuristic's choice for the Llama step's FP8 gemms, rowwise against tensorwise
