@@ -675,6 +675,17 @@ __device__ __forceinline__ float patch_value(const u32 (&w)[16], int j) {
     return __uint_as_float((j & 1) ? pair & 0xFFFF0000u : pair << 16);
 }
 
+// The largest magnitude (as bits) of a thread's 4 x 16 patch.
+template <int IN>
+__device__ __forceinline__ u32 patch_max(const u32 (&w)[4][16]) {
+    u32 m = 0;
+#pragma unroll
+    for (int i = 0; i < 4; i++)
+#pragma unroll
+        for (int j = 0; j < 16; j++) m = max(m, abs_bits(patch_value<IN>(w[i], j)));
+    return m;
+}
+
 // The along-1 scales of a TILE cast (1 x TILE along the columns) for a thread's 4 patch rows, into s. The G = TILE / 16
 // consecutive lanes that hold one tile row take its maximum together; then each of min(G, 4) of them finds one row's
 // scale (a division) and writes it, and shuffles hand the scales to the others.
@@ -785,12 +796,7 @@ __device__ __forceinline__ void cast_whole_tile(const Source& src, int mode, int
         if (mode == MODE_TENSOR) {
             amax = *totalAmax;
         } else {
-            u32 m = 0;
-#pragma unroll
-            for (int i = 0; i < 4; i++)
-#pragma unroll
-                for (int j = 0; j < 16; j++) m = max(m, abs_bits(patch_value<IN>(w[i], j)));
-            m = warp_max(m);
+            const u32 m = warp_max(patch_max<IN>(w));
             if ((t & 31) == 0) warpMax[t >> 5] = m;
             __syncthreads();
             amax = 0;
@@ -832,13 +838,7 @@ __device__ __forceinline__ void cast_whole_tile(const Source& src, int mode, int
         }
         colGroup = 4 * rowGroup / tile;
     }
-    u32 seen = 0;
-    if (amaxOut != nullptr) {
-#pragma unroll
-        for (int i = 0; i < 4; i++)
-#pragma unroll
-            for (int j = 0; j < 16; j++) seen = max(seen, abs_bits(patch_value<IN>(w[i], j)));
-    }
+    const u32 seen = amaxOut != nullptr ? patch_max<IN>(w) : 0;
     if (rowCopy.codes) {
 #pragma unroll
         for (int i = 0; i < 4; i++) {
