@@ -70,8 +70,8 @@ final class CudaCasts {
     private final MemorySegment[] castFlat = new MemorySegment[2];
     /** Rowwise along 1 over contiguous rows held in registers, indexed by high-precision type (F32, BF16). */
     private final MemorySegment[] castRows = new MemorySegment[2];
-    /** Tensorwise or rowwise over matrices that 128 x 128 tiles cover exactly, indexed by type (F32, BF16). */
-    private final MemorySegment[] castWholeTiles = new MemorySegment[2];
+    /** Over matrices that 128 x 128 tiles cover exactly, indexed by source type (F32, BF16, FP8 along 1). */
+    private final MemorySegment[] castWholeTiles = new MemorySegment[3];
 
     CudaCasts(CudaContext cuda, DeviceMemory memory, ProducerMaxima maxima) {
         this.cuda = cuda;
@@ -81,11 +81,11 @@ final class CudaCasts {
         for (int i = 0; i < TYPES.length; i++) {
             amaxTiles[i] = module.function("amax_tiles_" + TYPES[i]);
             castTiles[i] = module.function("cast_tiles_" + TYPES[i]);
+            castWholeTiles[i] = module.function("cast_whole_tiles_" + TYPES[i]);
             if (i < 2) {
                 amaxFlat[i] = module.function("amax_flat_" + TYPES[i]);
                 castFlat[i] = module.function("cast_flat_" + TYPES[i]);
                 castRows[i] = module.function("cast_rows_" + TYPES[i]);
-                castWholeTiles[i] = module.function("cast_whole_tiles_" + TYPES[i]);
             }
         }
         // The pipelined BF16 kernels keep two 32 KiB tile stages in dynamic shared memory.
@@ -451,12 +451,13 @@ final class CudaCasts {
     }
 
     /**
-     * Whether cast_whole_tiles takes this cast: F32 or BF16 data (any granularity) that is 16-byte aligned and that
-     * 128 x 128 tiles cover exactly (so neither copy is padded), within the grid's 65,535 tile rows.
+     * Whether cast_whole_tiles takes this cast: data 128 x 128 tiles cover exactly (so neither copy is padded), within
+     * the grid's 65,535 tile rows, 16-byte aligned; F32 or BF16 rows without padding, or FP8 codes stored along 1
+     * (each row's codes 16-byte aligned too).
      */
     private static boolean wholeTiles(Source src, int rows, int cols) {
-        return src.type() != IN_FP8 && src.data() % 16 == 0 && src.ld() == cols && rows % 128 == 0 && cols % 128 == 0
-                && rows / 128 <= 65535;
+        boolean rowsFit = src.type() == IN_FP8 ? src.axis() == 1 && src.ld() % 16 == 0 : src.ld() == cols;
+        return rowsFit && src.data() % 16 == 0 && rows % 128 == 0 && cols % 128 == 0 && rows / 128 <= 65535;
     }
 
     /** decode(code) / scale for every element, as a row-major rows x cols F32 or BF16 device tensor. */

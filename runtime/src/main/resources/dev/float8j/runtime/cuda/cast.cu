@@ -653,9 +653,10 @@ __device__ __forceinline__ void cast_rows(const void* data, int cols, Copy o) {
 INSTANTIATE_CONTIGUOUS(f32, IN_F32)
 INSTANTIATE_CONTIGUOUS(bf16, IN_BF16)
 
-// Tensorwise or rowwise casts of an F32 or BF16 matrix that 128 x 128 tiles cover exactly (rows and cols multiples
+// Casts of every granularity of an F32 or BF16 matrix that 128 x 128 tiles cover exactly (rows and cols multiples
 // of 128, the data 16-byte aligned), so that the copies have no padding (ld = cols along 1, rows along 0): the
-// activations and gradients of a training step. cast_tiles spends more instructions per byte than the memory
+// activations and gradients of a training step; and of an FP8 copy along 1 of such a matrix (REQUANTIZE's backward
+// copies), whose codes are dequantized as they are loaded. cast_tiles spends more instructions per byte than the memory
 // needs (4-byte stores, a float transpose through shared memory, three barriers a tile), so under the step's power
 // cap, where the SM clock drops, it ran at about two thirds of a copy's bandwidth. Here each of 256 threads holds
 // a 4 x 16 patch of the tile (4 rows, 16 columns; 8 threads a row, so each row is read as 256 contiguous bytes):
@@ -667,12 +668,32 @@ INSTANTIATE_CONTIGUOUS(bf16, IN_BF16)
 // the 16-byte loads. One tile a block, with several blocks a multiprocessor to keep loads in flight.
 #define WHOLE_THREADS 256
 
-// Element j (< 16) of a thread's patch row, which it holds as 16 F32 or BF16 values (16 or 8 words).
+// Element j (< 16) of a thread's patch row, which it holds as 16 F32 or BF16 values (16 or 8 words); FP8 sources are
+// held as the F32 values they dequantize to.
 template <int IN>
 __device__ __forceinline__ float patch_value(const u32 (&w)[16], int j) {
-    if (IN == IN_F32) return __uint_as_float(w[j]);
+    if (IN == IN_F32 || IN == IN_FP8) return __uint_as_float(w[j]);
     u32 pair = w[j >> 1];
     return __uint_as_float((j & 1) ? pair & 0xFFFF0000u : pair << 16);
+}
+
+// A thread's patch of an FP8 source stored along 1 (REQUANTIZE's backward copy): 4 rows from r of 16 codes from c,
+// one 16-byte load a row, each code decoded and divided by its scale as load1 does, into w as F32 bits. Every
+// granularity's scale is one per patch row: the 16 columns lie within one tile, block or row.
+__device__ __forceinline__ void load_fp8_patch(const Source& src, int r, int c, u32 (&w)[4][16]) {
+    V4u q[4];
+#pragma unroll
+    for (int i = 0; i < 4; i++) q[i] = *(const V4u*) ((const u8*) src.data + (long) (r + i) * src.ld + c);
+#pragma unroll
+    for (int i = 0; i < 4; i++) {
+        const float scale = source_scale(src, r + i, c);
+        const u32 words[4] = {q[i].x, q[i].y, q[i].z, q[i].w};
+#pragma unroll
+        for (int j = 0; j < 16; j++) {
+            const u32 code = (words[j >> 2] >> (8 * (j & 3))) & 0xFFu;
+            w[i][j] = __float_as_uint(__fdiv_rn(decode_fp8(code, src.fmt), scale));
+        }
+    }
 }
 
 // The largest magnitude (as bits) of a thread's 4 x 16 patch.
@@ -772,17 +793,22 @@ __device__ __forceinline__ void cast_whole_tile(const Source& src, int mode, int
     const int group = t & 7;         // the patch's 16 columns: 16 * group ...
     const int rowGroup = t >> 3;     // ... and its 4 rows: 4 * rowGroup ...
     const int r0 = blockIdx.y * 128, c0 = blockIdx.x * 128;
-    const int wordsPerRow = IN == IN_F32 ? 16 : 8;
     u32 w[4][16];
-    // every load first, so that all 64 (F32) or 32 (BF16) bytes of each patch row are in flight at once
+    if (IN == IN_FP8) {
+        load_fp8_patch(src, r0 + 4 * rowGroup, c0 + 16 * group, w);
+    } else {
+        const int wordsPerRow = IN == IN_F32 ? 16 : 8;
+        // every load first, so that all 64 (F32) or 32 (BF16) bytes of each patch row are in flight at once
 #pragma unroll
-    for (int i = 0; i < 4; i++) {
-        long at = (long) (r0 + 4 * rowGroup + i) * src.ld + c0 + 16 * group;
-        const V4u* p = IN == IN_F32 ? (const V4u*) ((const float*) src.data + at) : (const V4u*) ((const u16*) src.data + at);
+        for (int i = 0; i < 4; i++) {
+            long at = (long) (r0 + 4 * rowGroup + i) * src.ld + c0 + 16 * group;
+            const V4u* p = IN == IN_F32 ? (const V4u*) ((const float*) src.data + at)
+                                        : (const V4u*) ((const u16*) src.data + at);
 #pragma unroll
-        for (int k = 0; k < wordsPerRow / 4; k++) {
-            V4u q = p[k];
-            w[i][4 * k] = q.x; w[i][4 * k + 1] = q.y; w[i][4 * k + 2] = q.z; w[i][4 * k + 3] = q.w;
+            for (int k = 0; k < wordsPerRow / 4; k++) {
+                V4u q = p[k];
+                w[i][4 * k] = q.x; w[i][4 * k + 1] = q.y; w[i][4 * k + 2] = q.z; w[i][4 * k + 3] = q.w;
+            }
         }
     }
     // The scales. Tensorwise: once per thread, while the loads are in flight. Rowwise: once per line of the tile
@@ -880,9 +906,9 @@ __device__ __forceinline__ void cast_whole_tile(const Source& src, int mode, int
     report_amax(seen, amaxOut, rowCopy, warpMax);  // an absent copy still carries the cast's fault word and id
 }
 
-// One kernel per source type: cast_whole_tiles_f32, cast_whole_tiles_bf16. Grid: (cols / 128, rows / 128); the
-// sizes need no other mention, as the tiles cover the matrix exactly and src.ld, rowCopy.ld and colCopy.ld give the
-// strides.
+// One kernel per source type: cast_whole_tiles_f32, _bf16 and _fp8 (an FP8 source stored along 1). Grid: (cols /
+// 128, rows / 128); the sizes need no other mention, as the tiles cover the matrix exactly and src.ld, rowCopy.ld and
+// colCopy.ld give the strides.
 #define INSTANTIATE_WHOLE(NAME, IN, MIN_BLOCKS)                                                                   \
     extern "C" __global__ void __launch_bounds__(WHOLE_THREADS, MIN_BLOCKS) cast_whole_tiles_##NAME(              \
             Source src, int mode, int tile, Copy rowCopy, Copy colCopy, const u32* rowAmax, const u32* colAmax,  \
@@ -891,6 +917,7 @@ __device__ __forceinline__ void cast_whole_tile(const Source& src, int mode, int
     }
 INSTANTIATE_WHOLE(f32, IN_F32, 2)
 INSTANTIATE_WHOLE(bf16, IN_BF16, 3)
+INSTANTIATE_WHOLE(fp8, IN_FP8, 2)
 
 // The amax a delayed cast scales from (DeviceAmaxHistory), into *out: the newest of a history's recorded amaxes
 // (newest >= 0), or the largest of its first count (newest < 0). Amaxes are non-negative floats, whose bits order as

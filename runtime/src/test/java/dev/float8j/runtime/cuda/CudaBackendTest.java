@@ -326,6 +326,28 @@ class CudaBackendTest {
     }
 
     @Test
+    void requantizesOfMatricesThatWholeTilesCoverMatchReference() {
+        // FP8 copies along 1 of matrices that 128 x 128 tiles cover: requantizing them, along either axis, takes the
+        // whole-tile kernel with an FP8 source, from every granularity and format to every granularity
+        long seed = 980;
+        for (int[] shape : new int[][] {{384, 256}, {128, 1024}}) {
+            Tensor x = random(shape[0], shape[1], DType.F32, seed++);
+            for (Fp8Format f : Fp8Format.values()) {
+                for (ScalingGranularity from : ScalingGranularity.values()) {
+                    Float8Tensor q = REF.quantize(x, QuantSpec.of(f, from, 1));
+                    for (ScalingGranularity to : ScalingGranularity.values()) {
+                        for (int axis = 0; axis < 2; axis++) {
+                            QuantSpec spec = QuantSpec.of(Fp8Format.E4M3FN, to, axis);
+                            assertSameQuantization(REF.requantize(q, spec), cuda.requantize(q, spec),
+                                    "requantize " + q + " to " + spec);
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    @Test
     void rowwiseCastsOfLongRowsMatchReference() {
         // Rowwise along 1 over rows held in registers: the FFN width (14336), the longest rows it takes (F32 16384:
         // 1024 threads of four 16-byte chunks), and rows just past that (16392 F32), which go to the tile kernels.
