@@ -72,6 +72,8 @@ final class CudaCasts {
     private final MemorySegment[] castRows = new MemorySegment[2];
     /** Over matrices that 128 x 128 tiles cover exactly, indexed by source type (F32, BF16, FP8 along 1). */
     private final MemorySegment[] castWholeTiles = new MemorySegment[3];
+    /** The line or whole maxima of an FP8 source along 1 that 128 x 128 tiles cover (REQUANTIZE's first pass). */
+    private final MemorySegment amaxWholeTilesFp8;
 
     CudaCasts(CudaContext cuda, DeviceMemory memory, ProducerMaxima maxima) {
         this.cuda = cuda;
@@ -88,6 +90,7 @@ final class CudaCasts {
                 castRows[i] = module.function("cast_rows_" + TYPES[i]);
             }
         }
+        amaxWholeTilesFp8 = module.function("amax_whole_tiles_fp8");
         // The pipelined BF16 kernels keep two 32 KiB tile stages in dynamic shared memory.
         cuda.driver.setFunctionAttribute(castTiles[1], CudaDriver.FUNC_ATTR_MAX_DYNAMIC_SHARED_BYTES,
                 CudaContext.PIPELINE_STAGE_BYTES);
@@ -419,11 +422,17 @@ final class CudaCasts {
                     rowAmax = rowCopy != null ? lineAmax.pointer() : 0L;
                     colAmax = colCopy != null ? lineAmax.pointer() + 4L * rowWords : 0L;
                 }
-                cuda.driver.launch(amaxTiles[src.type()], "amax_tiles",
-                        pipelined ? Math.min(tiles, 2 * cuda.multiprocessors) : gridX, pipelined ? 1 : gridY, 1,
-                        TILE_THREADS, 1, 1, pipelined ? CudaContext.PIPELINE_STAGE_BYTES : 0, cuda.stream,
-                        module.args(arena, "amax_tiles_" + TYPES[src.type()], source, rows, cols, rowAmax, colAmax,
-                                pointerOf(totalAmax), pipelined ? 1 : 0));
+                if (src.type() == IN_FP8 && wholeTiles(src, rows, cols)) {
+                    cuda.driver.launch(amaxWholeTilesFp8, "amax_whole_tiles_fp8", gridX, gridY, 1, WHOLE_THREADS, 1,
+                            1, 0, cuda.stream, module.args(arena, "amax_whole_tiles_fp8", source, rowAmax, colAmax,
+                                    pointerOf(totalAmax)));
+                } else {
+                    cuda.driver.launch(amaxTiles[src.type()], "amax_tiles",
+                            pipelined ? Math.min(tiles, 2 * cuda.multiprocessors) : gridX, pipelined ? 1 : gridY, 1,
+                            TILE_THREADS, 1, 1, pipelined ? CudaContext.PIPELINE_STAGE_BYTES : 0, cuda.stream,
+                            module.args(arena, "amax_tiles_" + TYPES[src.type()], source, rows, cols, rowAmax,
+                                    colAmax, pointerOf(totalAmax), pipelined ? 1 : 0));
+                }
                 if (reduceTotalAmax != null && totalAmax != null) {
                     reduceTotalAmax.accept(totalAmax);
                 }

@@ -919,6 +919,68 @@ INSTANTIATE_WHOLE(f32, IN_F32, 2)
 INSTANTIATE_WHOLE(bf16, IN_BF16, 3)
 INSTANTIATE_WHOLE(fp8, IN_FP8, 2)
 
+// The row, column and whole maxima (float bits; each array null where not wanted) of an FP8 source stored along 1
+// that 128 x 128 tiles cover, as dequantized: the first pass of REQUANTIZE's tensorwise and rowwise copies, before
+// cast_whole_tiles_fp8. amax_tile's sums over cast_whole_tile's patches (load_fp8_patch's 16-byte loads and one scale
+// a patch row, where amax_tiles_fp8 loads 4 codes and 4 scales at a time). Grid and threads as cast_whole_tiles'.
+extern "C" __global__ void __launch_bounds__(WHOLE_THREADS, 2) amax_whole_tiles_fp8(Source src, u32* rowAmax,
+                                                                                 u32* colAmax, u32* totalAmax) {
+    __shared__ u32 colPart[WHOLE_THREADS / 32][128];
+    __shared__ u32 warpTotal[WHOLE_THREADS / 32];
+    const int t = threadIdx.x, lane = t & 31, warp = t >> 5, group = t & 7, rowGroup = t >> 3;
+    const int r0 = blockIdx.y * 128, c0 = blockIdx.x * 128;
+    u32 w[4][16];
+    load_fp8_patch(src, r0 + 4 * rowGroup, c0 + 16 * group, w);
+    u32 col[16], total = 0;
+#pragma unroll
+    for (int j = 0; j < 16; j++) col[j] = 0;
+#pragma unroll
+    for (int i = 0; i < 4; i++) {
+        u32 m = 0;
+#pragma unroll
+        for (int j = 0; j < 16; j++) {
+            const u32 a = abs_bits(__uint_as_float(w[i][j]));
+            m = max(m, a);
+            col[j] = max(col[j], a);
+        }
+        total = max(total, m);
+        if (rowAmax) {
+            m = group_max(m, 8);  // the 8 lanes that hold the row
+            if (group == 0) atomicMax(rowAmax + r0 + 4 * rowGroup + i, m);
+        }
+    }
+    if (colAmax) {
+        // over the warp's 4 row groups (lane bits 3 and 4), then over the warps through shared memory
+#pragma unroll
+        for (int j = 0; j < 16; j++) {
+            col[j] = max(col[j], __shfl_xor_sync(0xFFFFFFFFu, col[j], 8));
+            col[j] = max(col[j], __shfl_xor_sync(0xFFFFFFFFu, col[j], 16));
+        }
+        if (lane < 8) {
+#pragma unroll
+            for (int j = 0; j < 16; j++) colPart[warp][16 * group + j] = col[j];
+        }
+        __syncthreads();
+        if (t < 128) {
+            u32 m = 0;
+#pragma unroll
+            for (int v = 0; v < WHOLE_THREADS / 32; v++) m = max(m, colPart[v][t]);
+            atomicMax(colAmax + c0 + t, m);
+        }
+    }
+    if (totalAmax) {
+        total = warp_max(total);
+        if (lane == 0) warpTotal[warp] = total;
+        __syncthreads();
+        if (t == 0) {
+            u32 m = 0;
+#pragma unroll
+            for (int v = 0; v < WHOLE_THREADS / 32; v++) m = max(m, warpTotal[v]);
+            atomicMax(totalAmax, m);
+        }
+    }
+}
+
 // The amax a delayed cast scales from (DeviceAmaxHistory), into *out: the newest of a history's recorded amaxes
 // (newest >= 0), or the largest of its first count (newest < 0). Amaxes are non-negative floats, whose bits order as
 // their values do (NaN above Inf, so a NaN recorded stays visible). One warp.
