@@ -460,9 +460,9 @@ final class CudaCasts {
     }
 
     /**
-     * Whether cast_whole_tiles takes this cast: data 128 x 128 tiles cover exactly (so neither copy is padded), within
-     * the grid's 65,535 tile rows, 16-byte aligned; F32 or BF16 rows without padding, or FP8 codes stored along 1
-     * (each row's codes 16-byte aligned too).
+     * Whether cast_whole_tiles takes this cast (and, for an FP8 source, amax_whole_tiles_fp8 its maxima): data 128 x
+     * 128 tiles cover exactly (so neither copy is padded), within the grid's 65,535 tile rows, 16-byte aligned; F32 or
+     * BF16 rows without padding, or FP8 codes stored along 1 (each row's codes 16-byte aligned too).
      */
     private static boolean wholeTiles(Source src, int rows, int cols) {
         boolean rowsFit = src.type() == IN_FP8 ? src.axis() == 1 && src.ld() % 16 == 0 : src.ld() == cols;
