@@ -409,6 +409,7 @@ final class CudaCasts {
             // BF16 sources whose rows split into 16-byte chunks take the pipelined kernel: a persistent grid of two
             // blocks per multiprocessor, each prefetching its next tile while it works on the current one.
             boolean pipelined = src.type() == IN_BF16 && cols % 8 == 0;
+            boolean whole = wholeTiles(src, rows, cols);
             int tiles = gridX * gridY;
             if (linesKnown) {
                 rowAmax = rowCopy != null ? knownLines : 0L;
@@ -422,7 +423,7 @@ final class CudaCasts {
                     rowAmax = rowCopy != null ? lineAmax.pointer() : 0L;
                     colAmax = colCopy != null ? lineAmax.pointer() + 4L * rowWords : 0L;
                 }
-                if (src.type() == IN_FP8 && wholeTiles(src, rows, cols)) {
+                if (src.type() == IN_FP8 && whole) {
                     cuda.driver.launch(amaxWholeTilesFp8, "amax_whole_tiles_fp8", gridX, gridY, 1, WHOLE_THREADS, 1,
                             1, 0, cuda.stream, module.args(arena, "amax_whole_tiles_fp8", source, rowAmax, colAmax,
                                     pointerOf(totalAmax)));
@@ -437,7 +438,7 @@ final class CudaCasts {
                     reduceTotalAmax.accept(totalAmax);
                 }
             }
-            if (wholeTiles(src, rows, cols)) {
+            if (whole) {
                 cuda.driver.launch(castWholeTiles[src.type()], "cast_whole_tiles", cols / 128, rows / 128, 1,
                         WHOLE_THREADS, 1, 1, 0, cuda.stream,
                         module.args(arena, "cast_whole_tiles_" + TYPES[src.type()], source, mode, tile(g), rowCopyArg, colCopyArg,
