@@ -926,7 +926,7 @@ INSTANTIATE_WHOLE(fp8, IN_FP8, 2)
 extern "C" __global__ void __launch_bounds__(WHOLE_THREADS, 2) amax_whole_tiles_fp8(Source src, u32* rowAmax,
                                                                                  u32* colAmax, u32* totalAmax) {
     __shared__ u32 colPart[WHOLE_THREADS / 32][128];
-    __shared__ u32 warpTotal[WHOLE_THREADS / 32];
+    __shared__ u32 totalScratch[32];
     const int t = threadIdx.x, lane = t & 31, warp = t >> 5, group = t & 7, rowGroup = t >> 3;
     const int r0 = blockIdx.y * 128, c0 = blockIdx.x * 128;
     u32 w[4][16];
@@ -968,17 +968,7 @@ extern "C" __global__ void __launch_bounds__(WHOLE_THREADS, 2) amax_whole_tiles_
             atomicMax(colAmax + c0 + t, m);
         }
     }
-    if (totalAmax) {
-        total = warp_max(total);
-        if (lane == 0) warpTotal[warp] = total;
-        __syncthreads();
-        if (t == 0) {
-            u32 m = 0;
-#pragma unroll
-            for (int v = 0; v < WHOLE_THREADS / 32; v++) m = max(m, warpTotal[v]);
-            atomicMax(totalAmax, m);
-        }
-    }
+    block_amax(total, DT_F32, totalAmax, totalScratch);
 }
 
 // The amax a delayed cast scales from (DeviceAmaxHistory), into *out: the newest of a history's recorded amaxes
