@@ -38,7 +38,8 @@ import java.util.Random;
  * Float8Linear sections: the layer against the raw step, and weight-cast reuse under gradient accumulation),
  * {@code --casts-only} (only the cast kernels alone), {@code --kernels M,K,N ...} (only each kernel's GPU time in the
  * tensorwise, rowwise and blockwise BOTH_AXES steps at those shapes), {@code --shapes M,K,N ...} (only the table and its
- * breakdown, at those shapes).
+ * breakdown, at those shapes), {@code --gemms-only M,K,N ...} (each recipe's three gemms without its casts, beside its
+ * step).
  */
 public final class GpuLinearBenchmark {
     /** The recipes timed, as the annotations name them; their granularities come from the one recipe table. */
@@ -91,6 +92,17 @@ public final class GpuLinearBenchmark {
         if (options.contains("--layer-only")) {
             bench.layerOnDevice(16384, 8192, 8192);
             bench.weightCastReuse(16384, 8192, 8192);
+            return;
+        }
+        int gemmsAt = options.indexOf("--gemms-only");
+        if (gemmsAt >= 0) {
+            System.out.println("# each recipe's three BOTH_AXES gemms alone, on operands cast before timing, beside its"
+                    + " whole step and float8j's BF16 step (each alone, back to back)");
+            System.out.println("recipe,M,K,N,gemms_ms,step_ms,bf16_ms,bf16_over_gemms,bf16_over_step");
+            for (String shape : options.subList(gemmsAt + 1, options.size())) {
+                int[] mkn = Arrays.stream(shape.split(",")).mapToInt(Integer::parseInt).toArray();
+                bench.gemmsOnly(mkn[0], mkn[1], mkn[2]);
+            }
             return;
         }
         int shapesAt = options.indexOf("--shapes");
@@ -537,6 +549,44 @@ public final class GpuLinearBenchmark {
             for (int i = 0; i < microBatches; i++) {
                 layer.forward(x);
                 layer.backward(dy);
+            }
+        }
+    }
+
+    /**
+     * The three gemms of each recipe's BOTH_AXES step with no cast among them: the operands are cast once, then only
+     * the gemms are timed, back to back as a step is. That is the least time any cast design, fused, delayed or
+     * overlapped, could give the step with these gemms, so {@code bf16_over_gemms} bounds the speedup it could reach.
+     * Under the power cap the gemms may also run at another clock without the casts between them.
+     */
+    private void gemmsOnly(int m, int k, int n) {
+        try (DeviceTensor x = randomBf16(m, k, 1f, 1); DeviceTensor w = randomBf16(n, k, 0.02f, 2);
+                DeviceTensor dy = randomBf16(m, n, 1e-3f, 3)) {
+            double bf16 = timeSteps(() -> bf16Step(x, w, dy));
+            for (Recipe recipe : RECIPES) {
+                boolean gradWeightHp = Recipes.keepsHighPrecision(recipe, Gemm.GRAD_WEIGHT);
+                Fp8Format gradFormat = recipe == Recipe.TENSORWISE ? Fp8Format.E5M2 : Fp8Format.E4M3FN;
+                QuantSpec xSpec = QuantSpec.of(Fp8Format.E4M3FN, inputGranularity(recipe), 1);
+                QuantSpec wSpec = QuantSpec.of(Fp8Format.E4M3FN, weightGranularity(recipe), 1);
+                QuantSpec dySpec = QuantSpec.of(gradFormat, inputGranularity(recipe), 1);
+                DeviceFloat8[] xq = cuda.quantizeBothAxes(x, xSpec, xSpec.withAxis(0));
+                DeviceFloat8[] wq = cuda.quantizeBothAxes(w, wSpec, wSpec.withAxis(0));
+                DeviceFloat8[] dyq = cuda.quantizeBothAxes(dy, dySpec, dySpec.withAxis(0));
+                Runnable gemms = () -> {
+                    try (DeviceTensor y = cuda.gemm(xq[0], wq[0], DType.BF16, true);
+                            DeviceTensor dx = cuda.gemm(dyq[0], wq[1], DType.BF16, fastAccumAll);
+                            DeviceTensor dw = gradWeightHp ? cuda.matmul(dy, 0, x, 0, DType.BF16)
+                                    : cuda.gemm(dyq[1], xq[1], DType.BF16, fastAccumAll)) {
+                        // results go back to the allocator's cache, as in a step
+                    }
+                };
+                double gemmMs = timeSteps(gemms);
+                double stepMs = timeSteps(() -> fp8Step(recipe, Backward.BOTH_AXES, x, w, dy));
+                System.out.printf("%s,%d,%d,%d,%.3f,%.3f,%.3f,%.3f,%.3f%n", csvName(recipe), m, k, n, gemmMs, stepMs,
+                        bf16, bf16 / gemmMs, bf16 / stepMs);
+                for (DeviceFloat8 q : new DeviceFloat8[] {xq[0], xq[1], wq[0], wq[1], dyq[0], dyq[1]}) {
+                    q.close();
+                }
             }
         }
     }
