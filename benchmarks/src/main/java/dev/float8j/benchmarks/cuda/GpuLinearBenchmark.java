@@ -369,53 +369,64 @@ public final class GpuLinearBenchmark {
         return op(which, () -> cuda.gemm(a, b, DType.BF16, fast));
     }
 
+    /**
+     * What a recipe's step casts: x and W in E4M3, dY in E5M2 under tensorwise scaling and E4M3 otherwise, each along
+     * 1; and whether grad_weight stays in BF16.
+     */
+    private record Specs(QuantSpec x, QuantSpec w, QuantSpec dy, boolean gradWeightHp) {
+        static Specs of(Recipe recipe) {
+            Fp8Format gradFormat = recipe == Recipe.TENSORWISE ? Fp8Format.E5M2 : Fp8Format.E4M3FN;
+            return new Specs(QuantSpec.of(Fp8Format.E4M3FN, inputGranularity(recipe), 1),
+                    QuantSpec.of(Fp8Format.E4M3FN, weightGranularity(recipe), 1),
+                    QuantSpec.of(gradFormat, inputGranularity(recipe), 1),
+                    Recipes.keepsHighPrecision(recipe, Gemm.GRAD_WEIGHT));
+        }
+    }
+
     private void fp8Step(Recipe recipe, Backward policy, DeviceTensor x, DeviceTensor w, DeviceTensor dy) {
-        boolean gradWeightHp = Recipes.keepsHighPrecision(recipe, Gemm.GRAD_WEIGHT);
-        Fp8Format gradFormat = recipe == Recipe.TENSORWISE ? Fp8Format.E5M2 : Fp8Format.E4M3FN;
-        QuantSpec xSpec = QuantSpec.of(Fp8Format.E4M3FN, inputGranularity(recipe), 1);
-        QuantSpec wSpec = QuantSpec.of(Fp8Format.E4M3FN, weightGranularity(recipe), 1);
-        QuantSpec dySpec = QuantSpec.of(gradFormat, inputGranularity(recipe), 1);
+        Specs specs = Specs.of(recipe);
         List<AutoCloseable> release = new ArrayList<>();
         // forward
         DeviceFloat8 x1;
         DeviceFloat8 x0 = null;
-        if (policy == Backward.BOTH_AXES && !gradWeightHp) {
-            DeviceFloat8[] q = both(x, xSpec);
+        if (policy == Backward.BOTH_AXES && !specs.gradWeightHp) {
+            DeviceFloat8[] q = both(x, specs.x);
             x1 = q[0];
             x0 = q[1];
         } else {
-            x1 = quantize(x, xSpec);
+            x1 = quantize(x, specs.x);
         }
         DeviceFloat8 w1;
         DeviceFloat8 w0 = null;
         if (policy == Backward.BOTH_AXES) {
-            DeviceFloat8[] q = both(w, wSpec);
+            DeviceFloat8[] q = both(w, specs.w);
             w1 = q[0];
             w0 = q[1];
         } else {
-            w1 = quantize(w, wSpec);
+            w1 = quantize(w, specs.w);
         }
         DeviceTensor y = gemm(1, x1, w1, true);
         // backward
         DeviceFloat8 dy1;
         DeviceFloat8 dy0 = null;
-        if (gradWeightHp) {
-            dy1 = quantize(dy, dySpec);
+        if (specs.gradWeightHp) {
+            dy1 = quantize(dy, specs.dy);
         } else {
-            DeviceFloat8[] q = both(dy, dySpec);
+            DeviceFloat8[] q = both(dy, specs.dy);
             dy1 = q[0];
             dy0 = q[1];
         }
         if (w0 == null) {
-            w0 = policy == Backward.REQUANTIZE ? requantize(w1, wSpec.withAxis(0)) : quantize(w, wSpec.withAxis(0));
+            w0 = policy == Backward.REQUANTIZE ? requantize(w1, specs.w.withAxis(0)) : quantize(w, specs.w.withAxis(0));
         }
         DeviceTensor dx = gemm(2, dy1, w0, fastAccumAll);
         DeviceTensor dw;
-        if (gradWeightHp) {
+        if (specs.gradWeightHp) {
             dw = op(3, () -> cuda.matmul(dy, 0, x, 0, DType.BF16));
         } else {
             if (x0 == null) {
-                x0 = policy == Backward.REQUANTIZE ? requantize(x1, xSpec.withAxis(0)) : quantize(x, xSpec.withAxis(0));
+                x0 = policy == Backward.REQUANTIZE ? requantize(x1, specs.x.withAxis(0))
+                        : quantize(x, specs.x.withAxis(0));
             }
             dw = gemm(3, dy0, x0, fastAccumAll);
         }
@@ -564,18 +575,14 @@ public final class GpuLinearBenchmark {
                 DeviceTensor dy = randomBf16(m, n, 1e-3f, 3)) {
             double bf16 = timeSteps(() -> bf16Step(x, w, dy));
             for (Recipe recipe : RECIPES) {
-                boolean gradWeightHp = Recipes.keepsHighPrecision(recipe, Gemm.GRAD_WEIGHT);
-                Fp8Format gradFormat = recipe == Recipe.TENSORWISE ? Fp8Format.E5M2 : Fp8Format.E4M3FN;
-                QuantSpec xSpec = QuantSpec.of(Fp8Format.E4M3FN, inputGranularity(recipe), 1);
-                QuantSpec wSpec = QuantSpec.of(Fp8Format.E4M3FN, weightGranularity(recipe), 1);
-                QuantSpec dySpec = QuantSpec.of(gradFormat, inputGranularity(recipe), 1);
-                DeviceFloat8[] xq = cuda.quantizeBothAxes(x, xSpec, xSpec.withAxis(0));
-                DeviceFloat8[] wq = cuda.quantizeBothAxes(w, wSpec, wSpec.withAxis(0));
-                DeviceFloat8[] dyq = cuda.quantizeBothAxes(dy, dySpec, dySpec.withAxis(0));
+                Specs specs = Specs.of(recipe);
+                DeviceFloat8[] xq = cuda.quantizeBothAxes(x, specs.x, specs.x.withAxis(0));
+                DeviceFloat8[] wq = cuda.quantizeBothAxes(w, specs.w, specs.w.withAxis(0));
+                DeviceFloat8[] dyq = cuda.quantizeBothAxes(dy, specs.dy, specs.dy.withAxis(0));
                 Runnable gemms = () -> {
                     try (DeviceTensor y = cuda.gemm(xq[0], wq[0], DType.BF16, true);
                             DeviceTensor dx = cuda.gemm(dyq[0], wq[1], DType.BF16, fastAccumAll);
-                            DeviceTensor dw = gradWeightHp ? cuda.matmul(dy, 0, x, 0, DType.BF16)
+                            DeviceTensor dw = specs.gradWeightHp ? cuda.matmul(dy, 0, x, 0, DType.BF16)
                                     : cuda.gemm(dyq[1], xq[1], DType.BF16, fastAccumAll)) {
                         // results go back to the allocator's cache, as in a step
                     }
