@@ -576,9 +576,12 @@ public final class GpuLinearBenchmark {
             double bf16 = timeSteps(() -> bf16Step(x, w, dy));
             for (Recipe recipe : RECIPES) {
                 Specs specs = Specs.of(recipe);
-                DeviceFloat8[] xq = cuda.quantizeBothAxes(x, specs.x, specs.x.withAxis(0));
+                // grad_weight in BF16 reads x and dY as they are: only their copies along 1 are made
+                DeviceFloat8[] xq = specs.gradWeightHp ? new DeviceFloat8[] {cuda.quantize(x, specs.x), null}
+                        : cuda.quantizeBothAxes(x, specs.x, specs.x.withAxis(0));
                 DeviceFloat8[] wq = cuda.quantizeBothAxes(w, specs.w, specs.w.withAxis(0));
-                DeviceFloat8[] dyq = cuda.quantizeBothAxes(dy, specs.dy, specs.dy.withAxis(0));
+                DeviceFloat8[] dyq = specs.gradWeightHp ? new DeviceFloat8[] {cuda.quantize(dy, specs.dy), null}
+                        : cuda.quantizeBothAxes(dy, specs.dy, specs.dy.withAxis(0));
                 Runnable gemms = () -> {
                     try (DeviceTensor y = cuda.gemm(xq[0], wq[0], DType.BF16, true);
                             DeviceTensor dx = cuda.gemm(dyq[0], wq[1], DType.BF16, fastAccumAll);
@@ -592,7 +595,9 @@ public final class GpuLinearBenchmark {
                 System.out.printf("%s,%d,%d,%d,%.3f,%.3f,%.3f,%.3f,%.3f%n", csvName(recipe), m, k, n, gemmMs, stepMs,
                         bf16, bf16 / gemmMs, bf16 / stepMs);
                 for (DeviceFloat8 q : new DeviceFloat8[] {xq[0], xq[1], wq[0], wq[1], dyq[0], dyq[1]}) {
-                    q.close();
+                    if (q != null) {
+                        q.close();
+                    }
                 }
             }
         }
