@@ -1,15 +1,17 @@
 """Can a cast hide under an FP8 gemm on this GPU? The question behind issue 14's tensorwise target.
 
-At M=16384, K=N=8192 the three tensorwise gemms alone take about 4.8 ms on an H100, and the 1.75x target leaves the
-step about 0.1 ms more: the casts would have to run beside the gemms, not between them. The gemms run at the
-700 W power cap, so a cast beside them may take power (and clock) from them rather than idle time.
+At M=16384, K=N=8192 the three tensorwise gemms alone take about 4.5 ms on an H100 (4.8 inside the step), and the
+1.75x target leaves the step about 0.35 ms more: about what the casts the gemms must wait for take, so every other
+cast would have to run beside the gemms, not between them. The gemms run at the 700 W power cap, so a cast beside
+them may take power (and clock) from them rather than idle time.
 
 Times, with PyTorch's own kernels (torch._scaled_mm and a compiled tensorwise cast, torchao.float8's method):
   gemm alone: N output gemms (16384 x 8192 x 8192, E4M3, tensorwise, BF16 out) back to back on one stream;
   cast alone: N casts of a 16384 x 8192 BF16 tensor to E4M3 (amax, then scale and round) back to back;
   both: the N gemms on one stream and the N casts on another, started together, for each SM carve-out (the
   multiprocessors cuBLASLt leaves free for the other stream, torch._C._set_sm_carveout_experimental).
-Prints CSV: what,carveout_sms,ms_per_pair,gemm_ms,cast_ms,saved_ms (saved: gemm + cast alone minus both, per pair).
+Prints CSV: what,carveout_sms,ms_per_pair,gemm_ms,cast_ms,saved_ms (saved: gemm + cast alone minus both, per pair, all
+three at that carve-out; against the carve-out-free row's gemm + cast, subtract ms_per_pair from that row's sum).
 Usage: python3 benchmarks/overlap_pytorch.py
 """
 import torch
