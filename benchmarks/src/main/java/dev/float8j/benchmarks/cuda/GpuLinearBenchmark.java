@@ -98,7 +98,8 @@ public final class GpuLinearBenchmark {
         if (gemmsAt >= 0) {
             System.out.println("# each recipe's three BOTH_AXES gemms alone, on operands cast before timing, beside its"
                     + " whole step and float8j's BF16 step (each alone, back to back)");
-            System.out.println("recipe,M,K,N,gemms_ms,step_ms,bf16_ms,bf16_over_gemms,bf16_over_step");
+            System.out.println("recipe,M,K,N,gemms_ms,step_ms,bf16_ms,bf16_over_gemms,bf16_over_step,copies_ms,"
+                    + "gemms_between_copies_ms,slowdown_ms");
             for (String shape : options.subList(gemmsAt + 1, options.size())) {
                 int[] mkn = Arrays.stream(shape.split(",")).mapToInt(Integer::parseInt).toArray();
                 bench.gemmsOnly(mkn[0], mkn[1], mkn[2]);
@@ -568,7 +569,9 @@ public final class GpuLinearBenchmark {
      * The three gemms of each recipe's BOTH_AXES step with no cast among them: the operands are cast once, then only
      * the gemms are timed, back to back as a step is. That is the least time any cast design, fused, delayed or
      * overlapped, could give the step with these gemms, so {@code bf16_over_gemms} bounds the speedup it could reach.
-     * Under the power cap the gemms may also run at another clock without the casts between them.
+     * Under the power cap the gemms may also run at another clock without the casts between them: the same gemms are
+     * timed with a BF16 copy of x before each (memory-bound work the gemms do not read) and the copies alone, and
+     * {@code slowdown_ms} is what the pair takes beyond the two apart.
      */
     private void gemmsOnly(int m, int k, int n) {
         try (DeviceTensor x = randomBf16(m, k, 1f, 1); DeviceTensor w = randomBf16(n, k, 0.02f, 2);
@@ -582,22 +585,40 @@ public final class GpuLinearBenchmark {
                 DeviceFloat8[] wq = cuda.quantizeBothAxes(w, specs.w, specs.w.withAxis(0));
                 DeviceFloat8[] dyq = specs.gradWeightHp ? new DeviceFloat8[] {cuda.quantize(dy, specs.dy), null}
                         : cuda.quantizeBothAxes(dy, specs.dy, specs.dy.withAxis(0));
-                Runnable gemms = () -> {
-                    try (DeviceTensor y = cuda.gemm(xq[0], wq[0], DType.BF16, true);
-                            DeviceTensor dx = cuda.gemm(dyq[0], wq[1], DType.BF16, fastAccumAll);
-                            DeviceTensor dw = specs.gradWeightHp ? cuda.matmul(dy, 0, x, 0, DType.BF16)
-                                    : cuda.gemm(dyq[1], xq[1], DType.BF16, fastAccumAll)) {
-                        // results go back to the allocator's cache, as in a step
-                    }
-                };
-                double gemmMs = timeSteps(gemms);
+                Runnable noCopy = () -> { };
+                // a BF16 copy of x before each gemm: memory-bound work of about a cast's size that the gemms do not read
+                Runnable copy = () -> cuda.convert(x, DType.BF16).close();
+                double gemmMs = timeSteps(() -> threeGemms(specs, xq, wq, dyq, x, dy, noCopy));
                 double stepMs = timeSteps(() -> fp8Step(recipe, Backward.BOTH_AXES, x, w, dy));
-                System.out.printf("%s,%d,%d,%d,%.3f,%.3f,%.3f,%.3f,%.3f%n", csvName(recipe), m, k, n, gemmMs, stepMs,
-                        bf16, bf16 / gemmMs, bf16 / stepMs);
+                double copiesMs = timeSteps(() -> {
+                    copy.run();
+                    copy.run();
+                    copy.run();
+                });
+                double betweenMs = timeSteps(() -> threeGemms(specs, xq, wq, dyq, x, dy, copy));
+                System.out.printf("%s,%d,%d,%d,%.3f,%.3f,%.3f,%.3f,%.3f,%.3f,%.3f,%.3f%n", csvName(recipe), m, k, n,
+                        gemmMs, stepMs, bf16, bf16 / gemmMs, bf16 / stepMs, copiesMs, betweenMs,
+                        betweenMs - gemmMs - copiesMs);
                 for (DeviceFloat8 q : new DeviceFloat8[] {xq[0], xq[1], wq[0], wq[1], dyq[0], dyq[1]}) {
                     if (q != null) {
                         q.close();
                     }
+                }
+            }
+        }
+    }
+
+    /** A BOTH_AXES step's three gemms on operands cast before, with {@code before} run ahead of each gemm. */
+    private void threeGemms(Specs specs, DeviceFloat8[] xq, DeviceFloat8[] wq, DeviceFloat8[] dyq, DeviceTensor x,
+            DeviceTensor dy, Runnable before) {
+        before.run();
+        try (DeviceTensor y = cuda.gemm(xq[0], wq[0], DType.BF16, true)) {
+            before.run();
+            try (DeviceTensor dx = cuda.gemm(dyq[0], wq[1], DType.BF16, fastAccumAll)) {
+                before.run();
+                try (DeviceTensor dw = specs.gradWeightHp ? cuda.matmul(dy, 0, x, 0, DType.BF16)
+                        : cuda.gemm(dyq[1], xq[1], DType.BF16, fastAccumAll)) {
+                    // results go back to the allocator's cache, as in a step
                 }
             }
         }
