@@ -586,7 +586,8 @@ public final class GpuLinearBenchmark {
                 DeviceFloat8[] dyq = specs.gradWeightHp ? new DeviceFloat8[] {cuda.quantize(dy, specs.dy), null}
                         : cuda.quantizeBothAxes(dy, specs.dy, specs.dy.withAxis(0));
                 Runnable noCopy = () -> { };
-                // a BF16 copy of x before each gemm: memory-bound work of about a cast's size that the gemms do not read
+                // a BF16 copy of x before each gemm: memory-bound work of about a cast's size, which the gemms do not
+                // read
                 Runnable copy = () -> cuda.convert(x, DType.BF16).close();
                 double gemmMs = timeSteps(() -> threeGemms(specs, xq, wq, dyq, x, dy, noCopy));
                 double stepMs = timeSteps(() -> fp8Step(recipe, Backward.BOTH_AXES, x, w, dy));
