@@ -570,7 +570,7 @@ public final class GpuLinearBenchmark {
      * the gemms are timed, back to back as a step is. That is the least time any cast design, fused, delayed or
      * overlapped, could give the step with these gemms, so {@code bf16_over_gemms} bounds the speedup it could reach.
      * Under the power cap the gemms may also run at another clock without the casts between them: the same gemms are
-     * timed with a BF16 copy of x before each (memory-bound work the gemms do not read) and the copies alone, and
+     * timed with a BF16 copy of x before each (memory-bound work whose output no gemm reads) and the copies alone, and
      * {@code slowdown_ms} is what the pair takes beyond the two apart.
      */
     private void gemmsOnly(int m, int k, int n) {
@@ -586,8 +586,8 @@ public final class GpuLinearBenchmark {
                 DeviceFloat8[] dyq = specs.gradWeightHp ? new DeviceFloat8[] {cuda.quantize(dy, specs.dy), null}
                         : cuda.quantizeBothAxes(dy, specs.dy, specs.dy.withAxis(0));
                 Runnable noCopy = () -> { };
-                // a BF16 copy of x before each gemm: memory-bound work of about a cast's size, which the gemms do not
-                // read
+                // a BF16 copy of x before each gemm: memory-bound work of about a cast's size, whose output no gemm
+                // reads
                 Runnable copy = () -> cuda.convert(x, DType.BF16).close();
                 double gemmMs = timeSteps(() -> threeGemms(specs, xq, wq, dyq, x, dy, noCopy));
                 double stepMs = timeSteps(() -> fp8Step(recipe, Backward.BOTH_AXES, x, w, dy));
