@@ -14,49 +14,16 @@ Prints CSV: workload,ms_per_step,samples,sm_mhz_mean,sm_mhz_min,power_w_mean,pow
 samples in which nvidia-smi reports the software power cap among the clock's limits).
 Usage: python3 benchmarks/power_clock_pytorch.py [M,K,N]
 """
-import subprocess
 import sys
-import threading
 import time
 
 import torch
 
+from gpu_power import Sampler, summary
 from side_stream_pytorch import CASTS, E4M3, E5M2, Step
 
 SECONDS = 4.0
 SETTLE = 0.5  # samples from the first half second of a workload still show the one before
-
-
-def power_cap_field():
-    """The name of the power-cap clock reason in this driver's nvidia-smi (renamed from throttle to event reasons)."""
-    for field in ("clocks_event_reasons.sw_power_cap", "clocks_throttle_reasons.sw_power_cap"):
-        if subprocess.run(["nvidia-smi", f"--query-gpu={field}", "--format=csv,noheader"],
-                          capture_output=True).returncode == 0:
-            return field
-    raise SystemExit("nvidia-smi reports no power-cap clock reason")
-
-
-class Sampler:
-    def __init__(self):
-        self.samples = []  # (host time, sm MHz, watts, power capped)
-        self.proc = subprocess.Popen(
-            ["nvidia-smi", f"--query-gpu=clocks.sm,power.draw,{power_cap_field()}",
-             "--format=csv,noheader,nounits", "-lms", "50"], stdout=subprocess.PIPE, text=True, bufsize=1)
-        threading.Thread(target=self.read, daemon=True).start()
-
-    def read(self):
-        for line in self.proc.stdout:
-            parts = [p.strip() for p in line.split(",")]
-            try:
-                self.samples.append((time.time(), float(parts[0]), float(parts[1]), parts[2] == "Active"))
-            except (ValueError, IndexError):
-                pass
-
-    def between(self, t0, t1):
-        return [s for s in self.samples if t0 <= s[0] <= t1]
-
-    def stop(self):
-        self.proc.terminate()
 
 
 def run_for(work, seconds):
@@ -103,15 +70,7 @@ def main():
     for _ in range(2):
         for name, work in workloads.items():
             t0, t1, ms = run_for(work, SECONDS)
-            s = sampler.between(t0 + SETTLE, t1)
-            if not s:
-                print(f"{name},{ms:.3f},0,,,,")
-                continue
-            mhz = [x[1] for x in s]
-            watts = [x[2] for x in s]
-            capped = sum(1 for x in s if x[3]) / len(s)
-            print(f"{name},{ms:.3f},{len(s)},{sum(mhz) / len(s):.0f},{min(mhz):.0f},{sum(watts) / len(s):.0f},"
-                  f"{capped:.2f}")
+            print(f"{name},{ms:.3f},{summary(sampler.between(t0 + SETTLE, t1))}")
     sampler.stop()
 
 

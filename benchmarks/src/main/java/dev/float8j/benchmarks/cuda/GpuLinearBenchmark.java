@@ -2,6 +2,7 @@ package dev.float8j.benchmarks.cuda;
 
 import dev.float8j.annotations.Backward;
 import dev.float8j.annotations.Recipe;
+import dev.float8j.plan.DelayedScaling;
 import dev.float8j.plan.Float8Plan;
 import dev.float8j.plan.Float8Recipes;
 import dev.float8j.plan.Fp8Format;
@@ -12,6 +13,7 @@ import dev.float8j.plan.Recipes;
 import dev.float8j.plan.ScalingGranularity;
 import dev.float8j.runtime.BFloat16;
 import dev.float8j.runtime.DType;
+import dev.float8j.runtime.Float8Tensor;
 import dev.float8j.runtime.Tensor;
 import dev.float8j.runtime.backend.Backend;
 import dev.float8j.runtime.backends.Backends;
@@ -20,6 +22,7 @@ import dev.float8j.runtime.cuda.DeviceFloat8;
 import dev.float8j.runtime.cuda.DeviceScope;
 import dev.float8j.runtime.cuda.DeviceTensor;
 import dev.float8j.runtime.nn.Float8Linear;
+import dev.float8j.runtime.quant.AmaxHistory;
 import dev.float8j.runtime.nn.WeightCastReuse;
 import java.util.ArrayList;
 import java.util.Arrays;
@@ -82,6 +85,14 @@ public final class GpuLinearBenchmark {
                 bench.kernelTimes(Recipe.TENSORWISE, Backward.BOTH_AXES, mkn[0], mkn[1], mkn[2]);
                 bench.kernelTimes(Recipe.ROWWISE, Backward.BOTH_AXES, mkn[0], mkn[1], mkn[2]);
                 bench.kernelTimes(Recipe.BLOCKWISE, Backward.BOTH_AXES, mkn[0], mkn[1], mkn[2]);
+            }
+            return;
+        }
+        int energyAt = options.indexOf("--energy");
+        if (energyAt >= 0) {
+            for (String shape : options.subList(energyAt + 1, options.size())) {
+                int[] mkn = Arrays.stream(shape.split(",")).mapToInt(Integer::parseInt).toArray();
+                bench.energyWindows(mkn[0], mkn[1], mkn[2]);
             }
             return;
         }
@@ -607,6 +618,83 @@ public final class GpuLinearBenchmark {
                 }
             }
         }
+    }
+
+    /**
+     * Each part of the tensorwise BOTH_AXES step run alone for {@link #WINDOW_MS} of wall time, back to back, for a
+     * power sampler outside the JVM (benchmarks/power_windows.py) to attribute its samples: float8j's BF16 step, the
+     * three FP8 gemms on operands cast before, the step's casts under current scaling (an amax pass, then both copies
+     * of x, W and dY) and under delayed scaling (one read of each, the scale from an amax history on the GPU), and the
+     * whole step. Prints {@code window,name,start_ms,end_ms,ms_per_step} (wall-clock epoch milliseconds), so that at
+     * the power cap each part's joules per step are its milliseconds times its watts.
+     */
+    private void energyWindows(int m, int k, int n) {
+        Backend previous = Backends.current();
+        Backends.use(cuda);
+        try (DeviceTensor x = randomBf16(m, k, 1f, 51); DeviceTensor w = randomBf16(n, k, 0.02f, 52);
+                DeviceTensor dy = randomBf16(m, n, 1e-3f, 53)) {
+            Specs specs = Specs.of(Recipe.TENSORWISE);
+            DeviceFloat8[] xq = cuda.quantizeBothAxes(x, specs.x, specs.x.withAxis(0));
+            DeviceFloat8[] wq = cuda.quantizeBothAxes(w, specs.w, specs.w.withAxis(0));
+            DeviceFloat8[] dyq = cuda.quantizeBothAxes(dy, specs.dy, specs.dy.withAxis(0));
+            Tensor[] inputs = {cuda.toDevice(cuda.download(x)), cuda.toDevice(cuda.download(w)),
+                cuda.toDevice(cuda.download(dy))};
+            QuantSpec[] inputSpecs = {specs.x, specs.w, specs.dy};
+            AmaxHistory[] histories = new AmaxHistory[3];
+            for (int i = 0; i < 3; i++) {
+                histories[i] = cuda.newAmaxHistory(DelayedScaling.maxOfLast(16));
+            }
+            System.out.printf("# energy windows, tensorwise BOTH_AXES, M=%d K=%d N=%d, %d ms each%n", m, k, n, WINDOW_MS);
+            for (int round = 0; round < 2; round++) {
+                window("bf16_step", () -> bf16Step(x, w, dy));
+                window("fp8_gemms", () -> threeGemms(specs, xq, wq, dyq, x, dy, () -> { }));
+                window("casts_current", () -> {
+                    for (DeviceTensor t : new DeviceTensor[] {x, w, dy}) {
+                        QuantSpec spec = t == x ? specs.x : t == w ? specs.w : specs.dy;
+                        for (DeviceFloat8 q : cuda.quantizeBothAxes(t, spec, spec.withAxis(0))) {
+                            q.close();
+                        }
+                    }
+                });
+                window("casts_delayed", () -> {
+                    for (int i = 0; i < 3; i++) {
+                        for (Float8Tensor q : cuda.quantizeBothAxesDelayed(inputs[i], inputSpecs[i],
+                                inputSpecs[i].withAxis(0), histories[i])) {
+                            cuda.release(q);
+                        }
+                        histories[i].commit();
+                    }
+                });
+                window("fp8_step", () -> fp8Step(Recipe.TENSORWISE, Backward.BOTH_AXES, x, w, dy));
+            }
+            for (DeviceFloat8 q : new DeviceFloat8[] {xq[0], xq[1], wq[0], wq[1], dyq[0], dyq[1]}) {
+                q.close();
+            }
+        } finally {
+            Backends.use(previous);
+        }
+    }
+
+    /** Wall time each part of {@link #energyWindows} runs, long enough for about 60 samples at 50 ms. */
+    private static final long WINDOW_MS = 3000;
+
+    /** Runs step back to back for {@link #WINDOW_MS} after a warm-up and prints its window line. */
+    private void window(String name, Runnable step) {
+        warmUp(step);
+        long start = System.currentTimeMillis();
+        cuda.record(events[0]);
+        int steps = 0;
+        while (System.currentTimeMillis() - start < WINDOW_MS) {
+            for (int i = 0; i < 10; i++) {
+                step.run();
+            }
+            steps += 10;
+            cuda.synchronize();
+        }
+        cuda.record(events[1]);
+        cuda.synchronize();
+        long end = System.currentTimeMillis();
+        System.out.printf("window,%s,%d,%d,%.3f%n", name, start, end, cuda.elapsedMillis(events[0], events[1]) / steps);
     }
 
     /** A BOTH_AXES step's three gemms on operands cast before, with {@code before} run ahead of each gemm. */
