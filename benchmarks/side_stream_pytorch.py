@@ -23,6 +23,8 @@ import sys
 
 import torch
 
+from overlap_pytorch import best_ms
+
 E4M3, E5M2 = torch.float8_e4m3fn, torch.float8_e5m2
 STEPS = 20
 
@@ -72,17 +74,9 @@ def scale_of(t, dtype_max: float):
 CASTS = {E4M3: (cast_rows_e4m3, cast_cols_e4m3, cast_both_e4m3), E5M2: (cast_rows_e5m2, cast_cols_e5m2, cast_both_e5m2)}
 
 
-def best_ms(work, repeats=5):
-    best = float("inf")
-    for _ in range(repeats):
-        torch.cuda.synchronize()
-        start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
-        start.record()
-        work()
-        end.record()
-        torch.cuda.synchronize()
-        best = min(best, start.elapsed_time(end))
-    return best / STEPS
+def best_ms_per_step(work):
+    """work runs STEPS steps; the best of its repeats, per step."""
+    return best_ms(work) / STEPS
 
 
 class Step:
@@ -218,20 +212,20 @@ def main():
     print(f"# M={m} K={k} N={n}, {torch.cuda.get_device_name()}, torch {torch.__version__}")
     print("variant,scaling,ms_per_step,bf16_over")
     for _ in range(2):
-        bf16 = best_ms(repeat(variants["bf16"], True))
+        bf16 = best_ms_per_step(repeat(variants["bf16"], True))
         print(f"bf16,-,{bf16:.3f},1.000")
         for delayed in (True, False):
             scaling = "delayed" if delayed else "current"
             for name in ("gemms", "serial", "side", "side_late_wait"):
                 if name == "gemms" and not delayed:
                     continue
-                ms = best_ms(repeat(variants[name], delayed))
+                ms = best_ms_per_step(repeat(variants[name], delayed))
                 print(f"{name},{scaling},{ms:.3f},{bf16 / ms:.3f}")
             if setter is not None:
                 for sms in (8, 16):
                     setter(sms)
                     repeat(variants["side_late_wait"], delayed)()
-                    ms = best_ms(repeat(variants["side_late_wait"], delayed))
+                    ms = best_ms_per_step(repeat(variants["side_late_wait"], delayed))
                     setter(None)
                     print(f"side_late_wait_carve{sms},{scaling},{ms:.3f},{bf16 / ms:.3f}")
 
