@@ -22,8 +22,8 @@ import dev.float8j.runtime.cuda.DeviceFloat8;
 import dev.float8j.runtime.cuda.DeviceScope;
 import dev.float8j.runtime.cuda.DeviceTensor;
 import dev.float8j.runtime.nn.Float8Linear;
-import dev.float8j.runtime.quant.AmaxHistory;
 import dev.float8j.runtime.nn.WeightCastReuse;
+import dev.float8j.runtime.quant.AmaxHistory;
 import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.List;
@@ -644,14 +644,15 @@ public final class GpuLinearBenchmark {
             for (int i = 0; i < 3; i++) {
                 histories[i] = cuda.newAmaxHistory(DelayedScaling.maxOfLast(16));
             }
-            System.out.printf("# energy windows, tensorwise BOTH_AXES, M=%d K=%d N=%d, %d ms each%n", m, k, n, WINDOW_MS);
+            System.out.printf("# energy windows, tensorwise BOTH_AXES, M=%d K=%d N=%d, %d ms each%n", m, k, n,
+                    WINDOW_MS);
             for (int round = 0; round < 2; round++) {
                 window("bf16_step", () -> bf16Step(x, w, dy));
                 window("fp8_gemms", () -> threeGemms(specs, xq, wq, dyq, x, dy, () -> { }));
                 window("casts_current", () -> {
-                    for (DeviceTensor t : new DeviceTensor[] {x, w, dy}) {
-                        QuantSpec spec = t == x ? specs.x : t == w ? specs.w : specs.dy;
-                        for (DeviceFloat8 q : cuda.quantizeBothAxes(t, spec, spec.withAxis(0))) {
+                    DeviceTensor[] raw = {x, w, dy};
+                    for (int i = 0; i < 3; i++) {
+                        for (DeviceFloat8 q : cuda.quantizeBothAxes(raw[i], inputSpecs[i], inputSpecs[i].withAxis(0))) {
                             q.close();
                         }
                     }
