@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
 # Builds one of the cuBLASLt benchmark programs with nvcc and runs it. For a GPU host with the CUDA toolkit; run from the
 # repository root (the programs and cublaslt_bench.cuh must sit beside this script). Usage:
-#   benchmarks/cublaslt.sh algos [candidates per shape] [calls per timing]
+#   benchmarks/cublaslt.sh algos [candidates per shape] [calls per timing] [sustained ms]
 #     (cublaslt_algos.cu: every algorithm cuBLASLt's heuristic offers for the Llama step's gemms, with the epilogues
-#     float8j uses)
+#     float8j uses; with sustained ms, only the linear step's gemms, each candidate also timed held that long)
 #   benchmarks/cublaslt.sh search [calls per timing] [ms of timing per shape and scale mode]
 #     (cublaslt_search.cu: cuBLASLt's configurations around its heuristic's choice for the step's FP8 gemms, rowwise
 #     against tensorwise scales)

@@ -84,6 +84,9 @@ struct Case {
 static cublasLtHandle_t lt;
 static cublasLtMatmulPreference_t pref;
 static void *workspace;
+// With a positive value (the third argument), each candidate is also timed held for this many milliseconds after as
+// long again of warm-up: at the power cap its time is its energy, which short bursts of calls do not show.
+static int sustainedMs = 0;
 
 static void check(int status, const char *call) {
   if (status != 0) {
@@ -174,11 +177,18 @@ static void run(const Case &c, int candidates, int reps) {
         printf("%-22s,%ld,%ld,%ld,%d,%d,%s,%d,failed\n", c.what, c.m, c.n, c.k, c.scaleMode, c.fastAccum, epilogue, i);
         continue;
       }
-      double ms = mean_ms([&]() {
+      auto call = [&]() {
         cublasLtMatmul(lt, desc, &alpha, A, la, B, lb, &beta, cPointer, lc, D, ld, algo, workspace, WORKSPACE, 0);
-      }, reps);
-      printf("%-22s,%ld,%ld,%ld,%d,%d,%s,%d,%.4f,%.0f,algo=%ld tile=%ld stages=%ld splitk=%ld cluster=%ld ws=%zu waves=%.2f\n",
-             c.what, c.m, c.n, c.k, c.scaleMode, c.fastAccum, epilogue, i, ms, flops / ms / 1e9,
+      };
+      double ms = mean_ms(call, reps);
+      double held = 0;
+      if (sustainedMs > 0) {
+        int calls = std::max(reps, (int)(sustainedMs / ms));
+        mean_ms(call, calls);
+        held = mean_ms(call, calls);
+      }
+      printf("%-22s,%ld,%ld,%ld,%d,%d,%s,%d,%.4f,%.0f,%.4f,algo=%ld tile=%ld stages=%ld splitk=%ld cluster=%ld ws=%zu waves=%.2f\n",
+             c.what, c.m, c.n, c.k, c.scaleMode, c.fastAccum, epilogue, i, ms, flops / ms / 1e9, held,
              config(*algo, CONFIG_ID), config(*algo, CONFIG_TILE_ID), config(*algo, CONFIG_STAGES_ID),
              config(*algo, CONFIG_SPLITK_NUM), config(*algo, CONFIG_CLUSTER_SHAPE_ID), results[i].workspaceSize,
              results[i].wavesCount);
@@ -243,13 +253,24 @@ static void compareBf16(const char *what, int transa, int transb, long m, long n
 int main(int argc, char **argv) {
   int candidates = argc > 1 ? atoi(argv[1]) : 8;
   int reps = argc > 2 ? atoi(argv[2]) : 20;
+  sustainedMs = argc > 3 ? atoi(argv[3]) : 0;
   check(cublasLtCreate(&lt), "create");
   check(cublasLtMatmulPreferenceCreate(&pref), "preference");
   size_t ws = WORKSPACE;
   check(cublasLtMatmulPreferenceSetAttribute(pref, PREF_MAX_WORKSPACE_BYTES, &ws, sizeof ws), "workspace");
   CHECK_CUDA(cudaMalloc(&workspace, WORKSPACE));
   const long T = 16384;  // tokens
-  printf("case,m,n,k,scale_mode,fast_accum,epilogue,candidate,ms,tflops,config\n");
+  printf("case,m,n,k,scale_mode,fast_accum,epilogue,candidate,ms,tflops,sustained_ms,config\n");
+  if (sustainedMs > 0) {
+    // the linear benchmark's tensorwise step at M=16384, K=N=8192 (output with fast accumulation, grad_input and
+    // grad_weight without) and its BF16 gemms: which candidate is fastest held at the power cap
+    run({"linear output", 8192, T, 8192, true, SCALE_SCALAR_32F, true, R_16BF, false, false}, candidates, reps);
+    run({"linear grad_input", 8192, T, 8192, true, SCALE_SCALAR_32F, false, R_16BF, false, false}, candidates, reps);
+    run({"linear grad_weight", 8192, 8192, T, true, SCALE_SCALAR_32F, false, R_16BF, false, false}, candidates, reps);
+    run({"bf16 linear", 8192, T, 8192, false, -1, false, R_16BF, false, false}, candidates, reps);
+    run({"bf16 linear dW", 8192, 8192, T, false, -1, false, R_16BF, false, false}, candidates, reps);
+    return 0;
+  }
   // every FP8 shape of the step, tensorwise, as float8j runs them today (no fast accumulation)
   const long shapes[][3] = {{14336, T, 4096}, {4096, T, 14336}, {4096, T, 4096}, {1024, T, 4096}, {4096, T, 1024}};
   for (auto &s : shapes) {
