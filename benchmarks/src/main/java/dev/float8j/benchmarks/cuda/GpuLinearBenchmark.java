@@ -42,7 +42,7 @@ import java.util.Random;
  * {@code --casts-only} (only the cast kernels alone), {@code --kernels M,K,N ...} (only each kernel's GPU time in the
  * tensorwise, rowwise and blockwise BOTH_AXES steps at those shapes), {@code --shapes M,K,N ...} (only the table and its
  * breakdown, at those shapes), {@code --gemms-only M,K,N ...} (each recipe's three gemms without its casts, beside its
- * step).
+ * step), {@code --energy M,K,N ...} (each part of the tensorwise step held for seconds, for power_windows.py).
  */
 public final class GpuLinearBenchmark {
     /** The recipes timed, as the annotations name them; their granularities come from the one recipe table. */
@@ -78,20 +78,16 @@ public final class GpuLinearBenchmark {
             bench.delayedScaling(16384, 4096, 14336);
             return;
         }
-        int kernelsAt = options.indexOf("--kernels");
-        if (kernelsAt >= 0) {
-            for (String shape : options.subList(kernelsAt + 1, options.size())) {
-                int[] mkn = Arrays.stream(shape.split(",")).mapToInt(Integer::parseInt).toArray();
+        if (options.contains("--kernels")) {
+            for (int[] mkn : shapesAfter(options, "--kernels")) {
                 bench.kernelTimes(Recipe.TENSORWISE, Backward.BOTH_AXES, mkn[0], mkn[1], mkn[2]);
                 bench.kernelTimes(Recipe.ROWWISE, Backward.BOTH_AXES, mkn[0], mkn[1], mkn[2]);
                 bench.kernelTimes(Recipe.BLOCKWISE, Backward.BOTH_AXES, mkn[0], mkn[1], mkn[2]);
             }
             return;
         }
-        int energyAt = options.indexOf("--energy");
-        if (energyAt >= 0) {
-            for (String shape : options.subList(energyAt + 1, options.size())) {
-                int[] mkn = Arrays.stream(shape.split(",")).mapToInt(Integer::parseInt).toArray();
+        if (options.contains("--energy")) {
+            for (int[] mkn : shapesAfter(options, "--energy")) {
                 bench.energyWindows(mkn[0], mkn[1], mkn[2]);
             }
             return;
@@ -105,22 +101,18 @@ public final class GpuLinearBenchmark {
             bench.weightCastReuse(16384, 8192, 8192);
             return;
         }
-        int gemmsAt = options.indexOf("--gemms-only");
-        if (gemmsAt >= 0) {
+        if (options.contains("--gemms-only")) {
             System.out.println("# each recipe's three BOTH_AXES gemms alone, on operands cast before timing, beside its"
                     + " whole step and float8j's BF16 step (each alone, back to back)");
             System.out.println("recipe,M,K,N,gemms_ms,step_ms,bf16_ms,bf16_over_gemms,bf16_over_step,copies_ms,"
                     + "gemms_between_copies_ms,slowdown_ms");
-            for (String shape : options.subList(gemmsAt + 1, options.size())) {
-                int[] mkn = Arrays.stream(shape.split(",")).mapToInt(Integer::parseInt).toArray();
+            for (int[] mkn : shapesAfter(options, "--gemms-only")) {
                 bench.gemmsOnly(mkn[0], mkn[1], mkn[2]);
             }
             return;
         }
-        int shapesAt = options.indexOf("--shapes");
-        if (shapesAt >= 0) {
-            bench.table(options.subList(shapesAt + 1, options.size()).stream()
-                    .map(s -> Arrays.stream(s.split(",")).mapToInt(Integer::parseInt).toArray()).toList());
+        if (options.contains("--shapes")) {
+            bench.table(shapesAfter(options, "--shapes"));
             return;
         }
         int m = 16384;
@@ -144,6 +136,12 @@ public final class GpuLinearBenchmark {
         bench.delayedScaling(16384, 8192, 8192);
         System.out.println("# allocator: " + cuda.allocator().driverAllocations() + " driver allocations, "
                 + cuda.allocator().bytesInUse() + " bytes in use at the end");
+    }
+
+    /** The M,K,N shapes that follow option among the arguments (to their end). */
+    private static List<int[]> shapesAfter(List<String> options, String option) {
+        return options.subList(options.indexOf(option) + 1, options.size()).stream()
+                .map(s -> Arrays.stream(s.split(",")).mapToInt(Integer::parseInt).toArray()).toList();
     }
 
     /** The table of every recipe and policy at these shapes ({M, K, N} each), then its breakdown. */
@@ -590,12 +588,9 @@ public final class GpuLinearBenchmark {
             double bf16 = timeSteps(() -> bf16Step(x, w, dy));
             for (Recipe recipe : RECIPES) {
                 Specs specs = Specs.of(recipe);
-                // grad_weight in BF16 reads x and dY as they are: only their copies along 1 are made
-                DeviceFloat8[] xq = specs.gradWeightHp ? new DeviceFloat8[] {cuda.quantize(x, specs.x), null}
-                        : cuda.quantizeBothAxes(x, specs.x, specs.x.withAxis(0));
-                DeviceFloat8[] wq = cuda.quantizeBothAxes(w, specs.w, specs.w.withAxis(0));
-                DeviceFloat8[] dyq = specs.gradWeightHp ? new DeviceFloat8[] {cuda.quantize(dy, specs.dy), null}
-                        : cuda.quantizeBothAxes(dy, specs.dy, specs.dy.withAxis(0));
+                DeviceFloat8[] xq = castOnce(x, specs.x, specs.gradWeightHp);
+                DeviceFloat8[] wq = castOnce(w, specs.w, false);
+                DeviceFloat8[] dyq = castOnce(dy, specs.dy, specs.gradWeightHp);
                 Runnable noCopy = () -> { };
                 // a BF16 copy of x before each gemm: memory-bound work of about a cast's size, whose output no gemm
                 // reads
@@ -611,10 +606,26 @@ public final class GpuLinearBenchmark {
                 System.out.printf("%s,%d,%d,%d,%.3f,%.3f,%.3f,%.3f,%.3f,%.3f,%.3f,%.3f%n", csvName(recipe), m, k, n,
                         gemmMs, stepMs, bf16, bf16 / gemmMs, bf16 / stepMs, copiesMs, betweenMs,
                         betweenMs - gemmMs - copiesMs);
-                for (DeviceFloat8 q : new DeviceFloat8[] {xq[0], xq[1], wq[0], wq[1], dyq[0], dyq[1]}) {
-                    if (q != null) {
-                        q.close();
-                    }
+                closeAll(xq, wq, dyq);
+            }
+        }
+    }
+
+    /**
+     * t cast once for {@link #threeGemms}: its copies along 1 and along 0, or only along 1 (element 1 null) where
+     * grad_weight in BF16 reads t as it is.
+     */
+    private DeviceFloat8[] castOnce(DeviceTensor t, QuantSpec spec, boolean alongOneOnly) {
+        return alongOneOnly ? new DeviceFloat8[] {cuda.quantize(t, spec), null}
+                : cuda.quantizeBothAxes(t, spec, spec.withAxis(0));
+    }
+
+    /** Frees the copies of {@link #castOnce}, absent ones skipped. */
+    private static void closeAll(DeviceFloat8[]... copies) {
+        for (DeviceFloat8[] pair : copies) {
+            for (DeviceFloat8 q : pair) {
+                if (q != null) {
+                    q.close();
                 }
             }
         }
@@ -634,9 +645,9 @@ public final class GpuLinearBenchmark {
         try (DeviceTensor x = randomBf16(m, k, 1f, 51); DeviceTensor w = randomBf16(n, k, 0.02f, 52);
                 DeviceTensor dy = randomBf16(m, n, 1e-3f, 53)) {
             Specs specs = Specs.of(Recipe.TENSORWISE);
-            DeviceFloat8[] xq = cuda.quantizeBothAxes(x, specs.x, specs.x.withAxis(0));
-            DeviceFloat8[] wq = cuda.quantizeBothAxes(w, specs.w, specs.w.withAxis(0));
-            DeviceFloat8[] dyq = cuda.quantizeBothAxes(dy, specs.dy, specs.dy.withAxis(0));
+            DeviceFloat8[] xq = castOnce(x, specs.x, false);
+            DeviceFloat8[] wq = castOnce(w, specs.w, false);
+            DeviceFloat8[] dyq = castOnce(dy, specs.dy, false);
             Tensor[] inputs = {cuda.toDevice(cuda.download(x)), cuda.toDevice(cuda.download(w)),
                 cuda.toDevice(cuda.download(dy))};
             QuantSpec[] inputSpecs = {specs.x, specs.w, specs.dy};
@@ -668,9 +679,7 @@ public final class GpuLinearBenchmark {
                 });
                 window("fp8_step", () -> fp8Step(Recipe.TENSORWISE, Backward.BOTH_AXES, x, w, dy));
             }
-            for (DeviceFloat8 q : new DeviceFloat8[] {xq[0], xq[1], wq[0], wq[1], dyq[0], dyq[1]}) {
-                q.close();
-            }
+            closeAll(xq, wq, dyq);
         } finally {
             Backends.use(previous);
         }
