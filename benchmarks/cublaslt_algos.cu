@@ -181,13 +181,13 @@ static void run(const Case &c, int candidates, int reps) {
         cublasLtMatmul(lt, desc, &alpha, A, la, B, lb, &beta, cPointer, lc, D, ld, algo, workspace, WORKSPACE, 0);
       };
       double ms = mean_ms(call, reps);
-      double held = 0;
+      char held[32] = "-";  // not timed held unless asked: a dash, not a zero that reads as a time
       if (sustainedMs > 0) {
         int calls = std::max(reps, (int)(sustainedMs / ms));
         mean_ms(call, calls);
-        held = mean_ms(call, calls);
+        snprintf(held, sizeof held, "%.4f", mean_ms(call, calls));
       }
-      printf("%-22s,%ld,%ld,%ld,%d,%d,%s,%d,%.4f,%.0f,%.4f,algo=%ld tile=%ld stages=%ld splitk=%ld cluster=%ld ws=%zu waves=%.2f\n",
+      printf("%-22s,%ld,%ld,%ld,%d,%d,%s,%d,%.4f,%.0f,%s,algo=%ld tile=%ld stages=%ld splitk=%ld cluster=%ld ws=%zu waves=%.2f\n",
              c.what, c.m, c.n, c.k, c.scaleMode, c.fastAccum, epilogue, i, ms, flops / ms / 1e9, held,
              config(*algo, CONFIG_ID), config(*algo, CONFIG_TILE_ID), config(*algo, CONFIG_STAGES_ID),
              config(*algo, CONFIG_SPLITK_NUM), config(*algo, CONFIG_CLUSTER_SHAPE_ID), results[i].workspaceSize,
